@@ -1,0 +1,178 @@
+"""The task state machine on the agent: one runner per assigned task, moving it one state at a time.
+
+    assigned → accepted → preparing → ready → starting → running → complete | failed
+                                   ↘ rejected (cannot run here)     any state → shutdown (when asked)
+
+Every step is reported to the dispatcher before the next is taken, so ``docker service ps`` sees each
+state. A step only ever moves forward. ``ready`` waits until the task's desired state is ``running``
+(restart delays). When the desired state goes past ``running`` the container is stopped with its
+stop signal, then SIGKILL after the stop grace period (10 s by default), and the task is ``shutdown``.
+When the task is to be removed, or is no longer assigned here, what the runtime made is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from shoal.api.states import STATE_MESSAGE, TaskState
+from shoal.api.types import ContainerStatus, Task, TaskStatus, now_ts
+from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
+from shoal.runtime.base import Runtime, RuntimeError_
+
+log = logging.getLogger(__name__)
+
+Reporter = Callable[[str, TaskStatus], Awaitable[None]]
+
+LOST_ON_RESTART = "task: the container was lost when the node's daemon restarted"
+
+
+def exit_error(code: int) -> str:
+    return f"task: non-zero exit ({code})"
+
+
+class TaskRunner:
+    def __init__(self, task: Task, runtime: Runtime, report: Reporter) -> None:
+        self.task = task
+        self.runtime = runtime
+        self._report = report
+        self.status = task.Status
+        self.changed = asyncio.Event()
+        self.unassigned = False
+        self.container_id = ""
+        self.pid = 0
+        self.prepared = False
+        self.exit: asyncio.Future[int] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> TaskState:
+        return self.status.State
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name=f"task {self.task.ID}")
+
+    def update(self, task: Task) -> None:
+        self.task = task
+        self.changed.set()
+
+    def unassign(self) -> None:
+        self.unassigned = True
+        self.changed.set()
+
+    async def report(self, state: TaskState, *, err: str = "", message: str | None = None,
+                     exit_code: int | None = None) -> None:
+        cs = None
+        if self.container_id:
+            cs = ContainerStatus(ContainerID=self.container_id, PID=self.pid if state == TaskState.RUNNING else 0,
+                                 ExitCode=exit_code or 0)
+        self.status = TaskStatus(
+            Timestamp=now_ts(), State=state, Message=message or STATE_MESSAGE.get(state, str(state)),
+            Err=err, ContainerStatus=cs,
+        )
+        await self._report(self.task.ID, self.status)
+
+    async def wait_change(self) -> None:
+        await self.changed.wait()
+        self.changed.clear()
+
+    # ------------------------------------------------------------------ the machine
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s: runner failed", self.task.ID)
+        finally:
+            if self.unassigned or self.task.DesiredState >= TaskState.REMOVE:
+                with contextlib.suppress(Exception):
+                    await self.runtime.remove(self.task.ID)
+
+    async def _run(self) -> None:
+        if TaskState.ASSIGNED < self.state <= TaskState.RUNNING:
+            # Assigned to us in an earlier life of this daemon; its container did not survive.
+            await self.report(TaskState.FAILED, err=LOST_ON_RESTART, message="started")
+        while not self.unassigned:
+            desired = self.task.DesiredState
+            state = self.state
+            if state.terminal:
+                if desired >= TaskState.REMOVE:
+                    return
+                await self.wait_change()
+                continue
+            if desired > TaskState.RUNNING:
+                await self._shutdown()
+                continue
+            if state == TaskState.ASSIGNED:
+                await self.report(TaskState.ACCEPTED)
+            elif state == TaskState.ACCEPTED:
+                await self.report(TaskState.PREPARING)
+            elif state == TaskState.PREPARING:
+                try:
+                    await self.runtime.prepare(self.task)
+                    self.prepared = True
+                except RuntimeError_ as e:
+                    await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
+                    continue
+                await self.report(TaskState.READY)
+            elif state == TaskState.READY:
+                if desired == TaskState.RUNNING:
+                    await self.report(TaskState.STARTING)
+                else:
+                    await self.wait_change()
+            elif state == TaskState.STARTING:
+                try:
+                    started = await self.runtime.start(self.task)
+                except RuntimeError_ as e:
+                    await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
+                    continue
+                self.container_id, self.pid = started.container_id, started.pid
+                self.exit = asyncio.ensure_future(self.runtime.wait(self.task.ID))
+                await self.report(TaskState.RUNNING)
+            elif state == TaskState.RUNNING:
+                await self._watch_running()
+            else:
+                await self.wait_change()
+        if not self.state.terminal:
+            await self._shutdown()
+
+    async def _watch_running(self) -> None:
+        assert self.exit is not None
+        changed = asyncio.ensure_future(self.changed.wait())
+        try:
+            await asyncio.wait([self.exit, changed], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+        if self.exit.done():
+            code = self.exit.result()
+            if code == 0:
+                await self.report(TaskState.COMPLETE, exit_code=0)
+            else:
+                await self.report(TaskState.FAILED, err=exit_error(code), exit_code=code)
+        else:
+            self.changed.clear()
+
+    async def _shutdown(self) -> None:
+        code: int | None = None
+        if self.exit is not None and not self.exit.done():
+            spec = self.task.Spec.ContainerSpec
+            grace_ns = spec.StopGracePeriod if spec and spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
+            signal = (spec.StopSignal if spec else "") or ""
+            await self.runtime.stop(self.task.ID, signal, grace_ns / SECOND)
+        if self.exit is not None:
+            code = await self.exit
+        await self.report(TaskState.SHUTDOWN, exit_code=code)
+
+    async def stop_for_exit(self) -> None:
+        """The daemon is stopping: stop the container now and report the task shut down."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if not self.state.terminal and self.exit is not None:
+            with contextlib.suppress(Exception):
+                await self._shutdown()

@@ -1,0 +1,147 @@
+"""The agent's worker: holds the session with the dispatcher and a runner per assigned task.
+
+On start it asks the runtime to clean what a previous run left, registers the node (its description:
+hostname, platform, CPUs, memory, engine labels), then follows the assignment stream — starting a
+runner for each new task, passing changes on, unassigning tasks that went away — and heartbeats
+every period with a little jitter. On stop it stops every container and reports the tasks shut down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import platform
+import random
+import socket
+from typing import Protocol
+
+from shoal import ENGINE_VERSION
+from shoal.api.types import (
+    EngineDescription,
+    NodeDescription,
+    Platform,
+    Resources,
+    Task,
+    TaskStatus,
+)
+from shoal.agent.executor import TaskRunner
+from shoal.manager.dispatcher import Assignments
+from shoal.runtime.base import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class AgentSession(Protocol):
+    async def assignments(self) -> Assignments | None: ...
+
+    async def heartbeat(self) -> float: ...
+
+    async def update_task_status(self, updates: list[tuple[str, TaskStatus]]) -> None: ...
+
+
+class Registrar(Protocol):
+    async def register(self, node_id: str, description: NodeDescription, addr: str,
+                       role: str = "worker") -> AgentSession: ...
+
+
+def mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus: int = 0,
+                  memory: int = 0) -> NodeDescription:
+    return NodeDescription(
+        Hostname=hostname or socket.gethostname(),
+        Platform=Platform(Architecture=platform.machine(), OS="linux"),
+        Resources=Resources(NanoCPUs=(cpus or os.cpu_count() or 1) * 1_000_000_000, MemoryBytes=memory or mem_total()),
+        Engine=EngineDescription(
+            EngineVersion=ENGINE_VERSION,
+            Labels=labels or None,
+            Plugins=[{"Type": "Log", "Name": "json-file"}, {"Type": "Network", "Name": "bridge"},
+                     {"Type": "Network", "Name": "host"}, {"Type": "Network", "Name": "overlay"},
+                     {"Type": "Volume", "Name": "local"}],
+        ),
+    )
+
+
+class Worker:
+    def __init__(self, node_id: str, runtime: Runtime, registrar: Registrar, description: NodeDescription,
+                 addr: str, role: str = "worker") -> None:
+        self.node_id = node_id
+        self.runtime = runtime
+        self.registrar = registrar
+        self.description = description
+        self.addr = addr
+        self.role = role
+        self.runners: dict[str, TaskRunner] = {}
+        self.session: AgentSession | None = None
+        self._loops: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.runtime.cleanup()
+        self.session = await self.registrar.register(self.node_id, self.description, self.addr, self.role)
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
+
+    async def _report(self, task_id: str, status: TaskStatus) -> None:
+        assert self.session is not None
+        await self.session.update_task_status([(task_id, status)])
+
+    async def _follow(self) -> None:
+        assert self.session is not None
+        while True:
+            msg = await self.session.assignments()
+            if msg is None:
+                return
+            if msg.full:
+                keep = {t.ID for t in msg.tasks}
+                for tid in list(self.runners):
+                    if tid not in keep:
+                        self._unassign(tid)
+            for t in msg.tasks:
+                self._assign(t)
+            for tid in msg.removed:
+                self._unassign(tid)
+
+    def _assign(self, t: Task) -> None:
+        r = self.runners.get(t.ID)
+        if r is None:
+            r = TaskRunner(t, self.runtime, self._report)
+            self.runners[t.ID] = r
+            r.start()
+            assert r._task is not None
+            r._task.add_done_callback(lambda _f, tid=t.ID: self._done(tid))
+        else:
+            r.update(t)
+
+    def _unassign(self, tid: str) -> None:
+        r = self.runners.get(tid)
+        if r is not None:
+            r.unassign()
+
+    def _done(self, tid: str) -> None:
+        self.runners.pop(tid, None)
+
+    async def _heartbeats(self) -> None:
+        assert self.session is not None
+        while True:
+            period = await self.session.heartbeat()
+            await asyncio.sleep(period * random.uniform(0.8, 1.0))
+
+    async def stop(self) -> None:
+        for t in self._loops:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await asyncio.gather(*(r.stop_for_exit() for r in list(self.runners.values())), return_exceptions=True)
+        self.runners.clear()
+        await self.runtime.close()

@@ -1,0 +1,400 @@
+"""Core object types: Node, Service, Task, Cluster, with spec (desired) and status (observed).
+
+The shapes follow SwarmKit's object model, and the field names are the Docker Engine API's (PascalCase,
+``ID``, ``NanoCPUs``), so the Docker front door encodes and decodes them without a second model. Every
+stored object carries ``ID``, ``Version`` (the store revision of its last write), ``CreatedAt`` and
+``UpdatedAt``. Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
+own bookkeeping and are documented where they are declared.
+
+Kubernetes kinds will translate to and from these (a Pod is a Task with several containers).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import msgspec
+from msgspec import field
+
+from shoal.api.states import TaskState
+
+
+class Base(msgspec.Struct, kw_only=True):
+    """Common base: keyword-only construction; every field is written, as Go writes zero values."""
+
+
+def now_ts() -> str:
+    """The current time in RFC 3339 with nanosecond digits, as Go's time.Time marshals it."""
+    t = _dt.datetime.now(_dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+
+
+def parse_ts(ts: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp (any number of fraction digits)."""
+    if not ts:
+        return 0.0
+    main, _, frac = ts.rstrip("Z").partition(".")
+    base = _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC).timestamp()
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+class Version(Base):
+    Index: int = 0
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+class Platform(Base):
+    Architecture: str = ""
+    OS: str = ""
+
+
+class GenericResource(Base):
+    NamedResourceSpec: dict[str, Any] | None = None
+    DiscreteResourceSpec: dict[str, Any] | None = None
+
+
+class Resources(Base):
+    NanoCPUs: int = 0
+    MemoryBytes: int = 0
+    Pids: int = 0
+    GenericResources: list[GenericResource] | None = None
+
+
+class ResourceRequirements(Base):
+    Limits: Resources | None = None
+    Reservations: Resources | None = None
+    SwapBytes: int | None = None
+    MemorySwappiness: int | None = None
+
+
+class RestartPolicy(Base):
+    Condition: str | None = None  # "none" | "on-failure" | "any"
+    Delay: int | None = None  # ns
+    MaxAttempts: int | None = None
+    Window: int | None = None  # ns
+
+
+class Placement(Base):
+    Constraints: list[str] | None = None
+    Preferences: list[dict[str, Any]] | None = None
+    MaxReplicas: int = 0
+    Platforms: list[Platform] | None = None
+
+
+class Mount(Base):
+    Type: str = "volume"
+    Source: str = ""
+    Target: str = ""
+    ReadOnly: bool = False
+    Consistency: str = ""
+    BindOptions: dict[str, Any] | None = None
+    VolumeOptions: dict[str, Any] | None = None
+    TmpfsOptions: dict[str, Any] | None = None
+
+
+class ContainerSpec(Base):
+    Image: str = ""
+    Labels: dict[str, str] | None = None
+    Command: list[str] | None = None
+    Args: list[str] | None = None
+    Hostname: str = ""
+    Env: list[str] | None = None
+    Dir: str = ""
+    User: str = ""
+    Groups: list[str] | None = None
+    Privileges: dict[str, Any] | None = None
+    Init: bool | None = None
+    TTY: bool = False
+    OpenStdin: bool = False
+    ReadOnly: bool = False
+    Mounts: list[Mount] | None = None
+    StopSignal: str = ""
+    StopGracePeriod: int | None = None  # ns
+    Healthcheck: dict[str, Any] | None = None
+    Hosts: list[str] | None = None
+    DNSConfig: dict[str, Any] | None = None
+    Secrets: list[dict[str, Any]] | None = None
+    Configs: list[dict[str, Any]] | None = None
+    Isolation: str = ""
+    Sysctls: dict[str, str] | None = None
+    CapabilityAdd: list[str] | None = None
+    CapabilityDrop: list[str] | None = None
+    Ulimits: list[dict[str, Any]] | None = None
+    OomScoreAdj: int = 0
+
+
+class NetworkAttachmentConfig(Base):
+    Target: str = ""
+    Aliases: list[str] | None = None
+    DriverOpts: dict[str, str] | None = None
+
+
+class TaskSpec(Base):
+    ContainerSpec: ContainerSpec | None = None
+    Resources: ResourceRequirements | None = None
+    RestartPolicy: RestartPolicy | None = None
+    Placement: Placement | None = None
+    Networks: list[NetworkAttachmentConfig] | None = None
+    LogDriver: dict[str, Any] | None = None
+    ForceUpdate: int = 0
+    Runtime: str = ""
+
+
+class ReplicatedService(Base):
+    Replicas: int | None = None
+
+
+class ServiceMode(Base):
+    Replicated: ReplicatedService | None = None
+    Global: dict[str, Any] | None = None
+    ReplicatedJob: dict[str, Any] | None = None
+    GlobalJob: dict[str, Any] | None = None
+
+
+class UpdateConfig(Base):
+    Parallelism: int = 0
+    Delay: int = 0
+    FailureAction: str = ""
+    Monitor: int = 0
+    MaxFailureRatio: float = 0.0
+    Order: str = ""
+
+
+class PortConfig(Base):
+    Name: str = ""
+    Protocol: str = "tcp"
+    TargetPort: int = 0
+    PublishedPort: int = 0
+    PublishMode: str = "ingress"
+
+
+class EndpointSpec(Base):
+    Mode: str = "vip"
+    Ports: list[PortConfig] | None = None
+
+
+class ServiceSpec(Base):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    TaskTemplate: TaskSpec = field(default_factory=TaskSpec)
+    Mode: ServiceMode = field(default_factory=ServiceMode)
+    UpdateConfig: UpdateConfig | None = None
+    RollbackConfig: UpdateConfig | None = None
+    EndpointSpec: EndpointSpec | None = None
+
+
+class Endpoint(Base):
+    Spec: EndpointSpec = field(default_factory=EndpointSpec)
+    Ports: list[PortConfig] | None = None
+    VirtualIPs: list[dict[str, Any]] | None = None
+
+
+class UpdateStatus(Base):
+    State: str = ""  # updating | paused | completed | rollback_started | rollback_paused | rollback_completed
+    StartedAt: str | None = None
+    CompletedAt: str | None = None
+    Message: str = ""
+
+
+class ServiceStatus(Base):
+    RunningTasks: int = 0
+    DesiredTasks: int = 0
+    CompletedTasks: int = 0
+
+
+class Service(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: ServiceSpec = field(default_factory=ServiceSpec)
+    PreviousSpec: ServiceSpec | None = None
+    Endpoint: Endpoint | None = None
+    UpdateStatus: UpdateStatus | None = None
+    # Computed by the front door for `GET /services?status=true`; never stored.
+    ServiceStatus: ServiceStatus | None = None
+    # shoal: bumped on every spec change; tasks made from this spec carry it (the `_up-to-date` filter).
+    SpecVersion: Version | None = None
+
+
+# ---------------------------------------------------------------- tasks
+
+
+class ContainerStatus(Base):
+    ContainerID: str = ""
+    PID: int = 0
+    ExitCode: int = 0
+
+
+class TaskStatus(Base):
+    Timestamp: str = ""
+    State: TaskState = TaskState.NEW
+    Message: str = ""
+    Err: str = ""
+    ContainerStatus: ContainerStatus | None = None
+    PortStatus: dict[str, Any] | None = None
+
+
+class Task(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Spec: TaskSpec = field(default_factory=TaskSpec)
+    SpecVersion: Version | None = None
+    ServiceID: str = ""
+    Slot: int = 0
+    NodeID: str = ""
+    Status: TaskStatus = field(default_factory=TaskStatus)
+    DesiredState: TaskState = TaskState.RUNNING
+    NetworksAttachments: list[dict[str, Any]] | None = None
+    GenericResources: list[GenericResource] | None = None
+    Endpoint: Endpoint | None = None
+    # shoal: the service's name and labels when the task was made, for logs and templates.
+    ServiceAnnotations: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- nodes
+
+
+class NodeSpec(Base):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Role: str = "worker"  # worker | manager
+    Availability: str = "active"  # active | pause | drain
+
+
+class EngineDescription(Base):
+    EngineVersion: str = ""
+    Labels: dict[str, str] | None = None
+    Plugins: list[dict[str, str]] | None = None
+
+
+class TLSInfo(Base):
+    TrustRoot: str = ""
+    CertIssuerSubject: str = ""
+    CertIssuerPublicKey: str = ""
+
+
+class NodeDescription(Base):
+    Hostname: str = ""
+    Platform: Platform = field(default_factory=Platform)
+    Resources: Resources = field(default_factory=Resources)
+    Engine: EngineDescription = field(default_factory=EngineDescription)
+    TLSInfo: TLSInfo | None = None
+
+
+class NodeStatus(Base):
+    State: str = "unknown"  # unknown | down | ready | disconnected
+    Message: str = ""
+    Addr: str = ""
+
+
+class ManagerStatus(Base):
+    Leader: bool = False
+    Reachability: str = "unknown"  # unknown | unreachable | reachable
+    Addr: str = ""
+
+
+class Node(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: NodeSpec = field(default_factory=NodeSpec)
+    Description: NodeDescription = field(default_factory=NodeDescription)
+    Status: NodeStatus = field(default_factory=NodeStatus)
+    ManagerStatus: ManagerStatus | None = None
+
+
+# ---------------------------------------------------------------- cluster
+
+
+class OrchestrationConfig(Base):
+    TaskHistoryRetentionLimit: int | None = None
+
+
+class RaftConfig(Base):
+    SnapshotInterval: int = 0
+    KeepOldSnapshots: int | None = None
+    LogEntriesForSlowFollowers: int = 0
+    ElectionTick: int = 0
+    HeartbeatTick: int = 0
+
+
+class DispatcherConfig(Base):
+    HeartbeatPeriod: int | None = None
+
+
+class CAConfig(Base):
+    NodeCertExpiry: int | None = None
+    ExternalCAs: list[dict[str, Any]] | None = None
+    SigningCACert: str = ""
+    SigningCAKey: str = ""
+    ForceRotate: int = 0
+
+
+class EncryptionConfig(Base):
+    AutoLockManagers: bool = False
+
+
+class ClusterSpec(Base):
+    Name: str = "default"
+    Labels: dict[str, str] | None = None
+    Orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
+    Raft: RaftConfig = field(default_factory=RaftConfig)
+    Dispatcher: DispatcherConfig = field(default_factory=DispatcherConfig)
+    CAConfig: CAConfig = field(default_factory=CAConfig)
+    TaskDefaults: dict[str, Any] = field(default_factory=dict)
+    EncryptionConfig: EncryptionConfig = field(default_factory=EncryptionConfig)
+
+
+class JoinTokens(Base):
+    Worker: str = ""
+    Manager: str = ""
+
+
+class Cluster(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: ClusterSpec = field(default_factory=ClusterSpec)
+    TLSInfo: TLSInfo = field(default_factory=TLSInfo)
+    RootRotationInProgress: bool = False
+    DefaultAddrPool: list[str] = field(default_factory=lambda: ["10.0.0.0/8"])
+    SubnetSize: int = 24
+    DataPathPort: int = 4789
+    JoinTokens: JoinTokens = field(default_factory=JoinTokens)
+    # shoal: the root CA's private key (PEM). Kept in the store; encrypted at rest under autolock.
+    RootCAKey: str = ""
+
+
+StoredObject = Node | Service | Task | Cluster
+
+KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters"}
+TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {t: msgspec.json.Decoder(t) for t in KIND_OF}
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def decode(typ: type, data: bytes) -> Any:
+    dec = _decoders.get(typ)
+    if dec is None:
+        return msgspec.json.decode(data, type=typ)
+    return dec.decode(data)
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy through the codec (cheap with msgspec, and never shares nested lists)."""
+    return decode(type(obj), encode(obj))

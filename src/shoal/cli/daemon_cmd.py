@@ -1,0 +1,62 @@
+"""``shoal daemon``: run a node (like dockerd), serving the Docker Engine API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
+
+
+def parse_labels(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+async def run_daemon(cfg: DaemonConfig) -> None:
+    from shoal.frontdoor.docker.app import serve
+
+    d = Daemon(cfg)
+    await d.start()
+    runner = await serve(d, cfg.hosts)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
+    await stop.wait()
+    await runner.cleanup()
+    await d.stop()
+
+
+@click.command("daemon")
+@click.option("--data-root", type=click.Path(path_type=Path), default=DEFAULT_DATA_ROOT, show_default=True,
+              help="Root directory of persistent state")
+@click.option("--exec-root", type=click.Path(path_type=Path), default=DEFAULT_EXEC_ROOT, show_default=True,
+              help="Root directory for execution state files")
+@click.option("-H", "--host", "hosts", multiple=True, help="Daemon socket(s) to connect to")
+@click.option("--runtime", type=click.Choice(["runc", "process"]), default=None,
+              help="Runtime for tasks (default: runc when root and installed, else process)")
+@click.option("--label", "labels", multiple=True, help="Set key=value labels to the daemon (engine labels)")
+@click.option("--hostname", default="", help="Node hostname to report (default: the machine's)")
+@click.option("--cpus", type=int, default=0, help="CPUs to report as the node's capacity")
+@click.option("--memory", type=int, default=0, help="Memory bytes to report as the node's capacity")
+@click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
+def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, labels: tuple[str, ...],
+           hostname: str, cpus: int, memory: int, debug: bool) -> None:
+    """A self-sufficient runtime for containers, in swarm mode."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = DaemonConfig(
+        data_root=data_root, exec_root=exec_root,
+        hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
+        hostname=hostname, labels=parse_labels(labels), cpus=cpus, memory=memory,
+    )
+    asyncio.run(run_daemon(cfg))

@@ -1,0 +1,608 @@
+"""The Docker Engine API front door (the swarm subset the docker CLI 28 uses), on aiohttp.
+
+A thin translator: it parses query strings and bodies, calls the daemon's control API and image
+store, and writes Docker's JSON shapes, status codes and ``{"message": …}`` errors. Every route is
+served with and without a ``/v1.NN`` prefix. Unknown routes answer 404 ``page not found``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import platform
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+from aiohttp import web
+
+from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
+from shoal.api.errors import InvalidArgument, NotFound, ShoalError
+from shoal.api.types import ClusterSpec, NodeSpec, Service, ServiceSpec, Task, encode
+from shoal.daemon import Daemon
+from shoal.frontdoor.docker import logstream
+from shoal.manager.control import service_with_defaults
+from shoal.runtime.images import Image, normalize, split_ref
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon", Daemon)
+
+
+def jresp(obj: Any, status: int = 200) -> web.Response:
+    body = obj if isinstance(obj, bytes) else msgspec.json.encode(obj)
+    return web.Response(body=body + b"\n", status=status, content_type="application/json")
+
+
+def err(status: int, message: str) -> web.Response:
+    return jresp({"message": message}, status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ShoalError as e:
+        return err(e.status, e.message)
+    except msgspec.ValidationError as e:
+        return err(400, f"json: {e}")
+    except msgspec.DecodeError as e:
+        return err(400, f"invalid JSON: {e}")
+    except web.HTTPNotFound:
+        return err(404, "page not found")
+    except web.HTTPMethodNotAllowed:
+        return err(405, "method not allowed")
+    except web.HTTPException:
+        raise
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as e:  # a bug: say so in Docker's shape rather than drop the connection
+        log.exception("internal error on %s %s", request.method, request.path)
+        return err(500, f"internal error: {e}")
+
+
+def filters_of(request: web.Request) -> dict[str, list[str]]:
+    """Docker's ``filters`` query: ``{"key": {"value": true}}`` (or the old ``{"key": ["value"]}``)."""
+    raw = request.query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid filter '{raw}'") from e
+    out: dict[str, list[str]] = {}
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out[k] = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+    return out
+
+
+def qbool(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+def qint(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "")
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid {name}: {raw!r}") from e
+
+
+async def body_as(request: web.Request, typ: type) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return typ()
+    return msgspec.json.decode(raw, type=typ)
+
+
+def daemon(request: web.Request) -> Daemon:
+    return request.app[DAEMON]
+
+
+def cluster_json(d: Daemon) -> dict[str, Any]:
+    c = d.require_manager().control.cluster()
+    data: dict[str, Any] = msgspec.to_builtins(c)
+    data.pop("RootCAKey", None)
+    return data
+
+
+# ---------------------------------------------------------------- system
+
+
+async def ping(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    headers = {
+        "API-Version": API_VERSION,
+        "OSType": "linux",
+        "Docker-Experimental": "false",
+        "Swarm": "active/manager" if d.manager is not None else "inactive",
+        "Cache-Control": "no-cache, no-store, must-revalidate",
+        "Pragma": "no-cache",
+    }
+    if request.method == "HEAD":
+        return web.Response(status=200, headers=headers, content_type="text/plain")
+    return web.Response(text="OK", headers=headers, content_type="text/plain")
+
+
+def _kernel() -> str:
+    return platform.release()
+
+
+async def version(request: web.Request) -> web.StreamResponse:
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return jresp({
+        "Platform": {"Name": f"shoal {__version__}"},
+        "Components": [{"Name": "Engine", "Version": ENGINE_VERSION,
+                        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
+                                    "Arch": arch, "KernelVersion": _kernel()}}],
+        "Version": ENGINE_VERSION, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "shoal", "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": arch,
+        "KernelVersion": _kernel(), "BuildTime": "",
+    })
+
+
+async def info(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    desc = d.describe()
+    swarm: dict[str, Any] = {
+        "NodeID": "", "NodeAddr": "", "LocalNodeState": d.local_node_state(), "ControlAvailable": False,
+        "Error": "", "RemoteManagers": None,
+    }
+    running = 0
+    if d.manager is not None:
+        from shoal.api.types import Node
+
+        nodes = d.manager.store.list(Node)
+        managers = [n for n in nodes if n.Spec.Role == "manager"]
+        swarm.update({
+            "NodeID": d.node_id,
+            "NodeAddr": d.addr.rsplit(":", 1)[0],
+            "ControlAvailable": True,
+            "RemoteManagers": [{"NodeID": n.ID, "Addr": n.ManagerStatus.Addr if n.ManagerStatus else ""}
+                               for n in managers],
+            "Nodes": len(nodes),
+            "Managers": len(managers),
+            "Cluster": cluster_json(d),
+        })
+    if d.worker is not None:
+        running = len(d.worker.runners)
+    return jresp({
+        "ID": d.node_id or "shoal",
+        "Containers": running, "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Images": len(d.images.ids()),
+        "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "overlay"], "Authorization": None,
+                    "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+        "Debug": False, "NFd": 0, "NGoroutines": 0, "SystemTime": "", "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": 0,
+        "KernelVersion": _kernel(), "OperatingSystem": "shoal on " + platform.system(), "OSVersion": "",
+        "OSType": "linux", "Architecture": platform.machine(),
+        "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": None,
+        "NCPU": desc.Resources.NanoCPUs // 1_000_000_000, "MemTotal": desc.Resources.MemoryBytes,
+        "DockerRootDir": str(d.data_root), "Name": d.hostname,
+        "Labels": [f"{k}={v}" for k, v in sorted(d.config.labels.items())],
+        "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,
+        "Runtimes": {d.runtime_name: {"path": d.runtime_name}}, "DefaultRuntime": d.runtime_name,
+        "Swarm": swarm, "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": None,
+    })
+
+
+# ---------------------------------------------------------------- swarm
+
+
+class InitRequest(msgspec.Struct, kw_only=True):
+    ListenAddr: str = ""
+    AdvertiseAddr: str = ""
+    DataPathAddr: str = ""
+    DataPathPort: int = 0
+    DefaultAddrPool: list[str] | None = None
+    ForceNewCluster: bool = False
+    SubnetSize: int = 0
+    AutoLockManagers: bool = False
+    Availability: str = ""
+    Spec: ClusterSpec = msgspec.field(default_factory=ClusterSpec)
+
+
+async def swarm_init(request: web.Request) -> web.StreamResponse:
+    req: InitRequest = await body_as(request, InitRequest)
+    if req.AutoLockManagers:
+        return err(501, "autolock is not supported by this shoal yet")
+    node_id = await daemon(request).swarm_init(
+        req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
+        req.ForceNewCluster,
+    )
+    return jresp(node_id)
+
+
+async def swarm_join(request: web.Request) -> web.StreamResponse:
+    return err(501, "joining a swarm is not supported by this shoal yet: run one shoal daemon per swarm")
+
+
+async def swarm_leave(request: web.Request) -> web.StreamResponse:
+    await daemon(request).swarm_leave(qbool(request, "force"))
+    return web.Response(status=200)
+
+
+async def swarm_inspect(request: web.Request) -> web.StreamResponse:
+    return jresp(cluster_json(daemon(request)))
+
+
+async def swarm_update(request: web.Request) -> web.StreamResponse:
+    from shoal.manager.ca import join_token
+
+    m = daemon(request).require_manager()
+    spec: ClusterSpec = await body_as(request, ClusterSpec)
+    if spec.EncryptionConfig.AutoLockManagers:
+        return err(501, "autolock is not supported by this shoal yet")
+    trust = m.control.cluster().TLSInfo.TrustRoot
+    await m.control.update_cluster(
+        qint(request, "version"), spec, qbool(request, "rotateWorkerToken"), qbool(request, "rotateManagerToken"),
+        lambda _role: join_token(trust),
+    )
+    return web.Response(status=200)
+
+
+async def swarm_unlockkey(request: web.Request) -> web.StreamResponse:
+    daemon(request).require_manager()
+    return jresp({"UnlockKey": ""})
+
+
+async def swarm_unlock(request: web.Request) -> web.StreamResponse:
+    daemon(request).require_manager()
+    return err(503, "swarm is not locked")
+
+
+# ---------------------------------------------------------------- nodes
+
+
+async def nodes_list(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp(m.control.nodes(filters_of(request)))
+
+
+async def node_inspect(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp(m.control.node(request.match_info["id"]))
+
+
+async def node_update(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    spec: NodeSpec = await body_as(request, NodeSpec)
+    await m.control.update_node(request.match_info["id"], qint(request, "version"), spec)
+    return web.Response(status=200)
+
+
+async def node_delete(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    await m.control.remove_node(request.match_info["id"], qbool(request, "force"))
+    return web.Response(status=200)
+
+
+# ---------------------------------------------------------------- services
+
+
+def service_json(m: Any, s: Service, status: bool = False, defaults: bool = False) -> Service:
+    out = service_with_defaults(s) if defaults else s
+    if status:
+        if out is s:
+            out = msgspec.structs.replace(s)
+        out.ServiceStatus = m.control.service_status(s)
+    return out
+
+
+async def services_list(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    status = qbool(request, "status")
+    return jresp([service_json(m, s, status) for s in m.control.services(filters_of(request))])
+
+
+async def service_create(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    svc = await m.control.create_service(spec)
+    warnings = None
+    image = spec.TaskTemplate.ContainerSpec.Image if spec.TaskTemplate.ContainerSpec else ""
+    if image and daemon(request).images.resolve(image) is None:
+        warnings = [f"image {image} could not be found on this node; tasks will be rejected until it is loaded"]
+    return jresp({"ID": svc.ID, "Warnings": warnings}, 201)
+
+
+async def service_inspect(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    s = m.control.service(request.match_info["id"])
+    return jresp(service_json(m, s, defaults=qbool(request, "insertDefaults")))
+
+
+async def service_update(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    rollback = request.query.get("rollback", "") == "previous"
+    await m.control.update_service(request.match_info["id"], qint(request, "version"), spec, rollback)
+    return jresp({"Warnings": None})
+
+
+async def service_delete(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    await m.control.remove_service(request.match_info["id"])
+    return web.Response(status=200)
+
+
+async def service_logs(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    m = d.require_manager()
+    s = m.control.service(request.match_info["id"])
+    return await logstream.serve(request, d, m, service=s)
+
+
+# ---------------------------------------------------------------- tasks
+
+
+async def tasks_list(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp(m.control.tasks(filters_of(request)))
+
+
+async def task_inspect(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp(m.control.task(request.match_info["id"]))
+
+
+async def task_logs(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    m = d.require_manager()
+    t: Task = m.control.task(request.match_info["id"])
+    return await logstream.serve(request, d, m, task=t)
+
+
+# ---------------------------------------------------------------- images
+
+
+def image_summary(d: Daemon, img: Image) -> dict[str, Any]:
+    from shoal.api.types import parse_ts
+
+    size = d.images.size(img)
+    return {
+        "Id": img.id, "ParentId": "", "RepoTags": img.tags or None, "RepoDigests": [],
+        "Created": int(parse_ts(img.config.get("created", ""))), "Size": size, "SharedSize": -1,
+        "VirtualSize": size, "Labels": img.container_config.get("Labels"), "Containers": -1,
+    }
+
+
+def image_inspect_json(d: Daemon, img: Image) -> dict[str, Any]:
+    size = d.images.size(img)
+    cfg = img.config
+    return {
+        "Id": img.id, "RepoTags": img.tags, "RepoDigests": [], "Parent": "", "Comment": "",
+        "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
+        "Config": img.container_config, "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", ""), "Size": size, "VirtualSize": size,
+        "GraphDriver": {"Name": "overlay2", "Data": None},
+        "RootFS": {"Type": "layers", "Layers": img.diff_ids},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+async def _spool(request: web.Request) -> tempfile.SpooledTemporaryFile[bytes]:
+    """Read a (possibly large) request body to a temporary file, off the event loop's memory."""
+    f: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    async for chunk in request.content.iter_chunked(1 << 20):
+        f.write(chunk)
+    f.seek(0)
+    return f
+
+
+async def images_create(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    q = request.query
+    if q.get("fromSrc") is None:
+        ref = q.get("fromImage", "")
+        tag = q.get("tag", "")
+        full = normalize(f"{ref}:{tag}" if tag and "@" not in ref else ref)
+        if d.images.resolve(full) is not None:
+            return await _stream_messages(request, [{"status": f"Status: Image is up to date for {full}"}])
+        return err(501, f"pulling {full} from a registry is not supported by this shoal yet; "
+                        "use docker load or docker import")
+    if q.get("fromSrc") != "-":
+        return err(400, "importing from a URL is not supported; pipe the tarball with fromSrc=-")
+    body = await _spool(request)
+    repo, tag = q.get("repo", ""), q.get("tag", "")
+    if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
+        repo, tag = split_ref(repo)
+    changes = q.getall("changes", [])
+    try:
+        iid = await asyncio.to_thread(d.images.import_tar, body, repo, tag, changes, q.get("message", ""))
+    finally:
+        body.close()
+    return await _stream_messages(request, [{"status": iid}])
+
+
+async def _stream_messages(request: web.Request, msgs: list[dict[str, Any]]) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for m in msgs:
+        await resp.write(json.dumps(m).encode() + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+async def images_load(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    body = await _spool(request)
+    try:
+        loaded = await asyncio.to_thread(d.images.load, body)
+    finally:
+        body.close()
+    return await _stream_messages(request, [{"stream": line + "\n"} for line in loaded])
+
+
+async def images_get(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    names = request.query.getall("names", []) or [unquote(request.match_info.get("name", ""))]
+    for n in names:
+        d.images.must(n)
+    fd, path = tempfile.mkstemp(prefix="shoal-save-", suffix=".tar")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await asyncio.to_thread(d.images.save, names, out)
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
+        await resp.prepare(request)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+    finally:
+        os.unlink(path)
+
+
+async def images_list(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    f = filters_of(request)
+    out = []
+    for iid in d.images.ids():
+        img = d.images.get_by_id(iid)
+        if img is None:
+            continue
+        if "reference" in f and not any(
+            normalize(t).startswith(normalize(r).removesuffix(":latest")) for r in f["reference"] for t in img.tags
+        ):
+            continue
+        if "dangling" in f and ("true" in f["dangling"]) != (not img.tags):
+            continue
+        out.append(image_summary(d, img))
+    out.sort(key=lambda x: -x["Created"])
+    return jresp(out)
+
+
+async def image_inspect(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    name = request.match_info["name"]
+    img = d.images.resolve(name)
+    if img is None:
+        return err(404, f"No such image: {name}")
+    return jresp(image_inspect_json(d, img))
+
+
+async def image_history(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    img = d.images.must(request.match_info["name"])
+    from shoal.api.types import parse_ts
+
+    hist = img.config.get("history") or []
+    out = [{"Id": img.id if i == len(hist) - 1 else "<missing>", "Created": int(parse_ts(h.get("created", ""))),
+            "CreatedBy": h.get("created_by", ""), "Tags": img.tags if i == len(hist) - 1 else None,
+            "Size": 0, "Comment": h.get("comment", "")} for i, h in enumerate(hist)]
+    return jresp(list(reversed(out)))
+
+
+async def image_tag(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
+    if not repo:
+        return err(400, "repository name must have at least one component")
+    d.images.tag(request.match_info["name"], f"{repo}:{tag or 'latest'}")
+    return web.Response(status=201)
+
+
+async def image_delete(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    in_use: set[str] = set()
+    if d.manager is not None:
+        for s in d.manager.store.list(Service):
+            cs = s.Spec.TaskTemplate.ContainerSpec
+            img = d.images.resolve(cs.Image) if cs else None
+            if img is not None:
+                in_use.add(img.id)
+    return jresp(d.images.remove(request.match_info["name"], qbool(request, "force"), in_use))
+
+
+async def distribution(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    return err(404, f"pull access denied for {name.split(':')[0]}, repository does not exist or may require "
+                    "'docker login': no registry is configured for this shoal")
+
+
+# ---------------------------------------------------------------- swarm-scoped lists not built yet
+
+
+async def empty_list(request: web.Request) -> web.StreamResponse:
+    daemon(request).require_manager()
+    return jresp([])
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    return err(404, "page not found")
+
+
+# ---------------------------------------------------------------- app
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
+    ("GET", "/version", version), ("GET", "/info", info),
+    ("POST", "/swarm/init", swarm_init), ("POST", "/swarm/join", swarm_join),
+    ("POST", "/swarm/leave", swarm_leave), ("GET", "/swarm", swarm_inspect),
+    ("POST", "/swarm/update", swarm_update), ("GET", "/swarm/unlockkey", swarm_unlockkey),
+    ("POST", "/swarm/unlock", swarm_unlock),
+    ("GET", "/nodes", nodes_list), ("GET", "/nodes/{id}", node_inspect),
+    ("POST", "/nodes/{id}/update", node_update), ("DELETE", "/nodes/{id}", node_delete),
+    ("GET", "/services", services_list), ("POST", "/services/create", service_create),
+    ("GET", "/services/{id}", service_inspect), ("POST", "/services/{id}/update", service_update),
+    ("DELETE", "/services/{id}", service_delete), ("GET", "/services/{id}/logs", service_logs),
+    ("GET", "/tasks", tasks_list), ("GET", "/tasks/{id}", task_inspect), ("GET", "/tasks/{id}/logs", task_logs),
+    ("POST", "/images/create", images_create), ("POST", "/images/load", images_load),
+    ("GET", "/images/get", images_get), ("GET", "/images/json", images_list),
+    ("GET", "/images/{name:.+}/json", image_inspect), ("GET", "/images/{name:.+}/history", image_history),
+    ("GET", "/images/{name:.+}/get", images_get), ("POST", "/images/{name:.+}/tag", image_tag),
+    ("DELETE", "/images/{name:.+}", image_delete),
+    ("GET", "/distribution/{name:.+}/json", distribution),
+    ("GET", "/networks", empty_list), ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
+]
+
+
+def make_app(d: Daemon) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1 << 40)
+    app[DAEMON] = d
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+        app.router.add_route(method, "/{_version:v[0-9]+\\.[0-9]+}" + path, handler)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+async def serve(d: Daemon, hosts: list[str]) -> web.AppRunner:
+    """Start listening on every ``unix://path`` and ``tcp://host:port`` in ``hosts``."""
+    runner = web.AppRunner(make_app(d), access_log=None, handle_signals=False)
+    await runner.setup()
+    for h in hosts:
+        if h.startswith("unix://"):
+            path = h[len("unix://"):]
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            site: web.BaseSite = web.UnixSite(runner, path)
+            await site.start()
+            os.chmod(path, 0o660)
+        elif h.startswith("tcp://"):
+            hostport = h[len("tcp://"):]
+            host, _, port = hostport.rpartition(":")
+            site = web.TCPSite(runner, host or "127.0.0.1", int(port or 2375))
+            await site.start()
+        else:
+            raise InvalidArgument(f"invalid host: {h} (want unix://PATH or tcp://HOST:PORT)")
+    return runner
+
+
+__all__ = ["make_app", "serve", "NotFound", "encode"]

@@ -1,0 +1,1 @@
+"""The manager: reconcilers that write desired state, the scheduler, and the dispatcher."""

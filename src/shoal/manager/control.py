@@ -1,0 +1,445 @@
+"""The control API: the manager's operations on services, tasks, nodes and the cluster.
+
+Both front doors call these; they validate input and return or raise typed errors with SwarmKit's
+wording (``rpc error: code = InvalidArgument desc = …``, as dockerd passes it through). Objects are
+found by full ID, then exact name, then unique ID prefix, as Docker does.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, ShoalError
+from shoal.api.ids import new_id
+from shoal.api.states import TaskState
+from shoal.api.types import (
+    Cluster,
+    ClusterSpec,
+    Endpoint,
+    EndpointSpec,
+    Node,
+    NodeSpec,
+    ReplicatedService,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
+    Task,
+    UpdateStatus,
+    Version,
+    clone,
+    now_ts,
+)
+from shoal.manager.orchestrator.common import (
+    DEFAULT_ROLLBACK,
+    DEFAULT_STOP_GRACE,
+    DEFAULT_UPDATE,
+    is_global,
+    replicas,
+    restart_policy,
+)
+from shoal.manager.scheduler import constraint
+from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
+
+T = TypeVar("T")
+
+
+class RPCError(ShoalError):
+    """An error SwarmKit returns over gRPC; dockerd shows it as ``rpc error: code = X desc = …``."""
+
+    def __init__(self, code: str, desc: str, status: int) -> None:
+        super().__init__(f"rpc error: code = {code} desc = {desc}")
+        self.status = status
+
+
+def invalid(desc: str) -> RPCError:
+    return RPCError("InvalidArgument", desc, 400)
+
+
+def unimplemented(desc: str) -> RPCError:
+    return RPCError("Unimplemented", desc, 501)
+
+
+_DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+
+_LEFT = ["admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant", "happy", "jolly", "keen",
+         "laughing", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "trusting", "vibrant", "zen"]
+_RIGHT = ["albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "johnson", "kepler",
+          "lovelace", "meitner", "newton", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow"]
+
+
+def random_name() -> str:
+    return f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}"
+
+
+def _find(items: list[T], ref: str, id_of: Callable[[T], str], name_of: Callable[[T], str], what: str) -> T:
+    for o in items:
+        if id_of(o) == ref:
+            return o
+    named = [o for o in items if name_of(o) == ref]
+    if len(named) == 1:
+        return named[0]
+    if len(named) > 1:
+        raise InvalidArgument(f"{what} {ref} is ambiguous ({len(named)} matches found)")
+    prefixed = [o for o in items if ref and id_of(o).startswith(ref)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    if len(prefixed) > 1:
+        raise InvalidArgument(f"{what} {ref} is ambiguous ({len(prefixed)} matches found)")
+    raise NotFound(f"{what} {ref} not found")
+
+
+class ControlAPI:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------ cluster
+
+    def cluster(self) -> Cluster:
+        clusters = self.store.list(Cluster)
+        if not clusters:
+            raise FailedPrecondition("swarm is not initialized")
+        return clusters[0]
+
+    async def update_cluster(self, version: int, spec: ClusterSpec, rotate_worker: bool = False,
+                             rotate_manager: bool = False, tokens: Callable[[str], str] | None = None) -> None:
+        cur = self.cluster()
+        if version != cur.Version.Index:
+            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+        c = clone(cur)
+        c.Spec = with_cluster_defaults(spec)
+        if tokens is not None:
+            if rotate_worker:
+                c.JoinTokens.Worker = tokens("worker")
+            if rotate_manager:
+                c.JoinTokens.Manager = tokens("manager")
+        await self.store.update(c)
+
+    # ------------------------------------------------------------ nodes
+
+    def node(self, ref: str) -> Node:
+        return _find(self.store.list(Node), ref, lambda n: n.ID, lambda n: n.Description.Hostname, "node")
+
+    def nodes(self, filters: dict[str, list[str]] | None = None) -> list[Node]:
+        out = []
+        f = filters or {}
+        for n in self.store.list(Node):
+            if "id" in f and not any(n.ID.startswith(v) for v in f["id"]):
+                continue
+            if "name" in f and not any(v in (n.Description.Hostname, n.Spec.Name) for v in f["name"]):
+                continue
+            if "role" in f and n.Spec.Role not in f["role"]:
+                continue
+            if "membership" in f and "accepted" not in f["membership"]:
+                continue
+            if "label" in f and not _labels_match(n.Description.Engine.Labels or {}, f["label"]):
+                continue
+            if "node.label" in f and not _labels_match(n.Spec.Labels or {}, f["node.label"]):
+                continue
+            out.append(n)
+        return sorted(out, key=lambda n: n.Description.Hostname)
+
+    async def update_node(self, ref: str, version: int, spec: NodeSpec) -> None:
+        node = self.node(ref)
+        if version != node.Version.Index:
+            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+        if spec.Availability not in ("active", "pause", "drain"):
+            raise invalid(f"invalid availability: {spec.Availability}")
+        if spec.Role not in ("worker", "manager"):
+            raise invalid(f"invalid role: {spec.Role}")
+        if spec.Role != node.Spec.Role:
+            managers = [n for n in self.store.list(Node) if n.Spec.Role == "manager"]
+            if spec.Role == "worker" and len(managers) <= 1:
+                raise RPCError(
+                    "FailedPrecondition",
+                    f"attempting to demote the last manager of the swarm", 400,
+                )
+        n = clone(node)
+        n.Spec = spec
+        await self.store.update(n)
+
+    async def remove_node(self, ref: str, force: bool = False) -> None:
+        node = self.node(ref)
+        if node.Spec.Role == "manager":
+            raise RPCError(
+                "FailedPrecondition",
+                f"node {node.ID} is a cluster manager and is a member of the raft cluster. It must be demoted "
+                "to worker before removal", 400,
+            )
+        if node.Status.State != "down" and not force:
+            raise RPCError(
+                "FailedPrecondition",
+                f"node {node.ID} is not down and can't be removed", 400,
+            )
+        await self.store.delete(node)
+
+    # ------------------------------------------------------------ services
+
+    def service(self, ref: str) -> Service:
+        return _find(self.store.list(Service), ref, lambda s: s.ID, lambda s: s.Spec.Name, "service")
+
+    def services(self, filters: dict[str, list[str]] | None = None) -> list[Service]:
+        f = filters or {}
+        out = []
+        for s in self.store.list(Service):
+            if "id" in f and not any(s.ID.startswith(v) for v in f["id"]):
+                continue
+            if "name" in f and not any(s.Spec.Name.startswith(v) for v in f["name"]):
+                continue
+            if "label" in f and not _labels_match(s.Spec.Labels or {}, f["label"]):
+                continue
+            if "mode" in f and ("global" if is_global(s) else "replicated") not in f["mode"]:
+                continue
+            out.append(s)
+        return sorted(out, key=lambda s: s.Spec.Name)
+
+    def service_status(self, s: Service) -> ServiceStatus:
+        nodes = {n.ID: n for n in self.store.list(Node)}
+        running = desired = completed = 0
+        for t in self.store.tasks_of_service(s.ID):
+            node = nodes.get(t.NodeID)
+            up = node is not None and node.Status.State != "down"
+            if t.Status.State == TaskState.RUNNING and up:
+                running += 1
+            if t.Status.State == TaskState.COMPLETE:
+                completed += 1
+            if is_global(s) and t.DesiredState == TaskState.RUNNING and up:
+                desired += 1
+        if not is_global(s):
+            desired = replicas(s)
+        return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
+
+    def validate_service(self, spec: ServiceSpec) -> None:
+        if spec.Name and not _DNS_LABEL.match(spec.Name):
+            raise invalid("name must be valid as a DNS name component")
+        tt = spec.TaskTemplate
+        if tt.ContainerSpec is None:
+            raise invalid("TaskSpec: missing runtime")
+        if not tt.ContainerSpec.Image:
+            raise invalid("ContainerSpec: image reference must be provided")
+        mode = spec.Mode
+        modes = [m for m in (mode.Replicated, mode.Global, mode.ReplicatedJob, mode.GlobalJob) if m is not None]
+        if len(modes) > 1:
+            raise invalid("service mode can only be one of replicated, global, replicated-job or global-job")
+        if mode.ReplicatedJob is not None or mode.GlobalJob is not None:
+            raise unimplemented("jobs are not supported by shoal yet")
+        if tt.Placement is not None:
+            try:
+                constraint.parse(tt.Placement.Constraints)
+            except constraint.ConstraintError as e:
+                raise invalid(str(e)) from e
+        rp = tt.RestartPolicy
+        if rp is not None:
+            if rp.Condition not in (None, "", "none", "on-failure", "any"):
+                raise invalid(f"invalid RestartCondition: {rp.Condition}")
+            if rp.Delay is not None and rp.Delay < 0:
+                raise invalid("TaskSpec: restart-delay cannot be negative")
+            if rp.Window is not None and rp.Window < 0:
+                raise invalid("TaskSpec: restart-window cannot be negative")
+        res = tt.Resources
+        for r in (res.Limits, res.Reservations) if res is not None else ():
+            if r is not None and (r.NanoCPUs < 0 or r.MemoryBytes < 0):
+                raise invalid("TaskSpec: resources cannot be negative")
+        cs = tt.ContainerSpec
+        if cs.StopGracePeriod is not None and cs.StopGracePeriod < 0:
+            raise invalid("ContainerSpec: stop grace period cannot be negative")
+        for cfg in (spec.UpdateConfig, spec.RollbackConfig):
+            if cfg is None:
+                continue
+            if cfg.FailureAction not in ("", "pause", "continue", "rollback"):
+                raise invalid(f"invalid FailureAction: {cfg.FailureAction}")
+            if cfg.Order not in ("", "stop-first", "start-first"):
+                raise invalid(f"invalid Order: {cfg.Order}")
+            if cfg.Delay < 0 or cfg.Monitor < 0:
+                raise invalid("UpdateConfig: delay and monitor cannot be negative")
+        ep = spec.EndpointSpec
+        if ep is not None:
+            if ep.Mode not in ("", "vip", "dnsrr"):
+                raise invalid(f"invalid endpoint mode: {ep.Mode}")
+            seen: set[tuple[str, int]] = set()
+            for p in ep.Ports or []:
+                if p.PublishedPort and (p.Protocol, p.PublishedPort) in seen:
+                    raise invalid(f"EndpointSpec: duplicate published ports provided")
+                seen.add((p.Protocol, p.PublishedPort))
+
+    async def create_service(self, spec: ServiceSpec) -> Service:
+        if not spec.Name:
+            spec.Name = random_name()
+        self.validate_service(spec)
+        if spec.Mode.Replicated is None and spec.Mode.Global is None:
+            spec.Mode.Replicated = ReplicatedService(Replicas=1)
+        if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
+            spec.Mode.Replicated.Replicas = 1
+        if self.store.service_by_name(spec.Name) is not None:
+            raise AlreadyExists(
+                f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
+                f"{spec.Name} already exists"
+            )
+        svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
+        svc.Endpoint = _endpoint(spec)
+        await self.store.create(svc)
+        return svc
+
+    async def update_service(self, ref: str, version: int, spec: ServiceSpec, rollback: bool = False) -> Service:
+        cur = self.service(ref)
+        if version != cur.Version.Index:
+            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+        s = clone(cur)
+        if rollback:
+            if cur.PreviousSpec is None:
+                raise RPCError("FailedPrecondition", f"service {cur.ID} does not have a previous spec", 400)
+            spec = clone(cur.PreviousSpec)
+        if spec.Name != cur.Spec.Name:
+            raise unimplemented("renaming services is not supported")
+        self.validate_service(spec)
+        if (spec.Mode.Global is None) != (cur.Spec.Mode.Global is None):
+            raise unimplemented("service mode change is not allowed")
+        if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
+            spec.Mode.Replicated.Replicas = 1
+        s.PreviousSpec = clone(cur.Spec)
+        s.Spec = spec
+        s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
+        s.Endpoint = _endpoint(spec)
+        if rollback:
+            s.UpdateStatus = UpdateStatus(State="rollback_started", StartedAt=now_ts(),
+                                          Message="manually requested rollback")
+        elif spec.TaskTemplate != cur.Spec.TaskTemplate:
+            s.UpdateStatus = UpdateStatus(State="updating", StartedAt=now_ts(), Message="update in progress")
+        await self.store.update(s)
+        return s
+
+    async def remove_service(self, ref: str) -> None:
+        s = self.service(ref)
+        await self.store.delete(s)
+
+    # ------------------------------------------------------------ tasks
+
+    def task(self, ref: str) -> Task:
+        return _find(self.store.list(Task), ref, lambda t: t.ID, lambda t: "", "task")
+
+    def tasks(self, filters: dict[str, list[str]] | None = None) -> list[Task]:
+        f = filters or {}
+        tasks: list[Task]
+        services = self.store.list(Service)
+        by_id = {s.ID: s for s in services}
+        if "service" in f:
+            ids: set[str] = set()
+            for ref in f["service"]:
+                try:
+                    ids.add(self.service(ref).ID)
+                except NotFound:
+                    continue
+            tasks = [t for sid in ids for t in self.store.tasks_of_service(sid)]
+        else:
+            tasks = self.store.list(Task)
+        if "node" in f:
+            node_ids = set()
+            for ref in f["node"]:
+                try:
+                    node_ids.add(self.node(ref).ID)
+                except NotFound:
+                    continue
+            tasks = [t for t in tasks if t.NodeID in node_ids]
+        if "id" in f:
+            tasks = [t for t in tasks if any(t.ID.startswith(v) for v in f["id"])]
+        if "desired-state" in f:
+            want = set()
+            for v in f["desired-state"]:
+                if v not in ("running", "shutdown", "accepted"):
+                    raise InvalidArgument(
+                        f"Invalid desired-state filter value: {v}: use one of running, shutdown or accepted"
+                    )
+                want.add(v)
+
+            def desired_ok(t: Task) -> bool:
+                d = t.DesiredState
+                return (("running" in want and d == TaskState.RUNNING)
+                        or ("shutdown" in want and d in (TaskState.SHUTDOWN, TaskState.REMOVE))
+                        or ("accepted" in want and d == TaskState.ACCEPTED)
+                        or ("running" in want and d == TaskState.READY))
+
+            tasks = [t for t in tasks if desired_ok(t)]
+        if "name" in f:
+            def name_of(t: Task) -> str:
+                svc = by_id.get(t.ServiceID)
+                sname = svc.Spec.Name if svc else (t.ServiceAnnotations or {}).get("Name", "")
+                return f"{sname}.{t.Slot or t.NodeID}"
+
+            tasks = [t for t in tasks if any(name_of(t).startswith(v) for v in f["name"])]
+        if "label" in f:
+            tasks = [t for t in tasks if _labels_match(t.Labels or {}, f["label"])]
+        if "_up-to-date" in f:
+            def up_to_date(t: Task) -> bool:
+                svc = by_id.get(t.ServiceID)
+                if svc is None or svc.SpecVersion is None:
+                    return True
+                return t.SpecVersion is not None and t.SpecVersion.Index == svc.SpecVersion.Index
+
+            tasks = [t for t in tasks if up_to_date(t)]
+        return tasks
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for w in wanted:
+        k, eq, v = w.partition("=")
+        if k not in labels or (eq and labels[k] != v):
+            return False
+    return True
+
+
+def _endpoint(spec: ServiceSpec) -> Endpoint | None:
+    ep = spec.EndpointSpec
+    if ep is None:
+        return Endpoint(Spec=EndpointSpec())
+    return Endpoint(Spec=clone(ep), Ports=[clone(p) for p in ep.Ports or []] or None)
+
+
+def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:
+    """Fill what ``swarm init`` leaves zero with Swarm's defaults."""
+    s = clone(spec)
+    s.Name = s.Name or "default"
+    if s.Orchestration.TaskHistoryRetentionLimit is None:
+        s.Orchestration.TaskHistoryRetentionLimit = 5
+    r = s.Raft
+    r.SnapshotInterval = r.SnapshotInterval or 10000
+    r.LogEntriesForSlowFollowers = r.LogEntriesForSlowFollowers or 500
+    r.ElectionTick = r.ElectionTick or 10
+    r.HeartbeatTick = r.HeartbeatTick or 1
+    if r.KeepOldSnapshots is None:
+        r.KeepOldSnapshots = 0
+    if not s.Dispatcher.HeartbeatPeriod:
+        s.Dispatcher.HeartbeatPeriod = 5_000_000_000
+    if not s.CAConfig.NodeCertExpiry:
+        s.CAConfig.NodeCertExpiry = 7_776_000_000_000_000  # 90 days
+    return s
+
+
+def service_with_defaults(s: Service) -> Service:
+    """``GET /services/{id}?insertDefaults=true``: Swarm's defaults written into the spec."""
+    out = clone(s)
+    spec = out.Spec
+    tt = spec.TaskTemplate
+    tt.RestartPolicy = restart_policy(tt.RestartPolicy)
+    if tt.ContainerSpec is not None and tt.ContainerSpec.StopGracePeriod is None:
+        tt.ContainerSpec.StopGracePeriod = DEFAULT_STOP_GRACE
+    spec.UpdateConfig = _merge_update(spec.UpdateConfig, DEFAULT_UPDATE)
+    spec.RollbackConfig = _merge_update(spec.RollbackConfig, DEFAULT_ROLLBACK)
+    if spec.EndpointSpec is None:
+        spec.EndpointSpec = EndpointSpec(Mode="vip")
+    return out
+
+
+def _merge_update(cfg: Any, default: Any) -> Any:
+    if cfg is None:
+        return clone(default)
+    c = clone(cfg)
+    c.Parallelism = c.Parallelism  # 0 means "all at once" and is kept
+    c.FailureAction = c.FailureAction or default.FailureAction
+    c.Monitor = c.Monitor or default.Monitor
+    c.Order = c.Order or default.Order
+    return c
+
+
+__all__ = ["ControlAPI", "RPCError", "Conflict", "service_with_defaults", "with_cluster_defaults"]

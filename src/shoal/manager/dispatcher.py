@@ -1,0 +1,221 @@
+"""The dispatcher: the manager's side of the manager ↔ agent protocol.
+
+An agent opens a session (its node registers: description, address, state ``ready``), then
+- receives its assignments: first every task assigned to its node, then each change (a task
+  assigned, its desired state changed, a task removed);
+- sends heartbeats (every ``HeartbeatPeriod``, 5 s by default); a node that misses three is marked
+  ``down`` and the orchestrators move its tasks;
+- reports task status; reports are collapsed per task and committed in batches, and a report that
+  would move a task's state backwards, or concerns a task of another node, is dropped.
+
+Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
+calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from shoal.api.errors import Conflict
+from shoal.api.states import TaskState
+from shoal.api.types import Node, NodeDescription, NodeSpec, NodeStatus, Task, TaskStatus, clone
+from shoal.manager.loop import Clock
+from shoal.store.objects import Change, ObjectStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEARTBEAT = 5.0
+MISSED_HEARTBEATS = 3
+
+
+@dataclass
+class Assignments:
+    """One message of the assignment stream: tasks to run or update, and tasks to forget."""
+
+    tasks: list[Task] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    full: bool = False
+
+
+class Session:
+    def __init__(self, dispatcher: Dispatcher, node_id: str) -> None:
+        self.dispatcher = dispatcher
+        self.node_id = node_id
+        self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
+        self.last_heartbeat = dispatcher.clock()
+
+    def push(self, msg: Assignments) -> None:
+        self.queue.put_nowait(msg)
+
+    async def assignments(self) -> Assignments | None:
+        """The next batch (everything queued so far, merged); None when the session is closed."""
+        msg = await self.queue.get()
+        if msg is None:
+            return None
+        while not self.queue.empty():
+            more = self.queue.get_nowait()
+            if more is None:
+                self.queue.put_nowait(None)
+                break
+            msg.tasks.extend(more.tasks)
+            msg.removed.extend(more.removed)
+            msg.full = msg.full or more.full
+        return msg
+
+    async def heartbeat(self) -> float:
+        self.last_heartbeat = self.dispatcher.clock()
+        return self.dispatcher.heartbeat_period
+
+    async def update_task_status(self, updates: list[tuple[str, TaskStatus]]) -> None:
+        await self.dispatcher.update_task_status(self.node_id, updates)
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+
+
+def assigned_to_agent(t: Task) -> bool:
+    return t.Status.State >= TaskState.ASSIGNED
+
+
+class Dispatcher:
+    def __init__(self, store: ObjectStore, heartbeat_period: float = DEFAULT_HEARTBEAT,
+                 clock: Clock = time.monotonic) -> None:
+        self.store = store
+        self.heartbeat_period = heartbeat_period
+        self.clock = clock
+        self.sessions: dict[str, Session] = {}
+        self._pending: dict[str, tuple[str, TaskStatus]] = {}
+        self._flush_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe = store.subscribe(self.on_change)
+        self._started = clock()
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker())]
+
+    async def stop(self) -> None:
+        self._unsubscribe()
+        for s in list(self.sessions.values()):
+            s.close()
+        for t in self._tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self._flush()
+
+    # ------------------------------------------------------------ sessions
+
+    async def register(self, node_id: str, description: NodeDescription, addr: str,
+                       role: str = "worker") -> Session:
+        def ready(n: Node) -> bool:
+            n.Description = description
+            n.Status = NodeStatus(State="ready", Addr=addr)
+            return True
+
+        if self.store.get(Node, node_id) is None:
+            await self.store.create(
+                Node(ID=node_id, Spec=NodeSpec(Role=role, Availability="active"),
+                     Description=description, Status=NodeStatus(State="ready", Addr=addr))
+            )
+        else:
+            await self.store.update_with(Node, node_id, ready)
+        old = self.sessions.pop(node_id, None)
+        if old is not None:
+            old.close()
+        session = Session(self, node_id)
+        self.sessions[node_id] = session
+        session.push(Assignments(
+            tasks=[t for t in self.store.tasks_of_node(node_id) if assigned_to_agent(t)], full=True
+        ))
+        return session
+
+    def on_change(self, ch: Change) -> None:
+        if ch.kind != "tasks":
+            return
+        old, new = ch.old, ch.new
+        if new is not None and new.NodeID and assigned_to_agent(new):
+            s = self.sessions.get(new.NodeID)
+            if s is not None and (
+                old is None or old.DesiredState != new.DesiredState or not assigned_to_agent(old)
+                or old.Spec != new.Spec
+            ):
+                s.push(Assignments(tasks=[new]))
+        elif new is None and old is not None and old.NodeID:
+            s = self.sessions.get(old.NodeID)
+            if s is not None:
+                s.push(Assignments(removed=[old.ID]))
+
+    # ------------------------------------------------------------ status reports
+
+    async def update_task_status(self, node_id: str, updates: list[tuple[str, TaskStatus]]) -> None:
+        for tid, status in updates:
+            self._pending[tid] = (node_id, status)
+        self._flush_event.set()
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush_event.wait()
+            await asyncio.sleep(0.005)  # gather the reports of one burst into one transaction
+            self._flush_event.clear()
+            try:
+                await self._flush()
+            except Exception:
+                log.exception("dispatcher: writing task status failed")
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        changed: list[Task] = []
+        for tid, (node_id, status) in pending.items():
+            t = self.store.get(Task, tid)
+            if t is None or t.NodeID != node_id or status.State < t.Status.State:
+                continue
+            if t.Status == status:
+                continue
+            nt = clone(t)
+            nt.Status = status
+            changed.append(nt)
+        if not changed:
+            return
+        try:
+            await self.store.commit(updates=changed)
+        except Conflict:
+            for nt in changed:
+                status = nt.Status
+
+                def apply(t: Task, status: TaskStatus = status) -> bool:
+                    if status.State < t.Status.State or t.Status == status:
+                        return False
+                    t.Status = status
+                    return True
+
+                await self.store.update_with(Task, nt.ID, apply)
+
+    # ------------------------------------------------------------ heartbeats
+
+    async def _heartbeat_checker(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.heartbeat_period / 2))
+            deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
+            for n in self.store.list(Node):
+                if n.Status.State != "ready":
+                    continue
+                s = self.sessions.get(n.ID)
+                last = s.last_heartbeat if s is not None else self._started
+                if last < deadline:
+                    await self.mark_down(n.ID, "heartbeat failure")
+
+    async def mark_down(self, node_id: str, message: str) -> None:
+        def down(n: Node) -> bool:
+            if n.Status.State == "down":
+                return False
+            n.Status = NodeStatus(State="down", Message=message, Addr=n.Status.Addr)
+            return True
+
+        await self.store.update_with(Node, node_id, down)

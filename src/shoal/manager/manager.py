@@ -1,0 +1,121 @@
+"""The manager: the store, the control API and the reconcile loops of one manager node.
+
+``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
+leader); ``start`` runs the allocator, orchestrator, scheduler, reaper and dispatcher over the store;
+``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
+one.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from shoal.api.ids import new_id
+from shoal.api.types import (
+    Cluster,
+    ClusterSpec,
+    JoinTokens,
+    ManagerStatus,
+    Node,
+    NodeDescription,
+    NodeSpec,
+    NodeStatus,
+    TLSInfo,
+)
+from shoal.manager.allocator import Allocator
+from shoal.manager.ca import join_token, new_root_ca
+from shoal.manager.control import ControlAPI, with_cluster_defaults
+from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.loop import Loop
+from shoal.manager.orchestrator.orchestrator import Orchestrator
+from shoal.manager.orchestrator.reaper import TaskReaper
+from shoal.manager.scheduler.scheduler import Scheduler
+from shoal.store.backend import Backend
+from shoal.store.memory import MemoryBackend
+from shoal.store.objects import ObjectStore
+from shoal.store.sqlite import SQLiteBackend
+
+
+def open_backend(path: Path | None) -> Backend:
+    if path is None:
+        return MemoryBackend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteBackend(path)
+
+
+class Manager:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.control = ControlAPI(store)
+        self.allocator = Allocator(store)
+        self.orchestrator = Orchestrator(store)
+        self.scheduler = Scheduler(store)
+        self.reaper = TaskReaper(store)
+        self.dispatcher: Dispatcher | None = None
+        self.loops: list[Loop] = [self.allocator, self.orchestrator, self.scheduler, self.reaper]
+
+    @classmethod
+    async def open(cls, state_path: Path | None) -> Manager:
+        store = ObjectStore(open_backend(state_path))
+        await store.load()
+        return cls(store)
+
+    def initialized(self) -> bool:
+        return bool(self.store.list(Cluster))
+
+    async def init(self, node_id: str, addr: str, spec: ClusterSpec | None = None,
+                   default_addr_pool: list[str] | None = None, subnet_size: int = 0,
+                   data_path_port: int = 0, description: NodeDescription | None = None) -> Cluster:
+        cert, key = new_root_ca()
+        cluster = Cluster(
+            ID=new_id(),
+            Spec=with_cluster_defaults(spec or ClusterSpec()),
+            TLSInfo=TLSInfo(TrustRoot=cert),
+            JoinTokens=JoinTokens(Worker=join_token(cert), Manager=join_token(cert)),
+            DefaultAddrPool=default_addr_pool or ["10.0.0.0/8"],
+            SubnetSize=subnet_size or 24,
+            DataPathPort=data_path_port or 4789,
+            RootCAKey=key,
+        )
+        node = Node(
+            ID=node_id,
+            Spec=NodeSpec(Role="manager", Availability="active"),
+            Description=description or NodeDescription(Hostname=socket.gethostname()),
+            Status=NodeStatus(State="ready", Addr=addr.rsplit(":", 1)[0]),
+            ManagerStatus=ManagerStatus(Leader=True, Reachability="reachable", Addr=addr),
+        )
+        await self.store.commit(creates=[cluster, node])
+        return cluster
+
+    def heartbeat_period(self) -> float:
+        for c in self.store.list(Cluster):
+            hp = c.Spec.Dispatcher.HeartbeatPeriod
+            if hp:
+                return hp / 1e9
+        return DEFAULT_HEARTBEAT
+
+    async def start(self) -> None:
+        self.dispatcher = Dispatcher(self.store, self.heartbeat_period())
+        self.dispatcher.start()
+        for loop in self.loops:
+            loop.start()
+
+    async def stop_loops(self) -> None:
+        """Stop writing desired state (first, so stopping the agent's tasks causes no restarts)."""
+        for loop in reversed(self.loops):
+            await loop.stop()
+
+    async def stop_dispatcher(self) -> None:
+        """Stop the dispatcher last: it writes the final status reports of the agents."""
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
+            self.dispatcher = None
+
+    async def stop(self) -> None:
+        await self.stop_loops()
+        await self.stop_dispatcher()
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.store.backend.close()

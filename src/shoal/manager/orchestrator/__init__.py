@@ -1,0 +1,1 @@
+"""Orchestrators write desired tasks for services: replicated, global, restarts, updates, reaping."""

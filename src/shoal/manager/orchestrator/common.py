@@ -1,0 +1,93 @@
+"""What every orchestrator shares: making a task from a service, and reading a service's settings
+with Swarm's defaults filled in."""
+
+from __future__ import annotations
+
+from shoal.api.ids import new_id
+from shoal.api.states import STATE_MESSAGE, TaskState
+from shoal.api.types import (
+    Endpoint,
+    RestartPolicy,
+    Service,
+    Task,
+    TaskStatus,
+    UpdateConfig,
+    Version,
+    clone,
+    now_ts,
+)
+
+SECOND = 1_000_000_000
+
+# Swarm's defaults (swarmkit api/defaults): restart any, 5 s delay; update parallelism 1, no delay,
+# pause on failure, monitor 5 s, stop-first; task history 5; stop grace period 10 s.
+DEFAULT_RESTART = RestartPolicy(Condition="any", Delay=5 * SECOND, MaxAttempts=0, Window=0)
+DEFAULT_UPDATE = UpdateConfig(
+    Parallelism=1, Delay=0, FailureAction="pause", Monitor=5 * SECOND, MaxFailureRatio=0.0, Order="stop-first"
+)
+DEFAULT_ROLLBACK = UpdateConfig(
+    Parallelism=1, Delay=0, FailureAction="pause", Monitor=5 * SECOND, MaxFailureRatio=0.0, Order="stop-first"
+)
+DEFAULT_TASK_HISTORY = 5
+DEFAULT_STOP_GRACE = 10 * SECOND
+
+
+def is_replicated(s: Service) -> bool:
+    return s.Spec.Mode.Replicated is not None
+
+
+def is_global(s: Service) -> bool:
+    return s.Spec.Mode.Global is not None
+
+
+def replicas(s: Service) -> int:
+    r = s.Spec.Mode.Replicated
+    return (r.Replicas if r is not None and r.Replicas is not None else 1) if r is not None else 0
+
+
+def restart_policy(spec_policy: RestartPolicy | None) -> RestartPolicy:
+    p = spec_policy or RestartPolicy()
+    return RestartPolicy(
+        Condition=p.Condition or DEFAULT_RESTART.Condition,
+        Delay=p.Delay if p.Delay is not None else DEFAULT_RESTART.Delay,
+        MaxAttempts=p.MaxAttempts or 0,
+        Window=p.Window or 0,
+    )
+
+
+def update_config(s: Service) -> UpdateConfig:
+    u = s.Spec.UpdateConfig
+    if u is None:
+        return DEFAULT_UPDATE
+    return UpdateConfig(
+        Parallelism=u.Parallelism,
+        Delay=u.Delay,
+        FailureAction=u.FailureAction or "pause",
+        Monitor=u.Monitor or DEFAULT_UPDATE.Monitor,
+        MaxFailureRatio=u.MaxFailureRatio,
+        Order=u.Order or "stop-first",
+    )
+
+
+def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskState = TaskState.RUNNING) -> Task:
+    spec = clone(service.Spec.TaskTemplate)
+    endpoint = None
+    if service.Endpoint is not None and service.Endpoint.Ports:
+        endpoint = Endpoint(Spec=clone(service.Endpoint.Spec), Ports=[clone(p) for p in service.Endpoint.Ports])
+    return Task(
+        ID=new_id(),
+        Spec=spec,
+        SpecVersion=Version(Index=service.SpecVersion.Index) if service.SpecVersion else Version(),
+        ServiceID=service.ID,
+        Slot=slot,
+        NodeID=node_id,
+        DesiredState=desired,
+        Status=TaskStatus(Timestamp=now_ts(), State=TaskState.NEW, Message=STATE_MESSAGE[TaskState.NEW]),
+        Endpoint=endpoint,
+        ServiceAnnotations={"Name": service.Spec.Name, "Labels": service.Spec.Labels or {}},
+    )
+
+
+def task_dirty(service: Service, t: Task) -> bool:
+    """The task was made from a spec other than the service's current one (it needs an update)."""
+    return t.Spec != service.Spec.TaskTemplate

@@ -1,0 +1,48 @@
+"""Global services: one task on every eligible node, and on each node that becomes eligible.
+
+A node is eligible when it is not down, not drained, and satisfies the service's constraints. A
+paused node keeps the task it has but gets no new one. Tasks on nodes that stop being eligible are
+shut down.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shoal.api.states import TaskState
+from shoal.api.types import Node, Service, Task
+from shoal.manager.orchestrator.common import new_task
+from shoal.manager.scheduler import constraint
+
+if TYPE_CHECKING:
+    from shoal.manager.orchestrator.orchestrator import Orchestrator, Plan
+
+
+def eligible_nodes(service: Service, nodes: dict[str, Node]) -> set[str]:
+    placement = service.Spec.TaskTemplate.Placement
+    try:
+        cons = constraint.parse(placement.Constraints if placement else None)
+    except constraint.ConstraintError:
+        cons = []
+    return {
+        n.ID
+        for n in nodes.values()
+        if n.Status.State != "down" and n.Spec.Availability != "drain" and constraint.node_matches(cons, n)
+    }
+
+
+def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node]) -> None:
+    eligible = eligible_nodes(service, nodes)
+    orch.restart_stopped(plan, service, tasks, nodes, eligible)
+    covered: set[str] = set()
+    for t in tasks:
+        cur = plan.current(t)
+        if cur.DesiredState <= TaskState.RUNNING:
+            covered.add(cur.NodeID)
+    for t in plan.created:
+        if t.ServiceID == service.ID:
+            covered.add(t.NodeID)
+    for nid in sorted(eligible - covered):
+        if nodes[nid].Spec.Availability != "active":
+            continue
+        plan.created.append(new_task(service, 0, nid))

@@ -1,0 +1,107 @@
+"""The task reaper: the only place tasks are deleted.
+
+It keeps at most ``TaskHistoryRetentionLimit`` tasks (5 by default) per slot of a replicated service
+or per node of a global one, deleting the oldest that have stopped (or never reached a node and are
+no longer wanted); and it deletes tasks marked ``remove`` (scale-down, service removal) once they
+have stopped or if they never reached a node.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shoal.api.errors import Conflict
+from shoal.api.states import TaskState
+from shoal.api.types import Cluster, Task
+from shoal.manager.loop import Loop
+from shoal.manager.orchestrator.common import DEFAULT_TASK_HISTORY
+from shoal.store.objects import Change, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def reapable(t: Task) -> bool:
+    return t.Status.State.terminal or (t.Status.State < TaskState.ASSIGNED and t.DesiredState > TaskState.RUNNING)
+
+
+class TaskReaper(Loop):
+    name = "reaper"
+    debounce = 0.05
+
+    def __init__(self, store: ObjectStore) -> None:
+        super().__init__()
+        self.store = store
+        self.dirty_slots: set[tuple[str, int, str]] = set()
+        self.removals: set[str] = set()
+
+    def start(self) -> None:
+        self.store.subscribe(self.on_change)
+        for t in self.store.list(Task):
+            self._note(t)
+        super().start()
+        self.kick()
+
+    def on_change(self, ch: Change) -> None:
+        if ch.kind == "tasks" and ch.new is not None:
+            self._note(ch.new)
+
+    def _note(self, t: Task) -> None:
+        if t.DesiredState >= TaskState.REMOVE:
+            self.removals.add(t.ID)
+            self.kick()
+        elif ch_old_slot_matters(t):
+            self.dirty_slots.add((t.ServiceID, t.Slot, "" if t.Slot else t.NodeID))
+            self.kick()
+
+    def history_limit(self) -> int:
+        for c in self.store.list(Cluster):
+            limit = c.Spec.Orchestration.TaskHistoryRetentionLimit
+            return DEFAULT_TASK_HISTORY if limit is None else limit
+        return DEFAULT_TASK_HISTORY
+
+    async def tick(self) -> None:
+        deletes: dict[str, Task] = {}
+        for tid in list(self.removals):
+            t = self.store.get(Task, tid)
+            if t is None:
+                self.removals.discard(tid)
+            elif reapable(t):
+                deletes[tid] = t
+                self.removals.discard(tid)
+        limit = self.history_limit()
+        dirty, self.dirty_slots = self.dirty_slots, set()
+        if limit >= 0:
+            for sid, slot, node in dirty:
+                if slot:
+                    group = [t for t in self.store.tasks_of_service(sid) if t.Slot == slot]
+                else:
+                    group = [t for t in self.store.tasks_of_service(sid) if t.NodeID == node and not t.Slot]
+                excess = len(group) - max(limit, 1)
+                if excess <= 0:
+                    continue
+                group.sort(key=lambda t: (t.Status.Timestamp or t.CreatedAt))
+                for t in group:
+                    if excess <= 0:
+                        break
+                    if reapable(t) and t.ID not in deletes:
+                        deletes[t.ID] = t
+                        excess -= 1
+        if not deletes:
+            return
+        try:
+            await self.store.commit(deletes=list(deletes.values()))
+        except Conflict:
+            for t in deletes.values():
+                cur = self.store.get(Task, t.ID)
+                if cur is None:
+                    continue
+                try:
+                    if reapable(cur):
+                        await self.store.commit(deletes=[cur])
+                except Conflict:
+                    self._note(cur)
+
+
+def ch_old_slot_matters(t: Task) -> bool:
+    """Only stopped tasks can make a slot's history too long."""
+    return t.Status.State.terminal or t.DesiredState > TaskState.RUNNING

@@ -1,0 +1,1 @@
+"""The scheduler: a pipeline of filters that explain themselves, and the loop that assigns tasks."""

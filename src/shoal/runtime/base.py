@@ -1,0 +1,60 @@
+"""The runtime boundary: what the agent needs from whatever runs a task's containers.
+
+A runtime prepares a task (image, bundle, filesystem), starts it, reports its exit, stops it
+(the stop signal, then SIGKILL after the grace period) and removes what it made. Output goes to a
+per-task log file written by ``logs.LogWriter``. Runtimes register by name; ``process`` and
+``runc`` ship here, ``docker`` and ``hollow`` will.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from shoal.api.types import Task
+
+
+class RuntimeError_(Exception):
+    """A task could not be prepared or started. ``reject``: the node cannot run it at all."""
+
+    def __init__(self, message: str, reject: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reject = reject
+
+
+@dataclass
+class Started:
+    container_id: str
+    pid: int
+
+
+class Runtime(Protocol):
+    name: str
+
+    async def cleanup(self) -> None:
+        """Remove whatever a previous run of the daemon left (containers, mounts, cgroups)."""
+        ...
+
+    async def prepare(self, task: Task) -> None: ...
+
+    async def start(self, task: Task) -> Started: ...
+
+    async def wait(self, task_id: str) -> int:
+        """Wait for the task's main process to exit; its exit code (128+signal when killed)."""
+        ...
+
+    async def stop(self, task_id: str, signal: str, grace: float) -> None: ...
+
+    async def remove(self, task_id: str) -> None: ...
+
+    def log_path(self, task_id: str) -> Path: ...
+
+    async def close(self) -> None: ...
+
+
+def container_name(task: Task) -> str:
+    """Swarm's container name: ``<service>.<slot|node>.<task id>``."""
+    svc = (task.ServiceAnnotations or {}).get("Name", task.ServiceID)
+    return f"{svc}.{task.Slot or task.NodeID}.{task.ID}"

@@ -1,0 +1,165 @@
+"""The ``process`` runtime: a task's command runs as a plain host process.
+
+For unprivileged development and fast tests. The image still has to exist (so a missing image is
+rejected as on runc) and gives the command, environment and stop signal; the process runs in the
+host's namespaces, from a per-task working directory, in its own process group (so stopping it
+stops what it started). Output goes through the same log pipes as runc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal as signals
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.agent import logs
+from shoal.api.types import Task
+from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime.images import ImageStore
+
+
+def signal_number(name: str | int | None) -> int:
+    if not name:
+        return signals.SIGTERM
+    if isinstance(name, int) or str(name).isdigit():
+        return int(name)
+    n = str(name).upper()
+    if not n.startswith("SIG"):
+        n = "SIG" + n
+    try:
+        return int(signals.Signals[n])
+    except KeyError as e:
+        raise RuntimeError_(f"invalid signal: {name}") from e
+
+
+def command_of(task: Task, image_config: dict) -> list[str]:
+    """Docker's rule: ``Command`` replaces the image's entrypoint (and then its CMD too); ``Args``
+    replaces the image's CMD."""
+    spec = task.Spec.ContainerSpec
+    assert spec is not None
+    if spec.Command:
+        argv = list(spec.Command) + list(spec.Args or [])
+    else:
+        argv = list(image_config.get("Entrypoint") or []) + list(
+            spec.Args if spec.Args else image_config.get("Cmd") or []
+        )
+    if not argv:
+        raise RuntimeError_("no command specified", reject=True)
+    return argv
+
+
+def env_of(task: Task, image_config: dict, hostname: str) -> dict[str, str]:
+    env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+    for item in list(image_config.get("Env") or []) + list((task.Spec.ContainerSpec and task.Spec.ContainerSpec.Env)
+                                                           or []):
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("HOSTNAME", hostname)
+    return env
+
+
+@dataclass
+class _Proc:
+    proc: asyncio.subprocess.Process | None = None
+    exit: asyncio.Future[int] | None = None
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str = ""
+
+
+class ProcessRuntime:
+    name = "process"
+
+    def __init__(self, data_root: Path, images: ImageStore) -> None:
+        self.root = Path(data_root) / "process"
+        self.logs = Path(data_root) / "logs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.images = images
+        self.procs: dict[str, _Proc] = {}
+
+    def log_path(self, task_id: str) -> Path:
+        return self.logs / f"{task_id}.log"
+
+    async def cleanup(self) -> None:
+        for d in self.root.iterdir():
+            shutil.rmtree(d, ignore_errors=True)
+
+    async def prepare(self, task: Task) -> None:
+        spec = task.Spec.ContainerSpec
+        if spec is None or not spec.Image:
+            raise RuntimeError_("no image specified", reject=True)
+        img = self.images.resolve(spec.Image)
+        if img is None:
+            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        cfg = img.container_config
+        workdir = self.root / task.ID
+        workdir.mkdir(parents=True, exist_ok=True)
+        hostname = spec.Hostname or task.ID[:12]
+        self.procs[task.ID] = _Proc(argv=command_of(task, cfg), env=env_of(task, cfg, hostname), cwd=str(workdir))
+
+    async def start(self, task: Task) -> Started:
+        p = self.procs.get(task.ID)
+        if p is None:
+            raise RuntimeError_("task was not prepared")
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            p.proc = await asyncio.create_subprocess_exec(
+                *p.argv, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, cwd=p.cwd, env=p.env,
+                start_new_session=True,
+            )
+        except OSError as e:
+            os.close(out_r)
+            os.close(err_r)
+            raise RuntimeError_(f"starting container failed: {e.strerror}: {p.argv[0]}") from e
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        path = self.log_path(task.ID)
+        p.pumps = [asyncio.ensure_future(logs.pump(out_r, "stdout", path)),
+                   asyncio.ensure_future(logs.pump(err_r, "stderr", path))]
+        p.exit = asyncio.ensure_future(self._wait(p))
+        return Started(container_id=task.ID, pid=p.proc.pid)
+
+    async def _wait(self, p: _Proc) -> int:
+        assert p.proc is not None
+        rc = await p.proc.wait()
+        await asyncio.gather(*p.pumps, return_exceptions=True)
+        return 128 - rc if rc < 0 else rc
+
+    async def wait(self, task_id: str) -> int:
+        p = self.procs[task_id]
+        assert p.exit is not None
+        return await p.exit
+
+    async def stop(self, task_id: str, signal: str, grace: float) -> None:
+        p = self.procs.get(task_id)
+        if p is None or p.proc is None or p.exit is None or p.exit.done():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.proc.pid, signal_number(signal))
+        try:
+            await asyncio.wait_for(asyncio.shield(p.exit), timeout=grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.proc.pid, signals.SIGKILL)
+            await p.exit
+
+    async def remove(self, task_id: str) -> None:
+        p = self.procs.pop(task_id, None)
+        if p is not None and p.proc is not None and p.exit is not None and not p.exit.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.proc.pid, signals.SIGKILL)
+            await p.exit
+        shutil.rmtree(self.root / task_id, ignore_errors=True)
+        logs.remove(self.log_path(task_id))
+
+    async def close(self) -> None:
+        for tid in list(self.procs):
+            await self.remove(tid)

@@ -1,0 +1,769 @@
+"""The ``runc`` runtime: each task runs as an OCI container under runc, with no shim.
+
+This module owns, for every task it runs:
+
+* ``<data-root>/containers/<task id>/`` — the OCI bundle: ``config.json``, the overlayfs ``upper/``,
+  ``work/`` and ``rootfs/`` (the image's unpacked layers as lower dirs), and the ``hostname``,
+  ``hosts`` and ``resolv.conf`` files bind-mounted into the container;
+* ``<exec-root>/netns/<task id>`` — the task's network namespace (loopback only, up), a bind mount of
+  an nsfs file, so that networks can later be plugged in; ``<exec-root>/netns`` is a private bind
+  mount of itself (the kernel refuses nsfs bind mounts on a shared mount);
+* ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
+* the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
+* ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
+
+``runc run --detach`` starts the container and exits. The daemon is a child subreaper
+(``PR_SET_CHILD_SUBREAPER``), so the container's init is then reparented to it: its exit is seen
+through a pidfd on the event loop and it is reaped here with ``waitpid`` — there is no per-container
+helper process. The container's stdout and stderr are pipes whose read ends the daemon keeps.
+``cleanup`` removes what a previous run of the daemon left (runc containers, mounts, netns files,
+task directories, cgroups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import json
+import logging
+import os
+import shutil
+import signal as signals
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoal.agent import logs
+from shoal.api.types import Task
+from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime.images import ImageStore
+from shoal.runtime.process import command_of, env_of, signal_number
+
+log = logging.getLogger(__name__)
+
+CGROUP_PARENT = "shoal"
+CFS_PERIOD = 100_000
+PR_SET_CHILD_SUBREAPER = 36
+
+MS_RDONLY = 0x1
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+# Docker's default capability set.
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
+    "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
+    "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+]
+
+# Docker's masked and read-only paths.
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def _dev(kind: str, major: int | None, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+    rule: dict[str, Any] = {"allow": True, "type": kind, "access": access}
+    if major is not None:
+        rule["major"] = major
+    if minor is not None:
+        rule["minor"] = minor
+    return rule
+
+
+# Docker's default device cgroup rules: deny everything, then allow mknod and the usual devices.
+DEVICE_RULES = [
+    {"allow": False, "access": "rwm"},
+    _dev("c", None, None, "m"), _dev("b", None, None, "m"),
+    _dev("c", 1, 3), _dev("c", 1, 8), _dev("c", 1, 7), _dev("c", 5, 0), _dev("c", 1, 5), _dev("c", 1, 9),
+    _dev("c", 136, None), _dev("c", 5, 2), _dev("c", 10, 200),
+]
+
+RLIMITS = {name: "RLIMIT_" + name.upper() for name in (
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+    "rtprio", "rttime", "sigpending", "stack",
+)}
+
+def capabilities(add: list[str] | None, drop: list[str] | None) -> list[str]:
+    """Docker's default set with ``--cap-add`` / ``--cap-drop`` applied (with or without CAP_, or ALL)."""
+
+    def norm(c: str) -> str:
+        c = c.upper()
+        return c if c.startswith("CAP_") or c == "ALL" else "CAP_" + c
+
+    adds, drops = {norm(c) for c in add or []}, {norm(c) for c in drop or []}
+    if "ALL" in drops:
+        caps = [c for c in ALL_CAPS if c in adds]
+    else:
+        caps = list(ALL_CAPS if "ALL" in adds else DEFAULT_CAPS)
+        caps += [c for c in sorted(adds) if c not in caps and c != "ALL"]
+        caps = [c for c in caps if c not in drops]
+    return caps
+
+
+def _mnt(destination: str, kind: str, source: str, *options: str) -> dict[str, Any]:
+    return {"destination": destination, "type": kind, "source": source, "options": list(options)}
+
+
+TINI_PATHS = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
+
+
+# ---------------------------------------------------------------- mounts
+
+def mount(source: str, target: str | Path, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    rc = _libc.mount(source.encode(), str(target).encode(), fstype.encode() if fstype else None, flags,
+                     data.encode() if data else None)
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mount {fstype or source} on {target}: {os.strerror(e)}")
+
+
+def umount(target: str | Path, flags: int = 0) -> None:
+    if _libc.umount2(str(target).encode(), flags) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"umount {target}: {os.strerror(e)}")
+
+
+def _unescape(s: str) -> str:
+    """``/proc/self/mountinfo`` writes space, tab, newline and backslash as octal escapes."""
+    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [_unescape(line.split()[4]) for line in f if line.strip()]
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``, deepest (and most recent) first."""
+    p = str(path).rstrip("/")
+    found = [m for m in mount_points() if m == p or m.startswith(p + "/")]
+    return list(reversed(found))
+
+
+def unmount_all(path: Path) -> None:
+    """Unmount everything mounted at or below ``path`` (lazily if busy)."""
+    for _ in range(16):
+        points = mounts_under(path)
+        if not points:
+            return
+        for m in points:
+            try:
+                umount(m)
+            except OSError as e:
+                if e.errno in (errno.EINVAL, errno.ENOENT):
+                    continue
+                with contextlib.suppress(OSError):
+                    umount(m, MNT_DETACH)
+
+
+# ---------------------------------------------------------------- users
+
+def resolve_in_root(root: Path, rel: str) -> Path | None:
+    """``rel`` inside ``root`` with symlinks followed as if ``root`` were ``/``; None if missing."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    cur: list[str] = []
+    links = 0
+    while parts:
+        name = parts.pop(0)
+        if name == "..":
+            if cur:
+                cur.pop()
+            continue
+        host = root.joinpath(*cur, name)
+        if host.is_symlink():
+            links += 1
+            if links > 40:
+                return None
+            target = os.readlink(host)
+            if target.startswith("/"):
+                cur = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        cur.append(name)
+    out = root.joinpath(*cur)
+    return out if out.exists() else None
+
+
+def _read_db(root: Path, rel: str) -> list[list[str]]:
+    p = resolve_in_root(root, rel)
+    if p is None or not p.is_file():
+        return []
+    rows = []
+    try:
+        text = p.read_text(errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            rows.append(line.split(":"))
+    return rows
+
+
+def _int(s: str) -> int | None:
+    return int(s) if s.isdigit() else None
+
+
+def resolve_user(rootfs: Path, user: str, groups: list[str] | None = None) -> dict[str, Any]:
+    """``user[:group]`` (names or numbers) to the OCI process user, as Docker resolves it in the image."""
+    name, _, group = (user or "0").partition(":")
+    passwd = [r for r in _read_db(rootfs, "etc/passwd") if len(r) >= 4]
+    groupdb = [r for r in _read_db(rootfs, "etc/group") if len(r) >= 3]
+    username = ""
+    uid = _int(name)
+    gid = 0
+    if uid is not None:
+        for r in passwd:
+            if _int(r[2]) == uid:
+                username, gid = r[0], _int(r[3]) or 0
+                break
+    else:
+        for r in passwd:
+            if r[0] == name:
+                username, uid, gid = r[0], _int(r[2]) or 0, _int(r[3]) or 0
+                break
+        else:
+            raise RuntimeError_(f"unable to find user {name}: no matching entries in passwd file")
+
+    def group_id(g: str) -> int:
+        n = _int(g)
+        if n is not None:
+            return n
+        for r in groupdb:
+            if r[0] == g:
+                return _int(r[2]) or 0
+        raise RuntimeError_(f"unable to find group {g}: no matching entries in group file")
+
+    if group:
+        gid = group_id(group)
+    extra: list[int] = []
+    if username and not group:
+        for r in groupdb:
+            members = r[3].split(",") if len(r) > 3 else []
+            g = _int(r[2])
+            if username in members and g is not None and g != gid and g not in extra:
+                extra.append(g)
+    for name_or_id in groups or []:
+        n = group_id(name_or_id)
+        if n not in extra:
+            extra.append(n)
+    out: dict[str, Any] = {"uid": uid, "gid": gid}
+    if extra:
+        out["additionalGids"] = extra
+    return out
+
+
+# ---------------------------------------------------------------- the runtime
+
+@dataclass
+class _Container:
+    task_id: str
+    bundle: Path
+    pid: int = 0
+    pidfd: int = -1
+    exit: asyncio.Future[int] | None = None
+    pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    finisher: asyncio.Task[None] | None = None
+    stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
+
+
+class RuncRuntime:
+    name = "runc"
+
+    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc") -> None:
+        self.data_root = Path(data_root)
+        self.exec_root = Path(exec_root)
+        self.images = images
+        self.runc = runc
+        self.containers_dir = self.data_root / "containers"
+        self.logs_dir = self.data_root / "logs"
+        self.volumes_dir = self.data_root / "volumes"
+        self.state_root = self.exec_root / "runc"
+        self.netns_dir = self.exec_root / "netns"
+        for d in (self.containers_dir, self.logs_dir, self.state_root, self.netns_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.containers: dict[str, _Container] = {}
+        # The container's init is reparented to us once ``runc run -d`` exits: we reap it.
+        if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
+        self._netns_ready = False
+
+    # ------------------------------------------------------------ paths
+
+    def log_path(self, task_id: str) -> Path:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        return self.logs_dir / f"{task_id}.log"
+
+    def bundle_path(self, task_id: str) -> Path:
+        return self.containers_dir / task_id
+
+    def netns_path(self, task_id: str) -> Path:
+        return self.netns_dir / task_id
+
+    # ------------------------------------------------------------ runc
+
+    async def _runc(self, *args: str, check: bool = True) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            self.runc, "--root", str(self.state_root), *args,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        rc = proc.returncode or 0
+        if check and rc != 0:
+            text = err.decode(errors="replace").strip() or f"exit status {rc}"
+            raise RuntimeError_(f"runc {args[0]} failed: {text}")
+        return rc, out.decode(errors="replace")
+
+    @staticmethod
+    def _runc_errors(log_file: Path) -> str:
+        msgs: list[str] = []
+        try:
+            text = log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                if line.strip():
+                    msgs.append(line.strip())
+                continue
+            if isinstance(entry, dict) and entry.get("level") in ("error", "fatal", "panic"):
+                msgs.append(str(entry.get("msg", "")))
+        return "; ".join(m for m in msgs if m)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def cleanup(self) -> None:
+        ids: set[str] = set()
+        with contextlib.suppress(RuntimeError_, OSError):
+            _, out = await self._runc("list", "-q", check=False)
+            ids.update(line.strip() for line in out.splitlines() if line.strip())
+        ids -= set(self.containers)  # never touch what this daemon runs
+        for cid in sorted(ids):
+            await self._runc("delete", "--force", cid, check=False)
+        if self.containers_dir.exists():
+            ids.update(d.name for d in self.containers_dir.iterdir())
+        if self.netns_dir.exists():
+            ids.update(p.name for p in self.netns_dir.iterdir())
+        for cid in sorted(ids):
+            if cid in self.containers:
+                continue
+            await self._teardown(cid)
+
+    async def close(self) -> None:
+        # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
+        if not self.containers and self._netns_ready:
+            with contextlib.suppress(OSError):
+                if not any(self.netns_dir.iterdir()):
+                    umount(self.netns_dir)
+                    self._netns_ready = False
+
+    async def prepare(self, task: Task) -> None:
+        spec = task.Spec.ContainerSpec
+        if spec is None or not spec.Image:
+            raise RuntimeError_("no image specified", reject=True)
+        img = self.images.resolve(spec.Image)
+        if img is None:
+            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        if task.ID in self.containers:
+            return
+        cfg = img.container_config
+        argv = command_of(task, cfg)
+        lowers = self.images.layer_dirs(img)
+        if not lowers:
+            raise RuntimeError_(f"image {spec.Image} has no layers", reject=True)
+        bundle = self.bundle_path(task.ID)
+        if bundle.exists() or self.netns_path(task.ID).exists():
+            await self._teardown(task.ID)
+        try:
+            for sub in ("upper", "work", "rootfs"):
+                (bundle / sub).mkdir(parents=True)
+            rootfs = bundle / "rootfs"
+            lower = ":".join(str(p) for p in lowers)
+            opts = f"lowerdir={lower},upperdir={bundle / 'upper'},workdir={bundle / 'work'}"
+            if os.path.exists("/sys/module/overlay/parameters/index"):
+                opts += ",index=off"
+            try:
+                mount("overlay", rootfs, "overlay", 0, opts)
+            except OSError as e:
+                raise RuntimeError_(f"error creating overlay mount to {rootfs}: {e.strerror}") from e
+            netns = self.netns_path(task.ID)
+            await self._make_netns(netns)
+            hostname = spec.Hostname or task.ID[:12]
+            self._write_etc(bundle, task, hostname)
+            config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, netns, cfg)
+            tmp = bundle / "config.json.tmp"
+            tmp.write_text(json.dumps(config, indent=1))
+            tmp.replace(bundle / "config.json")
+        except BaseException:
+            await self._teardown(task.ID)
+            raise
+        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""))
+
+    async def _make_netns(self, path: Path) -> None:
+        self._ensure_netns_dir()
+        path.touch()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "unshare", f"--net={path}", "ip", "link", "set", "lo", "up",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+        except OSError as e:
+            raise RuntimeError_(f"creating the network namespace failed: {e}") from e
+        if proc.returncode != 0:
+            text = err.decode(errors="replace").strip()
+            raise RuntimeError_(f"creating the network namespace failed: {text}")
+
+    def _ensure_netns_dir(self) -> None:
+        if self._netns_ready:
+            return
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        d = str(self.netns_dir)
+        if d not in mount_points():
+            mount(d, d, None, MS_BIND)
+        mount("none", d, None, MS_PRIVATE)
+        self._netns_ready = True
+
+    def _write_etc(self, bundle: Path, task: Task, hostname: str) -> None:
+        spec = task.Spec.ContainerSpec
+        assert spec is not None
+        (bundle / "hostname").write_text(hostname + "\n")
+        hosts = [
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "ff00::0\tip6-mcastprefix",
+            "ff02::1\tip6-allnodes",
+            "ff02::2\tip6-allrouters",
+            f"127.0.0.1\t{hostname}",
+        ]
+        for h in spec.Hosts or []:
+            # Swarm's form is "IP host [aliases...]"; also accept Docker's "host:IP".
+            fields = h.split()
+            if len(fields) == 1 and ":" in h:
+                name, _, ip = h.partition(":")
+                hosts.append(f"{ip}\t{name}")
+            elif fields:
+                hosts.append("\t".join([fields[0], " ".join(fields[1:])]))
+        (bundle / "hosts").write_text("\n".join(hosts) + "\n")
+        dns = spec.DNSConfig or {}
+        lines = [f"nameserver {ns}" for ns in dns.get("Nameservers") or []] or ["nameserver 127.0.0.11"]
+        if dns.get("Search"):
+            lines.append("search " + " ".join(dns["Search"]))
+        lines.append("options " + " ".join(dns.get("Options") or ["ndots:0"]))
+        (bundle / "resolv.conf").write_text("\n".join(lines) + "\n")
+
+    def _spec(self, task: Task, bundle: Path, rootfs: Path, argv: list[str], env: dict[str, str],
+              hostname: str, netns: Path, image_cfg: dict[str, Any]) -> dict[str, Any]:
+        spec = task.Spec.ContainerSpec
+        assert spec is not None
+        user = resolve_user(rootfs, spec.User or image_cfg.get("User") or "", spec.Groups)
+        caps = capabilities(spec.CapabilityAdd, spec.CapabilityDrop)
+        process: dict[str, Any] = {
+            "terminal": False,
+            "user": user,
+            "args": argv,
+            "env": [f"{k}={v}" for k, v in env.items()],
+            "cwd": spec.Dir or image_cfg.get("WorkingDir") or "/",
+            "capabilities": {
+                "bounding": caps,
+                "effective": caps if user["uid"] == 0 else [],
+                "permitted": caps if user["uid"] == 0 else [],
+            },
+            "noNewPrivileges": bool((spec.Privileges or {}).get("NoNewPrivileges")),
+        }
+        rlimits = []
+        for u in spec.Ulimits or []:
+            kind = RLIMITS.get(str(u.get("Name", "")).lower())
+            if kind is None:
+                raise RuntimeError_(f"invalid ulimit type: {u.get('Name')}", reject=True)
+            rlimits.append({"type": kind, "soft": int(u.get("Soft", 0)), "hard": int(u.get("Hard", 0))})
+        if rlimits:
+            process["rlimits"] = rlimits
+        if spec.OomScoreAdj:
+            process["oomScoreAdj"] = spec.OomScoreAdj
+
+        etc_opts = ["rbind", "rprivate"] + (["ro"] if spec.ReadOnly else [])
+        mounts: list[dict[str, Any]] = [
+            _mnt("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
+            _mnt("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
+            _mnt("/dev/pts", "devpts", "devpts", "nosuid", "noexec", "newinstance", "ptmxmode=0666",
+                 "mode=0620", "gid=5"),
+            _mnt("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
+            _mnt("/sys/fs/cgroup", "cgroup", "cgroup", "nosuid", "noexec", "nodev", "relatime", "ro"),
+            _mnt("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
+            _mnt("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=67108864"),
+            _mnt("/etc/resolv.conf", "bind", str(bundle / "resolv.conf"), *etc_opts),
+            _mnt("/etc/hostname", "bind", str(bundle / "hostname"), *etc_opts),
+            _mnt("/etc/hosts", "bind", str(bundle / "hosts"), *etc_opts),
+        ]
+        if spec.Init:
+            tini = next((p for p in TINI_PATHS if os.path.exists(p)), None)
+            if tini is None:
+                raise RuntimeError_("no init binary (tini-static) found on this node", reject=True)
+            mounts.append({"destination": "/sbin/docker-init", "type": "bind", "source": tini,
+                           "options": ["bind", "ro"]})
+            process["args"] = ["/sbin/docker-init", "--", *argv]
+        mounts.extend(self._user_mounts(task, bundle))
+
+        resources: dict[str, Any] = {"devices": DEVICE_RULES}
+        reqs = task.Spec.Resources
+        limits = reqs.Limits if reqs else None
+        memory: dict[str, Any] = {}
+        if limits and limits.MemoryBytes > 0:
+            memory["limit"] = limits.MemoryBytes
+        if reqs and reqs.Reservations and reqs.Reservations.MemoryBytes > 0:
+            memory["reservation"] = reqs.Reservations.MemoryBytes
+        if reqs and reqs.SwapBytes is not None and memory.get("limit") and (
+                Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+                or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
+            memory["swap"] = -1 if reqs.SwapBytes < 0 else memory["limit"] + reqs.SwapBytes
+        if reqs and reqs.MemorySwappiness is not None and reqs.MemorySwappiness >= 0:
+            memory["swappiness"] = reqs.MemorySwappiness
+        if memory:
+            resources["memory"] = memory
+        if limits and limits.NanoCPUs > 0:
+            resources["cpu"] = {"quota": max(1000, limits.NanoCPUs * CFS_PERIOD // 1_000_000_000),
+                                "period": CFS_PERIOD}
+        if limits and limits.Pids > 0:
+            resources["pids"] = {"limit": limits.Pids}
+
+        linux: dict[str, Any] = {
+            "cgroupsPath": f"/{CGROUP_PARENT}/{task.ID}",
+            "resources": resources,
+            "namespaces": [
+                {"type": "pid"},
+                {"type": "network", "path": str(netns)},
+                {"type": "ipc"},
+                {"type": "uts"},
+                {"type": "mount"},
+            ],
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS,
+        }
+        if spec.Sysctls:
+            linux["sysctl"] = dict(spec.Sysctls)
+        annotations = {"io.shoal.task.id": task.ID}
+        if task.ServiceID:
+            annotations["io.shoal.service.id"] = task.ServiceID
+        return {
+            "ociVersion": "1.0.2-dev",
+            "process": process,
+            "root": {"path": str(rootfs), "readonly": bool(spec.ReadOnly)},
+            "hostname": hostname,
+            "mounts": mounts,
+            "annotations": annotations,
+            "linux": linux,
+        }
+
+    def _user_mounts(self, task: Task, bundle: Path) -> list[dict[str, Any]]:
+        spec = task.Spec.ContainerSpec
+        assert spec is not None
+        out: list[dict[str, Any]] = []
+        for m in spec.Mounts or []:
+            if not m.Target.startswith("/"):
+                raise RuntimeError_(f"invalid mount target, must be an absolute path: {m.Target}",
+                                    reject=True)
+            ro = ["ro"] if m.ReadOnly else []
+            if m.Type == "bind":
+                if not os.path.exists(m.Source):
+                    raise RuntimeError_(f'invalid mount config for type "bind": bind source path does not '
+                                        f"exist: {m.Source}", reject=True)
+                prop = (m.BindOptions or {}).get("Propagation") or "rprivate"
+                out.append({"destination": m.Target, "type": "bind", "source": m.Source,
+                            "options": ["rbind", prop, *ro]})
+            elif m.Type == "tmpfs":
+                t = m.TmpfsOptions or {}
+                opts = ["nosuid", "nodev", "noexec"]
+                if t.get("SizeBytes"):
+                    opts.append(f"size={int(t['SizeBytes'])}")
+                if t.get("Mode"):
+                    opts.append(f"mode={int(t['Mode']):o}")
+                out.append(_mnt(m.Target, "tmpfs", "tmpfs", *opts, *ro))
+            elif m.Type == "volume":
+                # Docker's local driver layout; an anonymous volume lives (and dies) with the task.
+                if m.Source:
+                    src = self.volumes_dir / m.Source / "_data"
+                else:
+                    src = bundle / "volumes" / uuid.uuid4().hex / "_data"
+                src.mkdir(parents=True, exist_ok=True)
+                out.append({"destination": m.Target, "type": "bind", "source": str(src),
+                            "options": ["rbind", "rprivate", *ro]})
+            else:
+                raise RuntimeError_(f"unsupported mount type: {m.Type}", reject=True)
+        return out
+
+    async def start(self, task: Task) -> Started:
+        c = self.containers.get(task.ID)
+        if c is None:
+            raise RuntimeError_("task was not prepared")
+        if c.exit is not None:
+            raise RuntimeError_(f"container {task.ID} was already started")
+        loop = asyncio.get_running_loop()
+        pid_file = c.bundle / "init.pid"
+        runc_log = c.bundle / "runc.log"
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        path = self.log_path(task.ID)
+        c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
+                   loop.create_task(logs.pump(err_r, "stderr", path))]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
+                "run", "--detach", "--bundle", str(c.bundle), "--pid-file", str(pid_file), task.ID,
+                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+            )
+            rc = await proc.wait()
+        except OSError as e:
+            rc, runc_error = -1, str(e)
+        else:
+            runc_error = ""
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        if rc != 0:
+            msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
+            await self._runc("delete", "--force", task.ID, check=False)
+            await self._drain(c, 2.0)
+            raise RuntimeError_(f"starting container failed: {msg}")
+        try:
+            pid = int(pid_file.read_text().strip())
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError) as e:
+            await self._runc("delete", "--force", task.ID, check=False)
+            await self._drain(c, 2.0)
+            raise RuntimeError_(f"starting container failed: no init process: {e}") from e
+        c.pid, c.pidfd = pid, pidfd
+        c.exit = loop.create_future()
+        loop.add_reader(pidfd, self._on_exit, c)
+        return Started(container_id=task.ID, pid=pid)
+
+    def _on_exit(self, c: _Container) -> None:
+        try:
+            wpid, status = os.waitpid(c.pid, os.WNOHANG)
+        except ChildProcessError:
+            # Not our child (we are not its subreaper): the exit status is lost.
+            log.warning("container %s: init %d was not reparented to the daemon", c.task_id, c.pid)
+            wpid, status = c.pid, -1
+        if wpid == 0:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(c.pidfd)
+        os.close(c.pidfd)
+        c.pidfd = -1
+        code = 255 if status == -1 else os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = 128 - code
+        c.finisher = loop.create_task(self._finish(c, code))
+
+    async def _finish(self, c: _Container, code: int) -> None:
+        # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
+        await self._drain(c, 5.0)
+        if c.exit is not None and not c.exit.done():
+            c.exit.set_result(code)
+
+    @staticmethod
+    async def _drain(c: _Container, timeout: float) -> None:
+        if not c.pumps:
+            return
+        _, pending = await asyncio.wait(c.pumps, timeout=timeout)
+        for p in pending:
+            p.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def wait(self, task_id: str) -> int:
+        c = self.containers.get(task_id)
+        if c is None or c.exit is None:
+            raise RuntimeError_(f"container {task_id} is not running")
+        return await asyncio.shield(c.exit)
+
+    async def stop(self, task_id: str, signal: str, grace: float) -> None:
+        c = self.containers.get(task_id)
+        if c is None or c.exit is None or c.exit.done():
+            return
+        sig = signal_number(signal or c.stop_signal)
+        if c.pidfd >= 0:
+            rc, _ = await self._runc("kill", task_id, str(sig), check=False)
+            if rc != 0 and c.pidfd >= 0:
+                self._kill(c, sig)
+        try:
+            await asyncio.wait_for(asyncio.shield(c.exit), timeout=max(grace, 0.0))
+        except TimeoutError:
+            self._kill(c, signals.SIGKILL)
+            await asyncio.shield(c.exit)
+
+    @staticmethod
+    def _kill(c: _Container, sig: int) -> None:
+        # The pid cannot have been reused while it is unreaped (pidfd still open): signal it directly.
+        if c.pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                signals.pidfd_send_signal(c.pidfd, sig)
+
+    async def remove(self, task_id: str) -> None:
+        c = self.containers.pop(task_id, None)
+        if c is not None:
+            if c.exit is not None and not c.exit.done():
+                self._kill(c, signals.SIGKILL)
+                await asyncio.shield(c.exit)
+            if c.finisher is not None:
+                await asyncio.gather(c.finisher, return_exceptions=True)
+            await self._drain(c, 1.0)
+        await self._runc("delete", "--force", task_id, check=False)
+        await self._teardown(task_id)
+        logs.remove(self.log_path(task_id))
+
+    async def _teardown(self, task_id: str) -> None:
+        """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
+        bundle = self.bundle_path(task_id)
+        unmount_all(bundle)
+        netns = self.netns_path(task_id)
+        unmount_all(netns)
+        with contextlib.suppress(FileNotFoundError):
+            netns.unlink()
+        if bundle.exists() and not mounts_under(bundle):
+            await asyncio.to_thread(shutil.rmtree, bundle, True)
+        remove_cgroups(task_id)
+
+
+def remove_cgroups(task_id: str) -> None:
+    """Remove ``/shoal/<task id>`` from every cgroup hierarchy where runc left it (it must be empty)."""
+    base = Path("/sys/fs/cgroup")
+    candidates = [base / CGROUP_PARENT / task_id]
+    with contextlib.suppress(OSError):
+        candidates += [h / CGROUP_PARENT / task_id for h in base.iterdir() if h.is_dir()]
+    for d in candidates:
+        if d.is_dir():
+            with contextlib.suppress(OSError):
+                # Nested cgroups first (a container may have made some).
+                for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                    with contextlib.suppress(OSError):
+                        sub.rmdir()
+                d.rmdir()

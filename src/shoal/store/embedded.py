@@ -1,0 +1,133 @@
+"""What the embedded backends (memory, SQLite) share: transactions, revisions, watch and leases.
+
+A backend keeps one revision counter; a transaction checks its compares against committed state,
+builds the events of its operations at ``revision + 1``, hands them to ``_persist`` (which must
+write them atomically) and only then publishes them to watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from shoal.store.backend import (
+    KV,
+    Compacted,
+    Compare,
+    CompareFailed,
+    Delete,
+    Event,
+    Leases,
+    Op,
+    Put,
+    WatchHub,
+)
+
+
+class EmbeddedBackend:
+    def __init__(self) -> None:
+        self.revision = 0
+        self.compact_revision = 0
+        self.hub = WatchHub()
+        self.leases = Leases()
+        self._expiry: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- storage hooks
+    def _get(self, key: str) -> KV | None:
+        raise NotImplementedError
+
+    def _range(self, prefix: str) -> list[KV]:
+        raise NotImplementedError
+
+    def _persist(self, revision: int, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def _history(self, prefix: str, after_revision: int) -> list[Event]:
+        raise NotImplementedError
+
+    def _compact(self, revision: int) -> None:
+        raise NotImplementedError
+
+    def _keys_with_lease(self, lease: int) -> list[str]:
+        raise NotImplementedError
+
+    # -- Backend
+    async def get(self, key: str) -> tuple[KV | None, int]:
+        return self._get(key), self.revision
+
+    async def range(self, prefix: str) -> tuple[list[KV], int]:
+        return self._range(prefix), self.revision
+
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
+        return self.txn_now(compares, ops)
+
+    def txn_now(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
+        """The transaction itself; synchronous, so no other coroutine can run between check and write."""
+        for c in compares:
+            kv = self._get(c.key)
+            if (kv.mod_revision if kv else 0) != c.mod_revision:
+                raise CompareFailed(c.key)
+        rev = self.revision + 1
+        events: list[Event] = []
+        touched: dict[str, KV | None] = {}
+        for op in ops:
+            prev = touched[op.key] if op.key in touched else self._get(op.key)
+            if isinstance(op, Put):
+                kv = KV(op.key, op.value, prev.create_revision if prev else rev, rev, op.lease)
+                touched[op.key] = kv
+                events.append(Event("put", kv, rev))
+            elif isinstance(op, Delete):
+                if prev is None:
+                    continue
+                touched[op.key] = None
+                events.append(Event("delete", KV(op.key, b"", prev.create_revision, rev), rev))
+        if not events:
+            return self.revision, []
+        self._persist(rev, events)
+        self.revision = rev
+        self.hub.publish(events)
+        return rev, events
+
+    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:  # type: ignore[override]
+        if after_revision < self.compact_revision:
+            raise Compacted(f"required revision {after_revision} has been compacted")
+        async for ev in self.hub.stream(prefix, after_revision, self._history):
+            yield ev
+
+    async def lease_grant(self, ttl: float) -> int:
+        lid = self.leases.grant(ttl, time.monotonic())
+        if self._expiry is None:
+            self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
+        return lid
+
+    async def lease_keepalive(self, lease: int) -> None:
+        self.leases.keepalive(lease, time.monotonic())
+
+    async def lease_revoke(self, lease: int) -> None:
+        self.leases.drop(lease)
+        keys = self._keys_with_lease(lease)
+        if keys:
+            self.txn_now([], [Delete(k) for k in keys])
+
+    async def _expire_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(0.25)
+            for lid in self.leases.expired(time.monotonic()):
+                await self.lease_revoke(lid)
+
+    async def compact(self, revision: int) -> None:
+        revision = min(revision, self.revision)
+        if revision > self.compact_revision:
+            self._compact(revision)
+            self.compact_revision = revision
+
+    async def close(self) -> None:
+        self._closed = True
+        self.hub.close()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry

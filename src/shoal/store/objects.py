@@ -1,0 +1,252 @@
+"""Typed object layer over a Backend: a local cache of every object, indexes, and batched CAS writes.
+
+Reads come from the cache (no I/O, safe to call from any reconciler); writes go to the backend as one
+transaction whose compares are the versions the caller read, then update the cache at once, so a
+reconciler never sees its own write missing (the lag that Kubernetes needs "expectations" for).
+Listeners get a ``Change`` after every committed write and must only mark work dirty.
+
+Objects handed out by the cache are shared: never mutate one; ``clone`` it, change the copy, commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shoal.api.errors import Conflict
+from shoal.api.types import KIND_OF, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
+from shoal.store.backend import Backend, Compare, CompareFailed, Delete, Event, Op, Put
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/shoal/"
+T = TypeVar("T")
+
+
+def key_of(kind: str, oid: str) -> str:
+    return f"{PREFIX}{kind}/{oid}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    old: Any | None
+    new: Any | None  # None: deleted
+
+
+OUT_OF_SEQUENCE = "update out of sequence"
+
+
+class ObjectStore:
+    def __init__(self, backend: Backend, *, watch_backend: bool = False) -> None:
+        self.backend = backend
+        self.revision = 0
+        self._objs: dict[str, dict[str, Any]] = {k: {} for k in TYPE_OF}
+        self._tasks_by_service: dict[str, set[str]] = defaultdict(set)
+        self._tasks_by_node: dict[str, set[str]] = defaultdict(set)
+        self._listeners: list[Callable[[Change], None]] = []
+        self._watch_backend = watch_backend
+        self._watcher: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def load(self) -> None:
+        kvs, rev = await self.backend.range(PREFIX)
+        for kv in kvs:
+            kind, _, _oid = kv.key[len(PREFIX):].partition("/")
+            typ = TYPE_OF.get(kind)
+            if typ is None:
+                continue
+            obj = decode(typ, kv.value)
+            obj.Version = Version(Index=kv.mod_revision)
+            self._put_cache(kind, obj)
+        self.revision = rev
+        if self._watch_backend:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(rev))
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    def subscribe(self, fn: Callable[[Change], None]) -> Callable[[], None]:
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn)
+
+    # ------------------------------------------------------------ reads (cache)
+
+    def get(self, typ: type[T], oid: str) -> T | None:
+        return self._objs[KIND_OF[typ]].get(oid)
+
+    def list(self, typ: type[T]) -> list[T]:
+        return list(self._objs[KIND_OF[typ]].values())
+
+    def count(self, typ: type) -> int:
+        return len(self._objs[KIND_OF[typ]])
+
+    def tasks_of_service(self, service_id: str) -> list[Task]:
+        tasks = self._objs["tasks"]
+        return [tasks[t] for t in self._tasks_by_service.get(service_id, ())]
+
+    def tasks_of_node(self, node_id: str) -> list[Task]:
+        tasks = self._objs["tasks"]
+        return [tasks[t] for t in self._tasks_by_node.get(node_id, ())]
+
+    def service_by_name(self, name: str) -> Service | None:
+        for s in self._objs["services"].values():
+            if s.Spec.Name == name:
+                return s  # type: ignore[no-any-return]
+        return None
+
+    def nodes(self) -> list[Node]:
+        return self.list(Node)
+
+    # ------------------------------------------------------------ writes
+
+    async def commit(
+        self,
+        creates: Iterable[Any] = (),
+        updates: Iterable[Any] = (),
+        deletes: Iterable[Any] = (),
+    ) -> int:
+        """Write every object in one transaction, each compared against the version it was read at.
+
+        Raises Conflict("update out of sequence") when any of them changed since; nothing is written.
+        """
+        ts = now_ts()
+        compares: list[Compare] = []
+        ops: list[Op] = []
+        written: list[tuple[str, Any]] = []
+        for obj in creates:
+            kind = KIND_OF[type(obj)]
+            obj.CreatedAt = obj.CreatedAt or ts
+            obj.UpdatedAt = ts
+            obj.Version = Version(Index=0)
+            key = key_of(kind, obj.ID)
+            compares.append(Compare(key, 0))
+            ops.append(Put(key, encode(obj)))
+            written.append((kind, obj))
+        for obj in updates:
+            kind = KIND_OF[type(obj)]
+            obj.UpdatedAt = ts
+            key = key_of(kind, obj.ID)
+            compares.append(Compare(key, obj.Version.Index))
+            ops.append(Put(key, encode(obj)))
+            written.append((kind, obj))
+        deleted: list[tuple[str, Any]] = []
+        for obj in deletes:
+            kind = KIND_OF[type(obj)]
+            key = key_of(kind, obj.ID)
+            compares.append(Compare(key, obj.Version.Index))
+            ops.append(Delete(key))
+            deleted.append((kind, obj))
+        if not ops:
+            return self.revision
+        try:
+            rev, _ = await self.backend.txn(compares, ops)
+        except CompareFailed as e:
+            raise Conflict(OUT_OF_SEQUENCE) from e
+        self.revision = max(self.revision, rev)
+        changes: list[Change] = []
+        for kind, obj in written:
+            obj.Version = Version(Index=rev)
+            old = self._put_cache(kind, obj)
+            changes.append(Change(kind, old, obj))
+        for kind, obj in deleted:
+            old = self._drop_cache(kind, obj.ID)
+            if old is not None:
+                changes.append(Change(kind, old, None))
+        self._notify(changes)
+        return rev
+
+    async def create(self, obj: T) -> T:
+        await self.commit(creates=[obj])
+        return obj
+
+    async def update(self, obj: T) -> T:
+        await self.commit(updates=[obj])
+        return obj
+
+    async def delete(self, obj: Any) -> None:
+        await self.commit(deletes=[obj])
+
+    async def update_with(self, typ: type[T], oid: str, fn: Callable[[T], bool], retries: int = 10) -> T | None:
+        """Read-modify-write with retry: ``fn`` changes a copy and returns whether it changed anything."""
+        for _ in range(retries):
+            cur = self.get(typ, oid)
+            if cur is None:
+                return None
+            obj = clone(cur)
+            if not fn(obj):
+                return cur
+            try:
+                await self.commit(updates=[obj])
+                return obj
+            except Conflict:
+                await asyncio.sleep(0)
+        raise Conflict(OUT_OF_SEQUENCE)
+
+    # ------------------------------------------------------------ cache internals
+
+    def _put_cache(self, kind: str, obj: Any) -> Any:
+        old = self._objs[kind].get(obj.ID)
+        self._objs[kind][obj.ID] = obj
+        if kind == "tasks":
+            if old is not None and old.NodeID != obj.NodeID and old.NodeID:
+                self._tasks_by_node[old.NodeID].discard(obj.ID)
+            self._tasks_by_service[obj.ServiceID].add(obj.ID)
+            if obj.NodeID:
+                self._tasks_by_node[obj.NodeID].add(obj.ID)
+        return old
+
+    def _drop_cache(self, kind: str, oid: str) -> Any:
+        old = self._objs[kind].pop(oid, None)
+        if old is not None and kind == "tasks":
+            s = self._tasks_by_service.get(old.ServiceID)
+            if s is not None:
+                s.discard(oid)
+                if not s:
+                    del self._tasks_by_service[old.ServiceID]
+            if old.NodeID:
+                n = self._tasks_by_node.get(old.NodeID)
+                if n is not None:
+                    n.discard(oid)
+        return old
+
+    def _notify(self, changes: list[Change]) -> None:
+        for fn in list(self._listeners):
+            for ch in changes:
+                try:
+                    fn(ch)
+                except Exception:  # a listener must never break a commit
+                    log.exception("store listener failed")
+
+    async def _watch(self, after: int) -> None:
+        """Fold in writes made by other managers (a shared backend such as etcd)."""
+        async for ev in self.backend.watch(PREFIX, after):
+            self._apply_event(ev)
+
+    def _apply_event(self, ev: Event) -> None:
+        kind, _, oid = ev.kv.key[len(PREFIX):].partition("/")
+        typ = TYPE_OF.get(kind)
+        if typ is None:
+            return
+        cur = self._objs[kind].get(oid)
+        if cur is not None and cur.Version.Index >= ev.revision:
+            return
+        self.revision = max(self.revision, ev.revision)
+        if ev.type == "delete":
+            old = self._drop_cache(kind, oid)
+            if old is not None:
+                self._notify([Change(kind, old, None)])
+            return
+        obj = decode(typ, ev.kv.value)
+        obj.Version = Version(Index=ev.revision)
+        old = self._put_cache(kind, obj)
+        self._notify([Change(kind, old, obj)])

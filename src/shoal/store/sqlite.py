@@ -1,0 +1,106 @@
+"""SQLite backend (stdlib sqlite3, WAL): the embedded default for a single manager.
+
+Two tables: ``kv`` holds the current value of every key with its create and mod revisions, and
+``log`` holds one row per change, keyed by revision, which watch replays and compaction trims. One
+transaction of the store is one SQLite transaction, so a crash never leaves half a write. Leases
+live in memory: after a restart, keys whose lease is gone are deleted (their owner has to re-attach).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from shoal.store.backend import KV, Delete, Event
+from shoal.store.embedded import EmbeddedBackend
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
+    mod_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS log (
+    rev INTEGER NOT NULL, key TEXT NOT NULL, deleted INTEGER NOT NULL, value BLOB NOT NULL,
+    create_rev INTEGER NOT NULL, lease INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS log_rev ON log(rev);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# Keep this many revisions of history for watchers that fall behind; older rows are compacted.
+HISTORY_REVISIONS = 50_000
+
+
+class SQLiteBackend(EmbeddedBackend):
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        row = self.db.execute("SELECT value FROM meta WHERE name='revision'").fetchone()
+        self.revision = row[0] if row else 0
+        row = self.db.execute("SELECT value FROM meta WHERE name='compact'").fetchone()
+        self.compact_revision = row[0] if row else 0
+        leased = [r[0] for r in self.db.execute("SELECT key FROM kv WHERE lease != 0")]
+        if leased:
+            self.txn_now([], [Delete(k) for k in leased])
+
+    def _get(self, key: str) -> KV | None:
+        row = self.db.execute(
+            "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key = ?", (key,)
+        ).fetchone()
+        return KV(*row) if row else None
+
+    def _range(self, prefix: str) -> list[KV]:
+        rows = self.db.execute(
+            "SELECT key, value, create_rev, mod_rev, lease FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [KV(*r) for r in rows]
+
+    def _persist(self, revision: int, events: list[Event]) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for ev in events:
+                kv = ev.kv
+                if ev.type == "put":
+                    db.execute(
+                        "INSERT OR REPLACE INTO kv (key, value, create_rev, mod_rev, lease) VALUES (?,?,?,?,?)",
+                        (kv.key, kv.value, kv.create_revision, revision, kv.lease),
+                    )
+                else:
+                    db.execute("DELETE FROM kv WHERE key = ?", (kv.key,))
+                db.execute(
+                    "INSERT INTO log (rev, key, deleted, value, create_rev, lease) VALUES (?,?,?,?,?,?)",
+                    (revision, kv.key, int(ev.type == "delete"), kv.value, kv.create_revision, kv.lease),
+                )
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('revision', ?)", (revision,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if revision % 5000 == 0 and revision > HISTORY_REVISIONS:
+            self._compact(revision - HISTORY_REVISIONS)
+            self.compact_revision = revision - HISTORY_REVISIONS
+
+    def _history(self, prefix: str, after_revision: int) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT rev, key, deleted, value, create_rev, lease FROM log WHERE rev > ? AND key >= ? AND key < ?"
+            " ORDER BY rev, rowid",
+            (after_revision, prefix, prefix + "\U0010ffff"),
+        )
+        return [
+            Event("delete" if d else "put", KV(k, v, c, rev, lease), rev) for rev, k, d, v, c, lease in rows
+        ]
+
+    def _compact(self, revision: int) -> None:
+        self.db.execute("DELETE FROM log WHERE rev < ?", (revision,))
+        self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compact', ?)", (revision,))
+
+    def _keys_with_lease(self, lease: int) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT key FROM kv WHERE lease = ?", (lease,))]
+
+    async def close(self) -> None:
+        await super().close()
+        self.db.close()
