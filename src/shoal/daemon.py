@@ -162,6 +162,8 @@ class Daemon:
                 raise FailedPrecondition(LEAVE_LAST_MANAGER)
             await self._stop_swarm()
             shutil.rmtree(self.swarm_dir, ignore_errors=True)
+            for f in (self.data_root / "logs").glob("*.log"):
+                f.unlink(missing_ok=True)
             self.node_id = ""
             self.addr = ""
 

@@ -176,3 +176,6 @@ class TaskRunner:
         if not self.state.terminal and self.exit is not None:
             with contextlib.suppress(Exception):
                 await self._shutdown()
+        # The task stays in the store (its logs too); its container goes, like dockerd's on shutdown.
+        with contextlib.suppress(Exception):
+            await self.runtime.remove(self.task.ID, keep_logs=True)

@@ -205,7 +205,7 @@ class ControlAPI:
                 running += 1
             if t.Status.State == TaskState.COMPLETE:
                 completed += 1
-            if is_global(s) and t.DesiredState == TaskState.RUNNING and up:
+            if is_global(s) and t.DesiredState in (TaskState.READY, TaskState.RUNNING) and up:
                 desired += 1
         if not is_global(s):
             desired = replicas(s)

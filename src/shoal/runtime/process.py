@@ -151,14 +151,15 @@ class ProcessRuntime:
                 os.killpg(p.proc.pid, signals.SIGKILL)
             await p.exit
 
-    async def remove(self, task_id: str) -> None:
+    async def remove(self, task_id: str, keep_logs: bool = False) -> None:
         p = self.procs.pop(task_id, None)
         if p is not None and p.proc is not None and p.exit is not None and not p.exit.done():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.proc.pid, signals.SIGKILL)
             await p.exit
         shutil.rmtree(self.root / task_id, ignore_errors=True)
-        logs.remove(self.log_path(task_id))
+        if not keep_logs:
+            logs.remove(self.log_path(task_id))
 
     async def close(self) -> None:
         for tid in list(self.procs):

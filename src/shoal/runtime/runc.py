@@ -727,7 +727,7 @@ class RuncRuntime:
             with contextlib.suppress(ProcessLookupError):
                 signals.pidfd_send_signal(c.pidfd, sig)
 
-    async def remove(self, task_id: str) -> None:
+    async def remove(self, task_id: str, keep_logs: bool = False) -> None:
         c = self.containers.pop(task_id, None)
         if c is not None:
             if c.exit is not None and not c.exit.done():
@@ -738,7 +738,8 @@ class RuncRuntime:
             await self._drain(c, 1.0)
         await self._runc("delete", "--force", task_id, check=False)
         await self._teardown(task_id)
-        logs.remove(self.log_path(task_id))
+        if not keep_logs:
+            logs.remove(self.log_path(task_id))
 
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""

@@ -1,0 +1,192 @@
+"""The real docker CLI 28 against ``shoal daemon`` on runc: the single-node swarm sequence of the
+course text, asserting on what the CLI prints (columns, states, counts, Swarm's error text)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RUNTIME = "runc" if shutil.which("runc") else "process"
+
+
+@pytest.fixture(scope="module")
+def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
+    d = start_daemon(e2e_base, RUNTIME)
+    try:
+        rootfs = make_rootfs(e2e_base / "rootfs")
+        tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
+        d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "nginx:latest", input=tar)
+        d.docker("import", "-c", 'CMD ["sh","-c","echo started; while true; do echo tick; sleep 1; done"]',
+                 "-", "ticker:latest", input=tar)
+        yield d
+    finally:
+        d.docker("swarm", "leave", "--force", check=False)
+        stop_daemon(d)
+        print(d.log.read_text()[-3000:])
+    assert not leftover_mounts(e2e_base / "data"), "mounts left behind"
+
+
+def rows(out: str) -> list[list[str]]:
+    """Split a docker table on runs of 2+ spaces (docker pads columns with at least 3)."""
+    lines = [line for line in out.splitlines() if line.strip()]
+    return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
+
+
+def replicas(d: ShoalDaemon, name: str) -> str:
+    for r in rows(d.docker("service", "ls").stdout):
+        if r[1] == name:
+            return r[3]
+    return ""
+
+
+def node_id(d: ShoalDaemon) -> str:
+    return json.loads(d.docker("info", "--format", "{{json .Swarm.NodeID}}").stdout)
+
+
+def test_images(shoal: ShoalDaemon) -> None:
+    out = shoal.docker("images").stdout
+    assert out.splitlines()[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    names = {(r[0], r[1]) for r in rows(out)}
+    assert ("nginx", "latest") in names and ("ticker", "latest") in names
+    inspect = json.loads(shoal.docker("image", "inspect", "nginx").stdout)[0]
+    assert inspect["Config"]["Cmd"] == ["httpd", "-f", "-p", "80", "-h", "/www"]
+
+
+def test_swarm_init_and_join_token(shoal: ShoalDaemon) -> None:
+    r = shoal.docker("service", "ls", check=False)
+    assert r.returncode != 0
+    assert 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join"' in r.stderr
+    out = shoal.docker("swarm", "init", "--advertise-addr", "127.0.0.1").stdout
+    assert re.search(r"Swarm initialized: current node \([0-9a-z]{25}\) is now a manager\.", out)
+    assert re.search(r"docker swarm join --token SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25} 127\.0\.0\.1:2377", out)
+    again = shoal.docker("swarm", "init", check=False)
+    assert "This node is already part of a swarm." in again.stderr
+    out = shoal.docker("swarm", "join-token", "worker").stdout
+    assert "To add a worker to this swarm, run the following command:" in out
+    nodes = rows(shoal.docker("node", "ls").stdout)
+    assert len(nodes) == 1
+    assert nodes[0][0].endswith(" *") and nodes[0][2:5] == ["Ready", "Active", "Leader"]
+
+
+def test_service_create_attached_converges(shoal: ShoalDaemon) -> None:
+    r = shoal.docker("service", "create", "--name", "webserver", "--replicas", "1", "nginx", timeout=90)
+    assert "verify: Service" in r.stdout and "converged" in r.stdout
+    assert replicas(shoal, "webserver") == "1/1"
+    ps = rows(shoal.docker("service", "ps", "webserver").stdout)
+    assert ps[0][1] == "webserver.1" and ps[0][4] == "Running" and ps[0][5].startswith("Running")
+
+
+def test_task_really_runs_in_its_own_namespaces(shoal: ShoalDaemon) -> None:
+    task_id = shoal.docker("service", "ps", "-q", "webserver").stdout.split()[0]
+    task = json.loads(shoal.docker("inspect", "--type", "task", task_id).stdout)[0]
+    pid = task["Status"]["ContainerStatus"]["PID"]
+    assert pid > 0
+    if RUNTIME == "runc":
+        for ns in ("pid", "mnt", "net", "uts", "ipc"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+        page = subprocess.run(
+            ["nsenter", "-t", str(pid), "-n", "sh", "-c",
+             "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc 127.0.0.1 80"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout
+        assert "hello from shoal" in page
+
+
+def test_scale_and_update_replicas(shoal: ShoalDaemon) -> None:
+    assert "webserver scaled to 5" in shoal.docker("service", "scale", "-d", "webserver=5").stdout
+    wait_for(lambda: replicas(shoal, "webserver") == "5/5", what="5/5")
+    shoal.docker("service", "update", "-d", "--replicas", "3", "webserver")
+    wait_for(lambda: replicas(shoal, "webserver") == "3/3", what="3/3")
+    running = rows(shoal.docker("service", "ps", "-f", "desired-state=running", "webserver").stdout)
+    assert sorted(r[1] for r in running) == ["webserver.1", "webserver.2", "webserver.3"]
+
+
+def test_global_service(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--mode", "global", "--name", "g", "nginx")
+    wait_for(lambda: replicas(shoal, "g") == "1/1", what="global 1/1")
+    ps = rows(shoal.docker("service", "ps", "g").stdout)
+    assert ps[0][1].startswith("g.") and ps[0][1][2:] == node_id(shoal)
+
+
+def test_constraints_pending_then_label(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "demotroubleshoot", "--replicas", "3",
+                 "--constraint", "node.labels.pci==true", "nginx")
+
+    def pending() -> list[list[str]]:
+        ps = rows(shoal.docker("service", "ps", "--no-trunc", "demotroubleshoot").stdout)
+        return ps if len(ps) == 3 and all(len(r) > 5 and "no suitable node" in r[5] for r in ps) else []
+
+    ps = wait_for(pending, what="pending tasks with an explanation")
+    for r in ps:
+        assert r[3] == "Running" and r[4].startswith("Pending")
+        assert r[5] == '"no suitable node (scheduling constraints not satisfied on 1 node)"'
+    short = rows(shoal.docker("service", "ps", "demotroubleshoot").stdout)
+    assert short[0][5] == '"no suitable node (scheduling …"'
+    shoal.docker("node", "update", "--label-add", "pci=true", node_id(shoal))
+    wait_for(lambda: replicas(shoal, "demotroubleshoot") == "3/3", what="constrained tasks running")
+
+
+def test_insufficient_resources(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "big", "--reserve-memory", "1000G", "nginx")
+    ps = wait_for(lambda: [r for r in rows(shoal.docker("service", "ps", "--no-trunc", "big").stdout)
+                           if len(r) > 5 and r[5] == '"no suitable node (insufficient resources on 1 node)"'],
+                  what="resources explanation")
+    assert ps[0][4].startswith("Pending")
+    shoal.docker("service", "rm", "big")
+
+
+def test_drain_and_activate(shoal: ShoalDaemon) -> None:
+    nid = node_id(shoal)
+    shoal.docker("node", "update", "--availability", "drain", nid)
+    wait_for(lambda: replicas(shoal, "webserver") == "0/3", what="drained")
+    node = rows(shoal.docker("node", "ls").stdout)[0]
+    assert node[3] == "Drain"
+    wait_for(lambda: "no suitable node (1 node not available for new tasks)"
+             in shoal.docker("service", "ps", "--no-trunc", "webserver").stdout, what="drain explanation")
+    shoal.docker("node", "update", "--availability", "active", nid)
+    wait_for(lambda: replicas(shoal, "webserver") == "3/3", what="active again")
+
+
+def test_logs_inspect_and_rm(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "ticker", "--replicas", "2", "ticker")
+    wait_for(lambda: replicas(shoal, "ticker") == "2/2", what="ticker")
+    out = wait_for(lambda: (o := shoal.docker("service", "logs", "ticker").stdout).count("tick") >= 2 and o,
+                   what="ticks in logs")
+    assert re.search(r"^ticker\.1\.[0-9a-z]{12}@\S+\s+\| (started|tick)$", out, re.M)
+    assert re.search(r"^ticker\.2\.[0-9a-z]{12}@\S+\s+\| (started|tick)$", out, re.M)
+    ts = shoal.docker("service", "logs", "-t", "--tail", "1", "ticker").stdout
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ticker\.", ts, re.M)
+    pretty = shoal.docker("service", "inspect", "--pretty", "webserver").stdout
+    assert "Name:\t\twebserver" in pretty and "Replicas:\t3" in pretty and "Image:\t\tnginx:latest" in pretty
+    shoal.docker("service", "rm", "ticker", "webserver")
+    assert not any(r[1] in ("webserver", "ticker") for r in rows(shoal.docker("service", "ls").stdout))
+    r = shoal.docker("service", "rm", "webserver", check=False)
+    assert "service webserver not found" in r.stderr
+
+
+def test_restart_keeps_services_and_converges(shoal: ShoalDaemon, e2e_base: Path) -> None:
+    before = {r[1]: r[3] for r in rows(shoal.docker("service", "ls").stdout)}
+    stop_daemon(shoal)
+    fresh = start_daemon(e2e_base, RUNTIME)
+    shoal.proc = fresh.proc
+    assert {r[1] for r in rows(shoal.docker("service", "ls").stdout)} == set(before)
+    for name, rep in before.items():
+        wait_for(lambda name=name, rep=rep: replicas(shoal, name) == rep, timeout=40, what=f"{name} back at {rep}")
+
+
+def test_leave(shoal: ShoalDaemon) -> None:
+    r = shoal.docker("swarm", "leave", check=False)
+    assert "You are attempting to leave the swarm on a node that is participating as a manager." in r.stderr
+    assert "Node left the swarm." in shoal.docker("swarm", "leave", "--force").stdout
+    assert "This node is not a swarm manager" in shoal.docker("node", "ls", check=False).stderr
