@@ -21,7 +21,7 @@ from pathlib import Path
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import ALREADY_IN_SWARM, LEAVE_LAST_MANAGER, FailedPrecondition, InvalidArgument
 from shoal.api.ids import new_id
-from shoal.api.types import ClusterSpec
+from shoal.api.types import ClusterSpec, NodeDescription
 from shoal.manager.manager import Manager
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
@@ -79,7 +79,7 @@ class Daemon:
             return RuncRuntime(self.data_root, self.exec_root, self.images)
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
-    def describe(self):  # type: ignore[no-untyped-def]
+    def describe(self) -> NodeDescription:
         return describe_node(self.hostname, self.config.labels, self.config.cpus, self.config.memory)
 
     # ------------------------------------------------------------ lifecycle

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, Task, TaskStatus, now_ts
@@ -142,9 +143,10 @@ class TaskRunner:
 
     async def _watch_running(self) -> None:
         assert self.exit is not None
-        changed = asyncio.ensure_future(self.changed.wait())
+        changed: asyncio.Future[Any] = asyncio.ensure_future(self.changed.wait())
+        waiting: list[asyncio.Future[Any]] = [self.exit, changed]
         try:
-            await asyncio.wait([self.exit, changed], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             changed.cancel()
         if self.exit.done():

@@ -77,11 +77,11 @@ def read(path: Path, *, since: float = 0.0, until: float = 0.0, tail: int = -1,
 
 
 def _wanted(ll: LogLine, since: float, until: float, stdout: bool, stderr: bool) -> bool:
-    if ll.stream == "stdout" and not stdout or ll.stream == "stderr" and not stderr:
+    if (ll.stream == "stdout" and not stdout) or (ll.stream == "stderr" and not stderr):
         return False
     if since or until:
         ts = parse_ts(ll.timestamp)
-        if since and ts < since or until and ts > until:
+        if (since and ts < since) or (until and ts > until):
             return False
     return True
 

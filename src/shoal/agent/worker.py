@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -18,6 +19,7 @@ import socket
 from typing import Protocol
 
 from shoal import ENGINE_VERSION
+from shoal.agent.executor import TaskRunner
 from shoal.api.types import (
     EngineDescription,
     NodeDescription,
@@ -26,7 +28,6 @@ from shoal.api.types import (
     Task,
     TaskStatus,
 )
-from shoal.agent.executor import TaskRunner
 from shoal.manager.dispatcher import Assignments
 from shoal.runtime.base import Runtime
 
@@ -119,7 +120,7 @@ class Worker:
             self.runners[t.ID] = r
             r.start()
             assert r._task is not None
-            r._task.add_done_callback(lambda _f, tid=t.ID: self._done(tid))
+            r._task.add_done_callback(functools.partial(self._done, t.ID))
         else:
             r.update(t)
 
@@ -128,7 +129,7 @@ class Worker:
         if r is not None:
             r.unassign()
 
-    def _done(self, tid: str) -> None:
+    def _done(self, tid: str, _fut: object = None) -> None:
         self.runners.pop(tid, None)
 
     async def _heartbeats(self) -> None:

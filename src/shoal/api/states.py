@@ -15,7 +15,7 @@ _ORDER = [
 _RANK = {s: i for i, s in enumerate(_ORDER)}
 
 
-class TaskState(str, enum.Enum):
+class TaskState(enum.StrEnum):
     NEW = "new"
     ALLOCATED = "allocated"
     PENDING = "pending"

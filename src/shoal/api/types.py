@@ -43,6 +43,9 @@ class Version(Base):
     Index: int = 0
 
 
+VersionRef = Version  # for fields declared after a field named ``Version`` (which shadows the type)
+
+
 # ---------------------------------------------------------------- shared pieces
 
 
@@ -163,6 +166,9 @@ class UpdateConfig(Base):
     Order: str = ""
 
 
+UpdateConfigRef = UpdateConfig
+
+
 class PortConfig(Base):
     Name: str = ""
     Protocol: str = "tcp"
@@ -182,7 +188,7 @@ class ServiceSpec(Base):
     TaskTemplate: TaskSpec = field(default_factory=TaskSpec)
     Mode: ServiceMode = field(default_factory=ServiceMode)
     UpdateConfig: UpdateConfig | None = None
-    RollbackConfig: UpdateConfig | None = None
+    RollbackConfig: UpdateConfigRef | None = None
     EndpointSpec: EndpointSpec | None = None
 
 
@@ -217,7 +223,7 @@ class Service(Base):
     # Computed by the front door for `GET /services?status=true`; never stored.
     ServiceStatus: ServiceStatus | None = None
     # shoal: bumped on every spec change; tasks made from this spec carry it (the `_up-to-date` filter).
-    SpecVersion: Version | None = None
+    SpecVersion: VersionRef | None = None
 
 
 # ---------------------------------------------------------------- tasks
@@ -246,7 +252,7 @@ class Task(Base):
     Name: str = ""
     Labels: dict[str, str] | None = None
     Spec: TaskSpec = field(default_factory=TaskSpec)
-    SpecVersion: Version | None = None
+    SpecVersion: VersionRef | None = None
     ServiceID: str = ""
     Slot: int = 0
     NodeID: str = ""

@@ -12,7 +12,14 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ShoalError,
+)
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
@@ -154,7 +161,7 @@ class ControlAPI:
             if spec.Role == "worker" and len(managers) <= 1:
                 raise RPCError(
                     "FailedPrecondition",
-                    f"attempting to demote the last manager of the swarm", 400,
+                    "attempting to demote the last manager of the swarm", 400,
                 )
         n = clone(node)
         n.Spec = spec
@@ -261,7 +268,7 @@ class ControlAPI:
             seen: set[tuple[str, int]] = set()
             for p in ep.Ports or []:
                 if p.PublishedPort and (p.Protocol, p.PublishedPort) in seen:
-                    raise invalid(f"EndpointSpec: duplicate published ports provided")
+                    raise invalid("EndpointSpec: duplicate published ports provided")
                 seen.add((p.Protocol, p.PublishedPort))
 
     async def create_service(self, spec: ServiceSpec) -> Service:
@@ -442,4 +449,4 @@ def _merge_update(cfg: Any, default: Any) -> Any:
     return c
 
 
-__all__ = ["ControlAPI", "RPCError", "Conflict", "service_with_defaults", "with_cluster_defaults"]
+__all__ = ["Conflict", "ControlAPI", "RPCError", "service_with_defaults", "with_cluster_defaults"]

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.types import now_ts
@@ -342,13 +342,14 @@ class _Peek:
 def _decompressed(src: IO[bytes]) -> IO[bytes]:
     head = src.read(6)
     peek = _Peek(src, head)
+    stream = cast(Any, peek)
     if head.startswith(b"\x1f\x8b"):
-        return gzip.GzipFile(fileobj=peek)  # type: ignore[arg-type]
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream))
     if head.startswith(b"BZh"):
-        return bz2.BZ2File(peek)  # type: ignore[arg-type]
+        return bz2.BZ2File(stream)
     if head.startswith(b"\xfd7zXZ"):
-        return lzma.LZMAFile(peek)  # type: ignore[arg-type]
-    return peek  # type: ignore[return-value]
+        return lzma.LZMAFile(stream)
+    return cast(IO[bytes], stream)
 
 
 def _untar(tar_path: Path, dest: Path) -> None:

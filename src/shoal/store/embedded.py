@@ -91,7 +91,7 @@ class EmbeddedBackend:
         self.hub.publish(events)
         return rev, events
 
-    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:  # type: ignore[override]
+    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:
         if after_revision < self.compact_revision:
             raise Compacted(f"required revision {after_revision} has been compacted")
         async for ev in self.hub.stream(prefix, after_revision, self._history):

@@ -11,6 +11,7 @@ Objects handed out by the cache are shared: never mutate one; ``clone`` it, chan
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from collections import defaultdict
@@ -35,8 +36,8 @@ def key_of(kind: str, oid: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Change:
     kind: str
-    old: Any | None
-    new: Any | None  # None: deleted
+    old: Any  # None: created
+    new: Any  # None: deleted
 
 
 OUT_OF_SEQUENCE = "update out of sequence"
@@ -84,27 +85,27 @@ class ObjectStore:
     def get(self, typ: type[T], oid: str) -> T | None:
         return self._objs[KIND_OF[typ]].get(oid)
 
-    def list(self, typ: type[T]) -> list[T]:
+    def list(self, typ: type[T]) -> builtins.list[T]:
         return list(self._objs[KIND_OF[typ]].values())
 
     def count(self, typ: type) -> int:
         return len(self._objs[KIND_OF[typ]])
 
-    def tasks_of_service(self, service_id: str) -> list[Task]:
+    def tasks_of_service(self, service_id: str) -> builtins.list[Task]:
         tasks = self._objs["tasks"]
         return [tasks[t] for t in self._tasks_by_service.get(service_id, ())]
 
-    def tasks_of_node(self, node_id: str) -> list[Task]:
+    def tasks_of_node(self, node_id: str) -> builtins.list[Task]:
         tasks = self._objs["tasks"]
         return [tasks[t] for t in self._tasks_by_node.get(node_id, ())]
 
     def service_by_name(self, name: str) -> Service | None:
         for s in self._objs["services"].values():
             if s.Spec.Name == name:
-                return s  # type: ignore[no-any-return]
+                return s
         return None
 
-    def nodes(self) -> list[Node]:
+    def nodes(self) -> builtins.list[Node]:
         return self.list(Node)
 
     # ------------------------------------------------------------ writes
@@ -120,9 +121,9 @@ class ObjectStore:
         Raises Conflict("update out of sequence") when any of them changed since; nothing is written.
         """
         ts = now_ts()
-        compares: list[Compare] = []
-        ops: list[Op] = []
-        written: list[tuple[str, Any]] = []
+        compares: builtins.list[Compare] = []
+        ops: builtins.list[Op] = []
+        written: builtins.list[tuple[str, Any]] = []
         for obj in creates:
             kind = KIND_OF[type(obj)]
             obj.CreatedAt = obj.CreatedAt or ts
@@ -139,7 +140,7 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
-        deleted: list[tuple[str, Any]] = []
+        deleted: builtins.list[tuple[str, Any]] = []
         for obj in deletes:
             kind = KIND_OF[type(obj)]
             key = key_of(kind, obj.ID)
@@ -153,7 +154,7 @@ class ObjectStore:
         except CompareFailed as e:
             raise Conflict(OUT_OF_SEQUENCE) from e
         self.revision = max(self.revision, rev)
-        changes: list[Change] = []
+        changes: builtins.list[Change] = []
         for kind, obj in written:
             obj.Version = Version(Index=rev)
             old = self._put_cache(kind, obj)
@@ -219,7 +220,7 @@ class ObjectStore:
                     n.discard(oid)
         return old
 
-    def _notify(self, changes: list[Change]) -> None:
+    def _notify(self, changes: builtins.list[Change]) -> None:
         for fn in list(self._listeners):
             for ch in changes:
                 try:

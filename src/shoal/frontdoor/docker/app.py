@@ -605,4 +605,4 @@ async def serve(d: Daemon, hosts: list[str]) -> web.AppRunner:
     return runner
 
 
-__all__ = ["make_app", "serve", "NotFound", "encode"]
+__all__ = ["NotFound", "encode", "make_app", "serve"]

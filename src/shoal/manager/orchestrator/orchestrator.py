@@ -175,11 +175,11 @@ class Orchestrator(Loop):
                 plan.edit(t).DesiredState = TaskState.SHUTDOWN
                 continue
             if moved and not stopped:
-                old, nt = self.restarts.restart(service, plan.edit(t), node, force=True)
+                _, nt = self.restarts.restart(service, plan.edit(t), node, force=True)
             elif stopped:
                 if not self.restarts.should_restart(t):
                     continue
-                old, nt = self.restarts.restart(service, plan.edit(t), node)
+                _, nt = self.restarts.restart(service, plan.edit(t), node)
             else:
                 continue
             if nt is not None:

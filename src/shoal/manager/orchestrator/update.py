@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task, UpdateStatus, now_ts, parse_ts
-from shoal.manager.orchestrator.restart import DelayedStart
 from shoal.manager.orchestrator.common import SECOND, is_global, new_task, task_dirty, update_config
+from shoal.manager.orchestrator.restart import DelayedStart
 
 if TYPE_CHECKING:
     from shoal.manager.orchestrator.orchestrator import Orchestrator, Plan
