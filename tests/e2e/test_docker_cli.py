@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,9 +39,20 @@ def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
 
 
 def rows(out: str) -> list[list[str]]:
-    """Split a docker table on runs of 2+ spaces (docker pads columns with at least 3)."""
+    """Cut a docker table into cells at the header's column starts (cells may be empty)."""
     lines = [line for line in out.splitlines() if line.strip()]
-    return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
+    if not lines:
+        return []
+    header = lines[0]
+    starts = [m.start() for m in re.finditer(r"(?:(?<=^)|(?<=\s{2}))\S", header)]
+    out_rows = []
+    for line in lines[1:]:
+        cells = []
+        for i, st in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else len(line)
+            cells.append(line[st:end].strip())
+        out_rows.append(cells)
+    return out_rows
 
 
 def replicas(d: ShoalDaemon, name: str) -> str:
@@ -61,6 +73,20 @@ def test_images(shoal: ShoalDaemon) -> None:
     assert ("nginx", "latest") in names and ("ticker", "latest") in names
     inspect = json.loads(shoal.docker("image", "inspect", "nginx").stdout)[0]
     assert inspect["Config"]["Cmd"] == ["httpd", "-f", "-p", "80", "-h", "/www"]
+
+
+def test_image_save_load_tag_rmi(shoal: ShoalDaemon, e2e_base: Path) -> None:
+    shoal.docker("tag", "nginx:latest", "web:v1")
+    archive = str(e2e_base / "images.tar")
+    shoal.docker("save", "-o", archive, "web:v1")
+    out = shoal.docker("rmi", "web:v1").stdout
+    assert out.strip() == "Untagged: web:v1"  # nginx:latest still names the image
+    assert "Loaded image: web:v1" in shoal.docker("load", "-i", archive).stdout
+    ids = {r[0] + ":" + r[1]: r[2] for r in rows(shoal.docker("images").stdout)}
+    assert ids["web:v1"] == ids["nginx:latest"]
+    shoal.docker("rmi", "web:v1")
+    r = shoal.docker("rmi", "nosuch", check=False)
+    assert r.returncode != 0 and "No such image: nosuch:latest" in r.stderr
 
 
 def test_swarm_init_and_join_token(shoal: ShoalDaemon) -> None:
@@ -103,6 +129,16 @@ def test_task_really_runs_in_its_own_namespaces(shoal: ShoalDaemon) -> None:
         assert "hello from shoal" in page
 
 
+def test_missing_image_is_rejected(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "ghost", "nosuch:1.0")
+    ps = wait_for(lambda: [r for r in rows(shoal.docker("service", "ps", "--no-trunc", "ghost").stdout)
+                           if r[5].startswith("Rejected")], what="rejected task")
+    assert ps[0][6] == '"No such image: nosuch:1.0"'
+    time.sleep(1.5)  # the restart delay (5 s) holds the next attempt: no tight loop of rejections
+    assert len(rows(shoal.docker("service", "ps", "ghost").stdout)) <= 2
+    shoal.docker("service", "rm", "ghost")
+
+
 def test_scale_and_update_replicas(shoal: ShoalDaemon) -> None:
     assert "webserver scaled to 5" in shoal.docker("service", "scale", "-d", "webserver=5").stdout
     wait_for(lambda: replicas(shoal, "webserver") == "5/5", what="5/5")
@@ -125,14 +161,14 @@ def test_constraints_pending_then_label(shoal: ShoalDaemon) -> None:
 
     def pending() -> list[list[str]]:
         ps = rows(shoal.docker("service", "ps", "--no-trunc", "demotroubleshoot").stdout)
-        return ps if len(ps) == 3 and all(len(r) > 5 and "no suitable node" in r[5] for r in ps) else []
+        return ps if len(ps) == 3 and all("no suitable node" in r[6] for r in ps) else []
 
     ps = wait_for(pending, what="pending tasks with an explanation")
     for r in ps:
-        assert r[3] == "Running" and r[4].startswith("Pending")
-        assert r[5] == '"no suitable node (scheduling constraints not satisfied on 1 node)"'
+        assert r[3] == "" and r[4] == "Running" and r[5].startswith("Pending")
+        assert r[6] == '"no suitable node (scheduling constraints not satisfied on 1 node)"'
     short = rows(shoal.docker("service", "ps", "demotroubleshoot").stdout)
-    assert short[0][5] == '"no suitable node (scheduling …"'
+    assert short[0][6] == '"no suitable node (scheduling …"'
     shoal.docker("node", "update", "--label-add", "pci=true", node_id(shoal))
     wait_for(lambda: replicas(shoal, "demotroubleshoot") == "3/3", what="constrained tasks running")
 
@@ -140,9 +176,9 @@ def test_constraints_pending_then_label(shoal: ShoalDaemon) -> None:
 def test_insufficient_resources(shoal: ShoalDaemon) -> None:
     shoal.docker("service", "create", "-d", "--name", "big", "--reserve-memory", "1000G", "nginx")
     ps = wait_for(lambda: [r for r in rows(shoal.docker("service", "ps", "--no-trunc", "big").stdout)
-                           if len(r) > 5 and r[5] == '"no suitable node (insufficient resources on 1 node)"'],
+                           if r[6] == '"no suitable node (insufficient resources on 1 node)"'],
                   what="resources explanation")
-    assert ps[0][4].startswith("Pending")
+    assert ps[0][5].startswith("Pending")
     shoal.docker("service", "rm", "big")
 
 

@@ -132,7 +132,7 @@ class ImageStore:
     def must(self, ref: str) -> Image:
         img = self.resolve(ref)
         if img is None:
-            raise NotFound(f"No such image: {ref}")
+            raise NotFound(f"No such image: {ref if ref.startswith('sha256:') else normalize(ref)}")
         return img
 
     def layer_dirs(self, img: Image) -> list[Path]:

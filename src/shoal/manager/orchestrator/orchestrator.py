@@ -177,6 +177,13 @@ class Orchestrator(Loop):
             if moved and not stopped:
                 _, nt = self.restarts.restart(service, plan.edit(t), node, force=True)
             elif stopped:
+                wait = self.restarts.still_delayed(t.ID)
+                if wait is not None:
+                    # A replacement that failed before its own restart delay ran out (an image
+                    # that cannot be found, say): wait that delay out, no tight restart loop.
+                    self.kick_at(wait)
+                    self.dirty.add(service.ID)
+                    continue
                 if not self.restarts.should_restart(t):
                     continue
                 _, nt = self.restarts.restart(service, plan.edit(t), node)

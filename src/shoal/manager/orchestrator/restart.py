@@ -93,5 +93,16 @@ class RestartSupervisor:
             ready.append(tid)
         return ready, (None if soonest is None else soonest - now)
 
+    def still_delayed(self, task_id: str) -> float | None:
+        """Seconds left of this task's own restart delay, if it was a replacement still waiting."""
+        d = self.delayed.get(task_id)
+        if d is None:
+            return None
+        left = d.not_before - self.clock()
+        if left > 0:
+            return left
+        self.delayed.pop(task_id, None)
+        return None
+
     def forget(self, task_id: str) -> None:
         self.delayed.pop(task_id, None)

@@ -1,0 +1,687 @@
+"""Text output exactly as the docker CLI 28 prints it.
+
+Pure functions (no I/O, no daemon): the table writer (docker's fork of Go's ``text/tabwriter`` with
+minwidth 10, padding 3), go-units' ``HumanDuration``/``HumanSize``/``BytesSize``/``RAMInBytes``,
+Go's ``time.Duration`` printing and parsing, the ``sortorder.NaturalLess`` order, docker's
+``Ellipsis`` and ``PrettyPrint``, Go's ``json.Indent``, and the rows of ``docker service ps``,
+``docker service ls``, ``docker node ls`` and ``docker images``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import math
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+# ---------------------------------------------------------------- tables
+
+
+def text_width(s: str) -> int:
+    """Display width as go-runewidth counts it (East Asian wide and fullwidth runes take two cells)."""
+    w = 0
+    for ch in s:
+        if unicodedata.combining(ch):
+            continue
+        w += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return w
+
+
+def tabwrite(rows: Sequence[Sequence[str]], minwidth: int = 10, padding: int = 3) -> str:
+    """Align tab-separated cells as docker's formatter does (``tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)``).
+
+    Every cell but the last of a line is padded to its column's width: the widest cell plus
+    ``padding``, and at least ``minwidth``. The last cell of each line is written as is, so a line
+    whose last cells are empty keeps its trailing spaces, as docker's output does. Lines with fewer
+    cells end their columns there (Go's column blocks), which equal-length rows never hit.
+    """
+    lines = [list(r) for r in rows]
+    out: list[str] = []
+
+    def fmt(line0: int, line1: int, widths: list[int]) -> None:
+        column = len(widths)
+        this = line0
+        while this < line1:
+            if column >= len(lines[this]) - 1:
+                this += 1
+                continue
+            write(line0, this, widths)
+            line0 = this
+            width = minwidth
+            while this < line1 and column < len(lines[this]) - 1:
+                width = max(width, text_width(lines[this][column]) + padding)
+                this += 1
+            fmt(line0, this, [*widths, width])
+            line0 = this
+        write(line0, line1, widths)
+
+    def write(line0: int, line1: int, widths: list[int]) -> None:
+        for i in range(line0, line1):
+            parts = []
+            for j, cell in enumerate(lines[i]):
+                parts.append(cell)
+                if j < len(widths):
+                    parts.append(" " * (widths[j] - text_width(cell)))
+            out.append("".join(parts) + "\n")
+
+    fmt(0, len(lines), [])
+    return "".join(out)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    return tabwrite([list(header), *[list(r) for r in rows]])
+
+
+# ---------------------------------------------------------------- go-units
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration``: "Less than a second", "About a minute", "3 hours", "2 weeks", …"""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+_DECIMAL = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
+_BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
+
+
+def _size_and_unit(size: float, base: float, units: list[str]) -> tuple[float, str]:
+    i = 0
+    while size >= base and i < len(units) - 1:
+        size /= base
+        i += 1
+    return size, units[i]
+
+
+def _go_g(x: float, precision: int) -> str:
+    """Go's ``%.*g`` (Python's ``%g`` agrees, exponent form included: ``1e+03``)."""
+    return "%.*g" % (precision, x)  # noqa: UP031
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units ``HumanSizeWithPrecision`` (decimal units), as ``docker images`` prints SIZE: "2MB"."""
+    v, unit = _size_and_unit(float(size), 1000.0, _DECIMAL)
+    return _go_g(v, precision) + unit
+
+
+def bytes_size(size: float) -> str:
+    """go-units ``BytesSize`` (binary units, 4 significant digits): "1GiB", "7.776GiB"."""
+    v, unit = _size_and_unit(float(size), 1024.0, _BINARY)
+    return _go_g(v, 4) + unit
+
+
+_BINARY_MAP = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def ram_in_bytes(value: str) -> int:
+    """go-units ``RAMInBytes``: "64M", "1.5g", "1000G", "512kb", "100" → bytes (binary multiples)."""
+    sep = max(value.rfind(c) for c in "0123456789. ")
+    if sep == -1:
+        raise ValueError(f"invalid size: '{value}'")
+    if value[sep] != " ":
+        num, sfx = value[: sep + 1], value[sep + 1:]
+    else:
+        num, sfx = value[:sep], value[sep + 1:]
+    try:
+        size = float(num)
+    except ValueError as e:
+        raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax') from e
+    if size < 0 or math.isnan(size):
+        raise ValueError(f"invalid size: '{value}'")
+    if not sfx:
+        return int(size)
+    low = sfx.lower()
+    if len(low) > 3:
+        raise ValueError(f"invalid suffix: '{sfx}'")
+    if low[0] == "b":
+        if len(low) > 1:
+            raise ValueError(f"invalid suffix: '{low}'")
+        return int(size)
+    mul = _BINARY_MAP.get(low[0])
+    if mul is None or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
+        raise ValueError(f"invalid suffix: '{low}'")
+    return int(size * mul)
+
+
+# ---------------------------------------------------------------- Go time.Duration
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DUR_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(s: str) -> int:
+    """Go's ``time.ParseDuration``: "5s", "1m30s", "1.5h", "300ms", "0" → nanoseconds."""
+    orig = s
+    neg = False
+    if s and s[0] in "+-":
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{orig}"')
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        m = _DUR_PART.match(s, pos)
+        if m is None or m.group(1) in ("", "."):
+            if re.match(r"[0-9.]+$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{orig}"')
+            if re.match(r"[0-9.]+", s[pos:]):
+                unit = re.sub(r"^[0-9.]+", "", s[pos:])
+                unit = re.match(r"[^0-9.]*", unit).group(0)  # type: ignore[union-attr]
+                raise ValueError(f'time: unknown unit "{unit}" in duration "{orig}"')
+            raise ValueError(f'time: invalid duration "{orig}"')
+        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
+        pos = m.end()
+    ns = int(round(total))
+    return -ns if neg else ns
+
+
+def _fmt_frac(v: int, prec: int) -> str:
+    """Go's fmtFrac: the fraction of ``v`` over 10**prec, without trailing zeros, and the rest."""
+    digits = f"{v % (10 ** prec):0{prec}d}".rstrip("0")
+    return ("." + digits) if digits else ""
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()``: "0s", "1.5ms", "5s", "1m0s", "1h2m3.5s"."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    u = -ns if neg else ns
+    if u < 1_000_000_000:
+        if u < 1_000:
+            out = f"{u}ns"
+        elif u < 1_000_000:
+            out = f"{u // 1_000}{_fmt_frac(u, 3)}µs"
+        else:
+            out = f"{u // 1_000_000}{_fmt_frac(u, 6)}ms"
+    else:
+        secs, frac = divmod(u, 1_000_000_000)
+        out = f"{secs % 60}{_fmt_frac(frac, 9)}s"
+        mins = secs // 60
+        if mins > 0:
+            out = f"{mins % 60}m" + out
+            hours = mins // 60
+            if hours > 0:
+                out = f"{hours}h" + out
+    return ("-" + out) if neg else out
+
+
+def go_float(x: float) -> str:
+    """Go's ``%v`` of a float: "0", "0.5", "2.5", "1e+21"."""
+    if x == int(x) and abs(x) < 1e21:
+        return str(int(x))
+    r = repr(float(x))
+    m = re.match(r"^(-?[0-9.]+)e([+-])([0-9]+)$", r)
+    if m:
+        return f"{m.group(1)}e{m.group(2)}{int(m.group(3)):02d}"
+    return r
+
+
+# ---------------------------------------------------------------- timestamps
+
+
+def parse_time(ts: str | None) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp (any fraction, ``Z`` or ``±hh:mm``)."""
+    if not ts:
+        return None
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", ts.strip())
+    if m is None:
+        return None
+    base = _dt.datetime.strptime(f"{m.group(1)}T{m.group(2)}", "%Y-%m-%dT%H:%M:%S")
+    tz = m.group(4) or "Z"
+    offset = 0
+    if tz != "Z":
+        sign = -1 if tz[0] == "-" else 1
+        hh, mm = int(tz[1:3]), int(tz[-2:])
+        offset = sign * (hh * 3600 + mm * 60)
+    try:
+        epoch = base.replace(tzinfo=_dt.UTC).timestamp()
+    except (OverflowError, ValueError):
+        return None
+    return epoch - offset + (float(m.group(3)) if m.group(3) else 0.0)
+
+
+def since(ts: str | None, now: float | None = None) -> float:
+    """Seconds from ``ts`` to now (Go's zero time, or none, is very long ago)."""
+    t = parse_time(ts)
+    if t is None:
+        t = -62135596800.0  # 0001-01-01T00:00:00Z
+    return (time.time() if now is None else now) - t
+
+
+def go_time_string(ts: str) -> str:
+    """Go's ``time.Time.String()`` of a UTC timestamp: "2024-05-01 10:00:00.123456789 +0000 UTC"."""
+    m = re.match(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:?\d{2})?$", ts or "")
+    if m is None:
+        return "0001-01-01 00:00:00 +0000 UTC"
+    frac = (m.group(3) or "")[:9].rstrip("0")
+    tz = m.group(4) or "Z"
+    zone = "+0000 UTC" if tz in ("Z", "+00:00", "+0000") else tz.replace(":", "") + " " + tz.replace(":", "")
+    return f"{m.group(1)} {m.group(2)}{'.' + frac if frac else ''} {zone}"
+
+
+# ---------------------------------------------------------------- docker's little helpers
+
+
+def pretty_print(s: Any) -> str:
+    """docker's ``formatter.PrettyPrint``: the first letter upper-cased, the rest lower-cased."""
+    if s is None:
+        return "None"
+    s = str(s)
+    if len(s) == 0:
+        return s
+    if len(s) == 1:
+        return s.lower()
+    return s[0].upper() + s[1:].lower()
+
+
+def ellipsis(s: str, max_width: int) -> str:
+    """docker's ``formatter.Ellipsis``: cut to ``max_width`` display cells, the last one being "…"."""
+    if max_width <= 0:
+        return ""
+    if not s:
+        return s
+    if max_width == 1:
+        return s[0]
+    if text_width(s) <= max_width:
+        return s
+    out, w = [], 0
+    for ch in s:
+        cw = text_width(ch)
+        if w + cw > max_width - 1:
+            break
+        out.append(ch)
+        w += cw
+    return "".join(out) + "…"
+
+
+def truncate_id(id_: str) -> str:
+    """``stringid.TruncateID``: drop an ``algo:`` prefix, keep 12 characters."""
+    if ":" in id_:
+        id_ = id_.split(":", 1)[1]
+    return id_[:12]
+
+
+def natural_less(a: str, b: str) -> bool:
+    """``github.com/fvbommel/sortorder.NaturalLess``: digits sort numerically, before other characters."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        c1, c2 = a[i], b[j]
+        d1, d2 = c1.isascii() and c1.isdigit(), c2.isascii() and c2.isdigit()
+        if d1 != d2:
+            return d1
+        if not d1:
+            if c1 != c2:
+                return c1.encode() < c2.encode()
+            i += 1
+            j += 1
+            continue
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        nz1, nz2 = i, j
+        while i < len(a) and a[i].isascii() and a[i].isdigit():
+            i += 1
+        while j < len(b) and b[j].isascii() and b[j].isdigit():
+            j += 1
+        if (i - nz1) != (j - nz2):
+            return (i - nz1) < (j - nz2)
+        if a[nz1:i] != b[nz2:j]:
+            return a[nz1:i] < b[nz2:j]
+        if nz1 != nz2:
+            return nz1 < nz2
+    return len(a) < len(b)
+
+
+def natural_key(get: Callable[[Any], str]) -> Any:
+    def cmp(x: Any, y: Any) -> int:
+        a, b = get(x), get(y)
+        if natural_less(a, b):
+            return -1
+        if natural_less(b, a):
+            return 1
+        return 0
+
+    return functools.cmp_to_key(cmp)
+
+
+def go_json_indent(raw: str, indent: str = "    ") -> str:
+    """Go's ``json.Indent(dst, src, "", indent)``: keeps the bytes of every value (no re-encoding)."""
+    out: list[str] = []
+    depth = 0
+    need_indent = False
+    in_str = esc = False
+    for c in raw:
+        if in_str:
+            out.append(c)
+            if esc:
+                esc = False
+            elif c == "\\":
+                esc = True
+            elif c == '"':
+                in_str = False
+            continue
+        if c in " \t\r\n":
+            continue
+        if need_indent and c not in "]}":
+            need_indent = False
+            depth += 1
+            out.append("\n" + indent * depth)
+        if c == '"':
+            in_str = True
+            out.append(c)
+        elif c in "{[":
+            need_indent = True
+            out.append(c)
+        elif c == ",":
+            out.append(",\n" + indent * depth)
+        elif c == ":":
+            out.append(": ")
+        elif c in "}]":
+            if need_indent:
+                need_indent = False
+            else:
+                depth -= 1
+                out.append("\n" + indent * depth)
+            out.append(c)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def inspect_json(raws: Sequence[str]) -> str:
+    """``docker … inspect`` output: the raw objects in one JSON array, indented by 4 spaces."""
+    if not raws:
+        return "[]\n"
+    return go_json_indent("[" + ",".join(r.strip() for r in raws) + "]") + "\n"
+
+
+# ---------------------------------------------------------------- image references
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    i = name.find("/")
+    if i == -1 or ("." not in name[:i] and ":" not in name[:i] and name[:i] != "localhost"
+                   and name[:i].lower() == name[:i]):
+        domain, rest = "docker.io", name
+    else:
+        domain, rest = name[:i], name[i + 1:]
+    if domain == "index.docker.io":
+        domain = "docker.io"
+    if domain == "docker.io" and "/" not in rest:
+        rest = "library/" + rest
+    return domain, rest
+
+
+def parse_reference(ref: str) -> tuple[str, str, str]:
+    """``reference.ParseNormalizedNamed`` in brief: (full name, tag, digest)."""
+    name, digest = ref, ""
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+    tag = ""
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    domain, rest = _split_domain(name)
+    return f"{domain}/{rest}", tag, digest
+
+
+def familiar_name(full: str) -> str:
+    """``reference.FamiliarName``: "docker.io/library/nginx" → "nginx"."""
+    if full.startswith("docker.io/library/") and full.count("/") == 2:
+        return full[len("docker.io/library/"):]
+    if full.startswith("docker.io/"):
+        return full[len("docker.io/"):]
+    return full
+
+
+def display_image(image: str) -> str:
+    """How ``service ls``/``service ps`` show an image: a tagged reference loses its ``@digest`` and
+    its ``docker.io/library/``; an untagged (or unparsable) one is shown as given."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    repo = name.rsplit(":", 1)[0] if ":" in last else name
+    if not image or not re.fullmatch(r"[a-z0-9]+(?:[._/:-]+[a-z0-9]+)*", repo):
+        return image
+    full, tag, _digest = parse_reference(image)
+    if not tag:
+        return image
+    return f"{familiar_name(full)}:{tag}"
+
+
+# ---------------------------------------------------------------- tasks (service ps, node ps)
+
+TERMINAL = {"complete", "shutdown", "failed", "rejected", "remove", "orphaned"}
+
+
+def task_name(task: dict[str, Any], service_name: str) -> str:
+    """``generateTaskNames``: ``service.slot``, or ``service.nodeID`` for a global service's task."""
+    slot = task.get("Slot") or 0
+    return f"{service_name}.{slot}" if slot else f"{service_name}.{task.get('NodeID', '')}"
+
+
+def task_error(err: str, trunc: bool) -> str:
+    """The ERROR column: cut to 30 cells with "…" unless --no-trunc, then quoted."""
+    if trunc:
+        err = ellipsis(err, 30)
+    return f'"{err}"' if err else ""
+
+
+def task_ports(task: dict[str, Any]) -> str:
+    ports = ((task.get("Status") or {}).get("PortStatus") or {}).get("Ports") or []
+    return ",".join(f"*:{p.get('PublishedPort', 0)}->{p.get('TargetPort', 0)}/{p.get('Protocol', 'tcp')}"
+                    for p in ports)
+
+
+def sort_tasks(tasks: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:
+    """docker's ``tasksSortable``: by name (natural order), then newest first within a name."""
+    created = {t["ID"]: parse_time(t.get("CreatedAt")) or 0.0 for t in tasks}
+    by_time = sorted(tasks, key=lambda t: -created[t["ID"]])
+    return sorted(by_time, key=natural_key(lambda t: names[t["ID"]]))
+
+
+def task_rows(tasks: list[dict[str, Any]], service_names: dict[str, str], node_names: dict[str, str],
+              trunc: bool = True, now: float | None = None) -> list[list[str]]:
+    """Rows of ``docker service ps``/``docker node ps``, history indented with `` \\_ ``."""
+    names = {t["ID"]: task_name(t, service_names.get(t.get("ServiceID", ""), t.get("ServiceID", "")))
+             for t in tasks}
+    rows = []
+    prev = ""
+    for t in sort_tasks(tasks, names):
+        name = names[t["ID"]]
+        shown = (" \\_ " + name) if name == prev else name
+        prev = name
+        status = t.get("Status") or {}
+        image = ((t.get("Spec") or {}).get("ContainerSpec") or {}).get("Image", "")
+        rows.append([
+            truncate_id(t["ID"]) if trunc else t["ID"],
+            shown,
+            display_image(image) if trunc else image,
+            node_names.get(t.get("NodeID", ""), t.get("NodeID", "")),
+            pretty_print(t.get("DesiredState", "")),
+            f"{pretty_print(status.get('State', ''))} {human_duration(since(status.get('Timestamp'), now)).lower()}"
+            " ago",
+            task_error(status.get("Err", ""), trunc),
+            task_ports(t),
+        ])
+    return rows
+
+
+TASK_HEADER = ["ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS"]
+
+
+def task_ids(tasks: list[dict[str, Any]], service_names: dict[str, str], trunc: bool = True) -> list[str]:
+    names = {t["ID"]: task_name(t, service_names.get(t.get("ServiceID", ""), t.get("ServiceID", "")))
+             for t in tasks}
+    return [truncate_id(t["ID"]) if trunc else t["ID"] for t in sort_tasks(tasks, names)]
+
+
+# ---------------------------------------------------------------- services (service ls)
+
+
+def service_mode(svc: dict[str, Any]) -> str:
+    mode = (svc.get("Spec") or {}).get("Mode") or {}
+    if mode.get("Global") is not None:
+        return "global"
+    if mode.get("Replicated") is not None:
+        return "replicated"
+    if mode.get("ReplicatedJob") is not None:
+        return "replicated job"
+    if mode.get("GlobalJob") is not None:
+        return "global job"
+    return ""
+
+
+def service_replicas(svc: dict[str, Any]) -> str:
+    st = svc.get("ServiceStatus") or {}
+    running, desired, completed = st.get("RunningTasks", 0), st.get("DesiredTasks", 0), st.get("CompletedTasks", 0)
+    spec = svc.get("Spec") or {}
+    mode = spec.get("Mode") or {}
+    if mode.get("ReplicatedJob") is not None:
+        total = mode["ReplicatedJob"].get("TotalCompletions") or 0
+        return f"{running}/{desired} ({completed}/{total} completed)"
+    if mode.get("GlobalJob") is not None:
+        return f"{running}/{desired} ({completed}/{desired + completed} completed)"
+    placement = (spec.get("TaskTemplate") or {}).get("Placement") or {}
+    max_rep = placement.get("MaxReplicas") or 0
+    if service_mode(svc) == "replicated" and max_rep > 0:
+        return f"{running}/{desired} (max {max_rep} per node)"
+    return f"{running}/{desired}"
+
+
+def service_ports(svc: dict[str, Any]) -> str:
+    """``docker service ls`` PORTS: ingress ports, consecutive ones grouped ("*:80-81->80-81/tcp")."""
+    ports = (svc.get("Endpoint") or {}).get("Ports")
+    if not ports:
+        return ""
+    ports = sorted(ports, key=lambda p: (p.get("Protocol", "tcp"), p.get("PublishedPort", 0)))
+    out: list[str] = []
+    pr: dict[str, Any] = {"ps": 0, "pe": 0, "ts": 0, "te": 0, "proto": ""}
+    u32 = 1 << 32
+
+    def fmt(r: dict[str, Any]) -> str:
+        pub = f"{r['ps']}-{r['pe']}" if r["pe"] > r["ps"] else str(r["ps"])
+        tgt = f"{r['ts']}-{r['te']}" if r["te"] > r["ts"] else str(r["ts"])
+        return f"*:{pub}->{tgt}/{r['proto']}"
+
+    for p in ports:
+        if p.get("PublishMode", "ingress") != "ingress":
+            continue
+        pub, tgt, proto = p.get("PublishedPort", 0), p.get("TargetPort", 0), p.get("Protocol", "tcp")
+        is_range = pr["te"] != pr["ts"]
+        overlaps = tgt <= pr["te"]
+        if (proto != pr["proto"] or (pub - pr["pe"]) % u32 > 1 or (tgt - pr["te"]) % u32 > 1
+                or (is_range and overlaps)):
+            if pr["ps"] > 0:
+                out.append(fmt(pr))
+            pr = {"ps": pub, "pe": pub, "ts": tgt, "te": tgt, "proto": proto}
+            continue
+        pr["pe"], pr["te"] = pub, tgt
+    if pr["ps"] > 0:
+        out.append(fmt(pr))
+    return ", ".join(out)
+
+
+def service_rows(services: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in sorted(services, key=natural_key(lambda s: (s.get("Spec") or {}).get("Name", ""))):
+        cs = ((s.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}
+        rows.append([truncate_id(s["ID"]), s["Spec"].get("Name", ""), service_mode(s), service_replicas(s),
+                     display_image(cs.get("Image", "")), service_ports(s)])
+    return rows
+
+
+SERVICE_HEADER = ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
+
+
+# ---------------------------------------------------------------- nodes (node ls)
+
+
+def node_rows(nodes: list[dict[str, Any]], self_id: str) -> list[list[str]]:
+    rows = []
+    for n in sorted(nodes, key=natural_key(lambda n: (n.get("Description") or {}).get("Hostname", ""))):
+        ms = n.get("ManagerStatus")
+        reach = ""
+        if ms is not None:
+            reach = "Leader" if ms.get("Leader") else ms.get("Reachability", "")
+        desc = n.get("Description") or {}
+        rows.append([
+            f"{n['ID']} {'*' if n['ID'] == self_id else ' '}",
+            desc.get("Hostname", ""),
+            pretty_print((n.get("Status") or {}).get("State", "")),
+            pretty_print((n.get("Spec") or {}).get("Availability", "")),
+            pretty_print(reach),
+            (desc.get("Engine") or {}).get("EngineVersion", ""),
+        ])
+    return rows
+
+
+NODE_HEADER = ["ID  ", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION"]
+
+
+# ---------------------------------------------------------------- images (docker images)
+
+
+def image_rows(images: list[dict[str, Any]], trunc: bool = True, now: float | None = None
+               ) -> list[list[str]]:
+    rows = []
+    t = time.time() if now is None else now
+    for img in images:
+        iid = img.get("Id", "")
+        shown_id = truncate_id(iid) if trunc else iid
+        created = img.get("Created") or 0
+        created_since = human_duration(t - created) + " ago" if created else "N/A"
+        size = human_size(img.get("Size", 0))
+        tags = [x for x in (img.get("RepoTags") or []) if x != "<none>:<none>"]
+        digests = [x for x in (img.get("RepoDigests") or []) if x != "<none>@<none>"]
+        if not tags and not digests:
+            rows.append(["<none>", "<none>", shown_id, created_since, size])
+            continue
+        seen_repos: list[str] = []
+        for ref in tags:
+            full, tag, _ = parse_reference(ref)
+            repo = familiar_name(full)
+            if repo not in seen_repos:
+                seen_repos.append(repo)
+            rows.append([repo, tag or "<none>", shown_id, created_since, size])
+        for ref in digests:
+            full, _, _ = parse_reference(ref)
+            repo = familiar_name(full)
+            if repo not in seen_repos:
+                seen_repos.append(repo)
+                rows.append([repo, "<none>", shown_id, created_since, size])
+    return rows
+
+
+IMAGE_HEADER = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
