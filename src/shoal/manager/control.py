@@ -69,7 +69,7 @@ def unimplemented(desc: str) -> RPCError:
     return RPCError("Unimplemented", desc, 501)
 
 
-_DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")  # SwarmKit's isValidDNSName
 
 _LEFT = ["admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant", "happy", "jolly", "keen",
          "laughing", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "trusting", "vibrant", "zen"]
@@ -219,8 +219,12 @@ class ControlAPI:
         return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
 
     def validate_service(self, spec: ServiceSpec) -> None:
-        if spec.Name and not _DNS_LABEL.match(spec.Name):
+        if not spec.Name:
+            raise invalid("meta: name must be provided")
+        if not _DNS_LABEL.match(spec.Name):
             raise invalid("name must be valid as a DNS name component")
+        if len(spec.Name) > 63:
+            raise invalid("name must be 63 characters or fewer")
         tt = spec.TaskTemplate
         if tt.ContainerSpec is None:
             raise invalid("TaskSpec: missing runtime")

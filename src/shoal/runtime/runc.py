@@ -382,6 +382,8 @@ class RuncRuntime:
                 if not any(self.netns_dir.iterdir()):
                     umount(self.netns_dir)
                     self._netns_ready = False
+        if not self.containers:
+            remove_cgroup_parent()
 
     async def prepare(self, task: Task) -> None:
         spec = task.Spec.ContainerSpec
@@ -752,6 +754,15 @@ class RuncRuntime:
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
+
+
+def remove_cgroup_parent() -> None:
+    """Remove the empty ``/shoal`` parent cgroups (a no-op while another daemon's containers use them)."""
+    base = Path("/sys/fs/cgroup")
+    with contextlib.suppress(OSError):
+        for h in [base, *(p for p in base.iterdir() if p.is_dir())]:
+            with contextlib.suppress(OSError):
+                (h / CGROUP_PARENT).rmdir()
 
 
 def remove_cgroups(task_id: str) -> None:
