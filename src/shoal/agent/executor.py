@@ -86,8 +86,13 @@ class TaskRunner:
             await self._run()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as e:
+            # A bug or an unexpected system error: end the task (so it is replaced) rather than leave it stuck.
             log.exception("task %s: runner failed", self.task.ID)
+            if not self.state.terminal:
+                state = TaskState.REJECTED if self.state < TaskState.STARTING else TaskState.FAILED
+                with contextlib.suppress(Exception):
+                    await self.report(state, err=str(e) or type(e).__name__)
         finally:
             if self.unassigned or self.task.DesiredState >= TaskState.REMOVE:
                 with contextlib.suppress(Exception):

@@ -61,8 +61,8 @@ class FakeRuntime:
         self.calls: list[tuple[Any, ...]] = []
         self.prepared: set[str] = set()
         self.exits: dict[str, asyncio.Future[int]] = {}
-        self.fail_prepare: dict[str, RuntimeError_] = {}
-        self.fail_start: dict[str, RuntimeError_] = {}
+        self.fail_prepare: dict[str, Exception] = {}
+        self.fail_start: dict[str, Exception] = {}
         self.removed: list[str] = []
         self.closed = False
         self._pid = 1000

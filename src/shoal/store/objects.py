@@ -53,6 +53,9 @@ class ObjectStore:
         self._listeners: list[Callable[[Change], None]] = []
         self._watch_backend = watch_backend
         self._watcher: asyncio.Task[None] | None = None
+        # Keys this store deleted, with the revision, until the watcher has passed it (so replayed
+        # older events cannot bring the object back).
+        self._deleted_at: dict[str, int] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -160,6 +163,8 @@ class ObjectStore:
             old = self._put_cache(kind, obj)
             changes.append(Change(kind, old, obj))
         for kind, obj in deleted:
+            if self._watch_backend:
+                self._deleted_at[key_of(kind, obj.ID)] = rev
             old = self._drop_cache(kind, obj.ID)
             if old is not None:
                 changes.append(Change(kind, old, None))
@@ -238,6 +243,12 @@ class ObjectStore:
         typ = TYPE_OF.get(kind)
         if typ is None:
             return
+        gone = self._deleted_at.get(ev.kv.key)
+        if gone is not None:
+            if ev.revision >= gone:
+                del self._deleted_at[ev.kv.key]
+            if ev.revision <= gone:
+                return
         cur = self._objs[kind].get(oid)
         if cur is not None and cur.Version.Index >= ev.revision:
             return

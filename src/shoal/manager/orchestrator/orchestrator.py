@@ -69,6 +69,10 @@ class Orchestrator(Loop):
         self.clock = clock
         self.restarts = RestartSupervisor(clock)
         self.dirty: set[str] = set()
+        # When each task was first seen running, and the failed tasks of each update, for the
+        # update monitor (in memory, as in SwarmKit).
+        self.running_since: dict[str, float] = {}
+        self.update_failures: dict[tuple[str, str], set[str]] = {}
 
     def start(self) -> None:
         self.store.subscribe(self.on_change)
@@ -89,6 +93,10 @@ class Orchestrator(Loop):
             self.kick()
         elif ch.kind == "tasks":
             old, new = ch.old, ch.new
+            if new is not None and new.Status.State == TaskState.RUNNING and new.ID not in self.running_since:
+                self.running_since[new.ID] = self.clock()
+            elif new is None and old is not None:
+                self.running_since.pop(old.ID, None)
             if new is None or old is None:
                 self.dirty.add((new or old).ServiceID)
                 self.kick()

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shoal.api.states import TaskState
-from shoal.api.types import Node, Service, Task, UpdateStatus, now_ts, parse_ts
+from shoal.api.types import Node, Service, Task, UpdateStatus, VersionRef, now_ts, parse_ts
 from shoal.manager.orchestrator.common import SECOND, is_global, new_task, task_dirty, update_config
 from shoal.manager.orchestrator.restart import DelayedStart
 
@@ -64,13 +64,11 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
         if fresh and status is not None and status.State in ("updating", "rollback_started"):
             t = fresh[0]
             started = parse_ts(status.StartedAt or "")
-            if parse_ts(t.CreatedAt or now_ts()) >= started:
-                if t.Status.State.terminal and t.Status.State != TaskState.COMPLETE:
-                    failed = t
-                elif t.Status.State < TaskState.RUNNING:
+            if parse_ts(t.CreatedAt or now_ts()) >= started and not t.Status.State.terminal:
+                if t.Status.State < TaskState.RUNNING:
                     in_flight += 1
                 else:
-                    running_for = now - parse_ts(t.Status.Timestamp)
+                    running_for = now - orch.running_since.get(t.ID, parse_ts(t.Status.Timestamp))
                     if running_for < monitor:
                         in_flight += 1
                         left = monitor - running_for
@@ -78,6 +76,7 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
         elif stale and fresh:
             in_flight += 1
 
+    failed = _failures(orch, service, status, monitor, now, len(slots))
     if status is None or status.State not in ("updating", "paused", "rollback_started", "rollback_paused"):
         if not dirty or service.PreviousSpec is None:
             # A new service or nothing to replace: tasks made fresh by the slot logic are enough.
@@ -88,8 +87,16 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
     if status.State in ("paused", "rollback_paused"):
         return None
     rolling_back = status.State == "rollback_started"
-    if failed is not None and cfg.FailureAction == "pause":
+    if failed is not None and cfg.FailureAction in ("pause", "rollback"):
         s = plan.edit_service(service)
+        if cfg.FailureAction == "rollback" and not rolling_back and service.PreviousSpec is not None:
+            s.PreviousSpec, s.Spec = service.Spec, service.PreviousSpec
+            s.SpecVersion = VersionRef(Index=(service.SpecVersion.Index if service.SpecVersion else 0) + 1)
+            s.UpdateStatus = UpdateStatus(
+                State="rollback_started", StartedAt=now_ts(),
+                Message=f"update rolled back due to failure or early termination of task {failed.ID}",
+            )
+            return 0.0
         what = "rollback" if rolling_back else "update"
         s.UpdateStatus = UpdateStatus(
             State="rollback_paused" if rolling_back else "paused",
@@ -98,6 +105,7 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
         )
         return None
     if not dirty and in_flight == 0:
+        orch.update_failures.pop((service.ID, status.StartedAt or ""), None)
         s = plan.edit_service(service)
         s.UpdateStatus = UpdateStatus(
             State="rollback_completed" if rolling_back else "completed",
@@ -120,6 +128,37 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
     if room and dirty:
         orch.kick_at(cfg.Delay / SECOND)
     return soonest
+
+
+def _failures(orch: Orchestrator, service: Service, status: UpdateStatus | None, monitor: float,
+              now: float, slots: int) -> Task | None:
+    """The task whose failure tips the update over ``MaxFailureRatio``, if one does.
+
+    A failure is a task of the new spec, made since the update started, that stopped on its own (any
+    state past running, a clean exit included: "early termination") before it had run for the monitor
+    period. Tasks are read as stored, before this tick's restarts changed their desired state. As in
+    SwarmKit, the ratio is failures over the slots the update covers.
+    """
+    if status is None or status.State not in ("updating", "rollback_started"):
+        return None
+    key = (service.ID, status.StartedAt or "")
+    seen = orch.update_failures.setdefault(key, set())
+    started = parse_ts(status.StartedAt or "")
+    newest: Task | None = None
+    for t in orch.store.tasks_of_service(service.ID):
+        if task_dirty(service, t) or parse_ts(t.CreatedAt or now_ts()) < started:
+            continue
+        if t.ID in seen:
+            continue
+        if t.DesiredState == TaskState.RUNNING and t.Status.State.terminal:
+            since = orch.running_since.get(t.ID)
+            if since is None or now - since < monitor:
+                seen.add(t.ID)
+                newest = t
+    if newest is None:
+        return None
+    cfg = update_config(service)
+    return newest if len(seen) / max(slots, 1) > cfg.MaxFailureRatio else None
 
 
 def _delayed(task_id: str, not_before: float, old: Task) -> DelayedStart:

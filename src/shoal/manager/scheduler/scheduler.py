@@ -190,17 +190,26 @@ class Scheduler(Loop):
             return
         except Conflict:
             pass
-        # Someone changed some of these tasks since we read them: keep the decisions that still hold.
+        # Someone changed some of these tasks since we read them: keep the decisions that still hold,
+        # and give back what the lost ones had taken from their node.
         for nt in updates:
             cur = self.store.get(Task, nt.ID)
-            if cur is None or cur.Version.Index != nt.Version.Index:
-                if nt.NodeID and nt.Status.State == TaskState.ASSIGNED:
-                    ni = self.nodes.get(nt.NodeID)
-                    if ni is not None and cur is not None and not counts_on_node(cur):
-                        ni.remove_task(nt)
+            committed = False
+            if cur is not None and cur.Version.Index == nt.Version.Index:
+                try:
+                    await self.store.commit(updates=[nt])
+                    committed = True
+                except Conflict:
+                    pass
+            if not committed:
+                self._undo(nt, self.store.get(Task, nt.ID))
                 self.kick()
-                continue
-            try:
-                await self.store.commit(updates=[nt])
-            except Conflict:
-                self.kick()
+
+    def _undo(self, decided: Task, cur: Task | None) -> None:
+        if not (decided.NodeID and decided.Status.State == TaskState.ASSIGNED):
+            return
+        if cur is not None and counts_on_node(cur) and cur.NodeID == decided.NodeID:
+            return  # the task is on that node after all
+        ni = self.nodes.get(decided.NodeID)
+        if ni is not None:
+            ni.remove_task(decided)

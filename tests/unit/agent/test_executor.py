@@ -1,0 +1,293 @@
+"""The agent's task state machine (TaskRunner) over the in-memory FakeRuntime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
+from shoal.api.ids import new_id
+from shoal.api.states import TaskState
+from shoal.api.types import ContainerSpec, Task, TaskSpec, TaskStatus, clone
+from shoal.runtime.base import RuntimeError_
+from shoal.runtime.fake import FakeRuntime
+
+from ..helpers import until
+
+S = TaskState
+UP = [S.ACCEPTED, S.PREPARING, S.READY, S.STARTING, S.RUNNING]
+
+
+class Recorder:
+    """A reporter that records every status, and checks no report ever moves a task backwards."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, TaskStatus]] = []
+
+    async def __call__(self, task_id: str, status: TaskStatus) -> None:
+        prev = self.last(task_id)
+        if prev is not None:
+            assert status.State >= prev.State, f"{task_id}: {prev.State} -> {status.State} moves backwards"
+        self.reports.append((task_id, status))
+
+    def states(self, task_id: str) -> list[TaskState]:
+        return [s.State for tid, s in self.reports if tid == task_id]
+
+    def last(self, task_id: str) -> TaskStatus | None:
+        for tid, s in reversed(self.reports):
+            if tid == task_id:
+                return s
+        return None
+
+
+def task(image: str = "busybox", *, state: TaskState = S.ASSIGNED, desired: TaskState = S.RUNNING,
+         grace: int | None = None, signal: str = "") -> Task:
+    return Task(
+        ID=new_id(),
+        ServiceID="svc",
+        Slot=1,
+        NodeID="node1",
+        Spec=TaskSpec(ContainerSpec=ContainerSpec(Image=image, StopGracePeriod=grace, StopSignal=signal)),
+        Status=TaskStatus(State=state),
+        DesiredState=desired,
+    )
+
+
+class Agent:
+    def __init__(self, runtime: FakeRuntime) -> None:
+        self.runtime = runtime
+        self.rec = Recorder()
+        self.runners: list[TaskRunner] = []
+
+    def run(self, t: Task) -> TaskRunner:
+        r = TaskRunner(t, self.runtime, self.rec)
+        r.start()
+        self.runners.append(r)
+        return r
+
+    async def reach(self, t: Task, state: TaskState) -> None:
+        await until(lambda: self.rec.last(t.ID) is not None and self.rec.last(t.ID).State == state,
+                    timeout=1.0, what=f"{t.ID} to report {state}")
+
+    async def idle(self) -> None:
+        """Let the runners take every step they can (they have nothing left to do once they wait)."""
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def agent() -> AsyncIterator[Agent]:
+    a = Agent(FakeRuntime(images={"busybox:latest"}))
+    yield a
+    for r in a.runners:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task
+
+
+def want(t: Task, desired: TaskState) -> Task:
+    c = clone(t)
+    c.DesiredState = desired
+    return c
+
+
+async def test_runs_through_each_state_once_in_order(agent: Agent) -> None:
+    t = task()
+    agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    await agent.idle()
+    assert agent.rec.states(t.ID) == UP
+    last = agent.rec.last(t.ID)
+    assert last.Message == "started" and last.Err == ""
+    assert last.ContainerStatus is not None and last.ContainerStatus.ContainerID == f"fake-{t.ID}"
+    assert last.ContainerStatus.PID > 0
+    msgs = [s.Message for tid, s in agent.rec.reports]
+    assert msgs == ["accepted", "preparing", "prepared", "starting", "started"]
+    assert agent.runtime.call_names() == ["prepare", "start", "wait"]
+
+
+async def test_exit_zero_completes(agent: Agent) -> None:
+    t = task()
+    agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    agent.runtime.finish(t.ID, 0)
+    await agent.reach(t, S.COMPLETE)
+    last = agent.rec.last(t.ID)
+    assert last.Err == "" and last.Message == "finished"
+    assert last.ContainerStatus.ExitCode == 0 and last.ContainerStatus.PID == 0
+    assert agent.rec.states(t.ID) == [*UP, S.COMPLETE]
+
+
+async def test_non_zero_exit_fails(agent: Agent) -> None:
+    t = task()
+    agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    agent.runtime.finish(t.ID, 1)
+    await agent.reach(t, S.FAILED)
+    last = agent.rec.last(t.ID)
+    assert last.Err == "task: non-zero exit (1)"
+    assert last.ContainerStatus.ExitCode == 1
+    await agent.idle()
+    assert agent.rec.states(t.ID) == [*UP, S.FAILED]  # and nothing after
+
+
+async def test_desired_ready_waits_at_ready(agent: Agent) -> None:
+    t = task(desired=S.READY)
+    r = agent.run(t)
+    await agent.reach(t, S.READY)
+    await agent.idle()
+    assert agent.rec.states(t.ID) == [S.ACCEPTED, S.PREPARING, S.READY]
+    assert "start" not in agent.runtime.call_names()
+    r.update(want(t, S.READY))  # an unrelated update: still waiting
+    await agent.idle()
+    assert agent.rec.states(t.ID)[-1] == S.READY
+    r.update(want(t, S.RUNNING))
+    await agent.reach(t, S.RUNNING)
+    assert agent.rec.states(t.ID) == UP
+
+
+@pytest.mark.parametrize(
+    ("grace", "signal", "expected_grace", "expected_signal"),
+    [(None, "", 10.0, ("", "SIGTERM")), (3_000_000_000, "SIGINT", 3.0, ("SIGINT",))],
+)
+async def test_shutdown_while_running_stops_with_grace_and_signal(
+    agent: Agent, grace: int | None, signal: str, expected_grace: float, expected_signal: tuple[str, ...]
+) -> None:
+    t = task(grace=grace, signal=signal)
+    r = agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    r.update(want(t, S.SHUTDOWN))
+    await agent.reach(t, S.SHUTDOWN)
+    (stop,) = [c for c in agent.runtime.calls if c[0] == "stop"]
+    assert stop[1] == t.ID
+    assert stop[2] in expected_signal
+    assert stop[3] == pytest.approx(expected_grace)
+    assert agent.rec.states(t.ID) == [*UP, S.SHUTDOWN]
+    last = agent.rec.last(t.ID)
+    assert last.Err == "" and last.Message == "shutdown"
+    assert last.ContainerStatus.ExitCode == (130 if signal == "SIGINT" else 143)
+
+
+async def test_shutdown_before_start_does_not_start(agent: Agent) -> None:
+    t = task(desired=S.READY)
+    r = agent.run(t)
+    await agent.reach(t, S.READY)
+    r.update(want(t, S.SHUTDOWN))
+    await agent.reach(t, S.SHUTDOWN)
+    assert "start" not in agent.runtime.call_names() and "stop" not in agent.runtime.call_names()
+    assert agent.rec.states(t.ID) == [S.ACCEPTED, S.PREPARING, S.READY, S.SHUTDOWN]
+
+
+async def test_missing_image_is_rejected(agent: Agent) -> None:
+    t = task("x")
+    agent.run(t)
+    await agent.reach(t, S.REJECTED)
+    last = agent.rec.last(t.ID)
+    assert last.Err == "No such image: x"
+    await agent.idle()
+    assert agent.rec.states(t.ID) == [S.ACCEPTED, S.PREPARING, S.REJECTED]
+    assert "start" not in agent.runtime.call_names()
+
+
+async def test_an_unexpected_runtime_error_ends_the_task(agent: Agent) -> None:
+    t = task()
+    agent.runtime.fail_prepare[t.ID] = OSError(28, "No space left on device")
+    r = agent.run(t)
+    await agent.idle()
+    assert r._task is not None
+    last = agent.rec.last(t.ID)
+    assert last is not None and last.State in (S.FAILED, S.REJECTED)
+    assert "No space left on device" in last.Err
+
+
+async def test_a_start_error_fails_the_task(agent: Agent) -> None:
+    t = task()
+    agent.runtime.fail_start[t.ID] = RuntimeError_("starting container failed: no such file: /app")
+    agent.run(t)
+    await agent.reach(t, S.FAILED)
+    assert agent.rec.last(t.ID).Err == "starting container failed: no such file: /app"
+    assert agent.rec.states(t.ID) == [*UP[:-1], S.FAILED]
+
+
+async def test_a_task_found_running_after_a_daemon_restart_is_lost(agent: Agent) -> None:
+    t = task(state=S.RUNNING)
+    agent.run(t)
+    await agent.reach(t, S.FAILED)
+    last = agent.rec.last(t.ID)
+    assert last.Err == LOST_ON_RESTART
+    await agent.idle()
+    assert agent.rec.states(t.ID) == [S.FAILED]
+    assert agent.runtime.calls == []  # nothing restarted behind the orchestrator's back
+
+
+async def test_an_assigned_task_after_a_daemon_restart_runs(agent: Agent) -> None:
+    t = task(state=S.ASSIGNED)
+    agent.run(t)
+    await agent.reach(t, S.RUNNING)
+
+
+async def test_remove_after_stop_cleans_up(agent: Agent) -> None:
+    t = task()
+    r = agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    agent.runtime.finish(t.ID, 0)
+    await agent.reach(t, S.COMPLETE)
+    assert "remove" not in agent.runtime.call_names()  # a stopped task keeps its container for logs
+    r.update(want(t, S.REMOVE))
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    assert ("remove", t.ID, False) in agent.runtime.calls
+
+
+async def test_unassign_stops_and_removes(agent: Agent) -> None:
+    t = task()
+    r = agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    r.unassign()
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    assert agent.rec.states(t.ID)[-1] == S.SHUTDOWN
+    names = agent.runtime.call_names()
+    assert names.index("stop") < names.index("remove")
+    assert not agent.runtime.running(t.ID)
+
+
+async def test_stop_for_exit_keeps_logs(agent: Agent) -> None:
+    t = task()
+    r = agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    await r.stop_for_exit()
+    assert agent.rec.states(t.ID)[-1] == S.SHUTDOWN
+    assert ("remove", t.ID, True) in agent.runtime.calls
+    assert not agent.runtime.running(t.ID)
+
+
+# ---------------------------------------------------------------- the fake itself
+
+
+async def test_fake_runtime_contract() -> None:
+    rt = FakeRuntime(images={"busybox", "reg.example:5000/app:1.0"})
+    t = task("busybox:latest")
+    await rt.prepare(t)
+    await rt.prepare(task("reg.example:5000/app:1.0"))
+    with pytest.raises(RuntimeError_) as ei:
+        await rt.prepare(task("reg.example:5000/app"))
+    assert ei.value.reject and ei.value.message == "No such image: reg.example:5000/app"
+    started = await rt.start(t)
+    assert started.container_id == f"fake-{t.ID}" and rt.running(t.ID)
+    await rt.stop(t.ID, "SIGKILL", 1.0)
+    assert await rt.wait(t.ID) == 137
+    rt2 = FakeRuntime(ignore_stop=True)  # every image exists
+    t2 = task("anything")
+    await rt2.prepare(t2)
+    await rt2.start(t2)
+    await rt2.stop(t2.ID, "", 10.0)
+    assert await rt2.wait(t2.ID) == 137
+    assert rt2.calls_for(t2.ID) == [("prepare", t2.ID), ("start", t2.ID), ("stop", t2.ID, "", 10.0),
+                                    ("wait", t2.ID)]
+    with pytest.raises(KeyError):
+        rt2.finish("nope", 0)
+    await rt2.close()
+    assert rt2.closed and not rt2.running(t2.ID)

@@ -1,0 +1,124 @@
+"""Shared helpers for the unit tests: an injectable clock, polling, store and object builders."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from shoal.api.ids import new_id
+from shoal.api.states import TaskState
+from shoal.api.types import (
+    EngineDescription,
+    Node,
+    NodeDescription,
+    NodeSpec,
+    NodeStatus,
+    Placement,
+    Platform,
+    ResourceRequirements,
+    Resources,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    Version,
+)
+from shoal.manager.loop import Loop
+from shoal.store.memory import MemoryBackend
+from shoal.store.objects import ObjectStore
+
+CPU = 1_000_000_000
+GiB = 1 << 30
+
+
+class FakeClock:
+    """A clock the test moves by hand (seconds, like ``time.time``)."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def until(pred: Callable[[], bool], timeout: float = 2.0, what: str = "condition") -> None:
+    """Yield to the event loop until ``pred()`` holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.001)
+
+
+async def paused(loop: Loop) -> None:
+    """Run a loop's ``start()`` (subscribe, seed from the store) without leaving its background task
+    running: the test then drives it with ``tick()`` / ``settle()``."""
+    loop.start()
+    await loop.stop()
+
+
+async def memory_store() -> ObjectStore:
+    store = ObjectStore(MemoryBackend())
+    await store.load()
+    return store
+
+
+def make_node(
+    hostname: str = "",
+    *,
+    state: str = "ready",
+    availability: str = "active",
+    role: str = "worker",
+    cpus: float = 4,
+    memory: int = 8 * GiB,
+    labels: dict[str, str] | None = None,
+    engine_labels: dict[str, str] | None = None,
+    os: str = "linux",
+    arch: str = "x86_64",
+    node_id: str | None = None,
+) -> Node:
+    nid = node_id or new_id()
+    return Node(
+        ID=nid,
+        Spec=NodeSpec(Labels=labels, Role=role, Availability=availability),
+        Description=NodeDescription(
+            Hostname=hostname or f"host-{nid[:6]}",
+            Platform=Platform(Architecture=arch, OS=os),
+            Resources=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory),
+            Engine=EngineDescription(Labels=engine_labels),
+        ),
+        Status=NodeStatus(State=state),
+    )
+
+
+def make_task(
+    service_id: str = "svc",
+    *,
+    slot: int = 1,
+    state: TaskState = TaskState.PENDING,
+    desired: TaskState = TaskState.RUNNING,
+    node_id: str = "",
+    cpus: float = 0,
+    memory: int = 0,
+    constraints: list[str] | None = None,
+    spec_version: int = 1,
+    timestamp: str = "",
+    task_id: str | None = None,
+) -> Task:
+    resources = None
+    if cpus or memory:
+        resources = ResourceRequirements(Reservations=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory))
+    placement = Placement(Constraints=constraints) if constraints else None
+    return Task(
+        ID=task_id or new_id(),
+        ServiceID=service_id,
+        Slot=slot,
+        NodeID=node_id,
+        Spec=TaskSpec(Resources=resources, Placement=placement),
+        SpecVersion=Version(Index=spec_version),
+        DesiredState=desired,
+        Status=TaskStatus(State=state, Timestamp=timestamp),
+    )
