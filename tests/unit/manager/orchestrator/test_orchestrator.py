@@ -3,8 +3,6 @@ removal and rolling updates, driven tick by tick with a fake clock."""
 
 from __future__ import annotations
 
-import pytest
-
 from shoal.api.states import TaskState
 from shoal.api.types import RestartPolicy, Task, UpdateConfig
 from shoal.manager.orchestrator.common import SECOND

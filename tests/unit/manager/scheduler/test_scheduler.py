@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import pytest
-
 from shoal.api.states import TaskState
 from shoal.api.types import Endpoint, Node, Placement, PortConfig, Task, clone
 from shoal.manager.scheduler.scheduler import Scheduler
