@@ -6,6 +6,10 @@ import click
 
 from shoal import __version__
 from shoal.cli.daemon_cmd import daemon
+from shoal.cli.image import image, images, import_, load, rmi, save, tag
+from shoal.cli.node import node
+from shoal.cli.service import service
+from shoal.cli.swarm import swarm
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,6 +24,16 @@ def cli(ctx: click.Context, host: str | None) -> None:
 
 
 cli.add_command(daemon)
+cli.add_command(swarm)
+cli.add_command(node)
+cli.add_command(service)
+cli.add_command(image)
+cli.add_command(images)
+cli.add_command(import_, "import")
+cli.add_command(load)
+cli.add_command(save)
+cli.add_command(tag)
+cli.add_command(rmi)
 
 
 def main() -> None:

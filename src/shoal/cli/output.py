@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import json
 import math
 import re
 import time
@@ -201,7 +202,7 @@ def parse_go_duration(s: str) -> int:
             raise ValueError(f'time: invalid duration "{orig}"')
         total += float(m.group(1)) * _UNITS_NS[m.group(2)]
         pos = m.end()
-    ns = int(round(total))
+    ns = round(total)
     return -ns if neg else ns
 
 
@@ -466,18 +467,52 @@ def familiar_name(full: str) -> str:
     return full
 
 
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?)"
+_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*"
+    r"(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
+
+
+def valid_reference(ref: str) -> bool:
+    """Whether ``reference.ParseNormalizedNamed`` accepts ``ref`` (lower-case name, tag, digest)."""
+    return bool(ref) and _REFERENCE.match(ref) is not None
+
+
+def reference_error(ref: str) -> str | None:
+    """Why ``reference.ParseNormalizedNamed`` rejects ``ref`` (None when it does not)."""
+    if valid_reference(ref):
+        return None
+    name = ref.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    if name != name.lower() and valid_reference(ref.lower()):
+        _domain, rest = _split_domain(name)
+        return f"invalid reference format: repository name ({rest}) must be lowercase"
+    return "invalid reference format"
+
+
 def display_image(image: str) -> str:
     """How ``service ls``/``service ps`` show an image: a tagged reference loses its ``@digest`` and
     its ``docker.io/library/``; an untagged (or unparsable) one is shown as given."""
-    name = image.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    repo = name.rsplit(":", 1)[0] if ":" in last else name
-    if not image or not re.fullmatch(r"[a-z0-9]+(?:[._/:-]+[a-z0-9]+)*", repo):
+    if not valid_reference(image):
         return image
     full, tag, _digest = parse_reference(image)
     if not tag:
         return image
     return f"{familiar_name(full)}:{tag}"
+
+
+def tagged_image(image: str) -> str:
+    """The client library's ``imageWithTagString``: a bare name gains ``:latest`` (and loses
+    ``docker.io/library/``), as the docker CLI sends it; anything unparsable is kept."""
+    if not valid_reference(image):
+        return image
+    full, tag, digest = parse_reference(image)
+    name = familiar_name(full)
+    if digest:
+        return f"{name}:{tag}@{digest}" if tag else f"{name}@{digest}"
+    return f"{name}:{tag or 'latest'}"
 
 
 # ---------------------------------------------------------------- tasks (service ps, node ps)
@@ -685,3 +720,208 @@ def image_rows(images: list[dict[str, Any]], trunc: bool = True, now: float | No
 
 
 IMAGE_HEADER = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+
+
+# ---------------------------------------------------------------- Go's encoding of docker's swarm types
+#
+# ``docker service inspect`` and ``docker node inspect`` decode the daemon's JSON into the API's Go
+# types and marshal them again, so fields the types do not know disappear, ``omitempty`` fields at
+# their zero value disappear, and times lose trailing zeros. The tables below are those types (field
+# order, type, omitempty) for the objects shoal's CLI inspects.
+#
+# Kinds: "s" string, "i" integer, "f" float, "b" bool, "time" a time.Time, "map" a map, "any" kept
+# as is; "*k" a pointer (kept when not null, even at zero), "[k]" a slice, a capitalized name a
+# struct from SCHEMAS ("*Name" a pointer to one).
+
+Field = tuple[str, str, bool]
+
+SCHEMAS: dict[str, list[Field]] = {
+    "Version": [("Index", "i", False)],
+    "Annotations": [("Name", "s", True), ("Labels", "map", False)],
+    "Service": [
+        ("ID", "s", False), ("Version", "Version", False), ("CreatedAt", "time", False),
+        ("UpdatedAt", "time", False), ("Spec", "ServiceSpec", False), ("PreviousSpec", "*ServiceSpec", True),
+        ("Endpoint", "Endpoint", False), ("UpdateStatus", "*UpdateStatus", True),
+        ("ServiceStatus", "*ServiceStatus", True), ("JobStatus", "*any", True),
+    ],
+    "ServiceSpec": [
+        ("Name", "s", True), ("Labels", "map", False), ("TaskTemplate", "TaskSpec", False),
+        ("Mode", "ServiceMode", False), ("UpdateConfig", "*UpdateConfig", True),
+        ("RollbackConfig", "*UpdateConfig", True), ("Networks", "[NetworkAttachmentConfig]", True),
+        ("EndpointSpec", "*EndpointSpec", True),
+    ],
+    "ServiceMode": [("Replicated", "*ReplicatedService", True), ("Global", "*Empty", True),
+                    ("ReplicatedJob", "*ReplicatedJob", True), ("GlobalJob", "*Empty", True)],
+    "ReplicatedService": [("Replicas", "*i", True)],
+    "ReplicatedJob": [("MaxConcurrent", "*i", True), ("TotalCompletions", "*i", True)],
+    "Empty": [],
+    "UpdateConfig": [("Parallelism", "i", False), ("Delay", "i", True), ("FailureAction", "s", True),
+                     ("Monitor", "i", True), ("MaxFailureRatio", "f", False), ("Order", "s", False)],
+    "EndpointSpec": [("Mode", "s", True), ("Ports", "[PortConfig]", True)],
+    "PortConfig": [("Name", "s", True), ("Protocol", "s", True), ("TargetPort", "i", True),
+                   ("PublishedPort", "i", True), ("PublishMode", "s", True)],
+    "Endpoint": [("Spec", "EndpointSpec", True), ("Ports", "[PortConfig]", True),
+                 ("VirtualIPs", "[VirtualIP]", True)],
+    "VirtualIP": [("NetworkID", "s", True), ("Addr", "s", True)],
+    "UpdateStatus": [("State", "s", True), ("StartedAt", "*time", True), ("CompletedAt", "*time", True),
+                     ("Message", "s", True)],
+    "ServiceStatus": [("RunningTasks", "i", False), ("DesiredTasks", "i", False), ("CompletedTasks", "i", False)],
+    "TaskSpec": [
+        ("PluginSpec", "*any", True), ("ContainerSpec", "*ContainerSpec", True),
+        ("NetworkAttachmentSpec", "*any", True), ("Resources", "*ResourceRequirements", True),
+        ("RestartPolicy", "*RestartPolicy", True), ("Placement", "*Placement", True),
+        ("Networks", "[NetworkAttachmentConfig]", True), ("LogDriver", "*Driver", True),
+        ("ForceUpdate", "i", False), ("Runtime", "s", True),
+    ],
+    "ContainerSpec": [
+        ("Image", "s", True), ("Labels", "map", True), ("Command", "[s]", True), ("Args", "[s]", True),
+        ("Hostname", "s", True), ("Env", "[s]", True), ("Dir", "s", True), ("User", "s", True),
+        ("Groups", "[s]", True), ("Privileges", "*any", True), ("Init", "*b", True), ("StopSignal", "s", True),
+        ("TTY", "b", True), ("OpenStdin", "b", True), ("ReadOnly", "b", True), ("Mounts", "[Mount]", True),
+        ("StopGracePeriod", "*i", True), ("Healthcheck", "*any", True), ("Hosts", "[s]", True),
+        ("DNSConfig", "*DNSConfig", True), ("Secrets", "[any]", True), ("Configs", "[any]", True),
+        ("Isolation", "s", True), ("Sysctls", "map", True), ("CapabilityAdd", "[s]", True),
+        ("CapabilityDrop", "[s]", True), ("Ulimits", "[any]", True), ("OomScoreAdj", "i", True),
+    ],
+    "DNSConfig": [("Nameservers", "[s]", True), ("Search", "[s]", True), ("Options", "[s]", True)],
+    "Mount": [("Type", "s", True), ("Source", "s", True), ("Target", "s", True), ("ReadOnly", "b", True),
+              ("Consistency", "s", True), ("BindOptions", "*any", True), ("VolumeOptions", "*any", True),
+              ("ImageOptions", "*any", True), ("TmpfsOptions", "*any", True), ("ClusterOptions", "*any", True)],
+    "ResourceRequirements": [("Limits", "*Limit", True), ("Reservations", "*Resources", True),
+                             ("SwapBytes", "*i", True), ("MemorySwappiness", "*i", True)],
+    "Limit": [("NanoCPUs", "i", True), ("MemoryBytes", "i", True), ("Pids", "i", True)],
+    "Resources": [("NanoCPUs", "i", True), ("MemoryBytes", "i", True), ("GenericResources", "[any]", True)],
+    "RestartPolicy": [("Condition", "s", True), ("Delay", "*i", True), ("MaxAttempts", "*i", True),
+                      ("Window", "*i", True)],
+    "Placement": [("Constraints", "[s]", True), ("Preferences", "[any]", True), ("MaxReplicas", "i", True),
+                  ("Platforms", "[Platform]", True)],
+    "Platform": [("Architecture", "s", True), ("OS", "s", True)],
+    "Driver": [("Name", "s", True), ("Options", "map", True)],
+    "NetworkAttachmentConfig": [("Target", "s", True), ("Aliases", "[s]", True), ("DriverOpts", "map", True)],
+    "Node": [
+        ("ID", "s", False), ("Version", "Version", False), ("CreatedAt", "time", False),
+        ("UpdatedAt", "time", False), ("Spec", "NodeSpec", False), ("Description", "NodeDescription", False),
+        ("Status", "NodeStatus", False), ("ManagerStatus", "*ManagerStatus", True),
+    ],
+    "NodeSpec": [("Name", "s", True), ("Labels", "map", False), ("Role", "s", True), ("Availability", "s", True)],
+    "NodeDescription": [("Hostname", "s", True), ("Platform", "Platform", False), ("Resources", "Resources", False),
+                        ("Engine", "EngineDescription", False), ("TLSInfo", "TLSInfo", False),
+                        ("CSIInfo", "[any]", True)],
+    "EngineDescription": [("EngineVersion", "s", True), ("Labels", "map", True), ("Plugins", "[Plugin]", True)],
+    "Plugin": [("Type", "s", True), ("Name", "s", True)],
+    "TLSInfo": [("TrustRoot", "s", True), ("CertIssuerSubject", "any", True), ("CertIssuerPublicKey", "any", True)],
+    "NodeStatus": [("State", "s", True), ("Message", "s", True), ("Addr", "s", True)],
+    "ManagerStatus": [("Leader", "b", True), ("Reachability", "s", True), ("Addr", "s", True)],
+}
+
+_ZERO: dict[str, Any] = {"s": "", "i": 0, "f": 0.0, "b": False}
+
+
+class GoFloat(float):
+    """A float to be written as Go writes it ("0", "0.5")."""
+
+
+def go_time_json(ts: str | None) -> str:
+    """time.Time's MarshalJSON (RFC 3339 with nanoseconds, trailing zeros trimmed)."""
+    m = re.match(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$", ts or "")
+    if m is None:
+        return "0001-01-01T00:00:00Z"
+    frac = (m.group(2) or "")[:9].rstrip("0")
+    zone = m.group(3) or "Z"
+    if zone in ("+00:00", "-00:00"):
+        zone = "Z"
+    return f"{m.group(1)}{'.' + frac if frac else ''}{zone}"
+
+
+def go_shape(value: Any, kind: str) -> Any:
+    """``value`` as Go would decode it into ``kind`` and re-encode it (omitempty fields at zero dropped)."""
+    if kind.startswith("*"):
+        return None if value is None else go_shape(value, kind[1:])
+    if kind.startswith("["):
+        if value is None:
+            return None
+        return [go_shape(v, kind[1:-1]) for v in value]
+    if kind == "time":
+        return go_time_json(value)
+    if kind in ("any", "map"):
+        return value
+    if kind in _ZERO:
+        if value is None:
+            return _ZERO[kind]
+        return GoFloat(value) if kind == "f" else value
+    out: dict[str, Any] = {}
+    src = value if isinstance(value, dict) else {}
+    for name, fkind, omitempty in SCHEMAS[kind]:
+        v = src.get(name)
+        if omitempty and (v is None or (fkind[0] in "[m" and not v)
+                          or (fkind in _ZERO and v == _ZERO[fkind])
+                          or (fkind == "any" and not v)):
+            continue
+        out[name] = go_shape(v, fkind)
+    return out
+
+
+def go_json(value: Any) -> str:
+    """Compact JSON as Go's encoding/json writes it (HTML characters escaped, floats Go-style)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, GoFloat):
+        return go_float(float(value))
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        s = json.dumps(value, ensure_ascii=False)
+        return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+                .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    if isinstance(value, list):
+        return "[" + ",".join(go_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = sorted(value.items()) if not isinstance(value, _Ordered) else value.items()
+        return "{" + ",".join(f"{go_json(str(k))}:{go_json(v)}" for k, v in items) + "}"
+    return json.dumps(value)
+
+
+class _Ordered(dict[str, Any]):
+    """A struct: fields in declaration order (Go sorts map keys, not struct fields)."""
+
+
+def _order(value: Any, kind: str) -> Any:
+    """Mark struct dicts so :func:`go_json` keeps their field order."""
+    if value is None:
+        return None
+    if kind.startswith("*"):
+        return _order(value, kind[1:])
+    if kind.startswith("["):
+        return [_order(v, kind[1:-1]) for v in value]
+    if kind in SCHEMAS and isinstance(value, dict):
+        fields = {n: k for n, k, _ in SCHEMAS[kind]}
+        return _Ordered((n, _order(v, fields[n])) for n, v in value.items())
+    return value
+
+
+def go_inspect(objects: Sequence[dict[str, Any]], kind: str) -> str:
+    """``docker service inspect``/``docker node inspect``: the objects re-encoded through docker's types."""
+    if not objects:
+        return "[]\n"
+    return go_json_indent(go_json([_order(go_shape(o, kind), kind) for o in objects])) + "\n"
+
+
+def go_order(value: Any, kind: str) -> Any:
+    """``value`` with struct fields in the Go type's order (unknown fields kept, last): the order
+    the docker CLI writes a request body in."""
+    if value is None:
+        return None
+    if kind.startswith("*"):
+        return go_order(value, kind[1:])
+    if kind.startswith("["):
+        return [go_order(v, kind[1:-1]) for v in value]
+    if kind in SCHEMAS and isinstance(value, dict):
+        kinds = {n: k for n, k, _ in SCHEMAS[kind]}
+        known = [n for n, _, _ in SCHEMAS[kind] if n in value]
+        rest = [n for n in value if n not in kinds]
+        return {n: go_order(value[n], kinds.get(n, "any")) for n in known + rest}
+    return value

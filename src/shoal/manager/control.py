@@ -313,6 +313,8 @@ class ControlAPI:
         s.Spec = spec
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
         s.Endpoint = _endpoint(spec)
+        # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
+        s.UpdateStatus = None
         if rollback:
             s.UpdateStatus = UpdateStatus(State="rollback_started", StartedAt=now_ts(),
                                           Message="manually requested rollback")

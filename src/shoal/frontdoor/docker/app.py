@@ -475,15 +475,28 @@ async def images_list(request: web.Request) -> web.StreamResponse:
         img = d.images.get_by_id(iid)
         if img is None:
             continue
-        if "reference" in f and not any(
-            normalize(t).startswith(normalize(r).removesuffix(":latest")) for r in f["reference"] for t in img.tags
-        ):
-            continue
+        summary = image_summary(d, img)
+        if "reference" in f:
+            tags = [t for t in img.tags if any(_ref_matches(r, t) for r in f["reference"])]
+            if not tags:
+                continue
+            summary["RepoTags"] = tags
         if "dangling" in f and ("true" in f["dangling"]) != (not img.tags):
             continue
-        out.append(image_summary(d, img))
+        out.append(summary)
     out.sort(key=lambda x: -x["Created"])
     return jresp(out)
+
+
+def _ref_matches(pattern: str, tag: str) -> bool:
+    """Docker's ``reference`` filter: ``name`` matches every tag of that repository, ``name:tag``
+    exactly one; shell-style wildcards allowed."""
+    import fnmatch
+
+    repo, _, t = normalize(tag).rpartition(":")
+    if ":" in pattern.rsplit("/", 1)[-1]:
+        return fnmatch.fnmatchcase(normalize(tag), normalize(pattern))
+    return fnmatch.fnmatchcase(repo, pattern.removeprefix("docker.io/library/"))
 
 
 async def image_inspect(request: web.Request) -> web.StreamResponse:
