@@ -493,7 +493,7 @@ def _ref_matches(pattern: str, tag: str) -> bool:
     exactly one; shell-style wildcards allowed."""
     import fnmatch
 
-    repo, _, t = normalize(tag).rpartition(":")
+    repo, _, _tag = normalize(tag).rpartition(":")
     if ":" in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatchcase(normalize(tag), normalize(pattern))
     return fnmatch.fnmatchcase(repo, pattern.removeprefix("docker.io/library/"))
