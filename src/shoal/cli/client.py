@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import quote, urlencode
 
@@ -324,3 +324,18 @@ def client_of(ctx: click.Context | None = None) -> Client:
     host = (root.obj or {}).get("host") if isinstance(root.obj, dict) else None
     return Client(host)
 
+
+def emit_inspect(compact: list[str], fmt: str, indented: Callable[[], str], errs: list[str]) -> None:
+    """Print ``inspect`` results as docker does: indented JSON by default, ``--format json`` as one
+    array, ``--format '{{json .}}'`` one object a line; then the errors of refs that were not found."""
+    if fmt == "json":
+        click.echo("[" + ",".join(compact) + "]")
+    elif fmt == "{{json .}}":
+        for line in compact:
+            click.echo(line)
+    elif fmt:
+        raise DockerError("only --format json and --format '{{json .}}' are supported")
+    else:
+        click.echo(indented(), nl=False)
+    if errs:
+        raise DockerError("\n".join(errs))

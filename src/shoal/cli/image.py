@@ -7,7 +7,7 @@ from typing import IO, Any
 
 import click
 
-from shoal.cli.client import Client, DockerError, client_of, filters_param, parse_filter_flags, path_ref
+from shoal.cli.client import Client, DockerError, client_of, emit_inspect, filters_param, parse_filter_flags, path_ref
 from shoal.cli.output import IMAGE_HEADER, image_rows, inspect_json, parse_reference, reference_error, table
 
 
@@ -241,17 +241,7 @@ def image_inspect(ctx: click.Context, fmt: str, names: tuple[str, ...]) -> None:
         except DockerError as e:
             errs.append(e.format_message())
     compact = [json.dumps(json.loads(r), separators=(",", ":"), ensure_ascii=False) for r in raws]
-    if fmt == "json":
-        click.echo("[" + ",".join(compact) + "]")
-    elif fmt == "{{json .}}":
-        for line in compact:
-            click.echo(line)
-    elif fmt:
-        raise DockerError("only --format json and --format '{{json .}}' are supported")
-    else:
-        click.echo(inspect_json(raws), nl=False)
-    if errs:
-        raise DockerError("\n".join(errs))
+    emit_inspect(compact, fmt, lambda: inspect_json(raws), errs)
 
 
 image.add_command(import_, "import")

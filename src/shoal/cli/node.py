@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from shoal.cli.client import Client, DockerError, client_of, filters_param, parse_filter_flags, path_ref
+from shoal.cli.client import Client, DockerError, client_of, emit_inspect, filters_param, parse_filter_flags, path_ref
 from shoal.cli.output import (
     NODE_HEADER,
     _order,
@@ -161,17 +161,7 @@ def inspect(ctx: click.Context, pretty: bool, fmt: str, nodes: tuple[str, ...]) 
         except DockerError as e:
             errs.append(e.format_message())
     compact = [go_json(_order(go_shape(o, "Node"), "Node")) for o in objs]
-    if fmt == "json":
-        click.echo("[" + ",".join(compact) + "]")
-    elif fmt == "{{json .}}":
-        for line in compact:
-            click.echo(line)
-    elif fmt:
-        raise DockerError("only --format json and --format '{{json .}}' are supported")
-    else:
-        click.echo(go_inspect(objs, "Node"), nl=False)
-    if errs:
-        raise DockerError("\n".join(errs))
+    emit_inspect(compact, fmt, lambda: go_inspect(objs, "Node"), errs)
 
 
 def _kv_map(items: tuple[str, ...]) -> dict[str, str]:

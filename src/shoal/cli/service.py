@@ -919,17 +919,7 @@ def inspect(ctx: click.Context, pretty: bool, fmt: str, services: tuple[str, ...
         except DockerError as e:
             errs.append(e.format_message())
     compact = [go_json(_order(go_shape(o, "Service"), "Service")) for o in objs]
-    if fmt == "json":
-        click.echo("[" + ",".join(compact) + "]")
-    elif fmt == "{{json .}}":
-        for line in compact:
-            click.echo(line)
-    elif fmt:
-        raise DockerError("only --format json and --format '{{json .}}' are supported")
-    else:
-        click.echo(go_inspect(objs, "Service"), nl=False)
-    if errs:
-        raise DockerError("\n".join(errs))
+    emit_inspect(compact, fmt, lambda: go_inspect(objs, "Service"), errs)
 
 
 # ---------------------------------------------------------------- scale, update, rollback, rm
