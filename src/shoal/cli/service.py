@@ -25,6 +25,7 @@ from shoal.cli.client import (
     DockerError,
     Resolver,
     client_of,
+    emit_inspect,
     filters_param,
     parse_filter_flags,
     path_ref,
