@@ -111,6 +111,10 @@ def test_service_create_attached_converges(shoal: ShoalDaemon) -> None:
     assert replicas(shoal, "webserver") == "1/1"
     ps = rows(shoal.docker("service", "ps", "webserver").stdout)
     assert ps[0][1] == "webserver.1" and ps[0][4] == "Running" and ps[0][5].startswith("Running")
+    containers = rows(shoal.docker("ps").stdout)
+    assert len(containers) == 1 and containers[0][1] == "nginx:latest" and containers[0][4].startswith("Up ")
+    task_id = shoal.docker("service", "ps", "-q", "--no-trunc", "webserver").stdout.strip()
+    assert containers[0][6] == f"webserver.1.{task_id}"
 
 
 def test_task_really_runs_in_its_own_namespaces(shoal: ShoalDaemon) -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import platform
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -23,10 +24,13 @@ from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.errors import InvalidArgument, NotFound, ShoalError
-from shoal.api.types import ClusterSpec, NodeSpec, Service, ServiceSpec, Task, encode
+from shoal.api.humanize import human_duration
+from shoal.api.states import TaskState
+from shoal.api.types import ClusterSpec, NodeSpec, Service, ServiceSpec, Task, encode, parse_ts
 from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream
 from shoal.manager.control import service_with_defaults
+from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
 
 log = logging.getLogger(__name__)
@@ -370,8 +374,6 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
 
 
 def image_summary(d: Daemon, img: Image) -> dict[str, Any]:
-    from shoal.api.types import parse_ts
-
     size = d.images.size(img)
     return {
         "Id": img.id, "ParentId": "", "RepoTags": img.tags or None, "RepoDigests": [],
@@ -511,8 +513,6 @@ async def image_inspect(request: web.Request) -> web.StreamResponse:
 async def image_history(request: web.Request) -> web.StreamResponse:
     d = daemon(request)
     img = d.images.must(request.match_info["name"])
-    from shoal.api.types import parse_ts
-
     hist = img.config.get("history") or []
     out = [{"Id": img.id if i == len(hist) - 1 else "<missing>", "Created": int(parse_ts(h.get("created", ""))),
             "CreatedBy": h.get("created_by", ""), "Tags": img.tags if i == len(hist) - 1 else None,
@@ -545,6 +545,57 @@ async def distribution(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     return err(404, f"pull access denied for {name.split(':')[0]}, repository does not exist or may require "
                     "'docker login': no registry is configured for this shoal")
+
+
+# ---------------------------------------------------------------- containers (the tasks on this node)
+
+
+def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
+    t = runner.task
+    spec = t.Spec.ContainerSpec
+    image = spec.Image if spec else ""
+    img = d.images.resolve(image) if image else None
+    state = runner.state
+    since = parse_ts(runner.status.Timestamp) if runner.status.Timestamp else 0.0
+    ago = human_duration(max(time.time() - since, 0))
+    if state == TaskState.RUNNING:
+        cstate, status = "running", f"Up {ago}"
+    elif state.terminal:
+        code = runner.status.ContainerStatus.ExitCode if runner.status.ContainerStatus else 0
+        cstate, status = "exited", f"Exited ({code}) {ago} ago"
+    else:
+        cstate, status = "created", "Created"
+    cfg = img.container_config if img else {}
+    argv = list((spec.Command if spec and spec.Command else cfg.get("Entrypoint")) or []) + list(
+        (spec.Args if spec and spec.Args else cfg.get("Cmd")) or [])
+    labels = {
+        "com.docker.swarm.node.id": t.NodeID,
+        "com.docker.swarm.service.id": t.ServiceID,
+        "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
+        "com.docker.swarm.task": "",
+        "com.docker.swarm.task.id": t.ID,
+        "com.docker.swarm.task.name": container_name(t).rsplit(".", 1)[0] + "." + t.ID,
+        **((spec.Labels or {}) if spec else {}),
+    }
+    return {
+        "Id": t.ID, "Names": ["/" + container_name(t)], "Image": image, "ImageID": img.id if img else "",
+        "Command": " ".join(argv), "Created": int(parse_ts(t.CreatedAt)), "Ports": [], "Labels": labels,
+        "State": cstate, "Status": status, "HostConfig": {"NetworkMode": "none"},
+        "NetworkSettings": {"Networks": {}}, "Mounts": [],
+    }
+
+
+async def containers_list(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    show_all = qbool(request, "all")
+    out = []
+    runners = list(d.worker.runners.values()) if d.worker is not None else []
+    for r in runners:
+        summary = _container_summary(d, r)
+        if show_all or summary["State"] == "running":
+            out.append(summary)
+    out.sort(key=lambda c: -c["Created"])
+    return jresp(out)
 
 
 # ---------------------------------------------------------------- swarm-scoped lists not built yet
@@ -581,6 +632,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/images/{name:.+}/get", images_get), ("POST", "/images/{name:.+}/tag", image_tag),
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution),
+    ("GET", "/containers/json", containers_list),
     ("GET", "/networks", empty_list), ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
 ]
 
