@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.agent.worker import Worker, describe_node
-from shoal.api.errors import ALREADY_IN_SWARM, LEAVE_LAST_MANAGER, FailedPrecondition, InvalidArgument
+from shoal.api.errors import (
+    ALREADY_IN_SWARM,
+    LEAVE_LAST_MANAGER,
+    NOT_A_MANAGER,
+    FailedPrecondition,
+    InvalidArgument,
+)
 from shoal.api.ids import new_id
 from shoal.api.types import ClusterSpec, NodeDescription
 from shoal.manager.manager import Manager
@@ -127,8 +133,6 @@ class Daemon:
 
     def require_manager(self) -> Manager:
         if self.manager is None:
-            from shoal.api.errors import NOT_A_MANAGER
-
             raise FailedPrecondition(NOT_A_MANAGER)
         return self.manager
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import logging
 import os
@@ -23,12 +24,13 @@ import msgspec
 from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
-from shoal.api.errors import InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.states import TaskState
-from shoal.api.types import ClusterSpec, NodeSpec, Service, ServiceSpec, Task, encode, parse_ts
+from shoal.api.types import ClusterSpec, Node, NodeSpec, Service, ServiceSpec, Task, parse_ts
 from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream
+from shoal.manager.ca import join_token
 from shoal.manager.control import service_with_defaults
 from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
@@ -163,8 +165,6 @@ async def info(request: web.Request) -> web.StreamResponse:
     }
     running = 0
     if d.manager is not None:
-        from shoal.api.types import Node
-
         nodes = d.manager.store.list(Node)
         managers = [n for n in nodes if n.Spec.Role == "manager"]
         swarm.update({
@@ -244,8 +244,6 @@ async def swarm_inspect(request: web.Request) -> web.StreamResponse:
 
 
 async def swarm_update(request: web.Request) -> web.StreamResponse:
-    from shoal.manager.ca import join_token
-
     m = daemon(request).require_manager()
     spec: ClusterSpec = await body_as(request, ClusterSpec)
     if spec.EncryptionConfig.AutoLockManagers:
@@ -493,8 +491,6 @@ async def images_list(request: web.Request) -> web.StreamResponse:
 def _ref_matches(pattern: str, tag: str) -> bool:
     """Docker's ``reference`` filter: ``name`` matches every tag of that repository, ``name:tag``
     exactly one; shell-style wildcards allowed."""
-    import fnmatch
-
     repo, _, _tag = normalize(tag).rpartition(":")
     if ":" in pattern.rsplit("/", 1)[-1]:
         return fnmatch.fnmatchcase(normalize(tag), normalize(pattern))
@@ -668,6 +664,3 @@ async def serve(d: Daemon, hosts: list[str]) -> web.AppRunner:
         else:
             raise InvalidArgument(f"invalid host: {h} (want unix://PATH or tcp://HOST:PORT)")
     return runner
-
-
-__all__ = ["NotFound", "encode", "make_app", "serve"]

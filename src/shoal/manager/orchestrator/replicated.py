@@ -12,8 +12,6 @@ if TYPE_CHECKING:
     from shoal.manager.orchestrator.orchestrator import Orchestrator, Plan
 
 
-
-
 def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node]) -> None:
     orch.restart_stopped(plan, service, tasks, nodes)
     slots: dict[int, list[Task]] = {}
