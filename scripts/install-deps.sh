@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip; do
+for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip etcd-server; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -160,6 +160,9 @@ class ObjectStore:
         changes: builtins.list[Change] = []
         for kind, obj in written:
             obj.Version = Version(Index=rev)
+            cached = self._objs[kind].get(obj.ID)
+            if cached is not None and cached.Version.Index >= rev:
+                continue  # our watch delivered this very write (or a newer one) first: already announced
             old = self._put_cache(kind, obj)
             changes.append(Change(kind, old, obj))
         for kind, obj in deleted:

@@ -1,9 +1,11 @@
 """ObjectStore over MemoryBackend: typed CAS writes, versions, atomic batches, indexes, listeners,
-loading from a backend and following another writer's changes."""
+loading from a backend and following another writer's changes; and two ObjectStores sharing one
+etcd (when the ``etcd`` binary is installed), each following the other through its watch."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -11,10 +13,13 @@ from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, ServiceSpec, Task, clone, decode
 from shoal.store.backend import Delete, Put
+from shoal.store.etcd import EtcdBackend
+from shoal.store.etcd_server import EtcdServer
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import Change, ObjectStore, key_of
 
 from ..helpers import make_node, make_task, until
+from .test_backends import NO_ETCD, etcd_member, open_etcd
 
 
 @pytest.fixture
@@ -328,3 +333,80 @@ async def test_deleted_by_another_writer_while_cached(store: ObjectStore) -> Non
     with pytest.raises(Conflict):
         await store.update(c)
     assert (await store.backend.get(key_of("tasks", t.ID)))[0] is None
+
+
+# ---------------------------------------------------------------- two managers on one etcd
+
+
+@pytest.fixture(scope="module")
+def etcd_server() -> Iterator[EtcdServer]:
+    with etcd_member() as server:
+        yield server
+
+
+@pytest.fixture
+async def etcd_pair(etcd_server: EtcdServer) -> AsyncIterator[tuple[ObjectStore, ObjectStore]]:
+    """Two watching ObjectStores, each with its own etcd client, on one (emptied) etcd."""
+    backends = [await open_etcd(etcd_server), EtcdBackend(etcd_server.endpoint)]
+    stores = [ObjectStore(b, watch_backend=True) for b in backends]
+    try:
+        for st in stores:
+            await st.load()
+        yield stores[0], stores[1]
+    finally:
+        for st in stores:
+            await st.close()
+        for b in backends:
+            await b.close()
+
+
+@NO_ETCD
+async def test_two_stores_on_etcd_see_each_others_writes(etcd_pair: tuple[ObjectStore, ObjectStore]) -> None:
+    a, b = etcd_pair
+    seen: list[Change] = []
+    b.subscribe(seen.append)
+    s = await a.create(svc())
+    t = await a.create(make_task("s1", node_id="n1"))
+    await until(lambda: b.get(Task, t.ID) is not None, what="b to see a's task")
+    assert b.get(Service, "s1") == s and b.revision == a.revision == t.Version.Index
+    assert [x.ID for x in b.tasks_of_node("n1")] == [t.ID]
+
+    # And the other way round: a follows b's update, at the revision b committed it.
+    c = clone(b.get(Service, "s1"))
+    c.Spec.Labels = {"from": "b"}
+    rev = (await b.update(c)).Version.Index
+    await until(lambda: a.get(Service, "s1").Spec.Labels == {"from": "b"}, what="a to see b's update")
+    assert a.get(Service, "s1").Version.Index == rev == c.Version.Index
+    assert a.revision == b.revision == rev
+
+    await a.delete(a.get(Task, t.ID))
+    await until(lambda: b.get(Task, t.ID) is None, what="b to see a's delete")
+    assert b.tasks_of_node("n1") == []
+    # b's listeners saw each revision once, even when the watch event of b's own update arrived before
+    # etcd's reply to the transaction.
+    assert [(ch.kind, ch.old is None, ch.new is None) for ch in seen] == [
+        ("services", True, False), ("tasks", True, False), ("services", False, False), ("tasks", False, True)
+    ]
+
+
+@NO_ETCD
+async def test_a_stale_update_on_etcd_is_out_of_sequence(etcd_pair: tuple[ObjectStore, ObjectStore]) -> None:
+    a, b = etcd_pair
+    await a.create(svc())
+    await until(lambda: b.get(Service, "s1") is not None, what="b to see the service")
+    mine, theirs = clone(a.get(Service, "s1")), clone(b.get(Service, "s1"))
+    mine.Spec.Labels = {"by": "a"}
+    theirs.Spec.Labels = {"by": "b"}
+    rev = (await a.update(mine)).Version.Index
+    with pytest.raises(Conflict) as ei:
+        await b.update(theirs)  # read at the old version: etcd's mod_revision compare fails
+    assert str(ei.value) == "update out of sequence"
+    kv, _ = await b.backend.get(key_of("services", "s1"))
+    assert kv is not None and kv.mod_revision == rev and decode(Service, kv.value).Spec.Labels == {"by": "a"}
+    # Once b's watch has caught up, its fresh copy goes through.
+    await until(lambda: b.get(Service, "s1").Version.Index == rev, what="b to see a's update")
+    fresh = clone(b.get(Service, "s1"))
+    fresh.Spec.Labels = {"by": "b"}
+    rev2 = (await b.update(fresh)).Version.Index
+    await until(lambda: a.get(Service, "s1").Version.Index == rev2, what="a to see b's update")
+    assert a.get(Service, "s1").Spec.Labels == {"by": "b"}
