@@ -18,17 +18,21 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal.agent import remote
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
     ALREADY_IN_SWARM,
     LEAVE_LAST_MANAGER,
     NOT_A_MANAGER,
+    NOT_A_MANAGER_WORKER,
     FailedPrecondition,
     InvalidArgument,
 )
 from shoal.api.ids import new_id
 from shoal.api.types import ClusterSpec, NodeDescription
+from shoal.manager import ca
 from shoal.manager.manager import Manager
+from shoal.manager.remote import SwarmListener
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
@@ -71,8 +75,13 @@ class Daemon:
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
         self.worker: Worker | None = None
+        self.listener: SwarmListener | None = None
+        self.registrar: remote.RemoteRegistrar | None = None
         self.node_id = ""
         self.addr = ""
+        self.role = ""
+        self.listen_addr = ""
+        self.managers: list[str] = []
         self.hostname = config.hostname or socket.gethostname()
         self._lock = asyncio.Lock()
 
@@ -92,22 +101,56 @@ class Daemon:
 
     async def start(self) -> None:
         node_file = self.swarm_dir / "node.json"
-        if node_file.exists():
-            info = json.loads(node_file.read_text())
-            self.node_id, self.addr = info["node_id"], info["addr"]
-            self.manager = await Manager.open(self.swarm_dir / "state.db")
-            if self.manager.initialized():
-                await self._run_swarm()
-            else:
-                await self.manager.close()
-                self.manager = None
+        if not node_file.exists():
+            return
+        info = json.loads(node_file.read_text())
+        self.node_id, self.addr = info["node_id"], info["addr"]
+        self.role = info.get("role", "manager")
+        self.listen_addr = info.get("listen_addr", "")
+        self.managers = list(info.get("managers", []))
+        if self.role == "worker":
+            await self._run_worker(self._identity())
+            return
+        self.manager = await Manager.open(self.swarm_dir / "state.db")
+        if self.manager.initialized():
+            await self._run_swarm()
+        else:
+            await self.manager.close()
+            self.manager = None
+
+    def _save_node(self) -> None:
+        (self.swarm_dir / "node.json").write_text(json.dumps({
+            "node_id": self.node_id, "addr": self.addr, "role": self.role, "listen_addr": self.listen_addr,
+            "managers": self.managers,
+        }))
+
+    def _save_identity(self, ca_pem: str, cert_pem: str, key_pem: str) -> None:
+        (self.swarm_dir / "ca.pem").write_text(ca_pem)
+        (self.swarm_dir / "node.crt").write_text(cert_pem)
+        key = self.swarm_dir / "node.key"
+        key.touch(mode=0o600)
+        key.write_text(key_pem)
+
+    def _identity(self) -> remote.Identity:
+        d = self.swarm_dir
+        return remote.Identity(self.node_id, self.role, (d / "ca.pem").read_text(), (d / "node.crt").read_text(),
+                               (d / "node.key").read_text())
 
     async def _run_swarm(self) -> None:
         assert self.manager is not None
         await self.manager.start()
         assert self.manager.dispatcher is not None
+        ident = self._identity()
+        self.listener = SwarmListener(self.manager, ident.cert_pem, ident.key_pem)
+        await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="manager")
+        await self.worker.start()
+
+    async def _run_worker(self, ident: remote.Identity) -> None:
+        self.registrar = remote.RemoteRegistrar(ident, self.managers)
+        self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
+                             self.addr.rsplit(":", 1)[0], role="worker")
         await self.worker.start()
 
     async def stop(self) -> None:
@@ -116,11 +159,17 @@ class Daemon:
             await self.runtime.close()
 
     async def _stop_swarm(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
+            self.listener = None
         if self.manager is not None:
             await self.manager.stop_loops()
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None
+        if self.registrar is not None:
+            await self.registrar.close()
+            self.registrar = None
         if self.manager is not None:
             await self.manager.stop_dispatcher()
             await self.manager.close()
@@ -129,40 +178,71 @@ class Daemon:
     # ------------------------------------------------------------ swarm membership
 
     def local_node_state(self) -> str:
-        return "active" if self.manager is not None else "inactive"
+        return "active" if self.manager is not None or self.worker is not None else "inactive"
 
     def require_manager(self) -> Manager:
         if self.manager is None:
-            raise FailedPrecondition(NOT_A_MANAGER)
+            raise FailedPrecondition(NOT_A_MANAGER_WORKER if self.worker is not None else NOT_A_MANAGER)
         return self.manager
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,
                          data_path_port: int = 0, force_new_cluster: bool = False) -> str:
         async with self._lock:
+            if self.worker is not None and self.manager is None:
+                raise FailedPrecondition(ALREADY_IN_SWARM)
             if self.manager is not None:
                 if not force_new_cluster:
                     raise FailedPrecondition(ALREADY_IN_SWARM)
                 return self.node_id
-            addr = resolve_advertise(advertise_addr, listen_addr)
+            self.listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
+            addr = resolve_advertise(advertise_addr, self.listen_addr)
             self.node_id = new_id()
             self.addr = addr
+            self.role = "manager"
+            self.managers = [addr]
             self.swarm_dir.mkdir(parents=True, exist_ok=True)
             state = self.swarm_dir / "state.db"
             for p in (state, Path(str(state) + "-wal"), Path(str(state) + "-shm")):
                 p.unlink(missing_ok=True)
             self.manager = await Manager.open(state)
-            await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size, data_path_port,
-                                    self.describe())
-            (self.swarm_dir / "node.json").write_text(json.dumps({"node_id": self.node_id, "addr": addr}))
-            await self._run_swarm()
+            cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
+                                              data_path_port, self.describe())
+            key_pem, csr_pem = ca.new_node_key()
+            cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,
+                                          "manager", cluster.ID)
+            self._save_identity(cluster.TLSInfo.TrustRoot, cert_pem, key_pem)
+            self._save_node()
+            try:
+                await self._run_swarm()
+            except OSError as e:
+                await self._stop_swarm()
+                shutil.rmtree(self.swarm_dir, ignore_errors=True)
+                raise InvalidArgument(f"listen tcp {self.listen_addr}: bind: {(e.strerror or str(e)).lower()}") from e
             return self.node_id
+
+    async def swarm_join(self, remote_addrs: list[str], token: str, listen_addr: str = "",
+                         advertise_addr: str = "") -> None:
+        async with self._lock:
+            if self.manager is not None or self.worker is not None:
+                raise FailedPrecondition(ALREADY_IN_SWARM)
+            if not remote_addrs:
+                raise InvalidArgument("at least 1 RemoteAddr is required to join")
+            managers = [a if ":" in a else f"{a}:{SWARM_PORT}" for a in remote_addrs]
+            ident = await remote.join(managers, token, self.hostname)
+            self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
+            self.listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
+            self.addr = resolve_advertise(advertise_addr, self.listen_addr)
+            self.swarm_dir.mkdir(parents=True, exist_ok=True)
+            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
+            self._save_node()
+            await self._run_worker(ident)
 
     async def swarm_leave(self, force: bool) -> None:
         async with self._lock:
-            if self.manager is None:
+            if self.manager is None and self.worker is None:
                 raise FailedPrecondition("This node is not part of a swarm")
-            if not force:
+            if self.manager is not None and not force:
                 raise FailedPrecondition(LEAVE_LAST_MANAGER)
             await self._stop_swarm()
             shutil.rmtree(self.swarm_dir, ignore_errors=True)
@@ -170,14 +250,17 @@ class Daemon:
                 f.unlink(missing_ok=True)
             self.node_id = ""
             self.addr = ""
+            self.role = ""
+            self.managers = []
 
 
 def resolve_advertise(advertise_addr: str, listen_addr: str) -> str:
-    """``host[:port]`` to advertise, defaulting the port to 2377 (Swarm's)."""
+    """``host:port`` to advertise: the port defaults to the listen port, then to 2377 (Swarm's)."""
+    listen_port = listen_addr.rpartition(":")[2] if ":" in listen_addr else ""
     addr = advertise_addr or (listen_addr if listen_addr and not listen_addr.startswith("0.0.0.0") else "")
     if not addr:
         addr = "127.0.0.1"
     if addr.count(":") == 0:
-        return f"{addr}:{SWARM_PORT}"
+        return f"{addr}:{listen_port or SWARM_PORT}"
     host, _, port = addr.rpartition(":")
-    return f"{host}:{port or SWARM_PORT}"
+    return f"{host}:{port or listen_port or SWARM_PORT}"

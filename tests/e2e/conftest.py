@@ -65,6 +65,7 @@ def start_daemon(base: Path, runtime: str, extra: list[str] | None = None) -> Sh
     data_root, exec_root = base / "data", base / "run"
     sock = str(exec_root / "shoal.sock")
     log = base / "daemon.log"
+    base.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(data_root), "--exec-root",

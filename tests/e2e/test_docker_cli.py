@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon, wait_for
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -93,9 +94,10 @@ def test_swarm_init_and_join_token(shoal: ShoalDaemon) -> None:
     r = shoal.docker("service", "ls", check=False)
     assert r.returncode != 0
     assert 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join"' in r.stderr
-    out = shoal.docker("swarm", "init", "--advertise-addr", "127.0.0.1").stdout
+    port = free_port()
+    out = shoal.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{port}").stdout
     assert re.search(r"Swarm initialized: current node \([0-9a-z]{25}\) is now a manager\.", out)
-    assert re.search(r"docker swarm join --token SWMTKN-1-[0-9a-z]{50}-[0-9a-z]{25} 127\.0\.0\.1:2377", out)
+    assert re.search(rf"docker swarm join --token SWMTKN-1-[0-9a-z]{{50}}-[0-9a-z]{{25}} 127\.0\.0\.1:{port}", out)
     again = shoal.docker("swarm", "init", check=False)
     assert "This node is already part of a swarm." in again.stderr
     out = shoal.docker("swarm", "join-token", "worker").stdout

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from tests.ports import free_port
 
 from shoal.cli.client import Client, DockerError
 from shoal.cli.main import cli
@@ -165,11 +166,11 @@ def test_cli_swarm_sequence(daemon: Daemon) -> None:
                                'init" or "docker swarm join"')
 
     # -------- swarm init
-    out = d.out("swarm", "init", "--advertise-addr", "127.0.0.1")
+    out = d.out("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
     m = re.fullmatch(
         r"Swarm initialized: current node \((\w{25})\) is now a manager\.\n\n"
         r"To add a worker to this swarm, run the following command:\n\n"
-        r"    docker swarm join --token (SWMTKN-1-\S+) 127\.0\.0\.1:2377\n\n"
+        r"    docker swarm join --token (SWMTKN-1-\S+) 127\.0\.0\.1:\d+\n\n"
         r"To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions\.\n",
         out)
     assert m, out

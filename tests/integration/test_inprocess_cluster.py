@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from tests.ports import free_port
 
 from shoal.api.states import TaskState
 from shoal.api.types import (
@@ -59,7 +60,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
     await d.start()
     make_image(d, tmp_path, "ticker:latest", "while true; do echo tick; sleep 0.2; done")
     make_image(d, tmp_path, "fails:latest", "echo bye; exit 3")
-    await d.swarm_init("127.0.0.1")
+    await d.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
     yield d
     await d.stop()
 
@@ -154,7 +155,7 @@ async def test_restarted_daemon_keeps_services_and_converges(tmp_path: Path) -> 
     d = Daemon(cfg)
     await d.start()
     make_image(d, tmp_path, "ticker:latest", "while true; do echo tick; sleep 0.2; done")
-    node_id = await d.swarm_init("127.0.0.1")
+    node_id = await d.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
     assert d.manager is not None
     svc = await d.manager.control.create_service(
         spec("keep", "ticker", 2, RestartPolicy=RestartPolicy(Delay=100_000_000))

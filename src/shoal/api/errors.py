@@ -17,6 +17,10 @@ NOT_A_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
     "node to swarm and try again."
 )
+NOT_A_MANAGER_WORKER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
+    "this command on a manager node or promote the current node to a manager."
+)
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join '
     "another one."

@@ -130,7 +130,8 @@ async def ping(request: web.Request) -> web.StreamResponse:
         "API-Version": API_VERSION,
         "OSType": "linux",
         "Docker-Experimental": "false",
-        "Swarm": "active/manager" if d.manager is not None else "inactive",
+        "Swarm": "active/manager" if d.manager is not None else "active/worker" if d.worker is not None
+        else "inactive",
         "Cache-Control": "no-cache, no-store, must-revalidate",
         "Pragma": "no-cache",
     }
@@ -176,6 +177,12 @@ async def info(request: web.Request) -> web.StreamResponse:
             "Nodes": len(nodes),
             "Managers": len(managers),
             "Cluster": cluster_json(d),
+        })
+    elif d.worker is not None:
+        swarm.update({
+            "NodeID": d.node_id,
+            "NodeAddr": d.addr.rsplit(":", 1)[0],
+            "RemoteManagers": [{"NodeID": "", "Addr": a} for a in d.managers],
         })
     if d.worker is not None:
         running = len(d.worker.runners)
@@ -230,8 +237,19 @@ async def swarm_init(request: web.Request) -> web.StreamResponse:
     return jresp(node_id)
 
 
+class JoinRequest(msgspec.Struct, kw_only=True):
+    ListenAddr: str = ""
+    AdvertiseAddr: str = ""
+    DataPathAddr: str = ""
+    RemoteAddrs: list[str] | None = None
+    JoinToken: str = ""
+    Availability: str = ""
+
+
 async def swarm_join(request: web.Request) -> web.StreamResponse:
-    return err(501, "joining a swarm is not supported by this shoal yet: run one shoal daemon per swarm")
+    req: JoinRequest = await body_as(request, JoinRequest)
+    await daemon(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
+    return web.Response(status=200)
 
 
 async def swarm_leave(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,184 @@
+"""The agent's side of the swarm port: joining a swarm, and a dispatcher session over mutual TLS.
+
+``join`` fetches the root CA from a manager without trusting it, checks its digest against the join
+token, and trades a certificate request and the token for a node ID and certificate.
+``RemoteRegistrar.register`` opens the session (a WebSocket to ``/session`` with the node
+certificate) and returns a ``RemoteSession`` that the worker uses exactly like an in-process one.
+When the connection drops, the session reconnects (with backoff, to each known manager in turn) and
+registers again; the manager then resends the full set of assignments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
+from shoal.api.types import NodeDescription, Task, TaskStatus
+from shoal.manager import ca
+from shoal.manager.dispatcher import Assignments
+
+log = logging.getLogger(__name__)
+
+_tasks = msgspec.json.Decoder(list[Task])
+
+
+@dataclass
+class Identity:
+    node_id: str
+    role: str
+    ca_pem: str
+    cert_pem: str
+    key_pem: str
+
+
+def _url(addr: str, path: str) -> str:
+    return f"https://{addr}{path}"
+
+
+async def join(remote_addrs: list[str], token: str, hostname: str) -> Identity:
+    """Join through the first manager that answers; raises with the manager's words otherwise."""
+    ca.parse_join_token(token)
+    last: Exception | None = None
+    for addr in remote_addrs:
+        try:
+            insecure = ca.client_ssl_context(None)
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+                async with http.get(_url(addr, "/ca"), ssl=insecure) as r:
+                    ca_pem = await r.text()
+                ca.check_ca_digest(token, ca_pem)
+                key_pem, csr_pem = ca.new_node_key()
+                trusted = ca.client_ssl_context(ca_pem)
+                async with http.post(_url(addr, "/join"), ssl=trusted,
+                                     json={"token": token, "csr": csr_pem, "hostname": hostname}) as r:
+                    body: dict[str, Any] = await r.json(content_type=None)
+                    if r.status != 200:
+                        err = ShoalError(body.get("message", f"join failed ({r.status})"))
+                        err.status = r.status
+                        raise err
+            return Identity(body["node_id"], body["role"], ca_pem, body["cert"], key_pem)
+        except ShoalError:
+            raise
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            last = e
+    raise Unavailable(f"could not reach any manager at {', '.join(remote_addrs)}: {last}")
+
+
+class RemoteSession:
+    def __init__(self, registrar: RemoteRegistrar, description: NodeDescription, addr: str) -> None:
+        self.registrar = registrar
+        self.description = description
+        self.addr = addr
+        self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
+        self.periods: asyncio.Queue[float] = asyncio.Queue()
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.connected = asyncio.Event()
+        self._closed = False
+        self._http: aiohttp.ClientSession | None = None
+        self._runner: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession()
+        self._runner = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        delay = 0.2
+        i = 0
+        while not self._closed:
+            addr = self.registrar.managers[i % len(self.registrar.managers)]
+            i += 1
+            try:
+                assert self._http is not None
+                async with self._http.ws_connect(_url(addr, "/session"), ssl=self.registrar.ssl, heartbeat=30) as ws:
+                    self.ws = ws
+                    await ws.send_bytes(msgspec.json.encode(
+                        {"type": "register", "description": self.description, "addr": self.addr}
+                    ))
+                    self.connected.set()
+                    delay = 0.2
+                    async for msg in ws:
+                        if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                            continue
+                        data: dict[str, Any] = msgspec.json.decode(msg.data)
+                        if data.get("type") == "assignments":
+                            tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
+                            self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"])))
+                        elif data.get("type") == "heartbeat":
+                            self.periods.put_nowait(float(data["period"]))
+            except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as e:
+                log.warning("session with manager %s: %s", addr, e)
+            finally:
+                self.ws = None
+                self.connected.clear()
+            if not self._closed:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _send(self, obj: Any) -> bool:
+        ws = self.ws
+        if ws is None or ws.closed:
+            return False
+        try:
+            await ws.send_bytes(msgspec.json.encode(obj))
+            return True
+        except (aiohttp.ClientError, ConnectionError, RuntimeError):
+            return False
+
+    async def assignments(self) -> Assignments | None:
+        return await self.queue.get()
+
+    async def heartbeat(self) -> float:
+        if not await self._send({"type": "heartbeat"}):
+            await asyncio.wait_for(self.connected.wait(), timeout=None)
+            return 0.5
+        try:
+            return await asyncio.wait_for(self.periods.get(), timeout=10)
+        except TimeoutError:
+            return 1.0
+
+    async def update_task_status(self, updates: list[tuple[str, TaskStatus]]) -> None:
+        while not await self._send({"type": "status", "updates": updates}):
+            if self._closed:
+                return
+            await self.connected.wait()
+
+    async def close(self) -> None:
+        self._closed = True
+        self.queue.put_nowait(None)
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._http is not None:
+            await self._http.close()
+
+
+class RemoteRegistrar:
+    """Opens the session of a node that joined, with its certificate, to its managers."""
+
+    def __init__(self, identity: Identity, managers: list[str]) -> None:
+        if not managers:
+            raise InvalidArgument("no manager to connect to")
+        self.identity = identity
+        self.managers = managers
+        self.ssl = ca.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
+        self.session: RemoteSession | None = None
+
+    async def register(self, node_id: str, description: NodeDescription, addr: str,
+                       role: str = "worker") -> RemoteSession:
+        self.session = RemoteSession(self, description, addr)
+        await self.session.start()
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()

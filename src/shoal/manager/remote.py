@@ -1,0 +1,164 @@
+"""The manager's swarm port (2377): joining, and agent sessions over mutual TLS.
+
+Served over TLS with the node certificate of this manager, signed by the cluster's root CA:
+
+- ``GET /ca``: the root CA certificate. Anyone may fetch it; a joining node trusts it only once its
+  digest matches the one in its join token.
+- ``POST /join`` ``{"token", "csr", "hostname"}``: checks the token (worker or manager), gives the
+  node an ID and a certificate (CN = node ID, OU = role), and answers ``{"node_id", "cert", "role"}``.
+- ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
+  named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
+  and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
+  JSON, tasks in the core object shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.api.ids import new_id
+from shoal.api.types import Cluster, NodeDescription, TaskStatus
+from shoal.manager import ca
+from shoal.manager.dispatcher import Session
+
+if TYPE_CHECKING:
+    from shoal.manager.manager import Manager
+
+log = logging.getLogger(__name__)
+
+MANAGER: web.AppKey[Manager] = web.AppKey("manager")
+
+_status_updates = msgspec.json.Decoder(list[tuple[str, TaskStatus]])
+_description = msgspec.json.Decoder(NodeDescription)
+
+
+class JoinRequest(msgspec.Struct):
+    token: str
+    csr: str
+    hostname: str = ""
+
+
+def _cluster(m: Manager) -> Cluster:
+    return m.control.cluster()
+
+
+async def get_ca(request: web.Request) -> web.Response:
+    return web.Response(text=_cluster(request.app[MANAGER]).TLSInfo.TrustRoot, content_type="application/x-pem-file")
+
+
+async def join(request: web.Request) -> web.Response:
+    m = request.app[MANAGER]
+    try:
+        req = msgspec.json.decode(await request.read(), type=JoinRequest)
+    except msgspec.DecodeError as e:
+        return web.json_response({"message": f"invalid join request: {e}"}, status=400)
+    c = _cluster(m)
+    try:
+        role = ca.role_for_token(req.token, c.JoinTokens.Worker, c.JoinTokens.Manager)
+        if role == "manager":
+            return web.json_response(
+                {"message": "joining as a manager is not supported by this shoal yet; join as a worker"}, status=501
+            )
+        node_id = new_id()
+        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID)
+    except ShoalError as e:
+        return web.json_response({"message": e.message}, status=e.status)
+    log.info("node %s (%s) joined as a %s", node_id, req.hostname, role)
+    return web.json_response({"node_id": node_id, "cert": cert, "role": role})
+
+
+async def session(request: web.Request) -> web.StreamResponse:
+    m = request.app[MANAGER]
+    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
+    if ident is None:
+        return web.json_response({"message": "a node certificate is required"}, status=401)
+    node_id, role, cluster_id = ident
+    if cluster_id != _cluster(m).ID:
+        return web.json_response({"message": "certificate is for another cluster"}, status=403)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    sess: Session | None = None
+    pump: asyncio.Task[None] | None = None
+    try:
+        async for msg in ws:
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            data: dict[str, Any] = msgspec.json.decode(msg.data)
+            kind = data.get("type")
+            if kind == "register":
+                if m.dispatcher is None:
+                    break
+                desc = _description.decode(msgspec.json.encode(data["description"]))
+                sess = await m.dispatcher.register(node_id, desc, str(data.get("addr", "")), role)
+                pump = asyncio.ensure_future(_pump_assignments(sess, ws))
+            elif sess is None:
+                raise InvalidArgument("register first")
+            elif kind == "heartbeat":
+                period = await sess.heartbeat()
+                await ws.send_str(msgspec.json.encode({"type": "heartbeat", "period": period}).decode())
+            elif kind == "status":
+                await sess.update_task_status(_status_updates.decode(msgspec.json.encode(data["updates"])))
+    except (ShoalError, msgspec.DecodeError, KeyError) as e:
+        log.warning("session of node %s: %s", node_id, e)
+    finally:
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        if sess is not None and m.dispatcher is not None and m.dispatcher.sessions.get(node_id) is sess:
+            # The node stays "ready" until it misses its heartbeats, as in Swarm.
+            sess.close()
+        await ws.close()
+    return ws
+
+
+async def _pump_assignments(sess: Session, ws: web.WebSocketResponse) -> None:
+    while True:
+        batch = await sess.assignments()
+        if batch is None:
+            await ws.close()
+            return
+        await ws.send_bytes(msgspec.json.encode(
+            {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full}
+        ))
+
+
+class SwarmListener:
+    """Runs the swarm port of a manager."""
+
+    def __init__(self, manager: Manager, cert_pem: str, key_pem: str) -> None:
+        self.manager = manager
+        self.cert_pem, self.key_pem = cert_pem, key_pem
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self, listen_addr: str) -> None:
+        app = web.Application()
+        app[MANAGER] = self.manager
+        app.router.add_get("/ca", get_ca)
+        app.router.add_post("/join", join)
+        app.router.add_get("/session", session)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        host, _, port = listen_addr.rpartition(":")
+        ctx: ssl.SSLContext = ca.server_ssl_context(
+            _cluster(self.manager).TLSInfo.TrustRoot, self.cert_pem, self.key_pem, require_client_cert=False
+        )
+        site = web.TCPSite(self.runner, host or "0.0.0.0", int(port), ssl_context=ctx)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else int(port)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None

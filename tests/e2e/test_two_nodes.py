@@ -1,0 +1,95 @@
+"""Two shoal daemons on one machine form a swarm through the real docker CLI: a worker joins with a
+token over mutual TLS, tasks spread over both, a worker that dies is marked Down and its tasks run
+again on the manager, and it comes back, leaves and is removed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ShoalDaemon, make_rootfs, start_daemon, stop_daemon, wait_for
+from tests.e2e.test_docker_cli import rows
+from tests.ports import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RUNTIME = "runc" if shutil.which("runc") else "process"
+
+
+@pytest.fixture(scope="module")
+def pair(e2e_base: Path) -> Iterator[tuple[ShoalDaemon, ShoalDaemon]]:
+    a = start_daemon(e2e_base / "a", RUNTIME, ["--hostname", "node-a"])
+    b = start_daemon(e2e_base / "b", RUNTIME, ["--hostname", "node-b"])
+    try:
+        import subprocess
+
+        rootfs = make_rootfs(e2e_base / "rootfs")
+        tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
+        for d in (a, b):
+            d.docker("import", "-c", 'CMD ["sh","-c","while true; do echo tick; sleep 1; done"]', "-",
+                     "ticker:latest", input=tar)
+        yield a, b
+    finally:
+        for d in (b, a):
+            d.docker("swarm", "leave", "--force", check=False)
+            stop_daemon(d)
+
+
+def nodes(d: ShoalDaemon) -> dict[str, list[str]]:
+    return {r[1]: r for r in rows(d.docker("node", "ls").stdout)}
+
+
+def placement(d: ShoalDaemon, service: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows(d.docker("service", "ps", "-f", "desired-state=running", service).stdout):
+        if r[5].startswith("Running"):
+            counts[r[3]] = counts.get(r[3], 0) + 1
+    return counts
+
+
+def test_join_spread_fail_over_and_leave(pair: tuple[ShoalDaemon, ShoalDaemon], e2e_base: Path) -> None:
+    a, b = pair
+    port = free_port()
+    a.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{port}",
+             "--dispatcher-heartbeat", "1s")
+    bad = b.docker("swarm", "join", "--token", "SWMTKN-1-nope", f"127.0.0.1:{port}", check=False)
+    assert "invalid join token" in bad.stderr
+    worker_token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+    wrong = worker_token[:-25] + "0" * 25
+    refused = b.docker("swarm", "join", "--token", wrong, f"127.0.0.1:{port}", check=False)
+    assert "A valid join token is necessary to join this cluster" in refused.stderr
+    out = b.docker("swarm", "join", "--token", worker_token, f"127.0.0.1:{port}").stdout
+    assert "This node joined a swarm as a worker." in out
+    wait_for(lambda: nodes(a).get("node-b", [""] * 3)[2] == "Ready", what="node-b ready")
+    ls = nodes(a)
+    assert ls["node-a"][4] == "Leader" and ls["node-b"][4] == ""
+    refused = b.docker("node", "ls", check=False)
+    assert "Worker nodes can't be used to view or modify cluster state." in refused.stderr
+
+    a.docker("service", "create", "-d", "--name", "web", "--replicas", "4", "ticker")
+    wait_for(lambda: placement(a, "web") == {"node-a": 2, "node-b": 2}, what="2 tasks on each node")
+    assert len(rows(b.docker("ps").stdout)) == 2  # the worker really runs its two
+
+    # The worker's daemon dies: it is marked Down, its tasks run again on the manager.
+    b.proc.send_signal(signal.SIGKILL)
+    b.proc.wait()
+    wait_for(lambda: nodes(a)["node-b"][2] == "Down", timeout=20, what="node-b down")
+    wait_for(lambda: placement(a, "web") == {"node-a": 4}, timeout=30, what="all 4 on node-a")
+    svc = {r[1]: r[3] for r in rows(a.docker("service", "ls").stdout)}
+    assert svc["web"] == "4/4"
+
+    # It comes back (what the crash left is cleaned up), then leaves; the manager removes it.
+    b2 = start_daemon(e2e_base / "b", RUNTIME, ["--hostname", "node-b"])
+    b.proc = b2.proc
+    wait_for(lambda: nodes(a)["node-b"][2] == "Ready", timeout=20, what="node-b back")
+    assert json.loads(b.docker("info", "--format", "{{json .Swarm.LocalNodeState}}").stdout) == "active"
+    assert "Node left the swarm." in b.docker("swarm", "leave").stdout
+    wait_for(lambda: nodes(a)["node-b"][2] == "Down", timeout=20, what="node-b down after leaving")
+    a.docker("node", "rm", "node-b")
+    assert set(nodes(a)) == {"node-a"}
+    a.docker("service", "rm", "web")
