@@ -148,7 +148,9 @@ class Daemon:
         await self.worker.start()
 
     async def _run_worker(self, ident: remote.Identity) -> None:
-        self.registrar = remote.RemoteRegistrar(ident, self.managers)
+        self.registrar = remote.RemoteRegistrar(
+            ident, self.managers, on_renew=lambda new: self._save_identity(new.ca_pem, new.cert_pem, new.key_pem)
+        )
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="worker")
         await self.worker.start()

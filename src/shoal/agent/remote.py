@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,23 +163,69 @@ class RemoteSession:
             await self._http.close()
 
 
-class RemoteRegistrar:
-    """Opens the session of a node that joined, with its certificate, to its managers."""
+RENEW_CHECK_PERIOD = 60.0
 
-    def __init__(self, identity: Identity, managers: list[str]) -> None:
+
+class RemoteRegistrar:
+    """Opens the session of a node that joined, with its certificate, to its managers, and renews the
+    certificate once half of its validity has passed (``on_renew`` keeps the new one)."""
+
+    def __init__(self, identity: Identity, managers: list[str],
+                 on_renew: Callable[[Identity], None] | None = None,
+                 check_period: float = RENEW_CHECK_PERIOD) -> None:
         if not managers:
             raise InvalidArgument("no manager to connect to")
         self.identity = identity
         self.managers = managers
         self.ssl = ca.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
         self.session: RemoteSession | None = None
+        self.on_renew = on_renew
+        self.check_period = check_period
+        self._renewer: asyncio.Task[None] | None = None
 
     async def register(self, node_id: str, description: NodeDescription, addr: str,
                        role: str = "worker") -> RemoteSession:
         self.session = RemoteSession(self, description, addr)
         await self.session.start()
+        self._renewer = asyncio.ensure_future(self._renew_loop())
         return self.session
 
+    async def renew(self) -> Identity:
+        """Ask a manager for a new certificate (a new key too); later connections use it."""
+        key_pem, csr_pem = ca.new_node_key()
+        last: Exception | None = None
+        for addr in self.managers:
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+                    async with http.post(_url(addr, "/renew"), ssl=self.ssl, json={"csr": csr_pem}) as r:
+                        body: dict[str, Any] = await r.json(content_type=None)
+                        if r.status != 200:
+                            raise ShoalError(body.get("message", f"renewal failed ({r.status})"))
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                last = e
+                continue
+            node_id, role, _cluster = ca.node_identity(body["cert"])
+            self.identity = Identity(node_id, role, self.identity.ca_pem, body["cert"], key_pem)
+            self.ssl = ca.client_ssl_context(self.identity.ca_pem, self.identity.cert_pem, key_pem)
+            if self.on_renew is not None:
+                self.on_renew(self.identity)
+            return self.identity
+        raise Unavailable(f"could not reach any manager to renew the certificate: {last}")
+
+    async def _renew_loop(self) -> None:
+        while True:
+            if ca.needs_renewal(self.identity.cert_pem):
+                try:
+                    await self.renew()
+                    log.info("node certificate renewed; valid for %.0f s", ca.cert_expires_in(self.identity.cert_pem))
+                except ShoalError as e:
+                    log.warning("certificate renewal: %s", e)
+            await asyncio.sleep(self.check_period)
+
     async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
         if self.session is not None:
             await self.session.close()

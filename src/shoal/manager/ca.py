@@ -168,7 +168,7 @@ def issue_node_cert(
     node_id: str,
     role: str,
     cluster_id: str,
-    days: int = 90,
+    days: float = 90,
 ) -> str:
     """A node certificate (PEM) for the CSR's key, signed by the root CA.
 

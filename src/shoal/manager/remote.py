@@ -6,6 +6,8 @@ Served over TLS with the node certificate of this manager, signed by the cluster
   digest matches the one in its join token.
 - ``POST /join`` ``{"token", "csr", "hostname"}``: checks the token (worker or manager), gives the
   node an ID and a certificate (CN = node ID, OU = role), and answers ``{"node_id", "cert", "role"}``.
+- ``POST /renew`` ``{"csr"}`` (client certificate required): a fresh certificate for the same node,
+  with its current role.
 - ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
   named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
   and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
@@ -25,7 +27,7 @@ from aiohttp import WSMsgType, web
 
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.ids import new_id
-from shoal.api.types import Cluster, NodeDescription, TaskStatus
+from shoal.api.types import Cluster, Node, NodeDescription, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Session
 
@@ -73,6 +75,33 @@ async def join(request: web.Request) -> web.Response:
         return web.json_response({"message": e.message}, status=e.status)
     log.info("node %s (%s) joined as a %s", node_id, req.hostname, role)
     return web.json_response({"node_id": node_id, "cert": cert, "role": role})
+
+
+class RenewRequest(msgspec.Struct):
+    csr: str
+
+
+async def renew(request: web.Request) -> web.Response:
+    """A node trades a new certificate request for a new certificate, before its own expires."""
+    m = request.app[MANAGER]
+    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
+    if ident is None:
+        return web.json_response({"message": "a node certificate is required"}, status=401)
+    node_id, role, cluster_id = ident
+    c = _cluster(m)
+    if cluster_id != c.ID:
+        return web.json_response({"message": "certificate is for another cluster"}, status=403)
+    node = m.store.get(Node, node_id)
+    if node is not None:
+        role = node.Spec.Role  # a promotion or demotion shows in the next certificate
+    try:
+        req = msgspec.json.decode(await request.read(), type=RenewRequest)
+        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID)
+    except msgspec.DecodeError as e:
+        return web.json_response({"message": f"invalid renew request: {e}"}, status=400)
+    except ShoalError as e:
+        return web.json_response({"message": e.message}, status=e.status)
+    return web.json_response({"cert": cert})
 
 
 async def session(request: web.Request) -> web.StreamResponse:
@@ -145,6 +174,7 @@ class SwarmListener:
         app[MANAGER] = self.manager
         app.router.add_get("/ca", get_ca)
         app.router.add_post("/join", join)
+        app.router.add_post("/renew", renew)
         app.router.add_get("/session", session)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()

@@ -1,0 +1,79 @@
+"""Joining over the swarm port, in process: token checks, the node's session, certificate renewal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.ports import free_port
+
+from shoal.agent import remote
+from shoal.agent.worker import describe_node
+from shoal.api.errors import ShoalError
+from shoal.api.types import Node
+from shoal.daemon import Daemon, DaemonConfig
+from shoal.manager import ca
+
+
+@pytest.fixture
+async def manager(tmp_path: Path) -> AsyncIterator[tuple[Daemon, str]]:
+    d = Daemon(DaemonConfig(data_root=tmp_path / "m", exec_root=tmp_path / "mrun", runtime="process",
+                            hostname="mgr"))
+    await d.start()
+    addr = f"127.0.0.1:{free_port()}"
+    await d.swarm_init("127.0.0.1", addr)
+    yield d, addr
+    await d.stop()
+
+
+async def test_join_checks_the_token_and_the_ca(manager: tuple[Daemon, str]) -> None:
+    d, addr = manager
+    assert d.manager is not None
+    cluster = d.manager.control.cluster()
+    with pytest.raises(ShoalError, match="^invalid join token$"):
+        await remote.join([addr], "SWMTKN-1-nope", "x")
+    wrong_secret = cluster.JoinTokens.Worker[:-25] + "0" * 25
+    with pytest.raises(ShoalError, match="^A valid join token is necessary to join this cluster$"):
+        await remote.join([addr], wrong_secret, "x")
+    other_ca, _ = ca.new_root_ca()
+    forged = ca.join_token(other_ca)  # a token for another cluster's CA: the manager's CA does not match it
+    with pytest.raises(ShoalError, match="^remote CA does not match fingerprint"):
+        await remote.join([addr], forged, "x")
+    ident = await remote.join([addr], cluster.JoinTokens.Worker, "x")
+    assert ident.role == "worker" and ca.node_identity(ident.cert_pem) == (ident.node_id, "worker", cluster.ID)
+
+
+async def test_session_registers_the_node_and_renews_its_certificate(manager: tuple[Daemon, str]) -> None:
+    d, addr = manager
+    assert d.manager is not None
+    cluster = d.manager.control.cluster()
+    ident = await remote.join([addr], cluster.JoinTokens.Worker, "node-x")
+    # A certificate past half of its life but still valid (5 minutes back-dated, about 3 minutes ahead):
+    # the agent must renew it.
+    key, csr = ca.new_node_key()
+    old = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr, ident.node_id, "worker", cluster.ID,
+                             days=0.002)
+    assert ca.needs_renewal(old) and ca.cert_expires_in(old) > 60
+    renewed: list[remote.Identity] = []
+    reg = remote.RemoteRegistrar(remote.Identity(ident.node_id, "worker", ident.ca_pem, old, key), [addr],
+                                 on_renew=renewed.append, check_period=0.1)
+    session = await reg.register(ident.node_id, describe_node("node-x"), "127.0.0.1")
+    try:
+        first = await asyncio.wait_for(session.assignments(), 10)
+        assert first is not None and first.full and first.tasks == []
+        node = d.manager.store.get(Node, ident.node_id)
+        assert node is not None and node.Description.Hostname == "node-x" and node.Status.State == "ready"
+        assert node.Spec.Role == "worker"
+        for _ in range(100):
+            if renewed:
+                break
+            await asyncio.sleep(0.05)
+        assert renewed and renewed[0].cert_pem != old
+        assert not ca.needs_renewal(renewed[0].cert_pem)
+        assert ca.cert_expires_in(renewed[0].cert_pem) > 80 * 86400
+        assert ca.node_identity(renewed[0].cert_pem) == (ident.node_id, "worker", cluster.ID)
+        assert await session.heartbeat() == 5.0
+    finally:
+        await reg.close()
