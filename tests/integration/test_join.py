@@ -32,14 +32,14 @@ async def test_join_checks_the_token_and_the_ca(manager: tuple[Daemon, str]) -> 
     d, addr = manager
     assert d.manager is not None
     cluster = d.manager.control.cluster()
-    with pytest.raises(ShoalError, match="^invalid join token$"):
+    with pytest.raises(ShoalError, match=r"^invalid join token$"):
         await remote.join([addr], "SWMTKN-1-nope", "x")
     wrong_secret = cluster.JoinTokens.Worker[:-25] + "0" * 25
-    with pytest.raises(ShoalError, match="^A valid join token is necessary to join this cluster$"):
+    with pytest.raises(ShoalError, match=r"^A valid join token is necessary to join this cluster$"):
         await remote.join([addr], wrong_secret, "x")
     other_ca, _ = ca.new_root_ca()
     forged = ca.join_token(other_ca)  # a token for another cluster's CA: the manager's CA does not match it
-    with pytest.raises(ShoalError, match="^remote CA does not match fingerprint"):
+    with pytest.raises(ShoalError, match=r"^remote CA does not match fingerprint"):
         await remote.join([addr], forged, "x")
     ident = await remote.join([addr], cluster.JoinTokens.Worker, "x")
     assert ident.role == "worker" and ca.node_identity(ident.cert_pem) == (ident.node_id, "worker", cluster.ID)
