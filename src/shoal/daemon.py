@@ -151,6 +151,7 @@ class Daemon:
         self.registrar = remote.RemoteRegistrar(
             ident, self.managers, on_renew=lambda new: self._save_identity(new.ca_pem, new.cert_pem, new.key_pem)
         )
+        self.registrar.log_path = self.runtime.log_path
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="worker")
         await self.worker.start()

@@ -5,8 +5,11 @@ again on the manager, and it comes back, leaves and is removed."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +29,6 @@ def pair(e2e_base: Path) -> Iterator[tuple[ShoalDaemon, ShoalDaemon]]:
     a = start_daemon(e2e_base / "a", RUNTIME, ["--hostname", "node-a"])
     b = start_daemon(e2e_base / "b", RUNTIME, ["--hostname", "node-b"])
     try:
-        import subprocess
-
         rootfs = make_rootfs(e2e_base / "rootfs")
         tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
         for d in (a, b):
@@ -74,6 +75,26 @@ def test_join_spread_fail_over_and_leave(pair: tuple[ShoalDaemon, ShoalDaemon], 
     a.docker("service", "create", "-d", "--name", "web", "--replicas", "4", "ticker")
     wait_for(lambda: placement(a, "web") == {"node-a": 2, "node-b": 2}, what="2 tasks on each node")
     assert len(rows(b.docker("ps").stdout)) == 2  # the worker really runs its two
+
+    # service logs on the manager include the worker's tasks, read by the worker's agent.
+    out = wait_for(lambda: (o := a.docker("service", "logs", "web").stdout).count("@node-b") >= 2 and o,
+                   what="logs from node-b")
+    assert re.search(r"^web\.\d\.[0-9a-z]{12}@node-b\s+\| tick$", out, re.M)
+    assert re.search(r"^web\.\d\.[0-9a-z]{12}@node-a\s+\| tick$", out, re.M)
+    follow = subprocess.Popen(["docker", "service", "logs", "-f", "--tail", "0", "web"], stdout=subprocess.PIPE,
+                              text=True, env=a.env())
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 15
+        assert follow.stdout is not None
+        while time.monotonic() < deadline and seen != {"node-a", "node-b"}:
+            line = follow.stdout.readline()
+            if "@node-" in line:
+                seen.add(line.split("@", 1)[1].split()[0])
+        assert seen == {"node-a", "node-b"}
+    finally:
+        follow.kill()
+        follow.wait()
 
     # The worker's daemon dies: it is marked Down, its tasks run again on the manager.
     b.proc.send_signal(signal.SIGKILL)

@@ -15,11 +15,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 
+from shoal.agent import logs
 from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.api.types import NodeDescription, Task, TaskStatus
 from shoal.manager import ca
@@ -83,6 +85,7 @@ class RemoteSession:
         self._closed = False
         self._http: aiohttp.ClientSession | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._log_readers: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession()
@@ -112,6 +115,13 @@ class RemoteSession:
                             self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"])))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
+                        elif data.get("type") == "logs":
+                            req = str(data["id"])
+                            self._log_readers[req] = asyncio.ensure_future(self._serve_logs(data))
+                        elif data.get("type") == "logs_cancel":
+                            reader = self._log_readers.pop(str(data["id"]), None)
+                            if reader is not None:
+                                reader.cancel()
             except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as e:
                 log.warning("session with manager %s: %s", addr, e)
             finally:
@@ -120,6 +130,30 @@ class RemoteSession:
             if not self._closed:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _serve_logs(self, req: dict[str, Any]) -> None:
+        """Answer the manager's request for a task's logs from this node's log file."""
+        rid = str(req["id"])
+        log_path = self.registrar.log_path
+        try:
+            if log_path is None:
+                return
+            path = log_path(str(req["task_id"]))
+            stdout, stderr = bool(req.get("stdout", True)), bool(req.get("stderr", True))
+            lines, end = logs.read(path, since=float(req.get("since") or 0), tail=int(req.get("tail", -1)),
+                                   stdout=stdout, stderr=stderr)
+            for ll in lines:
+                await self._send_line(rid, ll)
+            if req.get("follow"):
+                async for ll in logs.follow(path, end, stdout=stdout, stderr=stderr):
+                    await self._send_line(rid, ll)
+        finally:
+            self._log_readers.pop(rid, None)
+            await self._send({"type": "logs_end", "id": rid})
+
+    async def _send_line(self, rid: str, ll: logs.LogLine) -> None:
+        await self._send({"type": "log", "id": rid, "ts": ll.timestamp, "stream": ll.stream,
+                          "msg": ll.message.decode("utf-8", "replace")})
 
     async def _send(self, obj: Any) -> bool:
         ws = self.ws
@@ -152,6 +186,8 @@ class RemoteSession:
     async def close(self) -> None:
         self._closed = True
         self.queue.put_nowait(None)
+        for reader in list(self._log_readers.values()):
+            reader.cancel()
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await self.ws.close()
@@ -181,6 +217,7 @@ class RemoteRegistrar:
         self.session: RemoteSession | None = None
         self.on_renew = on_renew
         self.check_period = check_period
+        self.log_path: Callable[[str], Path] | None = None  # where this node keeps a task's log
         self._renewer: asyncio.Task[None] | None = None
 
     async def register(self, node_id: str, description: NodeDescription, addr: str,

@@ -18,9 +18,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
+from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import Node, NodeDescription, NodeSpec, NodeStatus, Task, TaskStatus, clone
 from shoal.manager.loop import Clock
@@ -47,6 +51,28 @@ class Session:
         self.node_id = node_id
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
+        # Requests to the agent other than assignments (log reads), and where their answers go.
+        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
+        self.remote = False  # True when the agent is on another machine (the outbox is served)
+
+    async def logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
+                   stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
+        """A task's log lines, read by the agent on its node (``tail`` and ``since`` applied there)."""
+        req = new_id()
+        q: asyncio.Queue[LogLine | None] = asyncio.Queue()
+        self.log_streams[req] = q
+        self.outbox.put_nowait({"type": "logs", "id": req, "task_id": task_id, "since": since, "tail": tail,
+                                "follow": follow, "stdout": stdout, "stderr": stderr})
+        try:
+            while True:
+                line = await q.get()
+                if line is None:
+                    return
+                yield line
+        finally:
+            self.log_streams.pop(req, None)
+            self.outbox.put_nowait({"type": "logs_cancel", "id": req})
 
     def push(self, msg: Assignments) -> None:
         self.queue.put_nowait(msg)
@@ -75,6 +101,8 @@ class Session:
 
     def close(self) -> None:
         self.queue.put_nowait(None)
+        for q in self.log_streams.values():
+            q.put_nowait(None)
 
 
 def assigned_to_agent(t: Task) -> bool:

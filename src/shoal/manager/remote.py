@@ -11,7 +11,8 @@ Served over TLS with the node certificate of this manager, signed by the cluster
 - ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
   named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
   and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
-  JSON, tasks in the core object shapes.
+  JSON, tasks in the core object shapes. The manager also asks for a task's logs (``logs``,
+  ``logs_cancel``); the agent answers with ``log`` lines and ``logs_end``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
+from shoal.agent.logs import LogLine
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.ids import new_id
 from shoal.api.types import Cluster, Node, NodeDescription, TaskStatus
@@ -127,7 +129,8 @@ async def session(request: web.Request) -> web.StreamResponse:
                     break
                 desc = _description.decode(msgspec.json.encode(data["description"]))
                 sess = await m.dispatcher.register(node_id, desc, str(data.get("addr", "")), role)
-                pump = asyncio.ensure_future(_pump_assignments(sess, ws))
+                sess.remote = True
+                pump = asyncio.ensure_future(_pump(sess, ws))
             elif sess is None:
                 raise InvalidArgument("register first")
             elif kind == "heartbeat":
@@ -135,6 +138,14 @@ async def session(request: web.Request) -> web.StreamResponse:
                 await ws.send_str(msgspec.json.encode({"type": "heartbeat", "period": period}).decode())
             elif kind == "status":
                 await sess.update_task_status(_status_updates.decode(msgspec.json.encode(data["updates"])))
+            elif kind == "log":
+                q = sess.log_streams.get(str(data["id"]))
+                if q is not None:
+                    q.put_nowait(LogLine(str(data["ts"]), str(data["stream"]), str(data["msg"]).encode()))
+            elif kind == "logs_end":
+                q = sess.log_streams.get(str(data["id"]))
+                if q is not None:
+                    q.put_nowait(None)
     except (ShoalError, msgspec.DecodeError, KeyError) as e:
         log.warning("session of node %s: %s", node_id, e)
     finally:
@@ -149,15 +160,26 @@ async def session(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _pump_assignments(sess: Session, ws: web.WebSocketResponse) -> None:
+async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
+    """Send the session's assignments and its other requests (log reads) to the agent."""
+    outbox = asyncio.ensure_future(_pump_outbox(sess, ws))
+    try:
+        while True:
+            batch = await sess.assignments()
+            if batch is None:
+                await ws.close()
+                return
+            await ws.send_bytes(msgspec.json.encode(
+                {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full}
+            ))
+    finally:
+        outbox.cancel()
+
+
+async def _pump_outbox(sess: Session, ws: web.WebSocketResponse) -> None:
     while True:
-        batch = await sess.assignments()
-        if batch is None:
-            await ws.close()
-            return
-        await ws.send_bytes(msgspec.json.encode(
-            {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full}
-        ))
+        msg = await sess.outbox.get()
+        await ws.send_bytes(msgspec.json.encode(msg))
 
 
 class SwarmListener:

@@ -5,7 +5,8 @@ zero bytes, big-endian length), or raw for a TTY service. With ``timestamps`` th
 its RFC 3339 time; with ``details`` it carries ``com.docker.swarm.node.id=…,com.docker.swarm.
 service.id=…,com.docker.swarm.task.id=…`` as dockerd writes it, which the docker CLI turns into the
 ``name.slot.task@node |`` prefix. ``tail``, ``since`` and ``follow`` (tasks started later included)
-are honoured. Today the log files of this node are read; other nodes' come through the dispatcher.
+are honoured. Tasks of this node are read from their log files; tasks of other nodes are read by
+their agent, which sends the lines through its dispatcher session.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from aiohttp import web
 from shoal.agent import logs
 from shoal.api.errors import InvalidArgument
 from shoal.api.types import Service, Task
+from shoal.manager.dispatcher import Session
 
 if TYPE_CHECKING:
     from shoal.daemon import Daemon
 
 STREAM_TYPE = {"stdout": 1, "stderr": 2}
+REMOTE_READ_TIMEOUT = 10.0  # seconds a node has to send a task's logs (without follow)
 
 
 def _since(raw: str) -> float:
@@ -77,21 +80,46 @@ async def serve(request: web.Request, d: Daemon, m: Any, service: Service | None
         "Content-Type": "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     })
     await resp.prepare(request)
+    dispatcher = m.dispatcher
+
+    def remote_session(t: Task) -> Session | None:
+        """The session of the node that runs ``t``, when that node is another machine."""
+        if t.NodeID == d.node_id or dispatcher is None:
+            return None
+        sess = dispatcher.sessions.get(t.NodeID)
+        return sess if sess is not None and sess.remote else None
+
     entries: list[tuple[str, logs.LogLine, Task]] = []
     offsets: dict[str, int] = {}
+    queue: asyncio.Queue[tuple[logs.LogLine, Task]] = asyncio.Queue()
+    followers: dict[str, asyncio.Task[None]] = {}
+
+    async def follow_remote(t: Task, sess: Session, since_: float, tail_: int) -> None:
+        async for ll in sess.logs(t.ID, since=since_, tail=tail_, follow=True, stdout=stdout, stderr=stderr):
+            await queue.put((ll, t))
+
     for t in tasks_now():
-        lines, end = logs.read(d.runtime.log_path(t.ID), since=since, tail=tail, stdout=stdout, stderr=stderr)
-        offsets[t.ID] = end
-        entries.extend((ll.timestamp, ll, t) for ll in lines)
+        sess = remote_session(t)
+        if sess is None:
+            lines, end = logs.read(d.runtime.log_path(t.ID), since=since, tail=tail, stdout=stdout, stderr=stderr)
+            offsets[t.ID] = end
+            entries.extend((ll.timestamp, ll, t) for ll in lines)
+        elif follow:
+            # The agent sends what is there (tail, since) and then what comes.
+            followers[t.ID] = asyncio.ensure_future(follow_remote(t, sess, since, tail))
+        else:
+            try:
+                async with asyncio.timeout(REMOTE_READ_TIMEOUT):
+                    async for ll in sess.logs(t.ID, since=since, tail=tail, stdout=stdout, stderr=stderr):
+                        entries.append((ll.timestamp, ll, t))
+            except TimeoutError:
+                pass  # a node that does not answer in time contributes what it sent
     entries.sort(key=lambda e: e[0])
     for _, ll, t in entries:
         await resp.write(_frame(tty, ll.stream, _line(ll, t, timestamps, details)))
     if not follow:
         await resp.write_eof()
         return resp
-
-    queue: asyncio.Queue[tuple[logs.LogLine, Task]] = asyncio.Queue()
-    followers: dict[str, asyncio.Task[None]] = {}
 
     async def follow_one(t: Task, offset: int) -> None:
         async for ll in logs.follow(d.runtime.log_path(t.ID), offset, stdout=stdout, stderr=stderr):
@@ -100,8 +128,13 @@ async def serve(request: web.Request, d: Daemon, m: Any, service: Service | None
     async def watch_tasks() -> None:
         while True:
             for t in tasks_now():
-                if t.ID not in followers:
+                if t.ID in followers:
+                    continue
+                sess = remote_session(t)
+                if sess is None:
                     followers[t.ID] = asyncio.ensure_future(follow_one(t, offsets.get(t.ID, 0)))
+                else:
+                    followers[t.ID] = asyncio.ensure_future(follow_remote(t, sess, 0.0, -1))
             await asyncio.sleep(0.5)
 
     watcher = asyncio.ensure_future(watch_tasks())
