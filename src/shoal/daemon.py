@@ -25,12 +25,13 @@ from shoal.api.errors import (
     LEAVE_LAST_MANAGER,
     NOT_A_MANAGER,
     NOT_A_MANAGER_WORKER,
+    SWARM_LOCKED,
     FailedPrecondition,
     InvalidArgument,
 )
 from shoal.api.ids import new_id
-from shoal.api.types import ClusterSpec, NodeDescription
-from shoal.manager import ca
+from shoal.api.types import Cluster, ClusterSpec, NodeDescription
+from shoal.manager import ca, keys
 from shoal.manager.manager import Manager
 from shoal.manager.remote import SwarmListener
 from shoal.runtime.base import Runtime
@@ -82,6 +83,7 @@ class Daemon:
         self.role = ""
         self.listen_addr = ""
         self.managers: list[str] = []
+        self.locked = False
         self.hostname = config.hostname or socket.gethostname()
         self._lock = asyncio.Lock()
 
@@ -111,12 +113,46 @@ class Daemon:
         if self.role == "worker":
             await self._run_worker(self._identity())
             return
-        self.manager = await Manager.open(self.swarm_dir / "state.db")
+        if keys.is_sealed(self.keys_path):
+            self.locked = True  # autolock: nothing runs until `swarm unlock`
+            return
+        await self._open_manager(keys.load_dek(self.keys_path))
+
+    @property
+    def keys_path(self) -> Path:
+        return self.swarm_dir / "keys.json"
+
+    async def _open_manager(self, dek: bytes) -> None:
+        self.manager = await Manager.open(self.swarm_dir / "state.db", dek)
         if self.manager.initialized():
             await self._run_swarm()
         else:
             await self.manager.close()
             self.manager = None
+
+    async def unlock(self, key: str) -> None:
+        async with self._lock:
+            if not self.locked:
+                raise FailedPrecondition("Swarm is not locked.")
+            dek = keys.load_dek(self.keys_path, key)
+            await self._open_manager(dek)
+            self.locked = False
+
+    async def set_autolock(self, on: bool, rotate: bool = False) -> str:
+        """Seal the data key with a (new) unlock key, or unseal it; returns the unlock key ("" when off)."""
+        m = self.require_manager()
+        cluster = m.control.cluster()
+        dek = keys.load_dek(self.keys_path, cluster.UnlockKey)
+        key = (keys.new_unlock_key() if rotate or not cluster.UnlockKey else cluster.UnlockKey) if on else ""
+        if key != cluster.UnlockKey:
+            def set_key(c: Cluster) -> bool:
+                c.UnlockKey = key
+                c.Spec.EncryptionConfig.AutoLockManagers = on
+                return True
+
+            await m.store.update_with(Cluster, cluster.ID, set_key)
+        keys.save_dek(self.keys_path, dek, key)
+        return key
 
     def _save_node(self) -> None:
         (self.swarm_dir / "node.json").write_text(json.dumps({
@@ -181,17 +217,23 @@ class Daemon:
     # ------------------------------------------------------------ swarm membership
 
     def local_node_state(self) -> str:
+        if self.locked:
+            return "locked"
         return "active" if self.manager is not None or self.worker is not None else "inactive"
 
     def require_manager(self) -> Manager:
+        if self.locked:
+            raise FailedPrecondition(SWARM_LOCKED)
         if self.manager is None:
             raise FailedPrecondition(NOT_A_MANAGER_WORKER if self.worker is not None else NOT_A_MANAGER)
         return self.manager
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,
-                         data_path_port: int = 0, force_new_cluster: bool = False) -> str:
+                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False) -> str:
         async with self._lock:
+            if self.locked:
+                raise FailedPrecondition(SWARM_LOCKED)
             if self.worker is not None and self.manager is None:
                 raise FailedPrecondition(ALREADY_IN_SWARM)
             if self.manager is not None:
@@ -208,9 +250,12 @@ class Daemon:
             state = self.swarm_dir / "state.db"
             for p in (state, Path(str(state) + "-wal"), Path(str(state) + "-shm")):
                 p.unlink(missing_ok=True)
-            self.manager = await Manager.open(state)
+            dek = keys.new_dek()
+            unlock_key = keys.new_unlock_key() if autolock else ""
+            self.manager = await Manager.open(state, dek)
             cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
-                                              data_path_port, self.describe())
+                                              data_path_port, self.describe(), unlock_key)
+            keys.save_dek(self.keys_path, dek, unlock_key)
             key_pem, csr_pem = ca.new_node_key()
             cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,
                                           "manager", cluster.ID)
@@ -243,7 +288,11 @@ class Daemon:
 
     async def swarm_leave(self, force: bool) -> None:
         async with self._lock:
-            if self.manager is None and self.worker is None:
+            if self.locked:
+                if not force:
+                    raise FailedPrecondition(LEAVE_LAST_MANAGER)
+                self.locked = False  # a locked manager may still be forced out (its state is erased)
+            elif self.manager is None and self.worker is None:
                 raise FailedPrecondition("This node is not part of a swarm")
             if self.manager is not None and not force:
                 raise FailedPrecondition(LEAVE_LAST_MANAGER)

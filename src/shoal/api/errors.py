@@ -21,6 +21,10 @@ NOT_A_MANAGER_WORKER = (
     "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
     "this command on a manager node or promote the current node to a manager."
 )
+SWARM_LOCKED = (
+    'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to '
+    "unlock it."
+)
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join '
     "another one."

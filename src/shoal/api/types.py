@@ -377,8 +377,10 @@ class Cluster(Base):
     SubnetSize: int = 24
     DataPathPort: int = 4789
     JoinTokens: JoinTokens = field(default_factory=JoinTokens)
-    # shoal: the root CA's private key (PEM). Kept in the store; encrypted at rest under autolock.
+    # shoal: the root CA's private key (PEM) and the unlock key (autolock), never shown by the API; the
+    # store encrypts them at rest with the data key, which the unlock key seals under autolock.
     RootCAKey: str = ""
+    UnlockKey: str = ""
 
 
 StoredObject = Node | Service | Task | Cluster

@@ -32,16 +32,21 @@ from shoal.manager.orchestrator.orchestrator import Orchestrator
 from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
 from shoal.store.backend import Backend
+from shoal.store.encryption import EncryptedBackend
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
 from shoal.store.sqlite import SQLiteBackend
 
 
-def open_backend(path: Path | None) -> Backend:
+def open_backend(path: Path | None, dek: bytes | None = None) -> Backend:
+    """SQLite at ``path`` (memory when None), its values encrypted with ``dek`` when one is given."""
+    backend: Backend
     if path is None:
-        return MemoryBackend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return SQLiteBackend(path)
+        backend = MemoryBackend()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = SQLiteBackend(path)
+    return EncryptedBackend(backend, dek) if dek is not None else backend
 
 
 class Manager:
@@ -56,8 +61,8 @@ class Manager:
         self.loops: list[Loop] = [self.allocator, self.orchestrator, self.scheduler, self.reaper]
 
     @classmethod
-    async def open(cls, state_path: Path | None) -> Manager:
-        store = ObjectStore(open_backend(state_path))
+    async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:
+        store = ObjectStore(open_backend(state_path, dek))
         await store.load()
         return cls(store)
 
@@ -66,7 +71,8 @@ class Manager:
 
     async def init(self, node_id: str, addr: str, spec: ClusterSpec | None = None,
                    default_addr_pool: list[str] | None = None, subnet_size: int = 0,
-                   data_path_port: int = 0, description: NodeDescription | None = None) -> Cluster:
+                   data_path_port: int = 0, description: NodeDescription | None = None,
+                   unlock_key: str = "") -> Cluster:
         cert, key = new_root_ca()
         cluster = Cluster(
             ID=new_id(),
@@ -77,7 +83,9 @@ class Manager:
             SubnetSize=subnet_size or 24,
             DataPathPort=data_path_port or 4789,
             RootCAKey=key,
+            UnlockKey=unlock_key,
         )
+        cluster.Spec.EncryptionConfig.AutoLockManagers = bool(unlock_key)
         node = Node(
             ID=node_id,
             Spec=NodeSpec(Role="manager", Availability="active"),

@@ -118,6 +118,7 @@ def cluster_json(d: Daemon) -> dict[str, Any]:
     c = d.require_manager().control.cluster()
     data: dict[str, Any] = msgspec.to_builtins(c)
     data.pop("RootCAKey", None)
+    data.pop("UnlockKey", None)
     return data
 
 
@@ -131,7 +132,7 @@ async def ping(request: web.Request) -> web.StreamResponse:
         "OSType": "linux",
         "Docker-Experimental": "false",
         "Swarm": "active/manager" if d.manager is not None else "active/worker" if d.worker is not None
-        else "inactive",
+        else "locked" if d.locked else "inactive",
         "Cache-Control": "no-cache, no-store, must-revalidate",
         "Pragma": "no-cache",
     }
@@ -228,11 +229,9 @@ class InitRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
-    if req.AutoLockManagers:
-        return err(501, "autolock is not supported by this shoal yet")
     node_id = await daemon(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster,
+        req.ForceNewCluster, req.AutoLockManagers,
     )
     return jresp(node_id)
 
@@ -262,26 +261,35 @@ async def swarm_inspect(request: web.Request) -> web.StreamResponse:
 
 
 async def swarm_update(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    d = daemon(request)
+    m = d.require_manager()
     spec: ClusterSpec = await body_as(request, ClusterSpec)
-    if spec.EncryptionConfig.AutoLockManagers:
-        return err(501, "autolock is not supported by this shoal yet")
     trust = m.control.cluster().TLSInfo.TrustRoot
     await m.control.update_cluster(
         qint(request, "version"), spec, qbool(request, "rotateWorkerToken"), qbool(request, "rotateManagerToken"),
         lambda _role: join_token(trust),
     )
+    autolock = spec.EncryptionConfig.AutoLockManagers
+    rotate = qbool(request, "rotateManagerUnlockKey")
+    if rotate and not autolock:
+        return err(400, "rpc error: code = FailedPrecondition desc = cannot rotate because autolock is not turned on")
+    await d.set_autolock(autolock, rotate)
     return web.Response(status=200)
 
 
 async def swarm_unlockkey(request: web.Request) -> web.StreamResponse:
-    daemon(request).require_manager()
-    return jresp({"UnlockKey": ""})
+    m = daemon(request).require_manager()
+    return jresp({"UnlockKey": m.control.cluster().UnlockKey})
+
+
+class UnlockRequest(msgspec.Struct):
+    UnlockKey: str = ""
 
 
 async def swarm_unlock(request: web.Request) -> web.StreamResponse:
-    daemon(request).require_manager()
-    return err(503, "swarm is not locked")
+    req: UnlockRequest = await body_as(request, UnlockRequest)
+    await daemon(request).unlock(req.UnlockKey)
+    return web.Response(status=200)
 
 
 # ---------------------------------------------------------------- nodes

@@ -1,0 +1,65 @@
+"""A Backend wrapper that encrypts every value at rest (AES-256-GCM with the data key).
+
+Keys stay readable (they are IDs); each value is stored as ``nonce (12 bytes) || ciphertext``, with
+the key as associated data, so a value cannot be moved to another key unnoticed. Reads, ranges,
+transaction results and watch events are decrypted on the way out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Sequence
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shoal.store.backend import KV, Backend, Compare, Event, Op, Put
+
+
+class EncryptedBackend:
+    def __init__(self, inner: Backend, dek: bytes) -> None:
+        self.inner = inner
+        self._aead = AESGCM(dek)
+
+    def _seal(self, key: str, value: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, value, key.encode())
+
+    def _open(self, kv: KV) -> KV:
+        if not kv.value:
+            return kv
+        plain = self._aead.decrypt(kv.value[:12], kv.value[12:], kv.key.encode())
+        return KV(kv.key, plain, kv.create_revision, kv.mod_revision, kv.lease)
+
+    async def get(self, key: str) -> tuple[KV | None, int]:
+        kv, rev = await self.inner.get(key)
+        return (self._open(kv) if kv is not None else None), rev
+
+    async def range(self, prefix: str) -> tuple[list[KV], int]:
+        kvs, rev = await self.inner.range(prefix)
+        return [self._open(kv) for kv in kvs], rev
+
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
+        sealed: list[Op] = [Put(op.key, self._seal(op.key, op.value), op.lease) if isinstance(op, Put) else op
+                            for op in ops]
+        rev, events = await self.inner.txn(compares, sealed)
+        return rev, [Event(e.type, self._open(e.kv) if e.type == "put" else e.kv, e.revision) for e in events]
+
+    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:
+        async for e in self.inner.watch(prefix, after_revision):
+            yield Event(e.type, self._open(e.kv) if e.type == "put" else e.kv, e.revision)
+
+    async def lease_grant(self, ttl: float) -> int:
+        return await self.inner.lease_grant(ttl)
+
+    async def lease_keepalive(self, lease: int) -> None:
+        await self.inner.lease_keepalive(lease)
+
+    async def lease_revoke(self, lease: int) -> None:
+        await self.inner.lease_revoke(lease)
+
+    async def compact(self, revision: int) -> None:
+        await self.inner.compact(revision)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
