@@ -158,6 +158,9 @@ class ControlAPI:
             raise invalid(f"invalid role: {spec.Role}")
         if spec.Role != node.Spec.Role:
             managers = [n for n in self.store.list(Node) if n.Spec.Role == "manager"]
+            if spec.Role == "manager":
+                raise unimplemented("promoting a worker to a manager needs the managers' etcd quorum, which this "
+                                    "shoal does not have yet")
             if spec.Role == "worker" and len(managers) <= 1:
                 raise RPCError(
                     "FailedPrecondition",
