@@ -177,6 +177,14 @@ class Daemon:
         await self.manager.start()
         assert self.manager.dispatcher is not None
         ident = self._identity()
+        if ca.needs_renewal(ident.cert_pem):
+            # A manager signs its own new certificate (checked at each start; agents renew over /renew).
+            cluster = self.manager.control.cluster()
+            key_pem, csr_pem = ca.new_node_key()
+            cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,
+                                          "manager", cluster.ID)
+            self._save_identity(cluster.TLSInfo.TrustRoot, cert_pem, key_pem)
+            ident = self._identity()
         self.listener = SwarmListener(self.manager, ident.cert_pem, ident.key_pem)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
