@@ -79,6 +79,17 @@ async def join(request: web.Request) -> web.Response:
     return web.json_response({"node_id": node_id, "cert": cert, "role": role})
 
 
+def _caller(request: web.Request) -> tuple[str, str] | web.Response:
+    """The node ID and role from the caller's verified certificate, or the refusal to send back."""
+    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
+    if ident is None:
+        return web.json_response({"message": "a node certificate is required"}, status=401)
+    node_id, role, cluster_id = ident
+    if cluster_id != _cluster(request.app[MANAGER]).ID:
+        return web.json_response({"message": "certificate is for another cluster"}, status=403)
+    return node_id, role
+
+
 class RenewRequest(msgspec.Struct):
     csr: str
 
@@ -86,13 +97,11 @@ class RenewRequest(msgspec.Struct):
 async def renew(request: web.Request) -> web.Response:
     """A node trades a new certificate request for a new certificate, before its own expires."""
     m = request.app[MANAGER]
-    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
-    if ident is None:
-        return web.json_response({"message": "a node certificate is required"}, status=401)
-    node_id, role, cluster_id = ident
+    caller = _caller(request)
+    if isinstance(caller, web.Response):
+        return caller
+    node_id, role = caller
     c = _cluster(m)
-    if cluster_id != c.ID:
-        return web.json_response({"message": "certificate is for another cluster"}, status=403)
     node = m.store.get(Node, node_id)
     if node is not None:
         role = node.Spec.Role  # a promotion or demotion shows in the next certificate
@@ -108,12 +117,10 @@ async def renew(request: web.Request) -> web.Response:
 
 async def session(request: web.Request) -> web.StreamResponse:
     m = request.app[MANAGER]
-    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
-    if ident is None:
-        return web.json_response({"message": "a node certificate is required"}, status=401)
-    node_id, role, cluster_id = ident
-    if cluster_id != _cluster(m).ID:
-        return web.json_response({"message": "certificate is for another cluster"}, status=403)
+    caller = _caller(request)
+    if isinstance(caller, web.Response):
+        return caller
+    node_id, role = caller
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     sess: Session | None = None
