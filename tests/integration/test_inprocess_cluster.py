@@ -212,3 +212,25 @@ async def test_docker_api_shapes_and_errors(client: TestClient) -> None:  # type
     )
     r = await client.get("/v1.47/services/nosuch")
     assert r.status == 404 and (await r.json())["message"] == "service nosuch not found"
+
+
+async def test_process_runtime_cleans_what_a_crash_left(tmp_path: Path) -> None:
+    from shoal.runtime.process import ProcessRuntime
+
+    d = Daemon(DaemonConfig(data_root=tmp_path / "x", exec_root=tmp_path / "xrun", runtime="process"))
+    make_image(d, tmp_path, "sleeper:latest", "sleep 60")
+    images = d.images
+    rt = ProcessRuntime(tmp_path / "data", images)
+    t = Task(ID="crashleft0000000000000000", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="sleeper")))
+    await rt.prepare(t)
+    started = await rt.start(t)
+    rt.procs.clear()  # the daemon "crashed": nobody waits for the process any more
+    fresh = ProcessRuntime(tmp_path / "data", images)
+    await fresh.cleanup()
+    await wait_until(lambda: not os.path.exists(f"/proc/{started.pid}") or _zombie(started.pid))
+    assert not (tmp_path / "data" / "process" / t.ID).exists()
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "Z"

@@ -62,6 +62,15 @@ def env_of(task: Task, image_config: dict, hostname: str) -> dict[str, str]:
     return env
 
 
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat); "" if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
 @dataclass
 class _Proc:
     proc: asyncio.subprocess.Process | None = None
@@ -87,7 +96,14 @@ class ProcessRuntime:
         return self.logs / f"{task_id}.log"
 
     async def cleanup(self) -> None:
+        """Kill the process groups a crashed daemon left running (checked by start time, so a reused
+        PID is never hit), and remove their directories."""
         for d in self.root.iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                pid_s, start_s = (d / "pid").read_text().split()
+                pid = int(pid_s)
+                if _start_time(pid) == start_s:
+                    os.killpg(pid, signals.SIGKILL)
             shutil.rmtree(d, ignore_errors=True)
 
     async def prepare(self, task: Task) -> None:
@@ -125,6 +141,8 @@ class ProcessRuntime:
         p.pumps = [asyncio.ensure_future(logs.pump(out_r, "stdout", path)),
                    asyncio.ensure_future(logs.pump(err_r, "stderr", path))]
         p.exit = asyncio.ensure_future(self._wait(p))
+        with contextlib.suppress(OSError):
+            (Path(p.cwd) / "pid").write_text(f"{p.proc.pid} {_start_time(p.proc.pid)}")
         return Started(container_id=task.ID, pid=p.proc.pid)
 
     async def _wait(self, p: _Proc) -> int:
