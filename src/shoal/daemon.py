@@ -90,6 +90,10 @@ class Daemon:
     def _make_runtime(self) -> Runtime:
         if self.runtime_name == "process":
             return ProcessRuntime(self.data_root, self.images)
+        if self.runtime_name == "hollow":
+            from shoal.runtime.hollow import HollowRuntime
+
+            return HollowRuntime()
         if self.runtime_name == "runc":
             from shoal.runtime.runc import RuncRuntime
 

@@ -42,8 +42,8 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--exec-root", type=click.Path(path_type=Path), default=DEFAULT_EXEC_ROOT, show_default=True,
               help="Root directory for execution state files")
 @click.option("-H", "--host", "hosts", multiple=True, help="Daemon socket(s) to connect to")
-@click.option("--runtime", type=click.Choice(["runc", "process"]), default=None,
-              help="Runtime for tasks (default: runc when root and installed, else process)")
+@click.option("--runtime", type=click.Choice(["runc", "process", "hollow"]), default=None,
+              help="Runtime for tasks (default: runc when root and installed, else process; hollow runs nothing)")
 @click.option("--label", "labels", multiple=True, help="Set key=value labels to the daemon (engine labels)")
 @click.option("--hostname", default="", help="Node hostname to report (default: the machine's)")
 @click.option("--cpus", type=int, default=0, help="CPUs to report as the node's capacity")

@@ -9,6 +9,7 @@ from shoal.cli.daemon_cmd import daemon
 from shoal.cli.image import image, images, import_, load, rmi, save, tag
 from shoal.cli.node import node
 from shoal.cli.service import service
+from shoal.cli.sim_cmd import sim
 from shoal.cli.swarm import swarm
 
 
@@ -34,6 +35,7 @@ cli.add_command(load)
 cli.add_command(save)
 cli.add_command(tag)
 cli.add_command(rmi)
+cli.add_command(sim)
 
 
 def main() -> None:

@@ -1,0 +1,61 @@
+"""``shoal sim``: run a manager with N hollow nodes (serving the Docker API), or benchmark one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+
+import click
+
+from shoal import sim as simulation
+
+
+@click.group("sim", invoke_without_command=True)
+@click.option("--nodes", type=int, default=10, show_default=True, help="Number of nodes (the manager included)")
+@click.option("--labels", default="", help='Node labels, e.g. "zone=a,b,c;rack=1-20" (round robin)')
+@click.option("--cpus", type=int, default=16, show_default=True, help="CPUs of each hollow node")
+@click.option("--memory", default="64G", show_default=True, help="Memory of each hollow node")
+@click.option("--start-delay", type=float, default=0.0, help="Seconds a hollow task takes to start")
+@click.option("-H", "--host", "hosts", multiple=True, default=["unix:///run/shoal/sim.sock"], show_default=True,
+              help="Socket(s) to serve the Docker API on")
+@click.pass_context
+def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, start_delay: float,
+        hosts: tuple[str, ...]) -> None:
+    """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    async def run() -> None:
+        from shoal.frontdoor.docker.app import serve
+
+        s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay)
+        runner = await serve(s.daemon, list(hosts))
+        click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+        await s.stop()
+
+    asyncio.run(run())
+
+
+@sim.command("bench")
+@click.option("--nodes", type=int, default=5000, show_default=True)
+@click.option("--services", type=int, default=1, show_default=True)
+@click.option("--replicas", type=int, default=1000, show_default=True)
+@click.option("--scheduler-only", is_flag=True, help="Stop at every task assigned (no agents)")
+@click.option("--start-delay", type=float, default=0.0, help="Seconds a hollow task takes to start")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line")
+def bench(nodes: int, services: int, replicas: int, scheduler_only: bool, start_delay: float, as_json: bool) -> None:
+    """Create SERVICES x REPLICAS tasks on NODES hollow nodes; time them to assigned and running."""
+    result = asyncio.run(simulation.bench(nodes, services, replicas, scheduler_only=scheduler_only,
+                                          start_delay=start_delay))
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for k, v in result.items():
+            click.echo(f"{k}: {v}")
