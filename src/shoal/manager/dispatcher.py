@@ -94,6 +94,10 @@ class Session:
 
     async def heartbeat(self) -> float:
         self.last_heartbeat = self.dispatcher.clock()
+        node = self.dispatcher.store.get(Node, self.node_id)
+        if node is not None and node.Status.State == "down" and self.dispatcher.sessions.get(self.node_id) is self:
+            # Marked down while its heartbeats were late (a stalled manager, a slow network): it is back.
+            await self.dispatcher.mark_ready(self.node_id)
         return self.dispatcher.heartbeat_period
 
     async def update_task_status(self, updates: list[tuple[str, TaskStatus]]) -> None:
@@ -238,6 +242,15 @@ class Dispatcher:
                 last = s.last_heartbeat if s is not None else self._started
                 if last < deadline:
                     await self.mark_down(n.ID, "heartbeat failure")
+
+    async def mark_ready(self, node_id: str) -> None:
+        def ready(n: Node) -> bool:
+            if n.Status.State == "ready":
+                return False
+            n.Status = NodeStatus(State="ready", Addr=n.Status.Addr)
+            return True
+
+        await self.store.update_with(Node, node_id, ready)
 
     async def mark_down(self, node_id: str, message: str) -> None:
         def down(n: Node) -> bool:
