@@ -71,21 +71,27 @@ class TaskReaper(Loop):
         limit = self.history_limit()
         dirty, self.dirty_slots = self.dirty_slots, set()
         if limit >= 0:
+            by_service: dict[str, set[tuple[int, str]]] = {}
             for sid, slot, node in dirty:
-                if slot:
-                    group = [t for t in self.store.tasks_of_service(sid) if t.Slot == slot]
-                else:
-                    group = [t for t in self.store.tasks_of_service(sid) if t.NodeID == node and not t.Slot]
-                excess = len(group) - max(limit, 1)
-                if excess <= 0:
-                    continue
-                group.sort(key=lambda t: (t.Status.Timestamp or t.CreatedAt))
-                for t in group:
+                by_service.setdefault(sid, set()).add((slot, node))
+            for sid, keys in by_service.items():
+                # One pass over the service's tasks, whatever the number of dirty slots.
+                groups: dict[tuple[int, str], list[Task]] = {}
+                for t in self.store.tasks_of_service(sid):
+                    key = (t.Slot, "") if t.Slot else (0, t.NodeID)
+                    if key in keys:
+                        groups.setdefault(key, []).append(t)
+                for group in groups.values():
+                    excess = len(group) - max(limit, 1)
                     if excess <= 0:
-                        break
-                    if reapable(t) and t.ID not in deletes:
-                        deletes[t.ID] = t
-                        excess -= 1
+                        continue
+                    group.sort(key=lambda t: (t.Status.Timestamp or t.CreatedAt))
+                    for t in group:
+                        if excess <= 0:
+                            break
+                        if reapable(t) and t.ID not in deletes:
+                            deletes[t.ID] = t
+                            excess -= 1
         if not deletes:
             return
         try:
