@@ -102,7 +102,7 @@ class Orchestrator(Loop):
                 self.kick()
                 return
             if old.Status.State != new.Status.State and (
-                new.Status.State.terminal or new.Status.State == TaskState.RUNNING
+                new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.ServiceID))
             ):
                 self.dirty.add(new.ServiceID)
                 self.kick()
@@ -121,6 +121,12 @@ class Orchestrator(Loop):
                         self.dirty.add(s.ID)
                 self.dirty.update(t.ServiceID for t in self.store.tasks_of_node(node_id))
                 self.kick()
+
+    def _updating(self, service_id: str) -> bool:
+        """A task reaching running matters only to an update in progress (its monitor, its next batch)."""
+        svc = self.store.get(Service, service_id)
+        us = svc.UpdateStatus if svc is not None else None
+        return us is not None and us.State in ("updating", "rollback_started")
 
     # ------------------------------------------------------------ tick
 
