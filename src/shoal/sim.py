@@ -70,8 +70,9 @@ class Sim:
     scratch: Path | None = None  # a directory the simulation made for itself, removed at stop
 
     async def stop(self) -> None:
-        for w in self.workers:
-            await w.stop()
+        if self.daemon.manager is not None:
+            await self.daemon.manager.stop_loops()  # first, or stopping the nodes' tasks would restart them
+        await asyncio.gather(*(w.stop() for w in self.workers))
         await self.daemon.stop()
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
