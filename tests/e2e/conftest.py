@@ -115,12 +115,3 @@ def e2e_base() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def wait_for(fn, timeout: float = 30, interval: float = 0.2, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import make_rootfs, start_daemon, stop_daemon, wait_for
-from tests.e2e.test_docker_cli import rows
-from tests.ports import free_port
+from tests.e2e.conftest import make_rootfs, start_daemon, stop_daemon
+from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon, wait_for
-from tests.ports import free_port
+from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon
+from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,23 +37,6 @@ def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
         stop_daemon(d)
         print(d.log.read_text()[-3000:])
     assert not leftover_mounts(e2e_base / "data"), "mounts left behind"
-
-
-def rows(out: str) -> list[list[str]]:
-    """Cut a docker table into cells at the header's column starts (cells may be empty)."""
-    lines = [line for line in out.splitlines() if line.strip()]
-    if not lines:
-        return []
-    header = lines[0]
-    starts = [m.start() for m in re.finditer(r"(?:(?<=^)|(?<=\s{2}))\S", header)]
-    out_rows = []
-    for line in lines[1:]:
-        cells = []
-        for i, st in enumerate(starts):
-            end = starts[i + 1] if i + 1 < len(starts) else len(line)
-            cells.append(line[st:end].strip())
-        out_rows.append(cells)
-    return out_rows
 
 
 def replicas(d: ShoalDaemon, name: str) -> str:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import wait_for
-from tests.e2e.test_docker_cli import rows
+from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e]
 

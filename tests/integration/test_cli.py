@@ -16,15 +16,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.ports import free_port
+from tests.support import free_port, rows, wait_for
 
 from shoal.cli.client import Client, DockerError
 from shoal.cli.main import cli
@@ -55,29 +53,8 @@ class Daemon:
         return self.run(*args).stdout
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
-def rows(text: str) -> list[list[str]]:
-    """A docker table's data rows, cut at the header's column starts (empty cells kept as "")."""
-    lines = text.splitlines()
-    if not lines:
-        return []
-    starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", lines[0])]
-    out = []
-    for line in lines[1:]:
-        if line.strip():
-            bounds = [*starts[1:], None]
-            out.append([line[a:b].strip() for a, b in zip(starts, bounds, strict=True)])
-    return out
 
 
 def make_image_tar(root: Path, out: Path) -> Path:

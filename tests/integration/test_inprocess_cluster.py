@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from tests.ports import free_port
+from tests.support import free_port
 
 from shoal.api.states import TaskState
 from shoal.api.types import (

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.ports import free_port
+from tests.support import free_port
 
 from shoal.agent import remote
 from shoal.agent.worker import describe_node

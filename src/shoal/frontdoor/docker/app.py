@@ -596,7 +596,7 @@ def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
         "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
         "com.docker.swarm.task": "",
         "com.docker.swarm.task.id": t.ID,
-        "com.docker.swarm.task.name": container_name(t).rsplit(".", 1)[0] + "." + t.ID,
+        "com.docker.swarm.task.name": container_name(t),
         **((spec.Labels or {}) if spec else {}),
     }
     return {
