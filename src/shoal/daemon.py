@@ -5,11 +5,20 @@ Before ``swarm init`` the node is inactive: images work, swarm calls answer Dock
 manager" error. ``swarm init`` creates the cluster state under ``<data-root>/swarm`` (SQLite) and
 starts the manager and the agent; a restarted daemon finds that state and starts them again, and the
 orchestrators converge. ``swarm leave --force`` stops every task and erases the swarm state.
+
+When a second manager joins, the first one moves the cluster state from SQLite into etcd: it starts
+its own etcd member, copies every key, and from then on every manager runs a member of the managers'
+etcd cluster (``membership``), campaigns for leadership (``quorum``), and runs the orchestrators, the
+scheduler and the dispatcher only while it leads. The agent of a manager in a quorum holds its
+session with the leader over mutual TLS, like any worker's, so leadership can move without
+touching the containers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import logging
 import os
@@ -28,15 +37,31 @@ from shoal.api.errors import (
     SWARM_LOCKED,
     FailedPrecondition,
     InvalidArgument,
+    ShoalError,
+    Unavailable,
 )
 from shoal.api.ids import new_id
-from shoal.api.types import Cluster, ClusterSpec, NodeDescription
+from shoal.api.types import (
+    Cluster,
+    ClusterSpec,
+    ManagerStatus,
+    Node,
+    NodeDescription,
+    NodeSpec,
+    NodeStatus,
+)
 from shoal.manager import ca, keys
 from shoal.manager.manager import Manager
-from shoal.manager.remote import SwarmListener
+from shoal.manager.membership import EtcdMember, peer_url
+from shoal.manager.quorum import NO_LEADER, Elector
+from shoal.manager.remote import JoinRequest, SwarmListener, host_of
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
+from shoal.store.backend import StoreError
+from shoal.store.encryption import EncryptedBackend
+from shoal.store.etcd_server import free_port
+from shoal.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +108,11 @@ class Daemon:
         self.role = ""
         self.listen_addr = ""
         self.managers: list[str] = []
+        self.peer_port = 0  # this manager's etcd peer port; 0 while the state is in SQLite
+        self.member: EtcdMember | None = None
+        self.elector: Elector | None = None
+        self.dek = b""
+        self._quorum_task: asyncio.Task[None] | None = None
         self.locked = False
         self.hostname = config.hostname or socket.gethostname()
         self._lock = asyncio.Lock()
@@ -114,6 +144,7 @@ class Daemon:
         self.role = info.get("role", "manager")
         self.listen_addr = info.get("listen_addr", "")
         self.managers = list(info.get("managers", []))
+        self.peer_port = int(info.get("etcd_peer_port", 0))
         if self.role == "worker":
             await self._run_worker(self._identity())
             return
@@ -126,7 +157,16 @@ class Daemon:
     def keys_path(self) -> Path:
         return self.swarm_dir / "keys.json"
 
+    @property
+    def in_quorum(self) -> bool:
+        """Whether this manager's state is in the managers' etcd cluster (not in SQLite)."""
+        return self.peer_port > 0
+
     async def _open_manager(self, dek: bytes) -> None:
+        self.dek = dek
+        if self.in_quorum:
+            await self._start_quorum(dek)
+            return
         self.manager = await Manager.open(self.swarm_dir / "state.db", dek)
         if self.manager.initialized():
             await self._run_swarm()
@@ -161,7 +201,7 @@ class Daemon:
     def _save_node(self) -> None:
         (self.swarm_dir / "node.json").write_text(json.dumps({
             "node_id": self.node_id, "addr": self.addr, "role": self.role, "listen_addr": self.listen_addr,
-            "managers": self.managers,
+            "managers": self.managers, "etcd_peer_port": self.peer_port,
         }))
 
     def _save_identity(self, ca_pem: str, cert_pem: str, key_pem: str) -> None:
@@ -189,27 +229,160 @@ class Daemon:
                                           "manager", cluster.ID)
             self._save_identity(cluster.TLSInfo.TrustRoot, cert_pem, key_pem)
             ident = self._identity()
-        self.listener = SwarmListener(self.manager, ident.cert_pem, ident.key_pem)
+        self.listener = SwarmListener(self.manager, ident.cert_pem, ident.key_pem, self._add_manager,
+                                      self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="manager")
         await self.worker.start()
 
-    async def _run_worker(self, ident: remote.Identity) -> None:
-        self.registrar = remote.RemoteRegistrar(
-            ident, self.managers, on_renew=lambda new: self._save_identity(new.ca_pem, new.cert_pem, new.key_pem)
+    def _remote_registrar(self, ident: remote.Identity) -> remote.RemoteRegistrar:
+        def managers_changed(addrs: list[str]) -> None:
+            self.managers = addrs
+            self._save_node()
+
+        registrar = remote.RemoteRegistrar(
+            ident, self.managers, on_renew=lambda new: self._save_identity(new.ca_pem, new.cert_pem, new.key_pem),
+            on_managers=managers_changed,
         )
-        self.registrar.log_path = self.runtime.log_path
+        registrar.log_path = self.runtime.log_path
+        return registrar
+
+    async def _run_worker(self, ident: remote.Identity) -> None:
+        self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="worker")
+                             self.addr.rsplit(":", 1)[0], role=self.role or "worker")
         await self.worker.start()
+
+    # ------------------------------------------------------------ the managers' quorum
+
+    async def _start_quorum(self, dek: bytes, initial_cluster: str = "", state: str = "new",
+                            wait: float = 0) -> None:
+        """Run this node's agent at once, and its manager once its etcd member serves (in the
+        background: a member whose peers are down waits for them, and the containers keep running)."""
+        if self.worker is None:
+            await self._run_worker(self._identity())
+        self._quorum_task = asyncio.ensure_future(self._quorum_up(dek, initial_cluster, state))
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._quorum_task), wait)
+
+    async def _quorum_up(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
+        if self.member is None:
+            member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port)
+            await member.start(initial_cluster, state)
+            self.member = member
+        while True:
+            store = ObjectStore(self.member.store_backend(dek), watch_backend=True)
+            try:
+                await store.load()
+                break
+            except StoreError as e:  # a learner not promoted yet, or a quorum that is not there
+                log.info("waiting for the managers' quorum: %s", e)
+                await store.backend.close()
+                await asyncio.sleep(1.0)
+        await self._attach(Manager(store))
+
+    async def _attach(self, m: Manager) -> None:
+        """Serve and campaign with a manager whose store is the managers' etcd cluster."""
+        assert self.member is not None and self.member.client is not None
+        m.control.live_manager_status = self._manager_status
+        self.manager = m
+        if self.listener is None:
+            ident = self._identity()
+            self.listener = SwarmListener(m, ident.cert_pem, ident.key_pem, self._add_manager, self._leader_addr)
+            await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
+        else:
+            self.listener.manager = m
+            self.listener.add_manager = self._add_manager
+            self.listener._leader_addr = self._leader_addr
+        self.elector = Elector(self.member.client, self.node_id, on_elected=m.start, on_deposed=m.stop)
+        self.elector.start()
+
+    def _leader_addr(self) -> str:
+        if self.elector is None or self.manager is None or not self.elector.leader:
+            return ""
+        n = self.manager.store.get(Node, self.elector.leader)
+        return n.ManagerStatus.Addr if n is not None and n.ManagerStatus is not None else ""
+
+    def _manager_status(self, node: Node) -> ManagerStatus | None:
+        """A manager's status as the quorum sees it now (leader, reachable or not)."""
+        if self.elector is None or node.Spec.Role != "manager":
+            return node.ManagerStatus
+        ms = node.ManagerStatus or ManagerStatus()
+        return ManagerStatus(Leader=node.ID == self.elector.leader,
+                             Reachability="reachable" if node.ID in self.elector.present else "unreachable",
+                             Addr=ms.Addr)
+
+    async def _add_manager(self, node_id: str, req: JoinRequest) -> dict[str, object]:
+        """A manager joins: move to etcd if the state is still in SQLite, record the node, add its
+        member; the answer is what it needs to start its member and read the state."""
+        async with self._lock:
+            if not self.in_quorum:
+                await self._migrate_to_quorum()
+            m = self.require_manager()
+            assert self.member is not None
+            host = host_of(req.addr)
+            node = await m.store.create(Node(
+                ID=node_id, Spec=NodeSpec(Role="manager", Availability="active"),
+                Description=NodeDescription(Hostname=req.hostname), Status=NodeStatus(State="unknown", Addr=host),
+                ManagerStatus=ManagerStatus(Reachability="unknown", Addr=req.addr),
+            ))
+            try:
+                initial = await self.member.add(node_id, peer_url(host, req.peer_port))
+            except StoreError:
+                with contextlib.suppress(StoreError, ShoalError):
+                    await m.store.delete(node)
+                raise
+            return {"dek": base64.b64encode(self.dek).decode(), "unlock_key": m.control.cluster().UnlockKey,
+                    "initial_cluster": initial, "managers": sorted({*self.listener_managers(), req.addr})}
+
+    def listener_managers(self) -> list[str]:
+        return self.listener.manager_addrs() if self.listener is not None else [self.addr]
+
+    async def _migrate_to_quorum(self) -> None:
+        """Move this single manager's state from SQLite into a new one-member etcd cluster."""
+        old = self.require_manager()
+        c = old.control.cluster()
+        host = host_of(self.addr)
+        key_pem, csr_pem = ca.new_node_key()  # a certificate that names this host, as etcd peers check
+        cert_pem = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, csr_pem, self.node_id, "manager", c.ID,
+                                      ips=(host,))
+        self._save_identity(c.TLSInfo.TrustRoot, cert_pem, key_pem)
+        member = EtcdMember(self.swarm_dir, self.node_id, host, free_port(host))
+        await member.start()
+        try:
+            await old.stop()  # nothing writes between the copy and the switch
+            raw = old.store.backend.inner if isinstance(old.store.backend, EncryptedBackend) else old.store.backend
+            copied = await member.copy_from(raw)
+            store = ObjectStore(member.store_backend(self.dek), watch_backend=True)
+            await store.load()
+        except BaseException:
+            await member.stop()  # the SQLite state is untouched: carry on with it
+            shutil.rmtree(member.data_dir, ignore_errors=True)
+            await old.start()
+            raise
+        await old.close()
+        self.member, self.peer_port = member, member.peer_port
+        self._save_node()
+        state = self.swarm_dir / "state.db"
+        for p in (state, Path(str(state) + "-wal"), Path(str(state) + "-shm")):
+            p.unlink(missing_ok=True)
+        log.info("moved %d keys of cluster state into etcd", copied)
+        await self._attach(Manager(store))
+        if self.worker is not None:
+            self.registrar = self._remote_registrar(self._identity())
+            await self.worker.rebind(self.registrar)
 
     async def stop(self) -> None:
         async with self._lock:
             await self._stop_swarm()
             await self.runtime.close()
 
-    async def _stop_swarm(self) -> None:
+    async def _stop_swarm(self, resign: bool = True) -> None:
+        if self.elector is not None:
+            await self.elector.stop(resign=resign)  # hands leadership over at once
+            self.elector = None
         if self.listener is not None:
             await self.listener.stop()
             self.listener = None
@@ -221,10 +394,7 @@ class Daemon:
         if self.registrar is not None:
             await self.registrar.close()
             self.registrar = None
-        if self.manager is not None:
-            await self.manager.stop_dispatcher()
-            await self.manager.close()
-            self.manager = None
+        await self._stop_manager_side()  # the dispatcher last: it writes the agents' final reports
 
     # ------------------------------------------------------------ swarm membership
 
@@ -237,6 +407,8 @@ class Daemon:
         if self.locked:
             raise FailedPrecondition(SWARM_LOCKED)
         if self.manager is None:
+            if self.in_quorum and self.role == "manager":
+                raise Unavailable(NO_LEADER)  # its member has not reached the quorum (yet)
             raise FailedPrecondition(NOT_A_MANAGER_WORKER if self.worker is not None else NOT_A_MANAGER)
         return self.manager
 
@@ -248,9 +420,11 @@ class Daemon:
                 raise FailedPrecondition(SWARM_LOCKED)
             if self.worker is not None and self.manager is None:
                 raise FailedPrecondition(ALREADY_IN_SWARM)
-            if self.manager is not None:
+            if self.manager is not None or (self.in_quorum and self.role == "manager"):
                 if not force_new_cluster:
                     raise FailedPrecondition(ALREADY_IN_SWARM)
+                if self.in_quorum:
+                    await self._force_new_cluster()
                 return self.node_id
             self.listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
             addr = resolve_advertise(advertise_addr, self.listen_addr)
@@ -262,7 +436,7 @@ class Daemon:
             state = self.swarm_dir / "state.db"
             for p in (state, Path(str(state) + "-wal"), Path(str(state) + "-shm")):
                 p.unlink(missing_ok=True)
-            dek = keys.new_dek()
+            dek = self.dek = keys.new_dek()
             unlock_key = keys.new_unlock_key() if autolock else ""
             self.manager = await Manager.open(state, dek)
             cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
@@ -289,14 +463,24 @@ class Daemon:
             if not remote_addrs:
                 raise InvalidArgument("at least 1 RemoteAddr is required to join")
             managers = [a if ":" in a else f"{a}:{SWARM_PORT}" for a in remote_addrs]
-            ident = await remote.join(managers, token, self.hostname)
+            listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
+            addr = resolve_advertise(advertise_addr, listen_addr)
+            peer_port = free_port(host_of(addr))  # used only if the token makes this node a manager
+            ident = await remote.join(managers, token, self.hostname, addr, peer_port)
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
-            self.listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
-            self.addr = resolve_advertise(advertise_addr, self.listen_addr)
+            self.listen_addr, self.addr = listen_addr, addr
             self.swarm_dir.mkdir(parents=True, exist_ok=True)
             self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
+            if ident.role != "manager":
+                self._save_node()
+                await self._run_worker(ident)
+                return
+            self.peer_port = peer_port
+            self.managers = list(ident.extra.get("managers") or managers)
+            self.dek = base64.b64decode(ident.extra["dek"])
+            keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
             self._save_node()
-            await self._run_worker(ident)
+            await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing", wait=90)
 
     async def swarm_leave(self, force: bool) -> None:
         async with self._lock:
@@ -308,6 +492,9 @@ class Daemon:
                 raise FailedPrecondition("This node is not part of a swarm")
             if self.manager is not None and not force:
                 raise FailedPrecondition(LEAVE_LAST_MANAGER)
+            if self.member is not None and self.member.client is not None:
+                with contextlib.suppress(StoreError, asyncio.TimeoutError):  # best effort: a lost quorum
+                    await asyncio.wait_for(self.member.remove(self.node_id), 5)
             await self._stop_swarm()
             shutil.rmtree(self.swarm_dir, ignore_errors=True)
             for f in (self.data_root / "logs").glob("*.log"):
@@ -316,6 +503,37 @@ class Daemon:
             self.addr = ""
             self.role = ""
             self.managers = []
+            self.peer_port = 0
+
+    async def _force_new_cluster(self) -> None:
+        """``swarm init --force-new-cluster`` on a manager of a lost quorum: its etcd member restarts
+        as a one-member cluster with all of the state, and this manager leads it."""
+        await self._stop_manager_side()
+        member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port)
+        await member.start(force_new_cluster=True)
+        self.member = member
+        log.info("forced a new one-manager cluster from this manager's state")
+        await self._quorum_up(self.dek)
+
+    async def _stop_manager_side(self) -> None:
+        """Stop this node's manager and etcd member, leaving its agent (and containers) running."""
+        if self._quorum_task is not None:
+            self._quorum_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._quorum_task
+            self._quorum_task = None
+        if self.elector is not None:
+            await self.elector.stop(resign=False)
+            self.elector = None
+        if self.manager is not None:
+            if self.listener is not None:
+                self.listener.manager = None
+            await self.manager.stop()
+            await self.manager.close()
+            self.manager = None
+        if self.member is not None:
+            await self.member.stop()
+            self.member = None
 
 
 def resolve_advertise(advertise_addr: str, listen_addr: str) -> str:

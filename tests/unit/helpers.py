@@ -57,7 +57,9 @@ async def paused(loop: Loop) -> None:
     """Run a loop's ``start()`` (subscribe, seed from the store) without leaving its background task
     running: the test then drives it with ``tick()`` / ``settle()``."""
     loop.start()
+    unsubscribe, loop._unsubscribe = loop._unsubscribe, None  # stop() would also stop listening
     await loop.stop()
+    loop._unsubscribe = unsubscribe
 
 
 async def memory_store() -> ObjectStore:

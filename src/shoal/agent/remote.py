@@ -5,7 +5,9 @@ token, and trades a certificate request and the token for a node ID and certific
 ``RemoteRegistrar.register`` opens the session (a WebSocket to ``/session`` with the node
 certificate) and returns a ``RemoteSession`` that the worker uses exactly like an in-process one.
 When the connection drops, the session reconnects (with backoff, to each known manager in turn) and
-registers again; the manager then resends the full set of assignments.
+registers again; the manager then resends the full set of assignments. Only the leader holds
+sessions: another manager's refusal names the leader, which is tried next. Heartbeat replies carry
+the managers' addresses, so the agent follows managers that join and leave.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.api.types import NodeDescription, Task, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Assignments
+from shoal.manager.remote import LEADER_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +42,37 @@ class Identity:
     ca_pem: str
     cert_pem: str
     key_pem: str
+    extra: dict[str, Any] = field(default_factory=dict)  # a manager's: data key, etcd initial cluster
 
 
 def _url(addr: str, path: str) -> str:
     return f"https://{addr}{path}"
 
 
-async def join(remote_addrs: list[str], token: str, hostname: str) -> Identity:
-    """Join through the first manager that answers; raises with the manager's words otherwise."""
+async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "",
+               peer_port: int = 0) -> Identity:
+    """Join through the first manager that answers; raises with the manager's words otherwise.
+    ``addr`` and ``peer_port`` are a joining manager's advertised address and etcd peer port."""
     ca.parse_join_token(token)
     last: Exception | None = None
-    for addr in remote_addrs:
+    for manager in remote_addrs:
         try:
             insecure = ca.client_ssl_context(None)
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-                async with http.get(_url(addr, "/ca"), ssl=insecure) as r:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+                async with http.get(_url(manager, "/ca"), ssl=insecure) as r:
                     ca_pem = await r.text()
                 ca.check_ca_digest(token, ca_pem)
                 key_pem, csr_pem = ca.new_node_key()
                 trusted = ca.client_ssl_context(ca_pem)
-                async with http.post(_url(addr, "/join"), ssl=trusted,
-                                     json={"token": token, "csr": csr_pem, "hostname": hostname}) as r:
+                req = {"token": token, "csr": csr_pem, "hostname": hostname, "addr": addr, "peer_port": peer_port}
+                async with http.post(_url(manager, "/join"), ssl=trusted, json=req) as r:
                     body: dict[str, Any] = await r.json(content_type=None)
                     if r.status != 200:
                         err = ShoalError(body.get("message", f"join failed ({r.status})"))
                         err.status = r.status
                         raise err
-            return Identity(body["node_id"], body["role"], ca_pem, body["cert"], key_pem)
+            extra = {k: v for k, v in body.items() if k not in ("node_id", "role", "cert")}
+            return Identity(body["node_id"], body["role"], ca_pem, body["cert"], key_pem, extra)
         except ShoalError:
             raise
         except (aiohttp.ClientError, OSError, TimeoutError) as e:
@@ -88,15 +95,17 @@ class RemoteSession:
         self._log_readers: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
-        self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5))
         self._runner = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         delay = 0.2
         i = 0
+        hint = ""
         while not self._closed:
-            addr = self.registrar.managers[i % len(self.registrar.managers)]
-            i += 1
+            addr = hint or self.registrar.managers[i % len(self.registrar.managers)]
+            i += 0 if hint else 1
+            hint = ""
             try:
                 assert self._http is not None
                 async with self._http.ws_connect(_url(addr, "/session"), ssl=self.registrar.ssl, heartbeat=30) as ws:
@@ -115,6 +124,8 @@ class RemoteSession:
                             self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"])))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
+                            if data.get("managers"):
+                                self.registrar.set_managers([str(m) for m in data["managers"]])
                         elif data.get("type") == "logs":
                             req = str(data["id"])
                             self._log_readers[req] = asyncio.ensure_future(self._serve_logs(data))
@@ -122,14 +133,23 @@ class RemoteSession:
                             reader = self._log_readers.pop(str(data["id"]), None)
                             if reader is not None:
                                 reader.cancel()
+            except aiohttp.WSServerHandshakeError as e:
+                leader = e.headers.get(LEADER_HEADER, "") if e.headers else ""
+                if e.status == 503 and leader and leader != addr:
+                    hint = leader  # that manager is not the leader: go to the one it names, now
+                    await asyncio.sleep(0.05)
+                    continue
+                log.warning("session with manager %s: %s", addr, e)
             except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as e:
                 log.warning("session with manager %s: %s", addr, e)
             finally:
                 self.ws = None
                 self.connected.clear()
-            if not self._closed:
+            if not self._closed and i % len(self.registrar.managers) == 0:
+                # Every manager was tried: back off before the next round (a leader is being elected,
+                # or the managers are down); the rounds stay short so a new leader is found fast.
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
 
     async def _serve_logs(self, req: dict[str, Any]) -> None:
         """Answer the manager's request for a task's logs from this node's log file."""
@@ -208,17 +228,26 @@ class RemoteRegistrar:
 
     def __init__(self, identity: Identity, managers: list[str],
                  on_renew: Callable[[Identity], None] | None = None,
-                 check_period: float = RENEW_CHECK_PERIOD) -> None:
+                 check_period: float = RENEW_CHECK_PERIOD,
+                 on_managers: Callable[[list[str]], None] | None = None) -> None:
         if not managers:
             raise InvalidArgument("no manager to connect to")
         self.identity = identity
-        self.managers = managers
+        self.managers = list(managers)
+        self.on_managers = on_managers
         self.ssl = ca.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
         self.session: RemoteSession | None = None
         self.on_renew = on_renew
         self.check_period = check_period
         self.log_path: Callable[[str], Path] | None = None  # where this node keeps a task's log
         self._renewer: asyncio.Task[None] | None = None
+
+    def set_managers(self, managers: list[str]) -> None:
+        """The managers' addresses as the leader last gave them (kept for the next connection)."""
+        if managers and sorted(managers) != sorted(self.managers):
+            self.managers = list(managers)
+            if self.on_managers is not None:
+                self.on_managers(self.managers)
 
     async def register(self, node_id: str, description: NodeDescription, addr: str,
                        role: str = "worker") -> RemoteSession:

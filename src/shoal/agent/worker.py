@@ -33,6 +33,8 @@ from shoal.runtime.base import Runtime
 
 log = logging.getLogger(__name__)
 
+STOP_REPORT_TIMEOUT = 2.0
+
 
 class AgentSession(Protocol):
     async def assignments(self) -> Assignments | None: ...
@@ -86,6 +88,7 @@ class Worker:
         self.runners: dict[str, TaskRunner] = {}
         self.session: AgentSession | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         await self.runtime.cleanup()
@@ -93,9 +96,26 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
 
+    async def rebind(self, registrar: Registrar) -> None:
+        """Hold the session through another registrar from now on (a manager that moved its state
+        to the managers' quorum). Tasks keep running; the new session's full assignment reconciles."""
+        for t in self._loops:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.registrar = registrar
+        self.session = await registrar.register(self.node_id, self.description, self.addr, self.role)
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
+
     async def _report(self, task_id: str, status: TaskStatus) -> None:
         assert self.session is not None
-        await self.session.update_task_status([(task_id, status)])
+        if not self._stopping:
+            await self.session.update_task_status([(task_id, status)])
+            return
+        # Stopping: the last reports go out if a manager is there to take them, but never hold the stop.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.session.update_task_status([(task_id, status)]), STOP_REPORT_TIMEOUT)
 
     async def _follow(self) -> None:
         assert self.session is not None
@@ -139,6 +159,7 @@ class Worker:
             await asyncio.sleep(period * random.uniform(0.8, 1.0))
 
     async def stop(self) -> None:
+        self._stopping = True
         for t in self._loops:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):

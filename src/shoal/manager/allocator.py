@@ -24,7 +24,7 @@ class Allocator(Loop):
         self.new: set[str] = set()
 
     def start(self) -> None:
-        self.store.subscribe(self.on_change)
+        self._unsubscribe = self.store.subscribe(self.on_change)
         self.new.update(t.ID for t in self.store.list(Task) if t.Status.State == TaskState.NEW)
         super().start()
         self.kick()

@@ -169,12 +169,14 @@ def issue_node_cert(
     role: str,
     cluster_id: str,
     days: float = 90,
+    ips: tuple[str, ...] = (),
 ) -> str:
     """A node certificate (PEM) for the CSR's key, signed by the root CA.
 
     CN is the node ID, OU the role (``swarm-worker``/``swarm-manager``), O the cluster ID; it serves
     both as a TLS server and a TLS client certificate. The CSR's own subject is ignored (the manager
     decides the identity), but its signature must be valid: the requester must hold the key.
+    ``ips`` are more addresses for the SAN (a manager's advertise address: its etcd peers check it).
     """
     if role not in _ROLE_OU:
         raise InvalidArgument(f"invalid role: {role!r}")
@@ -204,6 +206,7 @@ def issue_node_cert(
         x509.DNSName(_ROLE_OU[role]),
         x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips) if ip != "127.0.0.1"),
     ])
     builder = (
         x509.CertificateBuilder()

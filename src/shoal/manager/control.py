@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import msgspec
+
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -27,6 +29,7 @@ from shoal.api.types import (
     ClusterSpec,
     Endpoint,
     EndpointSpec,
+    ManagerStatus,
     Node,
     NodeSpec,
     ReplicatedService,
@@ -101,6 +104,13 @@ def _find(items: list[T], ref: str, id_of: Callable[[T], str], name_of: Callable
 class ControlAPI:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        # A manager's status as the managers' quorum sees it now (None: as stored, one manager).
+        self.live_manager_status: Callable[[Node], ManagerStatus | None] | None = None
+
+    def _live(self, n: Node) -> Node:
+        if self.live_manager_status is None or n.Spec.Role != "manager":
+            return n
+        return msgspec.structs.replace(n, ManagerStatus=self.live_manager_status(n))
 
     # ------------------------------------------------------------ cluster
 
@@ -127,7 +137,8 @@ class ControlAPI:
     # ------------------------------------------------------------ nodes
 
     def node(self, ref: str) -> Node:
-        return _find(self.store.list(Node), ref, lambda n: n.ID, lambda n: n.Description.Hostname, "node")
+        return self._live(_find(self.store.list(Node), ref, lambda n: n.ID, lambda n: n.Description.Hostname,
+                                "node"))
 
     def nodes(self, filters: dict[str, list[str]] | None = None) -> list[Node]:
         out = []
@@ -145,7 +156,7 @@ class ControlAPI:
                 continue
             if "node.label" in f and not _labels_match(n.Spec.Labels or {}, f["node.label"]):
                 continue
-            out.append(n)
+            out.append(self._live(n))
         return sorted(out, key=lambda n: n.Description.Hostname)
 
     async def update_node(self, ref: str, version: int, spec: NodeSpec) -> None:

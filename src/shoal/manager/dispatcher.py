@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT = 5.0
 MISSED_HEARTBEATS = 3
+# A new leader's dispatcher waits this much longer for agents that have not reconnected yet (they
+# are looking for it), before it marks their nodes down.
+LEADER_CHANGE_GRACE = 5.0
 
 
 @dataclass
@@ -239,7 +242,7 @@ class Dispatcher:
                 if n.Status.State != "ready":
                     continue
                 s = self.sessions.get(n.ID)
-                last = s.last_heartbeat if s is not None else self._started
+                last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
                 if last < deadline:
                     await self.mark_down(n.ID, "heartbeat failure")
 

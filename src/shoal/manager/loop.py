@@ -30,6 +30,7 @@ class Loop:
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._unsubscribe: Callable[[], None] | None = None  # set by start() when the loop listens to a store
         self.ticks = 0
 
     def kick(self) -> None:
@@ -55,6 +56,9 @@ class Loop:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self._timer is not None:
             self._timer.cancel()
         if self._task is not None:

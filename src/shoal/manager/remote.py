@@ -4,15 +4,19 @@ Served over TLS with the node certificate of this manager, signed by the cluster
 
 - ``GET /ca``: the root CA certificate. Anyone may fetch it; a joining node trusts it only once its
   digest matches the one in its join token.
-- ``POST /join`` ``{"token", "csr", "hostname"}``: checks the token (worker or manager), gives the
-  node an ID and a certificate (CN = node ID, OU = role), and answers ``{"node_id", "cert", "role"}``.
+- ``POST /join`` ``{"token", "csr", "hostname", "addr", "peer_port"}``: checks the token (worker or
+  manager), gives the node an ID and a certificate (CN = node ID, OU = role), and answers
+  ``{"node_id", "cert", "role"}``. A manager also gets what it needs to become a member of the
+  managers' etcd cluster (``add_manager``: the data key, the initial cluster, the managers).
 - ``POST /renew`` ``{"csr"}`` (client certificate required): a fresh certificate for the same node,
   with its current role.
 - ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
   named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
   and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
-  JSON, tasks in the core object shapes. The manager also asks for a task's logs (``logs``,
-  ``logs_cancel``); the agent answers with ``log`` lines and ``logs_end``.
+  JSON, tasks in the core object shapes; heartbeat replies carry the managers' addresses. The
+  manager also asks for a task's logs (``logs``, ``logs_cancel``); the agent answers with ``log``
+  lines and ``logs_end``. Only the leader holds sessions: another manager answers 503 with the
+  leader's address in ``X-Shoal-Leader``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,14 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from shoal.agent.logs import LogLine
-from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.api.ids import new_id
 from shoal.api.types import Cluster, Node, NodeDescription, TaskStatus
 from shoal.manager import ca
@@ -38,7 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MANAGER: web.AppKey[Manager] = web.AppKey("manager")
+LISTENER: web.AppKey[SwarmListener] = web.AppKey("listener")
+LEADER_HEADER = "X-Shoal-Leader"
 
 _status_updates = msgspec.json.Decoder(list[tuple[str, TaskStatus]])
 _description = msgspec.json.Decoder(NodeDescription)
@@ -48,35 +54,52 @@ class JoinRequest(msgspec.Struct):
     token: str
     csr: str
     hostname: str = ""
+    addr: str = ""  # host:port the node advertises (a manager's swarm port)
+    peer_port: int = 0  # a manager's etcd peer port, on the advertised host
 
 
 def _cluster(m: Manager) -> Cluster:
     return m.control.cluster()
 
 
+def _manager(request: web.Request) -> Manager:
+    m = request.app[LISTENER].manager
+    if m is None:
+        raise Unavailable("this manager is starting")
+    return m
+
+
+def host_of(addr: str) -> str:
+    return addr.rsplit(":", 1)[0].strip("[]") if ":" in addr else addr
+
+
 async def get_ca(request: web.Request) -> web.Response:
-    return web.Response(text=_cluster(request.app[MANAGER]).TLSInfo.TrustRoot, content_type="application/x-pem-file")
+    return web.Response(text=_cluster(_manager(request)).TLSInfo.TrustRoot, content_type="application/x-pem-file")
 
 
 async def join(request: web.Request) -> web.Response:
-    m = request.app[MANAGER]
+    listener = request.app[LISTENER]
     try:
+        m = _manager(request)
         req = msgspec.json.decode(await request.read(), type=JoinRequest)
+        c = _cluster(m)
+        role = ca.role_for_token(req.token, c.JoinTokens.Worker, c.JoinTokens.Manager)
+        node_id = new_id()
+        ips = (host_of(req.addr),) if role == "manager" and req.addr else ()
+        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID, ips=ips)
+        body: dict[str, Any] = {"node_id": node_id, "cert": cert, "role": role}
+        if role == "manager":
+            if listener.add_manager is None:
+                raise Unavailable("this manager cannot add managers")
+            if not req.addr or not req.peer_port:
+                raise InvalidArgument("a manager must give its advertised address and etcd peer port")
+            body.update(await listener.add_manager(node_id, req))
     except msgspec.DecodeError as e:
         return web.json_response({"message": f"invalid join request: {e}"}, status=400)
-    c = _cluster(m)
-    try:
-        role = ca.role_for_token(req.token, c.JoinTokens.Worker, c.JoinTokens.Manager)
-        if role == "manager":
-            return web.json_response(
-                {"message": "joining as a manager is not supported by this shoal yet; join as a worker"}, status=501
-            )
-        node_id = new_id()
-        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID)
     except ShoalError as e:
         return web.json_response({"message": e.message}, status=e.status)
     log.info("node %s (%s) joined as a %s", node_id, req.hostname, role)
-    return web.json_response({"node_id": node_id, "cert": cert, "role": role})
+    return web.json_response(body)
 
 
 def _caller(request: web.Request) -> tuple[str, str] | web.Response:
@@ -85,7 +108,7 @@ def _caller(request: web.Request) -> tuple[str, str] | web.Response:
     if ident is None:
         return web.json_response({"message": "a node certificate is required"}, status=401)
     node_id, role, cluster_id = ident
-    if cluster_id != _cluster(request.app[MANAGER]).ID:
+    if cluster_id != _cluster(_manager(request)).ID:
         return web.json_response({"message": "certificate is for another cluster"}, status=403)
     return node_id, role
 
@@ -96,18 +119,21 @@ class RenewRequest(msgspec.Struct):
 
 async def renew(request: web.Request) -> web.Response:
     """A node trades a new certificate request for a new certificate, before its own expires."""
-    m = request.app[MANAGER]
+    m = _manager(request)
     caller = _caller(request)
     if isinstance(caller, web.Response):
         return caller
     node_id, role = caller
     c = _cluster(m)
     node = m.store.get(Node, node_id)
+    ips: tuple[str, ...] = ()
     if node is not None:
         role = node.Spec.Role  # a promotion or demotion shows in the next certificate
+        if node.ManagerStatus is not None and node.ManagerStatus.Addr:
+            ips = (host_of(node.ManagerStatus.Addr),)
     try:
         req = msgspec.json.decode(await request.read(), type=RenewRequest)
-        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID)
+        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, role, c.ID, ips=ips)
     except msgspec.DecodeError as e:
         return web.json_response({"message": f"invalid renew request: {e}"}, status=400)
     except ShoalError as e:
@@ -116,11 +142,15 @@ async def renew(request: web.Request) -> web.Response:
 
 
 async def session(request: web.Request) -> web.StreamResponse:
-    m = request.app[MANAGER]
+    listener = request.app[LISTENER]
+    m = _manager(request)
     caller = _caller(request)
     if isinstance(caller, web.Response):
         return caller
     node_id, role = caller
+    if m.dispatcher is None:  # not the leader (or between terms): send the agent to the leader
+        return web.json_response({"message": "this manager is not the leader"}, status=503,
+                                 headers={LEADER_HEADER: listener.leader_addr()})
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     sess: Session | None = None
@@ -142,7 +172,9 @@ async def session(request: web.Request) -> web.StreamResponse:
                 raise InvalidArgument("register first")
             elif kind == "heartbeat":
                 period = await sess.heartbeat()
-                await ws.send_str(msgspec.json.encode({"type": "heartbeat", "period": period}).decode())
+                await ws.send_str(msgspec.json.encode(
+                    {"type": "heartbeat", "period": period, "managers": listener.manager_addrs()}
+                ).decode())
             elif kind == "status":
                 await sess.update_task_status(_status_updates.decode(msgspec.json.encode(data["updates"])))
             elif kind == "log":
@@ -189,18 +221,43 @@ async def _pump_outbox(sess: Session, ws: web.WebSocketResponse) -> None:
         await ws.send_bytes(msgspec.json.encode(msg))
 
 
-class SwarmListener:
-    """Runs the swarm port of a manager."""
+@web.middleware
+async def _errors(request: web.Request,
+                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ShoalError as e:
+        return web.json_response({"message": e.message}, status=e.status)
 
-    def __init__(self, manager: Manager, cert_pem: str, key_pem: str) -> None:
-        self.manager = manager
+
+AddManager = Callable[[str, JoinRequest], Awaitable[dict[str, Any]]]
+
+
+class SwarmListener:
+    """Runs the swarm port of a manager. ``manager`` may be swapped (or None while it starts);
+    ``add_manager`` makes a joining manager a member of the quorum (None: managers cannot join)."""
+
+    def __init__(self, manager: Manager, cert_pem: str, key_pem: str, add_manager: AddManager | None = None,
+                 leader_addr: Callable[[], str] | None = None) -> None:
+        self.manager: Manager | None = manager
         self.cert_pem, self.key_pem = cert_pem, key_pem
+        self.add_manager = add_manager
+        self._leader_addr = leader_addr
         self.runner: web.AppRunner | None = None
         self.port = 0
 
+    def leader_addr(self) -> str:
+        return self._leader_addr() if self._leader_addr is not None else ""
+
+    def manager_addrs(self) -> list[str]:
+        if self.manager is None:
+            return []
+        return sorted(n.ManagerStatus.Addr for n in self.manager.store.list(Node)
+                      if n.Spec.Role == "manager" and n.ManagerStatus is not None and n.ManagerStatus.Addr)
+
     async def start(self, listen_addr: str) -> None:
-        app = web.Application()
-        app[MANAGER] = self.manager
+        app = web.Application(middlewares=[_errors])
+        app[LISTENER] = self
         app.router.add_get("/ca", get_ca)
         app.router.add_post("/join", join)
         app.router.add_post("/renew", renew)
@@ -208,6 +265,7 @@ class SwarmListener:
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
         host, _, port = listen_addr.rpartition(":")
+        assert self.manager is not None
         ctx: ssl.SSLContext = ca.server_ssl_context(
             _cluster(self.manager).TLSInfo.TrustRoot, self.cert_pem, self.key_pem, require_client_cert=False
         )

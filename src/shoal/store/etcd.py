@@ -20,8 +20,10 @@ Where etcd differs from the embedded backends:
   (``--max-request-bytes``); ``EtcdServer`` raises both above etcd's defaults;
 * the revision of an empty etcd is 1, not 0, and other clients share the revision counter.
 
-It does not own the etcd member itself (``shoal.store.etcd_server``), cluster membership or TLS
-material; the TLS file arguments are accepted for the cluster work and not yet used.
+It also offers etcd's membership calls (list, add as learner, promote, remove) and the member's
+view of the raft leader, which the managers' quorum uses. It does not own the etcd member itself
+(``shoal.store.etcd_server``) or TLS material: managers talk to their own member on loopback
+without TLS (aetcd 1.0 opens only insecure channels) and the members talk to each other over TLS.
 """
 
 from __future__ import annotations
@@ -214,6 +216,48 @@ class EtcdBackend:
         except StoreError as e:
             if "not found" not in str(e):
                 raise
+
+    # -- membership (the managers' quorum)
+
+    async def leader_id(self, timeout: float = 1.0) -> int:
+        """The raft leader this member follows (0: none, the quorum is lost or an election runs)."""
+        with _errors():
+            await self.client.connect()
+            resp = await self.client.maintenancestub.Status(rpc.StatusRequest(), timeout=timeout,
+                                                            metadata=self.client.metadata)
+        return int(resp.leader)
+
+    async def members(self) -> list[tuple[int, str, list[str], bool]]:
+        """``(id, name, peer URLs, is learner)`` of every member ("" name: added, not started yet)."""
+        with _errors():
+            await self.client.connect()
+            resp = await self.client.clusterstub.MemberList(rpc.MemberListRequest(), timeout=self.client._timeout,
+                                                            metadata=self.client.metadata)
+        return [(int(m.ID), m.name, list(m.peerURLs), bool(m.isLearner)) for m in resp.members]
+
+    async def member_add(self, peer_url: str, learner: bool = True) -> int:
+        """Add a member by its peer URL (as a learner, which does not count toward the quorum until
+        promoted); returns its ID."""
+        with _errors():
+            await self.client.connect()
+            resp = await self.client.clusterstub.MemberAdd(
+                rpc.MemberAddRequest(peerURLs=[peer_url], isLearner=learner), timeout=self.client._timeout,
+                metadata=self.client.metadata,
+            )
+        return int(resp.member.ID)
+
+    async def member_promote(self, member_id: int) -> None:
+        """Make a learner a voting member; fails while it has not caught up with the leader."""
+        with _errors():
+            await self.client.connect()
+            await self.client.clusterstub.MemberPromote(rpc.MemberPromoteRequest(ID=member_id),
+                                                        timeout=self.client._timeout, metadata=self.client.metadata)
+
+    async def member_remove(self, member_id: int) -> None:
+        with _errors():
+            await self.client.connect()
+            await self.client.clusterstub.MemberRemove(rpc.MemberRemoveRequest(ID=member_id),
+                                                       timeout=self.client._timeout, metadata=self.client.metadata)
 
     # -- maintenance
 

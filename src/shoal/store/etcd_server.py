@@ -1,16 +1,19 @@
 """A local etcd member run as a subprocess: what a manager supervises to back ``EtcdBackend``.
 
-``EtcdServer`` owns one ``etcd`` process (a single-member cluster for now): it picks free loopback
-ports unless given, starts etcd on a data directory, waits until the member answers ``/health``,
-and ``stop()`` terminates exactly that process by PID (SIGTERM, then SIGKILL) and waits for it.
-The TLS arguments are the hooks for the cluster issue (peer and client certificates); they are
-passed to etcd as given and switch the URLs to https.
+``EtcdServer`` owns one ``etcd`` process: it picks free ports unless given, starts etcd on a data
+directory (a new one-member cluster, or a member joining an ``existing`` one through
+``initial_cluster``, or ``force_new_cluster`` to recover a lost quorum), waits until the member
+answers, and ``stop()`` terminates exactly that process by PID (SIGTERM, then SIGKILL) and waits for
+it. The member dies with the process that started it (``PR_SET_PDEATHSIG``), so a daemon killed with
+SIGKILL takes its member down too. Peers may listen on another address than clients
+(``peer_host``): managers keep the client port on loopback and speak TLS to each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -29,6 +32,12 @@ def etcd_binary() -> str | None:
     return shutil.which(ETCD)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the parent (thread) that forked it exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -44,6 +53,10 @@ class EtcdServer:
         host: str = "127.0.0.1",
         client_port: int = 0,
         peer_port: int = 0,
+        peer_host: str = "",
+        initial_cluster: str = "",
+        initial_cluster_state: str = "new",
+        force_new_cluster: bool = False,
         heartbeat_ms: int = 100,
         election_ms: int = 1000,
         max_txn_ops: int = 10000,
@@ -60,10 +73,14 @@ class EtcdServer:
         self.data_dir = Path(data_dir)
         self.name = name
         self.host = host
+        self.peer_host = peer_host or host
         self.client_port = client_port or free_port(host)
-        self.peer_port = peer_port or free_port(host)
+        self.peer_port = peer_port or free_port(self.peer_host)
         while self.peer_port == self.client_port:
-            self.peer_port = free_port(host)
+            self.peer_port = free_port(self.peer_host)
+        self.initial_cluster = initial_cluster
+        self.initial_cluster_state = initial_cluster_state
+        self.force_new_cluster = force_new_cluster
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
         self.max_txn_ops = max_txn_ops
@@ -83,7 +100,7 @@ class EtcdServer:
     @property
     def peer_url(self) -> str:
         scheme = "https" if self.peer_cert_file else "http"
-        return f"{scheme}://{self.host}:{self.peer_port}"
+        return f"{scheme}://{self.peer_host}:{self.peer_port}"
 
     @property
     def endpoint(self) -> str:
@@ -103,7 +120,8 @@ class EtcdServer:
             "--advertise-client-urls", self.client_url,
             "--listen-peer-urls", self.peer_url,
             "--initial-advertise-peer-urls", self.peer_url,
-            "--initial-cluster", f"{self.name}={self.peer_url}",
+            "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
+            "--initial-cluster-state", self.initial_cluster_state,
             "--heartbeat-interval", str(self.heartbeat_ms),
             "--election-timeout", str(self.election_ms),
             "--max-txn-ops", str(self.max_txn_ops),
@@ -123,26 +141,41 @@ class EtcdServer:
             cmd.append("--client-cert-auth")
         if self.peer_trusted_ca_file:
             cmd.append("--peer-client-cert-auth")
+        if self.force_new_cluster:
+            cmd.append("--force-new-cluster")
         return cmd
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Start the member and block until it is healthy (or raise, having stopped it)."""
+    def spawn(self) -> None:
+        """Start the process (from the calling thread, which it dies with) without waiting for it."""
         if self.proc is not None:
             raise RuntimeError("etcd already started")
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the member and block until it is healthy (or raise, having stopped it)."""
+        self.spawn()
         try:
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
 
-    async def astart(self, timeout: float = 15.0) -> None:
-        await asyncio.to_thread(self.start, timeout)
+    async def astart(self, timeout: float = 15.0, *, need_quorum: bool = True) -> None:
+        """``start`` for an event loop: spawned from the loop's thread (the member lives as long as
+        the process, not as long as a worker thread), then polled without blocking the loop. With
+        ``need_quorum=False`` it waits only for the client port (a member whose peers are down
+        answers there, though it is not healthy until they return)."""
+        self.spawn()
+        try:
+            await asyncio.to_thread(self.wait_healthy, timeout, need_quorum)
+        except BaseException:
+            await self.astop()
+            raise
 
     def healthy(self) -> bool:
         if self.cert_file:
@@ -159,9 +192,9 @@ class EtcdServer:
             return True
         return False
 
-    def wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float, need_quorum: bool = True) -> None:
         deadline = time.monotonic() + timeout
-        while not self.healthy():
+        while not (self.healthy() if need_quorum else self._port_open()):
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.log_file}")
             if time.monotonic() > deadline:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from shoal.api.errors import Conflict
 from shoal.api.types import KIND_OF, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
-from shoal.store.backend import Backend, Compare, CompareFailed, Delete, Event, Op, Put
+from shoal.store.backend import Backend, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -237,9 +237,41 @@ class ObjectStore:
                     log.exception("store listener failed")
 
     async def _watch(self, after: int) -> None:
-        """Fold in writes made by other managers (a shared backend such as etcd)."""
-        async for ev in self.backend.watch(PREFIX, after):
-            self._apply_event(ev)
+        """Fold in writes made by other managers (a shared backend such as etcd). A broken watch is
+        resumed where it stopped; one that fell behind the compaction reloads everything."""
+        while True:
+            try:
+                async for ev in self.backend.watch(PREFIX, after):
+                    self._apply_event(ev)
+                    after = max(after, ev.revision)
+                return  # the backend was closed
+            except Compacted:
+                after = await self._resync()
+            except StoreError as e:
+                log.warning("store watch: %s; resuming", e)
+                await asyncio.sleep(1.0)
+
+    async def _resync(self) -> int:
+        """Replace the cache with the backend's contents, announcing every difference."""
+        kvs, rev = await self.backend.range(PREFIX)
+        seen: set[tuple[str, str]] = set()
+        for kv in kvs:
+            kind, _, oid = kv.key[len(PREFIX):].partition("/")
+            typ = TYPE_OF.get(kind)
+            if typ is None:
+                continue
+            seen.add((kind, oid))
+            cur = self._objs[kind].get(oid)
+            if cur is not None and cur.Version.Index == kv.mod_revision:
+                continue
+            obj = decode(typ, kv.value)
+            obj.Version = Version(Index=kv.mod_revision)
+            self._notify([Change(kind, self._put_cache(kind, obj), obj)])
+        for kind, objs in self._objs.items():
+            for oid in [o for o in objs if (kind, o) not in seen]:
+                self._notify([Change(kind, self._drop_cache(kind, oid), None)])
+        self.revision = max(self.revision, rev)
+        return rev
 
     def _apply_event(self, ev: Event) -> None:
         kind, _, oid = ev.kv.key[len(PREFIX):].partition("/")

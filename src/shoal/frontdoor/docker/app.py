@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+import re
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -32,8 +33,10 @@ from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream
 from shoal.manager.ca import join_token
 from shoal.manager.control import service_with_defaults
+from shoal.manager.quorum import NO_LEADER
 from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
+from shoal.store.backend import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,26 @@ def err(status: int, message: str) -> web.Response:
     return jresp({"message": message}, status)
 
 
+# Writes to the cluster state: refused at once, in Swarm's words, while the managers have no leader.
+_CLUSTER_WRITE = re.compile(r"^(/v[0-9.]+)?/(services|nodes|tasks|secrets|configs|networks|swarm/update)")
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if request.method in ("POST", "PUT", "DELETE") and _CLUSTER_WRITE.match(request.path):
+            elector = daemon(request).elector
+            if elector is not None and not await elector.writable():
+                return err(503, NO_LEADER)
         return await handler(request)
     except ShoalError as e:
         return err(e.status, e.message)
+    except StoreError as e:
+        if daemon(request).in_quorum:  # an etcd request that timed out without a quorum
+            log.warning("%s %s: %s", request.method, request.path, e)
+            return err(503, NO_LEADER)
+        log.exception("store error on %s %s", request.method, request.path)
+        return err(500, f"internal error: {e}")
     except msgspec.ValidationError as e:
         return err(400, f"json: {e}")
     except msgspec.DecodeError as e:

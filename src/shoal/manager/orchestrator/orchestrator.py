@@ -75,7 +75,7 @@ class Orchestrator(Loop):
         self.update_failures: dict[tuple[str, str], set[str]] = {}
 
     def start(self) -> None:
-        self.store.subscribe(self.on_change)
+        self._unsubscribe = self.store.subscribe(self.on_change)
         now = self.clock()
         for t in self.store.list(Task):
             if t.DesiredState == TaskState.READY:

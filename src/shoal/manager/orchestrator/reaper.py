@@ -35,7 +35,7 @@ class TaskReaper(Loop):
         self.removals: set[str] = set()
 
     def start(self) -> None:
-        self.store.subscribe(self.on_change)
+        self._unsubscribe = self.store.subscribe(self.on_change)
         for t in self.store.list(Task):
             self._note(t)
         super().start()

@@ -48,11 +48,12 @@ class Scheduler(Loop):
         self.decisions = 0
 
     def start(self) -> None:
+        self.nodes, self.pending = {}, set()  # rebuilt from the store: a re-elected leader starts afresh
         for n in self.store.list(Node):
             self.nodes[n.ID] = NodeInfo.of(n)
         for t in self.store.list(Task):
             self._account(None, t)
-        self.store.subscribe(self.on_change)
+        self._unsubscribe = self.store.subscribe(self.on_change)
         super().start()
         self.kick()
 

@@ -1,0 +1,124 @@
+"""The managers' quorum: who leads, who is reachable, and whether the cluster can take writes.
+
+Managers in a quorum share one etcd cluster (each supervises its own member). Every manager holds an
+etcd lease that it keeps alive, and a presence key under that lease (``/shoal-meta/managers/<id>``):
+a manager whose key is gone is *unreachable*. The leader is the manager whose ID is the value of
+``/shoal-meta/leader``, written under its lease only when the key is absent, so at most one manager
+leads and the key disappears with its lease when the leader dies (after ``LEASE_TTL``). A manager
+that can no longer keep its lease alive (its member lost the quorum, or etcd refused the lease)
+steps down at once. Only the leader runs the orchestrators, the scheduler and the dispatcher; that is
+the ``on_elected``/``on_deposed`` callbacks' business, not this module's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from shoal.store.backend import Compare, Delete, Put, StoreError
+from shoal.store.etcd import EtcdBackend
+
+log = logging.getLogger(__name__)
+
+META = "/shoal-meta/"
+LEADER_KEY = META + "leader"
+MANAGERS = META + "managers/"
+LEASE_TTL = 5.0  # seconds without keep-alive before a dead manager loses its lease (and leadership)
+TICK = 1.0
+
+NO_LEADER = ("The swarm does not have a leader. It's possible that too few managers are online. "
+             "Make sure more than half of the managers are online.")
+
+
+class Elector:
+    """Campaigns for leadership and watches the other managers, one tick a second."""
+
+    def __init__(self, client: EtcdBackend, node_id: str, *, on_elected: Callable[[], Awaitable[None]],
+                 on_deposed: Callable[[], Awaitable[None]], ttl: float = LEASE_TTL, tick: float = TICK) -> None:
+        self.client = client
+        self.node_id = node_id
+        self.on_elected, self.on_deposed = on_elected, on_deposed
+        self.ttl, self.tick = ttl, tick
+        self.leader = ""  # the current leader's node ID ("" unknown or none)
+        self.present: set[str] = set()  # managers whose lease is alive
+        self.is_leader = False
+        self.last_ok = 0.0  # monotonic time of the last tick that reached a quorum
+        self._lease = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="elector")
+
+    async def stop(self, resign: bool = True) -> None:
+        """Stop campaigning; ``resign`` revokes the lease so another manager takes over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.is_leader:
+            await self._step_down()
+        if resign and self._lease:
+            with contextlib.suppress(StoreError, asyncio.TimeoutError):
+                await asyncio.wait_for(self.client.lease_revoke(self._lease), 2)
+        self._lease = 0
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._tick()
+            except (TimeoutError, StoreError) as e:
+                log.warning("managers' quorum: %s", e)
+                self.leader = ""
+                if self.is_leader:
+                    await self._step_down()
+                if "lease" in str(e) and "not found" in str(e):
+                    self._lease = 0  # expired while we could not reach the quorum: take a new one
+            await asyncio.sleep(self.tick)
+
+    async def _tick(self) -> None:
+        if not self._lease:
+            self._lease = await self.client.lease_grant(self.ttl)
+            await self.client.txn([], [Put(MANAGERS + self.node_id, b"", self._lease)])
+        else:
+            await asyncio.wait_for(self.client.lease_keepalive(self._lease), self.ttl / 2)
+        if not self.is_leader:
+            with contextlib.suppress(StoreError):  # CompareFailed: someone else leads
+                await self.client.txn([Compare(LEADER_KEY, 0)], [Put(LEADER_KEY, self.node_id.encode(), self._lease)])
+        kvs, _ = await self.client.range(META)
+        leader = ""
+        present: set[str] = set()
+        for kv in kvs:
+            if kv.key == LEADER_KEY:
+                leader = kv.value.decode()
+            elif kv.key.startswith(MANAGERS):
+                present.add(kv.key[len(MANAGERS):])
+        self.leader, self.present = leader, present
+        self.last_ok = time.monotonic()
+        if leader == self.node_id and not self.is_leader:
+            self.is_leader = True
+            log.info("this manager is now the leader")
+            await self.on_elected()
+        elif leader != self.node_id and self.is_leader:
+            await self._step_down()
+
+    async def _step_down(self) -> None:
+        self.is_leader = False
+        log.info("this manager is no longer the leader")
+        await self.on_deposed()
+
+    async def writable(self) -> bool:
+        """Whether the cluster has a leader now (the etcd member sees a raft leader and so do we)."""
+        if not self.leader or time.monotonic() - self.last_ok > self.ttl:
+            return False
+        try:
+            return await self.client.leader_id() != 0
+        except StoreError:
+            return False
+
+    async def forget(self, node_id: str) -> None:
+        """Drop a manager's presence (it was demoted or removed)."""
+        await self.client.txn([], [Delete(MANAGERS + node_id)])

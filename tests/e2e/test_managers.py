@@ -1,0 +1,159 @@
+"""Three shoal daemons form a quorum of managers through the real docker CLI: the second manager's
+join moves the state from SQLite into etcd, the leader's daemon is killed and another takes over
+with nothing lost, losing two of three managers makes writes fail in Swarm's words while the tasks
+keep running, and ``swarm init --force-new-cluster`` on the survivor makes it writable again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ShoalDaemon, make_rootfs, start_daemon, stop_daemon
+from tests.support import free_port, rows, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+RUNTIME = "runc" if shutil.which("runc") else "process"
+NAMES = ("m1", "m2", "m3")
+NO_LEADER = ("The swarm does not have a leader. It's possible that too few managers are online. "
+             "Make sure more than half of the managers are online.")
+
+
+@pytest.fixture(scope="module")
+def trio(e2e_base: Path) -> Iterator[dict[str, ShoalDaemon]]:
+    if not shutil.which("etcd"):
+        pytest.skip("needs etcd (Debian's etcd-server)")
+    ds: dict[str, ShoalDaemon] = {}
+    try:
+        for n in NAMES:
+            ds[n] = start_daemon(e2e_base / n, RUNTIME, ["--hostname", n])
+        rootfs = make_rootfs(e2e_base / "rootfs")
+        tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
+        for d in ds.values():
+            d.docker("import", "-c", 'CMD ["sh","-c","while true; do echo tick; sleep 1; done"]', "-",
+                     "ticker:latest", input=tar)
+        yield ds
+    finally:
+        for n, d in ds.items():
+            if d.proc.poll() is not None:  # killed by the test: restart it so it cleans what it left
+                ds[n] = d = restart(e2e_base, n, d)
+            d.docker("swarm", "leave", "--force", check=False)
+            stop_daemon(d)
+
+
+def restart(base: Path, name: str, old: ShoalDaemon) -> ShoalDaemon:
+    if old.proc.poll() is None:
+        stop_daemon(old)
+    return start_daemon(base / name, RUNTIME, ["--hostname", name])
+
+
+def kill(d: ShoalDaemon) -> None:
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+
+
+def nodes(d: ShoalDaemon) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for r in rows(d.docker("node", "ls", check=False).stdout):
+        r = [c for c in r if c != "*"]
+        out[r[1]] = r
+    return out
+
+
+def manager_status(d: ShoalDaemon) -> dict[str, str]:
+    return {name: r[4] if len(r) > 5 else "" for name, r in nodes(d).items()}
+
+
+def running_on(d: ShoalDaemon, service: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows(d.docker("service", "ps", "-f", "desired-state=running", service, check=False).stdout):
+        if r[5].startswith("Running"):
+            counts[r[3]] = counts.get(r[3], 0) + 1
+    return counts
+
+
+def container_pids(d: ShoalDaemon) -> list[int]:
+    """PIDs of the tasks a daemon runs, from its runtime's state (they outlive a killed daemon)."""
+    pids = []
+    for root in (d.data_root, d.exec_root):
+        for f in [*root.rglob("init.pid"), *root.rglob("pid")]:  # runc's, and the process runtime's
+            try:
+                pids.append(int(f.read_text().split()[0]))
+            except (ValueError, IndexError, OSError):
+                continue
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon], e2e_base: Path) -> None:
+    ports = {n: free_port() for n in NAMES}
+    m1 = trio["m1"]
+
+    def addr(n: str) -> str:
+        return f"127.0.0.1:{ports[n]}"
+
+    m1.docker("swarm", "init", "--advertise-addr", addr("m1"), "--listen-addr", addr("m1"),
+              "--dispatcher-heartbeat", "1s")
+    m1.docker("service", "create", "-d", "--name", "before", "--replicas", "2", "ticker")
+    wait_for(lambda: running_on(m1, "before") == {"m1": 2}, what="2 tasks on m1")
+    token = m1.docker("swarm", "join-token", "-q", "manager").stdout.strip()
+    for n in ("m2", "m3"):
+        out = trio[n].docker("swarm", "join", "--token", token, "--advertise-addr", addr(n), "--listen-addr",
+                             addr(n), addr("m1")).stdout
+        assert "This node joined a swarm as a manager." in out
+    # The state moved from SQLite into etcd: the first service is still there, still running.
+    assert not (m1.data_root / "swarm" / "state.db").exists()
+    expected = {"m1": "Leader", "m2": "Reachable", "m3": "Reachable"}
+    for n in NAMES:  # every manager answers, and agrees on who leads
+        wait_for(lambda n=n: manager_status(trio[n]) == expected, timeout=30, what=f"manager status on {n}")
+    wait_for(lambda: all(r[2] == "Ready" for r in nodes(m1).values()), timeout=20, what="all nodes ready")
+    assert running_on(m1, "before") == {"m1": 2}
+
+    # A follower takes writes too; tasks spread over the three nodes.
+    trio["m2"].docker("service", "create", "-d", "--name", "web", "--replicas", "6", "ticker")
+    wait_for(lambda: running_on(m1, "web") == {"m1": 2, "m2": 2, "m3": 2}, timeout=40, what="2 tasks per node")
+
+    # kill -9 the leader's daemon: another manager leads, the API answers, nothing is lost.
+    kill(m1)
+    m2, m3 = trio["m2"], trio["m3"]
+    wait_for(lambda: manager_status(m2).get("m1") == "Unreachable"
+             and "Leader" in (manager_status(m2)["m2"], manager_status(m2)["m3"]), timeout=30, what="new leader")
+    wait_for(lambda: nodes(m2)["m1"][2] == "Down", timeout=30, what="m1 down")
+    wait_for(lambda: running_on(m2, "web") == {"m2": 3, "m3": 3}, timeout=40, what="web rescheduled off m1")
+    wait_for(lambda: running_on(m2, "before") in ({"m2": 2}, {"m3": 2}, {"m2": 1, "m3": 1}), timeout=40,
+             what="before rescheduled")
+    services = {r[1]: r[3] for r in rows(m3.docker("service", "ls").stdout)}
+    assert services == {"before": "2/2", "web": "6/6"}
+
+    # Lose a second manager: no quorum. Writes fail fast with Swarm's message; tasks keep running.
+    leader = "m2" if manager_status(m3)["m2"] == "Leader" else "m3"
+    survivor = trio["m3" if leader == "m2" else "m2"]
+    survivor_name = "m3" if leader == "m2" else "m2"
+    pids = container_pids(survivor)
+    assert len(pids) >= 3
+    kill(trio[leader])
+    refused = wait_for(lambda: (r := survivor.docker("service", "scale", "-d", "web=3", check=False)).returncode
+                       and r, timeout=30, what="writes refused")
+    assert NO_LEADER in refused.stderr
+    assert all(alive(p) for p in pids)
+
+    # The survivor forces a new cluster from its state: writable, every service and node intact.
+    survivor.docker("swarm", "init", "--force-new-cluster", "--advertise-addr", addr(survivor_name))
+    wait_for(lambda: manager_status(survivor).get(survivor_name) == "Leader", timeout=30, what="survivor leads")
+    assert set(nodes(survivor)) == set(NAMES)
+    survivor.docker("service", "scale", "-d", "web=3")
+    wait_for(lambda: running_on(survivor, "web") == {survivor_name: 3}, timeout=40, what="web on the survivor")
+    wait_for(lambda: running_on(survivor, "before") == {survivor_name: 2}, timeout=40, what="before on survivor")
