@@ -113,6 +113,7 @@ class Daemon:
         self.elector: Elector | None = None
         self.dek = b""
         self._quorum_task: asyncio.Task[None] | None = None
+        self._role_task: asyncio.Task[None] | None = None
         self.locked = False
         self.hostname = config.hostname or socket.gethostname()
         self._lock = asyncio.Lock()
@@ -246,6 +247,7 @@ class Daemon:
             on_managers=managers_changed,
         )
         registrar.log_path = self.runtime.log_path
+        registrar.on_role = self._on_role
         return registrar
 
     async def _run_worker(self, ident: remote.Identity) -> None:
@@ -287,6 +289,7 @@ class Daemon:
         """Serve and campaign with a manager whose store is the managers' etcd cluster."""
         assert self.member is not None and self.member.client is not None
         m.control.live_manager_status = self._manager_status
+        m.control.on_demote = self._on_demote
         self.manager = m
         if self.listener is None:
             ident = self._identity()
@@ -298,6 +301,75 @@ class Daemon:
             self.listener._leader_addr = self._leader_addr
         self.elector = Elector(self.member.client, self.node_id, on_elected=m.start, on_deposed=m.stop)
         self.elector.start()
+
+    # ------------------------------------------------------------ promotion and demotion
+
+    def _on_role(self, wanted: str) -> None:
+        """The managers want this node in another role (``node promote|demote``): change over."""
+        if self._role_task is not None and not self._role_task.done():
+            return
+        if wanted == "manager" and self.role == "worker":
+            self._role_task = asyncio.ensure_future(self._become_manager())
+        elif wanted == "worker" and self.role == "manager" and self.in_quorum and self.manager is not None:
+            self._role_task = asyncio.ensure_future(self._become_worker())
+
+    async def _become_manager(self) -> None:
+        async with self._lock:
+            if self.registrar is None or self.worker is None:
+                return
+            host = host_of(self.addr)
+            peer_port = free_port(host)
+            try:
+                ident = await self.registrar.promote(self.addr, peer_port)
+            except ShoalError as e:
+                log.warning("promotion: %s", e)
+                return
+            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
+            self.role, self.peer_port = "manager", peer_port
+            self.managers = list(ident.extra.get("managers") or self.managers)
+            self.dek = base64.b64decode(ident.extra["dek"])
+            keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
+            self._save_node()
+            old, self.registrar = self.registrar, self._remote_registrar(self._identity())
+            self.worker.role = "manager"
+            await self.worker.rebind(self.registrar)
+            await old.close()
+            log.info("this node was promoted: it is now a manager")
+            self._quorum_task = asyncio.ensure_future(
+                self._quorum_up(self.dek, str(ident.extra["initial_cluster"]), "existing"))
+
+    async def _become_worker(self) -> None:
+        """Demoted: leave the managers' etcd cluster, stop the manager; the agent and its tasks stay."""
+        async with self._lock:
+            if self.member is not None and self.member.client is not None:
+                with contextlib.suppress(StoreError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self.member.remove(self.node_id), 5)
+            await self._stop_manager_side(resign=True)
+            if self.listener is not None:
+                await self.listener.stop()
+                self.listener = None
+            shutil.rmtree(self.swarm_dir / "etcd", ignore_errors=True)
+            self.keys_path.unlink(missing_ok=True)
+            self.role, self.peer_port, self.dek = "worker", 0, b""
+            if self.worker is not None:
+                self.worker.role = "worker"
+            self._save_node()
+            log.info("this node was demoted: it is now a worker")
+
+    async def _on_demote(self, node: Node) -> None:
+        """The control API demoted ``node``: take its member out of the quorum (the node itself
+        does that when it is this one) and forget its manager status."""
+        if node.ID == self.node_id or self.member is None or self.manager is None:
+            return
+
+        def clear(n: Node) -> bool:
+            n.ManagerStatus = None
+            return True
+
+        await self.manager.store.update_with(Node, node.ID, clear)
+        addr = node.ManagerStatus.Addr if node.ManagerStatus is not None else ""
+        await self.member.remove(node.ID)
+        log.info("node %s (%s) left the managers' quorum", node.ID, addr)
 
     def _leader_addr(self) -> str:
         if self.elector is None or self.manager is None or not self.elector.leader:
@@ -323,16 +395,28 @@ class Daemon:
             m = self.require_manager()
             assert self.member is not None
             host = host_of(req.addr)
-            node = await m.store.create(Node(
-                ID=node_id, Spec=NodeSpec(Role="manager", Availability="active"),
-                Description=NodeDescription(Hostname=req.hostname), Status=NodeStatus(State="unknown", Addr=host),
-                ManagerStatus=ManagerStatus(Reachability="unknown", Addr=req.addr),
-            ))
+            status = ManagerStatus(Reachability="unknown", Addr=req.addr)
+            promoted = m.store.get(Node, node_id) is not None
+
+            def set_status(n: Node) -> bool:
+                n.ManagerStatus = status
+                return True
+
+            if promoted:  # a worker that was promoted: its node record is there
+                await m.store.update_with(Node, node_id, set_status)
+            else:
+                await m.store.create(Node(
+                    ID=node_id, Spec=NodeSpec(Role="manager", Availability="active"),
+                    Description=NodeDescription(Hostname=req.hostname), Status=NodeStatus(State="unknown", Addr=host),
+                    ManagerStatus=status,
+                ))
             try:
                 initial = await self.member.add(node_id, peer_url(host, req.peer_port))
             except StoreError:
                 with contextlib.suppress(StoreError, ShoalError):
-                    await m.store.delete(node)
+                    node = m.store.get(Node, node_id)
+                    if node is not None and not promoted:
+                        await m.store.delete(node)
                 raise
             return {"dek": base64.b64encode(self.dek).decode(), "unlock_key": m.control.cluster().UnlockKey,
                     "initial_cluster": initial, "managers": sorted({*self.listener_managers(), req.addr})}
@@ -515,7 +599,7 @@ class Daemon:
         log.info("forced a new one-manager cluster from this manager's state")
         await self._quorum_up(self.dek)
 
-    async def _stop_manager_side(self) -> None:
+    async def _stop_manager_side(self, resign: bool = False) -> None:
         """Stop this node's manager and etcd member, leaving its agent (and containers) running."""
         if self._quorum_task is not None:
             self._quorum_task.cancel()
@@ -523,7 +607,7 @@ class Daemon:
                 await self._quorum_task
             self._quorum_task = None
         if self.elector is not None:
-            await self.elector.stop(resign=False)
+            await self.elector.stop(resign=resign)
             self.elector = None
         if self.manager is not None:
             if self.listener is not None:

@@ -1,5 +1,6 @@
 """Three shoal daemons form a quorum of managers through the real docker CLI: the second manager's
-join moves the state from SQLite into etcd, the leader's daemon is killed and another takes over
+join moves the state from SQLite into etcd, a worker is promoted, demoted and promoted again, the
+leader's daemon is killed and another takes over
 with nothing lost, losing two of three managers makes writes fail in Swarm's words while the tasks
 keep running, and ``swarm init --force-new-cluster`` on the survivor makes it writable again."""
 
@@ -109,13 +110,28 @@ def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon]
               "--dispatcher-heartbeat", "1s")
     m1.docker("service", "create", "-d", "--name", "before", "--replicas", "2", "ticker")
     wait_for(lambda: running_on(m1, "before") == {"m1": 2}, what="2 tasks on m1")
+    # m2 joins as a worker, m3 as a manager: the state moves from SQLite into etcd.
+    worker_token = m1.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+    out = trio["m2"].docker("swarm", "join", "--token", worker_token, "--advertise-addr", addr("m2"),
+                            "--listen-addr", addr("m2"), addr("m1")).stdout
+    assert "This node joined a swarm as a worker." in out
     token = m1.docker("swarm", "join-token", "-q", "manager").stdout.strip()
-    for n in ("m2", "m3"):
-        out = trio[n].docker("swarm", "join", "--token", token, "--advertise-addr", addr(n), "--listen-addr",
-                             addr(n), addr("m1")).stdout
-        assert "This node joined a swarm as a manager." in out
-    # The state moved from SQLite into etcd: the first service is still there, still running.
+    out = trio["m3"].docker("swarm", "join", "--token", token, "--advertise-addr", addr("m3"), "--listen-addr",
+                            addr("m3"), addr("m1")).stdout
+    assert "This node joined a swarm as a manager." in out
     assert not (m1.data_root / "swarm" / "state.db").exists()
+    wait_for(lambda: manager_status(trio["m3"]) == {"m1": "Leader", "m2": "", "m3": "Reachable"}, timeout=30,
+             what="m3 a manager")
+    # Promote the worker, demote it, promote it again: its etcd member comes and goes.
+    assert "Node m2 promoted to a manager in the swarm." in m1.docker("node", "promote", "m2").stdout
+    wait_for(lambda: manager_status(trio["m2"]).get("m2") == "Reachable", timeout=40, what="m2 promoted")
+    assert "Manager m2 demoted in the swarm." in m1.docker("node", "demote", "m2").stdout
+    wait_for(lambda: manager_status(m1).get("m2") == "", timeout=30, what="m2 demoted")
+    refused = wait_for(lambda: (r := trio["m2"].docker("node", "ls", check=False)).returncode and r, timeout=30,
+                       what="m2 no longer answers as a manager")
+    assert "Worker nodes can't be used to view or modify cluster state." in refused.stderr
+    m1.docker("node", "promote", "m2")
+    # The state moved, and the first service is still there, still running.
     expected = {"m1": "Leader", "m2": "Reachable", "m3": "Reachable"}
     for n in NAMES:  # every manager answers, and agrees on who leads
         wait_for(lambda n=n: manager_status(trio[n]) == expected, timeout=30, what=f"manager status on {n}")

@@ -126,6 +126,8 @@ class RemoteSession:
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):
                                 self.registrar.set_managers([str(m) for m in data["managers"]])
+                            if data.get("role") and self.registrar.on_role is not None:
+                                self.registrar.on_role(str(data["role"]))
                         elif data.get("type") == "logs":
                             req = str(data["id"])
                             self._log_readers[req] = asyncio.ensure_future(self._serve_logs(data))
@@ -235,6 +237,7 @@ class RemoteRegistrar:
         self.identity = identity
         self.managers = list(managers)
         self.on_managers = on_managers
+        self.on_role: Callable[[str], None] | None = None  # the role the managers want this node in
         self.ssl = ca.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
         self.session: RemoteSession | None = None
         self.on_renew = on_renew
@@ -277,6 +280,25 @@ class RemoteRegistrar:
                 self.on_renew(self.identity)
             return self.identity
         raise Unavailable(f"could not reach any manager to renew the certificate: {last}")
+
+    async def promote(self, addr: str, peer_port: int) -> Identity:
+        """This node was promoted: trade a new key for a manager certificate and the quorum's details."""
+        key_pem, csr_pem = ca.new_node_key()
+        last: Exception | None = None
+        for manager in self.managers:
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+                    async with http.post(_url(manager, "/promote"), ssl=self.ssl,
+                                         json={"csr": csr_pem, "addr": addr, "peer_port": peer_port}) as r:
+                        body: dict[str, Any] = await r.json(content_type=None)
+                        if r.status != 200:
+                            raise ShoalError(body.get("message", f"promotion failed ({r.status})"))
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                last = e
+                continue
+            extra = {k: v for k, v in body.items() if k != "cert"}
+            return Identity(self.identity.node_id, "manager", self.identity.ca_pem, body["cert"], key_pem, extra)
+        raise Unavailable(f"could not reach any manager to become one: {last}")
 
     async def _renew_loop(self) -> None:
         while True:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -106,6 +106,8 @@ class ControlAPI:
         self.store = store
         # A manager's status as the managers' quorum sees it now (None: as stored, one manager).
         self.live_manager_status: Callable[[Node], ManagerStatus | None] | None = None
+        # Called after a manager's node was demoted (the managers' quorum lets its member go).
+        self.on_demote: Callable[[Node], Awaitable[None]] | None = None
 
     def _live(self, n: Node) -> Node:
         if self.live_manager_status is None or n.Spec.Role != "manager":
@@ -161,6 +163,7 @@ class ControlAPI:
 
     async def update_node(self, ref: str, version: int, spec: NodeSpec) -> None:
         node = self.node(ref)
+        node = self.store.get(Node, node.ID) or node  # as stored (node() shows the live manager status)
         if version != node.Version.Index:
             raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
         if spec.Availability not in ("active", "pause", "drain"):
@@ -169,9 +172,6 @@ class ControlAPI:
             raise invalid(f"invalid role: {spec.Role}")
         if spec.Role != node.Spec.Role:
             managers = [n for n in self.store.list(Node) if n.Spec.Role == "manager"]
-            if spec.Role == "manager":
-                raise unimplemented("promoting a worker to a manager needs the managers' etcd quorum, which this "
-                                    "shoal does not have yet")
             if spec.Role == "worker" and len(managers) <= 1:
                 raise RPCError(
                     "FailedPrecondition",
@@ -180,6 +180,8 @@ class ControlAPI:
         n = clone(node)
         n.Spec = spec
         await self.store.update(n)
+        if node.Spec.Role == "manager" and spec.Role == "worker" and self.on_demote is not None:
+            await self.on_demote(n)
 
     async def remove_node(self, ref: str, force: bool = False) -> None:
         node = self.node(ref)

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from shoal.store.backend import Backend, Put, StoreError
 from shoal.store.encryption import EncryptedBackend
@@ -28,7 +30,8 @@ log = logging.getLogger(__name__)
 COPY_BATCH = 1000  # keys per etcd transaction when moving a store into etcd
 STORE_TIMEOUT = 5.0  # seconds before an etcd request without a quorum fails
 PROMOTE_WITHIN = 120.0
-ADD_WITHIN = 30.0
+RECONFIG_WITHIN = 30.0
+T = TypeVar("T")
 
 
 class EtcdMember:
@@ -79,19 +82,11 @@ class EtcdMember:
 
     async def add(self, node_id: str, url: str) -> str:
         """Add a manager's member as a learner; returns the ``--initial-cluster`` it must start with."""
-        assert self.client is not None
-        deadline = time.monotonic() + ADD_WITHIN
-        while True:
-            try:
-                mid = await self.client.member_add(url, learner=True)
-                break
-            except StoreError as e:
-                # etcd refuses while a member it just promoted has not been seen active for long.
-                if "unhealthy cluster" not in str(e) or time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        client = self.client
+        assert client is not None
+        mid = await _when_healthy(lambda: client.member_add(url, learner=True))
         parts = []
-        for member_id, name, urls, _learner in await self.client.members():
+        for member_id, name, urls, _learner in await client.members():
             if member_id == mid:
                 parts.append(f"{node_id}={url}")
             elif name and urls:
@@ -116,11 +111,12 @@ class EtcdMember:
     async def remove(self, node_id: str, url: str = "") -> bool:
         """Remove a manager's member (found by name, or by peer URL before it first started)."""
         assert self.client is not None
-        for member_id, name, urls, _learner in await self.client.members():
-            if name == node_id or (url and url in urls):
-                await self.client.member_remove(member_id)
-                return True
-        return False
+        client = self.client
+        found = [mid for mid, name, urls, _learner in await client.members() if name == node_id or url in urls]
+        if not found:
+            return False
+        await _when_healthy(lambda: client.member_remove(found[0]))
+        return True
 
     async def stop(self) -> None:
         for t in list(self._promotions):
@@ -133,6 +129,20 @@ class EtcdMember:
         if self.server is not None:
             await self.server.astop()
             self.server = None
+
+
+async def _when_healthy(change: Callable[[], Awaitable[T]]) -> T:
+    """A membership change, retried while etcd refuses it as unsafe: it wants every member that a
+    change would count on to have been seen active for a few seconds (a member just added or
+    promoted has not)."""
+    deadline = time.monotonic() + RECONFIG_WITHIN
+    while True:
+        try:
+            return await change()
+        except StoreError as e:
+            if "unhealthy cluster" not in str(e) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 def peer_url(host: str, port: int) -> str:

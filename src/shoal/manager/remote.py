@@ -10,10 +10,13 @@ Served over TLS with the node certificate of this manager, signed by the cluster
   managers' etcd cluster (``add_manager``: the data key, the initial cluster, the managers).
 - ``POST /renew`` ``{"csr"}`` (client certificate required): a fresh certificate for the same node,
   with its current role.
+- ``POST /promote`` ``{"csr", "addr", "peer_port"}`` (client certificate required): a worker whose
+  node was promoted gets a manager certificate and what a joining manager gets.
 - ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
   named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
   and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
-  JSON, tasks in the core object shapes; heartbeat replies carry the managers' addresses. The
+  JSON, tasks in the core object shapes; heartbeat replies carry the managers' addresses and the
+  node's wanted role (a promotion or a demotion). The
   manager also asks for a task's logs (``logs``, ``logs_cancel``); the agent answers with ``log``
   lines and ``logs_end``. Only the leader holds sessions: another manager answers 503 with the
   leader's address in ``X-Shoal-Leader``.
@@ -117,6 +120,43 @@ class RenewRequest(msgspec.Struct):
     csr: str
 
 
+class PromoteRequest(msgspec.Struct):
+    csr: str
+    addr: str
+    peer_port: int
+
+
+async def promote(request: web.Request) -> web.Response:
+    """A worker whose node was promoted asks to become a manager: a manager certificate, and what it
+    needs to join the managers' etcd cluster."""
+    listener = request.app[LISTENER]
+    m = _manager(request)
+    caller = _caller(request)
+    if isinstance(caller, web.Response):
+        return caller
+    node_id, _role = caller
+    node = m.store.get(Node, node_id)
+    try:
+        req = msgspec.json.decode(await request.read(), type=PromoteRequest)
+        if node is None or node.Spec.Role != "manager":
+            raise InvalidArgument("this node has not been promoted")
+        if listener.add_manager is None:
+            raise Unavailable("this manager cannot add managers")
+        c = _cluster(m)
+        cert = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, req.csr, node_id, "manager", c.ID,
+                                  ips=(host_of(req.addr),))
+        body: dict[str, Any] = {"cert": cert}
+        body.update(await listener.add_manager(
+            node_id, JoinRequest(token="", csr=req.csr, hostname=node.Description.Hostname, addr=req.addr,
+                                 peer_port=req.peer_port)))
+    except msgspec.DecodeError as e:
+        return web.json_response({"message": f"invalid promote request: {e}"}, status=400)
+    except ShoalError as e:
+        return web.json_response({"message": e.message}, status=e.status)
+    log.info("node %s became a manager", node_id)
+    return web.json_response(body)
+
+
 async def renew(request: web.Request) -> web.Response:
     """A node trades a new certificate request for a new certificate, before its own expires."""
     m = _manager(request)
@@ -172,9 +212,11 @@ async def session(request: web.Request) -> web.StreamResponse:
                 raise InvalidArgument("register first")
             elif kind == "heartbeat":
                 period = await sess.heartbeat()
-                await ws.send_str(msgspec.json.encode(
-                    {"type": "heartbeat", "period": period, "managers": listener.manager_addrs()}
-                ).decode())
+                node = m.store.get(Node, node_id)
+                await ws.send_str(msgspec.json.encode({
+                    "type": "heartbeat", "period": period, "managers": listener.manager_addrs(),
+                    "role": node.Spec.Role if node is not None else role,
+                }).decode())
             elif kind == "status":
                 await sess.update_task_status(_status_updates.decode(msgspec.json.encode(data["updates"])))
             elif kind == "log":
@@ -261,6 +303,7 @@ class SwarmListener:
         app.router.add_get("/ca", get_ca)
         app.router.add_post("/join", join)
         app.router.add_post("/renew", renew)
+        app.router.add_post("/promote", promote)
         app.router.add_get("/session", session)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self.runner.setup()
