@@ -53,7 +53,7 @@ from shoal.api.types import (
 from shoal.manager import ca, keys
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, peer_url
-from shoal.manager.quorum import NO_LEADER, Elector
+from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import JoinRequest, SwarmListener, host_of
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
@@ -576,8 +576,8 @@ class Daemon:
                 raise FailedPrecondition("This node is not part of a swarm")
             if self.manager is not None and not force:
                 raise FailedPrecondition(LEAVE_LAST_MANAGER)
-            if self.member is not None and self.member.client is not None:
-                with contextlib.suppress(StoreError, asyncio.TimeoutError):  # best effort: a lost quorum
+            if self.member is not None and self.elector is not None and await self.elector.writable():
+                with contextlib.suppress(StoreError, asyncio.TimeoutError):  # best effort
                     await asyncio.wait_for(self.member.remove(self.node_id), 5)
             await self._stop_swarm()
             shutil.rmtree(self.swarm_dir, ignore_errors=True)
@@ -596,6 +596,8 @@ class Daemon:
         member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port)
         await member.start(force_new_cluster=True)
         self.member = member
+        assert member.client is not None
+        await forget_managers(member.client)
         log.info("forced a new one-manager cluster from this manager's state")
         await self._quorum_up(self.dek)
 

@@ -112,6 +112,9 @@ def e2e_base() -> Iterator[Path]:
     yield base
     for line in leftover_mounts(base):
         subprocess.run(["umount", "-l", line.split()[1]], check=False)
+    if os.environ.get("SHOAL_E2E_KEEP"):  # debugging: keep the daemons' logs and state
+        print(f"kept {base}")
+        return
     shutil.rmtree(base, ignore_errors=True)
 
 

@@ -108,7 +108,7 @@ def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon]
 
     m1.docker("swarm", "init", "--advertise-addr", addr("m1"), "--listen-addr", addr("m1"),
               "--dispatcher-heartbeat", "1s")
-    m1.docker("service", "create", "-d", "--name", "before", "--replicas", "2", "ticker")
+    m1.docker("service", "create", "-d", "--name", "before", "--replicas", "2", "--stop-grace-period", "1s", "ticker")
     wait_for(lambda: running_on(m1, "before") == {"m1": 2}, what="2 tasks on m1")
     # m2 joins as a worker, m3 as a manager: the state moves from SQLite into etcd.
     worker_token = m1.docker("swarm", "join-token", "-q", "worker").stdout.strip()
@@ -139,7 +139,8 @@ def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon]
     assert running_on(m1, "before") == {"m1": 2}
 
     # A follower takes writes too; tasks spread over the three nodes.
-    trio["m2"].docker("service", "create", "-d", "--name", "web", "--replicas", "6", "ticker")
+    trio["m2"].docker("service", "create", "-d", "--name", "web", "--replicas", "6", "--stop-grace-period", "1s",
+                      "ticker")
     wait_for(lambda: running_on(m1, "web") == {"m1": 2, "m2": 2, "m3": 2}, timeout=40, what="2 tasks per node")
 
     # kill -9 the leader's daemon: another manager leads, the API answers, nothing is lost.

@@ -31,6 +31,7 @@ COPY_BATCH = 1000  # keys per etcd transaction when moving a store into etcd
 STORE_TIMEOUT = 5.0  # seconds before an etcd request without a quorum fails
 PROMOTE_WITHIN = 120.0
 RECONFIG_WITHIN = 30.0
+STOP_WITHIN = 3.0  # seconds etcd gets to stop on SIGTERM (it waits for lost peers) before SIGKILL
 T = TypeVar("T")
 
 
@@ -64,8 +65,9 @@ class EtcdMember:
             peer_cert_file=str(d / "node.crt"), peer_key_file=str(d / "node.key"),
             peer_trusted_ca_file=str(d / "ca.pem"), log_file=d / "etcd.log",
         )
-        # A member whose peers are down still opens its client port; it serves once they return.
-        await self.server.astart(60, need_quorum=False)
+        # etcd opens its client port once the member has published itself to the cluster, which
+        # takes a quorum: wait for as long as it takes (peers restarting), cancellably.
+        await self.server.astart(None, need_quorum=False)
         self.client = EtcdBackend(self.server.endpoint, timeout=STORE_TIMEOUT)
 
     def store_backend(self, dek: bytes) -> Backend:
@@ -127,7 +129,7 @@ class EtcdMember:
             await self.client.close()
             self.client = None
         if self.server is not None:
-            await self.server.astop()
+            await self.server.astop(STOP_WITHIN)
             self.server = None
 
 

@@ -108,7 +108,10 @@ class Elector:
     async def _step_down(self) -> None:
         self.is_leader = False
         log.info("this manager is no longer the leader")
-        await self.on_deposed()
+        try:
+            await self.on_deposed()
+        except Exception:  # e.g. the dispatcher's last status write, without a quorum: stopped anyway
+            log.exception("stepping down")
 
     async def writable(self) -> bool:
         """Whether the cluster has a leader now (the etcd member sees a raft leader and so do we)."""
@@ -119,6 +122,9 @@ class Elector:
         except StoreError:
             return False
 
-    async def forget(self, node_id: str) -> None:
-        """Drop a manager's presence (it was demoted or removed)."""
-        await self.client.txn([], [Delete(MANAGERS + node_id)])
+async def forget_managers(client: EtcdBackend) -> None:
+    """Drop the leader key and every manager's presence (a forced new cluster: the others are gone,
+    and waiting for their leases to run out would only delay the survivor's election)."""
+    kvs, _ = await client.range(META)
+    if kvs:
+        await client.txn([], [Delete(kv.key) for kv in kvs])

@@ -305,7 +305,8 @@ class SwarmListener:
         app.router.add_post("/renew", renew)
         app.router.add_post("/promote", promote)
         app.router.add_get("/session", session)
-        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Agents' sessions are long-lived WebSockets: do not wait a minute for them when stopping.
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()
         host, _, port = listen_addr.rpartition(":")
         assert self.manager is not None

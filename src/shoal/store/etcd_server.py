@@ -165,11 +165,12 @@ class EtcdServer:
             self.stop()
             raise
 
-    async def astart(self, timeout: float = 15.0, *, need_quorum: bool = True) -> None:
+    async def astart(self, timeout: float | None = 15.0, *, need_quorum: bool = True) -> None:
         """``start`` for an event loop: spawned from the loop's thread (the member lives as long as
         the process, not as long as a worker thread), then polled without blocking the loop. With
-        ``need_quorum=False`` it waits only for the client port (a member whose peers are down
-        answers there, though it is not healthy until they return)."""
+        ``need_quorum=False`` it waits only for the client port (etcd opens it once the member has
+        published itself, which takes a quorum: a manager restarted while its peers are down waits
+        here for them, ``timeout=None``, and stays cancellable)."""
         self.spawn()
         try:
             await asyncio.to_thread(self.wait_healthy, timeout, need_quorum)
@@ -192,12 +193,17 @@ class EtcdServer:
             return True
         return False
 
-    def wait_healthy(self, timeout: float, need_quorum: bool = True) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_healthy(self, timeout: float | None, need_quorum: bool = True) -> None:
+        """Block until the member serves (``timeout`` None: for as long as it runs); raises when it
+        exits, or when ``stop()`` is called meanwhile."""
+        deadline = time.monotonic() + timeout if timeout is not None else None
         while not (self.healthy() if need_quorum else self._port_open()):
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"etcd exited with {self.proc.returncode}; see {self.log_file}")
-            if time.monotonic() > deadline:
+            proc = self.proc
+            if proc is None:
+                raise RuntimeError("etcd was stopped while starting")
+            if proc.poll() is not None:
+                raise RuntimeError(f"etcd exited with {proc.returncode}; see {self.log_file}")
+            if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"etcd not healthy after {timeout}s; see {self.log_file}")
             time.sleep(0.05)
 
