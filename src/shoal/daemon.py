@@ -52,7 +52,7 @@ from shoal.api.types import (
 )
 from shoal.manager import ca, keys
 from shoal.manager.manager import Manager
-from shoal.manager.membership import EtcdMember, peer_url
+from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import JoinRequest, SwarmListener, host_of
 from shoal.runtime.base import Runtime
@@ -60,7 +60,6 @@ from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
-from shoal.store.etcd_server import free_port
 from shoal.store.objects import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -318,7 +317,7 @@ class Daemon:
             if self.registrar is None or self.worker is None:
                 return
             host = host_of(self.addr)
-            peer_port = free_port(host)
+            peer_port = choose_peer_port(host)
             try:
                 ident = await self.registrar.promote(self.addr, peer_port)
             except ShoalError as e:
@@ -433,7 +432,7 @@ class Daemon:
         cert_pem = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, csr_pem, self.node_id, "manager", c.ID,
                                       ips=(host,))
         self._save_identity(c.TLSInfo.TrustRoot, cert_pem, key_pem)
-        member = EtcdMember(self.swarm_dir, self.node_id, host, free_port(host))
+        member = EtcdMember(self.swarm_dir, self.node_id, host, choose_peer_port(host))
         await member.start()
         try:
             await old.stop()  # nothing writes between the copy and the switch
@@ -549,7 +548,7 @@ class Daemon:
             managers = [a if ":" in a else f"{a}:{SWARM_PORT}" for a in remote_addrs]
             listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
             addr = resolve_advertise(advertise_addr, listen_addr)
-            peer_port = free_port(host_of(addr))  # used only if the token makes this node a manager
+            peer_port = choose_peer_port(host_of(addr))  # used only if the token makes this node a manager
             ident = await remote.join(managers, token, self.hostname, addr, peer_port)
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
             self.listen_addr, self.addr = listen_addr, addr

@@ -1,6 +1,6 @@
-"""Three shoal daemons form a quorum of managers through the real docker CLI: the second manager's
-join moves the state from SQLite into etcd, a worker is promoted, demoted and promoted again, the
-leader's daemon is killed and another takes over
+"""Three shoal daemons, each in a network namespace of its own on a bridge, form a quorum of managers
+through the real docker CLI: the second manager's join moves the state from SQLite into etcd, a
+worker is promoted, demoted and promoted again, the leader's daemon is killed and another takes over
 with nothing lost, losing two of three managers makes writes fail in Swarm's words while the tasks
 keep running, and ``swarm init --force-new-cluster`` on the survivor makes it writable again."""
 
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, make_rootfs, start_daemon, stop_daemon
-from tests.support import free_port, rows, wait_for
+from shoal.devcluster import DevCluster, DevNode
+from tests.e2e.conftest import make_rootfs
+from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -27,39 +27,26 @@ NO_LEADER = ("The swarm does not have a leader. It's possible that too few manag
 
 
 @pytest.fixture(scope="module")
-def trio(e2e_base: Path) -> Iterator[dict[str, ShoalDaemon]]:
+def cluster(e2e_base: Path) -> Iterator[DevCluster]:
     if not shutil.which("etcd"):
         pytest.skip("needs etcd (Debian's etcd-server)")
-    ds: dict[str, ShoalDaemon] = {}
+    c = DevCluster(e2e_base, RUNTIME)
     try:
-        for n in NAMES:
-            ds[n] = start_daemon(e2e_base / n, RUNTIME, ["--hostname", n])
         rootfs = make_rootfs(e2e_base / "rootfs")
         tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
-        for d in ds.values():
-            d.docker("import", "-c", 'CMD ["sh","-c","while true; do echo tick; sleep 1; done"]', "-",
-                     "ticker:latest", input=tar)
-        yield ds
+        for n in NAMES:
+            c.add(n).docker("import", "-c", 'CMD ["sh","-c","while true; do echo tick; sleep 1; done"]', "-",
+                            "ticker:latest", input=tar)
+        yield c
     finally:
-        for n, d in ds.items():
-            if d.proc.poll() is not None:  # killed by the test: restart it so it cleans what it left
-                ds[n] = d = restart(e2e_base, n, d)
+        for d in c.nodes.values():
+            if not d.running():  # killed by the test: restart it so that it cleans what it left
+                d.start()
             d.docker("swarm", "leave", "--force", check=False)
-            stop_daemon(d)
+        c.close()
 
 
-def restart(base: Path, name: str, old: ShoalDaemon) -> ShoalDaemon:
-    if old.proc.poll() is None:
-        stop_daemon(old)
-    return start_daemon(base / name, RUNTIME, ["--hostname", name])
-
-
-def kill(d: ShoalDaemon) -> None:
-    d.proc.send_signal(signal.SIGKILL)
-    d.proc.wait()
-
-
-def nodes(d: ShoalDaemon) -> dict[str, list[str]]:
+def nodes(d: DevNode) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for r in rows(d.docker("node", "ls", check=False).stdout):
         r = [c for c in r if c != "*"]
@@ -67,11 +54,11 @@ def nodes(d: ShoalDaemon) -> dict[str, list[str]]:
     return out
 
 
-def manager_status(d: ShoalDaemon) -> dict[str, str]:
+def manager_status(d: DevNode) -> dict[str, str]:
     return {name: r[4] if len(r) > 5 else "" for name, r in nodes(d).items()}
 
 
-def running_on(d: ShoalDaemon, service: str) -> dict[str, int]:
+def running_on(d: DevNode, service: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in rows(d.docker("service", "ps", "-f", "desired-state=running", service, check=False).stdout):
         if r[5].startswith("Running"):
@@ -79,7 +66,7 @@ def running_on(d: ShoalDaemon, service: str) -> dict[str, int]:
     return counts
 
 
-def container_pids(d: ShoalDaemon) -> list[int]:
+def container_pids(d: DevNode) -> list[int]:
     """PIDs of the tasks a daemon runs, from its runtime's state (they outlive a killed daemon)."""
     pids = []
     for root in (d.data_root, d.exec_root):
@@ -99,25 +86,23 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon], e2e_base: Path) -> None:
-    ports = {n: free_port() for n in NAMES}
+def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None:
+    trio = cluster.nodes
     m1 = trio["m1"]
 
     def addr(n: str) -> str:
-        return f"127.0.0.1:{ports[n]}"
+        return trio[n].addr  # each node in its own namespace, on the swarm's own port (2377)
 
-    m1.docker("swarm", "init", "--advertise-addr", addr("m1"), "--listen-addr", addr("m1"),
-              "--dispatcher-heartbeat", "1s")
+    m1.docker("swarm", "init", "--advertise-addr", addr("m1"), "--dispatcher-heartbeat", "1s")
     m1.docker("service", "create", "-d", "--name", "before", "--replicas", "2", "--stop-grace-period", "1s", "ticker")
     wait_for(lambda: running_on(m1, "before") == {"m1": 2}, what="2 tasks on m1")
     # m2 joins as a worker, m3 as a manager: the state moves from SQLite into etcd.
     worker_token = m1.docker("swarm", "join-token", "-q", "worker").stdout.strip()
     out = trio["m2"].docker("swarm", "join", "--token", worker_token, "--advertise-addr", addr("m2"),
-                            "--listen-addr", addr("m2"), addr("m1")).stdout
+                            addr("m1")).stdout
     assert "This node joined a swarm as a worker." in out
     token = m1.docker("swarm", "join-token", "-q", "manager").stdout.strip()
-    out = trio["m3"].docker("swarm", "join", "--token", token, "--advertise-addr", addr("m3"), "--listen-addr",
-                            addr("m3"), addr("m1")).stdout
+    out = trio["m3"].docker("swarm", "join", "--token", token, "--advertise-addr", addr("m3"), addr("m1")).stdout
     assert "This node joined a swarm as a manager." in out
     assert not (m1.data_root / "swarm" / "state.db").exists()
     wait_for(lambda: manager_status(trio["m3"]) == {"m1": "Leader", "m2": "", "m3": "Reachable"}, timeout=30,
@@ -144,7 +129,7 @@ def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon]
     wait_for(lambda: running_on(m1, "web") == {"m1": 2, "m2": 2, "m3": 2}, timeout=40, what="2 tasks per node")
 
     # kill -9 the leader's daemon: another manager leads, the API answers, nothing is lost.
-    kill(m1)
+    m1.kill()
     m2, m3 = trio["m2"], trio["m3"]
     wait_for(lambda: manager_status(m2).get("m1") == "Unreachable"
              and "Leader" in (manager_status(m2)["m2"], manager_status(m2)["m3"]), timeout=30, what="new leader")
@@ -161,7 +146,7 @@ def test_quorum_failover_loss_and_force_new_cluster(trio: dict[str, ShoalDaemon]
     survivor_name = "m3" if leader == "m2" else "m2"
     pids = container_pids(survivor)
     assert len(pids) >= 3
-    kill(trio[leader])
+    trio[leader].kill()
     refused = wait_for(lambda: (r := survivor.docker("service", "scale", "-d", "web=3", check=False)).returncode
                        and r, timeout=30, what="writes refused")
     assert NO_LEADER in refused.stderr

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,10 +24,11 @@ from typing import TypeVar
 from shoal.store.backend import Backend, Put, StoreError
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.etcd import EtcdBackend
-from shoal.store.etcd_server import EtcdServer
+from shoal.store.etcd_server import EtcdServer, free_port
 
 log = logging.getLogger(__name__)
 
+ETCD_PEER_PORT = 2380
 COPY_BATCH = 1000  # keys per etcd transaction when moving a store into etcd
 STORE_TIMEOUT = 5.0  # seconds before an etcd request without a quorum fails
 PROMOTE_WITHIN = 120.0
@@ -145,6 +147,14 @@ async def _when_healthy(change: Callable[[], Awaitable[T]]) -> T:
             if "unhealthy cluster" not in str(e) or time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+def choose_peer_port(host: str) -> int:
+    """etcd's own peer port (2380) when it is free on ``host``, else any free one."""
+    with contextlib.suppress(OSError), socket.socket() as s:
+        s.bind((host, ETCD_PEER_PORT))
+        return ETCD_PEER_PORT
+    return free_port(host)
 
 
 def peer_url(host: str, port: int) -> str:

@@ -1,0 +1,176 @@
+"""A cluster of ``shoal daemon`` processes on one machine, each node in a network namespace of its own.
+
+The end-to-end tests and the benchmarks use it. ``DevCluster`` creates a bridge in the host
+namespace and, for each node, a namespace ``shoal-<tag>-<name>`` joined to the bridge by a veth pair
+(``eth0`` inside, with the node's address in a test-only /24 of 10.213.0.0/16, and ``lo`` up), then
+runs the daemon inside it with its own hostname, data root and exec root. The Docker API is a unix
+socket under the exec root: the file system is shared, so the real docker CLI reaches every node
+from the host. Nodes talk to each other only over the bridge, on the swarm's real ports (2377, and
+2380 for the managers' etcd). ``close()`` stops every daemon by its PID and removes the namespaces,
+links and bridge, whatever state the cluster was left in.
+
+``DevNode`` without a namespace is one daemon on the host (the single-node tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SUBNET_PREFIX = "10.213"
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["ip", *args], capture_output=True, check=check)
+
+
+@dataclass
+class DevNode:
+    name: str
+    base: Path
+    runtime: str
+    netns: str = ""  # "" = the host's namespace
+    addr: str = "127.0.0.1"
+    extra: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data_root(self) -> Path:
+        return self.base / "data"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def sock(self) -> str:
+        return str(self.exec_root / "shoal.sock")
+
+    @property
+    def log(self) -> Path:
+        return self.base / "daemon.log"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.sock}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env.pop("DOCKER_CONTEXT", None)
+        env["DOCKER_CONFIG"] = str(self.base.parent / "docker-config")
+        return env
+
+    def docker(self, *args: str, input: bytes | None = None, check: bool = True,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the real docker CLI against this node; raises with its output when ``check`` fails."""
+        raw = subprocess.run(["docker", *args], input=input, capture_output=True, env=self.env(), timeout=timeout)
+        r = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
+                                        raw.stderr.decode(errors="replace"))
+        if check and r.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def start(self, timeout: float = 20) -> DevNode:
+        """Start the daemon and wait until its API answers ``/_ping``."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(self.data_root),
+               "--exec-root", str(self.exec_root), "--runtime", self.runtime, "-H", self.host, *self.extra]
+        if self.netns:
+            # Only the network namespace: ``ip netns exec`` would also remount /sys, and hide the
+            # cgroup hierarchies that the runc runtime needs.
+            cmd = ["nsenter", f"--net=/run/netns/{self.netns}", *cmd]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(self.sock):
+                r = subprocess.run(["curl", "-sf", "--unix-socket", self.sock, "http://x/_ping"], capture_output=True)
+                if r.returncode == 0:
+                    return self
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited: {self.log.read_text()}")
+            time.sleep(0.1)
+        self.proc.kill()
+        self.proc.wait()
+        raise AssertionError(f"daemon did not start: {self.log.read_text()}")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """``kill -9`` the daemon (its etcd member dies with it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM, then SIGKILL if the daemon has not exited within ``timeout`` seconds."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class DevCluster:
+    """Nodes on one bridge, each in its own namespace; ``subnet`` is the third octet in 10.213.x.0/24."""
+
+    def __init__(self, base: Path, runtime: str, *, tag: str = "", subnet: int = 0) -> None:
+        self.base = base
+        self.runtime = runtime
+        self.tag = tag or f"{os.getpid() % 100000:05d}"
+        self.subnet = subnet or 20 + os.getpid() % 200
+        self.bridge = f"shb{self.tag}"
+        self.nodes: dict[str, DevNode] = {}
+        self._links: list[str] = []
+        _ip("link", "add", self.bridge, "type", "bridge")
+        _ip("link", "set", self.bridge, "up")
+
+    def addr(self, index: int) -> str:
+        return f"{SUBNET_PREFIX}.{self.subnet}.{index}"
+
+    def add(self, name: str, extra: list[str] | None = None) -> DevNode:
+        """A namespace wired to the bridge, and a daemon started in it (``--hostname name``)."""
+        index = len(self.nodes) + 1
+        ns = f"shoal-{self.tag}-{name}"
+        host_end, ns_end = f"shv{self.tag}{index}", f"shp{self.tag}{index}"
+        _ip("netns", "add", ns)
+        node = DevNode(name, self.base / name, self.runtime, netns=ns, addr=self.addr(index),
+                       extra=["--hostname", name, *(extra or [])])
+        self.nodes[name] = node
+        _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
+        self._links.append(host_end)
+        _ip("link", "set", host_end, "master", self.bridge)
+        _ip("link", "set", host_end, "up")
+        _ip("link", "set", ns_end, "netns", ns)
+        _ip("-n", ns, "link", "set", ns_end, "name", "eth0")
+        _ip("-n", ns, "addr", "add", f"{node.addr}/24", "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        _ip("-n", ns, "link", "set", "lo", "up")
+        return node.start()
+
+    def restart(self, name: str) -> DevNode:
+        node = self.nodes[name]
+        node.stop()
+        return node.start()
+
+    def close(self) -> None:
+        """Stop every daemon (by PID), then remove the namespaces, links and the bridge."""
+        for node in self.nodes.values():
+            with contextlib.suppress(Exception):
+                node.stop()
+        for node in self.nodes.values():
+            _ip("netns", "delete", node.netns, check=False)
+        for link in self._links:
+            _ip("link", "delete", link, check=False)
+        _ip("link", "delete", self.bridge, check=False)
