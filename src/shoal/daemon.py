@@ -60,7 +60,7 @@ from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
-from shoal.store.objects import ObjectStore
+from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,7 @@ class Daemon:
         assert self.member is not None and self.member.client is not None
         m.control.live_manager_status = self._manager_status
         m.control.on_demote = self._on_demote
+        m.store.subscribe(self._reseal)
         self.manager = m
         if self.listener is None:
             ident = self._identity()
@@ -369,6 +370,14 @@ class Daemon:
         addr = node.ManagerStatus.Addr if node.ManagerStatus is not None else ""
         await self.member.remove(node.ID)
         log.info("node %s (%s) left the managers' quorum", node.ID, addr)
+
+    def _reseal(self, ch: Change) -> None:
+        """Autolock turned on or off, or its key rotated, on any manager: seal this manager's data key
+        with the new unlock key too, so that a restart of this one is locked (or not) in the same way."""
+        if ch.kind == "clusters" and ch.new is not None and self.dek and (
+            ch.old is None or ch.old.UnlockKey != ch.new.UnlockKey
+        ):
+            keys.save_dek(self.keys_path, self.dek, ch.new.UnlockKey)
 
     def _leader_addr(self) -> str:
         if self.elector is None or self.manager is None or not self.elector.leader:
@@ -547,7 +556,8 @@ class Daemon:
                 raise InvalidArgument("at least 1 RemoteAddr is required to join")
             managers = [a if ":" in a else f"{a}:{SWARM_PORT}" for a in remote_addrs]
             listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
-            addr = resolve_advertise(advertise_addr, listen_addr)
+            # As Swarm does: without --advertise-addr, the address this node reaches the manager from.
+            addr = resolve_advertise(advertise_addr or local_addr_towards(managers[0]), listen_addr)
             peer_port = choose_peer_port(host_of(addr))  # used only if the token makes this node a manager
             ident = await remote.join(managers, token, self.hostname, addr, peer_port)
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
@@ -619,6 +629,17 @@ class Daemon:
         if self.member is not None:
             await self.member.stop()
             self.member = None
+
+
+def local_addr_towards(remote: str) -> str:
+    """The local address the kernel would use to reach ``host:port`` (a UDP connect sends nothing)."""
+    host, _, port = remote.rpartition(":")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect((host.strip("[]") or remote, int(port or SWARM_PORT)))
+            return str(s.getsockname()[0])
+    except (OSError, ValueError):
+        return ""
 
 
 def resolve_advertise(advertise_addr: str, listen_addr: str) -> str:

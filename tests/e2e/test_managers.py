@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUNTIME = "runc" if shutil.which("runc") else "process"
 NAMES = ("m1", "m2", "m3")
+LOCKED = 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock"'
 NO_LEADER = ("The swarm does not have a leader. It's possible that too few managers are online. "
              "Make sure more than half of the managers are online.")
 
@@ -122,6 +124,18 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
         wait_for(lambda n=n: manager_status(trio[n]) == expected, timeout=30, what=f"manager status on {n}")
     wait_for(lambda: all(r[2] == "Ready" for r in nodes(m1).values()), timeout=20, what="all nodes ready")
     assert running_on(m1, "before") == {"m1": 2}
+
+    # Autolock turned on at the leader locks every manager's restart, until `docker swarm unlock`.
+    out = m1.docker("swarm", "update", "--autolock=true").stdout
+    key = next(w for w in out.split() if w.startswith("SWMKEY-1-"))
+    m3 = trio["m3"]
+    time.sleep(1.5)  # m3 reseals its data key when it sees the change
+    cluster.restart("m3")
+    assert m3.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "locked"
+    assert LOCKED in m3.docker("node", "ls", check=False).stderr
+    m3.docker("swarm", "unlock", input=key.encode() + b"\n")
+    wait_for(lambda: manager_status(m3) == expected, timeout=40, what="m3 back after unlock")
+    m1.docker("swarm", "update", "--autolock=false")
 
     # A follower takes writes too; tasks spread over the three nodes.
     trio["m2"].docker("service", "create", "-d", "--name", "web", "--replicas", "6", "--stop-grace-period", "1s",

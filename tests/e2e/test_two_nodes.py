@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, make_rootfs, start_daemon, stop_daemon
-from tests.support import free_port, rows, wait_for
+from shoal.devcluster import DevCluster, DevNode
+from tests.e2e.conftest import make_rootfs
+from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,10 +24,10 @@ RUNTIME = "runc" if shutil.which("runc") else "process"
 
 
 @pytest.fixture(scope="module")
-def pair(e2e_base: Path) -> Iterator[tuple[ShoalDaemon, ShoalDaemon]]:
-    a = start_daemon(e2e_base / "a", RUNTIME, ["--hostname", "node-a"])
-    b = start_daemon(e2e_base / "b", RUNTIME, ["--hostname", "node-b"])
+def pair(e2e_base: Path) -> Iterator[tuple[DevNode, DevNode]]:
+    c = DevCluster(e2e_base, RUNTIME)  # each node in a network namespace of its own, on one bridge
     try:
+        a, b = c.add("node-a"), c.add("node-b")
         rootfs = make_rootfs(e2e_base / "rootfs")
         tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
         for d in (a, b):
@@ -35,16 +35,16 @@ def pair(e2e_base: Path) -> Iterator[tuple[ShoalDaemon, ShoalDaemon]]:
                      "ticker:latest", input=tar)
         yield a, b
     finally:
-        for d in (b, a):
+        for d in reversed(c.nodes.values()):
             d.docker("swarm", "leave", "--force", check=False)
-            stop_daemon(d)
+        c.close()
 
 
-def nodes(d: ShoalDaemon) -> dict[str, list[str]]:
+def nodes(d: DevNode) -> dict[str, list[str]]:
     return {r[1]: r for r in rows(d.docker("node", "ls").stdout)}
 
 
-def placement(d: ShoalDaemon, service: str) -> dict[str, int]:
+def placement(d: DevNode, service: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for r in rows(d.docker("service", "ps", "-f", "desired-state=running", service).stdout):
         if r[5].startswith("Running"):
@@ -52,18 +52,18 @@ def placement(d: ShoalDaemon, service: str) -> dict[str, int]:
     return counts
 
 
-def test_join_spread_fail_over_and_leave(pair: tuple[ShoalDaemon, ShoalDaemon], e2e_base: Path) -> None:
+def test_join_spread_fail_over_and_leave(pair: tuple[DevNode, DevNode], e2e_base: Path) -> None:
     a, b = pair
-    port = free_port()
-    a.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{port}",
+    manager = f"{a.addr}:2377"
+    a.docker("swarm", "init", "--advertise-addr", a.addr,
              "--dispatcher-heartbeat", "1s")
-    bad = b.docker("swarm", "join", "--token", "SWMTKN-1-nope", f"127.0.0.1:{port}", check=False)
+    bad = b.docker("swarm", "join", "--token", "SWMTKN-1-nope", manager, check=False)
     assert "invalid join token" in bad.stderr
     worker_token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
     wrong = worker_token[:-25] + "0" * 25
-    refused = b.docker("swarm", "join", "--token", wrong, f"127.0.0.1:{port}", check=False)
+    refused = b.docker("swarm", "join", "--token", wrong, manager, check=False)
     assert "A valid join token is necessary to join this cluster" in refused.stderr
-    out = b.docker("swarm", "join", "--token", worker_token, f"127.0.0.1:{port}").stdout
+    out = b.docker("swarm", "join", "--token", worker_token, manager).stdout
     assert "This node joined a swarm as a worker." in out
     wait_for(lambda: nodes(a).get("node-b", [""] * 3)[2] == "Ready", what="node-b ready")
     ls = nodes(a)
@@ -96,16 +96,14 @@ def test_join_spread_fail_over_and_leave(pair: tuple[ShoalDaemon, ShoalDaemon], 
         follow.wait()
 
     # The worker's daemon dies: it is marked Down, its tasks run again on the manager.
-    b.proc.send_signal(signal.SIGKILL)
-    b.proc.wait()
+    b.kill()
     wait_for(lambda: nodes(a)["node-b"][2] == "Down", timeout=20, what="node-b down")
     wait_for(lambda: placement(a, "web") == {"node-a": 4}, timeout=30, what="all 4 on node-a")
     svc = {r[1]: r[3] for r in rows(a.docker("service", "ls").stdout)}
     assert svc["web"] == "4/4"
 
     # It comes back (what the crash left is cleaned up), then leaves; the manager removes it.
-    b2 = start_daemon(e2e_base / "b", RUNTIME, ["--hostname", "node-b"])
-    b.proc = b2.proc
+    b.start()
     wait_for(lambda: nodes(a)["node-b"][2] == "Ready", timeout=20, what="node-b back")
     assert json.loads(b.docker("info", "--format", "{{json .Swarm.LocalNodeState}}").stdout) == "active"
     assert "Node left the swarm." in b.docker("swarm", "leave").stdout

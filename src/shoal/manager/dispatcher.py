@@ -236,7 +236,7 @@ class Dispatcher:
 
     async def _heartbeat_checker(self) -> None:
         while True:
-            await asyncio.sleep(min(1.0, self.heartbeat_period / 2))
+            await asyncio.sleep(min(0.25, self.heartbeat_period / 4))
             deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
             for n in self.store.list(Node):
                 if n.Status.State != "ready":

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 META = "/shoal-meta/"
 LEADER_KEY = META + "leader"
 MANAGERS = META + "managers/"
-LEASE_TTL = 5.0  # seconds without keep-alive before a dead manager loses its lease (and leadership)
+LEASE_TTL = 3.0  # seconds without keep-alive before a dead manager loses its lease (and leadership)
 TICK = 1.0
 
 NO_LEADER = ("The swarm does not have a leader. It's possible that too few managers are online. "
