@@ -24,10 +24,12 @@ import logging
 import os
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.agent import remote
+from shoal.agent.logs import LogLine
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
     ALREADY_IN_SWARM,
@@ -54,7 +56,7 @@ from shoal.manager import ca, keys
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
-from shoal.manager.remote import JoinRequest, SwarmListener, host_of
+from shoal.manager.remote import JoinRequest, SwarmListener, host_of, read_leader_logs
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
@@ -370,6 +372,15 @@ class Daemon:
         addr = node.ManagerStatus.Addr if node.ManagerStatus is not None else ""
         await self.member.remove(node.ID)
         log.info("node %s (%s) left the managers' quorum", node.ID, addr)
+
+    async def leader_logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
+                          stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
+        """A task's log lines, read through the leader (this manager does not hold the sessions)."""
+        ident = self._identity()
+        ctx = ca.client_ssl_context(ident.ca_pem, ident.cert_pem, ident.key_pem)
+        async for ll in read_leader_logs(self._leader_addr(), ctx, task_id, since=since, tail=tail, follow=follow,
+                                         stdout=stdout, stderr=stderr):
+            yield ll
 
     def _reseal(self, ch: Change) -> None:
         """Autolock turned on or off, or its key rotated, on any manager: seal this manager's data key

@@ -7,6 +7,7 @@ keep running, and ``swarm init --force-new-cluster`` on the survivor makes it wr
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -141,6 +142,9 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     trio["m2"].docker("service", "create", "-d", "--name", "web", "--replicas", "6", "--stop-grace-period", "1s",
                       "ticker")
     wait_for(lambda: running_on(m1, "web") == {"m1": 2, "m2": 2, "m3": 2}, timeout=40, what="2 tasks per node")
+    # A follower shows every node's logs: its own from its files, the others' through the leader.
+    wait_for(lambda: {"@m1", "@m2", "@m3"} <= set(re.findall(r"@m\d", trio["m3"].docker("service", "logs",
+             "web").stdout)), timeout=20, what="logs of all three nodes on a follower")
 
     # kill -9 the leader's daemon: another manager leads, the API answers, nothing is lost.
     m1.kill()

@@ -20,6 +20,8 @@ Served over TLS with the node certificate of this manager, signed by the cluster
   manager also asks for a task's logs (``logs``, ``logs_cancel``); the agent answers with ``log``
   lines and ``logs_end``. Only the leader holds sessions: another manager answers 503 with the
   leader's address in ``X-Shoal-Leader``.
+- ``GET /logs/{task}`` (a manager's certificate required): the task's log lines, read by the leader
+  through the session of the task's node, one JSON object a line (``service logs`` on a follower).
 """
 
 from __future__ import annotations
@@ -28,16 +30,17 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import msgspec
 from aiohttp import WSMsgType, web
 
 from shoal.agent.logs import LogLine
 from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
 from shoal.api.ids import new_id
-from shoal.api.types import Cluster, Node, NodeDescription, TaskStatus
+from shoal.api.types import Cluster, Node, NodeDescription, Task, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Session
 
@@ -181,6 +184,56 @@ async def renew(request: web.Request) -> web.Response:
     return web.json_response({"cert": cert})
 
 
+async def task_logs(request: web.Request) -> web.StreamResponse:
+    """Another manager reads a task's logs through this one, the leader, which holds the session of
+    the task's node (``docker service logs`` on a follower). One JSON object per line."""
+    listener = request.app[LISTENER]
+    m = _manager(request)
+    caller = _caller(request)
+    if isinstance(caller, web.Response):
+        return caller
+    if caller[1] != "manager":
+        return web.json_response({"message": "only managers read logs through the leader"}, status=403)
+    if m.dispatcher is None:
+        return web.json_response({"message": "this manager is not the leader"}, status=503,
+                                 headers={LEADER_HEADER: listener.leader_addr()})
+    q = request.query
+    t = m.store.get(Task, request.match_info["id"])
+    sess = m.dispatcher.sessions.get(t.NodeID) if t is not None else None
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await resp.prepare(request)
+    if t is not None and sess is not None:
+        async for ll in sess.logs(t.ID, since=float(q.get("since", "0")), tail=int(q.get("tail", "-1")),
+                                  follow=q.get("follow") == "1", stdout=q.get("stdout", "1") == "1",
+                                  stderr=q.get("stderr", "1") == "1"):
+            await resp.write(msgspec.json.encode(
+                {"ts": ll.timestamp, "stream": ll.stream, "msg": ll.message.decode("utf-8", "replace")}) + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def read_leader_logs(leader: str, ssl_ctx: ssl.SSLContext, task_id: str, *, since: float = 0.0,
+                           tail: int = -1, follow: bool = False, stdout: bool = True,
+                           stderr: bool = True) -> AsyncIterator[LogLine]:
+    """A task's log lines, read through the leader at ``leader`` (``task_logs``) with this manager's
+    certificate; nothing when the leader is unknown or does not answer."""
+    if not leader:
+        return
+    params = {"since": str(since), "tail": str(tail), "follow": "1" if follow else "0",
+              "stdout": "1" if stdout else "0", "stderr": "1" if stderr else "0"}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5)) as http:
+            async with http.get(f"https://{leader}/logs/{task_id}", params=params, ssl=ssl_ctx) as r:
+                if r.status != 200:
+                    return
+                async for raw in r.content:
+                    if raw.strip():
+                        data = msgspec.json.decode(raw)
+                        yield LogLine(str(data["ts"]), str(data["stream"]), str(data["msg"]).encode())
+    except (aiohttp.ClientError, OSError, msgspec.DecodeError) as e:
+        log.warning("logs of task %s through the leader %s: %s", task_id, leader, e)
+
+
 async def session(request: web.Request) -> web.StreamResponse:
     listener = request.app[LISTENER]
     m = _manager(request)
@@ -305,6 +358,7 @@ class SwarmListener:
         app.router.add_post("/renew", renew)
         app.router.add_post("/promote", promote)
         app.router.add_get("/session", session)
+        app.router.add_get("/logs/{id}", task_logs)
         # Agents' sessions are long-lived WebSockets: do not wait a minute for them when stopping.
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self.runner.setup()

@@ -6,27 +6,33 @@ its RFC 3339 time; with ``details`` it carries ``com.docker.swarm.node.id=…,co
 service.id=…,com.docker.swarm.task.id=…`` as dockerd writes it, which the docker CLI turns into the
 ``name.slot.task@node |`` prefix. ``tail``, ``since`` and ``follow`` (tasks started later included)
 are honoured. Tasks of this node are read from their log files; tasks of other nodes are read by
-their agent, which sends the lines through its dispatcher session.
+their agent, which sends the lines through its dispatcher session; a manager that is not the leader
+reads them through the leader, which holds those sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from shoal.agent import logs
 from shoal.api.errors import InvalidArgument
 from shoal.api.types import Service, Task
-from shoal.manager.dispatcher import Session
 
 if TYPE_CHECKING:
     from shoal.daemon import Daemon
 
 STREAM_TYPE = {"stdout": 1, "stderr": 2}
 REMOTE_READ_TIMEOUT = 10.0  # seconds a node has to send a task's logs (without follow)
+
+
+class LogReader(Protocol):
+    def __call__(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
+                 stdout: bool = True, stderr: bool = True) -> AsyncIterator[logs.LogLine]: ...
 
 
 def _since(raw: str) -> float:
@@ -82,20 +88,23 @@ async def serve(request: web.Request, d: Daemon, m: Any, service: Service | None
     await resp.prepare(request)
     dispatcher = m.dispatcher
 
-    def remote_session(t: Task) -> Session | None:
-        """The session of the node that runs ``t``, when that node is another machine."""
-        if t.NodeID == d.node_id or dispatcher is None:
+    def remote_session(t: Task) -> LogReader | None:
+        """How to read ``t``'s lines when another machine runs it: through that node's session (on
+        the leader), or through the leader (on another manager); None: from this node's files."""
+        if t.NodeID == d.node_id:
             return None
+        if dispatcher is None:
+            return d.leader_logs if d.in_quorum else None
         sess = dispatcher.sessions.get(t.NodeID)
-        return sess if sess is not None and sess.remote else None
+        return sess.logs if sess is not None and sess.remote else None
 
     entries: list[tuple[str, logs.LogLine, Task]] = []
     offsets: dict[str, int] = {}
     queue: asyncio.Queue[tuple[logs.LogLine, Task]] = asyncio.Queue()
     followers: dict[str, asyncio.Task[None]] = {}
 
-    async def follow_remote(t: Task, sess: Session, since_: float, tail_: int) -> None:
-        async for ll in sess.logs(t.ID, since=since_, tail=tail_, follow=True, stdout=stdout, stderr=stderr):
+    async def follow_remote(t: Task, sess: LogReader, since_: float, tail_: int) -> None:
+        async for ll in sess(t.ID, since=since_, tail=tail_, follow=True, stdout=stdout, stderr=stderr):
             await queue.put((ll, t))
 
     for t in tasks_now():
@@ -110,7 +119,7 @@ async def serve(request: web.Request, d: Daemon, m: Any, service: Service | None
         else:
             try:
                 async with asyncio.timeout(REMOTE_READ_TIMEOUT):
-                    async for ll in sess.logs(t.ID, since=since, tail=tail, stdout=stdout, stderr=stderr):
+                    async for ll in sess(t.ID, since=since, tail=tail, stdout=stdout, stderr=stderr):
                         entries.append((ll.timestamp, ll, t))
             except TimeoutError:
                 pass  # a node that does not answer in time contributes what it sent
