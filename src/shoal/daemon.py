@@ -207,16 +207,40 @@ class Daemon:
         }))
 
     def _save_identity(self, ca_pem: str, cert_pem: str, key_pem: str) -> None:
+        """Keep the node's certificate and key. A manager's key is kept encrypted with the data key
+        (unreadable on disk when autolock seals that key); the clear copy that etcd and TLS use lives
+        under the exec root (a tmpfs: /run) only while the daemon runs. A worker's is kept as it is."""
         (self.swarm_dir / "ca.pem").write_text(ca_pem)
         (self.swarm_dir / "node.crt").write_text(cert_pem)
-        key = self.swarm_dir / "node.key"
-        key.touch(mode=0o600)
-        key.write_text(key_pem)
+        plain, sealed = self.swarm_dir / "node.key", self.swarm_dir / "node.key.enc"
+        if self.role == "manager" and self.dek:
+            sealed.touch(mode=0o600)
+            sealed.write_bytes(keys.seal_with_dek(self.dek, key_pem.encode()))
+            plain.unlink(missing_ok=True)
+            self._runtime_key_file(key_pem)
+        else:
+            plain.touch(mode=0o600)
+            plain.write_text(key_pem)
+            sealed.unlink(missing_ok=True)
+
+    def _key_pem(self) -> str:
+        sealed = self.swarm_dir / "node.key.enc"
+        if sealed.exists():
+            return keys.open_with_dek(self.dek, sealed.read_bytes()).decode()
+        return (self.swarm_dir / "node.key").read_text()
+
+    def _runtime_key_file(self, key_pem: str = "") -> Path:
+        """The node's key in the clear under the exec root, for etcd's peer TLS."""
+        path = self.exec_root / "swarm" / "node.key"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600)
+        path.write_text(key_pem or self._key_pem())
+        return path
 
     def _identity(self) -> remote.Identity:
         d = self.swarm_dir
         return remote.Identity(self.node_id, self.role, (d / "ca.pem").read_text(), (d / "node.crt").read_text(),
-                               (d / "node.key").read_text())
+                               self._key_pem())
 
     async def _run_swarm(self) -> None:
         assert self.manager is not None
@@ -272,7 +296,8 @@ class Daemon:
 
     async def _quorum_up(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
         if self.member is None:
-            member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port)
+            member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port,
+                                self._runtime_key_file())
             await member.start(initial_cluster, state)
             self.member = member
         while True:
@@ -326,11 +351,11 @@ class Daemon:
             except ShoalError as e:
                 log.warning("promotion: %s", e)
                 return
-            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             self.role, self.peer_port = "manager", peer_port
             self.managers = list(ident.extra.get("managers") or self.managers)
             self.dek = base64.b64decode(ident.extra["dek"])
             keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
+            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             self._save_node()
             old, self.registrar = self.registrar, self._remote_registrar(self._identity())
             self.worker.role = "manager"
@@ -351,8 +376,12 @@ class Daemon:
                 await self.listener.stop()
                 self.listener = None
             shutil.rmtree(self.swarm_dir / "etcd", ignore_errors=True)
+            ident = self._identity()
+            self.role = "worker"
+            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)  # a worker's key, as workers keep it
+            shutil.rmtree(self.exec_root / "swarm", ignore_errors=True)
             self.keys_path.unlink(missing_ok=True)
-            self.role, self.peer_port, self.dek = "worker", 0, b""
+            self.peer_port, self.dek = 0, b""
             if self.worker is not None:
                 self.worker.role = "worker"
             self._save_node()
@@ -452,7 +481,7 @@ class Daemon:
         cert_pem = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, csr_pem, self.node_id, "manager", c.ID,
                                       ips=(host,))
         self._save_identity(c.TLSInfo.TrustRoot, cert_pem, key_pem)
-        member = EtcdMember(self.swarm_dir, self.node_id, host, choose_peer_port(host))
+        member = EtcdMember(self.swarm_dir, self.node_id, host, choose_peer_port(host), self._runtime_key_file())
         await member.start()
         try:
             await old.stop()  # nothing writes between the copy and the switch
@@ -574,8 +603,8 @@ class Daemon:
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
             self.listen_addr, self.addr = listen_addr, addr
             self.swarm_dir.mkdir(parents=True, exist_ok=True)
-            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             if ident.role != "manager":
+                self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
                 self._save_node()
                 await self._run_worker(ident)
                 return
@@ -583,6 +612,7 @@ class Daemon:
             self.managers = list(ident.extra.get("managers") or managers)
             self.dek = base64.b64decode(ident.extra["dek"])
             keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
+            self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             self._save_node()
             await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing", wait=90)
 
@@ -601,6 +631,7 @@ class Daemon:
                     await asyncio.wait_for(self.member.remove(self.node_id), 5)
             await self._stop_swarm()
             shutil.rmtree(self.swarm_dir, ignore_errors=True)
+            shutil.rmtree(self.exec_root / "swarm", ignore_errors=True)
             for f in (self.data_root / "logs").glob("*.log"):
                 f.unlink(missing_ok=True)
             self.node_id = ""
@@ -613,7 +644,8 @@ class Daemon:
         """``swarm init --force-new-cluster`` on a manager of a lost quorum: its etcd member restarts
         as a one-member cluster with all of the state, and this manager leads it."""
         await self._stop_manager_side()
-        member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port)
+        member = EtcdMember(self.swarm_dir, self.node_id, host_of(self.addr), self.peer_port,
+                            self._runtime_key_file())
         await member.start(force_new_cluster=True)
         self.member = member
         assert member.client is not None

@@ -38,7 +38,13 @@ def test_autolock_locks_a_restarted_manager(e2e_base: Path) -> None:
         state_db = d.data_root / "swarm" / "state.db"
         assert b"ticker" not in state_db.read_bytes()  # the store is encrypted at rest
 
+        token = d.docker("swarm", "join-token", "-q", "worker").stdout.strip()
         stop_daemon(d)
+        # Nothing secret is readable at rest: no private key (the node's, the CA's), no join token.
+        for f in (p for p in d.data_root.rglob("*") if p.is_file()):
+            data = f.read_bytes()
+            assert b"PRIVATE KEY" not in data, f
+            assert token.encode() not in data, f
         d.proc = start_daemon(base, RUNTIME).proc
         assert LOCKED in d.docker("node", "ls", check=False).stderr
         assert d.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "locked"

@@ -5,8 +5,10 @@ Every value in a manager's store is encrypted with the cluster's data encryption
 off; sealed with the unlock key (``SWMKEY-1-<32 random bytes, base 64>``) when it is on. A manager
 that restarts with a sealed DEK is *locked*: it serves nothing of the swarm until ``swarm unlock``
 gives it the key. Turning autolock on or off, or rotating the unlock key, only re-seals the DEK;
-nothing in the store is re-encrypted. The unlock key itself is kept in the cluster object (so
-``swarm unlock-key`` can show it), which the DEK protects.
+nothing in the store is re-encrypted. A manager's TLS private key is kept encrypted with the DEK
+too (``node.key.enc``), so with autolock no private key is readable in the data directory. The
+unlock key itself is kept in the cluster object (so ``swarm unlock-key`` can show it), which the DEK
+protects.
 """
 
 from __future__ import annotations
@@ -78,6 +80,19 @@ def load_dek(path: Path, unlock_key: str = "") -> bytes:
         return AESGCM(parse_unlock_key(unlock_key)).decrypt(sealed[:12], sealed[12:], _AAD)
     except InvalidTag as e:
         raise InvalidArgument(INVALID_KEY) from e
+
+
+NODE_KEY_AAD = b"shoal node key"
+
+
+def seal_with_dek(dek: bytes, data: bytes, aad: bytes = NODE_KEY_AAD) -> bytes:
+    """``data`` encrypted with the data key (a manager's TLS key at rest)."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(dek).encrypt(nonce, data, aad)
+
+
+def open_with_dek(dek: bytes, sealed: bytes, aad: bytes = NODE_KEY_AAD) -> bytes:
+    return AESGCM(dek).decrypt(sealed[:12], sealed[12:], aad)
 
 
 def is_sealed(path: Path) -> bool:

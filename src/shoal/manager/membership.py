@@ -38,8 +38,10 @@ T = TypeVar("T")
 
 
 class EtcdMember:
-    def __init__(self, swarm_dir: Path, node_id: str, peer_host: str, peer_port: int) -> None:
+    def __init__(self, swarm_dir: Path, node_id: str, peer_host: str, peer_port: int,
+                 key_file: Path | None = None) -> None:
         self.swarm_dir = swarm_dir
+        self.key_file = key_file or swarm_dir / "node.key"  # the node's TLS key, in the clear
         self.node_id = node_id
         self.peer_host, self.peer_port = peer_host, peer_port
         self.server: EtcdServer | None = None
@@ -64,7 +66,7 @@ class EtcdMember:
         self.server = EtcdServer(
             self.data_dir, name=self.node_id, host="127.0.0.1", peer_host=self.peer_host, peer_port=self.peer_port,
             initial_cluster=initial_cluster, initial_cluster_state=state, force_new_cluster=force_new_cluster,
-            peer_cert_file=str(d / "node.crt"), peer_key_file=str(d / "node.key"),
+            peer_cert_file=str(d / "node.crt"), peer_key_file=str(self.key_file),
             peer_trusted_ca_file=str(d / "ca.pem"), log_file=d / "etcd.log",
         )
         # etcd opens its client port once the member has published itself to the cluster, which
