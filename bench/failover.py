@@ -156,12 +156,10 @@ def main() -> None:
         print(f"kill -9 of the leader: node ls answers after {answers:.2f} s (Swarm {SWARM_LEADER_S} s), "
               f"a new leader shows after {leader:.1f} s, a write succeeds after {write:.1f} s")
     finally:
-        for d in cluster.nodes.values():
-            if not d.running():
-                d.start()  # it cleans what the kill left behind
-            d.docker("swarm", "leave", "--force", check=False)
+        cluster.leave_all()  # a killed node is started again first: it cleans what the kill left
         cluster.close()
-        shutil.rmtree(base, ignore_errors=True)
+        if not os.environ.get("SHOAL_BENCH_KEEP"):  # debugging: keep the daemons' logs
+            shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(result))
 
 

@@ -70,7 +70,14 @@ class DevNode:
     def docker(self, *args: str, input: bytes | None = None, check: bool = True,
                timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run the real docker CLI against this node; raises with its output when ``check`` fails."""
-        raw = subprocess.run(["docker", *args], input=input, capture_output=True, env=self.env(), timeout=timeout)
+        try:
+            raw = subprocess.run(["docker", *args], input=input, capture_output=True, env=self.env(),
+                                 timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            if check:
+                raise
+            self.dump_tasks()  # say where the daemon was waiting, in its log
+            return subprocess.CompletedProcess(e.cmd, 124, "", f"timed out after {timeout} s")
         r = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
                                         raw.stderr.decode(errors="replace"))
         if check and r.returncode != 0:
@@ -100,6 +107,11 @@ class DevNode:
         self.proc.kill()
         self.proc.wait()
         raise AssertionError(f"daemon did not start: {self.log.read_text()}")
+
+    def dump_tasks(self) -> None:
+        """Ask the daemon to log where each of its asyncio tasks waits (SIGUSR1)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -164,11 +176,24 @@ class DevCluster:
         node.stop()
         return node.start()
 
+    def leave_all(self) -> None:
+        """Every node leaves (a killed one is started again first, so that it cleans what it left)."""
+        for node in self.nodes.values():
+            with contextlib.suppress(Exception):
+                if not node.running():
+                    node.start()
+                node.docker("swarm", "leave", "--force", check=False)
+
     def close(self) -> None:
-        """Stop every daemon (by PID), then remove the namespaces, links and the bridge."""
+        """Stop every daemon (by PID), then remove what is left mounted under the base directory, the
+        namespaces, links and the bridge."""
         for node in self.nodes.values():
             with contextlib.suppress(Exception):
                 node.stop()
+        with open("/proc/mounts") as f:
+            leftovers = [line.split()[1] for line in f if str(self.base) in line.split()[1]]
+        for mnt in reversed(leftovers):
+            subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
         for node in self.nodes.values():
             _ip("netns", "delete", node.netns, check=False)
         for link in self._links:

@@ -42,10 +42,7 @@ def cluster(e2e_base: Path) -> Iterator[DevCluster]:
                             "ticker:latest", input=tar)
         yield c
     finally:
-        for d in c.nodes.values():
-            if not d.running():  # killed by the test: restart it so that it cleans what it left
-                d.start()
-            d.docker("swarm", "leave", "--force", check=False)
+        c.leave_all()
         c.close()
 
 

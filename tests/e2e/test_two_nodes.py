@@ -35,8 +35,7 @@ def pair(e2e_base: Path) -> Iterator[tuple[DevNode, DevNode]]:
                      "ticker:latest", input=tar)
         yield a, b
     finally:
-        for d in reversed(c.nodes.values()):
-            d.docker("swarm", "leave", "--force", check=False)
+        c.leave_all()
         c.close()
 
 

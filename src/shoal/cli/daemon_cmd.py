@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import signal
 from pathlib import Path
@@ -20,6 +21,14 @@ def parse_labels(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task of the daemon is waiting (for a daemon that seems stuck)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=out)
+    logging.getLogger("shoal").warning("asyncio tasks:\n%s", out.getvalue())
+
+
 async def run_daemon(cfg: DaemonConfig) -> None:
     from shoal.frontdoor.docker.app import serve
 
@@ -30,6 +39,7 @@ async def run_daemon(cfg: DaemonConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
     await stop.wait()
     await runner.cleanup()

@@ -374,6 +374,16 @@ class RuncRuntime:
             if cid in self.containers:
                 continue
             await self._teardown(cid)
+        # The netns directory's own bind mount, left by a crashed run, once nothing is left in it.
+        d = str(self.netns_dir)
+        for _ in range(3):  # stacked, if several runs crashed
+            if self.containers or d not in mount_points():
+                break
+            with contextlib.suppress(OSError):
+                if any(self.netns_dir.iterdir()):
+                    break
+                umount(self.netns_dir)
+                self._netns_ready = False
 
     async def close(self) -> None:
         # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
