@@ -30,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import rss_mb  # noqa: E402
+
 from shoal.devcluster import DevCluster, DevNode  # noqa: E402
 
 SWARM_WORKER_S, SWARM_LEADER_S = 50.8, 14.2
@@ -58,14 +60,6 @@ def running_on(d: DevNode, service: str) -> dict[str, int]:
         if state.startswith("Running"):
             counts[node] = counts.get(node, 0) + 1
     return counts
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def etcd_child(pid: int) -> int:

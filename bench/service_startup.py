@@ -26,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import rss_mb
+
 SWARM_SECONDS = {10: 1.7, 50: 6.1, 100: 12.4}
 SWARM_IDLE_MB, SWARM_100_MB = 122, 1487
 
@@ -48,14 +51,6 @@ def get(sock: str, url: str) -> object:
     data = r.read()
     c.close()
     return json.loads(data)
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def children(pid: int) -> list[int]:

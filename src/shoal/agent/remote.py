@@ -259,46 +259,38 @@ class RemoteRegistrar:
         self._renewer = asyncio.ensure_future(self._renew_loop())
         return self.session
 
+    async def _post(self, path: str, body: dict[str, Any], what: str, timeout: float) -> dict[str, Any]:
+        """POST to each manager in turn with this node's certificate; the first answer wins."""
+        last: Exception | None = None
+        for manager in self.managers:
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
+                    async with http.post(_url(manager, path), ssl=self.ssl, json=body) as r:
+                        answer: dict[str, Any] = await r.json(content_type=None)
+                        if r.status != 200:
+                            raise ShoalError(answer.get("message", f"{what} failed ({r.status})"))
+                        return answer
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                last = e
+        raise Unavailable(f"could not reach any manager for the {what}: {last}")
+
     async def renew(self) -> Identity:
         """Ask a manager for a new certificate (a new key too); later connections use it."""
         key_pem, csr_pem = ca.new_node_key()
-        last: Exception | None = None
-        for addr in self.managers:
-            try:
-                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-                    async with http.post(_url(addr, "/renew"), ssl=self.ssl, json={"csr": csr_pem}) as r:
-                        body: dict[str, Any] = await r.json(content_type=None)
-                        if r.status != 200:
-                            raise ShoalError(body.get("message", f"renewal failed ({r.status})"))
-            except (aiohttp.ClientError, OSError, TimeoutError) as e:
-                last = e
-                continue
-            node_id, role, _cluster = ca.node_identity(body["cert"])
-            self.identity = Identity(node_id, role, self.identity.ca_pem, body["cert"], key_pem)
-            self.ssl = ca.client_ssl_context(self.identity.ca_pem, self.identity.cert_pem, key_pem)
-            if self.on_renew is not None:
-                self.on_renew(self.identity)
-            return self.identity
-        raise Unavailable(f"could not reach any manager to renew the certificate: {last}")
+        body = await self._post("/renew", {"csr": csr_pem}, "certificate renewal", 20)
+        node_id, role, _cluster = ca.node_identity(body["cert"])
+        self.identity = Identity(node_id, role, self.identity.ca_pem, body["cert"], key_pem)
+        self.ssl = ca.client_ssl_context(self.identity.ca_pem, self.identity.cert_pem, key_pem)
+        if self.on_renew is not None:
+            self.on_renew(self.identity)
+        return self.identity
 
     async def promote(self, addr: str, peer_port: int) -> Identity:
         """This node was promoted: trade a new key for a manager certificate and the quorum's details."""
         key_pem, csr_pem = ca.new_node_key()
-        last: Exception | None = None
-        for manager in self.managers:
-            try:
-                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
-                    async with http.post(_url(manager, "/promote"), ssl=self.ssl,
-                                         json={"csr": csr_pem, "addr": addr, "peer_port": peer_port}) as r:
-                        body: dict[str, Any] = await r.json(content_type=None)
-                        if r.status != 200:
-                            raise ShoalError(body.get("message", f"promotion failed ({r.status})"))
-            except (aiohttp.ClientError, OSError, TimeoutError) as e:
-                last = e
-                continue
-            extra = {k: v for k, v in body.items() if k != "cert"}
-            return Identity(self.identity.node_id, "manager", self.identity.ca_pem, body["cert"], key_pem, extra)
-        raise Unavailable(f"could not reach any manager to become one: {last}")
+        body = await self._post("/promote", {"csr": csr_pem, "addr": addr, "peer_port": peer_port}, "promotion", 60)
+        extra = {k: v for k, v in body.items() if k != "cert"}
+        return Identity(self.identity.node_id, "manager", self.identity.ca_pem, body["cert"], key_pem, extra)
 
     async def _renew_loop(self) -> None:
         while True:

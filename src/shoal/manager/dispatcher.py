@@ -244,6 +244,8 @@ class Dispatcher:
                 s = self.sessions.get(n.ID)
                 last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
                 if last < deadline:
+                    log.info("node %s (%s) is down: no heartbeat for %.1f s", n.ID, n.Description.Hostname,
+                             self.clock() - last)
                     await self.mark_down(n.ID, "heartbeat failure")
 
     async def mark_ready(self, node_id: str) -> None:
