@@ -258,7 +258,7 @@ class Task(Base):
     NodeID: str = ""
     Status: TaskStatus = field(default_factory=TaskStatus)
     DesiredState: TaskState = TaskState.RUNNING
-    NetworksAttachments: list[dict[str, Any]] | None = None
+    NetworksAttachments: list[NetworkAttachment] | None = None
     GenericResources: list[GenericResource] | None = None
     Endpoint: Endpoint | None = None
     # shoal: the service's name and labels when the task was made, for logs and templates.
@@ -365,6 +365,61 @@ class JoinTokens(Base):
     Manager: str = ""
 
 
+# ---------------------------------------------------------------- networks
+
+
+class Driver(Base):
+    Name: str = ""
+    Options: dict[str, str] | None = None
+
+
+class IPAMConfig(Base):
+    Subnet: str = ""
+    Range: str = ""
+    Gateway: str = ""
+
+
+class IPAMOptions(Base):
+    Driver: Driver = field(default_factory=Driver)
+    Configs: list[IPAMConfig] | None = None
+
+
+IPAMOptionsRef = IPAMOptions  # for the field of Network named like the type
+
+
+class NetworkSpec(Base):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    DriverConfiguration: Driver | None = None
+    IPv6Enabled: bool = False
+    Internal: bool = False
+    Attachable: bool = False
+    Ingress: bool = False
+    IPAMOptions: IPAMOptionsRef | None = None
+    Scope: str = "swarm"
+
+
+class Network(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: NetworkSpec = field(default_factory=NetworkSpec)
+    # What the manager allocated: the driver's state (the overlay's VXLAN ID) and the subnets.
+    DriverState: Driver = field(default_factory=Driver)
+    IPAMOptions: IPAMOptionsRef = field(default_factory=IPAMOptions)
+
+
+class NetworkAttachment(Base):
+    """A task's place on a network: the network as it was at allocation, and the task's addresses."""
+
+    Network: NetworkRef
+    Addresses: list[str] = field(default_factory=list)
+
+
+NetworkRef = Network
+
+
 class Cluster(Base):
     ID: str
     Version: Version = field(default_factory=Version)
@@ -383,9 +438,10 @@ class Cluster(Base):
     UnlockKey: str = ""
 
 
-StoredObject = Node | Service | Task | Cluster
+StoredObject = Node | Service | Task | Cluster | Network
 
-KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters"}
+KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
+                            Network: "networks"}
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

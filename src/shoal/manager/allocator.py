@@ -1,18 +1,33 @@
 """The allocator: the step between a task being made and being scheduled.
 
 Tasks are made ``new``; the allocator gives them what they need from the cluster before they can be
-placed and moves them to ``pending``. Today that is nothing but the step itself (tasks have only
-their own loopback network); network attachments, IPs, VIPs and published ports will be allocated
-here.
+placed and moves them to ``pending``: an address on each network of the service (the task's
+``NetworksAttachments``, the lowest free address of the network's subnet; an address is free again
+once its task has stopped). VIPs and published ports will be allocated here too.
 """
 
 from __future__ import annotations
 
+import logging
+
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import Task, clone, now_ts
+from shoal.api.types import Network, NetworkAttachment, Task, clone, now_ts
 from shoal.manager.loop import Loop
+from shoal.network import ipam
 from shoal.store.objects import Change, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def addresses_in_use(tasks: list[Task]) -> dict[str, set[str]]:
+    """Per network ID, the addresses of tasks that have not stopped (without the prefix length)."""
+    used: dict[str, set[str]] = {}
+    for t in tasks:
+        if t.NetworksAttachments and t.Status.State <= TaskState.RUNNING:
+            for a in t.NetworksAttachments:
+                used.setdefault(a.Network.ID, set()).update(addr.split("/")[0] for addr in a.Addresses)
+    return used
 
 
 class Allocator(Loop):
@@ -37,11 +52,19 @@ class Allocator(Loop):
     async def tick(self) -> None:
         todo, self.new = self.new, set()
         updates = []
+        used: dict[str, set[str]] | None = None
         for tid in todo:
             t = self.store.get(Task, tid)
             if t is None or t.Status.State != TaskState.NEW or t.DesiredState > TaskState.RUNNING:
                 continue
             nt = clone(t)
+            if nt.Spec.Networks and not nt.NetworksAttachments:
+                if used is None:
+                    used = addresses_in_use(self.store.list(Task))
+                err = self._attach(nt, used)
+                if err:
+                    log.warning("task %s: %s", nt.ID, err)
+                    continue
             nt.Status.State = TaskState.PENDING
             nt.Status.Message = STATE_MESSAGE[TaskState.PENDING]
             nt.Status.Timestamp = now_ts()
@@ -53,3 +76,23 @@ class Allocator(Loop):
         except Conflict:
             self.new |= {t.ID for t in updates}
             self.kick()
+
+    def _attach(self, t: Task, used: dict[str, set[str]]) -> str:
+        """Give ``t`` an address on each of its networks; the reason it cannot, or ""."""
+        attachments = []
+        for cfg in t.Spec.Networks or []:
+            net = self.store.get(Network, cfg.Target)
+            if net is None:
+                return f"network {cfg.Target} not found"
+            if not net.IPAMOptions.Configs:
+                return f"network {net.Spec.Name} has no subnet"
+            conf = net.IPAMOptions.Configs[0]
+            taken = used.setdefault(net.ID, set())
+            try:
+                addr = ipam.allocate_address(conf.Subnet, conf.Gateway, taken, conf.Range)
+            except ipam.IPAMError as e:
+                return str(e)
+            taken.add(addr.split("/")[0])
+            attachments.append(NetworkAttachment(Network=net, Addresses=[addr]))
+        t.NetworksAttachments = attachments
+        return ""

@@ -42,6 +42,7 @@ from shoal.api.types import (
     clone,
     now_ts,
 )
+from shoal.manager.networks import NetworkAPI
 from shoal.manager.orchestrator.common import (
     DEFAULT_ROLLBACK,
     DEFAULT_STOP_GRACE,
@@ -108,6 +109,7 @@ class ControlAPI:
         self.live_manager_status: Callable[[Node], ManagerStatus | None] | None = None
         # Called after a manager's node was demoted (the managers' quorum lets its member go).
         self.on_demote: Callable[[Node], Awaitable[None]] | None = None
+        self.networks = NetworkAPI(store)
 
     def _live(self, n: Node) -> Node:
         if self.live_manager_status is None or n.Spec.Role != "manager":
@@ -295,6 +297,7 @@ class ControlAPI:
         if not spec.Name:
             spec.Name = random_name()
         self.validate_service(spec)
+        self.networks.resolve(spec)
         if spec.Mode.Replicated is None and spec.Mode.Global is None:
             spec.Mode.Replicated = ReplicatedService(Replicas=1)
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
@@ -321,6 +324,7 @@ class ControlAPI:
         if spec.Name != cur.Spec.Name:
             raise unimplemented("renaming services is not supported")
         self.validate_service(spec)
+        self.networks.resolve(spec)
         if (spec.Mode.Global is None) != (cur.Spec.Mode.Global is None):
             raise unimplemented("service mode change is not allowed")
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:

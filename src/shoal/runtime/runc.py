@@ -36,8 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from shoal.agent import logs
 from shoal.api.types import Task
+from shoal.network import bridge
 from shoal.runtime.base import RuntimeError_, Started
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import command_of, env_of, signal_number
@@ -394,6 +397,7 @@ class RuncRuntime:
                     self._netns_ready = False
         if not self.containers:
             remove_cgroup_parent()
+            await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
 
     async def prepare(self, task: Task) -> None:
         spec = task.Spec.ContainerSpec
@@ -426,6 +430,11 @@ class RuncRuntime:
                 raise RuntimeError_(f"error creating overlay mount to {rootfs}: {e.strerror}") from e
             netns = self.netns_path(task.ID)
             await self._make_netns(netns)
+            if task.NetworksAttachments:
+                try:
+                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
+                except (OSError, NetlinkError, IndexError) as e:
+                    raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
             self._write_etc(bundle, task, hostname)
             config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, netns, cfg)
@@ -764,6 +773,7 @@ class RuncRuntime:
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
+        await asyncio.to_thread(bridge.detach, task_id)
 
 
 def remove_cgroup_parent() -> None:

@@ -28,11 +28,12 @@ from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.states import TaskState
-from shoal.api.types import ClusterSpec, Node, NodeSpec, Service, ServiceSpec, Task, parse_ts
+from shoal.api.types import ClusterSpec, Network, Node, NodeSpec, Service, ServiceSpec, Task, parse_ts
 from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream
 from shoal.manager.ca import join_token
 from shoal.manager.control import service_with_defaults
+from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.quorum import NO_LEADER
 from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
@@ -637,6 +638,50 @@ async def containers_list(request: web.Request) -> web.StreamResponse:
     return jresp(out)
 
 
+# ---------------------------------------------------------------- networks
+
+
+def network_json(n: Network) -> dict[str, Any]:
+    """A swarm network in the Engine API's NetworkResource shape."""
+    configs = []
+    for c in n.IPAMOptions.Configs or []:
+        conf = {"Subnet": c.Subnet, "Gateway": c.Gateway}
+        if c.Range:
+            conf["IPRange"] = c.Range
+        configs.append(conf)
+    return {
+        "Name": n.Spec.Name, "Id": n.ID, "Created": n.CreatedAt, "Scope": "swarm",
+        "Driver": n.DriverState.Name or "overlay", "EnableIPv4": True, "EnableIPv6": False,
+        "IPAM": {"Driver": n.IPAMOptions.Driver.Name or "default", "Options": None, "Config": configs},
+        "Internal": n.Spec.Internal, "Attachable": n.Spec.Attachable, "Ingress": n.Spec.Ingress,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
+        "Options": n.DriverState.Options or {}, "Labels": n.Spec.Labels or {},
+    }
+
+
+async def networks_list(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp([network_json(n) for n in m.control.networks.networks(filters_of(request))])
+
+
+async def network_inspect(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    return jresp(network_json(m.control.networks.network(request.match_info["id"])))
+
+
+async def network_create(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    req: NetworkCreateRequest = await body_as(request, NetworkCreateRequest)
+    net = await m.control.networks.create(req)
+    return jresp({"Id": net.ID, "Warning": ""}, 201)
+
+
+async def network_delete(request: web.Request) -> web.StreamResponse:
+    m = daemon(request).require_manager()
+    await m.control.networks.remove(request.match_info["id"])
+    return web.Response(status=204)
+
+
 # ---------------------------------------------------------------- swarm-scoped lists not built yet
 
 
@@ -672,7 +717,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution),
     ("GET", "/containers/json", containers_list),
-    ("GET", "/networks", empty_list), ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
+    ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
+    ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
+    ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
 ]
 
 

@@ -1,0 +1,168 @@
+"""Swarm networks in the control API: create, list, inspect and remove, with Swarm's rules and words.
+
+A network is swarm-scoped and uses the overlay driver. Creating one allocates its subnet and gateway
+(``--subnet``/``--gateway``/``--ip-range``, or the cluster's default address pools) and its VXLAN ID
+(``network.ipam``); removing one that a service uses is refused, naming the service. Services name
+networks by name, ID or ID prefix: ``resolve`` turns each target into the network's ID.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from shoal.api.errors import Conflict, InvalidArgument, NotFound
+from shoal.api.ids import new_id
+from shoal.api.types import (
+    Cluster,
+    Driver,
+    IPAMConfig,
+    IPAMOptions,
+    Network,
+    NetworkSpec,
+    Service,
+    ServiceSpec,
+)
+from shoal.network import ipam
+from shoal.store.objects import ObjectStore
+
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+
+
+class IPAMRequestConfig(msgspec.Struct):
+    Subnet: str = ""
+    IPRange: str = ""
+    Gateway: str = ""
+    AuxiliaryAddresses: dict[str, str] | None = None
+
+
+class IPAMRequest(msgspec.Struct):
+    Driver: str = "default"
+    Config: list[IPAMRequestConfig] | None = None
+    Options: dict[str, str] | None = None
+
+
+class NetworkCreateRequest(msgspec.Struct):
+    """The body of ``POST /networks/create``, as the docker CLI sends it."""
+
+    Name: str = ""
+    CheckDuplicate: bool = False
+    Driver: str = ""
+    Scope: str = ""
+    EnableIPv4: bool | None = None
+    EnableIPv6: bool | None = None
+    IPAM: IPAMRequest | None = None
+    Internal: bool = False
+    Attachable: bool = False
+    Ingress: bool = False
+    ConfigOnly: bool = False
+    ConfigFrom: dict[str, str] | None = None
+    Options: dict[str, str] | None = None
+    Labels: dict[str, str] | None = None
+
+
+class NetworkAPI:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def networks(self, filters: dict[str, list[str]] | None = None) -> list[Network]:
+        f = filters or {}
+        out = []
+        for n in self.store.list(Network):
+            if "id" in f and not any(n.ID.startswith(v) for v in f["id"]):
+                continue
+            if "name" in f and not any(v in n.Spec.Name for v in f["name"]):
+                continue
+            if "driver" in f and (n.DriverState.Name or "overlay") not in f["driver"]:
+                continue
+            if "scope" in f and "swarm" not in f["scope"]:
+                continue
+            if "type" in f and "custom" not in f["type"]:
+                continue
+            if "label" in f and not all(_label_matches(n.Spec.Labels or {}, v) for v in f["label"]):
+                continue
+            out.append(n)
+        return sorted(out, key=lambda n: n.Spec.Name)
+
+    def network(self, ref: str) -> Network:
+        nets = self.store.list(Network)
+        for match in (lambda n: n.ID == ref, lambda n: n.Spec.Name == ref, lambda n: n.ID.startswith(ref)):
+            found = [n for n in nets if match(n)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidArgument(f"network {ref} is ambiguous ({len(found)} matches found based on name)")
+        raise NotFound(f"network {ref} not found")
+
+    async def create(self, req: NetworkCreateRequest) -> Network:
+        if not req.Name:
+            raise InvalidArgument("rpc error: code = InvalidArgument desc = meta: name must be provided")
+        driver = req.Driver or "overlay"
+        if driver != "overlay":
+            raise InvalidArgument(f"shoal runs swarm-scoped overlay networks only; {driver!r} is not supported "
+                                  "(use --driver overlay)")
+        if any(n.Spec.Name == req.Name for n in self.store.list(Network)):
+            raise Conflict(f"network with name {req.Name} already exists")
+        if req.EnableIPv6:
+            raise InvalidArgument("IPv6 is not supported on shoal's overlay networks")
+        cluster = self.store.list(Cluster)
+        pools = cluster[0].DefaultAddrPool if cluster else ["10.0.0.0/8"]
+        size = cluster[0].SubnetSize if cluster else 24
+        used = [c.Subnet for n in self.store.list(Network) for c in n.IPAMOptions.Configs or []]
+        configs = (req.IPAM.Config if req.IPAM else None) or [IPAMRequestConfig()]
+        if len(configs) > 1:
+            raise InvalidArgument("shoal's overlay networks take one IPv4 subnet")
+        want = configs[0]
+        try:
+            if want.Subnet:
+                subnet = ipam.parse_subnet(want.Subnet)
+                clash = [u for u in used if subnet.overlaps(ipam.parse_subnet(u))]
+                if clash:
+                    raise InvalidArgument(f"invalid pool request: Pool overlaps with other one on this address "
+                                          f"space ({want.Subnet} overlaps {clash[0]})")
+            else:
+                if want.Gateway or want.IPRange:
+                    raise InvalidArgument("a gateway or an IP range needs a subnet (--subnet)")
+                subnet = ipam.allocate_subnet(pools, size, used)
+            gateway = ipam.gateway_of(subnet, want.Gateway)
+            if want.IPRange and not ipam.parse_subnet(want.IPRange).subnet_of(subnet):
+                raise InvalidArgument(f"invalid ip range {want.IPRange}: not within {subnet}")
+        except ipam.IPAMError as e:
+            raise InvalidArgument(str(e)) from e
+        vni = ipam.allocate_vni(int((n.DriverState.Options or {}).get(VNI_OPTION, 0))
+                                for n in self.store.list(Network))
+        options = dict(req.Options or {})
+        spec_ipam = IPAMOptions(Driver=Driver(Name=req.IPAM.Driver if req.IPAM else "default"),
+                                Configs=[IPAMConfig(Subnet=want.Subnet, Range=want.IPRange, Gateway=want.Gateway)]
+                                if want.Subnet else None)
+        net = Network(
+            ID=new_id(),
+            Spec=NetworkSpec(Name=req.Name, Labels=req.Labels or None,
+                             DriverConfiguration=Driver(Name=driver, Options=options or None),
+                             Internal=req.Internal, Attachable=req.Attachable, Ingress=req.Ingress,
+                             IPAMOptions=spec_ipam, Scope="swarm"),
+            DriverState=Driver(Name=driver, Options={**options, VNI_OPTION: str(vni)}),
+            IPAMOptions=IPAMOptions(Driver=Driver(Name="default"),
+                                    Configs=[IPAMConfig(Subnet=str(subnet), Range=want.IPRange, Gateway=gateway)]),
+        )
+        return await self.store.create(net)
+
+    async def remove(self, ref: str) -> None:
+        net = self.network(ref)
+        for s in self.store.list(Service):
+            if any(a.Target == net.ID for a in s.Spec.TaskTemplate.Networks or []):
+                raise InvalidArgument(
+                    f"rpc error: code = FailedPrecondition desc = network {net.ID} is in use by service {s.ID}")
+        await self.store.delete(net)
+
+    def resolve(self, spec: ServiceSpec) -> None:
+        """Name each of a service's networks by its ID (the CLI may send names; stacks always do)."""
+        for a in spec.TaskTemplate.Networks or []:
+            try:
+                a.Target = self.network(a.Target).ID
+            except NotFound as e:
+                raise NotFound(f"network {a.Target} not found") from e
+
+
+def _label_matches(labels: dict[str, str], want: str) -> bool:
+    k, eq, v = want.partition("=")
+    return k in labels and (not eq or labels[k] == v)

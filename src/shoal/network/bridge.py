@@ -1,0 +1,115 @@
+"""A node's side of a task's networks: one Linux bridge per network, and a veth into each task.
+
+For every network a task is attached to, the node has a bridge ``shb-<network id>`` holding the
+network's gateway address; the task's namespace gets one end of a veth pair, renamed ``eth<i>``, with
+the address the manager allocated, and the first network's gateway as its default route. Tasks on one
+node and one network reach each other through the bridge, without NAT. The veth goes away with the
+task's namespace, or at once with ``detach``; ``remove_unused`` deletes the bridges that no task
+uses any more. Netlink through
+pyroute2 (no ``ip`` processes on the path that starts a task).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import time
+
+from pyroute2 import IPRoute, NetNS
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shoal.api.types import NetworkAttachment
+
+BRIDGE_PREFIX = "shb-"
+
+
+def bridge_name(network_id: str) -> str:
+    return BRIDGE_PREFIX + network_id[:11]  # interface names have 15 characters at most
+
+
+def _lookup(ipr: IPRoute | NetNS, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return int(found[0]) if found else None
+
+
+def _ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
+    idx = _lookup(ipr, name)
+    if idx is None:
+        with contextlib.suppress(NetlinkError):  # another task made it meanwhile
+            ipr.link("add", ifname=name, kind="bridge")
+        idx = _lookup(ipr, name)
+        assert idx is not None
+    have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx)}
+    if gateway not in have:
+        with contextlib.suppress(NetlinkError):
+            ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+    ipr.link("set", index=idx, state="up")
+    return idx
+
+
+def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) -> None:
+    """Wire the task's namespace to the bridge of each of its networks, with its addresses."""
+    plan = []
+    with IPRoute() as ipr:
+        for i, a in enumerate(attachments):
+            conf = (a.Network.IPAMOptions.Configs or [])[0]
+            net = ipaddress.ip_network(conf.Subnet, strict=False)
+            br = _ensure_bridge(ipr, bridge_name(a.Network.ID), conf.Gateway, net.prefixlen)
+            host, peer = f"sv{task_id[:11]}{i}", f"sp{task_id[:11]}{i}"
+            old = _lookup(ipr, host)
+            if old is not None:  # left by a crash: start afresh
+                ipr.link("del", index=old)
+            ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer})
+            host_idx, peer_idx = _lookup(ipr, host), _lookup(ipr, peer)
+            ipr.link("set", index=host_idx, master=br, state="up")
+            fd = os.open(netns_path, os.O_RDONLY)
+            try:
+                ipr.link("set", index=peer_idx, net_ns_fd=fd)
+            finally:
+                os.close(fd)
+            plan.append((peer, f"eth{i}", a.Addresses[0], conf.Gateway))
+    with NetNS(netns_path) as ns:
+        for i, (peer, ifname, cidr, gateway) in enumerate(plan):
+            idx = _lookup(ns, peer)
+            ns.link("set", index=idx, ifname=ifname)
+            addr, _, prefix = cidr.partition("/")
+            ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
+            ns.link("set", index=idx, state="up")
+            if i == 0:
+                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+
+
+def detach(task_id: str) -> None:
+    """Delete the task's veths (both ends go at once; waiting for its namespace to go takes longer),
+    then the bridges that no task uses any more."""
+    prefix = f"sv{task_id[:11]}"
+    with IPRoute() as ipr:
+        for link in ipr.get_links():
+            if (link.get_attr("IFLA_IFNAME") or "").startswith(prefix):
+                with contextlib.suppress(NetlinkError):
+                    ipr.link("del", index=link["index"])
+    remove_unused()
+
+
+def remove_unused(wait: float = 0.0) -> list[str]:
+    """Delete the networks' bridges without ports (a namespace's veth goes a moment after it); with
+    ``wait``, keep looking that long for ports to go. Returns the bridges still in use."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = []
+        with IPRoute() as ipr:
+            links = ipr.get_links()
+            masters = {link.get_attr("IFLA_MASTER") for link in links}
+            for link in links:
+                name = link.get_attr("IFLA_IFNAME") or ""
+                if not name.startswith(BRIDGE_PREFIX):
+                    continue
+                if link["index"] in masters:
+                    busy.append(name)
+                    continue
+                with contextlib.suppress(NetlinkError):
+                    ipr.link("del", index=link["index"])
+        if not busy or time.monotonic() >= deadline:
+            return busy
+        time.sleep(0.05)

@@ -1,0 +1,84 @@
+"""Swarm networks with the real docker CLI on one node: create, ls and inspect with Swarm's subnet
+allocation, tasks get their own address on the network's bridge and reach each other without NAT,
+a network in use cannot be removed, and removing everything leaves no bridge behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.devcluster import DevNode
+from tests.e2e.conftest import make_rootfs, start_daemon, stop_daemon
+from tests.support import free_port, rows, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def node(e2e_base: Path) -> Iterator[DevNode]:
+    if not shutil.which("runc"):
+        pytest.skip("task networks need the runc runtime")
+    d = start_daemon(e2e_base / "net", "runc")
+    try:
+        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "rootfs")), "-c", "."], capture_output=True,
+                             check=True).stdout
+        d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "web:latest", input=tar)
+        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
+        yield d
+    finally:
+        d.docker("swarm", "leave", "--force", check=False)
+        stop_daemon(d)
+
+
+def bridges() -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    return [line.split(":")[1].strip() for line in out.splitlines() if ": shb-" in line]
+
+
+def task_address(d: DevNode, service: str) -> str:
+    tid = d.docker("service", "ps", "-q", "-f", "desired-state=running", service).stdout.split()[0]
+    out = d.docker("inspect", "--type", "task", "--format",
+                   "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip()
+    return out.split("/")[0]
+
+
+def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
+    d = node
+    nid = d.docker("network", "create", "-d", "overlay", "front").stdout.strip()
+    d.docker("network", "create", "-d", "overlay", "--subnet", "10.213.50.0/24", "--gateway", "10.213.50.254",
+             "back")
+    ls = {r[1]: r for r in rows(d.docker("network", "ls").stdout)}
+    assert ls["front"][2:] == ["overlay", "swarm"] and ls["front"][0] == nid[:12]
+    front = json.loads(d.docker("network", "inspect", "front").stdout)[0]
+    # The first /24 of the default pool (no ingress network yet: Swarm's takes 10.0.0.0/24).
+    assert front["IPAM"]["Config"] == [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]
+    back = json.loads(d.docker("network", "inspect", "back").stdout)[0]
+    assert back["IPAM"]["Config"] == [{"Subnet": "10.213.50.0/24", "Gateway": "10.213.50.254"}]
+    assert back["Options"]["com.docker.network.driver.overlay.vxlanid_list"] != \
+        front["Options"]["com.docker.network.driver.overlay.vxlanid_list"]
+    dup = d.docker("network", "create", "-d", "overlay", "front", check=False)
+    assert "network with name front already exists" in dup.stderr
+
+    d.docker("service", "create", "-d", "--name", "web", "--network", "front", "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "1/1" in d.docker("service", "ls").stdout, what="web running")
+    ip = task_address(d, "web")
+    assert ip == "10.0.0.2"  # the lowest free address after the gateway
+    d.docker("service", "create", "-d", "--name", "client", "--network", "front", "--stop-grace-period", "1s",
+             "web", "sh", "-c",
+             f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; sleep 1; done')
+    wait_for(lambda: "hello from shoal" in d.docker("service", "logs", "client").stdout, timeout=30,
+             what="client fetched the page from web's address")
+    assert task_address(d, "client") not in ("", ip)
+    assert bridges() == [f"shb-{nid[:11]}"]
+
+    refused = d.docker("network", "rm", "front", check=False)
+    assert refused.returncode != 0 and f"network {nid} is in use by service" in refused.stderr
+    d.docker("service", "rm", "web", "client")
+    wait_for(lambda: not bridges(), timeout=30, what="the bridge removed with the last task")
+    d.docker("network", "rm", "front", "back")
+    assert d.docker("network", "ls", "-q").stdout.strip() == ""
