@@ -121,7 +121,8 @@ class RemoteSession:
                         data: dict[str, Any] = msgspec.json.decode(msg.data)
                         if data.get("type") == "assignments":
                             tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
-                            self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"])))
+                            self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"]),
+                                                              data.get("peers")))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):

@@ -6,7 +6,9 @@ An agent opens a session (its node registers: description, address, state ``read
 - sends heartbeats (every ``HeartbeatPeriod``, 5 s by default); a node that misses three is marked
   ``down`` and the orchestrators move its tasks;
 - reports task status; reports are collapsed per task and committed in batches, and a report that
-  would move a task's state backwards, or concerns a task of another node, is dropped.
+  would move a task's state backwards, or concerns a task of another node, is dropped;
+- receives, with its assignments, the overlay peers of its networks: for each network its tasks are
+  on, the addresses of the other nodes with tasks on it (recomputed when tasks come and go).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls.
@@ -46,6 +48,9 @@ class Assignments:
     tasks: list[Task] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     full: bool = False
+    # For each network the node's tasks are on, the addresses of the other nodes with tasks on it
+    # (where its overlay traffic goes); None: unchanged.
+    peers: dict[str, list[str]] | None = None
 
 
 class Session:
@@ -93,6 +98,8 @@ class Session:
             msg.tasks.extend(more.tasks)
             msg.removed.extend(more.removed)
             msg.full = msg.full or more.full
+            if more.peers is not None:
+                msg.peers = more.peers
         return msg
 
     async def heartbeat(self) -> float:
@@ -128,10 +135,13 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = store.subscribe(self.on_change)
         self._started = clock()
+        self._peers_sent: dict[str, dict[str, list[str]]] = {}
+        self._peers_dirty = asyncio.Event()
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker())]
+        self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker()),
+                       loop.create_task(self._peers_loop())]
 
     async def stop(self) -> None:
         self._unsubscribe()
@@ -167,12 +177,19 @@ class Dispatcher:
         session.push(Assignments(
             tasks=[t for t in self.store.tasks_of_node(node_id) if assigned_to_agent(t)], full=True
         ))
+        self._peers_sent.pop(node_id, None)  # a new session learns its peers afresh
+        self._peers_dirty.set()
         return session
 
     def on_change(self, ch: Change) -> None:
+        if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
+                and ch.old.Status.Addr != ch.new.Status.Addr:
+            self._peers_dirty.set()
         if ch.kind != "tasks":
             return
         old, new = ch.old, ch.new
+        if (old is not None and old.NetworksAttachments) or (new is not None and new.NetworksAttachments):
+            self._peers_dirty.set()
         if new is not None and new.NodeID and assigned_to_agent(new):
             s = self.sessions.get(new.NodeID)
             if s is not None and (
@@ -184,6 +201,34 @@ class Dispatcher:
             s = self.sessions.get(old.NodeID)
             if s is not None:
                 s.push(Assignments(removed=[old.ID]))
+
+    # ------------------------------------------------------------ overlay peers
+
+    async def _peers_loop(self) -> None:
+        while True:
+            await self._peers_dirty.wait()
+            await asyncio.sleep(0.05)  # one computation for a burst of changes
+            self._peers_dirty.clear()
+            self.push_peers()
+
+    def push_peers(self) -> None:
+        """Send each session the peers of its networks, where they changed since the last time."""
+        members: dict[str, dict[str, str]] = {}  # network → node → node address
+        for t in self.store.list(Task):
+            if not t.NetworksAttachments or not t.NodeID or t.DesiredState > TaskState.RUNNING \
+                    or t.Status.State > TaskState.RUNNING:
+                continue
+            node = self.store.get(Node, t.NodeID)
+            if node is None or not node.Status.Addr:
+                continue
+            for a in t.NetworksAttachments:
+                members.setdefault(a.Network.ID, {})[t.NodeID] = node.Status.Addr
+        for node_id, sess in list(self.sessions.items()):
+            view = {net: sorted({addr for nid, addr in m.items() if nid != node_id})
+                    for net, m in members.items() if node_id in m}
+            if view != self._peers_sent.get(node_id):
+                self._peers_sent[node_id] = view
+                sess.push(Assignments(peers=view))
 
     # ------------------------------------------------------------ status reports
 

@@ -304,7 +304,8 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
                 await ws.close()
                 return
             await ws.send_bytes(msgspec.json.encode(
-                {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full}
+                {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
+                 "peers": batch.peers}
             ))
     finally:
         outbox.cancel()

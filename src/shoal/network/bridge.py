@@ -3,7 +3,12 @@
 For every network a task is attached to, the node has a bridge ``shb-<network id>`` holding the
 network's gateway address; the task's namespace gets one end of a veth pair, renamed ``eth<i>``, with
 the address the manager allocated, and the first network's gateway as its default route. Tasks on one
-node and one network reach each other through the bridge, without NAT. The veth goes away with the
+node and one network reach each other through the bridge, without NAT. An overlay network spans
+nodes with the kernel's VXLAN: the bridge has a VXLAN port ``shx-<network id>`` (the network's VNI,
+UDP port 4789), and ``sync_peers`` keeps one all-zero forwarding entry per other node that runs
+tasks of the network, as the manager reports them: broadcasts (ARP) go to every such node, and
+the MACs learned from the answers carry unicast to the right one. MTUs inside tasks are 1450, the
+VXLAN header's 50 bytes less than Ethernet's. The veth goes away with the
 task's namespace, or at once with ``detach``; ``remove_unused`` deletes the bridges that no task
 uses any more. Netlink through
 pyroute2 (no ``ip`` processes on the path that starts a task).
@@ -22,10 +27,29 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shoal.api.types import NetworkAttachment
 
 BRIDGE_PREFIX = "shb-"
+VXLAN_PREFIX = "shx-"
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+VXLAN_PORT = 4789
+OVERLAY_MTU = 1450
+FLOOD = "00:00:00:00:00:00"
 
 
 def bridge_name(network_id: str) -> str:
     return BRIDGE_PREFIX + network_id[:11]  # interface names have 15 characters at most
+
+
+def vxlan_name(network_id: str) -> str:
+    return VXLAN_PREFIX + network_id[:11]
+
+
+def _ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int) -> None:
+    idx = _lookup(ipr, name)
+    if idx is None:
+        with contextlib.suppress(NetlinkError):
+            ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1)
+        idx = _lookup(ipr, name)
+        assert idx is not None
+    ipr.link("set", index=idx, master=bridge, mtu=OVERLAY_MTU, state="up")
 
 
 def _lookup(ipr: IPRoute | NetNS, name: str) -> int | None:
@@ -56,13 +80,18 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) 
             conf = (a.Network.IPAMOptions.Configs or [])[0]
             net = ipaddress.ip_network(conf.Subnet, strict=False)
             br = _ensure_bridge(ipr, bridge_name(a.Network.ID), conf.Gateway, net.prefixlen)
+            vni = int((a.Network.DriverState.Options or {}).get(VNI_OPTION, 0))
+            if vni:
+                _ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br)
             host, peer = f"sv{task_id[:11]}{i}", f"sp{task_id[:11]}{i}"
             old = _lookup(ipr, host)
             if old is not None:  # left by a crash: start afresh
                 ipr.link("del", index=old)
             ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer})
             host_idx, peer_idx = _lookup(ipr, host), _lookup(ipr, peer)
-            ipr.link("set", index=host_idx, master=br, state="up")
+            mtu = OVERLAY_MTU if vni else 1500
+            ipr.link("set", index=peer_idx, mtu=mtu)
+            ipr.link("set", index=host_idx, master=br, mtu=mtu, state="up")
             fd = os.open(netns_path, os.O_RDONLY)
             try:
                 ipr.link("set", index=peer_idx, net_ns_fd=fd)
@@ -92,22 +121,48 @@ def detach(task_id: str) -> None:
     remove_unused()
 
 
+def sync_peers(peers: dict[str, list[str]]) -> None:
+    """Make each network's VXLAN flood to exactly the given nodes (network ID → their addresses);
+    networks without a VXLAN port here (no local task yet) are skipped: ``attach`` comes first."""
+    with IPRoute() as ipr:
+        for network_id, addrs in peers.items():
+            idx = _lookup(ipr, vxlan_name(network_id))
+            if idx is None:
+                continue
+            have = {e.get_attr("NDA_DST") for e in ipr.fdb("dump", ifindex=idx)
+                    if e.get_attr("NDA_LLADDR") == FLOOD and e.get_attr("NDA_DST")}
+            for addr in sorted(set(addrs) - have):
+                ipr.fdb("append", ifindex=idx, lladdr=FLOOD, dst=addr)
+            for addr in sorted(have - set(addrs)):
+                with contextlib.suppress(NetlinkError):
+                    ipr.fdb("del", ifindex=idx, lladdr=FLOOD, dst=addr)
+
+
 def remove_unused(wait: float = 0.0) -> list[str]:
-    """Delete the networks' bridges without ports (a namespace's veth goes a moment after it); with
-    ``wait``, keep looking that long for ports to go. Returns the bridges still in use."""
+    """Delete the networks' bridges that no task uses (their only port, if any, is the VXLAN), with
+    their VXLAN; with ``wait``, keep looking that long for tasks' veths to go (a namespace's goes a
+    moment after it). Returns the bridges still in use."""
     deadline = time.monotonic() + wait
     while True:
         busy = []
         with IPRoute() as ipr:
             links = ipr.get_links()
-            masters = {link.get_attr("IFLA_MASTER") for link in links}
+            ports: dict[int, list[tuple[int, str]]] = {}
+            for link in links:
+                master = link.get_attr("IFLA_MASTER")
+                if master:
+                    ports.setdefault(master, []).append((link["index"], link.get_attr("IFLA_IFNAME") or ""))
             for link in links:
                 name = link.get_attr("IFLA_IFNAME") or ""
                 if not name.startswith(BRIDGE_PREFIX):
                     continue
-                if link["index"] in masters:
+                mine = ports.get(link["index"], [])
+                if any(not port.startswith(VXLAN_PREFIX) for _, port in mine):
                     busy.append(name)
                     continue
+                for idx, _ in mine:
+                    with contextlib.suppress(NetlinkError):
+                        ipr.link("del", index=idx)
                 with contextlib.suppress(NetlinkError):
                     ipr.link("del", index=link["index"])
         if not busy or time.monotonic() >= deadline:

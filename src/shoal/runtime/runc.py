@@ -313,6 +313,7 @@ class RuncRuntime:
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             e = ctypes.get_errno()
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
+        self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -388,6 +389,11 @@ class RuncRuntime:
                 umount(self.netns_dir)
                 self._netns_ready = False
 
+    async def set_network_peers(self, peers: dict[str, list[str]]) -> None:
+        """Where each overlay network's traffic goes: the other nodes with tasks on it."""
+        self.network_peers = dict(peers)
+        await asyncio.to_thread(bridge.sync_peers, self.network_peers)
+
     async def close(self) -> None:
         # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
         if not self.containers and self._netns_ready:
@@ -433,6 +439,9 @@ class RuncRuntime:
             if task.NetworksAttachments:
                 try:
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
+                    mine = {a.Network.ID for a in task.NetworksAttachments}
+                    await asyncio.to_thread(bridge.sync_peers,
+                                            {n: p for n, p in self.network_peers.items() if n in mine})
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]

@@ -1,0 +1,66 @@
+"""An overlay network across two nodes (each a daemon in a network namespace of its own on a
+bridge): a task on one node fetches a page from a task on the other at its overlay address, through
+the kernel's VXLAN, without NAT; each node's VXLAN floods to exactly the other node."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.devcluster import DevCluster, DevNode
+from tests.e2e.conftest import make_rootfs
+from tests.support import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def pair(e2e_base: Path) -> Iterator[tuple[DevCluster, DevNode, DevNode]]:
+    if not shutil.which("runc"):
+        pytest.skip("overlay networks need the runc runtime")
+    c = DevCluster(e2e_base, "runc")
+    try:
+        a, b = c.add("ov-a"), c.add("ov-b")
+        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "rootfs")), "-c", "."], capture_output=True,
+                             check=True).stdout
+        for d in (a, b):
+            d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "web:latest", input=tar)
+        a.docker("swarm", "init", "--advertise-addr", a.addr)
+        token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+        b.docker("swarm", "join", "--token", token, f"{a.addr}:2377")
+        yield c, a, b
+    finally:
+        c.leave_all()
+        c.close()
+
+
+def fdb_flood(d: DevNode, network_id: str) -> set[str]:
+    out = subprocess.run(["ip", "netns", "exec", d.netns, "bridge", "fdb", "show", "dev", f"shx-{network_id[:11]}"],
+                         capture_output=True, text=True).stdout
+    return {line.split(" dst ")[1].split()[0] for line in out.splitlines()
+            if line.startswith("00:00:00:00:00:00") and " dst " in line}
+
+
+def test_task_reaches_a_task_on_another_node(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    _, a, b = pair
+    nid = a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.60.0/24", "ov").stdout.strip()
+    a.docker("service", "create", "-d", "--name", "web", "--network", "ov", "--constraint", "node.hostname==ov-b",
+             "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "1/1" in a.docker("service", "ls").stdout, timeout=30, what="web running on ov-b")
+    tid = a.docker("service", "ps", "-q", "web").stdout.split()[0]
+    ip = a.docker("inspect", "--type", "task", "--format",
+                  "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip().split("/")[0]
+    assert ip == "10.213.60.2"
+    a.docker("service", "create", "-d", "--name", "client", "--network", "ov", "--constraint",
+             "node.hostname==ov-a", "--stop-grace-period", "1s", "web", "sh", "-c",
+             f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; sleep 1; done')
+    wait_for(lambda: "hello from shoal" in a.docker("service", "logs", "client").stdout, timeout=40,
+             what="the client on ov-a fetched the page from web on ov-b")
+    wait_for(lambda: fdb_flood(a, nid) == {b.addr} and fdb_flood(b, nid) == {a.addr}, timeout=10,
+             what="each VXLAN floods to the other node")
+    a.docker("service", "rm", "web", "client")
+    a.docker("network", "rm", "ov")
