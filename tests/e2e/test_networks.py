@@ -76,9 +76,20 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     assert task_address(d, "client") not in ("", ip)
     assert bridges() == [f"shb-{nid[:11]}"]
 
+    # The embedded DNS server (127.0.0.11 in each task): names of the task's networks only.
+    d.docker("service", "create", "-d", "--name", "dns", "--network", "front", "--stop-grace-period", "1s",
+             "web", "sh", "-c", "while true; do nslookup tasks.web; nslookup web; nslookup client; "
+             "nslookup elsewhere; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80; sleep 1; done")
+    logs = wait_for(lambda: (o := d.docker("service", "logs", "dns").stdout).count(f"Address: {ip}") >= 2 and o,
+                    timeout=30, what="web's address from the embedded DNS")
+    assert f"Address: {task_address(d, 'client')}" in logs
+    assert "can't find elsewhere" in logs or "NXDOMAIN" in logs
+    wait_for(lambda: "hello from shoal" in d.docker("service", "logs", "dns").stdout, timeout=20,
+             what="nc reached web by its name")
+
     refused = d.docker("network", "rm", "front", check=False)
     assert refused.returncode != 0 and f"network {nid} is in use by service" in refused.stderr
-    d.docker("service", "rm", "web", "client")
+    d.docker("service", "rm", "web", "client", "dns")
     wait_for(lambda: not bridges(), timeout=30, what="the bridge removed with the last task")
     d.docker("network", "rm", "front", "back")
     assert d.docker("network", "ls", "-q").stdout.strip() == ""

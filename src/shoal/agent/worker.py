@@ -132,12 +132,12 @@ class Worker:
                 self._assign(t)
             for tid in msg.removed:
                 self._unassign(tid)
-            set_peers = getattr(self.runtime, "set_network_peers", None)
-            if msg.peers is not None and set_peers is not None:
+            set_view = getattr(self.runtime, "set_network_view", None)
+            if msg.peers is not None and set_view is not None:
                 try:
-                    await set_peers(msg.peers)
+                    await set_view(msg.peers, msg.names or {})
                 except Exception:  # the overlay's forwarding must never stop the assignments
-                    log.exception("updating the overlay peers")
+                    log.exception("updating the view of the networks")
 
     def _assign(self, t: Task) -> None:
         r = self.runners.get(t.ID)

@@ -7,8 +7,9 @@ An agent opens a session (its node registers: description, address, state ``read
   ``down`` and the orchestrators move its tasks;
 - reports task status; reports are collapsed per task and committed in batches, and a report that
   would move a task's state backwards, or concerns a task of another node, is dropped;
-- receives, with its assignments, the overlay peers of its networks: for each network its tasks are
-  on, the addresses of the other nodes with tasks on it (recomputed when tasks come and go).
+- receives, with its assignments, a view of its networks: for each network its tasks are on, the
+  addresses of the other nodes with tasks on it (overlay peers) and the names the network's tasks
+  resolve (service discovery), recomputed when tasks and services change.
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls.
@@ -28,7 +29,7 @@ from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import Node, NodeDescription, NodeSpec, NodeStatus, Task, TaskStatus, clone
+from shoal.api.types import Node, NodeDescription, NodeSpec, NodeStatus, Service, Task, TaskStatus, clone
 from shoal.manager.loop import Clock
 from shoal.store.objects import Change, ObjectStore
 
@@ -51,6 +52,9 @@ class Assignments:
     # For each network the node's tasks are on, the addresses of the other nodes with tasks on it
     # (where its overlay traffic goes); None: unchanged.
     peers: dict[str, list[str]] | None = None
+    # For each of those networks, the names its tasks resolve (service → VIP or task addresses,
+    # ``tasks.<service>`` → task addresses); None: unchanged.
+    names: dict[str, dict[str, list[str]]] | None = None
 
 
 class Session:
@@ -100,6 +104,8 @@ class Session:
             msg.full = msg.full or more.full
             if more.peers is not None:
                 msg.peers = more.peers
+            if more.names is not None:
+                msg.names = more.names
         return msg
 
     async def heartbeat(self) -> float:
@@ -135,7 +141,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = store.subscribe(self.on_change)
         self._started = clock()
-        self._peers_sent: dict[str, dict[str, list[str]]] = {}
+        self._peers_sent: dict[str, tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]] = {}
         self._peers_dirty = asyncio.Event()
 
     def start(self) -> None:
@@ -185,6 +191,9 @@ class Dispatcher:
         if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
                 and ch.old.Status.Addr != ch.new.Status.Addr:
             self._peers_dirty.set()
+        if ch.kind == "services" and (ch.old is None or ch.new is None or ch.old.Spec.TaskTemplate.Networks
+                                      or ch.new.Spec.TaskTemplate.Networks):
+            self._peers_dirty.set()
         if ch.kind != "tasks":
             return
         old, new = ch.old, ch.new
@@ -212,23 +221,40 @@ class Dispatcher:
             self.push_peers()
 
     def push_peers(self) -> None:
-        """Send each session the peers of its networks, where they changed since the last time."""
+        """Send each session the view of its networks (peers and names), where it changed."""
         members: dict[str, dict[str, str]] = {}  # network → node → node address
+        running: dict[tuple[str, str], list[str]] = {}  # (service, network) → running tasks' addresses
         for t in self.store.list(Task):
             if not t.NetworksAttachments or not t.NodeID or t.DesiredState > TaskState.RUNNING \
                     or t.Status.State > TaskState.RUNNING:
                 continue
             node = self.store.get(Node, t.NodeID)
-            if node is None or not node.Status.Addr:
-                continue
             for a in t.NetworksAttachments:
-                members.setdefault(a.Network.ID, {})[t.NodeID] = node.Status.Addr
+                if node is not None and node.Status.Addr:
+                    members.setdefault(a.Network.ID, {})[t.NodeID] = node.Status.Addr
+                if t.Status.State == TaskState.RUNNING:
+                    running.setdefault((t.ServiceID, a.Network.ID), []).extend(x.split("/")[0] for x in a.Addresses)
+        names: dict[str, dict[str, list[str]]] = {}
+        for svc in self.store.list(Service):
+            mode = (svc.Spec.EndpointSpec.Mode if svc.Spec.EndpointSpec else "") or "vip"
+            vips = {v.get("NetworkID"): str(v.get("Addr", "")).split("/")[0]
+                    for v in (svc.Endpoint.VirtualIPs if svc.Endpoint else None) or []}
+            for cfg in svc.Spec.TaskTemplate.Networks or []:
+                addrs = sorted(running.get((svc.ID, cfg.Target), []))
+                table = names.setdefault(cfg.Target, {})
+                name = svc.Spec.Name.lower()
+                vip = vips.get(cfg.Target) if mode == "vip" else None
+                table[name] = [vip] if vip else addrs
+                table[f"tasks.{name}"] = addrs
+                for alias in cfg.Aliases or []:
+                    table[alias.lower()] = table[name]
         for node_id, sess in list(self.sessions.items()):
-            view = {net: sorted({addr for nid, addr in m.items() if nid != node_id})
-                    for net, m in members.items() if node_id in m}
-            if view != self._peers_sent.get(node_id):
-                self._peers_sent[node_id] = view
-                sess.push(Assignments(peers=view))
+            nets = [net for net, m in members.items() if node_id in m]
+            view = {net: sorted({addr for nid, addr in members[net].items() if nid != node_id}) for net in nets}
+            seen = {net: names.get(net, {}) for net in nets}
+            if (view, seen) != self._peers_sent.get(node_id):
+                self._peers_sent[node_id] = (view, seen)
+                sess.push(Assignments(peers=view, names=seen))
 
     # ------------------------------------------------------------ status reports
 

@@ -41,6 +41,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network import bridge
+from shoal.network.dns import EmbeddedDNS
 from shoal.runtime.base import RuntimeError_, Started
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import command_of, env_of, signal_number
@@ -314,6 +315,7 @@ class RuncRuntime:
             e = ctypes.get_errno()
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
+        self.dns = EmbeddedDNS()  # 127.0.0.11 in the namespace of every task with networks
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -389,9 +391,11 @@ class RuncRuntime:
                 umount(self.netns_dir)
                 self._netns_ready = False
 
-    async def set_network_peers(self, peers: dict[str, list[str]]) -> None:
-        """Where each overlay network's traffic goes: the other nodes with tasks on it."""
+    async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]]) -> None:
+        """Where each overlay network's traffic goes (the other nodes with tasks on it), and the
+        names its tasks resolve."""
         self.network_peers = dict(peers)
+        self.dns.names = names
         await asyncio.to_thread(bridge.sync_peers, self.network_peers)
 
     async def close(self) -> None:
@@ -401,6 +405,7 @@ class RuncRuntime:
                 if not any(self.netns_dir.iterdir()):
                     umount(self.netns_dir)
                     self._netns_ready = False
+        self.dns.close()
         if not self.containers:
             remove_cgroup_parent()
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
@@ -439,9 +444,10 @@ class RuncRuntime:
             if task.NetworksAttachments:
                 try:
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
-                    mine = {a.Network.ID for a in task.NetworksAttachments}
+                    mine = [a.Network.ID for a in task.NetworksAttachments]
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
+                    await self.dns.add(task.ID, str(netns), mine)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
@@ -773,6 +779,7 @@ class RuncRuntime:
 
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
+        self.dns.remove(task_id)
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
         netns = self.netns_path(task_id)
