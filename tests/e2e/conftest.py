@@ -27,6 +27,10 @@ def make_rootfs(root: Path) -> Path:
     for a in APPLETS:
         (root / "bin" / a).symlink_to("busybox")
     (root / "www" / "index.html").write_text("hello from shoal\n")
+    (root / "www" / "cgi-bin").mkdir()
+    cgi = root / "www" / "cgi-bin" / "host"  # which task answered: its hostname
+    cgi.write_text("#!/bin/sh\necho Content-Type: text/plain\necho\necho served-by-$(hostname)\n")
+    cgi.chmod(0o755)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     return root
 

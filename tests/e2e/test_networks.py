@@ -67,7 +67,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     d.docker("service", "create", "-d", "--name", "web", "--network", "front", "--stop-grace-period", "1s", "web")
     wait_for(lambda: "1/1" in d.docker("service", "ls").stdout, what="web running")
     ip = task_address(d, "web")
-    assert ip == "10.0.0.2"  # the lowest free address after the gateway
+    assert ip == "10.0.0.3"  # after the gateway (.1) and the service's VIP (.2), as in Swarm
     d.docker("service", "create", "-d", "--name", "client", "--network", "front", "--stop-grace-period", "1s",
              "web", "sh", "-c",
              f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; sleep 1; done')
@@ -76,20 +76,37 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     assert task_address(d, "client") not in ("", ip)
     assert bridges() == [f"shb-{nid[:11]}"]
 
-    # The embedded DNS server (127.0.0.11 in each task): names of the task's networks only.
+    # The embedded DNS server (127.0.0.11 in each task) answers the names of the task's networks:
+    # a service's VIP, tasks.<service> its tasks (dnsrr: the tasks for both); the VIP balances over
+    # every running task.
+    d.docker("service", "scale", "-d", "web=2")
+    d.docker("service", "create", "-d", "--name", "db", "--network", "front", "--endpoint-mode", "dnsrr",
+             "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "2/2" in d.docker("service", "ls", "-f", "name=web").stdout
+             and "1/1" in d.docker("service", "ls", "-f", "name=db").stdout, what="web 2/2 and db 1/1")
+    vip = d.docker("service", "inspect", "web", "--format",
+                   "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
+    assert vip.startswith("10.0.0.") and vip != ip
+    assert d.docker("service", "inspect", "db", "--format", "{{json .Endpoint.VirtualIPs}}").stdout.strip() \
+        == "null"
     d.docker("service", "create", "-d", "--name", "dns", "--network", "front", "--stop-grace-period", "1s",
-             "web", "sh", "-c", "while true; do nslookup tasks.web; nslookup web; nslookup client; "
-             "nslookup elsewhere; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80; sleep 1; done")
-    logs = wait_for(lambda: (o := d.docker("service", "logs", "dns").stdout).count(f"Address: {ip}") >= 2 and o,
-                    timeout=30, what="web's address from the embedded DNS")
-    assert f"Address: {task_address(d, 'client')}" in logs
+             "web", "sh", "-c", "while true; do nslookup web; nslookup tasks.web; nslookup client; nslookup db; "
+             "nslookup elsewhere; printf 'GET /cgi-bin/host HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80; "
+             "sleep 0.3; done")
+    tasks = set(d.docker("service", "ps", "-q", "-f", "desired-state=running", "web").stdout.split())
+    logs = wait_for(lambda: (o := d.docker("service", "logs", "dns").stdout)
+                    and all(f"served-by-{t[:12]}" in o for t in tasks) and o,
+                    timeout=40, what="both web tasks answered through the VIP")
+    assert f"Address: {vip}" in logs and f"Address: {ip}" in logs  # web → VIP; tasks.web → the tasks
+    client_vip = d.docker("service", "inspect", "client", "--format",
+                          "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
+    assert f"Address: {client_vip}" in logs
+    assert f"Address: {task_address(d, 'db')}" in logs
     assert "can't find elsewhere" in logs or "NXDOMAIN" in logs
-    wait_for(lambda: "hello from shoal" in d.docker("service", "logs", "dns").stdout, timeout=20,
-             what="nc reached web by its name")
 
     refused = d.docker("network", "rm", "front", check=False)
     assert refused.returncode != 0 and f"network {nid} is in use by service" in refused.stderr
-    d.docker("service", "rm", "web", "client", "dns")
+    d.docker("service", "rm", "web", "client", "dns", "db")
     wait_for(lambda: not bridges(), timeout=30, what="the bridge removed with the last task")
     d.docker("network", "rm", "front", "back")
     assert d.docker("network", "ls", "-q").stdout.strip() == ""

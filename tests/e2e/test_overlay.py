@@ -1,6 +1,8 @@
 """An overlay network across two nodes (each a daemon in a network namespace of its own on a
 bridge): a task on one node fetches a page from a task on the other at its overlay address, through
-the kernel's VXLAN, without NAT; each node's VXLAN floods to exactly the other node."""
+the kernel's VXLAN, without NAT, and by the service's name (the embedded DNS gives its VIP, which
+nftables in the client's namespace sends to the task); each node's VXLAN floods to exactly the other
+node."""
 
 from __future__ import annotations
 
@@ -54,12 +56,15 @@ def test_task_reaches_a_task_on_another_node(pair: tuple[DevCluster, DevNode, De
     tid = a.docker("service", "ps", "-q", "web").stdout.split()[0]
     ip = a.docker("inspect", "--type", "task", "--format",
                   "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip().split("/")[0]
-    assert ip == "10.213.60.2"
+    assert ip == "10.213.60.3"  # .1 the gateway, .2 the VIP
     a.docker("service", "create", "-d", "--name", "client", "--network", "ov", "--constraint",
              "node.hostname==ov-a", "--stop-grace-period", "1s", "web", "sh", "-c",
-             f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; sleep 1; done')
-    wait_for(lambda: "hello from shoal" in a.docker("service", "logs", "client").stdout, timeout=40,
-             what="the client on ov-a fetched the page from web on ov-b")
+             f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; '
+             'printf "GET /cgi-bin/host HTTP/1.0\\r\\n\\r\\n" | nc -w 2 web 80; sleep 1; done')
+    logs = wait_for(lambda: (o := a.docker("service", "logs", "client").stdout) and "hello from shoal" in o
+                    and f"served-by-{tid[:12]}" in o, timeout=40,
+                    what="the client on ov-a fetched pages from web on ov-b, by address and by name (VIP)")
+    assert logs
     wait_for(lambda: fdb_flood(a, nid) == {b.addr} and fdb_flood(b, nid) == {a.addr}, timeout=10,
              what="each VXLAN floods to the other node")
     a.docker("service", "rm", "web", "client")

@@ -12,7 +12,7 @@ import logging
 
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import Network, NetworkAttachment, Task, clone, now_ts
+from shoal.api.types import Network, NetworkAttachment, Service, Task, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.network import ipam
 from shoal.store.objects import Change, ObjectStore
@@ -20,13 +20,17 @@ from shoal.store.objects import Change, ObjectStore
 log = logging.getLogger(__name__)
 
 
-def addresses_in_use(tasks: list[Task]) -> dict[str, set[str]]:
-    """Per network ID, the addresses of tasks that have not stopped (without the prefix length)."""
+def addresses_in_use(tasks: list[Task], services: list[Service]) -> dict[str, set[str]]:
+    """Per network ID, the addresses of tasks that have not stopped and the services' virtual IPs
+    (without the prefix length)."""
     used: dict[str, set[str]] = {}
     for t in tasks:
         if t.NetworksAttachments and t.Status.State <= TaskState.RUNNING:
             for a in t.NetworksAttachments:
                 used.setdefault(a.Network.ID, set()).update(addr.split("/")[0] for addr in a.Addresses)
+    for s in services:
+        for v in (s.Endpoint.VirtualIPs if s.Endpoint else None) or []:
+            used.setdefault(str(v.get("NetworkID")), set()).add(str(v.get("Addr", "")).split("/")[0])
     return used
 
 
@@ -60,7 +64,7 @@ class Allocator(Loop):
             nt = clone(t)
             if nt.Spec.Networks and not nt.NetworksAttachments:
                 if used is None:
-                    used = addresses_in_use(self.store.list(Task))
+                    used = addresses_in_use(self.store.list(Task), self.store.list(Service))
                 err = self._attach(nt, used)
                 if err:
                     log.warning("task %s: %s", nt.ID, err)

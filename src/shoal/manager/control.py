@@ -309,6 +309,7 @@ class ControlAPI:
             )
         svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
         svc.Endpoint = _endpoint(spec)
+        self.networks.allocate_vips(svc)
         await self.store.create(svc)
         return svc
 
@@ -333,6 +334,7 @@ class ControlAPI:
         s.Spec = spec
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
         s.Endpoint = _endpoint(spec)
+        self.networks.allocate_vips(s, cur)
         # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
         s.UpdateStatus = None
         if rollback:

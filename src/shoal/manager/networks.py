@@ -3,15 +3,19 @@
 A network is swarm-scoped and uses the overlay driver. Creating one allocates its subnet and gateway
 (``--subnet``/``--gateway``/``--ip-range``, or the cluster's default address pools) and its VXLAN ID
 (``network.ipam``); removing one that a service uses is refused, naming the service. Services name
-networks by name, ID or ID prefix: ``resolve`` turns each target into the network's ID.
+networks by name, ID or ID prefix: ``resolve`` turns each target into the network's ID. A service in
+endpoint mode ``vip`` (the default) gets a virtual IP on each of its networks (``allocate_vips``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import msgspec
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.ids import new_id
+from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
     Driver,
@@ -21,6 +25,7 @@ from shoal.api.types import (
     NetworkSpec,
     Service,
     ServiceSpec,
+    Task,
 )
 from shoal.network import ipam
 from shoal.store.objects import ObjectStore
@@ -153,6 +158,38 @@ class NetworkAPI:
                 raise InvalidArgument(
                     f"rpc error: code = FailedPrecondition desc = network {net.ID} is in use by service {s.ID}")
         await self.store.delete(net)
+
+    def used_addresses(self, net_id: str, skip_service: str = "") -> set[str]:
+        """Addresses taken on a network: live tasks' and services' virtual IPs."""
+        used = {addr.split("/")[0] for t in self.store.list(Task) if t.Status.State <= TaskState.RUNNING
+                for a in t.NetworksAttachments or [] if a.Network.ID == net_id for addr in a.Addresses}
+        for s in self.store.list(Service):
+            if s.ID != skip_service:
+                used.update(str(v.get("Addr", "")).split("/")[0] for v in (s.Endpoint.VirtualIPs if s.Endpoint
+                            else None) or [] if v.get("NetworkID") == net_id)
+        return used
+
+    def allocate_vips(self, service: Service, previous: Service | None = None) -> None:
+        """A virtual IP on each of the service's networks (endpoint mode ``vip``, the default): the
+        ones it had are kept, new networks get the lowest free address."""
+        assert service.Endpoint is not None
+        mode = (service.Spec.EndpointSpec.Mode if service.Spec.EndpointSpec else "") or "vip"
+        old = {str(v.get("NetworkID")): v for v in (previous.Endpoint.VirtualIPs if previous and previous.Endpoint
+                                                      else None) or []}
+        vips: list[dict[str, Any]] = []
+        for cfg in service.Spec.TaskTemplate.Networks or [] if mode == "vip" else []:
+            if cfg.Target in old:
+                vips.append(old[cfg.Target])
+                continue
+            net = self.network(cfg.Target)
+            conf = (net.IPAMOptions.Configs or [IPAMConfig()])[0]
+            try:
+                addr = ipam.allocate_address(conf.Subnet, conf.Gateway, self.used_addresses(net.ID, service.ID),
+                                             conf.Range)
+            except ipam.IPAMError as e:
+                raise InvalidArgument(str(e)) from e
+            vips.append({"NetworkID": net.ID, "Addr": addr})
+        service.Endpoint.VirtualIPs = vips or None
 
     def resolve(self, spec: ServiceSpec) -> None:
         """Name each of a service's networks by its ID (the CLI may send names; stacks always do)."""

@@ -8,10 +8,10 @@ nodes with the kernel's VXLAN: the bridge has a VXLAN port ``shx-<network id>`` 
 UDP port 4789), and ``sync_peers`` keeps one all-zero forwarding entry per other node that runs
 tasks of the network, as the manager reports them: broadcasts (ARP) go to every such node, and
 the MACs learned from the answers carry unicast to the right one. MTUs inside tasks are 1450, the
-VXLAN header's 50 bytes less than Ethernet's. The veth goes away with the
-task's namespace, or at once with ``detach``; ``remove_unused`` deletes the bridges that no task
-uses any more. Netlink through
-pyroute2 (no ``ip`` processes on the path that starts a task).
+VXLAN header's 50 bytes less than Ethernet's. Netlink through pyroute2, from the daemon's namespace
+and, for a task's side, from a thread in the task's namespace (``netns``; never pyroute2's forking
+``NetNS``). The veth goes away with the task's namespace, or at once with ``detach``;
+``remove_unused`` deletes the bridges that no task uses any more.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import ipaddress
 import os
 import time
 
-from pyroute2 import IPRoute, NetNS
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
+from shoal.network.netns import run_in_netns
 
 BRIDGE_PREFIX = "shb-"
 VXLAN_PREFIX = "shx-"
@@ -52,7 +53,7 @@ def _ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int) -> None:
     ipr.link("set", index=idx, master=bridge, mtu=OVERLAY_MTU, state="up")
 
 
-def _lookup(ipr: IPRoute | NetNS, name: str) -> int | None:
+def _lookup(ipr: IPRoute, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return int(found[0]) if found else None
 
@@ -98,15 +99,18 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) 
             finally:
                 os.close(fd)
             plan.append((peer, f"eth{i}", a.Addresses[0], conf.Gateway))
-    with NetNS(netns_path) as ns:
-        for i, (peer, ifname, cidr, gateway) in enumerate(plan):
-            idx = _lookup(ns, peer)
-            ns.link("set", index=idx, ifname=ifname)
-            addr, _, prefix = cidr.partition("/")
-            ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
-            ns.link("set", index=idx, state="up")
-            if i == 0:
-                ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+    def inside() -> None:
+        with IPRoute() as ns:  # made in the task's namespace: this thread is in it
+            for i, (peer, ifname, cidr, gateway) in enumerate(plan):
+                idx = _lookup(ns, peer)
+                ns.link("set", index=idx, ifname=ifname)
+                addr, _, prefix = cidr.partition("/")
+                ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
+                ns.link("set", index=idx, state="up")
+                if i == 0:
+                    ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+
+    run_in_netns(netns_path, inside)
 
 
 def detach(task_id: str) -> None:

@@ -1,7 +1,7 @@
 """The embedded DNS server that tasks on networks use, at 127.0.0.11 as in Docker.
 
 Each task with networks gets a UDP socket bound to 127.0.0.11:53 inside its own network namespace
-(made by a short-lived thread that enters the namespace only for the bind); one asyncio loop serves
+(made by a short-lived thread that enters the namespace for the bind: ``netns``); one asyncio loop serves
 every such socket. A query is answered from the names of the networks *that task* is attached to,
 as the managers send them: ``<service>`` gives the service's virtual IP (endpoint mode ``vip``) or
 its running tasks' addresses (``dnsrr``), ``tasks.<service>`` the running tasks' addresses, in a new
@@ -13,50 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
 import random
 import socket
-import threading
 from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
+
+from shoal.network.netns import run_in_netns
 
 log = logging.getLogger(__name__)
 
 ADDRESS = "127.0.0.11"
 TTL = 600
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
-def _socket_in_netns(netns_path: str) -> socket.socket:
-    """A non-blocking UDP socket bound to 127.0.0.11:53 in the namespace at ``netns_path``."""
-    result: list[socket.socket | BaseException] = []
-
-    def run() -> None:  # a fresh thread: entering a namespace changes only the calling thread
-        target = os.open(netns_path, os.O_RDONLY)
-        try:
-            if _libc.setns(target, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                raise OSError(e, f"setns({netns_path}): {os.strerror(e)}")
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((ADDRESS, 53))
-            s.setblocking(False)
-            result.append(s)
-        except BaseException as e:
-            result.append(e)
-        finally:
-            os.close(target)
-
-    t = threading.Thread(target=run, name="dns-bind")
-    t.start()
-    t.join()
-    got = result[0]
-    if isinstance(got, BaseException):
-        raise got
-    return got
+def _bound_socket() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ADDRESS, 53))
+    s.setblocking(False)
+    return s
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -81,7 +57,7 @@ class EmbeddedDNS:
     async def add(self, task_id: str, netns_path: str, networks: list[str]) -> None:
         """Serve the task at 127.0.0.11 in its namespace, with the names of ``networks``."""
         self.remove(task_id)
-        sock = await asyncio.to_thread(_socket_in_netns, netns_path)
+        sock = await asyncio.to_thread(run_in_netns, netns_path, _bound_socket)
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, list(networks)), sock=sock)
         self._endpoints[task_id] = transport

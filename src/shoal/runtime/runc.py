@@ -40,7 +40,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
 from shoal.api.types import Task
-from shoal.network import bridge
+from shoal.network import bridge, vip
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime.base import RuntimeError_, Started
 from shoal.runtime.images import ImageStore
@@ -316,6 +316,8 @@ class RuncRuntime:
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
         self.dns = EmbeddedDNS()  # 127.0.0.11 in the namespace of every task with networks
+        self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
+        self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -397,6 +399,24 @@ class RuncRuntime:
         self.network_peers = dict(peers)
         self.dns.names = names
         await asyncio.to_thread(bridge.sync_peers, self.network_peers)
+        for tid in list(self._task_nets):
+            await self._sync_vips(tid)
+
+    async def _sync_vips(self, task_id: str) -> None:
+        """Balance the VIPs of the task's networks over their tasks, in the task's namespace."""
+        got = self._task_nets.get(task_id)
+        if got is None:
+            return
+        netns, nets = got
+        vips = vip.vips_of(self.dns.names, nets)
+        rules = vip.ruleset(vips)
+        if rules == self._vip_rules.get(task_id) or (not vips and task_id not in self._vip_rules):
+            return
+        try:
+            await vip.apply(netns, rules)
+            self._vip_rules[task_id] = rules
+        except OSError as e:
+            log.warning("task %s: service VIPs: %s", task_id, e)
 
     async def close(self) -> None:
         # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
@@ -448,6 +468,8 @@ class RuncRuntime:
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
                     await self.dns.add(task.ID, str(netns), mine)
+                    self._task_nets[task.ID] = (str(netns), mine)
+                    await self._sync_vips(task.ID)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
@@ -780,6 +802,8 @@ class RuncRuntime:
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
         self.dns.remove(task_id)
+        self._task_nets.pop(task_id, None)
+        self._vip_rules.pop(task_id, None)
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
         netns = self.netns_path(task_id)
