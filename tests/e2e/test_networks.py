@@ -104,6 +104,12 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     assert f"Address: {task_address(d, 'db')}" in logs
     assert "can't find elsewhere" in logs or "NXDOMAIN" in logs
 
+    # --network-add: a rolling update gives the tasks an address on the other network too.
+    d.docker("service", "update", "-d", "--network-add", "back", "db")
+    wait_for(lambda: any(a.startswith("10.213.50.") for a in d.docker(
+        "inspect", "--type", "task", "--format", "{{range .NetworksAttachments}}{{index .Addresses 0}} {{end}}",
+        *d.docker("service", "ps", "-q", "-f", "desired-state=running", "db").stdout.split()).stdout.split()),
+        timeout=30, what="db on the back network after --network-add")
     refused = d.docker("network", "rm", "front", check=False)
     assert refused.returncode != 0 and f"network {nid} is in use by service" in refused.stderr
     d.docker("service", "rm", "web", "client", "dns", "db")

@@ -382,6 +382,8 @@ class RuncRuntime:
             if cid in self.containers:
                 continue
             await self._teardown(cid)
+        if not self.containers:  # the networks' bridges (and VXLANs) a crashed run left
+            await asyncio.to_thread(bridge.remove_unused)
         # The netns directory's own bind mount, left by a crashed run, once nothing is left in it.
         d = str(self.netns_dir)
         for _ in range(3):  # stacked, if several runs crashed
