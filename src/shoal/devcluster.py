@@ -145,31 +145,45 @@ class DevCluster:
         self.bridge = f"shb{self.tag}"
         self.nodes: dict[str, DevNode] = {}
         self._links: list[str] = []
+        self._namespaces: list[str] = []
+        self._count = 0
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("link", "set", self.bridge, "up")
 
     def addr(self, index: int) -> str:
         return f"{SUBNET_PREFIX}.{self.subnet}.{index}"
 
-    def add(self, name: str, extra: list[str] | None = None) -> DevNode:
-        """A namespace wired to the bridge, and a daemon started in it (``--hostname name``)."""
-        index = len(self.nodes) + 1
+    def _wire(self, name: str) -> tuple[str, str]:
+        """A namespace on the bridge: its name and address."""
+        self._count += 1
+        index = self._count
         ns = f"shoal-{self.tag}-{name}"
         host_end, ns_end = f"shv{self.tag}{index}", f"shp{self.tag}{index}"
         _ip("netns", "add", ns)
-        node = DevNode(name, self.base / name, self.runtime, netns=ns, addr=self.addr(index),
-                       extra=["--hostname", name, *(extra or [])])
-        self.nodes[name] = node
+        self._namespaces.append(ns)
         _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
         self._links.append(host_end)
         _ip("link", "set", host_end, "master", self.bridge)
         _ip("link", "set", host_end, "up")
         _ip("link", "set", ns_end, "netns", ns)
         _ip("-n", ns, "link", "set", ns_end, "name", "eth0")
-        _ip("-n", ns, "addr", "add", f"{node.addr}/24", "dev", "eth0")
+        _ip("-n", ns, "addr", "add", f"{self.addr(index)}/24", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "link", "set", "lo", "up")
+        return ns, self.addr(index)
+
+    def add(self, name: str, extra: list[str] | None = None) -> DevNode:
+        """A namespace wired to the bridge, and a daemon started in it (``--hostname name``)."""
+        ns, addr = self._wire(name)
+        node = DevNode(name, self.base / name, self.runtime, netns=ns, addr=addr,
+                       extra=["--hostname", name, *(extra or [])])
+        self.nodes[name] = node
         return node.start()
+
+    def add_client(self, name: str) -> tuple[str, str]:
+        """A namespace on the bridge without a daemon (a client from outside the swarm): its
+        ``/run/netns`` name and its address."""
+        return self._wire(name)
 
     def restart(self, name: str) -> DevNode:
         node = self.nodes[name]
@@ -194,8 +208,8 @@ class DevCluster:
             leftovers = [line.split()[1] for line in f if str(self.base) in line.split()[1]]
         for mnt in reversed(leftovers):
             subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
-        for node in self.nodes.values():
-            _ip("netns", "delete", node.netns, check=False)
+        for ns in self._namespaces:
+            _ip("netns", "delete", ns, check=False)
         for link in self._links:
             _ip("link", "delete", link, check=False)
         _ip("link", "delete", self.bridge, check=False)

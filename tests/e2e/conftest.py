@@ -31,6 +31,9 @@ def make_rootfs(root: Path) -> Path:
     cgi = root / "www" / "cgi-bin" / "host"  # which task answered: its hostname
     cgi.write_text("#!/bin/sh\necho Content-Type: text/plain\necho\necho served-by-$(hostname)\n")
     cgi.chmod(0o755)
+    addr = root / "www" / "cgi-bin" / "addr"  # where the request came from, as the task saw it
+    addr.write_text("#!/bin/sh\necho Content-Type: text/plain\necho\necho from-$REMOTE_ADDR\n")
+    addr.chmod(0o755)
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     return root
 

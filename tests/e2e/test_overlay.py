@@ -6,6 +6,7 @@ node."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -69,3 +70,29 @@ def test_task_reaches_a_task_on_another_node(pair: tuple[DevCluster, DevNode, De
              what="each VXLAN floods to the other node")
     a.docker("service", "rm", "web", "client")
     a.docker("network", "rm", "ov")
+
+
+def test_routing_mesh(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    """-p 8080:80 opens the port on every node; a client outside the swarm reaches the task (on
+    ov-b) through either node; delivered on the task's own node, the client's address is kept."""
+    c, a, b = pair
+    a.docker("service", "create", "-d", "--name", "pub", "-p", "8080:80", "--constraint", "node.hostname==ov-b",
+             "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "1/1" in a.docker("service", "ls", "-f", "name=pub").stdout, timeout=30, what="pub running")
+    assert "*:8080->80/tcp" in a.docker("service", "ls", "-f", "name=pub").stdout
+    ns, client_ip = c.add_client("outside")
+
+    def fetch(node: DevNode) -> str:
+        r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "3",
+                            f"http://{node.addr}:8080/cgi-bin/addr"], capture_output=True, text=True)
+        return r.stdout.strip().replace("[::ffff:", "").replace("]", "")  # httpd shows IPv4 mapped
+
+    assert wait_for(lambda: fetch(b) == f"from-{client_ip}", timeout=20, what="the mesh on ov-b (local task)")
+    via_a = wait_for(lambda: fetch(a).startswith("from-10.0.0.") and fetch(a), timeout=20,
+                     what="the mesh on ov-a (the task is on ov-b)")
+    raw = subprocess.run(["curl", "-s", "--unix-socket", a.sock, "http://x/nodes/ov-a"], capture_output=True,
+                         text=True).stdout  # the docker CLI does not show SwarmKit's node attachments
+    ingress_a = json.loads(raw)["Attachments"][0]["Addresses"][0].split("/")[0]
+    assert via_a == f"from-{ingress_a}"  # forwarded to another node: the node's ingress address
+    a.docker("service", "rm", "pub")
+    wait_for(lambda: not fetch(a) and not fetch(b), timeout=20, what="the port closed with the service")

@@ -122,7 +122,8 @@ class RemoteSession:
                         if data.get("type") == "assignments":
                             tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
                             self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"]),
-                                                              data.get("peers"), data.get("names")))
+                                                              data.get("peers"), data.get("names"),
+                                                              data.get("ingress")))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):

@@ -316,6 +316,8 @@ class Node(Base):
     Description: NodeDescription = field(default_factory=NodeDescription)
     Status: NodeStatus = field(default_factory=NodeStatus)
     ManagerStatus: ManagerStatus | None = None
+    # SwarmKit's: the node's own address on the ingress network (the routing mesh's source address).
+    Attachments: list[NetworkAttachment] | None = None
 
 
 # ---------------------------------------------------------------- cluster

@@ -3,7 +3,9 @@
 Tasks are made ``new``; the allocator gives them what they need from the cluster before they can be
 placed and moves them to ``pending``: an address on each network of the service (the task's
 ``NetworksAttachments``, the lowest free address of the network's subnet; an address is free again
-once its task has stopped). VIPs and published ports will be allocated here too.
+once its task has stopped), and first on the ``ingress`` network when the service publishes ports
+through the routing mesh. Each node gets its own address on the ingress network (``Attachments``,
+from the top of the subnet): the source of the mesh's traffic to tasks on other nodes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import Network, NetworkAttachment, Service, Task, clone, now_ts
+from shoal.api.types import Network, NetworkAttachment, Node, Service, Task, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.network import ipam
 from shoal.store.objects import Change, ObjectStore
@@ -20,10 +22,17 @@ from shoal.store.objects import Change, ObjectStore
 log = logging.getLogger(__name__)
 
 
-def addresses_in_use(tasks: list[Task], services: list[Service]) -> dict[str, set[str]]:
-    """Per network ID, the addresses of tasks that have not stopped and the services' virtual IPs
-    (without the prefix length)."""
+def _ingress_ports(t: Task) -> bool:
+    return any(p.PublishMode == "ingress" for p in (t.Endpoint.Ports if t.Endpoint else None) or [])
+
+
+def addresses_in_use(tasks: list[Task], services: list[Service], nodes: list[Node]) -> dict[str, set[str]]:
+    """Per network ID, the addresses of tasks that have not stopped, the services' virtual IPs and
+    the nodes' own (without the prefix length)."""
     used: dict[str, set[str]] = {}
+    for n in nodes:
+        for a in n.Attachments or []:
+            used.setdefault(a.Network.ID, set()).update(addr.split("/")[0] for addr in a.Addresses)
     for t in tasks:
         if t.NetworksAttachments and t.Status.State <= TaskState.RUNNING:
             for a in t.NetworksAttachments:
@@ -52,8 +61,12 @@ class Allocator(Loop):
         if ch.kind == "tasks" and ch.new is not None and ch.new.Status.State == TaskState.NEW:
             self.new.add(ch.new.ID)
             self.kick()
+        elif (ch.kind == "nodes" and ch.new is not None and not ch.new.Attachments) or \
+                (ch.kind == "networks" and ch.new is not None and ch.new.Spec.Ingress):
+            self.kick()  # a node without its ingress address, or a new ingress network
 
     async def tick(self) -> None:
+        await self._attach_nodes()
         todo, self.new = self.new, set()
         updates = []
         used: dict[str, set[str]] | None = None
@@ -62,9 +75,9 @@ class Allocator(Loop):
             if t is None or t.Status.State != TaskState.NEW or t.DesiredState > TaskState.RUNNING:
                 continue
             nt = clone(t)
-            if nt.Spec.Networks and not nt.NetworksAttachments:
+            if (nt.Spec.Networks or _ingress_ports(nt)) and not nt.NetworksAttachments:
                 if used is None:
-                    used = addresses_in_use(self.store.list(Task), self.store.list(Service))
+                    used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
                 err = self._attach(nt, used)
                 if err:
                     log.warning("task %s: %s", nt.ID, err)
@@ -81,13 +94,46 @@ class Allocator(Loop):
             self.new |= {t.ID for t in updates}
             self.kick()
 
+    async def _attach_nodes(self) -> None:
+        """Give every node that lacks one an address on the ingress network."""
+        ingress = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
+        if ingress is None or not ingress.IPAMOptions.Configs:
+            return
+        bare = [n for n in self.store.list(Node) if not n.Attachments]
+        if not bare:
+            return
+        conf = ingress.IPAMOptions.Configs[0]
+        used = addresses_in_use(self.store.list(Task), self.store.list(Service),
+                                self.store.list(Node)).get(ingress.ID, set())
+        updates = []
+        for n in bare:
+            try:
+                addr = ipam.allocate_address_from_top(conf.Subnet, conf.Gateway, used)
+            except ipam.IPAMError as e:
+                log.warning("node %s: %s", n.ID, e)
+                continue
+            used.add(addr.split("/")[0])
+            nn = clone(n)
+            nn.Attachments = [NetworkAttachment(Network=ingress, Addresses=[addr])]
+            updates.append(nn)
+        try:
+            await self.store.commit(updates=updates)
+        except Conflict:
+            self.kick()
+
     def _attach(self, t: Task, used: dict[str, set[str]]) -> str:
         """Give ``t`` an address on each of its networks; the reason it cannot, or ""."""
         attachments = []
-        for cfg in t.Spec.Networks or []:
-            net = self.store.get(Network, cfg.Target)
+        targets = [cfg.Target for cfg in t.Spec.Networks or []]
+        if _ingress_ports(t):
+            ingress = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
+            if ingress is None:
+                return "the ingress network is missing"
+            targets.insert(0, ingress.ID)
+        for target in targets:
+            net = self.store.get(Network, target)
             if net is None:
-                return f"network {cfg.Target} not found"
+                return f"network {target} not found"
             if not net.IPAMOptions.Configs:
                 return f"network {net.Spec.Name} has no subnet"
             conf = net.IPAMOptions.Configs[0]

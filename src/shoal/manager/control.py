@@ -310,6 +310,7 @@ class ControlAPI:
         svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
         svc.Endpoint = _endpoint(spec)
         self.networks.allocate_vips(svc)
+        await self.networks.allocate_ports(svc)
         await self.store.create(svc)
         return svc
 
@@ -335,6 +336,8 @@ class ControlAPI:
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
         s.Endpoint = _endpoint(spec)
         self.networks.allocate_vips(s, cur)
+        _keep_published(s, cur)
+        await self.networks.allocate_ports(s)
         # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
         s.UpdateStatus = None
         if rollback:
@@ -422,6 +425,15 @@ def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
         if k not in labels or (eq and labels[k] != v):
             return False
     return True
+
+
+def _keep_published(new: Service, old: Service) -> None:
+    """Ports published on an automatically chosen port keep it across updates."""
+    before = {(p.Protocol, p.TargetPort): p.PublishedPort for p in (old.Endpoint.Ports if old.Endpoint else None)
+              or []}
+    for p in (new.Endpoint.Ports if new.Endpoint else None) or []:
+        if not p.PublishedPort and before.get((p.Protocol, p.TargetPort)):
+            p.PublishedPort = before[(p.Protocol, p.TargetPort)]
 
 
 def _endpoint(spec: ServiceSpec) -> Endpoint | None:

@@ -29,11 +29,13 @@ from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import Node, NodeDescription, NodeSpec, NodeStatus, Service, Task, TaskStatus, clone
+from shoal.api.types import Network, Node, NodeDescription, NodeSpec, NodeStatus, Service, Task, TaskStatus, clone
 from shoal.manager.loop import Clock
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
+
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 
 DEFAULT_HEARTBEAT = 5.0
 MISSED_HEARTBEATS = 3
@@ -55,6 +57,9 @@ class Assignments:
     # For each of those networks, the names its tasks resolve (service → VIP or task addresses,
     # ``tasks.<service>`` → task addresses); None: unchanged.
     names: dict[str, dict[str, list[str]]] | None = None
+    # The routing mesh as this node plays it: the ingress network, the node's address on it, and
+    # each published port with its tasks' addresses (``local``: those on this node); None: unchanged.
+    ingress: dict[str, Any] | None = None
 
 
 class Session:
@@ -106,6 +111,8 @@ class Session:
                 msg.peers = more.peers
             if more.names is not None:
                 msg.names = more.names
+            if more.ingress is not None:
+                msg.ingress = more.ingress
         return msg
 
     async def heartbeat(self) -> float:
@@ -141,7 +148,7 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe = store.subscribe(self.on_change)
         self._started = clock()
-        self._peers_sent: dict[str, tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]] = {}
+        self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._peers_dirty = asyncio.Event()
 
     def start(self) -> None:
@@ -191,8 +198,9 @@ class Dispatcher:
         if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
                 and ch.old.Status.Addr != ch.new.Status.Addr:
             self._peers_dirty.set()
-        if ch.kind == "services" and (ch.old is None or ch.new is None or ch.old.Spec.TaskTemplate.Networks
-                                      or ch.new.Spec.TaskTemplate.Networks):
+        if ch.kind in ("services", "networks") or (ch.kind == "nodes" and ch.new is not None
+                                                    and (ch.old is None or ch.old.Attachments != ch.new.Attachments
+                                                         or ch.old.Status.State != ch.new.Status.State)):
             self._peers_dirty.set()
         if ch.kind != "tasks":
             return
@@ -248,13 +256,47 @@ class Dispatcher:
                 table[f"tasks.{name}"] = addrs
                 for alias in cfg.Aliases or []:
                     table[alias.lower()] = table[name]
+        mesh = self._mesh()
         for node_id, sess in list(self.sessions.items()):
             nets = [net for net, m in members.items() if node_id in m]
             view = {net: sorted({addr for nid, addr in members[net].items() if nid != node_id}) for net in nets}
             seen = {net: names.get(net, {}) for net in nets}
-            if (view, seen) != self._peers_sent.get(node_id):
-                self._peers_sent[node_id] = (view, seen)
-                sess.push(Assignments(peers=view, names=seen))
+            ingress: dict[str, Any] = {}
+            if mesh is not None:
+                net, node_addrs, ports = mesh
+                if node_id in node_addrs:
+                    # Every node plays the mesh: its VXLAN reaches every other node.
+                    view[net["id"]] = sorted({a for nid, (a, _) in node_addrs.items() if nid != node_id})
+                    ingress = {"network": net, "addr": node_addrs[node_id][1], "ports": [
+                        {**p, "backends": sorted(ip for ip, _ in p["backends"]),
+                         "local": sorted(ip for ip, nid in p["backends"] if nid == node_id)} for p in ports]}
+            if (view, seen, ingress) != self._peers_sent.get(node_id):
+                self._peers_sent[node_id] = (view, seen, ingress)
+                sess.push(Assignments(peers=view, names=seen, ingress=ingress))
+
+    def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]]] | None:
+        """The ingress network, each node's (address, ingress address), and the published ports
+        with their running tasks' (ingress address, node)."""
+        net = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
+        if net is None or not net.IPAMOptions.Configs:
+            return None
+        conf = net.IPAMOptions.Configs[0]
+        info = {"id": net.ID, "subnet": conf.Subnet, "gateway": conf.Gateway,
+                "vni": int((net.DriverState.Options or {}).get(VNI_OPTION, 0))}
+        node_addrs = {n.ID: (n.Status.Addr, a.Addresses[0]) for n in self.store.list(Node)
+                      for a in n.Attachments or [] if a.Network.ID == net.ID and a.Addresses and n.Status.Addr
+                      and n.Status.State != "down"}
+        ports = []
+        for svc in self.store.list(Service):
+            published = [p for p in (svc.Endpoint.Ports if svc.Endpoint else None) or [] if p.PublishMode == "ingress"]
+            if not published:
+                continue
+            backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_service(svc.ID)
+                        if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
+                        for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
+            ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
+                       "backends": backends} for p in published]
+        return info, node_addrs, sorted(ports, key=lambda p: (p["protocol"], p["published"]))
 
     # ------------------------------------------------------------ status reports
 

@@ -94,6 +94,7 @@ class Manager:
             ManagerStatus=ManagerStatus(Leader=True, Reachability="reachable", Addr=addr),
         )
         await self.store.commit(creates=[cluster, node])
+        await self.control.networks.ensure_ingress()  # the routing mesh's network, as Swarm makes it
         return cluster
 
     def heartbeat_period(self) -> float:

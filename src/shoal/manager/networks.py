@@ -5,6 +5,8 @@ A network is swarm-scoped and uses the overlay driver. Creating one allocates it
 (``network.ipam``); removing one that a service uses is refused, naming the service. Services name
 networks by name, ID or ID prefix: ``resolve`` turns each target into the network's ID. A service in
 endpoint mode ``vip`` (the default) gets a virtual IP on each of its networks (``allocate_vips``).
+The ``ingress`` network (``ensure_ingress``, VXLAN ID 4096) carries the routing mesh; services that
+publish ports in ingress mode get them checked and allocated (``allocate_ports``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shoal.network import ipam
 from shoal.store.objects import ObjectStore
 
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
+DYNAMIC_PORTS_FROM = 30000
 
 
 class IPAMRequestConfig(msgspec.Struct):
@@ -133,8 +136,9 @@ class NetworkAPI:
                 raise InvalidArgument(f"invalid ip range {want.IPRange}: not within {subnet}")
         except ipam.IPAMError as e:
             raise InvalidArgument(str(e)) from e
-        vni = ipam.allocate_vni(int((n.DriverState.Options or {}).get(VNI_OPTION, 0))
-                                for n in self.store.list(Network))
+        vni = ipam.allocate_vni((int((n.DriverState.Options or {}).get(VNI_OPTION, 0))
+                                 for n in self.store.list(Network)),
+                                ipam.INGRESS_VNI if req.Ingress else ipam.FIRST_VNI)
         options = dict(req.Options or {})
         spec_ipam = IPAMOptions(Driver=Driver(Name=req.IPAM.Driver if req.IPAM else "default"),
                                 Configs=[IPAMConfig(Subnet=want.Subnet, Range=want.IPRange, Gateway=want.Gateway)]
@@ -150,6 +154,41 @@ class NetworkAPI:
                                     Configs=[IPAMConfig(Subnet=str(subnet), Range=want.IPRange, Gateway=gateway)]),
         )
         return await self.store.create(net)
+
+    def ingress(self) -> Network | None:
+        return next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
+
+    async def ensure_ingress(self) -> Network:
+        """The ingress network of the routing mesh (made at ``swarm init``, as Swarm's)."""
+        net = self.ingress()
+        if net is None:
+            net = await self.create(NetworkCreateRequest(Name="ingress", Driver="overlay", Ingress=True,
+                                                         Labels=None))
+        return net
+
+    async def allocate_ports(self, service: Service) -> None:
+        """Published ports: 30000 and up for those given none (Swarm's range); one service per port
+        across the cluster for the routing mesh."""
+        assert service.Endpoint is not None
+        ports = service.Endpoint.Ports or []
+        taken = {(p.Protocol, p.PublishedPort): s for s in self.store.list(Service) if s.ID != service.ID
+                 for p in (s.Endpoint.Ports if s.Endpoint else None) or [] if p.PublishMode == "ingress"}
+        for p in ports:
+            if p.PublishMode != "ingress":
+                continue
+            if not p.PublishedPort:
+                port = DYNAMIC_PORTS_FROM
+                while (p.Protocol, port) in taken or any(q is not p and q.PublishedPort == port and q.Protocol ==
+                                                         p.Protocol for q in ports):
+                    port += 1
+                p.PublishedPort = port
+            other = taken.get((p.Protocol, p.PublishedPort))
+            if other is not None:
+                raise InvalidArgument(f"rpc error: code = InvalidArgument desc = port '{p.PublishedPort}' is "
+                                      f"already in use by service '{other.Spec.Name}' ({other.ID}) as an ingress "
+                                      "port")
+        if any(p.PublishMode == "ingress" for p in ports):
+            await self.ensure_ingress()
 
     async def remove(self, ref: str) -> None:
         net = self.network(ref)

@@ -28,6 +28,7 @@ from shoal.api.types import NetworkAttachment
 from shoal.network.netns import run_in_netns
 
 BRIDGE_PREFIX = "shb-"
+INGRESS_PREFIX = "shi-"  # the routing mesh's bridge: kept while the node plays the mesh
 VXLAN_PREFIX = "shx-"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 VXLAN_PORT = 4789
@@ -35,15 +36,16 @@ OVERLAY_MTU = 1450
 FLOOD = "00:00:00:00:00:00"
 
 
-def bridge_name(network_id: str) -> str:
-    return BRIDGE_PREFIX + network_id[:11]  # interface names have 15 characters at most
+def bridge_name(network_id: str, ingress: bool = False) -> str:
+    # Interface names have 15 characters at most.
+    return (INGRESS_PREFIX if ingress else BRIDGE_PREFIX) + network_id[:11]
 
 
 def vxlan_name(network_id: str) -> str:
     return VXLAN_PREFIX + network_id[:11]
 
 
-def _ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int) -> None:
+def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int) -> None:
     idx = _lookup(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):
@@ -58,7 +60,7 @@ def _lookup(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
-def _ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
+def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
     idx = _lookup(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):  # another task made it meanwhile
@@ -80,10 +82,10 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) 
         for i, a in enumerate(attachments):
             conf = (a.Network.IPAMOptions.Configs or [])[0]
             net = ipaddress.ip_network(conf.Subnet, strict=False)
-            br = _ensure_bridge(ipr, bridge_name(a.Network.ID), conf.Gateway, net.prefixlen)
+            br = ensure_bridge(ipr, bridge_name(a.Network.ID, a.Network.Spec.Ingress), conf.Gateway, net.prefixlen)
             vni = int((a.Network.DriverState.Options or {}).get(VNI_OPTION, 0))
             if vni:
-                _ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br)
+                ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br)
             host, peer = f"sv{task_id[:11]}{i}", f"sp{task_id[:11]}{i}"
             old = _lookup(ipr, host)
             if old is not None:  # left by a crash: start afresh

@@ -15,6 +15,7 @@ import ipaddress
 from collections.abc import Iterable
 
 FIRST_VNI = 4097
+INGRESS_VNI = 4096
 
 
 class IPAMError(Exception):
@@ -71,9 +72,20 @@ def allocate_address(subnet: str, gateway: str, used: set[str], ip_range: str = 
     raise IPAMError(f"could not find an available IP while allocating VIP or task address in network {subnet}")
 
 
-def allocate_vni(used: Iterable[int]) -> int:
+def allocate_address_from_top(subnet: str, gateway: str, used: set[str]) -> str:
+    """The highest free address of the subnet (nodes' own addresses on the ingress network, kept
+    away from the tasks', which grow from the bottom)."""
+    net = ipaddress.ip_network(subnet, strict=False)
+    for host in reversed(list(net.hosts())):
+        a = str(host)
+        if a != gateway and a not in used:
+            return f"{a}/{net.prefixlen}"
+    raise IPAMError(f"could not find an available IP in network {subnet}")
+
+
+def allocate_vni(used: Iterable[int], first: int = FIRST_VNI) -> int:
     taken = set(used)
-    vni = FIRST_VNI
+    vni = first
     while vni in taken:
         vni += 1
     return vni

@@ -41,6 +41,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network import bridge, vip
+from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime.base import RuntimeError_, Started
 from shoal.runtime.images import ImageStore
@@ -318,6 +319,7 @@ class RuncRuntime:
         self.dns = EmbeddedDNS()  # 127.0.0.11 in the namespace of every task with networks
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
+        self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -395,11 +397,18 @@ class RuncRuntime:
                 umount(self.netns_dir)
                 self._netns_ready = False
 
-    async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]]) -> None:
-        """Where each overlay network's traffic goes (the other nodes with tasks on it), and the
-        names its tasks resolve."""
+    async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]],
+                               ingress: dict[str, Any]) -> None:
+        """Where each overlay network's traffic goes (the other nodes with tasks on it), the names
+        its tasks resolve, and this node's part of the routing mesh."""
         self.network_peers = dict(peers)
         self.dns.names = names
+        if ingress != self._ingress:
+            try:
+                await asyncio.to_thread(ingress_mesh.sync, ingress)
+                self._ingress = ingress
+            except (OSError, NetlinkError) as e:
+                log.warning("routing mesh: %s", e)
         await asyncio.to_thread(bridge.sync_peers, self.network_peers)
         for tid in list(self._task_nets):
             await self._sync_vips(tid)
@@ -428,6 +437,10 @@ class RuncRuntime:
                     umount(self.netns_dir)
                     self._netns_ready = False
         self.dns.close()
+        if self._ingress:
+            with contextlib.suppress(OSError, NetlinkError):
+                await asyncio.to_thread(ingress_mesh.teardown)
+            self._ingress = {}
         if not self.containers:
             remove_cgroup_parent()
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
