@@ -55,8 +55,9 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     ls = {r[1]: r for r in rows(d.docker("network", "ls").stdout)}
     assert ls["front"][2:] == ["overlay", "swarm"] and ls["front"][0] == nid[:12]
     front = json.loads(d.docker("network", "inspect", "front").stdout)[0]
-    # The first /24 of the default pool (no ingress network yet: Swarm's takes 10.0.0.0/24).
-    assert front["IPAM"]["Config"] == [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]
+    # The next /24 of the default pool: the ingress network made at `swarm init` has 10.0.0.0/24.
+    assert front["IPAM"]["Config"] == [{"Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1"}]
+    assert ls["ingress"][2:] == ["overlay", "swarm"]
     back = json.loads(d.docker("network", "inspect", "back").stdout)[0]
     assert back["IPAM"]["Config"] == [{"Subnet": "10.213.50.0/24", "Gateway": "10.213.50.254"}]
     assert back["Options"]["com.docker.network.driver.overlay.vxlanid_list"] != \
@@ -67,7 +68,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     d.docker("service", "create", "-d", "--name", "web", "--network", "front", "--stop-grace-period", "1s", "web")
     wait_for(lambda: "1/1" in d.docker("service", "ls").stdout, what="web running")
     ip = task_address(d, "web")
-    assert ip == "10.0.0.3"  # after the gateway (.1) and the service's VIP (.2), as in Swarm
+    assert ip == "10.0.1.3"  # after the gateway (.1) and the service's VIP (.2), as in Swarm
     d.docker("service", "create", "-d", "--name", "client", "--network", "front", "--stop-grace-period", "1s",
              "web", "sh", "-c",
              f'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80; sleep 1; done')
@@ -86,7 +87,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
              and "1/1" in d.docker("service", "ls", "-f", "name=db").stdout, what="web 2/2 and db 1/1")
     vip = d.docker("service", "inspect", "web", "--format",
                    "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
-    assert vip.startswith("10.0.0.") and vip != ip
+    assert vip.startswith("10.0.1.") and vip != ip
     assert d.docker("service", "inspect", "db", "--format", "{{json .Endpoint.VirtualIPs}}").stdout.strip() \
         == "null"
     d.docker("service", "create", "-d", "--name", "dns", "--network", "front", "--stop-grace-period", "1s",
@@ -115,4 +116,4 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     d.docker("service", "rm", "web", "client", "dns", "db")
     wait_for(lambda: not bridges(), timeout=30, what="the bridge removed with the last task")
     d.docker("network", "rm", "front", "back")
-    assert d.docker("network", "ls", "-q").stdout.strip() == ""
+    assert [r[1] for r in rows(d.docker("network", "ls").stdout)] == ["ingress"]

@@ -12,8 +12,8 @@ of this node, and the node's own ingress address), its VXLAN port, and a table `
 
 A ``bridge`` table keeps ARP for the gateway address (the same on every node) from crossing the
 VXLAN, so a task's default route is always its own node. The node forwards between its interfaces
-(``net.ipv4.ip_forward``) as Docker's does. ``sync`` makes all of it match the managers' view;
-``teardown`` removes it.
+(``net.ipv4.ip_forward``) as Docker's does. ``sync`` makes all of it match the managers' view, from
+the first published port on (a node without any has none of it); ``teardown`` removes it.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def ruleset(view: dict[str, Any]) -> str:
 
 
 def sync(view: dict[str, Any]) -> None:
-    """Make this node's part of the routing mesh match ``view`` (blocking: run it in a thread)."""
-    if not view:
+    """Make this node's part of the routing mesh match ``view`` (blocking: run it in a thread).
+    Nothing is set up on the node until some service publishes a port."""
+    if not view or not view.get("ports"):
         teardown()
         return
     net = view["network"]
