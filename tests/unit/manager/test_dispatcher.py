@@ -27,3 +27,72 @@ async def test_a_node_marked_down_is_ready_again_when_its_heartbeat_arrives() ->
     node = store.get(Node, "n1")
     assert node is not None and node.Status.State == "ready" and session.last_heartbeat == now[0]
     await d.stop()
+
+
+async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
+    """Two nodes run tasks of a service on an overlay and publish a port: each hears of the other
+    as its peer, the names of the network, and its part of the routing mesh."""
+    from shoal.api.states import TaskState
+    from shoal.api.types import (
+        ContainerSpec,
+        EndpointSpec,
+        NetworkAttachmentConfig,
+        PortConfig,
+        ServiceSpec,
+        Task,
+        TaskSpec,
+        TaskStatus,
+        clone,
+    )
+    from shoal.manager.allocator import Allocator
+    from shoal.manager.control import ControlAPI
+    from shoal.manager.networks import NetworkCreateRequest
+
+    from ..helpers import paused
+
+    store = await memory_store()
+    api = ControlAPI(store)
+    net = await api.networks.create(NetworkCreateRequest(Name="front", Driver="overlay"))
+    d = Dispatcher(store)
+    sessions = {n: await d.register(n, NodeDescription(Hostname=n), addr)
+                for n, addr in (("n1", "10.213.0.1"), ("n2", "10.213.0.2"))}
+    svc = await api.create_service(ServiceSpec(
+        Name="web", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox"),
+                                          Networks=[NetworkAttachmentConfig(Target="front")]),
+        EndpointSpec=EndpointSpec(Ports=[PortConfig(TargetPort=80, PublishedPort=8080)])))
+    ingress = api.networks.ingress()
+    assert ingress is not None
+    alloc = Allocator(store)
+    await paused(alloc)
+    from shoal.manager.orchestrator.common import new_task
+
+    tasks: list[Task] = [new_task(svc, slot) for slot in (1, 2)]
+    await store.commit(creates=tasks)
+    await alloc.settle()
+    running = []
+    for t, node in zip(sorted(store.list(Task), key=lambda t: t.Slot), ("n1", "n2"), strict=True):
+        nt = clone(t)
+        nt.NodeID, nt.Status = node, TaskStatus(State=TaskState.RUNNING)
+        running.append(nt)
+    await store.commit(updates=running)
+    d.push_peers()
+    views = {}
+    for n, s in sessions.items():
+        while not s.queue.empty():
+            msg = s.queue.get_nowait()
+            if msg is not None and msg.peers is not None:
+                views[n] = msg
+    assert views["n1"].peers == {net.ID: ["10.213.0.2"], ingress.ID: ["10.213.0.2"]}
+    names = (views["n2"].names or {})[net.ID]
+    assert names["web"] == [svc.Endpoint.VirtualIPs[0]["Addr"].split("/")[0]]  # type: ignore[union-attr]
+    assert len(names["tasks.web"]) == 2
+    mesh = views["n1"].ingress or {}
+    import ipaddress
+
+    subnet = ipaddress.ip_network(mesh["network"]["subnet"])
+    assert ipaddress.ip_interface(mesh["addr"]).ip == subnet.broadcast_address - 1  # from the top
+    assert mesh["network"]["vni"] == 4096
+    (port,) = mesh["ports"]
+    assert port["published"] == 8080 and port["target"] == 80 and len(port["backends"]) == 2
+    assert len(port["local"]) == 1 and port["local"][0] in port["backends"]
+    await d.stop()

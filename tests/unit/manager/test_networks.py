@@ -55,10 +55,34 @@ async def test_services_name_networks_and_tasks_get_addresses() -> None:
     await alloc.settle()
     got = sorted(store.list(Task), key=lambda t: t.ID)
     assert all(t.Status.State == TaskState.PENDING for t in got)
+    assert svc.Endpoint and svc.Endpoint.VirtualIPs == [{"NetworkID": net.ID, "Addr": "10.0.0.2/24"}]
     assert sorted(a for t in got for a in (t.NetworksAttachments or [])[0].Addresses) == \
-        ["10.0.0.2/24", "10.0.0.3/24", "10.0.0.4/24"]
+        ["10.0.0.3/24", "10.0.0.4/24", "10.0.0.5/24"]  # after the service's VIP
     with pytest.raises(InvalidArgument, match=f"network {net.ID} is in use by service {svc.ID}"):
         await api.networks.remove("front")
     await api.remove_service(svc.ID)
     await api.networks.remove("front")
     assert api.networks.networks() == []
+
+
+async def test_published_ports_are_allocated_kept_and_not_shared() -> None:
+    from shoal.api.types import EndpointSpec, PortConfig
+
+    api = ControlAPI(await memory_store())
+
+    def spec(name: str, *ports: PortConfig) -> ServiceSpec:
+        s = web()
+        s.Name = name
+        s.EndpointSpec = EndpointSpec(Ports=list(ports))
+        return s
+
+    a = await api.create_service(spec("a", PortConfig(TargetPort=80)))
+    assert a.Endpoint and a.Endpoint.Ports and a.Endpoint.Ports[0].PublishedPort == 30000
+    assert api.networks.ingress() is not None  # made when a port is first published
+    b = await api.create_service(spec("b", PortConfig(TargetPort=80), PortConfig(TargetPort=81, PublishedPort=8080)))
+    assert b.Endpoint and [p.PublishedPort for p in b.Endpoint.Ports or []] == [30001, 8080]
+    with pytest.raises(InvalidArgument, match=f"port '8080' is already in use by service 'b' \\({b.ID}\\) as an "
+                       "ingress port"):
+        await api.create_service(spec("c", PortConfig(TargetPort=80, PublishedPort=8080)))
+    updated = await api.update_service(a.ID, a.Version.Index, spec("a", PortConfig(TargetPort=80)))
+    assert updated.Endpoint and updated.Endpoint.Ports and updated.Endpoint.Ports[0].PublishedPort == 30000
