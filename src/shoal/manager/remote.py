@@ -108,14 +108,20 @@ async def join(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _caller(request: web.Request) -> tuple[str, str] | web.Response:
-    """The node ID and role from the caller's verified certificate, or the refusal to send back."""
+class Refused(ShoalError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _caller(request: web.Request) -> tuple[str, str]:
+    """The node ID and role from the caller's verified certificate (raises the refusal)."""
     ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
     if ident is None:
-        return web.json_response({"message": "a node certificate is required"}, status=401)
+        raise Refused("a node certificate is required", 401)
     node_id, role, cluster_id = ident
     if cluster_id != _cluster(_manager(request)).ID:
-        return web.json_response({"message": "certificate is for another cluster"}, status=403)
+        raise Refused("certificate is for another cluster", 403)
     return node_id, role
 
 
@@ -134,10 +140,7 @@ async def promote(request: web.Request) -> web.Response:
     needs to join the managers' etcd cluster."""
     listener = request.app[LISTENER]
     m = _manager(request)
-    caller = _caller(request)
-    if isinstance(caller, web.Response):
-        return caller
-    node_id, _role = caller
+    node_id, _role = _caller(request)
     node = m.store.get(Node, node_id)
     try:
         req = msgspec.json.decode(await request.read(), type=PromoteRequest)
@@ -163,10 +166,7 @@ async def promote(request: web.Request) -> web.Response:
 async def renew(request: web.Request) -> web.Response:
     """A node trades a new certificate request for a new certificate, before its own expires."""
     m = _manager(request)
-    caller = _caller(request)
-    if isinstance(caller, web.Response):
-        return caller
-    node_id, role = caller
+    node_id, role = _caller(request)
     c = _cluster(m)
     node = m.store.get(Node, node_id)
     ips: tuple[str, ...] = ()
@@ -189,10 +189,7 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
     the task's node (``docker service logs`` on a follower). One JSON object per line."""
     listener = request.app[LISTENER]
     m = _manager(request)
-    caller = _caller(request)
-    if isinstance(caller, web.Response):
-        return caller
-    if caller[1] != "manager":
+    if _caller(request)[1] != "manager":
         return web.json_response({"message": "only managers read logs through the leader"}, status=403)
     if m.dispatcher is None:
         return web.json_response({"message": "this manager is not the leader"}, status=503,
@@ -237,10 +234,7 @@ async def read_leader_logs(leader: str, ssl_ctx: ssl.SSLContext, task_id: str, *
 async def session(request: web.Request) -> web.StreamResponse:
     listener = request.app[LISTENER]
     m = _manager(request)
-    caller = _caller(request)
-    if isinstance(caller, web.Response):
-        return caller
-    node_id, role = caller
+    node_id, role = _caller(request)
     if m.dispatcher is None:  # not the leader (or between terms): send the agent to the leader
         return web.json_response({"message": "this manager is not the leader"}, status=503,
                                  headers={LEADER_HEADER: listener.leader_addr()})
