@@ -4,8 +4,9 @@ Tasks are made ``new``; the allocator gives them what they need from the cluster
 placed and moves them to ``pending``: an address on each network of the service (the task's
 ``NetworksAttachments``, the lowest free address of the network's subnet; an address is free again
 once its task has stopped), and first on the ``ingress`` network when the service publishes ports
-through the routing mesh. Each node gets its own address on the ingress network (``Attachments``,
-from the top of the subnet): the source of the mesh's traffic to tasks on other nodes.
+through the routing mesh. Once some service publishes a port, each node gets its own address on the
+ingress network (``Attachments``, from the top of the subnet): the source of the mesh's traffic to
+tasks on other nodes.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ class Allocator(Loop):
             self.new.add(ch.new.ID)
             self.kick()
         elif (ch.kind == "nodes" and ch.new is not None and not ch.new.Attachments) or \
-                (ch.kind == "networks" and ch.new is not None and ch.new.Spec.Ingress):
-            self.kick()  # a node without its ingress address, or a new ingress network
+                (ch.kind == "networks" and ch.new is not None and ch.new.Spec.Ingress) or \
+                (ch.kind == "services" and ch.new is not None and bool(ch.new.Endpoint and ch.new.Endpoint.Ports)):
+            self.kick()  # a node without its ingress address, a new ingress network, published ports
 
     async def tick(self) -> None:
         await self._attach_nodes()
@@ -97,21 +99,23 @@ class Allocator(Loop):
     async def _attach_nodes(self) -> None:
         """Give every node that lacks one an address on the ingress network."""
         ingress = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
-        if ingress is None or not ingress.IPAMOptions.Configs:
-            return
+        if ingress is None or not ingress.IPAMOptions.Configs or not any(
+                p.PublishMode == "ingress" for svc in self.store.list(Service)
+                for p in (svc.Endpoint.Ports if svc.Endpoint else None) or []):
+            return  # nodes join the routing mesh only once some service publishes a port
         bare = [n for n in self.store.list(Node) if not n.Attachments]
         if not bare:
             return
         conf = ingress.IPAMOptions.Configs[0]
         used = addresses_in_use(self.store.list(Task), self.store.list(Service),
                                 self.store.list(Node)).get(ingress.ID, set())
-        updates = []
+        updates: list[Node] = []
         for n in bare:
             try:
                 addr = ipam.allocate_address_from_top(conf.Subnet, conf.Gateway, used)
             except ipam.IPAMError as e:
-                log.warning("node %s: %s", n.ID, e)
-                continue
+                log.warning("%d nodes without an ingress address: %s", len(bare) - len(updates), e)
+                break
             used.add(addr.split("/")[0])
             nn = clone(n)
             nn.Attachments = [NetworkAttachment(Network=ingress, Addresses=[addr])]

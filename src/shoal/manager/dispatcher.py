@@ -296,6 +296,8 @@ class Dispatcher:
                         for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
             ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
                        "backends": backends} for p in published]
+        if not ports:
+            return None  # no published port: no routing mesh to play (nor N x N peers to send)
         return info, node_addrs, sorted(ports, key=lambda p: (p["protocol"], p["published"]))
 
     # ------------------------------------------------------------ status reports
