@@ -96,3 +96,12 @@ def test_routing_mesh(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
     assert via_a == f"from-{ingress_a}"  # forwarded to another node: the node's ingress address
     a.docker("service", "rm", "pub")
     wait_for(lambda: not fetch(a) and not fetch(b), timeout=20, what="the port closed with the service")
+
+    # mode=host: only the node that runs the task publishes the port, and the client's address stays.
+    a.docker("service", "create", "-d", "--name", "onnode", "--publish", "mode=host,published=8080,target=80",
+             "--constraint", "node.hostname==ov-a", "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "1/1" in a.docker("service", "ls", "-f", "name=onnode").stdout, timeout=30, what="onnode")
+    assert "*:8080->80/tcp" not in a.docker("service", "ls", "-f", "name=onnode").stdout
+    assert wait_for(lambda: fetch(a) == f"from-{client_ip}", timeout=20, what="host-mode port on ov-a")
+    assert fetch(b) == ""  # not published on the other node
+    a.docker("service", "rm", "onnode")

@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def _ingress_ports(t: Task) -> bool:
-    return any(p.PublishMode == "ingress" for p in (t.Endpoint.Ports if t.Endpoint else None) or [])
+    """Whether the task publishes ports: through the mesh, or on its node (``mode=host``, which reaches
+    the task through its address on the ingress network too)."""
+    return any(p.PublishMode == "ingress" or p.PublishedPort for p in (t.Endpoint.Ports if t.Endpoint else None)
+               or [])
 
 
 def addresses_in_use(tasks: list[Task], services: list[Service], nodes: list[Node]) -> dict[str, set[str]]:
@@ -100,7 +103,7 @@ class Allocator(Loop):
         """Give every node that lacks one an address on the ingress network."""
         ingress = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
         if ingress is None or not ingress.IPAMOptions.Configs or not any(
-                p.PublishMode == "ingress" for svc in self.store.list(Service)
+                p.PublishMode == "ingress" or p.PublishedPort for svc in self.store.list(Service)
                 for p in (svc.Endpoint.Ports if svc.Endpoint else None) or []):
             return  # nodes join the routing mesh only once some service publishes a port
         bare = [n for n in self.store.list(Node) if not n.Attachments]

@@ -263,20 +263,24 @@ class Dispatcher:
             seen = {net: names.get(net, {}) for net in nets}
             ingress: dict[str, Any] = {}
             if mesh is not None:
-                net, node_addrs, ports = mesh
+                net, node_addrs, ports, all_host = mesh
                 if node_id in node_addrs:
                     # Every node plays the mesh: its VXLAN reaches every other node.
                     view[net["id"]] = sorted({a for nid, (a, _) in node_addrs.items() if nid != node_id})
                     ingress = {"network": net, "addr": node_addrs[node_id][1], "ports": [
                         {**p, "backends": sorted(ip for ip, _ in p["backends"]),
-                         "local": sorted(ip for ip, nid in p["backends"] if nid == node_id)} for p in ports]}
+                         "local": sorted(ip for ip, nid in p["backends"] if nid == node_id)} for p in ports],
+                        "host": sorted(({k: v for k, v in h.items() if k != "node"} for h in all_host
+                                        if h["node"] == node_id), key=lambda h: (h["protocol"], h["published"]))}
             if (view, seen, ingress) != self._peers_sent.get(node_id):
                 self._peers_sent[node_id] = (view, seen, ingress)
                 sess.push(Assignments(peers=view, names=seen, ingress=ingress))
 
-    def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]]] | None:
-        """The ingress network, each node's (address, ingress address), and the published ports
-        with their running tasks' (ingress address, node)."""
+    def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]],
+                             list[dict[str, Any]]] | None:
+        """The ingress network, each node's (address, ingress address), the ports published through
+        the mesh with their running tasks' (ingress address, node), and the ports published on the
+        node of a task (``mode=host``) with that task's address."""
         net = next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
         if net is None or not net.IPAMOptions.Configs:
             return None
@@ -286,19 +290,24 @@ class Dispatcher:
         node_addrs = {n.ID: (n.Status.Addr, a.Addresses[0]) for n in self.store.list(Node)
                       for a in n.Attachments or [] if a.Network.ID == net.ID and a.Addresses and n.Status.Addr
                       and n.Status.State != "down"}
-        ports = []
+        ports: list[dict[str, Any]] = []
+        host: list[dict[str, Any]] = []
         for svc in self.store.list(Service):
-            published = [p for p in (svc.Endpoint.Ports if svc.Endpoint else None) or [] if p.PublishMode == "ingress"]
-            if not published:
+            all_ports = (svc.Endpoint.Ports if svc.Endpoint else None) or []
+            published = [p for p in all_ports if p.PublishMode == "ingress"]
+            on_node = [p for p in all_ports if p.PublishMode == "host" and p.PublishedPort]
+            if not published and not on_node:
                 continue
             backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_service(svc.ID)
                         if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
                         for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
             ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
                        "backends": backends} for p in published]
-        if not ports:
+            host += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
+                      "ip": ip, "node": nid} for p in on_node for ip, nid in backends]
+        if not ports and not host:
             return None  # no published port: no routing mesh to play (nor N x N peers to send)
-        return info, node_addrs, sorted(ports, key=lambda p: (p["protocol"], p["published"]))
+        return info, node_addrs, sorted(ports, key=lambda p: (p["protocol"], p["published"])), host
 
     # ------------------------------------------------------------ status reports
 

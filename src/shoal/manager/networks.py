@@ -187,7 +187,7 @@ class NetworkAPI:
                 raise InvalidArgument(f"rpc error: code = InvalidArgument desc = port '{p.PublishedPort}' is "
                                       f"already in use by service '{other.Spec.Name}' ({other.ID}) as an ingress "
                                       "port")
-        if any(p.PublishMode == "ingress" for p in ports):
+        if any(p.PublishMode == "ingress" or p.PublishedPort for p in ports):
             await self.ensure_ingress()
 
     async def remove(self, ref: str) -> None:

@@ -6,7 +6,8 @@ of this node, and the node's own ingress address), its VXLAN port, and a table `
 - ``prerouting`` and ``output``: a connection to one of the node's own addresses on a published port
   is DNATed to one of the service's running tasks, chosen at random, on this node or another;
 - ``postrouting``: a connection sent to a task on *another* node leaves with the node's ingress
-  address as its source, so that the answer comes back through this node. A connection delivered
+  address as its source, so that the answer comes back through this node;
+- ports published in ``mode=host`` are DNATed only on the node that runs the task, to that task. A connection delivered
   to a task on this node keeps the client's address (the task answers through the bridge's
   gateway, which is this node): the routing mesh hides the source only when it has to.
 
@@ -52,6 +53,9 @@ def ruleset(view: dict[str, Any]) -> str:
         dnat.append(f"  fib daddr type local {p['protocol']} dport {p['published']} "
                     f"dnat ip to numgen random mod {len(backends)} map {{ {pick} }}")
         remote.update(set(backends) - set(p["local"]))
+    for h in view.get("host") or []:  # mode=host: this node's own task, no SNAT
+        dnat.append(f"  fib daddr type local {h['protocol']} dport {h['published']} "
+                    f"dnat ip to {h['ip']}:{h['target']}")
     br = bridge.bridge_name(net["id"], ingress=True)
     lines = [f"table ip {TABLE}", f"delete table ip {TABLE}", f"table ip {TABLE} {{",
              " chain prerouting {", "  type nat hook prerouting priority -100; policy accept;", *dnat, " }",
@@ -70,7 +74,7 @@ def ruleset(view: dict[str, Any]) -> str:
 def sync(view: dict[str, Any]) -> None:
     """Make this node's part of the routing mesh match ``view`` (blocking: run it in a thread).
     Nothing is set up on the node until some service publishes a port."""
-    if not view or not view.get("ports"):
+    if not view or not (view.get("ports") or view.get("host")):
         teardown()
         return
     net = view["network"]
