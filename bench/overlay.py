@@ -1,6 +1,7 @@
 """Throughput, latency and connection rate between two tasks on different nodes over an overlay
 network, against two namespaces joined directly by a veth pair (the limit on this machine), and
-the connection rate through a service's VIP against the task's own address.
+the connection rate through a service's VIP against the task's own address, and through the routing
+mesh from a client outside the swarm (via the task's node, and via the other node).
 
 Builds a ``DevCluster`` of two nodes (each a ``shoal daemon`` in a network namespace of its own,
 runc), an overlay network, a server task on one node and a client task on the other, then runs this
@@ -102,19 +103,29 @@ def in_netns(netns: str, *args: str) -> list[str]:
     return ["nsenter", f"--net={netns}", sys.executable, __file__, *args]
 
 
-def measure(server_ns: str, client_ns: str, host: str, vip: str = "") -> dict[str, float]:
+def conn_rate(client_ns: str, host: str, port: int = PORT) -> float:
+    r = subprocess.run(in_netns(client_ns, "--client", host, "conn", str(port)), capture_output=True, text=True,
+                       check=True)
+    return float(json.loads(r.stdout)["conn_per_s"])
+
+
+def measure(server_ns: str, client_ns: str, host: str, vip: str = "",
+            extra: dict[str, tuple[str, str, int]] | None = None) -> dict[str, float]:
+    """The three figures from ``client_ns`` to ``host``; the connection rate to the VIP, and to each
+    of ``extra`` (name → client namespace, address, port)."""
     srv = subprocess.Popen(in_netns(server_ns, "--serve"))
     try:
         time.sleep(0.5)
         out: dict[str, float] = {}
-        for what in ("throughput", "latency", "conn"):
+        for what in ("throughput", "latency"):
             r = subprocess.run(in_netns(client_ns, "--client", host, what), capture_output=True, text=True,
                                check=True)
             out.update(json.loads(r.stdout))
+        out["conn_per_s"] = conn_rate(client_ns, host)
         if vip:
-            r = subprocess.run(in_netns(client_ns, "--client", vip, "conn"), capture_output=True, text=True,
-                               check=True)
-            out["vip_conn_per_s"] = json.loads(r.stdout)["conn_per_s"]
+            out["vip_conn_per_s"] = conn_rate(client_ns, vip)
+        for name, (ns, addr, port) in (extra or {}).items():
+            out[name] = conn_rate(ns, addr, port)
         return out
     finally:
         srv.kill()
@@ -157,8 +168,8 @@ def overlay() -> dict[str, float]:
         token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
         b.docker("swarm", "join", "--token", token, f"{a.addr}:2377")
         a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.61.0/24", "ov")
-        for name, node in (("srv", "ov-b"), ("cli", "ov-a")):
-            a.docker("service", "create", "-d", "--name", name, "--network", "ov", "--constraint",
+        for name, node, publish in (("srv", "ov-b", ["-p", f"8080:{PORT}"]), ("cli", "ov-a", [])):
+            a.docker("service", "create", "-d", "--name", name, "--network", "ov", *publish, "--constraint",
                      f"node.hostname=={node}", "--stop-grace-period", "1s", "idle")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and a.docker("service", "ls", "--format", "{{.Replicas}}").stdout.split() \
@@ -167,8 +178,8 @@ def overlay() -> dict[str, float]:
 
         def task(service: str) -> tuple[str, str]:
             tid = a.docker("service", "ps", "-q", "-f", "desired-state=running", service).stdout.split()[0]
-            addr = a.docker("inspect", "--type", "task", "--format",
-                            "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip()
+            addr = a.docker("inspect", "--type", "task", "--format", '{{range .NetworksAttachments}}'
+                            '{{if eq .Network.Spec.Name "ov"}}{{index .Addresses 0}}{{end}}{{end}}', tid).stdout.strip()
             return tid, addr.split("/")[0]
 
         srv, srv_ip = task("srv")
@@ -176,7 +187,10 @@ def overlay() -> dict[str, float]:
         vip = a.docker("service", "inspect", "srv", "--format",
                        "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
         time.sleep(1.0)  # the client's VIP table is loaded when the server task runs
-        return measure(str(b.exec_root / "netns" / srv), str(a.exec_root / "netns" / cli), srv_ip, vip)
+        outside, _ = cluster.add_client("outside")  # a client of the routing mesh, outside the swarm
+        mesh = {"mesh_local_conn_per_s": (f"/run/netns/{outside}", b.addr, 8080),  # the task's own node
+                "mesh_forwarded_conn_per_s": (f"/run/netns/{outside}", a.addr, 8080)}  # the other node
+        return measure(str(b.exec_root / "netns" / srv), str(a.exec_root / "netns" / cli), srv_ip, vip, mesh)
     finally:
         cluster.leave_all()
         cluster.close()
@@ -186,13 +200,14 @@ def overlay() -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--client", nargs=2, metavar=("HOST", "WHAT"), help=argparse.SUPPRESS)
+    ap.add_argument("--client", nargs="+", metavar="HOST WHAT [PORT]", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
         serve(PORT)
         return
     if args.client:
-        print(json.dumps(client(args.client[0], PORT, args.client[1])))
+        port = int(args.client[2]) if len(args.client) > 2 else PORT
+        print(json.dumps(client(args.client[0], port, args.client[1])))
         return
     direct = direct_pair()
     ov = overlay()
@@ -201,6 +216,8 @@ def main() -> None:
     print(f"overlay (2 nodes): {ov['gbit_s']:.2f} Gbit/s ({ov['gbit_s'] / direct['gbit_s']:.0%} of direct), "
           f"RTT median {ov['rtt_median_us']:.0f} us (p99 {ov['rtt_p99_us']:.0f}), "
           f"{ov['conn_per_s']:.0f} connections/s to the task, {ov['vip_conn_per_s']:.0f}/s through the VIP")
+    print(f"routing mesh from outside: {ov['mesh_local_conn_per_s']:.0f} connections/s through the task's node, "
+          f"{ov['mesh_forwarded_conn_per_s']:.0f}/s through the other node")
     print(json.dumps({"direct": {k: round(v, 2) for k, v in direct.items()},
                       "overlay": {k: round(v, 2) for k, v in ov.items()},
                       "overlay_throughput_ratio": round(ov["gbit_s"] / direct["gbit_s"], 3)}))
