@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +106,66 @@ def test_routing_mesh(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
     assert wait_for(lambda: fetch(a) == f"from-{client_ip}", timeout=20, what="host-mode port on ov-a")
     assert fetch(b) == ""  # not published on the other node
     a.docker("service", "rm", "onnode")
+
+
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 5300))
+while True:
+    data, addr = s.recvfrom(512)
+    s.sendto(data + b" from " + addr[0].encode(), addr)
+"""
+
+UDP_ASK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for _ in range(10):
+    s.sendto(b"ping", (sys.argv[1], 5300))
+    try:
+        print(s.recvfrom(512)[0].decode())
+        break
+    except OSError:
+        pass
+"""
+
+
+def test_udp_through_a_vip_and_the_routing_mesh(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    """UDP, like TCP: a task reaches a UDP service on another node through its VIP, and a client
+    outside the swarm through the published port on either node. The datagrams are answered by a
+    small echo server run inside the service task's own network namespace."""
+    c, a, b = pair
+    a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.63.0/24", "ov-udp")
+    a.docker("service", "create", "-d", "--name", "udp", "--network", "ov-udp", "-p", "5300:5300/udp",
+             "--constraint", "node.hostname==ov-b", "--stop-grace-period", "1s", "web")
+    a.docker("service", "create", "-d", "--name", "ucli", "--network", "ov-udp", "--constraint",
+             "node.hostname==ov-a", "--stop-grace-period", "1s", "web")
+    wait_for(lambda: a.docker("service", "ls", "--format", "{{.Name}} {{.Replicas}}", "-f", "name=u").stdout.split()
+             == ["ucli", "1/1", "udp", "1/1"], timeout=30, what="udp and ucli running")
+
+    def netns(d: DevNode, service: str) -> str:
+        return str(d.exec_root / "netns" / a.docker("service", "ps", "-q", service).stdout.split()[0])
+
+    vip = a.docker("service", "inspect", "udp", "--format", '{{range .Endpoint.VirtualIPs}}{{if eq .NetworkID "'
+                   + a.docker("network", "inspect", "-f", "{{.Id}}", "ov-udp").stdout.strip()
+                   + '"}}{{.Addr}}{{end}}{{end}}').stdout.strip().split("/")[0]
+    echo = subprocess.Popen(["nsenter", f"--net={netns(b, 'udp')}", sys.executable, "-c", UDP_ECHO])
+    try:
+        def ask(ns_args: list[str], host: str) -> str:
+            r = subprocess.run([*ns_args, sys.executable, "-c", UDP_ASK, host], capture_output=True, text=True)
+            return r.stdout.strip()
+
+        client_ns, client_ip = c.add_client("udp-outside")
+        assert wait_for(lambda: ask(["nsenter", f"--net={netns(a, 'ucli')}"], vip).startswith("ping from 10.213.63."),
+                        timeout=20, what="UDP through the VIP, across nodes")
+        outside = ["ip", "netns", "exec", client_ns]
+        assert wait_for(lambda: ask(outside, b.addr) == f"ping from {client_ip}", timeout=20,
+                        what="UDP through the mesh on the task's node")
+        assert wait_for(lambda: ask(outside, a.addr).startswith("ping from 10.0.0."), timeout=20,
+                        what="UDP through the mesh on the other node")
+    finally:
+        echo.kill()
+        echo.wait()
+    a.docker("service", "rm", "udp", "ucli")
+    a.docker("network", "rm", "ov-udp")
