@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what shoal and its tests need on Debian 12 (run as root): runc, busybox-static (tiny test
-# images), tini, iproute2, nftables, curl, and the Python package with its test extras.
+# images), tini, iproute2 (ip, bridge), nftables, curl, util-linux (nsenter, unshare), etcd-server, and the
+# Python package with its test extras (pyroute2, dnslib, aetcd among its dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -16,4 +17,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as the 'root' user" -e "^WARNING: Location" || true
+# A failed install fails the script (pip's root and index-location warnings are not shown).
+if ! out=$(python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1); then
+  echo "$out" >&2
+  exit 1
+fi
+echo "$out" | grep -v -e "^WARNING: Running pip as the 'root' user" -e "^WARNING: Location" -e '^$' || true

@@ -92,21 +92,26 @@ class Worker:
 
     async def start(self) -> None:
         await self.runtime.cleanup()
+        await self._bind()
+
+    async def _bind(self) -> None:
+        """Register through the registrar, then follow the assignments and heartbeat."""
         self.session = await self.registrar.register(self.node_id, self.description, self.addr, self.role)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
 
-    async def rebind(self, registrar: Registrar) -> None:
-        """Hold the session through another registrar from now on (a manager that moved its state
-        to the managers' quorum). Tasks keep running; the new session's full assignment reconciles."""
+    async def _cancel_loops(self) -> None:
         for t in self._loops:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+
+    async def rebind(self, registrar: Registrar) -> None:
+        """Hold the session through another registrar from now on (a manager that moved its state
+        to the managers' quorum). Tasks keep running; the new session's full assignment reconciles."""
+        await self._cancel_loops()
         self.registrar = registrar
-        self.session = await registrar.register(self.node_id, self.description, self.addr, self.role)
-        loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
+        await self._bind()
 
     async def _report(self, task_id: str, status: TaskStatus) -> None:
         assert self.session is not None
@@ -166,10 +171,7 @@ class Worker:
 
     async def stop(self) -> None:
         self._stopping = True
-        for t in self._loops:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        await self._cancel_loops()
         await asyncio.gather(*(r.stop_for_exit() for r in list(self.runners.values())), return_exceptions=True)
         self.runners.clear()
         await self.runtime.close()

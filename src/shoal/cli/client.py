@@ -83,6 +83,15 @@ def filters_param(filters: Mapping[str, Sequence[str]]) -> str:
     return json.dumps({k: {v: True for v in vs} for k, vs in filters.items() if vs}, separators=(",", ":"))
 
 
+def kv_map(items: Sequence[str]) -> dict[str, str]:
+    """``opts.ConvertKVStringsToMap``: "k=v" → k: v, "k" → k: "" (labels, options)."""
+    out: dict[str, str] = {}
+    for item in items:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
 def parse_filter_flags(values: Sequence[str]) -> dict[str, list[str]]:
     """``-f key=value`` flags, as ``opts.FilterOpt`` reads them."""
     out: dict[str, list[str]] = {}

@@ -10,15 +10,8 @@ from pathlib import Path
 
 import click
 
+from shoal.cli.client import kv_map
 from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
-
-
-def parse_labels(items: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        out[k] = v
-    return out
 
 
 def dump_tasks() -> None:
@@ -67,6 +60,6 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
     cfg = DaemonConfig(
         data_root=data_root, exec_root=exec_root,
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
-        hostname=hostname, labels=parse_labels(labels), cpus=cpus, memory=memory,
+        hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
     )
     asyncio.run(run_daemon(cfg))

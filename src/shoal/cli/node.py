@@ -9,7 +9,16 @@ from typing import Any
 
 import click
 
-from shoal.cli.client import Client, DockerError, client_of, emit_inspect, filters_param, parse_filter_flags, path_ref
+from shoal.cli.client import (
+    Client,
+    DockerError,
+    client_of,
+    emit_inspect,
+    filters_param,
+    kv_map,
+    parse_filter_flags,
+    path_ref,
+)
 from shoal.cli.output import (
     NODE_HEADER,
     _order,
@@ -164,14 +173,6 @@ def inspect(ctx: click.Context, pretty: bool, fmt: str, nodes: tuple[str, ...]) 
     emit_inspect(compact, fmt, lambda: go_inspect(objs, "Node"), errs)
 
 
-def _kv_map(items: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        out[k] = v
-    return out
-
-
 @node.command("update")
 @click.option("--availability", default=None, help='Availability of the node ("active", "pause", "drain")')
 @click.option("--label-add", multiple=True, help="Add or update a node label (key=value)")
@@ -192,7 +193,7 @@ def update(ctx: click.Context, availability: str | None, label_add: tuple[str, .
             spec["Role"] = role
         if availability is not None:
             spec["Availability"] = availability
-        for k, v in _kv_map(label_add).items():
+        for k, v in kv_map(label_add).items():
             spec["Labels"][k] = v
         for k in label_rm:
             if k not in spec["Labels"]:

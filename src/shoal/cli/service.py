@@ -27,6 +27,7 @@ from shoal.cli.client import (
     client_of,
     emit_inspect,
     filters_param,
+    kv_map,
     parse_filter_flags,
     path_ref,
 )
@@ -100,15 +101,6 @@ class DurationType(click.ParamType):
 MEM = MemBytesType()
 CPUS = NanoCPUsType()
 DURATION = DurationType()
-
-
-def kv_map(items: Sequence[str]) -> dict[str, str]:
-    """``opts.ConvertKVStringsToMap``: "k=v" → k: v, "k" → k: ""."""
-    out: dict[str, str] = {}
-    for item in items:
-        k, _, v = item.partition("=")
-        out[k] = v
-    return out
 
 
 def env_list(items: Sequence[str]) -> list[str]:

@@ -132,6 +132,14 @@ class Session:
             q.put_nowait(None)
 
 
+def _view_changed(old: Service | None, new: Service | None) -> bool:
+    """Whether a service change can change the networks' view (not, say, its update status)."""
+    if old is None or new is None:
+        return True
+    return (old.Spec.Name, old.Spec.TaskTemplate.Networks, old.Spec.EndpointSpec, old.Endpoint) != \
+        (new.Spec.Name, new.Spec.TaskTemplate.Networks, new.Spec.EndpointSpec, new.Endpoint)
+
+
 def assigned_to_agent(t: Task) -> bool:
     return t.Status.State >= TaskState.ASSIGNED
 
@@ -198,9 +206,10 @@ class Dispatcher:
         if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
                 and ch.old.Status.Addr != ch.new.Status.Addr:
             self._peers_dirty.set()
-        if ch.kind in ("services", "networks") or (ch.kind == "nodes" and ch.new is not None
-                                                    and (ch.old is None or ch.old.Attachments != ch.new.Attachments
-                                                         or ch.old.Status.State != ch.new.Status.State)):
+        if ch.kind == "networks" or (ch.kind == "services" and _view_changed(ch.old, ch.new)) or (
+                ch.kind == "nodes" and ch.new is not None and (
+                    ch.old is None or ch.old.Attachments != ch.new.Attachments
+                    or ch.old.Status.State != ch.new.Status.State)):
             self._peers_dirty.set()
         if ch.kind != "tasks":
             return

@@ -477,13 +477,13 @@ class RuncRuntime:
             netns = self.netns_path(task.ID)
             await self._make_netns(netns)
             if task.NetworksAttachments:
+                mine = [a.Network.ID for a in task.NetworksAttachments]
+                self._task_nets[task.ID] = (str(netns), mine)  # first: a failure below is undone by teardown
                 try:
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
-                    mine = [a.Network.ID for a in task.NetworksAttachments]
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
                     await self.dns.add(task.ID, str(netns), mine)
-                    self._task_nets[task.ID] = (str(netns), mine)
                     await self._sync_vips(task.ID)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
@@ -817,7 +817,7 @@ class RuncRuntime:
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
         self.dns.remove(task_id)
-        self._task_nets.pop(task_id, None)
+        networked = self._task_nets.pop(task_id, None) is not None
         self._vip_rules.pop(task_id, None)
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
@@ -828,7 +828,8 @@ class RuncRuntime:
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
-        await asyncio.to_thread(bridge.detach, task_id)
+        if networked:  # its veths now (a crash's leftovers go with their namespaces, and at cleanup)
+            await asyncio.to_thread(bridge.detach, task_id)
 
 
 def remove_cgroup_parent() -> None:

@@ -7,10 +7,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
-import pytest
-
 from shoal.manager import ca
-from shoal.manager.membership import EtcdMember
+from shoal.manager.membership import EtcdMember, peer_url
 from shoal.store.backend import Put
 from shoal.store.etcd_server import free_port
 from shoal.store.memory import MemoryBackend
@@ -64,8 +62,5 @@ async def test_learner_joins_is_promoted_reads_copied_state_and_is_removed(tmp_p
         shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-@pytest.mark.parametrize("port", [0])
-def test_peer_url(port: int) -> None:
-    from shoal.manager.membership import peer_url
-
+def test_peer_url() -> None:
     assert peer_url("10.213.0.5", 2380) == "https://10.213.0.5:2380"
