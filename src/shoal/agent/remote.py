@@ -121,9 +121,10 @@ class RemoteSession:
                         data: dict[str, Any] = msgspec.json.decode(msg.data)
                         if data.get("type") == "assignments":
                             tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
-                            self.queue.put_nowait(Assignments(tasks, list(data["removed"]), bool(data["full"]),
-                                                              data.get("peers"), data.get("names"),
-                                                              data.get("ingress")))
+                            self.queue.put_nowait(Assignments(
+                                tasks, list(data["removed"]), bool(data["full"]), peers=data.get("peers"),
+                                names=data.get("names"), ingress=data.get("ingress"),
+                                encryption=data.get("encryption")))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):

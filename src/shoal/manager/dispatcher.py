@@ -9,7 +9,9 @@ An agent opens a session (its node registers: description, address, state ``read
   would move a task's state backwards, or concerns a task of another node, is dropped;
 - receives, with its assignments, a view of its networks: for each network its tasks are on, the
   addresses of the other nodes with tasks on it (overlay peers) and the names the network's tasks
-  resolve (service discovery), recomputed when tasks and services change.
+  resolve (service discovery), recomputed when tasks and services change; and, when some of those
+  networks are encrypted, the encrypted overlays' keys (only then: a node without such tasks never
+  holds them).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls.
@@ -29,8 +31,20 @@ from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import Network, Node, NodeDescription, NodeSpec, NodeStatus, Service, Task, TaskStatus, clone
+from shoal.api.types import (
+    Cluster,
+    Network,
+    Node,
+    NodeDescription,
+    NodeSpec,
+    NodeStatus,
+    Service,
+    Task,
+    TaskStatus,
+    clone,
+)
 from shoal.manager.loop import Clock
+from shoal.manager.netkeys import node_keys
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -60,6 +74,9 @@ class Assignments:
     # The routing mesh as this node plays it: the ingress network, the node's address on it, and
     # each published port with its tasks' addresses (``local``: those on this node); None: unchanged.
     ingress: dict[str, Any] | None = None
+    # When the node has tasks on encrypted networks: its own address, those networks, and the keys
+    # (``manager/netkeys.py``); else empty. None: unchanged.
+    encryption: dict[str, Any] | None = None
 
 
 class Session:
@@ -113,6 +130,8 @@ class Session:
                 msg.names = more.names
             if more.ingress is not None:
                 msg.ingress = more.ingress
+            if more.encryption is not None:
+                msg.encryption = more.encryption
         return msg
 
     async def heartbeat(self) -> float:
@@ -203,6 +222,9 @@ class Dispatcher:
         return session
 
     def on_change(self, ch: Change) -> None:
+        if ch.kind == "clusters" and (ch.old is None or ch.new is None
+                                      or ch.old.NetworkBootstrapKeys != ch.new.NetworkBootstrapKeys):
+            self._peers_dirty.set()
         if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
                 and ch.old.Status.Addr != ch.new.Status.Addr:
             self._peers_dirty.set()
@@ -266,8 +288,12 @@ class Dispatcher:
                 for alias in cfg.Aliases or []:
                     table[alias.lower()] = table[name]
         mesh = self._mesh()
+        encrypted = {n.ID for n in self.store.list(Network) if "encrypted" in (n.DriverState.Options or {})}
+        keys = node_keys(next(iter(self.store.list(Cluster)), None))
         for node_id, sess in list(self.sessions.items()):
             nets = [net for net, m in members.items() if node_id in m]
+            sealed = sorted(net for net in nets if net in encrypted)
+            encryption = {"addr": members[sealed[0]][node_id], "networks": sealed, "keys": keys} if sealed else {}
             view = {net: sorted({addr for nid, addr in members[net].items() if nid != node_id}) for net in nets}
             seen = {net: names.get(net, {}) for net in nets}
             ingress: dict[str, Any] = {}
@@ -281,9 +307,9 @@ class Dispatcher:
                          "local": sorted(ip for ip, nid in p["backends"] if nid == node_id)} for p in ports],
                         "host": sorted(({k: v for k, v in h.items() if k != "node"} for h in all_host
                                         if h["node"] == node_id), key=lambda h: (h["protocol"], h["published"]))}
-            if (view, seen, ingress) != self._peers_sent.get(node_id):
-                self._peers_sent[node_id] = (view, seen, ingress)
-                sess.push(Assignments(peers=view, names=seen, ingress=ingress))
+            if (view, seen, ingress, encryption) != self._peers_sent.get(node_id):
+                self._peers_sent[node_id] = (view, seen, ingress, encryption)
+                sess.push(Assignments(peers=view, names=seen, ingress=ingress, encryption=encryption))
 
     def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]],
                              list[dict[str, Any]]] | None:

@@ -299,7 +299,8 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
                 return
             await ws.send_bytes(msgspec.json.encode(
                 {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
-                 "peers": batch.peers, "names": batch.names, "ingress": batch.ingress}
+                 "peers": batch.peers, "names": batch.names, "ingress": batch.ingress,
+                 "encryption": batch.encryption}
             ))
     finally:
         outbox.cancel()

@@ -40,7 +40,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
 from shoal.api.types import Task
-from shoal.network import bridge, vip
+from shoal.network import bridge, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime.base import RuntimeError_, Started
@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "shoal"
 CFS_PERIOD = 100_000
+TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 PR_SET_CHILD_SUBREAPER = 36
 
 MS_RDONLY = 0x1
@@ -320,6 +321,8 @@ class RuncRuntime:
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
+        self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
+        self._encryption: dict[str, Any] = {}
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -398,10 +401,20 @@ class RuncRuntime:
                 self._netns_ready = False
 
     async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]],
-                               ingress: dict[str, Any]) -> None:
+                               ingress: dict[str, Any], encryption: dict[str, Any] | None = None) -> None:
         """Where each overlay network's traffic goes (the other nodes with tasks on it), the names
-        its tasks resolve, and this node's part of the routing mesh."""
-        self.network_peers = dict(peers)
+        its tasks resolve, this node's part of the routing mesh, and the encrypted overlays' keys."""
+        encryption = encryption or {}
+        if encryption != self._encryption:
+            try:
+                await self.tunnel.apply(encryption)
+                self._encryption = encryption
+            except OSError as e:
+                log.warning("encrypted overlays: %s", e)
+        sealed = set(encryption.get("networks") or [])
+        # An encrypted network's peers are reached at their addresses inside the tunnel.
+        self.network_peers = {net: [seal.inner_address(a) for a in addrs] if net in sealed else addrs
+                              for net, addrs in peers.items()}
         self.dns.names = names
         if ingress != self._ingress:
             try:
@@ -412,6 +425,17 @@ class RuncRuntime:
         await asyncio.to_thread(bridge.sync_peers, self.network_peers)
         for tid in list(self._task_nets):
             await self._sync_vips(tid)
+
+    async def _tunnel_address(self, task: Task) -> str:
+        """This node's address in the encrypted tunnel, when the task is on an encrypted network: the
+        keys come with the manager's view of the networks, a moment after the task itself."""
+        if not any(bridge.encrypted(a) for a in task.NetworksAttachments or []):
+            return ""
+        try:
+            await asyncio.wait_for(self.tunnel.ready.wait(), TUNNEL_WAIT)
+        except TimeoutError:
+            raise OSError("no keys for the encrypted network came from the managers") from None
+        return self.tunnel.local
 
     async def _sync_vips(self, task_id: str) -> None:
         """Balance the VIPs of the task's networks over their tasks, in the task's namespace."""
@@ -437,6 +461,8 @@ class RuncRuntime:
                     umount(self.netns_dir)
                     self._netns_ready = False
         self.dns.close()
+        await self.tunnel.close()
+        self._encryption = {}
         if self._ingress:
             with contextlib.suppress(OSError, NetlinkError):
                 await asyncio.to_thread(ingress_mesh.teardown)
@@ -480,7 +506,8 @@ class RuncRuntime:
                 mine = [a.Network.ID for a in task.NetworksAttachments]
                 self._task_nets[task.ID] = (str(netns), mine)  # first: a failure below is undone by teardown
                 try:
-                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
+                    local6 = await self._tunnel_address(task)
+                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments, local6)
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
                     await self.dns.add(task.ID, str(netns), mine)
