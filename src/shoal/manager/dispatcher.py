@@ -287,8 +287,13 @@ class Dispatcher:
                 table[f"tasks.{name}"] = addrs
                 for alias in cfg.Aliases or []:
                     table[alias.lower()] = table[name]
+        networks = {n.ID: n for n in self.store.list(Network)}
+        for net_id, table in names.items():  # each name also as ``<name>.<network>``, as Docker's resolver
+            if net_id in networks:
+                suffix = "." + networks[net_id].Spec.Name.lower()
+                table.update({k + suffix: v for k, v in list(table.items())})
         mesh = self._mesh()
-        encrypted = {n.ID for n in self.store.list(Network) if "encrypted" in (n.DriverState.Options or {})}
+        encrypted = {i for i, n in networks.items() if "encrypted" in (n.DriverState.Options or {})}
         keys = node_keys(next(iter(self.store.list(Cluster)), None))
         for node_id, sess in list(self.sessions.items()):
             nets = [net for net, m in members.items() if node_id in m]

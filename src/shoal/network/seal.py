@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 PREFIX = ipaddress.IPv6Network("fd5e:a1ed::/96")
 PORT = 4790
 TUN_NAME = "shs0"
+TUN_QUEUE = 5000  # packets the kernel may queue for the tunnel process (a TUN device has 500)
 VERSION = 1
 HEADER = struct.Struct("!B3xI12s")  # version, key ID, nonce: 20 bytes, authenticated
 TAG = 16
@@ -326,7 +327,7 @@ def configure_tun(ifname: str, inner: str) -> None:
         Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("0")
     with IPRoute() as ipr:
         idx = ipr.link_lookup(ifname=ifname)[0]
-        ipr.link("set", index=idx, mtu=TUN_MTU, state="up")
+        ipr.link("set", index=idx, mtu=TUN_MTU, txqlen=TUN_QUEUE, state="up")
         have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=socket.AF_INET6)}
         if inner not in have:
             ipr.addr("add", index=idx, address=inner, prefixlen=PREFIX.prefixlen, family=socket.AF_INET6,

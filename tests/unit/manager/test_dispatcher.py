@@ -103,6 +103,7 @@ async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
     names = (views["n2"].names or {})[net.ID]
     assert names["web"] == [svc.Endpoint.VirtualIPs[0]["Addr"].split("/")[0]]  # type: ignore[union-attr]
     assert len(names["tasks.web"]) == 2
+    assert names["web.front"] == names["web"] and names["tasks.web.front"] == names["tasks.web"]
     mesh = views["n1"].ingress or {}
     subnet = ipaddress.ip_network(mesh["network"]["subnet"])
     assert ipaddress.ip_interface(mesh["addr"]).ip == subnet.broadcast_address - 1  # from the top
