@@ -294,6 +294,7 @@ class _Container:
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     finisher: asyncio.Task[None] | None = None
     stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
+    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
 
 
 class RuncRuntime:
@@ -523,7 +524,8 @@ class RuncRuntime:
         except BaseException:
             await self._teardown(task.ID)
             raise
-        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""))
+        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""),
+                                              healthcheck=cfg.get("Healthcheck"))
 
     async def _make_netns(self, path: Path) -> None:
         self._ensure_netns_dir()
@@ -798,6 +800,34 @@ class RuncRuntime:
             p.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        c = self.containers.get(task_id)
+        return c.healthcheck if c is not None else None
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        """Run a healthcheck in the container (``runc exec``: the container's user, environment and
+        working directory); on timeout the probe's process is killed."""
+        c = self.containers.get(task_id)
+        if c is None or c.exit is None or c.exit.done():
+            return -1, "container is not running"
+        pid_file = c.bundle / f"probe-{os.urandom(4).hex()}.pid"
+        proc = await asyncio.create_subprocess_exec(
+            self.runc, "--root", str(self.state_root), "exec", "--pid-file", str(pid_file), task_id, *argv,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text()), signals.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        finally:
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
+        return proc.returncode or 0, out.decode(errors="replace")[:4096]
 
     async def wait(self, task_id: str) -> int:
         c = self.containers.get(task_id)
