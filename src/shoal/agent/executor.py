@@ -22,8 +22,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal.agent import health
+from shoal.api import template
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import ContainerStatus, Task, TaskStatus, now_ts
+from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
 from shoal.runtime.base import Runtime, RuntimeError_
 
@@ -39,8 +40,9 @@ def exit_error(code: int) -> str:
 
 
 class TaskRunner:
-    def __init__(self, task: Task, runtime: Runtime, report: Reporter) -> None:
+    def __init__(self, task: Task, runtime: Runtime, report: Reporter, node: NodeDescription | None = None) -> None:
         self.task = task
+        self.node = node or NodeDescription()  # this node, for the task's templates
         self.runtime = runtime
         self._report = report
         self.status = task.Status
@@ -126,8 +128,11 @@ class TaskRunner:
                 await self.report(TaskState.PREPARING)
             elif state == TaskState.PREPARING:
                 try:
-                    await self.runtime.prepare(self.task)
+                    await self.runtime.prepare(template.expand_task(self.task, self.task.NodeID, self.node))
                     self.prepared = True
+                except template.TemplateError as e:
+                    await self.report(TaskState.REJECTED, err=str(e))
+                    continue
                 except RuntimeError_ as e:
                     await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                     continue

@@ -147,7 +147,7 @@ class Worker:
     def _assign(self, t: Task) -> None:
         r = self.runners.get(t.ID)
         if r is None:
-            r = TaskRunner(t, self.runtime, self._report)
+            r = TaskRunner(t, self.runtime, self._report, self.description)
             self.runners[t.ID] = r
             r.start()
             assert r._task is not None

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from shoal.agent import health
+from shoal.api import template
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -275,7 +276,7 @@ class ControlAPI:
         cs = tt.ContainerSpec
         if cs.StopGracePeriod is not None and cs.StopGracePeriod < 0:
             raise invalid("ContainerSpec: stop grace period cannot be negative")
-        problem = health.validate(cs.Healthcheck)
+        problem = health.validate(cs.Healthcheck) or template.validate(cs, spec.Name)
         if problem:
             raise invalid(problem)
         for cfg in (spec.UpdateConfig, spec.RollbackConfig):

@@ -1,10 +1,14 @@
-"""Healthchecks with the real docker CLI on runc: a task with ``--health-cmd`` is Starting until its
-first healthy probe; one that never gets healthy, and one that turns unhealthy while running, are
-stopped and fail with Swarm's message, and the restart policy replaces them; a bad interval is
-refused with SwarmKit's words."""
+"""What a task's spec carries, with the real docker CLI on runc.
+
+Healthchecks: a task with ``--health-cmd`` is Starting until its first healthy probe; one that
+never gets healthy, and one that turns unhealthy while running, are stopped and fail with Swarm's
+message, and the restart policy replaces them; a bad interval is refused with SwarmKit's words.
+Templates: ``--hostname``, ``--env`` and ``--mount`` expanded per task on its node; a bad template
+refused at create time with Go's error."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -85,3 +89,30 @@ def test_no_healthcheck_and_swarmkits_validation(shoal: ShoalDaemon) -> None:
     assert '"Test":["NONE"]' in shoal.docker("service", "inspect", "-f",
                                              "{{json .Spec.TaskTemplate.ContainerSpec.Healthcheck}}", "off").stdout
     shoal.docker("service", "rm", "off")
+
+
+def test_templates_are_expanded_per_task(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "tmpl", "--replicas", "2", "--hostname",
+                 "{{.Node.Hostname}}-{{.Service.Name}}", "--env", "SLOT={{.Task.Slot}}", "--env",
+                 "WHO={{.Task.Name}}", "--mount", "type=volume,src=data-{{.Task.Slot}},dst=/data",
+                 "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "2/2" in shoal.docker("service", "ls", "-f", "name=tmpl").stdout, timeout=20, what="tmpl 2/2")
+    hostname = json.loads(shoal.docker("info", "--format", "{{json .Name}}").stdout)
+    seen = {}
+    for tid in shoal.docker("service", "ps", "-q", "tmpl").stdout.split():
+        task = json.loads(shoal.docker("inspect", "--type", "task", tid).stdout)[0]
+        pid, slot = task["Status"]["ContainerStatus"]["PID"], task["Slot"]
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        uts = subprocess.run(["nsenter", "-t", str(pid), "-u", "hostname"], capture_output=True,
+                             text=True).stdout.strip()
+        mounts = open(f"/proc/{pid}/mountinfo").read()
+        seen[slot] = (uts, f"SLOT={slot}".encode() in env, f"WHO=tmpl.{slot}.{tid}".encode() in env,
+                      f"/volumes/data-{slot}/" in mounts)
+    assert seen == {1: (f"{hostname}-tmpl", True, True, True), 2: (f"{hostname}-tmpl", True, True, True)}
+    shoal.docker("service", "rm", "tmpl")
+
+    r = shoal.docker("service", "create", "-d", "--name", "badtmpl", "--hostname", "{{.Service.Nam}}", "web",
+                     check=False)
+    assert r.returncode != 0
+    assert 'executing "expansion" at <.Service.Nam>: can\'t evaluate field Nam in type' in r.stderr
+    assert "badtmpl" not in shoal.docker("service", "ls").stdout
