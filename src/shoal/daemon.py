@@ -60,6 +60,7 @@ from shoal.manager.remote import JoinRequest, SwarmListener, host_of, read_leade
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
+from shoal.runtime.volumes import VolumeStore
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.objects import Change, ObjectStore
@@ -97,6 +98,7 @@ class Daemon:
         self.data_root.mkdir(parents=True, exist_ok=True)
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self.images = ImageStore(self.data_root / "images")
+        self.volumes = VolumeStore(self.data_root / "volumes")
         self.runtime_name = config.runtime or default_runtime()
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"

@@ -14,7 +14,7 @@ import pytest
 from shoal.devcluster import DevNode
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "hostname", "nc", "trap", "true", "false", "id", "ip",
+APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "hostname", "nc", "trap", "true", "false", "id", "ip", "dd",
            "nslookup"]
 
 

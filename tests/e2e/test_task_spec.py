@@ -4,7 +4,8 @@ Healthchecks: a task with ``--health-cmd`` is Starting until its first healthy p
 never gets healthy, and one that turns unhealthy while running, are stopped and fail with Swarm's
 message, and the restart policy replaces them; a bad interval is refused with SwarmKit's words.
 Templates: ``--hostname``, ``--env`` and ``--mount`` expanded per task on its node; a bad template
-refused at create time with Go's error."""
+refused at create time with Go's error. Named volumes outlive their tasks and show in ``docker
+volume``; a memory limit's OOM kill is ``task: non-zero exit (137)``."""
 
 from __future__ import annotations
 
@@ -116,3 +117,42 @@ def test_templates_are_expanded_per_task(shoal: ShoalDaemon) -> None:
     assert r.returncode != 0
     assert 'executing "expansion" at <.Service.Nam>: can\'t evaluate field Nam in type' in r.stderr
     assert "badtmpl" not in shoal.docker("service", "ls").stdout
+
+
+def test_named_volumes_outlive_tasks_and_docker_volume(shoal: ShoalDaemon) -> None:
+    """A named volume is made on first use (with its labels), keeps its data across a task's
+    replacement, shows in ``docker volume ls|inspect``, and cannot be removed while mounted."""
+    shoal.docker("service", "create", "-d", "--name", "keep", "--mount",
+                 "type=volume,src=keepdata,dst=/data,volume-label=owner=keep", "--stop-grace-period", "1s", "web",
+                 "sh", "-c", "echo $(cat /data/count 2>/dev/null)x > /data/count; exec sleep 1000")
+    wait_for(lambda: "1/1" in shoal.docker("service", "ls", "-f", "name=keep").stdout, timeout=20, what="keep 1/1")
+    vol = json.loads(shoal.docker("volume", "inspect", "keepdata").stdout)[0]
+    assert vol["Driver"] == "local" and vol["Labels"] == {"owner": "keep"} and vol["Scope"] == "local"
+    count = Path(vol["Mountpoint"]) / "count"
+    wait_for(lambda: count.exists() and count.read_text() == "x\n", timeout=10, what="the first task wrote")
+    shoal.docker("service", "update", "-d", "--force", "keep")  # a new task, the same volume
+    wait_for(lambda: count.read_text() == "xx\n", timeout=30, what="the second task saw the first one's data")
+    assert "local keepdata" in shoal.docker("volume", "ls", "--format", "{{.Driver}} {{.Name}}").stdout.splitlines()
+    r = shoal.docker("volume", "rm", "keepdata", check=False)
+    assert r.returncode != 0 and "remove keepdata: volume is in use - [" in r.stderr
+    shoal.docker("service", "rm", "keep")
+    wait_for(lambda: shoal.docker("volume", "rm", "keepdata", check=False).returncode == 0, timeout=20,
+             what="the volume removed once no container mounts it")
+    r = shoal.docker("volume", "inspect", "keepdata", check=False)
+    assert r.returncode != 0 and "no such volume" in r.stderr
+    r = shoal.docker("service", "create", "-d", "--name", "escape", "--mount", "type=volume,src=../x,dst=/x",
+                     "web", check=False)
+    if r.returncode == 0:  # the CLI passes it on: the node refuses the task
+        failed = wait_for(lambda: [t for t in tasks(shoal, "escape") if t[5].startswith("Rejected")], timeout=20,
+                          what="the task rejected")
+        assert "includes invalid characters for a local volume name" in failed[0][6]
+        shoal.docker("service", "rm", "escape")
+
+
+def test_out_of_memory_kill_shows_as_exit_137(shoal: ShoalDaemon) -> None:
+    shoal.docker("service", "create", "-d", "--name", "hog", "--limit-memory", "16M", "--restart-condition", "none",
+                 "web", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1")
+    failed = wait_for(lambda: [r for r in tasks(shoal, "hog") if r[5].startswith("Failed")], timeout=30,
+                      what="the task killed by the OOM killer")
+    assert failed[0][6] == '"task: non-zero exit (137)"'
+    shoal.docker("service", "rm", "hog")

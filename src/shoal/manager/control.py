@@ -25,6 +25,7 @@ from shoal.api.errors import (
     ShoalError,
 )
 from shoal.api.ids import new_id
+from shoal.api.labels import labels_match
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
@@ -158,9 +159,9 @@ class ControlAPI:
                 continue
             if "membership" in f and "accepted" not in f["membership"]:
                 continue
-            if "label" in f and not _labels_match(n.Description.Engine.Labels or {}, f["label"]):
+            if "label" in f and not labels_match(n.Description.Engine.Labels or {}, f["label"]):
                 continue
-            if "node.label" in f and not _labels_match(n.Spec.Labels or {}, f["node.label"]):
+            if "node.label" in f and not labels_match(n.Spec.Labels or {}, f["node.label"]):
                 continue
             out.append(self._live(n))
         return sorted(out, key=lambda n: n.Description.Hostname)
@@ -215,7 +216,7 @@ class ControlAPI:
                 continue
             if "name" in f and not any(s.Spec.Name.startswith(v) for v in f["name"]):
                 continue
-            if "label" in f and not _labels_match(s.Spec.Labels or {}, f["label"]):
+            if "label" in f and not labels_match(s.Spec.Labels or {}, f["label"]):
                 continue
             if "mode" in f and ("global" if is_global(s) else "replicated") not in f["mode"]:
                 continue
@@ -412,7 +413,7 @@ class ControlAPI:
 
             tasks = [t for t in tasks if any(name_of(t).startswith(v) for v in f["name"])]
         if "label" in f:
-            tasks = [t for t in tasks if _labels_match(t.Labels or {}, f["label"])]
+            tasks = [t for t in tasks if labels_match(t.Labels or {}, f["label"])]
         if "_up-to-date" in f:
             def up_to_date(t: Task) -> bool:
                 svc = by_id.get(t.ServiceID)
@@ -423,13 +424,6 @@ class ControlAPI:
             tasks = [t for t in tasks if up_to_date(t)]
         return tasks
 
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
 
 
 def _keep_published(new: Service, old: Service) -> None:

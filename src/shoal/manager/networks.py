@@ -17,6 +17,7 @@ import msgspec
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.ids import new_id
+from shoal.api.labels import labels_match
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
@@ -86,7 +87,7 @@ class NetworkAPI:
                 continue
             if "type" in f and "custom" not in f["type"]:
                 continue
-            if "label" in f and not all(_label_matches(n.Spec.Labels or {}, v) for v in f["label"]):
+            if "label" in f and not labels_match(n.Spec.Labels, f["label"]):
                 continue
             out.append(n)
         return sorted(out, key=lambda n: n.Spec.Name)
@@ -237,8 +238,3 @@ class NetworkAPI:
                 a.Target = self.network(a.Target).ID
             except NotFound as e:
                 raise NotFound(f"network {a.Target} not found") from e
-
-
-def _label_matches(labels: dict[str, str], want: str) -> bool:
-    k, eq, v = want.partition("=")
-    return k in labels and (not eq or labels[k] == v)

@@ -39,6 +39,7 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
+from shoal.api.errors import InvalidArgument
 from shoal.api.types import Task
 from shoal.network import bridge, seal, vip
 from shoal.network import ingress as ingress_mesh
@@ -46,6 +47,7 @@ from shoal.network.dns import EmbeddedDNS
 from shoal.runtime.base import RuntimeError_, Started
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import command_of, env_of, signal_number
+from shoal.runtime.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +297,7 @@ class _Container:
     finisher: asyncio.Task[None] | None = None
     stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
     healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
+    volumes: list[str] = field(default_factory=list)  # the named volumes it mounts
 
 
 class RuncRuntime:
@@ -307,7 +310,7 @@ class RuncRuntime:
         self.runc = runc
         self.containers_dir = self.data_root / "containers"
         self.logs_dir = self.data_root / "logs"
-        self.volumes_dir = self.data_root / "volumes"
+        self.volumes = VolumeStore(self.data_root / "volumes")
         self.state_root = self.exec_root / "runc"
         self.netns_dir = self.exec_root / "netns"
         for d in (self.containers_dir, self.logs_dir, self.state_root, self.netns_dir):
@@ -525,7 +528,9 @@ class RuncRuntime:
             await self._teardown(task.ID)
             raise
         self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""),
-                                              healthcheck=cfg.get("Healthcheck"))
+                                              healthcheck=cfg.get("Healthcheck"),
+                                              volumes=[m.Source for m in spec.Mounts or []
+                                                       if m.Type == "volume" and m.Source])
 
     async def _make_netns(self, path: Path) -> None:
         self._ensure_netns_dir()
@@ -712,7 +717,10 @@ class RuncRuntime:
             elif m.Type == "volume":
                 # Docker's local driver layout; an anonymous volume lives (and dies) with the task.
                 if m.Source:
-                    src = self.volumes_dir / m.Source / "_data"
+                    try:
+                        src = self.volumes.ensure(m.Source, (m.VolumeOptions or {}).get("Labels"))
+                    except InvalidArgument as e:
+                        raise RuntimeError_(e.message, reject=True) from e
                 else:
                     src = bundle / "volumes" / uuid.uuid4().hex / "_data"
                 src.mkdir(parents=True, exist_ok=True)
@@ -800,6 +808,14 @@ class RuncRuntime:
             p.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def volumes_in_use(self) -> dict[str, list[str]]:
+        """Each named volume that a container here mounts, with those containers."""
+        users: dict[str, list[str]] = {}
+        for c in self.containers.values():
+            for v in c.volumes:
+                users.setdefault(v, []).append(c.task_id)
+        return users
 
     def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
         c = self.containers.get(task_id)

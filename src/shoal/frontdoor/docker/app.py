@@ -699,6 +699,50 @@ async def not_found(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- app
 
 
+# ---------------------------------------------------------------- volumes (this node's)
+
+
+def _volume_users(d: Daemon) -> dict[str, list[str]]:
+    in_use = getattr(d.runtime, "volumes_in_use", None)
+    return in_use() if in_use is not None else {}
+
+
+async def volumes_list(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    vols = d.volumes.ls(filters_of(request), set(_volume_users(d)))
+    return jresp({"Volumes": vols, "Warnings": None})
+
+
+class VolumeCreateRequest(msgspec.Struct):
+    Name: str = ""
+    Driver: str = ""
+    DriverOpts: dict[str, str] | None = None
+    Labels: dict[str, str] | None = None
+
+
+async def volume_create(request: web.Request) -> web.StreamResponse:
+    req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
+    name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
+    return jresp(daemon(request).volumes.create(name, req.Driver, req.Labels, req.DriverOpts), 201)
+
+
+async def volume_inspect(request: web.Request) -> web.StreamResponse:
+    return jresp(daemon(request).volumes.inspect(request.match_info["name"]))
+
+
+async def volume_delete(request: web.Request) -> web.StreamResponse:
+    d, name = daemon(request), request.match_info["name"]
+    d.volumes.remove(name, _volume_users(d).get(name, []), qbool(request, "force"))
+    return web.Response(status=204)
+
+
+async def volumes_prune(request: web.Request) -> web.StreamResponse:
+    d = daemon(request)
+    everything = any(v.lower() in ("true", "1") for v in filters_of(request).get("all", []))
+    deleted, freed = d.volumes.prune(set(_volume_users(d)), everything)
+    return jresp({"VolumesDeleted": deleted or None, "SpaceReclaimed": freed})
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/_ping", ping), ("HEAD", "/_ping", ping),
     ("GET", "/version", version), ("GET", "/info", info),
@@ -722,6 +766,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
     ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
     ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
+    ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
+    ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
+    ("DELETE", "/volumes/{name}", volume_delete),
 ]
 
 
