@@ -21,7 +21,7 @@ from typing import Any
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
-from shoal.runtime.base import Runtime, RuntimeError_
+from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ def exit_error(code: int) -> str:
 
 
 class TaskRunner:
-    def __init__(self, task: Task, runtime: Runtime, report: Reporter) -> None:
+    def __init__(self, task: Task, runtime: Runtime, report: Reporter,
+                 files: Callable[[Task], list[TaskFile]] | None = None) -> None:
         self.task = task
+        self.files = files  # the task's secrets and configs as files (the worker's dependencies)
         self.runtime = runtime
         self._report = report
         self.status = task.Status
@@ -119,7 +121,7 @@ class TaskRunner:
                 await self.report(TaskState.PREPARING)
             elif state == TaskState.PREPARING:
                 try:
-                    await self.runtime.prepare(self.task)
+                    await self.runtime.prepare(self.task, self.files(self.task) if self.files else [])
                     self.prepared = True
                 except RuntimeError_ as e:
                     await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
