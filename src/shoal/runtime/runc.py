@@ -11,7 +11,8 @@ This module owns, for every task it runs:
 * ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
 * ``<exec-root>/files/<task id>`` — a tmpfs of the task's own holding its secrets and configs (never
   on the node's disk): ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target
-  there), every other target is a read-only bind of one file (``files/<n>``);
+  there), every other target is a read-only bind of one file (``files/<n>``); unmounted as soon as
+  the container has exited;
 * the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
 * ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
 
@@ -763,6 +764,7 @@ class RuncRuntime:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
             await self._runc("delete", "--force", task.ID, check=False)
             await self._drain(c, 2.0)
+            await self._remove_files(task.ID)
             raise RuntimeError_(f"starting container failed: {msg}")
         try:
             pid = int(pid_file.read_text().strip())
@@ -797,6 +799,7 @@ class RuncRuntime:
     async def _finish(self, c: _Container, code: int) -> None:
         # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
         await self._drain(c, 5.0)
+        await self._remove_files(c.task_id)
         if c.exit is not None and not c.exit.done():
             c.exit.set_result(code)
 
@@ -863,15 +866,20 @@ class RuncRuntime:
         unmount_all(netns)
         with contextlib.suppress(FileNotFoundError):
             netns.unlink()
-        files = self.files_path(task_id)
-        unmount_all(files)  # the secrets' tmpfs: its contents go with it
-        if files.exists() and not mounts_under(files):
-            await asyncio.to_thread(shutil.rmtree, files, True)
+        await self._remove_files(task_id)
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
         if networked:  # its veths now (a crash's leftovers go with their namespaces, and at cleanup)
             await asyncio.to_thread(bridge.detach, task_id)
+
+    async def _remove_files(self, task_id: str) -> None:
+        """Unmount the task's tmpfs of secrets and configs (its contents go with it) and remove its
+        mount point: once the container has exited, as Docker unmounts them when a container stops."""
+        files = self.files_path(task_id)
+        unmount_all(files)
+        if files.exists() and not mounts_under(files):
+            await asyncio.to_thread(shutil.rmtree, files, True)
 
 
 def remove_cgroup_parent() -> None:
