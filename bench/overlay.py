@@ -1,7 +1,8 @@
-"""Throughput, latency and connection rate between two tasks on different nodes over an overlay
-network, against two namespaces joined directly by a veth pair (the limit on this machine), and
-the connection rate through a service's VIP against the task's own address, and through the routing
-mesh from a client outside the swarm (via the task's node, and via the other node).
+"""Throughput, latency and connection rate between two tasks on different nodes over an overlay network
+and over an encrypted overlay (``--opt encrypted``), against two namespaces joined directly by a
+veth pair (the limit on this machine), and the connection rate through a service's VIP against the
+task's own address, and through the routing mesh from a client outside the swarm (via the task's
+node, and via the other node).
 
 Builds a ``DevCluster`` of two nodes (each a ``shoal daemon`` in a network namespace of its own,
 runc), an overlay network, a server task on one node and a client task on the other, then runs this
@@ -150,7 +151,8 @@ def direct_pair() -> dict[str, float]:
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
 
 
-def overlay() -> dict[str, float]:
+def overlay() -> tuple[dict[str, float], dict[str, float]]:
+    """The plain overlay's figures (with the VIP and the mesh), and the encrypted overlay's."""
     from shoal.devcluster import DevCluster
 
     base = Path(tempfile.mkdtemp(prefix="shoal-bench-overlay-"))
@@ -168,18 +170,20 @@ def overlay() -> dict[str, float]:
         token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
         b.docker("swarm", "join", "--token", token, f"{a.addr}:2377")
         a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.61.0/24", "ov")
-        for name, node, publish in (("srv", "ov-b", ["-p", f"8080:{PORT}"]), ("cli", "ov-a", [])):
-            a.docker("service", "create", "-d", "--name", name, "--network", "ov", *publish, "--constraint",
+        a.docker("network", "create", "-d", "overlay", "--opt", "encrypted", "--subnet", "10.213.64.0/24", "sec")
+        for name, node, net, publish in (("srv", "ov-b", "ov", ["-p", f"8080:{PORT}"]), ("cli", "ov-a", "ov", []),
+                                         ("ssrv", "ov-b", "sec", []), ("scli", "ov-a", "sec", [])):
+            a.docker("service", "create", "-d", "--name", name, "--network", net, *publish, "--constraint",
                      f"node.hostname=={node}", "--stop-grace-period", "1s", "idle")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and a.docker("service", "ls", "--format", "{{.Replicas}}").stdout.split() \
-                != ["1/1", "1/1"]:
+                != ["1/1"] * 4:
             time.sleep(0.2)
 
         def task(service: str) -> tuple[str, str]:
             tid = a.docker("service", "ps", "-q", "-f", "desired-state=running", service).stdout.split()[0]
-            addr = a.docker("inspect", "--type", "task", "--format", '{{range .NetworksAttachments}}'
-                            '{{if eq .Network.Spec.Name "ov"}}{{index .Addresses 0}}{{end}}{{end}}', tid).stdout.strip()
+            addr = a.docker("inspect", "--type", "task", "--format", "{{range .NetworksAttachments}}"
+                            "{{if not .Network.Spec.Ingress}}{{index .Addresses 0}}{{end}}{{end}}", tid).stdout.strip()
             return tid, addr.split("/")[0]
 
         srv, srv_ip = task("srv")
@@ -190,7 +194,9 @@ def overlay() -> dict[str, float]:
         outside, _ = cluster.add_client("outside")  # a client of the routing mesh, outside the swarm
         mesh = {"mesh_local_conn_per_s": (f"/run/netns/{outside}", b.addr, 8080),  # the task's own node
                 "mesh_forwarded_conn_per_s": (f"/run/netns/{outside}", a.addr, 8080)}  # the other node
-        return measure(str(b.exec_root / "netns" / srv), str(a.exec_root / "netns" / cli), srv_ip, vip, mesh)
+        plain = measure(str(b.exec_root / "netns" / srv), str(a.exec_root / "netns" / cli), srv_ip, vip, mesh)
+        (ssrv, ssrv_ip), (scli, _) = task("ssrv"), task("scli")
+        return plain, measure(str(b.exec_root / "netns" / ssrv), str(a.exec_root / "netns" / scli), ssrv_ip)
     finally:
         cluster.leave_all()
         cluster.close()
@@ -210,17 +216,22 @@ def main() -> None:
         print(json.dumps(client(args.client[0], port, args.client[1])))
         return
     direct = direct_pair()
-    ov = overlay()
+    ov, enc = overlay()
     print(f"direct veth pair:  {direct['gbit_s']:.2f} Gbit/s, RTT median {direct['rtt_median_us']:.0f} us "
           f"(p99 {direct['rtt_p99_us']:.0f}), {direct['conn_per_s']:.0f} connections/s")
     print(f"overlay (2 nodes): {ov['gbit_s']:.2f} Gbit/s ({ov['gbit_s'] / direct['gbit_s']:.0%} of direct), "
           f"RTT median {ov['rtt_median_us']:.0f} us (p99 {ov['rtt_p99_us']:.0f}), "
           f"{ov['conn_per_s']:.0f} connections/s to the task, {ov['vip_conn_per_s']:.0f}/s through the VIP")
+    print(f"encrypted overlay: {enc['gbit_s']:.2f} Gbit/s ({enc['gbit_s'] / direct['gbit_s']:.0%} of direct), "
+          f"RTT median {enc['rtt_median_us']:.0f} us (p99 {enc['rtt_p99_us']:.0f}), "
+          f"{enc['conn_per_s']:.0f} connections/s")
     print(f"routing mesh from outside: {ov['mesh_local_conn_per_s']:.0f} connections/s through the task's node, "
           f"{ov['mesh_forwarded_conn_per_s']:.0f}/s through the other node")
     print(json.dumps({"direct": {k: round(v, 2) for k, v in direct.items()},
                       "overlay": {k: round(v, 2) for k, v in ov.items()},
-                      "overlay_throughput_ratio": round(ov["gbit_s"] / direct["gbit_s"], 3)}))
+                      "encrypted": {k: round(v, 2) for k, v in enc.items()},
+                      "overlay_throughput_ratio": round(ov["gbit_s"] / direct["gbit_s"], 3),
+                      "encrypted_throughput_ratio": round(enc["gbit_s"] / direct["gbit_s"], 3)}))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class DevNode:
     addr: str = "127.0.0.1"
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    daemon_env: dict[str, str] = field(default_factory=dict)  # more environment for the daemon
 
     @property
     def data_root(self) -> Path:
@@ -94,7 +95,8 @@ class DevNode:
             # cgroup hierarchies that the runc runtime needs.
             cmd = ["nsenter", f"--net=/run/netns/{self.netns}", *cmd]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, **self.daemon_env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if os.path.exists(self.sock):
@@ -172,11 +174,11 @@ class DevCluster:
         _ip("-n", ns, "link", "set", "lo", "up")
         return ns, self.addr(index)
 
-    def add(self, name: str, extra: list[str] | None = None) -> DevNode:
+    def add(self, name: str, extra: list[str] | None = None, env: dict[str, str] | None = None) -> DevNode:
         """A namespace wired to the bridge, and a daemon started in it (``--hostname name``)."""
         ns, addr = self._wire(name)
         node = DevNode(name, self.base / name, self.runtime, netns=ns, addr=addr,
-                       extra=["--hostname", name, *(extra or [])])
+                       extra=["--hostname", name, *(extra or [])], daemon_env=dict(env or {}))
         self.nodes[name] = node
         return node.start()
 

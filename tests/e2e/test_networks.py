@@ -78,8 +78,8 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     assert bridges() == [f"shb-{nid[:11]}"]
 
     # The embedded DNS server (127.0.0.11 in each task) answers the names of the task's networks:
-    # a service's VIP, tasks.<service> its tasks (dnsrr: the tasks for both); the VIP balances over
-    # every running task.
+    # a service's VIP, tasks.<service> its tasks (dnsrr: the tasks for both), each also as
+    # <name>.<network>; the VIP balances over every running task.
     d.docker("service", "scale", "-d", "web=2")
     d.docker("service", "create", "-d", "--name", "db", "--network", "front", "--endpoint-mode", "dnsrr",
              "--stop-grace-period", "1s", "web")
@@ -91,7 +91,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     assert d.docker("service", "inspect", "db", "--format", "{{json .Endpoint.VirtualIPs}}").stdout.strip() \
         == "null"
     d.docker("service", "create", "-d", "--name", "dns", "--network", "front", "--stop-grace-period", "1s",
-             "web", "sh", "-c", "while true; do nslookup web; nslookup tasks.web; nslookup client; nslookup db; "
+             "web", "sh", "-c", "while true; do nslookup web; nslookup tasks.web; nslookup client; nslookup db.front; "
              "nslookup elsewhere; printf 'GET /cgi-bin/host HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80; "
              "sleep 0.3; done")
     tasks = set(d.docker("service", "ps", "-q", "-f", "desired-state=running", "web").stdout.split())
@@ -102,7 +102,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     client_vip = d.docker("service", "inspect", "client", "--format",
                           "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
     assert f"Address: {client_vip}" in logs
-    assert f"Address: {task_address(d, 'db')}" in logs
+    assert f"Address: {task_address(d, 'db')}" in logs  # <service>.<network>, as Docker's resolver
     assert "can't find elsewhere" in logs or "NXDOMAIN" in logs
 
     # --network-add: a rolling update gives the tasks an address on the other network too.

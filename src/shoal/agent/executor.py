@@ -3,21 +3,25 @@
     assigned → accepted → preparing → ready → starting → running → complete | failed
                                    ↘ rejected (cannot run here)     any state → shutdown (when asked)
 
-Every step is reported to the dispatcher before the next is taken, so ``docker service ps`` sees each
-state. A step only ever moves forward. ``ready`` waits until the task's desired state is ``running``
-(restart delays). When the desired state goes past ``running`` the container is stopped with its
-stop signal, then SIGKILL after the stop grace period (10 s by default), and the task is ``shutdown``.
-When the task is to be removed, or is no longer assigned here, what the runtime made is removed.
+Every step is reported to the dispatcher before the next is taken, so ``docker service ps`` sees
+each state. A step only ever moves forward. ``ready`` waits until the task's desired state is
+``running`` (restart delays). A container with a healthcheck (``health.py``) stays ``starting``
+until its first healthy probe; an unhealthy one is stopped and its task fails. When the desired
+state goes past ``running`` the container is stopped with its stop signal, then SIGKILL after the
+stop grace period (10 s by default), and the task is ``shutdown``. When the task is to be removed,
+or is no longer assigned here, what the runtime made is removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shoal.agent import health
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
@@ -48,6 +52,8 @@ class TaskRunner:
         self.pid = 0
         self.prepared = False
         self.exit: asyncio.Future[int] | None = None
+        self.health: health.Monitor | None = None
+        self._health_task: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,6 +102,7 @@ class TaskRunner:
                 with contextlib.suppress(Exception):
                     await self.report(state, err=str(e) or type(e).__name__)
         finally:
+            self._stop_health()
             if self.unassigned or self.task.DesiredState >= TaskState.REMOVE:
                 with contextlib.suppress(Exception):
                     await self.runtime.remove(self.task.ID)
@@ -133,45 +140,85 @@ class TaskRunner:
                 else:
                     await self.wait_change()
             elif state == TaskState.STARTING:
-                try:
-                    started = await self.runtime.start(self.task)
-                except RuntimeError_ as e:
-                    await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
-                    continue
-                self.container_id, self.pid = started.container_id, started.pid
-                self.exit = asyncio.ensure_future(self.runtime.wait(self.task.ID))
-                await self.report(TaskState.RUNNING)
+                if self.exit is None:
+                    try:
+                        started = await self.runtime.start(self.task)
+                    except RuntimeError_ as e:
+                        await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
+                        continue
+                    self.container_id, self.pid = started.container_id, started.pid
+                    self.exit = asyncio.ensure_future(self.runtime.wait(self.task.ID))
+                    self._watch_health()
+                if self.health is None or self.health.status == "healthy":
+                    await self.report(TaskState.RUNNING)
+                else:  # a healthcheck: starting until its first healthy probe, as Swarm's
+                    await self._watch()
             elif state == TaskState.RUNNING:
-                await self._watch_running()
+                await self._watch()
             else:
                 await self.wait_change()
         if not self.state.terminal:
             await self._shutdown()
 
-    async def _watch_running(self) -> None:
+    def _watch_health(self) -> None:
+        """Start probing the container if it has a healthcheck (the service's over the image's)."""
+        probe = getattr(self.runtime, "probe", None)
+        image_check = getattr(self.runtime, "image_healthcheck", None)
+        spec = self.task.Spec.ContainerSpec
+        check = health.effective(spec.Healthcheck if spec else None,
+                                 image_check(self.task.ID) if image_check is not None else None)
+        if check is None or probe is None:
+            return
+        self.health = health.Monitor(check, functools.partial(probe, self.task.ID))
+        self._health_task = asyncio.ensure_future(self.health.run())
+
+    def _stop_health(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+            self._health_task = None
+
+    async def _watch(self) -> None:
+        """Wait for the container to exit, the task to change, or its health to change."""
         assert self.exit is not None
         changed: asyncio.Future[Any] = asyncio.ensure_future(self.changed.wait())
         waiting: list[asyncio.Future[Any]] = [self.exit, changed]
+        if self.health is not None:
+            waiting.append(asyncio.ensure_future(self.health.changed.wait()))
         try:
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            changed.cancel()
+            for w in waiting[1:]:
+                w.cancel()
         if self.exit.done():
+            self._stop_health()
             code = self.exit.result()
             if code == 0:
                 await self.report(TaskState.COMPLETE, exit_code=0)
             else:
                 await self.report(TaskState.FAILED, err=exit_error(code), exit_code=code)
+        elif self.health is not None and self.health.status == "unhealthy":
+            # Swarm stops an unhealthy container and fails its task; the restart policy does the rest.
+            self._stop_health()
+            await self._stop_container()
+            code = await self.exit
+            await self.report(TaskState.FAILED, err=f"{exit_error(code)}: {health.UNHEALTHY}", exit_code=code)
         else:
+            if self.health is not None:
+                self.health.changed.clear()
             self.changed.clear()
 
-    async def _shutdown(self) -> None:
-        code: int | None = None
+    async def _stop_container(self) -> None:
+        """The stop signal, then SIGKILL after the stop grace period."""
         if self.exit is not None and not self.exit.done():
             spec = self.task.Spec.ContainerSpec
             grace_ns = spec.StopGracePeriod if spec and spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
             signal = (spec.StopSignal if spec else "") or ""
             await self.runtime.stop(self.task.ID, signal, grace_ns / SECOND)
+
+    async def _shutdown(self) -> None:
+        code: int | None = None
+        self._stop_health()
+        await self._stop_container()
         if self.exit is not None:
             code = await self.exit
         await self.report(TaskState.SHUTDOWN, exit_code=code)

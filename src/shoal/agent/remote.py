@@ -124,11 +124,12 @@ class RemoteSession:
                         if data.get("type") == "assignments":
                             tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
                             self.queue.put_nowait(Assignments(
-                                tasks, list(data["removed"]), bool(data["full"]), data.get("peers"),
-                                data.get("names"), data.get("ingress"),
-                                _secrets.decode(msgspec.json.encode(data.get("secrets") or [])),
-                                _configs.decode(msgspec.json.encode(data.get("configs") or [])),
-                                list(data.get("deps_removed") or [])))
+                                tasks, list(data["removed"]), bool(data["full"]), peers=data.get("peers"),
+                                names=data.get("names"), ingress=data.get("ingress"),
+                                encryption=data.get("encryption"),
+                                secrets=_secrets.decode(msgspec.json.encode(data.get("secrets") or [])),
+                                configs=_configs.decode(msgspec.json.encode(data.get("configs") or [])),
+                                deps_removed=list(data.get("deps_removed") or [])))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):

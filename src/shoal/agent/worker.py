@@ -144,7 +144,7 @@ class Worker:
             set_view = getattr(self.runtime, "set_network_view", None)
             if msg.peers is not None and set_view is not None:
                 try:
-                    await set_view(msg.peers, msg.names or {}, msg.ingress or {})
+                    await set_view(msg.peers, msg.names or {}, msg.ingress or {}, msg.encryption or {})
                 except Exception:  # the overlay's forwarding must never stop the assignments
                     log.exception("updating the view of the networks")
 

@@ -447,6 +447,17 @@ class NetworkAttachment(Base):
 NetworkRef = Network
 
 
+class EncryptionKey(Base):
+    """A key the managers hand to the nodes (SwarmKit's ``EncryptionKey``); the encrypted overlays'
+    are subsystem ``networking:overlay``, algorithm ``aes-gcm``, 16 bytes."""
+
+    Subsystem: str = ""
+    Algorithm: str = ""
+    Key: str = ""  # base64
+    LamportTime: int = 0
+    CreatedAt: float = 0.0  # shoal: wall-clock seconds, so a rotation is due 12 hours after, across restarts
+
+
 class Cluster(Base):
     ID: str
     Version: Version = field(default_factory=Version)
@@ -463,6 +474,9 @@ class Cluster(Base):
     # store encrypts them at rest with the data key, which the unlock key seals under autolock.
     RootCAKey: str = ""
     UnlockKey: str = ""
+    # The encrypted overlays' keys (never shown by the API either) and their Lamport clock.
+    NetworkBootstrapKeys: list[EncryptionKey] | None = None
+    EncryptionKeyLamportClock: int = 0
 
 
 # ---------------------------------------------------------------- secrets and configs

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from shoal.agent import health
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -242,6 +243,9 @@ class ControlAPI:
         cs = tt.ContainerSpec
         if cs.StopGracePeriod is not None and cs.StopGracePeriod < 0:
             raise invalid("ContainerSpec: stop grace period cannot be negative")
+        problem = health.validate(cs.Healthcheck)
+        if problem:
+            raise invalid(problem)
         for cfg in (spec.UpdateConfig, spec.RollbackConfig):
             if cfg is None:
                 continue

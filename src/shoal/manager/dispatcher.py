@@ -11,7 +11,9 @@ An agent opens a session (its node registers: description, address, state ``read
   sent once per session, and its removal when no task of the node needs it any more);
 - receives, with its assignments, a view of its networks: for each network its tasks are on, the
   addresses of the other nodes with tasks on it (overlay peers) and the names the network's tasks
-  resolve (service discovery), recomputed when tasks and services change.
+  resolve (service discovery), recomputed when tasks and services change; and, when some of those
+  networks are encrypted, the encrypted overlays' keys (only then: a node without such tasks never
+  holds them).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls.
@@ -32,6 +34,7 @@ from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
+    Cluster,
     Config,
     Network,
     Node,
@@ -45,6 +48,7 @@ from shoal.api.types import (
     clone,
 )
 from shoal.manager.loop import Clock
+from shoal.manager.netkeys import node_keys
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,9 @@ class Assignments:
     # The routing mesh as this node plays it: the ingress network, the node's address on it, and
     # each published port with its tasks' addresses (``local``: those on this node); None: unchanged.
     ingress: dict[str, Any] | None = None
+    # When the node has tasks on encrypted networks: its own address, those networks, and the keys
+    # (``manager/netkeys.py``); else empty. None: unchanged.
+    encryption: dict[str, Any] | None = None
     # The secrets and configs (with their bytes) the node's tasks need and it has not been sent yet,
     # and the IDs of those it was sent that no task there needs any more.
     secrets: list[Secret] = field(default_factory=list)
@@ -150,6 +157,8 @@ class Session:
                 msg.names = more.names
             if more.ingress is not None:
                 msg.ingress = more.ingress
+            if more.encryption is not None:
+                msg.encryption = more.encryption
             msg.merge_dependencies(more)
         return msg
 
@@ -241,6 +250,9 @@ class Dispatcher:
         return session
 
     def on_change(self, ch: Change) -> None:
+        if ch.kind == "clusters" and (ch.old is None or ch.new is None
+                                      or ch.old.NetworkBootstrapKeys != ch.new.NetworkBootstrapKeys):
+            self._peers_dirty.set()
         if ch.kind == "nodes" and ch.old is not None and ch.new is not None \
                 and ch.old.Status.Addr != ch.new.Status.Addr:
             self._peers_dirty.set()
@@ -327,9 +339,18 @@ class Dispatcher:
                 table[f"tasks.{name}"] = addrs
                 for alias in cfg.Aliases or []:
                     table[alias.lower()] = table[name]
+        networks = {n.ID: n for n in self.store.list(Network)}
+        for net_id, table in names.items():  # each name also as ``<name>.<network>``, as Docker's resolver
+            if net_id in networks:
+                suffix = "." + networks[net_id].Spec.Name.lower()
+                table.update({k + suffix: v for k, v in list(table.items())})
         mesh = self._mesh()
+        encrypted = {i for i, n in networks.items() if "encrypted" in (n.DriverState.Options or {})}
+        keys = node_keys(next(iter(self.store.list(Cluster)), None))
         for node_id, sess in list(self.sessions.items()):
             nets = [net for net, m in members.items() if node_id in m]
+            sealed = sorted(net for net in nets if net in encrypted)
+            encryption = {"addr": members[sealed[0]][node_id], "networks": sealed, "keys": keys} if sealed else {}
             view = {net: sorted({addr for nid, addr in members[net].items() if nid != node_id}) for net in nets}
             seen = {net: names.get(net, {}) for net in nets}
             ingress: dict[str, Any] = {}
@@ -343,9 +364,9 @@ class Dispatcher:
                          "local": sorted(ip for ip, nid in p["backends"] if nid == node_id)} for p in ports],
                         "host": sorted(({k: v for k, v in h.items() if k != "node"} for h in all_host
                                         if h["node"] == node_id), key=lambda h: (h["protocol"], h["published"]))}
-            if (view, seen, ingress) != self._peers_sent.get(node_id):
-                self._peers_sent[node_id] = (view, seen, ingress)
-                sess.push(Assignments(peers=view, names=seen, ingress=ingress))
+            if (view, seen, ingress, encryption) != self._peers_sent.get(node_id):
+                self._peers_sent[node_id] = (view, seen, ingress, encryption)
+                sess.push(Assignments(peers=view, names=seen, ingress=ingress, encryption=encryption))
 
     def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]],
                              list[dict[str, Any]]] | None:

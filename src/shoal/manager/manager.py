@@ -1,7 +1,8 @@
 """The manager: the store, the control API and the reconcile loops of one manager node.
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
-leader); ``start`` runs the allocator, orchestrator, scheduler, reaper and dispatcher over the store;
+leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager
+and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -28,6 +29,7 @@ from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.loop import Loop
+from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
@@ -57,8 +59,9 @@ class Manager:
         self.orchestrator = Orchestrator(store)
         self.scheduler = Scheduler(store)
         self.reaper = TaskReaper(store)
+        self.netkeys = NetworkKeyManager(store)
         self.dispatcher: Dispatcher | None = None
-        self.loops: list[Loop] = [self.allocator, self.orchestrator, self.scheduler, self.reaper]
+        self.loops: list[Loop] = [self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:

@@ -301,7 +301,8 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
             await ws.send_bytes(msgspec.json.encode(
                 {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
                  "peers": batch.peers, "names": batch.names, "ingress": batch.ingress,
-                 "secrets": batch.secrets, "configs": batch.configs, "deps_removed": batch.deps_removed}
+                 "encryption": batch.encryption, "secrets": batch.secrets, "configs": batch.configs,
+                 "deps_removed": batch.deps_removed}
             ))
     finally:
         outbox.cancel()

@@ -8,10 +8,12 @@ nodes with the kernel's VXLAN: the bridge has a VXLAN port ``shx-<network id>`` 
 UDP port 4789), and ``sync_peers`` keeps one all-zero forwarding entry per other node that runs
 tasks of the network, as the manager reports them: broadcasts (ARP) go to every such node, and
 the MACs learned from the answers carry unicast to the right one. MTUs inside tasks are 1450, the
-VXLAN header's 50 bytes less than Ethernet's. Netlink through pyroute2, from the daemon's namespace
-and, for a task's side, from a thread in the task's namespace (``netns``; never pyroute2's forking
-``NetNS``). The veth goes away with the task's namespace, or at once with ``detach``;
-``remove_unused`` deletes the bridges that no task uses any more.
+VXLAN header's 50 bytes less than Ethernet's. An encrypted network's VXLAN port sends from the
+node's address inside the encrypted tunnel to the peers' (``seal.py``), with an MTU of 1366.
+Netlink through pyroute2, from the daemon's namespace and, for a task's side, from a thread in the
+task's namespace (``netns``; never pyroute2's forking ``NetNS``). The veth goes away with the
+task's namespace, or at once with ``detach``; ``remove_unused`` deletes the bridges that no task
+uses any more.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
 from shoal.network.netns import run_in_netns
+from shoal.network.seal import ENCRYPTED_MTU
 
 BRIDGE_PREFIX = "shb-"
 INGRESS_PREFIX = "shi-"  # the routing mesh's bridge: kept while the node plays the mesh
@@ -45,14 +48,22 @@ def vxlan_name(network_id: str) -> str:
     return VXLAN_PREFIX + network_id[:11]
 
 
-def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int) -> None:
+def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "") -> None:
+    """The network's VXLAN port on its bridge; with ``local6``, an encrypted network's, whose packets
+    go from that inner address into the tunnel (``seal.py``)."""
     idx = _lookup(ipr, name)
     if idx is None:
+        extra = {"vxlan_local6": local6} if local6 else {}
         with contextlib.suppress(NetlinkError):
-            ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1)
+            ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1,
+                     **extra)
         idx = _lookup(ipr, name)
         assert idx is not None
-    ipr.link("set", index=idx, master=bridge, mtu=OVERLAY_MTU, state="up")
+    ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
+
+
+def encrypted(a: NetworkAttachment) -> bool:
+    return "encrypted" in (a.Network.DriverState.Options or {})
 
 
 def _lookup(ipr: IPRoute, name: str) -> int | None:
@@ -75,8 +86,11 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
     return idx
 
 
-def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) -> None:
-    """Wire the task's namespace to the bridge of each of its networks, with its addresses."""
+def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], local6: str = "") -> None:
+    """Wire the task's namespace to the bridge of each of its networks, with its addresses; the
+    encrypted ones' VXLAN goes from ``local6``, the node's address in the tunnel."""
+    if not local6 and any(encrypted(a) for a in attachments):
+        raise OSError("an encrypted network needs the tunnel, which has no keys yet")
     plan = []
     with IPRoute() as ipr:
         for i, a in enumerate(attachments):
@@ -84,15 +98,16 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment]) 
             net = ipaddress.ip_network(conf.Subnet, strict=False)
             br = ensure_bridge(ipr, bridge_name(a.Network.ID, a.Network.Spec.Ingress), conf.Gateway, net.prefixlen)
             vni = int((a.Network.DriverState.Options or {}).get(VNI_OPTION, 0))
+            sealed = encrypted(a)
             if vni:
-                ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br)
+                ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br, local6 if sealed else "")
             host, peer = f"sv{task_id[:11]}{i}", f"sp{task_id[:11]}{i}"
             old = _lookup(ipr, host)
             if old is not None:  # left by a crash: start afresh
                 ipr.link("del", index=old)
             ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer})
             host_idx, peer_idx = _lookup(ipr, host), _lookup(ipr, peer)
-            mtu = OVERLAY_MTU if vni else 1500
+            mtu = (ENCRYPTED_MTU if sealed else OVERLAY_MTU) if vni else 1500
             ipr.link("set", index=peer_idx, mtu=mtu)
             ipr.link("set", index=host_idx, master=br, mtu=mtu, state="up")
             fd = os.open(netns_path, os.O_RDONLY)

@@ -6,7 +6,9 @@ real runtimes do. A started task runs until the test calls ``finish(task_id, cod
 stopped; ``stop`` records ``("stop", task_id, signal, grace)`` and makes the task exit with
 128 + the signal's number (143 for the default SIGTERM), or with 137 (SIGKILL after the grace
 period, without waiting for it) when ``ignore_stop`` is set. Failures can be injected per task with
-``fail_prepare`` and ``fail_start``.
+``fail_prepare`` and ``fail_start``. Healthchecks: ``image_health`` gives an image's HEALTHCHECK, and
+a probe of a task answers with the next of ``probe_exits[task_id]`` (then the last one again; 0
+when none is set).
 
     rt = FakeRuntime(images={"busybox:latest"})
     ... TaskRunner(task, rt, report).start() ...
@@ -66,6 +68,9 @@ class FakeRuntime:
         self.fail_start: dict[str, Exception] = {}
         self.removed: list[str] = []
         self.closed = False
+        self.image_health: dict[str, dict[str, Any]] = {}  # image → its HEALTHCHECK
+        self.probe_exits: dict[str, list[int]] = {}
+        self._images_of: dict[str, str] = {}
         self._pid = 1000
 
     # ------------------------------------------------------------ test controls
@@ -108,6 +113,16 @@ class FakeRuntime:
         if self.images is not None and normalize_image(spec.Image) not in self.images:
             raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
         self.prepared.add(task.ID)
+        self._images_of[task.ID] = normalize_image(spec.Image)
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        return self.image_health.get(self._images_of.get(task_id, ""))
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        self.calls.append(("probe", task_id, tuple(argv)))
+        codes = self.probe_exits.get(task_id) or [0]
+        code = codes.pop(0) if len(codes) > 1 else codes[0]
+        return code, f"probe exited {code}"
 
     async def start(self, task: Task) -> Started:
         self.calls.append(("start", task.ID))

@@ -19,6 +19,7 @@ import signal as signals
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shoal.agent import logs
 from shoal.api.types import Task
@@ -84,6 +85,7 @@ class _Proc:
     argv: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     cwd: str = ""
+    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
 
 
 class ProcessRuntime:
@@ -135,7 +137,8 @@ class ProcessRuntime:
             for f in files:
                 task_files.write(root / task_files.relative(f.target), f)
             env["SHOAL_FILES"] = str(root)
-        self.procs[task.ID] = _Proc(argv=command_of(task, cfg), env=env, cwd=str(workdir))
+        self.procs[task.ID] = _Proc(argv=command_of(task, cfg), env=env, cwd=str(workdir),
+                                    healthcheck=cfg.get("Healthcheck"))
 
     async def start(self, task: Task) -> Started:
         p = self.procs.get(task.ID)
@@ -168,6 +171,27 @@ class ProcessRuntime:
         rc = await p.proc.wait()
         await asyncio.gather(*p.pumps, return_exceptions=True)
         return 128 - rc if rc < 0 else rc
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        p = self.procs.get(task_id)
+        return p.healthcheck if p is not None else None
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        """Run a healthcheck as the task runs: on the host, in its directory, with its environment."""
+        p = self.procs.get(task_id)
+        if p is None:
+            return -1, "container is not running"
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, cwd=p.cwd, env=p.env, start_new_session=True)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signals.SIGKILL)
+            await proc.wait()
+            return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        return proc.returncode or 0, out.decode(errors="replace")[:4096]
 
     async def wait(self, task_id: str) -> int:
         p = self.procs[task_id]

@@ -46,7 +46,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
 from shoal.api.types import Task
-from shoal.network import bridge, vip
+from shoal.network import bridge, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime import files as task_files
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "shoal"
 CFS_PERIOD = 100_000
+TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 PR_SET_CHILD_SUBREAPER = 36
 
 MS_RDONLY = 0x1
@@ -303,6 +304,7 @@ class _Container:
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     finisher: asyncio.Task[None] | None = None
     stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
+    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
 
 
 class RuncRuntime:
@@ -331,6 +333,8 @@ class RuncRuntime:
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
+        self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
+        self._encryption: dict[str, Any] = {}
         self._netns_ready = False
 
     # ------------------------------------------------------------ paths
@@ -413,10 +417,20 @@ class RuncRuntime:
                 self._netns_ready = False
 
     async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]],
-                               ingress: dict[str, Any]) -> None:
+                               ingress: dict[str, Any], encryption: dict[str, Any] | None = None) -> None:
         """Where each overlay network's traffic goes (the other nodes with tasks on it), the names
-        its tasks resolve, and this node's part of the routing mesh."""
-        self.network_peers = dict(peers)
+        its tasks resolve, this node's part of the routing mesh, and the encrypted overlays' keys."""
+        encryption = encryption or {}
+        if encryption != self._encryption:
+            try:
+                await self.tunnel.apply(encryption)
+                self._encryption = encryption
+            except OSError as e:
+                log.warning("encrypted overlays: %s", e)
+        sealed = set(encryption.get("networks") or [])
+        # An encrypted network's peers are reached at their addresses inside the tunnel.
+        self.network_peers = {net: [seal.inner_address(a) for a in addrs] if net in sealed else addrs
+                              for net, addrs in peers.items()}
         self.dns.names = names
         if ingress != self._ingress:
             try:
@@ -427,6 +441,17 @@ class RuncRuntime:
         await asyncio.to_thread(bridge.sync_peers, self.network_peers)
         for tid in list(self._task_nets):
             await self._sync_vips(tid)
+
+    async def _tunnel_address(self, task: Task) -> str:
+        """This node's address in the encrypted tunnel, when the task is on an encrypted network: the
+        keys come with the manager's view of the networks, a moment after the task itself."""
+        if not any(bridge.encrypted(a) for a in task.NetworksAttachments or []):
+            return ""
+        try:
+            await asyncio.wait_for(self.tunnel.ready.wait(), TUNNEL_WAIT)
+        except TimeoutError:
+            raise OSError("no keys for the encrypted network came from the managers") from None
+        return self.tunnel.local
 
     async def _sync_vips(self, task_id: str) -> None:
         """Balance the VIPs of the task's networks over their tasks, in the task's namespace."""
@@ -452,6 +477,8 @@ class RuncRuntime:
                     umount(self.netns_dir)
                     self._netns_ready = False
         self.dns.close()
+        await self.tunnel.close()
+        self._encryption = {}
         if self._ingress:
             with contextlib.suppress(OSError, NetlinkError):
                 await asyncio.to_thread(ingress_mesh.teardown)
@@ -495,7 +522,8 @@ class RuncRuntime:
                 mine = [a.Network.ID for a in task.NetworksAttachments]
                 self._task_nets[task.ID] = (str(netns), mine)  # first: a failure below is undone by teardown
                 try:
-                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments)
+                    local6 = await self._tunnel_address(task)
+                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments, local6)
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
                     await self.dns.add(task.ID, str(netns), mine)
@@ -513,7 +541,8 @@ class RuncRuntime:
         except BaseException:
             await self._teardown(task.ID)
             raise
-        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""))
+        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""),
+                                              healthcheck=cfg.get("Healthcheck"))
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
         """Write the task's secret and config files into a tmpfs of its own; the container's mounts
@@ -812,6 +841,34 @@ class RuncRuntime:
             p.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        c = self.containers.get(task_id)
+        return c.healthcheck if c is not None else None
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        """Run a healthcheck in the container (``runc exec``: the container's user, environment and
+        working directory); on timeout the probe's process is killed."""
+        c = self.containers.get(task_id)
+        if c is None or c.exit is None or c.exit.done():
+            return -1, "container is not running"
+        pid_file = c.bundle / f"probe-{os.urandom(4).hex()}.pid"
+        proc = await asyncio.create_subprocess_exec(
+            self.runc, "--root", str(self.state_root), "exec", "--pid-file", str(pid_file), task_id, *argv,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pid_file.read_text()), signals.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return -1, f"Health check exceeded timeout ({timeout:g}s)"
+        finally:
+            with contextlib.suppress(OSError):
+                pid_file.unlink()
+        return proc.returncode or 0, out.decode(errors="replace")[:4096]
 
     async def wait(self, task_id: str) -> int:
         c = self.containers.get(task_id)

@@ -1,11 +1,37 @@
-"""Dispatcher sessions: registration, a node marked down by missed heartbeats coming back on the next."""
+"""Dispatcher sessions: registration, a node marked down by missed heartbeats coming back on the next,
+and the view of the networks each node gets (peers, names, the routing mesh, the encrypted overlays' keys)."""
 
 from __future__ import annotations
 
-from shoal.api.types import Node, NodeDescription
-from shoal.manager.dispatcher import Dispatcher
+import base64
+import ipaddress
+from typing import Any
 
-from ..helpers import memory_store
+from shoal.api.states import TaskState
+from shoal.api.types import (
+    Cluster,
+    ContainerSpec,
+    EndpointSpec,
+    Network,
+    NetworkAttachmentConfig,
+    Node,
+    NodeDescription,
+    PortConfig,
+    Service,
+    ServiceSpec,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    clone,
+)
+from shoal.manager.allocator import Allocator
+from shoal.manager.control import ControlAPI
+from shoal.manager.dispatcher import Assignments, Dispatcher
+from shoal.manager.netkeys import NetworkKeyManager
+from shoal.manager.networks import NetworkCreateRequest
+from shoal.manager.orchestrator.common import new_task
+
+from ..helpers import memory_store, paused
 
 
 async def test_a_node_marked_down_is_ready_again_when_its_heartbeat_arrives() -> None:
@@ -29,45 +55,25 @@ async def test_a_node_marked_down_is_ready_again_when_its_heartbeat_arrives() ->
     await d.stop()
 
 
-async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
-    """Two nodes run tasks of a service on an overlay and publish a port: each hears of the other
-    as its peer, the names of the network, and its part of the routing mesh."""
-    from shoal.api.states import TaskState
-    from shoal.api.types import (
-        ContainerSpec,
-        EndpointSpec,
-        NetworkAttachmentConfig,
-        PortConfig,
-        ServiceSpec,
-        Task,
-        TaskSpec,
-        TaskStatus,
-        clone,
-    )
-    from shoal.manager.allocator import Allocator
-    from shoal.manager.control import ControlAPI
-    from shoal.manager.networks import NetworkCreateRequest
-
-    from ..helpers import paused
-
+async def _views(options: dict[str, str] | None = None, ports: bool = True,
+                 nodes: tuple[str, ...] = ("n1", "n2")) -> tuple[Any, Network, Service, dict[str, Assignments]]:
+    """A service of two tasks on an overlay ``front`` (with ``options``), running on n1 and n2, with
+    every node in ``nodes`` in session; the control API, the network, the service and each node's
+    last view."""
     store = await memory_store()
+    await store.create(Cluster(ID="c1"))
     api = ControlAPI(store)
-    net = await api.networks.create(NetworkCreateRequest(Name="front", Driver="overlay"))
+    net = await api.networks.create(NetworkCreateRequest(Name="front", Driver="overlay", Options=options))
     d = Dispatcher(store)
-    sessions = {n: await d.register(n, NodeDescription(Hostname=n), addr)
-                for n, addr in (("n1", "10.213.0.1"), ("n2", "10.213.0.2"))}
+    sessions = {n: await d.register(n, NodeDescription(Hostname=n), f"10.213.0.{i}")
+                for i, n in enumerate(nodes, start=1)}
     svc = await api.create_service(ServiceSpec(
         Name="web", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox"),
                                           Networks=[NetworkAttachmentConfig(Target="front")]),
-        EndpointSpec=EndpointSpec(Ports=[PortConfig(TargetPort=80, PublishedPort=8080)])))
-    ingress = api.networks.ingress()
-    assert ingress is not None
+        EndpointSpec=EndpointSpec(Ports=[PortConfig(TargetPort=80, PublishedPort=8080)] if ports else None)))
     alloc = Allocator(store)
     await paused(alloc)
-    from shoal.manager.orchestrator.common import new_task
-
-    tasks: list[Task] = [new_task(svc, slot) for slot in (1, 2)]
-    await store.commit(creates=tasks)
+    await store.commit(creates=[new_task(svc, slot) for slot in (1, 2)])
     await alloc.settle()
     running = []
     for t, node in zip(sorted(store.list(Task), key=lambda t: t.Slot), ("n1", "n2"), strict=True):
@@ -75,6 +81,7 @@ async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
         nt.NodeID, nt.Status = node, TaskStatus(State=TaskState.RUNNING)
         running.append(nt)
     await store.commit(updates=running)
+    await NetworkKeyManager(store).tick()
     d.push_peers()
     views = {}
     for n, s in sessions.items():
@@ -82,17 +89,36 @@ async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
             msg = s.queue.get_nowait()
             if msg is not None and msg.peers is not None:
                 views[n] = msg
+    await d.stop()
+    return api, net, svc, views
+
+
+async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
+    """Two nodes run tasks of a service on an overlay and publish a port: each hears of the other
+    as its peer, the names of the network, and its part of the routing mesh."""
+    api, net, svc, views = await _views()
+    ingress = api.networks.ingress()
+    assert ingress is not None
     assert views["n1"].peers == {net.ID: ["10.213.0.2"], ingress.ID: ["10.213.0.2"]}
     names = (views["n2"].names or {})[net.ID]
     assert names["web"] == [svc.Endpoint.VirtualIPs[0]["Addr"].split("/")[0]]  # type: ignore[union-attr]
     assert len(names["tasks.web"]) == 2
+    assert names["web.front"] == names["web"] and names["tasks.web.front"] == names["tasks.web"]
     mesh = views["n1"].ingress or {}
-    import ipaddress
-
     subnet = ipaddress.ip_network(mesh["network"]["subnet"])
     assert ipaddress.ip_interface(mesh["addr"]).ip == subnet.broadcast_address - 1  # from the top
     assert mesh["network"]["vni"] == 4096
     (port,) = mesh["ports"]
     assert port["published"] == 8080 and port["target"] == 80 and len(port["backends"]) == 2
     assert len(port["local"]) == 1 and port["local"][0] in port["backends"]
-    await d.stop()
+    assert views["n1"].encryption == {}  # no encrypted network: no keys
+
+
+async def test_only_nodes_with_tasks_on_an_encrypted_network_get_the_keys() -> None:
+    _, net, _, views = await _views({"encrypted": ""}, ports=False, nodes=("n1", "n2", "n3"))
+    enc = views["n1"].encryption or {}
+    assert enc["addr"] == "10.213.0.1" and enc["networks"] == [net.ID]
+    assert [k["spi"] for k in enc["keys"]] == [1, 2, 3] and all(len(base64.b64decode(k["key"])) == 16
+                                                                for k in enc["keys"])
+    assert (views["n2"].encryption or {})["addr"] == "10.213.0.2"
+    assert views["n3"].encryption == {}  # no task there: the keys never reach it

@@ -149,6 +149,8 @@ def cluster_json(d: Daemon) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(c)
     data.pop("RootCAKey", None)
     data.pop("UnlockKey", None)
+    data.pop("NetworkBootstrapKeys", None)
+    data.pop("EncryptionKeyLamportClock", None)
     return data
 
 
