@@ -123,7 +123,7 @@ class Daemon:
 
     def _make_runtime(self) -> Runtime:
         if self.runtime_name == "process":
-            return ProcessRuntime(self.data_root, self.images)
+            return ProcessRuntime(self.data_root, self.images, self.exec_root)
         if self.runtime_name == "hollow":
             from shoal.runtime.hollow import HollowRuntime
 

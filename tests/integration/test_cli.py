@@ -235,6 +235,27 @@ def test_cli_swarm_sequence(daemon: Daemon) -> None:
     r = d.run("service", "inspect", "nosuch", ok=False)
     assert (r.exit_code, r.stdout, r.stderr) == (1, "[]\n", "Error: no such service: nosuch\n")
 
+    # -------- secrets and configs
+    sid = d.run("secret", "create", "--label", "env=prod", "db_pass", "-", input=b"s3cret").stdout.strip()
+    assert re.fullmatch(r"[0-9a-z]{25}", sid)
+    listed = d.out("secret", "ls")
+    assert listed.splitlines()[0].split() == ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]
+    assert rows(listed)[0][:2] == [sid, "db_pass"] and rows(listed)[0][3].endswith(" ago")
+    assert d.out("secret", "ls", "-q", "-f", "label=env=prod") == sid + "\n"
+    pretty = d.out("secret", "inspect", "--pretty", sid[:6])
+    assert pretty.startswith(f"ID:              {sid}\nName:              db_pass\nLabels:\n - env=prod\n")
+    assert "Data" not in d.out("secret", "inspect", "db_pass")
+    (tar.parent / "site.conf").write_text("listen 80\n")
+    d.run("config", "create", "site", str(tar.parent / "site.conf"))
+    assert d.out("config", "inspect", "--pretty", "site").endswith("Data:\nlisten 80\n\n")
+    r = d.run("secret", "create", "db_pass", "-", input=b"x", ok=False)
+    assert (r.exit_code, r.output) == (1, "Error response from daemon: rpc error: code = AlreadyExists desc = "
+                                          "secret db_pass already exists\n")
+    assert d.out("secret", "rm", "db_pass") == "db_pass\n"
+    assert d.out("config", "rm", "site") == "site\n"
+    r = d.run("secret", "rm", "db_pass", ok=False)
+    assert (r.exit_code, r.output) == (1, "Error response from daemon: secret db_pass not found\n")
+
     # -------- rm, leave
     assert d.out("service", "rm", "web", "pend") == "web\npend\n"
     assert rows(d.out("service", "ls")) == []

@@ -234,3 +234,49 @@ async def test_process_runtime_cleans_what_a_crash_left(tmp_path: Path) -> None:
 def _zombie(pid: int) -> bool:
     with open(f"/proc/{pid}/stat") as f:
         return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_secrets_and_configs_through_the_docker_api(daemon: Daemon, client: TestClient) -> None:  # type: ignore[type-arg]
+    """Created and inspected through the Docker API (a secret's bytes never come back), handed to the
+    task through the in-process session, under $SHOAL_FILES with the process runtime, and gone with it."""
+    import base64
+
+    r = await client.post("/v1.47/secrets/create", json={"Name": "db", "Labels": {"a": "b"},
+                                                          "Data": base64.b64encode(b"s3cret").decode()})
+    assert r.status == 201
+    sid = (await r.json())["ID"]
+    r = await client.post("/v1.47/configs/create", json={"Name": "site", "Data": base64.b64encode(b"conf").decode()})
+    assert r.status == 201
+    listed = await (await client.get('/v1.47/secrets?filters={"name":{"d":true}}')).json()
+    assert [s["ID"] for s in listed] == [sid] and "Data" not in listed[0]["Spec"]
+    got = await (await client.get(f"/v1.47/secrets/{sid[:5]}")).json()
+    assert got["Spec"] == {"Name": "db", "Labels": {"a": "b"}}
+    config = await (await client.get("/v1.47/configs/site")).json()
+    assert config["Spec"]["Data"] == base64.b64encode(b"conf").decode()
+    r = await client.post(f"/v1.47/secrets/{sid}/update?version={got['Version']['Index']}",
+                          json={"Name": "db", "Data": base64.b64encode(b"other").decode()})
+    assert r.status == 400
+    assert (await r.json())["message"] == "rpc error: code = InvalidArgument desc = only updates to Labels are allowed"
+
+    body = {"Name": "app", "TaskTemplate": {"ContainerSpec": {
+        "Image": "ticker",
+        "Command": [SH, "-c", 'cat "$SHOAL_FILES/run/secrets/db"; echo; cat "$SHOAL_FILES/site"; echo; sleep 60'],
+        "Secrets": [{"SecretName": "db"}], "Configs": [{"ConfigName": "site"}]}}}
+    r = await client.post("/v1.47/services/create", json=body)
+    assert r.status == 201, await r.text()
+    svc = (await r.json())["ID"]
+    await wait_until(lambda: len(running(daemon, svc)) == 1)
+    (t,) = running(daemon, svc)
+    log = daemon.runtime.log_path(t.ID)
+    await wait_until(lambda: log.exists() and b"conf" in log.read_bytes())
+    assert b"s3cret" in log.read_bytes()
+    files = daemon.exec_root / "process" / t.ID / "files"
+    assert (files / "run/secrets/db").stat().st_mode & 0o777 == 0o444
+    r = await client.delete(f"/v1.47/secrets/{sid}")
+    assert r.status == 400 and (await r.json())["message"] == (
+        "rpc error: code = InvalidArgument desc = secret 'db' is in use by the following service: app")
+    assert (await client.delete(f"/v1.47/services/{svc}")).status == 200
+    await wait_until(lambda: not files.exists())
+    assert (await client.delete(f"/v1.47/secrets/{sid}")).status == 204
+    assert (await client.delete("/v1.47/configs/site")).status == 204
+    assert await (await client.get("/v1.47/secrets")).json() == []

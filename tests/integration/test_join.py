@@ -77,3 +77,36 @@ async def test_session_registers_the_node_and_renews_its_certificate(manager: tu
         assert await session.heartbeat() == 5.0
     finally:
         await reg.close()
+
+
+async def test_the_session_brings_the_secrets_of_the_nodes_tasks(manager: tuple[Daemon, str]) -> None:
+    """Over the mutual-TLS session, with the assignments: the secret's bytes, only once a task of the
+    node uses it, and its removal once none does."""
+    from shoal.api.states import TaskState
+    from shoal.api.types import ContainerSpec, SecretReference, SecretSpec, Task, TaskSpec, TaskStatus
+
+    d, addr = manager
+    assert d.manager is not None
+    ident = await remote.join([addr], d.manager.control.cluster().JoinTokens.Worker, "node-s")
+    reg = remote.RemoteRegistrar(ident, [addr])
+    session = await reg.register(ident.node_id, describe_node("node-s"), "127.0.0.1")
+    try:
+        first = await asyncio.wait_for(session.assignments(), 10)
+        assert first is not None and first.secrets == []
+        secret = await d.manager.control.secrets.create(SecretSpec(Name="db", Data=b"s3cret"))
+        t = Task(ID="remotetask000000000000000", NodeID=ident.node_id, Status=TaskStatus(State=TaskState.ASSIGNED),
+                 Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox", Secrets=[
+                     SecretReference(SecretID=secret.ID, SecretName="db")])))
+        await d.manager.store.create(t)
+        msg = await asyncio.wait_for(session.assignments(), 10)
+        while msg is not None and not msg.tasks:  # (the networks' view may come first)
+            msg = await asyncio.wait_for(session.assignments(), 10)
+        assert msg is not None and [x.ID for x in msg.tasks] == [t.ID]
+        assert [(x.ID, x.Spec.Data) for x in msg.secrets] == [(secret.ID, b"s3cret")]
+        stored = d.manager.store.get(Task, t.ID)
+        assert stored is not None
+        await d.manager.store.delete(stored)
+        msg = await asyncio.wait_for(session.assignments(), 10)
+        assert msg is not None and msg.removed == [t.ID] and msg.deps_removed == [secret.ID]
+    finally:
+        await reg.close()

@@ -26,7 +26,7 @@ from shoal.api import template
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
-from shoal.runtime.base import Runtime, RuntimeError_
+from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,10 @@ def exit_error(code: int) -> str:
 
 
 class TaskRunner:
-    def __init__(self, task: Task, runtime: Runtime, report: Reporter, node: NodeDescription | None = None) -> None:
+    def __init__(self, task: Task, runtime: Runtime, report: Reporter,
+                 files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None) -> None:
         self.task = task
+        self.files = files  # the task's secrets and configs as files (the worker's dependencies)
         self.node = node or NodeDescription()  # this node, for the task's templates
         self.runtime = runtime
         self._report = report
@@ -128,7 +130,8 @@ class TaskRunner:
                 await self.report(TaskState.PREPARING)
             elif state == TaskState.PREPARING:
                 try:
-                    await self.runtime.prepare(template.expand_task(self.task, self.task.NodeID, self.node))
+                    await self.runtime.prepare(template.expand_task(self.task, self.task.NodeID, self.node),
+                                               self.files(self.task) if self.files else [])
                     self.prepared = True
                 except template.TemplateError as e:
                     await self.report(TaskState.REJECTED, err=str(e))

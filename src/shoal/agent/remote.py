@@ -25,7 +25,7 @@ import msgspec
 
 from shoal.agent import logs
 from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
-from shoal.api.types import NodeDescription, Task, TaskStatus
+from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Assignments
 from shoal.manager.remote import LEADER_HEADER
@@ -33,6 +33,8 @@ from shoal.manager.remote import LEADER_HEADER
 log = logging.getLogger(__name__)
 
 _tasks = msgspec.json.Decoder(list[Task])
+_secrets = msgspec.json.Decoder(list[Secret])
+_configs = msgspec.json.Decoder(list[Config])
 
 
 @dataclass
@@ -124,7 +126,10 @@ class RemoteSession:
                             self.queue.put_nowait(Assignments(
                                 tasks, list(data["removed"]), bool(data["full"]), peers=data.get("peers"),
                                 names=data.get("names"), ingress=data.get("ingress"),
-                                encryption=data.get("encryption")))
+                                encryption=data.get("encryption"),
+                                secrets=_secrets.decode(msgspec.json.encode(data.get("secrets") or [])),
+                                configs=_configs.decode(msgspec.json.encode(data.get("configs") or [])),
+                                deps_removed=list(data.get("deps_removed") or [])))
                         elif data.get("type") == "heartbeat":
                             self.periods.put_nowait(float(data["period"]))
                             if data.get("managers"):

@@ -1,9 +1,10 @@
 """The agent's worker: holds the session with the dispatcher and a runner per assigned task.
 
 On start it asks the runtime to clean what a previous run left, registers the node (its description:
-hostname, platform, CPUs, memory, engine labels), then follows the assignment stream — starting a
-runner for each new task, passing changes on, unassigning tasks that went away — and heartbeats
-every period with a little jitter. On stop it stops every container and reports the tasks shut down.
+hostname, platform, CPUs, memory, engine labels), then follows the assignment stream — keeping the
+secrets and configs that come with it (``dependencies``), starting a runner for each new task,
+passing changes on, unassigning tasks that went away — and heartbeats every period with a little
+jitter. On stop it stops every container and reports the tasks shut down.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 from typing import Protocol
 
 from shoal import ENGINE_VERSION
+from shoal.agent.dependencies import Dependencies
 from shoal.agent.executor import TaskRunner
 from shoal.api.types import (
     EngineDescription,
@@ -86,6 +88,7 @@ class Worker:
         self.addr = addr
         self.role = role
         self.runners: dict[str, TaskRunner] = {}
+        self.dependencies = Dependencies()  # the secrets and configs of the assigned tasks, in memory
         self.session: AgentSession | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -128,6 +131,7 @@ class Worker:
             msg = await self.session.assignments()
             if msg is None:
                 return
+            self.dependencies.apply(msg)  # before the tasks that need them are prepared
             if msg.full:
                 keep = {t.ID for t in msg.tasks}
                 for tid in list(self.runners):
@@ -147,7 +151,7 @@ class Worker:
     def _assign(self, t: Task) -> None:
         r = self.runners.get(t.ID)
         if r is None:
-            r = TaskRunner(t, self.runtime, self._report, self.description)
+            r = TaskRunner(t, self.runtime, self._report, self.dependencies.files, self.description)
             self.runners[t.ID] = r
             r.start()
             assert r._task is not None

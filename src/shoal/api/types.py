@@ -1,4 +1,5 @@
-"""Core object types: Node, Service, Task, Cluster, with spec (desired) and status (observed).
+"""Core object types: Node, Service, Task, Cluster, Network, Secret, Config, with spec (desired) and
+status (observed).
 
 The shapes follow SwarmKit's object model, and the field names are the Docker Engine API's (PascalCase,
 ``ID``, ``NanoCPUs``), so the Docker front door encodes and decodes them without a second model. Every
@@ -98,6 +99,30 @@ class Mount(Base):
     TmpfsOptions: dict[str, Any] | None = None
 
 
+class FileTarget(Base):
+    """Where a secret or config appears in a task's container: a file name (relative: under
+    ``/run/secrets`` for a secret, ``/`` for a config), its owner (numeric strings, as the API has
+    them) and its permission bits."""
+
+    Name: str = ""
+    UID: str = ""
+    GID: str = ""
+    Mode: int = 0
+
+
+class SecretReference(Base):
+    File: FileTarget | None = None
+    SecretID: str = ""
+    SecretName: str = ""
+
+
+class ConfigReference(Base):
+    File: FileTarget | None = None
+    Runtime: dict[str, Any] | None = None  # a credential spec's config: not mounted as a file
+    ConfigID: str = ""
+    ConfigName: str = ""
+
+
 class ContainerSpec(Base):
     Image: str = ""
     Labels: dict[str, str] | None = None
@@ -119,8 +144,8 @@ class ContainerSpec(Base):
     Healthcheck: dict[str, Any] | None = None
     Hosts: list[str] | None = None
     DNSConfig: dict[str, Any] | None = None
-    Secrets: list[dict[str, Any]] | None = None
-    Configs: list[dict[str, Any]] | None = None
+    Secrets: list[SecretReference] | None = None
+    Configs: list[ConfigReference] | None = None
     Isolation: str = ""
     Sysctls: dict[str, str] | None = None
     CapabilityAdd: list[str] | None = None
@@ -454,10 +479,52 @@ class Cluster(Base):
     EncryptionKeyLamportClock: int = 0
 
 
-StoredObject = Node | Service | Task | Cluster | Network
+# ---------------------------------------------------------------- secrets and configs
+
+DriverRef = Driver  # for the fields named like the type
+
+
+class SecretSpec(Base, omit_defaults=True):  # as Go's `json:",omitempty"`
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    # The secret's bytes (base64 on the wire, as Go's []byte). Stored (encrypted at rest, as every
+    # value), sent only to the nodes whose tasks use it, never returned by the API.
+    Data: bytes | None = None
+    Driver: DriverRef | None = None
+    Templating: DriverRef | None = None
+
+    def __repr__(self) -> str:  # a log line or a traceback never shows the secret's bytes
+        data = None if self.Data is None else f"<{len(self.Data)} bytes>"
+        return f"SecretSpec(Name={self.Name!r}, Labels={self.Labels!r}, Data={data})"
+
+
+class Secret(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: SecretSpec = field(default_factory=SecretSpec)
+
+
+class ConfigSpec(Base, omit_defaults=True):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Data: bytes | None = None  # shown by the API, unlike a secret's
+    Templating: DriverRef | None = None
+
+
+class Config(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: ConfigSpec = field(default_factory=ConfigSpec)
+
+
+StoredObject = Node | Service | Task | Cluster | Network | Secret | Config
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
-                            Network: "networks"}
+                            Network: "networks", Secret: "secrets", Config: "configs"}
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

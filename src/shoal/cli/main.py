@@ -8,6 +8,7 @@ from shoal import __version__
 from shoal.cli.daemon_cmd import daemon
 from shoal.cli.image import image, images, import_, load, rmi, save, tag
 from shoal.cli.node import node
+from shoal.cli.secret import config, secret
 from shoal.cli.service import service
 from shoal.cli.sim_cmd import sim
 from shoal.cli.swarm import swarm
@@ -28,6 +29,8 @@ cli.add_command(daemon)
 cli.add_command(swarm)
 cli.add_command(node)
 cli.add_command(service)
+cli.add_command(secret)
+cli.add_command(config)
 cli.add_command(image)
 cli.add_command(images)
 cli.add_command(import_, "import")

@@ -1,4 +1,5 @@
-"""The control API: the manager's operations on services, tasks, nodes and the cluster.
+"""The control API: the manager's operations on services, tasks, nodes and the cluster (networks,
+secrets and configs in their own modules).
 
 Both front doors call these; they validate input and return or raise typed errors with SwarmKit's
 wording (``rpc error: code = InvalidArgument desc = …``, as dockerd passes it through). Objects are
@@ -10,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -22,7 +23,6 @@ from shoal.api.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    ShoalError,
 )
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
@@ -54,27 +54,10 @@ from shoal.manager.orchestrator.common import (
     replicas,
     restart_policy,
 )
+from shoal.manager.rpc import RPCError, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
+from shoal.manager.secrets import CONFIGS, SECRETS, PayloadAPI
 from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
-
-T = TypeVar("T")
-
-
-class RPCError(ShoalError):
-    """An error SwarmKit returns over gRPC; dockerd shows it as ``rpc error: code = X desc = …``."""
-
-    def __init__(self, code: str, desc: str, status: int) -> None:
-        super().__init__(f"rpc error: code = {code} desc = {desc}")
-        self.status = status
-
-
-def invalid(desc: str) -> RPCError:
-    return RPCError("InvalidArgument", desc, 400)
-
-
-def unimplemented(desc: str) -> RPCError:
-    return RPCError("Unimplemented", desc, 501)
-
 
 _DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")  # SwarmKit's isValidDNSName
 
@@ -88,23 +71,6 @@ def random_name() -> str:
     return f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}"
 
 
-def _find(items: list[T], ref: str, id_of: Callable[[T], str], name_of: Callable[[T], str], what: str) -> T:
-    for o in items:
-        if id_of(o) == ref:
-            return o
-    named = [o for o in items if name_of(o) == ref]
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise InvalidArgument(f"{what} {ref} is ambiguous ({len(named)} matches found)")
-    prefixed = [o for o in items if ref and id_of(o).startswith(ref)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    if len(prefixed) > 1:
-        raise InvalidArgument(f"{what} {ref} is ambiguous ({len(prefixed)} matches found)")
-    raise NotFound(f"{what} {ref} not found")
-
-
 class ControlAPI:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
@@ -113,6 +79,8 @@ class ControlAPI:
         # Called after a manager's node was demoted (the managers' quorum lets its member go).
         self.on_demote: Callable[[Node], Awaitable[None]] | None = None
         self.networks = NetworkAPI(store)
+        self.secrets = PayloadAPI(store, SECRETS)
+        self.configs = PayloadAPI(store, CONFIGS)
 
     def _live(self, n: Node) -> Node:
         if self.live_manager_status is None or n.Spec.Role != "manager":
@@ -144,7 +112,7 @@ class ControlAPI:
     # ------------------------------------------------------------ nodes
 
     def node(self, ref: str) -> Node:
-        return self._live(_find(self.store.list(Node), ref, lambda n: n.ID, lambda n: n.Description.Hostname,
+        return self._live(find(self.store.list(Node), ref, lambda n: n.ID, lambda n: n.Description.Hostname,
                                 "node"))
 
     def nodes(self, filters: dict[str, list[str]] | None = None) -> list[Node]:
@@ -206,7 +174,7 @@ class ControlAPI:
     # ------------------------------------------------------------ services
 
     def service(self, ref: str) -> Service:
-        return _find(self.store.list(Service), ref, lambda s: s.ID, lambda s: s.Spec.Name, "service")
+        return find(self.store.list(Service), ref, lambda s: s.ID, lambda s: s.Spec.Name, "service")
 
     def services(self, filters: dict[str, list[str]] | None = None) -> list[Service]:
         f = filters or {}
@@ -304,6 +272,8 @@ class ControlAPI:
             spec.Name = random_name()
         self.validate_service(spec)
         self.networks.resolve(spec)
+        self.secrets.resolve(spec)
+        self.configs.resolve(spec)
         if spec.Mode.Replicated is None and spec.Mode.Global is None:
             spec.Mode.Replicated = ReplicatedService(Replicas=1)
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
@@ -333,6 +303,8 @@ class ControlAPI:
             raise unimplemented("renaming services is not supported")
         self.validate_service(spec)
         self.networks.resolve(spec)
+        self.secrets.resolve(spec)
+        self.configs.resolve(spec)
         if (spec.Mode.Global is None) != (cur.Spec.Mode.Global is None):
             raise unimplemented("service mode change is not allowed")
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
@@ -361,7 +333,7 @@ class ControlAPI:
     # ------------------------------------------------------------ tasks
 
     def task(self, ref: str) -> Task:
-        return _find(self.store.list(Task), ref, lambda t: t.ID, lambda t: "", "task")
+        return find(self.store.list(Task), ref, lambda t: t.ID, lambda t: "", "task")
 
     def tasks(self, filters: dict[str, list[str]] | None = None) -> list[Task]:
         f = filters or {}
@@ -423,7 +395,6 @@ class ControlAPI:
 
             tasks = [t for t in tasks if up_to_date(t)]
         return tasks
-
 
 
 def _keep_published(new: Service, old: Service) -> None:

@@ -7,6 +7,8 @@ An agent opens a session (its node registers: description, address, state ``read
   ``down`` and the orchestrators move its tasks;
 - reports task status; reports are collapsed per task and committed in batches, and a report that
   would move a task's state backwards, or concerns a task of another node, is dropped;
+- receives, with its assignments, the secrets and configs its tasks use (and only those: each is
+  sent once per session, and its removal when no task of the node needs it any more);
 - receives, with its assignments, a view of its networks: for each network its tasks are on, the
   addresses of the other nodes with tasks on it (overlay peers) and the names the network's tasks
   resolve (service discovery), recomputed when tasks and services change; and, when some of those
@@ -33,11 +35,13 @@ from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
+    Config,
     Network,
     Node,
     NodeDescription,
     NodeSpec,
     NodeStatus,
+    Secret,
     Service,
     Task,
     TaskStatus,
@@ -77,6 +81,28 @@ class Assignments:
     # When the node has tasks on encrypted networks: its own address, those networks, and the keys
     # (``manager/netkeys.py``); else empty. None: unchanged.
     encryption: dict[str, Any] | None = None
+    # The secrets and configs (with their bytes) the node's tasks need and it has not been sent yet,
+    # and the IDs of those it was sent that no task there needs any more.
+    secrets: list[Secret] = field(default_factory=list)
+    configs: list[Config] = field(default_factory=list)
+    deps_removed: list[str] = field(default_factory=list)
+
+    def merge_dependencies(self, more: Assignments) -> None:
+        """Fold a later message's secrets and configs into this one (a later removal wins over an
+        earlier send, and a later send over an earlier removal)."""
+        gone = set(more.deps_removed)
+        added = {o.ID for o in more.secrets} | {o.ID for o in more.configs}
+        self.secrets = [o for o in self.secrets if o.ID not in gone] + more.secrets
+        self.configs = [o for o in self.configs if o.ID not in gone] + more.configs
+        self.deps_removed = [i for i in self.deps_removed if i not in added] + more.deps_removed
+
+
+def dependency_ids(t: Task) -> set[str]:
+    """The IDs of the secrets and configs a task's container refers to."""
+    cs = t.Spec.ContainerSpec
+    if cs is None:
+        return set()
+    return {r.SecretID for r in cs.Secrets or []} | {r.ConfigID for r in cs.Configs or []}
 
 
 class Session:
@@ -89,6 +115,7 @@ class Session:
         self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
         self.remote = False  # True when the agent is on another machine (the outbox is served)
+        self.deps_sent: set[str] = set()  # the secrets and configs this session holds
 
     async def logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
                    stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
@@ -132,6 +159,7 @@ class Session:
                 msg.ingress = more.ingress
             if more.encryption is not None:
                 msg.encryption = more.encryption
+            msg.merge_dependencies(more)
         return msg
 
     async def heartbeat(self) -> float:
@@ -214,9 +242,9 @@ class Dispatcher:
             old.close()
         session = Session(self, node_id)
         self.sessions[node_id] = session
-        session.push(Assignments(
+        session.push(self._with_dependencies(session, Assignments(
             tasks=[t for t in self.store.tasks_of_node(node_id) if assigned_to_agent(t)], full=True
-        ))
+        )))
         self._peers_sent.pop(node_id, None)  # a new session learns its peers afresh
         self._peers_dirty.set()
         return session
@@ -244,11 +272,35 @@ class Dispatcher:
                 old is None or old.DesiredState != new.DesiredState or not assigned_to_agent(old)
                 or old.Spec != new.Spec
             ):
-                s.push(Assignments(tasks=[new]))
+                msg = Assignments(tasks=[new])
+                s.push(self._with_dependencies(s, msg) if s.deps_sent or dependency_ids(new) else msg)
         elif new is None and old is not None and old.NodeID:
             s = self.sessions.get(old.NodeID)
             if s is not None:
-                s.push(Assignments(removed=[old.ID]))
+                msg = Assignments(removed=[old.ID])
+                s.push(self._with_dependencies(s, msg) if s.deps_sent else msg)
+
+    def _with_dependencies(self, s: Session, msg: Assignments) -> Assignments:
+        """Add the secrets and configs the node's live tasks need that the session was not sent yet,
+        and the removal of those it holds that none of them needs any more (as SwarmKit's
+        dispatcher: a node only ever holds what its tasks use)."""
+        needed: set[str] = set()
+        for t in self.store.tasks_of_node(s.node_id):
+            if assigned_to_agent(t) and t.DesiredState <= TaskState.RUNNING:
+                needed |= dependency_ids(t)
+        for oid in sorted(needed - s.deps_sent):
+            secret = self.store.get(Secret, oid)
+            if secret is not None:
+                msg.secrets.append(secret)
+                continue
+            config = self.store.get(Config, oid)
+            if config is not None:
+                msg.configs.append(config)
+            else:
+                needed.discard(oid)  # removed meanwhile: the agent fails the task, saying which
+        msg.deps_removed.extend(sorted(s.deps_sent - needed))
+        s.deps_sent = needed
+        return msg
 
     # ------------------------------------------------------------ overlay peers
 

@@ -14,7 +14,8 @@ Served over TLS with the node certificate of this manager, signed by the cluster
   node was promoted gets a manager certificate and what a joining manager gets.
 - ``GET /session`` (WebSocket, client certificate required): the dispatcher session of the node
   named by the certificate. The agent sends ``register`` (its description and address), ``heartbeat``
-  and ``status`` messages; the manager sends ``assignments`` and ``heartbeat`` replies. Messages are
+  and ``status`` messages; the manager sends ``assignments`` (with the secrets and configs the
+  node's tasks use, over this TLS session only) and ``heartbeat`` replies. Messages are
   JSON, tasks in the core object shapes; heartbeat replies carry the managers' addresses and the
   node's wanted role (a promotion or a demotion). The
   manager also asks for a task's logs (``logs``, ``logs_cancel``); the agent answers with ``log``
@@ -300,7 +301,8 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
             await ws.send_bytes(msgspec.json.encode(
                 {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
                  "peers": batch.peers, "names": batch.names, "ingress": batch.ingress,
-                 "encryption": batch.encryption}
+                 "encryption": batch.encryption, "secrets": batch.secrets, "configs": batch.configs,
+                 "deps_removed": batch.deps_removed}
             ))
     finally:
         outbox.cancel()

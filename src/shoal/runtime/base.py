@@ -1,14 +1,16 @@
 """The runtime boundary: what the agent needs from whatever runs a task's containers.
 
-A runtime prepares a task (image, bundle, filesystem), starts it, reports its exit, stops it
-(the stop signal, then SIGKILL after the grace period) and removes what it made. Output goes to a
+A runtime prepares a task (image, bundle, filesystem, the files of its secrets and configs), starts
+it, reports its exit, stops it (the stop signal, then SIGKILL after the grace period) and removes
+what it made. Output goes to a
 per-task log file written by ``logs.LogWriter``. Runtimes register by name; ``process`` and
 ``runc`` ship here, ``docker`` and ``hollow`` will.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +26,21 @@ class RuntimeError_(Exception):
         self.reject = reject
 
 
+@dataclass(frozen=True)
+class TaskFile:
+    """A secret's or config's bytes as the task's container sees them: at ``target`` (an absolute,
+    normalized path in the container), owned by ``uid``:``gid``, with permission bits ``mode``. A
+    runtime keeps them off the node's disk (a tmpfs) and removes them with the task."""
+
+    kind: str  # "secret" | "config"
+    name: str  # the secret's or config's name, for messages
+    target: str
+    data: bytes = field(repr=False)
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o444
+
+
 @dataclass
 class Started:
     container_id: str
@@ -37,7 +54,10 @@ class Runtime(Protocol):
         """Remove whatever a previous run of the daemon left (containers, mounts, cgroups)."""
         ...
 
-    async def prepare(self, task: Task) -> None: ...
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+        """Make what the task needs to start (image, bundle, filesystem, its secrets' and configs'
+        ``files``); raises ``RuntimeError_``."""
+        ...
 
     async def start(self, task: Task) -> Started: ...
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import signal as signals
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime.base import RuntimeError_, Started, TaskFile
 
 SIGKILL_EXIT = 128 + int(signals.SIGKILL)
 
@@ -62,6 +62,7 @@ class FakeRuntime:
         self.ignore_stop = ignore_stop
         self.calls: list[tuple[Any, ...]] = []
         self.prepared: set[str] = set()
+        self.files: dict[str, list[TaskFile]] = {}  # the secrets' and configs' files each task was prepared with
         self.exits: dict[str, asyncio.Future[int]] = {}
         self.fail_prepare: dict[str, Exception] = {}
         self.fail_start: dict[str, Exception] = {}
@@ -101,8 +102,9 @@ class FakeRuntime:
     async def cleanup(self) -> None:
         self.calls.append(("cleanup",))
 
-    async def prepare(self, task: Task) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
         self.calls.append(("prepare", task.ID))
+        self.files[task.ID] = list(files)
         if task.ID in self.fail_prepare:
             raise self.fail_prepare[task.ID]
         spec = task.Spec.ContainerSpec

@@ -6,10 +6,11 @@ session, status reports) and the manager does all of its real work. Used by ``sh
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime.base import RuntimeError_, Started, TaskFile
 
 
 class HollowRuntime:
@@ -23,7 +24,7 @@ class HollowRuntime:
     async def cleanup(self) -> None:
         return None
 
-    async def prepare(self, task: Task) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
         spec = task.Spec.ContainerSpec
         image = spec.Image if spec else ""
         if self.images is not None and image not in self.images:

@@ -3,7 +3,10 @@
 For unprivileged development and fast tests. The image still has to exist (so a missing image is
 rejected as on runc) and gives the command, environment and stop signal; the process runs in the
 host's namespaces, from a per-task working directory, in its own process group (so stopping it
-stops what it started). Output goes through the same log pipes as runc.
+stops what it started). Output goes through the same log pipes as runc. Its secrets and configs
+are files at their container paths under ``$SHOAL_FILES`` (``<exec-root>/process/<task>/files``, so
+``$SHOAL_FILES/run/secrets/db_pass``), removed with the task: host processes share the host's
+``/run``, so the paths cannot be the container's own.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import contextlib
 import os
 import shutil
 import signal as signals
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shoal.agent import logs
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime import files as task_files
+from shoal.runtime.base import RuntimeError_, Started, TaskFile
 from shoal.runtime.images import ImageStore
 
 
@@ -86,9 +91,12 @@ class _Proc:
 class ProcessRuntime:
     name = "process"
 
-    def __init__(self, data_root: Path, images: ImageStore) -> None:
+    def __init__(self, data_root: Path, images: ImageStore, exec_root: Path | None = None) -> None:
         self.root = Path(data_root) / "process"
         self.logs = Path(data_root) / "logs"
+        # Each task's secret and config files, at their container paths under <exec-root>/process/<task>
+        # (a tmpfs: /run/shoal by default); the task finds them through $SHOAL_FILES.
+        self.files_root = Path(exec_root if exec_root is not None else data_root) / "process"
         self.root.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.images = images
@@ -107,8 +115,11 @@ class ProcessRuntime:
                 if _start_time(pid) == start_s:
                     os.killpg(pid, signals.SIGKILL)
             shutil.rmtree(d, ignore_errors=True)
+        if self.files_root != self.root and self.files_root.is_dir():
+            for d in self.files_root.iterdir():
+                shutil.rmtree(d, ignore_errors=True)
 
-    async def prepare(self, task: Task) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
         spec = task.Spec.ContainerSpec
         if spec is None or not spec.Image:
             raise RuntimeError_("no image specified", reject=True)
@@ -119,7 +130,14 @@ class ProcessRuntime:
         workdir = self.root / task.ID
         workdir.mkdir(parents=True, exist_ok=True)
         hostname = spec.Hostname or task.ID[:12]
-        self.procs[task.ID] = _Proc(argv=command_of(task, cfg), env=env_of(task, cfg, hostname), cwd=str(workdir),
+        env = env_of(task, cfg, hostname)
+        if files:
+            root = self.files_root / task.ID / "files"
+            shutil.rmtree(root, ignore_errors=True)
+            for f in files:
+                task_files.write(root / task_files.relative(f.target), f)
+            env["SHOAL_FILES"] = str(root)
+        self.procs[task.ID] = _Proc(argv=command_of(task, cfg), env=env, cwd=str(workdir),
                                     healthcheck=cfg.get("Healthcheck"))
 
     async def start(self, task: Task) -> Started:
@@ -200,6 +218,7 @@ class ProcessRuntime:
                 os.killpg(p.proc.pid, signals.SIGKILL)
             await p.exit
         shutil.rmtree(self.root / task_id, ignore_errors=True)
+        shutil.rmtree(self.files_root / task_id, ignore_errors=True)
         if not keep_logs:
             logs.remove(self.log_path(task_id))
 

@@ -9,6 +9,10 @@ This module owns, for every task it runs:
   an nsfs file, so that networks can later be plugged in; ``<exec-root>/netns`` is a private bind
   mount of itself (the kernel refuses nsfs bind mounts on a shared mount);
 * ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
+* ``<exec-root>/files/<task id>`` — a tmpfs of the task's own holding its secrets and configs (never
+  on the node's disk): ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target
+  there), every other target is a read-only bind of one file (``files/<n>``); unmounted as soon as
+  the container has exited;
 * the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
 * ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
 
@@ -29,9 +33,11 @@ import errno
 import json
 import logging
 import os
+import posixpath
 import shutil
 import signal as signals
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,8 @@ from shoal.api.types import Task
 from shoal.network import bridge, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
-from shoal.runtime.base import RuntimeError_, Started
+from shoal.runtime import files as task_files
+from shoal.runtime.base import RuntimeError_, Started, TaskFile
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import command_of, env_of, signal_number
 from shoal.runtime.volumes import VolumeStore
@@ -57,6 +64,9 @@ TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment afte
 PR_SET_CHILD_SUBREAPER = 36
 
 MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 1 << 18
@@ -313,6 +323,7 @@ class RuncRuntime:
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.state_root = self.exec_root / "runc"
         self.netns_dir = self.exec_root / "netns"
+        self.files_dir = self.exec_root / "files"
         for d in (self.containers_dir, self.logs_dir, self.state_root, self.netns_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.containers: dict[str, _Container] = {}
@@ -340,6 +351,9 @@ class RuncRuntime:
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
+
+    def files_path(self, task_id: str) -> Path:
+        return self.files_dir / task_id
 
     # ------------------------------------------------------------ runc
 
@@ -385,8 +399,9 @@ class RuncRuntime:
             await self._runc("delete", "--force", cid, check=False)
         if self.containers_dir.exists():
             ids.update(d.name for d in self.containers_dir.iterdir())
-        if self.netns_dir.exists():
-            ids.update(p.name for p in self.netns_dir.iterdir())
+        for parent in (self.netns_dir, self.files_dir):
+            if parent.exists():
+                ids.update(p.name for p in parent.iterdir())
         for cid in sorted(ids):
             if cid in self.containers:
                 continue
@@ -475,7 +490,7 @@ class RuncRuntime:
             remove_cgroup_parent()
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
 
-    async def prepare(self, task: Task) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
         spec = task.Spec.ContainerSpec
         if spec is None or not spec.Image:
             raise RuntimeError_("no image specified", reject=True)
@@ -490,7 +505,7 @@ class RuncRuntime:
         if not lowers:
             raise RuntimeError_(f"image {spec.Image} has no layers", reject=True)
         bundle = self.bundle_path(task.ID)
-        if bundle.exists() or self.netns_path(task.ID).exists():
+        if bundle.exists() or self.netns_path(task.ID).exists() or self.files_path(task.ID).exists():
             await self._teardown(task.ID)
         try:
             for sub in ("upper", "work", "rootfs"):
@@ -521,6 +536,8 @@ class RuncRuntime:
             hostname = spec.Hostname or task.ID[:12]
             self._write_etc(bundle, task, hostname)
             config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, netns, cfg)
+            if files:
+                config["mounts"].extend(self._task_files(task.ID, files))
             tmp = bundle / "config.json.tmp"
             tmp.write_text(json.dumps(config, indent=1))
             tmp.replace(bundle / "config.json")
@@ -531,6 +548,28 @@ class RuncRuntime:
                                               healthcheck=cfg.get("Healthcheck"),
                                               volumes=[m.Source for m in spec.Mounts or []
                                                        if m.Type == "volume" and m.Source])
+
+    def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
+        """Write the task's secret and config files into a tmpfs of its own; the container's mounts
+        of them. Every secret goes under ``/run/secrets`` unless its target is elsewhere, as Docker's."""
+        root = self.files_path(task_id)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")
+        except OSError as e:
+            raise RuntimeError_(f"mounting a tmpfs for the task's secrets and configs failed: {e.strerror}") from e
+        ro = ["bind", "ro", "nosuid", "nodev", "noexec"]
+        mounts: list[dict[str, Any]] = []
+        tree = [f for f in files if f.target.startswith(task_files.SECRETS_DIR + "/")]
+        if tree or any(f.kind == "secret" for f in files):
+            for f in tree:
+                task_files.write(root / "secrets" / posixpath.relpath(f.target, task_files.SECRETS_DIR), f)
+            (root / "secrets").mkdir(mode=0o755, exist_ok=True)
+            mounts.append(_mnt(task_files.SECRETS_DIR, "bind", str(root / "secrets"), *ro))
+        for i, f in enumerate(f for f in files if f not in tree):
+            task_files.write(root / "files" / str(i), f)
+            mounts.append(_mnt(f.target, "bind", str(root / "files" / str(i)), *ro))
+        return mounts
 
     async def _make_netns(self, path: Path) -> None:
         self._ensure_netns_dir()
@@ -762,6 +801,7 @@ class RuncRuntime:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
             await self._runc("delete", "--force", task.ID, check=False)
             await self._drain(c, 2.0)
+            await self._remove_files(task.ID)
             raise RuntimeError_(f"starting container failed: {msg}")
         try:
             pid = int(pid_file.read_text().strip())
@@ -796,6 +836,7 @@ class RuncRuntime:
     async def _finish(self, c: _Container, code: int) -> None:
         # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
         await self._drain(c, 5.0)
+        await self._remove_files(c.task_id)
         if c.exit is not None and not c.exit.done():
             c.exit.set_result(code)
 
@@ -898,11 +939,20 @@ class RuncRuntime:
         unmount_all(netns)
         with contextlib.suppress(FileNotFoundError):
             netns.unlink()
+        await self._remove_files(task_id)
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
         if networked:  # its veths now (a crash's leftovers go with their namespaces, and at cleanup)
             await asyncio.to_thread(bridge.detach, task_id)
+
+    async def _remove_files(self, task_id: str) -> None:
+        """Unmount the task's tmpfs of secrets and configs (its contents go with it) and remove its
+        mount point: once the container has exited, as Docker unmounts them when a container stops."""
+        files = self.files_path(task_id)
+        unmount_all(files)
+        if files.exists() and not mounts_under(files):
+            await asyncio.to_thread(shutil.rmtree, files, True)
 
 
 def remove_cgroup_parent() -> None:

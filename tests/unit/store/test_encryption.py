@@ -40,3 +40,21 @@ async def test_values_are_encrypted_on_disk_and_readable_through_the_wrapper(tmp
     with pytest.raises(InvalidTag):
         await wrong.get("/k")
     await wrong.close()
+
+
+async def test_a_secret_object_is_stored_encrypted(tmp_path: Path) -> None:
+    """Secrets and configs are stored like every object: through the wrapper, sealed with the data key."""
+    import base64
+
+    from shoal.api.types import Secret, SecretSpec
+    from shoal.store.objects import ObjectStore
+
+    db = tmp_path / "s.db"
+    store = ObjectStore(EncryptedBackend(SQLiteBackend(db), keys.new_dek()))
+    await store.load()
+    await store.create(Secret(ID="s1", Spec=SecretSpec(Name="db", Data=b"plain-s3cret-bytes")))
+    got = store.get(Secret, "s1")
+    assert got is not None and got.Spec.Data == b"plain-s3cret-bytes"
+    await store.backend.close()
+    raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("s.db-*"))
+    assert b"plain-s3cret-bytes" not in raw and base64.b64encode(b"plain-s3cret-bytes") not in raw

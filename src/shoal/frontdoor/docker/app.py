@@ -28,13 +28,25 @@ from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.states import TaskState
-from shoal.api.types import ClusterSpec, Network, Node, NodeSpec, Service, ServiceSpec, Task, parse_ts
+from shoal.api.types import (
+    ClusterSpec,
+    ConfigSpec,
+    Network,
+    Node,
+    NodeSpec,
+    SecretSpec,
+    Service,
+    ServiceSpec,
+    Task,
+    parse_ts,
+)
 from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream
 from shoal.manager.ca import join_token
 from shoal.manager.control import service_with_defaults
 from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.quorum import NO_LEADER
+from shoal.manager.secrets import PayloadAPI
 from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
 from shoal.store.backend import StoreError
@@ -684,12 +696,44 @@ async def network_delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
-# ---------------------------------------------------------------- swarm-scoped lists not built yet
+# ---------------------------------------------------------------- secrets and configs
 
 
-async def empty_list(request: web.Request) -> web.StreamResponse:
-    daemon(request).require_manager()
-    return jresp([])
+def _payloads(request: web.Request) -> tuple[PayloadAPI, type]:
+    """The control API of the route's kind (``/secrets…`` or ``/configs…``) and its spec type."""
+    control = daemon(request).require_manager().control
+    resource = request.match_info.route.resource
+    if resource is not None and "/secrets" in resource.canonical:  # the route's pattern, not a name in the path
+        return control.secrets, SecretSpec
+    return control.configs, ConfigSpec
+
+
+async def payloads_list(request: web.Request) -> web.StreamResponse:
+    api, _ = _payloads(request)
+    return jresp(api.objects(filters_of(request)))
+
+
+async def payload_create(request: web.Request) -> web.StreamResponse:
+    api, spec_type = _payloads(request)
+    obj = await api.create(await body_as(request, spec_type))
+    return jresp({"ID": obj.ID}, 201)
+
+
+async def payload_inspect(request: web.Request) -> web.StreamResponse:
+    api, _ = _payloads(request)
+    return jresp(api.inspect(request.match_info["id"]))
+
+
+async def payload_update(request: web.Request) -> web.StreamResponse:
+    api, spec_type = _payloads(request)
+    await api.update(request.match_info["id"], qint(request, "version"), await body_as(request, spec_type))
+    return web.Response(status=200)
+
+
+async def payload_delete(request: web.Request) -> web.StreamResponse:
+    api, _ = _payloads(request)
+    await api.remove(request.match_info["id"])
+    return web.Response(status=204)
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:
@@ -765,7 +809,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/containers/json", containers_list),
     ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
     ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
-    ("GET", "/secrets", empty_list), ("GET", "/configs", empty_list),
+    *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
+        ("GET", "", payloads_list), ("POST", "/create", payload_create), ("GET", "/{id}", payload_inspect),
+        ("POST", "/{id}/update", payload_update), ("DELETE", "/{id}", payload_delete))),
     ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
     ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),

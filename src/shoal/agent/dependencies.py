@@ -1,0 +1,74 @@
+"""The secrets and configs an agent holds for its tasks, and the files they become in a container.
+
+The dispatcher sends a node the secrets and configs (bytes included) of the tasks assigned to it,
+with the assignments, and their removal when no task there needs them any more; ``Dependencies``
+keeps them in memory only (never on the node's disk) and turns a task's references into
+``TaskFile``s for the runtime, with Docker's paths: a secret's relative target under
+``/run/secrets``, a config's under ``/``; owner ``uid``:``gid`` (numbers) and the mode's permission
+bits as given (the API fills uid/gid 0, mode 0444).
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from shoal.api.types import Config, FileTarget, Secret, Task
+from shoal.manager.dispatcher import Assignments
+from shoal.runtime.base import RuntimeError_, TaskFile
+from shoal.runtime.files import SECRETS_DIR
+
+
+def _target(base: str, name: str) -> str:
+    return posixpath.normpath(name if name.startswith("/") else posixpath.join(base, name))
+
+
+def _owner(kind: str, name: str, value: str, what: str) -> int:
+    try:
+        n = int(value or "0")
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise RuntimeError_(f"{kind} {name}: invalid {what} {value!r}: a number is needed", reject=True)
+    return n
+
+
+def _file(kind: str, name: str, base: str, target: FileTarget, data: bytes) -> TaskFile:
+    return TaskFile(kind=kind, name=name, target=_target(base, target.Name), data=data,
+                    uid=_owner(kind, name, target.UID, "uid"), gid=_owner(kind, name, target.GID, "gid"),
+                    mode=target.Mode & 0o7777)
+
+
+class Dependencies:
+    def __init__(self) -> None:
+        self.secrets: dict[str, Secret] = {}
+        self.configs: dict[str, Config] = {}
+
+    def apply(self, msg: Assignments) -> None:
+        """Take in one assignments message: a full one replaces everything."""
+        if msg.full:
+            self.secrets.clear()
+            self.configs.clear()
+        for oid in msg.deps_removed:
+            self.secrets.pop(oid, None)
+            self.configs.pop(oid, None)
+        self.secrets.update((s.ID, s) for s in msg.secrets)
+        self.configs.update((c.ID, c) for c in msg.configs)
+
+    def files(self, task: Task) -> list[TaskFile]:
+        """The files of the task's secrets and configs; raises when one was not received."""
+        cs = task.Spec.ContainerSpec
+        out: list[TaskFile] = []
+        for r in (cs.Secrets if cs else None) or []:
+            secret = self.secrets.get(r.SecretID)
+            if secret is None:
+                raise RuntimeError_(f"unable to get secret from secret store: secret {r.SecretID} not found")
+            if r.File is not None:
+                out.append(_file("secret", r.SecretName, SECRETS_DIR, r.File, secret.Spec.Data or b""))
+        for c in (cs.Configs if cs else None) or []:
+            if c.File is None:
+                continue  # a runtime target (a credential spec): nothing to mount
+            config = self.configs.get(c.ConfigID)
+            if config is None:
+                raise RuntimeError_(f"unable to get config from config store: config {c.ConfigID} not found")
+            out.append(_file("config", c.ConfigName, "/", c.File, config.Spec.Data or b""))
+        return out
