@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from shoal.devcluster import DevNode
+from shoal.devcluster import DevCluster, DevNode
+from tests.support import free_port
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "hostname", "nc", "trap", "true", "false", "id", "ip", "dd",
@@ -70,3 +72,45 @@ def e2e_base() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+WEB_CMD = 'CMD ["httpd","-f","-p","80","-h","/www"]'
+
+
+def rootfs_tar(base: Path) -> bytes:
+    """``make_rootfs`` under ``base`` (made once), as a tar for ``docker import``."""
+    root = base / "rootfs"
+    if not root.exists():
+        make_rootfs(root)
+    return subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+
+
+@contextmanager
+def web_swarm(base: Path, runtime: str = "runc") -> Iterator[DevNode]:
+    """A single-node swarm (on a free swarm port) with the busybox web image as ``web:latest``."""
+    d = start_daemon(base, runtime)
+    try:
+        d.docker("import", "-c", WEB_CMD, "-", "web:latest", input=rootfs_tar(base.parent))
+        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
+        yield d
+    finally:
+        d.docker("swarm", "leave", "--force", check=False)
+        stop_daemon(d)
+
+
+@contextmanager
+def web_pair(base: Path, names: tuple[str, str], env: dict[str, str] | None = None
+             ) -> Iterator[tuple[DevCluster, DevNode, DevNode]]:
+    """Two nodes in namespaces of their own on a bridge (runc), the first one the manager, each with
+    ``web:latest``."""
+    c = DevCluster(base, "runc")
+    try:
+        a, b = c.add(names[0], env=env), c.add(names[1], env=env)
+        tar = rootfs_tar(base)
+        for d in (a, b):
+            d.docker("import", "-c", WEB_CMD, "-", "web:latest", input=tar)
+        a.docker("swarm", "init", "--advertise-addr", a.addr)
+        token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+        b.docker("swarm", "join", "--token", token, f"{a.addr}:2377")
+        yield c, a, b
+    finally:
+        c.leave_all()
+        c.close()

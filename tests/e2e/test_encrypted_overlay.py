@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from shoal.devcluster import DevCluster, DevNode
-from tests.e2e.conftest import make_rootfs
+from tests.e2e.conftest import web_pair
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -87,21 +87,8 @@ print(n, flush=True)
 def pair(e2e_base: Path) -> Iterator[tuple[DevCluster, DevNode, DevNode]]:
     if not shutil.which("runc"):
         pytest.skip("overlay networks need the runc runtime")
-    c = DevCluster(e2e_base, "runc")
-    try:
-        env = {"SHOAL_NETWORK_KEY_ROTATION": str(ROTATION)}
-        a, b = c.add("enc-a", env=env), c.add("enc-b", env=env)
-        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "rootfs")), "-c", "."], capture_output=True,
-                             check=True).stdout
-        for d in (a, b):
-            d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "web:latest", input=tar)
-        a.docker("swarm", "init", "--advertise-addr", a.addr)
-        token = a.docker("swarm", "join-token", "-q", "worker").stdout.strip()
-        b.docker("swarm", "join", "--token", token, f"{a.addr}:2377")
-        yield c, a, b
-    finally:
-        c.leave_all()
-        c.close()
+    with web_pair(e2e_base, ("enc-a", "enc-b"), env={"SHOAL_NETWORK_KEY_ROTATION": str(ROTATION)}) as p:
+        yield p
 
 
 def task_netns(d: DevNode, manager: DevNode, service: str) -> str:

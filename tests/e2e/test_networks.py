@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from shoal.devcluster import DevNode
-from tests.e2e.conftest import make_rootfs, start_daemon, stop_daemon
-from tests.support import free_port, rows, wait_for
+from tests.e2e.conftest import web_swarm
+from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,16 +23,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def node(e2e_base: Path) -> Iterator[DevNode]:
     if not shutil.which("runc"):
         pytest.skip("task networks need the runc runtime")
-    d = start_daemon(e2e_base / "net", "runc")
-    try:
-        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "rootfs")), "-c", "."], capture_output=True,
-                             check=True).stdout
-        d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "web:latest", input=tar)
-        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
+    with web_swarm(e2e_base / "net") as d:
         yield d
-    finally:
-        d.docker("swarm", "leave", "--force", check=False)
-        stop_daemon(d)
 
 
 def bridges() -> list[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon
+from tests.e2e.conftest import ShoalDaemon, leftover_mounts, web_swarm
 from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -29,17 +29,9 @@ UNHEALTHY = "dockerexec: unhealthy container"
 def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
     if not shutil.which("runc"):
         pytest.skip("healthchecks run in the container: the runc runtime")
-    d = start_daemon(e2e_base / "health", "runc")
-    try:
-        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "health-rootfs")), "-c", "."],
-                             capture_output=True, check=True).stdout
-        d.docker("import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "web:latest", input=tar)
-        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    with web_swarm(e2e_base / "spec") as d:
         yield d
-    finally:
-        d.docker("swarm", "leave", "--force", check=False)
-        stop_daemon(d)
-    assert not leftover_mounts(e2e_base / "health"), "mounts left behind"
+    assert not leftover_mounts(e2e_base / "spec"), "mounts left behind"
 
 
 def tasks(d: ShoalDaemon, service: str) -> list[list[str]]:
