@@ -27,8 +27,10 @@ broken by the fewest tasks in all (a heap), and a node is checked again before e
 host ports and max replicas run out). SwarmKit's own leaf loop fills its sorted nodes in one pass that
 can over-fill the second node when existing counts are uneven; this is what its comments intend.
 
-Cost: building the tree is one pass over the nodes (times the number of preferences); each placement
-is a heap operation in its leaf, so a group of T tasks over N nodes costs O(N + T log N). The split at
+Cost: building the tree is one pass over the nodes (times the number of preferences); a leaf then
+runs the filters only on its best nodes, until it has as many that pass as the group has tasks (as
+SwarmKit's bounded heaps do); each placement is a heap operation in its leaf, so a group of T tasks
+over N nodes costs O(N + T log N), and a small group does not pay the filters on every node. The split at
 a level is repeated only when a branch runs out of room, so each level costs O(branches) per branch
 that fills up, not per task.
 """
@@ -36,7 +38,6 @@ that fills up, not per task.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,9 +84,13 @@ class Branch:
     heap: list[tuple[int, int, str]] = field(default_factory=list)
 
 
-def build_tree(nodes: Iterable[NodeInfo], service_id: str, descriptors: list[str], pipeline: Pipeline) -> Branch:
+def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[str], pipeline: Pipeline,
+               limit: int) -> Branch:
+    """The tree for a group of ``limit`` tasks: every node counts its tasks along its path; a leaf keeps
+    its ``limit`` best nodes that pass the filters (no leaf can use more), so the filters run on few
+    nodes when the group is small."""
     root = Branch()
-    for ni in nodes:
+    for ni in nodes.values():
         count = ni.tasks_by_service.get(service_id, 0)
         b = root
         for d in descriptors:
@@ -98,18 +103,26 @@ def build_tree(nodes: Iterable[NodeInfo], service_id: str, descriptors: list[str
                 nxt = b.next[value] = Branch(value)
             b = nxt
         b.tasks += count
-        if pipeline.process(ni):
-            b.heap.append((count, ni.active_tasks, ni.node.ID))
-    _heapify(root)
+        b.heap.append((count, ni.active_tasks, ni.node.ID))
+    _select(root, nodes, pipeline, limit)
     return root
 
 
-def _heapify(b: Branch) -> None:
-    if b.next is None:
-        heapq.heapify(b.heap)
+def _select(b: Branch, nodes: dict[str, NodeInfo], pipeline: Pipeline, limit: int) -> None:
+    if b.next is not None:
+        for sub in b.next.values():
+            _select(sub, nodes, pipeline, limit)
         return
-    for sub in b.next.values():
-        _heapify(sub)
+    # Best first; a sorted list is a heap. While fewer than ``limit`` tasks have gone to a leaf, one of
+    # its chosen nodes is untouched and ranks before every node left out, so none is missed.
+    candidates = b.heap
+    chosen: list[tuple[int, int, str]] = []
+    heapq.heapify(candidates)
+    while candidates and len(chosen) < limit:
+        key = heapq.heappop(candidates)
+        if pipeline.process(nodes[key[2]]):
+            chosen.append(key)
+    b.heap = chosen
 
 
 class GroupPlacer:
@@ -127,7 +140,7 @@ class GroupPlacer:
         self.descriptors = spread_descriptors(placement.Preferences if placement else None)
 
     def place(self) -> list[tuple[Task, NodeInfo]]:
-        tree = build_tree(self.nodes.values(), self.service_id, self.descriptors, self.pipeline)
+        tree = build_tree(self.nodes, self.service_id, self.descriptors, self.pipeline, len(self.tasks))
         self._on_subtree(tree, len(self.tasks))
         return self.placed
 

@@ -133,3 +133,20 @@ def test_placement_is_repeatable() -> None:
     nodes = dcs(a=1, b=2, c=5)
     first = place(infos(*nodes), 7, spread=["node.labels.dc"])
     assert all(place(infos(*nodes), 7, spread=["node.labels.dc"]) == first for _ in range(5))
+
+
+def test_a_small_group_runs_the_filters_on_few_nodes() -> None:
+    class Counting(Pipeline):
+        calls = 0
+
+        def process(self, n: NodeInfo) -> bool:
+            Counting.calls += 1
+            return super().process(n)
+
+    nodes = infos(*(make_node(f"n{i:03d}", labels={"dc": "ab"[i % 2]}) for i in range(200)))
+    tasks = [make_task("web", slot=i + 1, spread=["node.labels.dc"]) for i in range(3)]
+    pipeline = Counting()
+    pipeline.set_task(tasks[0])
+    placed = GroupPlacer(nodes, pipeline, tasks).place()
+    assert len(placed) == 3
+    assert Counting.calls <= 2 * 3 + 3  # each leaf's 3 best nodes, and a check before each placement
