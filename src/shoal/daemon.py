@@ -46,6 +46,7 @@ from shoal.api.ids import new_id
 from shoal.api.types import (
     Cluster,
     ClusterSpec,
+    GenericResource,
     ManagerStatus,
     Node,
     NodeDescription,
@@ -82,6 +83,7 @@ class DaemonConfig:
     labels: dict[str, str] = field(default_factory=dict)
     cpus: int = 0
     memory: int = 0
+    generic_resources: list[GenericResource] = field(default_factory=list)  # --node-generic-resource
 
 
 def default_runtime() -> str:
@@ -135,7 +137,8 @@ class Daemon:
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
     def describe(self) -> NodeDescription:
-        return describe_node(self.hostname, self.config.labels, self.config.cpus, self.config.memory)
+        return describe_node(self.hostname, self.config.labels, self.config.cpus, self.config.memory,
+                             self.config.generic_resources)
 
     # ------------------------------------------------------------ lifecycle
 

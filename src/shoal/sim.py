@@ -4,7 +4,7 @@ The manager is a normal one (a ``Daemon`` with the ``hollow`` runtime, so the Do
 CLI work against it); every extra node is a real ``Worker`` with its own dispatcher session,
 heartbeats and task runners, over the ``hollow`` runtime, which reports tasks running after a delay.
 Node labels come from a spec like ``zone=a,b,c;rack=1-20``: node i gets the i-th value of each label,
-round robin.
+round robin. Every node advertises the same generic resources (``--node-generic-resource gpu=4``).
 
 ``bench`` creates S services of R replicas and measures, from the first create until every task
 reports running: decisions per second (tasks assigned), seconds to running, and peak resident memory.
@@ -26,6 +26,7 @@ from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
+    GenericResource,
     Node,
     ReplicatedService,
     ServiceMode,
@@ -79,10 +80,11 @@ class Sim:
 
 
 async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 << 30, start_delay: float = 0.0,
-                root: Path | None = None, listen: str = "127.0.0.1:0") -> Sim:
+                root: Path | None = None, listen: str = "127.0.0.1:0",
+                generic: list[GenericResource] | None = None) -> Sim:
     base = root or Path(tempfile.mkdtemp(prefix="shoal-sim-"))
     d = Daemon(DaemonConfig(data_root=base / "data", exec_root=base / "run", runtime="hollow", hostname="hollow-0",
-                            cpus=cpus, memory=memory))
+                            cpus=cpus, memory=memory, generic_resources=list(generic or [])))
     d.runtime = HollowRuntime(start_delay)
     await d.start()
     await d.swarm_init("127.0.0.1", listen)
@@ -93,7 +95,8 @@ async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 <
     for i in range(1, nodes):
         node_id = new_id()
         w = Worker(node_id, HollowRuntime(start_delay), m.dispatcher,
-                   describe_node(f"hollow-{i}", cpus=cpus, memory=memory), "127.0.0.1", role="worker")
+                   describe_node(f"hollow-{i}", cpus=cpus, memory=memory, generic=generic), "127.0.0.1",
+                   role="worker")
         await w.start()
         sim.workers.append(w)
     if label_values:

@@ -10,6 +10,7 @@ from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
     EngineDescription,
+    GenericResource,
     Node,
     NodeDescription,
     NodeSpec,
@@ -81,6 +82,7 @@ def make_node(
     os: str = "linux",
     arch: str = "x86_64",
     node_id: str | None = None,
+    generic: list[GenericResource] | None = None,
 ) -> Node:
     nid = node_id or new_id()
     return Node(
@@ -89,7 +91,7 @@ def make_node(
         Description=NodeDescription(
             Hostname=hostname or f"host-{nid[:6]}",
             Platform=Platform(Architecture=arch, OS=os),
-            Resources=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory),
+            Resources=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory, GenericResources=generic),
             Engine=EngineDescription(Labels=engine_labels),
         ),
         Status=NodeStatus(State=state),
@@ -109,11 +111,19 @@ def make_task(
     spec_version: int = 1,
     timestamp: str = "",
     task_id: str | None = None,
+    spread: list[str] | None = None,
+    max_replicas: int = 0,
+    generic: list[GenericResource] | None = None,
 ) -> Task:
     resources = None
-    if cpus or memory:
-        resources = ResourceRequirements(Reservations=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory))
-    placement = Placement(Constraints=constraints) if constraints else None
+    if cpus or memory or generic:
+        resources = ResourceRequirements(Reservations=Resources(NanoCPUs=int(cpus * CPU), MemoryBytes=memory,
+                                                                GenericResources=generic))
+    placement = None
+    if constraints or spread or max_replicas:
+        placement = Placement(Constraints=constraints,
+                              Preferences=[{"Spread": {"SpreadDescriptor": d}} for d in spread or []] or None,
+                              MaxReplicas=max_replicas)
     return Task(
         ID=task_id or new_id(),
         ServiceID=service_id,

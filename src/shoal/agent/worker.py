@@ -24,6 +24,7 @@ from shoal.agent.dependencies import Dependencies
 from shoal.agent.executor import TaskRunner
 from shoal.api.types import (
     EngineDescription,
+    GenericResource,
     NodeDescription,
     Platform,
     Resources,
@@ -63,11 +64,12 @@ def mem_total() -> int:
 
 
 def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus: int = 0,
-                  memory: int = 0) -> NodeDescription:
+                  memory: int = 0, generic: list[GenericResource] | None = None) -> NodeDescription:
     return NodeDescription(
         Hostname=hostname or socket.gethostname(),
         Platform=Platform(Architecture=platform.machine(), OS="linux"),
-        Resources=Resources(NanoCPUs=(cpus or os.cpu_count() or 1) * 1_000_000_000, MemoryBytes=memory or mem_total()),
+        Resources=Resources(NanoCPUs=(cpus or os.cpu_count() or 1) * 1_000_000_000, MemoryBytes=memory or mem_total(),
+                            GenericResources=generic or None),
         Engine=EngineDescription(
             EngineVersion=ENGINE_VERSION,
             Labels=labels or None,

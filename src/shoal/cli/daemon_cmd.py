@@ -10,8 +10,10 @@ from pathlib import Path
 
 import click
 
+from shoal.api.types import GenericResource
 from shoal.cli.client import kv_map
 from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
+from shoal.manager.scheduler import generic
 
 
 def dump_tasks() -> None:
@@ -20,6 +22,13 @@ def dump_tasks() -> None:
     for task in asyncio.all_tasks():
         task.print_stack(limit=12, file=out)
     logging.getLogger("shoal").warning("asyncio tasks:\n%s", out.getvalue())
+
+
+def parse_generic(terms: tuple[str, ...]) -> list[GenericResource]:
+    try:
+        return generic.parse(terms)
+    except generic.GenericResourceError as e:
+        raise click.BadParameter(str(e), param_hint="--node-generic-resource") from e
 
 
 async def run_daemon(cfg: DaemonConfig) -> None:
@@ -51,9 +60,12 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--hostname", default="", help="Node hostname to report (default: the machine's)")
 @click.option("--cpus", type=int, default=0, help="CPUs to report as the node's capacity")
 @click.option("--memory", type=int, default=0, help="Memory bytes to report as the node's capacity")
+@click.option("--node-generic-resource", "generic_resources", multiple=True,
+              help="Advertise user-defined resources (gpu=4 is a count; gpu=UUID1 --node-generic-resource gpu=UUID2 "
+                   "names each one)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, labels: tuple[str, ...],
-           hostname: str, cpus: int, memory: int, debug: bool) -> None:
+           hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...], debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,5 +73,6 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         data_root=data_root, exec_root=exec_root,
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
+        generic_resources=parse_generic(generic_resources),
     )
     asyncio.run(run_daemon(cfg))

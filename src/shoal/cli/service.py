@@ -53,6 +53,7 @@ from shoal.cli.output import (
     task_rows,
     truncate_id,
 )
+from shoal.manager.scheduler import generic
 
 SECOND = 1_000_000_000
 
@@ -507,6 +508,8 @@ def build_spec(o: dict[str, Any], image: str, args: Sequence[str]) -> dict[str, 
         reservations["NanoCPUs"] = o["reserve_cpu"]
     if o["reserve_memory"]:
         reservations["MemoryBytes"] = o["reserve_memory"]
+    if o["generic_resource"]:
+        reservations["GenericResources"] = generic_resources(o["generic_resource"])
 
     task: dict[str, Any] = {"ContainerSpec": cs, "Resources": {"Limits": limits, "Reservations": reservations}}
     restart = restart_policy(o)
@@ -545,6 +548,19 @@ def build_spec(o: dict[str, Any], image: str, args: Sequence[str]) -> dict[str, 
 def go_spec(spec: dict[str, Any]) -> Any:
     """A ServiceSpec as the docker CLI sends it back: decoded into its Go type and encoded again."""
     return json.loads(go_json(_order(go_shape(spec, "ServiceSpec"), "ServiceSpec")))
+
+
+def generic_resources(terms: Sequence[str]) -> list[dict[str, Any]]:
+    """``--generic-resource gpu=2``: counts only, as the docker CLI's ``ParseGenericResources``."""
+    try:
+        parsed = generic.parse(terms)
+    except generic.GenericResourceError as e:
+        raise DockerError(f"invalid generic resource specification: {e}") from e
+    for r in parsed:
+        if r.NamedResourceSpec is not None:
+            raise DockerError(f"invalid generic-resource request `{generic.format_resource(r)}`, Named Generic "
+                              "Resources is not supported for service create or update")
+    return [{"DiscreteResourceSpec": r.DiscreteResourceSpec} for r in parsed]
 
 
 def placement_pref(value: str) -> dict[str, Any]:
@@ -591,8 +607,8 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Exit immediately instead of waiting for the service to converge"),
         click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
         click.option("--replicas", type=click.IntRange(min=0), default=None, help="Number of tasks"),
-        click.option("--max-replicas", type=click.IntRange(min=0), default=None,
-                     help="Maximum number of tasks per node (default 0 = unlimited)"),
+        click.option("--replicas-max-per-node", "--max-replicas", "max_replicas", type=click.IntRange(min=0),
+                     default=None, help="Maximum number of tasks per node (default 0 = unlimited)"),
         click.option("--reserve-memory", type=MEM, default=None, help="Reserve Memory"),
         click.option("--reserve-cpu", type=CPUS, default=None, help="Reserve CPUs"),
         click.option("--limit-memory", type=MEM, default=None, help="Limit Memory"),
@@ -671,6 +687,8 @@ def _print_warnings(warnings: Sequence[str] | None) -> None:
               help="Number of job tasks to run concurrently (default equal to --replicas)")
 @click.option("--constraint", multiple=True, help="Placement constraints")
 @click.option("--placement-pref", multiple=True, help="Add a placement preference")
+@click.option("--generic-resource", multiple=True, help="User defined resources")
+@click.option("--dry-run", is_flag=True, help="Show where the tasks would be placed (shoal's own); create nothing")
 @click.option("-e", "--env", multiple=True, help="Set environment variables")
 @click.option("-l", "--label", multiple=True, help="Service labels")
 @click.option("--container-label", multiple=True, help="Container labels")
@@ -684,6 +702,9 @@ def create(ctx: click.Context, image: str, args: tuple[str, ...], **o: Any) -> N
     """Create a new service"""
     c = client_of(ctx)
     spec = build_spec(o, image, args)
+    if o["dry_run"]:
+        print_plan(c.post("/shoal/services/dry-run", body=spec) or {})
+        return
     warnings: list[str] = []
     if not o["no_resolve_image"]:
         resolve_image(c, spec, warnings)
@@ -693,6 +714,17 @@ def create(ctx: click.Context, image: str, args: tuple[str, ...], **o: Any) -> N
     if o["detach"]:
         return
     wait_on_service(c, resp["ID"], o["quiet"])
+
+
+def print_plan(p: dict[str, Any]) -> None:
+    """The dry run: tasks per node, and the filter that turns down each node left without any."""
+    rows = [[n["Hostname"], str(n["Tasks"]), n.get("Rejected") or ""] for n in p.get("Nodes") or []]
+    click.echo(table(["NODE", "TASKS", "REJECTED BY"], rows), nl=False)
+    placed, total = p.get("Placed", 0), p.get("Tasks", 0)
+    used = sum(1 for n in p.get("Nodes") or [] if n["Tasks"])
+    click.echo(f"{placed}/{total} tasks would be placed on {used} {'node' if used == 1 else 'nodes'}")
+    if p.get("Err"):
+        click.echo(f"{total - placed} {'task' if total - placed == 1 else 'tasks'} would stay pending: {p['Err']}")
 
 
 @service.command("ls")
@@ -994,6 +1026,8 @@ def _update_list(current: list[str] | None, add: Sequence[str], rm: Sequence[str
 @click.option("--constraint-rm", multiple=True, help="Remove a constraint")
 @click.option("--placement-pref-add", multiple=True, help="Add a placement preference")
 @click.option("--placement-pref-rm", multiple=True, help="Remove a placement preference")
+@click.option("--generic-resource-add", multiple=True, help="Add a Generic resource")
+@click.option("--generic-resource-rm", multiple=True, help="Remove a Generic resource")
 @click.option("--publish-add", multiple=True, help="Add or update a published port")
 @click.option("--publish-rm", multiple=True, help="Remove a published port by its target port")
 @click.option("--mount-add", multiple=True, help="Add or update a mount on a service")
@@ -1105,6 +1139,18 @@ def edit_spec(spec: dict[str, Any], o: dict[str, Any]) -> None:
         tt.setdefault("Placement", {})
         tt["Placement"] = tt["Placement"] or {}
         tt["Placement"]["MaxReplicas"] = o["max_replicas"]
+    if o.get("generic_resource_add") or o.get("generic_resource_rm"):
+        res = tt.get("Resources") or {}
+        resv = res.get("Reservations") or {}
+        by_kind = {g["DiscreteResourceSpec"]["Kind"]: g for g in resv.get("GenericResources") or []
+                   if g.get("DiscreteResourceSpec")}
+        for kind in o.get("generic_resource_rm") or ():
+            by_kind.pop(kind, None)
+        for g in generic_resources(o.get("generic_resource_add") or ()):
+            by_kind[g["DiscreteResourceSpec"]["Kind"]] = g
+        resv["GenericResources"] = list(by_kind.values()) or None
+        res["Reservations"] = resv
+        tt["Resources"] = res
     if any(o.get(k) is not None for k in ("limit_cpu", "limit_memory", "limit_pids", "reserve_cpu",
                                           "reserve_memory")):
         res = tt.get("Resources") or {}

@@ -9,6 +9,7 @@ import signal
 import click
 
 from shoal import sim as simulation
+from shoal.cli.daemon_cmd import parse_generic
 
 
 @click.group("sim", invoke_without_command=True)
@@ -16,20 +17,24 @@ from shoal import sim as simulation
 @click.option("--labels", default="", help='Node labels, e.g. "zone=a,b,c;rack=1-20" (round robin)')
 @click.option("--cpus", type=int, default=16, show_default=True, help="CPUs of each hollow node")
 @click.option("--memory", default="64G", show_default=True, help="Memory of each hollow node")
+@click.option("--node-generic-resource", "generic_resources", multiple=True,
+              help="Generic resources of each hollow node (gpu=4, or gpu=UUID1 given once per name)")
 @click.option("--start-delay", type=float, default=0.0, help="Seconds a hollow task takes to start")
 @click.option("-H", "--host", "hosts", multiple=True, default=["unix:///run/shoal/sim.sock"], show_default=True,
               help="Socket(s) to serve the Docker API on")
 @click.pass_context
-def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, start_delay: float,
-        hosts: tuple[str, ...]) -> None:
+def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, generic_resources: tuple[str, ...],
+        start_delay: float, hosts: tuple[str, ...]) -> None:
     """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
     if ctx.invoked_subcommand is not None:
         return
+    generic = parse_generic(generic_resources)
 
     async def run() -> None:
         from shoal.frontdoor.docker.app import serve
 
-        s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay)
+        s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay,
+                                   generic=generic)
         runner = await serve(s.daemon, list(hosts))
         click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}")
         stop = asyncio.Event()

@@ -56,6 +56,7 @@ from shoal.manager.orchestrator.common import (
 )
 from shoal.manager.rpc import RPCError, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
+from shoal.manager.scheduler.dryrun import Plan, plan
 from shoal.manager.secrets import CONFIGS, SECRETS, PayloadAPI
 from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
 
@@ -289,6 +290,21 @@ class ControlAPI:
         await self.networks.allocate_ports(svc)
         await self.store.create(svc)
         return svc
+
+    def dry_run(self, spec: ServiceSpec) -> Plan:
+        """Where the scheduler would place the tasks of this new service, and why other nodes would get
+        none; validated as ``create_service`` validates, and nothing is written."""
+        spec = clone(spec)
+        spec.Name = spec.Name or "dry-run"
+        self.validate_service(spec)
+        global_mode = spec.Mode.Global is not None
+        count = 1 if global_mode else (spec.Mode.Replicated.Replicas if spec.Mode.Replicated is not None
+                                       and spec.Mode.Replicated.Replicas is not None else 1)
+        endpoint = _endpoint(spec)
+        service_id = new_id()
+        new = [Task(ID=new_id(), ServiceID=service_id, Slot=i + 1, Spec=clone(spec.TaskTemplate),
+                    SpecVersion=Version(Index=1), Endpoint=endpoint) for i in range(count)]
+        return plan(self.store.list(Node), self.store.list(Task), new, global_mode=global_mode)
 
     async def update_service(self, ref: str, version: int, spec: ServiceSpec, rollback: bool = False) -> Service:
         cur = self.service(ref)

@@ -2,7 +2,9 @@
 
 A thin translator: it parses query strings and bodies, calls the daemon's control API and image
 store, and writes Docker's JSON shapes, status codes and ``{"message": …}`` errors. Every route is
-served with and without a ``/v1.NN`` prefix. Unknown routes answer 404 ``page not found``.
+served with and without a ``/v1.NN`` prefix. Unknown routes answer 404 ``page not found``. Operations
+the Engine API does not have live under ``/shoal/`` (``POST /shoal/services/dry-run``: the placement a
+``POST /services/create`` with the same body would make, written nowhere).
 """
 
 from __future__ import annotations
@@ -377,6 +379,13 @@ async def service_create(request: web.Request) -> web.StreamResponse:
     if image and daemon(request).images.resolve(image) is None:
         warnings = [f"image {image} could not be found on this node; tasks will be rejected until it is loaded"]
     return jresp({"ID": svc.ID, "Warnings": warnings}, 201)
+
+
+async def service_dry_run(request: web.Request) -> web.StreamResponse:
+    """shoal's own: where ``POST /services/create`` with this body would place the tasks (no write)."""
+    m = daemon(request).require_manager()
+    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    return jresp(m.control.dry_run(spec))
 
 
 async def service_inspect(request: web.Request) -> web.StreamResponse:
@@ -815,6 +824,8 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
     ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
+    # shoal's own operations, which the Engine API does not have, all under /shoal/
+    ("POST", "/shoal/services/dry-run", service_dry_run),
 ]
 
 

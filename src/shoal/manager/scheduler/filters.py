@@ -1,8 +1,9 @@
 """Scheduler filters. Each is tiny: does it apply to this task, does this node pass, and how to say
 why nodes failed, in SwarmKit's fixed words (``insufficient resources on 3 nodes``).
 
-The order is SwarmKit's, cheapest and most telling first: ready/availability, resources, plugins,
-constraints, platform, host ports, max replicas per node.
+The order is SwarmKit's, cheapest and most telling first: ready/availability, resources (CPU, memory
+and generic resources), constraints, platform, host ports, max replicas per node. ``NodeInfo`` is what
+the scheduler knows of a node, kept up to date one task at a time.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shoal.api.types import Node, Resources, Task
-from shoal.manager.scheduler import constraint
+from shoal.api.types import GenericResource, Node, Resources, Task
+from shoal.manager.scheduler import constraint, generic
 
 
 @dataclass
@@ -21,15 +22,29 @@ class NodeInfo:
     node: Node
     available_cpus: int = 0
     available_memory: int = 0
+    generic: generic.Pool = field(default_factory=generic.Pool)
     active_tasks: int = 0
     tasks_by_service: dict[str, int] = field(default_factory=dict)
     used_host_ports: set[tuple[str, int]] = field(default_factory=set)
     task_ids: set[str] = field(default_factory=set)
+    claimed: dict[str, list[GenericResource]] = field(default_factory=dict)  # task ID → generic resources held
 
     @classmethod
     def of(cls, node: Node) -> NodeInfo:
         res = node.Description.Resources
-        return cls(node=node, available_cpus=res.NanoCPUs, available_memory=res.MemoryBytes)
+        return cls(node=node, available_cpus=res.NanoCPUs, available_memory=res.MemoryBytes,
+                   generic=generic.Pool.of(res.GenericResources))
+
+    def update_node(self, node: Node) -> None:
+        """A new version of the node: its capacity may have changed; what its tasks hold stays taken."""
+        old, new = self.node.Description.Resources, node.Description.Resources
+        self.available_cpus += new.NanoCPUs - old.NanoCPUs
+        self.available_memory += new.MemoryBytes - old.MemoryBytes
+        if old.GenericResources != new.GenericResources:
+            self.generic = generic.Pool.of(new.GenericResources)
+            for given in self.claimed.values():
+                self.generic.take(given)
+        self.node = node
 
     def add_task(self, t: Task) -> bool:
         if t.ID in self.task_ids:
@@ -41,6 +56,11 @@ class NodeInfo:
         if r is not None:
             self.available_cpus -= r.NanoCPUs
             self.available_memory -= r.MemoryBytes
+        if t.GenericResources:  # given when it was placed (a restarted scheduler re-reads the store)
+            self.generic.take(t.GenericResources)
+            self.claimed[t.ID] = list(t.GenericResources)
+        elif r is not None and r.GenericResources:
+            self.claimed[t.ID] = self.generic.claim(r.GenericResources)
         for proto, port in host_ports(t):
             self.used_host_ports.add((proto, port))
         return True
@@ -59,6 +79,9 @@ class NodeInfo:
         if r is not None:
             self.available_cpus += r.NanoCPUs
             self.available_memory += r.MemoryBytes
+        given = self.claimed.pop(t.ID, None)
+        if given:
+            self.generic.give_back(given)
         for proto, port in host_ports(t):
             self.used_host_ports.discard((proto, port))
         return True
@@ -75,12 +98,13 @@ def host_ports(t: Task) -> list[tuple[str, int]]:
     return [(p.Protocol, p.PublishedPort) for p in t.Endpoint.Ports if p.PublishMode == "host" and p.PublishedPort]
 
 
-def _n(nodes: int, one: str, many: str) -> str:
-    return one if nodes == 1 else many % nodes
+def _on(nodes: int, reason: str) -> str:
+    return f"{reason} on 1 node" if nodes == 1 else f"{reason} on {nodes} nodes"
 
 
 class Filter(Protocol):
     name: str
+    reason: str  # what it says of one node, in SwarmKit's words, for a dry run
 
     def set_task(self, t: Task) -> bool: ...
 
@@ -91,6 +115,7 @@ class Filter(Protocol):
 
 class ReadyFilter:
     name = "ready"
+    reason = "node not available for new tasks"
 
     def set_task(self, t: Task) -> bool:
         return True
@@ -99,32 +124,37 @@ class ReadyFilter:
         return n.node.Status.State == "ready" and n.node.Spec.Availability == "active"
 
     def explain(self, nodes: int) -> str:
-        return _n(nodes, "1 node not available for new tasks", "%d nodes not available for new tasks")
+        return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"
 
 
 class ResourceFilter:
     name = "resources"
+    reason = "insufficient resources"
 
     def __init__(self) -> None:
         self.cpus = 0
         self.memory = 0
+        self.generic: list[GenericResource] = []
 
     def set_task(self, t: Task) -> bool:
         r = reservations(t)
-        if r is None or (r.NanoCPUs == 0 and r.MemoryBytes == 0):
+        if r is None or (r.NanoCPUs == 0 and r.MemoryBytes == 0 and not r.GenericResources):
             return False
-        self.cpus, self.memory = r.NanoCPUs, r.MemoryBytes
+        self.cpus, self.memory, self.generic = r.NanoCPUs, r.MemoryBytes, r.GenericResources or []
         return True
 
     def check(self, n: NodeInfo) -> bool:
-        return self.cpus <= n.available_cpus and self.memory <= n.available_memory
+        if self.cpus > n.available_cpus or self.memory > n.available_memory:
+            return False
+        return all(n.generic.has_enough(g) for g in self.generic)
 
     def explain(self, nodes: int) -> str:
-        return _n(nodes, "insufficient resources on 1 node", "insufficient resources on %d nodes")
+        return _on(nodes, self.reason)
 
 
 class ConstraintFilter:
     name = "constraints"
+    reason = "scheduling constraints not satisfied"
 
     def __init__(self) -> None:
         self.constraints: list[constraint.Constraint] = []
@@ -149,15 +179,12 @@ class ConstraintFilter:
         return constraint.node_matches(self.constraints, n.node)
 
     def explain(self, nodes: int) -> str:
-        return _n(
-            nodes,
-            "scheduling constraints not satisfied on 1 node",
-            "scheduling constraints not satisfied on %d nodes",
-        )
+        return _on(nodes, self.reason)
 
 
 class PlatformFilter:
     name = "platform"
+    reason = "unsupported platform"
 
     def __init__(self) -> None:
         self.platforms: list[tuple[str, str]] = []
@@ -175,7 +202,7 @@ class PlatformFilter:
         return any((a == "" or a == arch) and (o == "" or o == os_) for a, o in self.platforms)
 
     def explain(self, nodes: int) -> str:
-        return _n(nodes, "unsupported platform on 1 node", "unsupported platform on %d nodes")
+        return _on(nodes, self.reason)
 
 
 def _norm(arch: str) -> str:
@@ -184,6 +211,7 @@ def _norm(arch: str) -> str:
 
 class HostPortFilter:
     name = "hostports"
+    reason = "host-mode port already in use"
 
     def __init__(self) -> None:
         self.ports: list[tuple[str, int]] = []
@@ -196,11 +224,12 @@ class HostPortFilter:
         return not any(p in n.used_host_ports for p in self.ports)
 
     def explain(self, nodes: int) -> str:
-        return _n(nodes, "host-mode port already in use on 1 node", "host-mode port already in use on %d nodes")
+        return _on(nodes, self.reason)
 
 
 class MaxReplicasFilter:
     name = "maxreplicas"
+    reason = "max replicas per node limit exceed"
 
     def __init__(self) -> None:
         self.service = ""
@@ -217,7 +246,7 @@ class MaxReplicasFilter:
         return n.tasks_by_service.get(self.service, 0) < self.limit
 
     def explain(self, nodes: int) -> str:
-        return "max replicas per node limit exceed"
+        return self.reason  # SwarmKit's words, without a count
 
 
 FILTERS: dict[str, type] = {
@@ -238,12 +267,26 @@ class Pipeline:
         self.active = [f for f in self.filters if f.set_task(t)]
         self.failures = {}
 
-    def process(self, n: NodeInfo) -> bool:
+    def rejecting(self, n: NodeInfo) -> Filter | None:
+        """The first filter that turns the node down, or None if it passes (nothing is counted)."""
         for f in self.active:
             if not f.check(n):
-                self.failures[f.name] = self.failures.get(f.name, 0) + 1
-                return False
-        return True
+                return f
+        return None
+
+    def process(self, n: NodeInfo) -> bool:
+        f = self.rejecting(n)
+        if f is None:
+            return True
+        self.failures[f.name] = self.failures.get(f.name, 0) + 1
+        return False
+
+    def explain_all(self, nodes: list[NodeInfo]) -> str:
+        """Count, afresh, why each of ``nodes`` turns the task down, and explain."""
+        self.failures = {}
+        for n in nodes:
+            self.process(n)
+        return self.explain()
 
     def explain(self) -> str:
         """Failures joined with '; ', most frequent first (ties keep pipeline order)."""

@@ -3,16 +3,16 @@
 It keeps a ``NodeInfo`` per node, updated incrementally from store changes (a task counts against
 its node from ``assigned`` until it stops). Each tick takes every task that is ``pending`` with a
 desired state of at most ``running``, groups identical tasks (same service and spec version), runs
-the filter pipeline once per group, and places the group's tasks one by one on the passing node
-with the fewest tasks of that service, ties broken by the fewest tasks in all (SwarmKit's spread).
-Decisions are committed in batches. A task that fits nowhere stays pending with
+the filter pipeline once per node per group, and places the group with ``placement.GroupPlacer``:
+the tree of placement preferences, then, within a leaf, the passing node with the fewest tasks of
+that service, ties broken by the fewest tasks in all (SwarmKit's spread). Decisions are committed in
+batches. A task that fits nowhere stays pending with
 ``no suitable node (<explanations>)`` in ``Status.Err``; a task tied to a node (global service)
 gets the bare explanation. Pending tasks are retried whenever nodes or tasks change.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections import defaultdict
 
@@ -21,6 +21,7 @@ from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Node, Task, TaskStatus, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
+from shoal.manager.scheduler.placement import GroupPlacer
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,21 @@ def needs_scheduling(t: Task) -> bool:
     return t.Status.State == TaskState.PENDING and t.DesiredState <= TaskState.RUNNING
 
 
+def node_infos(nodes: list[Node], tasks: list[Task]) -> dict[str, NodeInfo]:
+    """A NodeInfo per node, with the tasks that count against it (what a new leader starts from)."""
+    infos = {n.ID: NodeInfo.of(n) for n in nodes}
+    for t in tasks:
+        if counts_on_node(t):
+            ni = infos.get(t.NodeID)
+            if ni is not None:
+                ni.add_task(t)
+    return infos
+
+
+def no_suitable_node(explanation: str) -> str:
+    return f"no suitable node ({explanation})" if explanation else "no suitable node"
+
+
 class Scheduler(Loop):
     name = "scheduler"
     debounce = 0.02
@@ -48,11 +64,10 @@ class Scheduler(Loop):
         self.decisions = 0
 
     def start(self) -> None:
-        self.nodes, self.pending = {}, set()  # rebuilt from the store: a re-elected leader starts afresh
-        for n in self.store.list(Node):
-            self.nodes[n.ID] = NodeInfo.of(n)
-        for t in self.store.list(Task):
-            self._account(None, t)
+        # Rebuilt from the store: a re-elected leader starts afresh.
+        tasks = self.store.list(Task)
+        self.nodes = node_infos(self.store.list(Node), tasks)
+        self.pending = {t.ID for t in tasks if needs_scheduling(t)}
         self._unsubscribe = self.store.subscribe(self.on_change)
         super().start()
         self.kick()
@@ -68,11 +83,7 @@ class Scheduler(Loop):
                 if ni is None:
                     self.nodes[ch.new.ID] = NodeInfo.of(ch.new)
                 else:
-                    old_res = ni.node.Description.Resources
-                    new_res = ch.new.Description.Resources
-                    ni.available_cpus += new_res.NanoCPUs - old_res.NanoCPUs
-                    ni.available_memory += new_res.MemoryBytes - old_res.MemoryBytes
-                    ni.node = ch.new
+                    ni.update_node(ch.new)
             if self.pending:
                 self.kick()
 
@@ -125,7 +136,7 @@ class Scheduler(Loop):
             pipeline.set_task(t)
             if ni is not None and pipeline.process(ni):
                 ni.add_task(t)
-                out.append(self._assigned(t, t.NodeID))
+                out.append(self._assigned(t, ni))
             else:
                 err = pipeline.explain() if ni is not None else "node not found"
                 if t.Status.Err != err:
@@ -134,44 +145,24 @@ class Scheduler(Loop):
 
     def _schedule_group(self, group: list[Task]) -> list[Task]:
         pipeline = Pipeline()
-        first = group[0]
-        pipeline.set_task(first)
-        sid = first.ServiceID
-        candidates = [ni for ni in self.nodes.values() if pipeline.process(ni)]
-        heap = [(ni.tasks_by_service.get(sid, 0), ni.active_tasks, ni.node.ID) for ni in candidates]
-        heapq.heapify(heap)
-        out: list[Task] = []
-        for i, t in enumerate(group):
-            placed = False
-            while heap:
-                _svc, _total, nid = heapq.heappop(heap)
-                ni = self.nodes[nid]
-                if not pipeline.process(ni):  # resources, ports or max-replicas used up by earlier picks
-                    continue
-                ni.add_task(t)
-                out.append(self._assigned(t, nid))
-                heapq.heappush(heap, (ni.tasks_by_service.get(sid, 0), ni.active_tasks, nid))
-                placed = True
-                break
-            if not placed:
-                # Nothing left for this and the rest of the group: explain over every node.
-                pipeline.set_task(t)
-                for ni in self.nodes.values():
-                    pipeline.process(ni)
-                explanation = pipeline.explain()
-                err = f"no suitable node ({explanation})" if explanation else "no suitable node"
-                for rest in group[i:]:
-                    if rest.Status.Err != err:
-                        out.append(self._unschedulable(rest, err))
-                break
+        pipeline.set_task(group[0])
+        placed = GroupPlacer(self.nodes, pipeline, group).place()
+        out = [self._assigned(t, ni) for t, ni in placed]
+        if len(placed) < len(group):
+            # Nothing left for the rest of the group: explain over every node, as it is now.
+            err = no_suitable_node(pipeline.explain_all(list(self.nodes.values())))
+            out.extend(self._unschedulable(t, err) for t in group[len(placed):] if t.Status.Err != err)
         return out
 
-    def _assigned(self, t: Task, node_id: str) -> Task:
+    def _assigned(self, t: Task, ni: NodeInfo) -> Task:
         nt = clone(t)
-        nt.NodeID = node_id
+        nt.NodeID = ni.node.ID
         nt.Status = TaskStatus(
             Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED]
         )
+        given = ni.claimed.get(t.ID)
+        if given is not None:
+            nt.GenericResources = given
         self.decisions += 1
         return nt
 

@@ -323,3 +323,27 @@ async def test_a_lost_commit_does_not_leak_the_reservation() -> None:
         assert sched.nodes[n.ID].available_cpus == 0
     finally:
         await store.close()
+
+
+async def test_preferences_through_the_scheduler() -> None:
+    nodes = [make_node(f"{dc}{i}", labels={"dc": dc}) for dc, n in (("a", 1), ("b", 2), ("c", 5)) for i in range(n)]
+    tasks = tuple(make_task("web", slot=i + 1, spread=["node.labels.dc"]) for i in range(12))
+    store, sched = await setup(*nodes, tasks=tasks)
+    await sched.settle()
+    dc_of = {n.ID: (n.Spec.Labels or {})["dc"] for n in nodes}
+    assert Counter(dc_of[current(store, t).NodeID] for t in tasks) == {"a": 4, "b": 4, "c": 4}
+
+
+async def test_reasons_are_joined_most_frequent_first_with_max_replicas() -> None:
+    ok = [make_node(f"ok{i}", labels={"ok": "1"}) for i in range(3)]
+    other = [make_node(f"no{i}") for i in range(2)]
+    drained = make_node("drained", labels={"ok": "1"}, availability="drain")
+    tasks = tuple(make_task("web", slot=i + 1, constraints=["node.labels.ok==1"], max_replicas=1)
+                  for i in range(5))
+    store, sched = await setup(*ok, *other, drained, tasks=tasks)
+    await sched.settle()
+    got = [current(store, t) for t in tasks]
+    assert sorted(t.NodeID for t in got if t.NodeID) == sorted(n.ID for n in ok)
+    assert [t.Status.Err for t in got if not t.NodeID] == [
+        "no suitable node (max replicas per node limit exceed; scheduling constraints not satisfied on 2 nodes; "
+        "1 node not available for new tasks)"] * 2
