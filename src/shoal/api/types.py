@@ -98,6 +98,13 @@ class Mount(Base):
     TmpfsOptions: dict[str, Any] | None = None
 
 
+class PullOptions(Base):
+    """SwarmKit's ``ContainerSpec.PullOptions``: the ``X-Registry-Auth`` that came with the service
+    (``--with-registry-auth``), handed to the agents with each task. Never shown by the API."""
+
+    RegistryAuth: str = ""
+
+
 class ContainerSpec(Base):
     Image: str = ""
     Labels: dict[str, str] | None = None
@@ -127,6 +134,7 @@ class ContainerSpec(Base):
     CapabilityDrop: list[str] | None = None
     Ulimits: list[dict[str, Any]] | None = None
     OomScoreAdj: int = 0
+    PullOptions: PullOptions | None = None  # shoal's bookkeeping as SwarmKit's; the front door hides it
 
 
 class NetworkAttachmentConfig(Base):

@@ -51,15 +51,23 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--hostname", default="", help="Node hostname to report (default: the machine's)")
 @click.option("--cpus", type=int, default=0, help="CPUs to report as the node's capacity")
 @click.option("--memory", type=int, default=0, help="Memory bytes to report as the node's capacity")
+@click.option("--insecure-registry", "insecure", multiple=True,
+              help="Enable insecure registry communication (plain HTTP; loopback registries always are)")
+@click.option("--block-registry", "blocked", multiple=True,
+              help="Never contact this registry (\"all\": every registry not on loopback; "
+                   "default: $SHOAL_BLOCK_REGISTRY, comma-separated)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, labels: tuple[str, ...],
-           hostname: str, cpus: int, memory: int, debug: bool) -> None:
+           hostname: str, cpus: int, memory: int, insecure: tuple[str, ...], blocked: tuple[str, ...],
+           debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = DaemonConfig(
         data_root=data_root, exec_root=exec_root,
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
-        hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
+        hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory, insecure_registries=list(insecure),
     )
+    if blocked:
+        cfg.block_registries = [*cfg.block_registries, *blocked]
     asyncio.run(run_daemon(cfg))
