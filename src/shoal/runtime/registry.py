@@ -49,7 +49,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
@@ -78,6 +78,7 @@ LAYER_TYPES = (
 MAX_MANIFEST = 4 << 20  # Docker's limits for what is read into memory
 MAX_CONFIG = 8 << 20
 CONCURRENT_DOWNLOADS = 3  # dockerd's default --max-concurrent-downloads
+MAX_REDIRECTS = 10  # Go's http.Client
 ROOTFS_MISMATCH = "layers from manifest don't match image configuration"
 
 Progress = Callable[[dict[str, Any]], Awaitable[None]]
@@ -287,7 +288,8 @@ class RegistryClient:
         """May be reached over plain HTTP or unverified TLS: loopback, or ``--insecure-registry``."""
         return reference.is_loopback(host) or host.lower() in self.insecure
 
-    def _check(self, url: str) -> None:
+    def check(self, url: str) -> None:
+        """Refuse a URL on a blocked registry (before anything is resolved)."""
         host = urlsplit(url).netloc
         if self.is_blocked(host):
             raise RegistryError(f'Get "{url}": registry {host} is blocked on this node (--block-registry)')
@@ -303,7 +305,7 @@ class RegistryClient:
         last: Exception | None = None
         for base, verify_tls in candidates:
             url = base + "/v2/"
-            self._check(url)
+            self.check(url)
             try:
                 async with self.session().get(url, ssl=verify_tls) as resp:
                     await resp.read()
@@ -334,7 +336,7 @@ class RegistryClient:
             raise RegistryError("bearer auth challenge has no realm")
         query = {k: v for k, v in (("service", params.get("service", "")), ("scope", scope)) if v}
         url = realm + ("&" if "?" in realm else "?") + urlencode(query) if query else realm
-        self._check(url)
+        self.check(url)
         s = self.session()
         try:
             if auth.identitytoken:
@@ -520,10 +522,7 @@ class _Repo:
             headers = {"Accept": accept} if accept else {}
             if self.authorization:
                 headers["Authorization"] = self.authorization
-            try:
-                resp = await self.client.session().get(url, headers=headers, ssl=verify_tls)
-            except _TRANSPORT as e:
-                raise RegistryError(f'Get "{url}": {_transport_error(self.ref.host, e)}') from e
+            resp = await self._follow(url, headers, verify_tls)
             if resp.status != 401 or attempt:
                 return resp
             authz = await self.client.authorize(resp.headers.get("WWW-Authenticate", ""), self.auth, self.scope)
@@ -532,6 +531,26 @@ class _Repo:
             resp.release()
             self.authorization = authz
         raise AssertionError("unreachable")
+
+    async def _follow(self, url: str, headers: dict[str, str], verify_tls: bool) -> aiohttp.ClientResponse:
+        """GET, following redirects (blob stores) only to hosts this node may contact; the
+        registry's credentials are not sent to another host."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            try:
+                resp = await self.client.session().get(url, headers=headers, ssl=verify_tls, allow_redirects=False)
+            except _TRANSPORT as e:
+                raise RegistryError(f'Get "{url}": {_transport_error(urlsplit(url).netloc, e)}') from e
+            location = resp.headers.get("Location", "")
+            if resp.status not in (301, 302, 303, 307, 308) or not location:
+                return resp
+            resp.release()
+            target = urljoin(url, location)
+            self.client.check(target)
+            if urlsplit(target).netloc != urlsplit(url).netloc:
+                headers = {k: v for k, v in headers.items() if k != "Authorization"}
+                verify_tls = _ssl_for(target, self.client)
+            url = target
+        raise RegistryError(f'Get "{url}": stopped after {MAX_REDIRECTS} redirects')
 
     async def _fail(self, resp: aiohttp.ClientResponse) -> RegistryError:
         """Docker's ``translatePullError``: denied / unknown manifest / unknown name are "not found"."""

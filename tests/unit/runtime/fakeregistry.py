@@ -58,6 +58,8 @@ class FakeRegistry:
     fetched: list[str] = field(default_factory=list)  # blob digests, in the order served
     corrupt: set[str] = field(default_factory=set)  # blob digests served with a flipped byte
     token_requests: list[dict[str, str]] = field(default_factory=list)
+    redirect_to: str = ""  # blobs answered by a redirect to <redirect_to>/storage/<digest> ("self": this server)
+    storage_auth: list[str] = field(default_factory=list)  # the Authorization each storage request brought
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -144,6 +146,16 @@ class FakeRegistry:
         name, digest = request.match_info["name"], request.match_info["digest"]
         if not self._authorized(request):
             return self._challenge(f"repository:{name}:pull")
+        if self.redirect_to:
+            base = f"http://{self.host}" if self.redirect_to == "self" else self.redirect_to
+            raise web.HTTPTemporaryRedirect(f"{base}/storage/{digest}")
+        return self._serve_blob(digest)
+
+    async def _storage(self, request: web.Request) -> web.StreamResponse:
+        self.storage_auth.append(request.headers.get("Authorization", ""))
+        return self._serve_blob(request.match_info["digest"])
+
+    def _serve_blob(self, digest: str) -> web.StreamResponse:
         body = self.blobs.get(digest)
         if body is None:
             return web.json_response({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown"}]},
@@ -159,6 +171,7 @@ class FakeRegistry:
         app.router.add_get("/token", self._token)
         app.router.add_get("/v2/{name:.+}/manifests/{ref}", self._manifest)
         app.router.add_get("/v2/{name:.+}/blobs/{digest}", self._blob)
+        app.router.add_get("/storage/{digest}", self._storage)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -288,3 +288,15 @@ async def test_puller_shares_one_pull(reg: FakeRegistry, client: RegistryClient,
     with pytest.raises(RegistryError):
         await failing
     await puller.close()
+
+
+async def test_blob_redirects(reg: FakeRegistry, client: RegistryClient, store: ImageStore) -> None:
+    reg.add_image("app", "1", [BASE])
+    reg.redirect_to = "self"  # a blob store on the same host: followed, with the registry's token
+    await client.pull(parse(f"{reg.host}/app:1"), ALICE, store)
+    assert reg.storage_auth and set(reg.storage_auth) == {"Bearer tok-alice"}
+    reg.add_image("app", "2", [TOP])
+    reg.redirect_to = "http://blobs.example:9"  # elsewhere, and blocked: refused before any lookup
+    with pytest.raises(RegistryError) as ei:
+        await client.pull(parse(f"{reg.host}/app:2"), ALICE, store)
+    assert "registry blobs.example:9 is blocked on this node" in ei.value.message
