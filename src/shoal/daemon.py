@@ -61,6 +61,7 @@ from shoal.manager.remote import JoinRequest, SwarmListener, host_of, read_leade
 from shoal.runtime.base import Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
+from shoal.runtime.registry import Puller, RegistryClient
 from shoal.runtime.volumes import VolumeStore
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
@@ -84,6 +85,12 @@ class DaemonConfig:
     cpus: int = 0
     memory: int = 0
     generic_resources: list[GenericResource] = field(default_factory=list)  # --node-generic-resource
+    # Registries this node never contacts ("all": every one not on loopback); by default what
+    # $SHOAL_BLOCK_REGISTRY lists (comma-separated), which the test suite sets so that no outside name
+    # is ever resolved.
+    block_registries: list[str] = field(
+        default_factory=lambda: [r for r in os.environ.get("SHOAL_BLOCK_REGISTRY", "").split(",") if r.strip()])
+    insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
 
 
 def default_runtime() -> str:
@@ -101,6 +108,8 @@ class Daemon:
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self.images = ImageStore(self.data_root / "images")
         self.volumes = VolumeStore(self.data_root / "volumes")
+        self.registry = RegistryClient(config.block_registries, config.insecure_registries)
+        self.puller = Puller(self.registry, self.images)
         self.runtime_name = config.runtime or default_runtime()
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"
@@ -264,7 +273,7 @@ class Daemon:
                                       self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="manager")
+                             self.addr.rsplit(":", 1)[0], role="manager", puller=self.puller)
         await self.worker.start()
 
     def _remote_registrar(self, ident: remote.Identity) -> remote.RemoteRegistrar:
@@ -283,7 +292,7 @@ class Daemon:
     async def _run_worker(self, ident: remote.Identity) -> None:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role=self.role or "worker")
+                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self.puller)
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum
@@ -515,6 +524,8 @@ class Daemon:
         async with self._lock:
             await self._stop_swarm()
             await self.runtime.close()
+            await self.puller.close()
+            await self.registry.close()
 
     async def _stop_swarm(self, resign: bool = True) -> None:
         if self.elector is not None:

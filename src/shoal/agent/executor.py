@@ -3,6 +3,9 @@
     assigned → accepted → preparing → ready → starting → running → complete | failed
                                    ↘ rejected (cannot run here)     any state → shutdown (when asked)
 
+In ``preparing`` the task's image is pulled first when the node lacks it (``registry.Puller``, with the
+registry credentials that came with the service); a task shut down meanwhile stops waiting at once.
+A failed pull is only logged: the runtime then rejects the task (``No such image: …``), as Swarm does.
 Every step is reported to the dispatcher before the next is taken, so ``docker service ps`` sees
 each state. A step only ever moves forward. ``ready`` waits until the task's desired state is
 ``running`` (restart delays). A container with a healthcheck (``health.py``) stays ``starting``
@@ -27,6 +30,7 @@ from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
 from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
+from shoal.runtime.registry import Puller
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +44,14 @@ def exit_error(code: int) -> str:
 
 
 class TaskRunner:
-    def __init__(self, task: Task, runtime: Runtime, report: Reporter,
-                 files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None) -> None:
+    def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
+                 files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
+                 puller: Puller | None = None) -> None:
         self.task = task
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
         self.node = node or NodeDescription()  # this node, for the task's templates
         self.runtime = runtime
+        self.puller = puller
         self._report = report
         self.status = task.Status
         self.changed = asyncio.Event()
@@ -129,6 +135,8 @@ class TaskRunner:
             elif state == TaskState.ACCEPTED:
                 await self.report(TaskState.PREPARING)
             elif state == TaskState.PREPARING:
+                if not await self._pulled():
+                    continue  # shut down (or unassigned) while the image was coming
                 try:
                     await self.runtime.prepare(template.expand_task(self.task, self.task.NodeID, self.node),
                                                self.files(self.task) if self.files else [])
@@ -165,6 +173,24 @@ class TaskRunner:
                 await self.wait_change()
         if not self.state.terminal:
             await self._shutdown()
+
+    async def _pulled(self) -> bool:
+        """Pull the task's image if the node lacks it; False when the task should no longer start."""
+        spec = self.task.Spec.ContainerSpec
+        if self.puller is None or spec is None or not self.puller.needs_pull(spec.Image):
+            return True
+        pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
+        while not pull.done():
+            changed: asyncio.Future[Any] = asyncio.ensure_future(self.changed.wait())
+            try:
+                await asyncio.wait([pull, changed], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+            if self.changed.is_set():
+                self.changed.clear()
+                if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
+                    return False
+        return True
 
     def _watch_health(self) -> None:
         """Start probing the container if it has a healthcheck (the service's over the image's)."""

@@ -33,6 +33,7 @@ from shoal.api.types import (
 )
 from shoal.manager.dispatcher import Assignments
 from shoal.runtime.base import Runtime
+from shoal.runtime.registry import Puller
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,10 @@ def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus
 
 class Worker:
     def __init__(self, node_id: str, runtime: Runtime, registrar: Registrar, description: NodeDescription,
-                 addr: str, role: str = "worker") -> None:
+                 addr: str, role: str = "worker", puller: Puller | None = None) -> None:
         self.node_id = node_id
         self.runtime = runtime
+        self.puller = puller
         self.registrar = registrar
         self.description = description
         self.addr = addr
@@ -153,7 +155,8 @@ class Worker:
     def _assign(self, t: Task) -> None:
         r = self.runners.get(t.ID)
         if r is None:
-            r = TaskRunner(t, self.runtime, self._report, self.dependencies.files, self.description)
+            r = TaskRunner(t, self.runtime, self._report, files=self.dependencies.files, node=self.description,
+                           puller=self.puller)
             self.runners[t.ID] = r
             r.start()
             assert r._task is not None

@@ -123,6 +123,13 @@ class ConfigReference(Base):
     ConfigName: str = ""
 
 
+class PullOptions(Base):
+    """SwarmKit's ``ContainerSpec.PullOptions``: the ``X-Registry-Auth`` that came with the service
+    (``--with-registry-auth``), handed to the agents with each task. Never shown by the API."""
+
+    RegistryAuth: str = ""
+
+
 class ContainerSpec(Base):
     Image: str = ""
     Labels: dict[str, str] | None = None
@@ -152,6 +159,7 @@ class ContainerSpec(Base):
     CapabilityDrop: list[str] | None = None
     Ulimits: list[dict[str, Any]] | None = None
     OomScoreAdj: int = 0
+    PullOptions: PullOptions | None = None  # shoal's bookkeeping as SwarmKit's; the front door hides it
 
 
 class NetworkAttachmentConfig(Base):

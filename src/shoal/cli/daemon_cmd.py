@@ -63,9 +63,15 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--node-generic-resource", "generic_resources", multiple=True,
               help="Advertise user-defined resources (gpu=4 is a count; gpu=UUID1 --node-generic-resource gpu=UUID2 "
                    "names each one)")
+@click.option("--insecure-registry", "insecure", multiple=True,
+              help="Enable insecure registry communication (plain HTTP; loopback registries always are)")
+@click.option("--block-registry", "blocked", multiple=True,
+              help="Never contact this registry (\"all\": every registry not on loopback; "
+                   "default: $SHOAL_BLOCK_REGISTRY, comma-separated)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, labels: tuple[str, ...],
-           hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...], debug: bool) -> None:
+           hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...], insecure: tuple[str, ...],
+           blocked: tuple[str, ...], debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -74,5 +80,8 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
+        insecure_registries=list(insecure),
     )
+    if blocked:
+        cfg.block_registries = [*cfg.block_registries, *blocked]
     asyncio.run(run_daemon(cfg))

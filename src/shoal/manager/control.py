@@ -35,6 +35,7 @@ from shoal.api.types import (
     ManagerStatus,
     Node,
     NodeSpec,
+    PullOptions,
     ReplicatedService,
     Service,
     ServiceSpec,
@@ -268,10 +269,13 @@ class ControlAPI:
                     raise invalid("EndpointSpec: duplicate published ports provided")
                 seen.add((p.Protocol, p.PublishedPort))
 
-    async def create_service(self, spec: ServiceSpec) -> Service:
+    async def create_service(self, spec: ServiceSpec, registry_auth: str = "") -> Service:
+        """``registry_auth``: the ``X-Registry-Auth`` of ``--with-registry-auth``, kept with the task
+        template (``ContainerSpec.PullOptions``) for the agents' pulls, as dockerd does."""
         if not spec.Name:
             spec.Name = random_name()
         self.validate_service(spec)
+        _set_pull_auth(spec, registry_auth)
         self.networks.resolve(spec)
         self.secrets.resolve(spec)
         self.configs.resolve(spec)
@@ -306,7 +310,10 @@ class ControlAPI:
                     SpecVersion=Version(Index=1), Endpoint=endpoint) for i in range(count)]
         return plan(self.store.list(Node), self.store.list(Task), new, global_mode=global_mode)
 
-    async def update_service(self, ref: str, version: int, spec: ServiceSpec, rollback: bool = False) -> Service:
+    async def update_service(self, ref: str, version: int, spec: ServiceSpec, rollback: bool = False,
+                             registry_auth: str = "", auth_from: str = "") -> Service:
+        """Without new credentials (``registry_auth``) the service keeps those of its current spec, or
+        of its previous one (``auth_from="previous-spec"``; a rollback restores the previous spec's)."""
         cur = self.service(ref)
         if version != cur.Version.Index:
             raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
@@ -315,6 +322,15 @@ class ControlAPI:
             if cur.PreviousSpec is None:
                 raise RPCError("FailedPrecondition", f"service {cur.ID} does not have a previous spec", 400)
             spec = clone(cur.PreviousSpec)
+        if not registry_auth:
+            if auth_from not in ("", "spec", "previous-spec"):
+                raise InvalidArgument("unsupported registryAuthFrom value")
+            source = spec if rollback else cur.Spec if auth_from != "previous-spec" else cur.PreviousSpec
+            if source is None:
+                raise InvalidArgument("service does not have a previous spec")
+            kept = source.TaskTemplate.ContainerSpec.PullOptions if source.TaskTemplate.ContainerSpec else None
+            registry_auth = kept.RegistryAuth if kept else ""
+        _set_pull_auth(spec, registry_auth)
         if spec.Name != cur.Spec.Name:
             raise unimplemented("renaming services is not supported")
         self.validate_service(spec)
@@ -447,6 +463,12 @@ def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:
     if not s.CAConfig.NodeCertExpiry:
         s.CAConfig.NodeCertExpiry = 7_776_000_000_000_000  # 90 days
     return s
+
+
+def _set_pull_auth(spec: ServiceSpec, registry_auth: str) -> None:
+    cs = spec.TaskTemplate.ContainerSpec
+    if cs is not None:
+        cs.PullOptions = PullOptions(RegistryAuth=registry_auth) if registry_auth else None
 
 
 def service_with_defaults(s: Service) -> Service:

@@ -3,6 +3,7 @@
 Layout under ``<data-root>/images``::
 
     repositories.json          {"nginx:latest": "sha256:<image id>", ...}
+    digests.json               {"127.0.0.1:5000/app@sha256:<manifest digest>": "sha256:<image id>", ...}
     configs/<id hex>.json      the image config, byte for byte (its sha256 is the image ID)
     layers/<diff id hex>.tar   the layer as it came (uncompressed), so ``save`` reproduces it exactly
     layers/<diff id hex>/      the layer unpacked once, shared by every container (overlayfs lower dir)
@@ -10,7 +11,9 @@ Layout under ``<data-root>/images``::
 Whiteouts (``.wh.name``, ``.wh..wh..opq``) become overlayfs whiteouts when unpacked. ``import`` takes
 a root filesystem tarball (optionally compressed) and Dockerfile-style changes (``CMD``, ``ENV``,
 ``WORKDIR``, ``ENTRYPOINT``, …); ``load`` and ``save`` speak the docker-archive format
-(``manifest.json``), also reading the OCI layout that Docker 25 and later write.
+(``manifest.json``), also reading the OCI layout that Docker 25 and later write. Images pulled from a
+registry (``registry.py``) come in through ``has_layer``/``add_layer``/``add_config`` and are named by
+tag and by repository digest (``RepoDigests``); a reference with a digest resolves by that digest only.
 """
 
 from __future__ import annotations
@@ -57,6 +60,19 @@ def normalize(ref: str) -> str:
     return ref
 
 
+def digest_key(ref: str) -> str | None:
+    """``127.0.0.1:5000/app:1.2@sha256:…`` → ``127.0.0.1:5000/app@sha256:…`` (the tag dropped);
+    ``None`` for a reference without a digest."""
+    name = normalize(ref)
+    if "@" not in name:
+        return None
+    repo, digest = name.split("@", 1)
+    last = repo.rsplit("/", 1)[-1]
+    if ":" in last:
+        repo = repo[: len(repo) - len(last) + last.index(":")]
+    return f"{repo}@{digest}"
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     ref = normalize(ref)
     name, _, tag = ref.rpartition(":")
@@ -87,17 +103,26 @@ class ImageStore:
         self.configs.mkdir(parents=True, exist_ok=True)
         self.layers.mkdir(parents=True, exist_ok=True)
         self._repos_path = self.root / "repositories.json"
+        self._digests_path = self.root / "digests.json"
         self._lock = threading.Lock()
+        self._layer_locks: dict[str, threading.Lock] = {}
         self.repos: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
         if self._repos_path.exists():
             self.repos = json.loads(self._repos_path.read_text())
+        if self._digests_path.exists():
+            self.digests = json.loads(self._digests_path.read_text())
 
     # ------------------------------------------------------------ lookup
 
     def _save_repos(self) -> None:
-        tmp = self._repos_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.repos, indent=1, sort_keys=True))
-        tmp.replace(self._repos_path)
+        for path, data in ((self._repos_path, self.repos), (self._digests_path, self.digests)):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            tmp.replace(path)
+
+    def repo_digests(self, image_id: str) -> list[str]:
+        return sorted(k for k, v in self.digests.items() if v == image_id)
 
     def ids(self) -> list[str]:
         return ["sha256:" + p.stem for p in self.configs.glob("*.json")]
@@ -116,9 +141,10 @@ class ImageStore:
         if not ref:
             return None
         name = normalize(ref)
-        if "@" in name:
-            name = name.split("@", 1)[0]
-            name = name if ":" in name.rsplit("/", 1)[-1] else name + ":latest"
+        key = digest_key(name)
+        if key is not None:  # pinned: that content or nothing (the tag may name another image by now)
+            iid = self.digests.get(key)
+            return self.get_by_id(iid) if iid is not None else None
         iid = self.repos.get(name)
         if iid is not None:
             return self.get_by_id(iid)
@@ -146,10 +172,39 @@ class ImageStore:
                 total += (self.layers / (d.removeprefix("sha256:") + ".tar")).stat().st_size
         return total
 
+    def has_layer(self, diff_id: str) -> bool:
+        """The layer is stored and unpacked already (a pull need not fetch it)."""
+        hexid = diff_id.removeprefix("sha256:")
+        return (self.layers / f"{hexid}.tar").exists() and (self.layers / hexid).is_dir()
+
     # ------------------------------------------------------------ writing
 
-    def _store_layer(self, src: IO[bytes]) -> str:
-        """Copy an (optionally compressed) layer tar in, unpack it once; returns its diff ID."""
+    def _layer_lock(self, hexid: str) -> threading.Lock:
+        with self._lock:
+            return self._layer_locks.setdefault(hexid, threading.Lock())
+
+    def add_layer(self, src: IO[bytes], diff_id: str) -> str:
+        """Store a layer that must have this diff ID (a pulled layer): refused before it is unpacked
+        when its uncompressed content hashes otherwise."""
+        return self._store_layer(src, expect=diff_id)
+
+    def add_config(self, raw: bytes) -> str:
+        """Store an image config byte for byte; returns the image ID (its sha256)."""
+        return self._store_config(raw)
+
+    def name_image(self, image_id: str, tag: str = "", digest_ref: str = "") -> None:
+        """Point a tag (``name:tag``) and/or a repository digest (``name@sha256:…``) at an image."""
+        key = digest_key(digest_ref) if digest_ref else None
+        with self._lock:
+            if tag:
+                self.repos[normalize(tag)] = image_id
+            if key is not None:
+                self.digests[key] = image_id
+            self._save_repos()
+
+    def _store_layer(self, src: IO[bytes], expect: str = "") -> str:
+        """Copy an (optionally compressed) layer tar in, unpack it once; returns its diff ID.
+        With ``expect``, a layer whose diff ID differs is refused (``InvalidArgument``)."""
         src = _decompressed(src)
         fd, tmp = tempfile.mkstemp(dir=self.layers, prefix=".in-")
         h = hashlib.sha256()
@@ -158,19 +213,23 @@ class ImageStore:
                 h.update(chunk)
                 out.write(chunk)
         hexid = h.hexdigest()
+        if expect and expect != "sha256:" + hexid:
+            os.unlink(tmp)
+            raise InvalidArgument(f"layer content is sha256:{hexid}, not {expect}")
         final_tar = self.layers / f"{hexid}.tar"
         unpacked = self.layers / hexid
-        if unpacked.exists() and final_tar.exists():
-            os.unlink(tmp)
-            return "sha256:" + hexid
-        os.replace(tmp, final_tar)
-        work = self.layers / f".unpack-{hexid}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        _untar(final_tar, work)
-        if unpacked.exists():
-            shutil.rmtree(unpacked)
-        os.replace(work, unpacked)
+        with self._layer_lock(hexid):  # two pulls sharing a layer unpack it once
+            if unpacked.exists() and final_tar.exists():
+                os.unlink(tmp)
+                return "sha256:" + hexid
+            os.replace(tmp, final_tar)
+            work = self.layers / f".unpack-{hexid}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            _untar(final_tar, work)
+            if unpacked.exists():
+                shutil.rmtree(unpacked)
+            os.replace(work, unpacked)
         return "sha256:" + hexid
 
     def _store_config(self, raw: bytes) -> str:
@@ -268,17 +327,20 @@ class ImageStore:
             _add_bytes(tf, "manifest.json", json.dumps(manifest).encode())
 
     def remove(self, ref: str, force: bool = False, in_use: set[str] | None = None) -> list[dict[str, str]]:
-        """``docker rmi``: untag; delete the image when no tag is left. Returns Docker's report."""
+        """``docker rmi``: untag; delete the image when no tag is left (its repository digests go with
+        the last tag, as Docker does). Returns Docker's report."""
         img = self.must(ref)
-        name = normalize(ref)
+        name = digest_key(ref) or normalize(ref)
+        digests = self.repo_digests(img.id)
         short = img.id.removeprefix("sha256:")[:12]
-        by_tag = self.repos.get(name) == img.id
-        if by_tag and len(img.tags) > 1:
+        by_ref = self.repos.get(name) == img.id or self.digests.get(name) == img.id
+        if by_ref and any(t != name for t in img.tags):
             with self._lock:
-                del self.repos[name]
+                self.repos.pop(name, None)
+                self.digests.pop(name, None)
                 self._save_repos()
             return [{"Untagged": name}]
-        if not by_tag and len(img.tags) > 1 and not force:
+        if not by_ref and len(img.tags) > 1 and not force:
             raise Conflict(
                 f"conflict: unable to delete {short} (must be forced) - image is referenced in multiple repositories"
             )
@@ -292,6 +354,9 @@ class ImageStore:
             for t in img.tags:
                 del self.repos[t]
                 out.append({"Untagged": t})
+            for d in digests:
+                del self.digests[d]
+                out.append({"Untagged": d})
             self._save_repos()
         (self.configs / (img.id.removeprefix("sha256:") + ".json")).unlink(missing_ok=True)
         out.append({"Deleted": img.id})

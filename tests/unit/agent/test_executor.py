@@ -11,7 +11,7 @@ import pytest
 from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, Task, TaskSpec, TaskStatus, clone
+from shoal.api.types import ContainerSpec, PullOptions, Task, TaskSpec, TaskStatus, clone
 from shoal.runtime.base import RuntimeError_
 from shoal.runtime.fake import FakeRuntime
 
@@ -291,3 +291,80 @@ async def test_fake_runtime_contract() -> None:
         rt2.finish("nope", 0)
     await rt2.close()
     assert rt2.closed and not rt2.running(t2.ID)
+
+
+# ---------------------------------------------------------------- pulling in ``preparing``
+
+
+class FakePuller:
+    """Stands in for ``registry.Puller``: the pull completes (adding the image to the fake runtime)
+    or fails when the test says so."""
+
+    def __init__(self, runtime: FakeRuntime) -> None:
+        self.runtime = runtime
+        self.calls: list[tuple[str, str]] = []
+        self.pending: asyncio.Future[None] | None = None
+
+    def needs_pull(self, image: str) -> bool:
+        assert self.runtime.images is not None
+        return image not in self.runtime.images
+
+    def pull(self, image: str, registry_auth: str = "") -> asyncio.Future[None]:
+        self.calls.append((image, registry_auth))
+        self.pending = asyncio.get_running_loop().create_future()
+        return self.pending
+
+    def finish(self, ok: bool) -> None:
+        assert self.pending is not None
+        if ok:
+            self.runtime.add_image(self.calls[-1][0])
+            self.pending.set_result(None)
+        else:
+            self.pending.set_exception(RuntimeError("manifest unknown"))
+
+
+def pull_task(image: str, auth: str = "") -> Task:
+    t = task(image)
+    assert t.Spec.ContainerSpec is not None
+    if auth:
+        t.Spec.ContainerSpec.PullOptions = PullOptions(RegistryAuth=auth)
+    return t
+
+
+async def test_pulls_a_missing_image_while_preparing(agent: Agent) -> None:
+    puller = FakePuller(agent.runtime)
+    t = pull_task("reg.example:5000/app:1.2", "b64auth")
+    r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
+    r.start()
+    agent.runners.append(r)
+    await agent.reach(t, S.PREPARING)
+    await agent.idle()
+    assert puller.calls == [("reg.example:5000/app:1.2", "b64auth")] and agent.runtime.call_names() == []
+    puller.finish(ok=True)
+    await agent.reach(t, S.RUNNING)
+    assert agent.rec.states(t.ID) == UP
+
+
+async def test_failed_pull_is_rejected_by_the_runtime(agent: Agent) -> None:
+    puller = FakePuller(agent.runtime)
+    t = pull_task("reg.example:5000/nosuch:1.0")
+    r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
+    r.start()
+    agent.runners.append(r)
+    await agent.reach(t, S.PREPARING)
+    puller.finish(ok=False)
+    await agent.reach(t, S.REJECTED)
+    assert agent.rec.last(t.ID).Err == "No such image: reg.example:5000/nosuch:1.0"
+
+
+async def test_shutdown_while_pulling_stops_waiting(agent: Agent) -> None:
+    puller = FakePuller(agent.runtime)
+    t = pull_task("reg.example:5000/slow:1")
+    r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
+    r.start()
+    agent.runners.append(r)
+    await agent.reach(t, S.PREPARING)
+    r.update(want(t, S.SHUTDOWN))
+    await agent.reach(t, S.SHUTDOWN)
+    assert agent.runtime.call_names() == []  # never prepared
+    assert puller.pending is not None and not puller.pending.done()  # the pull itself is not ours to cancel

@@ -49,14 +49,17 @@ from shoal.manager.control import service_with_defaults
 from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.quorum import NO_LEADER
 from shoal.manager.secrets import PayloadAPI
+from shoal.runtime import reference
 from shoal.runtime.base import container_name
 from shoal.runtime.images import Image, normalize, split_ref
+from shoal.runtime.registry import AuthConfig, parse_pull_ref
 from shoal.store.backend import StoreError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DAEMON: web.AppKey[Daemon] = web.AppKey("daemon", Daemon)
+AUTH_HEADER = "X-Registry-Auth"  # base64url JSON {username, password, serveraddress}
 
 
 def jresp(obj: Any, status: int = 200) -> web.Response:
@@ -355,11 +358,27 @@ async def node_delete(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- services
 
 
+def _hide_auth(spec: Any) -> Any:
+    """A ServiceSpec or TaskSpec without the registry credentials it carries (never shown, as Swarm)."""
+    tt = spec.TaskTemplate if isinstance(spec, ServiceSpec) else spec
+    cs = tt.ContainerSpec
+    if cs is None or cs.PullOptions is None:
+        return spec
+    tt = msgspec.structs.replace(tt, ContainerSpec=msgspec.structs.replace(cs, PullOptions=None))
+    return msgspec.structs.replace(spec, TaskTemplate=tt) if isinstance(spec, ServiceSpec) else tt
+
+
+def task_json(t: Task) -> Task:
+    spec = _hide_auth(t.Spec)
+    return t if spec is t.Spec else msgspec.structs.replace(t, Spec=spec)
+
+
 def service_json(m: Any, s: Service, status: bool = False, defaults: bool = False) -> Service:
     out = service_with_defaults(s) if defaults else s
+    spec, prev = _hide_auth(out.Spec), _hide_auth(out.PreviousSpec) if out.PreviousSpec is not None else None
+    if status or spec is not out.Spec or prev is not out.PreviousSpec:
+        out = msgspec.structs.replace(out, Spec=spec, PreviousSpec=prev)
     if status:
-        if out is s:
-            out = msgspec.structs.replace(s)
         out.ServiceStatus = m.control.service_status(s)
     return out
 
@@ -373,12 +392,9 @@ async def services_list(request: web.Request) -> web.StreamResponse:
 async def service_create(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
     spec: ServiceSpec = await body_as(request, ServiceSpec)
-    svc = await m.control.create_service(spec)
-    warnings = None
-    image = spec.TaskTemplate.ContainerSpec.Image if spec.TaskTemplate.ContainerSpec else ""
-    if image and daemon(request).images.resolve(image) is None:
-        warnings = [f"image {image} could not be found on this node; tasks will be rejected until it is loaded"]
-    return jresp({"ID": svc.ID, "Warnings": warnings}, 201)
+    svc = await m.control.create_service(spec, request.headers.get(AUTH_HEADER, ""))
+    # API 1.30 and later: the client pins the image's digest itself (GET /distribution) and warns.
+    return jresp({"ID": svc.ID, "Warnings": None}, 201)
 
 
 async def service_dry_run(request: web.Request) -> web.StreamResponse:
@@ -398,7 +414,8 @@ async def service_update(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
     spec: ServiceSpec = await body_as(request, ServiceSpec)
     rollback = request.query.get("rollback", "") == "previous"
-    await m.control.update_service(request.match_info["id"], qint(request, "version"), spec, rollback)
+    await m.control.update_service(request.match_info["id"], qint(request, "version"), spec, rollback,
+                                   request.headers.get(AUTH_HEADER, ""), request.query.get("registryAuthFrom", ""))
     return jresp({"Warnings": None})
 
 
@@ -420,12 +437,12 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
 
 async def tasks_list(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    return jresp(m.control.tasks(filters_of(request)))
+    return jresp([task_json(t) for t in m.control.tasks(filters_of(request))])
 
 
 async def task_inspect(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    return jresp(m.control.task(request.match_info["id"]))
+    return jresp(task_json(m.control.task(request.match_info["id"])))
 
 
 async def task_logs(request: web.Request) -> web.StreamResponse:
@@ -441,7 +458,7 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
 def image_summary(d: Daemon, img: Image) -> dict[str, Any]:
     size = d.images.size(img)
     return {
-        "Id": img.id, "ParentId": "", "RepoTags": img.tags or None, "RepoDigests": [],
+        "Id": img.id, "ParentId": "", "RepoTags": img.tags or None, "RepoDigests": d.images.repo_digests(img.id),
         "Created": int(parse_ts(img.config.get("created", ""))), "Size": size, "SharedSize": -1,
         "VirtualSize": size, "Labels": img.container_config.get("Labels"), "Containers": -1,
     }
@@ -451,7 +468,8 @@ def image_inspect_json(d: Daemon, img: Image) -> dict[str, Any]:
     size = d.images.size(img)
     cfg = img.config
     return {
-        "Id": img.id, "RepoTags": img.tags, "RepoDigests": [], "Parent": "", "Comment": "",
+        "Id": img.id, "RepoTags": img.tags, "RepoDigests": d.images.repo_digests(img.id), "Parent": "",
+        "Comment": "",
         "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": img.container_config, "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", ""), "Size": size, "VirtualSize": size,
@@ -474,13 +492,7 @@ async def images_create(request: web.Request) -> web.StreamResponse:
     d = daemon(request)
     q = request.query
     if q.get("fromSrc") is None:
-        ref = q.get("fromImage", "")
-        tag = q.get("tag", "")
-        full = normalize(f"{ref}:{tag}" if tag and "@" not in ref else ref)
-        if d.images.resolve(full) is not None:
-            return await _stream_messages(request, [{"status": f"Status: Image is up to date for {full}"}])
-        return err(501, f"pulling {full} from a registry is not supported by this shoal yet; "
-                        "use docker load or docker import")
+        return await _pull(request, d)
     if q.get("fromSrc") != "-":
         return err(400, "importing from a URL is not supported; pipe the tarball with fromSrc=-")
     body = await _spool(request)
@@ -493,6 +505,28 @@ async def images_create(request: web.Request) -> web.StreamResponse:
     finally:
         body.close()
     return await _stream_messages(request, [{"status": iid}])
+
+
+async def _pull(request: web.Request, d: Daemon) -> web.StreamResponse:
+    """``docker pull``: Docker's JSON progress, streamed. An error before the first message is an HTTP
+    error (the CLI prints ``Error response from daemon: …``); after it, an ``errorDetail`` message."""
+    ref = parse_pull_ref(request.query.get("fromImage", ""), request.query.get("tag", ""))
+    auth = AuthConfig.decode(request.headers.get(AUTH_HEADER, ""))
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+
+    async def emit(msg: dict[str, Any]) -> None:
+        if not resp.prepared:
+            await resp.prepare(request)
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+
+    try:
+        await d.registry.pull(ref, auth, d.images, emit)
+    except ShoalError as e:
+        if not resp.prepared:
+            raise
+        await emit({"errorDetail": {"message": e.message}, "error": e.message})
+    await resp.write_eof()
+    return resp
 
 
 async def _stream_messages(request: web.Request, msgs: list[dict[str, Any]]) -> web.StreamResponse:
@@ -605,9 +639,29 @@ async def image_delete(request: web.Request) -> web.StreamResponse:
 
 
 async def distribution(request: web.Request) -> web.StreamResponse:
+    """``GET /distribution/{name}/json``: what the registry holds for the reference (the docker CLI pins
+    the service's image to ``Descriptor.digest`` and its placement to ``Platforms``)."""
     name = request.match_info["name"]
-    return err(404, f"pull access denied for {name.split(':')[0]}, repository does not exist or may require "
-                    "'docker login': no registry is configured for this shoal")
+    if name.startswith("sha256:"):
+        return err(500, "no manifest found for full image ID")
+    ref = reference.parse(name)
+    auth = AuthConfig.decode(request.headers.get(AUTH_HEADER, ""))
+    return jresp(await daemon(request).registry.inspect(ref, auth))
+
+
+class AuthRequest(msgspec.Struct, kw_only=True):
+    username: str = ""
+    password: str = ""
+    serveraddress: str = ""
+    identitytoken: str = ""
+    registrytoken: str = ""
+
+
+async def auth(request: web.Request) -> web.StreamResponse:
+    """``docker login``: check the credentials against the registry (the CLI stores them)."""
+    req: AuthRequest = await body_as(request, AuthRequest)
+    await daemon(request).registry.login(AuthConfig.from_json(msgspec.to_builtins(req)))
+    return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 # ---------------------------------------------------------------- containers (the tasks on this node)
@@ -814,7 +868,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/images/{name:.+}/json", image_inspect), ("GET", "/images/{name:.+}/history", image_history),
     ("GET", "/images/{name:.+}/get", images_get), ("POST", "/images/{name:.+}/tag", image_tag),
     ("DELETE", "/images/{name:.+}", image_delete),
-    ("GET", "/distribution/{name:.+}/json", distribution),
+    ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
     ("GET", "/containers/json", containers_list),
     ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
     ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),

@@ -3,6 +3,8 @@ with Swarm's defaults filled in."""
 
 from __future__ import annotations
 
+import msgspec
+
 from shoal.api.ids import new_id
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import (
@@ -89,5 +91,16 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
 
 
 def task_dirty(service: Service, t: Task) -> bool:
-    """The task was made from a spec other than the service's current one (it needs an update)."""
-    return t.Spec != service.Spec.TaskTemplate
+    """The task was made from a spec other than the service's current one (it needs an update).
+
+    As SwarmKit: new registry credentials alone do not replace a task that has its image already
+    (ready to running, and meant to run)."""
+    want = service.Spec.TaskTemplate
+    if t.Spec == want:
+        return False
+    mine, theirs = t.Spec.ContainerSpec, want.ContainerSpec
+    if (mine is not None and theirs is not None and mine.PullOptions != theirs.PullOptions
+            and t.DesiredState <= TaskState.RUNNING and TaskState.READY <= t.Status.State <= TaskState.RUNNING):
+        return msgspec.structs.replace(t.Spec, ContainerSpec=msgspec.structs.replace(
+            mine, PullOptions=theirs.PullOptions)) != want
+    return True
