@@ -66,15 +66,19 @@ class EmbeddedBackend:
 
     def txn_now(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
         """The transaction itself; synchronous, so no other coroutine can run between check and write."""
+        current: dict[str, KV | None] = {}  # each key read once: compares and ops are mostly on the same keys
         for c in compares:
-            kv = self._get(c.key)
+            kv = current[c.key] = self._get(c.key)
             if (kv.mod_revision if kv else 0) != c.mod_revision:
                 raise CompareFailed(c.key)
         rev = self.revision + 1
         events: list[Event] = []
         touched: dict[str, KV | None] = {}
         for op in ops:
-            prev = touched[op.key] if op.key in touched else self._get(op.key)
+            if op.key in touched:
+                prev = touched[op.key]
+            else:
+                prev = current[op.key] if op.key in current else self._get(op.key)
             if isinstance(op, Put):
                 kv = KV(op.key, op.value, prev.create_revision if prev else rev, rev, op.lease)
                 touched[op.key] = kv

@@ -62,19 +62,19 @@ class SQLiteBackend(EmbeddedBackend):
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for ev in events:
-                kv = ev.kv
-                if ev.type == "put":
-                    db.execute(
-                        "INSERT OR REPLACE INTO kv (key, value, create_rev, mod_rev, lease) VALUES (?,?,?,?,?)",
-                        (kv.key, kv.value, kv.create_revision, revision, kv.lease),
-                    )
-                else:
-                    db.execute("DELETE FROM kv WHERE key = ?", (kv.key,))
-                db.execute(
-                    "INSERT INTO log (rev, key, deleted, value, create_rev, lease) VALUES (?,?,?,?,?,?)",
-                    (revision, kv.key, int(ev.type == "delete"), kv.value, kv.create_revision, kv.lease),
-                )
+            final = {e.kv.key: e for e in events}  # a key written twice in one transaction: its last state
+            puts = [(e.kv.key, e.kv.value, e.kv.create_revision, revision, e.kv.lease) for e in final.values()
+                    if e.type == "put"]
+            if puts:
+                db.executemany("INSERT OR REPLACE INTO kv (key, value, create_rev, mod_rev, lease) VALUES (?,?,?,?,?)",
+                               puts)
+            deletes = [(e.kv.key,) for e in final.values() if e.type != "put"]
+            if deletes:
+                db.executemany("DELETE FROM kv WHERE key = ?", deletes)
+            db.executemany(
+                "INSERT INTO log (rev, key, deleted, value, create_rev, lease) VALUES (?,?,?,?,?,?)",
+                [(revision, e.kv.key, int(e.type == "delete"), e.kv.value, e.kv.create_revision, e.kv.lease)
+                 for e in events])
             db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('revision', ?)", (revision,))
             db.execute("COMMIT")
         except BaseException:
