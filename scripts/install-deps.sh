@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what shoal and its tests need on Debian 12 (run as root): runc, busybox-static (tiny test
-# images), tini, iproute2 (ip, bridge), nftables, curl, util-linux (nsenter, unshare), etcd-server, and the
-# Python package with its test extras (pyroute2, dnslib, aetcd among its dependencies).
+# images), tini, iproute2 (ip, bridge), nftables, curl, util-linux (nsenter, unshare), etcd-server, docker.io
+# (dockerd: the docker runtime's tests start one of their own, never the system's), and the
+# Python package with its test extras (pyroute2, dnslib, aetcd, docker among its dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -10,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip etcd-server; do
+for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip etcd-server docker.io; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
