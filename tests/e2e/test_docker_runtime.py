@@ -194,6 +194,18 @@ async def test_missing_image_networks_and_executable(rt: DockerRuntime) -> None:
     assert not ei.value.reject
 
 
+@pytest.mark.e2e
+async def test_many_containers_at_once(rt: DockerRuntime) -> None:
+    tasks = [sh(f"echo {i}; exit {i}") for i in range(12)]
+    await asyncio.gather(*(rt.prepare(t) for t in tasks))  # one image load for all of them
+    await asyncio.gather(*(rt.start(t) for t in tasks))
+    codes = await asyncio.wait_for(asyncio.gather(*(rt.wait(t.ID) for t in tasks)), 60)
+    assert codes == list(range(12))
+    for i, t in enumerate(tasks):
+        assert out(logs.read(rt.log_path(t.ID))[0]) == [str(i)]
+    await asyncio.gather(*(rt.remove(t.ID) for t in tasks))
+
+
 # ---------------------------------------------------------------- stop, OOM
 
 

@@ -71,6 +71,7 @@ LABEL_TASK = "io.shoal.task.id"
 LABEL_OWNER = "io.shoal.daemon"  # the data root of the shoal daemon that made the container
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # dockerd's rule for container names
 API_THREADS = 32
+POOL_SIZE = 256  # kept connections: each running container holds one (its exit is waited for)
 DRAIN = 5.0  # seconds for the rest of a container's output after it exited
 
 
@@ -134,11 +135,24 @@ class DockerRuntime:
             if self._api is None:
                 try:
                     self._api = docker.APIClient(base_url=self.host, version="auto", timeout=60,
-                                                 max_pool_size=API_THREADS)
+                                                 max_pool_size=POOL_SIZE)
                 except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-                    raise RuntimeError_(f"Cannot connect to the Docker daemon at {self.host}. "
-                                        f"Is the docker daemon running? ({e})") from e
+                    raise RuntimeError_(self.cannot_connect()) from e
             return self._api
+
+    def cannot_connect(self) -> str:
+        """Docker's words when its daemon does not answer."""
+        return f"Cannot connect to the Docker daemon at {self.host}. Is the docker daemon running?"
+
+    def _error(self, what: str, e: Exception) -> RuntimeError_:
+        """A docker SDK error as the task's error: ``what: explanation``."""
+        if isinstance(e, docker.errors.APIError):
+            text = _explain(e)
+        elif isinstance(e, requests.exceptions.ConnectionError):
+            text = self.cannot_connect()
+        else:
+            text = str(e)
+        return RuntimeError_(f"{what}: {text}" if what else text)
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -150,10 +164,8 @@ class DockerRuntime:
             return getattr(self.api(), method)(*args, **kwargs)
         try:
             return await self._call(call)
-        except docker.errors.APIError as e:
-            raise RuntimeError_(f"{what}: {_explain(e)}" if what else _explain(e)) from e
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise RuntimeError_(f"{what}: {e}" if what else str(e)) from e
+            raise self._error(what, e) from e
 
     def _owned(self, task_id: str = "") -> dict[str, list[str]]:
         labels = [f"{LABEL_OWNER}={self.owner}"]
@@ -200,14 +212,21 @@ class DockerRuntime:
         async with lock:
             if img.id in self._loaded:
                 return
-            try:
-                await self._do("", "inspect_image", img.id)
-            except RuntimeError_:
+            if not await self._call(self._has_image, img.id):
                 await self._call(self._load, img)
             for ref in img.tags:
                 repo, tag = split_ref(ref)
                 await self._do(f"tagging {ref}", "tag", img.id, repo, tag, force=True)
             self._loaded.add(img.id)
+
+    def _has_image(self, image_id: str) -> bool:
+        try:
+            self.api().inspect_image(image_id)
+        except docker.errors.ImageNotFound:
+            return False
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise self._error("", e) from e
+        return True
 
     def _load(self, img: Image) -> None:
         tmp_dir = self.tasks_dir / "tmp"
@@ -219,9 +238,9 @@ class DockerRuntime:
                 for msg in self.api().load_image(f):
                     if isinstance(msg, dict) and msg.get("error"):
                         raise RuntimeError_(f"loading image {img.id} into the Docker daemon failed: {msg['error']}")
-        except docker.errors.APIError as e:
-            raise RuntimeError_(f"loading image {img.id} into the Docker daemon failed: {_explain(e)}") from e
-        except (OSError, docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise self._error(f"loading image {img.id} into the Docker daemon failed", e) from e
+        except OSError as e:
             raise RuntimeError_(f"loading image {img.id} into the Docker daemon failed: {e}") from e
 
     # ------------------------------------------------------------ prepare
@@ -339,11 +358,11 @@ class DockerRuntime:
 
         try:
             return await self._call(create)
-        except docker.errors.APIError as e:
-            client_error = e.response is not None and 400 <= e.response.status_code < 500
-            raise RuntimeError_(f"creating container failed: {_explain(e)}", reject=client_error) from e
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise RuntimeError_(f"creating container failed: {e}") from e
+            err = self._error("creating container failed", e)
+            # dockerd refuses the container's configuration: this node can never run it.
+            err.reject = isinstance(e, docker.errors.APIError) and e.is_client_error()
+            raise err from e
 
     # ------------------------------------------------------------ run
 
