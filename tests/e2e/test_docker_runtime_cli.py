@@ -125,3 +125,31 @@ def test_a_networked_task_is_rejected_not_run_without_network(shoal: ShoalDaemon
     assert not containers(client, "netted", all=True)
     shoal.docker("service", "rm", "netted")
     shoal.docker("network", "rm", "front")
+
+
+def test_after_a_crash_the_daemon_removes_its_old_containers(e2e_base: Path, dockerd: Dockerd,
+                                                             client: docker.APIClient) -> None:
+    """kill -9: the containers stay in the dockerd; the restarted daemon removes them and the swarm
+    replaces the tasks. A daemon's cleanup never touches another daemon's containers."""
+    d = start_daemon(e2e_base / "dk-crash", "docker", ["--docker-host", dockerd.host])
+    owner = {"label": [f"io.shoal.daemon={d.data_root.resolve()}"]}
+    try:
+        tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "dk-crash-rootfs")), "-c", "."],
+                             capture_output=True, check=True).stdout
+        d.docker("import", "-", "busy:latest", input=tar)
+        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
+        d.docker("service", "create", "-d", "--name", "survivor", "busy:latest", "sleep", "1000")
+        (before,) = wait_for(lambda: client.containers(filters=owner), timeout=60, what="the task's container")
+        d.kill()
+        assert [c["Id"] for c in client.containers(filters=owner)] == [before["Id"]]  # dockerd keeps it
+        d.start()
+        wait_for(lambda: [c["Id"] for c in client.containers(all=True, filters=owner)] not in ([], [before["Id"]]),
+                 timeout=60, what="the old container removed and a new one started")
+        assert not client.containers(all=True, filters={"id": before["Id"]})
+        d.docker("service", "rm", "survivor")
+        wait_for(lambda: not client.containers(all=True, filters=owner), timeout=30, what="no containers left")
+    finally:
+        d.docker("swarm", "leave", "--force", check=False)
+        stop_daemon(d)
+    assert not client.containers(all=True, filters=owner)
+    assert not leftover_mounts(e2e_base / "dk-crash"), "mounts left behind"
