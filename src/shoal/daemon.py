@@ -80,6 +80,7 @@ class DaemonConfig:
     exec_root: Path = DEFAULT_EXEC_ROOT
     hosts: list[str] = field(default_factory=list)
     runtime: str = ""  # "" = runc when root and runc is installed, else process
+    docker_host: str = "unix:///var/run/docker.sock"  # the dockerd of the docker runtime
     hostname: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     cpus: int = 0
@@ -143,6 +144,10 @@ class Daemon:
             from shoal.runtime.runc import RuncRuntime
 
             return RuncRuntime(self.data_root, self.exec_root, self.images)
+        if self.runtime_name == "docker":
+            from shoal.runtime.docker import DockerRuntime
+
+            return DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
     def describe(self) -> NodeDescription:

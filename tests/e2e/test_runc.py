@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,7 @@ APPLETS = ["sh", "sleep", "httpd", "hostname", "cat", "ip", "echo", "id", "ls", 
 IMAGE = "busy:latest"
 
 
-def _rootfs_tar() -> bytes:
+def _rootfs_tar(extra_applets: Sequence[str] = ()) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
         for d in ("bin", "etc", "tmp", "proc", "sys", "dev", "work"):
@@ -44,7 +44,7 @@ def _rootfs_tar() -> bytes:
             info.mode = 0o1777 if d == "tmp" else 0o755
             tf.addfile(info)
         tf.add("/bin/busybox", arcname="bin/busybox")
-        for a in APPLETS:
+        for a in [*APPLETS, *extra_applets]:
             info = tarfile.TarInfo(f"bin/{a}")
             info.type = tarfile.SYMTYPE
             info.linkname = "busybox"

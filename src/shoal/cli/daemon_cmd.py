@@ -54,8 +54,11 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--exec-root", type=click.Path(path_type=Path), default=DEFAULT_EXEC_ROOT, show_default=True,
               help="Root directory for execution state files")
 @click.option("-H", "--host", "hosts", multiple=True, help="Daemon socket(s) to connect to")
-@click.option("--runtime", type=click.Choice(["runc", "process", "hollow"]), default=None,
-              help="Runtime for tasks (default: runc when root and installed, else process; hollow runs nothing)")
+@click.option("--runtime", type=click.Choice(["runc", "docker", "process", "hollow"]), default=None,
+              help="Runtime for tasks (default: runc when root and installed, else process; docker runs them as "
+                   "containers of a local dockerd; hollow runs nothing)")
+@click.option("--docker-host", default="unix:///var/run/docker.sock", show_default=True,
+              help="The dockerd that runs the tasks with --runtime docker")
 @click.option("--label", "labels", multiple=True, help="Set key=value labels to the daemon (engine labels)")
 @click.option("--hostname", default="", help="Node hostname to report (default: the machine's)")
 @click.option("--cpus", type=int, default=0, help="CPUs to report as the node's capacity")
@@ -69,15 +72,15 @@ async def run_daemon(cfg: DaemonConfig) -> None:
               help="Never contact this registry (\"all\": every registry not on loopback; "
                    "default: $SHOAL_BLOCK_REGISTRY, comma-separated)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
-def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, labels: tuple[str, ...],
-           hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...], insecure: tuple[str, ...],
-           blocked: tuple[str, ...], debug: bool) -> None:
+def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
+           labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
+           insecure: tuple[str, ...], blocked: tuple[str, ...], debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = DaemonConfig(
         data_root=data_root, exec_root=exec_root,
-        hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "",
+        hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "", docker_host=docker_host,
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
         insecure_registries=list(insecure),

@@ -2,9 +2,8 @@
 
 A runtime prepares a task (image, bundle, filesystem, the files of its secrets and configs), starts
 it, reports its exit, stops it (the stop signal, then SIGKILL after the grace period) and removes
-what it made. Output goes to a
-per-task log file written by ``logs.LogWriter``. Runtimes register by name; ``process`` and
-``runc`` ship here, ``docker`` and ``hollow`` will.
+what it made. Output goes to a per-task log file written by ``logs.LogWriter``. Runtimes register
+by name (``Daemon._make_runtime``): ``runc``, ``docker``, ``process`` and ``hollow``.
 """
 
 from __future__ import annotations

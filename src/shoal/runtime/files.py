@@ -1,18 +1,24 @@
 """Writing a task's secret and config files (``TaskFile``) under a directory of the runtime's.
 
-The directory must be memory-backed (the runc runtime mounts a tmpfs per task; the process runtime
-uses the exec root, ``/run/shoal`` by default, a tmpfs): a secret's bytes are never written to the
-node's disk. Each file is created anew (never through an existing file or link), then given its
-owner (when the daemon may change owners) and its mode; directories on the way are 0755, as
-Docker's ``/run/secrets``.
+The directory must be memory-backed (the runc and docker runtimes mount a tmpfs per task with
+``mount``, whose read-only binds into the container they make; the process runtime uses the exec
+root, ``/run/shoal`` by default, a tmpfs): a secret's bytes are never written to the node's disk.
+Each file is created anew (never through an existing file or link), then given its owner (when the
+daemon may change owners) and its mode; directories on the way are 0755, as Docker's ``/run/secrets``.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.runtime.base import RuntimeError_, TaskFile
+from shoal.runtime.mounts import MS_NODEV, MS_NOEXEC, MS_NOSUID, mounts_under, unmount_all
+from shoal.runtime.mounts import mount as mount_fs
 
 SECRETS_DIR = "/run/secrets"  # where a secret's relative target goes in the container, as Docker's
 
@@ -36,3 +42,41 @@ def write(path: Path, f: TaskFile) -> None:
 def relative(target: str) -> str:
     """A container path (absolute, normalized) as a path under a directory that stands for ``/``."""
     return target.lstrip("/")
+
+
+@dataclass(frozen=True)
+class FileBind:
+    """A read-only bind into the container: ``source`` on the node's tmpfs, at ``target``."""
+
+    source: Path
+    target: str
+
+
+def mount(root: Path, files: Sequence[TaskFile]) -> list[FileBind]:
+    """Mount a tmpfs at ``root`` (nosuid, nodev, noexec) and write the task's files in it; the binds
+    that put them in the container. Every secret goes under ``/run/secrets`` (one bind of
+    ``secrets/``) unless its target is elsewhere, as Docker's; every other target is a bind of one
+    file (``files/<n>``)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        mount_fs("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")
+    except OSError as e:
+        raise RuntimeError_(f"mounting a tmpfs for the task's secrets and configs failed: {e.strerror}") from e
+    binds: list[FileBind] = []
+    tree = [f for f in files if f.target.startswith(SECRETS_DIR + "/")]
+    if tree or any(f.kind == "secret" for f in files):
+        for f in tree:
+            write(root / "secrets" / posixpath.relpath(f.target, SECRETS_DIR), f)
+        (root / "secrets").mkdir(mode=0o755, exist_ok=True)
+        binds.append(FileBind(root / "secrets", SECRETS_DIR))
+    for i, f in enumerate(f for f in files if f not in tree):
+        write(root / "files" / str(i), f)
+        binds.append(FileBind(root / "files" / str(i), f.target))
+    return binds
+
+
+def unmount(root: Path) -> None:
+    """Unmount the task's tmpfs (its files go with it) and remove its mount point."""
+    unmount_all(root)
+    if root.exists() and not mounts_under(root):
+        shutil.rmtree(root, ignore_errors=True)

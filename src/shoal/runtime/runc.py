@@ -29,14 +29,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import errno
 import json
 import logging
 import os
-import posixpath
 import shutil
 import signal as signals
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,36 +42,34 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
-from shoal.api.errors import InvalidArgument
 from shoal.api.types import Task
 from shoal.network import bridge, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime import files as task_files
+from shoal.runtime import taskspec
 from shoal.runtime.base import RuntimeError_, Started, TaskFile
 from shoal.runtime.images import ImageStore
+from shoal.runtime.mounts import (
+    MS_BIND,
+    MS_PRIVATE,
+    mount,
+    mount_points,
+    mounts_under,
+    umount,
+    unmount_all,
+)
 from shoal.runtime.process import command_of, env_of, signal_number
+from shoal.runtime.taskspec import RLIMITS
 from shoal.runtime.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "shoal"
-CFS_PERIOD = 100_000
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 PR_SET_CHILD_SUBREAPER = 36
 
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-MNT_DETACH = 0x2
-
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 # Docker's default capability set.
 DEFAULT_CAPS = [
@@ -119,11 +114,6 @@ DEVICE_RULES = [
     _dev("c", 136, None), _dev("c", 5, 2), _dev("c", 10, 200),
 ]
 
-RLIMITS = {name: "RLIMIT_" + name.upper() for name in (
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
-    "rtprio", "rttime", "sigpending", "stack",
-)}
-
 def capabilities(add: list[str] | None, drop: list[str] | None) -> list[str]:
     """Docker's default set with ``--cap-add`` / ``--cap-drop`` applied (with or without CAP_, or ALL)."""
 
@@ -146,56 +136,6 @@ def _mnt(destination: str, kind: str, source: str, *options: str) -> dict[str, A
 
 
 TINI_PATHS = ("/usr/bin/tini-static", "/usr/bin/docker-init", "/usr/libexec/docker/docker-init")
-
-
-# ---------------------------------------------------------------- mounts
-
-def mount(source: str, target: str | Path, fstype: str | None, flags: int = 0,
-          data: str | None = None) -> None:
-    rc = _libc.mount(source.encode(), str(target).encode(), fstype.encode() if fstype else None, flags,
-                     data.encode() if data else None)
-    if rc != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"mount {fstype or source} on {target}: {os.strerror(e)}")
-
-
-def umount(target: str | Path, flags: int = 0) -> None:
-    if _libc.umount2(str(target).encode(), flags) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"umount {target}: {os.strerror(e)}")
-
-
-def _unescape(s: str) -> str:
-    """``/proc/self/mountinfo`` writes space, tab, newline and backslash as octal escapes."""
-    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-
-
-def mount_points() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [_unescape(line.split()[4]) for line in f if line.strip()]
-
-
-def mounts_under(path: Path) -> list[str]:
-    """Mount points at or below ``path``, deepest (and most recent) first."""
-    p = str(path).rstrip("/")
-    found = [m for m in mount_points() if m == p or m.startswith(p + "/")]
-    return list(reversed(found))
-
-
-def unmount_all(path: Path) -> None:
-    """Unmount everything mounted at or below ``path`` (lazily if busy)."""
-    for _ in range(16):
-        points = mounts_under(path)
-        if not points:
-            return
-        for m in points:
-            try:
-                umount(m)
-            except OSError as e:
-                if e.errno in (errno.EINVAL, errno.ENOENT):
-                    continue
-                with contextlib.suppress(OSError):
-                    umount(m, MNT_DETACH)
 
 
 # ---------------------------------------------------------------- users
@@ -546,30 +486,13 @@ class RuncRuntime:
             raise
         self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""),
                                               healthcheck=cfg.get("Healthcheck"),
-                                              volumes=[m.Source for m in spec.Mounts or []
-                                                       if m.Type == "volume" and m.Source])
+                                              volumes=taskspec.named_volumes(spec))
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
-        """Write the task's secret and config files into a tmpfs of its own; the container's mounts
-        of them. Every secret goes under ``/run/secrets`` unless its target is elsewhere, as Docker's."""
-        root = self.files_path(task_id)
-        root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700")
-        except OSError as e:
-            raise RuntimeError_(f"mounting a tmpfs for the task's secrets and configs failed: {e.strerror}") from e
+        """The task's secret and config files in a tmpfs of its own (``files.mount``); the container's
+        read-only binds of them."""
         ro = ["bind", "ro", "nosuid", "nodev", "noexec"]
-        mounts: list[dict[str, Any]] = []
-        tree = [f for f in files if f.target.startswith(task_files.SECRETS_DIR + "/")]
-        if tree or any(f.kind == "secret" for f in files):
-            for f in tree:
-                task_files.write(root / "secrets" / posixpath.relpath(f.target, task_files.SECRETS_DIR), f)
-            (root / "secrets").mkdir(mode=0o755, exist_ok=True)
-            mounts.append(_mnt(task_files.SECRETS_DIR, "bind", str(root / "secrets"), *ro))
-        for i, f in enumerate(f for f in files if f not in tree):
-            task_files.write(root / "files" / str(i), f)
-            mounts.append(_mnt(f.target, "bind", str(root / "files" / str(i)), *ro))
-        return mounts
+        return [_mnt(b.target, "bind", str(b.source), *ro) for b in task_files.mount(self.files_path(task_id), files)]
 
     async def _make_netns(self, path: Path) -> None:
         self._ensure_netns_dir()
@@ -610,14 +533,7 @@ class RuncRuntime:
             "ff02::2\tip6-allrouters",
             f"127.0.0.1\t{hostname}",
         ]
-        for h in spec.Hosts or []:
-            # Swarm's form is "IP host [aliases...]"; also accept Docker's "host:IP".
-            fields = h.split()
-            if len(fields) == 1 and ":" in h:
-                name, _, ip = h.partition(":")
-                hosts.append(f"{ip}\t{name}")
-            elif fields:
-                hosts.append("\t".join([fields[0], " ".join(fields[1:])]))
+        hosts += [f"{ip}\t{' '.join(names)}" for ip, names in taskspec.extra_hosts(spec)]
         (bundle / "hosts").write_text("\n".join(hosts) + "\n")
         dns = spec.DNSConfig or {}
         lines = [f"nameserver {ns}" for ns in dns.get("Nameservers") or []] or ["nameserver 127.0.0.11"]
@@ -645,12 +561,8 @@ class RuncRuntime:
             },
             "noNewPrivileges": bool((spec.Privileges or {}).get("NoNewPrivileges")),
         }
-        rlimits = []
-        for u in spec.Ulimits or []:
-            kind = RLIMITS.get(str(u.get("Name", "")).lower())
-            if kind is None:
-                raise RuntimeError_(f"invalid ulimit type: {u.get('Name')}", reject=True)
-            rlimits.append({"type": kind, "soft": int(u.get("Soft", 0)), "hard": int(u.get("Hard", 0))})
+        rlimits = [{"type": RLIMITS[name], "soft": soft, "hard": hard}
+                   for name, soft, hard in taskspec.ulimits(spec)]
         if rlimits:
             process["rlimits"] = rlimits
         if spec.OomScoreAdj:
@@ -680,26 +592,23 @@ class RuncRuntime:
         mounts.extend(self._user_mounts(task, bundle))
 
         resources: dict[str, Any] = {"devices": DEVICE_RULES}
-        reqs = task.Spec.Resources
-        limits = reqs.Limits if reqs else None
+        lim = taskspec.limits(task)
         memory: dict[str, Any] = {}
-        if limits and limits.MemoryBytes > 0:
-            memory["limit"] = limits.MemoryBytes
-        if reqs and reqs.Reservations and reqs.Reservations.MemoryBytes > 0:
-            memory["reservation"] = reqs.Reservations.MemoryBytes
-        if reqs and reqs.SwapBytes is not None and memory.get("limit") and (
-                Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-                or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
-            memory["swap"] = -1 if reqs.SwapBytes < 0 else memory["limit"] + reqs.SwapBytes
-        if reqs and reqs.MemorySwappiness is not None and reqs.MemorySwappiness >= 0:
-            memory["swappiness"] = reqs.MemorySwappiness
+        if lim.memory:
+            memory["limit"] = lim.memory
+        if lim.memory_reservation:
+            memory["reservation"] = lim.memory_reservation
+        if lim.memory_swap is not None and (Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+                                            or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
+            memory["swap"] = lim.memory_swap
+        if lim.swappiness is not None:
+            memory["swappiness"] = lim.swappiness
         if memory:
             resources["memory"] = memory
-        if limits and limits.NanoCPUs > 0:
-            resources["cpu"] = {"quota": max(1000, limits.NanoCPUs * CFS_PERIOD // 1_000_000_000),
-                                "period": CFS_PERIOD}
-        if limits and limits.Pids > 0:
-            resources["pids"] = {"limit": limits.Pids}
+        if lim.cpu_quota:
+            resources["cpu"] = {"quota": lim.cpu_quota, "period": lim.cpu_period}
+        if lim.pids:
+            resources["pids"] = {"limit": lim.pids}
 
         linux: dict[str, Any] = {
             "cgroupsPath": f"/{CGROUP_PARENT}/{task.ID}",
@@ -733,40 +642,18 @@ class RuncRuntime:
         spec = task.Spec.ContainerSpec
         assert spec is not None
         out: list[dict[str, Any]] = []
-        for m in spec.Mounts or []:
-            if not m.Target.startswith("/"):
-                raise RuntimeError_(f"invalid mount target, must be an absolute path: {m.Target}",
-                                    reject=True)
-            ro = ["ro"] if m.ReadOnly else []
-            if m.Type == "bind":
-                if not os.path.exists(m.Source):
-                    raise RuntimeError_(f'invalid mount config for type "bind": bind source path does not '
-                                        f"exist: {m.Source}", reject=True)
-                prop = (m.BindOptions or {}).get("Propagation") or "rprivate"
-                out.append({"destination": m.Target, "type": "bind", "source": m.Source,
-                            "options": ["rbind", prop, *ro]})
-            elif m.Type == "tmpfs":
-                t = m.TmpfsOptions or {}
+        for m in taskspec.host_mounts(spec, self.volumes, bundle / "volumes"):
+            ro = ["ro"] if m.read_only else []
+            if m.type == "tmpfs":
                 opts = ["nosuid", "nodev", "noexec"]
-                if t.get("SizeBytes"):
-                    opts.append(f"size={int(t['SizeBytes'])}")
-                if t.get("Mode"):
-                    opts.append(f"mode={int(t['Mode']):o}")
-                out.append(_mnt(m.Target, "tmpfs", "tmpfs", *opts, *ro))
-            elif m.Type == "volume":
-                # Docker's local driver layout; an anonymous volume lives (and dies) with the task.
-                if m.Source:
-                    try:
-                        src = self.volumes.ensure(m.Source, (m.VolumeOptions or {}).get("Labels"))
-                    except InvalidArgument as e:
-                        raise RuntimeError_(e.message, reject=True) from e
-                else:
-                    src = bundle / "volumes" / uuid.uuid4().hex / "_data"
-                src.mkdir(parents=True, exist_ok=True)
-                out.append({"destination": m.Target, "type": "bind", "source": str(src),
-                            "options": ["rbind", "rprivate", *ro]})
+                if m.tmpfs_size:
+                    opts.append(f"size={m.tmpfs_size}")
+                if m.tmpfs_mode:
+                    opts.append(f"mode={m.tmpfs_mode:o}")
+                out.append(_mnt(m.target, "tmpfs", "tmpfs", *opts, *ro))
             else:
-                raise RuntimeError_(f"unsupported mount type: {m.Type}", reject=True)
+                out.append({"destination": m.target, "type": "bind", "source": m.source,
+                            "options": ["rbind", m.propagation, *ro]})
         return out
 
     async def start(self, task: Task) -> Started:
@@ -947,13 +834,8 @@ class RuncRuntime:
             await asyncio.to_thread(bridge.detach, task_id)
 
     async def _remove_files(self, task_id: str) -> None:
-        """Unmount the task's tmpfs of secrets and configs (its contents go with it) and remove its
-        mount point: once the container has exited, as Docker unmounts them when a container stops."""
-        files = self.files_path(task_id)
-        unmount_all(files)
-        if files.exists() and not mounts_under(files):
-            await asyncio.to_thread(shutil.rmtree, files, True)
-
+        """Unmount the task's tmpfs of secrets and configs once the container has exited."""
+        await asyncio.to_thread(task_files.unmount, self.files_path(task_id))
 
 def remove_cgroup_parent() -> None:
     """Remove the empty ``/shoal`` parent cgroups (a no-op while another daemon's containers use them)."""

@@ -1,0 +1,42 @@
+"""The docker runtime without a dockerd: Docker's words, a rejected task, a daemon that still starts."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from shoal.api.types import ContainerSpec, Task, TaskSpec
+from shoal.runtime.base import RuntimeError_
+from shoal.runtime.docker import DockerRuntime
+from shoal.runtime.images import ImageStore
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> ImageStore:
+    store = ImageStore(tmp_path / "images")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("etc")
+        info.type = tarfile.DIRTYPE
+        tf.addfile(info)
+    store.import_tar(io.BytesIO(buf.getvalue()), repo="img", tag="1", changes=['CMD ["run"]'])
+    return store
+
+
+async def test_no_dockerd(tmp_path: Path, images: ImageStore) -> None:
+    sock = tmp_path / "nothing-here.sock"
+    rt = DockerRuntime(tmp_path / "data", tmp_path / "exec", images, f"unix://{sock}")
+    await rt.cleanup()  # only logged: the daemon starts, and its tasks fail with the reason
+    task = Task(ID="t1", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="img:1")))
+    with pytest.raises(RuntimeError_) as ei:
+        await rt.prepare(task)
+    assert ei.value.message == f"Cannot connect to the Docker daemon at unix://{sock}. Is the docker daemon running?"
+    assert not ei.value.reject
+    with pytest.raises(RuntimeError_) as ei:
+        await rt.prepare(Task(ID="t2", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="other"))))
+    assert ei.value.message == "No such image: other" and ei.value.reject
+    await rt.remove("t1")
+    await rt.close()
