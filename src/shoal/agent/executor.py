@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shoal.agent import health
+from shoal.agent.flag import Flag
 from shoal.api import template
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
@@ -54,7 +55,7 @@ class TaskRunner:
         self.puller = puller
         self._report = report
         self.status = task.Status
-        self.changed = asyncio.Event()
+        self.changed = Flag()
         self.unassigned = False
         self.container_id = ""
         self.pid = 0
@@ -161,7 +162,9 @@ class TaskRunner:
                         await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                         continue
                     self.container_id, self.pid = started.container_id, started.pid
-                    self.exit = asyncio.ensure_future(self.runtime.wait(self.task.ID))
+                    exit_future = getattr(self.runtime, "exit_future", None)  # no task per container
+                    self.exit = exit_future(self.task.ID) if exit_future is not None else \
+                        asyncio.ensure_future(self.runtime.wait(self.task.ID))
                     self._watch_health()
                 if self.health is None or self.health.status == "healthy":
                     await self.report(TaskState.RUNNING)
@@ -181,11 +184,8 @@ class TaskRunner:
             return True
         pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
         while not pull.done():
-            changed: asyncio.Future[Any] = asyncio.ensure_future(self.changed.wait())
-            try:
-                await asyncio.wait([pull, changed], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                changed.cancel()
+            waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if self.changed.is_set():
                 self.changed.clear()
                 if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
@@ -212,15 +212,10 @@ class TaskRunner:
     async def _watch(self) -> None:
         """Wait for the container to exit, the task to change, or its health to change."""
         assert self.exit is not None
-        changed: asyncio.Future[Any] = asyncio.ensure_future(self.changed.wait())
-        waiting: list[asyncio.Future[Any]] = [self.exit, changed]
+        waiting: list[asyncio.Future[Any]] = [self.exit, self.changed.future()]
         if self.health is not None:
-            waiting.append(asyncio.ensure_future(self.health.changed.wait()))
-        try:
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiting[1:]:
-                w.cancel()
+            waiting.append(self.health.changed.future())
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if self.exit.done():
             self._stop_health()
             code = self.exit.result()

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal.agent.flag import Flag
+
 SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 30.0
@@ -99,7 +101,7 @@ class Monitor:
     status: str = "starting"
     failing_streak: int = 0
     log: list[Result] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Flag = field(default_factory=Flag)
     started_at: float = 0.0
 
     async def run(self) -> None:

@@ -247,11 +247,20 @@ def expand_container_spec(spec: ContainerSpec, ctx: Struct) -> ContainerSpec:
     return out
 
 
+def _templated(spec: ContainerSpec) -> bool:
+    texts = [spec.Hostname, *(spec.Env or [])]
+    for m in spec.Mounts or []:
+        opts = m.VolumeOptions or {}
+        texts += [m.Source, m.Target, *map(str, (opts.get("Labels") or {}).values()),
+                  *map(str, ((opts.get("DriverConfig") or {}).get("Options") or {}).values())]
+    return any("{{" in t for t in texts)
+
+
 def expand_task(task: Task, node_id: str, node: NodeDescription) -> Task:
     """The task as its node runs it: the container spec's templates expanded with this node."""
     spec = task.Spec.ContainerSpec
-    if spec is None:
-        return task
+    if spec is None or not _templated(spec):
+        return task  # nothing to expand (most tasks): no copy
     out = clone(task)
     out.Spec.ContainerSpec = expand_container_spec(spec, context(task, node_id, node))
     return out

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 
+import msgspec
+
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Network, NetworkAttachment, Node, Service, Task, clone, now_ts
@@ -79,17 +81,18 @@ class Allocator(Loop):
             t = self.store.get(Task, tid)
             if t is None or t.Status.State != TaskState.NEW or t.DesiredState > TaskState.RUNNING:
                 continue
-            nt = clone(t)
+            # A shallow copy (stored objects are never changed in place); a deep one to attach networks.
+            status = msgspec.structs.replace(t.Status, State=TaskState.PENDING,
+                                             Message=STATE_MESSAGE[TaskState.PENDING], Timestamp=now_ts())
+            nt = msgspec.structs.replace(t, Status=status)
             if (nt.Spec.Networks or _ingress_ports(nt)) and not nt.NetworksAttachments:
+                nt = clone(nt)
                 if used is None:
                     used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
                 err = self._attach(nt, used)
                 if err:
                     log.warning("task %s: %s", nt.ID, err)
                     continue
-            nt.Status.State = TaskState.PENDING
-            nt.Status.Message = STATE_MESSAGE[TaskState.PENDING]
-            nt.Status.Timestamp = now_ts()
             updates.append(nt)
         if not updates:
             return

@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
@@ -45,7 +47,6 @@ from shoal.api.types import (
     Service,
     Task,
     TaskStatus,
-    clone,
 )
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
@@ -429,9 +430,7 @@ class Dispatcher:
                 continue
             if t.Status == status:
                 continue
-            nt = clone(t)
-            nt.Status = status
-            changed.append(nt)
+            changed.append(msgspec.structs.replace(t, Status=status))  # shallow: the rest is shared
         if not changed:
             return
         try:

@@ -39,6 +39,10 @@ class HollowRuntime:
     async def wait(self, task_id: str) -> int:
         return await self.exits[task_id]
 
+    def exit_future(self, task_id: str) -> asyncio.Future[int]:
+        """The future ``wait`` awaits (the agent waits on it directly: no task per hollow container)."""
+        return self.exits[task_id]
+
     async def stop(self, task_id: str, signal: str, grace: float) -> None:
         fut = self.exits.get(task_id)
         if fut is not None and not fut.done():

@@ -72,7 +72,9 @@ def update_config(s: Service) -> UpdateConfig:
 
 
 def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskState = TaskState.RUNNING) -> Task:
-    spec = clone(service.Spec.TaskTemplate)
+    # The service's template itself, not a copy: stored objects are never changed in place (every
+    # writer copies first), so a service's tasks can share it, as they share it in the store's cache.
+    spec = service.Spec.TaskTemplate
     endpoint = None
     if service.Endpoint is not None and service.Endpoint.Ports:
         endpoint = Endpoint(Spec=clone(service.Endpoint.Spec), Ports=[clone(p) for p in service.Endpoint.Ports])

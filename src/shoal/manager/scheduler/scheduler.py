@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+import msgspec
+
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import Node, Task, TaskStatus, clone, now_ts
+from shoal.api.types import Node, Task, TaskStatus, now_ts
 from shoal.manager.loop import Loop
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
@@ -155,24 +157,18 @@ class Scheduler(Loop):
         return out
 
     def _assigned(self, t: Task, ni: NodeInfo) -> Task:
-        nt = clone(t)
-        nt.NodeID = ni.node.ID
-        nt.Status = TaskStatus(
-            Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED]
-        )
+        # A shallow copy with new top-level fields: the rest is shared with the stored task, which
+        # nothing changes in place.
+        status = TaskStatus(Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED])
         given = ni.claimed.get(t.ID)
-        if given is not None:
-            nt.GenericResources = given
         self.decisions += 1
-        return nt
+        if given is not None:
+            return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status, GenericResources=given)
+        return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status)
 
     def _unschedulable(self, t: Task, err: str) -> Task:
-        nt = clone(t)
-        nt.Status.Err = err
-        nt.Status.Message = STATE_MESSAGE[TaskState.PENDING]
-        if not nt.Status.Timestamp:
-            nt.Status.Timestamp = now_ts()
-        return nt
+        return msgspec.structs.replace(t, Status=msgspec.structs.replace(
+            t.Status, Err=err, Message=STATE_MESSAGE[TaskState.PENDING], Timestamp=t.Status.Timestamp or now_ts()))
 
     async def _commit(self, updates: list[Task]) -> None:
         if not updates:
