@@ -12,7 +12,8 @@ _ORDER = [
     "new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting",
     "running", "complete", "shutdown", "failed", "rejected", "remove", "orphaned",
 ]
-_RANK = {s: i for i, s in enumerate(_ORDER)}
+_RANK = {s: i for i, s in enumerate(_ORDER)}  # a member hashes and compares as its string: _RANK[state]
+_RUNNING = _RANK["running"]
 
 
 class TaskState(enum.StrEnum):
@@ -34,37 +35,37 @@ class TaskState(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return _RANK[self.value]
+        return _RANK[self]
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, TaskState):
             return NotImplemented
-        return _RANK[self.value] < _RANK[other.value]
+        return _RANK[self] < _RANK[other]
 
     def __le__(self, other: object) -> bool:
         if not isinstance(other, TaskState):
             return NotImplemented
-        return _RANK[self.value] <= _RANK[other.value]
+        return _RANK[self] <= _RANK[other]
 
     def __gt__(self, other: object) -> bool:
         if not isinstance(other, TaskState):
             return NotImplemented
-        return _RANK[self.value] > _RANK[other.value]
+        return _RANK[self] > _RANK[other]
 
     def __ge__(self, other: object) -> bool:
         if not isinstance(other, TaskState):
             return NotImplemented
-        return _RANK[self.value] >= _RANK[other.value]
+        return _RANK[self] >= _RANK[other]
 
     def __str__(self) -> str:
-        return self.value
+        return str.__str__(self)
 
     __hash__ = str.__hash__
 
     @property
     def terminal(self) -> bool:
         """The task has stopped (or will never run): complete, shutdown, failed, rejected, …"""
-        return _RANK[self.value] > _RANK["running"]
+        return _RANK[self] > _RUNNING
 
 
 # The one step an agent takes from each state while the task is wanted running.

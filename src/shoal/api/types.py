@@ -27,8 +27,7 @@ class Base(msgspec.Struct, kw_only=True):
 
 def now_ts() -> str:
     """The current time in RFC 3339 with nanosecond digits, as Go's time.Time marshals it."""
-    t = _dt.datetime.now(_dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")[:26] + "000Z"  # isoformat: no strftime
 
 
 def parse_ts(ts: str) -> float:

@@ -42,7 +42,9 @@ class EncryptedBackend:
         sealed: list[Op] = [Put(op.key, self._seal(op.key, op.value), op.lease) if isinstance(op, Put) else op
                             for op in ops]
         rev, events = await self.inner.txn(compares, sealed)
-        return rev, [Event(e.type, self._open(e.kv) if e.type == "put" else e.kv, e.revision) for e in events]
+        plain = {op.key: op.value for op in ops if isinstance(op, Put)}  # what was written: no decrypting it back
+        return rev, [Event(e.type, KV(e.kv.key, plain[e.kv.key], e.kv.create_revision, e.kv.mod_revision,
+                                      e.kv.lease) if e.type == "put" else e.kv, e.revision) for e in events]
 
     async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:
         async for e in self.inner.watch(prefix, after_revision):
