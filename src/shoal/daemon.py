@@ -278,8 +278,13 @@ class Daemon:
                                       self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="manager", puller=self.puller)
+                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller())
         await self.worker.start()
+
+    def _task_puller(self) -> Puller | None:
+        """What pulls the images of this node's tasks: none for a runtime that runs no images (hollow
+        nodes never contact a registry)."""
+        return self.puller if getattr(self.runtime, "uses_images", True) else None
 
     def _remote_registrar(self, ident: remote.Identity) -> remote.RemoteRegistrar:
         def managers_changed(addrs: list[str]) -> None:
@@ -297,7 +302,7 @@ class Daemon:
     async def _run_worker(self, ident: remote.Identity) -> None:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self.puller)
+                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller())
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum

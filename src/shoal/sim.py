@@ -84,7 +84,8 @@ async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 <
                 generic: list[GenericResource] | None = None) -> Sim:
     base = root or Path(tempfile.mkdtemp(prefix="shoal-sim-"))
     d = Daemon(DaemonConfig(data_root=base / "data", exec_root=base / "run", runtime="hollow", hostname="hollow-0",
-                            cpus=cpus, memory=memory, generic_resources=list(generic or [])))
+                            cpus=cpus, memory=memory, generic_resources=list(generic or []),
+                            block_registries=["all"]))  # a simulation pulls nothing, from nowhere
     d.runtime = HollowRuntime(start_delay)
     await d.start()
     await d.swarm_init("127.0.0.1", listen)

@@ -180,8 +180,16 @@ class Session:
             q.put_nowait(None)
 
 
+def _networked(s: Service | None) -> bool:
+    return s is not None and bool(s.Spec.TaskTemplate.Networks or (s.Endpoint and s.Endpoint.Ports)
+                                  or (s.Spec.EndpointSpec and s.Spec.EndpointSpec.Ports))
+
+
 def _view_changed(old: Service | None, new: Service | None) -> bool:
-    """Whether a service change can change the networks' view (not, say, its update status)."""
+    """Whether a service change can change the networks' view (not, say, its update status; never a
+    service without networks or ports, so a thousand of those do not make a thousand recomputations)."""
+    if not _networked(old) and not _networked(new):
+        return False
     if old is None or new is None:
         return True
     return (old.Spec.Name, old.Spec.TaskTemplate.Networks, old.Spec.EndpointSpec, old.Endpoint) != \

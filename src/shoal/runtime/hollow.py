@@ -15,6 +15,7 @@ from shoal.runtime.base import RuntimeError_, Started, TaskFile
 
 class HollowRuntime:
     name = "hollow"
+    uses_images = False  # never pulls: every image "exists" (or those of ``images``)
 
     def __init__(self, start_delay: float = 0.0, images: set[str] | None = None) -> None:
         self.start_delay = start_delay
