@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -94,6 +95,17 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
 
 
+# The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
+# 50,000 allocations instead of 700, and full ones rarely. A manager holds millions of long-lived
+# objects (tasks, their runners on hollow nodes), and Python's defaults spent a third of its time
+# scanning them (17.7 of 36.5 s for 100,000 tasks); the stored objects themselves are not tracked.
+GC_THRESHOLDS = (50_000, 20, 50)
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def default_runtime() -> str:
     if os.geteuid() == 0 and shutil.which("runc"):
         return "runc"
@@ -157,6 +169,7 @@ class Daemon:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        tune_gc()
         node_file = self.swarm_dir / "node.json"
         if not node_file.exists():
             return

@@ -21,8 +21,12 @@ from msgspec import field
 from shoal.api.states import TaskState
 
 
-class Base(msgspec.Struct, kw_only=True):
-    """Common base: keyword-only construction; every field is written, as Go writes zero values."""
+class Base(msgspec.Struct, kw_only=True, gc=False):
+    """Common base: keyword-only construction; every field is written, as Go writes zero values.
+
+    Objects are trees (never a reference cycle), so the cyclic garbage collector need not track them
+    (``gc=False``): with a million tasks in memory, its full passes over them took a third of the
+    manager's time."""
 
 
 def now_ts() -> str:
