@@ -25,8 +25,11 @@ CREATE INDEX IF NOT EXISTS log_rev ON log(rev);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-# Keep this many revisions of history for watchers that fall behind; older rows are compacted.
+# Keep this many revisions of history for watchers that fall behind, and at most about this many
+# rows (one transaction can write thousands: without the cap, a million tasks left 7 GB of history);
+# older rows are compacted, and a watcher further behind resyncs.
 HISTORY_REVISIONS = 50_000
+HISTORY_ROWS = 100_000
 
 
 class SQLiteBackend(EmbeddedBackend):
@@ -41,6 +44,7 @@ class SQLiteBackend(EmbeddedBackend):
         self.revision = row[0] if row else 0
         row = self.db.execute("SELECT value FROM meta WHERE name='compact'").fetchone()
         self.compact_revision = row[0] if row else 0
+        self._log_rows = self.db.execute("SELECT COUNT(*) FROM log").fetchone()[0]
         leased = [r[0] for r in self.db.execute("SELECT key FROM kv WHERE lease != 0")]
         if leased:
             self.txn_now([], [Delete(k) for k in leased])
@@ -80,9 +84,16 @@ class SQLiteBackend(EmbeddedBackend):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._log_rows += len(events)
         if revision % 5000 == 0 and revision > HISTORY_REVISIONS:
             self._compact(revision - HISTORY_REVISIONS)
             self.compact_revision = revision - HISTORY_REVISIONS
+        if self._log_rows > 2 * HISTORY_ROWS:  # keep the newest HISTORY_ROWS rows (whole revisions)
+            row = self.db.execute("SELECT rev FROM log ORDER BY rev DESC LIMIT 1 OFFSET ?", (HISTORY_ROWS,)).fetchone()
+            if row is not None and row[0] > self.compact_revision:
+                self._compact(row[0] + 1)
+                self.compact_revision = row[0] + 1
+            self._log_rows = self.db.execute("SELECT COUNT(*) FROM log").fetchone()[0]
 
     def _history(self, prefix: str, after_revision: int) -> list[Event]:
         rows = self.db.execute(
