@@ -39,6 +39,7 @@ class SQLiteBackend(EmbeddedBackend):
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB after checkpoints
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT value FROM meta WHERE name='revision'").fetchone()
         self.revision = row[0] if row else 0
