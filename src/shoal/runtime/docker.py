@@ -60,7 +60,7 @@ from shoal.runtime import taskspec
 from shoal.runtime.base import RuntimeError_, Started, TaskFile, container_name
 from shoal.runtime.images import Image, ImageStore, split_ref
 from shoal.runtime.process import command_of, signal_number
-from shoal.runtime.volumes import VolumeStore
+from shoal.runtime.volumes import VolumeStore, volume_users
 
 log = logging.getLogger(__name__)
 
@@ -476,11 +476,7 @@ class DockerRuntime:
 
     def volumes_in_use(self) -> dict[str, list[str]]:
         """Each named volume that a container here mounts, with those containers."""
-        users: dict[str, list[str]] = {}
-        for c in self.containers.values():
-            for v in c.volumes:
-                users.setdefault(v, []).append(c.task_id)
-        return users
+        return volume_users((c.task_id, c.volumes) for c in self.containers.values())
 
     def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
         c = self.containers.get(task_id)

@@ -61,7 +61,7 @@ from shoal.runtime.mounts import (
 )
 from shoal.runtime.process import command_of, env_of, signal_number
 from shoal.runtime.taskspec import RLIMITS
-from shoal.runtime.volumes import VolumeStore
+from shoal.runtime.volumes import VolumeStore, volume_users
 
 log = logging.getLogger(__name__)
 
@@ -739,11 +739,7 @@ class RuncRuntime:
 
     def volumes_in_use(self) -> dict[str, list[str]]:
         """Each named volume that a container here mounts, with those containers."""
-        users: dict[str, list[str]] = {}
-        for c in self.containers.values():
-            for v in c.volumes:
-                users.setdefault(v, []).append(c.task_id)
-        return users
+        return volume_users((c.task_id, c.volumes) for c in self.containers.values())
 
     def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
         c = self.containers.get(task_id)
