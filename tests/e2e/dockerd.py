@@ -17,7 +17,10 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DOCKERD = shutil.which("dockerd")
@@ -139,3 +142,18 @@ class Dockerd:
         for m in reversed(points):
             if m == base or m.startswith(base + "/"):
                 subprocess.run(["umount", "-l", m], capture_output=True)
+
+
+@contextmanager
+def running_dockerd() -> Iterator[Dockerd]:
+    """A started ``Dockerd`` under a fresh /tmp directory; stopped, and its directory removed, after.
+    Fails if it left cgroups behind."""
+    d = Dockerd(Path(tempfile.mkdtemp(prefix="shoal-dk-", dir="/tmp")))
+    try:
+        d.start()
+        yield d
+    finally:
+        d.stop()
+        leftovers = d.cgroups()
+        shutil.rmtree(d.base, ignore_errors=True)
+    assert not leftovers, f"cgroups left: {leftovers}"

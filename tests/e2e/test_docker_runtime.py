@@ -33,7 +33,7 @@ from shoal.api.types import (
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.docker import LABEL_OWNER, DockerRuntime
 from shoal.runtime.images import ImageStore
-from tests.e2e.dockerd import DOCKERD, Dockerd
+from tests.e2e.dockerd import DOCKERD, Dockerd, running_dockerd
 from tests.e2e.test_runc import _rootfs_tar, make_task, out, sh
 
 pytestmark = [
@@ -46,15 +46,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dockerd() -> Iterator[Dockerd]:
-    d = Dockerd(Path(tempfile.mkdtemp(prefix="shoal-dk-", dir="/tmp")))
-    try:
-        d.start()
+    with running_dockerd() as d:
         yield d
-    finally:
-        d.stop()
-        leftovers = d.cgroups()
-        shutil.rmtree(d.base, ignore_errors=True)
-        assert not leftovers, f"cgroups left: {leftovers}"
 
 
 @pytest.fixture(scope="module")

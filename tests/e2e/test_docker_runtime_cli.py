@@ -9,9 +9,7 @@ a reason, not run without one; and nothing is left in the dockerd when the servi
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import docker
 import pytest
 
 from tests.e2e.conftest import ShoalDaemon, leftover_mounts, make_rootfs, start_daemon, stop_daemon
-from tests.e2e.dockerd import DOCKERD, Dockerd
+from tests.e2e.dockerd import DOCKERD, Dockerd, running_dockerd
 from tests.support import free_port, rows, wait_for
 
 pytestmark = [
@@ -31,13 +29,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def dockerd(e2e_base: Path) -> Iterator[Dockerd]:
-    d = Dockerd(Path(tempfile.mkdtemp(prefix="shoal-dk-", dir="/tmp")))
-    try:
-        d.start()
+    with running_dockerd() as d:
         yield d
-    finally:
-        d.stop()
-        shutil.rmtree(d.base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

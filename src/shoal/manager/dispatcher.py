@@ -50,6 +50,7 @@ from shoal.api.types import (
 )
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
+from shoal.network import seal
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,7 @@ class Dispatcher:
                 suffix = "." + networks[net_id].Spec.Name.lower()
                 table.update({k + suffix: v for k, v in list(table.items())})
         mesh = self._mesh()
-        encrypted = {i for i, n in networks.items() if "encrypted" in (n.DriverState.Options or {})}
+        encrypted = {i for i, n in networks.items() if seal.encrypted(n)}
         keys = node_keys(next(iter(self.store.list(Cluster)), None))
         for node_id, sess in list(self.sessions.items()):
             nets = [net for net, m in members.items() if node_id in m]

@@ -27,6 +27,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
+from shoal.network import seal
 from shoal.network.netns import run_in_netns
 from shoal.network.seal import ENCRYPTED_MTU
 
@@ -63,7 +64,7 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
 
 
 def encrypted(a: NetworkAttachment) -> bool:
-    return "encrypted" in (a.Network.DriverState.Options or {})
+    return seal.encrypted(a.Network)
 
 
 def _lookup(ipr: IPRoute, name: str) -> int | None:

@@ -49,6 +49,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shoal.api.types import Network
+
 log = logging.getLogger(__name__)
 
 PREFIX = ipaddress.IPv6Network("fd5e:a1ed::/96")
@@ -70,6 +72,11 @@ _VXLAN_PORT = VXLAN_PORT.to_bytes(2, "big")
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
+
+
+def encrypted(network: Network) -> bool:
+    """The network was created with ``--opt encrypted``."""
+    return "encrypted" in (network.DriverState.Options or {})
 
 
 def inner_address(addr: str) -> str:

@@ -8,12 +8,16 @@ by name (``Daemon._make_runtime``): ``runc``, ``docker``, ``process`` and ``holl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from shoal.api.types import Task
+from shoal.api.types import ContainerSpec, Task
+
+if TYPE_CHECKING:
+    from shoal.runtime.images import Image, ImageStore
 
 
 class RuntimeError_(Exception):
@@ -38,6 +42,54 @@ class TaskFile:
     uid: int = 0
     gid: int = 0
     mode: int = 0o444
+
+
+def task_image(images: ImageStore, task: Task) -> tuple[ContainerSpec, Image]:
+    """The task's container spec and its image on this node; Docker's words when either is missing."""
+    spec = task.Spec.ContainerSpec
+    if spec is None or not spec.Image:
+        raise RuntimeError_("no image specified", reject=True)
+    img = images.resolve(spec.Image)
+    if img is None:
+        raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+    return spec, img
+
+
+@dataclass(kw_only=True)
+class ContainerRecord:
+    """What a runtime that runs real containers (runc, docker) keeps of each one."""
+
+    task_id: str
+    pid: int = 0
+    exit: asyncio.Future[int] | None = None
+    stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
+    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
+    volumes: list[str] = field(default_factory=list)  # the named volumes it mounts
+
+
+class ContainerTable:
+    """The calls that only read a runtime's ``containers``: its exit, its image's healthcheck, and
+    which named volumes are mounted."""
+
+    containers: Mapping[str, ContainerRecord]
+
+    async def wait(self, task_id: str) -> int:
+        c = self.containers.get(task_id)
+        if c is None or c.exit is None:
+            raise RuntimeError_(f"container {task_id} is not running")
+        return await asyncio.shield(c.exit)
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        c = self.containers.get(task_id)
+        return c.healthcheck if c is not None else None
+
+    def volumes_in_use(self) -> dict[str, list[str]]:
+        """Each named volume that a container here mounts, with those containers."""
+        users: dict[str, list[str]] = {}
+        for c in self.containers.values():
+            for v in c.volumes:
+                users.setdefault(v, []).append(c.task_id)
+        return users
 
 
 @dataclass

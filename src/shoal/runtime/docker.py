@@ -57,10 +57,18 @@ from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.runtime import files as task_files
 from shoal.runtime import taskspec
-from shoal.runtime.base import RuntimeError_, Started, TaskFile, container_name
+from shoal.runtime.base import (
+    ContainerRecord,
+    ContainerTable,
+    RuntimeError_,
+    Started,
+    TaskFile,
+    container_name,
+    task_image,
+)
 from shoal.runtime.images import Image, ImageStore, split_ref
 from shoal.runtime.process import command_of, signal_number
-from shoal.runtime.volumes import VolumeStore, volume_users
+from shoal.runtime.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +89,13 @@ def _explain(e: Exception) -> str:
     return str(e)
 
 
-@dataclass
-class _Container:
-    task_id: str
+@dataclass(kw_only=True)
+class _Container(ContainerRecord):
     id: str = ""  # dockerd's container ID
-    pid: int = 0
-    exit: asyncio.Future[int] | None = None
-    stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
-    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
-    volumes: list[str] = field(default_factory=list)  # the named volumes it mounts
     threads: list[threading.Thread] = field(default_factory=list)
 
 
-class DockerRuntime:
+class DockerRuntime(ContainerTable):
     name = "docker"
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, host: str = DEFAULT_HOST) -> None:
@@ -246,12 +248,7 @@ class DockerRuntime:
     # ------------------------------------------------------------ prepare
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
-        spec = task.Spec.ContainerSpec
-        if spec is None or not spec.Image:
-            raise RuntimeError_("no image specified", reject=True)
-        img = self.images.resolve(spec.Image)
-        if img is None:
-            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        spec, img = task_image(self.images, task)
         if task.ID in self.containers:
             return
         if task.NetworksAttachments:
@@ -272,7 +269,7 @@ class DockerRuntime:
         except BaseException:
             await self._teardown(task.ID)
             raise
-        self.containers[task.ID] = _Container(task.ID, cid, stop_signal=str(cfg.get("StopSignal") or ""),
+        self.containers[task.ID] = _Container(task_id=task.ID, id=cid, stop_signal=str(cfg.get("StopSignal") or ""),
                                               healthcheck=cfg.get("Healthcheck"),
                                               volumes=taskspec.named_volumes(spec))
 
@@ -432,12 +429,6 @@ class DockerRuntime:
         if c.exit is not None and not c.exit.done():
             c.exit.set_result(code)
 
-    async def wait(self, task_id: str) -> int:
-        c = self.containers.get(task_id)
-        if c is None or c.exit is None:
-            raise RuntimeError_(f"container {task_id} is not running")
-        return await asyncio.shield(c.exit)
-
     async def stop(self, task_id: str, signal: str, grace: float) -> None:
         c = self.containers.get(task_id)
         if c is None or c.exit is None or c.exit.done():
@@ -473,14 +464,6 @@ class DockerRuntime:
         await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
 
     # ------------------------------------------------------------ what the agent asks besides
-
-    def volumes_in_use(self) -> dict[str, list[str]]:
-        """Each named volume that a container here mounts, with those containers."""
-        return volume_users((c.task_id, c.volumes) for c in self.containers.values())
-
-    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
-        c = self.containers.get(task_id)
-        return c.healthcheck if c is not None else None
 
     async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a healthcheck in the container (``docker exec``: the container's user, environment and

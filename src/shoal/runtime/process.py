@@ -24,7 +24,7 @@ from typing import Any
 from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.runtime import files as task_files
-from shoal.runtime.base import RuntimeError_, Started, TaskFile
+from shoal.runtime.base import RuntimeError_, Started, TaskFile, task_image
 from shoal.runtime.images import ImageStore
 
 
@@ -120,12 +120,7 @@ class ProcessRuntime:
                 shutil.rmtree(d, ignore_errors=True)
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
-        spec = task.Spec.ContainerSpec
-        if spec is None or not spec.Image:
-            raise RuntimeError_("no image specified", reject=True)
-        img = self.images.resolve(spec.Image)
-        if img is None:
-            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        spec, img = task_image(self.images, task)
         cfg = img.container_config
         workdir = self.root / task.ID
         workdir.mkdir(parents=True, exist_ok=True)

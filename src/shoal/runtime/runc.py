@@ -48,7 +48,7 @@ from shoal.network import ingress as ingress_mesh
 from shoal.network.dns import EmbeddedDNS
 from shoal.runtime import files as task_files
 from shoal.runtime import taskspec
-from shoal.runtime.base import RuntimeError_, Started, TaskFile
+from shoal.runtime.base import ContainerRecord, ContainerTable, RuntimeError_, Started, TaskFile, task_image
 from shoal.runtime.images import ImageStore
 from shoal.runtime.mounts import (
     MS_BIND,
@@ -61,7 +61,7 @@ from shoal.runtime.mounts import (
 )
 from shoal.runtime.process import command_of, env_of, signal_number
 from shoal.runtime.taskspec import RLIMITS
-from shoal.runtime.volumes import VolumeStore, volume_users
+from shoal.runtime.volumes import VolumeStore
 
 log = logging.getLogger(__name__)
 
@@ -236,21 +236,15 @@ def resolve_user(rootfs: Path, user: str, groups: list[str] | None = None) -> di
 
 # ---------------------------------------------------------------- the runtime
 
-@dataclass
-class _Container:
-    task_id: str
+@dataclass(kw_only=True)
+class _Container(ContainerRecord):
     bundle: Path
-    pid: int = 0
     pidfd: int = -1
-    exit: asyncio.Future[int] | None = None
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     finisher: asyncio.Task[None] | None = None
-    stop_signal: str = ""  # the image's STOPSIGNAL, used when the agent asks for the default
-    healthcheck: dict[str, Any] | None = None  # the image's HEALTHCHECK
-    volumes: list[str] = field(default_factory=list)  # the named volumes it mounts
 
 
-class RuncRuntime:
+class RuncRuntime(ContainerTable):
     name = "runc"
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc") -> None:
@@ -431,12 +425,7 @@ class RuncRuntime:
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
-        spec = task.Spec.ContainerSpec
-        if spec is None or not spec.Image:
-            raise RuntimeError_("no image specified", reject=True)
-        img = self.images.resolve(spec.Image)
-        if img is None:
-            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        spec, img = task_image(self.images, task)
         if task.ID in self.containers:
             return
         cfg = img.container_config
@@ -484,7 +473,8 @@ class RuncRuntime:
         except BaseException:
             await self._teardown(task.ID)
             raise
-        self.containers[task.ID] = _Container(task.ID, bundle, stop_signal=str(cfg.get("StopSignal") or ""),
+        self.containers[task.ID] = _Container(task_id=task.ID, bundle=bundle,
+                                              stop_signal=str(cfg.get("StopSignal") or ""),
                                               healthcheck=cfg.get("Healthcheck"),
                                               volumes=taskspec.named_volumes(spec))
 
@@ -737,14 +727,6 @@ class RuncRuntime:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def volumes_in_use(self) -> dict[str, list[str]]:
-        """Each named volume that a container here mounts, with those containers."""
-        return volume_users((c.task_id, c.volumes) for c in self.containers.values())
-
-    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
-        c = self.containers.get(task_id)
-        return c.healthcheck if c is not None else None
-
     async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
         """Run a healthcheck in the container (``runc exec``: the container's user, environment and
         working directory); on timeout the probe's process is killed."""
@@ -768,12 +750,6 @@ class RuncRuntime:
             with contextlib.suppress(OSError):
                 pid_file.unlink()
         return proc.returncode or 0, out.decode(errors="replace")[:4096]
-
-    async def wait(self, task_id: str) -> int:
-        c = self.containers.get(task_id)
-        if c is None or c.exit is None:
-            raise RuntimeError_(f"container {task_id} is not running")
-        return await asyncio.shield(c.exit)
 
     async def stop(self, task_id: str, signal: str, grace: float) -> None:
         c = self.containers.get(task_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,12 +111,3 @@ class VolumeStore:
             shutil.rmtree(self.root / name)
             deleted.append(name)
         return deleted, freed
-
-
-def volume_users(mounted: Iterable[tuple[str, list[str]]]) -> dict[str, list[str]]:
-    """Each named volume with the containers that mount it, from (container, its volumes) pairs."""
-    users: dict[str, list[str]] = {}
-    for container, volumes in mounted:
-        for v in volumes:
-            users.setdefault(v, []).append(container)
-    return users
