@@ -39,6 +39,10 @@ class EmbeddedBackend:
     def _get(self, key: str) -> KV | None:
         raise NotImplementedError
 
+    def _meta(self, key: str) -> KV | None:
+        """A key's revisions and lease; its value may be left out (compares and puts need no more)."""
+        return self._get(key)
+
     def _range(self, prefix: str) -> list[KV]:
         raise NotImplementedError
 
@@ -68,7 +72,7 @@ class EmbeddedBackend:
         """The transaction itself; synchronous, so no other coroutine can run between check and write."""
         current: dict[str, KV | None] = {}  # each key read once: compares and ops are mostly on the same keys
         for c in compares:
-            kv = current[c.key] = self._get(c.key)
+            kv = current[c.key] = self._meta(c.key)
             if (kv.mod_revision if kv else 0) != c.mod_revision:
                 raise CompareFailed(c.key)
         rev = self.revision + 1
@@ -78,7 +82,7 @@ class EmbeddedBackend:
             if op.key in touched:
                 prev = touched[op.key]
             else:
-                prev = current[op.key] if op.key in current else self._get(op.key)
+                prev = current[op.key] if op.key in current else self._meta(op.key)
             if isinstance(op, Put):
                 kv = KV(op.key, op.value, prev.create_revision if prev else rev, rev, op.lease)
                 touched[op.key] = kv

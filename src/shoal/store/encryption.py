@@ -2,7 +2,9 @@
 
 Keys stay readable (they are IDs); each value is stored as ``nonce (12 bytes) || ciphertext``, with
 the key as associated data, so a value cannot be moved to another key unnoticed. Reads, ranges,
-transaction results and watch events are decrypted on the way out.
+transaction results and watch events are decrypted on the way out. Nonces are built as NIST SP
+800-38D §8.2.1 describes: a random 8-byte field drawn per process (and again every 2^32 values), then
+a 4-byte counter, so no system call is made per value and no nonce repeats.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ class EncryptedBackend:
     def __init__(self, inner: Backend, dek: bytes) -> None:
         self.inner = inner
         self._aead = AESGCM(dek)
+        self._fixed = os.urandom(8)
+        self._counter = 0
+
+    def _nonce(self) -> bytes:
+        if self._counter == 1 << 32:
+            self._fixed, self._counter = os.urandom(8), 0
+        n = self._counter
+        self._counter = n + 1
+        return self._fixed + n.to_bytes(4, "big")
 
     def _seal(self, key: str, value: bytes) -> bytes:
-        nonce = os.urandom(12)
+        nonce = self._nonce()
         return nonce + self._aead.encrypt(nonce, value, key.encode())
 
     def _open(self, kv: KV) -> KV:
