@@ -13,6 +13,7 @@ Kubernetes kinds will translate to and from these (a Pod is a Task with several 
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from typing import Any
 
 import msgspec
@@ -29,9 +30,17 @@ class Base(msgspec.Struct, kw_only=True, gc=False):
     manager's time."""
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
+
 def now_ts() -> str:
     """The current time in RFC 3339 with nanosecond digits, as Go's time.Time marshals it."""
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")[:26] + "000Z"  # isoformat: no strftime
+    global _second
+    sec, ns = divmod(time.time_ns(), 1_000_000_000)
+    last = _second
+    if last[0] != sec:  # the date and time are formatted once a second, not once a call
+        last = _second = (sec, _dt.datetime.fromtimestamp(sec, _dt.UTC).isoformat()[:19])
+    return f"{last[1]}.{ns:09d}Z"
 
 
 def parse_ts(ts: str) -> float:

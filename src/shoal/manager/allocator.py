@@ -6,7 +6,8 @@ placed and moves them to ``pending``: an address on each network of the service 
 once its task has stopped), and first on the ``ingress`` network when the service publishes ports
 through the routing mesh. Once some service publishes a port, each node gets its own address on the
 ingress network (``Attachments``, from the top of the subnet): the source of the mesh's traffic to
-tasks on other nodes.
+tasks on other nodes. A task that needs nothing of it (no networks, no published ports) is made
+``pending`` at once (``needs_allocation``): one write less per task, which counts at a million tasks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def _ingress_ports(t: Task) -> bool:
     the task through its address on the ingress network too)."""
     return any(p.PublishMode == "ingress" or p.PublishedPort for p in (t.Endpoint.Ports if t.Endpoint else None)
                or [])
+
+
+def needs_allocation(t: Task) -> bool:
+    return bool(t.Spec.Networks) or _ingress_ports(t)
 
 
 def addresses_in_use(tasks: list[Task], services: list[Service], nodes: list[Node]) -> dict[str, set[str]]:
@@ -85,7 +90,7 @@ class Allocator(Loop):
             status = msgspec.structs.replace(t.Status, State=TaskState.PENDING,
                                              Message=STATE_MESSAGE[TaskState.PENDING], Timestamp=now_ts())
             nt = msgspec.structs.replace(t, Status=status)
-            if (nt.Spec.Networks or _ingress_ports(nt)) and not nt.NetworksAttachments:
+            if needs_allocation(nt) and not nt.NetworksAttachments:
                 nt = clone(nt)
                 if used is None:
                     used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))

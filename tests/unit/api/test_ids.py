@@ -36,7 +36,7 @@ def test_ids_use_the_whole_alphabet_and_all_positions() -> None:
 
 @pytest.mark.parametrize("bits", [0, 1, 35, 36, 2**64, 2**128 - 1])
 def test_new_id_encodes_its_128_bits_without_loss(monkeypatch: pytest.MonkeyPatch, bits: int) -> None:
-    monkeypatch.setattr(ids.secrets, "randbits", lambda k: bits)
+    monkeypatch.setattr(ids, "_random128", lambda: bits)
     i = new_id()
     assert len(i) == 25 and ID_RE.match(i)
     assert int(i, 36) == bits
@@ -55,3 +55,17 @@ def test_base36_roundtrips(n: int) -> None:
     s = base36(n)
     assert int(s, 36) == n
     assert s == "0" or not s.startswith("0")
+
+
+def test_ids_come_from_the_kernel_in_batches_without_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+
+    def urandom(n: int) -> bytes:
+        reads.append(n)
+        return bytes(range(len(reads), len(reads) + 16)) * (n // 16)  # a distinct 16-byte block per read
+
+    monkeypatch.setattr(ids, "_pool", b"")
+    monkeypatch.setattr(ids.os, "urandom", urandom)
+    got = [ids._random128() for _ in range(ids._BATCH // 16 + 1)]
+    assert reads == [ids._BATCH, ids._BATCH]
+    assert got[-1] != got[0] and got[-1] == int.from_bytes(bytes(range(2, 18)), "big")

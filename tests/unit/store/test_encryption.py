@@ -58,3 +58,14 @@ async def test_a_secret_object_is_stored_encrypted(tmp_path: Path) -> None:
     await store.backend.close()
     raw = db.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("s.db-*"))
     assert b"plain-s3cret-bytes" not in raw and base64.b64encode(b"plain-s3cret-bytes") not in raw
+
+
+def test_nonces_never_repeat_and_take_a_new_random_field_when_the_counter_runs_out(tmp_path: Path) -> None:
+    b = EncryptedBackend(SQLiteBackend(tmp_path / "s.db"), keys.new_dek())
+    sealed = [b._seal("/k", b"same") for _ in range(1000)]
+    assert len({s[:12] for s in sealed}) == 1000
+    assert len({s[:8] for s in sealed}) == 1  # one random field, a counter after it
+    b._counter = 1 << 32
+    after = b._seal("/k", b"same")
+    assert after[:8] != sealed[0][:8] and after[8:12] == bytes(4)
+    b.inner.db.close()  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from shoal.api.types import (
     clone,
     now_ts,
 )
+from shoal.manager.allocator import needs_allocation
 
 SECOND = 1_000_000_000
 
@@ -78,7 +79,7 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
     endpoint = None
     if service.Endpoint is not None and service.Endpoint.Ports:
         endpoint = Endpoint(Spec=clone(service.Endpoint.Spec), Ports=[clone(p) for p in service.Endpoint.Ports])
-    return Task(
+    t = Task(
         ID=new_id(),
         Spec=spec,
         SpecVersion=Version(Index=service.SpecVersion.Index) if service.SpecVersion else Version(),
@@ -90,6 +91,9 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
         Endpoint=endpoint,
         ServiceAnnotations={"Name": service.Spec.Name, "Labels": service.Spec.Labels or {}},
     )
+    if not needs_allocation(t):  # nothing for the allocator to give: straight to pending
+        t.Status.State, t.Status.Message = TaskState.PENDING, STATE_MESSAGE[TaskState.PENDING]
+    return t
 
 
 def task_dirty(service: Service, t: Task) -> bool:

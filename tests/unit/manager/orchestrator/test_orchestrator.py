@@ -4,8 +4,16 @@ removal and rolling updates, driven tick by tick with a fake clock."""
 from __future__ import annotations
 
 from shoal.api.states import TaskState
-from shoal.api.types import RestartPolicy, Task, UpdateConfig
-from shoal.manager.orchestrator.common import SECOND
+from shoal.api.types import (
+    Endpoint,
+    NetworkAttachmentConfig,
+    PortConfig,
+    RestartPolicy,
+    Service,
+    Task,
+    UpdateConfig,
+)
+from shoal.manager.orchestrator.common import SECOND, new_task
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 
 from ...helpers import paused
@@ -27,15 +35,24 @@ async def test_replicas_make_one_task_per_slot(h: Harness) -> None:
     assert slots(tasks) == [1, 2, 3]
     for t in tasks:
         assert t.DesiredState == RUNNING
-        assert t.Status.State == TaskState.NEW
+        assert t.Status.State == TaskState.PENDING  # no networks or ports: nothing for the allocator to do
         assert t.NodeID == ""
         assert t.ServiceID == svc.ID
         assert t.SpecVersion is not None and t.SpecVersion.Index == svc.SpecVersion.Index
         assert t.Spec == svc.Spec.TaskTemplate
         assert t.ServiceAnnotations == {"Name": "web", "Labels": {}}
+
     # Idempotent: nothing more on another tick.
     await h.tick()
     assert len(h.tasks()) == 3
+
+
+def test_tasks_that_need_addresses_are_made_new_for_the_allocator() -> None:
+    s = spec()
+    s.TaskTemplate.Networks = [NetworkAttachmentConfig(Target="front")]
+    assert new_task(Service(ID="s1", Spec=s), slot=1).Status.State == TaskState.NEW
+    published = Service(ID="s2", Spec=spec(), Endpoint=Endpoint(Ports=[PortConfig(TargetPort=80, PublishedPort=8080)]))
+    assert new_task(published, slot=1).Status.State == TaskState.NEW
 
 
 async def test_a_service_created_before_start_is_reconciled(h: Harness) -> None:
