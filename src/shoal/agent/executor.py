@@ -13,6 +13,10 @@ until its first healthy probe; an unhealthy one is stopped and its task fails. W
 state goes past ``running`` the container is stopped with its stop signal, then SIGKILL after the
 stop grace period (10 s by default), and the task is ``shutdown``. When the task is to be removed,
 or is no longer assigned here, what the runtime made is removed.
+
+A running task with nothing to watch but its container's exit and its own changes holds no coroutine:
+its runner *parks* (the coroutine ends, and the exit or a change starts a new one), so a node with a
+hundred thousand running tasks does not keep a hundred thousand suspended tasks and their waits.
 """
 
 from __future__ import annotations
@@ -45,9 +49,30 @@ def exit_error(code: int) -> str:
 
 
 class TaskRunner:
+    __slots__ = (
+        "_health_task",
+        "_report",
+        "_task",
+        "changed",
+        "container_id",
+        "exit",
+        "files",
+        "health",
+        "node",
+        "on_end",
+        "parked",
+        "pid",
+        "prepared",
+        "puller",
+        "runtime",
+        "status",
+        "task",
+        "unassigned",
+    )
+
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
                  files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
-                 puller: Puller | None = None) -> None:
+                 puller: Puller | None = None, on_end: Callable[[], None] | None = None) -> None:
         self.task = task
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
         self.node = node or NodeDescription()  # this node, for the task's templates
@@ -64,6 +89,8 @@ class TaskRunner:
         self.health: health.Monitor | None = None
         self._health_task: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.parked = False
+        self.on_end = on_end  # called once the runner is done for good (not when it parks)
 
     @property
     def state(self) -> TaskState:
@@ -71,6 +98,38 @@ class TaskRunner:
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"task {self.task.ID}")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, fut: asyncio.Task[None]) -> None:
+        if fut is not self._task:
+            return  # woken before this callback ran: a newer coroutine carries on
+        if self.parked:
+            self._task = None  # not even the finished task is kept
+        elif self.on_end is not None:
+            self.on_end()
+
+    def _park(self) -> bool:
+        """Running, and nothing to do until the container exits or the task changes: end the coroutine,
+        and let either of them start the next one. False when something has happened already."""
+        if self.exit is None or self.exit.done() or self.changed.is_set() or self.health is not None:
+            return False
+        self.parked = True
+        self.exit.add_done_callback(self._wake)
+        self.changed.on_set = self._wake
+        return True
+
+    def _unpark(self) -> bool:
+        if not self.parked:
+            return False
+        self.parked = False
+        self.changed.on_set = None
+        if self.exit is not None:
+            self.exit.remove_done_callback(self._wake)
+        return True
+
+    def _wake(self, _: object = None) -> None:
+        if self._unpark():
+            self.start()
 
     def update(self, task: Task) -> None:
         self.task = task
@@ -111,13 +170,14 @@ class TaskRunner:
                 with contextlib.suppress(Exception):
                     await self.report(state, err=str(e) or type(e).__name__)
         finally:
-            self._stop_health()
-            if self.unassigned or self.task.DesiredState >= TaskState.REMOVE:
+            if not self.parked:
+                self._stop_health()
+            if not self.parked and (self.unassigned or self.task.DesiredState >= TaskState.REMOVE):
                 with contextlib.suppress(Exception):
                     await self.runtime.remove(self.task.ID)
 
     async def _run(self) -> None:
-        if TaskState.ASSIGNED < self.state <= TaskState.RUNNING:
+        if TaskState.ASSIGNED < self.state <= TaskState.RUNNING and self.exit is None:
             # Assigned to us in an earlier life of this daemon; its container did not survive.
             await self.report(TaskState.FAILED, err=LOST_ON_RESTART, message="started")
         while not self.unassigned:
@@ -171,6 +231,8 @@ class TaskRunner:
                 else:  # a healthcheck: starting until its first healthy probe, as Swarm's
                     await self._watch()
             elif state == TaskState.RUNNING:
+                if self._park():
+                    return
                 await self._watch()
             else:
                 await self.wait_change()
@@ -252,6 +314,7 @@ class TaskRunner:
 
     async def stop_for_exit(self) -> None:
         """The daemon is stopping: stop the container now and report the task shut down."""
+        self._unpark()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -156,11 +156,9 @@ class Worker:
         r = self.runners.get(t.ID)
         if r is None:
             r = TaskRunner(t, self.runtime, self._report, files=self.dependencies.files, node=self.description,
-                           puller=self.puller)
+                           puller=self.puller, on_end=functools.partial(self._done, t.ID))
             self.runners[t.ID] = r
             r.start()
-            assert r._task is not None
-            r._task.add_done_callback(functools.partial(self._done, t.ID))
         else:
             r.update(t)
 
@@ -169,7 +167,7 @@ class Worker:
         if r is not None:
             r.unassign()
 
-    def _done(self, tid: str, _fut: object = None) -> None:
+    def _done(self, tid: str) -> None:
         self.runners.pop(tid, None)
 
     async def _heartbeats(self) -> None:

@@ -368,3 +368,58 @@ async def test_shutdown_while_pulling_stops_waiting(agent: Agent) -> None:
     await agent.reach(t, S.SHUTDOWN)
     assert agent.runtime.call_names() == []  # never prepared
     assert puller.pending is not None and not puller.pending.done()  # the pull itself is not ours to cancel
+
+
+# ---------------------------------------------------------------- parking
+
+
+def run_counting_ends(agent: Agent, t: Task) -> tuple[TaskRunner, list[str]]:
+    ended: list[str] = []
+    r = TaskRunner(t, agent.runtime, agent.rec, on_end=lambda: ended.append(t.ID))
+    r.start()
+    agent.runners.append(r)
+    return r, ended
+
+
+async def test_a_running_task_holds_no_coroutine_until_it_exits(agent: Agent) -> None:
+    t = task()
+    r, ended = run_counting_ends(agent, t)
+    await agent.reach(t, S.RUNNING)
+    await agent.idle()
+    assert r.parked and r._task is None
+    r.update(clone(t))  # a change that asks nothing: the runner wakes, looks, and parks again
+    await agent.idle()
+    assert r.parked and agent.rec.states(t.ID) == UP and ended == []
+    agent.runtime.finish(t.ID, 3)
+    await agent.reach(t, S.FAILED)
+    await agent.idle()
+    assert not r.parked and ended == []  # ended, kept until the task is to be removed
+    r.update(want(t, S.REMOVE))
+    await until(lambda: ended == [t.ID], what="the runner to end")
+
+
+async def test_a_parked_task_is_shut_down_and_removed_when_asked(agent: Agent) -> None:
+    t = task()
+    r, ended = run_counting_ends(agent, t)
+    await agent.reach(t, S.RUNNING)
+    await agent.idle()
+    assert r.parked
+    r.update(want(t, S.SHUTDOWN))
+    await agent.reach(t, S.SHUTDOWN)
+    await agent.idle()
+    assert r.parked is False and ended == []  # shut down, kept (its desired state may go back)
+    r.update(want(t, S.REMOVE))
+    await until(lambda: ended == [t.ID], what="the runner to end")
+    assert ("remove", t.ID, False) in agent.runtime.calls
+
+
+async def test_stopping_the_daemon_shuts_a_parked_task_down_once(agent: Agent) -> None:
+    t = task()
+    r, _ = run_counting_ends(agent, t)
+    await agent.reach(t, S.RUNNING)
+    await agent.idle()
+    assert r.parked
+    await r.stop_for_exit()
+    await agent.idle()
+    assert agent.rec.states(t.ID) == [*UP, S.SHUTDOWN]
+    assert not r.parked and (r._task is None or r._task.done())

@@ -144,6 +144,6 @@ async def test_the_images_healthcheck_is_used_and_no_healthcheck_turns_it_off() 
         assert not [c for c in rt.calls if c[0] == "probe" and c[1] == off.ID]
     finally:
         for r in runners:
-            assert r._task is not None
-            r._task.cancel()
-            await asyncio.gather(r._task, return_exceptions=True)
+            if r._task is not None:  # None: parked, running without a coroutine
+                r._task.cancel()
+                await asyncio.gather(r._task, return_exceptions=True)

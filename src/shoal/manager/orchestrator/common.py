@@ -3,6 +3,8 @@ with Swarm's defaults filled in."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from shoal.api.ids import new_id
@@ -72,6 +74,20 @@ def update_config(s: Service) -> UpdateConfig:
     )
 
 
+_annotations: dict[str, dict[str, Any]] = {}  # service ID -> the ServiceAnnotations its new tasks share
+
+
+def service_annotations(service: Service) -> dict[str, Any]:
+    """The service's name and labels for its tasks, one dict for all of them (as the template is shared)."""
+    want = {"Name": service.Spec.Name, "Labels": service.Spec.Labels or {}}
+    have = _annotations.get(service.ID)
+    if have != want:
+        if len(_annotations) >= 4096:
+            _annotations.clear()
+        _annotations[service.ID] = have = want
+    return have
+
+
 def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskState = TaskState.RUNNING) -> Task:
     # The service's template itself, not a copy: stored objects are never changed in place (every
     # writer copies first), so a service's tasks can share it, as they share it in the store's cache.
@@ -89,7 +105,7 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
         DesiredState=desired,
         Status=TaskStatus(Timestamp=now_ts(), State=TaskState.NEW, Message=STATE_MESSAGE[TaskState.NEW]),
         Endpoint=endpoint,
-        ServiceAnnotations={"Name": service.Spec.Name, "Labels": service.Spec.Labels or {}},
+        ServiceAnnotations=service_annotations(service),
     )
     if not needs_allocation(t):  # nothing for the allocator to give: straight to pending
         t.Status.State, t.Status.Message = TaskState.PENDING, STATE_MESSAGE[TaskState.PENDING]
