@@ -107,6 +107,11 @@ def dependency_ids(t: Task) -> set[str]:
     return {r.SecretID for r in cs.Secrets or []} | {r.ConfigID for r in cs.Configs or []}
 
 
+def has_dependencies(t: Task) -> bool:
+    cs = t.Spec.ContainerSpec
+    return cs is not None and bool(cs.Secrets or cs.Configs)
+
+
 class Session:
     def __init__(self, dispatcher: Dispatcher, node_id: str) -> None:
         self.dispatcher = dispatcher
@@ -280,10 +285,10 @@ class Dispatcher:
             s = self.sessions.get(new.NodeID)
             if s is not None and (
                 old is None or old.DesiredState != new.DesiredState or not assigned_to_agent(old)
-                or old.Spec != new.Spec
+                or (old.Spec is not new.Spec and old.Spec != new.Spec)  # tasks share their service's spec
             ):
                 msg = Assignments(tasks=[new])
-                s.push(self._with_dependencies(s, msg) if s.deps_sent or dependency_ids(new) else msg)
+                s.push(self._with_dependencies(s, msg) if s.deps_sent or has_dependencies(new) else msg)
         elif new is None and old is not None and old.NodeID:
             s = self.sessions.get(old.NodeID)
             if s is not None:

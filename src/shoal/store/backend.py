@@ -4,15 +4,18 @@ Every read returns the store revision it saw; every write is a transaction of co
 conditions (a key's mod revision, 0 for "must not exist") and operations (put, delete), committed
 as one new revision or not at all; ``watch(prefix, after_revision)`` streams every change after a
 revision; leases expire keys that are not kept alive. Backends: ``memory`` (tests), ``sqlite`` (the
-embedded default), and etcd later, without callers changing.
+embedded default), and etcd later, without callers changing. The records are frozen msgspec structs:
+a transaction of a thousand tasks makes thousands of them, and a frozen dataclass is 15 times slower
+to make.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import msgspec
 
 
 class StoreError(Exception):
@@ -27,8 +30,7 @@ class Compacted(StoreError):
     """The asked revision is older than the oldest kept history."""
 
 
-@dataclass(frozen=True, slots=True)
-class KV:
+class KV(msgspec.Struct, frozen=True, gc=False):
     key: str
     value: bytes
     create_revision: int
@@ -36,30 +38,26 @@ class KV:
     lease: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(msgspec.Struct, frozen=True, gc=False):
     type: Literal["put", "delete"]
     kv: KV  # for a delete: the key, an empty value, and mod_revision = the delete's revision
     revision: int
 
 
-@dataclass(frozen=True, slots=True)
-class Put:
+class Put(msgspec.Struct, frozen=True, gc=False):
     key: str
     value: bytes
     lease: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(msgspec.Struct, frozen=True, gc=False):
     key: str
 
 
 Op = Put | Delete
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(msgspec.Struct, frozen=True, gc=False):
     """Holds when ``key``'s mod revision equals ``mod_revision`` (0: the key does not exist)."""
 
     key: str
