@@ -167,16 +167,19 @@ class SQLiteBackend(EmbeddedBackend):
                 for i, k, d, v, c, lease in rows]
 
     def _compact(self, revision: int) -> None:
-        """Forget the history before ``revision``: delete the replaced rows and tombstones older than it."""
-        if revision <= self.compact_revision:
-            return
+        """Forget the history before ``revision``: delete the replaced rows and tombstones older than it.
+
+        Rows older than an earlier compaction that were replaced since go too (a task written once at
+        its creation and again long after): nobody can ask for them."""
+        revision = max(revision, self.compact_revision)
         self._garbage.sort()
         cut = bisect_left(self._garbage, revision << SUB_BITS)
         doomed, self._garbage = self._garbage[:cut], self._garbage[cut:]
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany("DELETE FROM mvcc WHERE id = ?", ((i,) for i in doomed))
-            self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compact', ?)", (revision,))
+            if revision > self.compact_revision:
+                self.db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('compact', ?)", (revision,))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

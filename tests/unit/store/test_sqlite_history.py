@@ -84,3 +84,22 @@ def test_a_store_in_the_earlier_layout_is_moved_over(tmp_path: Path) -> None:
         assert b.db.execute("SELECT name FROM sqlite_master WHERE name IN ('kv', 'log')").fetchall() == []
     finally:
         b.db.close()
+
+
+async def test_rows_replaced_after_a_compaction_are_trimmed_too(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key written before a compaction and again after it leaves a row no watcher can ask for: the
+    replaced-row count must come back down, not stay over the cap (it once made every commit sort it)."""
+    monkeypatch.setattr(sqlite, "HISTORY_ROWS", 20)
+    b = sqlite.SQLiteBackend(tmp_path / "s.db")
+    try:
+        await b.txn([], [Put(f"/old/{j}", b"v0") for j in range(100)])
+        await b.txn([], [Put("/other", b"x")])
+        await b.compact(b.revision)
+        for j in range(100):  # each replaces a row from before the compaction
+            await b.txn([], [Put(f"/old/{j}", b"v1")])
+            assert len(b._garbage) <= 2 * 20 + 1
+        assert b.db.execute("SELECT COUNT(*) FROM mvcc").fetchone()[0] <= 101 + 2 * 20 + 1
+        assert [kv.value for kv in (await b.range("/old/"))[0]] == [b"v1"] * 100
+    finally:
+        await b.close()
