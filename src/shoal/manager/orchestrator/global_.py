@@ -39,10 +39,9 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task
         cur = plan.current(t)
         if cur.DesiredState <= TaskState.RUNNING:
             covered.add(cur.NodeID)
-    for t in plan.created:
-        if t.ServiceID == service.ID:
-            covered.add(t.NodeID)
+    for t in plan.created_for(service.ID):
+        covered.add(t.NodeID)
     for nid in sorted(eligible - covered):
         if nodes[nid].Spec.Availability != "active":
             continue
-        plan.created.append(new_task(service, 0, nid))
+        plan.create(new_task(service, 0, nid))

@@ -1,8 +1,9 @@
 """The orchestrator loop: keeps every service's tasks matching its spec.
 
-Store changes only mark services dirty; each tick reconciles the dirty services and commits all the
-changed and new tasks in one transaction. It writes desired state only: it never deletes a task
-(the reaper does) and never touches a task's observed status (agents do).
+Store changes only mark services dirty; each tick reconciles the dirty services and commits the
+changed and new tasks, a whole service's at once, in transactions of about ``COMMIT_BATCH`` objects.
+It writes desired state only: it never deletes a task (the reaper does) and never touches a task's
+observed status (agents do).
 
 Per service (``replicated.py``, ``global_.py`` hold the mode-specific parts):
 1. restarts — tasks that stopped while wanted running go to the restart supervisor; tasks on a
@@ -16,6 +17,7 @@ Per service (``replicated.py``, ``global_.py`` hold the mode-specific parts):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,11 @@ from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
 
+# A tick commits its writes in transactions of about this many objects (a thousand services of a
+# thousand replicas made at once are not one transaction of a million tasks), and lets the other
+# loops run between them.
+COMMIT_BATCH = 10_000
+
 
 @dataclass
 class Plan:
@@ -40,6 +47,22 @@ class Plan:
     changed: dict[str, Task] = field(default_factory=dict)
     created: list[Task] = field(default_factory=list)
     services: dict[str, Service] = field(default_factory=dict)
+    _created_of: dict[str, list[Task]] = field(default_factory=dict)  # service ID -> its tasks in ``created``
+
+    def create(self, t: Task) -> None:
+        self.created.append(t)
+        self._created_of.setdefault(t.ServiceID, []).append(t)
+
+    def uncreate(self, t: Task) -> None:
+        self.created.remove(t)
+        self._created_of[t.ServiceID].remove(t)
+
+    def created_for(self, service_id: str) -> list[Task]:
+        """The new tasks of one service (a tick that makes a million tasks asks this a thousand times)."""
+        return self._created_of.get(service_id, [])
+
+    def size(self) -> int:
+        return len(self.changed) + len(self.created) + len(self.services)
 
     def edit(self, t: Task) -> Task:
         c = self.changed.get(t.ID)
@@ -144,7 +167,9 @@ class Orchestrator(Loop):
 
         dirty, self.dirty = self.dirty, set()
         nodes = {n.ID: n for n in self.store.list(Node)}
+        batch: set[str] = set()
         for sid in dirty:
+            batch.add(sid)
             service = self.store.get(Service, sid)
             tasks = self.store.tasks_of_service(sid)
             if service is None:
@@ -160,6 +185,13 @@ class Orchestrator(Loop):
             if next_check is not None:
                 self.kick_at(next_check)
                 self.dirty.add(sid)
+            if plan.size() >= COMMIT_BATCH:
+                await self._commit(plan, batch)
+                plan, batch = Plan(self.store), set()
+                await asyncio.sleep(0)  # let the allocator and scheduler take these while more are made
+        await self._commit(plan, batch)
+
+    async def _commit(self, plan: Plan, services: set[str]) -> None:
         if not plan.changed and not plan.created and not plan.services:
             return
         try:
@@ -170,7 +202,7 @@ class Orchestrator(Loop):
             # Something changed under us (an agent's report, a user's update): look again.
             for t in plan.created:
                 self.restarts.forget(t.ID)
-            self.dirty |= dirty
+            self.dirty |= services
             self.kick()
 
     # ------------------------------------------------------------ shared by the modes
@@ -204,5 +236,5 @@ class Orchestrator(Loop):
             else:
                 continue
             if nt is not None:
-                plan.created.append(nt)
+                plan.create(nt)
                 self.kick_at(0.0)

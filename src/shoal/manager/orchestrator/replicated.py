@@ -19,9 +19,8 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task
         cur = plan.current(t)
         if cur.DesiredState <= TaskState.RUNNING:
             slots.setdefault(cur.Slot, []).append(cur)
-    for t in plan.created:
-        if t.ServiceID == service.ID:
-            slots.setdefault(t.Slot, []).append(t)
+    for t in plan.created_for(service.ID):
+        slots.setdefault(t.Slot, []).append(t)
 
     want = replicas(service)
     if len(slots) < want:
@@ -32,7 +31,7 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task
                 slot += 1
             nt = new_task(service, slot)
             slots[slot] = [nt]
-            plan.created.append(nt)
+            plan.create(nt)
     elif len(slots) > want:
 
         def keep_last(item: tuple[int, list[Task]]) -> tuple[int, int, int]:
@@ -44,8 +43,8 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task
         victims = sorted(slots.items(), key=keep_last)[: len(slots) - want]
         for _num, ts in victims:
             for t in ts:
-                if t in plan.created:
-                    plan.created.remove(t)
+                if t in plan.created_for(service.ID):
+                    plan.uncreate(t)
                     orch.restarts.forget(t.ID)
                 else:
                     plan.edit(t).DesiredState = TaskState.REMOVE

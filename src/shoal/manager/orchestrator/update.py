@@ -37,8 +37,8 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
         cur = plan.current(t)
         if cur.DesiredState <= TaskState.RUNNING:
             slots.setdefault(_slot(service, cur), []).append(cur)
-    for t in plan.created:
-        if t.ServiceID == service.ID and t.DesiredState <= TaskState.RUNNING:
+    for t in plan.created_for(service.ID):
+        if t.DesiredState <= TaskState.RUNNING:
             slots.setdefault(_slot(service, t), []).append(t)
 
     cfg = update_config(service)
@@ -123,7 +123,7 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, nodes: dict[str,
                 plan.edit(old).DesiredState = TaskState.SHUTDOWN
                 nt = new_task(service, old.Slot, old.NodeID if is_global(service) else "", desired=TaskState.READY)
                 orch.restarts.delayed[nt.ID] = _delayed(nt.ID, now + cfg.Delay / SECOND, old)
-            plan.created.append(nt)
+            plan.create(nt)
             break
     if room and dirty:
         orch.kick_at(cfg.Delay / SECOND)

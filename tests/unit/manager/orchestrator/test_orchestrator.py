@@ -3,6 +3,8 @@ removal and rolling updates, driven tick by tick with a fake clock."""
 
 from __future__ import annotations
 
+import pytest
+
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Endpoint,
@@ -13,6 +15,7 @@ from shoal.api.types import (
     Task,
     UpdateConfig,
 )
+from shoal.manager.orchestrator import orchestrator
 from shoal.manager.orchestrator.common import SECOND, new_task
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 
@@ -502,3 +505,14 @@ async def test_failure_action_rollback_rolls_back(h: Harness) -> None:
     assert svc.UpdateStatus.State == "rollback_started"
     assert svc.UpdateStatus.Message == f"update rolled back due to failure or early termination of task {new.ID}"
     assert svc.Spec.TaskTemplate.ContainerSpec.Env is None
+
+
+async def test_a_tick_commits_many_services_in_batches(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(orchestrator, "COMMIT_BATCH", 6)
+    for name in ("a", "b", "c"):
+        await h.api.create_service(spec(name=name, replicas=4))  # three services, made before one tick
+    before = h.store.revision
+    await h.orch.tick()
+    assert h.store.revision - before == 2  # a and b (8 tasks: over the batch), then c; never half a service
+    assert [len(h.tasks(n)) for n in ("a", "b", "c")] == [4, 4, 4]
+    assert [slots(h.tasks(n)) for n in ("a", "b", "c")] == [[1, 2, 3, 4]] * 3
