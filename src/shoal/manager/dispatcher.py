@@ -62,6 +62,8 @@ MISSED_HEARTBEATS = 3
 # A new leader's dispatcher waits this much longer for agents that have not reconnected yet (they
 # are looking for it), before it marks their nodes down.
 LEADER_CHANGE_GRACE = 5.0
+# A heartbeat check this much later than planned means the manager itself stalled (see check_heartbeats).
+STALL_GRACE = 1.0
 
 
 @dataclass
@@ -464,18 +466,35 @@ class Dispatcher:
     # ------------------------------------------------------------ heartbeats
 
     async def _heartbeat_checker(self) -> None:
+        interval = min(0.25, self.heartbeat_period / 4)
+        last = self.clock()
         while True:
-            await asyncio.sleep(min(0.25, self.heartbeat_period / 4))
-            deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
-            for n in self.store.list(Node):
-                if n.Status.State != "ready":
-                    continue
-                s = self.sessions.get(n.ID)
-                last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
-                if last < deadline:
-                    log.info("node %s (%s) is down: no heartbeat for %.1f s", n.ID, n.Description.Hostname,
-                             self.clock() - last)
-                    await self.mark_down(n.ID, "heartbeat failure")
+            await asyncio.sleep(interval)
+            await self.check_heartbeats(stalled=self.clock() - last - interval)
+            last = self.clock()
+
+    async def check_heartbeats(self, stalled: float = 0.0) -> None:
+        """Mark down the ready nodes whose last heartbeat is more than three periods old.
+
+        ``stalled``: how much later than planned this check runs. A manager that could not take
+        heartbeats for a while (one long transaction, a paused process) does not blame its nodes for
+        it: every node gets that time back, and only heartbeats missed while it listened count."""
+        if stalled > STALL_GRACE:
+            log.warning("dispatcher: no heartbeat could be taken for %.1f s; giving the nodes that time", stalled)
+            now = self.clock()
+            self._started += stalled
+            for sess in self.sessions.values():
+                sess.last_heartbeat = min(sess.last_heartbeat + stalled, now)
+        deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
+        for n in self.store.list(Node):
+            if n.Status.State != "ready":
+                continue
+            s = self.sessions.get(n.ID)
+            last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
+            if last < deadline:
+                log.info("node %s (%s) is down: no heartbeat for %.1f s", n.ID, n.Description.Hostname,
+                         self.clock() - last)
+                await self.mark_down(n.ID, "heartbeat failure")
 
     async def mark_ready(self, node_id: str) -> None:
         def ready(n: Node) -> bool:

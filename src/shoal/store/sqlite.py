@@ -59,6 +59,7 @@ class SQLiteBackend(EmbeddedBackend):
         self._leased: dict[int, set[str]] = {}
         self._lease_of: dict[str, int] = {}
         self._garbage: list[int] = []  # ids of rows a newer row replaced, and of tombstones
+        self._garbage_limit = 2 * HISTORY_ROWS
         row = self.db.execute("SELECT value FROM meta WHERE name='compact'").fetchone()
         self.compact_revision = row[0] if row else 0
         last = 0
@@ -153,9 +154,13 @@ class SQLiteBackend(EmbeddedBackend):
             self._index_row(row_id, key, bool(deleted), create_rev, lease)
         if revision % 5000 == 0 and revision > HISTORY_REVISIONS:
             self._compact(revision - HISTORY_REVISIONS)
-        if len(self._garbage) > 2 * HISTORY_ROWS:  # keep about the newest HISTORY_ROWS replaced rows
+        if len(self._garbage) > self._garbage_limit:  # keep about the newest HISTORY_ROWS replaced rows
             self._garbage.sort()
-            self._compact(_rev(self._garbage[-HISTORY_ROWS]))
+            # Whole revisions go, up to the one the newest HISTORY_ROWS start in (one transaction can
+            # hold more than that), never the one being written.
+            self._compact(min(_rev(self._garbage[-HISTORY_ROWS]) + 1, revision))
+            # What could not go (rows of this very revision) does not make every next commit try again.
+            self._garbage_limit = max(2 * HISTORY_ROWS, 2 * len(self._garbage))
 
     def _history(self, prefix: str, after_revision: int) -> list[Event]:
         rows = self.db.execute(

@@ -122,3 +122,19 @@ async def test_only_nodes_with_tasks_on_an_encrypted_network_get_the_keys() -> N
                                                                 for k in enc["keys"])
     assert (views["n2"].encryption or {})["addr"] == "10.213.0.2"
     assert views["n3"].encryption == {}  # no task there: the keys never reach it
+
+
+async def test_a_stalled_manager_does_not_mark_its_nodes_down() -> None:
+    store = await memory_store()
+    now = [100.0]
+    d = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0])
+    await d.register("n1", NodeDescription(Hostname="h1"), "127.0.0.1")
+    now[0] += 60  # the manager could take no heartbeat for a minute (one long transaction, say)
+    await d.check_heartbeats(stalled=60)
+    node = store.get(Node, "n1")
+    assert node is not None and node.Status.State == "ready"
+    now[0] += 16  # but three periods missed while it listened are missed
+    await d.check_heartbeats(stalled=0)
+    node = store.get(Node, "n1")
+    assert node is not None and node.Status.State == "down" and node.Status.Message == "heartbeat failure"
+    await d.stop()

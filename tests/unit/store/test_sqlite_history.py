@@ -103,3 +103,20 @@ async def test_rows_replaced_after_a_compaction_are_trimmed_too(tmp_path: Path,
         assert [kv.value for kv in (await b.range("/old/"))[0]] == [b"v1"] * 100
     finally:
         await b.close()
+
+
+async def test_one_huge_transaction_does_not_make_every_commit_compact(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sqlite, "HISTORY_ROWS", 10)
+    b = sqlite.SQLiteBackend(tmp_path / "s.db")
+    try:
+        await b.txn([], [Put(f"/big/{j}", b"v0") for j in range(100)])  # one revision of 100 rows...
+        await b.txn([], [Put(f"/big/{j}", b"v1") for j in range(100)])  # ...all replaced at once
+        assert len(b._garbage) <= 2 * 10 + 100
+        compactions = []
+        monkeypatch.setattr(b, "_compact", lambda rev: compactions.append(rev))
+        for i in range(5):
+            await b.txn([], [Put("/small", b"%d" % i)])
+        assert len(compactions) <= 1
+    finally:
+        await b.close()
