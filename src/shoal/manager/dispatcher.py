@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -62,6 +63,8 @@ MISSED_HEARTBEATS = 3
 # A new leader's dispatcher waits this much longer for agents that have not reconnected yet (they
 # are looking for it), before it marks their nodes down.
 LEADER_CHANGE_GRACE = 5.0
+# Task status reports are written in transactions of at most this many tasks.
+FLUSH_BATCH = 5000
 # A heartbeat check this much later than planned means the manager itself stalled (see check_heartbeats).
 STALL_GRACE = 1.0
 
@@ -436,9 +439,19 @@ class Dispatcher:
                 log.exception("dispatcher: writing task status failed")
 
     async def _flush(self) -> None:
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, {}
+        """Write the reports gathered so far, in transactions of at most FLUSH_BATCH tasks."""
+        while self._pending:
+            if len(self._pending) <= FLUSH_BATCH:
+                pending, self._pending = self._pending, {}
+            else:
+                pending = dict(itertools.islice(self._pending.items(), FLUSH_BATCH))
+                for tid in pending:
+                    del self._pending[tid]
+            await self._write_statuses(pending)
+            if self._pending:
+                await asyncio.sleep(0)
+
+    async def _write_statuses(self, pending: dict[str, tuple[str, TaskStatus]]) -> None:
         changed: list[Task] = []
         for tid, (node_id, status) in pending.items():
             t = self.store.get(Task, tid)

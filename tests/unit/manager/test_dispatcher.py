@@ -138,3 +138,27 @@ async def test_a_stalled_manager_does_not_mark_its_nodes_down() -> None:
     node = store.get(Node, "n1")
     assert node is not None and node.Status.State == "down" and node.Status.Message == "heartbeat failure"
     await d.stop()
+
+
+async def test_status_reports_are_written_in_bounded_transactions(monkeypatch: Any) -> None:
+    from shoal.manager import dispatcher
+
+    monkeypatch.setattr(dispatcher, "FLUSH_BATCH", 2)
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=5.0)
+    await d.register("n1", NodeDescription(Hostname="h1"), "127.0.0.1")
+    svc = Service(ID="s1", Spec=ServiceSpec(Name="web", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(
+        Image="busybox"))))
+    tasks = []
+    for slot in range(1, 6):
+        t = new_task(svc, slot)
+        t.NodeID, t.Status.State = "n1", TaskState.ASSIGNED
+        tasks.append(t)
+    await store.commit(creates=tasks)
+    before = store.revision
+    await d.update_task_status("n1", [(t.ID, TaskStatus(State=TaskState.RUNNING, Message="started"))
+                                      for t in tasks])
+    await d._flush()
+    assert store.revision - before == 3  # 2 + 2 + 1
+    assert {store.get(Task, t.ID).Status.State for t in tasks} == {TaskState.RUNNING}  # type: ignore[union-attr]
+    await d.stop()

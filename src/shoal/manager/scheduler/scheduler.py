@@ -13,6 +13,7 @@ gets the bare explanation. Pending tasks are retried whenever nodes or tasks cha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 
@@ -128,6 +129,7 @@ class Scheduler(Loop):
             if len(updates) >= BATCH:
                 await self._commit(updates)
                 updates = []
+                await asyncio.sleep(0)  # a tick over a million tasks must not hold the manager (heartbeats)
         await self._commit(updates)
 
     def _schedule_preassigned(self, group: list[Task]) -> list[Task]:
