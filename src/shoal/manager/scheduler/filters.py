@@ -8,6 +8,7 @@ the scheduler knows of a node, kept up to date one task at a time.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,6 +29,8 @@ class NodeInfo:
     used_host_ports: set[tuple[str, int]] = field(default_factory=set)
     task_ids: set[str] = field(default_factory=set)
     claimed: dict[str, list[GenericResource]] = field(default_factory=dict)  # task ID → generic resources held
+    # (service ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
+    recent_failures: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, node: Node) -> NodeInfo:
@@ -85,6 +88,33 @@ class NodeInfo:
         for proto, port in host_ports(t):
             self.used_host_ports.discard((proto, port))
         return True
+
+
+    def task_failed(self, t: Task, now: float | None = None) -> None:
+        """A task of a service failed (or was rejected) here: rank this node last for it for a while."""
+        now = time.time() if now is None else now
+        self._forget_failures(now)
+        key = (t.ServiceID, t.SpecVersion.Index if t.SpecVersion else 0)
+        self.recent_failures.setdefault(key, []).append(now)
+
+    def failure_rank(self, service_id: str, spec_version: int, now: float) -> int:
+        """SwarmKit's: a node where the service (at this spec version) failed MAX_FAILURES times or more
+        in the last MONITOR_FAILURES seconds comes after every other; between two such nodes, the one
+        with fewer failures first. 0 for every other node."""
+        if not self.recent_failures:
+            return 0
+        times = self.recent_failures.get((service_id, spec_version))
+        n = sum(1 for at in times if at > now - MONITOR_FAILURES) if times else 0
+        return n if n >= MAX_FAILURES else 0
+
+    def _forget_failures(self, now: float) -> None:
+        for key in [k for k, ts in self.recent_failures.items() if ts[-1] <= now - MONITOR_FAILURES]:
+            del self.recent_failures[key]
+
+
+# SwarmKit's scheduler: five failures of a service on a node within five minutes rank the node last.
+MAX_FAILURES = 5
+MONITOR_FAILURES = 300.0
 
 
 def reservations(t: Task) -> Resources | None:

@@ -24,8 +24,10 @@ subtree may then take its siblings' share).
 
 Within a leaf, tasks go one at a time to the passing node with the fewest tasks of the service, ties
 broken by the fewest tasks in all (a heap), and a node is checked again before each use (resources,
-host ports and max replicas run out). SwarmKit's own leaf loop fills its sorted nodes in one pass that
-can over-fill the second node when existing counts are uneven; this is what its comments intend.
+host ports and max replicas run out). As in SwarmKit, a node where the service (at this spec version)
+failed five times or more in the last five minutes comes after every other one. SwarmKit's own leaf
+loop fills its sorted nodes in one pass that can over-fill the second node when existing counts are
+uneven; this is what its comments intend.
 
 Cost: building the tree is one pass over the nodes (times the number of preferences); a leaf then
 runs the filters only on its best nodes, until it has as many that pass as the group has tasks (as
@@ -38,6 +40,7 @@ that fills up, not per task.
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,16 +79,17 @@ def label_value(node: Node, descriptor: str) -> str:
 @dataclass(eq=False)
 class Branch:
     """A node of the decision tree: a label value, the service's tasks below it, and either the next
-    level's branches or (a leaf) a heap of passing nodes keyed by (service tasks, total tasks, ID)."""
+    level's branches or (a leaf) a heap of passing nodes keyed by (recent failures of the service when
+    five or more, service tasks, total tasks, ID)."""
 
     value: str = ""
     tasks: int = 0
     next: dict[str, Branch] | None = None
-    heap: list[tuple[int, int, str]] = field(default_factory=list)
+    heap: list[tuple[int, int, int, str]] = field(default_factory=list)
 
 
 def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[str], pipeline: Pipeline,
-               limit: int) -> Branch:
+               limit: int, spec_version: int = 0, now: float = 0.0) -> Branch:
     """The tree for a group of ``limit`` tasks: every node counts its tasks along its path; a leaf keeps
     its ``limit`` best nodes that pass the filters (no leaf can use more), so the filters run on few
     nodes when the group is small."""
@@ -103,7 +107,7 @@ def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[st
                 nxt = b.next[value] = Branch(value)
             b = nxt
         b.tasks += count
-        b.heap.append((count, ni.active_tasks, ni.node.ID))
+        b.heap.append((ni.failure_rank(service_id, spec_version, now), count, ni.active_tasks, ni.node.ID))
     _select(root, nodes, pipeline, limit)
     return root
 
@@ -116,11 +120,11 @@ def _select(b: Branch, nodes: dict[str, NodeInfo], pipeline: Pipeline, limit: in
     # Best first; a sorted list is a heap. While fewer than ``limit`` tasks have gone to a leaf, one of
     # its chosen nodes is untouched and ranks before every node left out, so none is missed.
     candidates = b.heap
-    chosen: list[tuple[int, int, str]] = []
+    chosen: list[tuple[int, int, int, str]] = []
     heapq.heapify(candidates)
     while candidates and len(chosen) < limit:
         key = heapq.heappop(candidates)
-        if pipeline.process(nodes[key[2]]):
+        if pipeline.process(nodes[key[3]]):
             chosen.append(key)
     b.heap = chosen
 
@@ -129,18 +133,22 @@ class GroupPlacer:
     """Places ``tasks`` (identical, in order) over ``nodes``; ``place`` returns the (task, node) pairs
     in task order, after adding each task to its node. Tasks past the last pair found no node."""
 
-    def __init__(self, nodes: dict[str, NodeInfo], pipeline: Pipeline, tasks: list[Task]) -> None:
+    def __init__(self, nodes: dict[str, NodeInfo], pipeline: Pipeline, tasks: list[Task],
+                 now: float | None = None) -> None:
         self.nodes = nodes
         self.pipeline = pipeline
         self.tasks = tasks
         self.placed: list[tuple[Task, NodeInfo]] = []
         first = tasks[0]
         self.service_id = first.ServiceID
+        self.spec_version = first.SpecVersion.Index if first.SpecVersion else 0
+        self.now = time.time() if now is None else now
         placement = first.Spec.Placement
         self.descriptors = spread_descriptors(placement.Preferences if placement else None)
 
     def place(self) -> list[tuple[Task, NodeInfo]]:
-        tree = build_tree(self.nodes, self.service_id, self.descriptors, self.pipeline, len(self.tasks))
+        tree = build_tree(self.nodes, self.service_id, self.descriptors, self.pipeline, len(self.tasks),
+                          self.spec_version, self.now)
         self._on_subtree(tree, len(self.tasks))
         return self.placed
 
@@ -175,13 +183,13 @@ class GroupPlacer:
         heap, sid, pipeline = leaf.heap, self.service_id, self.pipeline
         done = 0
         while done < n and heap and len(self.placed) < len(self.tasks):
-            _svc, _total, nid = heapq.heappop(heap)
+            failures, _svc, _total, nid = heapq.heappop(heap)
             ni = self.nodes[nid]
             if not pipeline.process(ni):  # resources, ports or max replicas used up by earlier picks
                 continue
             t = self.tasks[len(self.placed)]
             ni.add_task(t)
             self.placed.append((t, ni))
-            heapq.heappush(heap, (ni.tasks_by_service.get(sid, 0), ni.active_tasks, nid))
+            heapq.heappush(heap, (failures, ni.tasks_by_service.get(sid, 0), ni.active_tasks, nid))
             done += 1
         return done

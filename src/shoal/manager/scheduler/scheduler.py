@@ -30,6 +30,7 @@ from shoal.store.objects import Change, ObjectStore
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+FAILURES = (TaskState.FAILED, TaskState.REJECTED)
 
 
 def counts_on_node(t: Task) -> bool:
@@ -99,6 +100,10 @@ class Scheduler(Loop):
             if old is not None:
                 self.pending.discard(old.ID)
             return
+        if new.NodeID and new.Status.State in FAILURES and (old is None or old.Status.State != new.Status.State):
+            ni = self.nodes.get(new.NodeID)
+            if ni is not None:
+                ni.task_failed(new)
         if counts_on_node(new):
             ni = self.nodes.get(new.NodeID)
             if ni is not None:

@@ -150,3 +150,50 @@ def test_a_small_group_runs_the_filters_on_few_nodes() -> None:
     placed = GroupPlacer(nodes, pipeline, tasks).place()
     assert len(placed) == 3
     assert Counting.calls <= 2 * 3 + 3  # each leaf's 3 best nodes, and a check before each placement
+
+
+# ---------------------------------------------------------------- recent failures (SwarmKit's maxFailures)
+
+
+def failed_on(ni: NodeInfo, times: list[float], spec_version: int = 1) -> None:
+    for at in times:
+        ni.task_failed(make_task("web", state=TaskState.FAILED, node_id=ni.node.ID, spec_version=spec_version), at)
+
+
+def test_a_node_where_the_service_failed_five_times_lately_comes_last() -> None:
+    nodes = infos(make_node("a"), make_node("b"))
+    a, b = nodes.values()
+    failed_on(a, [100.0] * 5)
+    tasks = [make_task("web", slot=i + 1) for i in range(3)]
+    pipeline = Pipeline()
+    pipeline.set_task(tasks[0])
+    placed = GroupPlacer(nodes, pipeline, tasks, now=200.0).place()
+    assert Counter(ni.node.Description.Hostname for _, ni in placed) == {"b": 3}  # spread gives way
+    assert (a.failure_rank("web", 1, 200.0), b.failure_rank("web", 1, 200.0)) == (5, 0)
+
+
+def test_four_failures_old_failures_or_another_spec_version_do_not_count() -> None:
+    for times, version, now in (([100.0] * 4, 1, 200.0), ([100.0] * 5, 1, 401.0), ([100.0] * 5, 2, 200.0)):
+        nodes = infos(make_node("a"), make_node("b"))
+        failed_on(next(iter(nodes.values())), times, spec_version=version)
+        tasks = [make_task("web", slot=i + 1) for i in range(4)]  # spec version 1
+        pipeline = Pipeline()
+        pipeline.set_task(tasks[0])
+        placed = GroupPlacer(nodes, pipeline, tasks, now=now).place()
+        assert Counter(ni.node.Description.Hostname for _, ni in placed) == {"a": 2, "b": 2}, (times, version, now)
+
+
+def test_between_two_failing_nodes_the_one_with_fewer_failures_goes_first() -> None:
+    nodes = infos(make_node("a"), make_node("b"), make_node("c"))
+    a, b, _ = nodes.values()
+    failed_on(a, [100.0] * 7)
+    failed_on(b, [100.0] * 5)
+    tasks = [make_task("web", slot=i + 1) for i in range(3)]
+    pipeline = Pipeline()
+    pipeline.set_task(tasks[0])
+    placed = GroupPlacer(nodes, pipeline, tasks, now=150.0).place()
+    assert [ni.node.Description.Hostname for _, ni in placed] == ["c", "c", "c"]
+    c_only = {k: v for k, v in nodes.items() if v.node.Description.Hostname != "c"}
+    more = [make_task("web", slot=i + 10) for i in range(2)]
+    placed = GroupPlacer(c_only, pipeline, more, now=150.0).place()
+    assert [ni.node.Description.Hostname for _, ni in placed] == ["b", "b"]

@@ -8,6 +8,7 @@ while something kicked it, so a test also shows that the right event triggers a 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 from shoal.api.states import TaskState
@@ -347,3 +348,24 @@ async def test_reasons_are_joined_most_frequent_first_with_max_replicas() -> Non
     assert [t.Status.Err for t in got if not t.NodeID] == [
         "no suitable node (max replicas per node limit exceed; scheduling constraints not satisfied on 2 nodes; "
         "1 node not available for new tasks)"] * 2
+
+
+async def test_the_scheduler_counts_failures_per_node_and_spec_version() -> None:
+    store = await memory_store()
+    node = make_node("n1")
+    await store.commit(creates=[node])
+    s = Scheduler(store)
+    await paused(s)
+    for i in range(5):
+        t = make_task("web", slot=i + 1, state=TaskState.RUNNING, node_id=node.ID)
+        await store.commit(creates=[t])
+        failed = clone(t)
+        failed.Status.State = TaskState.FAILED
+        await store.commit(updates=[failed])
+        again = clone(failed)
+        again.Status.Message = "the same failure, reported twice"
+        await store.commit(updates=[again])
+    ni = s.nodes[node.ID]
+    assert ni.failure_rank("web", 1, time.time()) == 5
+    assert ni.failure_rank("web", 2, time.time()) == 0
+    await s.stop()
