@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import time
 
 from shoal.api.ids import new_id
@@ -33,6 +32,7 @@ from shoal.api.types import (
 )
 from shoal.manager.scheduler.filters import NodeInfo
 from shoal.manager.scheduler.scheduler import Scheduler
+from shoal.sim import PeakRSS
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
 
@@ -78,7 +78,6 @@ async def run(nodes: int, tasks: int, services: int, spread: int = 0) -> dict[st
         "nodes": nodes, "tasks": tasks, "spread_levels": spread, "placed": placed, "seconds": round(dt, 3),
         "decisions_per_s": round(placed / dt), "times_kube_floor": round(placed / dt / KUBE_FLOOR, 1),
         "seconds_to_running": None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
@@ -89,7 +88,10 @@ def main() -> None:
     ap.add_argument("--services", type=int, default=10)
     ap.add_argument("--spread", type=int, choices=(0, 1, 2), default=0, help="levels of placement preferences")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.nodes, a.tasks, a.services, a.spread))))
+    with PeakRSS() as peak:
+        result = asyncio.run(run(a.nodes, a.tasks, a.services, a.spread))
+    result["peak_rss_mb"] = peak.mb
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
