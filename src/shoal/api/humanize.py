@@ -1,6 +1,9 @@
-"""Go-units wording for durations, shared by the daemon (``docker ps`` status) and the CLI."""
+"""Go-units wording for durations, shared by the daemon (``docker ps`` status) and the CLI, and Go's
+``time.ParseDuration`` (CLI flags, Dockerfile instructions' options)."""
 
 from __future__ import annotations
+
+import re
 
 
 def human_duration(seconds: float) -> str:
@@ -29,3 +32,37 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+             "m": 60_000_000_000, "h": 3_600_000_000_000}
+_DUR_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_go_duration(s: str) -> int:
+    """Go's ``time.ParseDuration``: "5s", "1m30s", "1.5h", "300ms", "0" → nanoseconds."""
+    orig = s
+    neg = False
+    if s and s[0] in "+-":
+        neg = s[0] == "-"
+        s = s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f'time: invalid duration "{orig}"')
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        m = _DUR_PART.match(s, pos)
+        if m is None or m.group(1) in ("", "."):
+            if re.match(r"[0-9.]+$", s[pos:]):
+                raise ValueError(f'time: missing unit in duration "{orig}"')
+            if re.match(r"[0-9.]+", s[pos:]):
+                unit = re.sub(r"^[0-9.]+", "", s[pos:])
+                unit = re.match(r"[^0-9.]*", unit).group(0)  # type: ignore[union-attr]
+                raise ValueError(f'time: unknown unit "{unit}" in duration "{orig}"')
+            raise ValueError(f'time: invalid duration "{orig}"')
+        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
+        pos = m.end()
+    ns = round(total)
+    return -ns if neg else ns

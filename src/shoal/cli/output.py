@@ -149,40 +149,6 @@ def ram_in_bytes(value: str) -> int:
 
 # ---------------------------------------------------------------- Go time.Duration
 
-_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-             "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DUR_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(s: str) -> int:
-    """Go's ``time.ParseDuration``: "5s", "1m30s", "1.5h", "300ms", "0" → nanoseconds."""
-    orig = s
-    neg = False
-    if s and s[0] in "+-":
-        neg = s[0] == "-"
-        s = s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(f'time: invalid duration "{orig}"')
-    total = 0.0
-    pos = 0
-    while pos < len(s):
-        m = _DUR_PART.match(s, pos)
-        if m is None or m.group(1) in ("", "."):
-            if re.match(r"[0-9.]+$", s[pos:]):
-                raise ValueError(f'time: missing unit in duration "{orig}"')
-            if re.match(r"[0-9.]+", s[pos:]):
-                unit = re.sub(r"^[0-9.]+", "", s[pos:])
-                unit = re.match(r"[^0-9.]*", unit).group(0)  # type: ignore[union-attr]
-                raise ValueError(f'time: unknown unit "{unit}" in duration "{orig}"')
-            raise ValueError(f'time: invalid duration "{orig}"')
-        total += float(m.group(1)) * _UNITS_NS[m.group(2)]
-        pos = m.end()
-    ns = round(total)
-    return -ns if neg else ns
-
-
 def _fmt_frac(v: int, prec: int) -> str:
     """Go's fmtFrac: the fraction of ``v`` over 10**prec, without trailing zeros, and the rest."""
     digits = f"{v % (10 ** prec):0{prec}d}".rstrip("0")

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import click
 
+from shoal.api.humanize import parse_go_duration
 from shoal.cli.client import (
     APIError,
     Client,
@@ -43,7 +44,6 @@ from shoal.cli.output import (
     go_order,
     go_shape,
     human_duration,
-    parse_go_duration,
     ram_in_bytes,
     service_rows,
     since,

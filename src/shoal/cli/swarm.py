@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from shoal.api.humanize import parse_go_duration
 from shoal.cli.client import Client, DockerError, client_of, path_ref
-from shoal.cli.output import parse_go_duration
 
 
 def _duration(value: str | None, flag: str) -> int | None:

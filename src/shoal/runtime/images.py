@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
+from shoal.api.humanize import parse_go_duration
 from shoal.api.types import now_ts
 
 
@@ -444,6 +445,60 @@ _CHANGE_KEYS = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPS
                 "WORKDIR", "HEALTHCHECK"}
 
 
+_HEALTH_OPTIONS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
+                   "start-interval": "StartInterval", "retries": "Retries"}
+
+
+def healthcheck_instruction(rest: str) -> dict[str, Any]:
+    """``HEALTHCHECK [--interval=… --timeout=… --start-period=… --start-interval=… --retries=N] CMD …``
+    or ``HEALTHCHECK NONE``, as the Dockerfile has it: the exec form (a JSON array) gives ``CMD``, the
+    shell form ``CMD-SHELL``; durations are Go's and at least 1ms; options left out stay unset (0)."""
+    words = rest.split(None, 1)
+    check: dict[str, Any] = {}
+    while words and words[0].startswith("--"):
+        name, eq, value = words[0][2:].partition("=")
+        field = _HEALTH_OPTIONS.get(name)
+        if field is None:
+            raise InvalidArgument(f"Unknown flag: {name}")
+        if not eq:
+            raise InvalidArgument(f"Missing a value on flag: {name}")
+        if field == "Retries":
+            try:
+                check[field] = int(value)
+            except ValueError:
+                raise InvalidArgument(f'strconv.ParseInt: parsing "{value}": invalid syntax') from None
+            if check[field] < 0:
+                raise InvalidArgument(f"--retries cannot be negative ({check[field]})")
+        else:
+            try:
+                ns = parse_go_duration(value)
+            except ValueError as e:
+                raise InvalidArgument(str(e)) from None
+            if ns < 1_000_000 and ns != 0:
+                raise InvalidArgument(f'Interval "{name}" cannot be less than 1ms')
+            check[field] = ns
+        words = words[1].split(None, 1) if len(words) > 1 else []
+    kind = words[0].upper() if words else ""
+    cmd = words[1].strip() if len(words) > 1 else ""
+    if kind == "NONE":
+        if check or cmd:
+            raise InvalidArgument("HEALTHCHECK NONE takes no arguments")
+        return {"Test": ["NONE"]}
+    if kind != "CMD":
+        raise InvalidArgument(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    if not cmd:
+        raise InvalidArgument("Missing command after HEALTHCHECK CMD")
+    test: list[str] = ["CMD-SHELL", cmd]
+    if cmd.startswith("["):
+        try:
+            argv = json.loads(cmd)
+        except ValueError:
+            argv = None
+        if isinstance(argv, list) and argv and all(isinstance(x, str) for x in argv):
+            test = ["CMD", *argv]
+    return {"Test": test, **check}
+
+
 def apply_change(cfg: dict[str, Any], change: str) -> None:
     """Apply one Dockerfile instruction of ``docker import -c`` to an image config's ``config``."""
     change = change.strip()
@@ -504,8 +559,4 @@ def apply_change(cfg: dict[str, Any], change: str) -> None:
     elif key == "ONBUILD":
         cfg.setdefault("OnBuild", []).append(rest)
     elif key == "HEALTHCHECK":
-        if rest.upper() == "NONE":
-            cfg["Healthcheck"] = {"Test": ["NONE"]}
-        else:
-            _, _, cmd = rest.partition("CMD")
-            cfg["Healthcheck"] = {"Test": ["CMD-SHELL", cmd.strip()]}
+        cfg["Healthcheck"] = healthcheck_instruction(rest)

@@ -68,20 +68,6 @@ def test_ram_in_bytes_errors(text: str, err: str) -> None:
 # ---------------------------------------------------------------- Go durations
 
 
-@pytest.mark.parametrize(("text", "ns"), [
-    ("5s", 5_000_000_000), ("1m30s", 90_000_000_000), ("1.5h", 5_400_000_000_000), ("300ms", 300_000_000),
-    ("0", 0), ("10us", 10_000), ("1h2m3s", 3_723_000_000_000), ("-2s", -2_000_000_000), ("2µs", 2000),
-])
-def test_parse_go_duration(text: str, ns: int) -> None:
-    assert o.parse_go_duration(text) == ns
-
-
-@pytest.mark.parametrize("text", ["", "5", "5x", "s", "1.2.3s"])
-def test_parse_go_duration_errors(text: str) -> None:
-    with pytest.raises(ValueError, match="time: "):
-        o.parse_go_duration(text)
-
-
 @pytest.mark.parametrize(("ns", "text"), [
     (0, "0s"), (5_000_000_000, "5s"), (60_000_000_000, "1m0s"), (1_500_000, "1.5ms"), (999, "999ns"),
     (1_500, "1.5µs"), (3_723_500_000_000, "1h2m3.5s"), (10_000_000_000, "10s"), (-1_000_000_000, "-1s"),
