@@ -373,20 +373,21 @@ async def test_shutdown_while_pulling_stops_waiting(agent: Agent) -> None:
 # ---------------------------------------------------------------- parking
 
 
-def run_counting_ends(agent: Agent, t: Task) -> tuple[TaskRunner, list[str]]:
+async def parked(agent: Agent) -> tuple[Task, TaskRunner, list[str]]:
+    """A task run up to running, its runner parked; and the list its ``on_end`` appends to."""
+    t = task()
     ended: list[str] = []
     r = TaskRunner(t, agent.runtime, agent.rec, on_end=lambda: ended.append(t.ID))
     r.start()
     agent.runners.append(r)
-    return r, ended
-
-
-async def test_a_running_task_holds_no_coroutine_until_it_exits(agent: Agent) -> None:
-    t = task()
-    r, ended = run_counting_ends(agent, t)
     await agent.reach(t, S.RUNNING)
     await agent.idle()
     assert r.parked and r._task is None
+    return t, r, ended
+
+
+async def test_a_running_task_holds_no_coroutine_until_it_exits(agent: Agent) -> None:
+    t, r, ended = await parked(agent)
     r.update(clone(t))  # a change that asks nothing: the runner wakes, looks, and parks again
     await agent.idle()
     assert r.parked and agent.rec.states(t.ID) == UP and ended == []
@@ -399,11 +400,7 @@ async def test_a_running_task_holds_no_coroutine_until_it_exits(agent: Agent) ->
 
 
 async def test_a_parked_task_is_shut_down_and_removed_when_asked(agent: Agent) -> None:
-    t = task()
-    r, ended = run_counting_ends(agent, t)
-    await agent.reach(t, S.RUNNING)
-    await agent.idle()
-    assert r.parked
+    t, r, ended = await parked(agent)
     r.update(want(t, S.SHUTDOWN))
     await agent.reach(t, S.SHUTDOWN)
     await agent.idle()
@@ -414,11 +411,7 @@ async def test_a_parked_task_is_shut_down_and_removed_when_asked(agent: Agent) -
 
 
 async def test_stopping_the_daemon_shuts_a_parked_task_down_once(agent: Agent) -> None:
-    t = task()
-    r, _ = run_counting_ends(agent, t)
-    await agent.reach(t, S.RUNNING)
-    await agent.idle()
-    assert r.parked
+    t, r, _ = await parked(agent)
     await r.stop_for_exit()
     await agent.idle()
     assert agent.rec.states(t.ID) == [*UP, S.SHUTDOWN]
