@@ -95,8 +95,9 @@ class DevNode:
             # cgroup hierarchies that the runc runtime needs.
             cmd = ["nsenter", f"--net=/run/netns/{self.netns}", *cmd]
         with open(self.log, "ab") as out:
-            # Tests and benchmarks contact no registry beyond loopback (so no outside name is resolved).
-            env = {"SHOAL_BLOCK_REGISTRY": "all", **os.environ, **self.daemon_env}
+            # Tests and benchmarks contact no registry beyond loopback, and forward no task's DNS query to
+            # the host's resolvers (so no outside name is resolved).
+            env = {"SHOAL_BLOCK_REGISTRY": "all", "SHOAL_DNS": "none", **os.environ, **self.daemon_env}
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -157,3 +157,81 @@ def test_udp_through_a_vip_and_the_routing_mesh(pair: tuple[DevCluster, DevNode,
         echo.wait()
     a.docker("service", "rm", "udp", "ucli")
     a.docker("network", "rm", "ov-udp")
+
+
+WORLD = """
+import socket, sys, threading
+from dnslib import QTYPE, RCODE, RR, A, DNSRecord
+
+me = sys.argv[1]
+dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+dns.bind(("0.0.0.0", 53))
+web = socket.socket()
+web.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+web.bind(("0.0.0.0", 8000))
+web.listen(16)
+
+
+def answer():
+    while True:
+        data, addr = dns.recvfrom(512)
+        q = DNSRecord.parse(data)
+        r = q.reply()
+        if str(q.q.qname).rstrip(".") != "outside.test":
+            r.header.rcode = RCODE.NXDOMAIN
+        elif q.q.qtype == QTYPE.A:
+            r.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(me), ttl=5))
+        dns.sendto(r.pack(), addr)
+
+
+threading.Thread(target=answer, daemon=True).start()
+print("ready", flush=True)
+while True:
+    conn, (peer, _) = web.accept()
+    conn.sendall(f"from-{peer}\\n".encode())
+    conn.close()
+"""
+
+
+def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    """A task on an overlay asks the embedded DNS for a name outside the swarm, which forwards it to
+    the service's --dns server; the task then connects to that address, and its connection leaves
+    the node masqueraded as the node. A network made --internal gets no way out."""
+    c, a, _ = pair
+    ns, world_ip = c.add_client("world")
+    world = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WORLD, world_ip],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert world.stdout is not None and world.stdout.readline().strip() == "ready"
+        a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.66.0/24", "ov-out")
+        a.docker("network", "create", "-d", "overlay", "--internal", "--subnet", "10.213.68.0/24", "ov-in")
+        a.docker("service", "create", "-d", "--name", "out", "--network", "ov-out", "--network", "ov-in",
+                 "--dns", world_ip, "--constraint", "node.hostname==ov-a", "--stop-grace-period", "1s", "web",
+                 "sh", "-c", "while true; do nslookup outside.test; printf x | nc -w 2 outside.test 8000; "
+                 "nslookup web-none.test; sleep 1; done")
+        seen: list[str] = [""]
+
+        def reached() -> str:
+            seen[0] = a.docker("service", "logs", "out").stdout + a.docker("service", "ps", "--no-trunc", "out").stdout
+            return seen[0] if f"from-{a.addr}" in seen[0] else ""
+
+        try:
+            logs = wait_for(reached, timeout=40, what="the task resolved outside.test and reached it, as ov-a")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{seen[0][-3000:]}") from None
+        assert world_ip in logs and "outside.test" in logs
+        assert "can't find web-none.test" in logs or "NXDOMAIN" in logs  # the server's NXDOMAIN, relayed
+        table = subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "table", "ip", "shoal_egress"],
+                               capture_output=True, text=True).stdout
+        assert "10.213.66." in table and "10.213.68." not in table  # --internal: no way out
+        tid = a.docker("service", "ps", "-q", "out").stdout.split()[0]
+        resolv = (a.data_root / "containers" / tid / "resolv.conf").read_text()
+        assert resolv.splitlines()[0] == "nameserver 127.0.0.11"  # --dns is the embedded server's to ask
+        a.docker("service", "rm", "out")
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "table", "ip",
+                                         "shoal_egress"], capture_output=True).returncode != 0,
+                 timeout=20, what="the egress table gone with the last task")
+        a.docker("network", "rm", "ov-out", "ov-in")
+    finally:
+        world.kill()
+        world.wait()

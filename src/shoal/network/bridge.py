@@ -2,8 +2,9 @@
 
 For every network a task is attached to, the node has a bridge ``shb-<network id>`` holding the
 network's gateway address; the task's namespace gets one end of a veth pair, renamed ``eth<i>``, with
-the address the manager allocated, and the first network's gateway as its default route. Tasks on one
-node and one network reach each other through the bridge, without NAT. An overlay network spans
+the address the manager allocated, and the first network's gateway as its default route (the first
+that is not ``--internal``; none when all are). Tasks on one node and one network reach each other
+through the bridge, without NAT. An overlay network spans
 nodes with the kernel's VXLAN: the bridge has a VXLAN port ``shx-<network id>`` (the network's VNI,
 UDP port 4789), and ``sync_peers`` keeps one all-zero forwarding entry per other node that runs
 tasks of the network, as the manager reports them: broadcasts (ARP) go to every such node, and
@@ -117,18 +118,25 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             finally:
                 os.close(fd)
             plan.append((peer, f"eth{i}", a.Addresses[0], conf.Gateway))
+    # The default route: the first network that is not --internal (none when all are, as in Docker).
+    default = next((conf_gateway(a) for a in attachments if not a.Network.Spec.Internal), "")
+
     def inside() -> None:
         with IPRoute() as ns:  # made in the task's namespace: this thread is in it
-            for i, (peer, ifname, cidr, gateway) in enumerate(plan):
+            for peer, ifname, cidr, _gateway in plan:
                 idx = _lookup(ns, peer)
                 ns.link("set", index=idx, ifname=ifname)
                 addr, _, prefix = cidr.partition("/")
                 ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
                 ns.link("set", index=idx, state="up")
-                if i == 0:
-                    ns.route("add", dst="0.0.0.0/0", gateway=gateway)
+            if default:
+                ns.route("add", dst="0.0.0.0/0", gateway=default)
 
     run_in_netns(netns_path, inside)
+
+
+def conf_gateway(a: NetworkAttachment) -> str:
+    return (a.Network.IPAMOptions.Configs or [])[0].Gateway
 
 
 def detach(task_id: str) -> None:

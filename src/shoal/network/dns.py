@@ -5,8 +5,17 @@ Each task with networks gets a UDP socket bound to 127.0.0.11:53 inside its own 
 every such socket. A query is answered from the names of the networks *that task* is attached to,
 as the managers send them: ``<service>`` gives the service's virtual IP (endpoint mode ``vip``) or
 its running tasks' addresses (``dnsrr``), ``tasks.<service>`` the running tasks' addresses, in a new
-random order each time; names on other networks are not visible. Other names get NXDOMAIN: shoal
-does not forward queries to outside resolvers.
+random order each time; names on other networks are not visible.
+
+Other names are forwarded, as Docker's resolver does, to the task's own DNS servers (the service's
+``--dns``) or else the node's (``shoal daemon --dns``, else the nameservers of the host's
+``/etc/resolv.conf``; ``$SHOAL_DNS`` overrides both, ``none`` for no forwarding: the test suite's
+setting). Servers are tried in order, 4 s each, and the first reply goes back as it came; when none
+answers, SERVFAIL. Queries are forwarded from the daemon's network namespace (Docker forwards from
+the container's, except to a resolver on the host's loopback, as systemd-resolved is), so they
+work whatever the task's own routes, and a resolver on the host's loopback works as well. At most
+1,024 queries are forwarded at once (libnetwork's limit); more are dropped, and the client retries.
+Without any server, other names get NXDOMAIN. Only UDP is served.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import socket
 from typing import cast
@@ -26,6 +36,57 @@ log = logging.getLogger(__name__)
 
 ADDRESS = "127.0.0.11"
 TTL = 600
+UPSTREAM_TIMEOUT = 4.0  # libnetwork's extIOTimeout
+MAX_FORWARDS = 1024  # libnetwork's maxConcurrent
+
+
+class _Forward:
+    """``answer``'s word for "not a name of ours: ask the servers"."""
+
+
+FORWARD = _Forward()
+
+
+def node_upstreams(configured: list[str] | None = None, resolv_conf: str = "/etc/resolv.conf") -> list[str]:
+    """The node's DNS servers for names that are not the cluster's: ``$SHOAL_DNS`` (comma-separated;
+    ``none``: none at all), else ``configured`` (``shoal daemon --dns``), else the host's resolv.conf."""
+    env = os.environ.get("SHOAL_DNS")
+    if env is not None:
+        return [] if env.strip().lower() in ("", "none") else [u.strip() for u in env.split(",") if u.strip()]
+    if configured:
+        return list(configured)
+    try:
+        with open(resolv_conf) as f:
+            return [parts[1] for line in f if (parts := line.split()) and len(parts) > 1 and parts[0] == "nameserver"]
+    except OSError:
+        return []
+
+
+def _server(upstream: str) -> tuple[str, int]:
+    """``10.0.0.2``, ``10.0.0.2:5353``, ``::1`` or ``[::1]:5353`` → (address, port)."""
+    if upstream.startswith("["):
+        host, _, port = upstream[1:].partition("]:")
+        return host.rstrip("]"), int(port or 53)
+    host, colon, port = upstream.rpartition(":")
+    if colon and "." in host and port.isdigit():
+        return host, int(port)
+    return upstream, 53
+
+
+class _Exchange(asyncio.DatagramProtocol):
+    """One query to one server: the first datagram back with the query's ID."""
+
+    def __init__(self, query_id: int) -> None:
+        self.query_id = query_id
+        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) >= 2 and int.from_bytes(data[:2], "big") == self.query_id and not self.reply.done():
+            self.reply.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.reply.done():
+            self.reply.set_exception(exc)
 
 
 def _bound_socket() -> socket.socket:
@@ -36,30 +97,42 @@ def _bound_socket() -> socket.socket:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: EmbeddedDNS, networks: list[str]) -> None:
-        self.server, self.networks = server, networks
+    def __init__(self, server: EmbeddedDNS, networks: list[str], upstreams: list[str] | None) -> None:
+        self.server, self.networks, self.upstreams = server, networks, upstreams
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = self.server.answer(data, self.networks)
-        if reply is not None and self.transport is not None:
+        upstreams = self.server.upstreams if self.upstreams is None else self.upstreams
+        reply = self.server.answer(data, self.networks, forward=bool(upstreams))
+        if reply is FORWARD:
+            self.server.relay(data, upstreams, self, addr)
+        elif isinstance(reply, bytes) and self.transport is not None:
             self.transport.sendto(reply, addr)
+
+    def send(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
 
 
 class EmbeddedDNS:
-    def __init__(self) -> None:
+    def __init__(self, upstreams: list[str] | None = None) -> None:
         self.names: dict[str, dict[str, list[str]]] = {}  # network ID → name → addresses
+        self.upstreams: list[str] = list(upstreams or [])  # the node's servers for other names
         self._endpoints: dict[str, asyncio.DatagramTransport] = {}
+        self._forwarding: set[asyncio.Task[None]] = set()
 
-    async def add(self, task_id: str, netns_path: str, networks: list[str]) -> None:
-        """Serve the task at 127.0.0.11 in its namespace, with the names of ``networks``."""
+    async def add(self, task_id: str, netns_path: str, networks: list[str],
+                  upstreams: list[str] | None = None) -> None:
+        """Serve the task at 127.0.0.11 in its namespace, with the names of ``networks``; other names go
+        to ``upstreams`` (the task's own servers), or the node's when None."""
         self.remove(task_id)
         sock = await asyncio.to_thread(run_in_netns, netns_path, _bound_socket)
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, list(networks)), sock=sock)
+        mine = None if upstreams is None else list(upstreams)
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, list(networks), mine), sock=sock)
         self._endpoints[task_id] = transport
 
     def remove(self, task_id: str) -> None:
@@ -70,6 +143,48 @@ class EmbeddedDNS:
     def close(self) -> None:
         for tid in list(self._endpoints):
             self.remove(tid)
+        for t in list(self._forwarding):
+            t.cancel()
+
+    def relay(self, query: bytes, upstreams: list[str], client: _Protocol, addr: tuple[str, int]) -> None:
+        """Forward ``query`` in the background and send the answer to ``addr`` through ``client``."""
+        if len(self._forwarding) >= MAX_FORWARDS:
+            log.warning("dns: %d queries forwarded already; dropping one", len(self._forwarding))
+            return
+
+        async def run() -> None:
+            reply = await self.forward(query, upstreams)
+            if reply:
+                client.send(reply, addr)
+
+        t = asyncio.get_running_loop().create_task(run())
+        self._forwarding.add(t)
+        t.add_done_callback(self._forwarding.discard)
+
+    async def forward(self, query: bytes, upstreams: list[str]) -> bytes:
+        """The first reply of ``upstreams``, asked in order (UPSTREAM_TIMEOUT each); SERVFAIL if none."""
+        loop = asyncio.get_running_loop()
+        for upstream in upstreams:
+            try:
+                host, port = _server(upstream)
+                transport, proto = await loop.create_datagram_endpoint(
+                    lambda: _Exchange(int.from_bytes(query[:2], "big")), remote_addr=(host, port))
+            except (OSError, ValueError) as e:
+                log.debug("dns: %s: %s", upstream, e)
+                continue
+            try:
+                transport.sendto(query)
+                return await asyncio.wait_for(asyncio.shield(proto.reply), UPSTREAM_TIMEOUT)
+            except (OSError, TimeoutError) as e:
+                log.debug("dns: %s did not answer: %s", upstream, e or "timeout")
+            finally:
+                transport.close()
+        try:
+            reply = DNSRecord.parse(query).reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return bytes(reply.pack())
+        except DNSError:
+            return b""
 
     def lookup(self, name: str, networks: list[str]) -> list[str] | None:
         name = name.rstrip(".").lower()
@@ -79,7 +194,9 @@ class EmbeddedDNS:
                 return found
         return None
 
-    def answer(self, data: bytes, networks: list[str]) -> bytes | None:
+    def answer(self, data: bytes, networks: list[str], forward: bool = False) -> bytes | _Forward | None:
+        """The reply to a query from a task on ``networks``; FORWARD for a name that is not theirs when
+        ``forward`` (there are servers to ask); None for what is not a query."""
         try:
             req = DNSRecord.parse(data)
         except DNSError:
@@ -87,6 +204,8 @@ class EmbeddedDNS:
         reply = req.reply()
         q = req.q
         ips = self.lookup(str(q.qname), networks)
+        if ips is None and forward:
+            return FORWARD
         if ips is None:
             reply.header.rcode = RCODE.NXDOMAIN
         elif q.qtype in (QTYPE.A, QTYPE.ANY):

@@ -13,8 +13,9 @@ of this node, and the node's own ingress address), its VXLAN port, and a table `
 
 A ``bridge`` table keeps ARP for the gateway address (the same on every node) from crossing the
 VXLAN, so a task's default route is always its own node. The node forwards between its interfaces
-(``net.ipv4.ip_forward``) as Docker's does. ``sync`` makes all of it match the managers' view, from
-the first published port on (a node without any has none of it); ``teardown`` removes it.
+(``net.ipv4.ip_forward``) as Docker's does, while it plays the mesh (``netns.need_forwarding``).
+``sync`` makes all of it match the managers' view, from the first published port on (a node without
+any has none of it); ``teardown`` removes it.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import subprocess
-from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.network import bridge
+from shoal.network.netns import need_forwarding
 
 TABLE = "shoal_ingress"
 ARP_TABLE = "shoal_ingress_arp"
@@ -88,7 +89,7 @@ def sync(view: dict[str, Any]) -> None:
                 ipr.addr("add", index=br, address=me, prefixlen=int(mine or prefix))
         if net.get("vni"):
             bridge.ensure_vxlan(ipr, bridge.vxlan_name(net["id"]), int(net["vni"]), br)
-    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    need_forwarding("ingress", True)
     _nft(ruleset(view))
 
 
@@ -96,6 +97,7 @@ def teardown() -> None:
     """Remove the tables and the ingress bridges and VXLANs (nothing left of the mesh here)."""
     for family, table in (("ip", TABLE), ("bridge", ARP_TABLE)):
         subprocess.run(["nft", "delete", "table", family, table], capture_output=True)
+    need_forwarding("ingress", False)
     with IPRoute() as ipr:
         for link in ipr.get_links():
             name = link.get_attr("IFLA_IFNAME") or ""

@@ -43,3 +43,32 @@ def run_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
     if error:
         raise error[0]
     return result[0]
+
+
+# ---------------------------------------------------------------- forwarding between interfaces
+
+_FORWARD = "/proc/sys/net/ipv4/ip_forward"
+_forwarding_for: set[str] = set()
+_forwarding_before: str | None = None
+_forwarding_lock = threading.Lock()
+
+
+def need_forwarding(owner: str, needed: bool) -> None:
+    """This namespace forwards (``net.ipv4.ip_forward``) while some owner needs it (the routing mesh,
+    tasks' way out). The value it had before the first owner is put back after the last one: a node
+    that runs no such task is left as it was found."""
+    global _forwarding_before
+    with _forwarding_lock:
+        if needed:
+            if not _forwarding_for:
+                with open(_FORWARD) as f:
+                    _forwarding_before = f.read().strip()
+            _forwarding_for.add(owner)
+            with open(_FORWARD, "w") as f:
+                f.write("1\n")
+        elif owner in _forwarding_for:
+            _forwarding_for.discard(owner)
+            if not _forwarding_for and _forwarding_before is not None:
+                with open(_FORWARD, "w") as f:
+                    f.write(_forwarding_before + "\n")
+                _forwarding_before = None

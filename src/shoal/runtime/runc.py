@@ -43,9 +43,9 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
 from shoal.api.types import Task
-from shoal.network import bridge, seal, vip
+from shoal.network import bridge, egress, seal, vip
 from shoal.network import ingress as ingress_mesh
-from shoal.network.dns import EmbeddedDNS
+from shoal.network.dns import EmbeddedDNS, node_upstreams
 from shoal.runtime import files as task_files
 from shoal.runtime import taskspec
 from shoal.runtime.base import ContainerRecord, ContainerTable, RuntimeError_, Started, TaskFile, task_image
@@ -247,7 +247,8 @@ class _Container(ContainerRecord):
 class RuncRuntime(ContainerTable):
     name = "runc"
 
-    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc") -> None:
+    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc",
+                 dns: list[str] | None = None) -> None:
         self.data_root = Path(data_root)
         self.exec_root = Path(exec_root)
         self.images = images
@@ -266,8 +267,9 @@ class RuncRuntime(ContainerTable):
             e = ctypes.get_errno()
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
-        self.dns = EmbeddedDNS()  # 127.0.0.11 in the namespace of every task with networks
+        self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task with networks
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
+        self._egress: dict[str, set[str]] = {}  # task → the subnets it reaches outside from
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
@@ -340,8 +342,9 @@ class RuncRuntime(ContainerTable):
             if cid in self.containers:
                 continue
             await self._teardown(cid)
-        if not self.containers:  # the networks' bridges (and VXLANs) a crashed run left
+        if not self.containers:  # the networks' bridges (and VXLANs) and egress table a crashed run left
             await asyncio.to_thread(bridge.remove_unused)
+            await asyncio.to_thread(egress.teardown)
         # The netns directory's own bind mount, left by a crashed run, once nothing is left in it.
         d = str(self.netns_dir)
         for _ in range(3):  # stacked, if several runs crashed
@@ -406,6 +409,17 @@ class RuncRuntime(ContainerTable):
         except OSError as e:
             log.warning("task %s: service VIPs: %s", task_id, e)
 
+    async def _sync_egress(self, task_id: str, nets: set[str]) -> None:
+        """Record the subnets ``task_id`` reaches outside from, and masquerade those of every task."""
+        before = set().union(*self._egress.values())
+        if nets:
+            self._egress[task_id] = nets
+        else:
+            self._egress.pop(task_id, None)
+        now: set[str] = set().union(*self._egress.values())
+        if now != before:
+            await asyncio.to_thread(egress.sync, now)
+
     async def close(self) -> None:
         # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
         if not self.containers and self._netns_ready:
@@ -458,7 +472,8 @@ class RuncRuntime(ContainerTable):
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments, local6)
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
-                    await self.dns.add(task.ID, str(netns), mine)
+                    await self.dns.add(task.ID, str(netns), mine, (spec.DNSConfig or {}).get("Nameservers") or None)
+                    await self._sync_egress(task.ID, egress.subnets(task.NetworksAttachments))
                     await self._sync_vips(task.ID)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
@@ -526,7 +541,10 @@ class RuncRuntime(ContainerTable):
         hosts += [f"{ip}\t{' '.join(names)}" for ip, names in taskspec.extra_hosts(spec)]
         (bundle / "hosts").write_text("\n".join(hosts) + "\n")
         dns = spec.DNSConfig or {}
-        lines = [f"nameserver {ns}" for ns in dns.get("Nameservers") or []] or ["nameserver 127.0.0.11"]
+        # A task on networks asks the embedded server, which forwards the names that are not the
+        # cluster's to the service's --dns servers, as Docker's does; any other task asks those itself.
+        own = [] if task.NetworksAttachments else dns.get("Nameservers") or []
+        lines = [f"nameserver {ns}" for ns in own] or ["nameserver 127.0.0.11"]
         if dns.get("Search"):
             lines.append("search " + " ".join(dns["Search"]))
         lines.append("options " + " ".join(dns.get("Options") or ["ndots:0"]))
@@ -792,6 +810,9 @@ class RuncRuntime(ContainerTable):
         self.dns.remove(task_id)
         networked = self._task_nets.pop(task_id, None) is not None
         self._vip_rules.pop(task_id, None)
+        if task_id in self._egress:
+            with contextlib.suppress(OSError):
+                await self._sync_egress(task_id, set())
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
         netns = self.netns_path(task_id)
