@@ -172,19 +172,39 @@ web.bind(("0.0.0.0", 8000))
 web.listen(16)
 
 
+dns_tcp = socket.socket()
+dns_tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+dns_tcp.bind(("0.0.0.0", 53))
+dns_tcp.listen(16)
+
+
+def reply(data):
+    q = DNSRecord.parse(data)
+    r = q.reply()
+    if str(q.q.qname).rstrip(".") != "outside.test":
+        r.header.rcode = RCODE.NXDOMAIN
+    elif q.q.qtype == QTYPE.A:
+        r.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(me), ttl=5))
+    return r.pack()
+
+
 def answer():
     while True:
         data, addr = dns.recvfrom(512)
-        q = DNSRecord.parse(data)
-        r = q.reply()
-        if str(q.q.qname).rstrip(".") != "outside.test":
-            r.header.rcode = RCODE.NXDOMAIN
-        elif q.q.qtype == QTYPE.A:
-            r.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(me), ttl=5))
-        dns.sendto(r.pack(), addr)
+        dns.sendto(reply(data), addr)
+
+
+def answer_tcp():
+    while True:
+        conn, _ = dns_tcp.accept()
+        size = int.from_bytes(conn.recv(2), "big")
+        data = reply(conn.recv(size))
+        conn.sendall(len(data).to_bytes(2, "big") + data)
+        conn.close()
 
 
 threading.Thread(target=answer, daemon=True).start()
+threading.Thread(target=answer_tcp, daemon=True).start()
 print("ready", flush=True)
 while True:
     conn, (peer, _) = web.accept()
@@ -193,10 +213,26 @@ while True:
 """
 
 
+TCP_ASK = """
+import socket, sys
+from dnslib import DNSRecord
+
+q = DNSRecord.question(sys.argv[1]).pack()
+s = socket.create_connection(("127.0.0.11", 53), timeout=10)
+s.sendall(len(q).to_bytes(2, "big") + q)
+size = int.from_bytes(s.recv(2), "big")
+data = b""
+while len(data) < size:
+    data += s.recv(size - len(data))
+print(" ".join(str(rr.rdata) for rr in DNSRecord.parse(data).rr))
+"""
+
+
 def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
     """A task on an overlay asks the embedded DNS for a name outside the swarm, which forwards it to
-    the service's --dns server; the task then connects to that address, and its connection leaves
-    the node masqueraded as the node. A network made --internal gets no way out."""
+    the service's --dns server (over UDP, and over TCP when asked over TCP); the task then connects
+    to that address, and its connection leaves the node masqueraded as the node. A network made
+    --internal gets no way out."""
     c, a, _ = pair
     ns, world_ip = c.add_client("world")
     world = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WORLD, world_ip],
@@ -227,6 +263,9 @@ def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]
         tid = a.docker("service", "ps", "-q", "out").stdout.split()[0]
         resolv = (a.data_root / "containers" / tid / "resolv.conf").read_text()
         assert resolv.splitlines()[0] == "nameserver 127.0.0.11"  # --dns is the embedded server's to ask
+        over_tcp = subprocess.run(["nsenter", f"--net={a.exec_root / 'netns' / tid}", sys.executable, "-c",
+                                   TCP_ASK, "outside.test"], capture_output=True, text=True, timeout=20)
+        assert over_tcp.stdout.split() == [world_ip], over_tcp.stderr  # over TCP, forwarded over TCP
         a.docker("service", "rm", "out")
         wait_for(lambda: subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "table", "ip",
                                          "shoal_egress"], capture_output=True).returncode != 0,

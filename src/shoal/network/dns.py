@@ -1,11 +1,11 @@
 """The embedded DNS server that tasks on networks use, at 127.0.0.11 as in Docker.
 
-Each task with networks gets a UDP socket bound to 127.0.0.11:53 inside its own network namespace
-(made by a short-lived thread that enters the namespace for the bind: ``netns``); one asyncio loop serves
-every such socket. A query is answered from the names of the networks *that task* is attached to,
-as the managers send them: ``<service>`` gives the service's virtual IP (endpoint mode ``vip``) or
-its running tasks' addresses (``dnsrr``), ``tasks.<service>`` the running tasks' addresses, in a new
-random order each time; names on other networks are not visible.
+Each task with networks gets a UDP socket and a TCP listener bound to 127.0.0.11:53 inside its own
+network namespace (made by a short-lived thread that enters the namespace for the bind: ``netns``);
+one asyncio loop serves every such socket. A query is answered from the names of the networks *that
+task* is attached to, as the managers send them: ``<service>`` gives the service's virtual IP
+(endpoint mode ``vip``) or its running tasks' addresses (``dnsrr``), ``tasks.<service>`` the running
+tasks' addresses, in a new random order each time; names on other networks are not visible.
 
 Other names are forwarded, as Docker's resolver does, to the task's own DNS servers (the service's
 ``--dns``) or else the node's (``shoal daemon --dns``, else the nameservers of the host's
@@ -15,7 +15,8 @@ answers, SERVFAIL. Queries are forwarded from the daemon's network namespace (Do
 the container's, except to a resolver on the host's loopback, as systemd-resolved is), so they
 work whatever the task's own routes, and a resolver on the host's loopback works as well. At most
 1,024 queries are forwarded at once (libnetwork's limit); more are dropped, and the client retries.
-Without any server, other names get NXDOMAIN. Only UDP is served.
+Without any server, other names get NXDOMAIN. Queries come over UDP or TCP (for answers too big
+for a datagram); a query that came over TCP is forwarded over TCP.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ ADDRESS = "127.0.0.11"
 TTL = 600
 UPSTREAM_TIMEOUT = 4.0  # libnetwork's extIOTimeout
 MAX_FORWARDS = 1024  # libnetwork's maxConcurrent
+TCP_IDLE = 10.0  # seconds a TCP client may stay silent before its connection is closed
 
 
 class _Forward:
@@ -89,11 +91,27 @@ class _Exchange(asyncio.DatagramProtocol):
             self.reply.set_exception(exc)
 
 
-def _bound_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind((ADDRESS, 53))
-    s.setblocking(False)
-    return s
+def _bound_sockets() -> tuple[socket.socket, socket.socket]:
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        udp.bind((ADDRESS, 53))
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((ADDRESS, 53))
+        tcp.listen(64)
+    except OSError:
+        udp.close()
+        tcp.close()
+        raise
+    udp.setblocking(False)
+    tcp.setblocking(False)
+    return udp, tcp
+
+
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One DNS message over TCP: a two-byte length, then the message."""
+    size = int.from_bytes(await reader.readexactly(2), "big")
+    return await reader.readexactly(size)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -121,24 +139,55 @@ class EmbeddedDNS:
     def __init__(self, upstreams: list[str] | None = None) -> None:
         self.names: dict[str, dict[str, list[str]]] = {}  # network ID → name → addresses
         self.upstreams: list[str] = list(upstreams or [])  # the node's servers for other names
-        self._endpoints: dict[str, asyncio.DatagramTransport] = {}
+        self._endpoints: dict[str, tuple[asyncio.DatagramTransport, asyncio.Server]] = {}
         self._forwarding: set[asyncio.Task[None]] = set()
 
     async def add(self, task_id: str, netns_path: str, networks: list[str],
                   upstreams: list[str] | None = None) -> None:
-        """Serve the task at 127.0.0.11 in its namespace, with the names of ``networks``; other names go
-        to ``upstreams`` (the task's own servers), or the node's when None."""
+        """Serve the task at 127.0.0.11 in its namespace (UDP and TCP), with the names of ``networks``;
+        other names go to ``upstreams`` (the task's own servers), or the node's when None."""
         self.remove(task_id)
-        sock = await asyncio.to_thread(run_in_netns, netns_path, _bound_socket)
+        udp, tcp = await asyncio.to_thread(run_in_netns, netns_path, _bound_sockets)
         loop = asyncio.get_running_loop()
-        mine = None if upstreams is None else list(upstreams)
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, list(networks), mine), sock=sock)
-        self._endpoints[task_id] = transport
+        nets, mine = list(networks), None if upstreams is None else list(upstreams)
+        try:
+            transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self, nets, mine), sock=udp)
+        except BaseException:
+            udp.close()
+            tcp.close()
+            raise
+        try:
+            server = await asyncio.start_server(lambda r, w: self.serve_tcp(r, w, nets, mine), sock=tcp)
+        except BaseException:
+            transport.close()
+            tcp.close()
+            raise
+        self._endpoints[task_id] = (transport, server)
 
     def remove(self, task_id: str) -> None:
-        transport = self._endpoints.pop(task_id, None)
-        if transport is not None:
-            transport.close()
+        got = self._endpoints.pop(task_id, None)
+        if got is not None:
+            got[0].close()
+            got[1].close()
+
+    async def serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, networks: list[str],
+                        upstreams: list[str] | None) -> None:
+        """Queries over one TCP connection, answered in turn (forwarded ones over TCP as well)."""
+        servers = self.upstreams if upstreams is None else upstreams
+        try:
+            while True:
+                query = await asyncio.wait_for(_read_message(reader), TCP_IDLE)
+                reply = self.answer(query, networks, forward=bool(servers))
+                if reply is FORWARD:
+                    reply = await self.forward(query, servers, tcp=True)
+                if not isinstance(reply, bytes) or not reply:
+                    return
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            return
+        finally:
+            writer.close()
 
     def close(self) -> None:
         for tid in list(self._endpoints):
@@ -161,10 +210,17 @@ class EmbeddedDNS:
         self._forwarding.add(t)
         t.add_done_callback(self._forwarding.discard)
 
-    async def forward(self, query: bytes, upstreams: list[str]) -> bytes:
-        """The first reply of ``upstreams``, asked in order (UPSTREAM_TIMEOUT each); SERVFAIL if none."""
+    async def forward(self, query: bytes, upstreams: list[str], tcp: bool = False) -> bytes:
+        """The first reply of ``upstreams``, asked in order (UPSTREAM_TIMEOUT each) over UDP, or TCP
+        when the client asked over TCP; SERVFAIL if none answers."""
         loop = asyncio.get_running_loop()
         for upstream in upstreams:
+            if tcp:
+                try:
+                    return await asyncio.wait_for(self._ask_tcp(upstream, query), UPSTREAM_TIMEOUT)
+                except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as e:
+                    log.debug("dns: %s did not answer over TCP: %s", upstream, e or "timeout")
+                    continue
             try:
                 host, port = _server(upstream)
                 transport, proto = await loop.create_datagram_endpoint(
@@ -193,6 +249,16 @@ class EmbeddedDNS:
             if found is not None:
                 return found
         return None
+
+    async def _ask_tcp(self, upstream: str, query: bytes) -> bytes:
+        host, port = _server(upstream)
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(len(query).to_bytes(2, "big") + query)
+            await writer.drain()
+            return await _read_message(reader)
+        finally:
+            writer.close()
 
     def answer(self, data: bytes, networks: list[str], forward: bool = False) -> bytes | _Forward | None:
         """The reply to a query from a task on ``networks``; FORWARD for a name that is not theirs when

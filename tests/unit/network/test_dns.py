@@ -146,3 +146,51 @@ def test_the_nodes_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert node_upstreams(["10.213.1.1"], str(conf)) == []
     monkeypatch.setenv("SHOAL_DNS", "10.213.2.2, 127.0.0.1:5353")
     assert node_upstreams(None, str(conf)) == ["10.213.2.2", "127.0.0.1:5353"]
+
+
+# ---------------------------------------------------------------- over TCP
+
+
+async def tcp_upstream() -> tuple[str, asyncio.Server]:
+    """A DNS server over TCP on loopback that knows outside.test (and says so in a big answer)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        size = int.from_bytes(await reader.readexactly(2), "big")
+        q = DNSRecord.parse(await reader.readexactly(size))
+        reply = q.reply()
+        for i in range(1, 41):  # 40 addresses: more than a 512-byte datagram holds
+            reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A(f"10.213.98.{i}"), ttl=30))
+        data = reply.pack()
+        writer.write(len(data).to_bytes(2, "big") + data)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return f"127.0.0.1:{server.sockets[0].getsockname()[1]}", server
+
+
+async def ask_tcp(port: int, *names: str) -> list[DNSRecord]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    out = []
+    for name in names:  # several queries on one connection
+        q = DNSRecord.question(name).pack()
+        writer.write(len(q).to_bytes(2, "big") + q)
+        await writer.drain()
+        size = int.from_bytes(await reader.readexactly(2), "big")
+        out.append(DNSRecord.parse(await reader.readexactly(size)))
+    writer.close()
+    return out
+
+
+async def test_queries_over_tcp_are_answered_and_forwarded_over_tcp() -> None:
+    addr, upstream_server = await tcp_upstream()
+    dns = EmbeddedDNS([addr])
+    dns.names = {"front": {"web": ["10.213.1.2"]}}
+    server = await asyncio.start_server(lambda r, w: dns.serve_tcp(r, w, ["front"], None), "127.0.0.1", 0)
+    try:
+        local, outside = await ask_tcp(server.sockets[0].getsockname()[1], "web", "outside.test")
+        assert [str(rr.rdata) for rr in local.rr] == ["10.213.1.2"]
+        assert len(outside.rr) == 40 and len(outside.pack()) > 512
+    finally:
+        server.close()
+        upstream_server.close()
