@@ -84,9 +84,10 @@ def rootfs_tar(base: Path) -> bytes:
 
 
 @contextmanager
-def web_swarm(base: Path, runtime: str = "runc") -> Iterator[DevNode]:
-    """A single-node swarm (on a free swarm port) with the busybox web image as ``web:latest``."""
-    d = start_daemon(base, runtime)
+def web_swarm(base: Path, runtime: str = "runc", extra: list[str] | None = None) -> Iterator[DevNode]:
+    """A single-node swarm (on a free swarm port) with the busybox web image as ``web:latest``;
+    ``extra``: more flags for its daemon."""
+    d = start_daemon(base, runtime, extra)
     try:
         d.docker("import", "-c", WEB_CMD, "-", "web:latest", input=rootfs_tar(base.parent))
         d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")

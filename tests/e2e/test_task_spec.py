@@ -29,7 +29,8 @@ UNHEALTHY = "dockerexec: unhealthy container"
 def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
     if not shutil.which("runc"):
         pytest.skip("healthchecks run in the container: the runc runtime")
-    with web_swarm(e2e_base / "spec") as d:
+    with web_swarm(e2e_base / "spec", extra=["--node-generic-resource", "gpu=GPU-0", "--node-generic-resource",
+                                            "gpu=GPU-1", "--node-generic-resource", "ssd=3"]) as d:
         yield d
     assert not leftover_mounts(e2e_base / "spec"), "mounts left behind"
 
@@ -148,3 +149,17 @@ def test_out_of_memory_kill_shows_as_exit_137(shoal: ShoalDaemon) -> None:
                       what="the task killed by the OOM killer")
     assert failed[0][6] == '"task: non-zero exit (137)"'
     shoal.docker("service", "rm", "hog")
+
+
+def test_generic_resources_reach_the_container(shoal: ShoalDaemon) -> None:
+    """What a task is given of the node's generic resources is in its environment, as SwarmKit puts
+    it: ``DOCKER_RESOURCE_<KIND>`` with the names of a named kind, the count of a discrete one."""
+    d = shoal
+    d.docker("service", "create", "-d", "--name", "gres", "--generic-resource", "gpu=1", "--generic-resource",
+             "ssd=2", "--stop-grace-period", "1s", "web", "sh", "-c", "env | grep DOCKER_RESOURCE_; sleep 300")
+    logs = wait_for(lambda: (o := d.docker("service", "logs", "--raw", "gres").stdout) and "SSD" in o and o,
+                    timeout=30, what="the task's environment")
+    env = sorted(line.strip() for line in logs.splitlines() if line.strip())
+    assert env in (["DOCKER_RESOURCE_GPU=GPU-0", "DOCKER_RESOURCE_SSD=2"],
+                   ["DOCKER_RESOURCE_GPU=GPU-1", "DOCKER_RESOURCE_SSD=2"]), env
+    d.docker("service", "rm", "gres")

@@ -127,6 +127,17 @@ class Runtime(Protocol):
     async def close(self) -> None: ...
 
 
+def resource_env(task: Task) -> list[str]:
+    """What the task was given of its node's generic resources, as SwarmKit tells a container:
+    ``DOCKER_RESOURCE_<KIND>=<value>,…`` (a count for a discrete kind, the names for a named one)."""
+    values: dict[str, list[str]] = {}
+    for r in task.GenericResources or []:
+        spec = r.NamedResourceSpec or r.DiscreteResourceSpec or {}
+        if spec.get("Kind"):
+            values.setdefault(str(spec["Kind"]), []).append(str(spec.get("Value", "")))
+    return [f"DOCKER_RESOURCE_{kind.upper()}={','.join(v)}" for kind, v in values.items()]
+
+
 def container_name(task: Task) -> str:
     """Swarm's container name: ``<service>.<slot|node>.<task id>``."""
     svc = (task.ServiceAnnotations or {}).get("Name", task.ServiceID)

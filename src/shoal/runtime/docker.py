@@ -64,6 +64,7 @@ from shoal.runtime.base import (
     Started,
     TaskFile,
     container_name,
+    resource_env,
     task_image,
 )
 from shoal.runtime.images import Image, ImageStore, split_ref
@@ -343,7 +344,7 @@ class DockerRuntime(ContainerTable):
                 entrypoint=spec.Command or None,
                 hostname=spec.Hostname or task.ID[:12],
                 user=spec.User or None,
-                environment=spec.Env or None,
+                environment=[*(spec.Env or []), *resource_env(task)] or None,
                 working_dir=spec.Dir or None,
                 labels=self._labels(task, name),
                 stop_signal=spec.StopSignal or None,

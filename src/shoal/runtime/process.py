@@ -24,7 +24,7 @@ from typing import Any
 from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.runtime import files as task_files
-from shoal.runtime.base import RuntimeError_, Started, TaskFile, task_image
+from shoal.runtime.base import RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
 
 
@@ -60,8 +60,8 @@ def command_of(task: Task, image_config: dict) -> list[str]:
 
 def env_of(task: Task, image_config: dict, hostname: str) -> dict[str, str]:
     env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    for item in list(image_config.get("Env") or []) + list((task.Spec.ContainerSpec and task.Spec.ContainerSpec.Env)
-                                                           or []):
+    for item in [*(image_config.get("Env") or []), *((task.Spec.ContainerSpec and task.Spec.ContainerSpec.Env) or []),
+                 *resource_env(task)]:
         k, _, v = item.partition("=")
         env[k] = v
     env.setdefault("HOSTNAME", hostname)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from shoal.api.types import ContainerSpec, Mount, ResourceRequirements, Resources, Task, TaskSpec
+from shoal.api.types import ContainerSpec, GenericResource, Mount, ResourceRequirements, Resources, Task, TaskSpec
 from shoal.runtime import taskspec
-from shoal.runtime.base import RuntimeError_
+from shoal.runtime.base import RuntimeError_, resource_env
 from shoal.runtime.volumes import VolumeStore
 
 
@@ -66,3 +66,13 @@ def test_ulimits_and_hosts() -> None:
     assert taskspec.extra_hosts(spec) == [("10.0.0.1", ["db", "db.local"]), ("10.0.0.2", ["cache"])]
     with pytest.raises(RuntimeError_, match="invalid ulimit type: bogus"):
         taskspec.ulimits(ContainerSpec(Image="x", Ulimits=[{"Name": "bogus"}]))
+
+
+def test_generic_resources_as_the_container_sees_them() -> None:
+    t = Task(ID="t1", GenericResources=[
+        GenericResource(NamedResourceSpec={"Kind": "gpu", "Value": "GPU-0"}),
+        GenericResource(NamedResourceSpec={"Kind": "gpu", "Value": "GPU-3"}),
+        GenericResource(DiscreteResourceSpec={"Kind": "ssd", "Value": 2}),
+    ])
+    assert resource_env(t) == ["DOCKER_RESOURCE_GPU=GPU-0,GPU-3", "DOCKER_RESOURCE_SSD=2"]
+    assert resource_env(Task(ID="t2")) == []
