@@ -94,6 +94,7 @@ class DaemonConfig:
         default_factory=lambda: [r for r in os.environ.get("SHOAL_BLOCK_REGISTRY", "").split(",") if r.strip()])
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
+    bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -156,7 +157,7 @@ class Daemon:
         if self.runtime_name == "runc":
             from shoal.runtime.runc import RuncRuntime
 
-            return RuncRuntime(self.data_root, self.exec_root, self.images, dns=self.config.dns)
+            return RuncRuntime(self.data_root, self.exec_root, self.images, dns=self.config.dns, bip=self.config.bip)
         if self.runtime_name == "docker":
             from shoal.runtime.docker import DockerRuntime
 

@@ -95,9 +95,11 @@ class DevNode:
             # cgroup hierarchies that the runc runtime needs.
             cmd = ["nsenter", f"--net=/run/netns/{self.netns}", *cmd]
         with open(self.log, "ab") as out:
-            # Tests and benchmarks contact no registry beyond loopback, and forward no task's DNS query to
-            # the host's resolvers (so no outside name is resolved).
-            env = {"SHOAL_BLOCK_REGISTRY": "all", "SHOAL_DNS": "none", **os.environ, **self.daemon_env}
+            # Tests and benchmarks contact no registry beyond loopback, forward no task's DNS query to the
+            # host's resolvers (so no outside name is resolved), and give tasks without networks
+            # addresses from the test pool.
+            env = {"SHOAL_BLOCK_REGISTRY": "all", "SHOAL_DNS": "none", "SHOAL_BIP": "10.213.240.1/24",
+                   **os.environ, **self.daemon_env}
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -232,7 +232,7 @@ def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]
     """A task on an overlay asks the embedded DNS for a name outside the swarm, which forwards it to
     the service's --dns server (over UDP, and over TCP when asked over TCP); the task then connects
     to that address, and its connection leaves the node masqueraded as the node. A network made
-    --internal gets no way out."""
+    --internal gets no way out. A task without networks does the same from the node's default bridge."""
     c, a, _ = pair
     ns, world_ip = c.add_client("world")
     world = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", WORLD, world_ip],
@@ -267,9 +267,20 @@ def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]
                                    TCP_ASK, "outside.test"], capture_output=True, text=True, timeout=20)
         assert over_tcp.stdout.split() == [world_ip], over_tcp.stderr  # over TCP, forwarded over TCP
         a.docker("service", "rm", "out")
+
+        # Without networks, as the first service of Docker's swarm tutorial: the default bridge.
+        a.docker("service", "create", "-d", "--name", "alone", "--dns", world_ip, "--constraint",
+                 "node.hostname==ov-a", "--stop-grace-period", "1s", "web", "sh", "-c",
+                 "while true; do printf x | nc -w 2 outside.test 8000; sleep 1; done")
+        wait_for(lambda: f"from-{a.addr}" in a.docker("service", "logs", "alone").stdout, timeout=40,
+                 what="a task without networks resolved outside.test and reached it, as ov-a")
+        a.docker("service", "rm", "alone")
         wait_for(lambda: subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "table", "ip",
                                          "shoal_egress"], capture_output=True).returncode != 0,
                  timeout=20, what="the egress table gone with the last task")
+        wait_for(lambda: "shb-default" not in subprocess.run(["ip", "-n", a.netns, "-o", "link"], capture_output=True,
+                                                              text=True).stdout,
+                 timeout=20, what="the default bridge gone with its last task")
         a.docker("network", "rm", "ov-out", "ov-in")
     finally:
         world.kill()

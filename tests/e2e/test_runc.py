@@ -140,8 +140,11 @@ async def run_to_exit(rt: RuncRuntime, task: Task, timeout: float = 20.0) -> tup
 
 
 @pytest.mark.e2e
-async def test_own_namespaces_hostname_and_loopback_only(rt: RuncRuntime) -> None:
-    task = sh("hostname; echo dev; cat /proc/net/dev; echo link; ip -o link; echo done; sleep 1000")
+async def test_own_namespaces_hostname_and_the_default_bridge(rt: RuncRuntime) -> None:
+    """A task of its own namespaces; without networks it has loopback and eth0 on the node's default
+    bridge (as Docker's docker0), its address from the suite's pool and the bridge as its way out."""
+    task = sh("hostname; echo dev; cat /proc/net/dev; echo link; ip -o link; echo addr; ip -o -4 addr; "
+              "echo route; ip route; echo done; sleep 1000")
     await rt.prepare(task)
     started = await rt.start(task)
     assert started.container_id == task.ID
@@ -158,9 +161,13 @@ async def test_own_namespaces_hostname_and_loopback_only(rt: RuncRuntime) -> Non
     stdout = out(lines)
     assert stdout[0] == task.ID[:12]
     dev = stdout[stdout.index("dev") + 1:stdout.index("link")]
-    assert [ln.split(":")[0].strip() for ln in dev[2:]] == ["lo"], dev  # after the two header lines
-    links = stdout[stdout.index("link") + 1:stdout.index("done")]
-    assert len(links) == 1 and " lo: " in links[0] and "UP" in links[0], links
+    assert sorted(ln.split(":")[0].strip() for ln in dev[2:]) == ["eth0", "lo"], dev  # after two header lines
+    links = stdout[stdout.index("link") + 1:stdout.index("addr")]
+    assert len(links) == 2 and " lo: " in links[0] and "UP" in links[0], links
+    addrs = " ".join(stdout[stdout.index("addr") + 1:stdout.index("route")])
+    assert "eth0" in addrs and "inet 10.213.240.2/24" in addrs, addrs  # SHOAL_BIP=10.213.240.1/24 (conftest)
+    routes = stdout[stdout.index("route") + 1:stdout.index("done")]
+    assert "default via 10.213.240.1 dev eth0" in [r.strip() for r in routes], routes
 
 
 @pytest.mark.e2e

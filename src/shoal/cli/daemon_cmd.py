@@ -74,10 +74,13 @@ async def run_daemon(cfg: DaemonConfig) -> None:
 @click.option("--dns", "dns", multiple=True,
               help="DNS server to use (for the names tasks ask that are not the swarm's; default: the host's "
                    "/etc/resolv.conf; $SHOAL_DNS, comma-separated or \"none\", overrides both)")
+@click.option("--bip", default="", help="Specify network bridge IP (the default bridge of tasks without networks; "
+                                         "default: the first free of 172.17-31.0.1/16, or $SHOAL_BIP)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
-           insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], debug: bool) -> None:
+           insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
+           debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -86,7 +89,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "", docker_host=docker_host,
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
-        insecure_registries=list(insecure), dns=list(dns),
+        insecure_registries=list(insecure), dns=list(dns), bip=bip,
     )
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]

@@ -45,6 +45,7 @@ from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network import bridge, egress, seal, vip
 from shoal.network import ingress as ingress_mesh
+from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, node_upstreams
 from shoal.runtime import files as task_files
 from shoal.runtime import taskspec
@@ -248,7 +249,7 @@ class RuncRuntime(ContainerTable):
     name = "runc"
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc",
-                 dns: list[str] | None = None) -> None:
+                 dns: list[str] | None = None, bip: str = "") -> None:
         self.data_root = Path(data_root)
         self.exec_root = Path(exec_root)
         self.images = images
@@ -267,7 +268,8 @@ class RuncRuntime(ContainerTable):
             e = ctypes.get_errno()
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
-        self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task with networks
+        self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task
+        self.default_bridge = DefaultBridge(choose_bip(bip))  # for the tasks without networks
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
         self._egress: dict[str, set[str]] = {}  # task → the subnets it reaches outside from
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
@@ -477,6 +479,14 @@ class RuncRuntime(ContainerTable):
                     await self._sync_vips(task.ID)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
+            else:  # no networks: the node's default bridge, as Docker's docker0
+                try:
+                    place = self.default_bridge.attachment(task.ID)  # first: a failure below is undone by teardown
+                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, [place])
+                    await self.dns.add(task.ID, str(netns), [], (spec.DNSConfig or {}).get("Nameservers") or None)
+                    await self._sync_egress(task.ID, {str(self.default_bridge.subnet)})
+                except (OSError, NetlinkError, IndexError) as e:
+                    raise RuntimeError_(f"attaching the task to the default bridge failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
             self._write_etc(bundle, task, hostname)
             config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, netns, cfg)
@@ -541,10 +551,9 @@ class RuncRuntime(ContainerTable):
         hosts += [f"{ip}\t{' '.join(names)}" for ip, names in taskspec.extra_hosts(spec)]
         (bundle / "hosts").write_text("\n".join(hosts) + "\n")
         dns = spec.DNSConfig or {}
-        # A task on networks asks the embedded server, which forwards the names that are not the
-        # cluster's to the service's --dns servers, as Docker's does; any other task asks those itself.
-        own = [] if task.NetworksAttachments else dns.get("Nameservers") or []
-        lines = [f"nameserver {ns}" for ns in own] or ["nameserver 127.0.0.11"]
+        # Every task asks the embedded server, which forwards the names that are not the swarm's to the
+        # service's --dns servers (as Docker's does for tasks on networks), else the node's.
+        lines = ["nameserver 127.0.0.11"]
         if dns.get("Search"):
             lines.append("search " + " ".join(dns["Search"]))
         lines.append("options " + " ".join(dns.get("Options") or ["ndots:0"]))
@@ -808,7 +817,8 @@ class RuncRuntime(ContainerTable):
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
         self.dns.remove(task_id)
-        networked = self._task_nets.pop(task_id, None) is not None
+        networked = self._task_nets.pop(task_id, None) is not None or self.default_bridge.has(task_id)
+        self.default_bridge.release(task_id)
         self._vip_rules.pop(task_id, None)
         if task_id in self._egress:
             with contextlib.suppress(OSError):
