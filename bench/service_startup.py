@@ -77,10 +77,13 @@ def main() -> None:
     sock = str(base / "run" / "shoal.sock")
     env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(base / "docker-config"))
     log = open(base / "daemon.log", "wb")
+    # As the test suite: no registry beyond loopback, no task's DNS query to the host's resolvers, and
+    # the default bridge (tasks without networks) inside the test pool.
+    daemon_env = {"SHOAL_BLOCK_REGISTRY": "all", "SHOAL_DNS": "none", "SHOAL_BIP": "10.213.240.1/24", **os.environ}
     daemon = subprocess.Popen(
         [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(base / "data"),
          "--exec-root", str(base / "run"), "--runtime", args.runtime, "-H", f"unix://{sock}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env=daemon_env,
     )
     results: dict[str, object] = {"runtime": args.runtime}
     try:

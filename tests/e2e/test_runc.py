@@ -140,6 +140,19 @@ async def run_to_exit(rt: RuncRuntime, task: Task, timeout: float = 20.0) -> tup
 
 
 @pytest.mark.e2e
+async def test_the_default_bridge_address_is_chosen_from_the_daemons_loop(
+        tmp_path: Path, exec_root: Path, images: ImageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --bip or $SHOAL_BIP the runtime asks netlink which of Docker's candidates is free; it
+    must do so from a thread (pyroute2's IPRoute cannot run inside the daemon's event loop: a
+    daemon started without either once died at its first step). Nothing is made here."""
+    monkeypatch.delenv("SHOAL_BIP", raising=False)
+    r = RuncRuntime(tmp_path / "data", exec_root, images)
+    bridge = await r.default_bridge()
+    assert str(bridge.subnet).startswith("172.") and bridge.subnet.prefixlen == 16
+    assert await r.default_bridge() is bridge
+
+
+@pytest.mark.e2e
 async def test_own_namespaces_hostname_and_the_default_bridge(rt: RuncRuntime) -> None:
     """A task of its own namespaces; without networks it has loopback and eth0 on the node's default
     bridge (as Docker's docker0), its address from the suite's pool and the bridge as its way out."""

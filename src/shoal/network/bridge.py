@@ -1,7 +1,7 @@
 """A node's side of a task's networks: one Linux bridge per network, and a veth into each task.
 
 For every network a task is attached to, the node has a bridge ``shb-<network id>`` holding the
-network's gateway address; the task's namespace gets one end of a veth pair, renamed ``eth<i>``, with
+network's gateway address; the task's namespace gets one end of a veth pair, made there as ``eth<i>``, with
 the address the manager allocated, and the first network's gateway as its default route (the first
 that is not ``--internal``; none when all are). Tasks on one node and one network reach each other
 through the bridge, without NAT. An overlay network spans
@@ -103,29 +103,29 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             sealed = encrypted(a)
             if vni:
                 ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br, local6 if sealed else "")
-            host, peer = f"sv{task_id[:11]}{i}", f"sp{task_id[:11]}{i}"
+            host = f"sv{task_id[:11]}{i}"
             old = _lookup(ipr, host)
             if old is not None:  # left by a crash: start afresh
                 ipr.link("del", index=old)
-            ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer})
-            host_idx, peer_idx = _lookup(ipr, host), _lookup(ipr, peer)
             mtu = (ENCRYPTED_MTU if sealed else OVERLAY_MTU) if vni else 1500
-            ipr.link("set", index=peer_idx, mtu=mtu)
-            ipr.link("set", index=host_idx, master=br, mtu=mtu, state="up")
+            # The task's end is made in its namespace, named there: moving a link into a namespace
+            # waits for the kernel's RCU grace period (16 ms a task here).
             fd = os.open(netns_path, os.O_RDONLY)
             try:
-                ipr.link("set", index=peer_idx, net_ns_fd=fd)
+                ipr.link("add", ifname=host, kind="veth", mtu=mtu,
+                         peer={"ifname": f"eth{i}", "net_ns_fd": fd, "mtu": mtu})
             finally:
                 os.close(fd)
-            plan.append((peer, f"eth{i}", a.Addresses[0], conf.Gateway))
+            host_idx = _lookup(ipr, host)
+            ipr.link("set", index=host_idx, master=br, state="up")
+            plan.append((f"eth{i}", a.Addresses[0]))
     # The default route: the first network that is not --internal (none when all are, as in Docker).
     default = next((conf_gateway(a) for a in attachments if not a.Network.Spec.Internal), "")
 
     def inside() -> None:
         with IPRoute() as ns:  # made in the task's namespace: this thread is in it
-            for peer, ifname, cidr, _gateway in plan:
-                idx = _lookup(ns, peer)
-                ns.link("set", index=idx, ifname=ifname)
+            for ifname, cidr in plan:
+                idx = _lookup(ns, ifname)
                 addr, _, prefix = cidr.partition("/")
                 ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
                 ns.link("set", index=idx, state="up")

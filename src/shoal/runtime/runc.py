@@ -269,7 +269,8 @@ class RuncRuntime(ContainerTable):
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
         self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task
-        self.default_bridge = DefaultBridge(choose_bip(bip))  # for the tasks without networks
+        self._bip = bip
+        self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
         self._egress: dict[str, set[str]] = {}  # task → the subnets it reaches outside from
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
@@ -411,6 +412,12 @@ class RuncRuntime(ContainerTable):
         except OSError as e:
             log.warning("task %s: service VIPs: %s", task_id, e)
 
+    async def default_bridge(self) -> DefaultBridge:
+        """The node's default bridge, its address chosen on first use (netlink: from a thread)."""
+        if self._default_bridge is None:
+            self._default_bridge = DefaultBridge(await asyncio.to_thread(choose_bip, self._bip))
+        return self._default_bridge
+
     async def _sync_egress(self, task_id: str, nets: set[str]) -> None:
         """Record the subnets ``task_id`` reaches outside from, and masquerade those of every task."""
         before = set().union(*self._egress.values())
@@ -481,10 +488,11 @@ class RuncRuntime(ContainerTable):
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
             else:  # no networks: the node's default bridge, as Docker's docker0
                 try:
-                    place = self.default_bridge.attachment(task.ID)  # first: a failure below is undone by teardown
+                    default = await self.default_bridge()
+                    place = default.attachment(task.ID)  # first: a failure below is undone by teardown
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, [place])
                     await self.dns.add(task.ID, str(netns), [], (spec.DNSConfig or {}).get("Nameservers") or None)
-                    await self._sync_egress(task.ID, {str(self.default_bridge.subnet)})
+                    await self._sync_egress(task.ID, {str(default.subnet)})
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to the default bridge failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
@@ -817,8 +825,10 @@ class RuncRuntime(ContainerTable):
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
         self.dns.remove(task_id)
-        networked = self._task_nets.pop(task_id, None) is not None or self.default_bridge.has(task_id)
-        self.default_bridge.release(task_id)
+        on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
+        networked = self._task_nets.pop(task_id, None) is not None or on_default
+        if self._default_bridge is not None:
+            self._default_bridge.release(task_id)
         self._vip_rules.pop(task_id, None)
         if task_id in self._egress:
             with contextlib.suppress(OSError):
