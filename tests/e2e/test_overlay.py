@@ -257,9 +257,9 @@ def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]
             raise AssertionError(f"{e}\n{seen[0][-3000:]}") from None
         assert world_ip in logs and "outside.test" in logs
         assert "can't find web-none.test" in logs or "NXDOMAIN" in logs  # the server's NXDOMAIN, relayed
-        table = subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "table", "ip", "shoal_egress"],
-                               capture_output=True, text=True).stdout
-        assert "10.213.66." in table and "10.213.68." not in table  # --internal: no way out
+        out = subprocess.run(["ip", "netns", "exec", a.netns, "nft", "list", "set", "ip", "shoal_egress", "out"],
+                             capture_output=True, text=True).stdout
+        assert "10.213.66." in out and "10.213.68." not in out  # --internal: no way out
         tid = a.docker("service", "ps", "-q", "out").stdout.split()[0]
         resolv = (a.data_root / "containers" / tid / "resolv.conf").read_text()
         assert resolv.splitlines()[0] == "nameserver 127.0.0.11"  # --dns is the embedded server's to ask
@@ -285,3 +285,34 @@ def test_tasks_reach_outside_the_swarm(pair: tuple[DevCluster, DevNode, DevNode]
     finally:
         world.kill()
         world.wait()
+
+
+def test_networks_stay_apart_on_a_node(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    """The node forwards (for the way out), yet a task cannot reach another network's task through
+    its gateway, as in Docker; a task on both networks reaches it (bridged, not routed), and so does
+    a connection from the other network to a port the service publishes (the routing mesh)."""
+    _, a, _ = pair
+    a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.70.0/24", "iso-a")
+    a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.71.0/24", "iso-b")
+    a.docker("service", "create", "-d", "--name", "iso-web", "--network", "iso-b", "--constraint",
+             "node.hostname==ov-a", "--stop-grace-period", "1s", "web")
+    wait_for(lambda: "1/1" in a.docker("service", "ls", "-f", "name=iso-web").stdout, timeout=30, what="iso-web")
+    tid = a.docker("service", "ps", "-q", "iso-web").stdout.split()[0]
+    ip = a.docker("inspect", "--type", "task", "--format",
+                  "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip().split("/")[0]
+    probe = (f'while true; do if printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 {ip} 80 | grep -q hello; '
+             "then echo REACHED; else echo BLOCKED; fi; sleep 1; done")
+    for name, nets in (("iso-other", ["iso-a"]), ("iso-both", ["iso-a", "iso-b"]), ("iso-plain", [])):
+        a.docker("service", "create", "-d", "--name", name, *[f"--network={n}" for n in nets], "--constraint",
+                 "node.hostname==ov-a", "--stop-grace-period", "1s", "web", "sh", "-c", probe)
+
+    def said(name: str) -> set[str]:
+        return set(a.docker("service", "logs", "--raw", name).stdout.split())
+
+    wait_for(lambda: "REACHED" in said("iso-both"), timeout=40, what="a task on both networks reaches iso-web")
+    wait_for(lambda: len(a.docker("service", "logs", "--raw", "iso-other").stdout.split()) >= 3
+             and len(a.docker("service", "logs", "--raw", "iso-plain").stdout.split()) >= 3,
+             timeout=40, what="three tries from the other network and from the default bridge")
+    assert said("iso-other") == {"BLOCKED"} and said("iso-plain") == {"BLOCKED"}
+    a.docker("service", "rm", "iso-web", "iso-other", "iso-both", "iso-plain")
+    a.docker("network", "rm", "iso-a", "iso-b")

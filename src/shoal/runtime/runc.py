@@ -272,7 +272,7 @@ class RuncRuntime(ContainerTable):
         self._bip = bip
         self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
         self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
-        self._egress: dict[str, set[str]] = {}  # task → the subnets it reaches outside from
+        self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
@@ -418,16 +418,21 @@ class RuncRuntime(ContainerTable):
             self._default_bridge = DefaultBridge(await asyncio.to_thread(choose_bip, self._bip))
         return self._default_bridge
 
-    async def _sync_egress(self, task_id: str, nets: set[str]) -> None:
-        """Record the subnets ``task_id`` reaches outside from, and masquerade those of every task."""
-        before = set().union(*self._egress.values())
-        if nets:
-            self._egress[task_id] = nets
+    async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
+        """Record the subnets ``task_id`` reaches outside from (``out``) and has (``local``); masquerade
+        the former of every task, and keep all of them apart."""
+        def union() -> tuple[set[str], set[str]]:
+            return (set().union(*(o for o, _ in self._egress.values())),
+                    set().union(*(a for _, a in self._egress.values())))
+
+        before = union()
+        if local:
+            self._egress[task_id] = (out, local)
         else:
             self._egress.pop(task_id, None)
-        now: set[str] = set().union(*self._egress.values())
+        now = union()
         if now != before:
-            await asyncio.to_thread(egress.sync, now)
+            await asyncio.to_thread(egress.sync, *now)
 
     async def close(self) -> None:
         # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
@@ -482,7 +487,7 @@ class RuncRuntime(ContainerTable):
                     await asyncio.to_thread(bridge.sync_peers,
                                             {n: p for n, p in self.network_peers.items() if n in mine})
                     await self.dns.add(task.ID, str(netns), mine, (spec.DNSConfig or {}).get("Nameservers") or None)
-                    await self._sync_egress(task.ID, egress.subnets(task.NetworksAttachments))
+                    await self._sync_egress(task.ID, *egress.subnets(task.NetworksAttachments))
                     await self._sync_vips(task.ID)
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
@@ -492,7 +497,7 @@ class RuncRuntime(ContainerTable):
                     place = default.attachment(task.ID)  # first: a failure below is undone by teardown
                     await asyncio.to_thread(bridge.attach, str(netns), task.ID, [place])
                     await self.dns.add(task.ID, str(netns), [], (spec.DNSConfig or {}).get("Nameservers") or None)
-                    await self._sync_egress(task.ID, {str(default.subnet)})
+                    await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
                 except (OSError, NetlinkError, IndexError) as e:
                     raise RuntimeError_(f"attaching the task to the default bridge failed: {e}") from e
             hostname = spec.Hostname or task.ID[:12]
@@ -832,7 +837,7 @@ class RuncRuntime(ContainerTable):
         self._vip_rules.pop(task_id, None)
         if task_id in self._egress:
             with contextlib.suppress(OSError):
-                await self._sync_egress(task_id, set())
+                await self._sync_egress(task_id, set(), set())
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
         netns = self.netns_path(task_id)

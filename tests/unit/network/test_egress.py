@@ -17,19 +17,24 @@ def attachment(name: str, addr: str, internal: bool = False) -> NetworkAttachmen
                              Addresses=[addr])
 
 
-def test_subnets_leave_internal_networks_out() -> None:
-    got = egress.subnets([attachment("front", "10.213.60.3/24"), attachment("back", "10.213.61.7/24", True),
-                          attachment("ingress", "10.213.0.9/16")])
-    assert got == {"10.213.60.0/24", "10.213.0.0/16"}
+def test_subnets_with_a_way_out_leave_internal_networks_out() -> None:
+    out, every = egress.subnets([attachment("front", "10.213.60.3/24"), attachment("back", "10.213.61.7/24", True),
+                                 attachment("ingress", "10.213.0.9/16")])
+    assert out == {"10.213.60.0/24", "10.213.0.0/16"}
+    assert every == {"10.213.60.0/24", "10.213.61.0/24", "10.213.0.0/16"}
 
 
-def test_the_ruleset_masquerades_only_what_leaves_by_other_interfaces() -> None:
-    rules = egress.ruleset({"10.213.61.0/24", "10.213.60.0/24"})
-    assert "elements = { 10.213.60.0/24, 10.213.61.0/24 }" in rules
-    assert 'ip saddr @subnets ip daddr != @subnets oifname != "sh*" masquerade' in rules
-    assert "type nat hook postrouting" in rules
-    r = subprocess.run(["nft", "-c", "-f", "-"], input=rules.encode(), capture_output=True)
-    assert r.returncode == 0, r.stderr  # nft checks it without applying it
+def test_the_ruleset_masquerades_what_leaves_and_keeps_networks_apart() -> None:
+    rules = egress.ruleset({"10.213.60.0/24"}, {"10.213.61.0/24", "10.213.60.0/24"})
+    assert "set out { type ipv4_addr; flags interval; elements = { 10.213.60.0/24 } }" in rules
+    assert "elements = { 10.213.60.0/24 . 10.213.60.0/24, 10.213.61.0/24 . 10.213.61.0/24 }" in rules
+    assert 'ip saddr @out ip daddr != @local oifname != "sh*" masquerade' in rules
+    assert "ct status dnat accept\n  ip saddr @local ip daddr @local ip saddr . ip daddr != @same drop" in rules
+    internal_only = egress.ruleset(set(), {"10.213.61.0/24"})
+    assert "masquerade" not in internal_only and "@same drop" in internal_only  # apart, and no way out
+    for r in (rules, internal_only):
+        check = subprocess.run(["nft", "-c", "-f", "-"], input=r.encode(), capture_output=True)
+        assert check.returncode == 0, check.stderr  # nft checks it without applying it
 
 
 def test_forwarding_is_on_while_someone_needs_it_then_as_it_was(tmp_path: Path,
