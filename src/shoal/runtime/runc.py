@@ -5,9 +5,10 @@ This module owns, for every task it runs:
 * ``<data-root>/containers/<task id>/`` — the OCI bundle: ``config.json``, the overlayfs ``upper/``,
   ``work/`` and ``rootfs/`` (the image's unpacked layers as lower dirs), and the ``hostname``,
   ``hosts`` and ``resolv.conf`` files bind-mounted into the container;
-* ``<exec-root>/netns/<task id>`` — the task's network namespace (loopback only, up), a bind mount of
-  an nsfs file, so that networks can later be plugged in; ``<exec-root>/netns`` is a private bind
-  mount of itself (the kernel refuses nsfs bind mounts on a shared mount);
+* ``<exec-root>/netns/<task id>`` — the task's network namespace (loopback up), a bind mount of an
+  nsfs file, into which its networks are plugged (or, without networks, the node's default bridge:
+  ``network/default.py``); ``<exec-root>/netns`` is a private bind mount of itself (the kernel
+  refuses nsfs bind mounts on a shared mount);
 * ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
 * ``<exec-root>/files/<task id>`` — a tmpfs of the task's own holding its secrets and configs (never
   on the node's disk): ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target
