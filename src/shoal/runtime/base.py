@@ -69,9 +69,18 @@ class ContainerRecord:
 
 class ContainerTable:
     """The calls that only read a runtime's ``containers``: its exit, its image's healthcheck, and
-    which named volumes are mounted."""
+    which named volumes are mounted; and where a task's log and files are."""
 
     containers: Mapping[str, ContainerRecord]
+    logs_dir: Path  # <data-root>/logs
+    files_dir: Path  # <exec-root>/files
+
+    def log_path(self, task_id: str) -> Path:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        return self.logs_dir / f"{task_id}.log"
+
+    def files_path(self, task_id: str) -> Path:
+        return self.files_dir / task_id
 
     async def wait(self, task_id: str) -> int:
         c = self.containers.get(task_id)

@@ -120,15 +120,8 @@ class DockerRuntime(ContainerTable):
 
     # ------------------------------------------------------------ paths
 
-    def log_path(self, task_id: str) -> Path:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        return self.logs_dir / f"{task_id}.log"
-
     def task_dir(self, task_id: str) -> Path:
         return self.tasks_dir / task_id
-
-    def files_path(self, task_id: str) -> Path:
-        return self.files_dir / task_id
 
     # ------------------------------------------------------------ the API
 

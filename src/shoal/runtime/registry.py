@@ -567,14 +567,19 @@ class _Repo:
             return RegistryError(f"repository {ref.familiar_name} not found: {text}", 404)
         return RegistryError(text)
 
-    async def manifest(self, tag_or_digest: str) -> Fetched:
-        resp = await self._get(f"/v2/{self.ref.path}/manifests/{tag_or_digest}", ACCEPT)
+    async def _read(self, path: str, limit: int, accept: str = "") -> tuple[aiohttp.ClientResponse, bytes]:
+        """GET ``path``: the response (released) and at most ``limit + 1`` bytes of its body (more
+        than ``limit`` means too big); a registry's error otherwise."""
+        resp = await self._get(path, accept)
         if resp.status != 200:
             raise await self._fail(resp)
         try:
-            body = await resp.content.read(MAX_MANIFEST + 1)
+            return resp, await resp.content.read(limit + 1)
         finally:
             resp.release()
+
+    async def manifest(self, tag_or_digest: str) -> Fetched:
+        resp, body = await self._read(f"/v2/{self.ref.path}/manifests/{tag_or_digest}", MAX_MANIFEST, ACCEPT)
         if len(body) > MAX_MANIFEST:
             raise RegistryError(f"manifest {tag_or_digest} is larger than {MAX_MANIFEST} bytes")
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -597,13 +602,7 @@ class _Repo:
         """A small blob (the config) into memory, verified."""
         digest = str(desc.get("digest", ""))
         _hasher(digest)
-        resp = await self._get(f"/v2/{self.ref.path}/blobs/{digest}")
-        if resp.status != 200:
-            raise await self._fail(resp)
-        try:
-            body = await resp.content.read(limit + 1)
-        finally:
-            resp.release()
+        _, body = await self._read(f"/v2/{self.ref.path}/blobs/{digest}", limit)
         if len(body) > limit or not verify(digest, body):
             raise RegistryError(f"{what} verification failed for digest {digest}")
         return body

@@ -282,18 +282,11 @@ class RuncRuntime(ContainerTable):
 
     # ------------------------------------------------------------ paths
 
-    def log_path(self, task_id: str) -> Path:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        return self.logs_dir / f"{task_id}.log"
-
     def bundle_path(self, task_id: str) -> Path:
         return self.containers_dir / task_id
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
-
-    def files_path(self, task_id: str) -> Path:
-        return self.files_dir / task_id
 
     # ------------------------------------------------------------ runc
 

@@ -331,13 +331,19 @@ def pull_task(image: str, auth: str = "") -> Task:
     return t
 
 
-async def test_pulls_a_missing_image_while_preparing(agent: Agent) -> None:
+async def pulling(agent: Agent, image: str, auth: str = "") -> tuple[FakePuller, Task, TaskRunner]:
+    """A task whose image the node lacks, run up to ``preparing``: its pull has started."""
     puller = FakePuller(agent.runtime)
-    t = pull_task("reg.example:5000/app:1.2", "b64auth")
+    t = pull_task(image, auth)
     r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
     r.start()
     agent.runners.append(r)
     await agent.reach(t, S.PREPARING)
+    return puller, t, r
+
+
+async def test_pulls_a_missing_image_while_preparing(agent: Agent) -> None:
+    puller, t, _ = await pulling(agent, "reg.example:5000/app:1.2", "b64auth")
     await agent.idle()
     assert puller.calls == [("reg.example:5000/app:1.2", "b64auth")] and agent.runtime.call_names() == []
     puller.finish(ok=True)
@@ -346,24 +352,14 @@ async def test_pulls_a_missing_image_while_preparing(agent: Agent) -> None:
 
 
 async def test_failed_pull_is_rejected_by_the_runtime(agent: Agent) -> None:
-    puller = FakePuller(agent.runtime)
-    t = pull_task("reg.example:5000/nosuch:1.0")
-    r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
-    r.start()
-    agent.runners.append(r)
-    await agent.reach(t, S.PREPARING)
+    puller, t, _ = await pulling(agent, "reg.example:5000/nosuch:1.0")
     puller.finish(ok=False)
     await agent.reach(t, S.REJECTED)
     assert agent.rec.last(t.ID).Err == "No such image: reg.example:5000/nosuch:1.0"
 
 
 async def test_shutdown_while_pulling_stops_waiting(agent: Agent) -> None:
-    puller = FakePuller(agent.runtime)
-    t = pull_task("reg.example:5000/slow:1")
-    r = TaskRunner(t, agent.runtime, agent.rec, puller=puller)  # type: ignore[arg-type]
-    r.start()
-    agent.runners.append(r)
-    await agent.reach(t, S.PREPARING)
+    puller, t, r = await pulling(agent, "reg.example:5000/slow:1")
     r.update(want(t, S.SHUTDOWN))
     await agent.reach(t, S.SHUTDOWN)
     assert agent.runtime.call_names() == []  # never prepared
