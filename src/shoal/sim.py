@@ -18,7 +18,6 @@ is how long making the tasks took before.
 from __future__ import annotations
 
 import asyncio
-import resource
 import shutil
 import tempfile
 import threading
@@ -72,7 +71,6 @@ class PeakRSS:
             for line in f:
                 if line.startswith(("VmRSS:", "VmHWM:")):
                     self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-        self.peak_kb = max(self.peak_kb, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):

@@ -66,10 +66,10 @@ def ruleset(out: set[str], local: set[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sync(out: set[str], local: set[str] | None = None) -> None:
+def sync(out: set[str], local: set[str]) -> None:
     """Masquerade what ``out`` sends out of the node, and keep the subnets of ``local`` (and ``out``)
     apart (blocking: run it in a thread)."""
-    local = set(local or ()) | out
+    local = local | out
     if not local:
         teardown()
         return

@@ -107,7 +107,8 @@ def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[st
                 nxt = b.next[value] = Branch(value)
             b = nxt
         b.tasks += count
-        b.heap.append((ni.failure_rank(service_id, spec_version, now), count, ni.active_tasks, ni.node.ID))
+        failures = ni.failure_rank(service_id, spec_version, now) if ni.recent_failures else 0  # mostly none
+        b.heap.append((failures, count, ni.active_tasks, ni.node.ID))
     _select(root, nodes, pipeline, limit)
     return root
 
