@@ -72,10 +72,10 @@ async def run_daemon(cfg: DaemonConfig) -> None:
               help="Never contact this registry (\"all\": every registry not on loopback; "
                    "default: $SHOAL_BLOCK_REGISTRY, comma-separated)")
 @click.option("--dns", "dns", multiple=True,
-              help="DNS server to use (for the names tasks ask that are not the swarm's; default: the host's "
-                   "/etc/resolv.conf; $SHOAL_DNS, comma-separated or \"none\", overrides both)")
+              help="DNS server to use (for the names tasks ask that are not the swarm's; default: $SHOAL_DNS, "
+                   "comma-separated or \"none\", else the host's /etc/resolv.conf)")
 @click.option("--bip", default="", help="Specify network bridge IP (the default bridge of tasks without networks; "
-                                         "default: the first free of 172.17-31.0.1/16, or $SHOAL_BIP)")
+                                         "default: $SHOAL_BIP, else the first free of 172.17-31.0.1/16)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],

@@ -39,10 +39,10 @@ def _in_use() -> list[ipaddress.IPv4Network]:
 
 
 def choose_bip(configured: str = "") -> str:
-    """The bridge's address with its prefix: ``$SHOAL_BIP``, else ``configured``, else the first
-    candidate that overlaps nothing this node routes to (the bridge's own subnet, if it exists, is
-    skipped: a restarted daemon keeps its choice)."""
-    chosen = os.environ.get("SHOAL_BIP") or configured
+    """The bridge's address with its prefix: ``configured`` (``--bip``), else ``$SHOAL_BIP``, else the
+    first candidate that overlaps nothing this node routes to (the bridge's own subnet, if it exists,
+    is skipped: a restarted daemon keeps its choice)."""
+    chosen = configured or os.environ.get("SHOAL_BIP", "")
     if chosen:
         ipaddress.IPv4Interface(chosen)  # ValueError for a bad one
         return chosen

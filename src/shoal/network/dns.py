@@ -8,10 +8,10 @@ task* is attached to, as the managers send them: ``<service>`` gives the service
 tasks' addresses, in a new random order each time; names on other networks are not visible.
 
 Other names are forwarded, as Docker's resolver does, to the task's own DNS servers (the service's
-``--dns``) or else the node's (``shoal daemon --dns``, else the nameservers of the host's
-``/etc/resolv.conf``; ``$SHOAL_DNS`` overrides both, ``none`` for no forwarding: the test suite's
-setting). Servers are tried in order, 4 s each, and the first reply goes back as it came; when none
-answers, SERVFAIL. Queries are forwarded from the daemon's network namespace (Docker forwards from
+``--dns``) or else the node's (``shoal daemon --dns``, else ``$SHOAL_DNS``, ``none`` for no
+forwarding: the test suite's setting, else the nameservers of the host's ``/etc/resolv.conf``).
+Servers are tried in order, 4 s each, and the first reply goes back as it came; when none answers,
+SERVFAIL. Queries are forwarded from the daemon's network namespace (Docker forwards from
 the container's, except to a resolver on the host's loopback, as systemd-resolved is), so they
 work whatever the task's own routes, and a resolver on the host's loopback works as well. At most
 1,024 queries are forwarded at once (libnetwork's limit); more are dropped, and the client retries.
@@ -50,13 +50,13 @@ FORWARD = _Forward()
 
 
 def node_upstreams(configured: list[str] | None = None, resolv_conf: str = "/etc/resolv.conf") -> list[str]:
-    """The node's DNS servers for names that are not the cluster's: ``$SHOAL_DNS`` (comma-separated;
-    ``none``: none at all), else ``configured`` (``shoal daemon --dns``), else the host's resolv.conf."""
+    """The node's DNS servers for names that are not the cluster's: ``configured`` (``shoal daemon
+    --dns``), else ``$SHOAL_DNS`` (comma-separated; ``none``: none at all), else the host's resolv.conf."""
+    if configured:
+        return list(configured)
     env = os.environ.get("SHOAL_DNS")
     if env is not None:
         return [] if env.strip().lower() in ("", "none") else [u.strip() for u in env.split(",") if u.strip()]
-    if configured:
-        return list(configured)
     try:
         with open(resolv_conf) as f:
             return [parts[1] for line in f if (parts := line.split()) and len(parts) > 1 and parts[0] == "nameserver"]

@@ -31,9 +31,9 @@ def test_each_task_gets_the_lowest_free_address_and_keeps_it() -> None:
 
 def test_the_bridge_address_configured_or_the_first_free_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_BIP", "10.213.242.1/24")
-    assert choose_bip("172.20.0.1/16") == "10.213.242.1/24"  # the suite's setting wins
+    assert choose_bip() == "10.213.242.1/24"  # the suite's default
+    assert choose_bip("172.20.0.1/16") == "172.20.0.1/16"  # --bip given wins over it
     monkeypatch.delenv("SHOAL_BIP")
-    assert choose_bip("172.20.0.1/16") == "172.20.0.1/16"
     with pytest.raises(ValueError):
         choose_bip("not-an-address")
     used = [ipaddress.IPv4Network("172.17.0.0/16"), ipaddress.IPv4Network("172.18.5.0/24")]

@@ -143,7 +143,8 @@ def test_the_nodes_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert node_upstreams(["10.213.1.1"], str(conf)) == ["10.213.1.1"]  # shoal daemon --dns
     assert node_upstreams(None, str(tmp_path / "missing")) == []
     monkeypatch.setenv("SHOAL_DNS", "none")
-    assert node_upstreams(["10.213.1.1"], str(conf)) == []
+    assert node_upstreams(None, str(conf)) == []  # the test suite's: never the host's resolvers
+    assert node_upstreams(["10.213.1.1"], str(conf)) == ["10.213.1.1"]  # a flag given wins over the default
     monkeypatch.setenv("SHOAL_DNS", "10.213.2.2, 127.0.0.1:5353")
     assert node_upstreams(None, str(conf)) == ["10.213.2.2", "127.0.0.1:5353"]
 
