@@ -19,10 +19,12 @@ import time
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
+    SERVICE_KIND,
     Node,
     NodeDescription,
     NodeSpec,
     NodeStatus,
+    ObjectRef,
     Placement,
     Resources,
     Task,
@@ -60,8 +62,9 @@ async def run(nodes: int, tasks: int, services: int, spread: int = 0) -> dict[st
     per = tasks // services
     pending = []
     for sid in svc_ids:
+        owner = ObjectRef(Kind=SERVICE_KIND, ID=sid)
         for slot in range(1, per + 1):
-            pending.append(Task(ID=new_id(), ServiceID=sid, Slot=slot, Spec=TaskSpec(Placement=placement),
+            pending.append(Task(ID=new_id(), Owner=owner, Slot=slot, Spec=TaskSpec(Placement=placement),
                                 SpecVersion=Version(Index=1),
                                 Status=TaskStatus(State=TaskState.PENDING)))
     for i in range(0, len(pending), 10_000):

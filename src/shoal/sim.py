@@ -30,6 +30,7 @@ from shoal.agent.worker import Worker, describe_node
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
+    MAIN_CONTAINER,
     ContainerSpec,
     GenericResource,
     Node,
@@ -191,7 +192,7 @@ async def _bench(nodes: int, services: int, replicas: int, scheduler_only: bool,
     t0 = time.perf_counter()
     for s in range(services):
         await m.control.create_service(ServiceSpec(
-            Name=f"svc{s}", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(Image="hollow")),
+            Name=f"svc{s}", TaskTemplate=TaskSpec(Containers=[ContainerSpec(Name=MAIN_CONTAINER, Image="hollow")]),
             Mode=ServiceMode(Replicated=ReplicatedService(Replicas=replicas)),
         ))
     t_sched = t0

@@ -68,7 +68,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 def spec(name: str, image: str, replicas: int = 1, **task: object) -> ServiceSpec:
     return ServiceSpec(
         Name=name,
-        TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(Image=image), **task),  # type: ignore[arg-type]
+        TaskTemplate=TaskSpec(Containers=[ContainerSpec(Image=image)], **task),  # type: ignore[arg-type]
         Mode=ServiceMode(Replicated=ReplicatedService(Replicas=replicas)),
     )
 
@@ -86,8 +86,8 @@ async def test_replicated_service_runs_scales_and_is_removed(daemon: Daemon) -> 
     slots = sorted(t.Slot for t in running(daemon, svc.ID))
     assert slots == [1, 2, 3]
     for t in running(daemon, svc.ID):
-        assert t.Status.ContainerStatus is not None and t.Status.ContainerStatus.PID > 0
-        os.kill(t.Status.ContainerStatus.PID, 0)  # really a live process
+        assert t.Status.Containers[0] is not None and t.Status.Containers[0].PID > 0
+        os.kill(t.Status.Containers[0].PID, 0)  # really a live process
 
     cur = m.control.service("web")
     scaled = spec("web", "ticker", 1)
@@ -124,8 +124,8 @@ async def test_killed_container_is_replaced(daemon: Daemon) -> None:
     )
     await wait_until(lambda: len(running(daemon, svc.ID)) == 1)
     first = running(daemon, svc.ID)[0]
-    assert first.Status.ContainerStatus is not None
-    os.killpg(first.Status.ContainerStatus.PID, signal.SIGKILL)
+    assert first.Status.Containers[0] is not None
+    os.killpg(first.Status.Containers[0].PID, signal.SIGKILL)
     await wait_until(lambda: bool(running(daemon, svc.ID)) and running(daemon, svc.ID)[0].ID != first.ID)
     old = m.store.get(Task, first.ID)
     assert old is not None and old.Status.State == TaskState.FAILED
@@ -221,7 +221,7 @@ async def test_process_runtime_cleans_what_a_crash_left(tmp_path: Path) -> None:
     make_image(d, tmp_path, "sleeper:latest", "sleep 60")
     images = d.images
     rt = ProcessRuntime(tmp_path / "data", images)
-    t = Task(ID="crashleft0000000000000000", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="sleeper")))
+    t = Task(ID="crashleft0000000000000000", Spec=TaskSpec(Containers=[ContainerSpec(Image="sleeper")]))
     await rt.prepare(t)
     started = await rt.start(t)
     rt.procs.clear()  # the daemon "crashed": nobody waits for the process any more

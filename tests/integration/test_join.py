@@ -95,8 +95,8 @@ async def test_the_session_brings_the_secrets_of_the_nodes_tasks(manager: tuple[
         assert first is not None and first.secrets == []
         secret = await d.manager.control.secrets.create(SecretSpec(Name="db", Data=b"s3cret"))
         t = Task(ID="remotetask000000000000000", NodeID=ident.node_id, Status=TaskStatus(State=TaskState.ASSIGNED),
-                 Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox", Secrets=[
-                     SecretReference(SecretID=secret.ID, SecretName="db")])))
+                 Spec=TaskSpec(Containers=[ContainerSpec(Image="busybox", Secrets=[
+                     SecretReference(SecretID=secret.ID, SecretName="db")])]))
         await d.manager.store.create(t)
         msg = await asyncio.wait_for(session.assignments(), 10)
         while msg is not None and not msg.tasks:  # (the networks' view may come first)

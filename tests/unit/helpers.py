@@ -15,6 +15,7 @@ from shoal.api.types import (
     NodeDescription,
     NodeSpec,
     NodeStatus,
+    ObjectRef,
     Placement,
     Platform,
     ResourceRequirements,
@@ -126,7 +127,7 @@ def make_task(
                               MaxReplicas=max_replicas)
     return Task(
         ID=task_id or new_id(),
-        ServiceID=service_id,
+        Owner=ObjectRef(Kind="Service", ID=service_id),
         Slot=slot,
         NodeID=node_id,
         Spec=TaskSpec(Resources=resources, Placement=placement),

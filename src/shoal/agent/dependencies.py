@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 
-from shoal.api.types import Config, FileTarget, Secret, Task
+from shoal.api.types import Config, FileTarget, Secret, Task, first_container
 from shoal.manager.dispatcher import Assignments
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.files import SECRETS_DIR
@@ -55,8 +55,9 @@ class Dependencies:
         self.configs.update((c.ID, c) for c in msg.configs)
 
     def files(self, task: Task) -> list[TaskFile]:
-        """The files of the task's secrets and configs; raises when one was not received."""
-        cs = task.Spec.ContainerSpec
+        """The files of the task's secrets and configs (its one container's, as the runtimes run one);
+        raises when one was not received."""
+        cs = first_container(task.Spec)
         out: list[TaskFile] = []
         for r in (cs.Secrets if cs else None) or []:
             secret = self.secrets.get(r.SecretID)

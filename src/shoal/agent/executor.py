@@ -32,7 +32,7 @@ from shoal.agent import health
 from shoal.agent.flag import Flag
 from shoal.api import template
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
+from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, first_container, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
 from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
 from shoal.runtime.registry import Puller
@@ -142,12 +142,16 @@ class TaskRunner:
     async def report(self, state: TaskState, *, err: str = "", message: str | None = None,
                      exit_code: int | None = None) -> None:
         cs = None
-        if self.container_id:
-            cs = ContainerStatus(ContainerID=self.container_id, PID=self.pid if state == TaskState.RUNNING else 0,
-                                 ExitCode=exit_code or 0)
+        if self.container_id:  # the runtimes run one container per task: the task's first
+            first = first_container(self.task.Spec)
+            running = state == TaskState.RUNNING
+            cs = [ContainerStatus(
+                Name=first.Name if first else "", ContainerID=self.container_id, PID=self.pid if running else 0,
+                ExitCode=exit_code or 0, State="running" if running else "terminated" if state.terminal else "waiting",
+                Ready=running and (self.health is None or self.health.status == "healthy"))]
         self.status = TaskStatus(
             Timestamp=now_ts(), State=state, Message=message or STATE_MESSAGE.get(state, str(state)),
-            Err=err, ContainerStatus=cs,
+            Err=err, Containers=cs,
         )
         await self._report(self.task.ID, self.status)
 
@@ -241,7 +245,7 @@ class TaskRunner:
 
     async def _pulled(self) -> bool:
         """Pull the task's image if the node lacks it; False when the task should no longer start."""
-        spec = self.task.Spec.ContainerSpec
+        spec = first_container(self.task.Spec)
         if self.puller is None or spec is None or not self.puller.needs_pull(spec.Image):
             return True
         pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
@@ -258,7 +262,7 @@ class TaskRunner:
         """Start probing the container if it has a healthcheck (the service's over the image's)."""
         probe = getattr(self.runtime, "probe", None)
         image_check = getattr(self.runtime, "image_healthcheck", None)
-        spec = self.task.Spec.ContainerSpec
+        spec = first_container(self.task.Spec)
         check = health.effective(spec.Healthcheck if spec else None,
                                  image_check(self.task.ID) if image_check is not None else None)
         if check is None or probe is None:
@@ -299,7 +303,7 @@ class TaskRunner:
     async def _stop_container(self) -> None:
         """The stop signal, then SIGKILL after the stop grace period."""
         if self.exit is not None and not self.exit.done():
-            spec = self.task.Spec.ContainerSpec
+            spec = first_container(self.task.Spec)
             grace_ns = spec.StopGracePeriod if spec and spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
             signal = (spec.StopSignal if spec else "") or ""
             await self.runtime.stop(self.task.ID, signal, grace_ns / SECOND)

@@ -19,7 +19,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shoal.api.types import ContainerSpec, NodeDescription, Platform, Task, clone
+from shoal.api.types import (
+    SERVICE_KIND,
+    ContainerSpec,
+    NodeDescription,
+    ObjectRef,
+    Platform,
+    Task,
+    clone,
+    containers_of,
+)
 
 NAME = "expansion"
 NO_VALUE = "<no value>"
@@ -44,11 +53,11 @@ _TASK_T = "struct { ID string; Name string; Slot string }"
 
 def context(task: Task, node_id: str, node: NodeDescription) -> Struct:
     ann = task.ServiceAnnotations or {}
-    svc_name = str(ann.get("Name") or task.ServiceID)
+    svc_name = str(ann.get("Name") or task.Owner.ID)
     slot = str(task.Slot) if task.Slot else task.NodeID
     platform = node.Platform or Platform()
     return Struct("template.Context", {
-        "Service": Struct(_SERVICE_T, {"ID": task.ServiceID, "Name": svc_name,
+        "Service": Struct(_SERVICE_T, {"ID": task.Owner.ID, "Name": svc_name,
                                        "Labels": dict(ann.get("Labels") or {})}),
         "Node": Struct(_NODE_T, {"ID": node_id, "Hostname": node.Hostname, "Platform": Struct(
             "template.Platform", {"Architecture": platform.Architecture, "OS": platform.OS})}),
@@ -257,18 +266,21 @@ def _templated(spec: ContainerSpec) -> bool:
 
 
 def expand_task(task: Task, node_id: str, node: NodeDescription) -> Task:
-    """The task as its node runs it: the container spec's templates expanded with this node."""
-    spec = task.Spec.ContainerSpec
-    if spec is None or not _templated(spec):
+    """The task as its node runs it: its container specs' templates expanded with this node."""
+    spec = task.Spec
+    if not any(_templated(c) for c in containers_of(spec)):
         return task  # nothing to expand (most tasks): no copy
     out = clone(task)
-    out.Spec.ContainerSpec = expand_container_spec(spec, context(task, node_id, node))
+    ctx = context(task, node_id, node)
+    out.Spec.Containers = [expand_container_spec(c, ctx) for c in spec.Containers]
+    if spec.InitContainers:
+        out.Spec.InitContainers = [expand_container_spec(c, ctx) for c in spec.InitContainers]
     return out
 
 
 def validate(spec: ContainerSpec, service_name: str) -> str:
     """The error a service's templates give with placeholder values (SwarmKit's check), or ""."""
-    dummy = Task(ID="taskid", ServiceID="serviceid", Slot=1, NodeID="nodeid",
+    dummy = Task(ID="taskid", Owner=ObjectRef(Kind=SERVICE_KIND, ID="serviceid"), Slot=1, NodeID="nodeid",
                  ServiceAnnotations={"Name": service_name})
     try:
         expand_container_spec(spec, context(dummy, "nodeid", NodeDescription(

@@ -1,13 +1,20 @@
 """Core object types: Node, Service, Task, Cluster, Network, Secret, Config, with spec (desired) and
-status (observed).
+status (observed). These are what the store holds and every component reads; no front door's wire
+format is among them.
 
-The shapes follow SwarmKit's object model, and the field names are the Docker Engine API's (PascalCase,
-``ID``, ``NanoCPUs``), so the Docker front door encodes and decodes them without a second model. Every
-stored object carries ``ID``, ``Version`` (the store revision of its last write), ``CreatedAt`` and
-``UpdatedAt``. Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
-own bookkeeping and are documented where they are declared.
+The shapes follow SwarmKit's object model and most field names are the Docker Engine API's (PascalCase,
+``ID``, ``NanoCPUs``), but a Task is not Docker's: its spec holds a list of containers
+(``TaskSpec.Containers``, plus ``InitContainers``), its status one status per container, and it names
+its owner (``Task.Owner``, an ``ObjectRef``) instead of a ``ServiceID``. A Swarm task has exactly one
+container, named ``MAIN_CONTAINER``, and its owner is its service; a Kubernetes Pod will be a Task with
+several. The Docker front door translates (``frontdoor/docker/wire.py``): Docker's ``TaskTemplate``
+with its singular ``ContainerSpec`` is the core TaskSpec with one container. See
+docs/design/task-model.md.
 
-Kubernetes kinds will translate to and from these (a Pod is a Task with several containers).
+Every stored object carries ``ID``, ``Version`` (the store revision of its last write), ``CreatedAt``
+and ``UpdatedAt``. Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
+own bookkeeping and are documented where they are declared. A store written before tasks had several
+containers (``ContainerSpec``/``ServiceID``) still loads: ``decode`` reads the old shape.
 """
 
 from __future__ import annotations
@@ -142,7 +149,25 @@ class PullOptions(Base):
     RegistryAuth: str = ""
 
 
+class ObjectRef(Base):
+    """A reference to another object: its kind (``SERVICE_KIND`` for a Swarm task's owner), ID and
+    name (the name when the reference was made, for display; the ID is what identifies)."""
+
+    Kind: str = ""
+    ID: str = ""
+    Name: str = ""
+
+
+SERVICE_KIND = "Service"
+MAIN_CONTAINER = "main"  # the name of a Swarm task's one container
+
+
 class ContainerSpec(Base):
+    """One container of a task. ``Name`` is unique within the task (``MAIN_CONTAINER`` for a Swarm
+    task's); the other fields are Docker's ``ContainerSpec``. ``Hostname`` and ``DNSConfig`` here are a
+    Swarm task's (Docker has them per container); a Pod's are the task's (``TaskSpec.Hostname``)."""
+
+    Name: str = ""
     Image: str = ""
     Labels: dict[str, str] | None = None
     Command: list[str] | None = None
@@ -172,6 +197,9 @@ class ContainerSpec(Base):
     Ulimits: list[dict[str, Any]] | None = None
     OomScoreAdj: int = 0
     PullOptions: PullOptions | None = None  # shoal's bookkeeping as SwarmKit's; the front door hides it
+    # This container's own limits and reservations (a Pod's containers have them); None for a Swarm
+    # task's, whose are the task's. ``TaskSpec.Resources`` is what the scheduler reads: the sum.
+    Resources: ResourceRequirements | None = None
 
 
 class NetworkAttachmentConfig(Base):
@@ -181,7 +209,14 @@ class NetworkAttachmentConfig(Base):
 
 
 class TaskSpec(Base):
-    ContainerSpec: ContainerSpec | None = None
+    """What a task runs: its containers (non-empty for a task that can run; a Swarm task has one), the
+    init containers run to completion first, in order (a Pod's; None for a Swarm task), and what
+    belongs to the task as a whole."""
+
+    Containers: list[ContainerSpec] = field(default_factory=list)
+    InitContainers: list[ContainerSpec] | None = None
+    # The task's requirements, which the scheduler reads: the sum of its containers' (``summed``);
+    # with one container, its own.
     Resources: ResourceRequirements | None = None
     RestartPolicy: RestartPolicy | None = None
     Placement: Placement | None = None
@@ -189,6 +224,44 @@ class TaskSpec(Base):
     LogDriver: dict[str, Any] | None = None
     ForceUpdate: int = 0
     Runtime: str = ""
+    # A Pod's hostname and DNS, shared by its containers; empty for a Swarm task, whose are in its
+    # container's spec (``ContainerSpec.Hostname``, ``ContainerSpec.DNSConfig``), as Docker has them.
+    Hostname: str = ""
+    DNSConfig: dict[str, Any] | None = None
+
+
+def first_container(spec: TaskSpec) -> ContainerSpec | None:
+    """A Swarm task's one container (the first of a task's), or None when it has none."""
+    return spec.Containers[0] if spec.Containers else None
+
+
+def containers_of(spec: TaskSpec) -> list[ContainerSpec]:
+    """Every container of a task, its init containers first (a Swarm task's: its one container)."""
+    return spec.Containers if not spec.InitContainers else [*spec.InitContainers, *spec.Containers]
+
+
+def _add(a: Resources | None, b: Resources | None) -> Resources | None:
+    if a is None or b is None:
+        return a if b is None else b
+    gen = [*(a.GenericResources or []), *(b.GenericResources or [])] or None
+    return Resources(NanoCPUs=a.NanoCPUs + b.NanoCPUs, MemoryBytes=a.MemoryBytes + b.MemoryBytes,
+                     Pids=a.Pids + b.Pids, GenericResources=gen)
+
+
+def summed(containers: list[ContainerSpec]) -> ResourceRequirements | None:
+    """The task's requirements from its containers' (a Pod's ``TaskSpec.Resources``): limits and
+    reservations added up; None when no container has any."""
+    out: ResourceRequirements | None = None
+    for c in containers:
+        r = c.Resources
+        if r is None:
+            continue
+        if out is None:
+            out = ResourceRequirements(Limits=r.Limits, Reservations=r.Reservations)
+        else:
+            out = ResourceRequirements(Limits=_add(out.Limits, r.Limits),
+                                       Reservations=_add(out.Reservations, r.Reservations))
+    return out
 
 
 class ReplicatedService(Base):
@@ -275,9 +348,17 @@ class Service(Base):
 
 
 class ContainerStatus(Base):
+    """One container of a task as its node last saw it. ``State`` is ``waiting`` (not started yet),
+    ``running`` or ``terminated``; ``Ready`` is true while it runs and passes its health check (or has
+    none); ``RestartCount`` counts restarts in place (a Pod's; a Swarm task is replaced instead)."""
+
+    Name: str = ""
     ContainerID: str = ""
     PID: int = 0
     ExitCode: int = 0
+    State: str = ""
+    RestartCount: int = 0
+    Ready: bool = False
 
 
 class TaskStatus(Base):
@@ -285,7 +366,8 @@ class TaskStatus(Base):
     State: TaskState = TaskState.NEW
     Message: str = ""
     Err: str = ""
-    ContainerStatus: ContainerStatus | None = None
+    # One entry per container that has been made (None before the runtime made any).
+    Containers: list[ContainerStatus] | None = None
     PortStatus: dict[str, Any] | None = None
 
 
@@ -298,7 +380,8 @@ class Task(Base):
     Labels: dict[str, str] | None = None
     Spec: TaskSpec = field(default_factory=TaskSpec)
     SpecVersion: VersionRef | None = None
-    ServiceID: str = ""
+    # Who made the task and keeps it (a Swarm task: its service); tasks of one owner share the object.
+    Owner: ObjectRef = field(default_factory=ObjectRef)
     Slot: int = 0
     NodeID: str = ""
     Status: TaskStatus = field(default_factory=TaskStatus)
@@ -308,6 +391,16 @@ class Task(Base):
     Endpoint: Endpoint | None = None
     # shoal: the service's name and labels when the task was made, for logs and templates.
     ServiceAnnotations: dict[str, Any] | None = None
+
+
+def owner_of(service: Service) -> ObjectRef:
+    """A reference to a service, as its tasks' owner."""
+    return ObjectRef(Kind=SERVICE_KIND, ID=service.ID, Name=service.Spec.Name)
+
+
+def service_id_of(t: Task) -> str:
+    """The ID of the service a task belongs to ("" when its owner is not a service)."""
+    return t.Owner.ID if t.Owner.Kind == SERVICE_KIND else ""
 
 
 # ---------------------------------------------------------------- nodes
@@ -559,7 +652,81 @@ def decode(typ: type, data: bytes) -> Any:
     dec = _decoders.get(typ)
     if dec is None:
         return msgspec.json.decode(data, type=typ)
-    return dec.decode(data)
+    obj = dec.decode(data)
+    if typ is Task and not obj.Owner.ID and not obj.Spec.Containers:
+        _upgrade_task(obj, data)
+    elif typ is Service and not obj.Spec.TaskTemplate.Containers:
+        _upgrade_service(obj, data)
+    return obj
+
+
+# ---------------------------------------------------------------- the shape stored before (one container)
+
+
+class _OldTaskSpec(Base):
+    ContainerSpec: ContainerSpec | None = None
+
+
+class _OldServiceSpec(Base):
+    TaskTemplate: _OldTaskSpec = field(default_factory=_OldTaskSpec)
+
+
+class _OldService(Base):
+    Spec: _OldServiceSpec = field(default_factory=_OldServiceSpec)
+    PreviousSpec: _OldServiceSpec | None = None
+
+
+class _OldContainerStatus(Base):
+    ContainerID: str = ""
+    PID: int = 0
+    ExitCode: int = 0
+
+
+class _OldTaskStatus(Base):
+    ContainerStatus: _OldContainerStatus | None = None
+
+
+class _OldTask(Base):
+    ServiceID: str = ""
+    Spec: _OldTaskSpec = field(default_factory=_OldTaskSpec)
+    Status: _OldTaskStatus = field(default_factory=_OldTaskStatus)
+
+
+_old_task = msgspec.json.Decoder(_OldTask)
+_old_service = msgspec.json.Decoder(_OldService)
+
+
+def _containers(old: _OldTaskSpec) -> list[ContainerSpec]:
+    if old.ContainerSpec is None:
+        return []
+    old.ContainerSpec.Name = MAIN_CONTAINER
+    return [old.ContainerSpec]
+
+
+def _upgrade_task(t: Task, data: bytes) -> None:
+    """A Task stored with Docker's shape (``ServiceID``, ``Spec.ContainerSpec``,
+    ``Status.ContainerStatus``), read into the core's."""
+    if b'"ServiceID"' not in data and b'"ContainerSpec"' not in data:
+        return
+    old = _old_task.decode(data)
+    if old.ServiceID:
+        name = (t.ServiceAnnotations or {}).get("Name", "")
+        t.Owner = ObjectRef(Kind=SERVICE_KIND, ID=old.ServiceID, Name=name if isinstance(name, str) else "")
+    t.Spec.Containers = _containers(old.Spec)
+    cs = old.Status.ContainerStatus
+    if cs is not None:
+        t.Status.Containers = [ContainerStatus(Name=MAIN_CONTAINER, ContainerID=cs.ContainerID, PID=cs.PID,
+                                               ExitCode=cs.ExitCode)]
+
+
+def _upgrade_service(s: Service, data: bytes) -> None:
+    """A Service whose templates were stored with Docker's singular ``ContainerSpec``."""
+    if b'"ContainerSpec"' not in data:
+        return
+    old = _old_service.decode(data)
+    s.Spec.TaskTemplate.Containers = _containers(old.Spec.TaskTemplate)
+    if s.PreviousSpec is not None and old.PreviousSpec is not None:
+        s.PreviousSpec.TaskTemplate.Containers = _containers(old.PreviousSpec.TaskTemplate)
 
 
 def clone(obj: Any) -> Any:

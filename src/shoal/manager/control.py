@@ -28,6 +28,7 @@ from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
 from shoal.api.states import TaskState
 from shoal.api.types import (
+    SERVICE_KIND,
     Cluster,
     ClusterSpec,
     Endpoint,
@@ -35,6 +36,7 @@ from shoal.api.types import (
     ManagerStatus,
     Node,
     NodeSpec,
+    ObjectRef,
     PullOptions,
     ReplicatedService,
     Service,
@@ -44,6 +46,7 @@ from shoal.api.types import (
     UpdateStatus,
     Version,
     clone,
+    containers_of,
     now_ts,
 )
 from shoal.manager.networks import NetworkAPI
@@ -217,9 +220,9 @@ class ControlAPI:
         if len(spec.Name) > 63:
             raise invalid("name must be 63 characters or fewer")
         tt = spec.TaskTemplate
-        if tt.ContainerSpec is None:
+        if not tt.Containers:
             raise invalid("TaskSpec: missing runtime")
-        if not tt.ContainerSpec.Image:
+        if not all(cs.Image for cs in containers_of(tt)):
             raise invalid("ContainerSpec: image reference must be provided")
         mode = spec.Mode
         modes = [m for m in (mode.Replicated, mode.Global, mode.ReplicatedJob, mode.GlobalJob) if m is not None]
@@ -244,12 +247,12 @@ class ControlAPI:
         for r in (res.Limits, res.Reservations) if res is not None else ():
             if r is not None and (r.NanoCPUs < 0 or r.MemoryBytes < 0):
                 raise invalid("TaskSpec: resources cannot be negative")
-        cs = tt.ContainerSpec
-        if cs.StopGracePeriod is not None and cs.StopGracePeriod < 0:
-            raise invalid("ContainerSpec: stop grace period cannot be negative")
-        problem = health.validate(cs.Healthcheck) or template.validate(cs, spec.Name)
-        if problem:
-            raise invalid(problem)
+        for cs in containers_of(tt):
+            if cs.StopGracePeriod is not None and cs.StopGracePeriod < 0:
+                raise invalid("ContainerSpec: stop grace period cannot be negative")
+            problem = health.validate(cs.Healthcheck) or template.validate(cs, spec.Name)
+            if problem:
+                raise invalid(problem)
         for cfg in (spec.UpdateConfig, spec.RollbackConfig):
             if cfg is None:
                 continue
@@ -306,7 +309,8 @@ class ControlAPI:
                                        and spec.Mode.Replicated.Replicas is not None else 1)
         endpoint = _endpoint(spec)
         service_id = new_id()
-        new = [Task(ID=new_id(), ServiceID=service_id, Slot=i + 1, Spec=clone(spec.TaskTemplate),
+        owner = ObjectRef(Kind=SERVICE_KIND, ID=service_id, Name=spec.Name)
+        new = [Task(ID=new_id(), Owner=owner, Slot=i + 1, Spec=clone(spec.TaskTemplate),
                     SpecVersion=Version(Index=1), Endpoint=endpoint) for i in range(count)]
         return plan(self.store.list(Node), self.store.list(Task), new, global_mode=global_mode)
 
@@ -328,7 +332,8 @@ class ControlAPI:
             source = spec if rollback else cur.Spec if auth_from != "previous-spec" else cur.PreviousSpec
             if source is None:
                 raise InvalidArgument("service does not have a previous spec")
-            kept = source.TaskTemplate.ContainerSpec.PullOptions if source.TaskTemplate.ContainerSpec else None
+            containers = source.TaskTemplate.Containers
+            kept = containers[0].PullOptions if containers else None
             registry_auth = kept.RegistryAuth if kept else ""
         _set_pull_auth(spec, registry_auth)
         if spec.Name != cur.Spec.Name:
@@ -411,7 +416,7 @@ class ControlAPI:
             tasks = [t for t in tasks if desired_ok(t)]
         if "name" in f:
             def name_of(t: Task) -> str:
-                svc = by_id.get(t.ServiceID)
+                svc = by_id.get(t.Owner.ID)
                 sname = svc.Spec.Name if svc else (t.ServiceAnnotations or {}).get("Name", "")
                 return f"{sname}.{t.Slot or t.NodeID}"
 
@@ -420,7 +425,7 @@ class ControlAPI:
             tasks = [t for t in tasks if labels_match(t.Labels or {}, f["label"])]
         if "_up-to-date" in f:
             def up_to_date(t: Task) -> bool:
-                svc = by_id.get(t.ServiceID)
+                svc = by_id.get(t.Owner.ID)
                 if svc is None or svc.SpecVersion is None:
                     return True
                 return t.SpecVersion is not None and t.SpecVersion.Index == svc.SpecVersion.Index
@@ -466,9 +471,9 @@ def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:
 
 
 def _set_pull_auth(spec: ServiceSpec, registry_auth: str) -> None:
-    cs = spec.TaskTemplate.ContainerSpec
-    if cs is not None:
-        cs.PullOptions = PullOptions(RegistryAuth=registry_auth) if registry_auth else None
+    auth = PullOptions(RegistryAuth=registry_auth) if registry_auth else None
+    for cs in containers_of(spec.TaskTemplate):
+        cs.PullOptions = auth
 
 
 def service_with_defaults(s: Service) -> Service:
@@ -477,8 +482,9 @@ def service_with_defaults(s: Service) -> Service:
     spec = out.Spec
     tt = spec.TaskTemplate
     tt.RestartPolicy = restart_policy(tt.RestartPolicy)
-    if tt.ContainerSpec is not None and tt.ContainerSpec.StopGracePeriod is None:
-        tt.ContainerSpec.StopGracePeriod = DEFAULT_STOP_GRACE
+    for cs in tt.Containers:
+        if cs.StopGracePeriod is None:
+            cs.StopGracePeriod = DEFAULT_STOP_GRACE
     spec.UpdateConfig = _merge_update(spec.UpdateConfig, DEFAULT_UPDATE)
     spec.RollbackConfig = _merge_update(spec.RollbackConfig, DEFAULT_ROLLBACK)
     if spec.EndpointSpec is None:

@@ -48,6 +48,7 @@ from shoal.api.types import (
     Service,
     Task,
     TaskStatus,
+    containers_of,
 )
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
@@ -105,16 +106,16 @@ class Assignments:
 
 
 def dependency_ids(t: Task) -> set[str]:
-    """The IDs of the secrets and configs a task's container refers to."""
-    cs = t.Spec.ContainerSpec
-    if cs is None:
-        return set()
-    return {r.SecretID for r in cs.Secrets or []} | {r.ConfigID for r in cs.Configs or []}
+    """The IDs of the secrets and configs a task's containers refer to."""
+    out: set[str] = set()
+    for cs in containers_of(t.Spec):
+        out.update(r.SecretID for r in cs.Secrets or [])
+        out.update(r.ConfigID for r in cs.Configs or [])
+    return out
 
 
 def has_dependencies(t: Task) -> bool:
-    cs = t.Spec.ContainerSpec
-    return cs is not None and bool(cs.Secrets or cs.Configs)
+    return any(cs.Secrets or cs.Configs for cs in containers_of(t.Spec))
 
 
 class Session:
@@ -344,7 +345,7 @@ class Dispatcher:
                 if node is not None and node.Status.Addr:
                     members.setdefault(a.Network.ID, {})[t.NodeID] = node.Status.Addr
                 if t.Status.State == TaskState.RUNNING:
-                    running.setdefault((t.ServiceID, a.Network.ID), []).extend(x.split("/")[0] for x in a.Addresses)
+                    running.setdefault((t.Owner.ID, a.Network.ID), []).extend(x.split("/")[0] for x in a.Addresses)
         names: dict[str, dict[str, list[str]]] = {}
         for svc in self.store.list(Service):
             mode = (svc.Spec.EndpointSpec.Mode if svc.Spec.EndpointSpec else "") or "vip"

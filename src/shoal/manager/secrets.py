@@ -34,6 +34,7 @@ from shoal.api.types import (
     Service,
     ServiceSpec,
     clone,
+    containers_of,
 )
 from shoal.manager.rpc import RPCError, find, invalid, unimplemented
 from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
@@ -56,10 +57,8 @@ class Kind:
     shows_data: bool
 
     def refs(self, spec: ServiceSpec) -> list[Any]:
-        cs = spec.TaskTemplate.ContainerSpec
-        if cs is None:
-            return []
-        return list((cs.Secrets if self.typ is Secret else cs.Configs) or [])
+        return [r for cs in containers_of(spec.TaskTemplate)
+                for r in (cs.Secrets if self.typ is Secret else cs.Configs) or []]
 
 
 SECRETS = Kind("secret", Secret, 500 * 1024, frozenset({"names", "name", "id", "label"}), shows_data=False)

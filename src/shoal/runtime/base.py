@@ -44,9 +44,19 @@ class TaskFile:
     mode: int = 0o444
 
 
+def main_container(task: Task) -> ContainerSpec | None:
+    """The task's one container: the runtimes run one container per task (a Swarm task's), so a task
+    with more, or with init containers (a Pod), is refused."""
+    spec = task.Spec
+    if len(spec.Containers) > 1 or spec.InitContainers:
+        n = len(spec.Containers) + len(spec.InitContainers or ())
+        raise RuntimeError_(f"this runtime runs one container per task, the task has {n}", reject=True)
+    return spec.Containers[0] if spec.Containers else None
+
+
 def task_image(images: ImageStore, task: Task) -> tuple[ContainerSpec, Image]:
     """The task's container spec and its image on this node; Docker's words when either is missing."""
-    spec = task.Spec.ContainerSpec
+    spec = main_container(task)
     if spec is None or not spec.Image:
         raise RuntimeError_("no image specified", reject=True)
     img = images.resolve(spec.Image)
@@ -149,5 +159,5 @@ def resource_env(task: Task) -> list[str]:
 
 def container_name(task: Task) -> str:
     """Swarm's container name: ``<service>.<slot|node>.<task id>``."""
-    svc = (task.ServiceAnnotations or {}).get("Name", task.ServiceID)
+    svc = (task.ServiceAnnotations or {}).get("Name", task.Owner.ID)
     return f"{svc}.{task.Slot or task.NodeID}.{task.ID}"

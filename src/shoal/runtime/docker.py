@@ -54,7 +54,7 @@ import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
 from shoal.agent import logs
-from shoal.api.types import Task
+from shoal.api.types import Task, first_container, service_id_of
 from shoal.runtime import files as task_files
 from shoal.runtime import taskspec
 from shoal.runtime.base import (
@@ -268,7 +268,7 @@ class DockerRuntime(ContainerTable):
                                               volumes=taskspec.named_volumes(spec))
 
     def _mounts(self, task: Task) -> list[Mount]:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         out = []
         for m in taskspec.host_mounts(spec, self.volumes, self.task_dir(task.ID) / "volumes"):
@@ -280,14 +280,14 @@ class DockerRuntime(ContainerTable):
         return out
 
     def _labels(self, task: Task, name: str) -> dict[str, str]:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         labels = dict(spec.Labels or {})
         labels.update({
             "com.docker.swarm.task.id": task.ID,
             "com.docker.swarm.task.name": name,
             "com.docker.swarm.node.id": task.NodeID,
-            "com.docker.swarm.service.id": task.ServiceID,
+            "com.docker.swarm.service.id": service_id_of(task),
             "com.docker.swarm.service.name": (task.ServiceAnnotations or {}).get("Name", ""),
             LABEL_TASK: task.ID,
             LABEL_OWNER: self.owner,
@@ -295,12 +295,12 @@ class DockerRuntime(ContainerTable):
         return {k: v for k, v in labels.items() if v or not k.startswith("com.docker.swarm.")}
 
     async def _create(self, task: Task, img: Image, mounts: list[Mount]) -> str:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         lim = taskspec.limits(task)
         dns = spec.DNSConfig or {}
         name = container_name(task)
-        if not task.ServiceID or not NAME_RE.match(name):
+        if not service_id_of(task) or not NAME_RE.match(name):
             name = f"shoal-{task.ID}"
         security = ["no-new-privileges"] if (spec.Privileges or {}).get("NoNewPrivileges") else []
 

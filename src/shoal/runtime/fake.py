@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started, TaskFile
+from shoal.runtime.base import RuntimeError_, Started, TaskFile, main_container
 
 SIGKILL_EXIT = 128 + int(signals.SIGKILL)
 
@@ -107,7 +107,7 @@ class FakeRuntime:
         self.files[task.ID] = list(files)
         if task.ID in self.fail_prepare:
             raise self.fail_prepare[task.ID]
-        spec = task.Spec.ContainerSpec
+        spec = main_container(task)
         if spec is None or not spec.Image:
             raise RuntimeError_("no image specified", reject=True)
         if self.images is not None and normalize_image(spec.Image) not in self.images:

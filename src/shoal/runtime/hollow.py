@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started, TaskFile
+from shoal.runtime.base import RuntimeError_, Started, TaskFile, main_container
 
 
 class HollowRuntime:
@@ -26,7 +26,7 @@ class HollowRuntime:
         return None
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
-        spec = task.Spec.ContainerSpec
+        spec = main_container(task)
         image = spec.Image if spec else ""
         if self.images is not None and image not in self.images:
             raise RuntimeError_(f"No such image: {image}", reject=True)

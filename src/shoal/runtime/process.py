@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.agent import logs
-from shoal.api.types import Task
+from shoal.api.types import Task, first_container
 from shoal.runtime import files as task_files
 from shoal.runtime.base import RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
@@ -45,7 +45,7 @@ def signal_number(name: str | int | None) -> int:
 def command_of(task: Task, image_config: dict) -> list[str]:
     """Docker's rule: ``Command`` replaces the image's entrypoint (and then its CMD too); ``Args``
     replaces the image's CMD."""
-    spec = task.Spec.ContainerSpec
+    spec = first_container(task.Spec)
     assert spec is not None
     if spec.Command:
         argv = list(spec.Command) + list(spec.Args or [])
@@ -60,8 +60,8 @@ def command_of(task: Task, image_config: dict) -> list[str]:
 
 def env_of(task: Task, image_config: dict, hostname: str) -> dict[str, str]:
     env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    for item in [*(image_config.get("Env") or []), *((task.Spec.ContainerSpec and task.Spec.ContainerSpec.Env) or []),
-                 *resource_env(task)]:
+    spec = first_container(task.Spec)
+    for item in [*(image_config.get("Env") or []), *((spec.Env if spec else None) or []), *resource_env(task)]:
         k, _, v = item.partition("=")
         env[k] = v
     env.setdefault("HOSTNAME", hostname)

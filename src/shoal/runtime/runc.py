@@ -43,7 +43,7 @@ from typing import Any
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.agent import logs
-from shoal.api.types import Task
+from shoal.api.types import Task, first_container
 from shoal.network import bridge, egress, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.default import DefaultBridge, choose_bip
@@ -543,7 +543,7 @@ class RuncRuntime(ContainerTable):
         self._netns_ready = True
 
     def _write_etc(self, bundle: Path, task: Task, hostname: str) -> None:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         (bundle / "hostname").write_text(hostname + "\n")
         hosts = [
@@ -568,7 +568,7 @@ class RuncRuntime(ContainerTable):
 
     def _spec(self, task: Task, bundle: Path, rootfs: Path, argv: list[str], env: dict[str, str],
               hostname: str, netns: Path, image_cfg: dict[str, Any]) -> dict[str, Any]:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         user = resolve_user(rootfs, spec.User or image_cfg.get("User") or "", spec.Groups)
         caps = capabilities(spec.CapabilityAdd, spec.CapabilityDrop)
@@ -650,8 +650,8 @@ class RuncRuntime(ContainerTable):
         if spec.Sysctls:
             linux["sysctl"] = dict(spec.Sysctls)
         annotations = {"io.shoal.task.id": task.ID}
-        if task.ServiceID:
-            annotations["io.shoal.service.id"] = task.ServiceID
+        if task.Owner.ID:
+            annotations["io.shoal.service.id"] = task.Owner.ID
         return {
             "ociVersion": "1.0.2-dev",
             "process": process,
@@ -663,7 +663,7 @@ class RuncRuntime(ContainerTable):
         }
 
     def _user_mounts(self, task: Task, bundle: Path) -> list[dict[str, Any]]:
-        spec = task.Spec.ContainerSpec
+        spec = first_container(task.Spec)
         assert spec is not None
         out: list[dict[str, Any]] = []
         for m in taskspec.host_mounts(spec, self.volumes, bundle / "volumes"):

@@ -48,7 +48,7 @@ class ObjectStore:
         self.backend = backend
         self.revision = 0
         self._objs: dict[str, dict[str, Any]] = {k: {} for k in TYPE_OF}
-        self._tasks_by_service: dict[str, set[str]] = defaultdict(set)
+        self._tasks_by_owner: dict[str, set[str]] = defaultdict(set)  # by the owner's ID
         self._tasks_by_node: dict[str, set[str]] = defaultdict(set)
         self._listeners: list[Callable[[Change], None]] = []
         self._watch_backend = watch_backend
@@ -94,9 +94,12 @@ class ObjectStore:
     def count(self, typ: type) -> int:
         return len(self._objs[KIND_OF[typ]])
 
-    def tasks_of_service(self, service_id: str) -> builtins.list[Task]:
+    def tasks_of_owner(self, owner_id: str) -> builtins.list[Task]:
+        """The tasks whose ``Owner`` has this ID (a service's tasks)."""
         tasks = self._objs["tasks"]
-        return [tasks[t] for t in self._tasks_by_service.get(service_id, ())]
+        return [tasks[t] for t in self._tasks_by_owner.get(owner_id, ())]
+
+    tasks_of_service = tasks_of_owner  # a Swarm task's owner is its service
 
     def tasks_of_node(self, node_id: str) -> builtins.list[Task]:
         tasks = self._objs["tasks"]
@@ -207,9 +210,12 @@ class ObjectStore:
         old = self._objs[kind].get(obj.ID)
         self._objs[kind][obj.ID] = obj
         if kind == "tasks":
-            if old is not None and old.NodeID != obj.NodeID and old.NodeID:
-                self._tasks_by_node[old.NodeID].discard(obj.ID)
-            self._tasks_by_service[obj.ServiceID].add(obj.ID)
+            if old is not None:
+                if old.NodeID != obj.NodeID and old.NodeID:
+                    self._tasks_by_node[old.NodeID].discard(obj.ID)
+                if old.Owner.ID != obj.Owner.ID:  # adopted by another owner
+                    self._tasks_by_owner[old.Owner.ID].discard(obj.ID)
+            self._tasks_by_owner[obj.Owner.ID].add(obj.ID)
             if obj.NodeID:
                 self._tasks_by_node[obj.NodeID].add(obj.ID)
         return old
@@ -217,11 +223,11 @@ class ObjectStore:
     def _drop_cache(self, kind: str, oid: str) -> Any:
         old = self._objs[kind].pop(oid, None)
         if old is not None and kind == "tasks":
-            s = self._tasks_by_service.get(old.ServiceID)
+            s = self._tasks_by_owner.get(old.Owner.ID)
             if s is not None:
                 s.discard(oid)
                 if not s:
-                    del self._tasks_by_service[old.ServiceID]
+                    del self._tasks_by_owner[old.Owner.ID]
             if old.NodeID:
                 n = self._tasks_by_node.get(old.NodeID)
                 if n is not None:

@@ -23,8 +23,8 @@ from shoal.runtime.base import RuntimeError_, TaskFile
 
 
 def with_refs(secrets: list[SecretReference], configs: list[ConfigReference] | None = None) -> Task:
-    return Task(ID="t", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox", Secrets=secrets,
-                                                                  Configs=configs)))
+    return Task(ID="t", Spec=TaskSpec(Containers=[ContainerSpec(Image="busybox", Secrets=secrets,
+                                                                  Configs=configs)]))
 
 
 def test_files_have_dockers_paths_owners_and_modes() -> None:

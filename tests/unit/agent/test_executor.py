@@ -11,7 +11,7 @@ import pytest
 from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, PullOptions, Task, TaskSpec, TaskStatus, clone
+from shoal.api.types import ContainerSpec, ObjectRef, PullOptions, Task, TaskSpec, TaskStatus, clone
 from shoal.runtime.base import RuntimeError_
 from shoal.runtime.fake import FakeRuntime
 
@@ -47,10 +47,10 @@ def task(image: str = "busybox", *, state: TaskState = S.ASSIGNED, desired: Task
          grace: int | None = None, signal: str = "") -> Task:
     return Task(
         ID=new_id(),
-        ServiceID="svc",
+        Owner=ObjectRef(Kind="Service", ID="svc"),
         Slot=1,
         NodeID="node1",
-        Spec=TaskSpec(ContainerSpec=ContainerSpec(Image=image, StopGracePeriod=grace, StopSignal=signal)),
+        Spec=TaskSpec(Containers=[ContainerSpec(Image=image, StopGracePeriod=grace, StopSignal=signal)]),
         Status=TaskStatus(State=state),
         DesiredState=desired,
     )
@@ -103,8 +103,8 @@ async def test_runs_through_each_state_once_in_order(agent: Agent) -> None:
     assert agent.rec.states(t.ID) == UP
     last = agent.rec.last(t.ID)
     assert last.Message == "started" and last.Err == ""
-    assert last.ContainerStatus is not None and last.ContainerStatus.ContainerID == f"fake-{t.ID}"
-    assert last.ContainerStatus.PID > 0
+    assert last.Containers[0] is not None and last.Containers[0].ContainerID == f"fake-{t.ID}"
+    assert last.Containers[0].PID > 0
     msgs = [s.Message for tid, s in agent.rec.reports]
     assert msgs == ["accepted", "preparing", "prepared", "starting", "started"]
     assert agent.runtime.call_names() == ["prepare", "start", "wait"]
@@ -118,7 +118,7 @@ async def test_exit_zero_completes(agent: Agent) -> None:
     await agent.reach(t, S.COMPLETE)
     last = agent.rec.last(t.ID)
     assert last.Err == "" and last.Message == "finished"
-    assert last.ContainerStatus.ExitCode == 0 and last.ContainerStatus.PID == 0
+    assert last.Containers[0].ExitCode == 0 and last.Containers[0].PID == 0
     assert agent.rec.states(t.ID) == [*UP, S.COMPLETE]
 
 
@@ -130,7 +130,7 @@ async def test_non_zero_exit_fails(agent: Agent) -> None:
     await agent.reach(t, S.FAILED)
     last = agent.rec.last(t.ID)
     assert last.Err == "task: non-zero exit (1)"
-    assert last.ContainerStatus.ExitCode == 1
+    assert last.Containers[0].ExitCode == 1
     await agent.idle()
     assert agent.rec.states(t.ID) == [*UP, S.FAILED]  # and nothing after
 
@@ -169,7 +169,7 @@ async def test_shutdown_while_running_stops_with_grace_and_signal(
     assert agent.rec.states(t.ID) == [*UP, S.SHUTDOWN]
     last = agent.rec.last(t.ID)
     assert last.Err == "" and last.Message == "shutdown"
-    assert last.ContainerStatus.ExitCode == (130 if signal == "SIGINT" else 143)
+    assert last.Containers[0].ExitCode == (130 if signal == "SIGINT" else 143)
 
 
 async def test_shutdown_before_start_does_not_start(agent: Agent) -> None:
@@ -325,9 +325,9 @@ class FakePuller:
 
 def pull_task(image: str, auth: str = "") -> Task:
     t = task(image)
-    assert t.Spec.ContainerSpec is not None
+    assert t.Spec.Containers[0] is not None
     if auth:
-        t.Spec.ContainerSpec.PullOptions = PullOptions(RegistryAuth=auth)
+        t.Spec.Containers[0].PullOptions = PullOptions(RegistryAuth=auth)
     return t
 
 

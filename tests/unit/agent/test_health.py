@@ -80,9 +80,9 @@ def test_failures_in_the_start_period_do_not_count_until_healthy_once() -> None:
 
 def hc_task(retries: int = 2) -> Task:
     t = task()
-    assert t.Spec.ContainerSpec is not None
-    t.Spec.ContainerSpec.Healthcheck = {"Test": ["CMD-SHELL", "check"], "Interval": 5 * MS, "Retries": retries}
-    t.Spec.ContainerSpec.StopGracePeriod = 0
+    assert t.Spec.Containers[0] is not None
+    t.Spec.Containers[0].Healthcheck = {"Test": ["CMD-SHELL", "check"], "Interval": 5 * MS, "Retries": retries}
+    t.Spec.Containers[0].StopGracePeriod = 0
     return t
 
 
@@ -130,8 +130,8 @@ async def test_the_images_healthcheck_is_used_and_no_healthcheck_turns_it_off() 
     rt.image_health["busybox:latest"] = {"Test": ["CMD", "probe-me"], "Interval": 5 * MS, "Retries": 1}
     rec = Recorder()
     t, off = task(), task()
-    assert off.Spec.ContainerSpec is not None
-    off.Spec.ContainerSpec.Healthcheck = {"Test": ["NONE"]}
+    assert off.Spec.Containers[0] is not None
+    off.Spec.Containers[0].Healthcheck = {"Test": ["NONE"]}
     rt.probe_exits[t.ID] = [1]
     runners = [TaskRunner(x, rt, rec) for x in (t, off)]
     for r in runners:

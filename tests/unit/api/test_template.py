@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from shoal.api import template
-from shoal.api.types import ContainerSpec, Mount, NodeDescription, Platform, Task, TaskSpec
+from shoal.api.types import ContainerSpec, Mount, NodeDescription, ObjectRef, Platform, Task, TaskSpec
 
 NODE = NodeDescription(Hostname="node-7", Platform=Platform(OS="linux", Architecture="x86_64"))
 
 
 def ctx(slot: int = 3) -> template.Struct:
-    t = Task(ID="tid", ServiceID="sid", Slot=slot, NodeID="nid",
+    t = Task(ID="tid", Owner=ObjectRef(Kind="Service", ID="sid"), Slot=slot, NodeID="nid",
              ServiceAnnotations={"Name": "web", "Labels": {"tier": "front"}})
     return template.context(t, "nid", NODE)
 
@@ -65,14 +65,15 @@ def test_a_task_is_expanded_with_its_node() -> None:
                          Env=["SLOT={{.Task.Slot}}", "PLAIN=1"],
                          Mounts=[Mount(Type="volume", Source="data-{{.Task.Slot}}", Target="/data/{{.Service.Name}}",
                                        VolumeOptions={"Labels": {"node": "{{.Node.ID}}"}})])
-    t = Task(ID="tid", ServiceID="sid", Slot=2, NodeID="nid", ServiceAnnotations={"Name": "app"},
-             Spec=TaskSpec(ContainerSpec=spec))
-    out = template.expand_task(t, "nid", NODE).Spec.ContainerSpec
+    t = Task(ID="tid", Owner=ObjectRef(Kind="Service", ID="sid"), Slot=2, NodeID="nid",
+             ServiceAnnotations={"Name": "app"},
+             Spec=TaskSpec(Containers=[spec]))
+    out = template.expand_task(t, "nid", NODE).Spec.Containers[0]
     assert out is not None
     assert out.Hostname == "node-7-app" and out.Env == ["SLOT=2", "PLAIN=1"]
     assert out.Mounts is not None and (out.Mounts[0].Source, out.Mounts[0].Target) == ("data-2", "/data/app")
     assert out.Mounts[0].VolumeOptions == {"Labels": {"node": "nid"}}
-    assert t.Spec.ContainerSpec is not None and t.Spec.ContainerSpec.Hostname.startswith("{{")  # a copy
+    assert t.Spec.Containers[0] is not None and t.Spec.Containers[0].Hostname.startswith("{{")  # a copy
 
 
 def test_the_manager_checks_a_service_with_placeholder_values() -> None:

@@ -68,7 +68,7 @@ async def _views(options: dict[str, str] | None = None, ports: bool = True,
     sessions = {n: await d.register(n, NodeDescription(Hostname=n), f"10.213.0.{i}")
                 for i, n in enumerate(nodes, start=1)}
     svc = await api.create_service(ServiceSpec(
-        Name="web", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(Image="busybox"),
+        Name="web", TaskTemplate=TaskSpec(Containers=[ContainerSpec(Image="busybox")],
                                           Networks=[NetworkAttachmentConfig(Target="front")]),
         EndpointSpec=EndpointSpec(Ports=[PortConfig(TargetPort=80, PublishedPort=8080)] if ports else None)))
     alloc = Allocator(store)
@@ -147,8 +147,8 @@ async def test_status_reports_are_written_in_bounded_transactions(monkeypatch: A
     store = await memory_store()
     d = Dispatcher(store, heartbeat_period=5.0)
     await d.register("n1", NodeDescription(Hostname="h1"), "127.0.0.1")
-    svc = Service(ID="s1", Spec=ServiceSpec(Name="web", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(
-        Image="busybox"))))
+    svc = Service(ID="s1", Spec=ServiceSpec(Name="web", TaskTemplate=TaskSpec(Containers=[ContainerSpec(
+        Image="busybox")])))
     tasks = []
     for slot in range(1, 6):
         t = new_task(svc, slot)

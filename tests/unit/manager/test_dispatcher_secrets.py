@@ -9,6 +9,7 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
     NodeDescription,
+    ObjectRef,
     SecretReference,
     SecretSpec,
     Task,
@@ -36,10 +37,11 @@ def drain(s: Session) -> Assignments:
 
 
 def task(tid: str, node: str, secrets: list[str], configs: tuple[str, ...] = ()) -> Task:
-    return Task(ID=tid, ServiceID="svc", NodeID=node, Status=TaskStatus(State=TaskState.ASSIGNED),
-                Spec=TaskSpec(ContainerSpec=ContainerSpec(
+    return Task(ID=tid, Owner=ObjectRef(Kind="Service", ID="svc"), NodeID=node,
+                Status=TaskStatus(State=TaskState.ASSIGNED),
+                Spec=TaskSpec(Containers=[ContainerSpec(
                     Image="busybox", Secrets=[SecretReference(SecretID=i, SecretName=i) for i in secrets],
-                    Configs=[ConfigReference(ConfigID=i, ConfigName=i) for i in configs])))
+                    Configs=[ConfigReference(ConfigID=i, ConfigName=i) for i in configs])]))
 
 
 async def test_only_the_nodes_that_run_a_task_get_its_secrets() -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, NetworkAttachmentConfig, ServiceSpec, Task, TaskSpec
+from shoal.api.types import ContainerSpec, NetworkAttachmentConfig, ObjectRef, ServiceSpec, Task, TaskSpec
 from shoal.manager.allocator import Allocator
 from shoal.manager.control import ControlAPI
 from shoal.manager.networks import IPAMRequest, IPAMRequestConfig, NetworkCreateRequest
@@ -16,7 +16,7 @@ from tests.unit.helpers import memory_store, paused
 
 def web(*networks: str) -> ServiceSpec:
     return ServiceSpec(Name="web", TaskTemplate=TaskSpec(
-        ContainerSpec=ContainerSpec(Image="busybox"),
+        Containers=[ContainerSpec(Image="busybox")],
         Networks=[NetworkAttachmentConfig(Target=n) for n in networks]))
 
 
@@ -50,7 +50,7 @@ async def test_services_name_networks_and_tasks_get_addresses() -> None:
     assert svc.Spec.TaskTemplate.Networks and svc.Spec.TaskTemplate.Networks[0].Target == net.ID
     alloc = Allocator(store)
     await paused(alloc)
-    tasks = [Task(ID=f"t{i}", ServiceID=svc.ID, Spec=svc.Spec.TaskTemplate) for i in range(3)]
+    tasks = [Task(ID=f"t{i}", Owner=ObjectRef(Kind="Service", ID=svc.ID), Spec=svc.Spec.TaskTemplate) for i in range(3)]
     await store.commit(creates=tasks)
     await alloc.settle()
     got = sorted(store.list(Task), key=lambda t: t.ID)

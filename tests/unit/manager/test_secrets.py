@@ -25,8 +25,8 @@ from tests.unit.helpers import memory_store
 
 def app(secrets: list[SecretReference] | None = None, configs: list[ConfigReference] | None = None,
         name: str = "app") -> ServiceSpec:
-    return ServiceSpec(Name=name, TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec(
-        Image="busybox", Secrets=secrets, Configs=configs)))
+    return ServiceSpec(Name=name, TaskTemplate=TaskSpec(Containers=[ContainerSpec(
+        Image="busybox", Secrets=secrets, Configs=configs)]))
 
 
 async def test_create_validates_names_sizes_and_duplicates() -> None:
@@ -108,10 +108,10 @@ async def test_services_refer_by_id_and_name_and_missing_ones_are_refused() -> N
                  SecretReference(SecretID=s.ID, SecretName="db_pass",
                                  File=FileTarget(Name="pw", UID="1000", GID="1000", Mode=0o400))],
         configs=[ConfigReference(ConfigID=c.ID, ConfigName="site")]))
-    refs = svc.Spec.TaskTemplate.ContainerSpec.Secrets  # type: ignore[union-attr]
+    refs = svc.Spec.TaskTemplate.Containers[0].Secrets  # type: ignore[union-attr]
     assert refs is not None and refs[0].SecretID == s.ID
     assert refs[0].File == FileTarget(Name="db_pass", UID="0", GID="0", Mode=0o444)  # Docker's defaults
-    cfgs = svc.Spec.TaskTemplate.ContainerSpec.Configs  # type: ignore[union-attr]
+    cfgs = svc.Spec.TaskTemplate.Containers[0].Configs  # type: ignore[union-attr]
     assert cfgs is not None and cfgs[0].File == FileTarget(Name="site", UID="0", GID="0", Mode=0o444)
 
     with pytest.raises(RPCError, match=r"^rpc error: code = InvalidArgument desc = secret not found: nope$"):
@@ -127,7 +127,7 @@ async def test_services_refer_by_id_and_name_and_missing_ones_are_refused() -> N
         await api.create_service(app([SecretReference(SecretName="db_pass"), SecretReference(SecretName="db_pass")],
                                      name="b"))
     spec = clone(svc.Spec)
-    spec.TaskTemplate.ContainerSpec.Secrets = [SecretReference(SecretName="gone")]  # type: ignore[union-attr]
+    spec.TaskTemplate.Containers[0].Secrets = [SecretReference(SecretName="gone")]  # type: ignore[union-attr]
     with pytest.raises(RPCError, match=r"desc = secret not found: gone$"):
         await api.update_service(svc.ID, svc.Version.Index, spec)
 

@@ -30,13 +30,13 @@ async def test_no_dockerd(tmp_path: Path, images: ImageStore) -> None:
     sock = tmp_path / "nothing-here.sock"
     rt = DockerRuntime(tmp_path / "data", tmp_path / "exec", images, f"unix://{sock}")
     await rt.cleanup()  # only logged: the daemon starts, and its tasks fail with the reason
-    task = Task(ID="t1", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="img:1")))
+    task = Task(ID="t1", Spec=TaskSpec(Containers=[ContainerSpec(Image="img:1")]))
     with pytest.raises(RuntimeError_) as ei:
         await rt.prepare(task)
     assert ei.value.message == f"Cannot connect to the Docker daemon at unix://{sock}. Is the docker daemon running?"
     assert not ei.value.reject
     with pytest.raises(RuntimeError_) as ei:
-        await rt.prepare(Task(ID="t2", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="other"))))
+        await rt.prepare(Task(ID="t2", Spec=TaskSpec(Containers=[ContainerSpec(Image="other")])))
     assert ei.value.message == "No such image: other" and ei.value.reject
     await rt.remove("t1")
     await rt.close()

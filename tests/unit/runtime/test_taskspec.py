@@ -13,7 +13,7 @@ from shoal.runtime.volumes import VolumeStore
 
 
 def task(resources: ResourceRequirements | None = None) -> Task:
-    return Task(ID="t1", Spec=TaskSpec(ContainerSpec=ContainerSpec(Image="x"), Resources=resources))
+    return Task(ID="t1", Spec=TaskSpec(Containers=[ContainerSpec(Image="x")], Resources=resources))
 
 
 def test_limits() -> None:

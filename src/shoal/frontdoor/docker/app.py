@@ -38,12 +38,13 @@ from shoal.api.types import (
     NodeSpec,
     SecretSpec,
     Service,
-    ServiceSpec,
     Task,
+    first_container,
     parse_ts,
+    service_id_of,
 )
 from shoal.daemon import Daemon
-from shoal.frontdoor.docker import logstream
+from shoal.frontdoor.docker import logstream, wire
 from shoal.manager.ca import join_token
 from shoal.manager.control import service_with_defaults
 from shoal.manager.networks import NetworkCreateRequest
@@ -358,29 +359,21 @@ async def node_delete(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- services
 
 
-def _hide_auth(spec: Any) -> Any:
-    """A ServiceSpec or TaskSpec without the registry credentials it carries (never shown, as Swarm)."""
-    tt = spec.TaskTemplate if isinstance(spec, ServiceSpec) else spec
-    cs = tt.ContainerSpec
-    if cs is None or cs.PullOptions is None:
-        return spec
-    tt = msgspec.structs.replace(tt, ContainerSpec=msgspec.structs.replace(cs, PullOptions=None))
-    return msgspec.structs.replace(spec, TaskTemplate=tt) if isinstance(spec, ServiceSpec) else tt
+def task_json(t: Task) -> wire.Task:
+    """The task in Docker's shape (without the registry credentials it carries, as Swarm)."""
+    return wire.task_from_core(t)
 
 
-def task_json(t: Task) -> Task:
-    spec = _hide_auth(t.Spec)
-    return t if spec is t.Spec else msgspec.structs.replace(t, Spec=spec)
-
-
-def service_json(m: Any, s: Service, status: bool = False, defaults: bool = False) -> Service:
-    out = service_with_defaults(s) if defaults else s
-    spec, prev = _hide_auth(out.Spec), _hide_auth(out.PreviousSpec) if out.PreviousSpec is not None else None
-    if status or spec is not out.Spec or prev is not out.PreviousSpec:
-        out = msgspec.structs.replace(out, Spec=spec, PreviousSpec=prev)
+def service_json(m: Any, s: Service, status: bool = False, defaults: bool = False) -> wire.Service:
+    out = wire.service_from_core(service_with_defaults(s) if defaults else s)
     if status:
         out.ServiceStatus = m.control.service_status(s)
     return out
+
+
+async def service_spec(request: web.Request) -> Any:
+    """The request's ServiceSpec (Docker's shape) as the core's."""
+    return wire.service_spec_to_core(await body_as(request, wire.ServiceSpec))
 
 
 async def services_list(request: web.Request) -> web.StreamResponse:
@@ -391,7 +384,7 @@ async def services_list(request: web.Request) -> web.StreamResponse:
 
 async def service_create(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    spec = await service_spec(request)
     svc = await m.control.create_service(spec, request.headers.get(AUTH_HEADER, ""))
     # API 1.30 and later: the client pins the image's digest itself (GET /distribution) and warns.
     return jresp({"ID": svc.ID, "Warnings": None}, 201)
@@ -400,7 +393,7 @@ async def service_create(request: web.Request) -> web.StreamResponse:
 async def service_dry_run(request: web.Request) -> web.StreamResponse:
     """shoal's own: where ``POST /services/create`` with this body would place the tasks (no write)."""
     m = daemon(request).require_manager()
-    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    spec = await service_spec(request)
     return jresp(m.control.dry_run(spec))
 
 
@@ -412,7 +405,7 @@ async def service_inspect(request: web.Request) -> web.StreamResponse:
 
 async def service_update(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    spec: ServiceSpec = await body_as(request, ServiceSpec)
+    spec = await service_spec(request)
     rollback = request.query.get("rollback", "") == "previous"
     await m.control.update_service(request.match_info["id"], qint(request, "version"), spec, rollback,
                                    request.headers.get(AUTH_HEADER, ""), request.query.get("registryAuthFrom", ""))
@@ -437,7 +430,7 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
 
 async def tasks_list(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    return jresp([task_json(t) for t in m.control.tasks(filters_of(request))])
+    return jresp(wire.tasks_from_core(m.control.tasks(filters_of(request))))
 
 
 async def task_inspect(request: web.Request) -> web.StreamResponse:
@@ -631,10 +624,10 @@ async def image_delete(request: web.Request) -> web.StreamResponse:
     in_use: set[str] = set()
     if d.manager is not None:
         for s in d.manager.store.list(Service):
-            cs = s.Spec.TaskTemplate.ContainerSpec
-            img = d.images.resolve(cs.Image) if cs else None
-            if img is not None:
-                in_use.add(img.id)
+            for cs in s.Spec.TaskTemplate.Containers:
+                img = d.images.resolve(cs.Image)
+                if img is not None:
+                    in_use.add(img.id)
     return jresp(d.images.remove(request.match_info["name"], qbool(request, "force"), in_use))
 
 
@@ -669,7 +662,7 @@ async def auth(request: web.Request) -> web.StreamResponse:
 
 def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
     t = runner.task
-    spec = t.Spec.ContainerSpec
+    spec = first_container(t.Spec)
     image = spec.Image if spec else ""
     img = d.images.resolve(image) if image else None
     state = runner.state
@@ -678,7 +671,7 @@ def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
     if state == TaskState.RUNNING:
         cstate, status = "running", f"Up {ago}"
     elif state.terminal:
-        code = runner.status.ContainerStatus.ExitCode if runner.status.ContainerStatus else 0
+        code = runner.status.Containers[0].ExitCode if runner.status.Containers else 0
         cstate, status = "exited", f"Exited ({code}) {ago} ago"
     else:
         cstate, status = "created", "Created"
@@ -687,7 +680,7 @@ def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
         (spec.Args if spec and spec.Args else cfg.get("Cmd")) or [])
     labels = {
         "com.docker.swarm.node.id": t.NodeID,
-        "com.docker.swarm.service.id": t.ServiceID,
+        "com.docker.swarm.service.id": service_id_of(t),
         "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
         "com.docker.swarm.task": "",
         "com.docker.swarm.task.id": t.ID,

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from shoal.agent import logs
 from shoal.api.errors import InvalidArgument
-from shoal.api.types import Service, Task
+from shoal.api.types import Service, Task, first_container, service_id_of
 
 if TYPE_CHECKING:
     from shoal.daemon import Daemon
@@ -55,7 +55,7 @@ def _line(ll: logs.LogLine, t: Task, timestamps: bool, details: bool) -> bytes:
     if timestamps:
         out += ll.timestamp.encode() + b" "
     if details:
-        out += (f"com.docker.swarm.node.id={t.NodeID},com.docker.swarm.service.id={t.ServiceID},"
+        out += (f"com.docker.swarm.node.id={t.NodeID},com.docker.swarm.service.id={service_id_of(t)},"
                 f"com.docker.swarm.task.id={t.ID} ").encode()
     return out + ll.message + b"\n"
 
@@ -74,7 +74,8 @@ async def serve(request: web.Request, d: Daemon, m: Any, service: Service | None
     tail = -1 if tail_raw in ("", "all") else int(tail_raw)
     since = _since(q.get("since", ""))
     spec = (service.Spec.TaskTemplate if service else task.Spec if task else None)
-    tty = bool(spec and spec.ContainerSpec and spec.ContainerSpec.TTY)
+    first = first_container(spec) if spec else None
+    tty = bool(first and first.TTY)
 
     def tasks_now() -> list[Task]:
         if service is not None:

@@ -11,6 +11,7 @@ from shoal.api.ids import new_id
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import (
     Endpoint,
+    ObjectRef,
     RestartPolicy,
     Service,
     Task,
@@ -19,6 +20,7 @@ from shoal.api.types import (
     Version,
     clone,
     now_ts,
+    owner_of,
 )
 from shoal.manager.allocator import needs_allocation
 
@@ -88,6 +90,19 @@ def service_annotations(service: Service) -> dict[str, Any]:
     return have
 
 
+_owners: dict[str, ObjectRef] = {}  # service ID -> the Owner its new tasks share
+
+
+def service_owner(service: Service) -> ObjectRef:
+    """The service as its tasks' owner, one object for all of them (as the template is shared)."""
+    have = _owners.get(service.ID)
+    if have is None or have.Name != service.Spec.Name:
+        if len(_owners) >= 4096:
+            _owners.clear()
+        _owners[service.ID] = have = owner_of(service)
+    return have
+
+
 def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskState = TaskState.RUNNING) -> Task:
     # The service's template itself, not a copy: stored objects are never changed in place (every
     # writer copies first), so a service's tasks can share it, as they share it in the store's cache.
@@ -99,7 +114,7 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
         ID=new_id(),
         Spec=spec,
         SpecVersion=Version(Index=service.SpecVersion.Index) if service.SpecVersion else Version(),
-        ServiceID=service.ID,
+        Owner=service_owner(service),
         Slot=slot,
         NodeID=node_id,
         DesiredState=desired,
@@ -120,9 +135,9 @@ def task_dirty(service: Service, t: Task) -> bool:
     want = service.Spec.TaskTemplate
     if t.Spec == want:
         return False
-    mine, theirs = t.Spec.ContainerSpec, want.ContainerSpec
-    if (mine is not None and theirs is not None and mine.PullOptions != theirs.PullOptions
+    mine, theirs = t.Spec.Containers, want.Containers
+    if (len(mine) == len(theirs) and any(a.PullOptions != b.PullOptions for a, b in zip(mine, theirs, strict=True))
             and t.DesiredState <= TaskState.RUNNING and TaskState.READY <= t.Status.State <= TaskState.RUNNING):
-        return msgspec.structs.replace(t.Spec, ContainerSpec=msgspec.structs.replace(
-            mine, PullOptions=theirs.PullOptions)) != want
+        return msgspec.structs.replace(t.Spec, Containers=[
+            msgspec.structs.replace(a, PullOptions=b.PullOptions) for a, b in zip(mine, theirs, strict=True)]) != want
     return True

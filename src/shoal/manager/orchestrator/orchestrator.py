@@ -51,11 +51,11 @@ class Plan:
 
     def create(self, t: Task) -> None:
         self.created.append(t)
-        self._created_of.setdefault(t.ServiceID, []).append(t)
+        self._created_of.setdefault(t.Owner.ID, []).append(t)
 
     def uncreate(self, t: Task) -> None:
         self.created.remove(t)
-        self._created_of[t.ServiceID].remove(t)
+        self._created_of[t.Owner.ID].remove(t)
 
     def created_for(self, service_id: str) -> list[Task]:
         """The new tasks of one service (a tick that makes a million tasks asks this a thousand times)."""
@@ -104,7 +104,7 @@ class Orchestrator(Loop):
             if t.DesiredState == TaskState.READY:
                 self.restarts.delayed[t.ID] = DelayedStart(t.ID, now, "")
         self.dirty.update(s.ID for s in self.store.list(Service))
-        self.dirty.update(t.ServiceID for t in self.store.list(Task))
+        self.dirty.update(t.Owner.ID for t in self.store.list(Task))
         super().start()
         self.kick()
 
@@ -121,13 +121,13 @@ class Orchestrator(Loop):
             elif new is None and old is not None:
                 self.running_since.pop(old.ID, None)
             if new is None or old is None:
-                self.dirty.add((new or old).ServiceID)
+                self.dirty.add((new or old).Owner.ID)
                 self.kick()
                 return
             if old.Status.State != new.Status.State and (
-                new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.ServiceID))
+                new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.Owner.ID))
             ):
-                self.dirty.add(new.ServiceID)
+                self.dirty.add(new.Owner.ID)
                 self.kick()
         elif ch.kind == "nodes":
             old, new = ch.old, ch.new
@@ -142,7 +142,7 @@ class Orchestrator(Loop):
                 for s in self.store.list(Service):
                     if is_global(s):
                         self.dirty.add(s.ID)
-                self.dirty.update(t.ServiceID for t in self.store.tasks_of_node(node_id))
+                self.dirty.update(t.Owner.ID for t in self.store.tasks_of_node(node_id))
                 self.kick()
 
     def _updating(self, service_id: str) -> bool:

@@ -50,7 +50,7 @@ class TaskReaper(Loop):
             self.removals.add(t.ID)
             self.kick()
         elif ch_old_slot_matters(t):
-            self.dirty_slots.add((t.ServiceID, t.Slot, "" if t.Slot else t.NodeID))
+            self.dirty_slots.add((t.Owner.ID, t.Slot, "" if t.Slot else t.NodeID))
             self.kick()
 
     def history_limit(self) -> int:

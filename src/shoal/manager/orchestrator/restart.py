@@ -36,7 +36,7 @@ class RestartSupervisor:
 
     @staticmethod
     def slot_key(t: Task) -> tuple[str, int | str]:
-        return (t.ServiceID, t.Slot if t.Slot else t.NodeID)
+        return (t.Owner.ID, t.Slot if t.Slot else t.NodeID)
 
     def should_restart(self, t: Task) -> bool:
         p = restart_policy(t.Spec.RestartPolicy)

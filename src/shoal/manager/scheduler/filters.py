@@ -25,11 +25,11 @@ class NodeInfo:
     available_memory: int = 0
     generic: generic.Pool = field(default_factory=generic.Pool)
     active_tasks: int = 0
-    tasks_by_service: dict[str, int] = field(default_factory=dict)
+    tasks_by_owner: dict[str, int] = field(default_factory=dict)  # owner ID (a service) → its tasks here
     used_host_ports: set[tuple[str, int]] = field(default_factory=set)
     task_ids: set[str] = field(default_factory=set)
     claimed: dict[str, list[GenericResource]] = field(default_factory=dict)  # task ID → generic resources held
-    # (service ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
+    # (owner ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
     recent_failures: dict[tuple[str, int], list[float]] = field(default_factory=dict)
 
     @classmethod
@@ -54,7 +54,7 @@ class NodeInfo:
             return False
         self.task_ids.add(t.ID)
         self.active_tasks += 1
-        self.tasks_by_service[t.ServiceID] = self.tasks_by_service.get(t.ServiceID, 0) + 1
+        self.tasks_by_owner[t.Owner.ID] = self.tasks_by_owner.get(t.Owner.ID, 0) + 1
         r = reservations(t)
         if r is not None:
             self.available_cpus -= r.NanoCPUs
@@ -73,11 +73,11 @@ class NodeInfo:
             return False
         self.task_ids.discard(t.ID)
         self.active_tasks -= 1
-        n = self.tasks_by_service.get(t.ServiceID, 0) - 1
+        n = self.tasks_by_owner.get(t.Owner.ID, 0) - 1
         if n > 0:
-            self.tasks_by_service[t.ServiceID] = n
+            self.tasks_by_owner[t.Owner.ID] = n
         else:
-            self.tasks_by_service.pop(t.ServiceID, None)
+            self.tasks_by_owner.pop(t.Owner.ID, None)
         r = reservations(t)
         if r is not None:
             self.available_cpus += r.NanoCPUs
@@ -94,7 +94,7 @@ class NodeInfo:
         """A task of a service failed (or was rejected) here: rank this node last for it for a while."""
         now = time.time() if now is None else now
         self._forget_failures(now)
-        key = (t.ServiceID, t.SpecVersion.Index if t.SpecVersion else 0)
+        key = (t.Owner.ID, t.SpecVersion.Index if t.SpecVersion else 0)
         self.recent_failures.setdefault(key, []).append(now)
 
     def failure_rank(self, service_id: str, spec_version: int, now: float) -> int:
@@ -269,11 +269,11 @@ class MaxReplicasFilter:
         p = t.Spec.Placement
         if p is None or p.MaxReplicas <= 0:
             return False
-        self.service, self.limit = t.ServiceID, p.MaxReplicas
+        self.service, self.limit = t.Owner.ID, p.MaxReplicas
         return True
 
     def check(self, n: NodeInfo) -> bool:
-        return n.tasks_by_service.get(self.service, 0) < self.limit
+        return n.tasks_by_owner.get(self.service, 0) < self.limit
 
     def explain(self, nodes: int) -> str:
         return self.reason  # SwarmKit's words, without a count

@@ -95,7 +95,7 @@ def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[st
     nodes when the group is small."""
     root = Branch()
     for ni in nodes.values():
-        count = ni.tasks_by_service.get(service_id, 0)
+        count = ni.tasks_by_owner.get(service_id, 0)
         b = root
         for d in descriptors:
             b.tasks += count
@@ -141,7 +141,7 @@ class GroupPlacer:
         self.tasks = tasks
         self.placed: list[tuple[Task, NodeInfo]] = []
         first = tasks[0]
-        self.service_id = first.ServiceID
+        self.service_id = first.Owner.ID
         self.spec_version = first.SpecVersion.Index if first.SpecVersion else 0
         self.now = time.time() if now is None else now
         placement = first.Spec.Placement
@@ -191,6 +191,6 @@ class GroupPlacer:
             t = self.tasks[len(self.placed)]
             ni.add_task(t)
             self.placed.append((t, ni))
-            heapq.heappush(heap, (failures, ni.tasks_by_service.get(sid, 0), ni.active_tasks, nid))
+            heapq.heappush(heap, (failures, ni.tasks_by_owner.get(sid, 0), ni.active_tasks, nid))
             done += 1
         return done

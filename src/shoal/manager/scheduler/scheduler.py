@@ -123,7 +123,7 @@ class Scheduler(Loop):
                 self.pending.discard(t.ID)
                 continue
             sv = t.SpecVersion.Index if t.SpecVersion else 0
-            groups[(t.ServiceID, sv, t.NodeID)].append(t)
+            groups[(t.Owner.ID, sv, t.NodeID)].append(t)
         updates: list[Task] = []
         for (_sid, _sv, preassigned), group in groups.items():
             group.sort(key=lambda t: (t.Slot, t.CreatedAt))

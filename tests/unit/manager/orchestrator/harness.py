@@ -48,7 +48,7 @@ def spec(
     return ServiceSpec(
         Name=name,
         TaskTemplate=TaskSpec(
-            ContainerSpec=ContainerSpec(Image="busybox:latest", Env=env),
+            Containers=[ContainerSpec(Image="busybox:latest", Env=env)],
             RestartPolicy=restart,
             Placement=Placement(Constraints=constraints) if constraints else None,
         ),
@@ -101,7 +101,7 @@ class Harness:
             if k == "replicas":
                 new.Mode.Replicated.Replicas = v  # type: ignore[union-attr]
             elif k == "env":
-                new.TaskTemplate.ContainerSpec.Env = v  # type: ignore[union-attr]
+                new.TaskTemplate.Containers[0].Env = v  # type: ignore[union-attr]
             else:
                 raise KeyError(k)
         svc = await self.api.update_service(cur.ID, cur.Version.Index, new)

@@ -40,7 +40,7 @@ async def test_replicas_make_one_task_per_slot(h: Harness) -> None:
         assert t.DesiredState == RUNNING
         assert t.Status.State == TaskState.PENDING  # no networks or ports: nothing for the allocator to do
         assert t.NodeID == ""
-        assert t.ServiceID == svc.ID
+        assert t.Owner.ID == svc.ID
         assert t.SpecVersion is not None and t.SpecVersion.Index == svc.SpecVersion.Index
         assert t.Spec == svc.Spec.TaskTemplate
         assert t.ServiceAnnotations == {"Name": "web", "Labels": {}}
@@ -350,7 +350,7 @@ async def test_rolling_update_one_slot_at_a_time(h: Harness) -> None:
     replaced: list[int] = []
     for _ in range(3):
         assert h.service().UpdateStatus.State == "updating"
-        fresh = [t for t in h.wanted() if t.Spec.ContainerSpec.Env == ["V=2"] and t.Status.State < RUNNING]
+        fresh = [t for t in h.wanted() if t.Spec.Containers[0].Env == ["V=2"] and t.Status.State < RUNNING]
         assert len(fresh) == 1, "exactly one slot in flight"
         (new,) = fresh
         replaced.append(new.Slot)
@@ -398,7 +398,7 @@ async def test_parallelism_zero_updates_every_slot_at_once(h: Harness) -> None:
 async def _start_update_and_run_first(h: Harness) -> Task:
     await _running_service(h, 3, update=UpdateConfig(Parallelism=1))
     await h.update(env=["V=2"])
-    (new,) = [t for t in h.wanted() if t.Spec.ContainerSpec.Env == ["V=2"]]
+    (new,) = [t for t in h.wanted() if t.Spec.Containers[0].Env == ["V=2"]]
     (old,) = [t for t in h.tasks() if t.Slot == new.Slot and t.ID != new.ID]
     await h.report(old, TaskState.SHUTDOWN)
     await h.report(new, RUNNING, node_id=old.NodeID)
@@ -422,7 +422,7 @@ async def test_a_failure_during_the_monitor_pauses_the_update_without_restarts(h
     await h.create(spec(replicas=3, update=UpdateConfig(Parallelism=1), restart=RestartPolicy(Condition="none")))
     await h.run_all(h.tasks(), node_id=n.ID)
     await h.update(env=["V=2"])
-    (new,) = [t for t in h.wanted() if t.Spec.ContainerSpec.Env == ["V=2"]]
+    (new,) = [t for t in h.wanted() if t.Spec.Containers[0].Env == ["V=2"]]
     (old,) = [t for t in h.tasks() if t.Slot == new.Slot and t.ID != new.ID]
     await h.report(old, TaskState.SHUTDOWN)
     await h.report(new, RUNNING, node_id=n.ID)
@@ -444,7 +444,7 @@ async def test_failure_action_continue_keeps_going(h: Harness) -> None:
                         restart=RestartPolicy(Condition="none")))
     await h.run_all(h.tasks(), node_id=n.ID)
     await h.update(env=["V=2"])
-    (new,) = [t for t in h.wanted() if t.Spec.ContainerSpec.Env == ["V=2"]]
+    (new,) = [t for t in h.wanted() if t.Spec.Containers[0].Env == ["V=2"]]
     (old,) = [t for t in h.tasks() if t.Slot == new.Slot and t.ID != new.ID]
     await h.report(old, TaskState.SHUTDOWN)
     await h.report(new, RUNNING, node_id=n.ID)
@@ -474,7 +474,7 @@ async def _update_with_first_slot_stopping(h: Harness, cfg: UpdateConfig, final:
     await h.create(spec(replicas=3, update=cfg, restart=RestartPolicy(Condition="none")))
     await h.run_all(h.tasks(), node_id=n.ID)
     await h.update(env=["V=2"])
-    (new,) = [t for t in h.wanted() if t.Spec.ContainerSpec.Env == ["V=2"]]
+    (new,) = [t for t in h.wanted() if t.Spec.Containers[0].Env == ["V=2"]]
     (old,) = [t for t in h.tasks() if t.Slot == new.Slot and t.ID != new.ID]
     await h.report(old, TaskState.SHUTDOWN)
     await h.report(new, RUNNING, node_id=n.ID)
@@ -504,7 +504,7 @@ async def test_failure_action_rollback_rolls_back(h: Harness) -> None:
     svc = h.service()
     assert svc.UpdateStatus.State == "rollback_started"
     assert svc.UpdateStatus.Message == f"update rolled back due to failure or early termination of task {new.ID}"
-    assert svc.Spec.TaskTemplate.ContainerSpec.Env is None
+    assert svc.Spec.TaskTemplate.Containers[0].Env is None
 
 
 async def test_a_tick_commits_many_services_in_batches(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from .harness import Harness, spec
 
 
 def auth_of(x: Service | Task) -> str | None:
-    cs = x.Spec.TaskTemplate.ContainerSpec if isinstance(x, Service) else x.Spec.ContainerSpec
+    cs = x.Spec.TaskTemplate.Containers[0] if isinstance(x, Service) else x.Spec.Containers[0]
     assert cs is not None
     return cs.PullOptions.RegistryAuth if cs.PullOptions else None
 
@@ -52,7 +52,7 @@ async def test_auth_from_previous_spec_and_rollback(h: Harness) -> None:
     await h.api.update_service(cur.ID, cur.Version.Index, clone(cur.Spec), registry_auth="NEW")
     cur = h.service()
     new = clone(cur.Spec)
-    new.TaskTemplate.ContainerSpec.Env = ["B=2"]  # type: ignore[union-attr]
+    new.TaskTemplate.Containers[0].Env = ["B=2"]  # type: ignore[union-attr]
     await h.api.update_service(cur.ID, cur.Version.Index, new, auth_from="previous-spec")
     assert auth_of(h.service()) == "OLD"
     cur = h.service()

@@ -29,7 +29,7 @@ def spec(replicas: int | None = 1, *, spread: str = "", max_replicas: int = 0, c
     mode = ServiceMode(Global={}) if global_mode else ServiceMode(
         Replicated=ReplicatedService(Replicas=replicas))
     return ServiceSpec(Name="web", Mode=mode, TaskTemplate=TaskSpec(
-        ContainerSpec=ContainerSpec(Image="busybox"), Placement=placement, Resources=res))
+        Containers=[ContainerSpec(Image="busybox")], Placement=placement, Resources=res))
 
 
 async def test_dry_run_places_and_explains_without_writing() -> None:

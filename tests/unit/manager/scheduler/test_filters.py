@@ -40,17 +40,17 @@ def test_node_info_accounts_reservations_ports_and_services() -> None:
     assert ni.add_task(t)
     assert not ni.add_task(t)  # idempotent
     assert (ni.available_cpus, ni.available_memory) == (int(1.5 * CPU), 3 * GiB)
-    assert ni.active_tasks == 1 and ni.tasks_by_service == {"a": 1}
+    assert ni.active_tasks == 1 and ni.tasks_by_owner == {"a": 1}
     assert ni.used_host_ports == {("tcp", 8080)}  # ingress ports are not the node's
     t2 = make_task("a")
     ni.add_task(t2)
-    assert ni.tasks_by_service == {"a": 2} and ni.active_tasks == 2
+    assert ni.tasks_by_owner == {"a": 2} and ni.active_tasks == 2
     assert ni.remove_task(t)
     assert not ni.remove_task(t)
     assert (ni.available_cpus, ni.available_memory) == (2 * CPU, 4 * GiB)
-    assert ni.used_host_ports == set() and ni.tasks_by_service == {"a": 1}
+    assert ni.used_host_ports == set() and ni.tasks_by_owner == {"a": 1}
     ni.remove_task(t2)
-    assert ni.tasks_by_service == {} and ni.active_tasks == 0
+    assert ni.tasks_by_owner == {} and ni.active_tasks == 0
 
 
 # ---------------------------------------------------------------- each filter

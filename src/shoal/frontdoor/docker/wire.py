@@ -1,0 +1,240 @@
+"""The Docker Engine API's shapes of services and tasks, and their translation to and from the core's.
+
+Docker's ``TaskTemplate`` has one ``ContainerSpec`` and a task one ``ContainerStatus`` and a
+``ServiceID``; the core's task has a list of containers, a status per container and an ``Owner``
+(``api/types.py``). These structs are the Engine API's, field for field and in its order (the JSON a
+docker client sees is what these encode); everything else on the wire (networks, nodes, secrets,
+mounts, resources) is the core's own struct. The door decodes a request into these, converts it
+(``*_to_core``) and converts what it answers (``*_from_core``).
+
+The mapping: a Docker ``ContainerSpec`` is the core task's one container, named
+``MAIN_CONTAINER``; a core task with several (a Pod) shows its first. ``ServiceID`` is the owner's ID
+when the owner is a service. Registry credentials (``PullOptions``) are never shown: ``*_from_core``
+leaves them out, as Swarm does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import field
+
+from shoal.api import types as core
+from shoal.api.states import TaskState
+from shoal.api.types import (
+    MAIN_CONTAINER,
+    SERVICE_KIND,
+    Base,
+    ConfigReference,
+    Endpoint,
+    EndpointSpec,
+    GenericResource,
+    Mount,
+    NetworkAttachment,
+    NetworkAttachmentConfig,
+    ObjectRef,
+    Placement,
+    PullOptions,
+    ResourceRequirements,
+    RestartPolicy,
+    SecretReference,
+    ServiceMode,
+    ServiceStatus,
+    UpdateConfig,
+    UpdateConfigRef,
+    UpdateStatus,
+    Version,
+    VersionRef,
+)
+
+
+class ContainerSpec(Base):
+    Image: str = ""
+    Labels: dict[str, str] | None = None
+    Command: list[str] | None = None
+    Args: list[str] | None = None
+    Hostname: str = ""
+    Env: list[str] | None = None
+    Dir: str = ""
+    User: str = ""
+    Groups: list[str] | None = None
+    Privileges: dict[str, Any] | None = None
+    Init: bool | None = None
+    TTY: bool = False
+    OpenStdin: bool = False
+    ReadOnly: bool = False
+    Mounts: list[Mount] | None = None
+    StopSignal: str = ""
+    StopGracePeriod: int | None = None  # ns
+    Healthcheck: dict[str, Any] | None = None
+    Hosts: list[str] | None = None
+    DNSConfig: dict[str, Any] | None = None
+    Secrets: list[SecretReference] | None = None
+    Configs: list[ConfigReference] | None = None
+    Isolation: str = ""
+    Sysctls: dict[str, str] | None = None
+    CapabilityAdd: list[str] | None = None
+    CapabilityDrop: list[str] | None = None
+    Ulimits: list[dict[str, Any]] | None = None
+    OomScoreAdj: int = 0
+    PullOptions: PullOptions | None = None  # never shown (always null in an answer)
+
+
+class TaskSpec(Base):
+    ContainerSpec: ContainerSpec | None = None
+    Resources: ResourceRequirements | None = None
+    RestartPolicy: RestartPolicy | None = None
+    Placement: Placement | None = None
+    Networks: list[NetworkAttachmentConfig] | None = None
+    LogDriver: dict[str, Any] | None = None
+    ForceUpdate: int = 0
+    Runtime: str = ""
+
+
+class ServiceSpec(Base):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    TaskTemplate: TaskSpec = field(default_factory=TaskSpec)
+    Mode: ServiceMode = field(default_factory=ServiceMode)
+    UpdateConfig: UpdateConfig | None = None
+    RollbackConfig: UpdateConfigRef | None = None
+    EndpointSpec: EndpointSpec | None = None
+
+
+class Service(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Spec: ServiceSpec = field(default_factory=ServiceSpec)
+    PreviousSpec: ServiceSpec | None = None
+    Endpoint: Endpoint | None = None
+    UpdateStatus: UpdateStatus | None = None
+    ServiceStatus: ServiceStatus | None = None  # `GET /services?status=true`
+    SpecVersion: VersionRef | None = None  # shoal's: the `_up-to-date` filter
+
+
+class ContainerStatus(Base):
+    ContainerID: str = ""
+    PID: int = 0
+    ExitCode: int = 0
+
+
+class TaskStatus(Base):
+    Timestamp: str = ""
+    State: TaskState = TaskState.NEW
+    Message: str = ""
+    Err: str = ""
+    ContainerStatus: ContainerStatus | None = None
+    PortStatus: dict[str, Any] | None = None
+
+
+class Task(Base):
+    ID: str
+    Version: Version = field(default_factory=Version)
+    CreatedAt: str = ""
+    UpdatedAt: str = ""
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Spec: TaskSpec = field(default_factory=TaskSpec)
+    SpecVersion: VersionRef | None = None
+    ServiceID: str = ""
+    Slot: int = 0
+    NodeID: str = ""
+    Status: TaskStatus = field(default_factory=TaskStatus)
+    DesiredState: TaskState = TaskState.RUNNING
+    NetworksAttachments: list[NetworkAttachment] | None = None
+    GenericResources: list[GenericResource] | None = None
+    Endpoint: Endpoint | None = None
+    ServiceAnnotations: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------- to and from the core
+
+_CONTAINER_FIELDS = ContainerSpec.__struct_fields__
+_SERVICE_FIELDS = tuple(f for f in Service.__struct_fields__ if f not in ("Spec", "PreviousSpec"))
+_TASK_FIELDS = tuple(f for f in Task.__struct_fields__ if f not in ("Spec", "ServiceID", "Status"))
+
+
+def container_to_core(c: ContainerSpec, name: str = MAIN_CONTAINER) -> core.ContainerSpec:
+    return core.ContainerSpec(Name=name, **{f: getattr(c, f) for f in _CONTAINER_FIELDS})
+
+
+def container_from_core(c: core.ContainerSpec) -> ContainerSpec:
+    out = ContainerSpec(**{f: getattr(c, f) for f in _CONTAINER_FIELDS})
+    out.PullOptions = None
+    return out
+
+
+def task_spec_to_core(s: TaskSpec) -> core.TaskSpec:
+    return core.TaskSpec(
+        Containers=[container_to_core(s.ContainerSpec)] if s.ContainerSpec is not None else [],
+        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=s.Placement, Networks=s.Networks,
+        LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
+
+
+def task_spec_from_core(s: core.TaskSpec) -> TaskSpec:
+    return TaskSpec(
+        ContainerSpec=container_from_core(s.Containers[0]) if s.Containers else None,
+        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=s.Placement, Networks=s.Networks,
+        LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
+
+
+def service_spec_to_core(s: ServiceSpec) -> core.ServiceSpec:
+    return core.ServiceSpec(
+        Name=s.Name, Labels=s.Labels, TaskTemplate=task_spec_to_core(s.TaskTemplate), Mode=s.Mode,
+        UpdateConfig=s.UpdateConfig, RollbackConfig=s.RollbackConfig, EndpointSpec=s.EndpointSpec)
+
+
+def service_spec_from_core(s: core.ServiceSpec) -> ServiceSpec:
+    return ServiceSpec(
+        Name=s.Name, Labels=s.Labels, TaskTemplate=task_spec_from_core(s.TaskTemplate), Mode=s.Mode,
+        UpdateConfig=s.UpdateConfig, RollbackConfig=s.RollbackConfig, EndpointSpec=s.EndpointSpec)
+
+
+def service_from_core(s: core.Service) -> Service:
+    return Service(
+        Spec=service_spec_from_core(s.Spec),
+        PreviousSpec=service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None,
+        **{f: getattr(s, f) for f in _SERVICE_FIELDS})
+
+
+def task_status_from_core(s: core.TaskStatus) -> TaskStatus:
+    first = s.Containers[0] if s.Containers else None
+    cs = ContainerStatus(ContainerID=first.ContainerID, PID=first.PID, ExitCode=first.ExitCode) if first else None
+    return TaskStatus(Timestamp=s.Timestamp, State=s.State, Message=s.Message, Err=s.Err, ContainerStatus=cs,
+                      PortStatus=s.PortStatus)
+
+
+def task_from_core(t: core.Task, specs: dict[int, TaskSpec] | None = None) -> Task:
+    """``specs``: the wire specs already made in one answer, by the core spec's identity (a service's
+    tasks share one spec, so a list of them converts it once)."""
+    spec = specs.get(id(t.Spec)) if specs is not None else None
+    if spec is None:
+        spec = task_spec_from_core(t.Spec)
+        if specs is not None:
+            specs[id(t.Spec)] = spec
+    return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=task_status_from_core(t.Status),
+                **{f: getattr(t, f) for f in _TASK_FIELDS})
+
+
+def tasks_from_core(tasks: list[core.Task]) -> list[Task]:
+    specs: dict[int, TaskSpec] = {}
+    return [task_from_core(t, specs) for t in tasks]
+
+
+def task_to_core(t: Task) -> core.Task:
+    """A task in Docker's shape as the core's (a service's task: its owner is the service)."""
+    status = t.Status
+    cs = status.ContainerStatus
+    return core.Task(
+        Spec=task_spec_to_core(t.Spec),
+        Owner=ObjectRef(Kind=SERVICE_KIND, ID=t.ServiceID, Name=str((t.ServiceAnnotations or {}).get("Name", "")))
+        if t.ServiceID else ObjectRef(),
+        Status=core.TaskStatus(
+            Timestamp=status.Timestamp, State=status.State, Message=status.Message, Err=status.Err,
+            PortStatus=status.PortStatus,
+            Containers=[core.ContainerStatus(Name=MAIN_CONTAINER, ContainerID=cs.ContainerID, PID=cs.PID,
+                                             ExitCode=cs.ExitCode)] if cs is not None else None),
+        **{f: getattr(t, f) for f in _TASK_FIELDS})
+
