@@ -110,6 +110,19 @@ async def test_runs_through_each_state_once_in_order(agent: Agent) -> None:
     assert agent.runtime.call_names() == ["prepare", "start", "wait"]
 
 
+async def test_the_status_has_one_entry_per_container(agent: Agent) -> None:
+    t = task()
+    t.Spec.Containers[0].Name = "main"
+    agent.run(t)
+    await agent.reach(t, S.RUNNING)
+    (cs,) = agent.rec.last(t.ID).Containers
+    assert (cs.Name, cs.State, cs.Ready, cs.ContainerID) == ("main", "running", True, f"fake-{t.ID}")
+    agent.runtime.finish(t.ID, 3)
+    await agent.reach(t, S.FAILED)
+    (cs,) = agent.rec.last(t.ID).Containers
+    assert (cs.State, cs.Ready, cs.ExitCode, cs.PID) == ("terminated", False, 3, 0)
+
+
 async def test_exit_zero_completes(agent: Agent) -> None:
     t = task()
     agent.run(t)

@@ -80,3 +80,14 @@ def test_the_manager_checks_a_service_with_placeholder_values() -> None:
     assert template.validate(ContainerSpec(Image="x", Hostname="{{.Node.Hostname}}"), "web") == ""
     assert "can't evaluate field Slott" in template.validate(ContainerSpec(Image="x", Env=["A={{.Task.Slott}}"]),
                                                              "web")
+
+
+def test_every_container_of_a_task_is_expanded() -> None:
+    a = ContainerSpec(Name="a", Image="x", Env=["N={{.Task.Slot}}"])
+    b = ContainerSpec(Name="b", Image="y", Hostname="{{.Node.Hostname}}")
+    i = ContainerSpec(Name="i", Image="z", Env=["S={{.Service.Name}}"])
+    t = Task(ID="tid", Owner=ObjectRef(Kind="Service", ID="sid"), Slot=3, NodeID="nid",
+             ServiceAnnotations={"Name": "app"}, Spec=TaskSpec(Containers=[a, b], InitContainers=[i]))
+    out = template.expand_task(t, "nid", NODE).Spec
+    assert out.Containers[0].Env == ["N=3"] and out.Containers[1].Hostname == NODE.Hostname
+    assert out.InitContainers is not None and out.InitContainers[0].Env == ["S=app"]

@@ -11,7 +11,7 @@ import pytest
 
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
-from shoal.api.types import Node, Service, ServiceSpec, Task, clone, decode
+from shoal.api.types import Node, ObjectRef, Service, ServiceSpec, Task, clone, decode
 from shoal.store.backend import Delete, Put
 from shoal.store.etcd import EtcdBackend
 from shoal.store.etcd_server import EtcdServer
@@ -410,3 +410,12 @@ async def test_a_stale_update_on_etcd_is_out_of_sequence(etcd_pair: tuple[Object
     rev2 = (await b.update(fresh)).Version.Index
     await until(lambda: a.get(Service, "s1").Version.Index == rev2, what="a to see b's update")
     assert a.get(Service, "s1").Spec.Labels == {"by": "b"}
+
+
+async def test_tasks_are_indexed_by_owner_and_follow_an_adoption(store: ObjectStore) -> None:
+    t = await store.create(make_task("s1", slot=1))
+    assert [x.ID for x in store.tasks_of_owner("s1")] == [t.ID]
+    c = clone(t)
+    c.Owner = ObjectRef(Kind="ReplicaSet", ID="rs1")
+    await store.update(c)
+    assert store.tasks_of_owner("s1") == [] and [x.ID for x in store.tasks_of_owner("rs1")] == [t.ID]

@@ -516,3 +516,12 @@ async def test_a_tick_commits_many_services_in_batches(h: Harness, monkeypatch: 
     assert h.store.revision - before == 2  # a and b (8 tasks: over the batch), then c; never half a service
     assert [len(h.tasks(n)) for n in ("a", "b", "c")] == [4, 4, 4]
     assert [slots(h.tasks(n)) for n in ("a", "b", "c")] == [[1, 2, 3, 4]] * 3
+
+
+def test_a_services_new_tasks_share_its_containers_and_owner() -> None:
+    """100,000 tasks of one service hold one container list and one owner reference, not copies."""
+    svc = Service(ID="s1", Spec=spec(replicas=2))
+    a, b = new_task(svc, slot=1), new_task(svc, slot=2)
+    assert a.Spec.Containers is svc.Spec.TaskTemplate.Containers and b.Spec.Containers is a.Spec.Containers
+    assert a.Owner is b.Owner
+    assert (a.Owner.Kind, a.Owner.ID, a.Owner.Name) == ("Service", "s1", "web")
