@@ -30,7 +30,9 @@ from shoal.api.states import TaskState
 
 
 class Base(msgspec.Struct, kw_only=True, gc=False):
-    """Common base: keyword-only construction; every field is written, as Go writes zero values.
+    """Common base: keyword-only construction; every field is written, as Go writes zero values (the
+    task's own structs, which no client sees as they are, leave their zero values out: a stored task
+    is half the bytes).
 
     Objects are trees (never a reference cycle), so the cyclic garbage collector need not track them
     (``gc=False``): with a million tasks in memory, its full passes over them took a third of the
@@ -149,7 +151,7 @@ class PullOptions(Base):
     RegistryAuth: str = ""
 
 
-class ObjectRef(Base):
+class ObjectRef(Base, omit_defaults=True):
     """A reference to another object: its kind (``SERVICE_KIND`` for a Swarm task's owner), ID and
     name (the name when the reference was made, for display; the ID is what identifies)."""
 
@@ -162,7 +164,7 @@ SERVICE_KIND = "Service"
 MAIN_CONTAINER = "main"  # the name of a Swarm task's one container
 
 
-class ContainerSpec(Base):
+class ContainerSpec(Base, omit_defaults=True):
     """One container of a task. ``Name`` is unique within the task (``MAIN_CONTAINER`` for a Swarm
     task's); the other fields are Docker's ``ContainerSpec``. ``Hostname`` and ``DNSConfig`` here are a
     Swarm task's (Docker has them per container); a Pod's are the task's (``TaskSpec.Hostname``)."""
@@ -208,7 +210,7 @@ class NetworkAttachmentConfig(Base):
     DriverOpts: dict[str, str] | None = None
 
 
-class TaskSpec(Base):
+class TaskSpec(Base, omit_defaults=True):
     """What a task runs: its containers (non-empty for a task that can run; a Swarm task has one), the
     init containers run to completion first, in order (a Pod's; None for a Swarm task), and what
     belongs to the task as a whole."""
@@ -347,7 +349,7 @@ class Service(Base):
 # ---------------------------------------------------------------- tasks
 
 
-class ContainerStatus(Base):
+class ContainerStatus(Base, omit_defaults=True):
     """One container of a task as its node last saw it. ``State`` is ``waiting`` (not started yet),
     ``running`` or ``terminated``; ``Ready`` is true while it runs and passes its health check (or has
     none); ``RestartCount`` counts restarts in place (a Pod's; a Swarm task is replaced instead)."""
@@ -361,7 +363,7 @@ class ContainerStatus(Base):
     Ready: bool = False
 
 
-class TaskStatus(Base):
+class TaskStatus(Base, omit_defaults=True):
     Timestamp: str = ""
     State: TaskState = TaskState.NEW
     Message: str = ""
@@ -371,7 +373,7 @@ class TaskStatus(Base):
     PortStatus: dict[str, Any] | None = None
 
 
-class Task(Base):
+class Task(Base, omit_defaults=True):
     ID: str
     Version: Version = field(default_factory=Version)
     CreatedAt: str = ""
