@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import click
 
+from shoal.api import generic
 from shoal.api.humanize import parse_go_duration
 from shoal.cli.client import (
     APIError,
@@ -53,7 +54,6 @@ from shoal.cli.output import (
     task_rows,
     truncate_id,
 )
-from shoal.manager.scheduler import generic
 
 SECOND = 1_000_000_000
 
