@@ -26,18 +26,8 @@ from typing import Any
 import msgspec
 from msgspec import field
 
+from shoal.api.meta import Base, ObjectMeta, ObjectRef, Version, VersionRef  # noqa: F401 (the core types, one import)
 from shoal.api.states import TaskState
-
-
-class Base(msgspec.Struct, kw_only=True, gc=False):
-    """Common base: keyword-only construction; every field is written, as Go writes zero values (the
-    task's own structs, which no client sees as they are, leave their zero values out: a stored task
-    is half the bytes).
-
-    Objects are trees (never a reference cycle), so the cyclic garbage collector need not track them
-    (``gc=False``): with a million tasks in memory, its full passes over them took a third of the
-    manager's time."""
-
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
 
@@ -60,12 +50,6 @@ def parse_ts(ts: str) -> float:
     base = _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC).timestamp()
     return base + (float("0." + frac) if frac else 0.0)
 
-
-class Version(Base):
-    Index: int = 0
-
-
-VersionRef = Version  # for fields declared after a field named ``Version`` (which shadows the type)
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -149,15 +133,6 @@ class PullOptions(Base):
     (``--with-registry-auth``), handed to the agents with each task. Never shown by the API."""
 
     RegistryAuth: str = ""
-
-
-class ObjectRef(Base, omit_defaults=True):
-    """A reference to another object: its kind (``SERVICE_KIND`` for a Swarm task's owner), ID and
-    name (the name when the reference was made, for display; the ID is what identifies)."""
-
-    Kind: str = ""
-    ID: str = ""
-    Name: str = ""
 
 
 SERVICE_KIND = "Service"
@@ -331,11 +306,8 @@ class ServiceStatus(Base):
     CompletedTasks: int = 0
 
 
-class Service(Base):
+class Service(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: ServiceSpec = field(default_factory=ServiceSpec)
     PreviousSpec: ServiceSpec | None = None
     Endpoint: Endpoint | None = None
@@ -373,13 +345,8 @@ class TaskStatus(Base, omit_defaults=True):
     PortStatus: dict[str, Any] | None = None
 
 
-class Task(Base, omit_defaults=True):
+class Task(ObjectMeta, omit_defaults=True):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
-    Name: str = ""
-    Labels: dict[str, str] | None = None
     Spec: TaskSpec = field(default_factory=TaskSpec)
     SpecVersion: VersionRef | None = None
     # Who made the task and keeps it (a Swarm task: its service); tasks of one owner share the object.
@@ -447,11 +414,8 @@ class ManagerStatus(Base):
     Addr: str = ""
 
 
-class Node(Base):
+class Node(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: NodeSpec = field(default_factory=NodeSpec)
     Description: NodeDescription = field(default_factory=NodeDescription)
     Status: NodeStatus = field(default_factory=NodeStatus)
@@ -541,11 +505,8 @@ class NetworkSpec(Base):
     Scope: str = "swarm"
 
 
-class Network(Base):
+class Network(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: NetworkSpec = field(default_factory=NetworkSpec)
     # What the manager allocated: the driver's state (the overlay's VXLAN ID) and the subnets.
     DriverState: Driver = field(default_factory=Driver)
@@ -573,11 +534,8 @@ class EncryptionKey(Base):
     CreatedAt: float = 0.0  # shoal: wall-clock seconds, so a rotation is due 12 hours after, across restarts
 
 
-class Cluster(Base):
+class Cluster(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: ClusterSpec = field(default_factory=ClusterSpec)
     TLSInfo: TLSInfo = field(default_factory=TLSInfo)
     RootRotationInProgress: bool = False
@@ -613,11 +571,8 @@ class SecretSpec(Base, omit_defaults=True):  # as Go's `json:",omitempty"`
         return f"SecretSpec(Name={self.Name!r}, Labels={self.Labels!r}, Data={data})"
 
 
-class Secret(Base):
+class Secret(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: SecretSpec = field(default_factory=SecretSpec)
 
 
@@ -628,11 +583,8 @@ class ConfigSpec(Base, omit_defaults=True):
     Templating: DriverRef | None = None
 
 
-class Config(Base):
+class Config(ObjectMeta):
     ID: str
-    Version: Version = field(default_factory=Version)
-    CreatedAt: str = ""
-    UpdatedAt: str = ""
     Spec: ConfigSpec = field(default_factory=ConfigSpec)
 
 

@@ -43,6 +43,18 @@ class Change:
 OUT_OF_SEQUENCE = "update out of sequence"
 
 
+def _stamp(kind: str, obj: Any, old: Any) -> None:
+    """The metadata the store keeps (``api/meta.py``): a Swarm kind's name and labels copied from its
+    spec, and the generation, 1 when created and bumped when the spec changes. A task has neither."""
+    if kind == "tasks":
+        return
+    obj.Name, obj.Labels = obj.Spec.Name, obj.Spec.Labels
+    if old is None:
+        obj.Generation = obj.Generation or 1
+    elif obj.Spec is not old.Spec and obj.Spec != old.Spec:
+        obj.Generation = max(obj.Generation, old.Generation) + 1
+
+
 class ObjectStore:
     def __init__(self, backend: Backend, *, watch_backend: bool = False) -> None:
         self.backend = backend
@@ -135,6 +147,7 @@ class ObjectStore:
             obj.CreatedAt = obj.CreatedAt or ts
             obj.UpdatedAt = ts
             obj.Version = Version(Index=0)
+            _stamp(kind, obj, None)
             key = key_of(kind, obj.ID)
             compares.append(Compare(key, 0))
             ops.append(Put(key, encode(obj)))
@@ -142,6 +155,8 @@ class ObjectStore:
         for obj in updates:
             kind = KIND_OF[type(obj)]
             obj.UpdatedAt = ts
+            if kind != "tasks":
+                _stamp(kind, obj, self._objs[kind].get(obj.ID))
             key = key_of(kind, obj.ID)
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Put(key, encode(obj)))

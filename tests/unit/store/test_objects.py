@@ -419,3 +419,21 @@ async def test_tasks_are_indexed_by_owner_and_follow_an_adoption(store: ObjectSt
     c.Owner = ObjectRef(Kind="ReplicaSet", ID="rs1")
     await store.update(c)
     assert store.tasks_of_owner("s1") == [] and [x.ID for x in store.tasks_of_owner("rs1")] == [t.ID]
+
+
+async def test_the_store_keeps_name_labels_and_generation(store: ObjectStore) -> None:
+    s = Service(ID="s1", Spec=ServiceSpec(Name="web", Labels={"a": "b"}))
+    await store.create(s)
+    got = store.get(Service, "s1")
+    assert got is not None and (got.Name, got.Labels, got.Generation) == ("web", {"a": "b"}, 1)
+    c = clone(got)
+    c.UpdateStatus = None  # not the spec: the generation stays
+    await store.update(c)
+    assert store.get(Service, "s1").Generation == 1  # type: ignore[union-attr]
+    c = clone(store.get(Service, "s1"))
+    c.Spec.Labels = {"a": "c"}
+    await store.update(c)
+    got = store.get(Service, "s1")
+    assert got is not None and (got.Labels, got.Generation) == ({"a": "c"}, 2)
+    t = await store.create(make_task("s1", slot=1))
+    assert t.Generation == 0 and t.Name == ""  # a task's spec never changes; its name is its own

@@ -152,7 +152,7 @@ def daemon(request: web.Request) -> Daemon:
 
 def cluster_json(d: Daemon) -> dict[str, Any]:
     c = d.require_manager().control.cluster()
-    data: dict[str, Any] = msgspec.to_builtins(c)
+    data: dict[str, Any] = wire.object_json(c)
     data.pop("RootCAKey", None)
     data.pop("UnlockKey", None)
     data.pop("NetworkBootstrapKeys", None)
@@ -335,12 +335,12 @@ async def swarm_unlock(request: web.Request) -> web.StreamResponse:
 
 async def nodes_list(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    return jresp(m.control.nodes(filters_of(request)))
+    return jresp([wire.object_json(n) for n in m.control.nodes(filters_of(request))])
 
 
 async def node_inspect(request: web.Request) -> web.StreamResponse:
     m = daemon(request).require_manager()
-    return jresp(m.control.node(request.match_info["id"]))
+    return jresp(wire.object_json(m.control.node(request.match_info["id"])))
 
 
 async def node_update(request: web.Request) -> web.StreamResponse:
@@ -766,7 +766,7 @@ def _payloads(request: web.Request) -> tuple[PayloadAPI, type]:
 
 async def payloads_list(request: web.Request) -> web.StreamResponse:
     api, _ = _payloads(request)
-    return jresp(api.objects(filters_of(request)))
+    return jresp([wire.object_json(o) for o in api.objects(filters_of(request))])
 
 
 async def payload_create(request: web.Request) -> web.StreamResponse:
@@ -777,7 +777,7 @@ async def payload_create(request: web.Request) -> web.StreamResponse:
 
 async def payload_inspect(request: web.Request) -> web.StreamResponse:
     api, _ = _payloads(request)
-    return jresp(api.inspect(request.match_info["id"]))
+    return jresp(wire.object_json(api.inspect(request.match_info["id"])))
 
 
 async def payload_update(request: web.Request) -> web.StreamResponse:

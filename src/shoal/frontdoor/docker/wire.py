@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from msgspec import field
 
 from shoal.api import types as core
+from shoal.api.meta import META_ONLY
 from shoal.api.states import TaskState
 from shoal.api.types import (
     MAIN_CONTAINER,
@@ -143,7 +145,7 @@ class Task(Base):
     NodeID: str = ""
     Status: TaskStatus = field(default_factory=TaskStatus)
     DesiredState: TaskState = TaskState.RUNNING
-    NetworksAttachments: list[NetworkAttachment] | None = None
+    NetworksAttachments: list[dict[str, Any]] | None = None  # NetworkAttachment, as attachments_json
     GenericResources: list[GenericResource] | None = None
     Endpoint: Endpoint | None = None
     ServiceAnnotations: dict[str, Any] | None = None
@@ -151,9 +153,36 @@ class Task(Base):
 
 # ---------------------------------------------------------------- to and from the core
 
+
+def object_json(obj: Any) -> dict[str, Any]:
+    """An object whose Docker shape is the core's (Node, Secret, Config, Cluster) as Docker shows it:
+    without the metadata Docker's object does not have (``api.meta.META_ONLY``, and the name and
+    labels, which Docker has in the spec)."""
+    data: dict[str, Any] = msgspec.to_builtins(obj)
+    for k in _NOT_DOCKERS:
+        data.pop(k, None)
+    for a in data.get("Attachments") or ():  # a node's: each holds the network as it was
+        for k in _NOT_DOCKERS:
+            a["Network"].pop(k, None)
+    return data
+
+
+def attachments_json(atts: list[NetworkAttachment] | None) -> list[dict[str, Any]] | None:
+    """A task's network attachments as Docker shows them: each network without the metadata."""
+    if atts is None:
+        return None
+    out: list[dict[str, Any]] = msgspec.to_builtins(atts)
+    for a in out:
+        for k in _NOT_DOCKERS:
+            a["Network"].pop(k, None)
+    return out
+
+
+_NOT_DOCKERS = (*META_ONLY, "Name", "Labels")
 _CONTAINER_FIELDS = ContainerSpec.__struct_fields__
 _SERVICE_FIELDS = tuple(f for f in Service.__struct_fields__ if f not in ("Spec", "PreviousSpec"))
-_TASK_FIELDS = tuple(f for f in Task.__struct_fields__ if f not in ("Spec", "ServiceID", "Status"))
+_TASK_FIELDS = tuple(f for f in Task.__struct_fields__
+                     if f not in ("Spec", "ServiceID", "Status", "NetworksAttachments"))
 
 
 def container_to_core(c: ContainerSpec, name: str = MAIN_CONTAINER) -> core.ContainerSpec:
@@ -215,7 +244,7 @@ def task_from_core(t: core.Task, specs: dict[int, TaskSpec] | None = None) -> Ta
         if specs is not None:
             specs[id(t.Spec)] = spec
     return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=task_status_from_core(t.Status),
-                **{f: getattr(t, f) for f in _TASK_FIELDS})
+                NetworksAttachments=attachments_json(t.NetworksAttachments), **{f: getattr(t, f) for f in _TASK_FIELDS})
 
 
 def tasks_from_core(tasks: list[core.Task]) -> list[Task]:
@@ -236,5 +265,6 @@ def task_to_core(t: Task) -> core.Task:
             PortStatus=status.PortStatus,
             Containers=[core.ContainerStatus(Name=MAIN_CONTAINER, ContainerID=cs.ContainerID, PID=cs.PID,
                                              ExitCode=cs.ExitCode)] if cs is not None else None),
+        NetworksAttachments=msgspec.convert(t.NetworksAttachments, list[NetworkAttachment] | None),
         **{f: getattr(t, f) for f in _TASK_FIELDS})
 

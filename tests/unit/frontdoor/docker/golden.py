@@ -1,6 +1,8 @@
 """Docker JSON of a representative service and task, captured from the encoder of main at d2870d8 (before
 tasks had several containers): ``frontdoor.docker.app.service_json`` / ``task_json`` as a client sees them,
-and ``api.types.encode`` as the store held them. ``test_wire`` builds the same objects in the core shape."""
+and ``api.types.encode`` as the store held them; a node, a secret, a config and the cluster as
+``GET /nodes``, ``/secrets``, ``/configs`` and ``/swarm`` showed them. ``test_wire`` builds the same
+objects in the core shape."""
 
 SERVICE = (
     b'{"ID":"svc1","Version":{"Index":12},"CreatedAt":"2026-12-04T10:00:00.000000001Z","UpdatedA'
@@ -233,4 +235,32 @@ STORED_SERVICE = (
     b'ol":"tcp","TargetPort":80,"PublishedPort":8080,"PublishMode":"ingress"}],"VirtualIPs":[{"N'
     b'etworkID":"nid","Addr":"10.0.0.2/24"}]},"UpdateStatus":{"State":"completed","StartedAt":"s'
     b'","CompletedAt":"c","Message":"m"},"ServiceStatus":null,"SpecVersion":{"Index":4}}'
+)
+
+NODE = (
+    b'{"ID":"node1","Version":{"Index":3},"CreatedAt":"c","UpdatedAt":"u","Spec":{"Name":"n1","L'
+    b'abels":{"zone":"a"},"Role":"manager","Availability":"active"},"Description":{"Hostname":"h'
+    b'1","Platform":{"Architecture":"x86_64","OS":"linux"},"Resources":{"NanoCPUs":2000000000,"M'
+    b'emoryBytes":1073741824,"Pids":0,"GenericResources":null},"Engine":{"EngineVersion":"","Lab'
+    b'els":null,"Plugins":null},"TLSInfo":null},"Status":{"State":"ready","Message":"","Addr":"1'
+    b'27.0.0.1"},"ManagerStatus":{"Leader":true,"Reachability":"reachable","Addr":"127.0.0.1:237'
+    b'7"},"Attachments":null}'
+)
+SECRET = (
+    b'{"ID":"sec1","Version":{"Index":4},"CreatedAt":"c","UpdatedAt":"u","Spec":{"Name":"db","La'
+    b'bels":{"a":"b"}}}'
+)
+CONFIG = (
+    b'{"ID":"cfg1","Version":{"Index":5},"CreatedAt":"c","UpdatedAt":"u","Spec":{"Name":"site","'
+    b'Data":"aGVsbG8="}}'
+)
+CLUSTER = (
+    b'{"ID":"cl1","Version":{"Index":6},"CreatedAt":"c","UpdatedAt":"u","Spec":{"Name":"default"'
+    b',"Labels":null,"Orchestration":{"TaskHistoryRetentionLimit":null},"Raft":{"SnapshotInterva'
+    b'l":0,"KeepOldSnapshots":null,"LogEntriesForSlowFollowers":0,"ElectionTick":0,"HeartbeatTic'
+    b'k":0},"Dispatcher":{"HeartbeatPeriod":null},"CAConfig":{"NodeCertExpiry":null,"ExternalCAs'
+    b'":null,"SigningCACert":"","SigningCAKey":"","ForceRotate":0},"TaskDefaults":{},"Encryption'
+    b'Config":{"AutoLockManagers":false}},"TLSInfo":{"TrustRoot":"","CertIssuerSubject":"","Cert'
+    b'IssuerPublicKey":""},"RootRotationInProgress":false,"DefaultAddrPool":["10.0.0.0/8"],"Subn'
+    b'etSize":24,"DataPathPort":4789,"JoinTokens":{"Worker":"w","Manager":"m"}}'
 )

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from shoal.api import types as T
+from shoal.api.meta import META_ONLY
 from shoal.api.states import TaskState
 from shoal.frontdoor.docker import app, wire
 from shoal.store.backend import Put
@@ -174,3 +175,66 @@ def test_old_shape_decodes_without_the_store() -> None:
     assert t.Owner.ID == "svc1" and t.Spec.Containers[0].Name == T.MAIN_CONTAINER
     new = T.decode(T.Task, T.encode(task()))  # the new shape is read as written
     assert new == task()
+
+
+# ---------------------------------------------------------------- the other kinds, now with ObjectMeta
+
+
+def test_objects_with_metadata_show_only_dockers_fields() -> None:
+    node = T.Node(ID="node1", Version=T.Version(Index=3), CreatedAt="c", UpdatedAt="u",
+                  Spec=T.NodeSpec(Name="n1", Labels={"zone": "a"}, Role="manager", Availability="active"),
+                  Description=T.NodeDescription(Hostname="h1", Platform=T.Platform(Architecture="x86_64", OS="linux"),
+                                                Resources=T.Resources(NanoCPUs=2_000_000_000, MemoryBytes=1 << 30)),
+                  Status=T.NodeStatus(State="ready", Addr="127.0.0.1"),
+                  ManagerStatus=T.ManagerStatus(Leader=True, Reachability="reachable", Addr="127.0.0.1:2377"),
+                  # what Docker does not show
+                  Name="n1", Labels={"zone": "a"}, Namespace="ns", Annotations={"k": "v"}, Generation=7,
+                  ObservedGeneration=6, Owner=T.ObjectRef(Kind="X", ID="x"), Finalizers=["f"])
+    assert msgspec.json.encode(wire.object_json(node)) == golden.NODE
+    secret = T.Secret(ID="sec1", Version=T.Version(Index=4), CreatedAt="c", UpdatedAt="u", Name="db", Generation=1,
+                      Spec=T.SecretSpec(Name="db", Labels={"a": "b"}))
+    assert msgspec.json.encode(wire.object_json(secret)) == golden.SECRET
+    config = T.Config(ID="cfg1", Version=T.Version(Index=5), CreatedAt="c", UpdatedAt="u", Generation=2,
+                      Spec=T.ConfigSpec(Name="site", Data=b"hello"))
+    assert msgspec.json.encode(wire.object_json(config)) == golden.CONFIG
+
+
+def test_the_cluster_shows_neither_its_keys_nor_its_metadata() -> None:
+    cluster = T.Cluster(ID="cl1", Version=T.Version(Index=6), CreatedAt="c", UpdatedAt="u", Spec=T.ClusterSpec(),
+                        RootCAKey="KEY", UnlockKey="UNLOCK", JoinTokens=T.JoinTokens(Worker="w", Manager="m"),
+                        Name="default", Generation=3)
+
+    class Control:
+        @staticmethod
+        def cluster() -> T.Cluster:
+            return cluster
+
+    class Manager:
+        control = Control
+
+    class Daemon:
+        @staticmethod
+        def require_manager() -> type[Manager]:
+            return Manager
+
+    assert msgspec.json.encode(app.cluster_json(Daemon)) == golden.CLUSTER  # type: ignore[arg-type]
+
+
+def test_services_and_tasks_with_metadata_show_only_dockers_fields() -> None:
+    s, t = service(), task()
+    s.Name, s.Labels, s.Generation, s.Namespace = "web", {"a": "b"}, 5, "ns"
+    t.Generation, t.Annotations = 2, {"k": "v"}
+    assert msgspec.json.encode(app.service_json(_Manager, s, status=True)) == golden.SERVICE
+    assert msgspec.json.encode(app.task_json(t)) == golden.TASK
+
+
+def test_a_nodes_attachments_show_their_network_without_metadata() -> None:
+    net = T.Network(ID="ing", Name="ingress", Generation=2, Spec=T.NetworkSpec(Name="ingress", Ingress=True))
+    node = T.Node(ID="n", Generation=1, Attachments=[T.NetworkAttachment(Network=net, Addresses=["10.0.0.2/24"])])
+    plain = T.Node(ID="n", Attachments=[T.NetworkAttachment(Network=T.Network(
+        ID="ing", Spec=T.NetworkSpec(Name="ingress", Ingress=True)), Addresses=["10.0.0.2/24"])])
+    want = msgspec.to_builtins(plain)
+    for k in (*META_ONLY, "Name", "Labels"):
+        want.pop(k)
+        want["Attachments"][0]["Network"].pop(k)
+    assert wire.object_json(node) == want
