@@ -106,7 +106,7 @@ def _mounts_under(path: Path) -> list[str]:
 def make_task(command: list[str] | None = None, args: list[str] | None = None, *,
               resources: ResourceRequirements | None = None, image: str = IMAGE, **spec: object) -> Task:
     cs = ContainerSpec(Image=image, Command=command, Args=args, **spec)  # type: ignore[arg-type]
-    return Task(ID=new_id(), Spec=TaskSpec(ContainerSpec=cs, Resources=resources))
+    return Task(ID=new_id(), Spec=TaskSpec(Containers=[cs], Resources=resources))
 
 
 def sh(script: str, **spec: object) -> Task:

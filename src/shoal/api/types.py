@@ -11,8 +11,8 @@ several. The Docker front door translates (``frontdoor/docker/wire.py``): Docker
 with its singular ``ContainerSpec`` is the core TaskSpec with one container. See
 docs/design/task-model.md.
 
-Every stored object carries ``ID``, ``Version`` (the store revision of its last write), ``CreatedAt``
-and ``UpdatedAt``. Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
+Every stored object is an ``ObjectMeta`` (``api/meta.py``: ``ID``, ``Version`` — the store revision of
+its last write —, ``CreatedAt``, ``UpdatedAt``, name, labels, owner, generation, ...). Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
 own bookkeeping and are documented where they are declared. A store written before tasks had several
 containers (``ContainerSpec``/``ServiceID``) still loads: ``decode`` reads the old shape.
 """
