@@ -25,6 +25,7 @@ from shoal.api.types import (
     Version,
 )
 from shoal.manager.loop import Loop
+from shoal.manager.workqueue import Controller
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
 
@@ -54,9 +55,12 @@ async def until(pred: Callable[[], bool], timeout: float = 2.0, what: str = "con
         await asyncio.sleep(0.001)
 
 
-async def paused(loop: Loop) -> None:
+async def paused(loop: Loop | Controller) -> None:
     """Run a loop's ``start()`` (subscribe, seed from the store) without leaving its background task
     running: the test then drives it with ``tick()`` / ``settle()``."""
+    if isinstance(loop, Controller):
+        loop.seed()  # subscribe and queue every key; no workers
+        return
     loop.start()
     unsubscribe, loop._unsubscribe = loop._unsubscribe, None  # stop() would also stop listening
     await loop.stop()
