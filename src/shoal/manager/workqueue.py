@@ -300,9 +300,10 @@ class Controller:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker(), name=f"{self.name}-{i}") for i in range(self.workers)]
 
-    async def stop(self, drain_timeout: float = 5.0) -> None:
-        """Stop listening, let the workers finish the keys still ready (for ``drain_timeout`` seconds
-        at most), and end them."""
+    async def stop(self, drain_timeout: float = 0.0) -> None:
+        """Stop listening, shut the queue down, give the workers ``drain_timeout`` seconds to finish
+        the keys still ready, and end them. The manager stops at once (0): a manager that is no
+        longer the leader must stop writing; the next leader starts from the store."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

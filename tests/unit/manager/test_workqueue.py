@@ -301,11 +301,22 @@ async def test_stop_lets_the_workers_finish_the_ready_keys(clock: FakeClock) -> 
     c.start()
     for k in "abcde":
         c.queue.add(k)
-    await c.stop()
+    await c.stop(drain_timeout=5.0)
     assert sorted(k for b in c.batches_seen for k in b) == list("abcde")
     assert c._tasks == []
     c.queue.add("f")  # after stop: refused
     assert c.queue.idle()
+
+
+async def test_stop_without_drain_ends_the_workers_at_once(clock: FakeClock) -> None:
+    c = Recorder(clock, workers=1, max_batch=1)
+    c.gate = asyncio.Event()  # never set: the batch would hold forever
+    c.start()
+    c.queue.add("a")
+    c.queue.add("b")
+    await until(lambda: c.holding.get("a") == 1, what="a worker busy")
+    await c.stop()
+    assert c._tasks == [] and c.batches_seen == [["a"]]
 
 
 async def test_the_debounce_gathers_a_burst_into_one_batch(clock: FakeClock) -> None:

@@ -29,21 +29,25 @@ from shoal.api.states import TaskState
 from shoal.api.types import Service, Task, UpdateConfig, UpdateStatus, VersionRef, now_ts, parse_ts
 from shoal.manager.orchestrator.common import task_dirty
 from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.workqueue import Clock
 from shoal.store.objects import ObjectStore
 
 IN_PROGRESS = ("updating", "rollback_started")
 
 
 class UpdateMonitor:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self.running_since: dict[str, float] = {}
         self.failures: dict[tuple[str, str], set[str]] = {}  # (service ID, StartedAt) -> failed task IDs
 
-    def observe(self, old: Task | None, new: Task | None, now: float) -> None:
-        """A task changed in the store: remember when it was first seen running."""
-        if new is not None and new.Status.State == TaskState.RUNNING and new.ID not in self.running_since:
-            self.running_since[new.ID] = now
-        elif new is None and old is not None:
+    def observe(self, old: Task | None, new: Task | None) -> None:
+        """A task changed in the store: remember when it was first seen running (called on every
+        task change: kept to a test or two)."""
+        if new is not None:
+            if new.Status.State == TaskState.RUNNING and new.ID not in self.running_since:
+                self.running_since[new.ID] = self.clock()
+        elif old is not None:
             self.running_since.pop(old.ID, None)
 
     def in_flight(self, t: Task, status: UpdateStatus, monitor: float, now: float) -> tuple[bool, float | None]:

@@ -39,18 +39,19 @@ class Slot:
     stale: list[Task] = field(default_factory=list)
 
 
-def slot_key(service: Service, t: Task) -> SlotKey:
-    return t.NodeID if is_global(service) else t.Slot
-
-
 def sort_slots(plan: Plan, service: Service) -> dict[SlotKey, Slot]:
     """The service's live slots (as this plan leaves them), each split into fresh and stale tasks."""
     slots: dict[SlotKey, Slot] = {}
-    live = [plan.current(t) for t in plan.store.tasks_of_service(service.ID)]
+    node_bound = is_global(service)
+    changed = plan.changed
+    live = [changed.get(t.ID, t) for t in plan.store.tasks_of_service(service.ID)]
     for t in [*live, *plan.created]:
         if t.DesiredState > TaskState.RUNNING:
             continue
-        slot = slots.setdefault(slot_key(service, t), Slot())
+        key: SlotKey = t.NodeID if node_bound else t.Slot
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = Slot()
         (slot.stale if task_dirty(service, t) else slot.fresh).append(t)
     return slots
 

@@ -13,7 +13,7 @@ scale, a label change) only get the new spec version in place, and are no update
 
 from __future__ import annotations
 
-from shoal.api.types import Service, Task, UpdateStatus, now_ts
+from shoal.api.types import Service, UpdateStatus, now_ts
 from shoal.manager.orchestrator import rolling
 from shoal.manager.orchestrator.common import SECOND, update_config
 from shoal.manager.orchestrator.monitor import IN_PROGRESS, UpdateMonitor
@@ -28,10 +28,8 @@ class UpdateSupervisor:
     def __init__(self, clock: Clock, restarts: RestartSupervisor) -> None:
         self.clock = clock
         self.restarts = restarts  # holds stop-first replacements until their old task stopped
-        self.monitor = UpdateMonitor()
-
-    def observe(self, old: Task | None, new: Task | None) -> None:
-        self.monitor.observe(old, new, self.clock())
+        self.monitor = UpdateMonitor(clock)
+        self.observe = self.monitor.observe  # every task change goes through it: one call
 
     def forget_service(self, service_id: str) -> None:
         self.monitor.forget_service(service_id)
