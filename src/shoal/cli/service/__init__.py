@@ -19,6 +19,7 @@ import click
 
 from shoal.cli.client import (
     APIError,
+    Client,
     DockerError,
     client_of,
     emit_inspect,
@@ -208,20 +209,10 @@ def scale(ctx: click.Context, detach: bool, pairs: tuple[str, ...]) -> None:
             errs.append(f'{ref}: invalid replicas value {num}: strconv.ParseUint: parsing "{num}": invalid syntax')
             continue
         try:
-            svc = c.get(f"/services/{path_ref(ref)}")
-            mode = svc["Spec"].setdefault("Mode", {})
-            if mode.get("Replicated") is not None:
-                mode["Replicated"]["Replicas"] = n
-            elif mode.get("ReplicatedJob") is not None:
-                mode["ReplicatedJob"]["TotalCompletions"] = n
-            else:
-                raise DockerError("scale can only be used with replicated or replicated-job mode")
-            resp = c.post(f"/services/{path_ref(svc['ID'])}/update", {"version": svc["Version"]["Index"]},
-                          body=go_spec(svc["Spec"]))
+            _print_warnings(_scale_one(c, ref, n))
         except DockerError as e:
             errs.append(f"{ref}: {e.format_message()}")
             continue
-        _print_warnings((resp or {}).get("Warnings"))
         click.echo(f"{ref} scaled to {n}")
         done.append(ref)
     if done and not detach:
@@ -232,6 +223,22 @@ def scale(ctx: click.Context, detach: bool, pairs: tuple[str, ...]) -> None:
                 errs.append(f"{ref}: {e.format_message()}")
     if errs:
         raise DockerError("\n".join(errs))
+
+
+def _scale_one(c: Client, ref: str, n: int) -> list[str] | None:
+    """Set one service's replica count (or a replicated job's completions); the daemon's warnings."""
+    svc = c.get(f"/services/{path_ref(ref)}")
+    mode = svc["Spec"].setdefault("Mode", {})
+    if mode.get("Replicated") is not None:
+        mode["Replicated"]["Replicas"] = n
+    elif mode.get("ReplicatedJob") is not None:
+        mode["ReplicatedJob"]["TotalCompletions"] = n
+    else:
+        raise DockerError("scale can only be used with replicated or replicated-job mode")
+    resp = c.post(f"/services/{path_ref(svc['ID'])}/update", {"version": svc["Version"]["Index"]},
+                  body=go_spec(svc["Spec"]))
+    warnings: list[str] | None = (resp or {}).get("Warnings")
+    return warnings
 
 
 @service.command("update")
