@@ -45,11 +45,15 @@ def build_app(d: Daemon) -> web.Application:
     return make_app(d)
 
 
+def new_daemon(base: Path, hostname: str) -> Daemon:
+    """A daemon whose state lives under ``base`` (the same ``base`` again: the same node, restarted)."""
+    return Daemon(DaemonConfig(data_root=base / "data", exec_root=base / "run", runtime="hollow", hostname=hostname))
+
+
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Daemon]:
     """A daemon in no swarm yet."""
-    d = Daemon(DaemonConfig(data_root=tmp_path / "data", exec_root=tmp_path / "run", runtime="hollow",
-                            hostname="node-1"))
+    d = new_daemon(tmp_path, "node-1")
     await d.start()
     yield d
     await d.stop()
@@ -476,3 +480,62 @@ async def test_a_store_failure_or_a_bug_is_a_500_in_docker_shape(manager: Daemon
 
     monkeypatch.setattr(m.control, "services", unavailable)
     assert await error(await client.get(f"{V}/services"), 503) == "no leader"
+
+
+# ---------------------------------------------------------------- a worker, a locked manager
+
+NOT_A_MANAGER_WORKER = ("This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+                        "state. Please run this command on a manager node or promote the current node to a manager.")
+SWARM_LOCKED = ('Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" '
+                "to unlock it.")
+
+
+@pytest.fixture
+async def worker(manager: Daemon, tmp_path: Path) -> AsyncIterator[Daemon]:
+    """A second daemon, joined to ``manager``'s swarm as a worker."""
+    assert manager.manager is not None
+    w = new_daemon(tmp_path / "worker", "node-2")
+    await w.start()
+    token = manager.manager.control.cluster().JoinTokens.Worker
+    await w.swarm_join([manager.listen_addr], token, f"127.0.0.1:{free_port()}", "127.0.0.1")
+    yield w
+    await w.stop()
+
+
+async def test_a_worker_answers_in_swarms_words(manager: Daemon, worker: Daemon) -> None:
+    async with TestClient(TestServer(build_app(worker))) as c:
+        assert (await c.get("/_ping")).headers["Swarm"] == "active/worker"
+        swarm = (await (await c.get(f"{V}/info")).json())["Swarm"]
+        assert swarm["LocalNodeState"] == "active" and swarm["ControlAvailable"] is False
+        assert swarm["NodeID"] == worker.node_id and swarm["RemoteManagers"] == [{"NodeID": "", "Addr": manager.addr}]
+        for path in ("/swarm", "/services", "/nodes", "/tasks", "/secrets"):
+            assert await error(await c.get(V + path), 503) == NOT_A_MANAGER_WORKER, path
+        assert await error(await c.post(f"{V}/swarm/init", json={}), 503) == ALREADY_IN_SWARM
+        assert (await c.post(f"{V}/swarm/leave")).status == 200  # a worker leaves without --force
+        assert (await c.get("/_ping")).headers["Swarm"] == "inactive"
+        assert await error(await c.post(f"{V}/swarm/leave"), 503) == NOT_IN_SWARM
+
+
+async def test_a_locked_manager_refuses_until_unlocked(node: Daemon, client: Client, tmp_path: Path) -> None:
+    r = await client.post(f"{V}/swarm/init", json={"ListenAddr": f"127.0.0.1:{free_port()}",
+                                                   "AdvertiseAddr": "127.0.0.1", "AutoLockManagers": True})
+    assert r.status == 200
+    key = (await (await client.get(f"{V}/swarm/unlockkey")).json())["UnlockKey"]
+    assert key.startswith("SWMKEY-1-")
+    await node.stop()
+    restarted = new_daemon(tmp_path, "node-1")  # the same directories: the same node, now locked
+    await restarted.start()
+    try:
+        async with TestClient(TestServer(build_app(restarted))) as c:
+            assert (await c.get("/_ping")).headers["Swarm"] == "locked"
+            assert (await (await c.get("/info")).json())["Swarm"]["LocalNodeState"] == "locked"
+            for path in ("/swarm", "/services", "/nodes"):
+                assert await error(await c.get(V + path), 503) == SWARM_LOCKED, path
+            assert await error(await c.post(f"{V}/swarm/leave"), 503) == LEAVE_LAST_MANAGER
+            wrong = await c.post(f"{V}/swarm/unlock", json={"UnlockKey": "SWMKEY-1-" + "A" * 43})
+            # dockerd's words; it answers 401 (invalidUnlockKey is Unauthorized), shoal 400.
+            assert (await wrong.json()) == {"message": "swarm could not be unlocked: invalid key provided"}
+            assert (await c.post(f"{V}/swarm/unlock", json={"UnlockKey": key})).status == 200
+            assert (await c.get(f"{V}/services")).status == 200
+    finally:
+        await restarted.stop()
