@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
+from shoal.api import generic
 from shoal.api.humanize import parse_go_duration
 from shoal.cli.client import DockerError
 from shoal.cli.output import ram_in_bytes
-from shoal.manager.scheduler import generic
 
 # ---------------------------------------------------------------- value types
 
