@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.orchestrator.common import SECOND, is_global, new_task, restart_policy
+from shoal.manager.orchestrator.common import is_global, new_task, restart_policy
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.workqueue import Clock
 

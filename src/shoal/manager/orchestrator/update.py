@@ -13,9 +13,10 @@ scale, a label change) only get the new spec version in place, and are no update
 
 from __future__ import annotations
 
+from shoal.api.defaults import SECOND
 from shoal.api.types import Service, UpdateStatus, now_ts
 from shoal.manager.orchestrator import rolling
-from shoal.manager.orchestrator.common import SECOND, update_config
+from shoal.manager.orchestrator.common import update_config
 from shoal.manager.orchestrator.monitor import IN_PROGRESS, UpdateMonitor
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.orchestrator.restart import RestartSupervisor
