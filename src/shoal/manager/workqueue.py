@@ -296,6 +296,11 @@ class Controller:
         """Subscribe to what feeds the queue and add every key there is (``start`` does this first)."""
 
     def start(self) -> None:
+        """Seed and run the workers; a controller stopped before (a leader deposed and elected again)
+        starts over with a new queue."""
+        if self.queue.shutting_down:
+            q = self.queue
+            self.queue = WorkQueue(q.clock, base_delay=q.base_delay, max_delay=q.max_delay)
         self.seed()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._worker(), name=f"{self.name}-{i}") for i in range(self.workers)]

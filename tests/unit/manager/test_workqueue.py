@@ -332,3 +332,15 @@ async def test_the_debounce_gathers_a_burst_into_one_batch(clock: FakeClock) -> 
         assert c.batches_seen == [["a", "b"]]
     finally:
         await c.stop()
+
+
+async def test_a_stopped_controller_starts_again_with_a_new_queue(clock: FakeClock) -> None:
+    c = Recorder(clock)
+    c.start()
+    await c.stop()  # e.g. the manager was deposed ...
+    c.start()  # ... and elected again
+    try:
+        c.queue.add("a")
+        await until(lambda: c.batches_seen == [["a"]], what="the restarted controller to take a key")
+    finally:
+        await c.stop()
