@@ -12,9 +12,10 @@ with its singular ``ContainerSpec`` is the core TaskSpec with one container. See
 docs/design/task-model.md.
 
 Every stored object is an ``ObjectMeta`` (``api/meta.py``: ``ID``, ``Version`` — the store revision of
-its last write —, ``CreatedAt``, ``UpdatedAt``, name, labels, owner, generation, ...). Durations are nanoseconds, as on the wire. Fields the API does not know are shoal's
-own bookkeeping and are documented where they are declared. A store written before tasks had several
-containers (``ContainerSpec``/``ServiceID``) still loads: ``decode`` reads the old shape.
+its last write —, ``CreatedAt``, ``UpdatedAt``, name, labels, owner, generation, ...). Durations are
+nanoseconds, as on the wire. Fields the API does not know are shoal's own bookkeeping and are
+documented where they are declared. A store written before tasks had several containers
+(``ContainerSpec``/``ServiceID``) still loads: ``decode`` reads the old shape.
 """
 
 from __future__ import annotations
