@@ -153,6 +153,12 @@ class Task(Base):
 
 # ---------------------------------------------------------------- to and from the core
 
+_NOT_DOCKERS = (*META_ONLY, "Name", "Labels")
+_CONTAINER_FIELDS = ContainerSpec.__struct_fields__
+_SERVICE_FIELDS = tuple(f for f in Service.__struct_fields__ if f not in ("Spec", "PreviousSpec"))
+_TASK_FIELDS = tuple(f for f in Task.__struct_fields__
+                     if f not in ("Spec", "ServiceID", "Status", "NetworksAttachments"))
+
 
 def object_json(obj: Any) -> dict[str, Any]:
     """An object whose Docker shape is the core's (Node, Secret, Config, Cluster) as Docker shows it:
@@ -176,13 +182,6 @@ def attachments_json(atts: list[NetworkAttachment] | None) -> list[dict[str, Any
         for k in _NOT_DOCKERS:
             a["Network"].pop(k, None)
     return out
-
-
-_NOT_DOCKERS = (*META_ONLY, "Name", "Labels")
-_CONTAINER_FIELDS = ContainerSpec.__struct_fields__
-_SERVICE_FIELDS = tuple(f for f in Service.__struct_fields__ if f not in ("Spec", "PreviousSpec"))
-_TASK_FIELDS = tuple(f for f in Task.__struct_fields__
-                     if f not in ("Spec", "ServiceID", "Status", "NetworksAttachments"))
 
 
 def container_to_core(c: ContainerSpec, name: str = MAIN_CONTAINER) -> core.ContainerSpec:
