@@ -28,6 +28,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoal.agent import remote
 from shoal.agent.logs import LogLine
@@ -59,7 +60,7 @@ from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import JoinRequest, SwarmListener, host_of, read_leader_logs
-from shoal.runtime.base import Runtime
+from shoal.runtime.base import Networking, Runtime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
 from shoal.runtime.registry import Puller, RegistryClient
@@ -67,6 +68,9 @@ from shoal.runtime.volumes import VolumeStore
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.objects import Change, ObjectStore
+
+if TYPE_CHECKING:
+    from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,7 @@ class Daemon:
         self.registry = RegistryClient(config.block_registries, config.insecure_registries)
         self.puller = Puller(self.registry, self.images)
         self.runtime_name = config.runtime or default_runtime()
+        self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
@@ -155,13 +160,18 @@ class Daemon:
 
             return HollowRuntime()
         if self.runtime_name == "runc":
+            from shoal.network.node import NodeNetwork
             from shoal.runtime.runc import RuncRuntime
 
-            return RuncRuntime(self.data_root, self.exec_root, self.images, dns=self.config.dns, bip=self.config.bip)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
+            return RuncRuntime(self.data_root, self.exec_root, self.images)
         if self.runtime_name == "docker":
+            from shoal.network.node import NodeNetwork
             from shoal.runtime.docker import DockerRuntime
 
-            return DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
+            docker_rt = DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt)
+            return docker_rt
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
     def describe(self) -> NodeDescription:
@@ -293,13 +303,18 @@ class Daemon:
                                       self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller())
+                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller(),
+                             network=self._task_network())
         await self.worker.start()
 
     def _task_puller(self) -> Puller | None:
         """What pulls the images of this node's tasks: none for a runtime that runs no images (hollow
         nodes never contact a registry)."""
         return self.puller if getattr(self.runtime, "uses_images", True) else None
+
+    def _task_network(self) -> NodeNetwork | None:
+        """The node's network, for a runtime whose tasks join sandboxes (not one swapped in since)."""
+        return self.network if self.runtime.networking in (Networking.JOIN, Networking.HOLD) else None
 
     def _remote_registrar(self, ident: remote.Identity) -> remote.RemoteRegistrar:
         def managers_changed(addrs: list[str]) -> None:
@@ -317,7 +332,8 @@ class Daemon:
     async def _run_worker(self, ident: remote.Identity) -> None:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller())
+                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller(),
+                             network=self._task_network())
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum
@@ -549,6 +565,8 @@ class Daemon:
         async with self._lock:
             await self._stop_swarm()
             await self.runtime.close()
+            if self.network is not None:
+                await self.network.close()
             await self.puller.close()
             await self.registry.close()
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started, TaskFile
+from shoal.network.sandbox import Sandbox
+from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile
 
 SIGKILL_EXIT = 128 + int(signals.SIGKILL)
 
@@ -54,6 +55,7 @@ def _signal_exit(name: str) -> int:
 
 class FakeRuntime:
     name = "fake"
+    networking = Networking.NONE
 
     def __init__(self, images: Iterable[str] | None = None, *, log_dir: Path | None = None,
                  ignore_stop: bool = False) -> None:
@@ -63,6 +65,7 @@ class FakeRuntime:
         self.calls: list[tuple[Any, ...]] = []
         self.prepared: set[str] = set()
         self.files: dict[str, list[TaskFile]] = {}  # the secrets' and configs' files each task was prepared with
+        self.sandboxes: dict[str, Sandbox | None] = {}  # the sandbox each task was prepared to join
         self.exits: dict[str, asyncio.Future[int]] = {}
         self.fail_prepare: dict[str, Exception] = {}
         self.fail_start: dict[str, Exception] = {}
@@ -102,9 +105,10 @@ class FakeRuntime:
     async def cleanup(self) -> None:
         self.calls.append(("cleanup",))
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         self.calls.append(("prepare", task.ID))
         self.files[task.ID] = list(files)
+        self.sandboxes[task.ID] = sandbox
         if task.ID in self.fail_prepare:
             raise self.fail_prepare[task.ID]
         spec = task.Spec.ContainerSpec
