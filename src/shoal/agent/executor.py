@@ -30,7 +30,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shoal.agent import health
 from shoal.agent.flag import Flag
@@ -38,12 +38,9 @@ from shoal.api import template
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
 from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
-from shoal.network.sandbox import Sandbox, SandboxError
+from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
 from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile
 from shoal.runtime.registry import Puller
-
-if TYPE_CHECKING:
-    from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +79,7 @@ class TaskRunner:
 
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
                  files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
-                 puller: Puller | None = None, network: NodeNetwork | None = None,
+                 puller: Puller | None = None, network: Sandboxes | None = None,
                  on_end: Callable[[], None] | None = None) -> None:
         self.task = task
         self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None

@@ -93,6 +93,14 @@ class Sandbox:
         return "\n".join(lines) + "\n"
 
 
+class Sandboxes(Protocol):
+    """What the agent's executor asks of the node's network (``node.NodeNetwork``)."""
+
+    async def create_sandbox(self, task: Task) -> Sandbox: ...
+
+    async def remove_sandbox(self, task_id: str) -> None: ...
+
+
 class NetnsHolder(Protocol):
     """A runtime that holds a task's network namespace itself (docker: a pause container), which the
     node then wires. ``hold`` returns the path of the namespace (``/proc/<pid>/ns/net``)."""

@@ -55,10 +55,10 @@ def _signal_exit(name: str) -> int:
 
 class FakeRuntime:
     name = "fake"
-    networking = Networking.NONE
 
     def __init__(self, images: Iterable[str] | None = None, *, log_dir: Path | None = None,
-                 ignore_stop: bool = False) -> None:
+                 ignore_stop: bool = False, networking: Networking = Networking.NONE) -> None:
+        self.networking = networking  # JOIN: the agent hands it a sandbox (a test's fake network)
         self.images: set[str] | None = None if images is None else {normalize_image(i) for i in images}
         self.log_dir = Path(log_dir) if log_dir is not None else Path("/nonexistent/fake-runtime-logs")
         self.ignore_stop = ignore_stop
