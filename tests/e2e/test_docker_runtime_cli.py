@@ -158,17 +158,18 @@ def test_after_a_crash_the_daemon_removes_its_old_containers(e2e_base: Path, doc
     replaces the tasks. A daemon's cleanup never touches another daemon's containers."""
     d = start_daemon(e2e_base / "dk-crash", "docker", ["--docker-host", dockerd.host])
     owner = {"label": [f"io.shoal.daemon={d.data_root.resolve()}"]}
+    task = {"label": [*owner["label"], "io.shoal.task.id"]}  # not the pause container that holds its network
     try:
         tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "dk-crash-rootfs")), "-c", "."],
                              capture_output=True, check=True).stdout
         d.docker("import", "-", "busy:latest", input=tar)
         d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
         d.docker("service", "create", "-d", "--name", "survivor", "busy:latest", "sleep", "1000")
-        (before,) = wait_for(lambda: client.containers(filters=owner), timeout=60, what="the task's container")
+        (before,) = wait_for(lambda: client.containers(filters=task), timeout=60, what="the task's container")
         d.kill()
-        assert [c["Id"] for c in client.containers(filters=owner)] == [before["Id"]]  # dockerd keeps it
+        assert [c["Id"] for c in client.containers(filters=task)] == [before["Id"]]  # dockerd keeps it
         d.start()
-        wait_for(lambda: [c["Id"] for c in client.containers(all=True, filters=owner)] not in ([], [before["Id"]]),
+        wait_for(lambda: [c["Id"] for c in client.containers(all=True, filters=task)] not in ([], [before["Id"]]),
                  timeout=60, what="the old container removed and a new one started")
         assert not client.containers(all=True, filters={"id": before["Id"]})
         d.docker("service", "rm", "survivor")
