@@ -29,11 +29,13 @@ from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Assignments
 from shoal.manager.remote import LEADER_HEADER
+from shoal.network.endpoints import NetworkEndpoints
 
 log = logging.getLogger(__name__)
 
 _tasks = msgspec.json.Decoder(list[Task])
 _secrets = msgspec.json.Decoder(list[Secret])
+_endpoints = msgspec.json.Decoder(dict[str, NetworkEndpoints])
 _configs = msgspec.json.Decoder(list[Config])
 
 
@@ -125,7 +127,8 @@ class RemoteSession:
                             tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
                             self.queue.put_nowait(Assignments(
                                 tasks, list(data["removed"]), bool(data["full"]), peers=data.get("peers"),
-                                names=data.get("names"), ingress=data.get("ingress"),
+                                endpoints=_endpoints.decode(msgspec.json.encode(data["endpoints"]))
+                                if data.get("endpoints") is not None else None, ingress=data.get("ingress"),
                                 encryption=data.get("encryption"),
                                 secrets=_secrets.decode(msgspec.json.encode(data.get("secrets") or [])),
                                 configs=_configs.decode(msgspec.json.encode(data.get("configs") or [])),

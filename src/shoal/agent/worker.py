@@ -155,7 +155,8 @@ class Worker:
                 self._unassign(tid)
             if msg.peers is not None and self.network is not None:
                 try:
-                    await self.network.set_view(msg.peers, msg.names or {}, msg.ingress or {}, msg.encryption or {})
+                    await self.network.set_view(msg.peers, msg.endpoints or {}, msg.ingress or {},
+                                                msg.encryption or {})
                 except Exception:  # the overlay's forwarding must never stop the assignments
                     log.exception("updating the view of the networks")
 

@@ -300,7 +300,7 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
                 return
             await ws.send_bytes(msgspec.json.encode(
                 {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
-                 "peers": batch.peers, "names": batch.names, "ingress": batch.ingress,
+                 "peers": batch.peers, "endpoints": batch.endpoints, "ingress": batch.ingress,
                  "encryption": batch.encryption, "secrets": batch.secrets, "configs": batch.configs,
                  "deps_removed": batch.deps_removed}
             ))

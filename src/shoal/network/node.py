@@ -29,7 +29,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import Task
-from shoal.network import bridge, egress, seal, vip
+from shoal.network import bridge, egress, endpoints, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, node_upstreams
@@ -57,6 +57,7 @@ class NodeNetwork:
         self.netns_dir.mkdir(parents=True, exist_ok=True)
         self.sandboxes: dict[str, Sandbox] = {}
         self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
+        self.endpoints: endpoints.View = {}  # the services' endpoints on this node's networks
         self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task
         self._bip = bip
         self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
@@ -181,10 +182,11 @@ class NodeNetwork:
 
     # ------------------------------------------------------------ the managers' view
 
-    async def set_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]],
+    async def set_view(self, peers: dict[str, list[str]], view: endpoints.View,
                        ingress: dict[str, Any], encryption: dict[str, Any] | None = None) -> None:
-        """Where each overlay network's traffic goes (the other nodes with tasks on it), the names
-        its tasks resolve, this node's part of the routing mesh, and the encrypted overlays' keys."""
+        """Where each overlay network's traffic goes (the other nodes with tasks on it), the services'
+        endpoints on its networks (the names its tasks resolve, the VIPs they balance), this node's
+        part of the routing mesh, and the encrypted overlays' keys."""
         encryption = encryption or {}
         if encryption != self._encryption:
             try:
@@ -196,7 +198,8 @@ class NodeNetwork:
         # An encrypted network's peers are reached at their addresses inside the tunnel.
         self.network_peers = {net: [seal.inner_address(a) for a in addrs] if net in sealed else addrs
                               for net, addrs in peers.items()}
-        self.dns.names = names
+        self.endpoints = view
+        self.dns.names = endpoints.names(view)
         if ingress != self._ingress:
             try:
                 await asyncio.to_thread(ingress_mesh.sync, ingress)
@@ -224,7 +227,7 @@ class NodeNetwork:
         sb = self.sandboxes.get(task_id)
         if sb is None or not sb.networks:
             return
-        vips = vip.vips_of(self.dns.names, sb.networks)
+        vips = endpoints.vips(self.endpoints, sb.networks)
         rules = vip.ruleset(vips)
         if rules == self._vip_rules.get(task_id) or (not vips and task_id not in self._vip_rules):
             return
