@@ -22,6 +22,7 @@ from shoal.api.types import ContainerSpec, ResourceRequirements, Resources, Task
 from shoal.network.default import DefaultBridge
 from shoal.network.node import NodeNetwork
 from shoal.network.sandbox import Sandbox
+from shoal.runtime import logs as runtime_logs
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.images import ImageStore
 from shoal.runtime.runc import RuncRuntime as Runc
@@ -450,5 +451,5 @@ async def test_cleanup_recovers_after_a_crash(rt: RuncRuntime, tmp_path: Path, e
     code = await asyncio.wait_for(rt.wait(task.ID), 10)
     assert code == 137
     rt.containers.pop(task.ID)
-    logs.remove(rt.log_path(task.ID))
+    runtime_logs.remove(rt.log_path(task.ID))
     assert _leftovers(rt, task.ID, started.pid) == []

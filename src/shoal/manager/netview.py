@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shoal.api.endpoints import Endpoint, NetworkEndpoints, View
 from shoal.api.states import TaskState
 from shoal.api.types import Network, Service, Task
-from shoal.network.endpoints import Endpoint, NetworkEndpoints, View
 from shoal.store.objects import Change, ObjectStore
 
 

@@ -1,32 +1,17 @@
-"""The networks' endpoints as the managers send them to a node: typed, per network, per service.
+"""What a node makes of the networks' endpoints the managers send (``api/endpoints.py``).
 
-``{network ID → NetworkEndpoints(Name, Services={service ID → Endpoint})}``: a service's name, its
-endpoint mode, its virtual IP on that network (``vip`` mode; "" in ``dnsrr``), its running tasks'
-addresses there (the backends) and its aliases on the network. The manager keeps it up to date as
-tasks, services and networks change (``manager/netview.py``) and the dispatcher sends each node the
-networks its tasks are on; the node derives from it what its tasks resolve (``names``: the embedded
-DNS server's table) and the VIP rules of its tasks' namespaces (``vips``), with no guessing.
+``{network ID → NetworkEndpoints(Name, Services={service ID → Endpoint})}`` is kept up to date on
+the manager as tasks, services and networks change (``manager/netview.py``), and the dispatcher
+sends each node the networks its tasks are on. The node derives from it what its tasks resolve
+(``names``: the embedded DNS server's table) and the VIP rules of its tasks' namespaces (``vips``),
+with no guessing.
 """
 
 from __future__ import annotations
 
-import msgspec
+from shoal.api.endpoints import Endpoint, NetworkEndpoints, View
 
-
-class Endpoint(msgspec.Struct, frozen=True):
-    Name: str
-    Mode: str = "vip"  # "vip" | "dnsrr"
-    VIP: str = ""  # its virtual IP on the network (vip mode), without the prefix
-    Backends: tuple[str, ...] = ()  # its running tasks' addresses on the network, sorted
-    Aliases: tuple[str, ...] = ()
-
-
-class NetworkEndpoints(msgspec.Struct, frozen=True):
-    Name: str  # the network's name: every name also answers as ``<name>.<network>``
-    Services: dict[str, Endpoint] = {}
-
-
-View = dict[str, NetworkEndpoints]  # network ID → its endpoints
+__all__ = ["Endpoint", "NetworkEndpoints", "View", "names", "vips"]
 
 
 def names(view: View) -> dict[str, dict[str, list[str]]]:

@@ -33,9 +33,8 @@ from shoal.network import bridge, egress, endpoints, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, node_upstreams
-from shoal.network.netns import run_in_netns
+from shoal.network.netns import bind, mounted, private_dir, run_in_netns, unbind
 from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
-from shoal.runtime.mounts import MS_BIND, MS_PRIVATE, mount, mount_points, umount, unmount_all
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class NodeNetwork:
             with contextlib.suppress(OSError):
                 await self._sync_egress(task_id, set(), set())
         netns = self.netns_path(task_id)
-        unmount_all(netns)
+        unbind(netns)
         with contextlib.suppress(FileNotFoundError):
             netns.unlink()
         if self.holder is not None and (sb is None or sb.held):
@@ -166,7 +165,7 @@ class NodeNetwork:
         self._ensure_netns_dir()
         path.touch()
         try:
-            mount(source, path, None, MS_BIND)
+            bind(source, path)
         except OSError as e:
             raise SandboxError(f"binding the network namespace {source} failed: {e.strerror}") from e
 
@@ -174,10 +173,7 @@ class NodeNetwork:
         if self._netns_ready:
             return
         self.netns_dir.mkdir(parents=True, exist_ok=True)
-        d = str(self.netns_dir)
-        if d not in mount_points():
-            mount(d, d, None, MS_BIND)
-        mount("none", d, None, MS_PRIVATE)
+        private_dir(self.netns_dir)
         self._netns_ready = True
 
     # ------------------------------------------------------------ the managers' view
@@ -275,14 +271,13 @@ class NodeNetwork:
 
     def _release_netns_dir(self) -> None:
         """The netns directory's own bind mount (stacked, if several runs crashed), once it is empty."""
-        d = str(self.netns_dir)
         for _ in range(3):
-            if self.sandboxes or d not in mount_points():
+            if self.sandboxes or not mounted(self.netns_dir):
                 break
             with contextlib.suppress(OSError):
                 if any(self.netns_dir.iterdir()):
                     break
-                umount(self.netns_dir)
+                unbind(self.netns_dir)
             self._netns_ready = False
 
     async def close(self) -> None:

@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shoal.api.types import Task
-from shoal.runtime import taskspec
-from shoal.runtime.base import container_name
+from shoal.api.types import ContainerSpec, Task
 
 DNS_ADDRESS = "127.0.0.11"
 
@@ -64,10 +62,11 @@ class Sandbox:
             hostname=(spec.Hostname if spec is not None else "") or task.ID[:12],
             search=list(dns.get("Search") or []),
             options=list(dns.get("Options") or ["ndots:0"]),
-            extra_hosts=taskspec.extra_hosts(spec) if spec is not None else [],
+            extra_hosts=extra_hosts(spec) if spec is not None else [],
             net_sysctls={k: v for k, v in ((spec.Sysctls if spec is not None else None) or {}).items()
                          if k.startswith("net.")},
-            name=container_name(task) if task.ServiceID else "",
+            name=f"{(task.ServiceAnnotations or {}).get('Name', task.ServiceID)}.{task.Slot or task.NodeID}.{task.ID}"
+            if task.ServiceID else "",
         )
 
     def resolv_conf(self) -> str:
@@ -91,6 +90,20 @@ class Sandbox:
         ]
         lines += [f"{ip}\t{' '.join(names)}" for ip, names in self.extra_hosts]
         return "\n".join(lines) + "\n"
+
+
+def extra_hosts(spec: ContainerSpec) -> list[tuple[str, list[str]]]:
+    """The task's ``--host``s as (address, names): Swarm's form is "IP host [aliases...]"; Docker's
+    "host:IP" is taken too (as ``runtime/taskspec.extra_hosts``, which the runtimes use)."""
+    out: list[tuple[str, list[str]]] = []
+    for h in spec.Hosts or []:
+        fields = h.split()
+        if len(fields) == 1 and ":" in h:
+            name, _, ip = h.partition(":")
+            out.append((ip, [name]))
+        elif fields:
+            out.append((fields[0], fields[1:]))
+    return out
 
 
 class Sandboxes(Protocol):

@@ -66,11 +66,10 @@ import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
 from shoal import ENGINE_VERSION
-from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
-from shoal.runtime import taskspec
+from shoal.runtime import logs, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,

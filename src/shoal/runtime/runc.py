@@ -39,11 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
-from shoal.runtime import taskspec
+from shoal.runtime import logs, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,

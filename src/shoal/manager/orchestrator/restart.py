@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
 from shoal.manager.loop import Clock
-from shoal.manager.orchestrator.common import SECOND, is_global, new_task, restart_policy
+from shoal.manager.orchestrator.common import is_global, new_task, restart_policy
 
 
 @dataclass

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task, UpdateStatus, VersionRef, now_ts, parse_ts
-from shoal.manager.orchestrator.common import SECOND, is_global, new_task, task_dirty, update_config
+from shoal.manager.orchestrator.common import is_global, new_task, task_dirty, update_config
 from shoal.manager.orchestrator.restart import DelayedStart
 
 if TYPE_CHECKING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Endpoint,
@@ -16,7 +17,7 @@ from shoal.api.types import (
     UpdateConfig,
 )
 from shoal.manager.orchestrator import orchestrator
-from shoal.manager.orchestrator.common import SECOND, new_task
+from shoal.manager.orchestrator.common import new_task
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 
 from ...helpers import paused
