@@ -565,9 +565,9 @@ class Daemon:
     async def stop(self) -> None:
         async with self._lock:
             await self._stop_swarm()
-            await self.runtime.close()
             if self.network is not None:
                 await self.network.close()
+            await self.runtime.close()
             await self.puller.close()
             await self.registry.close()
 

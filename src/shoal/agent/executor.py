@@ -265,9 +265,11 @@ class TaskRunner:
                                 f"({nets}) need --runtime runc or docker", reject=True)
 
     async def _remove_sandbox(self) -> None:
+        # Forgotten only once removed: a removal cut short (the daemon stopping cancels the runner)
+        # is done again by the next one.
         if self.sandbox is not None and self.network is not None:
-            self.sandbox = None
             await self.network.remove_sandbox(self.task.ID)
+            self.sandbox = None
 
     async def _remove(self, keep_logs: bool = False) -> None:
         """What the runtime made for the task, then its sandbox."""

@@ -189,6 +189,6 @@ class Worker:
         await self._cancel_loops()
         await asyncio.gather(*(r.stop_for_exit() for r in list(self.runners.values())), return_exceptions=True)
         self.runners.clear()
-        await self.runtime.close()
-        if self.network is not None:
+        if self.network is not None:  # first: a sandbox left behind is removed while its holder can
             await self.network.close()
+        await self.runtime.close()

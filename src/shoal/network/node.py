@@ -281,8 +281,12 @@ class NodeNetwork:
             self._netns_ready = False
 
     async def close(self) -> None:
-        """The daemon is stopping (its tasks were removed): the DNS server, tunnel and mesh go, and the
-        bridges that no task uses any more."""
+        """The daemon is stopping (its tasks were removed): any sandbox still here goes (its task's
+        removal was cut short), then the DNS server, tunnel and mesh, and the bridges that no task
+        uses any more."""
+        for tid in list(self.sandboxes):
+            with contextlib.suppress(Exception):
+                await self.remove_sandbox(tid)
         if not self.sandboxes:
             self._release_netns_dir()
         self.dns.close()

@@ -433,9 +433,10 @@ class FakeNetwork:
     """The node's network as the executor sees it: sandboxes made and removed, every call recorded
     in the runtime's call list (so their order against the runtime's calls shows)."""
 
-    def __init__(self, runtime: FakeRuntime, fail: Exception | None = None) -> None:
+    def __init__(self, runtime: FakeRuntime, fail: Exception | None = None, fail_remove: int = 0) -> None:
         self.runtime = runtime
         self.fail = fail
+        self.fail_remove = fail_remove  # how many removals fail before one succeeds
         self.sandboxes: dict[str, Sandbox] = {}
 
     async def create_sandbox(self, task: Task) -> Sandbox:
@@ -447,6 +448,9 @@ class FakeNetwork:
 
     async def remove_sandbox(self, task_id: str) -> None:
         self.runtime.calls.append(("remove_sandbox", task_id))
+        if self.fail_remove:
+            self.fail_remove -= 1
+            raise OSError("cut short")
         self.sandboxes.pop(task_id, None)
 
 
@@ -522,3 +526,18 @@ async def test_a_runtime_that_cannot_join_a_namespace_refuses_tasks_on_networks(
                 what="the task without networks running")
     r.unassign()
     await until(lambda: plain.ID in rt.removed, what="removed")
+
+
+async def test_a_sandbox_removal_cut_short_is_done_again_when_the_daemon_stops() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.JOIN)
+    net = FakeNetwork(rt, fail_remove=1)
+    rec = Recorder()
+    t = task()
+    r = TaskRunner(t, rt, rec, network=net)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, what="running")
+    r.unassign()
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    assert net.sandboxes  # the first removal failed
+    await r.stop_for_exit()
+    assert rt.call_names().count("remove_sandbox") == 2 and not net.sandboxes
