@@ -309,9 +309,8 @@ class RuncRuntime(ContainerTable):
             await self._runc("delete", "--force", cid, check=False)
         if self.containers_dir.exists():
             ids.update(d.name for d in self.containers_dir.iterdir())
-        for parent in (self.files_dir,):
-            if parent.exists():
-                ids.update(p.name for p in parent.iterdir())
+        if self.files_dir.exists():
+            ids.update(p.name for p in self.files_dir.iterdir())
         for cid in sorted(ids):
             if cid in self.containers:
                 continue
