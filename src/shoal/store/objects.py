@@ -283,14 +283,20 @@ class ObjectStore:
         and safe while other managers write (or backfill) too; a key another object claimed first is
         left to it, with a warning (a duplicate the old request path let through)."""
         missing: builtins.list[tuple[str, Any, builtins.list[str]]] = []
-        held: set[str] = set()
+        held: dict[str, str] = {}  # index key -> the first object that holds it
         for kind, objs in self._objs.items():
             for obj in objs.values():
                 keys = keys_of(kind, obj)
                 if not keys:
                     continue
-                held.update(keys)
-                lacking = [k for k in dict.fromkeys(keys) if k not in index]
+                owner = owner_of(kind, obj.ID)
+                lacking = []
+                for k in dict.fromkeys(keys):
+                    first = held.setdefault(k, owner)
+                    if first != owner:
+                        log.warning("store: %s %s keeps no index key %s (held by %s)", kind, obj.ID, k, first)
+                    elif k not in index:
+                        lacking.append(k)
                 if lacking:
                     missing.append((kind, obj, lacking))
         stale = [kv for k, kv in index.items() if k not in held]
@@ -311,8 +317,9 @@ class ObjectStore:
                     try:
                         await self.backend.txn(*self._backfill_ops([one]))
                     except CompareFailed as e:
-                        log.warning("store: %s %s keeps no index key %s (held by %s)", one[0], one[1].ID,
-                                    e, await self._owner(str(e.args[0])) if e.args else "?")
+                        key = str(e.args[0]) if e.args else "?"
+                        log.warning("store: %s %s keeps no index key %s (held by %s)", one[0], one[1].ID, key,
+                                    await self._owner(key) if key.startswith(INDEX_PREFIX) else "a newer write")
 
     @staticmethod
     def _backfill_ops(batch: builtins.list[tuple[str, Any, builtins.list[str]]]) \
