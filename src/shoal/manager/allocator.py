@@ -8,6 +8,11 @@ through the routing mesh. Once some service publishes a port, each node gets its
 ingress network (``Attachments``, from the top of the subnet): the source of the mesh's traffic to
 tasks on other nodes. A task that needs nothing of it (no networks, no published ports) is made
 ``pending`` at once (``needs_allocation``): one write less per task, which counts at a million tasks.
+
+The allocator runs on the leader only, but virtual IPs are chosen by whichever manager takes the
+request, so the addresses it hands out are claimed with index keys in the same write (``store/index.py``);
+an address another manager took first, which this cache has not seen yet, is set aside and the
+allocation made again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Network, NetworkAttachment, Node, Service, Task, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.network import ipam
-from shoal.store.objects import Change, ObjectStore
+from shoal.store.objects import Change, ObjectStore, Taken
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,18 @@ class Allocator(Loop):
         super().__init__()
         self.store = store
         self.new: set[str] = set()
+        # Addresses whose index key another manager holds that this cache has not seen yet, per network.
+        self.taken_elsewhere: dict[str, set[str]] = {}
+
+    def _in_use(self) -> dict[str, set[str]]:
+        used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
+        for net, addrs in self.taken_elsewhere.items():
+            used.setdefault(net, set()).update(addrs)
+        return used
+
+    def _lost(self, e: Taken) -> None:
+        if e.what[0] == "ip":
+            self.taken_elsewhere.setdefault(e.what[1], set()).add(e.what[2])
 
     def start(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
@@ -93,7 +110,7 @@ class Allocator(Loop):
             if needs_allocation(nt) and not nt.NetworksAttachments:
                 nt = clone(nt)
                 if used is None:
-                    used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
+                    used = self._in_use()
                 err = self._attach(nt, used)
                 if err:
                     log.warning("task %s: %s", nt.ID, err)
@@ -103,9 +120,13 @@ class Allocator(Loop):
             return
         try:
             await self.store.commit(updates=updates)
-        except Conflict:
+        except Conflict as e:
+            if isinstance(e, Taken):
+                self._lost(e)
             self.new |= {t.ID for t in updates}
             self.kick()
+            return
+        self.taken_elsewhere.clear()  # known to the cache by now, or free again
 
     async def _attach_nodes(self) -> None:
         """Give every node that lacks one an address on the ingress network."""
@@ -118,8 +139,7 @@ class Allocator(Loop):
         if not bare:
             return
         conf = ingress.IPAMOptions.Configs[0]
-        used = addresses_in_use(self.store.list(Task), self.store.list(Service),
-                                self.store.list(Node)).get(ingress.ID, set())
+        used = self._in_use().get(ingress.ID, set())
         updates: list[Node] = []
         for n in bare:
             try:
@@ -133,7 +153,9 @@ class Allocator(Loop):
             updates.append(nn)
         try:
             await self.store.commit(updates=updates)
-        except Conflict:
+        except Conflict as e:
+            if isinstance(e, Taken):
+                self._lost(e)
             self.kick()
 
     def _attach(self, t: Task, used: dict[str, set[str]]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.api.errors import AlreadyExists, Conflict, InvalidArgument
+from shoal.api.states import TaskState
 from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
@@ -17,12 +18,15 @@ from shoal.api.types import (
     SecretSpec,
     Service,
     ServiceSpec,
+    Task,
     TaskSpec,
 )
+from shoal.manager.allocator import Allocator
 from shoal.manager.control import ControlAPI
 from shoal.manager.networks import VNI_OPTION, NetworkCreateRequest
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
+from tests.unit.helpers import paused
 
 
 async def two_managers(backend: MemoryBackend | None = None) -> tuple[ControlAPI, ControlAPI]:
@@ -116,3 +120,23 @@ async def test_networks_through_two_managers() -> None:
     assert [(n.DriverState.Options or {})[VNI_OPTION] for n in (n1, n2)] == ["4097", "4098"]
     assert isinstance(await b.store.fetch(Network, n1.ID), Network)
     assert await b.store.fetch(Service, "nope") is None
+
+
+async def test_the_allocator_sets_aside_an_address_another_manager_took() -> None:
+    """The leader's allocator gives a task the address a follower just gave a VIP (the leader's cache
+    has not seen that service): the write loses the address's key, and the task gets the next one."""
+    backend = MemoryBackend()
+    first = ControlAPI(ObjectStore(backend))
+    await first.store.load()
+    net = await first.networks.create(NetworkCreateRequest(Name="front", Driver="overlay"))
+    leader, follower = await two_managers(backend)
+    alloc = Allocator(leader.store)
+    await paused(alloc)
+    x = await follower.create_service(spec("x", networks=("front",)))
+    assert x.Endpoint and x.Endpoint.VirtualIPs == [{"NetworkID": net.ID, "Addr": "10.0.0.2/24"}]
+    await leader.store.create(Task(ID="t1", ServiceID="y", Spec=spec("y", networks=(net.ID,)).TaskTemplate))
+    await alloc.settle()
+    t = leader.store.get(Task, "t1")
+    assert t is not None and t.Status.State == TaskState.PENDING
+    assert t.NetworksAttachments and t.NetworksAttachments[0].Addresses == ["10.0.0.3/24"]
+    assert alloc.taken_elsewhere == {}  # forgotten once a write went through
