@@ -26,7 +26,7 @@ from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Network, NetworkAttachment, Node, Service, Task, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.network import ipam
-from shoal.store.objects import Change, ObjectStore, Taken
+from shoal.store.objects import MAX_TXN_OPS, Change, ObjectStore, Taken
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,25 @@ class Allocator(Loop):
             updates.append(nt)
         if not updates:
             return
-        try:
-            await self.store.commit(updates=updates)
-        except Conflict as e:
-            if isinstance(e, Taken):
-                self._lost(e)
-            self.new |= {t.ID for t in updates}
-            self.kick()
-            return
+        # In transactions of at most MAX_TXN_OPS compares: a task's own and one per address it claims.
+        batches: list[list[Task]] = [[]]
+        size = 0
+        for nt in updates:
+            n = 1 + sum(len(a.Addresses) for a in nt.NetworksAttachments or [])
+            if batches[-1] and size + n > MAX_TXN_OPS:
+                batches.append([])
+                size = 0
+            batches[-1].append(nt)
+            size += n
+        for i, batch in enumerate(batches):
+            try:
+                await self.store.commit(updates=batch)
+            except Conflict as e:
+                if isinstance(e, Taken):
+                    self._lost(e)
+                self.new |= {t.ID for b in batches[i:] for t in b}
+                self.kick()
+                return
         self.taken_elsewhere.clear()  # known to the cache by now, or free again
 
     async def _attach_nodes(self) -> None:
@@ -151,12 +162,15 @@ class Allocator(Loop):
             nn = clone(n)
             nn.Attachments = [NetworkAttachment(Network=ingress, Addresses=[addr])]
             updates.append(nn)
-        try:
-            await self.store.commit(updates=updates)
-        except Conflict as e:
-            if isinstance(e, Taken):
-                self._lost(e)
-            self.kick()
+        step = MAX_TXN_OPS // 2  # a node's compare and its address's
+        for i in range(0, len(updates), step):
+            try:
+                await self.store.commit(updates=updates[i:i + step])
+            except Conflict as e:
+                if isinstance(e, Taken):
+                    self._lost(e)
+                self.kick()
+                return
 
     def _attach(self, t: Task, used: dict[str, set[str]]) -> str:
         """Give ``t`` an address on each of its networks; the reason it cannot, or ""."""

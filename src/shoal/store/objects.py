@@ -46,7 +46,9 @@ class Change:
 
 
 OUT_OF_SEQUENCE = "update out of sequence"
-BACKFILL_BATCH = 10_000  # objects per transaction when building missing index keys
+# The most compares (and so puts) one transaction may hold: etcd's --max-txn-ops as EtcdServer sets
+# it. Callers that write many objects with index keys split their writes to stay under it.
+MAX_TXN_OPS = 10_000
 
 
 class Taken(Conflict):
@@ -177,8 +179,12 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
-            new_keys = keys_of(kind, obj)
+            if kind == "tasks" and not obj.NetworksAttachments:
+                # The bulk of the writes: a task without networks holds no key. (A task's attachments
+                # are given once, by the allocator, and never taken away, so it held none before.)
+                continue
             old = cache[kind].get(obj.ID)
+            new_keys = keys_of(kind, obj)
             old_keys = keys_of(kind, old) if old is not None else []
             if new_keys or old_keys:  # the keys the object holds move with it
                 for ik in old_keys:
@@ -194,6 +200,8 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Delete(key))
             deleted.append((kind, obj))
+            if kind == "tasks" and not obj.NetworksAttachments:
+                continue  # (read at the version compared: had it attachments since, the compare fails)
             held = cache[kind].get(obj.ID)
             index_ops.extend(Delete(ik) for ik in keys_of(kind, held if held is not None else obj))
         if not ops:
@@ -307,19 +315,28 @@ class ObjectStore:
         for kv in stale:
             with contextlib.suppress(CompareFailed):
                 await self.backend.txn([Compare(kv.key, kv.mod_revision)], [Delete(kv.key)])
-        for i in range(0, len(missing), BACKFILL_BATCH):
-            batch = missing[i:i + BACKFILL_BATCH]
-            compares, ops = self._backfill_ops(batch)
-            try:
-                await self.backend.txn(compares, ops)
-            except CompareFailed:
-                for one in batch:  # someone wrote meanwhile: one object at a time, skipping what lost
-                    try:
-                        await self.backend.txn(*self._backfill_ops([one]))
-                    except CompareFailed as e:
-                        key = str(e.args[0]) if e.args else "?"
-                        log.warning("store: %s %s keeps no index key %s (held by %s)", one[0], one[1].ID, key,
-                                    await self._owner(key) if key.startswith(INDEX_PREFIX) else "a newer write")
+        batch: builtins.list[tuple[str, Any, builtins.list[str]]] = []
+        size = 0
+        for item in missing:
+            if batch and size + 1 + len(item[2]) > MAX_TXN_OPS:
+                await self._backfill_batch(batch)
+                batch, size = [], 0
+            batch.append(item)
+            size += 1 + len(item[2])
+        if batch:
+            await self._backfill_batch(batch)
+
+    async def _backfill_batch(self, batch: builtins.list[tuple[str, Any, builtins.list[str]]]) -> None:
+        try:
+            await self.backend.txn(*self._backfill_ops(batch))
+        except CompareFailed:
+            for one in batch:  # someone wrote meanwhile: one object at a time, skipping what lost
+                try:
+                    await self.backend.txn(*self._backfill_ops([one]))
+                except CompareFailed as e:
+                    key = str(e.args[0]) if e.args else "?"
+                    log.warning("store: %s %s keeps no index key %s (held by %s)", one[0], one[1].ID, key,
+                                await self._owner(key) if key.startswith(INDEX_PREFIX) else "a newer write")
 
     @staticmethod
     def _backfill_ops(batch: builtins.list[tuple[str, Any, builtins.list[str]]]) \
