@@ -40,13 +40,21 @@ from shoal.store.objects import ObjectStore, Taken, key_of
 from shoal.store.sqlite import SQLiteBackend
 
 from ..helpers import make_node
+from .test_backends import KINDS, AnyBackend, etcd_server, open_backend  # noqa: F401  (etcd_server: a fixture)
 
 # ---------------------------------------------------------------- the backends' compare-absent
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-async def test_a_key_compared_absent_is_claimed_once(kind: str, tmp_path: Path) -> None:
-    b = MemoryBackend() if kind == "memory" else SQLiteBackend(tmp_path / "s.db")
+@pytest.fixture(params=KINDS)
+async def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AnyBackend]:
+    b = await open_backend(request.param, tmp_path, request)
+    yield b
+    await b.close()
+
+
+async def test_a_key_compared_absent_is_claimed_once(any_backend: AnyBackend) -> None:
+    """On every backend (memory, SQLite, etcd when installed)."""
+    b = any_backend
     key = port_key("tcp", 8080)
     rev, _ = await b.txn([Compare("/shoal/services/a", 0), Compare(key, 0)],
                          [Put("/shoal/services/a", b"{}"), Put(key, b"services/a")])
@@ -57,7 +65,6 @@ async def test_a_key_compared_absent_is_claimed_once(kind: str, tmp_path: Path) 
     assert (await b.get("/shoal/services/b"))[0] is None  # nothing of the losing transaction was written
     kv, _ = await b.get(key)
     assert kv is not None and kv.value == b"services/a" and kv.mod_revision == rev
-    await b.close()
 
 
 # ---------------------------------------------------------------- ObjectStore
