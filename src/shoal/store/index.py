@@ -25,6 +25,10 @@ caller's help:
 
 Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
 attribute test per write.
+
+Every key under ``INDEX_PREFIX`` is one that ``keys_of`` derives: when a manager opens the store it
+builds the keys objects hold but the store lacks and deletes the ones nobody holds
+(``ObjectStore._backfill``), so a new kind of key is added here, never written on the side.
 """
 
 from __future__ import annotations
