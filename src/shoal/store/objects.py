@@ -170,6 +170,8 @@ class ObjectStore:
             compares.append(Compare(key, 0))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
+            if kind == "tasks" and not obj.NetworksAttachments:
+                continue
             for ik in keys_of(kind, obj):
                 self._claim(claims, index_ops, ik, owner_of(kind, obj.ID))
         for obj in updates:

@@ -122,8 +122,14 @@ async def test_a_name_is_held_by_one_object_of_its_kind(store: ObjectStore, kind
     changed.Spec.Labels = {"x": "y"}
     await store.update(changed)
     assert (await index(store))[name_key(kind, "web")] == f"{kind}/a"
+    # The control API refuses renames (as SwarmKit does), but the store would move the key.
+    renamed = clone(store.get(type(a), "a"))
+    renamed.Spec.Name = "www"
+    await store.update(renamed)
+    keys = await index(store)
+    assert keys[name_key(kind, "www")] == f"{kind}/a" and name_key(kind, "web") not in keys
     await store.delete(store.get(type(a), "a"))
-    assert name_key(kind, "web") not in await index(store)
+    assert name_key(kind, "www") not in await index(store)
     await store.create(named(kind, "bb", "web"))
     assert (await index(store))[name_key(kind, "web")] == f"{kind}/bb"
 
