@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from shoal.agent import health
-from shoal.api import template
+from shoal.api import health, template
+from shoal.api.defaults import DEFAULT_ROLLBACK, DEFAULT_STOP_GRACE, DEFAULT_UPDATE
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -47,14 +47,7 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
-from shoal.manager.orchestrator.common import (
-    DEFAULT_ROLLBACK,
-    DEFAULT_STOP_GRACE,
-    DEFAULT_UPDATE,
-    is_global,
-    replicas,
-    restart_policy,
-)
+from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
 from shoal.manager.rpc import RPCError, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan

@@ -92,7 +92,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         log.exception("store error on %s %s", request.method, request.path)
         return err(500, f"internal error: {e}")
     except msgspec.ValidationError as e:
-        return err(400, f"json: {e}")
+        return err(400, f"invalid JSON: json: {e}")  # dockerd's ReadJSON wraps every decoding error
     except msgspec.DecodeError as e:
         return err(400, f"invalid JSON: {e}")
     except web.HTTPNotFound:
