@@ -46,13 +46,13 @@ from shoal.api.types import (
     clone,
     now_ts,
 )
-from shoal.manager.networks import NetworkAPI
+from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
 from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
 from shoal.manager.rpc import RPCError, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan
 from shoal.manager.secrets import CONFIGS, SECRETS, PayloadAPI
-from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
+from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore, Taken
 
 _DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")  # SwarmKit's isValidDNSName
 
@@ -60,6 +60,11 @@ _LEFT = ["admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant",
          "laughing", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "trusting", "vibrant", "zen"]
 _RIGHT = ["albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "johnson", "kepler",
           "lovelace", "meitner", "newton", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow"]
+
+
+def service_exists(name: str) -> AlreadyExists:
+    return AlreadyExists(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
+                         f"{name} already exists")
 
 
 def random_name() -> str:
@@ -277,16 +282,21 @@ class ControlAPI:
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
             spec.Mode.Replicated.Replicas = 1
         if self.store.service_by_name(spec.Name) is not None:
-            raise AlreadyExists(
-                f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
-                f"{spec.Name} already exists"
-            )
-        svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
-        svc.Endpoint = _endpoint(spec)
-        self.networks.allocate_vips(svc)
-        await self.networks.allocate_ports(svc)
-        await self.store.create(svc)
-        return svc
+            raise service_exists(spec.Name)  # the cache's answer; the name's index key is the store's
+        claims = Claims()
+        for _ in range(CLAIM_ATTEMPTS):
+            svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
+            svc.Endpoint = _endpoint(spec)
+            self.networks.allocate_vips(svc, claims=claims)
+            await self.networks.allocate_ports(svc, claims)
+            try:
+                await self.store.create(svc)
+                return svc
+            except Taken as e:  # another manager wrote first what our cache has not seen yet
+                if e.what[0] == "name":
+                    raise service_exists(spec.Name) from e
+                await self.networks.lost_claim(e, spec, claims)
+        raise Conflict(OUT_OF_SEQUENCE)
 
     def dry_run(self, spec: ServiceSpec) -> Plan:
         """Where the scheduler would place the tasks of this new service, and why other nodes would get
@@ -337,10 +347,6 @@ class ControlAPI:
         s.PreviousSpec = clone(cur.Spec)
         s.Spec = spec
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
-        s.Endpoint = _endpoint(spec)
-        self.networks.allocate_vips(s, cur)
-        _keep_published(s, cur)
-        await self.networks.allocate_ports(s)
         # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
         s.UpdateStatus = None
         if rollback:
@@ -348,8 +354,18 @@ class ControlAPI:
                                           Message="manually requested rollback")
         elif spec.TaskTemplate != cur.Spec.TaskTemplate:
             s.UpdateStatus = UpdateStatus(State="updating", StartedAt=now_ts(), Message="update in progress")
-        await self.store.update(s)
-        return s
+        claims = Claims()
+        for _ in range(CLAIM_ATTEMPTS):
+            s.Endpoint = _endpoint(spec)
+            self.networks.allocate_vips(s, cur, claims)
+            _keep_published(s, cur)
+            await self.networks.allocate_ports(s, claims)
+            try:
+                await self.store.update(s)
+                return s
+            except Taken as e:  # a port or an address another manager took since our cache saw
+                await self.networks.lost_claim(e, spec, claims)
+        raise Conflict(OUT_OF_SEQUENCE)
 
     async def remove_service(self, ref: str) -> None:
         s = self.service(ref)
