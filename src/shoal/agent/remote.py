@@ -24,7 +24,7 @@ import aiohttp
 import msgspec
 
 from shoal.agent import logs
-from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
+from shoal.api.errors import Code, InvalidArgument, ShoalError, Unavailable, error_of
 from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 from shoal.manager import ca
 from shoal.manager.dispatcher import Assignments
@@ -51,6 +51,15 @@ def _url(addr: str, path: str) -> str:
     return f"https://{addr}{path}"
 
 
+def error_from(body: dict[str, Any], fallback: str) -> ShoalError:
+    """A manager's refusal (``manager/remote.py:refusal``) as the error it was there."""
+    try:
+        code = Code(body.get("code", Code.UNKNOWN.value))
+    except ValueError:
+        code = Code.UNKNOWN
+    return error_of(code, str(body.get("message", fallback)), control=bool(body.get("control", False)))
+
+
 async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "",
                peer_port: int = 0) -> Identity:
     """Join through the first manager that answers; raises with the manager's words otherwise.
@@ -70,9 +79,7 @@ async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "
                 async with http.post(_url(manager, "/join"), ssl=trusted, json=req) as r:
                     body: dict[str, Any] = await r.json(content_type=None)
                     if r.status != 200:
-                        err = ShoalError(body.get("message", f"join failed ({r.status})"))
-                        err.status = r.status
-                        raise err
+                        raise error_from(body, f"join failed ({r.status})")
             extra = {k: v for k, v in body.items() if k not in ("node_id", "role", "cert")}
             return Identity(body["node_id"], body["role"], ca_pem, body["cert"], key_pem, extra)
         except ShoalError:
@@ -276,7 +283,7 @@ class RemoteRegistrar:
                     async with http.post(_url(manager, path), ssl=self.ssl, json=body) as r:
                         answer: dict[str, Any] = await r.json(content_type=None)
                         if r.status != 200:
-                            raise ShoalError(answer.get("message", f"{what} failed ({r.status})"))
+                            raise error_from(answer, f"{what} failed ({r.status})")
                         return answer
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
                 last = e

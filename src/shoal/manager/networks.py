@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
+from shoal.api.control import IPAMRequest as IPAMRequest  # re-exported: the request types moved to api/
+from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
@@ -35,38 +35,6 @@ from shoal.store.objects import ObjectStore
 
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 DYNAMIC_PORTS_FROM = 30000
-
-
-class IPAMRequestConfig(msgspec.Struct):
-    Subnet: str = ""
-    IPRange: str = ""
-    Gateway: str = ""
-    AuxiliaryAddresses: dict[str, str] | None = None
-
-
-class IPAMRequest(msgspec.Struct):
-    Driver: str = "default"
-    Config: list[IPAMRequestConfig] | None = None
-    Options: dict[str, str] | None = None
-
-
-class NetworkCreateRequest(msgspec.Struct):
-    """The body of ``POST /networks/create``, as the docker CLI sends it."""
-
-    Name: str = ""
-    CheckDuplicate: bool = False
-    Driver: str = ""
-    Scope: str = ""
-    EnableIPv4: bool | None = None
-    EnableIPv6: bool | None = None
-    IPAM: IPAMRequest | None = None
-    Internal: bool = False
-    Attachable: bool = False
-    Ingress: bool = False
-    ConfigOnly: bool = False
-    ConfigFrom: dict[str, str] | None = None
-    Options: dict[str, str] | None = None
-    Labels: dict[str, str] | None = None
 
 
 class NetworkAPI:
