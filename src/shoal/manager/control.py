@@ -1,9 +1,11 @@
 """The control API: the manager's operations on services, tasks, nodes and the cluster (networks,
 secrets and configs in their own modules).
 
-Both front doors call these; they validate input and return or raise typed errors with SwarmKit's
-wording (``rpc error: code = InvalidArgument desc = …``, as dockerd passes it through). Objects are
-found by full ID, then exact name, then unique ID prefix, as Docker does.
+Front doors call these (through ``nodeapi.Control``); they validate input and raise coded errors
+with SwarmKit's descriptions (``api/errors.py``; each door words them, the Docker door as dockerd
+passes them through: ``rpc error: code = InvalidArgument desc = …``). Objects are found by full ID,
+then exact name, then unique ID prefix, as Docker does. The views for the doors: ``cluster_view``
+(never the keys), ``members``, ``images_in_use``, and ``update_swarm`` with the autolock rule.
 """
 
 from __future__ import annotations
