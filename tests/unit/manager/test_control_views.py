@@ -3,12 +3,26 @@ the images its services run, and ``swarm update``'s autolock rule; its errors ca
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from shoal.api.errors import Code, FailedPrecondition, NotFound, ShoalError
+from shoal.agent.remote import error_from
+from shoal.api.errors import (
+    NOT_A_MANAGER,
+    Code,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ShoalError,
+    Unauthenticated,
+    error_of,
+)
 from shoal.api.types import ClusterSpec, ContainerSpec, EncryptionKey, ServiceSpec, TaskSpec, clone
 from shoal.frontdoor.docker.errors import status_of, words
+from shoal.manager.ca import JoinTokenError
 from shoal.manager.manager import Manager
+from shoal.manager.remote import refusal
 
 
 async def manager() -> Manager:
@@ -63,6 +77,9 @@ async def test_errors_carry_codes_and_the_docker_door_words_them() -> None:
     with pytest.raises(NotFound) as nf:
         m.control.service("nosuch")
     assert (nf.value.control, status_of(nf.value), words(nf.value)) == (False, 404, "service nosuch not found")
+    # the node's own check (dockerd's words and status) vs the control API's rule (SwarmKit's, status 400)
+    assert (status_of(FailedPrecondition(NOT_A_MANAGER)), words(FailedPrecondition(NOT_A_MANAGER))) == (
+        503, NOT_A_MANAGER)
     with pytest.raises(ShoalError) as seq:
         await m.control.update_cluster(999, ClusterSpec())
     assert (status_of(seq.value), words(seq.value)) == (500, "rpc error: code = Unknown desc = update out of sequence")
@@ -70,3 +87,19 @@ async def test_errors_carry_codes_and_the_docker_door_words_them() -> None:
         await m.control.create_service(ServiceSpec(Name="x", TaskTemplate=TaskSpec(ContainerSpec=ContainerSpec())))
     assert (status_of(bad.value), words(bad.value)) == (
         400, "rpc error: code = InvalidArgument desc = ContainerSpec: image reference must be provided")
+
+
+@pytest.mark.parametrize("err", [
+    JoinTokenError("invalid join token"),
+    FailedPrecondition(NOT_A_MANAGER),
+    Unauthenticated("a node certificate is required"),
+    error_of(Code.ALREADY_EXISTS, "secret db already exists", control=True),
+])
+def test_a_refusal_of_another_manager_is_the_same_error_here(err: ShoalError) -> None:
+    """A join refused by another manager is worded by this node's door as that manager's would."""
+    resp = refusal(err)
+    assert isinstance(resp.body, bytes)
+    here = error_from(json.loads(resp.body), "join failed")
+    assert (type(here), here.code, here.control, words(here), status_of(here)) == (
+        type(err) if type(err) is not JoinTokenError else InvalidArgument, err.code, err.control, words(err),
+        status_of(err))

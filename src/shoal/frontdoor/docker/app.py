@@ -1,10 +1,12 @@
 """The Docker Engine API front door (the swarm subset the docker CLI 28 uses), on aiohttp.
 
-A thin translator: it parses query strings and bodies, calls the daemon's control API and image
-store, and writes Docker's JSON shapes, status codes and ``{"message": …}`` errors. Every route is
-served with and without a ``/v1.NN`` prefix. Unknown routes answer 404 ``page not found``. Operations
-the Engine API does not have live under ``/shoal/`` (``POST /shoal/services/dry-run``: the placement a
-``POST /services/create`` with the same body would make, written nowhere).
+A thin translator over one node (``nodeapi.NodeAPI``: the daemon, or any object that implements it):
+it parses query strings and bodies, calls the node's control API, stores and logs, and writes Docker's
+JSON shapes, status codes and ``{"message": …}`` errors (the core's coded errors in dockerd's words,
+``errors.py``). Every route is served with and without a ``/v1.NN`` prefix. Unknown routes answer
+404 ``page not found``. Operations the Engine API does not have live under ``/shoal/``
+(``POST /shoal/services/dry-run``: the placement a ``POST /services/create`` with the same body would
+make, written nowhere).
 """
 
 from __future__ import annotations
