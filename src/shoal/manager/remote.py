@@ -111,7 +111,7 @@ async def join(request: web.Request) -> web.Response:
 
 # This protocol's HTTP status of an error (the caller rebuilds the error from its code, see refusal).
 _STATUS = {Code.INVALID_ARGUMENT: 400, Code.UNAUTHENTICATED: 401, Code.PERMISSION_DENIED: 403, Code.NOT_FOUND: 404,
-           Code.ALREADY_EXISTS: 409, Code.ABORTED: 409, Code.FAILED_PRECONDITION: 400, Code.UNAVAILABLE: 503}
+           Code.ALREADY_EXISTS: 409, Code.ABORTED: 409, Code.FAILED_PRECONDITION: 503, Code.UNAVAILABLE: 503}
 
 
 def refusal(e: ShoalError) -> web.Response:
