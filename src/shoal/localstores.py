@@ -19,7 +19,7 @@ import msgspec
 from shoal.agent import logs as logfiles
 from shoal.agent.logs import LogLine
 from shoal.api.errors import ShoalError
-from shoal.api.nodeinfo import ImageInfo, RegistryCredentials
+from shoal.api.nodeinfo import ImageInfo, ImageRemoval, RegistryCredentials, VolumeInfo
 from shoal.nodeapi import Control, Filters, Progress
 from shoal.runtime import reference
 from shoal.runtime.base import ContainerTable, Runtime
@@ -75,14 +75,14 @@ class NodeImages:
     def save(self, refs: list[str], out: IO[bytes]) -> None:
         self.store.save(refs, out)
 
-    def remove(self, ref: str, force: bool = False) -> list[dict[str, str]]:
+    def remove(self, ref: str, force: bool = False) -> list[ImageRemoval]:
         in_use: set[str] = set()
         control = self.control()
         for r in control.images_in_use() if control is not None else ():
             img = self.store.resolve(r)
             if img is not None:
                 in_use.add(img.id)
-        return self.store.remove(ref, force, in_use)
+        return [ImageRemoval(**line) for line in self.store.remove(ref, force, in_use)]
 
     async def pull(self, from_image: str, tag: str, registry_auth: str, progress: Progress) -> None:
         ref = parse_pull_ref(from_image, tag)
@@ -107,21 +107,26 @@ class NodeVolumes:
         keeps no container table mounts none)."""
         return self.runtime.volumes_in_use() if isinstance(self.runtime, ContainerTable) else {}
 
-    def ls(self, filters: Filters | None = None) -> list[dict[str, Any]]:
-        return self.store.ls(filters or {}, set(self._users()))
+    def ls(self, filters: Filters | None = None) -> list[VolumeInfo]:
+        return [_volume(v) for v in self.store.ls(filters or {}, set(self._users()))]
 
     def create(self, name: str, driver: str = "", labels: dict[str, str] | None = None,
-               options: dict[str, str] | None = None) -> dict[str, Any]:
-        return self.store.create(name, driver, labels, options)
+               options: dict[str, str] | None = None) -> VolumeInfo:
+        return _volume(self.store.create(name, driver, labels, options))
 
-    def inspect(self, name: str) -> dict[str, Any]:
-        return self.store.inspect(name)
+    def inspect(self, name: str) -> VolumeInfo:
+        return _volume(self.store.inspect(name))
 
     def remove(self, name: str, force: bool = False) -> None:
         self.store.remove(name, self._users().get(name, []), force)
 
     def prune(self, all_named: bool) -> tuple[list[str], int]:
         return self.store.prune(set(self._users()), all_named)
+
+
+def _volume(v: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(Name=v["Name"], Driver=v["Driver"], Mountpoint=v["Mountpoint"], CreatedAt=v["CreatedAt"],
+                      Labels=v["Labels"], Options=v["Options"])
 
 
 class NodeLogFiles:

@@ -27,6 +27,7 @@ from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
 from shoal.api.nodeinfo import (
     ImageInfo,
+    ImageRemoval,
     LocalTask,
     LogEntry,
     LogOptions,
@@ -35,6 +36,7 @@ from shoal.api.nodeinfo import (
     Membership,
     NodeSummary,
     RegistryCredentials,
+    VolumeInfo,
 )
 from shoal.api.types import (
     Cluster,
@@ -167,7 +169,7 @@ class Images(Protocol):
 
     def save(self, refs: list[str], out: IO[bytes]) -> None: ...
 
-    def remove(self, ref: str, force: bool = False) -> list[dict[str, str]]:
+    def remove(self, ref: str, force: bool = False) -> list[ImageRemoval]:
         """Untag, or delete when no tag is left; refused for an image the swarm's services use
         (unless forced). Returns the ``Untagged``/``Deleted`` report."""
         ...
@@ -184,14 +186,16 @@ class Images(Protocol):
 
 
 class Volumes(Protocol):
-    """This node's named volumes (``volume ls`` shapes: the Engine API's, as the store keeps them)."""
+    """This node's named volumes."""
 
-    def ls(self, filters: Filters | None = None) -> list[dict[str, Any]]: ...
+    def ls(self, filters: Filters | None = None) -> list[VolumeInfo]:
+        """Filters: ``name`` (substring), ``driver``, ``label``, ``dangling`` (mounted by no container)."""
+        ...
 
     def create(self, name: str, driver: str = "", labels: dict[str, str] | None = None,
-               options: dict[str, str] | None = None) -> dict[str, Any]: ...
+               options: dict[str, str] | None = None) -> VolumeInfo: ...
 
-    def inspect(self, name: str) -> dict[str, Any]: ...
+    def inspect(self, name: str) -> VolumeInfo: ...
 
     def remove(self, name: str, force: bool = False) -> None:
         """Refused (Conflict) while a container here mounts it, unless forced."""

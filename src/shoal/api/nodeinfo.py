@@ -43,6 +43,24 @@ class ImageInfo(msgspec.Struct, kw_only=True):
         return list(self.Config.get("rootfs", {}).get("diff_ids", []))
 
 
+class ImageRemoval(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One line of an image removal's report: a reference untagged, or an image or layer deleted."""
+
+    Untagged: str = ""
+    Deleted: str = ""
+
+
+class VolumeInfo(msgspec.Struct, kw_only=True):
+    """A named volume of the node."""
+
+    Name: str
+    Driver: str = "local"
+    Mountpoint: str = ""  # its data directory on the node
+    CreatedAt: str = ""
+    Labels: dict[str, str] | None = None
+    Options: dict[str, str] | None = None
+
+
 class RegistryCredentials(msgspec.Struct, kw_only=True):
     """What a client logs in to a registry with (``docker login``)."""
 

@@ -31,7 +31,7 @@ from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
-from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials
+from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ClusterSpec,
@@ -737,9 +737,14 @@ async def not_found(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- volumes (this node's)
 
 
+def volume_json(v: VolumeInfo) -> dict[str, Any]:
+    return {"CreatedAt": v.CreatedAt, "Driver": v.Driver, "Labels": v.Labels, "Mountpoint": v.Mountpoint,
+            "Name": v.Name, "Options": v.Options, "Scope": "local"}
+
+
 async def volumes_list(request: web.Request) -> web.StreamResponse:
     vols = node(request).local_volumes.ls(filters_of(request))
-    return jresp({"Volumes": vols, "Warnings": None})
+    return jresp({"Volumes": [volume_json(v) for v in vols], "Warnings": None})
 
 
 class VolumeCreateRequest(msgspec.Struct):
@@ -752,11 +757,11 @@ class VolumeCreateRequest(msgspec.Struct):
 async def volume_create(request: web.Request) -> web.StreamResponse:
     req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
     name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
-    return jresp(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts), 201)
+    return jresp(volume_json(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts)), 201)
 
 
 async def volume_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(node(request).local_volumes.inspect(request.match_info["name"]))
+    return jresp(volume_json(node(request).local_volumes.inspect(request.match_info["name"])))
 
 
 async def volume_delete(request: web.Request) -> web.StreamResponse:
