@@ -28,7 +28,7 @@ class ImageInfo(msgspec.Struct, kw_only=True):
     """An image in the node's store."""
 
     ID: str  # sha256:<hex>
-    Tags: list[str]  # normalized references (docker.io/library/busybox:latest)
+    Tags: list[str]  # the references that name it (busybox:latest, localhost:5000/app:1)
     RepoDigests: list[str]
     Config: dict[str, Any]  # the OCI image configuration, as the image carries it
     Size: int  # bytes of its layers
