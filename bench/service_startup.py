@@ -1,36 +1,70 @@
-"""Time from ``docker service create --replicas N -d`` to N/N running, and the daemon's memory.
+"""Time from ``docker service create --replicas N -d`` to N/N running, beside its baselines measured in
+the same run, and each daemon's resident memory.
 
-Starts its own ``shoal daemon`` (runc when root, else process) in temporary directories, imports a
-busybox image, inits a swarm, then for each N runs the real docker CLI to create the service and
-polls ``GET /services?status=true`` every 20 ms until RunningTasks == N. Prints one line per run and
-a JSON summary with medians and the ratio against the real Swarm's figures on this kind of machine
-(dockerd 20.10 + containerd + runc: 1.7 s, 6.1 s, 12.4 s for 10, 50, 100; 122 MB idle and 1,487 MB
-with 100 tasks).
+Contestants, each a single-node swarm in a network namespace of its own, all started before the first
+measurement and kept until the last:
 
-    python bench/service_startup.py [--runs 3] [--sizes 10,50,100] [--runtime runc]
+- ``shoal``: a ``shoal daemon`` of this checkout's ``src`` (runc when root, else process), a node of a
+  ``DevCluster``;
+- ``base1``, ``base2``…: one per ``--baseline-src PATH``, the same daemon started with ``PYTHONPATH=PATH``:
+  "the figure before the change" from another checkout (``git worktree add /tmp/base <commit>``);
+- ``docker`` (``--docker``, on by default when ``dockerd`` is installed and we are root): Debian's
+  dockerd 20.10 with its own containerd and runc, started as the e2e tests start theirs
+  (``tests/e2e/dockerd.py``: own data root, exec root, socket and namespace) but with a bridge
+  (``--bip 10.213.125.1/24``), iptables and local address pools (10.213.126.0/23) inside its namespace,
+  ``docker swarm init`` advertising 10.213.124.1 (a veth pair inside the namespace) with
+  ``--default-addr-pool 10.213.128.0/17``.
+
+Each imports the same busybox root filesystem with ``docker import`` (no registry anywhere) and the
+services name the image by its ID, so that neither daemon tries a registry for it (dockerd pulls a
+tag before every task). For each N and each run every contestant in turn (who goes first rotates from
+run to run, so all see the same machine state) runs ``docker service create -d --no-resolve-image
+--replicas N`` with the real docker CLI, polls ``GET /services?status=true`` every 20 ms until
+RunningTasks == N, then removes the service and waits until none of its tasks and containers is
+left. Prints each run's seconds and the ratios to ``shoal`` of that run; per N min/median/max, the
+run-to-run noise (max - min) / median and the ratios of the medians; the daemons' resident memory
+idle and with N tasks (the first run of each N; for docker dockerd + containerd, the shims apart);
+then one JSON line. Everything it made (namespaces, links, mounts, processes by PID, cgroups) is
+removed when it ends, also when it fails or is interrupted.
+
+    python3 bench/service_startup.py [--runs 3] [--sizes 10,50,100] [--runtime runc]
+        [--baseline-src /tmp/base/src ...] [--docker|--no-docker]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import rss_mb
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(ROOT))  # tests.e2e.dockerd
 
-SWARM_SECONDS = {10: 1.7, 50: 6.1, 100: 12.4}
-SWARM_IDLE_MB, SWARM_100_MB = 122, 1487
+from common import Spread, checkout, load, processes, rotated, rss_mb  # noqa: E402
+from tests.e2e.dockerd import DOCKERD, Dockerd  # noqa: E402
+
+from shoal.devcluster import DevCluster, DevNode  # noqa: E402
+
+API = "/v1.41"  # dockerd 20.10's version of the Engine API; shoal answers it too
+CMD = 'CMD ["httpd","-f","-p","80","-h","/www"]'
+POLL = 0.02
+# The docker contestant's addresses, all inside its own namespace and the test pool 10.213.0.0/16.
+DOCKER_ADVERTISE = "10.213.124.1"
+DOCKER_NETWORK = ["--bip", "10.213.125.1/24", "--default-address-pool", "base=10.213.126.0/23,size=24"]
+SWARM_POOL = "10.213.128.0/17"
 
 
 class UnixHTTP(http.client.HTTPConnection):
@@ -44,118 +78,241 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock = s
 
 
-def get(sock: str, url: str) -> object:
-    c = UnixHTTP(sock)
-    c.request("GET", "/v1.47" + url)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return json.loads(data)
+class Engine:
+    """One contestant: a single-node swarm that the docker CLI reaches on a unix socket."""
+
+    def __init__(self, name: str, sock: str, config_dir: Path, describe: str) -> None:
+        self.name = name
+        self.sock = sock
+        self.describe = describe
+        self.image = ""
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(config_dir))
+        self.env.pop("DOCKER_CONTEXT", None)
+
+    def docker(self, *args: str, input: bytes | None = None, timeout: float = 120) -> str:
+        r = subprocess.run(["docker", *args], input=input, capture_output=True, env=self.env, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.name}: docker {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
+        return r.stdout.decode().strip()
+
+    def get(self, url: str) -> Any:
+        c = UnixHTTP(self.sock)
+        try:
+            c.request("GET", API + url)
+            r = c.getresponse()
+            data = r.read()
+        finally:
+            c.close()
+        if r.status != 200:
+            raise RuntimeError(f"{self.name}: GET {url}: {r.status} {data[:300]!r}")
+        return json.loads(data)
+
+    def running(self, service: str) -> int:
+        for s in self.get("/services?status=true"):
+            if s["Spec"]["Name"] == service:
+                return int(s["ServiceStatus"]["RunningTasks"])
+        return -1
+
+    def left(self, service_id: str) -> int:
+        """Tasks of the service still in the store, plus containers still on the node."""
+        tasks = sum(1 for t in self.get("/tasks") if t["ServiceID"] == service_id)
+        return tasks + len(self.get("/containers/json?all=1"))
+
+    def task_pids(self) -> set[int]:
+        return {int((t["Status"].get("ContainerStatus") or {}).get("PID") or 0) for t in self.get("/tasks")}
+
+    def memory(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def setup(self, rootfs_tar: bytes, advertise: str) -> None:
+        """The busybox image (its ID is what the services run) and a single-node swarm."""
+        self.image = self.docker("import", "-c", CMD, "-", "bench-web:latest", input=rootfs_tar)
+        if not self.image.startswith("sha256:"):
+            raise RuntimeError(f"{self.name}: docker import printed {self.image!r}, not an image ID")
+        self.docker("swarm", "init", "--advertise-addr", advertise, "--default-addr-pool", SWARM_POOL)
 
 
-def children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-    return [int(x) for x in out.split()]
+class ShoalEngine(Engine):
+    def __init__(self, node: DevNode, config_dir: Path, src: Path) -> None:
+        super().__init__(node.name, node.sock, config_dir, f"shoal {checkout(src)} ({src})")
+        self.node = node
+
+    def memory(self) -> dict[str, float]:
+        """The daemon, and its other children than tasks (helpers)."""
+        assert self.node.proc is not None
+        pid = self.node.proc.pid
+        tasks = self.task_pids()
+        helpers = [p for p, (ppid, _) in processes().items() if ppid == pid and p not in tasks]
+        return {"daemon": rss_mb(pid), "helpers": sum(rss_mb(p) for p in helpers), "helper_count": len(helpers)}
 
 
-def running(sock: str, name: str) -> int:
-    for s in get(sock, "/services?status=true"):  # type: ignore[union-attr]
-        if s["Spec"]["Name"] == name:  # type: ignore[index]
-            return int(s["ServiceStatus"]["RunningTasks"])  # type: ignore[index]
-    return -1
+class DockerEngine(Engine):
+    def __init__(self, dockerd: Dockerd, config_dir: Path) -> None:
+        version = subprocess.run([DOCKERD or "dockerd", "--version"], capture_output=True, text=True).stdout.strip()
+        super().__init__("docker", str(dockerd.sock), config_dir, version)
+        self.dockerd = dockerd
+
+    def memory(self) -> dict[str, float]:
+        """dockerd plus its containerd; the containerd shims (one per container) apart."""
+        assert self.dockerd.proc is not None
+        pid = self.dockerd.proc.pid
+        procs = processes()
+        containerd = [p for p, (ppid, cmd) in procs.items() if ppid == pid and cmd.split(" ")[0].endswith("containerd")]
+        marker = str(self.dockerd.base)
+        shims = [p for p, (_, cmd) in procs.items() if "containerd-shim" in cmd and marker in cmd]
+        return {"daemon": rss_mb(pid) + sum(rss_mb(p) for p in containerd),
+                "helpers": sum(rss_mb(p) for p in shims), "helper_count": len(shims)}
+
+
+def rootfs_tar(base: Path) -> bytes:
+    root = base / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "www").mkdir()
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    for a in ("sh", "httpd", "sleep"):
+        (root / "bin" / a).symlink_to("busybox")
+    return subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+
+
+def start_docker(d: Dockerd) -> None:
+    d.start()
+    # The address swarm init advertises: a veth pair of which both ends stay in the namespace.
+    for args in (["link", "add", "bench0", "type", "veth", "peer", "name", "bench1"],
+                 ["addr", "add", f"{DOCKER_ADVERTISE}/32", "dev", "bench0"],
+                 ["link", "set", "bench0", "up"], ["link", "set", "bench1", "up"]):
+        subprocess.run(["ip", "-n", d.netns, *args], check=True, capture_output=True)
+
+
+def measure(e: Engine, name: str, n: int, timeout: float) -> float:
+    """Seconds from ``docker service create`` to N/N running."""
+    t0 = time.monotonic()
+    e.docker("service", "create", "-d", "--no-resolve-image", "--name", name, "--replicas", str(n), e.image)
+    while e.running(name) < n:
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"{e.name}: {name} not {n}/{n} running after {timeout:.0f} s")
+        time.sleep(POLL)
+    return time.monotonic() - t0
+
+
+def remove(e: Engine, name: str, timeout: float) -> None:
+    """Remove the service and wait until none of its tasks or containers is left."""
+    sid = e.docker("service", "inspect", "--format", "{{.ID}}", name)
+    e.docker("service", "rm", name)
+    deadline = time.monotonic() + timeout
+    while e.left(sid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{e.name}: {name}'s tasks or containers still there {timeout:.0f} s after rm")
+        time.sleep(0.1)
+
+
+def memory_text(mem: dict[str, float]) -> str:
+    return f"{mem['daemon']:.1f} (+{mem['helpers']:.1f} in {mem['helper_count']:.0f} helpers)"
+
+
+def rounded(mem: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 1) for k, v in mem.items()}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    root_ok = os.geteuid() == 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sizes", default="10,50,100")
-    ap.add_argument("--runtime", default="runc" if os.geteuid() == 0 and shutil.which("runc") else "process")
+    ap.add_argument("--runtime", default="runc" if root_ok and shutil.which("runc") else "process")
+    ap.add_argument("--baseline-src", action="append", default=[], metavar="PATH",
+                    help="another checkout's src directory, measured in the same run (repeatable)")
+    ap.add_argument("--docker", action=argparse.BooleanOptionalAction, default=bool(DOCKERD) and root_ok,
+                    help="also measure Docker Swarm (dockerd 20.10) in the same run")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds one run may take to N/N running")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    baselines = [Path(p).resolve() for p in args.baseline_src]
+    for b in baselines:
+        if not (b / "shoal" / "__init__.py").exists():
+            raise SystemExit(f"--baseline-src {b}: no shoal package there (give the checkout's src directory)")
+    if not root_ok:
+        raise SystemExit("needs root: every contestant runs in a network namespace of its own")
+    if args.docker and not DOCKERD:
+        raise SystemExit("--docker: dockerd is not installed (Debian's docker.io)")
 
-    base = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
-    sock = str(base / "run" / "shoal.sock")
-    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(base / "docker-config"))
-    log = open(base / "daemon.log", "wb")
-    # As the test suite: no registry beyond loopback, no task's DNS query to the host's resolvers, and
-    # the default bridge (tasks without networks) inside the test pool.
-    daemon_env = {"SHOAL_BLOCK_REGISTRY": "all", "SHOAL_DNS": "none", "SHOAL_BIP": "10.213.240.1/24", **os.environ}
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(base / "data"),
-         "--exec-root", str(base / "run"), "--runtime", args.runtime, "-H", f"unix://{sock}"],
-        stdout=log, stderr=subprocess.STDOUT, env=daemon_env,
-    )
-    results: dict[str, object] = {"runtime": args.runtime}
+    # Run the cleanup below on SIGTERM and SIGHUP too, not only on Ctrl-C.
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+
+    base = Path(tempfile.mkdtemp(prefix="shoal-bench-", dir="/tmp"))
+    config_dir = base / "docker-config"
+    cluster: DevCluster | None = None
+    dockerd: Dockerd | None = None
+    engines: list[Engine] = []
+    result: dict[str, Any] = {"runtime": args.runtime, "runs": args.runs, "load_before": list(os.getloadavg())}
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.1)
-        time.sleep(0.3)
-        rootfs = base / "rootfs"
-        (rootfs / "bin").mkdir(parents=True)
-        (rootfs / "www").mkdir()
-        shutil.copy("/bin/busybox", rootfs / "bin" / "busybox")
-        for a in ("sh", "httpd", "sleep"):
-            (rootfs / "bin" / a).symlink_to("busybox")
-        tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
-        subprocess.run(["docker", "import", "-c", 'CMD ["httpd","-f","-p","80","-h","/www"]', "-", "nginx"],
-                       input=tar, env=env, check=True, capture_output=True)
-        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], env=env, check=True,
-                       capture_output=True)
-        time.sleep(1)
-        results["idle_rss_mb"] = round(rss_mb(daemon.pid), 1)
-        medians: dict[int, float] = {}
+        tar = rootfs_tar(base)
+        cluster = DevCluster(base / "shoal", args.runtime)
+        for i, src in enumerate([SRC, *baselines]):
+            name = "shoal" if i == 0 else f"base{i}"
+            node = cluster.add(name, env={"PYTHONPATH": str(src)})
+            engines.append(ShoalEngine(node, config_dir, src))
+            engines[-1].setup(tar, node.addr)
+        if args.docker:
+            dockerd = Dockerd(base / "docker", network=DOCKER_NETWORK)  # known before start: stop() undoes a half start
+            start_docker(dockerd)
+            engines.append(DockerEngine(dockerd, config_dir))
+            engines[-1].setup(tar, DOCKER_ADVERTISE)
+        result["contestants"] = {e.name: e.describe for e in engines}
+        print(f"runtime {args.runtime}; load average {load()}")
+        for e in engines:
+            print(f"  {e.name:<7} {e.describe}")
+        time.sleep(1)  # let every daemon settle after swarm init before its idle memory
+        idle = {e.name: e.memory() for e in engines}
+        print("idle memory MiB, daemon (+helpers): " + ", ".join(f"{k} {memory_text(v)}" for k, v in idle.items()))
+        memory: dict[str, dict[str, Any]] = {k: {"idle": rounded(v)} for k, v in idle.items()}
+        seconds: dict[str, dict[str, Spread]] = {}
+        first = engines[0].name
         for n in sizes:
-            times = []
+            spreads = {e.name: Spread() for e in engines}
+            seconds[str(n)] = spreads
             for run in range(args.runs):
-                name = f"bench{n}x{run}"
-                t0 = time.monotonic()
-                sid = subprocess.run(
-                    ["docker", "service", "create", "-d", "--name", name, "--replicas", str(n), "nginx"],
-                    env=env, check=True, capture_output=True, text=True,
-                ).stdout.strip()
-                while running(sock, name) < n:
-                    time.sleep(0.02)
-                    if time.monotonic() - t0 > 300:
-                        raise SystemExit(f"{name}: not converged after 300 s")
-                dt = time.monotonic() - t0
-                times.append(dt)
-                if n == 100 and run == 0:
-                    time.sleep(1)
-                    results["rss_mb_100_tasks"] = round(rss_mb(daemon.pid), 1)
-                    results["helper_processes_100_tasks"] = len(
-                        [p for p in children(daemon.pid) if p not in _task_pids(sock, name)]
-                    )
-                print(f"N={n} run={run + 1}: {dt:.2f} s to {n}/{n} running", flush=True)
-                subprocess.run(["docker", "service", "rm", name], env=env, check=True, capture_output=True)
-                deadline = time.monotonic() + 120
-                while _tasks_left(sock, sid) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-            medians[n] = statistics.median(times)
-        results["median_seconds"] = {str(n): round(v, 3) for n, v in medians.items()}
-        results["times_faster_than_swarm"] = {
-            str(n): round(SWARM_SECONDS[n] / v, 1) for n, v in medians.items() if n in SWARM_SECONDS
-        }
-        results["swarm_reference"] = {"seconds": SWARM_SECONDS, "idle_mb": SWARM_IDLE_MB, "mb_100_tasks": SWARM_100_MB}
-        print(json.dumps(results))
+                this_run: dict[str, float] = {}
+                for e in rotated(engines, run):
+                    name = f"bench{n}x{run}"
+                    this_run[e.name] = dt = measure(e, name, n, args.timeout)
+                    spreads[e.name].values.append(dt)
+                    if run == 0:
+                        time.sleep(1)  # the memory of N running tasks, once they have settled
+                        memory[e.name][str(n)] = rounded(e.memory())
+                    remove(e, name, args.timeout)
+                ratios = "  ".join(f"{k}/{first} {v / this_run[first]:.2f}" for k, v in this_run.items() if k != first)
+                times = "  ".join(f"{e.name} {this_run[e.name]:.2f} s" for e in engines)
+                print(f"N={n} run {run + 1}: {times}   {ratios}", flush=True)
+            print(f"N={n}, {args.runs} run(s), seconds to {n}/{n} running:")
+            for e in engines:
+                print(f"  {e.name:<7} {spreads[e.name].text()}   memory {memory_text(memory[e.name][str(n)])} MiB")
+            print("  median ratios: " + "  ".join(
+                f"{k}/{first} {s.median / spreads[first].median:.2f}" for k, s in spreads.items() if k != first),
+                flush=True)
+        result["seconds"] = {n: {k: s.summary() for k, s in sp.items()} for n, sp in seconds.items()}
+        result["median_ratio_to_" + first] = {
+            n: {k: round(s.median / sp[first].median, 2) for k, s in sp.items() if k != first}
+            for n, sp in seconds.items()}
+        result["memory_mb"] = memory
+        result["load_after"] = list(os.getloadavg())
+        print(json.dumps(result))
     finally:
-        subprocess.run(["docker", "swarm", "leave", "--force"], env=env, capture_output=True)
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(60)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # clean up whole
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if cluster is not None:
+            cluster.leave_all()
+            cluster.close()
+        if dockerd is not None:
+            for e in engines:
+                if isinstance(e, DockerEngine):
+                    with contextlib.suppress(Exception):
+                        e.docker("swarm", "leave", "--force", timeout=60)
+            dockerd.stop()
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _tasks_left(sock: str, service_id: str) -> int:
-    return sum(1 for t in get(sock, "/tasks") if t["ServiceID"] == service_id)  # type: ignore[union-attr,index]
-
-
-def _task_pids(sock: str, service: str) -> set[int]:
-    tasks = get(sock, f'/tasks?filters={{"service":{{"{service}":true}}}}')
-    return {int(t["Status"].get("ContainerStatus", {}).get("PID") or 0) for t in tasks}  # type: ignore[union-attr,index]
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal import pki
 from shoal.agent import remote
-from shoal.agent.logs import LogLine
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
     ALREADY_IN_SWARM,
@@ -62,7 +62,8 @@ from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
-from shoal.manager.remote import JoinRequest, SwarmListener, host_of, read_leader_logs
+from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
+from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime.base import Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
@@ -285,10 +286,10 @@ class Daemon:
         await self.manager.start()
         assert self.manager.dispatcher is not None
         ident = self._identity()
-        if ca.needs_renewal(ident.cert_pem):
+        if pki.needs_renewal(ident.cert_pem):
             # A manager signs its own new certificate (checked at each start; agents renew over /renew).
             cluster = self.manager.control.cluster()
-            key_pem, csr_pem = ca.new_node_key()
+            key_pem, csr_pem = pki.new_node_key()
             cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,
                                           "manager", cluster.ID)
             self._save_identity(cluster.TLSInfo.TrustRoot, cert_pem, key_pem)
@@ -449,7 +450,7 @@ class Daemon:
                           stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
         """A task's log lines, read through the leader (this manager does not hold the sessions)."""
         ident = self._identity()
-        ctx = ca.client_ssl_context(ident.ca_pem, ident.cert_pem, ident.key_pem)
+        ctx = pki.client_ssl_context(ident.ca_pem, ident.cert_pem, ident.key_pem)
         async for ll in read_leader_logs(self._leader_addr(), ctx, task_id, since=since, tail=tail, follow=follow,
                                          stdout=stdout, stderr=stderr):
             yield ll
@@ -520,7 +521,7 @@ class Daemon:
         old = self.require_manager()
         c = old.control.cluster()
         host = host_of(self.addr)
-        key_pem, csr_pem = ca.new_node_key()  # a certificate that names this host, as etcd peers check
+        key_pem, csr_pem = pki.new_node_key()  # a certificate that names this host, as etcd peers check
         cert_pem = ca.issue_node_cert(c.TLSInfo.TrustRoot, c.RootCAKey, csr_pem, self.node_id, "manager", c.ID,
                                       ips=(host,))
         self._save_identity(c.TLSInfo.TrustRoot, cert_pem, key_pem)
@@ -687,7 +688,7 @@ class Daemon:
             cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
                                               data_path_port, self.describe(), unlock_key)
             keys.save_dek(self.keys_path, dek, unlock_key)
-            key_pem, csr_pem = ca.new_node_key()
+            key_pem, csr_pem = pki.new_node_key()
             cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,
                                           "manager", cluster.ID)
             self._save_identity(cluster.TLSInfo.TrustRoot, cert_pem, key_pem)

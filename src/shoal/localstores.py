@@ -17,10 +17,10 @@ from typing import IO, Any
 import msgspec
 
 from shoal.agent import logs as logfiles
-from shoal.agent.logs import LogLine
 from shoal.api.errors import ShoalError
 from shoal.api.nodeinfo import ImageInfo, ImageRemoval, RegistryCredentials, VolumeInfo
 from shoal.nodeapi import Control, Filters, Progress
+from shoal.protocol import LogLine
 from shoal.runtime import reference
 from shoal.runtime.base import ContainerTable, Runtime
 from shoal.runtime.images import Image, ImageStore, normalize, split_ref

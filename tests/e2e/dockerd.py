@@ -24,12 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DOCKERD = shutil.which("dockerd")
+# The tests' dockerd: no bridge, no iptables, nothing that needs an address.
+NO_NETWORK = ["--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false"]
 RUN_DIRS = [Path("/run/docker/plugins"), Path("/run/docker"), Path("/run/containerd/s"), Path("/run/containerd")]
 
 
 class Dockerd:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, network: list[str] | None = None) -> None:
         self.base = base
+        self.network = NO_NETWORK if network is None else network
         self.tag = str(os.getpid())
         self.netns = f"shoal-dk-{self.tag}"
         self.cgroup_parent = f"shoal-test-{self.tag}"
@@ -60,8 +63,7 @@ class Dockerd:
         cmd = ["nsenter", f"--net=/run/netns/{self.netns}", DOCKERD,
                "--data-root", str(self.base / "data"), "--exec-root", str(self.base / "exec"),
                "--pidfile", str(self.base / "docker.pid"), "-H", self.host,
-               "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-               "--ip-masq=false", "--containerd-namespace", self.cgroup_parent,
+               *self.network, "--containerd-namespace", self.cgroup_parent,
                "--containerd-plugins-namespace", self.cgroup_parent + "-plugins",
                "--cgroup-parent", self.cgroup_parent, "--storage-driver", "overlay2"]
         with open(self.log, "ab") as out:

@@ -19,6 +19,7 @@ import pytest
 from shoal.agent import logs
 from shoal.api.ids import new_id
 from shoal.api.types import ContainerSpec, ResourceRequirements, Resources, Task, TaskSpec
+from shoal.runtime import logs as runtime_logs
 from shoal.runtime.base import RuntimeError_
 from shoal.runtime.images import ImageStore
 from shoal.runtime.runc import RuncRuntime
@@ -410,5 +411,5 @@ async def test_cleanup_recovers_after_a_crash(rt: RuncRuntime, tmp_path: Path, e
     code = await asyncio.wait_for(rt.wait(task.ID), 10)
     assert code == 137
     rt.containers.pop(task.ID)
-    logs.remove(rt.log_path(task.ID))
+    runtime_logs.remove(rt.log_path(task.ID))
     assert _leftovers(rt, task.ID, started.pid) == []

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from tests.support import free_port
 
+from shoal import pki
 from shoal.agent import remote
 from shoal.agent.worker import describe_node
 from shoal.api.errors import ShoalError
@@ -42,7 +43,7 @@ async def test_join_checks_the_token_and_the_ca(manager: tuple[Daemon, str]) -> 
     with pytest.raises(ShoalError, match=r"^remote CA does not match fingerprint"):
         await remote.join([addr], forged, "x")
     ident = await remote.join([addr], cluster.JoinTokens.Worker, "x")
-    assert ident.role == "worker" and ca.node_identity(ident.cert_pem) == (ident.node_id, "worker", cluster.ID)
+    assert ident.role == "worker" and pki.node_identity(ident.cert_pem) == (ident.node_id, "worker", cluster.ID)
 
 
 async def test_session_registers_the_node_and_renews_its_certificate(manager: tuple[Daemon, str]) -> None:
@@ -52,10 +53,10 @@ async def test_session_registers_the_node_and_renews_its_certificate(manager: tu
     ident = await remote.join([addr], cluster.JoinTokens.Worker, "node-x")
     # A certificate past half of its life but still valid (5 minutes back-dated, about 3 minutes ahead):
     # the agent must renew it.
-    key, csr = ca.new_node_key()
+    key, csr = pki.new_node_key()
     old = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr, ident.node_id, "worker", cluster.ID,
                              days=0.002)
-    assert ca.needs_renewal(old) and ca.cert_expires_in(old) > 60
+    assert pki.needs_renewal(old) and pki.cert_expires_in(old) > 60
     renewed: list[remote.Identity] = []
     reg = remote.RemoteRegistrar(remote.Identity(ident.node_id, "worker", ident.ca_pem, old, key), [addr],
                                  on_renew=renewed.append, check_period=0.1)
@@ -71,9 +72,9 @@ async def test_session_registers_the_node_and_renews_its_certificate(manager: tu
                 break
             await asyncio.sleep(0.05)
         assert renewed and renewed[0].cert_pem != old
-        assert not ca.needs_renewal(renewed[0].cert_pem)
-        assert ca.cert_expires_in(renewed[0].cert_pem) > 80 * 86400
-        assert ca.node_identity(renewed[0].cert_pem) == (ident.node_id, "worker", cluster.ID)
+        assert not pki.needs_renewal(renewed[0].cert_pem)
+        assert pki.cert_expires_in(renewed[0].cert_pem) > 80 * 86400
+        assert pki.node_identity(renewed[0].cert_pem) == (ident.node_id, "worker", cluster.ID)
         assert await session.heartbeat() == 5.0
     finally:
         await reg.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
@@ -25,6 +25,8 @@ from shoal.api.types import (
     Version,
 )
 from shoal.manager.loop import Loop
+from shoal.manager.workqueue import Controller
+from shoal.store.backend import Event
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
 
@@ -54,13 +56,35 @@ async def until(pred: Callable[[], bool], timeout: float = 2.0, what: str = "con
         await asyncio.sleep(0.001)
 
 
-async def paused(loop: Loop) -> None:
+async def paused(loop: Loop | Controller) -> None:
     """Run a loop's ``start()`` (subscribe, seed from the store) without leaving its background task
     running: the test then drives it with ``tick()`` / ``settle()``."""
+    if isinstance(loop, Controller):
+        loop.seed()  # subscribe and queue every key; no workers
+        return
     loop.start()
     unsubscribe, loop._unsubscribe = loop._unsubscribe, None  # stop() would also stop listening
     await loop.stop()
     loop._unsubscribe = unsubscribe
+
+
+class TracedBackend(MemoryBackend):
+    """A memory backend that tells how far its watchers have got: ``folded`` is the revision of the
+    last event a watcher finished with (it asked for the next one), so a watching store has applied
+    every change up to it. Tests wait for ``folded`` to reach a revision instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folded = 0
+
+    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:
+        async for ev in super().watch(prefix, after_revision):
+            yield ev
+            self.folded = max(self.folded, ev.revision)  # runs when the consumer asks for the next
+
+    async def caught_up(self, revision: int) -> None:
+        """Until a watcher has applied everything up to ``revision``."""
+        await until(lambda: self.folded >= revision, what=f"the watcher to fold in revision {revision}")
 
 
 async def memory_store() -> ObjectStore:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 
 from shoal.api.types import Config, FileTarget, Secret, Task
-from shoal.manager.dispatcher import Assignments
+from shoal.protocol import Assignments
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.files import SECRETS_DIR
 

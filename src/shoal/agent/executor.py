@@ -31,9 +31,9 @@ from typing import Any
 from shoal.agent import health
 from shoal.agent.flag import Flag
 from shoal.api import template
+from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, now_ts
-from shoal.manager.orchestrator.common import DEFAULT_STOP_GRACE, SECOND
 from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
 from shoal.runtime.registry import Puller
 

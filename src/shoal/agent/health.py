@@ -12,7 +12,8 @@ been healthy; ``Retries`` failures in a row make it unhealthy.
 Swarm's use of it (the agent's ``TaskRunner``): a task whose container has a healthcheck stays
 ``starting`` until the first healthy probe, then is ``running``; an unhealthy container is stopped
 and its task fails with ``task: non-zero exit (<code>): dockerexec: unhealthy container``, after
-which the restart policy takes over.
+which the restart policy takes over. What SwarmKit accepts in a service's healthcheck is a core rule
+(``api/health.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.agent.flag import Flag
+from shoal.api.defaults import SECOND
 
-SECOND = 1_000_000_000
 DEFAULT_INTERVAL = 30.0
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_START_INTERVAL = 5.0
 DEFAULT_RETRIES = 3
-MIN_DURATION = 1_000_000  # ns: SwarmKit refuses anything shorter (but 0, "the default")
 UNHEALTHY = "dockerexec: unhealthy container"
 LOG_KEEP = 5  # results kept, as Docker keeps
 
@@ -70,17 +70,6 @@ def effective(spec: dict[str, Any] | None, image: dict[str, Any] | None) -> Chec
                  timeout=seconds("Timeout", DEFAULT_TIMEOUT), start_period=seconds("StartPeriod", 0.0),
                  start_interval=seconds("StartInterval", DEFAULT_START_INTERVAL),
                  retries=int(spec.get("Retries") or image.get("Retries") or DEFAULT_RETRIES))
-
-
-def validate(hc: dict[str, Any] | None) -> str:
-    """SwarmKit's objection to a service's healthcheck, or ""."""
-    for key in ("Interval", "Timeout", "StartPeriod"):
-        value = int((hc or {}).get(key) or 0)
-        if value != 0 and value < MIN_DURATION:
-            return f"ContainerSpec: {key} in HealthConfig cannot be less than 1ms"
-    if int((hc or {}).get("Retries") or 0) < 0:
-        return "ContainerSpec: Retries in HealthConfig cannot be negative"
-    return ""
 
 
 @dataclass

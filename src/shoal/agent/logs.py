@@ -1,78 +1,19 @@
-"""Task logs: each task's stdout and stderr, one file per task, one line per line written.
+"""Reading task logs: the lines of a task's log file, with ``since``, ``tail`` and ``follow``.
 
-``LogWriter`` (fed from a pipe by ``pump``, or by a runtime's stream) appends
-``<RFC 3339 nano timestamp> <stdout|stderr> <line>`` to the task's log file, so logs survive the
-container and a restart of the task, and can be read back with ``since``, ``tail`` and ``follow``
-by ``service logs`` and ``logs``.
+The runtimes write the file (``runtime/logs.py``: ``<RFC 3339 nano timestamp> <stdout|stderr>
+<line>``, one entry per line); this reads it back as ``LogLine``s (``protocol.py``: the agent sends
+them to the manager for ``service logs``, the node's own ``logs`` reads them here).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from shoal.api.types import now_ts, parse_ts
-
-
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    timestamp: str
-    stream: str  # stdout | stderr
-    message: bytes  # without the newline
-
-
-MAX_LINE = 1 << 20  # a longer "line" is cut into pieces of this size
-
-
-class LogWriter:
-    """Appends one stream's bytes to a task's log file, one entry per line (a partial last line is
-    written at ``close``). Fed from a pipe by ``pump``, or chunk by chunk (docker's attach stream)."""
-
-    def __init__(self, path: Path, stream: str) -> None:
-        self.stream = stream
-        self._out = open(path, "ab", buffering=0)  # closed by close()
-        self._buf = b""
-
-    def _line(self, line: bytes) -> None:
-        self._out.write(f"{now_ts()} {self.stream} ".encode() + line + b"\n")
-
-    def feed(self, data: bytes) -> None:
-        self._buf += data
-        while True:
-            line, nl, rest = self._buf.partition(b"\n")
-            if not nl:
-                break
-            self._line(line)
-            self._buf = rest
-        while len(self._buf) >= MAX_LINE:
-            self._line(self._buf[:MAX_LINE])
-            self._buf = self._buf[MAX_LINE:]
-
-    def close(self) -> None:
-        if self._buf:
-            self._line(self._buf)
-            self._buf = b""
-        self._out.close()
-
-
-async def pump(fd: int, stream: str, path: Path) -> None:
-    """Copy lines from a pipe's read end to the log file until the writer closes it."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=MAX_LINE)
-    proto = asyncio.StreamReaderProtocol(reader)
-    transport, _ = await loop.connect_read_pipe(lambda: proto, os.fdopen(fd, "rb", buffering=0))
-    writer = LogWriter(path, stream)
-    try:
-        while chunk := await reader.read(1 << 16):
-            writer.feed(chunk)
-    finally:
-        writer.close()
-        transport.close()
+from shoal.api.types import parse_ts
+from shoal.protocol import LogLine
 
 
 def parse(raw: bytes) -> LogLine | None:
@@ -135,8 +76,3 @@ async def follow(path: Path, offset: int, *, stdout: bool = True, stderr: bool =
                     yield ll
         else:
             await asyncio.sleep(interval)
-
-
-def remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -7,7 +7,8 @@ certificate) and returns a ``RemoteSession`` that the worker uses exactly like a
 When the connection drops, the session reconnects (with backoff, to each known manager in turn) and
 registers again; the manager then resends the full set of assignments. Only the leader holds
 sessions: another manager's refusal names the leader, which is tried next. Heartbeat replies carry
-the managers' addresses, so the agent follows managers that join and leave.
+the managers' addresses, so the agent follows managers that join and leave. The session's messages
+are ``shoal/protocol.py``'s, each decoded once into its type; certificates and TLS are ``shoal/pki.py``.
 """
 
 from __future__ import annotations
@@ -23,18 +24,33 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from shoal import pki
 from shoal.agent import logs
 from shoal.api.errors import Code, InvalidArgument, ShoalError, Unavailable, error_of
-from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
-from shoal.manager import ca
-from shoal.manager.dispatcher import Assignments
-from shoal.manager.remote import LEADER_HEADER
+from shoal.api.types import NodeDescription, TaskStatus
+from shoal.protocol import (
+    LEADER_HEADER,
+    MANAGER_MESSAGES,
+    AgentMessage,
+    Assignments,
+    Heartbeat,
+    HeartbeatReply,
+    JoinRequest,
+    LogEntry,
+    LogsCancel,
+    LogsEnd,
+    LogsRequest,
+    ManagerMessage,
+    PromoteRequest,
+    Register,
+    RenewRequest,
+    StatusReport,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
-_tasks = msgspec.json.Decoder(list[Task])
-_secrets = msgspec.json.Decoder(list[Secret])
-_configs = msgspec.json.Decoder(list[Config])
+_JSON = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -64,19 +80,19 @@ async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "
                peer_port: int = 0) -> Identity:
     """Join through the first manager that answers; raises with the manager's words otherwise.
     ``addr`` and ``peer_port`` are a joining manager's advertised address and etcd peer port."""
-    ca.parse_join_token(token)
+    pki.parse_join_token(token)
     last: Exception | None = None
     for manager in remote_addrs:
         try:
-            insecure = ca.client_ssl_context(None)
+            insecure = pki.client_ssl_context(None)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
                 async with http.get(_url(manager, "/ca"), ssl=insecure) as r:
                     ca_pem = await r.text()
-                ca.check_ca_digest(token, ca_pem)
-                key_pem, csr_pem = ca.new_node_key()
-                trusted = ca.client_ssl_context(ca_pem)
-                req = {"token": token, "csr": csr_pem, "hostname": hostname, "addr": addr, "peer_port": peer_port}
-                async with http.post(_url(manager, "/join"), ssl=trusted, json=req) as r:
+                pki.check_ca_digest(token, ca_pem)
+                key_pem, csr_pem = pki.new_node_key()
+                trusted = pki.client_ssl_context(ca_pem)
+                req = JoinRequest(token=token, csr=csr_pem, hostname=hostname, addr=addr, peer_port=peer_port)
+                async with http.post(_url(manager, "/join"), ssl=trusted, data=encode(req), headers=_JSON) as r:
                     body: dict[str, Any] = await r.json(content_type=None)
                     if r.status != 200:
                         raise error_from(body, f"join failed ({r.status})")
@@ -119,37 +135,13 @@ class RemoteSession:
                 assert self._http is not None
                 async with self._http.ws_connect(_url(addr, "/session"), ssl=self.registrar.ssl, heartbeat=30) as ws:
                     self.ws = ws
-                    await ws.send_bytes(msgspec.json.encode(
-                        {"type": "register", "description": self.description, "addr": self.addr}
-                    ))
+                    await ws.send_bytes(encode(Register(description=self.description, addr=self.addr)))
                     self.connected.set()
                     delay = 0.2
                     async for msg in ws:
                         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                             continue
-                        data: dict[str, Any] = msgspec.json.decode(msg.data)
-                        if data.get("type") == "assignments":
-                            tasks = _tasks.decode(msgspec.json.encode(data["tasks"]))
-                            self.queue.put_nowait(Assignments(
-                                tasks, list(data["removed"]), bool(data["full"]), peers=data.get("peers"),
-                                names=data.get("names"), ingress=data.get("ingress"),
-                                encryption=data.get("encryption"),
-                                secrets=_secrets.decode(msgspec.json.encode(data.get("secrets") or [])),
-                                configs=_configs.decode(msgspec.json.encode(data.get("configs") or [])),
-                                deps_removed=list(data.get("deps_removed") or [])))
-                        elif data.get("type") == "heartbeat":
-                            self.periods.put_nowait(float(data["period"]))
-                            if data.get("managers"):
-                                self.registrar.set_managers([str(m) for m in data["managers"]])
-                            if data.get("role") and self.registrar.on_role is not None:
-                                self.registrar.on_role(str(data["role"]))
-                        elif data.get("type") == "logs":
-                            req = str(data["id"])
-                            self._log_readers[req] = asyncio.ensure_future(self._serve_logs(data))
-                        elif data.get("type") == "logs_cancel":
-                            reader = self._log_readers.pop(str(data["id"]), None)
-                            if reader is not None:
-                                reader.cancel()
+                        self._received(MANAGER_MESSAGES.decode(msg.data))
             except aiohttp.WSServerHandshakeError as e:
                 leader = e.headers.get(LEADER_HEADER, "") if e.headers else ""
                 if e.status == 503 and leader and leader != addr:
@@ -168,36 +160,46 @@ class RemoteSession:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _serve_logs(self, req: dict[str, Any]) -> None:
+    def _received(self, msg: ManagerMessage) -> None:
+        match msg:
+            case Assignments():
+                self.queue.put_nowait(msg)
+            case HeartbeatReply():
+                self.periods.put_nowait(msg.period)
+                if msg.managers:
+                    self.registrar.set_managers(msg.managers)
+                if msg.role and self.registrar.on_role is not None:
+                    self.registrar.on_role(msg.role)
+            case LogsRequest():
+                self._log_readers[msg.id] = asyncio.ensure_future(self._serve_logs(msg))
+            case LogsCancel():
+                reader = self._log_readers.pop(msg.id, None)
+                if reader is not None:
+                    reader.cancel()
+
+    async def _serve_logs(self, req: LogsRequest) -> None:
         """Answer the manager's request for a task's logs from this node's log file."""
-        rid = str(req["id"])
         log_path = self.registrar.log_path
         try:
             if log_path is None:
                 return
-            path = log_path(str(req["task_id"]))
-            stdout, stderr = bool(req.get("stdout", True)), bool(req.get("stderr", True))
-            lines, end = logs.read(path, since=float(req.get("since") or 0), tail=int(req.get("tail", -1)),
-                                   stdout=stdout, stderr=stderr)
+            path = log_path(req.task_id)
+            lines, end = logs.read(path, since=req.since, tail=req.tail, stdout=req.stdout, stderr=req.stderr)
             for ll in lines:
-                await self._send_line(rid, ll)
-            if req.get("follow"):
-                async for ll in logs.follow(path, end, stdout=stdout, stderr=stderr):
-                    await self._send_line(rid, ll)
+                await self._send(LogEntry.of(req.id, ll))
+            if req.follow:
+                async for ll in logs.follow(path, end, stdout=req.stdout, stderr=req.stderr):
+                    await self._send(LogEntry.of(req.id, ll))
         finally:
-            self._log_readers.pop(rid, None)
-            await self._send({"type": "logs_end", "id": rid})
+            self._log_readers.pop(req.id, None)
+            await self._send(LogsEnd(id=req.id))
 
-    async def _send_line(self, rid: str, ll: logs.LogLine) -> None:
-        await self._send({"type": "log", "id": rid, "ts": ll.timestamp, "stream": ll.stream,
-                          "msg": ll.message.decode("utf-8", "replace")})
-
-    async def _send(self, obj: Any) -> bool:
+    async def _send(self, msg: AgentMessage) -> bool:
         ws = self.ws
         if ws is None or ws.closed:
             return False
         try:
-            await ws.send_bytes(msgspec.json.encode(obj))
+            await ws.send_bytes(encode(msg))
             return True
         except (aiohttp.ClientError, ConnectionError, RuntimeError):
             return False
@@ -206,7 +208,7 @@ class RemoteSession:
         return await self.queue.get()
 
     async def heartbeat(self) -> float:
-        if not await self._send({"type": "heartbeat"}):
+        if not await self._send(Heartbeat()):
             await asyncio.wait_for(self.connected.wait(), timeout=None)
             return 0.5
         try:
@@ -215,7 +217,7 @@ class RemoteSession:
             return 1.0
 
     async def update_task_status(self, updates: list[tuple[str, TaskStatus]]) -> None:
-        while not await self._send({"type": "status", "updates": updates}):
+        while not await self._send(StatusReport(updates=updates)):
             if self._closed:
                 return
             await self.connected.wait()
@@ -253,7 +255,7 @@ class RemoteRegistrar:
         self.managers = list(managers)
         self.on_managers = on_managers
         self.on_role: Callable[[str], None] | None = None  # the role the managers want this node in
-        self.ssl = ca.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
+        self.ssl = pki.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
         self.session: RemoteSession | None = None
         self.on_renew = on_renew
         self.check_period = check_period
@@ -274,13 +276,14 @@ class RemoteRegistrar:
         self._renewer = asyncio.ensure_future(self._renew_loop())
         return self.session
 
-    async def _post(self, path: str, body: dict[str, Any], what: str, timeout: float) -> dict[str, Any]:
+    async def _post(self, path: str, body: RenewRequest | PromoteRequest, what: str,
+                    timeout: float) -> dict[str, Any]:
         """POST to each manager in turn with this node's certificate; the first answer wins."""
         last: Exception | None = None
         for manager in self.managers:
             try:
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http:
-                    async with http.post(_url(manager, path), ssl=self.ssl, json=body) as r:
+                    async with http.post(_url(manager, path), ssl=self.ssl, data=encode(body), headers=_JSON) as r:
                         answer: dict[str, Any] = await r.json(content_type=None)
                         if r.status != 200:
                             raise error_from(answer, f"{what} failed ({r.status})")
@@ -291,28 +294,29 @@ class RemoteRegistrar:
 
     async def renew(self) -> Identity:
         """Ask a manager for a new certificate (a new key too); later connections use it."""
-        key_pem, csr_pem = ca.new_node_key()
-        body = await self._post("/renew", {"csr": csr_pem}, "certificate renewal", 20)
-        node_id, role, _cluster = ca.node_identity(body["cert"])
+        key_pem, csr_pem = pki.new_node_key()
+        body = await self._post("/renew", RenewRequest(csr=csr_pem), "certificate renewal", 20)
+        node_id, role, _cluster = pki.node_identity(body["cert"])
         self.identity = Identity(node_id, role, self.identity.ca_pem, body["cert"], key_pem)
-        self.ssl = ca.client_ssl_context(self.identity.ca_pem, self.identity.cert_pem, key_pem)
+        self.ssl = pki.client_ssl_context(self.identity.ca_pem, self.identity.cert_pem, key_pem)
         if self.on_renew is not None:
             self.on_renew(self.identity)
         return self.identity
 
     async def promote(self, addr: str, peer_port: int) -> Identity:
         """This node was promoted: trade a new key for a manager certificate and the quorum's details."""
-        key_pem, csr_pem = ca.new_node_key()
-        body = await self._post("/promote", {"csr": csr_pem, "addr": addr, "peer_port": peer_port}, "promotion", 60)
+        key_pem, csr_pem = pki.new_node_key()
+        body = await self._post("/promote", PromoteRequest(csr=csr_pem, addr=addr, peer_port=peer_port),
+                                "promotion", 60)
         extra = {k: v for k, v in body.items() if k != "cert"}
         return Identity(self.identity.node_id, "manager", self.identity.ca_pem, body["cert"], key_pem, extra)
 
     async def _renew_loop(self) -> None:
         while True:
-            if ca.needs_renewal(self.identity.cert_pem):
+            if pki.needs_renewal(self.identity.cert_pem):
                 try:
                     await self.renew()
-                    log.info("node certificate renewed; valid for %.0f s", ca.cert_expires_in(self.identity.cert_pem))
+                    log.info("node certificate renewed; valid for %.0f s", pki.cert_expires_in(self.identity.cert_pem))
                 except ShoalError as e:
                     log.warning("certificate renewal: %s", e)
             await asyncio.sleep(self.check_period)

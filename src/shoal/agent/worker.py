@@ -31,7 +31,7 @@ from shoal.api.types import (
     Task,
     TaskStatus,
 )
-from shoal.manager.dispatcher import Assignments
+from shoal.protocol import Assignments
 from shoal.runtime.base import Runtime
 from shoal.runtime.registry import Puller
 

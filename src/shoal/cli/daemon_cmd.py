@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
+from shoal.api import generic
 from shoal.api.types import GenericResource
 from shoal.cli.client import kv_map
 from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
-from shoal.manager.scheduler import generic
 
 
 def dump_tasks() -> None:

@@ -31,6 +31,7 @@ from shoal.cli.output import (
     pretty_print,
     table,
 )
+from shoal.cli.tasks import print_tasks
 
 
 class NoRoleChange(Exception):
@@ -264,8 +265,6 @@ def rm(ctx: click.Context, force: bool, nodes: tuple[str, ...]) -> None:
 def ps(ctx: click.Context, filters: tuple[str, ...], no_resolve: bool, no_trunc: bool, quiet: bool,
        nodes: tuple[str, ...]) -> None:
     """List tasks running on one or more nodes, defaults to current node"""
-    from shoal.cli.service import print_tasks
-
     c = client_of(ctx)
     errs: list[str] = []
     tasks: list[dict[str, Any]] = []

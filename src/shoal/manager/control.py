@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
-from shoal.agent import health
-from shoal.api import template
+from shoal.api import health, template
+from shoal.api.defaults import DEFAULT_ROLLBACK, DEFAULT_STOP_GRACE, DEFAULT_UPDATE
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -51,14 +51,7 @@ from shoal.api.types import (
 )
 from shoal.manager.ca import join_token
 from shoal.manager.networks import NetworkAPI
-from shoal.manager.orchestrator.common import (
-    DEFAULT_ROLLBACK,
-    DEFAULT_STOP_GRACE,
-    DEFAULT_UPDATE,
-    is_global,
-    replicas,
-    restart_policy,
-)
+from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
 from shoal.manager.rpc import RPCError, failed_precondition, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan

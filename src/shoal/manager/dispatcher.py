@@ -16,7 +16,7 @@ An agent opens a session (its node registers: description, address, state ``read
   holds them).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
-calls.
+calls. What crosses to the agent (``Assignments``, log reads) is defined in ``shoal/protocol.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,10 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from shoal.agent.logs import LogLine
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
@@ -52,6 +50,7 @@ from shoal.api.types import (
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
 from shoal.network import seal
+from shoal.protocol import Assignments, LogLine, LogsCancel, LogsRequest
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -67,41 +66,6 @@ LEADER_CHANGE_GRACE = 5.0
 FLUSH_BATCH = 5000
 # A heartbeat check this much later than planned means the manager itself stalled (see check_heartbeats).
 STALL_GRACE = 1.0
-
-
-@dataclass
-class Assignments:
-    """One message of the assignment stream: tasks to run or update, and tasks to forget."""
-
-    tasks: list[Task] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    full: bool = False
-    # For each network the node's tasks are on, the addresses of the other nodes with tasks on it
-    # (where its overlay traffic goes); None: unchanged.
-    peers: dict[str, list[str]] | None = None
-    # For each of those networks, the names its tasks resolve (service → VIP or task addresses,
-    # ``tasks.<service>`` → task addresses); None: unchanged.
-    names: dict[str, dict[str, list[str]]] | None = None
-    # The routing mesh as this node plays it: the ingress network, the node's address on it, and
-    # each published port with its tasks' addresses (``local``: those on this node); None: unchanged.
-    ingress: dict[str, Any] | None = None
-    # When the node has tasks on encrypted networks: its own address, those networks, and the keys
-    # (``manager/netkeys.py``); else empty. None: unchanged.
-    encryption: dict[str, Any] | None = None
-    # The secrets and configs (with their bytes) the node's tasks need and it has not been sent yet,
-    # and the IDs of those it was sent that no task there needs any more.
-    secrets: list[Secret] = field(default_factory=list)
-    configs: list[Config] = field(default_factory=list)
-    deps_removed: list[str] = field(default_factory=list)
-
-    def merge_dependencies(self, more: Assignments) -> None:
-        """Fold a later message's secrets and configs into this one (a later removal wins over an
-        earlier send, and a later send over an earlier removal)."""
-        gone = set(more.deps_removed)
-        added = {o.ID for o in more.secrets} | {o.ID for o in more.configs}
-        self.secrets = [o for o in self.secrets if o.ID not in gone] + more.secrets
-        self.configs = [o for o in self.configs if o.ID not in gone] + more.configs
-        self.deps_removed = [i for i in self.deps_removed if i not in added] + more.deps_removed
 
 
 def dependency_ids(t: Task) -> set[str]:
@@ -124,7 +88,7 @@ class Session:
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
         # Requests to the agent other than assignments (log reads), and where their answers go.
-        self.outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[LogsRequest | LogsCancel] = asyncio.Queue()
         self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
         self.remote = False  # True when the agent is on another machine (the outbox is served)
         self.deps_sent: set[str] = set()  # the secrets and configs this session holds
@@ -135,8 +99,8 @@ class Session:
         req = new_id()
         q: asyncio.Queue[LogLine | None] = asyncio.Queue()
         self.log_streams[req] = q
-        self.outbox.put_nowait({"type": "logs", "id": req, "task_id": task_id, "since": since, "tail": tail,
-                                "follow": follow, "stdout": stdout, "stderr": stderr})
+        self.outbox.put_nowait(LogsRequest(id=req, task_id=task_id, since=since, tail=tail, follow=follow,
+                                           stdout=stdout, stderr=stderr))
         try:
             while True:
                 line = await q.get()
@@ -145,7 +109,7 @@ class Session:
                 yield line
         finally:
             self.log_streams.pop(req, None)
-            self.outbox.put_nowait({"type": "logs_cancel", "id": req})
+            self.outbox.put_nowait(LogsCancel(id=req))
 
     def push(self, msg: Assignments) -> None:
         self.queue.put_nowait(msg)

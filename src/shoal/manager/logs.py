@@ -21,9 +21,9 @@ import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from shoal.agent.logs import LogLine
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.api.types import Task
+from shoal.protocol import LogLine
 from shoal.store.objects import Change, ObjectStore
 
 if TYPE_CHECKING:

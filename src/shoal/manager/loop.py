@@ -1,8 +1,14 @@
-"""Reconcile loops: events only mark work dirty and kick; one ``tick`` does the work, once per kick.
+"""Whole-set reconcile loops: events only mark work dirty and kick; one ``tick`` does all the work.
+
+For the loops whose work is one batch over everything dirty and has no natural key: the scheduler
+(it places groups of identical tasks against every node at once), the allocator, the reaper, the
+network key rotation. Per-object controllers (the orchestrator, and later the Kubernetes ones) run
+on the keyed work queue instead (``workqueue.py``), where a failure retries one key.
 
 A loop owns one asyncio task. ``kick`` is cheap and safe from store listeners; ticks never overlap;
-a tick that raises is logged and retried after a pause, so one bad object cannot stop the manager.
-The clock is injected so tests control time.
+a tick that raises is logged and retried after a back-off (``BASE_DELAY`` doubling up to
+``MAX_DELAY``, reset by a tick that succeeds), so one bad object cannot stop the manager nor make it
+spin.
 """
 
 from __future__ import annotations
@@ -10,16 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
+from shoal.manager.workqueue import BASE_DELAY, MAX_DELAY, Clock
+
+__all__ = ["Clock", "Loop"]
+
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], float]
-
-
-def monotonic() -> float:
-    return time.monotonic()
 
 
 class Loop:
@@ -32,6 +35,7 @@ class Loop:
         self._timer: asyncio.TimerHandle | None = None
         self._unsubscribe: Callable[[], None] | None = None  # set by start() when the loop listens to a store
         self.ticks = 0
+        self.failures = 0  # consecutive failed ticks
 
     def kick(self) -> None:
         self._kick.set()
@@ -76,12 +80,19 @@ class Loop:
             try:
                 await self.tick()
                 self.ticks += 1
+                self.failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("%s: tick failed; retrying", self.name)
-                await asyncio.sleep(0.5)
+                delay = self.retry_delay()
+                self.failures += 1
+                log.exception("%s: tick failed; retrying in %.3f s", self.name, delay)
+                await asyncio.sleep(delay)  # events meanwhile wait too: a failing loop does not spin
                 self.kick()
+
+    def retry_delay(self) -> float:
+        """How long the next retry of a failed tick waits: doubling with each failure in a row."""
+        return MAX_DELAY if self.failures >= 32 else min(BASE_DELAY * 2**self.failures, MAX_DELAY)
 
     async def settle(self) -> None:
         """Run ticks until nothing is kicked (tests)."""

@@ -33,6 +33,7 @@ from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
+from shoal.manager.workqueue import Controller
 from shoal.store.backend import Backend
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.memory import MemoryBackend
@@ -61,7 +62,8 @@ class Manager:
         self.reaper = TaskReaper(store)
         self.netkeys = NetworkKeyManager(store)
         self.dispatcher: Dispatcher | None = None
-        self.loops: list[Loop] = [self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys]
+        self.loops: list[Loop | Controller] = [
+            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:

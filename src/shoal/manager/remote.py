@@ -20,7 +20,8 @@ Served over TLS with the node certificate of this manager, signed by the cluster
   node's wanted role (a promotion or a demotion). The
   manager also asks for a task's logs (``logs``, ``logs_cancel``); the agent answers with ``log``
   lines and ``logs_end``. Only the leader holds sessions: another manager answers 503 with the
-  leader's address in ``X-Shoal-Leader``.
+  leader's address in ``X-Shoal-Leader``. The messages are ``shoal/protocol.py``'s, each decoded
+  once into its type.
 - ``GET /logs/{task}`` (a manager's certificate required): the task's log lines, read by the leader
   through the session of the task's node, one JSON object a line (``service logs`` on a follower).
 """
@@ -38,12 +39,30 @@ import aiohttp
 import msgspec
 from aiohttp import WSMsgType, web
 
-from shoal.agent.logs import LogLine
+from shoal import pki
 from shoal.api.errors import Code, InvalidArgument, PermissionDenied, ShoalError, Unauthenticated, Unavailable
 from shoal.api.ids import new_id
-from shoal.api.types import Cluster, Node, NodeDescription, Task, TaskStatus
+from shoal.api.types import Cluster, Node, Task
 from shoal.manager import ca
 from shoal.manager.dispatcher import Session
+from shoal.protocol import (
+    AGENT_MESSAGES,
+    LEADER_HEADER,
+    LOG_RECORDS,
+    AgentMessage,
+    Heartbeat,
+    HeartbeatReply,
+    JoinRequest,
+    LogEntry,
+    LogLine,
+    LogRecord,
+    LogsEnd,
+    PromoteRequest,
+    Register,
+    RenewRequest,
+    StatusReport,
+    encode,
+)
 
 if TYPE_CHECKING:
     from shoal.manager.manager import Manager
@@ -51,19 +70,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LISTENER: web.AppKey[SwarmListener] = web.AppKey("listener")
-LEADER_HEADER = "X-Shoal-Leader"
-
-_status_updates = msgspec.json.Decoder(list[tuple[str, TaskStatus]])
-_description = msgspec.json.Decoder(NodeDescription)
-
-
-class JoinRequest(msgspec.Struct):
-    token: str
-    csr: str
-    hostname: str = ""
-    addr: str = ""  # host:port the node advertises (a manager's swarm port)
-    peer_port: int = 0  # a manager's etcd peer port, on the advertised host
-
 
 def _cluster(m: Manager) -> Cluster:
     return m.control.cluster()
@@ -122,23 +128,13 @@ def refusal(e: ShoalError) -> web.Response:
 
 def _caller(request: web.Request) -> tuple[str, str]:
     """The node ID and role from the caller's verified certificate (raises the refusal)."""
-    ident = ca.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
+    ident = pki.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
     if ident is None:
         raise Unauthenticated("a node certificate is required")
     node_id, role, cluster_id = ident
     if cluster_id != _cluster(_manager(request)).ID:
         raise PermissionDenied("certificate is for another cluster")
     return node_id, role
-
-
-class RenewRequest(msgspec.Struct):
-    csr: str
-
-
-class PromoteRequest(msgspec.Struct):
-    csr: str
-    addr: str
-    peer_port: int
 
 
 async def promote(request: web.Request) -> web.Response:
@@ -209,8 +205,7 @@ async def task_logs(request: web.Request) -> web.StreamResponse:
         async for ll in sess.logs(t.ID, since=float(q.get("since", "0")), tail=int(q.get("tail", "-1")),
                                   follow=q.get("follow") == "1", stdout=q.get("stdout", "1") == "1",
                                   stderr=q.get("stderr", "1") == "1"):
-            await resp.write(msgspec.json.encode(
-                {"ts": ll.timestamp, "stream": ll.stream, "msg": ll.message.decode("utf-8", "replace")}) + b"\n")
+            await resp.write(encode(LogRecord.of(ll)) + b"\n")
     await resp.write_eof()
     return resp
 
@@ -231,8 +226,7 @@ async def read_leader_logs(leader: str, ssl_ctx: ssl.SSLContext, task_id: str, *
                     return
                 async for raw in r.content:
                     if raw.strip():
-                        data = msgspec.json.decode(raw)
-                        yield LogLine(str(data["ts"]), str(data["stream"]), str(data["msg"]).encode())
+                        yield LOG_RECORDS.decode(raw).line()
     except (aiohttp.ClientError, OSError, msgspec.DecodeError) as e:
         log.warning("logs of task %s through the leader %s: %s", task_id, leader, e)
 
@@ -252,35 +246,34 @@ async def session(request: web.Request) -> web.StreamResponse:
         async for msg in ws:
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            data: dict[str, Any] = msgspec.json.decode(msg.data)
-            kind = data.get("type")
-            if kind == "register":
+            data: AgentMessage = AGENT_MESSAGES.decode(msg.data)
+            if isinstance(data, Register):
                 if m.dispatcher is None:
                     break
-                desc = _description.decode(msgspec.json.encode(data["description"]))
-                sess = await m.dispatcher.register(node_id, desc, str(data.get("addr", "")), role)
+                sess = await m.dispatcher.register(node_id, data.description, data.addr, role)
                 sess.remote = True
                 pump = asyncio.ensure_future(_pump(sess, ws))
-            elif sess is None:
+                continue
+            if sess is None:
                 raise InvalidArgument("register first")
-            elif kind == "heartbeat":
-                period = await sess.heartbeat()
-                node = m.store.get(Node, node_id)
-                await ws.send_str(msgspec.json.encode({
-                    "type": "heartbeat", "period": period, "managers": listener.manager_addrs(),
-                    "role": node.Spec.Role if node is not None else role,
-                }).decode())
-            elif kind == "status":
-                await sess.update_task_status(_status_updates.decode(msgspec.json.encode(data["updates"])))
-            elif kind == "log":
-                q = sess.log_streams.get(str(data["id"]))
-                if q is not None:
-                    q.put_nowait(LogLine(str(data["ts"]), str(data["stream"]), str(data["msg"]).encode()))
-            elif kind == "logs_end":
-                q = sess.log_streams.get(str(data["id"]))
-                if q is not None:
-                    q.put_nowait(None)
-    except (ShoalError, msgspec.DecodeError, KeyError) as e:
+            match data:
+                case Heartbeat():
+                    period = await sess.heartbeat()
+                    node = m.store.get(Node, node_id)
+                    await ws.send_str(encode(HeartbeatReply(
+                        period=period, managers=listener.manager_addrs(),
+                        role=node.Spec.Role if node is not None else role)).decode())
+                case StatusReport():
+                    await sess.update_task_status(data.updates)
+                case LogEntry():
+                    q = sess.log_streams.get(data.id)
+                    if q is not None:
+                        q.put_nowait(data.line())
+                case LogsEnd():
+                    q = sess.log_streams.get(data.id)
+                    if q is not None:
+                        q.put_nowait(None)
+    except (ShoalError, msgspec.DecodeError) as e:
         log.warning("session of node %s: %s", node_id, e)
     finally:
         if pump is not None:
@@ -303,12 +296,7 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
             if batch is None:
                 await ws.close()
                 return
-            await ws.send_bytes(msgspec.json.encode(
-                {"type": "assignments", "tasks": batch.tasks, "removed": batch.removed, "full": batch.full,
-                 "peers": batch.peers, "names": batch.names, "ingress": batch.ingress,
-                 "encryption": batch.encryption, "secrets": batch.secrets, "configs": batch.configs,
-                 "deps_removed": batch.deps_removed}
-            ))
+            await ws.send_bytes(encode(batch))
     finally:
         outbox.cancel()
 
@@ -316,7 +304,7 @@ async def _pump(sess: Session, ws: web.WebSocketResponse) -> None:
 async def _pump_outbox(sess: Session, ws: web.WebSocketResponse) -> None:
     while True:
         msg = await sess.outbox.get()
-        await ws.send_bytes(msgspec.json.encode(msg))
+        await ws.send_bytes(encode(msg))
 
 
 @web.middleware
@@ -367,7 +355,7 @@ class SwarmListener:
         await self.runner.setup()
         host, _, port = listen_addr.rpartition(":")
         assert self.manager is not None
-        ctx: ssl.SSLContext = ca.server_ssl_context(
+        ctx: ssl.SSLContext = pki.server_ssl_context(
             _cluster(self.manager).TLSInfo.TrustRoot, self.cert_pem, self.key_pem, require_client_cert=False
         )
         site = web.TCPSite(self.runner, host or "0.0.0.0", int(port), ssl_context=ctx)

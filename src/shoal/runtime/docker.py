@@ -53,10 +53,9 @@ import docker.errors
 import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
-from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.runtime import files as task_files
-from shoal.runtime import taskspec
+from shoal.runtime import logs, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.runtime import files as task_files
+from shoal.runtime import logs
 from shoal.runtime.base import RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
 

@@ -42,14 +42,13 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from shoal.agent import logs
 from shoal.api.types import Task
 from shoal.network import bridge, egress, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, node_upstreams
 from shoal.runtime import files as task_files
-from shoal.runtime import taskspec
+from shoal.runtime import logs, taskspec
 from shoal.runtime.base import ContainerRecord, ContainerTable, RuntimeError_, Started, TaskFile, task_image
 from shoal.runtime.images import ImageStore
 from shoal.runtime.mounts import (

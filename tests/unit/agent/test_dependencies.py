@@ -18,7 +18,7 @@ from shoal.api.types import (
     Task,
     TaskSpec,
 )
-from shoal.manager.dispatcher import Assignments
+from shoal.protocol import Assignments
 from shoal.runtime.base import RuntimeError_, TaskFile
 
 

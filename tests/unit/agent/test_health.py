@@ -1,4 +1,4 @@
-"""Healthchecks: the service's check over the image's, SwarmKit's validation, Docker's counting of
+"""Healthchecks: the service's check over the image's, Docker's counting of
 failures (start period, retries), and the task runner's use of the verdict (starting until healthy,
 an unhealthy container stopped and its task failed with Swarm's message)."""
 
@@ -31,16 +31,6 @@ def test_the_services_fields_override_the_images() -> None:
     defaults = health.effective({"Test": ["CMD", "true"]}, None)
     assert defaults == Check(test=["true"], interval=30.0, timeout=30.0, start_period=0.0, start_interval=5.0,
                              retries=3)
-
-
-def test_swarmkits_validation() -> None:
-    assert health.validate({"Interval": 500_000}) == "ContainerSpec: Interval in HealthConfig cannot be less than 1ms"
-    assert health.validate({"Timeout": 1}) == "ContainerSpec: Timeout in HealthConfig cannot be less than 1ms"
-    assert health.validate({"StartPeriod": 2}) == \
-        "ContainerSpec: StartPeriod in HealthConfig cannot be less than 1ms"
-    assert health.validate({"Retries": -1}) == "ContainerSpec: Retries in HealthConfig cannot be negative"
-    assert health.validate({"Interval": 0, "Timeout": MS}) == ""
-    assert health.validate(None) == ""
 
 
 def monitor(start_period: float = 0.0, retries: int = 3) -> tuple[Monitor, list[float]]:

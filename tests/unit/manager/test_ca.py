@@ -1,4 +1,5 @@
-"""The cluster CA: join tokens, node certificates and mutual TLS between nodes."""
+"""The cluster CA (``manager/ca.py``) and the trust every node uses (``pki.py``): join tokens, node
+certificates and mutual TLS between nodes."""
 
 from __future__ import annotations
 
@@ -14,25 +15,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shoal import pki
 from shoal.api.errors import InvalidArgument
 from shoal.frontdoor.docker.errors import status_of
-from shoal.manager import ca
-from shoal.manager.ca import (
+from shoal.manager.ca import issue_node_cert, join_token, new_root_ca, role_for_token
+from shoal.pki import (
     MANAGER_OU,
     WORKER_OU,
     JoinTokenError,
     cert_expires_in,
     check_ca_digest,
     client_ssl_context,
-    issue_node_cert,
-    join_token,
     needs_renewal,
     new_node_key,
-    new_root_ca,
     node_identity,
     parse_join_token,
     peer_identity,
-    role_for_token,
     server_ssl_context,
 )
 
@@ -63,7 +61,7 @@ def test_token_format_and_parse(root: tuple[str, str]) -> None:
     parts = token.split("-")
     assert parts[:2] == ["SWMTKN", "1"] and len(parts) == 4
     digest, secret = parse_join_token(token)
-    assert digest == ca.ca_digest(root[0]) and len(digest) == 50
+    assert digest == pki.ca_digest(root[0]) and len(digest) == 50
     assert len(secret) == 25 and secret.isalnum() and secret == secret.lower()
     assert join_token(root[0]) != token  # fresh secret each time
 
@@ -105,7 +103,7 @@ def test_check_ca_digest(root: tuple[str, str], other_root: tuple[str, str]) -> 
     check_ca_digest(token, root[0])  # matches: no error
     with pytest.raises(JoinTokenError) as e:
         check_ca_digest(token, other_root[0])
-    assert e.value.message == f"remote CA does not match fingerprint. Expected: {ca.ca_digest(root[0])}"
+    assert e.value.message == f"remote CA does not match fingerprint. Expected: {pki.ca_digest(root[0])}"
     with pytest.raises(JoinTokenError) as e:
         check_ca_digest(token, "not a certificate")
     assert e.value.message.startswith("remote CA does not match fingerprint.")
@@ -281,8 +279,8 @@ def test_chain_loading_leaves_no_key_on_disk(
     root: tuple[str, str], manager_tls: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Without memfd (non-Linux), the chain goes through a private temp file removed right after loading.
-    monkeypatch.delattr(ca.os, "memfd_create", raising=False)
-    monkeypatch.setattr(ca.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delattr(pki.os, "memfd_create", raising=False)
+    monkeypatch.setattr(pki.tempfile, "tempdir", str(tmp_path))
     ctx = server_ssl_context(root[0], *manager_tls, require_client_cert=True)
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert list(tmp_path.iterdir()) == []

@@ -26,10 +26,11 @@ from shoal.api.types import (
 )
 from shoal.manager.allocator import Allocator
 from shoal.manager.control import ControlAPI
-from shoal.manager.dispatcher import Assignments, Dispatcher
+from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.orchestrator.common import new_task
+from shoal.protocol import Assignments
 
 from ..helpers import memory_store, paused
 

@@ -17,7 +17,8 @@ from shoal.api.types import (
     clone,
 )
 from shoal.manager.control import ControlAPI
-from shoal.manager.dispatcher import Assignments, Dispatcher, Session
+from shoal.manager.dispatcher import Dispatcher, Session
+from shoal.protocol import Assignments
 
 from ..helpers import memory_store
 

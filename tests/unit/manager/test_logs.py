@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 
-from shoal.agent.logs import LogLine
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.manager.logs import LogService
+from shoal.protocol import LogLine
 from tests.unit.helpers import make_task, memory_store
 
 HERE = "node-here"

@@ -7,6 +7,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from shoal import pki
 from shoal.manager import ca
 from shoal.manager.membership import EtcdMember, peer_url
 from shoal.store.backend import Put
@@ -19,7 +20,7 @@ pytestmark = NO_ETCD
 
 def identity(d: Path, root: tuple[str, str], node_id: str) -> None:
     d.mkdir(parents=True)
-    key_pem, csr_pem = ca.new_node_key()
+    key_pem, csr_pem = pki.new_node_key()
     (d / "ca.pem").write_text(root[0])
     (d / "node.crt").write_text(ca.issue_node_cert(root[0], root[1], csr_pem, node_id, "manager", "c1",
                                                    ips=("127.0.0.1",)))

@@ -18,7 +18,7 @@ from shoal.store.etcd_server import EtcdServer
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import Change, ObjectStore, key_of
 
-from ..helpers import make_node, make_task, until
+from ..helpers import TracedBackend, make_node, make_task, until
 from .test_backends import NO_ETCD, etcd_member, open_etcd
 
 
@@ -273,7 +273,7 @@ async def test_load_sees_everything(store: ObjectStore) -> None:
 
 
 async def test_a_watching_store_folds_in_another_writers_changes() -> None:
-    backend = MemoryBackend()
+    backend = TracedBackend()
     a = ObjectStore(backend)
     await a.load()
     b = ObjectStore(backend, watch_backend=True)
@@ -292,7 +292,7 @@ async def test_a_watching_store_folds_in_another_writers_changes() -> None:
         c.Spec.Labels = {"from": "b"}
         await b.update(c)
         n_before = len(seen)
-        await asyncio.sleep(0.01)
+        await backend.caught_up(b.revision)  # b's watcher has been handed b's own write back
         assert len(seen) == n_before
 
         await a.delete(a.get(Task, t.ID))
@@ -306,7 +306,7 @@ async def test_a_watching_store_folds_in_another_writers_changes() -> None:
 
 
 async def test_a_watching_store_never_resurrects_its_own_delete() -> None:
-    backend = MemoryBackend()
+    backend = TracedBackend()
     b = ObjectStore(backend, watch_backend=True)
     await b.load()
     seen: list[Change] = []
@@ -315,7 +315,7 @@ async def test_a_watching_store_never_resurrects_its_own_delete() -> None:
         t = await b.create(make_task("s1"))
         await b.delete(t)  # before the watcher has caught up with the create
         await backend.txn([], [Put("/shoal/marker/x", b"")])
-        await asyncio.sleep(0.02)
+        await backend.caught_up(backend.revision)  # the create, the delete and the marker replayed
         assert b.get(Task, t.ID) is None
         # Listeners saw exactly: created, deleted.
         assert [(ch.old is None, ch.new is None) for ch in seen] == [(True, False), (False, True)]

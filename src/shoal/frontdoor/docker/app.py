@@ -81,7 +81,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ShoalError as e:
         return error_response(e)
     except msgspec.ValidationError as e:
-        return err(400, f"json: {e}")
+        return err(400, f"invalid JSON: json: {e}")  # dockerd's ReadJSON wraps every decoding error
     except msgspec.DecodeError as e:
         return err(400, f"invalid JSON: {e}")
     except web.HTTPNotFound:

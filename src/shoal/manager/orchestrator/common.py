@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from shoal.api.defaults import DEFAULT_RESTART, DEFAULT_UPDATE
 from shoal.api.ids import new_id
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import (
@@ -21,20 +22,6 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.manager.allocator import needs_allocation
-
-SECOND = 1_000_000_000
-
-# Swarm's defaults (swarmkit api/defaults): restart any, 5 s delay; update parallelism 1, no delay,
-# pause on failure, monitor 5 s, stop-first; task history 5; stop grace period 10 s.
-DEFAULT_RESTART = RestartPolicy(Condition="any", Delay=5 * SECOND, MaxAttempts=0, Window=0)
-DEFAULT_UPDATE = UpdateConfig(
-    Parallelism=1, Delay=0, FailureAction="pause", Monitor=5 * SECOND, MaxFailureRatio=0.0, Order="stop-first"
-)
-DEFAULT_ROLLBACK = UpdateConfig(
-    Parallelism=1, Delay=0, FailureAction="pause", Monitor=5 * SECOND, MaxFailureRatio=0.0, Order="stop-first"
-)
-DEFAULT_TASK_HISTORY = 5
-DEFAULT_STOP_GRACE = 10 * SECOND
 
 
 def is_replicated(s: Service) -> bool:

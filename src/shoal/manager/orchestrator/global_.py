@@ -7,15 +7,12 @@ shut down.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
 from shoal.manager.orchestrator.common import new_task
+from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.scheduler import constraint
-
-if TYPE_CHECKING:
-    from shoal.manager.orchestrator.orchestrator import Orchestrator, Plan
 
 
 def eligible_nodes(service: Service, nodes: dict[str, Node]) -> set[str]:
@@ -31,15 +28,16 @@ def eligible_nodes(service: Service, nodes: dict[str, Node]) -> set[str]:
     }
 
 
-def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node]) -> None:
+def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node],
+              restarts: RestartSupervisor) -> None:
     eligible = eligible_nodes(service, nodes)
-    orch.restart_stopped(plan, service, tasks, nodes, eligible)
+    restarts.handle_stopped(plan, service, tasks, nodes, eligible)
     covered: set[str] = set()
     for t in tasks:
         cur = plan.current(t)
         if cur.DesiredState <= TaskState.RUNNING:
             covered.add(cur.NodeID)
-    for t in plan.created_for(service.ID):
+    for t in plan.created:
         covered.add(t.NodeID)
     for nid in sorted(eligible - covered):
         if nodes[nid].Spec.Availability != "active":

@@ -1,18 +1,24 @@
-"""The orchestrator loop: keeps every service's tasks matching its spec.
+"""The orchestrator: keeps every service's tasks matching its spec, keyed by service on a work queue.
 
-Store changes only mark services dirty; each tick reconciles the dirty services and commits the
-changed and new tasks, a whole service's at once, in transactions of about ``COMMIT_BATCH`` objects.
-It writes desired state only: it never deletes a task (the reaper does) and never touches a task's
-observed status (agents do).
+Store changes only add service IDs to the queue (``workqueue.py``); a worker takes every ready
+service at once, reconciles each into its own ``Plan`` and commits the plans together in transactions
+of about ``COMMIT_BATCH`` objects (never half a service). A service whose reconcile raises, or whose
+commit fails, is retried alone with a per-key back-off; the others go on. A conflict (something
+changed under us) puts the services of that transaction back at once. Timers are delays on the
+queue: a restart delay, the next update batch, the end of a monitor window each ask for the service
+again after so many seconds. It writes desired state only: it never deletes a task (the reaper does)
+and never touches a task's observed status (agents do).
 
 Per service (``replicated.py``, ``global_.py`` hold the mode-specific parts):
-1. restarts — tasks that stopped while wanted running go to the restart supervisor; tasks on a
-   drained node are moved (shut down and replaced);
+1. restarts (``restart.py``) — replacements whose delay passed are started; tasks that stopped while
+   wanted running go to the restart supervisor; tasks on a drained node are moved (shut down and
+   replaced);
 2. slots — a replicated service gets exactly ``Replicas`` slots (new slots take the lowest free
-   numbers; scale-down removes non-running slots first, then the highest numbers, with desired state
-   ``remove``); a global service gets one task on every eligible node;
-3. updates — tasks made from an older spec are replaced in batches (``update.py``), and tasks whose
-   spec did not change are brought to the service's new spec version in place.
+   numbers; scale-down removes slots as SwarmKit ranks them, with desired state ``remove``); a global
+   service gets one task on every eligible node;
+3. updates (``update.py``: ``UpdateSupervisor``, with ``rolling.py`` and ``monitor.py``) — tasks made
+   from an older spec are replaced in batches, and tasks whose spec did not change are brought to the
+   service's new spec version in place.
 """
 
 from __future__ import annotations
@@ -20,115 +26,64 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
-from shoal.api.types import Node, Service, Task, clone
-from shoal.manager.loop import Clock, Loop
-from shoal.manager.orchestrator import global_, replicated, update
+from shoal.api.types import Node, Service, Task
+from shoal.manager.orchestrator import global_, replicated
 from shoal.manager.orchestrator.common import is_global, is_replicated
-from shoal.manager.orchestrator.restart import DelayedStart, RestartSupervisor
+from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.orchestrator.restart import RestartSupervisor
+from shoal.manager.orchestrator.update import UpdateSupervisor
+from shoal.manager.workqueue import Batch, Clock, Controller
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
 
-# A tick commits its writes in transactions of about this many objects (a thousand services of a
+# A batch commits its writes in transactions of about this many objects (a thousand services of a
 # thousand replicas made at once are not one transaction of a million tasks), and lets the other
 # loops run between them.
 COMMIT_BATCH = 10_000
 
 
-@dataclass
-class Plan:
-    """The writes one reconcile wants: modified copies of existing tasks, and new tasks."""
-
-    store: ObjectStore
-    changed: dict[str, Task] = field(default_factory=dict)
-    created: list[Task] = field(default_factory=list)
-    services: dict[str, Service] = field(default_factory=dict)
-    _created_of: dict[str, list[Task]] = field(default_factory=dict)  # service ID -> its tasks in ``created``
-
-    def create(self, t: Task) -> None:
-        self.created.append(t)
-        self._created_of.setdefault(t.ServiceID, []).append(t)
-
-    def uncreate(self, t: Task) -> None:
-        self.created.remove(t)
-        self._created_of[t.ServiceID].remove(t)
-
-    def created_for(self, service_id: str) -> list[Task]:
-        """The new tasks of one service (a tick that makes a million tasks asks this a thousand times)."""
-        return self._created_of.get(service_id, [])
-
-    def size(self) -> int:
-        return len(self.changed) + len(self.created) + len(self.services)
-
-    def edit(self, t: Task) -> Task:
-        c = self.changed.get(t.ID)
-        if c is None:
-            c = clone(t)
-            self.changed[t.ID] = c
-        return c
-
-    def current(self, t: Task) -> Task:
-        return self.changed.get(t.ID, t)
-
-    def edit_service(self, s: Service) -> Service:
-        c = self.services.get(s.ID)
-        if c is None:
-            c = clone(s)
-            self.services[s.ID] = c
-        return c
-
-
-class Orchestrator(Loop):
+class Orchestrator(Controller):
     name = "orchestrator"
+    max_batch = 1_000_000  # every ready service: a thousand services made at once are one pass
     debounce = 0.01
 
     def __init__(self, store: ObjectStore, clock: Clock = time.time) -> None:
-        super().__init__()
+        super().__init__(clock)
         self.store = store
         self.clock = clock
         self.restarts = RestartSupervisor(clock)
-        self.dirty: set[str] = set()
-        # When each task was first seen running, and the failed tasks of each update, for the
-        # update monitor (in memory, as in SwarmKit).
-        self.running_since: dict[str, float] = {}
-        self.update_failures: dict[tuple[str, str], set[str]] = {}
+        self.updates = UpdateSupervisor(clock, self.restarts)
 
-    def start(self) -> None:
+    def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
         now = self.clock()
         for t in self.store.list(Task):
             if t.DesiredState == TaskState.READY:
-                self.restarts.delayed[t.ID] = DelayedStart(t.ID, now, "")
-        self.dirty.update(s.ID for s in self.store.list(Service))
-        self.dirty.update(t.ServiceID for t in self.store.list(Task))
-        super().start()
-        self.kick()
+                self.restarts.hold(t, now)
+        for s in self.store.list(Service):
+            self.queue.add(s.ID)
+        for t in self.store.list(Task):
+            self.queue.add(t.ServiceID)
 
     # ------------------------------------------------------------ events
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "services":
-            self.dirty.add((ch.new or ch.old).ID)
-            self.kick()
+            self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
             old, new = ch.old, ch.new
-            if new is not None and new.Status.State == TaskState.RUNNING and new.ID not in self.running_since:
-                self.running_since[new.ID] = self.clock()
-            elif new is None and old is not None:
-                self.running_since.pop(old.ID, None)
+            self.updates.observe(old, new)
             if new is None or old is None:
-                self.dirty.add((new or old).ServiceID)
-                self.kick()
+                self.queue.add((new or old).ServiceID)
                 return
             if old.Status.State != new.Status.State and (
                 new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.ServiceID))
             ):
-                self.dirty.add(new.ServiceID)
-                self.kick()
+                self.queue.add(new.ServiceID)
         elif ch.kind == "nodes":
             old, new = ch.old, ch.new
             if (
@@ -141,9 +96,9 @@ class Orchestrator(Loop):
                 node_id = (new or old).ID
                 for s in self.store.list(Service):
                     if is_global(s):
-                        self.dirty.add(s.ID)
-                self.dirty.update(t.ServiceID for t in self.store.tasks_of_node(node_id))
-                self.kick()
+                        self.queue.add(s.ID)
+                for t in self.store.tasks_of_node(node_id):
+                    self.queue.add(t.ServiceID)
 
     def _updating(self, service_id: str) -> bool:
         """A task reaching running matters only to an update in progress (its monitor, its next batch)."""
@@ -151,90 +106,76 @@ class Orchestrator(Loop):
         us = svc.UpdateStatus if svc is not None else None
         return us is not None and us.State in ("updating", "rollback_started")
 
-    # ------------------------------------------------------------ tick
+    # ------------------------------------------------------------ reconcile
 
     async def tick(self) -> None:
-        plan = Plan(self.store)
-        tasks_by_id = {t.ID: t for t in self.store.list(Task)} if self.restarts.delayed else {}
-        due, wait = self.restarts.due(tasks_by_id)
-        for tid in due:
-            t = self.store.get(Task, tid)
-            self.restarts.forget(tid)
-            if t is not None and t.DesiredState == TaskState.READY:
-                plan.edit(t).DesiredState = TaskState.RUNNING
-        if wait is not None:
-            self.kick_at(wait)
+        """One pass over every ready service (tests; the workers do this on their own)."""
+        keys = self.queue.get_nowait(self.max_batch)
+        if keys:
+            await self.run_batch(keys)
 
-        dirty, self.dirty = self.dirty, set()
+    async def handle(self, batch: Batch) -> None:
         nodes = {n.ID: n for n in self.store.list(Node)}
-        batch: set[str] = set()
-        for sid in dirty:
-            batch.add(sid)
-            service = self.store.get(Service, sid)
-            tasks = self.store.tasks_of_service(sid)
-            if service is None:
-                for t in tasks:
-                    if t.DesiredState < TaskState.REMOVE:
-                        plan.edit(t).DesiredState = TaskState.REMOVE
+        plans: list[tuple[str, Plan]] = []
+        size = 0
+        for sid in batch.keys:
+            try:
+                plan = self.reconcile(sid, nodes)
+            except Exception:
+                log.exception("orchestrator: reconciling service %s failed; retrying it", sid)
+                batch.failed(sid)
                 continue
-            if is_replicated(service):
-                replicated.reconcile(self, plan, service, tasks, nodes)
-            elif is_global(service):
-                global_.reconcile(self, plan, service, tasks, nodes)
-            next_check = update.reconcile(self, plan, service, nodes)
-            if next_check is not None:
-                self.kick_at(next_check)
-                self.dirty.add(sid)
-            if plan.size() >= COMMIT_BATCH:
-                await self._commit(plan, batch)
-                plan, batch = Plan(self.store), set()
+            plans.append((sid, plan))
+            size += plan.size()
+            if size >= COMMIT_BATCH:
+                await self._commit(batch, plans)
+                plans, size = [], 0
                 await asyncio.sleep(0)  # let the allocator and scheduler take these while more are made
-        await self._commit(plan, batch)
+        await self._commit(batch, plans)
 
-    async def _commit(self, plan: Plan, services: set[str]) -> None:
-        if not plan.changed and not plan.created and not plan.services:
-            return
-        try:
-            await self.store.commit(
-                creates=plan.created, updates=[*plan.changed.values(), *plan.services.values()]
-            )
-        except Conflict:
-            # Something changed under us (an agent's report, a user's update): look again.
-            for t in plan.created:
-                self.restarts.forget(t.ID)
-            self.dirty |= services
-            self.kick()
+    def reconcile(self, sid: str, nodes: dict[str, Node]) -> Plan:
+        """The writes that bring one service's tasks in line with its spec."""
+        plan = Plan(self.store)
+        service = self.store.get(Service, sid)
+        tasks = self.store.tasks_of_service(sid)
+        if service is None:
+            for t in tasks:
+                if t.DesiredState < TaskState.REMOVE:
+                    plan.edit(t).DesiredState = TaskState.REMOVE
+            self.restarts.forget_service(sid)
+            self.updates.forget_service(sid)
+            return plan
+        self.restarts.promote(plan, sid)
+        if is_replicated(service):
+            replicated.reconcile(plan, service, tasks, nodes, self.restarts)
+        elif is_global(service):
+            global_.reconcile(plan, service, tasks, nodes, self.restarts)
+        self.updates.reconcile(plan, service)
+        return plan
 
-    # ------------------------------------------------------------ shared by the modes
-
-    def restart_stopped(self, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node],
-                        eligible: set[str] | None = None) -> None:
-        """Hand tasks that stopped while wanted running to the restart supervisor, and move tasks
-        off drained or down nodes. ``eligible``: for a global service, the nodes it may run on."""
-        for t in tasks:
-            if t.DesiredState > TaskState.RUNNING:
-                continue
-            node = nodes.get(t.NodeID) if t.NodeID else None
-            stopped = t.Status.State.terminal
-            moved = node is not None and (node.Spec.Availability == "drain" or node.Status.State == "down")
-            if is_global(service) and eligible is not None and t.NodeID and t.NodeID not in eligible:
-                plan.edit(t).DesiredState = TaskState.SHUTDOWN
-                continue
-            if moved and not stopped:
-                _, nt = self.restarts.restart(service, plan.edit(t), node, force=True)
-            elif stopped:
-                wait = self.restarts.still_delayed(t.ID)
-                if wait is not None:
-                    # A replacement that failed before its own restart delay ran out (an image
-                    # that cannot be found, say): wait that delay out, no tight restart loop.
-                    self.kick_at(wait)
-                    self.dirty.add(service.ID)
-                    continue
-                if not self.restarts.should_restart(t):
-                    continue
-                _, nt = self.restarts.restart(service, plan.edit(t), node)
-            else:
-                continue
-            if nt is not None:
-                plan.create(nt)
-                self.kick_at(0.0)
+    async def _commit(self, batch: Batch, plans: list[tuple[str, Plan]]) -> None:
+        creates: list[Task] = []
+        updates: list[Task | Service] = []
+        for _, plan in plans:
+            c, u = plan.writes()
+            creates.extend(c)
+            updates.extend(u)
+        if creates or updates:
+            try:
+                await self.store.commit(creates=creates, updates=updates)
+            except Exception as e:
+                # A conflict: something changed under us (an agent's report, a user's update), look
+                # again now. Anything else: retry these services with back-off.
+                if not isinstance(e, Conflict):
+                    log.exception("orchestrator: committing %d services failed; retrying them", len(plans))
+                for sid, plan in plans:
+                    for t in plan.created:
+                        self.restarts.forget(sid, t.ID)
+                    (batch.retry if isinstance(e, Conflict) else batch.failed)(sid)
+                return
+        for sid, plan in plans:
+            for tid in plan.promoted:
+                self.restarts.forget(sid, tid)
+            if plan.again is not None:
+                self.queue.add_after(sid, plan.again)
+            batch.succeeded(sid)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
+from shoal.api.defaults import DEFAULT_TASK_HISTORY
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
 from shoal.api.types import Cluster, Task
 from shoal.manager.loop import Loop
-from shoal.manager.orchestrator.common import DEFAULT_TASK_HISTORY
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)

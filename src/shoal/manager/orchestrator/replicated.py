@@ -1,25 +1,32 @@
-"""Replicated services: exactly ``Replicas`` slots, each with one task wanted running."""
+"""Replicated services: exactly ``Replicas`` slots, each with one task wanted running.
+
+Scaling up fills the lowest free slot numbers. Scaling down removes slots as SwarmKit ranks them
+(``manager/orchestrator/replicated/services.go``): each slot whose one task sits on a node is counted
+as the *n*-th copy of this service on that node (running slots counted first), and the slots with the
+highest *n* go first, so the nodes with the most copies of the service give them up; slots that are
+not on a node, or are mid-restart, go before any of those. Ties: a slot not running goes before a
+running one, then the highest slot number. Only this service's live tasks count: other services, and
+tasks that have stopped, do not change the choice.
+"""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
 from shoal.manager.orchestrator.common import new_task, replicas
+from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.orchestrator.restart import RestartSupervisor
 
-if TYPE_CHECKING:
-    from shoal.manager.orchestrator.orchestrator import Orchestrator, Plan
 
-
-def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node]) -> None:
-    orch.restart_stopped(plan, service, tasks, nodes)
+def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node],
+              restarts: RestartSupervisor) -> None:
+    restarts.handle_stopped(plan, service, tasks, nodes)
     slots: dict[int, list[Task]] = {}
     for t in tasks:
         cur = plan.current(t)
         if cur.DesiredState <= TaskState.RUNNING:
             slots.setdefault(cur.Slot, []).append(cur)
-    for t in plan.created_for(service.ID):
+    for t in plan.created:
         slots.setdefault(t.Slot, []).append(t)
 
     want = replicas(service)
@@ -33,18 +40,33 @@ def reconcile(orch: Orchestrator, plan: Plan, service: Service, tasks: list[Task
             slots[slot] = [nt]
             plan.create(nt)
     elif len(slots) > want:
-
-        def keep_last(item: tuple[int, list[Task]]) -> tuple[int, int, int]:
-            num, ts = item
-            running = any(t.Status.State == TaskState.RUNNING for t in ts)
-            load = max((len(plan.store.tasks_of_node(t.NodeID)) for t in ts if t.NodeID), default=0)
-            return (int(running), -load, -num)
-
-        victims = sorted(slots.items(), key=keep_last)[: len(slots) - want]
-        for _num, ts in victims:
+        created = {t.ID for t in plan.created}
+        for _num, ts in scale_down_order(slots)[: len(slots) - want]:
             for t in ts:
-                if t in plan.created_for(service.ID):
+                if t.ID in created:
                     plan.uncreate(t)
-                    orch.restarts.forget(t.ID)
+                    restarts.forget(t.ServiceID, t.ID)
                 else:
                     plan.edit(t).DesiredState = TaskState.REMOVE
+
+
+def scale_down_order(slots: dict[int, list[Task]]) -> list[tuple[int, list[Task]]]:
+    """The slots, the first to remove first (see the module docstring)."""
+
+    def running(ts: list[Task]) -> bool:
+        return any(t.Status.State == TaskState.RUNNING for t in ts)
+
+    # The n-th copy of the service on its node, counting running slots first (then by slot number).
+    copy: dict[int, int] = {}
+    per_node: dict[str, int] = {}
+    for num, ts in sorted(slots.items(), key=lambda item: (not running(item[1]), item[0])):
+        if len(ts) == 1 and ts[0].NodeID:
+            per_node[ts[0].NodeID] = per_node.get(ts[0].NodeID, 0) + 1
+            copy[num] = per_node[ts[0].NodeID]
+
+    def keep_first(item: tuple[int, list[Task]]) -> tuple[bool, int, bool, int]:
+        num, ts = item
+        n = copy.get(num)
+        return (n is None, n or 0, not running(ts), num)
+
+    return sorted(slots.items(), key=keep_first, reverse=True)

@@ -7,18 +7,22 @@ service) with desired state ``ready``, and promoted to ``running`` after the res
 default; none on a drained node) once the old task has stopped. When the policy says no, the stopped
 task keeps its desired state, so its slot stays filled and is not made again.
 
-Restart history is kept in memory, as in SwarmKit; delays restart from zero after a manager restart.
+Restart history and the replacements still waiting are kept in memory per service, as in SwarmKit;
+delays restart from zero after a manager restart. The supervisor never schedules anything itself: it
+tells the caller, through the plan, when to look at the service again.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.loop import Clock
-from shoal.manager.orchestrator.common import SECOND, is_global, new_task, restart_policy
+from shoal.manager.orchestrator.common import is_global, new_task, restart_policy
+from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.workqueue import Clock
 
 
 @dataclass
@@ -31,12 +35,22 @@ class DelayedStart:
 class RestartSupervisor:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.history: dict[tuple[str, int | str], deque[float]] = defaultdict(deque)
-        self.delayed: dict[str, DelayedStart] = {}
+        # service ID -> slot (number, or node for a global service) -> when it was restarted
+        self.history: dict[str, dict[int | str, deque[float]]] = {}
+        # service ID -> its replacement tasks waiting to be started (desired state ``ready``)
+        self.delayed: dict[str, dict[str, DelayedStart]] = {}
 
-    @staticmethod
-    def slot_key(t: Task) -> tuple[str, int | str]:
-        return (t.ServiceID, t.Slot if t.Slot else t.NodeID)
+    def _history(self, t: Task) -> deque[float]:
+        slots = self.history.setdefault(t.ServiceID, {})
+        key = t.Slot if t.Slot else t.NodeID
+        hist = slots.get(key)
+        if hist is None:
+            hist = slots[key] = deque(maxlen=64)
+        return hist
+
+    def hold(self, t: Task, not_before: float, wait_for: str = "") -> None:
+        """Start ``t`` (desired ``ready``) no earlier than ``not_before``, and once ``wait_for`` stopped."""
+        self.delayed.setdefault(t.ServiceID, {})[t.ID] = DelayedStart(t.ID, not_before, wait_for)
 
     def should_restart(self, t: Task) -> bool:
         p = restart_policy(t.Spec.RestartPolicy)
@@ -46,7 +60,7 @@ class RestartSupervisor:
             return False
         if not p.MaxAttempts:
             return True
-        hist = self.history[self.slot_key(t)]
+        hist = self._history(t)
         if p.Window:
             horizon = self.clock() - p.Window / SECOND
             return sum(1 for ts in hist if ts >= horizon) < p.MaxAttempts
@@ -70,39 +84,80 @@ class RestartSupervisor:
         wait_stop = not (t.Status.State > TaskState.RUNNING or (node is not None and node.Status.State == "down"))
         now = self.clock()
         if not force:
-            self.history[self.slot_key(t)].append(now)
-            hist = self.history[self.slot_key(t)]
-            while len(hist) > 64:
-                hist.popleft()
-        self.delayed[nt.ID] = DelayedStart(nt.ID, now + delay, t.ID if wait_stop else "")
+            self._history(t).append(now)  # the newest 64 (maxlen): more than any MaxAttempts asks
+        self.hold(nt, now + delay, t.ID if wait_stop else "")
         return old, nt
 
-    def due(self, tasks: dict[str, Task]) -> tuple[list[str], float | None]:
-        """Replacement tasks whose delay has passed and whose predecessor stopped; and when to look
-        again for the others."""
-        now = self.clock()
-        ready: list[str] = []
-        soonest: float | None = None
-        for tid, d in list(self.delayed.items()):
-            if d.not_before > now:
-                soonest = d.not_before if soonest is None else min(soonest, d.not_before)
+    def handle_stopped(self, plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node],
+                       eligible: set[str] | None = None) -> None:
+        """Restart tasks that stopped while wanted running, and move tasks off drained or down nodes.
+        ``eligible``: for a global service, the nodes it may run on (tasks elsewhere are shut down)."""
+        for t in tasks:
+            if t.DesiredState > TaskState.RUNNING:
                 continue
-            prev = tasks.get(d.wait_for) if d.wait_for else None
+            node = nodes.get(t.NodeID) if t.NodeID else None
+            stopped = t.Status.State.terminal
+            moved = node is not None and (node.Spec.Availability == "drain" or node.Status.State == "down")
+            if is_global(service) and eligible is not None and t.NodeID and t.NodeID not in eligible:
+                plan.edit(t).DesiredState = TaskState.SHUTDOWN
+                continue
+            if moved and not stopped:
+                _, nt = self.restart(service, plan.edit(t), node, force=True)
+            elif stopped:
+                wait = self.still_delayed(t)
+                if wait is not None:
+                    # A replacement that failed before its own restart delay ran out (an image
+                    # that cannot be found, say): wait that delay out, no tight restart loop.
+                    plan.again_in(wait)
+                    continue
+                if not self.should_restart(t):
+                    continue
+                _, nt = self.restart(service, plan.edit(t), node)
+            else:
+                continue
+            if nt is not None:
+                plan.create(nt)
+                plan.again_in(0.0)  # promote it as soon as its delay allows
+
+    def promote(self, plan: Plan, service_id: str) -> None:
+        """Start the service's replacements whose delay has passed and whose predecessor stopped;
+        ask for another look when the next delay runs out."""
+        waiting = self.delayed.get(service_id)
+        if not waiting:
+            return
+        now = self.clock()
+        for tid, d in waiting.items():
+            if d.not_before > now:
+                plan.again_in(d.not_before - now)
+                continue
+            prev = plan.store.get(Task, d.wait_for) if d.wait_for else None
             if prev is not None and prev.Status.State <= TaskState.RUNNING:
                 continue  # the old task still runs; its stopping will wake us
-            ready.append(tid)
-        return ready, (None if soonest is None else soonest - now)
+            t = plan.store.get(Task, tid)
+            if t is not None and t.DesiredState == TaskState.READY:
+                plan.edit(t).DesiredState = TaskState.RUNNING
+            plan.promoted.append(tid)  # forgotten once the plan is committed
 
-    def still_delayed(self, task_id: str) -> float | None:
+    def still_delayed(self, t: Task) -> float | None:
         """Seconds left of this task's own restart delay, if it was a replacement still waiting."""
-        d = self.delayed.get(task_id)
+        waiting = self.delayed.get(t.ServiceID)
+        d = waiting.get(t.ID) if waiting else None
         if d is None:
             return None
         left = d.not_before - self.clock()
         if left > 0:
             return left
-        self.delayed.pop(task_id, None)
+        self.forget(t.ServiceID, t.ID)
         return None
 
-    def forget(self, task_id: str) -> None:
-        self.delayed.pop(task_id, None)
+    def forget(self, service_id: str, task_id: str) -> None:
+        waiting = self.delayed.get(service_id)
+        if waiting is not None:
+            waiting.pop(task_id, None)
+            if not waiting:
+                del self.delayed[service_id]
+
+    def forget_service(self, service_id: str) -> None:
+        """The service is gone: nothing of it waits to start, and its restart history goes."""
+        self.delayed.pop(service_id, None)
+        self.history.pop(service_id, None)

@@ -9,68 +9,16 @@ the count is taken. What a task was given is written in its ``GenericResources``
 ``AssignedGenericResources``) and given back when the task stops. A kind whose count or set runs out
 leaves the node's pool, as in SwarmKit, so even ``gpu=0`` then fails there.
 
-``parse`` follows SwarmKit's ``genericresource.Parse``: a key with one integer value is discrete, a
-key whose values are all non-integers is a set of names, anything else is an error in its words.
+Parsing and formatting the terms (SwarmKit's ``genericresource.Parse``) is a core rule the command
+line uses too: ``api/generic.py``. This module is the scheduler's accounting (``Pool``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shoal.api.generic import discrete, kind_of, named
 from shoal.api.types import GenericResource
-
-
-class GenericResourceError(ValueError):
-    pass
-
-
-def discrete(kind: str, value: int) -> GenericResource:
-    return GenericResource(DiscreteResourceSpec={"Kind": kind, "Value": value})
-
-
-def named(kind: str, value: str) -> GenericResource:
-    return GenericResource(NamedResourceSpec={"Kind": kind, "Value": value})
-
-
-def _is_int(v: str) -> bool:
-    try:
-        int(v)
-    except ValueError:
-        return False
-    return True
-
-
-def parse(terms: Iterable[str]) -> list[GenericResource]:
-    """``["gpu=UUID1", "gpu=UUID2", "fpga=2"]`` → two named gpus and a count of 2 fpgas."""
-    tokens: dict[str, list[str]] = {}
-    for term in terms:
-        kv = term.split("=")
-        if len(kv) != 2:
-            raise GenericResourceError(
-                f"could not parse GenericResource: incorrect term {term}, missing'=' or malformed expression")
-        tokens.setdefault(kv[0].strip(), []).append(kv[1].strip())
-    out: list[GenericResource] = []
-    for kind, values in tokens.items():
-        if len(values) == 1 and _is_int(values[0]):
-            if int(values[0]) < 0:
-                raise GenericResourceError(f"could not parse GenericResource: cannot ask fornegative resource {kind}")
-            out.append(discrete(kind, int(values[0])))
-        elif not any(_is_int(v) for v in values):
-            out.extend(named(kind, v) for v in values)
-        else:
-            listed = " ".join(values)
-            raise GenericResourceError(f"could not parse GenericResource: malformed expression '{kind}=[{listed}]'")
-    return out
-
-
-def kind_of(r: GenericResource) -> str:
-    spec = r.DiscreteResourceSpec or r.NamedResourceSpec or {}
-    return str(spec.get("Kind", ""))
-
-
-def format_resource(r: GenericResource) -> str:
-    spec = r.DiscreteResourceSpec or r.NamedResourceSpec or {}
-    return f"{spec.get('Kind', '')}={spec.get('Value', '')}"
 
 
 class Pool:

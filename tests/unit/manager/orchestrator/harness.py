@@ -68,8 +68,9 @@ class Harness:
         await self.orch.settle()
 
     async def tick(self) -> None:
-        """A tick even when nothing kicked (what the orchestrator's timers would do)."""
-        await self.orch.tick()
+        """What the orchestrator's timers would do: take the services whose delay has passed by the
+        fake clock, and settle."""
+        self.orch.queue.wake()
         await self.orch.settle()
 
     def service(self, name: str = "web") -> Service:

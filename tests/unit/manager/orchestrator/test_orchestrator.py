@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Endpoint,
@@ -15,11 +16,13 @@ from shoal.api.types import (
     Task,
     UpdateConfig,
 )
-from shoal.manager.orchestrator import orchestrator
-from shoal.manager.orchestrator.common import SECOND, new_task
+from shoal.manager.orchestrator import orchestrator, replicated
+from shoal.manager.orchestrator.common import new_task
 from shoal.manager.orchestrator.orchestrator import Orchestrator
+from shoal.manager.orchestrator.plan import Plan
+from shoal.manager.workqueue import BASE_DELAY
 
-from ...helpers import paused
+from ...helpers import make_task, paused
 from .harness import Harness, spec
 
 RUNNING, READY, SHUTDOWN, REMOVE = TaskState.RUNNING, TaskState.READY, TaskState.SHUTDOWN, TaskState.REMOVE
@@ -516,3 +519,79 @@ async def test_a_tick_commits_many_services_in_batches(h: Harness, monkeypatch: 
     assert h.store.revision - before == 2  # a and b (8 tasks: over the batch), then c; never half a service
     assert [len(h.tasks(n)) for n in ("a", "b", "c")] == [4, 4, 4]
     assert [slots(h.tasks(n)) for n in ("a", "b", "c")] == [[1, 2, 3, 4]] * 3
+
+
+# ---------------------------------------------------------------- scale-down ranking
+
+
+async def test_scale_down_takes_the_copy_from_the_node_with_most_of_this_service(h: Harness) -> None:
+    n1 = await h.add_node("n1")
+    n2 = await h.add_node("n2")
+    other = await h.create(spec(name="other", replicas=1))
+    # Five stopped tasks of another service on n1: history, which must not weigh on the choice.
+    await h.store.commit(creates=[
+        make_task(other.ID, slot=1, state=TaskState.FAILED, desired=SHUTDOWN, node_id=n1.ID) for _ in range(5)])
+    await h.settle()
+    await h.create(spec(replicas=3))
+    a, b, c = h.tasks()
+    await h.report(a, RUNNING, n1.ID)
+    await h.report(b, RUNNING, n2.ID)
+    await h.report(c, RUNNING, n2.ID)
+    await h.update(replicas=2)
+    # n2 has two copies of web, n1 one: the second copy on n2 goes (SwarmKit's nth-copy ranking),
+    # however many other tasks n1 holds.
+    assert [t.Slot for t in h.tasks() if t.DesiredState == REMOVE] == [c.Slot]
+    assert slots(h.wanted()) == [a.Slot, b.Slot]
+
+
+def test_scale_down_order_ranks_as_swarmkit() -> None:
+    def slot(num: int, node: str, state: TaskState = RUNNING) -> tuple[int, list[Task]]:
+        return num, [make_task("web", slot=num, node_id=node, state=state)]
+
+    slots_ = dict([
+        slot(1, "n1"), slot(2, "n1"), slot(3, "n1"),  # the 1st, 2nd and 3rd copy on n1
+        slot(4, "n2"), slot(5, "n2", TaskState.STARTING),  # n2: 1st (running), 2nd (starting)
+        slot(6, "n3", TaskState.STARTING),  # alone on n3, not running yet: a 1st copy
+        slot(7, ""),  # not on a node yet
+    ])
+    order = [num for num, _ in replicated.scale_down_order(slots_)]
+    # Off a node first; then 3rd copies, 2nd copies (not running first), 1st copies (not running
+    # first, then the highest slot number).
+    assert order == [7, 3, 5, 2, 6, 4, 1]
+
+
+# ---------------------------------------------------------------- the work queue
+
+
+async def test_a_service_that_fails_to_reconcile_is_retried_alone_with_back_off(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = replicated.reconcile
+    broken = {"bad"}
+
+    def flaky(plan: Plan, service: Service, *args: object) -> None:
+        if service.Spec.Name in broken:
+            raise RuntimeError("boom")
+        real(plan, service, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(replicated, "reconcile", flaky)
+    bad = await h.api.create_service(spec(name="bad", replicas=2))
+    await h.api.create_service(spec(name="good", replicas=2))
+    await h.settle()
+    assert len(h.tasks("good")) == 2 and h.tasks("bad") == []
+    assert h.orch.queue.delayed(bad.ID) == pytest.approx(h.clock() + BASE_DELAY)
+    h.clock.advance(BASE_DELAY)
+    await h.tick()
+    assert h.orch.queue.delayed(bad.ID) == pytest.approx(h.clock() + 2 * BASE_DELAY)  # backing off
+    broken.clear()
+    h.clock.advance(2 * BASE_DELAY)
+    await h.tick()
+    assert len(h.tasks("bad")) == 2
+    assert h.orch.queue.failures(bad.ID) == 0  # forgotten on success
+
+
+async def test_a_restart_delay_is_a_delay_on_the_service_key(h: Harness) -> None:
+    svc = await h.create(spec(replicas=1))
+    (t,) = h.tasks()
+    await h.report(t, TaskState.FAILED)
+    assert h.orch.queue.delayed(svc.ID) == pytest.approx(h.clock() + 5.0)  # Swarm's default delay
+    assert h.orch.queue.idle()

@@ -3,6 +3,7 @@ node left without a task, the error the rest would show, and nothing written to 
 
 from __future__ import annotations
 
+from shoal.api.generic import discrete
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
@@ -15,7 +16,6 @@ from shoal.api.types import (
     TaskSpec,
 )
 from shoal.manager.control import ControlAPI
-from shoal.manager.scheduler.generic import discrete
 
 from ...helpers import CPU, make_node, make_task, memory_store
 

@@ -1,32 +1,16 @@
-"""Generic resources as SwarmKit keeps them: parsing the terms (and its error words), the node's pool
-(discrete counts and named sets), and the scheduler handing them out, giving them back, and
-explaining ``insufficient resources`` with CPU and memory reservations mixed in."""
+"""Generic resources as SwarmKit keeps them: the node's pool (discrete counts and named sets), and
+the scheduler handing them out, giving them back, and explaining ``insufficient resources`` with CPU
+and memory reservations mixed in."""
 
 from __future__ import annotations
 
-import pytest
-
+from shoal.api.generic import discrete, named
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Task
-from shoal.manager.scheduler import generic
-from shoal.manager.scheduler.generic import GenericResourceError, Pool, discrete, named
+from shoal.manager.scheduler.generic import Pool
 from shoal.manager.scheduler.scheduler import Scheduler
 
 from ...helpers import GiB, make_node, make_task, memory_store, paused
-
-
-def test_parse_discrete_and_named_as_swarmkit() -> None:
-    assert generic.parse(["gpu=4"]) == [discrete("gpu", 4)]
-    assert generic.parse(["gpu=UUID1", "gpu=UUID2", "fpga=2"]) == [
-        named("gpu", "UUID1"), named("gpu", "UUID2"), discrete("fpga", 2)]
-    with pytest.raises(GenericResourceError, match=r"^could not parse GenericResource: incorrect term gpu, "
-                                                   r"missing'=' or malformed expression$"):
-        generic.parse(["gpu"])
-    with pytest.raises(GenericResourceError, match=r"^could not parse GenericResource: malformed expression "
-                                                   r"'gpu=\[UUID1 2\]'$"):
-        generic.parse(["gpu=UUID1", "gpu=2"])
-    with pytest.raises(GenericResourceError, match="cannot ask fornegative resource gpu"):
-        generic.parse(["gpu=-1"])
 
 
 def test_pool_discrete_and_named() -> None:

@@ -7,7 +7,6 @@ while something kicked it, so a test also shows that the right event triggers a 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 
@@ -15,10 +14,9 @@ from shoal.api.states import TaskState
 from shoal.api.types import Endpoint, Node, Placement, PortConfig, Task, clone
 from shoal.manager.scheduler.scheduler import Scheduler
 from shoal.store.backend import Delete
-from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore, key_of
 
-from ...helpers import CPU, make_node, make_task, memory_store, paused
+from ...helpers import CPU, TracedBackend, make_node, make_task, memory_store, paused
 
 NO_SUITABLE = "no suitable node"
 
@@ -303,7 +301,7 @@ async def test_max_replicas_and_host_ports_limit_placement_across_a_group() -> N
 async def test_a_lost_commit_does_not_leak_the_reservation() -> None:
     # Another manager deletes the pending task in the backend; this manager's cache learns of it
     # only through its watch, after the scheduler's decision on the stale copy has failed.
-    backend = MemoryBackend()
+    backend = TracedBackend()
     store = ObjectStore(backend, watch_backend=True)
     await store.load()
     try:
@@ -311,10 +309,10 @@ async def test_a_lost_commit_does_not_leak_the_reservation() -> None:
         sched = Scheduler(store)
         await paused(sched)
         doomed = await store.create(make_task("web", cpus=1))
-        await asyncio.sleep(0.01)  # the watcher is caught up
+        await backend.caught_up(store.revision)  # the watcher is caught up
         await backend.txn([], [Delete(key_of("tasks", doomed.ID))])  # the other manager
         await sched.tick()  # decides on the stale copy; the commit loses
-        await asyncio.sleep(0.01)  # the watcher folds the delete in
+        await backend.caught_up(backend.revision)  # the watcher folds the delete in
         assert store.get(Task, doomed.ID) is None
         assert sched.nodes[n.ID].available_cpus == CPU  # the lost decision gave its CPU back
 

@@ -1,0 +1,70 @@
+"""Writing a task's log file: each task's stdout and stderr, one file per task, one line per line.
+
+``LogWriter`` (fed from a pipe by ``pump``, or by a runtime's stream) appends
+``<RFC 3339 nano timestamp> <stdout|stderr> <line>`` to the task's log file, so logs survive the
+container and a restart of the task. The runtimes write it (they own the container's pipes and the
+file's place, ``Runtime.log_path``) and ``remove`` it with the container; the agent reads it back
+(``agent/logs.py``: ``since``, ``tail`` and ``follow`` for ``service logs`` and ``logs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+from shoal.api.types import now_ts
+
+MAX_LINE = 1 << 20  # a longer "line" is cut into pieces of this size
+
+
+class LogWriter:
+    """Appends one stream's bytes to a task's log file, one entry per line (a partial last line is
+    written at ``close``). Fed from a pipe by ``pump``, or chunk by chunk (docker's attach stream)."""
+
+    def __init__(self, path: Path, stream: str) -> None:
+        self.stream = stream
+        self._out = open(path, "ab", buffering=0)  # closed by close()
+        self._buf = b""
+
+    def _line(self, line: bytes) -> None:
+        self._out.write(f"{now_ts()} {self.stream} ".encode() + line + b"\n")
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+        while True:
+            line, nl, rest = self._buf.partition(b"\n")
+            if not nl:
+                break
+            self._line(line)
+            self._buf = rest
+        while len(self._buf) >= MAX_LINE:
+            self._line(self._buf[:MAX_LINE])
+            self._buf = self._buf[MAX_LINE:]
+
+    def close(self) -> None:
+        if self._buf:
+            self._line(self._buf)
+            self._buf = b""
+        self._out.close()
+
+
+async def pump(fd: int, stream: str, path: Path) -> None:
+    """Copy lines from a pipe's read end to the log file until the writer closes it."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=MAX_LINE)
+    proto = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await loop.connect_read_pipe(lambda: proto, os.fdopen(fd, "rb", buffering=0))
+    writer = LogWriter(path, stream)
+    try:
+        while chunk := await reader.read(1 << 16):
+            writer.feed(chunk)
+    finally:
+        writer.close()
+        transport.close()
+
+
+def remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
