@@ -45,6 +45,7 @@ from shoal.api.errors import (
     Unavailable,
 )
 from shoal.api.ids import new_id
+from shoal.api.nodeinfo import LocalTask, Membership, NodeSummary, RemoteManager, SwarmSummary
 from shoal.api.types import (
     Cluster,
     ClusterSpec,
@@ -55,13 +56,16 @@ from shoal.api.types import (
     NodeSpec,
     NodeStatus,
 )
+from shoal.localstores import NodeImages, NodeLogFiles, NodeVolumes
 from shoal.manager import ca, keys
+from shoal.manager.control import ControlAPI
+from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
-from shoal.runtime.base import Networking, Runtime
+from shoal.runtime.base import Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
 from shoal.runtime.registry import Puller, RegistryClient
@@ -603,6 +607,74 @@ class Daemon:
                 raise Unavailable(NO_LEADER)  # its member has not reached the quorum (yet)
             raise FailedPrecondition(NOT_A_MANAGER_WORKER if self.worker is not None else NOT_A_MANAGER)
         return self.manager
+
+    # ------------------------------------------------------------ the front doors' interface (nodeapi.NodeAPI)
+
+    @property
+    def local_images(self) -> NodeImages:
+        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None)
+
+    @property
+    def local_volumes(self) -> NodeVolumes:
+        return NodeVolumes(self.volumes, self.runtime)
+
+    def control(self) -> ControlAPI:
+        return self.require_manager().control
+
+    def logs(self) -> LogService:
+        m = self.require_manager()
+        return LogService(m.store, self.node_id, NodeLogFiles(self.runtime.log_path), lambda: m.dispatcher,
+                          self.leader_logs if self.in_quorum else None)
+
+    def membership(self) -> Membership:
+        if self.manager is not None:
+            return Membership.MANAGER
+        if self.worker is not None:
+            return Membership.WORKER
+        return Membership.LOCKED if self.locked else Membership.INACTIVE
+
+    def summary(self) -> NodeSummary:
+        desc = self.describe()
+        state, addr = self.local_node_state(), self.addr.rsplit(":", 1)[0]
+        swarm = SwarmSummary(LocalNodeState=state)
+        if self.manager is not None:
+            members = self.manager.control.members()
+            swarm = SwarmSummary(
+                NodeID=self.node_id, NodeAddr=addr, LocalNodeState=state, ControlAvailable=True,
+                RemoteManagers=members.Managers, Nodes=members.Nodes, Managers=len(members.Managers),
+                Cluster=self.manager.control.cluster_view(),
+            )
+        elif self.worker is not None:
+            swarm = SwarmSummary(NodeID=self.node_id, NodeAddr=addr, LocalNodeState=state,
+                                 RemoteManagers=[RemoteManager(Addr=a) for a in self.managers])
+        return NodeSummary(
+            ID=self.node_id, Hostname=self.hostname, Labels=dict(self.config.labels), DataRoot=str(self.data_root),
+            Runtime=self.runtime_name, NCPU=desc.Resources.NanoCPUs // 1_000_000_000,
+            MemTotal=desc.Resources.MemoryBytes, Images=len(self.images.ids()),
+            ContainersRunning=len(self.worker.runners) if self.worker is not None else 0, Swarm=swarm,
+        )
+
+    def containers(self) -> list[LocalTask]:
+        runners = list(self.worker.runners.values()) if self.worker is not None else []
+        return [LocalTask(r.task, container_name(r.task), r.state, r.status) for r in runners]
+
+    async def check_writable(self) -> None:
+        if self.elector is not None and not await self.elector.writable():
+            raise Unavailable(NO_LEADER)
+
+    def store_failure(self, e: Exception) -> ShoalError | None:
+        """A store request of a manager in a quorum that failed (timed out without a quorum): no leader."""
+        if isinstance(e, StoreError) and self.in_quorum:
+            log.warning("cluster store: %s", e)
+            return Unavailable(NO_LEADER)
+        return None
+
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
+                           rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> None:
+        m = self.require_manager()
+        autolock = await m.control.update_swarm(version, spec, rotate_worker_token, rotate_manager_token,
+                                                rotate_unlock_key)
+        await self.set_autolock(autolock, rotate_unlock_key)
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,

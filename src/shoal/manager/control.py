@@ -1,9 +1,11 @@
 """The control API: the manager's operations on services, tasks, nodes and the cluster (networks,
 secrets and configs in their own modules).
 
-Both front doors call these; they validate input and return or raise typed errors with SwarmKit's
-wording (``rpc error: code = InvalidArgument desc = …``, as dockerd passes it through). Objects are
-found by full ID, then exact name, then unique ID prefix, as Docker does.
+Front doors call these (through ``nodeapi.Control``); they validate input and raise coded errors
+with SwarmKit's descriptions (``api/errors.py``; each door words them, the Docker door as dockerd
+passes them through: ``rpc error: code = InvalidArgument desc = …``). Objects are found by full ID,
+then exact name, then unique ID prefix, as Docker does. The views for the doors: ``cluster_view``
+(never the keys), ``members``, ``images_in_use``, and ``update_swarm`` with the autolock rule.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shoal.api.errors import (
 )
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
+from shoal.api.nodeinfo import Members, RemoteManager
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
@@ -46,9 +49,10 @@ from shoal.api.types import (
     clone,
     now_ts,
 )
+from shoal.manager.ca import join_token
 from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
 from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
-from shoal.manager.rpc import RPCError, find, invalid, unimplemented
+from shoal.manager.rpc import RPCError, failed_precondition, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan
 from shoal.manager.secrets import CONFIGS, SECRETS, PayloadAPI
@@ -108,6 +112,48 @@ class ControlAPI:
             if rotate_manager:
                 c.JoinTokens.Manager = tokens("manager")
         await self.store.update(c)
+
+    def cluster_view(self) -> Cluster:
+        """The cluster as every client may see it: never its keys (the root CA's key, the unlock key,
+        the encrypted overlays' keys and their clock)."""
+        c = self.cluster()
+        return msgspec.structs.replace(c, RootCAKey="", UnlockKey="", NetworkBootstrapKeys=None,
+                                       EncryptionKeyLamportClock=0)
+
+    def unlock_key(self) -> str:
+        """The key that unlocks a restarted manager under autolock ("" when autolock is off)."""
+        return self.cluster().UnlockKey
+
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
+                           rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> bool:
+        """``swarm update``: the spec and join tokens; then the autolock rule (an unlock key rotates
+        only with autolock on). Returns whether autolock is on; sealing the data key is the node's."""
+        trust = self.cluster().TLSInfo.TrustRoot
+        await self.update_cluster(version, spec, rotate_worker_token, rotate_manager_token,
+                                  lambda _role: join_token(trust))
+        autolock = spec.EncryptionConfig.AutoLockManagers
+        if rotate_unlock_key and not autolock:
+            raise failed_precondition("cannot rotate because autolock is not turned on")
+        return autolock
+
+    def members(self) -> Members:
+        """How many nodes the swarm has, and its managers with their addresses (as stored)."""
+        nodes = self.store.list(Node)
+        return Members(Nodes=len(nodes), Managers=[
+            RemoteManager(NodeID=n.ID, Addr=n.ManagerStatus.Addr if n.ManagerStatus else "")
+            for n in nodes if n.Spec.Role == "manager"])
+
+    def images_in_use(self) -> set[str]:
+        """The image references the services run (an image store refuses to remove those images)."""
+        out = set()
+        for s in self.store.list(Service):
+            cs = s.Spec.TaskTemplate.ContainerSpec
+            if cs is not None and cs.Image:
+                out.add(cs.Image)
+        return out
+
+    def with_defaults(self, s: Service) -> Service:
+        return service_with_defaults(s)
 
     # ------------------------------------------------------------ nodes
 

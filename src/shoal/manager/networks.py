@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
+from shoal.api.control import IPAMRequest as IPAMRequest  # re-exported: the request types moved to api/
+from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
@@ -77,38 +77,6 @@ def port_in_use(port: int, owner: Service) -> InvalidArgument:
 
 def network_exists(name: str) -> Conflict:
     return Conflict(f"network with name {name} already exists")
-
-
-class IPAMRequestConfig(msgspec.Struct):
-    Subnet: str = ""
-    IPRange: str = ""
-    Gateway: str = ""
-    AuxiliaryAddresses: dict[str, str] | None = None
-
-
-class IPAMRequest(msgspec.Struct):
-    Driver: str = "default"
-    Config: list[IPAMRequestConfig] | None = None
-    Options: dict[str, str] | None = None
-
-
-class NetworkCreateRequest(msgspec.Struct):
-    """The body of ``POST /networks/create``, as the docker CLI sends it."""
-
-    Name: str = ""
-    CheckDuplicate: bool = False
-    Driver: str = ""
-    Scope: str = ""
-    EnableIPv4: bool | None = None
-    EnableIPv6: bool | None = None
-    IPAM: IPAMRequest | None = None
-    Internal: bool = False
-    Attachable: bool = False
-    Ingress: bool = False
-    ConfigOnly: bool = False
-    ConfigFrom: dict[str, str] | None = None
-    Options: dict[str, str] | None = None
-    Labels: dict[str, str] | None = None
 
 
 class NetworkAPI:
