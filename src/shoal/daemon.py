@@ -28,6 +28,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoal import pki
 from shoal.agent import remote
@@ -44,6 +45,7 @@ from shoal.api.errors import (
     Unavailable,
 )
 from shoal.api.ids import new_id
+from shoal.api.nodeinfo import LocalTask, Membership, NodeSummary, RemoteManager, SwarmSummary
 from shoal.api.types import (
     Cluster,
     ClusterSpec,
@@ -54,13 +56,16 @@ from shoal.api.types import (
     NodeSpec,
     NodeStatus,
 )
+from shoal.localstores import NodeImages, NodeLogFiles, NodeVolumes
 from shoal.manager import ca, keys
+from shoal.manager.control import ControlAPI
+from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
-from shoal.runtime.base import Runtime
+from shoal.runtime.base import Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
 from shoal.runtime.registry import Puller, RegistryClient
@@ -68,6 +73,9 @@ from shoal.runtime.volumes import VolumeStore
 from shoal.store.backend import StoreError
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.objects import Change, ObjectStore
+
+if TYPE_CHECKING:
+    from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +135,7 @@ class Daemon:
         self.registry = RegistryClient(config.block_registries, config.insecure_registries)
         self.puller = Puller(self.registry, self.images)
         self.runtime_name = config.runtime or default_runtime()
+        self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
@@ -156,13 +165,18 @@ class Daemon:
 
             return HollowRuntime()
         if self.runtime_name == "runc":
+            from shoal.network.node import NodeNetwork
             from shoal.runtime.runc import RuncRuntime
 
-            return RuncRuntime(self.data_root, self.exec_root, self.images, dns=self.config.dns, bip=self.config.bip)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
+            return RuncRuntime(self.data_root, self.exec_root, self.images)
         if self.runtime_name == "docker":
+            from shoal.network.node import NodeNetwork
             from shoal.runtime.docker import DockerRuntime
 
-            return DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
+            docker_rt = DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt)
+            return docker_rt
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
     def describe(self) -> NodeDescription:
@@ -294,13 +308,18 @@ class Daemon:
                                       self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller())
+                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller(),
+                             network=self._task_network())
         await self.worker.start()
 
     def _task_puller(self) -> Puller | None:
         """What pulls the images of this node's tasks: none for a runtime that runs no images (hollow
         nodes never contact a registry)."""
         return self.puller if getattr(self.runtime, "uses_images", True) else None
+
+    def _task_network(self) -> NodeNetwork | None:
+        """The node's network, for a runtime whose tasks join sandboxes (not one swapped in since)."""
+        return self.network if self.runtime.networking in (Networking.JOIN, Networking.HOLD) else None
 
     def _remote_registrar(self, ident: remote.Identity) -> remote.RemoteRegistrar:
         def managers_changed(addrs: list[str]) -> None:
@@ -318,7 +337,8 @@ class Daemon:
     async def _run_worker(self, ident: remote.Identity) -> None:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller())
+                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller(),
+                             network=self._task_network())
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum
@@ -549,6 +569,8 @@ class Daemon:
     async def stop(self) -> None:
         async with self._lock:
             await self._stop_swarm()
+            if self.network is not None:
+                await self.network.close()
             await self.runtime.close()
             await self.puller.close()
             await self.registry.close()
@@ -585,6 +607,74 @@ class Daemon:
                 raise Unavailable(NO_LEADER)  # its member has not reached the quorum (yet)
             raise FailedPrecondition(NOT_A_MANAGER_WORKER if self.worker is not None else NOT_A_MANAGER)
         return self.manager
+
+    # ------------------------------------------------------------ the front doors' interface (nodeapi.NodeAPI)
+
+    @property
+    def local_images(self) -> NodeImages:
+        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None)
+
+    @property
+    def local_volumes(self) -> NodeVolumes:
+        return NodeVolumes(self.volumes, self.runtime)
+
+    def control(self) -> ControlAPI:
+        return self.require_manager().control
+
+    def logs(self) -> LogService:
+        m = self.require_manager()
+        return LogService(m.store, self.node_id, NodeLogFiles(self.runtime.log_path), lambda: m.dispatcher,
+                          self.leader_logs if self.in_quorum else None)
+
+    def membership(self) -> Membership:
+        if self.manager is not None:
+            return Membership.MANAGER
+        if self.worker is not None:
+            return Membership.WORKER
+        return Membership.LOCKED if self.locked else Membership.INACTIVE
+
+    def summary(self) -> NodeSummary:
+        desc = self.describe()
+        state, addr = self.local_node_state(), self.addr.rsplit(":", 1)[0]
+        swarm = SwarmSummary(LocalNodeState=state)
+        if self.manager is not None:
+            members = self.manager.control.members()
+            swarm = SwarmSummary(
+                NodeID=self.node_id, NodeAddr=addr, LocalNodeState=state, ControlAvailable=True,
+                RemoteManagers=members.Managers, Nodes=members.Nodes, Managers=len(members.Managers),
+                Cluster=self.manager.control.cluster_view(),
+            )
+        elif self.worker is not None:
+            swarm = SwarmSummary(NodeID=self.node_id, NodeAddr=addr, LocalNodeState=state,
+                                 RemoteManagers=[RemoteManager(Addr=a) for a in self.managers])
+        return NodeSummary(
+            ID=self.node_id, Hostname=self.hostname, Labels=dict(self.config.labels), DataRoot=str(self.data_root),
+            Runtime=self.runtime_name, NCPU=desc.Resources.NanoCPUs // 1_000_000_000,
+            MemTotal=desc.Resources.MemoryBytes, Images=len(self.images.ids()),
+            ContainersRunning=len(self.worker.runners) if self.worker is not None else 0, Swarm=swarm,
+        )
+
+    def containers(self) -> list[LocalTask]:
+        runners = list(self.worker.runners.values()) if self.worker is not None else []
+        return [LocalTask(r.task, container_name(r.task), r.state, r.status) for r in runners]
+
+    async def check_writable(self) -> None:
+        if self.elector is not None and not await self.elector.writable():
+            raise Unavailable(NO_LEADER)
+
+    def store_failure(self, e: Exception) -> ShoalError | None:
+        """A store request of a manager in a quorum that failed (timed out without a quorum): no leader."""
+        if isinstance(e, StoreError) and self.in_quorum:
+            log.warning("cluster store: %s", e)
+            return Unavailable(NO_LEADER)
+        return None
+
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
+                           rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> None:
+        m = self.require_manager()
+        autolock = await m.control.update_swarm(version, spec, rotate_worker_token, rotate_manager_token,
+                                                rotate_unlock_key)
+        await self.set_autolock(autolock, rotate_unlock_key)
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,

@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from shoal.api.endpoints import NetworkEndpoints
 from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 
 LEADER_HEADER = "X-Shoal-Leader"
@@ -64,9 +65,10 @@ class Assignments(_Message, tag="assignments"):
     # For each network the node's tasks are on, the addresses of the other nodes with tasks on it
     # (where its overlay traffic goes); None: unchanged.
     peers: dict[str, list[str]] | None = None
-    # For each of those networks, the names its tasks resolve (service → VIP or task addresses,
-    # ``tasks.<service>`` → task addresses); None: unchanged.
-    names: dict[str, dict[str, list[str]]] | None = None
+    # For each of those networks, its services' endpoints (name, mode, VIP, running tasks' addresses,
+    # aliases: ``api/endpoints.py``), from which the node answers names and balances VIPs;
+    # None: unchanged.
+    endpoints: dict[str, NetworkEndpoints] | None = None
     # The routing mesh as this node plays it: the ingress network, the node's address on it, and
     # each published port with its tasks' addresses (``local``: those on this node); None: unchanged.
     ingress: dict[str, Any] | None = None

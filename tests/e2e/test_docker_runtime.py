@@ -30,8 +30,9 @@ from shoal.api.types import (
     Resources,
     Task,
 )
+from shoal.network.node import NodeNetwork
 from shoal.runtime.base import RuntimeError_, TaskFile
-from shoal.runtime.docker import LABEL_OWNER, DockerRuntime
+from shoal.runtime.docker import LABEL_OWNER, LABEL_SANDBOX, DockerRuntime
 from shoal.runtime.images import ImageStore
 from tests.e2e.dockerd import DOCKERD, Dockerd, running_dockerd
 from tests.e2e.test_runc import _rootfs_tar, make_task, out, sh
@@ -139,6 +140,43 @@ async def test_a_task_is_a_container_of_the_dockerd(rt: DockerRuntime, client: d
     assert client.inspect_image("busy:latest")["Id"] == rt.images.must("busy:latest").id
     await rt.stop(task.ID, "", 1.0)  # sh as pid 1 ignores SIGTERM: SIGKILL after the grace period
     assert await rt.wait(task.ID) == 137
+
+
+@pytest.mark.e2e
+async def test_a_task_joins_its_sandbox_through_a_pause_container(rt: DockerRuntime, client: docker.APIClient,
+                                                                  exec_root: Path) -> None:
+    """The node's network has the runtime hold the task's namespace in a pause container, wires it (the
+    default bridge here) before the task's container is made, and that container runs in it: eth0 with
+    the sandbox's address, the sandbox's hostname, hosts and resolv.conf. Both containers, the
+    namespace and the veth go with the task."""
+    network = NodeNetwork(exec_root, holder=rt)
+    task = make_task(args=["sh", "-c", "hostname; ip -o -4 addr; ip route; cat /etc/resolv.conf /etc/hosts; "
+                           "echo done; sleep 1000"], Hostname="sb-1", Hosts=["10.213.9.9 db"])
+    sb = await network.create_sandbox(task)
+    try:
+        await rt.prepare(task, [], sb)
+        started = await rt.start(task)
+        lines = await wait_out(rt, task.ID, "done")
+        assert lines[0] == "sb-1", lines
+        text = "\n".join(lines)
+        (addr,) = sb.addresses
+        assert f"inet {addr}" in text and "eth0" in text, lines
+        assert "default via " in text and "nameserver 127.0.0.11" in lines and "options ndots:0" in lines, lines
+        assert any(ln.split() == ["10.213.9.9", "db"] for ln in lines), lines
+        pause = rt.pauses[task.ID]
+        info = client.inspect_container(started.container_id)
+        assert info["HostConfig"]["NetworkMode"] == f"container:{pause}"
+        assert os.stat(f"/proc/{started.pid}/ns/net").st_ino == os.stat(network.netns_path(task.ID)).st_ino
+        held = client.inspect_container(pause)
+        assert held["Config"]["Labels"][LABEL_SANDBOX] == task.ID and held["HostConfig"]["NetworkMode"] == "none"
+    finally:
+        await rt.remove(task.ID)
+        await network.remove_sandbox(task.ID)
+        await network.close()
+    assert not client.containers(all=True, filters={"label": f"{LABEL_SANDBOX}={task.ID}"})
+    assert not network.netns_path(task.ID).exists()
+    assert not subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout.count(
+        f"sv{task.ID[:11]}")
 
 
 @pytest.mark.e2e

@@ -3,12 +3,16 @@ tasks run as containers of a dockerd of the test's own (``dockerd.py``), seen wi
 
 A replicated service's tasks are containers of that dockerd (Swarm's names and labels), their output
 is ``docker service logs``, scaling down removes containers; a healthcheck keeps a task starting until
-its first healthy probe and a secret is a file in the container; a task on a network is rejected with
-a reason, not run without one; and nothing is left in the dockerd when the service is gone.
+its first healthy probe and a secret is a file in the container; a task on an overlay network runs in
+its network sandbox (a pause container's namespace, wired by shoal), gets its address there, resolves
+another service through the embedded DNS and reaches it; and nothing is left in the dockerd when the
+service is gone.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,15 +112,43 @@ def test_healthcheck_and_secret(shoal: ShoalDaemon, client: docker.APIClient) ->
     shoal.docker("secret", "rm", "pw")
 
 
-def test_a_networked_task_is_rejected_not_run_without_network(shoal: ShoalDaemon, client: docker.APIClient) -> None:
+def task_address(d: ShoalDaemon, service: str) -> str:
+    tid = d.docker("service", "ps", "-q", "-f", "desired-state=running", service).stdout.split()[0]
+    return d.docker("inspect", "--type", "task", "--format",
+                    "{{range .NetworksAttachments}}{{index .Addresses 0}}{{end}}", tid).stdout.strip()
+
+
+def test_a_task_on_an_overlay_network_resolves_and_reaches_another_service(shoal: ShoalDaemon,
+                                                                           client: docker.APIClient) -> None:
+    """The docker runtime runs tasks on networks (it refused them before the node's network sandboxes):
+    the task's container is in its pause container's namespace, has its overlay address on eth0,
+    resolves another service's name through the embedded DNS (127.0.0.11) and connects to it."""
     shoal.docker("network", "create", "-d", "overlay", "front")
-    shoal.docker("service", "create", "-d", "--name", "netted", "--network", "front", "--restart-condition", "none",
-                 "busy:latest", "sleep", "1000")
-    rejected = wait_for(lambda: [r for r in tasks(shoal, "netted") if r[5].startswith("Rejected")], timeout=30,
-                        what="the task rejected")
-    assert "cannot attach tasks to networks" in rejected[0][6] and "front" in rejected[0][6]
-    assert not containers(client, "netted", all=True)
-    shoal.docker("service", "rm", "netted")
+    shoal.docker("service", "create", "-d", "--name", "www", "--network", "front", "--stop-grace-period", "1s",
+                 "busy:latest", "httpd", "-f", "-p", "80", "-h", "/www")
+    wait_for(lambda: tasks(shoal, "www") and tasks(shoal, "www")[0][5].startswith("Running"), timeout=60,
+             what="www running")
+    shoal.docker("service", "create", "-d", "--name", "probe", "--network", "front", "--stop-grace-period", "1s",
+                 "busy:latest", "sh", "-c",
+                 "ip -o -4 addr show eth0; cat /etc/resolv.conf; nslookup www; "
+                 "while true; do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 www 80; sleep 0.5; done")
+    logs = wait_for(lambda: (o := shoal.docker("service", "logs", "probe").stdout) and "hello from shoal" in o and o,
+                    timeout=60, what="probe fetched the page from www by its name")
+    addr = task_address(shoal, "probe")
+    subnet = json.loads(shoal.docker("network", "inspect", "front").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    assert ipaddress.ip_interface(addr).ip in ipaddress.ip_network(subnet), (addr, subnet)
+    assert f"inet {addr}" in logs and "eth0" in logs, logs  # its overlay address, inside the container
+    assert "nameserver 127.0.0.11" in logs, logs
+    vip = shoal.docker("service", "inspect", "www", "--format",
+                       "{{range .Endpoint.VirtualIPs}}{{.Addr}}{{end}}").stdout.strip().split("/")[0]
+    assert f"Address: {vip}" in logs, logs  # www → its VIP, from the embedded DNS
+    (task_container,) = containers(client, "probe")
+    mode = client.inspect_container(task_container["Id"])["HostConfig"]["NetworkMode"]
+    pause = client.inspect_container(mode.removeprefix("container:"))
+    assert pause["Config"]["Labels"]["io.shoal.sandbox"] == tasks(shoal, "probe")[0][0]
+    shoal.docker("service", "rm", "probe", "www")
+    wait_for(lambda: not client.containers(all=True, filters={"label": "io.shoal.sandbox"}), timeout=30,
+             what="the pause containers removed with their tasks")
     shoal.docker("network", "rm", "front")
 
 
@@ -126,17 +158,18 @@ def test_after_a_crash_the_daemon_removes_its_old_containers(e2e_base: Path, doc
     replaces the tasks. A daemon's cleanup never touches another daemon's containers."""
     d = start_daemon(e2e_base / "dk-crash", "docker", ["--docker-host", dockerd.host])
     owner = {"label": [f"io.shoal.daemon={d.data_root.resolve()}"]}
+    task = {"label": [*owner["label"], "io.shoal.task.id"]}  # not the pause container that holds its network
     try:
         tar = subprocess.run(["tar", "-C", str(make_rootfs(e2e_base / "dk-crash-rootfs")), "-c", "."],
                              capture_output=True, check=True).stdout
         d.docker("import", "-", "busy:latest", input=tar)
         d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
         d.docker("service", "create", "-d", "--name", "survivor", "busy:latest", "sleep", "1000")
-        (before,) = wait_for(lambda: client.containers(filters=owner), timeout=60, what="the task's container")
+        (before,) = wait_for(lambda: client.containers(filters=task), timeout=60, what="the task's container")
         d.kill()
-        assert [c["Id"] for c in client.containers(filters=owner)] == [before["Id"]]  # dockerd keeps it
+        assert [c["Id"] for c in client.containers(filters=task)] == [before["Id"]]  # dockerd keeps it
         d.start()
-        wait_for(lambda: [c["Id"] for c in client.containers(all=True, filters=owner)] not in ([], [before["Id"]]),
+        wait_for(lambda: [c["Id"] for c in client.containers(all=True, filters=task)] not in ([], [before["Id"]]),
                  timeout=60, what="the old container removed and a new one started")
         assert not client.containers(all=True, filters={"id": before["Id"]})
         d.docker("service", "rm", "survivor")

@@ -19,10 +19,13 @@ import pytest
 from shoal.agent import logs
 from shoal.api.ids import new_id
 from shoal.api.types import ContainerSpec, ResourceRequirements, Resources, Task, TaskSpec
+from shoal.network.default import DefaultBridge
+from shoal.network.node import NodeNetwork
+from shoal.network.sandbox import Sandbox
 from shoal.runtime import logs as runtime_logs
-from shoal.runtime.base import RuntimeError_
+from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.images import ImageStore
-from shoal.runtime.runc import RuncRuntime
+from shoal.runtime.runc import RuncRuntime as Runc
 
 pytestmark = [
     pytest.mark.e2e,
@@ -34,6 +37,43 @@ pytestmark = [
 APPLETS = ["sh", "sleep", "httpd", "hostname", "cat", "ip", "echo", "id", "ls", "pwd", "true", "env",
            "readlink", "grep", "mount", "touch"]
 IMAGE = "busy:latest"
+
+
+class RuncRuntime(Runc):
+    """runc with the node's network, driven as the agent's executor does: the task's sandbox is made
+    before ``prepare`` and removed after ``remove``."""
+
+    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore) -> None:
+        super().__init__(data_root, exec_root, images)
+        self.network = NodeNetwork(exec_root)
+
+    def netns_path(self, task_id: str) -> Path:
+        return self.network.netns_path(task_id)
+
+    async def default_bridge(self) -> DefaultBridge:
+        return await self.network.default_bridge()
+
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
+        sb = await self.network.create_sandbox(task)
+        try:
+            await super().prepare(task, files, sb)
+        except BaseException:
+            await self.network.remove_sandbox(task.ID)
+            raise
+
+    async def remove(self, task_id: str, keep_logs: bool = False) -> None:
+        try:
+            await super().remove(task_id, keep_logs)
+        finally:
+            await self.network.remove_sandbox(task_id)
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self.network.cleanup()
+
+    async def close(self) -> None:
+        await super().close()
+        await self.network.close()
 
 
 def _rootfs_tar(extra_applets: Sequence[str] = ()) -> bytes:

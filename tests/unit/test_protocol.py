@@ -7,6 +7,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from shoal.api.endpoints import Endpoint, NetworkEndpoints
 from shoal.api.states import TaskState
 from shoal.api.types import NodeDescription, Secret, SecretSpec, TaskStatus
 from shoal.protocol import (
@@ -33,11 +34,13 @@ from .helpers import make_task
 def test_assignments_round_trip_with_their_wire_shape() -> None:
     t = make_task("svc", node_id="n1", state=TaskState.ASSIGNED)
     msg = Assignments(tasks=[t], removed=["gone"], full=True, peers={"net": ["10.0.0.2"]},
-                      names={"net": {"web": ["10.0.1.2"]}}, ingress={"port": 80}, encryption={},
+                      endpoints={"net": NetworkEndpoints(Name="front", Services={"s1": Endpoint(
+                          Name="web", VIP="10.0.1.2", Backends=("10.0.1.3",))})},
+                      ingress={"port": 80}, encryption={},
                       secrets=[Secret(ID="s1", Spec=SecretSpec(Name="db", Data=b"s3cret"))], deps_removed=["c9"])
     wire = msgspec.json.decode(encode(msg))
     assert wire["type"] == "assignments"
-    assert set(wire) == {"type", "tasks", "removed", "full", "peers", "names", "ingress", "encryption", "secrets",
+    assert set(wire) == {"type", "tasks", "removed", "full", "peers", "endpoints", "ingress", "encryption", "secrets",
                          "configs", "deps_removed"}
     back = MANAGER_MESSAGES.decode(encode(msg))
     assert back == msg and isinstance(back.tasks[0].Status, TaskStatus)
@@ -46,7 +49,7 @@ def test_assignments_round_trip_with_their_wire_shape() -> None:
 
 def test_an_unchanged_view_stays_none() -> None:
     back = MANAGER_MESSAGES.decode(encode(Assignments(removed=["t1"])))
-    assert isinstance(back, Assignments) and back.peers is None and back.names is None and back.ingress is None
+    assert isinstance(back, Assignments) and back.peers is None and back.endpoints is None and back.ingress is None
 
 
 @pytest.mark.parametrize("msg", [

@@ -6,6 +6,10 @@
 In ``preparing`` the task's image is pulled first when the node lacks it (``registry.Puller``, with the
 registry credentials that came with the service); a task shut down meanwhile stops waiting at once.
 A failed pull is only logged: the runtime then rejects the task (``No such image: …``), as Swarm does.
+Then, for a runtime that joins network sandboxes, the node's network makes the task's sandbox
+(``network/node.py``: its namespace, wired to its networks) and the runtime prepares the task to join
+it; the sandbox is removed after the runtime removed the task (at once if preparing failed). A
+runtime that cannot join one (``Networking.HOST``) gets no task on networks: it is rejected.
 Every step is reported to the dispatcher before the next is taken, so ``docker service ps`` sees
 each state. A step only ever moves forward. ``ready`` waits until the task's desired state is
 ``running`` (restart delays). A container with a healthcheck (``health.py``) stays ``starting``
@@ -34,7 +38,8 @@ from shoal.api import template
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, first_container, now_ts
-from shoal.runtime.base import Runtime, RuntimeError_, TaskFile
+from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
+from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile
 from shoal.runtime.registry import Puller
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ class TaskRunner:
         "exit",
         "files",
         "health",
+        "network",
         "node",
         "on_end",
         "parked",
@@ -65,6 +71,7 @@ class TaskRunner:
         "prepared",
         "puller",
         "runtime",
+        "sandbox",
         "status",
         "task",
         "unassigned",
@@ -72,8 +79,11 @@ class TaskRunner:
 
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
                  files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
-                 puller: Puller | None = None, on_end: Callable[[], None] | None = None) -> None:
+                 puller: Puller | None = None, network: Sandboxes | None = None,
+                 on_end: Callable[[], None] | None = None) -> None:
         self.task = task
+        self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None
+        self.sandbox: Sandbox | None = None
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
         self.node = node or NodeDescription()  # this node, for the task's templates
         self.runtime = runtime
@@ -178,7 +188,7 @@ class TaskRunner:
                 self._stop_health()
             if not self.parked and (self.unassigned or self.task.DesiredState >= TaskState.REMOVE):
                 with contextlib.suppress(Exception):
-                    await self.runtime.remove(self.task.ID)
+                    await self._remove()
 
     async def _run(self) -> None:
         if TaskState.ASSIGNED < self.state <= TaskState.RUNNING and self.exit is None:
@@ -203,15 +213,23 @@ class TaskRunner:
                 if not await self._pulled():
                     continue  # shut down (or unassigned) while the image was coming
                 try:
-                    await self.runtime.prepare(template.expand_task(self.task, self.task.NodeID, self.node),
-                                               self.files(self.task) if self.files else [])
+                    task = template.expand_task(self.task, self.task.NodeID, self.node)
+                    self._refuse_networks(task)
+                    if self.network is not None:
+                        self.sandbox = await self.network.create_sandbox(task)
+                    await self.runtime.prepare(task, self.files(self.task) if self.files else [], self.sandbox)
                     self.prepared = True
                 except template.TemplateError as e:
                     await self.report(TaskState.REJECTED, err=str(e))
                     continue
-                except RuntimeError_ as e:
-                    await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
+                except (RuntimeError_, SandboxError) as e:
+                    await self._remove_sandbox()
+                    reject = isinstance(e, RuntimeError_) and e.reject
+                    await self.report(TaskState.REJECTED if reject else TaskState.FAILED, err=e.message)
                     continue
+                except BaseException:
+                    await self._remove_sandbox()
+                    raise
                 await self.report(TaskState.READY)
             elif state == TaskState.READY:
                 if desired == TaskState.RUNNING:
@@ -242,6 +260,27 @@ class TaskRunner:
                 await self.wait_change()
         if not self.state.terminal:
             await self._shutdown()
+
+    def _refuse_networks(self, task: Task) -> None:
+        """A runtime that cannot join a network namespace runs no task on networks."""
+        if self.runtime.networking is Networking.HOST and task.NetworksAttachments:
+            nets = ", ".join(a.Network.Spec.Name or a.Network.ID for a in task.NetworksAttachments)
+            raise RuntimeError_(f"the {self.runtime.name} runtime cannot join a network namespace: tasks on networks "
+                                f"({nets}) need --runtime runc or docker", reject=True)
+
+    async def _remove_sandbox(self) -> None:
+        # Forgotten only once removed: a removal cut short (the daemon stopping cancels the runner)
+        # is done again by the next one.
+        if self.sandbox is not None and self.network is not None:
+            await self.network.remove_sandbox(self.task.ID)
+            self.sandbox = None
+
+    async def _remove(self, keep_logs: bool = False) -> None:
+        """What the runtime made for the task, then its sandbox."""
+        try:
+            await self.runtime.remove(self.task.ID, keep_logs=keep_logs)
+        finally:
+            await self._remove_sandbox()
 
     async def _pulled(self) -> bool:
         """Pull the task's image if the node lacks it; False when the task should no longer start."""
@@ -328,4 +367,4 @@ class TaskRunner:
                 await self._shutdown()
         # The task stays in the store (its logs too); its container goes, like dockerd's on shutdown.
         with contextlib.suppress(Exception):
-            await self.runtime.remove(self.task.ID, keep_logs=True)
+            await self._remove(keep_logs=True)

@@ -26,7 +26,7 @@ import msgspec
 
 from shoal import pki
 from shoal.agent import logs
-from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
+from shoal.api.errors import Code, InvalidArgument, ShoalError, Unavailable, error_of
 from shoal.api.types import NodeDescription, TaskStatus
 from shoal.protocol import (
     LEADER_HEADER,
@@ -67,6 +67,15 @@ def _url(addr: str, path: str) -> str:
     return f"https://{addr}{path}"
 
 
+def error_from(body: dict[str, Any], fallback: str) -> ShoalError:
+    """A manager's refusal (``manager/remote.py:refusal``) as the error it was there."""
+    try:
+        code = Code(body.get("code", Code.UNKNOWN.value))
+    except ValueError:
+        code = Code.UNKNOWN
+    return error_of(code, str(body.get("message", fallback)), control=bool(body.get("control", False)))
+
+
 async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "",
                peer_port: int = 0) -> Identity:
     """Join through the first manager that answers; raises with the manager's words otherwise.
@@ -86,9 +95,7 @@ async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "
                 async with http.post(_url(manager, "/join"), ssl=trusted, data=encode(req), headers=_JSON) as r:
                     body: dict[str, Any] = await r.json(content_type=None)
                     if r.status != 200:
-                        err = ShoalError(body.get("message", f"join failed ({r.status})"))
-                        err.status = r.status
-                        raise err
+                        raise error_from(body, f"join failed ({r.status})")
             extra = {k: v for k, v in body.items() if k not in ("node_id", "role", "cert")}
             return Identity(body["node_id"], body["role"], ca_pem, body["cert"], key_pem, extra)
         except ShoalError:
@@ -279,7 +286,7 @@ class RemoteRegistrar:
                     async with http.post(_url(manager, path), ssl=self.ssl, data=encode(body), headers=_JSON) as r:
                         answer: dict[str, Any] = await r.json(content_type=None)
                         if r.status != 200:
-                            raise ShoalError(answer.get("message", f"{what} failed ({r.status})"))
+                            raise error_from(answer, f"{what} failed ({r.status})")
                         return answer
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
                 last = e

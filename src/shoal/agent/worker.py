@@ -1,10 +1,11 @@
 """The agent's worker: holds the session with the dispatcher and a runner per assigned task.
 
-On start it asks the runtime to clean what a previous run left, registers the node (its description:
-hostname, platform, CPUs, memory, engine labels), then follows the assignment stream — keeping the
-secrets and configs that come with it (``dependencies``), starting a runner for each new task,
-passing changes on, unassigning tasks that went away — and heartbeats every period with a little
-jitter. On stop it stops every container and reports the tasks shut down.
+On start it asks the runtime, then the node's network, to clean what a previous run left, registers
+the node (its description: hostname, platform, CPUs, memory, engine labels), then follows the
+assignment stream — keeping the secrets and configs that come with it (``dependencies``), starting a
+runner for each new task, passing changes on, unassigning tasks that went away, handing the
+managers' view of the networks to the node's network (``network/node.py``) — and heartbeats every
+period with a little jitter. On stop it stops every container and reports the tasks shut down.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import platform
 import random
 import socket
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shoal import ENGINE_VERSION
 from shoal.agent.dependencies import Dependencies
@@ -34,6 +35,9 @@ from shoal.api.types import (
 from shoal.protocol import Assignments
 from shoal.runtime.base import Runtime
 from shoal.runtime.registry import Puller
+
+if TYPE_CHECKING:
+    from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +87,11 @@ def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus
 
 class Worker:
     def __init__(self, node_id: str, runtime: Runtime, registrar: Registrar, description: NodeDescription,
-                 addr: str, role: str = "worker", puller: Puller | None = None) -> None:
+                 addr: str, role: str = "worker", puller: Puller | None = None,
+                 network: NodeNetwork | None = None) -> None:
         self.node_id = node_id
         self.runtime = runtime
+        self.network = network  # the tasks' sandboxes and the node's view of the networks (None: no sandboxes)
         self.puller = puller
         self.registrar = registrar
         self.description = description
@@ -99,6 +105,8 @@ class Worker:
 
     async def start(self) -> None:
         await self.runtime.cleanup()
+        if self.network is not None:  # after the runtime's: a pause container holds a namespace
+            await self.network.cleanup()
         await self._bind()
 
     async def _bind(self) -> None:
@@ -145,10 +153,10 @@ class Worker:
                 self._assign(t)
             for tid in msg.removed:
                 self._unassign(tid)
-            set_view = getattr(self.runtime, "set_network_view", None)
-            if msg.peers is not None and set_view is not None:
+            if msg.peers is not None and self.network is not None:
                 try:
-                    await set_view(msg.peers, msg.names or {}, msg.ingress or {}, msg.encryption or {})
+                    await self.network.set_view(msg.peers, msg.endpoints or {}, msg.ingress or {},
+                                                msg.encryption or {})
                 except Exception:  # the overlay's forwarding must never stop the assignments
                     log.exception("updating the view of the networks")
 
@@ -156,7 +164,7 @@ class Worker:
         r = self.runners.get(t.ID)
         if r is None:
             r = TaskRunner(t, self.runtime, self._report, files=self.dependencies.files, node=self.description,
-                           puller=self.puller, on_end=functools.partial(self._done, t.ID))
+                           puller=self.puller, network=self.network, on_end=functools.partial(self._done, t.ID))
             self.runners[t.ID] = r
             r.start()
         else:
@@ -181,4 +189,6 @@ class Worker:
         await self._cancel_loops()
         await asyncio.gather(*(r.stop_for_exit() for r in list(self.runners.values())), return_exceptions=True)
         self.runners.clear()
+        if self.network is not None:  # first: a sandbox left behind is removed while its holder can
+            await self.network.close()
         await self.runtime.close()

@@ -1,17 +1,45 @@
-"""Typed errors. Each knows its HTTP status, so the front doors map them without business logic.
+"""Typed errors. Each carries a ``Code`` (gRPC's status codes, as SwarmKit's control API returns
+them); each front door words them for its clients (the Docker door: dockerd's HTTP status and, for
+the control API's errors, ``rpc error: code = X desc = …``; a Kubernetes door: a ``Status``).
 
-    ShoalError
-    ├── InvalidArgument   400  bad input: malformed spec, unknown constraint, bad name
-    ├── NotFound          404  no such service/node/task/image
-    ├── AlreadyExists     409  name conflicts with an existing object
-    ├── Conflict          409  a compare-and-swap lost (``update out of sequence``) or an object is in use
-    ├── FailedPrecondition 406/503 the node is not in the state the call needs (not a manager, …)
-    └── Unavailable       503  the store or the leader cannot be reached
+    ShoalError           Unknown             anything else
+    ├── InvalidArgument   InvalidArgument     bad input: malformed spec, unknown constraint, bad name
+    ├── NotFound          NotFound            no such service/node/task/image
+    ├── AlreadyExists     AlreadyExists       name conflicts with an existing object
+    ├── Conflict          Aborted             a compare-and-swap lost or an object is in use (the node's check)
+    ├── FailedPrecondition FailedPrecondition the node or object is not in the state the call needs
+    ├── Unavailable       Unavailable         the store or the leader cannot be reached
+    ├── Unimplemented     Unimplemented       a feature shoal does not have
+    ├── Unauthenticated   Unauthenticated     no (valid) credentials
+    └── PermissionDenied  PermissionDenied    credentials that do not allow the call
 
-The messages are Docker's and SwarmKit's, word for word, where a Swarm user would see them.
+``control=True`` marks an error of the cluster's control API (the manager's rules: validation,
+uniqueness, sequence), as opposed to a check of the node that took the request (finding an object
+by name, the node's swarm state). A Docker user sees the former as SwarmKit's gRPC errors and the
+latter in dockerd's own words; a door that has no such split ignores the flag. ``message`` is the
+description only, never a door's framing. The messages are Docker's and SwarmKit's, word for word,
+where a Swarm user would see them.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class Code(enum.Enum):
+    """gRPC's status codes (their names are what SwarmKit's errors show)."""
+
+    UNKNOWN = "Unknown"
+    INVALID_ARGUMENT = "InvalidArgument"
+    NOT_FOUND = "NotFound"
+    ALREADY_EXISTS = "AlreadyExists"
+    PERMISSION_DENIED = "PermissionDenied"
+    FAILED_PRECONDITION = "FailedPrecondition"
+    ABORTED = "Aborted"
+    UNIMPLEMENTED = "Unimplemented"
+    INTERNAL = "Internal"
+    UNAVAILABLE = "Unavailable"
+    UNAUTHENTICATED = "Unauthenticated"
 
 NOT_A_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
@@ -36,32 +64,59 @@ LEAVE_LAST_MANAGER = (
 
 
 class ShoalError(Exception):
-    status = 500
+    code = Code.UNKNOWN
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, control: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.control = control
 
 
 class InvalidArgument(ShoalError):
-    status = 400
+    code = Code.INVALID_ARGUMENT
 
 
 class NotFound(ShoalError):
-    status = 404
+    code = Code.NOT_FOUND
 
 
 class AlreadyExists(ShoalError):
-    status = 409
+    code = Code.ALREADY_EXISTS
 
 
 class Conflict(ShoalError):
-    status = 409
+    code = Code.ABORTED
 
 
 class FailedPrecondition(ShoalError):
-    status = 503
+    code = Code.FAILED_PRECONDITION
 
 
 class Unavailable(ShoalError):
-    status = 503
+    code = Code.UNAVAILABLE
+
+
+class Unimplemented(ShoalError):
+    code = Code.UNIMPLEMENTED
+
+
+class Unauthenticated(ShoalError):
+    code = Code.UNAUTHENTICATED
+
+
+class PermissionDenied(ShoalError):
+    code = Code.PERMISSION_DENIED
+
+
+_BY_CODE: dict[Code, type[ShoalError]] = {
+    c.code: c for c in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, Unavailable, Unimplemented,
+                        Unauthenticated, PermissionDenied)
+}
+
+
+def error_of(code: Code, message: str, *, control: bool = False) -> ShoalError:
+    """The error of that code (its class, so ``except NotFound`` catches it)."""
+    err = _BY_CODE.get(code, ShoalError)(message, control=control)
+    if err.code is not code:
+        err.code = code  # Unknown, Aborted, Internal: the base class with the code set
+    return err

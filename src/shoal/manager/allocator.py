@@ -8,6 +8,11 @@ through the routing mesh. Once some service publishes a port, each node gets its
 ingress network (``Attachments``, from the top of the subnet): the source of the mesh's traffic to
 tasks on other nodes. A task that needs nothing of it (no networks, no published ports) is made
 ``pending`` at once (``needs_allocation``): one write less per task, which counts at a million tasks.
+
+The allocator runs on the leader only, but virtual IPs are chosen by whichever manager takes the
+request, so the addresses it hands out are claimed with index keys in the same write (``store/index.py``);
+an address another manager took first, which this cache has not seen yet, is set aside and the
+allocation made again.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Network, NetworkAttachment, Node, Service, Task, clone, now_ts
 from shoal.manager.loop import Loop
 from shoal.network import ipam
-from shoal.store.objects import Change, ObjectStore
+from shoal.store.objects import MAX_TXN_OPS, Change, ObjectStore, Taken
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,18 @@ class Allocator(Loop):
         super().__init__()
         self.store = store
         self.new: set[str] = set()
+        # Addresses whose index key another manager holds that this cache has not seen yet, per network.
+        self.taken_elsewhere: dict[str, set[str]] = {}
+
+    def _in_use(self) -> dict[str, set[str]]:
+        used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
+        for net, addrs in self.taken_elsewhere.items():
+            used.setdefault(net, set()).update(addrs)
+        return used
+
+    def _lost(self, e: Taken) -> None:
+        if e.what[0] == "ip":
+            self.taken_elsewhere.setdefault(e.what[1], set()).add(e.what[2])
 
     def start(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
@@ -93,7 +110,7 @@ class Allocator(Loop):
             if needs_allocation(nt) and not nt.NetworksAttachments:
                 nt = clone(nt)
                 if used is None:
-                    used = addresses_in_use(self.store.list(Task), self.store.list(Service), self.store.list(Node))
+                    used = self._in_use()
                 err = self._attach(nt, used)
                 if err:
                     log.warning("task %s: %s", nt.ID, err)
@@ -101,11 +118,26 @@ class Allocator(Loop):
             updates.append(nt)
         if not updates:
             return
-        try:
-            await self.store.commit(updates=updates)
-        except Conflict:
-            self.new |= {t.ID for t in updates}
-            self.kick()
+        # In transactions of at most MAX_TXN_OPS compares: a task's own and one per address it claims.
+        batches: list[list[Task]] = [[]]
+        size = 0
+        for nt in updates:
+            n = 1 + sum(len(a.Addresses) for a in nt.NetworksAttachments or [])
+            if batches[-1] and size + n > MAX_TXN_OPS:
+                batches.append([])
+                size = 0
+            batches[-1].append(nt)
+            size += n
+        for i, batch in enumerate(batches):
+            try:
+                await self.store.commit(updates=batch)
+            except Conflict as e:
+                if isinstance(e, Taken):
+                    self._lost(e)
+                self.new |= {t.ID for b in batches[i:] for t in b}
+                self.kick()
+                return
+        self.taken_elsewhere.clear()  # known to the cache by now, or free again
 
     async def _attach_nodes(self) -> None:
         """Give every node that lacks one an address on the ingress network."""
@@ -118,8 +150,7 @@ class Allocator(Loop):
         if not bare:
             return
         conf = ingress.IPAMOptions.Configs[0]
-        used = addresses_in_use(self.store.list(Task), self.store.list(Service),
-                                self.store.list(Node)).get(ingress.ID, set())
+        used = self._in_use().get(ingress.ID, set())
         updates: list[Node] = []
         for n in bare:
             try:
@@ -131,10 +162,15 @@ class Allocator(Loop):
             nn = clone(n)
             nn.Attachments = [NetworkAttachment(Network=ingress, Addresses=[addr])]
             updates.append(nn)
-        try:
-            await self.store.commit(updates=updates)
-        except Conflict:
-            self.kick()
+        step = MAX_TXN_OPS // 2  # a node's compare and its address's
+        for i in range(0, len(updates), step):
+            try:
+                await self.store.commit(updates=updates[i:i + step])
+            except Conflict as e:
+                if isinstance(e, Taken):
+                    self._lost(e)
+                self.kick()
+                return
 
     def _attach(self, t: Task, used: dict[str, set[str]]) -> str:
         """Give ``t`` an address on each of its networks; the reason it cannot, or ""."""

@@ -1,9 +1,11 @@
 """The control API: the manager's operations on services, tasks, nodes and the cluster (networks,
 secrets and configs in their own modules).
 
-Both front doors call these; they validate input and return or raise typed errors with SwarmKit's
-wording (``rpc error: code = InvalidArgument desc = …``, as dockerd passes it through). Objects are
-found by full ID, then exact name, then unique ID prefix, as Docker does.
+Front doors call these (through ``nodeapi.Control``); they validate input and raise coded errors
+with SwarmKit's descriptions (``api/errors.py``; each door words them, the Docker door as dockerd
+passes them through: ``rpc error: code = InvalidArgument desc = …``). Objects are found by full ID,
+then exact name, then unique ID prefix, as Docker does. The views for the doors: ``cluster_view``
+(never the keys), ``members``, ``images_in_use``, and ``update_swarm`` with the autolock rule.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shoal.api.errors import (
 )
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
+from shoal.api.nodeinfo import Members, RemoteManager
 from shoal.api.states import TaskState
 from shoal.api.types import (
     SERVICE_KIND,
@@ -49,13 +52,14 @@ from shoal.api.types import (
     containers_of,
     now_ts,
 )
-from shoal.manager.networks import NetworkAPI
+from shoal.manager.ca import join_token
+from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
 from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
-from shoal.manager.rpc import RPCError, find, invalid, unimplemented
+from shoal.manager.rpc import RPCError, failed_precondition, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan
 from shoal.manager.secrets import CONFIGS, SECRETS, PayloadAPI
-from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
+from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore, Taken
 
 _DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")  # SwarmKit's isValidDNSName
 
@@ -63,6 +67,11 @@ _LEFT = ["admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant",
          "laughing", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene", "trusting", "vibrant", "zen"]
 _RIGHT = ["albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "johnson", "kepler",
           "lovelace", "meitner", "newton", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow"]
+
+
+def service_exists(name: str) -> AlreadyExists:
+    return AlreadyExists(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
+                         f"{name} already exists")
 
 
 def random_name() -> str:
@@ -106,6 +115,46 @@ class ControlAPI:
             if rotate_manager:
                 c.JoinTokens.Manager = tokens("manager")
         await self.store.update(c)
+
+    def cluster_view(self) -> Cluster:
+        """The cluster as every client may see it: never its keys (the root CA's key, the unlock key,
+        the encrypted overlays' keys and their clock)."""
+        c = self.cluster()
+        return msgspec.structs.replace(c, RootCAKey="", UnlockKey="", NetworkBootstrapKeys=None,
+                                       EncryptionKeyLamportClock=0)
+
+    def unlock_key(self) -> str:
+        """The key that unlocks a restarted manager under autolock ("" when autolock is off)."""
+        return self.cluster().UnlockKey
+
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
+                           rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> bool:
+        """``swarm update``: the spec and join tokens; then the autolock rule (an unlock key rotates
+        only with autolock on). Returns whether autolock is on; sealing the data key is the node's."""
+        trust = self.cluster().TLSInfo.TrustRoot
+        await self.update_cluster(version, spec, rotate_worker_token, rotate_manager_token,
+                                  lambda _role: join_token(trust))
+        autolock = spec.EncryptionConfig.AutoLockManagers
+        if rotate_unlock_key and not autolock:
+            raise failed_precondition("cannot rotate because autolock is not turned on")
+        return autolock
+
+    def members(self) -> Members:
+        """How many nodes the swarm has, and its managers with their addresses (as stored)."""
+        nodes = self.store.list(Node)
+        return Members(Nodes=len(nodes), Managers=[
+            RemoteManager(NodeID=n.ID, Addr=n.ManagerStatus.Addr if n.ManagerStatus else "")
+            for n in nodes if n.Spec.Role == "manager"])
+
+    def images_in_use(self) -> set[str]:
+        """The image references the services run (an image store refuses to remove those images)."""
+        out: set[str] = set()
+        for s in self.store.list(Service):
+            out.update(cs.Image for cs in containers_of(s.Spec.TaskTemplate) if cs.Image)
+        return out
+
+    def with_defaults(self, s: Service) -> Service:
+        return service_with_defaults(s)
 
     # ------------------------------------------------------------ nodes
 
@@ -280,16 +329,21 @@ class ControlAPI:
         if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
             spec.Mode.Replicated.Replicas = 1
         if self.store.service_by_name(spec.Name) is not None:
-            raise AlreadyExists(
-                f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
-                f"{spec.Name} already exists"
-            )
-        svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
-        svc.Endpoint = _endpoint(spec)
-        self.networks.allocate_vips(svc)
-        await self.networks.allocate_ports(svc)
-        await self.store.create(svc)
-        return svc
+            raise service_exists(spec.Name)  # the cache's answer; the name's index key is the store's
+        claims = Claims()
+        for _ in range(CLAIM_ATTEMPTS):
+            svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
+            svc.Endpoint = _endpoint(spec)
+            self.networks.allocate_vips(svc, claims=claims)
+            await self.networks.allocate_ports(svc, claims)
+            try:
+                await self.store.create(svc)
+                return svc
+            except Taken as e:  # another manager wrote first what our cache has not seen yet
+                if e.what[0] == "name":
+                    raise service_exists(spec.Name) from e
+                await self.networks.lost_claim(e, spec, claims)
+        raise Conflict(OUT_OF_SEQUENCE)
 
     def dry_run(self, spec: ServiceSpec) -> Plan:
         """Where the scheduler would place the tasks of this new service, and why other nodes would get
@@ -342,10 +396,6 @@ class ControlAPI:
         s.PreviousSpec = clone(cur.Spec)
         s.Spec = spec
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
-        s.Endpoint = _endpoint(spec)
-        self.networks.allocate_vips(s, cur)
-        _keep_published(s, cur)
-        await self.networks.allocate_ports(s)
         # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
         s.UpdateStatus = None
         if rollback:
@@ -353,8 +403,18 @@ class ControlAPI:
                                           Message="manually requested rollback")
         elif spec.TaskTemplate != cur.Spec.TaskTemplate:
             s.UpdateStatus = UpdateStatus(State="updating", StartedAt=now_ts(), Message="update in progress")
-        await self.store.update(s)
-        return s
+        claims = Claims()
+        for _ in range(CLAIM_ATTEMPTS):
+            s.Endpoint = _endpoint(spec)
+            self.networks.allocate_vips(s, cur, claims)
+            _keep_published(s, cur)
+            await self.networks.allocate_ports(s, claims)
+            try:
+                await self.store.update(s)
+                return s
+            except Taken as e:  # a port or an address another manager took since our cache saw
+                await self.networks.lost_claim(e, spec, claims)
+        raise Conflict(OUT_OF_SEQUENCE)
 
     async def remove_service(self, ref: str) -> None:
         s = self.service(ref)

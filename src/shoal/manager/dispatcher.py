@@ -10,8 +10,9 @@ An agent opens a session (its node registers: description, address, state ``read
 - receives, with its assignments, the secrets and configs its tasks use (and only those: each is
   sent once per session, and its removal when no task of the node needs it any more);
 - receives, with its assignments, a view of its networks: for each network its tasks are on, the
-  addresses of the other nodes with tasks on it (overlay peers) and the names the network's tasks
-  resolve (service discovery), recomputed when tasks and services change; and, when some of those
+  addresses of the other nodes with tasks on it (overlay peers) and its services' endpoints (name,
+  VIP, running tasks' addresses: service discovery), both kept change by change by ``NetView``
+  (``netview.py``) and sent where they changed; and, when some of those
   networks are encrypted, the encrypted overlays' keys (only then: a node without such tasks never
   holds them).
 
@@ -50,6 +51,7 @@ from shoal.api.types import (
 )
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
+from shoal.manager.netview import NetView
 from shoal.network import seal
 from shoal.protocol import Assignments, LogLine, LogsCancel, LogsRequest
 from shoal.store.objects import Change, ObjectStore
@@ -130,8 +132,8 @@ class Session:
             msg.full = msg.full or more.full
             if more.peers is not None:
                 msg.peers = more.peers
-            if more.names is not None:
-                msg.names = more.names
+            if more.endpoints is not None:
+                msg.endpoints = more.endpoints
             if more.ingress is not None:
                 msg.ingress = more.ingress
             if more.encryption is not None:
@@ -186,6 +188,7 @@ class Dispatcher:
         self._pending: dict[str, tuple[str, TaskStatus]] = {}
         self._flush_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.netview = NetView.of(store)  # the networks' peers and endpoints, change by change
         self._unsubscribe = store.subscribe(self.on_change)
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
@@ -235,6 +238,8 @@ class Dispatcher:
         return session
 
     def on_change(self, ch: Change) -> None:
+        if ch.kind in ("tasks", "services", "networks"):
+            self.netview.apply(ch)
         if ch.kind == "clusters" and (ch.old is None or ch.new is None
                                       or ch.old.NetworkBootstrapKeys != ch.new.NetworkBootstrapKeys):
             self._peers_dirty.set()
@@ -297,47 +302,26 @@ class Dispatcher:
             self.push_peers()
 
     def push_peers(self) -> None:
-        """Send each session the view of its networks (peers and names), where it changed."""
-        members: dict[str, dict[str, str]] = {}  # network → node → node address
-        running: dict[tuple[str, str], list[str]] = {}  # (service, network) → running tasks' addresses
-        for t in self.store.list(Task):
-            if not t.NetworksAttachments or not t.NodeID or t.DesiredState > TaskState.RUNNING \
-                    or t.Status.State > TaskState.RUNNING:
-                continue
-            node = self.store.get(Node, t.NodeID)
-            for a in t.NetworksAttachments:
-                if node is not None and node.Status.Addr:
-                    members.setdefault(a.Network.ID, {})[t.NodeID] = node.Status.Addr
-                if t.Status.State == TaskState.RUNNING:
-                    running.setdefault((t.Owner.ID, a.Network.ID), []).extend(x.split("/")[0] for x in a.Addresses)
-        names: dict[str, dict[str, list[str]]] = {}
-        for svc in self.store.list(Service):
-            mode = (svc.Spec.EndpointSpec.Mode if svc.Spec.EndpointSpec else "") or "vip"
-            vips = {v.get("NetworkID"): str(v.get("Addr", "")).split("/")[0]
-                    for v in (svc.Endpoint.VirtualIPs if svc.Endpoint else None) or []}
-            for cfg in svc.Spec.TaskTemplate.Networks or []:
-                addrs = sorted(running.get((svc.ID, cfg.Target), []))
-                table = names.setdefault(cfg.Target, {})
-                name = svc.Spec.Name.lower()
-                vip = vips.get(cfg.Target) if mode == "vip" else None
-                table[name] = [vip] if vip else addrs
-                table[f"tasks.{name}"] = addrs
-                for alias in cfg.Aliases or []:
-                    table[alias.lower()] = table[name]
+        """Send each session the view of its networks (peers and endpoints), where it changed."""
+        endpoints, _ = self.netview.endpoints()
+        members = self.netview.members
+        addrs: dict[str, str] = {}  # node → its address
+        for nodes in members.values():
+            for nid in nodes:
+                if nid not in addrs:
+                    node = self.store.get(Node, nid)
+                    addrs[nid] = node.Status.Addr if node is not None else ""
         networks = {n.ID: n for n in self.store.list(Network)}
-        for net_id, table in names.items():  # each name also as ``<name>.<network>``, as Docker's resolver
-            if net_id in networks:
-                suffix = "." + networks[net_id].Spec.Name.lower()
-                table.update({k + suffix: v for k, v in list(table.items())})
         mesh = self._mesh()
         encrypted = {i for i, n in networks.items() if seal.encrypted(n)}
         keys = node_keys(next(iter(self.store.list(Cluster)), None))
         for node_id, sess in list(self.sessions.items()):
-            nets = [net for net, m in members.items() if node_id in m]
+            nets = [net for net, m in members.items() if node_id in m and addrs.get(node_id)]
             sealed = sorted(net for net in nets if net in encrypted)
-            encryption = {"addr": members[sealed[0]][node_id], "networks": sealed, "keys": keys} if sealed else {}
-            view = {net: sorted({addr for nid, addr in members[net].items() if nid != node_id}) for net in nets}
-            seen = {net: names.get(net, {}) for net in nets}
+            encryption = {"addr": addrs[node_id], "networks": sealed, "keys": keys} if sealed else {}
+            view = {net: sorted({addrs[nid] for nid in members[net] if nid != node_id and addrs.get(nid)})
+                    for net in nets}
+            seen = {net: endpoints[net] for net in nets if net in endpoints}
             ingress: dict[str, Any] = {}
             if mesh is not None:
                 net, node_addrs, ports, all_host = mesh
@@ -351,7 +335,7 @@ class Dispatcher:
                                         if h["node"] == node_id), key=lambda h: (h["protocol"], h["published"]))}
             if (view, seen, ingress, encryption) != self._peers_sent.get(node_id):
                 self._peers_sent[node_id] = (view, seen, ingress, encryption)
-                sess.push(Assignments(peers=view, names=seen, ingress=ingress, encryption=encryption))
+                sess.push(Assignments(peers=view, endpoints=seen, ingress=ingress, encryption=encryption))
 
     def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]],
                              list[dict[str, Any]]] | None:

@@ -7,14 +7,21 @@ networks by name, ID or ID prefix: ``resolve`` turns each target into the networ
 endpoint mode ``vip`` (the default) gets a virtual IP on each of its networks (``allocate_vips``).
 The ``ingress`` network (``ensure_ingress``, VXLAN ID 4096) carries the routing mesh; services that
 publish ports in ingress mode get them checked and allocated (``allocate_ports``).
+
+Every such choice is made against this manager's cache, which can lag another manager's writes; what
+makes it unique is the store: the object claims its name, VNI, subnet, virtual IPs and published ports
+with index keys in the transaction that writes it (``store/index.py``). When a claim loses, ``Claims``
+either words the loss as Docker does (a name or a port the user asked for) or remembers the value so
+the caller can choose again (an automatic port, an address, a subnet, a VNI).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
+from shoal.api.control import IPAMRequest as IPAMRequest  # re-exported: the request types moved to api/
+from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
@@ -31,42 +38,45 @@ from shoal.api.types import (
     Task,
 )
 from shoal.network import ipam
-from shoal.store.objects import ObjectStore
+from shoal.store.index import VNI_OPTION
+from shoal.store.objects import ObjectStore, Taken
 
-VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 DYNAMIC_PORTS_FROM = 30000
+CLAIM_ATTEMPTS = 8  # choose again at most this often when another manager took an automatic choice
 
 
-class IPAMRequestConfig(msgspec.Struct):
-    Subnet: str = ""
-    IPRange: str = ""
-    Gateway: str = ""
-    AuxiliaryAddresses: dict[str, str] | None = None
+@dataclass
+class Claims:
+    """Values another manager took while this one chose them from its cache: not to choose again."""
+
+    ports: set[tuple[str, int]] = field(default_factory=set)
+    ips: dict[str, set[str]] = field(default_factory=dict)
+    subnets: set[str] = field(default_factory=set)
+    vnis: set[int] = field(default_factory=set)
+
+    def note(self, e: Taken) -> bool:
+        """Remember what ``e`` says is taken; False when it is not a value chosen automatically."""
+        what = e.what
+        if what[0] == "ip":
+            self.ips.setdefault(what[1], set()).add(what[2])
+        elif what[0] == "subnet":
+            self.subnets.add(what[1])
+        elif what[0] == "vni":
+            self.vnis.add(int(what[1]))
+        elif what[0] == "port":
+            self.ports.add((what[1], int(what[2])))
+        else:
+            return False
+        return True
 
 
-class IPAMRequest(msgspec.Struct):
-    Driver: str = "default"
-    Config: list[IPAMRequestConfig] | None = None
-    Options: dict[str, str] | None = None
+def port_in_use(port: int, owner: Service) -> InvalidArgument:
+    return InvalidArgument(f"rpc error: code = InvalidArgument desc = port '{port}' is already in use by service "
+                           f"'{owner.Spec.Name}' ({owner.ID}) as an ingress port")
 
 
-class NetworkCreateRequest(msgspec.Struct):
-    """The body of ``POST /networks/create``, as the docker CLI sends it."""
-
-    Name: str = ""
-    CheckDuplicate: bool = False
-    Driver: str = ""
-    Scope: str = ""
-    EnableIPv4: bool | None = None
-    EnableIPv6: bool | None = None
-    IPAM: IPAMRequest | None = None
-    Internal: bool = False
-    Attachable: bool = False
-    Ingress: bool = False
-    ConfigOnly: bool = False
-    ConfigFrom: dict[str, str] | None = None
-    Options: dict[str, str] | None = None
-    Labels: dict[str, str] | None = None
+def network_exists(name: str) -> Conflict:
+    return Conflict(f"network with name {name} already exists")
 
 
 class NetworkAPI:
@@ -110,13 +120,30 @@ class NetworkAPI:
             raise InvalidArgument(f"shoal runs swarm-scoped overlay networks only; {driver!r} is not supported "
                                   "(use --driver overlay)")
         if any(n.Spec.Name == req.Name for n in self.store.list(Network)):
-            raise Conflict(f"network with name {req.Name} already exists")
+            raise network_exists(req.Name)
         if req.EnableIPv6:
             raise InvalidArgument("IPv6 is not supported on shoal's overlay networks")
+        claims = Claims()
+        for _ in range(CLAIM_ATTEMPTS):
+            net = self._new_network(req, driver, claims)
+            try:
+                return await self.store.create(net)
+            except Taken as e:
+                if e.what[0] == "name":
+                    raise network_exists(req.Name) from e
+                want = (req.IPAM.Config if req.IPAM else None) or []
+                if e.what[0] == "subnet" and want and want[0].Subnet:
+                    raise InvalidArgument(f"invalid pool request: Pool overlaps with other one on this address "
+                                          f"space ({want[0].Subnet} overlaps {e.what[1]})") from e
+                claims.note(e)
+        raise Conflict(f"network {req.Name}: its subnet and VXLAN ID were taken {CLAIM_ATTEMPTS} times over")
+
+    def _new_network(self, req: NetworkCreateRequest, driver: str, claims: Claims) -> Network:
         cluster = self.store.list(Cluster)
         pools = cluster[0].DefaultAddrPool if cluster else ["10.0.0.0/8"]
         size = cluster[0].SubnetSize if cluster else 24
         used = [c.Subnet for n in self.store.list(Network) for c in n.IPAMOptions.Configs or []]
+        used.extend(claims.subnets)
         configs = (req.IPAM.Config if req.IPAM else None) or [IPAMRequestConfig()]
         if len(configs) > 1:
             raise InvalidArgument("shoal's overlay networks take one IPv4 subnet")
@@ -137,14 +164,13 @@ class NetworkAPI:
                 raise InvalidArgument(f"invalid ip range {want.IPRange}: not within {subnet}")
         except ipam.IPAMError as e:
             raise InvalidArgument(str(e)) from e
-        vni = ipam.allocate_vni((int((n.DriverState.Options or {}).get(VNI_OPTION, 0))
-                                 for n in self.store.list(Network)),
-                                ipam.INGRESS_VNI if req.Ingress else ipam.FIRST_VNI)
+        vnis = [int((n.DriverState.Options or {}).get(VNI_OPTION, 0)) for n in self.store.list(Network)]
+        vni = ipam.allocate_vni([*vnis, *claims.vnis], ipam.INGRESS_VNI if req.Ingress else ipam.FIRST_VNI)
         options = dict(req.Options or {})
         spec_ipam = IPAMOptions(Driver=Driver(Name=req.IPAM.Driver if req.IPAM else "default"),
                                 Configs=[IPAMConfig(Subnet=want.Subnet, Range=want.IPRange, Gateway=want.Gateway)]
                                 if want.Subnet else None)
-        net = Network(
+        return Network(
             ID=new_id(),
             Spec=NetworkSpec(Name=req.Name, Labels=req.Labels or None,
                              DriverConfiguration=Driver(Name=driver, Options=options or None),
@@ -154,7 +180,6 @@ class NetworkAPI:
             IPAMOptions=IPAMOptions(Driver=Driver(Name="default"),
                                     Configs=[IPAMConfig(Subnet=str(subnet), Range=want.IPRange, Gateway=gateway)]),
         )
-        return await self.store.create(net)
 
     def ingress(self) -> Network | None:
         return next((n for n in self.store.list(Network) if n.Spec.Ingress), None)
@@ -163,33 +188,55 @@ class NetworkAPI:
         """The ingress network of the routing mesh (made at ``swarm init``, as Swarm's)."""
         net = self.ingress()
         if net is None:
-            net = await self.create(NetworkCreateRequest(Name="ingress", Driver="overlay", Ingress=True,
-                                                         Labels=None))
+            try:
+                net = await self.create(NetworkCreateRequest(Name="ingress", Driver="overlay", Ingress=True,
+                                                             Labels=None))
+            except Conflict as e:  # another manager made it first; our cache has not seen it yet
+                owner = e.__cause__.owner_id if isinstance(e.__cause__, Taken) else ""
+                made = await self.store.fetch(Network, owner) if owner else None
+                if made is None:
+                    raise
+                net = made
         return net
 
-    async def allocate_ports(self, service: Service) -> None:
+    async def allocate_ports(self, service: Service, claims: Claims | None = None) -> None:
         """Published ports: 30000 and up for those given none (Swarm's range); one service per port
-        across the cluster for the routing mesh."""
+        across the cluster for the routing mesh (checked here against the cache, made sure of by the
+        port's index key when the service is written)."""
         assert service.Endpoint is not None
         ports = service.Endpoint.Ports or []
         taken = {(p.Protocol, p.PublishedPort): s for s in self.store.list(Service) if s.ID != service.ID
                  for p in (s.Endpoint.Ports if s.Endpoint else None) or [] if p.PublishMode == "ingress"}
+        lost = claims.ports if claims is not None else set()
         for p in ports:
             if p.PublishMode != "ingress":
                 continue
             if not p.PublishedPort:
                 port = DYNAMIC_PORTS_FROM
-                while (p.Protocol, port) in taken or any(q is not p and q.PublishedPort == port and q.Protocol ==
-                                                         p.Protocol for q in ports):
+                while (p.Protocol, port) in taken or (p.Protocol, port) in lost or any(
+                        q is not p and q.PublishedPort == port and q.Protocol == p.Protocol for q in ports):
                     port += 1
                 p.PublishedPort = port
             other = taken.get((p.Protocol, p.PublishedPort))
             if other is not None:
-                raise InvalidArgument(f"rpc error: code = InvalidArgument desc = port '{p.PublishedPort}' is "
-                                      f"already in use by service '{other.Spec.Name}' ({other.ID}) as an ingress "
-                                      "port")
+                raise port_in_use(p.PublishedPort, other)
         if any(p.PublishMode == "ingress" or p.PublishedPort for p in ports):
             await self.ensure_ingress()
+
+    async def lost_claim(self, e: Taken, spec: ServiceSpec, claims: Claims) -> None:
+        """A service's write lost an index key of its endpoint to another manager's: raise Docker's error
+        for a port the user gave, or note an automatic choice (a port, a VIP) to make again."""
+        what = e.what
+        if what[0] == "port":
+            asked = {(p.Protocol, p.PublishedPort) for p in (spec.EndpointSpec.Ports if spec.EndpointSpec else None)
+                     or []}
+            if (what[1], int(what[2])) in asked:
+                owner = self.store.get(Service, e.owner_id) or await self.store.fetch(Service, e.owner_id)
+                if owner is not None:
+                    raise port_in_use(int(what[2]), owner) from e
+                return  # it let go meanwhile: try again
+        if not claims.note(e):
+            raise e
 
     async def remove(self, ref: str) -> None:
         net = self.network(ref)
@@ -199,7 +246,7 @@ class NetworkAPI:
                     f"rpc error: code = FailedPrecondition desc = network {net.ID} is in use by service {s.ID}")
         await self.store.delete(net)
 
-    def used_addresses(self, net_id: str, skip_service: str = "") -> set[str]:
+    def used_addresses(self, net_id: str, skip_service: str = "", claims: Claims | None = None) -> set[str]:
         """Addresses taken on a network: live tasks' and services' virtual IPs."""
         used = {addr.split("/")[0] for t in self.store.list(Task) if t.Status.State <= TaskState.RUNNING
                 for a in t.NetworksAttachments or [] if a.Network.ID == net_id for addr in a.Addresses}
@@ -207,9 +254,11 @@ class NetworkAPI:
             if s.ID != skip_service:
                 used.update(str(v.get("Addr", "")).split("/")[0] for v in (s.Endpoint.VirtualIPs if s.Endpoint
                             else None) or [] if v.get("NetworkID") == net_id)
+        if claims is not None:
+            used |= claims.ips.get(net_id, set())
         return used
 
-    def allocate_vips(self, service: Service, previous: Service | None = None) -> None:
+    def allocate_vips(self, service: Service, previous: Service | None = None, claims: Claims | None = None) -> None:
         """A virtual IP on each of the service's networks (endpoint mode ``vip``, the default): the
         ones it had are kept, new networks get the lowest free address."""
         assert service.Endpoint is not None
@@ -224,7 +273,7 @@ class NetworkAPI:
             net = self.network(cfg.Target)
             conf = (net.IPAMOptions.Configs or [IPAMConfig()])[0]
             try:
-                addr = ipam.allocate_address(conf.Subnet, conf.Gateway, self.used_addresses(net.ID, service.ID),
+                addr = ipam.allocate_address(conf.Subnet, conf.Gateway, self.used_addresses(net.ID, service.ID, claims),
                                              conf.Range)
             except ipam.IPAMError as e:
                 raise InvalidArgument(str(e)) from e

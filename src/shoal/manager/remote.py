@@ -40,7 +40,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from shoal import pki
-from shoal.api.errors import InvalidArgument, ShoalError, Unavailable
+from shoal.api.errors import Code, InvalidArgument, PermissionDenied, ShoalError, Unauthenticated, Unavailable
 from shoal.api.ids import new_id
 from shoal.api.types import Cluster, Node, Task
 from shoal.manager import ca
@@ -110,25 +110,30 @@ async def join(request: web.Request) -> web.Response:
     except msgspec.DecodeError as e:
         return web.json_response({"message": f"invalid join request: {e}"}, status=400)
     except ShoalError as e:
-        return web.json_response({"message": e.message}, status=e.status)
+        return refusal(e)
     log.info("node %s (%s) joined as a %s", node_id, req.hostname, role)
     return web.json_response(body)
 
 
-class Refused(ShoalError):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
+# This protocol's HTTP status of an error (the caller rebuilds the error from its code, see refusal).
+_STATUS = {Code.INVALID_ARGUMENT: 400, Code.UNAUTHENTICATED: 401, Code.PERMISSION_DENIED: 403, Code.NOT_FOUND: 404,
+           Code.ALREADY_EXISTS: 409, Code.ABORTED: 409, Code.FAILED_PRECONDITION: 503, Code.UNAVAILABLE: 503}
+
+
+def refusal(e: ShoalError) -> web.Response:
+    """An error as the node's side rebuilds it (``agent/remote.py:error_from``): code, words, origin."""
+    return web.json_response({"message": e.message, "code": e.code.value, "control": e.control},
+                             status=_STATUS.get(e.code, 500))
 
 
 def _caller(request: web.Request) -> tuple[str, str]:
     """The node ID and role from the caller's verified certificate (raises the refusal)."""
     ident = pki.peer_identity(request.transport.get_extra_info("ssl_object")) if request.transport else None
     if ident is None:
-        raise Refused("a node certificate is required", 401)
+        raise Unauthenticated("a node certificate is required")
     node_id, role, cluster_id = ident
     if cluster_id != _cluster(_manager(request)).ID:
-        raise Refused("certificate is for another cluster", 403)
+        raise PermissionDenied("certificate is for another cluster")
     return node_id, role
 
 
@@ -155,7 +160,7 @@ async def promote(request: web.Request) -> web.Response:
     except msgspec.DecodeError as e:
         return web.json_response({"message": f"invalid promote request: {e}"}, status=400)
     except ShoalError as e:
-        return web.json_response({"message": e.message}, status=e.status)
+        return refusal(e)
     log.info("node %s became a manager", node_id)
     return web.json_response(body)
 
@@ -177,7 +182,7 @@ async def renew(request: web.Request) -> web.Response:
     except msgspec.DecodeError as e:
         return web.json_response({"message": f"invalid renew request: {e}"}, status=400)
     except ShoalError as e:
-        return web.json_response({"message": e.message}, status=e.status)
+        return refusal(e)
     return web.json_response({"cert": cert})
 
 
@@ -308,7 +313,7 @@ async def _errors(request: web.Request,
     try:
         return await handler(request)
     except ShoalError as e:
-        return web.json_response({"message": e.message}, status=e.status)
+        return refusal(e)
 
 
 AddManager = Callable[[str, JoinRequest], Awaitable[dict[str, Any]]]

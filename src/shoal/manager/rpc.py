@@ -1,8 +1,11 @@
-"""What every part of the control API shares: SwarmKit's gRPC-shaped errors, and finding objects the
-way dockerd does (label filters are ``api/labels.py``).
+"""What every part of the control API shares: its errors (coded, see ``api/errors.py``), and finding
+objects the way dockerd does (label filters are ``api/labels.py``).
 
-``find`` looks an object up by full ID, then exact name, then unique ID prefix (dockerd's
-``getService``/``getNode``/``getSecret``…), with Docker's ``not found`` and ``is ambiguous`` words.
+The control API's own rules (validation, uniqueness, sequence) raise errors marked ``control=True``:
+a Docker user sees them as SwarmKit's gRPC errors, which the Docker front door words; nothing here
+formats a door's text. ``find`` looks an object up by full ID, then exact name, then unique ID
+prefix (dockerd's ``getService``/``getNode``/``getSecret``…), with Docker's ``not found`` and
+``is ambiguous`` words (dockerd's own checks, so not marked).
 """
 
 from __future__ import annotations
@@ -10,25 +13,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from shoal.api.errors import InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import Code, InvalidArgument, NotFound, ShoalError, error_of
 
 T = TypeVar("T")
 
 
-class RPCError(ShoalError):
-    """An error SwarmKit returns over gRPC; dockerd shows it as ``rpc error: code = X desc = …``."""
-
-    def __init__(self, code: str, desc: str, status: int) -> None:
-        super().__init__(f"rpc error: code = {code} desc = {desc}")
-        self.status = status
-
-
-def invalid(desc: str) -> RPCError:
-    return RPCError("InvalidArgument", desc, 400)
+def RPCError(code: str | Code, desc: str, status: int = 0) -> ShoalError:
+    """An error of the control API with its code (by gRPC name or ``Code``). ``status`` is not used:
+    the door derives its HTTP status from the code (the argument stays so older call sites read the
+    same)."""
+    del status
+    return error_of(Code(code), desc, control=True)
 
 
-def unimplemented(desc: str) -> RPCError:
-    return RPCError("Unimplemented", desc, 501)
+def invalid(desc: str) -> ShoalError:
+    return error_of(Code.INVALID_ARGUMENT, desc, control=True)
+
+
+def unimplemented(desc: str) -> ShoalError:
+    return error_of(Code.UNIMPLEMENTED, desc, control=True)
+
+
+def failed_precondition(desc: str) -> ShoalError:
+    return error_of(Code.FAILED_PRECONDITION, desc, control=True)
 
 
 def find(items: list[T], ref: str, id_of: Callable[[T], str], name_of: Callable[[T], str], what: str) -> T:

@@ -37,7 +37,7 @@ from shoal.api.types import (
     containers_of,
 )
 from shoal.manager.rpc import RPCError, find, invalid, unimplemented
-from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore
+from shoal.store.objects import OUT_OF_SEQUENCE, ObjectStore, Taken
 
 _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$")  # SwarmKit's isValidConfigOrSecretName
 BAD_NAME = ("invalid name, only 64 [a-zA-Z0-9-_.] characters allowed, and the start and end character must be "
@@ -143,12 +143,18 @@ class PayloadAPI:
     async def create(self, spec: SecretSpec | ConfigSpec) -> Payload:
         self.validate(spec)
         if any(o.Spec.Name == spec.Name for o in self._all()):
-            raise AlreadyExists(f"rpc error: code = AlreadyExists desc = {self.kind.word} {spec.Name} already exists")
+            raise self._exists(spec.Name)  # the cache's answer; the name's index key is the store's
         spec = clone(spec)
         spec.Labels = spec.Labels or {}
         obj = Secret(ID=new_id(), Spec=spec) if isinstance(spec, SecretSpec) else Config(ID=new_id(), Spec=spec)
-        await self.store.create(obj)
+        try:
+            await self.store.create(obj)
+        except Taken as e:  # another manager made one of this name first
+            raise self._exists(spec.Name) from e
         return self.shown(obj)
+
+    def _exists(self, name: str) -> AlreadyExists:
+        return AlreadyExists(f"rpc error: code = AlreadyExists desc = {self.kind.word} {name} already exists")
 
     async def update(self, ref: str, version: int, spec: SecretSpec | ConfigSpec) -> None:
         """Only the labels may change (SwarmKit's rule); the bytes may be sent again unchanged."""

@@ -1,14 +1,19 @@
-"""Running a function inside another network namespace, from a thread of its own.
+"""Running a function inside another network namespace, from a thread of its own; binding one.
 
 ``setns`` moves only the calling thread, so ``run_in_netns`` starts a fresh thread, enters the
 namespace there, runs the function and lets the thread end: no pooled thread is ever left in a
 task's namespace, and nothing forks (forking a threaded daemon, as pyroute2's ``NetNS`` does, is
 not safe here). Sockets made inside stay in that namespace after the thread is gone.
+
+``bind`` keeps a namespace at a path (a bind mount of its nsfs file, ``/proc/<pid>/ns/net``) and
+``unbind`` lets it go; ``private_dir`` makes the directory of such binds a private mount of itself
+(the kernel refuses nsfs bind mounts on a shared mount).
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -16,7 +21,51 @@ from typing import TypeVar
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def _mount(source: str, target: str, flags: int) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"mount {source} on {target}: {os.strerror(e)}")
+
+
+def mounted(path: str | os.PathLike[str]) -> bool:
+    """Whether something is mounted at ``path``."""
+    p = str(path).rstrip("/")
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4].replace("\\040", " ") == p for line in f if line.strip())
+
+
+def bind(source: str, target: str | os.PathLike[str]) -> None:
+    """Keep the namespace at ``source`` at ``target`` (an existing file)."""
+    _mount(source, str(target), MS_BIND)
+
+
+def unbind(target: str | os.PathLike[str]) -> None:
+    """Unmount what is bound at ``target`` (every stacked bind; lazily if busy); none is fine."""
+    t = str(target)
+    for _ in range(8):
+        if _libc.umount2(t.encode(), 0) == 0:
+            continue
+        e = ctypes.get_errno()
+        if e == errno.EBUSY:
+            _libc.umount2(t.encode(), MNT_DETACH)
+            continue
+        return  # EINVAL: nothing (more) mounted there; ENOENT: no such file
+
+
+def private_dir(path: str | os.PathLike[str]) -> None:
+    """Make ``path`` a private mount of itself (a bind of itself first, if it is no mount point)."""
+    p = str(path)
+    if not mounted(p):
+        _mount(p, p, MS_BIND)
+    _mount("none", p, MS_PRIVATE)
 
 
 def run_in_netns(netns_path: str, fn: Callable[[], T]) -> T:

@@ -3,10 +3,9 @@
 A service in endpoint mode ``vip`` has one virtual IP per network. A task that connects to it is
 DNATed, in its own namespace (``nat`` hook ``output``), to one of the service's running tasks chosen
 at random per connection (``numgen random``), TCP and UDP alike; conntrack takes the answers back.
-This kernel has no IPVS, which the real Swarm's VIPs need. The agent knows a VIP's tasks from the
-names the managers send: a service name that resolves to one address while ``tasks.<service>``
-resolves to others names a VIP and its backends. Each task's table ``ip shoal_vip`` is replaced
-whole (``nft -f``, one transaction) whenever that changes.
+This kernel has no IPVS, which the real Swarm's VIPs need. The agent knows each VIP and its backends
+from the endpoints the managers send (``endpoints.vips``). Each task's table ``ip shoal_vip`` is
+replaced whole (``nft -f``, one transaction) whenever that changes.
 """
 
 from __future__ import annotations
@@ -14,21 +13,6 @@ from __future__ import annotations
 import asyncio
 
 TABLE = "shoal_vip"
-
-
-def vips_of(names: dict[str, dict[str, list[str]]], networks: list[str]) -> dict[str, list[str]]:
-    """VIP → its running tasks' addresses, for the given networks."""
-    out: dict[str, list[str]] = {}
-    for net in networks:
-        table = names.get(net, {})
-        for name, addrs in table.items():
-            if name.startswith("tasks."):
-                continue
-            backends = table.get(f"tasks.{name}")
-            if backends is None or len(addrs) != 1 or addrs == backends:
-                continue
-            out[addrs[0]] = sorted(backends)
-    return out
 
 
 def ruleset(vips: dict[str, list[str]]) -> str:

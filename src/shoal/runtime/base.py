@@ -4,11 +4,19 @@ A runtime prepares a task (image, bundle, filesystem, the files of its secrets a
 it, reports its exit, stops it (the stop signal, then SIGKILL after the grace period) and removes
 what it made. Output goes to a per-task log file written by ``logs.LogWriter``. Runtimes register
 by name (``Daemon._make_runtime``): ``runc``, ``docker``, ``process`` and ``hollow``.
+
+Networking is not a runtime's: the node's network (``network/node.py``) makes each task's sandbox
+(its network namespace, wired) before ``prepare``, and the runtime only joins it. A runtime declares
+how with ``networking`` (``Networking``): ``JOIN`` joins a namespace by path (runc), ``HOLD`` holds
+the namespace itself in a pause container that the node wires (docker: ``network.sandbox.NetnsHolder``),
+``HOST`` cannot join one (the process runtime: tasks on networks are refused), ``NONE`` runs nothing
+real (hollow, fake: networks are not simulated).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +25,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from shoal.api.types import ContainerSpec, Task
 
 if TYPE_CHECKING:
+    from shoal.network.sandbox import Sandbox
     from shoal.runtime.images import Image, ImageStore
+
+
+class Networking(enum.Enum):
+    """How a runtime's containers get their task's network sandbox."""
+
+    JOIN = "join"  # they join the namespace the node made, by its path (runc)
+    HOLD = "hold"  # the runtime holds the namespace (a pause container); the node wires it (docker)
+    HOST = "host"  # they run in the node's own namespace; tasks on networks are refused (process)
+    NONE = "none"  # nothing real runs: no sandbox (hollow, fake)
 
 
 class RuntimeError_(Exception):
@@ -119,14 +137,16 @@ class Started:
 
 class Runtime(Protocol):
     name: str
+    networking: Networking
 
     async def cleanup(self) -> None:
         """Remove whatever a previous run of the daemon left (containers, mounts, cgroups)."""
         ...
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         """Make what the task needs to start (image, bundle, filesystem, its secrets' and configs'
-        ``files``); raises ``RuntimeError_``."""
+        ``files``), its containers joining ``sandbox`` (for a runtime that joins one); raises
+        ``RuntimeError_``."""
         ...
 
     async def start(self, task: Task) -> Started: ...

@@ -25,9 +25,17 @@ exit code (128+signal, so 137 after SIGKILL and after an OOM kill). Stop: the st
 else image, else SIGTERM) with ``docker kill -s``, then SIGKILL after the grace period. Short API
 calls run in a pool of threads of this runtime, never in the event loop's default executor.
 
-Networks: refused (the task is rejected) — see ``docs/design/runtime.md``: a task's network
-namespace must be wired before its process starts, which dockerd offers no hook for short of a
-sandbox ("pause") container, not done yet.
+Networks: the task's network sandbox (``network/sandbox.py``) is held by a pause container of its
+own (``hold_netns``, ``networking = HOLD``): ``<service>.<slot>.<task id>.sandbox``, labelled
+``io.shoal.sandbox`` and ``io.shoal.daemon``, from the image ``shoal/pause`` (the node's static
+busybox running ``sleep``, made here and loaded into the dockerd once), with ``network_mode: none``
+and the sandbox's hostname, DNS settings, ``--host``s and ``net.*`` sysctls. The node's network
+wires ``/proc/<pause pid>/ns/net`` (veths, addresses, DNS, VIP rules) before the task's container is
+created, and that container runs with ``network_mode: container:<pause id>``, so it starts in a
+namespace already wired and shares the pause container's hostname, hosts and resolv.conf. The pause
+container goes when the node removes the sandbox (``release_netns``), after the task's container.
+Without a sandbox (the runtime driven alone) a task has ``network_mode: none``, and tasks on
+networks are refused.
 """
 
 from __future__ import annotations
@@ -35,11 +43,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import io
+import json
 import logging
 import os
 import re
 import shutil
 import signal as signals
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -53,12 +65,15 @@ import docker.errors
 import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
+from shoal import ENGINE_VERSION
 from shoal.api.types import Task, first_container, service_id_of
+from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
 from shoal.runtime import logs, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,
+    Networking,
     RuntimeError_,
     Started,
     TaskFile,
@@ -77,6 +92,9 @@ T = TypeVar("T")
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 LABEL_TASK = "io.shoal.task.id"
 LABEL_OWNER = "io.shoal.daemon"  # the data root of the shoal daemon that made the container
+LABEL_SANDBOX = "io.shoal.sandbox"  # a pause container: the task whose network namespace it holds
+PAUSE_REPO = "shoal/pause"
+BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")  # Debian's busybox-static
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")  # dockerd's rule for container names
 API_THREADS = 32
 POOL_SIZE = 256  # kept connections: each running container holds one (its exit is waited for)
@@ -95,8 +113,37 @@ class _Container(ContainerRecord):
     threads: list[threading.Thread] = field(default_factory=list)
 
 
+def pause_archive(busybox: bytes, tag: str) -> bytes:
+    """A docker-archive (``docker load``) of a one-layer image: ``/bin/busybox``, run as ``sleep``."""
+    layer_buf = io.BytesIO()
+    with tarfile.open(fileobj=layer_buf, mode="w") as tf:
+        d = tarfile.TarInfo("bin")
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        tf.addfile(d)
+        f = tarfile.TarInfo("bin/busybox")
+        f.size, f.mode = len(busybox), 0o755
+        tf.addfile(f, io.BytesIO(busybox))
+    layer = layer_buf.getvalue()
+    diff_id = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/busybox", "sleep", "2147483647"], "Labels": {LABEL_SANDBOX: ""}},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
+    }).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": [f"{diff_id}/layer.tar"]}]).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, data in ((f"{diff_id}/layer.tar", layer), (config_name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 class DockerRuntime(ContainerTable):
     name = "docker"
+    networking = Networking.HOLD
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, host: str = DEFAULT_HOST) -> None:
         self.data_root = Path(data_root)
@@ -116,6 +163,9 @@ class DockerRuntime(ContainerTable):
         self._pool = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="docker-api")
         self._loaded: set[str] = set()  # image IDs known to be in the dockerd
         self._image_locks: dict[str, asyncio.Lock] = {}
+        self.pauses: dict[str, str] = {}  # task → the pause container holding its network namespace
+        self._pause_image = ""
+        self._pause_lock = asyncio.Lock()
 
     # ------------------------------------------------------------ paths
 
@@ -179,8 +229,9 @@ class DockerRuntime(ContainerTable):
             log.warning("docker runtime: cleanup: %s", e.message)
             found = []
         for c in found:
-            tid = (c.get("Labels") or {}).get(LABEL_TASK, "")
-            if tid in self.containers:
+            labels = c.get("Labels") or {}
+            tid = labels.get(LABEL_TASK, "")
+            if tid in self.containers or labels.get(LABEL_SANDBOX, "") in self.pauses:
                 continue
             with contextlib.suppress(RuntimeError_):
                 await self._do("", "remove_container", c["Id"], force=True, v=True)
@@ -238,16 +289,91 @@ class DockerRuntime(ContainerTable):
         except OSError as e:
             raise RuntimeError_(f"loading image {img.id} into the Docker daemon failed: {e}") from e
 
+    # ------------------------------------------------------------ the sandbox's pause container
+
+    async def _ensure_pause_image(self) -> str:
+        """The pause image's ID in the dockerd, loaded there on first use."""
+        async with self._pause_lock:
+            if self._pause_image:
+                return self._pause_image
+            busybox = next((p for p in BUSYBOX_PATHS if os.path.exists(p)), None)
+            if busybox is None:
+                raise RuntimeError_("no static busybox on this node for the network sandbox's pause container "
+                                    "(install busybox-static)", reject=True)
+            tag = f"{PAUSE_REPO}:{ENGINE_VERSION}"
+            if not await self._call(self._has_image, tag):
+                await self._call(self._load_archive, pause_archive(Path(busybox).read_bytes(), tag), "the pause image")
+            image_id = str((await self._do("", "inspect_image", tag))["Id"])
+            self._pause_image = image_id
+            return image_id
+
+    async def hold_netns(self, sandbox: Sandbox) -> str:
+        """Start the pause container that holds the task's network namespace (``network_mode: none``,
+        with the sandbox's hostname, DNS settings and hosts); the namespace's path."""
+        image = await self._ensure_pause_image()
+        await self.release_netns(sandbox.task_id)  # a crash's
+        dns = sandbox.nameservers
+
+        def create() -> str:
+            api = self.api()
+            host_config = api.create_host_config(
+                network_mode="none",
+                dns=dns or None,
+                dns_search=sandbox.search or None,
+                dns_opt=sandbox.options or None,
+                extra_hosts=[f"{n}:{ip}" for ip, names in sandbox.extra_hosts for n in names] or None,
+                sysctls=sandbox.net_sysctls or None,
+                log_config=LogConfig(type="none"),
+            )
+            created = api.create_container(
+                image=image, hostname=sandbox.hostname, host_config=host_config,
+                labels={LABEL_SANDBOX: sandbox.task_id, LABEL_OWNER: self.owner},
+                name=f"{sandbox.name}.sandbox" if sandbox.name and NAME_RE.match(sandbox.name)
+                else f"shoal-{sandbox.task_id}.sandbox",
+            )
+            return str(created["Id"])
+
+        try:
+            cid = await self._call(create)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise self._error("creating the network sandbox failed", e) from e
+        self.pauses[sandbox.task_id] = cid
+        await self._do("starting the network sandbox failed", "start", cid)
+        info = await self._do("starting the network sandbox failed", "inspect_container", cid)
+        pid = int((info.get("State") or {}).get("Pid") or 0)
+        if pid <= 0:
+            raise RuntimeError_("starting the network sandbox failed: its pause container is not running")
+        return f"/proc/{pid}/ns/net"
+
+    async def release_netns(self, task_id: str) -> None:
+        """Remove the task's pause container (and any other a crash left for it)."""
+        ids = {self.pauses.pop(task_id)} if task_id in self.pauses else set()
+        with contextlib.suppress(RuntimeError_):
+            found = await self._do("", "containers", all=True,
+                                   filters={"label": [f"{LABEL_OWNER}={self.owner}", f"{LABEL_SANDBOX}={task_id}"]})
+            ids.update(x["Id"] for x in found)
+        for cid in ids:
+            with contextlib.suppress(RuntimeError_):
+                await self._do("", "remove_container", cid, force=True, v=True)
+
+    def _load_archive(self, archive: bytes, what: str) -> None:
+        try:
+            for msg in self.api().load_image(archive):
+                if isinstance(msg, dict) and msg.get("error"):
+                    raise RuntimeError_(f"loading {what} into the Docker daemon failed: {msg['error']}")
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise self._error(f"loading {what} into the Docker daemon failed", e) from e
+
     # ------------------------------------------------------------ prepare
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         spec, img = task_image(self.images, task)
         if task.ID in self.containers:
             return
-        if task.NetworksAttachments:
+        if task.NetworksAttachments and (sandbox is None or task.ID not in self.pauses):
             nets = ", ".join(a.Network.Spec.Name or a.Network.ID for a in task.NetworksAttachments)
-            raise RuntimeError_(f"the docker runtime cannot attach tasks to networks yet ({nets}); run this node "
-                                "with --runtime runc for networked services", reject=True)
+            raise RuntimeError_(f"the docker runtime cannot attach tasks to networks without the node's network "
+                                f"sandbox ({nets})", reject=True)
         cfg = img.container_config
         command_of(task, cfg)  # refuses a task with no command at all, as runc
         await self._ensure_image(img)
@@ -258,7 +384,7 @@ class DockerRuntime(ContainerTable):
             if files:
                 binds = await asyncio.to_thread(task_files.mount, self.files_path(task.ID), files)
                 mounts += [Mount(b.target, str(b.source), type="bind", read_only=True) for b in binds]
-            cid = await self._create(task, img, mounts)
+            cid = await self._create(task, img, mounts, self.pauses.get(task.ID, "") if sandbox else "")
         except BaseException:
             await self._teardown(task.ID)
             raise
@@ -293,7 +419,9 @@ class DockerRuntime(ContainerTable):
         })
         return {k: v for k, v in labels.items() if v or not k.startswith("com.docker.swarm.")}
 
-    async def _create(self, task: Task, img: Image, mounts: list[Mount]) -> str:
+    async def _create(self, task: Task, img: Image, mounts: list[Mount], pause: str = "") -> str:
+        """The task's container; with ``pause``, in that container's network namespace (whose
+        hostname, hosts and resolv.conf it shares: dockerd refuses them on such a container)."""
         spec = first_container(task.Spec)
         assert spec is not None
         lim = taskspec.limits(task)
@@ -303,16 +431,19 @@ class DockerRuntime(ContainerTable):
             name = f"shoal-{task.ID}"
         security = ["no-new-privileges"] if (spec.Privileges or {}).get("NoNewPrivileges") else []
 
+        sysctls = {k: v for k, v in (spec.Sysctls or {}).items() if not (pause and k.startswith("net."))}
+        own_net = not pause
+
         def create() -> str:
             api = self.api()
             host_config = api.create_host_config(
-                network_mode="none",
+                network_mode=f"container:{pause}" if pause else "none",
                 mounts=mounts,
                 read_only=bool(spec.ReadOnly),
                 init=True if spec.Init else None,
                 cap_add=spec.CapabilityAdd or None,
                 cap_drop=spec.CapabilityDrop or None,
-                sysctls=dict(spec.Sysctls) if spec.Sysctls else None,
+                sysctls=sysctls or None,
                 ulimits=[Ulimit(name=n, soft=s, hard=h) for n, s, h in taskspec.ulimits(spec)] or None,
                 mem_limit=lim.memory or None,
                 mem_reservation=lim.memory_reservation or None,
@@ -321,10 +452,11 @@ class DockerRuntime(ContainerTable):
                 cpu_quota=lim.cpu_quota or None,
                 cpu_period=lim.cpu_period if lim.cpu_quota else None,
                 pids_limit=lim.pids or None,
-                extra_hosts=[f"{n}:{ip}" for ip, names in taskspec.extra_hosts(spec) for n in names] or None,
-                dns=dns.get("Nameservers") or None,
-                dns_search=dns.get("Search") or None,
-                dns_opt=dns.get("Options") or None,
+                extra_hosts=([f"{n}:{ip}" for ip, names in taskspec.extra_hosts(spec) for n in names] or None)
+                if own_net else None,
+                dns=(dns.get("Nameservers") or None) if own_net else None,
+                dns_search=(dns.get("Search") or None) if own_net else None,
+                dns_opt=(dns.get("Options") or None) if own_net else None,
                 security_opt=security or None,
                 oom_score_adj=spec.OomScoreAdj or None,
                 group_add=spec.Groups or None,
@@ -334,7 +466,7 @@ class DockerRuntime(ContainerTable):
                 image=img.id,
                 command=spec.Args or None,
                 entrypoint=spec.Command or None,
-                hostname=spec.Hostname or task.ID[:12],
+                hostname=(spec.Hostname or task.ID[:12]) if own_net else None,
                 user=spec.User or None,
                 environment=[*(spec.Env or []), *resource_env(task)] or None,
                 working_dir=spec.Dir or None,

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started, TaskFile, main_container
+from shoal.network.sandbox import Sandbox
+from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, main_container
 
 SIGKILL_EXIT = 128 + int(signals.SIGKILL)
 
@@ -56,13 +57,15 @@ class FakeRuntime:
     name = "fake"
 
     def __init__(self, images: Iterable[str] | None = None, *, log_dir: Path | None = None,
-                 ignore_stop: bool = False) -> None:
+                 ignore_stop: bool = False, networking: Networking = Networking.NONE) -> None:
+        self.networking = networking  # JOIN: the agent hands it a sandbox (a test's fake network)
         self.images: set[str] | None = None if images is None else {normalize_image(i) for i in images}
         self.log_dir = Path(log_dir) if log_dir is not None else Path("/nonexistent/fake-runtime-logs")
         self.ignore_stop = ignore_stop
         self.calls: list[tuple[Any, ...]] = []
         self.prepared: set[str] = set()
         self.files: dict[str, list[TaskFile]] = {}  # the secrets' and configs' files each task was prepared with
+        self.sandboxes: dict[str, Sandbox | None] = {}  # the sandbox each task was prepared to join
         self.exits: dict[str, asyncio.Future[int]] = {}
         self.fail_prepare: dict[str, Exception] = {}
         self.fail_start: dict[str, Exception] = {}
@@ -102,9 +105,10 @@ class FakeRuntime:
     async def cleanup(self) -> None:
         self.calls.append(("cleanup",))
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         self.calls.append(("prepare", task.ID))
         self.files[task.ID] = list(files)
+        self.sandboxes[task.ID] = sandbox
         if task.ID in self.fail_prepare:
             raise self.fail_prepare[task.ID]
         spec = main_container(task)

@@ -8,13 +8,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shoal.api.types import Task
-from shoal.runtime.base import RuntimeError_, Started, TaskFile, main_container
+from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, main_container
+
+if TYPE_CHECKING:
+    from shoal.network.sandbox import Sandbox
 
 
 class HollowRuntime:
     name = "hollow"
+    networking = Networking.NONE
     uses_images = False  # never pulls: every image "exists" (or those of ``images``)
 
     def __init__(self, start_delay: float = 0.0, images: set[str] | None = None) -> None:
@@ -25,7 +30,7 @@ class HollowRuntime:
     async def cleanup(self) -> None:
         return None
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         spec = main_container(task)
         image = spec.Image if spec else ""
         if self.images is not None and image not in self.images:

@@ -6,7 +6,9 @@ host's namespaces, from a per-task working directory, in its own process group (
 stops what it started). Output goes through the same log pipes as runc. Its secrets and configs
 are files at their container paths under ``$SHOAL_FILES`` (``<exec-root>/process/<task>/files``, so
 ``$SHOAL_FILES/run/secrets/db_pass``), removed with the task: host processes share the host's
-``/run``, so the paths cannot be the container's own.
+``/run``, so the paths cannot be the container's own. A host process cannot join a network sandbox
+(``networking = HOST``): the agent refuses tasks on networks here, and the others share the host's
+network.
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ import signal as signals
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shoal.api.types import Task, first_container
 from shoal.runtime import files as task_files
 from shoal.runtime import logs
-from shoal.runtime.base import RuntimeError_, Started, TaskFile, resource_env, task_image
+from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
+
+if TYPE_CHECKING:
+    from shoal.network.sandbox import Sandbox
 
 
 def signal_number(name: str | int | None) -> int:
@@ -90,6 +95,7 @@ class _Proc:
 
 class ProcessRuntime:
     name = "process"
+    networking = Networking.HOST
 
     def __init__(self, data_root: Path, images: ImageStore, exec_root: Path | None = None) -> None:
         self.root = Path(data_root) / "process"
@@ -119,7 +125,7 @@ class ProcessRuntime:
             for d in self.files_root.iterdir():
                 shutil.rmtree(d, ignore_errors=True)
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         spec, img = task_image(self.images, task)
         cfg = img.container_config
         workdir = self.root / task.ID

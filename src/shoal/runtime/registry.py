@@ -53,7 +53,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
-from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.api.errors import Code, InvalidArgument, ShoalError
 from shoal.runtime import reference
 from shoal.runtime.images import ImageStore, go_arch
 from shoal.runtime.reference import Reference
@@ -91,6 +91,11 @@ class RegistryError(ShoalError):
     def __init__(self, message: str, status: int = 500) -> None:
         super().__init__(message)
         self.status = status
+        self.code = _CODE_OF_STATUS.get(status, Code.UNKNOWN)
+
+
+_CODE_OF_STATUS = {400: Code.INVALID_ARGUMENT, 401: Code.UNAUTHENTICATED, 403: Code.PERMISSION_DENIED,
+                   404: Code.NOT_FOUND}
 
 
 # ---------------------------------------------------------------- credentials and challenges

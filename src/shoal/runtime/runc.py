@@ -5,10 +5,9 @@ This module owns, for every task it runs:
 * ``<data-root>/containers/<task id>/`` — the OCI bundle: ``config.json``, the overlayfs ``upper/``,
   ``work/`` and ``rootfs/`` (the image's unpacked layers as lower dirs), and the ``hostname``,
   ``hosts`` and ``resolv.conf`` files bind-mounted into the container;
-* ``<exec-root>/netns/<task id>`` — the task's network namespace (loopback up), a bind mount of an
-  nsfs file, into which its networks are plugged (or, without networks, the node's default bridge:
-  ``network/default.py``); ``<exec-root>/netns`` is a private bind mount of itself (the kernel
-  refuses nsfs bind mounts on a shared mount);
+* nothing of the task's network: the container joins the sandbox the node's network made for the
+  task (``network/node.py``; the OCI spec's ``namespaces: [{type: network, path: <exec-root>/netns/
+  <task id>}]``), and its ``hostname``, ``hosts`` and ``resolv.conf`` are the sandbox's;
 * ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
 * ``<exec-root>/files/<task id>`` — a tmpfs of the task's own holding its secrets and configs (never
   on the node's disk): ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target
@@ -21,8 +20,8 @@ This module owns, for every task it runs:
 (``PR_SET_CHILD_SUBREAPER``), so the container's init is then reparented to it: its exit is seen
 through a pidfd on the event loop and it is reaped here with ``waitpid`` — there is no per-container
 helper process. The container's stdout and stderr are pipes whose read ends the daemon keeps.
-``cleanup`` removes what a previous run of the daemon left (runc containers, mounts, netns files,
-task directories, cgroups).
+``cleanup`` removes what a previous run of the daemon left (runc containers, mounts, task
+directories, cgroups).
 """
 
 from __future__ import annotations
@@ -40,26 +39,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from shoal.api.types import Task, first_container
-from shoal.network import bridge, egress, seal, vip
-from shoal.network import ingress as ingress_mesh
-from shoal.network.default import DefaultBridge, choose_bip
-from shoal.network.dns import EmbeddedDNS, node_upstreams
+from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
 from shoal.runtime import logs, taskspec
-from shoal.runtime.base import ContainerRecord, ContainerTable, RuntimeError_, Started, TaskFile, task_image
-from shoal.runtime.images import ImageStore
-from shoal.runtime.mounts import (
-    MS_BIND,
-    MS_PRIVATE,
-    mount,
-    mount_points,
-    mounts_under,
-    umount,
-    unmount_all,
+from shoal.runtime.base import (
+    ContainerRecord,
+    ContainerTable,
+    Networking,
+    RuntimeError_,
+    Started,
+    TaskFile,
+    task_image,
 )
+from shoal.runtime.images import ImageStore
+from shoal.runtime.mounts import mount, mounts_under, unmount_all
 from shoal.runtime.process import command_of, env_of, signal_number
 from shoal.runtime.taskspec import RLIMITS
 from shoal.runtime.volumes import VolumeStore
@@ -67,7 +61,6 @@ from shoal.runtime.volumes import VolumeStore
 log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "shoal"
-TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -247,9 +240,9 @@ class _Container(ContainerRecord):
 
 class RuncRuntime(ContainerTable):
     name = "runc"
+    networking = Networking.JOIN
 
-    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc",
-                 dns: list[str] | None = None, bip: str = "") -> None:
+    def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc") -> None:
         self.data_root = Path(data_root)
         self.exec_root = Path(exec_root)
         self.images = images
@@ -258,34 +251,19 @@ class RuncRuntime(ContainerTable):
         self.logs_dir = self.data_root / "logs"
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.state_root = self.exec_root / "runc"
-        self.netns_dir = self.exec_root / "netns"
         self.files_dir = self.exec_root / "files"
-        for d in (self.containers_dir, self.logs_dir, self.state_root, self.netns_dir):
+        for d in (self.containers_dir, self.logs_dir, self.state_root):
             d.mkdir(parents=True, exist_ok=True)
         self.containers: dict[str, _Container] = {}
         # The container's init is reparented to us once ``runc run -d`` exits: we reap it.
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             e = ctypes.get_errno()
             raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
-        self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
-        self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task
-        self._bip = bip
-        self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
-        self._task_nets: dict[str, tuple[str, list[str]]] = {}  # task → (its netns, its networks)
-        self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
-        self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
-        self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
-        self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
-        self._encryption: dict[str, Any] = {}
-        self._netns_ready = False
 
     # ------------------------------------------------------------ paths
 
     def bundle_path(self, task_id: str) -> Path:
         return self.containers_dir / task_id
-
-    def netns_path(self, task_id: str) -> Path:
-        return self.netns_dir / task_id
 
     # ------------------------------------------------------------ runc
 
@@ -331,131 +309,31 @@ class RuncRuntime(ContainerTable):
             await self._runc("delete", "--force", cid, check=False)
         if self.containers_dir.exists():
             ids.update(d.name for d in self.containers_dir.iterdir())
-        for parent in (self.netns_dir, self.files_dir):
-            if parent.exists():
-                ids.update(p.name for p in parent.iterdir())
+        if self.files_dir.exists():
+            ids.update(p.name for p in self.files_dir.iterdir())
         for cid in sorted(ids):
             if cid in self.containers:
                 continue
             await self._teardown(cid)
-        if not self.containers:  # the networks' bridges (and VXLANs) and egress table a crashed run left
-            await asyncio.to_thread(bridge.remove_unused)
-            await asyncio.to_thread(egress.teardown)
-        # The netns directory's own bind mount, left by a crashed run, once nothing is left in it.
-        d = str(self.netns_dir)
-        for _ in range(3):  # stacked, if several runs crashed
-            if self.containers or d not in mount_points():
-                break
-            with contextlib.suppress(OSError):
-                if any(self.netns_dir.iterdir()):
-                    break
-                umount(self.netns_dir)
-                self._netns_ready = False
-
-    async def set_network_view(self, peers: dict[str, list[str]], names: dict[str, dict[str, list[str]]],
-                               ingress: dict[str, Any], encryption: dict[str, Any] | None = None) -> None:
-        """Where each overlay network's traffic goes (the other nodes with tasks on it), the names
-        its tasks resolve, this node's part of the routing mesh, and the encrypted overlays' keys."""
-        encryption = encryption or {}
-        if encryption != self._encryption:
-            try:
-                await self.tunnel.apply(encryption)
-                self._encryption = encryption
-            except OSError as e:
-                log.warning("encrypted overlays: %s", e)
-        sealed = set(encryption.get("networks") or [])
-        # An encrypted network's peers are reached at their addresses inside the tunnel.
-        self.network_peers = {net: [seal.inner_address(a) for a in addrs] if net in sealed else addrs
-                              for net, addrs in peers.items()}
-        self.dns.names = names
-        if ingress != self._ingress:
-            try:
-                await asyncio.to_thread(ingress_mesh.sync, ingress)
-                self._ingress = ingress
-            except (OSError, NetlinkError) as e:
-                log.warning("routing mesh: %s", e)
-        await asyncio.to_thread(bridge.sync_peers, self.network_peers)
-        for tid in list(self._task_nets):
-            await self._sync_vips(tid)
-
-    async def _tunnel_address(self, task: Task) -> str:
-        """This node's address in the encrypted tunnel, when the task is on an encrypted network: the
-        keys come with the manager's view of the networks, a moment after the task itself."""
-        if not any(bridge.encrypted(a) for a in task.NetworksAttachments or []):
-            return ""
-        try:
-            await asyncio.wait_for(self.tunnel.ready.wait(), TUNNEL_WAIT)
-        except TimeoutError:
-            raise OSError("no keys for the encrypted network came from the managers") from None
-        return self.tunnel.local
-
-    async def _sync_vips(self, task_id: str) -> None:
-        """Balance the VIPs of the task's networks over their tasks, in the task's namespace."""
-        got = self._task_nets.get(task_id)
-        if got is None:
-            return
-        netns, nets = got
-        vips = vip.vips_of(self.dns.names, nets)
-        rules = vip.ruleset(vips)
-        if rules == self._vip_rules.get(task_id) or (not vips and task_id not in self._vip_rules):
-            return
-        try:
-            await vip.apply(netns, rules)
-            self._vip_rules[task_id] = rules
-        except OSError as e:
-            log.warning("task %s: service VIPs: %s", task_id, e)
-
-    async def default_bridge(self) -> DefaultBridge:
-        """The node's default bridge, its address chosen on first use (netlink: from a thread)."""
-        if self._default_bridge is None:
-            self._default_bridge = DefaultBridge(await asyncio.to_thread(choose_bip, self._bip))
-        return self._default_bridge
-
-    async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
-        """Record the subnets ``task_id`` reaches outside from (``out``) and has (``local``); masquerade
-        the former of every task, and keep all of them apart."""
-        def union() -> tuple[set[str], set[str]]:
-            return (set().union(*(o for o, _ in self._egress.values())),
-                    set().union(*(a for _, a in self._egress.values())))
-
-        before = union()
-        if local:
-            self._egress[task_id] = (out, local)
-        else:
-            self._egress.pop(task_id, None)
-        now = union()
-        if now != before:
-            await asyncio.to_thread(egress.sync, *now)
 
     async def close(self) -> None:
-        # Containers were stopped and removed by the agent; drop the netns mount if nothing is left in it.
-        if not self.containers and self._netns_ready:
-            with contextlib.suppress(OSError):
-                if not any(self.netns_dir.iterdir()):
-                    umount(self.netns_dir)
-                    self._netns_ready = False
-        self.dns.close()
-        await self.tunnel.close()
-        self._encryption = {}
-        if self._ingress:
-            with contextlib.suppress(OSError, NetlinkError):
-                await asyncio.to_thread(ingress_mesh.teardown)
-            self._ingress = {}
+        # Containers were stopped and removed by the agent.
         if not self.containers:
             remove_cgroup_parent()
-            await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
 
-    async def prepare(self, task: Task, files: Sequence[TaskFile] = ()) -> None:
+    async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
         spec, img = task_image(self.images, task)
         if task.ID in self.containers:
             return
+        if sandbox is None:
+            raise RuntimeError_("runc runs a task only in a network sandbox of the node's", reject=True)
         cfg = img.container_config
         argv = command_of(task, cfg)
         lowers = self.images.layer_dirs(img)
         if not lowers:
             raise RuntimeError_(f"image {spec.Image} has no layers", reject=True)
         bundle = self.bundle_path(task.ID)
-        if bundle.exists() or self.netns_path(task.ID).exists() or self.files_path(task.ID).exists():
+        if bundle.exists() or self.files_path(task.ID).exists():
             await self._teardown(task.ID)
         try:
             for sub in ("upper", "work", "rootfs"):
@@ -469,33 +347,9 @@ class RuncRuntime(ContainerTable):
                 mount("overlay", rootfs, "overlay", 0, opts)
             except OSError as e:
                 raise RuntimeError_(f"error creating overlay mount to {rootfs}: {e.strerror}") from e
-            netns = self.netns_path(task.ID)
-            await self._make_netns(netns)
-            if task.NetworksAttachments:
-                mine = [a.Network.ID for a in task.NetworksAttachments]
-                self._task_nets[task.ID] = (str(netns), mine)  # first: a failure below is undone by teardown
-                try:
-                    local6 = await self._tunnel_address(task)
-                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, task.NetworksAttachments, local6)
-                    await asyncio.to_thread(bridge.sync_peers,
-                                            {n: p for n, p in self.network_peers.items() if n in mine})
-                    await self.dns.add(task.ID, str(netns), mine, (spec.DNSConfig or {}).get("Nameservers") or None)
-                    await self._sync_egress(task.ID, *egress.subnets(task.NetworksAttachments))
-                    await self._sync_vips(task.ID)
-                except (OSError, NetlinkError, IndexError) as e:
-                    raise RuntimeError_(f"attaching the task to its networks failed: {e}") from e
-            else:  # no networks: the node's default bridge, as Docker's docker0
-                try:
-                    default = await self.default_bridge()
-                    place = default.attachment(task.ID)  # first: a failure below is undone by teardown
-                    await asyncio.to_thread(bridge.attach, str(netns), task.ID, [place])
-                    await self.dns.add(task.ID, str(netns), [], (spec.DNSConfig or {}).get("Nameservers") or None)
-                    await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
-                except (OSError, NetlinkError, IndexError) as e:
-                    raise RuntimeError_(f"attaching the task to the default bridge failed: {e}") from e
-            hostname = spec.Hostname or task.ID[:12]
-            self._write_etc(bundle, task, hostname)
-            config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, netns, cfg)
+            hostname = sandbox.hostname
+            self._write_etc(bundle, sandbox)
+            config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, sandbox.netns, cfg)
             if files:
                 config["mounts"].extend(self._task_files(task.ID, files))
             tmp = bundle / "config.json.tmp"
@@ -515,55 +369,12 @@ class RuncRuntime(ContainerTable):
         ro = ["bind", "ro", "nosuid", "nodev", "noexec"]
         return [_mnt(b.target, "bind", str(b.source), *ro) for b in task_files.mount(self.files_path(task_id), files)]
 
-    async def _make_netns(self, path: Path) -> None:
-        self._ensure_netns_dir()
-        path.touch()
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                "unshare", f"--net={path}", "ip", "link", "set", "lo", "up",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            _, err = await proc.communicate()
-        except OSError as e:
-            raise RuntimeError_(f"creating the network namespace failed: {e}") from e
-        if proc.returncode != 0:
-            text = err.decode(errors="replace").strip()
-            raise RuntimeError_(f"creating the network namespace failed: {text}")
-
-    def _ensure_netns_dir(self) -> None:
-        if self._netns_ready:
-            return
-        self.netns_dir.mkdir(parents=True, exist_ok=True)
-        d = str(self.netns_dir)
-        if d not in mount_points():
-            mount(d, d, None, MS_BIND)
-        mount("none", d, None, MS_PRIVATE)
-        self._netns_ready = True
-
-    def _write_etc(self, bundle: Path, task: Task, hostname: str) -> None:
-        spec = first_container(task.Spec)
-        assert spec is not None
-        (bundle / "hostname").write_text(hostname + "\n")
-        hosts = [
-            "127.0.0.1\tlocalhost",
-            "::1\tlocalhost ip6-localhost ip6-loopback",
-            "fe00::0\tip6-localnet",
-            "ff00::0\tip6-mcastprefix",
-            "ff02::1\tip6-allnodes",
-            "ff02::2\tip6-allrouters",
-            f"127.0.0.1\t{hostname}",
-        ]
-        hosts += [f"{ip}\t{' '.join(names)}" for ip, names in taskspec.extra_hosts(spec)]
-        (bundle / "hosts").write_text("\n".join(hosts) + "\n")
-        dns = spec.DNSConfig or {}
-        # Every task asks the embedded server, which forwards the names that are not the swarm's to the
-        # service's --dns servers (as Docker's does for tasks on networks), else the node's.
-        lines = ["nameserver 127.0.0.11"]
-        if dns.get("Search"):
-            lines.append("search " + " ".join(dns["Search"]))
-        lines.append("options " + " ".join(dns.get("Options") or ["ndots:0"]))
-        (bundle / "resolv.conf").write_text("\n".join(lines) + "\n")
+    @staticmethod
+    def _write_etc(bundle: Path, sandbox: Sandbox) -> None:
+        """The sandbox's hostname, hosts and resolv.conf, bound into the container."""
+        (bundle / "hostname").write_text(sandbox.hostname + "\n")
+        (bundle / "hosts").write_text(sandbox.hosts())
+        (bundle / "resolv.conf").write_text(sandbox.resolv_conf())
 
     def _spec(self, task: Task, bundle: Path, rootfs: Path, argv: list[str], env: dict[str, str],
               hostname: str, netns: Path, image_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -821,28 +632,13 @@ class RuncRuntime(ContainerTable):
             logs.remove(self.log_path(task_id))
 
     async def _teardown(self, task_id: str) -> None:
-        """Remove the task's mounts, netns, directory and cgroups (whatever of them exists)."""
-        self.dns.remove(task_id)
-        on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
-        networked = self._task_nets.pop(task_id, None) is not None or on_default
-        if self._default_bridge is not None:
-            self._default_bridge.release(task_id)
-        self._vip_rules.pop(task_id, None)
-        if task_id in self._egress:
-            with contextlib.suppress(OSError):
-                await self._sync_egress(task_id, set(), set())
+        """Remove the task's mounts, directory and cgroups (whatever of them exists)."""
         bundle = self.bundle_path(task_id)
         unmount_all(bundle)
-        netns = self.netns_path(task_id)
-        unmount_all(netns)
-        with contextlib.suppress(FileNotFoundError):
-            netns.unlink()
         await self._remove_files(task_id)
         if bundle.exists() and not mounts_under(bundle):
             await asyncio.to_thread(shutil.rmtree, bundle, True)
         remove_cgroups(task_id)
-        if networked:  # its veths now (a crash's leftovers go with their namespaces, and at cleanup)
-            await asyncio.to_thread(bridge.detach, task_id)
 
     async def _remove_files(self, task_id: str) -> None:
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""

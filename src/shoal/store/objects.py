@@ -6,6 +6,10 @@ reconciler never sees its own write missing (the lag that Kubernetes needs "expe
 Listeners get a ``Change`` after every committed write and must only mark work dirty.
 
 Objects handed out by the cache are shared: never mutate one; ``clone`` it, change the copy, commit.
+
+What must be unique (names, published ports, addresses) is claimed with index keys (``store/index.py``)
+in the same transaction as the object, each compared absent; a claim that loses raises ``Taken``
+naming the key and its owner. ``load`` builds the keys a store written before them lacks.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import Any, TypeVar
 
 from shoal.api.errors import Conflict
 from shoal.api.types import KIND_OF, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
-from shoal.store.backend import Backend, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
+from shoal.store.backend import KV, Backend, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
+from shoal.store.index import INDEX_PREFIX, keys_of, owner_of, parse
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,25 @@ class Change:
 
 
 OUT_OF_SEQUENCE = "update out of sequence"
+# The most compares (and so puts) one transaction may hold: etcd's --max-txn-ops as EtcdServer sets
+# it. Callers that write many objects with index keys split their writes to stay under it.
+MAX_TXN_OPS = 10_000
+
+
+class Taken(Conflict):
+    """An index key (a name, a published port, an address) is held by another object: ``key`` is the
+    index key, ``what`` its parsed parts (``store.index.parse``), ``owner`` ``<kind>/<ID>`` of the
+    holder ("" when it let go before we could ask). The control API words it as Docker does."""
+
+    def __init__(self, key: str, owner: str) -> None:
+        super().__init__(f"{key} is taken by {owner or 'another object'}")
+        self.key = key
+        self.what = parse(key)
+        self.owner = owner
+
+    @property
+    def owner_id(self) -> str:
+        return self.owner.partition("/")[2]
 
 
 def _stamp(kind: str, obj: Any, old: Any) -> None:
@@ -73,7 +97,11 @@ class ObjectStore:
 
     async def load(self) -> None:
         kvs, rev = await self.backend.range(PREFIX)
+        index: dict[str, KV] = {}
         for kv in kvs:
+            if kv.key.startswith(INDEX_PREFIX):
+                index[kv.key] = kv
+                continue
             kind, _, _oid = kv.key[len(PREFIX):].partition("/")
             typ = TYPE_OF.get(kind)
             if typ is None:
@@ -82,6 +110,7 @@ class ObjectStore:
             obj.Version = Version(Index=kv.mod_revision)
             self._put_cache(kind, obj)
         self.revision = rev
+        await self._backfill(index)
         if self._watch_backend:
             self._watcher = asyncio.get_running_loop().create_task(self._watch(rev))
 
@@ -141,7 +170,12 @@ class ObjectStore:
         ts = now_ts()
         compares: builtins.list[Compare] = []
         ops: builtins.list[Op] = []
+        # Index keys: claimed ones are compared absent after every object's own compare, so a stale
+        # object reports "out of sequence" before a taken name does.
+        claims: dict[str, str] = {}  # index key -> owner
+        index_ops: builtins.list[Op] = []
         written: builtins.list[tuple[str, Any]] = []
+        cache = self._objs
         for obj in creates:
             kind = KIND_OF[type(obj)]
             obj.CreatedAt = obj.CreatedAt or ts
@@ -152,6 +186,10 @@ class ObjectStore:
             compares.append(Compare(key, 0))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
+            if kind == "tasks" and not obj.NetworksAttachments:
+                continue
+            for ik in keys_of(kind, obj):
+                self._claim(claims, index_ops, ik, owner_of(kind, obj.ID))
         for obj in updates:
             kind = KIND_OF[type(obj)]
             obj.UpdatedAt = ts
@@ -161,6 +199,20 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
+            if kind == "tasks" and not obj.NetworksAttachments:
+                # The bulk of the writes: a task without networks holds no key. (A task's attachments
+                # are given once, by the allocator, and never taken away, so it held none before.)
+                continue
+            old = cache[kind].get(obj.ID)
+            new_keys = keys_of(kind, obj)
+            old_keys = keys_of(kind, old) if old is not None else []
+            if new_keys or old_keys:  # the keys the object holds move with it
+                for ik in old_keys:
+                    if ik not in new_keys:
+                        index_ops.append(Delete(ik))
+                for ik in new_keys:
+                    if ik not in old_keys:
+                        self._claim(claims, index_ops, ik, owner_of(kind, obj.ID))
         deleted: builtins.list[tuple[str, Any]] = []
         for obj in deletes:
             kind = KIND_OF[type(obj)]
@@ -168,11 +220,22 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Delete(key))
             deleted.append((kind, obj))
+            if kind == "tasks" and not obj.NetworksAttachments:
+                continue  # (read at the version compared: had it attachments since, the compare fails)
+            held = cache[kind].get(obj.ID)
+            index_ops.extend(Delete(ik) for ik in keys_of(kind, held if held is not None else obj))
         if not ops:
             return self.revision
+        if claims:
+            compares.extend(Compare(ik, 0) for ik in claims)
+        if index_ops:
+            ops.extend(index_ops)
         try:
             rev, _ = await self.backend.txn(compares, ops)
         except CompareFailed as e:
+            failed = str(e.args[0]) if e.args else ""
+            if failed.startswith(INDEX_PREFIX):
+                raise Taken(failed, await self._owner(failed)) from e
             raise Conflict(OUT_OF_SEQUENCE) from e
         self.revision = max(self.revision, rev)
         changes: builtins.list[Change] = []
@@ -191,6 +254,28 @@ class ObjectStore:
                 changes.append(Change(kind, old, None))
         self._notify(changes)
         return rev
+
+    @staticmethod
+    def _claim(claims: dict[str, str], ops: builtins.list[Op], key: str, owner: str) -> None:
+        other = claims.get(key)
+        if other is not None and other != owner:
+            raise Taken(key, other)  # two objects of one commit claim the same thing
+        if other is None:
+            claims[key] = owner
+            ops.append(Put(key, owner.encode()))
+
+    async def _owner(self, index_key: str) -> str:
+        kv, _ = await self.backend.get(index_key)
+        return kv.value.decode() if kv is not None else ""
+
+    async def fetch(self, typ: type[T], oid: str) -> T | None:
+        """An object as the backend has it now, past the cache (which may lag another manager's write)."""
+        kv, _ = await self.backend.get(key_of(KIND_OF[typ], oid))
+        if kv is None:
+            return None
+        obj = decode(typ, kv.value)
+        obj.Version = Version(Index=kv.mod_revision)
+        return obj
 
     async def create(self, obj: T) -> T:
         await self.commit(creates=[obj])
@@ -218,6 +303,72 @@ class ObjectStore:
             except Conflict:
                 await asyncio.sleep(0)
         raise Conflict(OUT_OF_SEQUENCE)
+
+    async def _backfill(self, index: dict[str, KV]) -> None:
+        """Make the index keys agree with the objects just loaded (one ``range``, so one revision):
+        claim the keys an object holds but a store written before index keys lacks, and drop keys
+        nobody holds. Each write compares the object's revision and the key's, so it is idempotent
+        and safe while other managers write (or backfill) too; a key another object claimed first is
+        left to it, with a warning (a duplicate the old request path let through)."""
+        missing: builtins.list[tuple[str, Any, builtins.list[str]]] = []
+        held: dict[str, str] = {}  # index key -> the first object that holds it
+        for kind, objs in self._objs.items():
+            for obj in objs.values():
+                keys = keys_of(kind, obj)
+                if not keys:
+                    continue
+                owner = owner_of(kind, obj.ID)
+                lacking = []
+                for k in dict.fromkeys(keys):
+                    first = held.setdefault(k, owner)
+                    if first != owner:
+                        log.warning("store: %s %s keeps no index key %s (held by %s)", kind, obj.ID, k, first)
+                    elif k not in index:
+                        lacking.append(k)
+                if lacking:
+                    missing.append((kind, obj, lacking))
+        stale = [kv for k, kv in index.items() if k not in held]
+        if not missing and not stale:
+            return
+        log.info("store: building %d objects' index keys, dropping %d stale ones",
+                 len(missing), len(stale))
+        for kv in stale:
+            with contextlib.suppress(CompareFailed):
+                await self.backend.txn([Compare(kv.key, kv.mod_revision)], [Delete(kv.key)])
+        batch: builtins.list[tuple[str, Any, builtins.list[str]]] = []
+        size = 0
+        for item in missing:
+            if batch and size + 1 + len(item[2]) > MAX_TXN_OPS:
+                await self._backfill_batch(batch)
+                batch, size = [], 0
+            batch.append(item)
+            size += 1 + len(item[2])
+        if batch:
+            await self._backfill_batch(batch)
+
+    async def _backfill_batch(self, batch: builtins.list[tuple[str, Any, builtins.list[str]]]) -> None:
+        try:
+            await self.backend.txn(*self._backfill_ops(batch))
+        except CompareFailed:
+            for one in batch:  # someone wrote meanwhile: one object at a time, skipping what lost
+                try:
+                    await self.backend.txn(*self._backfill_ops([one]))
+                except CompareFailed as e:
+                    key = str(e.args[0]) if e.args else "?"
+                    log.warning("store: %s %s keeps no index key %s (held by %s)", one[0], one[1].ID, key,
+                                await self._owner(key) if key.startswith(INDEX_PREFIX) else "a newer write")
+
+    @staticmethod
+    def _backfill_ops(batch: builtins.list[tuple[str, Any, builtins.list[str]]]) \
+            -> tuple[builtins.list[Compare], builtins.list[Op]]:
+        compares: builtins.list[Compare] = []
+        ops: builtins.list[Op] = []
+        for kind, obj, keys in batch:
+            compares.append(Compare(key_of(kind, obj.ID), obj.Version.Index))
+            for k in keys:
+                compares.append(Compare(k, 0))
+                ops.append(Put(k, owner_of(kind, obj.ID).encode()))
+        return compares, ops
 
     # ------------------------------------------------------------ cache internals
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, ObjectRef, PullOptions, Task, TaskSpec, TaskStatus, clone
-from shoal.runtime.base import RuntimeError_
+from shoal.api.types import (
+    ContainerSpec,
+    Network,
+    NetworkAttachment,
+    NetworkSpec,
+    ObjectRef,
+    PullOptions,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    clone,
+)
+from shoal.network.sandbox import Sandbox, SandboxError
+from shoal.runtime.base import Networking, RuntimeError_
 from shoal.runtime.fake import FakeRuntime
 
 from ..helpers import until
@@ -425,3 +438,120 @@ async def test_stopping_the_daemon_shuts_a_parked_task_down_once(agent: Agent) -
     await agent.idle()
     assert agent.rec.states(t.ID) == [*UP, S.SHUTDOWN]
     assert not r.parked and (r._task is None or r._task.done())
+
+
+# ---------------------------------------------------------------- the network sandbox
+
+
+class FakeNetwork:
+    """The node's network as the executor sees it: sandboxes made and removed, every call recorded
+    in the runtime's call list (so their order against the runtime's calls shows)."""
+
+    def __init__(self, runtime: FakeRuntime, fail: Exception | None = None, fail_remove: int = 0) -> None:
+        self.runtime = runtime
+        self.fail = fail
+        self.fail_remove = fail_remove  # how many removals fail before one succeeds
+        self.sandboxes: dict[str, Sandbox] = {}
+
+    async def create_sandbox(self, task: Task) -> Sandbox:
+        self.runtime.calls.append(("create_sandbox", task.ID))
+        if self.fail is not None:
+            raise self.fail
+        sb = self.sandboxes[task.ID] = Sandbox.of(task, Path("/run/netns") / task.ID)
+        return sb
+
+    async def remove_sandbox(self, task_id: str) -> None:
+        self.runtime.calls.append(("remove_sandbox", task_id))
+        if self.fail_remove:
+            self.fail_remove -= 1
+            raise OSError("cut short")
+        self.sandboxes.pop(task_id, None)
+
+
+def networked(t: Task) -> Task:
+    t.NetworksAttachments = [NetworkAttachment(Network=Network(ID="n1", Spec=NetworkSpec(Name="front")),
+                                               Addresses=["10.0.1.3/24"])]
+    return t
+
+
+async def test_the_sandbox_is_made_before_prepare_and_removed_after_remove() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.JOIN)
+    net = FakeNetwork(rt)
+    rec = Recorder()
+    t = task()
+    r = TaskRunner(t, rt, rec, network=net)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, what="running")
+    assert rt.call_names()[:2] == ["create_sandbox", "prepare"]
+    assert rt.sandboxes[t.ID] is net.sandboxes[t.ID]  # the runtime joins the sandbox the network made
+    r.unassign()
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    names = rt.call_names()
+    assert names.index("remove") < names.index("remove_sandbox") and not net.sandboxes
+
+
+async def test_a_failed_prepare_removes_the_sandbox_at_once() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.HOLD)
+    net = FakeNetwork(rt)
+    rec = Recorder()
+    t = task("nosuch")
+    TaskRunner(t, rt, rec, network=net).start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.REJECTED, what="rejected")
+    assert rt.call_names() == ["create_sandbox", "prepare", "remove_sandbox"] and not net.sandboxes
+
+
+async def test_a_sandbox_that_cannot_be_made_fails_the_task_before_prepare() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.JOIN)
+    net = FakeNetwork(rt, fail=SandboxError("attaching the task to its networks failed: no keys"))
+    rec = Recorder()
+    t = task()
+    TaskRunner(t, rt, rec, network=net).start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.FAILED, what="failed")
+    assert rec.last(t.ID).Err == "attaching the task to its networks failed: no keys"
+    assert "prepare" not in rt.call_names()
+
+
+async def test_a_runtime_without_sandboxes_gets_none() -> None:
+    rt = FakeRuntime(images={"busybox:latest"})  # Networking.NONE: nothing real runs
+    net = FakeNetwork(rt)
+    rec = Recorder()
+    t = networked(task())
+    r = TaskRunner(t, rt, rec, network=net)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, what="running")
+    assert "create_sandbox" not in rt.call_names() and rt.sandboxes[t.ID] is None
+    r.unassign()
+    await until(lambda: rt.removed == [t.ID], what="removed")
+    assert "remove_sandbox" not in rt.call_names()
+
+
+async def test_a_runtime_that_cannot_join_a_namespace_refuses_tasks_on_networks() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.HOST)
+    rec = Recorder()
+    t, plain = networked(task()), task()
+    TaskRunner(t, rt, rec).start()
+    r = TaskRunner(plain, rt, rec)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.REJECTED, what="rejected")
+    assert rec.last(t.ID).Err == ("the fake runtime cannot join a network namespace: tasks on networks (front) "
+                                  "need --runtime runc or docker")
+    assert ("prepare", t.ID) not in rt.calls
+    await until(lambda: rec.last(plain.ID) is not None and rec.last(plain.ID).State == S.RUNNING,
+                what="the task without networks running")
+    r.unassign()
+    await until(lambda: plain.ID in rt.removed, what="removed")
+
+
+async def test_a_sandbox_removal_cut_short_is_done_again_when_the_daemon_stops() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.JOIN)
+    net = FakeNetwork(rt, fail_remove=1)
+    rec = Recorder()
+    t = task()
+    r = TaskRunner(t, rt, rec, network=net)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, what="running")
+    r.unassign()
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    assert net.sandboxes  # the first removal failed
+    await r.stop_for_exit()
+    assert rt.call_names().count("remove_sandbox") == 2 and not net.sandboxes

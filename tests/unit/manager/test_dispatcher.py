@@ -30,6 +30,7 @@ from shoal.manager.dispatcher import Dispatcher
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.orchestrator.common import new_task
+from shoal.network import endpoints
 from shoal.protocol import Assignments
 
 from ..helpers import memory_store, paused
@@ -101,7 +102,7 @@ async def test_each_node_gets_its_networks_peers_names_and_the_mesh() -> None:
     ingress = api.networks.ingress()
     assert ingress is not None
     assert views["n1"].peers == {net.ID: ["10.213.0.2"], ingress.ID: ["10.213.0.2"]}
-    names = (views["n2"].names or {})[net.ID]
+    names = endpoints.names(views["n2"].endpoints or {})[net.ID]
     assert names["web"] == [svc.Endpoint.VirtualIPs[0]["Addr"].split("/")[0]]  # type: ignore[union-attr]
     assert len(names["tasks.web"]) == 2
     assert names["web.front"] == names["web"] and names["tasks.web.front"] == names["tasks.web"]

@@ -1,17 +1,18 @@
-"""VIPs from the managers' names, and the nftables table that balances them."""
+"""VIPs from the managers' endpoints, and the nftables table that balances them."""
 
 from __future__ import annotations
 
-from shoal.network import vip
+from shoal.network import endpoints, vip
+from shoal.network.endpoints import Endpoint, NetworkEndpoints
 
 
-def test_vips_come_from_names_whose_service_and_tasks_differ() -> None:
-    names = {"front": {"web": ["10.213.1.2"], "tasks.web": ["10.213.1.4", "10.213.1.3"],
-                       "db": ["10.213.1.5"], "tasks.db": ["10.213.1.5"],  # dnsrr: no VIP
-                       "alias": ["10.213.1.2"]},
-             "back": {"api": ["10.213.2.2"], "tasks.api": []}}
-    assert vip.vips_of(names, ["front"]) == {"10.213.1.2": ["10.213.1.3", "10.213.1.4"]}
-    assert vip.vips_of(names, ["front", "back"])["10.213.2.2"] == []
+def test_vips_come_from_the_services_endpoints() -> None:
+    view = {"front": NetworkEndpoints(Name="front", Services={
+                "s1": Endpoint(Name="web", VIP="10.213.1.2", Backends=("10.213.1.4", "10.213.1.3"), Aliases=("alias",)),
+                "s2": Endpoint(Name="db", Mode="dnsrr", Backends=("10.213.1.5",))}),  # dnsrr: no VIP
+            "back": NetworkEndpoints(Name="back", Services={"s3": Endpoint(Name="api", VIP="10.213.2.2")})}
+    assert endpoints.vips(view, ["front"]) == {"10.213.1.2": ["10.213.1.3", "10.213.1.4"]}
+    assert endpoints.vips(view, ["front", "back"])["10.213.2.2"] == []
 
 
 def test_ruleset_balances_and_rejects_a_vip_without_tasks() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from shoal.api.types import ContainerSpec, Task, TaskSpec
 from shoal.runtime.base import RuntimeError_
-from shoal.runtime.docker import DockerRuntime
+from shoal.runtime.docker import DockerRuntime, pause_archive
 from shoal.runtime.images import ImageStore
 
 
@@ -40,3 +42,21 @@ async def test_no_dockerd(tmp_path: Path, images: ImageStore) -> None:
     assert ei.value.message == "No such image: other" and ei.value.reject
     await rt.remove("t1")
     await rt.close()
+
+
+def test_the_pause_image_is_a_docker_archive_of_one_layer() -> None:
+    """What ``docker load`` takes: a manifest naming the tag, the config (busybox sleeping) and the
+    layer (``/bin/busybox``, executable), whose digest is the config's diff ID."""
+    archive = pause_archive(b"\x7fELF-not-really", "shoal/pause:1")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tf:
+        files = {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}  # type: ignore[union-attr]
+    (manifest,) = json.loads(files["manifest.json"])
+    assert manifest["RepoTags"] == ["shoal/pause:1"]
+    config = json.loads(files[manifest["Config"]])
+    assert config["config"]["Cmd"][:2] == ["/bin/busybox", "sleep"]
+    (layer_name,) = manifest["Layers"]
+    layer = files[layer_name]
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as lt:
+        busybox = lt.getmember("bin/busybox")
+        assert busybox.mode & 0o111 and lt.extractfile(busybox).read() == b"\x7fELF-not-really"  # type: ignore[union-attr]

@@ -1,17 +1,18 @@
 """The Docker Engine API front door (the swarm subset the docker CLI 28 uses), on aiohttp.
 
-A thin translator: it parses query strings and bodies, calls the daemon's control API and image
-store, and writes Docker's JSON shapes, status codes and ``{"message": …}`` errors. Every route is
-served with and without a ``/v1.NN`` prefix. Unknown routes answer 404 ``page not found``. Operations
-the Engine API does not have live under ``/shoal/`` (``POST /shoal/services/dry-run``: the placement a
-``POST /services/create`` with the same body would make, written nowhere).
+A thin translator over one node (``nodeapi.NodeAPI``: the daemon, or any object that implements it):
+it parses query strings and bodies, calls the node's control API, stores and logs, and writes Docker's
+JSON shapes, status codes and ``{"message": …}`` errors (the core's coded errors in dockerd's words,
+``errors.py``). Every route is served with and without a ``/v1.NN`` prefix. Unknown routes answer
+404 ``page not found``. Operations the Engine API does not have live under ``/shoal/``
+(``POST /shoal/services/dry-run``: the placement a ``POST /services/create`` with the same body would
+make, written nowhere).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
 import json
 import logging
 import os
@@ -27,14 +28,15 @@ import msgspec
 from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
+from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
+from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
     Network,
-    Node,
     NodeSpec,
     SecretSpec,
     Service,
@@ -43,23 +45,14 @@ from shoal.api.types import (
     parse_ts,
     service_id_of,
 )
-from shoal.daemon import Daemon
 from shoal.frontdoor.docker import logstream, wire
-from shoal.manager.ca import join_token
-from shoal.manager.control import service_with_defaults
-from shoal.manager.networks import NetworkCreateRequest
-from shoal.manager.quorum import NO_LEADER
-from shoal.manager.secrets import PayloadAPI
-from shoal.runtime import reference
-from shoal.runtime.base import container_name
-from shoal.runtime.images import Image, normalize, split_ref
-from shoal.runtime.registry import AuthConfig, parse_pull_ref
-from shoal.store.backend import StoreError
+from shoal.frontdoor.docker.errors import status_of, words
+from shoal.nodeapi import Control, Images, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-DAEMON: web.AppKey[Daemon] = web.AppKey("daemon", Daemon)
+NODE: web.AppKey[NodeAPI] = web.AppKey("node", NodeAPI)
 AUTH_HEADER = "X-Registry-Auth"  # base64url JSON {username, password, serveraddress}
 
 
@@ -72,6 +65,10 @@ def err(status: int, message: str) -> web.Response:
     return jresp({"message": message}, status)
 
 
+def error_response(e: ShoalError) -> web.Response:
+    return err(status_of(e), words(e))
+
+
 # Writes to the cluster state: refused at once, in Swarm's words, while the managers have no leader.
 _CLUSTER_WRITE = re.compile(r"^(/v[0-9.]+)?/(services|nodes|tasks|secrets|configs|networks|swarm/update)")
 
@@ -80,18 +77,10 @@ _CLUSTER_WRITE = re.compile(r"^(/v[0-9.]+)?/(services|nodes|tasks|secrets|config
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.method in ("POST", "PUT", "DELETE") and _CLUSTER_WRITE.match(request.path):
-            elector = daemon(request).elector
-            if elector is not None and not await elector.writable():
-                return err(503, NO_LEADER)
+            await node(request).check_writable()
         return await handler(request)
     except ShoalError as e:
-        return err(e.status, e.message)
-    except StoreError as e:
-        if daemon(request).in_quorum:  # an etcd request that timed out without a quorum
-            log.warning("%s %s: %s", request.method, request.path, e)
-            return err(503, NO_LEADER)
-        log.exception("store error on %s %s", request.method, request.path)
-        return err(500, f"internal error: {e}")
+        return error_response(e)
     except msgspec.ValidationError as e:
         return err(400, f"invalid JSON: json: {e}")  # dockerd's ReadJSON wraps every decoding error
     except msgspec.DecodeError as e:
@@ -104,7 +93,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
     except (ConnectionResetError, asyncio.CancelledError):
         raise
-    except Exception as e:  # a bug: say so in Docker's shape rather than drop the connection
+    except Exception as e:  # a bug, or a cluster store without a quorum: say so in Docker's shape
+        failure = node(request).store_failure(e)
+        if failure is not None:
+            return error_response(failure)
         log.exception("internal error on %s %s", request.method, request.path)
         return err(500, f"internal error: {e}")
 
@@ -146,37 +138,49 @@ async def body_as(request: web.Request, typ: type) -> Any:
     return msgspec.json.decode(raw, type=typ)
 
 
-def daemon(request: web.Request) -> Daemon:
-    return request.app[DAEMON]
+def node(request: web.Request) -> NodeAPI:
+    return request.app[NODE]
 
 
-def cluster_json(d: Daemon) -> dict[str, Any]:
-    c = d.require_manager().control.cluster()
-    data: dict[str, Any] = wire.object_json(c)
-    data.pop("RootCAKey", None)
-    data.pop("UnlockKey", None)
-    data.pop("NetworkBootstrapKeys", None)
-    data.pop("EncryptionKeyLamportClock", None)
+def control(request: web.Request) -> Control:
+    return request.app[NODE].control()
+
+
+# Fields of the core's cluster object that the Engine API's Swarm shape does not have (the core's
+# cluster view leaves them empty: they hold keys).
+_NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock")
+
+
+def _cluster_dict(cluster: Any) -> dict[str, Any]:
+    data: dict[str, Any] = wire.object_json(cluster)
+    for k in _NOT_IN_SWARM:
+        data.pop(k, None)
     return data
+
+
+def cluster_json(c: Control) -> dict[str, Any]:
+    return _cluster_dict(c.cluster_view())
 
 
 # ---------------------------------------------------------------- system
 
 
 async def ping(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
     headers = {
         "API-Version": API_VERSION,
         "OSType": "linux",
         "Docker-Experimental": "false",
-        "Swarm": "active/manager" if d.manager is not None else "active/worker" if d.worker is not None
-        else "locked" if d.locked else "inactive",
+        "Swarm": _SWARM_HEADER[node(request).membership()],
         "Cache-Control": "no-cache, no-store, must-revalidate",
         "Pragma": "no-cache",
     }
     if request.method == "HEAD":
         return web.Response(status=200, headers=headers, content_type="text/plain")
     return web.Response(text="OK", headers=headers, content_type="text/plain")
+
+
+_SWARM_HEADER = {Membership.MANAGER: "active/manager", Membership.WORKER: "active/worker",
+                 Membership.LOCKED: "locked", Membership.INACTIVE: "inactive"}
 
 
 def _kernel() -> str:
@@ -197,38 +201,20 @@ async def version(request: web.Request) -> web.StreamResponse:
 
 
 async def info(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    desc = d.describe()
+    n = node(request).summary()
+    sw = n.Swarm
     swarm: dict[str, Any] = {
-        "NodeID": "", "NodeAddr": "", "LocalNodeState": d.local_node_state(), "ControlAvailable": False,
-        "Error": "", "RemoteManagers": None,
+        "NodeID": sw.NodeID, "NodeAddr": sw.NodeAddr, "LocalNodeState": sw.LocalNodeState,
+        "ControlAvailable": sw.ControlAvailable, "Error": "",
+        "RemoteManagers": msgspec.to_builtins(sw.RemoteManagers),
     }
-    running = 0
-    if d.manager is not None:
-        nodes = d.manager.store.list(Node)
-        managers = [n for n in nodes if n.Spec.Role == "manager"]
-        swarm.update({
-            "NodeID": d.node_id,
-            "NodeAddr": d.addr.rsplit(":", 1)[0],
-            "ControlAvailable": True,
-            "RemoteManagers": [{"NodeID": n.ID, "Addr": n.ManagerStatus.Addr if n.ManagerStatus else ""}
-                               for n in managers],
-            "Nodes": len(nodes),
-            "Managers": len(managers),
-            "Cluster": cluster_json(d),
-        })
-    elif d.worker is not None:
-        swarm.update({
-            "NodeID": d.node_id,
-            "NodeAddr": d.addr.rsplit(":", 1)[0],
-            "RemoteManagers": [{"NodeID": "", "Addr": a} for a in d.managers],
-        })
-    if d.worker is not None:
-        running = len(d.worker.runners)
+    if sw.Cluster is not None:
+        swarm.update({"Nodes": sw.Nodes, "Managers": sw.Managers, "Cluster": _cluster_dict(sw.Cluster)})
+    running = n.ContainersRunning
     return jresp({
-        "ID": d.node_id or "shoal",
+        "ID": n.ID or "shoal",
         "Containers": running, "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": 0,
-        "Images": len(d.images.ids()),
+        "Images": n.Images,
         "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "overlay"], "Authorization": None,
                     "Log": ["json-file"]},
@@ -239,11 +225,11 @@ async def info(request: web.Request) -> web.StreamResponse:
         "KernelVersion": _kernel(), "OperatingSystem": "shoal on " + platform.system(), "OSVersion": "",
         "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": None,
-        "NCPU": desc.Resources.NanoCPUs // 1_000_000_000, "MemTotal": desc.Resources.MemoryBytes,
-        "DockerRootDir": str(d.data_root), "Name": d.hostname,
-        "Labels": [f"{k}={v}" for k, v in sorted(d.config.labels.items())],
+        "NCPU": n.NCPU, "MemTotal": n.MemTotal,
+        "DockerRootDir": n.DataRoot, "Name": n.Hostname,
+        "Labels": [f"{k}={v}" for k, v in sorted(n.Labels.items())],
         "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,
-        "Runtimes": {d.runtime_name: {"path": d.runtime_name}}, "DefaultRuntime": d.runtime_name,
+        "Runtimes": {n.Runtime: {"path": n.Runtime}}, "DefaultRuntime": n.Runtime,
         "Swarm": swarm, "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
         "SecurityOptions": ["name=seccomp,profile=builtin"], "Warnings": None,
     })
@@ -267,7 +253,7 @@ class InitRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
-    node_id = await daemon(request).swarm_init(
+    node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
         req.ForceNewCluster, req.AutoLockManagers,
     )
@@ -285,39 +271,30 @@ class JoinRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_join(request: web.Request) -> web.StreamResponse:
     req: JoinRequest = await body_as(request, JoinRequest)
-    await daemon(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
+    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
     return web.Response(status=200)
 
 
 async def swarm_leave(request: web.Request) -> web.StreamResponse:
-    await daemon(request).swarm_leave(qbool(request, "force"))
+    await node(request).swarm_leave(qbool(request, "force"))
     return web.Response(status=200)
 
 
 async def swarm_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(cluster_json(daemon(request)))
+    return jresp(cluster_json(control(request)))
 
 
 async def swarm_update(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    m = d.require_manager()
+    n = node(request)
+    n.control()  # not a manager: say so before reading the body
     spec: ClusterSpec = await body_as(request, ClusterSpec)
-    trust = m.control.cluster().TLSInfo.TrustRoot
-    await m.control.update_cluster(
-        qint(request, "version"), spec, qbool(request, "rotateWorkerToken"), qbool(request, "rotateManagerToken"),
-        lambda _role: join_token(trust),
-    )
-    autolock = spec.EncryptionConfig.AutoLockManagers
-    rotate = qbool(request, "rotateManagerUnlockKey")
-    if rotate and not autolock:
-        return err(400, "rpc error: code = FailedPrecondition desc = cannot rotate because autolock is not turned on")
-    await d.set_autolock(autolock, rotate)
+    await n.update_swarm(qint(request, "version"), spec, qbool(request, "rotateWorkerToken"),
+                         qbool(request, "rotateManagerToken"), qbool(request, "rotateManagerUnlockKey"))
     return web.Response(status=200)
 
 
 async def swarm_unlockkey(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp({"UnlockKey": m.control.cluster().UnlockKey})
+    return jresp({"UnlockKey": control(request).unlock_key()})
 
 
 class UnlockRequest(msgspec.Struct):
@@ -326,7 +303,7 @@ class UnlockRequest(msgspec.Struct):
 
 async def swarm_unlock(request: web.Request) -> web.StreamResponse:
     req: UnlockRequest = await body_as(request, UnlockRequest)
-    await daemon(request).unlock(req.UnlockKey)
+    await node(request).unlock(req.UnlockKey)
     return web.Response(status=200)
 
 
@@ -334,25 +311,22 @@ async def swarm_unlock(request: web.Request) -> web.StreamResponse:
 
 
 async def nodes_list(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp([wire.object_json(n) for n in m.control.nodes(filters_of(request))])
+    return jresp([wire.object_json(n) for n in control(request).nodes(filters_of(request))])
 
 
 async def node_inspect(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp(wire.object_json(m.control.node(request.match_info["id"])))
+    return jresp(wire.object_json(control(request).node(request.match_info["id"])))
 
 
 async def node_update(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    c = control(request)
     spec: NodeSpec = await body_as(request, NodeSpec)
-    await m.control.update_node(request.match_info["id"], qint(request, "version"), spec)
+    await c.update_node(request.match_info["id"], qint(request, "version"), spec)
     return web.Response(status=200)
 
 
 async def node_delete(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    await m.control.remove_node(request.match_info["id"], qbool(request, "force"))
+    await control(request).remove_node(request.match_info["id"], qbool(request, "force"))
     return web.Response(status=200)
 
 
@@ -364,10 +338,11 @@ def task_json(t: Task) -> wire.Task:
     return wire.task_from_core(t)
 
 
-def service_json(m: Any, s: Service, status: bool = False, defaults: bool = False) -> wire.Service:
-    out = wire.service_from_core(service_with_defaults(s) if defaults else s)
-    if status:
-        out.ServiceStatus = m.control.service_status(s)
+def service_json(c: Control | None, s: Service, status: bool = False, defaults: bool = False) -> wire.Service:
+    """``c``: the control API (needed for ``status`` and ``defaults`` only)."""
+    out = wire.service_from_core(c.with_defaults(s) if defaults and c is not None else s)
+    if status and c is not None:
+        out.ServiceStatus = c.service_status(s)
     return out
 
 
@@ -377,91 +352,86 @@ async def service_spec(request: web.Request) -> Any:
 
 
 async def services_list(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    c = control(request)
     status = qbool(request, "status")
-    return jresp([service_json(m, s, status) for s in m.control.services(filters_of(request))])
+    return jresp([service_json(c, s, status) for s in c.services(filters_of(request))])
 
 
 async def service_create(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    c = control(request)
     spec = await service_spec(request)
-    svc = await m.control.create_service(spec, request.headers.get(AUTH_HEADER, ""))
+    svc = await c.create_service(spec, request.headers.get(AUTH_HEADER, ""))
     # API 1.30 and later: the client pins the image's digest itself (GET /distribution) and warns.
     return jresp({"ID": svc.ID, "Warnings": None}, 201)
 
 
 async def service_dry_run(request: web.Request) -> web.StreamResponse:
     """shoal's own: where ``POST /services/create`` with this body would place the tasks (no write)."""
-    m = daemon(request).require_manager()
+    c = control(request)
     spec = await service_spec(request)
-    return jresp(m.control.dry_run(spec))
+    return jresp(c.dry_run(spec))
 
 
 async def service_inspect(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    s = m.control.service(request.match_info["id"])
-    return jresp(service_json(m, s, defaults=qbool(request, "insertDefaults")))
+    c = control(request)
+    s = c.service(request.match_info["id"])
+    return jresp(service_json(c, s, defaults=qbool(request, "insertDefaults")))
 
 
 async def service_update(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    c = control(request)
     spec = await service_spec(request)
     rollback = request.query.get("rollback", "") == "previous"
-    await m.control.update_service(request.match_info["id"], qint(request, "version"), spec, rollback,
+    await c.update_service(request.match_info["id"], qint(request, "version"), spec, rollback,
                                    request.headers.get(AUTH_HEADER, ""), request.query.get("registryAuthFrom", ""))
     return jresp({"Warnings": None})
 
 
 async def service_delete(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    await m.control.remove_service(request.match_info["id"])
+    await control(request).remove_service(request.match_info["id"])
     return web.Response(status=200)
 
 
 async def service_logs(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    m = d.require_manager()
-    s = m.control.service(request.match_info["id"])
-    return await logstream.serve(request, d, m, service=s)
+    n = node(request)
+    s = n.control().service(request.match_info["id"])
+    return await logstream.serve(request, n.logs(), service=s)
 
 
 # ---------------------------------------------------------------- tasks
 
 
 async def tasks_list(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp(wire.tasks_from_core(m.control.tasks(filters_of(request))))
+    return jresp(wire.tasks_from_core(control(request).tasks(filters_of(request))))
 
 
 async def task_inspect(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp(task_json(m.control.task(request.match_info["id"])))
+    return jresp(task_json(control(request).task(request.match_info["id"])))
 
 
 async def task_logs(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    m = d.require_manager()
-    t: Task = m.control.task(request.match_info["id"])
-    return await logstream.serve(request, d, m, task=t)
+    n = node(request)
+    t: Task = n.control().task(request.match_info["id"])
+    return await logstream.serve(request, n.logs(), task=t)
 
 
 # ---------------------------------------------------------------- images
 
 
-def image_summary(d: Daemon, img: Image) -> dict[str, Any]:
-    size = d.images.size(img)
+def image_summary(img: ImageInfo) -> dict[str, Any]:
+    size = img.Size
     return {
-        "Id": img.id, "ParentId": "", "RepoTags": img.tags or None, "RepoDigests": d.images.repo_digests(img.id),
-        "Created": int(parse_ts(img.config.get("created", ""))), "Size": size, "SharedSize": -1,
+        "Id": img.ID, "ParentId": "", "RepoTags": img.Tags or None, "RepoDigests": img.RepoDigests,
+        "Created": int(parse_ts(img.Config.get("created", ""))), "Size": size, "SharedSize": -1,
         "VirtualSize": size, "Labels": img.container_config.get("Labels"), "Containers": -1,
     }
 
 
-def image_inspect_json(d: Daemon, img: Image) -> dict[str, Any]:
-    size = d.images.size(img)
-    cfg = img.config
+def image_inspect_json(img: ImageInfo) -> dict[str, Any]:
+    size = img.Size
+    cfg = img.Config
     return {
-        "Id": img.id, "RepoTags": img.tags, "RepoDigests": d.images.repo_digests(img.id), "Parent": "",
+        "Id": img.ID, "RepoTags": img.Tags, "RepoDigests": img.RepoDigests, "Parent": "",
         "Comment": "",
         "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": img.container_config, "Architecture": cfg.get("architecture", ""),
@@ -482,29 +452,25 @@ async def _spool(request: web.Request) -> tempfile.SpooledTemporaryFile[bytes]:
 
 
 async def images_create(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
+    images = node(request).local_images
     q = request.query
     if q.get("fromSrc") is None:
-        return await _pull(request, d)
+        return await _pull(request)
     if q.get("fromSrc") != "-":
         return err(400, "importing from a URL is not supported; pipe the tarball with fromSrc=-")
     body = await _spool(request)
     repo, tag = q.get("repo", ""), q.get("tag", "")
-    if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
-        repo, tag = split_ref(repo)
     changes = q.getall("changes", [])
     try:
-        iid = await asyncio.to_thread(d.images.import_tar, body, repo, tag, changes, q.get("message", ""))
+        iid = await asyncio.to_thread(images.import_tar, body, repo, tag, changes, q.get("message", ""))
     finally:
         body.close()
     return await _stream_messages(request, [{"status": iid}])
 
 
-async def _pull(request: web.Request, d: Daemon) -> web.StreamResponse:
+async def _pull(request: web.Request) -> web.StreamResponse:
     """``docker pull``: Docker's JSON progress, streamed. An error before the first message is an HTTP
     error (the CLI prints ``Error response from daemon: …``); after it, an ``errorDetail`` message."""
-    ref = parse_pull_ref(request.query.get("fromImage", ""), request.query.get("tag", ""))
-    auth = AuthConfig.decode(request.headers.get(AUTH_HEADER, ""))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
 
     async def emit(msg: dict[str, Any]) -> None:
@@ -513,11 +479,12 @@ async def _pull(request: web.Request, d: Daemon) -> web.StreamResponse:
         await resp.write(json.dumps(msg).encode() + b"\r\n")
 
     try:
-        await d.registry.pull(ref, auth, d.images, emit)
+        await node(request).local_images.pull(request.query.get("fromImage", ""), request.query.get("tag", ""),
+                                              request.headers.get(AUTH_HEADER, ""), emit)
     except ShoalError as e:
         if not resp.prepared:
             raise
-        await emit({"errorDetail": {"message": e.message}, "error": e.message})
+        await emit({"errorDetail": {"message": words(e)}, "error": words(e)})
     await resp.write_eof()
     return resp
 
@@ -532,24 +499,24 @@ async def _stream_messages(request: web.Request, msgs: list[dict[str, Any]]) -> 
 
 
 async def images_load(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
+    images = node(request).local_images
     body = await _spool(request)
     try:
-        loaded = await asyncio.to_thread(d.images.load, body)
+        loaded = await asyncio.to_thread(images.load, body)
     finally:
         body.close()
     return await _stream_messages(request, [{"stream": line + "\n"} for line in loaded])
 
 
 async def images_get(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
+    images = node(request).local_images
     names = request.query.getall("names", []) or [unquote(request.match_info.get("name", ""))]
     for n in names:
-        d.images.must(n)
+        images.must(n)
     fd, path = tempfile.mkstemp(prefix="shoal-save-", suffix=".tar")
     try:
         with os.fdopen(fd, "wb") as out:
-            await asyncio.to_thread(d.images.save, names, out)
+            await asyncio.to_thread(images.save, names, out)
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/x-tar"})
         await resp.prepare(request)
         with open(path, "rb") as f:
@@ -562,116 +529,81 @@ async def images_get(request: web.Request) -> web.StreamResponse:
 
 
 async def images_list(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
+    images = node(request).local_images
     f = filters_of(request)
     out = []
-    for iid in d.images.ids():
-        img = d.images.get_by_id(iid)
-        if img is None:
-            continue
-        summary = image_summary(d, img)
+    for img in images.ls():
+        summary = image_summary(img)
         if "reference" in f:
-            tags = [t for t in img.tags if any(_ref_matches(r, t) for r in f["reference"])]
+            tags = [t for t in img.Tags if any(images.matches(r, t) for r in f["reference"])]
             if not tags:
                 continue
             summary["RepoTags"] = tags
-        if "dangling" in f and ("true" in f["dangling"]) != (not img.tags):
+        if "dangling" in f and ("true" in f["dangling"]) != (not img.Tags):
             continue
         out.append(summary)
     out.sort(key=lambda x: -x["Created"])
     return jresp(out)
 
 
-def _ref_matches(pattern: str, tag: str) -> bool:
-    """Docker's ``reference`` filter: ``name`` matches every tag of that repository, ``name:tag``
-    exactly one; shell-style wildcards allowed."""
-    repo, _, _tag = normalize(tag).rpartition(":")
-    if ":" in pattern.rsplit("/", 1)[-1]:
-        return fnmatch.fnmatchcase(normalize(tag), normalize(pattern))
-    return fnmatch.fnmatchcase(repo, pattern.removeprefix("docker.io/library/"))
-
-
 async def image_inspect(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
     name = request.match_info["name"]
-    img = d.images.resolve(name)
+    img = node(request).local_images.resolve(name)
     if img is None:
         return err(404, f"No such image: {name}")
-    return jresp(image_inspect_json(d, img))
+    return jresp(image_inspect_json(img))
 
 
 async def image_history(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    img = d.images.must(request.match_info["name"])
-    hist = img.config.get("history") or []
-    out = [{"Id": img.id if i == len(hist) - 1 else "<missing>", "Created": int(parse_ts(h.get("created", ""))),
-            "CreatedBy": h.get("created_by", ""), "Tags": img.tags if i == len(hist) - 1 else None,
+    img = node(request).local_images.must(request.match_info["name"])
+    hist = img.Config.get("history") or []
+    out = [{"Id": img.ID if i == len(hist) - 1 else "<missing>", "Created": int(parse_ts(h.get("created", ""))),
+            "CreatedBy": h.get("created_by", ""), "Tags": img.Tags if i == len(hist) - 1 else None,
             "Size": 0, "Comment": h.get("comment", "")} for i, h in enumerate(hist)]
     return jresp(list(reversed(out)))
 
 
 async def image_tag(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
     repo, tag = request.query.get("repo", ""), request.query.get("tag", "")
     if not repo:
         return err(400, "repository name must have at least one component")
-    d.images.tag(request.match_info["name"], f"{repo}:{tag or 'latest'}")
+    node(request).local_images.tag(request.match_info["name"], f"{repo}:{tag or 'latest'}")
     return web.Response(status=201)
 
 
 async def image_delete(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    in_use: set[str] = set()
-    if d.manager is not None:
-        for s in d.manager.store.list(Service):
-            for cs in s.Spec.TaskTemplate.Containers:
-                img = d.images.resolve(cs.Image)
-                if img is not None:
-                    in_use.add(img.id)
-    return jresp(d.images.remove(request.match_info["name"], qbool(request, "force"), in_use))
+    return jresp(node(request).local_images.remove(request.match_info["name"], qbool(request, "force")))
 
 
 async def distribution(request: web.Request) -> web.StreamResponse:
     """``GET /distribution/{name}/json``: what the registry holds for the reference (the docker CLI pins
     the service's image to ``Descriptor.digest`` and its placement to ``Platforms``)."""
-    name = request.match_info["name"]
-    if name.startswith("sha256:"):
-        return err(500, "no manifest found for full image ID")
-    ref = reference.parse(name)
-    auth = AuthConfig.decode(request.headers.get(AUTH_HEADER, ""))
-    return jresp(await daemon(request).registry.inspect(ref, auth))
-
-
-class AuthRequest(msgspec.Struct, kw_only=True):
-    username: str = ""
-    password: str = ""
-    serveraddress: str = ""
-    identitytoken: str = ""
-    registrytoken: str = ""
+    images = node(request).local_images
+    return jresp(await images.distribution(request.match_info["name"], request.headers.get(AUTH_HEADER, "")))
 
 
 async def auth(request: web.Request) -> web.StreamResponse:
     """``docker login``: check the credentials against the registry (the CLI stores them)."""
-    req: AuthRequest = await body_as(request, AuthRequest)
-    await daemon(request).registry.login(AuthConfig.from_json(msgspec.to_builtins(req)))
+    req: RegistryCredentials = await body_as(request, RegistryCredentials)
+    await node(request).local_images.login(req)
     return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 # ---------------------------------------------------------------- containers (the tasks on this node)
 
 
-def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
-    t = runner.task
+def _container_summary(images: Images, lt: LocalTask) -> dict[str, Any]:
+    t = lt.task
     spec = first_container(t.Spec)
     image = spec.Image if spec else ""
-    img = d.images.resolve(image) if image else None
-    state = runner.state
-    since = parse_ts(runner.status.Timestamp) if runner.status.Timestamp else 0.0
+    img: ImageInfo | None = images.resolve(image) if image else None
+    state = lt.state
+    since = parse_ts(lt.status.Timestamp) if lt.status.Timestamp else 0.0
     ago = human_duration(max(time.time() - since, 0))
     if state == TaskState.RUNNING:
         cstate, status = "running", f"Up {ago}"
     elif state.terminal:
-        code = runner.status.Containers[0].ExitCode if runner.status.Containers else 0
+        code = lt.status.Containers[0].ExitCode if lt.status.Containers else 0
         cstate, status = "exited", f"Exited ({code}) {ago} ago"
     else:
         cstate, status = "created", "Created"
@@ -684,11 +616,11 @@ def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
         "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
         "com.docker.swarm.task": "",
         "com.docker.swarm.task.id": t.ID,
-        "com.docker.swarm.task.name": container_name(t),
+        "com.docker.swarm.task.name": lt.name,
         **((spec.Labels or {}) if spec else {}),
     }
     return {
-        "Id": t.ID, "Names": ["/" + container_name(t)], "Image": image, "ImageID": img.id if img else "",
+        "Id": t.ID, "Names": ["/" + lt.name], "Image": image, "ImageID": img.ID if img else "",
         "Command": " ".join(argv), "Created": int(parse_ts(t.CreatedAt)), "Ports": [], "Labels": labels,
         "State": cstate, "Status": status, "HostConfig": {"NetworkMode": "none"},
         "NetworkSettings": {"Networks": {}}, "Mounts": [],
@@ -696,12 +628,11 @@ def _container_summary(d: Daemon, runner: Any) -> dict[str, Any]:
 
 
 async def containers_list(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
+    n = node(request)
     show_all = qbool(request, "all")
     out = []
-    runners = list(d.worker.runners.values()) if d.worker is not None else []
-    for r in runners:
-        summary = _container_summary(d, r)
+    for lt in n.containers():
+        summary = _container_summary(n.local_images, lt)
         if show_all or summary["State"] == "running":
             out.append(summary)
     out.sort(key=lambda c: -c["Created"])
@@ -730,38 +661,35 @@ def network_json(n: Network) -> dict[str, Any]:
 
 
 async def networks_list(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp([network_json(n) for n in m.control.networks.networks(filters_of(request))])
+    return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
 
 
 async def network_inspect(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    return jresp(network_json(m.control.networks.network(request.match_info["id"])))
+    return jresp(network_json(control(request).networks.network(request.match_info["id"])))
 
 
 async def network_create(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
+    c = control(request)
     req: NetworkCreateRequest = await body_as(request, NetworkCreateRequest)
-    net = await m.control.networks.create(req)
+    net = await c.networks.create(req)
     return jresp({"Id": net.ID, "Warning": ""}, 201)
 
 
 async def network_delete(request: web.Request) -> web.StreamResponse:
-    m = daemon(request).require_manager()
-    await m.control.networks.remove(request.match_info["id"])
+    await control(request).networks.remove(request.match_info["id"])
     return web.Response(status=204)
 
 
 # ---------------------------------------------------------------- secrets and configs
 
 
-def _payloads(request: web.Request) -> tuple[PayloadAPI, type]:
+def _payloads(request: web.Request) -> tuple[Payloads, type]:
     """The control API of the route's kind (``/secrets…`` or ``/configs…``) and its spec type."""
-    control = daemon(request).require_manager().control
+    c = control(request)
     resource = request.match_info.route.resource
     if resource is not None and "/secrets" in resource.canonical:  # the route's pattern, not a name in the path
-        return control.secrets, SecretSpec
-    return control.configs, ConfigSpec
+        return c.secrets, SecretSpec
+    return c.configs, ConfigSpec
 
 
 async def payloads_list(request: web.Request) -> web.StreamResponse:
@@ -802,15 +730,14 @@ async def not_found(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- volumes (this node's)
 
 
-def _volume_users(d: Daemon) -> dict[str, list[str]]:
-    in_use = getattr(d.runtime, "volumes_in_use", None)
-    return in_use() if in_use is not None else {}
+def volume_json(v: VolumeInfo) -> dict[str, Any]:
+    return {"CreatedAt": v.CreatedAt, "Driver": v.Driver, "Labels": v.Labels, "Mountpoint": v.Mountpoint,
+            "Name": v.Name, "Options": v.Options, "Scope": "local"}
 
 
 async def volumes_list(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
-    vols = d.volumes.ls(filters_of(request), set(_volume_users(d)))
-    return jresp({"Volumes": vols, "Warnings": None})
+    vols = node(request).local_volumes.ls(filters_of(request))
+    return jresp({"Volumes": [volume_json(v) for v in vols], "Warnings": None})
 
 
 class VolumeCreateRequest(msgspec.Struct):
@@ -823,23 +750,21 @@ class VolumeCreateRequest(msgspec.Struct):
 async def volume_create(request: web.Request) -> web.StreamResponse:
     req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
     name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
-    return jresp(daemon(request).volumes.create(name, req.Driver, req.Labels, req.DriverOpts), 201)
+    return jresp(volume_json(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts)), 201)
 
 
 async def volume_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(daemon(request).volumes.inspect(request.match_info["name"]))
+    return jresp(volume_json(node(request).local_volumes.inspect(request.match_info["name"])))
 
 
 async def volume_delete(request: web.Request) -> web.StreamResponse:
-    d, name = daemon(request), request.match_info["name"]
-    d.volumes.remove(name, _volume_users(d).get(name, []), qbool(request, "force"))
+    node(request).local_volumes.remove(request.match_info["name"], qbool(request, "force"))
     return web.Response(status=204)
 
 
 async def volumes_prune(request: web.Request) -> web.StreamResponse:
-    d = daemon(request)
     everything = any(v.lower() in ("true", "1") for v in filters_of(request).get("all", []))
-    deleted, freed = d.volumes.prune(set(_volume_users(d)), everything)
+    deleted, freed = node(request).local_volumes.prune(everything)
     return jresp({"VolumesDeleted": deleted or None, "SpaceReclaimed": freed})
 
 
@@ -876,9 +801,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def make_app(d: Daemon) -> web.Application:
+def make_app(n: NodeAPI) -> web.Application:
+    """The Engine API over ``n`` (a ``Daemon``, or any object that implements ``NodeAPI``)."""
     app = web.Application(middlewares=[errors_middleware], client_max_size=1 << 40)
-    app[DAEMON] = d
+    app[NODE] = n
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, "/{_version:v[0-9]+\\.[0-9]+}" + path, handler)
@@ -886,9 +812,9 @@ def make_app(d: Daemon) -> web.Application:
     return app
 
 
-async def serve(d: Daemon, hosts: list[str]) -> web.AppRunner:
+async def serve(n: NodeAPI, hosts: list[str]) -> web.AppRunner:
     """Start listening on every ``unix://path`` and ``tcp://host:port`` in ``hosts``."""
-    runner = web.AppRunner(make_app(d), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(n), access_log=None, handle_signals=False)
     await runner.setup()
     for h in hosts:
         if h.startswith("unix://"):

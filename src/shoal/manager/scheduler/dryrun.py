@@ -10,26 +10,11 @@ no task (fewer tasks than nodes) has no reason.
 
 from __future__ import annotations
 
-import msgspec
-
+from shoal.api.control import NodePlan, Plan
 from shoal.api.types import Node, Task
 from shoal.manager.scheduler.filters import Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
 from shoal.manager.scheduler.scheduler import no_suitable_node, node_infos
-
-
-class NodePlan(msgspec.Struct, kw_only=True):
-    ID: str
-    Hostname: str
-    Tasks: int = 0
-    Rejected: str = ""  # the filter that turns the node down, e.g. "insufficient resources"
-
-
-class Plan(msgspec.Struct, kw_only=True):
-    Tasks: int = 0  # tasks to place (global: one per node that takes it)
-    Placed: int = 0
-    Nodes: list[NodePlan] = msgspec.field(default_factory=list)  # every node, by hostname
-    Err: str = ""  # what the tasks that fit nowhere would show: "no suitable node (…)"
 
 
 def plan(nodes: list[Node], tasks: list[Task], new: list[Task], *, global_mode: bool = False) -> Plan:

@@ -1,0 +1,301 @@
+"""The node's network: every task's sandbox, and what the node keeps for all of them.
+
+``NodeNetwork`` is made by the daemon for a runtime that joins sandboxes (runc, docker) and handed to
+the agent: the executor asks it for a task's sandbox (``create_sandbox``) before the runtime prepares
+the task, and removes it (``remove_sandbox``) after the runtime removed the task; the worker hands it
+the managers' view of the networks (``set_view``). It owns:
+
+* ``<exec-root>/netns/<task id>`` — each task's network namespace (``sandbox.py``), a bind mount of
+  an nsfs file; ``<exec-root>/netns`` is a private bind mount of itself (the kernel refuses nsfs bind
+  mounts on a shared mount). The namespace is made here (``unshare``), or is a runtime's (the docker
+  runtime's pause container: ``NetnsHolder``) bound here;
+* the networks' bridges, VXLAN ports and their peers (``bridge.py``), the node's default bridge for the
+  tasks without networks (``default.py``), the egress table (``egress.py``);
+* the embedded DNS server (``dns.py``), each task's VIP table (``vip.py``), the routing mesh
+  (``ingress.py``) and the encrypted overlays' tunnel (``seal.py``).
+
+``cleanup`` removes what a previous run of the daemon left (netns files, bridges, the egress table).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from shoal.api.types import Task, first_container
+from shoal.network import bridge, egress, endpoints, seal, vip
+from shoal.network import ingress as ingress_mesh
+from shoal.network.default import DefaultBridge, choose_bip
+from shoal.network.dns import EmbeddedDNS, node_upstreams
+from shoal.network.netns import bind, mounted, private_dir, run_in_netns, unbind
+from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
+
+log = logging.getLogger(__name__)
+
+TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
+
+
+def _loopback_up() -> None:
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname="lo")
+        if found:
+            ipr.link("set", index=found[0], state="up")
+
+
+class NodeNetwork:
+    def __init__(self, exec_root: Path, dns: list[str] | None = None, bip: str = "",
+                 holder: NetnsHolder | None = None) -> None:
+        self.holder = holder  # the runtime that holds the tasks' namespaces (docker), else they are made here
+        self.netns_dir = Path(exec_root) / "netns"
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        self.sandboxes: dict[str, Sandbox] = {}
+        self.network_peers: dict[str, list[str]] = {}  # overlay network → other nodes' addresses
+        self.endpoints: endpoints.View = {}  # the services' endpoints on this node's networks
+        self.dns = EmbeddedDNS(node_upstreams(dns))  # 127.0.0.11 in the namespace of every task
+        self._bip = bip
+        self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
+        self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
+        self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
+        self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
+        self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
+        self._encryption: dict[str, Any] = {}
+        self._netns_ready = False
+
+    def netns_path(self, task_id: str) -> Path:
+        return self.netns_dir / task_id
+
+    # ------------------------------------------------------------ a task's sandbox
+
+    async def create_sandbox(self, task: Task) -> Sandbox:
+        """The task's namespace (made here, or held by the runtime's ``holder``), wired to its networks (or the
+        default bridge), with its DNS server and VIP rules; raises ``SandboxError``."""
+        netns = self.netns_path(task.ID)
+        if task.ID in self.sandboxes or netns.exists():
+            await self.remove_sandbox(task.ID)
+        sb = Sandbox.of(task, netns)
+        self.sandboxes[task.ID] = sb  # first: a failure below is undone by remove_sandbox
+        try:
+            if self.holder is None:
+                await self._make_netns(netns)
+            else:
+                sb.held = True
+                self._bind_netns(await self.holder.hold_netns(sb), netns)
+                await asyncio.to_thread(run_in_netns, str(netns), _loopback_up)
+            await self._wire(task, sb)
+        except BaseException:
+            await self.remove_sandbox(task.ID)
+            raise
+        return sb
+
+    async def _wire(self, task: Task, sb: Sandbox) -> None:
+        spec = first_container(task.Spec)
+        dns = task.Spec.DNSConfig or (spec.DNSConfig if spec is not None else None) or {}
+        upstreams = dns.get("Nameservers") or None
+        netns = str(sb.netns)
+        if task.NetworksAttachments:
+            mine = [a.Network.ID for a in task.NetworksAttachments]
+            sb.networks = mine
+            sb.addresses = [addr for a in task.NetworksAttachments for addr in a.Addresses[:1]]
+            try:
+                local6 = await self._tunnel_address(task)
+                await asyncio.to_thread(bridge.attach, netns, task.ID, task.NetworksAttachments, local6)
+                await asyncio.to_thread(bridge.sync_peers, {n: p for n, p in self.network_peers.items() if n in mine})
+                await self.dns.add(task.ID, netns, mine, upstreams)
+                await self._sync_egress(task.ID, *egress.subnets(task.NetworksAttachments))
+                await self._sync_vips(task.ID)
+            except (OSError, NetlinkError, IndexError) as e:
+                raise SandboxError(f"attaching the task to its networks failed: {e}") from e
+        else:  # no networks: the node's default bridge, as Docker's docker0
+            try:
+                default = await self.default_bridge()
+                place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
+                sb.addresses = list(place.Addresses)
+                await asyncio.to_thread(bridge.attach, netns, task.ID, [place])
+                await self.dns.add(task.ID, netns, [], upstreams)
+                await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
+            except (OSError, NetlinkError, IndexError) as e:
+                raise SandboxError(f"attaching the task to the default bridge failed: {e}") from e
+
+    async def remove_sandbox(self, task_id: str) -> None:
+        """Remove the task's namespace and everything of it here (whatever of them exists); the
+        holder's part (a pause container) goes last."""
+        sb = self.sandboxes.pop(task_id, None)
+        self.dns.remove(task_id)
+        on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
+        if self._default_bridge is not None:
+            self._default_bridge.release(task_id)
+        self._vip_rules.pop(task_id, None)
+        if task_id in self._egress:
+            with contextlib.suppress(OSError):
+                await self._sync_egress(task_id, set(), set())
+        netns = self.netns_path(task_id)
+        unbind(netns)
+        with contextlib.suppress(FileNotFoundError):
+            netns.unlink()
+        if self.holder is not None and (sb is None or sb.held):
+            await self.holder.release_netns(task_id)
+        if on_default or (sb is not None and sb.networks):
+            # Its veths now (a crash's leftovers go with their namespaces, and at cleanup).
+            await asyncio.to_thread(bridge.detach, task_id)
+
+    async def _make_netns(self, path: Path) -> None:
+        self._ensure_netns_dir()
+        path.touch()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "unshare", f"--net={path}", "ip", "link", "set", "lo", "up",
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+        except OSError as e:
+            raise SandboxError(f"creating the network namespace failed: {e}") from e
+        if proc.returncode != 0:
+            text = err.decode(errors="replace").strip()
+            raise SandboxError(f"creating the network namespace failed: {text}")
+
+    def _bind_netns(self, source: str, path: Path) -> None:
+        """Bind a runtime's namespace (``/proc/<pid>/ns/net``) here: the node's rules and DNS find it
+        by this path, and it outlives a pause container that dies before its task is removed."""
+        self._ensure_netns_dir()
+        path.touch()
+        try:
+            bind(source, path)
+        except OSError as e:
+            raise SandboxError(f"binding the network namespace {source} failed: {e.strerror}") from e
+
+    def _ensure_netns_dir(self) -> None:
+        if self._netns_ready:
+            return
+        self.netns_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.netns_dir)
+        self._netns_ready = True
+
+    # ------------------------------------------------------------ the managers' view
+
+    async def set_view(self, peers: dict[str, list[str]], view: endpoints.View,
+                       ingress: dict[str, Any], encryption: dict[str, Any] | None = None) -> None:
+        """Where each overlay network's traffic goes (the other nodes with tasks on it), the services'
+        endpoints on its networks (the names its tasks resolve, the VIPs they balance), this node's
+        part of the routing mesh, and the encrypted overlays' keys."""
+        encryption = encryption or {}
+        if encryption != self._encryption:
+            try:
+                await self.tunnel.apply(encryption)
+                self._encryption = encryption
+            except OSError as e:
+                log.warning("encrypted overlays: %s", e)
+        sealed = set(encryption.get("networks") or [])
+        # An encrypted network's peers are reached at their addresses inside the tunnel.
+        self.network_peers = {net: [seal.inner_address(a) for a in addrs] if net in sealed else addrs
+                              for net, addrs in peers.items()}
+        self.endpoints = view
+        self.dns.names = endpoints.names(view)
+        if ingress != self._ingress:
+            try:
+                await asyncio.to_thread(ingress_mesh.sync, ingress)
+                self._ingress = ingress
+            except (OSError, NetlinkError) as e:
+                log.warning("routing mesh: %s", e)
+        await asyncio.to_thread(bridge.sync_peers, self.network_peers)
+        for tid, sb in list(self.sandboxes.items()):
+            if sb.networks:
+                await self._sync_vips(tid)
+
+    async def _tunnel_address(self, task: Task) -> str:
+        """This node's address in the encrypted tunnel, when the task is on an encrypted network: the
+        keys come with the manager's view of the networks, a moment after the task itself."""
+        if not any(bridge.encrypted(a) for a in task.NetworksAttachments or []):
+            return ""
+        try:
+            await asyncio.wait_for(self.tunnel.ready.wait(), TUNNEL_WAIT)
+        except TimeoutError:
+            raise OSError("no keys for the encrypted network came from the managers") from None
+        return self.tunnel.local
+
+    async def _sync_vips(self, task_id: str) -> None:
+        """Balance the VIPs of the task's networks over their tasks, in the task's namespace."""
+        sb = self.sandboxes.get(task_id)
+        if sb is None or not sb.networks:
+            return
+        vips = endpoints.vips(self.endpoints, sb.networks)
+        rules = vip.ruleset(vips)
+        if rules == self._vip_rules.get(task_id) or (not vips and task_id not in self._vip_rules):
+            return
+        try:
+            await vip.apply(str(sb.netns), rules)
+            self._vip_rules[task_id] = rules
+        except OSError as e:
+            log.warning("task %s: service VIPs: %s", task_id, e)
+
+    async def default_bridge(self) -> DefaultBridge:
+        """The node's default bridge, its address chosen on first use (netlink: from a thread)."""
+        if self._default_bridge is None:
+            self._default_bridge = DefaultBridge(await asyncio.to_thread(choose_bip, self._bip))
+        return self._default_bridge
+
+    async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
+        """Record the subnets ``task_id`` reaches outside from (``out``) and has (``local``); masquerade
+        the former of every task, and keep all of them apart."""
+        def union() -> tuple[set[str], set[str]]:
+            return (set().union(*(o for o, _ in self._egress.values())),
+                    set().union(*(a for _, a in self._egress.values())))
+
+        before = union()
+        if local:
+            self._egress[task_id] = (out, local)
+        else:
+            self._egress.pop(task_id, None)
+        now = union()
+        if now != before:
+            await asyncio.to_thread(egress.sync, *now)
+
+    # ------------------------------------------------------------ the node's lifecycle
+
+    async def cleanup(self) -> None:
+        """Remove the sandboxes a previous run of the daemon left (netns files), then, when no task
+        here has one, the networks' bridges, VXLANs and egress table it left."""
+        if self.netns_dir.exists():
+            for p in sorted(self.netns_dir.iterdir()):
+                if p.name not in self.sandboxes:
+                    await self.remove_sandbox(p.name)
+        if not self.sandboxes:
+            await asyncio.to_thread(bridge.remove_unused)
+            await asyncio.to_thread(egress.teardown)
+        self._release_netns_dir()
+
+    def _release_netns_dir(self) -> None:
+        """The netns directory's own bind mount (stacked, if several runs crashed), once it is empty."""
+        for _ in range(3):
+            if self.sandboxes or not mounted(self.netns_dir):
+                break
+            with contextlib.suppress(OSError):
+                if any(self.netns_dir.iterdir()):
+                    break
+                unbind(self.netns_dir)
+            self._netns_ready = False
+
+    async def close(self) -> None:
+        """The daemon is stopping (its tasks were removed): any sandbox still here goes (its task's
+        removal was cut short), then the DNS server, tunnel and mesh, and the bridges that no task
+        uses any more."""
+        for tid in list(self.sandboxes):
+            with contextlib.suppress(Exception):
+                await self.remove_sandbox(tid)
+        if not self.sandboxes:
+            self._release_netns_dir()
+        self.dns.close()
+        await self.tunnel.close()
+        self._encryption = {}
+        if self._ingress:
+            with contextlib.suppress(OSError, NetlinkError):
+                await asyncio.to_thread(ingress_mesh.teardown)
+            self._ingress = {}
+        if not self.sandboxes:
+            await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns

@@ -1,0 +1,265 @@
+"""The node as a front door sees it: the small interface every door is written against.
+
+A front door (Docker's today, Kubernetes' next) translates its wire format to these calls and their
+results and errors back to its words; it imports ``shoal.api`` and this module, never the process
+wiring (``daemon.py``), the manager, the agent or a runtime. ``Daemon`` implements ``NodeAPI``
+structurally; a test can hand a door any object that does.
+
+    NodeAPI                       one node (what ``shoal daemon`` runs)
+    ├── control() -> Control      the swarm's control API (a manager only; else the error to show)
+    │   ├── networks -> Networks
+    │   └── secrets, configs -> Payloads
+    ├── local_images -> Images    this node's image store, its registries
+    ├── local_volumes -> Volumes  this node's named volumes
+    ├── logs() -> Logs            task logs, wherever the tasks run
+    └── the swarm's lifecycle (init, join, leave, unlock, update), ``summary`` and ``membership``
+
+The rules stay behind the interface: which node reads a task's log, which images are in use, which
+cluster fields are secret, when an unlock key may rotate. Errors are ``api.errors`` with their code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import IO, Any, Protocol
+
+from shoal.api.control import NetworkCreateRequest, Plan
+from shoal.api.errors import ShoalError
+from shoal.api.nodeinfo import (
+    ImageInfo,
+    ImageRemoval,
+    LocalTask,
+    LogEntry,
+    LogOptions,
+    LogSelector,
+    Members,
+    Membership,
+    NodeSummary,
+    RegistryCredentials,
+    VolumeInfo,
+)
+from shoal.api.types import (
+    Cluster,
+    ClusterSpec,
+    Config,
+    ConfigSpec,
+    Network,
+    Node,
+    NodeSpec,
+    Secret,
+    SecretSpec,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
+    Task,
+)
+
+Filters = dict[str, list[str]]  # Docker's ``filters``: key -> accepted values
+Progress = Callable[[dict[str, Any]], Awaitable[None]]  # a pull's progress messages
+
+
+class Networks(Protocol):
+    def networks(self, filters: Filters | None = None) -> list[Network]: ...
+
+    def network(self, ref: str) -> Network: ...
+
+    async def create(self, req: NetworkCreateRequest) -> Network: ...
+
+    async def remove(self, ref: str) -> None: ...
+
+
+class Payloads(Protocol):
+    """Secrets or configs (the same operations; their data is never returned)."""
+
+    def objects(self, filters: Filters | None = None) -> list[Secret | Config]: ...
+
+    def inspect(self, ref: str) -> Secret | Config: ...
+
+    async def create(self, spec: SecretSpec | ConfigSpec) -> Secret | Config: ...
+
+    async def update(self, ref: str, version: int, spec: SecretSpec | ConfigSpec) -> None: ...
+
+    async def remove(self, ref: str) -> None: ...
+
+
+class Control(Protocol):
+    """The swarm's control API. Objects are found by full ID, then name, then unique ID prefix."""
+
+    @property
+    def networks(self) -> Networks: ...
+
+    @property
+    def secrets(self) -> Payloads: ...
+
+    @property
+    def configs(self) -> Payloads: ...
+
+    def cluster_view(self) -> Cluster:
+        """The cluster object without its keys (root CA key, unlock key, network keys)."""
+        ...
+
+    def unlock_key(self) -> str: ...
+
+    def members(self) -> Members: ...
+
+    def images_in_use(self) -> set[str]:
+        """The image references that the swarm's services run."""
+        ...
+
+    def nodes(self, filters: Filters | None = None) -> list[Node]: ...
+
+    def node(self, ref: str) -> Node: ...
+
+    async def update_node(self, ref: str, version: int, spec: NodeSpec) -> None: ...
+
+    async def remove_node(self, ref: str, force: bool = False) -> None: ...
+
+    def services(self, filters: Filters | None = None) -> list[Service]: ...
+
+    def service(self, ref: str) -> Service: ...
+
+    def service_status(self, s: Service) -> ServiceStatus: ...
+
+    def with_defaults(self, s: Service) -> Service:
+        """The service with Swarm's defaults written into its spec."""
+        ...
+
+    async def create_service(self, spec: ServiceSpec, registry_auth: str = "") -> Service: ...
+
+    def dry_run(self, spec: ServiceSpec) -> Plan: ...
+
+    async def update_service(self, ref: str, version: int, spec: ServiceSpec, rollback: bool = False,
+                             registry_auth: str = "", auth_from: str = "") -> Service: ...
+
+    async def remove_service(self, ref: str) -> None: ...
+
+    def tasks(self, filters: Filters | None = None) -> list[Task]: ...
+
+    def task(self, ref: str) -> Task: ...
+
+
+class Images(Protocol):
+    """This node's images, and the registries it pulls from."""
+
+    def ls(self) -> list[ImageInfo]: ...
+
+    def resolve(self, ref: str) -> ImageInfo | None:
+        """By name[:tag], digest, full ID or unambiguous ID prefix."""
+        ...
+
+    def must(self, ref: str) -> ImageInfo:
+        """As ``resolve``; raises NotFound."""
+        ...
+
+    def matches(self, pattern: str, tag: str) -> bool:
+        """Whether ``tag`` matches a reference filter (``name`` matches each of its tags, ``name:tag``
+        one; shell-style wildcards)."""
+        ...
+
+    def tag(self, ref: str, target: str) -> None: ...
+
+    def import_tar(self, src: IO[bytes], repo: str = "", tag: str = "", changes: list[str] | None = None,
+                   message: str = "") -> str:
+        """A root filesystem tarball as a new image (``repo`` may carry the tag); returns its ID."""
+        ...
+
+    def load(self, src: IO[bytes]) -> list[str]:
+        """Images from a ``save`` archive; returns ``Loaded image: …`` lines."""
+        ...
+
+    def save(self, refs: list[str], out: IO[bytes]) -> None: ...
+
+    def remove(self, ref: str, force: bool = False) -> list[ImageRemoval]:
+        """Untag, or delete when no tag is left; refused for an image the swarm's services use
+        (unless forced). Returns the ``Untagged``/``Deleted`` report."""
+        ...
+
+    async def pull(self, from_image: str, tag: str, registry_auth: str, progress: Progress) -> None:
+        """``registry_auth``: the client's encoded credentials (may be empty)."""
+        ...
+
+    async def distribution(self, name: str, registry_auth: str) -> dict[str, Any]:
+        """What the registry holds for a reference: its descriptor and platforms."""
+        ...
+
+    async def login(self, credentials: RegistryCredentials) -> None: ...
+
+
+class Volumes(Protocol):
+    """This node's named volumes."""
+
+    def ls(self, filters: Filters | None = None) -> list[VolumeInfo]:
+        """Filters: ``name`` (substring), ``driver``, ``label``, ``dangling`` (mounted by no container)."""
+        ...
+
+    def create(self, name: str, driver: str = "", labels: dict[str, str] | None = None,
+               options: dict[str, str] | None = None) -> VolumeInfo: ...
+
+    def inspect(self, name: str) -> VolumeInfo: ...
+
+    def remove(self, name: str, force: bool = False) -> None:
+        """Refused (Conflict) while a container here mounts it, unless forced."""
+        ...
+
+    def prune(self, all_named: bool) -> tuple[list[str], int]:
+        """Remove the unused volumes (anonymous ones only unless ``all_named``): names, bytes freed."""
+        ...
+
+
+class Logs(Protocol):
+    def stream(self, selector: LogSelector, options: LogOptions) -> AsyncGenerator[LogEntry, None]:
+        """The selected tasks' lines (those there, sorted by time; then, with ``follow``, those that
+        come, of tasks started later too), read wherever the tasks run."""
+        ...
+
+
+class NodeAPI(Protocol):
+    """One node: its control API (on a manager), stores, logs and place in the swarm."""
+
+    @property
+    def local_images(self) -> Images: ...
+
+    @property
+    def local_volumes(self) -> Volumes: ...
+
+    def control(self) -> Control:
+        """The control API; raises the reason there is none here (not a manager, locked, no leader)."""
+        ...
+
+    def logs(self) -> Logs:
+        """Task logs (a manager only, as ``control``)."""
+        ...
+
+    def membership(self) -> Membership: ...
+
+    def summary(self) -> NodeSummary: ...
+
+    def containers(self) -> list[LocalTask]:
+        """The tasks this node's agent runs."""
+        ...
+
+    async def check_writable(self) -> None:
+        """Raises Unavailable when the managers have no leader (cluster writes would hang)."""
+        ...
+
+    def store_failure(self, e: Exception) -> ShoalError | None:
+        """What a failure of the cluster store means to a client (no leader), or None: a bug."""
+        ...
+
+    async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
+                         default_addr_pool: list[str] | None = None, subnet_size: int = 0,
+                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False) -> str:
+        """Returns this node's ID."""
+        ...
+
+    async def swarm_join(self, remote_addrs: list[str], token: str, listen_addr: str = "",
+                         advertise_addr: str = "") -> None: ...
+
+    async def swarm_leave(self, force: bool) -> None: ...
+
+    async def unlock(self, key: str) -> None: ...
+
+    async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
+                           rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> None:
+        """The cluster's spec, join tokens and autolock (and its unlock key)."""
+        ...

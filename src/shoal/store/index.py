@@ -1,0 +1,108 @@
+"""Index keys: what must be unique across the cluster, made unique by the store's transaction.
+
+With several managers every one of them writes to the shared store, and each reads a cache that
+may lag; so a name, a published port or an address is never "free" because a cache says so. Each
+object claims what it holds with an index key, written in the same transaction as the object and
+compared absent (revision 0) there, so of two managers claiming the same thing at once exactly one
+commit succeeds. The value of an index key is its owner, ``<kind>/<ID>``.
+
+``keys_of(kind, obj)`` derives the keys an object holds from the object alone, so
+``ObjectStore.commit`` adds, moves and drops them on every create, update and delete without the
+caller's help:
+
+=====================================  ============================================================
+``/shoal/index/name/<kind>/<name>``    services, networks, secrets, configs (node hostnames repeat
+                                       in Swarm and are not indexed)
+``/shoal/index/port/<proto>/<port>``   a service's published ports in ingress mode (the routing mesh
+                                       publishes each on every node: one service per port)
+``/shoal/index/ip/<network>/<addr>``   a service's virtual IPs, a node's ingress address, and the
+                                       address of a task that has not stopped (it is free again
+                                       once the task has); the prefix length is left out
+``/shoal/index/vni/<vni>``             a network's VXLAN ID
+``/shoal/index/subnet/<cidr>``         a network's subnet (exactly equal ones; overlaps of unequal
+                                       ones are checked against the cache only)
+=====================================  ============================================================
+
+Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
+attribute test per write.
+
+Every key under ``INDEX_PREFIX`` is one that ``keys_of`` derives: when a manager opens the store it
+builds the keys objects hold but the store lacks and deletes the ones nobody holds
+(``ObjectStore._backfill``), so a new kind of key is added here, never written on the side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal.api.states import TaskState
+
+INDEX_PREFIX = "/shoal/index/"
+VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network's VXLAN ID is kept
+
+NAMED = frozenset({"services", "networks", "secrets", "configs"})
+
+
+def name_key(kind: str, name: str) -> str:
+    return f"{INDEX_PREFIX}name/{kind}/{name}"
+
+
+def port_key(protocol: str, port: int) -> str:
+    return f"{INDEX_PREFIX}port/{protocol or 'tcp'}/{port}"
+
+
+def ip_key(network_id: str, addr: str) -> str:
+    return f"{INDEX_PREFIX}ip/{network_id}/{addr.split('/')[0]}"
+
+
+def vni_key(vni: int | str) -> str:
+    return f"{INDEX_PREFIX}vni/{vni}"
+
+
+def subnet_key(cidr: str) -> str:
+    return f"{INDEX_PREFIX}subnet/{cidr}"
+
+
+def owner_of(kind: str, oid: str) -> str:
+    return f"{kind}/{oid}"
+
+
+def parse(key: str) -> tuple[str, ...]:
+    """The parts of an index key after the prefix: ("name", kind, name), ("port", proto, port),
+    ("ip", network, addr), ("vni", vni), ("subnet", cidr)."""
+    rest = key[len(INDEX_PREFIX):]
+    what, _, tail = rest.partition("/")
+    if what == "name":
+        kind, _, name = tail.partition("/")
+        return (what, kind, name)
+    if what in ("port", "ip"):
+        a, _, b = tail.partition("/")
+        return (what, a, b)
+    return (what, tail)
+
+
+def keys_of(kind: str, obj: Any) -> list[str]:
+    """The index keys ``obj`` (of store kind ``kind``) holds; [] for most tasks, fast."""
+    if kind == "tasks":
+        atts = obj.NetworksAttachments
+        if not atts or obj.Status.State > TaskState.RUNNING:
+            return []
+        return [ip_key(a.Network.ID, addr) for a in atts for addr in a.Addresses]
+    keys: list[str] = []
+    if kind in NAMED:
+        keys.append(name_key(kind, obj.Spec.Name))
+    if kind == "services":
+        ep = obj.Endpoint
+        if ep is not None:
+            keys.extend(port_key(p.Protocol, p.PublishedPort) for p in ep.Ports or []
+                        if p.PublishMode == "ingress" and p.PublishedPort)
+            keys.extend(ip_key(str(v.get("NetworkID", "")), str(v.get("Addr", ""))) for v in ep.VirtualIPs or []
+                        if v.get("Addr"))
+    elif kind == "networks":
+        vni = (obj.DriverState.Options or {}).get(VNI_OPTION)
+        if vni:
+            keys.append(vni_key(vni))
+        keys.extend(subnet_key(c.Subnet) for c in obj.IPAMOptions.Configs or [] if c.Subnet)
+    elif kind == "nodes":
+        keys.extend(ip_key(a.Network.ID, addr) for a in obj.Attachments or [] for addr in a.Addresses)
+    return keys
