@@ -608,11 +608,28 @@ def decode(typ: type, data: bytes) -> Any:
     if dec is None:
         return msgspec.json.decode(data, type=typ)
     obj = dec.decode(data)
-    if typ is Task and not obj.Owner.ID and not obj.Spec.Containers:
-        _upgrade_task(obj, data)
+    if typ is Task:
+        if not obj.Owner.ID and not obj.Spec.Containers:
+            _upgrade_task(obj, data)
+        obj.Owner = _shared(obj.Owner)
     elif typ is Service and not obj.Spec.TaskTemplate.Containers:
         _upgrade_service(obj, data)
     return obj
+
+
+_owners: dict[str, ObjectRef] = {}  # owner ID -> one reference the decoded tasks of that owner share
+
+
+def _shared(ref: ObjectRef) -> ObjectRef:
+    """One ObjectRef per owner for every task decoded (a million tasks read from the store or a watch
+    would otherwise hold a million copies: 150 bytes each more than the ``ServiceID`` string was)."""
+    have = _owners.get(ref.ID)
+    if have is not None and have == ref:
+        return have
+    if len(_owners) >= 65536:
+        _owners.clear()
+    _owners[ref.ID] = ref
+    return ref
 
 
 # ---------------------------------------------------------------- the shape stored before (one container)

@@ -14,6 +14,8 @@ from shoal.api.types import (
     Task,
     TaskSpec,
     containers_of,
+    decode,
+    encode,
     first_container,
     owner_of,
     service_id_of,
@@ -48,3 +50,11 @@ def test_a_service_owns_its_tasks() -> None:
     assert ref == ObjectRef(Kind=SERVICE_KIND, ID="s1", Name="web")
     assert service_id_of(Task(ID="t", Owner=ref)) == "s1"
     assert service_id_of(Task(ID="t", Owner=ObjectRef(Kind="ReplicaSet", ID="rs"))) == ""
+
+
+def test_decoded_tasks_of_one_owner_share_its_reference() -> None:
+    ref = ObjectRef(Kind=SERVICE_KIND, ID="s1", Name="web")
+    a, b = (decode(Task, encode(Task(ID=i, Owner=ref))) for i in ("a", "b"))
+    assert a.Owner == ref and a.Owner is b.Owner
+    renamed = decode(Task, encode(Task(ID="c", Owner=ObjectRef(Kind=SERVICE_KIND, ID="s1", Name="www"))))
+    assert renamed.Owner.Name == "www" and a.Owner.Name == "web"
