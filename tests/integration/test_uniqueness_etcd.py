@@ -17,6 +17,7 @@ from tests.unit.store.test_backends import NO_ETCD, etcd_member
 
 from shoal.api.errors import ShoalError
 from shoal.api.types import ContainerSpec, EndpointSpec, PortConfig, Service, ServiceSpec, TaskSpec
+from shoal.frontdoor.docker.errors import words
 from shoal.manager.control import ControlAPI
 from shoal.store.etcd import EtcdBackend
 from shoal.store.objects import ObjectStore
@@ -118,7 +119,7 @@ def test_one_name_two_managers_at_once(managers: list[Manager]) -> None:
         made = [o for o in outcomes if isinstance(o, Service)]
         refused = [o for o in outcomes if isinstance(o, ShoalError)]
         assert len(made) == 1 and len(refused) == 1, outcomes
-        assert refused[0].message == ("rpc error: code = AlreadyExists desc = name conflicts with an existing "
+        assert words(refused[0]) == ("rpc error: code = AlreadyExists desc = name conflicts with an existing "
                                       f"object: service {name} already exists")
         settle(managers, named(name), [made[0].ID])
 
@@ -132,7 +133,7 @@ def test_one_published_port_two_managers_at_once(managers: list[Manager]) -> Non
         refused = [o for o in outcomes if isinstance(o, ShoalError)]
         assert len(made) == 1 and len(refused) == 1, outcomes
         winner = made[0]
-        assert refused[0].message == (f"rpc error: code = InvalidArgument desc = port '{port}' is already in use by "
+        assert words(refused[0]) == (f"rpc error: code = InvalidArgument desc = port '{port}' is already in use by "
                                       f"service '{winner.Spec.Name}' ({winner.ID}) as an ingress port")
         settle(managers, publishing(port), [winner.ID])
 

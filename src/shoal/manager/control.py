@@ -20,11 +20,12 @@ import msgspec
 from shoal.api import health, template
 from shoal.api.defaults import DEFAULT_ROLLBACK, DEFAULT_STOP_GRACE, DEFAULT_UPDATE
 from shoal.api.errors import (
-    AlreadyExists,
+    Code,
     Conflict,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    ShoalError,
 )
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
@@ -69,9 +70,8 @@ _RIGHT = ["albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", 
           "lovelace", "meitner", "newton", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow"]
 
 
-def service_exists(name: str) -> AlreadyExists:
-    return AlreadyExists(f"rpc error: code = AlreadyExists desc = name conflicts with an existing object: service "
-                         f"{name} already exists")
+def service_exists(name: str) -> ShoalError:
+    return RPCError(Code.ALREADY_EXISTS, f"name conflicts with an existing object: service {name} already exists")
 
 
 def random_name() -> str:
@@ -106,7 +106,7 @@ class ControlAPI:
                              rotate_manager: bool = False, tokens: Callable[[str], str] | None = None) -> None:
         cur = self.cluster()
         if version != cur.Version.Index:
-            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+            raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         c = clone(cur)
         c.Spec = with_cluster_defaults(spec)
         if tokens is not None:
@@ -185,7 +185,7 @@ class ControlAPI:
         node = self.node(ref)
         node = self.store.get(Node, node.ID) or node  # as stored (node() shows the live manager status)
         if version != node.Version.Index:
-            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+            raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         if spec.Availability not in ("active", "pause", "drain"):
             raise invalid(f"invalid availability: {spec.Availability}")
         if spec.Role not in ("worker", "manager"):
@@ -193,10 +193,7 @@ class ControlAPI:
         if spec.Role != node.Spec.Role:
             managers = [n for n in self.store.list(Node) if n.Spec.Role == "manager"]
             if spec.Role == "worker" and len(managers) <= 1:
-                raise RPCError(
-                    "FailedPrecondition",
-                    "attempting to demote the last manager of the swarm", 400,
-                )
+                raise failed_precondition("attempting to demote the last manager of the swarm")
         n = clone(node)
         n.Spec = spec
         await self.store.update(n)
@@ -206,16 +203,10 @@ class ControlAPI:
     async def remove_node(self, ref: str, force: bool = False) -> None:
         node = self.node(ref)
         if node.Spec.Role == "manager":
-            raise RPCError(
-                "FailedPrecondition",
-                f"node {node.ID} is a cluster manager and is a member of the raft cluster. It must be demoted "
-                "to worker before removal", 400,
-            )
+            raise failed_precondition(f"node {node.ID} is a cluster manager and is a member of the raft cluster. "
+                                      "It must be demoted to worker before removal")
         if node.Status.State != "down" and not force:
-            raise RPCError(
-                "FailedPrecondition",
-                f"node {node.ID} is not down and can't be removed", 400,
-            )
+            raise failed_precondition(f"node {node.ID} is not down and can't be removed")
         await self.store.delete(node)
 
     # ------------------------------------------------------------ services
@@ -367,11 +358,11 @@ class ControlAPI:
         of its previous one (``auth_from="previous-spec"``; a rollback restores the previous spec's)."""
         cur = self.service(ref)
         if version != cur.Version.Index:
-            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+            raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         s = clone(cur)
         if rollback:
             if cur.PreviousSpec is None:
-                raise RPCError("FailedPrecondition", f"service {cur.ID} does not have a previous spec", 400)
+                raise RPCError("FailedPrecondition", f"service {cur.ID} does not have a previous spec")
             spec = clone(cur.PreviousSpec)
         if not registry_auth:
             if auth_from not in ("", "spec", "previous-spec"):

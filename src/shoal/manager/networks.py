@@ -22,7 +22,7 @@ from typing import Any
 
 from shoal.api.control import IPAMRequest as IPAMRequest  # re-exported: the request types moved to api/
 from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
-from shoal.api.errors import Conflict, InvalidArgument, NotFound
+from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
 from shoal.api.states import TaskState
@@ -37,6 +37,7 @@ from shoal.api.types import (
     ServiceSpec,
     Task,
 )
+from shoal.manager.rpc import failed_precondition, invalid
 from shoal.network import ipam
 from shoal.store.index import VNI_OPTION
 from shoal.store.objects import ObjectStore, Taken
@@ -70,9 +71,8 @@ class Claims:
         return True
 
 
-def port_in_use(port: int, owner: Service) -> InvalidArgument:
-    return InvalidArgument(f"rpc error: code = InvalidArgument desc = port '{port}' is already in use by service "
-                           f"'{owner.Spec.Name}' ({owner.ID}) as an ingress port")
+def port_in_use(port: int, owner: Service) -> ShoalError:
+    return invalid(f"port '{port}' is already in use by service '{owner.Spec.Name}' ({owner.ID}) as an ingress port")
 
 
 def network_exists(name: str) -> Conflict:
@@ -114,7 +114,7 @@ class NetworkAPI:
 
     async def create(self, req: NetworkCreateRequest) -> Network:
         if not req.Name:
-            raise InvalidArgument("rpc error: code = InvalidArgument desc = meta: name must be provided")
+            raise invalid("meta: name must be provided")
         driver = req.Driver or "overlay"
         if driver != "overlay":
             raise InvalidArgument(f"shoal runs swarm-scoped overlay networks only; {driver!r} is not supported "
@@ -242,8 +242,7 @@ class NetworkAPI:
         net = self.network(ref)
         for s in self.store.list(Service):
             if any(a.Target == net.ID for a in s.Spec.TaskTemplate.Networks or []):
-                raise InvalidArgument(
-                    f"rpc error: code = FailedPrecondition desc = network {net.ID} is in use by service {s.ID}")
+                raise failed_precondition(f"network {net.ID} is in use by service {s.ID}")
         await self.store.delete(net)
 
     def used_addresses(self, net_id: str, skip_service: str = "", claims: Claims | None = None) -> set[str]:

@@ -18,11 +18,9 @@ from shoal.api.errors import Code, InvalidArgument, NotFound, ShoalError, error_
 T = TypeVar("T")
 
 
-def RPCError(code: str | Code, desc: str, status: int = 0) -> ShoalError:
-    """An error of the control API with its code (by gRPC name or ``Code``). ``status`` is not used:
-    the door derives its HTTP status from the code (the argument stays so older call sites read the
-    same)."""
-    del status
+def RPCError(code: str | Code, desc: str) -> ShoalError:
+    """An error of the control API with its code (by gRPC name or ``Code``); each door derives its
+    status and words from the code."""
     return error_of(Code(code), desc, control=True)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from shoal.api.errors import AlreadyExists, InvalidArgument
+from shoal.api.errors import Code, InvalidArgument, ShoalError
 from shoal.api.ids import new_id
 from shoal.api.labels import labels_match
 from shoal.api.types import (
@@ -153,14 +153,14 @@ class PayloadAPI:
             raise self._exists(spec.Name) from e
         return self.shown(obj)
 
-    def _exists(self, name: str) -> AlreadyExists:
-        return AlreadyExists(f"rpc error: code = AlreadyExists desc = {self.kind.word} {name} already exists")
+    def _exists(self, name: str) -> ShoalError:
+        return RPCError(Code.ALREADY_EXISTS, f"{self.kind.word} {name} already exists")
 
     async def update(self, ref: str, version: int, spec: SecretSpec | ConfigSpec) -> None:
         """Only the labels may change (SwarmKit's rule); the bytes may be sent again unchanged."""
         cur = self.find(ref)
         if version != cur.Version.Index:
-            raise RPCError("Unknown", OUT_OF_SEQUENCE, 500)
+            raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         if spec.Name != cur.Spec.Name or (spec.Data is not None and spec.Data != cur.Spec.Data):
             raise invalid("only updates to Labels are allowed")
         obj = clone(cur)

@@ -61,6 +61,8 @@ class NodeNetwork:
         self._bip = bip
         self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
         self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
+        self._egress_loaded: tuple[set[str], set[str]] = (set(), set())  # the union the table holds
+        self._egress_lock = asyncio.Lock()
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
@@ -242,19 +244,21 @@ class NodeNetwork:
 
     async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
         """Record the subnets ``task_id`` reaches outside from (``out``) and has (``local``); masquerade
-        the former of every task, and keep all of them apart."""
-        def union() -> tuple[set[str], set[str]]:
-            return (set().union(*(o for o, _ in self._egress.values())),
-                    set().union(*(a for _, a in self._egress.values())))
+        the former of every task, and keep all of them apart.
 
-        before = union()
+        Syncs run one at a time and each loads the union as it is when its turn comes: two tasks'
+        syncs in threads at once could finish in the other order and leave the older table loaded
+        (a network missing from the rule that keeps networks apart)."""
         if local:
             self._egress[task_id] = (out, local)
         else:
             self._egress.pop(task_id, None)
-        now = union()
-        if now != before:
-            await asyncio.to_thread(egress.sync, *now)
+        async with self._egress_lock:
+            now = (set().union(*(o for o, _ in self._egress.values())),
+                   set().union(*(a for _, a in self._egress.values())))
+            if now != self._egress_loaded:
+                await asyncio.to_thread(egress.sync, *now)
+                self._egress_loaded = now
 
     # ------------------------------------------------------------ the node's lifecycle
 
@@ -268,6 +272,7 @@ class NodeNetwork:
         if not self.sandboxes:
             await asyncio.to_thread(bridge.remove_unused)
             await asyncio.to_thread(egress.teardown)
+            self._egress_loaded = (set(), set())
         self._release_netns_dir()
 
     def _release_netns_dir(self) -> None:

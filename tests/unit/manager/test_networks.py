@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.api.errors import Conflict, InvalidArgument, NotFound
+from shoal.api.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from shoal.api.states import TaskState
 from shoal.api.types import ContainerSpec, NetworkAttachmentConfig, ObjectRef, ServiceSpec, Task, TaskSpec
 from shoal.manager.allocator import Allocator
@@ -58,7 +58,7 @@ async def test_services_name_networks_and_tasks_get_addresses() -> None:
     assert svc.Endpoint and svc.Endpoint.VirtualIPs == [{"NetworkID": net.ID, "Addr": "10.0.0.2/24"}]
     assert sorted(a for t in got for a in (t.NetworksAttachments or [])[0].Addresses) == \
         ["10.0.0.3/24", "10.0.0.4/24", "10.0.0.5/24"]  # after the service's VIP
-    with pytest.raises(InvalidArgument, match=f"network {net.ID} is in use by service {svc.ID}"):
+    with pytest.raises(FailedPrecondition, match=f"network {net.ID} is in use by service {svc.ID}"):
         await api.networks.remove("front")
     await api.remove_service(svc.ID)
     await api.networks.remove("front")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shoal.api.errors import AlreadyExists, InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import InvalidArgument, NotFound, ShoalError
 from shoal.api.types import (
     ConfigReference,
     ConfigSpec,
@@ -45,7 +45,7 @@ async def test_create_validates_names_sizes_and_duplicates() -> None:
     api = ControlAPI(await memory_store())
     s = await api.secrets.create(SecretSpec(Name="db_pass", Data=b"s3cret", Labels={"env": "prod"}))
     assert s.Spec.Data is None  # what the API hands back never holds the bytes
-    with pytest.raises(AlreadyExists, match=r"^rpc error: code = AlreadyExists desc = secret db_pass already exists$"):
+    with rpc_raises(r"^rpc error: code = AlreadyExists desc = secret db_pass already exists$"):
         await api.secrets.create(SecretSpec(Name="db_pass", Data=b"x"))
     with rpc_raises(r"desc = name must be provided$"):
         await api.secrets.create(SecretSpec(Data=b"x"))

@@ -22,6 +22,7 @@ from shoal.api.types import (
     Task,
     TaskSpec,
 )
+from shoal.frontdoor.docker.errors import words
 from shoal.manager.allocator import Allocator
 from shoal.manager.control import ControlAPI
 from shoal.manager.networks import VNI_OPTION, NetworkCreateRequest
@@ -54,7 +55,7 @@ async def test_a_service_name_taken_through_another_manager() -> None:
     assert b.store.service_by_name("web") is None  # b's cache has not seen it
     with pytest.raises(AlreadyExists) as e:
         await b.create_service(spec("web"))
-    assert e.value.message == ("rpc error: code = AlreadyExists desc = name conflicts with an existing object: "
+    assert words(e.value) == ("rpc error: code = AlreadyExists desc = name conflicts with an existing object: "
                                "service web already exists")
     services, _ = await b.store.backend.range("/shoal/services/")
     assert len(services) == 1
@@ -65,7 +66,7 @@ async def test_a_published_port_taken_through_another_manager() -> None:
     web = await a.create_service(spec("web", PortConfig(TargetPort=80, PublishedPort=8080)))
     with pytest.raises(InvalidArgument) as e:
         await b.create_service(spec("db", PortConfig(TargetPort=80, PublishedPort=8080)))
-    assert e.value.message == ("rpc error: code = InvalidArgument desc = port '8080' is already in use by service "
+    assert words(e.value) == ("rpc error: code = InvalidArgument desc = port '8080' is already in use by service "
                                f"'web' ({web.ID}) as an ingress port")
     # --publish-add on a service b knows: the same refusal, and the service is unchanged.
     other = await b.create_service(spec("other"))
@@ -106,7 +107,7 @@ async def test_a_secret_or_config_name_taken_through_another_manager(word: str) 
     await api_a.create(typ(Name="pw", Data=b"x"))
     with pytest.raises(AlreadyExists) as e:
         await api_b.create(typ(Name="pw", Data=b"x"))
-    assert e.value.message == f"rpc error: code = AlreadyExists desc = {word} pw already exists"
+    assert words(e.value) == f"rpc error: code = AlreadyExists desc = {word} pw already exists"
 
 
 async def test_networks_through_two_managers() -> None:

@@ -1,0 +1,38 @@
+"""The node's network: what it keeps of the tasks' subnets and loads into the egress table."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from shoal.network import egress, node
+
+
+async def test_egress_syncs_load_the_latest_union_whatever_order_threads_finish(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two tasks' syncs at once: the table ends up holding both tasks' subnets. (Each sync runs in a
+    thread; unserialised, the first one, slower here, finished last and left the second subnet out
+    of the rule that keeps networks apart.)"""
+    loaded: list[tuple[set[str], set[str]]] = []
+    lock = threading.Lock()
+
+    def sync(out: set[str], local: set[str]) -> None:
+        if "10.213.71.0/24" not in local:
+            time.sleep(0.05)  # the first task's sync is the slow one
+        with lock:
+            loaded.append((set(out), set(local)))
+
+    monkeypatch.setattr(egress, "sync", sync)
+    net = node.NodeNetwork(tmp_path)
+    await asyncio.gather(net._sync_egress("a", {"10.213.70.0/24"}, {"10.213.70.0/24"}),
+                         net._sync_egress("b", {"10.213.71.0/24"}, {"10.213.71.0/24"}))
+    assert loaded[-1] == ({"10.213.70.0/24", "10.213.71.0/24"}, {"10.213.70.0/24", "10.213.71.0/24"})
+    await net._sync_egress("b", set(), set())
+    assert loaded[-1] == ({"10.213.70.0/24"}, {"10.213.70.0/24"})
+    n = len(loaded)
+    await net._sync_egress("a", {"10.213.70.0/24"}, {"10.213.70.0/24"})  # nothing new: no reload
+    assert len(loaded) == n
