@@ -18,6 +18,14 @@ state goes past ``running`` the container is stopped with its stop signal, then 
 stop grace period (10 s by default), and the task is ``shutdown``. When the task is to be removed,
 or is no longer assigned here, what the runtime made is removed.
 
+A Pod's task on a runtime that runs several containers (``Runtime.multi_container``; ``runtime.base.
+is_pod``) is run by a ``pod.Pod``: in ``starting`` its init containers run in order, each to
+completion (one that fails for good fails the task), then its app containers all start and the task
+is ``running``; a container that exits is restarted in place with Kubernetes' back-off
+(``restart_backoff``, 10 s by default, doubling to 5 min) while the others run on, and every change of
+a container (its ``RestartCount``, exit code, state) is reported as a new ``running`` status. A Swarm
+task never goes this way: it ends when its container exits, and its service replaces it.
+
 A running task with nothing to watch but its container's exit and its own changes holds no coroutine:
 its runner *parks* (the coroutine ends, and the exit or a change starts a new one), so a node with a
 hundred thousand running tasks does not keep a hundred thousand suspended tasks and their waits.
@@ -34,12 +42,13 @@ from typing import Any
 
 from shoal.agent import health
 from shoal.agent.flag import Flag
+from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.api import template
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, first_container, now_ts
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
-from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile
+from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, is_pod
 from shoal.runtime.registry import Puller
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,7 @@ class TaskRunner:
         "on_end",
         "parked",
         "pid",
+        "pod",
         "prepared",
         "puller",
         "runtime",
@@ -80,8 +90,11 @@ class TaskRunner:
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
                  files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
                  puller: Puller | None = None, network: Sandboxes | None = None,
-                 on_end: Callable[[], None] | None = None) -> None:
+                 on_end: Callable[[], None] | None = None, restart_backoff: float = DEFAULT_BACKOFF) -> None:
         self.task = task
+        multi = runtime.multi_container
+        # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
+        self.pod = Pod(task, multi, backoff=restart_backoff) if multi is not None and is_pod(task) else None
         self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None
         self.sandbox: Sandbox | None = None
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
@@ -152,7 +165,9 @@ class TaskRunner:
     async def report(self, state: TaskState, *, err: str = "", message: str | None = None,
                      exit_code: int | None = None) -> None:
         cs = None
-        if self.container_id:  # the runtimes run one container per task: the task's first
+        if self.pod is not None:
+            cs = self.pod.statuses() if self.pod.started else None
+        elif self.container_id:  # the runtimes run one container per task: the task's first
             first = first_container(self.task.Spec)
             running = state == TaskState.RUNNING
             cs = [ContainerStatus(
@@ -191,7 +206,7 @@ class TaskRunner:
                     await self._remove()
 
     async def _run(self) -> None:
-        if TaskState.ASSIGNED < self.state <= TaskState.RUNNING and self.exit is None:
+        if TaskState.ASSIGNED < self.state <= TaskState.RUNNING and not self._started():
             # Assigned to us in an earlier life of this daemon; its container did not survive.
             await self.report(TaskState.FAILED, err=LOST_ON_RESTART, message="started")
         while not self.unassigned:
@@ -236,6 +251,19 @@ class TaskRunner:
                     await self.report(TaskState.STARTING)
                 else:
                     await self.wait_change()
+            elif state == TaskState.STARTING and self.pod is not None:
+                await self._start_pod(self.pod)
+            elif state == TaskState.RUNNING and self.pod is not None:
+                end = await self.pod.watch(self.changed)
+                if self.changed.is_set():
+                    self.changed.clear()
+                if end is None:
+                    if self.pod.statuses() != self.status.Containers:  # a container exited or restarted in place
+                        await self.report(TaskState.RUNNING)
+                elif end[0]:
+                    await self.report(TaskState.COMPLETE, exit_code=0)
+                else:
+                    await self.report(TaskState.FAILED, err=end[1])
             elif state == TaskState.STARTING:
                 if self.exit is None:
                     try:
@@ -260,6 +288,27 @@ class TaskRunner:
                 await self.wait_change()
         if not self.state.terminal:
             await self._shutdown()
+
+    def _started(self) -> bool:
+        """Whether a container of the task has been started (by this runner)."""
+        return self.exit is not None or (self.pod is not None and self.pod.started)
+
+    async def _start_pod(self, pod: Pod) -> None:
+        """The init containers in order, then the app containers; ``running`` once they all started."""
+        if not pod.apps_started:
+            err = await pod.run_init(self.changed)
+            if err is None:  # the task changed meanwhile: look at it again, then carry on
+                self.changed.clear()
+                return
+            if err:
+                await self.report(TaskState.FAILED, err=err)
+                return
+            err = await pod.start_apps()
+            if err:
+                await pod.stop()
+                await self.report(TaskState.FAILED, err=err)
+                return
+        await self.report(TaskState.RUNNING)
 
     def _refuse_networks(self, task: Task) -> None:
         """A runtime that cannot join a network namespace runs no task on networks."""
@@ -341,6 +390,8 @@ class TaskRunner:
 
     async def _stop_container(self) -> None:
         """The stop signal, then SIGKILL after the stop grace period."""
+        if self.pod is not None:
+            await self.pod.stop()
         if self.exit is not None and not self.exit.done():
             spec = first_container(self.task.Spec)
             grace_ns = spec.StopGracePeriod if spec and spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
@@ -362,7 +413,7 @@ class TaskRunner:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        if not self.state.terminal and self.exit is not None:
+        if not self.state.terminal and self._started():
             with contextlib.suppress(Exception):
                 await self._shutdown()
         # The task stays in the store (its logs too); its container goes, like dockerd's on shutdown.

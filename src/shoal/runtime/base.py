@@ -11,6 +11,12 @@ how with ``networking`` (``Networking``): ``JOIN`` joins a namespace by path (ru
 the namespace itself in a pause container that the node wires (docker: ``network.sandbox.NetnsHolder``),
 ``HOST`` cannot join one (the process runtime: tasks on networks are refused), ``NONE`` runs nothing
 real (hollow, fake: networks are not simulated).
+
+Several containers in one task (a Pod's) are a capability a runtime declares with ``multi_container``
+(``MultiContainer``, or None): runc runs each container of such a task (``is_pod``) as a container of
+its own in the task's one sandbox, started, watched and stopped one by one by the agent (init
+containers first, then the app containers, each restarted in place). A runtime without it refuses
+such a task (``main_container``: "this runtime runs one container per task, the task has N").
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shoal.api.types import ContainerSpec, Task
+from shoal.api.types import SERVICE_KIND, ContainerSpec, Task
 
 if TYPE_CHECKING:
     from shoal.network.sandbox import Sandbox
@@ -70,6 +76,21 @@ def main_container(task: Task) -> ContainerSpec | None:
         n = len(spec.Containers) + len(spec.InitContainers or ())
         raise RuntimeError_(f"this runtime runs one container per task, the task has {n}", reject=True)
     return spec.Containers[0] if spec.Containers else None
+
+
+def is_pod(task: Task) -> bool:
+    """Whether the task's containers run one by one and restart in place (a Pod's): it has several
+    containers, or init containers, or an owner that is not a Swarm service. A Swarm task (one
+    container, owner kind ``Service``, or no owner at all) is not: it ends when its container exits
+    and its service's orchestrator replaces it."""
+    spec = task.Spec
+    return len(spec.Containers) > 1 or bool(spec.InitContainers) or task.Owner.Kind not in ("", SERVICE_KIND)
+
+
+def container_key(task_id: str, name: str) -> str:
+    """The key (and runc container ID) of one container of a Pod's task: ``<task id>.<name>`` (a task ID
+    has no dot; a container's name is a DNS label)."""
+    return f"{task_id}.{name}"
 
 
 def task_image(images: ImageStore, task: Task) -> tuple[ContainerSpec, Image]:
@@ -135,9 +156,34 @@ class Started:
     pid: int
 
 
+class MultiContainer(Protocol):
+    """What a runtime that runs several containers of one task (``is_pod``) offers the agent beyond
+    ``Runtime``. ``Runtime.prepare`` prepares every container of such a task (init containers too) and
+    ``Runtime.remove`` removes them all; the agent starts, watches and stops them one by one, by name."""
+
+    async def start_container(self, task: Task, name: str) -> Started:
+        """Run the prepared container ``name`` of the task, or run it again once it has exited (a
+        restart in place: the same bundle and filesystem, a new process)."""
+        ...
+
+    def container_exit(self, task_id: str, name: str) -> asyncio.Future[int]:
+        """The started container's exit code (128+signal when killed), a future shared by all callers."""
+        ...
+
+    async def stop_container(self, task_id: str, name: str, signal: str, grace: float) -> None: ...
+
+    def container_log_path(self, task_id: str, name: str) -> Path: ...
+
+
 class Runtime(Protocol):
     name: str
     networking: Networking
+
+    @property
+    def multi_container(self) -> MultiContainer | None:
+        """The runtime itself when it runs a Pod's several containers in one task; None when it runs
+        one container per task (and refuses the others)."""
+        ...
 
     async def cleanup(self) -> None:
         """Remove whatever a previous run of the daemon left (containers, mounts, cgroups)."""

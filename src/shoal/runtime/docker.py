@@ -144,6 +144,7 @@ def pause_archive(busybox: bytes, tag: str) -> bytes:
 class DockerRuntime(ContainerTable):
     name = "docker"
     networking = Networking.HOLD
+    multi_container = None  # one container per task
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, host: str = DEFAULT_HOST) -> None:
         self.data_root = Path(data_root)

@@ -10,6 +10,10 @@ period, without waiting for it) when ``ignore_stop`` is set. Failures can be inj
 a probe of a task answers with the next of ``probe_exits[task_id]`` (then the last one again; 0
 when none is set).
 
+With ``multi_container=True`` it runs a Pod's several containers (``base.MultiContainer``): each is
+keyed ``<task id>.<name>`` (``container_key``) in ``exits``, ``finish``, ``fail_start`` and the calls
+(``("start", key)``, ``("stop", key, signal, grace)``), and can be started again once it has exited.
+
     rt = FakeRuntime(images={"busybox:latest"})
     ... TaskRunner(task, rt, report).start() ...
     rt.finish(task.ID, 1)
@@ -24,9 +28,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from shoal.api.types import Task
+from shoal.api.types import Task, containers_of
 from shoal.network.sandbox import Sandbox
-from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, main_container
+from shoal.runtime.base import (
+    MultiContainer,
+    Networking,
+    RuntimeError_,
+    Started,
+    TaskFile,
+    container_key,
+    is_pod,
+    main_container,
+)
 
 SIGKILL_EXIT = 128 + int(signals.SIGKILL)
 
@@ -57,7 +70,9 @@ class FakeRuntime:
     name = "fake"
 
     def __init__(self, images: Iterable[str] | None = None, *, log_dir: Path | None = None,
-                 ignore_stop: bool = False, networking: Networking = Networking.NONE) -> None:
+                 ignore_stop: bool = False, networking: Networking = Networking.NONE,
+                 multi_container: bool = False) -> None:
+        self._multi = multi_container
         self.networking = networking  # JOIN: the agent hands it a sandbox (a test's fake network)
         self.images: set[str] | None = None if images is None else {normalize_image(i) for i in images}
         self.log_dir = Path(log_dir) if log_dir is not None else Path("/nonexistent/fake-runtime-logs")
@@ -102,6 +117,10 @@ class FakeRuntime:
 
     # ------------------------------------------------------------ Runtime
 
+    @property
+    def multi_container(self) -> MultiContainer | None:
+        return self if self._multi else None
+
     async def cleanup(self) -> None:
         self.calls.append(("cleanup",))
 
@@ -111,6 +130,12 @@ class FakeRuntime:
         self.sandboxes[task.ID] = sandbox
         if task.ID in self.fail_prepare:
             raise self.fail_prepare[task.ID]
+        if self._multi and is_pod(task):
+            for c in containers_of(task.Spec):
+                if self.images is not None and normalize_image(c.Image) not in self.images:
+                    raise RuntimeError_(f"No such image: {c.Image}", reject=True)
+            self.prepared.add(task.ID)
+            return
         spec = main_container(task)
         if spec is None or not spec.Image:
             raise RuntimeError_("no image specified", reject=True)
@@ -140,6 +165,31 @@ class FakeRuntime:
         self.exits[task.ID] = asyncio.get_running_loop().create_future()
         return Started(container_id=f"fake-{task.ID}", pid=self._pid)
 
+    async def start_container(self, task: Task, name: str) -> Started:
+        key = container_key(task.ID, name)
+        self.calls.append(("start", key))
+        if key in self.fail_start:
+            raise self.fail_start[key]
+        if task.ID not in self.prepared:
+            raise RuntimeError_("task was not prepared")
+        if self.running(key):
+            raise RuntimeError_(f"container {key} is already running")
+        self._pid += 1
+        self.exits[key] = asyncio.get_running_loop().create_future()
+        return Started(container_id=f"fake-{key}", pid=self._pid)
+
+    def container_exit(self, task_id: str, name: str) -> asyncio.Future[int]:
+        fut = self.exits.get(container_key(task_id, name))
+        if fut is None:
+            raise RuntimeError_(f"container {name} of task {task_id} was never started")
+        return fut
+
+    async def stop_container(self, task_id: str, name: str, signal: str, grace: float) -> None:
+        await self.stop(container_key(task_id, name), signal, grace)
+
+    def container_log_path(self, task_id: str, name: str) -> Path:
+        return self.log_dir / f"{container_key(task_id, name)}.log"
+
     async def wait(self, task_id: str) -> int:
         self.calls.append(("wait", task_id))
         fut = self.exits.get(task_id)
@@ -156,9 +206,10 @@ class FakeRuntime:
 
     async def remove(self, task_id: str, keep_logs: bool = False) -> None:
         self.calls.append(("remove", task_id, keep_logs))
-        fut = self.exits.pop(task_id, None)
-        if fut is not None and not fut.done():
-            fut.set_result(SIGKILL_EXIT)
+        for key in [task_id, *(k for k in self.exits if k.startswith(task_id + "."))]:
+            fut = self.exits.pop(key, None)
+            if fut is not None and not fut.done():
+                fut.set_result(SIGKILL_EXIT)
         self.prepared.discard(task_id)
         self.removed.append(task_id)
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 class HollowRuntime:
     name = "hollow"
     networking = Networking.NONE
+    multi_container = None  # one container per task
     uses_images = False  # never pulls: every image "exists" (or those of ``images``)
 
     def __init__(self, start_delay: float = 0.0, images: set[str] | None = None) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoal.api.types import Task, first_container
+from shoal.api.types import ContainerSpec, Task, first_container
 from shoal.runtime import files as task_files
 from shoal.runtime import logs
 from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, resource_env, task_image
@@ -47,10 +47,10 @@ def signal_number(name: str | int | None) -> int:
         raise RuntimeError_(f"invalid signal: {name}") from e
 
 
-def command_of(task: Task, image_config: dict) -> list[str]:
+def command_of(task: Task, image_config: dict, container: ContainerSpec | None = None) -> list[str]:
     """Docker's rule: ``Command`` replaces the image's entrypoint (and then its CMD too); ``Args``
-    replaces the image's CMD."""
-    spec = first_container(task.Spec)
+    replaces the image's CMD. Of ``container``, by default the task's first."""
+    spec = container or first_container(task.Spec)
     assert spec is not None
     if spec.Command:
         argv = list(spec.Command) + list(spec.Args or [])
@@ -63,9 +63,9 @@ def command_of(task: Task, image_config: dict) -> list[str]:
     return argv
 
 
-def env_of(task: Task, image_config: dict, hostname: str) -> dict[str, str]:
+def env_of(task: Task, image_config: dict, hostname: str, container: ContainerSpec | None = None) -> dict[str, str]:
     env: dict[str, str] = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    spec = first_container(task.Spec)
+    spec = container or first_container(task.Spec)
     for item in [*(image_config.get("Env") or []), *((spec.Env if spec else None) or []), *resource_env(task)]:
         k, _, v = item.partition("=")
         env[k] = v
@@ -96,6 +96,7 @@ class _Proc:
 class ProcessRuntime:
     name = "process"
     networking = Networking.HOST
+    multi_container = None  # one container per task
 
     def __init__(self, data_root: Path, images: ImageStore, exec_root: Path | None = None) -> None:
         self.root = Path(data_root) / "process"

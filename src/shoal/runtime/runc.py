@@ -16,6 +16,15 @@ This module owns, for every task it runs:
 * the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
 * ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
 
+A Pod's task (``base.is_pod``: several containers, init containers, or an owner that is not a
+service) is several runc containers, one per container of the task (init containers too), each keyed
+``<task id>.<name>`` (``base.container_key``): its own bundle ``containers/<key>/`` (overlay, rootfs),
+process, cgroup ``/shoal/<key>``, files tmpfs ``files/<key>`` and log ``logs/<key>.log``, all joining
+the task's one network namespace (so they share localhost, the hostname and ``/etc/hosts``).
+``prepare`` makes them all; the agent starts, watches and stops them one by one (``MultiContainer``);
+a container that exited can be run again in place (``runc delete``, then ``runc run`` of the same
+bundle: the same writable layer, a new process); ``remove`` removes them all.
+
 ``runc run --detach`` starts the container and exits. The daemon is a child subreaper
 (``PR_SET_CHILD_SUBREAPER``), so the container's init is then reparented to it: its exit is seen
 through a pidfd on the event loop and it is reaped here with ``waitpid`` — there is no per-container
@@ -39,17 +48,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.api.types import Task, first_container
+from shoal.api.types import ContainerSpec, Task, containers_of
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
 from shoal.runtime import logs, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,
+    MultiContainer,
     Networking,
     RuntimeError_,
     Started,
     TaskFile,
+    container_key,
+    is_pod,
     task_image,
 )
 from shoal.runtime.images import ImageStore
@@ -236,11 +248,17 @@ class _Container(ContainerRecord):
     pidfd: int = -1
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     finisher: asyncio.Task[None] | None = None
+    log: Path | None = None  # a Pod's container's own log (a Swarm task's is ``log_path(task id)``)
+    keep_files: bool = False  # a Pod's container may run again: its files stay until it is removed
 
 
 class RuncRuntime(ContainerTable):
     name = "runc"
     networking = Networking.JOIN
+
+    @property
+    def multi_container(self) -> MultiContainer | None:
+        return self
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, runc: str = "runc") -> None:
         self.data_root = Path(data_root)
@@ -255,6 +273,7 @@ class RuncRuntime(ContainerTable):
         for d in (self.containers_dir, self.logs_dir, self.state_root):
             d.mkdir(parents=True, exist_ok=True)
         self.containers: dict[str, _Container] = {}
+        self.pods: dict[str, list[str]] = {}  # a Pod's task ID → its containers' keys
         # The container's init is reparented to us once ``runc run -d`` exits: we reap it.
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             e = ctypes.get_errno()
@@ -322,19 +341,51 @@ class RuncRuntime(ContainerTable):
             remove_cgroup_parent()
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
-        spec, img = task_image(self.images, task)
-        if task.ID in self.containers:
-            return
         if sandbox is None:
             raise RuntimeError_("runc runs a task only in a network sandbox of the node's", reject=True)
+        if not is_pod(task):
+            spec, _ = task_image(self.images, task)
+            await self._prepare(task, spec, task.ID, files, sandbox)
+            return
+        if task.ID in self.pods:
+            return
+        keys: list[str] = []
+        try:
+            for spec in containers_of(task.Spec):
+                if not spec.Name:
+                    raise RuntimeError_("every container of a task with several needs a name", reject=True)
+                key = container_key(task.ID, spec.Name)
+                if key in keys:
+                    raise RuntimeError_(f"two containers of the task are named {spec.Name}", reject=True)
+                keys.append(key)
+                await self._prepare(task, spec, key, files, sandbox)
+        except BaseException:
+            for key in keys:
+                self.containers.pop(key, None)
+                await self._teardown(key)
+            raise
+        self.pods[task.ID] = keys
+
+    async def _prepare(self, task: Task, spec: ContainerSpec, key: str, files: Sequence[TaskFile],
+                       sandbox: Sandbox) -> None:
+        """The bundle of one container (a Swarm task's, keyed by the task's ID, or a Pod's, keyed
+        ``<task id>.<name>``)."""
+        if not spec.Image:
+            raise RuntimeError_("no image specified", reject=True)
+        img = self.images.resolve(spec.Image)
+        if img is None:
+            raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
+        if key in self.containers:
+            return
+        pod = key != task.ID
         cfg = img.container_config
-        argv = command_of(task, cfg)
+        argv = command_of(task, cfg, spec)
         lowers = self.images.layer_dirs(img)
         if not lowers:
             raise RuntimeError_(f"image {spec.Image} has no layers", reject=True)
-        bundle = self.bundle_path(task.ID)
-        if bundle.exists() or self.files_path(task.ID).exists():
-            await self._teardown(task.ID)
+        bundle = self.bundle_path(key)
+        if bundle.exists() or self.files_path(key).exists():
+            await self._teardown(key)
         try:
             for sub in ("upper", "work", "rootfs"):
                 (bundle / sub).mkdir(parents=True)
@@ -349,19 +400,21 @@ class RuncRuntime(ContainerTable):
                 raise RuntimeError_(f"error creating overlay mount to {rootfs}: {e.strerror}") from e
             hostname = sandbox.hostname
             self._write_etc(bundle, sandbox)
-            config = self._spec(task, bundle, rootfs, argv, env_of(task, cfg, hostname), hostname, sandbox.netns, cfg)
+            config = self._spec(task, spec, key, bundle, rootfs, argv, env_of(task, cfg, hostname, spec), hostname,
+                                sandbox.netns, cfg)
             if files:
-                config["mounts"].extend(self._task_files(task.ID, files))
+                config["mounts"].extend(self._task_files(key, files))
             tmp = bundle / "config.json.tmp"
             tmp.write_text(json.dumps(config, indent=1))
             tmp.replace(bundle / "config.json")
         except BaseException:
-            await self._teardown(task.ID)
+            await self._teardown(key)
             raise
-        self.containers[task.ID] = _Container(task_id=task.ID, bundle=bundle,
-                                              stop_signal=str(cfg.get("StopSignal") or ""),
-                                              healthcheck=cfg.get("Healthcheck"),
-                                              volumes=taskspec.named_volumes(spec))
+        self.containers[key] = _Container(task_id=key, bundle=bundle,
+                                          stop_signal=str(cfg.get("StopSignal") or ""),
+                                          healthcheck=cfg.get("Healthcheck"),
+                                          volumes=taskspec.named_volumes(spec),
+                                          log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod)
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
         """The task's secret and config files in a tmpfs of its own (``files.mount``); the container's
@@ -376,10 +429,8 @@ class RuncRuntime(ContainerTable):
         (bundle / "hosts").write_text(sandbox.hosts())
         (bundle / "resolv.conf").write_text(sandbox.resolv_conf())
 
-    def _spec(self, task: Task, bundle: Path, rootfs: Path, argv: list[str], env: dict[str, str],
-              hostname: str, netns: Path, image_cfg: dict[str, Any]) -> dict[str, Any]:
-        spec = first_container(task.Spec)
-        assert spec is not None
+    def _spec(self, task: Task, spec: ContainerSpec, key: str, bundle: Path, rootfs: Path, argv: list[str],
+              env: dict[str, str], hostname: str, netns: Path, image_cfg: dict[str, Any]) -> dict[str, Any]:
         user = resolve_user(rootfs, spec.User or image_cfg.get("User") or "", spec.Groups)
         caps = capabilities(spec.CapabilityAdd, spec.CapabilityDrop)
         process: dict[str, Any] = {
@@ -423,10 +474,11 @@ class RuncRuntime(ContainerTable):
             mounts.append({"destination": "/sbin/docker-init", "type": "bind", "source": tini,
                            "options": ["bind", "ro"]})
             process["args"] = ["/sbin/docker-init", "--", *argv]
-        mounts.extend(self._user_mounts(task, bundle))
+        mounts.extend(self._user_mounts(spec, bundle))
 
         resources: dict[str, Any] = {"devices": DEVICE_RULES}
-        lim = taskspec.limits(task)
+        # A Pod's containers get no limits yet (the task's are the sum of its containers').
+        lim = taskspec.limits(task) if key == task.ID else taskspec.Limits()
         memory: dict[str, Any] = {}
         if lim.memory:
             memory["limit"] = lim.memory
@@ -445,7 +497,7 @@ class RuncRuntime(ContainerTable):
             resources["pids"] = {"limit": lim.pids}
 
         linux: dict[str, Any] = {
-            "cgroupsPath": f"/{CGROUP_PARENT}/{task.ID}",
+            "cgroupsPath": f"/{CGROUP_PARENT}/{key}",
             "resources": resources,
             "namespaces": [
                 {"type": "pid"},
@@ -460,6 +512,8 @@ class RuncRuntime(ContainerTable):
         if spec.Sysctls:
             linux["sysctl"] = dict(spec.Sysctls)
         annotations = {"io.shoal.task.id": task.ID}
+        if key != task.ID:
+            annotations["io.shoal.container.name"] = spec.Name
         if task.Owner.ID:
             annotations["io.shoal.service.id"] = task.Owner.ID
         return {
@@ -472,9 +526,7 @@ class RuncRuntime(ContainerTable):
             "linux": linux,
         }
 
-    def _user_mounts(self, task: Task, bundle: Path) -> list[dict[str, Any]]:
-        spec = first_container(task.Spec)
-        assert spec is not None
+    def _user_mounts(self, spec: ContainerSpec, bundle: Path) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for m in taskspec.host_mounts(spec, self.volumes, bundle / "volumes"):
             ro = ["ro"] if m.read_only else []
@@ -496,18 +548,51 @@ class RuncRuntime(ContainerTable):
             raise RuntimeError_("task was not prepared")
         if c.exit is not None:
             raise RuntimeError_(f"container {task.ID} was already started")
+        return await self._run(c, task.ID, self.log_path(task.ID))
+
+    # ------------------------------------------------------------ a Pod's containers (MultiContainer)
+
+    async def start_container(self, task: Task, name: str) -> Started:
+        key = container_key(task.ID, name)
+        c = self.containers.get(key)
+        if c is None or c.log is None:
+            raise RuntimeError_(f"container {name} of task {task.ID} was not prepared")
+        if c.exit is not None:
+            if not c.exit.done():
+                raise RuntimeError_(f"container {name} of task {task.ID} is running")
+            if c.finisher is not None:  # it ran before: run it again in place
+                await asyncio.gather(c.finisher, return_exceptions=True)
+            await self._runc("delete", "--force", key, check=False)
+            c.exit, c.pid, c.finisher = None, 0, None
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        return await self._run(c, key, c.log)
+
+    def container_exit(self, task_id: str, name: str) -> asyncio.Future[int]:
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or c.exit is None:
+            raise RuntimeError_(f"container {name} of task {task_id} is not running")
+        return c.exit
+
+    async def stop_container(self, task_id: str, name: str, signal: str, grace: float) -> None:
+        await self.stop(container_key(task_id, name), signal, grace)
+
+    def container_log_path(self, task_id: str, name: str) -> Path:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        return self.logs_dir / f"{container_key(task_id, name)}.log"
+
+    async def _run(self, c: _Container, key: str, path: Path) -> Started:
+        """``runc run --detach`` of the prepared bundle; its output into ``path``."""
         loop = asyncio.get_running_loop()
         pid_file = c.bundle / "init.pid"
         runc_log = c.bundle / "runc.log"
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        path = self.log_path(task.ID)
         c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
                    loop.create_task(logs.pump(err_r, "stderr", path))]
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
-                "run", "--detach", "--bundle", str(c.bundle), "--pid-file", str(pid_file), task.ID,
+                "run", "--detach", "--bundle", str(c.bundle), "--pid-file", str(pid_file), key,
                 stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w,
             )
             rc = await proc.wait()
@@ -520,21 +605,22 @@ class RuncRuntime(ContainerTable):
             os.close(err_w)
         if rc != 0:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
-            await self._runc("delete", "--force", task.ID, check=False)
+            await self._runc("delete", "--force", key, check=False)
             await self._drain(c, 2.0)
-            await self._remove_files(task.ID)
+            if not c.keep_files:
+                await self._remove_files(key)
             raise RuntimeError_(f"starting container failed: {msg}")
         try:
             pid = int(pid_file.read_text().strip())
             pidfd = os.pidfd_open(pid)
         except (OSError, ValueError) as e:
-            await self._runc("delete", "--force", task.ID, check=False)
+            await self._runc("delete", "--force", key, check=False)
             await self._drain(c, 2.0)
             raise RuntimeError_(f"starting container failed: no init process: {e}") from e
         c.pid, c.pidfd = pid, pidfd
         c.exit = loop.create_future()
         loop.add_reader(pidfd, self._on_exit, c)
-        return Started(container_id=task.ID, pid=pid)
+        return Started(container_id=key, pid=pid)
 
     def _on_exit(self, c: _Container) -> None:
         try:
@@ -557,7 +643,8 @@ class RuncRuntime(ContainerTable):
     async def _finish(self, c: _Container, code: int) -> None:
         # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
         await self._drain(c, 5.0)
-        await self._remove_files(c.task_id)
+        if not c.keep_files:
+            await self._remove_files(c.task_id)
         if c.exit is not None and not c.exit.done():
             c.exit.set_result(code)
 
@@ -618,6 +705,11 @@ class RuncRuntime(ContainerTable):
                 signals.pidfd_send_signal(c.pidfd, sig)
 
     async def remove(self, task_id: str, keep_logs: bool = False) -> None:
+        for key in self.pods.pop(task_id, []):  # a Pod's containers (their keys are not task IDs)
+            await self._remove(key, keep_logs)
+        await self._remove(task_id, keep_logs)
+
+    async def _remove(self, task_id: str, keep_logs: bool) -> None:
         c = self.containers.pop(task_id, None)
         if c is not None:
             if c.exit is not None and not c.exit.done():

@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 
 from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
+from shoal.agent.pod import backoff_delay
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
+    ContainerStatus,
     Network,
     NetworkAttachment,
     NetworkSpec,
     ObjectRef,
     PullOptions,
+    RestartPolicy,
     Task,
     TaskSpec,
     TaskStatus,
@@ -555,3 +558,161 @@ async def test_a_sandbox_removal_cut_short_is_done_again_when_the_daemon_stops()
     assert net.sandboxes  # the first removal failed
     await r.stop_for_exit()
     assert rt.call_names().count("remove_sandbox") == 2 and not net.sandboxes
+
+
+# ---------------------------------------------------------------- a Pod's containers (agent/pod.py)
+
+
+def pod(*apps: str, inits: tuple[str, ...] = (), policy: str | None = None) -> Task:
+    """A task of a Pod (owner kind ReplicaSet) with app containers ``apps`` and init containers ``inits``."""
+    return Task(
+        ID=new_id(), Owner=ObjectRef(Kind="ReplicaSet", ID="rs"), NodeID="node1",
+        Spec=TaskSpec(Containers=[ContainerSpec(Name=n, Image="busybox") for n in apps],
+                      InitContainers=[ContainerSpec(Name=n, Image="busybox") for n in inits] or None,
+                      RestartPolicy=RestartPolicy(Condition=policy) if policy else None),
+        Status=TaskStatus(State=S.ASSIGNED), DesiredState=S.RUNNING)
+
+
+class PodAgent(Agent):
+    def run(self, t: Task) -> TaskRunner:
+        r = TaskRunner(t, self.runtime, self.rec, restart_backoff=0.01)
+        r.start()
+        self.runners.append(r)
+        return r
+
+    def container(self, t: Task, name: str) -> ContainerStatus:
+        last = self.rec.last(t.ID)
+        assert last is not None and last.Containers is not None
+        return next(c for c in last.Containers if c.Name == name)
+
+
+@pytest.fixture
+async def pods() -> AsyncIterator[PodAgent]:
+    a = PodAgent(FakeRuntime(images={"busybox:latest"}, multi_container=True))
+    yield a
+    for r in a.runners:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task
+
+
+def started(rt: FakeRuntime) -> list[str]:
+    return [c[1] for c in rt.calls if c[0] == "start"]
+
+
+async def test_init_containers_run_in_order_each_to_completion_then_the_apps(pods: PodAgent) -> None:
+    t = pod("web", "side", inits=("one", "two"))
+    rt = pods.runtime
+    pods.run(t)
+    await until(lambda: rt.running(f"{t.ID}.one"), timeout=1.0, what="the first init container")
+    await pods.idle()
+    assert started(rt) == [f"{t.ID}.one"]  # the second waits for the first to complete
+    assert pods.rec.last(t.ID).State == S.STARTING
+    rt.finish(f"{t.ID}.one", 0)
+    await until(lambda: rt.running(f"{t.ID}.two"), timeout=1.0, what="the second init container")
+    await pods.idle()
+    assert started(rt) == [f"{t.ID}.one", f"{t.ID}.two"]
+    rt.finish(f"{t.ID}.two", 0)
+    await pods.reach(t, S.RUNNING)
+    assert started(rt) == [f"{t.ID}.{n}" for n in ("one", "two", "web", "side")]
+    assert pods.rec.states(t.ID) == UP
+    st = {c.Name: (c.State, c.ExitCode, c.RestartCount) for c in pods.rec.last(t.ID).Containers}
+    assert st == {"one": ("terminated", 0, 0), "two": ("terminated", 0, 0), "web": ("running", 0, 0),
+                  "side": ("running", 0, 0)}
+
+
+async def test_a_failing_init_container_fails_the_task_under_restart_policy_none(pods: PodAgent) -> None:
+    t = pod("web", inits=("init",), policy="none")
+    pods.run(t)
+    await until(lambda: pods.runtime.running(f"{t.ID}.init"), timeout=1.0, what="the init container")
+    pods.runtime.finish(f"{t.ID}.init", 2)
+    await pods.reach(t, S.FAILED)
+    assert pods.rec.last(t.ID).Err == "init container init: non-zero exit (2)"
+    assert started(pods.runtime) == [f"{t.ID}.init"]  # the app container never started
+
+
+async def test_a_failing_init_container_runs_again_after_its_back_off(pods: PodAgent) -> None:
+    t = pod("web", inits=("init",))  # the default policy: Kubernetes' Always
+    pods.run(t)
+    key = f"{t.ID}.init"
+    await until(lambda: pods.runtime.running(key), timeout=1.0, what="the init container")
+    pods.runtime.finish(key, 1)
+    await until(lambda: started(pods.runtime).count(key) == 2 and pods.runtime.running(key), timeout=1.0,
+                what="the init container to run again")
+    assert f"{t.ID}.web" not in started(pods.runtime)
+    pods.runtime.finish(key, 0)
+    await pods.reach(t, S.RUNNING)
+    assert pods.container(t, "init").RestartCount == 1
+
+
+async def test_an_app_container_that_exits_restarts_in_place_while_the_other_runs_on(pods: PodAgent) -> None:
+    t = pod("web", "side")
+    pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    web_pid = pods.container(t, "web").PID
+    side_pid = pods.container(t, "side").PID
+    pods.runtime.finish(f"{t.ID}.side", 3)
+    await until(lambda: pods.container(t, "side").RestartCount == 1 and pods.container(t, "side").State == "running",
+                timeout=1.0, what="side to restart in place")
+    side, web = pods.container(t, "side"), pods.container(t, "web")
+    assert (side.ExitCode, web.RestartCount, web.PID, web.State) == (3, 0, web_pid, "running")
+    assert side.PID != side_pid
+    assert {s.State for tid, s in pods.rec.reports if tid == t.ID} <= set(UP)  # still running, never ended
+    # A second exit waits twice as long: the back-off doubles.
+    pods.runtime.finish(f"{t.ID}.side", 0)
+    await until(lambda: pods.container(t, "side").RestartCount == 2, timeout=1.0, what="the second restart")
+    assert pods.rec.last(t.ID).State == S.RUNNING
+
+
+def test_the_back_off_doubles_from_its_base_to_thirty_times_it() -> None:
+    assert [backoff_delay(10.0, n) for n in (1, 2, 3, 4, 5, 6, 7, 20)] == [10, 20, 40, 80, 160, 300, 300, 300]
+
+
+async def test_under_on_failure_the_task_completes_when_every_container_exited_zero(pods: PodAgent) -> None:
+    t = pod("a", "b", policy="on-failure")
+    pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    pods.runtime.finish(f"{t.ID}.a", 0)
+    await until(lambda: pods.container(t, "a").State == "terminated", timeout=1.0, what="a to end")
+    assert pods.rec.last(t.ID).State == S.RUNNING  # b runs on
+    pods.runtime.finish(f"{t.ID}.b", 0)
+    await pods.reach(t, S.COMPLETE)
+    assert started(pods.runtime) == [f"{t.ID}.a", f"{t.ID}.b"]
+
+
+async def test_under_none_a_non_zero_exit_fails_the_task_once_all_ended(pods: PodAgent) -> None:
+    t = pod("a", "b", policy="none")
+    pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    pods.runtime.finish(f"{t.ID}.b", 4)
+    pods.runtime.finish(f"{t.ID}.a", 0)
+    await pods.reach(t, S.FAILED)
+    assert pods.rec.last(t.ID).Err == "container b: non-zero exit (4)"
+
+
+async def test_shutting_a_pod_down_stops_every_container(pods: PodAgent) -> None:
+    t = pod("a", "b")
+    r = pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    r.update(want(t, S.SHUTDOWN))
+    await pods.reach(t, S.SHUTDOWN)
+    stops = {c[1] for c in pods.runtime.calls if c[0] == "stop"}
+    assert stops == {f"{t.ID}.a", f"{t.ID}.b"}
+    assert {c.State for c in pods.rec.last(t.ID).Containers} == {"terminated"}
+
+
+async def test_a_swarm_task_on_a_multi_container_runtime_still_ends_with_its_container(pods: PodAgent) -> None:
+    t = task()
+    pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    pods.runtime.finish(t.ID, 1)
+    await pods.reach(t, S.FAILED)
+    assert started(pods.runtime) == [t.ID]
+
+
+async def test_a_runtime_of_one_container_per_task_refuses_a_pod(agent: Agent) -> None:
+    t = pod("web", inits=("init",))
+    agent.run(t)
+    await agent.reach(t, S.REJECTED)
+    assert agent.rec.last(t.ID).Err == "this runtime runs one container per task, the task has 2"

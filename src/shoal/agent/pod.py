@@ -1,0 +1,209 @@
+"""The containers of a Pod's task on the agent: init containers in order, then the app containers,
+each restarted in place with Kubernetes' back-off.
+
+A task whose runtime runs several containers (``Runtime.multi_container``) and that is a Pod's
+(``runtime.base.is_pod``: several containers, init containers, or an owner that is not a service) is
+run by a ``Pod`` inside its ``TaskRunner``: the runner keeps the task's states (``starting`` while
+the init containers run, ``running`` once the app containers are started, then ``complete``,
+``failed`` or ``shutdown``), the ``Pod`` keeps one ``ContainerStatus`` per container and decides,
+when a container exits, whether it runs again:
+
+* **Init containers** run one at a time, in order, each to completion before the next starts. One
+  that exits non-zero fails the task when the restart policy is ``none`` (Kubernetes' ``Never``):
+  ``init container <name>: non-zero exit (<code>)``; under ``on-failure`` or ``any`` (and by default:
+  Kubernetes' ``Always``) it runs again after the back-off, and the next does not start meanwhile.
+* **App containers** all start once the last init container has exited 0. One that exits is run
+  again in place, under the same task, when the policy says so (``any``: always; ``on-failure``: on a
+  non-zero exit; ``none``: never); its ``RestartCount`` grows and its last exit code is kept. The
+  others keep running, untouched. When every app container has exited and none is to run again,
+  the task ends: ``complete`` when they all exited 0, else ``failed`` (the first non-zero one named).
+* **Back-off** (Kubernetes' kubelet): the n-th restart of a container waits ``base * 2**(n-1)``,
+  at most ``30 * base`` (``base`` 10 s: 10 s, 20 s, 40 s … 5 min). ``base`` is the runner's
+  ``restart_backoff`` (tests set it small); time is the event loop's clock.
+
+Not yet (what a Pod still lacks here): probes per container (health checks are a Swarm task's),
+the back-off reset after ten minutes of a good run, a fresh writable layer per restart (the restarted
+container keeps its filesystem), resource limits per container, images pulled for any but the first
+container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shoal.agent.flag import Flag
+from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
+from shoal.api.types import ContainerSpec, ContainerStatus, Task
+from shoal.runtime.base import MultiContainer, RuntimeError_
+
+DEFAULT_BACKOFF = 10.0  # s, Kubernetes' first restart delay; the cap is 30 times it (5 min)
+START_FAILED = 128  # the exit code kept for a container that could not be started
+
+
+def backoff_delay(base: float, restarts: int) -> float:
+    """The wait before a container's ``restarts``-th restart (1 for the first)."""
+    return min(base * 2 ** max(restarts - 1, 0), 30 * base)
+
+
+@dataclass(eq=False)
+class _Container:
+    spec: ContainerSpec
+    init: bool
+    exit: asyncio.Future[int] | None = None  # of the process now running (or that ran last)
+    container_id: str = ""
+    pid: int = 0
+    code: int = 0
+    restarts: int = 0
+    not_before: float | None = None  # waiting to run again (the back-off) from this loop time on
+    done: bool = False  # exited, and will not run again
+
+    @property
+    def running(self) -> bool:
+        return self.exit is not None and not self.exit.done()
+
+    def status(self) -> ContainerStatus:
+        running = self.running
+        state = "running" if running else "terminated" if self.exit is not None else "waiting"
+        return ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
+                               ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running)
+
+
+class Pod:
+    """The containers of one task and their lifecycle (see the module's docstring)."""
+
+    def __init__(self, task: Task, runtime: MultiContainer, *, backoff: float = DEFAULT_BACKOFF,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.task = task
+        self.runtime = runtime
+        self.backoff = backoff
+        self.clock = clock or (lambda: asyncio.get_running_loop().time())
+        self.inits = [_Container(s, True) for s in task.Spec.InitContainers or []]
+        self.apps = [_Container(s, False) for s in task.Spec.Containers]
+        self.next_init = 0
+        self.apps_started = False
+        policy = task.Spec.RestartPolicy
+        self.policy = (policy.Condition if policy is not None else None) or "any"
+
+    @property
+    def started(self) -> bool:
+        """Whether any container of the task has been started."""
+        return any(c.exit is not None for c in (*self.inits, *self.apps))
+
+    def statuses(self) -> list[ContainerStatus]:
+        """One per container, init containers first."""
+        return [c.status() for c in (*self.inits, *self.apps)]
+
+    def _restarts(self, c: _Container, code: int) -> bool:
+        if c.init:
+            return code != 0 and self.policy != "none"
+        return self.policy == "any" or (self.policy == "on-failure" and code != 0)
+
+    async def _start(self, c: _Container) -> None:
+        try:
+            started = await self.runtime.start_container(self.task, c.spec.Name)
+        except RuntimeError_:
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            fut.set_result(START_FAILED)
+            c.exit, c.pid = fut, 0
+            raise
+        c.container_id, c.pid = started.container_id, started.pid
+        c.exit = self.runtime.container_exit(self.task.ID, c.spec.Name)
+        c.not_before = None
+
+    def _exited(self, c: _Container) -> None:
+        """Record a container's exit, and when (if ever) it runs again."""
+        assert c.exit is not None
+        c.code = c.exit.result()
+        if self._restarts(c, c.code):
+            c.restarts += 1
+            c.not_before = self.clock() + backoff_delay(self.backoff, c.restarts)
+        else:
+            c.done = True
+
+    async def _wait(self, futures: list[asyncio.Future[Any]], until: float | None) -> None:
+        timeout = None if until is None else max(until - self.clock(), 0.0)
+        await asyncio.wait(futures, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+
+    async def run_init(self, changed: Flag) -> str | None:
+        """Run the init containers that have not completed, in order: "" once they all exited 0; the
+        task's error when one failed for good (or could not start); None when the task changed first
+        (call again to carry on)."""
+        while self.next_init < len(self.inits):
+            c = self.inits[self.next_init]
+            if not c.running:
+                if c.not_before is not None and c.not_before > self.clock():
+                    await self._wait([changed.future()], c.not_before)
+                    if changed.is_set():
+                        return None
+                    continue
+                if c.exit is None or c.not_before is not None:
+                    try:
+                        await self._start(c)
+                    except RuntimeError_ as e:
+                        return f"init container {c.spec.Name}: {e.message}"
+            assert c.exit is not None
+            if not c.exit.done():
+                await self._wait([c.exit, changed.future()], None)
+                if not c.exit.done():
+                    return None
+            self._exited(c)
+            if c.code == 0:
+                self.next_init += 1
+            elif c.done:
+                return f"init container {c.spec.Name}: non-zero exit ({c.code})"
+        return ""
+
+    async def start_apps(self) -> str:
+        """Start every app container; "" or the error of one that could not start (the others that
+        did are stopped by the caller's shutdown)."""
+        self.apps_started = True
+        for c in self.apps:
+            try:
+                await self._start(c)
+            except RuntimeError_ as e:
+                return f"container {c.spec.Name}: {e.message}"
+        return ""
+
+    async def watch(self, changed: Flag) -> tuple[bool, str] | None:
+        """Wait for an app container to exit, one to be due for its restart, or the task to change;
+        restart what is due. The task's end when every app container is done for good (``(True, "")``
+        complete, ``(False, err)`` failed); None while it runs on (report ``statuses`` again)."""
+        waiting: list[asyncio.Future[Any]] = [changed.future()]
+        waiting += [c.exit for c in self.apps if c.running and c.exit is not None]
+        due = [c.not_before for c in self.apps if c.not_before is not None]
+        await self._wait(waiting, min(due) if due else None)
+        for c in self.apps:
+            if c.exit is not None and c.exit.done() and not c.done and c.not_before is None:
+                self._exited(c)
+        now = self.clock()
+        for c in self.apps:
+            if c.not_before is not None and c.not_before <= now and not changed.is_set():
+                try:
+                    await self._start(c)
+                except RuntimeError_:
+                    self._exited(c)
+        if all(c.done for c in self.apps):
+            failed = next((c for c in self.apps if c.code != 0), None)
+            if failed is None:
+                return True, ""
+            return False, f"container {failed.spec.Name}: non-zero exit ({failed.code})"
+        return None
+
+    async def stop(self) -> None:
+        """Stop every running container (its stop signal, then SIGKILL after its grace period) and
+        wait for them all; none runs again."""
+        running = [c for c in (*self.inits, *self.apps) if c.running]
+        for c in (*self.inits, *self.apps):
+            c.not_before = None
+            c.done = c.done or c.exit is not None
+        await asyncio.gather(*(self._stop(c) for c in running))
+        for c in running:
+            assert c.exit is not None
+            c.code = await c.exit
+
+    async def _stop(self, c: _Container) -> None:
+        grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
+        await self.runtime.stop_container(self.task.ID, c.spec.Name, c.spec.StopSignal or "", grace_ns / SECOND)
