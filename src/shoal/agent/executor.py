@@ -46,7 +46,15 @@ from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.api import template
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import ContainerStatus, NodeDescription, Task, TaskStatus, first_container, now_ts
+from shoal.api.types import (
+    ContainerStatus,
+    NodeDescription,
+    Task,
+    TaskStatus,
+    containers_of,
+    first_container,
+    now_ts,
+)
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
 from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, is_pod
 from shoal.runtime.registry import Puller
@@ -332,18 +340,20 @@ class TaskRunner:
             await self._remove_sandbox()
 
     async def _pulled(self) -> bool:
-        """Pull the task's image if the node lacks it; False when the task should no longer start."""
-        spec = first_container(self.task.Spec)
-        if self.puller is None or spec is None or not self.puller.needs_pull(spec.Image):
-            return True
-        pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
-        while not pull.done():
-            waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
-            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if self.changed.is_set():
-                self.changed.clear()
-                if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
-                    return False
+        """Pull the task's image if the node lacks it (each of a Pod's containers' images, in turn);
+        False when the task should no longer start."""
+        specs = containers_of(self.task.Spec) if self.pod is not None else [first_container(self.task.Spec)]
+        for spec in specs:
+            if self.puller is None or spec is None or not self.puller.needs_pull(spec.Image):
+                continue
+            pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
+            while not pull.done():
+                waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if self.changed.is_set():
+                    self.changed.clear()
+                    if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
+                        return False
         return True
 
     def _watch_health(self) -> None:

@@ -23,8 +23,7 @@ when a container exits, whether it runs again:
 
 Not yet (what a Pod still lacks here): probes per container (health checks are a Swarm task's),
 the back-off reset after ten minutes of a good run, a fresh writable layer per restart (the restarted
-container keeps its filesystem), resource limits per container, images pulled for any but the first
-container.
+container keeps its filesystem), resource limits per container.
 """
 
 from __future__ import annotations

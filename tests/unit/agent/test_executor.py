@@ -716,3 +716,21 @@ async def test_a_runtime_of_one_container_per_task_refuses_a_pod(agent: Agent) -
     agent.run(t)
     await agent.reach(t, S.REJECTED)
     assert agent.rec.last(t.ID).Err == "this runtime runs one container per task, the task has 2"
+
+
+async def test_each_of_a_pods_images_is_pulled_in_turn_before_it_is_prepared(pods: PodAgent) -> None:
+    t = pod("web", inits=("init",))
+    t.Spec.Containers[0].Image = "reg.example:5000/web:1"
+    assert t.Spec.InitContainers is not None
+    t.Spec.InitContainers[0].Image = "reg.example:5000/init:1"
+    puller = FakePuller(pods.runtime)
+    r = TaskRunner(t, pods.runtime, pods.rec, puller=puller, restart_backoff=0.01)  # type: ignore[arg-type]
+    r.start()
+    pods.runners.append(r)
+    await until(lambda: len(puller.calls) == 1, timeout=1.0, what="the first pull")
+    assert puller.calls == [("reg.example:5000/init:1", "")]
+    puller.finish(ok=True)
+    await until(lambda: len(puller.calls) == 2, timeout=1.0, what="the second pull")
+    assert puller.calls[1] == ("reg.example:5000/web:1", "") and "prepare" not in pods.runtime.call_names()
+    puller.finish(ok=True)
+    await until(lambda: pods.runtime.running(f"{t.ID}.init"), timeout=1.0, what="the init container")

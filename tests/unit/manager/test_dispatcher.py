@@ -11,11 +11,13 @@ from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
     ContainerSpec,
+    ContainerStatus,
     EndpointSpec,
     Network,
     NetworkAttachmentConfig,
     Node,
     NodeDescription,
+    ObjectRef,
     PortConfig,
     Service,
     ServiceSpec,
@@ -163,4 +165,32 @@ async def test_status_reports_are_written_in_bounded_transactions(monkeypatch: A
     await d._flush()
     assert store.revision - before == 3  # 2 + 2 + 1
     assert {store.get(Task, t.ID).Status.State for t in tasks} == {TaskState.RUNNING}  # type: ignore[union-attr]
+    await d.stop()
+
+
+async def test_a_running_pods_container_restarts_reach_the_store_and_its_state_never_goes_back() -> None:
+    """A Pod's task reports ``running`` again each time a container restarts in place: the same state
+    with other container statuses is written; a report of an earlier state is still dropped."""
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=5.0)
+    await d.register("n1", NodeDescription(Hostname="h1"), "127.0.0.1")
+    t = Task(ID="t1", Owner=ObjectRef(Kind="ReplicaSet", ID="rs1"), NodeID="n1",
+             Spec=TaskSpec(Containers=[ContainerSpec(Name="web", Image="busybox"),
+                                       ContainerSpec(Name="side", Image="busybox")]),
+             Status=TaskStatus(State=TaskState.ASSIGNED), DesiredState=TaskState.RUNNING)
+    await store.commit(creates=[t])
+
+    def status(state: TaskState, side_restarts: int) -> TaskStatus:
+        return TaskStatus(State=state, Containers=[
+            ContainerStatus(Name="web", ContainerID="t1.web", PID=10, State="running", Ready=True),
+            ContainerStatus(Name="side", ContainerID="t1.side", PID=11 + side_restarts, State="running",
+                            Ready=True, RestartCount=side_restarts, ExitCode=3 if side_restarts else 0)])
+
+    for report in (status(TaskState.RUNNING, 0), status(TaskState.RUNNING, 1), status(TaskState.STARTING, 2)):
+        await d.update_task_status("n1", [("t1", report)])
+        await d._flush()
+    stored = store.get(Task, "t1")
+    assert stored is not None and stored.Status.State == TaskState.RUNNING and stored.Status.Containers is not None
+    side = stored.Status.Containers[1]
+    assert (side.RestartCount, side.ExitCode, side.PID) == (1, 3, 12)
     await d.stop()
