@@ -21,8 +21,19 @@ from shoal.agent import logs
 from shoal.agent.executor import TaskRunner
 from shoal.api.ids import new_id
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, ContainerStatus, Mount, ObjectRef, Task, TaskSpec, TaskStatus, clone
+from shoal.api.types import (
+    ContainerSpec,
+    ContainerStatus,
+    Mount,
+    ObjectRef,
+    RestartPolicy,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    clone,
+)
 from shoal.network.node import NodeNetwork
+from shoal.runtime.base import RuntimeError_
 from shoal.runtime.images import ImageStore
 from shoal.runtime.runc import RuncRuntime
 
@@ -175,3 +186,39 @@ async def test_a_task_of_two_containers_and_an_init_container(node: Node, tmp_pa
         await node.rt.remove(task.ID)
     assert not list((tmp_path / "data" / "containers").iterdir())
     assert task.ID not in node.network.sandboxes
+
+
+@pytest.mark.e2e
+async def test_a_failing_init_container_fails_the_task_and_nothing_after_it_starts(node: Node, tmp_path: Path) -> None:
+    """Under restart policy ``none`` (Kubernetes' Never) an init container's non-zero exit fails the task;
+    the app container never runs. A container's name that is not a DNS label is refused."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    task = Task(
+        ID=new_id(), Owner=ObjectRef(Kind="ReplicaSet", ID="rs1"), NodeID="node1",
+        Spec=TaskSpec(InitContainers=[sh("init", "echo failing; exit 3", shared)],
+                      Containers=[sh("app", "touch /shared/app-ran; sleep 1000", shared)],
+                      RestartPolicy=RestartPolicy(Condition="none")),
+        Status=TaskStatus(State=TaskState.ASSIGNED), DesiredState=TaskState.RUNNING)
+    runner = TaskRunner(task, node.rt, node.report, network=node.network, restart_backoff=0.2)
+    runner.start()
+    try:
+        await until(lambda: bool(node.reports) and node.reports[-1].State == TaskState.FAILED, "failed")
+        assert node.reports[-1].Err == "init container init: non-zero exit (3)"
+        assert (node.container("init").State, node.container("init").ExitCode) == ("terminated", 3)
+        assert node.container("app").State == "waiting"
+        assert not (shared / "app-ran").exists()
+    finally:
+        await runner.stop_for_exit()
+        await node.rt.remove(task.ID)
+
+    bad = Task(ID=new_id(), Owner=ObjectRef(Kind="ReplicaSet", ID="rs1"), NodeID="node1",
+               Spec=TaskSpec(Containers=[sh("ok", "true", shared), sh("../up", "true", shared)]))
+    sandbox = await node.network.create_sandbox(bad)
+    try:
+        with pytest.raises(RuntimeError_) as e:
+            await node.rt.prepare(bad, (), sandbox)
+        assert e.value.reject and "invalid container name '../up'" in e.value.message
+    finally:
+        await node.network.remove_sandbox(bad.ID)
+    assert not list((tmp_path / "data" / "containers").iterdir())

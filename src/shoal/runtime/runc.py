@@ -41,6 +41,7 @@ import ctypes
 import json
 import logging
 import os
+import re
 import shutil
 import signal as signals
 from collections.abc import Sequence
@@ -73,6 +74,7 @@ from shoal.runtime.volumes import VolumeStore
 log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "shoal"
+CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a Pod's container's name: a DNS label
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -341,19 +343,24 @@ class RuncRuntime(ContainerTable):
             remove_cgroup_parent()
 
     async def prepare(self, task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
-        if sandbox is None:
-            raise RuntimeError_("runc runs a task only in a network sandbox of the node's", reject=True)
         if not is_pod(task):
             spec, _ = task_image(self.images, task)
+            if task.ID in self.containers:
+                return
+            if sandbox is None:
+                raise RuntimeError_("runc runs a task only in a network sandbox of the node's", reject=True)
             await self._prepare(task, spec, task.ID, files, sandbox)
             return
+        if sandbox is None:
+            raise RuntimeError_("runc runs a task only in a network sandbox of the node's", reject=True)
         if task.ID in self.pods:
             return
         keys: list[str] = []
         try:
             for spec in containers_of(task.Spec):
-                if not spec.Name:
-                    raise RuntimeError_("every container of a task with several needs a name", reject=True)
+                if not CONTAINER_NAME.fullmatch(spec.Name):
+                    raise RuntimeError_(f"invalid container name {spec.Name!r}: a container of a Pod is named by "
+                                        "a DNS label (lowercase letters, digits and '-')", reject=True)
                 key = container_key(task.ID, spec.Name)
                 if key in keys:
                     raise RuntimeError_(f"two containers of the task are named {spec.Name}", reject=True)
