@@ -55,7 +55,8 @@ class _Container:
     container_id: str = ""
     pid: int = 0
     code: int = 0
-    restarts: int = 0
+    restarts: int = 0  # times it was run again (Kubernetes' restartCount)
+    exits: int = 0  # times it exited to run again: the back-off's exponent
     not_before: float | None = None  # waiting to run again (the back-off) from this loop time on
     done: bool = False  # exited, and will not run again
 
@@ -65,7 +66,9 @@ class _Container:
 
     def status(self) -> ContainerStatus:
         running = self.running
-        state = "running" if running else "terminated" if self.exit is not None else "waiting"
+        # Waiting out its back-off, a container is ``waiting`` (Kubernetes' CrashLoopBackOff), its last exit kept.
+        ended = self.exit is not None and self.not_before is None
+        state = "running" if running else "terminated" if ended else "waiting"
         return ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
                                ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running)
 
@@ -101,6 +104,8 @@ class Pod:
         return self.policy == "any" or (self.policy == "on-failure" and code != 0)
 
     async def _start(self, c: _Container) -> None:
+        if c.exit is not None:
+            c.restarts += 1
         try:
             started = await self.runtime.start_container(self.task, c.spec.Name)
         except RuntimeError_:
@@ -117,8 +122,8 @@ class Pod:
         assert c.exit is not None
         c.code = c.exit.result()
         if self._restarts(c, c.code):
-            c.restarts += 1
-            c.not_before = self.clock() + backoff_delay(self.backoff, c.restarts)
+            c.exits += 1
+            c.not_before = self.clock() + backoff_delay(self.backoff, c.exits)
         else:
             c.done = True
 

@@ -734,3 +734,24 @@ async def test_each_of_a_pods_images_is_pulled_in_turn_before_it_is_prepared(pod
     assert puller.calls[1] == ("reg.example:5000/web:1", "") and "prepare" not in pods.runtime.call_names()
     puller.finish(ok=True)
     await until(lambda: pods.runtime.running(f"{t.ID}.init"), timeout=1.0, what="the init container")
+
+
+async def test_a_container_waiting_out_its_back_off_is_waiting_with_its_last_exit_code() -> None:
+    rt = FakeRuntime(images={"busybox:latest"}, multi_container=True)
+    rec = Recorder()
+    t = pod("web", "side")
+    r = TaskRunner(t, rt, rec, restart_backoff=3600.0)  # the restart never comes in this test
+    r.start()
+    try:
+        await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, timeout=1.0,
+                    what="running")
+        rt.finish(f"{t.ID}.side", 2)
+        await until(lambda: rec.last(t.ID).Containers[1].ExitCode == 2, timeout=1.0, what="the exit reported")
+        side = rec.last(t.ID).Containers[1]
+        assert (side.State, side.RestartCount, side.Ready, side.PID) == ("waiting", 0, False, 0)
+        assert rec.last(t.ID).State == S.RUNNING
+    finally:
+        assert r._task is not None
+        r._task.cancel()
+        with contextlib.suppress(BaseException):
+            await r._task
