@@ -27,9 +27,9 @@ broken by the fewest tasks in all (a heap), and a node is checked again before e
 host ports and max replicas run out). As in SwarmKit, a node where the service (at this spec version)
 failed five times or more in the last five minutes comes after every other one. Before spreading, a
 leaf also takes the nodes with the least penalty from the pipeline's scorers first (the
-``PreferNoSchedule`` taints the task does not tolerate; 0 on every node when no node has taints). SwarmKit's own leaf
-loop fills its sorted nodes in one pass that can over-fill the second node when existing counts are
-uneven; this is what its comments intend.
+``PreferNoSchedule`` taints the task does not tolerate; 0 on every node when no node has taints).
+SwarmKit's own leaf loop fills its sorted nodes in one pass that can over-fill the second node when
+existing counts are uneven; this is what its comments intend.
 
 Cost: building the tree is one pass over the nodes (times the number of preferences); a leaf then
 runs the filters only on its best nodes, until it has as many that pass as the group has tasks (as
