@@ -87,11 +87,27 @@ class RestartPolicy(Base):
     Window: int | None = None  # ns
 
 
+class Toleration(Base, omit_defaults=True):
+    """Kubernetes': the task may run on a node with a matching taint (``api/taints.py`` matches them).
+    ``Operator`` is ``Equal`` (also when empty) or ``Exists``; an empty ``Key`` with ``Exists`` matches
+    every taint, an empty ``Effect`` every effect. ``TolerationSeconds`` (a ``NoExecute`` toleration's
+    only): how long the task may stay once the taint appears; None is for ever."""
+
+    Key: str = ""
+    Operator: str = ""  # "" (Equal) | Equal | Exists
+    Value: str = ""
+    Effect: str = ""  # "" (all) | NoSchedule | PreferNoSchedule | NoExecute
+    TolerationSeconds: int | None = None  # seconds, as Kubernetes has it
+
+
 class Placement(Base):
     Constraints: list[str] | None = None
     Preferences: list[dict[str, Any]] | None = None
     MaxReplicas: int = 0
     Platforms: list[Platform] | None = None
+    # Kubernetes': the node taints this task tolerates. Swarm has none (the Docker door never shows
+    # or sets them: ``frontdoor/docker/wire.py`` has Docker's own Placement).
+    Tolerations: list[Toleration] | None = None
 
 
 class Mount(Base):
@@ -376,11 +392,24 @@ def service_id_of(t: Task) -> str:
 # ---------------------------------------------------------------- nodes
 
 
+class Taint(Base, omit_defaults=True):
+    """Kubernetes': keeps tasks that do not tolerate it off the node (``NoSchedule``), prefers other
+    nodes (``PreferNoSchedule``), or also evicts those running there (``NoExecute``). ``TimeAdded``
+    (RFC 3339) is set for a ``NoExecute`` taint, when it was added."""
+
+    Key: str = ""
+    Value: str = ""
+    Effect: str = ""  # NoSchedule | PreferNoSchedule | NoExecute
+    TimeAdded: str | None = None
+
+
 class NodeSpec(Base):
     Name: str = ""
     Labels: dict[str, str] | None = None
     Role: str = "worker"  # worker | manager
     Availability: str = "active"  # active | pause | drain
+    # Kubernetes': none on a Swarm node (the Docker door neither shows nor changes them).
+    Taints: list[Taint] | None = None
 
 
 class EngineDescription(Base):

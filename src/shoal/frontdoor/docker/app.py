@@ -37,7 +37,6 @@ from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
     Network,
-    NodeSpec,
     SecretSpec,
     Service,
     Task,
@@ -320,8 +319,11 @@ async def node_inspect(request: web.Request) -> web.StreamResponse:
 
 async def node_update(request: web.Request) -> web.StreamResponse:
     c = control(request)
-    spec: NodeSpec = await body_as(request, NodeSpec)
-    await c.update_node(request.match_info["id"], qint(request, "version"), spec)
+    spec: wire.NodeSpec = await body_as(request, wire.NodeSpec)
+    ref = request.match_info["id"]
+    # Docker has no taints: the node keeps its own (a write since the client's read fails on the version).
+    taints = c.node(ref).Spec.Taints
+    await c.update_node(ref, qint(request, "version"), wire.node_spec_to_core(spec, taints))
     return web.Response(status=200)
 
 

@@ -2,9 +2,13 @@
 
 Docker's ``TaskTemplate`` has one ``ContainerSpec`` and a task one ``ContainerStatus`` and a
 ``ServiceID``; the core's task has a list of containers, a status per container and an ``Owner``
-(``api/types.py``). These structs are the Engine API's, field for field and in its order (the JSON a
-docker client sees is what these encode); everything else on the wire (networks, nodes, secrets,
-mounts, resources) is the core's own struct. The door decodes a request into these, converts it
+(``api/types.py``). Kubernetes' node taints (``NodeSpec.Taints``) and task tolerations
+(``Placement.Tolerations``) are the core's only: Docker's ``Placement`` and ``NodeSpec`` here have
+neither, a node is shown without its taints, and a Docker node update keeps the node's taints.
+
+These structs are the Engine API's, field for field and in its order (the JSON a docker client sees
+is what these encode); everything else on the wire (networks, nodes but their taints, secrets, mounts,
+resources) is the core's own struct. The door decodes a request into these, converts it
 (``*_to_core``) and converts what it answers (``*_from_core``).
 
 The mapping: a Docker ``ContainerSpec`` is the core task's one container, named
@@ -35,7 +39,7 @@ from shoal.api.types import (
     NetworkAttachment,
     NetworkAttachmentConfig,
     ObjectRef,
-    Placement,
+    Platform,
     PullOptions,
     ResourceRequirements,
     RestartPolicy,
@@ -48,6 +52,20 @@ from shoal.api.types import (
     Version,
     VersionRef,
 )
+
+
+class Placement(Base):
+    Constraints: list[str] | None = None
+    Preferences: list[dict[str, Any]] | None = None
+    MaxReplicas: int = 0
+    Platforms: list[Platform] | None = None
+
+
+class NodeSpec(Base):
+    Name: str = ""
+    Labels: dict[str, str] | None = None
+    Role: str = "worker"  # worker | manager
+    Availability: str = "active"  # active | pause | drain
 
 
 class ContainerSpec(Base):
@@ -167,6 +185,9 @@ def object_json(obj: Any) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(obj)
     for k in _NOT_DOCKERS:
         data.pop(k, None)
+    spec = data.get("Spec")
+    if isinstance(obj, core.Node) and isinstance(spec, dict):
+        spec.pop("Taints", None)  # Kubernetes' only
     for a in data.get("Attachments") or ():  # a node's: each holds the network as it was
         for k in _NOT_DOCKERS:
             a["Network"].pop(k, None)
@@ -194,18 +215,39 @@ def container_from_core(c: core.ContainerSpec) -> ContainerSpec:
     return out
 
 
+def placement_to_core(p: Placement | None) -> core.Placement | None:
+    if p is None:
+        return None
+    return core.Placement(Constraints=p.Constraints, Preferences=p.Preferences, MaxReplicas=p.MaxReplicas,
+                          Platforms=p.Platforms)
+
+
+def placement_from_core(p: core.Placement | None) -> Placement | None:
+    """Docker's placement: without the tolerations, which Swarm does not have."""
+    if p is None:
+        return None
+    return Placement(Constraints=p.Constraints, Preferences=p.Preferences, MaxReplicas=p.MaxReplicas,
+                     Platforms=p.Platforms)
+
+
+def node_spec_to_core(s: NodeSpec, taints: list[core.Taint] | None) -> core.NodeSpec:
+    """A Docker node spec as the core's, keeping the node's ``taints`` (which Docker neither shows nor
+    sends: an update through this door leaves them as they are)."""
+    return core.NodeSpec(Name=s.Name, Labels=s.Labels, Role=s.Role, Availability=s.Availability, Taints=taints)
+
+
 def task_spec_to_core(s: TaskSpec) -> core.TaskSpec:
     return core.TaskSpec(
         Containers=[container_to_core(s.ContainerSpec)] if s.ContainerSpec is not None else [],
-        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=s.Placement, Networks=s.Networks,
-        LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
+        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=placement_to_core(s.Placement),
+        Networks=s.Networks, LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
 
 
 def task_spec_from_core(s: core.TaskSpec) -> TaskSpec:
     return TaskSpec(
         ContainerSpec=container_from_core(s.Containers[0]) if s.Containers else None,
-        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=s.Placement, Networks=s.Networks,
-        LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
+        Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=placement_from_core(s.Placement),
+        Networks=s.Networks, LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
 
 
 def service_spec_to_core(s: ServiceSpec) -> core.ServiceSpec:

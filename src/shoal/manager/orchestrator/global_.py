@@ -1,12 +1,15 @@
 """Global services: one task on every eligible node, and on each node that becomes eligible.
 
 A node is eligible when it is not down, not drained, and satisfies the service's constraints. A
-paused node keeps the task it has but gets no new one. Tasks on nodes that stop being eligible are
-shut down.
+paused node keeps the task it has but gets no new one; so does a node with a ``NoSchedule`` or
+``NoExecute`` taint the task does not tolerate (Kubernetes' DaemonSet rule; a Swarm node has no taints;
+evicting on ``NoExecute`` is the node lifecycle's). Tasks on nodes that stop being eligible are shut
+down.
 """
 
 from __future__ import annotations
 
+from shoal.api import taints
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
 from shoal.manager.orchestrator.common import new_task
@@ -39,7 +42,12 @@ def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, 
             covered.add(cur.NodeID)
     for t in plan.created:
         covered.add(t.NodeID)
+    placement = service.Spec.TaskTemplate.Placement
+    tolerations = placement.Tolerations if placement is not None else None
     for nid in sorted(eligible - covered):
-        if nodes[nid].Spec.Availability != "active":
+        node = nodes[nid]
+        if node.Spec.Availability != "active":
+            continue
+        if node.Spec.Taints and not taints.schedulable(node.Spec.Taints, tolerations):
             continue
         plan.create(new_task(service, 0, nid))

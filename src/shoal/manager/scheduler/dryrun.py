@@ -24,7 +24,7 @@ def plan(nodes: list[Node], tasks: list[Task], new: list[Task], *, global_mode: 
     if not new:
         out.Nodes = [NodePlan(ID=n.ID, Hostname=n.Description.Hostname) for n in _by_host(nodes)]
         return out
-    pipeline = Pipeline()
+    pipeline = Pipeline(taints=any(n.Spec.Taints for n in nodes))
     pipeline.set_task(new[0])
     counts: dict[str, int] = {}
     if global_mode:

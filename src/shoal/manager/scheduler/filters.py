@@ -1,9 +1,15 @@
 """Scheduler filters. Each is tiny: does it apply to this task, does this node pass, and how to say
 why nodes failed, in SwarmKit's fixed words (``insufficient resources on 3 nodes``).
 
-The order is SwarmKit's, cheapest and most telling first: ready/availability, resources (CPU, memory
-and generic resources), constraints, platform, host ports, max replicas per node. ``NodeInfo`` is what
-the scheduler knows of a node, kept up to date one task at a time.
+The order is SwarmKit's, cheapest and most telling first: ready/availability, taints (Kubernetes';
+kube-scheduler runs its TaintToleration filter as early), resources (CPU, memory and generic
+resources), constraints, platform, host ports, max replicas per node. ``NodeInfo`` is what the
+scheduler knows of a node, kept up to date one task at a time.
+
+Beside the filters, scorers rank the nodes that pass (``Scorer``: a penalty per node, lower first);
+the one there is counts the ``PreferNoSchedule`` taints a task does not tolerate. Taints are
+Kubernetes': when no node has any (always, on the Swarm side) the pipeline leaves the taint filter
+and scorer out altogether (``Pipeline(taints=False)``), so they cost nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shoal.api.types import GenericResource, Node, Resources, Task
+from shoal.api import taints
+from shoal.api.types import GenericResource, Node, Resources, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
 
 
@@ -157,6 +164,40 @@ class ReadyFilter:
         return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"
 
 
+class TaintFilter:
+    """A task goes only to nodes whose ``NoSchedule`` and ``NoExecute`` taints it tolerates
+    (kube-scheduler's TaintToleration filter; ``api/taints.py`` has the rules). A task without
+    tolerations still applies: it must keep off every such taint."""
+
+    name = "taints"
+    reason = "untolerated taint"  # SwarmKit's style (Swarm has no taints, so Swarm never shows it)
+
+    def __init__(self) -> None:
+        self.tolerations: list[Toleration] | None = None
+
+    def set_task(self, t: Task) -> bool:
+        p = t.Spec.Placement
+        self.tolerations = p.Tolerations if p is not None else None
+        return True
+
+    def check(self, n: NodeInfo) -> bool:
+        node_taints = n.node.Spec.Taints
+        return not node_taints or taints.first_untolerated(node_taints, self.tolerations) is None
+
+    def explain(self, nodes: int) -> str:
+        return _on(nodes, self.reason)
+
+    def kube_reason(self, n: NodeInfo) -> str:
+        """kube-scheduler's words for a node this filter turns down (the Kubernetes door counts these
+        per node, as ``3 node(s) had untolerated taint {dedicated: gpu}``); "" when it passes."""
+        taint = taints.first_untolerated(n.node.Spec.Taints, self.tolerations)
+        return KUBE_UNTOLERATED_TAINT.format(key=taint.Key, value=taint.Value) if taint is not None else ""
+
+
+# kube-scheduler's TaintToleration filter reason, for the Kubernetes door.
+KUBE_UNTOLERATED_TAINT = "node(s) had untolerated taint {{{key}: {value}}}"
+
+
 class ResourceFilter:
     name = "resources"
     reason = "insufficient resources"
@@ -281,21 +322,68 @@ class MaxReplicasFilter:
 
 FILTERS: dict[str, type] = {
     f.name: f
-    for f in (ReadyFilter, ResourceFilter, ConstraintFilter, PlatformFilter, HostPortFilter, MaxReplicasFilter)
+    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, PlatformFilter, HostPortFilter,
+              MaxReplicasFilter)
 }
+# What only matters when some node has taints (the pipeline leaves it out otherwise).
+TAINT_ONLY = frozenset((TaintFilter.name,))
+
+
+class Scorer(Protocol):
+    """Ranks the nodes that pass the filters: a penalty per node, the lower the better (0 for most).
+    Placement takes the nodes with the least penalty first, before spreading (``placement.py``)."""
+
+    name: str
+
+    def set_task(self, t: Task) -> bool: ...
+
+    def penalty(self, n: NodeInfo) -> int: ...
+
+
+class PreferNoScheduleScorer:
+    """Nodes with fewer ``PreferNoSchedule`` taints the task does not tolerate come first
+    (kube-scheduler's TaintToleration score)."""
+
+    name = "taints"
+
+    def __init__(self) -> None:
+        self.tolerations: list[Toleration] | None = None
+
+    def set_task(self, t: Task) -> bool:
+        p = t.Spec.Placement
+        self.tolerations = p.Tolerations if p is not None else None
+        return True
+
+    def penalty(self, n: NodeInfo) -> int:
+        node_taints = n.node.Spec.Taints
+        return taints.untolerated_preferences(node_taints, self.tolerations) if node_taints else 0
 
 
 class Pipeline:
-    """Runs the filters that apply to a task over nodes, counting which filter rejected each node."""
+    """Runs the filters that apply to a task over nodes, counting which filter rejected each node, and
+    the scorers that apply to it.
 
-    def __init__(self, filters: list[Filter] | None = None) -> None:
-        self.filters: list[Filter] = filters if filters is not None else [f() for f in FILTERS.values()]
+    ``taints``: whether any node has taints; without, the taint filter and scorer are left out (a node
+    without taints passes them all, whatever the task tolerates), so Swarm pays nothing for them."""
+
+    def __init__(self, filters: list[Filter] | None = None, *, taints: bool = True,
+                 scorers: list[Scorer] | None = None) -> None:
+        self.filters: list[Filter] = filters if filters is not None else [
+            f() for name, f in FILTERS.items() if taints or name not in TAINT_ONLY]
+        self.scorers: list[Scorer] = scorers if scorers is not None else (
+            [PreferNoScheduleScorer()] if taints else [])
         self.active: list[Filter] = []
+        self.scoring: list[Scorer] = []
         self.failures: dict[str, int] = {}
 
     def set_task(self, t: Task) -> None:
         self.active = [f for f in self.filters if f.set_task(t)]
+        self.scoring = [s for s in self.scorers if s.set_task(t)]
         self.failures = {}
+
+    def penalty(self, n: NodeInfo) -> int:
+        """The node's penalty for the task: the scorers' added up (0 when none applies)."""
+        return sum(s.penalty(n) for s in self.scoring) if self.scoring else 0
 
     def rejecting(self, n: NodeInfo) -> Filter | None:
         """The first filter that turns the node down, or None if it passes (nothing is counted)."""

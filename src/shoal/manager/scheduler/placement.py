@@ -25,9 +25,11 @@ subtree may then take its siblings' share).
 Within a leaf, tasks go one at a time to the passing node with the fewest tasks of the service, ties
 broken by the fewest tasks in all (a heap), and a node is checked again before each use (resources,
 host ports and max replicas run out). As in SwarmKit, a node where the service (at this spec version)
-failed five times or more in the last five minutes comes after every other one. SwarmKit's own leaf
-loop fills its sorted nodes in one pass that can over-fill the second node when existing counts are
-uneven; this is what its comments intend.
+failed five times or more in the last five minutes comes after every other one. Before spreading, a
+leaf also takes the nodes with the least penalty from the pipeline's scorers first (the
+``PreferNoSchedule`` taints the task does not tolerate; 0 on every node when no node has taints).
+SwarmKit's own leaf loop fills its sorted nodes in one pass that can over-fill the second node when
+existing counts are uneven; this is what its comments intend.
 
 Cost: building the tree is one pass over the nodes (times the number of preferences); a leaf then
 runs the filters only on its best nodes, until it has as many that pass as the group has tasks (as
@@ -79,13 +81,24 @@ def label_value(node: Node, descriptor: str) -> str:
 @dataclass(eq=False)
 class Branch:
     """A node of the decision tree: a label value, the service's tasks below it, and either the next
-    level's branches or (a leaf) a heap of passing nodes keyed by (recent failures of the service when
-    five or more, service tasks, total tasks, ID)."""
+    level's branches or (a leaf) a heap of passing nodes keyed by (rank, service tasks, total tasks,
+    ID), where rank is ``_rank`` of the recent failures of the service (when five or more) and the
+    scorers' penalty."""
 
     value: str = ""
     tasks: int = 0
     next: dict[str, Branch] | None = None
     heap: list[tuple[int, int, int, str]] = field(default_factory=list)
+
+
+# A penalty is below this, so a node where the service keeps failing still comes after every other.
+PENALTY_SPAN = 1 << 16
+
+
+def _rank(failures: int, penalty: int) -> int:
+    """One int for the heap key (0 for most nodes, so the key costs no more than without scorers):
+    failures first, then the penalty."""
+    return failures * PENALTY_SPAN + min(penalty, PENALTY_SPAN - 1)
 
 
 def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[str], pipeline: Pipeline,
@@ -94,6 +107,7 @@ def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[st
     its ``limit`` best nodes that pass the filters (no leaf can use more), so the filters run on few
     nodes when the group is small."""
     root = Branch()
+    scoring = bool(pipeline.scoring)
     for ni in nodes.values():
         count = ni.tasks_by_owner.get(service_id, 0)
         b = root
@@ -107,8 +121,10 @@ def build_tree(nodes: dict[str, NodeInfo], service_id: str, descriptors: list[st
                 nxt = b.next[value] = Branch(value)
             b = nxt
         b.tasks += count
-        failures = ni.failure_rank(service_id, spec_version, now) if ni.recent_failures else 0  # mostly none
-        b.heap.append((failures, count, ni.active_tasks, ni.node.ID))
+        rank = ni.failure_rank(service_id, spec_version, now) if ni.recent_failures else 0  # mostly none
+        if scoring:  # only when some node has taints
+            rank = _rank(rank, pipeline.penalty(ni))
+        b.heap.append((rank, count, ni.active_tasks, ni.node.ID))
     _select(root, nodes, pipeline, limit)
     return root
 
@@ -184,13 +200,13 @@ class GroupPlacer:
         heap, sid, pipeline = leaf.heap, self.service_id, self.pipeline
         done = 0
         while done < n and heap and len(self.placed) < len(self.tasks):
-            failures, _svc, _total, nid = heapq.heappop(heap)
+            rank, _svc, _total, nid = heapq.heappop(heap)
             ni = self.nodes[nid]
             if not pipeline.process(ni):  # resources, ports or max replicas used up by earlier picks
                 continue
             t = self.tasks[len(self.placed)]
             ni.add_task(t)
             self.placed.append((t, ni))
-            heapq.heappush(heap, (failures, ni.tasks_by_owner.get(sid, 0), ni.active_tasks, nid))
+            heapq.heappush(heap, (rank, ni.tasks_by_owner.get(sid, 0), ni.active_tasks, nid))
             done += 1
         return done

@@ -9,6 +9,9 @@ that service, ties broken by the fewest tasks in all (SwarmKit's spread). Decisi
 batches. A task that fits nowhere stays pending with
 ``no suitable node (<explanations>)`` in ``Status.Err``; a task tied to a node (global service)
 gets the bare explanation. Pending tasks are retried whenever nodes or tasks change.
+
+It also counts the nodes with taints (Kubernetes'; never a Swarm node): while there are none, the
+pipeline leaves the taint filter and scorer out.
 """
 
 from __future__ import annotations
@@ -66,11 +69,13 @@ class Scheduler(Loop):
         self.nodes: dict[str, NodeInfo] = {}
         self.pending: set[str] = set()
         self.decisions = 0
+        self.tainted = 0  # nodes with taints
 
     def start(self) -> None:
         # Rebuilt from the store: a re-elected leader starts afresh.
         tasks = self.store.list(Task)
         self.nodes = node_infos(self.store.list(Node), tasks)
+        self.tainted = sum(1 for ni in self.nodes.values() if ni.node.Spec.Taints)
         self.pending = {t.ID for t in tasks if needs_scheduling(t)}
         self._unsubscribe = self.store.subscribe(self.on_change)
         super().start()
@@ -81,13 +86,19 @@ class Scheduler(Loop):
             self._account(ch.old, ch.new)
         elif ch.kind == "nodes":
             if ch.new is None:
-                self.nodes.pop(ch.old.ID, None)
+                gone = self.nodes.pop(ch.old.ID, None)
+                if gone is not None and gone.node.Spec.Taints:
+                    self.tainted -= 1
             else:
                 ni = self.nodes.get(ch.new.ID)
                 if ni is None:
                     self.nodes[ch.new.ID] = NodeInfo.of(ch.new)
                 else:
+                    if ni.node.Spec.Taints:
+                        self.tainted -= 1
                     ni.update_node(ch.new)
+                if ch.new.Spec.Taints:
+                    self.tainted += 1
             if self.pending:
                 self.kick()
 
@@ -139,7 +150,7 @@ class Scheduler(Loop):
 
     def _schedule_preassigned(self, group: list[Task]) -> list[Task]:
         out = []
-        pipeline = Pipeline()
+        pipeline = Pipeline(taints=self.tainted > 0)
         for t in group:
             ni = self.nodes.get(t.NodeID)
             pipeline.set_task(t)
@@ -153,7 +164,7 @@ class Scheduler(Loop):
         return out
 
     def _schedule_group(self, group: list[Task]) -> list[Task]:
-        pipeline = Pipeline()
+        pipeline = Pipeline(taints=self.tainted > 0)
         pipeline.set_task(group[0])
         placed = GroupPlacer(self.nodes, pipeline, group).place()
         out = [self._assigned(t, ni) for t, ni in placed]

@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from shoal import API_VERSION, MIN_API_VERSION
 from shoal.api.errors import Unavailable
 from shoal.api.states import TaskState
+from shoal.api.types import Node, Taint
 from shoal.daemon import Daemon, DaemonConfig
 from shoal.frontdoor.docker.app import make_app
 from shoal.store.backend import StoreError
@@ -539,3 +540,23 @@ async def test_a_locked_manager_refuses_until_unlocked(node: Daemon, client: Cli
             assert (await c.get(f"{V}/services")).status == 200
     finally:
         await restarted.stop()
+
+
+async def test_a_docker_node_update_keeps_the_nodes_taints(manager: Daemon, client: Client) -> None:
+    """Taints are Kubernetes': Docker neither sees them nor, updating a node, takes them away."""
+    m = manager.manager
+    assert m is not None
+
+    def taint(n: Node) -> bool:
+        n.Spec.Taints = [Taint(Key="dedicated", Value="gpu", Effect="NoSchedule")]
+        return True
+
+    await m.store.update_with(Node, manager.node_id, taint)
+    n = await (await client.get(f"{V}/nodes/{manager.node_id}")).json()
+    assert list(n["Spec"]) == ["Name", "Labels", "Role", "Availability"]
+    spec = {**n["Spec"], "Labels": {"zone": "a"}, "Taints": [{"Key": "sneaky", "Effect": "NoExecute"}]}
+    r = await client.post(f"{V}/nodes/{manager.node_id}/update?version={n['Version']['Index']}", json=spec)
+    assert r.status == 200
+    stored = m.store.get(Node, manager.node_id)
+    assert stored is not None and stored.Spec.Labels == {"zone": "a"}
+    assert stored.Spec.Taints == [Taint(Key="dedicated", Value="gpu", Effect="NoSchedule")]

@@ -232,7 +232,41 @@ def test_a_nodes_attachments_show_their_network_without_metadata() -> None:
     plain = T.Node(ID="n", Attachments=[T.NetworkAttachment(Network=T.Network(
         ID="ing", Spec=T.NetworkSpec(Name="ingress", Ingress=True)), Addresses=["10.0.0.2/24"])])
     want = msgspec.to_builtins(plain)
+    want["Spec"].pop("Taints")  # Kubernetes' only: Docker's node has none
     for k in (*META_ONLY, "Name", "Labels"):
         want.pop(k)
         want["Attachments"][0]["Network"].pop(k)
     assert wire.object_json(node) == want
+
+
+# ---------------------------------------------------------------- taints and tolerations (Kubernetes')
+
+
+def test_taints_and_tolerations_never_show_at_the_docker_door() -> None:
+    tolerations = [T.Toleration(Key="dedicated", Operator="Equal", Value="gpu", Effect="NoSchedule"),
+                   T.Toleration(Operator="Exists", Effect="NoExecute", TolerationSeconds=30)]
+    s, t = service(), task()
+    for spec in (s.Spec.TaskTemplate, s.PreviousSpec.TaskTemplate, t.Spec):  # type: ignore[union-attr]
+        assert spec.Placement is not None
+        spec.Placement.Tolerations = tolerations
+    assert msgspec.json.encode(app.service_json(_Manager, s, status=True)) == golden.SERVICE
+    assert msgspec.json.encode(app.task_json(t)) == golden.TASK
+    node = T.Node(ID="node1", Version=T.Version(Index=3), CreatedAt="c", UpdatedAt="u",
+                  Spec=T.NodeSpec(Name="n1", Labels={"zone": "a"}, Role="manager", Availability="active",
+                                  Taints=[T.Taint(Key="dedicated", Value="gpu", Effect="NoSchedule")]),
+                  Description=T.NodeDescription(Hostname="h1", Platform=T.Platform(Architecture="x86_64", OS="linux"),
+                                                Resources=T.Resources(NanoCPUs=2_000_000_000, MemoryBytes=1 << 30)),
+                  Status=T.NodeStatus(State="ready", Addr="127.0.0.1"),
+                  ManagerStatus=T.ManagerStatus(Leader=True, Reachability="reachable", Addr="127.0.0.1:2377"),
+                  Name="n1", Labels={"zone": "a"})
+    assert msgspec.json.encode(wire.object_json(node)) == golden.NODE
+
+
+def test_docker_cannot_set_tolerations() -> None:
+    body = msgspec.json.encode(wire.task_spec_from_core(task_spec()))
+    raw = msgspec.json.decode(body)
+    raw["Placement"]["Tolerations"] = [{"Operator": "Exists"}]
+    core = wire.task_spec_to_core(msgspec.json.decode(msgspec.json.encode(raw), type=wire.TaskSpec))
+    assert core.Placement is not None and core.Placement.Tolerations is None
+    assert core.Placement == task_spec().Placement
+    assert wire.placement_to_core(None) is None and wire.placement_from_core(None) is None

@@ -10,10 +10,14 @@ from shoal.api.states import TaskState
 from shoal.api.types import (
     Endpoint,
     NetworkAttachmentConfig,
+    Node,
+    Placement,
     PortConfig,
     RestartPolicy,
     Service,
+    Taint,
     Task,
+    Toleration,
     UpdateConfig,
 )
 from shoal.manager.orchestrator import orchestrator, replicated
@@ -306,6 +310,37 @@ async def test_global_follows_constraints(h: Harness) -> None:
     assert sorted(t.NodeID for t in h.wanted()) == sorted([east.ID, west.ID])
     await h.set_node(east, labels={"zone": "north"})
     assert [t.NodeID for t in h.wanted()] == [west.ID]
+
+
+async def test_global_skips_nodes_with_untolerated_taints_as_paused_ones(h: Harness) -> None:
+    plain = await h.add_node("plain")
+    gpu = await h.add_node("gpu")
+
+    def taint(n: Node) -> bool:
+        n.Spec.Taints = [Taint(Key="dedicated", Value="gpu", Effect="NoSchedule")]
+        return True
+
+    await h.store.update_with(Node, gpu.ID, taint)
+    await h.settle()
+    await h.create(spec(global_=True))
+    assert [t.NodeID for t in h.tasks()] == [plain.ID]
+    tolerating = spec("ml", global_=True)
+    tolerating.TaskTemplate.Placement = Placement(
+        Tolerations=[Toleration(Key="dedicated", Operator="Exists", Effect="NoSchedule")])
+    await h.create(tolerating)
+    assert sorted(t.NodeID for t in h.tasks("ml")) == sorted([plain.ID, gpu.ID])
+    # A taint added later keeps what runs there (as a paused node does); without it, the node gets a task.
+    await h.store.update_with(Node, plain.ID, taint)
+    await h.settle()
+    assert [t.NodeID for t in h.wanted()] == [plain.ID]
+
+    def untaint(n: Node) -> bool:
+        n.Spec.Taints = None
+        return True
+
+    await h.store.update_with(Node, gpu.ID, untaint)
+    await h.settle()
+    assert sorted(t.NodeID for t in h.wanted()) == sorted([plain.ID, gpu.ID])
 
 
 async def test_global_restart_stays_on_its_node(h: Harness) -> None:
