@@ -315,7 +315,7 @@ class Daemon:
     def _task_puller(self) -> Puller | None:
         """What pulls the images of this node's tasks: none for a runtime that runs no images (hollow
         nodes never contact a registry)."""
-        return self.puller if getattr(self.runtime, "uses_images", True) else None
+        return self.puller if self.runtime.uses_images else None
 
     def _task_network(self) -> NodeNetwork | None:
         """The node's network, for a runtime whose tasks join sandboxes (not one swapped in since)."""

@@ -280,9 +280,7 @@ class TaskRunner:
                         await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                         continue
                     self.container_id, self.pid = started.container_id, started.pid
-                    exit_future = getattr(self.runtime, "exit_future", None)  # no task per container
-                    self.exit = exit_future(self.task.ID) if exit_future is not None else \
-                        asyncio.ensure_future(self.runtime.wait(self.task.ID))
+                    self.exit = self.runtime.exit_future(self.task.ID)
                     self._watch_health()
                 if self.health is None or self.health.status == "healthy":
                     await self.report(TaskState.RUNNING)
@@ -358,14 +356,14 @@ class TaskRunner:
 
     def _watch_health(self) -> None:
         """Start probing the container if it has a healthcheck (the service's over the image's)."""
-        probe = getattr(self.runtime, "probe", None)
-        image_check = getattr(self.runtime, "image_healthcheck", None)
-        spec = first_container(self.task.Spec)
-        check = health.effective(spec.Healthcheck if spec else None,
-                                 image_check(self.task.ID) if image_check is not None else None)
-        if check is None or probe is None:
+        prober = self.runtime.prober
+        if prober is None:
             return
-        self.health = health.Monitor(check, functools.partial(probe, self.task.ID))
+        spec = first_container(self.task.Spec)
+        check = health.effective(spec.Healthcheck if spec else None, prober.image_healthcheck(self.task.ID))
+        if check is None:
+            return
+        self.health = health.Monitor(check, functools.partial(prober.probe, self.task.ID))
         self._health_task = asyncio.ensure_future(self.health.run())
 
     def _stop_health(self) -> None:

@@ -137,6 +137,9 @@ class ContainerTable:
             raise RuntimeError_(f"container {task_id} is not running")
         return await asyncio.shield(c.exit)
 
+    def exit_future(self, task_id: str) -> asyncio.Future[int]:
+        return asyncio.ensure_future(self.wait(task_id))
+
     def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
         c = self.containers.get(task_id)
         return c.healthcheck if c is not None else None
@@ -154,6 +157,19 @@ class ContainerTable:
 class Started:
     container_id: str
     pid: int
+
+
+class Prober(Protocol):
+    """What a runtime that can run a healthcheck inside a task's container offers the agent."""
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        """Run ``argv`` as the task's container runs (its namespaces, user, environment): the exit code
+        and output, -1 when it could not run."""
+        ...
+
+    def image_healthcheck(self, task_id: str) -> dict[str, Any] | None:
+        """The healthcheck of the task's image, if it has one."""
+        ...
 
 
 class MultiContainer(Protocol):
@@ -178,6 +194,12 @@ class MultiContainer(Protocol):
 class Runtime(Protocol):
     name: str
     networking: Networking
+    uses_images: bool  # False: it never needs an image pulled (hollow)
+
+    @property
+    def prober(self) -> Prober | None:
+        """The runtime itself when it runs healthchecks in its containers; None when it cannot."""
+        ...
 
     @property
     def multi_container(self) -> MultiContainer | None:
@@ -199,6 +221,11 @@ class Runtime(Protocol):
 
     async def wait(self, task_id: str) -> int:
         """Wait for the task's main process to exit; its exit code (128+signal when killed)."""
+        ...
+
+    def exit_future(self, task_id: str) -> asyncio.Future[int]:
+        """``wait`` as a future the agent can hold (a runtime with a future of its own hands that one
+        out: no task per container)."""
         ...
 
     async def stop(self, task_id: str, signal: str, grace: float) -> None: ...

@@ -74,6 +74,7 @@ from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,
     Networking,
+    Prober,
     RuntimeError_,
     Started,
     TaskFile,
@@ -145,6 +146,11 @@ class DockerRuntime(ContainerTable):
     name = "docker"
     networking = Networking.HOLD
     multi_container = None  # one container per task
+    uses_images = True
+
+    @property
+    def prober(self) -> Prober | None:
+        return self
 
     def __init__(self, data_root: Path, exec_root: Path, images: ImageStore, host: str = DEFAULT_HOST) -> None:
         self.data_root = Path(data_root)

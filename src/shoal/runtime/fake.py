@@ -33,6 +33,7 @@ from shoal.network.sandbox import Sandbox
 from shoal.runtime.base import (
     MultiContainer,
     Networking,
+    Prober,
     RuntimeError_,
     Started,
     TaskFile,
@@ -117,9 +118,18 @@ class FakeRuntime:
 
     # ------------------------------------------------------------ Runtime
 
+    uses_images = True
+
     @property
     def multi_container(self) -> MultiContainer | None:
         return self if self._multi else None
+
+    @property
+    def prober(self) -> Prober | None:
+        return self
+
+    def exit_future(self, task_id: str) -> asyncio.Future[int]:
+        return asyncio.ensure_future(self.wait(task_id))
 
     async def cleanup(self) -> None:
         self.calls.append(("cleanup",))

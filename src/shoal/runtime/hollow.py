@@ -22,6 +22,7 @@ class HollowRuntime:
     networking = Networking.NONE
     multi_container = None  # one container per task
     uses_images = False  # never pulls: every image "exists" (or those of ``images``)
+    prober = None  # no processes: no healthchecks
 
     def __init__(self, start_delay: float = 0.0, images: set[str] | None = None) -> None:
         self.start_delay = start_delay

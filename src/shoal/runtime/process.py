@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.api.types import ContainerSpec, Task, first_container
 from shoal.runtime import files as task_files
 from shoal.runtime import logs
-from shoal.runtime.base import Networking, RuntimeError_, Started, TaskFile, resource_env, task_image
+from shoal.runtime.base import Networking, Prober, RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
 
 if TYPE_CHECKING:
@@ -97,6 +97,14 @@ class ProcessRuntime:
     name = "process"
     networking = Networking.HOST
     multi_container = None  # one container per task
+    uses_images = True
+
+    @property
+    def prober(self) -> Prober | None:
+        return self
+
+    def exit_future(self, task_id: str) -> asyncio.Future[int]:
+        return asyncio.ensure_future(self.wait(task_id))
 
     def __init__(self, data_root: Path, images: ImageStore, exec_root: Path | None = None) -> None:
         self.root = Path(data_root) / "process"

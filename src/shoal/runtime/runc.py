@@ -58,6 +58,7 @@ from shoal.runtime.base import (
     ContainerTable,
     MultiContainer,
     Networking,
+    Prober,
     RuntimeError_,
     Started,
     TaskFile,
@@ -257,6 +258,11 @@ class _Container(ContainerRecord):
 class RuncRuntime(ContainerTable):
     name = "runc"
     networking = Networking.JOIN
+    uses_images = True
+
+    @property
+    def prober(self) -> Prober | None:
+        return self
 
     @property
     def multi_container(self) -> MultiContainer | None:
