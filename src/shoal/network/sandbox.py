@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shoal.api.types import ContainerSpec, Task, first_container, service_id_of
+from shoal.api.hosts import extra_hosts
+from shoal.api.types import Task, first_container, service_id_of
 
 DNS_ADDRESS = "127.0.0.11"
 
@@ -91,20 +92,6 @@ class Sandbox:
         ]
         lines += [f"{ip}\t{' '.join(names)}" for ip, names in self.extra_hosts]
         return "\n".join(lines) + "\n"
-
-
-def extra_hosts(spec: ContainerSpec) -> list[tuple[str, list[str]]]:
-    """The task's ``--host``s as (address, names): Swarm's form is "IP host [aliases...]"; Docker's
-    "host:IP" is taken too (as ``runtime/taskspec.extra_hosts``, which the runtimes use)."""
-    out: list[tuple[str, list[str]]] = []
-    for h in spec.Hosts or []:
-        fields = h.split()
-        if len(fields) == 1 and ":" in h:
-            name, _, ip = h.partition(":")
-            out.append((ip, [name]))
-        elif fields:
-            out.append((fields[0], fields[1:]))
-    return out
 
 
 class Sandboxes(Protocol):

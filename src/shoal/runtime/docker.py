@@ -66,6 +66,7 @@ import requests.exceptions
 from docker.types import LogConfig, Mount, Ulimit
 
 from shoal import ENGINE_VERSION
+from shoal.api.hosts import extra_hosts
 from shoal.api.types import Task, first_container, service_id_of
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
@@ -459,7 +460,7 @@ class DockerRuntime(ContainerTable):
                 cpu_quota=lim.cpu_quota or None,
                 cpu_period=lim.cpu_period if lim.cpu_quota else None,
                 pids_limit=lim.pids or None,
-                extra_hosts=([f"{n}:{ip}" for ip, names in taskspec.extra_hosts(spec) for n in names] or None)
+                extra_hosts=([f"{n}:{ip}" for ip, names in extra_hosts(spec) for n in names] or None)
                 if own_net else None,
                 dns=(dns.get("Nameservers") or None) if own_net else None,
                 dns_search=(dns.get("Search") or None) if own_net else None,

@@ -120,17 +120,3 @@ def ulimits(spec: ContainerSpec) -> list[tuple[str, int, int]]:
             raise RuntimeError_(f"invalid ulimit type: {u.get('Name')}", reject=True)
         out.append((name, int(u.get("Soft", 0)), int(u.get("Hard", 0))))
     return out
-
-
-def extra_hosts(spec: ContainerSpec) -> list[tuple[str, list[str]]]:
-    """The task's ``--host``s as (address, names): Swarm's form is "IP host [aliases...]"; Docker's
-    "host:IP" is taken too."""
-    out: list[tuple[str, list[str]]] = []
-    for h in spec.Hosts or []:
-        fields = h.split()
-        if len(fields) == 1 and ":" in h:
-            name, _, ip = h.partition(":")
-            out.append((ip, [name]))
-        elif fields:
-            out.append((fields[0], fields[1:]))
-    return out

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.api.hosts import extra_hosts
 from shoal.api.types import ContainerSpec, GenericResource, Mount, ResourceRequirements, Resources, Task, TaskSpec
 from shoal.runtime import taskspec
 from shoal.runtime.base import RuntimeError_, resource_env
@@ -63,7 +64,7 @@ def test_ulimits_and_hosts() -> None:
     spec = ContainerSpec(Image="x", Ulimits=[{"Name": "NOFILE", "Soft": 10, "Hard": 20}],
                          Hosts=["10.0.0.1 db db.local", "cache:10.0.0.2"])
     assert taskspec.ulimits(spec) == [("nofile", 10, 20)]
-    assert taskspec.extra_hosts(spec) == [("10.0.0.1", ["db", "db.local"]), ("10.0.0.2", ["cache"])]
+    assert extra_hosts(spec) == [("10.0.0.1", ["db", "db.local"]), ("10.0.0.2", ["cache"])]
     with pytest.raises(RuntimeError_, match="invalid ulimit type: bogus"):
         taskspec.ulimits(ContainerSpec(Image="x", Ulimits=[{"Name": "bogus"}]))
 
