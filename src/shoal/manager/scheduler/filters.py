@@ -164,13 +164,9 @@ class ReadyFilter:
         return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"
 
 
-class TaintFilter:
-    """A task goes only to nodes whose ``NoSchedule`` and ``NoExecute`` taints it tolerates
-    (kube-scheduler's TaintToleration filter; ``api/taints.py`` has the rules). A task without
-    tolerations still applies: it must keep off every such taint."""
-
-    name = "taints"
-    reason = "untolerated taint"  # SwarmKit's style (Swarm has no taints, so Swarm never shows it)
+class _Tolerating:
+    """Holds the task's tolerations for a taint filter or scorer (every task applies: one without
+    tolerations must keep off every taint that counts)."""
 
     def __init__(self) -> None:
         self.tolerations: list[Toleration] | None = None
@@ -179,6 +175,16 @@ class TaintFilter:
         p = t.Spec.Placement
         self.tolerations = p.Tolerations if p is not None else None
         return True
+
+
+class TaintFilter(_Tolerating):
+    """A task goes only to nodes whose ``NoSchedule`` and ``NoExecute`` taints it tolerates
+    (kube-scheduler's TaintToleration filter; ``api/taints.py`` has the rules). A task without
+    tolerations still applies: it must keep off every such taint."""
+
+    name = "taints"
+    reason = "untolerated taint"  # SwarmKit's style (Swarm has no taints, so Swarm never shows it)
+
 
     def check(self, n: NodeInfo) -> bool:
         node_taints = n.node.Spec.Taints
@@ -340,19 +346,12 @@ class Scorer(Protocol):
     def penalty(self, n: NodeInfo) -> int: ...
 
 
-class PreferNoScheduleScorer:
+class PreferNoScheduleScorer(_Tolerating):
     """Nodes with fewer ``PreferNoSchedule`` taints the task does not tolerate come first
     (kube-scheduler's TaintToleration score)."""
 
     name = "taints"
 
-    def __init__(self) -> None:
-        self.tolerations: list[Toleration] | None = None
-
-    def set_task(self, t: Task) -> bool:
-        p = t.Spec.Placement
-        self.tolerations = p.Tolerations if p is not None else None
-        return True
 
     def penalty(self, n: NodeInfo) -> int:
         node_taints = n.node.Spec.Taints

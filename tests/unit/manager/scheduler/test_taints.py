@@ -32,10 +32,9 @@ from shoal.manager.scheduler.filters import (
     TaintFilter,
 )
 from shoal.manager.scheduler.placement import GroupPlacer
-from shoal.manager.scheduler.scheduler import Scheduler
-from shoal.store.objects import ObjectStore
 
-from ...helpers import make_node, make_task, memory_store, paused
+from ...helpers import make_node, make_task, memory_store
+from .test_scheduler import current, setup
 
 GPU = Taint(Key="dedicated", Value="gpu", Effect=NO_SCHEDULE)
 DRAINING = Taint(Key="node.kubernetes.io/unreachable", Effect=NO_EXECUTE)
@@ -186,21 +185,6 @@ def test_without_taints_placement_is_as_before() -> None:
 
 
 # ---------------------------------------------------------------- the scheduler
-
-
-async def setup(*nodes: Node) -> tuple[ObjectStore, Scheduler]:
-    store = await memory_store()
-    for n in nodes:
-        await store.create(n)
-    sched = Scheduler(store)
-    await paused(sched)
-    return store, sched
-
-
-def current(store: ObjectStore, t: Task) -> Task:
-    got = store.get(Task, t.ID)
-    assert got is not None
-    return got
 
 
 async def test_the_scheduler_counts_tainted_nodes() -> None:
