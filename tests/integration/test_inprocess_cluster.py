@@ -75,7 +75,7 @@ def spec(name: str, image: str, replicas: int = 1, **task: object) -> ServiceSpe
 
 def running(d: Daemon, service_id: str) -> list[Task]:
     assert d.manager is not None
-    return [t for t in d.manager.store.tasks_of_service(service_id) if t.Status.State == TaskState.RUNNING]
+    return [t for t in d.manager.store.tasks_of_owner(service_id) if t.Status.State == TaskState.RUNNING]
 
 
 async def test_replicated_service_runs_scales_and_is_removed(daemon: Daemon) -> None:
@@ -95,7 +95,7 @@ async def test_replicated_service_runs_scales_and_is_removed(daemon: Daemon) -> 
     await wait_until(lambda: len(running(daemon, svc.ID)) == 1)
 
     await m.control.remove_service("web")
-    await wait_until(lambda: not m.store.tasks_of_service(svc.ID))
+    await wait_until(lambda: not m.store.tasks_of_owner(svc.ID))
 
 
 async def test_failed_task_is_restarted_after_delay(daemon: Daemon) -> None:
@@ -107,7 +107,7 @@ async def test_failed_task_is_restarted_after_delay(daemon: Daemon) -> None:
     )
 
     def failed() -> list[Task]:
-        return [t for t in m.store.tasks_of_service(svc.ID) if t.Status.State == TaskState.FAILED]
+        return [t for t in m.store.tasks_of_owner(svc.ID) if t.Status.State == TaskState.FAILED]
 
     await wait_until(lambda: len(failed()) == 3, timeout=20)  # the first run and two restarts
     errs = {t.Status.Err for t in failed()}
@@ -115,7 +115,7 @@ async def test_failed_task_is_restarted_after_delay(daemon: Daemon) -> None:
     # The third failure queued the service; once the orchestrator has handled it (a restart would have
     # made a fourth task in that same pass), nothing more is coming.
     await m.orchestrator.queue.wait_idle()
-    assert len(m.store.tasks_of_service(svc.ID)) == 3  # max attempts reached: no more restarts
+    assert len(m.store.tasks_of_owner(svc.ID)) == 3  # max attempts reached: no more restarts
 
 
 async def test_killed_container_is_replaced(daemon: Daemon) -> None:
@@ -143,7 +143,7 @@ async def test_drain_moves_tasks_off_and_reports_why(daemon: Daemon) -> None:
     node = m.control.node("node-1")
     await m.control.update_node(node.ID, node.Version.Index, NodeSpec(Role="manager", Availability="drain"))
     await wait_until(lambda: not running(daemon, svc.ID))
-    pending = [t for t in m.store.tasks_of_service(svc.ID) if t.DesiredState == TaskState.RUNNING]
+    pending = [t for t in m.store.tasks_of_owner(svc.ID) if t.DesiredState == TaskState.RUNNING]
     await wait_until(lambda: all(
         (m.store.get(Task, t.ID) or t).Status.Err == "no suitable node (1 node not available for new tasks)"
         for t in pending))

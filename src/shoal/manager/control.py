@@ -232,7 +232,7 @@ class ControlAPI:
     def service_status(self, s: Service) -> ServiceStatus:
         nodes = {n.ID: n for n in self.store.list(Node)}
         running = desired = completed = 0
-        for t in self.store.tasks_of_service(s.ID):
+        for t in self.store.tasks_of_owner(s.ID):
             node = nodes.get(t.NodeID)
             up = node is not None and node.Status.State != "down"
             if t.Status.State == TaskState.RUNNING and up:
@@ -428,7 +428,7 @@ class ControlAPI:
                     ids.add(self.service(ref).ID)
                 except NotFound:
                     continue
-            tasks = [t for sid in ids for t in self.store.tasks_of_service(sid)]
+            tasks = [t for sid in ids for t in self.store.tasks_of_owner(sid)]
         else:
             tasks = self.store.list(Task)
         if "node" in f:

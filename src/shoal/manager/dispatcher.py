@@ -359,7 +359,7 @@ class Dispatcher:
             on_node = [p for p in all_ports if p.PublishMode == "host" and p.PublishedPort]
             if not published and not on_node:
                 continue
-            backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_service(svc.ID)
+            backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_owner(svc.ID)
                         if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
                         for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
             ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,

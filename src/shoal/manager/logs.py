@@ -66,7 +66,7 @@ class LogService:
 
     def _tasks(self, selector: LogSelector) -> list[Task]:
         if selector.service_id:
-            return [t for t in self.store.tasks_of_service(selector.service_id) if t.NodeID]
+            return [t for t in self.store.tasks_of_owner(selector.service_id) if t.NodeID]
         cur = self.store.get(Task, selector.task_id) if selector.task_id else None
         return [cur] if cur is not None else []
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.api.control import IPAMRequest as IPAMRequest  # re-exported: the request types moved to api/
 from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from shoal.api.ids import new_id

@@ -140,7 +140,6 @@ class ObjectStore:
         tasks = self._objs["tasks"]
         return [tasks[t] for t in self._tasks_by_owner.get(owner_id, ())]
 
-    tasks_of_service = tasks_of_owner  # a Swarm task's owner is its service
 
     def tasks_of_node(self, node_id: str) -> builtins.list[Task]:
         tasks = self._objs["tasks"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from shoal.api.control import IPAMRequest, IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from shoal.api.states import TaskState
 from shoal.api.types import ContainerSpec, NetworkAttachmentConfig, ObjectRef, ServiceSpec, Task, TaskSpec
 from shoal.manager.allocator import Allocator
 from shoal.manager.control import ControlAPI
-from shoal.manager.networks import IPAMRequest, IPAMRequestConfig, NetworkCreateRequest
 from tests.unit.helpers import memory_store, paused
 
 

@@ -92,7 +92,7 @@ async def test_a_batch_is_atomic(store: ObjectStore) -> None:
     with pytest.raises(Conflict, match="update out of sequence"):
         await store.commit(creates=[t], updates=[stale])
     assert store.get(Task, t.ID) is None
-    assert store.tasks_of_service("s1") == []
+    assert store.tasks_of_owner("s1") == []
     assert (await store.backend.get(key_of("tasks", t.ID)))[0] is None
     assert store.get(Service, "s1").Spec.Labels == {"v": "2"}
     assert seen == []
@@ -139,10 +139,10 @@ async def test_task_indexes_follow_node_changes_and_deletes(store: ObjectStore) 
     def ids(tasks: list[Task]) -> set[str]:
         return {t.ID for t in tasks}
 
-    assert ids(store.tasks_of_service("s1")) == {t1.ID, t2.ID}
-    assert ids(store.tasks_of_service("s2")) == {t3.ID}
+    assert ids(store.tasks_of_owner("s1")) == {t1.ID, t2.ID}
+    assert ids(store.tasks_of_owner("s2")) == {t3.ID}
     assert ids(store.tasks_of_node("n1")) == {t2.ID, t3.ID}
-    assert store.tasks_of_node("n2") == [] and store.tasks_of_service("nope") == []
+    assert store.tasks_of_node("n2") == [] and store.tasks_of_owner("nope") == []
 
     # Assigned: t1 joins n2.
     c = clone(t1)
@@ -169,8 +169,8 @@ async def test_task_indexes_follow_node_changes_and_deletes(store: ObjectStore) 
     await store.delete(store.get(Task, t2.ID))
     await store.delete(store.get(Task, t3.ID))
     assert store.tasks_of_node("n2") == [] and store.tasks_of_node("n1") == []
-    assert ids(store.tasks_of_service("s1")) == {t1.ID}
-    assert store.tasks_of_service("s2") == []
+    assert ids(store.tasks_of_owner("s1")) == {t1.ID}
+    assert store.tasks_of_owner("s2") == []
 
 
 async def test_listeners_get_old_and_new(store: ObjectStore) -> None:
@@ -264,7 +264,7 @@ async def test_load_sees_everything(store: ObjectStore) -> None:
     await other.load()
     assert other.revision == store.backend.revision
     assert other.get(Service, "s1") is None
-    assert {t.ID for t in other.tasks_of_service("s1")} == {t1.ID, t2.ID}
+    assert {t.ID for t in other.tasks_of_owner("s1")} == {t1.ID, t2.ID}
     assert {t.ID for t in other.tasks_of_node("n1")} == {t1.ID, t2.ID}
     for t in (t1.ID, t2.ID):
         assert other.get(Task, t) == store.get(Task, t)  # same content and Version.Index

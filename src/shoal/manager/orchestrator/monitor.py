@@ -73,7 +73,7 @@ class UpdateMonitor:
         seen = self.failures.setdefault((service.ID, status.StartedAt or ""), set())
         started = parse_ts(status.StartedAt or "")
         newest: Task | None = None
-        for t in store.tasks_of_service(service.ID):
+        for t in store.tasks_of_owner(service.ID):
             if t.ID in seen or task_dirty(service, t) or parse_ts(t.CreatedAt or now_ts()) < started:
                 continue
             if t.DesiredState == TaskState.RUNNING and t.Status.State.terminal:

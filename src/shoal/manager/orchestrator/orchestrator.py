@@ -137,7 +137,7 @@ class Orchestrator(Controller):
         """The writes that bring one service's tasks in line with its spec."""
         plan = Plan(self.store)
         service = self.store.get(Service, sid)
-        tasks = self.store.tasks_of_service(sid)
+        tasks = self.store.tasks_of_owner(sid)
         if service is None:
             for t in tasks:
                 if t.DesiredState < TaskState.REMOVE:

@@ -77,7 +77,7 @@ class TaskReaper(Loop):
             for sid, keys in by_service.items():
                 # One pass over the service's tasks, whatever the number of dirty slots.
                 groups: dict[tuple[int, str], list[Task]] = {}
-                for t in self.store.tasks_of_service(sid):
+                for t in self.store.tasks_of_owner(sid):
                     key = (t.Slot, "") if t.Slot else (0, t.NodeID)
                     if key in keys:
                         groups.setdefault(key, []).append(t)

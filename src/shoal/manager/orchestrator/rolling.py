@@ -44,7 +44,7 @@ def sort_slots(plan: Plan, service: Service) -> dict[SlotKey, Slot]:
     slots: dict[SlotKey, Slot] = {}
     node_bound = is_global(service)
     changed = plan.changed
-    live = [changed.get(t.ID, t) for t in plan.store.tasks_of_service(service.ID)]
+    live = [changed.get(t.ID, t) for t in plan.store.tasks_of_owner(service.ID)]
     for t in [*live, *plan.created]:
         if t.DesiredState > TaskState.RUNNING:
             continue

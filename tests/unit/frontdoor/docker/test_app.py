@@ -233,7 +233,7 @@ async def test_service_create_inspect_list_update_remove(manager: Daemon, client
     assert all(s.get("ServiceStatus") is None for s in listed)  # dockerd omits it (omitempty); shoal sends null
     named = await (await client.get(f"{V}/services", params={"filters": '{"name":{"we":true}}'})).json()
     assert [s["ID"] for s in named] == [sid]
-    await until(lambda: manager.manager is not None and len(manager.manager.store.tasks_of_service(sid)) == 2)
+    await until(lambda: manager.manager is not None and len(manager.manager.store.tasks_of_owner(sid)) == 2)
     with_status = await (await client.get(f"{V}/services?status=true&filters=%7B%22id%22%3A%5B%22{sid}%22%5D%7D")
                          ).json()
     assert with_status[0]["ServiceStatus"]["DesiredTasks"] == 2
@@ -286,7 +286,7 @@ async def test_service_inspect_with_defaults_and_without_credentials(manager: Da
     full = await (await client.get(f"{V}/services/private?insertDefaults=true")).json()
     assert full["Spec"]["UpdateConfig"]["FailureAction"] == "pause"
     assert full["Spec"]["TaskTemplate"]["ContainerSpec"].get("PullOptions") is None
-    await until(lambda: manager.manager is not None and bool(manager.manager.store.tasks_of_service(full["ID"])))
+    await until(lambda: manager.manager is not None and bool(manager.manager.store.tasks_of_owner(full["ID"])))
     (task,) = await (await client.get(f"{V}/tasks")).json()
     assert task["Spec"]["ContainerSpec"].get("PullOptions") is None
 
@@ -309,7 +309,7 @@ async def test_tasks_list_filters_and_inspect(manager: Daemon, client: Client) -
     assert m is not None
 
     def running(service_id: str) -> int:
-        return sum(1 for t in m.store.tasks_of_service(service_id) if t.Status.State == TaskState.RUNNING)
+        return sum(1 for t in m.store.tasks_of_owner(service_id) if t.Status.State == TaskState.RUNNING)
 
     await until(lambda: running(web_id) == 2 and running(api_id) == 1, what="three running tasks")
 

@@ -79,7 +79,7 @@ class Harness:
         return s
 
     def tasks(self, name: str = "web") -> list[Task]:
-        return sorted(self.store.tasks_of_service(self.service(name).ID), key=lambda t: (t.Slot, t.CreatedAt))
+        return sorted(self.store.tasks_of_owner(self.service(name).ID), key=lambda t: (t.Slot, t.CreatedAt))
 
     def wanted(self, name: str = "web") -> list[Task]:
         """Tasks wanted running or ready (the service's live slots)."""

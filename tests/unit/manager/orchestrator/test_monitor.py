@@ -40,7 +40,7 @@ def test_failures_over_the_ratio() -> None:
         def __init__(self) -> None:
             self.tasks: list[Task] = []
 
-        def tasks_of_service(self, _sid: str) -> list[Task]:
+        def tasks_of_owner(self, _sid: str) -> list[Task]:
             return self.tasks
 
     store = Store()
