@@ -56,11 +56,22 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
     idx = _lookup(ipr, name)
     if idx is None:
         extra = {"vxlan_local6": local6} if local6 else {}
-        with contextlib.suppress(NetlinkError):
+
+        def add() -> None:
             ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1,
                      **extra)
+
+        try:
+            add()
+        except NetlinkError:  # another task made it meanwhile, or a port of the same VNI is in the way
+            stale = _vxlan_of_vni(ipr, vni, name)
+            if stale is not None:  # a removed network's port (the store keeps VNIs unique among live ones)
+                ipr.link("del", index=stale)
+                with contextlib.suppress(NetlinkError):
+                    add()
         idx = _lookup(ipr, name)
-        assert idx is not None
+        if idx is None:
+            raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made")
     ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
 
 
@@ -73,13 +84,28 @@ def _lookup(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+def _vxlan_of_vni(ipr: IPRoute, vni: int, other_than: str) -> int | None:
+    """The index of one of shoal's VXLAN ports with ``vni`` but another name (the kernel allows one
+    port per VNI and UDP port)."""
+    for link in ipr.get_links():
+        ifname = link.get_attr("IFLA_IFNAME") or ""
+        info = link.get_attr("IFLA_LINKINFO")
+        if not ifname.startswith(VXLAN_PREFIX) or ifname == other_than or info is None:
+            continue
+        data = info.get_attr("IFLA_INFO_DATA")
+        if info.get_attr("IFLA_INFO_KIND") == "vxlan" and data is not None and data.get_attr("IFLA_VXLAN_ID") == vni:
+            return int(link["index"])
+    return None
+
+
 def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
     idx = _lookup(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):  # another task made it meanwhile
             ipr.link("add", ifname=name, kind="bridge")
         idx = _lookup(ipr, name)
-        assert idx is not None
+        if idx is None:
+            raise OSError(f"the bridge {name} could not be made")
     have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx)}
     if gateway not in have:
         with contextlib.suppress(NetlinkError):
