@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,46 @@ from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
 log = logging.getLogger(__name__)
 
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
+
+
+class SharedLock:
+    """Held by many at once (``shared``) or by one alone (``exclusive``); one waiting to be alone
+    goes before the shared holders that come after it (a stream of attaches never starves a detach)."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._shared = 0
+        self._alone = False
+        self._waiting = 0  # those waiting to be alone
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._alone and not self._waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._cond:
+            self._waiting += 1
+            try:
+                await self._cond.wait_for(lambda: not self._alone and self._shared == 0)
+            finally:
+                self._waiting -= 1
+                self._cond.notify_all()  # shared holders held back by a waiter that gave up
+            self._alone = True
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._alone = False
+                self._cond.notify_all()
 
 
 def _loopback_up() -> None:
@@ -63,6 +104,9 @@ class NodeNetwork:
         self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
         self._egress_loaded: tuple[set[str], set[str]] = (set(), set())  # the union the table holds
         self._egress_lock = asyncio.Lock()
+        # Attaching tasks to bridges may run side by side; a detach, which deletes the bridges it finds
+        # without tasks, runs alone: it could delete a bridge that an attach had just found (ENODEV).
+        self._links = SharedLock()
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
@@ -106,7 +150,8 @@ class NodeNetwork:
             sb.addresses = [addr for a in task.NetworksAttachments for addr in a.Addresses[:1]]
             try:
                 local6 = await self._tunnel_address(task)
-                await asyncio.to_thread(bridge.attach, netns, task.ID, task.NetworksAttachments, local6)
+                async with self._links.shared():
+                    await asyncio.to_thread(bridge.attach, netns, task.ID, task.NetworksAttachments, local6)
                 await asyncio.to_thread(bridge.sync_peers, {n: p for n, p in self.network_peers.items() if n in mine})
                 await self.dns.add(task.ID, netns, mine, upstreams)
                 await self._sync_egress(task.ID, *egress.subnets(task.NetworksAttachments))
@@ -118,7 +163,8 @@ class NodeNetwork:
                 default = await self.default_bridge()
                 place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
                 sb.addresses = list(place.Addresses)
-                await asyncio.to_thread(bridge.attach, netns, task.ID, [place])
+                async with self._links.shared():
+                    await asyncio.to_thread(bridge.attach, netns, task.ID, [place])
                 await self.dns.add(task.ID, netns, [], upstreams)
                 await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
             except (OSError, NetlinkError, IndexError) as e:
@@ -144,7 +190,8 @@ class NodeNetwork:
             await self.holder.release_netns(task_id)
         if on_default or (sb is not None and sb.networks):
             # Its veths now (a crash's leftovers go with their namespaces, and at cleanup).
-            await asyncio.to_thread(bridge.detach, task_id)
+            async with self._links.exclusive():
+                await asyncio.to_thread(bridge.detach, task_id)
 
     async def _make_netns(self, path: Path) -> None:
         self._ensure_netns_dir()

@@ -36,3 +36,33 @@ async def test_egress_syncs_load_the_latest_union_whatever_order_threads_finish(
     n = len(loaded)
     await net._sync_egress("a", {"10.213.70.0/24"}, {"10.213.70.0/24"})  # nothing new: no reload
     assert len(loaded) == n
+
+
+async def test_a_detach_waits_for_attaches_and_runs_alone() -> None:
+    """The bridges' lock: attaches side by side, a detach (which deletes bridges without tasks) only
+    when no attach is under way, and no attach starts while it runs."""
+    lock = node.SharedLock()
+    order: list[str] = []
+    first_in = asyncio.Event()
+    release = asyncio.Event()
+
+    async def attach(name: str) -> None:
+        async with lock.shared():
+            order.append(f"{name} in")
+            first_in.set()
+            await release.wait()
+            order.append(f"{name} out")
+
+    async def detach() -> None:
+        async with lock.exclusive():
+            order.append("detach")
+
+    a = asyncio.ensure_future(attach("a"))
+    await first_in.wait()
+    d = asyncio.ensure_future(detach())
+    b = asyncio.ensure_future(attach("b"))  # after the detach asked: it waits for the detach
+    await asyncio.sleep(0)
+    assert order == ["a in"]
+    release.set()
+    await asyncio.gather(a, d, b)
+    assert order == ["a in", "a out", "detach", "b in", "b out"]
