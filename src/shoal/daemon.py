@@ -152,6 +152,7 @@ class Daemon:
         self.elector: Elector | None = None
         self.dek = b""
         self._quorum_task: asyncio.Task[None] | None = None
+        self._demotions: set[asyncio.Task[None]] = set()  # members being taken out of the quorum
         self._role_task: asyncio.Task[None] | None = None
         self.locked = False
         self.hostname = config.hostname or socket.gethostname()
@@ -448,19 +449,39 @@ class Daemon:
             log.info("this node was demoted: it is now a worker")
 
     async def _on_demote(self, node: Node) -> None:
-        """The control API demoted ``node``: take its member out of the quorum (the node itself
-        does that when it is this one) and forget its manager status."""
+        """The control API demoted ``node`` (the role is written): take its member out of the quorum
+        (the node itself does that when it is this one) and forget its manager status, in the
+        background as SwarmKit's role manager does. The demotion has happened whatever a membership
+        change then meets (a leader changing as the quorum shrinks), so the request does not fail
+        on it: the change is retried until it is made or the manager stops."""
         if node.ID == self.node_id or self.member is None or self.manager is None:
             return
+        t = asyncio.ensure_future(self._leave_quorum(node))
+        self._demotions.add(t)
+        t.add_done_callback(self._demotions.discard)
 
+    async def _leave_quorum(self, node: Node) -> None:
         def clear(n: Node) -> bool:
             n.ManagerStatus = None
             return True
 
-        await self.manager.store.update_with(Node, node.ID, clear)
         addr = node.ManagerStatus.Addr if node.ManagerStatus is not None else ""
-        await self.member.remove(node.ID)
-        log.info("node %s (%s) left the managers' quorum", node.ID, addr)
+        for attempt in range(60):
+            if self.member is None or self.manager is None:
+                return
+            now = self.manager.store.get(Node, node.ID)
+            if now is None or now.Spec.Role != "worker":  # removed, or promoted again meanwhile
+                return
+            try:
+                await self.manager.store.update_with(Node, node.ID, clear)
+                await self.member.remove(node.ID)
+            except Exception as e:  # a membership change under way, no leader for a moment: again
+                log.warning("taking node %s out of the managers' quorum failed (try %d): %s", node.ID,
+                            attempt + 1, e)
+                await asyncio.sleep(1.0)
+                continue
+            log.info("node %s (%s) left the managers' quorum", node.ID, addr)
+            return
 
     async def leader_logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
                           stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
@@ -576,6 +597,10 @@ class Daemon:
             await self.registry.close()
 
     async def _stop_swarm(self, resign: bool = True) -> None:
+        for t in list(self._demotions):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
         if self.elector is not None:
             await self.elector.stop(resign=resign)  # hands leadership over at once
             self.elector = None
