@@ -59,6 +59,7 @@ from shoal.api.types import (
 from shoal.localstores import NodeImages, NodeLogFiles, NodeVolumes
 from shoal.manager import ca, keys
 from shoal.manager.control import ControlAPI
+from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
@@ -645,6 +646,9 @@ class Daemon:
 
     def control(self) -> ControlAPI:
         return self.require_manager().control
+
+    def kube(self) -> KubeObjects:
+        return self.require_manager().kube
 
     def logs(self) -> LogService:
         m = self.require_manager()

@@ -28,6 +28,8 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.namespaces import NamespaceController
+from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
@@ -35,6 +37,7 @@ from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
 from shoal.manager.workqueue import Controller
 from shoal.store.backend import Backend
+from shoal.store.changelog import ChangeLog
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
@@ -61,9 +64,14 @@ class Manager:
         self.scheduler = Scheduler(store)
         self.reaper = TaskReaper(store)
         self.netkeys = NetworkKeyManager(store)
+        # The Kubernetes kinds: every manager serves them (reads from its cache, watches from its
+        # change log); the leader runs their controllers with the other loops.
+        self.changes = ChangeLog(store)
+        self.kube = KubeObjects(store, self.changes)
+        self.namespaces = NamespaceController(store, self.kube)
         self.dispatcher: Dispatcher | None = None
         self.loops: list[Loop | Controller] = [
-            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys]
+            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:
@@ -131,5 +139,7 @@ class Manager:
         await self.stop_dispatcher()
 
     async def close(self) -> None:
+        self.kube.close()
+        self.changes.close()
         await self.store.close()
         await self.store.backend.close()
