@@ -15,7 +15,7 @@ written `name=number:type`:
 - `[T]` a repeated field of T; `{T}` a map from string to T (on the wire: repeated entries
   {key=1, value=2});
 - a leading `~` marks a field whose JSON is inlined into the parent (a Go embedded struct, e.g.
-  `Volume.volumeSource`, `Probe.handler`).
+  `Volume.volumeSource`, `Probe.handler`, `IngressRule.ingressRuleValue`).
 
 A few messages have a JSON form of their own (meta Time/MicroTime, IntOrString, Quantity,
 RawExtension, FieldsV1, ExtraValue): `protobuf.py` knows them by name.
@@ -665,6 +665,61 @@ RBAC: Table = {
     "RoleRef": "apiGroup=1:s kind=2:s name=3:s",
     "Subject": "kind=1:s apiGroup=2:s name=3:s namespace=4:s",
 }
+
+NETWORKING: Table = {
+    "HTTPIngressPath": "path=1:s pathType=3:s backend=2:IngressBackend",
+    "HTTPIngressRuleValue": "paths=1:[HTTPIngressPath]",
+    "IPBlock": "cidr=1:s except=2:[s]",
+    "Ingress": "metadata=1:meta.ObjectMeta spec=2:IngressSpec status=3:IngressStatus",
+    "IngressBackend": "service=4:IngressServiceBackend resource=3:core.TypedLocalObjectReference",
+    "IngressClass": "metadata=1:meta.ObjectMeta spec=2:IngressClassSpec",
+    "IngressClassParametersReference": "apiGroup=1:s kind=2:s name=3:s scope=4:s namespace=5:s",
+    "IngressClassSpec": "controller=1:s parameters=2:IngressClassParametersReference",
+    "IngressLoadBalancerIngress": "ip=1:s hostname=2:s ports=4:[IngressPortStatus]",
+    "IngressLoadBalancerStatus": "ingress=1:[IngressLoadBalancerIngress]",
+    "IngressPortStatus": "port=1:i protocol=2:s error=3:s",
+    "IngressRule": "host=1:s ~ingressRuleValue=2:IngressRuleValue",
+    "IngressRuleValue": "http=1:HTTPIngressRuleValue",
+    "IngressServiceBackend": "name=1:s port=2:ServiceBackendPort",
+    "IngressSpec": "ingressClassName=4:s defaultBackend=1:IngressBackend tls=2:[IngressTLS] rules=3:[IngressRule]",
+    "IngressStatus": "loadBalancer=1:IngressLoadBalancerStatus",
+    "IngressTLS": "hosts=1:[s] secretName=2:s",
+    "NetworkPolicy": "metadata=1:meta.ObjectMeta spec=2:NetworkPolicySpec",
+    "NetworkPolicyEgressRule": "ports=1:[NetworkPolicyPort] to=2:[NetworkPolicyPeer]",
+    "NetworkPolicyIngressRule": "ports=1:[NetworkPolicyPort] from=2:[NetworkPolicyPeer]",
+    "NetworkPolicyPeer": "podSelector=1:meta.LabelSelector namespaceSelector=2:meta.LabelSelector ipBlock=3:IPBlock",
+    "NetworkPolicyPort": "protocol=1:s port=2:intstr.IntOrString endPort=3:i",
+    "NetworkPolicySpec": (
+        "podSelector=1:meta.LabelSelector ingress=2:[NetworkPolicyIngressRule] egress=3:[NetworkPolicyEgressRule] "
+        "policyTypes=4:[s]"
+    ),
+    "ServiceBackendPort": "name=1:s number=2:i",
+}
+
+SCHEDULING: Table = {
+    "PriorityClass": "metadata=1:meta.ObjectMeta value=2:i globalDefault=3:b description=4:s preemptionPolicy=5:s",
+}
+
+DISCOVERY: Table = {
+    "Endpoint": (
+        "addresses=1:[s] conditions=2:EndpointConditions hostname=3:s targetRef=4:core.ObjectReference "
+        "deprecatedTopology=5:{s} nodeName=6:s zone=7:s hints=8:EndpointHints"
+    ),
+    "EndpointConditions": "ready=1:b serving=2:b terminating=3:b",
+    "EndpointHints": "forZones=1:[ForZone] forNodes=2:[ForNode]",
+    "EndpointPort": "name=1:s protocol=2:s port=3:i appProtocol=4:s",
+    "EndpointSlice": "metadata=1:meta.ObjectMeta addressType=4:s endpoints=2:[Endpoint] ports=3:[EndpointPort]",
+    "ForNode": "name=1:s",
+    "ForZone": "name=1:s",
+}
+
+COORDINATION: Table = {
+    "Lease": "metadata=1:meta.ObjectMeta spec=2:LeaseSpec",
+    "LeaseSpec": (
+        "holderIdentity=1:s leaseDurationSeconds=2:i acquireTime=3:meta.MicroTime renewTime=4:meta.MicroTime "
+        "leaseTransitions=5:i strategy=6:s preferredHolder=7:s"
+    ),
+}
 # Protobuf package of each table, in dependency order (a table only refers to those before it).
 PACKAGES: dict[str, tuple[str, Table]] = {
     "runtime": ("k8s.io.apimachinery.pkg.runtime", RUNTIME),
@@ -679,6 +734,10 @@ PACKAGES: dict[str, tuple[str, Table]] = {
     "authorization": ("k8s.io.api.authorization.v1", AUTHORIZATION),
     "authentication": ("k8s.io.api.authentication.v1", AUTHENTICATION),
     "rbac": ("k8s.io.api.rbac.v1", RBAC),
+    "networking": ("k8s.io.api.networking.v1", NETWORKING),
+    "scheduling": ("k8s.io.api.scheduling.v1", SCHEDULING),
+    "discovery": ("k8s.io.api.discovery.v1", DISCOVERY),
+    "coordination": ("k8s.io.api.coordination.v1", COORDINATION),
 }
 
 # The kinds a request body may carry: apiVersion -> (table, kinds).
@@ -701,6 +760,10 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "authentication.k8s.io/v1": ("authentication", ("TokenRequest", "TokenReview", "SelfSubjectReview")),
     "rbac.authorization.k8s.io/v1": ("rbac", ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")),
+    "networking.k8s.io/v1": ("networking", ("Ingress", "IngressClass", "NetworkPolicy")),
+    "scheduling.k8s.io/v1": ("scheduling", ("PriorityClass",)),
+    "discovery.k8s.io/v1": ("discovery", ("EndpointSlice",)),
+    "coordination.k8s.io/v1": ("coordination", ("Lease",)),
     "meta.k8s.io/v1": ("meta", ("DeleteOptions", "Status")),
 }
 

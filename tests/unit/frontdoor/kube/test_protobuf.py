@@ -742,6 +742,40 @@ ROUND_TRIPS: list[dict[str, Any]] = [
 ]
 
 
+ROUND_TRIPS += [
+    {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "ing"},
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [  # IngressRule embeds IngressRuleValue: `http` sits beside `host`
+                {"host": "foo.com", "http": {"paths": [{"path": "/bar", "pathType": "Prefix",
+                                                        "backend": {"service": {"name": "svc1",
+                                                                                "port": {"number": 8080}}}}]}}
+            ],
+        },
+    },
+    {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "node01", "namespace": "kube-node-lease"},
+        "spec": {"holderIdentity": "node01", "leaseDurationSeconds": 40,
+                 "renewTime": "2024-01-02T03:04:05.000001Z"},
+    },
+    {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"generateName": "web-", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.244.1.5"], "conditions": {"ready": True, "serving": True,
+                                                                   "terminating": False},
+                       "nodeName": "node01", "targetRef": {"kind": "Pod", "name": "web-1"}}],
+        "ports": [{"name": "http", "protocol": "TCP", "port": 80}],
+    },
+]
+
+
 @pytest.mark.parametrize("obj", ROUND_TRIPS, ids=lambda o: f"{o['apiVersion']}/{o['kind']}")
 def test_round_trip(obj: dict[str, Any]) -> None:
     assert decode(encode(obj)) == obj
