@@ -627,5 +627,10 @@ class SpdySession:
             self._room.set()
 
     @property
+    def paused(self) -> bool:
+        """Reading is paused: more than ``buffer_limit`` bytes wait for their streams' readers."""
+        return not self._room.is_set()
+
+    @property
     def open_streams(self) -> Iterable[SpdyStream]:
         return tuple(self._streams.values())
