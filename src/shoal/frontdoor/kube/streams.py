@@ -367,6 +367,33 @@ class _ChannelSocket:
         return data[0], bytes(data[1:])
 
 
+class _Input:
+    """What the client sends into a session: stdin and terminal sizes. A failure there (the process has
+    gone) ends stdin, never the connection: the exit status must still reach the client."""
+
+    def __init__(self, session: ExecSession) -> None:
+        self._session = session
+        self.closed = False
+
+    async def write(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        try:
+            await self._session.write_stdin(data)
+        except Exception:
+            await self.close()
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await self._session.close_stdin()
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(Exception):
+            await self._session.resize(width, height)
+
+
 async def _pump_out(it: AsyncIterator[bytes], send: Callable[[bytes], Awaitable[None]] | None) -> None:
     """Copy a session's output to the client; keep draining (so the process never blocks on a full pipe)
     when the client did not ask for it or has gone."""
@@ -433,17 +460,9 @@ async def _exec_websocket(request: web.Request, session: ExecSession, opts: Exec
     await ws.prepare(request)
     protocol = ws.ws_protocol or V1
     sock = _ChannelSocket(ws, protocol)
-    stdin_closed = False
-
-    async def close_stdin() -> None:
-        nonlocal stdin_closed
-        if not stdin_closed:
-            stdin_closed = True
-            with contextlib.suppress(Exception):
-                await session.close_stdin()
-
+    stdin = _Input(session)
     if not opts.stdin:
-        await close_stdin()
+        await stdin.close()
     # The kubelet's hello: an empty message on the lowest channel it writes.
     with contextlib.suppress(ConnectionError, RuntimeError):
         await sock.send(STDOUT if opts.stdout else STDERR if opts.stderr else ERROR, b"")
@@ -461,12 +480,12 @@ async def _exec_websocket(request: web.Request, session: ExecSession, opts: Exec
                 channel, data = parsed
                 if channel == CLOSE_SIGNAL and protocol == V5:
                     if data[:1] == bytes((STDIN,)):
-                        await close_stdin()
-                elif channel == STDIN and opts.stdin and not stdin_closed and data:
-                    await session.write_stdin(data)
+                        await stdin.close()
+                elif channel == STDIN:
+                    await stdin.write(data)
                 elif channel == RESIZE:
                     for width, height in _ResizeDecoder().feed(data):
-                        await session.resize(width, height)
+                        await stdin.resize(width, height)
         except (ConnectionError, RuntimeError, OSError):
             pass
         finally:
@@ -486,7 +505,7 @@ async def _exec_websocket(request: web.Request, session: ExecSession, opts: Exec
         reader.cancel()
         with contextlib.suppress(BaseException):
             await reader
-        await close_stdin()
+        await stdin.close()
         if not ws.closed:
             await ws.close()
     return ws
@@ -522,15 +541,7 @@ async def _exec_spdy(request: web.Request, session: ExecSession, opts: ExecOptio
                      ("resize", opts.tty and protocol != V2 and protocol != V1)):
         if on:
             wanted.add(name)
-    stdin_closed = False
-
-    async def close_stdin() -> None:
-        nonlocal stdin_closed
-        if not stdin_closed:
-            stdin_closed = True
-            with contextlib.suppress(Exception):
-                await session.close_stdin()
-
+    stdin = _Input(session)
     tasks: list[asyncio.Task[None]] = []
     try:
         streams = await _collect_streams(conn, wanted, STREAM_CREATION_TIMEOUT)
@@ -540,19 +551,18 @@ async def _exec_spdy(request: web.Request, session: ExecSession, opts: ExecOptio
                     await session.kill()
             return resp
         if not opts.stdin:
-            await close_stdin()
+            await stdin.close()
 
         async def copy_stdin(stream: spdy.SpdyStream) -> None:
             while data := await stream.read():
-                if not stdin_closed:
-                    await session.write_stdin(data)
-            await close_stdin()
+                await stdin.write(data)
+            await stdin.close()
 
         async def read_resizes(stream: spdy.SpdyStream) -> None:
             decoder = _ResizeDecoder()
             while data := await stream.read():
                 for width, height in decoder.feed(data):
-                    await session.resize(width, height)
+                    await stdin.resize(width, height)
 
         if "stdin" in streams:
             tasks.append(asyncio.create_task(copy_stdin(streams["stdin"])))
@@ -578,7 +588,7 @@ async def _exec_spdy(request: web.Request, session: ExecSession, opts: ExecOptio
     finally:
         for t in tasks:
             t.cancel()
-        await close_stdin()
+        await stdin.close()
         await conn.close(CLOSE_LINGER)
         runner.cancel()
         with contextlib.suppress(BaseException):
@@ -634,15 +644,18 @@ async def _portforward_spdy(conn: spdy.SpdySession, dial: Dial, pod: str, uid: s
     ``requestID`` and ``port``; the data stream is joined to ``dial(port)``."""
     runner = asyncio.create_task(conn.run())
     pairs: dict[str, dict[str, spdy.SpdyStream]] = {}
+    timers: dict[str, asyncio.Task[None]] = {}
     tasks: set[asyncio.Task[None]] = set()
 
-    def spawn(coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(coro)
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        return task
 
     async def expire(request_id: str) -> None:
         await asyncio.sleep(STREAM_CREATION_TIMEOUT)
+        timers.pop(request_id, None)
         pair = pairs.pop(request_id, None)
         if pair is not None:
             if "error" in pair:
@@ -663,7 +676,7 @@ async def _portforward_spdy(conn: spdy.SpdySession, dial: Dial, pod: str, uid: s
             pair = pairs.get(request_id)
             if pair is None:
                 pair = pairs[request_id] = {}
-                spawn(expire(request_id))
+                timers[request_id] = spawn(expire(request_id))
             if kind in pair:
                 other = pair.get("error")
                 if other is not None:
@@ -675,6 +688,7 @@ async def _portforward_spdy(conn: spdy.SpdySession, dial: Dial, pod: str, uid: s
             pair[kind] = stream
             if len(pair) == 2:
                 del pairs[request_id]
+                timers.pop(request_id).cancel()
                 spawn(_forward(pair["data"], pair["error"], int(port_text), dial, pod, uid))
     finally:
         for task in list(tasks):

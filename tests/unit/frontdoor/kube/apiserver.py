@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from shoal import __version__
 from shoal.frontdoor.kube import discovery, openapi, status
 
 Reply = tuple[int, str, Any]
-Route = Callable[[web.Request], Reply]
+Route = Callable[[web.Request], Awaitable[Reply]]
 
 KUBECTL = shutil.which("kubectl")
 KUBECTL_132 = next((str(p) for p in [Path(KUBECTL).resolve().parent / "kubectl.1.32"] if p.exists()), None) \
@@ -44,7 +44,7 @@ class FakeAPIServer:
         self.seen.append((f"{request.method} {request.path_qs}", accept))
         route = self.routes.get((request.method, request.path))
         if route is not None:
-            code, content_type, body = route(request)
+            code, content_type, body = await route(request)
             return _json(code, body, content_type)
         path = request.path
         if path == "/version":

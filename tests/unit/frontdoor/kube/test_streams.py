@@ -59,6 +59,7 @@ class ProcessSession:
         self.resizes: list[tuple[int, int]] = []
         self.stdin_closed = asyncio.Event()
         self.killed = False
+        self.broken_stdin = False
         self._pty_out: asyncio.Queue[bytes] = asyncio.Queue()
         if master is not None:
             asyncio.get_running_loop().add_reader(master, self._on_pty)
@@ -92,6 +93,8 @@ class ProcessSession:
         self._pty_out.put_nowait(data)
 
     async def write_stdin(self, data: bytes) -> None:
+        if self.broken_stdin:
+            raise BrokenPipeError(32, "Broken pipe")
         if self.master is not None:
             os.write(self.master, data)
         else:
@@ -159,6 +162,7 @@ class Cluster:
 
     minor: str = "33"
     refuse_websocket: bool = False  # answer WebSocket upgrades with 400, so clients fall back to SPDY
+    broken_stdin: bool = False  # the session's stdin fails (the process has gone)
     attach_argv: list[str] = field(default_factory=lambda: ["sh", "-c", "echo attached; exit 5"])
     echo_port: int = 0
     closed_port: int = 0
@@ -252,6 +256,8 @@ def make_app(cluster: Cluster) -> web.Application:
                                      status=400)
         cluster.options.append(opts)
         session = await ProcessSession.start(cluster.attach_argv if attach else opts.command, opts.tty)
+        if cluster.broken_stdin:
+            session.broken_stdin = True
         cluster.sessions.append(session)
         return await serve_exec(request, session, options=opts)
 
@@ -377,6 +383,15 @@ async def _serve(tmp_path: Path, pki: Pki, cluster: Cluster) -> AsyncIterator[Ap
         await runner.cleanup()
         echo.close()
         await echo.wait_closed()
+        await _reap(cluster)
+
+
+async def _reap(cluster: Cluster) -> None:
+    """Every process a fake session started is gone when the test ends."""
+    for session in cluster.sessions:
+        if session.proc.returncode is None:
+            session.proc.kill()
+        await session.proc.wait()
 
 
 @pytest.fixture(params=["33", "32"])
@@ -539,6 +554,19 @@ async def test_exec_large_output_over_spdy_and_websocket(api33: Api) -> None:
 
 
 @needs_kubectl
+@needs_kubectl
+async def test_cp_from_the_pod(api33: Api, tmp_path: Path) -> None:
+    """kubectl cp is exec ``tar cf - <path>`` with stdout only (here the "container" is this machine)."""
+    src = tmp_path / "in-the-pod.txt"
+    src.write_text("copied through exec\n")
+    dest = tmp_path / "copy.txt"
+    r = await kubectl(api33, "cp", "-c", "c1", f"default/p:{src}", str(dest))
+    assert r.code == 0, r
+    assert dest.read_text() == "copied through exec\n"
+    assert api33.cluster.options[-1].command[:2] == ["tar", "cf"]
+
+
+@needs_kubectl
 async def test_attach_reports_success_whatever_the_exit(api33: Api) -> None:
     r = await kubectl(api33, "attach", "p", "-c", "c1")
     assert (r.code, r.out) == (0, "attached\n"), r
@@ -630,7 +658,11 @@ def _python_exec(api: Api) -> tuple[str, int, str]:
     ws.write_stdin("from python")
     ws.close_channel(0) if ws.subprotocol == "v5.channel.k8s.io" else None
     ws.run_forever(timeout=TIMEOUT)
-    return out, ws.returncode, ws.read_stdout() or ""
+    try:
+        return out, ws.returncode, ws.read_stdout() or ""
+    finally:
+        ws.close()
+        api_client.close()
 
 
 def _python_port_forward(api: Api) -> tuple[bytes, str | None]:
@@ -651,6 +683,7 @@ def _python_port_forward(api: Api) -> tuple[bytes, str | None]:
         got += chunk
     sock.close()
     pf.close()
+    api_client.close()
     return got, pf.error(80)
 
 
@@ -680,10 +713,13 @@ async def http(tmp_path: Path) -> AsyncIterator[tuple[TestClient[web.Request, we
     cluster.echo_port = echo.sockets[0].getsockname()[1]
     cluster.closed_port = _closed_port()
     app = make_app(cluster)
-    async with TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-        yield c, cluster
-    echo.close()
-    await echo.wait_closed()
+    try:
+        async with TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            yield c, cluster
+    finally:
+        echo.close()
+        await echo.wait_closed()
+        await _reap(cluster)
 
 
 EXEC = "/api/v1/namespaces/default/pods/p/exec"
@@ -725,6 +761,17 @@ async def test_v4_channel_exec_success_and_stdin(http: Any) -> None:
     assert got[1] == b"abcde"
     assert got[3] == b'{"metadata":{},"status":"Success"}'
     assert cluster.sessions[-1].resizes == [(80, 24)]
+
+
+async def test_failing_stdin_still_reports_the_exit(http: Any) -> None:
+    client, cluster = http
+    cluster.broken_stdin = True
+    async with client.ws_connect(EXEC + "?command=sh&command=-c&command=exit+6&stdin=true&stdout=true",
+                                 protocols=("v5.channel.k8s.io",)) as ws:
+        await ws.send_bytes(b"\x00too late")
+        got = await _collect(ws)
+    assert json.loads(got[3])["details"]["causes"] == [{"reason": "ExitCode", "message": "6"}]
+    assert cluster.sessions[-1].stdin_closed.is_set()
 
 
 async def test_base64_and_v1_channel_protocols(http: Any) -> None:
