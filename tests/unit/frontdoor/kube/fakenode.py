@@ -1,0 +1,121 @@
+"""A node for the Kubernetes door's tests: the real object API (``KubeObjects``) and namespace controller
+over an in-memory store, a node update that writes the store, and task logs from a list."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from shoal.api.errors import Conflict, ShoalError
+from shoal.api.ids import new_id
+from shoal.api.kube import BUILTIN_NAMESPACES, Namespace
+from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
+from shoal.api.types import Node, NodeSpec, clone
+from shoal.frontdoor.kube.app import make_app
+from shoal.manager.kube.namespaces import NamespaceController
+from shoal.manager.kube.objects import KubeObjects
+from shoal.store.changelog import ChangeLog
+from shoal.store.objects import ObjectStore
+from tests.unit.helpers import make_node, memory_store
+
+
+@dataclass
+class FakeLogs:
+    lines: dict[tuple[str, str], list[tuple[str, bytes]]] = field(default_factory=dict)
+    asked: list[tuple[LogSelector, LogOptions]] = field(default_factory=list)
+
+    async def stream(self, selector: LogSelector, options: LogOptions) -> AsyncGenerator[LogEntry, None]:
+        self.asked.append((selector, options))
+        found = self.lines.get((selector.task_id, selector.container), [])
+        if options.tail >= 0:
+            found = found[-options.tail:] if options.tail else []
+        for ts, line in found:
+            yield LogEntry(task=None, timestamp=ts, stream="stdout", message=line)  # type: ignore[arg-type]
+
+
+class FakeNode:
+    """``NodeAPI`` enough for the Kubernetes door."""
+
+    def __init__(self, store: ObjectStore, kube: KubeObjects) -> None:
+        self.store = store
+        self._kube = kube
+        self.log_lines = FakeLogs()
+        self.unavailable: ShoalError | None = None
+
+    def kube(self) -> KubeObjects:
+        if self.unavailable is not None:
+            raise self.unavailable
+        return self._kube
+
+    def control(self) -> FakeNode:
+        return self
+
+    def logs(self) -> FakeLogs:
+        return self.log_lines
+
+    async def check_writable(self) -> None:
+        if self.unavailable is not None:
+            raise self.unavailable
+
+    def store_failure(self, e: Exception) -> ShoalError | None:
+        return None
+
+    async def update_node(self, ref: str, version: int, spec: NodeSpec) -> None:
+        n = self.store.get(Node, ref)
+        assert n is not None
+        if n.Version.Index != version:
+            raise Conflict("update out of sequence")
+        n = clone(n)
+        n.Spec = spec
+        await self.store.commit(updates=[n])
+
+
+@dataclass
+class Env:
+    client: TestClient
+    store: ObjectStore
+    kube: KubeObjects
+    node: FakeNode
+    url: str = ""
+
+    async def call(self, method: str, path: str, body: Any = None, ctype: str = "application/json",
+                   **kw: Any) -> tuple[int, Any, Any]:
+        import json
+
+        data = body if isinstance(body, bytes | str) or body is None else json.dumps(body)
+        headers = dict(kw.pop("headers", {}))
+        if data is not None:
+            headers["Content-Type"] = ctype
+        resp = await self.client.request(method, path, data=data, headers=headers, **kw)
+        text = await resp.text()
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = text
+        return resp.status, parsed, resp.headers
+
+
+@asynccontextmanager
+async def serving(bookmark_interval: float = 60.0, controller: bool = True) -> AsyncIterator[Env]:
+    """The door over a fresh store with the built-in namespaces and one node, ``node01``."""
+    store = await memory_store()
+    await store.commit(creates=[Namespace(ID=new_id(), Name=ns) for ns in BUILTIN_NAMESPACES])
+    await store.commit(creates=[make_node("node01", role="manager")])
+    changes = ChangeLog(store)
+    kube = KubeObjects(store, changes)
+    ns_controller = NamespaceController(store, kube) if controller else None
+    if ns_controller is not None:
+        ns_controller.start()
+    node = FakeNode(store, kube)
+    try:
+        async with TestClient(TestServer(make_app(node, bookmark_interval=bookmark_interval))) as client:
+            yield Env(client, store, kube, node, str(client.make_url("/")).rstrip("/"))
+    finally:
+        if ns_controller is not None:
+            await ns_controller.stop()
+        kube.close()
+        changes.close()
