@@ -174,6 +174,8 @@ def validate_fields(request: web.Request, resource: Resource, obj: Any, warnings
     mode = request.query.get("fieldValidation", "Strict" if strict_default else "Warn")
     if mode not in ("Strict", "Warn", "Ignore"):
         raise KubeError(status.bad_request(f"fieldValidation parameter unsupported: {mode}"))
+    if request.content_type == protobuf.PROTOBUF:
+        mode = "Ignore"  # a protobuf body has only the message's fields (and every zero value: selfLink "")
     if not isinstance(obj, dict):
         raise KubeError(status.cannot_handle(resource.kind, resource.api_version,
                                              "json: cannot unmarshal into Go value of type " + resource.kind))
