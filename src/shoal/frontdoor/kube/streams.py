@@ -320,17 +320,34 @@ class _ResizeDecoder:
 async def serve_exec(request: web.Request, session: ExecSession, *, options: ExecOptions | None = None,
                      attach: bool | None = None) -> web.StreamResponse:
     """Serve ``exec`` or ``attach`` (told apart by the path, or ``attach``) for a running ``session``:
-    WebSocket channels when the client asks for a WebSocket, else the SPDY/3.1 upgrade."""
+    WebSocket channels when the client asks for a WebSocket, else the SPDY/3.1 upgrade. A request that
+    cannot be served (a bad query, no upgrade, no protocol in common, a failed handshake) gets its error
+    reply, and an exec session is killed (``wants_upgrade`` lets a handler check before it starts one)."""
+    is_attach = request.path.rstrip("/").endswith("/attach") if attach is None else attach
     try:
         opts = options or parse_exec_query(request)
     except ExecQueryError as e:
+        await _give_up(session, is_attach)
         return _status_response(400, "BadRequest", str(e))
-    is_attach = request.path.rstrip("/").endswith("/attach") if attach is None else attach
     if is_websocket(request):
         return await _exec_websocket(request, session, opts, is_attach)
     if is_spdy(request):
         return await _exec_spdy(request, session, opts, is_attach)
+    await _give_up(session, is_attach)
     return _upgrade_required()
+
+
+def wants_upgrade(request: web.Request) -> bool:
+    """The request asks for one of the streaming upgrades (WebSocket or SPDY/3.1)."""
+    return is_websocket(request) or is_spdy(request)
+
+
+async def _give_up(session: ExecSession, attach: bool) -> None:
+    """The client is not (or no longer) there: an exec'd process has no one to talk to; an attached
+    container runs on."""
+    if not attach:
+        with contextlib.suppress(Exception):
+            await session.kill()
 
 
 class _ChannelSocket:
@@ -427,9 +444,7 @@ async def _run_exec(session: ExecSession, opts: ExecOptions, attach: bool,
 
 
     async def abandon() -> None:
-        if not attach:
-            with contextlib.suppress(Exception):
-                await session.kill()
+        await _give_up(session, attach)
         outputs.cancel()
         with contextlib.suppress(BaseException):
             await outputs
@@ -457,7 +472,11 @@ async def _run_exec(session: ExecSession, opts: ExecOptions, attach: bool,
 async def _exec_websocket(request: web.Request, session: ExecSession, opts: ExecOptions,
                           attach: bool) -> web.StreamResponse:
     ws = web.WebSocketResponse(protocols=EXEC_WEBSOCKET_PROTOCOLS, max_msg_size=16 * 1024 * 1024)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        await _give_up(session, attach)
+        raise
     protocol = ws.ws_protocol or V1
     sock = _ChannelSocket(ws, protocol)
     stdin = _Input(session)
@@ -533,6 +552,7 @@ async def _exec_spdy(request: web.Request, session: ExecSession, opts: ExecOptio
                      attach: bool) -> web.StreamResponse:
     resp, channel, protocol = await _spdy_upgrade(request, EXEC_SPDY_PROTOCOLS)
     if channel is None:
+        await _give_up(session, attach)
         return resp
     conn = spdy.SpdySession(channel)
     runner = asyncio.create_task(conn.run())
@@ -546,9 +566,7 @@ async def _exec_spdy(request: web.Request, session: ExecSession, opts: ExecOptio
     try:
         streams = await _collect_streams(conn, wanted, STREAM_CREATION_TIMEOUT)
         if streams is None:
-            if not attach:
-                with contextlib.suppress(Exception):
-                    await session.kill()
+            await _give_up(session, attach)
             return resp
         if not opts.stdin:
             await stdin.close()

@@ -14,13 +14,15 @@ the OpenAPI v3 document from these Structs alone:
   mark the fields that Kubernetes types with those apimachinery schemas.
 
 ``decoder(typ, strict)`` gives a cached decoder; a strict one (``fieldValidation=Strict``) also rejects
-unknown fields, all of them at once, in Kubernetes' words: ``strict decoding error: unknown field
-"spec.foo", unknown field "spec.bar"``. ``unknown_fields`` gives the same list for ``Warn``.
+unknown and repeated fields, all of them at once, in Kubernetes' words: ``strict decoding error: unknown
+field "spec.foo", unknown field "spec.bar", duplicate field "spec.replicas"``. ``unknown_fields`` and
+``field_problems`` give the same lists for ``Warn``.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
@@ -41,6 +43,11 @@ def doc(description: str, **extensions: Any) -> Meta:
     """A field's description, with extra schema keys (``x_kubernetes_list_type`` -> ``x-kubernetes-list-type``)."""
     extra = {key.replace("_", "-"): value for key, value in extensions.items()}
     return Meta(description=description, extra_json_schema=extra or None)
+
+
+def kept(description: str) -> Meta:
+    """A field kept as given (an object the front door does not look into)."""
+    return doc(description, type="object")
 
 
 def map_list(description: str, *keys: str, strategy: str = "merge") -> Meta:
@@ -109,6 +116,8 @@ class ObjectMeta(Base, kw_only=True):
         "field has not been provided.")] = None
     namespace: Annotated[str | None, doc(
         "Namespace defines the space within which each name must be unique.")] = None
+    selfLink: Annotated[str | None, doc(
+        "Deprecated: selfLink is a legacy read-only field that is no longer populated by the system.")] = None
     uid: Annotated[str | None, doc(
         "UID is the unique in time and space value for this object.")] = None
     resourceVersion: Annotated[str | None, doc(
@@ -559,10 +568,13 @@ class Container(Base, kw_only=True):
         "List of environment variables to set in the container. Cannot be updated.", "name")] = None
     resources: Annotated[ResourceRequirements | None, doc(
         "Compute Resources required by this container. Cannot be updated.")] = None
+    resizePolicy: Annotated[list[Any] | None, atomic_list("Resources resize policy for the container.")] = None
     restartPolicy: Annotated[str | None, doc(
         "RestartPolicy defines the restart behavior of individual containers in a pod.")] = None
     volumeMounts: Annotated[list[VolumeMount] | None, map_list(
         "Pod volumes to mount into the container's filesystem. Cannot be updated.", "mountPath")] = None
+    volumeDevices: Annotated[list[Any] | None, map_list(
+        "volumeDevices is the list of block devices to be used by the container.", "devicePath")] = None
     livenessProbe: Annotated[Probe | None, doc("Periodic probe of container liveness.")] = None
     readinessProbe: Annotated[Probe | None, doc("Periodic probe of container service readiness.")] = None
     startupProbe: Annotated[Probe | None, doc(
@@ -757,6 +769,48 @@ class Volume(Base, kw_only=True):
     persistentVolumeClaim: Annotated[PersistentVolumeClaimVolumeSource | None, doc(
         "persistentVolumeClaimVolumeSource represents a reference to a PersistentVolumeClaim in the same "
         "namespace.")] = None
+    # The other volume sources are accepted and kept as given (shoal's runtimes do not mount them).
+    csi: Annotated[Any, kept("csi (Container Storage Interface) represents ephemeral storage that is handled "
+                             "by certain external CSI drivers.")] = None
+    ephemeral: Annotated[Any, kept(
+        "ephemeral represents a volume that is handled by a cluster storage driver.")] = None
+    image: Annotated[Any, kept("image represents an OCI object (a container image or artifact) pulled and "
+                               "mounted on the kubelet's host machine.")] = None
+    nfs: Annotated[Any, kept("nfs represents an NFS mount on the host that shares a pod's lifetime")] = None
+    iscsi: Annotated[Any, kept("iscsi represents an ISCSI Disk resource that is attached to a kubelet's host "
+                               "machine and then exposed to the pod.")] = None
+    fc: Annotated[Any, kept("fc represents a Fibre Channel resource that is attached to a kubelet's host "
+                            "machine and then exposed to the pod.")] = None
+    gitRepo: Annotated[Any, kept("gitRepo represents a git repository at a particular revision.")] = None
+    rbd: Annotated[Any, kept("rbd represents a Rados Block Device mount on the host that shares a pod's "
+                             "lifetime.")] = None
+    cephfs: Annotated[Any, kept(
+        "cephFS represents a Ceph FS mount on the host that shares a pod's lifetime.")] = None
+    glusterfs: Annotated[Any, kept("glusterfs represents a Glusterfs mount on the host that shares a pod's "
+                                   "lifetime.")] = None
+    flexVolume: Annotated[Any, kept("flexVolume represents a generic volume resource that is provisioned/attached "
+                                    "using an exec based plugin.")] = None
+    awsElasticBlockStore: Annotated[Any, kept("awsElasticBlockStore represents an AWS Disk resource.")] = None
+    azureDisk: Annotated[Any, kept("azureDisk represents an Azure Data Disk mount on the host and bind mount to "
+                                   "the pod.")] = None
+    azureFile: Annotated[Any, kept("azureFile represents an Azure File Service mount on the host and bind mount "
+                                   "to the pod.")] = None
+    cinder: Annotated[Any, kept("cinder represents a cinder volume attached and mounted on kubelets host "
+                                "machine.")] = None
+    flocker: Annotated[Any, kept("flocker represents a Flocker volume attached to a kubelet's host machine.")] = None
+    gcePersistentDisk: Annotated[Any, kept("gcePersistentDisk represents a GCE Disk resource.")] = None
+    photonPersistentDisk: Annotated[Any, kept("photonPersistentDisk represents a PhotonController persistent "
+                                              "disk attached and mounted on kubelets host machine.")] = None
+    portworxVolume: Annotated[Any, kept("portworxVolume represents a portworx volume attached and mounted on "
+                                        "kubelets host machine.")] = None
+    quobyte: Annotated[Any, kept("quobyte represents a Quobyte mount on the host that shares a pod's "
+                                 "lifetime.")] = None
+    scaleIO: Annotated[Any, kept("scaleIO represents a ScaleIO persistent volume attached and mounted on "
+                                 "Kubernetes nodes.")] = None
+    storageos: Annotated[Any, kept("storageOS represents a StorageOS volume attached and mounted on Kubernetes "
+                                   "nodes.")] = None
+    vsphereVolume: Annotated[Any, kept("vsphereVolume represents a vSphere volume attached and mounted on "
+                                       "kubelets host machine.")] = None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -830,6 +884,27 @@ class PodDNSConfig(Base, kw_only=True):
         "A list of DNS resolver options.")] = None
 
 
+class HostAlias(Base, kw_only=True):
+    """HostAlias holds the mapping between IP and hostnames that will be injected as an entry in the pod's hosts
+    file."""
+
+    ip: Annotated[str | None, doc("IP address of the host file entry.")] = None
+    hostnames: Annotated[list[str] | None, atomic_list("Hostnames for the above IP address.")] = None
+
+
+class PodOS(Base, kw_only=True):
+    """PodOS defines the OS parameters of a pod."""
+
+    name: Annotated[str | None, doc("Name is the name of the operating system. The currently supported values are "
+                                    "linux and windows.")] = None
+
+
+class PodSchedulingGate(Base, kw_only=True):
+    """PodSchedulingGate is associated to a Pod to guard its scheduling."""
+
+    name: Annotated[str | None, doc("Name of the scheduling gate.")] = None
+
+
 class PodSpec(Base, kw_only=True):
     """PodSpec is a description of a pod."""
 
@@ -890,6 +965,31 @@ class PodSpec(Base, kw_only=True):
         "environment variables, matching the syntax of Docker links.")] = None
     preemptionPolicy: Annotated[str | None, doc(
         "PreemptionPolicy is the Policy for preempting pods with lower priority.")] = None
+    ephemeralContainers: Annotated[list[Any] | None, map_list(
+        "List of ephemeral containers run in this pod.", "name")] = None
+    hostAliases: Annotated[list[HostAlias] | None, map_list(
+        "HostAliases is an optional list of hosts and IPs that will be injected into the pod's hosts file if "
+        "specified.", "ip")] = None
+    hostUsers: Annotated[bool | None, doc("Use the host's user namespace.")] = None
+    os: Annotated[PodOS | None, doc("Specifies the OS of the containers in the pod.")] = None
+    overhead: Annotated[dict[str, Quantity] | None, doc(
+        "Overhead represents the resource overhead associated with running a pod for a given RuntimeClass.")] = None
+    resourceClaims: Annotated[list[Any] | None, map_list(
+        "ResourceClaims defines which ResourceClaims must be allocated and reserved before the Pod is allowed to "
+        "start.", "name", strategy="merge,retainKeys")] = None
+    resources: Annotated[ResourceRequirements | None, doc(
+        "Resources is the total amount of CPU and Memory resources required by all containers in the pod.")] = None
+    runtimeClassName: Annotated[str | None, doc(
+        "RuntimeClassName refers to a RuntimeClass object in the node.k8s.io group, which should be used to run "
+        "this pod.")] = None
+    schedulingGates: Annotated[list[PodSchedulingGate] | None, map_list(
+        "SchedulingGates is an opaque list of values that if specified will block scheduling the pod.", "name")] = None
+    setHostnameAsFQDN: Annotated[bool | None, doc(
+        "If true the pod's hostname will be configured as the pod's FQDN, rather than the leaf name (the "
+        "default).")] = None
+    topologySpreadConstraints: Annotated[list[Any] | None, map_list(
+        "TopologySpreadConstraints describes how a group of pods ought to spread across topology domains.",
+        "topologyKey", "whenUnsatisfiable")] = None
 
 
 class PodCondition(Base, kw_only=True):
@@ -975,6 +1075,18 @@ class ContainerStatus(Base, kw_only=True):
     started: Annotated[bool | None, doc(
         "Started indicates whether the container has finished its postStart lifecycle hook and passed its "
         "startup probe.")] = None
+    allocatedResources: Annotated[dict[str, Quantity] | None, doc(
+        "AllocatedResources represents the compute resources allocated for this container by the node.")] = None
+    resources: Annotated[ResourceRequirements | None, doc(
+        "Resources represents the compute resource requests and limits that have been successfully enacted on the "
+        "running container after it has been started or has been successfully resized.")] = None
+    volumeMounts: Annotated[list[Any] | None, map_list(
+        "Status of volume mounts.", "mountPath")] = None
+    user: Annotated[Any, kept("User represents user identity information initially attached to the first "
+                              "process of the container")] = None
+    allocatedResourcesStatus: Annotated[list[Any] | None, map_list(
+        "AllocatedResourcesStatus represents the status of various resources allocated for this Pod.", "name")] = None
+    stopSignal: Annotated[str | None, doc("StopSignal reports the effective stop signal for this container")] = None
 
 
 class PodStatus(Base, kw_only=True):
@@ -1008,6 +1120,14 @@ class PodStatus(Base, kw_only=True):
     qosClass: Annotated[str | None, doc(
         "The Quality of Service (QOS) classification assigned to the pod based on resource "
         "requirements")] = None
+    observedGeneration: Annotated[int | None, doc(
+        "If set, this represents the .metadata.generation that the pod status was set based upon.")] = None
+    ephemeralContainerStatuses: Annotated[list[ContainerStatus] | None, atomic_list(
+        "Statuses for any ephemeral containers that have run in this pod.")] = None
+    resize: Annotated[str | None, doc(
+        "Status of resources resize desired for pod's containers.")] = None
+    resourceClaimStatuses: Annotated[list[Any] | None, map_list(
+        "Status of resource claims.", "name", strategy="merge,retainKeys")] = None
 
 
 class Pod(Base, kw_only=True):
@@ -1068,6 +1188,9 @@ class NodeSpec(Base, kw_only=True):
     unschedulable: Annotated[bool | None, doc(
         "Unschedulable controls node schedulability of new pods.")] = None
     taints: Annotated[list[Taint] | None, atomic_list("If specified, the node's taints.")] = None
+    configSource: Annotated[Any, kept("Deprecated: Previously used to specify the source of the node's "
+                                      "configuration for the DynamicKubeletConfig feature.")] = None
+    externalID: Annotated[str | None, doc("Deprecated. Not all kubelets will set this field.")] = None
 
 
 class NodeCondition(Base, kw_only=True):
@@ -1137,6 +1260,14 @@ class NodeStatus(Base, kw_only=True):
         "Endpoints of daemons running on the Node.")] = None
     nodeInfo: Annotated[NodeSystemInfo | None, doc(
         "Set of ids/uuids to uniquely identify the node.")] = None
+    volumesInUse: Annotated[list[str] | None, atomic_list("List of attachable volumes in use (mounted) by the "
+                                                          "node.")] = None
+    volumesAttached: Annotated[list[Any] | None, atomic_list("List of volumes that are attached to the node.")] = None
+    config: Annotated[Any, kept("Status of the config assigned to the node via the dynamic Kubelet config "
+                                "feature.")] = None
+    runtimeHandlers: Annotated[list[Any] | None, atomic_list("The available runtime handlers.")] = None
+    features: Annotated[Any, kept("Features describes the set of features implemented by the CRI "
+                                  "implementation.")] = None
 
 
 class Node(Base, kw_only=True):
@@ -1375,16 +1506,37 @@ class DecodeError(ValueError):
 
 
 class StrictDecodingError(DecodeError):
-    """Unknown fields in a body decoded with ``fieldValidation=Strict``."""
+    """Unknown (or repeated) fields in a body decoded with ``fieldValidation=Strict``."""
 
-    def __init__(self, unknown: list[str]) -> None:
+    def __init__(self, unknown: list[str], duplicate: list[str] | None = None) -> None:
         self.unknown = unknown
-        super().__init__("strict decoding error: " + ", ".join(f'unknown field "{path}"' for path in unknown))
+        self.duplicate = duplicate or []
+        problems = [f'unknown field "{path}"' for path in unknown]
+        problems += [f'duplicate field "{path}"' for path in self.duplicate]
+        super().__init__("strict decoding error: " + ", ".join(problems))
+
+
+class _Object(dict[str, Any]):
+    """A parsed JSON object that remembers the keys it had more than once."""
+
+    duplicates: list[str]
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    obj.duplicates = []
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and key not in obj.duplicates:
+                obj.duplicates.append(key)
+            seen.add(key)
+    return obj
 
 
 class KubeDecoder(Generic[T]):
     """Decodes JSON bytes (or converts already parsed YAML/JSON values) to ``typ``; strict ones reject
-    unknown fields."""
+    unknown and repeated fields, as Kubernetes does with ``fieldValidation=Strict``."""
 
     def __init__(self, typ: type[T], strict: bool) -> None:
         self.typ = typ
@@ -1400,9 +1552,10 @@ class KubeDecoder(Generic[T]):
         except msgspec.DecodeError as error:
             raise DecodeError(str(error)) from None
         if self.strict:
-            unknown = unknown_fields(self.typ, msgspec.json.decode(data))
-            if unknown:
-                raise StrictDecodingError(unknown)
+            # Parsed again, keeping repeated keys, which a decoder into the type drops.
+            unknown, duplicate = field_problems(self.typ, json.loads(data, object_pairs_hook=_pairs))
+            if unknown or duplicate:
+                raise StrictDecodingError(unknown, duplicate)
         return value
 
     def convert(self, obj: Any) -> T:
@@ -1431,12 +1584,19 @@ def _type_info(typ: type) -> msgspec.inspect.Type:
 def unknown_fields(typ: type, obj: Any) -> list[str]:
     """The paths of ``obj``'s fields that ``typ`` does not have, as Kubernetes names them
     (``spec.containers[0].foo``), in the order they appear."""
-    found: list[str] = []
-    _walk(_type_info(typ), obj, "", found)
-    return found
+    return field_problems(typ, obj)[0]
 
 
-def _walk(t: msgspec.inspect.Type, value: Any, path: str, found: list[str]) -> None:
+def field_problems(typ: type, obj: Any) -> tuple[list[str], list[str]]:
+    """The paths of ``obj``'s unknown fields and of its repeated ones (objects parsed with their repeated keys
+    kept, see ``KubeDecoder.decode``)."""
+    unknown: list[str] = []
+    duplicate: list[str] = []
+    _walk(_type_info(typ), obj, "", unknown, duplicate)
+    return unknown, duplicate
+
+
+def _walk(t: msgspec.inspect.Type, value: Any, path: str, unknown: list[str], duplicate: list[str]) -> None:
     while isinstance(t, msgspec.inspect.Metadata):
         t = t.type
     if isinstance(t, msgspec.inspect.UnionType):
@@ -1451,18 +1611,20 @@ def _walk(t: msgspec.inspect.Type, value: Any, path: str, found: list[str]) -> N
                 break
         else:
             return
+    if isinstance(value, _Object):
+        duplicate.extend(f"{path}.{key}" if path else key for key in value.duplicates)
     if isinstance(t, msgspec.inspect.StructType) and isinstance(value, dict):
         fields = {field.encode_name: field for field in t.fields}
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
             field = fields.get(key)
             if field is None:
-                found.append(child)
+                unknown.append(child)
             else:
-                _walk(field.type, item, child, found)
+                _walk(field.type, item, child, unknown, duplicate)
     elif isinstance(t, msgspec.inspect.ListType) and isinstance(value, list):
         for index, item in enumerate(value):
-            _walk(t.item_type, item, f"{path}[{index}]", found)
+            _walk(t.item_type, item, f"{path}[{index}]", unknown, duplicate)
     elif isinstance(t, msgspec.inspect.DictType) and isinstance(value, dict):
         for key, item in value.items():
-            _walk(t.value_type, item, f"{path}.{key}" if path else str(key), found)
+            _walk(t.value_type, item, f"{path}.{key}" if path else str(key), unknown, duplicate)

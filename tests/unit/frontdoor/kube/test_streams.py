@@ -224,11 +224,28 @@ def make_app(cluster: Cluster) -> web.Application:
                                   "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
                                   "goVersion": "go1.24.0", "compiler": "gc", "platform": "linux/amd64"})
 
-    async def api(_: web.Request) -> web.Response:
-        return _discovery([CORE_GROUP])
+    def aggregated(request: web.Request) -> bool:  # kubectl <1.30 does not ask for v2: legacy discovery
+        return "g=apidiscovery.k8s.io;v=v2;" in request.headers.get("Accept", "").replace(" ", "")
 
-    async def apis(_: web.Request) -> web.Response:
-        return _discovery([])
+    async def api(request: web.Request) -> web.Response:
+        if aggregated(request):
+            return _discovery([CORE_GROUP])
+        return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})
+
+    async def apis(request: web.Request) -> web.Response:
+        if aggregated(request):
+            return _discovery([])
+        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+
+    async def api_v1(_: web.Request) -> web.Response:
+        res = CORE_GROUP["versions"][0]["resources"][0]  # type: ignore[index]
+        items = [{"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod", "verbs": res["verbs"],
+                  "shortNames": ["po"], "categories": ["all"]}]
+        items += [{"name": f"pods/{sub['subresource']}", "singularName": "", "namespaced": True,
+                   "kind": sub["responseKind"]["kind"], "verbs": sub["verbs"]} for sub in res["subresources"]]
+        return web.json_response({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1",
+                                  "resources": items})
 
     async def pod(request: web.Request) -> web.Response:
         if request.match_info["name"] != "p":
@@ -274,6 +291,7 @@ def make_app(cluster: Cluster) -> web.Application:
     app.router.add_get("/version", version)
     app.router.add_get("/api", api)
     app.router.add_get("/apis", apis)
+    app.router.add_get("/api/v1", api_v1)
     app.router.add_get("/api/v1/namespaces/{ns}/pods/{name}", pod)
     for sub in ("exec", "attach"):
         app.router.add_route("GET", f"/api/v1/namespaces/{{ns}}/pods/{{name}}/{sub}", exec_)
@@ -832,8 +850,16 @@ async def test_exec_query_errors_and_plain_requests(http: Any) -> None:
     assert (await r.json())["message"] == "Upgrade request required"
 
 
+async def test_a_request_that_cannot_be_served_kills_the_exec(http: Any) -> None:
+    client, cluster = http
+    r = await client.get(EXEC + "?command=sleep&command=30&stdout=true")  # no upgrade asked for
+    assert r.status == 400
+    assert (await r.json())["message"] == "Upgrade request required"
+    assert await asyncio.wait_for(cluster.sessions[-1].proc.wait(), TIMEOUT) != 0
+
+
 async def test_spdy_protocol_negotiation_refused(http: Any) -> None:
-    client, _ = http
+    client, cluster = http
     r = await client.post(EXEC + "?command=ls&stdout=true",
                           headers={"Connection": "Upgrade", "Upgrade": "SPDY/3.1",
                                    "X-Stream-Protocol-Version": "v9.channel.k8s.io"})
@@ -842,6 +868,7 @@ async def test_spdy_protocol_negotiation_refused(http: Any) -> None:
         "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"]
     assert (await r.text()).startswith("unable to upgrade: unable to negotiate protocol: client supports "
                                        "[v9.channel.k8s.io], server accepts [v4.channel.k8s.io")
+    assert cluster.sessions[-1].killed
 
 
 async def test_websocket_port_forward_channels(http: Any) -> None:
@@ -911,3 +938,31 @@ async def test_spdy_session_by_hand(http: Any) -> None:
     finally:
         writer.close()
 
+
+
+# ----------------------------------------------------------------------------- older kubectl (1.27-1.31)
+
+
+@pytest.fixture(params=["31", "30", "29", "28", "27"])
+async def old_api(request: pytest.FixtureRequest, tmp_path: Path, pki: Pki) -> AsyncIterator[Api]:
+    async for a in _serve(tmp_path, pki, Cluster(minor=request.param)):
+        yield a
+
+
+@needs_kubectl
+async def test_older_kubectl_exec_and_port_forward(old_api: Api) -> None:
+    r = await kubectl(old_api, "exec", "-i", "p", "-c", "c2", "--", "sh", "-c", "cat; exit 3", stdin=b"old")
+    assert (r.code, r.out) == (3, "old"), r
+    assert "command terminated with exit code 3" in r.err
+    proc, port = await _port_forward(old_api, "pod/p", "0:80")
+    try:
+        assert await asyncio.gather(_roundtrip(port, b"one"), _roundtrip(port, b"two")) == [b"one", b"two"]
+    finally:
+        await _stop(proc)
+    # What each version asked for (observed): WebSocket exec from 1.30, SPDY-in-WebSocket port-forward
+    # from 1.31, SPDY before; v5 over SPDY from 1.29.
+    exec_first, pf_first = {"31": ("ws:v5", "ws:SPDY/3.1+portforward"), "30": ("ws:v5", "spdy:portforward"),
+                            "29": ("spdy:v5", "spdy:portforward"), "28": ("spdy:v4", "spdy:portforward"),
+                            "27": ("spdy:v4", "spdy:portforward")}[old_api.cluster.minor]
+    assert [p.split(".")[0] for p in old_api.cluster.streaming("exec")] == [exec_first]
+    assert [p.split(".k8s")[0] for p in old_api.cluster.streaming("portforward")] == [pf_first]

@@ -228,3 +228,38 @@ async def test_kubectl_prints_the_table(tmp_path: Path, binary: str) -> None:
         assert out.splitlines()[0].split() == ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
         code, out, err = await kubectl(server, tmp_path, "get", "pods", "-A", "-o", "name")
         assert (code, out) == (0, "pod/web\n"), err
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+async def test_kubectl_prints_nodes_and_events(tmp_path: Path) -> None:
+    nodes = [_node("node01", labels={"node-role.kubernetes.io/control-plane": ""}),
+             _node("node02", spec={"unschedulable": True})]
+    event = {"metadata": {"name": "web.1", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
+             "type": "Warning", "reason": "FailedScheduling", "involvedObject": {"kind": "Pod", "name": "web"},
+             "message": "0/2 nodes are available: 2 Insufficient memory.", "count": 1,
+             "lastTimestamp": "2026-01-01T00:00:00Z"}
+
+    def lister(plural: str, items: list[dict[str, Any]]) -> Any:
+        async def route(request: web.Request) -> Reply:
+            accept = request.headers.get("Accept", "")
+            assert tables.wants_table(accept)
+            return 200, tables.content_type(accept), tables.table(_resource(plural), items, "3")
+        return route
+
+    async with serving() as server:
+        server.routes[("GET", "/api/v1/nodes")] = lister("nodes", nodes)
+        server.routes[("GET", "/api/v1/namespaces/default/events")] = lister("events", [event])
+        code, out, err = await kubectl(server, tmp_path, "get", "nodes", "-o", "wide")
+        assert code == 0, err
+        lines = [line.split() for line in out.splitlines()]
+        assert lines[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE",
+                            "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+        assert lines[1][:3] == ["node01", "Ready", "control-plane"]
+        assert lines[2][:3] == ["node02", "Ready,SchedulingDisabled", "<none>"]
+        assert lines[1][5:7] == ["10.213.0.2", "<none>"]
+        code, out, err = await kubectl(server, tmp_path, "get", "ev")
+        assert code == 0, err
+        header, row = out.splitlines()
+        assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        assert row.split()[1:4] == ["Warning", "FailedScheduling", "pod/web"]
+        assert row.endswith("0/2 nodes are available: 2 Insufficient memory.")

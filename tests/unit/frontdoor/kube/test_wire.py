@@ -147,6 +147,15 @@ def test_strict_decoding_names_every_unknown_field() -> None:
     assert json.loads(msgspec.json.encode(pod))["spec"] == {"containers": [{"name": "a", "image": "nginx"}]}
 
 
+def test_strict_decoding_names_repeated_fields() -> None:
+    body = b'{"metadata":{"name":"a","name":"b","labels":{"x":"1","x":"2"}},"spec":{"bogus":1,"hostPID":true}}'
+    with pytest.raises(wire.StrictDecodingError) as raised:
+        wire.decoder(wire.Pod, strict=True).decode(body)
+    assert str(raised.value) == ('strict decoding error: unknown field "spec.bogus", duplicate field '
+                                 '"metadata.name", duplicate field "metadata.labels.x"')
+    assert wire.decoder(wire.Pod).decode(body).metadata == wire.ObjectMeta(name="b", labels={"x": "2"})
+
+
 def test_unknown_fields_inside_maps_and_any_are_not_checked() -> None:
     body = {"metadata": {"labels": {"anything": "x"}},
             "spec": {"affinity": {"whatever": 1}, "nodeSelector": {"k": "v"}}}
@@ -185,3 +194,54 @@ def test_list_fields_carry_kubernetes_patch_markers() -> None:
     assert markers(wire.ObjectMeta, "finalizers")["x-kubernetes-patch-strategy"] == "merge"
     assert "x-kubernetes-patch-strategy" not in markers(wire.PodSpec, "tolerations")
     assert "x-kubernetes-patch-strategy" not in markers(wire.NodeSpec, "taints")
+
+
+def _model(name: str) -> Any:
+    client = pytest.importorskip("kubernetes.client")
+    return getattr(client, "V1" + name, None) or getattr(client, "CoreV1" + name, None)
+
+
+def _struct_of(t: msgspec.inspect.Type) -> str | None:
+    """The Struct a field holds (directly, in a list or in a dict), if any."""
+    while True:
+        if isinstance(t, msgspec.inspect.Metadata):
+            t = t.type
+        elif isinstance(t, msgspec.inspect.UnionType):
+            t = next(m for m in t.types if not isinstance(m, msgspec.inspect.NoneType))
+        elif isinstance(t, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            t = t.item_type if isinstance(t, msgspec.inspect.ListType) else t.value_type
+        else:
+            break
+    return t.cls.__name__ if isinstance(t, msgspec.inspect.StructType) else None
+
+
+def test_fields_are_kubernetes_fields() -> None:
+    """Every field has the JSON name, and every nested Struct the type, that the official client's models
+    (generated from Kubernetes' OpenAPI) have."""
+    structs = {name: value for name, value in vars(wire).items()
+               if isinstance(value, type) and issubclass(value, wire.Base) and value is not wire.Base}
+    for name, cls in structs.items():
+        model = _model(name)
+        assert model is not None, name
+        types = {json_name: model.openapi_types[attr] for attr, json_name in model.attribute_map.items()}
+        info = msgspec.inspect.type_info(cls)
+        assert isinstance(info, msgspec.inspect.StructType)
+        for field in info.fields:
+            assert field.encode_name in types, f"{name}.{field.encode_name}"
+            nested = _struct_of(field.type)
+            if nested is not None:
+                assert nested in types[field.encode_name], (name, field.encode_name, types[field.encode_name])
+    # The main kinds' Go fields up to Kubernetes 1.33 are all there (some newer alpha ones are not): checked
+    # against the client this was written with, whose newer fields are listed; a later client adds others.
+    if not pytest.importorskip("kubernetes").__version__.startswith("37."):
+        return
+    for name, newer in {"Pod": set(), "ObjectMeta": set(), "Container": {"restartPolicyRules"},
+                        "PodSpec": {"evictionResponders", "hostnameOverride", "schedulingGroup"},
+                        "ContainerStatus": set(), "Probe": set(), "Secret": set(), "ConfigMap": set(),
+                        "ServiceAccount": set(), "Namespace": set(), "NodeSpec": {"podPreemptionPolicy"},
+                        "Volume": set()}.items():
+        model = _model(name)
+        info = msgspec.inspect.type_info(structs[name])
+        assert isinstance(info, msgspec.inspect.StructType)
+        missing = set(model.attribute_map.values()) - {f.encode_name for f in info.fields} - newer
+        assert not missing, (name, missing)
