@@ -8,6 +8,7 @@ must name one (400 ``a container name must be specified for pod two, choose one 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 
@@ -87,6 +88,8 @@ async def exec_(request: web.Request, door: Door, target: Target) -> web.StreamR
     except streams.ExecQueryError as e:
         raise KubeError(status.bad_request(str(e))) from None
     container = container_of(pod, opts.container, target.name)
+    if not streams.wants_upgrade(request):
+        raise KubeError(status.bad_request("Upgrade request required"))
     if target.sub == "attach":
         raise KubeError(status.method_not_allowed("pods", "", "attach"))
     if not opts.command:
@@ -100,10 +103,10 @@ async def portforward(request: web.Request, door: Door, target: Target) -> web.S
     pod: Task = door.current(target)
     kube = door.kube()
 
-    async def dial(port: int) -> tuple[object, object]:
+    async def dial(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await kube.dial(pod, port)
 
-    return await streams.serve_portforward(request, dial, pod_uid=pod.ID)  # type: ignore[arg-type]
+    return await streams.serve_portforward(request, dial, pod_uid=pod.ID)
 
 
 async def eviction(request: web.Request, door: Door, target: Target) -> web.StreamResponse:

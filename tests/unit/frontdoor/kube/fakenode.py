@@ -3,6 +3,7 @@ over an in-memory store, a node update that writes the store, and task logs from
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from shoal.api.errors import Conflict, ShoalError
 from shoal.api.ids import new_id
 from shoal.api.kube import BUILTIN_NAMESPACES, Namespace
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
-from shoal.api.types import Node, NodeSpec, clone
+from shoal.api.types import Node, NodeSpec, Task, clone
 from shoal.frontdoor.kube.app import make_app
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects
@@ -35,6 +36,52 @@ class FakeLogs:
             found = found[-options.tail:] if options.tail else []
         for ts, line in found:
             yield LogEntry(task=None, timestamp=ts, stream="stdout", message=line)  # type: ignore[arg-type]
+
+
+class FakeSession:
+    """A process that prints its command line and exits 0 (stdin: echoed back)."""
+
+    def __init__(self, command: list[str], stdin: bool) -> None:
+        self.command = command
+        self.input: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.stdin = stdin
+        self.killed = False
+
+    async def write_stdin(self, data: bytes) -> None:
+        await self.input.put(data)
+
+    async def close_stdin(self) -> None:
+        await self.input.put(None)
+
+    async def stdout(self) -> AsyncIterator[bytes]:
+        yield (" ".join(self.command) + "\n").encode()
+        if self.stdin:
+            while (data := await self.input.get()) is not None:
+                yield data
+
+    async def stderr(self) -> AsyncIterator[bytes]:
+        return
+        yield b""
+
+    async def resize(self, width: int, height: int) -> None:
+        pass
+
+    async def wait(self) -> int:
+        return 0
+
+    async def kill(self) -> None:
+        self.killed = True
+
+
+class FakeKube(KubeObjects):
+    """The real object API, with exec into Pods faked (no agent here)."""
+
+    execs: list[tuple[str, str, list[str]]]
+
+    async def exec(self, pod: Task, container: str, command: list[str], *, tty: bool = False,
+                   stdin: bool = False) -> FakeSession:
+        self.execs.append((pod.Name, container, command))
+        return FakeSession(command, stdin)
 
 
 class FakeNode:
@@ -78,7 +125,7 @@ class FakeNode:
 class Env:
     client: TestClient
     store: ObjectStore
-    kube: KubeObjects
+    kube: FakeKube
     node: FakeNode
     url: str = ""
 
@@ -106,7 +153,8 @@ async def serving(bookmark_interval: float = 60.0, controller: bool = True) -> A
     await store.commit(creates=[Namespace(ID=new_id(), Name=ns) for ns in BUILTIN_NAMESPACES])
     await store.commit(creates=[make_node("node01", role="manager")])
     changes = ChangeLog(store)
-    kube = KubeObjects(store, changes)
+    kube = FakeKube(store, changes)
+    kube.execs = []
     ns_controller = NamespaceController(store, kube) if controller else None
     if ns_controller is not None:
         ns_controller.start()

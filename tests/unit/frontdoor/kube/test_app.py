@@ -495,3 +495,15 @@ async def test_status_subresource(env: Env) -> None:
     await env.call("POST", PODS, pod("st"))
     code, body, _ = await env.call("GET", f"{PODS}/st/status")
     assert code == 200 and body["kind"] == "Pod" and body["status"]["phase"] == "Pending"
+
+
+async def test_exec_over_websocket(env: Env) -> None:
+    await env.call("POST", PODS, pod("ex"))
+    code, body, _ = await env.call("GET", f"{PODS}/ex/exec", params={"command": "ls", "stdout": "true"})
+    assert code == 400 and body["message"] == "Upgrade request required"
+    params = [("command", "echo"), ("command", "hi"), ("stdout", "true"), ("stderr", "true")]
+    async with env.client.ws_connect(f"{PODS}/ex/exec", params=params, protocols=("v5.channel.k8s.io",)) as ws:
+        frames = [msg.data async for msg in ws]
+    assert b"".join(f[1:] for f in frames if f[:1] == b"\x01") == b"echo hi\n"
+    assert json.loads(frames[-1][1:])["status"] == "Success"
+    assert env.kube.execs == [("ex", "ex", ["echo", "hi"])]

@@ -187,3 +187,9 @@ async def test_server_side_apply_conflict_with_client_side_apply(kc: Kubectl) ->
     assert out == "nginx"
     _, out, _ = await kc("auth", "can-i", "create", "pods")
     assert out.strip() == "yes"
+
+
+async def test_exec(kc: Kubectl) -> None:
+    await kc("apply", "-f", str(kc.tmp / "pod.yaml"))
+    _, out, _ = await kc("exec", "mywebserver", "--", "echo", "hello", "world")
+    assert out == "echo hello world\n"
