@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -65,6 +66,9 @@ def test_schemas_are_named_and_marked_as_kubernetes_does() -> None:
     assert requests["additionalProperties"] == {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.api.resource."
                                                         "Quantity"}
     assert "x-kubernetes-patch-strategy" not in schemas[CORE + "PodSpec"]["properties"]["tolerations"]
+    assert schemas[CORE + "Container"]["required"] == ["name"]
+    assert schemas[CORE + "VolumeMount"]["required"] == ["name", "mountPath"]
+    assert "required" not in schemas[POD]
     # The probe handler is inlined, as in Kubernetes.
     assert {"exec", "httpGet", "tcpSocket", "grpc", "periodSeconds"} <= set(schemas[CORE + "Probe"]["properties"])
 
@@ -79,6 +83,13 @@ def test_schemas_are_plain_kubernetes_json_schema() -> None:
         if isinstance(ref, str):
             assert ref.removeprefix("#/components/schemas/") in schemas, ref
             assert set(node) == {"$ref"}, node
+
+
+def test_required_fields_exist() -> None:
+    structs = openapi._wire_structs()
+    for name, required in openapi.REQUIRED.items():
+        fields = {f.encode_name for f in msgspec.structs.fields(structs[name])}
+        assert set(required) <= fields, name
 
 
 def test_patch_operations_declare_field_validation() -> None:
@@ -134,8 +145,9 @@ async def test_kubectl_explain(tmp_path: Path, binary: str) -> None:
         assert "FIELD: containers <[]Container>" in out
         assert "List of containers belonging to the pod." in out
         lines = [line.strip() for line in out.splitlines()]
+        assert "name\t<string> -required-" in lines
         for field in ("image\t<string>", "livenessProbe\t<Probe>", "httpGet\t<HTTPGetAction>",
-                      "volumeMounts\t<[]VolumeMount>", "mountPath\t<string>", "valueFrom\t<EnvVarSource>",
+                      "volumeMounts\t<[]VolumeMount>", "mountPath\t<string> -required-", "valueFrom\t<EnvVarSource>",
                       "secretKeyRef\t<SecretKeySelector>", "limits\t<map[string]string>"):
             assert field in lines, field
         code, out, err = await kubectl(server, tmp_path, "explain", "pods.spec.containers.livenessProbe",
