@@ -209,3 +209,38 @@ async def test_kubectl_apply_leaves_validation_to_the_server(tmp_path: Path) -> 
     assert body["spec"]["containers"][0]["imagee"] == "nginx"
     assert "kubectl.kubernetes.io/last-applied-configuration" in body["metadata"]["annotations"]
     assert not any(line.startswith("GET /openapi/v2") for line, _ in server.seen)
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+async def test_kubectl_apply_merges_lists_by_the_schema_merge_keys(tmp_path: Path) -> None:
+    """kubectl's three-way strategic merge patch matches containers by name: the markers come from our schema."""
+    old: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": "mywebserver", "namespace": "default", "resourceVersion": "3"},
+                           "spec": {"containers": [{"name": "mywebserver", "image": "nginx"},
+                                                   {"name": "side", "image": "busybox"}]}}
+    last_applied = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mywebserver", "namespace": "default"},
+                    "spec": {"containers": [{"name": "mywebserver", "image": "nginx"},
+                                            {"name": "side", "image": "busybox"}]}}
+    old["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(last_applied)}
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(POD_YAML.replace("image: nginx", "image: nginx:1.27") + "  - name: side\n    image: busybox\n")
+    patches: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def get_pod(request: web.Request) -> Reply:
+        return 200, "application/json", old
+
+    async def patch_pod(request: web.Request) -> Reply:
+        patches.append((request.headers["Content-Type"], request.query_string, await request.json()))
+        return 200, "application/json", old
+
+    async with serving() as server:
+        server.routes[("GET", "/api/v1/namespaces/default/pods/mywebserver")] = get_pod
+        server.routes[("PATCH", "/api/v1/namespaces/default/pods/mywebserver")] = patch_pod
+        code, out, err = await kubectl(server, tmp_path, "apply", "-f", str(manifest))
+    assert (code, out.strip()) == (0, "pod/mywebserver configured"), err
+    [(content_type, query, patch)] = patches
+    assert content_type == "application/strategic-merge-patch+json"
+    assert "fieldManager=kubectl-client-side-apply" in query and "fieldValidation=Strict" in query
+    assert patch["spec"] == {"$setElementOrder/containers": [{"name": "mywebserver"}, {"name": "side"}],
+                             "containers": [{"image": "nginx:1.27", "name": "mywebserver"}]}
