@@ -71,6 +71,29 @@ SCALARS: dict[str, tuple[str, Schema]] = {
         "description": "RawExtension is used to hold extensions in external versions.",
         "type": "object"}),
 }
+# The fields Kubernetes' schemas mark required (``kubectl explain`` shows ``-required-``), by Struct name; the
+# Structs keep every field optional, as Go decodes them, and the validators say what is missing.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "Binding": ("target",), "ConfigMapKeySelector": ("key",), "Container": ("name",),
+    "ContainerPort": ("containerPort",), "ContainerStateTerminated": ("exitCode",),
+    "ContainerStatus": ("name", "ready", "restartCount", "image", "imageID"), "DaemonEndpoint": ("Port",),
+    "DownwardAPIVolumeFile": ("path",), "EnvVar": ("name",), "Event": ("metadata", "involvedObject"),
+    "GRPCAction": ("port",), "HTTPGetAction": ("port",), "HTTPHeader": ("name", "value"), "HostAlias": ("ip",),
+    "HostIP": ("ip",), "HostPathVolumeSource": ("path",), "KeyToPath": ("key", "path"),
+    "LabelSelectorRequirement": ("key", "operator"), "NamespaceCondition": ("type", "status"),
+    "NodeAddress": ("type", "address"), "NodeCondition": ("type", "status"),
+    "NodeSystemInfo": ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
+                       "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture"),
+    "ObjectFieldSelector": ("fieldPath",), "OwnerReference": ("apiVersion", "kind", "name", "uid"),
+    "PersistentVolumeClaimVolumeSource": ("claimName",), "PodCondition": ("type", "status"), "PodIP": ("ip",),
+    "PodOS": ("name",), "PodReadinessGate": ("conditionType",), "PodSchedulingGate": ("name",),
+    "PodSpec": ("containers",), "ResourceFieldSelector": ("resource",), "SeccompProfile": ("type",),
+    "SecretKeySelector": ("key",), "ServiceAccountTokenProjection": ("path",), "Sysctl": ("name", "value"),
+    "TCPSocketAction": ("port",), "Taint": ("key", "effect"), "Volume": ("name",),
+    "VolumeMount": ("name", "mountPath"), "PodList": ("items",), "NodeList": ("items",),
+    "NamespaceList": ("items",), "SecretList": ("items",), "ConfigMapList": ("items",), "EventList": ("items",),
+    "ServiceAccountList": ("items",),
+}
 PATCH_SCHEMA = (META + "Patch", {
     "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
     "type": "object"})
@@ -159,8 +182,7 @@ def _kinds_of(group: str, version: str) -> list[tuple[type, list[Schema]]]:
     kinds: list[tuple[type, list[Schema]]] = []
     for resource in in_group_version(group, version):
         kinds.append((resource.wire_type, [_gvk(group, version, resource.kind)]))
-        if resource.list_type is not wire.Base:
-            kinds.append((resource.list_type, [_gvk(group, version, resource.list_kind)]))
+        kinds.append((resource.list_type, [_gvk(group, version, resource.list_kind)]))
     if not group:
         kinds.append((wire.Binding, [_gvk("", "v1", "Binding")]))
         kinds.append((wire.Eviction, [_gvk("policy", "v1", "Eviction")]))
@@ -180,6 +202,8 @@ def schemas(group: str, version: str) -> dict[str, Schema]:
     for name, schema in components.items():
         body = normalize(schema)
         body.pop("title", None)
+        if name in REQUIRED:
+            body["required"] = list(REQUIRED[name])
         out[names.get(name, name)] = body
     for cls, gvks in kinds:
         out[kube_name(cls)]["x-kubernetes-group-version-kind"] = gvks
@@ -282,7 +306,7 @@ def _paths_of(resource: Resource) -> dict[str, Schema]:
                            required=True)] if resource.namespaced else []
     name_param = _param("name", "path", f"name of the {kind}", required=True)
     item = kube_name(resource.wire_type)
-    listed = kube_name(resource.list_type) if resource.list_type is not wire.Base else item
+    listed = kube_name(resource.list_type)
     write = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION]
     delete_body = META + "DeleteOptions"
     status_name = META + "Status"

@@ -7,7 +7,7 @@ believes discovery (``get all`` lists every resource in the ``all`` category).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shoal.frontdoor.kube import wire
 
@@ -28,7 +28,7 @@ class Subresource:
 
 @dataclass(frozen=True)
 class Resource:
-    """A served resource: its REST names, kind, scope, verbs and the wire type of its objects."""
+    """A served resource: its REST names, kind, scope, verbs and the wire types of its objects and lists."""
 
     group: str
     version: str
@@ -42,7 +42,7 @@ class Resource:
     subresources: tuple[Subresource, ...]
     list_kind: str
     wire_type: type[wire.Base]
-    list_type: type[wire.Base] = field(default=wire.Base)
+    list_type: type[wire.Base]
 
     @property
     def api_version(self) -> str:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -65,6 +66,9 @@ def test_schemas_are_named_and_marked_as_kubernetes_does() -> None:
     assert requests["additionalProperties"] == {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.api.resource."
                                                         "Quantity"}
     assert "x-kubernetes-patch-strategy" not in schemas[CORE + "PodSpec"]["properties"]["tolerations"]
+    assert schemas[CORE + "Container"]["required"] == ["name"]
+    assert schemas[CORE + "VolumeMount"]["required"] == ["name", "mountPath"]
+    assert "required" not in schemas[POD]
     # The probe handler is inlined, as in Kubernetes.
     assert {"exec", "httpGet", "tcpSocket", "grpc", "periodSeconds"} <= set(schemas[CORE + "Probe"]["properties"])
 
@@ -79,6 +83,13 @@ def test_schemas_are_plain_kubernetes_json_schema() -> None:
         if isinstance(ref, str):
             assert ref.removeprefix("#/components/schemas/") in schemas, ref
             assert set(node) == {"$ref"}, node
+
+
+def test_required_fields_exist() -> None:
+    structs = openapi._wire_structs()
+    for name, required in openapi.REQUIRED.items():
+        fields = {f.encode_name for f in msgspec.structs.fields(structs[name])}
+        assert set(required) <= fields, name
 
 
 def test_patch_operations_declare_field_validation() -> None:
@@ -134,8 +145,9 @@ async def test_kubectl_explain(tmp_path: Path, binary: str) -> None:
         assert "FIELD: containers <[]Container>" in out
         assert "List of containers belonging to the pod." in out
         lines = [line.strip() for line in out.splitlines()]
+        assert "name\t<string> -required-" in lines
         for field in ("image\t<string>", "livenessProbe\t<Probe>", "httpGet\t<HTTPGetAction>",
-                      "volumeMounts\t<[]VolumeMount>", "mountPath\t<string>", "valueFrom\t<EnvVarSource>",
+                      "volumeMounts\t<[]VolumeMount>", "mountPath\t<string> -required-", "valueFrom\t<EnvVarSource>",
                       "secretKeyRef\t<SecretKeySelector>", "limits\t<map[string]string>"):
             assert field in lines, field
         code, out, err = await kubectl(server, tmp_path, "explain", "pods.spec.containers.livenessProbe",
@@ -197,3 +209,38 @@ async def test_kubectl_apply_leaves_validation_to_the_server(tmp_path: Path) -> 
     assert body["spec"]["containers"][0]["imagee"] == "nginx"
     assert "kubectl.kubernetes.io/last-applied-configuration" in body["metadata"]["annotations"]
     assert not any(line.startswith("GET /openapi/v2") for line, _ in server.seen)
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+async def test_kubectl_apply_merges_lists_by_the_schema_merge_keys(tmp_path: Path) -> None:
+    """kubectl's three-way strategic merge patch matches containers by name: the markers come from our schema."""
+    old: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
+                           "metadata": {"name": "mywebserver", "namespace": "default", "resourceVersion": "3"},
+                           "spec": {"containers": [{"name": "mywebserver", "image": "nginx"},
+                                                   {"name": "side", "image": "busybox"}]}}
+    last_applied = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "mywebserver", "namespace": "default"},
+                    "spec": {"containers": [{"name": "mywebserver", "image": "nginx"},
+                                            {"name": "side", "image": "busybox"}]}}
+    old["metadata"]["annotations"] = {
+        "kubectl.kubernetes.io/last-applied-configuration": json.dumps(last_applied)}
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text(POD_YAML.replace("image: nginx", "image: nginx:1.27") + "  - name: side\n    image: busybox\n")
+    patches: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def get_pod(request: web.Request) -> Reply:
+        return 200, "application/json", old
+
+    async def patch_pod(request: web.Request) -> Reply:
+        patches.append((request.headers["Content-Type"], request.query_string, await request.json()))
+        return 200, "application/json", old
+
+    async with serving() as server:
+        server.routes[("GET", "/api/v1/namespaces/default/pods/mywebserver")] = get_pod
+        server.routes[("PATCH", "/api/v1/namespaces/default/pods/mywebserver")] = patch_pod
+        code, out, err = await kubectl(server, tmp_path, "apply", "-f", str(manifest))
+    assert (code, out.strip()) == (0, "pod/mywebserver configured"), err
+    [(content_type, query, patch)] = patches
+    assert content_type == "application/strategic-merge-patch+json"
+    assert "fieldManager=kubectl-client-side-apply" in query and "fieldValidation=Strict" in query
+    assert patch["spec"] == {"$setElementOrder/containers": [{"name": "mywebserver"}, {"name": "side"}],
+                             "containers": [{"image": "nginx:1.27", "name": "mywebserver"}]}
