@@ -507,3 +507,18 @@ async def test_exec_over_websocket(env: Env) -> None:
     assert b"".join(f[1:] for f in frames if f[:1] == b"\x01") == b"echo hi\n"
     assert json.loads(frames[-1][1:])["status"] == "Success"
     assert env.kube.execs == [("ex", "ex", ["echo", "hi"])]
+
+
+async def test_delete_collection_and_legacy_watch_path(env: Env) -> None:
+    for name, labels in (("a", {"x": "1"}), ("b", {"x": "1"}), ("c", {"x": "2"})):
+        await env.call("POST", CMS, cm(name, labels))
+    async with env.client.get("/api/v1/watch/namespaces/default/configmaps", params={"labelSelector": "x=1"}) as resp:
+        added = await _events(resp, 2)
+        code, body, _ = await env.call("DELETE", CMS, params={"labelSelector": "x=1"})
+        deleted = await _events(resp, 2)
+    assert [e["type"] for e in added] == ["ADDED", "ADDED"] and [e["type"] for e in deleted] == ["DELETED"] * 2
+    assert code == 200 and [i["metadata"]["name"] for i in body["items"]] == ["a", "b"]
+    _, lst, _ = await env.call("GET", CMS)
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["c"]
+    code, body, _ = await env.call("DELETE", "/api/v1/namespaces")
+    assert code == 405 and body["reason"] == "MethodNotAllowed"

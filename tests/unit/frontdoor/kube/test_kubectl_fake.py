@@ -135,6 +135,11 @@ async def test_create_secrets_configmap_namespace(kc: Kubectl) -> None:
     assert out == "czNjcjN0"
     _, out, _ = await kc("get", "namespaces")
     assert "team-a" in out and "Active" in out
+    _, out, _ = await kc("-n", "team-a", "create", "configmap", "inside", "--from-literal=a=b")
+    _, out, _ = await kc("delete", "namespace", "team-a")  # waits until it is gone
+    assert out.strip() == 'namespace "team-a" deleted'
+    code, _, err = await kc("get", "namespace", "team-a", ok=False)
+    assert code == 1 and 'namespaces "team-a" not found' in err
 
 
 async def test_explain_server_side_apply_edit_cordon(kc: Kubectl) -> None:
@@ -189,7 +194,12 @@ async def test_server_side_apply_conflict_with_client_side_apply(kc: Kubectl) ->
     assert out.strip() == "yes"
 
 
-async def test_exec(kc: Kubectl) -> None:
+async def test_exec_and_logs(kc: Kubectl) -> None:
     await kc("apply", "-f", str(kc.tmp / "pod.yaml"))
+    t = kc.env.kube.get("tasks", "default", "mywebserver")
+    kc.env.node.log_lines.lines[(t.ID, "mywebserver")] = [("2026-01-01T00:00:00.000000000Z", b"one"),
+                                                          ("2026-01-01T00:00:01.000000000Z", b"two")]
+    _, out, _ = await kc("logs", "mywebserver", "--tail=1")
+    assert out == "two\n"
     _, out, _ = await kc("exec", "mywebserver", "--", "echo", "hello", "world")
     assert out == "echo hello world\n"
