@@ -161,6 +161,8 @@ class _Normalizer:
             out["anyOf"] = kept
         if "$ref" in out and len(out) > 1:
             return self._with_ref({"$ref": out.pop("$ref")}, out)
+        if out.get("type") == "array" and not out.get("items"):
+            out["items"] = {"type": "object"}  # a list kept as given: explain shows []Object
         return out
 
     @staticmethod

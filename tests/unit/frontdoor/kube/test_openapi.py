@@ -79,6 +79,8 @@ def test_schemas_are_plain_kubernetes_json_schema() -> None:
     for node in _walk(schemas):
         assert {"type": "null"} not in node.get("anyOf", []), node
         assert "title" not in node or not isinstance(node["title"], str), node
+        if node.get("type") == "array":
+            assert node.get("items"), node
         ref = node.get("$ref")
         if isinstance(ref, str):
             assert ref.removeprefix("#/components/schemas/") in schemas, ref
