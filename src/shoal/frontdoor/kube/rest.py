@@ -372,8 +372,14 @@ class Door:
         kube = self.kube()
         if isinstance(cur, Node):
             return await self.write_node(request, target, cur, new, version, warnings, code)
+        if target.sub == "status":
+            # A Pod's status is what its node reports (the agent's), a Namespace's its phase: the core
+            # derives them, and a client's write of them changes nothing.
+            if version and version != cur.Version.Index:
+                raise KubeError(status.conflict(target.resource.resource, target.resource.group, target.name))
+            return reply(to_wire(target.resource, cur, NodeLookup(kube)), code, headers=warning_headers(warnings))
         core = convert.to_core(target.resource.resource, new, namespace=target.namespace)
-        merged = carry(target, cur, core, status_only=target.sub == "status")
+        merged = carry(target, cur, core)
         merged.Version.Index = version
         updated = await kube.update(merged, dry_run=dry_run(request))
         return reply(to_wire(target.resource, updated, NodeLookup(kube)), code, headers=warning_headers(warnings))
@@ -538,15 +544,11 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
     return opts
 
 
-def carry(target: Target, cur: Any, new: Any, status_only: bool = False) -> Any:
+def carry(target: Target, cur: Any, new: Any) -> Any:
     """The object to store for a write of ``new`` over ``cur``: what a client may change comes from
     ``new`` (the spec, labels, annotations, finalizers, managed fields; all of a plain-data kind's
     fields), the rest stays as the core has it (identity, times, a Pod's placement and status)."""
     out = clone(cur)
-    if status_only:
-        if isinstance(cur, Task):
-            out.Status = new.Status
-        return out
     plain = target.kind in ("namespaces", "events", "serviceaccounts")
     for f in type(cur).__struct_fields__:
         if f in _SERVER_META or (f == "Phase" and target.kind == "namespaces"):

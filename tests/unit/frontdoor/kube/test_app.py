@@ -495,6 +495,13 @@ async def test_status_subresource(env: Env) -> None:
     await env.call("POST", PODS, pod("st"))
     code, body, _ = await env.call("GET", f"{PODS}/st/status")
     assert code == 200 and body["kind"] == "Pod" and body["status"]["phase"] == "Pending"
+    # the node reports a Pod's status: a client's write of it changes nothing
+    code, body, _ = await env.call("PATCH", f"{PODS}/st/status", {"status": {"phase": "Running"}},
+                                   ctype="application/merge-patch+json")
+    assert code == 200 and body["status"]["phase"] == "Pending"
+    code, body, _ = await env.call("PUT", f"{PODS}/st/status", dict(body, status={"phase": "Failed"}))
+    assert code == 200 and body["status"]["phase"] == "Pending"
+    assert env.kube.get("tasks", "default", "st").Status.State.name == "NEW"
 
 
 async def test_exec_over_websocket(env: Env) -> None:
