@@ -15,6 +15,9 @@ import msgspec
 from aiohttp import web
 
 from shoal.api.errors import (
+    NOT_A_MANAGER,
+    NOT_A_MANAGER_WORKER,
+    SWARM_LOCKED,
     AlreadyExists,
     Code,
     Conflict,
@@ -30,6 +33,9 @@ JSON = "application/json"
 
 _QUOTED = re.compile(r'^(?P<res>[a-z0-9.-]+) "(?P<name>[^"]*)" (not found|already exists)$')
 _CONFLICT = re.compile(r'^Operation cannot be fulfilled on (?P<res>[a-z0-9.-]+) "(?P<name>[^"]*)": ')
+
+
+_NOT_SERVING = (NOT_A_MANAGER, NOT_A_MANAGER_WORKER, SWARM_LOCKED)
 
 
 class KubeError(Exception):
@@ -83,6 +89,8 @@ def error_status(e: ShoalError) -> status.Result:
         return status.status(409, "Conflict", msg, _details(m["res"], m["name"]) if m else None)
     if isinstance(e, PermissionDenied):
         return status.status(403, "Forbidden", msg)
+    if msg in _NOT_SERVING:  # this node cannot serve the cluster's objects now
+        return status.service_unavailable(msg)
     by_code = {
         Code.INVALID_ARGUMENT: (400, "BadRequest"), Code.FAILED_PRECONDITION: (400, "BadRequest"),
         Code.UNAVAILABLE: (503, "ServiceUnavailable"), Code.UNAUTHENTICATED: (401, "Unauthorized"),

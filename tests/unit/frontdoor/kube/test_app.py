@@ -529,3 +529,11 @@ async def test_delete_collection_and_legacy_watch_path(env: Env) -> None:
     assert [i["metadata"]["name"] for i in lst["items"]] == ["c"]
     code, body, _ = await env.call("DELETE", "/api/v1/namespaces")
     assert code == 405 and body["reason"] == "MethodNotAllowed"
+
+
+async def test_locked_node_is_unavailable(env: Env) -> None:
+    from shoal.api.errors import SWARM_LOCKED, FailedPrecondition
+
+    env.node.unavailable = FailedPrecondition(SWARM_LOCKED)
+    code, body, _ = await env.call("GET", PODS)
+    assert code == 503 and body["reason"] == "ServiceUnavailable" and body["message"] == SWARM_LOCKED
