@@ -27,8 +27,17 @@ Reply = tuple[int, str, Any]
 Route = Callable[[web.Request], Awaitable[Reply]]
 
 KUBECTL = shutil.which("kubectl")
-KUBECTL_132 = next((str(p) for p in [Path(KUBECTL).resolve().parent / "kubectl.1.32"] if p.exists()), None) \
-    if KUBECTL else None
+
+
+def _sibling(name: str) -> str | None:
+    """A versioned kubectl next to the dispatcher (``kubectl.1.32``), if installed."""
+    if KUBECTL is None:
+        return None
+    path = Path(KUBECTL).resolve().parent / name
+    return str(path) if path.exists() else None
+
+
+KUBECTL_132 = _sibling("kubectl.1.32")
 
 
 @dataclass
