@@ -157,8 +157,14 @@ TOO_LONG = "FieldValueTooLong"
 # ---------------------------------------------------------------- errors in Kubernetes' words
 
 
+class _GoValue(str):
+    """A value already in the words Go prints it with (a struct's ``%#v``)."""
+
+
 def _show(value: object) -> str:
     """A value as Kubernetes' field errors print it (strings quoted, numbers and booleans bare)."""
+    if isinstance(value, _GoValue):
+        return str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -264,22 +270,23 @@ def dns1123_subdomain(value: str) -> list[str]:
 
 def qualified_name(value: str) -> list[str]:
     """What is wrong with ``value`` as a label or annotation key (``[prefix/]name``)."""
+    errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
         name = parts[0]
     elif len(parts) == 2:
         prefix, name = parts
         if not prefix:
-            return ["prefix part must be non-empty"]
-        bad = dns1123_subdomain(prefix)
-        if bad:
-            return [f"prefix part {m}" for m in bad]
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += [f"prefix part {m}" for m in dns1123_subdomain(prefix)]
     else:
         return ["a qualified name " + _QUALIFIED_MSG + " with an optional DNS subdomain prefix and '/' (e.g. "
                 "'example.com/MyName')"]
     if not name:
-        return ["name part must be non-empty"]
-    errs = ["name part " + _max_len(63)] if len(name) > 63 else []
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part " + _max_len(63))
     if not _re_qualified.fullmatch(name):
         errs.append("name part " + _QUALIFIED_MSG)
     return errs
@@ -312,12 +319,12 @@ def _port_name(value: str) -> list[str]:
     errs = [_max_len(15)] if len(value) > 15 else []
     if not _re_iana.fullmatch(value):
         errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _re_has_letter.search(value):
+        errs.append("must contain at least one letter (a-z)")
     if "--" in value:
         errs.append("must not contain consecutive hyphens")
     if value and (value[0] == "-" or value[-1] == "-"):
         errs.append("must not begin or end with a hyphen")
-    if not _re_has_letter.search(value):
-        errs.append("must contain at least one letter (a-z)")
     return errs
 
 
@@ -672,64 +679,63 @@ class _PodReader:
             p = f"{path}[{i}]"
             v = _dict(v)
             name = _str(v.get("name"))
-            if not name:
+            types = [k for k, x in v.items() if k != "name" and x is not None]
+            if not types:
+                self.errs.required(p, "must specify a volume type")
+            elif len(types) > 1:
+                self.errs.forbidden(f"{p}.{types[1]}", "may not specify more than 1 volume type")
+            elif types[0] not in _VOLUME_TYPES:
+                other.append(v)
+            else:
+                out.append(self._volume(name, types[0], _dict(v[types[0]]), p))
+            if not name:  # ValidateVolumes: the source's errors first, then the name's
                 self.errs.required(f"{p}.name")
             else:
                 for m in dns1123_label(name):
                     self.errs.invalid(f"{p}.name", name, m)
-                if name in self.volume_names:
-                    self.errs.duplicate(f"{p}.name", name)
-                self.volume_names.add(name)
-            types = [k for k, x in v.items() if k != "name" and x is not None]
-            if not types:
-                self.errs.required(p, "must specify a volume type")
-                continue
-            if len(types) > 1:
-                self.errs.forbidden(f"{p}.{types[1]}", "may not specify more than 1 volume type")
-                continue
-            kind = types[0]
-            src = _dict(v[kind])
-            if kind not in _VOLUME_TYPES:
-                other.append(v)
-                continue
-            vol = Volume(Name=name)
-            if kind == "emptyDir":
-                size = src.get("sizeLimit")
-                vol.EmptyDir = EmptyDirVolume(Medium=_str(src.get("medium")),
-                                              SizeLimit=self._quantity(size, f"{p}.emptyDir.sizeLimit", bytes_=True)
-                                              if not _unset(size) else 0)
-            elif kind == "hostPath":
-                if not _str(src.get("path")):
-                    self.errs.required(f"{p}.hostPath.path")
-                vol.HostPath = HostPathVolume(Path=_str(src.get("path")), Type=_str(src.get("type")))
-            elif kind == "secret":
-                if not _str(src.get("secretName")):
-                    self.errs.required(f"{p}.secret.secretName")
-                vol.Secret = self._secret_volume(src)
-            elif kind == "configMap":
-                if not _str(src.get("name")):
-                    self.errs.required(f"{p}.configMap.name")
-                vol.ConfigMap = self._config_map_volume(src)
-            elif kind == "downwardAPI":
-                vol.DownwardAPI = self._downward(src)
-            else:
-                sources = []
-                for s in _list(src.get("sources")):
-                    s = _dict(s)
-                    sat = _dict(s.get("serviceAccountToken"))
-                    sources.append(ProjectedSource(
-                        Secret=self._secret_volume(_dict(s["secret"]), key="name") if "secret" in s else None,
-                        ConfigMap=self._config_map_volume(_dict(s["configMap"])) if "configMap" in s else None,
-                        DownwardAPI=self._downward(_dict(s["downwardAPI"])) if "downwardAPI" in s else None,
-                        ServiceAccountToken=ServiceAccountTokenProjection(
-                            Path=_str(sat.get("path")) or "token", Audience=_str(sat.get("audience")),
-                            ExpirationSeconds=_int(sat.get("expirationSeconds")) or 3607)
-                        if "serviceAccountToken" in s else None))
-                vol.Projected = ProjectedVolume(Sources=sources or None, DefaultMode=self._mode(src))
-            out.append(vol)
+            if name in self.volume_names:
+                self.errs.duplicate(f"{p}.name", name)
+            self.volume_names.add(name)
         if other:
             self.kept["volumes"] = other
         return out or None
+
+    def _volume(self, name: str, kind: str, src: Mapping[str, Any], p: str) -> Volume:
+        vol = Volume(Name=name)
+        if kind == "emptyDir":
+            size = src.get("sizeLimit")
+            vol.EmptyDir = EmptyDirVolume(Medium=_str(src.get("medium")),
+                                          SizeLimit=0 if _unset(size) else self._quantity(size,
+                                                                                          f"{p}.emptyDir.sizeLimit"))
+        elif kind == "hostPath":
+            if not _str(src.get("path")):
+                self.errs.required(f"{p}.hostPath.path")
+            vol.HostPath = HostPathVolume(Path=_str(src.get("path")), Type=_str(src.get("type")))
+        elif kind == "secret":
+            if not _str(src.get("secretName")):
+                self.errs.required(f"{p}.secret.secretName")
+            vol.Secret = self._secret_volume(src)
+        elif kind == "configMap":
+            if not _str(src.get("name")):
+                self.errs.required(f"{p}.configMap.name")
+            vol.ConfigMap = self._config_map_volume(src)
+        elif kind == "downwardAPI":
+            vol.DownwardAPI = self._downward(src)
+        else:
+            sources = []
+            for x in _list(src.get("sources")):
+                x = _dict(x)
+                sat = _dict(x.get("serviceAccountToken"))
+                sources.append(ProjectedSource(
+                    Secret=self._secret_volume(_dict(x["secret"]), key="name") if "secret" in x else None,
+                    ConfigMap=self._config_map_volume(_dict(x["configMap"])) if "configMap" in x else None,
+                    DownwardAPI=self._downward(_dict(x["downwardAPI"])) if "downwardAPI" in x else None,
+                    ServiceAccountToken=ServiceAccountTokenProjection(
+                        Path=_str(sat.get("path")) or "token", Audience=_str(sat.get("audience")),
+                        ExpirationSeconds=_int(sat.get("expirationSeconds")) or 3607)
+                    if "serviceAccountToken" in x else None))
+            vol.Projected = ProjectedVolume(Sources=sources or None, DefaultMode=self._mode(src))
+        return vol
 
     @staticmethod
     def _mode(src: Mapping[str, Any]) -> int:
@@ -772,7 +778,7 @@ class _PodReader:
         return ResourceFieldRef(Container=_str(v.get("containerName")), Resource=_str(v.get("resource")),
                                 Divisor=str(div) if not _unset(div) else "0")
 
-    def _quantity(self, v: object, path: str, *, bytes_: bool = False, cpu: bool = False) -> int:
+    def _quantity(self, v: object, path: str, *, cpu: bool = False) -> int:
         try:
             q = _parse_quantity(v)
         except ValueError as e:
@@ -803,9 +809,7 @@ class _PodReader:
         errs = self.errs
         name, image = _str(c.get("name")), _str(c.get("image"))
         extra = _top_kept(c, _CONTAINER_HANDLED)
-        if name and name in names:
-            errs.duplicate(f"{p}.name", name)
-        names.add(name)
+        # validateContainers' order: the common checks, the duplicate name, then the probes
         if not name:
             errs.required(f"{p}.name")
         else:
@@ -813,9 +817,6 @@ class _PodReader:
                 errs.invalid(f"{p}.name", name, m)
         if not image:
             errs.required(f"{p}.image")
-        probes = Probes(Liveness=self.probe(c.get("livenessProbe"), f"{p}.livenessProbe", liveness=True),
-                        Readiness=self.probe(c.get("readinessProbe"), f"{p}.readinessProbe"),
-                        Startup=self.probe(c.get("startupProbe"), f"{p}.startupProbe", liveness=True))
         msg_policy = _str(c.get("terminationMessagePolicy")) or "File"
         if msg_policy not in MESSAGE_POLICIES:
             errs.unsupported(f"{p}.terminationMessagePolicy", msg_policy, MESSAGE_POLICIES)
@@ -831,6 +832,12 @@ class _PodReader:
         resources, wire_resources = self.resources(_dict(c.get("resources")), f"{p}.resources")
         if wire_resources:
             extra["resources"] = wire_resources
+        if name and name in names:
+            errs.duplicate(f"{p}.name", name)
+        names.add(name)
+        probes = Probes(Liveness=self.probe(c.get("livenessProbe"), f"{p}.livenessProbe", liveness=True),
+                        Readiness=self.probe(c.get("readinessProbe"), f"{p}.readinessProbe"),
+                        Startup=self.probe(c.get("startupProbe"), f"{p}.startupProbe", liveness=True))
         sc = _dict(c.get("securityContext"))
         if sc:
             extra["securityContext"] = sc
@@ -893,7 +900,7 @@ class _PodReader:
             elif "=" in name or not all(32 <= ord(ch) < 127 for ch in name):
                 self.errs.invalid(f"{p}.name", name, _ENV_NAME_MSG)
             src = x.get("valueFrom")
-            if isinstance(src, dict) and src:
+            if isinstance(src, dict):
                 if _str(x.get("value")):
                     self.errs.invalid(f"{p}.valueFrom", "", "may not be specified when `value` is not empty")
                 ref = EnvVarRef(Name=name, FieldRef=self._field_ref(src.get("fieldRef")),
@@ -971,7 +978,7 @@ class _PodReader:
         for k, req in sides["requests"].items():
             lim = sides["limits"].get(k)
             if lim is not None and req > lim:
-                self.errs.invalid(f"{path}.requests[{k}]", str(requests[k]),
+                self.errs.invalid(f"{path}.requests", str(requests[k]),
                                   f"must be less than or equal to {k} limit of {limits[k]}")
 
         def core(side: dict[str, int]) -> Resources | None:
@@ -1042,17 +1049,26 @@ class _PodReader:
             if secs is not None and effect != NO_EXECUTE:
                 self.errs.invalid(f"{p}.effect", effect, "effect must be 'NoExecute' when `tolerationSeconds` is set")
             if op in ("", "Equal"):
-                for m in label_value(value):
-                    self.errs.invalid(f"{p}.operator", value, m)
+                bad = label_value(value)
+                if bad:
+                    self.errs.invalid(f"{p}.operator", value, ";".join(bad))
             elif op == EXISTS:
                 if value:
-                    self.errs.invalid(f"{p}.operator", x, "value must be empty when `operator` is 'Exists'")
+                    self.errs.invalid(f"{p}.operator", _GoValue(_go_toleration(key, op, value, effect, secs)),
+                                      "value must be empty when `operator` is 'Exists'")
             else:
                 self.errs.unsupported(f"{p}.operator", op, OPERATORS)
             if effect and effect not in EFFECTS:
                 self.errs.unsupported(f"{p}.effect", effect, (NO_SCHEDULE, "PreferNoSchedule", NO_EXECUTE))
             out.append(Toleration(Key=key, Operator=op, Value=value, Effect=effect, TolerationSeconds=secs))
         return out
+
+
+def _go_toleration(key: str, op: str, value: str, effect: str, secs: int | None) -> str:
+    """A toleration as the API server prints one in an error (Go's ``%#v`` of its internal type)."""
+    seconds = "nil" if secs is None else str(secs)
+    return (f"core.Toleration{{Key:{json.dumps(key)}, Operator:{json.dumps(op)}, Value:{json.dumps(value)}, "
+            f"Effect:{json.dumps(effect)}, TolerationSeconds:(*int64)({seconds})}}")
 
 
 def _default_tolerations(tols: list[Toleration]) -> list[Toleration]:

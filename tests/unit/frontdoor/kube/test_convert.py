@@ -296,8 +296,7 @@ def test_error_texts_containers() -> None:
         '"IfNotPresent", "Never"',
         'spec.containers[0].resources.requests[memory]: Invalid value: "lots": quantities must match the regular '
         "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-        'spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit '
-        "of 1"]
+        'spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit of 1']
 
 
 def test_error_texts_volumes_tolerations_labels() -> None:
@@ -313,10 +312,10 @@ def test_error_texts_volumes_tolerations_labels() -> None:
         "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
         "'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
         "spec.volumes[0]: Required value: must specify a volume type",
-        'spec.volumes[1].name: Duplicate value: "v"',
         "spec.volumes[1].hostPath: Forbidden: may not specify more than 1 volume type",
-        'spec.tolerations[0].operator: Invalid value: {"key":"k","operator":"Exists","value":"v"}: value must be '
-        "empty when `operator` is 'Exists'",
+        'spec.volumes[1].name: Duplicate value: "v"',
+        'spec.tolerations[0].operator: Invalid value: core.Toleration{Key:"k", Operator:"Exists", Value:"v", '
+        'Effect:"", TolerationSeconds:(*int64)(nil)}: value must be empty when `operator` is \'Exists\'',
         'spec.tolerations[1].operator: Invalid value: "Equal": operator must be Exists when `key` is empty, which '
         'means "match all values and all keys"',
         "spec.tolerations[2].effect: Invalid value: \"NoSchedule\": effect must be 'NoExecute' when "
@@ -725,3 +724,88 @@ def test_pod_field_values() -> None:
     cm = Config(ID="c", Spec=ConfigSpec(Name="cfg"))
     assert C.field_value("configmaps", cm, "metadata.name") == "cfg"
     assert set(C.FIELDS) == set(C.RESOURCES)
+
+
+# ---------------------------------------------------------------- more of the API server's rules
+
+
+def test_name_rules() -> None:
+    assert C.qualified_name("example.com/app") == []
+    assert C.qualified_name("Example.com/app") == [f"prefix part {SUBDOMAIN}"]
+    assert C.qualified_name("a/b/c")[0].startswith("a qualified name must consist of")
+    assert C.qualified_name("example.com/") == [
+        "name part must be non-empty",
+        "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+        "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+        "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]
+    assert C.label_value("") == [] and C.label_value("x" * 64) == ["must be no more than 63 characters"]
+    assert C.dns1123_label("a" * 64) == ["must be no more than 63 characters"]
+    assert C.config_key(".") == ["must not be '.'"]
+
+
+def test_more_pod_rules() -> None:
+    spec = {"containers": [{
+        "name": "a", "image": "x",
+        "ports": [{"containerPort": 80, "name": "HTTP"}, {"containerPort": 81, "name": "web"},
+                  {"containerPort": 82, "name": "web"}],
+        "resources": {"limits": {"gpu": "1", "example.com/dongle": "2", "hugepages-2Mi": "4Mi"}},
+        "livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2},
+        "readinessProbe": {"periodSeconds": 3},
+        "env": [{"name": "X", "valueFrom": {}},
+                {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+    }], "hostname": "Bad_Host", "activeDeadlineSeconds": 0}
+    assert invalid("pods", pod(spec, annotations={"bad key": "v"})) == [
+        'metadata.annotations: Invalid value: "bad key": name part must consist of alphanumeric characters, \'-\', '
+        "'_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+        "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+        'spec.containers[0].ports[0].name: Invalid value: "HTTP": must contain only alpha-numeric characters (a-z, '
+        "0-9), and hyphens (-)",
+        'spec.containers[0].ports[0].name: Invalid value: "HTTP": must contain at least one letter (a-z)',
+        'spec.containers[0].ports[2].name: Duplicate value: "web"',
+        "spec.containers[0].env[0].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, "
+        "`resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+        'spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers',
+        'spec.containers[0].resources.requests[gpu]: Invalid value: "gpu": must be a standard resource for '
+        "containers",
+        "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+        "spec.containers[0].readinessProbe: Required value: must specify a handler type",
+        'spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive',
+        f'spec.hostname: Invalid value: "Bad_Host": {LABEL}']
+
+
+def test_init_container_named_like_an_app_container() -> None:
+    assert invalid("pods", pod({"containers": [{"name": "a", "image": "x"}],
+                                "initContainers": [{"name": "a", "image": "y"}]})) == [
+        'spec.initContainers[0].name: Duplicate value: "a"']
+
+
+def test_more_secret_types() -> None:
+    assert invalid("secrets", {"metadata": {"name": "b"}, "type": "kubernetes.io/basic-auth"}) == [
+        "data[username]: Required value", "data[password]: Required value"]
+    assert invalid("secrets", {"metadata": {"name": "t"}, "type": "kubernetes.io/service-account-token"}) == [
+        "metadata.annotations[kubernetes.io/service-account.name]: Required value"]
+    assert invalid("secrets", {"metadata": {"name": "k"}, "type": "kubernetes.io/ssh-auth"}) == [
+        "data[ssh-privatekey]: Required value"]
+    custom = C.to_core("secrets", {"metadata": {"name": "c"}, "type": "example.com/mine"}, namespace="default")
+    assert custom.Spec.Type == "example.com/mine" and custom.Spec.Items == {}
+
+
+def test_event_namespace_must_match() -> None:
+    assert invalid("events", {"metadata": {"name": "e", "namespace": "default"}, "reason": "R",
+                              "involvedObject": {"kind": "Pod", "name": "p", "namespace": "other"}}) == [
+        'involvedObject.namespace: Invalid value: "other": does not match event.namespace']
+
+
+@pytest.mark.parametrize("resource", C.RESOURCES)
+def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
+    objs: dict[str, Any] = {
+        "pods": running_task(), "secrets": Secret(ID="s", Spec=SecretSpec(Name="s", Items={"b": b"2", "a": b"1"})),
+        "configmaps": Config(ID="c", Spec=ConfigSpec(Name="c", Items={"b": "2", "a": "1"})),
+        "namespaces": Namespace(ID="n", Name="dev", Labels={"z": "1", "a": "2"}),
+        "serviceaccounts": ServiceAccount(ID="sa", Name="default", Namespace="default"),
+        "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node()}
+    one = json.dumps(C.to_wire(resource, objs[resource]))
+    assert one == json.dumps(C.to_wire(resource, objs[resource]))
+    assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
+    if resource in ("secrets", "configmaps"):
+        assert list(json.loads(one)["data"]) == ["a", "b"]
