@@ -242,9 +242,8 @@ class KubeObjects:
     # ------------------------------------------------------------ watch
 
     def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
-        return self._watch(kind, namespace, since)
+        """See ``nodeapi.Kube.watch``; Gone is raised here, at the call, not at the first event."""
 
-    async def _watch(self, kind: str, namespace: str, since: int) -> AsyncIterator[WatchEvent]:
         def want(ch: Change) -> bool:
             if ch.kind != kind:
                 return False
@@ -253,13 +252,18 @@ class KubeObjects:
                 return False
             return not namespace or o.Namespace == namespace
 
+        initial: builtins.list[Any] = []
         if not since:
-            since = self.store.revision
-            stream = self.changes.watch(want, since)  # subscribed before the objects are read
-            for obj in self.list(kind, namespace):
-                yield WatchEvent("ADDED", obj, obj.Version.Index)
+            stream = self.changes.watch(want, self.store.revision)  # subscribed before the objects are read
+            initial = self.list(kind, namespace)
         else:
             stream = self.changes.watch(want, since)
+        return self._events(initial, stream)
+
+    @staticmethod
+    async def _events(initial: builtins.list[Any], stream: AsyncIterator[Change]) -> AsyncIterator[WatchEvent]:
+        for obj in initial:
+            yield WatchEvent("ADDED", obj, obj.Version.Index)
         async for ch in stream:
             if ch.new is None:
                 yield WatchEvent("DELETED", ch.old, ch.revision)
