@@ -337,6 +337,11 @@ class Kube(Protocol):
         raises Gone when ``since`` is older than the history kept."""
         ...
 
+    def authenticate(self, token: str) -> tuple[str, builtins.list[str]] | None:
+        """The service account a bearer token is of: its user name and groups (None: not a token of
+        an account that exists)."""
+        ...
+
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
         """Start a process in a running container of a Pod (wherever it runs)."""

@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 
 import yaml
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from shoal.api.errors import ShoalError
 from shoal.api.nodeinfo import Membership
 from shoal.nodeapi import NodeAPI
 
@@ -72,23 +74,43 @@ def user_of_cert(der: bytes) -> User:
     return User(cn, (*values(NameOID.ORGANIZATION_NAME), "system:authenticated"))
 
 
-def authenticate(request: web.Request) -> User | None:
-    """The verified client certificate's user (the TLS layer checked it against the cluster's CA)."""
+def authenticate(request: web.Request, node: NodeAPI) -> User | None:
+    """The verified client certificate's user (the TLS layer checked it against the cluster's CA), or
+    the service account of a bearer token."""
     ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport is not None else None
     if ssl_obj is not None:
         der = ssl_obj.getpeercert(binary_form=True)
         if der:
             return user_of_cert(der)
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            found = node.kube().authenticate(token.strip())
+        except ShoalError:
+            return None
+        if found is not None:
+            return User(found[0], tuple(found[1]))
     return None
 
 
-@web.middleware
-async def auth_middleware(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    user = authenticate(request)
+def auth_middleware(node: NodeAPI) -> Middleware:
+    """Who the client is; anonymous requests are refused (401), and users that are neither admins
+    nor service accounts (shoal has no RBAC yet: service accounts may do what admins do) get 403."""
+
+    @web.middleware
+    async def middleware(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        return await _check(node, request, handler)
+
+    return middleware
+
+
+async def _check(node: NodeAPI, request: web.Request,
+                 handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    user = authenticate(request, node)
     if user is None:
         return web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
-    if not user.admin:
+    if not user.admin and "system:serviceaccounts" not in user.groups:
         msg = (f'forbidden: User "{user.name}" cannot {request.method.lower()} path "{request.path}"')
         return web.json_response(status_body(403, "Forbidden", msg), status=403)
     request[USER] = user
@@ -139,7 +161,7 @@ class KubeServer:
         ctx.load_verify_locations(cadata=ca_pem)
         ctx.verify_mode = ssl.CERT_OPTIONAL
         app = self.app_factory(self.node)
-        app.middlewares.insert(0, auth_middleware)
+        app.middlewares.insert(0, auth_middleware(self.node))
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         host, _, port = self.addr.rpartition(":")

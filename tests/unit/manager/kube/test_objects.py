@@ -129,3 +129,40 @@ async def test_the_namespace_controller_makes_the_builtin_namespaces_and_empties
     with pytest.raises(NotFound):
         kube.get("namespaces", "", "team-a")
     assert kube.list("tasks", "team-a") == [] and kube.list("secrets", "team-a") == []
+
+
+async def test_service_account_tokens_authenticate_and_are_mounted_in_pods() -> None:
+    from shoal.api.types import Cluster, TLSInfo
+    from shoal.manager.ca import new_root_ca
+    from shoal.manager.kube.objects import SA_MOUNT
+
+    store, kube = await make()
+    ca, key = new_root_ca()
+    await store.create(Cluster(ID="c1", TLSInfo=TLSInfo(TrustRoot=ca), RootCAKey=key))
+    ctl = NamespaceController(store, kube)
+    await ctl.tick()
+    await ctl.tick()
+    secret = kube.get("secrets", "default", "default-token")
+    assert secret.Spec.Type == "kubernetes.io/service-account-token"
+    assert kube.get("serviceaccounts", "default", "default").Secrets == ["default-token"]
+    token = (secret.Spec.Items or {})["token"].decode()
+    assert kube.authenticate(token) == ("system:serviceaccount:default:default",
+                                        ["system:serviceaccounts", "system:serviceaccounts:default",
+                                         "system:authenticated"])
+    assert kube.authenticate(token[:-4] + "AAAA") is None
+    p = await kube.create(pod("p"))
+    vols = p.Spec.Pod.Volumes or []
+    assert vols[0].Secret.SecretName == "default-token"
+    assert [m.MountPath for m in p.Spec.Containers[0].Pod.VolumeMounts] == [SA_MOUNT]
+    with pytest.raises(PermissionDenied, match='serviceaccount "robot" not found'):
+        await kube.create(_pod_as("q", "robot"))
+    # The account deleted: its token no longer works.
+    await kube.delete("serviceaccounts", "default", "default")
+    assert kube.authenticate(token) is None
+
+
+def _pod_as(name: str, account: str) -> Task:
+    p = pod(name)
+    assert p.Spec.Pod is not None
+    p.Spec.Pod.ServiceAccountName = account
+    return p
