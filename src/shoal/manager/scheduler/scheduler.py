@@ -134,7 +134,10 @@ class Scheduler(Loop):
                 self.pending.discard(t.ID)
                 continue
             sv = t.SpecVersion.Index if t.SpecVersion else 0
-            groups[(t.Owner.ID, sv, t.NodeID)].append(t)
+            # A Pod made without a template (no spec version) is a group of its own: Pods of no owner,
+            # or of one owner, may each ask for something else.
+            owner = t.ID if t.Namespace and not sv else t.Owner.ID
+            groups[(owner, sv, t.NodeID)].append(t)
         updates: list[Task] = []
         for (_sid, _sv, preassigned), group in groups.items():
             group.sort(key=lambda t: (t.Slot, t.CreatedAt))
