@@ -32,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from shoal.api.errors import ShoalError
 from shoal.api.nodeinfo import Membership
+from shoal.frontdoor.kube import status
 from shoal.nodeapi import NodeAPI
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ class User:
 
 
 USER = web.RequestKey("user", User)  # the authenticated client of a request
-
-
-def status_body(code: int, reason: str, message: str) -> dict[str, object]:
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
 
 
 def user_of_cert(der: bytes) -> User:
@@ -109,10 +105,12 @@ async def _check(node: NodeAPI, request: web.Request,
                  handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     user = authenticate(request, node)
     if user is None:
-        return web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
+        code, body = status.unauthorized()
+        return web.json_response(body, status=code)
     if not user.admin and "system:serviceaccounts" not in user.groups:
         msg = (f'forbidden: User "{user.name}" cannot {request.method.lower()} path "{request.path}"')
-        return web.json_response(status_body(403, "Forbidden", msg), status=403)
+        code, body = status.status(403, "Forbidden", msg)
+        return web.json_response(body, status=code)
     request[USER] = user
     return await handler(request)
 
