@@ -32,6 +32,7 @@ from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.states import TaskState
 from shoal.api.types import KIND_OF, TYPE_OF, Node, Task, clone, now_ts
+from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
@@ -238,6 +239,12 @@ class KubeObjects:
                 c.StopGracePeriod = grace * 1_000_000_000
         await self.store.commit(updates=[t])
         return t
+
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """Cordon (or uncordon) a node by its Kubernetes name: Swarm's availability ``pause`` (or
+        ``active``; a drained node stays drained through a cordon). ``manager/kube/nodes.py``."""
+        node: Node = self.get("nodes", "", name)
+        return await set_unschedulable(self.store, node.ID, unschedulable, version)
 
     # ------------------------------------------------------------ watch
 
