@@ -48,7 +48,7 @@ async def test_cordon_pauses_and_uncordon_activates() -> None:
 
 async def test_a_stale_version_is_a_conflict_and_an_unknown_node_not_found() -> None:
     a = make_node("a")
-    store, kube = await setup(a)
+    _, kube = await setup(a)
     v = kube.get("nodes", "", "a").Version.Index
     await kube.set_unschedulable("a", True, version=v)
     with pytest.raises(Conflict, match=r'^Operation cannot be fulfilled on nodes "a": the object has been modified'):
