@@ -27,6 +27,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
+from shoal.api import nodelabels
 from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied, Unimplemented
 from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
@@ -94,7 +95,7 @@ class KubeObjects:
     @staticmethod
     def _node_name(n: Node) -> str:
         """A node's Kubernetes name: its hostname (lower case, as the kubelet registers it)."""
-        return (n.Description.Hostname or n.ID).lower()
+        return nodelabels.node_name(n)
 
     def _on_change(self, ch: Change) -> None:
         self._index(ch.kind, ch.old, ch.new)
