@@ -198,10 +198,13 @@ class EventController(Loop):
         self.index: dict[Key, str] = {}  # → the ID of the event with those words
         self.written: dict[str, float] = {}  # event ID → when this controller last wrote it
         self.pulls: dict[tuple[str, str], float] = {}
+        self.last: dict[str, float] = {}  # event ID → its last occurrence (seconds), for expiry
         self.next_expiry = 0.0
 
     def start(self) -> None:
-        self.index = {key_of(e): e.ID for e in self.store.list(Event)}
+        self.index, self.last = {}, {}
+        for e in self.store.list(Event):
+            self._seen(e)
         self._unsubscribe = self.store.subscribe(self.on_change)
         super().start()
         self.kick()  # expire what a previous leader left
@@ -219,11 +222,19 @@ class EventController(Loop):
             if found:
                 self.queue.extend(found)
                 self.kick()
-        elif ch.kind == "events" and ch.new is None:
+        elif ch.kind == "events":
+            if ch.new is not None:
+                self._seen(ch.new)
+                return
             key = key_of(ch.old)
             if self.index.get(key) == ch.old.ID:
                 del self.index[key]
             self.written.pop(ch.old.ID, None)
+            self.last.pop(ch.old.ID, None)
+
+    def _seen(self, e: Event) -> None:
+        self.index.setdefault(key_of(e), e.ID)
+        self.last[e.ID] = parse_ts(e.LastTimestamp or e.FirstTimestamp)
 
     def failed_scheduling(self, t: Task, err: str) -> None:
         """The scheduler could not place the Pod (``Scheduler.on_unschedulable``)."""
@@ -328,7 +339,9 @@ class EventController(Loop):
 
     async def expire(self, now: float) -> int:
         """Delete the events whose last occurrence is older than the TTL; how many went."""
-        old = [e for e in self.store.list(Event) if parse_ts(e.LastTimestamp or e.FirstTimestamp) < now - self.ttl]
+        cutoff = now - self.ttl
+        got = (self.store.get(Event, eid) for eid, at in list(self.last.items()) if at < cutoff)
+        old = [e for e in got if e is not None]
         gone = 0
         for i in range(0, len(old), 500):
             batch = old[i:i + 500]

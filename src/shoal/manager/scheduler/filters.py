@@ -489,11 +489,13 @@ class Pipeline:
         self.active: list[Filter] = []
         self.scoring: list[Scorer] = []
         self.failures: dict[str, int] = {}
+        self._kube_order: list[Filter] | None = None
 
     def set_task(self, t: Task) -> None:
         self.active = [f for f in self.filters if f.set_task(t)]
         self.scoring = [s for s in self.scorers if s.set_task(t)]
         self.failures = {}
+        self._kube_order = None
 
     def penalty(self, n: NodeInfo) -> int:
         """The node's penalty for the task: the scorers' added up (0 when none applies)."""
@@ -523,7 +525,9 @@ class Pipeline:
     def kube_rejection(self, n: NodeInfo) -> tuple[list[str], bool] | None:
         """kube-scheduler's reasons for turning the node down (its filters' order: the first that fails
         speaks) and whether preemption could help there; None when the node passes."""
-        for f in sorted(self.active, key=lambda f: f.kube_rank):
+        if self._kube_order is None:
+            self._kube_order = sorted(self.active, key=lambda f: f.kube_rank)
+        for f in self._kube_order:
             if not f.check(n):
                 return f.kube_reasons(n), f.resolvable
         return None
