@@ -332,6 +332,12 @@ class Kube(Protocol):
         it now is, or None once gone. ``uid``/``version``: preconditions (Conflict when unmet)."""
         ...
 
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """A node's ``spec.unschedulable`` (``kubectl cordon``/``uncordon``), which is Swarm's
+        availability: true pauses an active node (a drained one stays drained), false makes it
+        active. ``version`` (non-zero): a precondition (Conflict when stale). Returns the node."""
+        ...
+
     def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
         """The changes after revision ``since`` (0: every object now, as ADDED, then the changes);
         raises Gone when ``since`` is older than the history kept."""

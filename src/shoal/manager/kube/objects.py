@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 
+from shoal.api import nodelabels
 from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied, Unimplemented
 from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
@@ -36,6 +37,7 @@ from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
 from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
 from shoal.manager.kube import tokens
+from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
@@ -98,7 +100,7 @@ class KubeObjects:
     @staticmethod
     def _node_name(n: Node) -> str:
         """A node's Kubernetes name: its hostname (lower case, as the kubelet registers it)."""
-        return (n.Description.Hostname or n.ID).lower()
+        return nodelabels.node_name(n)
 
     def _on_change(self, ch: Change) -> None:
         self._index(ch.kind, ch.old, ch.new)
@@ -289,6 +291,12 @@ class KubeObjects:
                 c.StopGracePeriod = grace * 1_000_000_000
         await self.store.commit(updates=[t])
         return t
+
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """Cordon (or uncordon) a node by its Kubernetes name: Swarm's availability ``pause`` (or
+        ``active``; a drained node stays drained through a cordon). ``manager/kube/nodes.py``."""
+        node: Node = self.get("nodes", "", name)
+        return await set_unschedulable(self.store, node.ID, unschedulable, version)
 
     # ------------------------------------------------------------ watch
 
