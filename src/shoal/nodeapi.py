@@ -12,6 +12,7 @@ structurally; a test can hand a door any object that does.
     ├── local_images -> Images    this node's image store, its registries
     ├── local_volumes -> Volumes  this node's named volumes
     ├── logs() -> Logs            task logs, wherever the tasks run
+    ├── kube() -> Kube            the Kubernetes kinds (Pods are tasks), exec and port-forward into Pods
     └── the swarm's lifecycle (init, join, leave, unlock, update), ``summary`` and ``membership``
 
 The rules stay behind the interface: which node reads a task's log, which images are in use, which
@@ -20,11 +21,14 @@ cluster fields are secret, when an unlock key may rotate. Errors are ``api.error
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+import asyncio
+import builtins
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import IO, Any, Protocol
 
 from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
+from shoal.api.kube import ExecSession, WatchEvent
 from shoal.api.nodeinfo import (
     ImageInfo,
     ImageRemoval,
@@ -230,6 +234,24 @@ class NodeAPI(Protocol):
         """Task logs (a manager only, as ``control``)."""
         ...
 
+    def kube(self) -> Kube:
+        """The Kubernetes kinds (a manager only, as ``control``)."""
+        ...
+
+    def kube_serving(self) -> tuple[str, str, str]:
+        """The Kubernetes API server's TLS material (a manager only): the cluster's root CA, and a
+        certificate and key for this manager's addresses, made now (PEM)."""
+        ...
+
+    def kube_client_cert(self, user: str, groups: list[str]) -> tuple[str, str, str]:
+        """A client certificate of the Kubernetes API for ``user`` in ``groups`` (a manager only):
+        the root CA, the certificate, its key (PEM)."""
+        ...
+
+    def kube_server_url(self) -> str:
+        """Where clients reach this manager's Kubernetes API (``https://<address>:<port>``)."""
+        ...
+
     def membership(self) -> Membership: ...
 
     def summary(self) -> NodeSummary: ...
@@ -262,4 +284,75 @@ class NodeAPI(Protocol):
     async def update_swarm(self, version: int, spec: ClusterSpec, rotate_worker_token: bool = False,
                            rotate_manager_token: bool = False, rotate_unlock_key: bool = False) -> None:
         """The cluster's spec, join tokens and autolock (and its unlock key)."""
+        ...
+
+
+# ---------------------------------------------------------------- the Kubernetes kinds
+
+
+class Kube(Protocol):
+    """The Kubernetes kinds as the core holds them (a manager's), for the Kubernetes door.
+
+    ``kind`` is the store's: ``tasks`` (Pods: the tasks with a namespace), ``nodes``, ``secrets`` and
+    ``configs`` (Kubernetes Secrets and ConfigMaps: those with a namespace), ``namespaces``,
+    ``events``, ``serviceaccounts``. Objects are core objects (``api.types``, ``api.kube``); reads
+    come from the manager's cache. The rules are the core's: names unique in a namespace, a
+    namespace must exist and be active to create in it, graceful deletion of Pods, the ``default``
+    ServiceAccount of each namespace, a deleted namespace takes what it holds with it. Errors are
+    ``api.errors``: NotFound, AlreadyExists, Conflict (the version compared is stale), Invalid, Gone.
+    """
+
+    @property
+    def revision(self) -> int:
+        """The store's revision now (a list's ``resourceVersion``)."""
+        ...
+
+    def get(self, kind: str, namespace: str, name: str) -> Any:
+        """Raises NotFound."""
+        ...
+
+    def list(self, kind: str, namespace: str = "") -> builtins.list[Any]:
+        """Every object of the kind in ``namespace`` ("" for every namespace, and for nodes and namespaces)."""
+        ...
+
+    async def create(self, obj: Any, dry_run: bool = False) -> Any:
+        """Store a new object (its ``GenerateName`` gives a name when it has none); returns it as
+        stored (ID, times, revision set). A Pod is a ``Task`` with a namespace and a name."""
+        ...
+
+    async def update(self, obj: Any, dry_run: bool = False) -> Any:
+        """Replace an object, compared against ``obj.Version.Index`` (0: whatever is stored)."""
+        ...
+
+    async def delete(self, kind: str, namespace: str, name: str, *, grace_seconds: int | None = None,
+                     propagation: str = "Background", uid: str = "", version: int = 0,
+                     dry_run: bool = False) -> Any | None:
+        """Delete (a Pod: gracefully, its containers stopped within ``grace_seconds`` (None: its
+        own), the object kept with ``DeletionTimestamp`` set until they have); returns the object as
+        it now is, or None once gone. ``uid``/``version``: preconditions (Conflict when unmet)."""
+        ...
+
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """A node's ``spec.unschedulable`` (``kubectl cordon``/``uncordon``), which is Swarm's
+        availability: true pauses an active node (a drained one stays drained), false makes it
+        active. ``version`` (non-zero): a precondition (Conflict when stale). Returns the node."""
+        ...
+
+    def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
+        """The changes after revision ``since`` (0: every object now, as ADDED, then the changes);
+        raises Gone when ``since`` is older than the history kept."""
+        ...
+
+    def authenticate(self, token: str) -> tuple[str, builtins.list[str]] | None:
+        """The service account a bearer token is of: its user name and groups (None: not a token of
+        an account that exists)."""
+        ...
+
+    async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
+                   stdin: bool = False) -> ExecSession:
+        """Start a process in a running container of a Pod (wherever it runs)."""
+        ...
+
+    async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to a port of a Pod, inside its network namespace."""
         ...

@@ -24,6 +24,7 @@ where a Swarm user would see them.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class Code(enum.Enum):
@@ -40,6 +41,7 @@ class Code(enum.Enum):
     INTERNAL = "Internal"
     UNAVAILABLE = "Unavailable"
     UNAUTHENTICATED = "Unauthenticated"
+    OUT_OF_RANGE = "OutOfRange"
 
 NOT_A_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
@@ -106,6 +108,42 @@ class Unauthenticated(ShoalError):
 
 class PermissionDenied(ShoalError):
     code = Code.PERMISSION_DENIED
+
+
+class Gone(ShoalError):
+    """A watch asked to resume from a revision older than the history kept (Kubernetes' 410 Gone:
+    ``too old resource version``); ``oldest`` is the oldest revision it could resume from."""
+
+    code = Code.OUT_OF_RANGE
+
+    def __init__(self, message: str, *, oldest: int = 0) -> None:
+        super().__init__(message)
+        self.oldest = oldest
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCause:
+    """One reason an object is invalid, at one field (Kubernetes' ``StatusCause``): ``field`` is the
+    path as the front door's clients write it (``spec.containers[0].image``), ``type`` Kubernetes'
+    cause type (``FieldValueRequired``, ``FieldValueInvalid``, ``FieldValueNotSupported``,
+    ``FieldValueDuplicate``, ``FieldValueForbidden``, ``FieldValueTooLong``), ``detail`` the words
+    after it (``Required value``, ``Invalid value: "x": must be ...``)."""
+
+    field: str
+    type: str
+    detail: str
+
+
+class Invalid(InvalidArgument):
+    """An object that breaks the rules of its kind, with one cause per field (the Kubernetes door
+    answers 422 ``The Pod "x" is invalid: <field>: <detail>``)."""
+
+    def __init__(self, kind: str, name: str, causes: list[FieldCause]) -> None:
+        text = ", ".join(f"{c.field}: {c.detail}" for c in causes)
+        super().__init__(f"{kind} {name!r} is invalid: {text}")
+        self.kind = kind
+        self.name = name
+        self.causes = causes
 
 
 _BY_CODE: dict[Code, type[ShoalError]] = {

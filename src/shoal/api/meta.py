@@ -21,6 +21,8 @@ the others.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import field
 
@@ -64,7 +66,14 @@ class ObjectMeta(Base):
     Generation: int = 0
     ObservedGeneration: int = 0
     Finalizers: list[str] | None = None
+    # Kubernetes': when a graceful deletion began and how long it allows (seconds); the name prefix a
+    # name was generated from; who wrote which fields (server-side apply's ``managedFields``, as JSON).
+    DeletionTimestamp: str = ""
+    DeletionGracePeriodSeconds: int | None = None
+    GenerateName: str = ""
+    ManagedFields: list[dict[str, Any]] | None = None
 
 
 # The metadata fields Docker's objects do not have (Name and Labels are a task's in Docker's shape).
-META_ONLY = ("Namespace", "Annotations", "Owner", "Generation", "ObservedGeneration", "Finalizers")
+META_ONLY = ("Namespace", "Annotations", "Owner", "Generation", "ObservedGeneration", "Finalizers",
+             "DeletionTimestamp", "DeletionGracePeriodSeconds", "GenerateName", "ManagedFields")

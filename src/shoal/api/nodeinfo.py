@@ -128,6 +128,7 @@ class LogSelector:
 
     service_id: str = ""
     task_id: str = ""
+    container: str = ""  # one container of the task (a Pod's); "": its first (a Swarm task's one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class LogOptions:
     follow: bool = False  # then the lines that come, of tasks started later too
     stdout: bool = True
     stderr: bool = True
+    previous: bool = False  # the container's run before its last restart (a Pod's; ``kubectl logs --previous``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,9 @@ from typing import Any
 import msgspec
 from msgspec import field
 
+from shoal.api.kube import Event, Namespace, ServiceAccount
 from shoal.api.meta import Base, ObjectMeta, ObjectRef, Version, VersionRef  # noqa: F401 (the core types, one import)
+from shoal.api.pod import PodContainer, PodSpecExtra
 from shoal.api.states import TaskState
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
@@ -194,6 +196,9 @@ class ContainerSpec(Base, omit_defaults=True):
     # This container's own limits and reservations (a Pod's containers have them); None for a Swarm
     # task's, whose are the task's. ``TaskSpec.Resources`` is what the scheduler reads: the sum.
     Resources: ResourceRequirements | None = None
+    # A Pod's container's own settings (volume mounts, environment from other objects, probes, ...;
+    # ``api/pod.py``); None for a Swarm task's.
+    Pod: PodContainer | None = None
 
 
 class NetworkAttachmentConfig(Base):
@@ -222,6 +227,9 @@ class TaskSpec(Base, omit_defaults=True):
     # container's spec (``ContainerSpec.Hostname``, ``ContainerSpec.DNSConfig``), as Docker has them.
     Hostname: str = ""
     DNSConfig: dict[str, Any] | None = None
+    # A Pod's own settings (volumes, service account, node selector, ...; ``api/pod.py``); None for a
+    # Swarm task. A task with one is a Pod's, whoever owns it.
+    Pod: PodSpecExtra | None = None
 
 
 def first_container(spec: TaskSpec) -> ContainerSpec | None:
@@ -350,6 +358,24 @@ class ContainerStatus(Base, omit_defaults=True):
     State: str = ""
     RestartCount: int = 0
     Ready: bool = False
+    # Kubernetes' words for the state (``ContainerCreating``, ``ErrImagePull``, ``CrashLoopBackOff``,
+    # ``Completed``, ``Error``, ``OOMKilled``) and its detail, when the agent knows them.
+    Reason: str = ""
+    Message: str = ""
+    StartedAt: str = ""
+    FinishedAt: str = ""
+    Image: str = ""
+    ImageID: str = ""
+    # How it ended the last time it ran (a container restarted in place), Kubernetes' ``lastState``.
+    LastState: LastTermination | None = None
+
+
+class LastTermination(Base, omit_defaults=True):
+    ExitCode: int = 0
+    Reason: str = ""
+    StartedAt: str = ""
+    FinishedAt: str = ""
+    ContainerID: str = ""
 
 
 class TaskStatus(Base, omit_defaults=True):
@@ -359,7 +385,11 @@ class TaskStatus(Base, omit_defaults=True):
     Err: str = ""
     # One entry per container that has been made (None before the runtime made any).
     Containers: list[ContainerStatus] | None = None
+    InitContainers: list[ContainerStatus] | None = None  # a Pod's init containers', in order
     PortStatus: dict[str, Any] | None = None
+    # The task's addresses as its node gave them (a Pod's IP: the first), without prefix length.
+    Addresses: list[str] | None = None
+    StartedAt: str = ""  # when the node began to run the task (a Pod's ``startTime``)
 
 
 class Task(ObjectMeta, omit_defaults=True):
@@ -595,10 +625,16 @@ class SecretSpec(Base, omit_defaults=True):  # as Go's `json:",omitempty"`
     Data: bytes | None = None
     Driver: DriverRef | None = None
     Templating: DriverRef | None = None
+    # A Kubernetes Secret's: its type (``Opaque``, ``kubernetes.io/tls`` ...) and its keys' bytes
+    # (kept, sent and never shown as ``Data`` is); ``Data`` stays None for it.
+    Type: str = ""
+    Items: dict[str, bytes] | None = None
+    Immutable: bool = False
 
     def __repr__(self) -> str:  # a log line or a traceback never shows the secret's bytes
         data = None if self.Data is None else f"<{len(self.Data)} bytes>"
-        return f"SecretSpec(Name={self.Name!r}, Labels={self.Labels!r}, Data={data})"
+        items = None if self.Items is None else sorted(self.Items)
+        return f"SecretSpec(Name={self.Name!r}, Labels={self.Labels!r}, Data={data}, Items={items})"
 
 
 class Secret(ObjectMeta):
@@ -611,6 +647,10 @@ class ConfigSpec(Base, omit_defaults=True):
     Labels: dict[str, str] | None = None
     Data: bytes | None = None  # shown by the API, unlike a secret's
     Templating: DriverRef | None = None
+    # A Kubernetes ConfigMap's keys (text, and binary), with ``Data`` None.
+    Items: dict[str, str] | None = None
+    BinaryItems: dict[str, bytes] | None = None
+    Immutable: bool = False
 
 
 class Config(ObjectMeta):
@@ -618,10 +658,13 @@ class Config(ObjectMeta):
     Spec: ConfigSpec = field(default_factory=ConfigSpec)
 
 
-StoredObject = Node | Service | Task | Cluster | Network | Secret | Config
+StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
-                            Network: "networks", Secret: "secrets", Config: "configs"}
+                            Network: "networks", Secret: "secrets", Config: "configs",
+                            Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts"}
+# The kinds that carry their name in their metadata (no spec to copy it from).
+META_NAMED = frozenset({"namespaces", "events", "serviceaccounts"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

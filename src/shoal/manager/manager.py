@@ -1,8 +1,8 @@
 """The manager: the store, the control API and the reconcile loops of one manager node.
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
-leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager
-and the dispatcher over the store;
+leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
+the Kubernetes controllers (namespaces, the events of Pods) and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -28,6 +28,9 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.events import EventController
+from shoal.manager.kube.namespaces import NamespaceController
+from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
@@ -35,6 +38,7 @@ from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
 from shoal.manager.workqueue import Controller
 from shoal.store.backend import Backend
+from shoal.store.changelog import ChangeLog
 from shoal.store.encryption import EncryptedBackend
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
@@ -61,9 +65,17 @@ class Manager:
         self.scheduler = Scheduler(store)
         self.reaper = TaskReaper(store)
         self.netkeys = NetworkKeyManager(store)
+        # The Kubernetes kinds: every manager serves them (reads from its cache, watches from its
+        # change log); the leader runs their controllers with the other loops.
+        self.changes = ChangeLog(store)
+        self.kube = KubeObjects(store, self.changes)
+        self.namespaces = NamespaceController(store, self.kube)
+        self.events = EventController(store, self.kube)
+        self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
         self.loops: list[Loop | Controller] = [
-            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys]
+            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
+            self.events]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:
@@ -131,5 +143,7 @@ class Manager:
         await self.stop_dispatcher()
 
     async def close(self) -> None:
+        self.kube.close()
+        self.changes.close()
         await self.store.close()
         await self.store.backend.close()

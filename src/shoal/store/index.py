@@ -12,7 +12,9 @@ caller's help:
 
 =====================================  ============================================================
 ``/shoal/index/name/<kind>/<name>``    services, networks, secrets, configs (node hostnames repeat
-                                       in Swarm and are not indexed)
+                                       in Swarm and are not indexed); Kubernetes objects of a
+                                       namespace as ``<namespace>/<name>`` (Pods: their tasks),
+                                       namespaces by name
 ``/shoal/index/port/<proto>/<port>``   a service's published ports in ingress mode (the routing mesh
                                        publishes each on every node: one service per port)
 ``/shoal/index/ip/<network>/<addr>``   a service's virtual IPs, a node's ingress address, and the
@@ -40,7 +42,7 @@ from shoal.api.states import TaskState
 INDEX_PREFIX = "/shoal/index/"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network's VXLAN ID is kept
 
-NAMED = frozenset({"services", "networks", "secrets", "configs"})
+NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts"})
 
 
 def name_key(kind: str, name: str) -> str:
@@ -81,16 +83,25 @@ def parse(key: str) -> tuple[str, ...]:
     return (what, tail)
 
 
+def scoped(namespace: str, name: str) -> str:
+    """A name as its index key holds it: ``<namespace>/<name>`` for a Kubernetes object of a namespace
+    (Swarm names have no ``/``, so the two never meet), the bare name for the rest."""
+    return f"{namespace}/{name}" if namespace else name
+
+
 def keys_of(kind: str, obj: Any) -> list[str]:
     """The index keys ``obj`` (of store kind ``kind``) holds; [] for most tasks, fast."""
     if kind == "tasks":
         atts = obj.NetworksAttachments
+        # A Pod's task holds its name in its namespace for as long as it exists.
+        keys = [name_key(kind, scoped(obj.Namespace, obj.Name))] if obj.Namespace else []
         if not atts or obj.Status.State > TaskState.RUNNING:
-            return []
-        return [ip_key(a.Network.ID, addr) for a in atts for addr in a.Addresses]
-    keys: list[str] = []
+            return keys
+        return [*keys, *(ip_key(a.Network.ID, addr) for a in atts for addr in a.Addresses)]
+    keys = []
     if kind in NAMED:
-        keys.append(name_key(kind, obj.Spec.Name))
+        name = obj.Name if kind in ("namespaces", "events", "serviceaccounts") else obj.Spec.Name
+        keys.append(name_key(kind, scoped(obj.Namespace, name)))
     if kind == "services":
         ep = obj.Endpoint
         if ep is not None:

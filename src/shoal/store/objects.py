@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shoal.api.errors import Conflict
-from shoal.api.types import KIND_OF, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
+from shoal.api.types import KIND_OF, META_NAMED, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
 from shoal.store.backend import KV, Backend, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
 from shoal.store.index import INDEX_PREFIX, keys_of, owner_of, parse
 
@@ -43,6 +43,7 @@ class Change:
     kind: str
     old: Any  # None: created
     new: Any  # None: deleted
+    revision: int = 0  # the store revision that made it (0: not known, a reload's)
 
 
 OUT_OF_SEQUENCE = "update out of sequence"
@@ -72,10 +73,11 @@ def _stamp(kind: str, obj: Any, old: Any) -> None:
     spec, and the generation, 1 when created and bumped when the spec changes. A task has neither."""
     if kind == "tasks":
         return
-    obj.Name, obj.Labels = obj.Spec.Name, obj.Spec.Labels
+    if kind not in META_NAMED:
+        obj.Name, obj.Labels = obj.Spec.Name, obj.Spec.Labels
     if old is None:
         obj.Generation = obj.Generation or 1
-    elif obj.Spec is not old.Spec and obj.Spec != old.Spec:
+    elif kind not in META_NAMED and obj.Spec is not old.Spec and obj.Spec != old.Spec:
         obj.Generation = max(obj.Generation, old.Generation) + 1
 
 
@@ -185,7 +187,7 @@ class ObjectStore:
             compares.append(Compare(key, 0))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
-            if kind == "tasks" and not obj.NetworksAttachments:
+            if kind == "tasks" and not obj.NetworksAttachments and not obj.Namespace:
                 continue
             for ik in keys_of(kind, obj):
                 self._claim(claims, index_ops, ik, owner_of(kind, obj.ID))
@@ -198,7 +200,7 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Put(key, encode(obj)))
             written.append((kind, obj))
-            if kind == "tasks" and not obj.NetworksAttachments:
+            if kind == "tasks" and not obj.NetworksAttachments and not obj.Namespace:
                 # The bulk of the writes: a task without networks holds no key. (A task's attachments
                 # are given once, by the allocator, and never taken away, so it held none before.)
                 continue
@@ -219,7 +221,7 @@ class ObjectStore:
             compares.append(Compare(key, obj.Version.Index))
             ops.append(Delete(key))
             deleted.append((kind, obj))
-            if kind == "tasks" and not obj.NetworksAttachments:
+            if kind == "tasks" and not obj.NetworksAttachments and not obj.Namespace:
                 continue  # (read at the version compared: had it attachments since, the compare fails)
             held = cache[kind].get(obj.ID)
             index_ops.extend(Delete(ik) for ik in keys_of(kind, held if held is not None else obj))
@@ -244,13 +246,13 @@ class ObjectStore:
             if cached is not None and cached.Version.Index >= rev:
                 continue  # our watch delivered this very write (or a newer one) first: already announced
             old = self._put_cache(kind, obj)
-            changes.append(Change(kind, old, obj))
+            changes.append(Change(kind, old, obj, rev))
         for kind, obj in deleted:
             if self._watch_backend:
                 self._deleted_at[key_of(kind, obj.ID)] = rev
             old = self._drop_cache(kind, obj.ID)
             if old is not None:
-                changes.append(Change(kind, old, None))
+                changes.append(Change(kind, old, None, rev))
         self._notify(changes)
         return rev
 
@@ -437,10 +439,10 @@ class ObjectStore:
                 continue
             obj = decode(typ, kv.value)
             obj.Version = Version(Index=kv.mod_revision)
-            self._notify([Change(kind, self._put_cache(kind, obj), obj)])
+            self._notify([Change(kind, self._put_cache(kind, obj), obj, kv.mod_revision)])
         for kind, objs in self._objs.items():
             for oid in [o for o in objs if (kind, o) not in seen]:
-                self._notify([Change(kind, self._drop_cache(kind, oid), None)])
+                self._notify([Change(kind, self._drop_cache(kind, oid), None, rev)])
         self.revision = max(self.revision, rev)
         return rev
 
@@ -462,9 +464,9 @@ class ObjectStore:
         if ev.type == "delete":
             old = self._drop_cache(kind, oid)
             if old is not None:
-                self._notify([Change(kind, old, None)])
+                self._notify([Change(kind, old, None, ev.revision)])
             return
         obj = decode(typ, ev.kv.value)
         obj.Version = Version(Index=ev.revision)
         old = self._put_cache(kind, obj)
-        self._notify([Change(kind, old, obj)])
+        self._notify([Change(kind, old, obj, ev.revision)])

@@ -109,5 +109,6 @@ class TaskReaper(Loop):
 
 
 def ch_old_slot_matters(t: Task) -> bool:
-    """Only stopped tasks can make a slot's history too long."""
-    return t.Status.State.terminal or t.DesiredState > TaskState.RUNNING
+    """Only stopped tasks can make a slot's history too long. A Pod's task (it has a namespace) has no
+    slot: it stays, ended or not, until it is deleted (marked ``remove``)."""
+    return not t.Namespace and (t.Status.State.terminal or t.DesiredState > TaskState.RUNNING)

@@ -1,0 +1,341 @@
+"""The Kubernetes kinds as the core keeps them: the object API the Kubernetes door is written against
+(``nodeapi.Kube``), on the manager's store.
+
+Which core object each kind is: a Pod is a ``Task`` with a namespace and a name (its containers in one
+sandbox, placed by the one scheduler, run by the agent); a Secret or a ConfigMap is a ``Secret`` or a
+``Config`` with a namespace (``Spec.Items``); a Node is the swarm's ``Node``; Namespace, Event and
+ServiceAccount are ``api/kube.py``'s. The rules kept here, whichever door asks:
+
+* a name is unique in its namespace (an index key, claimed in the object's transaction: ``Taken``
+  becomes AlreadyExists); ``GenerateName`` gives a name with five random characters;
+* an object of a namespace needs the namespace, active (NotFound, or Forbidden while it terminates);
+* a Pod is deleted gracefully: it is marked (``DeletionTimestamp``, ``DesiredState`` remove) and its
+  node stops its containers within the grace period (SIGTERM, then SIGKILL); the reaper deletes the
+  task once they have stopped. One that never reached a node, or has ended, goes at once;
+* deleting a namespace marks it ``Terminating``; ``namespaces.py`` empties it and then deletes it;
+* a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing.
+
+Reads come from the store's cache through a name index (namespace, name → ID) kept per kind; watches
+from the store's ``ChangeLog``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from shoal.api import nodelabels
+from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied, Unimplemented
+from shoal.api.ids import new_id
+from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
+from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
+from shoal.api.states import TaskState
+from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
+from shoal.manager.kube import tokens
+from shoal.manager.kube.nodes import set_unschedulable
+from shoal.store.changelog import ChangeLog
+from shoal.store.objects import Change, ObjectStore, Taken
+
+# The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
+NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts"})
+KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
+
+# Kubernetes' resource names for the words of errors (``pods "x" not found``).
+RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
+               "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces"}
+
+
+def is_kube(kind: str, obj: Any) -> bool:
+    """Whether a stored object is one of the Kubernetes kinds (a Swarm task, secret or config is not)."""
+    if kind in ("tasks", "secrets", "configs"):
+        return bool(obj.Namespace)
+    return kind in KUBE_KINDS
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(secrets.choice(_NAME_CHARS) for _ in range(n))
+
+
+class KubeObjects:
+    """``nodeapi.Kube`` over an ``ObjectStore`` (see the module's docstring)."""
+
+    def __init__(self, store: ObjectStore, changes: ChangeLog) -> None:
+        self.store = store
+        self.changes = changes
+        self._names: dict[str, dict[tuple[str, str], str]] = {k: {} for k in KUBE_KINDS}
+        for kind in KUBE_KINDS:
+            found: Any
+            for found in store.list(TYPE_OF[kind]):
+                self._index(kind, None, found)
+        self._unsubscribe = store.subscribe(self._on_change)
+
+    def close(self) -> None:
+        self._unsubscribe()
+
+    # ------------------------------------------------------------ the name index
+
+    @staticmethod
+    def _name(kind: str, obj: Any) -> str:
+        return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts") or \
+            not obj.Spec.Name else obj.Spec.Name
+
+    def _index(self, kind: str, old: Any, new: Any) -> None:
+        names = self._names.get(kind)
+        if names is None:
+            return
+        if old is not None and is_kube(kind, old):
+            key = (old.Namespace, self._node_name(old) if kind == "nodes" else self._name(kind, old))
+            if names.get(key) == old.ID:
+                del names[key]
+        if new is not None and is_kube(kind, new):
+            names[(new.Namespace, self._node_name(new) if kind == "nodes" else self._name(kind, new))] = new.ID
+
+    @staticmethod
+    def _node_name(n: Node) -> str:
+        """A node's Kubernetes name: its hostname (lower case, as the kubelet registers it)."""
+        return nodelabels.node_name(n)
+
+    def _on_change(self, ch: Change) -> None:
+        self._index(ch.kind, ch.old, ch.new)
+
+    # ------------------------------------------------------------ reads
+
+    @property
+    def revision(self) -> int:
+        return self.store.revision
+
+    def get(self, kind: str, namespace: str, name: str) -> Any:
+        oid = self._names[kind].get((namespace if kind in NAMESPACED else "", name))
+        obj = self.store.get(TYPE_OF[kind], oid) if oid is not None else None
+        if obj is None:
+            raise NotFound(f'{RESOURCE_OF[kind]} "{name}" not found')
+        return obj
+
+    def list(self, kind: str, namespace: str = "") -> builtins.list[Any]:
+        typ = TYPE_OF[kind]
+        if kind in ("tasks", "secrets", "configs"):
+            got = (self.store.get(typ, i) for i in self._names[kind].values())
+            objs: builtins.list[Any] = [o for o in got if o is not None]
+        else:
+            objs = self.store.list(typ)
+        if namespace and kind in NAMESPACED:
+            objs = [o for o in objs if o.Namespace == namespace]
+        return objs
+
+    def node_name(self, node: Node) -> str:
+        return self._node_name(node)
+
+    # ------------------------------------------------------------ writes
+
+    def _check_namespace(self, kind: str, obj: Any) -> None:
+        if kind not in NAMESPACED:
+            return
+        ns = self._names["namespaces"].get(("", obj.Namespace))
+        found = self.store.get(Namespace, ns) if ns is not None else None
+        if found is None:
+            raise NotFound(f'namespaces "{obj.Namespace}" not found')
+        if found.Phase != ACTIVE:
+            raise PermissionDenied(f"unable to create new content in namespace {obj.Namespace} because it is "
+                                   "being terminated")
+
+    async def create(self, obj: Any, dry_run: bool = False) -> Any:
+        kind = KIND_OF[type(obj)]
+        if kind not in KUBE_KINDS or kind == "nodes":
+            raise Unimplemented(f"{kind} cannot be created through this API")
+        self._check_namespace(kind, obj)
+        if not self._name(kind, obj) and obj.GenerateName:
+            name = obj.GenerateName + random_suffix()
+            if kind in ("secrets", "configs"):
+                obj.Spec.Name = name
+            obj.Name = name
+        name = self._name(kind, obj)
+        if (obj.Namespace if kind in NAMESPACED else "", name) in self._names[kind]:
+            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
+        obj.ID = obj.ID or new_id()
+        if isinstance(obj, Task):
+            self._service_account(obj)
+            obj.Status.State = TaskState.NEW
+            obj.Status.Timestamp = now_ts()
+            obj.DesiredState = TaskState.RUNNING
+            pod = obj.Spec.Pod
+            if pod is not None and pod.NodeName:
+                node = self.get("nodes", "", pod.NodeName) if ("", pod.NodeName) in self._names["nodes"] else None
+                obj.NodeID = node.ID if node is not None else pod.NodeName
+        if dry_run:
+            obj.CreatedAt = obj.CreatedAt or now_ts()
+            return obj
+        try:
+            await self.store.commit(creates=[obj])
+        except Taken as e:
+            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists') from e
+        return obj
+
+    def _service_account(self, t: Task) -> None:
+        """A Pod runs as a service account of its namespace (``default`` unless it names one, which
+        must exist); unless it opts out, the account's token, the cluster's CA and the namespace are
+        mounted in each container at ``SA_MOUNT`` (the account's token Secret, ``namespaces.py``)."""
+        pod = t.Spec.Pod
+        if pod is None:
+            return
+        account = pod.ServiceAccountName or "default"
+        try:
+            sa = self.get("serviceaccounts", t.Namespace, account)
+        except NotFound:
+            if account != "default":
+                raise PermissionDenied(f'pods "{t.Name}" is forbidden: error looking up service account '
+                                       f'{t.Namespace}/{account}: serviceaccount "{account}" not found') from None
+            return
+        if pod.AutomountServiceAccountToken is False or sa.AutomountServiceAccountToken is False or not sa.Secrets:
+            return
+        containers = containers_of(t.Spec)
+        if any(m.MountPath == SA_MOUNT for c in containers if c.Pod is not None for m in c.Pod.VolumeMounts or []):
+            return
+        name = "kube-api-access-" + random_suffix()
+        t.Spec = msgspec.structs.replace(t.Spec, Pod=msgspec.structs.replace(
+            pod, Volumes=[*(pod.Volumes or []), Volume(Name=name, Secret=SecretVolume(SecretName=sa.Secrets[0]))]))
+        mount = VolumeMount(Name=name, MountPath=SA_MOUNT, ReadOnly=True)
+        for c in containers:
+            extra = c.Pod or PodContainer()
+            c.Pod = msgspec.structs.replace(extra, VolumeMounts=[*(extra.VolumeMounts or []), mount])
+
+    def authenticate(self, token: str) -> tuple[str, builtins.list[str]] | None:
+        """The service account a bearer token is of (its user name and groups), while it exists."""
+        clusters = self.store.list(Cluster)
+        claims = tokens.verify(clusters[0].TLSInfo.TrustRoot, token) if clusters else None
+        if claims is None:
+            return None
+        who = claims.get("kubernetes.io") or {}
+        ns, sa = who.get("namespace", ""), who.get("serviceaccount") or {}
+        try:
+            found = self.get("serviceaccounts", ns, sa.get("name", ""))
+        except NotFound:
+            return None
+        if found.ID != sa.get("uid"):
+            return None
+        return (f"system:serviceaccount:{ns}:{found.Name}",
+                ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"])
+
+    async def update(self, obj: Any, dry_run: bool = False) -> Any:
+        kind = KIND_OF[type(obj)]
+        cur = self.store.get(type(obj), obj.ID)
+        if cur is None:
+            raise NotFound(f'{RESOURCE_OF.get(kind, kind)} "{self._name(kind, obj)}" not found')
+        if not obj.Version.Index:
+            obj.Version = cur.Version
+        elif obj.Version.Index != cur.Version.Index:
+            raise Conflict(self._stale(kind, obj))
+        if dry_run:
+            return obj
+        try:
+            await self.store.commit(updates=[obj])
+        except Taken as e:
+            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{self._name(kind, obj)}" already exists') from e
+        except Conflict as e:
+            raise Conflict(self._stale(kind, obj)) from e
+        return obj
+
+    def _stale(self, kind: str, obj: Any) -> str:
+        return (f'Operation cannot be fulfilled on {RESOURCE_OF.get(kind, kind)} "{self._name(kind, obj)}": the '
+                "object has been modified; please apply your changes to the latest version and try again")
+
+    async def delete(self, kind: str, namespace: str, name: str, *, grace_seconds: int | None = None,
+                     propagation: str = "Background", uid: str = "", version: int = 0,
+                     dry_run: bool = False) -> Any | None:
+        obj = self.get(kind, namespace, name)
+        if uid and obj.ID != uid:
+            raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: {obj.ID}")
+        if version and obj.Version.Index != version:
+            raise Conflict(f"Precondition failed: ResourceVersion in precondition: {version}, ResourceVersion "
+                           f"in object meta: {obj.Version.Index}")
+        if kind == "nodes":
+            raise FailedPrecondition("nodes leave the cluster with `docker swarm leave` and `docker node rm`")
+        if isinstance(obj, Task):
+            return await self._delete_pod(obj, grace_seconds, dry_run)
+        if isinstance(obj, Namespace):
+            if obj.Phase != ACTIVE:
+                return obj
+            obj = clone(obj)
+            obj.Phase = "Terminating"
+            obj.DeletionTimestamp = now_ts()
+            if not dry_run:
+                await self.store.commit(updates=[obj])
+            return obj
+        if not dry_run:
+            await self.store.commit(deletes=[obj])
+        return None
+
+    async def _delete_pod(self, t: Task, grace_seconds: int | None, dry_run: bool) -> Task | None:
+        pod_grace = t.Spec.Pod.TerminationGracePeriodSeconds if t.Spec.Pod is not None else 30
+        grace = pod_grace if grace_seconds is None else max(grace_seconds, 0)
+        gone_now = grace == 0 or not t.NodeID or t.Status.State.terminal or t.Status.State < TaskState.ASSIGNED
+        if t.DeletionTimestamp and not gone_now:
+            return t  # already being deleted
+        if dry_run:
+            return None if gone_now else t
+        if gone_now and (t.Status.State.terminal or not t.NodeID or t.Status.State < TaskState.ASSIGNED):
+            await self.store.commit(deletes=[t])
+            return None
+        t = clone(t)
+        t.DeletionTimestamp = t.DeletionTimestamp or now_ts()
+        t.DeletionGracePeriodSeconds = grace
+        t.DesiredState = TaskState.REMOVE
+        if grace != pod_grace:  # the containers stop within the grace asked for, not the Pod's own
+            for c in t.Spec.Containers:
+                c.StopGracePeriod = grace * 1_000_000_000
+        await self.store.commit(updates=[t])
+        return t
+
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """Cordon (or uncordon) a node by its Kubernetes name: Swarm's availability ``pause`` (or
+        ``active``; a drained node stays drained through a cordon). ``manager/kube/nodes.py``."""
+        node: Node = self.get("nodes", "", name)
+        return await set_unschedulable(self.store, node.ID, unschedulable, version)
+
+    # ------------------------------------------------------------ watch
+
+    def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
+        """See ``nodeapi.Kube.watch``; Gone is raised here, at the call, not at the first event."""
+
+        def want(ch: Change) -> bool:
+            if ch.kind != kind:
+                return False
+            o = ch.new if ch.new is not None else ch.old
+            if not is_kube(kind, o) and not (ch.old is not None and is_kube(kind, ch.old)):
+                return False
+            return not namespace or o.Namespace == namespace
+
+        initial: builtins.list[Any] = []
+        if not since:
+            stream = self.changes.watch(want, self.store.revision)  # subscribed before the objects are read
+            initial = self.list(kind, namespace)
+        else:
+            stream = self.changes.watch(want, since)
+        return self._events(initial, stream)
+
+    @staticmethod
+    async def _events(initial: builtins.list[Any], stream: AsyncIterator[Change]) -> AsyncIterator[WatchEvent]:
+        for obj in initial:
+            yield WatchEvent("ADDED", obj, obj.Version.Index)
+        async for ch in stream:
+            if ch.new is None:
+                yield WatchEvent("DELETED", ch.old, ch.revision)
+            elif ch.old is None:
+                yield WatchEvent("ADDED", ch.new, ch.revision)
+            else:
+                yield WatchEvent("MODIFIED", ch.new, ch.revision)
+
+    # ------------------------------------------------------------ into Pods (the agent's part)
+
+    async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
+                   stdin: bool = False) -> ExecSession:
+        raise Unimplemented("exec into a Pod is not supported yet")
+
+    async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise Unimplemented("port-forward to a Pod is not supported yet")
