@@ -101,11 +101,13 @@ async def run_daemon(cfg: DaemonConfig) -> None:
                    "comma-separated or \"none\", else the host's /etc/resolv.conf)")
 @click.option("--bip", default="", help="Specify network bridge IP (the default bridge of tasks without networks; "
                                          "default: $SHOAL_BIP, else the first free of 172.17-31.0.1/16)")
+@click.option("--kube-addr", default="0.0.0.0:6443", show_default=True,
+              help="Where a manager serves the Kubernetes API (HTTPS); empty: nowhere")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
-           debug: bool) -> None:
+           kube_addr: str, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
@@ -115,7 +117,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "", docker_host=docker_host,
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
-        insecure_registries=list(insecure), dns=list(dns), bip=bip,
+        insecure_registries=list(insecure), dns=list(dns), bip=bip, kube_addr=kube_addr,
     )
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]

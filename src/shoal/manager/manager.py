@@ -1,8 +1,8 @@
 """The manager: the store, the control API and the reconcile loops of one manager node.
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
-leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager
-and the dispatcher over the store;
+leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
+the Kubernetes controllers (namespaces, the events of Pods) and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -28,6 +28,7 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.events import EventController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.loop import Loop
@@ -69,9 +70,12 @@ class Manager:
         self.changes = ChangeLog(store)
         self.kube = KubeObjects(store, self.changes)
         self.namespaces = NamespaceController(store, self.kube)
+        self.events = EventController(store, self.kube)
+        self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
         self.loops: list[Loop | Controller] = [
-            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces]
+            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
+            self.events]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:

@@ -20,10 +20,11 @@ import json
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from aiohttp import WSMsgType, web
 
+from shoal.api.kube import ExecSession
 from shoal.frontdoor.kube import spdy
 
 # Stream and channel names (k8s.io/api/core/v1 and apimachinery's remotecommand constants).
@@ -50,33 +51,7 @@ CLOSE_LINGER = 5.0  # how long a finished SPDY connection waits for the client t
 READ_CHUNK = 32 * 1024
 
 
-class ExecSession(Protocol):
-    """One process started in a container (exec) or its main process (attach), already running."""
-
-    async def write_stdin(self, data: bytes) -> None: ...
-
-    async def close_stdin(self) -> None:
-        """No more input. Called once: when the client closes stdin, at the end, or at once when the
-        client asked for no stdin."""
-        ...
-
-    def stdout(self) -> AsyncIterator[bytes]:
-        """The output, ending at EOF."""
-        ...
-
-    def stderr(self) -> AsyncIterator[bytes]:
-        """The error output, ending at EOF (empty with a TTY)."""
-        ...
-
-    async def resize(self, width: int, height: int) -> None: ...
-
-    async def wait(self) -> int:
-        """The exit code."""
-        ...
-
-    async def kill(self) -> None:
-        """The client went away before the process ended (exec only; attach leaves it running)."""
-        ...
+# What an exec or attach runs: ``shoal.api.kube.ExecSession`` (the core hands one out, the door speaks for it).
 
 
 Dial = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]

@@ -67,7 +67,8 @@ class Orchestrator(Controller):
         for s in self.store.list(Service):
             self.queue.add(s.ID)
         for t in self.store.list(Task):
-            self.queue.add(t.Owner.ID)
+            if not t.Namespace:  # a Pod's task is not a service's (its own controllers keep it)
+                self.queue.add(t.Owner.ID)
 
     # ------------------------------------------------------------ events
 
@@ -76,6 +77,8 @@ class Orchestrator(Controller):
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
             old, new = ch.old, ch.new
+            if (new or old).Namespace:
+                return  # a Pod's task: no service of ours owns it
             self.updates.observe(old, new)
             if new is None or old is None:
                 self.queue.add((new or old).Owner.ID)
@@ -98,7 +101,8 @@ class Orchestrator(Controller):
                     if is_global(s):
                         self.queue.add(s.ID)
                 for t in self.store.tasks_of_node(node_id):
-                    self.queue.add(t.Owner.ID)
+                    if not t.Namespace:
+                        self.queue.add(t.Owner.ID)
 
     def _updating(self, service_id: str) -> bool:
         """A task reaching running matters only to an update in progress (its monitor, its next batch)."""
