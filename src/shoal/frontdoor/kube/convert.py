@@ -1071,6 +1071,29 @@ def _go_toleration(key: str, op: str, value: str, effect: str, secs: int | None)
             f"Effect:{json.dumps(effect)}, TolerationSeconds:(*int64)({seconds})}}")
 
 
+def _max(a: Resources | None, b: Resources | None) -> Resources | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return Resources(NanoCPUs=max(a.NanoCPUs, b.NanoCPUs), MemoryBytes=max(a.MemoryBytes, b.MemoryBytes))
+
+
+def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -> ResourceRequirements | None:
+    """A Pod's requirements as the scheduler counts them (Kubernetes' effective request): its app
+    containers' sum (``summed``), or an init container's own if that is more (they run one at a time,
+    before the app containers)."""
+    out = summed(containers)
+    for c in inits:
+        r = c.Resources
+        if r is None:
+            continue
+        if out is None:
+            out = ResourceRequirements(Limits=r.Limits, Reservations=r.Reservations)
+        else:
+            out = ResourceRequirements(Limits=_max(out.Limits, r.Limits), Reservations=_max(out.Reservations,
+                                                                                            r.Reservations))
+    return out
+
+
 def _default_tolerations(tols: list[Toleration]) -> list[Toleration]:
     """The DefaultTolerationSeconds admission plugin: tolerate a node not ready or unreachable for 300 s,
     unless the Pod already tolerates that."""
@@ -1158,7 +1181,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
                     "Options": [f"{_str(_dict(o).get('name'))}:{_str(_dict(o).get('value'))}"
                                 if _dict(o).get("value") is not None else _str(_dict(o).get("name"))
                                 for o in _list(dns_config.get("options"))]}
-    out = TaskSpec(Containers=containers, InitContainers=inits or None, Resources=summed([*containers, *inits]),
+    out = TaskSpec(Containers=containers, InitContainers=inits or None, Resources=pod_resources(containers, inits),
                    RestartPolicy=RestartPolicy(Condition=_CONDITION_OF.get(policy, "any"), Delay=0),
                    Placement=Placement(Tolerations=tols or None), Hostname=hostname or default_hostname(name),
                    DNSConfig=core_dns, Pod=extra)
