@@ -2103,12 +2103,15 @@ def _taints_to_core(items: list[Any], errs: _Errors, old: Iterable[Taint] = ()) 
     return out
 
 
-def _node_labels_to_core(obj: Mapping[str, Any], errs: _Errors) -> tuple[dict[str, str] | None,
-                                                                         dict[str, str] | None]:
+def _node_labels_to_core(obj: Mapping[str, Any], errs: _Errors, old: Mapping[str, str] | None = None
+                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """A written node's own labels (less the computed ones) and annotations. Only the labels it changes
+    are checked: a Swarm label need not be a valid Kubernetes one, and a cordon must not fail on it."""
     md = _dict(obj.get("metadata"))
     labels = _str_map(md.get("labels")) or {}
     annotations = _str_map(md.get("annotations"))
-    _validate_labels(errs, labels, "metadata.labels")
+    have = old or {}
+    _validate_labels(errs, {k: v for k, v in labels.items() if have.get(k) != v}, "metadata.labels")
     if annotations:
         _validate_annotations(errs, annotations, "metadata.annotations")
     own = {k: v for k, v in labels.items() if k not in COMPUTED_NODE_LABELS}
@@ -2121,7 +2124,7 @@ def apply_node_update(core_node: Node, wire: Mapping[str, Any]) -> tuple[NodeSpe
     pauses an active node (a drained one stays drained); false or absent makes a paused or drained one
     active."""
     errs = _Errors()
-    labels, annotations = _node_labels_to_core(wire, errs)
+    labels, annotations = _node_labels_to_core(wire, errs, core_node.Spec.Labels)
     spec_w = _dict(wire.get("spec"))
     taints = _taints_to_core(_list(spec_w.get("taints")), errs, core_node.Spec.Taints or ())
     errs.check("Node", node_name_of(core_node))

@@ -890,3 +890,15 @@ def test_pod_resources_count_init_containers_as_the_scheduler_does() -> None:
     assert t.Spec.Resources is not None
     assert t.Spec.Resources.Reservations == Resources(NanoCPUs=2 * C.SECOND, MemoryBytes=256 << 20)
     assert t.Spec.Resources.Limits is None
+
+
+def test_node_update_keeps_swarm_labels_kubernetes_would_refuse() -> None:
+    n = swarm_node(Labels={"has space": "yes"})
+    w = C.to_wire("nodes", n)
+    w["spec"]["unschedulable"] = True
+    spec, _ = C.apply_node_update(n, w)
+    assert spec.Labels == {"has space": "yes"} and spec.Availability == "pause"
+    w["metadata"]["labels"]["new key"] = "x"
+    with pytest.raises(Invalid) as e:
+        C.apply_node_update(n, w)
+    assert [c.field for c in e.value.causes] == ["metadata.labels"]
