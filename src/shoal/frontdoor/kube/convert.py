@@ -1701,11 +1701,14 @@ def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
     init_status = {c.Name: c for c in st.InitContainers or []}
     app_status = {c.Name: c for c in st.Containers or []}
     done = st.State.terminal and phase in ("Succeeded", "Failed")
+    # the init containers are done once an app container has been started
+    apps_started = st.State == TaskState.RUNNING or any(c.ContainerID or c.State in ("running", "terminated")
+                                                        for c in app_status.values())
     if on_node:
-        sandbox = TaskState.STARTING <= st.State <= TaskState.RUNNING or (st.State.terminal and not done)
+        sandbox = TaskState.STARTING <= st.State <= TaskState.RUNNING
         conds.append(_condition("PodReadyToStartContainers", sandbox, started))
         incomplete = [c.Name for c in inits if not _completed(init_status.get(c.Name))]
-        initialized = not incomplete or st.State >= TaskState.RUNNING
+        initialized = not incomplete or apps_started
         conds.append(_condition("Initialized", initialized, started, *(
             () if initialized else ("ContainersNotInitialized", f"containers with incomplete status: "
                                                                  f"[{' '.join(incomplete)}]"))))
@@ -1731,13 +1734,13 @@ def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
         d["hostIP"] = node_addr
         d["hostIPs"] = [{"ip": node_addr}]
     addrs = [a.split("/")[0] for a in st.Addresses or [] if a]
-    if addrs:
+    if addrs and on_node:  # allocated before it is placed, shown once its node has it (as the kubelet does)
         d["podIP"] = addrs[0]
         d["podIPs"] = [{"ip": a} for a in addrs]
     if on_node and st.StartedAt:
         d["startTime"] = _ts(st.StartedAt)
     if on_node:
-        inits_ok = all(_completed(init_status.get(c.Name)) for c in inits) or st.State >= TaskState.RUNNING
+        inits_ok = all(_completed(init_status.get(c.Name)) for c in inits) or apps_started
         if inits:
             d["initContainerStatuses"] = [_container_status(c, init_status.get(c.Name), t,
                                                             waiting_reason="PodInitializing") for c in inits]
@@ -2191,7 +2194,7 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         if field == "spec.hostNetwork":
             return "true" if pod.HostNetwork else "false"
         if field == "status.podIP":
-            return (t.Status.Addresses or [""])[0].split("/")[0]
+            return str(_pod_status(t, "").get("podIP", ""))
         return ""  # status.nominatedNodeName: shoal never nominates
     if resource == "events":
         ev: Event = core_obj

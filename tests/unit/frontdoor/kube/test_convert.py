@@ -354,10 +354,10 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def test_status_pending_unschedulable() -> None:
     t = stored(C.to_core("pods", pod(), namespace="default"))
-    t.Status = TaskStatus(State=TaskState.PENDING, Timestamp=T1,
+    t.Status = TaskStatus(State=TaskState.PENDING, Timestamp=T1, Addresses=["10.0.0.9/24"],
                           Err="0/1 nodes are available: 1 Insufficient memory.")
     s = wire_status(t)
-    assert s["phase"] == "Pending"
+    assert s["phase"] == "Pending" and "podIP" not in s
     assert s["conditions"] == [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                                 "lastTransitionTime": "2026-12-04T10:00:05Z", "reason": "Unschedulable",
                                 "message": "0/1 nodes are available: 1 Insufficient memory."}]
