@@ -1600,7 +1600,8 @@ def pod_phase(t: Task) -> str:
     if s in (TaskState.FAILED, TaskState.REJECTED):
         return "Failed"
     if s.terminal:
-        cs = t.Status.Containers or []
+        apps = {c.Name for c in t.Spec.Containers}
+        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
         if not cs:
             return "Pending"
         if any(c.State == "running" for c in cs):
@@ -1699,7 +1700,9 @@ def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
     conds: list[dict[str, Any]] = []
     inits = t.Spec.InitContainers or []
     init_status = {c.Name: c for c in st.InitContainers or []}
-    app_status = {c.Name: c for c in st.Containers or []}
+    # (a node may list the init containers' among the task's containers too: only the app containers' count)
+    apps = {c.Name for c in t.Spec.Containers}
+    app_status = {c.Name: c for c in st.Containers or [] if c.Name in apps}
     done = st.State.terminal and phase in ("Succeeded", "Failed")
     # the init containers are done once an app container has been started
     apps_started = st.State == TaskState.RUNNING or any(c.ContainerID or c.State in ("running", "terminated")

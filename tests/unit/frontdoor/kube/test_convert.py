@@ -456,9 +456,11 @@ def test_status_init_containers() -> None:
     t = stored(C.to_core("pods", pod({"initContainers": [{"name": "i1", "image": "x"}, {"name": "i2", "image": "x"}],
                                       "containers": [{"name": "a", "image": "x"}]}), namespace="default"))
     t.NodeID = "node-1"
-    t.Status = TaskStatus(State=TaskState.STARTING, Timestamp=T1, StartedAt=T1, InitContainers=[
-        ContainerStatus(Name="i1", ContainerID="i1c", State="terminated", ExitCode=0, StartedAt=T1, FinishedAt=T1),
-        ContainerStatus(Name="i2", ContainerID="i2c", State="running", StartedAt=T1)])
+    inits = [ContainerStatus(Name="i1", ContainerID="i1c", State="terminated", ExitCode=0, StartedAt=T1, FinishedAt=T1),
+             ContainerStatus(Name="i2", ContainerID="i2c", State="running", StartedAt=T1)]
+    # as the agent reports it: every container in Containers (init containers first), the init ones again apart
+    t.Status = TaskStatus(State=TaskState.STARTING, Timestamp=T1, StartedAt=T1, InitContainers=inits, Containers=[
+        *inits, ContainerStatus(Name="a", State="waiting", Reason="PodInitializing")])
     s = wire_status(t)
     assert s["phase"] == "Pending"
     assert conditions(s)["Initialized"] == ("False", "ContainersNotInitialized",
