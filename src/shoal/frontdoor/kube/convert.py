@@ -1071,6 +1071,29 @@ def _go_toleration(key: str, op: str, value: str, effect: str, secs: int | None)
             f"Effect:{json.dumps(effect)}, TolerationSeconds:(*int64)({seconds})}}")
 
 
+def _max(a: Resources | None, b: Resources | None) -> Resources | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return Resources(NanoCPUs=max(a.NanoCPUs, b.NanoCPUs), MemoryBytes=max(a.MemoryBytes, b.MemoryBytes))
+
+
+def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -> ResourceRequirements | None:
+    """A Pod's requirements as the scheduler counts them (Kubernetes' effective request): its app
+    containers' sum (``summed``), or an init container's own if that is more (they run one at a time,
+    before the app containers)."""
+    out = summed(containers)
+    for c in inits:
+        r = c.Resources
+        if r is None:
+            continue
+        if out is None:
+            out = ResourceRequirements(Limits=r.Limits, Reservations=r.Reservations)
+        else:
+            out = ResourceRequirements(Limits=_max(out.Limits, r.Limits), Reservations=_max(out.Reservations,
+                                                                                            r.Reservations))
+    return out
+
+
 def _default_tolerations(tols: list[Toleration]) -> list[Toleration]:
     """The DefaultTolerationSeconds admission plugin: tolerate a node not ready or unreachable for 300 s,
     unless the Pod already tolerates that."""
@@ -1158,7 +1181,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
                     "Options": [f"{_str(_dict(o).get('name'))}:{_str(_dict(o).get('value'))}"
                                 if _dict(o).get("value") is not None else _str(_dict(o).get("name"))
                                 for o in _list(dns_config.get("options"))]}
-    out = TaskSpec(Containers=containers, InitContainers=inits or None, Resources=summed([*containers, *inits]),
+    out = TaskSpec(Containers=containers, InitContainers=inits or None, Resources=pod_resources(containers, inits),
                    RestartPolicy=RestartPolicy(Condition=_CONDITION_OF.get(policy, "any"), Delay=0),
                    Placement=Placement(Tolerations=tols or None), Hostname=hostname or default_hostname(name),
                    DNSConfig=core_dns, Pod=extra)
@@ -1577,7 +1600,8 @@ def pod_phase(t: Task) -> str:
     if s in (TaskState.FAILED, TaskState.REJECTED):
         return "Failed"
     if s.terminal:
-        cs = t.Status.Containers or []
+        apps = {c.Name for c in t.Spec.Containers}
+        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
         if not cs:
             return "Pending"
         if any(c.State == "running" for c in cs):
@@ -1676,13 +1700,18 @@ def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
     conds: list[dict[str, Any]] = []
     inits = t.Spec.InitContainers or []
     init_status = {c.Name: c for c in st.InitContainers or []}
-    app_status = {c.Name: c for c in st.Containers or []}
+    # (a node may list the init containers' among the task's containers too: only the app containers' count)
+    apps = {c.Name for c in t.Spec.Containers}
+    app_status = {c.Name: c for c in st.Containers or [] if c.Name in apps}
     done = st.State.terminal and phase in ("Succeeded", "Failed")
+    # the init containers are done once an app container has been started
+    apps_started = st.State == TaskState.RUNNING or any(c.ContainerID or c.State in ("running", "terminated")
+                                                        for c in app_status.values())
     if on_node:
-        sandbox = TaskState.STARTING <= st.State <= TaskState.RUNNING or (st.State.terminal and not done)
+        sandbox = TaskState.STARTING <= st.State <= TaskState.RUNNING
         conds.append(_condition("PodReadyToStartContainers", sandbox, started))
         incomplete = [c.Name for c in inits if not _completed(init_status.get(c.Name))]
-        initialized = not incomplete or st.State >= TaskState.RUNNING
+        initialized = not incomplete or apps_started
         conds.append(_condition("Initialized", initialized, started, *(
             () if initialized else ("ContainersNotInitialized", f"containers with incomplete status: "
                                                                  f"[{' '.join(incomplete)}]"))))
@@ -1708,13 +1737,13 @@ def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
         d["hostIP"] = node_addr
         d["hostIPs"] = [{"ip": node_addr}]
     addrs = [a.split("/")[0] for a in st.Addresses or [] if a]
-    if addrs:
+    if addrs and on_node:  # allocated before it is placed, shown once its node has it (as the kubelet does)
         d["podIP"] = addrs[0]
         d["podIPs"] = [{"ip": a} for a in addrs]
     if on_node and st.StartedAt:
         d["startTime"] = _ts(st.StartedAt)
     if on_node:
-        inits_ok = all(_completed(init_status.get(c.Name)) for c in inits) or st.State >= TaskState.RUNNING
+        inits_ok = all(_completed(init_status.get(c.Name)) for c in inits) or apps_started
         if inits:
             d["initContainerStatuses"] = [_container_status(c, init_status.get(c.Name), t,
                                                             waiting_reason="PodInitializing") for c in inits]
@@ -2080,12 +2109,15 @@ def _taints_to_core(items: list[Any], errs: _Errors, old: Iterable[Taint] = ()) 
     return out
 
 
-def _node_labels_to_core(obj: Mapping[str, Any], errs: _Errors) -> tuple[dict[str, str] | None,
-                                                                         dict[str, str] | None]:
+def _node_labels_to_core(obj: Mapping[str, Any], errs: _Errors, old: Mapping[str, str] | None = None
+                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """A written node's own labels (less the computed ones) and annotations. Only the labels it changes
+    are checked: a Swarm label need not be a valid Kubernetes one, and a cordon must not fail on it."""
     md = _dict(obj.get("metadata"))
     labels = _str_map(md.get("labels")) or {}
     annotations = _str_map(md.get("annotations"))
-    _validate_labels(errs, labels, "metadata.labels")
+    have = old or {}
+    _validate_labels(errs, {k: v for k, v in labels.items() if have.get(k) != v}, "metadata.labels")
     if annotations:
         _validate_annotations(errs, annotations, "metadata.annotations")
     own = {k: v for k, v in labels.items() if k not in COMPUTED_NODE_LABELS}
@@ -2098,7 +2130,7 @@ def apply_node_update(core_node: Node, wire: Mapping[str, Any]) -> tuple[NodeSpe
     pauses an active node (a drained one stays drained); false or absent makes a paused or drained one
     active."""
     errs = _Errors()
-    labels, annotations = _node_labels_to_core(wire, errs)
+    labels, annotations = _node_labels_to_core(wire, errs, core_node.Spec.Labels)
     spec_w = _dict(wire.get("spec"))
     taints = _taints_to_core(_list(spec_w.get("taints")), errs, core_node.Spec.Taints or ())
     errs.check("Node", node_name_of(core_node))
@@ -2165,7 +2197,7 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         if field == "spec.hostNetwork":
             return "true" if pod.HostNetwork else "false"
         if field == "status.podIP":
-            return (t.Status.Addresses or [""])[0].split("/")[0]
+            return str(_pod_status(t, "").get("podIP", ""))
         return ""  # status.nominatedNodeName: shoal never nominates
     if resource == "events":
         ev: Event = core_obj

@@ -354,10 +354,10 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 def test_status_pending_unschedulable() -> None:
     t = stored(C.to_core("pods", pod(), namespace="default"))
-    t.Status = TaskStatus(State=TaskState.PENDING, Timestamp=T1,
+    t.Status = TaskStatus(State=TaskState.PENDING, Timestamp=T1, Addresses=["10.0.0.9/24"],
                           Err="0/1 nodes are available: 1 Insufficient memory.")
     s = wire_status(t)
-    assert s["phase"] == "Pending"
+    assert s["phase"] == "Pending" and "podIP" not in s
     assert s["conditions"] == [{"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                                 "lastTransitionTime": "2026-12-04T10:00:05Z", "reason": "Unschedulable",
                                 "message": "0/1 nodes are available: 1 Insufficient memory."}]
@@ -456,9 +456,11 @@ def test_status_init_containers() -> None:
     t = stored(C.to_core("pods", pod({"initContainers": [{"name": "i1", "image": "x"}, {"name": "i2", "image": "x"}],
                                       "containers": [{"name": "a", "image": "x"}]}), namespace="default"))
     t.NodeID = "node-1"
-    t.Status = TaskStatus(State=TaskState.STARTING, Timestamp=T1, StartedAt=T1, InitContainers=[
-        ContainerStatus(Name="i1", ContainerID="i1c", State="terminated", ExitCode=0, StartedAt=T1, FinishedAt=T1),
-        ContainerStatus(Name="i2", ContainerID="i2c", State="running", StartedAt=T1)])
+    inits = [ContainerStatus(Name="i1", ContainerID="i1c", State="terminated", ExitCode=0, StartedAt=T1, FinishedAt=T1),
+             ContainerStatus(Name="i2", ContainerID="i2c", State="running", StartedAt=T1)]
+    # as the agent reports it: every container in Containers (init containers first), the init ones again apart
+    t.Status = TaskStatus(State=TaskState.STARTING, Timestamp=T1, StartedAt=T1, InitContainers=inits, Containers=[
+        *inits, ContainerStatus(Name="a", State="waiting", Reason="PodInitializing")])
     s = wire_status(t)
     assert s["phase"] == "Pending"
     assert conditions(s)["Initialized"] == ("False", "ContainersNotInitialized",
@@ -809,3 +811,96 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
     if resource in ("secrets", "configmaps"):
         assert list(json.loads(one)["data"]) == ["a", "b"]
+
+
+# ---------------------------------------------------------------- the official client reads what we write
+
+
+def _paths(v: Any, at: str = "") -> set[str]:
+    """Every key path of a JSON value (list items merged), None values left out."""
+    out: set[str] = set()
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if x is not None:
+                out |= {f"{at}.{k}"} | _paths(x, f"{at}.{k}")
+    elif isinstance(v, list):
+        for x in v:
+            out |= _paths(x, f"{at}[]")
+    return out
+
+
+@pytest.mark.parametrize(("resource", "model"), [("pods", "V1Pod"), ("nodes", "V1Node"), ("secrets", "V1Secret"),
+                                                 ("configmaps", "V1ConfigMap"), ("namespaces", "V1Namespace"),
+                                                 ("serviceaccounts", "V1ServiceAccount"), ("events", "CoreV1Event")])
+def test_the_kubernetes_client_knows_every_field(resource: str, model: str) -> None:
+    client = pytest.importorskip("kubernetes.client")
+    crash = running_task(Containers=[
+        ContainerStatus(Name="a", ContainerID="c1", State="running", Ready=True, StartedAt=T1),
+        ContainerStatus(Name="b", ContainerID="c3", State="waiting", RestartCount=2,
+                        LastState=LastTermination(ExitCode=1, StartedAt=T1, FinishedAt=T2, ContainerID="c3"))])
+    crash.Spec = C.to_core("pods", pod({
+        "volumes": [{"name": "d", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+                    {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}},
+                                                            {"configMap": {"name": "c"}}]}},
+                    {"name": "w", "downwardAPI": {"items": [{"path": "l",
+                                                             "fieldRef": {"fieldPath": "metadata.labels"}}]}}],
+        "initContainers": [{"name": "i", "image": "x"}],
+        "containers": [{"name": "a", "image": "nginx", "ports": [{"containerPort": 80, "name": "http"}],
+                        "env": [{"name": "A", "value": "1"},
+                                {"name": "C", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}],
+                        "envFrom": [{"secretRef": {"name": "s"}}],
+                        "volumeMounts": [{"name": "d", "mountPath": "/d"}],
+                        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                        "livenessProbe": {"grpc": {"port": 9000}}, "startupProbe": {"exec": {"command": ["x"]}},
+                        "securityContext": {"privileged": True}},
+                       {"name": "b", "image": "redis", "tty": True}],
+        "nodeSelector": {"a": "b"}, "tolerations": [{"key": "k", "operator": "Exists"}]}),
+        namespace="default").Spec
+    crash.Owner = ObjectRef(Kind="ReplicaSet", ID="rs", Name="rs")
+    objs: dict[str, Any] = {
+        "pods": crash,
+        "nodes": swarm_node(Availability="pause", Taints=[Taint(Key="k", Effect="NoExecute", TimeAdded=T1)]),
+        "secrets": C.to_core("secrets", {"metadata": {"name": "s", "labels": {"a": "b"}}, "immutable": True,
+                                         "stringData": {"k": "v"}}, namespace="default"),
+        "configmaps": C.to_core("configmaps", {"metadata": {"name": "c"}, "data": {"k": "v"},
+                                               "binaryData": {"b": b64("x")}}, namespace="default"),
+        "namespaces": C.to_core("namespaces", {"metadata": {"name": "n", "annotations": {"a": "b"}}}, namespace=""),
+        "serviceaccounts": C.to_core("serviceaccounts", {"metadata": {"name": "s"}, "secrets": [{"name": "t"}],
+                                                         "imagePullSecrets": [{"name": "r"}]}, namespace="default"),
+        "events": Event(ID="e", Name="e", Namespace="default", Reason="R", Message="m", CreatedAt=T0,
+                        InvolvedObject=InvolvedObject(Kind="Pod", Namespace="default", Name="p", ID="u",
+                                                      APIVersion="v1", FieldPath="spec.containers{a}"),
+                        Source=EventSource(Component="kubelet", Host="node01"), FirstTimestamp=T1, LastTimestamp=T2),
+    }
+    obj = objs[resource]
+    obj.ID, obj.CreatedAt = obj.ID or "uid", obj.CreatedAt or T0
+    wire = C.to_wire(resource, obj, node_name=lambda _: "node01", node_addr=lambda _: "192.168.1.10")
+    api = client.ApiClient()
+    typed = api._ApiClient__deserialize(copy.deepcopy(wire), model)  # the client's own reader, strict on required
+    again = api.sanitize_for_serialization(typed)
+    assert _paths(again) == _paths(wire)
+
+
+def test_pod_resources_count_init_containers_as_the_scheduler_does() -> None:
+    def res(cpu: str, mem: str) -> dict[str, Any]:
+        return {"resources": {"requests": {"cpu": cpu, "memory": mem}}}
+
+    t = C.to_core("pods", pod({"initContainers": [{"name": "i", "image": "x", **res("2", "64Mi")}],
+                               "containers": [{"name": "a", "image": "x", **res("500m", "128Mi")},
+                                              {"name": "b", "image": "x", **res("500m", "128Mi")}]}),
+                  namespace="default")
+    assert t.Spec.Resources is not None
+    assert t.Spec.Resources.Reservations == Resources(NanoCPUs=2 * C.SECOND, MemoryBytes=256 << 20)
+    assert t.Spec.Resources.Limits is None
+
+
+def test_node_update_keeps_swarm_labels_kubernetes_would_refuse() -> None:
+    n = swarm_node(Labels={"has space": "yes"})
+    w = C.to_wire("nodes", n)
+    w["spec"]["unschedulable"] = True
+    spec, _ = C.apply_node_update(n, w)
+    assert spec.Labels == {"has space": "yes"} and spec.Availability == "pause"
+    w["metadata"]["labels"]["new key"] = "x"
+    with pytest.raises(Invalid) as e:
+        C.apply_node_update(n, w)
+    assert [c.field for c in e.value.causes] == ["metadata.labels"]
