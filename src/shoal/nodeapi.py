@@ -315,10 +315,6 @@ class Kube(Protocol):
         """Every object of the kind in ``namespace`` ("" for every namespace, and for nodes and namespaces)."""
         ...
 
-    def node_name(self, node: Node) -> str:
-        """A node's Kubernetes name (its hostname, lower case, as the kubelet registers it)."""
-        ...
-
     async def create(self, obj: Any, dry_run: bool = False) -> Any:
         """Store a new object (its ``GenerateName`` gives a name when it has none); returns it as
         stored (ID, times, revision set). A Pod is a ``Task`` with a namespace and a name."""

@@ -10,8 +10,8 @@ A thin translator over one node (``nodeapi.NodeAPI``), as the Docker door is: ``
   ``exec``, ``portforward`` and ``eviction`` (``pods.py``);
 - ``POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`` (``kubectl auth can-i``).
 
-TLS and authentication are the server's that mounts the app: a middleware there may put the client's
-``User`` in ``request["user"]``. Every failure is a ``Status`` (``replies.py``): the core's errors in
+TLS and authentication are the server's that mounts the app (``server.py``): its middleware puts the
+client's ``User`` in ``request[USER]``. Every failure is a ``Status`` (``replies.py``): the core's errors in
 kube-apiserver's words, 404 ``the server could not find the requested resource`` for unknown routes,
 503 when the managers have no leader. A follower manager serves reads and writes through the same
 core.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from shoal.frontdoor.kube import discovery, openapi, pods, status, watch
 from shoal.frontdoor.kube.replies import KubeError, error_status, failure, reply
 from shoal.frontdoor.kube.resources import Resource, by_path
 from shoal.frontdoor.kube.rest import Door, Target, qbool, read_body
+from shoal.frontdoor.kube.server import USER
 from shoal.nodeapi import NodeAPI
 
 log = logging.getLogger(__name__)
@@ -40,22 +40,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DOOR: web.AppKey[Door] = web.AppKey("door", Door)
 BOOKMARKS: web.AppKey[float] = web.AppKey("bookmark_interval", float)
-ADMINS = "system:masters"
-
-
-@dataclass(frozen=True)
-class User:
-    """Who sent a request (what the authentication middleware puts in ``request["user"]``): the name
-    (a certificate's CN, a service account's ``system:serviceaccount:NS:NAME``) and groups (O)."""
-
-    name: str
-    groups: tuple[str, ...] = ()
 
 
 def is_admin(request: web.Request) -> bool:
     """Whether the request's user is an administrator (no user: a server without authentication)."""
-    user = request.get("user")
-    return user is None or (isinstance(user, User) and ADMINS in user.groups)
+    user = request.get(USER)
+    return user is None or user.admin
 
 
 @web.middleware

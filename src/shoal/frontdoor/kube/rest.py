@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from shoal.api import selectors
+from shoal.api import nodelabels, selectors
 from shoal.api.errors import NotFound
 from shoal.api.types import Node, Task, clone
 from shoal.frontdoor.kube import apply, convert, openapi, patch, protobuf, status, tables, wire
@@ -108,7 +108,7 @@ class NodeLookup:
     def _load(self, node_id: str) -> dict[str, str]:
         if self._names is None or node_id not in self._names:
             nodes = self.kube.list("nodes")
-            self._names = {n.ID: self.kube.node_name(n) for n in nodes}
+            self._names = {n.ID: nodelabels.node_name(n) for n in nodes}
             self._addrs = {n.ID: n.Status.Addr for n in nodes}
         return self._names
 
@@ -386,20 +386,28 @@ class Door:
 
     async def write_node(self, request: web.Request, target: Target, cur: Node, new: dict[str, Any], version: int,
                          warnings: list[str], code: int) -> web.StreamResponse:
-        """A Node's write: what a client may change of it (labels, annotations, taints, cordon) through
-        the control API's node update (Swarm's availability is the same switch)."""
+        """A Node's write: what a client may change of it (``convert.apply_node_update``): a cordon
+        through the core's ``set_unschedulable`` (Swarm's availability), labels and taints through the
+        control API's node update, annotations on the object."""
         if version and version != cur.Version.Index:
             raise KubeError(status.conflict(target.resource.resource, target.resource.group, target.name))
         spec, annotations = convert.apply_node_update(cur, new)
         kube = self.kube()
-        after = clone(cur)
-        after.Spec, after.Annotations = spec, annotations
         if dry_run(request):
+            after = clone(cur)
+            after.Spec, after.Annotations = spec, annotations
             return reply(to_wire(target.resource, after, NodeLookup(kube)), code, headers=warning_headers(warnings))
-        if spec != cur.Spec:
-            await self.node.control().update_node(cur.ID, cur.Version.Index, spec)
-        if annotations != cur.Annotations:
-            now = clone(self.current(target))
+        if spec.Availability != cur.Spec.Availability:
+            spec_w = new.get("spec")
+            cordon = isinstance(spec_w, dict) and spec_w.get("unschedulable") is True
+            await kube.set_unschedulable(target.name, cordon, cur.Version.Index)
+        now: Node = self.current(target)
+        spec.Availability = now.Spec.Availability
+        if spec != now.Spec:
+            await self.node.control().update_node(now.ID, now.Version.Index, spec)
+            now = self.current(target)
+        if annotations != now.Annotations:
+            now = clone(now)
             now.Annotations = annotations
             await kube.update(now)
         return reply(to_wire(target.resource, self.current(target), NodeLookup(kube)), code,

@@ -6,8 +6,8 @@ The core's watch (``Kube.watch``) gives the changes after the ``resourceVersion`
 ``0``: the current objects as ADDED first). The selectors filter the objects: one that stops matching
 is sent as DELETED. ``allowWatchBookmarks`` sends a BOOKMARK (only ``metadata.resourceVersion``) every
 ``bookmark_interval`` seconds; ``timeoutSeconds`` ends the stream cleanly; a ``resourceVersion``
-older than the history kept ends it with an ERROR event carrying a 410 ``Expired`` Status, after which
-clients list again.
+older than the history kept is answered 410 ``Expired`` (or, found out later, ends the stream with an
+ERROR event carrying that Status), after which clients list again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from aiohttp import web
 from shoal.api.errors import Gone, ShoalError
 from shoal.api.kube import WatchEvent
 from shoal.frontdoor.kube import status, tables
-from shoal.frontdoor.kube.replies import JSON, error_status
+from shoal.frontdoor.kube.replies import JSON, KubeError, error_status
 from shoal.frontdoor.kube.rest import Door, NodeLookup, Target, filter_for, qbool, qint, to_wire
 
 DEFAULT_BOOKMARK_INTERVAL = 60.0
@@ -73,6 +73,11 @@ async def serve_watch(request: web.Request, door: Door, target: Target,
         for o in kube.list(target.kind, target.namespace):
             if wanted(o, to_wire(target.resource, o, nodes)):
                 seen.add(o.ID)
+    if since >= 0:
+        try:  # the core says at the call when ``since`` is older than the history kept: a 410 reply
+            it = kube.watch(target.kind, target.namespace, since).__aiter__()
+        except Gone as e:
+            raise KubeError(status.gone(since, e.oldest)) from None
     resp = web.StreamResponse(status=200)
     resp.headers["Content-Type"] = tables.content_type(accept) if table else JSON
     resp.enable_chunked_encoding()
@@ -85,7 +90,6 @@ async def serve_watch(request: web.Request, door: Door, target: Target,
     deadline = loop.time() + timeout if timeout else math.inf
     last = since or kube.revision
     next_bookmark = loop.time() + bookmark_interval if bookmarks else math.inf
-    it = kube.watch(target.kind, target.namespace, since).__aiter__()
     pending: asyncio.Future[WatchEvent] | None = None
     try:
         while True:

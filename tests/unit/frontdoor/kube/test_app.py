@@ -419,10 +419,8 @@ async def test_watch_tables_bookmarks_and_timeout(env: Env) -> None:
 
 
 async def test_watch_too_old(env: Env) -> None:
-    async with env.client.get(CMS, params={"watch": "true", "resourceVersion": "1"}) as resp:
-        evs = await _events(resp, 1)
-    assert evs[0]["type"] == "ERROR"
-    assert evs[0]["object"]["code"] == 410 and evs[0]["object"]["reason"] == "Expired"
+    code, body, _ = await env.call("GET", CMS, params={"watch": "true", "resourceVersion": "1"})
+    assert code == 410 and body["reason"] == "Expired" and body["message"].startswith("too old resource version: 1 (")
 
 
 # ---------------------------------------------------------------- nodes
@@ -440,6 +438,11 @@ async def test_nodes_cordon_label_taint(env: Env) -> None:
     code, body, _ = await env.call("PATCH", "/api/v1/nodes/node01", {"metadata": {"labels": {"disk": "ssd"}}},
                                    ctype="application/merge-patch+json")
     assert code == 200 and body["metadata"]["labels"]["disk"] == "ssd"
+    assert body["spec"]["unschedulable"] is True  # a label leaves the cordon as it was
+    code, body, _ = await env.call("PATCH", "/api/v1/nodes/node01", {"metadata": {"annotations": {"note": "x"}}},
+                                   ctype="application/merge-patch+json")
+    assert code == 200 and body["metadata"]["annotations"] == {"note": "x"}
+    assert env.store.list(Node)[0].Annotations == {"note": "x"}
     taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
     code, body, _ = await env.call("PATCH", "/api/v1/nodes/node01?fieldManager=kubectl-taint",
                                    {"spec": {"taints": [taint]}}, ctype="application/strategic-merge-patch+json")
