@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -2160,6 +2161,68 @@ def _node_to_core(obj: Mapping[str, Any]) -> Node:
                 Annotations=annotations,
                 Spec=NodeSpec(Labels=labels, Taints=taints or None,
                               Availability="pause" if spec_w.get("unschedulable") is True else "active"))
+
+
+# ---------------------------------------------------------------- updates
+
+IMMUTABLE_SET = "field is immutable when `immutable` is set"
+POD_UPDATABLE = ("`spec.containers[*].image`", "`spec.initContainers[*].image`", "`spec.activeDeadlineSeconds`",
+                 "`spec.tolerations` (only additions to existing tolerations)",
+                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
+
+
+def validate_update(resource: str, cur: Any, new: Any) -> None:
+    """What the API server refuses of an update (``Invalid``), beyond what ``to_core`` checks of the new
+    object alone: a Pod's spec changes other than its images, deadline and added tolerations; an
+    immutable Secret's or ConfigMap's contents; a Secret's type. (Kubernetes' Pod message ends with a
+    diff of the two specs, which is left out.)"""
+    errs = _Errors()
+    if resource == "pods":
+        _validate_pod_update(errs, cur, new)
+        errs.check("Pod", cur.Name)
+    elif resource == "secrets":
+        if (new.Spec.Type or "Opaque") != (cur.Spec.Type or "Opaque"):
+            errs.invalid("type", new.Spec.Type or "Opaque", "field is immutable")
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+        errs.check("Secret", cur.Spec.Name or cur.Name)
+    elif resource == "configmaps":
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+            if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
+                errs.forbidden("binaryData", IMMUTABLE_SET)
+        errs.check("ConfigMap", cur.Spec.Name or cur.Name)
+
+
+def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
+    old_w = task_spec_to_wire(cur.Spec, name=cur.Name)
+    new_w = task_spec_to_wire(new.Spec, name=cur.Name)
+    old_deadline, new_deadline = old_w.get("activeDeadlineSeconds"), new_w.get("activeDeadlineSeconds")
+    if new_deadline is not None and old_deadline is not None and new_deadline > old_deadline:
+        errs.invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
+    elif new_deadline is None and old_deadline is not None:
+        errs.invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value")
+    old_tols, new_tols = old_w.get("tolerations", []), new_w.get("tolerations", [])
+    if any(t not in new_tols for t in old_tols):
+        errs.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds")
+    munged = copy.deepcopy(new_w)
+    for key in ("containers", "initContainers"):
+        olds, news = old_w.get(key, []), munged.get(key, [])
+        if len(olds) == len(news):
+            for o, n in zip(olds, news, strict=True):
+                n["image"] = o["image"]
+    for key in ("activeDeadlineSeconds", "tolerations"):
+        munged.pop(key, None)
+        if key in old_w:
+            munged[key] = old_w[key]
+    if json.dumps(munged, sort_keys=True) != json.dumps(old_w, sort_keys=True):
+        errs.forbidden("spec", "pod updates may not change fields other than " + ",".join(POD_UPDATABLE))
 
 
 # ---------------------------------------------------------------- field selectors
