@@ -25,7 +25,13 @@ Task made by a controller (no kept JSON) renders too.
 
 ``to_wire`` writes keys in the order of Kubernetes' Go structs and map keys sorted (as Go does), so
 one object gives the same bytes every time. A Pod's ``status`` is derived from its task (state,
-container statuses, addresses; see ``_pod_status``). Timestamps are RFC 3339 in seconds (``Z``).
+container statuses, addresses; see ``_pod_status``); ``node_name`` and ``node_addr`` turn its node's ID
+into ``spec.nodeName`` and ``status.hostIP``. Timestamps are RFC 3339 in seconds (``Z``).
+``task_spec_to_core`` / ``task_spec_to_wire`` do the same for a Pod template's spec alone.
+
+``validate_update`` holds what the API server refuses of an update that the new object alone does not
+show: a Pod's spec may change only in its images, deadline and added tolerations; an immutable Secret or
+ConfigMap not at all; a Secret's type never.
 
 Nodes are only updated through this door: ``apply_node_update`` takes what a PUT or PATCH may change
 (labels, annotations, ``spec.unschedulable``, ``spec.taints``). Cordoning maps to Swarm's
