@@ -1795,9 +1795,11 @@ def _go_json_error(data: bytes) -> str | None:
         if e.pos >= len(text):
             return "unexpected end of JSON input"
         return f"invalid character {text[e.pos]!r} looking for beginning of value"
-    if not isinstance(value, dict):
-        return f"json: cannot unmarshal {type(value).__name__} into Go value of type map[string]interface {{}}"
-    return None
+    if value is None or isinstance(value, dict):
+        return None
+    go = ("bool" if isinstance(value, bool) else "array" if isinstance(value, list) else
+          "string" if isinstance(value, str) else "number")
+    return f"json: cannot unmarshal {go} into Go value of type map[string]interface {{}}"
 
 
 def _secret_to_core(obj: Mapping[str, Any], namespace: str) -> Secret:

@@ -558,6 +558,10 @@ def test_secret_type_rules() -> None:
     assert invalid("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
                                "stringData": {".dockerconfigjson": "{"}}) == [
         'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": unexpected end of JSON input']
+    assert invalid("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
+                               "stringData": {".dockerconfigjson": "[1]"}}) == [
+        'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": json: cannot unmarshal array into Go '
+        "value of type map[string]interface {}"]
     ok = C.to_core("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
                                "stringData": {".dockerconfigjson": '{"auths":{}}'}}, namespace="default")
     assert ok.Spec.Type == "kubernetes.io/dockerconfigjson"
