@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -955,3 +958,30 @@ def test_immutable_secret_and_config_map_updates() -> None:
     assert causes(e) == ["data: Forbidden: field is immutable when `immutable` is set"]
     C.validate_update("configmaps", C.to_core("configmaps", {"metadata": {"name": "c"}}, namespace="default"),
                       cm)  # a mutable one may change, and become immutable
+
+
+KUBECTL = Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.33")
+
+
+@pytest.mark.skipif(not KUBECTL.exists(), reason="no kubectl 1.33 here")
+@pytest.mark.parametrize("args", [
+    ["create", "secret", "docker-registry", "reg", "--docker-server=r.example", "--docker-username=u",
+     "--docker-password=p"],
+    ["create", "secret", "generic", "g", "--from-literal=a=b", "--type=example.com/x"],
+    ["create", "configmap", "c", "--from-literal=k=v"],
+    ["create", "namespace", "dev"],
+    ["create", "serviceaccount", "sa"],
+])
+def test_what_kubectl_writes_converts(args: list[str], tmp_path: Path) -> None:
+    out = subprocess.run([str(KUBECTL), *args, "--dry-run=client", "-o", "json", "--cache-dir", str(tmp_path)],
+                         check=True, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "KUBECONFIG": os.devnull}).stdout
+    obj = json.loads(out)
+    resource = {"Secret": "secrets", "ConfigMap": "configmaps", "Namespace": "namespaces",
+                "ServiceAccount": "serviceaccounts"}[obj["kind"]]
+    core = C.to_core(resource, obj, namespace="" if resource == "namespaces" else "default")
+    core.ID = "u"
+    wire = C.to_wire(resource, core)
+    assert wire["metadata"]["name"] == obj["metadata"]["name"]
+    for key in ("data", "type"):
+        assert wire.get(key) == obj.get(key)
