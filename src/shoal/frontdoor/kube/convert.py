@@ -799,7 +799,7 @@ class _PodReader:
     # ------------------------------------------------------------ containers
 
     def containers(self, items: list[Any], path: str, *, pod_user: tuple[int | None, int | None], grace: int,
-                   names: set[str], init: bool) -> tuple[list[ContainerSpec], dict[str, Any]]:
+                   names: set[str]) -> tuple[list[ContainerSpec], dict[str, Any]]:
         out: list[ContainerSpec] = []
         kept: dict[str, Any] = {}
         for i, c in enumerate(items):
@@ -1131,9 +1131,9 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     if not raw_containers:
         errs.required(f"{path}.containers")
     containers, kept_c = r.containers(raw_containers, f"{path}.containers", pod_user=pod_user, grace=grace,
-                                      names=names, init=False)
+                                      names=names)
     inits, kept_i = r.containers(_list(spec.get("initContainers")), f"{path}.initContainers", pod_user=pod_user,
-                                 grace=grace, names=names, init=True)
+                                 grace=grace, names=names)
     policy = _str(spec.get("restartPolicy")) or "Always"
     if policy not in RESTART_POLICIES:
         errs.unsupported(f"{path}.restartPolicy", policy, RESTART_POLICIES)
