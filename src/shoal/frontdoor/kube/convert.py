@@ -25,7 +25,13 @@ Task made by a controller (no kept JSON) renders too.
 
 ``to_wire`` writes keys in the order of Kubernetes' Go structs and map keys sorted (as Go does), so
 one object gives the same bytes every time. A Pod's ``status`` is derived from its task (state,
-container statuses, addresses; see ``_pod_status``). Timestamps are RFC 3339 in seconds (``Z``).
+container statuses, addresses; see ``_pod_status``); ``node_name`` and ``node_addr`` turn its node's ID
+into ``spec.nodeName`` and ``status.hostIP``. Timestamps are RFC 3339 in seconds (``Z``).
+``task_spec_to_core`` / ``task_spec_to_wire`` do the same for a Pod template's spec alone.
+
+``validate_update`` holds what the API server refuses of an update that the new object alone does not
+show: a Pod's spec may change only in its images, deadline and added tolerations; an immutable Secret or
+ConfigMap not at all; a Secret's type never.
 
 Nodes are only updated through this door: ``apply_node_update`` takes what a PUT or PATCH may change
 (labels, annotations, ``spec.unschedulable``, ``spec.taints``). Cordoning maps to Swarm's
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -792,7 +799,7 @@ class _PodReader:
     # ------------------------------------------------------------ containers
 
     def containers(self, items: list[Any], path: str, *, pod_user: tuple[int | None, int | None], grace: int,
-                   names: set[str], init: bool) -> tuple[list[ContainerSpec], dict[str, Any]]:
+                   names: set[str]) -> tuple[list[ContainerSpec], dict[str, Any]]:
         out: list[ContainerSpec] = []
         kept: dict[str, Any] = {}
         for i, c in enumerate(items):
@@ -1124,9 +1131,9 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     if not raw_containers:
         errs.required(f"{path}.containers")
     containers, kept_c = r.containers(raw_containers, f"{path}.containers", pod_user=pod_user, grace=grace,
-                                      names=names, init=False)
+                                      names=names)
     inits, kept_i = r.containers(_list(spec.get("initContainers")), f"{path}.initContainers", pod_user=pod_user,
-                                 grace=grace, names=names, init=True)
+                                 grace=grace, names=names)
     policy = _str(spec.get("restartPolicy")) or "Always"
     if policy not in RESTART_POLICIES:
         errs.unsupported(f"{path}.restartPolicy", policy, RESTART_POLICIES)
@@ -1788,9 +1795,11 @@ def _go_json_error(data: bytes) -> str | None:
         if e.pos >= len(text):
             return "unexpected end of JSON input"
         return f"invalid character {text[e.pos]!r} looking for beginning of value"
-    if not isinstance(value, dict):
-        return f"json: cannot unmarshal {type(value).__name__} into Go value of type map[string]interface {{}}"
-    return None
+    if value is None or isinstance(value, dict):
+        return None
+    go = ("bool" if isinstance(value, bool) else "array" if isinstance(value, list) else
+          "string" if isinstance(value, str) else "number")
+    return f"json: cannot unmarshal {go} into Go value of type map[string]interface {{}}"
 
 
 def _secret_to_core(obj: Mapping[str, Any], namespace: str) -> Secret:
@@ -2160,6 +2169,68 @@ def _node_to_core(obj: Mapping[str, Any]) -> Node:
                 Annotations=annotations,
                 Spec=NodeSpec(Labels=labels, Taints=taints or None,
                               Availability="pause" if spec_w.get("unschedulable") is True else "active"))
+
+
+# ---------------------------------------------------------------- updates
+
+IMMUTABLE_SET = "field is immutable when `immutable` is set"
+POD_UPDATABLE = ("`spec.containers[*].image`", "`spec.initContainers[*].image`", "`spec.activeDeadlineSeconds`",
+                 "`spec.tolerations` (only additions to existing tolerations)",
+                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
+
+
+def validate_update(resource: str, cur: Any, new: Any) -> None:
+    """What the API server refuses of an update (``Invalid``), beyond what ``to_core`` checks of the new
+    object alone: a Pod's spec changes other than its images, deadline and added tolerations; an
+    immutable Secret's or ConfigMap's contents; a Secret's type. (Kubernetes' Pod message ends with a
+    diff of the two specs, which is left out.)"""
+    errs = _Errors()
+    if resource == "pods":
+        _validate_pod_update(errs, cur, new)
+        errs.check("Pod", cur.Name)
+    elif resource == "secrets":
+        if (new.Spec.Type or "Opaque") != (cur.Spec.Type or "Opaque"):
+            errs.invalid("type", new.Spec.Type or "Opaque", "field is immutable")
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+        errs.check("Secret", cur.Spec.Name or cur.Name)
+    elif resource == "configmaps":
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+            if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
+                errs.forbidden("binaryData", IMMUTABLE_SET)
+        errs.check("ConfigMap", cur.Spec.Name or cur.Name)
+
+
+def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
+    old_w = task_spec_to_wire(cur.Spec, name=cur.Name)
+    new_w = task_spec_to_wire(new.Spec, name=cur.Name)
+    old_deadline, new_deadline = old_w.get("activeDeadlineSeconds"), new_w.get("activeDeadlineSeconds")
+    if new_deadline is not None and old_deadline is not None and new_deadline > old_deadline:
+        errs.invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
+    elif new_deadline is None and old_deadline is not None:
+        errs.invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value")
+    old_tols, new_tols = old_w.get("tolerations", []), new_w.get("tolerations", [])
+    if any(t not in new_tols for t in old_tols):
+        errs.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds")
+    munged = copy.deepcopy(new_w)
+    for key in ("containers", "initContainers"):
+        olds, news = old_w.get(key, []), munged.get(key, [])
+        if len(olds) == len(news):
+            for o, n in zip(olds, news, strict=True):
+                n["image"] = o["image"]
+    for key in ("activeDeadlineSeconds", "tolerations"):
+        munged.pop(key, None)
+        if key in old_w:
+            munged[key] = old_w[key]
+    if json.dumps(munged, sort_keys=True) != json.dumps(old_w, sort_keys=True):
+        errs.forbidden("spec", "pod updates may not change fields other than " + ",".join(POD_UPDATABLE))
 
 
 # ---------------------------------------------------------------- field selectors

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -558,6 +561,10 @@ def test_secret_type_rules() -> None:
     assert invalid("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
                                "stringData": {".dockerconfigjson": "{"}}) == [
         'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": unexpected end of JSON input']
+    assert invalid("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
+                               "stringData": {".dockerconfigjson": "[1]"}}) == [
+        'data[.dockerconfigjson]: Invalid value: "<secret contents redacted>": json: cannot unmarshal array into Go '
+        "value of type map[string]interface {}"]
     ok = C.to_core("secrets", {"metadata": {"name": "r"}, "type": "kubernetes.io/dockerconfigjson",
                                "stringData": {".dockerconfigjson": '{"auths":{}}'}}, namespace="default")
     assert ok.Spec.Type == "kubernetes.io/dockerconfigjson"
@@ -904,3 +911,77 @@ def test_node_update_keeps_swarm_labels_kubernetes_would_refuse() -> None:
     with pytest.raises(Invalid) as e:
         C.apply_node_update(n, w)
     assert [c.field for c in e.value.causes] == ["metadata.labels"]
+
+
+def test_pod_updates() -> None:
+    cur = stored(C.to_core("pods", pod({"containers": [{"name": "a", "image": "nginx:1.26"}],
+                                        "tolerations": [{"key": "a", "operator": "Exists"}],
+                                        "activeDeadlineSeconds": 100}), namespace="default"))
+    wire = C.to_wire("pods", cur)
+    ok = copy.deepcopy(wire)
+    ok["metadata"]["labels"] = {"env": "prod"}
+    ok["spec"]["containers"][0]["image"] = "nginx:1.27"
+    ok["spec"]["activeDeadlineSeconds"] = 50
+    ok["spec"]["tolerations"].append({"key": "k", "operator": "Exists", "effect": "NoSchedule"})
+    C.validate_update("pods", cur, C.to_core("pods", ok, namespace="default"))
+    bad = copy.deepcopy(wire)
+    bad["spec"]["containers"][0]["ports"] = [{"containerPort": 80}]
+    bad["spec"]["activeDeadlineSeconds"] = 200
+    bad["spec"]["tolerations"] = []
+    with pytest.raises(Invalid) as e:
+        C.validate_update("pods", cur, C.to_core("pods", bad, namespace="default"))
+    assert causes(e) == [
+        "spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value",
+        "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds",
+        "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+        "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+        "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"]
+
+
+def test_immutable_secret_and_config_map_updates() -> None:
+    cur = C.to_core("secrets", {"metadata": {"name": "s"}, "immutable": True, "stringData": {"k": "v"}},
+                    namespace="default")
+    same = C.to_core("secrets", C.to_wire("secrets", cur), namespace="default")
+    C.validate_update("secrets", cur, same)
+    changed = C.to_core("secrets", {"metadata": {"name": "s"}, "stringData": {"k": "w"}, "type": "example.com/x"},
+                        namespace="default")
+    with pytest.raises(Invalid) as e:
+        C.validate_update("secrets", cur, changed)
+    assert causes(e) == ['type: Invalid value: "example.com/x": field is immutable',
+                         "immutable: Forbidden: field is immutable when `immutable` is set",
+                         "data: Forbidden: field is immutable when `immutable` is set"]
+    cm = C.to_core("configmaps", {"metadata": {"name": "c"}, "immutable": True, "data": {"k": "v"}},
+                   namespace="default")
+    with pytest.raises(Invalid) as e:
+        C.validate_update("configmaps", cm, C.to_core("configmaps", {"metadata": {"name": "c"}, "immutable": True,
+                                                                    "data": {"k": "w"}}, namespace="default"))
+    assert causes(e) == ["data: Forbidden: field is immutable when `immutable` is set"]
+    C.validate_update("configmaps", C.to_core("configmaps", {"metadata": {"name": "c"}}, namespace="default"),
+                      cm)  # a mutable one may change, and become immutable
+
+
+KUBECTL = Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.33")
+
+
+@pytest.mark.skipif(not KUBECTL.exists(), reason="no kubectl 1.33 here")
+@pytest.mark.parametrize("args", [
+    ["create", "secret", "docker-registry", "reg", "--docker-server=r.example", "--docker-username=u",
+     "--docker-password=p"],
+    ["create", "secret", "generic", "g", "--from-literal=a=b", "--type=example.com/x"],
+    ["create", "configmap", "c", "--from-literal=k=v"],
+    ["create", "namespace", "dev"],
+    ["create", "serviceaccount", "sa"],
+])
+def test_what_kubectl_writes_converts(args: list[str], tmp_path: Path) -> None:
+    out = subprocess.run([str(KUBECTL), *args, "--dry-run=client", "-o", "json", "--cache-dir", str(tmp_path)],
+                         check=True, capture_output=True, text=True, timeout=30,
+                         env={**os.environ, "KUBECONFIG": os.devnull}).stdout
+    obj = json.loads(out)
+    resource = {"Secret": "secrets", "ConfigMap": "configmaps", "Namespace": "namespaces",
+                "ServiceAccount": "serviceaccounts"}[obj["kind"]]
+    core = C.to_core(resource, obj, namespace="" if resource == "namespaces" else "default")
+    core.ID = "u"
+    wire = C.to_wire(resource, core)
+    assert wire["metadata"]["name"] == obj["metadata"]["name"]
+    for key in ("data", "type"):
+        assert wire.get(key) == obj.get(key)
