@@ -76,7 +76,7 @@ def error_status(e: ShoalError) -> status.Result:
     """The ``Status`` of a core error."""
     msg = e.message
     if isinstance(e, Invalid):
-        return status.invalid(e.kind, e.name, [(c.field, c.type, c.detail) for c in e.causes])
+        return invalid_status(e)
     if isinstance(e, Gone):
         return status.status(410, "Expired", msg or "too old resource version")
     if isinstance(e, NotFound | AlreadyExists):
@@ -100,6 +100,25 @@ def error_status(e: ShoalError) -> status.Result:
     if code == 500:
         return status.internal(msg)
     return status.status(code, reason, msg)
+
+
+def invalid_status(e: Invalid) -> status.Result:
+    """422 ``Pod "x" is invalid: spec.containers[0].image: Required value`` (several causes: ``[a, b]``);
+    the core's causes carry their words (``Required value``, ``Invalid value: …``) already."""
+    texts: list[str] = []
+    causes: list[dict[str, Any]] = []
+    for c in e.causes:
+        text = f"{c.field}: {c.detail}" if c.field else c.detail
+        if text not in texts:
+            texts.append(text)
+        cause: dict[str, Any] = {"reason": c.type, "message": c.detail}
+        if c.field:
+            cause["field"] = c.field
+        causes.append(cause)
+    message = f'{e.kind} "{e.name}" is invalid'
+    if texts:
+        message += ": " + (texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]")
+    return status.status(422, "Invalid", message, {"name": e.name, "kind": e.kind, "causes": causes})
 
 
 def success(name: str, resource: str, group: str, uid: str) -> dict[str, Any]:

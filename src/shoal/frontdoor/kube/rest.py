@@ -379,6 +379,7 @@ class Door:
                 raise KubeError(status.conflict(target.resource.resource, target.resource.group, target.name))
             return reply(to_wire(target.resource, cur, NodeLookup(kube)), code, headers=warning_headers(warnings))
         core = convert.to_core(target.resource.resource, new, namespace=target.namespace)
+        convert.validate_update(target.resource.resource, cur, core)
         merged = carry(target, cur, core)
         merged.Version.Index = version
         updated = await kube.update(merged, dry_run=dry_run(request))

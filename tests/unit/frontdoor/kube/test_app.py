@@ -152,7 +152,9 @@ async def test_namespace_mismatch(env: Env) -> None:
 async def test_invalid_object(env: Env) -> None:
     code, body, _ = await env.call("POST", PODS, {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x"}]}})
     assert code == 422 and body["reason"] == "Invalid"
-    assert "spec.containers[0].image: Required value" in body["message"]
+    assert body["message"] == 'Pod "x" is invalid: spec.containers[0].image: Required value'
+    assert body["details"]["causes"][0] == {"reason": "FieldValueRequired", "message": "Required value",
+                                            "field": "spec.containers[0].image"}
     assert body["details"]["causes"][0]["field"] == "spec.containers[0].image"
 
 
@@ -540,3 +542,11 @@ async def test_locked_node_is_unavailable(env: Env) -> None:
     env.node.unavailable = FailedPrecondition(SWARM_LOCKED)
     code, body, _ = await env.call("GET", PODS)
     assert code == 503 and body["reason"] == "ServiceUnavailable" and body["message"] == SWARM_LOCKED
+
+
+async def test_update_rules(env: Env) -> None:
+    await env.call("POST", PODS, pod("u"))
+    code, body, _ = await env.call("PATCH", f"{PODS}/u", {"spec": {"restartPolicy": "Never"}},
+                                   ctype="application/merge-patch+json")
+    assert code == 422 and body["reason"] == "Invalid"
+    assert body["message"].startswith('Pod "u" is invalid: spec: Forbidden: pod updates may not change fields')

@@ -203,3 +203,11 @@ async def test_exec_and_logs(kc: Kubectl) -> None:
     assert out == "two\n"
     _, out, _ = await kc("exec", "mywebserver", "--", "echo", "hello", "world")
     assert out == "echo hello world\n"
+
+
+async def test_invalid_pod_refused_in_kubernetes_words(kc: Kubectl) -> None:
+    bad = kc.tmp / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: x\nspec:\n  containers:\n  - name: x\n")
+    code, _, err = await kc("create", "-f", str(bad), ok=False)
+    assert code == 1
+    assert 'The Pod "x" is invalid: spec.containers[0].image: Required value' in err
