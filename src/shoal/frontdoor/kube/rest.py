@@ -147,9 +147,14 @@ def decode_continue(token: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- reading bodies
 
 
+def media_type(request: web.Request) -> str:
+    """The body's media type; none given is JSON (the API server takes its first serializer)."""
+    return request.content_type if "Content-Type" in request.headers else JSON
+
+
 async def read_body(request: web.Request, accepted: tuple[str, ...] = BODY_TYPES) -> Any:
     """The request's body as JSON values, from JSON, YAML or a protobuf envelope (415 for others)."""
-    ctype = request.content_type
+    ctype = media_type(request)
     raw = await request.read()
     if ctype not in accepted and not (ctype == "application/x-yaml" and YAML in accepted):
         raise KubeError(status.unsupported_media_type(ctype, tuple(t for t in accepted if t in BODY_TYPES)
@@ -174,7 +179,7 @@ def validate_fields(request: web.Request, resource: Resource, obj: Any, warnings
     mode = request.query.get("fieldValidation", "Strict" if strict_default else "Warn")
     if mode not in ("Strict", "Warn", "Ignore"):
         raise KubeError(status.bad_request(f"fieldValidation parameter unsupported: {mode}"))
-    if request.content_type == protobuf.PROTOBUF:
+    if media_type(request) == protobuf.PROTOBUF:
         mode = "Ignore"  # a protobuf body has only the message's fields (and every zero value: selfLink "")
     if not isinstance(obj, dict):
         raise KubeError(status.cannot_handle(resource.kind, resource.api_version,
@@ -504,6 +509,8 @@ class Door:
                                  uid=str(pre.get("uid") or ""), version=version,
                                  dry_run=dry_run(request) or opts.get("dryRun") == ["All"])
         if left is None:
+            if target.kind == "tasks":  # a Pod's deletion answers with the Pod, gone or not (as Kubernetes')
+                return reply(to_wire(target.resource, cur, NodeLookup(kube)))
             r = target.resource
             return reply(success(target.name, r.resource, r.group, cur.ID))
         return reply(to_wire(target.resource, left, NodeLookup(kube)))

@@ -255,11 +255,13 @@ async def test_delete(env: Env) -> None:
     code, body, _ = await env.call("DELETE", f"{CMS}/d")
     assert code == 404
     _, created, _ = await env.call("POST", PODS, pod("gone"))
-    # a Pod never scheduled goes at once; a DeleteOptions body in protobuf is read too
+    # a Pod never scheduled goes at once (the answer is the Pod, as Kubernetes answers for Pods); a
+    # DeleteOptions body in protobuf is read too
     opts = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 5,
             "preconditions": {"uid": created["metadata"]["uid"]}}
     code, body, _ = await env.call("DELETE", f"{PODS}/gone", protobuf.encode(opts), ctype=protobuf.PROTOBUF)
-    assert code == 200 and body["status"] == "Success", body
+    assert code == 200 and body["kind"] == "Pod" and body["metadata"]["name"] == "gone", body
+    assert (await env.call("GET", f"{PODS}/gone"))[0] == 404
     await env.call("POST", CMS, cm("pre"))
     code, body, _ = await env.call("DELETE", f"{CMS}/pre", {"preconditions": {"uid": "wrong"}})
     assert code == 409
