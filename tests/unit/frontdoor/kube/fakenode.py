@@ -28,6 +28,7 @@ from tests.unit.helpers import make_node, memory_store
 class FakeLogs:
     lines: dict[tuple[str, str], list[tuple[str, bytes]]] = field(default_factory=dict)
     asked: list[tuple[LogSelector, LogOptions]] = field(default_factory=list)
+    follow: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)  # lines that come (None: the end)
 
     async def stream(self, selector: LogSelector, options: LogOptions) -> AsyncGenerator[LogEntry, None]:
         self.asked.append((selector, options))
@@ -36,6 +37,9 @@ class FakeLogs:
             found = found[-options.tail:] if options.tail else []
         for ts, line in found:
             yield LogEntry(task=None, timestamp=ts, stream="stdout", message=line)  # type: ignore[arg-type]
+        if options.follow:
+            while (more := await self.follow.get()) is not None:
+                yield LogEntry(task=None, timestamp="", stream="stdout", message=more)  # type: ignore[arg-type]
 
 
 class FakeSession:

@@ -471,6 +471,11 @@ async def test_logs(env: Env) -> None:
     assert await resp.text() == "hello\nworld\n"
     resp = await env.client.get(f"{PODS}/one/log", params={"tailLines": "1", "timestamps": "true"})
     assert await resp.text() == "2026-01-01T00:00:01.000000000Z world\n"
+    async with env.client.get(f"{PODS}/one/log", params={"follow": "true", "tailLines": "0"}) as resp:
+        await env.node.log_lines.follow.put(b"later")
+        assert await asyncio.wait_for(resp.content.readline(), 5) == b"later\n"  # streamed as it comes
+        await env.node.log_lines.follow.put(None)
+        assert await asyncio.wait_for(resp.content.read(), 5) == b""
     two = pod("two")
     two["spec"]["containers"] = [{"name": "a", "image": "busybox"}, {"name": "b", "image": "busybox"}]
     await env.call("POST", PODS, two)
