@@ -40,8 +40,7 @@ unschedulable), ``unschedulable`` false or absent makes a paused or drained node
 
 ``field_value`` and ``FIELDS`` answer field selectors (``spec.nodeName=node01``).
 
-Quantities (``100m``, ``64Mi``) are read by a small parser here. TODO: switch to ``shoal.api.quantity``
-(``parse_quantity``/``cpu_nanos``/``memory_bytes``/``format_cpu``/``format_memory``) once it is on main.
+Quantities (``100m``, ``64Mi``) are read by ``shoal.api.quantity``.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from shoal.api.errors import FieldCause, Invalid, InvalidArgument
@@ -84,6 +83,8 @@ from shoal.api.pod import (
     Volume,
     VolumeMount,
 )
+from shoal.api.quantity import ERR_FORMAT_WRONG as QUANTITY_FORMAT_ERR
+from shoal.api.quantity import cpu_nanos, format_cpu, format_memory, memory_bytes, parse_quantity
 from shoal.api.states import TaskState
 from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, tolerated
 from shoal.api.types import (
@@ -353,69 +354,14 @@ def _validate_annotations(errs: _Errors, annotations: Mapping[str, str], path: s
         errs.too_long(path, MAX_ANNOTATIONS_SIZE)
 
 
-# ---------------------------------------------------------------- quantities
-# TODO: use shoal.api.quantity (parse_quantity, cpu_nanos, memory_bytes, format_cpu, format_memory) once merged.
-
-QUANTITY_FORMAT_ERR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-_re_quantity = re.compile(r"([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)")
-_DECIMAL_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_BINARY_SUFFIX = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+# ---------------------------------------------------------------- quantities (``api/quantity.py``)
 
 
 def _parse_quantity(text: object) -> Decimal:
     """A Kubernetes quantity's value (``ValueError`` with the API server's words when malformed)."""
     if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError(QUANTITY_FORMAT_ERR)
-    if not isinstance(text, str):
-        return Decimal(str(text))
-    m = _re_quantity.fullmatch(text.strip() if text.strip() == text else "\0")
-    if m is None:
-        raise ValueError(QUANTITY_FORMAT_ERR)
-    num, suffix = m.groups()
-    try:
-        value = Decimal(num)
-    except InvalidOperation:
-        raise ValueError("unable to parse numeric part of quantity") from None
-    if suffix in _DECIMAL_SUFFIX:
-        return value.scaleb(_DECIMAL_SUFFIX[suffix])
-    if suffix in _BINARY_SUFFIX:
-        return value * (2 ** _BINARY_SUFFIX[suffix])
-    if suffix[0] in "eE" and re.fullmatch(r"[-+]?[0-9]+", suffix[1:]):
-        return value.scaleb(int(suffix[1:]))
-    raise ValueError("unable to parse quantity's suffix")
-
-
-def _cpu_nanos(value: Decimal) -> int:
-    return int((value * SECOND).to_integral_value(rounding=ROUND_CEILING))
-
-
-def _memory_bytes(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_CEILING))
-
-
-def format_cpu(nanos: int) -> str:
-    """A CPU amount in Kubernetes' canonical text (``2``, ``500m``, ``1500m``, ``250n``)."""
-    if nanos % SECOND == 0:
-        return str(nanos // SECOND)
-    if nanos % 1_000_000 == 0:
-        return f"{nanos // 1_000_000}m"
-    if nanos % 1000 == 0:
-        return f"{nanos // 1000}u"
-    return f"{nanos}n"
-
-
-def format_memory(n: int) -> str:
-    """A byte count in Kubernetes' canonical text: the largest binary suffix that divides it (``64Mi``),
-    else the largest decimal one (``1G``), else bare bytes."""
-    if n == 0:
-        return "0"
-    for suffix, shift in sorted(_BINARY_SUFFIX.items(), key=lambda kv: -kv[1]):
-        if n % (1 << shift) == 0:
-            return f"{n >> shift}{suffix}"
-    for suffix, exp in (("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3)):
-        if n % 10**exp == 0:
-            return f"{n // 10**exp}{suffix}"
-    return str(n)
+    return parse_quantity(text)
 
 
 # ---------------------------------------------------------------- small helpers
@@ -794,7 +740,7 @@ class _PodReader:
         if q < 0:
             self.errs.invalid(path, v, "must be greater than or equal to 0")
             return 0
-        return _cpu_nanos(q) if cpu else _memory_bytes(q)
+        return cpu_nanos(q) if cpu else memory_bytes(q)
 
     # ------------------------------------------------------------ containers
 

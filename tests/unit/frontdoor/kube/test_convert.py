@@ -325,7 +325,7 @@ def test_error_texts_volumes_tolerations_labels() -> None:
         "`tolerationSeconds` is set"]
     with pytest.raises(Invalid) as e:
         C.to_core("pods", pod(name="Foo"), namespace="default")
-    assert str(e.value).startswith("Pod 'Foo' is invalid: metadata.name: Invalid value")
+    assert str(e.value).startswith('Pod "Foo" is invalid: metadata.name: Invalid value')
     assert e.value.kind == "Pod" and e.value.causes[0].type == "FieldValueInvalid"
 
 
