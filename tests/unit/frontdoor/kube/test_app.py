@@ -557,3 +557,17 @@ async def test_update_rules(env: Env) -> None:
                                    ctype="application/merge-patch+json")
     assert code == 422 and body["reason"] == "Invalid"
     assert body["message"].startswith('Pod "u" is invalid: spec: Forbidden: pod updates may not change fields')
+
+
+async def test_server_side_apply_removes_what_is_no_longer_applied(env: Env) -> None:
+    apply_type = "application/apply-patch+yaml"
+    await env.call("PATCH", f"{CMS}/ssa?fieldManager=m", cm("ssa", {"keep": "1", "drop": "1"}, a="1", b="2"),
+                   ctype=apply_type)
+    await env.call("PATCH", f"{CMS}/ssa?fieldManager=other", {"data": {"c": "3"}},
+                   ctype="application/merge-patch+json")
+    code, body, _ = await env.call("PATCH", f"{CMS}/ssa?fieldManager=m", cm("ssa", {"keep": "1"}, a="1"),
+                                   ctype=apply_type)
+    assert code == 200, body
+    assert body["data"] == {"a": "1", "c": "3"} and body["metadata"]["labels"] == {"keep": "1"}
+    owners = {e["manager"]: e["fieldsV1"] for e in body["metadata"]["managedFields"]}
+    assert owners["m"]["f:data"] == {"f:a": {}} and owners["other"]["f:data"] == {"f:c": {}}
