@@ -571,3 +571,25 @@ async def test_server_side_apply_removes_what_is_no_longer_applied(env: Env) -> 
     assert body["data"] == {"a": "1", "c": "3"} and body["metadata"]["labels"] == {"keep": "1"}
     owners = {e["manager"]: e["fieldsV1"] for e in body["metadata"]["managedFields"]}
     assert owners["m"]["f:data"] == {"f:a": {}} and owners["other"]["f:data"] == {"f:c": {}}
+
+
+async def test_access_review_follows_the_user() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from shoal.frontdoor.kube.app import make_app
+    from shoal.frontdoor.kube.server import USER, User
+
+    review = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+              "spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}}
+    for user, allowed in ((User("admin", ("system:masters",)), True),
+                          (User("system:serviceaccount:default:default", ("system:serviceaccounts",)), True),
+                          (User("bob", ("devs",)), False)):
+        @web.middleware
+        async def as_user(request: web.Request, handler: Any, user: User = user) -> web.StreamResponse:
+            request[USER] = user
+            return await handler(request)
+
+        async with serving() as env, TestClient(TestServer(make_app(env.node, middlewares=(as_user,)))) as c:
+            resp = await c.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review)
+            assert resp.status == 201 and (await resp.json())["status"]["allowed"] is allowed
