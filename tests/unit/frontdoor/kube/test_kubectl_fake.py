@@ -55,11 +55,17 @@ class Kubectl:
         return process.returncode, out.decode(), err.decode()
 
 
-@pytest.fixture
-async def kc(tmp_path: Path) -> AsyncIterator[Kubectl]:
+# The dispatcher (which runs kubectl 1.33 for a server of minor 33) and kubectl 1.32 itself.
+BINARIES = [pytest.param(None, id="dispatcher"),
+            pytest.param(KUBECTL_132, id="1.32",
+                         marks=pytest.mark.skipif(KUBECTL_132 is None, reason="kubectl 1.32 is not installed"))]
+
+
+@pytest.fixture(params=BINARIES)
+async def kc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kubectl]:
     async with serving() as env:
         (tmp_path / "pod.yaml").write_text(POD_YAML)
-        yield Kubectl(env, tmp_path)
+        yield Kubectl(env, tmp_path, request.param)
 
 
 async def test_apply_get_label_select_delete(kc: Kubectl) -> None:
