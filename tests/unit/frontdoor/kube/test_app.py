@@ -456,6 +456,13 @@ async def test_nodes_cordon_label_taint(env: Env) -> None:
     assert code == 200 and not body["spec"].get("unschedulable")
     code, body, _ = await env.call("GET", "/api/v1/nodes/nope")
     assert code == 404 and body["message"] == 'nodes "nope" not found'
+    _, cur, _ = await env.call("GET", "/api/v1/nodes/node01")
+    cur["metadata"]["labels"]["zone"] = "a"
+    code, body, _ = await env.call("PUT", "/api/v1/nodes/node01", cur)
+    assert code == 200 and body["metadata"]["labels"]["zone"] == "a"
+    assert env.store.list(Node)[0].Spec.Labels == {"disk": "ssd", "zone": "a"}
+    code, body, _ = await env.call("PUT", "/api/v1/nodes/node01", cur)  # its resourceVersion is stale now
+    assert code == 409 and body["reason"] == "Conflict"
 
 
 # ---------------------------------------------------------------- pod subresources
