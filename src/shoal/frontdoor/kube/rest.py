@@ -5,7 +5,12 @@ A request names a ``Target`` (the resource from ``resources.py``, the namespace,
 subresource). Bodies are read as the client sent them (JSON, YAML, protobuf), checked against the wire
 types as ``fieldValidation`` asks, turned into core objects by ``convert.py`` and written through the
 core, which keeps the rules (names unique per namespace, stale versions, graceful deletion). Answers
-are the object as the core now holds it, in Kubernetes' JSON (or a Table when the client asks).
+are the object as the core now holds it, in Kubernetes' JSON (or a Table when the client asks). An
+update keeps what the client may not change (identity, times, a Pod's placement and status:
+``carry``) and is checked by ``convert.validate_update``; a write of the status subresource changes
+nothing (a Pod's status is what its node reports); a Node's write goes through the core's cordon and
+the control API's node update. A deletion answers with the object while it terminates, and once it is
+gone with a Success ``Status`` (a Pod: with the Pod, as Kubernetes answers).
 
 Lists are sorted by namespace and name; ``limit`` cuts them, and the ``continue`` token (opaque:
 base64 JSON of the list's revision and the last key served) resumes after that key.
