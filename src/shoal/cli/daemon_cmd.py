@@ -58,10 +58,15 @@ def parse_generic(terms: tuple[str, ...]) -> list[GenericResource]:
 
 async def run_daemon(cfg: DaemonConfig) -> None:
     from shoal.frontdoor.docker.app import serve
+    from shoal.frontdoor.kube.app import make_app as kube_app
+    from shoal.frontdoor.kube.server import KubeServer
 
     d = Daemon(cfg)
     await d.start()
     runner = await serve(d, cfg.hosts)
+    kube = KubeServer(d, cfg.kube_addr, kube_app) if cfg.kube_addr else None
+    if kube is not None:
+        kube.start()  # serves while the node is a manager
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -69,6 +74,8 @@ async def run_daemon(cfg: DaemonConfig) -> None:
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
     await stop.wait()
+    if kube is not None:
+        await kube.stop()
     await runner.cleanup()
     await d.stop()
 
