@@ -2171,7 +2171,9 @@ def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
         if len(olds) == len(news):
             for o, n in zip(olds, news, strict=True):
                 n["image"] = o["image"]
-    for key in ("activeDeadlineSeconds", "tolerations"):
+    # ``nodeName`` is read back from where the scheduler put the Pod (the core keeps the node, not the
+    # name asked for): an update that sends it back unchanged is no change.
+    for key in ("activeDeadlineSeconds", "tolerations", "nodeName"):
         munged.pop(key, None)
         if key in old_w:
             munged[key] = old_w[key]

@@ -32,7 +32,7 @@ from aiohttp import web
 
 from shoal.api import nodelabels, selectors
 from shoal.api.errors import NotFound
-from shoal.api.types import Node, Task, clone
+from shoal.api.types import Node, Task, TaskSpec, clone, containers_of
 from shoal.frontdoor.kube import apply, convert, openapi, patch, protobuf, status, tables, wire
 from shoal.frontdoor.kube.replies import JSON, KubeError, reply, success
 from shoal.frontdoor.kube.resources import Resource
@@ -576,8 +576,37 @@ def carry(target: Target, cur: Any, new: Any) -> Any:
             continue
         if f in _USER_META or f == "Spec" or plain:
             setattr(out, f, getattr(new, f))
-    if isinstance(cur, Task) and new.Owner.ID:
-        out.Owner = new.Owner
+    if isinstance(cur, Task):
+        if new.Owner.ID:
+            out.Owner = new.Owner
+        out.Spec = _pod_spec_update(cur.Spec, new.Spec)
+    return out
+
+
+def _pod_spec_update(cur: TaskSpec, new: TaskSpec) -> TaskSpec:
+    """A running Pod's spec after an update (``convert.validate_update`` allowed it): what may change
+    (the containers' images, tolerations, the active deadline) from ``new``, the rest as stored, so an
+    update of labels leaves the task's spec as it was."""
+    def tolerations(s: TaskSpec) -> object:
+        return s.Placement.Tolerations if s.Placement else None
+
+    def deadline(s: TaskSpec) -> object:
+        return s.Pod.ActiveDeadlineSeconds if s.Pod else None
+
+    images = [c.Image for c in containers_of(new)]
+    if images == [c.Image for c in containers_of(cur)] and tolerations(new) == tolerations(cur) \
+            and deadline(new) == deadline(cur):
+        return cur
+    out: TaskSpec = clone(cur)
+    for c, image in zip(containers_of(out), images, strict=False):
+        c.Image = image
+    if new.Placement is not None:
+        if out.Placement is None:
+            out.Placement = new.Placement
+        else:
+            out.Placement.Tolerations = new.Placement.Tolerations
+    if out.Pod is not None and new.Pod is not None:
+        out.Pod.ActiveDeadlineSeconds = new.Pod.ActiveDeadlineSeconds
     return out
 
 
