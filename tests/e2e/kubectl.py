@@ -15,8 +15,11 @@ from shoal.devcluster import DevNode
 
 
 class Kubectl:
-    def __init__(self, node: DevNode, base: Path) -> None:
+    """``netns``: run kubectl in that network namespace (a client of a cluster of namespaced nodes)."""
+
+    def __init__(self, node: DevNode, base: Path, netns: str = "") -> None:
         self.node = node
+        self.netns = netns
         base.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = base / "kubeconfig"
         self.cache = base / "kube-cache"
@@ -42,7 +45,7 @@ class Kubectl:
 
     def run(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = ["kubectl", "--cache-dir", str(self.cache), *args]
+        cmd = [*self._prefix(), "kubectl", "--cache-dir", str(self.cache), *args]
         r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
                            env={**self.env(), **(env or {})})
         if check and r.returncode != 0:
@@ -56,8 +59,12 @@ class Kubectl:
         return json.loads(self.run(*args, "-o", "json").stdout)
 
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(["kubectl", "--cache-dir", str(self.cache), *args], env=self.env(), text=True,
+        return subprocess.Popen([*self._prefix(), "kubectl", "--cache-dir", str(self.cache), *args], env=self.env(),
+                                text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    def _prefix(self) -> list[str]:
+        return ["nsenter", f"--net=/run/netns/{self.netns}"] if self.netns else []
 
     def wait_ready(self, timeout: float = 30) -> None:
         """Until the API answers (the server starts once the node is a manager)."""
