@@ -299,8 +299,9 @@ spec:
 """ for i in range(n))
 
 
-def measure_pods(k: Node, run: int, n: int, timeout: float) -> float:
-    """Seconds from the start of ``kubectl apply -f`` of N Pods to all N seen Running by a watch."""
+def measure_pods(k: Node, run: int, n: int, timeout: float) -> tuple[float, float]:
+    """Seconds from the start of ``kubectl apply -f`` of N Pods to all N seen Running by a watch, and
+    to kubectl's exit."""
     path = k.base / f"pods-r{run}.yaml"
     path.write_text(pods_yaml(run, n))
     watching = threading.Event()
@@ -311,12 +312,13 @@ def measure_pods(k: Node, run: int, n: int, timeout: float) -> float:
         raise RuntimeError("the watch of the Pods did not open")
     t0 = time.monotonic()
     k.kubectl("apply", "-f", str(path))
+    cli = time.monotonic() - t0
     try:
         t1 = fut.result(timeout)
     except concurrent.futures.TimeoutError:
         fut.cancel()
         raise RuntimeError(f"{n} Pods not Running after {timeout:.0f} s") from None
-    return t1 - t0
+    return t1 - t0, cli
 
 
 def remove_pods(k: Node, run: int, timeout: float) -> None:
@@ -332,17 +334,18 @@ def remove_pods(k: Node, run: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def measure_service(k: Node, run: int, n: int, timeout: float) -> float:
-    """Seconds from ``docker service create --replicas N`` to N/N running."""
+def measure_service(k: Node, run: int, n: int, timeout: float) -> tuple[float, float]:
+    """Seconds from ``docker service create --replicas N`` to N/N running, and to the CLI's exit."""
     name = f"web-r{run}"
     t0 = time.monotonic()
     k.docker("service", "create", "--detach", "--no-resolve-image", "--stop-grace-period", "1s", "--name", name,
              "--replicas", str(n), IMAGE)
+    cli = time.monotonic() - t0
     while True:
         running = [int(s["ServiceStatus"]["RunningTasks"]) for s in k.docker_get("/services?status=true")
                    if s["Spec"]["Name"] == name]
         if running and running[0] >= n:
-            return time.monotonic() - t0
+            return time.monotonic() - t0, cli
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"service {name} not {n}/{n} running after {timeout:.0f} s")
         time.sleep(POLL)
@@ -390,19 +393,17 @@ def figures_1_3(base: Path, runtime: str, runs: int, n: int, timeout: float, mem
         pods, tasks = Spread(), Spread()
         for run in range(runs):
             this: dict[str, float] = {}
+            cli: dict[str, float] = {}
             for who in rotated(["pods", "service"], run):
-                if who == "pods":
-                    this[who] = measure_pods(k, run, n, timeout)
-                    pods.values.append(this[who])
-                else:
-                    this[who] = measure_service(k, run, n, timeout)
-                    tasks.values.append(this[who])
+                this[who], cli[who] = (measure_pods if who == "pods" else measure_service)(k, run, n, timeout)
+                (pods if who == "pods" else tasks).values.append(this[who])
                 if run == 0:
                     time.sleep(2)  # N running, settled
                     memory[f"{n}_{who}"] = k.memory()
                 (remove_pods if who == "pods" else remove_service)(k, run, timeout)
-            print(f"run {run + 1}: {n} Pods (kubectl apply) {this['pods']:.2f} s   {n} Swarm tasks (service create) "
-                  f"{this['service']:.2f} s   pods/swarm {this['pods'] / this['service']:.2f}", flush=True)
+            print(f"run {run + 1}: {n} Pods (kubectl apply) {this['pods']:.2f} s (kubectl exited after "
+                  f"{cli['pods']:.2f} s)   {n} Swarm tasks (service create) {this['service']:.2f} s (docker exited "
+                  f"after {cli['service']:.2f} s)   pods/swarm {this['pods'] / this['service']:.2f}", flush=True)
         print(f"\nFigure 1: seconds to {n} running on one node ({runtime}), {runs} run(s)")
         print(f"  Pods, kubectl apply -f:        {pods.text()}")
         print(f"  Swarm, docker service create:  {tasks.text()}")
