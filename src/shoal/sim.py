@@ -124,11 +124,13 @@ class Sim:
 
 async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 << 30, start_delay: float = 0.0,
                 root: Path | None = None, listen: str = "127.0.0.1:0",
-                generic: list[GenericResource] | None = None) -> Sim:
+                generic: list[GenericResource] | None = None, kube_addr: str = "") -> Sim:
+    """A manager (the ``hollow`` runtime) and ``nodes - 1`` hollow workers in this process; ``kube_addr``
+    is where its Kubernetes API is said to be (``shoal kubeconfig``), served by the caller."""
     base = root or Path(tempfile.mkdtemp(prefix="shoal-sim-"))
     d = Daemon(DaemonConfig(data_root=base / "data", exec_root=base / "run", runtime="hollow", hostname="hollow-0",
                             cpus=cpus, memory=memory, generic_resources=list(generic or []),
-                            block_registries=["all"]))  # a simulation pulls nothing, from nowhere
+                            block_registries=["all"], kube_addr=kube_addr))  # a simulation pulls nothing, from nowhere
     d.runtime = HollowRuntime(start_delay)
     await d.start()
     await d.swarm_init("127.0.0.1", listen)

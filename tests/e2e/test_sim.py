@@ -1,5 +1,6 @@
 """A hollow cluster (`shoal sim`) driven by the real docker CLI: five nodes with labels, a constrained
-service spread over the matching ones, and the benchmark command's JSON line."""
+service spread over the matching ones, and the benchmark command's JSON line; with ``--kube-addr``,
+the real kubectl against the same hollow cluster."""
 
 from __future__ import annotations
 
@@ -15,23 +16,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import rows, wait_for
+from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e]
 
 
 @contextlib.contextmanager
 def hollow_cluster(tmp_path: Path, *sim_args: str) -> Iterator[Callable[..., str]]:
-    """``shoal sim`` on a socket in ``tmp_path``; yields ``run("docker"|"shoal", *args)`` → stdout."""
+    """``shoal sim`` on a socket in ``tmp_path``; yields ``run("docker"|"shoal"|"kubectl", *args)`` →
+    stdout (kubectl with ``shoal kubeconfig``'s file and a fresh cache, when ``--kube-addr`` is given)."""
     sock = str(tmp_path / "sim.sock")
     env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(tmp_path / "docker-config"))
     shoal = [sys.executable, "-m", "shoal.cli.main"]
     proc = subprocess.Popen([*shoal, "sim", *sim_args, "-H", f"unix://{sock}"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
 
-    def run(tool: str, *args: str) -> str:
-        cmd = ["docker", *args] if tool == "docker" else [*shoal, "-H", f"unix://{sock}", *args]
-        return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    def run(tool: str, *args: str, input: str | None = None) -> str:
+        cmd = {"docker": ["docker"], "shoal": [*shoal, "-H", f"unix://{sock}"],
+               "kubectl": ["kubectl", "--kubeconfig", str(tmp_path / "kubeconfig"), "--cache-dir",
+                           str(tmp_path / "kube-cache")]}[tool]
+        return subprocess.run([*cmd, *args], input=input, capture_output=True, text=True, env=env,
+                              check=True).stdout
 
     try:
         wait_for(lambda: os.path.exists(sock), what="sim socket")
@@ -134,3 +139,29 @@ def test_placement_preferences_max_per_node_generic_resources_and_dry_run(tmp_pa
         assert len(placed) == 6
         given = json.loads(docker("inspect", "--type", "task", placed[0], "--format", "{{json .GenericResources}}"))
         assert given == [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 1}}]
+
+
+def test_sim_serves_the_kubernetes_api_with_kube_addr(tmp_path: Path) -> None:
+    addr = f"127.0.0.1:{free_port()}"
+    with hollow_cluster(tmp_path, "--nodes", "3", "--kube-addr", addr) as run:
+        (tmp_path / "kubeconfig").write_text(run("shoal", "kubeconfig"))
+        assert f"server: https://{addr}" in (tmp_path / "kubeconfig").read_text()
+        nodes = wait_for(lambda: rows(run("kubectl", "get", "nodes")), what="nodes")
+        assert sorted(r[0] for r in nodes) == ["hollow-0", "hollow-1", "hollow-2"]
+        assert {r[1] for r in nodes} == {"Ready"}
+        run("kubectl", "apply", "-f", "-", input=POD)
+        wait_for(lambda: [r for r in rows(run("kubectl", "get", "pods")) if r[2] == "Running"], what="Running")
+        run("kubectl", "delete", "pod", "hollow-web", "--grace-period", "0")
+        assert rows(run("kubectl", "get", "pods")) == []
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: hollow-web
+spec:
+  containers:
+  - name: web
+    image: web:latest
+    imagePullPolicy: IfNotPresent
+"""

@@ -1,4 +1,5 @@
-"""``shoal sim``: run a manager with N hollow nodes (serving the Docker API), or benchmark one."""
+"""``shoal sim``: run a manager with N hollow nodes (serving the Docker API, and the Kubernetes API with
+``--kube-addr``), or benchmark one."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ from shoal.cli.daemon_cmd import parse_generic
 @click.option("--start-delay", type=float, default=0.0, help="Seconds a hollow task takes to start")
 @click.option("-H", "--host", "hosts", multiple=True, default=["unix:///run/shoal/sim.sock"], show_default=True,
               help="Socket(s) to serve the Docker API on")
+@click.option("--kube-addr", default="", help="Serve the Kubernetes API (HTTPS) on HOST:PORT too; empty: nowhere")
 @click.pass_context
 def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, generic_resources: tuple[str, ...],
-        start_delay: float, hosts: tuple[str, ...]) -> None:
+        start_delay: float, hosts: tuple[str, ...], kube_addr: str) -> None:
     """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
     if ctx.invoked_subcommand is not None:
         return
@@ -32,16 +34,25 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
 
     async def run() -> None:
         from shoal.frontdoor.docker.app import serve
+        from shoal.frontdoor.kube.app import make_app as kube_app
+        from shoal.frontdoor.kube.server import KubeServer
 
         s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay,
-                                   generic=generic)
+                                   generic=generic, kube_addr=kube_addr)
         runner = await serve(s.daemon, list(hosts))
-        click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}")
+        kube = KubeServer(s.daemon, kube_addr, kube_app) if kube_addr else None
+        if kube is not None:
+            kube.start()
+            await kube.serving.wait()
+        served = f"; Kubernetes API on https://{kube_addr}" if kube_addr else ""
+        click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}{served}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if kube is not None:
+            await kube.stop()
         await runner.cleanup()
         await s.stop()
 
