@@ -10,7 +10,7 @@ import signal
 import click
 
 from shoal import sim as simulation
-from shoal.cli.daemon_cmd import parse_generic
+from shoal.cli.daemon_cmd import few_malloc_arenas, parse_generic
 
 
 @click.group("sim", invoke_without_command=True)
@@ -30,6 +30,7 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
     """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
     if ctx.invoked_subcommand is not None:
         return
+    few_malloc_arenas()  # as the daemon: memory freed by big responses goes back, not to an arena each
     generic = parse_generic(generic_resources)
 
     async def run() -> None:

@@ -269,12 +269,40 @@ def filter_for(request: web.Request, resource: Resource, nodes: NodeLookup) -> M
     return match
 
 
-def select(door: Door, target: Target, request: web.Request) -> tuple[list[dict[str, Any]], int]:
-    """The objects of the collection the request selects, as wire objects, sorted, and the revision
-    they were read at. A ``metadata.name=X`` field selector in a namespace is a lookup by name."""
+def core_key(kind: str, obj: Any) -> str:
+    """``key_of`` of the object's wire form, from the core object (no conversion)."""
+    if kind == "nodes":
+        return f"/{nodelabels.node_name(obj)}"
+    if kind in ("secrets", "configs"):
+        return f"{obj.Namespace}/{obj.Spec.Name or obj.Name}"
+    return f"{obj.Namespace}/{obj.Name}"
+
+
+def core_labels(kind: str, obj: Any) -> dict[str, str]:
+    """The labels a client sees on the object (a node's include the ones Kubernetes gives it)."""
+    if kind == "nodes":
+        return nodelabels.kube_labels(obj)
+    if kind in ("secrets", "configs"):
+        return obj.Spec.Labels or {}
+    return obj.Labels or {}
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]  # wire objects, sorted
+    revision: int
+    more: bool = False  # a limit cut the list: the last item's key continues it
+    remaining: int | None = None  # how many more match (None: not counted, with a selector)
+
+
+def select(door: Door, target: Target, request: web.Request, start: str = "", limit: int = 0) -> Page:
+    """The objects of the collection the request selects, as wire objects sorted by key (after
+    ``start``, at most ``limit`` of them when it is above 0), and the revision they were read at. A
+    ``metadata.name=X`` field selector in a namespace is a lookup by name. Objects are sorted and
+    selected as the core has them; only those on the page are converted."""
     kube = door.kube()
     rev = kube.revision
-    _, fields = parse_selectors(request, target.resource)
+    labels, fields = parse_selectors(request, target.resource)
     name = fields.requires_exact_match("metadata.name")
     if name is not None and (target.namespace or not target.resource.namespaced):
         try:
@@ -284,14 +312,24 @@ def select(door: Door, target: Target, request: web.Request) -> tuple[list[dict[
     else:
         objs = kube.list(target.kind, target.namespace)
     nodes = NodeLookup(kube)
-    wanted = filter_for(request, target.resource, nodes)
-    out = []
-    for o in objs:
-        w = to_wire(target.resource, o, nodes)
-        if wanted(o, w):
-            out.append(w)
-    out.sort(key=key_of)
-    return out, rev
+    keyed = sorted(((core_key(target.kind, o), o) for o in objs), key=lambda ko: ko[0])
+    if start:
+        keyed = [ko for ko in keyed if ko[0] > start]
+    selective = not labels.empty or bool(fields.requirements)
+    page = Page([], rev)
+    for i, (_, o) in enumerate(keyed):
+        if selective:
+            if not labels.matches(core_labels(target.kind, o)):
+                continue
+            if not fields.matches(functools.partial(convert.field_value, target.resource.resource, o,
+                                                    node_name=nodes.name)):
+                continue
+        if limit and len(page.items) == limit:
+            page.more = True
+            page.remaining = None if selective else len(keyed) - i
+            break
+        page.items.append(to_wire(target.resource, o, nodes))
+    return page
 
 
 # ---------------------------------------------------------------- the door's handlers
@@ -310,18 +348,13 @@ class Door:
 
     async def list_objects(self, request: web.Request, target: Target) -> web.StreamResponse:
         accept = request.headers.get("Accept", "")
-        items, rev = select(self, target, request)
-        limit = qint(request, "limit") or 0
+        limit = max(qint(request, "limit") or 0, 0)
         token = request.query.get("continue", "")
-        if token:
-            list_rev, start = decode_continue(token)
-            rev = list_rev
-            items = [o for o in items if key_of(o) > start]
-        cont, remaining = "", 0
-        if limit > 0 and len(items) > limit:
-            remaining = len(items) - limit
-            items = items[:limit]
-            cont = encode_continue(rev, key_of(items[-1]))
+        list_rev, start = decode_continue(token) if token else (0, "")
+        page = select(self, target, request, start, limit)
+        items, rev = page.items, list_rev or page.revision
+        cont = encode_continue(rev, key_of(items[-1])) if page.more and items else ""
+        remaining = page.remaining
         if tables.wants_table(accept):
             body = tables.table(target.resource, items, str(rev), request.query.get("includeObject", "Metadata"),
                                 continue_token=cont)
@@ -329,7 +362,8 @@ class Door:
         meta: dict[str, Any] = {"resourceVersion": str(rev)}
         if cont:
             meta["continue"] = cont
-            meta["remainingItemCount"] = remaining
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
         for o in items:
             o.pop("kind", None)
             o.pop("apiVersion", None)
@@ -523,7 +557,7 @@ class Door:
     async def delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         await self.node.check_writable()
         opts = await delete_options(request)
-        items, _ = select(self, target, request)
+        items = select(self, target, request).items
         kube = self.kube()
         grace = opts.get("gracePeriodSeconds")
         for o in items:
