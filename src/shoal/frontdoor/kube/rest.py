@@ -32,7 +32,7 @@ from aiohttp import web
 
 from shoal.api import nodelabels, selectors
 from shoal.api.errors import NotFound
-from shoal.api.types import Node, Task, clone
+from shoal.api.types import Node, clone
 from shoal.frontdoor.kube import apply, convert, openapi, patch, protobuf, status, tables, wire
 from shoal.frontdoor.kube.replies import JSON, KubeError, reply, success
 from shoal.frontdoor.kube.resources import Resource
@@ -56,7 +56,7 @@ DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
 _SERVER_META = ("ID", "Version", "CreatedAt", "UpdatedAt", "Namespace", "Name", "GenerateName", "Generation",
                 "ObservedGeneration", "DeletionTimestamp", "DeletionGracePeriodSeconds")
 # Metadata a write replaces.
-_USER_META = ("Labels", "Annotations", "Finalizers", "ManagedFields")
+_USER_META = ("Labels", "Annotations", "Finalizers", "ManagedFields", "OwnerReferences", "Owner")
 
 
 @dataclass(frozen=True)
@@ -510,7 +510,7 @@ class Door:
         kube = self.kube()
         left = await kube.delete(target.kind, target.namespace, target.name,
                                  grace_seconds=grace if isinstance(grace, int) else None,
-                                 propagation=str(opts.get("propagationPolicy") or "Background"),
+                                 propagation=propagation_of(opts),
                                  uid=str(pre.get("uid") or ""), version=version,
                                  dry_run=dry_run(request) or opts.get("dryRun") == ["All"])
         if left is None:
@@ -531,7 +531,7 @@ class Door:
             try:
                 await kube.delete(target.kind, meta.get("namespace", ""), meta.get("name", ""),
                                   grace_seconds=grace if isinstance(grace, int) else None,
-                                  dry_run=dry_run(request))
+                                  propagation=propagation_of(opts), dry_run=dry_run(request))
             except NotFound:  # gone meanwhile
                 pass
         r = target.resource
@@ -557,7 +557,15 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
         opts["gracePeriodSeconds"] = grace
     if "propagationPolicy" in request.query:
         opts["propagationPolicy"] = request.query["propagationPolicy"]
+    if "orphanDependents" in request.query:
+        opts["orphanDependents"] = request.query["orphanDependents"] == "true"
     policy = opts.get("propagationPolicy")
+    orphan = opts.get("orphanDependents")
+    if orphan is not None and policy is not None:
+        raise KubeError(status.invalid("DeleteOptions", "", [
+            ("propagationPolicy", "FieldValueInvalid",
+             status.with_value(policy, "orphanDependents and deletionPropagation cannot be both set"))],
+            group="meta.k8s.io"))
     if policy not in (None, "", "Background", "Foreground", "Orphan"):
         raise KubeError(status.invalid("DeleteOptions", "", [
             ("propagationPolicy", "FieldValueNotSupported",
@@ -565,9 +573,22 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
     return opts
 
 
+def propagation_of(opts: dict[str, Any]) -> str:
+    """The core's propagation of a deletion: ``propagationPolicy``, or ``Orphan`` (or the default) from
+    the deprecated ``orphanDependents``; "" when neither is given (the object's finalizers, or its kind's
+    default, decide)."""
+    policy = opts.get("propagationPolicy")
+    if policy:
+        return str(policy)
+    orphan = opts.get("orphanDependents")
+    if orphan is True:
+        return "Orphan"
+    return "Background" if orphan is False else ""
+
+
 def carry(target: Target, cur: Any, new: Any) -> Any:
     """The object to store for a write of ``new`` over ``cur``: what a client may change comes from
-    ``new`` (the spec, labels, annotations, finalizers, managed fields; all of a plain-data kind's
+    ``new`` (the spec, labels, annotations, finalizers, owners, managed fields; all of a plain-data kind's
     fields), the rest stays as the core has it (identity, times, a Pod's placement and status)."""
     out = clone(cur)
     plain = target.kind in ("namespaces", "events", "serviceaccounts")
@@ -576,8 +597,6 @@ def carry(target: Target, cur: Any, new: Any) -> Any:
             continue
         if f in _USER_META or f == "Spec" or plain:
             setattr(out, f, getattr(new, f))
-    if isinstance(cur, Task) and new.Owner.ID:
-        out.Owner = new.Owner
     return out
 
 
