@@ -9,7 +9,8 @@ are the object as the core now holds it, in Kubernetes' JSON (or a Table when th
 update keeps what the client may not change (identity, times, a Pod's placement and status:
 ``carry``) and is checked by ``convert.validate_update``; a write of the status subresource changes
 nothing (a Pod's status is what its node reports); a Node's write goes through the core's cordon and
-the control API's node update. A deletion answers with the object while it terminates, and once it is
+the control API's node update. A deletion answers with the object while it terminates (a Pod's grace,
+finalizers: ``propagationPolicy`` Foreground and Orphan add the garbage collector's), and once it is
 gone with a Success ``Status`` (a Pod: with the Pod, as Kubernetes answers).
 
 Lists are sorted by namespace and name; ``limit`` cuts them, and the ``continue`` token (opaque:
@@ -518,7 +519,10 @@ class Door:
                 return reply(to_wire(target.resource, cur, NodeLookup(kube)))
             r = target.resource
             return reply(success(target.name, r.resource, r.group, cur.ID))
-        return reply(to_wire(target.resource, left, NodeLookup(kube)))
+        # Kept (finalizers, a Pod's grace): 200 with the object, but 202 when the client said
+        # ``orphanDependents: false``, as the API server answers.
+        return reply(to_wire(target.resource, left, NodeLookup(kube)),
+                     202 if opts.get("orphanDependents") is False else 200)
 
     async def delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         await self.node.check_writable()

@@ -69,6 +69,10 @@ async def test_foreground(env: Env) -> None:
     assert meta["finalizers"] == ["foregroundDeletion"]
     assert await gone(env, f"{SECRETS}/s")
     assert (await env.call("GET", f"{CMS}/c"))[0] == 404  # gone before its owner
+    # ``orphanDependents: false`` (the old way to cascade) is answered 202 while the object is kept
+    await env.call("POST", CMS, {"metadata": {"name": "kept", "finalizers": ["example.com/keep"]}})
+    code, body, _ = await env.call("DELETE", f"{CMS}/kept", {"orphanDependents": False})
+    assert code == 202 and body["metadata"]["deletionTimestamp"]
 
 
 async def test_orphan(env: Env) -> None:
