@@ -321,15 +321,19 @@ class Kube(Protocol):
         ...
 
     async def update(self, obj: Any, dry_run: bool = False) -> Any:
-        """Replace an object, compared against ``obj.Version.Index`` (0: whatever is stored)."""
+        """Replace an object, compared against ``obj.Version.Index`` (0: whatever is stored). Of an
+        object being deleted: no finalizer may be added (Invalid), and emptying them deletes it."""
         ...
 
     async def delete(self, kind: str, namespace: str, name: str, *, grace_seconds: int | None = None,
-                     propagation: str = "Background", uid: str = "", version: int = 0,
+                     propagation: str = "", uid: str = "", version: int = 0,
                      dry_run: bool = False) -> Any | None:
         """Delete (a Pod: gracefully, its containers stopped within ``grace_seconds`` (None: its
-        own), the object kept with ``DeletionTimestamp`` set until they have); returns the object as
-        it now is, or None once gone. ``uid``/``version``: preconditions (Conflict when unmet)."""
+        own), the object kept with ``DeletionTimestamp`` set until they have; any object: kept, marked,
+        while it has finalizers); returns the object as it now is, or None once gone. ``propagation``:
+        what becomes of its dependents, ``Background`` (collected after it), ``Foreground`` (deleted
+        before it) or ``Orphan`` (released); "" keeps what its finalizers say (else Background).
+        ``uid``/``version``: preconditions (Conflict when unmet)."""
         ...
 
     async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:

@@ -29,6 +29,7 @@ from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.events import EventController
+from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.loop import Loop
@@ -71,11 +72,12 @@ class Manager:
         self.kube = KubeObjects(store, self.changes)
         self.namespaces = NamespaceController(store, self.kube)
         self.events = EventController(store, self.kube)
+        self.gc = GarbageCollector(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
-            self.events]
+            self.events, self.gc]
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:

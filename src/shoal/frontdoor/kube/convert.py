@@ -19,9 +19,9 @@ What a Pod has that the core does not act on is kept, as its Kubernetes JSON, in
 ``readinessGates``, ``dnsConfig``, ``topologySpreadConstraints``, ``securityContext`` as written ...)
 under their own names, each container's other fields under ``containers`` / ``initContainers`` (by
 container name: ``securityContext``, ``lifecycle``, ``resources`` as written ...), volumes of types
-shoal does not mount under ``volumes``, and owner references beyond the controller under
-``ownerReferences``. ``to_wire`` renders from the core fields and lays the kept JSON over them, so a
-Task made by a controller (no kept JSON) renders too.
+shoal does not mount under ``volumes``. ``to_wire`` renders from the core fields and lays the kept JSON
+over them, so a Task made by a controller (no kept JSON) renders too. ``metadata.ownerReferences`` is
+the core's ``OwnerReferences`` (every owner; the controller's also ``Owner``).
 
 ``to_wire`` writes keys in the order of Kubernetes' Go structs and map keys sorted (as Go does), so
 one object gives the same bytes every time. A Pod's ``status`` is derived from its task (state,
@@ -56,7 +56,7 @@ from typing import Any
 
 from shoal.api.errors import FieldCause, Invalid, InvalidArgument
 from shoal.api.kube import ACTIVE, Event, EventSource, InvolvedObject, Namespace, ServiceAccount
-from shoal.api.meta import ObjectRef, Version
+from shoal.api.meta import ObjectRef, OwnerReference, Version, set_owner_references
 from shoal.api.pod import (
     ConfigMapVolume,
     ContainerPort,
@@ -460,6 +460,24 @@ def owner_reference(owner: ObjectRef) -> dict[str, Any]:
             "controller": True, "blockOwnerDeletion": True}
 
 
+def _owner_ref_to_core(r: Mapping[str, Any]) -> OwnerReference:
+    controller, block = r.get("controller"), r.get("blockOwnerDeletion")
+    return OwnerReference(APIVersion=_str(r.get("apiVersion")), Kind=_str(r.get("kind")), Name=_str(r.get("name")),
+                          ID=_str(r.get("uid")), Controller=controller if isinstance(controller, bool) else None,
+                          BlockOwnerDeletion=block if isinstance(block, bool) else None)
+
+
+def owner_ref_to_wire(r: OwnerReference) -> dict[str, Any]:
+    """An ``ownerReferences`` entry, in Go's field order (the two flags only when written)."""
+    d: dict[str, Any] = {"apiVersion": r.APIVersion or api_version_of(r.Kind), "kind": r.Kind, "name": r.Name,
+                         "uid": r.ID}
+    if r.Controller is not None:
+        d["controller"] = r.Controller
+    if r.BlockOwnerDeletion is not None:
+        d["blockOwnerDeletion"] = r.BlockOwnerDeletion
+    return d
+
+
 class _Meta:
     """The metadata of a written object, read and validated."""
 
@@ -482,14 +500,7 @@ class _Meta:
         mf = [x for x in _list(md.get("managedFields")) if isinstance(x, dict)]
         self.managed_fields = mf or None
         refs = [r for r in _list(md.get("ownerReferences")) if isinstance(r, dict)]
-        self.owner: ObjectRef | None = None
-        self.extra_owners: list[dict[str, Any]] | None = None
-        for r in refs:
-            if r.get("controller") is True:
-                self.owner = ObjectRef(Kind=_str(r.get("kind")), ID=_str(r.get("uid")), Name=_str(r.get("name")))
-                break
-        if refs and (self.owner is None or refs != [owner_reference(self.owner)]):
-            self.extra_owners = refs
+        self.owner_refs = [_owner_ref_to_core(r) for r in refs] or None
         # ValidateObjectMeta's order
         if self.generate_name:
             masked = self.generate_name[:-1] + "a" if self.generate_name.endswith("-") else self.generate_name
@@ -549,7 +560,9 @@ def _wire_meta(obj: Any, *, name: str, labels: Mapping[str, str] | None, namespa
         md["labels"] = _sorted(labels)
     if obj.Annotations:
         md["annotations"] = _sorted(obj.Annotations)
-    if owner_refs:
+    if obj.OwnerReferences:
+        md["ownerReferences"] = [owner_ref_to_wire(r) for r in obj.OwnerReferences]
+    elif owner_refs:  # a Pod's, kept as written before the core held them all
         md["ownerReferences"] = owner_refs
     elif obj.Owner is not None and obj.Owner.ID:
         md["ownerReferences"] = [owner_reference(obj.Owner)]
@@ -569,7 +582,7 @@ def _object_base(obj: Any, meta: _Meta) -> None:
     obj.Finalizers = meta.finalizers
     obj.GenerateName = meta.generate_name
     obj.ManagedFields = meta.managed_fields
-    obj.Owner = meta.owner
+    set_owner_references(obj, meta.owner_refs)  # every owner, and the controller as ``Owner``
 
 
 # ---------------------------------------------------------------- Pods: spec to the core
@@ -1150,10 +1163,6 @@ def _pod_to_core(obj: Mapping[str, Any], namespace: str) -> Task:
     errs.check("Pod", meta.shown_name)
     t = Task(ID="", Spec=spec, Name=meta.name, Labels=meta.labels)
     _object_base(t, meta)
-    t.Owner = meta.owner or ObjectRef()
-    if meta.extra_owners:
-        assert spec.Pod is not None
-        spec.Pod.Kept = {**(spec.Pod.Kept or {}), "ownerReferences": meta.extra_owners}
     return t
 
 

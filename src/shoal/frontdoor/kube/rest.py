@@ -9,7 +9,8 @@ are the object as the core now holds it, in Kubernetes' JSON (or a Table when th
 update keeps what the client may not change (identity, times, a Pod's placement and status:
 ``carry``) and is checked by ``convert.validate_update``; a write of the status subresource changes
 nothing (a Pod's status is what its node reports); a Node's write goes through the core's cordon and
-the control API's node update. A deletion answers with the object while it terminates, and once it is
+the control API's node update. A deletion answers with the object while it terminates (a Pod's grace,
+finalizers: ``propagationPolicy`` Foreground and Orphan add the garbage collector's), and once it is
 gone with a Success ``Status`` (a Pod: with the Pod, as Kubernetes answers).
 
 Lists are sorted by namespace and name; ``limit`` cuts them, and the ``continue`` token (opaque:
@@ -56,7 +57,7 @@ DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
 _SERVER_META = ("ID", "Version", "CreatedAt", "UpdatedAt", "Namespace", "Name", "GenerateName", "Generation",
                 "ObservedGeneration", "DeletionTimestamp", "DeletionGracePeriodSeconds")
 # Metadata a write replaces.
-_USER_META = ("Labels", "Annotations", "Finalizers", "ManagedFields")
+_USER_META = ("Labels", "Annotations", "Finalizers", "ManagedFields", "OwnerReferences", "Owner")
 
 
 @dataclass(frozen=True)
@@ -544,7 +545,7 @@ class Door:
         kube = self.kube()
         left = await kube.delete(target.kind, target.namespace, target.name,
                                  grace_seconds=grace if isinstance(grace, int) else None,
-                                 propagation=str(opts.get("propagationPolicy") or "Background"),
+                                 propagation=propagation_of(opts),
                                  uid=str(pre.get("uid") or ""), version=version,
                                  dry_run=dry_run(request) or opts.get("dryRun") == ["All"])
         if left is None:
@@ -552,7 +553,10 @@ class Door:
                 return reply(to_wire(target.resource, cur, NodeLookup(kube)))
             r = target.resource
             return reply(success(target.name, r.resource, r.group, cur.ID))
-        return reply(to_wire(target.resource, left, NodeLookup(kube)))
+        # Kept (finalizers, a Pod's grace): 200 with the object, but 202 when the client said
+        # ``orphanDependents: false``, as the API server answers.
+        return reply(to_wire(target.resource, left, NodeLookup(kube)),
+                     202 if opts.get("orphanDependents") is False else 200)
 
     async def delete_collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         await self.node.check_writable()
@@ -565,7 +569,7 @@ class Door:
             try:
                 await kube.delete(target.kind, meta.get("namespace", ""), meta.get("name", ""),
                                   grace_seconds=grace if isinstance(grace, int) else None,
-                                  dry_run=dry_run(request))
+                                  propagation=propagation_of(opts), dry_run=dry_run(request))
             except NotFound:  # gone meanwhile
                 pass
         r = target.resource
@@ -591,7 +595,15 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
         opts["gracePeriodSeconds"] = grace
     if "propagationPolicy" in request.query:
         opts["propagationPolicy"] = request.query["propagationPolicy"]
+    if "orphanDependents" in request.query:
+        opts["orphanDependents"] = request.query["orphanDependents"] == "true"
     policy = opts.get("propagationPolicy")
+    orphan = opts.get("orphanDependents")
+    if orphan is not None and policy is not None:
+        raise KubeError(status.invalid("DeleteOptions", "", [
+            ("propagationPolicy", "FieldValueInvalid",
+             status.with_value(policy, "orphanDependents and deletionPropagation cannot be both set"))],
+            group="meta.k8s.io"))
     if policy not in (None, "", "Background", "Foreground", "Orphan"):
         raise KubeError(status.invalid("DeleteOptions", "", [
             ("propagationPolicy", "FieldValueNotSupported",
@@ -599,9 +611,22 @@ async def delete_options(request: web.Request) -> dict[str, Any]:
     return opts
 
 
+def propagation_of(opts: dict[str, Any]) -> str:
+    """The core's propagation of a deletion: ``propagationPolicy``, or ``Orphan`` (or the default) from
+    the deprecated ``orphanDependents``; "" when neither is given (the object's finalizers, or its kind's
+    default, decide)."""
+    policy = opts.get("propagationPolicy")
+    if policy:
+        return str(policy)
+    orphan = opts.get("orphanDependents")
+    if orphan is True:
+        return "Orphan"
+    return "Background" if orphan is False else ""
+
+
 def carry(target: Target, cur: Any, new: Any) -> Any:
     """The object to store for a write of ``new`` over ``cur``: what a client may change comes from
-    ``new`` (the spec, labels, annotations, finalizers, managed fields; all of a plain-data kind's
+    ``new`` (the spec, labels, annotations, finalizers, owners, managed fields; all of a plain-data kind's
     fields), the rest stays as the core has it (identity, times, a Pod's placement and status)."""
     out = clone(cur)
     plain = target.kind in ("namespaces", "events", "serviceaccounts")
@@ -611,8 +636,6 @@ def carry(target: Target, cur: Any, new: Any) -> Any:
         if f in _USER_META or f == "Spec" or plain:
             setattr(out, f, getattr(new, f))
     if isinstance(cur, Task):
-        if new.Owner.ID:
-            out.Owner = new.Owner
         out.Spec = _pod_spec_update(cur.Spec, new.Spec)
     return out
 

@@ -2,7 +2,7 @@
 ``kube-system``, ``kube-public`` and ``kube-node-lease``, every active namespace a ``default``
 ServiceAccount, and every ServiceAccount its token Secret (``tokens.py``). A namespace marked
 ``Terminating`` (deleted) is emptied (its Pods deleted gracefully, everything else at once) and is
-deleted itself once nothing is left in it.
+deleted itself once nothing is left in it (nor any finalizer in its metadata).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class NamespaceController(Loop):
                     await self.kube.delete(kind, ns.Name, name)
                 except (NotFound, Conflict):
                     pass
-        if not left:
+        if not left and not ns.Finalizers:  # (its metadata's finalizers keep it too, until removed)
             try:
                 await self.store.commit(deletes=[ns])
             except Conflict:

@@ -11,7 +11,16 @@ ServiceAccount are ``api/kube.py``'s. The rules kept here, whichever door asks:
 * an object of a namespace needs the namespace, active (NotFound, or Forbidden while it terminates);
 * a Pod is deleted gracefully: it is marked (``DeletionTimestamp``, ``DesiredState`` remove) and its
   node stops its containers within the grace period (SIGTERM, then SIGKILL); the reaper deletes the
-  task once they have stopped. One that never reached a node, or has ended, goes at once;
+  task once they have stopped and it has no finalizers left. One that never reached a node, or has
+  ended, goes at once (unless it has finalizers);
+* finalizers: deleting an object that has any only marks it (``DeletionTimestamp``, and
+  ``DeletionGracePeriodSeconds`` 0 but for a Pod's grace) and answers with it; an update that empties
+  them deletes it (a Pod: once its containers have stopped too); a marked object takes no new
+  finalizer. A deletion's ``propagation`` adds the garbage collector's: ``Foreground`` the
+  ``foregroundDeletion`` finalizer (its dependents go first), ``Orphan`` the ``orphan`` one (they are
+  released); ``Background`` (or none given, without either finalizer) deletes at once and leaves the
+  dependents to the collector (``gc.py``). Owners: ``OwnerReferences`` and ``Owner`` are made to agree
+  on every write (``api.meta.normalize_owners``);
 * deleting a namespace marks it ``Terminating``; ``namespaces.py`` empties it and then deletes it;
 * a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing.
 
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,9 +40,20 @@ from typing import Any
 import msgspec
 
 from shoal.api import nodelabels
-from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied, Unimplemented
+from shoal.api.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    FieldCause,
+    Invalid,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unimplemented,
+)
 from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
+from shoal.api.meta import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, normalize_owners
 from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
 from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
@@ -50,6 +71,10 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces"}
+# Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
+KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
+             "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace"}
+PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
 def is_kube(kind: str, obj: Any) -> bool:
@@ -61,6 +86,35 @@ def is_kube(kind: str, obj: Any) -> bool:
 
 def random_suffix(n: int = 5) -> str:
     return "".join(secrets.choice(_NAME_CHARS) for _ in range(n))
+
+
+def object_name(kind: str, obj: Any) -> str:
+    """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
+    return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts") or \
+        not obj.Spec.Name else obj.Spec.Name
+
+
+def pod_stopped(t: Task) -> bool:
+    """Whether a Pod's containers have stopped (or never started): it ended, or never reached a node."""
+    return t.Status.State.terminal or not t.NodeID or t.Status.State < TaskState.ASSIGNED
+
+
+def deletion_finalizers(obj: Any, propagation: str) -> list[str]:
+    """The finalizers an object is left with by a deletion (Kubernetes' rule): the garbage collector's
+    two are dropped, then the one ``propagation`` asks for is added (``Orphan``: ``orphan``;
+    ``Foreground``: ``foregroundDeletion``); none given keeps the one the object has."""
+    have = obj.Finalizers or []
+    out = [f for f in have if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
+    if propagation == "Orphan" or (not propagation and ORPHAN_FINALIZER in have):
+        out.append(ORPHAN_FINALIZER)
+    elif propagation == "Foreground" or (not propagation and FOREGROUND_FINALIZER in have):
+        out.append(FOREGROUND_FINALIZER)
+    return out
+
+
+def go_strings(items: builtins.list[str]) -> str:
+    """A list of strings as Go's ``%#v`` prints it (``[]string{"a", "b"}``)."""
+    return "[]string{" + ", ".join(json.dumps(i) for i in items) + "}"
 
 
 class KubeObjects:
@@ -83,8 +137,7 @@ class KubeObjects:
 
     @staticmethod
     def _name(kind: str, obj: Any) -> str:
-        return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts") or \
-            not obj.Spec.Name else obj.Spec.Name
+        return object_name(kind, obj)
 
     def _index(self, kind: str, old: Any, new: Any) -> None:
         names = self._names.get(kind)
@@ -159,6 +212,7 @@ class KubeObjects:
         if (obj.Namespace if kind in NAMESPACED else "", name) in self._names[kind]:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
         obj.ID = obj.ID or new_id()
+        normalize_owners(obj)
         if isinstance(obj, Task):
             self._service_account(obj)
             obj.Status.State = TaskState.NEW
@@ -231,7 +285,23 @@ class KubeObjects:
             obj.Version = cur.Version
         elif obj.Version.Index != cur.Version.Index:
             raise Conflict(self._stale(kind, obj))
+        if is_kube(kind, cur):
+            normalize_owners(obj)
+        ends = False
+        if cur.DeletionTimestamp:
+            self._check_no_new_finalizers(kind, cur, obj)
+            obj.DeletionTimestamp = cur.DeletionTimestamp
+            obj.DeletionGracePeriodSeconds = cur.DeletionGracePeriodSeconds
+            # The last finalizer gone, the object goes (a Pod once its containers have stopped: the
+            # reaper's; a namespace once it is empty: the namespace controller's).
+            ends = not obj.Finalizers and kind != "namespaces" and (not isinstance(obj, Task) or pod_stopped(obj))
         if dry_run:
+            return obj
+        if ends:
+            try:
+                await self.store.commit(deletes=[obj])
+            except Conflict as e:
+                raise Conflict(self._stale(kind, obj)) from e
             return obj
         try:
             await self.store.commit(updates=[obj])
@@ -241,13 +311,22 @@ class KubeObjects:
             raise Conflict(self._stale(kind, obj)) from e
         return obj
 
+    def _check_no_new_finalizers(self, kind: str, cur: Any, obj: Any) -> None:
+        added = sorted(set(obj.Finalizers or ()) - set(cur.Finalizers or ()))
+        if added:
+            raise Invalid(KIND_NAME.get(kind, kind), self._name(kind, cur), [FieldCause(
+                "metadata.finalizers", "FieldValueForbidden", "Forbidden: no new finalizers can be added if the "
+                f"object is being deleted, found new finalizers {go_strings(added)}")])
+
     def _stale(self, kind: str, obj: Any) -> str:
         return (f'Operation cannot be fulfilled on {RESOURCE_OF.get(kind, kind)} "{self._name(kind, obj)}": the '
                 "object has been modified; please apply your changes to the latest version and try again")
 
     async def delete(self, kind: str, namespace: str, name: str, *, grace_seconds: int | None = None,
-                     propagation: str = "Background", uid: str = "", version: int = 0,
+                     propagation: str = "", uid: str = "", version: int = 0,
                      dry_run: bool = False) -> Any | None:
+        if propagation not in PROPAGATIONS:
+            raise InvalidArgument(f'unsupported propagation policy "{propagation}"')
         obj = self.get(kind, namespace, name)
         if uid and obj.ID != uid:
             raise Conflict(f"Precondition failed: UID in precondition: {uid}, UID in object meta: {obj.ID}")
@@ -256,8 +335,6 @@ class KubeObjects:
                            f"in object meta: {obj.Version.Index}")
         if kind == "nodes":
             raise FailedPrecondition("nodes leave the cluster with `docker swarm leave` and `docker node rm`")
-        if isinstance(obj, Task):
-            return await self._delete_pod(obj, grace_seconds, dry_run)
         if isinstance(obj, Namespace):
             if obj.Phase != ACTIVE:
                 return obj
@@ -267,26 +344,44 @@ class KubeObjects:
             if not dry_run:
                 await self.store.commit(updates=[obj])
             return obj
+        finalizers = deletion_finalizers(obj, propagation)
+        if isinstance(obj, Task):
+            return await self._delete_pod(obj, grace_seconds, finalizers, dry_run)
+        if not finalizers:
+            if not dry_run:
+                await self.store.commit(deletes=[obj])
+            return None
+        if obj.DeletionTimestamp and finalizers == (obj.Finalizers or []):
+            return obj  # already being deleted
+        obj = clone(obj)
+        obj.Finalizers = finalizers
+        obj.DeletionTimestamp = obj.DeletionTimestamp or now_ts()
+        obj.DeletionGracePeriodSeconds = 0
         if not dry_run:
-            await self.store.commit(deletes=[obj])
-        return None
+            await self.store.commit(updates=[obj])
+        return obj
 
-    async def _delete_pod(self, t: Task, grace_seconds: int | None, dry_run: bool) -> Task | None:
+    async def _delete_pod(self, t: Task, grace_seconds: int | None, finalizers: builtins.list[str],
+                          dry_run: bool) -> Task | None:
         pod_grace = t.Spec.Pod.TerminationGracePeriodSeconds if t.Spec.Pod is not None else 30
         grace = pod_grace if grace_seconds is None else max(grace_seconds, 0)
-        gone_now = grace == 0 or not t.NodeID or t.Status.State.terminal or t.Status.State < TaskState.ASSIGNED
-        if t.DeletionTimestamp and not gone_now:
-            return t  # already being deleted
+        stopped = pod_stopped(t)
+        if stopped:
+            grace = 0
+        same = finalizers == (t.Finalizers or [])
+        if t.DeletionTimestamp and same and grace >= (t.DeletionGracePeriodSeconds or 0):
+            return t  # already being deleted (a second deletion may only shorten the grace)
         if dry_run:
-            return None if gone_now else t
-        if gone_now and (t.Status.State.terminal or not t.NodeID or t.Status.State < TaskState.ASSIGNED):
+            return None if stopped and not finalizers else t
+        if stopped and not finalizers:
             await self.store.commit(deletes=[t])
             return None
         t = clone(t)
+        t.Finalizers = finalizers or None
         t.DeletionTimestamp = t.DeletionTimestamp or now_ts()
         t.DeletionGracePeriodSeconds = grace
         t.DesiredState = TaskState.REMOVE
-        if grace != pod_grace:  # the containers stop within the grace asked for, not the Pod's own
+        if grace != pod_grace and not stopped:  # the containers stop within the grace asked for
             for c in t.Spec.Containers:
                 c.StopGracePeriod = grace * 1_000_000_000
         await self.store.commit(updates=[t])

@@ -2,8 +2,8 @@
 
 It keeps at most ``TaskHistoryRetentionLimit`` tasks (5 by default) per slot of a replicated service
 or per node of a global one, deleting the oldest that have stopped (or never reached a node and are
-no longer wanted); and it deletes tasks marked ``remove`` (scale-down, service removal) once they
-have stopped or if they never reached a node.
+no longer wanted); and it deletes tasks marked ``remove`` (scale-down, service removal, a Pod's
+deletion) once they have stopped or if they never reached a node, and have no finalizers (a Pod's).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class TaskReaper(Loop):
         deletes: dict[str, Task] = {}
         for tid in list(self.removals):
             t = self.store.get(Task, tid)
-            if t is None:
+            if t is None or t.Finalizers:  # a Pod's finalizers keep it: their removal notes it again
                 self.removals.discard(tid)
             elif reapable(t):
                 deletes[tid] = t
@@ -102,7 +102,7 @@ class TaskReaper(Loop):
                 if cur is None:
                     continue
                 try:
-                    if reapable(cur):
+                    if reapable(cur) and not cur.Finalizers:
                         await self.store.commit(deletes=[cur])
                 except Conflict:
                     self._note(cur)

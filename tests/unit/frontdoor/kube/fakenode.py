@@ -1,5 +1,5 @@
-"""A node for the Kubernetes door's tests: the real object API (``KubeObjects``) and namespace controller
-over an in-memory store, a node update that writes the store, and task logs from a list."""
+"""A node for the Kubernetes door's tests: the real object API (``KubeObjects``), namespace controller
+and garbage collector over an in-memory store, a node update that writes the store, and task logs from a list."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from shoal.api.kube import BUILTIN_NAMESPACES, Namespace
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.api.types import Node, NodeSpec, Task, clone
 from shoal.frontdoor.kube.app import make_app
+from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects
 from shoal.store.changelog import ChangeLog
@@ -160,13 +161,17 @@ async def serving(bookmark_interval: float = 60.0, controller: bool = True) -> A
     kube = FakeKube(store, changes)
     kube.execs = []
     ns_controller = NamespaceController(store, kube) if controller else None
-    if ns_controller is not None:
+    gc = GarbageCollector(store, kube) if controller else None
+    if ns_controller is not None and gc is not None:
         ns_controller.start()
+        gc.start()
     node = FakeNode(store, kube)
     try:
         async with TestClient(TestServer(make_app(node, bookmark_interval=bookmark_interval))) as client:
             yield Env(client, store, kube, node, str(client.make_url("/")).rstrip("/"))
     finally:
+        if gc is not None:
+            await gc.stop()
         if ns_controller is not None:
             await ns_controller.stop()
         kube.close()
