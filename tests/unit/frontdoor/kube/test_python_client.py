@@ -40,10 +40,14 @@ async def test_pods_secrets_configmaps_with_the_official_client() -> None:
         patched = await run(api.patch_namespaced_pod, "web", "default", {"metadata": {"labels": {"env": "prod"}}})
         assert patched.metadata.labels == {"app": "web", "env": "prod"}
 
+        # The watch resumes from the list's resourceVersion: it sees the create and the patch whenever
+        # its thread gets to start.
+        rv = (await run(api.list_namespaced_config_map, "default")).metadata.resource_version
+
         def watch_two() -> list[tuple[str, str]]:
             w = watch.Watch()
             seen = []
-            for ev in w.stream(api.list_namespaced_config_map, "default", timeout_seconds=5):
+            for ev in w.stream(api.list_namespaced_config_map, "default", resource_version=rv, timeout_seconds=5):
                 seen.append((ev["type"], ev["object"].metadata.name))
                 if len(seen) == 2:
                     w.stop()
