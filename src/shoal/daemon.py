@@ -68,6 +68,7 @@ from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime.base import Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
+from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.process import ProcessRuntime
 from shoal.runtime.registry import Puller, RegistryClient
 from shoal.runtime.volumes import VolumeStore
@@ -105,6 +106,7 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
     bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
+    pod_backoff: float = 10.0  # s: a Pod's container's first restart delay (Kubernetes' 10 s; tests set less)
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -311,7 +313,9 @@ class Daemon:
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller(),
-                             network=self._task_network())
+                             network=self._task_network(),
+                             pod_volumes=PodVolumes(self.data_root, self.exec_root),
+                             pod_backoff=self.config.pod_backoff)
         await self.worker.start()
 
     def _task_puller(self) -> Puller | None:
@@ -340,7 +344,9 @@ class Daemon:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
                              self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller(),
-                             network=self._task_network())
+                             network=self._task_network(),
+                             pod_volumes=PodVolumes(self.data_root, self.exec_root),
+                             pod_backoff=self.config.pod_backoff)
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum

@@ -21,9 +21,16 @@ when a container exits, whether it runs again:
   at most ``30 * base`` (``base`` 10 s: 10 s, 20 s, 40 s … 5 min). ``base`` is the runner's
   ``restart_backoff`` (tests set it small); time is the event loop's clock.
 
+Each status says it in Kubernetes' words too: ``Reason`` ``ContainerCreating`` (or
+``PodInitializing`` for an app container while the init containers run; or what the executor set
+with ``waiting``: ``CreateContainerConfigError``, ``ErrImagePull``) before it first runs,
+``CrashLoopBackOff`` while it waits out its back-off, ``Completed`` / ``Error`` / ``OOMKilled`` once
+terminated (OOM as the runtime saw it in the container's cgroup); ``StartedAt`` / ``FinishedAt``,
+``LastState`` (how its previous run ended) and ``Image``.
+
 Not yet (what a Pod still lacks here): probes per container (health checks are a Swarm task's),
 the back-off reset after ten minutes of a good run, a fresh writable layer per restart (the restarted
-container keeps its filesystem), resource limits per container.
+container keeps its filesystem).
 """
 
 from __future__ import annotations
@@ -35,10 +42,11 @@ from typing import Any
 
 from shoal.agent.flag import Flag
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
-from shoal.api.types import ContainerSpec, ContainerStatus, Task
+from shoal.api.types import ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
 from shoal.runtime.base import MultiContainer, RuntimeError_
 
 DEFAULT_BACKOFF = 10.0  # s, Kubernetes' first restart delay; the cap is 30 times it (5 min)
+KUBE_POLICY = {"Always": "any", "OnFailure": "on-failure", "Never": "none"}  # Kubernetes' → Swarm's
 START_FAILED = 128  # the exit code kept for a container that could not be started
 
 
@@ -59,18 +67,43 @@ class _Container:
     exits: int = 0  # times it exited to run again: the back-off's exponent
     not_before: float | None = None  # waiting to run again (the back-off) from this loop time on
     done: bool = False  # exited, and will not run again
+    started_at: str = ""
+    finished_at: str = ""
+    reason: str = ""  # how its last run ended (Completed, Error, OOMKilled; RunContainerError: not started)
+    message: str = ""
+    last: LastTermination | None = None  # how the run before the last one ended
 
     @property
     def running(self) -> bool:
         return self.exit is not None and not self.exit.done()
 
-    def status(self) -> ContainerStatus:
+    def termination(self) -> LastTermination:
+        return LastTermination(ExitCode=self.code, Reason=self.reason, StartedAt=self.started_at,
+                               FinishedAt=self.finished_at, ContainerID=self.container_id)
+
+    def status(self, waiting: tuple[str, str] = ("ContainerCreating", "")) -> ContainerStatus:
+        """Its status; ``waiting``: the reason and message of a container that never ran yet."""
         running = self.running
         # Waiting out its back-off, a container is ``waiting`` (Kubernetes' CrashLoopBackOff), its last exit kept.
         ended = self.exit is not None and self.not_before is None
         state = "running" if running else "terminated" if ended else "waiting"
-        return ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
-                               ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running)
+        out = ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
+                              ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running,
+                              Image=self.spec.Image)
+        if running:
+            out.StartedAt = self.started_at
+            out.LastState = self.last
+        elif ended:
+            out.Reason, out.Message = self.reason, self.message
+            out.StartedAt, out.FinishedAt = self.started_at, self.finished_at
+            out.LastState = self.last
+        elif self.exit is not None:  # in its back-off
+            out.Reason = "CrashLoopBackOff"
+            out.Message = f"back-off restarting failed container {self.spec.Name}"
+            out.LastState = self.termination()
+        else:
+            out.Reason, out.Message = waiting
+        return out
 
 
 class Pod:
@@ -86,8 +119,11 @@ class Pod:
         self.apps = [_Container(s, False) for s in task.Spec.Containers]
         self.next_init = 0
         self.apps_started = False
+        self.waiting: tuple[str, str] = ("ContainerCreating", "")  # why the containers have not run yet
         policy = task.Spec.RestartPolicy
         self.policy = (policy.Condition if policy is not None else None) or "any"
+        if task.Spec.Pod is not None:  # a Pod's own words win: Always, OnFailure, Never
+            self.policy = KUBE_POLICY.get(task.Spec.Pod.RestartPolicy, self.policy)
 
     @property
     def started(self) -> bool:
@@ -96,7 +132,13 @@ class Pod:
 
     def statuses(self) -> list[ContainerStatus]:
         """One per container, init containers first."""
-        return [c.status() for c in (*self.inits, *self.apps)]
+        inits_done = self.next_init >= len(self.inits)
+        app_wait = self.waiting if inits_done or self.waiting[0] != "ContainerCreating" else ("PodInitializing", "")
+        return [*(c.status(self.waiting) for c in self.inits), *(c.status(app_wait) for c in self.apps)]
+
+    def init_statuses(self) -> list[ContainerStatus] | None:
+        """The init containers' (as in ``statuses``); None when the task has none."""
+        return [c.status(self.waiting) for c in self.inits] or None
 
     def _restarts(self, c: _Container, code: int) -> bool:
         if c.init:
@@ -106,13 +148,17 @@ class Pod:
     async def _start(self, c: _Container) -> None:
         if c.exit is not None:
             c.restarts += 1
+            c.last = c.termination()
         try:
             started = await self.runtime.start_container(self.task, c.spec.Name)
-        except RuntimeError_:
+        except RuntimeError_ as e:
             fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             fut.set_result(START_FAILED)
             c.exit, c.pid = fut, 0
+            c.started_at = c.finished_at = now_ts()
+            c.reason, c.message = "RunContainerError", e.message
             raise
+        c.started_at, c.finished_at, c.reason, c.message = now_ts(), "", "", ""
         c.container_id, c.pid = started.container_id, started.pid
         c.exit = self.runtime.container_exit(self.task.ID, c.spec.Name)
         c.not_before = None
@@ -121,11 +167,22 @@ class Pod:
         """Record a container's exit, and when (if ever) it runs again."""
         assert c.exit is not None
         c.code = c.exit.result()
+        self._ended(c)
         if self._restarts(c, c.code):
             c.exits += 1
             c.not_before = self.clock() + backoff_delay(self.backoff, c.exits)
         else:
             c.done = True
+
+    def _ended(self, c: _Container) -> None:
+        """Its end in Kubernetes' words (a start that failed keeps its own)."""
+        if c.reason == "RunContainerError":
+            return
+        c.finished_at = c.finished_at or now_ts()
+        if self.runtime.container_oom_killed(self.task.ID, c.spec.Name):
+            c.reason = "OOMKilled"
+        else:
+            c.reason = "Completed" if c.code == 0 else "Error"
 
     async def _wait(self, futures: list[asyncio.Future[Any]], until: float | None) -> None:
         timeout = None if until is None else max(until - self.clock(), 0.0)
@@ -207,6 +264,7 @@ class Pod:
         for c in running:
             assert c.exit is not None
             c.code = await c.exit
+            self._ended(c)
 
     async def _stop(self, c: _Container) -> None:
         grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE

@@ -29,7 +29,7 @@ import time
 
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
-from shoal.api.types import Node, Service, Task
+from shoal.api.types import SERVICE_KIND, Node, Service, Task
 from shoal.manager.orchestrator import global_, replicated
 from shoal.manager.orchestrator.common import is_global, is_replicated
 from shoal.manager.orchestrator.plan import Plan
@@ -67,6 +67,11 @@ class Orchestrator(Controller):
         for s in self.store.list(Service):
             self.queue.add(s.ID)
         for t in self.store.list(Task):
+            self._queue_owner(t)
+
+    def _queue_owner(self, t: Task) -> None:
+        """Reconcile the service of a task; a task no service owns (a Pod's) is not this orchestrator's."""
+        if t.Owner.ID and t.Owner.Kind in ("", SERVICE_KIND):
             self.queue.add(t.Owner.ID)
 
     # ------------------------------------------------------------ events
@@ -78,12 +83,12 @@ class Orchestrator(Controller):
             old, new = ch.old, ch.new
             self.updates.observe(old, new)
             if new is None or old is None:
-                self.queue.add((new or old).Owner.ID)
+                self._queue_owner(new or old)
                 return
             if old.Status.State != new.Status.State and (
                 new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.Owner.ID))
             ):
-                self.queue.add(new.Owner.ID)
+                self._queue_owner(new)
         elif ch.kind == "nodes":
             old, new = ch.old, ch.new
             if (
@@ -98,7 +103,7 @@ class Orchestrator(Controller):
                     if is_global(s):
                         self.queue.add(s.ID)
                 for t in self.store.tasks_of_node(node_id):
-                    self.queue.add(t.Owner.ID)
+                    self._queue_owner(t)
 
     def _updating(self, service_id: str) -> bool:
         """A task reaching running matters only to an update in progress (its monitor, its next batch)."""

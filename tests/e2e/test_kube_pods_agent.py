@@ -1,0 +1,295 @@
+"""End-to-end tests of Pods run for real: an in-process daemon (manager and agent) with runc, in a
+network namespace of the test's own, given Pod tasks through the core Kubernetes API
+(``daemon.kube().create``) with Secrets and ConfigMaps of the ``default`` namespace. What is asserted
+is what happens inside the containers: the secret's bytes in a file and in the environment, an
+emptyDir shared by two containers, the downward API, an OOM kill, a restarted container's previous
+log, an exec, a connection dialled to a server in the Pod (root only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import io
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from shoal.agent import logs
+from shoal.api.kube import DEFAULT_NAMESPACE, Namespace
+from shoal.api.pod import (
+    ConfigMapVolume,
+    DownwardAPIFile,
+    DownwardAPIVolume,
+    EmptyDirVolume,
+    EnvFromSource,
+    EnvVarRef,
+    HostPathVolume,
+    KeyRef,
+    KeyToPath,
+    ObjectFieldRef,
+    PodContainer,
+    PodSpecExtra,
+    ProjectedSource,
+    ProjectedVolume,
+    ResourceFieldRef,
+    SecretVolume,
+    Volume,
+    VolumeMount,
+)
+from shoal.api.states import TaskState
+from shoal.api.types import (
+    Config,
+    ConfigSpec,
+    ContainerSpec,
+    ContainerStatus,
+    ResourceRequirements,
+    Resources,
+    Secret,
+    SecretSpec,
+    Task,
+    TaskSpec,
+)
+from shoal.daemon import Daemon, DaemonConfig
+from tests.support import free_port
+
+from .conftest import make_rootfs
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
+    pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed"),
+    pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="busybox-static is not installed"),
+]
+
+IMAGE = "kpod:latest"
+MORE_APPLETS = ["env", "test", "[", "touch", "wc", "stat", "printf", "grep", "head"]
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+SECRET_VALUE = "hunter2-" + uuid.uuid4().hex[:8]  # never on the node's disk
+
+
+def _mounts_under(path: Path) -> list[str]:
+    p = str(path)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+@contextlib.contextmanager
+def own_netns() -> Iterator[str]:
+    """This thread (the event loop's) in a new network namespace, and back after."""
+    name = f"shk-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    host = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        _setns(target)
+        yield name
+    finally:
+        _setns(host)
+        os.close(host)
+        os.close(target)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    exec_root = Path(tempfile.mkdtemp(prefix="shoal-kpod-", dir="/run"))
+    with own_netns():
+        cfg = DaemonConfig(data_root=tmp_path / "data", exec_root=exec_root, runtime="runc", hostname="kube-node-1",
+                           pod_backoff=0.3)
+        d = Daemon(cfg)
+        await d.start()
+        try:
+            root = make_rootfs(tmp_path / "rootfs")
+            for a in MORE_APPLETS:
+                (root / "bin" / a).symlink_to("busybox")
+            tar = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+            d.images.import_tar(io.BytesIO(tar), "kpod", "latest", ['CMD ["sh"]'])
+            await d.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
+            await until(lambda: d.manager is not None and any(
+                n.Name == DEFAULT_NAMESPACE for n in d.manager.store.list(Namespace)), "the default namespace")
+            yield d
+        finally:
+            with contextlib.suppress(Exception):
+                await d.stop()
+            for m in _mounts_under(exec_root) + _mounts_under(tmp_path):
+                subprocess.run(["umount", "-l", m], check=False)
+            shutil.rmtree(exec_root, ignore_errors=True)
+    listed = subprocess.run(["runc", "--root", str(exec_root / "runc"), "list", "-q"], capture_output=True,
+                            text=True).stdout.split()
+    assert not listed, f"runc containers left: {listed}"
+
+
+async def until(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not pred():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def task_of(d: Daemon, tid: str) -> Task:
+    assert d.manager is not None
+    t = d.manager.store.get(Task, tid)
+    assert t is not None
+    return t
+
+
+def status(d: Daemon, tid: str, name: str) -> ContainerStatus | None:
+    cs = task_of(d, tid).Status.Containers or []
+    return next((c for c in cs if c.Name == name), None)
+
+
+def log_text(d: Daemon, tid: str, name: str, previous: bool = False) -> str:
+    path = d.runtime.log_path(f"{tid}.{name}" + (".previous" if previous else ""))
+    return "\n".join(ll.message.decode() for ll in logs.read(path)[0])
+
+
+def sh(name: str, script: str, mounts: list[VolumeMount] | None = None, **pod: object) -> ContainerSpec:
+    return ContainerSpec(Name=name, Image=IMAGE, Command=["sh", "-c", script],
+                         Pod=PodContainer(VolumeMounts=mounts, **pod))  # type: ignore[arg-type]
+
+
+def pod(name: str, containers: list[ContainerSpec], volumes: list[Volume] | None = None, **extra: object) -> Task:
+    return Task(ID="", Name=name, Namespace=DEFAULT_NAMESPACE, Labels={"app": "kpod"},
+                Spec=TaskSpec(Containers=containers, Pod=PodSpecExtra(Volumes=volumes, **extra)))  # type: ignore[arg-type]
+
+
+READER = """
+while [ ! -f /data/from-writer ]; do sleep 0.05; done
+echo "shared=$(cat /data/from-writer)"
+[ "$(cat /etc/secret/password)" = "$PASSWORD" ] && echo "secret-file-matches-env"
+echo "secret-len=$(cat /etc/secret/password | wc -c)"
+echo "mode=$(stat -c %a /etc/secret/password)"
+echo "item=$(cat /etc/cfg/sub/renamed)"
+echo "single=$(cat /etc/single.conf)"
+echo "proj-name=$(cat /etc/proj/podname)"
+[ "$(cat /etc/proj/pw)" = "$PASSWORD" ] && echo "projected-secret-matches"
+echo "labels=$(cat /etc/proj/labels)"
+touch /etc/secret/new 2>/dev/null || echo "secret-volume-read-only"
+grep -q ' /mem tmpfs' /proc/mounts && echo "mem-is-tmpfs"
+echo "env color=$COLOR prefixed=$CM_size name=$POD_NAME ns=$POD_NS uid=$POD_UID ip=$POD_IP node=$NODE"
+echo "env label=$APP mem=$MEM_MI expanded=$EXPANDED missing=[$OPTIONAL_MISSING] arg=$1"
+exec sleep 1000
+"""
+
+
+async def test_secrets_configmaps_env_and_volumes_inside_the_containers(daemon: Daemon, tmp_path: Path) -> None:
+    kube = daemon.kube()
+    await kube.create(Secret(ID="", Namespace=DEFAULT_NAMESPACE, Spec=SecretSpec(
+        Name="creds", Type="Opaque", Items={"password": SECRET_VALUE.encode()})))
+    await kube.create(Config(ID="", Namespace=DEFAULT_NAMESPACE, Spec=ConfigSpec(
+        Name="settings", Items={"color": "blue", "size": "XL"})))
+    host_dir = tmp_path / "host-made"
+    volumes = [
+        Volume(Name="shared", EmptyDir=EmptyDirVolume()),
+        Volume(Name="mem", EmptyDir=EmptyDirVolume(Medium="Memory", SizeLimit=8 << 20)),
+        Volume(Name="secret", Secret=SecretVolume(SecretName="creds", DefaultMode=0o400)),
+        Volume(Name="cfg", ConfigMap=ConfigMapVolume(Name="settings", Items=[KeyToPath(Key="color",
+                                                                                          Path="sub/renamed")])),
+        Volume(Name="whole-cfg", ConfigMap=ConfigMapVolume(Name="settings")),
+        Volume(Name="proj", Projected=ProjectedVolume(Sources=[
+            ProjectedSource(Secret=SecretVolume(SecretName="creds", Items=[KeyToPath(Key="password", Path="pw")])),
+            ProjectedSource(DownwardAPI=DownwardAPIVolume(Items=[
+                DownwardAPIFile(Path="podname", FieldRef=ObjectFieldRef(FieldPath="metadata.name")),
+                DownwardAPIFile(Path="labels", FieldRef=ObjectFieldRef(FieldPath="metadata.labels"))])),
+        ])),
+        Volume(Name="host", HostPath=HostPathVolume(Path=str(host_dir), Type="DirectoryOrCreate")),
+    ]
+    writer = sh("writer", "echo \"$(GREETING) from $(POD_NAME)\" > /data/from-writer; echo hi > /host/x; "
+                          "exec sleep 1000",
+                [VolumeMount(Name="shared", MountPath="/data"), VolumeMount(Name="host", MountPath="/host")],
+                EnvRefs=[EnvVarRef(Name="POD_NAME", FieldRef=ObjectFieldRef(FieldPath="metadata.name"))])
+    writer.Env = ["GREETING=hello"]
+    reader = sh("reader", READER, [
+        VolumeMount(Name="shared", MountPath="/data", ReadOnly=True),
+        VolumeMount(Name="mem", MountPath="/mem"),
+        VolumeMount(Name="secret", MountPath="/etc/secret"),
+        VolumeMount(Name="cfg", MountPath="/etc/cfg"),
+        VolumeMount(Name="whole-cfg", MountPath="/etc/single.conf", SubPath="color"),
+        VolumeMount(Name="proj", MountPath="/etc/proj"),
+    ], EnvFrom=[EnvFromSource(ConfigMapName="settings", Prefix="CM_")], EnvRefs=[
+        EnvVarRef(Name="PASSWORD", SecretKeyRef=KeyRef(Name="creds", Key="password")),
+        EnvVarRef(Name="COLOR", ConfigMapKeyRef=KeyRef(Name="settings", Key="color")),
+        EnvVarRef(Name="OPTIONAL_MISSING", SecretKeyRef=KeyRef(Name="nope", Key="x", Optional=True)),
+        EnvVarRef(Name="POD_NAME", FieldRef=ObjectFieldRef(FieldPath="metadata.name")),
+        EnvVarRef(Name="POD_NS", FieldRef=ObjectFieldRef(FieldPath="metadata.namespace")),
+        EnvVarRef(Name="POD_UID", FieldRef=ObjectFieldRef(FieldPath="metadata.uid")),
+        EnvVarRef(Name="POD_IP", FieldRef=ObjectFieldRef(FieldPath="status.podIP")),
+        EnvVarRef(Name="NODE", FieldRef=ObjectFieldRef(FieldPath="spec.nodeName")),
+        EnvVarRef(Name="APP", FieldRef=ObjectFieldRef(FieldPath="metadata.labels['app']")),
+        EnvVarRef(Name="MEM_MI", ResourceFieldRef=ResourceFieldRef(Resource="limits.memory", Divisor="1Mi")),
+    ])
+    reader.Env = ["EXPANDED=$(COLOR)-$$(NOT)-$(UNKNOWN)"]  # COLOR is a valueFrom: defined after the plain env
+    reader.Args = ["x", "$(CM_size)"]
+    reader.Resources = ResourceRequirements(Limits=Resources(MemoryBytes=64 << 20))
+    t = await kube.create(pod("kpod-all", [writer, reader], volumes))
+
+    await until(lambda: "env label" in log_text(daemon, t.ID, "reader"), "the reader's report", timeout=40)
+    out = log_text(daemon, t.ID, "reader")
+    cur = task_of(daemon, t.ID)
+    assert cur.Status.State == TaskState.RUNNING, cur.Status
+    ip = (cur.Status.Addresses or [""])[0]
+    assert ip.startswith("10.213.240."), cur.Status.Addresses
+    assert cur.Status.StartedAt
+    lines = set(out.splitlines())
+    assert "shared=hello from kpod-all" in lines, out
+    assert "secret-file-matches-env" in lines, out
+    assert f"secret-len={len(SECRET_VALUE)}" in lines
+    assert "mode=400" in lines
+    assert "item=blue" in lines
+    assert "single=blue" in lines
+    assert "proj-name=kpod-all" in lines
+    assert "projected-secret-matches" in lines
+    assert 'labels=app="kpod"' in lines
+    assert "secret-volume-read-only" in lines
+    assert "mem-is-tmpfs" in lines
+    assert (f"env color=blue prefixed=XL name=kpod-all ns=default uid={t.ID} ip={ip} node=kube-node-1"
+            in lines), out
+    assert "env label=kpod mem=64 expanded=$(COLOR)-$(NOT)-$(UNKNOWN) missing=[] arg=XL" in lines, out
+    assert (host_dir / "x").read_text() == "hi\n"
+    for name in ("writer", "reader"):
+        st = status(daemon, t.ID, name)
+        assert st is not None and st.State == "running" and st.StartedAt and st.Image == IMAGE
+    # No byte of the secret is on the node's disk (the volume and the environment are in memory).
+    data_root = Path(daemon.config.data_root)
+    for f in data_root.rglob("*"):
+        if f.is_file() and not f.is_symlink():
+            with contextlib.suppress(OSError):
+                assert SECRET_VALUE.encode() not in f.read_bytes(), f
+
+    # A Pod that asks for a key its Secret lacks waits, in Kubernetes' words.
+    bad = sh("app", "sleep 1000", EnvRefs=[EnvVarRef(Name="X", SecretKeyRef=KeyRef(Name="creds", Key="nope"))])
+    b = await kube.create(pod("kpod-bad", [bad]))
+
+    def config_error() -> bool:
+        st = status(daemon, b.ID, "app")
+        return st is not None and st.Reason == "CreateContainerConfigError"
+
+    await until(config_error, "CreateContainerConfigError")
+    st = status(daemon, b.ID, "app")
+    assert st is not None and st.State == "waiting"
+    assert st.Message == "couldn't find key nope in Secret default/creds"
+    assert task_of(daemon, b.ID).Status.State == TaskState.PREPARING
+
+    # Deleting the Pod stops its containers (SIGTERM) and removes its volumes.
+    await kube.delete("tasks", DEFAULT_NAMESPACE, "kpod-all", grace_seconds=5)
+    await until(lambda: (daemon.manager is not None and daemon.manager.store.get(Task, t.ID) is None)
+                or task_of(daemon, t.ID).Status.State.terminal, "the Pod's end")
+    await until(lambda: not (data_root / "pods" / t.ID).exists(), "the Pod's volumes removed")
+    assert not _mounts_under(Path(daemon.config.exec_root) / "pods" / t.ID)
