@@ -23,6 +23,7 @@ import pytest
 
 from shoal.agent import logs
 from shoal.api.kube import DEFAULT_NAMESPACE, Namespace
+from shoal.api.nodeinfo import LogOptions, LogSelector
 from shoal.api.pod import (
     ConfigMapVolume,
     DownwardAPIFile,
@@ -293,3 +294,104 @@ async def test_secrets_configmaps_env_and_volumes_inside_the_containers(daemon: 
                 or task_of(daemon, t.ID).Status.State.terminal, "the Pod's end")
     await until(lambda: not (data_root / "pods" / t.ID).exists(), "the Pod's volumes removed")
     assert not _mounts_under(Path(daemon.config.exec_root) / "pods" / t.ID)
+
+
+async def read_logs(d: Daemon, t: Task, container: str, previous: bool = False) -> list[str]:
+    """The container's lines through the daemon's LogService (what ``kubectl logs [-c] [--previous]`` reads)."""
+    out: list[str] = []
+    async for e in d.logs().stream(LogSelector(task_id=t.ID, container=container), LogOptions(previous=previous)):
+        out.append(e.message.decode())
+    return out
+
+
+async def collect(it: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in it])
+
+
+OOM_ONCE = """
+n=$(cat /data/runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/runs
+echo "run $n"
+[ $n = 1 ] && exec dd if=/dev/zero of=/dev/null bs=64M count=1
+exec sleep 1000
+"""
+
+
+async def test_oom_kill_previous_logs_exec_and_dial(daemon: Daemon, tmp_path: Path) -> None:
+    kube = daemon.kube()
+    term_dir = tmp_path / "term"
+    oom = sh("oom", OOM_ONCE, [VolumeMount(Name="data", MountPath="/data")])
+    oom.Resources = ResourceRequirements(Limits=Resources(MemoryBytes=16 << 20))
+    web = sh("web", "trap 'echo got-term > /term/web; exit 0' TERM; httpd -f -p 8080 -h /www & wait",
+             [VolumeMount(Name="term", MountPath="/term")])
+    t = await kube.create(pod("kpod-oom", [oom, web], [
+        Volume(Name="data", EmptyDir=EmptyDirVolume()),
+        Volume(Name="term", HostPath=HostPathVolume(Path=str(term_dir), Type="DirectoryOrCreate"))],
+        RestartPolicy="OnFailure"))
+
+    def restarted() -> bool:
+        st = status(daemon, t.ID, "oom")
+        return st is not None and st.RestartCount == 1 and st.State == "running"
+
+    await until(restarted, "the OOM-killed container's restart")
+    st = status(daemon, t.ID, "oom")
+    assert st is not None and st.LastState is not None, st
+    assert (st.LastState.Reason, st.LastState.ExitCode) == ("OOMKilled", 137), st.LastState
+    assert st.LastState.StartedAt and st.LastState.FinishedAt
+    await until(lambda: "run 2" in log_text(daemon, t.ID, "oom"), "the second run's log")
+    assert await read_logs(daemon, t, "oom") == ["run 2"]
+    assert await read_logs(daemon, t, "oom", previous=True) == ["run 1"]  # killed before "not killed"
+    assert task_of(daemon, t.ID).Status.State == TaskState.RUNNING
+
+    # exec: pipes, stdin, the exit code; and with a TTY.
+    session = await kube.exec(task_of(daemon, t.ID), "web", ["sh", "-c", "echo out-$(hostname); echo err >&2; cat; "
+                                                                     "exit 3"], stdin=True)
+    out_task = asyncio.ensure_future(collect(session.stdout()))
+    err_task = asyncio.ensure_future(collect(session.stderr()))
+    await session.write_stdin(b"piped\n")
+    await session.close_stdin()
+    assert await asyncio.wait_for(session.wait(), 10) == 3
+    out, err = await out_task, await err_task
+    assert out.decode().splitlines() == [f"out-{task_of(daemon, t.ID).Spec.Hostname or t.ID[:12]}", "piped"], out
+    assert err == b"err\n"
+    tty = await kube.exec(task_of(daemon, t.ID), "web", ["sh", "-c", "tty; echo tty-ok"], tty=True)
+    await tty.resize(100, 30)
+    text = (await asyncio.wait_for(collect(tty.stdout()), 10)).decode()
+    assert await tty.wait() == 0
+    assert "/dev/pts/" in text and "tty-ok" in text, text
+
+    # dial: a connection to the web container's port, made inside the Pod's network namespace.
+    reader, writer = await kube.dial(task_of(daemon, t.ID), 8080)
+    writer.write(b"GET /index.html HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    page = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert b"hello from shoal" in page
+
+    # Graceful deletion: SIGTERM (the web container's trap runs), well before the grace period ends.
+    await kube.delete("tasks", DEFAULT_NAMESPACE, "kpod-oom", grace_seconds=20)
+    await until(lambda: (term_dir / "web").exists(), "the SIGTERM", timeout=15)
+    assert (term_dir / "web").read_text() == "got-term\n"
+
+
+async def test_restart_policy_never_completed_and_error(daemon: Daemon) -> None:
+    kube = daemon.kube()
+    t = await kube.create(pod("kpod-never", [sh("ok", "echo done"), sh("bad", "exit 2")], RestartPolicy="Never"))
+    await until(lambda: task_of(daemon, t.ID).Status.State.terminal, "the Pod's end")
+    cur = task_of(daemon, t.ID)
+    assert cur.Status.State == TaskState.FAILED
+    ok, bad = status(daemon, t.ID, "ok"), status(daemon, t.ID, "bad")
+    assert ok is not None and (ok.State, ok.Reason, ok.ExitCode, ok.RestartCount) == ("terminated", "Completed", 0, 0)
+    assert bad is not None and (bad.State, bad.Reason, bad.ExitCode) == ("terminated", "Error", 2)
+    assert ok.StartedAt and ok.FinishedAt
+
+    # An image the node lacks, under imagePullPolicy Never: ErrImageNeverPull, waiting.
+    missing = ContainerSpec(Name="app", Image="nothere:1", Pod=PodContainer(ImagePullPolicy="Never"))
+    m = await kube.create(pod("kpod-noimage", [missing]))
+
+    def never_pull() -> bool:
+        st = status(daemon, m.ID, "app")
+        return st is not None and st.Reason == "ErrImageNeverPull"
+
+    await until(never_pull, "ErrImageNeverPull")
+    st = status(daemon, m.ID, "app")
+    assert st is not None and st.Message == 'Container image "nothere:1" is not present with pull policy of Never'

@@ -228,6 +228,11 @@ class Pod:
                 return f"container {c.spec.Name}: {e.message}"
         return ""
 
+    @staticmethod
+    def _unseen(c: _Container) -> bool:
+        """It exited, and that was not recorded yet."""
+        return c.exit is not None and c.exit.done() and not c.done and c.not_before is None
+
     async def watch(self, changed: Flag) -> tuple[bool, str] | None:
         """Wait for an app container to exit, one to be due for its restart, or the task to change;
         restart what is due. The task's end when every app container is done for good (``(True, "")``
@@ -235,9 +240,11 @@ class Pod:
         waiting: list[asyncio.Future[Any]] = [changed.future()]
         waiting += [c.exit for c in self.apps if c.running and c.exit is not None]
         due = [c.not_before for c in self.apps if c.not_before is not None]
-        await self._wait(waiting, min(due) if due else None)
+        # One that exited before this call (while the others were starting) is seen at once.
+        if not any(self._unseen(c) for c in self.apps):
+            await self._wait(waiting, min(due) if due else None)
         for c in self.apps:
-            if c.exit is not None and c.exit.done() and not c.done and c.not_before is None:
+            if self._unseen(c):
                 self._exited(c)
         now = self.clock()
         for c in self.apps:

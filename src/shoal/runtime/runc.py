@@ -617,6 +617,15 @@ class RuncRuntime(ContainerTable):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         return self.logs_dir / f"{container_key(task_id, name)}.log"
 
+    def exec_command(self, task_id: str, name: str, argv: list[str], tty: bool) -> list[str]:
+        """``runc exec`` of ``argv`` in a running container of a Pod's task (``podaccess.ExecTarget``):
+        the container's user, environment and working directory; with a terminal of its own when ``tty``."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or c.exit is None or c.exit.done():
+            raise RuntimeError_(f'container not found ("{name}")')
+        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []),
+                container_key(task_id, name), *argv]
+
     def container_oom_killed(self, task_id: str, name: str) -> bool:
         c = self.containers.get(container_key(task_id, name))
         return c is not None and c.oom_killed

@@ -13,7 +13,9 @@ ServiceAccount are ``api/kube.py``'s. The rules kept here, whichever door asks:
   node stops its containers within the grace period (SIGTERM, then SIGKILL); the reaper deletes the
   task once they have stopped. One that never reached a node, or has ended, goes at once;
 * deleting a namespace marks it ``Terminating``; ``namespaces.py`` empties it and then deletes it;
-* a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing.
+* a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing;
+* ``exec`` and ``dial`` reach into a running Pod through ``pods`` (``PodAccess``, which the daemon
+  wires: ``runtime/podaccess.py``), for the Pods of the manager's own node.
 
 Reads come from the store's cache through a name index (namespace, name → ID) kept per kind; watches
 from the store's ``ChangeLog``.
@@ -25,9 +27,17 @@ import asyncio
 import builtins
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
-from shoal.api.errors import AlreadyExists, Conflict, FailedPrecondition, NotFound, PermissionDenied, Unimplemented
+from shoal.api.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unimplemented,
+)
 from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.states import TaskState
@@ -43,6 +53,17 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels, no look-a
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces"}
+
+
+class PodAccess(Protocol):
+    """Into the running Pods of one node (the daemon's ``runtime.podaccess.LocalPods``)."""
+
+    node_id: str
+
+    async def exec(self, task_id: str, container: str, command: builtins.list[str], *, tty: bool = False,
+                   stdin: bool = False) -> ExecSession: ...
+
+    async def dial(self, task_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
 
 def is_kube(kind: str, obj: Any) -> bool:
@@ -68,6 +89,7 @@ class KubeObjects:
             for found in store.list(TYPE_OF[kind]):
                 self._index(kind, None, found)
         self._unsubscribe = store.subscribe(self._on_change)
+        self.pods: PodAccess | None = None  # into the Pods of this manager's node (None: no agent here)
 
     def close(self) -> None:
         self._unsubscribe()
@@ -270,9 +292,26 @@ class KubeObjects:
 
     # ------------------------------------------------------------ into Pods (the agent's part)
 
+    def _into(self, pod: Task, what: str) -> PodAccess:
+        """The way into a running Pod, or the error Kubernetes gives."""
+        if pod.Status.State.terminal:
+            phase = "Succeeded" if pod.Status.State == TaskState.COMPLETE else "Failed"
+            raise FailedPrecondition(f"cannot {what} a container in a completed pod; current phase is {phase}")
+        if pod.Status.State != TaskState.RUNNING:
+            raise FailedPrecondition(f"unable to upgrade connection: pod {pod.Name} is not running")
+        if self.pods is None or pod.NodeID != self.pods.node_id:
+            raise Unimplemented(f"{what} into a Pod on another node than the manager's is not supported yet")
+        return self.pods
+
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
-        raise Unimplemented("exec into a Pod is not supported yet")
+        """Run ``command`` in a running container of the Pod (its first when ``container`` is "")."""
+        names = [c.Name for c in pod.Spec.Containers]
+        name = container or (names[0] if names else "")
+        if name not in names:
+            raise InvalidArgument(f"container {name} is not valid for pod {pod.Name}")
+        return await self._into(pod, "exec into").exec(pod.ID, name, command, tty=tty, stdin=stdin)
 
     async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        raise Unimplemented("port-forward to a Pod is not supported yet")
+        """A TCP connection to ``port`` of the Pod, made inside its network namespace."""
+        return await self._into(pod, "port-forward to").dial(pod.ID, port)
