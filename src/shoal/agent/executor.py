@@ -53,7 +53,7 @@ from shoal.agent import health
 from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
-from shoal.agent.podtask import NoObjects, image_policy, runtime_task
+from shoal.agent.podtask import NoObjects, image_policy, pull_auth, runtime_task
 from shoal.api import template
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
@@ -110,6 +110,7 @@ class TaskRunner:
         "task",
         "unassigned",
         "volumes",
+        "waiting_for_objects",
     )
 
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
@@ -123,6 +124,7 @@ class TaskRunner:
         self.host_ip = host_ip  # this node's address (a Pod's status.hostIP)
         self.retry = restart_backoff  # how long a Pod that cannot be made yet waits to try again
         self.started_at = task.Status.StartedAt
+        self.waiting_for_objects = False  # a Pod's containers wait for a Secret or ConfigMap (or its key)
         multi = runtime.multi_container
         # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
         self.pod = Pod(task, multi, backoff=restart_backoff) if multi is not None and is_pod(task) else None
@@ -369,7 +371,11 @@ class TaskRunner:
         if self.pod is not None:
             self.pod.waiting = (e.reason, e.message)
         await self.report(TaskState.PREPARING, err=e.message)
-        await asyncio.wait([self.changed.future()], timeout=self.retry)
+        self.waiting_for_objects = True
+        try:
+            await asyncio.wait([self.changed.future()], timeout=self.retry)
+        finally:
+            self.waiting_for_objects = False
         self.changed.clear()
 
     def _remove_volumes(self) -> None:
@@ -414,7 +420,8 @@ class TaskRunner:
                 continue
             if not missing and not (policy == "Always" and self._pullable(spec.Image)):
                 continue
-            pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
+            auth = spec.PullOptions.RegistryAuth if spec.PullOptions else ""
+            pull = self.puller.pull(spec.Image, auth or pull_auth(self.task, spec.Image, self.objects))
             while not pull.done():
                 waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

@@ -72,6 +72,8 @@ class _Container:
     reason: str = ""  # how its last run ended (Completed, Error, OOMKilled; RunContainerError: not started)
     message: str = ""
     last: LastTermination | None = None  # how the run before the last one ended
+    delay: float = 0.0  # the back-off it waits out (s)
+    pod: str = ""  # the Pod as the kubelet names it in messages: <name>_<namespace>(<uid>)
 
     @property
     def running(self) -> bool:
@@ -99,7 +101,7 @@ class _Container:
             out.LastState = self.last
         elif self.exit is not None:  # in its back-off
             out.Reason = "CrashLoopBackOff"
-            out.Message = f"back-off restarting failed container {self.spec.Name}"
+            out.Message = f"back-off {self.delay:g}s restarting failed container={self.spec.Name} pod={self.pod}"
             out.LastState = self.termination()
         else:
             out.Reason, out.Message = waiting
@@ -115,8 +117,9 @@ class Pod:
         self.runtime = runtime
         self.backoff = backoff
         self.clock = clock or (lambda: asyncio.get_running_loop().time())
-        self.inits = [_Container(s, True) for s in task.Spec.InitContainers or []]
-        self.apps = [_Container(s, False) for s in task.Spec.Containers]
+        name = f"{task.Name}_{task.Namespace}({task.ID})"
+        self.inits = [_Container(s, True, pod=name) for s in task.Spec.InitContainers or []]
+        self.apps = [_Container(s, False, pod=name) for s in task.Spec.Containers]
         self.next_init = 0
         self.apps_started = False
         self.waiting: tuple[str, str] = ("ContainerCreating", "")  # why the containers have not run yet
@@ -170,7 +173,8 @@ class Pod:
         self._ended(c)
         if self._restarts(c, c.code):
             c.exits += 1
-            c.not_before = self.clock() + backoff_delay(self.backoff, c.exits)
+            c.delay = backoff_delay(self.backoff, c.exits)
+            c.not_before = self.clock() + c.delay
         else:
             c.done = True
 
@@ -275,4 +279,7 @@ class Pod:
 
     async def _stop(self, c: _Container) -> None:
         grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
+        pod = self.task.Spec.Pod
+        if c.spec.StopGracePeriod is None and pod is not None:  # the Pod's terminationGracePeriodSeconds
+            grace_ns = pod.TerminationGracePeriodSeconds * SECOND
         await self.runtime.stop_container(self.task.ID, c.spec.Name, c.spec.StopSignal or "", grace_ns / SECOND)

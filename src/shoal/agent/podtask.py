@@ -8,13 +8,22 @@ directories ``runtime/podvolumes.py`` made (``subPath`` inside them; ``secret``,
 Pod's ``runAsUser``/``runAsGroup`` as its user when it names none. The environment is resolved
 before anything is made on the node, so a missing Secret leaves nothing behind.
 
-``image_policy`` says what ``imagePullPolicy`` asks of a container's image.
+``image_policy`` says what ``imagePullPolicy`` asks of a container's image; ``pull_auth`` finds the
+credentials for its registry in the Pod's ``imagePullSecrets`` (``kubernetes.io/dockerconfigjson``:
+``{"auths": {host: {...}}}``, or the older ``kubernetes.io/dockercfg``: ``{host: {...}}``), as the
+``X-Registry-Auth`` value the registry client takes.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 from shoal.agent.podenv import CONTAINER_CREATING, ConfigError, NamedObjects, PodFields, argv, environment, volume_files
+from shoal.api.errors import InvalidArgument
 from shoal.api.types import Config, ContainerSpec, Mount, Secret, Task, clone, containers_of
+from shoal.runtime import reference
 from shoal.runtime.podvolumes import PodVolumes, VolumeSource
 
 
@@ -91,3 +100,37 @@ def image_policy(c: ContainerSpec) -> str:
     """The container's ``imagePullPolicy`` (``Always``, ``IfNotPresent``, ``Never``); "" for a Swarm
     task's (the Puller's own rule: pull what the node lacks)."""
     return c.Pod.ImagePullPolicy if c.Pod is not None else ""
+
+
+def _hosts(key: str) -> set[str]:
+    """The registry hosts a key of a Docker config names (``https://index.docker.io/v1/``, ``host:5000``)."""
+    host = key.removeprefix("https://").removeprefix("http://").split("/")[0]
+    return {"docker.io", "index.docker.io", "registry-1.docker.io"} if host.endswith("docker.io") else {host}
+
+
+def pull_auth(task: Task, image: str, objects: NamedObjects) -> str:
+    """The ``X-Registry-Auth`` for the image's registry from the Pod's image pull secrets ("" when none
+    has it, or the image's name is no registry's)."""
+    pod = task.Spec.Pod
+    if pod is None or not pod.ImagePullSecrets:
+        return ""
+    try:
+        domain = reference.parse(image).domain
+    except InvalidArgument:
+        return ""
+    for name in pod.ImagePullSecrets:
+        s = objects.secret(task.Namespace, name)
+        items = (s.Spec.Items or {}) if s is not None else {}
+        raw = items.get(".dockerconfigjson") or items.get(".dockercfg")
+        if raw is None:
+            continue
+        try:
+            doc: Any = json.loads(raw)
+        except ValueError:
+            continue
+        auths = doc.get("auths", doc) if isinstance(doc, dict) else {}
+        for key, entry in (auths.items() if isinstance(auths, dict) else ()):
+            if domain in _hosts(str(key)) and isinstance(entry, dict):
+                entry = {**entry, "serveraddress": key}
+                return base64.urlsafe_b64encode(json.dumps(entry).encode()).decode()
+    return ""

@@ -149,6 +149,10 @@ class Worker:
             if msg is None:
                 return
             self.dependencies.apply(msg)  # before the tasks that need them are prepared
+            if msg.secrets or msg.configs:  # a Pod waiting for one of them tries again now
+                for r in self.runners.values():
+                    if r.waiting_for_objects:
+                        r.changed.set()
             if msg.full:
                 keep = {t.ID for t in msg.tasks}
                 for tid in list(self.runners):

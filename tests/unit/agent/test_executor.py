@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -755,3 +755,59 @@ async def test_a_container_waiting_out_its_back_off_is_waiting_with_its_last_exi
         r._task.cancel()
         with contextlib.suppress(BaseException):
             await r._task
+
+
+async def test_a_pod_waits_for_its_secret_in_kubernetes_words_then_runs_with_it() -> None:
+    """A Pod whose container needs a key of a Secret the node does not hold stays ``preparing``, its
+    container ``waiting`` with ``CreateContainerConfigError``; once the Secret is there (the worker
+    wakes it), it runs with the value in its environment, and its statuses say so."""
+    from shoal.agent.dependencies import Dependencies
+    from shoal.api.pod import EnvVarRef, KeyRef, PodContainer, PodSpecExtra
+    from shoal.api.types import Secret, SecretSpec
+    from shoal.protocol import Assignments
+    from shoal.runtime.base import TaskFile
+
+    rt = FakeRuntime(images={"busybox:latest"}, multi_container=True)
+    rec = Recorder()
+    deps = Dependencies()
+    t = Task(ID=new_id(), Name="web", Namespace="default", NodeID="node1",
+             Spec=TaskSpec(Containers=[ContainerSpec(Name="app", Image="busybox", Pod=PodContainer(
+                 EnvRefs=[EnvVarRef(Name="PW", SecretKeyRef=KeyRef(Name="creds", Key="pw"))]))],
+                 Pod=PodSpecExtra(RestartPolicy="Never")),
+             Status=TaskStatus(State=S.ASSIGNED), DesiredState=S.RUNNING)
+    prepared: list[Task] = []
+    real_prepare = rt.prepare
+
+    async def prepare(task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
+        prepared.append(task)
+        await real_prepare(task, files, sandbox)
+
+    rt.prepare = prepare  # type: ignore[method-assign]
+    r = TaskRunner(t, rt, rec, objects=deps, restart_backoff=30.0)
+    r.start()
+    try:
+        await until(lambda: r.waiting_for_objects, timeout=1.0, what="the wait for the Secret")
+        last = rec.last(t.ID)
+        assert last is not None and last.State == S.PREPARING
+        assert last.Err == 'secret "creds" not found'
+        (cs,) = last.Containers or []
+        assert (cs.State, cs.Reason) == ("waiting", "CreateContainerConfigError")
+        assert cs.Message == 'secret "creds" not found'
+        assert not prepared
+
+        deps.apply(Assignments(secrets=[Secret(ID="s1", Namespace="default",
+                                               Spec=SecretSpec(Name="creds", Items={"pw": b"hunter2"}))]))
+        r.changed.set()  # what the worker does when a Secret arrives
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.RUNNING, timeout=1.0, what="running")
+        assert prepared and prepared[0].Spec.Containers[0].Env == ["PW=hunter2"]
+        (cs,) = rec.last(t.ID).Containers or []
+        assert cs.State == "running" and cs.StartedAt and cs.Image == "busybox"
+        rt.finish(f"{t.ID}.app", 0)
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.COMPLETE, timeout=1.0, what="complete")
+        (cs,) = rec.last(t.ID).Containers or []
+        assert (cs.State, cs.Reason, cs.ExitCode) == ("terminated", "Completed", 0) and cs.FinishedAt
+    finally:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task
