@@ -189,6 +189,8 @@ class TaskRunner:
 
     def update(self, task: Task) -> None:
         self.task = task
+        if self.pod is not None:
+            self.pod.update(task)
         self.changed.set()
 
     def unassign(self) -> None:

@@ -128,6 +128,13 @@ class Pod:
         if task.Spec.Pod is not None:  # a Pod's own words win: Always, OnFailure, Never
             self.policy = KUBE_POLICY.get(task.Spec.Pod.RestartPolicy, self.policy)
 
+    def update(self, task: Task) -> None:
+        """The task as it is now (its deletion's grace period, its containers' stop settings)."""
+        self.task = task
+        specs = {s.Name: s for s in (*(task.Spec.InitContainers or []), *task.Spec.Containers)}
+        for c in (*self.inits, *self.apps):
+            c.spec = specs.get(c.spec.Name, c.spec)
+
     @property
     def started(self) -> bool:
         """Whether any container of the task has been started."""
@@ -280,6 +287,8 @@ class Pod:
     async def _stop(self, c: _Container) -> None:
         grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
         pod = self.task.Spec.Pod
-        if c.spec.StopGracePeriod is None and pod is not None:  # the Pod's terminationGracePeriodSeconds
+        if self.task.DeletionGracePeriodSeconds is not None:  # deleted: the grace the deletion gave
+            grace_ns = self.task.DeletionGracePeriodSeconds * SECOND
+        elif c.spec.StopGracePeriod is None and pod is not None:  # the Pod's terminationGracePeriodSeconds
             grace_ns = pod.TerminationGracePeriodSeconds * SECOND
         await self.runtime.stop_container(self.task.ID, c.spec.Name, c.spec.StopSignal or "", grace_ns / SECOND)
