@@ -355,6 +355,7 @@ class Daemon:
             on_managers=managers_changed,
         )
         registrar.log_path = self.runtime.log_path
+        registrar.pods = self._pod_access()
         registrar.on_role = self._on_role
         return registrar
 

@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -53,7 +53,16 @@ from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
 from shoal.manager.netview import NetView
 from shoal.network import seal
-from shoal.protocol import Assignments, LogLine, LogsCancel, LogsRequest
+from shoal.protocol import (
+    Assignments,
+    LogLine,
+    LogsCancel,
+    LogsRequest,
+    StreamControl,
+    StreamData,
+    StreamEnd,
+    StreamOpen,
+)
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -132,10 +141,14 @@ class Session:
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
         # Requests to the agent other than assignments (log reads), and where their answers go.
-        self.outbox: asyncio.Queue[LogsRequest | LogsCancel] = asyncio.Queue()
+        self.outbox: asyncio.Queue[LogsRequest | LogsCancel | StreamOpen | StreamData | StreamControl] = \
+            asyncio.Queue()
         self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
         self.remote = False  # True when the agent is on another machine (the outbox is served)
         self.deps_sent: set[str] = set()  # the secrets and configs this session holds
+        # The open exec and dial streams into the node's Pods (``kube/podstreams.py``): where each
+        # one's messages from the node go (None: the session closed).
+        self.streams: dict[str, Callable[[StreamData | StreamEnd | None], None]] = {}
 
     async def logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
                    stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
@@ -197,6 +210,14 @@ class Session:
         self.queue.put_nowait(None)
         for q in self.log_streams.values():
             q.put_nowait(None)
+        for feed in list(self.streams.values()):
+            feed(None)
+
+    def stream_message(self, msg: StreamData | StreamEnd) -> None:
+        """A message of one of the node's streams into its Pods."""
+        feed = self.streams.get(msg.id)
+        if feed is not None:
+            feed(msg)
 
 
 def _networked(s: Service | None) -> bool:

@@ -15,7 +15,8 @@ ServiceAccount are ``api/kube.py``'s. The rules kept here, whichever door asks:
 * deleting a namespace marks it ``Terminating``; ``namespaces.py`` empties it and then deletes it;
 * a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing;
 * ``exec`` and ``dial`` reach into a running Pod through ``pods`` (``PodAccess``, which the daemon
-  wires: ``runtime/podaccess.py``), for the Pods of the manager's own node.
+  wires: ``runtime/podaccess.py``) for the Pods of the manager's own node, and through ``remote``
+  (the node's dispatcher session: ``podstreams.py``) for another node's, on the leader.
 
 Reads come from the store's cache through a name index (namespace, name → ID) kept per kind; watches
 from the store's ``ChangeLog``.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from shoal.api.errors import (
@@ -36,6 +37,7 @@ from shoal.api.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
     Unimplemented,
 )
 from shoal.api.ids import new_id
@@ -90,6 +92,7 @@ class KubeObjects:
                 self._index(kind, None, found)
         self._unsubscribe = store.subscribe(self._on_change)
         self.pods: PodAccess | None = None  # into the Pods of this manager's node (None: no agent here)
+        self.remote: Callable[[str], PodAccess | None] | None = None  # into another node's, by node ID
 
     def close(self) -> None:
         self._unsubscribe()
@@ -299,9 +302,13 @@ class KubeObjects:
             raise FailedPrecondition(f"cannot {what} a container in a completed pod; current phase is {phase}")
         if pod.Status.State != TaskState.RUNNING:
             raise FailedPrecondition(f"unable to upgrade connection: pod {pod.Name} is not running")
-        if self.pods is None or pod.NodeID != self.pods.node_id:
-            raise Unimplemented(f"{what} into a Pod on another node than the manager's is not supported yet")
-        return self.pods
+        if self.pods is not None and pod.NodeID == self.pods.node_id:
+            return self.pods
+        remote = self.remote(pod.NodeID) if self.remote is not None else None
+        if remote is None:
+            raise Unavailable(f"unable to upgrade connection: the node of pod {pod.Name} is not connected to "
+                              "this manager (the leader)")
+        return remote
 
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
