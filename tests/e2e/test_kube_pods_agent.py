@@ -375,7 +375,9 @@ async def test_oom_kill_previous_logs_exec_and_dial(daemon: Daemon, tmp_path: Pa
 
 async def test_restart_policy_never_completed_and_error(daemon: Daemon) -> None:
     kube = daemon.kube()
-    t = await kube.create(pod("kpod-never", [sh("ok", "echo done"), sh("bad", "exit 2")], RestartPolicy="Never"))
+    nostart = ContainerSpec(Name="nostart", Image=IMAGE, Command=["/no/such/program"], Pod=PodContainer())
+    t = await kube.create(pod("kpod-never", [sh("ok", "sleep 0.5; echo done"), sh("bad", "exit 2"), nostart],
+                              RestartPolicy="Never"))
     await until(lambda: task_of(daemon, t.ID).Status.State.terminal, "the Pod's end")
     cur = task_of(daemon, t.ID)
     assert cur.Status.State == TaskState.FAILED
@@ -383,6 +385,10 @@ async def test_restart_policy_never_completed_and_error(daemon: Daemon) -> None:
     assert ok is not None and (ok.State, ok.Reason, ok.ExitCode, ok.RestartCount) == ("terminated", "Completed", 0, 0)
     assert bad is not None and (bad.State, bad.Reason, bad.ExitCode) == ("terminated", "Error", 2)
     assert ok.StartedAt and ok.FinishedAt
+    # One that cannot start does not keep the others from running: it ended, in the kubelet's words.
+    gone = status(daemon, t.ID, "nostart")
+    assert gone is not None and (gone.State, gone.Reason, gone.ExitCode) == ("terminated", "StartError", 128)
+    assert "/no/such/program" in gone.Message, gone.Message
 
     # An image the node lacks, under imagePullPolicy Never: ErrImageNeverPull, waiting.
     missing = ContainerSpec(Name="app", Image="nothere:1", Pod=PodContainer(ImagePullPolicy="Never"))
@@ -395,3 +401,27 @@ async def test_restart_policy_never_completed_and_error(daemon: Daemon) -> None:
     await until(never_pull, "ErrImageNeverPull")
     st = status(daemon, m.ID, "app")
     assert st is not None and st.Message == 'Container image "nothere:1" is not present with pull policy of Never'
+
+
+async def test_security_context_users_read_only_root_and_privileged(daemon: Daemon) -> None:
+    kube = daemon.kube()
+    plain = sh("plain", "echo uid=$(id -u) gid=$(id -g); touch /x 2>/dev/null || echo ro-root; "
+                        "grep CapEff /proc/self/status; exec sleep 1000")
+    plain.ReadOnly = True  # readOnlyRootFilesystem
+    plain.CapabilityDrop = ["ALL"]
+    own = sh("own", "echo uid=$(id -u) gid=$(id -g); exec sleep 1000")
+    own.User = "1000:1000"  # the container's runAsUser / runAsGroup win over the Pod's
+    priv = sh("priv", "grep CapEff /proc/self/status; exec sleep 1000", Privileged=True)
+    priv.User = "0"  # root: its capabilities are effective
+    t = await kube.create(pod("kpod-sec", [plain, own, priv], RunAsUser=1234, RunAsGroup=2345,
+                              TerminationGracePeriodSeconds=1))
+
+    def said(name: str, what: str) -> bool:
+        return what in log_text(daemon, t.ID, name)
+
+    await until(lambda: said("plain", "CapEff") and said("own", "uid=") and said("priv", "CapEff"), "their reports")
+    assert log_text(daemon, t.ID, "plain").splitlines() == ["uid=1234 gid=2345", "ro-root",
+                                                            "CapEff:\t0000000000000000"]
+    assert log_text(daemon, t.ID, "own") == "uid=1000 gid=1000"
+    cap_eff = int(log_text(daemon, t.ID, "priv").split()[-1], 16)
+    assert cap_eff & (1 << 21)  # CAP_SYS_ADMIN: every capability

@@ -69,7 +69,7 @@ class _Container:
     done: bool = False  # exited, and will not run again
     started_at: str = ""
     finished_at: str = ""
-    reason: str = ""  # how its last run ended (Completed, Error, OOMKilled; RunContainerError: not started)
+    reason: str = ""  # how its last run ended (Completed, Error, OOMKilled; StartError: it could not start)
     message: str = ""
     last: LastTermination | None = None  # how the run before the last one ended
     delay: float = 0.0  # the back-off it waits out (s)
@@ -166,7 +166,7 @@ class Pod:
             fut.set_result(START_FAILED)
             c.exit, c.pid = fut, 0
             c.started_at = c.finished_at = now_ts()
-            c.reason, c.message = "RunContainerError", e.message
+            c.reason, c.message = "StartError", e.message
             raise
         c.started_at, c.finished_at, c.reason, c.message = now_ts(), "", "", ""
         c.container_id, c.pid = started.container_id, started.pid
@@ -187,7 +187,7 @@ class Pod:
 
     def _ended(self, c: _Container) -> None:
         """Its end in Kubernetes' words (a start that failed keeps its own)."""
-        if c.reason == "RunContainerError":
+        if c.reason == "StartError":
             return
         c.finished_at = c.finished_at or now_ts()
         if self.runtime.container_oom_killed(self.task.ID, c.spec.Name):
@@ -229,14 +229,16 @@ class Pod:
         return ""
 
     async def start_apps(self) -> str:
-        """Start every app container; "" or the error of one that could not start (the others that
-        did are stopped by the caller's shutdown)."""
+        """Start every app container. One that could not start is as one that exited (128, reason
+        ``StartError``, its message the runtime's): it runs again after its back-off if the restart
+        policy says so, as the kubelet does, while the others run. Returns "" (kept for callers that
+        tell an error)."""
         self.apps_started = True
         for c in self.apps:
             try:
                 await self._start(c)
-            except RuntimeError_ as e:
-                return f"container {c.spec.Name}: {e.message}"
+            except RuntimeError_:
+                self._exited(c)
         return ""
 
     @staticmethod

@@ -145,6 +145,18 @@ def capabilities(add: list[str] | None, drop: list[str] | None) -> list[str]:
     return caps
 
 
+def bounding_caps() -> list[str]:
+    """Every capability this daemon may hand on (its own bounding set; ``ALL_CAPS`` is in the kernel's
+    numbering): what a privileged container gets, as Docker gives it."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapBnd:"))
+        mask = int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return list(ALL_CAPS)
+    return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+
+
 def _mnt(destination: str, kind: str, source: str, *options: str) -> dict[str, Any]:
     return {"destination": destination, "type": kind, "source": source, "options": list(options)}
 
@@ -539,7 +551,8 @@ class RuncRuntime(ContainerTable):
         if spec.Sysctls:
             linux["sysctl"] = dict(spec.Sysctls)
         if spec.Pod is not None and spec.Pod.Privileged:
-            process["capabilities"] = {k: list(ALL_CAPS) for k in ("bounding", "effective", "permitted")}
+            every = bounding_caps()
+            process["capabilities"] = {k: list(every) for k in ("bounding", "effective", "permitted")}
             resources["devices"] = [{"allow": True, "access": "rwm"}]
             linux["maskedPaths"], linux["readonlyPaths"] = [], []
             for m in mounts:
