@@ -17,6 +17,7 @@ when a container exits, whether it runs again:
   non-zero exit; ``none``: never); its ``RestartCount`` grows and its last exit code is kept. The
   others keep running, untouched. When every app container has exited and none is to run again,
   the task ends: ``complete`` when they all exited 0, else ``failed`` (the first non-zero one named).
+  One that could not start (the runtime refused: ``StartError``, 128) counts as one that exited.
 * **Back-off** (Kubernetes' kubelet): the n-th restart of a container waits ``base * 2**(n-1)``,
   at most ``30 * base`` (``base`` 10 s: 10 s, 20 s, 40 s … 5 min). ``base`` is the runner's
   ``restart_backoff`` (tests set it small); time is the event loop's clock.
