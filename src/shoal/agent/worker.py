@@ -110,6 +110,8 @@ class Worker:
 
     async def start(self) -> None:
         await self.runtime.cleanup()
+        if self.pod_volumes is not None:
+            self.pod_volumes.cleanup()
         if self.network is not None:  # after the runtime's: a pause container holds a namespace
             await self.network.cleanup()
         await self._bind()

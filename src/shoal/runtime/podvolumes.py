@@ -12,7 +12,8 @@ prepared and removed with the task.
   each file with its mode.
 
 ``subpath`` resolves a ``volumeMount.subPath`` inside a volume (made as a directory when missing, as
-the kubelet does). ``remove`` unmounts and deletes all of a task's.
+the kubelet does). ``remove`` unmounts and deletes all of a task's; ``cleanup`` all that a previous run
+of the daemon left (its tasks did not survive it).
 """
 
 from __future__ import annotations
@@ -137,6 +138,14 @@ class PodVolumes:
     def remove(self, task_id: str) -> None:
         """Unmount and delete every volume of the task (a hostPath stays: it is the node's)."""
         for base in (self.memory / task_id, self.disk / task_id):
+            if base.exists():
+                unmount_all(base)
+                shutil.rmtree(base, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        """Unmount and delete every Pod's volumes left here (at the daemon's start: none of its tasks
+        runs any more)."""
+        for base in (self.memory, self.disk):
             if base.exists():
                 unmount_all(base)
                 shutil.rmtree(base, ignore_errors=True)

@@ -39,3 +39,11 @@ def test_empty_dir_on_disk_host_paths_and_removal(tmp_path: Path) -> None:
     vols.remove("t1")
     assert not (tmp_path / "data" / "pods" / "t1").exists()
     assert made["hostdir"].is_dir()  # the node's own path stays
+
+
+def test_cleanup_removes_what_a_previous_run_left(tmp_path: Path) -> None:
+    vols = PodVolumes(tmp_path / "data", tmp_path / "run")
+    vols.make("t1", [VolumeSource("cache", "dir")])
+    vols.make("t2", [VolumeSource("cache", "dir")])
+    vols.cleanup()
+    assert not (tmp_path / "data" / "pods").exists()
