@@ -811,3 +811,55 @@ async def test_a_pod_waits_for_its_secret_in_kubernetes_words_then_runs_with_it(
             r._task.cancel()
             with contextlib.suppress(BaseException):
                 await r._task
+
+
+async def test_a_pods_failed_pull_is_err_image_pull_with_its_pull_secret_then_it_runs() -> None:
+    """A Pod's image pull that fails leaves its container ``waiting`` with ``ErrImagePull``; the pull
+    carried the credentials of the Pod's image pull secret; the next try, once the back-off passed,
+    pulls again and runs."""
+    import base64
+    import json
+
+    from shoal.agent.dependencies import Dependencies
+    from shoal.api.pod import PodSpecExtra
+    from shoal.api.types import Secret, SecretSpec
+    from shoal.protocol import Assignments
+
+    rt = FakeRuntime(images=set(), multi_container=True)
+    puller = FakePuller(rt)
+    rec = Recorder()
+    deps = Dependencies()
+    config = {"auths": {"reg.example:5000": {"username": "u", "password": "p"}}}
+    deps.apply(Assignments(secrets=[Secret(ID="s1", Namespace="default", Spec=SecretSpec(
+        Name="regcred", Type="kubernetes.io/dockerconfigjson",
+        Items={".dockerconfigjson": json.dumps(config).encode()}))]))
+    image = "reg.example:5000/web:1"
+    t = Task(ID=new_id(), Name="web", Namespace="default", NodeID="node1",
+             Spec=TaskSpec(Containers=[ContainerSpec(Name="app", Image=image)],
+                           Pod=PodSpecExtra(ImagePullSecrets=["regcred"])),
+             Status=TaskStatus(State=S.ASSIGNED), DesiredState=S.RUNNING)
+    r = TaskRunner(t, rt, rec, objects=deps, puller=puller, restart_backoff=0.05)  # type: ignore[arg-type]
+    r.start()
+    try:
+        await until(lambda: puller.pending is not None, timeout=1.0, what="the pull")
+        image_ref, auth = puller.calls[-1]
+        assert image_ref == image
+        sent = json.loads(base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4)))
+        assert (sent["username"], sent["password"], sent["serveraddress"]) == ("u", "p", "reg.example:5000")
+        puller.finish(False)
+
+        def waiting() -> bool:
+            last = rec.last(t.ID)
+            return last is not None and bool(last.Containers) and last.Containers[0].Reason == "ErrImagePull"
+
+        await until(waiting, timeout=1.0, what="ErrImagePull")
+        cs = (rec.last(t.ID) or TaskStatus()).Containers or []
+        assert cs[0].Message == f'failed to pull image "{image}": manifest unknown'
+        await until(lambda: len(puller.calls) == 2 and not puller.pending.done(), timeout=2.0, what="the next try")
+        puller.finish(True)
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.RUNNING, timeout=1.0, what="running")
+    finally:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task
