@@ -83,6 +83,13 @@ def _mounts_under(path: Path) -> list[str]:
     return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
 
 
+def _tmpfs_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        rows = [line.split() for line in f]
+    p = str(path)
+    return [r[4] for r in rows if r[4].startswith(p + "/") and r[r.index("-") + 1] == "tmpfs"]
+
+
 def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "setns")
@@ -184,7 +191,7 @@ echo "proj-name=$(cat /etc/proj/podname)"
 echo "labels=$(cat /etc/proj/labels)"
 touch /etc/secret/new 2>/dev/null || echo "secret-volume-read-only"
 grep -q ' /mem tmpfs' /proc/mounts && echo "mem-is-tmpfs"
-echo "env color=$COLOR prefixed=$CM_size name=$POD_NAME ns=$POD_NS uid=$POD_UID ip=$POD_IP node=$NODE"
+echo "env color=$COLOR prefixed=$CM_size name=$POD_NAME ns=$POD_NS uid=$POD_UID ip=$POD_IP node=$NODE host=$HOST_IP"
 echo "env label=$APP mem=$MEM_MI expanded=$EXPANDED missing=[$OPTIONAL_MISSING] arg=$1"
 exec sleep 1000
 """
@@ -233,6 +240,7 @@ async def test_secrets_configmaps_env_and_volumes_inside_the_containers(daemon: 
         EnvVarRef(Name="POD_UID", FieldRef=ObjectFieldRef(FieldPath="metadata.uid")),
         EnvVarRef(Name="POD_IP", FieldRef=ObjectFieldRef(FieldPath="status.podIP")),
         EnvVarRef(Name="NODE", FieldRef=ObjectFieldRef(FieldPath="spec.nodeName")),
+        EnvVarRef(Name="HOST_IP", FieldRef=ObjectFieldRef(FieldPath="status.hostIP")),
         EnvVarRef(Name="APP", FieldRef=ObjectFieldRef(FieldPath="metadata.labels['app']")),
         EnvVarRef(Name="MEM_MI", ResourceFieldRef=ResourceFieldRef(Resource="limits.memory", Divisor="1Mi")),
     ])
@@ -260,19 +268,23 @@ async def test_secrets_configmaps_env_and_volumes_inside_the_containers(daemon: 
     assert 'labels=app="kpod"' in lines
     assert "secret-volume-read-only" in lines
     assert "mem-is-tmpfs" in lines
-    assert (f"env color=blue prefixed=XL name=kpod-all ns=default uid={t.ID} ip={ip} node=kube-node-1"
-            in lines), out
+    assert (f"env color=blue prefixed=XL name=kpod-all ns=default uid={t.ID} ip={ip} node=kube-node-1 "
+            "host=127.0.0.1" in lines), out
     assert "env label=kpod mem=64 expanded=$(COLOR)-$(NOT)-$(UNKNOWN) missing=[] arg=XL" in lines, out
     assert (host_dir / "x").read_text() == "hi\n"
     for name in ("writer", "reader"):
         st = status(daemon, t.ID, name)
         assert st is not None and st.State == "running" and st.StartedAt and st.Image == IMAGE
-    # No byte of the secret is on the node's disk (the volume and the environment are in memory).
+    # No byte of the secret is on the node's disk (the volume and the environment are in memory): not
+    # under the data root, nor under the exec root outside its tmpfs mounts (runc's state included).
     data_root = Path(daemon.config.data_root)
-    for f in data_root.rglob("*"):
-        if f.is_file() and not f.is_symlink():
-            with contextlib.suppress(OSError):
-                assert SECRET_VALUE.encode() not in f.read_bytes(), f
+    exec_root = Path(daemon.config.exec_root)
+    in_memory = [Path(m) for m in _tmpfs_under(exec_root)]
+    for root in (data_root, exec_root):
+        for f in root.rglob("*"):
+            if f.is_file() and not f.is_symlink() and not any(f.is_relative_to(m) for m in in_memory):
+                with contextlib.suppress(OSError):
+                    assert SECRET_VALUE.encode() not in f.read_bytes(), f
 
     # A Pod that asks for a key its Secret lacks waits, in Kubernetes' words.
     bad = sh("app", "sleep 1000", EnvRefs=[EnvVarRef(Name="X", SecretKeyRef=KeyRef(Name="creds", Key="nope"))])
@@ -323,6 +335,7 @@ async def test_oom_kill_previous_logs_exec_and_dial(daemon: Daemon, tmp_path: Pa
     oom.Resources = ResourceRequirements(Limits=Resources(MemoryBytes=16 << 20))
     web = sh("web", "trap 'echo got-term > /term/web; exit 0' TERM; httpd -f -p 8080 -h /www & wait",
              [VolumeMount(Name="term", MountPath="/term")])
+    web.Resources = ResourceRequirements(Limits=Resources(NanoCPUs=500_000_000))  # limits.cpu: 500m
     t = await kube.create(pod("kpod-oom", [oom, web], [
         Volume(Name="data", EmptyDir=EmptyDirVolume()),
         Volume(Name="term", HostPath=HostPathVolume(Path=str(term_dir), Type="DirectoryOrCreate"))],
@@ -341,6 +354,13 @@ async def test_oom_kill_previous_logs_exec_and_dial(daemon: Daemon, tmp_path: Pa
     assert await read_logs(daemon, t, "oom") == ["run 2"]
     assert await read_logs(daemon, t, "oom", previous=True) == ["run 1"]  # killed before "not killed"
     assert task_of(daemon, t.ID).Status.State == TaskState.RUNNING
+    # Each container has its own cgroup with its own limits.
+    quotas = [q for q in (Path(f"/sys/fs/cgroup/cpu/shoal/{t.ID}.web/cpu.cfs_quota_us"),
+                          Path(f"/sys/fs/cgroup/shoal/{t.ID}.web/cpu.max")) if q.exists()]
+    assert quotas and quotas[0].read_text().split()[0] == "50000"
+    mems = [m for m in (Path(f"/sys/fs/cgroup/memory/shoal/{t.ID}.oom/memory.limit_in_bytes"),
+                        Path(f"/sys/fs/cgroup/shoal/{t.ID}.oom/memory.max")) if m.exists()]
+    assert mems and int(mems[0].read_text()) == 16 << 20
 
     # exec: pipes, stdin, the exit code; and with a TTY.
     session = await kube.exec(task_of(daemon, t.ID), "web", ["sh", "-c", "echo out-$(hostname); echo err >&2; cat; "
