@@ -50,6 +50,7 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
     ContainerStatus,
+    Placement,
     ResourceRequirements,
     Resources,
     Secret,
@@ -58,6 +59,7 @@ from shoal.api.types import (
     TaskSpec,
 )
 from shoal.daemon import Daemon, DaemonConfig
+from shoal.devcluster import DevCluster
 from tests.support import free_port
 
 from .conftest import make_rootfs
@@ -96,21 +98,38 @@ def _setns(fd: int) -> None:
 
 
 @contextlib.contextmanager
-def own_netns() -> Iterator[str]:
-    """This thread (the event loop's) in a new network namespace, and back after."""
-    name = f"shk-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+def in_netns(name: str) -> Iterator[None]:
+    """This thread (the event loop's) in the network namespace ``/run/netns/<name>``, and back after."""
     host = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     target = os.open(f"/run/netns/{name}", os.O_RDONLY)
     try:
         _setns(target)
-        yield name
+        yield
     finally:
         _setns(host)
         os.close(host)
         os.close(target)
+
+
+@contextlib.contextmanager
+def own_netns() -> Iterator[str]:
+    """This thread in a new network namespace of its own (loopback up), deleted after."""
+    name = f"shk-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    try:
+        with in_netns(name):
+            yield name
+    finally:
         subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def kpod_image(tmp_path: Path) -> bytes:
+    """The test's busybox root filesystem (with a few more applets) as a tar."""
+    root = make_rootfs(tmp_path / "rootfs")
+    for a in MORE_APPLETS:
+        (root / "bin" / a).symlink_to("busybox")
+    return subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
 
 
 @pytest.fixture
@@ -122,11 +141,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         d = Daemon(cfg)
         await d.start()
         try:
-            root = make_rootfs(tmp_path / "rootfs")
-            for a in MORE_APPLETS:
-                (root / "bin" / a).symlink_to("busybox")
-            tar = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
-            d.images.import_tar(io.BytesIO(tar), "kpod", "latest", ['CMD ["sh"]'])
+            d.images.import_tar(io.BytesIO(kpod_image(tmp_path)), "kpod", "latest", ['CMD ["sh"]'])
             await d.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
             await until(lambda: d.manager is not None and any(
                 n.Name == DEFAULT_NAMESPACE for n in d.manager.store.list(Namespace)), "the default namespace")
@@ -445,3 +460,66 @@ async def test_security_context_users_read_only_root_and_privileged(daemon: Daem
     assert log_text(daemon, t.ID, "own") == "uid=1000 gid=1000"
     cap_eff = int(log_text(daemon, t.ID, "priv").split()[-1], 16)
     assert cap_eff & (1 << 21)  # CAP_SYS_ADMIN: every capability
+
+
+async def test_exec_and_dial_into_a_pod_on_another_node(tmp_path: Path) -> None:
+    """The manager (in-process, in a namespace on a bridge) and a worker (a ``shoal daemon`` process in
+    another): exec and port-forward reach the worker's Pod through its dispatcher session."""
+    base = Path(tempfile.mkdtemp(prefix="shoal-kx-", dir="/tmp"))
+    cluster = DevCluster(base, "runc")
+    exec_root = Path(tempfile.mkdtemp(prefix="shoal-kx-", dir="/run"))
+    try:
+        ns, addr = cluster.add_client("kmgr")
+        worker = cluster.add("kworker")  # wired from the host's namespace, before this thread leaves it
+        with in_netns(ns):
+            d = Daemon(DaemonConfig(data_root=tmp_path / "data", exec_root=exec_root, runtime="runc",
+                                    hostname="kmgr", pod_backoff=0.3))
+            await d.start()
+            try:
+                await d.swarm_init(addr, f"{addr}:2377")
+                token = d.control().cluster().JoinTokens.Worker
+                await asyncio.to_thread(worker.docker, "import", "-c", 'CMD ["sh"]', "-", IMAGE,
+                                        input=kpod_image(tmp_path))
+                await asyncio.to_thread(worker.docker, "swarm", "join", "--token", token, f"{addr}:2377")
+                assert d.manager is not None
+                await until(lambda: d.manager is not None and any(
+                    n.Description.Hostname == "kworker" and n.Status.State == "ready"
+                    for n in d.manager.store.nodes()), "the worker's node")
+                web = sh("web", "echo started; exec httpd -f -p 8080 -h /www")
+                t = pod("kpod-far", [web])
+                t.Spec.Placement = Placement(Constraints=["node.hostname==kworker"])
+                t.Spec.Pod.TerminationGracePeriodSeconds = 1  # type: ignore[union-attr]
+                t = await d.kube().create(t)
+                await until(lambda: task_of(d, t.ID).Status.State == TaskState.RUNNING, "the Pod on the worker",
+                            timeout=40)
+                far = task_of(d, t.ID)
+                assert far.NodeID != d.node_id
+
+                session = await d.kube().exec(far, "web", ["sh", "-c", "echo on-$(hostname); cat >&2; exit 5"],
+                                              stdin=True)
+                out_task = asyncio.ensure_future(collect(session.stdout()))
+                err_task = asyncio.ensure_future(collect(session.stderr()))
+                await session.write_stdin(b"from-the-manager\n")
+                await session.close_stdin()
+                assert await asyncio.wait_for(session.wait(), 15) == 5
+                assert (await out_task).startswith(b"on-") and await err_task == b"from-the-manager\n"
+
+                reader, writer = await d.kube().dial(far, 8080)
+                writer.write(b"GET /index.html HTTP/1.0\r\n\r\n")
+                await writer.drain()
+                page = await asyncio.wait_for(reader.read(), 15)
+                writer.close()
+                assert b"hello from shoal" in page
+                assert await read_logs(d, far, "web") == ["started"]  # read on the worker, through its session
+                await d.kube().delete("tasks", DEFAULT_NAMESPACE, "kpod-far", grace_seconds=1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(cluster.leave_all)
+                with contextlib.suppress(Exception):
+                    await d.stop()
+    finally:
+        cluster.close()
+        for m in _mounts_under(exec_root) + _mounts_under(tmp_path):
+            subprocess.run(["umount", "-l", m], check=False)
+        shutil.rmtree(exec_root, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
