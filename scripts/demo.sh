@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine to a running single-node swarm with a demo service:
 # installs what is needed, starts `shoal daemon` in the background, imports a busybox-based web
-# image, inits the swarm, deploys a replicated service, scales it and shows `service ps`.
+# image, inits the swarm, deploys a replicated service, scales it and shows `service ps`; then, on the
+# same cluster through its Kubernetes API, creates a Secret and runs a Pod that uses it with kubectl.
 # The daemon keeps running afterwards; point the docker CLI (or `shoal`) at it with
 #   export DOCKER_HOST=unix:///run/shoal/shoal.sock
 set -euo pipefail
@@ -41,5 +42,49 @@ shoal_cli service create --name webserver --replicas 2 nginx
 shoal_cli service scale webserver=5
 shoal_cli service ls
 shoal_cli service ps webserver
+
+# The Kubernetes side of the same cluster (kubectl: the machine's; an admin kubeconfig from shoal).
+if command -v kubectl >/dev/null 2>&1; then
+  KUBECONFIG="$EXEC_ROOT/kubeconfig"
+  export KUBECONFIG
+  shoal_cli kubeconfig >"$KUBECONFIG"
+  chmod 600 "$KUBECONFIG"
+  kcache=$(mktemp -d)  # a fresh cache: the kubectl dispatcher caches the server's version
+  trap 'rm -rf "$rootfs" "$kcache"' EXIT
+  k() { kubectl --cache-dir "$kcache" "$@"; }
+  for _ in $(seq 100); do k get --raw /version >/dev/null 2>&1 && break; sleep 0.2; done
+  k get nodes -o wide
+  k delete pod mywebserver --ignore-not-found --grace-period=1 >/dev/null
+  k delete secret db --ignore-not-found >/dev/null
+  k create secret generic db --from-literal=password=s3cr3t
+  k apply -f - <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: mywebserver
+spec:
+  containers:
+  - name: mywebserver
+    image: nginx
+    imagePullPolicy: IfNotPresent
+    env:
+    - name: DB_PASSWORD
+      valueFrom:
+        secretKeyRef: {name: db, key: password}
+    volumeMounts:
+    - {name: db, mountPath: /etc/db, readOnly: true}
+  volumes:
+  - name: db
+    secret: {secretName: db}
+YAML
+  k wait --for=condition=Ready pod/mywebserver --timeout=60s
+  k get pods -o wide
+  k exec mywebserver -- sh -c 'echo "the secret in the file: $(cat /etc/db/password), in the environment: $DB_PASSWORD"'
+  k exec mywebserver -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc 127.0.0.1 80 | tail -n 1'
+  echo
+  echo "Try: export KUBECONFIG=$KUBECONFIG; kubectl get pods -o wide; kubectl describe pod mywebserver"
+else
+  echo "(kubectl is not installed: the Kubernetes API is on https://127.0.0.1:6443; shoal kubeconfig prints a kubeconfig)"
+fi
 echo
 echo "Try: export DOCKER_HOST=$DOCKER_HOST; docker service ls; docker node ls"

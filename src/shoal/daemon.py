@@ -59,6 +59,7 @@ from shoal.api.types import (
 from shoal.localstores import NodeImages, NodeLogFiles, NodeVolumes
 from shoal.manager import ca, keys
 from shoal.manager.control import ControlAPI
+from shoal.manager.kube import certs as kube_certs
 from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
@@ -108,6 +109,8 @@ class DaemonConfig:
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
     bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
     pod_backoff: float = 10.0  # s: a Pod's container's first restart delay (Kubernetes' 10 s; tests set less)
+    # --kube-addr: where a manager serves the Kubernetes API (HTTPS); "" serves none.
+    kube_addr: str = "0.0.0.0:6443"
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -675,6 +678,28 @@ class Daemon:
 
     def kube(self) -> KubeObjects:
         return self.require_manager().kube
+
+    def _root_ca(self) -> tuple[str, str]:
+        for c in self.require_manager().store.list(Cluster):
+            return c.TLSInfo.TrustRoot, c.RootCAKey
+        raise FailedPrecondition(NOT_A_MANAGER)
+
+    def kube_serving(self) -> tuple[str, str, str]:
+        ca_pem, ca_key = self._root_ca()
+        host = self.addr.rsplit(":", 1)[0] if self.addr else ""
+        cert, key = kube_certs.issue_api_server_cert(ca_pem, ca_key, [host] if host else [])
+        return ca_pem, cert, key
+
+    def kube_client_cert(self, user: str, groups: list[str]) -> tuple[str, str, str]:
+        ca_pem, ca_key = self._root_ca()
+        cert, key = kube_certs.issue_client_cert(ca_pem, ca_key, user, groups)
+        return ca_pem, cert, key
+
+    def kube_server_url(self) -> str:
+        host, _, port = self.config.kube_addr.rpartition(":")
+        if host in ("", "0.0.0.0", "::", "[::]"):
+            host = self.addr.rsplit(":", 1)[0] if self.addr else "127.0.0.1"
+        return f"https://{host}:{port or 6443}"
 
     def logs(self) -> LogService:
         m = self.require_manager()

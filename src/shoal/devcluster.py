@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +31,12 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["ip", *args], capture_output=True, check=check)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @dataclass
 class DevNode:
     name: str
@@ -40,6 +47,9 @@ class DevNode:
     extra: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     daemon_env: dict[str, str] = field(default_factory=dict)  # more environment for the daemon
+    # Where its Kubernetes API listens when it is a manager: a free loopback port for a node in the
+    # host's namespace (several may run at once), 6443 in a namespace of its own.
+    kube_addr: str = ""
 
     @property
     def data_root(self) -> Path:
@@ -88,8 +98,11 @@ class DevNode:
     def start(self, timeout: float = 20) -> DevNode:
         """Start the daemon and wait until its API answers ``/_ping``."""
         self.base.mkdir(parents=True, exist_ok=True)
+        if not self.kube_addr:
+            self.kube_addr = f"{self.addr}:6443" if self.netns else f"127.0.0.1:{_free_port()}"
         cmd = [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(self.data_root),
-               "--exec-root", str(self.exec_root), "--runtime", self.runtime, "-H", self.host, *self.extra]
+               "--exec-root", str(self.exec_root), "--runtime", self.runtime, "-H", self.host,
+               "--kube-addr", self.kube_addr, *self.extra]
         if self.netns:
             # Only the network namespace: ``ip netns exec`` would also remount /sys, and hide the
             # cgroup hierarchies that the runc runtime needs.

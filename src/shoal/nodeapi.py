@@ -238,6 +238,20 @@ class NodeAPI(Protocol):
         """The Kubernetes kinds (a manager only, as ``control``)."""
         ...
 
+    def kube_serving(self) -> tuple[str, str, str]:
+        """The Kubernetes API server's TLS material (a manager only): the cluster's root CA, and a
+        certificate and key for this manager's addresses, made now (PEM)."""
+        ...
+
+    def kube_client_cert(self, user: str, groups: list[str]) -> tuple[str, str, str]:
+        """A client certificate of the Kubernetes API for ``user`` in ``groups`` (a manager only):
+        the root CA, the certificate, its key (PEM)."""
+        ...
+
+    def kube_server_url(self) -> str:
+        """Where clients reach this manager's Kubernetes API (``https://<address>:<port>``)."""
+        ...
+
     def membership(self) -> Membership: ...
 
     def summary(self) -> NodeSummary: ...
@@ -318,9 +332,20 @@ class Kube(Protocol):
         it now is, or None once gone. ``uid``/``version``: preconditions (Conflict when unmet)."""
         ...
 
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """A node's ``spec.unschedulable`` (``kubectl cordon``/``uncordon``), which is Swarm's
+        availability: true pauses an active node (a drained one stays drained), false makes it
+        active. ``version`` (non-zero): a precondition (Conflict when stale). Returns the node."""
+        ...
+
     def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
         """The changes after revision ``since`` (0: every object now, as ADDED, then the changes);
         raises Gone when ``since`` is older than the history kept."""
+        ...
+
+    def authenticate(self, token: str) -> tuple[str, builtins.list[str]] | None:
+        """The service account a bearer token is of: its user name and groups (None: not a token of
+        an account that exists)."""
         ...
 
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,

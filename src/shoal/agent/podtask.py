@@ -64,7 +64,9 @@ def _user(c: ContainerSpec, task: Task) -> None:
 
 def runtime_task(task: Task, objects: NamedObjects, fields: PodFields, volumes: PodVolumes | None) -> Task:
     """The copy of a Pod's task the runtime prepares (see the module's docstring); raises
-    ``ConfigError`` (its volumes are then not made) or ``RuntimeError_`` (a volume could not be made)."""
+    ``ConfigError`` (its volumes are then not made) or ``RuntimeError_`` (a volume could not be made).
+    Without ``volumes`` (a node whose runtime runs nothing real) the volumes are neither made nor
+    mounted."""
     if task.Spec.Pod is None:
         return task
     out: Task = clone(task)
@@ -77,12 +79,9 @@ def runtime_task(task: Task, objects: NamedObjects, fields: PodFields, volumes: 
         _user(c, out)
         if c.Pod is not None:
             c.Pod.EnvRefs, c.Pod.EnvFrom = None, None
-    if not sources:
-        paths = {}
-    elif volumes is None:
-        raise ConfigError(CONTAINER_CREATING, "this node cannot make a Pod's volumes")
-    else:
-        paths = volumes.make(out.ID, sources)
+    if volumes is None:  # a node that makes no volumes (its runtime runs nothing real: hollow)
+        return out
+    paths = volumes.make(out.ID, sources) if sources else {}
     kinds = {s.name: s.kind for s in sources}
     for c in containers_of(out.Spec):
         for vm in (c.Pod.VolumeMounts if c.Pod is not None else None) or []:

@@ -140,7 +140,7 @@ class Invalid(InvalidArgument):
 
     def __init__(self, kind: str, name: str, causes: list[FieldCause]) -> None:
         text = ", ".join(f"{c.field}: {c.detail}" for c in causes)
-        super().__init__(f"{kind} {name!r} is invalid: {text}")
+        super().__init__(f'{kind} "{name}" is invalid: {text}')
         self.kind = kind
         self.name = name
         self.causes = causes

@@ -58,10 +58,15 @@ def parse_generic(terms: tuple[str, ...]) -> list[GenericResource]:
 
 async def run_daemon(cfg: DaemonConfig) -> None:
     from shoal.frontdoor.docker.app import serve
+    from shoal.frontdoor.kube.app import make_app as kube_app
+    from shoal.frontdoor.kube.server import KubeServer
 
     d = Daemon(cfg)
     await d.start()
     runner = await serve(d, cfg.hosts)
+    kube = KubeServer(d, cfg.kube_addr, kube_app) if cfg.kube_addr else None
+    if kube is not None:
+        kube.start()  # serves while the node is a manager
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -69,6 +74,8 @@ async def run_daemon(cfg: DaemonConfig) -> None:
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
     await stop.wait()
+    if kube is not None:
+        await kube.stop()
     await runner.cleanup()
     await d.stop()
 
@@ -101,11 +108,13 @@ async def run_daemon(cfg: DaemonConfig) -> None:
                    "comma-separated or \"none\", else the host's /etc/resolv.conf)")
 @click.option("--bip", default="", help="Specify network bridge IP (the default bridge of tasks without networks; "
                                          "default: $SHOAL_BIP, else the first free of 172.17-31.0.1/16)")
+@click.option("--kube-addr", default="0.0.0.0:6443", show_default=True,
+              help="Where a manager serves the Kubernetes API (HTTPS); empty: nowhere")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
-           debug: bool) -> None:
+           kube_addr: str, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
@@ -115,7 +124,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         hosts=list(hosts) or [f"unix://{exec_root}/shoal.sock"], runtime=runtime or "", docker_host=docker_host,
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
-        insecure_registries=list(insecure), dns=list(dns), bip=bip,
+        insecure_registries=list(insecure), dns=list(dns), bip=bip, kube_addr=kube_addr,
     )
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]

@@ -7,6 +7,7 @@ import click
 from shoal import __version__
 from shoal.cli.daemon_cmd import daemon
 from shoal.cli.image import image, images, import_, load, rmi, save, tag
+from shoal.cli.kubeconfig import kubeconfig
 from shoal.cli.node import node
 from shoal.cli.secret import config, secret
 from shoal.cli.service import service
@@ -39,6 +40,7 @@ cli.add_command(save)
 cli.add_command(tag)
 cli.add_command(rmi)
 cli.add_command(sim)
+cli.add_command(kubeconfig)
 
 
 def main() -> None:

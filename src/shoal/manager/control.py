@@ -413,8 +413,12 @@ class ControlAPI:
 
     # ------------------------------------------------------------ tasks
 
+    def _swarm_tasks(self) -> list[Task]:
+        """Swarm's tasks: a Kubernetes Pod's task (it has a namespace) is not one of them."""
+        return [t for t in self.store.list(Task) if not t.Namespace]
+
     def task(self, ref: str) -> Task:
-        return find(self.store.list(Task), ref, lambda t: t.ID, lambda t: "", "task")
+        return find(self._swarm_tasks(), ref, lambda t: t.ID, lambda t: "", "task")
 
     def tasks(self, filters: dict[str, list[str]] | None = None) -> list[Task]:
         f = filters or {}
@@ -430,7 +434,7 @@ class ControlAPI:
                     continue
             tasks = [t for sid in ids for t in self.store.tasks_of_owner(sid)]
         else:
-            tasks = self.store.list(Task)
+            tasks = self._swarm_tasks()
         if "node" in f:
             node_ids = set()
             for ref in f["node"]:

@@ -1,8 +1,8 @@
 """The manager: the store, the control API and the reconcile loops of one manager node.
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
-leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager
-and the dispatcher over the store;
+leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
+the Kubernetes controllers (namespaces, the events of Pods) and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -28,6 +28,7 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.events import EventController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
@@ -71,9 +72,12 @@ class Manager:
         self.kube = KubeObjects(store, self.changes)
         self.kube.remote = self._remote_pods  # exec and dial into the Pods of other nodes
         self.namespaces = NamespaceController(store, self.kube)
+        self.events = EventController(store, self.kube)
+        self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
         self.loops: list[Loop | Controller] = [
-            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces]
+            self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
+            self.events]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

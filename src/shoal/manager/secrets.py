@@ -92,7 +92,8 @@ class PayloadAPI:
         self.kind = kind
 
     def _all(self) -> list[Payload]:
-        return list(self.store.list(self.kind.typ))
+        """Swarm's (a Kubernetes Secret or ConfigMap, which has a namespace, is not one of them)."""
+        return [o for o in self.store.list(self.kind.typ) if not o.Namespace]
 
     def shown(self, obj: Payload) -> Payload:
         """The object as the API shows it: a secret without its bytes."""

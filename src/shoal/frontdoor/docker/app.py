@@ -46,6 +46,7 @@ from shoal.api.types import (
 )
 from shoal.frontdoor.docker import logstream, wire
 from shoal.frontdoor.docker.errors import status_of, words
+from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, Images, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,12 @@ async def service_dry_run(request: web.Request) -> web.StreamResponse:
     c = control(request)
     spec = await service_spec(request)
     return jresp(c.dry_run(spec))
+
+
+async def kubeconfig_get(request: web.Request) -> web.StreamResponse:
+    """shoal's own: an admin kubeconfig for this cluster's Kubernetes API (a manager's; ``shoal kubeconfig``)."""
+    text = kubeconfig(request.app[NODE])
+    return web.Response(text=text, content_type="application/yaml")
 
 
 async def service_inspect(request: web.Request) -> web.StreamResponse:
@@ -800,6 +807,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/volumes/{name}", volume_delete),
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
+    ("GET", "/shoal/kubeconfig", kubeconfig_get),
 ]
 
 

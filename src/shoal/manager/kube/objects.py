@@ -30,6 +30,9 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+import msgspec
+
+from shoal.api import nodelabels
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -42,15 +45,19 @@ from shoal.api.errors import (
 )
 from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
+from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
-from shoal.api.types import KIND_OF, TYPE_OF, Node, Task, clone, now_ts
+from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
+from shoal.manager.kube import tokens
+from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
 NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
-_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' (no vowels, no look-alikes)
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
 
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
@@ -118,7 +125,7 @@ class KubeObjects:
     @staticmethod
     def _node_name(n: Node) -> str:
         """A node's Kubernetes name: its hostname (lower case, as the kubelet registers it)."""
-        return (n.Description.Hostname or n.ID).lower()
+        return nodelabels.node_name(n)
 
     def _on_change(self, ch: Change) -> None:
         self._index(ch.kind, ch.old, ch.new)
@@ -178,6 +185,7 @@ class KubeObjects:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
         obj.ID = obj.ID or new_id()
         if isinstance(obj, Task):
+            self._service_account(obj)
             obj.Status.State = TaskState.NEW
             obj.Status.Timestamp = now_ts()
             obj.DesiredState = TaskState.RUNNING
@@ -193,6 +201,51 @@ class KubeObjects:
         except Taken as e:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists') from e
         return obj
+
+    def _service_account(self, t: Task) -> None:
+        """A Pod runs as a service account of its namespace (``default`` unless it names one, which
+        must exist); unless it opts out, the account's token, the cluster's CA and the namespace are
+        mounted in each container at ``SA_MOUNT`` (the account's token Secret, ``namespaces.py``)."""
+        pod = t.Spec.Pod
+        if pod is None:
+            return
+        account = pod.ServiceAccountName or "default"
+        try:
+            sa = self.get("serviceaccounts", t.Namespace, account)
+        except NotFound:
+            if account != "default":
+                raise PermissionDenied(f'pods "{t.Name}" is forbidden: error looking up service account '
+                                       f'{t.Namespace}/{account}: serviceaccount "{account}" not found') from None
+            return
+        if pod.AutomountServiceAccountToken is False or sa.AutomountServiceAccountToken is False or not sa.Secrets:
+            return
+        containers = containers_of(t.Spec)
+        if any(m.MountPath == SA_MOUNT for c in containers if c.Pod is not None for m in c.Pod.VolumeMounts or []):
+            return
+        name = "kube-api-access-" + random_suffix()
+        t.Spec = msgspec.structs.replace(t.Spec, Pod=msgspec.structs.replace(
+            pod, Volumes=[*(pod.Volumes or []), Volume(Name=name, Secret=SecretVolume(SecretName=sa.Secrets[0]))]))
+        mount = VolumeMount(Name=name, MountPath=SA_MOUNT, ReadOnly=True)
+        for c in containers:
+            extra = c.Pod or PodContainer()
+            c.Pod = msgspec.structs.replace(extra, VolumeMounts=[*(extra.VolumeMounts or []), mount])
+
+    def authenticate(self, token: str) -> tuple[str, builtins.list[str]] | None:
+        """The service account a bearer token is of (its user name and groups), while it exists."""
+        clusters = self.store.list(Cluster)
+        claims = tokens.verify(clusters[0].TLSInfo.TrustRoot, token) if clusters else None
+        if claims is None:
+            return None
+        who = claims.get("kubernetes.io") or {}
+        ns, sa = who.get("namespace", ""), who.get("serviceaccount") or {}
+        try:
+            found = self.get("serviceaccounts", ns, sa.get("name", ""))
+        except NotFound:
+            return None
+        if found.ID != sa.get("uid"):
+            return None
+        return (f"system:serviceaccount:{ns}:{found.Name}",
+                ["system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"])
 
     async def update(self, obj: Any, dry_run: bool = False) -> Any:
         kind = KIND_OF[type(obj)]
@@ -264,12 +317,17 @@ class KubeObjects:
         await self.store.commit(updates=[t])
         return t
 
+    async def set_unschedulable(self, name: str, unschedulable: bool, version: int = 0) -> Node:
+        """Cordon (or uncordon) a node by its Kubernetes name: Swarm's availability ``pause`` (or
+        ``active``; a drained node stays drained through a cordon). ``manager/kube/nodes.py``."""
+        node: Node = self.get("nodes", "", name)
+        return await set_unschedulable(self.store, node.ID, unschedulable, version)
+
     # ------------------------------------------------------------ watch
 
     def watch(self, kind: str, namespace: str = "", since: int = 0) -> AsyncIterator[WatchEvent]:
-        return self._watch(kind, namespace, since)
+        """See ``nodeapi.Kube.watch``; Gone is raised here, at the call, not at the first event."""
 
-    async def _watch(self, kind: str, namespace: str, since: int) -> AsyncIterator[WatchEvent]:
         def want(ch: Change) -> bool:
             if ch.kind != kind:
                 return False
@@ -278,13 +336,18 @@ class KubeObjects:
                 return False
             return not namespace or o.Namespace == namespace
 
+        initial: builtins.list[Any] = []
         if not since:
-            since = self.store.revision
-            stream = self.changes.watch(want, since)  # subscribed before the objects are read
-            for obj in self.list(kind, namespace):
-                yield WatchEvent("ADDED", obj, obj.Version.Index)
+            stream = self.changes.watch(want, self.store.revision)  # subscribed before the objects are read
+            initial = self.list(kind, namespace)
         else:
             stream = self.changes.watch(want, since)
+        return self._events(initial, stream)
+
+    @staticmethod
+    async def _events(initial: builtins.list[Any], stream: AsyncIterator[Change]) -> AsyncIterator[WatchEvent]:
+        for obj in initial:
+            yield WatchEvent("ADDED", obj, obj.Version.Index)
         async for ch in stream:
             if ch.new is None:
                 yield WatchEvent("DELETED", ch.old, ch.revision)
@@ -313,8 +376,8 @@ class KubeObjects:
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
         """Run ``command`` in a running container of the Pod (its first when ``container`` is "")."""
-        names = [c.Name for c in pod.Spec.Containers]
-        name = container or (names[0] if names else "")
+        names = [c.Name for c in containers_of(pod.Spec)]  # a running init container's too
+        name = container or (pod.Spec.Containers[0].Name if pod.Spec.Containers else "")
         if name not in names:
             raise InvalidArgument(f"container {name} is not valid for pod {pod.Name}")
         return await self._into(pod, "exec into").exec(pod.ID, name, command, tty=tty, stdin=stdin)

@@ -29,7 +29,7 @@ import time
 
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
-from shoal.api.types import SERVICE_KIND, Node, Service, Task
+from shoal.api.types import Node, Service, Task
 from shoal.manager.orchestrator import global_, replicated
 from shoal.manager.orchestrator.common import is_global, is_replicated
 from shoal.manager.orchestrator.plan import Plan
@@ -67,12 +67,8 @@ class Orchestrator(Controller):
         for s in self.store.list(Service):
             self.queue.add(s.ID)
         for t in self.store.list(Task):
-            self._queue_owner(t)
-
-    def _queue_owner(self, t: Task) -> None:
-        """Reconcile the service of a task; a task no service owns (a Pod's) is not this orchestrator's."""
-        if t.Owner.ID and t.Owner.Kind in ("", SERVICE_KIND):
-            self.queue.add(t.Owner.ID)
+            if not t.Namespace:  # a Pod's task is not a service's (its own controllers keep it)
+                self.queue.add(t.Owner.ID)
 
     # ------------------------------------------------------------ events
 
@@ -81,14 +77,16 @@ class Orchestrator(Controller):
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
             old, new = ch.old, ch.new
+            if (new or old).Namespace:
+                return  # a Pod's task: no service of ours owns it
             self.updates.observe(old, new)
             if new is None or old is None:
-                self._queue_owner(new or old)
+                self.queue.add((new or old).Owner.ID)
                 return
             if old.Status.State != new.Status.State and (
                 new.Status.State.terminal or (new.Status.State == TaskState.RUNNING and self._updating(new.Owner.ID))
             ):
-                self._queue_owner(new)
+                self.queue.add(new.Owner.ID)
         elif ch.kind == "nodes":
             old, new = ch.old, ch.new
             if (
@@ -103,7 +101,8 @@ class Orchestrator(Controller):
                     if is_global(s):
                         self.queue.add(s.ID)
                 for t in self.store.tasks_of_node(node_id):
-                    self._queue_owner(t)
+                    if not t.Namespace:
+                        self.queue.add(t.Owner.ID)
 
     def _updating(self, service_id: str) -> bool:
         """A task reaching running matters only to an update in progress (its monitor, its next batch)."""

@@ -3,8 +3,14 @@ why nodes failed, in SwarmKit's fixed words (``insufficient resources on 3 nodes
 
 The order is SwarmKit's, cheapest and most telling first: ready/availability, taints (Kubernetes';
 kube-scheduler runs its TaintToleration filter as early), resources (CPU, memory and generic
-resources), constraints, platform, host ports, max replicas per node. ``NodeInfo`` is what the
-scheduler knows of a node, kept up to date one task at a time.
+resources), constraints, a Pod's node selector, platform, host ports, max replicas per node.
+``NodeInfo`` is what the scheduler knows of a node, kept up to date one task at a time.
+
+Each filter also says why it turns a node down in kube-scheduler's words (``kube_reasons``: one node
+may give several, as ``Insufficient cpu`` and ``Insufficient memory``), where kube-scheduler runs its
+counterpart (``kube_rank``: the first filter of that order that fails names the node's reason) and
+whether preemption could help there (``resolvable``: only for resources). ``explain.py`` turns them
+into the Kubernetes door's message; Swarm's stays ``Pipeline.explain``.
 
 Beside the filters, scorers rank the nodes that pass (``Scorer``: a penalty per node, lower first);
 the one there is counts the ``PreferNoSchedule`` taints a task does not tolerate. Taints are
@@ -18,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shoal.api import taints
+from shoal.api import nodelabels, taints
+from shoal.api.generic import kind_of
 from shoal.api.types import GenericResource, Node, Resources, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
 
@@ -38,6 +45,14 @@ class NodeInfo:
     claimed: dict[str, list[GenericResource]] = field(default_factory=dict)  # task ID → generic resources held
     # (owner ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
     recent_failures: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    _kube_labels: dict[str, str] | None = None  # the node's Kubernetes labels, made when first asked
+
+    @property
+    def kube_labels(self) -> dict[str, str]:
+        """The node's labels as Kubernetes has them (``api/nodelabels.py``), for a Pod's node selector."""
+        if self._kube_labels is None:
+            self._kube_labels = nodelabels.kube_labels(self.node)
+        return self._kube_labels
 
     @classmethod
     def of(cls, node: Node) -> NodeInfo:
@@ -55,6 +70,7 @@ class NodeInfo:
             for given in self.claimed.values():
                 self.generic.take(given)
         self.node = node
+        self._kube_labels = None
 
     def add_task(self, t: Task) -> bool:
         if t.ID in self.task_ids:
@@ -142,6 +158,8 @@ def _on(nodes: int, reason: str) -> str:
 class Filter(Protocol):
     name: str
     reason: str  # what it says of one node, in SwarmKit's words, for a dry run
+    kube_rank: int  # where kube-scheduler runs its counterpart: the first that fails names the node
+    resolvable: bool  # whether evicting lower-priority Pods could make room (kube-scheduler's preemption)
 
     def set_task(self, t: Task) -> bool: ...
 
@@ -149,10 +167,32 @@ class Filter(Protocol):
 
     def explain(self, nodes: int) -> str: ...
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        """kube-scheduler's words for a node this filter turns down (``Insufficient memory``)."""
+        ...
+
+
+# kube-scheduler's reasons (its plugins' fixed strings), as ``FailedScheduling`` counts them per node.
+KUBE_UNSCHEDULABLE = "node(s) were unschedulable"
+KUBE_SELECTOR = "node(s) didn't match Pod's node affinity/selector"
+KUBE_HOST_PORTS = "node(s) didn't have free ports for the requested pod ports"
+KUBE_INSUFFICIENT = "Insufficient {}"
+KUBE_TOO_MANY = "node(s) didn't match pod topology spread constraints"
+
+# kube-scheduler's filter order (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity,
+# NodePorts, NodeResourcesFit, then the rest).
+RANK_UNSCHEDULABLE, RANK_TAINTS, RANK_AFFINITY, RANK_PORTS, RANK_RESOURCES, RANK_OTHER = range(6)
+
 
 class ReadyFilter:
+    """A node takes new tasks when it is ready and active (not paused nor drained). In Kubernetes'
+    words a paused or drained node is unschedulable (cordoned), and one not ready has the
+    ``node.kubernetes.io/unreachable`` taint its node controller adds."""
+
     name = "ready"
     reason = "node not available for new tasks"
+    kube_rank = RANK_UNSCHEDULABLE
+    resolvable = False
 
     def set_task(self, t: Task) -> bool:
         return True
@@ -162,6 +202,11 @@ class ReadyFilter:
 
     def explain(self, nodes: int) -> str:
         return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"
+
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        if nodelabels.unschedulable(n.node):
+            return [KUBE_UNSCHEDULABLE]
+        return [KUBE_UNTOLERATED_TAINT.format(key=nodelabels.UNREACHABLE_TAINT, value="")]
 
 
 class _Tolerating:
@@ -184,6 +229,8 @@ class TaintFilter(_Tolerating):
 
     name = "taints"
     reason = "untolerated taint"  # SwarmKit's style (Swarm has no taints, so Swarm never shows it)
+    kube_rank = RANK_TAINTS
+    resolvable = False
 
 
     def check(self, n: NodeInfo) -> bool:
@@ -199,14 +246,23 @@ class TaintFilter(_Tolerating):
         taint = taints.first_untolerated(n.node.Spec.Taints, self.tolerations)
         return KUBE_UNTOLERATED_TAINT.format(key=taint.Key, value=taint.Value) if taint is not None else ""
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        reason = self.kube_reason(n)
+        return [reason] if reason else []
+
 
 # kube-scheduler's TaintToleration filter reason, for the Kubernetes door.
 KUBE_UNTOLERATED_TAINT = "node(s) had untolerated taint {{{key}: {value}}}"
 
 
 class ResourceFilter:
+    """The task's reservations (a Pod's summed requests) against what is left of the node: Swarm
+    tasks and Pods count against the same memory, CPUs and generic resources."""
+
     name = "resources"
     reason = "insufficient resources"
+    kube_rank = RANK_RESOURCES
+    resolvable = True
 
     def __init__(self) -> None:
         self.cpus = 0
@@ -228,10 +284,21 @@ class ResourceFilter:
     def explain(self, nodes: int) -> str:
         return _on(nodes, self.reason)
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        out = []
+        if self.cpus > n.available_cpus:
+            out.append(KUBE_INSUFFICIENT.format("cpu"))
+        if self.memory > n.available_memory:
+            out.append(KUBE_INSUFFICIENT.format("memory"))
+        out.extend(KUBE_INSUFFICIENT.format(kind_of(g)) for g in self.generic if not n.generic.has_enough(g))
+        return out
+
 
 class ConstraintFilter:
     name = "constraints"
     reason = "scheduling constraints not satisfied"
+    kube_rank = RANK_AFFINITY
+    resolvable = False
 
     def __init__(self) -> None:
         self.constraints: list[constraint.Constraint] = []
@@ -258,10 +325,45 @@ class ConstraintFilter:
     def explain(self, nodes: int) -> str:
         return _on(nodes, self.reason)
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        return [KUBE_SELECTOR]
+
+
+class NodeSelectorFilter:
+    """A Pod's ``nodeSelector`` (``TaskSpec.Pod.NodeSelector``) against the node's Kubernetes labels
+    (``api/nodelabels.py``: its own, and ``kubernetes.io/hostname``, ``os``, ``arch``, the
+    control-plane role). Swarm tasks have no selector: it never applies to them."""
+
+    name = "nodeselector"
+    reason = "node selector not satisfied"
+    kube_rank = RANK_AFFINITY
+    resolvable = False
+
+    def __init__(self) -> None:
+        self.selector: dict[str, str] = {}
+
+    def set_task(self, t: Task) -> bool:
+        pod = t.Spec.Pod
+        if pod is None or not pod.NodeSelector:
+            return False
+        self.selector = pod.NodeSelector
+        return True
+
+    def check(self, n: NodeInfo) -> bool:
+        return nodelabels.matches_selector(self.selector, n.kube_labels)
+
+    def explain(self, nodes: int) -> str:
+        return _on(nodes, self.reason)
+
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        return [KUBE_SELECTOR]
+
 
 class PlatformFilter:
     name = "platform"
     reason = "unsupported platform"
+    kube_rank = RANK_AFFINITY
+    resolvable = False
 
     def __init__(self) -> None:
         self.platforms: list[tuple[str, str]] = []
@@ -281,6 +383,9 @@ class PlatformFilter:
     def explain(self, nodes: int) -> str:
         return _on(nodes, self.reason)
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        return [KUBE_SELECTOR]
+
 
 def _norm(arch: str) -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
@@ -289,6 +394,8 @@ def _norm(arch: str) -> str:
 class HostPortFilter:
     name = "hostports"
     reason = "host-mode port already in use"
+    kube_rank = RANK_PORTS
+    resolvable = True
 
     def __init__(self) -> None:
         self.ports: list[tuple[str, int]] = []
@@ -303,10 +410,15 @@ class HostPortFilter:
     def explain(self, nodes: int) -> str:
         return _on(nodes, self.reason)
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        return [KUBE_HOST_PORTS]
+
 
 class MaxReplicasFilter:
     name = "maxreplicas"
     reason = "max replicas per node limit exceed"
+    kube_rank = RANK_OTHER
+    resolvable = False
 
     def __init__(self) -> None:
         self.service = ""
@@ -325,11 +437,14 @@ class MaxReplicasFilter:
     def explain(self, nodes: int) -> str:
         return self.reason  # SwarmKit's words, without a count
 
+    def kube_reasons(self, n: NodeInfo) -> list[str]:
+        return [KUBE_TOO_MANY]
+
 
 FILTERS: dict[str, type] = {
     f.name: f
-    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, PlatformFilter, HostPortFilter,
-              MaxReplicasFilter)
+    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, NodeSelectorFilter, PlatformFilter,
+              HostPortFilter, MaxReplicasFilter)
 }
 # What only matters when some node has taints (the pipeline leaves it out otherwise).
 TAINT_ONLY = frozenset((TaintFilter.name,))
@@ -374,11 +489,13 @@ class Pipeline:
         self.active: list[Filter] = []
         self.scoring: list[Scorer] = []
         self.failures: dict[str, int] = {}
+        self._kube_order: list[Filter] | None = None
 
     def set_task(self, t: Task) -> None:
         self.active = [f for f in self.filters if f.set_task(t)]
         self.scoring = [s for s in self.scorers if s.set_task(t)]
         self.failures = {}
+        self._kube_order = None
 
     def penalty(self, n: NodeInfo) -> int:
         """The node's penalty for the task: the scorers' added up (0 when none applies)."""
@@ -404,6 +521,16 @@ class Pipeline:
         for n in nodes:
             self.process(n)
         return self.explain()
+
+    def kube_rejection(self, n: NodeInfo) -> tuple[list[str], bool] | None:
+        """kube-scheduler's reasons for turning the node down (its filters' order: the first that fails
+        speaks) and whether preemption could help there; None when the node passes."""
+        if self._kube_order is None:
+            self._kube_order = sorted(self.active, key=lambda f: f.kube_rank)
+        for f in self._kube_order:
+            if not f.check(n):
+                return f.kube_reasons(n), f.resolvable
+        return None
 
     def explain(self) -> str:
         """Failures joined with '; ', most frequent first (ties keep pipeline order)."""

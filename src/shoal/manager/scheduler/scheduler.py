@@ -10,6 +10,15 @@ batches. A task that fits nowhere stays pending with
 ``no suitable node (<explanations>)`` in ``Status.Err``; a task tied to a node (global service)
 gets the bare explanation. Pending tasks are retried whenever nodes or tasks change.
 
+Pods (tasks with a namespace) go through the same pipeline, against the same node capacity, with
+two differences: each Pod is its own group unless it has an owner and a spec version (Pods made
+by hand are not identical), and it is explained in kube-scheduler's words (``explain.py``:
+``0/3 nodes are available: 3 Insufficient memory. preemption: …``). A Pod with ``nodeName`` is
+created tied to that node (``NodeID``); it is still checked against the node (resources, cordon,
+taints, selector), as the kubelet's admission would, and one naming no node stays pending until a
+node of that name joins. ``on_unschedulable`` hears of every Pod that failed to be placed, each
+attempt (the events controller writes ``FailedScheduling`` from it).
+
 It also counts the nodes with taints (Kubernetes'; never a Swarm node): while there are none, the
 pipeline leaves the taint filter and scorer out.
 """
@@ -19,13 +28,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 
 import msgspec
 
+from shoal.api import nodelabels
 from shoal.api.errors import Conflict
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Node, Task, TaskStatus, now_ts
 from shoal.manager.loop import Loop
+from shoal.manager.scheduler.explain import is_pod, no_suitable_node, words_for
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
 from shoal.store.objects import Change, ObjectStore
@@ -55,8 +67,17 @@ def node_infos(nodes: list[Node], tasks: list[Task]) -> dict[str, NodeInfo]:
     return infos
 
 
-def no_suitable_node(explanation: str) -> str:
-    return f"no suitable node ({explanation})" if explanation else "no suitable node"
+__all__ = ["Scheduler", "counts_on_node", "needs_scheduling", "no_suitable_node", "node_infos"]
+
+
+def group_key(t: Task) -> tuple[str, int, str]:
+    """Tasks with one key are identical and placed together: a service's at one spec version (and
+    one node, when tied to it). A Pod is alone in its group unless an owner made it from a versioned
+    template."""
+    sv = t.SpecVersion.Index if t.SpecVersion else 0
+    if t.Namespace and not (t.Owner.ID and sv):
+        return (t.ID, 0, t.NodeID)
+    return (t.Owner.ID, sv, t.NodeID)
 
 
 class Scheduler(Loop):
@@ -70,6 +91,8 @@ class Scheduler(Loop):
         self.pending: set[str] = set()
         self.decisions = 0
         self.tainted = 0  # nodes with taints
+        # Told of each Pod the scheduler could not place (each attempt) and why, in Kubernetes' words.
+        self.on_unschedulable: Callable[[Task, str], None] | None = None
 
     def start(self) -> None:
         # Rebuilt from the store: a re-elected leader starts afresh.
@@ -133,8 +156,7 @@ class Scheduler(Loop):
             if not needs_scheduling(t):
                 self.pending.discard(t.ID)
                 continue
-            sv = t.SpecVersion.Index if t.SpecVersion else 0
-            groups[(t.Owner.ID, sv, t.NodeID)].append(t)
+            groups[group_key(t)].append(t)
         updates: list[Task] = []
         for (_sid, _sv, preassigned), group in groups.items():
             group.sort(key=lambda t: (t.Slot, t.CreatedAt))
@@ -153,15 +175,31 @@ class Scheduler(Loop):
         pipeline = Pipeline(taints=self.tainted > 0)
         for t in group:
             ni = self.nodes.get(t.NodeID)
+            if ni is None and is_pod(t):
+                ni = self._named(t)
             pipeline.set_task(t)
             if ni is not None and pipeline.process(ni):
                 ni.add_task(t)
                 out.append(self._assigned(t, ni))
             else:
-                err = pipeline.explain() if ni is not None else "node not found"
-                if t.Status.Err != err:
-                    out.append(self._unschedulable(t, err))
+                words = words_for(t)
+                err = words.refused(pipeline, ni) if ni is not None else words.no_node(t)
+                self._failed(t, err, out)
         return out
+
+    def _named(self, t: Task) -> NodeInfo | None:
+        """The node a Pod's ``nodeName`` names (a Pod created before its node joined is tied to the
+        name; rare, so a scan)."""
+        name = t.Spec.Pod.NodeName if t.Spec.Pod is not None else ""
+        if not name:
+            return None
+        return next((ni for ni in self.nodes.values() if nodelabels.node_name(ni.node) == name), None)
+
+    def _failed(self, t: Task, err: str, out: list[Task]) -> None:
+        if t.Status.Err != err:
+            out.append(self._unschedulable(t, err))
+        if self.on_unschedulable is not None and is_pod(t):
+            self.on_unschedulable(t, err)
 
     def _schedule_group(self, group: list[Task]) -> list[Task]:
         pipeline = Pipeline(taints=self.tainted > 0)
@@ -170,8 +208,9 @@ class Scheduler(Loop):
         out = [self._assigned(t, ni) for t, ni in placed]
         if len(placed) < len(group):
             # Nothing left for the rest of the group: explain over every node, as it is now.
-            err = no_suitable_node(pipeline.explain_all(list(self.nodes.values())))
-            out.extend(self._unschedulable(t, err) for t in group[len(placed):] if t.Status.Err != err)
+            err = words_for(group[0]).unschedulable(pipeline, list(self.nodes.values()))
+            for t in group[len(placed):]:
+                self._failed(t, err, out)
         return out
 
     def _assigned(self, t: Task, ni: NodeInfo) -> Task:

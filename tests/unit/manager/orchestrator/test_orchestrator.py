@@ -639,3 +639,19 @@ def test_a_services_new_tasks_share_its_containers_and_owner() -> None:
     assert a.Spec.Containers is svc.Spec.TaskTemplate.Containers and b.Spec.Containers is a.Spec.Containers
     assert a.Owner is b.Owner
     assert (a.Owner.Kind, a.Owner.ID, a.Owner.Name) == ("Service", "s1", "web")
+
+
+async def test_a_pods_task_is_no_services_and_is_left_alone(h: Harness) -> None:
+    # A Pod made by hand has a namespace and no owner: the Swarm orchestrator must not take it for the
+    # task of a removed service (and mark it remove), nor restart or move it.
+    node = await h.add_node("n1")
+    pod = make_task("", state=TaskState.PENDING)
+    pod.Owner.Kind, pod.Namespace, pod.Name = "", "default", "web"
+    pod = await h.store.create(pod)
+    await h.settle()
+    await h.report(pod, TaskState.FAILED, node.ID)
+    await h.set_node(node, availability="drain")
+    await h.tick()
+    got = h.get(pod)
+    assert got.DesiredState == RUNNING and got.Status.State == TaskState.FAILED
+    assert len(h.store.list(Task)) == 1

@@ -1,0 +1,1 @@
+"""The Kubernetes front door: translates the Kubernetes API to the core."""

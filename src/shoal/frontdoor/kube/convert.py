@@ -1,0 +1,2279 @@
+"""Kubernetes objects to and from the core: validation, defaulting and translation.
+
+The handlers of the Kubernetes door hand in plain dicts (decoded from JSON, YAML or protobuf) and get
+core objects back (``to_core``), and render core objects as Kubernetes JSON (``to_wire``). Which core
+object each kind is (``manager/kube/objects.py``): a Pod is a ``Task``, a Secret and a ConfigMap are a
+``Secret`` and a ``Config`` with a namespace, a Node is the swarm's ``Node``, Namespace, Event and
+ServiceAccount are ``api/kube.py``'s.
+
+``to_core`` does what the API server does to a write before it stores it, in its order: the defaults
+(``restartPolicy: Always``, ``imagePullPolicy`` by tag, the two NoExecute tolerations of 300 s, requests
+from limits, ``type: Opaque`` ...), then validation, whose failures raise ``Invalid`` with one
+``FieldCause`` per field in Kubernetes' words (``spec.containers[0].image: Required value``). A body
+decoded from protobuf carries every zero value of Go's non-pointer fields (``restartPolicy: ""``,
+``priority: 0``, ``hostNetwork: false``): those are "unset" here. A pointer field's zero is a value
+(``terminationGracePeriodSeconds: 0``, ``runAsUser: 0``, ``enableServiceLinks: false``).
+
+What a Pod has that the core does not act on is kept, as its Kubernetes JSON, in
+``PodSpecExtra.Kept`` so the user reads back what they wrote: the Pod spec's other fields (``affinity``,
+``readinessGates``, ``dnsConfig``, ``topologySpreadConstraints``, ``securityContext`` as written ...)
+under their own names, each container's other fields under ``containers`` / ``initContainers`` (by
+container name: ``securityContext``, ``lifecycle``, ``resources`` as written ...), volumes of types
+shoal does not mount under ``volumes``, and owner references beyond the controller under
+``ownerReferences``. ``to_wire`` renders from the core fields and lays the kept JSON over them, so a
+Task made by a controller (no kept JSON) renders too.
+
+``to_wire`` writes keys in the order of Kubernetes' Go structs and map keys sorted (as Go does), so
+one object gives the same bytes every time. A Pod's ``status`` is derived from its task (state,
+container statuses, addresses; see ``_pod_status``); ``node_name`` and ``node_addr`` turn its node's ID
+into ``spec.nodeName`` and ``status.hostIP``. Timestamps are RFC 3339 in seconds (``Z``).
+``task_spec_to_core`` / ``task_spec_to_wire`` do the same for a Pod template's spec alone.
+
+``validate_update`` holds what the API server refuses of an update that the new object alone does not
+show: a Pod's spec may change only in its images, deadline and added tolerations; an immutable Secret or
+ConfigMap not at all; a Secret's type never.
+
+Nodes are only updated through this door: ``apply_node_update`` takes what a PUT or PATCH may change
+(labels, annotations, ``spec.unschedulable``, ``spec.taints``). Cordoning maps to Swarm's
+availability: ``unschedulable: true`` pauses an active node (a drained one stays drained; both show as
+unschedulable), ``unschedulable`` false or absent makes a paused or drained node active again.
+
+``field_value`` and ``FIELDS`` answer field selectors (``spec.nodeName=node01``).
+
+Quantities (``100m``, ``64Mi``) are read by ``shoal.api.quantity``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from shoal.api.errors import FieldCause, Invalid, InvalidArgument
+from shoal.api.kube import ACTIVE, Event, EventSource, InvolvedObject, Namespace, ServiceAccount
+from shoal.api.meta import ObjectRef, Version
+from shoal.api.pod import (
+    ConfigMapVolume,
+    ContainerPort,
+    DownwardAPIFile,
+    DownwardAPIVolume,
+    EmptyDirVolume,
+    EnvFromSource,
+    EnvVarRef,
+    HostPathVolume,
+    HTTPGetAction,
+    HTTPHeader,
+    KeyRef,
+    KeyToPath,
+    ObjectFieldRef,
+    PodContainer,
+    PodSpecExtra,
+    Probe,
+    Probes,
+    ProjectedSource,
+    ProjectedVolume,
+    ResourceFieldRef,
+    SecretVolume,
+    ServiceAccountTokenProjection,
+    Volume,
+    VolumeMount,
+)
+from shoal.api.quantity import ERR_FORMAT_WRONG as QUANTITY_FORMAT_ERR
+from shoal.api.quantity import cpu_nanos, format_cpu, format_memory, memory_bytes, parse_quantity
+from shoal.api.states import TaskState
+from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, tolerated
+from shoal.api.types import (
+    Config,
+    ConfigSpec,
+    ContainerSpec,
+    ContainerStatus,
+    Node,
+    NodeSpec,
+    Placement,
+    ResourceRequirements,
+    Resources,
+    RestartPolicy,
+    Secret,
+    SecretSpec,
+    Taint,
+    Task,
+    TaskSpec,
+    Toleration,
+    now_ts,
+    summed,
+)
+
+SECOND = 1_000_000_000
+
+RESOURCES = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes")
+KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
+                    "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node"}
+
+# Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
+FIELDS: dict[str, frozenset[str]] = {
+    "pods": frozenset({"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
+                       "spec.schedulerName", "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
+                       "status.podIP", "status.nominatedNodeName"}),
+    "events": frozenset({"metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
+                         "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion",
+                         "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+                         "reportingComponent", "source", "type"}),
+    "secrets": frozenset({"metadata.name", "metadata.namespace", "type"}),
+    "configmaps": frozenset({"metadata.name", "metadata.namespace"}),
+    "serviceaccounts": frozenset({"metadata.name", "metadata.namespace"}),
+    "namespaces": frozenset({"metadata.name", "status.phase"}),
+    "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
+}
+
+# What a node shows that shoal computes (never written back from a PUT of the node).
+HOSTNAME_LABEL = "kubernetes.io/hostname"
+OS_LABEL, ARCH_LABEL = "kubernetes.io/os", "kubernetes.io/arch"
+BETA_OS_LABEL, BETA_ARCH_LABEL = "beta.kubernetes.io/os", "beta.kubernetes.io/arch"
+CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+COMPUTED_NODE_LABELS = frozenset({HOSTNAME_LABEL, OS_LABEL, ARCH_LABEL, BETA_OS_LABEL, BETA_ARCH_LABEL,
+                                  CONTROL_PLANE_LABEL})
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# Where a node's engine labels may give what the node info shows (the door may not read the host).
+KERNEL_VERSION_LABEL = "kernel.version"
+OS_IMAGE_LABEL = "os.image"
+KUBELET_VERSION = "v1.33.1-shoal"
+RUNTIME_SCHEME = "docker"  # containerID ``docker://<id>``; containerRuntimeVersion ``docker://<engine>``
+MAX_PODS = "110"
+SERVICE_ACCOUNT_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+MAX_SECRET_SIZE = 1024 * 1024
+MAX_ANNOTATIONS_SIZE = 256 * 1024
+DEFAULT_TOLERATION_SECONDS = 300
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
+         "armv6l": "arm", "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x",
+         "riscv64": "riscv64"}
+
+# Kubernetes' cause types.
+REQUIRED, INVALID, NOT_SUPPORTED = "FieldValueRequired", "FieldValueInvalid", "FieldValueNotSupported"
+DUPLICATE, FORBIDDEN, NOT_FOUND = "FieldValueDuplicate", "FieldValueForbidden", "FieldValueNotFound"
+TOO_LONG = "FieldValueTooLong"
+
+
+# ---------------------------------------------------------------- errors in Kubernetes' words
+
+
+class _GoValue(str):
+    """A value already in the words Go prints it with (a struct's ``%#v``)."""
+
+
+def _show(value: object) -> str:
+    """A value as Kubernetes' field errors print it (strings quoted, numbers and booleans bare)."""
+    if isinstance(value, _GoValue):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class _Errors:
+    """The causes found while validating one object, in the API server's order."""
+
+    def __init__(self) -> None:
+        self.causes: list[FieldCause] = []
+
+    def required(self, path: str, detail: str = "") -> None:
+        self.causes.append(FieldCause(path, REQUIRED, "Required value" + (f": {detail}" if detail else "")))
+
+    def invalid(self, path: str, value: object, detail: str) -> None:
+        self.causes.append(FieldCause(path, INVALID, f"Invalid value: {_show(value)}: {detail}"))
+
+    def unsupported(self, path: str, value: object, supported: Iterable[str]) -> None:
+        sup = ", ".join(f'"{s}"' for s in supported)
+        self.causes.append(FieldCause(path, NOT_SUPPORTED, f"Unsupported value: {_show(value)}: supported values: "
+                                                           f"{sup}"))
+
+    def duplicate(self, path: str, value: object) -> None:
+        self.causes.append(FieldCause(path, DUPLICATE, f"Duplicate value: {_show(value)}"))
+
+    def forbidden(self, path: str, detail: str) -> None:
+        self.causes.append(FieldCause(path, FORBIDDEN, f"Forbidden: {detail}"))
+
+    def not_found(self, path: str, value: object) -> None:
+        self.causes.append(FieldCause(path, NOT_FOUND, f"Not found: {_show(value)}"))
+
+    def too_long(self, path: str, limit: int) -> None:
+        self.causes.append(FieldCause(path, TOO_LONG, f"Too long: must have at most {limit} bytes"))
+
+    def check(self, kind: str, name: str) -> None:
+        if self.causes:
+            raise Invalid(kind, name, self.causes)
+
+
+# ---------------------------------------------------------------- names (k8s.io/apimachinery's validation)
+
+_DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
+_QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
+_CONFIG_KEY = "[-._a-zA-Z0-9]+"
+_IANA_SVC = "[-a-z0-9]+"
+
+
+def _regex_error(msg: str, regex: str, *examples: str) -> str:
+    """apimachinery's ``RegexError``: the message, examples and the regex (its odd double spaces too)."""
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{regex}')"
+
+
+_LABEL_MSG = _regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                          "and must start and end with an alphanumeric character", _DNS1123_LABEL, "my-name",
+                          "123-abc")
+_SUBDOMAIN_MSG = _regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                              "'-' or '.', and must start and end with an alphanumeric character", _DNS1123_SUBDOMAIN,
+                              "example.com")
+_QUALIFIED_MSG = _regex_error("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                              "with an alphanumeric character", _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
+_VALUE_MSG = _regex_error("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+                          "or '.', and must start and end with an alphanumeric character", _LABEL_VALUE, "MyValue",
+                          "my_value", "12345")
+_CONFIG_KEY_MSG = _regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                               _CONFIG_KEY, "key.name", "KEY_NAME", "key-name")
+_ENV_NAME_MSG = "a valid environment variable name must consist only of printable ASCII characters other than '='"
+
+_re_label = re.compile(_DNS1123_LABEL)
+_re_subdomain = re.compile(_DNS1123_SUBDOMAIN)
+_re_qualified = re.compile(_QUALIFIED_NAME)
+_re_value = re.compile(_LABEL_VALUE)
+_re_config_key = re.compile(_CONFIG_KEY)
+_re_iana = re.compile(_IANA_SVC)
+_re_has_letter = re.compile("[a-z]")
+
+
+def _max_len(n: int) -> str:
+    return f"must be no more than {n} characters"
+
+
+def dns1123_label(value: str) -> list[str]:
+    """What is wrong with ``value`` as an RFC 1123 label (a namespace's or a container's name)."""
+    errs = [_max_len(63)] if len(value) > 63 else []
+    if not _re_label.fullmatch(value):
+        errs.append(_LABEL_MSG)
+    return errs
+
+
+def dns1123_subdomain(value: str) -> list[str]:
+    """What is wrong with ``value`` as an RFC 1123 subdomain (most objects' names)."""
+    errs = [_max_len(253)] if len(value) > 253 else []
+    if not _re_subdomain.fullmatch(value):
+        errs.append(_SUBDOMAIN_MSG)
+    return errs
+
+
+def qualified_name(value: str) -> list[str]:
+    """What is wrong with ``value`` as a label or annotation key (``[prefix/]name``)."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += [f"prefix part {m}" for m in dns1123_subdomain(prefix)]
+    else:
+        return ["a qualified name " + _QUALIFIED_MSG + " with an optional DNS subdomain prefix and '/' (e.g. "
+                "'example.com/MyName')"]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part " + _max_len(63))
+    if not _re_qualified.fullmatch(name):
+        errs.append("name part " + _QUALIFIED_MSG)
+    return errs
+
+
+def label_value(value: str) -> list[str]:
+    """What is wrong with ``value`` as a label value."""
+    errs = [_max_len(63)] if len(value) > 63 else []
+    if not _re_value.fullmatch(value):
+        errs.append(_VALUE_MSG)
+    return errs
+
+
+def config_key(value: str) -> list[str]:
+    """What is wrong with ``value`` as a key of a Secret or ConfigMap (a file name)."""
+    errs = [_max_len(253)] if len(value) > 253 else []
+    if not _re_config_key.fullmatch(value):
+        errs.append(_CONFIG_KEY_MSG)
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+def _port_name(value: str) -> list[str]:
+    """IANA service name rules (a container port's name)."""
+    errs = [_max_len(15)] if len(value) > 15 else []
+    if not _re_iana.fullmatch(value):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _re_has_letter.search(value):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in value:
+        errs.append("must not contain consecutive hyphens")
+    if value and (value[0] == "-" or value[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def _validate_labels(errs: _Errors, labels: Mapping[str, str], path: str) -> None:
+    for k in sorted(labels):
+        for m in qualified_name(k):
+            errs.invalid(path, k, m)
+        for m in label_value(labels[k]):
+            errs.invalid(path, labels[k], m)
+
+
+def _validate_annotations(errs: _Errors, annotations: Mapping[str, str], path: str) -> None:
+    total = 0
+    for k in sorted(annotations):
+        for m in qualified_name(k.lower()):
+            errs.invalid(path, k, m)
+        total += len(k) + len(annotations[k])
+    if total > MAX_ANNOTATIONS_SIZE:
+        errs.too_long(path, MAX_ANNOTATIONS_SIZE)
+
+
+# ---------------------------------------------------------------- quantities (``api/quantity.py``)
+
+
+def _parse_quantity(text: object) -> Decimal:
+    """A Kubernetes quantity's value (``ValueError`` with the API server's words when malformed)."""
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(QUANTITY_FORMAT_ERR)
+    return parse_quantity(text)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _unset(v: object) -> bool:
+    """A zero value of Go's non-pointer fields (what a protobuf body carries for "not given")."""
+    return v is None or v == "" or v is False or (isinstance(v, int) and not isinstance(v, bool) and v == 0) \
+        or v == [] or v == {}
+
+
+def _str(v: object) -> str:
+    return v if isinstance(v, str) else ""
+
+
+def _int(v: object) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else 0
+
+
+def _opt_int(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _opt_bool(v: object) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+def _dict(v: object) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: object) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _str_map(v: object) -> dict[str, str] | None:
+    if not isinstance(v, dict) or not v:
+        return None
+    return {str(k): "" if x is None else str(x) for k, x in v.items()}
+
+
+def _str_list(v: object) -> list[str] | None:
+    return [str(x) for x in v] if isinstance(v, list) and v else None
+
+
+def _sorted(m: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: m[k] for k in sorted(m)} if m else {}
+
+
+def _ts(ts: str) -> str | None:
+    """A core timestamp (nanosecond RFC 3339) as Kubernetes' metadata has it: seconds, ``Z``."""
+    return ts[:19] + "Z" if ts and len(ts) >= 19 else (ts or None)
+
+
+def _b64decode(value: object, kind: str) -> bytes:
+    if not isinstance(value, str):
+        raise InvalidArgument(f'{kind} in version "v1" cannot be handled as a {kind}: illegal base64 data')
+    try:
+        return base64.b64decode(value.encode(), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidArgument(f'{kind} in version "v1" cannot be handled as a {kind}: illegal base64 data at '
+                              f"input byte {_bad_b64_byte(value)}") from None
+
+
+def _bad_b64_byte(value: str) -> int:
+    ok = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+    for i, ch in enumerate(value):
+        if ch not in ok:
+            return i
+    return len(value) - len(value) % 4
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _top_kept(d: Mapping[str, Any], handled: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``d`` not in ``handled`` and not unset, as written (kept, not acted on)."""
+    return {k: v for k, v in d.items() if k not in handled and not _unset(v)}
+
+
+# ---------------------------------------------------------------- metadata
+
+_APPS_KINDS = frozenset({"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "ControllerRevision"})
+_BATCH_KINDS = frozenset({"Job", "CronJob"})
+
+
+def api_version_of(kind: str) -> str:
+    """The apiVersion of an owner of this kind (``apps/v1`` for a ReplicaSet)."""
+    return "apps/v1" if kind in _APPS_KINDS else "batch/v1" if kind in _BATCH_KINDS else "v1"
+
+
+def owner_reference(owner: ObjectRef) -> dict[str, Any]:
+    """A controller's ``ownerReferences`` entry, as the controllers write it."""
+    return {"apiVersion": api_version_of(owner.Kind), "kind": owner.Kind, "name": owner.Name, "uid": owner.ID,
+            "controller": True, "blockOwnerDeletion": True}
+
+
+class _Meta:
+    """The metadata of a written object, read and validated."""
+
+    def __init__(self, obj: Mapping[str, Any], errs: _Errors, *, namespace: str, namespaced: bool,
+                 name_rule: Callable[[str], list[str]]) -> None:
+        md = _dict(obj.get("metadata"))
+        self.name = _str(md.get("name"))
+        self.generate_name = _str(md.get("generateName"))
+        ns = _str(md.get("namespace"))
+        if namespaced and ns and namespace and ns != namespace:
+            raise InvalidArgument("the namespace of the provided object does not match the namespace sent on the "
+                                  "request")
+        self.namespace = (ns or namespace) if namespaced else ""
+        self.uid = _str(md.get("uid"))
+        rv = _str(md.get("resourceVersion"))
+        self.version = int(rv) if rv.isdigit() else 0
+        self.labels = _str_map(md.get("labels"))
+        self.annotations = _str_map(md.get("annotations"))
+        self.finalizers = _str_list(md.get("finalizers"))
+        mf = [x for x in _list(md.get("managedFields")) if isinstance(x, dict)]
+        self.managed_fields = mf or None
+        refs = [r for r in _list(md.get("ownerReferences")) if isinstance(r, dict)]
+        self.owner: ObjectRef | None = None
+        self.extra_owners: list[dict[str, Any]] | None = None
+        for r in refs:
+            if r.get("controller") is True:
+                self.owner = ObjectRef(Kind=_str(r.get("kind")), ID=_str(r.get("uid")), Name=_str(r.get("name")))
+                break
+        if refs and (self.owner is None or refs != [owner_reference(self.owner)]):
+            self.extra_owners = refs
+        # ValidateObjectMeta's order
+        if self.generate_name:
+            masked = self.generate_name[:-1] + "a" if self.generate_name.endswith("-") else self.generate_name
+            for m in name_rule(masked):
+                errs.invalid("metadata.generateName", self.generate_name, m)
+        if not self.name and not self.generate_name:
+            errs.required("metadata.name", "name or generateName is required")
+        elif self.name:
+            for m in name_rule(self.name):
+                errs.invalid("metadata.name", self.name, m)
+        if namespaced:
+            if not self.namespace:
+                errs.required("metadata.namespace")
+            else:
+                for m in dns1123_label(self.namespace):
+                    errs.invalid("metadata.namespace", self.namespace, m)
+        gen = _int(md.get("generation"))
+        if gen < 0:
+            errs.invalid("metadata.generation", gen, "must be greater than or equal to 0")
+        if self.labels:
+            _validate_labels(errs, self.labels, "metadata.labels")
+        if self.annotations:
+            _validate_annotations(errs, self.annotations, "metadata.annotations")
+        for r in refs:
+            for key, what in (("apiVersion", "version"), ("kind", "kind"), ("name", "name"), ("uid", "uid")):
+                if not _str(r.get(key)):
+                    errs.invalid(f"metadata.ownerReferences.{key}", _str(r.get(key)), f"{what} must not be empty")
+        if sum(1 for r in refs if r.get("controller") is True) > 1:
+            errs.invalid("metadata.ownerReferences", refs, "Only one reference can have Controller set to true.")
+        for i, f in enumerate(self.finalizers or []):
+            for m in qualified_name(f):
+                errs.invalid(f"metadata.finalizers[{i}]", f, m)
+
+    @property
+    def shown_name(self) -> str:
+        return self.name or self.generate_name
+
+
+def _wire_meta(obj: Any, *, name: str, labels: Mapping[str, str] | None, namespaced: bool,
+               generation: bool = False, owner_refs: list[Any] | None = None) -> dict[str, Any]:
+    """Kubernetes' ObjectMeta of a core object, in Go's field order (only what is set)."""
+    md: dict[str, Any] = {"name": name}
+    if obj.GenerateName:
+        md["generateName"] = obj.GenerateName
+    if namespaced:
+        md["namespace"] = obj.Namespace
+    md["uid"] = obj.ID
+    md["resourceVersion"] = str(obj.Version.Index)
+    if generation and obj.Generation:
+        md["generation"] = obj.Generation
+    md["creationTimestamp"] = _ts(obj.CreatedAt)
+    if obj.DeletionTimestamp:
+        md["deletionTimestamp"] = _ts(obj.DeletionTimestamp)
+    if obj.DeletionGracePeriodSeconds is not None:
+        md["deletionGracePeriodSeconds"] = obj.DeletionGracePeriodSeconds
+    if labels:
+        md["labels"] = _sorted(labels)
+    if obj.Annotations:
+        md["annotations"] = _sorted(obj.Annotations)
+    if owner_refs:
+        md["ownerReferences"] = owner_refs
+    elif obj.Owner is not None and obj.Owner.ID:
+        md["ownerReferences"] = [owner_reference(obj.Owner)]
+    if obj.Finalizers:
+        md["finalizers"] = list(obj.Finalizers)
+    if obj.ManagedFields:
+        md["managedFields"] = obj.ManagedFields
+    return md
+
+
+def _object_base(obj: Any, meta: _Meta) -> None:
+    """The metadata fields every core kind takes from a written object."""
+    obj.ID = meta.uid
+    obj.Version = Version(Index=meta.version)
+    obj.Namespace = meta.namespace
+    obj.Annotations = meta.annotations
+    obj.Finalizers = meta.finalizers
+    obj.GenerateName = meta.generate_name
+    obj.ManagedFields = meta.managed_fields
+    obj.Owner = meta.owner
+
+
+# ---------------------------------------------------------------- Pods: spec to the core
+
+RESTART_POLICIES = ("Always", "Never", "OnFailure")
+_CONDITION_OF = {"Always": "any", "OnFailure": "on-failure", "Never": "none"}
+_POLICY_OF = {v: k for k, v in _CONDITION_OF.items()}
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+TERMINATION_LOG = "/dev/termination-log"
+_VOLUME_TYPES = ("emptyDir", "hostPath", "secret", "configMap", "projected", "downwardAPI")
+_STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+
+_CONTAINER_HANDLED = frozenset({
+    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "volumeMounts",
+    "livenessProbe", "readinessProbe", "startupProbe", "terminationMessagePath", "terminationMessagePolicy",
+    "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty"})
+_SPEC_HANDLED = frozenset({
+    "volumes", "initContainers", "containers", "restartPolicy", "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds", "dnsPolicy", "nodeSelector", "serviceAccountName", "serviceAccount",
+    "automountServiceAccountToken", "nodeName", "hostNetwork", "securityContext", "imagePullSecrets", "hostname",
+    "subdomain", "schedulerName", "tolerations", "priority", "enableServiceLinks", "preemptionPolicy",
+    "dnsConfig"})
+
+
+def default_pull_policy(image: str) -> str:
+    """Kubernetes' default ``imagePullPolicy``: Always for ``:latest`` or no tag, else IfNotPresent."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.partition(":")[2]
+    return "Always" if not tag or tag == "latest" else "IfNotPresent"
+
+
+def default_hostname(name: str) -> str:
+    """A Pod's hostname when it names none: its name, cut to 63 characters (no trailing ``-`` or ``.``)."""
+    return name[:63].rstrip("-.") if len(name) > 63 else name
+
+
+def _port_value(v: object) -> int | str:
+    return v if isinstance(v, int | str) and not isinstance(v, bool) else 0
+
+
+class _PodReader:
+    """One Pod spec read into the core, validated as the API server validates it."""
+
+    def __init__(self, errs: _Errors) -> None:
+        self.errs = errs
+        self.kept: dict[str, Any] = {}
+        self.volume_names: set[str] = set()
+
+    # ------------------------------------------------------------ volumes
+
+    def volumes(self, vols: list[Any], path: str) -> list[Volume] | None:
+        out: list[Volume] = []
+        other: list[dict[str, Any]] = []
+        for i, v in enumerate(vols):
+            p = f"{path}[{i}]"
+            v = _dict(v)
+            name = _str(v.get("name"))
+            types = [k for k, x in v.items() if k != "name" and x is not None]
+            if not types:
+                self.errs.required(p, "must specify a volume type")
+            elif len(types) > 1:
+                self.errs.forbidden(f"{p}.{types[1]}", "may not specify more than 1 volume type")
+            elif types[0] not in _VOLUME_TYPES:
+                other.append(v)
+            else:
+                out.append(self._volume(name, types[0], _dict(v[types[0]]), p))
+            if not name:  # ValidateVolumes: the source's errors first, then the name's
+                self.errs.required(f"{p}.name")
+            else:
+                for m in dns1123_label(name):
+                    self.errs.invalid(f"{p}.name", name, m)
+            if name in self.volume_names:
+                self.errs.duplicate(f"{p}.name", name)
+            self.volume_names.add(name)
+        if other:
+            self.kept["volumes"] = other
+        return out or None
+
+    def _volume(self, name: str, kind: str, src: Mapping[str, Any], p: str) -> Volume:
+        vol = Volume(Name=name)
+        if kind == "emptyDir":
+            size = src.get("sizeLimit")
+            vol.EmptyDir = EmptyDirVolume(Medium=_str(src.get("medium")),
+                                          SizeLimit=0 if _unset(size) else self._quantity(size,
+                                                                                          f"{p}.emptyDir.sizeLimit"))
+        elif kind == "hostPath":
+            if not _str(src.get("path")):
+                self.errs.required(f"{p}.hostPath.path")
+            vol.HostPath = HostPathVolume(Path=_str(src.get("path")), Type=_str(src.get("type")))
+        elif kind == "secret":
+            if not _str(src.get("secretName")):
+                self.errs.required(f"{p}.secret.secretName")
+            vol.Secret = self._secret_volume(src)
+        elif kind == "configMap":
+            if not _str(src.get("name")):
+                self.errs.required(f"{p}.configMap.name")
+            vol.ConfigMap = self._config_map_volume(src)
+        elif kind == "downwardAPI":
+            vol.DownwardAPI = self._downward(src)
+        else:
+            sources = []
+            for x in _list(src.get("sources")):
+                x = _dict(x)
+                sat = _dict(x.get("serviceAccountToken"))
+                sources.append(ProjectedSource(
+                    Secret=self._secret_volume(_dict(x["secret"]), key="name") if "secret" in x else None,
+                    ConfigMap=self._config_map_volume(_dict(x["configMap"])) if "configMap" in x else None,
+                    DownwardAPI=self._downward(_dict(x["downwardAPI"])) if "downwardAPI" in x else None,
+                    ServiceAccountToken=ServiceAccountTokenProjection(
+                        Path=_str(sat.get("path")) or "token", Audience=_str(sat.get("audience")),
+                        ExpirationSeconds=_int(sat.get("expirationSeconds")) or 3607)
+                    if "serviceAccountToken" in x else None))
+            vol.Projected = ProjectedVolume(Sources=sources or None, DefaultMode=self._mode(src))
+        return vol
+
+    @staticmethod
+    def _mode(src: Mapping[str, Any]) -> int:
+        mode = _opt_int(src.get("defaultMode"))
+        return 0o644 if mode is None else mode
+
+    @staticmethod
+    def _items(src: Mapping[str, Any]) -> list[KeyToPath] | None:
+        return [KeyToPath(Key=_str(_dict(i).get("key")), Path=_str(_dict(i).get("path")),
+                          Mode=_opt_int(_dict(i).get("mode"))) for i in _list(src.get("items"))] or None
+
+    def _secret_volume(self, src: Mapping[str, Any], key: str = "secretName") -> SecretVolume:
+        return SecretVolume(SecretName=_str(src.get(key)), Items=self._items(src), DefaultMode=self._mode(src),
+                            Optional=_opt_bool(src.get("optional")))
+
+    def _config_map_volume(self, src: Mapping[str, Any]) -> ConfigMapVolume:
+        return ConfigMapVolume(Name=_str(src.get("name")), Items=self._items(src), DefaultMode=self._mode(src),
+                               Optional=_opt_bool(src.get("optional")))
+
+    def _downward(self, src: Mapping[str, Any]) -> DownwardAPIVolume:
+        items = []
+        for i in _list(src.get("items")):
+            i = _dict(i)
+            items.append(DownwardAPIFile(Path=_str(i.get("path")), FieldRef=self._field_ref(i.get("fieldRef")),
+                                         ResourceFieldRef=self._resource_ref(i.get("resourceFieldRef")),
+                                         Mode=_opt_int(i.get("mode"))))
+        return DownwardAPIVolume(Items=items or None, DefaultMode=self._mode(src))
+
+    @staticmethod
+    def _field_ref(v: object) -> ObjectFieldRef | None:
+        if not isinstance(v, dict):
+            return None
+        return ObjectFieldRef(FieldPath=_str(v.get("fieldPath")), APIVersion=_str(v.get("apiVersion")) or "v1")
+
+    @staticmethod
+    def _resource_ref(v: object) -> ResourceFieldRef | None:
+        if not isinstance(v, dict):
+            return None
+        div = v.get("divisor")
+        return ResourceFieldRef(Container=_str(v.get("containerName")), Resource=_str(v.get("resource")),
+                                Divisor=str(div) if not _unset(div) else "0")
+
+    def _quantity(self, v: object, path: str, *, cpu: bool = False) -> int:
+        try:
+            q = _parse_quantity(v)
+        except ValueError as e:
+            self.errs.invalid(path, v, str(e))
+            return 0
+        if q < 0:
+            self.errs.invalid(path, v, "must be greater than or equal to 0")
+            return 0
+        return cpu_nanos(q) if cpu else memory_bytes(q)
+
+    # ------------------------------------------------------------ containers
+
+    def containers(self, items: list[Any], path: str, *, pod_user: tuple[int | None, int | None], grace: int,
+                   names: set[str]) -> tuple[list[ContainerSpec], dict[str, Any]]:
+        out: list[ContainerSpec] = []
+        kept: dict[str, Any] = {}
+        for i, c in enumerate(items):
+            c = _dict(c)
+            p = f"{path}[{i}]"
+            spec, extra = self.container(c, p, pod_user=pod_user, grace=grace, names=names)
+            out.append(spec)
+            if extra:
+                kept[spec.Name] = extra
+        return out, kept
+
+    def container(self, c: Mapping[str, Any], p: str, *, pod_user: tuple[int | None, int | None], grace: int,
+                  names: set[str]) -> tuple[ContainerSpec, dict[str, Any]]:
+        errs = self.errs
+        name, image = _str(c.get("name")), _str(c.get("image"))
+        extra = _top_kept(c, _CONTAINER_HANDLED)
+        # validateContainers' order: the common checks, the duplicate name, then the probes
+        if not name:
+            errs.required(f"{p}.name")
+        else:
+            for m in dns1123_label(name):
+                errs.invalid(f"{p}.name", name, m)
+        if not image:
+            errs.required(f"{p}.image")
+        msg_policy = _str(c.get("terminationMessagePolicy")) or "File"
+        if msg_policy not in MESSAGE_POLICIES:
+            errs.unsupported(f"{p}.terminationMessagePolicy", msg_policy, MESSAGE_POLICIES)
+        elif msg_policy != "File":
+            extra["terminationMessagePolicy"] = msg_policy
+        ports = self.ports(_list(c.get("ports")), f"{p}.ports")
+        env, refs = self.env(_list(c.get("env")), f"{p}.env")
+        env_from = self.env_from(_list(c.get("envFrom")), f"{p}.envFrom")
+        mounts = self.mounts(_list(c.get("volumeMounts")), f"{p}.volumeMounts")
+        pull = _str(c.get("imagePullPolicy")) or default_pull_policy(image)
+        if pull not in PULL_POLICIES:
+            errs.unsupported(f"{p}.imagePullPolicy", pull, PULL_POLICIES)
+        resources, wire_resources = self.resources(_dict(c.get("resources")), f"{p}.resources")
+        if wire_resources:
+            extra["resources"] = wire_resources
+        if name and name in names:
+            errs.duplicate(f"{p}.name", name)
+        names.add(name)
+        probes = Probes(Liveness=self.probe(c.get("livenessProbe"), f"{p}.livenessProbe", liveness=True),
+                        Readiness=self.probe(c.get("readinessProbe"), f"{p}.readinessProbe"),
+                        Startup=self.probe(c.get("startupProbe"), f"{p}.startupProbe", liveness=True))
+        sc = _dict(c.get("securityContext"))
+        if sc:
+            extra["securityContext"] = sc
+        caps = _dict(sc.get("capabilities"))
+        uid = _opt_int(sc.get("runAsUser"))
+        gid = _opt_int(sc.get("runAsGroup"))
+        uid = pod_user[0] if uid is None else uid
+        gid = pod_user[1] if gid is None else gid
+        user = "" if uid is None else str(uid) if gid is None else f"{uid}:{gid}"
+        pod = PodContainer(EnvRefs=refs, EnvFrom=env_from, VolumeMounts=mounts, Ports=ports, ImagePullPolicy=pull,
+                           Probes=probes if (probes.Liveness or probes.Readiness or probes.Startup) else None,
+                           Privileged=sc.get("privileged") is True,
+                           TerminationMessagePath=_str(c.get("terminationMessagePath")) or TERMINATION_LOG,
+                           StdinOnce=c.get("stdinOnce") is True)
+        spec = ContainerSpec(Name=name, Image=image, Command=_str_list(c.get("command")),
+                             Args=_str_list(c.get("args")), Env=env, Dir=_str(c.get("workingDir")), User=user,
+                             TTY=c.get("tty") is True, OpenStdin=c.get("stdin") is True,
+                             ReadOnly=sc.get("readOnlyRootFilesystem") is True,
+                             StopGracePeriod=grace * SECOND, CapabilityAdd=_str_list(caps.get("add")),
+                             CapabilityDrop=_str_list(caps.get("drop")), Resources=resources, Pod=pod)
+        return spec, extra
+
+    def ports(self, items: list[Any], path: str) -> list[ContainerPort] | None:
+        out = []
+        seen: set[str] = set()
+        for i, x in enumerate(items):
+            x = _dict(x)
+            p = f"{path}[{i}]"
+            name = _str(x.get("name"))
+            if name:
+                for m in _port_name(name):
+                    self.errs.invalid(f"{p}.name", name, m)
+                if name in seen:
+                    self.errs.duplicate(f"{p}.name", name)
+                seen.add(name)
+            port = _int(x.get("containerPort"))
+            if port == 0:
+                self.errs.required(f"{p}.containerPort")
+            elif not 0 < port < 65536:
+                self.errs.invalid(f"{p}.containerPort", port, "must be between 1 and 65535, inclusive")
+            host_port = _int(x.get("hostPort"))
+            if host_port and not 0 < host_port < 65536:
+                self.errs.invalid(f"{p}.hostPort", host_port, "must be between 1 and 65535, inclusive")
+            proto = _str(x.get("protocol")) or "TCP"
+            if proto not in PROTOCOLS:
+                self.errs.unsupported(f"{p}.protocol", proto, PROTOCOLS)
+            out.append(ContainerPort(Name=name, ContainerPort=port, Protocol=proto, HostPort=host_port,
+                                     HostIP=_str(x.get("hostIP"))))
+        return out or None
+
+    def env(self, items: list[Any], path: str) -> tuple[list[str] | None, list[EnvVarRef] | None]:
+        plain: list[str] = []
+        refs: list[EnvVarRef] = []
+        for i, x in enumerate(items):
+            x = _dict(x)
+            p = f"{path}[{i}]"
+            name = _str(x.get("name"))
+            if not name:
+                self.errs.required(f"{p}.name")
+            elif "=" in name or not all(32 <= ord(ch) < 127 for ch in name):
+                self.errs.invalid(f"{p}.name", name, _ENV_NAME_MSG)
+            src = x.get("valueFrom")
+            if isinstance(src, dict):
+                if _str(x.get("value")):
+                    self.errs.invalid(f"{p}.valueFrom", "", "may not be specified when `value` is not empty")
+                ref = EnvVarRef(Name=name, FieldRef=self._field_ref(src.get("fieldRef")),
+                                ResourceFieldRef=self._resource_ref(src.get("resourceFieldRef")),
+                                SecretKeyRef=self._key_ref(src.get("secretKeyRef")),
+                                ConfigMapKeyRef=self._key_ref(src.get("configMapKeyRef")))
+                given = sum(r is not None for r in (ref.FieldRef, ref.ResourceFieldRef, ref.SecretKeyRef,
+                                                    ref.ConfigMapKeyRef))
+                if given != 1:
+                    self.errs.invalid(f"{p}.valueFrom", "", "must specify one of: `fieldRef`, `resourceFieldRef`, "
+                                      "`configMapKeyRef` or `secretKeyRef`" if given == 0 else
+                                      "may not have more than one field specified at a time")
+                refs.append(ref)
+            else:
+                plain.append(f"{name}={_str(x.get('value'))}")
+        return plain or None, refs or None
+
+    @staticmethod
+    def _key_ref(v: object) -> KeyRef | None:
+        if not isinstance(v, dict):
+            return None
+        return KeyRef(Name=_str(v.get("name")), Key=_str(v.get("key")), Optional=_opt_bool(v.get("optional")))
+
+    def env_from(self, items: list[Any], path: str) -> list[EnvFromSource] | None:
+        out = []
+        for i, x in enumerate(items):
+            x = _dict(x)
+            cm, sec = _dict(x.get("configMapRef")), _dict(x.get("secretRef"))
+            if bool(cm) == bool(sec):
+                self.errs.invalid(f"{path}[{i}]", "", "must specify one of: `configMapRef` or `secretRef`"
+                                  if not cm else "may not have more than one field specified at a time")
+            ref = cm or sec
+            out.append(EnvFromSource(Prefix=_str(x.get("prefix")), ConfigMapName=_str(cm.get("name")),
+                                     SecretName=_str(sec.get("name")), Optional=_opt_bool(ref.get("optional"))))
+        return out or None
+
+    def mounts(self, items: list[Any], path: str) -> list[VolumeMount] | None:
+        out = []
+        seen: set[str] = set()
+        for i, x in enumerate(items):
+            x = _dict(x)
+            p = f"{path}[{i}]"
+            name, target = _str(x.get("name")), _str(x.get("mountPath"))
+            if not name:
+                self.errs.required(f"{p}.name")
+            if name not in self.volume_names:
+                self.errs.not_found(f"{p}.name", name)
+            if not target:
+                self.errs.required(f"{p}.mountPath")
+            elif target in seen:
+                self.errs.invalid(f"{p}.mountPath", target, "must be unique")
+            seen.add(target)
+            out.append(VolumeMount(Name=name, MountPath=target, ReadOnly=x.get("readOnly") is True,
+                                   SubPath=_str(x.get("subPath"))))
+        return out or None
+
+    def resources(self, res: Mapping[str, Any], path: str) -> tuple[ResourceRequirements | None, dict[str, Any]]:
+        """The container's limits and requests (requests default to the limits), and their JSON so."""
+        limits, requests = _dict(res.get("limits")), dict(_dict(res.get("requests")))
+        for k, v in limits.items():
+            requests.setdefault(k, v)
+        sides: dict[str, dict[str, int]] = {}
+        for side, values in (("limits", limits), ("requests", requests)):
+            got = sides[side] = {}
+            for k in sorted(values):
+                p = f"{path}.{side}[{k}]"
+                if not (k in _STANDARD_CONTAINER_RESOURCES or k.startswith("hugepages-") or
+                        ("/" in k and not qualified_name(k) and "kubernetes.io/" not in k)):
+                    self.errs.invalid(p, k, "must be a standard resource for containers")
+                    continue
+                if k in ("cpu", "memory"):
+                    got[k] = self._quantity(values[k], p, cpu=k == "cpu")
+                else:
+                    self._quantity(values[k], p)
+        for k, req in sides["requests"].items():
+            lim = sides["limits"].get(k)
+            if lim is not None and req > lim:
+                self.errs.invalid(f"{path}.requests", str(requests[k]),
+                                  f"must be less than or equal to {k} limit of {limits[k]}")
+
+        def core(side: dict[str, int]) -> Resources | None:
+            if not side:
+                return None
+            return Resources(NanoCPUs=side.get("cpu", 0), MemoryBytes=side.get("memory", 0))
+
+        lim_r, req_r = core(sides["limits"]), core(sides["requests"])
+        reqs = None if lim_r is None and req_r is None else ResourceRequirements(Limits=lim_r, Reservations=req_r)
+        wire: dict[str, Any] = {k: v for k, v in res.items() if k not in ("limits", "requests") and not _unset(v)}
+        if limits:
+            wire["limits"] = limits
+        if requests:
+            wire["requests"] = requests
+        return reqs, wire
+
+    def probe(self, v: object, path: str, *, liveness: bool = False) -> Probe | None:
+        if not isinstance(v, dict) or not v:
+            return None
+        handlers = [k for k in ("exec", "httpGet", "tcpSocket", "grpc") if isinstance(v.get(k), dict)]
+        if not handlers:
+            self.errs.required(path, "must specify a handler type")
+        elif len(handlers) > 1:
+            self.errs.forbidden(f"{path}.{handlers[1]}", "may not specify more than 1 handler type")
+        probe = Probe(InitialDelaySeconds=_int(v.get("initialDelaySeconds")),
+                      TimeoutSeconds=_int(v.get("timeoutSeconds")) or 1,
+                      PeriodSeconds=_int(v.get("periodSeconds")) or 10,
+                      SuccessThreshold=_int(v.get("successThreshold")) or 1,
+                      FailureThreshold=_int(v.get("failureThreshold")) or 3,
+                      TerminationGracePeriodSeconds=_opt_int(v.get("terminationGracePeriodSeconds")))
+        if liveness and probe.SuccessThreshold != 1:
+            self.errs.invalid(f"{path}.successThreshold", probe.SuccessThreshold, "must be 1")
+        for k in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"):
+            if _int(v.get(k)) < 0:
+                self.errs.invalid(f"{path}.{k}", _int(v.get(k)), "must be greater than or equal to 0")
+        if "exec" in handlers:
+            probe.Exec = _str_list(_dict(v["exec"]).get("command")) or []
+        if "httpGet" in handlers:
+            h = _dict(v["httpGet"])
+            probe.HTTPGet = HTTPGetAction(
+                Path=_str(h.get("path")) or "/", Port=_port_value(h.get("port")), Host=_str(h.get("host")),
+                Scheme=_str(h.get("scheme")) or "HTTP",
+                HTTPHeaders=[HTTPHeader(Name=_str(_dict(x).get("name")), Value=_str(_dict(x).get("value")))
+                             for x in _list(h.get("httpHeaders"))] or None)
+        if "tcpSocket" in handlers:
+            probe.TCPSocket = _port_value(_dict(v["tcpSocket"]).get("port"))
+        if "grpc" in handlers:
+            g = _dict(v["grpc"])
+            probe.GRPC, probe.GRPCService = _int(g.get("port")), _str(g.get("service"))
+        return probe
+
+    # ------------------------------------------------------------ tolerations
+
+    def tolerations(self, items: list[Any], path: str) -> list[Toleration]:
+        out = []
+        for i, x in enumerate(items):
+            x = _dict(x)
+            p = f"{path}[{i}]"
+            key, op, value, effect = (_str(x.get("key")), _str(x.get("operator")), _str(x.get("value")),
+                                      _str(x.get("effect")))
+            secs = _opt_int(x.get("tolerationSeconds"))
+            if key:
+                for m in qualified_name(key):
+                    self.errs.invalid(f"{p}.key", key, m)
+            if not key and op != EXISTS:
+                self.errs.invalid(f"{p}.operator", op, "operator must be Exists when `key` is empty, which means "
+                                  '"match all values and all keys"')
+            if secs is not None and effect != NO_EXECUTE:
+                self.errs.invalid(f"{p}.effect", effect, "effect must be 'NoExecute' when `tolerationSeconds` is set")
+            if op in ("", "Equal"):
+                bad = label_value(value)
+                if bad:
+                    self.errs.invalid(f"{p}.operator", value, ";".join(bad))
+            elif op == EXISTS:
+                if value:
+                    self.errs.invalid(f"{p}.operator", _GoValue(_go_toleration(key, op, value, effect, secs)),
+                                      "value must be empty when `operator` is 'Exists'")
+            else:
+                self.errs.unsupported(f"{p}.operator", op, OPERATORS)
+            if effect and effect not in EFFECTS:
+                self.errs.unsupported(f"{p}.effect", effect, (NO_SCHEDULE, "PreferNoSchedule", NO_EXECUTE))
+            out.append(Toleration(Key=key, Operator=op, Value=value, Effect=effect, TolerationSeconds=secs))
+        return out
+
+
+def _go_toleration(key: str, op: str, value: str, effect: str, secs: int | None) -> str:
+    """A toleration as the API server prints one in an error (Go's ``%#v`` of its internal type)."""
+    seconds = "nil" if secs is None else str(secs)
+    return (f"core.Toleration{{Key:{json.dumps(key)}, Operator:{json.dumps(op)}, Value:{json.dumps(value)}, "
+            f"Effect:{json.dumps(effect)}, TolerationSeconds:(*int64)({seconds})}}")
+
+
+def _max(a: Resources | None, b: Resources | None) -> Resources | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return Resources(NanoCPUs=max(a.NanoCPUs, b.NanoCPUs), MemoryBytes=max(a.MemoryBytes, b.MemoryBytes))
+
+
+def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -> ResourceRequirements | None:
+    """A Pod's requirements as the scheduler counts them (Kubernetes' effective request): its app
+    containers' sum (``summed``), or an init container's own if that is more (they run one at a time,
+    before the app containers)."""
+    out = summed(containers)
+    for c in inits:
+        r = c.Resources
+        if r is None:
+            continue
+        if out is None:
+            out = ResourceRequirements(Limits=r.Limits, Reservations=r.Reservations)
+        else:
+            out = ResourceRequirements(Limits=_max(out.Limits, r.Limits), Reservations=_max(out.Reservations,
+                                                                                            r.Reservations))
+    return out
+
+
+def _default_tolerations(tols: list[Toleration]) -> list[Toleration]:
+    """The DefaultTolerationSeconds admission plugin: tolerate a node not ready or unreachable for 300 s,
+    unless the Pod already tolerates that."""
+    out = list(tols)
+    for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
+        if not tolerated(tols, Taint(Key=key, Effect=NO_EXECUTE)):
+            out.append(Toleration(Key=key, Operator=EXISTS, Effect=NO_EXECUTE,
+                                  TolerationSeconds=DEFAULT_TOLERATION_SECONDS))
+    return out
+
+
+def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | None = None,
+                      path: str = "spec") -> TaskSpec:
+    """A Pod spec (or a Pod template's) as the core's TaskSpec, defaulted and validated; the errors
+    go to ``errs`` (raised as ``Invalid`` of a Pod named ``name`` when none is given)."""
+    own = errs is None
+    errs = errs or _Errors()
+    r = _PodReader(errs)
+    vols = r.volumes(_list(spec.get("volumes")), f"{path}.volumes")
+    psc = _dict(spec.get("securityContext"))
+    pod_user = (_opt_int(psc.get("runAsUser")), _opt_int(psc.get("runAsGroup")))
+    grace = _opt_int(spec.get("terminationGracePeriodSeconds"))
+    grace = 30 if grace is None else grace
+    if grace < 0:
+        grace = 1  # the API server turns a negative grace period into 1
+    names: set[str] = set()
+    raw_containers = _list(spec.get("containers"))
+    if not raw_containers:
+        errs.required(f"{path}.containers")
+    containers, kept_c = r.containers(raw_containers, f"{path}.containers", pod_user=pod_user, grace=grace,
+                                      names=names)
+    inits, kept_i = r.containers(_list(spec.get("initContainers")), f"{path}.initContainers", pod_user=pod_user,
+                                 grace=grace, names=names)
+    policy = _str(spec.get("restartPolicy")) or "Always"
+    if policy not in RESTART_POLICIES:
+        errs.unsupported(f"{path}.restartPolicy", policy, RESTART_POLICIES)
+    dns = _str(spec.get("dnsPolicy")) or "ClusterFirst"
+    if dns not in DNS_POLICIES:
+        errs.unsupported(f"{path}.dnsPolicy", dns, DNS_POLICIES)
+    selector = _str_map(spec.get("nodeSelector"))
+    if selector:
+        _validate_labels(errs, selector, f"{path}.nodeSelector")
+    sa = _str(spec.get("serviceAccountName")) or _str(spec.get("serviceAccount")) or "default"
+    for m in dns1123_subdomain(sa):
+        errs.invalid(f"{path}.serviceAccountName", sa, m)
+    node_name = _str(spec.get("nodeName"))
+    for m in dns1123_subdomain(node_name) if node_name else ():
+        errs.invalid(f"{path}.nodeName", node_name, m)
+    deadline = _opt_int(spec.get("activeDeadlineSeconds"))
+    if deadline is not None and not 1 <= deadline <= 2**31 - 1:
+        errs.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be between 1 and 2147483647, inclusive")
+    hostname, subdomain = _str(spec.get("hostname")), _str(spec.get("subdomain"))
+    for field_, v in (("hostname", hostname), ("subdomain", subdomain)):
+        for m in dns1123_label(v) if v else ():
+            errs.invalid(f"{path}.{field_}", v, m)
+    tols = _default_tolerations(r.tolerations(_list(spec.get("tolerations")), f"{path}.tolerations"))
+    kept = {**r.kept, **_top_kept(spec, _SPEC_HANDLED)}
+    if psc:
+        kept["securityContext"] = psc
+    if spec.get("enableServiceLinks") is False:
+        kept["enableServiceLinks"] = False
+    if _str(spec.get("preemptionPolicy")) not in ("", "PreemptLowerPriority"):
+        kept["preemptionPolicy"] = spec["preemptionPolicy"]
+    dns_config = _dict(spec.get("dnsConfig"))
+    if dns_config:
+        kept["dnsConfig"] = dns_config
+    if kept_c:
+        kept["containers"] = kept_c
+    if kept_i:
+        kept["initContainers"] = kept_i
+    pull_secrets = [_str(_dict(x).get("name")) for x in _list(spec.get("imagePullSecrets"))]
+    extra = PodSpecExtra(
+        Volumes=vols, ServiceAccountName=sa,
+        AutomountServiceAccountToken=_opt_bool(spec.get("automountServiceAccountToken")),
+        ImagePullSecrets=[s for s in pull_secrets if s] or None, NodeSelector=selector, NodeName=node_name,
+        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain,
+        TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
+        SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
+        RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
+        Kept=kept or None)
+    core_dns = None
+    if dns_config:
+        core_dns = {"Nameservers": _str_list(dns_config.get("nameservers")) or [],
+                    "Search": _str_list(dns_config.get("searches")) or [],
+                    "Options": [f"{_str(_dict(o).get('name'))}:{_str(_dict(o).get('value'))}"
+                                if _dict(o).get("value") is not None else _str(_dict(o).get("name"))
+                                for o in _list(dns_config.get("options"))]}
+    out = TaskSpec(Containers=containers, InitContainers=inits or None, Resources=pod_resources(containers, inits),
+                   RestartPolicy=RestartPolicy(Condition=_CONDITION_OF.get(policy, "any"), Delay=0),
+                   Placement=Placement(Tolerations=tols or None), Hostname=hostname or default_hostname(name),
+                   DNSConfig=core_dns, Pod=extra)
+    if own:
+        errs.check("Pod", name)
+    return out
+
+
+def _pod_to_core(obj: Mapping[str, Any], namespace: str) -> Task:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    spec = task_spec_to_core(_dict(obj.get("spec")), name=meta.name, errs=errs)
+    errs.check("Pod", meta.shown_name)
+    t = Task(ID="", Spec=spec, Name=meta.name, Labels=meta.labels)
+    _object_base(t, meta)
+    t.Owner = meta.owner or ObjectRef()
+    if meta.extra_owners:
+        assert spec.Pod is not None
+        spec.Pod.Kept = {**(spec.Pod.Kept or {}), "ownerReferences": meta.extra_owners}
+    return t
+
+
+# ---------------------------------------------------------------- Pods: the core to JSON
+
+
+def _key_to_paths(items: list[KeyToPath] | None) -> list[dict[str, Any]] | None:
+    if not items:
+        return None
+    out = []
+    for i in items:
+        d: dict[str, Any] = {"key": i.Key, "path": i.Path}
+        if i.Mode is not None:
+            d["mode"] = i.Mode
+        out.append(d)
+    return out
+
+
+def _field_ref_wire(f: ObjectFieldRef) -> dict[str, Any]:
+    return {"apiVersion": f.APIVersion or "v1", "fieldPath": f.FieldPath}
+
+
+def _resource_ref_wire(r: ResourceFieldRef) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if r.Container:
+        d["containerName"] = r.Container
+    d["resource"] = r.Resource
+    d["divisor"] = r.Divisor or "0"
+    return d
+
+
+def _secret_volume_wire(s: SecretVolume, key: str = "secretName") -> dict[str, Any]:
+    d: dict[str, Any] = {key: s.SecretName}
+    items = _key_to_paths(s.Items)
+    if items:
+        d["items"] = items
+    if key == "secretName":
+        d["defaultMode"] = s.DefaultMode
+    if s.Optional is not None:
+        d["optional"] = s.Optional
+    return d
+
+
+def _config_map_volume_wire(c: ConfigMapVolume, projected: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": c.Name}
+    items = _key_to_paths(c.Items)
+    if items:
+        d["items"] = items
+    if not projected:
+        d["defaultMode"] = c.DefaultMode
+    if c.Optional is not None:
+        d["optional"] = c.Optional
+    return d
+
+
+def _downward_wire(v: DownwardAPIVolume, projected: bool = False) -> dict[str, Any]:
+    items = []
+    for i in v.Items or []:
+        d: dict[str, Any] = {"path": i.Path}
+        if i.FieldRef is not None:
+            d["fieldRef"] = _field_ref_wire(i.FieldRef)
+        if i.ResourceFieldRef is not None:
+            d["resourceFieldRef"] = _resource_ref_wire(i.ResourceFieldRef)
+        if i.Mode is not None:
+            d["mode"] = i.Mode
+        items.append(d)
+    out: dict[str, Any] = {"items": items} if items else {}
+    if not projected:
+        out["defaultMode"] = v.DefaultMode
+    return out
+
+
+def _volume_wire(v: Volume) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": v.Name}
+    if v.HostPath is not None:
+        d["hostPath"] = {"path": v.HostPath.Path, "type": v.HostPath.Type}
+    if v.EmptyDir is not None:
+        e: dict[str, Any] = {}
+        if v.EmptyDir.Medium:
+            e["medium"] = v.EmptyDir.Medium
+        if v.EmptyDir.SizeLimit:
+            e["sizeLimit"] = format_memory(v.EmptyDir.SizeLimit)
+        d["emptyDir"] = e
+    if v.Secret is not None:
+        d["secret"] = _secret_volume_wire(v.Secret)
+    if v.DownwardAPI is not None:
+        d["downwardAPI"] = _downward_wire(v.DownwardAPI)
+    if v.ConfigMap is not None:
+        d["configMap"] = _config_map_volume_wire(v.ConfigMap)
+    if v.Projected is not None:
+        sources = []
+        for s in v.Projected.Sources or []:
+            src: dict[str, Any] = {}
+            if s.Secret is not None:
+                src["secret"] = _secret_volume_wire(s.Secret, key="name")
+            if s.DownwardAPI is not None:
+                src["downwardAPI"] = _downward_wire(s.DownwardAPI, projected=True)
+            if s.ConfigMap is not None:
+                src["configMap"] = _config_map_volume_wire(s.ConfigMap, projected=True)
+            if s.ServiceAccountToken is not None:
+                sat: dict[str, Any] = {}
+                if s.ServiceAccountToken.Audience:
+                    sat["audience"] = s.ServiceAccountToken.Audience
+                sat["expirationSeconds"] = s.ServiceAccountToken.ExpirationSeconds
+                sat["path"] = s.ServiceAccountToken.Path
+                src["serviceAccountToken"] = sat
+            sources.append(src)
+        d["projected"] = {"sources": sources, "defaultMode": v.Projected.DefaultMode}
+    return d
+
+
+def _probe_wire(p: Probe) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if p.Exec is not None:
+        d["exec"] = {"command": list(p.Exec)}
+    if p.HTTPGet is not None:
+        h: dict[str, Any] = {"path": p.HTTPGet.Path, "port": p.HTTPGet.Port}
+        if p.HTTPGet.Host:
+            h["host"] = p.HTTPGet.Host
+        h["scheme"] = p.HTTPGet.Scheme
+        if p.HTTPGet.HTTPHeaders:
+            h["httpHeaders"] = [{"name": x.Name, "value": x.Value} for x in p.HTTPGet.HTTPHeaders]
+        d["httpGet"] = h
+    if p.TCPSocket is not None:
+        d["tcpSocket"] = {"port": p.TCPSocket}
+    if p.GRPC is not None:
+        d["grpc"] = {"port": p.GRPC, "service": p.GRPCService}
+    if p.InitialDelaySeconds:
+        d["initialDelaySeconds"] = p.InitialDelaySeconds
+    d["timeoutSeconds"] = p.TimeoutSeconds
+    d["periodSeconds"] = p.PeriodSeconds
+    d["successThreshold"] = p.SuccessThreshold
+    d["failureThreshold"] = p.FailureThreshold
+    if p.TerminationGracePeriodSeconds is not None:
+        d["terminationGracePeriodSeconds"] = p.TerminationGracePeriodSeconds
+    return d
+
+
+def _resources_wire(r: ResourceRequirements | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for side, res in (("limits", r.Limits if r else None), ("requests", r.Reservations if r else None)):
+        if res is None:
+            continue
+        d: dict[str, str] = {}
+        if res.NanoCPUs:
+            d["cpu"] = format_cpu(res.NanoCPUs)
+        if res.MemoryBytes:
+            d["memory"] = format_memory(res.MemoryBytes)
+        if d:
+            out[side] = d
+    return out
+
+
+def _user_parts(user: str) -> tuple[int | None, int | None]:
+    uid, _, gid = user.partition(":")
+    return (int(uid) if uid.isdigit() else None), (int(gid) if gid.isdigit() else None)
+
+
+def _container_wire(c: ContainerSpec, extra: Mapping[str, Any], pod: PodSpecExtra) -> dict[str, Any]:
+    """One container's JSON in Go's field order: the core's fields, then what was kept of it."""
+    pc = c.Pod or PodContainer()
+    d: dict[str, Any] = {"name": c.Name, "image": c.Image}
+    if c.Command:
+        d["command"] = list(c.Command)
+    if c.Args:
+        d["args"] = list(c.Args)
+    if c.Dir:
+        d["workingDir"] = c.Dir
+    if pc.Ports:
+        ports = []
+        for p in pc.Ports:
+            port: dict[str, Any] = {}
+            if p.Name:
+                port["name"] = p.Name
+            if p.HostPort:
+                port["hostPort"] = p.HostPort
+            port["containerPort"] = p.ContainerPort
+            port["protocol"] = p.Protocol or "TCP"
+            if p.HostIP:
+                port["hostIP"] = p.HostIP
+            ports.append(port)
+        d["ports"] = ports
+    if pc.EnvFrom:
+        env_from = []
+        for ef in pc.EnvFrom:
+            e: dict[str, Any] = {}
+            if ef.Prefix:
+                e["prefix"] = ef.Prefix
+            ref: dict[str, Any] = {"name": ef.ConfigMapName or ef.SecretName}
+            if ef.Optional is not None:
+                ref["optional"] = ef.Optional
+            e["configMapRef" if ef.ConfigMapName else "secretRef"] = ref
+            env_from.append(e)
+        d["envFrom"] = env_from
+    env: list[dict[str, Any]] = []
+    for kv in c.Env or []:
+        k, _, v = kv.partition("=")
+        env.append({"name": k, "value": v} if v else {"name": k})
+    for r in pc.EnvRefs or []:
+        src: dict[str, Any] = {}
+        if r.FieldRef is not None:
+            src["fieldRef"] = _field_ref_wire(r.FieldRef)
+        if r.ResourceFieldRef is not None:
+            src["resourceFieldRef"] = _resource_ref_wire(r.ResourceFieldRef)
+        for key, kr in (("configMapKeyRef", r.ConfigMapKeyRef), ("secretKeyRef", r.SecretKeyRef)):
+            if kr is not None:
+                kd: dict[str, Any] = {"name": kr.Name, "key": kr.Key}
+                if kr.Optional is not None:
+                    kd["optional"] = kr.Optional
+                src[key] = kd
+        env.append({"name": r.Name, "valueFrom": src})
+    if env:
+        d["env"] = env
+    d["resources"] = extra.get("resources", _resources_wire(c.Resources))
+    for key in ("resizePolicy", "restartPolicy"):
+        if key in extra:
+            d[key] = extra[key]
+    if pc.VolumeMounts:
+        mounts = []
+        for m in pc.VolumeMounts:
+            md: dict[str, Any] = {"name": m.Name}
+            if m.ReadOnly:
+                md["readOnly"] = True
+            md["mountPath"] = m.MountPath
+            if m.SubPath:
+                md["subPath"] = m.SubPath
+            mounts.append(md)
+        d["volumeMounts"] = mounts
+    if "volumeDevices" in extra:
+        d["volumeDevices"] = extra["volumeDevices"]
+    probes = pc.Probes or Probes()
+    for key, pr in (("livenessProbe", probes.Liveness), ("readinessProbe", probes.Readiness),
+                    ("startupProbe", probes.Startup)):
+        if pr is not None:
+            d[key] = _probe_wire(pr)
+    if "lifecycle" in extra:
+        d["lifecycle"] = extra["lifecycle"]
+    d["terminationMessagePath"] = pc.TerminationMessagePath or TERMINATION_LOG
+    d["terminationMessagePolicy"] = extra.get("terminationMessagePolicy", "File")
+    d["imagePullPolicy"] = pc.ImagePullPolicy or default_pull_policy(c.Image)
+    sc = extra.get("securityContext")
+    if sc is None:
+        built: dict[str, Any] = {}
+        if c.CapabilityAdd or c.CapabilityDrop:
+            caps: dict[str, Any] = {}
+            if c.CapabilityAdd:
+                caps["add"] = list(c.CapabilityAdd)
+            if c.CapabilityDrop:
+                caps["drop"] = list(c.CapabilityDrop)
+            built["capabilities"] = caps
+        if pc.Privileged:
+            built["privileged"] = True
+        uid, gid = _user_parts(c.User)
+        if uid is not None and uid != pod.RunAsUser:
+            built["runAsUser"] = uid
+        if gid is not None and gid != pod.RunAsGroup:
+            built["runAsGroup"] = gid
+        if c.ReadOnly:
+            built["readOnlyRootFilesystem"] = True
+        sc = built or None
+    if sc is not None:
+        d["securityContext"] = sc
+    if c.OpenStdin:
+        d["stdin"] = True
+    if pc.StdinOnce:
+        d["stdinOnce"] = True
+    if c.TTY:
+        d["tty"] = True
+    for k, v in extra.items():
+        if k not in d and k not in ("resources", "securityContext", "terminationMessagePolicy"):
+            d[k] = v
+    return d
+
+
+def _toleration_wire(t: Toleration) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if t.Key:
+        d["key"] = t.Key
+    if t.Operator:
+        d["operator"] = t.Operator
+    if t.Value:
+        d["value"] = t.Value
+    if t.Effect:
+        d["effect"] = t.Effect
+    if t.TolerationSeconds is not None:
+        d["tolerationSeconds"] = t.TolerationSeconds
+    return d
+
+
+def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") -> dict[str, Any]:
+    """A Pod's (or Pod template's) spec as Kubernetes JSON, in Go's field order."""
+    pod = spec.Pod or PodSpecExtra()
+    kept = dict(pod.Kept or {})
+    kept_c = _dict(kept.pop("containers", None))
+    kept_i = _dict(kept.pop("initContainers", None))
+    kept_vols = _list(kept.pop("volumes", None))
+    kept.pop("ownerReferences", None)
+    d: dict[str, Any] = {}
+    vols = [_volume_wire(v) for v in pod.Volumes or []] + kept_vols
+    if vols:
+        d["volumes"] = vols
+    if spec.InitContainers:
+        d["initContainers"] = [_container_wire(c, _dict(kept_i.get(c.Name)), pod) for c in spec.InitContainers]
+    d["containers"] = [_container_wire(c, _dict(kept_c.get(c.Name)), pod) for c in spec.Containers]
+    if "ephemeralContainers" in kept:
+        d["ephemeralContainers"] = kept.pop("ephemeralContainers")
+    cond = spec.RestartPolicy.Condition if spec.RestartPolicy is not None else None
+    d["restartPolicy"] = pod.RestartPolicy or _POLICY_OF.get(cond or "any", "Always")
+    d["terminationGracePeriodSeconds"] = pod.TerminationGracePeriodSeconds
+    if pod.ActiveDeadlineSeconds is not None:
+        d["activeDeadlineSeconds"] = pod.ActiveDeadlineSeconds
+    d["dnsPolicy"] = pod.DNSPolicy or "ClusterFirst"
+    if pod.NodeSelector:
+        d["nodeSelector"] = _sorted(pod.NodeSelector)
+    sa = pod.ServiceAccountName or "default"
+    d["serviceAccountName"] = sa
+    d["serviceAccount"] = sa
+    if pod.AutomountServiceAccountToken is not None:
+        d["automountServiceAccountToken"] = pod.AutomountServiceAccountToken
+    if node_name or pod.NodeName:
+        d["nodeName"] = node_name or pod.NodeName
+    if pod.HostNetwork:
+        d["hostNetwork"] = True
+    for key in ("hostPID", "hostIPC", "shareProcessNamespace"):
+        if key in kept:
+            d[key] = kept.pop(key)
+    psc = _dict(kept.pop("securityContext", None)) if "securityContext" in kept else None
+    if psc is None:
+        psc = {}
+        if pod.RunAsUser is not None:
+            psc["runAsUser"] = pod.RunAsUser
+        if pod.RunAsGroup is not None:
+            psc["runAsGroup"] = pod.RunAsGroup
+        if pod.FSGroup is not None:
+            psc["fsGroup"] = pod.FSGroup
+    d["securityContext"] = psc
+    if pod.ImagePullSecrets:
+        d["imagePullSecrets"] = [{"name": s} for s in pod.ImagePullSecrets]
+    if spec.Hostname and spec.Hostname != default_hostname(name):
+        d["hostname"] = spec.Hostname
+    if pod.Subdomain:
+        d["subdomain"] = pod.Subdomain
+    if "affinity" in kept:
+        d["affinity"] = kept.pop("affinity")
+    d["schedulerName"] = pod.SchedulerName or "default-scheduler"
+    tols = spec.Placement.Tolerations if spec.Placement is not None else None
+    if tols:
+        d["tolerations"] = [_toleration_wire(t) for t in tols]
+    for key in ("hostAliases", "priorityClassName"):
+        if key in kept:
+            d[key] = kept.pop(key)
+    d["priority"] = pod.Priority
+    for key in ("dnsConfig", "readinessGates", "runtimeClassName"):
+        if key in kept:
+            d[key] = kept.pop(key)
+    d["enableServiceLinks"] = kept.pop("enableServiceLinks", True)
+    d["preemptionPolicy"] = kept.pop("preemptionPolicy", "PreemptLowerPriority")
+    d.update(kept)
+    return d
+
+
+# ---------------------------------------------------------------- Pods: the status, from the task
+
+
+def qos_class(spec: TaskSpec) -> str:
+    """Kubernetes' QoS class of a Pod (``GetPodQOS``): Guaranteed when every container has cpu and memory
+    limits and the requests equal them, BestEffort when none has any, else Burstable."""
+    requests: dict[str, int] = {}
+    limits: dict[str, int] = {}
+    guaranteed = True
+    for c in [*(spec.InitContainers or []), *spec.Containers]:
+        r = c.Resources or ResourceRequirements()
+        for side, res in ((requests, r.Reservations), (limits, r.Limits)):
+            if res is None:
+                continue
+            for k, v in (("cpu", res.NanoCPUs), ("memory", res.MemoryBytes)):
+                if v:
+                    side[k] = side.get(k, 0) + v
+        lim = r.Limits or Resources()
+        if not (lim.NanoCPUs and lim.MemoryBytes):
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and requests == limits:
+        return "Guaranteed"
+    return "Burstable"
+
+
+def pod_phase(t: Task) -> str:
+    """A Pod's phase from its task's state: Pending until its containers run, Running, then Succeeded
+    (complete) or Failed (failed, rejected); a task stopped otherwise by how its containers ended."""
+    s = t.Status.State
+    if s == TaskState.RUNNING:
+        return "Running"
+    if s == TaskState.COMPLETE:
+        return "Succeeded"
+    if s in (TaskState.FAILED, TaskState.REJECTED):
+        return "Failed"
+    if s.terminal:
+        apps = {c.Name for c in t.Spec.Containers}
+        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
+        if not cs:
+            return "Pending"
+        if any(c.State == "running" for c in cs):
+            return "Running"
+        return "Succeeded" if all(c.State == "terminated" and c.ExitCode == 0 for c in cs) else "Failed"
+    return "Pending"
+
+
+def _condition(kind: str, ok: bool, when: str | None, reason: str = "", message: str = "") -> dict[str, Any]:
+    d: dict[str, Any] = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None,
+                         "lastTransitionTime": when}
+    if reason:
+        d["reason"] = reason
+    if message:
+        d["message"] = message
+    return d
+
+
+def _container_id(cid: str) -> str:
+    return cid if not cid or "://" in cid else f"{RUNTIME_SCHEME}://{cid}"
+
+
+def _terminated(exit_code: int, reason: str, message: str, started: str, finished: str, cid: str) -> dict[str, Any]:
+    d: dict[str, Any] = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error")}
+    if message:
+        d["message"] = message
+    d["startedAt"] = _ts(started)
+    d["finishedAt"] = _ts(finished)
+    if cid:
+        d["containerID"] = _container_id(cid)
+    return d
+
+
+def _container_status(spec: ContainerSpec, cs: ContainerStatus | None, t: Task, *,
+                      waiting_reason: str) -> dict[str, Any]:
+    """One container's status (Kubernetes' ``ContainerStatus``) from the node's report."""
+    state: dict[str, Any]
+    running = False
+    last: dict[str, Any] = {}
+    if cs is None:
+        reason, message = waiting_reason, ""
+        if t.Status.State in (TaskState.FAILED, TaskState.REJECTED) and t.Status.Err:
+            err = t.Status.Err.lower()
+            reason = "ErrImagePull" if "image" in err or "pull" in err else "CreateContainerError"
+            message = t.Status.Err
+        w: dict[str, Any] = {"reason": reason}
+        if message:
+            w["message"] = message
+        state = {"waiting": w}
+        cs = ContainerStatus(Name=spec.Name)
+    else:
+        kind = cs.State or ("running" if cs.ContainerID and t.Status.State == TaskState.RUNNING else "waiting")
+        if kind == "running":
+            running = True
+            state = {"running": {"startedAt": _ts(cs.StartedAt or t.Status.StartedAt)}}
+        elif kind == "terminated":
+            state = {"terminated": _terminated(cs.ExitCode, cs.Reason, cs.Message, cs.StartedAt, cs.FinishedAt,
+                                               cs.ContainerID)}
+        else:
+            reason = cs.Reason or ("CrashLoopBackOff" if cs.RestartCount else waiting_reason)
+            w = {"reason": reason}
+            message = cs.Message
+            if not message and reason == "CrashLoopBackOff":
+                message = (f"back-off restarting failed container={spec.Name} pod={t.Name}_{t.Namespace}"
+                           f"({t.ID})")
+            if message:
+                w["message"] = message
+            state = {"waiting": w}
+        if cs.LastState is not None:
+            ls = cs.LastState
+            last = {"terminated": _terminated(ls.ExitCode, ls.Reason, "", ls.StartedAt, ls.FinishedAt,
+                                              ls.ContainerID)}
+        elif kind == "waiting" and cs.RestartCount and cs.ContainerID:
+            last = {"terminated": _terminated(cs.ExitCode, "", "", cs.StartedAt, cs.FinishedAt, cs.ContainerID)}
+    d: dict[str, Any] = {"name": spec.Name, "state": state, "lastState": last,
+                         "ready": bool(cs.Ready and running and t.Status.State == TaskState.RUNNING),
+                         "restartCount": cs.RestartCount, "image": cs.Image or spec.Image, "imageID": cs.ImageID}
+    if cs.ContainerID:
+        d["containerID"] = _container_id(cs.ContainerID)
+    d["started"] = running
+    return d
+
+
+def _completed(cs: ContainerStatus | None) -> bool:
+    return cs is not None and cs.State == "terminated" and cs.ExitCode == 0
+
+
+def _pod_status(t: Task, node_addr: str) -> dict[str, Any]:
+    """A Pod's status derived from its task (see ``pod_phase``, and Kubernetes' condition words)."""
+    st = t.Status
+    phase = pod_phase(t)
+    d: dict[str, Any] = {"phase": phase}
+    created, changed = _ts(t.CreatedAt), _ts(st.Timestamp) or _ts(t.CreatedAt)
+    started = _ts(st.StartedAt) or changed
+    on_node = bool(t.NodeID) and st.State >= TaskState.ASSIGNED
+    conds: list[dict[str, Any]] = []
+    inits = t.Spec.InitContainers or []
+    init_status = {c.Name: c for c in st.InitContainers or []}
+    # (a node may list the init containers' among the task's containers too: only the app containers' count)
+    apps = {c.Name for c in t.Spec.Containers}
+    app_status = {c.Name: c for c in st.Containers or [] if c.Name in apps}
+    done = st.State.terminal and phase in ("Succeeded", "Failed")
+    # the init containers are done once an app container has been started
+    apps_started = st.State == TaskState.RUNNING or any(c.ContainerID or c.State in ("running", "terminated")
+                                                        for c in app_status.values())
+    if on_node:
+        sandbox = TaskState.STARTING <= st.State <= TaskState.RUNNING
+        conds.append(_condition("PodReadyToStartContainers", sandbox, started))
+        incomplete = [c.Name for c in inits if not _completed(init_status.get(c.Name))]
+        initialized = not incomplete or apps_started
+        conds.append(_condition("Initialized", initialized, started, *(
+            () if initialized else ("ContainersNotInitialized", f"containers with incomplete status: "
+                                                                 f"[{' '.join(incomplete)}]"))))
+        unready = [c.Name for c in t.Spec.Containers
+                   if not ((s := app_status.get(c.Name)) is not None and s.Ready and s.State in ("running", ""))]
+        ready = st.State == TaskState.RUNNING and not unready
+        if ready:
+            why: tuple[str, ...] = ()
+        elif done:
+            why = ("PodCompleted",)
+        else:
+            why = ("ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
+        conds.append(_condition("Ready", ready, changed, *why))
+        conds.append(_condition("ContainersReady", ready, changed, *why))
+        conds.append(_condition("PodScheduled", True, created))
+    elif not st.State.terminal and st.Err:
+        conds.append(_condition("PodScheduled", False, changed, "Unschedulable", st.Err))
+    if conds:
+        d["conditions"] = conds
+    if phase == "Failed" and st.Err and not on_node:
+        d["message"] = st.Err
+    if on_node and node_addr:
+        d["hostIP"] = node_addr
+        d["hostIPs"] = [{"ip": node_addr}]
+    addrs = [a.split("/")[0] for a in st.Addresses or [] if a]
+    if addrs and on_node:  # allocated before it is placed, shown once its node has it (as the kubelet does)
+        d["podIP"] = addrs[0]
+        d["podIPs"] = [{"ip": a} for a in addrs]
+    if on_node and st.StartedAt:
+        d["startTime"] = _ts(st.StartedAt)
+    if on_node:
+        inits_ok = all(_completed(init_status.get(c.Name)) for c in inits) or apps_started
+        if inits:
+            d["initContainerStatuses"] = [_container_status(c, init_status.get(c.Name), t,
+                                                            waiting_reason="PodInitializing") for c in inits]
+        d["containerStatuses"] = [_container_status(c, app_status.get(c.Name), t,
+                                                    waiting_reason="ContainerCreating" if inits_ok else
+                                                    "PodInitializing")
+                                  for c in t.Spec.Containers]
+    d["qosClass"] = qos_class(t.Spec)
+    return d
+
+
+def _pod_to_wire(t: Task, node_name: Callable[[str], str] | None, node_addr: Callable[[str], str] | None
+                 ) -> dict[str, Any]:
+    kept = (t.Spec.Pod.Kept if t.Spec.Pod is not None else None) or {}
+    owners = kept.get("ownerReferences")
+    name_of_node = (node_name(t.NodeID) if node_name is not None else "") if t.NodeID else ""
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": _wire_meta(t, name=t.Name, labels=t.Labels, namespaced=True, generation=True,
+                                   owner_refs=owners if isinstance(owners, list) else None),
+            "spec": task_spec_to_wire(t.Spec, name=t.Name, node_name=name_of_node),
+            "status": _pod_status(t, node_addr(t.NodeID) if node_addr is not None and t.NodeID else "")}
+
+
+# ---------------------------------------------------------------- Secrets and ConfigMaps
+
+SECRET_TYPES_REQUIRED: dict[str, tuple[str, ...]] = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+}
+
+
+def _go_json_error(data: bytes) -> str | None:
+    """Why ``data`` is not a JSON object, roughly in Go's ``encoding/json`` words (None: it is one)."""
+    text = data.decode(errors="replace")
+    if not text.strip():
+        return "unexpected end of JSON input"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        if e.pos >= len(text):
+            return "unexpected end of JSON input"
+        return f"invalid character {text[e.pos]!r} looking for beginning of value"
+    if value is None or isinstance(value, dict):
+        return None
+    go = ("bool" if isinstance(value, bool) else "array" if isinstance(value, list) else
+          "string" if isinstance(value, str) else "number")
+    return f"json: cannot unmarshal {go} into Go value of type map[string]interface {{}}"
+
+
+def _secret_to_core(obj: Mapping[str, Any], namespace: str) -> Secret:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    items: dict[str, bytes] = {}
+    for k, v in _dict(obj.get("data")).items():
+        items[str(k)] = _b64decode(v, "Secret") if v is not None else b""
+    for k, v in _dict(obj.get("stringData")).items():  # stringData wins over data, as the API server merges
+        items[str(k)] = ("" if v is None else str(v)).encode()
+    typ = _str(obj.get("type")) or "Opaque"
+    total = 0
+    for k in sorted(items):
+        for m in config_key(k):
+            errs.invalid(f"data[{k}]", k, m)
+        total += len(items[k])
+    if typ == "kubernetes.io/service-account-token":
+        if not (meta.annotations or {}).get(SERVICE_ACCOUNT_NAME_ANNOTATION):
+            errs.required(f"metadata.annotations[{SERVICE_ACCOUNT_NAME_ANNOTATION}]")
+    elif typ == "kubernetes.io/basic-auth":
+        if "username" not in items and "password" not in items:
+            errs.required("data[username]")
+            errs.required("data[password]")
+    elif typ == "kubernetes.io/ssh-auth":
+        if not items.get("ssh-privatekey"):
+            errs.required("data[ssh-privatekey]")
+    elif typ in SECRET_TYPES_REQUIRED:
+        for key in SECRET_TYPES_REQUIRED[typ]:
+            if key not in items:
+                errs.required(f"data[{key}]")
+        if typ in ("kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"):
+            key = SECRET_TYPES_REQUIRED[typ][0]
+            why = _go_json_error(items[key]) if key in items else None
+            if why is not None:
+                errs.invalid(f"data[{key}]", "<secret contents redacted>", why)
+    if total > MAX_SECRET_SIZE:
+        errs.too_long("data", MAX_SECRET_SIZE)
+    errs.check("Secret", meta.shown_name)
+    s = Secret(ID="", Spec=SecretSpec(Name=meta.name, Labels=meta.labels, Type=typ, Items=items,
+                                      Immutable=obj.get("immutable") is True),
+               Name=meta.name, Labels=meta.labels)
+    _object_base(s, meta)
+    return s
+
+
+def _secret_to_wire(s: Secret) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": "Secret", "apiVersion": "v1",
+                         "metadata": _wire_meta(s, name=s.Spec.Name or s.Name, labels=s.Spec.Labels or s.Labels,
+                                                namespaced=True)}
+    if s.Spec.Immutable:
+        d["immutable"] = True
+    if s.Spec.Items:
+        d["data"] = {k: _b64(s.Spec.Items[k]) for k in sorted(s.Spec.Items)}
+    d["type"] = s.Spec.Type or "Opaque"
+    return d
+
+
+def _config_map_to_core(obj: Mapping[str, Any], namespace: str) -> Config:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    data = {str(k): "" if v is None else str(v) for k, v in _dict(obj.get("data")).items()}
+    binary = {str(k): _b64decode(v, "ConfigMap") if v is not None else b""
+              for k, v in _dict(obj.get("binaryData")).items()}
+    total = 0
+    for k in sorted(data):
+        for m in config_key(k):
+            errs.invalid(f"data[{k}]", k, m)
+        if k in binary:
+            errs.invalid(f"data[{k}]", k, "duplicate of key present in binaryData")
+        total += len(data[k].encode())
+    for k in sorted(binary):
+        for m in config_key(k):
+            errs.invalid(f"binaryData[{k}]", k, m)
+        total += len(binary[k])
+    if total > MAX_SECRET_SIZE:
+        errs.too_long("", MAX_SECRET_SIZE)
+    errs.check("ConfigMap", meta.shown_name)
+    c = Config(ID="", Spec=ConfigSpec(Name=meta.name, Labels=meta.labels, Items=data or None,
+                                      BinaryItems=binary or None, Immutable=obj.get("immutable") is True),
+               Name=meta.name, Labels=meta.labels)
+    _object_base(c, meta)
+    return c
+
+
+def _config_map_to_wire(c: Config) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": "ConfigMap", "apiVersion": "v1",
+                         "metadata": _wire_meta(c, name=c.Spec.Name or c.Name, labels=c.Spec.Labels or c.Labels,
+                                                namespaced=True)}
+    if c.Spec.Immutable:
+        d["immutable"] = True
+    if c.Spec.Items:
+        d["data"] = _sorted(c.Spec.Items)
+    if c.Spec.BinaryItems:
+        d["binaryData"] = {k: _b64(c.Spec.BinaryItems[k]) for k in sorted(c.Spec.BinaryItems)}
+    return d
+
+
+# ---------------------------------------------------------------- Namespaces, ServiceAccounts, Events
+
+
+def _namespace_to_core(obj: Mapping[str, Any]) -> Namespace:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace="", namespaced=False, name_rule=dns1123_label)
+    errs.check("Namespace", meta.shown_name)
+    labels = dict(meta.labels or {})
+    if meta.name:
+        labels[NAMESPACE_NAME_LABEL] = meta.name  # the API server's default, kept equal to the name
+    ns = Namespace(ID="", Name=meta.name, Labels=labels or None)
+    _object_base(ns, meta)
+    return ns
+
+
+def _namespace_to_wire(ns: Namespace) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": ns.Phase or ACTIVE}
+    return {"kind": "Namespace", "apiVersion": "v1",
+            "metadata": _wire_meta(ns, name=ns.Name, labels=ns.Labels, namespaced=False),
+            "spec": {"finalizers": ["kubernetes"]}, "status": status}
+
+
+def _names_of(items: object) -> list[str] | None:
+    return [n for x in _list(items) if (n := _str(_dict(x).get("name")))] or None
+
+
+def _service_account_to_core(obj: Mapping[str, Any], namespace: str) -> ServiceAccount:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    errs.check("ServiceAccount", meta.shown_name)
+    sa = ServiceAccount(ID="", Name=meta.name, Labels=meta.labels, Secrets=_names_of(obj.get("secrets")),
+                        ImagePullSecrets=_names_of(obj.get("imagePullSecrets")),
+                        AutomountServiceAccountToken=_opt_bool(obj.get("automountServiceAccountToken")))
+    _object_base(sa, meta)
+    return sa
+
+
+def _service_account_to_wire(sa: ServiceAccount) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": "ServiceAccount", "apiVersion": "v1",
+                         "metadata": _wire_meta(sa, name=sa.Name, labels=sa.Labels, namespaced=True)}
+    if sa.Secrets:
+        d["secrets"] = [{"name": n} for n in sa.Secrets]
+    if sa.ImagePullSecrets:
+        d["imagePullSecrets"] = [{"name": n} for n in sa.ImagePullSecrets]
+    if sa.AutomountServiceAccountToken is not None:
+        d["automountServiceAccountToken"] = sa.AutomountServiceAccountToken
+    return d
+
+
+EVENT_TYPES = ("Normal", "Warning")
+
+
+def _event_to_core(obj: Mapping[str, Any], namespace: str) -> Event:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    io = _dict(obj.get("involvedObject"))
+    involved = InvolvedObject(Kind=_str(io.get("kind")), Namespace=_str(io.get("namespace")),
+                              Name=_str(io.get("name")), ID=_str(io.get("uid")),
+                              APIVersion=_str(io.get("apiVersion")), FieldPath=_str(io.get("fieldPath")))
+    if involved.Namespace and meta.namespace and involved.Namespace != meta.namespace:
+        errs.invalid("involvedObject.namespace", involved.Namespace, "does not match event.namespace")
+    typ = _str(obj.get("type")) or "Normal"
+    if typ not in EVENT_TYPES:
+        errs.unsupported("type", typ, EVENT_TYPES)
+    src = _dict(obj.get("source"))
+    if not _str(obj.get("reason")):
+        errs.required("reason")
+    errs.check("Event", meta.shown_name)
+    first = _str(obj.get("firstTimestamp")) or _str(obj.get("eventTime"))
+    ev = Event(ID="", Name=meta.name, Labels=meta.labels, InvolvedObject=involved, Reason=_str(obj.get("reason")),
+               Message=_str(obj.get("message")), Type=typ,
+               Source=EventSource(Component=_str(src.get("component")) or _str(obj.get("reportingComponent")),
+                                  Host=_str(src.get("host"))),
+               Count=_int(obj.get("count")) or 1, FirstTimestamp=first,
+               LastTimestamp=_str(obj.get("lastTimestamp")) or first)
+    _object_base(ev, meta)
+    return ev
+
+
+def _event_to_wire(ev: Event) -> dict[str, Any]:
+    io = ev.InvolvedObject
+    involved: dict[str, Any] = {"kind": io.Kind}
+    if io.Namespace:
+        involved["namespace"] = io.Namespace
+    involved["name"] = io.Name
+    if io.ID:
+        involved["uid"] = io.ID
+    if io.APIVersion:
+        involved["apiVersion"] = io.APIVersion
+    if io.FieldPath:
+        involved["fieldPath"] = io.FieldPath
+    source: dict[str, Any] = {}
+    if ev.Source.Component:
+        source["component"] = ev.Source.Component
+    if ev.Source.Host:
+        source["host"] = ev.Source.Host
+    return {"kind": "Event", "apiVersion": "v1",
+            "metadata": _wire_meta(ev, name=ev.Name, labels=ev.Labels, namespaced=True),
+            "involvedObject": involved, "reason": ev.Reason, "message": ev.Message, "source": source,
+            "firstTimestamp": _ts(ev.FirstTimestamp), "lastTimestamp": _ts(ev.LastTimestamp or ev.FirstTimestamp),
+            "count": ev.Count, "type": ev.Type, "eventTime": None,
+            "reportingComponent": ev.Source.Component, "reportingInstance": ev.Source.Host}
+
+
+# ---------------------------------------------------------------- Nodes
+
+
+def node_name_of(n: Node) -> str:
+    """A node's Kubernetes name: its hostname in lower case (as the kubelet registers it)."""
+    return (n.Description.Hostname or n.ID).lower()
+
+
+def _arch(machine: str) -> str:
+    return _ARCH.get(machine.lower(), machine.lower())
+
+
+def node_labels(n: Node) -> dict[str, str]:
+    """The labels a node shows: the well-known ones shoal computes and the node's own (Swarm) labels."""
+    os_ = (n.Description.Platform.OS or "linux").lower()
+    arch = _arch(n.Description.Platform.Architecture)
+    labels = {BETA_ARCH_LABEL: arch, BETA_OS_LABEL: os_, ARCH_LABEL: arch, HOSTNAME_LABEL: node_name_of(n),
+              OS_LABEL: os_}
+    if n.Spec.Role == "manager":
+        labels[CONTROL_PLANE_LABEL] = ""
+    labels.update(n.Spec.Labels or {})
+    return _sorted(labels)
+
+
+def _taint_wire(t: Taint) -> dict[str, Any]:
+    d: dict[str, Any] = {"key": t.Key}
+    if t.Value:
+        d["value"] = t.Value
+    d["effect"] = t.Effect
+    if t.TimeAdded:
+        d["timeAdded"] = _ts(t.TimeAdded)
+    return d
+
+
+def _node_to_wire(n: Node) -> dict[str, Any]:
+    name = node_name_of(n)
+    unschedulable = n.Spec.Availability != "active"
+    spec: dict[str, Any] = {}
+    if unschedulable:
+        spec["unschedulable"] = True
+    taints = [_taint_wire(t) for t in n.Spec.Taints or [] if t.Key != UNSCHEDULABLE_TAINT]
+    if unschedulable:
+        taints.append({"key": UNSCHEDULABLE_TAINT, "effect": NO_SCHEDULE, "timeAdded": _ts(n.UpdatedAt)})
+    if taints:
+        spec["taints"] = taints
+    res = n.Description.Resources
+    cpu = format_cpu(res.NanoCPUs) if res.NanoCPUs else "0"
+    capacity = {"cpu": cpu, "memory": f"{res.MemoryBytes // 1024}Ki", "pods": MAX_PODS}
+    heartbeat = _ts(n.UpdatedAt) or _ts(n.CreatedAt)
+    since = _ts(n.CreatedAt)
+    ready = n.Status.State == "ready"
+    if ready:
+        conds = [("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                 ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                 ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                 ("Ready", "True", "KubeletReady", "kubelet is posting ready status")]
+    else:
+        lost = "Kubelet stopped posting node status."
+        conds = [(kind, "Unknown", "NodeStatusUnknown", lost)
+                 for kind in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")]
+    engine = n.Description.Engine
+    engine_labels = engine.Labels or {}
+    addresses = []
+    if n.Status.Addr:
+        addresses.append({"type": "InternalIP", "address": n.Status.Addr})
+    addresses.append({"type": "Hostname", "address": name})
+    status: dict[str, Any] = {
+        "capacity": capacity, "allocatable": dict(capacity),
+        "conditions": [{"type": k, "status": s, "lastHeartbeatTime": heartbeat, "lastTransitionTime": since,
+                        "reason": r, "message": m} for k, s, r, m in conds],
+        "addresses": addresses,
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
+                     "kernelVersion": engine_labels.get(KERNEL_VERSION_LABEL, ""),
+                     "osImage": engine_labels.get(OS_IMAGE_LABEL, ""),
+                     "containerRuntimeVersion": f"{RUNTIME_SCHEME}://{engine.EngineVersion}" if engine.EngineVersion
+                     else "",
+                     "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "",
+                     "operatingSystem": (n.Description.Platform.OS or "linux").lower(),
+                     "architecture": _arch(n.Description.Platform.Architecture)},
+    }
+    return {"kind": "Node", "apiVersion": "v1",
+            "metadata": _wire_meta(n, name=name, labels=node_labels(n), namespaced=False),
+            "spec": spec, "status": status}
+
+
+def _taints_to_core(items: list[Any], errs: _Errors, old: Iterable[Taint] = ()) -> list[Taint]:
+    before = {(t.Key, t.Effect): t for t in old}
+    out: list[Taint] = []
+    seen: set[tuple[str, str]] = set()
+    for i, x in enumerate(items):
+        x = _dict(x)
+        p = f"spec.taints[{i}]"
+        key, value, effect = _str(x.get("key")), _str(x.get("value")), _str(x.get("effect"))
+        if key == UNSCHEDULABLE_TAINT and effect == NO_SCHEDULE:
+            continue  # computed from spec.unschedulable
+        if not key:
+            errs.required(f"{p}.key")
+        for m in qualified_name(key) if key else ():
+            errs.invalid(f"{p}.key", key, m)
+        for m in label_value(value):
+            errs.invalid(f"{p}.value", value, m)
+        if not effect:
+            errs.required(f"{p}.effect")
+        elif effect not in EFFECTS:
+            errs.unsupported(f"{p}.effect", effect, (NO_SCHEDULE, "PreferNoSchedule", NO_EXECUTE))
+        if (key, effect) in seen:
+            errs.duplicate(p, f"{key}={value}:{effect}")
+        seen.add((key, effect))
+        added = _str(x.get("timeAdded")) or None
+        if effect == NO_EXECUTE and added is None:
+            prev = before.get((key, effect))
+            added = prev.TimeAdded if prev is not None and prev.TimeAdded else now_ts()[:19] + "Z"
+        out.append(Taint(Key=key, Value=value, Effect=effect, TimeAdded=added))
+    return out
+
+
+def _node_labels_to_core(obj: Mapping[str, Any], errs: _Errors, old: Mapping[str, str] | None = None
+                         ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """A written node's own labels (less the computed ones) and annotations. Only the labels it changes
+    are checked: a Swarm label need not be a valid Kubernetes one, and a cordon must not fail on it."""
+    md = _dict(obj.get("metadata"))
+    labels = _str_map(md.get("labels")) or {}
+    annotations = _str_map(md.get("annotations"))
+    have = old or {}
+    _validate_labels(errs, {k: v for k, v in labels.items() if have.get(k) != v}, "metadata.labels")
+    if annotations:
+        _validate_annotations(errs, annotations, "metadata.annotations")
+    own = {k: v for k, v in labels.items() if k not in COMPUTED_NODE_LABELS}
+    return own or None, annotations
+
+
+def apply_node_update(core_node: Node, wire: Mapping[str, Any]) -> tuple[NodeSpec, dict[str, str] | None]:
+    """What a PUT or PATCH of a Node changes: its spec (the labels less the computed ones, the taints
+    less the computed unschedulable one, the availability) and its annotations. ``unschedulable: true``
+    pauses an active node (a drained one stays drained); false or absent makes a paused or drained one
+    active."""
+    errs = _Errors()
+    labels, annotations = _node_labels_to_core(wire, errs, core_node.Spec.Labels)
+    spec_w = _dict(wire.get("spec"))
+    taints = _taints_to_core(_list(spec_w.get("taints")), errs, core_node.Spec.Taints or ())
+    errs.check("Node", node_name_of(core_node))
+    old = core_node.Spec
+    availability = old.Availability
+    if spec_w.get("unschedulable") is True:
+        if availability == "active":
+            availability = "pause"
+    else:
+        availability = "active"
+    spec = NodeSpec(Name=old.Name, Labels=labels, Role=old.Role, Availability=availability, Taints=taints or None)
+    return spec, annotations
+
+
+def _node_to_core(obj: Mapping[str, Any]) -> Node:
+    """A written Node, as far as a write may change one (see ``apply_node_update``, which knows the node
+    and so its drained state and the times its taints were added)."""
+    errs = _Errors()
+    md = _dict(obj.get("metadata"))
+    name = _str(md.get("name"))
+    labels, annotations = _node_labels_to_core(obj, errs)
+    spec_w = _dict(obj.get("spec"))
+    taints = _taints_to_core(_list(spec_w.get("taints")), errs)
+    errs.check("Node", name)
+    rv = _str(md.get("resourceVersion"))
+    return Node(ID=_str(md.get("uid")), Version=Version(Index=int(rv) if rv.isdigit() else 0), Name=name,
+                Annotations=annotations,
+                Spec=NodeSpec(Labels=labels, Taints=taints or None,
+                              Availability="pause" if spec_w.get("unschedulable") is True else "active"))
+
+
+# ---------------------------------------------------------------- updates
+
+IMMUTABLE_SET = "field is immutable when `immutable` is set"
+POD_UPDATABLE = ("`spec.containers[*].image`", "`spec.initContainers[*].image`", "`spec.activeDeadlineSeconds`",
+                 "`spec.tolerations` (only additions to existing tolerations)",
+                 "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
+
+
+def validate_update(resource: str, cur: Any, new: Any) -> None:
+    """What the API server refuses of an update (``Invalid``), beyond what ``to_core`` checks of the new
+    object alone: a Pod's spec changes other than its images, deadline and added tolerations; an
+    immutable Secret's or ConfigMap's contents; a Secret's type. (Kubernetes' Pod message ends with a
+    diff of the two specs, which is left out.)"""
+    errs = _Errors()
+    if resource == "pods":
+        _validate_pod_update(errs, cur, new)
+        errs.check("Pod", cur.Name)
+    elif resource == "secrets":
+        if (new.Spec.Type or "Opaque") != (cur.Spec.Type or "Opaque"):
+            errs.invalid("type", new.Spec.Type or "Opaque", "field is immutable")
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+        errs.check("Secret", cur.Spec.Name or cur.Name)
+    elif resource == "configmaps":
+        if cur.Spec.Immutable:
+            if not new.Spec.Immutable:
+                errs.forbidden("immutable", IMMUTABLE_SET)
+            if (new.Spec.Items or {}) != (cur.Spec.Items or {}):
+                errs.forbidden("data", IMMUTABLE_SET)
+            if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
+                errs.forbidden("binaryData", IMMUTABLE_SET)
+        errs.check("ConfigMap", cur.Spec.Name or cur.Name)
+
+
+def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
+    old_w = task_spec_to_wire(cur.Spec, name=cur.Name)
+    new_w = task_spec_to_wire(new.Spec, name=cur.Name)
+    old_deadline, new_deadline = old_w.get("activeDeadlineSeconds"), new_w.get("activeDeadlineSeconds")
+    if new_deadline is not None and old_deadline is not None and new_deadline > old_deadline:
+        errs.invalid("spec.activeDeadlineSeconds", new_deadline, "must be less than or equal to previous value")
+    elif new_deadline is None and old_deadline is not None:
+        errs.invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value")
+    old_tols, new_tols = old_w.get("tolerations", []), new_w.get("tolerations", [])
+    if any(t not in new_tols for t in old_tols):
+        errs.forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds")
+    munged = copy.deepcopy(new_w)
+    for key in ("containers", "initContainers"):
+        olds, news = old_w.get(key, []), munged.get(key, [])
+        if len(olds) == len(news):
+            for o, n in zip(olds, news, strict=True):
+                n["image"] = o["image"]
+    # ``nodeName`` is read back from where the scheduler put the Pod (the core keeps the node, not the
+    # name asked for): an update that sends it back unchanged is no change.
+    for key in ("activeDeadlineSeconds", "tolerations", "nodeName"):
+        munged.pop(key, None)
+        if key in old_w:
+            munged[key] = old_w[key]
+    if json.dumps(munged, sort_keys=True) != json.dumps(old_w, sort_keys=True):
+        errs.forbidden("spec", "pod updates may not change fields other than " + ",".join(POD_UPDATABLE))
+
+
+# ---------------------------------------------------------------- field selectors
+
+
+def field_value(resource: str, core_obj: Any, field: str, *,
+                node_name: Callable[[str], str] | None = None) -> str:
+    """The value of a field a selector names (``FIELDS``), as text (``true``/``false`` for booleans;
+    ``spec.nodeName`` through ``node_name`` of the task's node ID)."""
+    if field not in FIELDS.get(resource, ()):
+        raise InvalidArgument(f'field label not supported: {field}')
+    if field == "metadata.name":
+        if resource == "nodes":
+            return node_name_of(core_obj)
+        if resource in ("secrets", "configmaps"):
+            return str(core_obj.Spec.Name or core_obj.Name)
+        return str(core_obj.Name)
+    if field == "metadata.namespace":
+        return str(core_obj.Namespace)
+    if resource == "pods":
+        t: Task = core_obj
+        pod = t.Spec.Pod or PodSpecExtra()
+        if field == "spec.nodeName":
+            if not t.NodeID:
+                return ""
+            return node_name(t.NodeID) if node_name is not None else (pod.NodeName or t.NodeID)
+        if field == "status.phase":
+            return pod_phase(t)
+        if field == "spec.restartPolicy":
+            return pod.RestartPolicy or "Always"
+        if field == "spec.schedulerName":
+            return pod.SchedulerName or "default-scheduler"
+        if field == "spec.serviceAccountName":
+            return pod.ServiceAccountName or "default"
+        if field == "spec.hostNetwork":
+            return "true" if pod.HostNetwork else "false"
+        if field == "status.podIP":
+            return str(_pod_status(t, "").get("podIP", ""))
+        return ""  # status.nominatedNodeName: shoal never nominates
+    if resource == "events":
+        ev: Event = core_obj
+        io = ev.InvolvedObject
+        values = {"involvedObject.kind": io.Kind, "involvedObject.namespace": io.Namespace,
+                  "involvedObject.name": io.Name, "involvedObject.uid": io.ID,
+                  "involvedObject.apiVersion": io.APIVersion, "involvedObject.resourceVersion": "",
+                  "involvedObject.fieldPath": io.FieldPath, "reason": ev.Reason,
+                  "reportingComponent": ev.Source.Component, "source": ev.Source.Component, "type": ev.Type}
+        return values[field]
+    if resource == "secrets":
+        return str(core_obj.Spec.Type or "Opaque")
+    if resource == "namespaces":
+        return str(core_obj.Phase or ACTIVE)
+    return "true" if core_obj.Spec.Availability != "active" else "false"  # nodes: spec.unschedulable
+
+
+# ---------------------------------------------------------------- the entry points
+
+
+def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
+    """A written Kubernetes object (a dict) as its core object, defaulted and validated (``Invalid``
+    with Kubernetes' words). ``namespace`` is the request's (the object's own must match it). The
+    object's ``uid`` and ``resourceVersion``, if written, come through as ``ID`` and ``Version``."""
+    if resource == "pods":
+        return _pod_to_core(obj, namespace)
+    if resource == "secrets":
+        return _secret_to_core(obj, namespace)
+    if resource == "configmaps":
+        return _config_map_to_core(obj, namespace)
+    if resource == "namespaces":
+        return _namespace_to_core(obj)
+    if resource == "serviceaccounts":
+        return _service_account_to_core(obj, namespace)
+    if resource == "events":
+        return _event_to_core(obj, namespace)
+    if resource == "nodes":
+        return _node_to_core(obj)
+    raise ValueError(f"no conversion for {resource}")
+
+
+def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | None = None,
+            node_addr: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """A core object as its full Kubernetes JSON. For a Pod, ``node_name`` and ``node_addr`` give its
+    node's name and address from the node's ID (``spec.nodeName``, ``status.hostIP``)."""
+    if resource == "pods":
+        return _pod_to_wire(core_obj, node_name, node_addr)
+    if resource == "secrets":
+        return _secret_to_wire(core_obj)
+    if resource == "configmaps":
+        return _config_map_to_wire(core_obj)
+    if resource == "namespaces":
+        return _namespace_to_wire(core_obj)
+    if resource == "serviceaccounts":
+        return _service_account_to_wire(core_obj)
+    if resource == "events":
+        return _event_to_wire(core_obj)
+    if resource == "nodes":
+        return _node_to_wire(core_obj)
+    raise ValueError(f"no conversion for {resource}")

@@ -1,0 +1,469 @@
+"""Server-side printing: ``meta.k8s.io/v1`` Tables for ``kubectl get``, with kube-apiserver's columns.
+
+Every human ``kubectl get`` asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints the
+cells it gets (``-o wide`` adds the ``priority: 1`` columns). The server always fills every column
+(as kube-apiserver prints with ``Wide``); kubectl drops the ones it does not show. Cells are computed
+here as kube-apiserver's printers compute them (``pkg/printers/internalversion``): a pod's STATUS from
+its phase, reason and container states (``CrashLoopBackOff``, ``Init:0/1``, ``Terminating``), READY
+``1/2``, RESTARTS ``3 (2m ago)``; a node's STATUS ``Ready,SchedulingDisabled`` and ROLES from its
+``node-role.kubernetes.io/<role>`` labels; AGE as ``duration.HumanDuration``.
+
+Objects come in as their JSON dicts (what the handlers encode); each row carries the object as
+``PartialObjectMetadata`` (``includeObject=Metadata``, the default), whole (``Object``) or not at all
+(``None``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from shoal.frontdoor.kube.discovery import media_ranges
+from shoal.frontdoor.kube.resources import Resource
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+TABLE_V1BETA1 = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+
+Obj = dict[str, Any]
+Column = dict[str, Any]
+Printer = Callable[[Obj, dt.datetime], tuple[list[Any], list[Obj] | None]]
+
+
+def table_version(accept: str) -> str | None:
+    """``v1``/``v1beta1`` when the client prefers a Table (over plain JSON), else None."""
+    for media, params in media_ranges(accept or ""):
+        if media == "application/json" and params.get("as") == "Table":
+            if params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
+                return params["v"]
+            continue
+        if media in ("application/json", "application/*", "*/*", "application/yaml",
+                     "application/vnd.kubernetes.protobuf"):
+            return None
+    return None
+
+
+def wants_table(accept: str) -> bool:
+    """Whether the Accept header asks for a Table first."""
+    return table_version(accept) is not None
+
+
+def content_type(accept: str) -> str:
+    """The Table media type to answer ``accept`` with (v1 unless only v1beta1 is asked for)."""
+    return TABLE_V1BETA1 if table_version(accept) == "v1beta1" else TABLE
+
+
+# ---------------------------------------------------------------------------------------------------
+# Time
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    """An RFC 3339 timestamp (``2024-05-01T10:00:00Z``, fractions allowed), None if empty or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def human_duration(seconds_total: float) -> str:
+    """``duration.HumanDuration``: ``45s``, ``3m20s``, ``15m``, ``5h10m``, ``3d4h``, ``2y30d``."""
+    seconds = int(seconds_total)
+    if seconds < -1:
+        return "<invalid>"
+    if seconds < 0:
+        return "0s"
+    if seconds < 60 * 2:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        rest = seconds % 60
+        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        rest = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if rest == 0 else f"{hours // 24 // 365}y{rest}d"
+    return f"{hours // 24 // 365}y"
+
+
+def since(value: str | None, now: dt.datetime) -> str:
+    """``translateTimestampSince``: the age of a timestamp, ``<unknown>`` when there is none."""
+    when = parse_time(value)
+    if when is None:
+        return "<unknown>"
+    return human_duration((now - when).total_seconds())
+
+
+def _age(obj: Obj, now: dt.datetime) -> str:
+    return since(_get(obj, "metadata", "creationTimestamp"), now)
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------
+# Columns (kube-apiserver's names, types and descriptions)
+
+NAME_DOC = ("Name must be unique within a namespace. Is required when creating resources, although some resources "
+            "may allow a client to request the generation of an appropriate name automatically. Name is primarily "
+            "intended for creation idempotence and configuration definition. Cannot be updated. More info: "
+            "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
+AGE_DOC = ("CreationTimestamp is a timestamp representing the server time when this object was created. It is not "
+           "guaranteed to be set in happens-before order across separate operations. Clients may not set this "
+           "value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for "
+           "lists. More info: "
+           "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata")
+
+
+def _column(name: str, description: str, priority: int = 0, type_: str = "string", format_: str = "") -> Column:
+    return {"name": name, "type": type_, "format": format_, "description": description, "priority": priority}
+
+
+NAME = _column("Name", NAME_DOC, format_="name")
+AGE = _column("Age", AGE_DOC)
+
+POD_COLUMNS = [
+    NAME,
+    _column("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+    _column("Status", "The aggregate status of the containers in this pod."),
+    _column("Restarts", "The number of times the containers in this pod have been restarted and when the last "
+                        "container in this pod has restarted."),
+    AGE,
+    _column("IP", "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet "
+                  "allocated.", 1),
+    _column("Node", "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for "
+                    "scheduling by the scheduler defined in schedulerName.", 1),
+    _column("Nominated Node", "nominatedNodeName is set only when this pod preempts other pods on the node, but it "
+                              "cannot be scheduled right away as preemption victims receive their graceful "
+                              "termination periods.", 1),
+    _column("Readiness Gates", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
+]
+NODE_COLUMNS = [
+    NAME,
+    _column("Status", "The status of the node"),
+    _column("Roles", "The roles of the node"),
+    AGE,
+    _column("Version", "Kubelet Version reported by the node."),
+    _column("Internal-IP", "List of addresses reachable to the node.", 1),
+    _column("External-IP", "List of addresses reachable to the node.", 1),
+    _column("OS-Image", "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).", 1),
+    _column("Kernel-Version", "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).", 1),
+    _column("Container-Runtime", "ContainerRuntime Version reported by the node through runtime remote API (e.g. "
+                                 "containerd://1.4.2).", 1),
+]
+SECRET_COLUMNS = [
+    NAME,
+    _column("Type", "Used to facilitate programmatic handling of secret data."),
+    _column("Data", "Data contains the secret data. Each key must consist of alphanumeric characters, '-', '_' or "
+                    "'.'."),
+    AGE,
+]
+CONFIGMAP_COLUMNS = [
+    NAME,
+    _column("Data", "Data contains the configuration data."),
+    AGE,
+]
+NAMESPACE_COLUMNS = [
+    NAME,
+    _column("Status", "The status of the namespace"),
+    AGE,
+]
+EVENT_COLUMNS = [
+    _column("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
+    _column("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
+    _column("Reason", "This should be a short, machine understandable string that gives the reason for the "
+                      "transition into the object's current status."),
+    _column("Object", "The object that this event is about."),
+    _column("Subobject", "If referring to a piece of an object instead of an entire object, this string should "
+                         "contain a valid JSON/Go field access statement, such as "
+                         "desiredState.manifest.containers[2].", 1),
+    _column("Source", "The component reporting this event. Should be a short machine understandable string.", 1),
+    _column("Message", "A human-readable description of the status of this operation."),
+    _column("First Seen", "The time at which the event was first recorded. (Time of server receipt is in "
+                          "TypeMeta.)", 1),
+    _column("Count", "The number of times this event has occurred.", 1),
+    {**NAME, "priority": 1},
+]
+SERVICEACCOUNT_COLUMNS = [
+    NAME,
+    _column("Secrets", "Secrets is a list of the secrets in the same namespace that pods running using this "
+                       "ServiceAccount are allowed to use."),
+    AGE,
+]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Printers: cells (every column) and the row's conditions
+
+_POD_SUCCEEDED = [{"type": "Completed", "status": "True", "reason": "Succeeded",
+                   "message": "The pod has completed successfully."}]
+_POD_FAILED = [{"type": "Completed", "status": "True", "reason": "Failed", "message": "The pod failed."}]
+NODE_UNREACHABLE_POD_REASON = "NodeLost"
+
+
+def _later(current: dt.datetime | None, value: str | None) -> dt.datetime | None:
+    when = parse_time(value)
+    if when is None:
+        return current
+    return when if current is None or when > current else current
+
+
+def _condition_true(pod: Obj, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in _get(pod, "status", "conditions") or [])
+
+
+def pod_cells(pod: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A pod's NAME READY STATUS RESTARTS AGE IP NODE NOMINATED-NODE READINESS-GATES, as kube-apiserver
+    prints them (``printPod``)."""
+    spec = pod.get("spec") or {}
+    pod_status = pod.get("status") or {}
+    containers = spec.get("containers") or []
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or []}
+    restarts = 0
+    sidecar_restarts = 0
+    total = len(containers)
+    ready = 0
+    last_restart: dt.datetime | None = None
+    last_sidecar_restart: dt.datetime | None = None
+
+    phase = pod_status.get("phase") or ""
+    reason = pod_status.get("reason") or phase
+    for condition in pod_status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("reason") == "SchedulingGated":
+            reason = "SchedulingGated"
+    conditions = _POD_SUCCEEDED if phase == "Succeeded" else _POD_FAILED if phase == "Failed" else None
+
+    def sidecar(name: str | None) -> bool:
+        return (init_specs.get(name) or {}).get("restartPolicy") == "Always"
+
+    total += sum(1 for c in init_specs.values() if c.get("restartPolicy") == "Always")
+
+    initializing = False
+    init_statuses = pod_status.get("initContainerStatuses") or []
+    for index, container in enumerate(init_statuses):
+        restarts += container.get("restartCount") or 0
+        finished = _get(container, "lastState", "terminated", "finishedAt")
+        last_restart = _later(last_restart, finished)
+        if sidecar(container.get("name")):
+            sidecar_restarts += container.get("restartCount") or 0
+            last_sidecar_restart = _later(last_sidecar_restart, finished)
+        terminated = _get(container, "state", "terminated")
+        waiting = _get(container, "state", "waiting")
+        if terminated is not None and (terminated.get("exitCode") or 0) == 0:
+            continue
+        if sidecar(container.get("name")) and container.get("started"):
+            if container.get("ready"):
+                ready += 1
+            continue
+        if terminated is not None:
+            if terminated.get("reason"):
+                reason = "Init:" + terminated["reason"]
+            elif terminated.get("signal"):
+                reason = f"Init:Signal:{terminated['signal']}"
+            else:
+                reason = f"Init:ExitCode:{terminated.get('exitCode') or 0}"
+        elif waiting is not None and waiting.get("reason") and waiting.get("reason") != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{index}/{len(init_specs)}"
+        initializing = True
+        break
+
+    if not initializing or _condition_true(pod, "Initialized"):
+        restarts = sidecar_restarts
+        last_restart = last_sidecar_restart
+        has_running = False
+        for container in reversed(pod_status.get("containerStatuses") or []):
+            restarts += container.get("restartCount") or 0
+            last_restart = _later(last_restart, _get(container, "lastState", "terminated", "finishedAt"))
+            waiting = _get(container, "state", "waiting")
+            terminated = _get(container, "state", "terminated")
+            if waiting is not None and waiting.get("reason"):
+                reason = waiting["reason"]
+            elif terminated is not None and terminated.get("reason"):
+                reason = terminated["reason"]
+            elif terminated is not None:
+                if terminated.get("signal"):
+                    reason = f"Signal:{terminated['signal']}"
+                else:
+                    reason = f"ExitCode:{terminated.get('exitCode') or 0}"
+            elif container.get("ready") and _get(container, "state", "running") is not None:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            reason = "Running" if _condition_true(pod, "Ready") else "NotReady"
+
+    deleting = _get(pod, "metadata", "deletionTimestamp")
+    if deleting and pod_status.get("reason") == NODE_UNREACHABLE_POD_REASON:
+        reason = "Unknown"
+    elif deleting and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+
+    restarts_text = str(restarts)
+    if restarts and last_restart is not None:
+        restarts_text = f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
+
+    pod_ips = pod_status.get("podIPs") or []
+    pod_ip = (pod_ips[0].get("ip") if pod_ips else pod_status.get("podIP")) or "<none>"
+    gates = spec.get("readinessGates") or []
+    gates_text = "<none>"
+    if gates:
+        by_type = {c.get("type"): c.get("status") for c in reversed(pod_status.get("conditions") or [])}
+        true = sum(1 for gate in gates if by_type.get(gate.get("conditionType")) == "True")
+        gates_text = f"{true}/{len(gates)}"
+    cells = [_get(pod, "metadata", "name"), f"{ready}/{total}", reason, restarts_text, _age(pod, now),
+             pod_ip, spec.get("nodeName") or "<none>", pod_status.get("nominatedNodeName") or "<none>", gates_text]
+    return cells, conditions
+
+
+def node_roles(node: Obj) -> list[str]:
+    """The roles of ``node-role.kubernetes.io/<role>`` labels (and ``kubernetes.io/role``), sorted."""
+    roles: set[str] = set()
+    for key, value in (_get(node, "metadata", "labels") or {}).items():
+        if key.startswith("node-role.kubernetes.io/"):
+            role = key.removeprefix("node-role.kubernetes.io/")
+            if role:
+                roles.add(role)
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    return sorted(roles)
+
+
+def _node_address(node: Obj, kind: str) -> str:
+    for address in _get(node, "status", "addresses") or []:
+        if address.get("type") == kind:
+            return str(address.get("address") or "")
+    return "<none>"
+
+
+def node_cells(node: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A node's NAME STATUS ROLES AGE VERSION INTERNAL-IP EXTERNAL-IP OS-IMAGE KERNEL-VERSION CONTAINER-RUNTIME."""
+    states: list[str] = []
+    for condition in _get(node, "status", "conditions") or []:
+        if condition.get("type") == "Ready":
+            states = ["Ready" if condition.get("status") == "True" else "NotReady"]
+    if not states:
+        states = ["Unknown"]
+    if _get(node, "spec", "unschedulable"):
+        states.append("SchedulingDisabled")
+    info = _get(node, "status", "nodeInfo") or {}
+    cells = [_get(node, "metadata", "name"), ",".join(states), ",".join(node_roles(node)) or "<none>",
+             _age(node, now), info.get("kubeletVersion") or "",
+             _node_address(node, "InternalIP"), _node_address(node, "ExternalIP"),
+             info.get("osImage") or "<unknown>", info.get("kernelVersion") or "<unknown>",
+             info.get("containerRuntimeVersion") or "<unknown>"]
+    return cells, None
+
+
+def secret_cells(secret: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A secret's NAME TYPE DATA AGE."""
+    return [_get(secret, "metadata", "name"), secret.get("type") or "", len(secret.get("data") or {}),
+            _age(secret, now)], None
+
+
+def configmap_cells(configmap: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A config map's NAME DATA AGE (DATA counts binaryData too)."""
+    count = len(configmap.get("data") or {}) + len(configmap.get("binaryData") or {})
+    return [_get(configmap, "metadata", "name"), count, _age(configmap, now)], None
+
+
+def namespace_cells(namespace: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A namespace's NAME STATUS AGE."""
+    return [_get(namespace, "metadata", "name"), _get(namespace, "status", "phase") or "", _age(namespace, now)], None
+
+
+def serviceaccount_cells(account: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A service account's NAME SECRETS AGE."""
+    return [_get(account, "metadata", "name"), len(account.get("secrets") or []), _age(account, now)], None
+
+
+def event_cells(event: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """An event's LAST-SEEN TYPE REASON OBJECT SUBOBJECT SOURCE MESSAGE FIRST-SEEN COUNT NAME (``printEvent``)."""
+    first = since(event.get("firstTimestamp"), now)
+    if parse_time(event.get("firstTimestamp")) is None:
+        first = since(event.get("eventTime"), now)
+    last = since(event.get("lastTimestamp"), now)
+    if parse_time(event.get("lastTimestamp")) is None:
+        last = first
+    count = event.get("count") or 0
+    series = event.get("series")
+    if series:
+        last = since(series.get("lastObservedTime"), now)
+        count = series.get("count") or 0
+    elif count == 0:
+        count = 1
+    involved = event.get("involvedObject") or {}
+    kind = str(involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    source = event.get("source") or {}
+    component = source.get("component") or event.get("reportingComponent") or ""
+    instance = source.get("host") or event.get("reportingInstance") or ""
+    source_text = f"{component}, {instance}" if instance else component
+    cells = [last, event.get("type") or "", event.get("reason") or "", target, involved.get("fieldPath") or "",
+             source_text, str(event.get("message") or "").strip(), first, count, _get(event, "metadata", "name")]
+    return cells, None
+
+
+PRINTERS: dict[str, tuple[list[Column], Printer]] = {
+    "pods": (POD_COLUMNS, pod_cells),
+    "nodes": (NODE_COLUMNS, node_cells),
+    "secrets": (SECRET_COLUMNS, secret_cells),
+    "configmaps": (CONFIGMAP_COLUMNS, configmap_cells),
+    "namespaces": (NAMESPACE_COLUMNS, namespace_cells),
+    "events": (EVENT_COLUMNS, event_cells),
+    "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_cells),
+}
+
+
+def _default_cells(obj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    return [_get(obj, "metadata", "name"), _age(obj, now)], None
+
+
+def partial_metadata(obj: Obj) -> Obj:
+    """The object as ``PartialObjectMetadata`` (what a row carries by default)."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata") or {}}
+
+
+def table(resource: Resource, objects: list[Obj], resource_version: str, include_object: str = "Metadata",
+          now: dt.datetime | None = None, continue_token: str = "", no_headers: bool = False,
+          api_version: str = "meta.k8s.io/v1") -> Obj:
+    """The Table of ``objects`` of ``resource``. ``include_object`` is the ``includeObject`` query parameter
+    (``Metadata``, ``Object`` or ``None``); ``now`` the time ages are counted to (the current time by
+    default); ``no_headers`` leaves the column definitions out (the watch events after the first)."""
+    now = now or dt.datetime.now(dt.UTC)
+    columns, printer = PRINTERS.get(resource.resource, ([NAME, AGE], _default_cells))
+    rows: list[Obj] = []
+    for obj in objects:
+        cells, conditions = printer(obj, now)
+        row: Obj = {"cells": cells}
+        if conditions:
+            row["conditions"] = conditions
+        if include_object == "Object":
+            row["object"] = obj
+        elif include_object != "None":
+            row["object"] = partial_metadata(obj)
+        rows.append(row)
+    metadata: Obj = {"resourceVersion": resource_version}
+    if continue_token:
+        metadata["continue"] = continue_token
+    return {"kind": "Table", "apiVersion": api_version, "metadata": metadata,
+            "columnDefinitions": None if no_headers else columns, "rows": rows}

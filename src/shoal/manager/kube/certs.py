@@ -1,0 +1,82 @@
+"""Certificates of the Kubernetes API, signed by the cluster's root CA (a manager's: it holds the key).
+
+* The API server's serving certificate: the manager's addresses, ``127.0.0.1`` and the names
+  ``kubernetes``, ``kubernetes.default``, ``kubernetes.default.svc`` (and ``.cluster.local``),
+  ``localhost``. Made in memory when the API server starts; its key never touches the disk.
+* Client certificates, as Kubernetes reads them: the user is the CN, the groups the O entries;
+  ``system:masters`` is the admin group (``shoal kubeconfig``'s ``kubernetes-admin``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from shoal.pki import cert_pem_of, key_pem_of
+
+ADMIN_USER = "kubernetes-admin"
+ADMIN_GROUP = "system:masters"
+API_SERVER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local", "localhost")
+
+
+def _sign(ca_cert_pem: str, ca_key_pem: str, subject: x509.Name, usage: x509.ObjectIdentifier,
+          san: x509.SubjectAlternativeName | None, days: float) -> tuple[str, str]:
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    not_before = max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc)
+    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=False, crl_sign=False,
+                          content_commitment=False, data_encipherment=False, key_agreement=False,
+                          encipher_only=False, decipher_only=False),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    return cert_pem_of(cert), key_pem_of(key)
+
+
+def issue_api_server_cert(ca_cert_pem: str, ca_key_pem: str, ips: Iterable[str]) -> tuple[str, str]:
+    """The API server's certificate and key (PEM) for these addresses (127.0.0.1 always)."""
+    addrs = dict.fromkeys(["127.0.0.1", *(ip for ip in ips if ip)])
+    san = x509.SubjectAlternativeName([
+        *(x509.DNSName(n) for n in API_SERVER_NAMES),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in addrs),
+    ])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
+    return _sign(ca_cert_pem, ca_key_pem, subject, ExtendedKeyUsageOID.SERVER_AUTH, san, days=365)
+
+
+def issue_client_cert(ca_cert_pem: str, ca_key_pem: str, user: str, groups: Iterable[str] = (),
+                      days: float = 365) -> tuple[str, str]:
+    """A client certificate for ``user`` in ``groups`` (CN and O, as the Kubernetes API reads them)."""
+    subject = x509.Name([
+        *(x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups),
+        x509.NameAttribute(NameOID.COMMON_NAME, user),
+    ])
+    return _sign(ca_cert_pem, ca_key_pem, subject, ExtendedKeyUsageOID.CLIENT_AUTH, None, days=days)
