@@ -295,6 +295,7 @@ class TaskRunner:
                     raise
                 if self.pod is not None:
                     self.pod.waiting = ("ContainerCreating", "")
+                    self.pod.container_waiting.clear()
                 await self.report(TaskState.READY)
             elif state == TaskState.READY:
                 if desired == TaskState.RUNNING:
@@ -370,9 +371,15 @@ class TaskRunner:
         change or the back-off to pass before trying again."""
         self._remove_volumes()
         await self._remove_sandbox()
-        if self.pod is not None:
+        if self.pod is not None and e.container:
+            self.pod.container_waiting[e.container] = (e.reason, e.message)
+        elif self.pod is not None:
             self.pod.waiting = (e.reason, e.message)
         await self.report(TaskState.PREPARING, err=e.message)
+        if self.pod is not None and e.reason == "ErrImagePull":  # then the kubelet's back-off of the pull
+            image = next((c.Image for c in containers_of(self.task.Spec) if c.Name == e.container), "")
+            self.pod.container_waiting[e.container] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            await self.report(TaskState.PREPARING, err=e.message)
         self.waiting_for_objects = True
         try:
             await asyncio.wait([self.changed.future()], timeout=self.retry)
@@ -418,12 +425,15 @@ class TaskRunner:
             if policy == "Never":
                 if missing:
                     raise ConfigError("ErrImageNeverPull", f'Container image "{spec.Image}" is not present with '
-                                                           "pull policy of Never")
+                                                           "pull policy of Never", spec.Name)
                 continue
             if not missing and not (policy == "Always" and self._pullable(spec.Image)):
                 continue
             auth = spec.PullOptions.RegistryAuth if spec.PullOptions else ""
             pull = self.puller.pull(spec.Image, auth or pull_auth(self.task, spec.Image, self.objects))
+            if self.pod is not None and self.task.Spec.Pod is not None:  # the kubelet's Pulling
+                self.pod.container_waiting[spec.Name] = ("Pulling", "")
+                await self.report(TaskState.PREPARING)
             while not pull.done():
                 waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -432,8 +442,11 @@ class TaskRunner:
                     if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
                         return False
             failed = None if pull.cancelled() else pull.exception()
+            if self.pod is not None:
+                self.pod.container_waiting.pop(spec.Name, None)
             if failed is not None and self.task.Spec.Pod is not None and self.puller.needs_pull(spec.Image):
-                raise ConfigError("ErrImagePull", f'failed to pull image "{spec.Image}": {failed}')
+                raise ConfigError("ErrImagePull", f'failed to pull and unpack image "{spec.Image}": {failed}',
+                                  spec.Name)
         return True
 
     @staticmethod

@@ -124,6 +124,8 @@ class Pod:
         self.next_init = 0
         self.apps_started = False
         self.waiting: tuple[str, str] = ("ContainerCreating", "")  # why the containers have not run yet
+        # Why one container has not run yet, over ``waiting`` (its image: Pulling, ErrImagePull, ...).
+        self.container_waiting: dict[str, tuple[str, str]] = {}
         policy = task.Spec.RestartPolicy
         self.policy = (policy.Condition if policy is not None else None) or "any"
         if task.Spec.Pod is not None:  # a Pod's own words win: Always, OnFailure, Never
@@ -145,11 +147,13 @@ class Pod:
         """One per container, init containers first."""
         inits_done = self.next_init >= len(self.inits)
         app_wait = self.waiting if inits_done or self.waiting[0] != "ContainerCreating" else ("PodInitializing", "")
-        return [*(c.status(self.waiting) for c in self.inits), *(c.status(app_wait) for c in self.apps)]
+        own = self.container_waiting
+        return [*(c.status(own.get(c.spec.Name, self.waiting)) for c in self.inits),
+                *(c.status(own.get(c.spec.Name, app_wait)) for c in self.apps)]
 
     def init_statuses(self) -> list[ContainerStatus] | None:
         """The init containers' (as in ``statuses``); None when the task has none."""
-        return [c.status(self.waiting) for c in self.inits] or None
+        return [c.status(self.container_waiting.get(c.spec.Name, self.waiting)) for c in self.inits] or None
 
     def _restarts(self, c: _Container, code: int) -> bool:
         if c.init:

@@ -47,10 +47,11 @@ _FIELD = re.compile(r"metadata\.(labels|annotations)\['(.*)'\]")
 class ConfigError(Exception):
     """A container cannot be made yet: ``reason`` and ``message`` in Kubernetes' words."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, container: str = "") -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.container = container  # the one container it is about ("": every one)
 
 
 class NamedObjects(Protocol):

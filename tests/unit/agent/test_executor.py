@@ -848,13 +848,17 @@ async def test_a_pods_failed_pull_is_err_image_pull_with_its_pull_secret_then_it
         assert (sent["username"], sent["password"], sent["serveraddress"]) == ("u", "p", "reg.example:5000")
         puller.finish(False)
 
-        def waiting() -> bool:
-            last = rec.last(t.ID)
-            return last is not None and bool(last.Containers) and last.Containers[0].Reason == "ErrImagePull"
+        def reasons() -> list[tuple[str, str]]:
+            return [(s.Containers[0].Reason, s.Containers[0].Message) for tid, s in rec.reports
+                    if tid == t.ID and s.Containers]
 
-        await until(waiting, timeout=1.0, what="ErrImagePull")
-        cs = (rec.last(t.ID) or TaskStatus()).Containers or []
-        assert cs[0].Message == f'failed to pull image "{image}": manifest unknown'
+        await until(lambda: ("ImagePullBackOff", f'Back-off pulling image "{image}"') in reasons(), timeout=1.0,
+                    what="ImagePullBackOff")
+        # As the kubelet says it (and main's events controller reads it): Pulling, ErrImagePull, then the back-off.
+        seen = [r for r, _ in reasons()]
+        first = seen.index("Pulling")
+        assert seen[first:first + 3] == ["Pulling", "ErrImagePull", "ImagePullBackOff"]
+        assert ("ErrImagePull", f'failed to pull and unpack image "{image}": manifest unknown') in reasons()
         await until(lambda: len(puller.calls) == 2 and not puller.pending.done(), timeout=2.0, what="the next try")
         puller.finish(True)
         await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.RUNNING, timeout=1.0, what="running")
