@@ -120,7 +120,7 @@ class TaskRunner:
                  objects: NamedObjects | None = None, volumes: PodVolumes | None = None, host_ip: str = "") -> None:
         self.task = task
         self.objects: NamedObjects = objects or NoObjects()  # a Pod's Secrets and ConfigMaps, by name
-        self.volumes = volumes  # where a Pod's volumes are made (None: a Pod with volumes cannot run here)
+        self.volumes = volumes  # where a Pod's volumes are made (None: none are, hollow nodes)
         self.host_ip = host_ip  # this node's address (a Pod's status.hostIP)
         self.retry = restart_backoff  # how long a Pod that cannot be made yet waits to try again
         self.started_at = task.Status.StartedAt

@@ -271,8 +271,7 @@ class _Container(ContainerRecord):
     finisher: asyncio.Task[None] | None = None
     log: Path | None = None  # a Pod's container's own log (a Swarm task's is ``log_path(task id)``)
     keep_files: bool = False  # a Pod's container may run again: its files stay until it is removed
-    oom_killed: bool = False  # its last run was killed for its memory limit (the cgroup's count grew)
-    ooms: int = 0  # the cgroup's OOM kill count when it started
+    oom_killed: bool = False  # its last run was killed for its memory limit (each run has a new cgroup)
 
 
 class RuncRuntime(ContainerTable):
@@ -614,7 +613,7 @@ class RuncRuntime(ContainerTable):
             with contextlib.suppress(FileNotFoundError):  # ``kubectl logs --previous`` reads it
                 c.log.replace(previous_log(c.log))
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        c.oom_killed, c.ooms = False, 0
+        c.oom_killed = False
         return await self._run(c, key, c.log)
 
     def container_exit(self, task_id: str, name: str) -> asyncio.Future[int]:
@@ -701,7 +700,7 @@ class RuncRuntime(ContainerTable):
         code = 255 if status == -1 else os.waitstatus_to_exitcode(status)
         if code < 0:
             code = 128 - code
-        c.oom_killed = oom_kills(c.task_id) > c.ooms
+        c.oom_killed = oom_kills(c.task_id) > 0
         c.finisher = loop.create_task(self._finish(c, code))
 
     async def _finish(self, c: _Container, code: int) -> None:
