@@ -1,12 +1,14 @@
 """End to end with the real kubectl on a single runc node: what a Pod's containers are given and what
 kubectl reaches in them — a Secret's bytes in a volume and in the environment, ``kubectl exec`` (with
 stdin), ``kubectl logs --previous`` of a container the kernel OOM-killed, and ``kubectl port-forward``
-to the Pod's web server (root only)."""
+to the Pod's web server, and `kubectl exec -it` on a terminal (root only)."""
 
 from __future__ import annotations
 
 import base64
 import os
+import pty
+import select
 import shutil
 import socket
 import subprocess
@@ -99,6 +101,31 @@ def k(node: DevNode, e2e_base: Path) -> Kubectl:
     return Kubectl(node, e2e_base / "kubectl-pods")
 
 
+def exec_with_tty(k: Kubectl, *args: str) -> str:
+    """kubectl run on a terminal of its own (``-t`` needs one): what it printed there."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(["kubectl", "--cache-dir", str(k.cache), *args], env=k.env(), stdin=slave,
+                            stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 30)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: kubectl has exited and closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+        proc.wait(timeout=30)
+    return out.decode(errors="replace")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -117,6 +144,8 @@ def test_secret_env_exec_previous_logs_and_port_forward(k: Kubectl, node: DevNod
     assert k("exec", "-i", "web", "-c", "web", "--", "cat", input="through stdin\n") == "through stdin\n"
     r = k.run("exec", "web", "-c", "web", "--", "sh", "-c", "exit 3", check=False)
     assert r.returncode == 3
+    tty = exec_with_tty(k, "exec", "-it", "web", "-c", "web", "--", "sh", "-c", "tty; echo tty-ok")
+    assert "/dev/pts/" in tty and "tty-ok" in tty, tty
 
     # The OOM-killed container ran again; its previous run's log is kept.
     def restarted() -> bool:
