@@ -69,6 +69,8 @@ from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime.base import Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
+from shoal.runtime.podaccess import ExecTarget, LocalPods
+from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.process import ProcessRuntime
 from shoal.runtime.registry import Puller, RegistryClient
 from shoal.runtime.volumes import VolumeStore
@@ -106,6 +108,7 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
     bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
+    pod_backoff: float = 10.0  # s: a Pod's container's first restart delay (Kubernetes' 10 s; tests set less)
     # --kube-addr: where a manager serves the Kubernetes API (HTTPS); "" serves none.
     kube_addr: str = "0.0.0.0:6443"
 
@@ -140,6 +143,7 @@ class Daemon:
         self.puller = Puller(self.registry, self.images)
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
+        self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
@@ -174,7 +178,9 @@ class Daemon:
             from shoal.runtime.runc import RuncRuntime
 
             self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
-            return RuncRuntime(self.data_root, self.exec_root, self.images)
+            runc = RuncRuntime(self.data_root, self.exec_root, self.images)
+            self.exec_target = runc
+            return runc
         if self.runtime_name == "docker":
             from shoal.network.node import NodeNetwork
             from shoal.runtime.docker import DockerRuntime
@@ -314,8 +320,24 @@ class Daemon:
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
                              self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller(),
-                             network=self._task_network())
+                             network=self._task_network(),
+                             pod_volumes=PodVolumes(self.data_root, self.exec_root),
+                             pod_backoff=self.config.pod_backoff)
+        self.manager.kube.pods = self._pod_access()
         await self.worker.start()
+
+    def _pod_access(self) -> LocalPods | None:
+        """Into the Pods of this node, for the manager's ``exec`` and ``dial`` (a runtime that can run a
+        command in a Pod's container, with the node's network: runc)."""
+        rt, net = self.exec_target, self.network
+        if rt is None or net is None:
+            return None
+
+        def netns_of(task_id: str) -> Path | None:
+            sandbox = net.sandboxes.get(task_id)
+            return sandbox.netns if sandbox is not None else None
+
+        return LocalPods(self.node_id, rt, netns_of)
 
     def _task_puller(self) -> Puller | None:
         """What pulls the images of this node's tasks: none for a runtime that runs no images (hollow
@@ -336,6 +358,7 @@ class Daemon:
             on_managers=managers_changed,
         )
         registrar.log_path = self.runtime.log_path
+        registrar.pods = self._pod_access()
         registrar.on_role = self._on_role
         return registrar
 
@@ -343,7 +366,9 @@ class Daemon:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
                              self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller(),
-                             network=self._task_network())
+                             network=self._task_network(),
+                             pod_volumes=PodVolumes(self.data_root, self.exec_root),
+                             pod_backoff=self.config.pod_backoff)
         await self.worker.start()
 
     # ------------------------------------------------------------ the managers' quorum
@@ -383,6 +408,7 @@ class Daemon:
         m.control.on_demote = self._on_demote
         m.store.subscribe(self._reseal)
         self.manager = m
+        m.kube.pods = self._pod_access()
         if self.listener is None:
             ident = self._identity()
             self.listener = SwarmListener(m, ident.cert_pem, ident.key_pem, self._add_manager, self._leader_addr)

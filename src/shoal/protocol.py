@@ -119,7 +119,42 @@ class LogsCancel(_Message, tag="logs_cancel"):
     id: str
 
 
-ManagerMessage = Assignments | HeartbeatReply | LogsRequest | LogsCancel
+class StreamOpen(_Message, tag="stream_open"):
+    """Open stream ``id`` into a Pod's task on the node: ``exec`` (``command`` in ``container``, with a
+    TTY, with stdin) or ``dial`` (a TCP connection to ``port`` inside its network namespace). The agent
+    answers ``StreamData`` with ``stream`` "open" once it runs (or ``StreamEnd`` with the error), then
+    the output (``stdout``/``stderr``; a dial's bytes as ``stdout``), then ``StreamEnd``."""
+
+    id: str
+    kind: str  # exec | dial
+    task_id: str
+    container: str = ""
+    command: list[str] = msgspec.field(default_factory=list)
+    tty: bool = False
+    stdin: bool = False
+    port: int = 0
+
+
+class StreamData(_Message, tag="stream_data"):
+    """Bytes of stream ``id``: to the node, the exec's stdin or the dial's bytes; from the node, its
+    output (``stream`` stdout or stderr), or "open"."""
+
+    id: str
+    data: bytes = b""
+    stream: str = ""
+
+
+class StreamControl(_Message, tag="stream_control"):
+    """The end of the input of stream ``id`` (``eof``), a new terminal size, or ``kill`` (close it)."""
+
+    id: str
+    eof: bool = False
+    width: int = 0
+    height: int = 0
+    kill: bool = False
+
+
+ManagerMessage = Assignments | HeartbeatReply | LogsRequest | LogsCancel | StreamOpen | StreamData | StreamControl
 
 
 # --- agent → manager -----------------------------------------------------------------------------
@@ -164,7 +199,16 @@ class LogsEnd(_Message, tag="logs_end"):
     id: str
 
 
-AgentMessage = Register | Heartbeat | StatusReport | LogEntry | LogsEnd
+class StreamEnd(_Message, tag="stream_end"):
+    """Stream ``id`` is over: the exec's exit code, or why it could not be opened (``error``)."""
+
+    id: str
+    code: int = 0
+    error: str = ""
+    error_kind: str = ""  # the api.errors class of ``error``: FailedPrecondition, NotFound, Unavailable
+
+
+AgentMessage = Register | Heartbeat | StatusReport | LogEntry | LogsEnd | StreamData | StreamEnd
 
 
 # --- manager → manager ---------------------------------------------------------------------------

@@ -6,6 +6,10 @@ keeps them in memory only (never on the node's disk) and turns a task's referenc
 ``TaskFile``s for the runtime, with Docker's paths: a secret's relative target under
 ``/run/secrets``, a config's under ``/``; owner ``uid``:``gid`` (numbers) and the mode's permission
 bits as given (the API fills uid/gid 0, mode 0444).
+
+A Pod's task names the Secrets and ConfigMaps of its namespace instead (``api/pod.py``); the dispatcher
+sends those too, and ``secret`` / ``config`` find them by namespace and name (``agent/podenv.py``
+makes the Pod's environment and volume files of them).
 """
 
 from __future__ import annotations
@@ -53,6 +57,14 @@ class Dependencies:
             self.configs.pop(oid, None)
         self.secrets.update((s.ID, s) for s in msg.secrets)
         self.configs.update((c.ID, c) for c in msg.configs)
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        """The Secret ``name`` of a Kubernetes namespace, if this node was sent it."""
+        return next((s for s in self.secrets.values() if s.Namespace == namespace and s.Spec.Name == name), None)
+
+    def config(self, namespace: str, name: str) -> Config | None:
+        """The ConfigMap ``name`` of a Kubernetes namespace, if this node was sent it."""
+        return next((c for c in self.configs.values() if c.Namespace == namespace and c.Spec.Name == name), None)
 
     def files(self, task: Task) -> list[TaskFile]:
         """The files of the task's secrets and configs (its one container's, as the runtimes run one);

@@ -26,6 +26,15 @@ is ``running``; a container that exits is restarted in place with Kubernetes' ba
 a container (its ``RestartCount``, exit code, state) is reported as a new ``running`` status. A Swarm
 task never goes this way: it ends when its container exits, and its service replaces it.
 
+A Pod's task (``TaskSpec.Pod``) is made what the runtime runs in ``preparing`` (``podtask``): its
+containers' environment from its fields and the Secrets and ConfigMaps of its namespace the node holds
+(``objects``), its volumes (``volumes``: ``runtime/podvolumes.py``), its image pull policy. What
+cannot be made yet (a Secret that is not there: ``CreateContainerConfigError``; a pull that failed:
+``ErrImagePull``) keeps the task ``preparing``, its containers ``waiting`` with that reason, and is
+tried again after the back-off or when the task changes, as the kubelet does. The task's status
+carries its address (``Addresses``: the sandbox's first, the Pod's IP), when it was accepted
+(``StartedAt``) and its init containers' statuses (``InitContainers``, also first in ``Containers``).
+
 A running task with nothing to watch but its container's exit and its own changes holds no coroutine:
 its runner *parks* (the coroutine ends, and the exit or a change starts a new one), so a node with a
 hundred thousand running tasks does not keep a hundred thousand suspended tasks and their waits.
@@ -43,6 +52,8 @@ from typing import Any
 from shoal.agent import health
 from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
+from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
+from shoal.agent.podtask import NoObjects, image_policy, pull_auth, runtime_task
 from shoal.api import template
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
@@ -57,6 +68,7 @@ from shoal.api.types import (
 )
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
 from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, is_pod
+from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
 log = logging.getLogger(__name__)
@@ -80,26 +92,39 @@ class TaskRunner:
         "exit",
         "files",
         "health",
+        "host_ip",
         "network",
         "node",
+        "objects",
         "on_end",
         "parked",
         "pid",
         "pod",
         "prepared",
         "puller",
+        "retry",
         "runtime",
         "sandbox",
+        "started_at",
         "status",
         "task",
         "unassigned",
+        "volumes",
+        "waiting_for_objects",
     )
 
     def __init__(self, task: Task, runtime: Runtime, report: Reporter, *,
                  files: Callable[[Task], list[TaskFile]] | None = None, node: NodeDescription | None = None,
                  puller: Puller | None = None, network: Sandboxes | None = None,
-                 on_end: Callable[[], None] | None = None, restart_backoff: float = DEFAULT_BACKOFF) -> None:
+                 on_end: Callable[[], None] | None = None, restart_backoff: float = DEFAULT_BACKOFF,
+                 objects: NamedObjects | None = None, volumes: PodVolumes | None = None, host_ip: str = "") -> None:
         self.task = task
+        self.objects: NamedObjects = objects or NoObjects()  # a Pod's Secrets and ConfigMaps, by name
+        self.volumes = volumes  # where a Pod's volumes are made (None: none are, hollow nodes)
+        self.host_ip = host_ip  # this node's address (a Pod's status.hostIP)
+        self.retry = restart_backoff  # how long a Pod that cannot be made yet waits to try again
+        self.started_at = task.Status.StartedAt
+        self.waiting_for_objects = False  # a Pod's containers wait for a Secret or ConfigMap (or its key)
         multi = runtime.multi_container
         # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
         self.pod = Pod(task, multi, backoff=restart_backoff) if multi is not None and is_pod(task) else None
@@ -164,6 +189,8 @@ class TaskRunner:
 
     def update(self, task: Task) -> None:
         self.task = task
+        if self.pod is not None:
+            self.pod.update(task)
         self.changed.set()
 
     def unassign(self) -> None:
@@ -173,8 +200,10 @@ class TaskRunner:
     async def report(self, state: TaskState, *, err: str = "", message: str | None = None,
                      exit_code: int | None = None) -> None:
         cs = None
+        inits: list[ContainerStatus] | None = None
         if self.pod is not None:
-            cs = self.pod.statuses() if self.pod.started else None
+            cs = self.pod.statuses() if self.pod.started or self.task.Spec.Pod is not None else None
+            inits = self.pod.init_statuses() if cs is not None else None
         elif self.container_id:  # the runtimes run one container per task: the task's first
             first = first_container(self.task.Spec)
             running = state == TaskState.RUNNING
@@ -182,9 +211,13 @@ class TaskRunner:
                 Name=first.Name if first else "", ContainerID=self.container_id, PID=self.pid if running else 0,
                 ExitCode=exit_code or 0, State="running" if running else "terminated" if state.terminal else "waiting",
                 Ready=running and (self.health is None or self.health.status == "healthy"))]
+        if state == TaskState.ACCEPTED and not self.started_at:
+            self.started_at = now_ts()
+        addresses = [a.split("/")[0] for a in self.sandbox.addresses] if self.sandbox is not None else None
         self.status = TaskStatus(
             Timestamp=now_ts(), State=state, Message=message or STATE_MESSAGE.get(state, str(state)),
-            Err=err, Containers=cs,
+            Err=err, Containers=cs, InitContainers=inits, Addresses=addresses or self.status.Addresses,
+            StartedAt=self.started_at,
         )
         await self._report(self.task.ID, self.status)
 
@@ -233,26 +266,36 @@ class TaskRunner:
             elif state == TaskState.ACCEPTED:
                 await self.report(TaskState.PREPARING)
             elif state == TaskState.PREPARING:
-                if not await self._pulled():
-                    continue  # shut down (or unassigned) while the image was coming
                 try:
+                    if not await self._pulled():
+                        continue  # shut down (or unassigned) while the image was coming
                     task = template.expand_task(self.task, self.task.NodeID, self.node)
                     self._refuse_networks(task)
                     if self.network is not None:
                         self.sandbox = await self.network.create_sandbox(task)
+                    if task.Spec.Pod is not None:
+                        task = runtime_task(task, self.objects, self._fields(), self.volumes)
                     await self.runtime.prepare(task, self.files(self.task) if self.files else [], self.sandbox)
                     self.prepared = True
+                except ConfigError as e:
+                    await self._not_yet(e)
+                    continue
                 except template.TemplateError as e:
                     await self.report(TaskState.REJECTED, err=str(e))
                     continue
                 except (RuntimeError_, SandboxError) as e:
+                    self._remove_volumes()
                     await self._remove_sandbox()
                     reject = isinstance(e, RuntimeError_) and e.reject
                     await self.report(TaskState.REJECTED if reject else TaskState.FAILED, err=e.message)
                     continue
                 except BaseException:
+                    self._remove_volumes()
                     await self._remove_sandbox()
                     raise
+                if self.pod is not None:
+                    self.pod.waiting = ("ContainerCreating", "")
+                    self.pod.container_waiting.clear()
                 await self.report(TaskState.READY)
             elif state == TaskState.READY:
                 if desired == TaskState.RUNNING:
@@ -316,6 +359,38 @@ class TaskRunner:
                 return
         await self.report(TaskState.RUNNING)
 
+    def _fields(self) -> PodFields:
+        """What the downward API tells of the Pod beyond its task."""
+        pod_ip = self.sandbox.addresses[0].split("/")[0] if self.sandbox is not None and self.sandbox.addresses else ""
+        res = self.node.Resources
+        return PodFields(node_name=(self.node.Hostname or self.task.NodeID).lower(), pod_ip=pod_ip,
+                         host_ip=self.host_ip, node_cpus=res.NanoCPUs, node_memory=res.MemoryBytes)
+
+    async def _not_yet(self, e: ConfigError) -> None:
+        """A Pod's containers cannot be made yet: say why, undo what was made, and wait for the task to
+        change or the back-off to pass before trying again."""
+        self._remove_volumes()
+        await self._remove_sandbox()
+        if self.pod is not None and e.container:
+            self.pod.container_waiting[e.container] = (e.reason, e.message)
+        elif self.pod is not None:
+            self.pod.waiting = (e.reason, e.message)
+        await self.report(TaskState.PREPARING, err=e.message)
+        if self.pod is not None and e.reason == "ErrImagePull":  # then the kubelet's back-off of the pull
+            image = next((c.Image for c in containers_of(self.task.Spec) if c.Name == e.container), "")
+            self.pod.container_waiting[e.container] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            await self.report(TaskState.PREPARING, err=e.message)
+        self.waiting_for_objects = True
+        try:
+            await asyncio.wait([self.changed.future()], timeout=self.retry)
+        finally:
+            self.waiting_for_objects = False
+        self.changed.clear()
+
+    def _remove_volumes(self) -> None:
+        if self.volumes is not None and self.task.Spec.Pod is not None:
+            self.volumes.remove(self.task.ID)
+
     def _refuse_networks(self, task: Task) -> None:
         """A runtime that cannot join a network namespace runs no task on networks."""
         if self.runtime.networking is Networking.HOST and task.NetworksAttachments:
@@ -335,6 +410,7 @@ class TaskRunner:
         try:
             await self.runtime.remove(self.task.ID, keep_logs=keep_logs)
         finally:
+            self._remove_volumes()
             await self._remove_sandbox()
 
     async def _pulled(self) -> bool:
@@ -342,9 +418,22 @@ class TaskRunner:
         False when the task should no longer start."""
         specs = containers_of(self.task.Spec) if self.pod is not None else [first_container(self.task.Spec)]
         for spec in specs:
-            if self.puller is None or spec is None or not self.puller.needs_pull(spec.Image):
+            if self.puller is None or spec is None:
                 continue
-            pull = self.puller.pull(spec.Image, spec.PullOptions.RegistryAuth if spec.PullOptions else "")
+            policy = image_policy(spec)
+            missing = self.puller.needs_pull(spec.Image)
+            if policy == "Never":
+                if missing:
+                    raise ConfigError("ErrImageNeverPull", f'Container image "{spec.Image}" is not present with '
+                                                           "pull policy of Never", spec.Name)
+                continue
+            if not missing and not (policy == "Always" and self._pullable(spec.Image)):
+                continue
+            auth = spec.PullOptions.RegistryAuth if spec.PullOptions else ""
+            pull = self.puller.pull(spec.Image, auth or pull_auth(self.task, spec.Image, self.objects))
+            if self.pod is not None and self.task.Spec.Pod is not None:  # the kubelet's Pulling
+                self.pod.container_waiting[spec.Name] = ("Pulling", "")
+                await self.report(TaskState.PREPARING)
             while not pull.done():
                 waiting: list[asyncio.Future[Any]] = [pull, self.changed.future()]
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -352,7 +441,20 @@ class TaskRunner:
                     self.changed.clear()
                     if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
                         return False
+            failed = None if pull.cancelled() else pull.exception()
+            if self.pod is not None:
+                self.pod.container_waiting.pop(spec.Name, None)
+            if failed is not None and self.task.Spec.Pod is not None and self.puller.needs_pull(spec.Image):
+                raise ConfigError("ErrImagePull", f'failed to pull and unpack image "{spec.Image}": {failed}',
+                                  spec.Name)
         return True
+
+    @staticmethod
+    def _pullable(image: str) -> bool:
+        """Whether the image's name says which registry serves it (``host[:port]/name``): ``Always``
+        pulls only those again (a name without one is the node's own, or Docker Hub's)."""
+        first = image.split("/")[0]
+        return "/" in image and ("." in first or ":" in first or first == "localhost")
 
     def _watch_health(self) -> None:
         """Start probing the container if it has a healthcheck (the service's over the image's)."""

@@ -17,13 +17,21 @@ when a container exits, whether it runs again:
   non-zero exit; ``none``: never); its ``RestartCount`` grows and its last exit code is kept. The
   others keep running, untouched. When every app container has exited and none is to run again,
   the task ends: ``complete`` when they all exited 0, else ``failed`` (the first non-zero one named).
+  One that could not start (the runtime refused: ``StartError``, 128) counts as one that exited.
 * **Back-off** (Kubernetes' kubelet): the n-th restart of a container waits ``base * 2**(n-1)``,
   at most ``30 * base`` (``base`` 10 s: 10 s, 20 s, 40 s … 5 min). ``base`` is the runner's
   ``restart_backoff`` (tests set it small); time is the event loop's clock.
 
+Each status says it in Kubernetes' words too: ``Reason`` ``ContainerCreating`` (or
+``PodInitializing`` for an app container while the init containers run; or what the executor set
+with ``waiting``: ``CreateContainerConfigError``, ``ErrImagePull``) before it first runs,
+``CrashLoopBackOff`` while it waits out its back-off, ``Completed`` / ``Error`` / ``OOMKilled`` once
+terminated (OOM as the runtime saw it in the container's cgroup); ``StartedAt`` / ``FinishedAt``,
+``LastState`` (how its previous run ended) and ``Image``.
+
 Not yet (what a Pod still lacks here): probes per container (health checks are a Swarm task's),
 the back-off reset after ten minutes of a good run, a fresh writable layer per restart (the restarted
-container keeps its filesystem), resource limits per container.
+container keeps its filesystem).
 """
 
 from __future__ import annotations
@@ -35,10 +43,11 @@ from typing import Any
 
 from shoal.agent.flag import Flag
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
-from shoal.api.types import ContainerSpec, ContainerStatus, Task
+from shoal.api.types import ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
 from shoal.runtime.base import MultiContainer, RuntimeError_
 
 DEFAULT_BACKOFF = 10.0  # s, Kubernetes' first restart delay; the cap is 30 times it (5 min)
+KUBE_POLICY = {"Always": "any", "OnFailure": "on-failure", "Never": "none"}  # Kubernetes' → Swarm's
 START_FAILED = 128  # the exit code kept for a container that could not be started
 
 
@@ -59,18 +68,45 @@ class _Container:
     exits: int = 0  # times it exited to run again: the back-off's exponent
     not_before: float | None = None  # waiting to run again (the back-off) from this loop time on
     done: bool = False  # exited, and will not run again
+    started_at: str = ""
+    finished_at: str = ""
+    reason: str = ""  # how its last run ended (Completed, Error, OOMKilled; StartError: it could not start)
+    message: str = ""
+    last: LastTermination | None = None  # how the run before the last one ended
+    delay: float = 0.0  # the back-off it waits out (s)
+    pod: str = ""  # the Pod as the kubelet names it in messages: <name>_<namespace>(<uid>)
 
     @property
     def running(self) -> bool:
         return self.exit is not None and not self.exit.done()
 
-    def status(self) -> ContainerStatus:
+    def termination(self) -> LastTermination:
+        return LastTermination(ExitCode=self.code, Reason=self.reason, StartedAt=self.started_at,
+                               FinishedAt=self.finished_at, ContainerID=self.container_id)
+
+    def status(self, waiting: tuple[str, str] = ("ContainerCreating", "")) -> ContainerStatus:
+        """Its status; ``waiting``: the reason and message of a container that never ran yet."""
         running = self.running
         # Waiting out its back-off, a container is ``waiting`` (Kubernetes' CrashLoopBackOff), its last exit kept.
         ended = self.exit is not None and self.not_before is None
         state = "running" if running else "terminated" if ended else "waiting"
-        return ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
-                               ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running)
+        out = ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
+                              ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running,
+                              Image=self.spec.Image)
+        if running:
+            out.StartedAt = self.started_at
+            out.LastState = self.last
+        elif ended:
+            out.Reason, out.Message = self.reason, self.message
+            out.StartedAt, out.FinishedAt = self.started_at, self.finished_at
+            out.LastState = self.last
+        elif self.exit is not None:  # in its back-off
+            out.Reason = "CrashLoopBackOff"
+            out.Message = f"back-off {self.delay:g}s restarting failed container={self.spec.Name} pod={self.pod}"
+            out.LastState = self.termination()
+        else:
+            out.Reason, out.Message = waiting
+        return out
 
 
 class Pod:
@@ -82,12 +118,25 @@ class Pod:
         self.runtime = runtime
         self.backoff = backoff
         self.clock = clock or (lambda: asyncio.get_running_loop().time())
-        self.inits = [_Container(s, True) for s in task.Spec.InitContainers or []]
-        self.apps = [_Container(s, False) for s in task.Spec.Containers]
+        name = f"{task.Name}_{task.Namespace}({task.ID})"
+        self.inits = [_Container(s, True, pod=name) for s in task.Spec.InitContainers or []]
+        self.apps = [_Container(s, False, pod=name) for s in task.Spec.Containers]
         self.next_init = 0
         self.apps_started = False
+        self.waiting: tuple[str, str] = ("ContainerCreating", "")  # why the containers have not run yet
+        # Why one container has not run yet, over ``waiting`` (its image: Pulling, ErrImagePull, ...).
+        self.container_waiting: dict[str, tuple[str, str]] = {}
         policy = task.Spec.RestartPolicy
         self.policy = (policy.Condition if policy is not None else None) or "any"
+        if task.Spec.Pod is not None:  # a Pod's own words win: Always, OnFailure, Never
+            self.policy = KUBE_POLICY.get(task.Spec.Pod.RestartPolicy, self.policy)
+
+    def update(self, task: Task) -> None:
+        """The task as it is now (its deletion's grace period, its containers' stop settings)."""
+        self.task = task
+        specs = {s.Name: s for s in (*(task.Spec.InitContainers or []), *task.Spec.Containers)}
+        for c in (*self.inits, *self.apps):
+            c.spec = specs.get(c.spec.Name, c.spec)
 
     @property
     def started(self) -> bool:
@@ -96,7 +145,15 @@ class Pod:
 
     def statuses(self) -> list[ContainerStatus]:
         """One per container, init containers first."""
-        return [c.status() for c in (*self.inits, *self.apps)]
+        inits_done = self.next_init >= len(self.inits)
+        app_wait = self.waiting if inits_done or self.waiting[0] != "ContainerCreating" else ("PodInitializing", "")
+        own = self.container_waiting
+        return [*(c.status(own.get(c.spec.Name, self.waiting)) for c in self.inits),
+                *(c.status(own.get(c.spec.Name, app_wait)) for c in self.apps)]
+
+    def init_statuses(self) -> list[ContainerStatus] | None:
+        """The init containers' (as in ``statuses``); None when the task has none."""
+        return [c.status(self.container_waiting.get(c.spec.Name, self.waiting)) for c in self.inits] or None
 
     def _restarts(self, c: _Container, code: int) -> bool:
         if c.init:
@@ -106,13 +163,17 @@ class Pod:
     async def _start(self, c: _Container) -> None:
         if c.exit is not None:
             c.restarts += 1
+            c.last = c.termination()
         try:
             started = await self.runtime.start_container(self.task, c.spec.Name)
-        except RuntimeError_:
+        except RuntimeError_ as e:
             fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
             fut.set_result(START_FAILED)
             c.exit, c.pid = fut, 0
+            c.started_at = c.finished_at = now_ts()
+            c.reason, c.message = "StartError", e.message
             raise
+        c.started_at, c.finished_at, c.reason, c.message = now_ts(), "", "", ""
         c.container_id, c.pid = started.container_id, started.pid
         c.exit = self.runtime.container_exit(self.task.ID, c.spec.Name)
         c.not_before = None
@@ -121,11 +182,23 @@ class Pod:
         """Record a container's exit, and when (if ever) it runs again."""
         assert c.exit is not None
         c.code = c.exit.result()
+        self._ended(c)
         if self._restarts(c, c.code):
             c.exits += 1
-            c.not_before = self.clock() + backoff_delay(self.backoff, c.exits)
+            c.delay = backoff_delay(self.backoff, c.exits)
+            c.not_before = self.clock() + c.delay
         else:
             c.done = True
+
+    def _ended(self, c: _Container) -> None:
+        """Its end in Kubernetes' words (a start that failed keeps its own)."""
+        if c.reason == "StartError":
+            return
+        c.finished_at = c.finished_at or now_ts()
+        if self.runtime.container_oom_killed(self.task.ID, c.spec.Name):
+            c.reason = "OOMKilled"
+        else:
+            c.reason = "Completed" if c.code == 0 else "Error"
 
     async def _wait(self, futures: list[asyncio.Future[Any]], until: float | None) -> None:
         timeout = None if until is None else max(until - self.clock(), 0.0)
@@ -161,15 +234,22 @@ class Pod:
         return ""
 
     async def start_apps(self) -> str:
-        """Start every app container; "" or the error of one that could not start (the others that
-        did are stopped by the caller's shutdown)."""
+        """Start every app container. One that could not start is as one that exited (128, reason
+        ``StartError``, its message the runtime's): it runs again after its back-off if the restart
+        policy says so, as the kubelet does, while the others run. Returns "" (kept for callers that
+        tell an error)."""
         self.apps_started = True
         for c in self.apps:
             try:
                 await self._start(c)
-            except RuntimeError_ as e:
-                return f"container {c.spec.Name}: {e.message}"
+            except RuntimeError_:
+                self._exited(c)
         return ""
+
+    @staticmethod
+    def _unseen(c: _Container) -> bool:
+        """It exited, and that was not recorded yet."""
+        return c.exit is not None and c.exit.done() and not c.done and c.not_before is None
 
     async def watch(self, changed: Flag) -> tuple[bool, str] | None:
         """Wait for an app container to exit, one to be due for its restart, or the task to change;
@@ -178,9 +258,11 @@ class Pod:
         waiting: list[asyncio.Future[Any]] = [changed.future()]
         waiting += [c.exit for c in self.apps if c.running and c.exit is not None]
         due = [c.not_before for c in self.apps if c.not_before is not None]
-        await self._wait(waiting, min(due) if due else None)
+        # One that exited before this call (while the others were starting) is seen at once.
+        if not any(self._unseen(c) for c in self.apps):
+            await self._wait(waiting, min(due) if due else None)
         for c in self.apps:
-            if c.exit is not None and c.exit.done() and not c.done and c.not_before is None:
+            if self._unseen(c):
                 self._exited(c)
         now = self.clock()
         for c in self.apps:
@@ -207,7 +289,13 @@ class Pod:
         for c in running:
             assert c.exit is not None
             c.code = await c.exit
+            self._ended(c)
 
     async def _stop(self, c: _Container) -> None:
         grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
+        pod = self.task.Spec.Pod
+        if self.task.DeletionGracePeriodSeconds is not None:  # deleted: the grace the deletion gave
+            grace_ns = self.task.DeletionGracePeriodSeconds * SECOND
+        elif c.spec.StopGracePeriod is None and pod is not None:  # the Pod's terminationGracePeriodSeconds
+            grace_ns = pod.TerminationGracePeriodSeconds * SECOND
         await self.runtime.stop_container(self.task.ID, c.spec.Name, c.spec.StopSignal or "", grace_ns / SECOND)

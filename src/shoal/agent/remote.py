@@ -26,6 +26,7 @@ import msgspec
 
 from shoal import pki
 from shoal.agent import logs
+from shoal.agent.podstreams import Streams
 from shoal.api.errors import Code, InvalidArgument, ShoalError, Unavailable, error_of
 from shoal.api.types import NodeDescription, TaskStatus
 from shoal.protocol import (
@@ -45,8 +46,12 @@ from shoal.protocol import (
     Register,
     RenewRequest,
     StatusReport,
+    StreamControl,
+    StreamData,
+    StreamOpen,
     encode,
 )
+from shoal.runtime.podaccess import LocalPods
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +123,7 @@ class RemoteSession:
         self._http: aiohttp.ClientSession | None = None
         self._runner: asyncio.Task[None] | None = None
         self._log_readers: dict[str, asyncio.Task[None]] = {}
+        self._streams = Streams(lambda: registrar.pods, self._send)  # execs and dials into this node's Pods
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=5))
@@ -176,6 +182,10 @@ class RemoteSession:
                 reader = self._log_readers.pop(msg.id, None)
                 if reader is not None:
                     reader.cancel()
+            case StreamOpen():
+                self._streams.start(msg)
+            case StreamData() | StreamControl():
+                self._streams.input(msg)
 
     async def _serve_logs(self, req: LogsRequest) -> None:
         """Answer the manager's request for a task's logs from this node's log file."""
@@ -227,6 +237,7 @@ class RemoteSession:
         self.queue.put_nowait(None)
         for reader in list(self._log_readers.values()):
             reader.cancel()
+        self._streams.close()
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await self.ws.close()
@@ -260,6 +271,7 @@ class RemoteRegistrar:
         self.on_renew = on_renew
         self.check_period = check_period
         self.log_path: Callable[[str], Path] | None = None  # where this node keeps a task's log
+        self.pods: LocalPods | None = None  # into this node's Pods (exec, dial), for the leader
         self._renewer: asyncio.Task[None] | None = None
 
     def set_managers(self, managers: list[str]) -> None:

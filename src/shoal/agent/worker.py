@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from shoal import ENGINE_VERSION
 from shoal.agent.dependencies import Dependencies
 from shoal.agent.executor import TaskRunner
+from shoal.agent.pod import DEFAULT_BACKOFF
 from shoal.api.types import (
     EngineDescription,
     GenericResource,
@@ -34,6 +35,7 @@ from shoal.api.types import (
 )
 from shoal.protocol import Assignments
 from shoal.runtime.base import Runtime
+from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
 if TYPE_CHECKING:
@@ -88,7 +90,8 @@ def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus
 class Worker:
     def __init__(self, node_id: str, runtime: Runtime, registrar: Registrar, description: NodeDescription,
                  addr: str, role: str = "worker", puller: Puller | None = None,
-                 network: NodeNetwork | None = None) -> None:
+                 network: NodeNetwork | None = None, pod_volumes: PodVolumes | None = None,
+                 pod_backoff: float = DEFAULT_BACKOFF) -> None:
         self.node_id = node_id
         self.runtime = runtime
         self.network = network  # the tasks' sandboxes and the node's view of the networks (None: no sandboxes)
@@ -99,12 +102,16 @@ class Worker:
         self.role = role
         self.runners: dict[str, TaskRunner] = {}
         self.dependencies = Dependencies()  # the secrets and configs of the assigned tasks, in memory
+        self.pod_volumes = pod_volumes  # where Pods' volumes are made (None: not on this node)
+        self.pod_backoff = pod_backoff  # a Pod's container's first restart delay
         self.session: AgentSession | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
     async def start(self) -> None:
         await self.runtime.cleanup()
+        if self.pod_volumes is not None:
+            self.pod_volumes.cleanup()
         if self.network is not None:  # after the runtime's: a pause container holds a namespace
             await self.network.cleanup()
         await self._bind()
@@ -144,6 +151,10 @@ class Worker:
             if msg is None:
                 return
             self.dependencies.apply(msg)  # before the tasks that need them are prepared
+            if msg.secrets or msg.configs:  # a Pod waiting for one of them tries again now
+                for r in self.runners.values():
+                    if r.waiting_for_objects:
+                        r.changed.set()
             if msg.full:
                 keep = {t.ID for t in msg.tasks}
                 for tid in list(self.runners):
@@ -164,7 +175,9 @@ class Worker:
         r = self.runners.get(t.ID)
         if r is None:
             r = TaskRunner(t, self.runtime, self._report, files=self.dependencies.files, node=self.description,
-                           puller=self.puller, network=self.network, on_end=functools.partial(self._done, t.ID))
+                           puller=self.puller, network=self.network, on_end=functools.partial(self._done, t.ID),
+                           objects=self.dependencies, volumes=self.pod_volumes, host_ip=self.addr,
+                           restart_backoff=self.pod_backoff)
             self.runners[t.ID] = r
             r.start()
         else:

@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -53,7 +53,16 @@ from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
 from shoal.manager.netview import NetView
 from shoal.network import seal
-from shoal.protocol import Assignments, LogLine, LogsCancel, LogsRequest
+from shoal.protocol import (
+    Assignments,
+    LogLine,
+    LogsCancel,
+    LogsRequest,
+    StreamControl,
+    StreamData,
+    StreamEnd,
+    StreamOpen,
+)
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -80,7 +89,48 @@ def dependency_ids(t: Task) -> set[str]:
     return out
 
 
+def pod_dependency_names(t: Task) -> tuple[set[str], set[str]]:
+    """The names of the Secrets and of the ConfigMaps (of the task's namespace) a Pod's task uses: in
+    its volumes (``secret``, ``configMap``, ``projected``), its containers' environment (``valueFrom``,
+    ``envFrom``) and its image pull secrets. Empty for a Swarm task."""
+    secrets: set[str] = set()
+    configs: set[str] = set()
+    pod = t.Spec.Pod
+    if pod is None:
+        return secrets, configs
+    secrets.update(pod.ImagePullSecrets or [])
+    for v in pod.Volumes or []:
+        if v.Secret is not None:
+            secrets.add(v.Secret.SecretName)
+        if v.ConfigMap is not None:
+            configs.add(v.ConfigMap.Name)
+        for src in (v.Projected.Sources if v.Projected is not None else None) or []:
+            if src.Secret is not None:
+                secrets.add(src.Secret.SecretName)
+            if src.ConfigMap is not None:
+                configs.add(src.ConfigMap.Name)
+    for cs in containers_of(t.Spec):
+        extra = cs.Pod
+        if extra is None:
+            continue
+        for ref in extra.EnvRefs or []:
+            if ref.SecretKeyRef is not None:
+                secrets.add(ref.SecretKeyRef.Name)
+            if ref.ConfigMapKeyRef is not None:
+                configs.add(ref.ConfigMapKeyRef.Name)
+        for env_from in extra.EnvFrom or []:
+            if env_from.SecretName:
+                secrets.add(env_from.SecretName)
+            if env_from.ConfigMapName:
+                configs.add(env_from.ConfigMapName)
+    secrets.discard("")
+    configs.discard("")
+    return secrets, configs
+
+
 def has_dependencies(t: Task) -> bool:
+    if t.Spec.Pod is not None and any(pod_dependency_names(t)):
+        return True
     return any(cs.Secrets or cs.Configs for cs in containers_of(t.Spec))
 
 
@@ -91,10 +141,14 @@ class Session:
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
         # Requests to the agent other than assignments (log reads), and where their answers go.
-        self.outbox: asyncio.Queue[LogsRequest | LogsCancel] = asyncio.Queue()
+        self.outbox: asyncio.Queue[LogsRequest | LogsCancel | StreamOpen | StreamData | StreamControl] = \
+            asyncio.Queue()
         self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
         self.remote = False  # True when the agent is on another machine (the outbox is served)
         self.deps_sent: set[str] = set()  # the secrets and configs this session holds
+        # The open exec and dial streams into the node's Pods (``kube/podstreams.py``): where each
+        # one's messages from the node go (None: the session closed).
+        self.streams: dict[str, Callable[[StreamData | StreamEnd | None], None]] = {}
 
     async def logs(self, task_id: str, *, since: float = 0.0, tail: int = -1, follow: bool = False,
                    stdout: bool = True, stderr: bool = True) -> AsyncIterator[LogLine]:
@@ -156,6 +210,14 @@ class Session:
         self.queue.put_nowait(None)
         for q in self.log_streams.values():
             q.put_nowait(None)
+        for feed in list(self.streams.values()):
+            feed(None)
+
+    def stream_message(self, msg: StreamData | StreamEnd) -> None:
+        """A message of one of the node's streams into its Pods."""
+        feed = self.streams.get(msg.id)
+        if feed is not None:
+            feed(msg)
 
 
 def _networked(s: Service | None) -> bool:
@@ -193,6 +255,15 @@ class Dispatcher:
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._peers_dirty = asyncio.Event()
+        # The Secrets and ConfigMaps of the Kubernetes namespaces by name: ("secrets" | "configs",
+        # namespace, name) → ID, so a Pod's task, which names them, gets them on its node.
+        self._named: dict[tuple[str, str, str], str] = {}
+        for sec in store.list(Secret):
+            if sec.Namespace:
+                self._named[("secrets", sec.Namespace, sec.Spec.Name)] = sec.ID
+        for cfg in store.list(Config):
+            if cfg.Namespace:
+                self._named[("configs", cfg.Namespace, cfg.Spec.Name)] = cfg.ID
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -251,6 +322,9 @@ class Dispatcher:
                     ch.old is None or ch.old.Attachments != ch.new.Attachments
                     or ch.old.Status.State != ch.new.Status.State)):
             self._peers_dirty.set()
+        if ch.kind in ("secrets", "configs"):
+            self._named_changed(ch)
+            return
         if ch.kind != "tasks":
             return
         old, new = ch.old, ch.new
@@ -270,6 +344,44 @@ class Dispatcher:
                 msg = Assignments(removed=[old.ID])
                 s.push(self._with_dependencies(s, msg) if s.deps_sent else msg)
 
+    def _named_changed(self, ch: Change) -> None:
+        """A Secret or ConfigMap of a namespace was created, changed or deleted: keep the name index,
+        and send it (again) to the nodes whose Pods use it (a Pod may have waited for it)."""
+        obj = ch.new if ch.new is not None else ch.old
+        if obj is None or not obj.Namespace:
+            return
+        key = (ch.kind, obj.Namespace, obj.Spec.Name)
+        if ch.old is not None and ch.old.Namespace and self._named.get(
+                (ch.kind, ch.old.Namespace, ch.old.Spec.Name)) == ch.old.ID:
+            del self._named[(ch.kind, ch.old.Namespace, ch.old.Spec.Name)]
+        if ch.new is not None:
+            self._named[key] = ch.new.ID
+        for s in list(self.sessions.values()):
+            users = False
+            for t in self.store.tasks_of_node(s.node_id):
+                if t.Namespace != obj.Namespace or t.Spec.Pod is None or not assigned_to_agent(t):
+                    continue
+                secrets, configs = pod_dependency_names(t)
+                if obj.Spec.Name in (secrets if ch.kind == "secrets" else configs):
+                    users = True
+                    break
+            if users:
+                s.deps_sent.discard(obj.ID)  # a changed one goes again
+                s.push(self._with_dependencies(s, Assignments()))
+
+    def _task_dependencies(self, t: Task) -> set[str]:
+        """The IDs of what a task uses: its containers' secret and config references, and for a Pod's
+        task the Secrets and ConfigMaps of its namespace it names (those that exist)."""
+        ids = dependency_ids(t)
+        if t.Spec.Pod is not None and t.Namespace:
+            secrets, configs = pod_dependency_names(t)
+            for kind, names in (("secrets", secrets), ("configs", configs)):
+                for name in names:
+                    oid = self._named.get((kind, t.Namespace, name))
+                    if oid is not None:
+                        ids.add(oid)
+        return ids
+
     def _with_dependencies(self, s: Session, msg: Assignments) -> Assignments:
         """Add the secrets and configs the node's live tasks need that the session was not sent yet,
         and the removal of those it holds that none of them needs any more (as SwarmKit's
@@ -277,7 +389,7 @@ class Dispatcher:
         needed: set[str] = set()
         for t in self.store.tasks_of_node(s.node_id):
             if assigned_to_agent(t) and t.DesiredState <= TaskState.RUNNING:
-                needed |= dependency_ids(t)
+                needed |= self._task_dependencies(t)
         for oid in sorted(needed - s.deps_sent):
             secret = self.store.get(Secret, oid)
             if secret is not None:

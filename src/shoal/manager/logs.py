@@ -11,6 +11,11 @@ too. Where a line is read depends on where its task runs:
 - a task of another node, on a manager that is not the leader: through the leader, which holds the
   sessions (``leader``); on a single manager without a session for the node: from a local file.
 
+A Pod's task has a log per container (``runtime/base.container_key``: ``<task id>.<name>``): the one
+``LogSelector.container`` names, else its first app container's; ``LogOptions.previous`` reads the
+container's run before its last restart (``<task id>.<name>.previous``), as ``kubectl logs
+--previous``. Either is the name the node's log files are read by, here or on the remote node.
+
 New tasks are learnt from the store's change notifications (no polling). A node that does not answer
 a read without ``follow`` in ``REMOTE_READ_TIMEOUT`` contributes what it sent.
 """
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.api.types import Task
 from shoal.protocol import LogLine
+from shoal.runtime.base import container_key, is_pod
 from shoal.store.objects import Change, ObjectStore
 
 if TYPE_CHECKING:
@@ -64,6 +70,14 @@ class LogService:
         self.dispatcher = dispatcher
         self.leader = leader
 
+    @staticmethod
+    def log_name(t: Task, selector: LogSelector, options: LogOptions) -> str:
+        """The name of the log to read for ``t`` on its node (see the module's docstring)."""
+        if not is_pod(t) or not t.Spec.Containers:
+            return t.ID
+        name = selector.container or t.Spec.Containers[0].Name
+        return container_key(t.ID, name) + (".previous" if options.previous else "")
+
     def _tasks(self, selector: LogSelector) -> list[Task]:
         if selector.service_id:
             return [t for t in self.store.tasks_of_owner(selector.service_id) if t.NodeID]
@@ -91,19 +105,22 @@ class LogService:
         def entry(t: Task, ll: LogLine) -> LogEntry:
             return LogEntry(t, ll.timestamp, ll.stream, ll.message)
 
+        def name(t: Task) -> str:
+            return self.log_name(t, selector, o)
+
         async def follow_remote(t: Task, reader: LogReader, since: float, tail: int) -> None:
-            async for ll in reader(t.ID, since=since, tail=tail, follow=True, stdout=o.stdout, stderr=o.stderr):
+            async for ll in reader(name(t), since=since, tail=tail, follow=True, stdout=o.stdout, stderr=o.stderr):
                 await queue.put(entry(t, ll))
 
         async def follow_local(t: Task, offset: int) -> None:
-            async for ll in self.local.follow(t.ID, offset, stdout=o.stdout, stderr=o.stderr):
+            async for ll in self.local.follow(name(t), offset, stdout=o.stdout, stderr=o.stderr):
                 await queue.put(entry(t, ll))
 
         try:
             for t in self._tasks(selector):
                 reader = remote(t)
                 if reader is None:
-                    lines, end = self.local.read(t.ID, since=o.since, tail=o.tail, stdout=o.stdout, stderr=o.stderr)
+                    lines, end = self.local.read(name(t), since=o.since, tail=o.tail, stdout=o.stdout, stderr=o.stderr)
                     offsets[t.ID] = end
                     entries.extend(entry(t, ll) for ll in lines)
                 elif o.follow:  # the node sends what is there (tail, since) and then what comes
@@ -111,7 +128,7 @@ class LogService:
                 else:
                     try:
                         async with asyncio.timeout(REMOTE_READ_TIMEOUT):
-                            async for ll in reader(t.ID, since=o.since, tail=o.tail, stdout=o.stdout,
+                            async for ll in reader(name(t), since=o.since, tail=o.tail, stdout=o.stdout,
                                                    stderr=o.stderr):
                                 entries.append(entry(t, ll))
                     except TimeoutError:

@@ -31,7 +31,8 @@ from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.namespaces import NamespaceController
-from shoal.manager.kube.objects import KubeObjects
+from shoal.manager.kube.objects import KubeObjects, PodAccess
+from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
@@ -70,6 +71,7 @@ class Manager:
         # change log); the leader runs their controllers with the other loops.
         self.changes = ChangeLog(store)
         self.kube = KubeObjects(store, self.changes)
+        self.kube.remote = self._remote_pods  # exec and dial into the Pods of other nodes
         self.namespaces = NamespaceController(store, self.kube)
         self.events = EventController(store, self.kube)
         self.gc = GarbageCollector(store, self.kube)
@@ -78,6 +80,11 @@ class Manager:
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc]
+
+    def _remote_pods(self, node_id: str) -> PodAccess | None:
+        """Into the Pods of another node, through its agent's session with this (leading) manager."""
+        sess = self.dispatcher.sessions.get(node_id) if self.dispatcher is not None else None
+        return RemotePods(sess) if sess is not None and sess.remote else None
 
     @classmethod
     async def open(cls, state_path: Path | None, dek: bytes | None = None) -> Manager:

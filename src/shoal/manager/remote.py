@@ -61,6 +61,8 @@ from shoal.protocol import (
     Register,
     RenewRequest,
     StatusReport,
+    StreamData,
+    StreamEnd,
     encode,
 )
 
@@ -273,6 +275,8 @@ async def session(request: web.Request) -> web.StreamResponse:
                     q = sess.log_streams.get(data.id)
                     if q is not None:
                         q.put_nowait(None)
+                case StreamData() | StreamEnd():
+                    sess.stream_message(data)
     except (ShoalError, msgspec.DecodeError) as e:
         log.warning("session of node %s: %s", node_id, e)
     finally:

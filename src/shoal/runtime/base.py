@@ -80,11 +80,13 @@ def main_container(task: Task) -> ContainerSpec | None:
 
 def is_pod(task: Task) -> bool:
     """Whether the task's containers run one by one and restart in place (a Pod's): it has several
-    containers, or init containers, or an owner that is not a Swarm service. A Swarm task (one
+    containers, or init containers, or Pod settings (``TaskSpec.Pod``), or an owner that is not a Swarm
+    service. A Swarm task (one
     container, owner kind ``Service``, or no owner at all) is not: it ends when its container exits
     and its service's orchestrator replaces it."""
     spec = task.Spec
-    return len(spec.Containers) > 1 or bool(spec.InitContainers) or task.Owner.Kind not in ("", SERVICE_KIND)
+    return (len(spec.Containers) > 1 or bool(spec.InitContainers) or spec.Pod is not None
+            or task.Owner.Kind not in ("", SERVICE_KIND))
 
 
 def container_key(task_id: str, name: str) -> str:
@@ -189,6 +191,10 @@ class MultiContainer(Protocol):
     async def stop_container(self, task_id: str, name: str, signal: str, grace: float) -> None: ...
 
     def container_log_path(self, task_id: str, name: str) -> Path: ...
+
+    def container_oom_killed(self, task_id: str, name: str) -> bool:
+        """Whether the container's last run was killed for going over its memory limit."""
+        ...
 
 
 class Runtime(Protocol):

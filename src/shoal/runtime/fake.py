@@ -200,6 +200,9 @@ class FakeRuntime:
     def container_log_path(self, task_id: str, name: str) -> Path:
         return self.log_dir / f"{container_key(task_id, name)}.log"
 
+    def container_oom_killed(self, task_id: str, name: str) -> bool:
+        return False
+
     async def wait(self, task_id: str) -> int:
         self.calls.append(("wait", task_id))
         fut = self.exits.get(task_id)

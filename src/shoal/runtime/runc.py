@@ -10,9 +10,10 @@ This module owns, for every task it runs:
   <task id>}]``), and its ``hostname``, ``hosts`` and ``resolv.conf`` are the sandbox's;
 * ``<exec-root>/runc/`` — runc's state directory (``runc --root``);
 * ``<exec-root>/files/<task id>`` — a tmpfs of the task's own holding its secrets and configs (never
-  on the node's disk): ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target
-  there), every other target is a read-only bind of one file (``files/<n>``); unmounted as soon as
-  the container has exited;
+  on the node's disk; a Pod's container's ``config.json`` too, whose environment may hold a Secret's):
+  ``secrets/`` is bind-mounted read-only at ``/run/secrets`` (every target there), every other target
+  is a read-only bind of one file (``files/<n>``); unmounted as soon as the container has exited (a
+  Pod's container's: when it is removed);
 * the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
 * ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
 
@@ -23,7 +24,11 @@ process, cgroup ``/shoal/<key>``, files tmpfs ``files/<key>`` and log ``logs/<ke
 the task's one network namespace (so they share localhost, the hostname and ``/etc/hosts``).
 ``prepare`` makes them all; the agent starts, watches and stops them one by one (``MultiContainer``);
 a container that exited can be run again in place (``runc delete``, then ``runc run`` of the same
-bundle: the same writable layer, a new process); ``remove`` removes them all.
+bundle: the same writable layer, a new process; its log so far kept as ``logs/<key>.previous.log``,
+what ``kubectl logs --previous`` reads); ``remove`` removes them all. A Pod's container has its own
+limits (``ContainerSpec.Resources``) in its own cgroup: one killed for going over its memory limit is
+seen in the cgroup's OOM kill count (``container_oom_killed``, read when it exits). A privileged one
+(``PodContainer.Privileged``) gets every capability and device, and nothing masked.
 
 ``runc run --detach`` starts the container and exits. The daemon is a child subreaper
 (``PR_SET_CHILD_SUBREAPER``), so the container's init is then reparented to it: its exit is seen
@@ -140,6 +145,18 @@ def capabilities(add: list[str] | None, drop: list[str] | None) -> list[str]:
     return caps
 
 
+def bounding_caps() -> list[str]:
+    """Every capability this daemon may hand on (its own bounding set; ``ALL_CAPS`` is in the kernel's
+    numbering): what a privileged container gets, as Docker gives it."""
+    try:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapBnd:"))
+        mask = int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError, IndexError):
+        return list(ALL_CAPS)
+    return [c for i, c in enumerate(ALL_CAPS) if mask >> i & 1]
+
+
 def _mnt(destination: str, kind: str, source: str, *options: str) -> dict[str, Any]:
     return {"destination": destination, "type": kind, "source": source, "options": list(options)}
 
@@ -248,11 +265,13 @@ def resolve_user(rootfs: Path, user: str, groups: list[str] | None = None) -> di
 @dataclass(kw_only=True)
 class _Container(ContainerRecord):
     bundle: Path
+    spec_dir: Path | None = None  # where its config.json is, when not in the bundle (a Pod's: on a tmpfs)
     pidfd: int = -1
     pumps: list[asyncio.Task[None]] = field(default_factory=list)
     finisher: asyncio.Task[None] | None = None
     log: Path | None = None  # a Pod's container's own log (a Swarm task's is ``log_path(task id)``)
     keep_files: bool = False  # a Pod's container may run again: its files stay until it is removed
+    oom_killed: bool = False  # its last run was killed for its memory limit (each run has a new cgroup)
 
 
 class RuncRuntime(ContainerTable):
@@ -415,15 +434,18 @@ class RuncRuntime(ContainerTable):
             self._write_etc(bundle, sandbox)
             config = self._spec(task, spec, key, bundle, rootfs, argv, env_of(task, cfg, hostname, spec), hostname,
                                 sandbox.netns, cfg)
-            if files:
+            if files or pod:
                 config["mounts"].extend(self._task_files(key, files))
-            tmp = bundle / "config.json.tmp"
+            # A Pod's container's spec holds its environment (a Secret's values, maybe): it is kept on
+            # the container's tmpfs, never on the node's disk; runc runs it from there.
+            spec_dir = self.files_path(key) if pod else bundle
+            tmp = spec_dir / "config.json.tmp"
             tmp.write_text(json.dumps(config, indent=1))
-            tmp.replace(bundle / "config.json")
+            tmp.replace(spec_dir / "config.json")
         except BaseException:
             await self._teardown(key)
             raise
-        self.containers[key] = _Container(task_id=key, bundle=bundle,
+        self.containers[key] = _Container(task_id=key, bundle=bundle, spec_dir=spec_dir,
                                           stop_signal=str(cfg.get("StopSignal") or ""),
                                           healthcheck=cfg.get("Healthcheck"),
                                           volumes=taskspec.named_volumes(spec),
@@ -490,16 +512,19 @@ class RuncRuntime(ContainerTable):
         mounts.extend(self._user_mounts(spec, bundle))
 
         resources: dict[str, Any] = {"devices": DEVICE_RULES}
-        # A Pod's containers get no limits yet (the task's are the sum of its containers').
-        lim = taskspec.limits(task) if key == task.ID else taskspec.Limits()
+        # A Pod's container has its own limits (the task's are the sum of its containers').
+        lim = taskspec.limits(task) if key == task.ID else taskspec.limits_of(spec.Resources)
         memory: dict[str, Any] = {}
         if lim.memory:
             memory["limit"] = lim.memory
         if lim.memory_reservation:
             memory["reservation"] = lim.memory_reservation
-        if lim.memory_swap is not None and (Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-                                            or Path("/sys/fs/cgroup/cgroup.controllers").exists()):
+        swap_control = (Path("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+                        or Path("/sys/fs/cgroup/cgroup.controllers").exists())
+        if lim.memory_swap is not None and swap_control:
             memory["swap"] = lim.memory_swap
+        elif key != task.ID and lim.memory and swap_control:
+            memory["swap"] = lim.memory  # a Pod's container does not swap (the kubelet's default): over it, OOM
         if lim.swappiness is not None:
             memory["swappiness"] = lim.swappiness
         if memory:
@@ -524,6 +549,14 @@ class RuncRuntime(ContainerTable):
         }
         if spec.Sysctls:
             linux["sysctl"] = dict(spec.Sysctls)
+        if spec.Pod is not None and spec.Pod.Privileged:
+            every = bounding_caps()
+            process["capabilities"] = {k: list(every) for k in ("bounding", "effective", "permitted")}
+            resources["devices"] = [{"allow": True, "access": "rwm"}]
+            linux["maskedPaths"], linux["readonlyPaths"] = [], []
+            for m in mounts:
+                if m["destination"] in ("/sys", "/sys/fs/cgroup"):
+                    m["options"] = [o for o in m["options"] if o != "ro"]
         annotations = {"io.shoal.task.id": task.ID}
         if key != task.ID:
             annotations["io.shoal.container.name"] = spec.Name
@@ -577,7 +610,10 @@ class RuncRuntime(ContainerTable):
                 await asyncio.gather(c.finisher, return_exceptions=True)
             await self._runc("delete", "--force", key, check=False)
             c.exit, c.pid, c.finisher = None, 0, None
+            with contextlib.suppress(FileNotFoundError):  # ``kubectl logs --previous`` reads it
+                c.log.replace(previous_log(c.log))
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        c.oom_killed = False
         return await self._run(c, key, c.log)
 
     def container_exit(self, task_id: str, name: str) -> asyncio.Future[int]:
@@ -593,6 +629,19 @@ class RuncRuntime(ContainerTable):
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         return self.logs_dir / f"{container_key(task_id, name)}.log"
 
+    def exec_command(self, task_id: str, name: str, argv: list[str], tty: bool) -> list[str]:
+        """``runc exec`` of ``argv`` in a running container of a Pod's task (``podaccess.ExecTarget``):
+        the container's user, environment and working directory; with a terminal of its own when ``tty``."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or c.exit is None or c.exit.done():
+            raise RuntimeError_(f'container not found ("{name}")')
+        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []),
+                container_key(task_id, name), *argv]
+
+    def container_oom_killed(self, task_id: str, name: str) -> bool:
+        c = self.containers.get(container_key(task_id, name))
+        return c is not None and c.oom_killed
+
     async def _run(self, c: _Container, key: str, path: Path) -> Started:
         """``runc run --detach`` of the prepared bundle; its output into ``path``."""
         loop = asyncio.get_running_loop()
@@ -605,7 +654,7 @@ class RuncRuntime(ContainerTable):
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
-                "run", "--detach", "--bundle", str(c.bundle), "--pid-file", str(pid_file), key,
+                "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key,
                 stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w,
             )
             rc = await proc.wait()
@@ -651,6 +700,7 @@ class RuncRuntime(ContainerTable):
         code = 255 if status == -1 else os.waitstatus_to_exitcode(status)
         if code < 0:
             code = 128 - code
+        c.oom_killed = oom_kills(c.task_id) > 0
         c.finisher = loop.create_task(self._finish(c, code))
 
     async def _finish(self, c: _Container, code: int) -> None:
@@ -735,6 +785,7 @@ class RuncRuntime(ContainerTable):
         await self._teardown(task_id)
         if not keep_logs:
             logs.remove(self.log_path(task_id))
+            logs.remove(previous_log(self.log_path(task_id)))
 
     async def _teardown(self, task_id: str) -> None:
         """Remove the task's mounts, directory and cgroups (whatever of them exists)."""
@@ -748,6 +799,28 @@ class RuncRuntime(ContainerTable):
     async def _remove_files(self, task_id: str) -> None:
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""
         await asyncio.to_thread(task_files.unmount, self.files_path(task_id))
+
+def previous_log(path: Path) -> Path:
+    """Where a Pod's container's log of its run before the last restart is kept."""
+    return path.with_name(path.name.removesuffix(".log") + ".previous.log")
+
+
+def oom_kills(key: str) -> int:
+    """How many processes the kernel killed in a container's cgroup for its memory limit (cgroup v2's
+    ``memory.events``, v1's ``memory.oom_control``); 0 when it cannot tell."""
+    base = Path("/sys/fs/cgroup")
+    for f, field_name in ((base / CGROUP_PARENT / key / "memory.events", "oom_kill"),
+                          (base / "memory" / CGROUP_PARENT / key / "memory.oom_control", "oom_kill")):
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == field_name and value.strip().isdigit():
+                return int(value)
+    return 0
+
 
 def remove_cgroup_parent() -> None:
     """Remove the empty ``/shoal`` parent cgroups (a no-op while another daemon's containers use them)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.api.errors import InvalidArgument
-from shoal.api.types import ContainerSpec, Task
+from shoal.api.types import ContainerSpec, ResourceRequirements, Task
 from shoal.runtime.base import RuntimeError_
 from shoal.runtime.volumes import VolumeStore
 
@@ -92,7 +92,11 @@ class Limits:
 
 def limits(task: Task) -> Limits:
     """The task's resource limits and reservations, as cgroup values."""
-    reqs = task.Spec.Resources
+    return limits_of(task.Spec.Resources)
+
+
+def limits_of(reqs: ResourceRequirements | None) -> Limits:
+    """Limits and reservations (a task's, or a Pod's container's own) as cgroup values."""
     if reqs is None:
         return Limits()
     lim, res = reqs.Limits, reqs.Reservations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -755,3 +755,115 @@ async def test_a_container_waiting_out_its_back_off_is_waiting_with_its_last_exi
         r._task.cancel()
         with contextlib.suppress(BaseException):
             await r._task
+
+
+async def test_a_pod_waits_for_its_secret_in_kubernetes_words_then_runs_with_it() -> None:
+    """A Pod whose container needs a key of a Secret the node does not hold stays ``preparing``, its
+    container ``waiting`` with ``CreateContainerConfigError``; once the Secret is there (the worker
+    wakes it), it runs with the value in its environment, and its statuses say so."""
+    from shoal.agent.dependencies import Dependencies
+    from shoal.api.pod import EnvVarRef, KeyRef, PodContainer, PodSpecExtra
+    from shoal.api.types import Secret, SecretSpec
+    from shoal.protocol import Assignments
+    from shoal.runtime.base import TaskFile
+
+    rt = FakeRuntime(images={"busybox:latest"}, multi_container=True)
+    rec = Recorder()
+    deps = Dependencies()
+    t = Task(ID=new_id(), Name="web", Namespace="default", NodeID="node1",
+             Spec=TaskSpec(Containers=[ContainerSpec(Name="app", Image="busybox", Pod=PodContainer(
+                 EnvRefs=[EnvVarRef(Name="PW", SecretKeyRef=KeyRef(Name="creds", Key="pw"))]))],
+                 Pod=PodSpecExtra(RestartPolicy="Never")),
+             Status=TaskStatus(State=S.ASSIGNED), DesiredState=S.RUNNING)
+    prepared: list[Task] = []
+    real_prepare = rt.prepare
+
+    async def prepare(task: Task, files: Sequence[TaskFile] = (), sandbox: Sandbox | None = None) -> None:
+        prepared.append(task)
+        await real_prepare(task, files, sandbox)
+
+    rt.prepare = prepare  # type: ignore[method-assign]
+    r = TaskRunner(t, rt, rec, objects=deps, restart_backoff=30.0)
+    r.start()
+    try:
+        await until(lambda: r.waiting_for_objects, timeout=1.0, what="the wait for the Secret")
+        last = rec.last(t.ID)
+        assert last is not None and last.State == S.PREPARING
+        assert last.Err == 'secret "creds" not found'
+        (cs,) = last.Containers or []
+        assert (cs.State, cs.Reason) == ("waiting", "CreateContainerConfigError")
+        assert cs.Message == 'secret "creds" not found'
+        assert not prepared
+
+        deps.apply(Assignments(secrets=[Secret(ID="s1", Namespace="default",
+                                               Spec=SecretSpec(Name="creds", Items={"pw": b"hunter2"}))]))
+        r.changed.set()  # what the worker does when a Secret arrives
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.RUNNING, timeout=1.0, what="running")
+        assert prepared and prepared[0].Spec.Containers[0].Env == ["PW=hunter2"]
+        (cs,) = rec.last(t.ID).Containers or []
+        assert cs.State == "running" and cs.StartedAt and cs.Image == "busybox"
+        rt.finish(f"{t.ID}.app", 0)
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.COMPLETE, timeout=1.0, what="complete")
+        (cs,) = rec.last(t.ID).Containers or []
+        assert (cs.State, cs.Reason, cs.ExitCode) == ("terminated", "Completed", 0) and cs.FinishedAt
+    finally:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task
+
+
+async def test_a_pods_failed_pull_is_err_image_pull_with_its_pull_secret_then_it_runs() -> None:
+    """A Pod's image pull that fails leaves its container ``waiting`` with ``ErrImagePull``; the pull
+    carried the credentials of the Pod's image pull secret; the next try, once the back-off passed,
+    pulls again and runs."""
+    import base64
+    import json
+
+    from shoal.agent.dependencies import Dependencies
+    from shoal.api.pod import PodSpecExtra
+    from shoal.api.types import Secret, SecretSpec
+    from shoal.protocol import Assignments
+
+    rt = FakeRuntime(images=set(), multi_container=True)
+    puller = FakePuller(rt)
+    rec = Recorder()
+    deps = Dependencies()
+    config = {"auths": {"reg.example:5000": {"username": "u", "password": "p"}}}
+    deps.apply(Assignments(secrets=[Secret(ID="s1", Namespace="default", Spec=SecretSpec(
+        Name="regcred", Type="kubernetes.io/dockerconfigjson",
+        Items={".dockerconfigjson": json.dumps(config).encode()}))]))
+    image = "reg.example:5000/web:1"
+    t = Task(ID=new_id(), Name="web", Namespace="default", NodeID="node1",
+             Spec=TaskSpec(Containers=[ContainerSpec(Name="app", Image=image)],
+                           Pod=PodSpecExtra(ImagePullSecrets=["regcred"])),
+             Status=TaskStatus(State=S.ASSIGNED), DesiredState=S.RUNNING)
+    r = TaskRunner(t, rt, rec, objects=deps, puller=puller, restart_backoff=0.05)  # type: ignore[arg-type]
+    r.start()
+    try:
+        await until(lambda: puller.pending is not None, timeout=1.0, what="the pull")
+        image_ref, auth = puller.calls[-1]
+        assert image_ref == image
+        sent = json.loads(base64.urlsafe_b64decode(auth + "=" * (-len(auth) % 4)))
+        assert (sent["username"], sent["password"], sent["serveraddress"]) == ("u", "p", "reg.example:5000")
+        puller.finish(False)
+
+        def reasons() -> list[tuple[str, str]]:
+            return [(s.Containers[0].Reason, s.Containers[0].Message) for tid, s in rec.reports
+                    if tid == t.ID and s.Containers]
+
+        await until(lambda: ("ImagePullBackOff", f'Back-off pulling image "{image}"') in reasons(), timeout=1.0,
+                    what="ImagePullBackOff")
+        # As the kubelet says it (and main's events controller reads it): Pulling, ErrImagePull, then the back-off.
+        seen = [r for r, _ in reasons()]
+        first = seen.index("Pulling")
+        assert seen[first:first + 3] == ["Pulling", "ErrImagePull", "ImagePullBackOff"]
+        assert ("ErrImagePull", f'failed to pull and unpack image "{image}": manifest unknown') in reasons()
+        await until(lambda: len(puller.calls) == 2 and not puller.pending.done(), timeout=2.0, what="the next try")
+        puller.finish(True)
+        await until(lambda: (rec.last(t.ID) or TaskStatus()).State == S.RUNNING, timeout=1.0, what="running")
+    finally:
+        if r._task is not None and not r._task.done():
+            r._task.cancel()
+            with contextlib.suppress(BaseException):
+                await r._task

@@ -91,3 +91,42 @@ def test_a_later_removal_wins_over_an_earlier_send_and_back() -> None:
     assert msg.secrets == [] and msg.deps_removed == ["s"]
     msg.merge_dependencies(Assignments(secrets=[sec]))
     assert msg.secrets == [sec] and msg.deps_removed == []
+
+
+def pod_task(tid: str, node: str, namespace: str = "default") -> Task:
+    """A Pod's task that names a Secret in a volume and a ConfigMap in its environment."""
+    from shoal.api.pod import EnvFromSource, PodContainer, PodSpecExtra, SecretVolume, Volume
+
+    return Task(ID=tid, Name=tid, Namespace=namespace, NodeID=node, Status=TaskStatus(State=TaskState.ASSIGNED),
+                Spec=TaskSpec(Containers=[ContainerSpec(Name="app", Image="busybox", Pod=PodContainer(
+                    EnvFrom=[EnvFromSource(ConfigMapName="settings")]))],
+                    Pod=PodSpecExtra(Volumes=[Volume(Name="v", Secret=SecretVolume(SecretName="creds"))])))
+
+
+async def test_a_pods_secrets_and_configmaps_go_by_name_in_its_namespace_to_its_node_only() -> None:
+    from shoal.api.types import Config, Secret
+
+    store = await memory_store()
+    creds = Secret(ID="sec-default", Namespace="default", Spec=SecretSpec(Name="creds", Items={"pw": b"x"}))
+    other = Secret(ID="sec-other", Namespace="other", Spec=SecretSpec(Name="creds", Items={"pw": b"y"}))
+    await store.commit(creates=[creds, other])
+    d = Dispatcher(store)
+    n1 = await d.register("n1", NodeDescription(Hostname="n1"), "10.0.0.1")
+    n2 = await d.register("n2", NodeDescription(Hostname="n2"), "10.0.0.2")
+    drain(n1), drain(n2)
+
+    await store.commit(creates=[pod_task("p1", "n1")])
+    got = drain(n1)
+    assert [s.ID for s in got.secrets] == ["sec-default"]  # the one of the Pod's namespace
+    assert got.configs == []  # the ConfigMap does not exist yet
+    assert drain(n2).secrets == []
+
+    # The ConfigMap made later reaches the node whose Pod waits for it, and only that one.
+    settings = Config(ID="cfg", Namespace="default", Spec=ConfigSpec(Name="settings", Items={"color": "blue"}))
+    await store.commit(creates=[settings])
+    assert [c.ID for c in drain(n1).configs] == ["cfg"]
+    assert drain(n2).configs == []
+
+    await store.commit(deletes=[store.get(Task, "p1")])
+    assert sorted(drain(n1).deps_removed) == ["cfg", "sec-default"]
+    await d.stop()

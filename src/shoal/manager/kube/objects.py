@@ -22,7 +22,10 @@ ServiceAccount are ``api/kube.py``'s. The rules kept here, whichever door asks:
   dependents to the collector (``gc.py``). Owners: ``OwnerReferences`` and ``Owner`` are made to agree
   on every write (``api.meta.normalize_owners``);
 * deleting a namespace marks it ``Terminating``; ``namespaces.py`` empties it and then deletes it;
-* a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing.
+* a write compared against a stale ``Version`` is a Conflict; ``dry_run`` checks without writing;
+* ``exec`` and ``dial`` reach into a running Pod through ``pods`` (``PodAccess``, which the daemon
+  wires: ``runtime/podaccess.py``) for the Pods of the manager's own node, and through ``remote``
+  (the node's dispatcher session: ``podstreams.py``) for another node's, on the leader.
 
 Reads come from the store's cache through a name index (namespace, name → ID) kept per kind; watches
 from the store's ``ChangeLog``.
@@ -34,8 +37,8 @@ import asyncio
 import builtins
 import json
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 import msgspec
 
@@ -49,6 +52,7 @@ from shoal.api.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    Unavailable,
     Unimplemented,
 )
 from shoal.api.ids import new_id
@@ -75,6 +79,17 @@ RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
+
+
+class PodAccess(Protocol):
+    """Into the running Pods of one node (the daemon's ``runtime.podaccess.LocalPods``)."""
+
+    node_id: str
+
+    async def exec(self, task_id: str, container: str, command: builtins.list[str], *, tty: bool = False,
+                   stdin: bool = False) -> ExecSession: ...
+
+    async def dial(self, task_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
 
 
 def is_kube(kind: str, obj: Any) -> bool:
@@ -129,6 +144,8 @@ class KubeObjects:
             for found in store.list(TYPE_OF[kind]):
                 self._index(kind, None, found)
         self._unsubscribe = store.subscribe(self._on_change)
+        self.pods: PodAccess | None = None  # into the Pods of this manager's node (None: no agent here)
+        self.remote: Callable[[str], PodAccess | None] | None = None  # into another node's, by node ID
 
     def close(self) -> None:
         self._unsubscribe()
@@ -428,9 +445,30 @@ class KubeObjects:
 
     # ------------------------------------------------------------ into Pods (the agent's part)
 
+    def _into(self, pod: Task, what: str) -> PodAccess:
+        """The way into a running Pod, or the error Kubernetes gives."""
+        if pod.Status.State.terminal:
+            phase = "Succeeded" if pod.Status.State == TaskState.COMPLETE else "Failed"
+            raise FailedPrecondition(f"cannot {what} a container in a completed pod; current phase is {phase}")
+        if pod.Status.State != TaskState.RUNNING:
+            raise FailedPrecondition(f"unable to upgrade connection: pod {pod.Name} is not running")
+        if self.pods is not None and pod.NodeID == self.pods.node_id:
+            return self.pods
+        remote = self.remote(pod.NodeID) if self.remote is not None else None
+        if remote is None:
+            raise Unavailable(f"unable to upgrade connection: the node of pod {pod.Name} is not connected to "
+                              "this manager (the leader)")
+        return remote
+
     async def exec(self, pod: Task, container: str, command: builtins.list[str], *, tty: bool = False,
                    stdin: bool = False) -> ExecSession:
-        raise Unimplemented("exec into a Pod is not supported yet")
+        """Run ``command`` in a running container of the Pod (its first when ``container`` is "")."""
+        names = [c.Name for c in containers_of(pod.Spec)]  # a running init container's too
+        name = container or (pod.Spec.Containers[0].Name if pod.Spec.Containers else "")
+        if name not in names:
+            raise InvalidArgument(f"container {name} is not valid for pod {pod.Name}")
+        return await self._into(pod, "exec into").exec(pod.ID, name, command, tty=tty, stdin=stdin)
 
     async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        raise Unimplemented("port-forward to a Pod is not supported yet")
+        """A TCP connection to ``port`` of the Pod, made inside its network namespace."""
+        return await self._into(pod, "port-forward to").dial(pod.ID, port)
