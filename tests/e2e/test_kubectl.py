@@ -50,8 +50,12 @@ def node(e2e_base: Path) -> Iterator[DevNode]:
 
 
 @pytest.fixture(scope="module")
-def k(node: DevNode, e2e_base: Path) -> Kubectl:
-    return Kubectl(node, e2e_base / "kubectl")
+def k(node: DevNode, e2e_base: Path) -> Iterator[Kubectl]:
+    kubectl = Kubectl(node, e2e_base / "kubectl")
+    yield kubectl
+    # What the tests left runs no longer than a second after this (the node's stop would wait out
+    # each Pod's 30 s grace).
+    kubectl.run("delete", "pods", "--all", "--all-namespaces", "--grace-period=1", "--wait=false", check=False)
 
 
 def pod_phase(k: Kubectl, name: str, ns: str = "default") -> str:

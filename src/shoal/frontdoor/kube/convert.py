@@ -1624,8 +1624,10 @@ def _container_status(spec: ContainerSpec, cs: ContainerStatus | None, t: Task, 
                                                cs.ContainerID)}
         else:
             reason = cs.Reason or ("CrashLoopBackOff" if cs.RestartCount else waiting_reason)
-            w = {"reason": reason}
             message = cs.Message
+            if reason == "Pulling":  # the kubelet's event, not a state: the Pod is still being made
+                reason, message = waiting_reason, ""
+            w = {"reason": reason}
             if not message and reason == "CrashLoopBackOff":
                 message = (f"back-off restarting failed container={spec.Name} pod={t.Name}_{t.Namespace}"
                            f"({t.ID})")

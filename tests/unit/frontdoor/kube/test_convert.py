@@ -428,6 +428,14 @@ def test_status_image_pull_waiting() -> None:
     assert s["containerStatuses"][1]["state"] == {"waiting": {"reason": "ErrImagePull"}}
 
 
+def test_status_while_the_image_is_pulled_is_container_creating() -> None:
+    t = running_task(Containers=[ContainerStatus(Name="a", State="waiting", Reason="Pulling"),
+                                 ContainerStatus(Name="b", State="waiting")])
+    t.Status.State = TaskState.PREPARING
+    s = wire_status(t)
+    assert [c["state"] for c in s["containerStatuses"]] == [{"waiting": {"reason": "ContainerCreating"}}] * 2
+
+
 def test_status_succeeded_and_failed() -> None:
     done = [ContainerStatus(Name=n, ContainerID=f"c{n}", State="terminated", ExitCode=code, StartedAt=T1,
                             FinishedAt=T2) for n, code in (("a", 0), ("b", 0))]
