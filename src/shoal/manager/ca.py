@@ -122,13 +122,6 @@ def issue_node_cert(
     if not valid:
         raise InvalidArgument(INVALID_CSR)
 
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
-    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
-    now = dt.datetime.now(dt.UTC)
-    not_before = max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc)
-    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
-    if not_after <= not_before:
-        not_after = not_before + dt.timedelta(seconds=1)
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, ROLE_OU[role]),
@@ -141,6 +134,21 @@ def issue_node_cert(
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
         *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in dict.fromkeys(ips) if ip != "127.0.0.1"),
     ])
+    return sign_cert(ca_cert_pem, ca_key_pem, subject, public_key,  # type: ignore[arg-type]
+                     [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], san, days)
+
+
+def sign_cert(ca_cert_pem: str, ca_key_pem: str, subject: x509.Name, public_key: ec.EllipticCurvePublicKey,
+              usages: list[x509.ObjectIdentifier], san: x509.SubjectAlternativeName | None, days: float) -> str:
+    """A certificate (PEM) for ``public_key`` signed by the root CA: ``subject``, these extended key
+    usages and alternative names, valid for ``days`` (within the CA's own validity)."""
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    now = dt.datetime.now(dt.UTC)
+    not_before = max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc)
+    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
+    if not_after <= not_before:
+        not_after = not_before + dt.timedelta(seconds=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -156,15 +164,13 @@ def issue_node_cert(
                           encipher_only=False, decipher_only=False),
             critical=True,
         )
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(san, critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
             critical=False,
         )
     )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
     return cert_pem_of(builder.sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]

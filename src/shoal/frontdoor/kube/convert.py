@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from shoal.api import selectors
 from shoal.api.errors import FieldCause, Invalid, InvalidArgument
 from shoal.api.kube import ACTIVE, Event, EventSource, InvolvedObject, Namespace, ServiceAccount
 from shoal.api.meta import ObjectRef, OwnerReference, Version, set_owner_references
@@ -220,8 +221,6 @@ class _Errors:
 
 _DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = _DNS1123_LABEL + r"(\." + _DNS1123_LABEL + ")*"
-_QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_LABEL_VALUE = "(" + _QUALIFIED_NAME + ")?"
 _CONFIG_KEY = "[-._a-zA-Z0-9]+"
 _IANA_SVC = "[-a-z0-9]+"
 
@@ -238,19 +237,12 @@ _LABEL_MSG = _regex_error("a lowercase RFC 1123 label must consist of lower case
 _SUBDOMAIN_MSG = _regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
                               "'-' or '.', and must start and end with an alphanumeric character", _DNS1123_SUBDOMAIN,
                               "example.com")
-_QUALIFIED_MSG = _regex_error("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-                              "with an alphanumeric character", _QUALIFIED_NAME, "MyName", "my.name", "123-abc")
-_VALUE_MSG = _regex_error("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
-                          "or '.', and must start and end with an alphanumeric character", _LABEL_VALUE, "MyValue",
-                          "my_value", "12345")
 _CONFIG_KEY_MSG = _regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
                                _CONFIG_KEY, "key.name", "KEY_NAME", "key-name")
 _ENV_NAME_MSG = "a valid environment variable name must consist only of printable ASCII characters other than '='"
 
 _re_label = re.compile(_DNS1123_LABEL)
 _re_subdomain = re.compile(_DNS1123_SUBDOMAIN)
-_re_qualified = re.compile(_QUALIFIED_NAME)
-_re_value = re.compile(_LABEL_VALUE)
 _re_config_key = re.compile(_CONFIG_KEY)
 _re_iana = re.compile(_IANA_SVC)
 _re_has_letter = re.compile("[a-z]")
@@ -278,34 +270,12 @@ def dns1123_subdomain(value: str) -> list[str]:
 
 def qualified_name(value: str) -> list[str]:
     """What is wrong with ``value`` as a label or annotation key (``[prefix/]name``)."""
-    errs: list[str] = []
-    parts = value.split("/")
-    if len(parts) == 1:
-        name = parts[0]
-    elif len(parts) == 2:
-        prefix, name = parts
-        if not prefix:
-            errs.append("prefix part must be non-empty")
-        else:
-            errs += [f"prefix part {m}" for m in dns1123_subdomain(prefix)]
-    else:
-        return ["a qualified name " + _QUALIFIED_MSG + " with an optional DNS subdomain prefix and '/' (e.g. "
-                "'example.com/MyName')"]
-    if not name:
-        errs.append("name part must be non-empty")
-    elif len(name) > 63:
-        errs.append("name part " + _max_len(63))
-    if not _re_qualified.fullmatch(name):
-        errs.append("name part " + _QUALIFIED_MSG)
-    return errs
+    return selectors.qualified_name_errors(value)
 
 
 def label_value(value: str) -> list[str]:
     """What is wrong with ``value`` as a label value."""
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _re_value.fullmatch(value):
-        errs.append(_VALUE_MSG)
-    return errs
+    return selectors.label_value_errors(value)
 
 
 def config_key(value: str) -> list[str]:

@@ -9,16 +9,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 from collections.abc import Iterable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from shoal.pki import cert_pem_of, key_pem_of
+from shoal.manager.ca import sign_cert
+from shoal.pki import key_pem_of
 
 ADMIN_USER = "kubernetes-admin"
 ADMIN_GROUP = "system:masters"
@@ -28,37 +27,9 @@ API_SERVER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc"
 
 def _sign(ca_cert_pem: str, ca_key_pem: str, subject: x509.Name, usage: x509.ObjectIdentifier,
           san: x509.SubjectAlternativeName | None, days: float) -> tuple[str, str]:
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem.encode())
-    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), password=None)
+    """A new key and its certificate from the root CA (PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    not_before = max(now - dt.timedelta(minutes=5), ca_cert.not_valid_before_utc)
-    not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=False, crl_sign=False,
-                          content_commitment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),  # type: ignore[arg-type]
-            critical=False,
-        )
-    )
-    if san is not None:
-        builder = builder.add_extension(san, critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
-    return cert_pem_of(cert), key_pem_of(key)
+    return sign_cert(ca_cert_pem, ca_key_pem, subject, key.public_key(), [usage], san, days), key_pem_of(key)
 
 
 def issue_api_server_cert(ca_cert_pem: str, ca_key_pem: str, ips: Iterable[str]) -> tuple[str, str]:
