@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,26 @@ def test_delete_sends_sigterm_then_sigkill_after_the_grace_period(k: Kubectl) ->
     k("delete", "pod", "stubborn", timeout=60)  # kubectl waits until it is gone
     took = time.monotonic() - start
     assert 2.5 <= took < 25, took
+
+
+def test_attach_shows_the_containers_output_as_it_comes(k: Kubectl) -> None:
+    ticker = POD.replace("mywebserver", "ticker").replace(
+        "    imagePullPolicy: IfNotPresent\n",
+        "    imagePullPolicy: IfNotPresent\n"
+        "    command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.3; done']\n")
+    k("apply", "-f", "-", input=ticker)
+    wait_running(k, "ticker")
+    attach = k.popen("attach", "ticker")
+    killer = threading.Timer(30, attach.kill)  # a readline that would wait for ever
+    killer.start()
+    try:
+        assert attach.stdout is not None
+        line = attach.stdout.readline()
+        assert line.startswith("tick "), line
+        later = attach.stdout.readline()
+        assert int(later.split()[1]) > int(line.split()[1])
+    finally:
+        killer.cancel()
+        attach.kill()
+        attach.wait()
+    k("delete", "pod", "ticker", "--grace-period=1")

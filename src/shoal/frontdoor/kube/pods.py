@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from aiohttp import web
 
-from shoal.api.nodeinfo import LogOptions, LogSelector
+from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.api.types import Task
 from shoal.frontdoor.kube import status, streams
 from shoal.frontdoor.kube.replies import KubeError, reply
@@ -79,9 +80,57 @@ async def logs(request: web.Request, door: Door, target: Target) -> web.StreamRe
     return resp
 
 
+class _Attached:
+    """``attach`` to a container as shoal offers it: its output from now on, as it comes (its main
+    process's stdin is not kept open by the runtimes, so what the client types is dropped). Ends when
+    the client leaves; the container runs on."""
+
+    def __init__(self, entries: AsyncIterator[LogEntry]) -> None:
+        self._out: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._err: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._done = asyncio.Event()
+        self._pump = asyncio.get_running_loop().create_task(self._run(entries))
+
+    async def _run(self, entries: AsyncIterator[LogEntry]) -> None:
+        try:
+            async for e in entries:
+                await (self._err if e.stream == "stderr" else self._out).put(e.message + b"\n")
+        finally:
+            await self._out.put(None)
+            await self._err.put(None)
+            self._done.set()
+
+    async def write_stdin(self, data: bytes) -> None:
+        return None
+
+    async def close_stdin(self) -> None:
+        return None
+
+    @staticmethod
+    async def _drain(q: asyncio.Queue[bytes | None]) -> AsyncIterator[bytes]:
+        while (chunk := await q.get()) is not None:
+            yield chunk
+
+    def stdout(self) -> AsyncIterator[bytes]:
+        return self._drain(self._out)
+
+    def stderr(self) -> AsyncIterator[bytes]:
+        return self._drain(self._err)
+
+    async def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        await self._done.wait()
+        return 0
+
+    async def kill(self) -> None:
+        self._pump.cancel()
+
+
 async def exec_(request: web.Request, door: Door, target: Target) -> web.StreamResponse:
-    """``exec`` (a new process) and ``attach`` (not offered: containers' main processes are not
-    attachable here), over WebSocket channels or SPDY."""
+    """``exec`` (a new process) and ``attach`` (the container's output as it comes, ``_Attached``),
+    over WebSocket channels or SPDY."""
     pod: Task = door.current(target)
     try:
         opts = streams.parse_exec_query(request)
@@ -91,7 +140,13 @@ async def exec_(request: web.Request, door: Door, target: Target) -> web.StreamR
     if not streams.wants_upgrade(request):
         raise KubeError(status.bad_request("Upgrade request required"))
     if target.sub == "attach":
-        raise KubeError(status.method_not_allowed("pods", "", "attach"))
+        entries = door.node.logs().stream(LogSelector(task_id=pod.ID, container=container),
+                                          LogOptions(tail=0, follow=True))
+        attached = _Attached(entries)
+        try:
+            return await streams.serve_exec(request, attached, options=opts, attach=True)
+        finally:
+            await attached.kill()
     if not opts.command:
         raise KubeError(status.bad_request("you must specify at least one command for the container"))
     session = await door.kube().exec(pod, container, opts.command, tty=opts.tty, stdin=opts.stdin)
