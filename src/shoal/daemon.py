@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import gc
 import json
 import logging
 import os
 import shutil
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +194,20 @@ class Daemon:
 
     def describe(self) -> NodeDescription:
         return describe_node(self.hostname, self.config.labels, self.config.cpus, self.config.memory,
-                             self.config.generic_resources)
+                             self.config.generic_resources, runtime=self.runtime_name,
+                             runtime_version=self._runtime_version())
+
+    @functools.cache  # noqa: B019 (one daemon a process; asked once)
+    def _runtime_version(self) -> str:
+        """runc's version (``runc --version``), for Kubernetes' ``containerRuntimeVersion``; "" for the others."""
+        if self.runtime_name != "runc":
+            return ""
+        try:
+            out = subprocess.run(["runc", "--version"], capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        first = out.splitlines()[0] if out else ""
+        return first.removeprefix("runc version ").strip()
 
     # ------------------------------------------------------------ lifecycle
 

@@ -141,8 +141,8 @@ async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 <
     for i in range(1, nodes):
         node_id = new_id()
         w = Worker(node_id, HollowRuntime(start_delay), m.dispatcher,
-                   describe_node(f"hollow-{i}", cpus=cpus, memory=memory, generic=generic), "127.0.0.1",
-                   role="worker")
+                   describe_node(f"hollow-{i}", cpus=cpus, memory=memory, generic=generic, runtime="hollow"),
+                   "127.0.0.1", role="worker")
         await w.start()
         sim.workers.append(w)
     if label_values:

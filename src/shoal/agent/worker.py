@@ -28,6 +28,7 @@ from shoal.api.types import (
     EngineDescription,
     GenericResource,
     NodeDescription,
+    NodeSystem,
     Platform,
     Resources,
     Task,
@@ -70,8 +71,23 @@ def mem_total() -> int:
     return 0
 
 
+def os_image() -> str:
+    """The operating system's name (``PRETTY_NAME`` of os-release), as the kubelet reports it."""
+    for path in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(path) as f:
+                for line in f:
+                    key, _, value = line.strip().partition("=")
+                    if key == "PRETTY_NAME":
+                        return value.strip('"')
+        except OSError:
+            continue
+    return ""
+
+
 def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus: int = 0,
-                  memory: int = 0, generic: list[GenericResource] | None = None) -> NodeDescription:
+                  memory: int = 0, generic: list[GenericResource] | None = None, runtime: str = "",
+                  runtime_version: str = "") -> NodeDescription:
     return NodeDescription(
         Hostname=hostname or socket.gethostname(),
         Platform=Platform(Architecture=platform.machine(), OS="linux"),
@@ -84,6 +100,8 @@ def describe_node(hostname: str = "", labels: dict[str, str] | None = None, cpus
                      {"Type": "Network", "Name": "host"}, {"Type": "Network", "Name": "overlay"},
                      {"Type": "Volume", "Name": "local"}],
         ),
+        System=NodeSystem(KernelVersion=platform.release(), OSImage=os_image(), Runtime=runtime,
+                          RuntimeVersion=runtime_version) if runtime else None,
     )
 
 

@@ -454,12 +454,23 @@ class TLSInfo(Base):
     CertIssuerPublicKey: str = ""
 
 
+class NodeSystem(Base, omit_defaults=True):
+    """What the node runs on, as Kubernetes' ``nodeInfo`` shows it (the Docker door leaves it out):
+    the kernel's release, the operating system's name, the runtime that runs its containers."""
+
+    KernelVersion: str = ""
+    OSImage: str = ""
+    Runtime: str = ""  # runc | docker | process | hollow
+    RuntimeVersion: str = ""
+
+
 class NodeDescription(Base):
     Hostname: str = ""
     Platform: Platform = field(default_factory=Platform)
     Resources: Resources = field(default_factory=Resources)
     Engine: EngineDescription = field(default_factory=EngineDescription)
     TLSInfo: TLSInfo | None = None
+    System: NodeSystem | None = None
 
 
 class NodeStatus(Base):

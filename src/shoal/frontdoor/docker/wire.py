@@ -188,6 +188,9 @@ def object_json(obj: Any) -> dict[str, Any]:
     spec = data.get("Spec")
     if isinstance(obj, core.Node) and isinstance(spec, dict):
         spec.pop("Taints", None)  # Kubernetes' only
+        desc = data.get("Description")
+        if isinstance(desc, dict):
+            desc.pop("System", None)  # Kubernetes' nodeInfo
     for a in data.get("Attachments") or ():  # a node's: each holds the network as it was
         for k in _NOT_DOCKERS:
             a["Network"].pop(k, None)

@@ -95,6 +95,7 @@ from shoal.api.types import (
     ContainerStatus,
     Node,
     NodeSpec,
+    NodeSystem,
     Placement,
     ResourceRequirements,
     Resources,
@@ -1990,6 +1991,11 @@ def _node_to_wire(n: Node) -> dict[str, Any]:
                  for kind in ("MemoryPressure", "DiskPressure", "PIDPressure", "Ready")]
     engine = n.Description.Engine
     engine_labels = engine.Labels or {}
+    system = n.Description.System or NodeSystem()
+    if system.Runtime:  # the runtime that runs the node's containers, and its version
+        runtime_version = f"{system.Runtime}://{system.RuntimeVersion or engine.EngineVersion}"
+    else:
+        runtime_version = f"{RUNTIME_SCHEME}://{engine.EngineVersion}" if engine.EngineVersion else ""
     addresses = []
     if n.Status.Addr:
         addresses.append({"type": "InternalIP", "address": n.Status.Addr})
@@ -2001,10 +2007,9 @@ def _node_to_wire(n: Node) -> dict[str, Any]:
         "addresses": addresses,
         "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
         "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
-                     "kernelVersion": engine_labels.get(KERNEL_VERSION_LABEL, ""),
-                     "osImage": engine_labels.get(OS_IMAGE_LABEL, ""),
-                     "containerRuntimeVersion": f"{RUNTIME_SCHEME}://{engine.EngineVersion}" if engine.EngineVersion
-                     else "",
+                     "kernelVersion": system.KernelVersion or engine_labels.get(KERNEL_VERSION_LABEL, ""),
+                     "osImage": system.OSImage or engine_labels.get(OS_IMAGE_LABEL, ""),
+                     "containerRuntimeVersion": runtime_version,
                      "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": "",
                      "operatingSystem": (n.Description.Platform.OS or "linux").lower(),
                      "architecture": _arch(n.Description.Platform.Architecture)},

@@ -233,6 +233,7 @@ def test_a_nodes_attachments_show_their_network_without_metadata() -> None:
         ID="ing", Spec=T.NetworkSpec(Name="ingress", Ingress=True)), Addresses=["10.0.0.2/24"])])
     want = msgspec.to_builtins(plain)
     want["Spec"].pop("Taints")  # Kubernetes' only: Docker's node has none
+    want["Description"].pop("System")  # (Kubernetes' nodeInfo)
     for k in (*META_ONLY, "Name", "Labels"):
         want.pop(k)
         want["Attachments"][0]["Network"].pop(k)
@@ -270,3 +271,8 @@ def test_docker_cannot_set_tolerations() -> None:
     assert core.Placement is not None and core.Placement.Tolerations is None
     assert core.Placement == task_spec().Placement
     assert wire.placement_to_core(None) is None and wire.placement_from_core(None) is None
+
+
+def test_a_nodes_system_is_kubernetes_only() -> None:
+    node = T.Node(ID="n", Description=T.NodeDescription(System=T.NodeSystem(KernelVersion="6.1", Runtime="runc")))
+    assert "System" not in wire.object_json(node)["Description"]

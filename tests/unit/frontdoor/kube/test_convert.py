@@ -28,6 +28,7 @@ from shoal.api.types import (
     NodeDescription,
     NodeSpec,
     NodeStatus,
+    NodeSystem,
     Platform,
     Resources,
     Secret,
@@ -674,6 +675,15 @@ def test_node_from_swarm_node() -> None:
     info = st["nodeInfo"]
     assert (info["kubeletVersion"], info["containerRuntimeVersion"], info["kernelVersion"], info["architecture"],
             info["operatingSystem"]) == ("v1.33.1-shoal", "docker://28.2.2-shoal", "6.1.0", "amd64", "linux")
+
+
+def test_node_info_from_what_the_node_runs_on() -> None:
+    n = swarm_node()
+    n.Description.System = NodeSystem(KernelVersion="6.1.0-28-amd64", OSImage="Debian GNU/Linux 12 (bookworm)",
+                                      Runtime="runc", RuntimeVersion="1.1.5")
+    info = C.to_wire("nodes", n)["status"]["nodeInfo"]
+    assert (info["kernelVersion"], info["osImage"], info["containerRuntimeVersion"]) == (
+        "6.1.0-28-amd64", "Debian GNU/Linux 12 (bookworm)", "runc://1.1.5")
 
 
 def test_node_cordoned_and_down() -> None:
