@@ -35,7 +35,7 @@ from shoal.api import nodelabels, selectors
 from shoal.api.errors import NotFound
 from shoal.api.types import Node, Task, TaskSpec, clone, containers_of
 from shoal.frontdoor.kube import apply, convert, openapi, patch, protobuf, status, tables, wire
-from shoal.frontdoor.kube.replies import JSON, KubeError, reply, success
+from shoal.frontdoor.kube.replies import JSON, KubeError, reply, send, success
 from shoal.frontdoor.kube.resources import Resource
 from shoal.nodeapi import Kube, NodeAPI
 
@@ -359,7 +359,8 @@ class Door:
         if tables.wants_table(accept):
             body = tables.table(target.resource, items, str(rev), request.query.get("includeObject", "Metadata"),
                                 continue_token=cont)
-            return reply(body, content_type=tables.content_type(accept))
+            del items
+            return await send(request, body, tables.content_type(accept))
         meta: dict[str, Any] = {"resourceVersion": str(rev)}
         if cont:
             meta["continue"] = cont
@@ -369,7 +370,7 @@ class Door:
             o.pop("kind", None)
             o.pop("apiVersion", None)
         r = target.resource
-        return reply({"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta, "items": items})
+        return await send(request, {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta, "items": items})
 
     def current(self, target: Target) -> Any:
         return self.kube().get(target.kind, target.namespace, target.name)
