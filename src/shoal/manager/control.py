@@ -38,9 +38,11 @@ from shoal.api.types import (
     Endpoint,
     EndpointSpec,
     ManagerStatus,
+    Mount,
     Node,
     NodeSpec,
     ObjectRef,
+    PortConfig,
     PullOptions,
     ReplicatedService,
     Service,
@@ -72,6 +74,33 @@ _RIGHT = ["albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", 
 
 def service_exists(name: str) -> ShoalError:
     return RPCError(Code.ALREADY_EXISTS, f"name conflicts with an existing object: service {name} already exists")
+
+
+_INT64_LIMIT = 1 << 63  # SwarmKit reads a replica count (a uint64) as an int64: from here on it is negative
+_PORT_MAX = 65535
+
+
+def _validate_port(p: PortConfig) -> None:
+    """A port outside 0..65535 would be stored and then fail every packet filter sync and every client
+    that reads it as a uint16. dockerd 20.10 stores it (and never allocates the service); the docker CLI
+    refuses it in go-connections' words (``invalid hostPort: 70000``, ``invalid containerPort: …``)."""
+    if not 0 <= p.PublishedPort <= _PORT_MAX:
+        raise InvalidArgument(f"invalid hostPort: {p.PublishedPort}")
+    if not 0 <= p.TargetPort <= _PORT_MAX:
+        raise InvalidArgument(f"invalid containerPort: {p.TargetPort}")
+
+
+def _validate_mounts(mounts: list[Mount]) -> None:
+    """SwarmKit's duplicate mount check (controlapi ``validateMounts``), and a bind mount's source that
+    must be absolute: dockerd checks it on the node when the task starts (the executor's mount
+    validation) and rejects every task with these words; shoal refuses the spec at once."""
+    targets: set[str] = set()
+    for m in mounts:
+        if m.Target in targets:
+            raise invalid(f"ContainerSpec: duplicate mount point: {m.Target}")
+        targets.add(m.Target)
+        if m.Type == "bind" and not m.Source.startswith("/"):
+            raise InvalidArgument(f"invalid bind mount source, must be an absolute path: {m.Source}")
 
 
 def random_name() -> str:
@@ -263,6 +292,9 @@ class ControlAPI:
             raise invalid("service mode can only be one of replicated, global, replicated-job or global-job")
         if mode.ReplicatedJob is not None or mode.GlobalJob is not None:
             raise unimplemented("jobs are not supported by shoal yet")
+        if mode.Replicated is not None and mode.Replicated.Replicas is not None \
+                and not 0 <= mode.Replicated.Replicas < _INT64_LIMIT:
+            raise invalid("Number of replicas must be non-negative")  # SwarmKit's validateMode (int64 of a uint64)
         if tt.Placement is not None:
             try:
                 constraint.parse(tt.Placement.Constraints)
@@ -286,6 +318,7 @@ class ControlAPI:
             problem = health.validate(cs.Healthcheck) or template.validate(cs, spec.Name)
             if problem:
                 raise invalid(problem)
+            _validate_mounts(cs.Mounts or [])
         for cfg in (spec.UpdateConfig, spec.RollbackConfig):
             if cfg is None:
                 continue
@@ -301,6 +334,7 @@ class ControlAPI:
                 raise invalid(f"invalid endpoint mode: {ep.Mode}")
             seen: set[tuple[str, int]] = set()
             for p in ep.Ports or []:
+                _validate_port(p)
                 if p.PublishedPort and (p.Protocol, p.PublishedPort) in seen:
                     raise invalid("EndpointSpec: duplicate published ports provided")
                 seen.add((p.Protocol, p.PublishedPort))

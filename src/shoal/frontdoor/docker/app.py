@@ -6,7 +6,8 @@ JSON shapes, status codes and ``{"message": …}`` errors (the core's coded erro
 ``errors.py``). Every route is served with and without a ``/v1.NN`` prefix. Unknown routes answer
 404 ``page not found``. Operations the Engine API does not have live under ``/shoal/``
 (``POST /shoal/services/dry-run``: the placement a ``POST /services/create`` with the same body would
-make, written nowhere).
+make, written nowhere). A JSON route reads its body whole up to ``MAX_BODY`` and answers 413 beyond;
+``docker load`` and ``docker import`` stream theirs to a file, without a limit.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 NODE: web.AppKey[NodeAPI] = web.AppKey("node", NodeAPI)
 AUTH_HEADER = "X-Registry-Auth"  # base64url JSON {username, password, serveraddress}
+# The largest request body read whole (every JSON route); image load and import stream their bodies
+# to a file and have no limit. dockerd has none either: 16 MiB is far above any spec the CLI sends.
+MAX_BODY = 16 << 20
 
 
 def jresp(obj: Any, status: int = 200) -> web.Response:
@@ -89,6 +93,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return err(404, "page not found")
     except web.HTTPMethodNotAllowed:
         return err(405, "method not allowed")
+    except web.HTTPRequestEntityTooLarge:
+        return err(413, f"request body too large: the limit is {MAX_BODY} bytes")
     except web.HTTPException:
         raise
     except (ConnectionResetError, asyncio.CancelledError):
@@ -349,9 +355,23 @@ def service_json(c: Control | None, s: Service, status: bool = False, defaults: 
     return out
 
 
+def _go_uint(value: int | None, field: str, bits: int) -> None:
+    """dockerd decodes these numbers into Go's unsigned integers: a negative or too large one is its
+    JSON decoder's error (400), before SwarmKit sees the spec."""
+    if value is not None and not 0 <= value < 1 << bits:
+        raise InvalidArgument(
+            f"invalid JSON: json: cannot unmarshal number {value} into Go struct field {field} of type uint{bits}")
+
+
 async def service_spec(request: web.Request) -> Any:
     """The request's ServiceSpec (Docker's shape) as the core's."""
-    return wire.service_spec_to_core(await body_as(request, wire.ServiceSpec))
+    spec: wire.ServiceSpec = await body_as(request, wire.ServiceSpec)
+    if spec.Mode.Replicated is not None:
+        _go_uint(spec.Mode.Replicated.Replicas, "ReplicatedService.Mode.Replicated.Replicas", 64)
+    for p in spec.EndpointSpec.Ports or [] if spec.EndpointSpec is not None else []:
+        _go_uint(p.TargetPort, "PortConfig.EndpointSpec.Ports.TargetPort", 32)
+        _go_uint(p.PublishedPort, "PortConfig.EndpointSpec.Ports.PublishedPort", 32)
+    return wire.service_spec_to_core(spec)
 
 
 async def services_list(request: web.Request) -> web.StreamResponse:
@@ -813,7 +833,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
 
 def make_app(n: NodeAPI) -> web.Application:
     """The Engine API over ``n`` (a ``Daemon``, or any object that implements ``NodeAPI``)."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1 << 40)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
     app[NODE] = n
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

@@ -21,7 +21,7 @@ from shoal.api.errors import Unavailable
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Taint
 from shoal.daemon import Daemon, DaemonConfig
-from shoal.frontdoor.docker.app import make_app
+from shoal.frontdoor.docker.app import MAX_BODY, make_app
 from shoal.store.backend import StoreError
 from tests.support import free_port
 from tests.unit.helpers import until
@@ -560,3 +560,86 @@ async def test_a_docker_node_update_keeps_the_nodes_taints(manager: Daemon, clie
     stored = m.store.get(Node, manager.node_id)
     assert stored is not None and stored.Spec.Labels == {"zone": "a"}
     assert stored.Spec.Taints == [Taint(Key="dedicated", Value="gpu", Effect="NoSchedule")]
+
+
+# ---------------------------------------------------------------- input Docker refuses (issue 18)
+
+
+def with_ports(name: str, *ports: dict[str, Any]) -> dict[str, Any]:
+    return {**service_body(name), "EndpointSpec": {"Ports": list(ports)}}
+
+
+def with_mounts(name: str, *mounts: dict[str, Any]) -> dict[str, Any]:
+    body = service_body(name)
+    body["TaskTemplate"]["ContainerSpec"]["Mounts"] = list(mounts)
+    return body
+
+
+# Each body with Docker's answer: dockerd's JSON decoder for numbers its unsigned fields cannot hold (a
+# 20.10 daemon answers the same words without the "invalid JSON: " of newer dockerd's ReadJSON), SwarmKit's
+# controlapi (validateMode, validateMounts), the executor's mount check (dockerd rejects the tasks with
+# it; shoal refuses the spec) and the CLI's port parser (dockerd 20.10 stores such a port, unallocated).
+REFUSED: list[tuple[dict[str, Any], str]] = [
+    (service_body("r", replicas=-1), "invalid JSON: json: cannot unmarshal number -1 into Go struct field "
+     "ReplicatedService.Mode.Replicated.Replicas of type uint64"),
+    (service_body("r", replicas=1 << 64), "invalid JSON: json: cannot unmarshal number 18446744073709551616 into "
+     "Go struct field ReplicatedService.Mode.Replicated.Replicas of type uint64"),
+    (service_body("r", replicas=1 << 63), "rpc error: code = InvalidArgument desc = Number of replicas must be "
+     "non-negative"),
+    (with_ports("p", {"TargetPort": -1}), "invalid JSON: json: cannot unmarshal number -1 into Go struct field "
+     "PortConfig.EndpointSpec.Ports.TargetPort of type uint32"),
+    (with_ports("p", {"TargetPort": 80, "PublishedPort": -5}), "invalid JSON: json: cannot unmarshal number -5 "
+     "into Go struct field PortConfig.EndpointSpec.Ports.PublishedPort of type uint32"),
+    (with_ports("p", {"TargetPort": 80, "PublishedPort": 1 << 32}), "invalid JSON: json: cannot unmarshal number "
+     "4294967296 into Go struct field PortConfig.EndpointSpec.Ports.PublishedPort of type uint32"),
+    (with_ports("p", {"TargetPort": 80, "PublishedPort": 70000}), "invalid hostPort: 70000"),
+    (with_ports("p", {"TargetPort": 65536, "PublishedPort": 8080}), "invalid containerPort: 65536"),
+    (with_mounts("m", {"Type": "bind", "Source": "rel/dir", "Target": "/x"}),
+     "invalid bind mount source, must be an absolute path: rel/dir"),
+    (with_mounts("m", {"Type": "volume", "Source": "a", "Target": "/x"}, {"Type": "tmpfs", "Target": "/x"}),
+     "rpc error: code = InvalidArgument desc = ContainerSpec: duplicate mount point: /x"),
+]
+
+
+@pytest.mark.parametrize(("body", "words"), REFUSED)
+async def test_input_docker_refuses_is_refused_on_create_and_update(manager: Daemon, client: Client,
+                                                                    body: dict[str, Any], words: str) -> None:
+    assert await error(await client.post(f"{V}/services/create", json=body), 400) == words
+    assert await (await client.get(f"{V}/services")).json() == []
+    sid = await create_service(client, body["Name"])
+    svc = await (await client.get(f"{V}/services/{sid}")).json()
+    r = await client.post(f"{V}/services/{sid}/update?version={svc['Version']['Index']}", json=body)
+    assert await error(r, 400) == words
+    after = await (await client.get(f"{V}/services/{sid}")).json()
+    assert after["Version"] == svc["Version"] and after["Spec"] == svc["Spec"]
+
+
+async def test_the_edges_docker_accepts_are_accepted(manager: Daemon, client: Client) -> None:
+    await create_service(client, "zero", replicas=0)
+    edge = with_ports("edge", {"TargetPort": 65535, "PublishedPort": 65535})
+    r = await client.post(f"{V}/services/create", json=edge)
+    assert r.status == 201, await r.text()
+    mounts = with_mounts("mounts", {"Type": "bind", "Source": "/srv", "Target": "/a"},
+                         {"Type": "volume", "Source": "v", "Target": "/b"})
+    r = await client.post(f"{V}/services/create", json=mounts)
+    assert r.status == 201, await r.text()
+
+
+async def test_a_body_over_the_limit_is_413_and_not_stored(manager: Daemon, client: Client) -> None:
+    body = service_body("huge")
+    body["Labels"] = {"pad": "x" * MAX_BODY}
+    r = await client.post(f"{V}/services/create", json=body)
+    assert await error(r, 413) == f"request body too large: the limit is {MAX_BODY} bytes"
+    assert await (await client.get(f"{V}/services")).json() == []
+    r = await client.post(f"{V}/secrets/create", data=b" " * (MAX_BODY + 1))
+    assert await error(r, 413) == f"request body too large: the limit is {MAX_BODY} bytes"
+
+
+async def test_image_load_and_import_stream_bodies_over_the_limit(node: Daemon, client: Client) -> None:
+    """Streamed uploads are read a chunk at a time: no limit (the image store then judges the tarball)."""
+    big = b"\0" * (MAX_BODY + (1 << 20))  # zeros: an empty tar archive with a long end
+    r = await client.post(f"{V}/images/load", data=big)
+    assert await error(r, 400) == "invalid archive: does not contain a manifest.json"
+    r = await client.post(f"{V}/images/create?fromSrc=-&repo=big", data=big)
+    assert r.status == 200, await r.text()
+    assert (await r.json())["status"].startswith("sha256:")
