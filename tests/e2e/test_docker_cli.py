@@ -128,6 +128,22 @@ def test_missing_image_is_rejected(shoal: ShoalDaemon) -> None:
     shoal.docker("service", "rm", "ghost")
 
 
+def test_mounts_docker_refuses_are_refused(shoal: ShoalDaemon) -> None:
+    """Duplicate targets in SwarmKit's words; a relative bind source in the words dockerd's executor
+    rejects the tasks with (shoal refuses the service at once). Nothing is created."""
+    dup = shoal.docker("service", "create", "-d", "--name", "dupm", "--mount", "type=tmpfs,target=/x",
+                       "--mount", "type=volume,source=v,target=/x", "nginx", check=False)
+    assert dup.returncode != 0
+    assert ("Error response from daemon: rpc error: code = InvalidArgument desc = "
+            "ContainerSpec: duplicate mount point: /x") in dup.stderr
+    rel = shoal.docker("service", "create", "-d", "--name", "relm", "--mount", "type=bind,source=rel/dir,target=/x",
+                       "nginx", check=False)
+    assert rel.returncode != 0
+    assert "Error response from daemon: invalid bind mount source, must be an absolute path: rel/dir" in rel.stderr
+    names = [r[1] for r in rows(shoal.docker("service", "ls").stdout)]
+    assert "dupm" not in names and "relm" not in names
+
+
 def test_scale_and_update_replicas(shoal: ShoalDaemon) -> None:
     assert "webserver scaled to 5" in shoal.docker("service", "scale", "-d", "webserver=5").stdout
     wait_for(lambda: replicas(shoal, "webserver") == "5/5", what="5/5")
