@@ -50,6 +50,10 @@ def may_do_everything(request: web.Request) -> bool:
     return user is None or user.admin or "system:serviceaccounts" in user.groups
 
 
+# The API server's limit on a request body (kube-apiserver's MaxRequestBodyBytes, 3 MB).
+MAX_REQUEST_BODY = 3 * 1024 * 1024
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -60,6 +64,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return failure(error_status(e))
     except web.HTTPNotFound:
         return failure(status.route_not_found())
+    except web.HTTPRequestEntityTooLarge:
+        return failure(status.status(413, "RequestEntityTooLarge",
+                                     f"Request entity too large: limit is {MAX_REQUEST_BODY}"))
     except web.HTTPMethodNotAllowed:
         return failure(status.status(405, "MethodNotAllowed", "the server does not allow this method on the "
                                      "requested resource"))
@@ -222,7 +229,7 @@ async def not_found(request: web.Request) -> web.StreamResponse:
 def make_app(node: NodeAPI, bookmark_interval: float = watch.DEFAULT_BOOKMARK_INTERVAL,
              middlewares: tuple[Any, ...] = ()) -> web.Application:
     """The Kubernetes API over ``node`` (``middlewares`` run first: the server's authentication)."""
-    app = web.Application(middlewares=[*middlewares, errors_middleware], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[*middlewares, errors_middleware], client_max_size=MAX_REQUEST_BODY)
     app[DOOR] = Door(node)
     app[BOOKMARKS] = bookmark_interval
     r = app.router

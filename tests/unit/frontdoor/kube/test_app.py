@@ -88,6 +88,14 @@ async def test_unsupported_body_and_unavailable(env: Env) -> None:
     assert code == 503 and body["message"] == "the swarm does not have a leader"
 
 
+async def test_a_body_over_the_api_servers_limit_is_413(env: Env) -> None:
+    big = cm("big", k="x" * (3 * 1024 * 1024))
+    code, body, _ = await env.call("POST", CMS, big)
+    assert code == 413 and body["reason"] == "RequestEntityTooLarge"
+    assert body["message"] == "Request entity too large: limit is 3145728"
+    assert (await env.call("GET", f"{CMS}/big"))[0] == 404
+
+
 # ---------------------------------------------------------------- create, get, list
 
 
