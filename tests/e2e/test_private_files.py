@@ -58,6 +58,7 @@ def test_nobody_reads_a_tasks_environment_or_log(shoal: ShoalDaemon) -> None:
         assert mode(config.parent) == 0o710
         assert mode(d.data_root / "logs") == 0o700
         assert mode(config) == 0o600 and mode(log) == 0o600
+        assert mode(d.exec_root / "runc") == 0o700  # runc's state.json holds the spec too
         for p in (config, log):
             r = nobody_reads(p)
             assert r.returncode != 0 and b"hunter2" not in r.stdout, p

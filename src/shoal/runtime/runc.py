@@ -300,7 +300,7 @@ class RuncRuntime(ContainerTable):
         self.files_dir = self.exec_root / "files"
         private.make_dir(self.containers_dir, private.ROOT_MODE)
         private.make_dir(self.logs_dir)
-        self.state_root.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.state_root)  # runc's state.json holds the container's spec
         self.containers: dict[str, _Container] = {}
         self.pods: dict[str, list[str]] = {}  # a Pod's task ID → its containers' keys
         # The container's init is reparented to us once ``runc run -d`` exits: we reap it.

@@ -10,6 +10,7 @@ from pathlib import Path
 from shoal.runtime import logs, private
 from shoal.runtime.images import ImageStore
 from shoal.runtime.process import ProcessRuntime
+from shoal.runtime.volumes import META, VolumeStore
 
 
 def mode(p: Path) -> int:
@@ -68,3 +69,8 @@ def test_the_process_runtime_keeps_its_logs_closed(tmp_path: Path) -> None:
     rt = ProcessRuntime(tmp_path, ImageStore(tmp_path / "images"))
     assert mode(tmp_path / "logs") == 0o700
     assert rt.log_path("t1").parent == tmp_path / "logs"
+
+
+def test_a_volumes_options_are_kept_0600(tmp_path: Path) -> None:
+    VolumeStore(tmp_path / "volumes").ensure("vol", options={"o": "password=x"})
+    assert mode(tmp_path / "volumes" / "vol" / META) == 0o600
