@@ -69,6 +69,7 @@ from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
+from shoal.runtime import private
 from shoal.runtime.base import Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
@@ -137,7 +138,7 @@ class Daemon:
         self.config = config
         self.data_root = Path(config.data_root)
         self.exec_root = Path(config.exec_root)
-        self.data_root.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.data_root, private.ROOT_MODE)  # as dockerd's /var/lib/docker
         self.exec_root.mkdir(parents=True, exist_ok=True)
         self.images = ImageStore(self.data_root / "images")
         self.volumes = VolumeStore(self.data_root / "volumes")
@@ -284,18 +285,18 @@ class Daemon:
     def _save_identity(self, ca_pem: str, cert_pem: str, key_pem: str) -> None:
         """Keep the node's certificate and key. A manager's key is kept encrypted with the data key
         (unreadable on disk when autolock seals that key); the clear copy that etcd and TLS use lives
-        under the exec root (a tmpfs: /run) only while the daemon runs. A worker's is kept as it is."""
+        under the exec root (a tmpfs: /run) only while the daemon runs. A worker's is kept as it is (as
+        Docker keeps a worker's), 0600 in the 0700 swarm directory."""
+        private.make_dir(self.swarm_dir)
         (self.swarm_dir / "ca.pem").write_text(ca_pem)
         (self.swarm_dir / "node.crt").write_text(cert_pem)
         plain, sealed = self.swarm_dir / "node.key", self.swarm_dir / "node.key.enc"
         if self.role == "manager" and self.dek:
-            sealed.touch(mode=0o600)
-            sealed.write_bytes(keys.seal_with_dek(self.dek, key_pem.encode()))
+            private.write_file(sealed, keys.seal_with_dek(self.dek, key_pem.encode()))
             plain.unlink(missing_ok=True)
             self._runtime_key_file(key_pem)
         else:
-            plain.touch(mode=0o600)
-            plain.write_text(key_pem)
+            private.write_file(plain, key_pem)
             sealed.unlink(missing_ok=True)
 
     def _key_pem(self) -> str:
@@ -307,9 +308,8 @@ class Daemon:
     def _runtime_key_file(self, key_pem: str = "") -> Path:
         """The node's key in the clear under the exec root, for etcd's peer TLS."""
         path = self.exec_root / "swarm" / "node.key"
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch(mode=0o600)
-        path.write_text(key_pem or self._key_pem())
+        private.make_dir(path.parent)
+        private.write_file(path, key_pem or self._key_pem())
         return path
 
     def _identity(self) -> remote.Identity:
@@ -791,7 +791,7 @@ class Daemon:
             self.addr = addr
             self.role = "manager"
             self.managers = [addr]
-            self.swarm_dir.mkdir(parents=True, exist_ok=True)
+            private.make_dir(self.swarm_dir)
             state = self.swarm_dir / "state.db"
             for p in (state, Path(str(state) + "-wal"), Path(str(state) + "-shm")):
                 p.unlink(missing_ok=True)
@@ -829,7 +829,7 @@ class Daemon:
             ident = await remote.join(managers, token, self.hostname, addr, peer_port)
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
             self.listen_addr, self.addr = listen_addr, addr
-            self.swarm_dir.mkdir(parents=True, exist_ok=True)
+            private.make_dir(self.swarm_dir)
             if ident.role != "manager":
                 self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
                 self._save_node()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -117,3 +118,32 @@ async def test_the_session_brings_the_secrets_of_the_nodes_tasks(manager: tuple[
         assert removed == [t.ID] and deps_removed == [secret.ID]
     finally:
         await reg.close()
+
+
+async def test_the_nodes_keep_their_keys_closed(manager: tuple[Daemon, str], tmp_path: Path) -> None:
+    """The data root 0710 (as dockerd's), the swarm directory 0700, every key 0600: a manager's sealed
+    key and its clear copy under the exec root, a worker's key, keys.json."""
+    def mode(p: Path) -> int:
+        return stat.S_IMODE(p.stat().st_mode)
+
+    d, addr = manager
+    assert d.manager is not None
+    assert mode(tmp_path / "m") == 0o710
+    assert mode(tmp_path / "m" / "swarm") == 0o700
+    for p in (tmp_path / "m" / "swarm" / "node.key.enc", tmp_path / "m" / "swarm" / "keys.json",
+              tmp_path / "mrun" / "swarm" / "node.key"):
+        assert mode(p) == 0o600, p
+    assert mode(tmp_path / "mrun" / "swarm") == 0o700
+    (tmp_path / "w").mkdir(mode=0o755)  # an older daemon's data root, made wider: narrowed on start
+    w = Daemon(DaemonConfig(data_root=tmp_path / "w", exec_root=tmp_path / "wrun", runtime="process",
+                            hostname="wkr"))
+    await w.start()
+    try:
+        assert mode(tmp_path / "w") == 0o710
+        await w.swarm_join([addr], d.manager.control.cluster().JoinTokens.Worker,
+                           f"127.0.0.1:{free_port()}", "127.0.0.1")
+        assert mode(tmp_path / "w" / "swarm") == 0o700
+        assert mode(tmp_path / "w" / "swarm" / "node.key") == 0o600
+        assert mode(tmp_path / "w" / "logs") == 0o700
+    finally:
+        await w.stop()

@@ -127,7 +127,7 @@ class ContainerTable:
     files_dir: Path  # <exec-root>/files
 
     def log_path(self, task_id: str) -> Path:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self.logs_dir / f"{task_id}.log"
 
     def files_path(self, task_id: str) -> Path:

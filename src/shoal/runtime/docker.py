@@ -70,7 +70,7 @@ from shoal.api.hosts import extra_hosts
 from shoal.api.types import Task, first_container, service_id_of
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
-from shoal.runtime import logs, taskspec
+from shoal.runtime import logs, private, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,
@@ -162,8 +162,8 @@ class DockerRuntime(ContainerTable):
         self.tasks_dir = self.data_root / "docker"  # anonymous volumes, the image archives being loaded
         self.files_dir = self.exec_root / "files"
         self.volumes = VolumeStore(self.data_root / "volumes")
-        for d in (self.logs_dir, self.tasks_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.logs_dir)
+        self.tasks_dir.mkdir(parents=True, exist_ok=True)
         self.owner = str(self.data_root.resolve())
         self.containers: dict[str, _Container] = {}
         self._api: docker.APIClient | None = None

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from shoal.api.types import now_ts
+from shoal.runtime import private
 
 MAX_LINE = 1 << 20  # a longer "line" is cut into pieces of this size
 
@@ -25,7 +26,7 @@ class LogWriter:
 
     def __init__(self, path: Path, stream: str) -> None:
         self.stream = stream
-        self._out = open(path, "ab", buffering=0)  # closed by close()
+        self._out = open(private.open_append(path), "ab", buffering=0)  # 0600; closed by close()
         self._buf = b""
 
     def _line(self, line: bytes) -> None:

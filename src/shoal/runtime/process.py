@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from shoal.api.types import ContainerSpec, Task, first_container
 from shoal.runtime import files as task_files
-from shoal.runtime import logs
+from shoal.runtime import logs, private
 from shoal.runtime.base import Networking, Prober, RuntimeError_, Started, TaskFile, resource_env, task_image
 from shoal.runtime.images import ImageStore
 
@@ -113,7 +113,7 @@ class ProcessRuntime:
         # (a tmpfs: /run/shoal by default); the task finds them through $SHOAL_FILES.
         self.files_root = Path(exec_root if exec_root is not None else data_root) / "process"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.logs)
         self.images = images
         self.procs: dict[str, _Proc] = {}
 

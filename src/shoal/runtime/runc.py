@@ -2,7 +2,8 @@
 
 This module owns, for every task it runs:
 
-* ``<data-root>/containers/<task id>/`` — the OCI bundle: ``config.json``, the overlayfs ``upper/``,
+* ``<data-root>/containers/<task id>/`` (0710, ``config.json`` 0600: it holds the task's environment,
+  as ``runtime/private.py`` keeps the daemon's files) — the OCI bundle: ``config.json``, the overlayfs ``upper/``,
   ``work/`` and ``rootfs/`` (the image's unpacked layers as lower dirs), and the ``hostname``,
   ``hosts`` and ``resolv.conf`` files bind-mounted into the container;
 * nothing of the task's network: the container joins the sandbox the node's network made for the
@@ -15,7 +16,7 @@ This module owns, for every task it runs:
   is a read-only bind of one file (``files/<n>``); unmounted as soon as the container has exited (a
   Pod's container's: when it is removed);
 * the cgroups ``/shoal/<task id>`` in every hierarchy (made and removed by runc; removed here if left);
-* ``<data-root>/logs/<task id>.log`` — the task's output, written by ``logs.pump``.
+* ``<data-root>/logs/<task id>.log`` (0600, in a 0700 directory) — the task's output, written by ``logs.pump``.
 
 A Pod's task (``base.is_pod``: several containers, init containers, or an owner that is not a
 service) is several runc containers, one per container of the task (init containers too), each keyed
@@ -57,7 +58,7 @@ from typing import Any
 from shoal.api.types import ContainerSpec, Task, containers_of
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
-from shoal.runtime import logs, taskspec
+from shoal.runtime import logs, private, taskspec
 from shoal.runtime.base import (
     ContainerRecord,
     ContainerTable,
@@ -297,8 +298,9 @@ class RuncRuntime(ContainerTable):
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.state_root = self.exec_root / "runc"
         self.files_dir = self.exec_root / "files"
-        for d in (self.containers_dir, self.logs_dir, self.state_root):
-            d.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.containers_dir, private.ROOT_MODE)
+        private.make_dir(self.logs_dir)
+        private.make_dir(self.state_root)  # runc's state.json holds the container's spec
         self.containers: dict[str, _Container] = {}
         self.pods: dict[str, list[str]] = {}  # a Pod's task ID → its containers' keys
         # The container's init is reparented to us once ``runc run -d`` exits: we reap it.
@@ -419,6 +421,7 @@ class RuncRuntime(ContainerTable):
         if bundle.exists() or self.files_path(key).exists():
             await self._teardown(key)
         try:
+            bundle.mkdir(mode=private.ROOT_MODE, exist_ok=True)  # as dockerd's containers/<id>
             for sub in ("upper", "work", "rootfs"):
                 (bundle / sub).mkdir(parents=True)
             rootfs = bundle / "rootfs"
@@ -439,9 +442,7 @@ class RuncRuntime(ContainerTable):
             # A Pod's container's spec holds its environment (a Secret's values, maybe): it is kept on
             # the container's tmpfs, never on the node's disk; runc runs it from there.
             spec_dir = self.files_path(key) if pod else bundle
-            tmp = spec_dir / "config.json.tmp"
-            tmp.write_text(json.dumps(config, indent=1))
-            tmp.replace(spec_dir / "config.json")
+            private.write_file(spec_dir / "config.json", json.dumps(config, indent=1))
         except BaseException:
             await self._teardown(key)
             raise
@@ -612,7 +613,7 @@ class RuncRuntime(ContainerTable):
             c.exit, c.pid, c.finisher = None, 0, None
             with contextlib.suppress(FileNotFoundError):  # ``kubectl logs --previous`` reads it
                 c.log.replace(previous_log(c.log))
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.logs_dir)
         c.oom_killed = False
         return await self._run(c, key, c.log)
 
@@ -626,7 +627,7 @@ class RuncRuntime(ContainerTable):
         await self.stop(container_key(task_id, name), signal, grace)
 
     def container_log_path(self, task_id: str, name: str) -> Path:
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        private.make_dir(self.logs_dir)
         return self.logs_dir / f"{container_key(task_id, name)}.log"
 
     def exec_command(self, task_id: str, name: str, argv: list[str], tty: bool) -> list[str]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.labels import labels_match
+from shoal.runtime import private
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 META = "shoal.json"
@@ -47,7 +48,7 @@ class VolumeStore:
             data.mkdir(parents=True, exist_ok=True)
             meta = {"CreatedAt": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
                     "Labels": dict(labels or {}) or None, "Options": dict(options or {}) or None}
-            (self.root / name / META).write_text(json.dumps(meta))
+            private.write_file(self.root / name / META, json.dumps(meta))  # 0600: its options may hold a password
         return data
 
     def names(self) -> list[str]:
