@@ -137,7 +137,28 @@ def qint(request: web.Request, name: str) -> int:
         raise InvalidArgument(f"invalid {name}: {raw!r}") from e
 
 
+def check_for_json(request: web.Request) -> None:
+    """dockerd's ``CheckForJSON``: a body must say it is ``application/json`` (parameters allowed).
+
+    This is what keeps a browser's cross-origin ``POST`` (which may send ``text/plain`` without a
+    preflight) from creating anything. dockerd lets only a request without Content-Type through
+    without a body; an empty body passes here whatever it is labelled (aiohttp's and other clients
+    label an empty POST ``application/octet-stream``), as an empty body carries nothing to act on."""
+    ct = request.headers.get("Content-Type", "")
+    if not request.body_exists or request.content_length == 0:
+        return
+    mimetype = ct.split(";", 1)[0].strip().lower()
+    if not mimetype:
+        raise InvalidArgument(f"malformed Content-Type header ({ct}): mime: no media type")
+    kind, slash, sub = mimetype.partition("/")
+    if not slash or not kind or not sub:
+        raise InvalidArgument(f"malformed Content-Type header ({ct}): mime: expected slash after first token")
+    if mimetype != "application/json":
+        raise InvalidArgument(f"unsupported Content-Type header ({ct}): must be 'application/json'")
+
+
 async def body_as(request: web.Request, typ: type) -> Any:
+    check_for_json(request)
     raw = await request.read()
     if not raw.strip():
         return typ()
@@ -777,6 +798,7 @@ class VolumeCreateRequest(msgspec.Struct):
 
 
 async def volume_create(request: web.Request) -> web.StreamResponse:
+    check_for_json(request)
     req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
     name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
     return jresp(volume_json(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts)), 201)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -37,6 +38,7 @@ ALREADY_IN_SWARM = ('This node is already part of a swarm. Use "docker swarm lea
                     "another one.")
 LEAVE_LAST_MANAGER = ("You are attempting to leave the swarm on a node that is participating as a manager. Removing "
                       "the last manager erases all current state of the swarm. Use `--force` to ignore this message. ")
+JSON = {"Content-Type": "application/json"}  # what the docker CLI and SDKs send with a body
 OUT_OF_SEQUENCE = "rpc error: code = Unknown desc = update out of sequence"  # SwarmKit's store, over gRPC
 
 
@@ -450,12 +452,34 @@ async def test_configs_show_their_data(manager: Daemon, client: Client) -> None:
 
 async def test_bad_json_bodies_are_400(manager: Daemon, client: Client) -> None:
     for path in ("/services/create", "/networks/create", "/secrets/create", "/swarm/init", "/nodes/x/update"):
-        message = await error(await client.post(V + path, data=b"{not json"), 400)
+        message = await error(await client.post(V + path, data=b"{not json", headers=JSON), 400)
         assert message.startswith("invalid JSON: "), (path, message)  # dockerd's httputils.ReadJSON
     wrong_type = await client.post(f"{V}/services/create", json={"Name": 5})
     assert (await error(wrong_type, 400)).startswith("invalid JSON: ")
     # An empty body is an empty object (dockerd's ReadJSON), which a secret create then refuses.
     r = await client.post(f"{V}/secrets/create")
+    assert await error(r, 400) == "rpc error: code = InvalidArgument desc = name must be provided"
+
+
+async def test_json_bodies_must_say_application_json(manager: Daemon, client: Client) -> None:
+    """dockerd's CheckForJSON: a browser's cross-origin text/plain POST must not create a service."""
+    body = msgspec.json.encode(service_body("web"))
+    r = await client.post(f"{V}/services/create", data=body, headers={"Content-Type": "text/plain"})
+    assert await error(r, 400) == "unsupported Content-Type header (text/plain): must be 'application/json'"
+    r = await client.post(f"{V}/services/create", data=body, headers={"Content-Type": "text/plain;charset=UTF-8"})
+    assert await error(r, 400) == ("unsupported Content-Type header (text/plain;charset=UTF-8): "
+                                   "must be 'application/json'")
+    r = await client.post(f"{V}/services/create", data=body, headers={"Content-Type": "nonsense"})
+    assert await error(r, 400) == ("malformed Content-Type header (nonsense): "
+                                   "mime: expected slash after first token")
+    r = await client.post(f"{V}/volumes/create", data=b"{}", headers={"Content-Type": "text/plain"})
+    assert await error(r, 400) == "unsupported Content-Type header (text/plain): must be 'application/json'"
+    assert await (await client.get(f"{V}/services")).json() == []
+    # application/json with parameters is JSON; no Content-Type and no body is an empty object.
+    r = await client.post(f"{V}/services/create", data=body,
+                          headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert r.status == 201, await r.text()
+    r = await client.post(f"{V}/secrets/create", skip_auto_headers=["Content-Type"])
     assert await error(r, 400) == "rpc error: code = InvalidArgument desc = name must be provided"
 
 
@@ -631,7 +655,7 @@ async def test_a_body_over_the_limit_is_413_and_not_stored(manager: Daemon, clie
     r = await client.post(f"{V}/services/create", json=body)
     assert await error(r, 413) == f"request body too large: the limit is {MAX_BODY} bytes"
     assert await (await client.get(f"{V}/services")).json() == []
-    r = await client.post(f"{V}/secrets/create", data=b" " * (MAX_BODY + 1))
+    r = await client.post(f"{V}/secrets/create", data=b" " * (MAX_BODY + 1), headers=JSON)
     assert await error(r, 413) == f"request body too large: the limit is {MAX_BODY} bytes"
 
 
