@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import signal
+import ssl
 from pathlib import Path
 
 import click
@@ -56,14 +57,37 @@ def parse_generic(terms: tuple[str, ...]) -> list[GenericResource]:
         raise click.BadParameter(str(e), param_hint="--node-generic-resource") from e
 
 
-async def run_daemon(cfg: DaemonConfig) -> None:
+def docker_cert_path() -> Path:
+    """Where dockerd looks for ca.pem, cert.pem and key.pem by default: $DOCKER_CERT_PATH, else ~/.docker."""
+    return Path(os.environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+
+
+def tls_context(verify: bool, cacert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """dockerd's TLS for its TCP listeners: serve ``cert``/``key``; ``verify`` requires client
+    certificates signed by ``cacert``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as e:
+        raise click.UsageError(f"could not load X509 key pair ({cert}, {key}): {e}") from e
+    if verify:
+        try:
+            ctx.load_verify_locations(cafile=str(cacert))
+        except (OSError, ssl.SSLError) as e:
+            raise click.UsageError(f"could not read CA certificate {cacert}: {e}") from e
+    ctx.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
+    return ctx
+
+
+async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> None:
     from shoal.frontdoor.docker.app import serve
     from shoal.frontdoor.kube.app import make_app as kube_app
     from shoal.frontdoor.kube.server import KubeServer
 
     d = Daemon(cfg)
     await d.start()
-    runner = await serve(d, cfg.hosts)
+    runner = await serve(d, cfg.hosts, tls)
     kube = KubeServer(d, cfg.kube_addr, kube_app) if cfg.kube_addr else None
     if kube is not None:
         kube.start()  # serves while the node is a manager
@@ -110,11 +134,20 @@ async def run_daemon(cfg: DaemonConfig) -> None:
                                          "default: $SHOAL_BIP, else the first free of 172.17-31.0.1/16)")
 @click.option("--kube-addr", default="0.0.0.0:6443", show_default=True,
               help="Where a manager serves the Kubernetes API (HTTPS); empty: nowhere")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
+@click.option("--tlscacert", type=click.Path(path_type=Path), default=None,
+              help="Trust certs signed only by this CA (default: $DOCKER_CERT_PATH/ca.pem, else ~/.docker/ca.pem)")
+@click.option("--tlscert", type=click.Path(path_type=Path), default=None,
+              help="Path to TLS certificate file (default: $DOCKER_CERT_PATH/cert.pem, else ~/.docker/cert.pem)")
+@click.option("--tlskey", type=click.Path(path_type=Path), default=None,
+              help="Path to TLS key file (default: $DOCKER_CERT_PATH/key.pem, else ~/.docker/key.pem)")
 @click.option("-D", "--debug", is_flag=True, help="Enable debug mode")
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
-           kube_addr: str, debug: bool) -> None:
+           kube_addr: str, tls: bool, tlsverify: bool, tlscacert: Path | None, tlscert: Path | None,
+           tlskey: Path | None, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
@@ -128,4 +161,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
     )
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]
-    asyncio.run(run_daemon(cfg))
+    certs = docker_cert_path()
+    tls_ctx = tls_context(tlsverify, tlscacert or certs / "ca.pem", tlscert or certs / "cert.pem",
+                          tlskey or certs / "key.pem") if tls or tlsverify else None
+    asyncio.run(run_daemon(cfg, tls_ctx))

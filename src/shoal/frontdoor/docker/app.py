@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import re
+import ssl
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -864,8 +865,20 @@ def make_app(n: NodeAPI) -> web.Application:
     return app
 
 
-async def serve(n: NodeAPI, hosts: list[str]) -> web.AppRunner:
-    """Start listening on every ``unix://path`` and ``tcp://host:port`` in ``hosts``."""
+def warn_if_open(host: str, tls: ssl.SSLContext | None) -> None:
+    """dockerd's warnings for a TCP listener that does not require client certificates."""
+    if tls is None or tls.verify_mode != ssl.CERT_REQUIRED:
+        log.warning("Binding to IP address without --tlsverify is insecure and gives root access on this machine "
+                    "to everyone who has access to your network. host=%s", host)
+        log.warning("Binding to an IP address, even on localhost, can also give access to scripts run in a "
+                    "browser. Be safe out there! host=%s", host)
+
+
+async def serve(n: NodeAPI, hosts: list[str], tls: ssl.SSLContext | None = None) -> web.AppRunner:
+    """Start listening on every ``unix://path`` and ``tcp://host:port`` in ``hosts``.
+
+    ``tls`` (the daemon's ``--tls``/``--tlsverify``): TCP listeners serve HTTPS with it, as dockerd's
+    do (default port 2376 then, else 2375); unix sockets stay plain."""
     runner = web.AppRunner(make_app(n), access_log=None, handle_signals=False)
     await runner.setup()
     for h in hosts:
@@ -880,7 +893,8 @@ async def serve(n: NodeAPI, hosts: list[str]) -> web.AppRunner:
         elif h.startswith("tcp://"):
             hostport = h[len("tcp://"):]
             host, _, port = hostport.rpartition(":")
-            site = web.TCPSite(runner, host or "127.0.0.1", int(port or 2375))
+            warn_if_open(h, tls)
+            site = web.TCPSite(runner, host or "127.0.0.1", int(port or (2376 if tls else 2375)), ssl_context=tls)
             await site.start()
         else:
             raise InvalidArgument(f"invalid host: {h} (want unix://PATH or tcp://HOST:PORT)")
