@@ -51,6 +51,14 @@ def stop_daemon(d: DevNode, timeout: float = 30) -> None:
     d.stop(timeout)
 
 
+def mounts_under(path: Path) -> list[str]:
+    """The mount points at or below ``path``, deepest last mounted first (the order to unmount them)."""
+    p = str(path)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
+
+
 def leftover_mounts(path: Path) -> list[str]:
     with open("/proc/mounts") as f:
         return [line for line in f if str(path) in line]

@@ -34,6 +34,7 @@ from shoal.network.node import NodeNetwork
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.docker import LABEL_OWNER, LABEL_SANDBOX, DockerRuntime
 from shoal.runtime.images import ImageStore
+from tests.e2e.conftest import mounts_under
 from tests.e2e.dockerd import DOCKERD, Dockerd, running_dockerd
 from tests.e2e.test_runc import _rootfs_tar, make_task, out, sh
 
@@ -71,7 +72,7 @@ def client(dockerd: Dockerd) -> Iterator[docker.APIClient]:
 def exec_root() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="shoal-test-", dir="/run"))
     yield d
-    for m in _mounts_under(d):
+    for m in mounts_under(d):
         subprocess.run(["umount", "-l", m], check=False)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -89,15 +90,8 @@ async def rt(tmp_path: Path, exec_root: Path, images: ImageStore, dockerd: Docke
                 await r.remove(tid)
         await r.cleanup()
         await r.close()
-        assert not _mounts_under(tmp_path) and not _mounts_under(exec_root), "mounts left"
+        assert not mounts_under(tmp_path) and not mounts_under(exec_root), "mounts left"
         assert not client.containers(all=True, filters={"label": f"{LABEL_OWNER}={r.owner}"}), "containers left"
-
-
-def _mounts_under(path: Path) -> list[str]:
-    p = str(path)
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
 
 
 async def wait_out(rt: DockerRuntime, task_id: str, line: str, timeout: float = 10.0) -> list[str]:
@@ -326,13 +320,13 @@ async def test_secret_and_config_files_with_their_mode(rt: DockerRuntime) -> Non
     task = sh("stat -c '%a %u %g %n' /run/secrets/db_pass /etc/site.conf; cat /run/secrets/db_pass; echo; "
               "cat /etc/site.conf; echo x > /run/secrets/new || echo ro-ok; sleep 1000")
     await rt.prepare(task, files)
-    assert _mounts_under(rt.files_path(task.ID))  # a tmpfs of the task's own, not the disk
+    assert mounts_under(rt.files_path(task.ID))  # a tmpfs of the task's own, not the disk
     await rt.start(task)
     lines = await wait_out(rt, task.ID, "ro-ok")
     assert lines == ["400 33 33 /run/secrets/db_pass", "440 0 0 /etc/site.conf", "s3cret", "listen 80", "ro-ok"]
     await rt.stop(task.ID, "KILL", 5.0)
     assert await rt.wait(task.ID) == 137
-    assert not _mounts_under(rt.files_path(task.ID))  # unmounted once the container has exited
+    assert not mounts_under(rt.files_path(task.ID))  # unmounted once the container has exited
 
 
 # ---------------------------------------------------------------- healthcheck probes

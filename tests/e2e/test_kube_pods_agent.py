@@ -62,7 +62,7 @@ from shoal.daemon import Daemon, DaemonConfig
 from shoal.devcluster import DevCluster
 from tests.support import free_port
 
-from .conftest import make_rootfs
+from .conftest import make_rootfs, mounts_under
 
 pytestmark = [
     pytest.mark.e2e,
@@ -76,13 +76,6 @@ MORE_APPLETS = ["env", "test", "[", "touch", "wc", "stat", "printf", "grep", "he
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 SECRET_VALUE = "hunter2-" + uuid.uuid4().hex[:8]  # never on the node's disk
-
-
-def _mounts_under(path: Path) -> list[str]:
-    p = str(path)
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
 
 
 def _tmpfs_under(path: Path) -> list[str]:
@@ -149,7 +142,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         finally:
             with contextlib.suppress(Exception):
                 await d.stop()
-            for m in _mounts_under(exec_root) + _mounts_under(tmp_path):
+            for m in mounts_under(exec_root) + mounts_under(tmp_path):
                 subprocess.run(["umount", "-l", m], check=False)
             shutil.rmtree(exec_root, ignore_errors=True)
     listed = subprocess.run(["runc", "--root", str(exec_root / "runc"), "list", "-q"], capture_output=True,
@@ -320,7 +313,7 @@ async def test_secrets_configmaps_env_and_volumes_inside_the_containers(daemon: 
     await until(lambda: (daemon.manager is not None and daemon.manager.store.get(Task, t.ID) is None)
                 or task_of(daemon, t.ID).Status.State.terminal, "the Pod's end")
     await until(lambda: not (data_root / "pods" / t.ID).exists(), "the Pod's volumes removed")
-    assert not _mounts_under(Path(daemon.config.exec_root) / "pods" / t.ID)
+    assert not mounts_under(Path(daemon.config.exec_root) / "pods" / t.ID)
 
 
 async def read_logs(d: Daemon, t: Task, container: str, previous: bool = False) -> list[str]:
@@ -519,7 +512,7 @@ async def test_exec_and_dial_into_a_pod_on_another_node(tmp_path: Path) -> None:
                     await d.stop()
     finally:
         cluster.close()
-        for m in _mounts_under(exec_root) + _mounts_under(tmp_path):
+        for m in mounts_under(exec_root) + mounts_under(tmp_path):
             subprocess.run(["umount", "-l", m], check=False)
         shutil.rmtree(exec_root, ignore_errors=True)
         shutil.rmtree(base, ignore_errors=True)

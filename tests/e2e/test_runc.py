@@ -26,6 +26,7 @@ from shoal.runtime import logs as runtime_logs
 from shoal.runtime.base import RuntimeError_, TaskFile
 from shoal.runtime.images import ImageStore
 from shoal.runtime.runc import RuncRuntime as Runc
+from tests.e2e.conftest import mounts_under
 
 pytestmark = [
     pytest.mark.e2e,
@@ -115,7 +116,7 @@ def exec_root() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="shoal-test-", dir="/run"))
     yield d
     # Whatever the runtime left mounted under it goes too (it should be only the netns dir mount).
-    for m in _mounts_under(d):
+    for m in mounts_under(d):
         subprocess.run(["umount", "-l", m], check=False)
     shutil.rmtree(d, ignore_errors=True)
 
@@ -133,14 +134,7 @@ async def rt(tmp_path: Path, exec_root: Path, images: ImageStore) -> AsyncIterat
                 await r.remove(tid)
         await r.cleanup()  # anything that failed half-way (and runc state, netns files, mounts)
         await r.close()
-        assert not _mounts_under(tmp_path), "mounts left under the data root"
-
-
-def _mounts_under(path: Path) -> list[str]:
-    p = str(path)
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    return [m for m in reversed(points) if m == p or m.startswith(p + "/")]
+        assert not mounts_under(tmp_path), "mounts left under the data root"
 
 
 def make_task(command: list[str] | None = None, args: list[str] | None = None, *,
@@ -385,7 +379,7 @@ async def test_unknown_user_fails_prepare_without_leftovers(rt: RuncRuntime, tmp
         await rt.prepare(task)
     assert not rt.bundle_path(task.ID).exists()
     assert not rt.netns_path(task.ID).exists()
-    assert not _mounts_under(tmp_path)
+    assert not mounts_under(tmp_path)
 
 
 # ---------------------------------------------------------------- removal and recovery
@@ -393,7 +387,7 @@ async def test_unknown_user_fails_prepare_without_leftovers(rt: RuncRuntime, tmp
 
 def _leftovers(rt: RuncRuntime, task_id: str, pid: int) -> list[str]:
     found = []
-    if _mounts_under(rt.bundle_path(task_id)):
+    if mounts_under(rt.bundle_path(task_id)):
         found.append("mounts under the task dir")
     with open("/proc/mounts") as f:
         if task_id in f.read():
@@ -421,7 +415,7 @@ async def test_remove_leaves_nothing(rt: RuncRuntime) -> None:
     await rt.prepare(task)
     started = await rt.start(task)
     await wait_log(rt, task.ID, lambda ls: "up" in out(ls))
-    assert _mounts_under(rt.bundle_path(task.ID))
+    assert mounts_under(rt.bundle_path(task.ID))
     await rt.remove(task.ID)
     assert _leftovers(rt, task.ID, started.pid) == []
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 import math
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from shoal.api.pod import (
     ConfigMapVolume,
     DownwardAPIVolume,
+    KeyRef,
     KeyToPath,
     ObjectFieldRef,
     ResourceFieldRef,
@@ -37,6 +38,8 @@ from shoal.api.pod import (
     Volume,
 )
 from shoal.api.types import Config, ContainerSpec, Secret, Task, containers_of
+
+T = TypeVar("T")
 
 CONFIG_ERROR = "CreateContainerConfigError"
 CONTAINER_CREATING = "ContainerCreating"
@@ -212,32 +215,30 @@ def environment(task: Task, container: ContainerSpec, objects: NamedObjects, fie
         elif ref.ResourceFieldRef is not None:
             env[ref.Name] = resource_value(task, container, ref.ResourceFieldRef, fields)
         elif ref.SecretKeyRef is not None:
-            key = ref.SecretKeyRef
-            s = objects.secret(ns, key.Name)
-            if s is None:
-                if key.Optional:
-                    continue
-                raise ConfigError(CONFIG_ERROR, f'secret "{key.Name}" not found')
-            value = secret_items(s).get(key.Key)
-            if value is None:
-                if key.Optional:
-                    continue
-                raise ConfigError(CONFIG_ERROR, f"couldn't find key {key.Key} in Secret {ns}/{key.Name}")
-            env[ref.Name] = value.decode(errors="replace")
+            value = _key_of("Secret", ns, ref.SecretKeyRef, objects.secret(ns, ref.SecretKeyRef.Name), secret_items)
+            if value is not None:
+                env[ref.Name] = value
         elif ref.ConfigMapKeyRef is not None:
-            key = ref.ConfigMapKeyRef
-            c = objects.config(ns, key.Name)
-            if c is None:
-                if key.Optional:
-                    continue
-                raise ConfigError(CONFIG_ERROR, f'configmap "{key.Name}" not found')
-            value = config_items(c).get(key.Key)
-            if value is None:
-                if key.Optional:
-                    continue
-                raise ConfigError(CONFIG_ERROR, f"couldn't find key {key.Key} in ConfigMap {ns}/{key.Name}")
-            env[ref.Name] = value.decode(errors="replace")
+            value = _key_of("ConfigMap", ns, ref.ConfigMapKeyRef, objects.config(ns, ref.ConfigMapKeyRef.Name),
+                            config_items)
+            if value is not None:
+                env[ref.Name] = value
     return [f"{k}={v}" for k, v in env.items()]
+
+
+def _key_of(kind: str, ns: str, key: KeyRef, found: T | None, items: Callable[[T], dict[str, bytes]]) -> str | None:
+    """One key of a Secret or ConfigMap (``found``, None when it does not exist) as text; None when an
+    optional one is missing, ``ConfigError`` in the kubelet's words when a required one is."""
+    if found is None:
+        if key.Optional:
+            return None
+        raise ConfigError(CONFIG_ERROR, f'{kind.lower()} "{key.Name}" not found')
+    value = items(found).get(key.Key)
+    if value is None:
+        if key.Optional:
+            return None
+        raise ConfigError(CONFIG_ERROR, f"couldn't find key {key.Key} in {kind} {ns}/{key.Name}")
+    return value.decode(errors="replace")
 
 
 def argv(values: list[str] | None, env: list[str]) -> list[str] | None:

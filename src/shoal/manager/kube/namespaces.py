@@ -13,7 +13,7 @@ from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.kube import ACTIVE, BUILTIN_NAMESPACES, Namespace, ServiceAccount
 from shoal.api.types import Cluster, Secret, SecretSpec, clone
 from shoal.manager.kube import tokens
-from shoal.manager.kube.objects import NAMESPACED, KubeObjects
+from shoal.manager.kube.objects import NAMESPACED, KubeObjects, object_name
 from shoal.manager.loop import Loop
 from shoal.store.objects import Change, ObjectStore
 
@@ -105,8 +105,7 @@ class NamespaceController(Loop):
             for obj in self.kube.list(kind, ns.Name):
                 left += 1
                 try:
-                    name = obj.Name if kind in ("tasks", "events", "serviceaccounts") else obj.Spec.Name
-                    await self.kube.delete(kind, ns.Name, name)
+                    await self.kube.delete(kind, ns.Name, object_name(kind, obj))
                 except (NotFound, Conflict):
                     pass
         if not left and not ns.Finalizers:  # (its metadata's finalizers keep it too, until removed)

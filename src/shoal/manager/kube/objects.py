@@ -152,20 +152,16 @@ class KubeObjects:
 
     # ------------------------------------------------------------ the name index
 
-    @staticmethod
-    def _name(kind: str, obj: Any) -> str:
-        return object_name(kind, obj)
-
     def _index(self, kind: str, old: Any, new: Any) -> None:
         names = self._names.get(kind)
         if names is None:
             return
         if old is not None and is_kube(kind, old):
-            key = (old.Namespace, self._node_name(old) if kind == "nodes" else self._name(kind, old))
+            key = (old.Namespace, self._node_name(old) if kind == "nodes" else object_name(kind, old))
             if names.get(key) == old.ID:
                 del names[key]
         if new is not None and is_kube(kind, new):
-            names[(new.Namespace, self._node_name(new) if kind == "nodes" else self._name(kind, new))] = new.ID
+            names[(new.Namespace, self._node_name(new) if kind == "nodes" else object_name(kind, new))] = new.ID
 
     @staticmethod
     def _node_name(n: Node) -> str:
@@ -220,12 +216,12 @@ class KubeObjects:
         if kind not in KUBE_KINDS or kind == "nodes":
             raise Unimplemented(f"{kind} cannot be created through this API")
         self._check_namespace(kind, obj)
-        if not self._name(kind, obj) and obj.GenerateName:
+        if not object_name(kind, obj) and obj.GenerateName:
             name = obj.GenerateName + random_suffix()
             if kind in ("secrets", "configs"):
                 obj.Spec.Name = name
             obj.Name = name
-        name = self._name(kind, obj)
+        name = object_name(kind, obj)
         if (obj.Namespace if kind in NAMESPACED else "", name) in self._names[kind]:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
         obj.ID = obj.ID or new_id()
@@ -297,7 +293,7 @@ class KubeObjects:
         kind = KIND_OF[type(obj)]
         cur = self.store.get(type(obj), obj.ID)
         if cur is None:
-            raise NotFound(f'{RESOURCE_OF.get(kind, kind)} "{self._name(kind, obj)}" not found')
+            raise NotFound(f'{RESOURCE_OF.get(kind, kind)} "{object_name(kind, obj)}" not found')
         if not obj.Version.Index:
             obj.Version = cur.Version
         elif obj.Version.Index != cur.Version.Index:
@@ -323,7 +319,7 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
-            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{self._name(kind, obj)}" already exists') from e
+            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:
             raise Conflict(self._stale(kind, obj)) from e
         return obj
@@ -331,12 +327,12 @@ class KubeObjects:
     def _check_no_new_finalizers(self, kind: str, cur: Any, obj: Any) -> None:
         added = sorted(set(obj.Finalizers or ()) - set(cur.Finalizers or ()))
         if added:
-            raise Invalid(KIND_NAME.get(kind, kind), self._name(kind, cur), [FieldCause(
+            raise Invalid(KIND_NAME.get(kind, kind), object_name(kind, cur), [FieldCause(
                 "metadata.finalizers", "FieldValueForbidden", "Forbidden: no new finalizers can be added if the "
                 f"object is being deleted, found new finalizers {go_strings(added)}")])
 
     def _stale(self, kind: str, obj: Any) -> str:
-        return (f'Operation cannot be fulfilled on {RESOURCE_OF.get(kind, kind)} "{self._name(kind, obj)}": the '
+        return (f'Operation cannot be fulfilled on {RESOURCE_OF.get(kind, kind)} "{object_name(kind, obj)}": the '
                 "object has been modified; please apply your changes to the latest version and try again")
 
     async def delete(self, kind: str, namespace: str, name: str, *, grace_seconds: int | None = None,
