@@ -71,6 +71,7 @@ def mem_total() -> int:
     return 0
 
 
+@functools.cache  # read once a process (``shoal sim`` describes thousands of nodes)
 def os_image() -> str:
     """The operating system's name (``PRETTY_NAME`` of os-release), as the kubelet reports it."""
     for path in ("/etc/os-release", "/usr/lib/os-release"):
