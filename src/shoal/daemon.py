@@ -46,6 +46,7 @@ from shoal.api.errors import (
     ShoalError,
     Unavailable,
 )
+from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.nodeinfo import LocalTask, Membership, NodeSummary, RemoteManager, SwarmSummary
 from shoal.api.types import (
@@ -140,6 +141,7 @@ class Daemon:
         self.exec_root = Path(config.exec_root)
         private.make_dir(self.data_root, private.ROOT_MODE)  # as dockerd's /var/lib/docker
         self.exec_root.mkdir(parents=True, exist_ok=True)
+        self.events = EventLog()  # what ``docker events`` streams: this node's and, on a manager, the swarm's
         self.images = ImageStore(self.data_root / "images")
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.registry = RegistryClient(config.block_registries, config.insecure_registries)

@@ -12,6 +12,7 @@ structurally; a test can hand a door any object that does.
     ├── local_images -> Images    this node's image store, its registries
     ├── local_volumes -> Volumes  this node's named volumes
     ├── logs() -> Logs            task logs, wherever the tasks run
+    ├── events -> EventLog        what `docker events` streams
     ├── kube() -> Kube            the Kubernetes kinds (Pods are tasks), exec and port-forward into Pods
     └── the swarm's lifecycle (init, join, leave, unlock, update), ``summary`` and ``membership``
 
@@ -28,6 +29,7 @@ from typing import IO, Any, Protocol
 
 from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
+from shoal.api.events import EventLog
 from shoal.api.kube import ExecSession, WatchEvent
 from shoal.api.nodeinfo import (
     ImageInfo,
@@ -250,6 +252,11 @@ class NodeAPI(Protocol):
 
     def kube_server_url(self) -> str:
         """Where clients reach this manager's Kubernetes API (``https://<address>:<port>``)."""
+        ...
+
+    @property
+    def events(self) -> EventLog:
+        """The node's events (its containers, images, networks, volumes; the swarm's on a manager)."""
         ...
 
     def membership(self) -> Membership: ...
