@@ -321,6 +321,7 @@ class Daemon:
 
     async def _run_swarm(self) -> None:
         assert self.manager is not None
+        self.manager.publish_events(self.events)
         await self.manager.start()
         assert self.manager.dispatcher is not None
         ident = self._identity()
@@ -424,6 +425,7 @@ class Daemon:
         m.control.live_manager_status = self._manager_status
         m.control.on_demote = self._on_demote
         m.store.subscribe(self._reseal)
+        m.publish_events(self.events)
         self.manager = m
         m.kube.pods = self._pod_access()
         if self.listener is None:
@@ -684,11 +686,12 @@ class Daemon:
 
     @property
     def local_images(self) -> NodeImages:
-        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None)
+        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None,
+                          self.events)
 
     @property
     def local_volumes(self) -> NodeVolumes:
-        return NodeVolumes(self.volumes, self.runtime)
+        return NodeVolumes(self.volumes, self.runtime, self.events)
 
     def control(self) -> ControlAPI:
         return self.require_manager().control

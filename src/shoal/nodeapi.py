@@ -184,6 +184,17 @@ class Images(Protocol):
         """``registry_auth``: the client's encoded credentials (may be empty)."""
         ...
 
+    def layer_sizes(self) -> dict[str, int]:
+        """Every stored layer (diff ID) with its size in bytes."""
+        ...
+
+    def prune(self, dangling_only: bool = True, keep: Callable[[ImageInfo], bool] | None = None,
+              in_use: set[str] | None = None) -> tuple[list[ImageRemoval], int]:
+        """Remove the images without a tag (every image unless ``dangling_only``) but those ``keep``
+        keeps and those in use (``in_use``: image IDs that containers here run; the swarm's services'
+        images too). Returns the removal report and the bytes freed."""
+        ...
+
     async def distribution(self, name: str, registry_auth: str) -> dict[str, Any]:
         """What the registry holds for a reference: its descriptor and platforms."""
         ...
@@ -209,6 +220,10 @@ class Volumes(Protocol):
 
     def prune(self, all_named: bool) -> tuple[list[str], int]:
         """Remove the unused volumes (anonymous ones only unless ``all_named``): names, bytes freed."""
+        ...
+
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """Each volume's size in bytes and how many containers here mount it."""
         ...
 
 

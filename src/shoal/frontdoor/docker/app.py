@@ -46,6 +46,7 @@ from shoal.api.types import (
     parse_ts,
     service_id_of,
 )
+from shoal.frontdoor.docker import events as events_door
 from shoal.frontdoor.docker import logstream, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
@@ -249,7 +250,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
         "Debug": False, "NFd": 0, "NGoroutines": 0, "SystemTime": "", "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": 0,
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": node(request).events.listeners,
         "KernelVersion": _kernel(), "OperatingSystem": "shoal on " + platform.system(), "OSVersion": "",
         "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": None,
@@ -678,6 +679,11 @@ def _container_summary(images: Images, lt: LocalTask) -> dict[str, Any]:
     }
 
 
+def container_summaries(n: NodeAPI) -> list[dict[str, Any]]:
+    """Every container of this node in ``GET /containers/json?all=1``'s shape."""
+    return [_container_summary(n.local_images, lt) for lt in n.containers()]
+
+
 async def containers_list(request: web.Request) -> web.StreamResponse:
     n = node(request)
     show_all = qbool(request, "all")
@@ -848,6 +854,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
     ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
+    *events_door.routes(events_door.Door(node, filters_of, image_summary, container_summaries)),
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
     ("GET", "/shoal/kubeconfig", kubeconfig_get),
