@@ -6,8 +6,8 @@ refuses to remove an image the swarm's services use (``ControlAPI.images_in_use`
 manager, as dockerd asks its cluster). ``NodeVolumes`` wraps the volume store with the volumes that
 the runtime's containers mount. Both emit dockerd's events into the node's event log (images:
 ``pull``, ``tag``, ``untag``, ``delete``, ``load``, ``import``, ``save``; volumes: ``create``,
-``destroy``), with the actor and attributes dockerd gives them. Part of the process wiring
-(``daemon.py``), not of a door.
+``destroy``; and ``prune`` with what it reclaimed), with the actor and attributes dockerd gives
+them. Part of the process wiring (``daemon.py``), not of a door.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class NodeImages:
         if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
             repo, tag = split_ref(repo)
         iid = self.store.import_tar(src, repo, tag, changes or (), message)
+        if repo:  # dockerd tags first, then says it imported
+            self._emit("tag", iid, reference.parse(f"{repo}:{tag or 'latest'}").familiar())
         self._emit("import", iid, iid)
         return iid
 
@@ -162,6 +164,8 @@ class NodeImages:
                 except ShoalError:
                     continue  # dockerd skips an image it cannot remove
         freed = sum(sizes.get(line.Deleted, 0) for line in report if line.Deleted)
+        if self.events is not None:
+            self.events.emit("image", "prune", "", {"reclaimed": str(freed)})
         return report, freed
 
     async def pull(self, from_image: str, tag: str, registry_auth: str, progress: Progress) -> None:
@@ -213,8 +217,8 @@ class NodeVolumes:
 
     def prune(self, all_named: bool) -> tuple[list[str], int]:
         deleted, freed = self.store.prune(set(self._users()), all_named)
-        for name in deleted:
-            self._emit("destroy", name)
+        if self.events is not None:  # dockerd 20.10 says only this: no destroy for each volume pruned
+            self.events.emit("volume", "prune", "", {"reclaimed": str(freed)})
         return deleted, freed
 
     def usage(self) -> dict[str, tuple[int, int]]:

@@ -11,7 +11,8 @@ its tag; ``label`` as ``key`` or ``key=value`` against the attributes. Values of
 keys AND-ed.
 
 ``GET /system/df`` reports this node's images (with the containers using each and the bytes shared
-with others), containers, volumes (with their size and users) and an empty build cache;
+with others), containers, volumes (with their size and users) and no build cache (null, as dockerd
+20.10 answers without one);
 ``POST /images/prune`` removes unused images (the core's rule, ``Images.prune``) with dockerd's
 filters (``dangling``, ``until``, ``label``, ``label!``); ``POST /build/prune`` has nothing to prune.
 
@@ -61,9 +62,11 @@ def message(ev: Event) -> dict[str, Any]:
     """The Engine API's events message (with the old ``status``/``id``/``from`` of container and
     image events, as dockerd still fills them)."""
     out: dict[str, Any] = {}
-    if ev.Type in ("container", "image"):
-        out["status"] = ev.Action
-        out["id"] = ev.Actor
+    if ev.Type in ("container", "image"):  # omitted when empty (an image prune's actor has no ID)
+        if ev.Action:
+            out["status"] = ev.Action
+        if ev.Actor:
+            out["id"] = ev.Actor
         if ev.Type == "container" and ev.Attributes.get("image"):
             out["from"] = ev.Attributes["image"]
     out.update({"Type": ev.Type, "Action": ev.Action,
@@ -222,6 +225,8 @@ async def system_df(door: Door, request: web.Request) -> web.StreamResponse:
         summaries = []
         for img in images:
             s = door.image_summary(img)
+            s["RepoTags"] = s.get("RepoTags") or ["<none>:<none>"]
+            s["RepoDigests"] = s.get("RepoDigests") or (None if img.Tags else ["<none>@<none>"])
             diff_ids = set(img.Config.get("rootfs", {}).get("diff_ids", []))
             s["SharedSize"] = sum(sizes.get(d, 0) for d in diff_ids if refs.get(d, 0) > 1)
             s["Containers"] = sum(1 for c in containers if c.get("ImageID") == img.ID)
@@ -230,7 +235,7 @@ async def system_df(door: Door, request: web.Request) -> web.StreamResponse:
         out["LayersSize"] = sum(sizes.values())
         out["Images"] = summaries
     if "container" in kinds:
-        out["Containers"] = containers
+        out["Containers"] = [{k: v for k, v in c.items() if k != "SizeRw" or v} for c in containers]
     if "volume" in kinds:
         vols = n.local_volumes
         usage = vols.usage()
@@ -240,7 +245,8 @@ async def system_df(door: Door, request: web.Request) -> web.StreamResponse:
             "UsageData": {"Size": usage.get(v.Name, (0, 0))[0], "RefCount": usage.get(v.Name, (0, 0))[1]},
         } for v in vols.ls()]
     if "build-cache" in kinds:
-        out["BuildCache"] = []
+        out["BuildCache"] = None  # no builder here: dockerd 20.10 says null, and 0 bytes
+        out["BuilderSize"] = 0
     return _json(out)
 
 
@@ -290,8 +296,7 @@ async def images_prune(door: Door, request: web.Request) -> web.StreamResponse:
         values = f["dangling"]
         if "false" in values or "0" in values:
             dangling_only = False
-        elif "true" not in values and "1" not in values:
-            raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(values)}]'")
+        # any other value: dangling ones only, as dockerd 20.10 takes it
     until: float | None = None
     if "until" in f:
         if len(f["until"]) > 1:
@@ -310,7 +315,8 @@ async def images_prune(door: Door, request: web.Request) -> web.StreamResponse:
 
 
 async def build_prune(door: Door, request: web.Request) -> web.StreamResponse:
-    """There is no builder here, so no build cache: nothing to prune."""
+    """There is no builder here, so no build cache: nothing to prune (dockerd's event all the same)."""
+    door.node(request).events.emit("builder", "prune", "", {"reclaimed": "0"})
     return _json({"CachesDeleted": None, "SpaceReclaimed": 0})
 
 
