@@ -146,6 +146,7 @@ class Daemon:
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.registry = RegistryClient(config.block_registries, config.insecure_registries)
         self.puller = Puller(self.registry, self.images)
+        self.puller.on_pulled = lambda ref: self.local_images.pulled(ref)  # dockerd's pull event
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)

@@ -171,7 +171,13 @@ class NodeImages:
     async def pull(self, from_image: str, tag: str, registry_auth: str, progress: Progress) -> None:
         ref = parse_pull_ref(from_image, tag)
         await self.registry.pull(ref, AuthConfig.decode(registry_auth), self.store, progress)
-        self._emit("pull", ref.familiar(), ref.familiar_name, self.store.resolve(ref.familiar()))
+        self.pulled(ref.familiar())
+
+    def pulled(self, ref: str) -> None:
+        """dockerd's event of a pull (the client's, or a task's on this node): the reference as
+        Docker prints it, named by its repository."""
+        r = reference.parse(ref)
+        self._emit("pull", r.familiar(), r.familiar_name, self.store.resolve(r.familiar()))
 
     async def distribution(self, name: str, registry_auth: str) -> dict[str, Any]:
         if name.startswith("sha256:"):

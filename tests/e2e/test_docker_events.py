@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.conftest import ShoalDaemon, rootfs_tar, start_daemon, stop_daemon, web_swarm
 from tests.e2e.dockerd import DOCKERD, running_dockerd
 from tests.e2e.test_registry import PASSWORD, USER, Registry, registry  # noqa: F401 (a fixture)
-from tests.support import rows, wait_for
+from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -171,7 +171,21 @@ def test_pull_event(e2e_base: Path, registry: Registry) -> None:  # noqa: F811 (
                        "--filter", f"image={registry.host}/app").stdout
         assert [parse(line) for line in out.splitlines()] == [
             ("image", "pull", f"{registry.host}/app:1.1", {"name": f"{registry.host}/app", "version": "1.1"})]
+        # A task's pull on the node says so too: the pinned reference, as dockerd's executor pulls it.
+        d.docker("rmi", f"{registry.host}/app:1.1")
+        d.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
+        since = now()
+        d.docker("service", "create", "-d", "--with-registry-auth", "--name", "evpull", f"{registry.host}/app:1.1")
+        pinned = f"{registry.host}/app:1.1@{registry.single_digest}"
+
+        def task_pull() -> list[tuple[str, str, str, dict[str, str]]]:
+            out = d.docker("events", "--since", since, "--until", now(), "--filter", "type=image").stdout
+            return [parse(line) for line in out.splitlines()]
+
+        assert wait_for(task_pull, what="the task's pull event") == [
+            ("image", "pull", pinned, {"name": f"{registry.host}/app", "version": "1.1"})]
     finally:
+        d.docker("swarm", "leave", "--force", check=False)
         stop_daemon(d)
 
 
