@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, rootfs_tar, start_daemon, stop_daemon, web_swarm
+from tests.e2e.conftest import WEB_CMD, ShoalDaemon, rootfs_tar, start_daemon, stop_daemon, web_swarm
 from tests.e2e.dockerd import DOCKERD, running_dockerd
 from tests.e2e.test_registry import PASSWORD, USER, Registry, registry  # noqa: F401 (a fixture)
 from tests.support import free_port, rows, wait_for
@@ -144,21 +144,67 @@ def image_and_volume_events(docker: Callable[..., subprocess.CompletedProcess[st
     return [re.sub(r"sha256:[0-9a-f]{64}", number, line.split(" ", 1)[1]) for line in out.splitlines()]
 
 
-def test_image_and_volume_events_as_docker_prints_them(swarm: ShoalDaemon, e2e_base: Path) -> None:
+Docker = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def docker20(e2e_base: Path) -> Iterator[Docker]:
+    """The docker CLI against a real Docker 20.10 (a private dockerd), in a swarm of its own."""
     if DOCKERD is None:
         pytest.skip("needs dockerd (Debian's docker.io) to compare with")
-    (e2e_base / "cmp-shoal").mkdir(exist_ok=True)
-    (e2e_base / "cmp-docker").mkdir(exist_ok=True)
-    ours = image_and_volume_events(swarm.docker, e2e_base / "cmp-shoal")
     with running_dockerd() as dk:
         def docker(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
             r = subprocess.run(["docker", "-H", dk.host, *args], input=input, capture_output=True)
             assert r.returncode == 0, r.stderr
             return subprocess.CompletedProcess(r.args, 0, r.stdout.decode(), r.stderr.decode())
 
-        theirs = image_and_volume_events(docker, e2e_base / "cmp-docker")
+        docker("import", "-c", WEB_CMD, "-", "web:latest", input=rootfs_tar(e2e_base))
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+        try:
+            yield docker
+        finally:
+            subprocess.run(["docker", "-H", dk.host, "swarm", "leave", "--force"], capture_output=True)
+
+
+def test_image_and_volume_events_as_docker_prints_them(swarm: ShoalDaemon, docker20: Docker,
+                                                        e2e_base: Path) -> None:
+    (e2e_base / "cmp-shoal").mkdir(exist_ok=True)
+    (e2e_base / "cmp-docker").mkdir(exist_ok=True)
+    ours = image_and_volume_events(swarm.docker, e2e_base / "cmp-shoal")
+    theirs = image_and_volume_events(docker20, e2e_base / "cmp-docker")
     assert ours == theirs
     assert ours[:2] == ["image tag ID1 (name=evimg:latest)", "image import ID1 (name=ID1)"]
+
+
+def swarm_events(docker: Docker) -> list[str]:
+    """A service created, scaled and removed, a secret and a config made and removed: the swarm's
+    events, IDs numbered in order of appearance, times left out."""
+    since = now()
+    docker("service", "create", "-d", "--name", "evcmp", "--replicas", "1", "web:latest")
+    docker("service", "scale", "-d", "evcmp=2")
+    docker("secret", "create", "evsecret", "-", input=b"pw")
+    docker("secret", "rm", "evsecret")
+    docker("config", "create", "evconfig", "-", input=b"cfg")
+    docker("config", "rm", "evconfig")
+    docker("service", "rm", "evcmp")
+    out = docker("events", "--since", since, "--until", now(), "--filter", "scope=swarm", "--filter", "type=service",
+                 "--filter", "type=secret", "--filter", "type=config").stdout
+    ids: dict[str, str] = {}
+
+    def number(m: re.Match[str]) -> str:
+        return ids.setdefault(m[0], f"ID{len(ids) + 1}")
+
+    return [re.sub(r"\b[0-9a-z]{25}\b", number, line.split(" ", 1)[1]) for line in out.splitlines()]
+
+
+def test_swarm_events_as_docker_prints_them(swarm: ShoalDaemon, docker20: Docker) -> None:
+    ours = swarm_events(swarm.docker)
+    assert ours == swarm_events(docker20)
+    assert ours == ["service create ID1 (name=evcmp)",
+                    "service update ID1 (name=evcmp, replicas.new=2, replicas.old=1)",
+                    "secret create ID2 (name=evsecret)", "secret remove ID2 (name=evsecret)",
+                    "config create ID3 (name=evconfig)", "config remove ID3 (name=evconfig)",
+                    "service remove ID1 (name=evcmp)"]
 
 
 def test_pull_event(e2e_base: Path, registry: Registry) -> None:  # noqa: F811 (the fixture)

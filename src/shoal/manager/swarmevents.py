@@ -89,24 +89,34 @@ def node_changes(new: Node, old: Node) -> dict[str, str]:
     return out
 
 
-def translate(ch: Change) -> tuple[str, str, str, dict[str, str], int] | None:
-    """A store change as an event (type, action, actor ID, attributes, time in ns), or None."""
+EventArgs = tuple[str, str, str, dict[str, str], int]  # type, action, actor ID, attributes, time (ns)
+
+
+def translate(ch: Change) -> list[EventArgs]:
+    """A store change as events (none for a kind that makes none)."""
     type_ = TYPES.get(ch.kind)
     if type_ is None:
-        return None
+        return []
     obj = ch.new if ch.new is not None else ch.old
     if obj is None or obj.Namespace:
-        return None
+        return []
     attrs = {"name": _name(obj)}
     if ch.new is None:
-        return type_, "remove", obj.ID, attrs, time.time_ns()
+        return [(type_, "remove", obj.ID, attrs, time.time_ns())]
     if ch.old is None:
-        return type_, "create", obj.ID, attrs, ts_nano(obj.CreatedAt)
+        return [(type_, "create", obj.ID, attrs, ts_nano(obj.CreatedAt))]
+    when = ts_nano(obj.UpdatedAt)
     if isinstance(ch.new, Service) and isinstance(ch.old, Service):
-        attrs.update(service_changes(ch.new, ch.old))
+        changes = service_changes(ch.new, ch.old)
+        state: dict[str, str] = {k: changes.pop(k) for k in ("updatestate.old", "updatestate.new") if k in changes}
+        if changes and state:
+            # SwarmKit writes a new spec and the update's start apart: dockerd says two updates.
+            return [(type_, "update", obj.ID, {**attrs, **changes}, when),
+                    (type_, "update", obj.ID, {**attrs, **state}, when)]
+        attrs.update(changes or state)
     elif isinstance(ch.new, Node) and isinstance(ch.old, Node):
         attrs.update(node_changes(ch.new, ch.old))
-    return type_, "update", obj.ID, attrs, ts_nano(obj.UpdatedAt)
+    return [(type_, "update", obj.ID, attrs, when)]
 
 
 class SwarmEvents:
@@ -129,7 +139,5 @@ class SwarmEvents:
     def _on_change(self, ch: Change) -> None:
         if not ch.revision:
             return  # a reload's, not a change
-        ev = translate(ch)
-        if ev is not None:
-            type_, action, actor, attrs, when = ev
+        for type_, action, actor, attrs, when in translate(ch):
             self.log.emit(type_, action, actor, attrs, "swarm", time_nano=when)
