@@ -174,6 +174,7 @@ async def events_get(door: Door, request: web.Request) -> web.StreamResponse:
     log = n.events
     with log.subscribe() as sub:
         past = log.history(since or 0, until or 0) if since is not None or until is not None else []
+        replayed = {id(e) for e in past}  # one emitted from a thread as we subscribed may be queued too
         resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         await resp.prepare(request)
         try:
@@ -197,7 +198,7 @@ async def events_get(door: Door, request: web.Request) -> web.StreamResponse:
                     ev = await asyncio.wait_for(sub.queue.get(), timeout)
                 except TimeoutError:
                     continue
-                if include(f, ev):
+                if id(ev) not in replayed and include(f, ev):
                     await resp.write(msgspec.json.encode(message(ev)) + b"\n")
             await resp.write_eof()
         except ConnectionResetError:
