@@ -35,7 +35,6 @@ from shoal.api.types import (
     Endpoint,
     EndpointSpec,
     GenericResource,
-    JobStatus,
     Mount,
     NetworkAttachment,
     NetworkAttachmentConfig,
@@ -170,6 +169,17 @@ class Task(Base):
     ServiceAnnotations: dict[str, Any] | None = None
 
 
+class JobVersion(Base, omit_defaults=True):
+    """A job's run as Docker writes it: ``{}`` for the first (Go's ``Index uint64 `json:",omitempty"```)."""
+
+    Index: int = 0
+
+
+class JobStatus(Base):
+    JobIteration: JobVersion = field(default_factory=JobVersion)
+    LastExecution: str = ""
+
+
 class JobService(Service, kw_only=True):
     """A job (replicated-job, global-job): a service with its ``JobStatus``, which Docker leaves out of
     any other service (Go's ``omitempty``)."""
@@ -181,7 +191,7 @@ class JobTask(Task, kw_only=True):
     """A job's task: a task with the run of the job it belongs to (``JobIteration``), which Docker
     leaves out of any other task."""
 
-    JobIteration: VersionRef
+    JobIteration: JobVersion
 
 
 # ---------------------------------------------------------------- to and from the core
@@ -285,7 +295,9 @@ def service_from_core(s: core.Service) -> Service:
     previous = service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None
     fields = {f: getattr(s, f) for f in _SERVICE_FIELDS}
     if s.JobStatus is not None:
-        return JobService(Spec=spec, PreviousSpec=previous, JobStatus=s.JobStatus, **fields)
+        job = JobStatus(JobIteration=JobVersion(Index=s.JobStatus.JobIteration.Index),
+                        LastExecution=s.JobStatus.LastExecution)
+        return JobService(Spec=spec, PreviousSpec=previous, JobStatus=job, **fields)
     return Service(Spec=spec, PreviousSpec=previous, **fields)
 
 
@@ -308,7 +320,7 @@ def task_from_core(t: core.Task, specs: dict[int, TaskSpec] | None = None) -> Ta
     status, atts = task_status_from_core(t.Status), attachments_json(t.NetworksAttachments)
     if t.JobIteration is not None:
         return JobTask(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts,
-                       JobIteration=t.JobIteration, **fields)
+                       JobIteration=JobVersion(Index=t.JobIteration.Index), **fields)
     return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts, **fields)
 
 
