@@ -45,10 +45,10 @@ class RestartSupervisor:
         # service ID -> its replacement tasks waiting to be started (desired state ``ready``)
         self.delayed: dict[str, dict[str, DelayedStart]] = {}
 
-    def _history(self, t: Task, node_bound: bool | None = None) -> deque[float]:
-        """``node_bound``: the service has a task per node (None: a task without a slot has)."""
+    def _history(self, t: Task, node_bound: bool) -> deque[float]:
+        """``node_bound``: the service has a task per node, rather than slots (a job's start at 0)."""
         slots = self.history.setdefault(t.Owner.ID, {})
-        key: int | str = (t.NodeID if node_bound else t.Slot) if node_bound is not None else (t.Slot or t.NodeID)
+        key: int | str = t.NodeID if node_bound else t.Slot
         hist = slots.get(key)
         if hist is None:
             hist = slots[key] = deque(maxlen=64)
@@ -58,7 +58,7 @@ class RestartSupervisor:
         """Start ``t`` (desired ``ready``) no earlier than ``not_before``, and once ``wait_for`` stopped."""
         self.delayed.setdefault(t.Owner.ID, {})[t.ID] = DelayedStart(t.ID, not_before, wait_for)
 
-    def should_restart(self, t: Task, node_bound: bool | None = None) -> bool:
+    def should_restart(self, t: Task, node_bound: bool) -> bool:
         p = restart_policy(t.Spec.RestartPolicy)
         if p.Condition == "none":
             return False
