@@ -1,7 +1,7 @@
 """Swarm jobs with the real docker CLI 28 against ``shoal daemon`` on runc: ``service create --mode
 replicated-job`` shows Docker's job progress and returns when the job completed, ``service ls`` and
 ``service ps`` show the job as Docker does, an update (``--force``, ``scale``) runs it again, and the
-refusals are Docker's words; a global job runs once on the node."""
+refusals are Docker's words; a global job runs once on the node, and once on each of two nodes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ShoalDaemon, web_swarm
+from tests.e2e.conftest import ShoalDaemon, web_pair, web_swarm
 from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -94,3 +94,15 @@ def test_global_job_runs_once_on_the_node(shoal: ShoalDaemon) -> None:
     scale = shoal.docker("service", "scale", "everywhere=2", check=False)
     assert "scale can only be used with replicated or replicated-job mode" in scale.stderr
     shoal.docker("service", "rm", "everywhere")
+
+
+def test_global_job_runs_once_on_each_of_two_nodes(e2e_base: Path) -> None:
+    with web_pair(e2e_base / "pair", ("job-a", "job-b")) as (_, a, _b):
+        r = a.docker("service", "create", "--name", "both", "--mode", "global-job", "web", "sh", "-c", "sleep 0.5",
+                     timeout=120)
+        assert "job complete" in r.stdout + r.stderr
+        assert ls_row(a, "both")[2:4] == ["global job", "0/0 (2/2 completed)"]
+        ps = rows(a.docker("service", "ps", "both").stdout)
+        assert len(ps) == 2 and len({r[3] for r in ps}) == 2
+        assert all(r[4] == "Complete" and r[5].startswith("Complete ") for r in ps)
+        a.docker("service", "rm", "both")
