@@ -388,7 +388,7 @@ class Dispatcher:
         dispatcher: a node only ever holds what its tasks use)."""
         needed: set[str] = set()
         for t in self.store.tasks_of_node(s.node_id):
-            if assigned_to_agent(t) and t.DesiredState <= TaskState.RUNNING:
+            if assigned_to_agent(t) and t.DesiredState <= TaskState.COMPLETE:  # a job's task: complete
                 needed |= self._task_dependencies(t)
         for oid in sorted(needed - s.deps_sent):
             secret = self.store.get(Secret, oid)
@@ -472,7 +472,8 @@ class Dispatcher:
             if not published and not on_node:
                 continue
             backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_owner(svc.ID)
-                        if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
+                        if t.Status.State == TaskState.RUNNING
+                        and t.DesiredState in (TaskState.RUNNING, TaskState.COMPLETE)  # a job's: complete
                         for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
             ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
                        "backends": backends} for p in published]

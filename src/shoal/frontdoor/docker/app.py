@@ -391,6 +391,9 @@ async def service_spec(request: web.Request) -> Any:
     spec: wire.ServiceSpec = await body_as(request, wire.ServiceSpec)
     if spec.Mode.Replicated is not None:
         _go_uint(spec.Mode.Replicated.Replicas, "ReplicatedService.Mode.Replicated.Replicas", 64)
+    if spec.Mode.ReplicatedJob is not None:
+        _go_uint(spec.Mode.ReplicatedJob.MaxConcurrent, "ReplicatedJob.Mode.ReplicatedJob.MaxConcurrent", 64)
+        _go_uint(spec.Mode.ReplicatedJob.TotalCompletions, "ReplicatedJob.Mode.ReplicatedJob.TotalCompletions", 64)
     for p in spec.EndpointSpec.Ports or [] if spec.EndpointSpec is not None else []:
         _go_uint(p.TargetPort, "PortConfig.EndpointSpec.Ports.TargetPort", 32)
         _go_uint(p.PublishedPort, "PortConfig.EndpointSpec.Ports.PublishedPort", 32)
