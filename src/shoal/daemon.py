@@ -90,6 +90,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA_ROOT = Path("/var/lib/shoal")
 DEFAULT_EXEC_ROOT = Path("/run/shoal")
 SWARM_PORT = 2377
+SERVING_WAIT = 30.0  # s: at most this long, unlock waits for the managers' quorum to serve
 
 
 @dataclass
@@ -261,6 +262,8 @@ class Daemon:
             dek = keys.load_dek(self.keys_path, key)
             await self._open_manager(dek)
             self.locked = False
+            # As Docker's: unlock returns once the manager serves (its store open, a leader known).
+            await self._until_serving(SERVING_WAIT)
 
     async def set_autolock(self, on: bool, rotate: bool = False) -> str:
         """Seal the data key with a (new) unlock key, or unseal it; returns the unlock key ("" when off)."""
@@ -390,16 +393,25 @@ class Daemon:
 
     # ------------------------------------------------------------ the managers' quorum
 
-    async def _start_quorum(self, dek: bytes, initial_cluster: str = "", state: str = "new",
-                            wait: float = 0) -> None:
+    async def _start_quorum(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
         """Run this node's agent at once, and its manager once its etcd member serves (in the
         background: a member whose peers are down waits for them, and the containers keep running)."""
         if self.worker is None:
             await self._run_worker(self._identity())
         self._quorum_task = asyncio.ensure_future(self._quorum_up(dek, initial_cluster, state))
-        if wait:
+
+    async def _until_serving(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until a manager in the quorum serves: its store open, its presence
+        written and a leader known. A single manager (SQLite) serves once started."""
+        if not self.in_quorum:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._quorum_task is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._quorum_task), wait)
+                await asyncio.wait_for(asyncio.shield(self._quorum_task), timeout)
+        if self.elector is not None:
+            await self.elector.settled(max(0.0, deadline - loop.time()))
 
     async def _quorum_up(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
         if self.member is None:
@@ -843,7 +855,9 @@ class Daemon:
             keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
             self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             self._save_node()
-            await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing", wait=90)
+            await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing")
+            # Join returns once this manager serves and is present: every manager lists it Reachable.
+            await self._until_serving(90)
 
     async def swarm_leave(self, force: bool) -> None:
         async with self._lock:
