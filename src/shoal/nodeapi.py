@@ -292,12 +292,13 @@ class NodeAPI(Protocol):
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,
-                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False) -> str:
+                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False,
+                         data_path_addr: str = "") -> str:
         """Returns this node's ID."""
         ...
 
     async def swarm_join(self, remote_addrs: list[str], token: str, listen_addr: str = "",
-                         advertise_addr: str = "") -> None: ...
+                         advertise_addr: str = "", data_path_addr: str = "") -> None: ...
 
     async def swarm_leave(self, force: bool) -> None: ...
 

@@ -540,7 +540,16 @@ class ControlAPI:
 
             tasks = [t for t in tasks if any(name_of(t).startswith(v) for v in f["name"])]
         if "label" in f:
-            tasks = [t for t in tasks if labels_match(t.Labels or {}, f["label"])]
+            # As SwarmKit: the labels of the task's service (its annotations when the task was made),
+            # not the task's own (``docker stack ps`` filters on com.docker.stack.namespace).
+            def service_labels(t: Task) -> dict[str, str]:
+                ann = (t.ServiceAnnotations or {}).get("Labels")
+                if ann is not None:
+                    return dict(ann)
+                svc = by_id.get(t.Owner.ID)
+                return dict(svc.Spec.Labels or {}) if svc is not None else {}
+
+            tasks = [t for t in tasks if labels_match(service_labels(t), f["label"])]
         if "_up-to-date" in f:
             def up_to_date(t: Task) -> bool:
                 svc = by_id.get(t.Owner.ID)

@@ -140,6 +140,7 @@ class Session:
         self.node_id = node_id
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
+        self.lag_mark = dispatcher.lag  # the manager's loop lag so far, at the last heartbeat
         # Requests to the agent other than assignments (log reads), and where their answers go.
         self.outbox: asyncio.Queue[LogsRequest | LogsCancel | StreamOpen | StreamData | StreamControl] = \
             asyncio.Queue()
@@ -197,6 +198,7 @@ class Session:
 
     async def heartbeat(self) -> float:
         self.last_heartbeat = self.dispatcher.clock()
+        self.lag_mark = self.dispatcher.lag
         node = self.dispatcher.store.get(Node, self.node_id)
         if node is not None and node.Status.State == "down" and self.dispatcher.sessions.get(self.node_id) is self:
             # Marked down while its heartbeats were late (a stalled manager, a slow network): it is back.
@@ -246,6 +248,9 @@ class Dispatcher:
         self.store = store
         self.heartbeat_period = heartbeat_period
         self.clock = clock
+        # Seconds this manager's event loop ran late since the dispatcher started (measured by
+        # ``_lag_meter``): time in which no heartbeat could be taken is never held against a node.
+        self.lag = 0.0
         self.sessions: dict[str, Session] = {}
         self._pending: dict[str, tuple[str, TaskStatus]] = {}
         self._flush_event = asyncio.Event()
@@ -268,7 +273,7 @@ class Dispatcher:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker()),
-                       loop.create_task(self._peers_loop())]
+                       loop.create_task(self._lag_meter()), loop.create_task(self._peers_loop())]
 
     async def stop(self) -> None:
         self._unsubscribe()
@@ -542,33 +547,49 @@ class Dispatcher:
 
     async def _heartbeat_checker(self) -> None:
         interval = min(0.25, self.heartbeat_period / 4)
-        last = self.clock()
         while True:
             await asyncio.sleep(interval)
-            await self.check_heartbeats(stalled=self.clock() - last - interval)
-            last = self.clock()
+            await self.check_heartbeats()
+
+    async def _lag_meter(self) -> None:
+        """Measure how late the event loop runs (apart from the checker, whose own awaits, store
+        writes, must not hide a stall that happens meanwhile)."""
+        interval = min(0.1, self.heartbeat_period / 10)
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(interval)
+            self.count_stall(loop.time() - start - interval)
+
+    def count_stall(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if seconds > STALL_GRACE:
+            log.warning("dispatcher: no heartbeat could be taken for %.1f s; giving the nodes that time", seconds)
+        self.lag += seconds
 
     async def check_heartbeats(self, stalled: float = 0.0) -> None:
         """Mark down the ready nodes whose last heartbeat is more than three periods old.
 
-        ``stalled``: how much later than planned this check runs. A manager that could not take
-        heartbeats for a while (one long transaction, a paused process) does not blame its nodes for
-        it: every node gets that time back, and only heartbeats missed while it listened count."""
-        if stalled > STALL_GRACE:
-            log.warning("dispatcher: no heartbeat could be taken for %.1f s; giving the nodes that time", stalled)
-            now = self.clock()
-            self._started += stalled
-            for sess in self.sessions.values():
-                sess.last_heartbeat = min(sess.last_heartbeat + stalled, now)
-        deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
+        The time the manager's loop ran late since a node's last heartbeat (one long transaction, a
+        paused process, a loaded machine: ``stalled`` more now) is not counted: every node gets that
+        time back, and only heartbeats missed while it listened count. So the manager's own node,
+        whose agent shares its loop, is never marked down by the manager's stall."""
+        self.count_stall(stalled)
+        now = self.clock()
+        limit = self.heartbeat_period * MISSED_HEARTBEATS
         for n in self.store.list(Node):
             if n.Status.State != "ready":
                 continue
             s = self.sessions.get(n.ID)
-            last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
-            if last < deadline:
-                log.info("node %s (%s) is down: no heartbeat for %.1f s", n.ID, n.Description.Hostname,
-                         self.clock() - last)
+            if s is not None:
+                silent = now - s.last_heartbeat - (self.lag - s.lag_mark)
+            else:
+                silent = now - self._started - LEADER_CHANGE_GRACE - self.lag
+            if silent > limit:
+                log.info("node %s (%s) is down: no heartbeat for %.1f s (%.1f s of it heard)", n.ID,
+                         n.Description.Hostname, now - (s.last_heartbeat if s is not None else self._started),
+                         silent)
                 await self.mark_down(n.ID, "heartbeat failure")
 
     async def mark_ready(self, node_id: str) -> None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,9 @@ class NodeNetwork:
         self._links = SharedLock()
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
+        # The mesh's devices this daemon made, kept before they are made: a sync that failed half-way,
+        # or a daemon killed, still has them removed (at leave, stop, or the next start).
+        self._mesh_file = Path(exec_root) / "ingress-devices.json"
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
         self._encryption: dict[str, Any] = {}
         self._netns_ready = False
@@ -197,12 +202,10 @@ class NodeNetwork:
         self._ensure_netns_dir()
         path.touch()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "unshare", f"--net={path}", "ip", "link", "set", "lo", "up",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            _, err = await proc.communicate()
+            # Off the event loop: a fork and exec a task blocked it for tens of ms under load.
+            argv = ["unshare", f"--net={path}", "ip", "link", "set", "lo", "up"]
+            proc = await asyncio.to_thread(subprocess.run, argv, stdin=subprocess.DEVNULL, capture_output=True)
+            err = proc.stderr
         except OSError as e:
             raise SandboxError(f"creating the network namespace failed: {e}") from e
         if proc.returncode != 0:
@@ -247,6 +250,7 @@ class NodeNetwork:
         self.endpoints = view
         self.dns.names = endpoints.names(view)
         if ingress != self._ingress:
+            self._record_mesh(ingress_mesh.device_names(ingress))
             try:
                 await asyncio.to_thread(ingress_mesh.sync, ingress)
                 self._ingress = ingress
@@ -317,10 +321,32 @@ class NodeNetwork:
                 if p.name not in self.sandboxes:
                     await self.remove_sandbox(p.name)
         if not self.sandboxes:
+            await self._teardown_mesh()
             await asyncio.to_thread(bridge.remove_unused)
             await asyncio.to_thread(egress.teardown)
             self._egress_loaded = (set(), set())
         self._release_netns_dir()
+
+    def _mesh_names(self) -> list[str]:
+        try:
+            return [str(n) for n in json.loads(self._mesh_file.read_text())]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def _record_mesh(self, names: list[str]) -> None:
+        have = self._mesh_names()
+        if set(names) <= set(have):
+            return
+        self._mesh_file.write_text(json.dumps(sorted({*have, *names})))
+
+    async def _teardown_mesh(self) -> None:
+        """Remove the routing mesh's devices this daemon made (whatever its bookkeeping says) and its tables."""
+        names = self._mesh_names() + ingress_mesh.device_names(self._ingress)
+        if names:
+            with contextlib.suppress(OSError, NetlinkError):
+                await asyncio.to_thread(ingress_mesh.teardown, names)
+        self._ingress = {}
+        self._mesh_file.unlink(missing_ok=True)
 
     def _release_netns_dir(self) -> None:
         """The netns directory's own bind mount (stacked, if several runs crashed), once it is empty."""
@@ -345,9 +371,6 @@ class NodeNetwork:
         self.dns.close()
         await self.tunnel.close()
         self._encryption = {}
-        if self._ingress:
-            with contextlib.suppress(OSError, NetlinkError):
-                await asyncio.to_thread(ingress_mesh.teardown)
-            self._ingress = {}
+        await self._teardown_mesh()
         if not self.sandboxes:
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns

@@ -144,6 +144,33 @@ async def test_a_stalled_manager_does_not_mark_its_nodes_down() -> None:
     await d.stop()
 
 
+async def test_only_the_loops_lag_since_a_nodes_last_heartbeat_is_given_back() -> None:
+    """A stall measured apart from the checker (while it awaited a store write, say) is given back to
+    every node, the manager's own among them; a stall before a node's last heartbeat is not."""
+    store = await memory_store()
+    now = [100.0]
+    d = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0])
+    await d.register("own", NodeDescription(Hostname="manager"), "127.0.0.1")
+    other = await d.register("other", NodeDescription(Hostname="worker"), "127.0.0.1")
+
+    def states() -> dict[str, str]:
+        return {n.ID: n.Status.State for n in store.list(Node)}
+
+    now[0] += 4
+    d.count_stall(20.0)  # the loop stalled 20 s: the lag meter woke that late
+    now[0] += 20
+    await d.check_heartbeats()  # 24 s without a heartbeat, 20 of them stalled
+    assert states() == {"own": "ready", "other": "ready"}
+    await other.heartbeat()  # after the stall: none of it is given back to this one
+    now[0] += 14
+    await d.check_heartbeats()  # own: 38 s, 20 stalled: 18 s heard
+    assert states() == {"own": "down", "other": "ready"}
+    now[0] += 1.5
+    await d.check_heartbeats()  # other: 15.5 s heard
+    assert states() == {"own": "down", "other": "down"}
+    await d.stop()
+
+
 async def test_status_reports_are_written_in_bounded_transactions(monkeypatch: Any) -> None:
     from shoal.manager import dispatcher
 

@@ -284,7 +284,7 @@ async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
     node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster, req.AutoLockManagers,
+        req.ForceNewCluster, req.AutoLockManagers, data_path_addr=req.DataPathAddr,
     )
     return jresp(node_id)
 
@@ -300,7 +300,8 @@ class JoinRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_join(request: web.Request) -> web.StreamResponse:
     req: JoinRequest = await body_as(request, JoinRequest)
-    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
+    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr,
+                                   data_path_addr=req.DataPathAddr)
     return web.Response(status=200)
 
 
