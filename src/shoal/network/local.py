@@ -40,7 +40,7 @@ from shoal.network.default import NETWORK_ID as DEFAULT_BRIDGE_ID
 from shoal.network.default import choose_bip, routes_in_use
 
 # Docker's default local address pools: 172.17-31.0.0/16 in /16s, then 192.168.0.0/16 in /20s.
-DEFAULT_POOLS: list[tuple[str, int]] = [("172.17.0.0/12", 16), ("192.168.0.0/16", 20)]
+DEFAULT_POOLS: list[tuple[str, int]] = [(f"172.{i}.0.0/16", 16) for i in range(17, 32)] + [("192.168.0.0/16", 20)]
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 MASQUERADE_OPTION = "com.docker.network.bridge.enable_ip_masquerade"
 USER_BRIDGE_PREFIX = "br-"

@@ -19,9 +19,9 @@ from typing import Protocol
 from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import Conflict, NotFound, PermissionDenied
 from shoal.api.events import EventLog
-from shoal.api.localnet import LocalNetwork
+from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.network.local import LocalNetworks
-from shoal.network.node import HOST_CONFLICT, LocalAttachment, NodeNetwork
+from shoal.network.node import HOST_CONFLICT, LocalAttachment
 
 Filters = dict[str, list[str]]
 
@@ -45,8 +45,19 @@ class ContainerSandboxes(Protocol):
         ...
 
 
+class LocalWiring(Protocol):
+    """What of the node's network (``node.NodeNetwork``) the local networks use: a running container's
+    sandbox connected and disconnected, a removed network's bridge."""
+
+    async def connect(self, task_id: str, attachment: LocalAttachment) -> LocalEndpoint: ...
+
+    async def disconnect(self, task_id: str, network_id: str) -> LocalEndpoint | None: ...
+
+    async def remove_local_network(self, net: LocalNetwork) -> None: ...
+
+
 class NodeLocalNetworks:
-    def __init__(self, store: LocalNetworks, network: NodeNetwork | None = None, events: EventLog | None = None,
+    def __init__(self, store: LocalNetworks, network: LocalWiring | None = None, events: EventLog | None = None,
                  swarm_names: Callable[[], set[str]] = set) -> None:
         self.store = store
         self.node_network = network
