@@ -264,8 +264,7 @@ class LocalNetworks:
                 subnet = ipam.parse_subnet(conf.Subnet)
                 clash = next((t for t in taken if t.overlaps(subnet)), None)
                 if clash is not None:
-                    raise InvalidArgument(f"invalid pool request: Pool overlaps with other one on this address "
-                                          f"space ({conf.Subnet} overlaps {clash})")
+                    raise Conflict("Pool overlaps with other one on this address space")
             elif conf is not None and (conf.Gateway or conf.IPRange):
                 raise InvalidArgument("no matching subnet for " + ("gateway " + conf.Gateway if conf.Gateway
                                                                   else "range " + conf.IPRange))
@@ -416,7 +415,7 @@ def _dangling(values: list[str]) -> bool:
         return True
     if v in ("false", "0"):
         return False
-    raise InvalidArgument(f"invalid filter: 'dangling'='{values[0]}'")
+    raise InvalidArgument("invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")")
 
 
 def _until(value: str) -> float:

@@ -364,6 +364,8 @@ class NodeNetwork:
         if net is not None and net.Driver == "bridge":
             async with self._links.exclusive():
                 await asyncio.to_thread(localwire.detach, task_id, network_id)
+                if net.Predefined:  # the default bridge goes with its last user, as for tasks
+                    await asyncio.to_thread(bridge.remove_unused)
         store.leave(network_id, ep.ContainerID)
         if net is not None and net.Predefined and self._default_bridge is not None:
             self._default_bridge.release(task_id)

@@ -69,7 +69,7 @@ def test_given_subnet_gateway_and_range(tmp_path: Path) -> None:
     assert (n.subnet, n.gateway, n.IPAM[0].IPRange) == ("10.213.30.0/24", "10.213.30.254", "10.213.30.128/25")
     _, ep = s.join("front", "c" * 64, "web")
     assert ep.IPv4Address == "10.213.30.129/24" and ep.MacAddress == mac_of("10.213.30.129/24") == "02:42:0a:d5:1e:81"
-    with pytest.raises(InvalidArgument, match="Pool overlaps with other one on this address space"):
+    with pytest.raises(Conflict, match=exactly("Pool overlaps with other one on this address space")):
         create(s, "other", "10.213.30.0/25")
     with pytest.raises(InvalidArgument, match=re.escape("no matching subnet for gateway 10.213.99.1")):
         create(s, "bad", "10.213.31.0/24", Gateway="10.213.99.1")
@@ -134,6 +134,8 @@ def test_filters(tmp_path: Path) -> None:
     assert names(dangling=["false"]) == ["back", "bridge", "host", "none"]
     with pytest.raises(InvalidArgument, match="invalid filter: 'type'='x'"):
         names(type=["x"])
+    with pytest.raises(InvalidArgument, match="invalid value for filter 'dangling', must be"):
+        names(dangling=["x"])
     assert [n.Name for n in s.prunable()] == ["front"]
     assert [n.Name for n in s.prunable({"label": ["tier=web"]})] == ["front"]
     assert s.prunable({"label!": ["tier"]}) == []
