@@ -5,6 +5,7 @@ over TCP, a published port answers on 127.0.0.1, another network stays apart, an
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from shoal.api.control import IPAMRequest, IPAMRequestConfig, NetworkCreateReque
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.types import ContainerSpec, Task, TaskSpec
-from shoal.network import localwire
+from shoal.network import local, localwire
 from shoal.network.local import LocalNetworks, bridge_name_of
 from shoal.network.localwire import PortBinding
 from shoal.network.netns import run_in_netns
@@ -38,7 +39,11 @@ def _tables() -> str:
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[tuple[NodeNetwork, LocalNetworks]]:
+async def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[NodeNetwork, LocalNetworks]]:
+    # The predefined bridge's Linux bridge under a name of this test's own: the host's shb-default may
+    # be another daemon's (daemons that share a namespace share it).
+    default = f"shb-lnt{os.getpid() % 0xffff:04x}"
+    monkeypatch.setattr(local, "DEFAULT_BRIDGE_NAME", default)
     store = LocalNetworks(tmp_path / "networks", bip="10.213.250.1/24")
     store.load()
     nn = NodeNetwork(tmp_path / "exec", dns=["none"], local=store)
@@ -52,7 +57,8 @@ async def node(tmp_path: Path) -> AsyncIterator[tuple[NodeNetwork, LocalNetworks
             if not net.Predefined:
                 await asyncio.to_thread(localwire.remove_bridge, bridge_name_of(net))
         await asyncio.to_thread(localwire.teardown_ports, nn._owner)
-        left = {n for n in await asyncio.to_thread(_links) - before if n.startswith(("br-", "vl", "shb-default"))}
+        await asyncio.to_thread(localwire.remove_bridge, default)
+        left = {n for n in await asyncio.to_thread(_links) - before if n.startswith(("br-", "vl", default))}
         assert not left, f"left behind: {left}"
         assert localwire.table_name(nn._owner) not in _tables()
         assert not list((tmp_path / "exec" / "netns").iterdir())
@@ -178,3 +184,31 @@ async def test_host_and_none(node: tuple[NodeNetwork, LocalNetworks]) -> None:
     await nn.remove_sandbox(th.ID)
     await nn.remove_sandbox(tn.ID)
     assert not store.network("host").Containers
+
+
+def _routes() -> list[str]:
+    with IPRoute() as ipr:
+        return [str(r.get_attr("RTA_GATEWAY")) for r in ipr.get_routes(family=2) if r["dst_len"] == 0]
+
+
+async def test_the_default_bridge_and_an_internal_network(node: tuple[NodeNetwork, LocalNetworks]) -> None:
+    nn, store = node
+    internal = store.create(NetworkCreateRequest(Name="lnt-int", Internal=True, IPAM=IPAMRequest(
+        Config=[IPAMRequestConfig(Subnet="10.213.253.0/24")]))).ID
+    t1, t2 = _task(), _task()
+    c1 = new_id() + new_id()
+    sb1 = await nn.create_sandbox(t1, local=[LocalAttachment("bridge", c1, "b1")])
+    sb2 = await nn.create_sandbox(t2, local=[LocalAttachment(internal, new_id(), "i1")])
+    assert sb1.addresses == ["10.213.250.2/24"]  # the default bridge's --bip
+    assert local.DEFAULT_BRIDGE_NAME in await asyncio.to_thread(_links)
+    assert [ep.IPv4Address for ep in store.network("bridge").Containers.values()] == ["10.213.250.2/24"]
+    assert await asyncio.to_thread(run_in_netns, str(sb1.netns), _routes) == ["10.213.250.1"]
+    assert await asyncio.to_thread(run_in_netns, str(sb2.netns), _routes) == []  # --internal: no way out
+    assert await asyncio.to_thread(_resolve, str(sb1.netns), "b1") == []  # no names on the default bridge
+    # A container on the default bridge can be connected to a user-defined network as well.
+    ep = await nn.connect(t1.ID, LocalAttachment(internal, c1, "b1"))
+    assert ep.IPv4Address == "10.213.253.3/24"
+    assert await asyncio.to_thread(_resolve, str(sb2.netns), "b1") == ["10.213.253.3"]
+    await nn.remove_sandbox(t1.ID)
+    await nn.remove_sandbox(t2.ID)
+    assert local.DEFAULT_BRIDGE_NAME not in await asyncio.to_thread(_links)
