@@ -4,24 +4,24 @@
 wires running containers; None on a runtime without sandboxes), the node's event log, the swarm's
 network names (unique across both, as Docker's) and the containers engine, reached through the small
 ``ContainerSandboxes`` Protocol: which container a reference names and the task whose sandbox runs
-it. ``connect``/``disconnect`` record what a container is connected to (``attachments``: what the
-engine passes to ``create_sandbox`` when it starts the container) and, when it runs, change its
-sandbox at once.
+it. The container's networks are kept here: ``configure`` at its creation (``--network``),
+``connect``/``disconnect`` later (which, while it runs, change its sandbox at once), ``attachments``
+when it starts (what the engine passes to ``NodeNetwork.create_sandbox``), ``forget`` at its removal.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from shoal.api.control import NetworkCreateRequest
-from shoal.api.errors import Conflict, NotFound, PermissionDenied
+from shoal.api.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from shoal.api.events import EventLog
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.network.local import LocalNetworks
-from shoal.network.node import HOST_CONFLICT, LocalAttachment
+from shoal.network.node import HOST_CONFLICT, NONE_CONFLICT, LocalAttachment
 
 Filters = dict[str, list[str]]
 
@@ -112,9 +112,20 @@ class NodeLocalNetworks:
 
     # ------------------------------------------------------------ containers
 
+    def configure(self, container_id: str, attachments: list[LocalAttachment]) -> None:
+        """A new container's networks (``docker create --network``, ``bridge`` by default): checked
+        (NotFound, host or none with others) and kept, by network ID, for its starts."""
+        nets = [self.store.network(a.network) for a in attachments]
+        drivers = {n.Driver for n in nets}
+        if len(nets) > 1 and "host" in drivers:
+            raise InvalidArgument(HOST_CONFLICT)
+        if len(nets) > 1 and "null" in drivers:
+            raise InvalidArgument(NONE_CONFLICT)
+        self._attached[container_id] = {n.ID: replace(a, network=n.ID) for a, n in zip(attachments, nets, strict=True)}
+
     def attachments(self, container_id: str) -> list[LocalAttachment]:
-        """The networks a container was connected to through ``connect`` (the engine adds its own
-        ``--network`` ones): what to pass to ``NodeNetwork.create_sandbox`` when it starts."""
+        """The container's networks, as configured and then connected or disconnected: what to pass to
+        ``NodeNetwork.create_sandbox`` each time it starts."""
         return list(self._attached.get(container_id, {}).values())
 
     def forget(self, container_id: str) -> None:
