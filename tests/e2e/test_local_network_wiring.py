@@ -56,7 +56,7 @@ async def node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator
         for net in store.networks():
             if not net.Predefined:
                 await asyncio.to_thread(localwire.remove_bridge, bridge_name_of(net))
-        await asyncio.to_thread(localwire.teardown_ports, nn._owner)
+        await asyncio.to_thread(localwire.teardown, nn._owner)
         await asyncio.to_thread(localwire.remove_bridge, default)
         left = {n for n in await asyncio.to_thread(_links) - before if n.startswith(("br-", "vl", default))}
         assert not left, f"left behind: {left}"

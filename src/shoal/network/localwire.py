@@ -10,16 +10,19 @@ published ports (blocking netlink and nft calls: run them in a thread).
 * A container's endpoint is a veth pair: ``vl<12 hex of task and network>`` on the bridge, and the
   first free ``eth<n>`` in the sandbox with its address and MAC; the first network's gateway
   becomes its default route (none through an ``--internal`` one).
-* Published ports are the table ``ip shoal_ports_<owner>``: a connection to any local address of the node
-  (``fib daddr type local``) or to the ``HostIP`` asked for, on the published port, is DNATed to the
-  container, in ``prerouting`` (from outside and from other containers) and ``output`` (from the
-  node itself, loopback included). For 127.0.0.1 the kernel must route a loopback source out of the
-  bridge and take the answers back: the bridge gets ``route_localnet`` and ``postrouting``
-  masquerades such connections to the bridge's address, as dockerd does without its userland proxy;
-  a ``raw`` chain drops what arrives from elsewhere for 127.0.0.0/8 (dockerd's guard against the
-  hole ``route_localnet`` would open). A container reaching its own published port through the host
-  (hairpin) is masqueraded too. The host port is held by a bound socket of the daemon's (as
-  dockerd's), so no other process takes it.
+* The table ``ip shoal_local_<owner>`` keeps the local bridge networks apart (Docker's
+  DOCKER-ISOLATION: what one network's subnet would route to another's is dropped) and masquerades
+  what they send out of the node (not ``--internal`` ones), whatever another daemon in the same
+  namespace loads into the shared ``shoal_egress``. Published ports are in it too: a connection to
+  any local address of the node (``fib daddr type local``) or to the ``HostIP`` asked for, on the
+  published port, is DNATed to the container, in ``prerouting`` (from outside and from other
+  containers) and ``output`` (from the node itself, loopback included). For 127.0.0.1 the kernel
+  must route a loopback source out of the bridge and take the answers back: the bridge gets
+  ``route_localnet`` and ``postrouting`` masquerades such connections to the bridge's address, as
+  dockerd does without its userland proxy; a ``raw`` chain drops what arrives from elsewhere for
+  127.0.0.0/8 (dockerd's guard against the hole ``route_localnet`` would open). A container reaching
+  its own published port through the host (hairpin) is masqueraded too. The host port is held by a
+  bound socket of the daemon's (as dockerd's), so no other process takes it.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from shoal.network.netns import run_in_netns
 
 MARK = "shoal-local"  # the interface alias of the bridges made here, with the owner
 VETH_PREFIX = "vl"
-PORTS_TABLE = "shoal_ports"
+TABLE = "shoal_local"
 
 
 def owner_of(exec_root: str) -> str:
@@ -48,7 +51,7 @@ def owner_of(exec_root: str) -> str:
 
 
 def table_name(owner: str) -> str:
-    return f"{PORTS_TABLE}_{owner}"
+    return f"{TABLE}_{owner}"
 
 
 def veth_name(task_id: str, network_id: str) -> str:
@@ -147,10 +150,10 @@ def marked_bridges(owner: str) -> list[str]:
 
 def cleanup(owner: str) -> None:
     """Remove what a previous run of ``owner`` left: its bridges (with any veth still on them: their
-    sandboxes are gone) and its ports table."""
+    sandboxes are gone) and its table."""
     for name in marked_bridges(owner):
         remove_bridge(name)
-    teardown_ports(owner)
+    teardown(owner)
 
 
 # ---------------------------------------------------------------- published ports
@@ -174,7 +177,17 @@ class Published:
     target: str
 
 
-def ruleset(owner: str, published: list[Published]) -> str:
+def _set(name: str, elements: set[str], kind: str = "ipv4_addr") -> str:
+    return f" set {name} {{ type {kind}; flags interval; elements = {{ {', '.join(sorted(elements))} }} }}"
+
+
+def ruleset(owner: str, published: list[Published], subnets: set[str] | None = None,
+            out: set[str] | None = None) -> str:
+    """The owner's table: the published ports (``published``), the local bridge networks' subnets kept
+    apart (``subnets``, Docker's DOCKER-ISOLATION: what one would route to another is dropped, a
+    connection to a published port aside) and masqueraded out of the node (``out``)."""
+    subnets = set(subnets or ())
+    out = set(out or ()) & subnets
     dnat: list[str] = []
     hairpin: list[str] = []
     for p in published:
@@ -184,24 +197,35 @@ def ruleset(owner: str, published: list[Published]) -> str:
         hairpin.append(f"  ct status dnat ip saddr {p.target} ip daddr {p.target} {b.protocol} dport "
                        f"{b.container_port} masquerade")
     table = table_name(owner)
-    lines = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{",
-             " chain raw {", "  type filter hook prerouting priority -300; policy accept;",
-             "  iifname != \"lo\" ip daddr 127.0.0.0/8 fib daddr type local drop", " }",
-             " chain prerouting {", "  type nat hook prerouting priority -100; policy accept;", *dnat, " }",
-             " chain output {", "  type nat hook output priority -100; policy accept;", *dnat, " }",
-             " chain postrouting {", "  type nat hook postrouting priority 100; policy accept;",
-             "  ct status dnat ip saddr 127.0.0.0/8 masquerade", *hairpin, " }", "}"]
+    lines = [f"table ip {table}", f"delete table ip {table}", f"table ip {table} {{"]
+    apart: list[str] = []
+    way_out: list[str] = []
+    if subnets:
+        lines.append(_set("subnets", subnets))
+        lines.append(_set("same", {f"{n} . {n}" for n in subnets}, "ipv4_addr . ipv4_addr"))
+        apart = ["  ct status dnat accept", "  ip saddr @subnets ip daddr @subnets ip saddr . ip daddr != @same drop"]
+    if out:
+        lines.append(_set("out", out))
+        way_out = ["  ip saddr @out ip daddr != @subnets oifname != \"sh*\" masquerade"]
+    lines += [" chain raw {", "  type filter hook prerouting priority -300; policy accept;",
+              "  iifname != \"lo\" ip daddr 127.0.0.0/8 fib daddr type local drop", " }",
+              " chain prerouting {", "  type nat hook prerouting priority -100; policy accept;", *dnat, " }",
+              " chain output {", "  type nat hook output priority -100; policy accept;", *dnat, " }",
+              " chain forward {", "  type filter hook forward priority 0; policy accept;", *apart, " }",
+              " chain postrouting {", "  type nat hook postrouting priority 100; policy accept;",
+              "  ct status dnat ip saddr 127.0.0.0/8 masquerade", *hairpin, *way_out, " }", "}"]
     return "\n".join(lines) + "\n"
 
 
-def sync_ports(owner: str, published: list[Published]) -> None:
-    if not published:
-        teardown_ports(owner)
+def sync(owner: str, published: list[Published], subnets: set[str], out: set[str]) -> None:
+    """Load the owner's table (blocking); none at all when nothing is published or connected."""
+    if not published and not subnets:
+        teardown(owner)
         return
-    r = subprocess.run(["nft", "-f", "-"], input=ruleset(owner, published).encode(), capture_output=True)
+    r = subprocess.run(["nft", "-f", "-"], input=ruleset(owner, published, subnets, out).encode(), capture_output=True)
     if r.returncode != 0:
         raise OSError(f"nft: {r.stderr.decode(errors='replace').strip()}")
 
 
-def teardown_ports(owner: str) -> None:
+def teardown(owner: str) -> None:
     subprocess.run(["nft", "delete", "table", "ip", table_name(owner)], capture_output=True)

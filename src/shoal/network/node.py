@@ -166,7 +166,8 @@ class NodeNetwork:
         self._local_eps: dict[str, dict[str, LocalEndpoint]] = {}  # task → network ID → its endpoint there
         self._ports: dict[str, list[Published]] = {}  # task → its published ports
         self._port_socks: dict[tuple[str, PortBinding], socket.socket] = {}  # the host ports held
-        self._ports_lock = asyncio.Lock()
+        self._ports_lock = asyncio.Lock()  # the local networks' table: one load at a time
+        self._local_rules: tuple[list[Published], set[str], set[str]] = ([], set(), set())  # as loaded
         self._owner = localwire.owner_of(str(Path(exec_root).resolve()))  # this daemon's bridges and ports table
 
     def netns_path(self, task_id: str) -> Path:
@@ -310,6 +311,8 @@ class NodeNetwork:
             await self._sync_egress(task_id, out, every)
         except OSError as e:
             raise SandboxError(f"the container's way out: {e}") from e
+        async with self._ports_lock:
+            await self._load_local_rules()
 
     def local_endpoints(self, task_id: str) -> dict[str, LocalEndpoint]:
         """The task's endpoints on local networks (network ID → endpoint)."""
@@ -402,7 +405,7 @@ class NodeNetwork:
                     self._release_port(task_id, p.binding)
                 raise
             self._ports.setdefault(task_id, []).extend(done)
-            await self._load_ports()
+            await self._load_local_rules()
         return [p.binding for p in done]
 
     def _reserve(self, task_id: str, b: PortBinding) -> PortBinding:
@@ -434,12 +437,25 @@ class NodeNetwork:
         if sock is not None:
             sock.close()
 
-    async def _load_ports(self) -> None:
+    async def _load_local_rules(self) -> None:
+        """The owner's table as the endpoints and ports are now (``_ports_lock`` held)."""
         every = [p for ps in self._ports.values() for p in ps]
+        subnets: set[str] = set()
+        out: set[str] = set()
+        for eps in self._local_eps.values():
+            for nid in eps:
+                net = self._store().find(nid)
+                if net is not None and net.Driver == "bridge" and net.subnet:
+                    subnets.add(net.subnet)
+                    if masquerades(net):
+                        out.add(net.subnet)
+        if (every, subnets, out) == self._local_rules:
+            return
         try:
-            await asyncio.to_thread(localwire.sync_ports, self._owner, every)
+            await asyncio.to_thread(localwire.sync, self._owner, every, subnets, out)
+            self._local_rules = (every, subnets, out)
         except OSError as e:
-            raise SandboxError(f"publishing ports failed: {e}") from e
+            raise SandboxError(f"the local networks' rules: {e}") from e
 
     async def unpublish(self, task_id: str) -> None:
         async with self._ports_lock:
@@ -448,7 +464,7 @@ class NodeNetwork:
                 self._release_port(task_id, p.binding)
             if gone:
                 with contextlib.suppress(SandboxError):
-                    await self._load_ports()
+                    await self._load_local_rules()
 
     def published(self, task_id: str) -> list[PortBinding]:
         return [p.binding for p in self._ports.get(task_id, [])]
@@ -488,9 +504,13 @@ class NodeNetwork:
         """Remove the task's namespace and everything of it here (whatever of them exists); the
         holder's part (a pause container) goes last."""
         await self.unpublish(task_id)
-        for nid in list(self._local_eps.get(task_id, {})):
-            with contextlib.suppress(OSError, NetlinkError):
-                await self._leave(task_id, nid)
+        if task_id in self._local_eps:
+            for nid in list(self._local_eps.get(task_id, {})):
+                with contextlib.suppress(OSError, NetlinkError):
+                    await self._leave(task_id, nid)
+            async with self._ports_lock:
+                with contextlib.suppress(SandboxError):
+                    await self._load_local_rules()
         sb = self.sandboxes.pop(task_id, None)
         self.dns.remove(task_id)
         on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
@@ -641,12 +661,14 @@ class NodeNetwork:
             await asyncio.to_thread(egress.teardown)
             self._egress_loaded = (set(), set())
             await asyncio.to_thread(localwire.cleanup, self._owner)
+            self._local_rules = ([], set(), set())
         self._release_netns_dir()
 
     async def cleanup_local(self) -> None:
         """What a previous run left of the local networks: their bridges and the published ports."""
         if not any(sb.mode for sb in self.sandboxes.values()):
             await asyncio.to_thread(localwire.cleanup, self._owner)
+            self._local_rules = ([], set(), set())
 
     def _release_netns_dir(self) -> None:
         """The netns directory's own bind mount (stacked, if several runs crashed), once it is empty."""
@@ -680,5 +702,6 @@ class NodeNetwork:
             await self._remove_local_bridges()
 
     async def _remove_local_bridges(self) -> None:
-        """The local networks' bridges (made again on their next use)."""
+        """The local networks' bridges (made again on their next use) and table."""
         await asyncio.to_thread(localwire.cleanup, self._owner)
+        self._local_rules = ([], set(), set())
