@@ -191,6 +191,9 @@ class NodeNetwork:
         nets = self._local_networks(local) if local is not None else []
         if any(n.Driver == "host" for n in nets):
             return await self._host_sandbox(task, sb, local or [])
+        if nets and nets[0].Driver == "null":  # before a holder's pause container takes the sandbox's data
+            sb.mode = "none"
+            sb.nameservers, sb.search = _host_resolv()
         self.sandboxes[task.ID] = sb  # first: a failure below is undone by remove_sandbox
         try:
             if self.holder is None:
@@ -247,8 +250,6 @@ class NodeNetwork:
     async def _wire_local(self, task: Task, sb: Sandbox, local: list[LocalAttachment],
                           nets: list[LocalNetwork]) -> None:
         if nets and nets[0].Driver == "null":
-            sb.mode = "none"
-            sb.nameservers, sb.search = _host_resolv()
             a = local[0]
             _, ep = self._store().join(nets[0].ID, a.container_id, a.name)
             self._local_eps[task.ID] = {nets[0].ID: ep}
