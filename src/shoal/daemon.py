@@ -84,6 +84,8 @@ from shoal.store.encryption import EncryptedBackend
 from shoal.store.objects import Change, ObjectStore
 
 if TYPE_CHECKING:
+    from shoal.network.local import LocalNetworks
+    from shoal.network.localapi import NodeLocalNetworks
     from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,8 @@ class Daemon:
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
+        self._local_store: LocalNetworks | None = None  # the node's local networks, made on first use
+        self._local_api: NodeLocalNetworks | None = None
         self.runtime: Runtime = self._make_runtime()
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
@@ -187,7 +191,8 @@ class Daemon:
             from shoal.network.node import NodeNetwork
             from shoal.runtime.runc import RuncRuntime
 
-            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip,
+                                       local=self._local_network_store())
             runc = RuncRuntime(self.data_root, self.exec_root, self.images)
             self.exec_target = runc
             return runc
@@ -196,7 +201,8 @@ class Daemon:
             from shoal.runtime.docker import DockerRuntime
 
             docker_rt = DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
-            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt,
+                                       local=self._local_network_store())
             return docker_rt
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
@@ -221,6 +227,9 @@ class Daemon:
 
     async def start(self) -> None:
         tune_gc()
+        if self.network is not None:
+            await self.network.cleanup_local()  # a previous run's local bridges and published ports
+            await self.local_networks.prepare()
         node_file = self.swarm_dir / "node.json"
         if not node_file.exists():
             return
@@ -714,6 +723,30 @@ class Daemon:
     @property
     def local_volumes(self) -> NodeVolumes:
         return NodeVolumes(self.volumes, self.runtime, self.events)
+
+    def _local_network_store(self) -> LocalNetworks:
+        if self._local_store is None:
+            from shoal.network.local import LocalNetworks
+
+            self._local_store = LocalNetworks(self.data_root / "networks", bip=self.config.bip)
+            self._local_store.load()
+        return self._local_store
+
+    @property
+    def local_networks(self) -> NodeLocalNetworks:
+        """This node's local networks (``bridge``, ``host``, ``none``, user-defined bridges)."""
+        if self._local_api is None:
+            from shoal.network.localapi import NodeLocalNetworks
+
+            self._local_api = NodeLocalNetworks(self._local_network_store(), self.network, self.events,
+                                                self._swarm_network_names)
+        return self._local_api
+
+    def _swarm_network_names(self) -> set[str]:
+        """The swarm's network names (on a manager), which a local network may not take."""
+        if self.manager is None or self.locked:
+            return set()
+        return {n.Spec.Name for n in self.manager.control.networks.networks()}
 
     def control(self) -> ControlAPI:
         return self.require_manager().control

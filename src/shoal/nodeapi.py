@@ -11,6 +11,7 @@ structurally; a test can hand a door any object that does.
     │   └── secrets, configs -> Payloads
     ├── local_images -> Images    this node's image store, its registries
     ├── local_volumes -> Volumes  this node's named volumes
+    ├── local_networks -> LocalNetworks  this node's bridge, host, none and user-defined bridge networks
     ├── logs() -> Logs            task logs, wherever the tasks run
     ├── events -> EventLog        what `docker events` streams
     ├── kube() -> Kube            the Kubernetes kinds (Pods are tasks), exec and port-forward into Pods
@@ -31,6 +32,7 @@ from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
 from shoal.api.events import EventLog
 from shoal.api.kube import ExecSession, WatchEvent
+from shoal.api.localnet import LocalNetwork
 from shoal.api.nodeinfo import (
     ImageInfo,
     ImageRemoval,
@@ -227,6 +229,41 @@ class Volumes(Protocol):
         ...
 
 
+class LocalNetworks(Protocol):
+    """This node's local networks: ``bridge``, ``host``, ``none`` and user-defined bridge networks.
+    Found by full ID, then name, then unique ID prefix. Names are unique across them and the swarm's."""
+
+    def networks(self, filters: Filters | None = None) -> list[LocalNetwork]:
+        """Filters: name, id, label, driver, scope, type (custom|builtin), dangling."""
+        ...
+
+    def network(self, ref: str) -> LocalNetwork:
+        """Raises NotFound (``network <ref> not found``)."""
+        ...
+
+    def find(self, ref: str) -> LocalNetwork | None: ...
+
+    def check_name(self, name: str) -> None:
+        """Raises Conflict when a swarm network about to be made would take a local one's name."""
+        ...
+
+    async def create(self, req: NetworkCreateRequest) -> LocalNetwork:
+        """A network of the bridge driver (host and null have their one predefined network)."""
+        ...
+
+    async def remove(self, ref: str) -> None:
+        """Refused for the predefined ones and while containers are connected."""
+        ...
+
+    async def prune(self, filters: Filters | None = None) -> list[str]:
+        """Remove the user-defined networks no container uses (filters: until, label, label!): their names."""
+        ...
+
+    async def connect(self, ref: str, container: str, aliases: list[str] | None = None, ipv4: str = "") -> None: ...
+
+    async def disconnect(self, ref: str, container: str, force: bool = False) -> None: ...
+
+
 class Logs(Protocol):
     def stream(self, selector: LogSelector, options: LogOptions) -> AsyncGenerator[LogEntry, None]:
         """The selected tasks' lines (those there, sorted by time; then, with ``follow``, those that
@@ -242,6 +279,9 @@ class NodeAPI(Protocol):
 
     @property
     def local_volumes(self) -> Volumes: ...
+
+    @property
+    def local_networks(self) -> LocalNetworks: ...
 
     def control(self) -> Control:
         """The control API; raises the reason there is none here (not a manager, locked, no leader)."""

@@ -30,7 +30,6 @@ import msgspec
 from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
-from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
@@ -38,7 +37,6 @@ from shoal.api.states import TaskState
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
-    Network,
     SecretSpec,
     Service,
     Task,
@@ -47,7 +45,7 @@ from shoal.api.types import (
     service_id_of,
 )
 from shoal.frontdoor.docker import events as events_door
-from shoal.frontdoor.docker import logstream, wire
+from shoal.frontdoor.docker import logstream, networks, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, Images, NodeAPI, Payloads
@@ -700,47 +698,6 @@ async def containers_list(request: web.Request) -> web.StreamResponse:
     return jresp(out)
 
 
-# ---------------------------------------------------------------- networks
-
-
-def network_json(n: Network) -> dict[str, Any]:
-    """A swarm network in the Engine API's NetworkResource shape."""
-    configs = []
-    for c in n.IPAMOptions.Configs or []:
-        conf = {"Subnet": c.Subnet, "Gateway": c.Gateway}
-        if c.Range:
-            conf["IPRange"] = c.Range
-        configs.append(conf)
-    return {
-        "Name": n.Spec.Name, "Id": n.ID, "Created": n.CreatedAt, "Scope": "swarm",
-        "Driver": n.DriverState.Name or "overlay", "EnableIPv4": True, "EnableIPv6": False,
-        "IPAM": {"Driver": n.IPAMOptions.Driver.Name or "default", "Options": None, "Config": configs},
-        "Internal": n.Spec.Internal, "Attachable": n.Spec.Attachable, "Ingress": n.Spec.Ingress,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
-        "Options": n.DriverState.Options or {}, "Labels": n.Spec.Labels or {},
-    }
-
-
-async def networks_list(request: web.Request) -> web.StreamResponse:
-    return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
-
-
-async def network_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(network_json(control(request).networks.network(request.match_info["id"])))
-
-
-async def network_create(request: web.Request) -> web.StreamResponse:
-    c = control(request)
-    req: NetworkCreateRequest = await body_as(request, NetworkCreateRequest)
-    net = await c.networks.create(req)
-    return jresp({"Id": net.ID, "Warning": ""}, 201)
-
-
-async def network_delete(request: web.Request) -> web.StreamResponse:
-    await control(request).networks.remove(request.match_info["id"])
-    return web.Response(status=204)
-
-
 # ---------------------------------------------------------------- secrets and configs
 
 
@@ -850,8 +807,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
     ("GET", "/containers/json", containers_list),
-    ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
-    ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
+    *networks.ROUTES,
     *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
         ("GET", "", payloads_list), ("POST", "/create", payload_create), ("GET", "/{id}", payload_inspect),
         ("POST", "/{id}/update", payload_update), ("DELETE", "/{id}", payload_delete))),
