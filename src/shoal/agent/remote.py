@@ -163,6 +163,10 @@ class ManagerDialer:
         self._not_before[addr] = self.clock() + min(BACKOFF_BASE * 2 ** (n - 1), cap)
         return n == 1
 
+    def due(self, addr: str) -> bool:
+        """Whether ``addr`` may be dialled now (it is not backing off)."""
+        return self._not_before.get(addr, 0.0) <= self.clock()
+
     def failing(self, addr: str) -> bool:
         return addr in self._failures
 
@@ -231,11 +235,12 @@ class RemoteSession:
             except aiohttp.WSServerHandshakeError as e:
                 leader = e.headers.get(LEADER_HEADER, "") if e.headers else ""
                 answered = True
-                if e.status == 503 and leader and leader != addr:
+                if e.status == 503 and leader and leader != addr and dialer.due(leader):
                     dialer.succeeded(addr)
                     hint = leader  # that manager is not the leader: go to the one it names, now
                     await asyncio.sleep(0.05)
                     continue
+                # (A leader it names that just failed is a stale name: back off from both.)
                 error = e
             except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as e:
                 error = e

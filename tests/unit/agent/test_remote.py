@@ -73,6 +73,16 @@ def test_removed_managers_are_forgotten() -> None:
     assert d.failed(B) is True
 
 
+def test_a_leader_named_while_it_backs_off_is_not_dialled_at_once() -> None:
+    clock = FakeClock(0.0)
+    d = ManagerDialer([A, B], clock=clock)
+    assert d.due(B)
+    d.failed(B)  # a follower still names B as the leader, but B could not be reached just now
+    assert not d.due(B)
+    clock.advance(BACKOFF_BASE)
+    assert d.due(B)
+
+
 def test_a_session_that_ran_redials_its_manager_first() -> None:
     d = ManagerDialer([A, B, C], clock=FakeClock(0.0))
     assert d.next() == (A, 0.0)
