@@ -258,7 +258,7 @@ class Dispatcher:
         self._flush_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.netview = NetView.of(store)  # the networks' peers and endpoints, change by change
-        self._unsubscribe = store.subscribe(self.on_change)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self.on_change)
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._peers_dirty = asyncio.Event()
@@ -278,7 +278,11 @@ class Dispatcher:
                        loop.create_task(self._peers_loop())]
 
     async def stop(self) -> None:
-        self._unsubscribe()
+        """Close the sessions and write the last reports. Safe to call again after a stop that was
+        cancelled half-way (a deposed leader's stop, interrupted by ``swarm init --force-new-cluster``)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for s in list(self.sessions.values()):
             s.close()
         for t in self._tasks:

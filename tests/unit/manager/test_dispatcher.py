@@ -230,3 +230,11 @@ async def test_a_new_leader_marks_down_the_nodes_that_found_no_session_with_it()
     await d.check_heartbeats()
     assert states()["alive"] == "down"
     await d.stop()
+
+
+async def test_a_dispatcher_can_be_stopped_again() -> None:
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=5.0)
+    d.start()
+    await d.stop()
+    await d.stop()  # a stop cancelled half-way is finished by the next one
