@@ -455,6 +455,7 @@ class Daemon:
         assert self.member is not None and self.member.client is not None
         m.control.live_manager_status = self._manager_status
         m.control.on_demote = self._on_demote
+        m.lease_gone = self._lease_gone
         m.store.subscribe(self._reseal)
         m.publish_events(self.events)
         self.manager = m
@@ -478,7 +479,9 @@ class Daemon:
             return
         if wanted == "manager" and self.role == "worker":
             self._role_task = asyncio.ensure_future(self._become_manager())
-        elif wanted == "worker" and self.role == "manager" and self.in_quorum and self.manager is not None:
+        elif wanted == "worker" and self.role == "manager" and self.in_quorum:
+            # Demoted; or a manager of a quorum that was forced anew without it (its member waits for
+            # peers that removed it, and no manager of its own came up): a worker either way.
             self._role_task = asyncio.ensure_future(self._become_worker())
 
     async def _become_manager(self) -> None:
@@ -509,7 +512,7 @@ class Daemon:
     async def _become_worker(self) -> None:
         """Demoted: leave the managers' etcd cluster, stop the manager; the agent and its tasks stay."""
         async with self._lock:
-            if self.member is not None and self.member.client is not None:
+            if self.manager is not None and self.member is not None and self.member.client is not None:
                 with contextlib.suppress(StoreError, asyncio.TimeoutError):
                     await asyncio.wait_for(self.member.remove(self.node_id), 5)
             await self._stop_manager_side(resign=True)
@@ -585,6 +588,10 @@ class Daemon:
             return ""
         n = self.manager.store.get(Node, self.elector.leader)
         return n.ManagerStatus.Addr if n is not None and n.ManagerStatus is not None else ""
+
+    def _lease_gone(self, node_id: str) -> bool:
+        """Whether a manager's etcd lease is gone (as this manager's elector last saw the quorum)."""
+        return self.elector is not None and self.elector.last_ok > 0 and node_id not in self.elector.present
 
     def _manager_status(self, node: Node) -> ManagerStatus | None:
         """A manager's status as the quorum sees it now (leader, reachable or not)."""
@@ -957,6 +964,26 @@ class Daemon:
         await forget_managers(member.client)
         log.info("forced a new one-manager cluster from this manager's state")
         await self._quorum_up(self.dek)
+        await self._demote_lost_managers()
+
+    async def _demote_lost_managers(self) -> None:
+        """After ``--force-new-cluster`` the other managers are out of the managers' etcd cluster:
+        their nodes become workers, down until their daemons come back. A lost manager that is
+        restarted then hears from this leader that it is a worker, and carries on as one with its
+        certificate (``_on_role``); ``node promote`` makes it a manager again."""
+        m = self.manager
+        assert m is not None
+
+        def demote(n: Node) -> bool:
+            n.Spec.Role = "worker"
+            n.ManagerStatus = None
+            n.Status = NodeStatus(State="down", Message="heartbeat failure", Addr=n.Status.Addr)
+            return True
+
+        for n in m.store.list(Node):
+            if n.ID != self.node_id and (n.Spec.Role == "manager" or n.ManagerStatus is not None):
+                await m.store.update_with(Node, n.ID, demote)
+                log.info("node %s (%s) was a manager of the lost quorum: now a worker", n.ID, n.Description.Hostname)
 
     async def _stop_manager_side(self, resign: bool = False) -> None:
         """Stop this node's manager and etcd member, leaving its agent (and containers) running."""

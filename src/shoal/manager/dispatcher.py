@@ -4,7 +4,9 @@ An agent opens a session (its node registers: description, address, state ``read
 - receives its assignments: first every task assigned to its node, then each change (a task
   assigned, its desired state changed, a task removed);
 - sends heartbeats (every ``HeartbeatPeriod``, 5 s by default); a node that misses three is marked
-  ``down`` and the orchestrators move its tasks;
+  ``down`` and the orchestrators move its tasks. A node that has no session with a new leader is
+  marked down one heartbeat period after that leader started (an agent that is alive has found it
+  by then), a manager's node whose etcd lease is gone as well after a second;
 - reports task status; reports are collapsed per task and committed in batches, and a report that
   would move a task's state backwards, or concerns a task of another node, is dropped;
 - receives, with its assignments, the secrets and configs its tasks use (and only those: each is
@@ -71,9 +73,12 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 
 DEFAULT_HEARTBEAT = 5.0
 MISSED_HEARTBEATS = 3
-# A new leader's dispatcher waits this much longer for agents that have not reconnected yet (they
-# are looking for it), before it marks their nodes down.
-LEADER_CHANGE_GRACE = 5.0
+# A new leader's dispatcher gives an agent without a session with it this long from its own start to
+# find it (an agent redials a manager that is up within a second, see agent/remote.py) before it
+# marks the node down: one heartbeat period, and no less than this (a short test period).
+NEW_LEADER_MIN_GRACE = 5.0
+# A manager's node whose etcd lease is gone too (its daemon or its member died) gets only this long.
+LEASE_GONE_GRACE = 1.0
 # Task status reports are written in transactions of at most this many tasks.
 FLUSH_BATCH = 5000
 # A heartbeat check this much later than planned means the manager itself stalled (see check_heartbeats).
@@ -244,19 +249,21 @@ def assigned_to_agent(t: Task) -> bool:
 
 class Dispatcher:
     def __init__(self, store: ObjectStore, heartbeat_period: float = DEFAULT_HEARTBEAT,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, lease_gone: Callable[[str], bool] | None = None) -> None:
         self.store = store
         self.heartbeat_period = heartbeat_period
         self.clock = clock
         # Seconds this manager's event loop ran late since the dispatcher started (measured by
         # ``_lag_meter``): time in which no heartbeat could be taken is never held against a node.
         self.lag = 0.0
+        # Whether a manager's etcd lease is gone (managers in a quorum; None: no such knowledge).
+        self.lease_gone = lease_gone
         self.sessions: dict[str, Session] = {}
         self._pending: dict[str, tuple[str, TaskStatus]] = {}
         self._flush_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.netview = NetView.of(store)  # the networks' peers and endpoints, change by change
-        self._unsubscribe = store.subscribe(self.on_change)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self.on_change)
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._peers_dirty = asyncio.Event()
@@ -276,7 +283,11 @@ class Dispatcher:
                        loop.create_task(self._lag_meter()), loop.create_task(self._peers_loop())]
 
     async def stop(self) -> None:
-        self._unsubscribe()
+        """Close the sessions and write the last reports. Safe to call again after a stop that was
+        cancelled half-way (a deposed leader's stop, interrupted by ``swarm init --force-new-cluster``)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for s in list(self.sessions.values()):
             s.close()
         for t in self._tasks:
@@ -574,22 +585,32 @@ class Dispatcher:
         The time the manager's loop ran late since a node's last heartbeat (one long transaction, a
         paused process, a loaded machine: ``stalled`` more now) is not counted: every node gets that
         time back, and only heartbeats missed while it listened count. So the manager's own node,
-        whose agent shares its loop, is never marked down by the manager's stall."""
+        whose agent shares its loop, is never marked down by the manager's stall.
+
+        A node with no session with this leader is down one heartbeat period (at least
+        ``NEW_LEADER_MIN_GRACE``) after the leader started, or ``LEASE_GONE_GRACE`` after when it is a
+        manager whose etcd lease is gone too (it died with its session)."""
         self.count_stall(stalled)
         now = self.clock()
         limit = self.heartbeat_period * MISSED_HEARTBEATS
+        waited = now - self._started - self.lag  # since this dispatcher (this leader) started, heard
+        grace = max(self.heartbeat_period, NEW_LEADER_MIN_GRACE)
         for n in self.store.list(Node):
             if n.Status.State != "ready":
                 continue
             s = self.sessions.get(n.ID)
             if s is not None:
                 silent = now - s.last_heartbeat - (self.lag - s.lag_mark)
-            else:
-                silent = now - self._started - LEADER_CHANGE_GRACE - self.lag
-            if silent > limit:
-                log.info("node %s (%s) is down: no heartbeat for %.1f s (%.1f s of it heard)", n.ID,
-                         n.Description.Hostname, now - (s.last_heartbeat if s is not None else self._started),
-                         silent)
+                if silent > limit:
+                    log.info("node %s (%s) is down: no heartbeat for %.1f s (%.1f s of it heard)", n.ID,
+                             n.Description.Hostname, now - s.last_heartbeat, silent)
+                    await self.mark_down(n.ID, "heartbeat failure")
+                continue
+            # No session with this leader: the agent is looking for it, or the node is gone.
+            lease_gone = n.Spec.Role == "manager" and self.lease_gone is not None and self.lease_gone(n.ID)
+            if waited >= grace or (lease_gone and waited >= LEASE_GONE_GRACE):
+                log.info("node %s (%s) is down: no session with this leader %.1f s after it started%s", n.ID,
+                         n.Description.Hostname, waited, " and its manager's lease is gone" if lease_gone else "")
                 await self.mark_down(n.ID, "heartbeat failure")
 
     async def mark_ready(self, node_id: str) -> None:

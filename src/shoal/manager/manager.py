@@ -10,6 +10,7 @@ one.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 from shoal.api.events import EventLog
@@ -80,6 +81,7 @@ class Manager:
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
         self.swarm_events: SwarmEvents | None = None  # while publishing to a node's event log
+        self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc]
@@ -140,7 +142,7 @@ class Manager:
         return DEFAULT_HEARTBEAT
 
     async def start(self) -> None:
-        self.dispatcher = Dispatcher(self.store, self.heartbeat_period())
+        self.dispatcher = Dispatcher(self.store, self.heartbeat_period(), lease_gone=self.lease_gone)
         self.dispatcher.start()
         for loop in self.loops:
             loop.start()

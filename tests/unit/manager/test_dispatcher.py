@@ -221,3 +221,47 @@ async def test_a_running_pods_container_restarts_reach_the_store_and_its_state_n
     side = stored.Status.Containers[1]
     assert (side.RestartCount, side.ExitCode, side.PID) == (1, 3, 12)
     await d.stop()
+
+
+async def test_a_new_leader_marks_down_the_nodes_that_found_no_session_with_it() -> None:
+    store = await memory_store()
+    now = [100.0]
+    old = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0])
+    for n in ("alive", "worker-gone", "manager-gone", "manager-alive"):
+        await old.register(n, NodeDescription(Hostname=n), "127.0.0.1",
+                           role="manager" if n.startswith("manager") else "worker")
+    await old.stop()
+    # Another manager leads: the dead one's lease is gone.
+    d = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0], lease_gone=lambda nid: nid == "manager-gone")
+
+    def states() -> dict[str, str]:
+        return {n.ID: n.Status.State for n in store.list(Node)}
+
+    now[0] += 0.5
+    await d.check_heartbeats()
+    assert set(states().values()) == {"ready"}
+    now[0] += 0.6  # no session and no lease for more than a second: that manager is gone
+    await d.check_heartbeats()
+    assert states()["manager-gone"] == "down" and states()["worker-gone"] == "ready"
+    await d.register("alive", NodeDescription(Hostname="alive"), "127.0.0.1")
+    await d.register("manager-alive", NodeDescription(Hostname="manager-alive"), "127.0.0.1", role="manager")
+    now[0] += 3.9  # one heartbeat period since this leader started: a live agent has found it by then
+    await d.check_heartbeats()
+    assert states() == {"alive": "ready", "worker-gone": "down", "manager-gone": "down", "manager-alive": "ready"}
+    node = store.get(Node, "worker-gone")
+    assert node is not None and node.Status.Message == "heartbeat failure"
+    now[0] += 10  # a session's node still gets its three heartbeats (Swarm's), counted from its last one
+    await d.check_heartbeats()
+    assert states()["alive"] == "ready"
+    now[0] += 1.2
+    await d.check_heartbeats()
+    assert states()["alive"] == "down"
+    await d.stop()
+
+
+async def test_a_dispatcher_can_be_stopped_again() -> None:
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=5.0)
+    d.start()
+    await d.stop()
+    await d.stop()  # a stop cancelled half-way is finished by the next one
