@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+from shoal.api import timings
 from shoal.api.ids import new_id
 from shoal.api.types import (
     Cluster,
@@ -61,6 +62,8 @@ def open_backend(path: Path | None, dek: bytes | None = None) -> Backend:
 class Manager:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        if timings.ENABLED:  # $SHOAL_TIMINGS: each task's states as committed, for the bench
+            store.subscribe(timings.watch_tasks)
         self.control = ControlAPI(store)
         self.allocator = Allocator(store)
         self.orchestrator = Orchestrator(store)
