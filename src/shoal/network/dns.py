@@ -31,7 +31,7 @@ from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
-from shoal.network.netns import run_in_netns
+from shoal.network.netns import in_netns
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ class EmbeddedDNS:
         """Serve the task at 127.0.0.11 in its namespace (UDP and TCP), with the names of ``networks``;
         other names go to ``upstreams`` (the task's own servers), or the node's when None."""
         self.remove(task_id)
-        udp, tcp = await asyncio.to_thread(run_in_netns, netns_path, _bound_sockets)
+        udp, tcp = await in_netns(netns_path, _bound_sockets)
         loop = asyncio.get_running_loop()
         nets, mine = list(networks), None if upstreams is None else list(upstreams)
         try:
