@@ -86,7 +86,7 @@ STAGES = [
     ("dispatch to the agent", "agent:received"),
     ("accepted, preparing reported", "agent:preparing"),
     ("netns", "net:netns"),
-    ("veth, bridge, addresses, route", "net:wired"),
+    ("veth, bridge, addresses, route (+netns)", "net:wired"),
     ("DNS sockets", "net:dns"),
     ("egress table", "net:egress"),
     ("runc prepare: bundle, overlay, config", "runc:prepared"),

@@ -28,7 +28,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
-from shoal.network import seal
+from shoal.network import rtnl, seal
 from shoal.network.netns import run_in_netns
 from shoal.network.seal import ENCRYPTED_MTU
 
@@ -177,6 +177,26 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
                 ns.route("add", dst="0.0.0.0/0", gateway=default)
 
     run_in_netns(netns_path, inside)
+
+
+def attach_new(netns_path: str, task_id: str, a: NetworkAttachment) -> None:
+    """In a fresh thread (left in the namespace): a new network namespace bound at ``netns_path``,
+    wired to the bridge of ``a``'s network (no VXLAN: the node's default bridge) as ``attach`` would
+    wire it, in a few raw netlink messages (``rtnl.py``)."""
+    conf = (a.Network.IPAMOptions.Configs or [])[0]
+    name = bridge_name(a.Network.ID, a.Network.Spec.Ingress)
+    known = _ready.get(name)
+    if known is not None and known[1] == conf.Gateway:
+        br = known[0]
+    else:
+        with IPRoute() as ipr:
+            br = ensure_bridge(ipr, name, conf.Gateway, ipaddress.ip_network(conf.Subnet, strict=False).prefixlen)
+    try:
+        rtnl.new_on_bridge(netns_path, f"sv{task_id[:11]}0", br, a.Addresses[0],
+                           "" if a.Network.Spec.Internal else conf.Gateway)
+    except OSError:
+        _ready.pop(name, None)  # maybe the bridge is gone: the next task asks the kernel again
+        raise
 
 
 def conf_gateway(a: NetworkAttachment) -> str:

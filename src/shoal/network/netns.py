@@ -175,12 +175,20 @@ async def in_netns(netns_path: str, fn: Callable[[], T]) -> T:
     return await in_thread(run)
 
 
-def _new_bound(path: str, then: Callable[[], None]) -> None:
-    """In this (fresh) thread: a new network namespace, bound at ``path`` (an existing file), then ``then()`` in it."""
+def new_here(path: str) -> str:
+    """Move this (fresh) thread into a new network namespace, bound at ``path`` (an existing file);
+    returns the thread's own nsfs file of it."""
     if _libc.unshare(CLONE_NEWNET) != 0:
         e = ctypes.get_errno()
         raise OSError(e, f"unshare(CLONE_NEWNET): {os.strerror(e)}")
-    _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
+    own = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+    _mount(own, path, MS_BIND)
+    return own
+
+
+def _new_bound(path: str, then: Callable[[], None]) -> None:
+    """In this (fresh) thread: a new network namespace, bound at ``path`` (an existing file), then ``then()`` in it."""
+    new_here(path)
     then()
 
 
