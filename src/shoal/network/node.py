@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,12 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api import timings
-from shoal.api.types import Task, first_container
+from shoal.api.types import NetworkAttachment, Task, first_container
 from shoal.network import bridge, egress, endpoints, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
-from shoal.network.dns import EmbeddedDNS, node_upstreams
+from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
 from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
 
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 # Tasks' namespaces made and wired at once, each from a thread of its own: the kernel serializes the
 # netlink work anyway (rtnl), and more threads only take the interpreter from the event loop.
-WIRING = 4
+WIRING = 16
 
 
 class SharedLock:
@@ -107,6 +108,13 @@ def _loopback_up() -> None:
         found = ipr.link_lookup(ifname="lo")
         if found:
             ipr.link("set", index=found[0], state="up")
+
+
+def _on_default(netns: str, task_id: str, place: NetworkAttachment) -> tuple[socket.socket, socket.socket]:
+    """In a fresh thread: the task's namespace made and wired to the default bridge, and the DNS
+    server's sockets bound in it (the thread is in it by then, and ends there)."""
+    bridge.attach_new(netns, task_id, place)
+    return bound_sockets()
 
 
 class NodeNetwork:
@@ -213,9 +221,9 @@ class NodeNetwork:
             place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
             sb.addresses = list(place.Addresses)
             async with self._links.shared(), self._wiring:
-                await in_thread(functools.partial(bridge.attach_new, netns, task.ID, place))
+                sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
             timings.mark(task.ID, "net:wired")
-            await self.dns.add(task.ID, netns, [], dns.get("Nameservers") or None)
+            await self.dns.add(task.ID, netns, [], dns.get("Nameservers") or None, sockets)
             timings.mark(task.ID, "net:dns")
             await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
             timings.mark(task.ID, "net:egress")
