@@ -18,6 +18,7 @@ binds it at a path from such a thread (``unshare``, no process spawned), loopbac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import errno
 import os
@@ -147,9 +148,11 @@ async def in_thread(fn: Callable[[], T]) -> T:
         try:
             value = fn()
         except BaseException as e:
-            loop.call_soon_threadsafe(settle, None, e)
+            outcome: tuple[T | None, BaseException | None] = (None, e)
         else:
-            loop.call_soon_threadsafe(settle, value, None)
+            outcome = (value, None)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the daemon stopped)
+            loop.call_soon_threadsafe(settle, *outcome)
 
     threading.Thread(target=run, name="shoal-net", daemon=True).start()
     return await done
