@@ -56,7 +56,7 @@ from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
 from shoal.agent.podtask import NoObjects, image_policy, pull_auth, runtime_task
-from shoal.api import template
+from shoal.api import template, timings
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import (
@@ -155,6 +155,8 @@ class TaskRunner:
         return self.status.State
 
     def start(self) -> None:
+        if self.state == TaskState.ASSIGNED:
+            timings.mark(self.task.ID, "agent:received")
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"task {self.task.ID}")
         self._task.add_done_callback(self._ended)
 
@@ -273,11 +275,13 @@ class TaskRunner:
                         continue  # shut down (or unassigned) while the image was coming
                     task = template.expand_task(self.task, self.task.NodeID, self.node)
                     self._refuse_networks(task)
+                    timings.mark(task.ID, "agent:preparing")
                     if self.network is not None:
                         self.sandbox = await self.network.create_sandbox(task)
                     if task.Spec.Pod is not None:
                         task = runtime_task(task, self.objects, self._fields(), self.volumes)
                     await self.runtime.prepare(task, self.files(self.task) if self.files else [], self.sandbox)
+                    timings.mark(task.ID, "runc:prepared")
                     self.prepared = True
                 except ConfigError as e:
                     await self._not_yet(e)
@@ -319,15 +323,18 @@ class TaskRunner:
                     await self.report(TaskState.FAILED, err=end[1])
             elif state == TaskState.STARTING:
                 if self.exit is None:
+                    timings.mark(self.task.ID, "agent:starting")
                     try:
                         started = await self.runtime.start(self.task)
                     except RuntimeError_ as e:
                         await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                         continue
                     self.container_id, self.pid = started.container_id, started.pid
+                    timings.mark(self.task.ID, "runc:started")
                     self.exit = self.runtime.exit_future(self.task.ID)
                     self._watch_health()
                 if self.health is None or self.health.status == "healthy":
+                    timings.mark(self.task.ID, "agent:running")
                     await self.report(TaskState.RUNNING)
                 else:  # a healthcheck: starting until its first healthy probe, as Swarm's
                     await self._watch()

@@ -13,6 +13,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from shoal.api import timings
 from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.types import (
@@ -64,6 +65,8 @@ def open_backend(path: Path | None, dek: bytes | None = None) -> Backend:
 class Manager:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        if timings.ENABLED:  # $SHOAL_TIMINGS: each task's states as committed, for the bench
+            store.subscribe(timings.watch_tasks)
         self.control = ControlAPI(store)
         self.allocator = Allocator(store)
         self.orchestrator = Orchestrator(store)

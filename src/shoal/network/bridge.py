@@ -28,7 +28,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
-from shoal.network import seal
+from shoal.network import rtnl, seal
 from shoal.network.netns import run_in_netns
 from shoal.network.seal import ENCRYPTED_MTU
 
@@ -128,7 +128,17 @@ def _vxlans_of_vni(ipr: IPRoute, vni: int, other_than: str) -> list[tuple[int, s
     return found
 
 
+# The networks' bridges this process made (or found) up with their gateway: name → (index, gateway). A
+# burst of tasks on one bridge asks the kernel about it once, not three times a task (a third of a
+# task's netlink time). Forgotten when ``remove_unused`` deletes it, or when the index fails (someone
+# else deleted it): ``attach`` then makes it again.
+_ready: dict[str, tuple[int, str]] = {}
+
+
 def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
+    known = _ready.get(name)
+    if known is not None and known[1] == gateway:
+        return known[0]
     idx = _lookup(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):  # another task made it meanwhile
@@ -141,6 +151,8 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
         with contextlib.suppress(NetlinkError):
             ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
     ipr.link("set", index=idx, state="up")
+    if name.startswith(BRIDGE_PREFIX):
+        _ready[name] = (idx, gateway)
     return idx
 
 
@@ -173,7 +185,13 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             finally:
                 os.close(fd)
             host_idx = _lookup(ipr, host)
-            ipr.link("set", index=host_idx, master=br, state="up")
+            try:
+                ipr.link("set", index=host_idx, master=br, state="up")
+            except NetlinkError:  # the bridge known here is gone: make it again
+                _ready.pop(bridge_name(a.Network.ID, a.Network.Spec.Ingress), None)
+                br = ensure_bridge(ipr, bridge_name(a.Network.ID, a.Network.Spec.Ingress), conf.Gateway,
+                                   net.prefixlen)
+                ipr.link("set", index=host_idx, master=br, state="up")
             plan.append((f"eth{i}", a.Addresses[0]))
     # The default route: the first network that is not --internal (none when all are, as in Docker).
     default = next((conf_gateway(a) for a in attachments if not a.Network.Spec.Internal), "")
@@ -189,6 +207,26 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
                 ns.route("add", dst="0.0.0.0/0", gateway=default)
 
     run_in_netns(netns_path, inside)
+
+
+def attach_new(netns_path: str, task_id: str, a: NetworkAttachment) -> None:
+    """In a fresh thread (left in the namespace): a new network namespace bound at ``netns_path``,
+    wired to the bridge of ``a``'s network (no VXLAN: the node's default bridge) as ``attach`` would
+    wire it, in a few raw netlink messages (``rtnl.py``)."""
+    conf = (a.Network.IPAMOptions.Configs or [])[0]
+    name = bridge_name(a.Network.ID, a.Network.Spec.Ingress)
+    known = _ready.get(name)
+    if known is not None and known[1] == conf.Gateway:
+        br = known[0]
+    else:
+        with IPRoute() as ipr:
+            br = ensure_bridge(ipr, name, conf.Gateway, ipaddress.ip_network(conf.Subnet, strict=False).prefixlen)
+    try:
+        rtnl.new_on_bridge(netns_path, f"sv{task_id[:11]}0", br, a.Addresses[0],
+                           "" if a.Network.Spec.Internal else conf.Gateway)
+    except OSError:
+        _ready.pop(name, None)  # maybe the bridge is gone: the next task asks the kernel again
+        raise
 
 
 def conf_gateway(a: NetworkAttachment) -> str:
@@ -246,6 +284,7 @@ def remove_unused(wait: float = 0.0) -> list[str]:
                 if any(not port.startswith(VXLAN_PREFIX) for _, port in mine):
                     busy.append(name)
                     continue
+                _ready.pop(name, None)
                 for idx, _ in mine:
                     with contextlib.suppress(NetlinkError):
                         ipr.link("del", index=idx)

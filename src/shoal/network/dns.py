@@ -33,7 +33,7 @@ from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
-from shoal.network.netns import run_in_netns
+from shoal.network.netns import in_netns
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ class _Exchange(asyncio.DatagramProtocol):
             self.reply.set_exception(exc)
 
 
-def _bound_sockets() -> tuple[socket.socket, socket.socket]:
+def bound_sockets() -> tuple[socket.socket, socket.socket]:
+    """The server's UDP and TCP sockets at 127.0.0.11:53 in this thread's namespace (``add`` takes them)."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -147,11 +148,15 @@ class EmbeddedDNS:
         self._forwarding: set[asyncio.Task[None]] = set()
 
     async def add(self, task_id: str, netns_path: str, networks: list[str],
-                  upstreams: list[str] | None = None) -> None:
+                  upstreams: list[str] | None = None,
+                  sockets: tuple[socket.socket, socket.socket] | None = None) -> None:
         """Serve the task at 127.0.0.11 in its namespace (UDP and TCP), with the names of ``networks``;
-        other names go to ``upstreams`` (the task's own servers), or the node's when None."""
+        other names go to ``upstreams`` (the task's own servers), or the node's when None. ``sockets``:
+        already bound there (``bound_sockets``, by the thread that made the namespace)."""
         self.remove(task_id)
-        udp, tcp = await asyncio.to_thread(run_in_netns, netns_path, _bound_sockets)
+        if sockets is None:
+            sockets = await in_netns(netns_path, bound_sockets)
+        udp, tcp = sockets
         loop = asyncio.get_running_loop()
         nets, mine = list(networks), None if upstreams is None else list(upstreams)
         try:

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import socket
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,61 +38,80 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from shoal.api import timings
 from shoal.api.errors import Conflict, InvalidArgument
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
-from shoal.api.types import Task, first_container
+from shoal.api.types import NetworkAttachment, Task, first_container
 from shoal.network import bridge, egress, endpoints, localwire, seal, vip
 from shoal.network import ingress as ingress_mesh
+from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
-from shoal.network.dns import EmbeddedDNS, node_upstreams
+from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
 from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
-from shoal.network.netns import bind, mounted, private_dir, run_in_netns, unbind
+from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
 from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
 
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
+# Tasks' namespaces made and wired at once, each from a thread of its own: the kernel serializes the
+# netlink work anyway (rtnl), and more threads only take the interpreter from the event loop.
+WIRING = 16
 
 
 class SharedLock:
     """Held by many at once (``shared``) or by one alone (``exclusive``); one waiting to be alone
-    goes before the shared holders that come after it (a stream of attaches never starves a detach)."""
+    goes before the shared holders that come after it (a stream of attaches never starves a detach).
+
+    Taken without waiting when it is free: the state is only read and changed between awaits (one
+    event loop), so no inner lock is needed, and a burst of a hundred attaches does not queue through
+    one (each turn of such a queue is a turn of a busy event loop). Waiters all wake when it changes,
+    and look again."""
 
     def __init__(self) -> None:
-        self._cond = asyncio.Condition()
         self._shared = 0
         self._alone = False
         self._waiting = 0  # those waiting to be alone
+        self._changed: asyncio.Future[None] | None = None  # what waiters wait on, made by the first
+
+    async def _wait(self) -> None:
+        if self._changed is None:
+            self._changed = asyncio.get_running_loop().create_future()
+        await asyncio.wait([self._changed])  # a waiter cancelled never cancels the others' future
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set_result(None)
+            self._changed = None
 
     @contextlib.asynccontextmanager
     async def shared(self) -> AsyncIterator[None]:
-        async with self._cond:
-            await self._cond.wait_for(lambda: not self._alone and not self._waiting)
-            self._shared += 1
+        while self._alone or self._waiting:
+            await self._wait()
+        self._shared += 1
         try:
             yield
         finally:
-            async with self._cond:
-                self._shared -= 1
-                self._cond.notify_all()
+            self._shared -= 1
+            if not self._shared:
+                self._notify()
 
     @contextlib.asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
-        async with self._cond:
-            self._waiting += 1
-            try:
-                await self._cond.wait_for(lambda: not self._alone and self._shared == 0)
-            finally:
-                self._waiting -= 1
-                self._cond.notify_all()  # shared holders held back by a waiter that gave up
-            self._alone = True
+        self._waiting += 1
+        try:
+            while self._alone or self._shared:
+                await self._wait()
+        finally:
+            self._waiting -= 1
+            self._notify()  # shared holders held back by this waiter (also when it gave up)
+        self._alone = True
         try:
             yield
         finally:
-            async with self._cond:
-                self._alone = False
-                self._cond.notify_all()
+            self._alone = False
+            self._notify()
 
 
 def _loopback_up() -> None:
@@ -141,6 +160,13 @@ def _host_resolv() -> tuple[list[str], list[str]]:
     return servers, search
 
 
+def _on_default(netns: str, task_id: str, place: NetworkAttachment) -> tuple[socket.socket, socket.socket]:
+    """In a fresh thread: the task's namespace made and wired to the default bridge, and the DNS
+    server's sockets bound in it (the thread is in it by then, and ends there)."""
+    bridge.attach_new(netns, task_id, place)
+    return bound_sockets()
+
+
 class NodeNetwork:
     def __init__(self, exec_root: Path, dns: list[str] | None = None, bip: str = "",
                  holder: NetnsHolder | None = None, local: LocalNetworks | None = None) -> None:
@@ -155,10 +181,11 @@ class NodeNetwork:
         self._default_bridge: DefaultBridge | None = None  # for the tasks without networks: default_bridge()
         self._egress: dict[str, tuple[set[str], set[str]]] = {}  # task → (its subnets with a way out, all)
         self._egress_loaded: tuple[set[str], set[str]] = (set(), set())  # the union the table holds
-        self._egress_lock = asyncio.Lock()
+        self._egress_sync: asyncio.Future[None] | None = None  # the egress table being loaded, if one is
         # Attaching tasks to bridges may run side by side; a detach, which deletes the bridges it finds
         # without tasks, runs alone: it could delete a bridge that an attach had just found (ENODEV).
         self._links = SharedLock()
+        self._wiring = asyncio.Semaphore(WIRING)
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
         # The mesh's devices this daemon made, kept before they are made: a sync that failed half-way,
@@ -201,12 +228,17 @@ class NodeNetwork:
             sb.nameservers, sb.search = _host_resolv()
         self.sandboxes[task.ID] = sb  # first: a failure below is undone by remove_sandbox
         try:
+            if local is None and self.holder is None and not task.NetworksAttachments:
+                await self._make_on_default(task, sb)
+                return sb
             if self.holder is None:
-                await self._make_netns(netns)
+                async with self._wiring:
+                    await self._make_netns(netns)
             else:
                 sb.held = True
                 self._bind_netns(await self.holder.hold_netns(sb), netns)
-                await asyncio.to_thread(run_in_netns, str(netns), _loopback_up)
+                await in_netns(str(netns), _loopback_up)
+            timings.mark(task.ID, "net:netns")
             if local is None:
                 await self._wire(task, sb)
             else:
@@ -487,7 +519,7 @@ class NodeNetwork:
             try:
                 local6 = await self._tunnel_address(task)
                 async with self._links.shared():
-                    await asyncio.to_thread(bridge.attach, netns, task.ID, task.NetworksAttachments, local6)
+                    await in_thread(functools.partial(bridge.attach, netns, task.ID, task.NetworksAttachments, local6))
                 await asyncio.to_thread(bridge.sync_peers, {n: p for n, p in self.network_peers.items() if n in mine})
                 await self.dns.add(task.ID, netns, mine, upstreams)
                 await self._sync_egress(task.ID, *egress.subnets(task.NetworksAttachments))
@@ -499,12 +531,38 @@ class NodeNetwork:
                 default = await self.default_bridge()
                 place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
                 sb.addresses = list(place.Addresses)
-                async with self._links.shared():
-                    await asyncio.to_thread(bridge.attach, netns, task.ID, [place])
+                async with self._links.shared(), self._wiring:
+                    await in_thread(functools.partial(bridge.attach, netns, task.ID, [place]))
+                timings.mark(task.ID, "net:wired")
                 await self.dns.add(task.ID, netns, [], upstreams)
+                timings.mark(task.ID, "net:dns")
                 await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
+                timings.mark(task.ID, "net:egress")
             except (OSError, NetlinkError, IndexError) as e:
                 raise SandboxError(f"attaching the task to the default bridge failed: {e}") from e
+
+    async def _make_on_default(self, task: Task, sb: Sandbox) -> None:
+        """A task without networks, on a runtime that joins namespaces made here: its namespace made
+        and wired to the default bridge from one thread, in raw netlink (``bridge.attach_new``: the
+        hot path of a burst of such tasks), then its DNS server and the egress table, as ``_wire``."""
+        self._ensure_netns_dir()
+        sb.netns.touch()
+        spec = first_container(task.Spec)
+        dns = task.Spec.DNSConfig or (spec.DNSConfig if spec is not None else None) or {}
+        netns = str(sb.netns)
+        try:
+            default = await self.default_bridge()
+            place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
+            sb.addresses = list(place.Addresses)
+            async with self._links.shared(), self._wiring:
+                sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
+            timings.mark(task.ID, "net:wired")
+            await self.dns.add(task.ID, netns, [], dns.get("Nameservers") or None, sockets)
+            timings.mark(task.ID, "net:dns")
+            await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
+            timings.mark(task.ID, "net:egress")
+        except (OSError, NetlinkError, IndexError) as e:
+            raise SandboxError(f"attaching the task to the default bridge failed: {e}") from e
 
     async def remove_sandbox(self, task_id: str) -> None:
         """Remove the task's namespace and everything of it here (whatever of them exists); the
@@ -538,18 +596,14 @@ class NodeNetwork:
                 await asyncio.to_thread(bridge.detach, task_id)
 
     async def _make_netns(self, path: Path) -> None:
+        """A new namespace bound at ``path``, loopback up: from a thread of its own (``unshare``), no
+        process spawned (a spawn blocks the event loop for milliseconds, a hundred of them in a burst)."""
         self._ensure_netns_dir()
         path.touch()
         try:
-            # Off the event loop: a fork and exec a task blocked it for tens of ms under load.
-            argv = ["unshare", f"--net={path}", "ip", "link", "set", "lo", "up"]
-            proc = await asyncio.to_thread(subprocess.run, argv, stdin=subprocess.DEVNULL, capture_output=True)
-            err = proc.stderr
-        except OSError as e:
+            await namespaces.create(path, _loopback_up)
+        except (OSError, NetlinkError) as e:
             raise SandboxError(f"creating the network namespace failed: {e}") from e
-        if proc.returncode != 0:
-            text = err.decode(errors="replace").strip()
-            raise SandboxError(f"creating the network namespace failed: {text}")
 
     def _bind_netns(self, source: str, path: Path) -> None:
         """Bind a runtime's namespace (``/proc/<pid>/ns/net``) here: the node's rules and DNS find it
@@ -638,19 +692,30 @@ class NodeNetwork:
         """Record the subnets ``task_id`` reaches outside from (``out``) and has (``local``); masquerade
         the former of every task, and keep all of them apart.
 
-        Syncs run one at a time and each loads the union as it is when its turn comes: two tasks'
-        syncs in threads at once could finish in the other order and leave the older table loaded
-        (a network missing from the rule that keeps networks apart)."""
+        Syncs run one at a time and each loads the union as it is when it starts: two tasks' syncs
+        in threads at once could finish in the other order and leave the older table loaded (a
+        network missing from the rule that keeps networks apart). One that finds a sync running
+        waits for it, then looks again: the table it loaded may hold this task's subnets already (a
+        burst of tasks on one network loads it once, and no task queues behind all the others)."""
         if local:
             self._egress[task_id] = (out, local)
         else:
             self._egress.pop(task_id, None)
-        async with self._egress_lock:
+        while True:
+            if self._egress_sync is not None:
+                await asyncio.wait([self._egress_sync])
+                continue
             now = (set().union(*(o for o, _ in self._egress.values())),
                    set().union(*(a for _, a in self._egress.values())))
-            if now != self._egress_loaded:
-                await asyncio.to_thread(egress.sync, *now)
+            if now == self._egress_loaded:
+                return
+            self._egress_sync = done = asyncio.get_running_loop().create_future()
+            try:
+                await in_thread(functools.partial(egress.sync, *now))
                 self._egress_loaded = now
+            finally:
+                self._egress_sync = None
+                done.set_result(None)
 
     # ------------------------------------------------------------ the node's lifecycle
 

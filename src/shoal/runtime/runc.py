@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.api.types import ContainerSpec, Task, containers_of
+from shoal.network.netns import in_thread
 from shoal.network.sandbox import Sandbox
 from shoal.runtime import files as task_files
 from shoal.runtime import logs, private, taskspec
@@ -662,18 +663,14 @@ class RuncRuntime(ContainerTable):
         err_r, err_w = os.pipe()
         c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
                    loop.create_task(logs.pump(err_r, "stderr", path))]
+        argv = [self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
+                "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key]
         try:
-            rc = (await spawn([
-                self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
-                "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key,
-            ], stdout=out_w, stderr=err_w)).returncode
+            rc = await in_thread(lambda: _spawn_wait(argv, out_w, err_w))
         except OSError as e:
             rc, runc_error = -1, str(e)
         else:
             runc_error = ""
-        finally:
-            os.close(out_w)
-            os.close(err_w)
         if rc != 0:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
             await self._runc("delete", "--force", key, check=False)
@@ -810,6 +807,18 @@ class RuncRuntime(ContainerTable):
     async def _remove_files(self, task_id: str) -> None:
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""
         await asyncio.to_thread(task_files.unmount, self.files_path(task_id))
+
+def _spawn_wait(argv: list[str], out_w: int, err_w: int) -> int:
+    """Run ``argv`` with its output to ``out_w`` and ``err_w`` (closed here once it has them, or on
+    failure) and wait for it: from a thread of its own (``in_thread``), as a spawn blocks its caller
+    for milliseconds (runc's exec), which the event loop would pay a hundred times in a burst."""
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+    return proc.wait()
+
 
 def previous_log(path: Path) -> Path:
     """Where a Pod's container's log of its run before the last restart is kept."""
