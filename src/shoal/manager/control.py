@@ -42,9 +42,11 @@ from shoal.api.types import (
     Node,
     NodeSpec,
     ObjectRef,
+    Placement,
     PortConfig,
     PullOptions,
     ReplicatedService,
+    ResourceRequirements,
     Service,
     ServiceSpec,
     ServiceStatus,
@@ -564,13 +566,17 @@ def service_with_defaults(s: Service) -> Service:
     spec = out.Spec
     tt = spec.TaskTemplate
     tt.RestartPolicy = restart_policy(tt.RestartPolicy)
+    if not tt.RestartPolicy.Window:
+        tt.RestartPolicy.Window = None  # Swarm's default window is none (dockerd shows no Window)
+    tt.Resources = tt.Resources or ResourceRequirements()
+    tt.Placement = tt.Placement or Placement()
     for cs in tt.Containers:
         if cs.StopGracePeriod is None:
             cs.StopGracePeriod = DEFAULT_STOP_GRACE
+        if cs.DNSConfig is None:
+            cs.DNSConfig = {}
     spec.UpdateConfig = _merge_update(spec.UpdateConfig, DEFAULT_UPDATE)
     spec.RollbackConfig = _merge_update(spec.RollbackConfig, DEFAULT_ROLLBACK)
-    if spec.EndpointSpec is None:
-        spec.EndpointSpec = EndpointSpec(Mode="vip")
     return out
 
 

@@ -577,7 +577,7 @@ async def test_a_docker_node_update_keeps_the_nodes_taints(manager: Daemon, clie
 
     await m.store.update_with(Node, manager.node_id, taint)
     n = await (await client.get(f"{V}/nodes/{manager.node_id}")).json()
-    assert list(n["Spec"]) == ["Name", "Labels", "Role", "Availability"]
+    assert list(n["Spec"]) == ["Labels", "Role", "Availability"]  # as Docker 20.10: no Taints (nor an empty Name)
     spec = {**n["Spec"], "Labels": {"zone": "a"}, "Taints": [{"Key": "sneaky", "Effect": "NoExecute"}]}
     r = await client.post(f"{V}/nodes/{manager.node_id}/update?version={n['Version']['Index']}", json=spec)
     assert r.status == 200
