@@ -31,7 +31,7 @@ from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.control import NetworkCreateRequest
-from shoal.api.errors import InvalidArgument, ShoalError
+from shoal.api.errors import InvalidArgument, NotFound, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.states import TaskState
@@ -281,9 +281,12 @@ class InitRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
+    # Autolock is asked for either way, as dockerd takes it: the request's flag (the docker CLI's) or
+    # the spec's encryption config (the Docker SDK's).
+    autolock = req.AutoLockManagers or req.Spec.EncryptionConfig.AutoLockManagers
     node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster, req.AutoLockManagers,
+        req.ForceNewCluster, autolock,
     )
     return jresp(node_id)
 
@@ -717,8 +720,19 @@ async def networks_list(request: web.Request) -> web.StreamResponse:
     return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
 
 
+def check_scope(request: web.Request, ref: str, scope: str) -> None:
+    """``GET /networks/{id}?scope=…``: a network of another scope than the one asked for (any value:
+    ``swarm``, ``local``, ``global``) is not found, as dockerd answers."""
+    asked = request.query.get("scope", "")
+    if asked and asked != scope:
+        raise NotFound(f"network {ref} not found")
+
+
 async def network_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(network_json(control(request).networks.network(request.match_info["id"])))
+    ref = request.match_info["id"]
+    data = network_json(control(request).networks.network(ref))
+    check_scope(request, ref, data["Scope"])
+    return jresp(data)
 
 
 async def network_create(request: web.Request) -> web.StreamResponse:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
 from shoal.api import types as T
+from shoal.api.errors import InvalidArgument
 from shoal.api.types import ClusterSpec
 from shoal.frontdoor.docker import gojson, wire
+from shoal.frontdoor.docker.logstream import options_of
 from shoal.frontdoor.docker.query import bool_value
 
 
@@ -83,3 +86,10 @@ def test_a_types_plan_is_applied_to_lists() -> None:
 def test_query_booleans_read_as_dockerds_bool_value(raw: str, want: bool) -> None:
     assert bool_value({"x": raw}, "x") is want
     assert bool_value({}, "x") is False
+
+
+def test_log_streams_are_chosen_with_dockers_booleans() -> None:
+    o = options_of(make_mocked_request("GET", "/services/x/logs?stdout=True&stderr=False&follow=TRUE"))
+    assert o.stdout and not o.stderr and o.follow
+    with pytest.raises(InvalidArgument, match="you must choose at least one stream"):
+        options_of(make_mocked_request("GET", "/services/x/logs?stdout=no&stderr=0"))
