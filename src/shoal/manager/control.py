@@ -139,7 +139,7 @@ class ControlAPI:
         if version != cur.Version.Index:
             raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         c = clone(cur)
-        c.Spec = with_cluster_defaults(spec)
+        c.Spec = updated_cluster_spec(spec)
         if tokens is not None:
             if rotate_worker:
                 c.JoinTokens.Worker = tokens("worker")
@@ -532,6 +532,20 @@ def _endpoint(spec: ServiceSpec) -> Endpoint | None:
     if ep is None:
         return Endpoint(Spec=EndpointSpec())
     return Endpoint(Spec=clone(ep), Ports=[clone(p) for p in ep.Ports or []] or None)
+
+
+def updated_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
+    """The spec a ``swarm update`` stores: as sent, as SwarmKit stores it (a zero Raft setting, heartbeat
+    period or certificate expiry stays zero, which means Swarm's default where it is read), but for
+    the name ("default" when none is sent) and the task history limit (none sent is the default, 5:
+    SwarmKit would take it as 0 and keep no history)."""
+    s = clone(spec)
+    s.Name = s.Name or "default"
+    if s.Orchestration.TaskHistoryRetentionLimit is None:
+        s.Orchestration.TaskHistoryRetentionLimit = 5
+    if s.Raft.KeepOldSnapshots is None:
+        s.Raft.KeepOldSnapshots = 0
+    return s
 
 
 def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:

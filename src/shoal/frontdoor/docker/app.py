@@ -720,18 +720,20 @@ async def networks_list(request: web.Request) -> web.StreamResponse:
     return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
 
 
-def check_scope(request: web.Request, ref: str, scope: str) -> None:
-    """``GET /networks/{id}?scope=…``: a network of another scope than the one asked for (any value:
-    ``swarm``, ``local``, ``global``) is not found, as dockerd answers."""
+def check_scope(request: web.Request, ref: str, network_id: str, scope: str) -> None:
+    """``GET /networks/{id}?scope=…``: a network named ``ref`` of another scope than the one asked
+    for (any value: ``swarm``, ``local``, ``global``, or another) is not found. As Docker 20.10
+    answers, the scope filters names only: a network's ID, or a prefix of it, finds it whatever the
+    scope asked for."""
     asked = request.query.get("scope", "")
-    if asked and asked != scope:
+    if asked and asked != scope and not network_id.startswith(ref):
         raise NotFound(f"network {ref} not found")
 
 
 async def network_inspect(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     data = network_json(control(request).networks.network(ref))
-    check_scope(request, ref, data["Scope"])
+    check_scope(request, ref, data["Id"], data["Scope"])
     return jresp(data)
 
 

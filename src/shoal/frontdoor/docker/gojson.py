@@ -271,7 +271,7 @@ KEEP: dict[Any, frozenset[str]] = {
     core.ClusterSpec: frozenset({"Labels", "Orchestration", "Raft", "Dispatcher", "CAConfig", "TaskDefaults",
                                  "EncryptionConfig"}),
     core.OrchestrationConfig: _ALL_OMITEMPTY,
-    core.RaftConfig: frozenset({"SnapshotInterval", "LogEntriesForSlowFollowers", "ElectionTick", "HeartbeatTick"}),
+    core.RaftConfig: frozenset({"ElectionTick", "HeartbeatTick"}),
     core.DispatcherConfig: _ALL_OMITEMPTY,
     core.CAConfig: _ALL_OMITEMPTY,
     # networks (as a task's or a node's attachment holds them)

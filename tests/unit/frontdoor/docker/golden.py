@@ -237,9 +237,8 @@ CONFIG = (
 )
 CLUSTER = (
     b'{"ID":"cl1","Version":{"Index":6},"CreatedAt":"c","UpdatedAt":"u","Spec":{"Name":"default"'
-    b',"Labels":{},"Orchestration":{},"Raft":{"SnapshotInterval":0,"LogEntriesForSlowFollowers":'
-    b'0,"ElectionTick":0,"HeartbeatTick":0},"Dispatcher":{},"CAConfig":{},"TaskDefaults":{},"Enc'
-    b'ryptionConfig":{"AutoLockManagers":false}},"TLSInfo":{},"RootRotationInProgress":false,"De'
-    b'faultAddrPool":["10.0.0.0/8"],"SubnetSize":24,"DataPathPort":4789,"JoinTokens":{"Worker":"'
-    b'w","Manager":"m"}}'
+    b',"Labels":{},"Orchestration":{},"Raft":{"ElectionTick":0,"HeartbeatTick":0},"Dispatcher":{'
+    b'},"CAConfig":{},"TaskDefaults":{},"EncryptionConfig":{"AutoLockManagers":false}},"TLSInfo"'
+    b':{},"RootRotationInProgress":false,"DefaultAddrPool":["10.0.0.0/8"],"SubnetSize":24,"DataP'
+    b'athPort":4789,"JoinTokens":{"Worker":"w","Manager":"m"}}'
 )

@@ -708,6 +708,9 @@ async def test_a_service_body_is_read_as_go_reads_it(manager: Daemon, client: Cl
 async def test_network_inspect_filters_by_scope(manager: Daemon, client: Client) -> None:
     r = await client.post(f"{V}/networks/create", json={"Name": "front", "Driver": "overlay"})
     assert r.status == 201
+    nid = (await r.json())["Id"]
     assert (await client.get(f"{V}/networks/front?scope=swarm")).status == 200
     for scope in ("local", "global", "bogus"):
         assert await error(await client.get(f"{V}/networks/front?scope={scope}"), 404) == "network front not found"
+        for ref in (nid, nid[:6]):  # as Docker 20.10: an ID (or its prefix) finds it whatever the scope
+            assert (await client.get(f"{V}/networks/{ref}?scope={scope}")).status == 200
