@@ -156,6 +156,17 @@ def test_swarm_init_and_update_with_the_sdks_defaults(clients: tuple[docker.Dock
     assert s["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == 7
 
 
+def test_nodes(clients: tuple[docker.DockerClient, docker.DockerClient]) -> None:
+    """A node: Docker's fields (what each machine's engine reports aside)."""
+    s, d = both(clients, lambda c: c.api.nodes()[0])
+    assert set(s) == set(d)
+    for k in ("Spec", "Status", "ManagerStatus"):
+        same(s[k], d[k])
+    assert set(s["Description"]) == set(d["Description"])
+    assert set(s["Description"]["TLSInfo"]) == set(d["Description"]["TLSInfo"])
+    assert s["Spec"] == {"Labels": {}, "Role": "manager", "Availability": "active"}
+
+
 def test_autolock_through_the_sdk(clients: tuple[docker.DockerClient, docker.DockerClient]) -> None:
     for c in clients:
         c.swarm.reload()
@@ -192,6 +203,13 @@ def test_replicated_service_scaled_through_the_sdk(clients: tuple[docker.DockerC
     assert s["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}}
     assert s["Spec"]["UpdateConfig"]["Order"] == "start-first"
     assert "ServiceStatus" not in s
+    # a task: its spec as Docker's, and Docker's fields (its status and attachments depend on the run)
+    s_task, d_task = (wait_for(lambda svc=svc: min((t for t in svc.tasks() if t.get("NodeID")),
+                                                   key=lambda t: t["Slot"], default=None),
+                               what="a task assigned") for svc in svcs)
+    same(s_task["Spec"], d_task["Spec"])
+    assert set(shape(s_task)) - {"NetworksAttachments"} == set(d_task) - {"NetworksAttachments"}
+    assert s_task["Labels"] == {} and s_task["Status"]["PortStatus"] == {}
     for svc in svcs:
         svc.reload()
         assert svc.scale(3)
@@ -224,6 +242,7 @@ def test_placement_and_resources(clients: tuple[docker.DockerClient, docker.Dock
         clients, name="placed", constraints=["node.role==manager"], preferences=[("spread", "node.labels.zone")],
         maxreplicas=2, resources=Resources(cpu_limit=200_000_000, mem_limit=64 << 20, cpu_reservation=100_000_000),
         endpoint_spec=EndpointSpec(ports={18080: 80}))
+    wait_for(lambda: inspect_both(svcs)[1]["Endpoint"].get("Ports"), what="Docker's allocation of the port")
     s, d = inspect_both(svcs)
     # shoal's routing mesh gives a published port no virtual IP on the ingress network (Docker's does)
     same(s, d, leave=frozenset({"VirtualIPs"}))

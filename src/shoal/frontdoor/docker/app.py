@@ -341,12 +341,23 @@ async def swarm_unlock(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- nodes
 
 
+def node_json(c: Control, n: Any) -> dict[str, Any]:
+    """A node as dockerd shows it: its TLS info is its certificate's issuer, the swarm's root CA."""
+    data = wire.object_json(n)
+    desc = data.get("Description")
+    if isinstance(desc, dict) and not desc.get("TLSInfo"):
+        desc["TLSInfo"] = gojson.to_json(c.cluster_view().TLSInfo)
+    return data
+
+
 async def nodes_list(request: web.Request) -> web.StreamResponse:
-    return jresp([wire.object_json(n) for n in control(request).nodes(filters_of(request))])
+    c = control(request)
+    return jresp([node_json(c, n) for n in c.nodes(filters_of(request))])
 
 
 async def node_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(wire.object_json(control(request).node(request.match_info["id"])))
+    c = control(request)
+    return jresp(node_json(c, c.node(request.match_info["id"])))
 
 
 async def node_update(request: web.Request) -> web.StreamResponse:
