@@ -1,10 +1,12 @@
 """JSON as dockerd reads and writes it: Go's ``encoding/json`` rules over the door's msgspec structs.
 
-Decoding (``decode``): a field's name matches without regard to case (an exact match first, as Go),
-``null`` is the field's zero value (its default here: the key is dropped), unknown fields are ignored.
-The body is decoded to plain values once, normalized against a plan compiled once per struct type
-(the JSON keys renamed to the struct's, the nulls of fields that cannot hold None dropped, the unknown
-keys dropped), then converted to the type.
+Decoding (``decode``): a field's name matches without regard to case (an exact match first, as Go;
+of two keys naming one field the last wins), ``null`` is the field's zero value (its default here:
+the key is dropped), unknown fields are ignored. The body is decoded to plain values once,
+normalized in place against a plan compiled once per struct type (an object whose keys are all the
+struct's own and has no null to drop is left as it is; another is copied with the keys renamed to
+the struct's, the nulls of fields that cannot hold None and the unknown keys dropped), then
+converted to the type.
 
 Encoding (``to_json``, ``encode``): Go's ``omitempty``. ``KEEP`` names, per struct type, the fields
 that dockerd's types declare without ``omitempty``; every other field of a type listed there is left
@@ -129,36 +131,54 @@ def _plan(typ: Any) -> _Plan | None:
 
 
 def _norm(v: Any, plan: _Plan) -> Any:
+    """``v`` (fresh from the JSON decoder: changed in place) matched against ``plan``."""
     if isinstance(plan, _Struct):
         if not isinstance(v, dict):
             return v  # the conversion says what is wrong
-        out: dict[str, Any] = {}
-        exact, folded = plan.exact, plan.folded
+        exact = plan.exact
         for k, x in v.items():
             f = exact.get(k)
-            if f is None:
-                f = folded.get(k.lower())
-                if f is None:
-                    continue  # unknown: ignored
-            if x is None:
-                if f.nullable:
-                    out[f.name] = None
-                continue  # null: the zero value
-            out[f.name] = x if f.sub is None else _norm(x, f.sub)
-        return out
-    if isinstance(plan, _List):
-        if not isinstance(v, list):
-            return v
-        item = plan.item
-        return [x if x is None else _norm(x, item) for x in v]
-    if not isinstance(v, dict):
+            if f is None or (x is None and not f.nullable):
+                return _rebuilt(v, plan)  # (rare: only a body with other names or nulls is copied)
+            if f.sub is not None and x is not None:
+                v[k] = _norm(x, f.sub)
         return v
-    value = plan.value
-    return {k: x if x is None else _norm(x, value) for k, x in v.items()}
+    if isinstance(plan, _List):
+        if isinstance(v, list):
+            item = plan.item
+            for i, x in enumerate(v):
+                if x is not None:
+                    v[i] = _norm(x, item)
+        return v
+    if isinstance(v, dict):
+        value = plan.value
+        for k, x in v.items():
+            if x is not None:
+                v[k] = _norm(x, value)
+    return v
+
+
+def _rebuilt(v: dict[str, Any], plan: _Struct) -> dict[str, Any]:
+    """The object with its keys renamed to the fields', in the document's order: the last of two
+    keys naming one field wins, as in Go; unknown keys and the nulls of fields that cannot be None
+    dropped (the field keeps its zero value)."""
+    out: dict[str, Any] = {}
+    exact, folded = plan.exact, plan.folded
+    for k, x in v.items():
+        f = exact.get(k) or folded.get(k.lower())
+        if f is None:
+            continue  # unknown: ignored
+        if x is None:
+            if f.nullable:
+                out[f.name] = None  # Go: a nil pointer, slice or map
+            continue  # Go: no effect on any other field (a fresh struct's: its zero value)
+        out[f.name] = x if f.sub is None else _norm(x, f.sub)
+    return out
 
 
 def normalize(data: Any, typ: Any) -> Any:
-    """Plain JSON values with Go's field matching applied against ``typ`` (see the module's doc)."""
+    """Plain JSON values (changed in place) with Go's field matching applied against ``typ`` (see
+    the module's doc)."""
     plan = _plan(typ)
     return data if plan is None else _norm(data, plan)
 

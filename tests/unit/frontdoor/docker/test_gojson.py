@@ -23,9 +23,11 @@ def test_field_names_match_without_regard_to_case() -> None:
     assert spec.UpdateConfig is not None and spec.UpdateConfig.Order == "start-first"
 
 
-def test_an_exact_match_wins_over_a_folded_one() -> None:
-    spec = gojson.decode(b'{"name": "a", "Name": "b"}', wire.ServiceSpec)
-    assert spec.Name == "b"
+def test_of_two_keys_naming_one_field_the_last_wins_as_in_go() -> None:
+    assert gojson.decode(b'{"name": "a", "Name": "b"}', wire.ServiceSpec).Name == "b"
+    assert gojson.decode(b'{"Name": "b", "name": "a"}', wire.ServiceSpec).Name == "a"
+    assert gojson.decode(b'{"Name": "b", "name": null}', wire.ServiceSpec).Name == "b"  # null: no effect
+    assert gojson.decode(b'{"Labels": {"a": "b"}, "labels": null}', wire.ServiceSpec).Labels is None  # a nil map
 
 
 def test_null_is_the_zero_value_and_unknown_fields_are_ignored() -> None:
