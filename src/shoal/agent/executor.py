@@ -15,7 +15,9 @@ each state. A step only ever moves forward. ``ready`` waits until the task's des
 ``running`` (restart delays). A container with a healthcheck (``health.py``) stays ``starting``
 until its first healthy probe; an unhealthy one is stopped and its task fails. When the desired
 state goes past ``running`` the container is stopped with its stop signal, then SIGKILL after the
-stop grace period (10 s by default), and the task is ``shutdown``. When the task is to be removed,
+stop grace period (10 s by default), and the task is ``shutdown``. A job's task is wanted
+``complete`` (SwarmKit's): it runs as a task wanted ``running`` does, and is never started again
+once it exited; only a desired state past ``complete`` stops it. When the task is to be removed,
 or is no longer assigned here, what the runtime made is removed.
 
 A Pod's task on a runtime that runs several containers (``Runtime.multi_container``; ``runtime.base.
@@ -258,7 +260,7 @@ class TaskRunner:
                     return
                 await self.wait_change()
                 continue
-            if desired > TaskState.RUNNING:
+            if desired > TaskState.COMPLETE:  # a job's task is wanted complete: it runs
                 await self._shutdown()
                 continue
             if state == TaskState.ASSIGNED:
@@ -299,7 +301,7 @@ class TaskRunner:
                     self.pod.container_waiting.clear()
                 await self.report(TaskState.READY)
             elif state == TaskState.READY:
-                if desired == TaskState.RUNNING:
+                if desired in (TaskState.RUNNING, TaskState.COMPLETE):
                     await self.report(TaskState.STARTING)
                 else:
                     await self.wait_change()
@@ -440,7 +442,7 @@ class TaskRunner:
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if self.changed.is_set():
                     self.changed.clear()
-                    if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
+                    if self.unassigned or self.task.DesiredState > TaskState.COMPLETE:
                         return False
             failed = None if pull.cancelled() else pull.exception()
             if self.pod is not None:

@@ -10,8 +10,10 @@ one.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
+from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.types import (
     Cluster,
@@ -38,6 +40,7 @@ from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
+from shoal.manager.swarmevents import SwarmEvents
 from shoal.manager.workqueue import Controller
 from shoal.store.backend import Backend
 from shoal.store.changelog import ChangeLog
@@ -77,6 +80,8 @@ class Manager:
         self.gc = GarbageCollector(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
+        self.swarm_events: SwarmEvents | None = None  # while publishing to a node's event log
+        self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc]
@@ -124,6 +129,12 @@ class Manager:
         await self.control.networks.ensure_ingress()  # the routing mesh's network, as Swarm makes it
         return cluster
 
+    def publish_events(self, log: EventLog) -> None:
+        """Emit the swarm's events (``docker events``) into ``log`` until closed."""
+        if self.swarm_events is None:
+            self.swarm_events = SwarmEvents(self.store, log)
+            self.swarm_events.start()
+
     def heartbeat_period(self) -> float:
         for c in self.store.list(Cluster):
             hp = c.Spec.Dispatcher.HeartbeatPeriod
@@ -132,7 +143,7 @@ class Manager:
         return DEFAULT_HEARTBEAT
 
     async def start(self) -> None:
-        self.dispatcher = Dispatcher(self.store, self.heartbeat_period())
+        self.dispatcher = Dispatcher(self.store, self.heartbeat_period(), lease_gone=self.lease_gone)
         self.dispatcher.start()
         for loop in self.loops:
             loop.start()
@@ -153,6 +164,9 @@ class Manager:
         await self.stop_dispatcher()
 
     async def close(self) -> None:
+        if self.swarm_events is not None:
+            self.swarm_events.stop()
+            self.swarm_events = None
         self.kube.close()
         self.changes.close()
         await self.store.close()

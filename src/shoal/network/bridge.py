@@ -52,8 +52,14 @@ def vxlan_name(network_id: str) -> str:
 
 def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "") -> None:
     """The network's VXLAN port on its bridge; with ``local6``, an encrypted network's, whose packets
-    go from that inner address into the tunnel (``seal.py``)."""
+    go from that inner address into the tunnel (``seal.py``). A device of that name that is not this
+    port (another kind, another VNI: left by an earlier swarm) is made again; a VNI held by a port
+    that is not shoal's is an error that names it."""
     idx = _lookup(ipr, name)
+    if idx is not None and _vni_of(ipr, idx) != vni:
+        with contextlib.suppress(NetlinkError):
+            ipr.link("del", index=idx)
+        idx = _lookup(ipr, name)
     if idx is None:
         extra = {"vxlan_local6": local6} if local6 else {}
 
@@ -61,17 +67,23 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
             ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1,
                      **extra)
 
+        error: NetlinkError | None = None
         try:
             add()
-        except NetlinkError:  # another task made it meanwhile, or a port of the same VNI is in the way
+        except NetlinkError as e:  # another task made it meanwhile, or a port of the same VNI is in the way
+            error = e
             stale = _vxlan_of_vni(ipr, vni, name)
             if stale is not None:  # a removed network's port (the store keeps VNIs unique among live ones)
                 ipr.link("del", index=stale)
-                with contextlib.suppress(NetlinkError):
+                try:
                     add()
+                except NetlinkError as again:
+                    error = again
         idx = _lookup(ipr, name)
         if idx is None:
-            raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made")
+            holders = [n for _, n in _vxlans_of_vni(ipr, vni, name)]
+            why = f": VNI {vni} is held by {', '.join(holders)}" if holders else f": {error}" if error else ""
+            raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made{why}")
     ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
 
 
@@ -84,18 +96,36 @@ def _lookup(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+def _vni_of(ipr: IPRoute, idx: int) -> int | None:
+    """The VNI of VXLAN device ``idx`` (None: not a VXLAN device)."""
+    for link in ipr.get_links(idx):
+        info = link.get_attr("IFLA_LINKINFO")
+        if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+            return None
+        data = info.get_attr("IFLA_INFO_DATA")
+        return int(data.get_attr("IFLA_VXLAN_ID")) if data is not None else None
+    return None
+
+
 def _vxlan_of_vni(ipr: IPRoute, vni: int, other_than: str) -> int | None:
     """The index of one of shoal's VXLAN ports with ``vni`` but another name (the kernel allows one
     port per VNI and UDP port)."""
+    found = _vxlans_of_vni(ipr, vni, other_than)
+    return next((idx for idx, name in found if name.startswith(VXLAN_PREFIX)), None)
+
+
+def _vxlans_of_vni(ipr: IPRoute, vni: int, other_than: str) -> list[tuple[int, str]]:
+    """Every VXLAN device with ``vni`` but another name: (index, name)."""
+    found = []
     for link in ipr.get_links():
         ifname = link.get_attr("IFLA_IFNAME") or ""
         info = link.get_attr("IFLA_LINKINFO")
-        if not ifname.startswith(VXLAN_PREFIX) or ifname == other_than or info is None:
+        if ifname == other_than or info is None:
             continue
         data = info.get_attr("IFLA_INFO_DATA")
         if info.get_attr("IFLA_INFO_KIND") == "vxlan" and data is not None and data.get_attr("IFLA_VXLAN_ID") == vni:
-            return int(link["index"])
-    return None
+            found.append((int(link["index"]), ifname))
+    return found
 
 
 def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:

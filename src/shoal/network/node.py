@@ -12,7 +12,11 @@ the managers' view of the networks (``set_view``). It owns:
 * the networks' bridges, VXLAN ports and their peers (``bridge.py``), the node's default bridge for the
   tasks without networks (``default.py``), the egress table (``egress.py``);
 * the embedded DNS server (``dns.py``), each task's VIP table (``vip.py``), the routing mesh
-  (``ingress.py``) and the encrypted overlays' tunnel (``seal.py``).
+  (``ingress.py``) and the encrypted overlays' tunnel (``seal.py``);
+* a container's place on the node's local networks (``local.py``, ``localwire.py``): given
+  ``LocalAttachment``s, ``create_sandbox`` wires the sandbox to them instead (``host``: the node's
+  own namespace; ``none``: loopback only; bridge-driver networks: a veth into each one's bridge),
+  ``connect``/``disconnect`` change them later, and ``publish`` DNATs host ports to the container.
 
 ``cleanup`` removes what a previous run of the daemon left (netns files, bridges, the egress table).
 """
@@ -21,19 +25,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import socket
+import subprocess
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from shoal.api.errors import Conflict, InvalidArgument
+from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.api.types import Task, first_container
-from shoal.network import bridge, egress, endpoints, seal, vip
+from shoal.network import bridge, egress, endpoints, localwire, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, node_upstreams
+from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
+from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, mounted, private_dir, run_in_netns, unbind
 from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
 
@@ -89,9 +102,48 @@ def _loopback_up() -> None:
             ipr.link("set", index=found[0], state="up")
 
 
+@dataclass
+class LocalAttachment:
+    """A container to put on a local network: ``network`` by name, ID or ID prefix; its ``name``
+    (without Docker's '/') and ``aliases`` resolve to it there (user-defined networks); ``ipv4`` is
+    ``--ip`` (a network with a user-given subnet only)."""
+
+    network: str
+    container_id: str
+    name: str = ""
+    aliases: list[str] = field(default_factory=list)
+    ipv4: str = ""
+
+
+HOST_CONFLICT = "container cannot be disconnected from host network or connected to host network"
+NONE_CONFLICT = ("container cannot be connected to multiple networks with one of the networks in private (none) "
+                 "mode")
+
+
+class PortAllocated(SandboxError):
+    """A host port asked for is published already, or another process holds it."""
+
+
+def _host_resolv() -> tuple[list[str], list[str]]:
+    """The node's nameservers and search domains (a container on ``host`` or ``none`` gets them)."""
+    servers: list[str] = []
+    search: list[str] = []
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) > 1 and parts[0] == "nameserver":
+                    servers.append(parts[1])
+                elif parts and parts[0] in ("search", "domain"):
+                    search = parts[1:]
+    except OSError:
+        pass
+    return servers, search
+
+
 class NodeNetwork:
     def __init__(self, exec_root: Path, dns: list[str] | None = None, bip: str = "",
-                 holder: NetnsHolder | None = None) -> None:
+                 holder: NetnsHolder | None = None, local: LocalNetworks | None = None) -> None:
         self.holder = holder  # the runtime that holds the tasks' namespaces (docker), else they are made here
         self.netns_dir = Path(exec_root) / "netns"
         self.netns_dir.mkdir(parents=True, exist_ok=True)
@@ -109,22 +161,44 @@ class NodeNetwork:
         self._links = SharedLock()
         self._vip_rules: dict[str, str] = {}  # task → the VIP table loaded in its netns
         self._ingress: dict[str, Any] = {}  # the routing mesh as loaded here
+        # The mesh's devices this daemon made, kept before they are made: a sync that failed half-way,
+        # or a daemon killed, still has them removed (at leave, stop, or the next start).
+        self._mesh_file = Path(exec_root) / "ingress-devices.json"
         self.tunnel = seal.Tunnel()  # the encrypted overlays' tunnel, while this node has tasks on one
         self._encryption: dict[str, Any] = {}
         self._netns_ready = False
+        self.local = local  # the node's local networks (their store), for containers
+        self._local_eps: dict[str, dict[str, LocalEndpoint]] = {}  # task → network ID → its endpoint there
+        self._ports: dict[str, list[Published]] = {}  # task → its published ports
+        self._port_socks: dict[tuple[str, PortBinding], socket.socket] = {}  # the host ports held
+        self._ports_lock = asyncio.Lock()  # the local networks' table: one load at a time
+        self._local_rules: tuple[list[Published], set[str], set[str]] = ([], set(), set())  # as loaded
+        self._owner = localwire.owner_of(str(Path(exec_root).resolve()))  # this daemon's bridges and ports table
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
 
     # ------------------------------------------------------------ a task's sandbox
 
-    async def create_sandbox(self, task: Task) -> Sandbox:
+    async def create_sandbox(self, task: Task, local: list[LocalAttachment] | None = None,
+                             ports: list[PortBinding] | None = None) -> Sandbox:
         """The task's namespace (made here, or held by the runtime's ``holder``), wired to its networks (or the
-        default bridge), with its DNS server and VIP rules; raises ``SandboxError``."""
+        default bridge), with its DNS server and VIP rules; raises ``SandboxError``.
+
+        A container's task passes ``local``: the local networks to put it on instead (``host`` alone,
+        ``none`` alone, or bridge-driver ones: the first gives the default route), and its ``ports``
+        to publish (``publish``); the store's refusals (no such network, an address in use) are
+        ``api.errors``."""
         netns = self.netns_path(task.ID)
         if task.ID in self.sandboxes or netns.exists():
             await self.remove_sandbox(task.ID)
         sb = Sandbox.of(task, netns)
+        nets = self._local_networks(local) if local is not None else []
+        if any(n.Driver == "host" for n in nets):
+            return await self._host_sandbox(task, sb, local or [])
+        if nets and nets[0].Driver == "null":  # before a holder's pause container takes the sandbox's data
+            sb.mode = "none"
+            sb.nameservers, sb.search = _host_resolv()
         self.sandboxes[task.ID] = sb  # first: a failure below is undone by remove_sandbox
         try:
             if self.holder is None:
@@ -133,11 +207,273 @@ class NodeNetwork:
                 sb.held = True
                 self._bind_netns(await self.holder.hold_netns(sb), netns)
                 await asyncio.to_thread(run_in_netns, str(netns), _loopback_up)
-            await self._wire(task, sb)
+            if local is None:
+                await self._wire(task, sb)
+            else:
+                await self._wire_local(task, sb, local, nets)
+                if ports:
+                    await self.publish(task.ID, ports)
         except BaseException:
             await self.remove_sandbox(task.ID)
             raise
         return sb
+
+    # ------------------------------------------------------------ a container on local networks
+
+    def _store(self) -> LocalNetworks:
+        if self.local is None:
+            raise SandboxError("this node keeps no local networks")
+        return self.local
+
+    def _local_networks(self, local: list[LocalAttachment]) -> list[LocalNetwork]:
+        nets = [self._store().network(a.network) for a in local]
+        if len(nets) > 1 and any(n.Driver == "host" for n in nets):
+            raise InvalidArgument(HOST_CONFLICT)
+        if len(nets) > 1 and any(n.Driver == "null" for n in nets):
+            raise InvalidArgument(NONE_CONFLICT)
+        return nets
+
+    async def _host_sandbox(self, task: Task, sb: Sandbox, local: list[LocalAttachment]) -> Sandbox:
+        """``--network host``: the sandbox is the node's own namespace, bound at the task's path."""
+        if self.holder is not None:
+            raise SandboxError("--network host needs the runc runtime")
+        sb.mode = "host"
+        sb.hostname = socket.gethostname()
+        sb.nameservers, sb.search = _host_resolv()
+        sb.options = []
+        self.sandboxes[task.ID] = sb
+        try:
+            self._bind_netns(f"/proc/{os.getpid()}/ns/net", sb.netns)
+            a = local[0]
+            _, ep = self._store().join(a.network, a.container_id, a.name)
+            self._local_eps[task.ID] = {self._store().network(a.network).ID: ep}
+        except BaseException:
+            await self.remove_sandbox(task.ID)
+            raise
+        return sb
+
+    async def _wire_local(self, task: Task, sb: Sandbox, local: list[LocalAttachment],
+                          nets: list[LocalNetwork]) -> None:
+        if nets and nets[0].Driver == "null":
+            a = local[0]
+            _, ep = self._store().join(nets[0].ID, a.container_id, a.name)
+            self._local_eps[task.ID] = {nets[0].ID: ep}
+            return
+        sb.mode = "bridge"
+        for a, net in zip(local, nets, strict=True):
+            await self._join(task.ID, sb, a, net)
+        spec = first_container(task.Spec)
+        dns = task.Spec.DNSConfig or (spec.DNSConfig if spec is not None else None) or {}
+        await self.dns.add(task.ID, str(sb.netns), self._dns_networks(task.ID), dns.get("Nameservers") or None)
+        await self._sync_local_egress(task.ID)
+
+    async def _join(self, task_id: str, sb: Sandbox, a: LocalAttachment, net: LocalNetwork) -> LocalEndpoint:
+        """Put the sandbox on one bridge-driver network: an address (the default bridge's own for
+        ``bridge``), the veth, the names."""
+        store = self._store()
+        address = ""
+        default = None
+        if net.Predefined:
+            default = await self.default_bridge()
+            if default.has(task_id):
+                raise Conflict(f"endpoint with name {a.name} already exists in network {net.Name}")
+            address = default.attachment(task_id).Addresses[0]
+        try:
+            net, ep = store.join(net.ID, a.container_id, a.name, a.aliases, a.ipv4, address)
+        except BaseException:
+            if default is not None:
+                default.release(task_id)
+            raise
+        first = not self._local_eps.get(task_id)
+        try:
+            async with self._links.shared():
+                await asyncio.to_thread(localwire.attach, str(sb.netns), task_id, net.ID, bridge_name_of(net),
+                                        net.subnet, net.gateway, ep.IPv4Address, ep.MacAddress,
+                                        first and not net.Internal, "" if net.Predefined else self._owner)
+        except (OSError, NetlinkError) as e:
+            store.leave(net.ID, a.container_id)
+            if default is not None:
+                default.release(task_id)
+            raise SandboxError(f"attaching the container to the network {net.Name} failed: {e}") from e
+        self._local_eps.setdefault(task_id, {})[net.ID] = ep
+        sb.addresses.append(ep.IPv4Address)
+        self.dns.local_names[net.ID] = store.dns_names(net.ID)
+        return ep
+
+    def _dns_networks(self, task_id: str) -> list[str]:
+        return list(self._local_eps.get(task_id, {}))
+
+    async def _sync_local_egress(self, task_id: str) -> None:
+        out: set[str] = set()
+        every: set[str] = set()
+        for nid in self._local_eps.get(task_id, {}):
+            net = self._store().find(nid)
+            if net is None or net.Driver != "bridge":
+                continue
+            every.add(net.subnet)
+            if masquerades(net):
+                out.add(net.subnet)
+        try:
+            await self._sync_egress(task_id, out, every)
+        except OSError as e:
+            raise SandboxError(f"the container's way out: {e}") from e
+        async with self._ports_lock:
+            await self._load_local_rules()
+
+    def local_endpoints(self, task_id: str) -> dict[str, LocalEndpoint]:
+        """The task's endpoints on local networks (network ID → endpoint)."""
+        return dict(self._local_eps.get(task_id, {}))
+
+    async def connect(self, task_id: str, attachment: LocalAttachment) -> LocalEndpoint:
+        """Put a running container's sandbox on one more bridge-driver network."""
+        sb = self.sandboxes.get(task_id)
+        if sb is None:
+            raise SandboxError(f"the task {task_id} has no sandbox here")
+        net = self._store().network(attachment.network)
+        if sb.mode == "host" or net.Driver == "host":
+            raise InvalidArgument(HOST_CONFLICT)
+        if sb.mode == "none" or net.Driver == "null":
+            raise InvalidArgument(NONE_CONFLICT)
+        if net.ID in self._local_eps.get(task_id, {}):
+            raise Conflict(f"endpoint with name {attachment.name} already exists in network {net.Name}")
+        ep = await self._join(task_id, sb, attachment, net)
+        self.dns.set_networks(task_id, self._dns_networks(task_id))
+        await self._sync_local_egress(task_id)
+        return ep
+
+    async def disconnect(self, task_id: str, network_id: str) -> LocalEndpoint | None:
+        """Take a container's sandbox off a network (its veth, address, names, ports to that address)."""
+        ep = self._local_eps.get(task_id, {}).get(network_id)
+        if ep is None:
+            return None
+        sb = self.sandboxes.get(task_id)
+        if sb is not None and sb.mode == "host":
+            raise InvalidArgument(HOST_CONFLICT)
+        await self._leave(task_id, network_id)
+        self.dns.set_networks(task_id, self._dns_networks(task_id))
+        if sb is not None and sb.mode == "bridge":
+            await self._sync_local_egress(task_id)
+        if ep.IPv4Address:
+            target = ep.IPv4Address.split("/")[0]
+            if any(p.target == target for p in self._ports.get(task_id, [])):
+                keep = [p.binding for p in self._ports.get(task_id, []) if p.target != target]
+                await self.unpublish(task_id)
+                if keep:
+                    await self.publish(task_id, keep)
+        return ep
+
+    async def _leave(self, task_id: str, network_id: str) -> None:
+        ep = self._local_eps.get(task_id, {}).pop(network_id, None)
+        if not self._local_eps.get(task_id):
+            self._local_eps.pop(task_id, None)
+        if ep is None:
+            return
+        store = self._store()
+        net = store.find(network_id)
+        if net is not None and net.Driver == "bridge":
+            async with self._links.exclusive():
+                await asyncio.to_thread(localwire.detach, task_id, network_id)
+                if net.Predefined:  # the default bridge goes with its last user, as for tasks
+                    await asyncio.to_thread(bridge.remove_unused)
+        store.leave(network_id, ep.ContainerID)
+        if net is not None and net.Predefined and self._default_bridge is not None:
+            self._default_bridge.release(task_id)
+        sb = self.sandboxes.get(task_id)
+        if sb is not None and ep.IPv4Address in sb.addresses:
+            sb.addresses.remove(ep.IPv4Address)
+        self.dns.local_names[network_id] = store.dns_names(network_id)
+
+    async def remove_local_network(self, net: LocalNetwork) -> None:
+        """A removed network's bridge goes (it has no endpoints: the store refused otherwise)."""
+        self.dns.local_names.pop(net.ID, None)
+        if net.Driver == "bridge" and not net.Predefined:
+            await asyncio.to_thread(localwire.remove_bridge, bridge_name_of(net))
+
+    # ------------------------------------------------------------ published ports
+
+    async def publish(self, task_id: str, ports: list[PortBinding]) -> list[PortBinding]:
+        """DNAT each host port to the container's first bridge-network address (``-p``); HostPort 0
+        gets a free port of the ephemeral range. Returns the bindings as published. Raises
+        ``PortAllocated`` in Docker's words when a port is taken; nothing is published then."""
+        target = next((ep.IPv4Address.split("/")[0] for ep in self._local_eps.get(task_id, {}).values()
+                       if ep.IPv4Address), "")
+        sb = self.sandboxes.get(task_id)
+        if not target or sb is None or sb.mode != "bridge":
+            return []  # host and none publish nothing (Docker ignores -p there)
+        async with self._ports_lock:
+            done: list[Published] = []
+            try:
+                for b in ports:
+                    b = self._reserve(task_id, b)
+                    done.append(Published(b, target))
+            except BaseException:
+                for p in done:
+                    self._release_port(task_id, p.binding)
+                raise
+            self._ports.setdefault(task_id, []).extend(done)
+            await self._load_local_rules()
+        return [p.binding for p in done]
+
+    def _reserve(self, task_id: str, b: PortBinding) -> PortBinding:
+        host_ip = b.host_ip or "0.0.0.0"
+        proto = b.protocol or "tcp"
+        if proto not in ("tcp", "udp"):
+            raise SandboxError(f"invalid proto: {proto}")
+        if b.host_port:
+            for others in self._ports.values():
+                for p in others:
+                    o, o_ip = p.binding, p.binding.host_ip or "0.0.0.0"
+                    if o.protocol == proto and o.host_port == b.host_port and \
+                            (o_ip == host_ip or "0.0.0.0" in (o_ip, host_ip)):
+                        raise PortAllocated(f"Bind for {host_ip}:{b.host_port} failed: port is already allocated")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+        try:
+            sock.bind((host_ip, b.host_port))
+        except OSError as e:
+            sock.close()
+            if b.host_port:
+                raise PortAllocated(f"Bind for {host_ip}:{b.host_port} failed: port is already allocated") from e
+            raise PortAllocated(f"failed to bind a host port for {host_ip}: {e.strerror}") from e
+        got = PortBinding(b.container_port, proto, b.host_ip, sock.getsockname()[1])
+        self._port_socks[(task_id, got)] = sock
+        return got
+
+    def _release_port(self, task_id: str, b: PortBinding) -> None:
+        sock = self._port_socks.pop((task_id, b), None)
+        if sock is not None:
+            sock.close()
+
+    async def _load_local_rules(self) -> None:
+        """The owner's table as the endpoints and ports are now (``_ports_lock`` held)."""
+        every = [p for ps in self._ports.values() for p in ps]
+        subnets: set[str] = set()
+        out: set[str] = set()
+        for eps in self._local_eps.values():
+            for nid in eps:
+                net = self._store().find(nid)
+                if net is not None and net.Driver == "bridge" and net.subnet:
+                    subnets.add(net.subnet)
+                    if masquerades(net):
+                        out.add(net.subnet)
+        if (every, subnets, out) == self._local_rules:
+            return
+        try:
+            await asyncio.to_thread(localwire.sync, self._owner, every, subnets, out)
+            self._local_rules = (every, subnets, out)
+        except OSError as e:
+            raise SandboxError(f"the local networks' rules: {e}") from e
+
+    async def unpublish(self, task_id: str) -> None:
+        async with self._ports_lock:
+            gone = self._ports.pop(task_id, [])
+            for p in gone:
+                self._release_port(task_id, p.binding)
+            if gone:
+                with contextlib.suppress(SandboxError):
+                    await self._load_local_rules()
+
+    def published(self, task_id: str) -> list[PortBinding]:
+        return [p.binding for p in self._ports.get(task_id, [])]
 
     async def _wire(self, task: Task, sb: Sandbox) -> None:
         spec = first_container(task.Spec)
@@ -173,6 +509,14 @@ class NodeNetwork:
     async def remove_sandbox(self, task_id: str) -> None:
         """Remove the task's namespace and everything of it here (whatever of them exists); the
         holder's part (a pause container) goes last."""
+        await self.unpublish(task_id)
+        if task_id in self._local_eps:
+            for nid in list(self._local_eps.get(task_id, {})):
+                with contextlib.suppress(OSError, NetlinkError):
+                    await self._leave(task_id, nid)
+            async with self._ports_lock:
+                with contextlib.suppress(SandboxError):
+                    await self._load_local_rules()
         sb = self.sandboxes.pop(task_id, None)
         self.dns.remove(task_id)
         on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
@@ -197,12 +541,10 @@ class NodeNetwork:
         self._ensure_netns_dir()
         path.touch()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                "unshare", f"--net={path}", "ip", "link", "set", "lo", "up",
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            _, err = await proc.communicate()
+            # Off the event loop: a fork and exec a task blocked it for tens of ms under load.
+            argv = ["unshare", f"--net={path}", "ip", "link", "set", "lo", "up"]
+            proc = await asyncio.to_thread(subprocess.run, argv, stdin=subprocess.DEVNULL, capture_output=True)
+            err = proc.stderr
         except OSError as e:
             raise SandboxError(f"creating the network namespace failed: {e}") from e
         if proc.returncode != 0:
@@ -247,6 +589,7 @@ class NodeNetwork:
         self.endpoints = view
         self.dns.names = endpoints.names(view)
         if ingress != self._ingress:
+            self._record_mesh(ingress_mesh.device_names(ingress))
             try:
                 await asyncio.to_thread(ingress_mesh.sync, ingress)
                 self._ingress = ingress
@@ -284,9 +627,11 @@ class NodeNetwork:
             log.warning("task %s: service VIPs: %s", task_id, e)
 
     async def default_bridge(self) -> DefaultBridge:
-        """The node's default bridge, its address chosen on first use (netlink: from a thread)."""
+        """The node's default bridge, its address chosen on first use (netlink: from a thread); the
+        local networks' ``bridge`` when the node keeps them."""
         if self._default_bridge is None:
-            self._default_bridge = DefaultBridge(await asyncio.to_thread(choose_bip, self._bip))
+            bip = await asyncio.to_thread(self.local.bip if self.local is not None else lambda: choose_bip(self._bip))
+            self._default_bridge = DefaultBridge(bip)
         return self._default_bridge
 
     async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
@@ -317,10 +662,40 @@ class NodeNetwork:
                 if p.name not in self.sandboxes:
                     await self.remove_sandbox(p.name)
         if not self.sandboxes:
+            await self._teardown_mesh()
             await asyncio.to_thread(bridge.remove_unused)
             await asyncio.to_thread(egress.teardown)
             self._egress_loaded = (set(), set())
+            await asyncio.to_thread(localwire.cleanup, self._owner)
+            self._local_rules = ([], set(), set())
         self._release_netns_dir()
+
+    def _mesh_names(self) -> list[str]:
+        try:
+            return [str(n) for n in json.loads(self._mesh_file.read_text())]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def _record_mesh(self, names: list[str]) -> None:
+        have = self._mesh_names()
+        if set(names) <= set(have):
+            return
+        self._mesh_file.write_text(json.dumps(sorted({*have, *names})))
+
+    async def _teardown_mesh(self) -> None:
+        """Remove the routing mesh's devices this daemon made (whatever its bookkeeping says) and its tables."""
+        names = self._mesh_names() + ingress_mesh.device_names(self._ingress)
+        if names:
+            with contextlib.suppress(OSError, NetlinkError):
+                await asyncio.to_thread(ingress_mesh.teardown, names)
+        self._ingress = {}
+        self._mesh_file.unlink(missing_ok=True)
+
+    async def cleanup_local(self) -> None:
+        """What a previous run left of the local networks: their bridges and the published ports."""
+        if not any(sb.mode for sb in self.sandboxes.values()):
+            await asyncio.to_thread(localwire.cleanup, self._owner)
+            self._local_rules = ([], set(), set())
 
     def _release_netns_dir(self) -> None:
         """The netns directory's own bind mount (stacked, if several runs crashed), once it is empty."""
@@ -345,9 +720,12 @@ class NodeNetwork:
         self.dns.close()
         await self.tunnel.close()
         self._encryption = {}
-        if self._ingress:
-            with contextlib.suppress(OSError, NetlinkError):
-                await asyncio.to_thread(ingress_mesh.teardown)
-            self._ingress = {}
+        await self._teardown_mesh()
         if not self.sandboxes:
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
+            await self._remove_local_bridges()
+
+    async def _remove_local_bridges(self) -> None:
+        """The local networks' bridges (made again on their next use) and table."""
+        await asyncio.to_thread(localwire.cleanup, self._owner)
+        self._local_rules = ([], set(), set())

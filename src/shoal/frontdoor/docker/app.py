@@ -30,15 +30,13 @@ import msgspec
 from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
-from shoal.api.control import NetworkCreateRequest
-from shoal.api.errors import InvalidArgument, NotFound, ShoalError
+from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.humanize import human_duration
 from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
-    Network,
     SecretSpec,
     Service,
     Task,
@@ -46,7 +44,8 @@ from shoal.api.types import (
     parse_ts,
     service_id_of,
 )
-from shoal.frontdoor.docker import gojson, logstream, query, wire
+from shoal.frontdoor.docker import events as events_door
+from shoal.frontdoor.docker import gojson, logstream, networks, query, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, Images, NodeAPI, Payloads
@@ -249,7 +248,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
         "Debug": False, "NFd": 0, "NGoroutines": 0, "SystemTime": "", "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": 0,
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": node(request).events.listeners,
         "KernelVersion": _kernel(), "OperatingSystem": "shoal on " + platform.system(), "OSVersion": "",
         "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": None,
@@ -286,7 +285,7 @@ async def swarm_init(request: web.Request) -> web.StreamResponse:
     autolock = req.AutoLockManagers or req.Spec.EncryptionConfig.AutoLockManagers
     node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster, autolock,
+        req.ForceNewCluster, autolock, data_path_addr=req.DataPathAddr,
     )
     return jresp(node_id)
 
@@ -302,7 +301,8 @@ class JoinRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_join(request: web.Request) -> web.StreamResponse:
     req: JoinRequest = await body_as(request, JoinRequest)
-    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
+    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr,
+                                   data_path_addr=req.DataPathAddr)
     return web.Response(status=200)
 
 
@@ -406,6 +406,9 @@ async def service_spec(request: web.Request) -> Any:
     spec: wire.ServiceSpec = await body_as(request, wire.ServiceSpec)
     if spec.Mode.Replicated is not None:
         _go_uint(spec.Mode.Replicated.Replicas, "ReplicatedService.Mode.Replicated.Replicas", 64)
+    if spec.Mode.ReplicatedJob is not None:
+        _go_uint(spec.Mode.ReplicatedJob.MaxConcurrent, "ReplicatedJob.Mode.ReplicatedJob.MaxConcurrent", 64)
+        _go_uint(spec.Mode.ReplicatedJob.TotalCompletions, "ReplicatedJob.Mode.ReplicatedJob.TotalCompletions", 64)
     for p in spec.EndpointSpec.Ports or [] if spec.EndpointSpec is not None else []:
         _go_uint(p.TargetPort, "PortConfig.EndpointSpec.Ports.TargetPort", 32)
         _go_uint(p.PublishedPort, "PortConfig.EndpointSpec.Ports.PublishedPort", 32)
@@ -694,6 +697,11 @@ def _container_summary(images: Images, lt: LocalTask) -> dict[str, Any]:
     }
 
 
+def container_summaries(n: NodeAPI) -> list[dict[str, Any]]:
+    """Every container of this node in ``GET /containers/json?all=1``'s shape."""
+    return [_container_summary(n.local_images, lt) for lt in n.containers()]
+
+
 async def containers_list(request: web.Request) -> web.StreamResponse:
     n = node(request)
     show_all = qbool(request, "all")
@@ -704,60 +712,6 @@ async def containers_list(request: web.Request) -> web.StreamResponse:
             out.append(summary)
     out.sort(key=lambda c: -c["Created"])
     return jresp(out)
-
-
-# ---------------------------------------------------------------- networks
-
-
-def network_json(n: Network) -> dict[str, Any]:
-    """A swarm network in the Engine API's NetworkResource shape."""
-    configs = []
-    for c in n.IPAMOptions.Configs or []:
-        conf = {"Subnet": c.Subnet, "Gateway": c.Gateway}
-        if c.Range:
-            conf["IPRange"] = c.Range
-        configs.append(conf)
-    return {
-        "Name": n.Spec.Name, "Id": n.ID, "Created": n.CreatedAt, "Scope": "swarm",
-        "Driver": n.DriverState.Name or "overlay", "EnableIPv4": True, "EnableIPv6": False,
-        "IPAM": {"Driver": n.IPAMOptions.Driver.Name or "default", "Options": None, "Config": configs},
-        "Internal": n.Spec.Internal, "Attachable": n.Spec.Attachable, "Ingress": n.Spec.Ingress,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
-        "Options": n.DriverState.Options or {}, "Labels": n.Spec.Labels or {},
-    }
-
-
-async def networks_list(request: web.Request) -> web.StreamResponse:
-    return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
-
-
-def check_scope(request: web.Request, ref: str, network_id: str, scope: str) -> None:
-    """``GET /networks/{id}?scope=…``: a network named ``ref`` of another scope than the one asked
-    for (any value: ``swarm``, ``local``, ``global``, or another) is not found. As Docker 20.10
-    answers, the scope filters names only: a network's ID, or a prefix of it, finds it whatever the
-    scope asked for."""
-    asked = request.query.get("scope", "")
-    if asked and asked != scope and not network_id.startswith(ref):
-        raise NotFound(f"network {ref} not found")
-
-
-async def network_inspect(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    data = network_json(control(request).networks.network(ref))
-    check_scope(request, ref, data["Id"], data["Scope"])
-    return jresp(data)
-
-
-async def network_create(request: web.Request) -> web.StreamResponse:
-    c = control(request)
-    req: NetworkCreateRequest = await body_as(request, NetworkCreateRequest)
-    net = await c.networks.create(req)
-    return jresp({"Id": net.ID, "Warning": ""}, 201)
-
-
-async def network_delete(request: web.Request) -> web.StreamResponse:
-    await control(request).networks.remove(request.match_info["id"])
-    return web.Response(status=204)
 
 
 # ---------------------------------------------------------------- secrets and configs
@@ -868,14 +822,14 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
     ("GET", "/containers/json", containers_list),
-    ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
-    ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
+    *networks.ROUTES,
     *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
         ("GET", "", payloads_list), ("POST", "/create", payload_create), ("GET", "/{id}", payload_inspect),
         ("POST", "/{id}/update", payload_update), ("DELETE", "/{id}", payload_delete))),
     ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
     ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
+    *events_door.routes(events_door.Door(node, filters_of, image_summary, container_summaries)),
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
     ("GET", "/shoal/kubeconfig", kubeconfig_get),

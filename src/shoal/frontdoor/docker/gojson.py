@@ -272,6 +272,7 @@ KEEP: dict[Any, frozenset[str]] = {
     core.FileTarget: frozenset({"Name", "UID", "GID", "Mode"}),
     core.NetworkAttachmentConfig: _ALL_OMITEMPTY,
     core.ReplicatedService: _ALL_OMITEMPTY,
+    core.ReplicatedJob: _ALL_OMITEMPTY,
     core.ServiceMode: _ALL_OMITEMPTY,
     core.UpdateConfig: frozenset({"Parallelism", "MaxFailureRatio", "Order"}),
     core.PortConfig: _ALL_OMITEMPTY,

@@ -170,6 +170,31 @@ class Task(Base):
     ServiceAnnotations: dict[str, Any] | None = None
 
 
+class JobVersion(Base, omit_defaults=True):
+    """A job's run as Docker writes it: ``{}`` for the first (Go's ``Index uint64 `json:",omitempty"```)."""
+
+    Index: int = 0
+
+
+class JobStatus(Base):
+    JobIteration: JobVersion = field(default_factory=JobVersion)
+    LastExecution: str = ""
+
+
+class JobService(Service, kw_only=True):
+    """A job (replicated-job, global-job): a service with its ``JobStatus``, which Docker leaves out of
+    any other service (Go's ``omitempty``)."""
+
+    JobStatus: JobStatus
+
+
+class JobTask(Task, kw_only=True):
+    """A job's task: a task with the run of the job it belongs to (``JobIteration``), which Docker
+    leaves out of any other task."""
+
+    JobIteration: JobVersion
+
+
 # ---------------------------------------------------------------- to and from the core
 
 _NOT_DOCKERS = (*META_ONLY, "Name", "Labels")
@@ -282,16 +307,19 @@ def service_spec_from_core(s: core.ServiceSpec) -> ServiceSpec:
 
 def service_from_core(s: core.Service) -> Service:
     """The service; its ``Endpoint.Spec`` is its spec's endpoint spec as dockerd shows it (empty when
-    the spec has none)."""
-    out = Service(
-        Spec=service_spec_from_core(s.Spec),
-        PreviousSpec=service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None,
-        **{f: getattr(s, f) for f in _SERVICE_FIELDS})
+    the spec has none); a job's has its ``JobStatus``."""
+    spec = service_spec_from_core(s.Spec)
+    previous = service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None
+    fields = {f: getattr(s, f) for f in _SERVICE_FIELDS}
     if s.Spec.EndpointSpec is None:
-        ep = out.Endpoint
-        out.Endpoint = Endpoint(Spec=EndpointSpec(Mode=""), Ports=ep.Ports if ep else None,
-                                VirtualIPs=ep.VirtualIPs if ep else None)
-    return out
+        ep = s.Endpoint
+        fields["Endpoint"] = Endpoint(Spec=EndpointSpec(Mode=""), Ports=ep.Ports if ep else None,
+                                      VirtualIPs=ep.VirtualIPs if ep else None)
+    if s.JobStatus is not None:
+        job = JobStatus(JobIteration=JobVersion(Index=s.JobStatus.JobIteration.Index),
+                        LastExecution=s.JobStatus.LastExecution)
+        return JobService(Spec=spec, PreviousSpec=previous, JobStatus=job, **fields)
+    return Service(Spec=spec, PreviousSpec=previous, **fields)
 
 
 def task_status_from_core(s: core.TaskStatus) -> TaskStatus:
@@ -309,8 +337,12 @@ def task_from_core(t: core.Task, specs: dict[int, TaskSpec] | None = None) -> Ta
         spec = task_spec_from_core(t.Spec)
         if specs is not None:
             specs[id(t.Spec)] = spec
-    return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=task_status_from_core(t.Status),
-                NetworksAttachments=attachments_json(t.NetworksAttachments), **{f: getattr(t, f) for f in _TASK_FIELDS})
+    fields = {f: getattr(t, f) for f in _TASK_FIELDS}
+    status, atts = task_status_from_core(t.Status), attachments_json(t.NetworksAttachments)
+    if t.JobIteration is not None:
+        return JobTask(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts,
+                       JobIteration=JobVersion(Index=t.JobIteration.Index), **fields)
+    return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts, **fields)
 
 
 def tasks_from_core(tasks: list[core.Task]) -> list[Task]:
@@ -346,6 +378,9 @@ gojson.keep(Service, ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Endpoi
 gojson.keep(ContainerStatus, ())
 gojson.keep(TaskStatus, ("Timestamp", "PortStatus"), objects=("PortStatus",))
 gojson.keep(Task, ("ID", "Version", "CreatedAt", "UpdatedAt", "Labels", "Spec", "Status"), objects=("Labels",))
+gojson.keep(JobService, ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Endpoint", "JobStatus"))
+gojson.keep(JobTask, ("ID", "Version", "CreatedAt", "UpdatedAt", "Labels", "Spec", "Status", "JobIteration"),
+            objects=("Labels",))
 
 
 def tasks_json(tasks: list[core.Task]) -> list[dict[str, Any]]:

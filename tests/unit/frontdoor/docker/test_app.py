@@ -169,7 +169,7 @@ async def test_unknown_route_or_method_is_docker_404(client: Client) -> None:
     ("GET", "/swarm"), ("GET", "/swarm/unlockkey"), ("POST", "/swarm/update?version=1"),
     ("GET", "/services"), ("GET", "/services/x"), ("POST", "/services/create"), ("DELETE", "/services/x"),
     ("GET", "/tasks"), ("GET", "/tasks/x"), ("GET", "/nodes"), ("GET", "/nodes/x"), ("DELETE", "/nodes/x"),
-    ("GET", "/networks"), ("POST", "/networks/create"), ("GET", "/secrets"), ("POST", "/secrets/create"),
+    ("GET", "/secrets"), ("POST", "/secrets/create"),
     ("GET", "/configs"), ("GET", "/configs/x"),
 ])
 async def test_cluster_routes_outside_a_swarm_say_not_a_manager(client: Client, method: str, path: str) -> None:
