@@ -237,6 +237,17 @@ def test_global_service(clients: tuple[docker.DockerClient, docker.DockerClient]
         svc.remove()
 
 
+def test_jobs(clients: tuple[docker.DockerClient, docker.DockerClient]) -> None:
+    for mode, name in ((ServiceMode("replicated-job", concurrency=2, replicas=4), "rjob"),
+                       (ServiceMode("global-job"), "gjob")):
+        svcs = both(clients, lambda c, mode=mode, name=name: c.services.create(IMAGE, ["true"], name=name, mode=mode))
+        s, d = inspect_both(svcs)
+        same(s, d, leave=frozenset({"LastExecution"}))
+        assert "JobStatus" in s and "JobStatus" in d
+        for svc in svcs:
+            svc.remove()
+
+
 def test_placement_and_resources(clients: tuple[docker.DockerClient, docker.DockerClient]) -> None:
     svcs = create_both(
         clients, name="placed", constraints=["node.role==manager"], preferences=[("spread", "node.labels.zone")],
@@ -259,6 +270,8 @@ def test_placement_and_resources(clients: tuple[docker.DockerClient, docker.Dock
 
 def test_networks_secrets_and_configs(clients: tuple[docker.DockerClient, docker.DockerClient]) -> None:
     nets = both(clients, lambda c: c.networks.create("sdknet", driver="overlay", attachable=True))
+    # Docker 20.10 may show a swarm network just made without its driver for a moment
+    wait_for(lambda: nets[1].client.api.inspect_network(nets[1].id)["Driver"], what="Docker's network driver")
     s, d = (n.client.api.inspect_network(n.id) for n in nets)
     for k in ("Name", "Scope", "Driver", "EnableIPv6", "Internal", "Attachable", "Ingress", "ConfigFrom",
               "ConfigOnly"):
