@@ -274,13 +274,14 @@ class TaskRunner:
                     if not await self._pulled():
                         continue  # shut down (or unassigned) while the image was coming
                     task = template.expand_task(self.task, self.task.NodeID, self.node)
+                    files = self.files(self.task) if self.files else []  # (templated ones expanded)
                     self._refuse_networks(task)
                     timings.mark(task.ID, "agent:preparing")
                     if self.network is not None:
                         self.sandbox = await self.network.create_sandbox(task)
                     if task.Spec.Pod is not None:
                         task = runtime_task(task, self.objects, self._fields(), self.volumes)
-                    await self.runtime.prepare(task, self.files(self.task) if self.files else [], self.sandbox)
+                    await self.runtime.prepare(task, files, self.sandbox)
                     timings.mark(task.ID, "runc:prepared")
                     self.prepared = True
                 except ConfigError as e:

@@ -43,9 +43,11 @@ from shoal.api.types import (
     Node,
     NodeSpec,
     ObjectRef,
+    Placement,
     PortConfig,
     PullOptions,
     ReplicatedService,
+    ResourceRequirements,
     Service,
     ServiceSpec,
     ServiceStatus,
@@ -138,7 +140,7 @@ class ControlAPI:
         if version != cur.Version.Index:
             raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         c = clone(cur)
-        c.Spec = with_cluster_defaults(spec)
+        c.Spec = updated_cluster_spec(spec)
         if tokens is not None:
             if rotate_worker:
                 c.JoinTokens.Worker = tokens("worker")
@@ -609,6 +611,20 @@ def _endpoint(spec: ServiceSpec) -> Endpoint | None:
     return Endpoint(Spec=clone(ep), Ports=[clone(p) for p in ep.Ports or []] or None)
 
 
+def updated_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
+    """The spec a ``swarm update`` stores: as sent, as SwarmKit stores it (a zero Raft setting, heartbeat
+    period or certificate expiry stays zero, which means Swarm's default where it is read), but for
+    the name ("default" when none is sent) and the task history limit (none sent is the default, 5:
+    SwarmKit would take it as 0 and keep no history)."""
+    s = clone(spec)
+    s.Name = s.Name or "default"
+    if s.Orchestration.TaskHistoryRetentionLimit is None:
+        s.Orchestration.TaskHistoryRetentionLimit = 5
+    if s.Raft.KeepOldSnapshots is None:
+        s.Raft.KeepOldSnapshots = 0
+    return s
+
+
 def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:
     """Fill what ``swarm init`` leaves zero with Swarm's defaults."""
     s = clone(spec)
@@ -641,13 +657,17 @@ def service_with_defaults(s: Service) -> Service:
     spec = out.Spec
     tt = spec.TaskTemplate
     tt.RestartPolicy = restart_policy(tt.RestartPolicy)
+    if not tt.RestartPolicy.Window:
+        tt.RestartPolicy.Window = None  # Swarm's default window is none (dockerd shows no Window)
+    tt.Resources = tt.Resources or ResourceRequirements()
+    tt.Placement = tt.Placement or Placement()
     for cs in tt.Containers:
         if cs.StopGracePeriod is None:
             cs.StopGracePeriod = DEFAULT_STOP_GRACE
+        if cs.DNSConfig is None:
+            cs.DNSConfig = {}
     spec.UpdateConfig = _merge_update(spec.UpdateConfig, DEFAULT_UPDATE)
     spec.RollbackConfig = _merge_update(spec.RollbackConfig, DEFAULT_ROLLBACK)
-    if spec.EndpointSpec is None:
-        spec.EndpointSpec = EndpointSpec(Mode="vip")
     return out
 
 

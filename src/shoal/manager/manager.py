@@ -28,7 +28,7 @@ from shoal.api.types import (
     TLSInfo,
 )
 from shoal.manager.allocator import Allocator
-from shoal.manager.ca import join_token, new_root_ca
+from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.events import EventController
@@ -108,10 +108,11 @@ class Manager:
                    data_path_port: int = 0, description: NodeDescription | None = None,
                    unlock_key: str = "") -> Cluster:
         cert, key = new_root_ca()
+        subject, public_key = issuer_info(cert)
         cluster = Cluster(
             ID=new_id(),
             Spec=with_cluster_defaults(spec or ClusterSpec()),
-            TLSInfo=TLSInfo(TrustRoot=cert),
+            TLSInfo=TLSInfo(TrustRoot=cert, CertIssuerSubject=subject, CertIssuerPublicKey=public_key),
             JoinTokens=JoinTokens(Worker=join_token(cert), Manager=join_token(cert)),
             DefaultAddrPool=default_addr_pool or ["10.0.0.0/8"],
             SubnetSize=subnet_size or 24,

@@ -45,7 +45,7 @@ from shoal.api.types import (
     service_id_of,
 )
 from shoal.frontdoor.docker import events as events_door
-from shoal.frontdoor.docker import logstream, networks, wire
+from shoal.frontdoor.docker import gojson, logstream, networks, query, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, Images, NodeAPI, Payloads
@@ -126,7 +126,7 @@ def filters_of(request: web.Request) -> dict[str, list[str]]:
 
 
 def qbool(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
+    return query.bool_value(request.query, name)
 
 
 def qint(request: web.Request, name: str) -> int:
@@ -162,7 +162,7 @@ async def body_as(request: web.Request, typ: type) -> Any:
     raw = await request.read()
     if not raw.strip():
         return typ()
-    return msgspec.json.decode(raw, type=typ)
+    return gojson.decode(raw, typ)
 
 
 def node(request: web.Request) -> NodeAPI:
@@ -280,9 +280,12 @@ class InitRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
+    # Autolock is asked for either way, as dockerd takes it: the request's flag (the docker CLI's) or
+    # the spec's encryption config (the Docker SDK's).
+    autolock = req.AutoLockManagers or req.Spec.EncryptionConfig.AutoLockManagers
     node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster, req.AutoLockManagers, data_path_addr=req.DataPathAddr,
+        req.ForceNewCluster, autolock, data_path_addr=req.DataPathAddr,
     )
     return jresp(node_id)
 
@@ -338,12 +341,23 @@ async def swarm_unlock(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- nodes
 
 
+def node_json(c: Control, n: Any) -> dict[str, Any]:
+    """A node as dockerd shows it: its TLS info is its certificate's issuer, the swarm's root CA."""
+    data = wire.object_json(n)
+    desc = data.get("Description")
+    if isinstance(desc, dict) and not desc.get("TLSInfo"):
+        desc["TLSInfo"] = gojson.to_json(c.cluster_view().TLSInfo)
+    return data
+
+
 async def nodes_list(request: web.Request) -> web.StreamResponse:
-    return jresp([wire.object_json(n) for n in control(request).nodes(filters_of(request))])
+    c = control(request)
+    return jresp([node_json(c, n) for n in c.nodes(filters_of(request))])
 
 
 async def node_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(wire.object_json(control(request).node(request.match_info["id"])))
+    c = control(request)
+    return jresp(node_json(c, c.node(request.match_info["id"])))
 
 
 async def node_update(request: web.Request) -> web.StreamResponse:
@@ -364,17 +378,19 @@ async def node_delete(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- services
 
 
-def task_json(t: Task) -> wire.Task:
+def task_json(t: Task) -> dict[str, Any]:
     """The task in Docker's shape (without the registry credentials it carries, as Swarm)."""
-    return wire.task_from_core(t)
+    return wire.tasks_json([t])[0]
 
 
-def service_json(c: Control | None, s: Service, status: bool = False, defaults: bool = False) -> wire.Service:
-    """``c``: the control API (needed for ``status`` and ``defaults`` only)."""
+def service_json(c: Control | None, s: Service, status: bool = False, defaults: bool = False) -> dict[str, Any]:
+    """The service as dockerd writes it (``omitempty``); ``c``: the control API (needed for ``status``
+    and ``defaults`` only)."""
     out = wire.service_from_core(c.with_defaults(s) if defaults and c is not None else s)
     if status and c is not None:
         out.ServiceStatus = c.service_status(s)
-    return out
+    data: dict[str, Any] = gojson.to_json(out)
+    return data
 
 
 def _go_uint(value: int | None, field: str, bits: int) -> None:
@@ -456,7 +472,7 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
 
 
 async def tasks_list(request: web.Request) -> web.StreamResponse:
-    return jresp(wire.tasks_from_core(control(request).tasks(filters_of(request))))
+    return jresp(wire.tasks_json(control(request).tasks(filters_of(request))))
 
 
 async def task_inspect(request: web.Request) -> web.StreamResponse:
@@ -766,8 +782,7 @@ class VolumeCreateRequest(msgspec.Struct):
 
 
 async def volume_create(request: web.Request) -> web.StreamResponse:
-    check_for_json(request)
-    req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
+    req: VolumeCreateRequest = await body_as(request, VolumeCreateRequest)
     name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
     return jresp(volume_json(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts)), 201)
 

@@ -13,6 +13,7 @@ the core's (``nodeapi.LocalNetworks``, ``nodeapi.Control``); this module words t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -115,8 +116,12 @@ async def networks_list(request: web.Request) -> web.StreamResponse:
 
 
 def _find(n: NodeAPI, ref: str, scope: str = "") -> LocalNetwork | Network:
-    if scope not in ("", "local", "swarm", "global"):
-        raise InvalidArgument(f"invalid scope: {scope}")
+    if scope:  # as Docker 20.10: the scope filters names; an ID (or its prefix) finds it whatever the scope
+        with contextlib.suppress(NotFound):
+            net = _find(n, ref)
+            if net.ID.startswith(ref):
+                return net
+    # any other scope finds no name (Docker 20.10 answers "not found", not a bad parameter)
     if scope in ("", "local"):
         local = n.local_networks.find(ref)
         if local is not None:
