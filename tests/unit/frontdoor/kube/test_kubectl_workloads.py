@@ -205,6 +205,10 @@ async def test_replica_set_replaces_a_deleted_pod_and_scales(kc: Kubectl) -> Non
     (kc.tmp / "rs.yaml").write_text(RS)
     _, out, _ = await kc("apply", "-f", str(kc.tmp / "rs.yaml"))
     assert out.strip() == "replicaset.apps/front created"
+    _, out, _ = await kc("apply", "-f", str(kc.tmp / "rs.yaml"))
+    assert out.strip() == "replicaset.apps/front unchanged"
+    _, out, _ = await kc("explain", "deployment.spec.strategy.rollingUpdate")
+    assert "maxSurge" in out and "maxUnavailable" in out
     _, out, _ = await kc("wait", "--for=jsonpath={.status.readyReplicas}=2", "rs/front", "--timeout=60s")
     first = sorted(t.Name for t in pods(kc))
     await kc("delete", "pod", first[0])
