@@ -2252,7 +2252,7 @@ def _replica_set_to_core(obj: Mapping[str, Any], namespace: str) -> ReplicaSet:
     if selector is None:
         errs.required("spec.selector")
     elif not selector.MatchLabels and not selector.MatchExpressions:
-        errs.invalid("spec.selector", _GoValue("[]string(nil)"), "empty selector is invalid for deployment")
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
     template = _workload_template(spec, selector, errs)
     errs.check("ReplicaSet", meta.shown_name)
     rs = ReplicaSet(ID="", Name=meta.name, Labels=meta.labels,
@@ -2308,7 +2308,7 @@ def _deployment_to_core(obj: Mapping[str, Any], namespace: str) -> Deployment:
     if selector is None:
         errs.required("spec.selector")
     elif not selector.MatchLabels and not selector.MatchExpressions:
-        errs.invalid("spec.selector", _GoValue("[]string(nil)"), "empty selector is invalid for deployment")
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
     template = _workload_template(spec, selector, errs)
     raw_strategy = _dict(spec.get("strategy"))
     kind = _str(raw_strategy.get("type")) or "RollingUpdate"

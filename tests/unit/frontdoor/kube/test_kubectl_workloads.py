@@ -100,17 +100,28 @@ async def test_deployment_lifecycle(kc: Kubectl) -> None:
     assert conds["Available"]["reason"] == "MinimumReplicasAvailable"
     assert conds["Progressing"]["reason"] == "NewReplicaSetAvailable"
 
+    _, out, _ = await kc("describe", "deployment", "web")
+    assert "RollingUpdateStrategy:  25% max unavailable, 25% max surge" in out
+    assert f"NewReplicaSet:   {rs_name} (3/3 replicas created)" in out
+    assert f"Scaled up replica set {rs_name} from 0 to 3" in out
+    _, out, _ = await kc("describe", "rs", rs_name)
+    assert "Controlled By:  Deployment/web" in out and "3 Running / 0 Waiting / 0 Succeeded / 0 Failed" in out
+    assert "SuccessfulCreate" in out
+
     _, out, _ = await kc("scale", "deployment", "web", "--replicas=5")
     assert out.strip() == "deployment.apps/web scaled"
     await kc("rollout", "status", "deployment/web", "--timeout=60s")
     assert len(pods(kc)) == 5
 
-    _, out, _ = await kc("set", "image", "deployment/web", "busybox=busybox:2")
-    assert out.strip() == "deployment.apps/web image updated"
+    # the image and the change cause in one patch, as ``set image --record`` would send them
+    _, out, _ = await kc("patch", "deployment", "web", "-p", json.dumps({
+        "metadata": {"annotations": {"kubernetes.io/change-cause": "to-busybox-2"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "busybox", "image": "busybox:2"}]}}}}))
+    assert out.strip() == "deployment.apps/web patched"
     await kc("rollout", "status", "deployment/web", "--timeout=60s")
     assert {t.Spec.Containers[0].Image for t in pods(kc)} == {"busybox:2"}
     _, out, _ = await kc("rollout", "history", "deployment/web")
-    assert [r.split()[:2] for r in out.splitlines()[2:] if r.strip()] == [["1", "<none>"], ["2", "<none>"]]
+    assert [r.split()[:2] for r in out.splitlines()[2:] if r.strip()] == [["1", "<none>"], ["2", "to-busybox-2"]]
     _, out, _ = await kc("rollout", "history", "deployment/web", "--revision=1")
     assert "busybox:1" in out
 
@@ -174,6 +185,10 @@ async def test_invalid_deployments_in_the_api_servers_words(kc: Kubectl) -> None
     (kc.tmp / "nosel.yaml").write_text(BAD.replace("  selector:\n    matchLabels:\n      app: web\n", ""))
     code, _, err = await kc("apply", "-f", str(kc.tmp / "nosel.yaml"), ok=False)
     assert "spec.selector: Required value" in err
+    (kc.tmp / "empty.yaml").write_text(BAD.replace("    matchLabels:\n      app: web\n", "    matchLabels: {}\n"))
+    code, _, err = await kc("apply", "-f", str(kc.tmp / "empty.yaml"), ok=False)
+    assert "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), " \
+           "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment" in err
     zero = BAD.replace("app: x", "app: web").replace(
         "  template:", "  strategy:\n    rollingUpdate:\n      maxSurge: 0\n      maxUnavailable: 0\n  template:")
     (kc.tmp / "zero.yaml").write_text(zero)
