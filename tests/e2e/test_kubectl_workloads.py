@@ -32,6 +32,34 @@ pytestmark = [
 ]
 
 OLD, NEW = "busybox:1.36", "busybox:1.37"
+# What ``kubectl create deployment web --image=busybox:1.36 -- sleep 3600`` made, scaled to 5, with a
+# strategy that keeps full capacity.
+WEB = f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 5
+  selector:
+    matchLabels:
+      app: web
+  strategy:
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 20%
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: busybox
+        image: {OLD}
+        command: ["sleep", "3600"]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -153,8 +181,11 @@ def test_deployment_create_scale_update_history_undo(k: Kubectl, node: DevNode) 
     assert len(live_pods(k)) == 5 and all(ready(p) for p in live_pods(k))
 
     # A rolling update that keeps full capacity: maxUnavailable 0, maxSurge 20% (one Pod at a time).
-    k("patch", "deployment", "web", "-p", '{"spec":{"strategy":{"rollingUpdate":{"maxSurge":"20%",'
-                                           '"maxUnavailable":0}}}}')
+    out = k("apply", "-f", "-", input=WEB)
+    assert out.strip() == "deployment.apps/web configured"
+    strategy = k.json("get", "deployment", "web")["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "20%"}}
+    assert len(k("get", "rs", "-o", "name").split()) == 1  # the same template: no rollout
     watch = ReadyWatch(k, "app=web", 5)
     try:
         wait_for(lambda: watch.count() == 5, timeout=30, what="the watch to list the 5 ready Pods")

@@ -303,7 +303,6 @@ class DeploymentController(Controller):
                 ann[wl.REVISION] = str(next_revision)
                 rs.Annotations = ann
                 changed = True
-            changed = self._replicas_annotations(d, rs) or changed
             if rs.Spec.MinReadySeconds != d.Spec.MinReadySeconds:
                 rs.Spec.MinReadySeconds = d.Spec.MinReadySeconds
                 changed = True

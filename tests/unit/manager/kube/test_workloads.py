@@ -405,3 +405,22 @@ async def test_scaling_a_deployment_scales_its_replica_set(w: World) -> None:
 def test_max_surge_and_unavailable_of_recreate_are_zero() -> None:
     d = deployment(kind="Recreate")
     assert dep.max_surge(d) == 0 and dep.max_unavailable(d) == 0
+
+
+async def test_scaling_mid_rollout_is_proportional_as_kubernetes_documents(w: World) -> None:
+    # Kubernetes' documented example: 10 replicas, maxSurge 3, maxUnavailable 2, a rollout stuck on an
+    # image that never becomes ready (8 old, 5 new), then scaled to 15: 3 more old and 2 more new
+    # (each sized by its share of the 13 it was made for: max-replicas).
+    await w.kube.create(deployment(replicas=10, surge=3, unavailable=2))
+    await w.converge(4)
+    w.ready_images.discard("busybox:2")
+    await rollout_samples(w, "busybox:2", steps=6)
+    old, new = w.rss()
+    assert (old.Spec.Replicas, new.Spec.Replicas) == (8, 5)
+    cur = clone(w.d())
+    cur.Spec.Replicas = 15
+    await w.kube.update(cur)
+    await w.settle()
+    old, new = w.rss()
+    assert (old.Spec.Replicas, new.Spec.Replicas) == (11, 7)
+    assert (old.Annotations or {})[wl.DESIRED_REPLICAS] == "15" and (new.Annotations or {})[wl.MAX_REPLICAS] == "18"
