@@ -26,13 +26,13 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installe
 
 
 async def fake_kubelet(env: Env) -> None:
-    """Pods to running and ready as they come; deleted ones gone."""
+    """Pods to running and ready as they come (but those of an image called ``never:*``); deleted ones gone."""
     while True:
         for t in env.kube.list("tasks"):
             if t.DeletionTimestamp:
                 with contextlib.suppress(Exception):
                     await env.store.commit(deletes=[t])
-            elif t.Status.State == TaskState.NEW:
+            elif t.Status.State == TaskState.NEW and not t.Spec.Containers[0].Image.startswith("never:"):
                 t = clone(t)
                 t.Status.State, t.Status.Timestamp, t.NodeID = TaskState.RUNNING, now_ts(), "node01"
                 t.Status.Containers = [ContainerStatus(Name=c.Name, State="running", Ready=True)
@@ -240,3 +240,58 @@ async def test_replica_set_replaces_a_deleted_pod_and_scales(kc: Kubectl) -> Non
     status = json.loads(out)
     assert status == {"availableReplicas": 4, "fullyLabeledReplicas": 4, "observedGeneration": 2,
                       "readyReplicas": 4, "replicas": 4}
+
+
+SLOW = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: slow
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 2
+  selector:
+    matchLabels:
+      app: slow
+  template:
+    metadata:
+      labels:
+        app: slow
+    spec:
+      containers:
+      - name: web
+        image: busybox:1
+"""
+
+
+async def test_a_rollout_that_never_gets_ready_exceeds_its_deadline_and_is_undone(kc: Kubectl) -> None:
+    (kc.tmp / "slow.yaml").write_text(SLOW)
+    await kc("apply", "-f", str(kc.tmp / "slow.yaml"))
+    await kc("rollout", "status", "deployment/slow", "--timeout=60s")
+    await kc("set", "image", "deployment/slow", "web=never:1")
+    code, out, err = await kc("rollout", "status", "deployment/slow", "--timeout=60s", ok=False)
+    assert code == 1 and 'error: deployment "slow" exceeded its progress deadline' in err, (out, err)
+    _, out, _ = await kc("get", "deploy", "slow", "-o", "json")
+    status = json.loads(out)["status"]
+    conds = {c["type"]: c for c in status["conditions"]}
+    assert (conds["Progressing"]["status"], conds["Progressing"]["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert conds["Progressing"]["message"].endswith("has timed out progressing.")
+    assert (conds["Available"]["status"], status["availableReplicas"]) == ("True", 2)  # the old Pods still serve
+    _, out, _ = await kc("rollout", "undo", "deployment/slow")
+    assert out.strip() == "deployment.apps/slow rolled back"
+    await kc("rollout", "status", "deployment/slow", "--timeout=60s")
+    assert {t.Spec.Containers[0].Image for t in pods(kc) if (t.Labels or {}).get("app") == "slow"} == {"busybox:1"}
+
+
+async def test_apply_switches_to_recreate_and_rolls_out(kc: Kubectl) -> None:
+    manifest = kc.tmp / "slow.yaml"
+    manifest.write_text(SLOW.replace("  progressDeadlineSeconds: 2\n", ""))
+    await kc("apply", "-f", str(manifest))
+    await kc("rollout", "status", "deployment/slow", "--timeout=60s")
+    recreate = SLOW.replace("  progressDeadlineSeconds: 2\n", "  strategy:\n    type: Recreate\n")
+    manifest.write_text(recreate.replace("image: busybox:1", "image: busybox:2"))
+    _, out, _ = await kc("apply", "-f", str(manifest))
+    assert out.strip() == "deployment.apps/slow configured"
+    _, out, _ = await kc("get", "deploy", "slow", "-o", "jsonpath={.spec.strategy}")
+    assert json.loads(out) == {"type": "Recreate"}
+    await kc("rollout", "status", "deployment/slow", "--timeout=60s")
+    assert {t.Spec.Containers[0].Image for t in pods(kc) if (t.Labels or {}).get("app") == "slow"} == {"busybox:2"}
