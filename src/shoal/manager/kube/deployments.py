@@ -47,7 +47,6 @@ from shoal.api.types import (
     DeploymentStatus,
     ReplicaSet,
     ReplicaSetSpec,
-    Task,
     WorkloadCondition,
     clone,
     parse_ts,
@@ -455,14 +454,7 @@ class DeploymentController(Controller):
         return await self._finish(d, stored, new, old, progress=True)
 
     def _old_pods_running(self, old: list[ReplicaSet]) -> bool:
-        ids = {rs.ID for rs in old}
-        if not ids:
-            return False
-        for t in self.kube.list("tasks", old[0].Namespace):
-            ctl = wl.controller_of(t)
-            if ctl is not None and ctl.ID in ids and not pod_stopped(t):
-                return True
-        return False
+        return any(not pod_stopped(t) for rs in old for t in self.store.tasks_of_owner(rs.ID))
 
     # ------------------------------------------------------------ scaling (paused, or replicas changed mid-rollout)
 
@@ -609,8 +601,3 @@ def _ordered(conds: list[WorkloadCondition] | None) -> list[WorkloadCondition] |
         return None
     rank = {AVAILABLE: 0, PROGRESSING: 1}
     return sorted(conds, key=lambda c: rank.get(c.Type, 2))
-
-
-def pods_of(kube: KubeObjects, rs: ReplicaSet) -> list[Task]:
-    """The Pods a ReplicaSet controls."""
-    return [t for t in kube.list("tasks", rs.Namespace) if (ctl := wl.controller_of(t)) is not None and ctl.ID == rs.ID]

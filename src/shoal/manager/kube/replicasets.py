@@ -88,18 +88,32 @@ class ReplicaSetController(Controller):
         self.store = store
         self.kube = kube
         self.clock = clock
+        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
 
     # ------------------------------------------------------------ what flows in
 
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
+        self.orphans = {}
+        for t in self.store.list(Task):
+            if t.Namespace:
+                self._track(None, t)
         for rs in self.store.list(ReplicaSet):
             self.queue.add(rs.ID)
+
+    def _track(self, old: Task | None, new: Task | None) -> None:
+        """Keep ``orphans``: the Pods of each namespace with no controller, not being deleted."""
+        if old is not None:
+            self.orphans.get(old.Namespace, set()).discard(old.ID)
+        if new is not None and not new.DeletionTimestamp and wl.controller_of(new) is None:
+            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "replicasets":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
+            if (ch.new or ch.old).Namespace:
+                self._track(ch.old, ch.new)
             for t in (ch.old, ch.new):
                 if t is None or not t.Namespace:
                     continue
@@ -132,7 +146,11 @@ class ReplicaSetController(Controller):
             return None
         selector = wl.selector_of(rs.Spec.Selector)
         owned: list[Task] = []
-        for t in self.kube.list("tasks", rs.Namespace):
+        # Its own Pods (the store's index by owner: a Pod's ``Owner`` is its controller) and the
+        # orphans of its namespace; never a walk over every Pod.
+        found = [t for t in self.store.tasks_of_owner(rs.ID) if t.Namespace == rs.Namespace]
+        found += [t for i in list(self.orphans.get(rs.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
+        for t in found:
             ctl = wl.controller_of(t)
             matches = selector.matches(t.Labels or {})
             if ctl is not None:
