@@ -84,6 +84,8 @@ async def test_deployment_lifecycle(kc: Kubectl) -> None:
     assert 9 <= len(tpl_hash) <= 10 and set(tpl_hash) <= set(SAFE_CHARS)
     pod_names = [r.split()[0].removeprefix("pod/") for r in blocks[2].splitlines()[1:]]
     assert len(pod_names) == 3 and all(p.startswith(rs_name + "-") and len(p) == len(rs_name) + 6 for p in pod_names)
+    _, out, _ = await kc("get", "all")
+    assert "deployment.apps/web" in out and f"replicaset.apps/{rs_name}" in out and f"pod/{pod_names[0]}" in out
     _, out, _ = await kc("get", "deploy", "-o", "wide")
     assert out.splitlines()[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES",
                                            "SELECTOR"]
