@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from shoal import pki
 from shoal.agent import remote
+from shoal.agent.containers import LocalContainers
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
     ALREADY_IN_SWARM,
@@ -150,6 +151,10 @@ class Daemon:
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
         self.runtime: Runtime = self._make_runtime()
+        # The node's own containers (``docker run``): outside the swarm, on the same runtime and network.
+        self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
+                                           self.events, network=self.network, exec_target=self.exec_target,
+                                           tasks=self.containers, fail_task=self._fail_task_container)
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
         self.worker: Worker | None = None
@@ -216,6 +221,7 @@ class Daemon:
 
     async def start(self) -> None:
         tune_gc()
+        await self._containers.start_all()
         node_file = self.swarm_dir / "node.json"
         if not node_file.exists():
             return
@@ -637,6 +643,7 @@ class Daemon:
     async def stop(self) -> None:
         async with self._lock:
             await self._stop_swarm()
+            await self._containers.close()
             if self.network is not None:
                 await self.network.close()
             await self.runtime.close()
@@ -688,7 +695,17 @@ class Daemon:
 
     @property
     def local_volumes(self) -> NodeVolumes:
-        return NodeVolumes(self.volumes, self.runtime)
+        return NodeVolumes(self.volumes, self.runtime, self._containers.volumes_in_use)
+
+    @property
+    def local_containers(self) -> LocalContainers:
+        return self._containers
+
+    async def _fail_task_container(self, task_id: str, reason: str) -> None:
+        """A swarm task's container removed from under the swarm (``docker rm -f``): killed, so its
+        task fails and its service replaces it, as Swarm does."""
+        log.info("task %s: %s", task_id, reason)
+        await self.runtime.stop(task_id, "KILL", 0.0)
 
     def control(self) -> ControlAPI:
         return self.require_manager().control

@@ -632,12 +632,13 @@ class RuncRuntime(ContainerTable):
 
     def exec_command(self, task_id: str, name: str, argv: list[str], tty: bool) -> list[str]:
         """``runc exec`` of ``argv`` in a running container of a Pod's task (``podaccess.ExecTarget``):
-        the container's user, environment and working directory; with a terminal of its own when ``tty``."""
-        c = self.containers.get(container_key(task_id, name))
+        the container's user, environment and working directory; with a terminal of its own when ``tty``.
+        ``name`` "": the one container of a Swarm task (``docker exec`` into a task's container)."""
+        key = container_key(task_id, name) if name else task_id
+        c = self.containers.get(key)
         if c is None or c.exit is None or c.exit.done():
-            raise RuntimeError_(f'container not found ("{name}")')
-        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []),
-                container_key(task_id, name), *argv]
+            raise RuntimeError_(f'container not found ("{name or task_id}")')
+        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []), key, *argv]
 
     def container_oom_killed(self, task_id: str, name: str) -> bool:
         c = self.containers.get(container_key(task_id, name))

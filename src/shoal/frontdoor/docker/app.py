@@ -46,7 +46,7 @@ from shoal.api.types import (
     parse_ts,
     service_id_of,
 )
-from shoal.frontdoor.docker import logstream, wire
+from shoal.frontdoor.docker import containers, logstream, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, Images, NodeAPI, Payloads
@@ -238,10 +238,11 @@ async def info(request: web.Request) -> web.StreamResponse:
     }
     if sw.Cluster is not None:
         swarm.update({"Nodes": sw.Nodes, "Managers": sw.Managers, "Cluster": _cluster_dict(sw.Cluster)})
-    running = n.ContainersRunning
+    counts = node(request).local_containers.counts()
     return jresp({
         "ID": n.ID or "shoal",
-        "Containers": running, "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": counts.Containers, "ContainersRunning": counts.ContainersRunning,
+        "ContainersPaused": counts.ContainersPaused, "ContainersStopped": counts.ContainersStopped,
         "Images": n.Images,
         "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "overlay"], "Authorization": None,
@@ -839,7 +840,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/images/{name:.+}/get", images_get), ("POST", "/images/{name:.+}/tag", image_tag),
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
-    ("GET", "/containers/json", containers_list),
+    *containers.ROUTES,
     ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
     ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
     *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
