@@ -72,7 +72,7 @@ from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime import private
-from shoal.runtime.base import Networking, Runtime, container_name
+from shoal.runtime.base import Console, Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
 from shoal.runtime.podvolumes import PodVolumes
@@ -150,10 +150,12 @@ class Daemon:
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
+        self.console: Console | None = None  # the runtime, when it gives a container a terminal (runc)
         self.runtime: Runtime = self._make_runtime()
         # The node's own containers (``docker run``): outside the swarm, on the same runtime and network.
         self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
                                            self.events, network=self.network, exec_target=self.exec_target,
+                                           console=self.console,
                                            tasks=self.containers, fail_task=self._fail_task_container)
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
@@ -190,6 +192,7 @@ class Daemon:
             self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
             runc = RuncRuntime(self.data_root, self.exec_root, self.images)
             self.exec_target = runc
+            self.console = runc
             return runc
         if self.runtime_name == "docker":
             from shoal.network.node import NodeNetwork

@@ -54,13 +54,15 @@ def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
     assert not netns.exists() or not any(netns.iterdir()), "network namespaces left behind"
 
 
-def on_tty(d: ShoalDaemon, *args: str, stdin: bytes = b"") -> str:
-    """The docker CLI on a terminal of its own (``-t`` needs one): what it printed there."""
+def on_tty(d: ShoalDaemon, *args: str, stdin: bytes = b"", then: tuple[str, bytes] = ("", b"")) -> str:
+    """The docker CLI on a terminal of its own (``-t`` needs one): what it printed there. ``stdin`` is
+    typed at once; ``then``: once the text has been printed, those keys are typed."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(["docker", *args], env=d.env(), stdin=slave, stdout=slave, stderr=slave,
                             start_new_session=True)
     os.close(slave)
     out = b""
+    later = then
     try:
         if stdin:
             os.write(master, stdin)
@@ -75,6 +77,9 @@ def on_tty(d: ShoalDaemon, *args: str, stdin: bytes = b"") -> str:
             if not chunk:
                 break
             out += chunk
+            if later[1] and later[0].encode() in out:
+                os.write(master, later[1])
+                later = ("", b"")
     finally:
         os.close(master)
         proc.wait(timeout=30)
@@ -136,6 +141,17 @@ def test_exec_it_through_a_pty_and_exit_codes(shoal: ShoalDaemon) -> None:
     assert shoal.docker("exec", "-i", "box", "cat", input=b"through stdin\n").stdout == "through stdin\n"
     assert shoal.docker("exec", "box", "sh", "-c", "exit 3", check=False).returncode == 3
     assert shoal.docker("exec", "-e", "X=1", "-w", "/www", "box", "sh", "-c", "echo $X $(pwd)").stdout == "1 /www\n"
+
+
+def test_run_it_and_attach_with_detach_keys(shoal: ShoalDaemon) -> None:
+    out = on_tty(shoal, "run", "-it", "--rm", "busybox", "sh", stdin=b"echo in-$((40+2)); tty\nexit 0\n")
+    assert "in-42" in out and "/dev/pts/" in out, out
+    shoal.docker("run", "-dit", "--name", "term", "busybox", "sh")
+    # The detach keys (ctrl-p ctrl-q) typed once the CLI holds the terminal raw (cooked, ctrl-q is XON).
+    out = on_tty(shoal, "attach", "term", stdin=b"echo attached-$((1+1))\n", then=("attached-2\r\n", b"\x10\x11"))
+    assert "attached-2" in out and "read escape sequence" in out, out
+    assert state(shoal, "term")["Running"] is True  # detached, not stopped
+    shoal.docker("rm", "-f", "term")
 
 
 def test_top_stats_pause(shoal: ShoalDaemon) -> None:

@@ -84,7 +84,7 @@ from shoal.api.types import (
 )
 from shoal.network.sandbox import Sandboxes
 from shoal.runtime import private
-from shoal.runtime.base import MultiContainer, Runtime, RuntimeError_, container_key, container_name
+from shoal.runtime.base import Console, MultiContainer, Runtime, RuntimeError_, container_key, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
 
@@ -197,6 +197,9 @@ class _Live:
     restarting: asyncio.Task[None] | None = None
     stopping: bool = False
     attached: int = 0  # attach streams reading its output: an AutoRemove waits for them
+    consoles: list[asyncio.Queue[bytes]] = field(default_factory=list)  # attached to its terminal's output
+    forwarder: asyncio.Task[None] | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # set while it runs
     detached: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -217,6 +220,7 @@ class LocalContainers:
 
     def __init__(self, root: Path, runtime: Runtime, images: ImageStore, events: EventLog, *,
                  network: ContainerNetwork | None = None, exec_target: ExecTarget | None = None,
+                 console: Console | None = None,
                  tasks: Callable[[], builtins.list[LocalTask]] | None = None,
                  fail_task: Callable[[str, str], Awaitable[None]] | None = None,
                  hostname: str = "") -> None:
@@ -226,6 +230,7 @@ class LocalContainers:
         self.events = events
         self.network = network
         self.exec_target = exec_target
+        self.console = console  # the runtime, when it gives a container a terminal (runc)
         self.tasks = tasks or (lambda: [])
         self.fail_task = fail_task
         self.hostname = hostname
@@ -280,7 +285,8 @@ class LocalContainers:
         spec = ContainerSpec(
             Name=NAME, Image=rec.Image, Labels=dict(rec.labels) or None,
             Command=argv[:1] or None, Args=argv[1:] or None,
-            Env=list(cfg.get("Env") or []) or None, Dir=str(cfg.get("WorkingDir") or ""),
+            Env=[*(["TERM=xterm"] if cfg.get("Tty") else []), *(cfg.get("Env") or [])] or None,
+            Dir=str(cfg.get("WorkingDir") or ""), TTY=bool(cfg.get("Tty")), OpenStdin=bool(cfg.get("OpenStdin")),
             User=str(cfg.get("User") or ""), Init=bool(hc.get("Init")) or None,
             ReadOnly=bool(hc.get("ReadonlyRootfs")), Mounts=_mounts(hc) or None,
             StopSignal=str(cfg.get("StopSignal") or ""),
@@ -517,6 +523,10 @@ class LocalContainers:
             self._save(live)
             raise FailedPrecondition(msg) from e
         live.exit = multi.container_exit(rec.ID, NAME)
+        live.started.set()
+        if rec.tty and self.console is not None:
+            q = self.console.console_watch(rec.ID, NAME)
+            live.forwarder = asyncio.get_running_loop().create_task(self._forward(live, q))
         st = rec.State
         st.Status, st.Running, st.Paused, st.Restarting = "running", True, False, False
         st.OOMKilled = st.Dead = False
@@ -526,6 +536,16 @@ class LocalContainers:
         self._save(live)
         self._emit(rec, "start")
         live.watcher = asyncio.get_running_loop().create_task(self._watch(live, live.exit))
+
+    @staticmethod
+    async def _forward(live: _Live, q: asyncio.Queue[bytes]) -> None:
+        """The terminal's output of this run to every attached client (``b""`` when the run ends)."""
+        while True:
+            data = await q.get()
+            for c in live.consoles:
+                c.put_nowait(data)
+            if not data:
+                return
 
     def _keep_previous_log(self, cid: str, previous: Path) -> None:
         """The runtime moved the last run's log aside when it started the container again: append it
@@ -540,6 +560,7 @@ class LocalContainers:
 
     async def _watch(self, live: _Live, exit_: asyncio.Future[int]) -> None:
         code = await asyncio.shield(exit_)
+        live.started.clear()
         rec = live.rec
         st = rec.State
         ran = time.time() - parse_ts(st.StartedAt)
@@ -845,6 +866,10 @@ class LocalContainers:
     async def attach_output(self, ref: str) -> AsyncIterator[tuple[str, bytes]]:
         """What the container writes from now until it stops (it may not be started yet): (stream, line)."""
         live = self._find(ref)
+        if live.rec.tty and self.console is not None:
+            async for chunk in self._attach_console(live):
+                yield "stdout", chunk
+            return
         path = self._log_path(live.rec.ID)
         try:
             offset = path.stat().st_size if live.running else 0
@@ -862,6 +887,36 @@ class LocalContainers:
         finally:
             live.attached -= 1
             live.detached.set()
+
+    async def _attach_console(self, live: _Live) -> AsyncIterator[bytes]:
+        """A terminal's raw output from now until the run ends (the next run's when it is not running)."""
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+        live.consoles.append(q)
+        self._emit(live.rec, "attach")
+        live.attached += 1
+        try:
+            while data := await q.get():
+                yield data
+        finally:
+            live.consoles.remove(q)
+            live.attached -= 1
+            live.detached.set()
+
+    async def attach_input(self, ref: str, data: bytes) -> None:
+        """Bytes for the container's terminal (an attached client's keys); dropped when it has none."""
+        live = self._find(ref)
+        if not live.rec.tty or self.console is None:
+            return
+        if not live.running:  # typed before it started (``docker run -it`` attaches first): kept until it runs
+            await live.started.wait()
+        with contextlib.suppress(RuntimeError_):
+            await self.console.console_write(live.rec.ID, NAME, data)
+
+    def resize(self, ref: str, width: int, height: int) -> None:
+        live = self._find(ref)
+        if live.rec.tty and self.console is not None and live.running:
+            with contextlib.suppress(RuntimeError_, OSError):
+                self.console.console_resize(live.rec.ID, NAME, width, height)
 
     def is_running(self, ref: str) -> bool:
         try:

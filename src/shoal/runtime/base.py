@@ -197,6 +197,20 @@ class MultiContainer(Protocol):
         ...
 
 
+class Console(Protocol):
+    """What a runtime that gives a Pod's container a terminal of its own (``ContainerSpec.TTY``) offers:
+    its raw output as it comes (a queue per watcher, ``b""`` at its end), its input, its size. Raises
+    ``RuntimeError_`` when the container runs without one (or does not run)."""
+
+    def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]: ...
+
+    def console_unwatch(self, task_id: str, name: str, q: asyncio.Queue[bytes]) -> None: ...
+
+    async def console_write(self, task_id: str, name: str, data: bytes) -> None: ...
+
+    def console_resize(self, task_id: str, name: str, width: int, height: int) -> None: ...
+
+
 class Runtime(Protocol):
     name: str
     networking: Networking

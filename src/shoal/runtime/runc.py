@@ -44,12 +44,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
 import signal as signals
+import socket
+import struct
+import tempfile
+import termios
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,6 +278,9 @@ class _Container(ContainerRecord):
     log: Path | None = None  # a Pod's container's own log (a Swarm task's is ``log_path(task id)``)
     keep_files: bool = False  # a Pod's container may run again: its files stay until it is removed
     oom_killed: bool = False  # its last run was killed for its memory limit (each run has a new cgroup)
+    tty: bool = False  # a Pod's container with a terminal (``ContainerSpec.TTY``): its output is the console's
+    console: int = -1  # the terminal's master side while it runs (its stdin, its size)
+    watchers: list[asyncio.Queue[bytes]] = field(default_factory=list)  # raw console output, b"" at its end
 
 
 class RuncRuntime(ContainerTable):
@@ -450,7 +458,8 @@ class RuncRuntime(ContainerTable):
                                           stop_signal=str(cfg.get("StopSignal") or ""),
                                           healthcheck=cfg.get("Healthcheck"),
                                           volumes=taskspec.named_volumes(spec),
-                                          log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod)
+                                          log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod,
+                                          tty=pod and spec.TTY)
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
         """The task's secret and config files in a tmpfs of its own (``files.mount``); the container's
@@ -470,7 +479,7 @@ class RuncRuntime(ContainerTable):
         user = resolve_user(rootfs, spec.User or image_cfg.get("User") or "", spec.Groups)
         caps = capabilities(spec.CapabilityAdd, spec.CapabilityDrop)
         process: dict[str, Any] = {
-            "terminal": False,
+            "terminal": key != task.ID and spec.TTY,  # a Pod's container's own terminal (runc's console)
             "user": user,
             "args": argv,
             "env": [f"{k}={v}" for k, v in env.items()],
@@ -646,6 +655,8 @@ class RuncRuntime(ContainerTable):
 
     async def _run(self, c: _Container, key: str, path: Path) -> Started:
         """``runc run --detach`` of the prepared bundle; its output into ``path``."""
+        if c.tty:
+            return await self._run_tty(c, key, path)
         loop = asyncio.get_running_loop()
         pid_file = c.bundle / "init.pid"
         runc_log = c.bundle / "runc.log"
@@ -685,6 +696,135 @@ class RuncRuntime(ContainerTable):
         c.exit = loop.create_future()
         loop.add_reader(pidfd, self._on_exit, c)
         return Started(container_id=key, pid=pid)
+
+    async def _run_tty(self, c: _Container, key: str, path: Path) -> Started:
+        """``runc run --detach --console-socket``: runc hands the terminal's master side over the socket;
+        what the container writes there goes to ``path`` (as stdout) and to the console's watchers."""
+        loop = asyncio.get_running_loop()
+        pid_file = c.bundle / "init.pid"
+        runc_log = c.bundle / "runc.log"
+        sock_dir = tempfile.mkdtemp(prefix="shoal-console-")  # a short path: sockets have 108 bytes
+        sock_path = os.path.join(sock_dir, "s")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock_path)
+        srv.listen(1)
+        srv.settimeout(30)
+
+        def receive() -> int:
+            conn, _ = srv.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+            if not fds:
+                raise OSError("runc sent no console")
+            return fds[0]
+
+        received = asyncio.ensure_future(asyncio.to_thread(receive))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
+                "run", "--detach", "--console-socket", sock_path, "--bundle", str(c.spec_dir or c.bundle),
+                "--pid-file", str(pid_file), key,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            rc = proc.returncode or 0
+            if rc != 0:
+                srv.close()  # the thread's accept fails
+                with contextlib.suppress(OSError):
+                    await received
+                msg = self._runc_errors(runc_log) or err.decode(errors="replace").strip() or f"exit status {rc}"
+                await self._runc("delete", "--force", key, check=False)
+                raise RuntimeError_(f"starting container failed: {msg}")
+            try:
+                master = await received
+            except OSError as e:
+                await self._runc("delete", "--force", key, check=False)
+                raise RuntimeError_(f"starting container failed: no console: {e}") from e
+        finally:
+            srv.close()
+            shutil.rmtree(sock_dir, ignore_errors=True)
+        c.console = master
+        c.pumps = [loop.create_task(self._console_pump(c, master, path))]
+        try:
+            pid = int(pid_file.read_text().strip())
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError) as e:
+            await self._runc("delete", "--force", key, check=False)
+            await self._drain(c, 2.0)
+            raise RuntimeError_(f"starting container failed: no init process: {e}") from e
+        c.pid, c.pidfd = pid, pidfd
+        c.exit = loop.create_future()
+        loop.add_reader(pidfd, self._on_exit, c)
+        return Started(container_id=key, pid=pid)
+
+    @staticmethod
+    async def _console_pump(c: _Container, master: int, path: Path) -> None:
+        """The terminal's output into the log and to its watchers, until every process of the
+        container has closed it (EIO); then the master side is closed."""
+        loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        writer = logs.LogWriter(path, "stdout")
+        done: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                writer.feed(data)
+                for q in c.watchers:
+                    q.put_nowait(data)
+            elif not done.done():
+                done.set_result(None)
+
+        loop.add_reader(master, readable)
+        try:
+            await done
+        finally:
+            loop.remove_reader(master)
+            writer.close()
+            c.console = -1
+            os.close(master)
+            for q in c.watchers:
+                q.put_nowait(b"")
+            c.watchers.clear()
+
+    # ------------------------------------------------------------ a Pod's container's terminal (base.Console)
+
+    def _console_of(self, task_id: str, name: str) -> _Container:
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or c.console < 0:
+            raise RuntimeError_(f"container {name} of task {task_id} has no terminal")
+        return c
+
+    def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]:
+        c = self._console_of(task_id, name)
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+        c.watchers.append(q)
+        return q
+
+    def console_unwatch(self, task_id: str, name: str, q: asyncio.Queue[bytes]) -> None:
+        c = self.containers.get(container_key(task_id, name))
+        if c is not None and q in c.watchers:
+            c.watchers.remove(q)
+
+    async def console_write(self, task_id: str, name: str, data: bytes) -> None:
+        c = self._console_of(task_id, name)
+        view = memoryview(data)
+        while view and c.console >= 0:
+            try:
+                n = os.write(c.console, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+                continue
+            view = view[n:]
+
+    def console_resize(self, task_id: str, name: str, width: int, height: int) -> None:
+        c = self._console_of(task_id, name)
+        fcntl.ioctl(c.console, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     def _on_exit(self, c: _Container) -> None:
         try:

@@ -394,7 +394,7 @@ async def containers_prune(request: web.Request) -> web.StreamResponse:
 
 
 async def container_resize(request: web.Request) -> web.StreamResponse:
-    _containers(request).inspect(request.match_info["id"])
+    _containers(request).resize(request.match_info["id"], _qint(request, "w") or 80, _qint(request, "h") or 24)
     return web.Response(status=200)
 
 
@@ -537,21 +537,27 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
         _close(request, resp)
         return resp
     keys = _detach_keys(request.query.get("detachKeys", ""))
+    feed = _qbool(request, "stdin") and c.tty  # a terminal's input (a container without one reads none)
 
-    async def stdin() -> None:  # the container's stdin is not connected yet: only the detach keys are read
+    async def stdin() -> None:
+        """The client's keys, to the container's terminal; returns at the detach keys."""
         seen = b""
         async for data in reader.chunks():
             seen = (seen + data)[-len(keys):] if keys else b""
             if keys and seen == keys:
                 return
+            if feed:
+                await cs.attach_input(c.ID, data)
         await asyncio.Event().wait()  # the client closed its side: keep sending output
 
     detach = asyncio.ensure_future(_first(stdin(), _gone(request)))
     try:
         async for name, msg in _until(cs.attach_output(c.ID), detach):
-            if (name == "stdout" and want_out) or (name == "stderr" and want_err):
-                line = msg + b"\n"
-                await resp.write(line if c.tty else frame(name, line))
+            if c.tty:
+                if want_out:
+                    await resp.write(msg)  # the terminal's raw bytes
+            elif (name == "stdout" and want_out) or (name == "stderr" and want_err):
+                await resp.write(frame(name, msg + b"\n"))
     finally:
         detach.cancel()
         _close(request, resp)
