@@ -169,6 +169,18 @@ def test_top_stats_pause(shoal: ShoalDaemon) -> None:
     assert state(shoal, "box")["Status"] == "running"
 
 
+def test_healthcheck(shoal: ShoalDaemon) -> None:
+    shoal.docker("run", "-d", "--name", "hc", "--health-cmd", "test ! -e /www/sick", "--health-interval", "1s",
+                 "busybox", "sleep", "300")
+    wait_for(lambda: (state(shoal, "hc").get("Health") or {}).get("Status") == "healthy", timeout=20,
+             what="healthy")
+    assert "(healthy)" in shoal.docker("ps", "--filter", "health=healthy").stdout
+    shoal.docker("exec", "hc", "sh", "-c", "echo > /www/sick")
+    wait_for(lambda: state(shoal, "hc")["Health"]["Status"] == "unhealthy", timeout=20, what="unhealthy")
+    assert state(shoal, "hc")["Running"] is True  # Docker runs an unhealthy container on
+    shoal.docker("rm", "-f", "hc")
+
+
 def test_cp_in_and_out(shoal: ShoalDaemon, tmp_path: Path) -> None:
     src = tmp_path / "note.txt"
     src.write_text("copied in\n")

@@ -51,6 +51,7 @@ from typing import Any, BinaryIO, Protocol
 
 import msgspec
 
+from shoal.agent import health
 from shoal.agent.logs import parse as parse_log
 from shoal.agent.logs import read as read_log
 from shoal.api.containers import (
@@ -59,6 +60,7 @@ from shoal.api.containers import (
     Counts,
     CreateRequest,
     ExecInfo,
+    Health,
     Stats,
     restart_policy,
 )
@@ -87,6 +89,7 @@ from shoal.runtime import private
 from shoal.runtime.base import Console, MultiContainer, Runtime, RuntimeError_, container_key, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
+from shoal.runtime.runc import MASKED_PATHS, READONLY_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,7 @@ class _Live:
     consoles: list[asyncio.Queue[bytes]] = field(default_factory=list)  # attached to its terminal's output
     forwarder: asyncio.Task[None] | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)  # set while it runs
+    health: asyncio.Task[None] | None = None  # its healthcheck's probes, while it runs
     detached: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -453,7 +457,18 @@ class LocalContainers:
         cfg["Labels"] = labels
         env = list(img.container_config.get("Env") or [])
         keys = {e.partition("=")[0] for e in cfg.get("Env") or []}
-        cfg["Env"] = [e for e in env if e.partition("=")[0] not in keys] + list(cfg.get("Env") or [])
+        cfg["Env"] = [e for e in env if e.partition("=")[0] not in keys] + list(cfg.get("Env") or []) or None
+        cfg["Volumes"] = cfg.get("Volumes") or None
+        # What dockerd writes into a new container's HostConfig (its defaults, normalized).
+        hc.setdefault("Runtime", "runc")
+        hc.setdefault("KernelMemory", 0)
+        hc.setdefault("KernelMemoryTCP", 0)
+        if hc.get("MemorySwappiness") == -1:
+            hc["MemorySwappiness"] = None
+        hc["PidsLimit"] = hc.get("PidsLimit") or None
+        if not hc.get("Privileged"):
+            hc["MaskedPaths"] = hc.get("MaskedPaths") or list(MASKED_PATHS)
+            hc["ReadonlyPaths"] = hc.get("ReadonlyPaths") or list(READONLY_PATHS)
         if not cfg.get("Cmd") and not cfg.get("Entrypoint"):
             cfg["Cmd"] = img.container_config.get("Cmd")
         if cfg.get("Entrypoint") is None:
@@ -524,6 +539,12 @@ class LocalContainers:
             raise FailedPrecondition(msg) from e
         live.exit = multi.container_exit(rec.ID, NAME)
         live.started.set()
+        img = self.images.resolve(rec.Image)
+        image_check = (img.container_config if img else {}).get("Healthcheck")
+        check = health.effective(rec.Config.get("Healthcheck"), image_check)
+        if check is not None and self.exec_target is not None:
+            rec.State.Health = Health(Status="starting")
+            live.health = asyncio.get_running_loop().create_task(self._health(live, check))
         if rec.tty and self.console is not None:
             q = self.console.console_watch(rec.ID, NAME)
             live.forwarder = asyncio.get_running_loop().create_task(self._forward(live, q))
@@ -536,6 +557,44 @@ class LocalContainers:
         self._save(live)
         self._emit(rec, "start")
         live.watcher = asyncio.get_running_loop().create_task(self._watch(live, live.exit))
+
+    async def _health(self, live: _Live, check: health.Check) -> None:
+        """Docker's healthcheck of a running container: probes for as long as it runs (unlike a Swarm
+        task's, an unhealthy container runs on), each change a ``health_status`` event."""
+        rec = live.rec
+
+        async def probe(argv: builtins.list[str], timeout: float) -> tuple[int, str]:
+            assert self.exec_target is not None
+            try:
+                cmd = self.exec_target.exec_command(rec.ID, NAME, argv, False)
+            except RuntimeError_ as e:
+                return -1, e.message
+            proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT)
+            try:
+                out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                return -1, f"Health check exceeded timeout ({timeout:g}s)"
+            return proc.returncode or 0, out.decode(errors="replace")[:4096]
+
+        monitor = health.Monitor(check, probe)
+        monitor.started_at = monitor.clock()
+        while True:
+            in_start = monitor.status == "starting" and monitor.clock() - monitor.started_at < check.start_period
+            await asyncio.sleep(check.start_interval if in_start else check.interval)
+            before = monitor.status
+            await monitor.once()
+            wall = time.time() - time.monotonic()
+            rec.State.Health = Health(Status=monitor.status, FailingStreak=monitor.failing_streak, Log=[
+                {"Start": _ts(r.start + wall), "End": _ts(r.end + wall), "ExitCode": r.exit_code, "Output": r.output}
+                for r in monitor.log])
+            if monitor.status != before:
+                self._save(live)
+                self._emit(rec, f"health_status: {monitor.status}")
 
     @staticmethod
     async def _forward(live: _Live, q: asyncio.Queue[bytes]) -> None:
@@ -561,6 +620,9 @@ class LocalContainers:
     async def _watch(self, live: _Live, exit_: asyncio.Future[int]) -> None:
         code = await asyncio.shield(exit_)
         live.started.clear()
+        if live.health is not None:
+            live.health.cancel()
+            live.health = None
         rec = live.rec
         st = rec.State
         ran = time.time() - parse_ts(st.StartedAt)
@@ -1194,6 +1256,12 @@ def _inside(root: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | No
             raise InvalidArgument(f"invalid archive member {member.name}")
         return out
     return check
+
+
+def _ts(t: float) -> str:
+    """An RFC 3339 time with nanosecond digits, as Go marshals one."""
+    sec = int(t)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{int((t - sec) * 1e9):09d}Z"
 
 
 def _read_text(p: Path) -> str:
