@@ -21,7 +21,6 @@ import platform
 import re
 import ssl
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -32,9 +31,7 @@ from aiohttp import web
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import InvalidArgument, ShoalError
-from shoal.api.humanize import human_duration
-from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
-from shoal.api.states import TaskState
+from shoal.api.nodeinfo import ImageInfo, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
@@ -42,14 +39,12 @@ from shoal.api.types import (
     SecretSpec,
     Service,
     Task,
-    first_container,
     parse_ts,
-    service_id_of,
 )
 from shoal.frontdoor.docker import containers, logstream, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
-from shoal.nodeapi import Control, Images, NodeAPI, Payloads
+from shoal.nodeapi import Control, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
 
@@ -639,56 +634,6 @@ async def auth(request: web.Request) -> web.StreamResponse:
     req: RegistryCredentials = await body_as(request, RegistryCredentials)
     await node(request).local_images.login(req)
     return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
-
-
-# ---------------------------------------------------------------- containers (the tasks on this node)
-
-
-def _container_summary(images: Images, lt: LocalTask) -> dict[str, Any]:
-    t = lt.task
-    spec = first_container(t.Spec)
-    image = spec.Image if spec else ""
-    img: ImageInfo | None = images.resolve(image) if image else None
-    state = lt.state
-    since = parse_ts(lt.status.Timestamp) if lt.status.Timestamp else 0.0
-    ago = human_duration(max(time.time() - since, 0))
-    if state == TaskState.RUNNING:
-        cstate, status = "running", f"Up {ago}"
-    elif state.terminal:
-        code = lt.status.Containers[0].ExitCode if lt.status.Containers else 0
-        cstate, status = "exited", f"Exited ({code}) {ago} ago"
-    else:
-        cstate, status = "created", "Created"
-    cfg = img.container_config if img else {}
-    argv = list((spec.Command if spec and spec.Command else cfg.get("Entrypoint")) or []) + list(
-        (spec.Args if spec and spec.Args else cfg.get("Cmd")) or [])
-    labels = {
-        "com.docker.swarm.node.id": t.NodeID,
-        "com.docker.swarm.service.id": service_id_of(t),
-        "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
-        "com.docker.swarm.task": "",
-        "com.docker.swarm.task.id": t.ID,
-        "com.docker.swarm.task.name": lt.name,
-        **((spec.Labels or {}) if spec else {}),
-    }
-    return {
-        "Id": t.ID, "Names": ["/" + lt.name], "Image": image, "ImageID": img.ID if img else "",
-        "Command": " ".join(argv), "Created": int(parse_ts(t.CreatedAt)), "Ports": [], "Labels": labels,
-        "State": cstate, "Status": status, "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}}, "Mounts": [],
-    }
-
-
-async def containers_list(request: web.Request) -> web.StreamResponse:
-    n = node(request)
-    show_all = qbool(request, "all")
-    out = []
-    for lt in n.containers():
-        summary = _container_summary(n.local_images, lt)
-        if show_all or summary["State"] == "running":
-            out.append(summary)
-    out.sort(key=lambda c: -c["Created"])
-    return jresp(out)
 
 
 # ---------------------------------------------------------------- networks
