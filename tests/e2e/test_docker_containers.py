@@ -94,6 +94,8 @@ def test_run_rm_attached_prints_and_is_removed(shoal: ShoalDaemon) -> None:
     r = shoal.docker("run", "--rm", "busybox", "echo", "hi")
     assert r.stdout == "hi\n"
     assert "Unable to find image" not in r.stderr  # the local image: no registry
+    # Its stdin: what the client pipes in, then end of file.
+    assert shoal.docker("run", "-i", "--rm", "busybox", "cat", input=b"piped in\n").stdout == "piped in\n"
     r = shoal.docker("run", "--rm", "busybox", "sh", "-c", "exit 3", check=False)
     assert r.returncode == 3
     assert shoal.docker("ps", "-aq").stdout.strip() == ""

@@ -967,12 +967,22 @@ class LocalContainers:
     async def attach_input(self, ref: str, data: bytes) -> None:
         """Bytes for the container's terminal (an attached client's keys); dropped when it has none."""
         live = self._find(ref)
-        if not live.rec.tty or self.console is None:
+        if not (live.rec.tty or live.rec.Config.get("OpenStdin")) or self.console is None:
             return
         if not live.running:  # typed before it started (``docker run -it`` attaches first): kept until it runs
             await live.started.wait()
         with contextlib.suppress(RuntimeError_):
             await self.console.console_write(live.rec.ID, NAME, data)
+
+    async def attach_close_input(self, ref: str) -> None:
+        """The attached client's input ended: with ``StdinOnce`` (``docker run -i``) the container's
+        stdin is closed."""
+        live = self._find(ref)
+        if live.rec.tty or not live.rec.Config.get("StdinOnce") or self.console is None:
+            return
+        if not live.running:
+            await live.started.wait()
+        self.console.console_close_input(live.rec.ID, NAME)
 
     def resize(self, ref: str, width: int, height: int) -> None:
         live = self._find(ref)

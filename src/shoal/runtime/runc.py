@@ -280,6 +280,8 @@ class _Container(ContainerRecord):
     oom_killed: bool = False  # its last run was killed for its memory limit (each run has a new cgroup)
     tty: bool = False  # a Pod's container with a terminal (``ContainerSpec.TTY``): its output is the console's
     console: int = -1  # the terminal's master side while it runs (its stdin, its size)
+    open_stdin: bool = False  # a Pod's container without a terminal whose stdin is kept open (OpenStdin)
+    stdin: int = -1  # then the write end of its stdin pipe while it runs
     watchers: list[asyncio.Queue[bytes]] = field(default_factory=list)  # raw console output, b"" at its end
 
 
@@ -459,7 +461,7 @@ class RuncRuntime(ContainerTable):
                                           healthcheck=cfg.get("Healthcheck"),
                                           volumes=taskspec.named_volumes(spec),
                                           log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod,
-                                          tty=pod and spec.TTY)
+                                          tty=pod and spec.TTY, open_stdin=pod and spec.OpenStdin and not spec.TTY)
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
         """The task's secret and config files in a tmpfs of its own (``files.mount``); the container's
@@ -662,13 +664,14 @@ class RuncRuntime(ContainerTable):
         runc_log = c.bundle / "runc.log"
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if c.open_stdin else (-1, -1)
         c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
                    loop.create_task(logs.pump(err_r, "stderr", path))]
         try:
             proc = await asyncio.create_subprocess_exec(
                 self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
                 "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key,
-                stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w,
+                stdin=in_r if in_r >= 0 else asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w,
             )
             rc = await proc.wait()
         except OSError as e:
@@ -678,6 +681,14 @@ class RuncRuntime(ContainerTable):
         finally:
             os.close(out_w)
             os.close(err_w)
+            if in_r >= 0:
+                os.close(in_r)
+        if in_w >= 0:
+            if rc == 0:
+                os.set_blocking(in_w, False)
+                c.stdin = in_w
+            else:
+                os.close(in_w)
         if rc != 0:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
             await self._runc("delete", "--force", key, check=False)
@@ -812,15 +823,36 @@ class RuncRuntime(ContainerTable):
             c.watchers.remove(q)
 
     async def console_write(self, task_id: str, name: str, data: bytes) -> None:
-        c = self._console_of(task_id, name)
+        """To its terminal, or to its stdin (a container without a terminal whose stdin is open)."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or (c.console < 0 and c.stdin < 0):
+            raise RuntimeError_(f"container {name} of task {task_id} has no open input")
         view = memoryview(data)
-        while view and c.console >= 0:
+        while view:
+            fd = c.console if c.console >= 0 else c.stdin
+            if fd < 0:
+                return
             try:
-                n = os.write(c.console, view)
+                n = os.write(fd, view)
             except BlockingIOError:
                 await asyncio.sleep(0.01)
                 continue
+            except BrokenPipeError:
+                return
             view = view[n:]
+
+    def console_close_input(self, task_id: str, name: str) -> None:
+        """End of its stdin (a container without a terminal): the reader sees end of file."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is not None:
+            self._close_stdin(c)
+
+    @staticmethod
+    def _close_stdin(c: _Container) -> None:
+        if c.stdin >= 0:
+            with contextlib.suppress(OSError):
+                os.close(c.stdin)
+            c.stdin = -1
 
     def console_resize(self, task_id: str, name: str, width: int, height: int) -> None:
         c = self._console_of(task_id, name)
@@ -846,6 +878,7 @@ class RuncRuntime(ContainerTable):
         c.finisher = loop.create_task(self._finish(c, code))
 
     async def _finish(self, c: _Container, code: int) -> None:
+        self._close_stdin(c)
         # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
         await self._drain(c, 5.0)
         if not c.keep_files:

@@ -537,17 +537,19 @@ async def container_attach(request: web.Request) -> web.StreamResponse:
         _close(request, resp)
         return resp
     keys = _detach_keys(request.query.get("detachKeys", ""))
-    feed = _qbool(request, "stdin") and c.tty  # a terminal's input (a container without one reads none)
+    feed = _qbool(request, "stdin") and (c.tty or bool(c.Config.get("OpenStdin")))
 
     async def stdin() -> None:
-        """The client's keys, to the container's terminal; returns at the detach keys."""
+        """The client's input, to the container's terminal or stdin; returns at the detach keys."""
         seen = b""
         async for data in reader.chunks():
-            seen = (seen + data)[-len(keys):] if keys else b""
-            if keys and seen == keys:
+            seen = (seen + data)[-len(keys):] if keys and c.tty else b""
+            if keys and c.tty and seen == keys:
                 return
             if feed:
                 await cs.attach_input(c.ID, data)
+        if feed:
+            await cs.attach_close_input(c.ID)
         await asyncio.Event().wait()  # the client closed its side: keep sending output
 
     detach = asyncio.ensure_future(_first(stdin(), _gone(request)))
