@@ -192,10 +192,12 @@ def test_cp_in_and_out(shoal: ShoalDaemon, tmp_path: Path) -> None:
     assert (tmp_path / "out.html").read_text() == "hello from shoal\n"
 
 
-def test_stop_start_rename_rm(shoal: ShoalDaemon) -> None:
+def test_stop_start_rename_rm(shoal: ShoalDaemon, tmp_path: Path) -> None:
     shoal.docker("stop", "-t", "1", "box")
     st = state(shoal, "box")
     assert st["Status"] == "exited" and st["Running"] is False
+    shoal.docker("cp", "box:/www/note.txt", str(tmp_path / "kept.txt"))  # a stopped container's writable layer
+    assert (tmp_path / "kept.txt").read_text() == "copied in\n"
     assert shoal.docker("ps", "-q", "--filter", "name=box").stdout == ""
     assert len(rows(shoal.docker("ps", "-a", "--filter", "status=exited", "--filter", "name=box").stdout)) == 1
     shoal.docker("start", "box")

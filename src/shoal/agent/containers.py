@@ -89,7 +89,7 @@ from shoal.runtime import private
 from shoal.runtime.base import Console, MultiContainer, Runtime, RuntimeError_, container_key, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
-from shoal.runtime.runc import MASKED_PATHS, READONLY_PATHS
+from shoal.runtime.runc import MASKED_PATHS, READONLY_PATHS, resolve_in_root
 
 log = logging.getLogger(__name__)
 
@@ -1139,20 +1139,28 @@ class LocalContainers:
     # ------------------------------------------------------------ archive (docker cp)
 
     def _rootfs(self, rec: Container) -> Path:
-        if not self.is_running(rec.ID) and not rec.Task:
-            live = self._find(rec.ID)
-            if not live.prepared:
-                raise Conflict(f"Could not find the file system of container {rec.ID}: it has not run since "
-                               "the daemon started")
+        """The container's root filesystem: a running one's through its init process (its own mounts
+        seen), a stopped one's as the runtime keeps it mounted."""
         pid = rec.State.Pid
         if pid and self.is_running(rec.ID):
             return Path(f"/proc/{pid}/root")
-        raise Conflict(f"container {rec.ID} is not running: docker cp of a stopped container is not supported yet")
+        if not rec.Task and self.console is not None:
+            live = self._find(rec.ID)
+            root = self.console.container_rootfs(rec.ID, NAME) if live.prepared else None
+            if root is not None and root.is_dir():
+                return root
+        raise Conflict(f"Could not find the file system of container {rec.ID}: it has not run since the daemon "
+                       "started")
 
     def _resolve(self, rec: Container, path: str) -> Path:
+        """``path`` in the container, its symlinks followed inside the container's root (never out of
+        it), the last one not followed (``docker cp`` copies a link as a link)."""
         root = self._rootfs(rec)
-        p = Path(os.path.normpath("/" + path.lstrip("/")))
-        return root / str(p).lstrip("/")
+        parent, name = os.path.split(os.path.normpath("/" + path.lstrip("/")))
+        where = resolve_in_root(root, parent)
+        if where is None:
+            raise NotFound(f"Could not find the file {path} in container {rec.Name.lstrip('/')}")
+        return where / name if name else where
 
     def path_stat(self, ref: str, path: str) -> dict[str, Any]:
         """``X-Docker-Container-Path-Stat``: name, size, mode (Go's FileMode bits), mtime, link target."""
@@ -1260,7 +1268,7 @@ class _ExecArgs:
 
 def _inside(root: Path) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
     def check(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-        out = tarfile.fully_trusted_filter(member, dest)
+        out = tarfile.data_filter(member, dest)  # no absolute names, no links out of ``dest``
         target = Path(os.path.normpath(os.path.join(dest, member.name)))
         if not str(target).startswith(str(root)):
             raise InvalidArgument(f"invalid archive member {member.name}")

@@ -199,8 +199,11 @@ class MultiContainer(Protocol):
 
 class Console(Protocol):
     """What a runtime that gives a Pod's container a terminal of its own (``ContainerSpec.TTY``) offers:
-    its raw output as it comes (a queue per watcher, ``b""`` at its end), its input, its size. Raises
-    ``RuntimeError_`` when the container runs without one (or does not run)."""
+    its raw output as it comes (a queue per watcher, ``b""`` at its end), its input, its size (raises
+    ``RuntimeError_`` when the container runs without one, or does not run); and where its root
+    filesystem is while it is prepared (running or not: ``docker cp``)."""
+
+    def container_rootfs(self, task_id: str, name: str) -> Path | None: ...
 
     def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]: ...
 

@@ -811,6 +811,11 @@ class RuncRuntime(ContainerTable):
             raise RuntimeError_(f"container {name} of task {task_id} has no terminal")
         return c
 
+    def container_rootfs(self, task_id: str, name: str) -> Path | None:
+        """The container's root filesystem as mounted here (its image's layers and its writable layer)."""
+        c = self.containers.get(container_key(task_id, name))
+        return c.bundle / "rootfs" if c is not None else None
+
     def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]:
         c = self._console_of(task_id, name)
         q: asyncio.Queue[bytes] = asyncio.Queue()
