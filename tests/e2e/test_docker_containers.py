@@ -233,6 +233,21 @@ def test_always_restarts_with_the_daemon(shoal: ShoalDaemon) -> None:
     shoal.docker("rm", "-f", "keeper", "once")
 
 
+def test_a_killed_daemon_leaves_nothing_behind(shoal: ShoalDaemon) -> None:
+    cid = shoal.docker("run", "-d", "--name", "orphan", "busybox", "sleep", "300").stdout.strip()
+    assert cgroups_of(cid)
+    shoal.kill()  # no stop: the container, its mounts and namespace are left
+    shoal.start()
+    st = state(shoal, "orphan")
+    assert st["Status"] == "exited" and st["ExitCode"] == 255
+    assert not cgroups_of(cid)
+    assert not [m for m in leftover_mounts(shoal.base) if cid in m]
+    assert not (shoal.exec_root / "netns" / cid).exists()
+    shoal.docker("start", "orphan")  # and it runs again, on a fresh filesystem
+    assert state(shoal, "orphan")["Running"] is True
+    shoal.docker("rm", "-f", "orphan")
+
+
 def test_task_containers_exec_logs_and_rm(shoal: ShoalDaemon) -> None:
     shoal.docker("run", "-d", "--name", "local", "busybox", "sleep", "300")
     shoal.docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")

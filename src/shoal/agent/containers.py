@@ -1208,9 +1208,8 @@ class LocalContainers:
     async def start_all(self) -> None:
         """At the daemon's start: the containers kept on disk; those whose policy says so run again."""
         self.load()
-        due = [lv for lv in self.live.values() if lv.rec.HasBeenStarted and restart_policy(lv.rec.HostConfig)[0] in (
-            "always", "unless-stopped")]
-        if due and self.runtime.multi_container is not None:  # what a crash left goes first
+        # What a daemon killed before it could stop them left (processes, mounts, namespaces) goes first.
+        if self.live and self.runtime.multi_container is not None:
             await self.runtime.cleanup()
             if self.network is not None:
                 await self.network.cleanup()
