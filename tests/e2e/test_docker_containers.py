@@ -143,6 +143,8 @@ def test_exec_it_through_a_pty_and_exit_codes(shoal: ShoalDaemon) -> None:
     assert shoal.docker("exec", "-i", "box", "cat", input=b"through stdin\n").stdout == "through stdin\n"
     assert shoal.docker("exec", "box", "sh", "-c", "exit 3", check=False).returncode == 3
     assert shoal.docker("exec", "-e", "X=1", "-w", "/www", "box", "sh", "-c", "echo $X $(pwd)").stdout == "1 /www\n"
+    assert shoal.docker("exec", "-u", "root", "box", "id", "-u").stdout == "0\n"
+    assert shoal.docker("exec", "-u", "1000:1000", "box", "id", "-u").stdout == "1000\n"
 
 
 def test_run_it_and_attach_with_detach_keys(shoal: ShoalDaemon) -> None:

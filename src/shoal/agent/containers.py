@@ -89,7 +89,7 @@ from shoal.runtime import private
 from shoal.runtime.base import Console, MultiContainer, Runtime, RuntimeError_, container_key, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
-from shoal.runtime.runc import MASKED_PATHS, READONLY_PATHS, resolve_in_root
+from shoal.runtime.runc import MASKED_PATHS, READONLY_PATHS, resolve_in_root, resolve_user
 
 log = logging.getLogger(__name__)
 
@@ -1051,14 +1051,19 @@ class LocalContainers:
         return ex.session
 
     def _exec_argv(self, info: ExecInfo) -> builtins.list[str]:
-        """``runc exec``'s options for the exec's user, directory and environment."""
+        """``runc exec``'s options for the exec's user (names looked up in the container's own
+        ``/etc/passwd`` and ``/etc/group``), directory and environment."""
         opts: builtins.list[str] = []
         if info.User:
-            opts += ["--user", info.User] if ":" in info.User or info.User.isdigit() else []
+            try:
+                user = resolve_user(self._rootfs(self.inspect(info.ContainerID)), info.User)
+            except RuntimeError_ as e:
+                raise InvalidArgument(e.message) from e
+            opts += ["--user", f"{user['uid']}:{user['gid']}"]
         if info.WorkingDir:
             opts += ["--cwd", info.WorkingDir]
-        for e in info.Env or []:
-            opts += ["--env", e]
+        for item in info.Env or []:
+            opts += ["--env", item]
         return opts
 
     def exec_done(self, eid: str, code: int) -> None:
