@@ -24,8 +24,17 @@ RunningTasks == N, then removes the service and waits until none of its tasks an
 left. Prints each run's seconds and the ratios to ``shoal`` of that run; per N min/median/max, the
 run-to-run noise (max - min) / median and the ratios of the medians; the daemons' resident memory
 idle and with N tasks (the first run of each N; for docker dockerd + containerd, the shims apart);
-then one JSON line. Everything it made (namespaces, links, mounts, processes by PID, cgroups) is
-removed when it ends, also when it fails or is interrupted.
+then one JSON line.
+
+Where a shoal task's time went: the ``shoal`` contestant (and a baseline whose checkout marks them)
+runs with ``$SHOAL_TIMINGS`` (``shoal/api/timings.py``), so its daemon writes when each task reached
+each stage (the store's commits, the agent, the sandbox, runc). Per N, the breakdown prints for each
+stage (``STAGES``) the median and maximum milliseconds a task spent in it (from the stage before it
+to it: waits for a thread, a lock or the event loop included), the task-seconds all tasks spent in it
+per run, and when its last task left it (seconds after ``docker service create`` started).
+
+Everything it made (namespaces, links, mounts, processes by PID, cgroups) is removed when it ends,
+also when it fails or is interrupted.
 
     python3 bench/service_startup.py [--runs 3] [--sizes 10,50,100] [--runtime runc]
         [--baseline-src /tmp/base/src ...] [--docker|--no-docker]
@@ -41,6 +50,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +66,7 @@ sys.path.insert(0, str(ROOT))  # tests.e2e.dockerd
 from common import Spread, checkout, load, processes, rotated, rss_mb  # noqa: E402
 from tests.e2e.dockerd import DOCKERD, Dockerd  # noqa: E402
 
+from shoal.api import timings  # noqa: E402
 from shoal.devcluster import DevCluster, DevNode  # noqa: E402
 
 API = "/v1.41"  # dockerd 20.10's version of the Engine API; shoal answers it too
@@ -65,6 +76,25 @@ POLL = 0.02
 DOCKER_ADVERTISE = "10.213.124.1"
 DOCKER_NETWORK = ["--bip", "10.213.125.1/24", "--default-address-pool", "base=10.213.126.0/23,size=24"]
 SWARM_POOL = "10.213.128.0/17"
+# A task's way to running, stage by stage: (what it holds, the mark that ends it). A stage starts at
+# the mark before it (the first at ``docker service create``); a mark a task does not reach (a task
+# that needs no allocation is made pending at once) leaves its stage empty.
+STAGES = [
+    ("create: CLI, API, orchestrator", "store:new"),
+    ("allocation (create too if none needed)", "store:pending"),
+    ("scheduling", "store:assigned"),
+    ("dispatch to the agent", "agent:received"),
+    ("accepted, preparing reported", "agent:preparing"),
+    ("netns", "net:netns"),
+    ("veth, bridge, addresses, route (+netns)", "net:wired"),
+    ("DNS sockets", "net:dns"),
+    ("egress table", "net:egress"),
+    ("runc prepare: bundle, overlay, config", "runc:prepared"),
+    ("ready, starting reported", "agent:starting"),
+    ("runc run (create + start)", "runc:started"),
+    ("agent to running", "agent:running"),
+    ("status report committed", "store:running"),
+]
 
 
 class UnixHTTP(http.client.HTTPConnection):
@@ -86,6 +116,7 @@ class Engine:
         self.sock = sock
         self.describe = describe
         self.image = ""
+        self.timings = ""  # where the daemon writes its tasks' stage marks ("": it does not)
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=str(config_dir))
         self.env.pop("DOCKER_CONTEXT", None)
 
@@ -124,6 +155,10 @@ class Engine:
     def memory(self) -> dict[str, float]:
         raise NotImplementedError
 
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the daemon itself, and by its children it reaped (0, 0: not known)."""
+        return 0.0, 0.0
+
     def setup(self, rootfs_tar: bytes, advertise: str) -> None:
         """The busybox image (its ID is what the services run) and a single-node swarm."""
         self.image = self.docker("import", "-c", CMD, "-", "bench-web:latest", input=rootfs_tar)
@@ -145,6 +180,10 @@ class ShoalEngine(Engine):
         helpers = [p for p, (ppid, _) in processes().items() if ppid == pid and p not in tasks]
         return {"daemon": rss_mb(pid), "helpers": sum(rss_mb(p) for p in helpers), "helper_count": len(helpers)}
 
+    def cpu(self) -> tuple[float, float]:
+        assert self.node.proc is not None
+        return cpu_seconds(self.node.proc.pid)
+
 
 class DockerEngine(Engine):
     def __init__(self, dockerd: Dockerd, config_dir: Path) -> None:
@@ -162,6 +201,17 @@ class DockerEngine(Engine):
         shims = [p for p, (_, cmd) in procs.items() if "containerd-shim" in cmd and marker in cmd]
         return {"daemon": rss_mb(pid) + sum(rss_mb(p) for p in containerd),
                 "helpers": sum(rss_mb(p) for p in shims), "helper_count": len(shims)}
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User + system CPU seconds of process ``pid``, and of its children that it reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def rootfs_tar(base: Path) -> bytes:
@@ -183,15 +233,77 @@ def start_docker(d: Dockerd) -> None:
         subprocess.run(["ip", "-n", d.netns, *args], check=True, capture_output=True)
 
 
-def measure(e: Engine, name: str, n: int, timeout: float) -> float:
-    """Seconds from ``docker service create`` to N/N running."""
+class Breakdown:
+    """The stages' times of every task of one contestant for one N, over the runs."""
+
+    def __init__(self) -> None:
+        self.per_task: dict[str, list[float]] = {label: [] for label, _ in STAGES}
+        self.task_seconds: dict[str, list[float]] = {label: [] for label, _ in STAGES}
+        self.last: dict[str, list[float]] = {label: [] for label, _ in STAGES}
+        self.cpu: list[tuple[float, float]] = []  # per run: the daemon's CPU seconds, its reaped children's
+
+    def add(self, t0: float, marks: dict[str, dict[str, float]]) -> None:
+        spent: dict[str, float] = {label: 0.0 for label, _ in STAGES}
+        last: dict[str, float] = {}
+        for stages in marks.values():
+            prev = t0
+            for label, stage in STAGES:
+                t = stages.get(stage)
+                if t is None:
+                    continue
+                self.per_task[label].append(t - prev)
+                spent[label] += t - prev
+                last[label] = max(last.get(label, 0.0), t - t0)
+                prev = t
+        for label, _ in STAGES:
+            self.task_seconds[label].append(spent[label])
+            if label in last:
+                self.last[label].append(last[label])
+
+    def lines(self) -> list[str]:
+        cpu = ""
+        if self.cpu and any(a or b for a, b in self.cpu):
+            cpu = (f"; CPU per run: daemon {statistics.mean(a for a, _ in self.cpu):.2f} s, its reaped children "
+                   f"(runc, unshare, nft) {statistics.mean(b for _, b in self.cpu):.2f} s")
+        out = [f"    {len(self.cpu)} run(s){cpu}",
+               f"    {'stage':<38} {'median':>7} {'max':>7} ms/task {'all tasks':>9} s/run {'last done':>9} s"]
+        for label, _ in STAGES:
+            v = self.per_task[label]
+            if not v:
+                continue
+            out.append(f"    {label:<38} {1000 * statistics.median(v):7.1f} {1000 * max(v):7.1f}"
+                       f"         {statistics.mean(self.task_seconds[label]):9.2f}      "
+                       f"{statistics.median(self.last[label]):9.2f}")
+        return out
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {label: {"median_ms": round(1000 * statistics.median(v), 1), "max_ms": round(1000 * max(v), 1),
+                        "task_seconds": round(statistics.mean(self.task_seconds[label]), 3),
+                        "last_done_s": round(statistics.median(self.last[label]), 3)}
+                for label, v in self.per_task.items() if v}
+
+
+def measure(e: Engine, name: str, n: int, timeout: float, breakdown: Breakdown | None = None) -> float:
+    """Seconds from ``docker service create`` to N/N running; the tasks' stages into ``breakdown``
+    when the contestant marks them."""
+    if e.timings:
+        open(e.timings, "w").close()  # the daemon appends: only this run's marks are left
+    cpu0 = e.cpu()
+    wall0 = time.time()
     t0 = time.monotonic()
     e.docker("service", "create", "-d", "--no-resolve-image", "--name", name, "--replicas", str(n), e.image)
     while e.running(name) < n:
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"{e.name}: {name} not {n}/{n} running after {timeout:.0f} s")
         time.sleep(POLL)
-    return time.monotonic() - t0
+    dt = time.monotonic() - t0
+    cpu1 = e.cpu()
+    if e.timings and breakdown is not None:
+        marks = timings.read(e.timings)
+        if marks:
+            breakdown.add(wall0, marks)
+            breakdown.cpu.append((cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]))
+    return dt
 
 
 def remove(e: Engine, name: str, timeout: float) -> None:
@@ -253,8 +365,10 @@ def main() -> None:
         cluster = DevCluster(base / "shoal", args.runtime)
         for i, src in enumerate([SRC, *baselines]):
             name = "shoal" if i == 0 else f"base{i}"
-            node = cluster.add(name, env={"PYTHONPATH": str(src)})
+            marks = str(base / f"timings-{name}")
+            node = cluster.add(name, env={"PYTHONPATH": str(src), timings.ENV: marks})
             engines.append(ShoalEngine(node, config_dir, src))
+            engines[-1].timings = marks
             engines[-1].setup(tar, node.addr)
         if args.docker:
             dockerd = Dockerd(base / "docker", network=DOCKER_NETWORK)  # known before start: stop() undoes a half start
@@ -274,11 +388,12 @@ def main() -> None:
         for n in sizes:
             spreads = {e.name: Spread() for e in engines}
             seconds[str(n)] = spreads
+            breakdowns = {e.name: Breakdown() for e in engines}
             for run in range(args.runs):
                 this_run: dict[str, float] = {}
                 for e in rotated(engines, run):
                     name = f"bench{n}x{run}"
-                    this_run[e.name] = dt = measure(e, name, n, args.timeout)
+                    this_run[e.name] = dt = measure(e, name, n, args.timeout, breakdowns[e.name])
                     spreads[e.name].values.append(dt)
                     if run == 0:
                         time.sleep(1)  # the memory of N running tasks, once they have settled
@@ -293,6 +408,11 @@ def main() -> None:
             print("  median ratios: " + "  ".join(
                 f"{k}/{first} {s.median / spreads[first].median:.2f}" for k, s in spreads.items() if k != first),
                 flush=True)
+            for k, b in breakdowns.items():
+                if any(b.per_task.values()):
+                    print(f"  {k}: where a task's time went, N={n}, {args.runs} run(s):")
+                    print("\n".join(b.lines()), flush=True)
+                    result.setdefault("breakdown", {}).setdefault(k, {})[str(n)] = b.summary()
         result["seconds"] = {n: {k: s.summary() for k, s in sp.items()} for n, sp in seconds.items()}
         result["median_ratio_to_" + first] = {
             n: {k: round(s.median / sp[first].median, 2) for k, s in sp.items() if k != first}

@@ -70,6 +70,7 @@ from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
+from shoal.network import hostaddrs
 from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime import private
 from shoal.runtime.base import Console, Networking, Runtime, container_name
@@ -84,6 +85,8 @@ from shoal.store.encryption import EncryptedBackend
 from shoal.store.objects import Change, ObjectStore
 
 if TYPE_CHECKING:
+    from shoal.network.local import LocalNetworks
+    from shoal.network.localapi import NodeLocalNetworks
     from shoal.network.node import NodeNetwork
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATA_ROOT = Path("/var/lib/shoal")
 DEFAULT_EXEC_ROOT = Path("/run/shoal")
 SWARM_PORT = 2377
+SERVING_WAIT = 30.0  # s: at most this long, unlock waits for the managers' quorum to serve
 
 
 @dataclass
@@ -147,10 +151,13 @@ class Daemon:
         self.volumes = VolumeStore(self.data_root / "volumes")
         self.registry = RegistryClient(config.block_registries, config.insecure_registries)
         self.puller = Puller(self.registry, self.images)
+        self.puller.on_pulled = lambda ref: self.local_images.pulled(ref)  # dockerd's pull event
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
         self.console: Console | None = None  # the runtime, when it gives a container a terminal (runc)
+        self._local_store: LocalNetworks | None = None  # the node's local networks, made on first use
+        self._local_api: NodeLocalNetworks | None = None
         self.runtime: Runtime = self._make_runtime()
         # The node's own containers (``docker run``): outside the swarm, on the same runtime and network.
         self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
@@ -166,6 +173,8 @@ class Daemon:
         self.addr = ""
         self.role = ""
         self.listen_addr = ""
+        self.data_path_addr = ""  # --data-path-addr: the node's address for tasks' traffic ("" its advertised one)
+        self.interfaces: hostaddrs.HostInterfaces = hostaddrs.netlink_interfaces  # the host's, for the flags
         self.managers: list[str] = []
         self.peer_port = 0  # this manager's etcd peer port; 0 while the state is in SQLite
         self.member: EtcdMember | None = None
@@ -189,7 +198,8 @@ class Daemon:
             from shoal.network.node import NodeNetwork
             from shoal.runtime.runc import RuncRuntime
 
-            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip,
+                                       local=self._local_network_store())
             runc = RuncRuntime(self.data_root, self.exec_root, self.images)
             self.exec_target = runc
             self.console = runc
@@ -199,7 +209,8 @@ class Daemon:
             from shoal.runtime.docker import DockerRuntime
 
             docker_rt = DockerRuntime(self.data_root, self.exec_root, self.images, self.config.docker_host)
-            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt)
+            self.network = NodeNetwork(self.exec_root, dns=self.config.dns, bip=self.config.bip, holder=docker_rt,
+                                       local=self._local_network_store())
             return docker_rt
         raise InvalidArgument(f"unknown runtime: {self.runtime_name}")
 
@@ -224,6 +235,9 @@ class Daemon:
 
     async def start(self) -> None:
         tune_gc()
+        if self.network is not None:
+            await self.network.cleanup_local()  # a previous run's local bridges and published ports
+            await self.local_networks.prepare()
         await self._containers.start_all()
         node_file = self.swarm_dir / "node.json"
         if not node_file.exists():
@@ -232,6 +246,7 @@ class Daemon:
         self.node_id, self.addr = info["node_id"], info["addr"]
         self.role = info.get("role", "manager")
         self.listen_addr = info.get("listen_addr", "")
+        self.data_path_addr = info.get("data_path_addr", "")
         self.managers = list(info.get("managers", []))
         self.peer_port = int(info.get("etcd_peer_port", 0))
         if self.role == "worker":
@@ -270,6 +285,8 @@ class Daemon:
             dek = keys.load_dek(self.keys_path, key)
             await self._open_manager(dek)
             self.locked = False
+            # As Docker's: unlock returns once the manager serves (its store open, a leader known).
+            await self._until_serving(SERVING_WAIT)
 
     async def set_autolock(self, on: bool, rotate: bool = False) -> str:
         """Seal the data key with a (new) unlock key, or unseal it; returns the unlock key ("" when off)."""
@@ -290,7 +307,7 @@ class Daemon:
     def _save_node(self) -> None:
         (self.swarm_dir / "node.json").write_text(json.dumps({
             "node_id": self.node_id, "addr": self.addr, "role": self.role, "listen_addr": self.listen_addr,
-            "managers": self.managers, "etcd_peer_port": self.peer_port,
+            "managers": self.managers, "etcd_peer_port": self.peer_port, "data_path_addr": self.data_path_addr,
         }))
 
     def _save_identity(self, ca_pem: str, cert_pem: str, key_pem: str) -> None:
@@ -330,6 +347,7 @@ class Daemon:
 
     async def _run_swarm(self) -> None:
         assert self.manager is not None
+        self.manager.publish_events(self.events)
         await self.manager.start()
         assert self.manager.dispatcher is not None
         ident = self._identity()
@@ -345,12 +363,17 @@ class Daemon:
                                       self._leader_addr)
         await self.listener.start(self.listen_addr or f"0.0.0.0:{SWARM_PORT}")
         self.worker = Worker(self.node_id, self.runtime, self.manager.dispatcher, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role="manager", puller=self._task_puller(),
+                             self._data_addr(), role="manager", puller=self._task_puller(),
                              network=self._task_network(),
                              pod_volumes=PodVolumes(self.data_root, self.exec_root),
                              pod_backoff=self.config.pod_backoff)
         self.manager.kube.pods = self._pod_access()
         await self.worker.start()
+
+    def _data_addr(self) -> str:
+        """The node's address for its tasks' traffic (the overlay's tunnels): --data-path-addr, else
+        the advertised address's host."""
+        return self.data_path_addr or self.addr.rsplit(":", 1)[0]
 
     def _pod_access(self) -> LocalPods | None:
         """Into the Pods of this node, for the manager's ``exec`` and ``dial`` (a runtime that can run a
@@ -391,7 +414,7 @@ class Daemon:
     async def _run_worker(self, ident: remote.Identity) -> None:
         self.registrar = self._remote_registrar(ident)
         self.worker = Worker(self.node_id, self.runtime, self.registrar, self.describe(),
-                             self.addr.rsplit(":", 1)[0], role=self.role or "worker", puller=self._task_puller(),
+                             self._data_addr(), role=self.role or "worker", puller=self._task_puller(),
                              network=self._task_network(),
                              pod_volumes=PodVolumes(self.data_root, self.exec_root),
                              pod_backoff=self.config.pod_backoff)
@@ -399,16 +422,25 @@ class Daemon:
 
     # ------------------------------------------------------------ the managers' quorum
 
-    async def _start_quorum(self, dek: bytes, initial_cluster: str = "", state: str = "new",
-                            wait: float = 0) -> None:
+    async def _start_quorum(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
         """Run this node's agent at once, and its manager once its etcd member serves (in the
         background: a member whose peers are down waits for them, and the containers keep running)."""
         if self.worker is None:
             await self._run_worker(self._identity())
         self._quorum_task = asyncio.ensure_future(self._quorum_up(dek, initial_cluster, state))
-        if wait:
+
+    async def _until_serving(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until a manager in the quorum serves: its store open, its presence
+        written and a leader known. A single manager (SQLite) serves once started."""
+        if not self.in_quorum:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if self._quorum_task is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._quorum_task), wait)
+                await asyncio.wait_for(asyncio.shield(self._quorum_task), timeout)
+        if self.elector is not None:
+            await self.elector.settled(max(0.0, deadline - loop.time()))
 
     async def _quorum_up(self, dek: bytes, initial_cluster: str = "", state: str = "new") -> None:
         if self.member is None:
@@ -432,7 +464,9 @@ class Daemon:
         assert self.member is not None and self.member.client is not None
         m.control.live_manager_status = self._manager_status
         m.control.on_demote = self._on_demote
+        m.lease_gone = self._lease_gone
         m.store.subscribe(self._reseal)
+        m.publish_events(self.events)
         self.manager = m
         m.kube.pods = self._pod_access()
         if self.listener is None:
@@ -454,7 +488,9 @@ class Daemon:
             return
         if wanted == "manager" and self.role == "worker":
             self._role_task = asyncio.ensure_future(self._become_manager())
-        elif wanted == "worker" and self.role == "manager" and self.in_quorum and self.manager is not None:
+        elif wanted == "worker" and self.role == "manager" and self.in_quorum:
+            # Demoted; or a manager of a quorum that was forced anew without it (its member waits for
+            # peers that removed it, and no manager of its own came up): a worker either way.
             self._role_task = asyncio.ensure_future(self._become_worker())
 
     async def _become_manager(self) -> None:
@@ -485,7 +521,7 @@ class Daemon:
     async def _become_worker(self) -> None:
         """Demoted: leave the managers' etcd cluster, stop the manager; the agent and its tasks stay."""
         async with self._lock:
-            if self.member is not None and self.member.client is not None:
+            if self.manager is not None and self.member is not None and self.member.client is not None:
                 with contextlib.suppress(StoreError, asyncio.TimeoutError):
                     await asyncio.wait_for(self.member.remove(self.node_id), 5)
             await self._stop_manager_side(resign=True)
@@ -561,6 +597,10 @@ class Daemon:
             return ""
         n = self.manager.store.get(Node, self.elector.leader)
         return n.ManagerStatus.Addr if n is not None and n.ManagerStatus is not None else ""
+
+    def _lease_gone(self, node_id: str) -> bool:
+        """Whether a manager's etcd lease is gone (as this manager's elector last saw the quorum)."""
+        return self.elector is not None and self.elector.last_ok > 0 and node_id not in self.elector.present
 
     def _manager_status(self, node: Node) -> ManagerStatus | None:
         """A manager's status as the quorum sees it now (leader, reachable or not)."""
@@ -694,11 +734,12 @@ class Daemon:
 
     @property
     def local_images(self) -> NodeImages:
-        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None)
+        return NodeImages(self.images, self.registry, lambda: self.manager.control if self.manager else None,
+                          self.events)
 
     @property
     def local_volumes(self) -> NodeVolumes:
-        return NodeVolumes(self.volumes, self.runtime, self._containers.volumes_in_use)
+        return NodeVolumes(self.volumes, self.runtime, self.events, self._containers.volumes_in_use)
 
     @property
     def local_containers(self) -> LocalContainers:
@@ -709,6 +750,30 @@ class Daemon:
         task fails and its service replaces it, as Swarm does."""
         log.info("task %s: %s", task_id, reason)
         await self.runtime.stop(task_id, "KILL", 0.0)
+
+    def _local_network_store(self) -> LocalNetworks:
+        if self._local_store is None:
+            from shoal.network.local import LocalNetworks
+
+            self._local_store = LocalNetworks(self.data_root / "networks", bip=self.config.bip)
+            self._local_store.load()
+        return self._local_store
+
+    @property
+    def local_networks(self) -> NodeLocalNetworks:
+        """This node's local networks (``bridge``, ``host``, ``none``, user-defined bridges)."""
+        if self._local_api is None:
+            from shoal.network.localapi import NodeLocalNetworks
+
+            self._local_api = NodeLocalNetworks(self._local_network_store(), self.network, self.events,
+                                                self._swarm_network_names)
+        return self._local_api
+
+    def _swarm_network_names(self) -> set[str]:
+        """The swarm's network names (on a manager), which a local network may not take."""
+        if self.manager is None or self.locked:
+            return set()
+        return {n.Spec.Name for n in self.manager.control.networks.networks()}
 
     def control(self) -> ControlAPI:
         return self.require_manager().control
@@ -795,7 +860,8 @@ class Daemon:
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,
-                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False) -> str:
+                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False,
+                         data_path_addr: str = "") -> str:
         async with self._lock:
             if self.locked:
                 raise FailedPrecondition(SWARM_LOCKED)
@@ -807,8 +873,11 @@ class Daemon:
                 if self.in_quorum:
                     await self._force_new_cluster()
                 return self.node_id
-            self.listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
-            addr = resolve_advertise(advertise_addr, self.listen_addr)
+            ifaces = await asyncio.to_thread(self.interfaces)
+            listen_host, listen_port = hostaddrs.resolve_listen(listen_addr, ifaces)
+            addr = hostaddrs.join_host_port(*hostaddrs.resolve_advertise(advertise_addr, listen_port, ifaces))
+            self.data_path_addr = hostaddrs.resolve_data_path(data_path_addr, ifaces)
+            self.listen_addr = hostaddrs.join_host_port(listen_host, listen_port)
             self.node_id = new_id()
             self.addr = addr
             self.role = "manager"
@@ -837,20 +906,31 @@ class Daemon:
             return self.node_id
 
     async def swarm_join(self, remote_addrs: list[str], token: str, listen_addr: str = "",
-                         advertise_addr: str = "") -> None:
+                         advertise_addr: str = "", data_path_addr: str = "") -> None:
         async with self._lock:
             if self.manager is not None or self.worker is not None:
                 raise FailedPrecondition(ALREADY_IN_SWARM)
             if not remote_addrs:
                 raise InvalidArgument("at least 1 RemoteAddr is required to join")
             managers = [a if ":" in a else f"{a}:{SWARM_PORT}" for a in remote_addrs]
-            listen_addr = listen_addr or f"0.0.0.0:{SWARM_PORT}"
-            # As Swarm does: without --advertise-addr, the address this node reaches the manager from.
-            addr = resolve_advertise(advertise_addr or local_addr_towards(managers[0]), listen_addr)
+            ifaces = await asyncio.to_thread(self.interfaces)
+            listen_host, listen_port = hostaddrs.resolve_listen(listen_addr, ifaces)
+            listen_addr = hostaddrs.join_host_port(listen_host, listen_port)
+            data_path = hostaddrs.resolve_data_path(data_path_addr, ifaces)
+            addr = ""
+            if advertise_addr:
+                # As Docker's: an address that does not resolve is not refused at join (the manager
+                # learns the address this node reaches it from instead).
+                with contextlib.suppress(hostaddrs.AddrError):
+                    addr = hostaddrs.join_host_port(*hostaddrs.resolve_advertise(advertise_addr, listen_port, ifaces))
+            if not addr:
+                host = local_addr_towards(managers[0]) or (
+                    listen_host if listen_host not in ("0.0.0.0", "::") else "127.0.0.1")
+                addr = hostaddrs.join_host_port(host, listen_port)
             peer_port = choose_peer_port(host_of(addr))  # used only if the token makes this node a manager
             ident = await remote.join(managers, token, self.hostname, addr, peer_port)
             self.node_id, self.role, self.managers = ident.node_id, ident.role, managers
-            self.listen_addr, self.addr = listen_addr, addr
+            self.listen_addr, self.addr, self.data_path_addr = listen_addr, addr, data_path
             private.make_dir(self.swarm_dir)
             if ident.role != "manager":
                 self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
@@ -863,7 +943,9 @@ class Daemon:
             keys.save_dek(self.keys_path, self.dek, str(ident.extra.get("unlock_key", "")))
             self._save_identity(ident.ca_pem, ident.cert_pem, ident.key_pem)
             self._save_node()
-            await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing", wait=90)
+            await self._start_quorum(self.dek, str(ident.extra["initial_cluster"]), "existing")
+            # Join returns once this manager serves and is present: every manager lists it Reachable.
+            await self._until_serving(90)
 
     async def swarm_leave(self, force: bool) -> None:
         async with self._lock:
@@ -885,6 +967,7 @@ class Daemon:
                 f.unlink(missing_ok=True)
             self.node_id = ""
             self.addr = ""
+            self.data_path_addr = ""
             self.role = ""
             self.managers = []
             self.peer_port = 0
@@ -901,6 +984,26 @@ class Daemon:
         await forget_managers(member.client)
         log.info("forced a new one-manager cluster from this manager's state")
         await self._quorum_up(self.dek)
+        await self._demote_lost_managers()
+
+    async def _demote_lost_managers(self) -> None:
+        """After ``--force-new-cluster`` the other managers are out of the managers' etcd cluster:
+        their nodes become workers, down until their daemons come back. A lost manager that is
+        restarted then hears from this leader that it is a worker, and carries on as one with its
+        certificate (``_on_role``); ``node promote`` makes it a manager again."""
+        m = self.manager
+        assert m is not None
+
+        def demote(n: Node) -> bool:
+            n.Spec.Role = "worker"
+            n.ManagerStatus = None
+            n.Status = NodeStatus(State="down", Message="heartbeat failure", Addr=n.Status.Addr)
+            return True
+
+        for n in m.store.list(Node):
+            if n.ID != self.node_id and (n.Spec.Role == "manager" or n.ManagerStatus is not None):
+                await m.store.update_with(Node, n.ID, demote)
+                log.info("node %s (%s) was a manager of the lost quorum: now a worker", n.ID, n.Description.Hostname)
 
     async def _stop_manager_side(self, resign: bool = False) -> None:
         """Stop this node's manager and etcd member, leaving its agent (and containers) running."""
@@ -932,15 +1035,3 @@ def local_addr_towards(remote: str) -> str:
             return str(s.getsockname()[0])
     except (OSError, ValueError):
         return ""
-
-
-def resolve_advertise(advertise_addr: str, listen_addr: str) -> str:
-    """``host:port`` to advertise: the port defaults to the listen port, then to 2377 (Swarm's)."""
-    listen_port = listen_addr.rpartition(":")[2] if ":" in listen_addr else ""
-    addr = advertise_addr or (listen_addr if listen_addr and not listen_addr.startswith("0.0.0.0") else "")
-    if not addr:
-        addr = "127.0.0.1"
-    if addr.count(":") == 0:
-        return f"{addr}:{listen_port or SWARM_PORT}"
-    host, _, port = addr.rpartition(":")
-    return f"{host}:{port or listen_port or SWARM_PORT}"

@@ -12,6 +12,7 @@ structurally; a test can hand a door any object that does.
     ├── local_images -> Images    this node's image store, its registries
     ├── local_volumes -> Volumes  this node's named volumes
     ├── local_containers -> Containers  this node's containers (its own, and the swarm's tasks here)
+    ├── local_networks -> LocalNetworks  this node's bridge, host, none and user-defined bridge networks
     ├── logs() -> Logs            task logs, wherever the tasks run
     ├── events -> EventLog        what `docker events` streams
     ├── kube() -> Kube            the Kubernetes kinds (Pods are tasks), exec and port-forward into Pods
@@ -33,6 +34,7 @@ from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
 from shoal.api.events import EventLog
 from shoal.api.kube import ExecSession, WatchEvent
+from shoal.api.localnet import LocalNetwork
 from shoal.api.nodeinfo import (
     ImageInfo,
     ImageRemoval,
@@ -186,6 +188,17 @@ class Images(Protocol):
         """``registry_auth``: the client's encoded credentials (may be empty)."""
         ...
 
+    def layer_sizes(self) -> dict[str, int]:
+        """Every stored layer (diff ID) with its size in bytes."""
+        ...
+
+    def prune(self, dangling_only: bool = True, keep: Callable[[ImageInfo], bool] | None = None,
+              in_use: set[str] | None = None) -> tuple[list[ImageRemoval], int]:
+        """Remove the images without a tag (every image unless ``dangling_only``) but those ``keep``
+        keeps and those in use (``in_use``: image IDs that containers here run; the swarm's services'
+        images too). Returns the removal report and the bytes freed."""
+        ...
+
     async def distribution(self, name: str, registry_auth: str) -> dict[str, Any]:
         """What the registry holds for a reference: its descriptor and platforms."""
         ...
@@ -212,6 +225,45 @@ class Volumes(Protocol):
     def prune(self, all_named: bool) -> tuple[list[str], int]:
         """Remove the unused volumes (anonymous ones only unless ``all_named``): names, bytes freed."""
         ...
+
+    def usage(self) -> dict[str, tuple[int, int]]:
+        """Each volume's size in bytes and how many containers here mount it."""
+        ...
+
+
+class LocalNetworks(Protocol):
+    """This node's local networks: ``bridge``, ``host``, ``none`` and user-defined bridge networks.
+    Found by full ID, then name, then unique ID prefix. Names are unique across them and the swarm's."""
+
+    def networks(self, filters: Filters | None = None) -> list[LocalNetwork]:
+        """Filters: name, id, label, driver, scope, type (custom|builtin), dangling."""
+        ...
+
+    def network(self, ref: str) -> LocalNetwork:
+        """Raises NotFound (``network <ref> not found``)."""
+        ...
+
+    def find(self, ref: str) -> LocalNetwork | None: ...
+
+    def check_name(self, name: str) -> None:
+        """Raises Conflict when a swarm network about to be made would take a local one's name."""
+        ...
+
+    async def create(self, req: NetworkCreateRequest) -> LocalNetwork:
+        """A network of the bridge driver (host and null have their one predefined network)."""
+        ...
+
+    async def remove(self, ref: str) -> None:
+        """Refused for the predefined ones and while containers are connected."""
+        ...
+
+    async def prune(self, filters: Filters | None = None) -> list[str]:
+        """Remove the user-defined networks no container uses (filters: until, label, label!): their names."""
+        ...
+
+    async def connect(self, ref: str, container: str, aliases: list[str] | None = None, ipv4: str = "") -> None: ...
+
+    async def disconnect(self, ref: str, container: str, force: bool = False) -> None: ...
 
 
 class Containers(Protocol):
@@ -326,6 +378,9 @@ class NodeAPI(Protocol):
     @property
     def local_containers(self) -> Containers: ...
 
+    @property
+    def local_networks(self) -> LocalNetworks: ...
+
     def control(self) -> Control:
         """The control API; raises the reason there is none here (not a manager, locked, no leader)."""
         ...
@@ -375,12 +430,13 @@ class NodeAPI(Protocol):
 
     async def swarm_init(self, advertise_addr: str = "", listen_addr: str = "", spec: ClusterSpec | None = None,
                          default_addr_pool: list[str] | None = None, subnet_size: int = 0,
-                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False) -> str:
+                         data_path_port: int = 0, force_new_cluster: bool = False, autolock: bool = False,
+                         data_path_addr: str = "") -> str:
         """Returns this node's ID."""
         ...
 
     async def swarm_join(self, remote_addrs: list[str], token: str, listen_addr: str = "",
-                         advertise_addr: str = "") -> None: ...
+                         advertise_addr: str = "", data_path_addr: str = "") -> None: ...
 
     async def swarm_leave(self, force: bool) -> None: ...
 

@@ -105,6 +105,8 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     token = m1.docker("swarm", "join-token", "-q", "manager").stdout.strip()
     out = trio["m3"].docker("swarm", "join", "--token", token, "--advertise-addr", addr("m3"), addr("m1")).stdout
     assert "This node joined a swarm as a manager." in out
+    # As Docker's: listed Reachable as soon as `join` returns, by the leader and by itself.
+    assert manager_status(m1).get("m3") == "Reachable" and manager_status(trio["m3"]).get("m3") == "Reachable"
     assert not (m1.data_root / "swarm" / "state.db").exists()
     wait_for(lambda: manager_status(trio["m3"]) == {"m1": "Leader", "m2": "", "m3": "Reachable"}, timeout=30,
              what="m3 a manager")
@@ -188,3 +190,15 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     survivor.docker("service", "scale", "-d", "web=3")
     wait_for(lambda: running_on(survivor, "web") == {survivor_name: 3}, timeout=40, what="web on the survivor")
     wait_for(lambda: running_on(survivor, "before") == {survivor_name: 2}, timeout=40, what="before on survivor")
+
+    # A restarted one-manager quorum under autolock: `swarm unlock` returns once the manager serves, so
+    # the very next command (a write) is taken, with no leaderless moment.
+    out = survivor.docker("swarm", "update", "--autolock=true").stdout
+    key = next(w for w in out.split() if w.startswith("SWMKEY-1-"))
+    cluster.restart(survivor_name)
+    assert survivor.docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "locked"
+    survivor.docker("swarm", "unlock", input=key.encode() + b"\n")
+    scaled = survivor.docker("service", "scale", "-d", "web=2", check=False)
+    assert scaled.returncode == 0, scaled.stderr
+    assert manager_status(survivor)[survivor_name] == "Leader"
+    survivor.docker("swarm", "update", "--autolock=false")

@@ -15,7 +15,9 @@ each state. A step only ever moves forward. ``ready`` waits until the task's des
 ``running`` (restart delays). A container with a healthcheck (``health.py``) stays ``starting``
 until its first healthy probe; an unhealthy one is stopped and its task fails. When the desired
 state goes past ``running`` the container is stopped with its stop signal, then SIGKILL after the
-stop grace period (10 s by default), and the task is ``shutdown``. When the task is to be removed,
+stop grace period (10 s by default), and the task is ``shutdown``. A job's task is wanted
+``complete`` (SwarmKit's): it runs as a task wanted ``running`` does, and is never started again
+once it exited; only a desired state past ``complete`` stops it. When the task is to be removed,
 or is no longer assigned here, what the runtime made is removed.
 
 A Pod's task on a runtime that runs several containers (``Runtime.multi_container``; ``runtime.base.
@@ -54,7 +56,7 @@ from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
 from shoal.agent.podtask import NoObjects, image_policy, pull_auth, runtime_task
-from shoal.api import template
+from shoal.api import template, timings
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import (
@@ -153,6 +155,8 @@ class TaskRunner:
         return self.status.State
 
     def start(self) -> None:
+        if self.state == TaskState.ASSIGNED:
+            timings.mark(self.task.ID, "agent:received")
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"task {self.task.ID}")
         self._task.add_done_callback(self._ended)
 
@@ -258,7 +262,7 @@ class TaskRunner:
                     return
                 await self.wait_change()
                 continue
-            if desired > TaskState.RUNNING:
+            if desired > TaskState.COMPLETE:  # a job's task is wanted complete: it runs
                 await self._shutdown()
                 continue
             if state == TaskState.ASSIGNED:
@@ -270,12 +274,15 @@ class TaskRunner:
                     if not await self._pulled():
                         continue  # shut down (or unassigned) while the image was coming
                     task = template.expand_task(self.task, self.task.NodeID, self.node)
+                    files = self.files(self.task) if self.files else []  # (templated ones expanded)
                     self._refuse_networks(task)
+                    timings.mark(task.ID, "agent:preparing")
                     if self.network is not None:
                         self.sandbox = await self.network.create_sandbox(task)
                     if task.Spec.Pod is not None:
                         task = runtime_task(task, self.objects, self._fields(), self.volumes)
-                    await self.runtime.prepare(task, self.files(self.task) if self.files else [], self.sandbox)
+                    await self.runtime.prepare(task, files, self.sandbox)
+                    timings.mark(task.ID, "runc:prepared")
                     self.prepared = True
                 except ConfigError as e:
                     await self._not_yet(e)
@@ -298,7 +305,7 @@ class TaskRunner:
                     self.pod.container_waiting.clear()
                 await self.report(TaskState.READY)
             elif state == TaskState.READY:
-                if desired == TaskState.RUNNING:
+                if desired in (TaskState.RUNNING, TaskState.COMPLETE):
                     await self.report(TaskState.STARTING)
                 else:
                     await self.wait_change()
@@ -317,15 +324,18 @@ class TaskRunner:
                     await self.report(TaskState.FAILED, err=end[1])
             elif state == TaskState.STARTING:
                 if self.exit is None:
+                    timings.mark(self.task.ID, "agent:starting")
                     try:
                         started = await self.runtime.start(self.task)
                     except RuntimeError_ as e:
                         await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                         continue
                     self.container_id, self.pid = started.container_id, started.pid
+                    timings.mark(self.task.ID, "runc:started")
                     self.exit = self.runtime.exit_future(self.task.ID)
                     self._watch_health()
                 if self.health is None or self.health.status == "healthy":
+                    timings.mark(self.task.ID, "agent:running")
                     await self.report(TaskState.RUNNING)
                 else:  # a healthcheck: starting until its first healthy probe, as Swarm's
                     await self._watch()
@@ -439,7 +449,7 @@ class TaskRunner:
                 await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if self.changed.is_set():
                     self.changed.clear()
-                    if self.unassigned or self.task.DesiredState > TaskState.RUNNING:
+                    if self.unassigned or self.task.DesiredState > TaskState.COMPLETE:
                         return False
             failed = None if pull.cancelled() else pull.exception()
             if self.pod is not None:

@@ -4,8 +4,9 @@
 token, and trades a certificate request and the token for a node ID and certificate.
 ``RemoteRegistrar.register`` opens the session (a WebSocket to ``/session`` with the node
 certificate) and returns a ``RemoteSession`` that the worker uses exactly like an in-process one.
-When the connection drops, the session reconnects (with backoff, to each known manager in turn) and
-registers again; the manager then resends the full set of assignments. Only the leader holds
+When the connection drops, the session reconnects and registers again (``ManagerDialer``: the
+managers in turn, each failing one with its own capped exponential backoff and logged once until it
+is reached again); the manager then resends the full set of assignments. Only the leader holds
 sessions: another manager's refusal names the leader, which is tried next. Heartbeat replies carry
 the managers' addresses, so the agent follows managers that join and leave. The session's messages
 are ``shoal/protocol.py``'s, each decoded once into its type; certificates and TLS are ``shoal/pki.py``.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +112,77 @@ async def join(remote_addrs: list[str], token: str, hostname: str, addr: str = "
     raise Unavailable(f"could not reach any manager at {', '.join(remote_addrs)}: {last}")
 
 
+# Redialling a manager that failed: the first retry after BACKOFF_BASE, doubling up to a cap. A manager
+# that answered (it is up, but not the leader and knows of none: an election) is retried within
+# ANSWERED_CAP, so that the new leader is found soon after it is elected; one that could not be
+# reached (down, restarting, removed) within UNREACHABLE_CAP, well within the time a new leader gives
+# agents to find it before it marks their nodes down (manager/dispatcher.py: NEW_LEADER_MIN_GRACE).
+BACKOFF_BASE = 0.2
+ANSWERED_CAP = 1.0
+UNREACHABLE_CAP = 2.0
+SHORT_SESSION = 1.0  # s: a session closed sooner counts as a failure (no reconnection at once)
+
+
+class ManagerDialer:
+    """Which manager an agent dials next, and when: the managers the cluster lists now (a removed one
+    is forgotten), each with its own capped exponential backoff, the one that may be dialled the
+    soonest first (in turn among equals). ``failed`` says whether a failure starts a streak (to be
+    logged once), ``succeeded`` whether it ends one."""
+
+    def __init__(self, managers: list[str], clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.managers: list[str] = []
+        self._failures: dict[str, int] = {}
+        self._not_before: dict[str, float] = {}
+        self._turn = 0
+        self.set_managers(managers)
+
+    def set_managers(self, managers: list[str]) -> None:
+        self.managers = list(dict.fromkeys(managers))
+        for addr in list(self._failures):
+            if addr not in self.managers:
+                del self._failures[addr]
+                self._not_before.pop(addr, None)
+
+    def next(self) -> tuple[str, float]:
+        """The manager to dial next, and how long to wait first (0: now)."""
+        if not self.managers:
+            raise Unavailable("no manager to connect to")
+        now = self.clock()
+        n = len(self.managers)
+        order = [self.managers[(self._turn + k) % n] for k in range(n)]
+        addr = min(order, key=lambda a: self._not_before.get(a, 0.0))  # the first of equals wins
+        self._turn = (self.managers.index(addr) + 1) % n
+        return addr, max(0.0, self._not_before.get(addr, 0.0) - now)
+
+    def failed(self, addr: str, answered: bool = False) -> bool:
+        """Dialling ``addr`` failed: back off; True when it had not failed since it was last reached."""
+        n = self._failures.get(addr, 0) + 1
+        self._failures[addr] = n
+        cap = ANSWERED_CAP if answered else UNREACHABLE_CAP
+        self._not_before[addr] = self.clock() + min(BACKOFF_BASE * 2 ** (n - 1), cap)
+        return n == 1
+
+    def due(self, addr: str) -> bool:
+        """Whether ``addr`` may be dialled now (it is not backing off)."""
+        return self._not_before.get(addr, 0.0) <= self.clock()
+
+    def failing(self, addr: str) -> bool:
+        return addr in self._failures
+
+    def succeeded(self, addr: str) -> bool:
+        """``addr`` was reached; True when it had failed before."""
+        self._not_before.pop(addr, None)
+        return self._failures.pop(addr, 0) > 0
+
+    def dropped(self, addr: str) -> None:
+        """A session with ``addr`` ended: dial it again first (the others keep their backoff)."""
+        self._not_before.pop(addr, None)
+        self._failures.pop(addr, None)
+        if addr in self.managers:
+            self._turn = self.managers.index(addr)
+
+
 class RemoteSession:
     def __init__(self, registrar: RemoteRegistrar, description: NodeDescription, addr: str) -> None:
         self.registrar = registrar
@@ -130,41 +203,53 @@ class RemoteSession:
         self._runner = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        delay = 0.2
-        i = 0
+        dialer = self.registrar.dialer
         hint = ""
         while not self._closed:
-            addr = hint or self.registrar.managers[i % len(self.registrar.managers)]
-            i += 0 if hint else 1
-            hint = ""
+            if hint:
+                addr, hint = hint, ""
+            else:
+                addr, wait = dialer.next()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                    continue  # the list may have changed meanwhile
+            answered = False
+            error: BaseException | None = None
             try:
                 assert self._http is not None
                 async with self._http.ws_connect(_url(addr, "/session"), ssl=self.registrar.ssl, heartbeat=30) as ws:
                     self.ws = ws
                     await ws.send_bytes(encode(Register(description=self.description, addr=self.addr)))
                     self.connected.set()
-                    delay = 0.2
+                    opened = time.monotonic()
+                    if dialer.failing(addr):
+                        log.info("session with manager %s established", addr)
                     async for msg in ws:
                         if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                             continue
                         self._received(MANAGER_MESSAGES.decode(msg.data))
+                if time.monotonic() - opened >= SHORT_SESSION:
+                    dialer.dropped(addr)  # it ended: try that manager again at once, the others after
+                    continue
+                answered, error = True, ConnectionError("the session was closed as soon as it opened")
             except aiohttp.WSServerHandshakeError as e:
                 leader = e.headers.get(LEADER_HEADER, "") if e.headers else ""
-                if e.status == 503 and leader and leader != addr:
+                answered = True
+                if e.status == 503 and leader and leader != addr and dialer.due(leader):
+                    dialer.succeeded(addr)
                     hint = leader  # that manager is not the leader: go to the one it names, now
                     await asyncio.sleep(0.05)
                     continue
-                log.warning("session with manager %s: %s", addr, e)
+                # (A leader it names that just failed is a stale name: back off from both.)
+                error = e
             except (aiohttp.ClientError, OSError, TimeoutError, msgspec.DecodeError) as e:
-                log.warning("session with manager %s: %s", addr, e)
+                error = e
             finally:
                 self.ws = None
                 self.connected.clear()
-            if not self._closed and i % len(self.registrar.managers) == 0:
-                # Every manager was tried: back off before the next round (a leader is being elected,
-                # or the managers are down); the rounds stay short so a new leader is found fast.
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            if dialer.failed(addr, answered=answered):
+                # Once per manager until it is reached again; it is retried with backoff meanwhile.
+                log.warning("session with manager %s: %s (retrying with backoff)", addr, error)
 
     def _received(self, msg: ManagerMessage) -> None:
         match msg:
@@ -264,6 +349,7 @@ class RemoteRegistrar:
             raise InvalidArgument("no manager to connect to")
         self.identity = identity
         self.managers = list(managers)
+        self.dialer = ManagerDialer(self.managers)
         self.on_managers = on_managers
         self.on_role: Callable[[str], None] | None = None  # the role the managers want this node in
         self.ssl = pki.client_ssl_context(identity.ca_pem, identity.cert_pem, identity.key_pem)
@@ -275,9 +361,11 @@ class RemoteRegistrar:
         self._renewer: asyncio.Task[None] | None = None
 
     def set_managers(self, managers: list[str]) -> None:
-        """The managers' addresses as the leader last gave them (kept for the next connection)."""
+        """The managers' addresses as the leader last gave them (kept for the next connection): a
+        manager removed from the cluster is no longer dialled."""
         if managers and sorted(managers) != sorted(self.managers):
             self.managers = list(managers)
+            self.dialer.set_managers(self.managers)
             if self.on_managers is not None:
                 self.on_managers(self.managers)
 

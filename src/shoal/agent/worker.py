@@ -35,7 +35,7 @@ from shoal.api.types import (
     TaskStatus,
 )
 from shoal.protocol import Assignments
-from shoal.runtime.base import Runtime
+from shoal.runtime.base import Runtime, TaskFile
 from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
@@ -190,10 +190,14 @@ class Worker:
                 except Exception:  # the overlay's forwarding must never stop the assignments
                     log.exception("updating the view of the networks")
 
+    def _files(self, t: Task) -> list[TaskFile]:
+        """The task's secrets and configs as files, templated ones expanded with this node."""
+        return self.dependencies.files(t, self.description)
+
     def _assign(self, t: Task) -> None:
         r = self.runners.get(t.ID)
         if r is None:
-            r = TaskRunner(t, self.runtime, self._report, files=self.dependencies.files, node=self.description,
+            r = TaskRunner(t, self.runtime, self._report, files=self._files, node=self.description,
                            puller=self.puller, network=self.network, on_end=functools.partial(self._done, t.ID),
                            objects=self.dependencies, volumes=self.pod_volumes, host_ip=self.addr,
                            restart_backoff=self.pod_backoff)

@@ -2,15 +2,17 @@
 swarm's objects, in the order it happened (what ``docker events`` streams).
 
 Producers (the node's containers, its image and volume stores, the swarm's watch on a manager) call
-``EventLog.emit``; a front door reads ``history`` and follows ``subscribe`` and words each ``Event``
-(the Docker door as the Engine API's events message). The log keeps the last ``KEEP`` events, as
-dockerd keeps its last 256, for ``--since`` to replay.
+``EventLog.emit`` (from the event loop, or from a worker thread: an image load runs in one); a front
+door reads ``history`` and follows ``subscribe`` and words each ``Event`` (the Docker door as the
+Engine API's events message). The log keeps the last ``KEEP`` events, as dockerd keeps its last 256,
+for ``--since`` to replay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -38,28 +40,40 @@ class EventLog:
 
     def __init__(self, keep: int = KEEP, clock: Callable[[], int] = time.time_ns) -> None:
         self._kept: collections.deque[Event] = collections.deque(maxlen=keep)
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        self._subscribers: set[Subscription] = set()
         self._clock = clock
+        self._lock = threading.Lock()  # emit may run in a worker thread
 
     def emit(self, type_: str, action: str, actor: str, attributes: dict[str, str] | None = None,
-             scope: str = "local") -> Event:
-        """Record an event now and hand it to every subscriber (never blocks)."""
+             scope: str = "local", time_nano: int = 0) -> Event:
+        """Record an event and hand it to every subscriber (never blocks). ``time_nano``: when it
+        happened, if not now (the swarm's events carry their object's creation or update time)."""
         ev = Event(Type=type_, Action=action, Actor=actor, Attributes=dict(attributes or {}), Scope=scope,
-                   TimeNano=self._clock())
-        self._kept.append(ev)
-        for q in self._subscribers:
-            q.put_nowait(ev)
+                   TimeNano=time_nano or self._clock())
+        with self._lock:
+            self._kept.append(ev)
+            subscribers = list(self._subscribers)
+        for sub in subscribers:
+            sub.put(ev)
         return ev
 
     def history(self, since_nano: int = 0, until_nano: int = 0) -> list[Event]:
         """The kept events at or after ``since_nano`` and, when given, at or before ``until_nano``."""
-        return [e for e in self._kept if e.TimeNano >= since_nano and (not until_nano or e.TimeNano <= until_nano)]
+        with self._lock:
+            kept = list(self._kept)
+        return [e for e in kept if e.TimeNano >= since_nano and (not until_nano or e.TimeNano <= until_nano)]
+
+    @property
+    def listeners(self) -> int:
+        """How many subscribers follow the log now (``docker info``'s ``NEventsListener``)."""
+        return len(self._subscribers)
 
     def subscribe(self) -> Subscription:
         """Follow the events emitted from now on (registered at once: take it before reading
         ``history``, and no event falls between the two). Close it when done."""
         sub = Subscription(self)
-        self._subscribers.add(sub.queue)
+        with self._lock:
+            self._subscribers.add(sub)
         return sub
 
 
@@ -69,9 +83,22 @@ class Subscription:
     def __init__(self, log: EventLog) -> None:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self._log = log
+        self._loop = asyncio.get_running_loop()
+
+    def put(self, ev: Event) -> None:
+        """Queue an event, from the subscriber's loop or from any other thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self.queue.put_nowait(ev)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.queue.put_nowait, ev)
 
     def close(self) -> None:
-        self._log._subscribers.discard(self.queue)
+        with self._log._lock:
+            self._log._subscribers.discard(self)
 
     def __enter__(self) -> Subscription:
         return self

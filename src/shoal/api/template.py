@@ -16,7 +16,8 @@ the agent expands them for each task with its own node before preparing it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.api.types import (
@@ -40,10 +41,16 @@ class TemplateError(Exception):
 
 @dataclass
 class Struct:
-    """A Go struct value: its fields, and its type as Go's error messages print it."""
+    """A Go struct value: its fields, and its type as Go's error messages print it. ``funcs``: the
+    functions a context adds to the template's (a payload's ``env``, ``secret`` and ``config``)."""
 
     type_name: str
     fields: dict[str, Any]
+    funcs: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+class CallError(Exception):
+    """What a context's function answers for an argument it cannot take (Go's ``error calling``)."""
 
 
 _SERVICE_T = "struct { ID string; Name string; Labels map[string]string }"
@@ -187,13 +194,16 @@ def _action(src: str, ctx: Struct, line: int, col: int) -> str:
         if n:
             args.append(result)
         if head_kind == "ident":
-            fn = FUNCS.get(head)
+            fn = ctx.funcs.get(head) or FUNCS.get(head)
             if fn is None:
                 raise TemplateError(f'template: {NAME}:{line}: function "{head}" not defined')
             try:
                 result = fn(*args)
             except TypeError as e:
                 raise TemplateError(f'template: {NAME}:{line}: wrong number of args for {head}: {e}') from e
+            except CallError as e:
+                raise TemplateError(f'template: {NAME}:{line}:{cmd[0][2]}: executing "{NAME}" at <{head}>: '
+                                    f"error calling {head}: {e}") from e
         elif len(args) > 1:
             raise TemplateError(f"template: {NAME}:{line}: can't give argument to non-function {cmd[0][1]}")
         else:
@@ -288,3 +298,48 @@ def validate(spec: ContainerSpec, service_name: str) -> str:
     except TemplateError as e:
         return str(e)
     return ""
+
+
+# ------------------------------------------------------------------ secrets' and configs' payloads
+
+
+def payload_context(task: Task, node_id: str, node: NodeDescription, secret: Callable[[str], bytes | None],
+                    config: Callable[[str], bytes | None]) -> Struct:
+    """The context a templated secret's or config's data is expanded in (SwarmKit's payload context):
+    the service template's values, and the functions ``env "VAR"`` (the task's container's variable,
+    "" when it has none), ``secret "target"`` and ``config "target"`` (the data of the task's secret
+    or config mounted at that target file name: a task reads only what it references).
+    ``secret``/``config``: the data of a secret or config by ID (None when this node has none)."""
+    ctx = context(task, node_id, node)
+    cs = task.Spec.Containers[0] if task.Spec.Containers else ContainerSpec()
+
+    def env(name: str) -> str:
+        for e in cs.Env or []:
+            k, eq, v = e.partition("=")
+            if eq and k == name:
+                return v
+        return ""
+
+    def get_secret(target: str) -> str:
+        for r in cs.Secrets or []:
+            if r.File is not None and r.File.Name == target:
+                data = secret(r.SecretID)
+                if data is not None:
+                    return data.decode("utf-8", "replace")
+        raise CallError(f"secret target {target} not found")
+
+    def get_config(target: str) -> str:
+        for r in cs.Configs or []:
+            if r.File is not None and r.File.Name == target:
+                data = config(r.ConfigID)
+                if data is not None:
+                    return data.decode("utf-8", "replace")
+        raise CallError(f"config target {target} not found")
+
+    ctx.funcs = {"env": env, "secret": get_secret, "config": get_config}
+    return ctx
+
+
+def expand_payload(data: bytes, ctx: Struct) -> bytes:
+    """A templated secret's or config's data, expanded for one task."""
+    return expand(data.decode("utf-8", "replace"), ctx).encode()

@@ -28,7 +28,7 @@ import msgspec
 from msgspec import field
 
 from shoal.api.kube import Event, Namespace, ServiceAccount
-from shoal.api.meta import Base, ObjectMeta, ObjectRef, Version, VersionRef  # noqa: F401 (the core types, one import)
+from shoal.api.meta import Base, ObjectMeta, ObjectRef, Version, VersionRef
 from shoal.api.pod import PodContainer, PodSpecExtra
 from shoal.api.states import TaskState
 
@@ -270,10 +270,19 @@ class ReplicatedService(Base):
     Replicas: int | None = None
 
 
+class ReplicatedJob(Base):
+    """A job of ``TotalCompletions`` tasks that must exit 0, at most ``MaxConcurrent`` at a time.
+    Left out, they are dockerd's defaults: ``MaxConcurrent`` 1, ``TotalCompletions`` equal to
+    ``MaxConcurrent`` (``control.create_service`` fills them in)."""
+
+    MaxConcurrent: int | None = None
+    TotalCompletions: int | None = None
+
+
 class ServiceMode(Base):
     Replicated: ReplicatedService | None = None
     Global: dict[str, Any] | None = None
-    ReplicatedJob: dict[str, Any] | None = None
+    ReplicatedJob: ReplicatedJob | None = None
     GlobalJob: dict[str, Any] | None = None
 
 
@@ -331,6 +340,15 @@ class ServiceStatus(Base):
     CompletedTasks: int = 0
 
 
+class JobStatus(Base):
+    """A job's run (SwarmKit's): ``JobIteration.Index`` counts the runs, 0 for the first, one more on
+    every update of the service (a new spec, or ``--force``), which runs the job again;
+    ``LastExecution`` is when the current run began (RFC 3339). Only a job has one."""
+
+    JobIteration: VersionRef = field(default_factory=Version)
+    LastExecution: str = ""
+
+
 class Service(ObjectMeta):
     ID: str
     Spec: ServiceSpec = field(default_factory=ServiceSpec)
@@ -339,6 +357,7 @@ class Service(ObjectMeta):
     UpdateStatus: UpdateStatus | None = None
     # Computed by the front door for `GET /services?status=true`; never stored.
     ServiceStatus: ServiceStatus | None = None
+    JobStatus: JobStatus | None = None  # a job's (replicated-job or global-job); None for a service
     # shoal: bumped on every spec change; tasks made from this spec carry it (the `_up-to-date` filter).
     SpecVersion: VersionRef | None = None
 
@@ -407,6 +426,9 @@ class Task(ObjectMeta, omit_defaults=True):
     Endpoint: Endpoint | None = None
     # shoal: the service's name and labels when the task was made, for logs and templates.
     ServiceAnnotations: dict[str, Any] | None = None
+    # A job's task: the run of the job it belongs to (``JobStatus.JobIteration`` when it was made);
+    # None for any other task. A job's task is wanted ``complete``: it runs until it exits.
+    JobIteration: VersionRef | None = None
 
 
 def owner_of(service: Service) -> ObjectRef:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import ctypes.util
 import io
@@ -10,6 +11,10 @@ import logging
 import os
 import signal
 import ssl
+import sys
+import threading
+import time
+import traceback
 from pathlib import Path
 
 import click
@@ -18,6 +23,61 @@ from shoal.api import generic
 from shoal.api.types import GenericResource
 from shoal.cli.client import kv_map
 from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
+
+LAG_WARN = 1.0  # s: an event loop this late is logged (heartbeats, sessions and timers wait that long)
+
+
+async def watch_loop_lag(interval: float = 0.5) -> None:
+    """Log when the event loop stalls (something blocking ran on it). With $SHOAL_LOOP_DEBUG set to a
+    number of seconds, asyncio's debug mode also names every callback that ran that long."""
+    loop = asyncio.get_running_loop()
+    slow = os.environ.get("SHOAL_LOOP_DEBUG", "")
+    if slow:
+        loop.set_debug(True)
+        loop.slow_callback_duration = float(slow)
+        LoopSampler(loop, float(slow)).start()
+    while True:
+        start = loop.time()
+        await asyncio.sleep(interval)
+        lag = loop.time() - start - interval
+        if lag > LAG_WARN:
+            logging.getLogger("shoal").warning("event loop: stalled for %.1f s", lag)
+
+
+class LoopSampler(threading.Thread):
+    """Debugging: while the event loop has not ticked for ``threshold`` s, sample where its thread is
+    (every 10 ms), and log the most frequent places every 20 s: what blocks the loop, by line."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, threshold: float) -> None:
+        super().__init__(name="loop-sampler", daemon=True)
+        self.loop, self.threshold = loop, threshold
+        self.loop_thread = threading.get_ident()
+        self.tick = time.monotonic()
+        self.samples: collections.Counter[str] = collections.Counter()
+
+    def _ticked(self) -> None:
+        self.tick = time.monotonic()
+        self.loop.call_later(0.005, self._ticked)
+
+    def run(self) -> None:
+        self.loop.call_soon_threadsafe(self._ticked)
+        last_report = time.monotonic()
+        while True:
+            time.sleep(0.01)
+            now = time.monotonic()
+            if now - self.tick > self.threshold:
+                frame = sys._current_frames().get(self.loop_thread)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)
+                    ours = [f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack
+                            if "/shoal/" in f.filename][-3:]
+                    self.samples[" < ".join(reversed(ours)) + f" @ {Path(stack[-1].filename).name}:"
+                                 f"{stack[-1].lineno} {stack[-1].name}"] += 1
+            if now - last_report > 20 and self.samples:
+                top = "\n".join(f"{n * 10} ms  {where}" for where, n in self.samples.most_common(25))
+                logging.getLogger("shoal").warning("event loop blocked, by place (10 ms samples):\n%s", top)
+                self.samples.clear()
+                last_report = now
 
 
 def dump_tasks() -> None:
@@ -93,11 +153,13 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
         kube.start()  # serves while the node is a manager
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    watchdog = loop.create_task(watch_loop_lag(), name="loop-lag")
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
     await stop.wait()
+    watchdog.cancel()
     if kube is not None:
         await kube.stop()
     await runner.cleanup()

@@ -101,7 +101,7 @@ class Allocator(Loop):
         used: dict[str, set[str]] | None = None
         for tid in todo:
             t = self.store.get(Task, tid)
-            if t is None or t.Status.State != TaskState.NEW or t.DesiredState > TaskState.RUNNING:
+            if t is None or t.Status.State != TaskState.NEW or t.DesiredState > TaskState.COMPLETE:  # job: complete
                 continue
             # A shallow copy (stored objects are never changed in place); a deep one to attach networks.
             status = msgspec.structs.replace(t.Status, State=TaskState.PENDING,

@@ -15,6 +15,7 @@ renewal timed) is ``shoal/pki.py``: the agent needs it too, and never imports th
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hmac
 import ipaddress
@@ -70,6 +71,14 @@ def new_root_ca() -> tuple[str, str]:
         .sign(key, hashes.SHA256())
     )
     return cert_pem_of(cert), key_pem_of(key)
+
+
+def issuer_info(cert_pem: str) -> tuple[str, str]:
+    """The CA's subject and public key as the Engine API's ``TLSInfo`` shows them: base64 of the DER
+    subject name and of the DER SubjectPublicKeyInfo (Go's ``RawSubject``, ``RawSubjectPublicKeyInfo``)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(cert.subject.public_bytes()).decode(), base64.b64encode(spki).decode()
 
 
 def join_token(cert_pem: str) -> str:

@@ -37,14 +37,17 @@ from shoal.api.types import (
     ClusterSpec,
     Endpoint,
     EndpointSpec,
+    JobStatus,
     ManagerStatus,
     Mount,
     Node,
     NodeSpec,
     ObjectRef,
+    Placement,
     PortConfig,
     PullOptions,
     ReplicatedService,
+    ResourceRequirements,
     Service,
     ServiceSpec,
     ServiceStatus,
@@ -57,7 +60,7 @@ from shoal.api.types import (
 )
 from shoal.manager.ca import join_token
 from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
-from shoal.manager.orchestrator.common import is_global, replicas, restart_policy
+from shoal.manager.orchestrator.common import is_global, is_job, replicas, restart_policy
 from shoal.manager.rpc import RPCError, failed_precondition, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan
@@ -137,7 +140,7 @@ class ControlAPI:
         if version != cur.Version.Index:
             raise RPCError(Code.UNKNOWN, OUT_OF_SEQUENCE)
         c = clone(cur)
-        c.Spec = with_cluster_defaults(spec)
+        c.Spec = updated_cluster_spec(spec)
         if tokens is not None:
             if rotate_worker:
                 c.JoinTokens.Worker = tokens("worker")
@@ -253,12 +256,16 @@ class ControlAPI:
                 continue
             if "label" in f and not labels_match(s.Spec.Labels or {}, f["label"]):
                 continue
-            if "mode" in f and ("global" if is_global(s) else "replicated") not in f["mode"]:
+            if "mode" in f and mode_name(s) not in f["mode"]:
                 continue
             out.append(s)
         return sorted(out, key=lambda s: s.Spec.Name)
 
     def service_status(self, s: Service) -> ServiceStatus:
+        """As SwarmKit's ``ListServiceStatuses``: a job counts only the tasks of its current run; a
+        replicated job desires ``MaxConcurrent`` tasks, a global job those of its run not complete yet."""
+        if s.JobStatus is not None:
+            return self._job_status(s)
         nodes = {n.ID: n for n in self.store.list(Node)}
         running = desired = completed = 0
         for t in self.store.tasks_of_owner(s.ID):
@@ -272,6 +279,25 @@ class ControlAPI:
                 desired += 1
         if not is_global(s):
             desired = replicas(s)
+        return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
+
+    def _job_status(self, s: Service) -> ServiceStatus:
+        assert s.JobStatus is not None
+        nodes = {n.ID: n for n in self.store.list(Node)}
+        run = s.JobStatus.JobIteration.Index
+        rj = s.Spec.Mode.ReplicatedJob
+        running = completed = 0
+        desired = (rj.MaxConcurrent or 0) if rj is not None else 0
+        for t in self.store.tasks_of_owner(s.ID):
+            if t.JobIteration is None or t.JobIteration.Index != run:
+                continue
+            node = nodes.get(t.NodeID)
+            if t.Status.State == TaskState.RUNNING and node is not None and node.Status.State != "down":
+                running += 1
+            if t.Status.State == TaskState.COMPLETE:
+                completed += 1
+            elif rj is None and t.DesiredState == TaskState.COMPLETE:
+                desired += 1
         return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
 
     def validate_service(self, spec: ServiceSpec) -> None:
@@ -290,8 +316,14 @@ class ControlAPI:
         modes = [m for m in (mode.Replicated, mode.Global, mode.ReplicatedJob, mode.GlobalJob) if m is not None]
         if len(modes) > 1:
             raise invalid("service mode can only be one of replicated, global, replicated-job or global-job")
-        if mode.ReplicatedJob is not None or mode.GlobalJob is not None:
-            raise unimplemented("jobs are not supported by shoal yet")
+        rj = mode.ReplicatedJob
+        if rj is not None:  # SwarmKit's validateMode (int64 of a uint64)
+            if rj.MaxConcurrent is not None and not 0 <= rj.MaxConcurrent < _INT64_LIMIT:
+                raise invalid("Maximum concurrent jobs must not be negative")
+            if rj.TotalCompletions is not None and not 0 <= rj.TotalCompletions < _INT64_LIMIT:
+                raise invalid("Total completed jobs must not be negative")
+        if (rj is not None or mode.GlobalJob is not None) and spec.UpdateConfig is not None:
+            raise invalid("Jobs may not have an update config")  # SwarmKit's validateJob
         if mode.Replicated is not None and mode.Replicated.Replicas is not None \
                 and not 0 <= mode.Replicated.Replicas < _INT64_LIMIT:
             raise invalid("Number of replicas must be non-negative")  # SwarmKit's validateMode (int64 of a uint64)
@@ -349,15 +381,14 @@ class ControlAPI:
         self.networks.resolve(spec)
         self.secrets.resolve(spec)
         self.configs.resolve(spec)
-        if spec.Mode.Replicated is None and spec.Mode.Global is None:
-            spec.Mode.Replicated = ReplicatedService(Replicas=1)
-        if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
-            spec.Mode.Replicated.Replicas = 1
+        _fill_mode(spec)
         if self.store.service_by_name(spec.Name) is not None:
             raise service_exists(spec.Name)  # the cache's answer; the name's index key is the store's
         claims = Claims()
         for _ in range(CLAIM_ATTEMPTS):
             svc = Service(ID=new_id(), Spec=spec, SpecVersion=Version(Index=1))
+            if is_job(svc):  # as SwarmKit: a job's first run starts with the service
+                svc.JobStatus = JobStatus(LastExecution=now_ts())
             svc.Endpoint = _endpoint(spec)
             self.networks.allocate_vips(svc, claims=claims)
             await self.networks.allocate_ports(svc, claims)
@@ -376,9 +407,14 @@ class ControlAPI:
         spec = clone(spec)
         spec.Name = spec.Name or "dry-run"
         self.validate_service(spec)
-        global_mode = spec.Mode.Global is not None
-        count = 1 if global_mode else (spec.Mode.Replicated.Replicas if spec.Mode.Replicated is not None
-                                       and spec.Mode.Replicated.Replicas is not None else 1)
+        _fill_mode(spec)
+        global_mode = spec.Mode.Global is not None or spec.Mode.GlobalJob is not None
+        rj = spec.Mode.ReplicatedJob
+        if rj is not None:  # a job's first tasks: as many as may run at once
+            count = min(rj.MaxConcurrent or 0, rj.TotalCompletions or 0)
+        else:
+            count = 1 if global_mode else (spec.Mode.Replicated.Replicas if spec.Mode.Replicated is not None
+                                           and spec.Mode.Replicated.Replicas is not None else 1)
         endpoint = _endpoint(spec)
         service_id = new_id()
         owner = ObjectRef(Kind=SERVICE_KIND, ID=service_id, Name=spec.Name)
@@ -414,19 +450,21 @@ class ControlAPI:
         self.networks.resolve(spec)
         self.secrets.resolve(spec)
         self.configs.resolve(spec)
-        if (spec.Mode.Global is None) != (cur.Spec.Mode.Global is None):
+        _fill_mode(spec)
+        if mode_name(cur) != _spec_mode(spec):
             raise unimplemented("service mode change is not allowed")
-        if spec.Mode.Replicated is not None and spec.Mode.Replicated.Replicas is None:
-            spec.Mode.Replicated.Replicas = 1
         s.PreviousSpec = clone(cur.Spec)
         s.Spec = spec
         s.SpecVersion = Version(Index=(cur.SpecVersion.Index if cur.SpecVersion else 0) + 1)
         # As SwarmKit: every update clears the previous update's status; the updater sets a new one.
         s.UpdateStatus = None
+        if s.JobStatus is not None:  # as SwarmKit: every update of a job runs it again
+            s.JobStatus = JobStatus(JobIteration=Version(Index=s.JobStatus.JobIteration.Index + 1),
+                                    LastExecution=now_ts())
         if rollback:
             s.UpdateStatus = UpdateStatus(State="rollback_started", StartedAt=now_ts(),
                                           Message="manually requested rollback")
-        elif spec.TaskTemplate != cur.Spec.TaskTemplate:
+        elif spec.TaskTemplate != cur.Spec.TaskTemplate and s.JobStatus is None:
             s.UpdateStatus = UpdateStatus(State="updating", StartedAt=now_ts(), Message="update in progress")
         claims = Claims()
         for _ in range(CLAIM_ATTEMPTS):
@@ -504,7 +542,16 @@ class ControlAPI:
 
             tasks = [t for t in tasks if any(name_of(t).startswith(v) for v in f["name"])]
         if "label" in f:
-            tasks = [t for t in tasks if labels_match(t.Labels or {}, f["label"])]
+            # As SwarmKit: the labels of the task's service (its annotations when the task was made),
+            # not the task's own (``docker stack ps`` filters on com.docker.stack.namespace).
+            def service_labels(t: Task) -> dict[str, str]:
+                ann = (t.ServiceAnnotations or {}).get("Labels")
+                if ann is not None:
+                    return dict(ann)
+                svc = by_id.get(t.Owner.ID)
+                return dict(svc.Spec.Labels or {}) if svc is not None else {}
+
+            tasks = [t for t in tasks if labels_match(service_labels(t), f["label"])]
         if "_up-to-date" in f:
             def up_to_date(t: Task) -> bool:
                 svc = by_id.get(t.Owner.ID)
@@ -514,6 +561,38 @@ class ControlAPI:
 
             tasks = [t for t in tasks if up_to_date(t)]
         return tasks
+
+
+def _spec_mode(spec: ServiceSpec) -> str:
+    m = spec.Mode
+    if m.Global is not None:
+        return "global"
+    if m.ReplicatedJob is not None:
+        return "replicated-job"
+    if m.GlobalJob is not None:
+        return "global-job"
+    return "replicated"
+
+
+def mode_name(s: Service) -> str:
+    """The service's mode as the ``mode`` filter names it: replicated, global, replicated-job, global-job."""
+    return _spec_mode(s.Spec)
+
+
+def _fill_mode(spec: ServiceSpec) -> None:
+    """dockerd's defaults (``convert.ServiceSpecToGRPC``): no mode is one replica; a replicated job
+    without ``MaxConcurrent`` runs 1 at a time, and without ``TotalCompletions`` needs
+    ``MaxConcurrent`` completions."""
+    m = spec.Mode
+    if m.Replicated is None and m.Global is None and m.ReplicatedJob is None and m.GlobalJob is None:
+        m.Replicated = ReplicatedService(Replicas=1)
+    if m.Replicated is not None and m.Replicated.Replicas is None:
+        m.Replicated.Replicas = 1
+    if m.ReplicatedJob is not None:
+        if m.ReplicatedJob.MaxConcurrent is None:
+            m.ReplicatedJob.MaxConcurrent = 1
+        if m.ReplicatedJob.TotalCompletions is None:
+            m.ReplicatedJob.TotalCompletions = m.ReplicatedJob.MaxConcurrent
 
 
 def _keep_published(new: Service, old: Service) -> None:
@@ -530,6 +609,20 @@ def _endpoint(spec: ServiceSpec) -> Endpoint | None:
     if ep is None:
         return Endpoint(Spec=EndpointSpec())
     return Endpoint(Spec=clone(ep), Ports=[clone(p) for p in ep.Ports or []] or None)
+
+
+def updated_cluster_spec(spec: ClusterSpec) -> ClusterSpec:
+    """The spec a ``swarm update`` stores: as sent, as SwarmKit stores it (a zero Raft setting, heartbeat
+    period or certificate expiry stays zero, which means Swarm's default where it is read), but for
+    the name ("default" when none is sent) and the task history limit (none sent is the default, 5:
+    SwarmKit would take it as 0 and keep no history)."""
+    s = clone(spec)
+    s.Name = s.Name or "default"
+    if s.Orchestration.TaskHistoryRetentionLimit is None:
+        s.Orchestration.TaskHistoryRetentionLimit = 5
+    if s.Raft.KeepOldSnapshots is None:
+        s.Raft.KeepOldSnapshots = 0
+    return s
 
 
 def with_cluster_defaults(spec: ClusterSpec) -> ClusterSpec:
@@ -564,13 +657,17 @@ def service_with_defaults(s: Service) -> Service:
     spec = out.Spec
     tt = spec.TaskTemplate
     tt.RestartPolicy = restart_policy(tt.RestartPolicy)
+    if not tt.RestartPolicy.Window:
+        tt.RestartPolicy.Window = None  # Swarm's default window is none (dockerd shows no Window)
+    tt.Resources = tt.Resources or ResourceRequirements()
+    tt.Placement = tt.Placement or Placement()
     for cs in tt.Containers:
         if cs.StopGracePeriod is None:
             cs.StopGracePeriod = DEFAULT_STOP_GRACE
+        if cs.DNSConfig is None:
+            cs.DNSConfig = {}
     spec.UpdateConfig = _merge_update(spec.UpdateConfig, DEFAULT_UPDATE)
     spec.RollbackConfig = _merge_update(spec.RollbackConfig, DEFAULT_ROLLBACK)
-    if spec.EndpointSpec is None:
-        spec.EndpointSpec = EndpointSpec(Mode="vip")
     return out
 
 

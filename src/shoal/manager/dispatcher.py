@@ -4,7 +4,9 @@ An agent opens a session (its node registers: description, address, state ``read
 - receives its assignments: first every task assigned to its node, then each change (a task
   assigned, its desired state changed, a task removed);
 - sends heartbeats (every ``HeartbeatPeriod``, 5 s by default); a node that misses three is marked
-  ``down`` and the orchestrators move its tasks;
+  ``down`` and the orchestrators move its tasks. A node that has no session with a new leader is
+  marked down one heartbeat period after that leader started (an agent that is alive has found it
+  by then), a manager's node whose etcd lease is gone as well after a second;
 - reports task status; reports are collapsed per task and committed in batches, and a report that
   would move a task's state backwards, or concerns a task of another node, is dropped;
 - receives, with its assignments, the secrets and configs its tasks use (and only those: each is
@@ -71,9 +73,12 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 
 DEFAULT_HEARTBEAT = 5.0
 MISSED_HEARTBEATS = 3
-# A new leader's dispatcher waits this much longer for agents that have not reconnected yet (they
-# are looking for it), before it marks their nodes down.
-LEADER_CHANGE_GRACE = 5.0
+# A new leader's dispatcher gives an agent without a session with it this long from its own start to
+# find it (an agent redials a manager that is up within a second, see agent/remote.py) before it
+# marks the node down: one heartbeat period, and no less than this (a short test period).
+NEW_LEADER_MIN_GRACE = 5.0
+# A manager's node whose etcd lease is gone too (its daemon or its member died) gets only this long.
+LEASE_GONE_GRACE = 1.0
 # Task status reports are written in transactions of at most this many tasks.
 FLUSH_BATCH = 5000
 # A heartbeat check this much later than planned means the manager itself stalled (see check_heartbeats).
@@ -140,6 +145,7 @@ class Session:
         self.node_id = node_id
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.last_heartbeat = dispatcher.clock()
+        self.lag_mark = dispatcher.lag  # the manager's loop lag so far, at the last heartbeat
         # Requests to the agent other than assignments (log reads), and where their answers go.
         self.outbox: asyncio.Queue[LogsRequest | LogsCancel | StreamOpen | StreamData | StreamControl] = \
             asyncio.Queue()
@@ -197,6 +203,7 @@ class Session:
 
     async def heartbeat(self) -> float:
         self.last_heartbeat = self.dispatcher.clock()
+        self.lag_mark = self.dispatcher.lag
         node = self.dispatcher.store.get(Node, self.node_id)
         if node is not None and node.Status.State == "down" and self.dispatcher.sessions.get(self.node_id) is self:
             # Marked down while its heartbeats were late (a stalled manager, a slow network): it is back.
@@ -242,16 +249,21 @@ def assigned_to_agent(t: Task) -> bool:
 
 class Dispatcher:
     def __init__(self, store: ObjectStore, heartbeat_period: float = DEFAULT_HEARTBEAT,
-                 clock: Clock = time.monotonic) -> None:
+                 clock: Clock = time.monotonic, lease_gone: Callable[[str], bool] | None = None) -> None:
         self.store = store
         self.heartbeat_period = heartbeat_period
         self.clock = clock
+        # Seconds this manager's event loop ran late since the dispatcher started (measured by
+        # ``_lag_meter``): time in which no heartbeat could be taken is never held against a node.
+        self.lag = 0.0
+        # Whether a manager's etcd lease is gone (managers in a quorum; None: no such knowledge).
+        self.lease_gone = lease_gone
         self.sessions: dict[str, Session] = {}
         self._pending: dict[str, tuple[str, TaskStatus]] = {}
         self._flush_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.netview = NetView.of(store)  # the networks' peers and endpoints, change by change
-        self._unsubscribe = store.subscribe(self.on_change)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self.on_change)
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._peers_dirty = asyncio.Event()
@@ -268,10 +280,14 @@ class Dispatcher:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker()),
-                       loop.create_task(self._peers_loop())]
+                       loop.create_task(self._lag_meter()), loop.create_task(self._peers_loop())]
 
     async def stop(self) -> None:
-        self._unsubscribe()
+        """Close the sessions and write the last reports. Safe to call again after a stop that was
+        cancelled half-way (a deposed leader's stop, interrupted by ``swarm init --force-new-cluster``)."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         for s in list(self.sessions.values()):
             s.close()
         for t in self._tasks:
@@ -388,7 +404,7 @@ class Dispatcher:
         dispatcher: a node only ever holds what its tasks use)."""
         needed: set[str] = set()
         for t in self.store.tasks_of_node(s.node_id):
-            if assigned_to_agent(t) and t.DesiredState <= TaskState.RUNNING:
+            if assigned_to_agent(t) and t.DesiredState <= TaskState.COMPLETE:  # a job's task: complete
                 needed |= self._task_dependencies(t)
         for oid in sorted(needed - s.deps_sent):
             secret = self.store.get(Secret, oid)
@@ -472,7 +488,8 @@ class Dispatcher:
             if not published and not on_node:
                 continue
             backends = [(a.Addresses[0].split("/")[0], t.NodeID) for t in self.store.tasks_of_owner(svc.ID)
-                        if t.Status.State == TaskState.RUNNING and t.DesiredState == TaskState.RUNNING
+                        if t.Status.State == TaskState.RUNNING
+                        and t.DesiredState in (TaskState.RUNNING, TaskState.COMPLETE)  # a job's: complete
                         for a in t.NetworksAttachments or [] if a.Network.ID == net.ID and a.Addresses]
             ports += [{"protocol": p.Protocol or "tcp", "published": p.PublishedPort, "target": p.TargetPort,
                        "backends": backends} for p in published]
@@ -541,33 +558,59 @@ class Dispatcher:
 
     async def _heartbeat_checker(self) -> None:
         interval = min(0.25, self.heartbeat_period / 4)
-        last = self.clock()
         while True:
             await asyncio.sleep(interval)
-            await self.check_heartbeats(stalled=self.clock() - last - interval)
-            last = self.clock()
+            await self.check_heartbeats()
+
+    async def _lag_meter(self) -> None:
+        """Measure how late the event loop runs (apart from the checker, whose own awaits, store
+        writes, must not hide a stall that happens meanwhile)."""
+        interval = min(0.1, self.heartbeat_period / 10)
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(interval)
+            self.count_stall(loop.time() - start - interval)
+
+    def count_stall(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if seconds > STALL_GRACE:
+            log.warning("dispatcher: no heartbeat could be taken for %.1f s; giving the nodes that time", seconds)
+        self.lag += seconds
 
     async def check_heartbeats(self, stalled: float = 0.0) -> None:
         """Mark down the ready nodes whose last heartbeat is more than three periods old.
 
-        ``stalled``: how much later than planned this check runs. A manager that could not take
-        heartbeats for a while (one long transaction, a paused process) does not blame its nodes for
-        it: every node gets that time back, and only heartbeats missed while it listened count."""
-        if stalled > STALL_GRACE:
-            log.warning("dispatcher: no heartbeat could be taken for %.1f s; giving the nodes that time", stalled)
-            now = self.clock()
-            self._started += stalled
-            for sess in self.sessions.values():
-                sess.last_heartbeat = min(sess.last_heartbeat + stalled, now)
-        deadline = self.clock() - self.heartbeat_period * MISSED_HEARTBEATS
+        The time the manager's loop ran late since a node's last heartbeat (one long transaction, a
+        paused process, a loaded machine: ``stalled`` more now) is not counted: every node gets that
+        time back, and only heartbeats missed while it listened count. So the manager's own node,
+        whose agent shares its loop, is never marked down by the manager's stall.
+
+        A node with no session with this leader is down one heartbeat period (at least
+        ``NEW_LEADER_MIN_GRACE``) after the leader started, or ``LEASE_GONE_GRACE`` after when it is a
+        manager whose etcd lease is gone too (it died with its session)."""
+        self.count_stall(stalled)
+        now = self.clock()
+        limit = self.heartbeat_period * MISSED_HEARTBEATS
+        waited = now - self._started - self.lag  # since this dispatcher (this leader) started, heard
+        grace = max(self.heartbeat_period, NEW_LEADER_MIN_GRACE)
         for n in self.store.list(Node):
             if n.Status.State != "ready":
                 continue
             s = self.sessions.get(n.ID)
-            last = s.last_heartbeat if s is not None else self._started + LEADER_CHANGE_GRACE
-            if last < deadline:
-                log.info("node %s (%s) is down: no heartbeat for %.1f s", n.ID, n.Description.Hostname,
-                         self.clock() - last)
+            if s is not None:
+                silent = now - s.last_heartbeat - (self.lag - s.lag_mark)
+                if silent > limit:
+                    log.info("node %s (%s) is down: no heartbeat for %.1f s (%.1f s of it heard)", n.ID,
+                             n.Description.Hostname, now - s.last_heartbeat, silent)
+                    await self.mark_down(n.ID, "heartbeat failure")
+                continue
+            # No session with this leader: the agent is looking for it, or the node is gone.
+            lease_gone = n.Spec.Role == "manager" and self.lease_gone is not None and self.lease_gone(n.ID)
+            if waited >= grace or (lease_gone and waited >= LEASE_GONE_GRACE):
+                log.info("node %s (%s) is down: no session with this leader %.1f s after it started%s", n.ID,
+                         n.Description.Hostname, waited, " and its manager's lease is gone" if lease_gone else "")
                 await self.mark_down(n.ID, "heartbeat failure")
 
     async def mark_ready(self, node_id: str) -> None:

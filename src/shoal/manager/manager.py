@@ -10,8 +10,11 @@ one.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
+from shoal.api import timings
+from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.types import (
     Cluster,
@@ -25,7 +28,7 @@ from shoal.api.types import (
     TLSInfo,
 )
 from shoal.manager.allocator import Allocator
-from shoal.manager.ca import join_token, new_root_ca
+from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.events import EventController
@@ -38,6 +41,7 @@ from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
 from shoal.manager.orchestrator.reaper import TaskReaper
 from shoal.manager.scheduler.scheduler import Scheduler
+from shoal.manager.swarmevents import SwarmEvents
 from shoal.manager.workqueue import Controller
 from shoal.store.backend import Backend
 from shoal.store.changelog import ChangeLog
@@ -61,6 +65,8 @@ def open_backend(path: Path | None, dek: bytes | None = None) -> Backend:
 class Manager:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
+        if timings.ENABLED:  # $SHOAL_TIMINGS: each task's states as committed, for the bench
+            store.subscribe(timings.watch_tasks)
         self.control = ControlAPI(store)
         self.allocator = Allocator(store)
         self.orchestrator = Orchestrator(store)
@@ -77,6 +83,8 @@ class Manager:
         self.gc = GarbageCollector(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.dispatcher: Dispatcher | None = None
+        self.swarm_events: SwarmEvents | None = None  # while publishing to a node's event log
+        self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc]
@@ -100,10 +108,11 @@ class Manager:
                    data_path_port: int = 0, description: NodeDescription | None = None,
                    unlock_key: str = "") -> Cluster:
         cert, key = new_root_ca()
+        subject, public_key = issuer_info(cert)
         cluster = Cluster(
             ID=new_id(),
             Spec=with_cluster_defaults(spec or ClusterSpec()),
-            TLSInfo=TLSInfo(TrustRoot=cert),
+            TLSInfo=TLSInfo(TrustRoot=cert, CertIssuerSubject=subject, CertIssuerPublicKey=public_key),
             JoinTokens=JoinTokens(Worker=join_token(cert), Manager=join_token(cert)),
             DefaultAddrPool=default_addr_pool or ["10.0.0.0/8"],
             SubnetSize=subnet_size or 24,
@@ -123,6 +132,12 @@ class Manager:
         await self.control.networks.ensure_ingress()  # the routing mesh's network, as Swarm makes it
         return cluster
 
+    def publish_events(self, log: EventLog) -> None:
+        """Emit the swarm's events (``docker events``) into ``log`` until closed."""
+        if self.swarm_events is None:
+            self.swarm_events = SwarmEvents(self.store, log)
+            self.swarm_events.start()
+
     def heartbeat_period(self) -> float:
         for c in self.store.list(Cluster):
             hp = c.Spec.Dispatcher.HeartbeatPeriod
@@ -131,7 +146,7 @@ class Manager:
         return DEFAULT_HEARTBEAT
 
     async def start(self) -> None:
-        self.dispatcher = Dispatcher(self.store, self.heartbeat_period())
+        self.dispatcher = Dispatcher(self.store, self.heartbeat_period(), lease_gone=self.lease_gone)
         self.dispatcher.start()
         for loop in self.loops:
             loop.start()
@@ -152,6 +167,9 @@ class Manager:
         await self.stop_dispatcher()
 
     async def close(self) -> None:
+        if self.swarm_events is not None:
+            self.swarm_events.stop()
+            self.swarm_events = None
         self.kube.close()
         self.changes.close()
         await self.store.close()

@@ -148,9 +148,9 @@ def _counts(t: Task) -> tuple[object, ...]:
     return t.NodeID, t.Owner.ID, _places(t), _active(t), _backend(t)
 
 
-def _active(t: Task) -> bool:
-    return t.DesiredState <= TaskState.RUNNING and t.Status.State <= TaskState.RUNNING
+def _active(t: Task) -> bool:  # a job's task is wanted complete
+    return t.DesiredState <= TaskState.COMPLETE and t.Status.State <= TaskState.RUNNING
 
 
 def _backend(t: Task) -> bool:
-    return t.Status.State == TaskState.RUNNING and t.DesiredState <= TaskState.RUNNING
+    return t.Status.State == TaskState.RUNNING and t.DesiredState <= TaskState.COMPLETE

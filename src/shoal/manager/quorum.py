@@ -6,8 +6,10 @@ a manager whose key is gone is *unreachable*. The leader is the manager whose ID
 ``/shoal-meta/leader``, written under its lease only when the key is absent, so at most one manager
 leads and the key disappears with its lease when the leader dies (after ``LEASE_TTL``). A manager
 that can no longer keep its lease alive (its member lost the quorum, or etcd refused the lease)
-steps down at once. Only the leader runs the orchestrators, the scheduler and the dispatcher; that is
-the ``on_elected``/``on_deposed`` callbacks' business, not this module's.
+steps down at once. Besides its tick, every manager watches those keys, so that a manager that has
+just joined (its presence key written) is reachable for all of them at once, not a tick later. Only
+the leader runs the orchestrators, the scheduler and the dispatcher; that is the
+``on_elected``/``on_deposed`` callbacks' business, not this module's.
 """
 
 from __future__ import annotations
@@ -48,17 +50,30 @@ class Elector:
         self.last_ok = 0.0  # monotonic time of the last tick that reached a quorum
         self._lease = 0
         self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._settled = asyncio.Event()  # a tick reached the quorum and knows the leader
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="elector")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="elector")
+        self._watcher = loop.create_task(self._watch(), name="elector-watch")
+
+    async def settled(self, timeout: float) -> bool:
+        """Wait until this manager's presence is written and a leader is known (at most ``timeout`` s)."""
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self, resign: bool = True) -> None:
         """Stop campaigning; ``resign`` revokes the lease so another manager takes over at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for t in (self._watcher, self._task):
+            if t is not None:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+        self._task = self._watcher = None
         if self.is_leader:
             await self._step_down()
         if resign and self._lease:
@@ -94,16 +109,47 @@ class Elector:
         for kv in kvs:
             if kv.key == LEADER_KEY:
                 leader = kv.value.decode()
+                if leader == self.node_id and kv.lease != self._lease:
+                    await self._take_over(kv.mod_revision)
             elif kv.key.startswith(MANAGERS):
                 present.add(kv.key[len(MANAGERS):])
         self.leader, self.present = leader, present
         self.last_ok = time.monotonic()
+        if leader:
+            self._settled.set()
         if leader == self.node_id and not self.is_leader:
             self.is_leader = True
             log.info("this manager is now the leader")
             await self.on_elected()
         elif leader != self.node_id and self.is_leader:
             await self._step_down()
+
+    async def _take_over(self, mod_revision: int) -> None:
+        """The leader key names this manager under the lease of its previous run (a restart within the
+        lease's TTL: etcd keeps the lease): hold it under this run's lease, rather than lose it when
+        the old lease runs out and be deposed and elected again."""
+        with contextlib.suppress(StoreError):  # CompareFailed: it changed meanwhile; the next tick sees
+            await self.client.txn([Compare(LEADER_KEY, mod_revision)],
+                                  [Put(LEADER_KEY, self.node_id.encode(), self._lease)])
+
+    async def _watch(self) -> None:
+        """Follow the presence and leader keys between ticks (what a tick reads stays the truth)."""
+        while True:
+            try:
+                _, rev = await self.client.range(META)
+                async for ev in self.client.watch(META, rev):
+                    key = ev.kv.key
+                    if key == LEADER_KEY:
+                        self.leader = ev.kv.value.decode() if ev.type == "put" else ""
+                    elif key.startswith(MANAGERS):
+                        node_id = key[len(MANAGERS):]
+                        if ev.type == "put":
+                            self.present = self.present | {node_id}
+                        else:
+                            self.present = self.present - {node_id}
+            except (TimeoutError, StoreError) as e:
+                log.debug("watching the managers' keys: %s", e)
+            await asyncio.sleep(self.tick)
 
     async def _step_down(self) -> None:
         self.is_leader = False

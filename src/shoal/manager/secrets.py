@@ -135,8 +135,8 @@ class PayloadAPI:
             if not spec.Driver.Name:
                 raise invalid("secret driver must have a name")
             raise unimplemented(f"secret drivers are not supported by shoal ({spec.Driver.Name})")
-        if spec.Templating is not None and spec.Templating.Name:
-            raise unimplemented(f"templated {self.kind.word}s are not supported by shoal")
+        if spec.Templating is not None and spec.Templating.Name not in ("", "golang"):
+            raise unimplemented(f"templating driver {spec.Templating.Name} is not supported by shoal (golang is)")
         size = len(spec.Data or b"")
         if size >= self.kind.max_size or size < 1:
             raise invalid(f"{self.kind.word} data must be larger than 0 and less than {self.kind.max_size} bytes")

@@ -28,7 +28,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.types import NetworkAttachment
-from shoal.network import seal
+from shoal.network import rtnl, seal
 from shoal.network.netns import run_in_netns
 from shoal.network.seal import ENCRYPTED_MTU
 
@@ -52,8 +52,14 @@ def vxlan_name(network_id: str) -> str:
 
 def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "") -> None:
     """The network's VXLAN port on its bridge; with ``local6``, an encrypted network's, whose packets
-    go from that inner address into the tunnel (``seal.py``)."""
+    go from that inner address into the tunnel (``seal.py``). A device of that name that is not this
+    port (another kind, another VNI: left by an earlier swarm) is made again; a VNI held by a port
+    that is not shoal's is an error that names it."""
     idx = _lookup(ipr, name)
+    if idx is not None and _vni_of(ipr, idx) != vni:
+        with contextlib.suppress(NetlinkError):
+            ipr.link("del", index=idx)
+        idx = _lookup(ipr, name)
     if idx is None:
         extra = {"vxlan_local6": local6} if local6 else {}
 
@@ -61,17 +67,23 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
             ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_port=VXLAN_PORT, vxlan_learning=1,
                      **extra)
 
+        error: NetlinkError | None = None
         try:
             add()
-        except NetlinkError:  # another task made it meanwhile, or a port of the same VNI is in the way
+        except NetlinkError as e:  # another task made it meanwhile, or a port of the same VNI is in the way
+            error = e
             stale = _vxlan_of_vni(ipr, vni, name)
             if stale is not None:  # a removed network's port (the store keeps VNIs unique among live ones)
                 ipr.link("del", index=stale)
-                with contextlib.suppress(NetlinkError):
+                try:
                     add()
+                except NetlinkError as again:
+                    error = again
         idx = _lookup(ipr, name)
         if idx is None:
-            raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made")
+            holders = [n for _, n in _vxlans_of_vni(ipr, vni, name)]
+            why = f": VNI {vni} is held by {', '.join(holders)}" if holders else f": {error}" if error else ""
+            raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made{why}")
     ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
 
 
@@ -84,21 +96,49 @@ def _lookup(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
-def _vxlan_of_vni(ipr: IPRoute, vni: int, other_than: str) -> int | None:
-    """The index of one of shoal's VXLAN ports with ``vni`` but another name (the kernel allows one
-    port per VNI and UDP port)."""
-    for link in ipr.get_links():
-        ifname = link.get_attr("IFLA_IFNAME") or ""
+def _vni_of(ipr: IPRoute, idx: int) -> int | None:
+    """The VNI of VXLAN device ``idx`` (None: not a VXLAN device)."""
+    for link in ipr.get_links(idx):
         info = link.get_attr("IFLA_LINKINFO")
-        if not ifname.startswith(VXLAN_PREFIX) or ifname == other_than or info is None:
-            continue
+        if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
+            return None
         data = info.get_attr("IFLA_INFO_DATA")
-        if info.get_attr("IFLA_INFO_KIND") == "vxlan" and data is not None and data.get_attr("IFLA_VXLAN_ID") == vni:
-            return int(link["index"])
+        return int(data.get_attr("IFLA_VXLAN_ID")) if data is not None else None
     return None
 
 
+def _vxlan_of_vni(ipr: IPRoute, vni: int, other_than: str) -> int | None:
+    """The index of one of shoal's VXLAN ports with ``vni`` but another name (the kernel allows one
+    port per VNI and UDP port)."""
+    found = _vxlans_of_vni(ipr, vni, other_than)
+    return next((idx for idx, name in found if name.startswith(VXLAN_PREFIX)), None)
+
+
+def _vxlans_of_vni(ipr: IPRoute, vni: int, other_than: str) -> list[tuple[int, str]]:
+    """Every VXLAN device with ``vni`` but another name: (index, name)."""
+    found = []
+    for link in ipr.get_links():
+        ifname = link.get_attr("IFLA_IFNAME") or ""
+        info = link.get_attr("IFLA_LINKINFO")
+        if ifname == other_than or info is None:
+            continue
+        data = info.get_attr("IFLA_INFO_DATA")
+        if info.get_attr("IFLA_INFO_KIND") == "vxlan" and data is not None and data.get_attr("IFLA_VXLAN_ID") == vni:
+            found.append((int(link["index"]), ifname))
+    return found
+
+
+# The networks' bridges this process made (or found) up with their gateway: name → (index, gateway). A
+# burst of tasks on one bridge asks the kernel about it once, not three times a task (a third of a
+# task's netlink time). Forgotten when ``remove_unused`` deletes it, or when the index fails (someone
+# else deleted it): ``attach`` then makes it again.
+_ready: dict[str, tuple[int, str]] = {}
+
+
 def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
+    known = _ready.get(name)
+    if known is not None and known[1] == gateway:
+        return known[0]
     idx = _lookup(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):  # another task made it meanwhile
@@ -111,6 +151,8 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
         with contextlib.suppress(NetlinkError):
             ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
     ipr.link("set", index=idx, state="up")
+    if name.startswith(BRIDGE_PREFIX):
+        _ready[name] = (idx, gateway)
     return idx
 
 
@@ -143,7 +185,13 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             finally:
                 os.close(fd)
             host_idx = _lookup(ipr, host)
-            ipr.link("set", index=host_idx, master=br, state="up")
+            try:
+                ipr.link("set", index=host_idx, master=br, state="up")
+            except NetlinkError:  # the bridge known here is gone: make it again
+                _ready.pop(bridge_name(a.Network.ID, a.Network.Spec.Ingress), None)
+                br = ensure_bridge(ipr, bridge_name(a.Network.ID, a.Network.Spec.Ingress), conf.Gateway,
+                                   net.prefixlen)
+                ipr.link("set", index=host_idx, master=br, state="up")
             plan.append((f"eth{i}", a.Addresses[0]))
     # The default route: the first network that is not --internal (none when all are, as in Docker).
     default = next((conf_gateway(a) for a in attachments if not a.Network.Spec.Internal), "")
@@ -159,6 +207,26 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
                 ns.route("add", dst="0.0.0.0/0", gateway=default)
 
     run_in_netns(netns_path, inside)
+
+
+def attach_new(netns_path: str, task_id: str, a: NetworkAttachment) -> None:
+    """In a fresh thread (left in the namespace): a new network namespace bound at ``netns_path``,
+    wired to the bridge of ``a``'s network (no VXLAN: the node's default bridge) as ``attach`` would
+    wire it, in a few raw netlink messages (``rtnl.py``)."""
+    conf = (a.Network.IPAMOptions.Configs or [])[0]
+    name = bridge_name(a.Network.ID, a.Network.Spec.Ingress)
+    known = _ready.get(name)
+    if known is not None and known[1] == conf.Gateway:
+        br = known[0]
+    else:
+        with IPRoute() as ipr:
+            br = ensure_bridge(ipr, name, conf.Gateway, ipaddress.ip_network(conf.Subnet, strict=False).prefixlen)
+    try:
+        rtnl.new_on_bridge(netns_path, f"sv{task_id[:11]}0", br, a.Addresses[0],
+                           "" if a.Network.Spec.Internal else conf.Gateway)
+    except OSError:
+        _ready.pop(name, None)  # maybe the bridge is gone: the next task asks the kernel again
+        raise
 
 
 def conf_gateway(a: NetworkAttachment) -> str:
@@ -216,6 +284,7 @@ def remove_unused(wait: float = 0.0) -> list[str]:
                 if any(not port.startswith(VXLAN_PREFIX) for _, port in mine):
                     busy.append(name)
                     continue
+                _ready.pop(name, None)
                 for idx, _ in mine:
                     with contextlib.suppress(NetlinkError):
                         ipr.link("del", index=idx)

@@ -24,6 +24,11 @@ NETWORK_ID = "default"  # its bridge is shb-default
 CANDIDATES = [f"172.{i}.0.1/16" for i in range(17, 32)]
 
 
+def routes_in_use() -> list[ipaddress.IPv4Network]:
+    """The subnets the node routes to or has an address in (loopback aside)."""
+    return _in_use()
+
+
 def _in_use() -> list[ipaddress.IPv4Network]:
     nets: list[ipaddress.IPv4Network] = []
     with IPRoute() as ipr:

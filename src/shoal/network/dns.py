@@ -5,7 +5,9 @@ network namespace (made by a short-lived thread that enters the namespace for th
 one asyncio loop serves every such socket. A query is answered from the names of the networks *that
 task* is attached to, as the managers send them: ``<service>`` gives the service's virtual IP
 (endpoint mode ``vip``) or its running tasks' addresses (``dnsrr``), ``tasks.<service>`` the running
-tasks' addresses, in a new random order each time; names on other networks are not visible.
+tasks' addresses, in a new random order each time; names on other networks are not visible. On the
+node's user-defined local networks (``local.py``) a container's name, aliases and short ID give its
+address there (``local_names``, kept by the node's network as containers connect and leave).
 
 Other names are forwarded, as Docker's resolver does, to the task's own DNS servers (the service's
 ``--dns``) or else the node's (``shoal daemon --dns``, else ``$SHOAL_DNS``, ``none`` for no
@@ -31,7 +33,7 @@ from typing import cast
 
 from dnslib import QTYPE, RCODE, RR, A, DNSError, DNSRecord
 
-from shoal.network.netns import run_in_netns
+from shoal.network.netns import in_netns
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ class _Exchange(asyncio.DatagramProtocol):
             self.reply.set_exception(exc)
 
 
-def _bound_sockets() -> tuple[socket.socket, socket.socket]:
+def bound_sockets() -> tuple[socket.socket, socket.socket]:
+    """The server's UDP and TCP sockets at 127.0.0.11:53 in this thread's namespace (``add`` takes them)."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -138,16 +141,22 @@ class _Protocol(asyncio.DatagramProtocol):
 class EmbeddedDNS:
     def __init__(self, upstreams: list[str] | None = None) -> None:
         self.names: dict[str, dict[str, list[str]]] = {}  # network ID → name → addresses
+        self.local_names: dict[str, dict[str, list[str]]] = {}  # the same for the node's local networks
+        self._networks: dict[str, list[str]] = {}  # task → the networks whose names it resolves
         self.upstreams: list[str] = list(upstreams or [])  # the node's servers for other names
         self._endpoints: dict[str, tuple[asyncio.DatagramTransport, asyncio.Server]] = {}
         self._forwarding: set[asyncio.Task[None]] = set()
 
     async def add(self, task_id: str, netns_path: str, networks: list[str],
-                  upstreams: list[str] | None = None) -> None:
+                  upstreams: list[str] | None = None,
+                  sockets: tuple[socket.socket, socket.socket] | None = None) -> None:
         """Serve the task at 127.0.0.11 in its namespace (UDP and TCP), with the names of ``networks``;
-        other names go to ``upstreams`` (the task's own servers), or the node's when None."""
+        other names go to ``upstreams`` (the task's own servers), or the node's when None. ``sockets``:
+        already bound there (``bound_sockets``, by the thread that made the namespace)."""
         self.remove(task_id)
-        udp, tcp = await asyncio.to_thread(run_in_netns, netns_path, _bound_sockets)
+        if sockets is None:
+            sockets = await in_netns(netns_path, bound_sockets)
+        udp, tcp = sockets
         loop = asyncio.get_running_loop()
         nets, mine = list(networks), None if upstreams is None else list(upstreams)
         try:
@@ -163,9 +172,17 @@ class EmbeddedDNS:
             tcp.close()
             raise
         self._endpoints[task_id] = (transport, server)
+        self._networks[task_id] = nets
+
+    def set_networks(self, task_id: str, networks: list[str]) -> None:
+        """The networks whose names a served task resolves, after it was connected or disconnected."""
+        nets = self._networks.get(task_id)
+        if nets is not None:
+            nets[:] = networks
 
     def remove(self, task_id: str) -> None:
         got = self._endpoints.pop(task_id, None)
+        self._networks.pop(task_id, None)
         if got is not None:
             got[0].close()
             got[1].close()
@@ -246,6 +263,8 @@ class EmbeddedDNS:
         name = name.rstrip(".").lower()
         for net in networks:
             found = self.names.get(net, {}).get(name)
+            if found is None:
+                found = self.local_names.get(net, {}).get(name)
             if found is not None:
                 return found
         return None

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import subprocess
+from collections.abc import Collection
 from typing import Any
 
 from pyroute2 import IPRoute
@@ -93,15 +94,25 @@ def sync(view: dict[str, Any]) -> None:
     _nft(ruleset(view))
 
 
-def teardown() -> None:
-    """Remove the tables and the ingress bridges and VXLANs (nothing left of the mesh here)."""
+def device_names(view: dict[str, Any]) -> list[str]:
+    """The devices ``sync`` makes for ``view``: the ingress network's bridge and VXLAN port."""
+    net = view.get("network") or {}
+    return [bridge.bridge_name(net["id"], ingress=True), bridge.vxlan_name(net["id"])] if net.get("id") else []
+
+
+def teardown(names: Collection[str] | None = None) -> None:
+    """Remove the tables and the ingress bridges and VXLANs (nothing left of the mesh here); with
+    ``names``, only those devices (and their VXLAN ports) of the ingress devices."""
     for family, table in (("ip", TABLE), ("bridge", ARP_TABLE)):
         subprocess.run(["nft", "delete", "table", family, table], capture_output=True)
     need_forwarding("ingress", False)
     with IPRoute() as ipr:
         for link in ipr.get_links():
             name = link.get_attr("IFLA_IFNAME") or ""
-            if name.startswith(bridge.INGRESS_PREFIX):
+            if names is not None and name.startswith(bridge.VXLAN_PREFIX) and name in names:
+                with contextlib.suppress(NetlinkError):  # a port left without its bridge
+                    ipr.link("del", index=link["index"])
+            elif name.startswith(bridge.INGRESS_PREFIX) and (names is None or name in names):
                 for port in ipr.get_links():
                     if port.get_attr("IFLA_MASTER") == link["index"] and \
                             (port.get_attr("IFLA_IFNAME") or "").startswith(bridge.VXLAN_PREFIX):

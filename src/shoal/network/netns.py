@@ -5,6 +5,11 @@ namespace there, runs the function and lets the thread end: no pooled thread is 
 task's namespace, and nothing forks (forking a threaded daemon, as pyroute2's ``NetNS`` does, is
 not safe here). Sockets made inside stay in that namespace after the thread is gone.
 
+``in_thread`` and ``in_netns`` do the same for the event loop: the function runs in a fresh thread of
+its own, never in the loop's default pool, where a burst of tasks' network work would queue behind
+itself (six pool threads, each only waiting for its fresh thread). ``create`` makes a namespace and
+binds it at a path from such a thread (``unshare``, no process spawned), loopback up.
+
 ``bind`` keeps a namespace at a path (a bind mount of its nsfs file, ``/proc/<pid>/ns/net``) and
 ``unbind`` lets it go; ``private_dir`` makes the directory of such binds a private mount of itself
 (the kernel refuses nsfs bind mounts on a shared mount).
@@ -12,6 +17,8 @@ not safe here). Sockets made inside stay in that namespace after the thread is g
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import errno
 import os
@@ -27,6 +34,7 @@ MNT_DETACH = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
 
 
 def _mount(source: str, target: str, flags: int) -> None:
@@ -121,3 +129,72 @@ def need_forwarding(owner: str, needed: bool) -> None:
                 with open(_FORWARD, "w") as f:
                     f.write(_forwarding_before + "\n")
                 _forwarding_before = None
+
+
+async def in_thread(fn: Callable[[], T]) -> T:
+    """``fn()`` run in a fresh thread (not the default pool), awaited without holding a thread."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(value: T | None, error: BaseException | None) -> None:
+        if done.cancelled():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(value)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            value = fn()
+        except BaseException as e:
+            outcome: tuple[T | None, BaseException | None] = (None, e)
+        else:
+            outcome = (value, None)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the daemon stopped)
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="shoal-net", daemon=True).start()
+    return await done
+
+
+def _enter(netns_path: str) -> None:
+    fd = os.open(netns_path, os.O_RDONLY)
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"setns({netns_path}): {os.strerror(e)}")
+    finally:
+        os.close(fd)
+
+
+async def in_netns(netns_path: str, fn: Callable[[], T]) -> T:
+    """``fn()`` run in the network namespace at ``netns_path``, from a fresh thread (``in_thread``)."""
+
+    def run() -> T:
+        _enter(netns_path)
+        return fn()
+
+    return await in_thread(run)
+
+
+def new_here(path: str) -> str:
+    """Move this (fresh) thread into a new network namespace, bound at ``path`` (an existing file);
+    returns the thread's own nsfs file of it."""
+    if _libc.unshare(CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"unshare(CLONE_NEWNET): {os.strerror(e)}")
+    own = f"/proc/self/task/{threading.get_native_id()}/ns/net"
+    _mount(own, path, MS_BIND)
+    return own
+
+
+def _new_bound(path: str, then: Callable[[], None]) -> None:
+    """In this (fresh) thread: a new network namespace, bound at ``path`` (an existing file), then ``then()`` in it."""
+    new_here(path)
+    then()
+
+
+async def create(path: str | os.PathLike[str], then: Callable[[], None]) -> None:
+    """A new network namespace bound at ``path`` (an existing file), and ``then()`` run in it (loopback up)."""
+    await in_thread(lambda: _new_bound(str(path), then))

@@ -52,6 +52,7 @@ class Sandbox:
     net_sysctls: dict[str, str] = field(default_factory=dict)  # the service's ``net.*`` sysctls
     name: str = ""  # the task's container name (``<service>.<slot>.<task id>``), "" for a task of no service
     held: bool = False  # the namespace is a runtime's (a pause container), bound here
+    mode: str = ""  # a container's network mode on local networks: "host" (the node's own namespace), "none", "bridge"
 
     @classmethod
     def of(cls, task: Task, netns: Path) -> Sandbox:

@@ -18,7 +18,9 @@ import contextlib
 import os
 import shutil
 import signal as signals
+import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,21 @@ from shoal.runtime.images import ImageStore
 
 if TYPE_CHECKING:
     from shoal.network.sandbox import Sandbox
+
+
+# Processes the runtimes run to completion (runc's commands) are started and waited for on these
+# threads, not on the event loop: under load (100 tasks on 2 cores) a fork and exec, and asyncio's
+# watcher thread for each child, held the loop for 10-400 ms a process, 1.5-2 s in every 20 s.
+_SPAWNER = ThreadPoolExecutor(max_workers=16, thread_name_prefix="spawn")
+
+
+async def spawn(argv: Sequence[str], *, stdout: int | None = subprocess.DEVNULL,
+                stderr: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` to its end off the event loop (stdin from /dev/null); raises OSError if it cannot start."""
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr)
+
+    return await asyncio.get_running_loop().run_in_executor(_SPAWNER, run)
 
 
 def signal_number(name: str | int | None) -> int:

@@ -674,6 +674,7 @@ class Puller:
     def __init__(self, client: RegistryClient, store: ImageStore) -> None:
         self.client, self.store = client, store
         self._pulls: dict[str, asyncio.Task[Pulled]] = {}
+        self.on_pulled: Callable[[str], None] | None = None  # told each reference pulled (its event)
 
     def needs_pull(self, image: str) -> bool:
         if not image or image.startswith("sha256:") or self.store.resolve(image) is not None:
@@ -707,6 +708,8 @@ class Puller:
             log.warning("pulling image %s failed: %s", key, getattr(e, "message", None) or e)
         else:
             log.info("pulled %s (%s)", key, task.result().digest)
+            if self.on_pulled is not None:
+                self.on_pulled(key)
 
     async def close(self) -> None:
         tasks = list(self._pulls.values())

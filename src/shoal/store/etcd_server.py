@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ETCD = "etcd"
@@ -36,6 +37,21 @@ def _die_with_parent() -> None:
     """In the child before exec: SIGKILL when the parent (thread) that forked it exits."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def die_with_parent(cmd: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """``cmd`` made to die (SIGKILL) with the thread that starts it, and the ``preexec_fn`` that takes.
+
+    A ``preexec_fn`` makes ``subprocess`` fork() rather than vfork(), and a fork() runs the
+    ``pthread_atfork`` handlers of the gRPC core that the etcd client loads: with its threads busy it
+    logs ``fork_posix.cc: Other threads are currently calling into gRPC, skipping fork() handlers``
+    (and a forked child of a threaded process may hang on a lock taken at that moment). util-linux's
+    ``setpriv --pdeathsig`` sets the same signal and execs the command, so the child is spawned with
+    vfork() and no Python runs in it; without setpriv, the ``preexec_fn`` it was."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        return [setpriv, "--pdeathsig", "KILL", "--", *cmd], None
+    return cmd, _die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -150,10 +166,11 @@ class EtcdServer:
         if self.proc is not None:
             raise RuntimeError("etcd already started")
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cmd, preexec = die_with_parent(self.command())
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent,
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=preexec,
             )
 
     def start(self, timeout: float = 15.0) -> None:

@@ -6,12 +6,17 @@ from __future__ import annotations
 import pytest
 
 from shoal.agent.dependencies import Dependencies
+from shoal.api.template import TemplateError
 from shoal.api.types import (
+    SERVICE_KIND,
     Config,
     ConfigReference,
     ConfigSpec,
     ContainerSpec,
+    Driver,
     FileTarget,
+    NodeDescription,
+    ObjectRef,
     Secret,
     SecretReference,
     SecretSpec,
@@ -64,3 +69,41 @@ def test_missing_or_removed_ones_fail_the_task_and_a_full_message_starts_afresh(
     deps.apply(Assignments(secrets=[Secret(ID="s1", Spec=SecretSpec(Name="db", Data=b"x"))]))
     with pytest.raises(RuntimeError_, match="invalid uid 'www'"):
         deps.files(bad)
+
+
+def test_templated_configs_and_secrets_are_expanded_for_the_task() -> None:
+    golang = Driver(Name="golang")
+    deps = Dependencies()
+    deps.apply(Assignments(
+        secrets=[Secret(ID="s1", Spec=SecretSpec(Name="pw", Data=b"hunter2")),
+                 Secret(ID="s2", Spec=SecretSpec(Name="dsn", Data=b"user:{{ secret \"pw\" }}@{{ .Node.Hostname }}",
+                                                 Templating=golang))],
+        configs=[Config(ID="c1", Spec=ConfigSpec(Name="base", Data=b"base-conf")),
+                 Config(ID="c2", Spec=ConfigSpec(Name="site", Templating=golang, Data=(
+                     b"svc={{ .Service.Name }} task={{ .Task.Name }} node={{ .Node.Hostname }} "
+                     b'mode={{ env "MODE" }} none={{ env "NONE" }} inc={{ config "base.conf" }}'))),
+                 Config(ID="c3", Spec=ConfigSpec(Name="plain", Data=b"{{ .Service.Name }}"))]))
+    t = Task(ID="tid", Slot=2, NodeID="nid", Owner=ObjectRef(Kind=SERVICE_KIND, ID="sid"),
+             ServiceAnnotations={"Name": "web"},
+             Spec=TaskSpec(Containers=[ContainerSpec(
+                 Image="busybox", Env=["MODE=prod"],
+                 Secrets=[SecretReference(SecretID="s1", SecretName="pw", File=FileTarget(Name="pw")),
+                          SecretReference(SecretID="s2", SecretName="dsn", File=FileTarget(Name="dsn"))],
+                 Configs=[ConfigReference(ConfigID="c1", ConfigName="base", File=FileTarget(Name="base.conf")),
+                          ConfigReference(ConfigID="c2", ConfigName="site", File=FileTarget(Name="site.conf")),
+                          ConfigReference(ConfigID="c3", ConfigName="plain", File=FileTarget(Name="plain"))])]))
+    files = {f.target: f.data for f in deps.files(t, NodeDescription(Hostname="host-1"))}
+    assert files["/run/secrets/dsn"] == b"user:hunter2@host-1"
+    assert files["/site.conf"] == b"svc=web task=web.2.tid node=host-1 mode=prod none= inc=base-conf"
+    assert files["/plain"] == b"{{ .Service.Name }}"  # not templated: as it is
+
+
+def test_a_template_reads_only_what_the_task_references() -> None:
+    deps = Dependencies()
+    deps.apply(Assignments(
+        secrets=[Secret(ID="s1", Spec=SecretSpec(Name="other", Data=b"x"))],
+        configs=[Config(ID="c1", Spec=ConfigSpec(Name="site", Templating=Driver(Name="golang"),
+                                                 Data=b'{{ secret "other" }}'))]))
+    t = with_refs([], [ConfigReference(ConfigID="c1", ConfigName="site", File=FileTarget(Name="site"))])
+    with pytest.raises(TemplateError, match="error calling secret: secret target other not found"):
+        deps.files(t)

@@ -144,6 +144,33 @@ async def test_a_stalled_manager_does_not_mark_its_nodes_down() -> None:
     await d.stop()
 
 
+async def test_only_the_loops_lag_since_a_nodes_last_heartbeat_is_given_back() -> None:
+    """A stall measured apart from the checker (while it awaited a store write, say) is given back to
+    every node, the manager's own among them; a stall before a node's last heartbeat is not."""
+    store = await memory_store()
+    now = [100.0]
+    d = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0])
+    await d.register("own", NodeDescription(Hostname="manager"), "127.0.0.1")
+    other = await d.register("other", NodeDescription(Hostname="worker"), "127.0.0.1")
+
+    def states() -> dict[str, str]:
+        return {n.ID: n.Status.State for n in store.list(Node)}
+
+    now[0] += 4
+    d.count_stall(20.0)  # the loop stalled 20 s: the lag meter woke that late
+    now[0] += 20
+    await d.check_heartbeats()  # 24 s without a heartbeat, 20 of them stalled
+    assert states() == {"own": "ready", "other": "ready"}
+    await other.heartbeat()  # after the stall: none of it is given back to this one
+    now[0] += 14
+    await d.check_heartbeats()  # own: 38 s, 20 stalled: 18 s heard
+    assert states() == {"own": "down", "other": "ready"}
+    now[0] += 1.5
+    await d.check_heartbeats()  # other: 15.5 s heard
+    assert states() == {"own": "down", "other": "down"}
+    await d.stop()
+
+
 async def test_status_reports_are_written_in_bounded_transactions(monkeypatch: Any) -> None:
     from shoal.manager import dispatcher
 
@@ -194,3 +221,47 @@ async def test_a_running_pods_container_restarts_reach_the_store_and_its_state_n
     side = stored.Status.Containers[1]
     assert (side.RestartCount, side.ExitCode, side.PID) == (1, 3, 12)
     await d.stop()
+
+
+async def test_a_new_leader_marks_down_the_nodes_that_found_no_session_with_it() -> None:
+    store = await memory_store()
+    now = [100.0]
+    old = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0])
+    for n in ("alive", "worker-gone", "manager-gone", "manager-alive"):
+        await old.register(n, NodeDescription(Hostname=n), "127.0.0.1",
+                           role="manager" if n.startswith("manager") else "worker")
+    await old.stop()
+    # Another manager leads: the dead one's lease is gone.
+    d = Dispatcher(store, heartbeat_period=5.0, clock=lambda: now[0], lease_gone=lambda nid: nid == "manager-gone")
+
+    def states() -> dict[str, str]:
+        return {n.ID: n.Status.State for n in store.list(Node)}
+
+    now[0] += 0.5
+    await d.check_heartbeats()
+    assert set(states().values()) == {"ready"}
+    now[0] += 0.6  # no session and no lease for more than a second: that manager is gone
+    await d.check_heartbeats()
+    assert states()["manager-gone"] == "down" and states()["worker-gone"] == "ready"
+    await d.register("alive", NodeDescription(Hostname="alive"), "127.0.0.1")
+    await d.register("manager-alive", NodeDescription(Hostname="manager-alive"), "127.0.0.1", role="manager")
+    now[0] += 3.9  # one heartbeat period since this leader started: a live agent has found it by then
+    await d.check_heartbeats()
+    assert states() == {"alive": "ready", "worker-gone": "down", "manager-gone": "down", "manager-alive": "ready"}
+    node = store.get(Node, "worker-gone")
+    assert node is not None and node.Status.Message == "heartbeat failure"
+    now[0] += 10  # a session's node still gets its three heartbeats (Swarm's), counted from its last one
+    await d.check_heartbeats()
+    assert states()["alive"] == "ready"
+    now[0] += 1.2
+    await d.check_heartbeats()
+    assert states()["alive"] == "down"
+    await d.stop()
+
+
+async def test_a_dispatcher_can_be_stopped_again() -> None:
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=5.0)
+    d.start()
+    await d.stop()
+    await d.stop()  # a stop cancelled half-way is finished by the next one

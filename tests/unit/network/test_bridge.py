@@ -35,3 +35,23 @@ def test_a_removed_networks_vxlan_port_with_the_same_vni_gives_way(ns: NetNS) ->
     assert ns.link_lookup(ifname="shx-new00000000") and not ns.link_lookup(ifname="shx-old00000000")
     bridge.ensure_vxlan(ns, "shx-new00000000", 4301, br)  # again: it is there, nothing changes
     assert ns.link_lookup(ifname="shx-new00000000")
+
+
+def test_a_device_of_the_ports_name_that_is_not_the_port_is_made_again(ns: NetNS) -> None:
+    """A device left with the port's name by an earlier swarm (another kind, or another VNI) is
+    replaced by the right port, never an error."""
+    br = bridge.ensure_bridge(ns, "shb-net00000000", "10.213.98.1", 24)
+    ns.link("add", ifname="shx-net00000000", kind="bridge")  # not a VXLAN port at all
+    bridge.ensure_vxlan(ns, "shx-net00000000", 4302, br)
+    assert bridge._vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4302
+    bridge.ensure_vxlan(ns, "shx-net00000000", 4303, br)  # another VNI: made again with this one
+    assert bridge._vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4303
+
+
+def test_a_vni_held_by_a_device_that_is_not_shoals_is_a_clear_error(ns: NetNS) -> None:
+    br = bridge.ensure_bridge(ns, "shb-net00000001", "10.213.97.1", 24)
+    ns.link("add", ifname="vx-theirs", kind="vxlan", vxlan_id=4304, vxlan_port=bridge.VXLAN_PORT)
+    with pytest.raises(OSError, match=r"^the VXLAN port shx-net00000001 \(VNI 4304\) could not be made: "
+                                      r"VNI 4304 is held by vx-theirs$"):
+        bridge.ensure_vxlan(ns, "shx-net00000001", 4304, br)
+    assert ns.link_lookup(ifname="vx-theirs")  # not shoal's: left alone

@@ -66,3 +66,46 @@ async def test_a_detach_waits_for_attaches_and_runs_alone() -> None:
     release.set()
     await asyncio.gather(a, d, b)
     assert order == ["a in", "a out", "detach", "b in", "b out"]
+
+
+async def test_a_burst_of_tasks_on_one_subnet_loads_the_egress_table_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tasks that find a sync running wait for it, and find their subnet loaded by it."""
+    calls: list[set[str]] = []
+
+    def sync(out: set[str], local: set[str]) -> None:
+        time.sleep(0.02)
+        calls.append(set(local))
+
+    monkeypatch.setattr(egress, "sync", sync)
+    net = node.NodeNetwork(tmp_path)
+    subnet = {"10.213.72.0/24"}
+    await asyncio.gather(*(net._sync_egress(f"t{i}", subnet, subnet) for i in range(20)))
+    assert calls == [subnet]
+
+
+async def test_a_waiter_that_gives_up_holds_no_one_back() -> None:
+    lock = node.SharedLock()
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.shared():
+            inside.set()
+            await release.wait()
+
+    async def alone() -> None:
+        async with lock.exclusive():
+            pass
+
+    h = asyncio.ensure_future(holder())
+    await inside.wait()
+    waiting = asyncio.ensure_future(alone())
+    other = asyncio.ensure_future(alone())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    await asyncio.gather(h, other)
+    assert waiting.cancelled()
+    async with lock.shared():  # free again
+        pass

@@ -3,6 +3,11 @@
 tasks, a bar per replica slot (replicated) or per node (global), polling every 200 ms, without
 docker's extra monitor-period wait. On a terminal the lines are redrawn in place; elsewhere each
 change is a new line.
+
+A job is followed until its current run completed (``job complete``): a replicated job shows
+``job progress: N out of T complete``, ``active tasks: A out of M tasks`` and a bar per slot (slot
+*n* as ``n+1/T``), a global job its completions over the nodes that had a task when it began; only
+tasks of the job's current run (``JobIteration``) count.
 """
 
 from __future__ import annotations
@@ -207,12 +212,113 @@ class _Rollout:
             self.rollback = True
 
 
-def _progress_for(svc: dict[str, Any], po: ProgressOut) -> ReplicatedProgress | GlobalProgress:
+def _job_run(svc: dict[str, Any]) -> int:
+    return int(((svc.get("JobStatus") or {}).get("JobIteration") or {}).get("Index", 0))
+
+
+def _of_run(t: dict[str, Any], run: int) -> bool:
+    it = t.get("JobIteration")
+    return it is not None and it.get("Index", 0) == run
+
+
+def _lowest_per(tasks: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> dict[Any, dict[str, Any]]:
+    """For each key (slot or node) the task of lowest state (docker's job progress keeps that one)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for t in tasks:
+        st = (t.get("Status") or {}).get("State", "")
+        if not NUMBERED.get(t.get("DesiredState", "")) or not NUMBERED.get(st):
+            continue
+        ex = out.get(key(t))
+        if ex is None or NUMBERED[ex["Status"]["State"]] > NUMBERED[st]:
+            out[key(t)] = t
+    return out
+
+
+def _write_job_task(out: ProgressOut, id_: str, t: dict[str, Any]) -> None:
+    err = t["Status"].get("Err", "")
+    st = t["Status"]["State"]
+    out.write(id_, trunc_error(err) if err else f"{st:<{LONGEST_STATE}}", 0 if err else NUMBERED[st], 10)
+
+
+class ReplicatedJobProgress:
+    def __init__(self, out: ProgressOut, svc: dict[str, Any]) -> None:
+        rj = svc["Spec"]["Mode"]["ReplicatedJob"]
+        self.out = out
+        self.concurrent, self.total = int(rj.get("MaxConcurrent") or 0), int(rj.get("TotalCompletions") or 0)
+        self.run = _job_run(svc)
+        self.digits, self.active_digits = len(str(self.total)), len(str(self.concurrent))
+        self.initialized = False
+
+    def _overall(self, active: int, complete: int) -> None:
+        self.out.write("job progress", f"{complete:>{self.digits}} out of {self.total} complete", complete, self.total)
+        most = min(self.total - complete, self.concurrent)
+        w = self.active_digits
+        self.out.write("active tasks", f"{active:>{w}} out of {most:>{w}} tasks")
+
+    def update(self, svc: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool) -> bool:
+        if not self.initialized:
+            self._overall(0, 0)
+            if self.total <= MAX_BARS:
+                for i in range(1, self.total + 1):
+                    self.out.write(f"{i}/{self.total}", " ")
+            self.initialized = True
+        by_slot = _lowest_per([t for t in tasks if _of_run(t, self.run)], lambda t: t.get("Slot", 0))
+        running = complete = 0
+        for slot in sorted(by_slot):
+            t = by_slot[slot]
+            if self.total <= MAX_BARS:
+                _write_job_task(self.out, f"{slot + 1}/{self.total}", t)
+            state = NUMBERED[t["Status"]["State"]]
+            running += state < NUMBERED["complete"]
+            complete += state == NUMBERED["complete"]
+        self._overall(running, complete)
+        return complete == self.total
+
+
+class GlobalJobProgress:
+    def __init__(self, out: ProgressOut) -> None:
+        self.out = out
+        self.nodes: set[str] | None = None  # the nodes with a task of the run when it was first seen
+        self.digits = 1
+
+    def _overall(self, complete: int) -> None:
+        total = len(self.nodes or ())
+        self.out.write("job progress", f"{complete:>{self.digits}} out of {total} complete", complete, total)
+
+    def update(self, svc: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool) -> bool:
+        run = _job_run(svc)
+        mine = [t for t in tasks if _of_run(t, run)]
+        if self.nodes is None:
+            if not tasks and active:
+                self.out.write("job progress", "waiting for tasks")
+                return False
+            self.nodes = {t.get("NodeID", "") for t in mine}
+            self.digits = len(str(len(self.nodes)))
+            self._overall(0)
+        by_node = _lowest_per([t for t in mine if t.get("NodeID", "") in self.nodes], lambda t: t.get("NodeID", ""))
+        complete = 0
+        for node_id in sorted(by_node):
+            t = by_node[node_id]
+            if len(self.nodes) <= MAX_BARS:
+                _write_job_task(self.out, node_id, t)
+            complete += t["Status"]["State"] == "complete"
+        self._overall(complete)
+        return complete == len(self.nodes)
+
+
+Progress = ReplicatedProgress | GlobalProgress | ReplicatedJobProgress | GlobalJobProgress
+
+
+def _progress_for(svc: dict[str, Any], po: ProgressOut) -> Progress:
     mode = svc["Spec"].get("Mode") or {}
     if mode.get("Replicated") is not None and mode["Replicated"].get("Replicas") is not None:
         return ReplicatedProgress(po)
     if mode.get("Global") is not None:
         return GlobalProgress(po)
+    if mode.get("ReplicatedJob") is not None:
+        return ReplicatedJobProgress(po, svc)
+    if mode.get("GlobalJob") is not None:
+        return GlobalJobProgress(po)
     raise DockerError("unrecognized service mode")
 
 
@@ -221,7 +327,7 @@ def wait_on_service(c: Client, service_ref: str, quiet: bool = False, interval: 
     """Follow a service until its up-to-date tasks run (docker's ``ServiceProgress``, minus the
     monitor-period verification wait)."""
     po = ProgressOut(out, quiet)
-    updater: ReplicatedProgress | GlobalProgress | None = None
+    updater: Progress | None = None
     rollout = _Rollout(po)
     converged = False
     try:
@@ -237,6 +343,9 @@ def wait_on_service(c: Client, service_ref: str, quiet: bool = False, interval: 
             nodes = c.get("/nodes") or []
             active = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") != "down"}
             converged = updater.update(svc, tasks or [], active, rollout.rollback)
+            if converged and svc.get("JobStatus") is not None:  # a job stays done: nothing to verify
+                po.write("", "job complete")
+                return
             if converged:
                 po.write("verify", f"Service {service_ref} converged")
                 if rollout.message is not None:

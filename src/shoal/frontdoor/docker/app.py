@@ -29,19 +29,18 @@ import msgspec
 from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
-from shoal.api.control import NetworkCreateRequest
 from shoal.api.errors import InvalidArgument, ShoalError
 from shoal.api.nodeinfo import ImageInfo, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
-    Network,
     SecretSpec,
     Service,
     Task,
     parse_ts,
 )
-from shoal.frontdoor.docker import containers, logstream, wire
+from shoal.frontdoor.docker import containers, gojson, logstream, networks, query, wire
+from shoal.frontdoor.docker import events as events_door
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, NodeAPI, Payloads
@@ -122,7 +121,7 @@ def filters_of(request: web.Request) -> dict[str, list[str]]:
 
 
 def qbool(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "").lower() in ("1", "true", "yes")
+    return query.bool_value(request.query, name)
 
 
 def qint(request: web.Request, name: str) -> int:
@@ -158,7 +157,7 @@ async def body_as(request: web.Request, typ: type) -> Any:
     raw = await request.read()
     if not raw.strip():
         return typ()
-    return msgspec.json.decode(raw, type=typ)
+    return gojson.decode(raw, typ)
 
 
 def node(request: web.Request) -> NodeAPI:
@@ -245,7 +244,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
         "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
         "Debug": False, "NFd": 0, "NGoroutines": 0, "SystemTime": "", "LoggingDriver": "json-file",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": 0,
+        "CgroupDriver": "cgroupfs", "CgroupVersion": "1", "NEventsListener": node(request).events.listeners,
         "KernelVersion": _kernel(), "OperatingSystem": "shoal on " + platform.system(), "OSVersion": "",
         "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/", "RegistryConfig": None,
@@ -277,9 +276,12 @@ class InitRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_init(request: web.Request) -> web.StreamResponse:
     req: InitRequest = await body_as(request, InitRequest)
+    # Autolock is asked for either way, as dockerd takes it: the request's flag (the docker CLI's) or
+    # the spec's encryption config (the Docker SDK's).
+    autolock = req.AutoLockManagers or req.Spec.EncryptionConfig.AutoLockManagers
     node_id = await node(request).swarm_init(
         req.AdvertiseAddr, req.ListenAddr, req.Spec, req.DefaultAddrPool, req.SubnetSize, req.DataPathPort,
-        req.ForceNewCluster, req.AutoLockManagers,
+        req.ForceNewCluster, autolock, data_path_addr=req.DataPathAddr,
     )
     return jresp(node_id)
 
@@ -295,7 +297,8 @@ class JoinRequest(msgspec.Struct, kw_only=True):
 
 async def swarm_join(request: web.Request) -> web.StreamResponse:
     req: JoinRequest = await body_as(request, JoinRequest)
-    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr)
+    await node(request).swarm_join(req.RemoteAddrs or [], req.JoinToken, req.ListenAddr, req.AdvertiseAddr,
+                                   data_path_addr=req.DataPathAddr)
     return web.Response(status=200)
 
 
@@ -334,12 +337,23 @@ async def swarm_unlock(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- nodes
 
 
+def node_json(c: Control, n: Any) -> dict[str, Any]:
+    """A node as dockerd shows it: its TLS info is its certificate's issuer, the swarm's root CA."""
+    data = wire.object_json(n)
+    desc = data.get("Description")
+    if isinstance(desc, dict) and not desc.get("TLSInfo"):
+        desc["TLSInfo"] = gojson.to_json(c.cluster_view().TLSInfo)
+    return data
+
+
 async def nodes_list(request: web.Request) -> web.StreamResponse:
-    return jresp([wire.object_json(n) for n in control(request).nodes(filters_of(request))])
+    c = control(request)
+    return jresp([node_json(c, n) for n in c.nodes(filters_of(request))])
 
 
 async def node_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(wire.object_json(control(request).node(request.match_info["id"])))
+    c = control(request)
+    return jresp(node_json(c, c.node(request.match_info["id"])))
 
 
 async def node_update(request: web.Request) -> web.StreamResponse:
@@ -360,17 +374,19 @@ async def node_delete(request: web.Request) -> web.StreamResponse:
 # ---------------------------------------------------------------- services
 
 
-def task_json(t: Task) -> wire.Task:
+def task_json(t: Task) -> dict[str, Any]:
     """The task in Docker's shape (without the registry credentials it carries, as Swarm)."""
-    return wire.task_from_core(t)
+    return wire.tasks_json([t])[0]
 
 
-def service_json(c: Control | None, s: Service, status: bool = False, defaults: bool = False) -> wire.Service:
-    """``c``: the control API (needed for ``status`` and ``defaults`` only)."""
+def service_json(c: Control | None, s: Service, status: bool = False, defaults: bool = False) -> dict[str, Any]:
+    """The service as dockerd writes it (``omitempty``); ``c``: the control API (needed for ``status``
+    and ``defaults`` only)."""
     out = wire.service_from_core(c.with_defaults(s) if defaults and c is not None else s)
     if status and c is not None:
         out.ServiceStatus = c.service_status(s)
-    return out
+    data: dict[str, Any] = gojson.to_json(out)
+    return data
 
 
 def _go_uint(value: int | None, field: str, bits: int) -> None:
@@ -386,6 +402,9 @@ async def service_spec(request: web.Request) -> Any:
     spec: wire.ServiceSpec = await body_as(request, wire.ServiceSpec)
     if spec.Mode.Replicated is not None:
         _go_uint(spec.Mode.Replicated.Replicas, "ReplicatedService.Mode.Replicated.Replicas", 64)
+    if spec.Mode.ReplicatedJob is not None:
+        _go_uint(spec.Mode.ReplicatedJob.MaxConcurrent, "ReplicatedJob.Mode.ReplicatedJob.MaxConcurrent", 64)
+        _go_uint(spec.Mode.ReplicatedJob.TotalCompletions, "ReplicatedJob.Mode.ReplicatedJob.TotalCompletions", 64)
     for p in spec.EndpointSpec.Ports or [] if spec.EndpointSpec is not None else []:
         _go_uint(p.TargetPort, "PortConfig.EndpointSpec.Ports.TargetPort", 32)
         _go_uint(p.PublishedPort, "PortConfig.EndpointSpec.Ports.PublishedPort", 32)
@@ -449,7 +468,7 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
 
 
 async def tasks_list(request: web.Request) -> web.StreamResponse:
-    return jresp(wire.tasks_from_core(control(request).tasks(filters_of(request))))
+    return jresp(wire.tasks_json(control(request).tasks(filters_of(request))))
 
 
 async def task_inspect(request: web.Request) -> web.StreamResponse:
@@ -636,45 +655,14 @@ async def auth(request: web.Request) -> web.StreamResponse:
     return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
-# ---------------------------------------------------------------- networks
+# ---------------------------------------------------------------- containers (the node's own and the swarm's)
 
 
-def network_json(n: Network) -> dict[str, Any]:
-    """A swarm network in the Engine API's NetworkResource shape."""
-    configs = []
-    for c in n.IPAMOptions.Configs or []:
-        conf = {"Subnet": c.Subnet, "Gateway": c.Gateway}
-        if c.Range:
-            conf["IPRange"] = c.Range
-        configs.append(conf)
-    return {
-        "Name": n.Spec.Name, "Id": n.ID, "Created": n.CreatedAt, "Scope": "swarm",
-        "Driver": n.DriverState.Name or "overlay", "EnableIPv4": True, "EnableIPv6": False,
-        "IPAM": {"Driver": n.IPAMOptions.Driver.Name or "default", "Options": None, "Config": configs},
-        "Internal": n.Spec.Internal, "Attachable": n.Spec.Attachable, "Ingress": n.Spec.Ingress,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
-        "Options": n.DriverState.Options or {}, "Labels": n.Spec.Labels or {},
-    }
+def container_summaries(n: NodeAPI) -> list[dict[str, Any]]:
+    """Every container of this node in ``GET /containers/json?all=1``'s shape."""
+    return [containers.summary(c) for c in n.local_containers.list(all_=True)]
 
 
-async def networks_list(request: web.Request) -> web.StreamResponse:
-    return jresp([network_json(n) for n in control(request).networks.networks(filters_of(request))])
-
-
-async def network_inspect(request: web.Request) -> web.StreamResponse:
-    return jresp(network_json(control(request).networks.network(request.match_info["id"])))
-
-
-async def network_create(request: web.Request) -> web.StreamResponse:
-    c = control(request)
-    req: NetworkCreateRequest = await body_as(request, NetworkCreateRequest)
-    net = await c.networks.create(req)
-    return jresp({"Id": net.ID, "Warning": ""}, 201)
-
-
-async def network_delete(request: web.Request) -> web.StreamResponse:
-    await control(request).networks.remove(request.match_info["id"])
-    return web.Response(status=204)
 
 
 # ---------------------------------------------------------------- secrets and configs
@@ -745,8 +733,7 @@ class VolumeCreateRequest(msgspec.Struct):
 
 
 async def volume_create(request: web.Request) -> web.StreamResponse:
-    check_for_json(request)
-    req = msgspec.json.decode(await request.read() or b"{}", type=VolumeCreateRequest)
+    req: VolumeCreateRequest = await body_as(request, VolumeCreateRequest)
     name = req.Name or os.urandom(32).hex()  # Docker names an unnamed volume with 64 hex digits
     return jresp(volume_json(node(request).local_volumes.create(name, req.Driver, req.Labels, req.DriverOpts)), 201)
 
@@ -786,14 +773,14 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
     *containers.ROUTES,
-    ("GET", "/networks", networks_list), ("POST", "/networks/create", network_create),
-    ("GET", "/networks/{id}", network_inspect), ("DELETE", "/networks/{id}", network_delete),
+    *networks.ROUTES,
     *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
         ("GET", "", payloads_list), ("POST", "/create", payload_create), ("GET", "/{id}", payload_inspect),
         ("POST", "/{id}/update", payload_update), ("DELETE", "/{id}", payload_delete))),
     ("GET", "/volumes", volumes_list), ("POST", "/volumes/create", volume_create),
     ("POST", "/volumes/prune", volumes_prune), ("GET", "/volumes/{name}", volume_inspect),
     ("DELETE", "/volumes/{name}", volume_delete),
+    *events_door.routes(events_door.Door(node, filters_of, image_summary, container_summaries)),
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
     ("GET", "/shoal/kubeconfig", kubeconfig_get),

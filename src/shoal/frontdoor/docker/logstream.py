@@ -20,6 +20,7 @@ from aiohttp import web
 from shoal.api.errors import InvalidArgument
 from shoal.api.nodeinfo import LogEntry, LogOptions, LogSelector
 from shoal.api.types import Service, Task, first_container, service_id_of
+from shoal.frontdoor.docker.query import bool_value
 from shoal.nodeapi import Logs
 
 STREAM_TYPE = {"stdout": 1, "stderr": 2}
@@ -53,21 +54,21 @@ def _line(e: LogEntry, timestamps: bool, details: bool) -> bytes:
 
 def options_of(request: web.Request) -> LogOptions:
     q = request.query
-    stdout = q.get("stdout", "") in ("1", "true")
-    stderr = q.get("stderr", "") in ("1", "true")
+    stdout = bool_value(q, "stdout")
+    stderr = bool_value(q, "stderr")
     if not stdout and not stderr:
         raise InvalidArgument("Bad parameters: you must choose at least one stream")
     tail_raw = q.get("tail", "all")
     tail = -1 if tail_raw in ("", "all") else int(tail_raw)
-    return LogOptions(since=_since(q.get("since", "")), tail=tail, follow=q.get("follow", "") in ("1", "true"),
+    return LogOptions(since=_since(q.get("since", "")), tail=tail, follow=bool_value(q, "follow"),
                       stdout=stdout, stderr=stderr)
 
 
 async def serve(request: web.Request, logs: Logs, service: Service | None = None,
                 task: Task | None = None) -> web.StreamResponse:
     q = request.query
-    timestamps = q.get("timestamps", "") in ("1", "true")
-    details = q.get("details", "") in ("1", "true")
+    timestamps = bool_value(q, "timestamps")
+    details = bool_value(q, "details")
     options = options_of(request)
     spec = (service.Spec.TaskTemplate if service else task.Spec if task else None)
     first = first_container(spec) if spec else None

@@ -52,6 +52,7 @@ from shoal.api.types import (
     Version,
     VersionRef,
 )
+from shoal.frontdoor.docker import gojson
 
 
 class Placement(Base):
@@ -169,6 +170,31 @@ class Task(Base):
     ServiceAnnotations: dict[str, Any] | None = None
 
 
+class JobVersion(Base, omit_defaults=True):
+    """A job's run as Docker writes it: ``{}`` for the first (Go's ``Index uint64 `json:",omitempty"```)."""
+
+    Index: int = 0
+
+
+class JobStatus(Base):
+    JobIteration: JobVersion = field(default_factory=JobVersion)
+    LastExecution: str = ""
+
+
+class JobService(Service, kw_only=True):
+    """A job (replicated-job, global-job): a service with its ``JobStatus``, which Docker leaves out of
+    any other service (Go's ``omitempty``)."""
+
+    JobStatus: JobStatus
+
+
+class JobTask(Task, kw_only=True):
+    """A job's task: a task with the run of the job it belongs to (``JobIteration``), which Docker
+    leaves out of any other task."""
+
+    JobIteration: JobVersion
+
+
 # ---------------------------------------------------------------- to and from the core
 
 _NOT_DOCKERS = (*META_ONLY, "Name", "Labels")
@@ -182,7 +208,7 @@ def object_json(obj: Any) -> dict[str, Any]:
     """An object whose Docker shape is the core's (Node, Secret, Config, Cluster) as Docker shows it:
     without the metadata Docker's object does not have (``api.meta.META_ONLY``, and the name and
     labels, which Docker has in the spec)."""
-    data: dict[str, Any] = msgspec.to_builtins(obj)
+    data: dict[str, Any] = gojson.to_json(obj)
     for k in _NOT_DOCKERS:
         data.pop(k, None)
     spec = data.get("Spec")
@@ -201,20 +227,30 @@ def attachments_json(atts: list[NetworkAttachment] | None) -> list[dict[str, Any
     """A task's network attachments as Docker shows them: each network without the metadata."""
     if atts is None:
         return None
-    out: list[dict[str, Any]] = msgspec.to_builtins(atts)
+    out: list[dict[str, Any]] = gojson.to_json(atts, list[NetworkAttachment])
     for a in out:
         for k in _NOT_DOCKERS:
             a["Network"].pop(k, None)
     return out
 
 
+# dockerd shows the defaults of a container's isolation and a task's runtime by name; the core keeps
+# them empty (a spec sent back with them is the same spec).
+DEFAULT_ISOLATION = "default"
+CONTAINER_RUNTIME = "container"
+
+
 def container_to_core(c: ContainerSpec, name: str = MAIN_CONTAINER) -> core.ContainerSpec:
-    return core.ContainerSpec(Name=name, **{f: getattr(c, f) for f in _CONTAINER_FIELDS})
+    out = core.ContainerSpec(Name=name, **{f: getattr(c, f) for f in _CONTAINER_FIELDS})
+    if out.Isolation == DEFAULT_ISOLATION:
+        out.Isolation = ""
+    return out
 
 
 def container_from_core(c: core.ContainerSpec) -> ContainerSpec:
     out = ContainerSpec(**{f: getattr(c, f) for f in _CONTAINER_FIELDS})
     out.PullOptions = None
+    out.Isolation = out.Isolation or DEFAULT_ISOLATION
     return out
 
 
@@ -243,7 +279,8 @@ def task_spec_to_core(s: TaskSpec) -> core.TaskSpec:
     return core.TaskSpec(
         Containers=[container_to_core(s.ContainerSpec)] if s.ContainerSpec is not None else [],
         Resources=s.Resources, RestartPolicy=s.RestartPolicy, Placement=placement_to_core(s.Placement),
-        Networks=s.Networks, LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
+        Networks=s.Networks, LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate,
+        Runtime="" if s.Runtime == CONTAINER_RUNTIME else s.Runtime)
 
 
 def task_spec_from_core(s: core.TaskSpec) -> TaskSpec:
@@ -260,16 +297,29 @@ def service_spec_to_core(s: ServiceSpec) -> core.ServiceSpec:
 
 
 def service_spec_from_core(s: core.ServiceSpec) -> ServiceSpec:
+    """A service's spec: its task template names its runtime, as dockerd's (a task's does not)."""
+    tt = task_spec_from_core(s.TaskTemplate)
+    tt.Runtime = tt.Runtime or CONTAINER_RUNTIME
     return ServiceSpec(
-        Name=s.Name, Labels=s.Labels, TaskTemplate=task_spec_from_core(s.TaskTemplate), Mode=s.Mode,
+        Name=s.Name, Labels=s.Labels, TaskTemplate=tt, Mode=s.Mode,
         UpdateConfig=s.UpdateConfig, RollbackConfig=s.RollbackConfig, EndpointSpec=s.EndpointSpec)
 
 
 def service_from_core(s: core.Service) -> Service:
-    return Service(
-        Spec=service_spec_from_core(s.Spec),
-        PreviousSpec=service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None,
-        **{f: getattr(s, f) for f in _SERVICE_FIELDS})
+    """The service; its ``Endpoint.Spec`` is its spec's endpoint spec as dockerd shows it (empty when
+    the spec has none); a job's has its ``JobStatus``."""
+    spec = service_spec_from_core(s.Spec)
+    previous = service_spec_from_core(s.PreviousSpec) if s.PreviousSpec is not None else None
+    fields = {f: getattr(s, f) for f in _SERVICE_FIELDS}
+    if s.Spec.EndpointSpec is None:
+        ep = s.Endpoint
+        fields["Endpoint"] = Endpoint(Spec=EndpointSpec(Mode=""), Ports=ep.Ports if ep else None,
+                                      VirtualIPs=ep.VirtualIPs if ep else None)
+    if s.JobStatus is not None:
+        job = JobStatus(JobIteration=JobVersion(Index=s.JobStatus.JobIteration.Index),
+                        LastExecution=s.JobStatus.LastExecution)
+        return JobService(Spec=spec, PreviousSpec=previous, JobStatus=job, **fields)
+    return Service(Spec=spec, PreviousSpec=previous, **fields)
 
 
 def task_status_from_core(s: core.TaskStatus) -> TaskStatus:
@@ -287,8 +337,12 @@ def task_from_core(t: core.Task, specs: dict[int, TaskSpec] | None = None) -> Ta
         spec = task_spec_from_core(t.Spec)
         if specs is not None:
             specs[id(t.Spec)] = spec
-    return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=task_status_from_core(t.Status),
-                NetworksAttachments=attachments_json(t.NetworksAttachments), **{f: getattr(t, f) for f in _TASK_FIELDS})
+    fields = {f: getattr(t, f) for f in _TASK_FIELDS}
+    status, atts = task_status_from_core(t.Status), attachments_json(t.NetworksAttachments)
+    if t.JobIteration is not None:
+        return JobTask(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts,
+                       JobIteration=JobVersion(Index=t.JobIteration.Index), **fields)
+    return Task(Spec=spec, ServiceID=core.service_id_of(t), Status=status, NetworksAttachments=atts, **fields)
 
 
 def tasks_from_core(tasks: list[core.Task]) -> list[Task]:
@@ -312,3 +366,37 @@ def task_to_core(t: Task) -> core.Task:
         NetworksAttachments=msgspec.convert(t.NetworksAttachments, list[NetworkAttachment] | None),
         **{f: getattr(t, f) for f in _TASK_FIELDS})
 
+
+
+# dockerd's fields without ``omitempty`` (``gojson``: the others are left out when empty)
+gojson.keep(Placement, ())
+gojson.keep(NodeSpec, ("Labels",))
+gojson.keep(ContainerSpec, ())
+gojson.keep(TaskSpec, ("ForceUpdate",))
+gojson.keep(ServiceSpec, ("Labels", "TaskTemplate", "Mode"), objects=("Labels",))
+gojson.keep(Service, ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Endpoint"))
+gojson.keep(ContainerStatus, ())
+gojson.keep(TaskStatus, ("Timestamp", "PortStatus"), objects=("PortStatus",))
+gojson.keep(Task, ("ID", "Version", "CreatedAt", "UpdatedAt", "Labels", "Spec", "Status"), objects=("Labels",))
+gojson.keep(JobService, ("ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "Endpoint", "JobStatus"))
+gojson.keep(JobTask, ("ID", "Version", "CreatedAt", "UpdatedAt", "Labels", "Spec", "Status", "JobIteration"),
+            objects=("Labels",))
+
+
+def tasks_json(tasks: list[core.Task]) -> list[dict[str, Any]]:
+    """Tasks as dockerd writes them (``omitempty``): a spec the tasks share (a service's) is made and
+    trimmed once for the whole answer."""
+    specs: dict[int, dict[str, Any]] = {}
+    wspecs: dict[int, TaskSpec] = {}
+    out = []
+    empty = TaskSpec()
+    for t in tasks:
+        w = task_from_core(t, wspecs)
+        spec = specs.get(id(w.Spec))
+        if spec is None:
+            spec = specs[id(w.Spec)] = gojson.to_json(w.Spec)
+        w.Spec = empty
+        data: dict[str, Any] = gojson.to_json(w)
+        data["Spec"] = spec
+        out.append(data)
+    return out

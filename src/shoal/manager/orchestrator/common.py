@@ -34,6 +34,34 @@ def is_global(s: Service) -> bool:
     return s.Spec.Mode.Global is not None
 
 
+def is_replicated_job(s: Service) -> bool:
+    return s.Spec.Mode.ReplicatedJob is not None
+
+
+def is_global_job(s: Service) -> bool:
+    return s.Spec.Mode.GlobalJob is not None
+
+
+def is_job(s: Service) -> bool:
+    return s.Spec.Mode.ReplicatedJob is not None or s.Spec.Mode.GlobalJob is not None
+
+
+def job_run(s: Service) -> int:
+    """The job's current run (``JobIteration.Index``; 0 before it has a ``JobStatus``, as SwarmKit)."""
+    return s.JobStatus.JobIteration.Index if s.JobStatus is not None else 0
+
+
+def per_node(s: Service) -> bool:
+    """The service has one task per node (global, or a global job) rather than numbered slots."""
+    return s.Spec.Mode.Global is not None or s.Spec.Mode.GlobalJob is not None
+
+
+def wanted_until(t: Task) -> TaskState:
+    """The desired state up to which a task is meant to run: a job's task is wanted ``complete`` (it
+    runs until its container exits, as SwarmKit's), any other ``running``."""
+    return TaskState.COMPLETE if t.JobIteration is not None else TaskState.RUNNING
+
+
 def replicas(s: Service) -> int:
     r = s.Spec.Mode.Replicated
     return (r.Replicas if r is not None and r.Replicas is not None else 1) if r is not None else 0
@@ -91,6 +119,8 @@ def service_owner(service: Service) -> ObjectRef:
 
 
 def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskState = TaskState.RUNNING) -> Task:
+    """A task of the service's current spec. A job's task belongs to the job's current run
+    (``JobIteration``); its caller wants it ``complete`` (or ``ready``, a restart held back)."""
     # The service's template itself, not a copy: stored objects are never changed in place (every
     # writer copies first), so a service's tasks can share it, as they share it in the store's cache.
     spec = service.Spec.TaskTemplate
@@ -109,6 +139,8 @@ def new_task(service: Service, slot: int = 0, node_id: str = "", desired: TaskSt
         Endpoint=endpoint,
         ServiceAnnotations=service_annotations(service),
     )
+    if is_job(service):
+        t.JobIteration = Version(Index=job_run(service))
     if not needs_allocation(t):  # nothing for the allocator to give: straight to pending
         t.Status.State, t.Status.Message = TaskState.PENDING, STATE_MESSAGE[TaskState.PENDING]
     return t

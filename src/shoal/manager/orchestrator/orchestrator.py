@@ -19,6 +19,9 @@ Per service (``replicated.py``, ``global_.py`` hold the mode-specific parts):
 3. updates (``update.py``: ``UpdateSupervisor``, with ``rolling.py`` and ``monitor.py``) — tasks made
    from an older spec are replaced in batches, and tasks whose spec did not change are brought to the
    service's new spec version in place.
+
+A job (replicated-job, global-job) is reconciled by ``jobs.py`` instead of steps 2 and 3: its tasks
+run to completion, and an update of the job is a new run of it, not a rolling update.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import time
 from shoal.api.errors import Conflict
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.orchestrator import global_, replicated
-from shoal.manager.orchestrator.common import is_global, is_replicated
+from shoal.manager.orchestrator import global_, jobs, replicated
+from shoal.manager.orchestrator.common import is_global, is_global_job, is_replicated, is_replicated_job, per_node
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.orchestrator.restart import RestartSupervisor
 from shoal.manager.orchestrator.update import UpdateSupervisor
@@ -98,7 +101,7 @@ class Orchestrator(Controller):
             ):
                 node_id = (new or old).ID
                 for s in self.store.list(Service):
-                    if is_global(s):
+                    if per_node(s):
                         self.queue.add(s.ID)
                 for t in self.store.tasks_of_node(node_id):
                     if not t.Namespace:
@@ -154,6 +157,12 @@ class Orchestrator(Controller):
             replicated.reconcile(plan, service, tasks, nodes, self.restarts)
         elif is_global(service):
             global_.reconcile(plan, service, tasks, nodes, self.restarts)
+        elif is_replicated_job(service):
+            jobs.reconcile_replicated(plan, service, tasks, nodes, self.restarts)
+            return plan
+        elif is_global_job(service):
+            jobs.reconcile_global(plan, service, tasks, nodes, self.restarts)
+            return plan
         self.updates.reconcile(plan, service)
         return plan
 

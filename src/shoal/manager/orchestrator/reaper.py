@@ -2,8 +2,10 @@
 
 It keeps at most ``TaskHistoryRetentionLimit`` tasks (5 by default) per slot of a replicated service
 or per node of a global one, deleting the oldest that have stopped (or never reached a node and are
-no longer wanted); and it deletes tasks marked ``remove`` (scale-down, service removal, a Pod's
-deletion) once they have stopped or if they never reached a node, and have no finalizers (a Pod's).
+no longer wanted); a job's tasks are never trimmed so (SwarmKit's reaper keeps them: its history is
+what ``docker service ps`` shows of the job's runs); and it deletes tasks marked ``remove``
+(scale-down, service removal, a Pod's deletion) once they have stopped or if they never reached a
+node, and have no finalizers (a Pod's).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def reapable(t: Task) -> bool:
-    return t.Status.State.terminal or (t.Status.State < TaskState.ASSIGNED and t.DesiredState > TaskState.RUNNING)
+    # Not wanted any more: past running (past complete for a job's task, which no other task is wanted).
+    return t.Status.State.terminal or (t.Status.State < TaskState.ASSIGNED and t.DesiredState > TaskState.COMPLETE)
 
 
 class TaskReaper(Loop):
@@ -110,5 +113,6 @@ class TaskReaper(Loop):
 
 def ch_old_slot_matters(t: Task) -> bool:
     """Only stopped tasks can make a slot's history too long. A Pod's task (it has a namespace) has no
-    slot: it stays, ended or not, until it is deleted (marked ``remove``)."""
-    return not t.Namespace and (t.Status.State.terminal or t.DesiredState > TaskState.RUNNING)
+    slot: it stays, ended or not, until it is deleted (marked ``remove``); so does a job's."""
+    return (not t.Namespace and t.JobIteration is None
+            and (t.Status.State.terminal or t.DesiredState > TaskState.RUNNING))

@@ -7,6 +7,11 @@ service) with desired state ``ready``, and promoted to ``running`` after the res
 default; none on a drained node) once the old task has stopped. When the policy says no, the stopped
 task keeps its desired state, so its slot stays filled and is not made again.
 
+A job's task (``jobs.py``) is wanted ``complete`` rather than ``running``: it is never restarted once
+it completed, whatever the condition (``any`` is ``on-failure`` for a job, as SwarmKit has it); its
+replacement belongs to the same run of the job and is promoted to ``complete``. A replicated job's
+slots start at 0, so its restart history is kept by slot, never by node.
+
 Restart history and the replacements still waiting are kept in memory per service, as in SwarmKit;
 delays restart from zero after a manager restart. The supervisor never schedules anything itself: it
 tells the caller, through the plan, when to look at the service again.
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from shoal.api.defaults import SECOND
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.orchestrator.common import is_global, new_task, restart_policy
+from shoal.manager.orchestrator.common import new_task, per_node, restart_policy, wanted_until
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.workqueue import Clock
 
@@ -40,9 +45,10 @@ class RestartSupervisor:
         # service ID -> its replacement tasks waiting to be started (desired state ``ready``)
         self.delayed: dict[str, dict[str, DelayedStart]] = {}
 
-    def _history(self, t: Task) -> deque[float]:
+    def _history(self, t: Task, node_bound: bool) -> deque[float]:
+        """``node_bound``: the service has a task per node, rather than slots (a job's start at 0)."""
         slots = self.history.setdefault(t.Owner.ID, {})
-        key = t.Slot if t.Slot else t.NodeID
+        key: int | str = t.NodeID if node_bound else t.Slot
         hist = slots.get(key)
         if hist is None:
             hist = slots[key] = deque(maxlen=64)
@@ -52,15 +58,15 @@ class RestartSupervisor:
         """Start ``t`` (desired ``ready``) no earlier than ``not_before``, and once ``wait_for`` stopped."""
         self.delayed.setdefault(t.Owner.ID, {})[t.ID] = DelayedStart(t.ID, not_before, wait_for)
 
-    def should_restart(self, t: Task) -> bool:
+    def should_restart(self, t: Task, node_bound: bool) -> bool:
         p = restart_policy(t.Spec.RestartPolicy)
         if p.Condition == "none":
             return False
-        if p.Condition == "on-failure" and t.Status.State == TaskState.COMPLETE:
+        if (p.Condition == "on-failure" or t.JobIteration is not None) and t.Status.State == TaskState.COMPLETE:
             return False
         if not p.MaxAttempts:
             return True
-        hist = self._history(t)
+        hist = self._history(t, node_bound)
         if p.Window:
             horizon = self.clock() - p.Window / SECOND
             return sum(1 for ts in hist if ts >= horizon) < p.MaxAttempts
@@ -71,10 +77,11 @@ class RestartSupervisor:
         node failure, where the slot must move regardless). Returns the changed old task and the
         new one (or None)."""
         old = t
-        if not force and not self.should_restart(t):
+        node_bound = per_node(service)
+        if not force and not self.should_restart(t, node_bound):
             return old, None
         old.DesiredState = TaskState.SHUTDOWN
-        if is_global(service):
+        if node_bound:
             nt = new_task(service, 0, t.NodeID, desired=TaskState.READY)
         else:
             nt = new_task(service, t.Slot, "", desired=TaskState.READY)
@@ -84,7 +91,7 @@ class RestartSupervisor:
         wait_stop = not (t.Status.State > TaskState.RUNNING or (node is not None and node.Status.State == "down"))
         now = self.clock()
         if not force:
-            self._history(t).append(now)  # the newest 64 (maxlen): more than any MaxAttempts asks
+            self._history(t, node_bound).append(now)  # the newest 64 (maxlen): more than any MaxAttempts asks
         self.hold(nt, now + delay, t.ID if wait_stop else "")
         return old, nt
 
@@ -92,13 +99,14 @@ class RestartSupervisor:
                        eligible: set[str] | None = None) -> None:
         """Restart tasks that stopped while wanted running, and move tasks off drained or down nodes.
         ``eligible``: for a global service, the nodes it may run on (tasks elsewhere are shut down)."""
+        node_bound = per_node(service)
         for t in tasks:
-            if t.DesiredState > TaskState.RUNNING:
+            if t.DesiredState > wanted_until(t):
                 continue
             node = nodes.get(t.NodeID) if t.NodeID else None
             stopped = t.Status.State.terminal
             moved = node is not None and (node.Spec.Availability == "drain" or node.Status.State == "down")
-            if is_global(service) and eligible is not None and t.NodeID and t.NodeID not in eligible:
+            if node_bound and eligible is not None and t.NodeID and t.NodeID not in eligible:
                 plan.edit(t).DesiredState = TaskState.SHUTDOWN
                 continue
             if moved and not stopped:
@@ -110,7 +118,7 @@ class RestartSupervisor:
                     # that cannot be found, say): wait that delay out, no tight restart loop.
                     plan.again_in(wait)
                     continue
-                if not self.should_restart(t):
+                if not self.should_restart(t, node_bound):
                     continue
                 _, nt = self.restart(service, plan.edit(t), node)
             else:
@@ -135,7 +143,7 @@ class RestartSupervisor:
                 continue  # the old task still runs; its stopping will wake us
             t = plan.store.get(Task, tid)
             if t is not None and t.DesiredState == TaskState.READY:
-                plan.edit(t).DesiredState = TaskState.RUNNING
+                plan.edit(t).DesiredState = wanted_until(t)
             plan.promoted.append(tid)  # forgotten once the plan is committed
 
     def still_delayed(self, t: Task) -> float | None:

@@ -53,7 +53,7 @@ def counts_on_node(t: Task) -> bool:
 
 
 def needs_scheduling(t: Task) -> bool:
-    return t.Status.State == TaskState.PENDING and t.DesiredState <= TaskState.RUNNING
+    return t.Status.State == TaskState.PENDING and t.DesiredState <= TaskState.COMPLETE  # a job's: complete
 
 
 def node_infos(nodes: list[Node], tasks: list[Task]) -> dict[str, NodeInfo]:

@@ -169,7 +169,7 @@ async def test_unknown_route_or_method_is_docker_404(client: Client) -> None:
     ("GET", "/swarm"), ("GET", "/swarm/unlockkey"), ("POST", "/swarm/update?version=1"),
     ("GET", "/services"), ("GET", "/services/x"), ("POST", "/services/create"), ("DELETE", "/services/x"),
     ("GET", "/tasks"), ("GET", "/tasks/x"), ("GET", "/nodes"), ("GET", "/nodes/x"), ("DELETE", "/nodes/x"),
-    ("GET", "/networks"), ("POST", "/networks/create"), ("GET", "/secrets"), ("POST", "/secrets/create"),
+    ("GET", "/secrets"), ("POST", "/secrets/create"),
     ("GET", "/configs"), ("GET", "/configs/x"),
 ])
 async def test_cluster_routes_outside_a_swarm_say_not_a_manager(client: Client, method: str, path: str) -> None:
@@ -577,7 +577,7 @@ async def test_a_docker_node_update_keeps_the_nodes_taints(manager: Daemon, clie
 
     await m.store.update_with(Node, manager.node_id, taint)
     n = await (await client.get(f"{V}/nodes/{manager.node_id}")).json()
-    assert list(n["Spec"]) == ["Name", "Labels", "Role", "Availability"]
+    assert list(n["Spec"]) == ["Labels", "Role", "Availability"]  # as Docker 20.10: no Taints (nor an empty Name)
     spec = {**n["Spec"], "Labels": {"zone": "a"}, "Taints": [{"Key": "sneaky", "Effect": "NoExecute"}]}
     r = await client.post(f"{V}/nodes/{manager.node_id}/update?version={n['Version']['Index']}", json=spec)
     assert r.status == 200
@@ -667,3 +667,50 @@ async def test_image_load_and_import_stream_bodies_over_the_limit(node: Daemon, 
     r = await client.post(f"{V}/images/create?fromSrc=-&repo=big", data=big)
     assert r.status == 200, await r.text()
     assert (await r.json())["status"].startswith("sha256:")
+
+
+# ---------------------------------------------------------------- JSON as Go reads it (the Docker SDK's bodies)
+
+
+async def test_autolock_asked_in_the_spec_at_init_as_the_docker_sdk_does(client: Client) -> None:
+    """The SDK sends autolock in ``Spec.EncryptionConfig`` and its Raft settings as nulls."""
+    spec = {"Name": "default", "Raft": {"SnapshotInterval": None, "KeepOldSnapshots": None,
+                                        "LogEntriesForSlowFollowers": None, "HeartbeatTick": None,
+                                        "ElectionTick": None},
+            "EncryptionConfig": {"AutoLockManagers": True}, "CAConfig": None, "Labels": None}
+    r = await client.post(f"{V}/swarm/init", json={"ListenAddr": f"127.0.0.1:{free_port()}",
+                                                   "AdvertiseAddr": "127.0.0.1", "Spec": spec})
+    assert r.status == 200, await r.text()
+    swarm = await (await client.get(f"{V}/swarm")).json()
+    assert swarm["Spec"]["EncryptionConfig"] == {"AutoLockManagers": True}
+    key = (await (await client.get(f"{V}/swarm/unlockkey")).json())["UnlockKey"]
+    assert key.startswith("SWMKEY-1-")
+    r = await client.post(f"{V}/swarm/update?version={swarm['Version']['Index']}&rotateManagerUnlockKey=True",
+                          json=swarm["Spec"])
+    assert r.status == 200, await r.text()
+    assert (await (await client.get(f"{V}/swarm/unlockkey")).json())["UnlockKey"] not in ("", key)
+
+
+async def test_a_service_body_is_read_as_go_reads_it(manager: Daemon, client: Client) -> None:
+    body = {"name": "web", "taskTemplate": {"containerSpec": {"image": "busybox", "Env": None}},
+            "Mode": {"replicated": {"Replicas": 5}}, "UpdateConfig": {"order": "start-first", "Delay": None},
+            "Unknown": {"x": 1}}
+    r = await client.post(f"{V}/services/create", json=body)
+    assert r.status == 201, await r.text()
+    svc = await (await client.get(f"{V}/services/web")).json()
+    assert svc["Spec"]["Mode"] == {"Replicated": {"Replicas": 5}}
+    assert svc["Spec"]["UpdateConfig"]["Order"] == "start-first"
+    assert "ServiceStatus" not in svc
+    listed = await (await client.get(f"{V}/services?status=1")).json()
+    assert listed[0]["ServiceStatus"]["DesiredTasks"] == 5
+
+
+async def test_network_inspect_filters_by_scope(manager: Daemon, client: Client) -> None:
+    r = await client.post(f"{V}/networks/create", json={"Name": "front", "Driver": "overlay"})
+    assert r.status == 201
+    nid = (await r.json())["Id"]
+    assert (await client.get(f"{V}/networks/front?scope=swarm")).status == 200
+    for scope in ("local", "global", "bogus"):
+        assert await error(await client.get(f"{V}/networks/front?scope={scope}"), 404) == "network front not found"
+        for ref in (nid, nid[:6]):  # as Docker 20.10: an ID (or its prefix) finds it whatever the scope
+            assert (await client.get(f"{V}/networks/{ref}?scope={scope}")).status == 200

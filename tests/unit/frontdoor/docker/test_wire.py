@@ -11,7 +11,7 @@ import msgspec
 from shoal.api import types as T
 from shoal.api.meta import META_ONLY
 from shoal.api.states import TaskState
-from shoal.frontdoor.docker import app, wire
+from shoal.frontdoor.docker import app, gojson, wire
 from shoal.manager.control import service_with_defaults
 from shoal.store.backend import Put
 from shoal.store.memory import MemoryBackend
@@ -105,7 +105,8 @@ def test_service_json_is_byte_for_byte_what_main_sent() -> None:
 
 def test_task_json_is_byte_for_byte_what_main_sent() -> None:
     assert msgspec.json.encode(app.task_json(task())) == golden.TASK
-    assert msgspec.json.encode(wire.tasks_from_core([task(), task()])) == b"[" + golden.TASK + b"," + golden.TASK + b"]"
+    tasks = gojson.to_json(wire.tasks_from_core([task(), task()]), list[wire.Task])
+    assert msgspec.json.encode(tasks) == b"[" + golden.TASK + b"," + golden.TASK + b"]"
 
 
 def test_registry_credentials_are_never_shown_but_reach_the_core() -> None:
@@ -124,7 +125,11 @@ def test_docker_spec_to_core_and_back() -> None:
     assert spec.TaskTemplate.Resources is not None and spec.TaskTemplate.Resources.Limits is not None
     assert spec.TaskTemplate.Resources.Limits.MemoryBytes == 5
     back = wire.service_spec_from_core(spec)
-    assert back == msgspec.json.decode(msgspec.json.encode(body), type=wire.ServiceSpec)
+    shown = msgspec.json.decode(msgspec.json.encode(body), type=wire.ServiceSpec)
+    assert shown.TaskTemplate.ContainerSpec is not None
+    shown.TaskTemplate.ContainerSpec.Isolation, shown.TaskTemplate.Runtime = "default", "container"  # as dockerd
+    assert back == shown
+    assert wire.service_spec_to_core(back) == spec  # and what dockerd shows reads back the same
     # no ContainerSpec (a spec Docker would reject): no containers, and back to null
     empty = wire.service_spec_to_core(wire.ServiceSpec(Name="x"))
     assert empty.TaskTemplate.Containers == [] and wire.service_spec_from_core(empty).TaskTemplate.ContainerSpec is None
@@ -231,12 +236,12 @@ def test_a_nodes_attachments_show_their_network_without_metadata() -> None:
     node = T.Node(ID="n", Generation=1, Attachments=[T.NetworkAttachment(Network=net, Addresses=["10.0.0.2/24"])])
     plain = T.Node(ID="n", Attachments=[T.NetworkAttachment(Network=T.Network(
         ID="ing", Spec=T.NetworkSpec(Name="ingress", Ingress=True)), Addresses=["10.0.0.2/24"])])
-    want = msgspec.to_builtins(plain)
-    want["Spec"].pop("Taints")  # Kubernetes' only: Docker's node has none
-    want["Description"].pop("System")  # (Kubernetes' nodeInfo)
+    want = gojson.to_json(plain)
+    want["Spec"].pop("Taints", None)  # Kubernetes' only: Docker's node has none
+    want["Description"].pop("System", None)  # (Kubernetes' nodeInfo)
     for k in (*META_ONLY, "Name", "Labels"):
-        want.pop(k)
-        want["Attachments"][0]["Network"].pop(k)
+        want.pop(k, None)
+        want["Attachments"][0]["Network"].pop(k, None)
     assert wire.object_json(node) == want
 
 
