@@ -493,12 +493,22 @@ def image_summary(img: ImageInfo) -> dict[str, Any]:
     }
 
 
+# An image's ContainerConfig when it has none (an imported one), as Docker 20.10 shows it.
+EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+
+
 def image_inspect_json(img: ImageInfo) -> dict[str, Any]:
     size = img.Size
     cfg = img.Config
     return {
         "Id": img.ID, "RepoTags": img.Tags, "RepoDigests": img.RepoDigests, "Parent": "",
         "Comment": "",
+        # docker-compose 1.29 reads ContainerConfig when it recreates a container (its volumes)
+        "Container": cfg.get("container", ""),
+        "ContainerConfig": {**EMPTY_CONTAINER_CONFIG, **(cfg.get("container_config") or {})},
         "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": img.container_config, "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", ""), "Size": size, "VirtualSize": size,
