@@ -62,6 +62,9 @@ class Container(msgspec.Struct, kw_only=True):
     Gateway: str = ""
     MacAddress: str = ""
     NetworkMode: str = "default"
+    NetworkingConfig: dict[str, Any] = msgspec.field(default_factory=dict)  # as the create request sent it
+    Networks: dict[str, Any] | None = None  # NetworkSettings.Networks when the node's local networks tell
+    Ports: dict[str, Any] | None = None  # NetworkSettings.Ports, the same way
     LogPath: str = ""
     Task: str = ""  # a swarm task's container: its task ID ("" for the node's own)
     Removing: bool = False  # AutoRemove: removed when it exits
