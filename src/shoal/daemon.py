@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from shoal import pki
 from shoal.agent import remote
+from shoal.agent.containernets import ContainerNets
 from shoal.agent.containers import LocalContainers
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
@@ -163,7 +164,8 @@ class Daemon:
         self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
                                            self.events, network=self.network, exec_target=self.exec_target,
                                            console=self.console,
-                                           tasks=self.containers, fail_task=self._fail_task_container)
+                                           tasks=self.containers, fail_task=self._fail_task_container,
+                                           nets=self._container_nets())
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
         self.worker: Worker | None = None
@@ -750,6 +752,12 @@ class Daemon:
         task fails and its service replaces it, as Swarm does."""
         log.info("task %s: %s", task_id, reason)
         await self.runtime.stop(task_id, "KILL", 0.0)
+
+    def _container_nets(self) -> ContainerNets | None:
+        """The node's own containers on its local networks (a runtime whose tasks have sandboxes)."""
+        if self.network is None:
+            return None
+        return ContainerNets(self.local_networks, self.network)
 
     def _local_network_store(self) -> LocalNetworks:
         if self._local_store is None:

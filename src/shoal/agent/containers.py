@@ -52,6 +52,7 @@ from typing import Any, BinaryIO, Protocol
 import msgspec
 
 from shoal.agent import health
+from shoal.agent.containernets import ContainerNets
 from shoal.agent.logs import parse as parse_log
 from shoal.agent.logs import read as read_log
 from shoal.api.containers import (
@@ -84,7 +85,7 @@ from shoal.api.types import (
     parse_ts,
     service_id_of,
 )
-from shoal.network.sandbox import Sandboxes
+from shoal.network.sandbox import Sandbox, Sandboxes
 from shoal.runtime import private
 from shoal.runtime.base import Console, MultiContainer, Runtime, RuntimeError_, container_key, container_name
 from shoal.runtime.images import ImageStore
@@ -227,7 +228,7 @@ class LocalContainers:
                  console: Console | None = None,
                  tasks: Callable[[], builtins.list[LocalTask]] | None = None,
                  fail_task: Callable[[str, str], Awaitable[None]] | None = None,
-                 hostname: str = "") -> None:
+                 hostname: str = "", nets: ContainerNets | None = None) -> None:
         self.root = root
         self.runtime = runtime
         self.images = images
@@ -238,6 +239,9 @@ class LocalContainers:
         self.tasks = tasks or (lambda: [])
         self.fail_task = fail_task
         self.hostname = hostname
+        self.nets = nets  # the node's local networks (user networks, -p), when it keeps them
+        if nets is not None:
+            nets.find, nets.running = self.inspect, lambda cid: cid in self.live and self.live[cid].prepared
         self.live: dict[str, _Live] = {}
         self.execs: dict[str, _Exec] = {}
         self._bg: set[asyncio.Task[Any]] = set()
@@ -277,6 +281,14 @@ class LocalContainers:
                 st.FinishedAt = st.FinishedAt if st.FinishedAt != ZERO_TIME else now_ts()
             rec.IPAddress, rec.IPPrefixLen, rec.Gateway = "", 0, ""
             self.live[rec.ID] = _Live(rec, self._task(rec))
+            if self.nets is not None:
+                self.nets.restore(rec)
+
+    def _shown(self, rec: Container) -> Container:
+        """The record with its networks as the local networks tell them now (user networks, ``-p``)."""
+        if self.nets is not None:
+            rec.Networks, rec.Ports = self.nets.settings(rec)
+        return rec
 
     def _task(self, rec: Container) -> Task:
         cfg, hc = rec.Config, rec.HostConfig
@@ -333,7 +345,7 @@ class LocalContainers:
 
     def inspect(self, ref: str) -> Container:
         try:
-            return self._find(ref).rec
+            return self._shown(self._find(ref).rec)
         except NotFound:
             lt = self._find_task(ref)
             if lt is None:
@@ -376,7 +388,7 @@ class LocalContainers:
 
     def list(self, all_: bool = False) -> builtins.list[Container]:
         """The node's own containers and the swarm's task containers here (only running ones unless ``all_``)."""
-        out = [lv.rec for lv in self.live.values()]
+        out = [self._shown(lv.rec) for lv in self.live.values()]
         out += [self._task_record(lt) for lt in self.tasks()]
         if not all_:
             out = [c for c in out if c.State.Running]
@@ -437,7 +449,8 @@ class LocalContainers:
             raise NotFound(f"No such image: {ref if ':' in ref or '@' in ref else ref + ':latest'}")
         name = self._check_name(req.name) if req.name else self._new_name()
         hc = dict(req.host_config)
-        hc["NetworkMode"] = network_of(req)
+        cid = secrets.token_hex(32)
+        hc["NetworkMode"] = self.nets.configure(req, cid, name) if self.nets is not None else network_of(req)
         hc.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
         policy, _ = restart_policy(hc)
         if policy not in ("no", "always", "unless-stopped", "on-failure"):
@@ -448,7 +461,6 @@ class LocalContainers:
         if not argv:
             raise InvalidArgument("No command specified")
         warnings: builtins.list[str] = []
-        cid = secrets.token_hex(32)
         cfg = dict(req.config)
         cfg.setdefault("Hostname", cid[:12])
         if not cfg.get("Hostname"):
@@ -476,7 +488,8 @@ class LocalContainers:
         if not cfg.get("WorkingDir"):
             cfg["WorkingDir"] = img.container_config.get("WorkingDir") or ""
         rec = Container(ID=cid, Name=name, Created=now_ts(), Image=img.id, ImageRef=ref, Path=argv[0],
-                        Args=argv[1:], Config=cfg, HostConfig=hc, NetworkMode=hc["NetworkMode"])
+                        Args=argv[1:], Config=cfg, HostConfig=hc, NetworkMode=hc["NetworkMode"],
+                        NetworkingConfig=dict(req.networking))
         rec.Mounts = [self._mount_json(m) for m in _mounts(hc)]
         live = _Live(rec, self._task(rec))
         rec.LogPath = str(self._log_path(cid))
@@ -515,11 +528,12 @@ class LocalContainers:
         try:
             if not live.prepared:
                 assert self.network is not None
-                sb = await self.network.create_sandbox(live.task)
+                sb: Sandbox = await (self.nets.sandbox(live.task) if self.nets is not None
+                                     else self.network.create_sandbox(live.task))
                 addr = sb.addresses[0] if sb.addresses else ""
                 ip, _, prefix = addr.partition("/")
                 rec.IPAddress, rec.IPPrefixLen = ip, int(prefix or 0)
-                rec.Gateway = (await self.network.default_bridge()).gateway
+                rec.Gateway = (await self.network.default_bridge()).gateway if self.nets is None else ""
                 rec.MacAddress = ""
                 try:
                     await self.runtime.prepare(live.task, sandbox=sb)
@@ -817,6 +831,8 @@ class LocalContainers:
             await self.runtime.remove(rec.ID)
         if self.network is not None and live.prepared:
             await self.network.remove_sandbox(rec.ID)
+        if self.nets is not None:
+            self.nets.forget(rec.ID)
         await asyncio.to_thread(shutil.rmtree, self._dir(rec.ID), True)
         for ex in [e for e, x in self.execs.items() if x.info.ContainerID == rec.ID]:
             self.execs.pop(ex, None)

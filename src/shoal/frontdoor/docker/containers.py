@@ -130,6 +130,27 @@ def _network_entry(c: Container) -> dict[str, Any]:
             "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": c.MacAddress, "DriverOpts": None}
 
 
+def _networks(c: Container) -> dict[str, Any]:
+    """``NetworkSettings.Networks``: the local networks' view when the node keeps them, else the default
+    bridge (none for a swarm task's container)."""
+    if c.Networks is not None:
+        return c.Networks
+    return {"bridge": _network_entry(c)} if not c.Task else {}
+
+
+def _port_rows(c: Container) -> list[dict[str, Any]]:
+    """``Ports`` of a ``GET /containers/json`` row, from ``NetworkSettings.Ports``."""
+    rows: list[dict[str, Any]] = []
+    for key, bindings in (c.Ports or {}).items():
+        port, _, proto = key.partition("/")
+        for b in bindings or [None]:
+            row: dict[str, Any] = {"PrivatePort": int(port), "Type": proto}
+            if b is not None:
+                row.update({"IP": b["HostIp"], "PublicPort": int(b["HostPort"])})
+            rows.append(row)
+    return rows
+
+
 def _command(c: Container) -> str:
     return " ".join([c.Path, *c.Args]).strip()
 
@@ -138,9 +159,9 @@ def summary(c: Container, size: bool = False) -> dict[str, Any]:
     """One row of ``GET /containers/json``."""
     out: dict[str, Any] = {
         "Id": c.ID, "Names": [c.Name], "Image": c.ImageRef, "ImageID": c.Image, "Command": _command(c),
-        "Created": int(parse_ts(c.Created)), "Ports": [], "Labels": c.labels, "State": c.State.Status,
+        "Created": int(parse_ts(c.Created)), "Ports": _port_rows(c), "Labels": c.labels, "State": c.State.Status,
         "Status": _status_text(c), "HostConfig": {"NetworkMode": c.NetworkMode},
-        "NetworkSettings": {"Networks": {"bridge": _network_entry(c)} if not c.Task else {}},
+        "NetworkSettings": {"Networks": _networks(c)},
         "Mounts": c.Mounts,
     }
     if size:
@@ -153,7 +174,7 @@ def inspect_json(c: Container) -> dict[str, Any]:
     st = msgspec.to_builtins(c.State)
     if c.State.Health is None:
         st.pop("Health", None)
-    bridge = {"bridge": _network_entry(c)} if not c.Task else {}
+    bridge = _networks(c)
     return {
         "Id": c.ID, "Created": c.Created, "Path": c.Path, "Args": c.Args, "State": st, "Image": c.Image,
         "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": c.LogPath, "Name": c.Name,
@@ -162,7 +183,7 @@ def inspect_json(c: Container) -> dict[str, Any]:
         "GraphDriver": {"Data": None, "Name": "overlay2"}, "Mounts": c.Mounts, "Config": c.Config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": None,
+            "LinkLocalIPv6PrefixLen": 0, "Ports": c.Ports or {}, "SandboxKey": "", "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": c.Gateway, "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0, "IPAddress": c.IPAddress, "IPPrefixLen": c.IPPrefixLen, "IPv6Gateway": "",
             "MacAddress": c.MacAddress, "Networks": bridge,
