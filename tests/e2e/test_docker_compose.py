@@ -238,6 +238,13 @@ def scenario(d: ShoalDaemon, p: Project) -> None:
         nets[net] = info["Id"]
     [vol] = json.loads(d.docker("volume", "inspect", f"{p.name}_data").stdout)
     assert vol["Labels"]["com.docker.compose.volume"] == "data"
+    # found by compose's labels, as the docker CLI filters them
+    label = f"label=com.docker.compose.project={p.name}"
+    listed = d.docker("network", "ls", "--no-trunc", "-q", "--filter", label).stdout.split()
+    assert sorted(listed) == sorted(nets.values())
+    assert d.docker("network", "ls", "-q", "--filter", f"{label}-other").stdout == ""
+    assert d.docker("volume", "ls", "-q", "--filter", label).stdout.split() == [f"{p.name}_data"]
+    assert d.docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.volume=nothing").stdout == ""
 
     # ps: the three services up, the database healthy (api waited for it), the published port.
     table = p.ps()
