@@ -113,7 +113,7 @@ class Project:
     logging proxy)."""
 
     def __init__(self, d: ShoalDaemon, base: Path, name: str, subnets: tuple[int, int]) -> None:
-        self.d, self.name = d, name
+        self.d, self.name, self.subnets = d, name, subnets
         self.dir = base / f"project-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -261,6 +261,9 @@ def scenario(d: ShoalDaemon, p: Project) -> None:
     networks = api["NetworkSettings"]["Networks"]  # type: ignore[index]
     assert sorted(networks) == [f"{p.name}_back", f"{p.name}_default"]
     assert "backend" in networks[f"{p.name}_back"]["Aliases"] and "api" in networks[f"{p.name}_back"]["Aliases"]
+    assert networks[f"{p.name}_back"]["NetworkID"] == nets["back"]
+    assert networks[f"{p.name}_back"]["IPAddress"].startswith(f"10.213.{p.subnets[1]}.")
+    assert api["NetworkSettings"]["IPAddress"] == ""  # the top-level fields are the default bridge's
 
     # exec -T, a service reached by its name and by its alias over the user networks.
     out = p.run("exec", "-T", "web", "sh", "-c", GET.format(host="api")).stdout

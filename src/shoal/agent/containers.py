@@ -288,6 +288,9 @@ class LocalContainers:
         """The record with its networks as the local networks tell them now (user networks, ``-p``)."""
         if self.nets is not None:
             rec.Networks, rec.Ports = self.nets.settings(rec)
+            bridge = rec.Networks.get("bridge") or {}  # the top-level fields are the default bridge's, as Docker's
+            rec.IPAddress, rec.IPPrefixLen = bridge.get("IPAddress", ""), bridge.get("IPPrefixLen", 0)
+            rec.Gateway, rec.MacAddress = bridge.get("Gateway", ""), bridge.get("MacAddress", "")
         return rec
 
     def _task(self, rec: Container) -> Task:
