@@ -253,6 +253,8 @@ def scenario(d: ShoalDaemon, p: Project) -> None:
     assert "Up" in table[f"{p.name}_web_1"]["line"]
     assert f"127.0.0.1:{p.port}->80/tcp" in table[f"{p.name}_api_1"]["line"]
     assert "hello from shoal" in wait_for(lambda: _get(p.port), what="the published port")
+    ports = d.docker("ps", "--filter", f"name={p.name}_api_1", "--format", "{{.Ports}}").stdout.strip()
+    assert ports == f"127.0.0.1:{p.port}->80/tcp"
 
     # What compose keeps in the containers: its labels, the networks with their aliases.
     api = p.container("api")
