@@ -109,6 +109,7 @@ from shoal.api.types import (
     now_ts,
     summed,
 )
+from shoal.frontdoor.kube import affinity as kube_affinity
 
 SECOND = 1_000_000_000
 
@@ -1110,6 +1111,8 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
         TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
         SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
         RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
+        Affinity=kube_affinity.affinity(spec.get("affinity")),
+        TopologySpreadConstraints=kube_affinity.spread_constraints(spec.get("topologySpreadConstraints")),
         Kept=kept or None)
     core_dns = None
     if dns_config:

@@ -28,6 +28,16 @@ from shoal.api import nodelabels, taints
 from shoal.api.generic import kind_of
 from shoal.api.types import GenericResource, Node, Resources, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
+from shoal.manager.scheduler.podfilters import (
+    Cluster,
+    InterPodAffinityFilter,
+    InterPodAffinityScorer,
+    NodeAffinityFilter,
+    NodeAffinityScorer,
+    TopologySpreadFilter,
+    TopologySpreadScorer,
+    required_anti_affinity,
+)
 
 
 @dataclass
@@ -46,6 +56,8 @@ class NodeInfo:
     # (owner ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
     recent_failures: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     _kube_labels: dict[str, str] | None = None  # the node's Kubernetes labels, made when first asked
+    pods: dict[str, Task] = field(default_factory=dict)  # the Pods here (tasks with a namespace), by ID
+    anti_affinity_pods: int = 0  # of which with a required pod anti-affinity
 
     @property
     def kube_labels(self) -> dict[str, str]:
@@ -89,6 +101,10 @@ class NodeInfo:
             self.claimed[t.ID] = self.generic.claim(r.GenericResources)
         for proto, port in host_ports(t):
             self.used_host_ports.add((proto, port))
+        if t.Namespace:
+            self.pods[t.ID] = t
+            if required_anti_affinity(t):
+                self.anti_affinity_pods += 1
         return True
 
     def remove_task(self, t: Task) -> bool:
@@ -110,6 +126,8 @@ class NodeInfo:
             self.generic.give_back(given)
         for proto, port in host_ports(t):
             self.used_host_ports.discard((proto, port))
+        if self.pods.pop(t.ID, None) is not None and required_anti_affinity(t):
+            self.anti_affinity_pods -= 1
         return True
 
 
@@ -443,8 +461,8 @@ class MaxReplicasFilter:
 
 FILTERS: dict[str, type] = {
     f.name: f
-    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, NodeSelectorFilter, PlatformFilter,
-              HostPortFilter, MaxReplicasFilter)
+    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, NodeSelectorFilter, NodeAffinityFilter,
+              PlatformFilter, HostPortFilter, MaxReplicasFilter)
 }
 # What only matters when some node has taints (the pipeline leaves it out otherwise).
 TAINT_ONLY = frozenset((TaintFilter.name,))
@@ -478,14 +496,20 @@ class Pipeline:
     the scorers that apply to it.
 
     ``taints``: whether any node has taints; without, the taint filter and scorer are left out (a node
-    without taints passes them all, whatever the task tolerates), so Swarm pays nothing for them."""
+    without taints passes them all, whatever the task tolerates), so Swarm pays nothing for them.
+    ``cluster``: every node as the scheduler sees it, for the rules that look at the Pods of other
+    nodes (inter-pod affinity, topology spread; ``podfilters.py``); without, they are left out."""
 
     def __init__(self, filters: list[Filter] | None = None, *, taints: bool = True,
-                 scorers: list[Scorer] | None = None) -> None:
+                 scorers: list[Scorer] | None = None, cluster: Cluster | None = None) -> None:
         self.filters: list[Filter] = filters if filters is not None else [
             f() for name, f in FILTERS.items() if taints or name not in TAINT_ONLY]
-        self.scorers: list[Scorer] = scorers if scorers is not None else (
-            [PreferNoScheduleScorer()] if taints else [])
+        if filters is None and cluster is not None:
+            self.filters += [TopologySpreadFilter(cluster), InterPodAffinityFilter(cluster)]
+        default_scorers: list[Scorer] = [PreferNoScheduleScorer()] if taints else []
+        if cluster is not None:
+            default_scorers += [NodeAffinityScorer(), InterPodAffinityScorer(cluster), TopologySpreadScorer(cluster)]
+        self.scorers: list[Scorer] = scorers if scorers is not None else default_scorers
         self.active: list[Filter] = []
         self.scoring: list[Scorer] = []
         self.failures: dict[str, int] = {}
