@@ -270,3 +270,26 @@ async def test_failed_scheduling_counts_each_nodes_first_reason() -> None:
     ok = await store.create(pod("ok", memory=2 * GiB, tolerations=[Toleration(Key="dedicated", Operator="Exists")]))
     await sched.settle()
     assert current(store, ok).NodeID in (n2.ID, n3.ID)
+
+
+async def test_extended_resources_are_served_by_the_nodes_generic_resources() -> None:
+    from shoal.api.generic import discrete
+
+    gpu = make_node("gpu", generic=[discrete("gpu", 4)])
+    store, sched = await setup(gpu, make_node("plain"))
+
+    def wants(name: str, n: int) -> Task:
+        t = pod(name)
+        t.Spec.Resources = ResourceRequirements(Reservations=Resources(
+            GenericResources=[discrete("example.com/gpu", n)]))
+        return t
+
+    a, b = await store.create(wants("a", 2)), await store.create(wants("b", 2))
+    await sched.settle()
+    assert current(store, a).NodeID == gpu.ID and current(store, b).NodeID == gpu.ID
+    assert current(store, a).GenericResources == [discrete("gpu", 2)]
+    c = await store.create(wants("c", 1))
+    await sched.settle()
+    assert current(store, c).Status.Err == (
+        "0/2 nodes are available: 2 Insufficient example.com/gpu. "
+        "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.")
