@@ -26,7 +26,7 @@ from typing import Protocol
 
 from shoal.api import nodelabels, taints
 from shoal.api.generic import kind_of
-from shoal.api.types import GenericResource, Node, Resources, Task, Toleration
+from shoal.api.types import GenericResource, Node, Resources, Taint, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
 from shoal.manager.scheduler.podfilters import (
     Cluster,
@@ -212,11 +212,19 @@ class ReadyFilter:
     kube_rank = RANK_UNSCHEDULABLE
     resolvable = False
 
+    def __init__(self) -> None:
+        self.cordon_tolerated = False
+
     def set_task(self, t: Task) -> bool:
+        # A Pod that tolerates the ``node.kubernetes.io/unschedulable`` taint (a DaemonSet's) may go to
+        # a cordoned node, as kube-scheduler's NodeUnschedulable filter lets it.
+        p = t.Spec.Placement
+        self.cordon_tolerated = bool(t.Namespace and p is not None and p.Tolerations and taints.tolerated(
+            p.Tolerations, Taint(Key=nodelabels.UNSCHEDULABLE_TAINT, Effect=taints.NO_SCHEDULE)))
         return True
 
     def check(self, n: NodeInfo) -> bool:
-        return n.node.Status.State == "ready" and n.node.Spec.Availability == "active"
+        return n.node.Status.State == "ready" and (n.node.Spec.Availability == "active" or self.cordon_tolerated)
 
     def explain(self, nodes: int) -> str:
         return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"

@@ -293,3 +293,17 @@ async def test_extended_resources_are_served_by_the_nodes_generic_resources() ->
     assert current(store, c).Status.Err == (
         "0/2 nodes are available: 2 Insufficient example.com/gpu. "
         "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.")
+
+
+async def test_a_pod_tolerating_the_unschedulable_taint_may_go_to_a_cordoned_node() -> None:
+    cordoned = make_node("c", availability="pause")
+    store, sched = await setup(cordoned)
+    plain = await store.create(pod("plain"))
+    ds = await store.create(pod("ds", tolerations=[Toleration(Key="node.kubernetes.io/unschedulable",
+                                                              Operator="Exists", Effect="NoSchedule")]))
+    await sched.settle()
+    assert current(store, plain).Status.Err == not_helpful(1, 1, "1 node(s) were unschedulable")
+    assert current(store, ds).NodeID == cordoned.ID
+    swarm = await store.create(make_task())  # a Swarm task never goes to a paused node
+    await sched.settle()
+    assert current(store, swarm).Status.State == TaskState.PENDING
