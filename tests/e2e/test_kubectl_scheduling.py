@@ -1,12 +1,14 @@
 """The real kubectl against two namespaced nodes (runc): taints (``kubectl taint``: new Pods avoid a
-``NoSchedule`` node unless they tolerate it, a ``NoExecute`` taint evicts the Pods that do not), a
-required node affinity no node meets (Pending, ``FailedScheduling`` in kube-scheduler's words), and
-``kubectl cordon`` / ``drain`` / ``uncordon``."""
+``NoSchedule`` node unless they tolerate it, a ``NoExecute`` taint evicts the Pods that do not, at
+once or after their ``tolerationSeconds``), a required node affinity no node meets (Pending,
+``FailedScheduling`` in kube-scheduler's words), required pod anti-affinity on the hostname,
+``kubectl cordon`` / ``drain`` / ``uncordon``, and Swarm's availability seen as a cordon."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,51 @@ def test_taints_affinity_cordon_and_drain(e2e_base: Path) -> None:
         assert node_of(k, "after-cordon") == "kw"
         assert k("get", "node", "kw").splitlines()[1].split()[1] == "Ready"
         k("delete", "pod", "after-cordon", "--grace-period=1", timeout=60)
+
+
+def test_anti_affinity_and_swarm_availability_as_cordon(e2e_base: Path) -> None:
+    with web_pair(e2e_base / "kanti", ("km", "kw")) as (cluster, manager, _worker):
+        client_ns, _ = cluster.add_client("kac")
+        k = Kubectl(manager, e2e_base / "kanti-kubectl", netns=client_ns)
+
+        # Swarm's availability is Kubernetes' cordon, both ways.
+        for availability in ("drain", "pause"):
+            manager.docker("node", "update", "--availability", availability, "kw")
+            assert k("get", "node", "kw", "-o", "jsonpath={.spec.unschedulable}") == "true"
+            assert "node.kubernetes.io/unschedulable" in k("get", "node", "kw", "-o", "jsonpath={.spec.taints}")
+            assert k("get", "node", "kw").splitlines()[1].split()[1] == "Ready,SchedulingDisabled"
+            k("uncordon", "kw")
+            got = manager.docker("node", "inspect", "kw", "--format", "{{.Spec.Availability}}").stdout.strip()
+            assert got == "active"
+
+        # Required anti-affinity on the hostname: one web Pod per node, the third waits.
+        spec = """  affinity:
+    podAntiAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+      - labelSelector: {matchLabels: {app: web}}
+        topologyKey: kubernetes.io/hostname"""
+        for i in range(3):
+            k("apply", "-f", "-", input=pod(f"web-{i}", spec).replace("metadata:\n  name:",
+                                                                     "metadata:\n  labels: {app: web}\n  name:"))
+            if i < 2:
+                wait_for(lambda n=f"web-{i}": phase(k, n) == "Running", timeout=60, what=f"web-{i} running")
+        assert {node_of(k, "web-0"), node_of(k, "web-1")} == {"km", "kw"}
+        msgs = wait_for(lambda: event_messages(k, "FailedScheduling", "web-2"), timeout=30,
+                        what="web-2's FailedScheduling")
+        assert msgs[0] == (
+            "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. "
+            "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.")
+        k("delete", "pod", "web-0", "--grace-period=1", timeout=60)  # room again: web-2 takes its node
+        wait_for(lambda: phase(k, "web-2") == "Running", timeout=60, what="web-2 running")
+        k("delete", "pod", "web-1", "web-2", "--grace-period=1", timeout=60)
+
+        # NoExecute with tolerationSeconds: the Pod stays that long, then goes.
+        patient = (ON_WORKER + "\n  tolerations: [{key: maint, operator: Exists, effect: NoExecute, "
+                   "tolerationSeconds: 4}]")
+        k("apply", "-f", "-", input=pod("patient", patient))
+        wait_for(lambda: phase(k, "patient") == "Running", timeout=60, what="patient running")
+        start = time.monotonic()
+        k("taint", "nodes", "kw", "maint=now:NoExecute")
+        wait_for(lambda: gone(k, "patient"), timeout=60, what="patient evicted")
+        assert time.monotonic() - start >= 4
+        k("taint", "nodes", "kw", "maint:NoExecute-")
