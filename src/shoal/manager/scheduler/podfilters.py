@@ -70,6 +70,15 @@ class Cluster:
 
     nodes: Mapping[str, NodeInfo]
     namespace_labels: NamespaceLabels = field(default=default_namespace_labels)
+    # Whether some placed Pod has a required anti-affinity (None: not known, looked up once). The
+    # scheduler forgets it at each tick and sets it when it places such a Pod, so a Pod without
+    # rules does not look at every node when no Pod has any.
+    anti_affinity: bool | None = None
+
+    def has_anti_affinity(self) -> bool:
+        if self.anti_affinity is None:
+            self.anti_affinity = any(ni.anti_affinity_pods for ni in self.nodes.values())
+        return self.anti_affinity
 
 
 def _pod_affinity(t: Task) -> affinity.Affinity | None:
@@ -195,7 +204,7 @@ class InterPodAffinityFilter:
         a = _pod_affinity(t)
         self.affinity = _compiled(t, a.PodAffinity.Required if a is not None and a.PodAffinity else None)
         self.anti = _compiled(t, a.PodAntiAffinity.Required if a is not None and a.PodAntiAffinity else None)
-        any_existing = any(ni.anti_affinity_pods for ni in self.cluster.nodes.values())
+        any_existing = self.cluster.has_anti_affinity()
         if not self.affinity and not self.anti and not any_existing:
             return False
         ns_labels = self.cluster.namespace_labels

@@ -42,7 +42,7 @@ from shoal.manager.loop import Loop
 from shoal.manager.scheduler.explain import is_pod, no_suitable_node, words_for
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
-from shoal.manager.scheduler.podfilters import Cluster, has_cluster_rules
+from shoal.manager.scheduler.podfilters import Cluster, has_cluster_rules, required_anti_affinity
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ class Scheduler(Loop):
             self.pending.discard(new.ID)
 
     async def tick(self) -> None:
+        self.cluster.anti_affinity = None  # looked up again when a Pod needs it
         tasks = [t for tid in list(self.pending) if (t := self.store.get(Task, tid)) is not None]
         groups: dict[tuple[str, int, str], list[Task]] = defaultdict(list)
         for t in tasks:
@@ -235,6 +236,8 @@ class Scheduler(Loop):
         status = TaskStatus(Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED])
         given = ni.claimed.get(t.ID)
         self.decisions += 1
+        if t.Namespace and required_anti_affinity(t):
+            self.cluster.anti_affinity = True
         if given is not None:
             return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status, GenericResources=given)
         return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status)

@@ -307,3 +307,16 @@ async def test_a_pod_tolerating_the_unschedulable_taint_may_go_to_a_cordoned_nod
     swarm = await store.create(make_task())  # a Swarm task never goes to a paused node
     await sched.settle()
     assert current(store, swarm).Status.State == TaskState.PENDING
+
+
+async def test_a_placed_pods_anti_affinity_keeps_new_pods_away_in_the_same_tick_and_after() -> None:
+    a, b = make_node("a"), make_node("b")
+    store, sched = await setup(a, b)
+    loner = await store.create(pod("loner", labels={"app": "loner"}, affinity=anti(app="web")))
+    webs = [await store.create(pod(f"web-{i}", labels={"app": "web"})) for i in range(3)]
+    await sched.settle()  # one tick: the loner, then the web Pods, which keep off its node
+    where = current(store, loner).NodeID
+    assert all(current(store, w).NodeID not in ("", where) for w in webs)
+    later = await store.create(pod("later", labels={"app": "web"}))
+    await sched.settle()
+    assert current(store, later).NodeID not in ("", where)
