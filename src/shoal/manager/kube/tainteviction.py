@@ -12,9 +12,10 @@ the Pod now; when every one is tolerated, the shortest ``tolerationSeconds`` amo
 used says when (none set: the Pod stays for ever). The time counts from when this controller first
 saw the Pod so (as Kubernetes' queue does: a re-evaluation keeps the first start, and only an
 earlier deadline replaces it). When the taints go or the Pod comes to tolerate them, the planned
-eviction is cancelled (``Cancelling deletion of Pod <ns>/<name>``). Every Pod gets the default
-tolerations of 300 s for ``not-ready`` and ``unreachable`` from the API server (the door's
-DefaultTolerationSeconds), so Pods leave a node that went down after five minutes.
+eviction is cancelled (``Cancelling deletion of Pod <ns>/<name>``). Every Pod has the default
+tolerations of 300 s for ``not-ready`` and ``unreachable`` (the API server's DefaultTolerationSeconds:
+the door adds them, and a Pod without them is read as having them), so Pods leave a node that went
+down after five minutes.
 
 An eviction is a graceful deletion (the Pod's own grace period) through ``KubeObjects.delete``, with
 the event Kubernetes writes: ``TaintManagerEviction`` ``Marking for deletion Pod <ns>/<name>``
@@ -66,7 +67,10 @@ def eviction_delay(node_taints: list[Taint], t: Task) -> float | None:
     if not node_taints:
         return None
     p = t.Spec.Placement
-    used = taints.no_execute_tolerations(node_taints, p.Tolerations if p is not None else None)
+    # The door adds the API server's default tolerations to every Pod; a Pod made some other way (by
+    # a controller from a template) is given them here, as the API server would have.
+    used = taints.no_execute_tolerations(
+        node_taints, taints.with_default_tolerations(p.Tolerations if p is not None else None))
     if used is None:
         return 0.0
     return taints.toleration_seconds(used)

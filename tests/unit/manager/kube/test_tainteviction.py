@@ -175,3 +175,13 @@ async def test_swarm_tasks_are_never_evicted() -> None:
     cur = h.store.get(Task, swarm.ID)
     assert cur is not None and cur.DesiredState == TaskState.RUNNING
     assert h.ctl.pods == {}
+
+
+async def test_a_pod_without_the_default_tolerations_is_read_as_having_them() -> None:
+    h = await setup()
+    bare = pod("bare", h.node)
+    bare.Spec.Placement = None  # made from a template, say, without the API server's defaults
+    p = await h.store.create(bare)
+    await h.ctl.tick()
+    await h.state("down")
+    assert h.ctl.due == {p.ID: NOW + 300}
