@@ -3,7 +3,9 @@ why nodes failed, in SwarmKit's fixed words (``insufficient resources on 3 nodes
 
 The order is SwarmKit's, cheapest and most telling first: ready/availability, taints (Kubernetes';
 kube-scheduler runs its TaintToleration filter as early), resources (CPU, memory and generic
-resources), constraints, a Pod's node selector, platform, host ports, max replicas per node.
+resources), constraints, a Pod's node selector and node affinity, platform, host ports, max replicas
+per node; then, given the scheduler's view of the cluster, a Pod's topology spread constraints and
+inter-pod affinity (``podfilters.py``, which also has the Pod scorers).
 ``NodeInfo`` is what the scheduler knows of a node, kept up to date one task at a time.
 
 Each filter also says why it turns a node down in kube-scheduler's words (``kube_reasons``: one node
