@@ -2,8 +2,8 @@
 # Installs what shoal and its tests need on Debian 12 (run as root): runc, busybox-static (tiny test
 # images), tini, iproute2 (ip, bridge), nftables, curl, util-linux (nsenter, unshare), etcd-server,
 # docker-registry, skopeo and apache2-utils (htpasswd) for the registry tests, docker.io (dockerd: the
-# docker runtime's tests start one of their own, never the system's), and the Python package with its test
-# extras (pyroute2, dnslib, aetcd, docker among its dependencies). Debian's docker-registry service is not
+# docker runtime's tests start one of their own, never the system's), docker-compose (1.29, for the compose
+# tests), and the Python package with its test extras (pyroute2, dnslib, aetcd, docker among its dependencies). Debian's docker-registry service is not
 # started here (the tests run their own registry on a free loopback port).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip etcd-server \
-           docker-registry skopeo apache2-utils docker.io; do
+           docker-registry skopeo apache2-utils docker.io docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

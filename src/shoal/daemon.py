@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 
 from shoal import pki
 from shoal.agent import remote
+from shoal.agent.containernets import ContainerNets
+from shoal.agent.containers import LocalContainers
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.errors import (
     ALREADY_IN_SWARM,
@@ -72,7 +74,7 @@ from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.network import hostaddrs
 from shoal.protocol import JoinRequest, LogLine
 from shoal.runtime import private
-from shoal.runtime.base import Networking, Runtime, container_name
+from shoal.runtime.base import Console, Networking, Runtime, container_name
 from shoal.runtime.images import ImageStore
 from shoal.runtime.podaccess import ExecTarget, LocalPods
 from shoal.runtime.podvolumes import PodVolumes
@@ -154,9 +156,16 @@ class Daemon:
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
+        self.console: Console | None = None  # the runtime, when it gives a container a terminal (runc)
         self._local_store: LocalNetworks | None = None  # the node's local networks, made on first use
         self._local_api: NodeLocalNetworks | None = None
         self.runtime: Runtime = self._make_runtime()
+        # The node's own containers (``docker run``): outside the swarm, on the same runtime and network.
+        self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
+                                           self.events, network=self.network, exec_target=self.exec_target,
+                                           console=self.console,
+                                           tasks=self.containers, fail_task=self._fail_task_container,
+                                           nets=self._container_nets())
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
         self.worker: Worker | None = None
@@ -195,6 +204,7 @@ class Daemon:
                                        local=self._local_network_store())
             runc = RuncRuntime(self.data_root, self.exec_root, self.images)
             self.exec_target = runc
+            self.console = runc
             return runc
         if self.runtime_name == "docker":
             from shoal.network.node import NodeNetwork
@@ -230,6 +240,7 @@ class Daemon:
         if self.network is not None:
             await self.network.cleanup_local()  # a previous run's local bridges and published ports
             await self.local_networks.prepare()
+        await self._containers.start_all()
         node_file = self.swarm_dir / "node.json"
         if not node_file.exists():
             return
@@ -677,6 +688,7 @@ class Daemon:
     async def stop(self) -> None:
         async with self._lock:
             await self._stop_swarm()
+            await self._containers.close()
             if self.network is not None:
                 await self.network.close()
             await self.runtime.close()
@@ -729,7 +741,23 @@ class Daemon:
 
     @property
     def local_volumes(self) -> NodeVolumes:
-        return NodeVolumes(self.volumes, self.runtime, self.events)
+        return NodeVolumes(self.volumes, self.runtime, self.events, self._containers.volumes_in_use)
+
+    @property
+    def local_containers(self) -> LocalContainers:
+        return self._containers
+
+    async def _fail_task_container(self, task_id: str, reason: str) -> None:
+        """A swarm task's container removed from under the swarm (``docker rm -f``): killed, so its
+        task fails and its service replaces it, as Swarm does."""
+        log.info("task %s: %s", task_id, reason)
+        await self.runtime.stop(task_id, "KILL", 0.0)
+
+    def _container_nets(self) -> ContainerNets | None:
+        """The node's own containers on its local networks (a runtime whose tasks have sandboxes)."""
+        if self.network is None:
+            return None
+        return ContainerNets(self.local_networks, self.network)
 
     def _local_network_store(self) -> LocalNetworks:
         if self._local_store is None:

@@ -189,10 +189,12 @@ class NodeImages:
 
 
 class NodeVolumes:
-    def __init__(self, store: VolumeStore, runtime: Runtime, events: EventLog | None = None) -> None:
+    def __init__(self, store: VolumeStore, runtime: Runtime, events: EventLog | None = None,
+                 containers: Callable[[], dict[str, list[str]]] | None = None) -> None:
         self.store = store
         self.runtime = runtime
         self.events = events
+        self.containers = containers  # the node's own containers' volumes, running or not
 
     def _emit(self, action: str, name: str) -> None:
         if self.events is not None:
@@ -201,7 +203,10 @@ class NodeVolumes:
     def _users(self) -> dict[str, list[str]]:
         """Each volume that a container of this node mounts, with those containers (a runtime that
         keeps no container table mounts none)."""
-        return self.runtime.volumes_in_use() if isinstance(self.runtime, ContainerTable) else {}
+        users = self.runtime.volumes_in_use() if isinstance(self.runtime, ContainerTable) else {}
+        for name, ids in (self.containers() if self.containers is not None else {}).items():
+            users.setdefault(name, []).extend(i for i in ids if i not in users[name])
+        return users
 
     def ls(self, filters: Filters | None = None) -> list[VolumeInfo]:
         return [_volume(v) for v in self.store.ls(filters or {}, set(self._users()))]

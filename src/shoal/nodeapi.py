@@ -11,6 +11,7 @@ structurally; a test can hand a door any object that does.
     │   └── secrets, configs -> Payloads
     ├── local_images -> Images    this node's image store, its registries
     ├── local_volumes -> Volumes  this node's named volumes
+    ├── local_containers -> Containers  this node's containers (its own, and the swarm's tasks here)
     ├── local_networks -> LocalNetworks  this node's bridge, host, none and user-defined bridge networks
     ├── logs() -> Logs            task logs, wherever the tasks run
     ├── events -> EventLog        what `docker events` streams
@@ -28,6 +29,7 @@ import builtins
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import IO, Any, Protocol
 
+from shoal.api.containers import Container, Counts, CreateRequest, ExecInfo, Stats
 from shoal.api.control import NetworkCreateRequest, Plan
 from shoal.api.errors import ShoalError
 from shoal.api.events import EventLog
@@ -264,6 +266,99 @@ class LocalNetworks(Protocol):
     async def disconnect(self, ref: str, container: str, force: bool = False) -> None: ...
 
 
+class Containers(Protocol):
+    """This node's containers: its own (``docker run``), and the swarm's task containers here, which
+    are listed, inspected, exec'd into and read as Docker shows them. Found by full ID, name, or
+    unique ID prefix (NotFound: ``No such container: <ref>``)."""
+
+    def list(self, all_: bool = False) -> builtins.list[Container]:
+        """Newest first; only the running ones unless ``all_``."""
+        ...
+
+    def inspect(self, ref: str) -> Container: ...
+
+    def counts(self) -> Counts: ...
+
+    def volumes_in_use(self) -> dict[str, builtins.list[str]]: ...
+
+    async def create(self, req: CreateRequest) -> tuple[str, builtins.list[str]]:
+        """The new container's ID and warnings; NotFound ``No such image: …`` when the image is not here."""
+        ...
+
+    async def start(self, ref: str) -> bool:
+        """False when it already runs."""
+        ...
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str = "") -> bool:
+        """False when it was not running."""
+        ...
+
+    async def kill(self, ref: str, signal: str = "KILL") -> None: ...
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None: ...
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        """A swarm task's container: its task fails (its service replaces it)."""
+        ...
+
+    def waiter(self, ref: str, condition: str = "not-running") -> asyncio.Future[int]:
+        """The exit code, at ``next-exit``, ``not-running`` or ``removed``."""
+        ...
+
+    def log_stream(self, ref: str, *, since: float = 0.0, until: float = 0.0, tail: int = -1, follow: bool = False,
+                   stdout: bool = True, stderr: bool = True) -> AsyncIterator[tuple[str, str, bytes]]:
+        """(timestamp, stream, line) entries."""
+        ...
+
+    def attach_output(self, ref: str) -> AsyncIterator[tuple[str, bytes]]:
+        """(stream, line) written from now until the container stops."""
+        ...
+
+    async def attach_input(self, ref: str, data: bytes) -> None:
+        """Bytes for the container's terminal (dropped when it has none)."""
+        ...
+
+    async def attach_close_input(self, ref: str) -> None:
+        """The attached client's input ended (closes the container's stdin with ``StdinOnce``)."""
+        ...
+
+    def resize(self, ref: str, width: int, height: int) -> None: ...
+
+    def exec_create(self, ref: str, config: dict[str, Any]) -> str: ...
+
+    def exec_inspect(self, eid: str) -> ExecInfo: ...
+
+    async def exec_start(self, eid: str, tty: bool | None = None) -> ExecSession: ...
+
+    def exec_done(self, eid: str, code: int) -> None: ...
+
+    async def exec_resize(self, eid: str, width: int, height: int) -> None: ...
+
+    def is_running(self, ref: str) -> bool: ...
+
+    def pids(self, ref: str) -> builtins.list[int]:
+        """The processes of a running container."""
+        ...
+
+    def stats(self, ref: str) -> tuple[Container, Stats]: ...
+
+    async def pause(self, ref: str) -> None: ...
+
+    async def unpause(self, ref: str) -> None: ...
+
+    def rename(self, ref: str, new: str) -> None: ...
+
+    async def prune(self, keep: Callable[[Container], bool] | None = None) -> builtins.list[str]:
+        """Remove the stopped containers (not those ``keep`` keeps); their IDs."""
+        ...
+
+    def path_stat(self, ref: str, path: str) -> dict[str, Any]: ...
+
+    def get_archive(self, ref: str, path: str) -> bytes: ...
+
+    def put_archive(self, ref: str, path: str, data: bytes) -> None: ...
+
+
 class Logs(Protocol):
     def stream(self, selector: LogSelector, options: LogOptions) -> AsyncGenerator[LogEntry, None]:
         """The selected tasks' lines (those there, sorted by time; then, with ``follow``, those that
@@ -279,6 +374,9 @@ class NodeAPI(Protocol):
 
     @property
     def local_volumes(self) -> Volumes: ...
+
+    @property
+    def local_containers(self) -> Containers: ...
 
     @property
     def local_networks(self) -> LocalNetworks: ...

@@ -707,13 +707,119 @@ class Config(ObjectMeta):
     Spec: ConfigSpec = field(default_factory=ConfigSpec)
 
 
-StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount
+# ---------------------------------------------------------------- Kubernetes workloads (apps/v1)
+# A ReplicaSet and a Deployment are plain objects of their own kinds (``replicasets``,
+# ``deployments``), named in their metadata as Namespace and Event are; their Pod template's spec is a
+# ``TaskSpec`` (what a Pod made from it runs), so the controllers copy it into the Pods' tasks as is.
+
+
+class SelectorRequirement(Base, omit_defaults=True):
+    """One ``matchExpressions`` entry: ``Operator`` In, NotIn, Exists or DoesNotExist."""
+
+    Key: str = ""
+    Operator: str = ""
+    Values: list[str] | None = None
+
+
+class LabelSelectorSpec(Base, omit_defaults=True):
+    """Kubernetes' ``metav1.LabelSelector`` (``matchLabels`` and ``matchExpressions``)."""
+
+    MatchLabels: dict[str, str] | None = None
+    MatchExpressions: list[SelectorRequirement] | None = None
+
+
+class PodTemplate(Base, omit_defaults=True):
+    """A Pod template: the labels and annotations of the Pods made from it, and their spec."""
+
+    Labels: dict[str, str] | None = None
+    Annotations: dict[str, str] | None = None
+    Spec: TaskSpec = field(default_factory=TaskSpec)
+
+
+class WorkloadCondition(Base, omit_defaults=True):
+    """A condition of a Deployment or a ReplicaSet (``Progressing``, ``Available``, ``ReplicaFailure``)."""
+
+    Type: str = ""
+    Status: str = ""  # True | False | Unknown
+    LastUpdateTime: str = ""
+    LastTransitionTime: str = ""
+    Reason: str = ""
+    Message: str = ""
+
+
+class ReplicaSetSpec(Base):
+    Replicas: int = 1
+    MinReadySeconds: int = 0
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    Template: PodTemplate = field(default_factory=PodTemplate)
+
+
+class ReplicaSetStatus(Base):
+    Replicas: int = 0
+    FullyLabeledReplicas: int = 0
+    ReadyReplicas: int = 0
+    AvailableReplicas: int = 0
+    ObservedGeneration: int = 0
+    Conditions: list[WorkloadCondition] | None = None
+
+
+class ReplicaSet(ObjectMeta):
+    """``apps/v1`` ReplicaSet: keeps ``Spec.Replicas`` Pods of its template (``manager/kube/replicasets.py``)."""
+
+    ID: str
+    Spec: ReplicaSetSpec = field(default_factory=ReplicaSetSpec)
+    Status: ReplicaSetStatus = field(default_factory=ReplicaSetStatus)
+
+
+class DeploymentStrategy(Base):
+    """``Type`` RollingUpdate (with ``MaxSurge``/``MaxUnavailable``: a count or a percentage) or Recreate."""
+
+    Type: str = "RollingUpdate"
+    MaxSurge: int | str | None = "25%"
+    MaxUnavailable: int | str | None = "25%"
+
+
+class DeploymentSpec(Base):
+    Replicas: int = 1
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    Template: PodTemplate = field(default_factory=PodTemplate)
+    Strategy: DeploymentStrategy = field(default_factory=DeploymentStrategy)
+    MinReadySeconds: int = 0
+    RevisionHistoryLimit: int | None = 10
+    Paused: bool = False
+    ProgressDeadlineSeconds: int | None = 600
+
+
+class DeploymentStatus(Base):
+    ObservedGeneration: int = 0
+    Replicas: int = 0
+    UpdatedReplicas: int = 0
+    ReadyReplicas: int = 0
+    AvailableReplicas: int = 0
+    UnavailableReplicas: int = 0
+    Conditions: list[WorkloadCondition] | None = None
+    CollisionCount: int | None = None
+
+
+class Deployment(ObjectMeta):
+    """``apps/v1`` Deployment: rolls its template out through ReplicaSets (``manager/kube/deployments.py``)."""
+
+    ID: str
+    Spec: DeploymentSpec = field(default_factory=DeploymentSpec)
+    Status: DeploymentStatus = field(default_factory=DeploymentStatus)
+
+
+StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
+    | ReplicaSet | Deployment
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
-                            Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts"}
+                            Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
+                            ReplicaSet: "replicasets", Deployment: "deployments"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
-META_NAMED = frozenset({"namespaces", "events", "serviceaccounts"})
+META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments"})
+# Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
+META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

@@ -197,6 +197,29 @@ class MultiContainer(Protocol):
         ...
 
 
+class Console(Protocol):
+    """What a runtime that gives a Pod's container a terminal of its own (``ContainerSpec.TTY``) offers:
+    its raw output as it comes (a queue per watcher, ``b""`` at its end), its input, its size (raises
+    ``RuntimeError_`` when the container runs without one, or does not run); and where its root
+    filesystem is while it is prepared (running or not: ``docker cp``)."""
+
+    def container_rootfs(self, task_id: str, name: str) -> Path | None: ...
+
+    def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]: ...
+
+    def console_unwatch(self, task_id: str, name: str, q: asyncio.Queue[bytes]) -> None: ...
+
+    async def console_write(self, task_id: str, name: str, data: bytes) -> None:
+        """To its terminal, or to its stdin when it has none but keeps stdin open (``OpenStdin``)."""
+        ...
+
+    def console_close_input(self, task_id: str, name: str) -> None:
+        """End of the stdin of a container without a terminal."""
+        ...
+
+    def console_resize(self, task_id: str, name: str, width: int, height: int) -> None: ...
+
+
 class Runtime(Protocol):
     name: str
     networking: Networking

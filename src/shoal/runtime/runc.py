@@ -44,13 +44,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import fcntl
 import json
 import logging
 import os
 import re
 import shutil
 import signal as signals
+import socket
+import struct
 import subprocess
+import tempfile
+import termios
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,6 +280,11 @@ class _Container(ContainerRecord):
     log: Path | None = None  # a Pod's container's own log (a Swarm task's is ``log_path(task id)``)
     keep_files: bool = False  # a Pod's container may run again: its files stay until it is removed
     oom_killed: bool = False  # its last run was killed for its memory limit (each run has a new cgroup)
+    tty: bool = False  # a Pod's container with a terminal (``ContainerSpec.TTY``): its output is the console's
+    console: int = -1  # the terminal's master side while it runs (its stdin, its size)
+    open_stdin: bool = False  # a Pod's container without a terminal whose stdin is kept open (OpenStdin)
+    stdin: int = -1  # then the write end of its stdin pipe while it runs
+    watchers: list[asyncio.Queue[bytes]] = field(default_factory=list)  # raw console output, b"" at its end
 
 
 class RuncRuntime(ContainerTable):
@@ -461,7 +471,8 @@ class RuncRuntime(ContainerTable):
                                           stop_signal=str(cfg.get("StopSignal") or ""),
                                           healthcheck=cfg.get("Healthcheck"),
                                           volumes=taskspec.named_volumes(spec),
-                                          log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod)
+                                          log=self.logs_dir / f"{key}.log" if pod else None, keep_files=pod,
+                                          tty=pod and spec.TTY, open_stdin=pod and spec.OpenStdin and not spec.TTY)
 
     def _task_files(self, task_id: str, files: Sequence[TaskFile]) -> list[dict[str, Any]]:
         """The task's secret and config files in a tmpfs of its own (``files.mount``); the container's
@@ -481,7 +492,7 @@ class RuncRuntime(ContainerTable):
         user = resolve_user(rootfs, spec.User or image_cfg.get("User") or "", spec.Groups)
         caps = capabilities(spec.CapabilityAdd, spec.CapabilityDrop)
         process: dict[str, Any] = {
-            "terminal": False,
+            "terminal": key != task.ID and spec.TTY,  # a Pod's container's own terminal (runc's console)
             "user": user,
             "args": argv,
             "env": [f"{k}={v}" for k, v in env.items()],
@@ -643,12 +654,13 @@ class RuncRuntime(ContainerTable):
 
     def exec_command(self, task_id: str, name: str, argv: list[str], tty: bool) -> list[str]:
         """``runc exec`` of ``argv`` in a running container of a Pod's task (``podaccess.ExecTarget``):
-        the container's user, environment and working directory; with a terminal of its own when ``tty``."""
-        c = self.containers.get(container_key(task_id, name))
+        the container's user, environment and working directory; with a terminal of its own when ``tty``.
+        ``name`` "": the one container of a Swarm task (``docker exec`` into a task's container)."""
+        key = container_key(task_id, name) if name else task_id
+        c = self.containers.get(key)
         if c is None or c.exit is None or c.exit.done():
-            raise RuntimeError_(f'container not found ("{name}")')
-        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []),
-                container_key(task_id, name), *argv]
+            raise RuntimeError_(f'container not found ("{name or task_id}")')
+        return [self.runc, "--root", str(self.state_root), "exec", *(["--tty"] if tty else []), key, *argv]
 
     def container_oom_killed(self, task_id: str, name: str) -> bool:
         c = self.containers.get(container_key(task_id, name))
@@ -656,21 +668,30 @@ class RuncRuntime(ContainerTable):
 
     async def _run(self, c: _Container, key: str, path: Path) -> Started:
         """``runc run --detach`` of the prepared bundle; its output into ``path``."""
+        if c.tty:
+            return await self._run_tty(c, key, path)
         loop = asyncio.get_running_loop()
         pid_file = c.bundle / "init.pid"
         runc_log = c.bundle / "runc.log"
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe() if c.open_stdin else (-1, -1)
         c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
                    loop.create_task(logs.pump(err_r, "stderr", path))]
         argv = [self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
                 "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key]
         try:
-            rc = await in_thread(lambda: _spawn_wait(argv, out_w, err_w))
+            rc = await in_thread(lambda: _spawn_wait(argv, out_w, err_w, in_r))
         except OSError as e:
             rc, runc_error = -1, str(e)
         else:
             runc_error = ""
+        if in_w >= 0:
+            if rc == 0:
+                os.set_blocking(in_w, False)
+                c.stdin = in_w
+            else:
+                os.close(in_w)
         if rc != 0:
             msg = runc_error or self._runc_errors(runc_log) or f"runc run exited with {rc}"
             await self._runc("delete", "--force", key, check=False)
@@ -689,6 +710,161 @@ class RuncRuntime(ContainerTable):
         c.exit = loop.create_future()
         loop.add_reader(pidfd, self._on_exit, c)
         return Started(container_id=key, pid=pid)
+
+    async def _run_tty(self, c: _Container, key: str, path: Path) -> Started:
+        """``runc run --detach --console-socket``: runc hands the terminal's master side over the socket;
+        what the container writes there goes to ``path`` (as stdout) and to the console's watchers."""
+        loop = asyncio.get_running_loop()
+        pid_file = c.bundle / "init.pid"
+        runc_log = c.bundle / "runc.log"
+        sock_dir = tempfile.mkdtemp(prefix="shoal-console-")  # a short path: sockets have 108 bytes
+        sock_path = os.path.join(sock_dir, "s")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(sock_path)
+        srv.listen(1)
+        srv.settimeout(30)
+
+        def receive() -> int:
+            conn, _ = srv.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+            if not fds:
+                raise OSError("runc sent no console")
+            return fds[0]
+
+        received = asyncio.ensure_future(asyncio.to_thread(receive))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
+                "run", "--detach", "--console-socket", sock_path, "--bundle", str(c.spec_dir or c.bundle),
+                "--pid-file", str(pid_file), key,
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )
+            _, err = await proc.communicate()
+            rc = proc.returncode or 0
+            if rc != 0:
+                srv.close()  # the thread's accept fails
+                with contextlib.suppress(OSError):
+                    await received
+                msg = self._runc_errors(runc_log) or err.decode(errors="replace").strip() or f"exit status {rc}"
+                await self._runc("delete", "--force", key, check=False)
+                raise RuntimeError_(f"starting container failed: {msg}")
+            try:
+                master = await received
+            except OSError as e:
+                await self._runc("delete", "--force", key, check=False)
+                raise RuntimeError_(f"starting container failed: no console: {e}") from e
+        finally:
+            srv.close()
+            shutil.rmtree(sock_dir, ignore_errors=True)
+        c.console = master
+        c.pumps = [loop.create_task(self._console_pump(c, master, path))]
+        try:
+            pid = int(pid_file.read_text().strip())
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError) as e:
+            await self._runc("delete", "--force", key, check=False)
+            await self._drain(c, 2.0)
+            raise RuntimeError_(f"starting container failed: no init process: {e}") from e
+        c.pid, c.pidfd = pid, pidfd
+        c.exit = loop.create_future()
+        loop.add_reader(pidfd, self._on_exit, c)
+        return Started(container_id=key, pid=pid)
+
+    @staticmethod
+    async def _console_pump(c: _Container, master: int, path: Path) -> None:
+        """The terminal's output into the log and to its watchers, until every process of the
+        container has closed it (EIO); then the master side is closed."""
+        loop = asyncio.get_running_loop()
+        os.set_blocking(master, False)
+        writer = logs.LogWriter(path, "stdout")
+        done: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                writer.feed(data)
+                for q in c.watchers:
+                    q.put_nowait(data)
+            elif not done.done():
+                done.set_result(None)
+
+        loop.add_reader(master, readable)
+        try:
+            await done
+        finally:
+            loop.remove_reader(master)
+            writer.close()
+            c.console = -1
+            os.close(master)
+            for q in c.watchers:
+                q.put_nowait(b"")
+            c.watchers.clear()
+
+    # ------------------------------------------------------------ a Pod's container's terminal (base.Console)
+
+    def _console_of(self, task_id: str, name: str) -> _Container:
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or c.console < 0:
+            raise RuntimeError_(f"container {name} of task {task_id} has no terminal")
+        return c
+
+    def container_rootfs(self, task_id: str, name: str) -> Path | None:
+        """The container's root filesystem as mounted here (its image's layers and its writable layer)."""
+        c = self.containers.get(container_key(task_id, name))
+        return c.bundle / "rootfs" if c is not None else None
+
+    def console_watch(self, task_id: str, name: str) -> asyncio.Queue[bytes]:
+        c = self._console_of(task_id, name)
+        q: asyncio.Queue[bytes] = asyncio.Queue()
+        c.watchers.append(q)
+        return q
+
+    def console_unwatch(self, task_id: str, name: str, q: asyncio.Queue[bytes]) -> None:
+        c = self.containers.get(container_key(task_id, name))
+        if c is not None and q in c.watchers:
+            c.watchers.remove(q)
+
+    async def console_write(self, task_id: str, name: str, data: bytes) -> None:
+        """To its terminal, or to its stdin (a container without a terminal whose stdin is open)."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is None or (c.console < 0 and c.stdin < 0):
+            raise RuntimeError_(f"container {name} of task {task_id} has no open input")
+        view = memoryview(data)
+        while view:
+            fd = c.console if c.console >= 0 else c.stdin
+            if fd < 0:
+                return
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+                continue
+            except BrokenPipeError:
+                return
+            view = view[n:]
+
+    def console_close_input(self, task_id: str, name: str) -> None:
+        """End of its stdin (a container without a terminal): the reader sees end of file."""
+        c = self.containers.get(container_key(task_id, name))
+        if c is not None:
+            self._close_stdin(c)
+
+    @staticmethod
+    def _close_stdin(c: _Container) -> None:
+        if c.stdin >= 0:
+            with contextlib.suppress(OSError):
+                os.close(c.stdin)
+            c.stdin = -1
+
+    def console_resize(self, task_id: str, name: str, width: int, height: int) -> None:
+        c = self._console_of(task_id, name)
+        fcntl.ioctl(c.console, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
     def _on_exit(self, c: _Container) -> None:
         try:
@@ -710,6 +886,7 @@ class RuncRuntime(ContainerTable):
         c.finisher = loop.create_task(self._finish(c, code))
 
     async def _finish(self, c: _Container, code: int) -> None:
+        self._close_stdin(c)
         # The pid namespace died with its init, so the pipes' writers are gone: let the pumps drain.
         await self._drain(c, 5.0)
         if not c.keep_files:
@@ -808,15 +985,18 @@ class RuncRuntime(ContainerTable):
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""
         await asyncio.to_thread(task_files.unmount, self.files_path(task_id))
 
-def _spawn_wait(argv: list[str], out_w: int, err_w: int) -> int:
-    """Run ``argv`` with its output to ``out_w`` and ``err_w`` (closed here once it has them, or on
-    failure) and wait for it: from a thread of its own (``in_thread``), as a spawn blocks its caller
-    for milliseconds (runc's exec), which the event loop would pay a hundred times in a burst."""
+def _spawn_wait(argv: list[str], out_w: int, err_w: int, in_r: int = -1) -> int:
+    """Run ``argv`` with its output to ``out_w`` and ``err_w`` and its input from ``in_r`` (-1: none)
+    (closed here once it has them, or on failure) and wait for it: from a thread of its own
+    (``in_thread``), as a spawn blocks its caller for milliseconds (runc's exec), which the event
+    loop would pay a hundred times in a burst."""
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w)
+        proc = subprocess.Popen(argv, stdin=in_r if in_r >= 0 else subprocess.DEVNULL, stdout=out_w, stderr=err_w)
     finally:
         os.close(out_w)
         os.close(err_w)
+        if in_r >= 0:
+            os.close(in_r)
     return proc.wait()
 
 

@@ -42,7 +42,9 @@ from shoal.api.states import TaskState
 INDEX_PREFIX = "/shoal/index/"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network's VXLAN ID is kept
 
-NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts"})
+NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts",
+                   "replicasets", "deployments"})
+_META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments")
 
 
 def name_key(kind: str, name: str) -> str:
@@ -100,7 +102,7 @@ def keys_of(kind: str, obj: Any) -> list[str]:
         return [*keys, *(ip_key(a.Network.ID, addr) for a in atts for addr in a.Addresses)]
     keys = []
     if kind in NAMED:
-        name = obj.Name if kind in ("namespaces", "events", "serviceaccounts") else obj.Spec.Name
+        name = obj.Name if kind in _META_NAMED else obj.Spec.Name
         keys.append(name_key(kind, scoped(obj.Namespace, name)))
     if kind == "services":
         ep = obj.Endpoint

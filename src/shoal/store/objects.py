@@ -24,7 +24,20 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shoal.api.errors import Conflict
-from shoal.api.types import KIND_OF, META_NAMED, TYPE_OF, Node, Service, Task, Version, clone, decode, encode, now_ts
+from shoal.api.types import (
+    KIND_OF,
+    META_NAMED,
+    META_NAMED_WITH_SPEC,
+    TYPE_OF,
+    Node,
+    Service,
+    Task,
+    Version,
+    clone,
+    decode,
+    encode,
+    now_ts,
+)
 from shoal.store.backend import KV, Backend, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
 from shoal.store.index import INDEX_PREFIX, keys_of, owner_of, parse
 
@@ -77,7 +90,8 @@ def _stamp(kind: str, obj: Any, old: Any) -> None:
         obj.Name, obj.Labels = obj.Spec.Name, obj.Spec.Labels
     if old is None:
         obj.Generation = obj.Generation or 1
-    elif kind not in META_NAMED and obj.Spec is not old.Spec and obj.Spec != old.Spec:
+    elif (kind not in META_NAMED or kind in META_NAMED_WITH_SPEC) and obj.Spec is not old.Spec \
+            and obj.Spec != old.Spec:
         obj.Generation = max(obj.Generation, old.Generation) + 1
 
 

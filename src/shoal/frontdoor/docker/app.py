@@ -21,7 +21,6 @@ import platform
 import re
 import ssl
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -31,24 +30,20 @@ from aiohttp import web
 
 from shoal import API_VERSION, ENGINE_VERSION, MIN_API_VERSION, __version__
 from shoal.api.errors import InvalidArgument, ShoalError
-from shoal.api.humanize import human_duration
-from shoal.api.nodeinfo import ImageInfo, LocalTask, Membership, RegistryCredentials, VolumeInfo
-from shoal.api.states import TaskState
+from shoal.api.nodeinfo import ImageInfo, Membership, RegistryCredentials, VolumeInfo
 from shoal.api.types import (
     ClusterSpec,
     ConfigSpec,
     SecretSpec,
     Service,
     Task,
-    first_container,
     parse_ts,
-    service_id_of,
 )
+from shoal.frontdoor.docker import containers, gojson, logstream, networks, query, wire
 from shoal.frontdoor.docker import events as events_door
-from shoal.frontdoor.docker import gojson, logstream, networks, query, wire
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube.server import kubeconfig
-from shoal.nodeapi import Control, Images, NodeAPI, Payloads
+from shoal.nodeapi import Control, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
 
@@ -237,10 +232,11 @@ async def info(request: web.Request) -> web.StreamResponse:
     }
     if sw.Cluster is not None:
         swarm.update({"Nodes": sw.Nodes, "Managers": sw.Managers, "Cluster": _cluster_dict(sw.Cluster)})
-    running = n.ContainersRunning
+    counts = node(request).local_containers.counts()
     return jresp({
         "ID": n.ID or "shoal",
-        "Containers": running, "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": 0,
+        "Containers": counts.Containers, "ContainersRunning": counts.ContainersRunning,
+        "ContainersPaused": counts.ContainersPaused, "ContainersStopped": counts.ContainersStopped,
         "Images": n.Images,
         "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "overlay"], "Authorization": None,
@@ -497,12 +493,22 @@ def image_summary(img: ImageInfo) -> dict[str, Any]:
     }
 
 
+# An image's ContainerConfig when it has none (an imported one), as Docker 20.10 shows it.
+EMPTY_CONTAINER_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
+
+
 def image_inspect_json(img: ImageInfo) -> dict[str, Any]:
     size = img.Size
     cfg = img.Config
     return {
         "Id": img.ID, "RepoTags": img.Tags, "RepoDigests": img.RepoDigests, "Parent": "",
         "Comment": "",
+        # docker-compose 1.29 reads ContainerConfig when it recreates a container (its volumes)
+        "Container": cfg.get("container", ""),
+        "ContainerConfig": {**EMPTY_CONTAINER_CONFIG, **(cfg.get("container_config") or {})},
         "Created": cfg.get("created", ""), "DockerVersion": "", "Author": cfg.get("author", ""),
         "Config": img.container_config, "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", ""), "Size": size, "VirtualSize": size,
@@ -659,59 +665,14 @@ async def auth(request: web.Request) -> web.StreamResponse:
     return jresp({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
-# ---------------------------------------------------------------- containers (the tasks on this node)
-
-
-def _container_summary(images: Images, lt: LocalTask) -> dict[str, Any]:
-    t = lt.task
-    spec = first_container(t.Spec)
-    image = spec.Image if spec else ""
-    img: ImageInfo | None = images.resolve(image) if image else None
-    state = lt.state
-    since = parse_ts(lt.status.Timestamp) if lt.status.Timestamp else 0.0
-    ago = human_duration(max(time.time() - since, 0))
-    if state == TaskState.RUNNING:
-        cstate, status = "running", f"Up {ago}"
-    elif state.terminal:
-        code = lt.status.Containers[0].ExitCode if lt.status.Containers else 0
-        cstate, status = "exited", f"Exited ({code}) {ago} ago"
-    else:
-        cstate, status = "created", "Created"
-    cfg = img.container_config if img else {}
-    argv = list((spec.Command if spec and spec.Command else cfg.get("Entrypoint")) or []) + list(
-        (spec.Args if spec and spec.Args else cfg.get("Cmd")) or [])
-    labels = {
-        "com.docker.swarm.node.id": t.NodeID,
-        "com.docker.swarm.service.id": service_id_of(t),
-        "com.docker.swarm.service.name": (t.ServiceAnnotations or {}).get("Name", ""),
-        "com.docker.swarm.task": "",
-        "com.docker.swarm.task.id": t.ID,
-        "com.docker.swarm.task.name": lt.name,
-        **((spec.Labels or {}) if spec else {}),
-    }
-    return {
-        "Id": t.ID, "Names": ["/" + lt.name], "Image": image, "ImageID": img.ID if img else "",
-        "Command": " ".join(argv), "Created": int(parse_ts(t.CreatedAt)), "Ports": [], "Labels": labels,
-        "State": cstate, "Status": status, "HostConfig": {"NetworkMode": "none"},
-        "NetworkSettings": {"Networks": {}}, "Mounts": [],
-    }
+# ---------------------------------------------------------------- containers (the node's own and the swarm's)
 
 
 def container_summaries(n: NodeAPI) -> list[dict[str, Any]]:
     """Every container of this node in ``GET /containers/json?all=1``'s shape."""
-    return [_container_summary(n.local_images, lt) for lt in n.containers()]
+    return [containers.summary(c) for c in n.local_containers.list(all_=True)]
 
 
-async def containers_list(request: web.Request) -> web.StreamResponse:
-    n = node(request)
-    show_all = qbool(request, "all")
-    out = []
-    for lt in n.containers():
-        summary = _container_summary(n.local_images, lt)
-        if show_all or summary["State"] == "running":
-            out.append(summary)
-    out.sort(key=lambda c: -c["Created"])
-    return jresp(out)
 
 
 # ---------------------------------------------------------------- secrets and configs
@@ -821,7 +782,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/images/{name:.+}/get", images_get), ("POST", "/images/{name:.+}/tag", image_tag),
     ("DELETE", "/images/{name:.+}", image_delete),
     ("GET", "/distribution/{name:.+}/json", distribution), ("POST", "/auth", auth),
-    ("GET", "/containers/json", containers_list),
+    *containers.ROUTES,
     *networks.ROUTES,
     *((method, f"/{kind}{path}", handler) for kind in ("secrets", "configs") for method, path, handler in (
         ("GET", "", payloads_list), ("POST", "/create", payload_create), ("GET", "/{id}", payload_inspect),

@@ -31,7 +31,7 @@ from shoal.api.errors import ShoalError
 from shoal.frontdoor.kube import discovery, openapi, pods, status, watch
 from shoal.frontdoor.kube.replies import KubeError, error_status, failure, reply
 from shoal.frontdoor.kube.resources import Resource, by_path
-from shoal.frontdoor.kube.rest import Door, Target, qbool, read_body
+from shoal.frontdoor.kube.rest import Door, Target, qbool, read_body, scale
 from shoal.frontdoor.kube.server import USER
 from shoal.nodeapi import NodeAPI
 
@@ -215,6 +215,7 @@ async def resources(request: web.Request) -> web.StreamResponse:
         ("attach", "GET"): pods.exec_, ("attach", "POST"): pods.exec_,
         ("portforward", "GET"): pods.portforward, ("portforward", "POST"): pods.portforward,
         ("eviction", "POST"): pods.eviction,
+        ("scale", "GET"): scale, ("scale", "PUT"): scale, ("scale", "PATCH"): scale,
     }
     sub_handler = sub_handlers.get((target.sub, method))
     if sub_handler is None:

@@ -93,19 +93,28 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
     ContainerStatus,
+    Deployment,
+    DeploymentSpec,
+    DeploymentStrategy,
+    LabelSelectorSpec,
     Node,
     NodeSpec,
     NodeSystem,
     Placement,
+    PodTemplate,
+    ReplicaSet,
+    ReplicaSetSpec,
     ResourceRequirements,
     Resources,
     RestartPolicy,
     Secret,
     SecretSpec,
+    SelectorRequirement,
     Taint,
     Task,
     TaskSpec,
     Toleration,
+    WorkloadCondition,
     now_ts,
     summed,
 )
@@ -114,9 +123,11 @@ from shoal.frontdoor.kube import extended as kube_extended
 
 SECOND = 1_000_000_000
 
-RESOURCES = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes")
+RESOURCES = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes", "deployments",
+             "replicasets")
 KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
-                    "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node"}
+                    "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node",
+                    "deployments": "Deployment", "replicasets": "ReplicaSet"}
 
 # Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
 FIELDS: dict[str, frozenset[str]] = {
@@ -132,6 +143,8 @@ FIELDS: dict[str, frozenset[str]] = {
     "serviceaccounts": frozenset({"metadata.name", "metadata.namespace"}),
     "namespaces": frozenset({"metadata.name", "status.phase"}),
     "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
+    "deployments": frozenset({"metadata.name", "metadata.namespace"}),
+    "replicasets": frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
 }
 
 # What a node shows that shoal computes (never written back from a PUT of the node).
@@ -2113,6 +2126,294 @@ def _node_to_core(obj: Mapping[str, Any]) -> Node:
                               Availability="pause" if spec_w.get("unschedulable") is True else "active"))
 
 
+# ---------------------------------------------------------------- Deployments and ReplicaSets (apps/v1)
+
+_PERCENT = re.compile(r"^[0-9]+%$")
+_PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', "
+                "regex used for validation is '[0-9]+%')")
+
+
+def _go_string_map(m: Mapping[str, str] | None) -> _GoValue:
+    """A label map as Go's ``%#v`` prints it: ``map[string]string{"app":"x"}``."""
+    if not m:
+        return _GoValue("map[string]string(nil)")
+    return _GoValue("map[string]string{" + ", ".join(f"{json.dumps(k)}:{json.dumps(m[k])}" for k in sorted(m)) + "}")
+
+
+def _selector_to_core(raw: object, errs: _Errors, path: str) -> LabelSelectorSpec | None:
+    """A ``metav1.LabelSelector`` (None when absent), checked as ``ValidateLabelSelector``."""
+    if raw is None:
+        return None
+    d = _dict(raw)
+    match = _str_map(d.get("matchLabels"))
+    if match:
+        _validate_labels(errs, match, f"{path}.matchLabels")
+    exprs: list[SelectorRequirement] = []
+    for i, e in enumerate(_list(d.get("matchExpressions"))):
+        e = _dict(e)
+        op, key, values = _str(e.get("operator")), _str(e.get("key")), _str_list(e.get("values"))
+        where = f"{path}.matchExpressions[{i}]"
+        if op in ("In", "NotIn") and not values:
+            errs.required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+        elif op in ("Exists", "DoesNotExist") and values:
+            errs.forbidden(f"{where}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'")
+        elif op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            errs.invalid(f"{where}.operator", op, "not a valid selector operator")
+        for m in qualified_name(key):
+            errs.invalid(f"{where}.key", key, m)
+        exprs.append(SelectorRequirement(Key=key, Operator=op, Values=values))
+    return LabelSelectorSpec(MatchLabels=match, MatchExpressions=exprs or None)
+
+
+def _selector_wire(sel: LabelSelectorSpec) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if sel.MatchLabels:
+        d["matchLabels"] = _sorted(sel.MatchLabels)
+    if sel.MatchExpressions:
+        d["matchExpressions"] = [{"key": e.Key, "operator": e.Operator, **({"values": e.Values} if e.Values else {})}
+                                 for e in sel.MatchExpressions]
+    return d
+
+
+def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | None, errs: _Errors) -> PodTemplate:
+    """``spec.template`` of a Deployment or ReplicaSet (``ValidatePodTemplateSpecForReplicaSet``)."""
+    raw = _dict(spec.get("template"))
+    md = _dict(raw.get("metadata"))
+    labels = _str_map(md.get("labels"))
+    annotations = _str_map(md.get("annotations"))
+    if selector is not None and (selector.MatchLabels or selector.MatchExpressions):
+        exprs = [{"key": e.Key, "operator": e.Operator, "values": list(e.Values or [])}
+                 for e in selector.MatchExpressions or []]
+        try:
+            matches = selectors.selector_from_spec(selector.MatchLabels, exprs).matches(labels or {})
+        except selectors.SelectorError:
+            matches = True  # reported on spec.selector already
+        if not matches:
+            errs.invalid("spec.template.metadata.labels", _go_string_map(labels),
+                         "`selector` does not match template `labels`")
+    if labels:
+        _validate_labels(errs, labels, "spec.template.metadata.labels")
+    if annotations:
+        _validate_annotations(errs, annotations, "spec.template.metadata.annotations")
+    pod_spec = _dict(raw.get("spec"))
+    core = task_spec_to_core(pod_spec, name="", errs=errs, path="spec.template.spec")
+    policy = _str(pod_spec.get("restartPolicy")) or "Always"
+    if policy != "Always" and policy in RESTART_POLICIES:
+        errs.unsupported("spec.template.spec.restartPolicy", policy, ("Always",))
+    if core.Pod is not None and core.Pod.ActiveDeadlineSeconds is not None:
+        errs.forbidden("spec.template.spec.activeDeadlineSeconds",
+                       "activeDeadlineSeconds in ReplicaSet is not Supported")
+    return PodTemplate(Labels=labels, Annotations=annotations, Spec=core)
+
+
+def _template_wire(tpl: PodTemplate) -> dict[str, Any]:
+    md: dict[str, Any] = {"creationTimestamp": None}
+    if tpl.Labels:
+        md["labels"] = _sorted(tpl.Labels)
+    if tpl.Annotations:
+        md["annotations"] = _sorted(tpl.Annotations)
+    return {"metadata": md, "spec": task_spec_to_wire(tpl.Spec)}
+
+
+def _nonnegative(errs: _Errors, path: str, value: int | None) -> None:
+    if value is not None and value < 0:
+        errs.invalid(path, value, "must be greater than or equal to 0")
+
+
+def _int_or_percent(errs: _Errors, path: str, value: object) -> int | str | None:
+    """A ``maxSurge``/``maxUnavailable`` value, checked as ``ValidatePositiveIntOrPercent``."""
+    if value is None or (isinstance(value, str) and value == ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        errs.invalid(path, value, "must be an integer or percentage (e.g '5%')")
+        return None
+    if isinstance(value, str):
+        if not _PERCENT.match(value):
+            errs.invalid(path, value, _PERCENT_MSG)
+            return value
+        if int(value[:-1]) < 0:
+            errs.invalid(path, value, "must be greater than or equal to 0")
+        return value
+    if value < 0:
+        errs.invalid(path, value, "must be greater than or equal to 0")
+    return value
+
+
+def _int_or_percent_value(v: int | str | None) -> int:
+    if isinstance(v, str):
+        return int(v[:-1]) if _PERCENT.match(v) else 0
+    return v or 0
+
+
+def _workload_meta(obj: Mapping[str, Any], namespace: str, errs: _Errors) -> _Meta:
+    return _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+
+
+def _replica_set_to_core(obj: Mapping[str, Any], namespace: str) -> ReplicaSet:
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _dict(obj.get("spec"))
+    replicas = _opt_int(spec.get("replicas"))
+    replicas = 1 if replicas is None else replicas
+    _nonnegative(errs, "spec.replicas", replicas)
+    min_ready = _int(spec.get("minReadySeconds"))
+    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
+    if selector is None:
+        errs.required("spec.selector")
+    elif not selector.MatchLabels and not selector.MatchExpressions:
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
+    template = _workload_template(spec, selector, errs)
+    errs.check("ReplicaSet", meta.shown_name)
+    rs = ReplicaSet(ID="", Name=meta.name, Labels=meta.labels,
+                    Spec=ReplicaSetSpec(Replicas=replicas, MinReadySeconds=min_ready,
+                                        Selector=selector or LabelSelectorSpec(), Template=template))
+    _object_base(rs, meta)
+    return rs
+
+
+def _replica_set_to_wire(rs: ReplicaSet) -> dict[str, Any]:
+    spec: dict[str, Any] = {"replicas": rs.Spec.Replicas}
+    if rs.Spec.MinReadySeconds:
+        spec["minReadySeconds"] = rs.Spec.MinReadySeconds
+    spec["selector"] = _selector_wire(rs.Spec.Selector)
+    spec["template"] = _template_wire(rs.Spec.Template)
+    st = rs.Status
+    status: dict[str, Any] = {"replicas": st.Replicas}
+    for key, value in (("fullyLabeledReplicas", st.FullyLabeledReplicas), ("readyReplicas", st.ReadyReplicas),
+                       ("availableReplicas", st.AvailableReplicas), ("observedGeneration", st.ObservedGeneration)):
+        if value:
+            status[key] = value
+    if st.Conditions:
+        status["conditions"] = [_workload_condition_wire(c, update_time=False) for c in st.Conditions]
+    return {"kind": "ReplicaSet", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(rs, name=rs.Name, labels=rs.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+def _workload_condition_wire(c: WorkloadCondition, update_time: bool = True) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": c.Type, "status": c.Status}
+    if update_time:
+        d["lastUpdateTime"] = _ts(c.LastUpdateTime)
+    d["lastTransitionTime"] = _ts(c.LastTransitionTime)
+    if c.Reason:
+        d["reason"] = c.Reason
+    if c.Message:
+        d["message"] = c.Message
+    return d
+
+
+STRATEGIES = ("Recreate", "RollingUpdate")
+
+
+def _deployment_to_core(obj: Mapping[str, Any], namespace: str) -> Deployment:
+    """A Deployment, defaulted (``SetDefaults_Deployment``) and validated (``ValidateDeployment``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _dict(obj.get("spec"))
+    replicas = _opt_int(spec.get("replicas"))
+    replicas = 1 if replicas is None else replicas
+    _nonnegative(errs, "spec.replicas", replicas)
+    selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
+    if selector is None:
+        errs.required("spec.selector")
+    elif not selector.MatchLabels and not selector.MatchExpressions:
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
+    template = _workload_template(spec, selector, errs)
+    raw_strategy = _dict(spec.get("strategy"))
+    kind = _str(raw_strategy.get("type")) or "RollingUpdate"
+    rolling_raw = raw_strategy.get("rollingUpdate")
+    strategy = DeploymentStrategy(Type=kind, MaxSurge=None, MaxUnavailable=None)
+    if kind == "Recreate":
+        if isinstance(rolling_raw, dict):
+            errs.forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")
+    elif kind == "RollingUpdate":
+        rolling = _dict(rolling_raw)
+        path = "spec.strategy.rollingUpdate"
+        unavailable = _int_or_percent(errs, f"{path}.maxUnavailable", rolling.get("maxUnavailable"))
+        surge = _int_or_percent(errs, f"{path}.maxSurge", rolling.get("maxSurge"))
+        unavailable = "25%" if unavailable is None else unavailable
+        surge = "25%" if surge is None else surge
+        if _int_or_percent_value(unavailable) == 0 and _int_or_percent_value(surge) == 0:
+            errs.invalid(f"{path}.maxUnavailable", unavailable, "may not be 0 when `maxSurge` is 0")
+        if isinstance(unavailable, str) and _PERCENT.match(unavailable) and int(unavailable[:-1]) > 100:
+            errs.invalid(f"{path}.maxUnavailable", unavailable, "must not be greater than 100%")
+        strategy = DeploymentStrategy(Type=kind, MaxSurge=surge, MaxUnavailable=unavailable)
+    else:
+        errs.unsupported("spec.strategy.type", kind, STRATEGIES)
+    min_ready = _int(spec.get("minReadySeconds"))
+    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    history = _opt_int(spec.get("revisionHistoryLimit"))
+    history = 10 if history is None else history
+    _nonnegative(errs, "spec.revisionHistoryLimit", history)
+    deadline = _opt_int(spec.get("progressDeadlineSeconds"))
+    deadline = 600 if deadline is None else deadline
+    _nonnegative(errs, "spec.progressDeadlineSeconds", deadline)
+    if deadline <= min_ready:
+        errs.invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
+    errs.check("Deployment", meta.shown_name)
+    d = Deployment(ID="", Name=meta.name, Labels=meta.labels, Spec=DeploymentSpec(
+        Replicas=replicas, Selector=selector or LabelSelectorSpec(), Template=template, Strategy=strategy,
+        MinReadySeconds=min_ready, RevisionHistoryLimit=history, Paused=spec.get("paused") is True,
+        ProgressDeadlineSeconds=deadline))
+    _object_base(d, meta)
+    return d
+
+
+def _deployment_to_wire(d: Deployment) -> dict[str, Any]:
+    s = d.Spec
+    strategy: dict[str, Any] = {"type": s.Strategy.Type}
+    if s.Strategy.Type == "RollingUpdate":
+        strategy["rollingUpdate"] = {"maxUnavailable": s.Strategy.MaxUnavailable, "maxSurge": s.Strategy.MaxSurge}
+    spec: dict[str, Any] = {"replicas": s.Replicas, "selector": _selector_wire(s.Selector),
+                            "template": _template_wire(s.Template), "strategy": strategy}
+    if s.MinReadySeconds:
+        spec["minReadySeconds"] = s.MinReadySeconds
+    if s.RevisionHistoryLimit is not None:
+        spec["revisionHistoryLimit"] = s.RevisionHistoryLimit
+    if s.Paused:
+        spec["paused"] = True
+    if s.ProgressDeadlineSeconds is not None:
+        spec["progressDeadlineSeconds"] = s.ProgressDeadlineSeconds
+    st = d.Status
+    status: dict[str, Any] = {}
+    for key, value in (("observedGeneration", st.ObservedGeneration), ("replicas", st.Replicas),
+                       ("updatedReplicas", st.UpdatedReplicas), ("readyReplicas", st.ReadyReplicas),
+                       ("availableReplicas", st.AvailableReplicas), ("unavailableReplicas", st.UnavailableReplicas)):
+        if value:
+            status[key] = value
+    if st.Conditions:
+        status["conditions"] = [_workload_condition_wire(c) for c in st.Conditions]
+    if st.CollisionCount is not None:
+        status["collisionCount"] = st.CollisionCount
+    return {"kind": "Deployment", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(d, name=d.Name, labels=d.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+def scale_of(resource: str, obj: ReplicaSet | Deployment) -> dict[str, Any]:
+    """The ``autoscaling/v1`` Scale of a Deployment or ReplicaSet (its ``scale`` subresource)."""
+    selector = obj.Spec.Selector
+    exprs = [{"key": e.Key, "operator": e.Operator, "values": list(e.Values or [])}
+             for e in selector.MatchExpressions or []]
+    text = str(selectors.selector_from_spec(selector.MatchLabels, exprs)) if selector.MatchLabels or exprs else ""
+    md: dict[str, Any] = {"name": obj.Name, "namespace": obj.Namespace, "uid": obj.ID,
+                          "resourceVersion": str(obj.Version.Index), "creationTimestamp": _ts(obj.CreatedAt)}
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": md, "spec": {"replicas": obj.Spec.Replicas},
+            "status": {"replicas": obj.Status.Replicas, "selector": text}}
+
+
+def _validate_workload_update(errs: _Errors, cur: ReplicaSet | Deployment, new: ReplicaSet | Deployment) -> None:
+    if new.Spec.Selector != cur.Spec.Selector:
+        errs.invalid("spec.selector", _GoValue(_go_selector(new.Spec.Selector)), "field is immutable")
+
+
+def _go_selector(sel: LabelSelectorSpec) -> str:
+    """A LabelSelector as Go's ``%#v`` prints it (roughly: its label map)."""
+    return (f"v1.LabelSelector{{MatchLabels:{_go_string_map(sel.MatchLabels)}, "
+            f"MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}")
+
+
 # ---------------------------------------------------------------- updates
 
 IMMUTABLE_SET = "field is immutable when `immutable` is set"
@@ -2148,6 +2449,9 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
             if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
                 errs.forbidden("binaryData", IMMUTABLE_SET)
         errs.check("ConfigMap", cur.Spec.Name or cur.Name)
+    elif resource in ("deployments", "replicasets"):
+        _validate_workload_update(errs, cur, new)
+        errs.check(KIND_OF_RESOURCE[resource], cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2227,6 +2531,8 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         return str(core_obj.Spec.Type or "Opaque")
     if resource == "namespaces":
         return str(core_obj.Phase or ACTIVE)
+    if resource == "replicasets":
+        return str(core_obj.Status.Replicas)  # status.replicas
     return "true" if core_obj.Spec.Availability != "active" else "false"  # nodes: spec.unschedulable
 
 
@@ -2251,6 +2557,10 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _event_to_core(obj, namespace)
     if resource == "nodes":
         return _node_to_core(obj)
+    if resource == "deployments":
+        return _deployment_to_core(obj, namespace)
+    if resource == "replicasets":
+        return _replica_set_to_core(obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -2272,4 +2582,8 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _event_to_wire(core_obj)
     if resource == "nodes":
         return _node_to_wire(core_obj)
+    if resource == "deployments":
+        return _deployment_to_wire(core_obj)
+    if resource == "replicasets":
+        return _replica_set_to_wire(core_obj)
     raise ValueError(f"no conversion for {resource}")

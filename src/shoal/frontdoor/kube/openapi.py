@@ -44,6 +44,8 @@ REF = "#/components/schemas/"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 CORE = "io.k8s.api.core.v1."
 POLICY = "io.k8s.api.policy.v1."
+APPS = "io.k8s.api.apps.v1."
+AUTOSCALING = "io.k8s.api.autoscaling.v1."
 
 # apimachinery's scalar schemas, by the title wire.py marks their fields with.
 SCALARS: dict[str, tuple[str, Schema]] = {
@@ -92,7 +94,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "TCPSocketAction": ("port",), "Taint": ("key", "effect"), "Volume": ("name",),
     "VolumeMount": ("name", "mountPath"), "PodList": ("items",), "NodeList": ("items",),
     "NamespaceList": ("items",), "SecretList": ("items",), "ConfigMapList": ("items",), "EventList": ("items",),
-    "ServiceAccountList": ("items",),
+    "ServiceAccountList": ("items",), "ReplicaSetList": ("items",), "DeploymentList": ("items",),
+    "ReplicaSetSpec": ("selector",), "DeploymentSpec": ("selector", "template"),
+    "ReplicaSetCondition": ("type", "status"), "DeploymentCondition": ("type", "status"),
 }
 PATCH_SCHEMA = (META + "Patch", {
     "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
@@ -108,6 +112,10 @@ def kube_name(cls: type) -> str:
         return META + cls.__name__
     if cls in wire.POLICY_V1:
         return POLICY + cls.__name__
+    if cls in wire.APPS_V1:
+        return APPS + cls.__name__
+    if cls in wire.AUTOSCALING_V1:
+        return AUTOSCALING + cls.__name__
     return CORE + cls.__name__
 
 
@@ -185,6 +193,8 @@ def _kinds_of(group: str, version: str) -> list[tuple[type, list[Schema]]]:
     for resource in in_group_version(group, version):
         kinds.append((resource.wire_type, [_gvk(group, version, resource.kind)]))
         kinds.append((resource.list_type, [_gvk(group, version, resource.list_kind)]))
+    if group == "apps":
+        kinds.append((wire.Scale, [_gvk("autoscaling", "v1", "Scale")]))
     if not group:
         kinds.append((wire.Binding, [_gvk("", "v1", "Binding")]))
         kinds.append((wire.Eviction, [_gvk("policy", "v1", "Eviction")]))

@@ -108,6 +108,18 @@ RESOURCES: tuple[Resource, ...] = (
         group="", version="v1", resource="serviceaccounts", kind="ServiceAccount", singular="serviceaccount",
         namespaced=True, verbs=READ_WRITE, short_names=("sa",), categories=(), subresources=(),
         list_kind="ServiceAccountList", wire_type=wire.ServiceAccount, list_type=wire.ServiceAccountList),
+    Resource(
+        group="apps", version="v1", resource="deployments", kind="Deployment", singular="deployment",
+        namespaced=True, verbs=READ_WRITE, short_names=("deploy",), categories=("all",),
+        subresources=(Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1"),
+                      Subresource("status", "Deployment", STATUS_VERBS, group="apps")),
+        list_kind="DeploymentList", wire_type=wire.Deployment, list_type=wire.DeploymentList),
+    Resource(
+        group="apps", version="v1", resource="replicasets", kind="ReplicaSet", singular="replicaset",
+        namespaced=True, verbs=READ_WRITE, short_names=("rs",), categories=("all",),
+        subresources=(Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1"),
+                      Subresource("status", "ReplicaSet", STATUS_VERBS, group="apps")),
+        list_kind="ReplicaSetList", wire_type=wire.ReplicaSet, list_type=wire.ReplicaSetList),
 )
 
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}

@@ -49,7 +49,8 @@ BODY_TYPES = (JSON, YAML, protobuf.PROTOBUF)
 
 # The core's kind of each resource (``nodeapi.Kube``'s words).
 CORE_KIND = {"pods": "tasks", "configmaps": "configs", "secrets": "secrets", "events": "events",
-             "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces"}
+             "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
+             "deployments": "deployments", "replicasets": "replicasets"}
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
@@ -575,6 +576,43 @@ class Door:
                 pass
         r = target.resource
         return reply({"kind": r.list_kind, "apiVersion": r.api_version, "metadata": {}, "items": items})
+
+
+async def scale(request: web.Request, door: Door, target: Target) -> web.StreamResponse:
+    """The ``scale`` subresource of a Deployment or ReplicaSet (``autoscaling/v1`` Scale): read it, or
+    write ``spec.replicas`` through a PUT or any patch of the Scale (``kubectl scale`` sends a merge patch)."""
+    kube = door.kube()
+    cur = door.current(target)
+    now = convert.scale_of(target.resource.resource, cur)
+    if request.method == "GET":
+        return reply(now)
+    await door.node.check_writable()
+    if request.method == "PATCH":
+        ctype = request.content_type
+        if ctype not in PATCH_TYPES or ctype == APPLY_PATCH:
+            raise KubeError(status.unsupported_media_type(ctype, PATCH_TYPES))
+        body = await read_body(request, PATCH_TYPES)
+        try:
+            new = patch.json_patch(now, body) if ctype == JSON_PATCH else patch.merge_patch(now, body)
+        except patch.PatchError as e:
+            raise KubeError(status.status(e.code, "BadRequest" if e.code == 400 else "Invalid", str(e))) from None
+    else:
+        new = await read_body(request)
+        if not isinstance(new, dict):
+            raise KubeError(status.bad_request("the body of a Scale must be an object"))
+        rv = str((new.get("metadata") or {}).get("resourceVersion") or "")
+        if rv and rv != str(cur.Version.Index):
+            raise KubeError(status.conflict(target.resource.resource, target.resource.group, target.name))
+    replicas = (new.get("spec") or {}).get("replicas") if isinstance(new.get("spec"), dict) else None
+    replicas = 0 if replicas is None else replicas
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise KubeError(status.invalid("Scale", target.name, [
+            ("spec.replicas", "FieldValueInvalid",
+             status.with_value(replicas, "must be greater than or equal to 0"))], group="autoscaling"))
+    out = clone(cur)
+    out.Spec.Replicas = replicas
+    updated = await kube.update(out, dry_run=dry_run(request))
+    return reply(convert.scale_of(target.resource.resource, updated))
 
 
 @functools.cache

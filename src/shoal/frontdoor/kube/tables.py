@@ -209,6 +209,33 @@ SERVICEACCOUNT_COLUMNS = [
     AGE,
 ]
 
+_CONTAINERS_DOC = "Names of each container in the template."
+_IMAGES_DOC = "Images referenced by each container in the template."
+_SELECTOR_DOC = "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones " \
+    "affected by this deployment."
+DEPLOYMENT_COLUMNS = [
+    NAME,
+    _column("Ready", "Number of the pod with ready state"),
+    _column("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the desired "
+                          "template spec.", type_="integer"),
+    _column("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+                         "deployment.", type_="integer"),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", _SELECTOR_DOC, 1),
+]
+REPLICASET_COLUMNS = [
+    NAME,
+    _column("Desired", "Replicas is the number of desired replicas.", type_="integer"),
+    _column("Current", "Replicas is the most recently observed number of replicas.", type_="integer"),
+    _column("Ready", "The number of ready replicas for this replica set.", type_="integer"),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "Selector is a label query over pods that should match the replica count.", 1),
+]
+
 
 # ---------------------------------------------------------------------------------------------------
 # Printers: cells (every column) and the row's conditions
@@ -423,6 +450,40 @@ def event_cells(event: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | No
     return cells, None
 
 
+def format_selector(selector: Any) -> str:
+    """``metav1.FormatLabelSelector``: ``app=web,tier in (a,b)``; ``<none>`` when empty."""
+    if not isinstance(selector, dict):
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        op, key, values = e.get("operator"), e.get("key", ""), ",".join(e.get("values") or [])
+        parts.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
+                      "DoesNotExist": f"!{key}"}.get(op, f"{key} {op}"))
+    return ",".join(parts) or "<none>"
+
+
+def _template_cells(obj: Obj) -> list[Any]:
+    containers = _get(obj, "spec", "template", "spec", "containers") or []
+    return [",".join(str(c.get("name", "")) for c in containers), ",".join(str(c.get("image", "")) for c in containers),
+            format_selector(_get(obj, "spec", "selector"))]
+
+
+def deployment_cells(d: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A deployment's NAME READY UP-TO-DATE AVAILABLE AGE CONTAINERS IMAGES SELECTOR."""
+    status = d.get("status") or {}
+    desired = _get(d, "spec", "replicas") or 0
+    return [_get(d, "metadata", "name"), f"{status.get('readyReplicas') or 0}/{desired}",
+            status.get("updatedReplicas") or 0, status.get("availableReplicas") or 0, _age(d, now),
+            *_template_cells(d)], None
+
+
+def replicaset_cells(rs: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A replica set's NAME DESIRED CURRENT READY AGE CONTAINERS IMAGES SELECTOR."""
+    status = rs.get("status") or {}
+    return [_get(rs, "metadata", "name"), _get(rs, "spec", "replicas") or 0, status.get("replicas") or 0,
+            status.get("readyReplicas") or 0, _age(rs, now), *_template_cells(rs)], None
+
+
 PRINTERS: dict[str, tuple[list[Column], Printer]] = {
     "pods": (POD_COLUMNS, pod_cells),
     "nodes": (NODE_COLUMNS, node_cells),
@@ -431,6 +492,8 @@ PRINTERS: dict[str, tuple[list[Column], Printer]] = {
     "namespaces": (NAMESPACE_COLUMNS, namespace_cells),
     "events": (EVENT_COLUMNS, event_cells),
     "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_cells),
+    "deployments": (DEPLOYMENT_COLUMNS, deployment_cells),
+    "replicasets": (REPLICASET_COLUMNS, replicaset_cells),
 }
 
 

@@ -1489,12 +1489,222 @@ class ServiceAccountList(Base, kw_only=True):
     items: Annotated[list[ServiceAccount] | None, doc("List of ServiceAccounts.")] = None
 
 
+# ---------------------------------------------------------------------------------------------------
+# apps/v1 (Deployment, ReplicaSet) and autoscaling/v1 (Scale)
+
+class PodTemplateSpec(Base, kw_only=True):
+    """PodTemplateSpec describes the data a pod should have when created from a template."""
+
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[PodSpec | None, doc("Specification of the desired behavior of the pod.")] = None
+
+
+class ReplicaSetCondition(Base, kw_only=True):
+    """ReplicaSetCondition describes the state of a replica set at a certain point."""
+
+    type: Annotated[str | None, doc("Type of replica set condition.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "The last time the condition transitioned from one status to another.")] = None
+    reason: Annotated[str | None, doc("The reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("A human readable message indicating details about the transition.")] = None
+
+
+class ReplicaSetSpec(Base, kw_only=True):
+    """ReplicaSetSpec is the specification of a ReplicaSet."""
+
+    replicas: Annotated[int | None, doc("Replicas is the number of desired pods.")] = None
+    minReadySeconds: Annotated[int | None, doc(
+        "Minimum number of seconds for which a newly created pod should be ready without any of its container "
+        "crashing, for it to be considered available.")] = None
+    selector: Annotated[LabelSelector | None, doc(
+        "Selector is a label query over pods that should match the replica count.")] = None
+    template: Annotated[PodTemplateSpec | None, doc(
+        "Template is the object that describes the pod that will be created if insufficient replicas are "
+        "detected.")] = None
+
+
+class ReplicaSetStatus(Base, kw_only=True):
+    """ReplicaSetStatus represents the current status of a ReplicaSet."""
+
+    replicas: Annotated[int | None, doc(
+        "Replicas is the most recently observed number of non-terminating pods.")] = None
+    fullyLabeledReplicas: Annotated[int | None, doc(
+        "The number of non-terminating pods that have labels matching the labels of the pod template of the "
+        "replicaset.")] = None
+    readyReplicas: Annotated[int | None, doc(
+        "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.")] = None
+    availableReplicas: Annotated[int | None, doc(
+        "The number of available non-terminating pods (ready for at least minReadySeconds) for this replica "
+        "set.")] = None
+    terminatingReplicas: Annotated[int | None, doc(
+        "The number of terminating pods for this replica set.")] = None
+    observedGeneration: Annotated[int | None, doc(
+        "ObservedGeneration reflects the generation of the most recently observed ReplicaSet.")] = None
+    conditions: Annotated[list[ReplicaSetCondition] | None, map_list(
+        "Represents the latest available observations of a replica set's current state.", "type")] = None
+
+
+class ReplicaSet(Base, kw_only=True):
+    """ReplicaSet ensures that a specified number of pod replicas are running at any given time."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc(
+        "If the Labels of a ReplicaSet are empty, they are defaulted to be the same as the Pod(s) that the "
+        "ReplicaSet manages.")] = None
+    spec: Annotated[ReplicaSetSpec | None, doc(
+        "Spec defines the specification of the desired behavior of the ReplicaSet.")] = None
+    status: Annotated[ReplicaSetStatus | None, doc(
+        "Status is the most recently observed status of the ReplicaSet.")] = None
+
+
+class RollingUpdateDeployment(Base, kw_only=True):
+    """Spec to control the desired behavior of rolling update."""
+
+    maxUnavailable: Annotated[IntOrString | None, doc(
+        "The maximum number of pods that can be unavailable during the update.")] = None
+    maxSurge: Annotated[IntOrString | None, doc(
+        "The maximum number of pods that can be scheduled above the desired number of pods.")] = None
+
+
+class DeploymentStrategy(Base, kw_only=True):
+    """DeploymentStrategy describes how to replace existing pods with new ones."""
+
+    type: Annotated[str | None, doc(
+        "Type of deployment. Can be \"Recreate\" or \"RollingUpdate\". Default is RollingUpdate.")] = None
+    rollingUpdate: Annotated[RollingUpdateDeployment | None, doc(
+        "Rolling update config params. Present only if DeploymentStrategyType = RollingUpdate.")] = None
+
+
+class DeploymentSpec(Base, kw_only=True):
+    """DeploymentSpec is the specification of the desired behavior of the Deployment."""
+
+    replicas: Annotated[int | None, doc("Number of desired pods.")] = None
+    selector: Annotated[LabelSelector | None, doc("Label selector for pods.")] = None
+    template: Annotated[PodTemplateSpec | None, doc("Template describes the pods that will be created.")] = None
+    strategy: Annotated[DeploymentStrategy | None, doc(
+        "The deployment strategy to use to replace existing pods with new ones.",
+        x_kubernetes_patch_strategy="retainKeys")] = None
+    minReadySeconds: Annotated[int | None, doc(
+        "Minimum number of seconds for which a newly created pod should be ready without any of its container "
+        "crashing, for it to be considered available.")] = None
+    revisionHistoryLimit: Annotated[int | None, doc(
+        "The number of old ReplicaSets to retain to allow rollback.")] = None
+    paused: Annotated[bool | None, doc("Indicates that the deployment is paused.")] = None
+    progressDeadlineSeconds: Annotated[int | None, doc(
+        "The maximum time in seconds for a deployment to make progress before it is considered to be failed.")] \
+        = None
+
+
+class DeploymentCondition(Base, kw_only=True):
+    """DeploymentCondition describes the state of a deployment at a certain point."""
+
+    type: Annotated[str | None, doc("Type of deployment condition.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastUpdateTime: Annotated[Time | None, doc("The last time this condition was updated.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "Last time the condition transitioned from one status to another.")] = None
+    reason: Annotated[str | None, doc("The reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("A human readable message indicating details about the transition.")] = None
+
+
+class DeploymentStatus(Base, kw_only=True):
+    """DeploymentStatus is the most recently observed status of the Deployment."""
+
+    observedGeneration: Annotated[int | None, doc("The generation observed by the deployment controller.")] = None
+    replicas: Annotated[int | None, doc(
+        "Total number of non-terminating pods targeted by this deployment (their labels match the "
+        "selector).")] = None
+    updatedReplicas: Annotated[int | None, doc(
+        "Total number of non-terminating pods targeted by this deployment that have the desired template "
+        "spec.")] = None
+    readyReplicas: Annotated[int | None, doc(
+        "Total number of non-terminating pods targeted by this Deployment with a Ready Condition.")] = None
+    availableReplicas: Annotated[int | None, doc(
+        "Total number of available non-terminating pods (ready for at least minReadySeconds) targeted by this "
+        "deployment.")] = None
+    unavailableReplicas: Annotated[int | None, doc(
+        "Total number of unavailable pods targeted by this deployment.")] = None
+    terminatingReplicas: Annotated[int | None, doc(
+        "Total number of terminating pods targeted by this deployment.")] = None
+    conditions: Annotated[list[DeploymentCondition] | None, map_list(
+        "Represents the latest available observations of a deployment's current state.", "type")] = None
+    collisionCount: Annotated[int | None, doc(
+        "Count of hash collisions for the Deployment.")] = None
+
+
+class Deployment(Base, kw_only=True):
+    """Deployment enables declarative updates for Pods and ReplicaSets."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[DeploymentSpec | None, doc(
+        "Specification of the desired behavior of the Deployment.")] = None
+    status: Annotated[DeploymentStatus | None, doc("Most recently observed status of the Deployment.")] = None
+
+
+class ScaleSpec(Base, kw_only=True):
+    """ScaleSpec describes the attributes of a scale subresource."""
+
+    replicas: Annotated[int | None, doc("replicas is the desired number of instances for the scaled object.")] \
+        = None
+
+
+class ScaleStatus(Base, kw_only=True):
+    """ScaleStatus represents the current status of a scale subresource."""
+
+    replicas: Annotated[int | None, doc("replicas is the actual number of observed instances of the scaled "
+                                        "object.")] = None
+    selector: Annotated[str | None, doc("selector is the label query over pods that should match the replicas "
+                                        "count.")] = None
+
+
+class Scale(Base, kw_only=True):
+    """Scale represents a scaling request for a resource."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object metadata.")] = None
+    spec: Annotated[ScaleSpec | None, doc("spec defines the behavior of the scale.")] = None
+    status: Annotated[ScaleStatus | None, doc("status is the current status of the scale.")] = None
+
+
+class ReplicaSetList(Base, kw_only=True):
+    """ReplicaSetList is a collection of ReplicaSets."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[ReplicaSet] | None, doc("List of ReplicaSets.")] = None
+
+
+class DeploymentList(Base, kw_only=True):
+    """DeploymentList is a list of Deployments."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Deployment] | None, doc("Items is the list of Deployments.")] = None
+
+
+
 # The meta/v1 shapes (the rest are core/v1, but Eviction, which is policy/v1): openapi.py names them.
 META_V1: tuple[type[Base], ...] = (
     OwnerReference, ManagedFieldsEntry, ObjectMeta, ListMeta, LabelSelectorRequirement, LabelSelector,
     StatusCause, StatusDetails, Status, Preconditions, DeleteOptions, WatchEvent,
 )
 POLICY_V1: tuple[type[Base], ...] = (Eviction,)
+APPS_V1: tuple[type[Base], ...] = (
+    ReplicaSetCondition, ReplicaSetSpec, ReplicaSetStatus, ReplicaSet, RollingUpdateDeployment, DeploymentStrategy,
+    DeploymentSpec, DeploymentCondition, DeploymentStatus, Deployment, ReplicaSetList, DeploymentList,
+)
+AUTOSCALING_V1: tuple[type[Base], ...] = (ScaleSpec, ScaleStatus, Scale)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shoal.api.types import (
     Config,
     ConfigSpec,
     ContainerStatus,
+    Deployment,
     EngineDescription,
     LastTermination,
     Node,
@@ -30,6 +31,7 @@ from shoal.api.types import (
     NodeStatus,
     NodeSystem,
     Platform,
+    ReplicaSet,
     Resources,
     Secret,
     SecretSpec,
@@ -830,7 +832,9 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
         "configmaps": Config(ID="c", Spec=ConfigSpec(Name="c", Items={"b": "2", "a": "1"})),
         "namespaces": Namespace(ID="n", Name="dev", Labels={"z": "1", "a": "2"}),
         "serviceaccounts": ServiceAccount(ID="sa", Name="default", Namespace="default"),
-        "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node()}
+        "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node(),
+        "deployments": Deployment(ID="d", Name="web", Namespace="default", Annotations={"b": "1", "a": "2"}),
+        "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"})}
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]

@@ -1,0 +1,221 @@
+"""The ReplicaSet controller (the leader's, on a keyed work queue: key = the ReplicaSet's ID).
+
+Each sync reads the ReplicaSet and the Pods of its namespace from the store's cache and is
+idempotent, as Kubernetes' ``ReplicaSetController.syncReplicaSet``:
+
+* **claim**: a Pod whose controller reference is the ReplicaSet is its own, unless its labels no
+  longer match the selector (it is *released*: the reference is removed); a Pod with no controller
+  whose labels match is *adopted* (``ownerReferences`` gets ``{apps/v1, ReplicaSet, name, uid,
+  controller: true, blockOwnerDeletion: true}``), unless the ReplicaSet is being deleted;
+* **manage**: of its active Pods (not being deleted, not ended), too few: new Pods from the template,
+  named ``<rs>-<5 random characters>``; too many: the surplus deleted (gracefully), in Kubernetes'
+  order (``deletion_key``): not on a node before on a node, pending before running, not ready before
+  ready, more Pods of this ReplicaSet on the same node first, ready for less time first, more
+  restarts first, newer first;
+* **status**: ``replicas`` (active Pods), ``fullyLabeledReplicas`` (those carrying every template
+  label), ``readyReplicas``, ``availableReplicas`` (ready for ``minReadySeconds``) and
+  ``observedGeneration``; when a ready Pod will become available later, the key comes back then.
+
+Triggers: every change of a ReplicaSet; a Pod change wakes its controller (old and new) and, for an
+orphan, the ReplicaSets of its namespace that select it. A Pod's creation is committed before the
+sync ends, so the next sync sees it (the store's cache is written by the commit): no expectations
+are needed as in client-go.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from shoal.api.errors import AlreadyExists, Conflict, NotFound
+from shoal.api.meta import ObjectRef, owner_references
+from shoal.api.types import ReplicaSet, ReplicaSetStatus, Task, clone
+from shoal.manager.kube import workloads as wl
+from shoal.manager.kube.objects import KubeObjects, random_suffix
+from shoal.manager.workqueue import Batch, Controller
+from shoal.store.objects import Change, ObjectStore
+
+log = logging.getLogger(__name__)
+
+KIND = "ReplicaSet"
+COMPONENT = "replicaset-controller"
+BURST = 500  # Pods made or deleted per sync at most (Kubernetes' burstReplicas)
+MAX_GENERATED_BASE = 58  # a generated name's prefix at most (63 less the 5 random characters)
+
+
+def deletion_key(t: Task, related_on_node: int) -> tuple[int, int, int, int, float, int, float]:
+    """Sorts the Pods to delete first to the front (Kubernetes' ``ActivePodsWithRanks``)."""
+    ready = wl.pod_ready(t)
+    return (1 if t.NodeID else 0, wl.pod_phase_rank(t), 1 if ready else 0, -related_on_node,
+            -wl.ready_since(t) if ready else 0.0, -sum(c.RestartCount for c in t.Status.Containers or []),
+            -wl.parse_ts(t.CreatedAt))
+
+
+def pods_to_delete(active: list[Task], count: int) -> list[Task]:
+    """The ``count`` Pods a ReplicaSet gives up first."""
+    on_node = Counter(t.NodeID for t in active if t.NodeID)
+    ranked = sorted(active, key=lambda t: deletion_key(t, on_node[t.NodeID] if t.NodeID else 0))
+    return ranked[:count]
+
+
+def fully_labeled(t: Task, template_labels: dict[str, str] | None) -> bool:
+    labels = t.Labels or {}
+    return all(labels.get(k) == v for k, v in (template_labels or {}).items())
+
+
+def new_pod(rs: ReplicaSet) -> Task:
+    """A Pod of the ReplicaSet's template, named ``<rs>-<5 random characters>``, owned by it."""
+    tpl = rs.Spec.Template
+    name = f"{rs.Name[:MAX_GENERATED_BASE]}-{random_suffix()}"
+    spec = clone(tpl.Spec)
+    if not spec.Hostname:
+        spec.Hostname = name[:63].rstrip("-.")
+    t = Task(ID="", Name=name, GenerateName=f"{rs.Name}-", Namespace=rs.Namespace,
+             Labels=dict(tpl.Labels) if tpl.Labels else None,
+             Annotations=dict(tpl.Annotations) if tpl.Annotations else None, Spec=spec, Owner=ObjectRef())
+    t.OwnerReferences = [wl.controller_ref(KIND, rs)]
+    return t
+
+
+class ReplicaSetController(Controller):
+    name = "replicasets"
+    workers = 2
+
+    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
+        self.store = store
+        self.kube = kube
+        self.clock = clock
+        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
+
+    # ------------------------------------------------------------ what flows in
+
+    def seed(self) -> None:
+        self._unsubscribe = self.store.subscribe(self.on_change)
+        self.orphans = {}
+        for t in self.store.list(Task):
+            if t.Namespace:
+                self._track(None, t)
+        for rs in self.store.list(ReplicaSet):
+            self.queue.add(rs.ID)
+
+    def _track(self, old: Task | None, new: Task | None) -> None:
+        """Keep ``orphans``: the Pods of each namespace with no controller, not being deleted."""
+        if old is not None:
+            self.orphans.get(old.Namespace, set()).discard(old.ID)
+        if new is not None and not new.DeletionTimestamp and wl.controller_of(new) is None:
+            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
+
+    def on_change(self, ch: Change) -> None:
+        if ch.kind == "replicasets":
+            self.queue.add((ch.new or ch.old).ID)
+        elif ch.kind == "tasks":
+            if (ch.new or ch.old).Namespace:
+                self._track(ch.old, ch.new)
+            for t in (ch.old, ch.new):
+                if t is None or not t.Namespace:
+                    continue
+                ctl = wl.controller_of(t)
+                if ctl is not None:
+                    if ctl.Kind == KIND:
+                        self.queue.add(ctl.ID)
+                elif t is ch.new and not t.DeletionTimestamp:
+                    for rs in self.kube.list("replicasets", t.Namespace):
+                        if wl.selector_of(rs.Spec.Selector).matches(t.Labels or {}):
+                            self.queue.add(rs.ID)
+
+    async def handle(self, batch: Batch) -> None:
+        for key in batch.keys:
+            try:
+                again = await self.sync(key)
+            except (Conflict, AlreadyExists, NotFound):
+                batch.retry(key)  # something changed under the sync: look again with what is there now
+                continue
+            batch.succeeded(key)
+            if again is not None:
+                self.queue.add_after(key, again)
+
+    # ------------------------------------------------------------ the sync
+
+    async def sync(self, rs_id: str) -> float | None:
+        """Reconcile one ReplicaSet; the delay after which it wants to be looked at again, if any."""
+        rs: ReplicaSet | None = self.store.get(ReplicaSet, rs_id)
+        if rs is None:
+            return None
+        selector = wl.selector_of(rs.Spec.Selector)
+        owned: list[Task] = []
+        # Its own Pods (the store's index by owner: a Pod's ``Owner`` is its controller) and the
+        # orphans of its namespace; never a walk over every Pod.
+        found = [t for t in self.store.tasks_of_owner(rs.ID) if t.Namespace == rs.Namespace]
+        found += [t for i in list(self.orphans.get(rs.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
+        for t in found:
+            ctl = wl.controller_of(t)
+            matches = selector.matches(t.Labels or {})
+            if ctl is not None:
+                if ctl.ID != rs.ID:
+                    continue
+                if not matches:
+                    if not t.DeletionTimestamp:
+                        await self._release(t, rs)
+                    continue
+                owned.append(t)
+            elif matches and not rs.DeletionTimestamp and wl.pod_active(t):
+                owned.append(await self._adopt(t, rs))
+        active = [t for t in owned if wl.pod_active(t)]
+        if not rs.DeletionTimestamp:
+            diff = len(active) - rs.Spec.Replicas
+            if diff < 0:
+                for _ in range(min(-diff, BURST)):
+                    await self._create(rs)
+            elif diff > 0:
+                for t in pods_to_delete(active, min(diff, BURST)):
+                    try:
+                        await self.kube.delete("tasks", t.Namespace, t.Name, uid=t.ID)
+                    except NotFound:
+                        continue
+                    await wl.record(self.kube, rs, KIND, COMPONENT, "SuccessfulDelete", f"Deleted pod: {t.Name}",
+                                    self.clock())
+        return await self._update_status(rs, active)
+
+    async def _adopt(self, t: Task, rs: ReplicaSet) -> Task:
+        t = clone(t)
+        t.OwnerReferences = [*owner_references(t), wl.controller_ref(KIND, rs)]
+        return await self.kube.update(t)
+
+    async def _release(self, t: Task, rs: ReplicaSet) -> None:
+        t = clone(t)
+        t.OwnerReferences = wl.without_owner(t, rs.ID)
+        t.Owner = ObjectRef()
+        await self.kube.update(t)
+
+    async def _create(self, rs: ReplicaSet) -> None:
+        for _ in range(3):
+            pod = new_pod(rs)
+            try:
+                await self.kube.create(pod)
+            except AlreadyExists:
+                continue  # the random name was taken: another one
+            await wl.record(self.kube, rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {pod.Name}",
+                            self.clock())
+            return
+
+    async def _update_status(self, rs: ReplicaSet, active: list[Task]) -> float | None:
+        now = self.clock()
+        min_ready = rs.Spec.MinReadySeconds
+        ready = [t for t in active if wl.pod_ready(t)]
+        available = [t for t in ready if wl.pod_available(t, min_ready, now)]
+        status = ReplicaSetStatus(
+            Replicas=len(active),
+            FullyLabeledReplicas=sum(1 for t in active if fully_labeled(t, rs.Spec.Template.Labels)),
+            ReadyReplicas=len(ready), AvailableReplicas=len(available), ObservedGeneration=rs.Generation,
+            Conditions=rs.Status.Conditions)
+        if status != rs.Status:
+            cur: ReplicaSet | None = self.store.get(ReplicaSet, rs.ID)
+            if cur is not None:
+                cur = clone(cur)
+                cur.Status = status
+                await self.kube.update(cur)
+        waiting = [wl.ready_since(t) + min_ready - now for t in ready if t not in available]
+        return max(min(waiting), 0.0) + 0.01 if waiting else None

@@ -1,0 +1,218 @@
+"""What the workload controllers (ReplicaSets, Deployments) share: the readiness of a Pod as they
+count it, selectors of core objects, controller references, Kubernetes' arithmetic of rollouts
+(``resolve_fenceposts``), the ``pod-template-hash``, the order in which a ReplicaSet gives up Pods,
+and the events the controllers write.
+
+Readiness is the Pod's ``Ready`` condition as the Kubernetes door shows it (``convert._pod_status``):
+the task runs and every app container the node reports runs and is ready; its time is the task's
+last status change (the condition's ``lastTransitionTime``). A Pod is *available* once it has been
+ready for ``minReadySeconds``.
+
+The hash: Kubernetes' ``ComputeHash`` is FNV-32a over the Go printout of the Pod template, then the
+collision count (4 bytes, little endian) when there is one, and the decimal sum written through
+``SafeEncodeString`` (each character mapped into ``bcdfghjklmnpqrstvwxz2456789``). shoal does the same
+over the core template's JSON with sorted keys: the same algorithm and alphabet (9 or 10
+characters, stable for a template), not the same value as a real API server would give.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import Any
+
+import msgspec
+
+from shoal.api import selectors
+from shoal.api.ids import new_id
+from shoal.api.kube import Event, EventSource, InvolvedObject
+from shoal.api.meta import OwnerReference, owner_references
+from shoal.api.states import TaskState
+from shoal.api.types import LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, parse_ts
+from shoal.manager.kube.events import timestamp
+from shoal.manager.kube.objects import KubeObjects
+
+POD_TEMPLATE_HASH = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+FNV32_OFFSET, FNV32_PRIME = 2166136261, 16777619
+
+
+# ---------------------------------------------------------------- Pods as the controllers see them
+
+
+def pod_ready(t: Task) -> bool:
+    """The Pod's Ready condition: its task runs and every app container runs and is ready."""
+    if t.Status.State != TaskState.RUNNING:
+        return False
+    status = {c.Name: c for c in t.Status.Containers or []}
+    for c in t.Spec.Containers:
+        s = status.get(c.Name)
+        if s is None or not s.Ready or s.State not in ("running", ""):
+            return False
+    return True
+
+
+def ready_since(t: Task) -> float:
+    """When the Pod became ready (its last status change), in seconds since the epoch."""
+    return parse_ts(t.Status.Timestamp or t.CreatedAt)
+
+
+def pod_available(t: Task, min_ready_seconds: int, now: float) -> bool:
+    """Ready for at least ``min_ready_seconds`` (at once when that is 0)."""
+    if not pod_ready(t):
+        return False
+    return min_ready_seconds <= 0 or ready_since(t) + min_ready_seconds <= now
+
+
+def pod_active(t: Task) -> bool:
+    """Counted by its controller: not being deleted and not ended (Kubernetes' ``IsPodActive``)."""
+    return not t.DeletionTimestamp and t.DesiredState.rank <= TaskState.RUNNING.rank and not t.Status.State.terminal
+
+
+def pod_phase_rank(t: Task) -> int:
+    """Pending 0, Running 2 (Kubernetes ranks Unknown, 1, between them)."""
+    return 2 if t.Status.State == TaskState.RUNNING else 0
+
+
+# ---------------------------------------------------------------- selectors and owners
+
+
+def selector_of(spec: LabelSelectorSpec) -> selectors.LabelSelector:
+    """The core selector of a workload's ``Selector`` (both lists empty: nothing, as a workload's
+    empty selector is refused anyway)."""
+    if not spec.MatchLabels and not spec.MatchExpressions:
+        return selectors.LabelSelector.nothing()
+    exprs = [{"key": e.Key, "operator": e.Operator, "values": list(e.Values or [])}
+             for e in spec.MatchExpressions or []]
+    return selectors.selector_from_spec(spec.MatchLabels, exprs)
+
+
+def selector_text(spec: LabelSelectorSpec) -> str:
+    """``metav1.FormatLabelSelector``: ``app=web,pod-template-hash=x`` (``<none>`` when empty)."""
+    if not spec.MatchLabels and not spec.MatchExpressions:
+        return "<none>"
+    return str(selector_of(spec))
+
+
+def controller_of(obj: Any) -> OwnerReference | None:
+    """The object's controller reference (``controller: true``), if any."""
+    return next((r for r in owner_references(obj) if r.Controller), None)
+
+
+def controller_ref(kind: str, obj: Any) -> OwnerReference:
+    """The reference a controller of ``kind`` puts on what it makes or adopts."""
+    return OwnerReference(APIVersion="apps/v1", Kind=kind, Name=obj.Name, ID=obj.ID, Controller=True,
+                          BlockOwnerDeletion=True)
+
+
+def without_owner(obj: Any, owner_id: str) -> list[OwnerReference] | None:
+    """The object's owners but the one of ``owner_id`` (a release)."""
+    return [r for r in owner_references(obj) if r.ID != owner_id] or None
+
+
+# ---------------------------------------------------------------- rollout arithmetic
+
+
+def scaled_value(value: int | str | None, total: int, round_up: bool) -> int:
+    """A count or a percentage of ``total`` (``GetScaledValueFromIntOrPercent``): ``25%`` of 3 is 1 rounded
+    up, 0 rounded down."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if not text.endswith("%"):
+        return int(text)
+    share = int(text[:-1]) * total / 100
+    return math.ceil(share) if round_up else math.floor(share)
+
+
+def resolve_fenceposts(max_surge: int | str | None, max_unavailable: int | str | None, desired: int) -> tuple[int, int]:
+    """(surge, unavailable) for ``desired`` replicas: the surge rounded up, the unavailable rounded
+    down; both 0 gives unavailable 1 (the rollout could not move otherwise)."""
+    surge = scaled_value(max_surge, desired, True)
+    unavailable = scaled_value(max_unavailable, desired, False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+# ---------------------------------------------------------------- the template hash
+
+
+def fnv32a(data: bytes, h: int = FNV32_OFFSET) -> int:
+    for b in data:
+        h = ((h ^ b) * FNV32_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(text: str) -> str:
+    """apimachinery's ``rand.SafeEncodeString``: each character mapped into the name alphabet."""
+    return "".join(SAFE_CHARS[ord(c) % len(SAFE_CHARS)] for c in text)
+
+
+def template_hash(template: PodTemplate, collision_count: int | None = None) -> str:
+    """The ``pod-template-hash`` of a template (see the module's docstring); the template's own
+    ``pod-template-hash`` label, if any, is left out."""
+    labels = {k: v for k, v in (template.Labels or {}).items() if k != POD_TEMPLATE_HASH} or None
+    printed = msgspec.json.encode(msgspec.structs.replace(template, Labels=labels), order="sorted")
+    h = fnv32a(printed)
+    if collision_count is not None:
+        h = fnv32a(struct.pack("<I", collision_count & 0xFFFFFFFF), h)
+    return safe_encode(str(h))
+
+
+def same_template(a: PodTemplate, b: PodTemplate) -> bool:
+    """Whether two templates are equal but for the ``pod-template-hash`` label (``EqualIgnoreHash``)."""
+    def bare(t: PodTemplate) -> PodTemplate:
+        labels = {k: v for k, v in (t.Labels or {}).items() if k != POD_TEMPLATE_HASH} or None
+        return msgspec.structs.replace(t, Labels=labels, Annotations=t.Annotations or None)
+    return bare(a) == bare(b)
+
+
+# ---------------------------------------------------------------- conditions
+
+
+def get_condition(conds: list[WorkloadCondition] | None, kind: str) -> WorkloadCondition | None:
+    return next((c for c in conds or [] if c.Type == kind), None)
+
+
+def set_condition(conds: list[WorkloadCondition] | None, new: WorkloadCondition) -> list[WorkloadCondition]:
+    """Kubernetes' ``SetDeploymentCondition``: the same status and reason is no change; a new status
+    keeps no transition time of the old, the same status keeps it."""
+    cur = get_condition(conds, new.Type)
+    if cur is not None and cur.Status == new.Status and cur.Reason == new.Reason:
+        return list(conds or [])
+    if cur is not None and cur.Status == new.Status:
+        new = msgspec.structs.replace(new, LastTransitionTime=cur.LastTransitionTime)
+    return [*(c for c in conds or [] if c.Type != new.Type), new]
+
+
+def condition(kind: str, status: str, reason: str, message: str, now: float) -> WorkloadCondition:
+    ts = timestamp(now)
+    return WorkloadCondition(Type=kind, Status=status, LastUpdateTime=ts, LastTransitionTime=ts, Reason=reason,
+                             Message=message)
+
+
+# ---------------------------------------------------------------- events
+
+
+async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
+                 type_: str = "Normal") -> None:
+    """Write an event about a workload (best effort: a namespace going away refuses it)."""
+    ts = timestamp(now)
+    ev = Event(ID=new_id(), Name=f"{obj.Name}.{int(now * 1e9):x}", Namespace=obj.Namespace,
+               InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
+                                             APIVersion="apps/v1"),
+               Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
+               FirstTimestamp=ts, LastTimestamp=ts)
+    try:
+        await kube.create(ev)
+    except Exception:
+        return
