@@ -183,3 +183,60 @@ def test_anti_affinity_and_swarm_availability_as_cordon(e2e_base: Path) -> None:
         wait_for(lambda: gone(k, "patient"), timeout=60, what="patient evicted")
         assert time.monotonic() - start >= 4
         k("taint", "nodes", "kw", "maint:NoExecute-")
+
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      topologySpreadConstraints:
+      - maxSkew: 1
+        topologyKey: kubernetes.io/hostname
+        whenUnsatisfiable: DoNotSchedule
+        labelSelector: {matchLabels: {app: web}}
+      containers:
+      - name: main
+        image: web:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c, 'exec httpd -f -p 80 -h /www']
+"""
+
+
+def test_a_deployment_spread_over_nodes_and_drained_off_one(e2e_base: Path) -> None:
+    with web_pair(e2e_base / "kdep", ("km", "kw")) as (cluster, manager, _worker):
+        client_ns, _ = cluster.add_client("kdc")
+        k = Kubectl(manager, e2e_base / "kdep-kubectl", netns=client_ns)
+        k("apply", "-f", "-", input=DEPLOYMENT)
+
+        def running() -> list[str]:
+            fields = "{.status.phase} {.spec.nodeName} {.metadata.deletionTimestamp}"
+            out = k("get", "pods", "-l", "app=web", "-o", f"jsonpath={{range .items[*]}}{fields}{{'\\n'}}{{end}}")
+            return [r.split()[1] for r in out.splitlines() if r.split()[:1] == ["Running"] and len(r.split()) == 2]
+
+        wait_for(lambda: len(running()) == 4, timeout=90, what="4 web Pods running")
+        assert sorted(running()) == ["km", "km", "kw", "kw"]  # maxSkew 1 over the hostnames
+
+        # drain kw: its Pods are evicted, their replacements cannot go there (cordoned) and the spread
+        # (maxSkew 1 against kw's 0) keeps them Pending, with kube-scheduler's words.
+        drained = k("drain", "kw", "--ignore-daemonsets", "--timeout=60s", timeout=90)
+        assert "node/kw drained" in drained and "evicting pod default/web-" in drained
+        wait_for(lambda: running() == ["km", "km"], timeout=60, what="kw emptied")
+        pending = wait_for(lambda: [p for p in k.json("get", "pods", "-l", "app=web")["items"]
+                                    if p["status"]["phase"] == "Pending"], timeout=30, what="replacements")
+        name = pending[0]["metadata"]["name"]
+        msgs = wait_for(lambda: event_messages(k, "FailedScheduling", name), timeout=30, what="FailedScheduling")
+        assert msgs[0].startswith("0/2 nodes are available: ")
+        assert "1 node(s) were unschedulable" in msgs[0]
+        assert "1 node(s) didn't match pod topology spread constraints" in msgs[0]
+        k("uncordon", "kw")
+        wait_for(lambda: sorted(running()) == ["km", "km", "kw", "kw"], timeout=90, what="spread again")
+        k("delete", "deployment", "web", timeout=60)

@@ -156,8 +156,8 @@ class Scheduler(Loop):
                 ni.task_failed(new)
         if counts_on_node(new):
             ni = self.nodes.get(new.NodeID)
-            if ni is not None:
-                ni.add_task(new)
+            if ni is not None and not ni.add_task(new) and new.ID in ni.pods:
+                ni.pods[new.ID] = new  # a Pod's new version (marked for deletion, relabelled)
         if needs_scheduling(new):
             if new.ID not in self.pending:
                 self.pending.add(new.ID)

@@ -22,6 +22,7 @@ from shoal.api.pod import PodSpecExtra
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
+    Node,
     ObjectRef,
     Placement,
     ResourceRequirements,
@@ -32,6 +33,7 @@ from shoal.api.types import (
     TaskStatus,
     Toleration,
     VersionRef,
+    clone,
 )
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
 from shoal.manager.scheduler.podfilters import (
@@ -320,3 +322,26 @@ async def test_a_placed_pods_anti_affinity_keeps_new_pods_away_in_the_same_tick_
     later = await store.create(pod("later", labels={"app": "web"}))
     await sched.settle()
     assert current(store, later).NodeID not in ("", where)
+
+
+async def test_a_pod_being_deleted_no_longer_counts_in_the_spread() -> None:
+    a, b = make_node("a"), make_node("b")
+    store, sched = await setup(a, b)
+    spread = [TopologySpreadConstraint(MaxSkew=1, TopologyKey=HOST, LabelSelector=selects(app="web"))]
+    first = await store.create(pod("w0", labels={"app": "web"}, spread=spread))
+    await sched.settle()
+    on = current(store, first).NodeID
+    # Still running there, but being deleted: the next Pod may go to the same node.
+    marked = clone(current(store, first))
+    marked.DeletionTimestamp = "2026-01-01T00:00:00Z"
+    await store.update(marked)
+    assert sched.nodes[on].pods[first.ID].DeletionTimestamp
+    cordon_other = next(n for n in (a, b) if n.ID != on)
+    got = store.get(Node, cordon_other.ID)
+    assert got is not None
+    other = clone(got)
+    other.Spec.Availability = "pause"
+    await store.update(other)
+    second = await store.create(pod("w1", labels={"app": "web"}, spread=spread))
+    await sched.settle()
+    assert current(store, second).NodeID == on
