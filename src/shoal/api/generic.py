@@ -13,7 +13,7 @@ key whose values are all non-integers is a set of names, anything else is an err
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from shoal.api.types import GenericResource
 
@@ -59,6 +59,22 @@ def parse(terms: Iterable[str]) -> list[GenericResource]:
             listed = " ".join(values)
             raise GenericResourceError(f"could not parse GenericResource: malformed expression '{kind}=[{listed}]'")
     return out
+
+
+def is_extended(name: str) -> bool:
+    """Whether a Kubernetes resource name is an extended resource (``example.com/gpu``: qualified by a
+    domain, not ``kubernetes.io``'s, not a huge page size): a generic resource of that kind."""
+    return "/" in name and not name.startswith("hugepages-") and "kubernetes.io/" not in name
+
+
+def node_kind(kind: str, kinds: Collection[str]) -> str:
+    """Which of a node's ``kinds`` serves an ask of ``kind``: the same kind, else, for a Kubernetes
+    extended resource (``example.com/gpu``), the kind of its name without the domain (``gpu``, as
+    ``--node-generic-resource gpu=4`` advertises it); ``kind`` itself when the node has neither."""
+    if kind in kinds or "/" not in kind:
+        return kind
+    short = kind.rsplit("/", 1)[1]
+    return short if short in kinds else kind
 
 
 def kind_of(r: GenericResource) -> str:

@@ -13,6 +13,7 @@ namespace as files), ``Projected`` (several of those, and the downward API, in o
 
 from __future__ import annotations
 
+from shoal.api.affinity import Affinity, TopologySpreadConstraint
 from shoal.api.meta import Base
 
 
@@ -206,6 +207,8 @@ class PodSpecExtra(Base, omit_defaults=True):
     AutomountServiceAccountToken: bool | None = None
     ImagePullSecrets: list[str] | None = None  # names of Secrets of the Pod's namespace
     NodeSelector: dict[str, str] | None = None
+    Affinity: Affinity | None = None  # node affinity, pod affinity and anti-affinity (``api/affinity.py``)
+    TopologySpreadConstraints: list[TopologySpreadConstraint] | None = None
     NodeName: str = ""  # asked for by the user (the scheduler is bypassed); the node's name
     DNSPolicy: str = ""  # ClusterFirst | Default | None | ClusterFirstWithHostNet
     HostNetwork: bool = False

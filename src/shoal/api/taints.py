@@ -104,6 +104,24 @@ def toleration_seconds(tolerations: Iterable[Toleration]) -> float | None:
     return float(min(seconds)) if seconds else None
 
 
+# The API server's DefaultTolerationSeconds admission plugin: every Pod tolerates a node not ready or
+# unreachable for this long (unless it already tolerates those taints).
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+DEFAULT_TOLERATION_SECONDS = 300
+
+
+def with_default_tolerations(tolerations: Sequence[Toleration] | None) -> list[Toleration]:
+    """``tolerations`` and the two the API server adds to every Pod (``not-ready`` and
+    ``unreachable``, ``NoExecute``, 300 s) where they do not already tolerate those taints."""
+    out = list(tolerations or ())
+    for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
+        if not tolerated(out, Taint(Key=key, Effect=NO_EXECUTE)):
+            out.append(Toleration(Key=key, Operator=EXISTS, Effect=NO_EXECUTE,
+                                  TolerationSeconds=DEFAULT_TOLERATION_SECONDS))
+    return out
+
+
 def describe(taint: Taint) -> str:
     """A taint as kubectl shows it: ``key=value:Effect`` (``key:Effect`` without a value)."""
     return f"{taint.Key}={taint.Value}:{taint.Effect}" if taint.Value else f"{taint.Key}:{taint.Effect}"

@@ -242,10 +242,26 @@ def containers_of(spec: TaskSpec) -> list[ContainerSpec]:
     return spec.Containers if not spec.InitContainers else [*spec.InitContainers, *spec.Containers]
 
 
+def _add_generic(a: list[GenericResource] | None, b: list[GenericResource] | None) -> list[GenericResource] | None:
+    """Two containers' generic resources as one ask: the counts of one kind added up."""
+    out: list[GenericResource] = []
+    for r in [*(a or []), *(b or [])]:
+        spec = r.DiscreteResourceSpec
+        same = next((i for i, o in enumerate(out) if spec is not None and o.DiscreteResourceSpec is not None
+                     and o.DiscreteResourceSpec.get("Kind") == spec.get("Kind")), None)
+        if same is None or spec is None:
+            out.append(r)
+            continue
+        prev = out[same].DiscreteResourceSpec or {}
+        out[same] = GenericResource(DiscreteResourceSpec={
+            "Kind": spec.get("Kind"), "Value": int(prev.get("Value", 0)) + int(spec.get("Value", 0))})
+    return out or None
+
+
 def _add(a: Resources | None, b: Resources | None) -> Resources | None:
     if a is None or b is None:
         return a if b is None else b
-    gen = [*(a.GenericResources or []), *(b.GenericResources or [])] or None
+    gen = _add_generic(a.GenericResources, b.GenericResources)
     return Resources(NanoCPUs=a.NanoCPUs + b.NanoCPUs, MemoryBytes=a.MemoryBytes + b.MemoryBytes,
                      Pids=a.Pids + b.Pids, GenericResources=gen)
 

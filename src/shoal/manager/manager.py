@@ -2,7 +2,8 @@
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
 leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
-the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments) and the dispatcher over the store;
+the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments, taint eviction) and the
+dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -38,6 +39,7 @@ from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
+from shoal.manager.kube.tainteviction import TaintEvictionController
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
 from shoal.manager.orchestrator.orchestrator import Orchestrator
@@ -86,12 +88,13 @@ class Manager:
         self.replicasets = ReplicaSetController(store, self.kube)
         self.deployments = DeploymentController(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
+        self.tainteviction = TaintEvictionController(store, self.kube, record=self.events.record)
         self.dispatcher: Dispatcher | None = None
         self.swarm_events: SwarmEvents | None = None  # while publishing to a node's event log
         self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
-            self.events, self.gc, self.replicasets, self.deployments]
+            self.events, self.gc, self.replicasets, self.deployments, self.tainteviction]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

@@ -167,3 +167,14 @@ def test_a_node_and_a_placement_stored_before_taints_load() -> None:
     old_placement = b'{"Constraints":["node.role==worker"],"Preferences":null,"MaxReplicas":2,"Platforms":null}'
     p = msgspec.json.decode(old_placement, type=Placement)
     assert p.Tolerations is None and p.MaxReplicas == 2
+
+
+def test_the_api_servers_default_tolerations() -> None:
+    from shoal.api.taints import with_default_tolerations
+
+    got = with_default_tolerations(None)
+    assert [(t.Key, t.Operator, t.Effect, t.TolerationSeconds) for t in got] == [
+        ("node.kubernetes.io/not-ready", "Exists", "NoExecute", 300),
+        ("node.kubernetes.io/unreachable", "Exists", "NoExecute", 300)]
+    everything = Toleration(Operator="Exists")
+    assert with_default_tolerations([everything]) == [everything]

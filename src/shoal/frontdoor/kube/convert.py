@@ -118,6 +118,8 @@ from shoal.api.types import (
     now_ts,
     summed,
 )
+from shoal.frontdoor.kube import affinity as kube_affinity
+from shoal.frontdoor.kube import extended as kube_extended
 
 SECOND = 1_000_000_000
 
@@ -913,6 +915,7 @@ class _PodReader:
         for k, v in limits.items():
             requests.setdefault(k, v)
         sides: dict[str, dict[str, int]] = {}
+        extended: dict[str, int] = {}  # requests of extended resources (``example.com/gpu``)
         for side, values in (("limits", limits), ("requests", requests)):
             got = sides[side] = {}
             for k in sorted(values):
@@ -923,6 +926,8 @@ class _PodReader:
                     continue
                 if k in ("cpu", "memory"):
                     got[k] = self._quantity(values[k], p, cpu=k == "cpu")
+                elif side == "requests" and kube_extended.is_extended(k):
+                    extended[k] = self._quantity(values[k], p)
                 else:
                     self._quantity(values[k], p)
         for k, req in sides["requests"].items():
@@ -937,6 +942,8 @@ class _PodReader:
             return Resources(NanoCPUs=side.get("cpu", 0), MemoryBytes=side.get("memory", 0))
 
         lim_r, req_r = core(sides["limits"]), core(sides["requests"])
+        if extended:
+            req_r = kube_extended.with_extended(req_r, extended)
         reqs = None if lim_r is None and req_r is None else ResourceRequirements(Limits=lim_r, Reservations=req_r)
         wire: dict[str, Any] = {k: v for k, v in res.items() if k not in ("limits", "requests") and not _unset(v)}
         if limits:
@@ -1123,6 +1130,8 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
         TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
         SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
         RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
+        Affinity=kube_affinity.affinity(spec.get("affinity")),
+        TopologySpreadConstraints=kube_affinity.spread_constraints(spec.get("topologySpreadConstraints")),
         Kept=kept or None)
     core_dns = None
     if dns_config:
@@ -1989,7 +1998,8 @@ def _node_to_wire(n: Node) -> dict[str, Any]:
         spec["taints"] = taints
     res = n.Description.Resources
     cpu = format_cpu(res.NanoCPUs) if res.NanoCPUs else "0"
-    capacity = {"cpu": cpu, "memory": f"{res.MemoryBytes // 1024}Ki", "pods": MAX_PODS}
+    capacity = {"cpu": cpu, "memory": f"{res.MemoryBytes // 1024}Ki", "pods": MAX_PODS,
+                **kube_extended.capacity(res.GenericResources)}
     heartbeat = _ts(n.UpdatedAt) or _ts(n.CreatedAt)
     since = _ts(n.CreatedAt)
     ready = n.Status.State == "ready"

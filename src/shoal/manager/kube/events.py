@@ -242,6 +242,12 @@ class EventController(Loop):
                                      at=self.clock()))
         self.kick()
 
+    def record(self, t: Task, reason: str, message: str, component: str) -> None:
+        """A controller's Normal event about a Pod (the taint eviction controller's)."""
+        self.queue.append(Occurrence(t.Namespace, t.Name, t.ID, reason, message, NORMAL, component,
+                                     at=self.clock()))
+        self.kick()
+
     def _host(self, node_id: str) -> str:
         node = self.store.get(Node, node_id) if node_id else None
         return nodelabels.node_name(node) if node is not None else node_id

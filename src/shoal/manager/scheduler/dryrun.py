@@ -14,6 +14,7 @@ from shoal.api.control import NodePlan, Plan
 from shoal.api.types import Node, Task
 from shoal.manager.scheduler.filters import Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
+from shoal.manager.scheduler.podfilters import Cluster
 from shoal.manager.scheduler.scheduler import no_suitable_node, node_infos
 
 
@@ -24,7 +25,7 @@ def plan(nodes: list[Node], tasks: list[Task], new: list[Task], *, global_mode: 
     if not new:
         out.Nodes = [NodePlan(ID=n.ID, Hostname=n.Description.Hostname) for n in _by_host(nodes)]
         return out
-    pipeline = Pipeline(taints=any(n.Spec.Taints for n in nodes))
+    pipeline = Pipeline(taints=any(n.Spec.Taints for n in nodes), cluster=Cluster(infos))
     pipeline.set_task(new[0])
     counts: dict[str, int] = {}
     if global_mode:

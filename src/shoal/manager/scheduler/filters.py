@@ -3,7 +3,9 @@ why nodes failed, in SwarmKit's fixed words (``insufficient resources on 3 nodes
 
 The order is SwarmKit's, cheapest and most telling first: ready/availability, taints (Kubernetes';
 kube-scheduler runs its TaintToleration filter as early), resources (CPU, memory and generic
-resources), constraints, a Pod's node selector, platform, host ports, max replicas per node.
+resources), constraints, a Pod's node selector and node affinity, platform, host ports, max replicas
+per node; then, given the scheduler's view of the cluster, a Pod's topology spread constraints and
+inter-pod affinity (``podfilters.py``, which also has the Pod scorers).
 ``NodeInfo`` is what the scheduler knows of a node, kept up to date one task at a time.
 
 Each filter also says why it turns a node down in kube-scheduler's words (``kube_reasons``: one node
@@ -26,8 +28,18 @@ from typing import Protocol
 
 from shoal.api import nodelabels, taints
 from shoal.api.generic import kind_of
-from shoal.api.types import GenericResource, Node, Resources, Task, Toleration
+from shoal.api.types import GenericResource, Node, Resources, Taint, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
+from shoal.manager.scheduler.podfilters import (
+    Cluster,
+    InterPodAffinityFilter,
+    InterPodAffinityScorer,
+    NodeAffinityFilter,
+    NodeAffinityScorer,
+    TopologySpreadFilter,
+    TopologySpreadScorer,
+    required_anti_affinity,
+)
 
 
 @dataclass
@@ -46,6 +58,8 @@ class NodeInfo:
     # (owner ID, spec version) → when its tasks failed here, the last MONITOR_FAILURES seconds
     recent_failures: dict[tuple[str, int], list[float]] = field(default_factory=dict)
     _kube_labels: dict[str, str] | None = None  # the node's Kubernetes labels, made when first asked
+    pods: dict[str, Task] = field(default_factory=dict)  # the Pods here (tasks with a namespace), by ID
+    anti_affinity_pods: int = 0  # of which with a required pod anti-affinity
 
     @property
     def kube_labels(self) -> dict[str, str]:
@@ -89,6 +103,10 @@ class NodeInfo:
             self.claimed[t.ID] = self.generic.claim(r.GenericResources)
         for proto, port in host_ports(t):
             self.used_host_ports.add((proto, port))
+        if t.Namespace:
+            self.pods[t.ID] = t
+            if required_anti_affinity(t):
+                self.anti_affinity_pods += 1
         return True
 
     def remove_task(self, t: Task) -> bool:
@@ -110,6 +128,8 @@ class NodeInfo:
             self.generic.give_back(given)
         for proto, port in host_ports(t):
             self.used_host_ports.discard((proto, port))
+        if self.pods.pop(t.ID, None) is not None and required_anti_affinity(t):
+            self.anti_affinity_pods -= 1
         return True
 
 
@@ -194,11 +214,19 @@ class ReadyFilter:
     kube_rank = RANK_UNSCHEDULABLE
     resolvable = False
 
+    def __init__(self) -> None:
+        self.cordon_tolerated = False
+
     def set_task(self, t: Task) -> bool:
+        # A Pod that tolerates the ``node.kubernetes.io/unschedulable`` taint (a DaemonSet's) may go to
+        # a cordoned node, as kube-scheduler's NodeUnschedulable filter lets it.
+        p = t.Spec.Placement
+        self.cordon_tolerated = bool(t.Namespace and p is not None and p.Tolerations and taints.tolerated(
+            p.Tolerations, Taint(Key=nodelabels.UNSCHEDULABLE_TAINT, Effect=taints.NO_SCHEDULE)))
         return True
 
     def check(self, n: NodeInfo) -> bool:
-        return n.node.Status.State == "ready" and n.node.Spec.Availability == "active"
+        return n.node.Status.State == "ready" and (n.node.Spec.Availability == "active" or self.cordon_tolerated)
 
     def explain(self, nodes: int) -> str:
         return "1 node not available for new tasks" if nodes == 1 else f"{nodes} nodes not available for new tasks"
@@ -443,8 +471,8 @@ class MaxReplicasFilter:
 
 FILTERS: dict[str, type] = {
     f.name: f
-    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, NodeSelectorFilter, PlatformFilter,
-              HostPortFilter, MaxReplicasFilter)
+    for f in (ReadyFilter, TaintFilter, ResourceFilter, ConstraintFilter, NodeSelectorFilter, NodeAffinityFilter,
+              PlatformFilter, HostPortFilter, MaxReplicasFilter)
 }
 # What only matters when some node has taints (the pipeline leaves it out otherwise).
 TAINT_ONLY = frozenset((TaintFilter.name,))
@@ -478,14 +506,20 @@ class Pipeline:
     the scorers that apply to it.
 
     ``taints``: whether any node has taints; without, the taint filter and scorer are left out (a node
-    without taints passes them all, whatever the task tolerates), so Swarm pays nothing for them."""
+    without taints passes them all, whatever the task tolerates), so Swarm pays nothing for them.
+    ``cluster``: every node as the scheduler sees it, for the rules that look at the Pods of other
+    nodes (inter-pod affinity, topology spread; ``podfilters.py``); without, they are left out."""
 
     def __init__(self, filters: list[Filter] | None = None, *, taints: bool = True,
-                 scorers: list[Scorer] | None = None) -> None:
+                 scorers: list[Scorer] | None = None, cluster: Cluster | None = None) -> None:
         self.filters: list[Filter] = filters if filters is not None else [
             f() for name, f in FILTERS.items() if taints or name not in TAINT_ONLY]
-        self.scorers: list[Scorer] = scorers if scorers is not None else (
-            [PreferNoScheduleScorer()] if taints else [])
+        if filters is None and cluster is not None:
+            self.filters += [TopologySpreadFilter(cluster), InterPodAffinityFilter(cluster)]
+        default_scorers: list[Scorer] = [PreferNoScheduleScorer()] if taints else []
+        if cluster is not None:
+            default_scorers += [NodeAffinityScorer(), InterPodAffinityScorer(cluster), TopologySpreadScorer(cluster)]
+        self.scorers: list[Scorer] = scorers if scorers is not None else default_scorers
         self.active: list[Filter] = []
         self.scoring: list[Scorer] = []
         self.failures: dict[str, int] = {}

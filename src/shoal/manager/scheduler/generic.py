@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shoal.api.generic import discrete, kind_of, named
+from shoal.api.generic import discrete, kind_of, named, node_kind
 from shoal.api.types import GenericResource
 
 
@@ -43,11 +43,18 @@ class Pool:
     def __bool__(self) -> bool:
         return bool(self.counts or self.names)
 
+    def _kind(self, kind: str) -> str:
+        """The node's kind that serves an ask of ``kind`` (a Pod's ``example.com/gpu`` may be served by
+        ``gpu``: ``api/generic.node_kind``)."""
+        if kind in self.counts or kind in self.names or "/" not in kind:
+            return kind
+        return node_kind(kind, (*self.counts, *self.names))
+
     def has_enough(self, ask: GenericResource) -> bool:
         """SwarmKit's ``HasEnough``: a task may only ask for counts; the kind must be left on the node."""
         if ask.DiscreteResourceSpec is None:
             return False
-        kind, want = kind_of(ask), int(ask.DiscreteResourceSpec.get("Value", 0))
+        kind, want = self._kind(kind_of(ask)), int(ask.DiscreteResourceSpec.get("Value", 0))
         if kind in self.counts:
             return want <= self.counts[kind]
         if kind in self.names:
@@ -60,7 +67,7 @@ class Pool:
         for ask in asks:
             if ask.DiscreteResourceSpec is None:
                 continue
-            kind, want = kind_of(ask), int(ask.DiscreteResourceSpec.get("Value", 0))
+            kind, want = self._kind(kind_of(ask)), int(ask.DiscreteResourceSpec.get("Value", 0))
             if kind in self.counts:
                 if want and self.counts[kind] >= want:
                     given.append(discrete(kind, want))

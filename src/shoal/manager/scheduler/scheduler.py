@@ -33,13 +33,16 @@ from collections.abc import Callable
 import msgspec
 
 from shoal.api import nodelabels
+from shoal.api.affinity import NAMESPACE_NAME_LABEL
 from shoal.api.errors import Conflict
+from shoal.api.kube import Namespace
 from shoal.api.states import STATE_MESSAGE, TaskState
 from shoal.api.types import Node, Task, TaskStatus, now_ts
 from shoal.manager.loop import Loop
 from shoal.manager.scheduler.explain import is_pod, no_suitable_node, words_for
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
 from shoal.manager.scheduler.placement import GroupPlacer
+from shoal.manager.scheduler.podfilters import Cluster, has_cluster_rules, required_anti_affinity
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -73,9 +76,10 @@ __all__ = ["Scheduler", "counts_on_node", "needs_scheduling", "no_suitable_node"
 def group_key(t: Task) -> tuple[str, int, str]:
     """Tasks with one key are identical and placed together: a service's at one spec version (and
     one node, when tied to it). A Pod is alone in its group unless an owner made it from a versioned
-    template."""
+    template, or its placement depends on the Pods placed before it (inter-pod affinity, topology
+    spread: each is placed after the one before has been counted)."""
     sv = t.SpecVersion.Index if t.SpecVersion else 0
-    if t.Namespace and not (t.Owner.ID and sv):
+    if t.Namespace and (not (t.Owner.ID and sv) or has_cluster_rules(t)):
         return (t.ID, 0, t.NodeID)
     return (t.Owner.ID, sv, t.NodeID)
 
@@ -93,11 +97,23 @@ class Scheduler(Loop):
         self.tainted = 0  # nodes with taints
         # Told of each Pod the scheduler could not place (each attempt) and why, in Kubernetes' words.
         self.on_unschedulable: Callable[[Task, str], None] | None = None
+        self.cluster = Cluster(self.nodes, self._namespace_labels)
+
+    def _namespace_labels(self, name: str) -> dict[str, str]:
+        """A namespace's labels, for a pod affinity term's namespace selector."""
+        for ns in self.store.list(Namespace):
+            if ns.Name == name:
+                return {**(ns.Labels or {}), NAMESPACE_NAME_LABEL: name}
+        return {NAMESPACE_NAME_LABEL: name}
+
+    def _pipeline(self) -> Pipeline:
+        return Pipeline(taints=self.tainted > 0, cluster=self.cluster)
 
     def start(self) -> None:
         # Rebuilt from the store: a re-elected leader starts afresh.
         tasks = self.store.list(Task)
         self.nodes = node_infos(self.store.list(Node), tasks)
+        self.cluster = Cluster(self.nodes, self._namespace_labels)
         self.tainted = sum(1 for ni in self.nodes.values() if ni.node.Spec.Taints)
         self.pending = {t.ID for t in tasks if needs_scheduling(t)}
         self._unsubscribe = self.store.subscribe(self.on_change)
@@ -140,8 +156,8 @@ class Scheduler(Loop):
                 ni.task_failed(new)
         if counts_on_node(new):
             ni = self.nodes.get(new.NodeID)
-            if ni is not None:
-                ni.add_task(new)
+            if ni is not None and not ni.add_task(new) and new.ID in ni.pods:
+                ni.pods[new.ID] = new  # a Pod's new version (marked for deletion, relabelled)
         if needs_scheduling(new):
             if new.ID not in self.pending:
                 self.pending.add(new.ID)
@@ -150,6 +166,7 @@ class Scheduler(Loop):
             self.pending.discard(new.ID)
 
     async def tick(self) -> None:
+        self.cluster.anti_affinity = None  # looked up again when a Pod needs it
         tasks = [t for tid in list(self.pending) if (t := self.store.get(Task, tid)) is not None]
         groups: dict[tuple[str, int, str], list[Task]] = defaultdict(list)
         for t in tasks:
@@ -172,7 +189,7 @@ class Scheduler(Loop):
 
     def _schedule_preassigned(self, group: list[Task]) -> list[Task]:
         out = []
-        pipeline = Pipeline(taints=self.tainted > 0)
+        pipeline = self._pipeline()
         for t in group:
             ni = self.nodes.get(t.NodeID)
             if ni is None and is_pod(t):
@@ -202,7 +219,7 @@ class Scheduler(Loop):
             self.on_unschedulable(t, err)
 
     def _schedule_group(self, group: list[Task]) -> list[Task]:
-        pipeline = Pipeline(taints=self.tainted > 0)
+        pipeline = self._pipeline()
         pipeline.set_task(group[0])
         placed = GroupPlacer(self.nodes, pipeline, group).place()
         out = [self._assigned(t, ni) for t, ni in placed]
@@ -219,6 +236,8 @@ class Scheduler(Loop):
         status = TaskStatus(Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED])
         given = ni.claimed.get(t.ID)
         self.decisions += 1
+        if t.Namespace and required_anti_affinity(t):
+            self.cluster.anti_affinity = True
         if given is not None:
             return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status, GenericResources=given)
         return msgspec.structs.replace(t, NodeID=ni.node.ID, Status=status)
