@@ -2,7 +2,8 @@
 # One command from a fresh Debian 12 machine to a running single-node swarm with a demo service:
 # installs what is needed, starts `shoal daemon` in the background, imports a busybox-based web
 # image, inits the swarm, deploys a replicated service, scales it and shows `service ps`; then, on the
-# same cluster through its Kubernetes API, creates a Secret and runs a Pod that uses it with kubectl.
+# same cluster through its Kubernetes API, creates a Secret, runs a Pod that uses it and a Deployment
+# of three replicas with kubectl. A `docker run` shows a container of the node's own.
 # The daemon keeps running afterwards; point the docker CLI (or `shoal`) at it with
 #   export DOCKER_HOST=unix:///run/shoal/shoal.sock
 set -euo pipefail
@@ -43,6 +44,12 @@ shoal_cli service scale webserver=5
 shoal_cli service ls
 shoal_cli service ps webserver
 
+# A container of the node's own, beside the swarm's tasks (the real docker CLI, as against dockerd).
+if command -v docker >/dev/null 2>&1; then
+  docker rm -f hello >/dev/null 2>&1 || true
+  docker run --rm --name hello nginx sh -c 'echo "hello from a container on $(hostname)"'
+fi
+
 # The Kubernetes side of the same cluster (kubectl: the machine's; an admin kubeconfig from shoal).
 if command -v kubectl >/dev/null 2>&1; then
   KUBECONFIG="$EXEC_ROOT/kubeconfig"
@@ -78,7 +85,25 @@ spec:
     secret: {secretName: db}
 YAML
   k wait --for=condition=Ready pod/mywebserver --timeout=60s
-  k get pods -o wide
+  k delete deployment web --ignore-not-found >/dev/null
+  k apply -f - <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - {name: web, image: nginx, imagePullPolicy: IfNotPresent}
+YAML
+  k rollout status deployment/web --timeout=60s
+  k get deploy,rs,pods -o wide
   k exec mywebserver -- sh -c 'echo "the secret in the file: $(cat /etc/db/password), in the environment: $DB_PASSWORD"'
   k exec mywebserver -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc 127.0.0.1 80 | tail -n 1'
   echo
