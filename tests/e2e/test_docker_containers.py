@@ -6,17 +6,14 @@ containers (``docker exec`` into a running task's container, ``rm -f`` of one fa
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import ShoalDaemon, leftover_mounts, rootfs_tar, start_daemon, stop_daemon
+from tests.e2e.terminal import on_terminal
 from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -57,33 +54,7 @@ def shoal(e2e_base: Path) -> Iterator[ShoalDaemon]:
 def on_tty(d: ShoalDaemon, *args: str, stdin: bytes = b"", then: tuple[str, bytes] = ("", b"")) -> str:
     """The docker CLI on a terminal of its own (``-t`` needs one): what it printed there. ``stdin`` is
     typed at once; ``then``: once the text has been printed, those keys are typed."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(["docker", *args], env=d.env(), stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True)
-    os.close(slave)
-    out = b""
-    later = then
-    try:
-        if stdin:
-            os.write(master, stdin)
-        while True:
-            ready, _, _ = select.select([master], [], [], 30)
-            if not ready:
-                break
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the CLI has exited and closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-            if later[1] and later[0].encode() in out:
-                os.write(master, later[1])
-                later = ("", b"")
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    return out.decode(errors="replace")
+    return on_terminal(["docker", *args], d.env(), stdin, then)
 
 
 def state(d: ShoalDaemon, ref: str) -> dict:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import os
-import pty
-import select
 import shutil
 import socket
 import subprocess
@@ -23,6 +21,7 @@ from tests.support import wait_for
 
 from .conftest import web_swarm
 from .kubectl import Kubectl
+from .terminal import on_terminal
 
 pytestmark = [
     pytest.mark.e2e,
@@ -103,27 +102,7 @@ def k(node: DevNode, e2e_base: Path) -> Kubectl:
 
 def exec_with_tty(k: Kubectl, *args: str) -> str:
     """kubectl run on a terminal of its own (``-t`` needs one): what it printed there."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(["kubectl", "--cache-dir", str(k.cache), *args], env=k.env(), stdin=slave,
-                            stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
-    out = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 30)
-            if not ready:
-                break
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: kubectl has exited and closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-    finally:
-        os.close(master)
-        proc.wait(timeout=30)
-    return out.decode(errors="replace")
+    return on_terminal(["kubectl", "--cache-dir", str(k.cache), *args], k.env())
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +16,12 @@ from pathlib import Path
 import pytest
 
 from shoal.devcluster import DevCluster, DevNode
-from tests.e2e.conftest import make_rootfs
 from tests.e2e.kubectl import Kubectl
+from tests.e2e.swarmnodes import manager_status, nodes, running_on, ticker_cluster
 from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUNTIME = "runc" if shutil.which("runc") else "process"
 NAMES = ("m1", "m2", "m3")
 LOCKED = 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock"'
 NO_LEADER = ("The swarm does not have a leader. It's possible that too few managers are online. "
@@ -32,39 +30,8 @@ NO_LEADER = ("The swarm does not have a leader. It's possible that too few manag
 
 @pytest.fixture(scope="module")
 def cluster(e2e_base: Path) -> Iterator[DevCluster]:
-    if not shutil.which("etcd"):
-        pytest.skip("needs etcd (Debian's etcd-server)")
-    c = DevCluster(e2e_base, RUNTIME)
-    try:
-        rootfs = make_rootfs(e2e_base / "rootfs")
-        tar = subprocess.run(["tar", "-C", str(rootfs), "-c", "."], capture_output=True, check=True).stdout
-        for n in NAMES:
-            c.add(n).docker("import", "-c", 'CMD ["sh","-c","while true; do echo tick; sleep 1; done"]', "-",
-                            "ticker:latest", input=tar)
+    with ticker_cluster(e2e_base, NAMES) as c:
         yield c
-    finally:
-        c.leave_all()
-        c.close()
-
-
-def nodes(d: DevNode) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for r in rows(d.docker("node", "ls", check=False).stdout):
-        r = [c for c in r if c != "*"]
-        out[r[1]] = r
-    return out
-
-
-def manager_status(d: DevNode) -> dict[str, str]:
-    return {name: r[4] if len(r) > 5 else "" for name, r in nodes(d).items()}
-
-
-def running_on(d: DevNode, service: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows(d.docker("service", "ps", "-f", "desired-state=running", service, check=False).stdout):
-        if r[5].startswith("Running"):
-            counts[r[3]] = counts.get(r[3], 0) + 1
-    return counts
 
 
 def container_pids(d: DevNode) -> list[int]:

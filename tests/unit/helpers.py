@@ -1,8 +1,11 @@
-"""Shared helpers for the unit tests: an injectable clock, polling, store and object builders."""
+"""Shared helpers for the unit tests: an injectable clock, polling, store and object builders, a tiny
+image layer."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import tarfile
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -159,3 +162,14 @@ def make_task(
         DesiredState=desired,
         Status=TaskStatus(State=state, Timestamp=timestamp),
     )
+
+
+def rootfs_tar(content: bytes = b"hi") -> io.BytesIO:
+    """A one-file layer (``hello`` holding ``content``) as a tar to import as an image."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo("hello")
+        ti.size = len(content)
+        tf.addfile(ti, io.BytesIO(content))
+    buf.seek(0)
+    return buf

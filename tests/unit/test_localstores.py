@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,16 +14,7 @@ from shoal.runtime.hollow import HollowRuntime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.registry import RegistryClient
 from shoal.runtime.volumes import VolumeStore
-
-
-def rootfs() -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("hello")
-        ti.size = 2
-        tf.addfile(ti, io.BytesIO(b"hi"))
-    buf.seek(0)
-    return buf
+from tests.unit.helpers import rootfs_tar
 
 
 class Services:
@@ -42,7 +31,7 @@ def test_an_image_a_service_runs_is_removed_only_by_force(tmp_path: Path) -> Non
     store = ImageStore(tmp_path / "images")
     control = Services({"web:1"})
     images = NodeImages(store, RegistryClient(), lambda: control)  # type: ignore[arg-type,return-value]
-    iid = images.import_tar(rootfs(), "web:1")  # the tag may come with the repository
+    iid = images.import_tar(rootfs_tar(), "web:1")  # the tag may come with the repository
     assert images.must("web:1").ID == iid and images.must("web:1").Tags == ["web:1"]
     with pytest.raises(Conflict, match="container is using its referenced image"):
         images.remove("web:1")
@@ -53,7 +42,7 @@ def test_an_image_a_service_runs_is_removed_only_by_force(tmp_path: Path) -> Non
 def test_without_a_manager_nothing_is_in_use(tmp_path: Path) -> None:
     store = ImageStore(tmp_path / "images")
     images = NodeImages(store, RegistryClient(), lambda: None)
-    iid = images.import_tar(rootfs(), "web", "1")
+    iid = images.import_tar(rootfs_tar(), "web", "1")
     report = images.remove("web:1")
     assert ImageRemoval(Untagged="web:1") in report and ImageRemoval(Deleted=iid) in report
     assert images.ls() == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tarfile
 from pathlib import Path
 
 from shoal.api.events import EventLog
@@ -15,16 +14,7 @@ from shoal.runtime.hollow import HollowRuntime
 from shoal.runtime.images import ImageStore
 from shoal.runtime.registry import RegistryClient
 from shoal.runtime.volumes import VolumeStore
-
-
-def rootfs(content: bytes = b"hi") -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("hello")
-        ti.size = len(content)
-        tf.addfile(ti, io.BytesIO(content))
-    buf.seek(0)
-    return buf
+from tests.unit.helpers import rootfs_tar
 
 
 def seen(log: EventLog) -> list[tuple[str, str, str, dict[str, str]]]:
@@ -34,7 +24,7 @@ def seen(log: EventLog) -> list[tuple[str, str, str, dict[str, str]]]:
 def test_image_events_as_dockerd_words_them(tmp_path: Path) -> None:
     log = EventLog()
     images = NodeImages(ImageStore(tmp_path / "images"), RegistryClient(), lambda: None, log)
-    iid = images.import_tar(rootfs(), "web", "1", changes=['LABEL team=blue'])
+    iid = images.import_tar(rootfs_tar(), "web", "1", changes=['LABEL team=blue'])
     images.tag("web:1", "registry.local:5000/web:2")
     out = io.BytesIO()
     images.save(["web:1"], out)
@@ -59,9 +49,9 @@ def test_image_events_as_dockerd_words_them(tmp_path: Path) -> None:
 def test_image_prune_removes_dangling_images_unless_told_all(tmp_path: Path) -> None:
     log = EventLog()
     images = NodeImages(ImageStore(tmp_path / "images"), RegistryClient(), lambda: None, log)
-    dangling = images.import_tar(rootfs(b"a"))
-    tagged = images.import_tar(rootfs(b"b"), "web", "1")
-    used = images.import_tar(rootfs(b"c"))
+    dangling = images.import_tar(rootfs_tar(b"a"))
+    tagged = images.import_tar(rootfs_tar(b"b"), "web", "1")
+    used = images.import_tar(rootfs_tar(b"c"))
     report, freed = images.prune(in_use={used})
     assert report == [ImageRemoval(Deleted=dangling), ImageRemoval(Deleted=_diff_id(b"a"))]  # and its layer
     assert freed > 0
@@ -77,12 +67,12 @@ def test_image_prune_removes_dangling_images_unless_told_all(tmp_path: Path) -> 
 
 
 def _diff_id(content: bytes) -> str:
-    return "sha256:" + hashlib.sha256(rootfs(content).getvalue()).hexdigest()
+    return "sha256:" + hashlib.sha256(rootfs_tar(content).getvalue()).hexdigest()
 
 
 def test_layer_sizes_count_each_layer_once(tmp_path: Path) -> None:
     images = NodeImages(ImageStore(tmp_path / "images"), RegistryClient(), lambda: None)
-    iid = images.import_tar(rootfs(), "web", "1")
+    iid = images.import_tar(rootfs_tar(), "web", "1")
     images.tag("web:1", "web:2")
     sizes = images.layer_sizes()
     assert list(sizes) == [_diff_id(b"hi")] and sizes[_diff_id(b"hi")] == images.must(iid).Size

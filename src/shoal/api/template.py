@@ -23,6 +23,7 @@ from typing import Any
 from shoal.api.types import (
     SERVICE_KIND,
     ContainerSpec,
+    FileTarget,
     NodeDescription,
     ObjectRef,
     Platform,
@@ -303,6 +304,17 @@ def validate(spec: ContainerSpec, service_name: str) -> str:
 # ------------------------------------------------------------------ secrets' and configs' payloads
 
 
+def _mounted_data(kind: str, target: str, refs: list[tuple[FileTarget | None, str]],
+                  data_of: Callable[[str], bytes | None]) -> str:
+    """The data of the secret or config (``kind``) a task mounts at file name ``target``."""
+    for f, ref_id in refs:
+        if f is not None and f.Name == target:
+            data = data_of(ref_id)
+            if data is not None:
+                return data.decode("utf-8", "replace")
+    raise CallError(f"{kind} target {target} not found")
+
+
 def payload_context(task: Task, node_id: str, node: NodeDescription, secret: Callable[[str], bytes | None],
                     config: Callable[[str], bytes | None]) -> Struct:
     """The context a templated secret's or config's data is expanded in (SwarmKit's payload context):
@@ -321,20 +333,10 @@ def payload_context(task: Task, node_id: str, node: NodeDescription, secret: Cal
         return ""
 
     def get_secret(target: str) -> str:
-        for r in cs.Secrets or []:
-            if r.File is not None and r.File.Name == target:
-                data = secret(r.SecretID)
-                if data is not None:
-                    return data.decode("utf-8", "replace")
-        raise CallError(f"secret target {target} not found")
+        return _mounted_data("secret", target, [(r.File, r.SecretID) for r in cs.Secrets or []], secret)
 
     def get_config(target: str) -> str:
-        for r in cs.Configs or []:
-            if r.File is not None and r.File.Name == target:
-                data = config(r.ConfigID)
-                if data is not None:
-                    return data.decode("utf-8", "replace")
-        raise CallError(f"config target {target} not found")
+        return _mounted_data("config", target, [(r.File, r.ConfigID) for r in cs.Configs or []], config)
 
     ctx.funcs = {"env": env, "secret": get_secret, "config": get_config}
     return ctx

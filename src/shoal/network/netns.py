@@ -83,13 +83,7 @@ def run_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
 
     def run() -> None:
         try:
-            fd = os.open(netns_path, os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    e = ctypes.get_errno()
-                    raise OSError(e, f"setns({netns_path}): {os.strerror(e)}")
-            finally:
-                os.close(fd)
+            _enter(netns_path)
             result.append(fn())
         except BaseException as e:
             error.append(e)
@@ -159,6 +153,7 @@ async def in_thread(fn: Callable[[], T]) -> T:
 
 
 def _enter(netns_path: str) -> None:
+    """Move the calling thread into the network namespace at ``netns_path``."""
     fd = os.open(netns_path, os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:

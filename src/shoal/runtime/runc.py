@@ -699,6 +699,12 @@ class RuncRuntime(ContainerTable):
             if not c.keep_files:
                 await self._remove_files(key)
             raise RuntimeError_(f"starting container failed: {msg}")
+        return await self._watch_init(c, key, pid_file)
+
+    async def _watch_init(self, c: _Container, key: str, pid_file: Path) -> Started:
+        """After a ``runc run --detach`` that succeeded: the init process from runc's pid file, watched
+        through a pidfd for its exit (without one, the container is deleted and the start fails)."""
+        loop = asyncio.get_running_loop()
         try:
             pid = int(pid_file.read_text().strip())
             pidfd = os.pidfd_open(pid)
@@ -759,17 +765,7 @@ class RuncRuntime(ContainerTable):
             shutil.rmtree(sock_dir, ignore_errors=True)
         c.console = master
         c.pumps = [loop.create_task(self._console_pump(c, master, path))]
-        try:
-            pid = int(pid_file.read_text().strip())
-            pidfd = os.pidfd_open(pid)
-        except (OSError, ValueError) as e:
-            await self._runc("delete", "--force", key, check=False)
-            await self._drain(c, 2.0)
-            raise RuntimeError_(f"starting container failed: no init process: {e}") from e
-        c.pid, c.pidfd = pid, pidfd
-        c.exit = loop.create_future()
-        loop.add_reader(pidfd, self._on_exit, c)
-        return Started(container_id=key, pid=pid)
+        return await self._watch_init(c, key, pid_file)
 
     @staticmethod
     async def _console_pump(c: _Container, master: int, path: Path) -> None:

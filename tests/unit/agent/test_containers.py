@@ -5,8 +5,6 @@ stop and start, events."""
 from __future__ import annotations
 
 import asyncio
-import io
-import tarfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from shoal.network.sandbox import Sandbox
 from shoal.runtime.base import container_key, is_pod
 from shoal.runtime.fake import FakeRuntime
 from shoal.runtime.images import ImageStore
-from tests.unit.helpers import until
+from tests.unit.helpers import rootfs_tar, until
 
 
 class FakeBridge:
@@ -50,21 +48,11 @@ class FakeNetwork:
         pass
 
 
-def rootfs() -> io.BytesIO:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        ti = tarfile.TarInfo("hello")
-        ti.size = 2
-        tf.addfile(ti, io.BytesIO(b"hi"))
-    buf.seek(0)
-    return buf
-
-
 class Env:
     def __init__(self, base: Path) -> None:
         self.base = base
         self.images = ImageStore(base / "images")
-        self.images.import_tar(rootfs(), "busybox", "latest", changes=['CMD ["sh"]'])
+        self.images.import_tar(rootfs_tar(), "busybox", "latest", changes=['CMD ["sh"]'])
         self.runtime = FakeRuntime(None, log_dir=base / "logs", multi_container=True)
         self.network = FakeNetwork()
         self.events = EventLog()

@@ -198,13 +198,18 @@ class DisconnectRequest(msgspec.Struct):
     Force: bool = False
 
 
-async def network_connect(request: web.Request) -> web.StreamResponse:
-    n = node(request)
-    req: ConnectRequest = await body_as(request, ConnectRequest)
-    ref = request.match_info["id"]
+def _local(n: NodeAPI, ref: str) -> LocalNetwork:
+    """The local network a connect or disconnect names (a swarm network is refused)."""
     net = _find(n, ref)
     if not isinstance(net, LocalNetwork):
         raise InvalidArgument(f"shoal connects containers to local networks only; {ref} is a swarm network")
+    return net
+
+
+async def network_connect(request: web.Request) -> web.StreamResponse:
+    n = node(request)
+    req: ConnectRequest = await body_as(request, ConnectRequest)
+    net = _local(n, request.match_info["id"])
     ep = req.EndpointConfig or _EndpointConfig()
     ipv4 = ep.IPAMConfig.IPv4Address if ep.IPAMConfig else ""
     await n.local_networks.connect(net.ID, req.Container, list(ep.Aliases or []), ipv4)
@@ -214,10 +219,7 @@ async def network_connect(request: web.Request) -> web.StreamResponse:
 async def network_disconnect(request: web.Request) -> web.StreamResponse:
     n = node(request)
     req: DisconnectRequest = await body_as(request, DisconnectRequest)
-    ref = request.match_info["id"]
-    net = _find(n, ref)
-    if not isinstance(net, LocalNetwork):
-        raise InvalidArgument(f"shoal connects containers to local networks only; {ref} is a swarm network")
+    net = _local(n, request.match_info["id"])
     await n.local_networks.disconnect(net.ID, req.Container, req.Force)
     return web.Response(status=200)
 

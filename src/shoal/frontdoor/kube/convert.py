@@ -2249,20 +2249,32 @@ def _workload_meta(obj: Mapping[str, Any], namespace: str, errs: _Errors) -> _Me
     return _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
 
 
-def _replica_set_to_core(obj: Mapping[str, Any], namespace: str) -> ReplicaSet:
-    errs = _Errors()
-    meta = _workload_meta(obj, namespace, errs)
-    spec = _dict(obj.get("spec"))
+def _workload_replicas(spec: Mapping[str, Any], errs: _Errors) -> int:
+    """``spec.replicas`` of a ReplicaSet or Deployment: 1 when absent, never negative."""
     replicas = _opt_int(spec.get("replicas"))
     replicas = 1 if replicas is None else replicas
     _nonnegative(errs, "spec.replicas", replicas)
-    min_ready = _int(spec.get("minReadySeconds"))
-    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    return replicas
+
+
+def _workload_selector(spec: Mapping[str, Any], errs: _Errors) -> LabelSelectorSpec | None:
+    """``spec.selector`` of a ReplicaSet or Deployment: required and not empty (Kubernetes words both so)."""
     selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
     if selector is None:
         errs.required("spec.selector")
     elif not selector.MatchLabels and not selector.MatchExpressions:
         errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
+    return selector
+
+
+def _replica_set_to_core(obj: Mapping[str, Any], namespace: str) -> ReplicaSet:
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _dict(obj.get("spec"))
+    replicas = _workload_replicas(spec, errs)
+    min_ready = _int(spec.get("minReadySeconds"))
+    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    selector = _workload_selector(spec, errs)
     template = _workload_template(spec, selector, errs)
     errs.check("ReplicaSet", meta.shown_name)
     rs = ReplicaSet(ID="", Name=meta.name, Labels=meta.labels,
@@ -2311,14 +2323,8 @@ def _deployment_to_core(obj: Mapping[str, Any], namespace: str) -> Deployment:
     errs = _Errors()
     meta = _workload_meta(obj, namespace, errs)
     spec = _dict(obj.get("spec"))
-    replicas = _opt_int(spec.get("replicas"))
-    replicas = 1 if replicas is None else replicas
-    _nonnegative(errs, "spec.replicas", replicas)
-    selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
-    if selector is None:
-        errs.required("spec.selector")
-    elif not selector.MatchLabels and not selector.MatchExpressions:
-        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for deployment")
+    replicas = _workload_replicas(spec, errs)
+    selector = _workload_selector(spec, errs)
     template = _workload_template(spec, selector, errs)
     raw_strategy = _dict(spec.get("strategy"))
     kind = _str(raw_strategy.get("type")) or "RollingUpdate"

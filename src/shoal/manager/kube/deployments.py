@@ -37,8 +37,6 @@ a patch of ``spec.paused``: nothing here knows about them but through the templa
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 
 from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.meta import owner_references
@@ -52,9 +50,8 @@ from shoal.api.types import (
     parse_ts,
 )
 from shoal.manager.kube import workloads as wl
-from shoal.manager.kube.objects import KubeObjects, pod_stopped
-from shoal.manager.workqueue import Batch, Controller
-from shoal.store.objects import Change, ObjectStore
+from shoal.manager.kube.objects import pod_stopped
+from shoal.store.objects import Change
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +133,9 @@ def by_created(rss: list[ReplicaSet]) -> list[ReplicaSet]:
 # ---------------------------------------------------------------- the controller
 
 
-class DeploymentController(Controller):
+class DeploymentController(wl.WorkloadController):
     name = "deployments"
     workers = 2
-
-    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(clock)
-        self.store = store
-        self.kube = kube
-        self.clock = clock
 
     # ------------------------------------------------------------ what flows in
 
@@ -177,17 +168,6 @@ class DeploymentController(Controller):
                 owner = wl.controller_of(rs) if rs is not None else None
                 if owner is not None and owner.Kind == KIND:
                     self.queue.add(owner.ID)
-
-    async def handle(self, batch: Batch) -> None:
-        for key in batch.keys:
-            try:
-                again = await self.sync(key)
-            except (Conflict, AlreadyExists, NotFound):
-                batch.retry(key)
-                continue
-            batch.succeeded(key)
-            if again is not None:
-                self.queue.add_after(key, again)
 
     # ------------------------------------------------------------ the sync
 

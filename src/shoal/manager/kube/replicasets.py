@@ -29,12 +29,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from shoal.api.errors import AlreadyExists, Conflict, NotFound
+from shoal.api.errors import AlreadyExists, NotFound
 from shoal.api.meta import ObjectRef, owner_references
 from shoal.api.types import ReplicaSet, ReplicaSetStatus, Task, clone
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.objects import KubeObjects, random_suffix
-from shoal.manager.workqueue import Batch, Controller
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -79,15 +78,12 @@ def new_pod(rs: ReplicaSet) -> Task:
     return t
 
 
-class ReplicaSetController(Controller):
+class ReplicaSetController(wl.WorkloadController):
     name = "replicasets"
     workers = 2
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(clock)
-        self.store = store
-        self.kube = kube
-        self.clock = clock
+        super().__init__(store, kube, clock)
         self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
 
     # ------------------------------------------------------------ what flows in
@@ -125,17 +121,6 @@ class ReplicaSetController(Controller):
                     for rs in self.kube.list("replicasets", t.Namespace):
                         if wl.selector_of(rs.Spec.Selector).matches(t.Labels or {}):
                             self.queue.add(rs.ID)
-
-    async def handle(self, batch: Batch) -> None:
-        for key in batch.keys:
-            try:
-                again = await self.sync(key)
-            except (Conflict, AlreadyExists, NotFound):
-                batch.retry(key)  # something changed under the sync: look again with what is there now
-                continue
-            batch.succeeded(key)
-            if again is not None:
-                self.queue.add_after(key, again)
 
     # ------------------------------------------------------------ the sync
 

@@ -1,7 +1,8 @@
 """What the workload controllers (ReplicaSets, Deployments) share: the readiness of a Pod as they
 count it, selectors of core objects, controller references, Kubernetes' arithmetic of rollouts
 (``resolve_fenceposts``), the ``pod-template-hash``, the order in which a ReplicaSet gives up Pods,
-and the events the controllers write.
+the events the controllers write, and their common frame (``WorkloadController``: a store, the
+Kubernetes objects, a clock, and a ``handle`` that syncs each key, looking again when a write lost a race).
 
 Readiness is the Pod's ``Ready`` condition as the Kubernetes door shows it (``convert._pod_status``):
 the task runs and every app container the node reports runs and is ready; its time is the task's
@@ -19,11 +20,14 @@ from __future__ import annotations
 
 import math
 import struct
+import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from shoal.api import selectors
+from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.ids import new_id
 from shoal.api.kube import Event, EventSource, InvolvedObject
 from shoal.api.meta import OwnerReference, owner_references
@@ -31,6 +35,8 @@ from shoal.api.states import TaskState
 from shoal.api.types import LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, parse_ts
 from shoal.manager.kube.events import timestamp
 from shoal.manager.kube.objects import KubeObjects
+from shoal.manager.workqueue import Batch, Controller
+from shoal.store.objects import ObjectStore
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -41,6 +47,34 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 SAFE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 FNV32_OFFSET, FNV32_PRIME = 2166136261, 16777619
+
+
+# ---------------------------------------------------------------- the controllers' frame
+
+
+class WorkloadController(Controller):
+    """A controller that reconciles one object a key (``sync``) over the store and the Kubernetes objects."""
+
+    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
+        self.store = store
+        self.kube = kube
+        self.clock = clock
+
+    async def sync(self, key: str) -> float | None:
+        """Reconcile one object; the delay after which it wants to be looked at again, if any."""
+        raise NotImplementedError
+
+    async def handle(self, batch: Batch) -> None:
+        for key in batch.keys:
+            try:
+                again = await self.sync(key)
+            except (Conflict, AlreadyExists, NotFound):
+                batch.retry(key)  # something changed under the sync: look again with what is there now
+                continue
+            batch.succeeded(key)
+            if again is not None:
+                self.queue.add_after(key, again)
 
 
 # ---------------------------------------------------------------- Pods as the controllers see them

@@ -35,19 +35,29 @@ def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, 
               restarts: RestartSupervisor) -> None:
     eligible = eligible_nodes(service, nodes)
     restarts.handle_stopped(plan, service, tasks, nodes, eligible)
+    for nid in uncovered_nodes(plan, service, tasks, nodes, eligible, TaskState.RUNNING):
+        plan.create(new_task(service, 0, nid))
+
+
+def uncovered_nodes(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, Node], eligible: set[str],
+                    desired: TaskState) -> list[str]:
+    """The eligible nodes, sorted, that get a new task: covered neither by a task of ``tasks`` desired
+    at most ``desired`` nor by one the plan creates, active, and their taints tolerated."""
     covered: set[str] = set()
     for t in tasks:
         cur = plan.current(t)
-        if cur.DesiredState <= TaskState.RUNNING:
+        if cur.DesiredState <= desired:
             covered.add(cur.NodeID)
     for t in plan.created:
         covered.add(t.NodeID)
     placement = service.Spec.TaskTemplate.Placement
     tolerations = placement.Tolerations if placement is not None else None
+    out = []
     for nid in sorted(eligible - covered):
         node = nodes[nid]
         if node.Spec.Availability != "active":
             continue
         if node.Spec.Taints and not taints.schedulable(node.Spec.Taints, tolerations):
             continue
-        plan.create(new_task(service, 0, nid))
+        out.append(nid)
+    return out

@@ -28,11 +28,10 @@ apply to a job: there is no rolling update, each update is a new run.
 
 from __future__ import annotations
 
-from shoal.api import taints
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
 from shoal.manager.orchestrator.common import job_run, new_task
-from shoal.manager.orchestrator.global_ import eligible_nodes
+from shoal.manager.orchestrator.global_ import eligible_nodes, uncovered_nodes
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.orchestrator.restart import RestartSupervisor
 
@@ -96,19 +95,5 @@ def reconcile_global(plan: Plan, service: Service, tasks: list[Task], nodes: dic
             continue
         live.append(t)
     restarts.handle_stopped(plan, service, live, nodes)
-    covered: set[str] = set()
-    for t in live:
-        cur = plan.current(t)
-        if cur.DesiredState <= TaskState.COMPLETE:
-            covered.add(cur.NodeID)
-    for t in plan.created:
-        covered.add(t.NodeID)
-    placement = service.Spec.TaskTemplate.Placement
-    tolerations = placement.Tolerations if placement is not None else None
-    for nid in sorted(eligible - covered):
-        node = nodes[nid]
-        if node.Spec.Availability != "active":
-            continue
-        if node.Spec.Taints and not taints.schedulable(node.Spec.Taints, tolerations):
-            continue
+    for nid in uncovered_nodes(plan, service, live, nodes, eligible, TaskState.COMPLETE):
         plan.create(new_task(service, 0, nid, desired=TaskState.COMPLETE))

@@ -42,21 +42,28 @@ async def fake_kubelet(env: Env) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture(params=BINARIES)
-async def kc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kubectl]:
+@contextlib.asynccontextmanager
+async def serving_workloads() -> AsyncIterator[Env]:
+    """The door over an in-memory store with the ReplicaSet and Deployment controllers and the fake kubelet."""
     async with serving() as env:
         rsc, dc = ReplicaSetController(env.store, env.kube), DeploymentController(env.store, env.kube)
         rsc.start()
         dc.start()
         kubelet = asyncio.create_task(fake_kubelet(env))
         try:
-            yield Kubectl(env, tmp_path, request.param)
+            yield env
         finally:
             kubelet.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await kubelet
             await dc.stop()
             await rsc.stop()
+
+
+@pytest.fixture(params=BINARIES)
+async def kc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Kubectl]:
+    async with serving_workloads() as env:
+        yield Kubectl(env, tmp_path, request.param)
 
 
 def pods(kc: Kubectl) -> list[Task]:

@@ -6,16 +6,13 @@ image, watch the rollout to its end, scale through the ``scale`` subresource, de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
-from shoal.manager.kube.deployments import DeploymentController
-from shoal.manager.kube.replicasets import ReplicaSetController
-from tests.unit.frontdoor.kube.fakenode import Env, serving
-from tests.unit.frontdoor.kube.test_kubectl_workloads import fake_kubelet
+from tests.unit.frontdoor.kube.fakenode import Env
+from tests.unit.frontdoor.kube.test_kubectl_workloads import serving_workloads
 
 kubernetes = pytest.importorskip("kubernetes")
 from kubernetes import client, watch  # noqa: E402
@@ -28,19 +25,8 @@ async def run(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    async with serving() as e:
-        rsc, dc = ReplicaSetController(e.store, e.kube), DeploymentController(e.store, e.kube)
-        rsc.start()
-        dc.start()
-        kubelet = asyncio.create_task(fake_kubelet(e))
-        try:
-            yield e
-        finally:
-            kubelet.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await kubelet
-            await dc.stop()
-            await rsc.stop()
+    async with serving_workloads() as e:
+        yield e
 
 
 def rolled_out(d: Any) -> bool:
