@@ -51,7 +51,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shoal.agent import health
+from shoal.agent import health, probes
 from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
@@ -69,7 +69,7 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
-from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, is_pod
+from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, container_key, is_pod
 from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
@@ -129,7 +129,9 @@ class TaskRunner:
         self.waiting_for_objects = False  # a Pod's containers wait for a Secret or ConfigMap (or its key)
         multi = runtime.multi_container
         # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
-        self.pod = Pod(task, multi, backoff=restart_backoff) if multi is not None and is_pod(task) else None
+        probes = self._probe_target if runtime.prober is not None and task.Spec.Pod is not None else None
+        self.pod = (Pod(task, multi, backoff=restart_backoff, probe_target=probes)
+                    if multi is not None and is_pod(task) else None)
         self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None
         self.sandbox: Sandbox | None = None
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
@@ -368,6 +370,20 @@ class TaskRunner:
                 await self.report(TaskState.FAILED, err=err)
                 return
         await self.report(TaskState.RUNNING)
+
+    def _probe_target(self, name: str) -> probes.Target:
+        """Where a Pod's container is probed from: this node (``probes.NodeTarget``)."""
+        prober = self.runtime.prober
+        assert prober is not None
+
+        def pod_ip() -> str:
+            sb = self.sandbox
+            return sb.addresses[0].split("/")[0] if sb is not None and sb.addresses else "127.0.0.1"
+
+        def netns() -> str | None:
+            return str(self.sandbox.netns) if self.sandbox is not None else None
+
+        return probes.NodeTarget(prober, container_key(self.task.ID, name), pod_ip, netns)
 
     def _fields(self) -> PodFields:
         """What the downward API tells of the Pod beyond its task."""
