@@ -25,7 +25,9 @@ is_pod``) is run by a ``pod.Pod``: in ``starting`` its init containers run in or
 completion (one that fails for good fails the task), then its app containers all start and the task
 is ``running``; a container that exits is restarted in place with Kubernetes' back-off
 (``restart_backoff``, 10 s by default, doubling to 5 min) while the others run on, and every change of
-a container (its ``RestartCount``, exit code, state) is reported as a new ``running`` status. A Swarm
+a container (its ``RestartCount``, exit code, state, readiness, its probes' events) is reported as a
+new ``running`` status. Its probes (``probes.py``) reach the container from this node: commands through
+the runtime's ``Prober``, connections to the Pod's address (``probes.NodeTarget``). A Swarm
 task never goes this way: it ends when its container exits, and its service replaces it.
 
 A Pod's task (``TaskSpec.Pod``) is made what the runtime runs in ``preparing`` (``podtask``): its
@@ -69,7 +71,7 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
-from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, container_key, is_pod
+from shoal.runtime.base import Networking, Prober, Runtime, RuntimeError_, TaskFile, container_key, is_pod
 from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
@@ -129,7 +131,8 @@ class TaskRunner:
         self.waiting_for_objects = False  # a Pod's containers wait for a Secret or ConfigMap (or its key)
         multi = runtime.multi_container
         # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
-        probes = self._probe_target if runtime.prober is not None and task.Spec.Pod is not None else None
+        prober = runtime.prober
+        probes = functools.partial(self._probe_target, prober) if prober is not None and task.Spec.Pod else None
         self.pod = (Pod(task, multi, backoff=restart_backoff, probe_target=probes)
                     if multi is not None and is_pod(task) else None)
         self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None
@@ -371,11 +374,8 @@ class TaskRunner:
                 return
         await self.report(TaskState.RUNNING)
 
-    def _probe_target(self, name: str) -> probes.Target:
+    def _probe_target(self, prober: Prober, name: str) -> probes.Target:
         """Where a Pod's container is probed from: this node (``probes.NodeTarget``)."""
-        prober = self.runtime.prober
-        assert prober is not None
-
         def pod_ip() -> str:
             sb = self.sandbox
             return sb.addresses[0].split("/")[0] if sb is not None and sb.addresses else "127.0.0.1"

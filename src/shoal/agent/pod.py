@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,13 +152,15 @@ class Pod:
 
     def __init__(self, task: Task, runtime: MultiContainer, *, backoff: float = DEFAULT_BACKOFF,
                  clock: Callable[[], float] | None = None,
-                 probe_target: Callable[[str], Target] | None = None) -> None:
+                 probe_target: Callable[[str], Target] | None = None,
+                 probe_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.task = task
         self.runtime = runtime
         self.backoff = backoff
         self.clock = clock or (lambda: asyncio.get_running_loop().time())
         self.probe_target = probe_target  # a container's probe target by name (None: no probes run)
         self.probed = Flag()  # a probe's verdict or event changed a container's status
+        self.probe_sleep = probe_sleep  # how a probe waits out its period (tests make it short)
         name = f"{task.Name}_{task.Namespace}({task.ID})"
         self.inits = [_Container(s, True, pod=name) for s in task.Spec.InitContainers or []]
         self.apps = [_Container(s, False, pod=name) for s in task.Spec.Containers]
@@ -215,7 +217,8 @@ class Pod:
         for kind, probe in ((STARTUP, probes.Startup), (LIVENESS, probes.Liveness), (READINESS, probes.Readiness)):
             if probe is not None:
                 c.workers.append(Worker(kind, probe, c.spec, c, target, functools.partial(self._event, c),
-                                        functools.partial(self._verdict, c), clock=self.clock))
+                                        functools.partial(self._verdict, c), clock=self.clock,
+                                        sleep=self.probe_sleep))
 
     def _event(self, c: _Container, ev: ProbeEvent) -> None:
         c.seq += 1

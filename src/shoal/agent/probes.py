@@ -348,15 +348,21 @@ class Worker:
     on_verdict: Callable[[Worker], None]
     clock: Callable[[], float] = time.monotonic
     runner: Callable[[Probe, ContainerSpec, Target], Awaitable[Outcome]] = run_probe
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     verdict: bool | None = None
     last: bool | None = None  # the last run's result
     run: int = 0  # equal results in a row
     on_hold: bool = False  # a liveness/startup failure: nothing until the container runs again
     runs: int = field(default=0)
 
+    def __post_init__(self) -> None:
+        self.reset()
+
     def reset(self) -> None:
-        """The container runs again (a restart in place): start over."""
-        self.verdict, self.last, self.run, self.on_hold = None, None, 0, False
+        """The container runs again (a restart in place): start over (a liveness probe's verdict is a
+        success until it fails, as the kubelet's initial value)."""
+        self.verdict = True if self.kind == LIVENESS else None
+        self.last, self.run, self.on_hold = None, 0, False
 
     def due(self) -> bool:
         s = self.subject
@@ -400,7 +406,7 @@ class Worker:
         period = float(max(self.probe.PeriodSeconds, 1))
         while True:
             await self.once()
-            await asyncio.sleep(period)
+            await self.sleep(period)
 
 
 class NodeTarget:
