@@ -47,6 +47,25 @@ spec:
       failureThreshold: 2
 """
 
+SLOW = """apiVersion: v1
+kind: Pod
+metadata:
+  name: slow
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: probe:latest
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "1000"]
+    startupProbe:
+      exec:
+        command: [sleep, "5"]
+      timeoutSeconds: 1
+      periodSeconds: 1
+      failureThreshold: 2
+"""
+
 READY = """apiVersion: v1
 kind: Pod
 metadata:
@@ -116,6 +135,25 @@ def test_a_failing_liveness_probe_restarts_the_same_pods_container(k: Kubectl) -
         assert f"Liveness:       {probe}" in described
     finally:
         k("delete", "pod", "live", "--wait=false", check=False)
+
+
+def test_a_startup_probe_past_its_timeout_fails_and_kills_the_container(k: Kubectl) -> None:
+    k("apply", "-f", "-", input=SLOW)
+    try:
+        pod = k.json("get", "pod", "slow")
+        assert [s.get("started") for s in pod["status"].get("containerStatuses", [])] in ([], [False])
+        events = wait_for(lambda: (ev := _events(k, "slow")) and any(r == "Killing" for _, r, _ in ev) and ev,
+                          timeout=40, what="the Killing event")
+        assert ("Warning", "Unhealthy", 'Startup probe failed: command timed out: "sleep 5" timed out after 1s') \
+            in events
+        assert ("Normal", "Killing", "Container web failed startup probe, will be restarted") in events
+        status = k.json("get", "pod", "slow")["status"]["containerStatuses"][0]
+        assert status["ready"] is False and status["started"] is False
+        # The probes' processes are killed at their timeout: never more than the one of the probe running now.
+        node_ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert node_ps.splitlines().count("sleep 5") <= 1, node_ps
+    finally:
+        k("delete", "pod", "slow", "--wait=false", check=False)
 
 
 def test_a_pod_is_ready_only_once_its_readiness_probes_answer(k: Kubectl) -> None:
