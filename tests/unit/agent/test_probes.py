@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from shoal.agent.probes import (
     SUCCESS,
     TIMED_OUT,
     UNKNOWN,
+    NodeTarget,
     Outcome,
     ProbeEvent,
     Worker,
@@ -29,6 +32,7 @@ from shoal.api.ids import new_id
 from shoal.api.pod import ContainerPort, HTTPGetAction, HTTPHeader, PodContainer, PodSpecExtra, Probe, Probes
 from shoal.api.states import TaskState
 from shoal.api.types import ContainerSpec, Task, TaskSpec, TaskStatus
+from shoal.manager.ca import new_root_ca
 from shoal.runtime.fake import FakeRuntime
 
 from ..helpers import FakeClock
@@ -309,3 +313,39 @@ async def test_a_container_is_ready_only_once_its_readiness_probe_passes() -> No
         assert ["started"] in target.argv and target.argv[-1] == ["ready"]
     finally:
         await p.stop()
+
+
+class NoProber:
+    """A runtime prober whose commands run past their timeout."""
+
+    async def probe(self, task_id: str, argv: list[str], timeout: float) -> tuple[int, str]:
+        return -1, f"Health check exceeded timeout ({timeout:g}s)"
+
+    def image_healthcheck(self, task_id: str) -> dict[str, object] | None:
+        return None
+
+
+async def test_the_nodes_target_speaks_https_without_verifying_and_maps_exec_timeouts(tmp_path: Path) -> None:
+    cert, key = new_root_ca()  # self-signed: the kubelet does not verify a probe's certificate
+    (tmp_path / "c.pem").write_text(cert)
+    (tmp_path / "k.pem").write_text(key)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    target = NodeTarget(NoProber(), "task.web", lambda: "127.0.0.1", lambda: None)
+    spec = ContainerSpec(Name="web")
+    try:
+        assert await run_probe(http(port, "/", Scheme="HTTPS"), spec, target) == OK
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert await run_probe(Probe(Exec=["sleep", "9"], TimeoutSeconds=2), spec, target) == Outcome(
+        FAILURE, 'command timed out: "sleep 9" timed out after 2s')
