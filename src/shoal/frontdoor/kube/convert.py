@@ -958,6 +958,11 @@ class _PodReader:
                 self.errs.invalid(f"{path}.{k}", _int(v.get(k)), "must be greater than or equal to 0")
         if "exec" in handlers:
             probe.Exec = _str_list(_dict(v["exec"]).get("command")) or []
+            if not probe.Exec:
+                self.errs.required(f"{path}.exec.command")
+        scheme = _str(_dict(v.get("httpGet")).get("scheme")) if "httpGet" in handlers else ""
+        if scheme and scheme not in ("HTTP", "HTTPS"):
+            self.errs.unsupported(f"{path}.httpGet.scheme", scheme, ("HTTP", "HTTPS"))
         for k in ("httpGet", "tcpSocket", "grpc"):
             if k in handlers:
                 self.probe_port(_dict(v[k]).get("port"), f"{path}.{k}.port", named=k != "grpc")
