@@ -383,7 +383,10 @@ class TaskRunner:
         def netns() -> str | None:
             return str(self.sandbox.netns) if self.sandbox is not None else None
 
-        return probes.NodeTarget(prober, container_key(self.task.ID, name), pod_ip, netns)
+        def inside() -> bool:  # on networks (not the node's default bridge): dial from the Pod's namespace
+            return self.sandbox is not None and bool(self.sandbox.networks) and self.sandbox.mode != "host"
+
+        return probes.NodeTarget(prober, container_key(self.task.ID, name), pod_ip, netns, inside)
 
     def _fields(self) -> PodFields:
         """What the downward API tells of the Pod beyond its task."""

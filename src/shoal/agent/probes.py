@@ -411,15 +411,17 @@ class Worker:
 
 class NodeTarget:
     """A probe's ``Target`` on a node: commands through the runtime's ``Prober`` (``runc exec`` of the
-    Pod's container), connections from the node's own namespace to the Pod's address, or from inside
-    the Pod's network namespace when the node has no route to it."""
+    Pod's container), connections from the node's own namespace to the Pod's address (a Pod on the
+    node's default bridge), or from inside the Pod's network namespace (``netns``: a Pod on networks
+    whose addresses the node may not route, or when the node has no route to it)."""
 
     def __init__(self, prober: Prober, key: str, pod_ip: Callable[[], str],
-                 netns: Callable[[], str | None]) -> None:
+                 netns: Callable[[], str | None], inside: Callable[[], bool] = lambda: False) -> None:
         self.prober = prober
         self.key = key  # the runtime's name of the container
         self._pod_ip = pod_ip
         self.netns = netns
+        self.inside = inside  # dial from inside the Pod's namespace at once
 
     @property
     def pod_ip(self) -> str:
@@ -438,12 +440,13 @@ class NodeTarget:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
-        try:
-            return await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
-        except OSError as e:
-            path = self.netns()
-            if e.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH) or path is None:
-                raise
+        path = self.netns()
+        if path is None or not self.inside():
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
+            except OSError as e:
+                if e.errno not in (errno.ENETUNREACH, errno.EHOSTUNREACH) or path is None:
+                    raise
 
         def dial() -> socket.socket:
             s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
