@@ -47,6 +47,25 @@ spec:
       failureThreshold: 2
 """
 
+SICK = """apiVersion: v1
+kind: Pod
+metadata:
+  name: sick
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: probe:latest
+    imagePullPolicy: IfNotPresent
+    command: [httpd, -f, -p, "8080", -h, /www]
+    ports:
+    - {name: http, containerPort: 8080}
+    livenessProbe:
+      httpGet: {path: /cgi-bin/fail, port: http, httpHeaders: [{name: X-Probe, value: liveness}]}
+      periodSeconds: 1
+      failureThreshold: 2
+"""
+
 SLOW = """apiVersion: v1
 kind: Pod
 metadata:
@@ -98,6 +117,9 @@ def node(e2e_base: Path) -> Iterator[DevNode]:
         root = make_rootfs(e2e_base / "kprobes-rootfs")
         for applet in ("rm", "touch"):
             (root / "bin" / applet).symlink_to("busybox")
+        fail = root / "www" / "cgi-bin" / "fail"  # a health endpoint that answers 500
+        fail.write_text('#!/bin/sh\necho "Status: 500 Internal Server Error"\necho\necho boom\n')
+        fail.chmod(0o755)
         tar = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
         d.docker("import", "-c", 'CMD ["sh"]', "-", "probe:latest", input=tar)
         yield d
@@ -134,7 +156,20 @@ def test_a_failing_liveness_probe_restarts_the_same_pods_container(k: Kubectl) -
         probe = "exec [cat /tmp/healthy] delay=0s timeout=1s period=1s #success=1 #failure=2"
         assert f"Liveness:       {probe}" in described
     finally:
-        k("delete", "pod", "live", "--wait=false", check=False)
+        k("delete", "pod", "live", "--timeout=60s", check=False)
+
+
+def test_a_liveness_http_probe_answered_500_restarts_the_container(k: Kubectl) -> None:
+    k("apply", "-f", "-", input=SICK)
+    try:
+        events = wait_for(lambda: (ev := _events(k, "sick")) and any(r == "Killing" for _, r, _ in ev) and ev,
+                          timeout=40, what="the Killing event")
+        assert ("Warning", "Unhealthy", "Liveness probe failed: HTTP probe failed with statuscode: 500") in events
+        assert ("Normal", "Killing", "Container web failed liveness probe, will be restarted") in events
+        wait_for(lambda: k.json("get", "pod", "sick")["status"]["containerStatuses"][0]["restartCount"] >= 1,
+                 timeout=40, what="the restart")
+    finally:
+        k("delete", "pod", "sick", "--timeout=60s", check=False)
 
 
 def test_a_startup_probe_past_its_timeout_fails_and_kills_the_container(k: Kubectl) -> None:
@@ -153,7 +188,7 @@ def test_a_startup_probe_past_its_timeout_fails_and_kills_the_container(k: Kubec
         node_ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
         assert node_ps.splitlines().count("sleep 5") <= 1, node_ps
     finally:
-        k("delete", "pod", "slow", "--wait=false", check=False)
+        k("delete", "pod", "slow", "--timeout=60s", check=False)
 
 
 def test_a_pod_is_ready_only_once_its_readiness_probes_answer(k: Kubectl) -> None:
@@ -190,4 +225,4 @@ def test_a_pod_is_ready_only_once_its_readiness_probes_answer(k: Kubectl) -> Non
     finally:
         watch.terminate()
         watch.wait(10)
-        k("delete", "pod", "ready", "--wait=false", check=False)
+        k("delete", "pod", "ready", "--timeout=60s", check=False)
