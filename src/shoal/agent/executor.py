@@ -25,7 +25,9 @@ is_pod``) is run by a ``pod.Pod``: in ``starting`` its init containers run in or
 completion (one that fails for good fails the task), then its app containers all start and the task
 is ``running``; a container that exits is restarted in place with Kubernetes' back-off
 (``restart_backoff``, 10 s by default, doubling to 5 min) while the others run on, and every change of
-a container (its ``RestartCount``, exit code, state) is reported as a new ``running`` status. A Swarm
+a container (its ``RestartCount``, exit code, state, readiness, its probes' events) is reported as a
+new ``running`` status. Its probes (``probes.py``) reach the container from this node: commands through
+the runtime's ``Prober``, connections to the Pod's address (``probes.NodeTarget``). A Swarm
 task never goes this way: it ends when its container exits, and its service replaces it.
 
 A Pod's task (``TaskSpec.Pod``) is made what the runtime runs in ``preparing`` (``podtask``): its
@@ -51,7 +53,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shoal.agent import health
+from shoal.agent import health, probes
 from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
 from shoal.agent.podenv import ConfigError, NamedObjects, PodFields
@@ -69,7 +71,7 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.network.sandbox import Sandbox, SandboxError, Sandboxes
-from shoal.runtime.base import Networking, Runtime, RuntimeError_, TaskFile, is_pod
+from shoal.runtime.base import Networking, Prober, Runtime, RuntimeError_, TaskFile, container_key, is_pod
 from shoal.runtime.podvolumes import PodVolumes
 from shoal.runtime.registry import Puller
 
@@ -129,7 +131,10 @@ class TaskRunner:
         self.waiting_for_objects = False  # a Pod's containers wait for a Secret or ConfigMap (or its key)
         multi = runtime.multi_container
         # A Pod's containers, run one by one (None: the task's one container, as Swarm runs it).
-        self.pod = Pod(task, multi, backoff=restart_backoff) if multi is not None and is_pod(task) else None
+        prober = runtime.prober
+        probes = functools.partial(self._probe_target, prober) if prober is not None and task.Spec.Pod else None
+        self.pod = (Pod(task, multi, backoff=restart_backoff, probe_target=probes)
+                    if multi is not None and is_pod(task) else None)
         self.network = network if runtime.networking in (Networking.JOIN, Networking.HOLD) else None
         self.sandbox: Sandbox | None = None
         self.files = files  # the task's secrets and configs as files (the worker's dependencies)
@@ -368,6 +373,20 @@ class TaskRunner:
                 await self.report(TaskState.FAILED, err=err)
                 return
         await self.report(TaskState.RUNNING)
+
+    def _probe_target(self, prober: Prober, name: str) -> probes.Target:
+        """Where a Pod's container is probed from: this node (``probes.NodeTarget``)."""
+        def pod_ip() -> str:
+            sb = self.sandbox
+            return sb.addresses[0].split("/")[0] if sb is not None and sb.addresses else "127.0.0.1"
+
+        def netns() -> str | None:
+            return str(self.sandbox.netns) if self.sandbox is not None else None
+
+        def inside() -> bool:  # on networks (not the node's default bridge): dial from the Pod's namespace
+            return self.sandbox is not None and bool(self.sandbox.networks) and self.sandbox.mode != "host"
+
+        return probes.NodeTarget(prober, container_key(self.task.ID, name), pod_ip, netns, inside)
 
     def _fields(self) -> PodFields:
         """What the downward API tells of the Pod beyond its task."""

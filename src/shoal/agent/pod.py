@@ -29,26 +29,40 @@ with ``waiting``: ``CreateContainerConfigError``, ``ErrImagePull``) before it fi
 terminated (OOM as the runtime saw it in the container's cgroup); ``StartedAt`` / ``FinishedAt``,
 ``LastState`` (how its previous run ended) and ``Image``.
 
-Not yet (what a Pod still lacks here): probes per container (health checks are a Swarm task's),
-the back-off reset after ten minutes of a good run, a fresh writable layer per restart (the restarted
-container keeps its filesystem).
+**Probes** (``probes.py``): while an app container runs, a ``Worker`` per probe of its
+(``ContainerSpec.Pod.Probes``) runs it every ``periodSeconds`` against ``probe_target(name)`` (what
+the runner gives: exec in the container, connections to the Pod's address); none when the runner
+gives no target. The container is ``Started`` once its startup probe passed (at once without one) and
+``Ready`` while it runs, has started and its readiness probe's verdict is a success (without one: as
+soon as it started). A liveness or startup verdict of failure kills it (``Killing`` ``Container <c>
+failed liveness probe, will be restarted``; its stop signal, then SIGKILL after the probe's
+``terminationGracePeriodSeconds`` or the Pod's), and it runs again as after any exit, whatever its
+exit code, unless the policy is ``Never``. Each probe failure and each kill is a ``ContainerEvent``
+in the container's status (the last ``EVENTS_KEPT``, numbered): the manager writes them as the
+kubelet's events. ``probed`` is set whenever any of that changes, and ``watch`` returns then.
+
+Not yet (what a Pod still lacks here): the back-off reset after ten minutes of a good run, a fresh
+writable layer per restart (the restarted container keeps its filesystem).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.agent.flag import Flag
+from shoal.agent.probes import LIVENESS, READINESS, STARTUP, ProbeEvent, Target, Worker
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
-from shoal.api.types import ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
+from shoal.api.types import ContainerEvent, ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
 from shoal.runtime.base import MultiContainer, RuntimeError_
 
 DEFAULT_BACKOFF = 10.0  # s, Kubernetes' first restart delay; the cap is 30 times it (5 min)
 KUBE_POLICY = {"Always": "any", "OnFailure": "on-failure", "Never": "none"}  # Kubernetes' → Swarm's
 START_FAILED = 128  # the exit code kept for a container that could not be started
+EVENTS_KEPT = 8  # a container's last events kept in its status
 
 
 def backoff_delay(base: float, restarts: int) -> float:
@@ -75,10 +89,32 @@ class _Container:
     last: LastTermination | None = None  # how the run before the last one ended
     delay: float = 0.0  # the back-off it waits out (s)
     pod: str = ""  # the Pod as the kubelet names it in messages: <name>_<namespace>(<uid>)
+    workers: list[Worker] = field(default_factory=list)  # its probes
+    probing: list[asyncio.Task[None]] = field(default_factory=list)  # their loops while it runs
+    killer: asyncio.Task[None] | None = None  # stopping it for a failed probe
+    probe_killed: bool = False  # its run was ended by a failed liveness or startup probe
+    run_started: float = 0.0  # when (the Pod's clock) its current run started
+    events: list[ContainerEvent] = field(default_factory=list)
+    seq: int = 0
 
     @property
     def running(self) -> bool:
         return self.exit is not None and not self.exit.done()
+
+    def worker(self, kind: str) -> Worker | None:
+        return next((w for w in self.workers if w.kind == kind), None)
+
+    @property
+    def startup_done(self) -> bool:
+        w = self.worker(STARTUP)
+        return w is None or w.verdict is True
+
+    @property
+    def ready(self) -> bool:
+        if not self.running or not self.startup_done:
+            return False
+        w = self.worker(READINESS)
+        return w is None or w.verdict is True
 
     def termination(self) -> LastTermination:
         return LastTermination(ExitCode=self.code, Reason=self.reason, StartedAt=self.started_at,
@@ -91,8 +127,10 @@ class _Container:
         ended = self.exit is not None and self.not_before is None
         state = "running" if running else "terminated" if ended else "waiting"
         out = ContainerStatus(Name=self.spec.Name, ContainerID=self.container_id, PID=self.pid if running else 0,
-                              ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=running,
-                              Image=self.spec.Image)
+                              ExitCode=self.code, State=state, RestartCount=self.restarts, Ready=self.ready,
+                              Image=self.spec.Image, Events=list(self.events) or None)
+        if self.worker(STARTUP) is not None:
+            out.Started = running and self.startup_done
         if running:
             out.StartedAt = self.started_at
             out.LastState = self.last
@@ -113,14 +151,21 @@ class Pod:
     """The containers of one task and their lifecycle (see the module's docstring)."""
 
     def __init__(self, task: Task, runtime: MultiContainer, *, backoff: float = DEFAULT_BACKOFF,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 probe_target: Callable[[str], Target] | None = None,
+                 probe_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.task = task
         self.runtime = runtime
         self.backoff = backoff
         self.clock = clock or (lambda: asyncio.get_running_loop().time())
+        self.probe_target = probe_target  # a container's probe target by name (None: no probes run)
+        self.probed = Flag()  # a probe's verdict or event changed a container's status
+        self.probe_sleep = probe_sleep  # how a probe waits out its period (tests make it short)
         name = f"{task.Name}_{task.Namespace}({task.ID})"
         self.inits = [_Container(s, True, pod=name) for s in task.Spec.InitContainers or []]
         self.apps = [_Container(s, False, pod=name) for s in task.Spec.Containers]
+        for c in self.apps:
+            self._make_workers(c)
         self.next_init = 0
         self.apps_started = False
         self.waiting: tuple[str, str] = ("ContainerCreating", "")  # why the containers have not run yet
@@ -158,7 +203,53 @@ class Pod:
     def _restarts(self, c: _Container, code: int) -> bool:
         if c.init:
             return code != 0 and self.policy != "none"
+        if c.probe_killed:  # killed for a failed probe: it runs again unless the Pod says Never
+            return self.policy != "none"
         return self.policy == "any" or (self.policy == "on-failure" and code != 0)
+
+    # ------------------------------------------------------------ probes
+
+    def _make_workers(self, c: _Container) -> None:
+        probes = c.spec.Pod.Probes if c.spec.Pod is not None else None
+        if probes is None or self.probe_target is None:
+            return
+        target = self.probe_target(c.spec.Name)
+        for kind, probe in ((STARTUP, probes.Startup), (LIVENESS, probes.Liveness), (READINESS, probes.Readiness)):
+            if probe is not None:
+                c.workers.append(Worker(kind, probe, c.spec, c, target, functools.partial(self._event, c),
+                                        functools.partial(self._verdict, c), clock=self.clock,
+                                        sleep=self.probe_sleep))
+
+    def _event(self, c: _Container, ev: ProbeEvent) -> None:
+        c.seq += 1
+        c.events = [*c.events, ContainerEvent(Seq=c.seq, Type=ev.type, Reason=ev.reason,
+                                              Message=ev.message)][-EVENTS_KEPT:]
+        self.probed.set()
+
+    def _verdict(self, c: _Container, w: Worker) -> None:
+        if w.verdict is False and w.kind in (LIVENESS, STARTUP) and c.running and c.killer is None:
+            c.probe_killed = True
+            self._event(c, ProbeEvent("Normal", "Killing",
+                                      f"Container {c.spec.Name} failed {w.kind.lower()} probe, will be restarted"))
+            grace = w.probe.TerminationGracePeriodSeconds
+            c.killer = asyncio.get_running_loop().create_task(
+                self._stop(c, None if grace is None else float(grace)), name=f"probe kill {c.spec.Name}")
+        self.probed.set()
+
+    def _start_probing(self, c: _Container) -> None:
+        c.run_started = self.clock()
+        for w in c.workers:
+            w.reset()
+        loop = asyncio.get_running_loop()
+        c.probing = [loop.create_task(w.loop(), name=f"probe {w.kind} {c.spec.Name}") for w in c.workers]
+
+    @staticmethod
+    async def _stop_probing(c: _Container) -> None:
+        tasks, c.probing = c.probing, []
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self, c: _Container) -> None:
         if c.exit is not None:
@@ -177,6 +268,9 @@ class Pod:
         c.container_id, c.pid = started.container_id, started.pid
         c.exit = self.runtime.container_exit(self.task.ID, c.spec.Name)
         c.not_before = None
+        c.probe_killed, c.killer = False, None
+        if c.workers:
+            self._start_probing(c)
 
     def _exited(self, c: _Container) -> None:
         """Record a container's exit, and when (if ever) it runs again."""
@@ -255,14 +349,16 @@ class Pod:
         """Wait for an app container to exit, one to be due for its restart, or the task to change;
         restart what is due. The task's end when every app container is done for good (``(True, "")``
         complete, ``(False, err)`` failed); None while it runs on (report ``statuses`` again)."""
-        waiting: list[asyncio.Future[Any]] = [changed.future()]
+        waiting: list[asyncio.Future[Any]] = [changed.future(), self.probed.future()]
         waiting += [c.exit for c in self.apps if c.running and c.exit is not None]
         due = [c.not_before for c in self.apps if c.not_before is not None]
         # One that exited before this call (while the others were starting) is seen at once.
-        if not any(self._unseen(c) for c in self.apps):
+        if not any(self._unseen(c) for c in self.apps) and not self.probed.is_set():
             await self._wait(waiting, min(due) if due else None)
+        self.probed.clear()
         for c in self.apps:
             if self._unseen(c):
+                await self._stop_probing(c)
                 self._exited(c)
         now = self.clock()
         for c in self.apps:
@@ -285,17 +381,24 @@ class Pod:
         for c in (*self.inits, *self.apps):
             c.not_before = None
             c.done = c.done or c.exit is not None
+            await self._stop_probing(c)
         await asyncio.gather(*(self._stop(c) for c in running))
+        for c in self.apps:
+            if c.killer is not None:
+                await asyncio.gather(c.killer, return_exceptions=True)
         for c in running:
             assert c.exit is not None
             c.code = await c.exit
             self._ended(c)
 
-    async def _stop(self, c: _Container) -> None:
+    async def _stop(self, c: _Container, probe_grace: float | None = None) -> None:
+        """Its stop signal, then SIGKILL after its grace period (``probe_grace``: a failed probe's own)."""
         grace_ns = c.spec.StopGracePeriod if c.spec.StopGracePeriod is not None else DEFAULT_STOP_GRACE
         pod = self.task.Spec.Pod
         if self.task.DeletionGracePeriodSeconds is not None:  # deleted: the grace the deletion gave
             grace_ns = self.task.DeletionGracePeriodSeconds * SECOND
+        elif probe_grace is not None:
+            grace_ns = int(probe_grace * SECOND)
         elif c.spec.StopGracePeriod is None and pod is not None:  # the Pod's terminationGracePeriodSeconds
             grace_ns = pod.TerminationGracePeriodSeconds * SECOND
         await self.runtime.stop_container(self.task.ID, c.spec.Name, c.spec.StopSignal or "", grace_ns / SECOND)

@@ -403,6 +403,21 @@ class ContainerStatus(Base, omit_defaults=True):
     ImageID: str = ""
     # How it ended the last time it ran (a container restarted in place), Kubernetes' ``lastState``.
     LastState: LastTermination | None = None
+    # A Pod's container: whether its startup probe has passed (Kubernetes' ``started``; None: it has
+    # none, so it has once it runs), and the last of its node's events about it (its probes' failures,
+    # the kill they caused), numbered so the manager writes each once.
+    Started: bool | None = None
+    Events: list[ContainerEvent] | None = None
+
+
+class ContainerEvent(Base, omit_defaults=True):
+    """Something the node saw happen to a Pod's container, in the kubelet's words (``Unhealthy``,
+    ``ProbeWarning``, ``Killing``); ``Seq`` grows by one with each event of the container."""
+
+    Seq: int = 0
+    Type: str = "Normal"
+    Reason: str = ""
+    Message: str = ""
 
 
 class LastTermination(Base, omit_defaults=True):

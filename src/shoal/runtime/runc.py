@@ -915,9 +915,14 @@ class RuncRuntime(ContainerTable):
         except TimeoutError:
             with contextlib.suppress(OSError, ValueError):
                 os.kill(int(pid_file.read_text()), signals.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            # runc exec reaps the process it ran, then exits: killed first, it would leave the process a
+            # zombie of the daemon (the subreaper), and a dying container's init waits for it forever.
+            try:
+                await asyncio.wait_for(proc.wait(), 2.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
             return -1, f"Health check exceeded timeout ({timeout:g}s)"
         finally:
             with contextlib.suppress(OSError):

@@ -12,6 +12,7 @@ import pytest
 from shoal.agent.executor import LOST_ON_RESTART, TaskRunner
 from shoal.agent.pod import backoff_delay
 from shoal.api.ids import new_id
+from shoal.api.pod import PodContainer, PodSpecExtra, Probe, Probes
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
@@ -867,3 +868,18 @@ async def test_a_pods_failed_pull_is_err_image_pull_with_its_pull_secret_then_it
             r._task.cancel()
             with contextlib.suppress(BaseException):
                 await r._task
+
+
+async def test_a_pods_readiness_probe_makes_its_container_ready_through_the_runtimes_exec(pods: PodAgent) -> None:
+
+    t = pod("web")
+    t.Namespace, t.Spec.Pod = "default", PodSpecExtra()
+    t.Spec.Containers[0].Pod = PodContainer(Probes=Probes(Readiness=Probe(Exec=["ready"], PeriodSeconds=1)))
+    pods.runtime.probe_exits[f"{t.ID}.web"] = [1, 0]
+    pods.run(t)
+    await pods.reach(t, S.RUNNING)
+    assert not pods.container(t, "web").Ready
+    await until(lambda: pods.container(t, "web").Ready, timeout=3.0, what="the container to be ready")
+    assert [c for c in pods.runtime.calls if c[0] == "probe"][:2] == [("probe", f"{t.ID}.web", ("ready",))] * 2
+    failed = pods.container(t, "web").Events
+    assert failed is not None and failed[0].Message == "Readiness probe failed: probe exited 1"

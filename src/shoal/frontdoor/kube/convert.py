@@ -968,11 +968,24 @@ class _PodReader:
                       TerminationGracePeriodSeconds=_opt_int(v.get("terminationGracePeriodSeconds")))
         if liveness and probe.SuccessThreshold != 1:
             self.errs.invalid(f"{path}.successThreshold", probe.SuccessThreshold, "must be 1")
+        grace = probe.TerminationGracePeriodSeconds
+        if grace is not None and not liveness:
+            self.errs.invalid(f"{path}.terminationGracePeriodSeconds", grace, "must not be set for readinessProbes")
+        elif grace is not None and grace <= 0:
+            self.errs.invalid(f"{path}.terminationGracePeriodSeconds", grace, "must be greater than 0")
         for k in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold"):
             if _int(v.get(k)) < 0:
                 self.errs.invalid(f"{path}.{k}", _int(v.get(k)), "must be greater than or equal to 0")
         if "exec" in handlers:
             probe.Exec = _str_list(_dict(v["exec"]).get("command")) or []
+            if not probe.Exec:
+                self.errs.required(f"{path}.exec.command")
+        scheme = _str(_dict(v.get("httpGet")).get("scheme")) if "httpGet" in handlers else ""
+        if scheme and scheme not in ("HTTP", "HTTPS"):
+            self.errs.unsupported(f"{path}.httpGet.scheme", scheme, ("HTTP", "HTTPS"))
+        for k in ("httpGet", "tcpSocket", "grpc"):
+            if k in handlers:
+                self.probe_port(_dict(v[k]).get("port"), f"{path}.{k}.port", named=k != "grpc")
         if "httpGet" in handlers:
             h = _dict(v["httpGet"])
             probe.HTTPGet = HTTPGetAction(
@@ -986,6 +999,22 @@ class _PodReader:
             g = _dict(v["grpc"])
             probe.GRPC, probe.GRPCService = _int(g.get("port")), _str(g.get("service"))
         return probe
+
+    def probe_port(self, port: object, path: str, *, named: bool) -> None:
+        """A probe's port as the API server checks it: a number in range, or a port's name (IANA)."""
+        if isinstance(port, str) and named:
+            for bad, why in ((len(port) > 15, "must be no more than 15 characters"),
+                             (not re.fullmatch(r"[-a-z0-9]*", port),
+                              "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"),
+                             (not re.search(r"[a-z]", port), "must contain at least one letter (a-z)"),
+                             ("--" in port, "must not contain consecutive hyphens"),
+                             (port.startswith("-") or port.endswith("-"), "must not begin or end with a hyphen")):
+                if bad:
+                    self.errs.invalid(path, port, why)
+            return
+        n = port if isinstance(port, int) and not isinstance(port, bool) else None
+        if n is None or not 1 <= n <= 65535:
+            self.errs.invalid(path, port if port is not None else 0, "must be between 1 and 65535, inclusive")
 
     # ------------------------------------------------------------ tolerations
 
@@ -1638,7 +1667,7 @@ def _container_status(spec: ContainerSpec, cs: ContainerStatus | None, t: Task, 
                          "restartCount": cs.RestartCount, "image": cs.Image or spec.Image, "imageID": cs.ImageID}
     if cs.ContainerID:
         d["containerID"] = _container_id(cs.ContainerID)
-    d["started"] = running
+    d["started"] = running and cs.Started is not False  # a startup probe not passed yet: False
     return d
 
 

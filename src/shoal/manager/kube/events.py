@@ -20,7 +20,9 @@ wired to ``Scheduler.on_unschedulable``). What flows out: events, at most one ba
   ``Failed`` ``Error: ErrImagePull``, ``BackOff`` ``Back-off pulling image "<image>"`` and ``Failed``
   ``Error: ImagePullBackOff``; a Pod that fails before any of its containers ran gives ``Failed``
   ``Error: <the task's error>``; a Pod asked to stop gives ``Killing`` ``Stopping container <c>`` for
-  each running container. Container events carry the container's ``fieldPath``
+  each running container; what the node itself tells of a container (``ContainerStatus.Events``: its
+  probes' ``Unhealthy`` and ``ProbeWarning``, the ``Killing`` ``Container <c> failed liveness probe,
+  will be restarted``) once each, by number. Container events carry the container's ``fieldPath``
   (``spec.containers{c}``, ``spec.initContainers{c}``).
 
 An event repeated with the same words (same Pod, source, container, type, reason and message) is not
@@ -168,6 +170,10 @@ def pod_events(old: Task | None, new: Task, host: str, at: float,
               and c.Reason in ("", CRASH_LOOP)):
             occur("BackOff", f"Back-off restarting failed container {c.Name} in pod "
                              f"{new.Name}_{new.Namespace}({new.ID})", type_=WARNING, container=c.Name)
+        seen = max((e.Seq for e in o.Events or ()), default=0) if o is not None else 0
+        for e in c.Events or ():
+            if e.Seq > seen:  # the node's own (its probes' failures, the kills they caused)
+                occur(e.Reason, e.Message, type_=e.Type, container=c.Name)
 
     if (after in (TaskState.FAILED, TaskState.REJECTED) and before < TaskState.STARTING and new.Status.Err
             and not any(c.ContainerID for c in _statuses(new))):

@@ -802,6 +802,32 @@ def test_more_pod_rules() -> None:
         f'spec.hostname: Invalid value: "Bad_Host": {LABEL}']
 
 
+def test_probe_ports_and_grace_periods() -> None:
+    spec = {"containers": [{
+        "name": "a", "image": "x",
+        "livenessProbe": {"httpGet": {"port": 0}, "terminationGracePeriodSeconds": 0},
+        "readinessProbe": {"tcpSocket": {"port": "Web--1"}, "terminationGracePeriodSeconds": 5},
+        "startupProbe": {"grpc": {"port": 70000}},
+    }, {
+        "name": "b", "image": "x",
+        "livenessProbe": {"exec": {"command": []}},
+        "readinessProbe": {"httpGet": {"port": 80, "scheme": "FTP"}},
+    }]}
+    assert invalid("pods", pod(spec)) == [
+        "spec.containers[0].livenessProbe.terminationGracePeriodSeconds: Invalid value: 0: must be greater than 0",
+        "spec.containers[0].livenessProbe.httpGet.port: Invalid value: 0: must be between 1 and 65535, inclusive",
+        "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must not be set for "
+        "readinessProbes",
+        'spec.containers[0].readinessProbe.tcpSocket.port: Invalid value: "Web--1": must contain only '
+        "alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+        'spec.containers[0].readinessProbe.tcpSocket.port: Invalid value: "Web--1": must not contain consecutive '
+        "hyphens",
+        "spec.containers[0].startupProbe.grpc.port: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        "spec.containers[1].livenessProbe.exec.command: Required value",
+        'spec.containers[1].readinessProbe.httpGet.scheme: Unsupported value: "FTP": supported values: "HTTP", '
+        '"HTTPS"']
+
+
 def test_init_container_named_like_an_app_container() -> None:
     assert invalid("pods", pod({"containers": [{"name": "a", "image": "x"}],
                                 "initContainers": [{"name": "a", "image": "y"}]})) == [

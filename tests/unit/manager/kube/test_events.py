@@ -12,7 +12,7 @@ from shoal.api.ids import new_id
 from shoal.api.kube import Event, Namespace
 from shoal.api.pod import PodSpecExtra
 from shoal.api.states import TaskState
-from shoal.api.types import ContainerSpec, ContainerStatus, Node, Task, TaskSpec, TaskStatus, clone
+from shoal.api.types import ContainerEvent, ContainerSpec, ContainerStatus, Node, Task, TaskSpec, TaskStatus, clone
 from shoal.manager.kube.events import BUMP_PERIOD, TTL, EventController, pod_events, timestamp
 from shoal.manager.kube.objects import KubeObjects
 from shoal.store.changelog import ChangeLog
@@ -256,3 +256,26 @@ def test_pod_events_is_a_pure_function_of_old_and_new() -> None:
     assert (occ.reason, occ.message, occ.component, occ.host) == (
         "Scheduled", "Successfully assigned default/web to host-a", "default-scheduler", "")
     assert pod_events(placed, placed, "host-a", NOW) == []
+
+
+async def test_the_nodes_own_container_events_are_written_once_each_and_repeats_counted() -> None:
+    store, ctl, clock, node = await setup()
+    t = await store.create(pod())
+    await move(store, t, TaskState.ASSIGNED, node=node.ID)
+    await move(store, t, TaskState.RUNNING, containers=[running("nginx")])
+    await ctl.settle()
+    failed = "Liveness probe failed: HTTP probe failed with statuscode: 500"
+    evs = [ContainerEvent(Seq=i, Type="Warning", Reason="Unhealthy", Message=failed) for i in (1, 2)]
+    with_events = msgspec.structs.replace(running("nginx"), Events=evs)
+    await move(store, t, TaskState.RUNNING, containers=[with_events])
+    clock.advance(BUMP_PERIOD)
+    await ctl.settle()
+    kill = ContainerEvent(Seq=3, Reason="Killing", Message="Container nginx failed liveness probe, will be restarted")
+    await move(store, t, TaskState.RUNNING, containers=[msgspec.structs.replace(with_events, Events=[*evs, kill])])
+    clock.advance(BUMP_PERIOD)
+    await ctl.settle()
+    unhealthy = events(store, "Unhealthy")
+    assert [(e.Type, e.Message, e.Count, e.InvolvedObject.FieldPath) for e in unhealthy] == [
+        ("Warning", failed, 2, "spec.containers{nginx}")]
+    assert [(e.Type, e.Message) for e in events(store, "Killing")] == [
+        ("Normal", "Container nginx failed liveness probe, will be restarted")]
