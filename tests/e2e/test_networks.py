@@ -32,6 +32,12 @@ def bridges() -> list[str]:
     return [line.split(":")[1].strip() for line in out.splitlines() if ": shb-" in line]
 
 
+def new_bridges(before: set[str]) -> list[str]:
+    """The host's ``shb-*`` bridges that were not there when the test began: other daemons on the host
+    (other tests' or an earlier module's) keep theirs, and ``shb-default`` is the default bridge's."""
+    return sorted(set(bridges()) - before - {"shb-default"})
+
+
 def task_address(d: DevNode, service: str) -> str:
     tid = d.docker("service", "ps", "-q", "-f", "desired-state=running", service).stdout.split()[0]
     out = d.docker("inspect", "--type", "task", "--format",
@@ -41,6 +47,7 @@ def task_address(d: DevNode, service: str) -> str:
 
 def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     d = node
+    before = set(bridges())
     nid = d.docker("network", "create", "-d", "overlay", "front").stdout.strip()
     d.docker("network", "create", "-d", "overlay", "--subnet", "10.213.50.0/24", "--gateway", "10.213.50.254",
              "back")
@@ -67,7 +74,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     wait_for(lambda: "hello from shoal" in d.docker("service", "logs", "client").stdout, timeout=30,
              what="client fetched the page from web's address")
     assert task_address(d, "client") not in ("", ip)
-    assert bridges() == [f"shb-{nid[:11]}"]
+    assert new_bridges(before) == [f"shb-{nid[:11]}"]
 
     # The embedded DNS server (127.0.0.11 in each task) answers the names of the task's networks:
     # a service's VIP, tasks.<service> its tasks (dnsrr: the tasks for both), each also as
@@ -106,6 +113,7 @@ def test_tasks_on_a_network_reach_each_other(node: DevNode) -> None:
     refused = d.docker("network", "rm", "front", check=False)
     assert refused.returncode != 0 and f"network {nid} is in use by service" in refused.stderr
     d.docker("service", "rm", "web", "client", "dns", "db")
-    wait_for(lambda: not bridges(), timeout=30, what="the bridge removed with the last task")
+    wait_for(lambda: not new_bridges(before), timeout=30, what="the bridge removed with the last task")
     d.docker("network", "rm", "front", "back")
-    assert [r[1] for r in rows(d.docker("network", "ls").stdout)] == ["ingress"]
+    # Left: the swarm's ingress and the node's local networks (Docker's bridge, host and none).
+    assert [r[1] for r in rows(d.docker("network", "ls").stdout)] == ["bridge", "host", "ingress", "none"]

@@ -221,7 +221,7 @@ def test_service_with_registry_auth_pins_the_digest(shoal: ShoalDaemon, registry
     for path in ("/services/app", "/tasks"):  # the credentials are kept, and never shown
         raw = subprocess.run(["curl", "-sf", "--unix-socket", shoal.sock, f"http://x{path}"], capture_output=True,
                              text=True, check=True).stdout
-        assert '"PullOptions":null' in raw.replace(" ", "") and "RegistryAuth" not in raw
+        assert "PullOptions" not in raw and "RegistryAuth" not in raw  # omitted, as dockerd has no such field
     row = task_row(shoal, "app", "Running")
     assert row[2] == f"{image}@{registry.index_digest}"
     assert row[6] == ""

@@ -25,7 +25,6 @@ calls. What crosses to the agent (``Assignments``, log reads) is defined in ``sh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -65,6 +64,7 @@ from shoal.protocol import (
     StreamEnd,
     StreamOpen,
 )
+from shoal.store.backend import StoreError
 from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -279,8 +279,10 @@ class Dispatcher:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._flusher()), loop.create_task(self._heartbeat_checker()),
-                       loop.create_task(self._lag_meter()), loop.create_task(self._peers_loop())]
+        self._tasks = [loop.create_task(self._flusher(), name="dispatcher-flusher"),
+                       loop.create_task(self._heartbeat_checker(), name="dispatcher-heartbeats"),
+                       loop.create_task(self._lag_meter(), name="dispatcher-lag"),
+                       loop.create_task(self._peers_loop(), name="dispatcher-peers")]
 
     async def stop(self) -> None:
         """Close the sessions and write the last reports. Safe to call again after a stop that was
@@ -290,10 +292,14 @@ class Dispatcher:
             self._unsubscribe = None
         for s in list(self.sessions.values()):
             s.close()
-        for t in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
             t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        # A task that ended with an error (a write without a quorum) does not stop the stop, nor
+        # every later one (awaiting it again would raise the same error again).
+        for t, ended in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
+            if isinstance(ended, Exception):
+                log.warning("dispatcher: %s had ended: %s", t.get_name(), ended)
         await self._flush()
 
     # ------------------------------------------------------------ sessions
@@ -560,7 +566,10 @@ class Dispatcher:
         interval = min(0.25, self.heartbeat_period / 4)
         while True:
             await asyncio.sleep(interval)
-            await self.check_heartbeats()
+            try:
+                await self.check_heartbeats()
+            except StoreError as e:  # a leader that lost its quorum: the next round tries again
+                log.warning("dispatcher: checking heartbeats: %s", e)
 
     async def _lag_meter(self) -> None:
         """Measure how late the event loop runs (apart from the checker, whose own awaits, store

@@ -3,6 +3,7 @@ and the view of the networks each node gets (peers, names, the routing mesh, the
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 from typing import Any
@@ -34,6 +35,7 @@ from shoal.manager.networks import NetworkCreateRequest
 from shoal.manager.orchestrator.common import new_task
 from shoal.network import endpoints
 from shoal.protocol import Assignments
+from shoal.store.backend import StoreError
 
 from ..helpers import memory_store, paused
 
@@ -265,3 +267,26 @@ async def test_a_dispatcher_can_be_stopped_again() -> None:
     d.start()
     await d.stop()
     await d.stop()  # a stop cancelled half-way is finished by the next one
+
+
+async def test_a_failed_heartbeat_write_neither_ends_the_checker_nor_fails_the_stops(monkeypatch: Any) -> None:
+    store = await memory_store()
+    d = Dispatcher(store, heartbeat_period=0.04)
+    rounds: list[int] = []
+    again = asyncio.Event()
+
+    async def check(stalled: float = 0.0) -> None:
+        rounds.append(1)
+        if len(rounds) == 1:  # a leader that lost its quorum: the write times out
+            raise StoreError("etcd: Deadline Exceeded")
+        again.set()
+
+    async def peers_fail() -> None:
+        raise StoreError("etcd: Deadline Exceeded")
+
+    monkeypatch.setattr(d, "check_heartbeats", check)
+    monkeypatch.setattr(d, "_peers_loop", peers_fail)
+    d.start()
+    await asyncio.wait_for(again.wait(), 5)  # the checker carried on
+    await d.stop()  # a task that ended with an error does not fail the stop...
+    await d.stop()  # ...nor the next one (a deposed leader's, then --force-new-cluster's)

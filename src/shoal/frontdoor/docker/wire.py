@@ -98,7 +98,7 @@ class ContainerSpec(Base):
     CapabilityDrop: list[str] | None = None
     Ulimits: list[dict[str, Any]] | None = None
     OomScoreAdj: int = 0
-    PullOptions: PullOptions | None = None  # never shown (always null in an answer)
+    PullOptions: PullOptions | None = None  # never shown (None, omitted from an answer)
 
 
 class TaskSpec(Base):
