@@ -554,8 +554,18 @@ class NodeNetwork:
             default = await self.default_bridge()
             place = default.attachment(task.ID)  # first: a failure below is undone by remove_sandbox
             sb.addresses = list(place.Addresses)
-            async with self._links.shared(), self._wiring:
-                sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
+            try:
+                async with self._links.shared(), self._wiring:
+                    sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
+            except OSError as e:
+                # The bridge's index known in this process was stale (another daemon in this network
+                # namespace, or an earlier one in this process, deleted the bridge and it was made
+                # again): this attempt's namespace goes, and the next attempt asks the kernel.
+                log.info("wiring task %s to the default bridge again after: %s", task.ID, e)
+                await in_thread(functools.partial(unbind, sb.netns))
+                sb.netns.touch()
+                async with self._links.shared(), self._wiring:
+                    sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
             timings.mark(task.ID, "net:wired")
             await self.dns.add(task.ID, netns, [], dns.get("Nameservers") or None, sockets)
             timings.mark(task.ID, "net:dns")

@@ -109,3 +109,39 @@ async def test_a_waiter_that_gives_up_holds_no_one_back() -> None:
     assert waiting.cancelled()
     async with lock.shared():  # free again
         pass
+
+
+async def test_a_stale_bridge_index_is_asked_again_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring on the default bridge fails once (the bridge's index known in this process names a
+    link that is gone: rtnetlink's EINVAL or ENODEV); the attempt's namespace is unbound and the task
+    is wired on a second attempt, not failed."""
+    from shoal.api.types import ContainerSpec, Task, TaskSpec
+    from shoal.network.default import DefaultBridge
+    from shoal.network.sandbox import Sandbox
+
+    attempts: list[str] = []
+    unbound: list[str] = []
+
+    def on_default(netns: str, task_id: str, place: object) -> tuple[int, int]:
+        attempts.append(netns)
+        if len(attempts) == 1:
+            raise OSError(22, "rtnetlink: Invalid argument")
+        return (0, 0)
+
+    async def no_dns(*args: object) -> None:
+        return None
+
+    async def no_egress(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(node, "_on_default", on_default)
+    monkeypatch.setattr(node, "unbind", lambda path: unbound.append(str(path)))
+    net = node.NodeNetwork(tmp_path)
+    net._default_bridge = DefaultBridge("10.213.73.1/24")
+    monkeypatch.setattr(net.dns, "add", no_dns)
+    monkeypatch.setattr(net, "_sync_egress", no_egress)
+    task = Task(ID="t1", Spec=TaskSpec(Containers=[ContainerSpec(Name="c", Image="x")]))
+    sb = Sandbox.of(task, net.netns_path("t1"))
+    await net._make_on_default(task, sb)
+    assert attempts == [str(sb.netns)] * 2 and unbound == [str(sb.netns)]
+    assert sb.addresses == ["10.213.73.2/24"]
