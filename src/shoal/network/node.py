@@ -719,13 +719,25 @@ class NodeNetwork:
                    set().union(*(a for _, a in self._egress.values())))
             if now == self._egress_loaded:
                 return
-            self._egress_sync = done = asyncio.get_running_loop().create_future()
-            try:
-                await in_thread(functools.partial(egress.sync, *now))
-                self._egress_loaded = now
-            finally:
-                self._egress_sync = None
-                done.set_result(None)
+            # The sync is held until its thread is done, even when the task that started it is
+            # cancelled (a leave, a stop): a sync or teardown after it must not finish first and have
+            # this one's table loaded after it.
+            work = asyncio.ensure_future(in_thread(functools.partial(egress.sync, *now)))
+            self._egress_sync = work
+
+            def finished(f: asyncio.Future[None], work: asyncio.Future[None] = work,
+                         now: tuple[set[str], set[str]] = now) -> None:
+                if self._egress_sync is work:
+                    self._egress_sync = None
+                if f.cancelled():
+                    return
+                if f.exception() is not None:
+                    log.debug("egress table sync: %s", f.exception())
+                else:
+                    self._egress_loaded = now  # loaded, whether or not its caller still waits
+
+            work.add_done_callback(finished)
+            await asyncio.shield(work)
 
     # ------------------------------------------------------------ the node's lifecycle
 
@@ -739,6 +751,8 @@ class NodeNetwork:
         if not self.sandboxes:
             await self._teardown_mesh()
             await asyncio.to_thread(bridge.remove_unused)
+            if self._egress_sync is not None:
+                await asyncio.wait([self._egress_sync])
             await asyncio.to_thread(egress.teardown)
             self._egress_loaded = (set(), set())
             await asyncio.to_thread(localwire.cleanup, self._owner)

@@ -137,6 +137,7 @@ async def test_a_stale_bridge_index_is_asked_again_once(tmp_path: Path, monkeypa
     monkeypatch.setattr(node, "_on_default", on_default)
     monkeypatch.setattr(node, "unbind", lambda path: unbound.append(str(path)))
     net = node.NodeNetwork(tmp_path)
+    monkeypatch.setattr(net, "_ensure_netns_dir", lambda: net.netns_dir.mkdir(exist_ok=True))  # no mount here
     net._default_bridge = DefaultBridge("10.213.73.1/24")
     monkeypatch.setattr(net.dns, "add", no_dns)
     monkeypatch.setattr(net, "_sync_egress", no_egress)
@@ -145,3 +146,30 @@ async def test_a_stale_bridge_index_is_asked_again_once(tmp_path: Path, monkeypa
     await net._make_on_default(task, sb)
     assert attempts == [str(sb.netns)] * 2 and unbound == [str(sb.netns)]
     assert sb.addresses == ["10.213.73.2/24"]
+
+
+async def test_a_cancelled_sync_holds_the_next_until_its_thread_is_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task whose sync is cancelled (a leave) leaves its thread running: the next sync (the last
+    task's removal, loading nothing) starts only after it, so the table it loads is the last one."""
+    started = threading.Event()
+    release = threading.Event()
+    loaded: list[set[str]] = []
+
+    def sync(out: set[str], local: set[str]) -> None:
+        if local:
+            started.set()
+            release.wait(5)
+        loaded.append(set(local))
+
+    monkeypatch.setattr(egress, "sync", sync)
+    net = node.NodeNetwork(tmp_path)
+    first = asyncio.ensure_future(net._sync_egress("t1", {"10.213.74.0/24"}, {"10.213.74.0/24"}))
+    await asyncio.to_thread(started.wait, 5)
+    first.cancel()
+    second = asyncio.ensure_future(net._sync_egress("t1", set(), set()))
+    await asyncio.sleep(0)
+    assert not second.done()
+    release.set()
+    await second
+    assert loaded == [{"10.213.74.0/24"}, set()]
