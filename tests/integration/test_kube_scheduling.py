@@ -6,16 +6,17 @@ something to happen in the store (an event, a state), never a sleep."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from tests.integration import kubesim
+from tests.integration.kubesim import manager
 
 from shoal import sim
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.ids import new_id
-from shoal.api.kube import Event, Namespace
+from shoal.api.kube import Event
 from shoal.api.pod import PodSpecExtra
 from shoal.api.states import TaskState
 from shoal.api.types import (
@@ -36,26 +37,13 @@ GiB = 1 << 30
 
 
 async def wait_for(pred: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await kubesim.wait_for(pred, what, timeout)
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[sim.Sim]:
-    s = await sim.start(2, root=tmp_path, cpus=2, memory=1 * GiB)
-    m = s.daemon.manager
-    assert m is not None
-    await wait_for(lambda: any(n.Name == "default" for n in m.store.list(Namespace)), "the default namespace")
-    yield s
-    await s.stop()
-
-
-def manager(s: sim.Sim) -> Manager:
-    assert s.daemon.manager is not None
-    return s.daemon.manager
+    async with kubesim.kube_sim(tmp_path, 2, cpus=2, memory=1 * GiB) as s:
+        yield s
 
 
 def pod(name: str, *, memory: int = 0, selector: dict[str, str] | None = None, node_name: str = "") -> Task:

@@ -6,14 +6,14 @@ ReplicaSets and Pods with it (the garbage collector). Every wait is for a state 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from tests.integration import kubesim
+from tests.integration.kubesim import manager
 
 from shoal import sim
-from shoal.api.kube import Namespace
 from shoal.api.pod import PodSpecExtra
 from shoal.api.types import (
     ContainerSpec,
@@ -34,26 +34,13 @@ GiB = 1 << 30
 
 
 async def wait_for(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
+    await kubesim.wait_for(pred, what, timeout)
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[sim.Sim]:
-    s = await sim.start(3, root=tmp_path, cpus=4, memory=4 * GiB)
-    m = s.daemon.manager
-    assert m is not None
-    await wait_for(lambda: any(n.Name == "default" for n in m.store.list(Namespace)), "the default namespace")
-    yield s
-    await s.stop()
-
-
-def manager(s: sim.Sim) -> Manager:
-    assert s.daemon.manager is not None
-    return s.daemon.manager
+    async with kubesim.kube_sim(tmp_path, 3, cpus=4, memory=4 * GiB) as s:
+        yield s
 
 
 def template(image: str) -> PodTemplate:

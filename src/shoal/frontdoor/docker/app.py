@@ -103,21 +103,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:
-    """Docker's ``filters`` query: ``{"key": {"value": true}}`` (or the old ``{"key": ["value"]}``)."""
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as e:
-        raise InvalidArgument(f"invalid filter '{raw}'") from e
-    out: dict[str, list[str]] = {}
-    for k, v in data.items():
-        if isinstance(v, dict):
-            out[k] = [x for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
-    return out
+    """Docker's ``filters`` query (``query.filters``)."""
+    return query.filters(request.query)
 
 
 def qbool(request: web.Request, name: str) -> bool:

@@ -30,6 +30,7 @@ from shoal.api.containers import Container, CreateRequest, Stats
 from shoal.api.errors import InvalidArgument, NotFound
 from shoal.api.humanize import human_duration
 from shoal.api.types import parse_ts
+from shoal.frontdoor.docker import query
 from shoal.nodeapi import Containers, Images, NodeAPI
 
 STREAM = {"stdin": 0, "stdout": 1, "stderr": 2}
@@ -65,17 +66,7 @@ def _qint(request: web.Request, name: str) -> int | None:
 
 
 def _filters(request: web.Request) -> dict[str, list[str]]:
-    raw = request.query.get("filters")
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError as e:
-        raise InvalidArgument(f"invalid filter '{raw}'") from e
-    out: dict[str, list[str]] = {}
-    for k, v in (data or {}).items():
-        out[k] = [x for x, on in v.items() if on] if isinstance(v, dict) else [str(x) for x in v or []]
-    return out
+    return query.filters(request.query)
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+
+from shoal.api.errors import InvalidArgument
 
 _FALSE = frozenset({"", "0", "no", "false", "none"})
 
@@ -11,3 +14,22 @@ def bool_value(query: Mapping[str, str], name: str) -> bool:
     """``httputils.BoolValue``: true unless the value, trimmed and lower-cased, is empty, ``0``, ``no``,
     ``false`` or ``none`` (so ``1``, ``true``, ``True``, ``yes`` are all true)."""
     return query.get(name, "").strip().lower() not in _FALSE
+
+
+def filters(query: Mapping[str, str]) -> dict[str, list[str]]:
+    """Docker's ``filters`` query: ``{"key": {"value": true}}`` (or the old ``{"key": ["value"]}``);
+    ``null`` for the whole or for a key is no filter, as Go decodes it."""
+    raw = query.get("filters")
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid filter '{raw}'") from e
+    out: dict[str, list[str]] = {}
+    for k, v in (data or {}).items():
+        if isinstance(v, dict):
+            out[k] = [x for x, on in v.items() if on]
+        elif isinstance(v, list):
+            out[k] = [str(x) for x in v]
+    return out

@@ -10,7 +10,7 @@ from aiohttp.test_utils import make_mocked_request
 from shoal.api import types as T
 from shoal.api.errors import InvalidArgument
 from shoal.api.types import ClusterSpec
-from shoal.frontdoor.docker import gojson, wire
+from shoal.frontdoor.docker import gojson, query, wire
 from shoal.frontdoor.docker.logstream import options_of
 from shoal.frontdoor.docker.query import bool_value
 
@@ -95,3 +95,14 @@ def test_log_streams_are_chosen_with_dockers_booleans() -> None:
     assert o.stdout and not o.stderr and o.follow
     with pytest.raises(InvalidArgument, match="you must choose at least one stream"):
         options_of(make_mocked_request("GET", "/services/x/logs?stdout=no&stderr=0"))
+
+
+def test_filters_as_docker_reads_them() -> None:
+    """The map form and the old list form; null for the whole or for a key is no filter; bad JSON is refused."""
+    assert query.filters({}) == {}
+    assert query.filters({"filters": '{"name": {"web": true, "db": false}, "label": ["a=b"]}'}) == {
+        "name": ["web"], "label": ["a=b"]}
+    assert query.filters({"filters": "null"}) == {}
+    assert query.filters({"filters": '{"status": null}'}) == {}
+    with pytest.raises(InvalidArgument, match="invalid filter"):
+        query.filters({"filters": "{"})
