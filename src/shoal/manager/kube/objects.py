@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import msgspec
 
 from shoal.api import nodelabels
+from shoal.api.control import PodPlan
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -471,3 +472,18 @@ class KubeObjects:
     async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to ``port`` of the Pod, made inside its network namespace."""
         return await self._into(pod, "port-forward to").dial(pod.ID, port)
+
+    # ------------------------------------------------------------ the Pods' dry run
+
+    def plan_pods(self, objs: builtins.list[Any], new_namespaces: builtins.list[str] | None = None) -> PodPlan:
+        """Where the Pods of a manifest's objects would go, and why other nodes refuse them
+        (``dryrun.py``); nothing is written. Their namespaces are checked as a create checks them
+        (``new_namespaces``: those the manifest makes itself)."""
+        # Imported here: it makes Pods as the workload controllers do, and they import this module.
+        from shoal.manager.kube import dryrun
+
+        made = set(new_namespaces or ())
+        for obj in objs:
+            if dryrun.makes_pods(obj) and obj.Namespace not in made:
+                self._check_namespace(KIND_OF[type(obj)], obj)
+        return dryrun.plan(self.store, objs)
