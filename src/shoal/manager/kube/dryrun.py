@@ -26,6 +26,7 @@ from shoal.api.affinity import NAMESPACE_NAME_LABEL
 from shoal.api.control import PodPlan
 from shoal.api.ids import new_id
 from shoal.api.kube import Namespace
+from shoal.api.meta import normalize_owners
 from shoal.api.types import Deployment, Node, ReplicaSet, ReplicaSetSpec, Task, clone
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.replicasets import new_pod
@@ -44,6 +45,7 @@ def pods_of(obj: Any, index: int = 0, nodes: Iterable[Node] = ()) -> list[NewPod
     if isinstance(obj, Task):
         t = clone(obj)
         t.ID = new_id()
+        normalize_owners(t)
         pod = t.Spec.Pod
         if pod is not None and pod.NodeName:
             node = next((n for n in nodes if nodelabels.node_name(n) == pod.NodeName), None)
@@ -75,6 +77,7 @@ def _replicas(rs: ReplicaSet, index: int) -> list[NewPod]:
     for i in range(rs.Spec.Replicas):
         t = new_pod(rs)
         t.ID = new_id()
+        normalize_owners(t)  # as the create does: the Pod counts as its ReplicaSet's in the spread
         out.append(NewPod(t, index, i + 1, rs.Spec.Replicas))
     return out
 

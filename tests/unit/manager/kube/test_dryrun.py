@@ -122,3 +122,10 @@ async def test_plan_pods_checks_namespaces_and_writes_nothing(kube: KubeObjects)
     await kube.delete("namespaces", "", "old")
     with pytest.raises(PermissionDenied, match="being terminated"):
         kube.plan_pods([deployment(namespace="old")])
+
+
+def test_replicas_count_as_their_replica_sets() -> None:
+    """As after the create: the Pod's ``Owner`` is its ReplicaSet (the scheduler spreads by owner)."""
+    planned = pods_of(deployment(2))
+    assert planned[0].task.Owner.ID and planned[0].task.Owner.ID == planned[1].task.Owner.ID
+    assert planned[0].task.Owner.Kind == "ReplicaSet"
