@@ -193,3 +193,14 @@ async def test_invalid_manifest_is_refused_in_the_api_servers_words(cluster: Clu
     assert (r.exit_code, r.stderr.strip()) == (1, 'Error from server (NotFound): namespaces "nowhere" not found')
     r = await cluster.shoal("kube", "dry-run", "-f", "-", input="apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n")
     assert (r.exit_code, r.stderr.strip()) == (1, 'error: no matches for kind "Gadget" in version "v1"')
+
+
+async def test_the_service_dry_run_exits_as_the_pods_one(cluster: Cluster) -> None:
+    """0 when every task fits, 1 when some would stay pending, the same as ``kube dry-run``."""
+    r = await cluster.shoal("service", "create", "--dry-run", "--replicas", "2", "--reserve-memory", "400M",
+                            "hollow")
+    assert r.exit_code == 0 and "2/2 tasks would be placed on 2 nodes" in r.stdout
+    r = await cluster.shoal("service", "create", "--dry-run", "--reserve-memory", "2G", "hollow")
+    assert r.exit_code == 1
+    assert ("1 task would stay pending: no suitable node (insufficient resources on 2 nodes; untolerated taint on "
+            "1 node)") in r.stdout
