@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from shoal.api.affinity import Affinity, LabelSelectorSpec, PodAffinity, PodAffinityTerm
 from shoal.api.control import NodeVerdict
+from shoal.api.generic import discrete
 from shoal.api.ids import new_id
 from shoal.api.pod import PodSpecExtra
 from shoal.api.states import TaskState
@@ -123,3 +124,19 @@ def test_a_pod_tied_to_its_node_by_name() -> None:
 def test_no_nodes_at_all() -> None:
     (p,) = plan_pods([], [], [NewPod(pod(), 0)])
     assert (p.Node, p.Nodes, p.Err) == ("", [], "no nodes available to schedule pods")
+
+
+def test_extended_resources_run_out_replica_by_replica() -> None:
+    nodes = [make_node("g", generic=[discrete("gpu", 3)]), make_node("plain")]
+    asks = Resources(GenericResources=[discrete("example.com/gpu", 2)])
+
+    def gpu_pod() -> Task:
+        t = pod()
+        t.Spec.Resources = ResourceRequirements(Reservations=asks)
+        return t
+
+    first, second = plan_pods(nodes, [], [NewPod(gpu_pod(), 0, i + 1, 2) for i in range(2)])
+    assert (first.Node, verdicts(first)) == ("g", {"g": [], "plain": ["Insufficient example.com/gpu"]})
+    # One GPU left on g: the second replica finds too few.
+    assert verdicts(second) == {"g": ["Insufficient example.com/gpu"], "plain": ["Insufficient example.com/gpu"]}
+    assert second.Err.startswith("0/2 nodes are available: 2 Insufficient example.com/gpu.")
