@@ -124,8 +124,10 @@ def rollout(k: Kubectl, name: str) -> None:
 
 
 def all_ready_on(k: Kubectl, app: str, image: str, n: int = 3) -> bool:
+    """``n`` Pods, each ready, asked for ``image`` and running it (as its node reports)."""
     pods = live_pods(k, f"app={app}")
-    return len(pods) == n and all(ready(p) and p["spec"]["containers"][0]["image"] == image for p in pods)
+    return len(pods) == n and all(ready(p) and p["spec"]["containers"][0]["image"] == image
+                                  and p["status"]["containerStatuses"][0]["image"] == image for p in pods)
 
 
 def history(k: Kubectl, name: str) -> list[list[str]]:
