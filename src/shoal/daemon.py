@@ -118,7 +118,7 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
     bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
-    pod_backoff: float = 10.0  # s: a Pod's container's first restart delay (Kubernetes' 10 s; tests set less)
+    pod_backoff: float = 10.0  # s: a Pod's container's back-off base (Kubernetes' 10 s; tests set less)
     # --kube-addr: where a manager serves the Kubernetes API (HTTPS); "" serves none.
     kube_addr: str = "0.0.0.0:6443"
 
