@@ -59,6 +59,7 @@ from typing import Any
 from shoal.agent.flag import Flag
 from shoal.agent.probes import LIVENESS, READINESS, STARTUP, ProbeEvent, Target, Worker
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
+from shoal.api.humanize import go_duration
 from shoal.api.types import ContainerEvent, ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
 from shoal.runtime.base import MultiContainer, RuntimeError_
 
@@ -152,7 +153,8 @@ class _Container:
             out.LastState = self.last
         elif self.exit is not None:  # in its back-off
             out.Reason = "CrashLoopBackOff"
-            out.Message = f"back-off {self.delay:g}s restarting failed container={self.spec.Name} pod={self.pod}"
+            delay = go_duration(round(self.delay * 1e9))
+            out.Message = f"back-off {delay} restarting failed container={self.spec.Name} pod={self.pod}"
             out.LastState = self.termination()
         else:
             out.Reason, out.Message = waiting

@@ -63,6 +63,12 @@ async def test_the_first_restart_comes_at_once_then_the_back_off_waits_ten_secon
         assert st.Message is not None and st.Message.startswith("back-off 20s ")
         clock.advance(20)
         assert (await step(p, changed)).RestartCount == 3
+        for delay in ("40s", "1m20s"):  # the delay as the kubelet writes it: a Go duration
+            rt.finish(key, 1)
+            st = await step(p, changed)
+            assert st.Message is not None and st.Message.startswith(f"back-off {delay} ")
+            clock.advance(80)
+            await step(p, changed)
     finally:
         await p.stop()
 
