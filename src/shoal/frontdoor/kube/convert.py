@@ -1533,8 +1533,9 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
         d["hostname"] = spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
-    if "affinity" in kept:
-        d["affinity"] = kept.pop("affinity")
+    shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)
+    if shown_affinity is not None:
+        d["affinity"] = shown_affinity
     d["schedulerName"] = pod.SchedulerName or "default-scheduler"
     tols = spec.Placement.Tolerations if spec.Placement is not None else None
     if tols:
