@@ -2,7 +2,8 @@
 Pod on every node (a node tainted ``NoSchedule`` only to the DaemonSet that tolerates it), its
 containers really running there; a node that joins later gets one, and loses it when it leaves the
 cluster; ``kubectl set image ds/x`` rolls node by node with ``kubectl rollout status``; ``kubectl
-drain --ignore-daemonsets`` leaves the DaemonSets' Pods alone; deleting a DaemonSet takes its Pods."""
+rollout history`` and ``undo`` read and use the ControllerRevisions; ``kubectl drain
+--ignore-daemonsets`` leaves the DaemonSets' Pods alone; deleting a DaemonSet takes its Pods."""
 
 from __future__ import annotations
 
@@ -160,12 +161,27 @@ def test_a_daemon_set_on_every_node_joining_tainted_rolling_and_drained(e2e_base
         for p in pods(k, "agent"):
             assert runs_httpd(k, p)
 
+        # history and undo, through the ControllerRevisions
+        history = k("rollout", "history", "ds/agent")
+        rows = [line.split() for line in history.splitlines() if line.strip()]
+        assert rows[1] == ["REVISION", "CHANGE-CAUSE"] and rows[2:] == [["1", "<none>"], ["2", "<none>"]], history
+        assert "agent:1" in k("rollout", "history", "ds/agent", "--revision=1")
+        revs = k("get", "controllerrevisions", "-l", "app=agent").splitlines()
+        assert revs[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+        assert sorted(r.split()[1:3] for r in revs[1:]) == [["daemonset.apps/agent", "1"],
+                                                            ["daemonset.apps/agent", "2"]]
+        assert k("rollout", "undo", "ds/agent").strip() == "daemonset.apps/agent rolled back"
+        rollout(k, "agent")
+        assert placement(k, "agent") == {"dm": "agent:1", "dw": "agent:1", "dx": "agent:1"}
+        rows = [line.split() for line in k("rollout", "history", "ds/agent").splitlines() if line.strip()]
+        assert rows[2:] == [["2", "<none>"], ["3", "<none>"]]
+
         # drain skips the DaemonSets' Pods (and keeps them running); uncordon
         r = k.run("drain", "dx", "--ignore-daemonsets", "--timeout=60s", timeout=90)
         assert "node/dx drained" in r.stdout
         skipped = next(line for line in r.stderr.splitlines() if "ignoring DaemonSet-managed Pods: " in line)
         assert skipped.startswith("Warning: ") and skipped.count("default/") == 2
-        assert placement(k, "agent")["dx"] == "agent:2" and placement(k, "db-agent")["dx"] == "agent:1"
+        assert placement(k, "agent")["dx"] == "agent:1" and placement(k, "db-agent")["dx"] == "agent:1"
         assert "node/dx uncordoned" in k("uncordon", "dx")
 
         # the node leaves the cluster: its Pods go, and the DaemonSets want one Pod less

@@ -872,16 +872,28 @@ class DaemonSet(ObjectMeta):
     Status: DaemonSetStatus = field(default_factory=DaemonSetStatus)
 
 
+
+class ControllerRevision(ObjectMeta):
+    """``apps/v1`` ControllerRevision: one revision of a DaemonSet's Pod template, numbered
+    (``Revision``), kept by the DaemonSet controller for ``kubectl rollout history`` and ``undo``. The door
+    shows ``Template`` as Kubernetes' ``data``: a patch that replaces the DaemonSet's ``spec.template``."""
+
+    ID: str
+    Revision: int = 0
+    Template: PodTemplate = field(default_factory=PodTemplate)
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
-    | ReplicaSet | Deployment | DaemonSet
+    | ReplicaSet | Deployment | DaemonSet | ControllerRevision
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
                             Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
                             ReplicaSet: "replicasets", Deployment: "deployments",
-                            DaemonSet: "daemonsets"}
+                            DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
-META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets"})
+META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+                        "controllerrevisions"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
 META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}

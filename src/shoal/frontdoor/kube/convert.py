@@ -93,6 +93,7 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
     ContainerStatus,
+    ControllerRevision,
     DaemonSet,
     DaemonSetSpec,
     DaemonSetUpdateStrategy,
@@ -131,8 +132,9 @@ RESOURCES: tuple[str, ...] = ("pods", "secrets", "configmaps", "namespaces", "se
 KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
                     "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node",
                     "deployments": "Deployment", "replicasets": "ReplicaSet"}
-RESOURCES += ("daemonsets",)
+RESOURCES += ("daemonsets", "controllerrevisions")
 KIND_OF_RESOURCE["daemonsets"] = "DaemonSet"
+KIND_OF_RESOURCE["controllerrevisions"] = "ControllerRevision"
 
 # Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
 FIELDS: dict[str, frozenset[str]] = {
@@ -152,6 +154,7 @@ FIELDS: dict[str, frozenset[str]] = {
     "replicasets": frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
 }
 FIELDS["daemonsets"] = frozenset({"metadata.name", "metadata.namespace"})
+FIELDS["controllerrevisions"] = frozenset({"metadata.name", "metadata.namespace"})
 
 # What a node shows that shoal computes (never written back from a PUT of the node).
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -2541,6 +2544,30 @@ def _daemon_set_to_wire(ds: DaemonSet) -> dict[str, Any]:
             "spec": spec, "status": status}
 
 
+
+def _controller_revision_to_core(obj: Mapping[str, Any], namespace: str) -> ControllerRevision:
+    """A ControllerRevision whose ``data`` is a DaemonSet's: ``{"spec": {"template": …}}``
+    (``ValidateControllerRevision``: a revision not below 0)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    data = _dict(obj.get("data"))
+    template = _workload_template(_dict(data.get("spec")), None, errs, kind="DaemonSet")
+    revision = _int(obj.get("revision"))
+    _nonnegative(errs, "revision", revision)
+    errs.check("ControllerRevision", meta.shown_name)
+    cr = ControllerRevision(ID="", Name=meta.name, Labels=meta.labels, Revision=revision, Template=template)
+    _object_base(cr, meta)
+    return cr
+
+
+def _controller_revision_to_wire(cr: ControllerRevision) -> dict[str, Any]:
+    """``data`` as the DaemonSet controller writes it: a patch replacing the DaemonSet's template."""
+    template = {**_template_wire(cr.Template), "$patch": "replace"}
+    return {"kind": "ControllerRevision", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(cr, name=cr.Name, labels=cr.Labels, namespaced=True, generation=False),
+            "data": {"spec": {"template": template}}, "revision": cr.Revision}
+
+
 # ---------------------------------------------------------------- updates
 
 IMMUTABLE_SET = "field is immutable when `immutable` is set"
@@ -2579,6 +2606,10 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
     elif resource in ("deployments", "replicasets", "daemonsets"):
         _validate_workload_update(errs, cur, new)
         errs.check(KIND_OF_RESOURCE[resource], cur.Name)
+    elif resource == "controllerrevisions":
+        if new.Template != cur.Template:
+            errs.invalid("data", _GoValue("runtime.RawExtension{…}"), "field is immutable")
+        errs.check("ControllerRevision", cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2690,6 +2721,8 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _replica_set_to_core(obj, namespace)
     if resource == "daemonsets":
         return _daemon_set_to_core(obj, namespace)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_core(obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -2717,4 +2750,6 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _replica_set_to_wire(core_obj)
     if resource == "daemonsets":
         return _daemon_set_to_wire(core_obj)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_wire(core_obj)
     raise ValueError(f"no conversion for {resource}")

@@ -52,6 +52,7 @@ CORE_KIND = {"pods": "tasks", "configmaps": "configs", "secrets": "secrets", "ev
              "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
              "deployments": "deployments", "replicasets": "replicasets"}
 CORE_KIND["daemonsets"] = "daemonsets"
+CORE_KIND["controllerrevisions"] = "controllerrevisions"
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")

@@ -534,6 +534,27 @@ def daemonset_cells(ds: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | N
 
 PRINTERS["daemonsets"] = (DAEMONSET_COLUMNS, daemonset_cells)
 
+CONTROLLERREVISION_COLUMNS = [
+    NAME,
+    _column("Controller", "Controller of the object"),
+    _column("Revision", "Revision indicates the revision of the state represented by Data.", type_="integer"),
+    AGE,
+]
+
+
+def controllerrevision_cells(cr: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """NAME CONTROLLER (``daemonset.apps/x``) REVISION AGE."""
+    owner = next((r for r in _get(cr, "metadata", "ownerReferences") or [] if r.get("controller")), None)
+    controller = "<none>"
+    if owner is not None:
+        group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(owner.get("kind", "")).lower()
+        controller = f"{kind}.{group}/{owner.get('name', '')}" if group else f"{kind}/{owner.get('name', '')}"
+    return [_get(cr, "metadata", "name"), controller, cr.get("revision") or 0, _age(cr, now)], None
+
+
+PRINTERS["controllerrevisions"] = (CONTROLLERREVISION_COLUMNS, controllerrevision_cells)
+
 
 def _default_cells(obj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
     return [_get(obj, "metadata", "name"), _age(obj, now)], None

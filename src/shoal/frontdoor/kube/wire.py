@@ -1795,6 +1795,29 @@ class DaemonSetList(Base, kw_only=True):
 
 
 
+class ControllerRevision(Base, kw_only=True):
+    """ControllerRevision implements an immutable snapshot of state data. Clients are responsible for serializing
+    and deserializing the objects that contain their internal state."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    data: Annotated[RawExtension | None, doc("Data is the serialized representation of the state.")] = None
+    revision: Annotated[int | None, doc("Revision indicates the revision of the state represented by Data.")] = None
+
+
+class ControllerRevisionList(Base, kw_only=True):
+    """ControllerRevisionList is a resource containing a list of ControllerRevision objects."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[ControllerRevision] | None, doc("Items is the list of ControllerRevisions")] = None
+
+
+
 # The meta/v1 shapes (the rest are core/v1, but Eviction, which is policy/v1): openapi.py names them.
 META_V1: tuple[type[Base], ...] = (
     OwnerReference, ManagedFieldsEntry, ObjectMeta, ListMeta, LabelSelectorRequirement, LabelSelector,
@@ -1808,7 +1831,7 @@ APPS_V1: tuple[type[Base], ...] = (
 AUTOSCALING_V1: tuple[type[Base], ...] = (ScaleSpec, ScaleStatus, Scale)
 APPS_V1 += (
     RollingUpdateDaemonSet, DaemonSetUpdateStrategy, DaemonSetSpec, DaemonSetCondition, DaemonSetStatus, DaemonSet,
-    DaemonSetList,
+    DaemonSetList, ControllerRevision, ControllerRevisionList,
 )
 
 

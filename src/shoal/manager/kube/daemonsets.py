@@ -44,8 +44,14 @@ the store's cache and is idempotent:
 Triggers: every change of a DaemonSet; a Pod change wakes its controller (and, for an orphan, the
 DaemonSets of its namespace that select it); a node that comes, goes, or changes its labels, taints,
 availability or state wakes every DaemonSet. A write is committed before the sync ends, so the next
-sync sees it (no expectations needed). ControllerRevisions are not kept (``rollout history`` and
-``undo`` of a DaemonSet have nothing to read).
+sync sees it (no expectations needed).
+
+**History** (``kubectl rollout history`` / ``undo ds/x``): a ControllerRevision per template,
+``<ds>-<hash>``, labelled with the template's labels and the hash, numbered in order; the current
+template's is made when missing, and an old one whose template comes back (an undo, which kubectl
+does by patching the DaemonSet with the revision's ``data``) takes the next number. Beyond
+``revisionHistoryLimit`` old revisions, the oldest that no live Pod runs are deleted. A name taken by
+another template bumps ``status.collisionCount`` (and so the hash).
 """
 
 from __future__ import annotations
@@ -58,11 +64,12 @@ import msgspec
 
 from shoal.api import affinity, nodelabels, taints
 from shoal.api.affinity import NAME_FIELD, NodeAffinity, NodeSelectorTerm, Requirement
-from shoal.api.errors import AlreadyExists, NotFound
+from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.meta import ObjectRef, owner_references
 from shoal.api.pod import PodSpecExtra
 from shoal.api.types import (
     DAEMONSET_TEMPLATE_GENERATION,
+    ControllerRevision,
     DaemonSet,
     DaemonSetStatus,
     Node,
@@ -335,6 +342,11 @@ class DaemonSetController(wl.WorkloadController):
     def on_change(self, ch: Change) -> None:
         if ch.kind == "daemonsets":
             self.queue.add((ch.new or ch.old).ID)
+        elif ch.kind == "controllerrevisions":
+            for cr in (ch.old, ch.new):
+                ctl = wl.controller_of(cr) if cr is not None else None
+                if ctl is not None and ctl.Kind == KIND:
+                    self.queue.add(ctl.ID)
         elif ch.kind == "nodes":
             if self._node_changed(ch.old, ch.new):
                 self._all()
@@ -365,7 +377,8 @@ class DaemonSetController(wl.WorkloadController):
         if ds.DeletionTimestamp:
             return None
         nodes = sorted(self.store.list(Node), key=nodelabels.node_name)
-        hash_ = revision_hash(ds)
+        current, old = await self._history(ds)
+        hash_ = (current.Labels or {}).get(REVISION_HASH, "")
         again = await self._manage(ds, nodes, pods, hash_)
         if ds.Spec.UpdateStrategy.Type == ROLLING:
             pods = self._owned(ds)
@@ -374,9 +387,78 @@ class DaemonSetController(wl.WorkloadController):
             to_delete, to_create = rolling_update(ds, by_node, wanted, hash_, self.clock())
             names = {n.ID: nodelabels.node_name(n) for n in nodes}
             await self._sync_nodes(ds, to_delete, [names[i] for i in to_create if i in names], hash_)
+        await self._cleanup_history(ds, old)
         status_again = await self._update_status(ds, nodes, self._owned(ds), hash_)
         delays = [d for d in (again, status_again) if d is not None]
         return min(delays) if delays else None
+
+    # ------------------------------------------------------------ history (ControllerRevisions)
+
+    def _revisions(self, ds: DaemonSet) -> list[ControllerRevision]:
+        """The DaemonSet's ControllerRevisions (those it is the controller of), oldest revision first."""
+        revs = [r for r in self.kube.list("controllerrevisions", ds.Namespace)
+                if (c := wl.controller_of(r)) is not None and c.ID == ds.ID]
+        return sorted(revs, key=lambda r: (r.Revision, r.Name))
+
+    async def _history(self, ds: DaemonSet) -> tuple[ControllerRevision, list[ControllerRevision]]:
+        """Kubernetes' ``constructHistory``: the revision of the current template (made when none has it,
+        ``<ds>-<hash>`` with the next number; one re-used by an undo takes the next number) and the old ones.
+        Of two with the current template, the higher revision stays."""
+        revs = self._revisions(ds)
+        top = max((r.Revision for r in revs), default=0)
+        same = [r for r in revs if r.Template == ds.Spec.Template]
+        old = [r for r in revs if r.Template != ds.Spec.Template]
+        if not same:
+            return await self._new_revision(ds, top + 1), old
+        keep = same[-1]
+        for extra in same[:-1]:
+            await self.kube.delete("controllerrevisions", extra.Namespace, extra.Name, uid=extra.ID)
+        if keep.Revision < top:
+            keep = clone(keep)
+            keep.Revision = top + 1
+            keep = await self.kube.update(keep)
+        return keep, old
+
+    async def _new_revision(self, ds: DaemonSet, number: int) -> ControllerRevision:
+        hash_ = revision_hash(ds)
+        cr = ControllerRevision(ID="", Name=f"{ds.Name[:223]}-{hash_}", Namespace=ds.Namespace,
+                                Labels={**(ds.Spec.Template.Labels or {}), REVISION_HASH: hash_},
+                                Revision=number, Template=clone(ds.Spec.Template))
+        cr.OwnerReferences = [wl.controller_ref(KIND, ds)]
+        try:
+            made: ControllerRevision = await self.kube.create(cr)
+            return made
+        except AlreadyExists:
+            taken: ControllerRevision = self.kube.get("controllerrevisions", ds.Namespace, cr.Name)
+            owner = wl.controller_of(taken)
+            if owner is not None and owner.ID == ds.ID and taken.Template == ds.Spec.Template:
+                return taken
+            # Another template has this name: the next hash (Kubernetes' collisionCount).
+            cur = clone(ds)
+            cur.Status.CollisionCount = (ds.Status.CollisionCount or 0) + 1
+            await self.kube.update(cur)
+            raise Conflict(f"controllerrevisions.apps \"{cr.Name}\" already exists with another template") from None
+
+    async def _cleanup_history(self, ds: DaemonSet, old: list[ControllerRevision]) -> None:
+        """Kubernetes' ``cleanupHistory``: beyond ``revisionHistoryLimit`` old revisions, the oldest go
+        that no live Pod runs."""
+        limit = ds.Spec.RevisionHistoryLimit if ds.Spec.RevisionHistoryLimit is not None else 10
+        extra = len(old) - limit
+        if extra <= 0:
+            return
+        live = {(t.Labels or {}).get(REVISION_HASH) for t in self._owned(ds) if not t.DeletionTimestamp}
+        for r in old:
+            if extra <= 0:
+                return
+            if (r.Labels or {}).get(REVISION_HASH) in live:
+                continue
+            try:
+                await self.kube.delete("controllerrevisions", r.Namespace, r.Name, uid=r.ID)
+            except NotFound:
+                pass
+            extra -= 1
+
+    # ------------------------------------------------------------ Pods
 
     def _owned(self, ds: DaemonSet) -> list[Task]:
         return [t for t in self.store.tasks_of_owner(ds.ID)

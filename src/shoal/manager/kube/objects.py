@@ -79,7 +79,7 @@ from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
 NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
-                        "daemonsets"})
+                        "daemonsets", "controllerrevisions"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -88,12 +88,12 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
                "replicasets": "replicasets.apps", "deployments": "deployments.apps",
-               "daemonsets": "daemonsets.apps"}
+               "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
              "replicasets": "ReplicaSet", "deployments": "Deployment",
-             "daemonsets": "DaemonSet"}
+             "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -122,7 +122,7 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments", "daemonsets") or \
+                                "deployments", "daemonsets", "controllerrevisions") or \
         not obj.Spec.Name else obj.Spec.Name
 
 

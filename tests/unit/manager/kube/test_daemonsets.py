@@ -473,3 +473,38 @@ async def test_a_deleted_daemon_set_makes_no_more_pods(w: World) -> None:
     await w.converge(2)
     assert len(w.pods()) == 2
     assert w.dsc.failures == {} or all(k[0] == d.ID for k in w.dsc.failures)
+
+
+# ---------------------------------------------------------------- history
+
+
+def revisions(w: World) -> list[tuple[int, str]]:
+    """(revision, image) of the DaemonSet's ControllerRevisions, in order."""
+    found = w.kube.list("controllerrevisions", "default")
+    return sorted((r.Revision, r.Template.Spec.Containers[0].Image) for r in found)
+
+
+async def test_revisions_are_kept_reused_by_an_undo_and_trimmed(w: World) -> None:
+    ds = daemon_set()
+    ds.Spec.RevisionHistoryLimit = 1
+    await w.kube.create(ds)
+    await w.converge(2)
+    [first] = w.kube.list("controllerrevisions", "default")
+    h = dsm.revision_hash(w.ds())
+    assert first.Name == f"agent-{h}" and first.Labels == {"app": "agent", "controller-revision-hash": h}
+    ref = wl.controller_of(first)
+    assert ref is not None and ref.ID == w.ds().ID
+    assert {(t.Labels or {})["controller-revision-hash"] for t in w.pods()} == {h}
+    await w.set_image("agent:2")
+    await w.converge(8)
+    assert revisions(w) == [(1, "agent:1"), (2, "agent:2")]
+    # an undo brings the first template back: its revision is re-used, numbered 3, and its Pods' hash
+    await w.set_image("agent:1")
+    await w.converge(8)
+    assert revisions(w) == [(2, "agent:2"), (3, "agent:1")]
+    assert {(t.Labels or {})["controller-revision-hash"] for t in w.pods()} == {h}
+    assert w.placed() == {"n1": ["agent:1"], "n2": ["agent:1"], "n3": ["agent:1"]}
+    # a third template: the oldest old revision goes (the limit is 1)
+    await w.set_image("agent:3")
+    await w.converge(8)
+    assert revisions(w) == [(3, "agent:1"), (4, "agent:3")]
