@@ -147,6 +147,11 @@ def test_a_daemon_set_on_every_node_joining_tainted_rolling_and_drained(e2e_base
                  what="a Pod of each DaemonSet on the new node")
         assert rollout(k, "agent")
         assert ds_row(k, "agent")[1:6] == ["3", "3", "3", "3", "3"]
+        described = k("describe", "ds", "agent")
+        for line in ("Desired Number of Nodes Scheduled: 3", "Number of Nodes Misscheduled: 0",
+                     "Pods Status:  3 Running / 0 Waiting / 0 Succeeded / 0 Failed"):
+            assert line in described, described
+        assert "SuccessfulCreate" in described and "daemonset-controller" in described, described
 
         # set image: rolled node by node
         assert k("set", "image", "ds/agent", "main=agent:2").strip() == "daemonset.apps/agent image updated"
