@@ -190,8 +190,9 @@ def new_pod(ds: DaemonSet, node_name: str, hash_: str) -> Task:
     return t
 
 
-def eligibility(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
-    """(should run, should continue running) a Pod of ``ds`` on ``node`` (``NodeShouldRunDaemonPod``)."""
+def eligibility(ds: DaemonSet, node: Node, tolerations: list[Toleration] | None = None) -> tuple[bool, bool]:
+    """(should run, should continue running) a Pod of ``ds`` on ``node`` (``NodeShouldRunDaemonPod``);
+    ``tolerations``: its Pods' (``daemon_tolerations`` of the template), when already known."""
     spec = ds.Spec.Template.Spec
     pod = spec.Pod or PodSpecExtra()
     name = nodelabels.node_name(node)
@@ -203,7 +204,8 @@ def eligibility(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
     if not affinity.required_matches(pod.Affinity.NodeAffinity if pod.Affinity else None, labels, name):
         return False, False
     node_taints = [*(node.Spec.Taints or []), *nodelabels.derived_taints(node)]
-    tolerations = daemon_tolerations(spec)
+    if tolerations is None:
+        tolerations = daemon_tolerations(spec)
     if taints.first_untolerated(node_taints, tolerations, (NO_SCHEDULE, NO_EXECUTE)) is None:
         return True, True
     return False, taints.first_untolerated(node_taints, tolerations, (NO_EXECUTE,)) is None
@@ -255,6 +257,7 @@ def rolling_update(ds: DaemonSet, by_node: dict[str, list[Task]], wanted: list[s
     generation = template_generation(ds)
     min_ready = ds.Spec.MinReadySeconds
     nodes = list(dict.fromkeys([*wanted, *sorted(by_node)]))
+    wanted_set = set(wanted)
     surge, max_unavailable = rollout_limits(ds, len(wanted))
     to_delete: list[Task] = []
     if surge == 0:
@@ -285,7 +288,7 @@ def rolling_update(ds: DaemonSet, by_node: dict[str, list[Task]], wanted: list[s
         if not ok or old is None:
             continue
         if new is None:
-            if node not in wanted:
+            if node not in wanted_set:
                 continue
             if not wl.pod_available(old, min_ready, now):
                 allowed.append(node)
@@ -379,16 +382,18 @@ class DaemonSetController(wl.WorkloadController):
         nodes = sorted(self.store.list(Node), key=nodelabels.node_name)
         current, old = await self._history(ds)
         hash_ = (current.Labels or {}).get(REVISION_HASH, "")
-        again = await self._manage(ds, nodes, pods, hash_)
+        tolerations = daemon_tolerations(ds.Spec.Template.Spec)
+        eligible = {n.ID: eligibility(ds, n, tolerations) for n in nodes}
+        again = await self._manage(ds, nodes, eligible, pods, hash_)
         if ds.Spec.UpdateStrategy.Type == ROLLING:
             pods = self._owned(ds)
             by_node = self._by_node(nodes, pods)
-            wanted = [n.ID for n in nodes if eligibility(ds, n)[0]]
+            wanted = [n.ID for n in nodes if eligible[n.ID][0]]
             to_delete, to_create = rolling_update(ds, by_node, wanted, hash_, self.clock())
             names = {n.ID: nodelabels.node_name(n) for n in nodes}
             await self._sync_nodes(ds, to_delete, [names[i] for i in to_create if i in names], hash_)
         await self._cleanup_history(ds, old)
-        status_again = await self._update_status(ds, nodes, self._owned(ds), hash_)
+        status_again = await self._update_status(ds, nodes, eligible, self._owned(ds), hash_)
         delays = [d for d in (again, status_again) if d is not None]
         return min(delays) if delays else None
 
@@ -501,10 +506,12 @@ class DaemonSetController(wl.WorkloadController):
             key = t.NodeID or by_name.get(target_node(t), "name:" + target_node(t))
             out.setdefault(key, []).append(t)
         for v in out.values():
-            v.sort(key=creation_order)
+            if len(v) > 1:
+                v.sort(key=creation_order)
         return out
 
-    async def _manage(self, ds: DaemonSet, nodes: list[Node], pods: list[Task], hash_: str) -> float | None:
+    async def _manage(self, ds: DaemonSet, nodes: list[Node], eligible: dict[str, tuple[bool, bool]],
+                      pods: list[Task], hash_: str) -> float | None:
         """Kubernetes' ``manage``: a Pod where one should run and there is none, the extra or failed
         ones deleted, none where none should run."""
         by_node = self._by_node(nodes, pods)
@@ -514,7 +521,7 @@ class DaemonSetController(wl.WorkloadController):
         delete: list[Task] = []
         again: float | None = None
         for node in nodes:
-            should_run, should_continue = eligibility(ds, node)
+            should_run, should_continue = eligible[node.ID]
             here = by_node.pop(node.ID, [])
             if should_run and not here:
                 create.append(nodelabels.node_name(node))
@@ -601,14 +608,15 @@ class DaemonSetController(wl.WorkloadController):
                             self.clock())
             return
 
-    async def _update_status(self, ds: DaemonSet, nodes: list[Node], pods: list[Task], hash_: str) -> float | None:
+    async def _update_status(self, ds: DaemonSet, nodes: list[Node], eligible: dict[str, tuple[bool, bool]],
+                             pods: list[Task], hash_: str) -> float | None:
         now = self.clock()
         min_ready = ds.Spec.MinReadySeconds
         generation = template_generation(ds)
         by_node = self._by_node(nodes, pods)
         desired = current = misscheduled = ready = available = updated = 0
         for node in nodes:
-            should_run, _ = eligibility(ds, node)
+            should_run = eligible[node.ID][0]
             here = by_node.get(node.ID, [])
             if not should_run:
                 misscheduled += 1 if here else 0
