@@ -180,6 +180,12 @@ def test_a_daemon_set_on_every_node_joining_tainted_rolling_and_drained(e2e_base
         assert placement(k, "agent") == {"dm": "agent:1", "dw": "agent:1", "dx": "agent:1"}
         rows = [line.split() for line in k("rollout", "history", "ds/agent").splitlines() if line.strip()]
         assert rows[2:] == [["2", "<none>"], ["3", "<none>"]]
+        # restart: a new template (its restartedAt annotation), so every Pod is replaced
+        before = {p["metadata"]["name"] for p in pods(k, "agent")}
+        assert k("rollout", "restart", "ds/agent").strip() == "daemonset.apps/agent restarted"
+        rollout(k, "agent")
+        wait_for(lambda: len(placement(k, "agent")) == 3, timeout=30, what="agent on 3 nodes")
+        assert before.isdisjoint(p["metadata"]["name"] for p in pods(k, "agent"))
 
         # drain skips the DaemonSets' Pods (and keeps them running); uncordon
         r = k.run("drain", "dx", "--ignore-daemonsets", "--timeout=60s", timeout=90)
