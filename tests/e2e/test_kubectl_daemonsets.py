@@ -193,6 +193,11 @@ def test_a_daemon_set_on_every_node_joining_tainted_rolling_and_drained(e2e_base
         skipped = next(line for line in r.stderr.splitlines() if "ignoring DaemonSet-managed Pods: " in line)
         assert skipped.startswith("Warning: ") and skipped.count("default/") == 2
         assert placement(k, "agent")["dx"] == "agent:1" and placement(k, "db-agent")["dx"] == "agent:1"
+        # cordoned, dx still takes a DaemonSet's new Pod (it tolerates node.kubernetes.io/unschedulable)
+        on_dx = next(p["metadata"]["name"] for p in pods(k, "agent") if p["spec"].get("nodeName") == "dx")
+        k("delete", "pod", on_dx, "--grace-period=1", timeout=60)
+        wait_for(lambda: placement(k, "agent").get("dx") == "agent:1" and on_dx not in
+                 {p["metadata"]["name"] for p in pods(k, "agent")}, timeout=60, what="a new Pod on cordoned dx")
         assert "node/dx uncordoned" in k("uncordon", "dx")
 
         # the node leaves the cluster: its Pods go, and the DaemonSets want one Pod less
