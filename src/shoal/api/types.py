@@ -824,17 +824,78 @@ class Deployment(ObjectMeta):
     Status: DeploymentStatus = field(default_factory=DeploymentStatus)
 
 
+# ---------------------------------------------------------------- DaemonSets (apps/v1)
+# A DaemonSet is a plain object of its own kind (``daemonsets``), named in its metadata as a
+# Deployment is; the controller (``manager/kube/daemonsets.py``) keeps one Pod of its template on each
+# node that should run one.
+
+DAEMONSET_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"  # the API server's annotation
+
+
+class DaemonSetUpdateStrategy(Base):
+    """``Type`` RollingUpdate (with ``MaxUnavailable``/``MaxSurge``: a count or a percentage of the
+    nodes that should run a Pod) or OnDelete."""
+
+    Type: str = "RollingUpdate"
+    MaxUnavailable: int | str | None = 1
+    MaxSurge: int | str | None = 0
+
+
+class DaemonSetSpec(Base):
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    Template: PodTemplate = field(default_factory=PodTemplate)
+    UpdateStrategy: DaemonSetUpdateStrategy = field(default_factory=DaemonSetUpdateStrategy)
+    MinReadySeconds: int = 0
+    RevisionHistoryLimit: int | None = 10
+
+
+class DaemonSetStatus(Base):
+    CurrentNumberScheduled: int = 0
+    NumberMisscheduled: int = 0
+    DesiredNumberScheduled: int = 0
+    NumberReady: int = 0
+    ObservedGeneration: int = 0
+    UpdatedNumberScheduled: int = 0
+    NumberAvailable: int = 0
+    NumberUnavailable: int = 0
+    CollisionCount: int | None = None
+    Conditions: list[WorkloadCondition] | None = None
+
+
+class DaemonSet(ObjectMeta):
+    """``apps/v1`` DaemonSet: one Pod of its template on every eligible node (``manager/kube/daemonsets.py``).
+    Its template generation (bumped by every change of the template) is the annotation
+    ``deprecated.daemonset.template.generation``, as the API server keeps it (``KubeObjects``)."""
+
+    ID: str
+    Spec: DaemonSetSpec = field(default_factory=DaemonSetSpec)
+    Status: DaemonSetStatus = field(default_factory=DaemonSetStatus)
+
+
+
+class ControllerRevision(ObjectMeta):
+    """``apps/v1`` ControllerRevision: one revision of a DaemonSet's Pod template, numbered
+    (``Revision``), kept by the DaemonSet controller for ``kubectl rollout history`` and ``undo``. The door
+    shows ``Template`` as Kubernetes' ``data``: a patch that replaces the DaemonSet's ``spec.template``."""
+
+    ID: str
+    Revision: int = 0
+    Template: PodTemplate = field(default_factory=PodTemplate)
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
-    | ReplicaSet | Deployment
+    | ReplicaSet | Deployment | DaemonSet | ControllerRevision
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
                             Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
-                            ReplicaSet: "replicasets", Deployment: "deployments"}
+                            ReplicaSet: "replicasets", Deployment: "deployments",
+                            DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
-META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments"})
+META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+                        "controllerrevisions"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
-META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments"})
+META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

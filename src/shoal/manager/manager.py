@@ -32,6 +32,7 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.daemonsets import DaemonSetController
 from shoal.manager.kube.deployments import DeploymentController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
@@ -87,6 +88,7 @@ class Manager:
         self.gc = GarbageCollector(store, self.kube)
         self.replicasets = ReplicaSetController(store, self.kube)
         self.deployments = DeploymentController(store, self.kube)
+        self.daemonsets = DaemonSetController(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.tainteviction = TaintEvictionController(store, self.kube, record=self.events.record)
         self.dispatcher: Dispatcher | None = None
@@ -94,7 +96,7 @@ class Manager:
         self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
-            self.events, self.gc, self.replicasets, self.deployments, self.tainteviction]
+            self.events, self.gc, self.replicasets, self.deployments, self.daemonsets, self.tainteviction]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

@@ -93,6 +93,10 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
     ContainerStatus,
+    ControllerRevision,
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetUpdateStrategy,
     Deployment,
     DeploymentSpec,
     DeploymentStrategy,
@@ -123,11 +127,14 @@ from shoal.frontdoor.kube import extended as kube_extended
 
 SECOND = 1_000_000_000
 
-RESOURCES = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes", "deployments",
-             "replicasets")
+RESOURCES: tuple[str, ...] = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes",
+                              "deployments", "replicasets")
 KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
                     "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node",
                     "deployments": "Deployment", "replicasets": "ReplicaSet"}
+RESOURCES += ("daemonsets", "controllerrevisions")
+KIND_OF_RESOURCE["daemonsets"] = "DaemonSet"
+KIND_OF_RESOURCE["controllerrevisions"] = "ControllerRevision"
 
 # Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
 FIELDS: dict[str, frozenset[str]] = {
@@ -146,6 +153,8 @@ FIELDS: dict[str, frozenset[str]] = {
     "deployments": frozenset({"metadata.name", "metadata.namespace"}),
     "replicasets": frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
 }
+FIELDS["daemonsets"] = frozenset({"metadata.name", "metadata.namespace"})
+FIELDS["controllerrevisions"] = frozenset({"metadata.name", "metadata.namespace"})
 
 # What a node shows that shoal computes (never written back from a PUT of the node).
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -1527,8 +1536,9 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
         d["hostname"] = spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
-    if "affinity" in kept:
-        d["affinity"] = kept.pop("affinity")
+    shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)
+    if shown_affinity is not None:
+        d["affinity"] = shown_affinity
     d["schedulerName"] = pod.SchedulerName or "default-scheduler"
     tols = spec.Placement.Tolerations if spec.Placement is not None else None
     if tols:
@@ -2204,8 +2214,9 @@ def _selector_wire(sel: LabelSelectorSpec) -> dict[str, Any]:
     return d
 
 
-def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | None, errs: _Errors) -> PodTemplate:
-    """``spec.template`` of a Deployment or ReplicaSet (``ValidatePodTemplateSpecForReplicaSet``)."""
+def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | None, errs: _Errors,
+                       kind: str = "ReplicaSet") -> PodTemplate:
+    """``spec.template`` of a Deployment, ReplicaSet or DaemonSet (``ValidatePodTemplateSpecForReplicaSet``)."""
     raw = _dict(spec.get("template"))
     md = _dict(raw.get("metadata"))
     labels = _str_map(md.get("labels"))
@@ -2231,7 +2242,7 @@ def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | No
         errs.unsupported("spec.template.spec.restartPolicy", policy, ("Always",))
     if core.Pod is not None and core.Pod.ActiveDeadlineSeconds is not None:
         errs.forbidden("spec.template.spec.activeDeadlineSeconds",
-                       "activeDeadlineSeconds in ReplicaSet is not Supported")
+                       f"activeDeadlineSeconds in {kind} is not Supported")
     return PodTemplate(Labels=labels, Annotations=annotations, Spec=core)
 
 
@@ -2438,7 +2449,8 @@ def scale_of(resource: str, obj: ReplicaSet | Deployment) -> dict[str, Any]:
             "status": {"replicas": obj.Status.Replicas, "selector": text}}
 
 
-def _validate_workload_update(errs: _Errors, cur: ReplicaSet | Deployment, new: ReplicaSet | Deployment) -> None:
+def _validate_workload_update(errs: _Errors, cur: ReplicaSet | Deployment | DaemonSet,
+                              new: ReplicaSet | Deployment | DaemonSet) -> None:
     if new.Spec.Selector != cur.Spec.Selector:
         errs.invalid("spec.selector", _GoValue(_go_selector(new.Spec.Selector)), "field is immutable")
 
@@ -2447,6 +2459,113 @@ def _go_selector(sel: LabelSelectorSpec) -> str:
     """A LabelSelector as Go's ``%#v`` prints it (roughly: its label map)."""
     return (f"v1.LabelSelector{{MatchLabels:{_go_string_map(sel.MatchLabels)}, "
             f"MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}")
+
+
+# ---------------------------------------------------------------- DaemonSets (apps/v1)
+
+DAEMONSET_STRATEGIES = ("RollingUpdate", "OnDelete")
+
+
+def _daemon_set_to_core(obj: Mapping[str, Any], namespace: str) -> DaemonSet:
+    """A DaemonSet, defaulted (``SetDefaults_DaemonSet``: RollingUpdate with maxUnavailable 1 and
+    maxSurge 0, revisionHistoryLimit 10) and validated (``ValidateDaemonSetSpec``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _dict(obj.get("spec"))
+    selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
+    if selector is not None and not selector.MatchLabels and not selector.MatchExpressions:
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for daemonset")
+    template = _workload_template(spec, selector, errs, kind="DaemonSet")
+    if selector is None:  # a missing selector selects nothing, so it matches no template
+        errs.invalid("spec.template.metadata.labels", _go_string_map(template.Labels),
+                     "`selector` does not match template `labels`")
+    min_ready = _int(spec.get("minReadySeconds"))
+    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    raw_strategy = _dict(spec.get("updateStrategy"))
+    kind = _str(raw_strategy.get("type")) or "RollingUpdate"
+    strategy = DaemonSetUpdateStrategy(Type=kind, MaxUnavailable=None, MaxSurge=None)
+    if kind == "RollingUpdate":
+        rolling = _dict(raw_strategy.get("rollingUpdate"))
+        path = "spec.updateStrategy.rollingUpdate"
+        unavailable = _int_or_percent(errs, f"{path}.maxUnavailable", rolling.get("maxUnavailable"))
+        surge = _int_or_percent(errs, f"{path}.maxSurge", rolling.get("maxSurge"))
+        unavailable = 1 if unavailable is None else unavailable
+        surge = 0 if surge is None else surge
+        for name, value in (("maxUnavailable", unavailable), ("maxSurge", surge)):
+            if isinstance(value, str) and _PERCENT.match(value) and int(value[:-1]) > 100:
+                errs.invalid(f"{path}.{name}", value, "must not be greater than 100%")
+        has_unavailable, has_surge = _int_or_percent_value(unavailable) != 0, _int_or_percent_value(surge) != 0
+        if has_unavailable and has_surge:
+            errs.invalid(f"{path}.maxSurge", surge, "may not be set when maxUnavailable is non-zero")
+        elif not has_unavailable and not has_surge:
+            errs.required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0")
+        strategy = DaemonSetUpdateStrategy(Type=kind, MaxUnavailable=unavailable, MaxSurge=surge)
+    elif kind != "OnDelete":
+        errs.unsupported("spec.updateStrategy", kind, DAEMONSET_STRATEGIES)
+    history = _opt_int(spec.get("revisionHistoryLimit"))
+    history = 10 if history is None else history
+    _nonnegative(errs, "spec.revisionHistoryLimit", history)
+    errs.check("DaemonSet", meta.shown_name)
+    ds = DaemonSet(ID="", Name=meta.name, Labels=meta.labels, Spec=DaemonSetSpec(
+        Selector=selector or LabelSelectorSpec(), Template=template, UpdateStrategy=strategy,
+        MinReadySeconds=min_ready, RevisionHistoryLimit=history))
+    _object_base(ds, meta)
+    return ds
+
+
+def _daemon_set_to_wire(ds: DaemonSet) -> dict[str, Any]:
+    s = ds.Spec
+    strategy: dict[str, Any] = {"type": s.UpdateStrategy.Type}
+    if s.UpdateStrategy.Type == "RollingUpdate":
+        strategy["rollingUpdate"] = {"maxUnavailable": s.UpdateStrategy.MaxUnavailable,
+                                     "maxSurge": s.UpdateStrategy.MaxSurge}
+    spec: dict[str, Any] = {"selector": _selector_wire(s.Selector), "template": _template_wire(s.Template),
+                            "updateStrategy": strategy}
+    if s.MinReadySeconds:
+        spec["minReadySeconds"] = s.MinReadySeconds
+    if s.RevisionHistoryLimit is not None:
+        spec["revisionHistoryLimit"] = s.RevisionHistoryLimit
+    st = ds.Status
+    # The first four are always shown (no ``omitempty`` in Kubernetes' type), the rest when set.
+    status: dict[str, Any] = {"currentNumberScheduled": st.CurrentNumberScheduled,
+                              "numberMisscheduled": st.NumberMisscheduled,
+                              "desiredNumberScheduled": st.DesiredNumberScheduled, "numberReady": st.NumberReady}
+    for key, value in (("observedGeneration", st.ObservedGeneration),
+                       ("updatedNumberScheduled", st.UpdatedNumberScheduled),
+                       ("numberAvailable", st.NumberAvailable), ("numberUnavailable", st.NumberUnavailable)):
+        if value:
+            status[key] = value
+    if st.CollisionCount is not None:
+        status["collisionCount"] = st.CollisionCount
+    if st.Conditions:
+        status["conditions"] = [_workload_condition_wire(c, update_time=False) for c in st.Conditions]
+    return {"kind": "DaemonSet", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(ds, name=ds.Name, labels=ds.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+
+def _controller_revision_to_core(obj: Mapping[str, Any], namespace: str) -> ControllerRevision:
+    """A ControllerRevision whose ``data`` is a DaemonSet's: ``{"spec": {"template": …}}``
+    (``ValidateControllerRevision``: a revision not below 0)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    data = _dict(obj.get("data"))
+    template = _workload_template(_dict(data.get("spec")), None, errs, kind="DaemonSet")
+    revision = _int(obj.get("revision"))
+    _nonnegative(errs, "revision", revision)
+    errs.check("ControllerRevision", meta.shown_name)
+    cr = ControllerRevision(ID="", Name=meta.name, Labels=meta.labels, Revision=revision, Template=template)
+    _object_base(cr, meta)
+    return cr
+
+
+def _controller_revision_to_wire(cr: ControllerRevision) -> dict[str, Any]:
+    """``data`` as the DaemonSet controller writes it: a patch replacing the DaemonSet's template."""
+    template = {**_template_wire(cr.Template), "$patch": "replace"}
+    return {"kind": "ControllerRevision", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(cr, name=cr.Name, labels=cr.Labels, namespaced=True, generation=False),
+            "data": {"spec": {"template": template}}, "revision": cr.Revision}
 
 
 # ---------------------------------------------------------------- updates
@@ -2484,9 +2603,13 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
             if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
                 errs.forbidden("binaryData", IMMUTABLE_SET)
         errs.check("ConfigMap", cur.Spec.Name or cur.Name)
-    elif resource in ("deployments", "replicasets"):
+    elif resource in ("deployments", "replicasets", "daemonsets"):
         _validate_workload_update(errs, cur, new)
         errs.check(KIND_OF_RESOURCE[resource], cur.Name)
+    elif resource == "controllerrevisions":
+        if new.Template != cur.Template:
+            errs.invalid("data", _GoValue("runtime.RawExtension{…}"), "field is immutable")
+        errs.check("ControllerRevision", cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2596,6 +2719,10 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _deployment_to_core(obj, namespace)
     if resource == "replicasets":
         return _replica_set_to_core(obj, namespace)
+    if resource == "daemonsets":
+        return _daemon_set_to_core(obj, namespace)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_core(obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -2621,4 +2748,8 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _deployment_to_wire(core_obj)
     if resource == "replicasets":
         return _replica_set_to_wire(core_obj)
+    if resource == "daemonsets":
+        return _daemon_set_to_wire(core_obj)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_wire(core_obj)
     raise ValueError(f"no conversion for {resource}")

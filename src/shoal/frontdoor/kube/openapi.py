@@ -97,6 +97,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "ServiceAccountList": ("items",), "ReplicaSetList": ("items",), "DeploymentList": ("items",),
     "ReplicaSetSpec": ("selector",), "DeploymentSpec": ("selector", "template"),
     "ReplicaSetCondition": ("type", "status"), "DeploymentCondition": ("type", "status"),
+    "DaemonSetList": ("items",), "DaemonSetSpec": ("selector", "template"), "DaemonSetCondition": ("type", "status"),
+    "ControllerRevision": ("revision",), "ControllerRevisionList": ("items",),
 }
 PATCH_SCHEMA = (META + "Patch", {
     "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",

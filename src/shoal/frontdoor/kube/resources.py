@@ -121,6 +121,19 @@ RESOURCES: tuple[Resource, ...] = (
                       Subresource("status", "ReplicaSet", STATUS_VERBS, group="apps")),
         list_kind="ReplicaSetList", wire_type=wire.ReplicaSet, list_type=wire.ReplicaSetList),
 )
+# apps/v1 DaemonSets and their ControllerRevisions.
+RESOURCES += (
+    Resource(
+        group="apps", version="v1", resource="daemonsets", kind="DaemonSet", singular="daemonset",
+        namespaced=True, verbs=READ_WRITE, short_names=("ds",), categories=("all",),
+        subresources=(Subresource("status", "DaemonSet", STATUS_VERBS, group="apps"),),
+        list_kind="DaemonSetList", wire_type=wire.DaemonSet, list_type=wire.DaemonSetList),
+    Resource(
+        group="apps", version="v1", resource="controllerrevisions", kind="ControllerRevision",
+        singular="controllerrevision", namespaced=True, verbs=READ_WRITE, short_names=(), categories=(),
+        subresources=(), list_kind="ControllerRevisionList", wire_type=wire.ControllerRevision,
+        list_type=wire.ControllerRevisionList),
+)
 
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}

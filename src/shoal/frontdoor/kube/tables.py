@@ -497,6 +497,65 @@ PRINTERS: dict[str, tuple[list[Column], Printer]] = {
 }
 
 
+# DaemonSets: NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE CONTAINERS IMAGES SELECTOR.
+DAEMONSET_COLUMNS = [
+    NAME,
+    _column("Desired", "The total number of nodes that should be running the daemon pod (including nodes correctly "
+                       "running the daemon pod).", type_="integer"),
+    _column("Current", "The number of nodes that are running at least 1 daemon pod and are supposed to run the "
+                       "daemon pod.", type_="integer"),
+    _column("Ready", "numberReady is the number of nodes that should be running the daemon pod and have one or more "
+                     "of the daemon pod running with a Ready Condition.", type_="integer"),
+    _column("Up-to-date", "The total number of nodes that are running updated daemon pod", type_="integer"),
+    _column("Available", "The number of nodes that should be running the daemon pod and have one or more of the "
+                         "daemon pod running and available (ready for at least spec.minReadySeconds)",
+            type_="integer"),
+    _column("Node Selector", "NodeSelector is a selector which must be true for the pod to fit on a node. Selector "
+                             "which must match a node's labels for the pod to be scheduled on that node."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that are managed by the daemon set. Must match in order to be "
+                        "controlled.", 1),
+]
+
+
+def daemonset_cells(ds: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A daemon set's NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE CONTAINERS IMAGES
+    SELECTOR (the node selector as ``labels.FormatLabels``: ``k=v,…`` sorted, ``<none>`` when empty)."""
+    status = ds.get("status") or {}
+    node_selector = _get(ds, "spec", "template", "spec", "nodeSelector") or {}
+    shown = ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>"
+    return [_get(ds, "metadata", "name"), status.get("desiredNumberScheduled") or 0,
+            status.get("currentNumberScheduled") or 0, status.get("numberReady") or 0,
+            status.get("updatedNumberScheduled") or 0, status.get("numberAvailable") or 0, shown, _age(ds, now),
+            *_template_cells(ds)], None
+
+
+PRINTERS["daemonsets"] = (DAEMONSET_COLUMNS, daemonset_cells)
+
+CONTROLLERREVISION_COLUMNS = [
+    NAME,
+    _column("Controller", "Controller of the object"),
+    _column("Revision", "Revision indicates the revision of the state represented by Data.", type_="integer"),
+    AGE,
+]
+
+
+def controllerrevision_cells(cr: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """NAME CONTROLLER (``daemonset.apps/x``) REVISION AGE."""
+    owner = next((r for r in _get(cr, "metadata", "ownerReferences") or [] if r.get("controller")), None)
+    controller = "<none>"
+    if owner is not None:
+        group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(owner.get("kind", "")).lower()
+        controller = f"{kind}.{group}/{owner.get('name', '')}" if group else f"{kind}/{owner.get('name', '')}"
+    return [_get(cr, "metadata", "name"), controller, cr.get("revision") or 0, _age(cr, now)], None
+
+
+PRINTERS["controllerrevisions"] = (CONTROLLERREVISION_COLUMNS, controllerrevision_cells)
+
+
 def _default_cells(obj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
     return [_get(obj, "metadata", "name"), _age(obj, now)], None
 

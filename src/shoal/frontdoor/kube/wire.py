@@ -1693,6 +1693,130 @@ class DeploymentList(Base, kw_only=True):
     items: Annotated[list[Deployment] | None, doc("Items is the list of Deployments.")] = None
 
 
+# ---------------------------------------------------------------------------------------------------
+# apps/v1 DaemonSet
+
+class RollingUpdateDaemonSet(Base, kw_only=True):
+    """Spec to control the desired behavior of daemon set rolling update."""
+
+    maxUnavailable: Annotated[IntOrString | None, doc(
+        "The maximum number of DaemonSet pods that can be unavailable during the update.")] = None
+    maxSurge: Annotated[IntOrString | None, doc(
+        "The maximum number of nodes with an existing available DaemonSet pod that can have an updated "
+        "DaemonSet pod during during an update.")] = None
+
+
+class DaemonSetUpdateStrategy(Base, kw_only=True):
+    """DaemonSetUpdateStrategy is a struct used to control the update strategy for a DaemonSet."""
+
+    type: Annotated[str | None, doc(
+        "Type of daemon set update. Can be \"RollingUpdate\" or \"OnDelete\". Default is RollingUpdate.")] = None
+    rollingUpdate: Annotated[RollingUpdateDaemonSet | None, doc(
+        "Rolling update config params. Present only if type = \"RollingUpdate\".")] = None
+
+
+class DaemonSetSpec(Base, kw_only=True):
+    """DaemonSetSpec is the specification of a daemon set."""
+
+    selector: Annotated[LabelSelector | None, doc(
+        "A label query over pods that are managed by the daemon set. Must match in order to be controlled.")] = None
+    template: Annotated[PodTemplateSpec | None, doc(
+        "An object that describes the pod that will be created.")] = None
+    updateStrategy: Annotated[DaemonSetUpdateStrategy | None, doc(
+        "An update strategy to replace existing DaemonSet pods with new pods.")] = None
+    minReadySeconds: Annotated[int | None, doc(
+        "The minimum number of seconds for which a newly created DaemonSet pod should be ready without any of "
+        "its container crashing, for it to be considered available.")] = None
+    revisionHistoryLimit: Annotated[int | None, doc(
+        "The number of old history to retain to allow rollback.")] = None
+
+
+class DaemonSetCondition(Base, kw_only=True):
+    """DaemonSetCondition describes the state of a DaemonSet at a certain point."""
+
+    type: Annotated[str | None, doc("Type of DaemonSet condition.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "Last time the condition transitioned from one status to another.")] = None
+    reason: Annotated[str | None, doc("The reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("A human readable message indicating details about the transition.")] = None
+
+
+class DaemonSetStatus(Base, kw_only=True):
+    """DaemonSetStatus represents the current status of a daemon set."""
+
+    currentNumberScheduled: Annotated[int | None, doc(
+        "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.")] \
+        = None
+    numberMisscheduled: Annotated[int | None, doc(
+        "The number of nodes that are running the daemon pod, but are not supposed to run the daemon pod.")] = None
+    desiredNumberScheduled: Annotated[int | None, doc(
+        "The total number of nodes that should be running the daemon pod (including nodes correctly running the "
+        "daemon pod).")] = None
+    numberReady: Annotated[int | None, doc(
+        "numberReady is the number of nodes that should be running the daemon pod and have one or more of the "
+        "daemon pod running with a Ready Condition.")] = None
+    observedGeneration: Annotated[int | None, doc(
+        "The most recent generation observed by the daemon set controller.")] = None
+    updatedNumberScheduled: Annotated[int | None, doc(
+        "The total number of nodes that are running updated daemon pod")] = None
+    numberAvailable: Annotated[int | None, doc(
+        "The number of nodes that should be running the daemon pod and have one or more of the daemon pod "
+        "running and available (ready for at least spec.minReadySeconds)")] = None
+    numberUnavailable: Annotated[int | None, doc(
+        "The number of nodes that should be running the daemon pod and have none of the daemon pod running and "
+        "available (ready for at least spec.minReadySeconds)")] = None
+    collisionCount: Annotated[int | None, doc(
+        "Count of hash collisions for the DaemonSet.")] = None
+    conditions: Annotated[list[DaemonSetCondition] | None, map_list(
+        "Represents the latest available observations of a DaemonSet's current state.", "type")] = None
+
+
+class DaemonSet(Base, kw_only=True):
+    """DaemonSet represents the configuration of a daemon set."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[DaemonSetSpec | None, doc("The desired behavior of this daemon set.")] = None
+    status: Annotated[DaemonSetStatus | None, doc(
+        "The current status of this daemon set.")] = None
+
+
+class DaemonSetList(Base, kw_only=True):
+    """DaemonSetList is a collection of daemon sets."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[DaemonSet] | None, doc("A list of daemon sets.")] = None
+
+
+
+class ControllerRevision(Base, kw_only=True):
+    """ControllerRevision implements an immutable snapshot of state data. Clients are responsible for serializing
+    and deserializing the objects that contain their internal state."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    data: Annotated[RawExtension | None, doc("Data is the serialized representation of the state.")] = None
+    revision: Annotated[int | None, doc("Revision indicates the revision of the state represented by Data.")] = None
+
+
+class ControllerRevisionList(Base, kw_only=True):
+    """ControllerRevisionList is a resource containing a list of ControllerRevision objects."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[ControllerRevision] | None, doc("Items is the list of ControllerRevisions")] = None
+
+
 
 # The meta/v1 shapes (the rest are core/v1, but Eviction, which is policy/v1): openapi.py names them.
 META_V1: tuple[type[Base], ...] = (
@@ -1705,6 +1829,10 @@ APPS_V1: tuple[type[Base], ...] = (
     DeploymentSpec, DeploymentCondition, DeploymentStatus, Deployment, ReplicaSetList, DeploymentList,
 )
 AUTOSCALING_V1: tuple[type[Base], ...] = (ScaleSpec, ScaleStatus, Scale)
+APPS_V1 += (
+    RollingUpdateDaemonSet, DaemonSetUpdateStrategy, DaemonSetSpec, DaemonSetCondition, DaemonSetStatus, DaemonSet,
+    DaemonSetList, ControllerRevision, ControllerRevisionList,
+)
 
 
 # ---------------------------------------------------------------------------------------------------

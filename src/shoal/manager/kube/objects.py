@@ -61,14 +61,26 @@ from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.meta import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, normalize_owners
 from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
-from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
+from shoal.api.types import (
+    DAEMONSET_TEMPLATE_GENERATION,
+    KIND_OF,
+    TYPE_OF,
+    Cluster,
+    DaemonSet,
+    Node,
+    Task,
+    clone,
+    containers_of,
+    now_ts,
+)
 from shoal.manager.kube import tokens
 from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
-NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments"})
+NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
+                        "daemonsets", "controllerrevisions"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -76,11 +88,13 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
-               "replicasets": "replicasets.apps", "deployments": "deployments.apps"}
+               "replicasets": "replicasets.apps", "deployments": "deployments.apps",
+               "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
-             "replicasets": "ReplicaSet", "deployments": "Deployment"}
+             "replicasets": "ReplicaSet", "deployments": "Deployment",
+             "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -109,8 +123,24 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments") or \
+                                "deployments", "daemonsets", "controllerrevisions") or \
         not obj.Spec.Name else obj.Spec.Name
+
+
+def stamp_template_generation(obj: Any, cur: Any) -> None:
+    """A DaemonSet's template generation, as the API server keeps it (the annotation
+    ``deprecated.daemonset.template.generation``): 1 when it is made, one more at each change of its
+    template, else the stored one whatever the writer sent."""
+    if not isinstance(obj, DaemonSet):
+        return
+    if cur is None:
+        gen = 1
+    else:
+        have = (cur.Annotations or {}).get(DAEMONSET_TEMPLATE_GENERATION, "")
+        gen = int(have) if have.isdigit() else cur.Generation
+        if obj.Spec.Template != cur.Spec.Template:
+            gen += 1
+    obj.Annotations = {**(obj.Annotations or {}), DAEMONSET_TEMPLATE_GENERATION: str(gen)}
 
 
 def pod_stopped(t: Task) -> bool:
@@ -230,6 +260,7 @@ class KubeObjects:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
         obj.ID = obj.ID or new_id()
         normalize_owners(obj)
+        stamp_template_generation(obj, None)
         if isinstance(obj, Task):
             self._service_account(obj)
             obj.Status.State = TaskState.NEW
@@ -304,6 +335,7 @@ class KubeObjects:
             raise Conflict(self._stale(kind, obj))
         if is_kube(kind, cur):
             normalize_owners(obj)
+        stamp_template_generation(obj, cur)
         ends = False
         if cur.DeletionTimestamp:
             self._check_no_new_finalizers(kind, cur, obj)
