@@ -567,7 +567,8 @@ def cronjob_cells(cj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | Non
     containers = _get(tpl, "template", "spec", "containers") or []
     return [_get(cj, "metadata", "name"), spec.get("schedule") or "",
             spec.get("timeZone") if spec.get("timeZone") is not None else "<none>",
-            bool(spec.get("suspend")), len(status.get("active") or []), since(last, now) if last else "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []),
+            since(last, now) if last else "<none>",
             _age(cj, now), ",".join(str(c.get("name", "")) for c in containers),
             ",".join(str(c.get("image", "")) for c in containers), format_selector(tpl.get("selector"))], None
 

@@ -22,8 +22,10 @@ from shoal.api.types import (
     Config,
     ConfigSpec,
     ContainerStatus,
+    CronJob,
     Deployment,
     EngineDescription,
+    Job,
     LastTermination,
     Node,
     NodeDescription,
@@ -860,7 +862,9 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
         "serviceaccounts": ServiceAccount(ID="sa", Name="default", Namespace="default"),
         "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node(),
         "deployments": Deployment(ID="d", Name="web", Namespace="default", Annotations={"b": "1", "a": "2"}),
-        "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"})}
+        "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "jobs": Job(ID="j", Name="pi", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "cronjobs": CronJob(ID="cj", Name="tick", Namespace="default", Annotations={"b": "1", "a": "2"})}
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
