@@ -60,6 +60,17 @@ def k(node: DevNode, e2e_base: Path) -> Iterator[Kubectl]:
     kubectl.run("delete", "pods", "--all", "--grace-period=1", "--wait=false", check=False)
 
 
+def wait_condition(k: Kubectl, name: str, condition: str = "complete") -> str:
+    """``kubectl wait --for=condition=<condition> job/<name>``; on a timeout, the Job and its Pods in the
+    failure's message."""
+    r = k.run("wait", f"--for=condition={condition}", f"job/{name}", "--timeout=120s", timeout=130, check=False)
+    if r.returncode != 0:
+        state = k.run("get", "job", name, "-o", "yaml", check=False).stdout
+        pods = k.run("get", "pods", "-l", f"job-name={name}", "-o", "yaml", check=False).stdout
+        raise AssertionError(f"job {name} not {condition}: {r.stderr}\n{state}\n{pods}")
+    return r.stdout
+
+
 def rows(out: str) -> list[list[str]]:
     return [r.split() for r in out.splitlines()[1:] if r.strip()]
 
@@ -67,7 +78,7 @@ def rows(out: str) -> list[list[str]]:
 def test_job_completes_and_its_pod_stays_completed(k: Kubectl) -> None:
     out = k("create", "job", "once", "--image=busybox", "--", "sh", "-c", "echo done")
     assert out.strip() == "job.batch/once created"
-    out = k("wait", "--for=condition=complete", "job/once", "--timeout=120s", timeout=130)
+    out = wait_condition(k, "once")
     assert out.strip() == "job.batch/once condition met"
     assert k("logs", "job/once").strip() == "done"
     [job] = rows(k("get", "jobs"))
@@ -87,7 +98,7 @@ def test_job_completes_and_its_pod_stays_completed(k: Kubectl) -> None:
 
 def test_failing_job_backs_off_then_reaches_its_backoff_limit(k: Kubectl) -> None:
     assert k("apply", "-f", "-", input=FAILING).strip() == "job.batch/bad created"
-    out = k("wait", "--for=condition=failed", "job/bad", "--timeout=150s", timeout=160)
+    out = wait_condition(k, "bad", "failed")
     assert out.strip() == "job.batch/bad condition met"
     job = k.json("get", "job", "bad")
     [cond] = [c for c in job["status"]["conditions"] if c["type"] == "Failed"]
@@ -111,7 +122,7 @@ def test_cronjob_makes_a_job_at_the_next_minute(k: Kubectl) -> None:
     assert header == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]
     # kubectl create job --from: a Job of the template, owned by the CronJob
     assert k("create", "job", "now", "--from=cronjob/tick").strip() == "job.batch/now created"
-    k("wait", "--for=condition=complete", "job/now", "--timeout=120s", timeout=130)
+    wait_condition(k, "now")
     # the real schedule: a Job at the next minute
     made = time.time()
     wait_for(lambda: any(n.startswith("job.batch/tick-") for n in k("get", "jobs", "-o", "name").split()),
@@ -122,7 +133,7 @@ def test_cronjob_makes_a_job_at_the_next_minute(k: Kubectl) -> None:
     job = k.json("get", "job", name)
     assert job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minute * 60))
-    k("wait", "--for=condition=complete", f"job/{name}", "--timeout=120s", timeout=130)
+    wait_condition(k, name)
     assert "UTC" in k("logs", f"job/{name}")  # date's output
     wait_for(lambda: k.json("get", "cronjob", "tick")["status"].get("lastSuccessfulTime") is not None,
              timeout=30, what="the CronJob's lastSuccessfulTime")
