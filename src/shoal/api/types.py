@@ -868,6 +868,7 @@ class BatchJobStatus(Base):
     Succeeded: int = 0
     Failed: int = 0
     Ready: int = 0
+    Terminating: int = 0
     CompletedIndexes: str = ""
     # The ended Pods (IDs) already counted in Succeeded/Failed (the controller's bookkeeping, never shown:
     # Kubernetes keeps it with a finalizer on each Pod). Only Pods that still exist are listed.

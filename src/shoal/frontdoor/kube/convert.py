@@ -2588,7 +2588,7 @@ def _job_to_wire(job: core_types.Job) -> dict[str, Any]:
     if st.CompletedIndexes:
         status["completedIndexes"] = st.CompletedIndexes
     if st.StartTime or st.Conditions:
-        status["terminating"] = 0
+        status["terminating"] = st.Terminating
         status["uncountedTerminatedPods"] = {}
         status["ready"] = st.Ready
     return {"kind": "Job", "apiVersion": "batch/v1",

@@ -15,10 +15,13 @@ Each sync reads the Job and its Pods from the store's cache and is idempotent, a
   when its running Pods' containers have restarted ``backoffLimit`` times in all: more than 0 when
   the limit is 0), reason ``BackoffLimitExceeded``, ``Job has reached the specified backoff
   limit``; or once it has been active ``activeDeadlineSeconds`` since ``startTime``, reason
-  ``DeadlineExceeded``, ``Job was active longer than specified deadline``. A failed Job's active
-  Pods are deleted. It completes when ``succeeded`` reaches ``completions`` (without completions, a
-  work queue: once a Pod succeeded and none is active), condition ``Complete`` and
-  ``completionTime``; events ``Completed`` ``Job completed`` or the failure's reason and message
+  ``DeadlineExceeded``, ``Job was active longer than specified deadline``. It succeeds when
+  ``succeeded`` reaches ``completions`` (without completions, a work queue: once a Pod succeeded
+  and none is active), reason ``CompletionsReached``, ``Reached expected number of succeeded
+  pods``. As Kubernetes 1.31+ does, the decision is first the condition ``FailureTarget`` or
+  ``SuccessCriteriaMet``, the active Pods are deleted, and once none is left terminating
+  (``status.terminating``) the final ``Failed`` or ``Complete`` follows (with ``completionTime`` for
+  a success), with the event ``Completed`` ``Job completed`` or the failure's reason and message
   (Warning);
 * **manage**: otherwise it keeps ``min(parallelism, completions - succeeded)`` Pods active (a work
   queue: ``parallelism`` until one succeeded, then no new ones), named ``<job>-<5 random
@@ -75,6 +78,9 @@ BACKOFF_MAX = 360.0  # six minutes
 
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
+COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
+# The condition a Job gets when its end is decided, before its last Pods have stopped.
+INTERIM = {"Complete": "SuccessCriteriaMet", "Failed": "FailureTarget"}
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -171,6 +177,16 @@ def pod_index(t: Task) -> int | None:
 
 def condition_of(job: Job, kind: str) -> JobCondition | None:
     return next((c for c in job.Status.Conditions or [] if c.Type == kind), None)
+
+
+def interim_of(job: Job) -> tuple[str, str, str] | None:
+    """The end decided before (``SuccessCriteriaMet`` or ``FailureTarget`` True): (the final
+    condition, reason, message)."""
+    for kind, interim in INTERIM.items():
+        c = condition_of(job, interim)
+        if c is not None and c.Status == "True":
+            return kind, c.Reason, c.Message
+    return None
 
 
 def is_finished(job: Job) -> str:
@@ -326,30 +342,39 @@ class JobController(wl.WorkloadController):
         if not suspended and not status.StartTime:
             status.StartTime = timestamp(now)
         again: list[float] = []
-        finished: tuple[str, str, str] | None = None  # (condition, reason, message)
-        if status.Failed > job.Spec.BackoffLimit or past_backoff_limit_on_failure(job, active):
-            finished = ("Failed", *BACKOFF_LIMIT_EXCEEDED)
-        elif (deadline := self._deadline_left(job, status, now)) is not None:
-            if deadline <= 0:
-                finished = ("Failed", *DEADLINE_EXCEEDED)
-            else:
-                again.append(deadline)
+        finished = interim_of(job)  # a finish decided before, waiting for its Pods to stop
+        if finished is None:
+            if status.Failed > job.Spec.BackoffLimit or past_backoff_limit_on_failure(job, active):
+                finished = ("Failed", *BACKOFF_LIMIT_EXCEEDED)
+            elif (deadline := self._deadline_left(job, status, now)) is not None:
+                if deadline <= 0:
+                    finished = ("Failed", *DEADLINE_EXCEEDED)
+                else:
+                    again.append(deadline)
         if finished is None:
             if job.Spec.Completions is not None:
                 complete = status.Succeeded >= job.Spec.Completions
             else:
                 complete = status.Succeeded > 0 and not active
             if complete:
-                finished = ("Complete", "", "")
+                finished = ("Complete", *COMPLETIONS_REACHED)
+        terminating = 0
         if finished is not None:
             kind, reason, message = finished
-            if kind == "Failed":
-                for t in active:
-                    await self._delete_pod(job, t)
-                active = []
+            status.Conditions = set_condition(status.Conditions, new_condition(
+                INTERIM[kind], "True", reason, message, now))
+            for t in active:
+                await self._delete_pod(job, t)
+            active = []
+            terminating = sum(1 for t in pods if (now_t := self.store.get(Task, t.ID)) is not None
+                              and now_t.DeletionTimestamp and not pod_ended(now_t))
+            if terminating == 0:
+                if kind == "Complete":
+                    status.CompletionTime = timestamp(now)
+                status.Conditions = set_condition(status.Conditions, new_condition(
+                    kind, "True", reason, message, now))
             else:
-                status.CompletionTime = timestamp(now)
-            status.Conditions = set_condition(status.Conditions, new_condition(kind, "True", reason, message, now))
+                finished = None  # the Pods' ends bring the key back
         elif suspended:
             for t in active:
                 await self._delete_pod(job, t)
@@ -369,8 +394,11 @@ class JobController(wl.WorkloadController):
             active, wait = await self._manage(job, active, pods, status.Succeeded, done_indexes, now)
             if wait:
                 again.append(wait)
+        if finished is None:
+            terminating = sum(1 for t in pods if t.DeletionTimestamp and not pod_ended(t))
         status.Active = len(active)
         status.Ready = sum(1 for t in active if wl.pod_ready(t))
+        status.Terminating = terminating
         await self._write_status(job, status)
         if finished is not None:
             kind, reason, message = finished

@@ -113,7 +113,10 @@ async def test_a_job_completes_and_its_pod_stays_completed(kc: Kubectl) -> None:
         "job-name": "once"}
     assert (job["spec"]["backoffLimit"], job["spec"]["completions"], job["spec"]["parallelism"]) == (6, 1, 1)
     assert job["status"]["succeeded"] == 1 and job["status"]["ready"] == 0
-    assert [c["type"] for c in job["status"]["conditions"]] == ["Complete"]
+    assert [c["type"] for c in job["status"]["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    _, out, _ = await kc("describe", "job", "once")
+    assert "Pods Statuses:    0 Active (0 Ready) / 1 Succeeded / 0 Failed" in out, out
+    assert "Completed" in out and "Job completed" in out
     _, out, _ = await kc("get", "events", "--field-selector", "involvedObject.kind=Job")
     assert "Created pod: once-" in out and "Job completed" in out
     _, out, _ = await kc("delete", "job", "once")

@@ -169,7 +169,9 @@ async def test_job_runs_its_pod_to_completion(w: World) -> None:
     await w.finish(1)
     st = w.job().Status
     assert (st.Active, st.Succeeded, st.Ready) == (0, 1, 0)
-    assert [c.Type for c in st.Conditions or []] == ["Complete"]
+    assert [(c.Type, c.Reason, c.Message) for c in st.Conditions or []] == [
+        ("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"),
+        ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")]
     assert st.CompletionTime == timestamp(w.clock())
     assert len(w.pods()) == 1  # the ended Pod stays
     assert events(w, "SuccessfulCreate") == [f"Created pod: {pod.Name}"]
@@ -224,8 +226,9 @@ async def test_failed_pods_back_off_then_the_limit_fails_the_job(w: World) -> No
     await w.finish(1, code=1)
     j = w.job()
     assert j.Status.Failed == 3 and jb.is_finished(j) == "Failed"
-    [cond] = j.Status.Conditions or []
-    assert (cond.Reason, cond.Message) == ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+    assert [(c.Type, c.Reason, c.Message) for c in j.Status.Conditions or []] == [
+        ("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+        ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]
     assert events(w, "BackoffLimitExceeded") == ["Job has reached the specified backoff limit"]
     assert not j.Status.CompletionTime
 
@@ -247,8 +250,11 @@ async def test_on_failure_counts_restarts(w: World) -> None:
     t.Status.Containers = [ContainerStatus(Name="c", State="running", RestartCount=2)]
     await w.store.commit(updates=[t])
     await w.settle()
-    assert jb.is_finished(w.job()) == "Failed"
+    assert jb.interim_of(w.job()) == ("Failed", *jb.BACKOFF_LIMIT_EXCEEDED) and not jb.is_finished(w.job())
     assert w.active() == [] and w.pods()[0].DeletionTimestamp  # its running Pod is deleted
+    assert w.job().Status.Terminating == 1
+    await w.finish(0)  # the Pod stops: then the Job has failed
+    assert jb.is_finished(w.job()) == "Failed" and w.job().Status.Terminating == 0
 
 
 async def test_active_deadline_fails_the_job_and_deletes_its_pods(w: World) -> None:
@@ -259,10 +265,14 @@ async def test_active_deadline_fails_the_job_and_deletes_its_pods(w: World) -> N
     assert not jb.is_finished(w.job())
     await w.later(2)
     j = w.job()
-    assert jb.is_finished(j) == "Failed"
-    assert (j.Status.Conditions or [])[0].Reason == "DeadlineExceeded"
-    assert events(w, "DeadlineExceeded") == ["Job was active longer than specified deadline"]
+    assert [(c.Type, c.Reason) for c in j.Status.Conditions or []] == [("FailureTarget", "DeadlineExceeded")]
     assert not w.active() and all(t.DeletionTimestamp for t in w.pods())
+    assert (j.Status.Terminating, j.Status.Active) == (3, 0)
+    assert events(w, "DeadlineExceeded") == []  # not before its Pods have stopped
+    await w.finish(0)
+    j = w.job()
+    assert jb.is_finished(j) == "Failed" and (j.Status.Conditions or [])[-1].Reason == "DeadlineExceeded"
+    assert events(w, "DeadlineExceeded") == ["Job was active longer than specified deadline"]
 
 
 async def test_suspend_and_resume(w: World) -> None:
