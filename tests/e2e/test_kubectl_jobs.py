@@ -114,6 +114,30 @@ def test_failing_job_backs_off_then_reaches_its_backoff_limit(k: Kubectl) -> Non
     assert "Job has reached the specified backoff limit" in k("get", "events", "--field-selector",
                                                               "reason=BackoffLimitExceeded")
 
+BRIEF = """apiVersion: batch/v1
+kind: Job
+metadata:
+  name: brief
+spec:
+  ttlSecondsAfterFinished: 2
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers:
+      - name: brief
+        image: busybox
+        command: ["true"]
+"""
+
+
+def test_finished_job_goes_after_its_ttl(k: Kubectl) -> None:
+    assert k("apply", "-f", "-", input=BRIEF).strip() == "job.batch/brief created"
+    wait_condition(k, "brief")
+    k("wait", "--for=delete", "job/brief", "--timeout=60s", timeout=70)  # (also fine if already gone)
+    assert "brief" not in k("get", "jobs", "-o", "name")
+    wait_for(lambda: not k("get", "pods", "-l", "job-name=brief", "-o", "name").strip(), timeout=60,
+             what="the Job's Pod deleted with it")
+
 
 def test_cronjob_makes_a_job_at_the_next_minute(k: Kubectl) -> None:
     out = k("create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *", "--", "date")

@@ -124,7 +124,10 @@ async def test_a_job_completes_and_its_pod_stays_completed(kc: Kubectl) -> None:
 
 
 async def test_a_failing_job_reaches_its_backoff_limit(kc: Kubectl) -> None:
-    await kc("apply", "-f", str(kc.tmp / "bad.yaml"))
+    _, out, _ = await kc("apply", "-f", str(kc.tmp / "bad.yaml"))
+    assert out.strip() == "job.batch/bad created"
+    _, out, _ = await kc("apply", "-f", str(kc.tmp / "bad.yaml"))
+    assert out.strip() == "job.batch/bad unchanged"  # the generated selector is the server's, not a change
     _, out, _ = await kc("wait", "--for=condition=failed", "job/bad", "--timeout=30s")
     assert out.strip() == "job.batch/bad condition met"
     _, out, _ = await kc("get", "job", "bad", "-o", "jsonpath={.status.conditions[0].reason} {.status.failed}")
