@@ -28,9 +28,6 @@ The key comes back at the next scheduled time (and a Job's change wakes its Cron
 from __future__ import annotations
 
 import datetime as _dt
-import logging
-import time
-from collections.abc import Callable
 
 import msgspec
 
@@ -41,10 +38,7 @@ from shoal.api.types import CronJob, CronJobStatus, Job, JobReference, clone, pa
 from shoal.manager.kube import jobs as jb
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.events import timestamp
-from shoal.manager.kube.objects import KubeObjects
-from shoal.store.objects import Change, ObjectStore
-
-log = logging.getLogger(__name__)
+from shoal.store.objects import Change
 
 KIND = "CronJob"
 API_VERSION = "batch/v1"
@@ -103,9 +97,6 @@ def history_to_delete(jobs: list[Job], kind: str, limit: int) -> list[Job]:
 class CronJobController(wl.WorkloadController):
     name = "cronjobs"
     workers = 1
-
-    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(store, kube, clock)
 
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)

@@ -47,7 +47,6 @@ committed before the sync ends, so the next sync sees it (no expectations are ne
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -65,8 +64,6 @@ from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.events import timestamp
 from shoal.manager.kube.objects import KubeObjects, random_suffix
 from shoal.store.objects import Change, ObjectStore
-
-log = logging.getLogger(__name__)
 
 KIND = "Job"
 API_VERSION = "batch/v1"
