@@ -883,19 +883,123 @@ class ControllerRevision(ObjectMeta):
     Template: PodTemplate = field(default_factory=PodTemplate)
 
 
+# ---------------------------------------------------------------- Kubernetes batch (batch/v1)
+# A Job and a CronJob are plain objects of their own kinds (``jobs``, ``cronjobs``), named in their
+# metadata as ReplicaSets are; a Job's Pod template is a ``PodTemplate``, a CronJob's Job template a
+# ``JobTemplate`` (``manager/kube/jobs.py``, ``cronjobs.py``).
+
+
+class JobCondition(Base, omit_defaults=True):
+    """A condition of a Job: ``Complete``, ``Failed``, ``Suspended`` (Status True, False or Unknown)."""
+
+    Type: str = ""
+    Status: str = ""
+    LastProbeTime: str = ""
+    LastTransitionTime: str = ""
+    Reason: str = ""
+    Message: str = ""
+
+
+class JobSpec(Base):
+    """What a Job runs: ``Completions`` successful Pods (None: a work queue, done once one succeeded and
+    none runs), at most ``Parallelism`` at a time, ``CompletionMode`` NonIndexed or Indexed."""
+
+    Parallelism: int = 1
+    Completions: int | None = 1
+    ActiveDeadlineSeconds: int | None = None
+    BackoffLimit: int = 6
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    ManualSelector: bool | None = None
+    Template: PodTemplate = field(default_factory=PodTemplate)
+    TTLSecondsAfterFinished: int | None = None
+    CompletionMode: str = "NonIndexed"
+    Suspend: bool = False
+    PodReplacementPolicy: str = "TerminatingOrFailed"
+
+
+class BatchJobStatus(Base):
+    """A Job's status (``JobStatus`` is Swarm's job run)."""
+
+    Conditions: list[JobCondition] | None = None
+    StartTime: str = ""
+    CompletionTime: str = ""
+    Active: int = 0
+    Succeeded: int = 0
+    Failed: int = 0
+    Ready: int = 0
+    Terminating: int = 0
+    CompletedIndexes: str = ""
+    # The ended Pods (IDs) already counted in Succeeded/Failed (the controller's bookkeeping, never shown:
+    # Kubernetes keeps it with a finalizer on each Pod). Only Pods that still exist are listed.
+    Counted: list[str] | None = None
+
+
+class Job(ObjectMeta):
+    """``batch/v1`` Job: runs its template's Pods to completion (``manager/kube/jobs.py``)."""
+
+    ID: str
+    Spec: JobSpec = field(default_factory=JobSpec)
+    Status: BatchJobStatus = field(default_factory=BatchJobStatus)
+
+
+class JobTemplate(Base, omit_defaults=True):
+    """A CronJob's Job template: the labels and annotations of the Jobs made from it, and their spec."""
+
+    Labels: dict[str, str] | None = None
+    Annotations: dict[str, str] | None = None
+    Spec: JobSpec = field(default_factory=JobSpec)
+
+
+class JobReference(Base, omit_defaults=True):
+    """A CronJob's running Job (an entry of ``status.active``)."""
+
+    Name: str = ""
+    Namespace: str = ""
+    ID: str = ""
+    Version: int = 0
+
+
+class CronJobSpec(Base):
+    """``Schedule`` in cron syntax (``api/cron.py``), read in ``TimeZone`` (None: the controller's, UTC)."""
+
+    Schedule: str = ""
+    TimeZone: str | None = None
+    StartingDeadlineSeconds: int | None = None
+    ConcurrencyPolicy: str = "Allow"  # Allow | Forbid | Replace
+    Suspend: bool = False
+    JobTemplate: JobTemplate = field(default_factory=JobTemplate)
+    SuccessfulJobsHistoryLimit: int = 3
+    FailedJobsHistoryLimit: int = 1
+
+
+class CronJobStatus(Base):
+    Active: list[JobReference] | None = None
+    LastScheduleTime: str = ""
+    LastSuccessfulTime: str = ""
+
+
+class CronJob(ObjectMeta):
+    """``batch/v1`` CronJob: makes a Job of its template at each scheduled time (``manager/kube/cronjobs.py``)."""
+
+    ID: str
+    Spec: CronJobSpec = field(default_factory=CronJobSpec)
+    Status: CronJobStatus = field(default_factory=CronJobStatus)
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
-    | ReplicaSet | Deployment | DaemonSet | ControllerRevision
+    | ReplicaSet | Deployment | DaemonSet | ControllerRevision | Job | CronJob
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
                             Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
                             ReplicaSet: "replicasets", Deployment: "deployments",
-                            DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions"}
+                            DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions",
+                            Job: "jobs", CronJob: "cronjobs"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
 META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
-                        "controllerrevisions"})
+                        "controllerrevisions", "jobs", "cronjobs"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
-META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets"})
+META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets", "jobs", "cronjobs"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

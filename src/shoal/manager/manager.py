@@ -32,10 +32,12 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.cronjobs import CronJobController
 from shoal.manager.kube.daemonsets import DaemonSetController
 from shoal.manager.kube.deployments import DeploymentController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
+from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
@@ -97,6 +99,10 @@ class Manager:
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc, self.replicasets, self.deployments, self.daemonsets, self.tainteviction]
+        # batch/v1: Jobs (with the TTL-after-finished rule) and CronJobs.
+        self.jobs = JobController(store, self.kube)
+        self.cronjobs = CronJobController(store, self.kube)
+        self.loops += [self.jobs, self.cronjobs]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

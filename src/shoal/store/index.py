@@ -43,9 +43,9 @@ INDEX_PREFIX = "/shoal/index/"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network's VXLAN ID is kept
 
 NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts",
-                   "replicasets", "deployments", "daemonsets", "controllerrevisions"})
+                   "replicasets", "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs"})
 _META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
-               "controllerrevisions")
+               "controllerrevisions", "jobs", "cronjobs")
 
 
 def name_key(kind: str, name: str) -> str:

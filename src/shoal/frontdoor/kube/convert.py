@@ -54,8 +54,10 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shoal.api import selectors
+from shoal.api import batch, cron, selectors
+from shoal.api import types as core_types
 from shoal.api.errors import FieldCause, Invalid, InvalidArgument
+from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, Event, EventSource, InvolvedObject, Namespace, ServiceAccount
 from shoal.api.meta import ObjectRef, OwnerReference, Version, set_owner_references
 from shoal.api.pod import (
@@ -136,6 +138,9 @@ RESOURCES += ("daemonsets", "controllerrevisions")
 KIND_OF_RESOURCE["daemonsets"] = "DaemonSet"
 KIND_OF_RESOURCE["controllerrevisions"] = "ControllerRevision"
 
+RESOURCES += ("jobs", "cronjobs")  # batch/v1
+KIND_OF_RESOURCE.update({"jobs": "Job", "cronjobs": "CronJob"})
+
 # Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
 FIELDS: dict[str, frozenset[str]] = {
     "pods": frozenset({"metadata.name", "metadata.namespace", "spec.nodeName", "spec.restartPolicy",
@@ -155,6 +160,11 @@ FIELDS: dict[str, frozenset[str]] = {
 }
 FIELDS["daemonsets"] = frozenset({"metadata.name", "metadata.namespace"})
 FIELDS["controllerrevisions"] = frozenset({"metadata.name", "metadata.namespace"})
+
+FIELDS.update({  # batch/v1
+    "jobs": frozenset({"metadata.name", "metadata.namespace", "status.successful"}),
+    "cronjobs": frozenset({"metadata.name", "metadata.namespace"}),
+})
 
 # What a node shows that shoal computes (never written back from a PUT of the node).
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -2568,6 +2578,240 @@ def _controller_revision_to_wire(cr: ControllerRevision) -> dict[str, Any]:
             "data": {"spec": {"template": template}}, "revision": cr.Revision}
 
 
+# ---------------------------------------------------------------- Jobs and CronJobs (batch/v1)
+
+COMPLETION_MODES = ("NonIndexed", "Indexed")
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+CRONJOB_NAME_MAX = 52  # 63 less the 11 characters of a Job's ``-<minutes>`` suffix
+
+
+def _job_spec_to_core(spec: Mapping[str, Any], errs: _Errors, path: str, *, template_meta: bool = True
+                      ) -> core_types.JobSpec:
+    """A Job's spec (or a CronJob's Job template's), defaulted (``SetDefaults_Job``) and validated
+    (``validateJobSpec``); the selector is the one written (``batch.generate_selector`` adds Kubernetes')."""
+    parallelism, completions = _opt_int(spec.get("parallelism")), _opt_int(spec.get("completions"))
+    if parallelism is None and completions is None:
+        parallelism, completions = 1, 1
+    elif parallelism is None:
+        parallelism = 1
+    for key, value in (("parallelism", parallelism), ("completions", completions)):
+        _nonnegative(errs, f"{path}.{key}", value)
+    deadline = _opt_int(spec.get("activeDeadlineSeconds"))
+    if deadline is not None and deadline <= 0:
+        errs.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be greater than or equal to 0"
+                     if deadline < 0 else "must be greater than 0")
+    backoff = _opt_int(spec.get("backoffLimit"))
+    backoff = 6 if backoff is None else backoff
+    _nonnegative(errs, f"{path}.backoffLimit", backoff)
+    ttl = _opt_int(spec.get("ttlSecondsAfterFinished"))
+    _nonnegative(errs, f"{path}.ttlSecondsAfterFinished", ttl)
+    mode = _str(spec.get("completionMode")) or "NonIndexed"
+    if mode not in COMPLETION_MODES:
+        errs.unsupported(f"{path}.completionMode", mode, COMPLETION_MODES)
+    elif mode == "Indexed" and completions is None:
+        errs.required(f"{path}.completions", "when completion mode is Indexed")
+    manual = _opt_bool(spec.get("manualSelector"))
+    selector = _selector_to_core(spec.get("selector"), errs, f"{path}.selector")
+    raw = _dict(spec.get("template"))
+    md = _dict(raw.get("metadata"))
+    labels, annotations = _str_map(md.get("labels")), _str_map(md.get("annotations"))
+    if labels:
+        _validate_labels(errs, labels, f"{path}.template.metadata.labels")
+    if annotations:
+        _validate_annotations(errs, annotations, f"{path}.template.metadata.annotations")
+    pod_spec = _dict(raw.get("spec"))
+    core = task_spec_to_core(pod_spec, name="", errs=errs, path=f"{path}.template.spec")
+    policy = _str(pod_spec.get("restartPolicy")) or "Always"
+    if policy not in JOB_RESTART_POLICIES and policy in RESTART_POLICIES:
+        errs.unsupported(f"{path}.template.spec.restartPolicy", policy, JOB_RESTART_POLICIES)
+    replacement = _str(spec.get("podReplacementPolicy")) or "TerminatingOrFailed"
+    return core_types.JobSpec(
+        Parallelism=parallelism, Completions=completions, ActiveDeadlineSeconds=deadline, BackoffLimit=backoff,
+        Selector=selector or LabelSelectorSpec(), ManualSelector=manual,
+        Template=PodTemplate(Labels=labels, Annotations=annotations, Spec=core), TTLSecondsAfterFinished=ttl,
+        CompletionMode=mode, Suspend=spec.get("suspend") is True, PodReplacementPolicy=replacement)
+
+
+def _job_selector_matches(errs: _Errors, spec: core_types.JobSpec, path: str, required: bool) -> None:
+    sel = spec.Selector
+    if not sel.MatchLabels and not sel.MatchExpressions:
+        if required:
+            errs.required(f"{path}.selector")
+        return
+    exprs = [{"key": e.Key, "operator": e.Operator, "values": list(e.Values or [])} for e in sel.MatchExpressions or []]
+    try:
+        matches = selectors.selector_from_spec(sel.MatchLabels, exprs).matches(spec.Template.Labels or {})
+    except selectors.SelectorError:
+        return
+    if not matches:
+        errs.invalid(f"{path}.template.metadata.labels", _go_string_map(spec.Template.Labels),
+                     "`selector` does not match template `labels`")
+
+
+def _job_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.Job:
+    """A Job, defaulted, given Kubernetes' generated selector unless ``manualSelector`` (with a new uid
+    when the written object has none: a create), and validated (``ValidateJob``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _job_spec_to_core(_dict(obj.get("spec")), errs, "spec")
+    job = core_types.Job(ID="", Name=meta.name, Labels=meta.labels, Spec=spec)
+    _object_base(job, meta)
+    job.ID = job.ID or new_id()
+    batch.generate_selector(job)
+    _job_selector_matches(errs, job.Spec, "spec", required=True)
+    errs.check("Job", meta.shown_name)
+    return job
+
+
+def _job_condition_wire(c: core_types.JobCondition) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": c.Type, "status": c.Status, "lastProbeTime": _ts(c.LastProbeTime),
+                         "lastTransitionTime": _ts(c.LastTransitionTime)}
+    if c.Reason:
+        d["reason"] = c.Reason
+    if c.Message:
+        d["message"] = c.Message
+    return d
+
+
+def _job_spec_wire(s: core_types.JobSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {"parallelism": s.Parallelism}
+    if s.Completions is not None:
+        spec["completions"] = s.Completions
+    if s.ActiveDeadlineSeconds is not None:
+        spec["activeDeadlineSeconds"] = s.ActiveDeadlineSeconds
+    spec["backoffLimit"] = s.BackoffLimit
+    if s.Selector.MatchLabels or s.Selector.MatchExpressions:
+        spec["selector"] = _selector_wire(s.Selector)
+    if s.ManualSelector is not None:
+        spec["manualSelector"] = s.ManualSelector
+    spec["template"] = _template_wire(s.Template)
+    if s.TTLSecondsAfterFinished is not None:
+        spec["ttlSecondsAfterFinished"] = s.TTLSecondsAfterFinished
+    spec["completionMode"] = s.CompletionMode
+    spec["suspend"] = s.Suspend
+    spec["podReplacementPolicy"] = s.PodReplacementPolicy
+    return spec
+
+
+def _job_to_wire(job: core_types.Job) -> dict[str, Any]:
+    st = job.Status
+    status: dict[str, Any] = {}
+    if st.Conditions:
+        status["conditions"] = [_job_condition_wire(c) for c in st.Conditions]
+    if st.StartTime:
+        status["startTime"] = _ts(st.StartTime)
+    if st.CompletionTime:
+        status["completionTime"] = _ts(st.CompletionTime)
+    for key, value in (("active", st.Active), ("succeeded", st.Succeeded), ("failed", st.Failed)):
+        if value:
+            status[key] = value
+    if st.CompletedIndexes:
+        status["completedIndexes"] = st.CompletedIndexes
+    if st.StartTime or st.Conditions:
+        status["terminating"] = st.Terminating
+        status["uncountedTerminatedPods"] = {}
+        status["ready"] = st.Ready
+    return {"kind": "Job", "apiVersion": "batch/v1",
+            "metadata": _wire_meta(job, name=job.Name, labels=job.Labels, namespaced=True, generation=True),
+            "spec": _job_spec_wire(job.Spec), "status": status}
+
+
+def _cron_job_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.CronJob:
+    """A CronJob, defaulted (``SetDefaults_CronJob``) and validated (``ValidateCronJob``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    if len(meta.name) > CRONJOB_NAME_MAX:
+        errs.invalid("metadata.name", meta.name, f"must be no more than {CRONJOB_NAME_MAX} characters")
+    spec = _dict(obj.get("spec"))
+    schedule = _str(spec.get("schedule"))
+    if not schedule:
+        errs.required("spec.schedule")
+    elif "TZ=" in schedule:
+        errs.invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
+    else:
+        try:
+            cron.parse(schedule)
+        except cron.CronError as e:
+            errs.invalid("spec.schedule", schedule, str(e))
+    tz = spec.get("timeZone")
+    zone = tz if isinstance(tz, str) else None
+    if zone is not None:
+        try:
+            cron.zone(zone or "-")
+        except cron.CronError as e:
+            errs.invalid("spec.timeZone", zone, str(e))
+    deadline = _opt_int(spec.get("startingDeadlineSeconds"))
+    _nonnegative(errs, "spec.startingDeadlineSeconds", deadline)
+    policy = _str(spec.get("concurrencyPolicy")) or "Allow"
+    if policy not in CONCURRENCY_POLICIES:
+        errs.unsupported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES)
+    ok, failed = _opt_int(spec.get("successfulJobsHistoryLimit")), _opt_int(spec.get("failedJobsHistoryLimit"))
+    ok, failed = 3 if ok is None else ok, 1 if failed is None else failed
+    _nonnegative(errs, "spec.successfulJobsHistoryLimit", ok)
+    _nonnegative(errs, "spec.failedJobsHistoryLimit", failed)
+    raw_tpl = _dict(spec.get("jobTemplate"))
+    tmd = _dict(raw_tpl.get("metadata"))
+    t_labels, t_annotations = _str_map(tmd.get("labels")), _str_map(tmd.get("annotations"))
+    if t_labels:
+        _validate_labels(errs, t_labels, "spec.jobTemplate.metadata.labels")
+    if t_annotations:
+        _validate_annotations(errs, t_annotations, "spec.jobTemplate.metadata.annotations")
+    job_spec = _job_spec_to_core(_dict(raw_tpl.get("spec")), errs, "spec.jobTemplate.spec")
+    _job_selector_matches(errs, job_spec, "spec.jobTemplate.spec", required=False)
+    errs.check("CronJob", meta.shown_name)
+    cj = core_types.CronJob(ID="", Name=meta.name, Labels=meta.labels, Spec=core_types.CronJobSpec(
+        Schedule=schedule, TimeZone=zone, StartingDeadlineSeconds=deadline, ConcurrencyPolicy=policy,
+        Suspend=spec.get("suspend") is True, SuccessfulJobsHistoryLimit=ok, FailedJobsHistoryLimit=failed,
+        JobTemplate=core_types.JobTemplate(Labels=t_labels, Annotations=t_annotations, Spec=job_spec)))
+    _object_base(cj, meta)
+    return cj
+
+
+def _cron_job_to_wire(cj: core_types.CronJob) -> dict[str, Any]:
+    s = cj.Spec
+    tpl_md: dict[str, Any] = {"creationTimestamp": None}
+    if s.JobTemplate.Labels:
+        tpl_md["labels"] = _sorted(s.JobTemplate.Labels)
+    if s.JobTemplate.Annotations:
+        tpl_md["annotations"] = _sorted(s.JobTemplate.Annotations)
+    spec: dict[str, Any] = {"schedule": s.Schedule}
+    if s.TimeZone is not None:
+        spec["timeZone"] = s.TimeZone
+    if s.StartingDeadlineSeconds is not None:
+        spec["startingDeadlineSeconds"] = s.StartingDeadlineSeconds
+    spec["concurrencyPolicy"] = s.ConcurrencyPolicy
+    spec["suspend"] = s.Suspend
+    spec["jobTemplate"] = {"metadata": tpl_md, "spec": _job_spec_wire(s.JobTemplate.Spec)}
+    spec["successfulJobsHistoryLimit"] = s.SuccessfulJobsHistoryLimit
+    spec["failedJobsHistoryLimit"] = s.FailedJobsHistoryLimit
+    st = cj.Status
+    status: dict[str, Any] = {}
+    if st.Active:
+        status["active"] = [{"kind": "Job", "namespace": r.Namespace, "name": r.Name, "uid": r.ID,
+                             "apiVersion": "batch/v1", "resourceVersion": str(r.Version)} for r in st.Active]
+    if st.LastScheduleTime:
+        status["lastScheduleTime"] = _ts(st.LastScheduleTime)
+    if st.LastSuccessfulTime:
+        status["lastSuccessfulTime"] = _ts(st.LastSuccessfulTime)
+    return {"kind": "CronJob", "apiVersion": "batch/v1",
+            "metadata": _wire_meta(cj, name=cj.Name, labels=cj.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+def _validate_job_update(errs: _Errors, cur: core_types.Job, new: core_types.Job) -> None:
+    """``ValidateJobSpecUpdate``: the selector, the completion mode and (but while suspended) the
+    template never change."""
+    if new.Spec.Selector != cur.Spec.Selector:
+        errs.invalid("spec.selector", _GoValue(_go_selector(new.Spec.Selector)), "field is immutable")
+    if new.Spec.CompletionMode != cur.Spec.CompletionMode:
+        errs.invalid("spec.completionMode", new.Spec.CompletionMode, "field is immutable")
+    if new.Spec.Completions != cur.Spec.Completions and new.Spec.CompletionMode != "Indexed":
+        errs.invalid("spec.completions", new.Spec.Completions, "field is immutable")
+    if new.Spec.Template != cur.Spec.Template and not cur.Spec.Suspend:
+        errs.invalid("spec.template", _GoValue("core.PodTemplateSpec{...}"), "field is immutable")
+
+
 # ---------------------------------------------------------------- updates
 
 IMMUTABLE_SET = "field is immutable when `immutable` is set"
@@ -2610,6 +2854,10 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
         if new.Template != cur.Template:
             errs.invalid("data", _GoValue("runtime.RawExtension{…}"), "field is immutable")
         errs.check("ControllerRevision", cur.Name)
+
+    elif resource == "jobs":
+        _validate_job_update(errs, cur, new)
+        errs.check("Job", cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2691,6 +2939,8 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         return str(core_obj.Phase or ACTIVE)
     if resource == "replicasets":
         return str(core_obj.Status.Replicas)  # status.replicas
+    if resource == "jobs":
+        return str(core_obj.Status.Succeeded)  # status.successful
     return "true" if core_obj.Spec.Availability != "active" else "false"  # nodes: spec.unschedulable
 
 
@@ -2723,6 +2973,11 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _daemon_set_to_core(obj, namespace)
     if resource == "controllerrevisions":
         return _controller_revision_to_core(obj, namespace)
+
+    if resource == "jobs":
+        return _job_to_core(obj, namespace)
+    if resource == "cronjobs":
+        return _cron_job_to_core(obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -2752,4 +3007,9 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _daemon_set_to_wire(core_obj)
     if resource == "controllerrevisions":
         return _controller_revision_to_wire(core_obj)
+
+    if resource == "jobs":
+        return _job_to_wire(core_obj)
+    if resource == "cronjobs":
+        return _cron_job_to_wire(core_obj)
     raise ValueError(f"no conversion for {resource}")

@@ -120,6 +120,15 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=(Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1"),
                       Subresource("status", "ReplicaSet", STATUS_VERBS, group="apps")),
         list_kind="ReplicaSetList", wire_type=wire.ReplicaSet, list_type=wire.ReplicaSetList),
+    Resource(
+        group="batch", version="v1", resource="jobs", kind="Job", singular="job", namespaced=True, verbs=READ_WRITE,
+        short_names=(), categories=("all",), subresources=(Subresource("status", "Job", STATUS_VERBS, group="batch"),),
+        list_kind="JobList", wire_type=wire.Job, list_type=wire.JobList),
+    Resource(
+        group="batch", version="v1", resource="cronjobs", kind="CronJob", singular="cronjob", namespaced=True,
+        verbs=READ_WRITE, short_names=("cj",), categories=("all",),
+        subresources=(Subresource("status", "CronJob", STATUS_VERBS, group="batch"),),
+        list_kind="CronJobList", wire_type=wire.CronJob, list_type=wire.CronJobList),
 )
 # apps/v1 DaemonSets and their ControllerRevisions.
 RESOURCES += (

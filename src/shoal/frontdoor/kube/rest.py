@@ -54,6 +54,8 @@ CORE_KIND = {"pods": "tasks", "configmaps": "configs", "secrets": "secrets", "ev
 CORE_KIND["daemonsets"] = "daemonsets"
 CORE_KIND["controllerrevisions"] = "controllerrevisions"
 
+CORE_KIND.update({"jobs": "jobs", "cronjobs": "cronjobs"})  # batch/v1
+
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
 # Metadata the server keeps whatever a write says (the core's own fields of every object).

@@ -556,6 +556,85 @@ def controllerrevision_cells(cr: Obj, now: dt.datetime) -> tuple[list[Any], list
 PRINTERS["controllerrevisions"] = (CONTROLLERREVISION_COLUMNS, controllerrevision_cells)
 
 
+# ---------------------------------------------------------------- batch/v1 (kube 1.33's printers: Status first)
+
+JOB_COLUMNS = [
+    NAME,
+    _column("Status", "Status of the job."),
+    _column("Completions", "The number of pods which reached phase Succeeded. The value increases monotonically "
+                           "for a given spec. However, it may decrease in reaction to scale down of elastic "
+                           "indexed jobs."),
+    _column("Duration", "Time required to complete the job."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that should match the pod count.", 1),
+]
+CRONJOB_COLUMNS = [
+    NAME,
+    _column("Schedule", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+    _column("Timezone", "The time zone name for the given schedule."),
+    _column("Suspend", "This flag tells the controller to suspend subsequent executions.", type_="boolean"),
+    _column("Active", "A list of pointers to currently running jobs.", type_="integer"),
+    _column("Last Schedule", "Information when was the last time the job was successfully scheduled."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that should match the pod count.", 1),
+]
+
+
+def _has_condition(obj: Obj, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in _get(obj, "status", "conditions") or [] if isinstance(c, dict))
+
+
+def job_cells(job: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A job's NAME STATUS COMPLETIONS DURATION AGE CONTAINERS IMAGES SELECTOR."""
+    status = job.get("status") or {}
+    succeeded = status.get("succeeded") or 0
+    completions = _get(job, "spec", "completions")
+    if completions is not None:
+        done = f"{succeeded}/{completions}"
+    else:
+        parallelism = _get(job, "spec", "parallelism") or 0
+        done = f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
+    started, finished = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = ""
+    if started is not None:
+        duration = human_duration(((finished or now) - started).total_seconds())
+    if _has_condition(job, "Complete"):
+        state = "Complete"
+    elif _has_condition(job, "Failed"):
+        state = "Failed"
+    elif _get(job, "metadata", "deletionTimestamp"):
+        state = "Terminating"
+    elif _has_condition(job, "Suspended"):
+        state = "Suspended"
+    elif _has_condition(job, "FailureTarget"):
+        state = "FailureTarget"
+    else:
+        state = "Running"
+    return [_get(job, "metadata", "name"), state, done, duration, _age(job, now), *_template_cells(job)], None
+
+
+def cronjob_cells(cj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A cron job's NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE CONTAINERS IMAGES SELECTOR."""
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    tpl = (spec.get("jobTemplate") or {}).get("spec") or {}
+    containers = _get(tpl, "template", "spec", "containers") or []
+    return [_get(cj, "metadata", "name"), spec.get("schedule") or "",
+            spec.get("timeZone") if spec.get("timeZone") is not None else "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []),
+            since(last, now) if last else "<none>",
+            _age(cj, now), ",".join(str(c.get("name", "")) for c in containers),
+            ",".join(str(c.get("image", "")) for c in containers), format_selector(tpl.get("selector"))], None
+
+
+PRINTERS.update({"jobs": (JOB_COLUMNS, job_cells), "cronjobs": (CRONJOB_COLUMNS, cronjob_cells)})
+
+
 def _default_cells(obj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
     return [_get(obj, "metadata", "name"), _age(obj, now)], None
 

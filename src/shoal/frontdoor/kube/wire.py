@@ -1818,6 +1818,190 @@ class ControllerRevisionList(Base, kw_only=True):
 
 
 
+
+# ---------------------------------------------------------------------------------------------------
+# batch/v1: Jobs and CronJobs
+
+
+class JobCondition(Base, kw_only=True):
+    """JobCondition describes current state of a job."""
+
+    type: Annotated[str | None, doc("Type of job condition, Complete or Failed.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastProbeTime: Annotated[Time | None, doc("Last time the condition was checked.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "Last time the condition transit from one status to another.")] = None
+    reason: Annotated[str | None, doc("(brief) reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("Human readable message indicating details about last transition.")] = None
+
+
+class JobSpec(Base, kw_only=True):
+    """JobSpec describes how the job execution will look like."""
+
+    parallelism: Annotated[int | None, doc(
+        "Specifies the maximum desired number of pods the job should run at any given time.")] = None
+    completions: Annotated[int | None, doc(
+        "Specifies the desired number of successfully finished pods the job should be run with.")] = None
+    activeDeadlineSeconds: Annotated[int | None, doc(
+        "Specifies the duration in seconds relative to the startTime that the job may be continuously active "
+        "before the system tries to terminate it; value must be positive integer.")] = None
+    podFailurePolicy: Annotated[dict[str, Any] | None, doc(
+        "Specifies the policy of handling failed pods (accepted, not applied by shoal).")] = None
+    successPolicy: Annotated[dict[str, Any] | None, doc(
+        "successPolicy specifies the policy when the Job can be declared as succeeded (accepted, not applied by "
+        "shoal).")] = None
+    backoffLimit: Annotated[int | None, doc(
+        "Specifies the number of retries before marking this job failed. Defaults to 6")] = None
+    backoffLimitPerIndex: Annotated[int | None, doc(
+        "Specifies the limit for the number of retries within an index before marking this index as failed.")] \
+        = None
+    maxFailedIndexes: Annotated[int | None, doc(
+        "Specifies the maximal number of failed indexes before marking the Job as failed.")] = None
+    selector: Annotated[LabelSelector | None, doc(
+        "A label query over pods that should match the pod count.")] = None
+    manualSelector: Annotated[bool | None, doc(
+        "manualSelector controls generation of pod labels and pod selectors.")] = None
+    template: Annotated[PodTemplateSpec | None, doc(
+        "Describes the pod that will be created when executing a job.")] = None
+    ttlSecondsAfterFinished: Annotated[int | None, doc(
+        "ttlSecondsAfterFinished limits the lifetime of a Job that has finished execution (either Complete or "
+        "Failed).")] = None
+    completionMode: Annotated[str | None, doc(
+        "completionMode specifies how Pod completions are tracked. It can be `NonIndexed` (default) or "
+        "`Indexed`.")] = None
+    suspend: Annotated[bool | None, doc(
+        "suspend specifies whether the Job controller should create Pods or not.")] = None
+    podReplacementPolicy: Annotated[str | None, doc(
+        "podReplacementPolicy specifies when to create replacement Pods.")] = None
+    managedBy: Annotated[str | None, doc(
+        "ManagedBy field indicates the controller that manages a Job.")] = None
+
+
+class UncountedTerminatedPods(Base, kw_only=True):
+    """UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted in Job status
+    counters."""
+
+    succeeded: Annotated[list[str] | None, doc("succeeded holds UIDs of succeeded Pods.")] = None
+    failed: Annotated[list[str] | None, doc("failed holds UIDs of failed Pods.")] = None
+
+
+class JobStatus(Base, kw_only=True):
+    """JobStatus represents the current state of a Job."""
+
+    conditions: Annotated[list[JobCondition] | None, doc(
+        "The latest available observations of an object's current state.", x_kubernetes_list_type="atomic",
+        x_kubernetes_patch_merge_key="type", x_kubernetes_patch_strategy="merge")] = None
+    startTime: Annotated[Time | None, doc(
+        "Represents time when the job controller started processing a job.")] = None
+    completionTime: Annotated[Time | None, doc("Represents time when the job was completed.")] = None
+    active: Annotated[int | None, doc("The number of pending and running pods which are not terminating.")] = None
+    succeeded: Annotated[int | None, doc("The number of pods which reached phase Succeeded.")] = None
+    failed: Annotated[int | None, doc("The number of pods which reached phase Failed.")] = None
+    terminating: Annotated[int | None, doc(
+        "The number of pods which are terminating (in phase Pending or Running and have a deletionTimestamp).")] \
+        = None
+    completedIndexes: Annotated[str | None, doc(
+        "completedIndexes holds the completed indexes when .spec.completionMode = \"Indexed\" in a text "
+        "format.")] = None
+    failedIndexes: Annotated[str | None, doc(
+        "FailedIndexes holds the failed indexes when spec.backoffLimitPerIndex is set.")] = None
+    uncountedTerminatedPods: Annotated[UncountedTerminatedPods | None, doc(
+        "uncountedTerminatedPods holds the UIDs of Pods that have terminated but the job controller hasn't yet "
+        "accounted for in the status counters.")] = None
+    ready: Annotated[int | None, doc("The number of active pods which have a Ready condition.")] = None
+
+
+class Job(Base, kw_only=True):
+    """Job represents the configuration of a single job."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[JobSpec | None, doc("Specification of the desired behavior of a job.")] = None
+    status: Annotated[JobStatus | None, doc("Current status of a job.")] = None
+
+
+class JobList(Base, kw_only=True):
+    """JobList is a collection of jobs."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Job] | None, doc("items is the list of Jobs.")] = None
+
+
+class JobTemplateSpec(Base, kw_only=True):
+    """JobTemplateSpec describes the data a Job should have when created from a template"""
+
+    metadata: Annotated[ObjectMeta | None, doc(
+        "Standard object's metadata of the jobs created from this template.")] = None
+    spec: Annotated[JobSpec | None, doc("Specification of the desired behavior of the job.")] = None
+
+
+class CronJobSpec(Base, kw_only=True):
+    """CronJobSpec describes how the job execution will look like and when it will actually run."""
+
+    schedule: Annotated[str | None, doc(
+        "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.")] = None
+    timeZone: Annotated[str | None, doc("The time zone name for the given schedule.")] = None
+    startingDeadlineSeconds: Annotated[int | None, doc(
+        "Optional deadline in seconds for starting the job if it misses scheduled time for any reason.")] = None
+    concurrencyPolicy: Annotated[str | None, doc(
+        "Specifies how to treat concurrent executions of a Job. Valid values are: \"Allow\" (default), "
+        "\"Forbid\", \"Replace\"")] = None
+    suspend: Annotated[bool | None, doc(
+        "This flag tells the controller to suspend subsequent executions, it does not apply to already started "
+        "executions.  Defaults to false.")] = None
+    jobTemplate: Annotated[JobTemplateSpec | None, doc(
+        "Specifies the job that will be created when executing a CronJob.")] = None
+    successfulJobsHistoryLimit: Annotated[int | None, doc(
+        "The number of successful finished jobs to retain. Value must be non-negative integer. Defaults to 3.")] \
+        = None
+    failedJobsHistoryLimit: Annotated[int | None, doc(
+        "The number of failed finished jobs to retain. Value must be non-negative integer. Defaults to 1.")] = None
+
+
+class CronJobStatus(Base, kw_only=True):
+    """CronJobStatus represents the current state of a cron job."""
+
+    active: Annotated[list[ObjectReference] | None, atomic_list(
+        "A list of pointers to currently running jobs.")] = None
+    lastScheduleTime: Annotated[Time | None, doc(
+        "Information when was the last time the job was successfully scheduled.")] = None
+    lastSuccessfulTime: Annotated[Time | None, doc(
+        "Information when was the last time the job successfully completed.")] = None
+
+
+class CronJob(Base, kw_only=True):
+    """CronJob represents the configuration of a single cron job."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[CronJobSpec | None, doc(
+        "Specification of the desired behavior of a cron job, including the schedule.")] = None
+    status: Annotated[CronJobStatus | None, doc("Current status of a cron job.")] = None
+
+
+class CronJobList(Base, kw_only=True):
+    """CronJobList is a collection of cron jobs."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[CronJob] | None, doc("items is the list of CronJobs.")] = None
+
+
+BATCH_V1: tuple[type[Base], ...] = (
+    JobCondition, JobSpec, UncountedTerminatedPods, JobStatus, Job, JobList, JobTemplateSpec, CronJobSpec,
+    CronJobStatus, CronJob, CronJobList,
+)
+
+
 # The meta/v1 shapes (the rest are core/v1, but Eviction, which is policy/v1): openapi.py names them.
 META_V1: tuple[type[Base], ...] = (
     OwnerReference, ManagedFieldsEntry, ObjectMeta, ListMeta, LabelSelectorRequirement, LabelSelector,

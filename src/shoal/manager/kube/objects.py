@@ -80,7 +80,7 @@ from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
 NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
-                        "daemonsets", "controllerrevisions"})
+                        "daemonsets", "controllerrevisions", "jobs", "cronjobs"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -89,12 +89,14 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
                "replicasets": "replicasets.apps", "deployments": "deployments.apps",
-               "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps"}
+               "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps",
+               "jobs": "jobs.batch", "cronjobs": "cronjobs.batch"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
              "replicasets": "ReplicaSet", "deployments": "Deployment",
-             "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision"}
+             "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision", "jobs": "Job",
+             "cronjobs": "CronJob"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -123,7 +125,7 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments", "daemonsets", "controllerrevisions") or \
+                                "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs") or \
         not obj.Spec.Name else obj.Spec.Name
 
 

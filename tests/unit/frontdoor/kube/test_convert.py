@@ -23,9 +23,11 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerStatus,
     ControllerRevision,
+    CronJob,
     DaemonSet,
     Deployment,
     EngineDescription,
+    Job,
     LastTermination,
     Node,
     NodeDescription,
@@ -865,7 +867,9 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
         "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"}),
         "daemonsets": DaemonSet(ID="ds", Name="agent", Namespace="default", Labels={"b": "1", "a": "2"}),
         "controllerrevisions": ControllerRevision(ID="cr", Name="agent-1", Namespace="default", Revision=1,
-                                                  Labels={"b": "1", "a": "2"})}
+                                                  Labels={"b": "1", "a": "2"}),
+        "jobs": Job(ID="j", Name="pi", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "cronjobs": CronJob(ID="cj", Name="tick", Namespace="default", Annotations={"b": "1", "a": "2"})}
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
