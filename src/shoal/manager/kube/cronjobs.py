@@ -203,7 +203,7 @@ class CronJobController(wl.WorkloadController):
         await self._record(cj, "SuccessfulDelete", f"Deleted job {name}", now)
 
     async def _record(self, cj: CronJob, reason: str, message: str, now: float, type_: str = "Normal") -> None:
-        await jb.record(self.kube, cj, KIND, COMPONENT, reason, message, now, type_)
+        await wl.record(self.kube, cj, KIND, COMPONENT, reason, message, now, type_, jb.API_VERSION)
 
     async def _write_status(self, cj: CronJob, status: CronJobStatus) -> None:
         if status == cj.Status:

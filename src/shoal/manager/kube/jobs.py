@@ -55,8 +55,6 @@ import msgspec
 
 from shoal.api import batch
 from shoal.api.errors import AlreadyExists, NotFound
-from shoal.api.ids import new_id
-from shoal.api.kube import Event, EventSource, InvolvedObject
 from shoal.api.meta import ObjectRef, OwnerReference, owner_references
 from shoal.api.states import TaskState
 from shoal.api.types import BatchJobStatus, Job, JobCondition, Task, clone, parse_ts
@@ -71,7 +69,7 @@ COMPONENT = "job-controller"
 BURST = 500
 MAX_GENERATED_BASE = 58
 BACKOFF_BASE = 10.0  # seconds: the first failed Pod's back-off
-BACKOFF_MAX = 360.0  # six minutes
+BACKOFF_MAX = 600.0  # the job controller's MaxJobPodFailureBackOff (10 min; its docs still say six)
 
 BACKOFF_LIMIT_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -246,22 +244,6 @@ def new_pod(job: Job, index: int | None = None) -> Task:
              Annotations=annotations or None, Spec=spec, Owner=ObjectRef())
     t.OwnerReferences = [batch_ref(KIND, job)]
     return t
-
-
-async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
-                 type_: str = "Normal") -> None:
-    """Write an event about a Job or a CronJob (best effort), named ``<object>.<hex nanoseconds>`` by the
-    real clock, as Kubernetes names events (unique even when ``now`` is a test's frozen clock)."""
-    ts = timestamp(now)
-    ev = Event(ID=new_id(), Name=f"{obj.Name}.{time.time_ns():x}", Namespace=obj.Namespace,
-               InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
-                                             APIVersion=API_VERSION),
-               Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
-               FirstTimestamp=ts, LastTimestamp=ts)
-    try:
-        await kube.create(ev)
-    except Exception:
-        return
 
 
 # ---------------------------------------------------------------- the controller
@@ -502,7 +484,7 @@ class JobController(wl.WorkloadController):
         await self._record(job, "SuccessfulDelete", f"Deleted pod: {t.Name}", self.clock())
 
     async def _record(self, job: Job, reason: str, message: str, now: float, type_: str = "Normal") -> None:
-        await record(self.kube, job, KIND, COMPONENT, reason, message, now, type_)
+        await wl.record(self.kube, job, KIND, COMPONENT, reason, message, now, type_, API_VERSION)
 
     async def _write_status(self, job: Job, status: BatchJobStatus) -> None:
         if status == job.Status:

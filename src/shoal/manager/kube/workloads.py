@@ -237,13 +237,25 @@ def condition(kind: str, status: str, reason: str, message: str, now: float) -> 
 # ---------------------------------------------------------------- events
 
 
+_last_event_ns = 0
+
+
+def event_name(obj_name: str) -> str:
+    """``<object>.<hex nanoseconds>``, as Kubernetes' event recorder names events, by the real clock and
+    never the same twice in this process (a test's frozen clock, or two events in one nanosecond, would
+    otherwise give two events one name and lose the second)."""
+    global _last_event_ns
+    _last_event_ns = max(time.time_ns(), _last_event_ns + 1)
+    return f"{obj_name}.{_last_event_ns:x}"
+
+
 async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
-                 type_: str = "Normal") -> None:
+                 type_: str = "Normal", api_version: str = "apps/v1") -> None:
     """Write an event about a workload (best effort: a namespace going away refuses it)."""
     ts = timestamp(now)
-    ev = Event(ID=new_id(), Name=f"{obj.Name}.{int(now * 1e9):x}", Namespace=obj.Namespace,
+    ev = Event(ID=new_id(), Name=event_name(obj.Name), Namespace=obj.Namespace,
                InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
-                                             APIVersion="apps/v1"),
+                                             APIVersion=api_version),
                Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
                FirstTimestamp=ts, LastTimestamp=ts)
     try:

@@ -132,8 +132,8 @@ def test_wanted_active_completions_and_parallelism() -> None:
 
 
 def test_backoff_doubles_from_ten_seconds_up_to_six_minutes() -> None:
-    assert [jb.backoff_delay(n) for n in range(0, 8)] == [0, 10, 20, 40, 80, 160, 320, 360]
-    assert jb.backoff_delay(100) == 360
+    assert [jb.backoff_delay(n) for n in range(0, 8)] == [0, 10, 20, 40, 80, 160, 320, 600]
+    assert jb.backoff_delay(100) == 600  # MaxJobPodFailureBackOff, 10 min
 
 
 def test_completed_indexes_are_written_as_runs() -> None:
