@@ -30,7 +30,7 @@ from shoal.frontdoor.kube.rest import check_kind
 from shoal.nodeapi import NodeAPI
 
 # The resources whose objects make Pods (the core makes them as their controllers would).
-MAKE_PODS = frozenset({"pods", "replicasets", "deployments"})
+MAKE_PODS = frozenset({"pods", "replicasets", "deployments", "daemonsets", "jobs"})
 
 
 def documents(body: Any) -> list[dict[str, Any]]:

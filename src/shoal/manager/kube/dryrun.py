@@ -5,7 +5,10 @@ Each object gives its Pods as its controller would make them: a Pod is itself (i
 resolved to the node's ID, as ``KubeObjects.create`` ties it); a ReplicaSet gives ``replicas`` Pods
 of its template (``replicasets.new_pod``); a Deployment gives the Pods of the ReplicaSet its
 controller would make first (the template with its ``pod-template-hash`` label, ``replicas`` of
-them). Objects that make no Pods are left out. ``KubeObjects.plan_pods`` is the entry: it checks
+them); a DaemonSet gives one Pod for each node that should run one (``daemonsets.eligibility``, its
+Pod tied to that node by the required node affinity the controller writes); a Job gives the Pods it
+starts with (``min(parallelism, completions)``, each with its completion index when Indexed).
+Objects that make no Pods are left out. ``KubeObjects.plan_pods`` is the entry: it checks
 first that their namespaces exist and are active, as a create would (a namespace the same manifest
 makes counts as existing).
 
@@ -27,7 +30,9 @@ from shoal.api.control import PodPlan
 from shoal.api.ids import new_id
 from shoal.api.kube import Namespace
 from shoal.api.meta import normalize_owners
-from shoal.api.types import Deployment, Node, ReplicaSet, ReplicaSetSpec, Task, clone
+from shoal.api.types import DaemonSet, Deployment, Job, Node, ReplicaSet, ReplicaSetSpec, Task, clone
+from shoal.manager.kube import daemonsets as ds_
+from shoal.manager.kube import jobs as jobs_
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.replicasets import new_pod
 from shoal.manager.scheduler.poddryrun import NewPod, plan_pods
@@ -35,8 +40,8 @@ from shoal.store.objects import ObjectStore
 
 
 def makes_pods(obj: Any) -> bool:
-    """Whether the object is of a kind that makes Pods (a Pod, a ReplicaSet, a Deployment)."""
-    return isinstance(obj, Task | ReplicaSet | Deployment)
+    """Whether the object is of a kind that makes Pods (a Pod, a ReplicaSet, a Deployment, a DaemonSet, a Job)."""
+    return isinstance(obj, Task | ReplicaSet | Deployment | DaemonSet | Job)
 
 
 def pods_of(obj: Any, index: int = 0, nodes: Iterable[Node] = ()) -> list[NewPod]:
@@ -55,7 +60,40 @@ def pods_of(obj: Any, index: int = 0, nodes: Iterable[Node] = ()) -> list[NewPod
         return _replicas(obj, index)
     if isinstance(obj, Deployment):
         return _replicas(first_replica_set(obj), index)
+    if isinstance(obj, DaemonSet):
+        return _daemon_pods(obj, index, nodes)
+    if isinstance(obj, Job):
+        return _job_pods(obj, index)
     return []
+
+
+def _daemon_pods(d: DaemonSet, index: int, nodes: Iterable[Node]) -> list[NewPod]:
+    d = clone(d)
+    d.ID = d.ID or new_id()
+    hash_ = ds_.revision_hash(d)
+    tolerations = ds_.daemon_tolerations(d.Spec.Template.Spec)
+    names = sorted(nodelabels.node_name(n) for n in nodes if ds_.eligibility(d, n, tolerations)[0])
+    out = []
+    for i, name in enumerate(names):
+        t = ds_.new_pod(d, name, hash_)
+        t.ID = new_id()
+        normalize_owners(t)
+        out.append(NewPod(t, index, i + 1, len(names)))
+    return out
+
+
+def _job_pods(job: Job, index: int) -> list[NewPod]:
+    job = clone(job)
+    job.ID = job.ID or new_id()
+    count = jobs_.wanted_active(job, 0, 0)
+    indexed = job.Spec.CompletionMode == "Indexed"
+    out = []
+    for i in range(count):
+        t = jobs_.new_pod(job, i if indexed else None)
+        t.ID = new_id()
+        normalize_owners(t)
+        out.append(NewPod(t, index, i + 1, count))
+    return out
 
 
 def first_replica_set(d: Deployment) -> ReplicaSet:

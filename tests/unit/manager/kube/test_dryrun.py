@@ -15,18 +15,24 @@ from shoal.api.pod import PodSpecExtra
 from shoal.api.types import (
     ConfigSpec,
     ContainerSpec,
+    DaemonSet,
+    DaemonSetSpec,
     Deployment,
     DeploymentSpec,
+    Job,
+    JobSpec,
     LabelSelectorSpec,
     Node,
     PodTemplate,
     ReplicaSet,
     ReplicaSetSpec,
+    Taint,
     Task,
     TaskSpec,
     clone,
 )
 from shoal.manager.kube import workloads as wl
+from shoal.manager.kube.daemonsets import target_node
 from shoal.manager.kube.deployments import DeploymentController
 from shoal.manager.kube.dryrun import first_replica_set, pods_of
 from shoal.manager.kube.objects import KubeObjects
@@ -129,3 +135,25 @@ def test_replicas_count_as_their_replica_sets() -> None:
     planned = pods_of(deployment(2))
     assert planned[0].task.Owner.ID and planned[0].task.Owner.ID == planned[1].task.Owner.ID
     assert planned[0].task.Owner.Kind == "ReplicaSet"
+
+
+def test_a_daemon_sets_pods_go_one_to_each_node_that_should_run_one() -> None:
+    nodes = [make_node(f"worker-{i}") for i in range(3)]
+    nodes[1].Spec.Taints = [Taint(Key="dedicated", Value="db", Effect="NoSchedule")]
+    ds = DaemonSet(ID="", Name="agent", Namespace="default", Spec=DaemonSetSpec(
+        Selector=LabelSelectorSpec(MatchLabels={"app": "web"}), Template=template()))
+    planned = pods_of(ds, 2, nodes)
+    assert [(p.index, p.replica, p.replicas) for p in planned] == [(2, 1, 2), (2, 2, 2)]
+    # each tied to its node as the controller ties it; the tainted node is skipped
+    assert [target_node(p.task) for p in planned] == ["worker-0", "worker-2"]
+
+
+def test_a_jobs_pods_are_as_many_as_it_starts_with() -> None:
+    tpl = template()
+    tpl.Spec.Pod = PodSpecExtra(RestartPolicy="Never")
+    job = Job(ID="", Name="pi", Namespace="default", Spec=JobSpec(Parallelism=2, Completions=5, Template=tpl,
+                                                                  CompletionMode="Indexed"))
+    planned = pods_of(job, 0)
+    assert [(p.replica, p.replicas, p.task.GenerateName) for p in planned] == [(1, 2, "pi-0-"), (2, 2, "pi-1-")]
+    job.Spec.Completions, job.Spec.CompletionMode = 1, "NonIndexed"
+    assert len(pods_of(job, 0)) == 1
