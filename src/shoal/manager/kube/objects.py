@@ -61,14 +61,15 @@ from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.meta import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, normalize_owners
 from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
-from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
-from shoal.manager.kube import tokens
+from shoal.api.types import KIND_OF, TYPE_OF, Cluster, KubeService, Node, Task, clone, containers_of, now_ts
+from shoal.manager.kube import services, tokens
 from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
-NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments"})
+NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
+                        "kubeservices", "endpoints", "endpointslices"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -76,11 +77,14 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
-               "replicasets": "replicasets.apps", "deployments": "deployments.apps"}
+               "replicasets": "replicasets.apps", "deployments": "deployments.apps",
+               "kubeservices": "services", "endpoints": "endpoints",
+               "endpointslices": "endpointslices.discovery.k8s.io"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
-             "replicasets": "ReplicaSet", "deployments": "Deployment"}
+             "replicasets": "ReplicaSet", "deployments": "Deployment",
+             "kubeservices": "Service", "endpoints": "Endpoints", "endpointslices": "EndpointSlice"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -109,7 +113,7 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments") or \
+                                "deployments", "kubeservices", "endpoints", "endpointslices") or \
         not obj.Spec.Name else obj.Spec.Name
 
 
@@ -239,12 +243,16 @@ class KubeObjects:
             if pod is not None and pod.NodeName:
                 node = self.get("nodes", "", pod.NodeName) if ("", pod.NodeName) in self._names["nodes"] else None
                 obj.NodeID = node.ID if node is not None else pod.NodeName
+        if isinstance(obj, KubeService):
+            services.allocate(self.store, obj)
         if dry_run:
             obj.CreatedAt = obj.CreatedAt or now_ts()
             return obj
         try:
             await self.store.commit(creates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists') from e
         return obj
 
@@ -304,6 +312,8 @@ class KubeObjects:
             raise Conflict(self._stale(kind, obj))
         if is_kube(kind, cur):
             normalize_owners(obj)
+        if isinstance(obj, KubeService) and obj.Spec != cur.Spec:
+            services.allocate(self.store, obj, cur)
         ends = False
         if cur.DeletionTimestamp:
             self._check_no_new_finalizers(kind, cur, obj)
@@ -323,6 +333,8 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:
             raise Conflict(self._stale(kind, obj)) from e
