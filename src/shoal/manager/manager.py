@@ -2,8 +2,8 @@
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
 leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
-the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments, taint eviction) and the
-dispatcher over the store;
+the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments, taint eviction,
+Endpoints, EndpointSlices) and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -33,6 +33,8 @@ from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.deployments import DeploymentController
+from shoal.manager.kube.endpoints import EndpointsController
+from shoal.manager.kube.endpointslices import EndpointSliceController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.namespaces import NamespaceController
@@ -87,6 +89,8 @@ class Manager:
         self.gc = GarbageCollector(store, self.kube)
         self.replicasets = ReplicaSetController(store, self.kube)
         self.deployments = DeploymentController(store, self.kube)
+        self.endpoints = EndpointsController(store, self.kube)
+        self.endpointslices = EndpointSliceController(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.tainteviction = TaintEvictionController(store, self.kube, record=self.events.record)
         self.dispatcher: Dispatcher | None = None
@@ -95,6 +99,7 @@ class Manager:
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
             self.events, self.gc, self.replicasets, self.deployments, self.tainteviction]
+        self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""
