@@ -23,7 +23,10 @@ from shoal.api.types import (
     ConfigSpec,
     ContainerStatus,
     Deployment,
+    Endpoints,
+    EndpointSlice,
     EngineDescription,
+    KubeService,
     LastTermination,
     Node,
     NodeDescription,
@@ -861,6 +864,9 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
         "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node(),
         "deployments": Deployment(ID="d", Name="web", Namespace="default", Annotations={"b": "1", "a": "2"}),
         "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"})}
+    objs.update({"services": KubeService(ID="sv", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
+                 "endpoints": Endpoints(ID="ep", Name="web", Namespace="default"),
+                 "endpointslices": EndpointSlice(ID="es", Name="web-x", Namespace="default")})
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
