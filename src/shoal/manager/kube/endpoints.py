@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shoal.api.errors import NotFound
+from shoal.api.errors import NotFound, PermissionDenied
 from shoal.api.meta import OwnerReference
 from shoal.api.states import TaskState
 from shoal.api.types import (
@@ -252,7 +252,11 @@ class EndpointsController(wl.WorkloadController):
         if truncated:
             want.Annotations = {OVER_CAPACITY: "truncated"}
         if not isinstance(have, Endpoints):
-            await self.kube.create(want)
+            try:
+                await self.kube.create(want)
+            except PermissionDenied:
+                return None  # its namespace is being deleted: the Service goes too
+
         elif _stale_endpoints(have, want):
             cur = clone(have)
             cur.Subsets, cur.Labels = want.Subsets, want.Labels

@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from shoal.api.errors import NotFound
+from shoal.api.errors import NotFound, PermissionDenied
 from shoal.api.types import EndpointConditions, EndpointPort, EndpointSlice, KubeService, SliceEndpoint, Task, clone
 from shoal.manager.kube import endpoints as ep
 from shoal.manager.kube import workloads as wl
@@ -189,7 +189,10 @@ class EndpointSliceController(wl.WorkloadController):
             sl = EndpointSlice(ID="", Name="", GenerateName=f"{name}-", Namespace=ns, Labels=labels,
                                AddressType="IPv4", Endpoints=endpoints or None, Ports=ports_of(ports) or None)
             sl.OwnerReferences = [ep.service_owner(svc)]
-            await self.kube.create(sl)
+            try:
+                await self.kube.create(sl)
+            except PermissionDenied:
+                return None  # its namespace is being deleted: the Service goes too
         for s in deletes:
             await self._delete(s)
         return None
