@@ -18,6 +18,7 @@ from shoal.api import timings
 from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.types import (
+    DEFAULT_NODE_PORT_RANGE,
     Cluster,
     ClusterSpec,
     JoinTokens,
@@ -41,6 +42,7 @@ from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
+from shoal.manager.kube.services import check_ranges, default_service_range
 from shoal.manager.kube.tainteviction import TaintEvictionController
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
@@ -118,7 +120,16 @@ class Manager:
     async def init(self, node_id: str, addr: str, spec: ClusterSpec | None = None,
                    default_addr_pool: list[str] | None = None, subnet_size: int = 0,
                    data_path_port: int = 0, description: NodeDescription | None = None,
-                   unlock_key: str = "") -> Cluster:
+                   unlock_key: str = "", service_cidr: str = "", node_port_range: str = "") -> Cluster:
+        pools = default_addr_pool or ["10.0.0.0/8"]
+        # The Kubernetes Services' ranges (manager/kube/services.py): one asked for must be apart from the
+        # address pools; the default moves aside when the pools cover it.
+        if service_cidr or node_port_range:
+            service_cidr = service_cidr or default_service_range(pools)
+            node_port_range = node_port_range or DEFAULT_NODE_PORT_RANGE
+            check_ranges(service_cidr, node_port_range, pools)
+        service_cidr = service_cidr or default_service_range(pools)
+        node_port_range = node_port_range or DEFAULT_NODE_PORT_RANGE
         cert, key = new_root_ca()
         subject, public_key = issuer_info(cert)
         cluster = Cluster(
@@ -126,11 +137,13 @@ class Manager:
             Spec=with_cluster_defaults(spec or ClusterSpec()),
             TLSInfo=TLSInfo(TrustRoot=cert, CertIssuerSubject=subject, CertIssuerPublicKey=public_key),
             JoinTokens=JoinTokens(Worker=join_token(cert), Manager=join_token(cert)),
-            DefaultAddrPool=default_addr_pool or ["10.0.0.0/8"],
+            DefaultAddrPool=pools,
             SubnetSize=subnet_size or 24,
             DataPathPort=data_path_port or 4789,
             RootCAKey=key,
             UnlockKey=unlock_key,
+            ServiceClusterIPRange=service_cidr,
+            ServiceNodePortRange=node_port_range,
         )
         cluster.Spec.EncryptionConfig.AutoLockManagers = bool(unlock_key)
         node = Node(

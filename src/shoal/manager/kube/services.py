@@ -37,7 +37,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shoal.api.errors import Code, FieldCause, Invalid, error_of
+from shoal.api.errors import Code, FieldCause, Invalid, InvalidArgument, error_of
 from shoal.api.types import (
     CLUSTER_IP_NONE,
     DEFAULT_NODE_PORT_RANGE,
@@ -79,6 +79,49 @@ def ranges_of(cluster: Cluster | None) -> Ranges:
     ports = cluster.ServiceNodePortRange if cluster is not None else DEFAULT_NODE_PORT_RANGE
     return Ranges(ipaddress.IPv4Network(cidr or DEFAULT_SERVICE_CIDR),
                   parse_port_range(ports or DEFAULT_NODE_PORT_RANGE))
+
+
+# The default service range, and the ones taken instead when a swarm's address pools cover it (a
+# swarm initialised with ``--default-addr-pool 172.16.0.0/12`` keeps working as Docker's does).
+DEFAULT_CANDIDATES = (DEFAULT_SERVICE_CIDR, "10.96.0.0/12", "100.96.0.0/16", "192.168.240.0/20")
+
+
+def _overlaps(net: ipaddress.IPv4Network, pools: list[str]) -> str:
+    for pool in pools:
+        try:
+            other = ipaddress.ip_network(pool, strict=False)
+        except ValueError:
+            continue
+        if other.version == 4 and net.overlaps(other):
+            return pool
+    return ""
+
+
+def default_service_range(pools: list[str]) -> str:
+    """The first default candidate apart from the Swarm address pools (the first if none is)."""
+    for cidr in DEFAULT_CANDIDATES:
+        if not _overlaps(ipaddress.IPv4Network(cidr), pools):
+            return cidr
+    return DEFAULT_SERVICE_CIDR
+
+
+def check_ranges(cidr: str, ports: str, pools: list[str]) -> None:
+    """A service range and NodePort range a cluster may be made with (``swarm init`` of a daemon started
+    with ``--service-cluster-ip-range``/``--service-node-port-range``): an IPv4 network apart from every
+    Swarm address pool, and a range of ports; InvalidArgument otherwise."""
+    try:
+        net = ipaddress.IPv4Network(cidr)
+    except ValueError:
+        raise InvalidArgument(f"invalid service cluster IP range {cidr!r}: an IPv4 CIDR is needed") from None
+    if net.num_addresses < 8:
+        raise InvalidArgument(f"service cluster IP range {cidr} is too small")
+    pool = _overlaps(net, pools)
+    if pool:
+        raise InvalidArgument(f"service cluster IP range {cidr} overlaps the default address pool {pool}")
+    try:
+        parse_port_range(ports)
+    except ValueError:
+        raise InvalidArgument(f"invalid service node port range {ports!r}") from None
 
 
 def cluster_ranges(store: ObjectStore) -> Ranges:

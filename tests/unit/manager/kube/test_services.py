@@ -1,7 +1,7 @@
 """The Services' ClusterIP and NodePort allocation in the core (``manager/kube/services.py``, through
 ``KubeObjects``) on an in-memory store: asked for and picked, the API server's words when refused,
-exhaustion, what a delete frees, and a manager's restart (a new store over the same backend) that
-neither loses nor doubles an allocation."""
+exhaustion, what a delete frees, a manager's restart (a new store over the same backend) that
+neither loses nor doubles an allocation, and the ranges a swarm is made with."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shoal.api.errors import Invalid, ShoalError
+from shoal.api.errors import Invalid, InvalidArgument, ShoalError
 from shoal.api.kube import Namespace
 from shoal.api.types import Cluster, KubeService, KubeServicePort, KubeServiceSpec
 from shoal.manager.kube import services
 from shoal.manager.kube.objects import KubeObjects
+from shoal.manager.manager import Manager
 from shoal.store.changelog import ChangeLog
 from shoal.store.memory import MemoryBackend
 from shoal.store.objects import ObjectStore
@@ -172,3 +173,21 @@ def test_picks_prefer_the_upper_band() -> None:
     services._cluster_ip(r, svc_obj, None, store_free, rng)
     last = int(svc_obj.Spec.ClusterIP.rsplit(".", 2)[-2]) * 256 + int(svc_obj.Spec.ClusterIP.rsplit(".", 1)[-1])
     assert last >= 256  # above the lower band Kubernetes keeps for asked-for addresses
+
+
+async def test_the_ranges_a_swarm_is_made_with() -> None:
+    m = await Manager.open(None)
+    c = await m.init("node-1", "127.0.0.1:2377")
+    assert (c.ServiceClusterIPRange, c.ServiceNodePortRange) == ("172.16.0.0/16", "30000-32767")
+    # pools that cover the default: it moves aside (here to Kubernetes' own), and swarm init still works
+    m = await Manager.open(None)
+    c = await m.init("node-1", "127.0.0.1:2377", default_addr_pool=["172.16.0.0/12"])
+    assert c.ServiceClusterIPRange == "10.96.0.0/12"
+    m = await Manager.open(None)
+    c = await m.init("node-1", "127.0.0.1:2377", service_cidr="192.168.100.0/24", node_port_range="31000-31999")
+    assert (c.ServiceClusterIPRange, c.ServiceNodePortRange) == ("192.168.100.0/24", "31000-31999")
+    m = await Manager.open(None)
+    with pytest.raises(InvalidArgument, match=r"overlaps the default address pool 10\.0\.0\.0/8"):
+        await m.init("node-1", "127.0.0.1:2377", service_cidr="10.96.0.0/12")
+    with pytest.raises(InvalidArgument, match="invalid service node port range"):
+        services.check_ranges("172.16.0.0/16", "x-y", [])
