@@ -658,6 +658,12 @@ class EncryptionKey(Base):
     CreatedAt: float = 0.0  # shoal: wall-clock seconds, so a rotation is due 12 hours after, across restarts
 
 
+# Kubernetes Services' ranges: Kubernetes' 10.96.0.0/12 lies inside Swarm's default address pool
+# (10.0.0.0/8), so shoal's default service range is 172.16.0.0/16 (see docs/design/services.md).
+DEFAULT_SERVICE_CIDR = "172.16.0.0/16"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
+
+
 class Cluster(ObjectMeta):
     ID: str
     Spec: ClusterSpec = field(default_factory=ClusterSpec)
@@ -667,6 +673,10 @@ class Cluster(ObjectMeta):
     SubnetSize: int = 24
     DataPathPort: int = 4789
     JoinTokens: JoinTokens = field(default_factory=JoinTokens)
+    # The Kubernetes Services' address range and NodePort range (kube-apiserver's
+    # --service-cluster-ip-range and --service-node-port-range); not shown by the Engine API.
+    ServiceClusterIPRange: str = DEFAULT_SERVICE_CIDR
+    ServiceNodePortRange: str = DEFAULT_NODE_PORT_RANGE
     # shoal: the root CA's private key (PEM) and the unlock key (autolock), never shown by the API; the
     # store encrypts them at rest with the data key, which the unlock key seals under autolock.
     RootCAKey: str = ""
@@ -986,18 +996,142 @@ class CronJob(ObjectMeta):
     Status: CronJobStatus = field(default_factory=CronJobStatus)
 
 
+# ---------------------------------------------------------------- Kubernetes Services and endpoints
+# A Kubernetes Service (``KubeService``, kind ``kubeservices``: Swarm's ``Service`` is ``services``),
+# its ``Endpoints`` and its ``EndpointSlice``s are objects named in their metadata, as Namespace and
+# Event are. The manager allocates a Service's ClusterIP and NodePorts on its create and update
+# (``manager/kube/services.py``) and claims them with index keys (``store/index.py``), so they are
+# free again when the Service goes; the endpoints controllers keep the other two
+# (``manager/kube/endpoints.py``, ``endpointslices.py``). No traffic flows through them yet.
+
+CLUSTER_IP_NONE = "None"  # a headless Service's ClusterIP
+
+
+class KubeServicePort(Base, omit_defaults=True):
+    Name: str = ""
+    Protocol: str = "TCP"
+    AppProtocol: str = ""
+    Port: int = 0
+    TargetPort: int | str = 0  # a number, or the name of a container port
+    NodePort: int = 0
+
+
+class KubeServiceSpec(Base, omit_defaults=True):
+    """A Service's spec, defaulted by the door as the API server defaults it."""
+
+    Type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    Ports: list[KubeServicePort] | None = None
+    Selector: dict[str, str] | None = None
+    ClusterIP: str = ""  # "" until allocated; CLUSTER_IP_NONE for a headless Service
+    ClusterIPs: list[str] | None = None
+    ExternalIPs: list[str] | None = None
+    ExternalName: str = ""
+    SessionAffinity: str = "None"
+    SessionAffinityTimeout: int | None = None  # ClientIP's timeoutSeconds
+    LoadBalancerIP: str = ""
+    LoadBalancerSourceRanges: list[str] | None = None
+    LoadBalancerClass: str = ""
+    AllocateLoadBalancerNodePorts: bool | None = None
+    ExternalTrafficPolicy: str = ""
+    InternalTrafficPolicy: str = ""
+    HealthCheckNodePort: int = 0
+    PublishNotReadyAddresses: bool = False
+    IPFamilies: list[str] | None = None
+    IPFamilyPolicy: str = ""
+    TrafficDistribution: str = ""
+
+
+class LoadBalancerIngress(Base, omit_defaults=True):
+    IP: str = ""
+    Hostname: str = ""
+
+
+class KubeServiceStatus(Base, omit_defaults=True):
+    LoadBalancer: list[LoadBalancerIngress] | None = None
+
+
+class KubeService(ObjectMeta):
+    """``v1`` Service: a stable address (ClusterIP, NodePorts) for the Pods its selector picks."""
+
+    ID: str
+    Spec: KubeServiceSpec = field(default_factory=KubeServiceSpec)
+    Status: KubeServiceStatus = field(default_factory=KubeServiceStatus)
+
+
+class EndpointTarget(Base, omit_defaults=True):
+    """An endpoint's ``targetRef``: the Pod behind it."""
+
+    Kind: str = "Pod"
+    Namespace: str = ""
+    Name: str = ""
+    UID: str = ""
+
+
+class EndpointAddress(Base, omit_defaults=True):
+    IP: str = ""
+    Hostname: str = ""
+    NodeName: str = ""
+    TargetRef: EndpointTarget | None = None
+
+
+class EndpointPort(Base, omit_defaults=True):
+    Name: str = ""
+    Port: int = 0
+    Protocol: str = "TCP"
+    AppProtocol: str = ""
+
+
+class EndpointSubset(Base, omit_defaults=True):
+    Addresses: list[EndpointAddress] | None = None
+    NotReadyAddresses: list[EndpointAddress] | None = None
+    Ports: list[EndpointPort] | None = None
+
+
+class Endpoints(ObjectMeta):
+    """``v1`` Endpoints: the addresses behind a Service of the same name."""
+
+    ID: str
+    Subsets: list[EndpointSubset] | None = None
+
+
+class EndpointConditions(Base, omit_defaults=True):
+    Ready: bool | None = None
+    Serving: bool | None = None
+    Terminating: bool | None = None
+
+
+class SliceEndpoint(Base, omit_defaults=True):
+    Addresses: list[str] = field(default_factory=list)
+    Conditions: EndpointConditions = field(default_factory=EndpointConditions)
+    Hostname: str = ""
+    NodeName: str = ""
+    Zone: str = ""
+    TargetRef: EndpointTarget | None = None
+
+
+class EndpointSlice(ObjectMeta):
+    """``discovery.k8s.io/v1`` EndpointSlice: up to 100 endpoints of a Service sharing one set of ports."""
+
+    ID: str
+    AddressType: str = "IPv4"
+    Endpoints: list[SliceEndpoint] | None = None
+    Ports: list[EndpointPort] | None = None
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
-    | ReplicaSet | Deployment | DaemonSet | ControllerRevision | Job | CronJob
+    | ReplicaSet | Deployment | DaemonSet | ControllerRevision | Job | CronJob | KubeService | Endpoints \
+    | EndpointSlice
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
                             Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
                             ReplicaSet: "replicasets", Deployment: "deployments",
                             DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions",
-                            Job: "jobs", CronJob: "cronjobs"}
+                            Job: "jobs", CronJob: "cronjobs",
+                            KubeService: "kubeservices", Endpoints: "endpoints", EndpointSlice: "endpointslices"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
 META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
-                        "controllerrevisions", "jobs", "cronjobs"})
+                        "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
 META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets", "jobs", "cronjobs"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}

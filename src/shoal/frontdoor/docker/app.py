@@ -159,7 +159,8 @@ def control(request: web.Request) -> Control:
 
 # Fields of the core's cluster object that the Engine API's Swarm shape does not have (the core's
 # cluster view leaves them empty: they hold keys).
-_NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock")
+_NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock",
+                 "ServiceClusterIPRange", "ServiceNodePortRange")
 
 
 def _cluster_dict(cluster: Any) -> dict[str, Any]:

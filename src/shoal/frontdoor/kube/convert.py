@@ -91,6 +91,7 @@ from shoal.api.quantity import cpu_nanos, format_cpu, format_memory, memory_byte
 from shoal.api.states import TaskState
 from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, tolerated
 from shoal.api.types import (
+    CLUSTER_IP_NONE,
     Config,
     ConfigSpec,
     ContainerSpec,
@@ -102,7 +103,19 @@ from shoal.api.types import (
     Deployment,
     DeploymentSpec,
     DeploymentStrategy,
+    EndpointAddress,
+    EndpointConditions,
+    EndpointPort,
+    Endpoints,
+    EndpointSlice,
+    EndpointSubset,
+    EndpointTarget,
+    KubeService,
+    KubeServicePort,
+    KubeServiceSpec,
+    KubeServiceStatus,
     LabelSelectorSpec,
+    LoadBalancerIngress,
     Node,
     NodeSpec,
     NodeSystem,
@@ -116,6 +129,7 @@ from shoal.api.types import (
     Secret,
     SecretSpec,
     SelectorRequirement,
+    SliceEndpoint,
     Taint,
     Task,
     TaskSpec,
@@ -130,10 +144,11 @@ from shoal.frontdoor.kube import extended as kube_extended
 SECOND = 1_000_000_000
 
 RESOURCES: tuple[str, ...] = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes",
-                              "deployments", "replicasets")
+                              "deployments", "replicasets", "services", "endpoints", "endpointslices")
 KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
                     "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node",
-                    "deployments": "Deployment", "replicasets": "ReplicaSet"}
+                    "deployments": "Deployment", "replicasets": "ReplicaSet", "services": "Service",
+                    "endpoints": "Endpoints", "endpointslices": "EndpointSlice"}
 RESOURCES += ("daemonsets", "controllerrevisions")
 KIND_OF_RESOURCE["daemonsets"] = "DaemonSet"
 KIND_OF_RESOURCE["controllerrevisions"] = "ControllerRevision"
@@ -157,6 +172,9 @@ FIELDS: dict[str, frozenset[str]] = {
     "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
     "deployments": frozenset({"metadata.name", "metadata.namespace"}),
     "replicasets": frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
+    "services": frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"}),
+    "endpoints": frozenset({"metadata.name", "metadata.namespace"}),
+    "endpointslices": frozenset({"metadata.name", "metadata.namespace", "addressType"}),
 }
 FIELDS["daemonsets"] = frozenset({"metadata.name", "metadata.namespace"})
 FIELDS["controllerrevisions"] = frozenset({"metadata.name", "metadata.namespace"})
@@ -2858,6 +2876,9 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
     elif resource == "jobs":
         _validate_job_update(errs, cur, new)
         errs.check("Job", cur.Name)
+    elif resource == "services":
+        _validate_service_update(errs, cur, new)
+        errs.check("Service", cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2941,6 +2962,10 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         return str(core_obj.Status.Replicas)  # status.replicas
     if resource == "jobs":
         return str(core_obj.Status.Succeeded)  # status.successful
+    if resource == "services":
+        return str(core_obj.Spec.ClusterIP if field == "spec.clusterIP" else core_obj.Spec.Type)
+    if resource == "endpointslices":
+        return str(core_obj.AddressType)
     return "true" if core_obj.Spec.Availability != "active" else "false"  # nodes: spec.unschedulable
 
 
@@ -2978,6 +3003,8 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _job_to_core(obj, namespace)
     if resource == "cronjobs":
         return _cron_job_to_core(obj, namespace)
+    if resource in _SERVICE_KINDS:
+        return _SERVICE_KINDS[resource][0](obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -3012,4 +3039,431 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _job_to_wire(core_obj)
     if resource == "cronjobs":
         return _cron_job_to_wire(core_obj)
+    if resource in _SERVICE_KINDS:
+        return _SERVICE_KINDS[resource][1](core_obj)
     raise ValueError(f"no conversion for {resource}")
+
+
+# ---------------------------------------------------------------- Services, Endpoints, EndpointSlices
+# The API server's defaults (``SetDefaults_Service``) and validation (``ValidateService``) in its words;
+# what is allocated (ClusterIP, NodePorts, IP families) is the core's (``manager/kube/services.py``).
+
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+SESSION_AFFINITIES = ("ClientIP", "None")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
+ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+DEFAULT_CLIENT_IP_TIMEOUT = 10800  # 3 hours, Kubernetes' DefaultClientIPServiceAffinitySeconds
+MAX_CLIENT_IP_TIMEOUT = 86400
+_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_re_dns1035 = re.compile(_DNS1035_LABEL)
+_DNS1035_MSG = _regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+                            "an alphabetic character, and end with an alphanumeric character", _DNS1035_LABEL,
+                            "my-name", "abc-123")
+_IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+_PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
+
+
+def dns1035_label(value: str) -> list[str]:
+    """What is wrong with ``value`` as an RFC 1035 label (a Service's name)."""
+    errs = [_max_len(63)] if len(value) > 63 else []
+    if not _re_dns1035.fullmatch(value):
+        errs.append(_DNS1035_MSG)
+    return errs
+
+
+def _valid_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _go_service_port_key(protocol: str, port: int) -> _GoValue:
+    """``core.ServicePort{Protocol, Port}`` as Go's ``%#v`` prints it (a duplicate port's value)."""
+    return _GoValue(f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{port}, '
+                    'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+
+
+def _service_ports(raw: list[Any], kind: str, headless: bool, errs: _Errors) -> list[KubeServicePort]:
+    ports: list[KubeServicePort] = []
+    names: set[str] = set()
+    seen: set[tuple[str, int]] = set()
+    for i, item in enumerate(raw):
+        p = _dict(item)
+        path = f"spec.ports[{i}]"
+        name = _str(p.get("name"))
+        if len(raw) > 1 and not name:
+            errs.required(f"{path}.name")
+        elif name:
+            for m in dns1123_label(name):
+                errs.invalid(f"{path}.name", name, m)
+            if name in names:
+                errs.duplicate(f"{path}.name", name)
+            names.add(name)
+        port = _int(p.get("port"))
+        if not 1 <= port <= 65535:
+            errs.invalid(f"{path}.port", port, _PORT_RANGE_MSG)
+        protocol = _str(p.get("protocol")) or "TCP"
+        if protocol not in PROTOCOLS:
+            errs.unsupported(f"{path}.protocol", protocol, PROTOCOLS)
+        raw_target = p.get("targetPort")
+        target: int | str = raw_target if isinstance(raw_target, int | str) and not isinstance(raw_target, bool) \
+            else 0
+        if target in (0, ""):
+            target = port
+        elif isinstance(target, int):
+            if not 1 <= target <= 65535:
+                errs.invalid(f"{path}.targetPort", target, _PORT_RANGE_MSG)
+        else:
+            for m in _port_name(target):
+                errs.invalid(f"{path}.targetPort", target, m)
+        node_port = _int(p.get("nodePort"))
+        if node_port and kind == "ClusterIP":
+            errs.forbidden(f"{path}.nodePort", "may not be used when `type` is 'ClusterIP'")
+        elif node_port and not 1 <= node_port <= 65535:
+            errs.invalid(f"{path}.nodePort", node_port, _PORT_RANGE_MSG)
+        key = (protocol, port)
+        if key in seen:
+            errs.duplicate(path, _go_service_port_key(protocol, port))
+        seen.add(key)
+        ports.append(KubeServicePort(Name=name, Protocol=protocol, AppProtocol=_str(p.get("appProtocol")), Port=port,
+                                     TargetPort=target, NodePort=node_port))
+    return ports
+
+
+def _service_to_core(obj: Mapping[str, Any], namespace: str) -> KubeService:
+    """A Service, defaulted (``SetDefaults_Service``) and validated (``ValidateService``)."""
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1035_label)
+    spec = _dict(obj.get("spec"))
+    kind = _str(spec.get("type")) or "ClusterIP"
+    ips = [ip for ip in _str_list(spec.get("clusterIPs")) or [] if ip]
+    cluster_ip = _str(spec.get("clusterIP")) or (ips[0] if ips else "")
+    if ips and cluster_ip and ips[0] != cluster_ip:
+        errs.invalid("spec.clusterIPs", _GoValue(_go_strings(ips)), "element [0] must match clusterIP")
+    headless = cluster_ip == CLUSTER_IP_NONE
+    if kind not in SERVICE_TYPES:
+        errs.unsupported("spec.type", kind, SERVICE_TYPES)
+    raw_ports = _list(spec.get("ports"))
+    if not raw_ports and kind != "ExternalName" and not headless:
+        errs.required("spec.ports")
+    ports = _service_ports(raw_ports, kind, headless, errs)
+    external_name = _str(spec.get("externalName"))
+    if kind == "ExternalName":
+        if cluster_ip:
+            errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services")
+        if not external_name:
+            errs.required("spec.externalName")
+        else:
+            for m in dns1123_subdomain(external_name.removesuffix(".")):
+                errs.invalid("spec.externalName", external_name, m)
+    elif cluster_ip and not headless and not _valid_ip(cluster_ip):
+        errs.invalid("spec.clusterIPs[0]", cluster_ip, _IP_MSG)
+    if headless and kind in ("NodePort", "LoadBalancer"):
+        errs.invalid("spec.clusterIPs[0]", cluster_ip, f"may not be set to 'None' for {kind} services")
+    selector = _str_map(spec.get("selector"))
+    if selector:
+        _validate_labels(errs, selector, "spec.selector")
+    affinity = _str(spec.get("sessionAffinity")) or "None"
+    if affinity not in SESSION_AFFINITIES:
+        errs.unsupported("spec.sessionAffinity", affinity, SESSION_AFFINITIES)
+    timeout: int | None = None
+    if affinity == "ClientIP":
+        timeout = _opt_int(_dict(_dict(spec.get("sessionAffinityConfig")).get("clientIP")).get("timeoutSeconds"))
+        timeout = DEFAULT_CLIENT_IP_TIMEOUT if timeout is None else timeout
+        if not 0 < timeout <= MAX_CLIENT_IP_TIMEOUT:
+            errs.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", timeout,
+                         f"must be greater than 0 and less than {MAX_CLIENT_IP_TIMEOUT}")
+    elif spec.get("sessionAffinityConfig"):
+        errs.forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is None")
+    external = kind in ("NodePort", "LoadBalancer")
+    etp = _str(spec.get("externalTrafficPolicy"))
+    if external:
+        etp = etp or "Cluster"
+        if etp not in TRAFFIC_POLICIES:
+            errs.unsupported("spec.externalTrafficPolicy", etp, TRAFFIC_POLICIES)
+    elif etp:
+        errs.invalid("spec.externalTrafficPolicy", etp, "may only be set for externally-accessible services")
+    itp = _str(spec.get("internalTrafficPolicy"))
+    if kind != "ExternalName":
+        itp = itp or "Cluster"
+        if itp not in TRAFFIC_POLICIES:
+            errs.unsupported("spec.internalTrafficPolicy", itp, TRAFFIC_POLICIES)
+    policy = _str(spec.get("ipFamilyPolicy"))
+    if policy and policy not in IP_FAMILY_POLICIES:
+        errs.unsupported("spec.ipFamilyPolicy", policy, IP_FAMILY_POLICIES)
+    families = _str_list(spec.get("ipFamilies"))
+    for i, f in enumerate(families or []):
+        if f not in ("IPv4", "IPv6"):
+            errs.unsupported(f"spec.ipFamilies[{i}]", f, ("IPv4", "IPv6"))
+    external_ips = _str_list(spec.get("externalIPs"))
+    for i, ip in enumerate(external_ips or []):
+        if not _valid_ip(ip):
+            errs.invalid(f"spec.externalIPs[{i}]", ip, _IP_MSG)
+    allocate_lb = _opt_bool(spec.get("allocateLoadBalancerNodePorts"))
+    if kind == "LoadBalancer":
+        allocate_lb = True if allocate_lb is None else allocate_lb
+    elif allocate_lb is not None:
+        errs.forbidden("spec.allocateLoadBalancerNodePorts", "may only be used when `type` is 'LoadBalancer'")
+    health = _int(spec.get("healthCheckNodePort"))
+    lb_class = _str(spec.get("loadBalancerClass"))
+    if lb_class and kind != "LoadBalancer":
+        errs.forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'")
+    errs.check("Service", meta.shown_name)
+    status = _dict(obj.get("status"))
+    ingress = [LoadBalancerIngress(IP=_str(_dict(i).get("ip")), Hostname=_str(_dict(i).get("hostname")))
+               for i in _list(_dict(status.get("loadBalancer")).get("ingress"))]
+    svc = KubeService(ID="", Name=meta.name, Labels=meta.labels, Spec=KubeServiceSpec(
+        Type=kind, Ports=ports or None, Selector=selector or None,
+        ClusterIP="" if kind == "ExternalName" else cluster_ip, ClusterIPs=ips or None,
+        ExternalIPs=external_ips, ExternalName=external_name, SessionAffinity=affinity,
+        SessionAffinityTimeout=timeout, LoadBalancerIP=_str(spec.get("loadBalancerIP")),
+        LoadBalancerSourceRanges=_str_list(spec.get("loadBalancerSourceRanges")), LoadBalancerClass=lb_class,
+        AllocateLoadBalancerNodePorts=allocate_lb, ExternalTrafficPolicy=etp, InternalTrafficPolicy=itp,
+        HealthCheckNodePort=health, PublishNotReadyAddresses=spec.get("publishNotReadyAddresses") is True,
+        IPFamilies=families, IPFamilyPolicy=policy, TrafficDistribution=_str(spec.get("trafficDistribution"))),
+        Status=KubeServiceStatus(LoadBalancer=ingress or None))
+    _object_base(svc, meta)
+    return svc
+
+
+def _go_strings(items: list[str]) -> str:
+    return "[]string{" + ", ".join(json.dumps(i) for i in items) + "}"
+
+
+def _service_port_wire(p: KubeServicePort) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if p.Name:
+        d["name"] = p.Name
+    d["protocol"] = p.Protocol
+    if p.AppProtocol:
+        d["appProtocol"] = p.AppProtocol
+    d["port"] = p.Port
+    d["targetPort"] = p.TargetPort
+    if p.NodePort:
+        d["nodePort"] = p.NodePort
+    return d
+
+
+def _service_to_wire(svc: KubeService) -> dict[str, Any]:
+    s = svc.Spec
+    spec: dict[str, Any] = {}
+    if s.Ports:
+        spec["ports"] = [_service_port_wire(p) for p in s.Ports]
+    if s.Selector:
+        spec["selector"] = _sorted(s.Selector)
+    if s.ClusterIP:
+        spec["clusterIP"] = s.ClusterIP
+    if s.ClusterIPs:
+        spec["clusterIPs"] = list(s.ClusterIPs)
+    spec["type"] = s.Type
+    if s.ExternalIPs:
+        spec["externalIPs"] = list(s.ExternalIPs)
+    spec["sessionAffinity"] = s.SessionAffinity
+    if s.LoadBalancerIP:
+        spec["loadBalancerIP"] = s.LoadBalancerIP
+    if s.LoadBalancerSourceRanges:
+        spec["loadBalancerSourceRanges"] = list(s.LoadBalancerSourceRanges)
+    if s.ExternalName:
+        spec["externalName"] = s.ExternalName
+    if s.ExternalTrafficPolicy:
+        spec["externalTrafficPolicy"] = s.ExternalTrafficPolicy
+    if s.HealthCheckNodePort:
+        spec["healthCheckNodePort"] = s.HealthCheckNodePort
+    if s.PublishNotReadyAddresses:
+        spec["publishNotReadyAddresses"] = True
+    if s.SessionAffinityTimeout is not None:
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s.SessionAffinityTimeout}}
+    if s.IPFamilies:
+        spec["ipFamilies"] = list(s.IPFamilies)
+    if s.IPFamilyPolicy:
+        spec["ipFamilyPolicy"] = s.IPFamilyPolicy
+    if s.AllocateLoadBalancerNodePorts is not None:
+        spec["allocateLoadBalancerNodePorts"] = s.AllocateLoadBalancerNodePorts
+    if s.LoadBalancerClass:
+        spec["loadBalancerClass"] = s.LoadBalancerClass
+    if s.InternalTrafficPolicy:
+        spec["internalTrafficPolicy"] = s.InternalTrafficPolicy
+    if s.TrafficDistribution:
+        spec["trafficDistribution"] = s.TrafficDistribution
+    lb: dict[str, Any] = {}
+    if svc.Status.LoadBalancer:
+        lb["ingress"] = [{k: v for k, v in (("ip", i.IP), ("hostname", i.Hostname)) if v}
+                         for i in svc.Status.LoadBalancer]
+    return {"kind": "Service", "apiVersion": "v1",
+            "metadata": _wire_meta(svc, name=svc.Name, labels=svc.Labels, namespaced=True),
+            "spec": spec, "status": {"loadBalancer": lb}}
+
+
+def _validate_service_update(errs: _Errors, cur: KubeService, new: KubeService) -> None:
+    """What an update may not change: a set ClusterIP (but to an ExternalName Service, which has none)."""
+    if new.Spec.Type == "ExternalName" or cur.Spec.Type == "ExternalName":
+        return
+    if new.Spec.ClusterIP and cur.Spec.ClusterIP and new.Spec.ClusterIP != cur.Spec.ClusterIP:
+        errs.invalid("spec.clusterIPs[0]", new.Spec.ClusterIP, "may not change once set")
+
+
+def _target_to_core(raw: object) -> EndpointTarget | None:
+    if not isinstance(raw, dict):
+        return None
+    return EndpointTarget(Kind=_str(raw.get("kind")), Namespace=_str(raw.get("namespace")),
+                          Name=_str(raw.get("name")), UID=_str(raw.get("uid")))
+
+
+def _target_wire(t: EndpointTarget) -> dict[str, Any]:
+    return {k: v for k, v in (("kind", t.Kind), ("namespace", t.Namespace), ("name", t.Name), ("uid", t.UID)) if v}
+
+
+def _endpoint_ports_to_core(raw: list[Any], path: str, errs: _Errors) -> list[EndpointPort]:
+    out: list[EndpointPort] = []
+    for i, item in enumerate(raw):
+        p = _dict(item)
+        name = _str(p.get("name"))
+        if len(raw) > 1 and not name:
+            errs.required(f"{path}[{i}].name")
+        port = _int(p.get("port"))
+        if not 1 <= port <= 65535:
+            errs.invalid(f"{path}[{i}].port", port, _PORT_RANGE_MSG)
+        protocol = _str(p.get("protocol")) or "TCP"
+        if protocol not in PROTOCOLS:
+            errs.unsupported(f"{path}[{i}].protocol", protocol, PROTOCOLS)
+        out.append(EndpointPort(Name=name, Port=port, Protocol=protocol, AppProtocol=_str(p.get("appProtocol"))))
+    return out
+
+
+def _endpoint_port_wire(p: EndpointPort) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if p.Name:
+        d["name"] = p.Name
+    d["port"] = p.Port
+    d["protocol"] = p.Protocol
+    if p.AppProtocol:
+        d["appProtocol"] = p.AppProtocol
+    return d
+
+
+def _addresses_to_core(raw: list[Any], path: str, errs: _Errors) -> list[EndpointAddress] | None:
+    out: list[EndpointAddress] = []
+    for i, item in enumerate(raw):
+        a = _dict(item)
+        ip = _str(a.get("ip"))
+        if not _valid_ip(ip):
+            errs.invalid(f"{path}[{i}].ip", ip, _IP_MSG)
+        out.append(EndpointAddress(IP=ip, Hostname=_str(a.get("hostname")), NodeName=_str(a.get("nodeName")),
+                                   TargetRef=_target_to_core(a.get("targetRef"))))
+    return out or None
+
+
+def _address_wire(a: EndpointAddress) -> dict[str, Any]:
+    d: dict[str, Any] = {"ip": a.IP}
+    if a.Hostname:
+        d["hostname"] = a.Hostname
+    if a.NodeName:
+        d["nodeName"] = a.NodeName
+    if a.TargetRef is not None:
+        d["targetRef"] = _target_wire(a.TargetRef)
+    return d
+
+
+def _endpoints_to_core(obj: Mapping[str, Any], namespace: str) -> Endpoints:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    subsets: list[EndpointSubset] = []
+    for i, raw in enumerate(_list(obj.get("subsets"))):
+        ss = _dict(raw)
+        path = f"subsets[{i}]"
+        subsets.append(EndpointSubset(
+            Addresses=_addresses_to_core(_list(ss.get("addresses")), f"{path}.addresses", errs),
+            NotReadyAddresses=_addresses_to_core(_list(ss.get("notReadyAddresses")), f"{path}.notReadyAddresses",
+                                                 errs),
+            Ports=_endpoint_ports_to_core(_list(ss.get("ports")), f"{path}.ports", errs) or None))
+    errs.check("Endpoints", meta.shown_name)
+    ep = Endpoints(ID="", Name=meta.name, Labels=meta.labels, Subsets=subsets or None)
+    _object_base(ep, meta)
+    return ep
+
+
+def _endpoints_to_wire(ep: Endpoints) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": "Endpoints", "apiVersion": "v1",
+                         "metadata": _wire_meta(ep, name=ep.Name, labels=ep.Labels, namespaced=True)}
+    if ep.Subsets:
+        subsets = []
+        for ss in ep.Subsets:
+            w: dict[str, Any] = {}
+            if ss.Addresses:
+                w["addresses"] = [_address_wire(a) for a in ss.Addresses]
+            if ss.NotReadyAddresses:
+                w["notReadyAddresses"] = [_address_wire(a) for a in ss.NotReadyAddresses]
+            if ss.Ports:
+                w["ports"] = [_endpoint_port_wire(p) for p in ss.Ports]
+            subsets.append(w)
+        d["subsets"] = subsets
+    return d
+
+
+def _endpoint_slice_to_core(obj: Mapping[str, Any], namespace: str) -> EndpointSlice:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    address_type = _str(obj.get("addressType"))
+    if not address_type:
+        errs.required("addressType")
+    elif address_type not in ADDRESS_TYPES:
+        errs.unsupported("addressType", address_type, ADDRESS_TYPES)
+    endpoints: list[SliceEndpoint] = []
+    for i, raw in enumerate(_list(obj.get("endpoints"))):
+        e = _dict(raw)
+        addresses = _str_list(e.get("addresses")) or []
+        if not addresses:
+            errs.required(f"endpoints[{i}].addresses", "must contain at least 1 address")
+        elif address_type in ("IPv4", "IPv6"):
+            for j, a in enumerate(addresses):
+                if not _valid_ip(a):
+                    errs.invalid(f"endpoints[{i}].addresses[{j}]", a, _IP_MSG)
+        c = _dict(e.get("conditions"))
+        endpoints.append(SliceEndpoint(
+            Addresses=addresses, Conditions=EndpointConditions(Ready=_opt_bool(c.get("ready")),
+                                                               Serving=_opt_bool(c.get("serving")),
+                                                               Terminating=_opt_bool(c.get("terminating"))),
+            Hostname=_str(e.get("hostname")), NodeName=_str(e.get("nodeName")), Zone=_str(e.get("zone")),
+            TargetRef=_target_to_core(e.get("targetRef"))))
+    ports = _endpoint_ports_to_core(_list(obj.get("ports")), "ports", errs)
+    errs.check("EndpointSlice", meta.shown_name)
+    es = EndpointSlice(ID="", Name=meta.name, Labels=meta.labels, AddressType=address_type,
+                       Endpoints=endpoints or None, Ports=ports or None)
+    _object_base(es, meta)
+    return es
+
+
+def _endpoint_slice_to_wire(es: EndpointSlice) -> dict[str, Any]:
+    endpoints = []
+    for e in es.Endpoints or []:
+        w: dict[str, Any] = {"addresses": list(e.Addresses)}
+        c = e.Conditions
+        w["conditions"] = {k: v for k, v in (("ready", c.Ready), ("serving", c.Serving),
+                                              ("terminating", c.Terminating)) if v is not None}
+        if e.Hostname:
+            w["hostname"] = e.Hostname
+        if e.TargetRef is not None:
+            w["targetRef"] = _target_wire(e.TargetRef)
+        if e.NodeName:
+            w["nodeName"] = e.NodeName
+        if e.Zone:
+            w["zone"] = e.Zone
+        endpoints.append(w)
+    d: dict[str, Any] = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                         "metadata": _wire_meta(es, name=es.Name, labels=es.Labels, namespaced=True),
+                         "addressType": es.AddressType, "endpoints": endpoints or None}
+    # (a slice's port always has its name, "" when the Service's has none: kubectl's describe reads it)
+    d["ports"] = [{"name": p.Name, **_endpoint_port_wire(p)} for p in es.Ports] if es.Ports else None
+    return d
+
+
+_SERVICE_KINDS: dict[str, tuple[Callable[[Mapping[str, Any], str], Any], Callable[[Any], dict[str, Any]]]] = {
+    "services": (_service_to_core, _service_to_wire),
+    "endpoints": (_endpoints_to_core, _endpoints_to_wire),
+    "endpointslices": (_endpoint_slice_to_core, _endpoint_slice_to_wire),
+}

@@ -144,6 +144,24 @@ RESOURCES += (
         list_type=wire.ControllerRevisionList),
 )
 
+# Services and their endpoints (the objects; no traffic flows through them yet: docs/design/services.md).
+RESOURCES += (
+    Resource(
+        group="", version="v1", resource="services", kind="Service", singular="service",
+        namespaced=True, verbs=READ_WRITE, short_names=("svc",), categories=("all",),
+        subresources=(Subresource("status", "Service", STATUS_VERBS),),
+        list_kind="ServiceList", wire_type=wire.Service, list_type=wire.ServiceList),
+    Resource(
+        group="", version="v1", resource="endpoints", kind="Endpoints", singular="endpoints",
+        namespaced=True, verbs=READ_WRITE, short_names=("ep",), categories=(), subresources=(),
+        list_kind="EndpointsList", wire_type=wire.Endpoints, list_type=wire.EndpointsList),
+    Resource(
+        group="discovery.k8s.io", version="v1", resource="endpointslices", kind="EndpointSlice",
+        singular="endpointslice", namespaced=True, verbs=READ_WRITE, short_names=(), categories=(),
+        subresources=(), list_kind="EndpointSliceList", wire_type=wire.EndpointSlice,
+        list_type=wire.EndpointSliceList),
+)
+
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 

@@ -55,6 +55,7 @@ CORE_KIND["daemonsets"] = "daemonsets"
 CORE_KIND["controllerrevisions"] = "controllerrevisions"
 
 CORE_KIND.update({"jobs": "jobs", "cronjobs": "cronjobs"})  # batch/v1
+CORE_KIND.update({"services": "kubeservices", "endpoints": "endpoints", "endpointslices": "endpointslices"})
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")

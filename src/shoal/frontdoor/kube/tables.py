@@ -668,3 +668,131 @@ def table(resource: Resource, objects: list[Obj], resource_version: str, include
         metadata["continue"] = continue_token
     return {"kind": "Table", "apiVersion": api_version, "metadata": metadata,
             "columnDefinitions": None if no_headers else columns, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Services, Endpoints and EndpointSlices (kube-apiserver's printService, printEndpoints,
+# printEndpointSlice)
+
+SERVICE_COLUMNS = [
+    NAME,
+    _column("Type", "The type of service."),
+    _column("Cluster-IP", "The cluster IP of the service."),
+    _column("External-IP", "The external IPs of the service."),
+    _column("Port(s)", "The ports of the service."),
+    AGE,
+    _column("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1),
+]
+ENDPOINTS_COLUMNS = [
+    NAME,
+    _column("Endpoints", "Endpoints is the list of endpoints."),
+    AGE,
+]
+ENDPOINTSLICE_COLUMNS = [
+    NAME,
+    _column("AddressType", "The address type of the EndpointSlice."),
+    _column("Ports", "The ports of the EndpointSlice."),
+    _column("Endpoints", "The endpoints of the EndpointSlice."),
+    AGE,
+]
+_MAX_SHOWN = 3
+
+
+def _shortened(items: list[str], count: int | None = None) -> str:
+    """At most three items, then `` + N more...`` (kube-apiserver's endpoint lists)."""
+    total = len(items) if count is None else count
+    text = ",".join(items[:_MAX_SHOWN])
+    return f"{text} + {total - _MAX_SHOWN} more..." if total > _MAX_SHOWN else text
+
+
+def _lb_ingress(svc: Obj, wide: bool) -> list[str]:
+    out: list[str] = []
+    for ing in _get(svc, "status", "loadBalancer", "ingress") or []:
+        value = ing.get("ip") or ing.get("hostname") or ""
+        if value:
+            out.append(value)
+    text = ",".join(out)
+    if not wide and len(text) > 16:
+        return [text[:13] + "..."]
+    return out
+
+
+def service_external_ip(svc: Obj, wide: bool = True) -> str:
+    """EXTERNAL-IP: the external IPs (and a LoadBalancer's ingress, ``<pending>`` without one), an
+    ExternalName Service's name, else ``<none>``."""
+    spec = svc.get("spec") or {}
+    kind = spec.get("type") or "ClusterIP"
+    external = list(spec.get("externalIPs") or [])
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(external) or "<none>"
+    if kind == "LoadBalancer":
+        return ",".join(external + _lb_ingress(svc, wide)) or "<pending>"
+    if kind == "ExternalName":
+        return str(spec.get("externalName") or "")
+    return "<unknown>"
+
+
+def service_ports(svc: Obj) -> str:
+    """PORT(S): ``80/TCP``, ``80:30080/TCP``, comma separated (``<none>`` without ports)."""
+    out = []
+    for p in _get(svc, "spec", "ports") or []:
+        proto = p.get("protocol") or "TCP"
+        node_port = p.get("nodePort") or 0
+        out.append(f"{p.get('port', 0)}:{node_port}/{proto}" if node_port else f"{p.get('port', 0)}/{proto}")
+    return ",".join(out) or "<none>"
+
+
+def format_labels(labels: Any) -> str:
+    """``labels.FormatLabels``: ``a=b,c=d`` sorted by key, ``<none>`` when empty."""
+    if not isinstance(labels, dict) or not labels:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def service_cells(svc: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A service's NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR."""
+    spec = svc.get("spec") or {}
+    return [_get(svc, "metadata", "name"), spec.get("type") or "ClusterIP", spec.get("clusterIP") or "<none>",
+            service_external_ip(svc, wide=False), service_ports(svc), _age(svc, now),
+            format_labels(spec.get("selector"))], None
+
+
+def format_endpoints(endpoints: Obj) -> str:
+    """ENDPOINTS: the ready ``ip:port`` pairs (a subset without ports: its IPs), three at most."""
+    subsets = endpoints.get("subsets") or []
+    if not subsets:
+        return "<none>"
+    shown: list[str] = []
+    count = 0
+    for ss in subsets:
+        addresses = [a.get("ip", "") for a in ss.get("addresses") or []]
+        ports = ss.get("ports") or []
+        if not ports:
+            count += len(addresses)
+            shown.extend(addresses)
+            continue
+        for p in ports:
+            count += len(addresses)
+            port = p.get("port", 0)
+            shown.extend(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in addresses)
+    return _shortened(shown, count)
+
+
+def endpoints_cells(endpoints: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """Endpoints' NAME ENDPOINTS AGE."""
+    return [_get(endpoints, "metadata", "name"), format_endpoints(endpoints), _age(endpoints, now)], None
+
+
+def endpointslice_cells(s: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """An EndpointSlice's NAME ADDRESSTYPE PORTS ENDPOINTS AGE (``<unset>`` for none)."""
+    ports = [str(p["port"]) if p.get("port") is not None else "<unset>" for p in s.get("ports") or []]
+    addresses = [a for e in s.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [_get(s, "metadata", "name"), s.get("addressType") or "", _shortened(ports) or "<unset>",
+            _shortened(addresses) or "<unset>", _age(s, now)], None
+
+
+PRINTERS.update({
+    "services": (SERVICE_COLUMNS, service_cells),
+    "endpoints": (ENDPOINTS_COLUMNS, endpoints_cells),
+    "endpointslices": (ENDPOINTSLICE_COLUMNS, endpointslice_cells),
+})

@@ -2150,3 +2150,272 @@ def _walk(t: msgspec.inspect.Type, value: Any, path: str, unknown: list[str], du
     elif isinstance(t, msgspec.inspect.DictType) and isinstance(value, dict):
         for key, item in value.items():
             _walk(t.value_type, item, f"{path}.{key}" if path else str(key), unknown, duplicate)
+
+
+# ---------------------------------------------------------------------------------------------------
+# core/v1 Service and Endpoints, discovery.k8s.io/v1 EndpointSlice
+
+class ServicePort(Base, kw_only=True):
+    """ServicePort contains information on service's port."""
+
+    name: Annotated[str | None, doc("The name of this port within the service.")] = None
+    protocol: Annotated[str | None, doc("The IP protocol for this port. Supports \"TCP\", \"UDP\", and "
+                                        "\"SCTP\". Default is TCP.")] = None
+    appProtocol: Annotated[str | None, doc("The application protocol for this port.")] = None
+    port: Annotated[int | None, doc("The port that will be exposed by this service.")] = None
+    targetPort: Annotated[IntOrString | None, doc(
+        "Number or name of the port to access on the pods targeted by the service.")] = None
+    nodePort: Annotated[int | None, doc(
+        "The port on each node on which this service is exposed when type is NodePort or LoadBalancer.")] = None
+
+
+class ClientIPConfig(Base, kw_only=True):
+    """ClientIPConfig represents the configurations of Client IP based session affinity."""
+
+    timeoutSeconds: Annotated[int | None, doc(
+        "timeoutSeconds specifies the seconds of ClientIP type session sticky time.")] = None
+
+
+class SessionAffinityConfig(Base, kw_only=True):
+    """SessionAffinityConfig represents the configurations of session affinity."""
+
+    clientIP: Annotated[ClientIPConfig | None, doc(
+        "clientIP contains the configurations of Client IP based session affinity.")] = None
+
+
+class ServiceSpec(Base, kw_only=True):
+    """ServiceSpec describes the attributes that a user creates on a service."""
+
+    ports: Annotated[list[ServicePort] | None, map_list(
+        "The list of ports that are exposed by this service.", "port", "protocol")] = None
+    selector: Annotated[dict[str, str] | None, doc(
+        "Route service traffic to pods with label keys and values matching this selector.")] = None
+    clusterIP: Annotated[str | None, doc(
+        "clusterIP is the IP address of the service and is usually assigned randomly.")] = None
+    clusterIPs: Annotated[list[str] | None, atomic_list(
+        "ClusterIPs is a list of IP addresses assigned to this service, and are usually assigned randomly.")] = None
+    type: Annotated[str | None, doc("type determines how the Service is exposed.")] = None
+    externalIPs: Annotated[list[str] | None, atomic_list(
+        "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this "
+        "service.")] = None
+    sessionAffinity: Annotated[str | None, doc(
+        "Supports \"ClientIP\" and \"None\". Used to maintain session affinity.")] = None
+    loadBalancerIP: Annotated[str | None, doc("Only applies to Service Type: LoadBalancer.")] = None
+    loadBalancerSourceRanges: Annotated[list[str] | None, atomic_list(
+        "If specified and supported by the platform, this will restrict traffic through the cloud-provider "
+        "load-balancer will be restricted to the specified client IPs.")] = None
+    externalName: Annotated[str | None, doc(
+        "externalName is the external reference that discovery mechanisms will return as an alias for this "
+        "service (e.g. a DNS CNAME record).")] = None
+    externalTrafficPolicy: Annotated[str | None, doc(
+        "externalTrafficPolicy describes how nodes distribute service traffic they receive on one of the "
+        "Service's \"externally-facing\" addresses (NodePorts, ExternalIPs, and LoadBalancer IPs).")] = None
+    healthCheckNodePort: Annotated[int | None, doc(
+        "healthCheckNodePort specifies the healthcheck nodePort for the service.")] = None
+    publishNotReadyAddresses: Annotated[bool | None, doc(
+        "publishNotReadyAddresses indicates that any agent which deals with endpoints for this Service should "
+        "disregard any indications of ready/not-ready.")] = None
+    sessionAffinityConfig: Annotated[SessionAffinityConfig | None, doc(
+        "sessionAffinityConfig contains the configurations of session affinity.")] = None
+    ipFamilies: Annotated[list[str] | None, atomic_list(
+        "IPFamilies is a list of IP families (e.g. IPv4, IPv6) assigned to this service.")] = None
+    ipFamilyPolicy: Annotated[str | None, doc(
+        "IPFamilyPolicy represents the dual-stack-ness requested or required by this Service.")] = None
+    allocateLoadBalancerNodePorts: Annotated[bool | None, doc(
+        "allocateLoadBalancerNodePorts defines if NodePorts will be automatically allocated for services with "
+        "type LoadBalancer.")] = None
+    loadBalancerClass: Annotated[str | None, doc(
+        "loadBalancerClass is the class of the load balancer implementation this Service belongs to.")] = None
+    internalTrafficPolicy: Annotated[str | None, doc(
+        "InternalTrafficPolicy describes how nodes distribute service traffic they receive on the ClusterIP.")] \
+        = None
+    trafficDistribution: Annotated[str | None, doc(
+        "TrafficDistribution offers a way to express preferences for how traffic is distributed to Service "
+        "endpoints.")] = None
+
+
+class PortStatus(Base, kw_only=True):
+    """PortStatus represents the error condition of a service port."""
+
+    port: Annotated[int | None, doc("Port is the port number of the service port of which status is recorded "
+                                    "here")] = None
+    protocol: Annotated[str | None, doc("Protocol is the protocol of the service port of which status is "
+                                        "recorded here")] = None
+    error: Annotated[str | None, doc("Error is to record the problem with the service port")] = None
+
+
+class LoadBalancerIngress(Base, kw_only=True):
+    """LoadBalancerIngress represents the status of a load-balancer ingress point."""
+
+    ip: Annotated[str | None, doc("IP is set for load-balancer ingress points that are IP based.")] = None
+    hostname: Annotated[str | None, doc(
+        "Hostname is set for load-balancer ingress points that are DNS based.")] = None
+    ipMode: Annotated[str | None, doc("IPMode specifies how the load-balancer IP behaves.")] = None
+    ports: Annotated[list[PortStatus] | None, atomic_list(
+        "Ports is a list of records of service ports")] = None
+
+
+class LoadBalancerStatus(Base, kw_only=True):
+    """LoadBalancerStatus represents the status of a load-balancer."""
+
+    ingress: Annotated[list[LoadBalancerIngress] | None, atomic_list(
+        "Ingress is a list containing ingress points for the load-balancer.")] = None
+
+
+class ServiceStatus(Base, kw_only=True):
+    """ServiceStatus represents the current status of a service."""
+
+    loadBalancer: Annotated[LoadBalancerStatus | None, doc(
+        "LoadBalancer contains the current status of the load-balancer, if one is present.")] = None
+    conditions: Annotated[list[Any] | None, map_list("Current service state", "type")] = None
+
+
+class Service(Base, kw_only=True):
+    """Service is a named abstraction of software service (for example, mysql) consisting of local port
+    (for example 3306) that the proxy listens on, and the selector that determines which pods will answer
+    requests sent through the proxy."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[ServiceSpec | None, doc("Spec defines the behavior of a service.")] = None
+    status: Annotated[ServiceStatus | None, doc("Most recently observed status of the service.")] = None
+
+
+class ServiceList(Base, kw_only=True):
+    """ServiceList holds a list of services."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Service] | None, doc("List of services")] = None
+
+
+class EndpointAddress(Base, kw_only=True):
+    """EndpointAddress is a tuple that describes single IP address."""
+
+    ip: Annotated[str | None, doc("The IP of this endpoint.")] = None
+    hostname: Annotated[str | None, doc("The Hostname of this endpoint")] = None
+    nodeName: Annotated[str | None, doc(
+        "Optional: Node hosting this endpoint. This can be used to determine endpoints local to a node.")] = None
+    targetRef: Annotated[ObjectReference | None, doc("Reference to object providing the endpoint.")] = None
+
+
+class EndpointPort(Base, kw_only=True):
+    """EndpointPort is a tuple that describes a single port."""
+
+    name: Annotated[str | None, doc("The name of this port.")] = None
+    port: Annotated[int | None, doc("The port number of the endpoint.")] = None
+    protocol: Annotated[str | None, doc("The IP protocol for this port.")] = None
+    appProtocol: Annotated[str | None, doc("The application protocol for this port.")] = None
+
+
+class EndpointSubset(Base, kw_only=True):
+    """EndpointSubset is a group of addresses with a common set of ports."""
+
+    addresses: Annotated[list[EndpointAddress] | None, atomic_list(
+        "IP addresses which offer the related ports that are marked as ready.")] = None
+    notReadyAddresses: Annotated[list[EndpointAddress] | None, atomic_list(
+        "IP addresses which offer the related ports but are not currently marked as ready because they have "
+        "not yet finished starting, have recently failed a readiness check, or have recently failed a liveness "
+        "check.")] = None
+    ports: Annotated[list[EndpointPort] | None, atomic_list(
+        "Port numbers available on the related IP addresses.")] = None
+
+
+class Endpoints(Base, kw_only=True):
+    """Endpoints is a collection of endpoints that implement the actual service."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    subsets: Annotated[list[EndpointSubset] | None, atomic_list(
+        "The set of all endpoints is the union of all subsets.")] = None
+
+
+class EndpointsList(Base, kw_only=True):
+    """EndpointsList is a list of endpoints."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Endpoints] | None, doc("List of endpoints.")] = None
+
+
+class EndpointConditions(Base, kw_only=True):
+    """EndpointConditions represents the current condition of an endpoint."""
+
+    ready: Annotated[bool | None, doc("ready indicates that this endpoint is ready to receive traffic, "
+                                      "according to whatever system is managing the endpoint.")] = None
+    serving: Annotated[bool | None, doc("serving indicates that this endpoint is able to receive traffic, "
+                                        "according to whatever system is managing the endpoint.")] = None
+    terminating: Annotated[bool | None, doc("terminating indicates that this endpoint is terminating.")] = None
+
+
+class ForZone(Base, kw_only=True):
+    """ForZone provides information about which zones should consume this endpoint."""
+
+    name: Annotated[str | None, doc("name represents the name of the zone.")] = None
+
+
+class ForNode(Base, kw_only=True):
+    """ForNode provides information about which nodes should consume this endpoint."""
+
+    name: Annotated[str | None, doc("name represents the name of the node.")] = None
+
+
+class EndpointHints(Base, kw_only=True):
+    """EndpointHints provides hints describing how an endpoint should be consumed."""
+
+    forZones: Annotated[list[ForZone] | None, atomic_list(
+        "forZones indicates the zone(s) this endpoint should be consumed by when using topology aware "
+        "routing.")] = None
+    forNodes: Annotated[list[ForNode] | None, atomic_list(
+        "forNodes indicates the node(s) this endpoint should be consumed by when using topology aware "
+        "routing.")] = None
+
+
+class Endpoint(Base, kw_only=True):
+    """Endpoint represents a single logical "backend" implementing a service."""
+
+    addresses: Annotated[list[str] | None, set_list("addresses of this endpoint.")] = None
+    conditions: Annotated[EndpointConditions | None, doc(
+        "conditions contains information about the current status of the endpoint.")] = None
+    hostname: Annotated[str | None, doc("hostname of this endpoint.")] = None
+    targetRef: Annotated[ObjectReference | None, doc(
+        "targetRef is a reference to a Kubernetes object that represents this endpoint.")] = None
+    deprecatedTopology: Annotated[dict[str, str] | None, doc(
+        "deprecatedTopology contains topology information part of the v1beta1 API.")] = None
+    nodeName: Annotated[str | None, doc(
+        "nodeName represents the name of the Node hosting this endpoint.")] = None
+    zone: Annotated[str | None, doc("zone is the name of the Zone this endpoint exists in.")] = None
+    hints: Annotated[EndpointHints | None, doc(
+        "hints contains information associated with how an endpoint should be consumed.")] = None
+
+
+class EndpointSlice(Base, kw_only=True):
+    """EndpointSlice represents a set of service endpoints."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    addressType: Annotated[str | None, doc(
+        "addressType specifies the type of address carried by this EndpointSlice.")] = None
+    endpoints: Annotated[list[Endpoint] | None, atomic_list(
+        "endpoints is a list of unique endpoints in this slice.")] = None
+    ports: Annotated[list[EndpointPort] | None, atomic_list(
+        "ports specifies the list of network ports exposed by each endpoint in this slice.")] = None
+
+
+class EndpointSliceList(Base, kw_only=True):
+    """EndpointSliceList represents a list of endpoint slices"""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[EndpointSlice] | None, doc("items is the list of endpoint slices")] = None
+
+
+DISCOVERY_V1: tuple[type[Base], ...] = (
+    EndpointConditions, ForZone, ForNode, EndpointHints, Endpoint, EndpointSlice, EndpointSliceList,
+)

@@ -67,20 +67,22 @@ from shoal.api.types import (
     TYPE_OF,
     Cluster,
     DaemonSet,
+    KubeService,
     Node,
     Task,
     clone,
     containers_of,
     now_ts,
 )
-from shoal.manager.kube import tokens
+from shoal.manager.kube import services, tokens
 from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
 NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
-                        "daemonsets", "controllerrevisions", "jobs", "cronjobs"})
+                        "daemonsets", "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints",
+                        "endpointslices"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -90,13 +92,16 @@ RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
                "replicasets": "replicasets.apps", "deployments": "deployments.apps",
                "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps",
-               "jobs": "jobs.batch", "cronjobs": "cronjobs.batch"}
+               "jobs": "jobs.batch", "cronjobs": "cronjobs.batch",
+               "kubeservices": "services", "endpoints": "endpoints",
+               "endpointslices": "endpointslices.discovery.k8s.io"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
              "replicasets": "ReplicaSet", "deployments": "Deployment",
              "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision", "jobs": "Job",
-             "cronjobs": "CronJob"}
+             "cronjobs": "CronJob", "kubeservices": "Service", "endpoints": "Endpoints",
+             "endpointslices": "EndpointSlice"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -125,7 +130,8 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs") or \
+                                "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
+                                "kubeservices", "endpoints", "endpointslices") or \
         not obj.Spec.Name else obj.Spec.Name
 
 
@@ -272,12 +278,16 @@ class KubeObjects:
             if pod is not None and pod.NodeName:
                 node = self.get("nodes", "", pod.NodeName) if ("", pod.NodeName) in self._names["nodes"] else None
                 obj.NodeID = node.ID if node is not None else pod.NodeName
+        if isinstance(obj, KubeService):
+            services.allocate(self.store, obj)
         if dry_run:
             obj.CreatedAt = obj.CreatedAt or now_ts()
             return obj
         try:
             await self.store.commit(creates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists') from e
         return obj
 
@@ -338,6 +348,8 @@ class KubeObjects:
         if is_kube(kind, cur):
             normalize_owners(obj)
         stamp_template_generation(obj, cur)
+        if isinstance(obj, KubeService) and obj.Spec != cur.Spec:
+            services.allocate(self.store, obj, cur)
         ends = False
         if cur.DeletionTimestamp:
             self._check_no_new_finalizers(kind, cur, obj)
@@ -357,6 +369,8 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:
             raise Conflict(self._stale(kind, obj)) from e

@@ -26,8 +26,11 @@ from shoal.api.types import (
     CronJob,
     DaemonSet,
     Deployment,
+    Endpoints,
+    EndpointSlice,
     EngineDescription,
     Job,
+    KubeService,
     LastTermination,
     Node,
     NodeDescription,
@@ -870,6 +873,9 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
                                                   Labels={"b": "1", "a": "2"}),
         "jobs": Job(ID="j", Name="pi", Namespace="default", Labels={"b": "1", "a": "2"}),
         "cronjobs": CronJob(ID="cj", Name="tick", Namespace="default", Annotations={"b": "1", "a": "2"})}
+    objs.update({"services": KubeService(ID="sv", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
+                 "endpoints": Endpoints(ID="ep", Name="web", Namespace="default"),
+                 "endpointslices": EndpointSlice(ID="es", Name="web-x", Namespace="default")})
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]

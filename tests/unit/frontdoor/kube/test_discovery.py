@@ -29,7 +29,8 @@ def test_aggregated_core_group() -> None:
     [v1] = core["versions"]
     assert (v1["version"], v1["freshness"]) == ("v1", "Current")
     by_name = {r["resource"]: r for r in v1["resources"]}
-    assert sorted(by_name) == ["configmaps", "events", "namespaces", "nodes", "pods", "secrets", "serviceaccounts"]
+    assert sorted(by_name) == ["configmaps", "endpoints", "events", "namespaces", "nodes", "pods", "secrets",
+                               "serviceaccounts", "services"]
     pods = by_name["pods"]
     assert pods["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
     assert (pods["scope"], pods["singularResource"], pods["shortNames"], pods["categories"]) == \
@@ -52,8 +53,9 @@ def test_legacy_discovery() -> None:
     assert content_type == "application/json"
     assert body["kind"] == "APIVersions" and body["versions"] == ["v1"]
     assert body["serverAddressByClientCIDRs"][0]["serverAddress"] == "10.213.0.1:6443"
-    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps", "batch"]
-    assert [g["metadata"]["name"] for g in discovery.apis(KUBECTL_ACCEPT)[1]["items"]] == ["apps", "batch"]
+    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps", "batch", "discovery.k8s.io"]
+    assert [g["metadata"]["name"] for g in discovery.apis(KUBECTL_ACCEPT)[1]["items"]] == [
+        "apps", "batch", "discovery.k8s.io"]
     assert discovery.api_group("networking.k8s.io") is None
     # A q=0 aggregated range is not wanted.
     assert discovery.api("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0,"
