@@ -3,7 +3,7 @@
 # installs what is needed, starts `shoal daemon` in the background, imports a busybox-based web
 # image, inits the swarm, deploys a replicated service, scales it and shows `service ps`; then, on the
 # same cluster through its Kubernetes API, creates a Secret, runs a Pod that uses it and a Deployment
-# of three replicas with kubectl. A `docker run` shows a container of the node's own.
+# of three replicas and a Job with kubectl. A `docker run` shows a container of the node's own.
 # The daemon keeps running afterwards; point the docker CLI (or `shoal`) at it with
 #   export DOCKER_HOST=unix:///run/shoal/shoal.sock
 set -euo pipefail
@@ -104,6 +104,21 @@ spec:
 YAML
   k rollout status deployment/web --timeout=60s
   k get deploy,rs,pods -o wide
+  k delete job once --ignore-not-found >/dev/null
+  k apply -f - <<'YAML'
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: once
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: once, image: nginx, imagePullPolicy: IfNotPresent, command: [sh, -c, "echo the job ran to completion"]}
+YAML
+  k wait --for=condition=complete job/once --timeout=60s
+  k logs job/once
   k exec mywebserver -- sh -c 'echo "the secret in the file: $(cat /etc/db/password), in the environment: $DB_PASSWORD"'
   k exec mywebserver -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc 127.0.0.1 80 | tail -n 1'
   echo
