@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from shoal.api.errors import AlreadyExists, NotFound
-from shoal.api.meta import ObjectRef, owner_references
+from shoal.api.meta import ObjectRef, VersionRef, owner_references
 from shoal.api.types import ReplicaSet, ReplicaSetStatus, Task, clone
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.objects import KubeObjects, random_suffix
@@ -71,9 +71,12 @@ def new_pod(rs: ReplicaSet) -> Task:
     spec = clone(tpl.Spec)
     if not spec.Hostname:
         spec.Hostname = name[:63].rstrip("-.")
+    # The ReplicaSet's generation as the Pod's spec version: the Pods made from one template are
+    # identical to the scheduler, which places them as one group (as a service's tasks).
     t = Task(ID="", Name=name, GenerateName=f"{rs.Name}-", Namespace=rs.Namespace,
              Labels=dict(tpl.Labels) if tpl.Labels else None,
-             Annotations=dict(tpl.Annotations) if tpl.Annotations else None, Spec=spec, Owner=ObjectRef())
+             Annotations=dict(tpl.Annotations) if tpl.Annotations else None, Spec=spec, Owner=ObjectRef(),
+             SpecVersion=VersionRef(Index=rs.Generation or 1))
     t.OwnerReferences = [wl.controller_ref(KIND, rs)]
     return t
 
@@ -152,8 +155,7 @@ class ReplicaSetController(wl.WorkloadController):
         if not rs.DeletionTimestamp:
             diff = len(active) - rs.Spec.Replicas
             if diff < 0:
-                for _ in range(min(-diff, BURST)):
-                    await self._create(rs)
+                await self._create_batches(rs, min(-diff, BURST))
             elif diff > 0:
                 for t in pods_to_delete(active, min(diff, BURST)):
                     try:
@@ -174,6 +176,38 @@ class ReplicaSetController(wl.WorkloadController):
         t.OwnerReferences = wl.without_owner(t, rs.ID)
         t.Owner = ObjectRef()
         await self.kube.update(t)
+
+    async def _create_batches(self, rs: ReplicaSet, count: int) -> None:
+        """``count`` new Pods in Kubernetes' slow start: batches of 1, 2, 4, … Pods, each batch one
+        transaction with its ``SuccessfulCreate`` events after it; an error stops the rest (a namespace
+        going away fails the first Pod, not 500). A name taken in a batch (the random suffix) makes
+        that batch one Pod at a time."""
+        size = 1
+        while count > 0:
+            n = min(size, count)
+            if n == 1:
+                await self._create(rs)
+            else:
+                pods = [new_pod(rs) for _ in range(n)]
+                try:
+                    await self.kube.create_all(pods)
+                except AlreadyExists:
+                    for _ in range(n):
+                        await self._create(rs)
+                else:
+                    await self._record_created(rs, pods)
+            count -= n
+            size *= 2
+
+    async def _record_created(self, rs: ReplicaSet, pods: list[Task]) -> None:
+        """The batch's ``SuccessfulCreate`` events, in one transaction (best effort, as ``wl.record``)."""
+        now = self.clock()
+        events = [wl.event(rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {p.Name}", now, seq=i)
+                  for i, p in enumerate(pods)]
+        try:
+            await self.kube.create_all(events)
+        except Exception:
+            return
 
     async def _create(self, rs: ReplicaSet) -> None:
         for _ in range(3):

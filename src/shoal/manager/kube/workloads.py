@@ -237,16 +237,22 @@ def condition(kind: str, status: str, reason: str, message: str, now: float) -> 
 # ---------------------------------------------------------------- events
 
 
+def event(obj: Any, kind: str, component: str, reason: str, message: str, now: float, type_: str = "Normal",
+          seq: int = 0) -> Event:
+    """An event about a workload, named ``<object>.<nanoseconds in hex>`` (``seq`` nanoseconds later, so
+    the events of one batch have names of their own)."""
+    ts = timestamp(now)
+    return Event(ID=new_id(), Name=f"{obj.Name}.{int(now * 1e9) + seq:x}", Namespace=obj.Namespace,
+                 InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
+                                               APIVersion="apps/v1"),
+                 Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
+                 FirstTimestamp=ts, LastTimestamp=ts)
+
+
 async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
                  type_: str = "Normal") -> None:
     """Write an event about a workload (best effort: a namespace going away refuses it)."""
-    ts = timestamp(now)
-    ev = Event(ID=new_id(), Name=f"{obj.Name}.{int(now * 1e9):x}", Namespace=obj.Namespace,
-               InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
-                                             APIVersion="apps/v1"),
-               Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
-               FirstTimestamp=ts, LastTimestamp=ts)
     try:
-        await kube.create(ev)
+        await kube.create(event(obj, kind, component, reason, message, now, type_))
     except Exception:
         return
