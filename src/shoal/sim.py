@@ -295,7 +295,9 @@ async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: T
     while len({a.Namespace for a in m.store.list(ServiceAccount) if a.Namespace in namespaces}) < len(namespaces):
         await asyncio.sleep(0.05)
     created: dict[str, float] = {}
+    assigned: dict[str, float] = {}
     latencies: list[float] = []
+    to_assigned: list[float] = []  # creation to placed (the scheduler's part of the latency)
     all_running = asyncio.Event()
     first_pod: list[float] = []
 
@@ -310,7 +312,11 @@ async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: T
             created[t.ID] = now
             if not first_pod:
                 first_pod.append(now)
+        if t.NodeID and t.ID not in assigned and t.ID in created:
+            assigned[t.ID] = now
+            to_assigned.append(now - created[t.ID])
         if t.Status.State == TaskState.RUNNING and (ch.old is None or ch.old.Status.State != TaskState.RUNNING):
+            assigned.pop(t.ID, None)
             since = created.pop(t.ID, None)
             if since is not None:
                 latencies.append(now - since)
@@ -335,6 +341,8 @@ async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: T
         "startup_p90_s": round(_percentile(latencies, 0.90) or 0.0, 3),
         "startup_p99_s": round(_percentile(latencies, 0.99) or 0.0, 3),
         "startup_max_s": round(max(latencies), 3),
+        "to_assigned_p50_s": round(_percentile(to_assigned, 0.50) or 0.0, 3),
+        "to_assigned_p99_s": round(_percentile(to_assigned, 0.99) or 0.0, 3),
         "peak_rss_mb": peak.mb,
         "tasks_in_store": m.store.count(Task),
     }

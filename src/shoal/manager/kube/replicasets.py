@@ -24,6 +24,8 @@ are needed as in client-go.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -31,6 +33,7 @@ from collections.abc import Callable
 
 from shoal.api.errors import AlreadyExists, NotFound
 from shoal.api.meta import ObjectRef, VersionRef, owner_references
+from shoal.api.states import TaskState
 from shoal.api.types import ReplicaSet, ReplicaSetStatus, Task, clone
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.objects import KubeObjects, random_suffix
@@ -41,6 +44,11 @@ log = logging.getLogger(__name__)
 KIND = "ReplicaSet"
 COMPONENT = "replicaset-controller"
 BURST = 500  # Pods made or deleted per sync at most (Kubernetes' burstReplicas)
+# Flow control (Kubernetes' controllers have theirs in their client's rate limit): while this many
+# Pods the controller made are not yet running (nor refused a node), it makes no more; a Pod counts
+# for INFLIGHT_SECONDS at most, so a Pod stuck starting (an image pull) never holds the others.
+INFLIGHT_LIMIT = 1000
+INFLIGHT_SECONDS = 5.0
 MAX_GENERATED_BASE = 58  # a generated name's prefix at most (63 less the 5 random characters)
 
 
@@ -81,6 +89,53 @@ def new_pod(rs: ReplicaSet) -> Task:
     return t
 
 
+class InFlight:
+    """The Pods a controller made that have not yet started (nor been refused a node), by when they
+    were made; ``wait_for_room`` waits while there are ``limit`` of them. A Pod leaves when it runs,
+    ends, is refused a node, is deleted, or ``horizon`` seconds after it was made."""
+
+    def __init__(self, limit: int = INFLIGHT_LIMIT, horizon: float = INFLIGHT_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.horizon = horizon
+        self.clock = clock
+        self.pods: dict[str, float] = {}  # in the order made
+        self._room = asyncio.Event()
+
+    def made(self, pods: list[Task]) -> None:
+        now = self.clock()
+        for t in pods:
+            self.pods[t.ID] = now
+
+    def seen(self, old: Task | None, new: Task | None) -> None:
+        t = new or old
+        if t is None or t.ID not in self.pods:
+            return
+        if new is None or new.Status.State >= TaskState.RUNNING or new.Status.Err or new.DeletionTimestamp:
+            del self.pods[t.ID]
+            if len(self.pods) < self.limit:
+                self._room.set()
+
+    def _expire(self) -> float | None:
+        """Forget the Pods made ``horizon`` ago; when the oldest left is due to go."""
+        now = self.clock()
+        while self.pods:
+            tid, made = next(iter(self.pods.items()))
+            if made + self.horizon > now:
+                return made + self.horizon - now
+            del self.pods[tid]
+        return None
+
+    async def wait_for_room(self) -> None:
+        while len(self.pods) >= self.limit:
+            due = self._expire()
+            if len(self.pods) < self.limit:
+                return
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._room.wait(), due)
+
+
 class ReplicaSetController(wl.WorkloadController):
     name = "replicasets"
     workers = 2
@@ -88,6 +143,7 @@ class ReplicaSetController(wl.WorkloadController):
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, kube, clock)
         self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
+        self.inflight = InFlight()
 
     # ------------------------------------------------------------ what flows in
 
@@ -113,6 +169,8 @@ class ReplicaSetController(wl.WorkloadController):
         elif ch.kind == "tasks":
             if (ch.new or ch.old).Namespace:
                 self._track(ch.old, ch.new)
+                if self.inflight.pods:
+                    self.inflight.seen(ch.old, ch.new)
             for t in (ch.old, ch.new):
                 if t is None or not t.Namespace:
                     continue
@@ -184,6 +242,7 @@ class ReplicaSetController(wl.WorkloadController):
         that batch one Pod at a time."""
         size = 1
         while count > 0:
+            await self.inflight.wait_for_room()
             n = min(size, count)
             if n == 1:
                 await self._create(rs)
@@ -195,6 +254,7 @@ class ReplicaSetController(wl.WorkloadController):
                     for _ in range(n):
                         await self._create(rs)
                 else:
+                    self.inflight.made(pods)
                     await self._record_created(rs, pods)
             count -= n
             size *= 2
@@ -216,6 +276,7 @@ class ReplicaSetController(wl.WorkloadController):
                 await self.kube.create(pod)
             except AlreadyExists:
                 continue  # the random name was taken: another one
+            self.inflight.made([pod])
             await wl.record(self.kube, rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {pod.Name}",
                             self.clock())
             return
