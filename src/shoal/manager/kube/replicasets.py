@@ -237,37 +237,26 @@ class ReplicaSetController(wl.WorkloadController):
 
     async def _create_batches(self, rs: ReplicaSet, count: int) -> None:
         """``count`` new Pods in Kubernetes' slow start: batches of 1, 2, 4, … Pods, each batch one
-        transaction with its ``SuccessfulCreate`` events after it; an error stops the rest (a namespace
-        going away fails the first Pod, not 500). A name taken in a batch (the random suffix) makes
-        that batch one Pod at a time."""
+        transaction with its ``SuccessfulCreate`` events; an error stops the rest (a namespace going
+        away fails the first Pod, not 500). A name taken in a batch (a Pod's random suffix, an
+        event's) makes that batch one Pod at a time, each Pod and then its event."""
         size = 1
         while count > 0:
             await self.inflight.wait_for_room()
             n = min(size, count)
-            if n == 1:
-                await self._create(rs)
+            pods = [new_pod(rs) for _ in range(n)]
+            now = self.clock()
+            events = [wl.event(rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {p.Name}", now, seq=i)
+                      for i, p in enumerate(pods)]
+            try:
+                await self.kube.create_all([*pods, *events])
+            except AlreadyExists:
+                for _ in range(n):
+                    await self._create(rs)
             else:
-                pods = [new_pod(rs) for _ in range(n)]
-                try:
-                    await self.kube.create_all(pods)
-                except AlreadyExists:
-                    for _ in range(n):
-                        await self._create(rs)
-                else:
-                    self.inflight.made(pods)
-                    await self._record_created(rs, pods)
+                self.inflight.made(pods)
             count -= n
             size *= 2
-
-    async def _record_created(self, rs: ReplicaSet, pods: list[Task]) -> None:
-        """The batch's ``SuccessfulCreate`` events, in one transaction (best effort, as ``wl.record``)."""
-        now = self.clock()
-        events = [wl.event(rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {p.Name}", now, seq=i)
-                  for i, p in enumerate(pods)]
-        try:
-            await self.kube.create_all(events)
-        except Exception:
-            return
 
     async def _create(self, rs: ReplicaSet) -> None:
         for _ in range(3):
