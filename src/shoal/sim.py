@@ -20,7 +20,7 @@ core's ``KubeObjects.create``), until every Pod the ReplicaSets make is running 
 ``load_mix`` is clusterloader2's load test: 30 Pods a node, a namespace per 100 nodes, a quarter of
 the Pods in Deployments of 250, a quarter in Deployments of 30 and half in Deployments of 5. Pod
 start-up latency is measured as the density test does: from a Pod's creation (its commit) to it being
-observed running (the store's change).
+observed running (the store's change); ``to_assigned`` is its part until the Pod is placed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The Deployment controller (the leader's, on a keyed work queue: key = the Deployment's ID).
 
 A Deployment rolls its Pod template out through ReplicaSets, as Kubernetes' ``DeploymentController``
-does; each sync reads the Deployment and the ReplicaSets of its namespace from the store's cache:
+does; each sync reads the Deployment and its ReplicaSets from the store's cache (the controller keeps
+the ReplicaSets by controller, and those without one by namespace: a sync never walks every ReplicaSet):
 
 * **claim**: ReplicaSets it controls (released if their labels no longer match its selector) and
   orphans that match (adopted with a controller reference);

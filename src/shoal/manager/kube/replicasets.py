@@ -8,10 +8,11 @@ idempotent, as Kubernetes' ``ReplicaSetController.syncReplicaSet``:
   whose labels match is *adopted* (``ownerReferences`` gets ``{apps/v1, ReplicaSet, name, uid,
   controller: true, blockOwnerDeletion: true}``), unless the ReplicaSet is being deleted;
 * **manage**: of its active Pods (not being deleted, not ended), too few: new Pods from the template,
-  named ``<rs>-<5 random characters>``; too many: the surplus deleted (gracefully), in Kubernetes'
-  order (``deletion_key``): not on a node before on a node, pending before running, not ready before
-  ready, more Pods of this ReplicaSet on the same node first, ready for less time first, more
-  restarts first, newer first;
+  named ``<rs>-<5 random characters>``, in Kubernetes' slow start (batches of 1, 2, 4, …, each batch
+  one transaction with its ``SuccessfulCreate`` events); too many: the surplus deleted (gracefully),
+  in Kubernetes' order (``deletion_key``): not on a node before on a node, pending before running,
+  not ready before ready, more Pods of this ReplicaSet on the same node first, ready for less time
+  first, more restarts first, newer first;
 * **status**: ``replicas`` (active Pods), ``fullyLabeledReplicas`` (those carrying every template
   label), ``readyReplicas``, ``availableReplicas`` (ready for ``minReadySeconds``) and
   ``observedGeneration``; when a ready Pod will become available later, the key comes back then.
@@ -20,6 +21,12 @@ Triggers: every change of a ReplicaSet; a Pod change wakes its controller (old a
 orphan, the ReplicaSets of its namespace that select it. A Pod's creation is committed before the
 sync ends, so the next sync sees it (the store's cache is written by the commit): no expectations
 are needed as in client-go.
+
+A Pod carries the ReplicaSet's generation as its spec version, so the scheduler places the Pods of
+one template as one group, as a service's tasks. Flow control (``InFlight``; Kubernetes' controllers
+have their client's rate limit): while 1,000 Pods the controller made have not started (nor been
+refused a node), it makes no more, each Pod counting 5 s at most; a burst of 150,000 Pods then waits
+here rather than in the scheduler's queue (``docs/design/kube-scale.md``).
 """
 
 from __future__ import annotations
