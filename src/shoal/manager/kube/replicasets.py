@@ -133,14 +133,18 @@ class InFlight:
             del self.pods[tid]
         return None
 
-    async def wait_for_room(self) -> None:
+    async def wait_for_room(self) -> bool:
+        """Wait while ``limit`` Pods are in flight; whether it waited."""
+        waited = False
         while len(self.pods) >= self.limit:
             due = self._expire()
             if len(self.pods) < self.limit:
-                return
+                break
             self._room.clear()
+            waited = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._room.wait(), due)
+        return waited
 
 
 class ReplicaSetController(wl.WorkloadController):
@@ -249,7 +253,10 @@ class ReplicaSetController(wl.WorkloadController):
         event's) makes that batch one Pod at a time, each Pod and then its event."""
         size = 1
         while count > 0:
-            await self.inflight.wait_for_room()
+            if await self.inflight.wait_for_room():
+                cur = self.store.get(ReplicaSet, rs.ID)
+                if cur is None or cur.Generation != rs.Generation or cur.DeletionTimestamp:
+                    return  # changed while this sync waited: its change brings the key back
             n = min(size, count)
             pods = [new_pod(rs) for _ in range(n)]
             now = self.clock()
