@@ -118,9 +118,13 @@ class DaemonConfig:
     insecure_registries: list[str] = field(default_factory=list)  # besides loopback: plain HTTP allowed
     dns: list[str] = field(default_factory=list)  # --dns: where tasks' other names are asked (see network/dns.py)
     bip: str = ""  # --bip: the default bridge's address (tasks without networks; see network/default.py)
-    pod_backoff: float = 10.0  # s: a Pod's container's first restart delay (Kubernetes' 10 s; tests set less)
+    pod_backoff: float = 10.0  # s: a Pod's container's back-off base (Kubernetes' 10 s; tests set less)
     # --kube-addr: where a manager serves the Kubernetes API (HTTPS); "" serves none.
     kube_addr: str = "0.0.0.0:6443"
+    # --service-cluster-ip-range, --service-node-port-range: the Kubernetes Services' ranges of a cluster
+    # this daemon inits ("": 172.16.0.0/16 and 30000-32767; docs/design/services.md).
+    service_cluster_ip_range: str = ""
+    service_node_port_range: str = ""
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -898,7 +902,9 @@ class Daemon:
             unlock_key = keys.new_unlock_key() if autolock else ""
             self.manager = await Manager.open(state, dek)
             cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
-                                              data_path_port, self.describe(), unlock_key)
+                                              data_path_port, self.describe(), unlock_key,
+                                              service_cidr=self.config.service_cluster_ip_range,
+                                              node_port_range=self.config.service_node_port_range)
             keys.save_dek(self.keys_path, dek, unlock_key)
             key_pem, csr_pem = pki.new_node_key()
             cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,

@@ -30,7 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import IO, Any, Protocol
 
 from shoal.api.containers import Container, Counts, CreateRequest, ExecInfo, Stats
-from shoal.api.control import NetworkCreateRequest, Plan
+from shoal.api.control import NetworkCreateRequest, Plan, PodPlan
 from shoal.api.errors import ShoalError
 from shoal.api.events import EventLog
 from shoal.api.kube import ExecSession, WatchEvent
@@ -520,4 +520,11 @@ class Kube(Protocol):
 
     async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to a port of a Pod, inside its network namespace."""
+        ...
+
+    def plan_pods(self, objs: builtins.list[Any], new_namespaces: builtins.list[str] | None = None) -> PodPlan:
+        """Where the Pods of a manifest's objects (Pods, ReplicaSets, Deployments as core objects, in
+        the manifest's order; other kinds are left out) would be placed, one after another, and the
+        rule that turns down each other node, in kube-scheduler's words; nothing is written.
+        ``new_namespaces``: namespaces the manifest makes itself (any other must exist: NotFound)."""
         ...

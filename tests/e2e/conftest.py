@@ -17,7 +17,7 @@ from tests.support import free_port
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ["sh", "httpd", "sleep", "echo", "cat", "ls", "hostname", "nc", "trap", "true", "false", "id", "ip", "dd",
-           "nslookup"]
+           "nslookup", "date"]
 
 
 def make_rootfs(root: Path) -> Path:

@@ -1,6 +1,7 @@
 """End to end with the real kubectl on a single runc node: probes as the kubelet runs them. A liveness
-``exec`` probe that starts failing once a file is removed restarts the same Pod's container (the
-``Unhealthy`` and ``Killing`` events in ``kubectl get events`` and ``kubectl describe pod``); a Pod
+``exec`` probe that starts failing once a file is removed restarts the same Pod's container, the
+first time at once (the ``Unhealthy`` and ``Killing`` events in ``kubectl get events`` and ``kubectl
+describe pod``); a Pod
 whose readiness probes (``httpGet`` and a ``tcpSocket`` on a named port, busybox ``httpd`` as the
 servers) cannot answer yet is Running but not Ready, then Ready once they answer (seen through
 ``kubectl get -w``)."""
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,11 @@ def test_a_failing_liveness_probe_restarts_the_same_pods_container(k: Kubectl) -
         pod = k.json("get", "pod", "live")
         assert pod["metadata"]["uid"] == uid  # the same Pod
         assert status["lastState"]["terminated"]["exitCode"] == 137  # killed (sh ignores SIGTERM as init)
+        # The first restart comes at once, as the kubelet's (its back-off starts with the second).
+        assert status["restartCount"] == 1
+        finished = datetime.fromisoformat(status["lastState"]["terminated"]["finishedAt"])
+        started = datetime.fromisoformat(status["state"]["running"]["startedAt"])
+        assert 0 <= (started - finished).total_seconds() <= 2, status
         events = wait_for(lambda: (ev := _events(k, "live")) and any(r == "Killing" for _, r, _ in ev) and ev,
                           timeout=20, what="the Killing event")
         assert ("Warning", "Unhealthy",

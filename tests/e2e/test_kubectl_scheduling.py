@@ -1,7 +1,8 @@
 """The real kubectl against two namespaced nodes (runc): taints (``kubectl taint``: new Pods avoid a
 ``NoSchedule`` node unless they tolerate it, a ``NoExecute`` taint evicts the Pods that do not, at
 once or after their ``tolerationSeconds``), a required node affinity no node meets (Pending,
-``FailedScheduling`` in kube-scheduler's words), required pod anti-affinity on the hostname,
+``FailedScheduling`` in kube-scheduler's words, in ``kubectl get events --field-selector
+reason=FailedScheduling`` too), required pod anti-affinity on the hostname,
 ``kubectl cordon`` / ``drain`` / ``uncordon``, and Swarm's availability seen as a cordon."""
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def gone(k: Kubectl, name: str) -> bool:
     return r.returncode != 0 and "NotFound" in r.stderr
 
 
+def leaving(k: Kubectl, name: str) -> bool:
+    """Gone, or marked for deletion."""
+    r = k.run("get", "pod", name, "-o", "jsonpath={.metadata.deletionTimestamp}", check=False)
+    return (r.returncode != 0 and "NotFound" in r.stderr) or bool(r.stdout.strip())
+
+
 def event_messages(k: Kubectl, reason: str, pod_name: str) -> list[str]:
     out = k("get", "events", "--field-selector", f"reason={reason},involvedObject.name={pod_name}",
             "-o", "jsonpath={range .items[*]}{.message}{'\\n'}{end}")
@@ -110,6 +117,12 @@ def test_taints_affinity_cordon_and_drain(e2e_base: Path) -> None:
         assert msgs[0] == (
             "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector. "
             "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.")
+        # The plain listing of the reason: kube-scheduler's Warning on the Pod, its text whole.
+        table = k("get", "events", "--field-selector", "reason=FailedScheduling").splitlines()
+        assert table[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        row = next(line for line in table if "pod/wants-ssd" in line)
+        assert row.split()[1:4] == ["Warning", "FailedScheduling", "pod/wants-ssd"]
+        assert row.endswith(msgs[0])
         described = k("describe", "pod", "wants-ssd")
         assert "FailedScheduling" in described and "didn't match Pod's node affinity/selector" in described
         k("label", "node", "kw", "disktype=ssd")  # the label comes: it is placed
@@ -173,13 +186,18 @@ def test_anti_affinity_and_swarm_availability_as_cordon(e2e_base: Path) -> None:
         wait_for(lambda: phase(k, "web-2") == "Running", timeout=60, what="web-2 running")
         k("delete", "pod", "web-1", "web-2", "--grace-period=1", timeout=60)
 
-        # NoExecute with tolerationSeconds: the Pod stays that long, then goes.
+        # NoExecute with tolerationSeconds: the Pod stays that long, then goes; one without the
+        # toleration goes at once, while the other still runs.
         patient = (ON_WORKER + "\n  tolerations: [{key: maint, operator: Exists, effect: NoExecute, "
                    "tolerationSeconds: 4}]")
         k("apply", "-f", "-", input=pod("patient", patient))
-        wait_for(lambda: phase(k, "patient") == "Running", timeout=60, what="patient running")
+        k("apply", "-f", "-", input=pod("impatient", ON_WORKER))
+        for name in ("patient", "impatient"):
+            wait_for(lambda n=name: phase(k, n) == "Running", timeout=60, what=f"{name} running")
         start = time.monotonic()
         k("taint", "nodes", "kw", "maint=now:NoExecute")
+        wait_for(lambda: leaving(k, "impatient"), timeout=30, what="impatient evicted")
+        assert not leaving(k, "patient") and phase(k, "patient") == "Running"
         wait_for(lambda: gone(k, "patient"), timeout=60, what="patient evicted")
         assert time.monotonic() - start >= 4
         k("taint", "nodes", "kw", "maint:NoExecute-")

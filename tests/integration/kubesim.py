@@ -1,5 +1,5 @@
 """An in-process cluster of hollow nodes for the Kubernetes integration tests: started with the
-default namespace made, and an async wait on its state."""
+default namespace and the ``kubernetes`` Service made, and an async wait on its state."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from shoal import sim
-from shoal.api.kube import Namespace
+from shoal.api.kube import BUILTIN_NAMESPACES, Namespace, ServiceAccount
+from shoal.api.types import EndpointSlice
 from shoal.manager.manager import Manager
 
 
@@ -33,6 +34,12 @@ async def kube_sim(root: Path, nodes: int, cpus: int, memory: int) -> AsyncItera
     try:
         m = manager(s)
         await wait_for(lambda: any(n.Name == "default" for n in m.store.list(Namespace)), "the default namespace")
+        # and what the controllers write at start after it (a test that counts the store's writes must not
+        # count them): the ``kubernetes`` Service's objects, and the service accounts' tokens
+        await wait_for(lambda: any(e.Name == "kubernetes" for e in m.store.list(EndpointSlice)),
+                       "the kubernetes Service's EndpointSlice")
+        await wait_for(lambda: len(m.store.list(ServiceAccount)) >= len(BUILTIN_NAMESPACES)
+                       and all(sa.Secrets for sa in m.store.list(ServiceAccount)), "the service accounts' tokens")
         yield s
     finally:
         await s.stop()

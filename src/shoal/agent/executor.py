@@ -24,7 +24,7 @@ A Pod's task on a runtime that runs several containers (``Runtime.multi_containe
 is_pod``) is run by a ``pod.Pod``: in ``starting`` its init containers run in order, each to
 completion (one that fails for good fails the task), then its app containers all start and the task
 is ``running``; a container that exits is restarted in place with Kubernetes' back-off
-(``restart_backoff``, 10 s by default, doubling to 5 min) while the others run on, and every change of
+(at once, then ``restart_backoff``: 10 s by default, doubling to 5 min) while the others run on, and every change of
 a container (its ``RestartCount``, exit code, state, readiness, its probes' events) is reported as a
 new ``running`` status. Its probes (``probes.py``) reach the container from this node: commands through
 the runtime's ``Prober``, connections to the Pod's address (``probes.NodeTarget``). A Swarm

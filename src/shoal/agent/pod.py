@@ -18,9 +18,12 @@ when a container exits, whether it runs again:
   others keep running, untouched. When every app container has exited and none is to run again,
   the task ends: ``complete`` when they all exited 0, else ``failed`` (the first non-zero one named).
   One that could not start (the runtime refused: ``StartError``, 128) counts as one that exited.
-* **Back-off** (Kubernetes' kubelet): the n-th restart of a container waits ``base * 2**(n-1)``,
-  at most ``30 * base`` (``base`` 10 s: 10 s, 20 s, 40 s … 5 min). ``base`` is the runner's
-  ``restart_backoff`` (tests set it small); time is the event loop's clock.
+* **Back-off** (Kubernetes' kubelet): the first restart of a container comes at once (the kubelet
+  has no back-off entry for it yet), the n-th after that waits ``base * 2**(n-2)``, at most
+  ``30 * base`` (``base`` 10 s: 0, 10 s, 20 s, 40 s … 5 min), whatever ended the run (an exit, a
+  failed liveness or startup probe). A run that lasted more than twice the cap (10 min) since its
+  last restart starts the count over, as the kubelet's entry expires then. ``base`` is the runner's
+  ``restart_backoff`` (tests set it small); time is the Pod's clock (the event loop's by default).
 
 Each status says it in Kubernetes' words too: ``Reason`` ``ContainerCreating`` (or
 ``PodInitializing`` for an app container while the init containers run; or what the executor set
@@ -41,8 +44,8 @@ exit code, unless the policy is ``Never``. Each probe failure and each kill is a
 in the container's status (the last ``EVENTS_KEPT``, numbered): the manager writes them as the
 kubelet's events. ``probed`` is set whenever any of that changes, and ``watch`` returns then.
 
-Not yet (what a Pod still lacks here): the back-off reset after ten minutes of a good run, a fresh
-writable layer per restart (the restarted container keeps its filesystem).
+Not yet (what a Pod still lacks here): a fresh writable layer per restart (the restarted container
+keeps its filesystem).
 """
 
 from __future__ import annotations
@@ -56,18 +59,28 @@ from typing import Any
 from shoal.agent.flag import Flag
 from shoal.agent.probes import LIVENESS, READINESS, STARTUP, ProbeEvent, Target, Worker
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
+from shoal.api.humanize import go_duration
 from shoal.api.types import ContainerEvent, ContainerSpec, ContainerStatus, LastTermination, Task, now_ts
 from shoal.runtime.base import MultiContainer, RuntimeError_
 
-DEFAULT_BACKOFF = 10.0  # s, Kubernetes' first restart delay; the cap is 30 times it (5 min)
+DEFAULT_BACKOFF = 10.0  # s, Kubernetes' back-off base (its second restart's delay); the cap is 30 times it (5 min)
 KUBE_POLICY = {"Always": "any", "OnFailure": "on-failure", "Never": "none"}  # Kubernetes' → Swarm's
 START_FAILED = 128  # the exit code kept for a container that could not be started
 EVENTS_KEPT = 8  # a container's last events kept in its status
 
 
 def backoff_delay(base: float, restarts: int) -> float:
-    """The wait before a container's ``restarts``-th restart (1 for the first)."""
-    return min(base * 2 ** max(restarts - 1, 0), 30 * base)
+    """The wait before a container's ``restarts``-th restart (1 for the first, which waits nothing:
+    the kubelet's back-off of a container starts at its first restart)."""
+    if restarts <= 1:
+        return 0.0
+    return min(base * 2 ** (restarts - 2), 30 * base)
+
+
+def backoff_expired(base: float, ran: float) -> bool:
+    """Whether a run of ``ran`` seconds since the last restart starts the back-off over (the
+    kubelet forgets an entry not moved for twice the cap)."""
+    return ran > 2 * 30 * base
 
 
 @dataclass(eq=False)
@@ -93,7 +106,7 @@ class _Container:
     probing: list[asyncio.Task[None]] = field(default_factory=list)  # their loops while it runs
     killer: asyncio.Task[None] | None = None  # stopping it for a failed probe
     probe_killed: bool = False  # its run was ended by a failed liveness or startup probe
-    run_started: float = 0.0  # when (the Pod's clock) its current run started
+    run_started: float = 0.0  # when (the Pod's clock) its current run started (was last tried)
     events: list[ContainerEvent] = field(default_factory=list)
     seq: int = 0
 
@@ -140,7 +153,8 @@ class _Container:
             out.LastState = self.last
         elif self.exit is not None:  # in its back-off
             out.Reason = "CrashLoopBackOff"
-            out.Message = f"back-off {self.delay:g}s restarting failed container={self.spec.Name} pod={self.pod}"
+            delay = go_duration(round(self.delay * 1e9))
+            out.Message = f"back-off {delay} restarting failed container={self.spec.Name} pod={self.pod}"
             out.LastState = self.termination()
         else:
             out.Reason, out.Message = waiting
@@ -252,6 +266,7 @@ class Pod:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self, c: _Container) -> None:
+        c.run_started = self.clock()
         if c.exit is not None:
             c.restarts += 1
             c.last = c.termination()
@@ -278,6 +293,8 @@ class Pod:
         c.code = c.exit.result()
         self._ended(c)
         if self._restarts(c, c.code):
+            if c.exits and backoff_expired(self.backoff, self.clock() - c.run_started):
+                c.exits = 0
             c.exits += 1
             c.delay = backoff_delay(self.backoff, c.exits)
             c.not_before = self.clock() + c.delay

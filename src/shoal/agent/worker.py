@@ -122,7 +122,7 @@ class Worker:
         self.runners: dict[str, TaskRunner] = {}
         self.dependencies = Dependencies()  # the secrets and configs of the assigned tasks, in memory
         self.pod_volumes = pod_volumes  # where Pods' volumes are made (None: not on this node)
-        self.pod_backoff = pod_backoff  # a Pod's container's first restart delay
+        self.pod_backoff = pod_backoff  # a Pod's container's back-off base (its second restart's delay)
         self.session: AgentSession | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False

@@ -52,3 +52,34 @@ class Plan(msgspec.Struct, kw_only=True):
     Placed: int = 0
     Nodes: list[NodePlan] = msgspec.field(default_factory=list)  # every node, by hostname
     Err: str = ""  # what the tasks that fit nowhere would show: "no suitable node (…)"
+
+
+# ---------------------------------------------------------------- the Pods' dry run (Kubernetes')
+
+
+class NodeVerdict(msgspec.Struct, kw_only=True):
+    """What one node says to one Pod: its Kubernetes name, and kube-scheduler's reasons for turning
+    the Pod down (none: the node would take it)."""
+
+    Node: str
+    Reasons: list[str] | None = None
+
+
+class PodPlacement(msgspec.Struct, kw_only=True):
+    """Where one Pod of a manifest would go. ``Object`` is the index of the object that makes it in
+    the request, ``Replica`` its place among that object's Pods (1-based)."""
+
+    Namespace: str
+    Object: int = 0
+    Replica: int = 1
+    Replicas: int = 1
+    Node: str = ""  # the node chosen; "" when none takes it
+    Nodes: list[NodeVerdict] = msgspec.field(default_factory=list)  # every node, by name
+    Err: str = ""  # what the Pod would say Pending: "0/3 nodes are available: …"
+
+
+class PodPlan(msgspec.Struct, kw_only=True):
+    """The dry run of a manifest's Pods, in the order they would be placed, each seeing the earlier
+    ones (objects that make no Pods have none)."""
+
+    Pods: list[PodPlacement] = msgspec.field(default_factory=list)

@@ -1,5 +1,6 @@
 """Go-units wording for durations, shared by the daemon (``docker ps`` status) and the CLI, and Go's
-``time.ParseDuration`` (CLI flags, Dockerfile instructions' options)."""
+``time.ParseDuration`` (CLI flags, Dockerfile instructions' options) and ``Duration.String``
+(the CLI's Swarm durations, the kubelet's back-off message)."""
 
 from __future__ import annotations
 
@@ -66,3 +67,34 @@ def parse_go_duration(s: str) -> int:
         pos = m.end()
     ns = round(total)
     return -ns if neg else ns
+
+
+def _fmt_frac(v: int, prec: int) -> str:
+    """Go's fmtFrac: the fraction of ``v`` over 10**prec, without trailing zeros, and the rest."""
+    digits = f"{v % (10 ** prec):0{prec}d}".rstrip("0")
+    return ("." + digits) if digits else ""
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String()``: "0s", "1.5ms", "5s", "1m0s", "1h2m3.5s"."""
+    if ns == 0:
+        return "0s"
+    neg = ns < 0
+    u = -ns if neg else ns
+    if u < 1_000_000_000:
+        if u < 1_000:
+            out = f"{u}ns"
+        elif u < 1_000_000:
+            out = f"{u // 1_000}{_fmt_frac(u, 3)}µs"
+        else:
+            out = f"{u // 1_000_000}{_fmt_frac(u, 6)}ms"
+    else:
+        secs, frac = divmod(u, 1_000_000_000)
+        out = f"{secs % 60}{_fmt_frac(frac, 9)}s"
+        mins = secs // 60
+        if mins > 0:
+            out = f"{mins % 60}m" + out
+            hours = mins // 60
+            if hours > 0:
+                out = f"{hours}h" + out
+    return ("-" + out) if neg else out

@@ -664,6 +664,12 @@ class EncryptionKey(Base):
     CreatedAt: float = 0.0  # shoal: wall-clock seconds, so a rotation is due 12 hours after, across restarts
 
 
+# Kubernetes Services' ranges: Kubernetes' 10.96.0.0/12 lies inside Swarm's default address pool
+# (10.0.0.0/8), so shoal's default service range is 172.16.0.0/16 (see docs/design/services.md).
+DEFAULT_SERVICE_CIDR = "172.16.0.0/16"
+DEFAULT_NODE_PORT_RANGE = "30000-32767"
+
+
 class Cluster(ObjectMeta):
     ID: str
     Spec: ClusterSpec = field(default_factory=ClusterSpec)
@@ -673,6 +679,10 @@ class Cluster(ObjectMeta):
     SubnetSize: int = 24
     DataPathPort: int = 4789
     JoinTokens: JoinTokens = field(default_factory=JoinTokens)
+    # The Kubernetes Services' address range and NodePort range (kube-apiserver's
+    # --service-cluster-ip-range and --service-node-port-range); not shown by the Engine API.
+    ServiceClusterIPRange: str = DEFAULT_SERVICE_CIDR
+    ServiceNodePortRange: str = DEFAULT_NODE_PORT_RANGE
     # shoal: the root CA's private key (PEM) and the unlock key (autolock), never shown by the API; the
     # store encrypts them at rest with the data key, which the unlock key seals under autolock.
     RootCAKey: str = ""
@@ -830,17 +840,306 @@ class Deployment(ObjectMeta):
     Status: DeploymentStatus = field(default_factory=DeploymentStatus)
 
 
+# ---------------------------------------------------------------- DaemonSets (apps/v1)
+# A DaemonSet is a plain object of its own kind (``daemonsets``), named in its metadata as a
+# Deployment is; the controller (``manager/kube/daemonsets.py``) keeps one Pod of its template on each
+# node that should run one.
+
+DAEMONSET_TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"  # the API server's annotation
+
+
+class DaemonSetUpdateStrategy(Base):
+    """``Type`` RollingUpdate (with ``MaxUnavailable``/``MaxSurge``: a count or a percentage of the
+    nodes that should run a Pod) or OnDelete."""
+
+    Type: str = "RollingUpdate"
+    MaxUnavailable: int | str | None = 1
+    MaxSurge: int | str | None = 0
+
+
+class DaemonSetSpec(Base):
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    Template: PodTemplate = field(default_factory=PodTemplate)
+    UpdateStrategy: DaemonSetUpdateStrategy = field(default_factory=DaemonSetUpdateStrategy)
+    MinReadySeconds: int = 0
+    RevisionHistoryLimit: int | None = 10
+
+
+class DaemonSetStatus(Base):
+    CurrentNumberScheduled: int = 0
+    NumberMisscheduled: int = 0
+    DesiredNumberScheduled: int = 0
+    NumberReady: int = 0
+    ObservedGeneration: int = 0
+    UpdatedNumberScheduled: int = 0
+    NumberAvailable: int = 0
+    NumberUnavailable: int = 0
+    CollisionCount: int | None = None
+    Conditions: list[WorkloadCondition] | None = None
+
+
+class DaemonSet(ObjectMeta):
+    """``apps/v1`` DaemonSet: one Pod of its template on every eligible node (``manager/kube/daemonsets.py``).
+    Its template generation (bumped by every change of the template) is the annotation
+    ``deprecated.daemonset.template.generation``, as the API server keeps it (``KubeObjects``)."""
+
+    ID: str
+    Spec: DaemonSetSpec = field(default_factory=DaemonSetSpec)
+    Status: DaemonSetStatus = field(default_factory=DaemonSetStatus)
+
+
+
+class ControllerRevision(ObjectMeta):
+    """``apps/v1`` ControllerRevision: one revision of a DaemonSet's Pod template, numbered
+    (``Revision``), kept by the DaemonSet controller for ``kubectl rollout history`` and ``undo``. The door
+    shows ``Template`` as Kubernetes' ``data``: a patch that replaces the DaemonSet's ``spec.template``."""
+
+    ID: str
+    Revision: int = 0
+    Template: PodTemplate = field(default_factory=PodTemplate)
+
+
+# ---------------------------------------------------------------- Kubernetes batch (batch/v1)
+# A Job and a CronJob are plain objects of their own kinds (``jobs``, ``cronjobs``), named in their
+# metadata as ReplicaSets are; a Job's Pod template is a ``PodTemplate``, a CronJob's Job template a
+# ``JobTemplate`` (``manager/kube/jobs.py``, ``cronjobs.py``).
+
+
+class JobCondition(Base, omit_defaults=True):
+    """A condition of a Job: ``Complete``, ``Failed``, ``Suspended`` (Status True, False or Unknown)."""
+
+    Type: str = ""
+    Status: str = ""
+    LastProbeTime: str = ""
+    LastTransitionTime: str = ""
+    Reason: str = ""
+    Message: str = ""
+
+
+class JobSpec(Base):
+    """What a Job runs: ``Completions`` successful Pods (None: a work queue, done once one succeeded and
+    none runs), at most ``Parallelism`` at a time, ``CompletionMode`` NonIndexed or Indexed."""
+
+    Parallelism: int = 1
+    Completions: int | None = 1
+    ActiveDeadlineSeconds: int | None = None
+    BackoffLimit: int = 6
+    Selector: LabelSelectorSpec = field(default_factory=LabelSelectorSpec)
+    ManualSelector: bool | None = None
+    Template: PodTemplate = field(default_factory=PodTemplate)
+    TTLSecondsAfterFinished: int | None = None
+    CompletionMode: str = "NonIndexed"
+    Suspend: bool = False
+    PodReplacementPolicy: str = "TerminatingOrFailed"
+
+
+class BatchJobStatus(Base):
+    """A Job's status (``JobStatus`` is Swarm's job run)."""
+
+    Conditions: list[JobCondition] | None = None
+    StartTime: str = ""
+    CompletionTime: str = ""
+    Active: int = 0
+    Succeeded: int = 0
+    Failed: int = 0
+    Ready: int = 0
+    Terminating: int = 0
+    CompletedIndexes: str = ""
+    # The ended Pods (IDs) already counted in Succeeded/Failed (the controller's bookkeeping, never shown:
+    # Kubernetes keeps it with a finalizer on each Pod). Only Pods that still exist are listed.
+    Counted: list[str] | None = None
+
+
+class Job(ObjectMeta):
+    """``batch/v1`` Job: runs its template's Pods to completion (``manager/kube/jobs.py``)."""
+
+    ID: str
+    Spec: JobSpec = field(default_factory=JobSpec)
+    Status: BatchJobStatus = field(default_factory=BatchJobStatus)
+
+
+class JobTemplate(Base, omit_defaults=True):
+    """A CronJob's Job template: the labels and annotations of the Jobs made from it, and their spec."""
+
+    Labels: dict[str, str] | None = None
+    Annotations: dict[str, str] | None = None
+    Spec: JobSpec = field(default_factory=JobSpec)
+
+
+class JobReference(Base, omit_defaults=True):
+    """A CronJob's running Job (an entry of ``status.active``)."""
+
+    Name: str = ""
+    Namespace: str = ""
+    ID: str = ""
+    Version: int = 0
+
+
+class CronJobSpec(Base):
+    """``Schedule`` in cron syntax (``api/cron.py``), read in ``TimeZone`` (None: the controller's, UTC)."""
+
+    Schedule: str = ""
+    TimeZone: str | None = None
+    StartingDeadlineSeconds: int | None = None
+    ConcurrencyPolicy: str = "Allow"  # Allow | Forbid | Replace
+    Suspend: bool = False
+    JobTemplate: JobTemplate = field(default_factory=JobTemplate)
+    SuccessfulJobsHistoryLimit: int = 3
+    FailedJobsHistoryLimit: int = 1
+
+
+class CronJobStatus(Base):
+    Active: list[JobReference] | None = None
+    LastScheduleTime: str = ""
+    LastSuccessfulTime: str = ""
+
+
+class CronJob(ObjectMeta):
+    """``batch/v1`` CronJob: makes a Job of its template at each scheduled time (``manager/kube/cronjobs.py``)."""
+
+    ID: str
+    Spec: CronJobSpec = field(default_factory=CronJobSpec)
+    Status: CronJobStatus = field(default_factory=CronJobStatus)
+
+
+# ---------------------------------------------------------------- Kubernetes Services and endpoints
+# A Kubernetes Service (``KubeService``, kind ``kubeservices``: Swarm's ``Service`` is ``services``),
+# its ``Endpoints`` and its ``EndpointSlice``s are objects named in their metadata, as Namespace and
+# Event are. The manager allocates a Service's ClusterIP and NodePorts on its create and update
+# (``manager/kube/services.py``) and claims them with index keys (``store/index.py``), so they are
+# free again when the Service goes; the endpoints controllers keep the other two
+# (``manager/kube/endpoints.py``, ``endpointslices.py``). No traffic flows through them yet.
+
+CLUSTER_IP_NONE = "None"  # a headless Service's ClusterIP
+
+
+class KubeServicePort(Base, omit_defaults=True):
+    Name: str = ""
+    Protocol: str = "TCP"
+    AppProtocol: str = ""
+    Port: int = 0
+    TargetPort: int | str = 0  # a number, or the name of a container port
+    NodePort: int = 0
+
+
+class KubeServiceSpec(Base, omit_defaults=True):
+    """A Service's spec, defaulted by the door as the API server defaults it."""
+
+    Type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    Ports: list[KubeServicePort] | None = None
+    Selector: dict[str, str] | None = None
+    ClusterIP: str = ""  # "" until allocated; CLUSTER_IP_NONE for a headless Service
+    ClusterIPs: list[str] | None = None
+    ExternalIPs: list[str] | None = None
+    ExternalName: str = ""
+    SessionAffinity: str = "None"
+    SessionAffinityTimeout: int | None = None  # ClientIP's timeoutSeconds
+    LoadBalancerIP: str = ""
+    LoadBalancerSourceRanges: list[str] | None = None
+    LoadBalancerClass: str = ""
+    AllocateLoadBalancerNodePorts: bool | None = None
+    ExternalTrafficPolicy: str = ""
+    InternalTrafficPolicy: str = ""
+    HealthCheckNodePort: int = 0
+    PublishNotReadyAddresses: bool = False
+    IPFamilies: list[str] | None = None
+    IPFamilyPolicy: str = ""
+    TrafficDistribution: str = ""
+
+
+class LoadBalancerIngress(Base, omit_defaults=True):
+    IP: str = ""
+    Hostname: str = ""
+
+
+class KubeServiceStatus(Base, omit_defaults=True):
+    LoadBalancer: list[LoadBalancerIngress] | None = None
+
+
+class KubeService(ObjectMeta):
+    """``v1`` Service: a stable address (ClusterIP, NodePorts) for the Pods its selector picks."""
+
+    ID: str
+    Spec: KubeServiceSpec = field(default_factory=KubeServiceSpec)
+    Status: KubeServiceStatus = field(default_factory=KubeServiceStatus)
+
+
+class EndpointTarget(Base, omit_defaults=True):
+    """An endpoint's ``targetRef``: the Pod behind it."""
+
+    Kind: str = "Pod"
+    Namespace: str = ""
+    Name: str = ""
+    UID: str = ""
+
+
+class EndpointAddress(Base, omit_defaults=True):
+    IP: str = ""
+    Hostname: str = ""
+    NodeName: str = ""
+    TargetRef: EndpointTarget | None = None
+
+
+class EndpointPort(Base, omit_defaults=True):
+    Name: str = ""
+    Port: int = 0
+    Protocol: str = "TCP"
+    AppProtocol: str = ""
+
+
+class EndpointSubset(Base, omit_defaults=True):
+    Addresses: list[EndpointAddress] | None = None
+    NotReadyAddresses: list[EndpointAddress] | None = None
+    Ports: list[EndpointPort] | None = None
+
+
+class Endpoints(ObjectMeta):
+    """``v1`` Endpoints: the addresses behind a Service of the same name."""
+
+    ID: str
+    Subsets: list[EndpointSubset] | None = None
+
+
+class EndpointConditions(Base, omit_defaults=True):
+    Ready: bool | None = None
+    Serving: bool | None = None
+    Terminating: bool | None = None
+
+
+class SliceEndpoint(Base, omit_defaults=True):
+    Addresses: list[str] = field(default_factory=list)
+    Conditions: EndpointConditions = field(default_factory=EndpointConditions)
+    Hostname: str = ""
+    NodeName: str = ""
+    Zone: str = ""
+    TargetRef: EndpointTarget | None = None
+
+
+class EndpointSlice(ObjectMeta):
+    """``discovery.k8s.io/v1`` EndpointSlice: up to 100 endpoints of a Service sharing one set of ports."""
+
+    ID: str
+    AddressType: str = "IPv4"
+    Endpoints: list[SliceEndpoint] | None = None
+    Ports: list[EndpointPort] | None = None
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
-    | ReplicaSet | Deployment
+    | ReplicaSet | Deployment | DaemonSet | ControllerRevision | Job | CronJob | KubeService | Endpoints \
+    | EndpointSlice
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
                             Namespace: "namespaces", Event: "events", ServiceAccount: "serviceaccounts",
-                            ReplicaSet: "replicasets", Deployment: "deployments"}
+                            ReplicaSet: "replicasets", Deployment: "deployments",
+                            DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions",
+                            Job: "jobs", CronJob: "cronjobs",
+                            KubeService: "kubeservices", Endpoints: "endpoints", EndpointSlice: "endpointslices"}
 # The kinds that carry their name in their metadata (no spec to copy it from).
-META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments"})
+META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+                        "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
-META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments"})
+META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets", "jobs", "cronjobs"})
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

@@ -196,6 +196,11 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
                                          "default: $SHOAL_BIP, else the first free of 172.17-31.0.1/16)")
 @click.option("--kube-addr", default="0.0.0.0:6443", show_default=True,
               help="Where a manager serves the Kubernetes API (HTTPS); empty: nowhere")
+@click.option("--service-cluster-ip-range", "service_cidr", default="",
+              help="The Kubernetes Services' address range of a swarm this daemon inits (default: 172.16.0.0/16; "
+                   "apart from the Swarm address pools)")
+@click.option("--service-node-port-range", "node_ports", default="",
+              help="The Kubernetes NodePort range of a swarm this daemon inits (default: 30000-32767)")
 @click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
 @click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
 @click.option("--tlscacert", type=click.Path(path_type=Path), default=None,
@@ -208,8 +213,8 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
-           kube_addr: str, tls: bool, tlsverify: bool, tlscacert: Path | None, tlscert: Path | None,
-           tlskey: Path | None, debug: bool) -> None:
+           kube_addr: str, service_cidr: str, node_ports: str, tls: bool, tlsverify: bool, tlscacert: Path | None,
+           tlscert: Path | None, tlskey: Path | None, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
@@ -220,6 +225,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         hostname=hostname, labels=kv_map(labels), cpus=cpus, memory=memory,
         generic_resources=parse_generic(generic_resources),
         insecure_registries=list(insecure), dns=list(dns), bip=bip, kube_addr=kube_addr,
+        service_cluster_ip_range=service_cidr, service_node_port_range=node_ports,
     )
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]

@@ -7,6 +7,7 @@ import click
 from shoal import __version__
 from shoal.cli.daemon_cmd import daemon
 from shoal.cli.image import image, images, import_, load, rmi, save, tag
+from shoal.cli.kube import kube
 from shoal.cli.kubeconfig import kubeconfig
 from shoal.cli.node import node
 from shoal.cli.secret import config, secret
@@ -41,6 +42,7 @@ cli.add_command(tag)
 cli.add_command(rmi)
 cli.add_command(sim)
 cli.add_command(kubeconfig)
+cli.add_command(kube)
 
 
 def main() -> None:

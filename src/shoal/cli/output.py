@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from shoal.api import humanize
+from shoal.api.humanize import go_duration as go_duration
 
 # ---------------------------------------------------------------- tables
 
@@ -148,37 +149,6 @@ def ram_in_bytes(value: str) -> int:
 
 
 # ---------------------------------------------------------------- Go time.Duration
-
-def _fmt_frac(v: int, prec: int) -> str:
-    """Go's fmtFrac: the fraction of ``v`` over 10**prec, without trailing zeros, and the rest."""
-    digits = f"{v % (10 ** prec):0{prec}d}".rstrip("0")
-    return ("." + digits) if digits else ""
-
-
-def go_duration(ns: int) -> str:
-    """Go's ``time.Duration.String()``: "0s", "1.5ms", "5s", "1m0s", "1h2m3.5s"."""
-    if ns == 0:
-        return "0s"
-    neg = ns < 0
-    u = -ns if neg else ns
-    if u < 1_000_000_000:
-        if u < 1_000:
-            out = f"{u}ns"
-        elif u < 1_000_000:
-            out = f"{u // 1_000}{_fmt_frac(u, 3)}µs"
-        else:
-            out = f"{u // 1_000_000}{_fmt_frac(u, 6)}ms"
-    else:
-        secs, frac = divmod(u, 1_000_000_000)
-        out = f"{secs % 60}{_fmt_frac(frac, 9)}s"
-        mins = secs // 60
-        if mins > 0:
-            out = f"{mins % 60}m" + out
-            hours = mins // 60
-            if hours > 0:
-                out = f"{hours}h" + out
-    return ("-" + out) if neg else out
-
 
 def go_float(x: float) -> str:
     """Go's ``%v`` of a float: "0", "0.5", "2.5", "1e+21"."""

@@ -2,8 +2,8 @@
 
 ``Manager.init`` creates the cluster (root CA, join tokens, the cluster object, this node as the
 leader); ``start`` runs the allocator, orchestrator, scheduler, reaper, the encrypted overlays' key manager,
-the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments, taint eviction) and the
-dispatcher over the store;
+the Kubernetes controllers (namespaces, the events of Pods, ReplicaSets, Deployments, taint eviction,
+Endpoints, EndpointSlices) and the dispatcher over the store;
 ``stop`` stops them in reverse order. Only the leader runs the loops; with one manager that is this
 one.
 """
@@ -18,6 +18,7 @@ from shoal.api import timings
 from shoal.api.events import EventLog
 from shoal.api.ids import new_id
 from shoal.api.types import (
+    DEFAULT_NODE_PORT_RANGE,
     Cluster,
     ClusterSpec,
     JoinTokens,
@@ -32,13 +33,19 @@ from shoal.manager.allocator import Allocator
 from shoal.manager.ca import issuer_info, join_token, new_root_ca
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
+from shoal.manager.kube.cronjobs import CronJobController
+from shoal.manager.kube.daemonsets import DaemonSetController
 from shoal.manager.kube.deployments import DeploymentController
+from shoal.manager.kube.endpoints import EndpointsController
+from shoal.manager.kube.endpointslices import EndpointSliceController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
+from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
+from shoal.manager.kube.services import check_ranges, default_service_range
 from shoal.manager.kube.tainteviction import TaintEvictionController
 from shoal.manager.loop import Loop
 from shoal.manager.netkeys import NetworkKeyManager
@@ -87,6 +94,9 @@ class Manager:
         self.gc = GarbageCollector(store, self.kube)
         self.replicasets = ReplicaSetController(store, self.kube)
         self.deployments = DeploymentController(store, self.kube)
+        self.daemonsets = DaemonSetController(store, self.kube)
+        self.endpoints = EndpointsController(store, self.kube)
+        self.endpointslices = EndpointSliceController(store, self.kube)
         self.scheduler.on_unschedulable = self.events.failed_scheduling
         self.tainteviction = TaintEvictionController(store, self.kube, record=self.events.record)
         self.dispatcher: Dispatcher | None = None
@@ -94,7 +104,12 @@ class Manager:
         self.lease_gone: Callable[[str], bool] | None = None  # a manager's etcd lease is gone (a quorum's)
         self.loops: list[Loop | Controller] = [
             self.allocator, self.orchestrator, self.scheduler, self.reaper, self.netkeys, self.namespaces,
-            self.events, self.gc, self.replicasets, self.deployments, self.tainteviction]
+            self.events, self.gc, self.replicasets, self.deployments, self.daemonsets, self.tainteviction]
+        # batch/v1: Jobs (with the TTL-after-finished rule) and CronJobs.
+        self.jobs = JobController(store, self.kube)
+        self.cronjobs = CronJobController(store, self.kube)
+        self.loops += [self.jobs, self.cronjobs]
+        self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""
@@ -113,7 +128,16 @@ class Manager:
     async def init(self, node_id: str, addr: str, spec: ClusterSpec | None = None,
                    default_addr_pool: list[str] | None = None, subnet_size: int = 0,
                    data_path_port: int = 0, description: NodeDescription | None = None,
-                   unlock_key: str = "") -> Cluster:
+                   unlock_key: str = "", service_cidr: str = "", node_port_range: str = "") -> Cluster:
+        pools = default_addr_pool or ["10.0.0.0/8"]
+        # The Kubernetes Services' ranges (manager/kube/services.py): one asked for must be apart from the
+        # address pools; the default moves aside when the pools cover it.
+        if service_cidr or node_port_range:
+            service_cidr = service_cidr or default_service_range(pools)
+            node_port_range = node_port_range or DEFAULT_NODE_PORT_RANGE
+            check_ranges(service_cidr, node_port_range, pools)
+        service_cidr = service_cidr or default_service_range(pools)
+        node_port_range = node_port_range or DEFAULT_NODE_PORT_RANGE
         cert, key = new_root_ca()
         subject, public_key = issuer_info(cert)
         cluster = Cluster(
@@ -121,11 +145,13 @@ class Manager:
             Spec=with_cluster_defaults(spec or ClusterSpec()),
             TLSInfo=TLSInfo(TrustRoot=cert, CertIssuerSubject=subject, CertIssuerPublicKey=public_key),
             JoinTokens=JoinTokens(Worker=join_token(cert), Manager=join_token(cert)),
-            DefaultAddrPool=default_addr_pool or ["10.0.0.0/8"],
+            DefaultAddrPool=pools,
             SubnetSize=subnet_size or 24,
             DataPathPort=data_path_port or 4789,
             RootCAKey=key,
             UnlockKey=unlock_key,
+            ServiceClusterIPRange=service_cidr,
+            ServiceNodePortRange=node_port_range,
         )
         cluster.Spec.EncryptionConfig.AutoLockManagers = bool(unlock_key)
         node = Node(

@@ -35,6 +35,12 @@ seen in the cgroup's OOM kill count (``container_oom_killed``, read when it exit
 (``PR_SET_CHILD_SUBREAPER``), so the container's init is then reparented to it: its exit is seen
 through a pidfd on the event loop and it is reaped here with ``waitpid`` — there is no per-container
 helper process. The container's stdout and stderr are pipes whose read ends the daemon keeps.
+As the subreaper it also inherits what a ``runc exec`` (a healthcheck, a probe) leaves when it dies
+before reaping it (killed as its probe is cancelled, or failing as its container dies under it): runc's
+own stages (``runc:[2:INIT]``) or the command it ran, zombies of the daemon; one inside the container's
+PID namespace keeps the container's dying init waiting for it (``zap_pid_ns_processes``), and the
+container would never exit. ``reap_runc_orphans`` reaps them while a container is slow to exit and
+after a probe that failed.
 ``cleanup`` removes what a previous run of the daemon left (runc containers, mounts, task
 directories, cgroups).
 """
@@ -90,6 +96,8 @@ log = logging.getLogger(__name__)
 CGROUP_PARENT = "shoal"
 CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a Pod's container's name: a DNS label
 PR_SET_CHILD_SUBREAPER = 36
+RUNC_STAGE = "runc:["  # the name runc's own stages take (runc:[0:PARENT], [1:CHILD], [2:INIT])
+FIRST_SWEEP = 0.5  # s a container may take to exit before what runc left is looked for (then doubling to 5 s)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -923,10 +931,13 @@ class RuncRuntime(ContainerTable):
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
+            self._reap_orphans()
             return -1, f"Health check exceeded timeout ({timeout:g}s)"
         finally:
             with contextlib.suppress(OSError):
                 pid_file.unlink()
+        if proc.returncode:
+            self._reap_orphans()  # it may have failed because the container died under it
         return proc.returncode or 0, out.decode(errors="replace")[:4096]
 
     async def stop(self, task_id: str, signal: str, grace: float) -> None:
@@ -939,10 +950,28 @@ class RuncRuntime(ContainerTable):
             if rc != 0 and c.pidfd >= 0:
                 self._kill(c, sig)
         try:
-            await asyncio.wait_for(asyncio.shield(c.exit), timeout=max(grace, 0.0))
+            await asyncio.wait_for(self._exited(c), timeout=max(grace, 0.0))
         except TimeoutError:
             self._kill(c, signals.SIGKILL)
-            await asyncio.shield(c.exit)
+            await self._exited(c)
+
+    async def _exited(self, c: _Container) -> None:
+        """Until the container has exited; while it takes long, reap what runc left in its PID
+        namespace's way (``reap_runc_orphans``)."""
+        assert c.exit is not None
+        wait = FIRST_SWEEP
+        while True:
+            try:
+                await asyncio.wait_for(asyncio.shield(c.exit), wait)
+                return
+            except TimeoutError:
+                self._reap_orphans()
+                wait = min(wait * 2, 5.0)
+
+    def _reap_orphans(self) -> None:
+        reaped = reap_runc_orphans({c.pid for c in self.containers.values() if c.pid})
+        if reaped:
+            log.info("reaped %d process(es) runc left behind: %s", len(reaped), reaped)
 
     @staticmethod
     def _kill(c: _Container, sig: int) -> None:
@@ -961,7 +990,7 @@ class RuncRuntime(ContainerTable):
         if c is not None:
             if c.exit is not None and not c.exit.done():
                 self._kill(c, signals.SIGKILL)
-                await asyncio.shield(c.exit)
+                await self._exited(c)
             if c.finisher is not None:
                 await asyncio.gather(c.finisher, return_exceptions=True)
             await self._drain(c, 1.0)
@@ -985,6 +1014,66 @@ class RuncRuntime(ContainerTable):
     async def _remove_files(self, task_id: str) -> None:
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""
         await asyncio.to_thread(task_files.unmount, self.files_path(task_id))
+
+def reap_runc_orphans(keep: set[int]) -> list[int]:
+    """Reap the zombies among this process's children that runc left behind (``runc_leftover``), and
+    return their PIDs. A ``runc exec`` that dies (killed, or failing as its container dies) before it
+    reaped what it started leaves it to the daemon, the subreaper; one in the container's PID namespace
+    holds the container's dying init until it is reaped. The daemon's own children are never reaped
+    here (their exit statuses belong to their waiters), nor the PIDs in ``keep`` (the containers'
+    inits, which ``_on_exit`` reaps)."""
+    me = os.getpid()
+    try:
+        threads = os.listdir(f"/proc/{me}/task")
+        with open(f"/proc/{me}/status") as f:
+            depth = len(_status_fields(f.read()).get("NSpid", "").split()) or 1
+    except OSError:
+        return []
+    children: set[int] = set()
+    for tid in threads:
+        try:
+            with open(f"/proc/{me}/task/{tid}/children") as f:
+                children.update(int(pid) for pid in f.read().split())
+        except (OSError, ValueError):
+            continue
+    reaped: list[int] = []
+    for pid in sorted(children - keep):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = f.read()
+        except OSError:
+            continue
+        if not runc_leftover(status, depth):
+            continue
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                reaped.append(pid)
+    return reaped
+
+
+def runc_leftover(status: str, depth: int) -> bool:
+    """Whether a child's ``/proc/<pid>/status`` is a zombie that runc left behind: one of runc's own
+    stages (``runc:[1:CHILD]``, ``runc:[2:INIT]``), or a process of a PID namespace below ours
+    (``depth``: how many namespaces ``NSpid`` lists for us) that is not its init (PID 1 there): an
+    exec'd command. The daemon runs neither itself. Example: ``NSpid: 24834 27`` for us at depth 1 is
+    PID 27 of a container: a leftover; ``NSpid: 24834 1`` is a container's init: not one."""
+    fields = _status_fields(status)
+    if not fields.get("State", "").startswith("Z"):
+        return False
+    if fields.get("Name", "").startswith(RUNC_STAGE):
+        return True
+    nspid = fields.get("NSpid", "").split()
+    return len(nspid) > depth and nspid[-1] != "1"
+
+
+def _status_fields(status: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in status.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key] = value.strip()
+    return out
+
 
 def _spawn_wait(argv: list[str], out_w: int, err_w: int, in_r: int = -1) -> int:
     """Run ``argv`` with its output to ``out_w`` and ``err_w`` and its input from ``in_r`` (-1: none)

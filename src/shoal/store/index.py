@@ -23,6 +23,10 @@ caller's help:
 ``/shoal/index/vni/<vni>``             a network's VXLAN ID
 ``/shoal/index/subnet/<cidr>``         a network's subnet (exactly equal ones; overlaps of unequal
                                        ones are checked against the cache only)
+``/shoal/index/ip/<SERVICE_RANGE>/..`` a Kubernetes Service's ClusterIPs
+``/shoal/index/nodeport/<port>``       a Kubernetes Service's NodePorts (and health check NodePort),
+                                       one key a number whatever its protocols, as Kubernetes'
+                                       allocator keeps them
 =====================================  ============================================================
 
 Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
@@ -43,8 +47,11 @@ INDEX_PREFIX = "/shoal/index/"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network's VXLAN ID is kept
 
 NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts",
-                   "replicasets", "deployments"})
-_META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments")
+                   "replicasets", "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
+                   "kubeservices", "endpoints", "endpointslices"})
+_META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+               "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices")
+SERVICE_RANGE = "kube-service-range"  # the "network" of the Kubernetes Services' ClusterIPs' keys
 
 
 def name_key(kind: str, name: str) -> str:
@@ -57,6 +64,10 @@ def port_key(protocol: str, port: int) -> str:
 
 def ip_key(network_id: str, addr: str) -> str:
     return f"{INDEX_PREFIX}ip/{network_id}/{addr.split('/')[0]}"
+
+
+def nodeport_key(port: int) -> str:
+    return f"{INDEX_PREFIX}nodeport/{port}"
 
 
 def vni_key(vni: int | str) -> str:
@@ -73,7 +84,7 @@ def owner_of(kind: str, oid: str) -> str:
 
 def parse(key: str) -> tuple[str, ...]:
     """The parts of an index key after the prefix: ("name", kind, name), ("port", proto, port),
-    ("ip", network, addr), ("vni", vni), ("subnet", cidr)."""
+    ("ip", network, addr), ("vni", vni), ("subnet", cidr), ("nodeport", port)."""
     rest = key[len(INDEX_PREFIX):]
     what, _, tail = rest.partition("/")
     if what == "name":
@@ -118,4 +129,17 @@ def keys_of(kind: str, obj: Any) -> list[str]:
         keys.extend(subnet_key(c.Subnet) for c in obj.IPAMOptions.Configs or [] if c.Subnet)
     elif kind == "nodes":
         keys.extend(ip_key(a.Network.ID, addr) for a in obj.Attachments or [] for addr in a.Addresses)
+    elif kind == "kubeservices":
+        keys.extend(kube_service_keys(obj))
+    return keys
+
+
+def kube_service_keys(svc: Any) -> list[str]:
+    """What a Kubernetes Service holds: its ClusterIPs (not a headless one's ``None``) and its NodePorts."""
+    spec = svc.Spec
+    keys = [ip_key(SERVICE_RANGE, ip) for ip in spec.ClusterIPs or [] if ip and ip != "None"]
+    ports = {p.NodePort for p in spec.Ports or [] if p.NodePort}
+    if spec.HealthCheckNodePort:
+        ports.add(spec.HealthCheckNodePort)
+    keys.extend(nodeport_key(p) for p in sorted(ports))
     return keys

@@ -667,7 +667,8 @@ async def test_an_app_container_that_exits_restarts_in_place_while_the_other_run
 
 
 def test_the_back_off_doubles_from_its_base_to_thirty_times_it() -> None:
-    assert [backoff_delay(10.0, n) for n in (1, 2, 3, 4, 5, 6, 7, 20)] == [10, 20, 40, 80, 160, 300, 300, 300]
+    # The first restart comes at once (the kubelet has no back-off entry yet), then 10 s doubling to 5 min.
+    assert [backoff_delay(10.0, n) for n in (1, 2, 3, 4, 5, 6, 7, 8, 20)] == [0, 10, 20, 40, 80, 160, 300, 300, 300]
 
 
 async def test_under_on_failure_the_task_completes_when_every_container_exited_zero(pods: PodAgent) -> None:
@@ -746,10 +747,13 @@ async def test_a_container_waiting_out_its_back_off_is_waiting_with_its_last_exi
     try:
         await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.RUNNING, timeout=1.0,
                     what="running")
+        rt.finish(f"{t.ID}.side", 1)  # the first restart comes at once; the back-off is the second's
+        await until(lambda: rec.last(t.ID).Containers[1].RestartCount == 1 and rt.running(f"{t.ID}.side"),
+                    timeout=1.0, what="the first restart")
         rt.finish(f"{t.ID}.side", 2)
         await until(lambda: rec.last(t.ID).Containers[1].ExitCode == 2, timeout=1.0, what="the exit reported")
         side = rec.last(t.ID).Containers[1]
-        assert (side.State, side.RestartCount, side.Ready, side.PID) == ("waiting", 0, False, 0)
+        assert (side.State, side.RestartCount, side.Ready, side.PID) == ("waiting", 1, False, 0)
         assert rec.last(t.ID).State == S.RUNNING
     finally:
         assert r._task is not None

@@ -72,7 +72,10 @@ def create(ctx: click.Context, image: str, args: tuple[str, ...], **o: Any) -> N
     c = client_of(ctx)
     spec = build_spec(o, image, args)
     if o["dry_run"]:
-        print_plan(c.post("/shoal/services/dry-run", body=spec) or {})
+        plan = c.post("/shoal/services/dry-run", body=spec) or {}
+        print_plan(plan)
+        if plan.get("Err"):  # some task would stay pending (as ``shoal kube dry-run`` for a Pod)
+            ctx.exit(1)
         return
     warnings: list[str] = []
     if not o["no_resolve_image"]:

@@ -6,7 +6,8 @@ JSON shapes, status codes and ``{"message": …}`` errors (the core's coded erro
 ``errors.py``). Every route is served with and without a ``/v1.NN`` prefix. Unknown routes answer
 404 ``page not found``. Operations the Engine API does not have live under ``/shoal/``
 (``POST /shoal/services/dry-run``: the placement a ``POST /services/create`` with the same body would
-make, written nowhere). A JSON route reads its body whole up to ``MAX_BODY`` and answers 413 beyond;
+make, written nowhere; ``POST /shoal/kube/dry-run``: the same for the Pods of a Kubernetes manifest,
+read by the Kubernetes door). A JSON route reads its body whole up to ``MAX_BODY`` and answers 413 beyond;
 ``docker load`` and ``docker import`` stream theirs to a file, without a limit.
 """
 
@@ -42,6 +43,7 @@ from shoal.api.types import (
 from shoal.frontdoor.docker import containers, gojson, logstream, networks, query, wire
 from shoal.frontdoor.docker import events as events_door
 from shoal.frontdoor.docker.errors import status_of, words
+from shoal.frontdoor.kube import dryrun as kube_dryrun
 from shoal.frontdoor.kube.server import kubeconfig
 from shoal.nodeapi import Control, NodeAPI, Payloads
 
@@ -157,7 +159,8 @@ def control(request: web.Request) -> Control:
 
 # Fields of the core's cluster object that the Engine API's Swarm shape does not have (the core's
 # cluster view leaves them empty: they hold keys).
-_NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock")
+_NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock",
+                 "ServiceClusterIPRange", "ServiceNodePortRange")
 
 
 def _cluster_dict(cluster: Any) -> dict[str, Any]:
@@ -417,6 +420,16 @@ async def service_dry_run(request: web.Request) -> web.StreamResponse:
     c = control(request)
     spec = await service_spec(request)
     return jresp(c.dry_run(spec))
+
+
+async def kube_dry_run(request: web.Request) -> web.StreamResponse:
+    """shoal's own: where the Pods of a manifest (its documents as a JSON list) would be placed, and
+    why other nodes refuse them (the Kubernetes door reads the objects; nothing is written)."""
+    check_for_json(request)
+    raw = await request.read()
+    code, body = kube_dryrun.answer(node(request), msgspec.json.decode(raw) if raw.strip() else [],
+                                    request.query.get("namespace", ""))
+    return jresp(body, code)
 
 
 async def kubeconfig_get(request: web.Request) -> web.StreamResponse:
@@ -781,6 +794,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
     ("GET", "/shoal/kubeconfig", kubeconfig_get),
+    ("POST", "/shoal/kube/dry-run", kube_dry_run),
 ]
 
 

@@ -106,3 +106,32 @@ def spread_constraints(v: object) -> list[TopologySpreadConstraint] | None:
                                     LabelSelector=label_selector(x.get("labelSelector")))
            for x in map(_dict, _list(v))]
     return out or None
+
+
+def _requirements_wire(items: list[Requirement] | None) -> list[dict[str, Any]]:
+    return [{"key": r.Key, "operator": r.Operator, **({"values": list(r.Values)} if r.Values else {})}
+            for r in items or []]
+
+
+def _term_wire(t: NodeSelectorTerm) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if t.MatchExpressions:
+        d["matchExpressions"] = _requirements_wire(t.MatchExpressions)
+    if t.MatchFields:
+        d["matchFields"] = _requirements_wire(t.MatchFields)
+    return d
+
+
+def affinity_wire(kept: object, core: Affinity | None) -> dict[str, Any] | None:
+    """``spec.affinity`` to show: what the client wrote (``kept``), with the required node affinity the
+    core holds when it is not what was written (a controller's, as a DaemonSet's Pods get:
+    ``metadata.name In [node]``)."""
+    out = dict(_dict(kept))
+    required = core.NodeAffinity.Required if core is not None and core.NodeAffinity is not None else None
+    written = _node_affinity(out.get("nodeAffinity"))
+    if required is None or (written is not None and written.Required == required):
+        return out if isinstance(kept, Mapping) else None
+    node = dict(_dict(out.get("nodeAffinity")))
+    node[REQUIRED] = {"nodeSelectorTerms": [_term_wire(t) for t in required]}
+    out["nodeAffinity"] = node
+    return out

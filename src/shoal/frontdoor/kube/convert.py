@@ -54,8 +54,10 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from shoal.api import selectors
+from shoal.api import batch, cron, selectors
+from shoal.api import types as core_types
 from shoal.api.errors import FieldCause, Invalid, InvalidArgument
+from shoal.api.ids import new_id
 from shoal.api.kube import ACTIVE, Event, EventSource, InvolvedObject, Namespace, ServiceAccount
 from shoal.api.meta import ObjectRef, OwnerReference, Version, set_owner_references
 from shoal.api.pod import (
@@ -89,14 +91,31 @@ from shoal.api.quantity import cpu_nanos, format_cpu, format_memory, memory_byte
 from shoal.api.states import TaskState
 from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, tolerated
 from shoal.api.types import (
+    CLUSTER_IP_NONE,
     Config,
     ConfigSpec,
     ContainerSpec,
     ContainerStatus,
+    ControllerRevision,
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetUpdateStrategy,
     Deployment,
     DeploymentSpec,
     DeploymentStrategy,
+    EndpointAddress,
+    EndpointConditions,
+    EndpointPort,
+    Endpoints,
+    EndpointSlice,
+    EndpointSubset,
+    EndpointTarget,
+    KubeService,
+    KubeServicePort,
+    KubeServiceSpec,
+    KubeServiceStatus,
     LabelSelectorSpec,
+    LoadBalancerIngress,
     Node,
     NodeSpec,
     NodeSystem,
@@ -110,6 +129,7 @@ from shoal.api.types import (
     Secret,
     SecretSpec,
     SelectorRequirement,
+    SliceEndpoint,
     Taint,
     Task,
     TaskSpec,
@@ -123,11 +143,18 @@ from shoal.frontdoor.kube import extended as kube_extended
 
 SECOND = 1_000_000_000
 
-RESOURCES = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes", "deployments",
-             "replicasets")
+RESOURCES: tuple[str, ...] = ("pods", "secrets", "configmaps", "namespaces", "serviceaccounts", "events", "nodes",
+                              "deployments", "replicasets", "services", "endpoints", "endpointslices")
 KIND_OF_RESOURCE = {"pods": "Pod", "secrets": "Secret", "configmaps": "ConfigMap", "namespaces": "Namespace",
                     "serviceaccounts": "ServiceAccount", "events": "Event", "nodes": "Node",
-                    "deployments": "Deployment", "replicasets": "ReplicaSet"}
+                    "deployments": "Deployment", "replicasets": "ReplicaSet", "services": "Service",
+                    "endpoints": "Endpoints", "endpointslices": "EndpointSlice"}
+RESOURCES += ("daemonsets", "controllerrevisions")
+KIND_OF_RESOURCE["daemonsets"] = "DaemonSet"
+KIND_OF_RESOURCE["controllerrevisions"] = "ControllerRevision"
+
+RESOURCES += ("jobs", "cronjobs")  # batch/v1
+KIND_OF_RESOURCE.update({"jobs": "Job", "cronjobs": "CronJob"})
 
 # Field selectors each resource answers (the API server's per-kind lists, less what shoal cannot know).
 FIELDS: dict[str, frozenset[str]] = {
@@ -145,7 +172,17 @@ FIELDS: dict[str, frozenset[str]] = {
     "nodes": frozenset({"metadata.name", "spec.unschedulable"}),
     "deployments": frozenset({"metadata.name", "metadata.namespace"}),
     "replicasets": frozenset({"metadata.name", "metadata.namespace", "status.replicas"}),
+    "services": frozenset({"metadata.name", "metadata.namespace", "spec.clusterIP", "spec.type"}),
+    "endpoints": frozenset({"metadata.name", "metadata.namespace"}),
+    "endpointslices": frozenset({"metadata.name", "metadata.namespace", "addressType"}),
 }
+FIELDS["daemonsets"] = frozenset({"metadata.name", "metadata.namespace"})
+FIELDS["controllerrevisions"] = frozenset({"metadata.name", "metadata.namespace"})
+
+FIELDS.update({  # batch/v1
+    "jobs": frozenset({"metadata.name", "metadata.namespace", "status.successful"}),
+    "cronjobs": frozenset({"metadata.name", "metadata.namespace"}),
+})
 
 # What a node shows that shoal computes (never written back from a PUT of the node).
 HOSTNAME_LABEL = "kubernetes.io/hostname"
@@ -1527,8 +1564,9 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
         d["hostname"] = spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
-    if "affinity" in kept:
-        d["affinity"] = kept.pop("affinity")
+    shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)
+    if shown_affinity is not None:
+        d["affinity"] = shown_affinity
     d["schedulerName"] = pod.SchedulerName or "default-scheduler"
     tols = spec.Placement.Tolerations if spec.Placement is not None else None
     if tols:
@@ -2204,8 +2242,9 @@ def _selector_wire(sel: LabelSelectorSpec) -> dict[str, Any]:
     return d
 
 
-def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | None, errs: _Errors) -> PodTemplate:
-    """``spec.template`` of a Deployment or ReplicaSet (``ValidatePodTemplateSpecForReplicaSet``)."""
+def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | None, errs: _Errors,
+                       kind: str = "ReplicaSet") -> PodTemplate:
+    """``spec.template`` of a Deployment, ReplicaSet or DaemonSet (``ValidatePodTemplateSpecForReplicaSet``)."""
     raw = _dict(spec.get("template"))
     md = _dict(raw.get("metadata"))
     labels = _str_map(md.get("labels"))
@@ -2231,7 +2270,7 @@ def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | No
         errs.unsupported("spec.template.spec.restartPolicy", policy, ("Always",))
     if core.Pod is not None and core.Pod.ActiveDeadlineSeconds is not None:
         errs.forbidden("spec.template.spec.activeDeadlineSeconds",
-                       "activeDeadlineSeconds in ReplicaSet is not Supported")
+                       f"activeDeadlineSeconds in {kind} is not Supported")
     return PodTemplate(Labels=labels, Annotations=annotations, Spec=core)
 
 
@@ -2438,7 +2477,8 @@ def scale_of(resource: str, obj: ReplicaSet | Deployment) -> dict[str, Any]:
             "status": {"replicas": obj.Status.Replicas, "selector": text}}
 
 
-def _validate_workload_update(errs: _Errors, cur: ReplicaSet | Deployment, new: ReplicaSet | Deployment) -> None:
+def _validate_workload_update(errs: _Errors, cur: ReplicaSet | Deployment | DaemonSet,
+                              new: ReplicaSet | Deployment | DaemonSet) -> None:
     if new.Spec.Selector != cur.Spec.Selector:
         errs.invalid("spec.selector", _GoValue(_go_selector(new.Spec.Selector)), "field is immutable")
 
@@ -2447,6 +2487,347 @@ def _go_selector(sel: LabelSelectorSpec) -> str:
     """A LabelSelector as Go's ``%#v`` prints it (roughly: its label map)."""
     return (f"v1.LabelSelector{{MatchLabels:{_go_string_map(sel.MatchLabels)}, "
             f"MatchExpressions:[]v1.LabelSelectorRequirement(nil)}}")
+
+
+# ---------------------------------------------------------------- DaemonSets (apps/v1)
+
+DAEMONSET_STRATEGIES = ("RollingUpdate", "OnDelete")
+
+
+def _daemon_set_to_core(obj: Mapping[str, Any], namespace: str) -> DaemonSet:
+    """A DaemonSet, defaulted (``SetDefaults_DaemonSet``: RollingUpdate with maxUnavailable 1 and
+    maxSurge 0, revisionHistoryLimit 10) and validated (``ValidateDaemonSetSpec``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _dict(obj.get("spec"))
+    selector = _selector_to_core(spec.get("selector"), errs, "spec.selector")
+    if selector is not None and not selector.MatchLabels and not selector.MatchExpressions:
+        errs.invalid("spec.selector", _GoValue(_go_selector(selector)), "empty selector is invalid for daemonset")
+    template = _workload_template(spec, selector, errs, kind="DaemonSet")
+    if selector is None:  # a missing selector selects nothing, so it matches no template
+        errs.invalid("spec.template.metadata.labels", _go_string_map(template.Labels),
+                     "`selector` does not match template `labels`")
+    min_ready = _int(spec.get("minReadySeconds"))
+    _nonnegative(errs, "spec.minReadySeconds", min_ready)
+    raw_strategy = _dict(spec.get("updateStrategy"))
+    kind = _str(raw_strategy.get("type")) or "RollingUpdate"
+    strategy = DaemonSetUpdateStrategy(Type=kind, MaxUnavailable=None, MaxSurge=None)
+    if kind == "RollingUpdate":
+        rolling = _dict(raw_strategy.get("rollingUpdate"))
+        path = "spec.updateStrategy.rollingUpdate"
+        unavailable = _int_or_percent(errs, f"{path}.maxUnavailable", rolling.get("maxUnavailable"))
+        surge = _int_or_percent(errs, f"{path}.maxSurge", rolling.get("maxSurge"))
+        unavailable = 1 if unavailable is None else unavailable
+        surge = 0 if surge is None else surge
+        for name, value in (("maxUnavailable", unavailable), ("maxSurge", surge)):
+            if isinstance(value, str) and _PERCENT.match(value) and int(value[:-1]) > 100:
+                errs.invalid(f"{path}.{name}", value, "must not be greater than 100%")
+        has_unavailable, has_surge = _int_or_percent_value(unavailable) != 0, _int_or_percent_value(surge) != 0
+        if has_unavailable and has_surge:
+            errs.invalid(f"{path}.maxSurge", surge, "may not be set when maxUnavailable is non-zero")
+        elif not has_unavailable and not has_surge:
+            errs.required(f"{path}.maxUnavailable", "cannot be 0 when maxSurge is 0")
+        strategy = DaemonSetUpdateStrategy(Type=kind, MaxUnavailable=unavailable, MaxSurge=surge)
+    elif kind != "OnDelete":
+        errs.unsupported("spec.updateStrategy", kind, DAEMONSET_STRATEGIES)
+    history = _opt_int(spec.get("revisionHistoryLimit"))
+    history = 10 if history is None else history
+    _nonnegative(errs, "spec.revisionHistoryLimit", history)
+    errs.check("DaemonSet", meta.shown_name)
+    ds = DaemonSet(ID="", Name=meta.name, Labels=meta.labels, Spec=DaemonSetSpec(
+        Selector=selector or LabelSelectorSpec(), Template=template, UpdateStrategy=strategy,
+        MinReadySeconds=min_ready, RevisionHistoryLimit=history))
+    _object_base(ds, meta)
+    return ds
+
+
+def _daemon_set_to_wire(ds: DaemonSet) -> dict[str, Any]:
+    s = ds.Spec
+    strategy: dict[str, Any] = {"type": s.UpdateStrategy.Type}
+    if s.UpdateStrategy.Type == "RollingUpdate":
+        strategy["rollingUpdate"] = {"maxUnavailable": s.UpdateStrategy.MaxUnavailable,
+                                     "maxSurge": s.UpdateStrategy.MaxSurge}
+    spec: dict[str, Any] = {"selector": _selector_wire(s.Selector), "template": _template_wire(s.Template),
+                            "updateStrategy": strategy}
+    if s.MinReadySeconds:
+        spec["minReadySeconds"] = s.MinReadySeconds
+    if s.RevisionHistoryLimit is not None:
+        spec["revisionHistoryLimit"] = s.RevisionHistoryLimit
+    st = ds.Status
+    # The first four are always shown (no ``omitempty`` in Kubernetes' type), the rest when set.
+    status: dict[str, Any] = {"currentNumberScheduled": st.CurrentNumberScheduled,
+                              "numberMisscheduled": st.NumberMisscheduled,
+                              "desiredNumberScheduled": st.DesiredNumberScheduled, "numberReady": st.NumberReady}
+    for key, value in (("observedGeneration", st.ObservedGeneration),
+                       ("updatedNumberScheduled", st.UpdatedNumberScheduled),
+                       ("numberAvailable", st.NumberAvailable), ("numberUnavailable", st.NumberUnavailable)):
+        if value:
+            status[key] = value
+    if st.CollisionCount is not None:
+        status["collisionCount"] = st.CollisionCount
+    if st.Conditions:
+        status["conditions"] = [_workload_condition_wire(c, update_time=False) for c in st.Conditions]
+    return {"kind": "DaemonSet", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(ds, name=ds.Name, labels=ds.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+
+def _controller_revision_to_core(obj: Mapping[str, Any], namespace: str) -> ControllerRevision:
+    """A ControllerRevision whose ``data`` is a DaemonSet's: ``{"spec": {"template": …}}``
+    (``ValidateControllerRevision``: a revision not below 0)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    data = _dict(obj.get("data"))
+    template = _workload_template(_dict(data.get("spec")), None, errs, kind="DaemonSet")
+    revision = _int(obj.get("revision"))
+    _nonnegative(errs, "revision", revision)
+    errs.check("ControllerRevision", meta.shown_name)
+    cr = ControllerRevision(ID="", Name=meta.name, Labels=meta.labels, Revision=revision, Template=template)
+    _object_base(cr, meta)
+    return cr
+
+
+def _controller_revision_to_wire(cr: ControllerRevision) -> dict[str, Any]:
+    """``data`` as the DaemonSet controller writes it: a patch replacing the DaemonSet's template."""
+    template = {**_template_wire(cr.Template), "$patch": "replace"}
+    return {"kind": "ControllerRevision", "apiVersion": "apps/v1",
+            "metadata": _wire_meta(cr, name=cr.Name, labels=cr.Labels, namespaced=True, generation=False),
+            "data": {"spec": {"template": template}}, "revision": cr.Revision}
+
+
+# ---------------------------------------------------------------- Jobs and CronJobs (batch/v1)
+
+COMPLETION_MODES = ("NonIndexed", "Indexed")
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+CRONJOB_NAME_MAX = 52  # 63 less the 11 characters of a Job's ``-<minutes>`` suffix
+
+
+def _job_spec_to_core(spec: Mapping[str, Any], errs: _Errors, path: str, *, template_meta: bool = True
+                      ) -> core_types.JobSpec:
+    """A Job's spec (or a CronJob's Job template's), defaulted (``SetDefaults_Job``) and validated
+    (``validateJobSpec``); the selector is the one written (``batch.generate_selector`` adds Kubernetes')."""
+    parallelism, completions = _opt_int(spec.get("parallelism")), _opt_int(spec.get("completions"))
+    if parallelism is None and completions is None:
+        parallelism, completions = 1, 1
+    elif parallelism is None:
+        parallelism = 1
+    for key, value in (("parallelism", parallelism), ("completions", completions)):
+        _nonnegative(errs, f"{path}.{key}", value)
+    deadline = _opt_int(spec.get("activeDeadlineSeconds"))
+    if deadline is not None and deadline <= 0:
+        errs.invalid(f"{path}.activeDeadlineSeconds", deadline, "must be greater than or equal to 0"
+                     if deadline < 0 else "must be greater than 0")
+    backoff = _opt_int(spec.get("backoffLimit"))
+    backoff = 6 if backoff is None else backoff
+    _nonnegative(errs, f"{path}.backoffLimit", backoff)
+    ttl = _opt_int(spec.get("ttlSecondsAfterFinished"))
+    _nonnegative(errs, f"{path}.ttlSecondsAfterFinished", ttl)
+    mode = _str(spec.get("completionMode")) or "NonIndexed"
+    if mode not in COMPLETION_MODES:
+        errs.unsupported(f"{path}.completionMode", mode, COMPLETION_MODES)
+    elif mode == "Indexed" and completions is None:
+        errs.required(f"{path}.completions", "when completion mode is Indexed")
+    manual = _opt_bool(spec.get("manualSelector"))
+    selector = _selector_to_core(spec.get("selector"), errs, f"{path}.selector")
+    raw = _dict(spec.get("template"))
+    md = _dict(raw.get("metadata"))
+    labels, annotations = _str_map(md.get("labels")), _str_map(md.get("annotations"))
+    if labels:
+        _validate_labels(errs, labels, f"{path}.template.metadata.labels")
+    if annotations:
+        _validate_annotations(errs, annotations, f"{path}.template.metadata.annotations")
+    pod_spec = _dict(raw.get("spec"))
+    core = task_spec_to_core(pod_spec, name="", errs=errs, path=f"{path}.template.spec")
+    policy = _str(pod_spec.get("restartPolicy")) or "Always"
+    if policy not in JOB_RESTART_POLICIES and policy in RESTART_POLICIES:
+        errs.unsupported(f"{path}.template.spec.restartPolicy", policy, JOB_RESTART_POLICIES)
+    replacement = _str(spec.get("podReplacementPolicy")) or "TerminatingOrFailed"
+    return core_types.JobSpec(
+        Parallelism=parallelism, Completions=completions, ActiveDeadlineSeconds=deadline, BackoffLimit=backoff,
+        Selector=selector or LabelSelectorSpec(), ManualSelector=manual,
+        Template=PodTemplate(Labels=labels, Annotations=annotations, Spec=core), TTLSecondsAfterFinished=ttl,
+        CompletionMode=mode, Suspend=spec.get("suspend") is True, PodReplacementPolicy=replacement)
+
+
+def _job_selector_matches(errs: _Errors, spec: core_types.JobSpec, path: str, required: bool) -> None:
+    sel = spec.Selector
+    if not sel.MatchLabels and not sel.MatchExpressions:
+        if required:
+            errs.required(f"{path}.selector")
+        return
+    exprs = [{"key": e.Key, "operator": e.Operator, "values": list(e.Values or [])} for e in sel.MatchExpressions or []]
+    try:
+        matches = selectors.selector_from_spec(sel.MatchLabels, exprs).matches(spec.Template.Labels or {})
+    except selectors.SelectorError:
+        return
+    if not matches:
+        errs.invalid(f"{path}.template.metadata.labels", _go_string_map(spec.Template.Labels),
+                     "`selector` does not match template `labels`")
+
+
+def _job_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.Job:
+    """A Job, defaulted, given Kubernetes' generated selector unless ``manualSelector`` (with a new uid
+    when the written object has none: a create), and validated (``ValidateJob``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    spec = _job_spec_to_core(_dict(obj.get("spec")), errs, "spec")
+    job = core_types.Job(ID="", Name=meta.name, Labels=meta.labels, Spec=spec)
+    _object_base(job, meta)
+    job.ID = job.ID or new_id()
+    batch.generate_selector(job)
+    _job_selector_matches(errs, job.Spec, "spec", required=True)
+    errs.check("Job", meta.shown_name)
+    return job
+
+
+def _job_condition_wire(c: core_types.JobCondition) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": c.Type, "status": c.Status, "lastProbeTime": _ts(c.LastProbeTime),
+                         "lastTransitionTime": _ts(c.LastTransitionTime)}
+    if c.Reason:
+        d["reason"] = c.Reason
+    if c.Message:
+        d["message"] = c.Message
+    return d
+
+
+def _job_spec_wire(s: core_types.JobSpec) -> dict[str, Any]:
+    spec: dict[str, Any] = {"parallelism": s.Parallelism}
+    if s.Completions is not None:
+        spec["completions"] = s.Completions
+    if s.ActiveDeadlineSeconds is not None:
+        spec["activeDeadlineSeconds"] = s.ActiveDeadlineSeconds
+    spec["backoffLimit"] = s.BackoffLimit
+    if s.Selector.MatchLabels or s.Selector.MatchExpressions:
+        spec["selector"] = _selector_wire(s.Selector)
+    if s.ManualSelector is not None:
+        spec["manualSelector"] = s.ManualSelector
+    spec["template"] = _template_wire(s.Template)
+    if s.TTLSecondsAfterFinished is not None:
+        spec["ttlSecondsAfterFinished"] = s.TTLSecondsAfterFinished
+    spec["completionMode"] = s.CompletionMode
+    spec["suspend"] = s.Suspend
+    spec["podReplacementPolicy"] = s.PodReplacementPolicy
+    return spec
+
+
+def _job_to_wire(job: core_types.Job) -> dict[str, Any]:
+    st = job.Status
+    status: dict[str, Any] = {}
+    if st.Conditions:
+        status["conditions"] = [_job_condition_wire(c) for c in st.Conditions]
+    if st.StartTime:
+        status["startTime"] = _ts(st.StartTime)
+    if st.CompletionTime:
+        status["completionTime"] = _ts(st.CompletionTime)
+    for key, value in (("active", st.Active), ("succeeded", st.Succeeded), ("failed", st.Failed)):
+        if value:
+            status[key] = value
+    if st.CompletedIndexes:
+        status["completedIndexes"] = st.CompletedIndexes
+    if st.StartTime or st.Conditions:
+        status["terminating"] = st.Terminating
+        status["uncountedTerminatedPods"] = {}
+        status["ready"] = st.Ready
+    return {"kind": "Job", "apiVersion": "batch/v1",
+            "metadata": _wire_meta(job, name=job.Name, labels=job.Labels, namespaced=True, generation=True),
+            "spec": _job_spec_wire(job.Spec), "status": status}
+
+
+def _cron_job_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.CronJob:
+    """A CronJob, defaulted (``SetDefaults_CronJob``) and validated (``ValidateCronJob``)."""
+    errs = _Errors()
+    meta = _workload_meta(obj, namespace, errs)
+    if len(meta.name) > CRONJOB_NAME_MAX:
+        errs.invalid("metadata.name", meta.name, f"must be no more than {CRONJOB_NAME_MAX} characters")
+    spec = _dict(obj.get("spec"))
+    schedule = _str(spec.get("schedule"))
+    if not schedule:
+        errs.required("spec.schedule")
+    elif "TZ=" in schedule:
+        errs.invalid("spec.schedule", schedule, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead")
+    else:
+        try:
+            cron.parse(schedule)
+        except cron.CronError as e:
+            errs.invalid("spec.schedule", schedule, str(e))
+    tz = spec.get("timeZone")
+    zone = tz if isinstance(tz, str) else None
+    if zone is not None:
+        try:
+            cron.zone(zone or "-")
+        except cron.CronError as e:
+            errs.invalid("spec.timeZone", zone, str(e))
+    deadline = _opt_int(spec.get("startingDeadlineSeconds"))
+    _nonnegative(errs, "spec.startingDeadlineSeconds", deadline)
+    policy = _str(spec.get("concurrencyPolicy")) or "Allow"
+    if policy not in CONCURRENCY_POLICIES:
+        errs.unsupported("spec.concurrencyPolicy", policy, CONCURRENCY_POLICIES)
+    ok, failed = _opt_int(spec.get("successfulJobsHistoryLimit")), _opt_int(spec.get("failedJobsHistoryLimit"))
+    ok, failed = 3 if ok is None else ok, 1 if failed is None else failed
+    _nonnegative(errs, "spec.successfulJobsHistoryLimit", ok)
+    _nonnegative(errs, "spec.failedJobsHistoryLimit", failed)
+    raw_tpl = _dict(spec.get("jobTemplate"))
+    tmd = _dict(raw_tpl.get("metadata"))
+    t_labels, t_annotations = _str_map(tmd.get("labels")), _str_map(tmd.get("annotations"))
+    if t_labels:
+        _validate_labels(errs, t_labels, "spec.jobTemplate.metadata.labels")
+    if t_annotations:
+        _validate_annotations(errs, t_annotations, "spec.jobTemplate.metadata.annotations")
+    job_spec = _job_spec_to_core(_dict(raw_tpl.get("spec")), errs, "spec.jobTemplate.spec")
+    _job_selector_matches(errs, job_spec, "spec.jobTemplate.spec", required=False)
+    errs.check("CronJob", meta.shown_name)
+    cj = core_types.CronJob(ID="", Name=meta.name, Labels=meta.labels, Spec=core_types.CronJobSpec(
+        Schedule=schedule, TimeZone=zone, StartingDeadlineSeconds=deadline, ConcurrencyPolicy=policy,
+        Suspend=spec.get("suspend") is True, SuccessfulJobsHistoryLimit=ok, FailedJobsHistoryLimit=failed,
+        JobTemplate=core_types.JobTemplate(Labels=t_labels, Annotations=t_annotations, Spec=job_spec)))
+    _object_base(cj, meta)
+    return cj
+
+
+def _cron_job_to_wire(cj: core_types.CronJob) -> dict[str, Any]:
+    s = cj.Spec
+    tpl_md: dict[str, Any] = {"creationTimestamp": None}
+    if s.JobTemplate.Labels:
+        tpl_md["labels"] = _sorted(s.JobTemplate.Labels)
+    if s.JobTemplate.Annotations:
+        tpl_md["annotations"] = _sorted(s.JobTemplate.Annotations)
+    spec: dict[str, Any] = {"schedule": s.Schedule}
+    if s.TimeZone is not None:
+        spec["timeZone"] = s.TimeZone
+    if s.StartingDeadlineSeconds is not None:
+        spec["startingDeadlineSeconds"] = s.StartingDeadlineSeconds
+    spec["concurrencyPolicy"] = s.ConcurrencyPolicy
+    spec["suspend"] = s.Suspend
+    spec["jobTemplate"] = {"metadata": tpl_md, "spec": _job_spec_wire(s.JobTemplate.Spec)}
+    spec["successfulJobsHistoryLimit"] = s.SuccessfulJobsHistoryLimit
+    spec["failedJobsHistoryLimit"] = s.FailedJobsHistoryLimit
+    st = cj.Status
+    status: dict[str, Any] = {}
+    if st.Active:
+        status["active"] = [{"kind": "Job", "namespace": r.Namespace, "name": r.Name, "uid": r.ID,
+                             "apiVersion": "batch/v1", "resourceVersion": str(r.Version)} for r in st.Active]
+    if st.LastScheduleTime:
+        status["lastScheduleTime"] = _ts(st.LastScheduleTime)
+    if st.LastSuccessfulTime:
+        status["lastSuccessfulTime"] = _ts(st.LastSuccessfulTime)
+    return {"kind": "CronJob", "apiVersion": "batch/v1",
+            "metadata": _wire_meta(cj, name=cj.Name, labels=cj.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": status}
+
+
+def _validate_job_update(errs: _Errors, cur: core_types.Job, new: core_types.Job) -> None:
+    """``ValidateJobSpecUpdate``: the selector, the completion mode and (but while suspended) the
+    template never change."""
+    if new.Spec.Selector != cur.Spec.Selector:
+        errs.invalid("spec.selector", _GoValue(_go_selector(new.Spec.Selector)), "field is immutable")
+    if new.Spec.CompletionMode != cur.Spec.CompletionMode:
+        errs.invalid("spec.completionMode", new.Spec.CompletionMode, "field is immutable")
+    if new.Spec.Completions != cur.Spec.Completions and new.Spec.CompletionMode != "Indexed":
+        errs.invalid("spec.completions", new.Spec.Completions, "field is immutable")
+    if new.Spec.Template != cur.Spec.Template and not cur.Spec.Suspend:
+        errs.invalid("spec.template", _GoValue("core.PodTemplateSpec{...}"), "field is immutable")
 
 
 # ---------------------------------------------------------------- updates
@@ -2484,9 +2865,20 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
             if (new.Spec.BinaryItems or {}) != (cur.Spec.BinaryItems or {}):
                 errs.forbidden("binaryData", IMMUTABLE_SET)
         errs.check("ConfigMap", cur.Spec.Name or cur.Name)
-    elif resource in ("deployments", "replicasets"):
+    elif resource in ("deployments", "replicasets", "daemonsets"):
         _validate_workload_update(errs, cur, new)
         errs.check(KIND_OF_RESOURCE[resource], cur.Name)
+    elif resource == "controllerrevisions":
+        if new.Template != cur.Template:
+            errs.invalid("data", _GoValue("runtime.RawExtension{…}"), "field is immutable")
+        errs.check("ControllerRevision", cur.Name)
+
+    elif resource == "jobs":
+        _validate_job_update(errs, cur, new)
+        errs.check("Job", cur.Name)
+    elif resource == "services":
+        _validate_service_update(errs, cur, new)
+        errs.check("Service", cur.Name)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -2568,6 +2960,12 @@ def field_value(resource: str, core_obj: Any, field: str, *,
         return str(core_obj.Phase or ACTIVE)
     if resource == "replicasets":
         return str(core_obj.Status.Replicas)  # status.replicas
+    if resource == "jobs":
+        return str(core_obj.Status.Succeeded)  # status.successful
+    if resource == "services":
+        return str(core_obj.Spec.ClusterIP if field == "spec.clusterIP" else core_obj.Spec.Type)
+    if resource == "endpointslices":
+        return str(core_obj.AddressType)
     return "true" if core_obj.Spec.Availability != "active" else "false"  # nodes: spec.unschedulable
 
 
@@ -2596,6 +2994,17 @@ def to_core(resource: str, obj: Mapping[str, Any], *, namespace: str) -> Any:
         return _deployment_to_core(obj, namespace)
     if resource == "replicasets":
         return _replica_set_to_core(obj, namespace)
+    if resource == "daemonsets":
+        return _daemon_set_to_core(obj, namespace)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_core(obj, namespace)
+
+    if resource == "jobs":
+        return _job_to_core(obj, namespace)
+    if resource == "cronjobs":
+        return _cron_job_to_core(obj, namespace)
+    if resource in _SERVICE_KINDS:
+        return _SERVICE_KINDS[resource][0](obj, namespace)
     raise ValueError(f"no conversion for {resource}")
 
 
@@ -2621,4 +3030,440 @@ def to_wire(resource: str, core_obj: Any, *, node_name: Callable[[str], str] | N
         return _deployment_to_wire(core_obj)
     if resource == "replicasets":
         return _replica_set_to_wire(core_obj)
+    if resource == "daemonsets":
+        return _daemon_set_to_wire(core_obj)
+    if resource == "controllerrevisions":
+        return _controller_revision_to_wire(core_obj)
+
+    if resource == "jobs":
+        return _job_to_wire(core_obj)
+    if resource == "cronjobs":
+        return _cron_job_to_wire(core_obj)
+    if resource in _SERVICE_KINDS:
+        return _SERVICE_KINDS[resource][1](core_obj)
     raise ValueError(f"no conversion for {resource}")
+
+
+# ---------------------------------------------------------------- Services, Endpoints, EndpointSlices
+# The API server's defaults (``SetDefaults_Service``) and validation (``ValidateService``) in its words;
+# what is allocated (ClusterIP, NodePorts, IP families) is the core's (``manager/kube/services.py``).
+
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+SESSION_AFFINITIES = ("ClientIP", "None")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
+ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+DEFAULT_CLIENT_IP_TIMEOUT = 10800  # 3 hours, Kubernetes' DefaultClientIPServiceAffinitySeconds
+MAX_CLIENT_IP_TIMEOUT = 86400
+_DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_re_dns1035 = re.compile(_DNS1035_LABEL)
+_DNS1035_MSG = _regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+                            "an alphabetic character, and end with an alphanumeric character", _DNS1035_LABEL,
+                            "my-name", "abc-123")
+_IP_MSG = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+_PORT_RANGE_MSG = "must be between 1 and 65535, inclusive"
+
+
+def dns1035_label(value: str) -> list[str]:
+    """What is wrong with ``value`` as an RFC 1035 label (a Service's name)."""
+    errs = [_max_len(63)] if len(value) > 63 else []
+    if not _re_dns1035.fullmatch(value):
+        errs.append(_DNS1035_MSG)
+    return errs
+
+
+def _valid_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _go_service_port_key(protocol: str, port: int) -> _GoValue:
+    """``core.ServicePort{Protocol, Port}`` as Go's ``%#v`` prints it (a duplicate port's value)."""
+    return _GoValue(f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{port}, '
+                    'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+
+
+def _service_ports(raw: list[Any], kind: str, headless: bool, errs: _Errors) -> list[KubeServicePort]:
+    ports: list[KubeServicePort] = []
+    names: set[str] = set()
+    seen: set[tuple[str, int]] = set()
+    for i, item in enumerate(raw):
+        p = _dict(item)
+        path = f"spec.ports[{i}]"
+        name = _str(p.get("name"))
+        if len(raw) > 1 and not name:
+            errs.required(f"{path}.name")
+        elif name:
+            for m in dns1123_label(name):
+                errs.invalid(f"{path}.name", name, m)
+            if name in names:
+                errs.duplicate(f"{path}.name", name)
+            names.add(name)
+        port = _int(p.get("port"))
+        if not 1 <= port <= 65535:
+            errs.invalid(f"{path}.port", port, _PORT_RANGE_MSG)
+        protocol = _str(p.get("protocol")) or "TCP"
+        if protocol not in PROTOCOLS:
+            errs.unsupported(f"{path}.protocol", protocol, PROTOCOLS)
+        raw_target = p.get("targetPort")
+        target: int | str = raw_target if isinstance(raw_target, int | str) and not isinstance(raw_target, bool) \
+            else 0
+        if target in (0, ""):
+            target = port
+        elif isinstance(target, int):
+            if not 1 <= target <= 65535:
+                errs.invalid(f"{path}.targetPort", target, _PORT_RANGE_MSG)
+        else:
+            for m in _port_name(target):
+                errs.invalid(f"{path}.targetPort", target, m)
+        node_port = _int(p.get("nodePort"))
+        if node_port and kind == "ClusterIP":
+            errs.forbidden(f"{path}.nodePort", "may not be used when `type` is 'ClusterIP'")
+        elif node_port and not 1 <= node_port <= 65535:
+            errs.invalid(f"{path}.nodePort", node_port, _PORT_RANGE_MSG)
+        key = (protocol, port)
+        if key in seen:
+            errs.duplicate(path, _go_service_port_key(protocol, port))
+        seen.add(key)
+        ports.append(KubeServicePort(Name=name, Protocol=protocol, AppProtocol=_str(p.get("appProtocol")), Port=port,
+                                     TargetPort=target, NodePort=node_port))
+    return ports
+
+
+def _service_to_core(obj: Mapping[str, Any], namespace: str) -> KubeService:
+    """A Service, defaulted (``SetDefaults_Service``) and validated (``ValidateService``)."""
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1035_label)
+    spec = _dict(obj.get("spec"))
+    kind = _str(spec.get("type")) or "ClusterIP"
+    ips = [ip for ip in _str_list(spec.get("clusterIPs")) or [] if ip]
+    cluster_ip = _str(spec.get("clusterIP")) or (ips[0] if ips else "")
+    if ips and cluster_ip and ips[0] != cluster_ip:
+        errs.invalid("spec.clusterIPs", _GoValue(_go_strings(ips)), "element [0] must match clusterIP")
+    headless = cluster_ip == CLUSTER_IP_NONE
+    if kind not in SERVICE_TYPES:
+        errs.unsupported("spec.type", kind, SERVICE_TYPES)
+    raw_ports = _list(spec.get("ports"))
+    if not raw_ports and kind != "ExternalName" and not headless:
+        errs.required("spec.ports")
+    ports = _service_ports(raw_ports, kind, headless, errs)
+    external_name = _str(spec.get("externalName"))
+    if kind == "ExternalName":
+        if cluster_ip:
+            errs.forbidden("spec.clusterIPs", "may not be set for ExternalName services")
+        if not external_name:
+            errs.required("spec.externalName")
+        else:
+            for m in dns1123_subdomain(external_name.removesuffix(".")):
+                errs.invalid("spec.externalName", external_name, m)
+    elif cluster_ip and not headless and not _valid_ip(cluster_ip):
+        errs.invalid("spec.clusterIPs[0]", cluster_ip, _IP_MSG)
+    if headless and kind in ("NodePort", "LoadBalancer"):
+        errs.invalid("spec.clusterIPs[0]", cluster_ip, f"may not be set to 'None' for {kind} services")
+    selector = _str_map(spec.get("selector"))
+    if selector:
+        _validate_labels(errs, selector, "spec.selector")
+    affinity = _str(spec.get("sessionAffinity")) or "None"
+    if affinity not in SESSION_AFFINITIES:
+        errs.unsupported("spec.sessionAffinity", affinity, SESSION_AFFINITIES)
+    timeout: int | None = None
+    if affinity == "ClientIP":
+        timeout = _opt_int(_dict(_dict(spec.get("sessionAffinityConfig")).get("clientIP")).get("timeoutSeconds"))
+        timeout = DEFAULT_CLIENT_IP_TIMEOUT if timeout is None else timeout
+        if not 0 < timeout <= MAX_CLIENT_IP_TIMEOUT:
+            errs.invalid("spec.sessionAffinityConfig.clientIP.timeoutSeconds", timeout,
+                         f"must be greater than 0 and less than {MAX_CLIENT_IP_TIMEOUT}")
+    elif spec.get("sessionAffinityConfig"):
+        errs.forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is None")
+    external = kind in ("NodePort", "LoadBalancer")
+    etp = _str(spec.get("externalTrafficPolicy"))
+    if external:
+        etp = etp or "Cluster"
+        if etp not in TRAFFIC_POLICIES:
+            errs.unsupported("spec.externalTrafficPolicy", etp, TRAFFIC_POLICIES)
+    elif etp:
+        errs.invalid("spec.externalTrafficPolicy", etp, "may only be set for externally-accessible services")
+    itp = _str(spec.get("internalTrafficPolicy"))
+    if kind != "ExternalName":
+        itp = itp or "Cluster"
+        if itp not in TRAFFIC_POLICIES:
+            errs.unsupported("spec.internalTrafficPolicy", itp, TRAFFIC_POLICIES)
+    policy = _str(spec.get("ipFamilyPolicy"))
+    if policy and policy not in IP_FAMILY_POLICIES:
+        errs.unsupported("spec.ipFamilyPolicy", policy, IP_FAMILY_POLICIES)
+    families = _str_list(spec.get("ipFamilies"))
+    for i, f in enumerate(families or []):
+        if f not in ("IPv4", "IPv6"):
+            errs.unsupported(f"spec.ipFamilies[{i}]", f, ("IPv4", "IPv6"))
+    external_ips = _str_list(spec.get("externalIPs"))
+    for i, ip in enumerate(external_ips or []):
+        if not _valid_ip(ip):
+            errs.invalid(f"spec.externalIPs[{i}]", ip, _IP_MSG)
+    allocate_lb = _opt_bool(spec.get("allocateLoadBalancerNodePorts"))
+    if kind == "LoadBalancer":
+        allocate_lb = True if allocate_lb is None else allocate_lb
+    elif allocate_lb is not None:
+        errs.forbidden("spec.allocateLoadBalancerNodePorts", "may only be used when `type` is 'LoadBalancer'")
+    health = _int(spec.get("healthCheckNodePort"))
+    lb_class = _str(spec.get("loadBalancerClass"))
+    if lb_class and kind != "LoadBalancer":
+        errs.forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'")
+    errs.check("Service", meta.shown_name)
+    status = _dict(obj.get("status"))
+    ingress = [LoadBalancerIngress(IP=_str(_dict(i).get("ip")), Hostname=_str(_dict(i).get("hostname")))
+               for i in _list(_dict(status.get("loadBalancer")).get("ingress"))]
+    svc = KubeService(ID="", Name=meta.name, Labels=meta.labels, Spec=KubeServiceSpec(
+        Type=kind, Ports=ports or None, Selector=selector or None,
+        ClusterIP="" if kind == "ExternalName" else cluster_ip, ClusterIPs=ips or None,
+        ExternalIPs=external_ips, ExternalName=external_name, SessionAffinity=affinity,
+        SessionAffinityTimeout=timeout, LoadBalancerIP=_str(spec.get("loadBalancerIP")),
+        LoadBalancerSourceRanges=_str_list(spec.get("loadBalancerSourceRanges")), LoadBalancerClass=lb_class,
+        AllocateLoadBalancerNodePorts=allocate_lb, ExternalTrafficPolicy=etp, InternalTrafficPolicy=itp,
+        HealthCheckNodePort=health, PublishNotReadyAddresses=spec.get("publishNotReadyAddresses") is True,
+        IPFamilies=families, IPFamilyPolicy=policy, TrafficDistribution=_str(spec.get("trafficDistribution"))),
+        Status=KubeServiceStatus(LoadBalancer=ingress or None))
+    _object_base(svc, meta)
+    return svc
+
+
+def _go_strings(items: list[str]) -> str:
+    return "[]string{" + ", ".join(json.dumps(i) for i in items) + "}"
+
+
+def _service_port_wire(p: KubeServicePort) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if p.Name:
+        d["name"] = p.Name
+    d["protocol"] = p.Protocol
+    if p.AppProtocol:
+        d["appProtocol"] = p.AppProtocol
+    d["port"] = p.Port
+    d["targetPort"] = p.TargetPort
+    if p.NodePort:
+        d["nodePort"] = p.NodePort
+    return d
+
+
+def _service_to_wire(svc: KubeService) -> dict[str, Any]:
+    s = svc.Spec
+    spec: dict[str, Any] = {}
+    if s.Ports:
+        spec["ports"] = [_service_port_wire(p) for p in s.Ports]
+    if s.Selector:
+        spec["selector"] = _sorted(s.Selector)
+    if s.ClusterIP:
+        spec["clusterIP"] = s.ClusterIP
+    if s.ClusterIPs:
+        spec["clusterIPs"] = list(s.ClusterIPs)
+    spec["type"] = s.Type
+    if s.ExternalIPs:
+        spec["externalIPs"] = list(s.ExternalIPs)
+    spec["sessionAffinity"] = s.SessionAffinity
+    if s.LoadBalancerIP:
+        spec["loadBalancerIP"] = s.LoadBalancerIP
+    if s.LoadBalancerSourceRanges:
+        spec["loadBalancerSourceRanges"] = list(s.LoadBalancerSourceRanges)
+    if s.ExternalName:
+        spec["externalName"] = s.ExternalName
+    if s.ExternalTrafficPolicy:
+        spec["externalTrafficPolicy"] = s.ExternalTrafficPolicy
+    if s.HealthCheckNodePort:
+        spec["healthCheckNodePort"] = s.HealthCheckNodePort
+    if s.PublishNotReadyAddresses:
+        spec["publishNotReadyAddresses"] = True
+    if s.SessionAffinityTimeout is not None:
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s.SessionAffinityTimeout}}
+    if s.IPFamilies:
+        spec["ipFamilies"] = list(s.IPFamilies)
+    if s.IPFamilyPolicy:
+        spec["ipFamilyPolicy"] = s.IPFamilyPolicy
+    if s.AllocateLoadBalancerNodePorts is not None:
+        spec["allocateLoadBalancerNodePorts"] = s.AllocateLoadBalancerNodePorts
+    if s.LoadBalancerClass:
+        spec["loadBalancerClass"] = s.LoadBalancerClass
+    if s.InternalTrafficPolicy:
+        spec["internalTrafficPolicy"] = s.InternalTrafficPolicy
+    if s.TrafficDistribution:
+        spec["trafficDistribution"] = s.TrafficDistribution
+    lb: dict[str, Any] = {}
+    if svc.Status.LoadBalancer:
+        lb["ingress"] = [{k: v for k, v in (("ip", i.IP), ("hostname", i.Hostname)) if v}
+                         for i in svc.Status.LoadBalancer]
+    return {"kind": "Service", "apiVersion": "v1",
+            "metadata": _wire_meta(svc, name=svc.Name, labels=svc.Labels, namespaced=True),
+            "spec": spec, "status": {"loadBalancer": lb}}
+
+
+def _validate_service_update(errs: _Errors, cur: KubeService, new: KubeService) -> None:
+    """What an update may not change: a set ClusterIP (but to an ExternalName Service, which has none)."""
+    if new.Spec.Type == "ExternalName" or cur.Spec.Type == "ExternalName":
+        return
+    if new.Spec.ClusterIP and cur.Spec.ClusterIP and new.Spec.ClusterIP != cur.Spec.ClusterIP:
+        errs.invalid("spec.clusterIPs[0]", new.Spec.ClusterIP, "may not change once set")
+
+
+def _target_to_core(raw: object) -> EndpointTarget | None:
+    if not isinstance(raw, dict):
+        return None
+    return EndpointTarget(Kind=_str(raw.get("kind")), Namespace=_str(raw.get("namespace")),
+                          Name=_str(raw.get("name")), UID=_str(raw.get("uid")))
+
+
+def _target_wire(t: EndpointTarget) -> dict[str, Any]:
+    return {k: v for k, v in (("kind", t.Kind), ("namespace", t.Namespace), ("name", t.Name), ("uid", t.UID)) if v}
+
+
+def _endpoint_ports_to_core(raw: list[Any], path: str, errs: _Errors) -> list[EndpointPort]:
+    out: list[EndpointPort] = []
+    for i, item in enumerate(raw):
+        p = _dict(item)
+        name = _str(p.get("name"))
+        if len(raw) > 1 and not name:
+            errs.required(f"{path}[{i}].name")
+        port = _int(p.get("port"))
+        if not 1 <= port <= 65535:
+            errs.invalid(f"{path}[{i}].port", port, _PORT_RANGE_MSG)
+        protocol = _str(p.get("protocol")) or "TCP"
+        if protocol not in PROTOCOLS:
+            errs.unsupported(f"{path}[{i}].protocol", protocol, PROTOCOLS)
+        out.append(EndpointPort(Name=name, Port=port, Protocol=protocol, AppProtocol=_str(p.get("appProtocol"))))
+    return out
+
+
+def _endpoint_port_wire(p: EndpointPort) -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    if p.Name:
+        d["name"] = p.Name
+    d["port"] = p.Port
+    d["protocol"] = p.Protocol
+    if p.AppProtocol:
+        d["appProtocol"] = p.AppProtocol
+    return d
+
+
+def _addresses_to_core(raw: list[Any], path: str, errs: _Errors) -> list[EndpointAddress] | None:
+    out: list[EndpointAddress] = []
+    for i, item in enumerate(raw):
+        a = _dict(item)
+        ip = _str(a.get("ip"))
+        if not _valid_ip(ip):
+            errs.invalid(f"{path}[{i}].ip", ip, _IP_MSG)
+        out.append(EndpointAddress(IP=ip, Hostname=_str(a.get("hostname")), NodeName=_str(a.get("nodeName")),
+                                   TargetRef=_target_to_core(a.get("targetRef"))))
+    return out or None
+
+
+def _address_wire(a: EndpointAddress) -> dict[str, Any]:
+    d: dict[str, Any] = {"ip": a.IP}
+    if a.Hostname:
+        d["hostname"] = a.Hostname
+    if a.NodeName:
+        d["nodeName"] = a.NodeName
+    if a.TargetRef is not None:
+        d["targetRef"] = _target_wire(a.TargetRef)
+    return d
+
+
+def _endpoints_to_core(obj: Mapping[str, Any], namespace: str) -> Endpoints:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    subsets: list[EndpointSubset] = []
+    for i, raw in enumerate(_list(obj.get("subsets"))):
+        ss = _dict(raw)
+        path = f"subsets[{i}]"
+        subsets.append(EndpointSubset(
+            Addresses=_addresses_to_core(_list(ss.get("addresses")), f"{path}.addresses", errs),
+            NotReadyAddresses=_addresses_to_core(_list(ss.get("notReadyAddresses")), f"{path}.notReadyAddresses",
+                                                 errs),
+            Ports=_endpoint_ports_to_core(_list(ss.get("ports")), f"{path}.ports", errs) or None))
+    errs.check("Endpoints", meta.shown_name)
+    ep = Endpoints(ID="", Name=meta.name, Labels=meta.labels, Subsets=subsets or None)
+    _object_base(ep, meta)
+    return ep
+
+
+def _endpoints_to_wire(ep: Endpoints) -> dict[str, Any]:
+    d: dict[str, Any] = {"kind": "Endpoints", "apiVersion": "v1",
+                         "metadata": _wire_meta(ep, name=ep.Name, labels=ep.Labels, namespaced=True)}
+    if ep.Subsets:
+        subsets = []
+        for ss in ep.Subsets:
+            w: dict[str, Any] = {}
+            if ss.Addresses:
+                w["addresses"] = [_address_wire(a) for a in ss.Addresses]
+            if ss.NotReadyAddresses:
+                w["notReadyAddresses"] = [_address_wire(a) for a in ss.NotReadyAddresses]
+            if ss.Ports:
+                w["ports"] = [_endpoint_port_wire(p) for p in ss.Ports]
+            subsets.append(w)
+        d["subsets"] = subsets
+    return d
+
+
+def _endpoint_slice_to_core(obj: Mapping[str, Any], namespace: str) -> EndpointSlice:
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    address_type = _str(obj.get("addressType"))
+    if not address_type:
+        errs.required("addressType")
+    elif address_type not in ADDRESS_TYPES:
+        errs.unsupported("addressType", address_type, ADDRESS_TYPES)
+    endpoints: list[SliceEndpoint] = []
+    for i, raw in enumerate(_list(obj.get("endpoints"))):
+        e = _dict(raw)
+        addresses = _str_list(e.get("addresses")) or []
+        if not addresses:
+            errs.required(f"endpoints[{i}].addresses", "must contain at least 1 address")
+        elif address_type in ("IPv4", "IPv6"):
+            for j, a in enumerate(addresses):
+                if not _valid_ip(a):
+                    errs.invalid(f"endpoints[{i}].addresses[{j}]", a, _IP_MSG)
+        c = _dict(e.get("conditions"))
+        endpoints.append(SliceEndpoint(
+            Addresses=addresses, Conditions=EndpointConditions(Ready=_opt_bool(c.get("ready")),
+                                                               Serving=_opt_bool(c.get("serving")),
+                                                               Terminating=_opt_bool(c.get("terminating"))),
+            Hostname=_str(e.get("hostname")), NodeName=_str(e.get("nodeName")), Zone=_str(e.get("zone")),
+            TargetRef=_target_to_core(e.get("targetRef"))))
+    ports = _endpoint_ports_to_core(_list(obj.get("ports")), "ports", errs)
+    errs.check("EndpointSlice", meta.shown_name)
+    es = EndpointSlice(ID="", Name=meta.name, Labels=meta.labels, AddressType=address_type,
+                       Endpoints=endpoints or None, Ports=ports or None)
+    _object_base(es, meta)
+    return es
+
+
+def _endpoint_slice_to_wire(es: EndpointSlice) -> dict[str, Any]:
+    endpoints = []
+    for e in es.Endpoints or []:
+        w: dict[str, Any] = {"addresses": list(e.Addresses)}
+        c = e.Conditions
+        w["conditions"] = {k: v for k, v in (("ready", c.Ready), ("serving", c.Serving),
+                                              ("terminating", c.Terminating)) if v is not None}
+        if e.Hostname:
+            w["hostname"] = e.Hostname
+        if e.TargetRef is not None:
+            w["targetRef"] = _target_wire(e.TargetRef)
+        if e.NodeName:
+            w["nodeName"] = e.NodeName
+        if e.Zone:
+            w["zone"] = e.Zone
+        endpoints.append(w)
+    d: dict[str, Any] = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                         "metadata": _wire_meta(es, name=es.Name, labels=es.Labels, namespaced=True),
+                         "addressType": es.AddressType, "endpoints": endpoints or None}
+    # (a slice's port always has its name, "" when the Service's has none: kubectl's describe reads it)
+    d["ports"] = [{"name": p.Name, **_endpoint_port_wire(p)} for p in es.Ports] if es.Ports else None
+    return d
+
+
+_SERVICE_KINDS: dict[str, tuple[Callable[[Mapping[str, Any], str], Any], Callable[[Any], dict[str, Any]]]] = {
+    "services": (_service_to_core, _service_to_wire),
+    "endpoints": (_endpoints_to_core, _endpoints_to_wire),
+    "endpointslices": (_endpoint_slice_to_core, _endpoint_slice_to_wire),
+}

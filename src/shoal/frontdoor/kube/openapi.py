@@ -46,6 +46,8 @@ CORE = "io.k8s.api.core.v1."
 POLICY = "io.k8s.api.policy.v1."
 APPS = "io.k8s.api.apps.v1."
 AUTOSCALING = "io.k8s.api.autoscaling.v1."
+BATCH = "io.k8s.api.batch.v1."
+DISCOVERY = "io.k8s.api.discovery.v1."
 
 # apimachinery's scalar schemas, by the title wire.py marks their fields with.
 SCALARS: dict[str, tuple[str, Schema]] = {
@@ -94,10 +96,18 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "TCPSocketAction": ("port",), "Taint": ("key", "effect"), "Volume": ("name",),
     "VolumeMount": ("name", "mountPath"), "PodList": ("items",), "NodeList": ("items",),
     "NamespaceList": ("items",), "SecretList": ("items",), "ConfigMapList": ("items",), "EventList": ("items",),
-    "ServiceAccountList": ("items",), "ReplicaSetList": ("items",), "DeploymentList": ("items",),
+    "ServiceAccountList": ("items",), "ServiceList": ("items",), "EndpointsList": ("items",),
+    "EndpointSliceList": ("items",), "EndpointSlice": ("addressType", "endpoints"), "Endpoint": ("addresses",),
+    "ServicePort": ("port",), "ReplicaSetList": ("items",), "DeploymentList": ("items",),
     "ReplicaSetSpec": ("selector",), "DeploymentSpec": ("selector", "template"),
     "ReplicaSetCondition": ("type", "status"), "DeploymentCondition": ("type", "status"),
+    "DaemonSetList": ("items",), "DaemonSetSpec": ("selector", "template"), "DaemonSetCondition": ("type", "status"),
+    "ControllerRevision": ("revision",), "ControllerRevisionList": ("items",),
 }
+REQUIRED.update({  # batch/v1
+    "JobList": ("items",), "CronJobList": ("items",), "JobSpec": ("template",),
+    "CronJobSpec": ("schedule", "jobTemplate"), "JobCondition": ("type", "status"),
+})
 PATCH_SCHEMA = (META + "Patch", {
     "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
     "type": "object"})
@@ -116,6 +126,10 @@ def kube_name(cls: type) -> str:
         return APPS + cls.__name__
     if cls in wire.AUTOSCALING_V1:
         return AUTOSCALING + cls.__name__
+    if cls in wire.BATCH_V1:
+        return BATCH + cls.__name__
+    if cls in wire.DISCOVERY_V1:
+        return DISCOVERY + cls.__name__
     return CORE + cls.__name__
 
 

@@ -120,6 +120,46 @@ RESOURCES: tuple[Resource, ...] = (
         subresources=(Subresource("scale", "Scale", STATUS_VERBS, group="autoscaling", version="v1"),
                       Subresource("status", "ReplicaSet", STATUS_VERBS, group="apps")),
         list_kind="ReplicaSetList", wire_type=wire.ReplicaSet, list_type=wire.ReplicaSetList),
+    Resource(
+        group="batch", version="v1", resource="jobs", kind="Job", singular="job", namespaced=True, verbs=READ_WRITE,
+        short_names=(), categories=("all",), subresources=(Subresource("status", "Job", STATUS_VERBS, group="batch"),),
+        list_kind="JobList", wire_type=wire.Job, list_type=wire.JobList),
+    Resource(
+        group="batch", version="v1", resource="cronjobs", kind="CronJob", singular="cronjob", namespaced=True,
+        verbs=READ_WRITE, short_names=("cj",), categories=("all",),
+        subresources=(Subresource("status", "CronJob", STATUS_VERBS, group="batch"),),
+        list_kind="CronJobList", wire_type=wire.CronJob, list_type=wire.CronJobList),
+)
+# apps/v1 DaemonSets and their ControllerRevisions.
+RESOURCES += (
+    Resource(
+        group="apps", version="v1", resource="daemonsets", kind="DaemonSet", singular="daemonset",
+        namespaced=True, verbs=READ_WRITE, short_names=("ds",), categories=("all",),
+        subresources=(Subresource("status", "DaemonSet", STATUS_VERBS, group="apps"),),
+        list_kind="DaemonSetList", wire_type=wire.DaemonSet, list_type=wire.DaemonSetList),
+    Resource(
+        group="apps", version="v1", resource="controllerrevisions", kind="ControllerRevision",
+        singular="controllerrevision", namespaced=True, verbs=READ_WRITE, short_names=(), categories=(),
+        subresources=(), list_kind="ControllerRevisionList", wire_type=wire.ControllerRevision,
+        list_type=wire.ControllerRevisionList),
+)
+
+# Services and their endpoints (the objects; no traffic flows through them yet: docs/design/services.md).
+RESOURCES += (
+    Resource(
+        group="", version="v1", resource="services", kind="Service", singular="service",
+        namespaced=True, verbs=READ_WRITE, short_names=("svc",), categories=("all",),
+        subresources=(Subresource("status", "Service", STATUS_VERBS),),
+        list_kind="ServiceList", wire_type=wire.Service, list_type=wire.ServiceList),
+    Resource(
+        group="", version="v1", resource="endpoints", kind="Endpoints", singular="endpoints",
+        namespaced=True, verbs=READ_WRITE, short_names=("ep",), categories=(), subresources=(),
+        list_kind="EndpointsList", wire_type=wire.Endpoints, list_type=wire.EndpointsList),
+    Resource(
+        group="discovery.k8s.io", version="v1", resource="endpointslices", kind="EndpointSlice",
+        singular="endpointslice", namespaced=True, verbs=READ_WRITE, short_names=(), categories=(),
+        subresources=(), list_kind="EndpointSliceList", wire_type=wire.EndpointSlice,
+        list_type=wire.EndpointSliceList),
 )
 
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}

@@ -51,6 +51,11 @@ BODY_TYPES = (JSON, YAML, protobuf.PROTOBUF)
 CORE_KIND = {"pods": "tasks", "configmaps": "configs", "secrets": "secrets", "events": "events",
              "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
              "deployments": "deployments", "replicasets": "replicasets"}
+CORE_KIND["daemonsets"] = "daemonsets"
+CORE_KIND["controllerrevisions"] = "controllerrevisions"
+
+CORE_KIND.update({"jobs": "jobs", "cronjobs": "cronjobs"})  # batch/v1
+CORE_KIND.update({"services": "kubeservices", "endpoints": "endpoints", "endpointslices": "endpointslices"})
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")

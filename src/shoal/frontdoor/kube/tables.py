@@ -497,6 +497,144 @@ PRINTERS: dict[str, tuple[list[Column], Printer]] = {
 }
 
 
+# DaemonSets: NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE CONTAINERS IMAGES SELECTOR.
+DAEMONSET_COLUMNS = [
+    NAME,
+    _column("Desired", "The total number of nodes that should be running the daemon pod (including nodes correctly "
+                       "running the daemon pod).", type_="integer"),
+    _column("Current", "The number of nodes that are running at least 1 daemon pod and are supposed to run the "
+                       "daemon pod.", type_="integer"),
+    _column("Ready", "numberReady is the number of nodes that should be running the daemon pod and have one or more "
+                     "of the daemon pod running with a Ready Condition.", type_="integer"),
+    _column("Up-to-date", "The total number of nodes that are running updated daemon pod", type_="integer"),
+    _column("Available", "The number of nodes that should be running the daemon pod and have one or more of the "
+                         "daemon pod running and available (ready for at least spec.minReadySeconds)",
+            type_="integer"),
+    _column("Node Selector", "NodeSelector is a selector which must be true for the pod to fit on a node. Selector "
+                             "which must match a node's labels for the pod to be scheduled on that node."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that are managed by the daemon set. Must match in order to be "
+                        "controlled.", 1),
+]
+
+
+def daemonset_cells(ds: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A daemon set's NAME DESIRED CURRENT READY UP-TO-DATE AVAILABLE NODE SELECTOR AGE CONTAINERS IMAGES
+    SELECTOR (the node selector as ``labels.FormatLabels``: ``k=v,…`` sorted, ``<none>`` when empty)."""
+    status = ds.get("status") or {}
+    node_selector = _get(ds, "spec", "template", "spec", "nodeSelector") or {}
+    shown = ",".join(f"{k}={v}" for k, v in sorted(node_selector.items())) or "<none>"
+    return [_get(ds, "metadata", "name"), status.get("desiredNumberScheduled") or 0,
+            status.get("currentNumberScheduled") or 0, status.get("numberReady") or 0,
+            status.get("updatedNumberScheduled") or 0, status.get("numberAvailable") or 0, shown, _age(ds, now),
+            *_template_cells(ds)], None
+
+
+PRINTERS["daemonsets"] = (DAEMONSET_COLUMNS, daemonset_cells)
+
+CONTROLLERREVISION_COLUMNS = [
+    NAME,
+    _column("Controller", "Controller of the object"),
+    _column("Revision", "Revision indicates the revision of the state represented by Data.", type_="integer"),
+    AGE,
+]
+
+
+def controllerrevision_cells(cr: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """NAME CONTROLLER (``daemonset.apps/x``) REVISION AGE."""
+    owner = next((r for r in _get(cr, "metadata", "ownerReferences") or [] if r.get("controller")), None)
+    controller = "<none>"
+    if owner is not None:
+        group = str(owner.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(owner.get("kind", "")).lower()
+        controller = f"{kind}.{group}/{owner.get('name', '')}" if group else f"{kind}/{owner.get('name', '')}"
+    return [_get(cr, "metadata", "name"), controller, cr.get("revision") or 0, _age(cr, now)], None
+
+
+PRINTERS["controllerrevisions"] = (CONTROLLERREVISION_COLUMNS, controllerrevision_cells)
+
+
+# ---------------------------------------------------------------- batch/v1 (kube 1.33's printers: Status first)
+
+JOB_COLUMNS = [
+    NAME,
+    _column("Status", "Status of the job."),
+    _column("Completions", "The number of pods which reached phase Succeeded. The value increases monotonically "
+                           "for a given spec. However, it may decrease in reaction to scale down of elastic "
+                           "indexed jobs."),
+    _column("Duration", "Time required to complete the job."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that should match the pod count.", 1),
+]
+CRONJOB_COLUMNS = [
+    NAME,
+    _column("Schedule", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+    _column("Timezone", "The time zone name for the given schedule."),
+    _column("Suspend", "This flag tells the controller to suspend subsequent executions.", type_="boolean"),
+    _column("Active", "A list of pointers to currently running jobs.", type_="integer"),
+    _column("Last Schedule", "Information when was the last time the job was successfully scheduled."),
+    AGE,
+    _column("Containers", _CONTAINERS_DOC, 1),
+    _column("Images", _IMAGES_DOC, 1),
+    _column("Selector", "A label query over pods that should match the pod count.", 1),
+]
+
+
+def _has_condition(obj: Obj, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in _get(obj, "status", "conditions") or [] if isinstance(c, dict))
+
+
+def job_cells(job: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A job's NAME STATUS COMPLETIONS DURATION AGE CONTAINERS IMAGES SELECTOR."""
+    status = job.get("status") or {}
+    succeeded = status.get("succeeded") or 0
+    completions = _get(job, "spec", "completions")
+    if completions is not None:
+        done = f"{succeeded}/{completions}"
+    else:
+        parallelism = _get(job, "spec", "parallelism") or 0
+        done = f"{succeeded}/1 of {parallelism}" if parallelism > 1 else f"{succeeded}/1"
+    started, finished = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = ""
+    if started is not None:
+        duration = human_duration(((finished or now) - started).total_seconds())
+    if _has_condition(job, "Complete"):
+        state = "Complete"
+    elif _has_condition(job, "Failed"):
+        state = "Failed"
+    elif _get(job, "metadata", "deletionTimestamp"):
+        state = "Terminating"
+    elif _has_condition(job, "Suspended"):
+        state = "Suspended"
+    elif _has_condition(job, "FailureTarget"):
+        state = "FailureTarget"
+    else:
+        state = "Running"
+    return [_get(job, "metadata", "name"), state, done, duration, _age(job, now), *_template_cells(job)], None
+
+
+def cronjob_cells(cj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A cron job's NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE CONTAINERS IMAGES SELECTOR."""
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    last = status.get("lastScheduleTime")
+    tpl = (spec.get("jobTemplate") or {}).get("spec") or {}
+    containers = _get(tpl, "template", "spec", "containers") or []
+    return [_get(cj, "metadata", "name"), spec.get("schedule") or "",
+            spec.get("timeZone") if spec.get("timeZone") is not None else "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []),
+            since(last, now) if last else "<none>",
+            _age(cj, now), ",".join(str(c.get("name", "")) for c in containers),
+            ",".join(str(c.get("image", "")) for c in containers), format_selector(tpl.get("selector"))], None
+
+
+PRINTERS.update({"jobs": (JOB_COLUMNS, job_cells), "cronjobs": (CRONJOB_COLUMNS, cronjob_cells)})
+
+
 def _default_cells(obj: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
     return [_get(obj, "metadata", "name"), _age(obj, now)], None
 
@@ -530,3 +668,131 @@ def table(resource: Resource, objects: list[Obj], resource_version: str, include
         metadata["continue"] = continue_token
     return {"kind": "Table", "apiVersion": api_version, "metadata": metadata,
             "columnDefinitions": None if no_headers else columns, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Services, Endpoints and EndpointSlices (kube-apiserver's printService, printEndpoints,
+# printEndpointSlice)
+
+SERVICE_COLUMNS = [
+    NAME,
+    _column("Type", "The type of service."),
+    _column("Cluster-IP", "The cluster IP of the service."),
+    _column("External-IP", "The external IPs of the service."),
+    _column("Port(s)", "The ports of the service."),
+    AGE,
+    _column("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1),
+]
+ENDPOINTS_COLUMNS = [
+    NAME,
+    _column("Endpoints", "Endpoints is the list of endpoints."),
+    AGE,
+]
+ENDPOINTSLICE_COLUMNS = [
+    NAME,
+    _column("AddressType", "The address type of the EndpointSlice."),
+    _column("Ports", "The ports of the EndpointSlice."),
+    _column("Endpoints", "The endpoints of the EndpointSlice."),
+    AGE,
+]
+_MAX_SHOWN = 3
+
+
+def _shortened(items: list[str], count: int | None = None) -> str:
+    """At most three items, then `` + N more...`` (kube-apiserver's endpoint lists)."""
+    total = len(items) if count is None else count
+    text = ",".join(items[:_MAX_SHOWN])
+    return f"{text} + {total - _MAX_SHOWN} more..." if total > _MAX_SHOWN else text
+
+
+def _lb_ingress(svc: Obj, wide: bool) -> list[str]:
+    out: list[str] = []
+    for ing in _get(svc, "status", "loadBalancer", "ingress") or []:
+        value = ing.get("ip") or ing.get("hostname") or ""
+        if value:
+            out.append(value)
+    text = ",".join(out)
+    if not wide and len(text) > 16:
+        return [text[:13] + "..."]
+    return out
+
+
+def service_external_ip(svc: Obj, wide: bool = True) -> str:
+    """EXTERNAL-IP: the external IPs (and a LoadBalancer's ingress, ``<pending>`` without one), an
+    ExternalName Service's name, else ``<none>``."""
+    spec = svc.get("spec") or {}
+    kind = spec.get("type") or "ClusterIP"
+    external = list(spec.get("externalIPs") or [])
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(external) or "<none>"
+    if kind == "LoadBalancer":
+        return ",".join(external + _lb_ingress(svc, wide)) or "<pending>"
+    if kind == "ExternalName":
+        return str(spec.get("externalName") or "")
+    return "<unknown>"
+
+
+def service_ports(svc: Obj) -> str:
+    """PORT(S): ``80/TCP``, ``80:30080/TCP``, comma separated (``<none>`` without ports)."""
+    out = []
+    for p in _get(svc, "spec", "ports") or []:
+        proto = p.get("protocol") or "TCP"
+        node_port = p.get("nodePort") or 0
+        out.append(f"{p.get('port', 0)}:{node_port}/{proto}" if node_port else f"{p.get('port', 0)}/{proto}")
+    return ",".join(out) or "<none>"
+
+
+def format_labels(labels: Any) -> str:
+    """``labels.FormatLabels``: ``a=b,c=d`` sorted by key, ``<none>`` when empty."""
+    if not isinstance(labels, dict) or not labels:
+        return "<none>"
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def service_cells(svc: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """A service's NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) AGE SELECTOR."""
+    spec = svc.get("spec") or {}
+    return [_get(svc, "metadata", "name"), spec.get("type") or "ClusterIP", spec.get("clusterIP") or "<none>",
+            service_external_ip(svc, wide=False), service_ports(svc), _age(svc, now),
+            format_labels(spec.get("selector"))], None
+
+
+def format_endpoints(endpoints: Obj) -> str:
+    """ENDPOINTS: the ready ``ip:port`` pairs (a subset without ports: its IPs), three at most."""
+    subsets = endpoints.get("subsets") or []
+    if not subsets:
+        return "<none>"
+    shown: list[str] = []
+    count = 0
+    for ss in subsets:
+        addresses = [a.get("ip", "") for a in ss.get("addresses") or []]
+        ports = ss.get("ports") or []
+        if not ports:
+            count += len(addresses)
+            shown.extend(addresses)
+            continue
+        for p in ports:
+            count += len(addresses)
+            port = p.get("port", 0)
+            shown.extend(f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}" for ip in addresses)
+    return _shortened(shown, count)
+
+
+def endpoints_cells(endpoints: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """Endpoints' NAME ENDPOINTS AGE."""
+    return [_get(endpoints, "metadata", "name"), format_endpoints(endpoints), _age(endpoints, now)], None
+
+
+def endpointslice_cells(s: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """An EndpointSlice's NAME ADDRESSTYPE PORTS ENDPOINTS AGE (``<unset>`` for none)."""
+    ports = [str(p["port"]) if p.get("port") is not None else "<unset>" for p in s.get("ports") or []]
+    addresses = [a for e in s.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [_get(s, "metadata", "name"), s.get("addressType") or "", _shortened(ports) or "<unset>",
+            _shortened(addresses) or "<unset>", _age(s, now)], None
+
+
+PRINTERS.update({
+    "services": (SERVICE_COLUMNS, service_cells),
+    "endpoints": (ENDPOINTS_COLUMNS, endpoints_cells),
+    "endpointslices": (ENDPOINTSLICE_COLUMNS, endpointslice_cells),
+})

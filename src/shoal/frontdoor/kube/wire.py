@@ -1693,6 +1693,314 @@ class DeploymentList(Base, kw_only=True):
     items: Annotated[list[Deployment] | None, doc("Items is the list of Deployments.")] = None
 
 
+# ---------------------------------------------------------------------------------------------------
+# apps/v1 DaemonSet
+
+class RollingUpdateDaemonSet(Base, kw_only=True):
+    """Spec to control the desired behavior of daemon set rolling update."""
+
+    maxUnavailable: Annotated[IntOrString | None, doc(
+        "The maximum number of DaemonSet pods that can be unavailable during the update.")] = None
+    maxSurge: Annotated[IntOrString | None, doc(
+        "The maximum number of nodes with an existing available DaemonSet pod that can have an updated "
+        "DaemonSet pod during during an update.")] = None
+
+
+class DaemonSetUpdateStrategy(Base, kw_only=True):
+    """DaemonSetUpdateStrategy is a struct used to control the update strategy for a DaemonSet."""
+
+    type: Annotated[str | None, doc(
+        "Type of daemon set update. Can be \"RollingUpdate\" or \"OnDelete\". Default is RollingUpdate.")] = None
+    rollingUpdate: Annotated[RollingUpdateDaemonSet | None, doc(
+        "Rolling update config params. Present only if type = \"RollingUpdate\".")] = None
+
+
+class DaemonSetSpec(Base, kw_only=True):
+    """DaemonSetSpec is the specification of a daemon set."""
+
+    selector: Annotated[LabelSelector | None, doc(
+        "A label query over pods that are managed by the daemon set. Must match in order to be controlled.")] = None
+    template: Annotated[PodTemplateSpec | None, doc(
+        "An object that describes the pod that will be created.")] = None
+    updateStrategy: Annotated[DaemonSetUpdateStrategy | None, doc(
+        "An update strategy to replace existing DaemonSet pods with new pods.")] = None
+    minReadySeconds: Annotated[int | None, doc(
+        "The minimum number of seconds for which a newly created DaemonSet pod should be ready without any of "
+        "its container crashing, for it to be considered available.")] = None
+    revisionHistoryLimit: Annotated[int | None, doc(
+        "The number of old history to retain to allow rollback.")] = None
+
+
+class DaemonSetCondition(Base, kw_only=True):
+    """DaemonSetCondition describes the state of a DaemonSet at a certain point."""
+
+    type: Annotated[str | None, doc("Type of DaemonSet condition.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "Last time the condition transitioned from one status to another.")] = None
+    reason: Annotated[str | None, doc("The reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("A human readable message indicating details about the transition.")] = None
+
+
+class DaemonSetStatus(Base, kw_only=True):
+    """DaemonSetStatus represents the current status of a daemon set."""
+
+    currentNumberScheduled: Annotated[int | None, doc(
+        "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod.")] \
+        = None
+    numberMisscheduled: Annotated[int | None, doc(
+        "The number of nodes that are running the daemon pod, but are not supposed to run the daemon pod.")] = None
+    desiredNumberScheduled: Annotated[int | None, doc(
+        "The total number of nodes that should be running the daemon pod (including nodes correctly running the "
+        "daemon pod).")] = None
+    numberReady: Annotated[int | None, doc(
+        "numberReady is the number of nodes that should be running the daemon pod and have one or more of the "
+        "daemon pod running with a Ready Condition.")] = None
+    observedGeneration: Annotated[int | None, doc(
+        "The most recent generation observed by the daemon set controller.")] = None
+    updatedNumberScheduled: Annotated[int | None, doc(
+        "The total number of nodes that are running updated daemon pod")] = None
+    numberAvailable: Annotated[int | None, doc(
+        "The number of nodes that should be running the daemon pod and have one or more of the daemon pod "
+        "running and available (ready for at least spec.minReadySeconds)")] = None
+    numberUnavailable: Annotated[int | None, doc(
+        "The number of nodes that should be running the daemon pod and have none of the daemon pod running and "
+        "available (ready for at least spec.minReadySeconds)")] = None
+    collisionCount: Annotated[int | None, doc(
+        "Count of hash collisions for the DaemonSet.")] = None
+    conditions: Annotated[list[DaemonSetCondition] | None, map_list(
+        "Represents the latest available observations of a DaemonSet's current state.", "type")] = None
+
+
+class DaemonSet(Base, kw_only=True):
+    """DaemonSet represents the configuration of a daemon set."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[DaemonSetSpec | None, doc("The desired behavior of this daemon set.")] = None
+    status: Annotated[DaemonSetStatus | None, doc(
+        "The current status of this daemon set.")] = None
+
+
+class DaemonSetList(Base, kw_only=True):
+    """DaemonSetList is a collection of daemon sets."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[DaemonSet] | None, doc("A list of daemon sets.")] = None
+
+
+
+class ControllerRevision(Base, kw_only=True):
+    """ControllerRevision implements an immutable snapshot of state data. Clients are responsible for serializing
+    and deserializing the objects that contain their internal state."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    data: Annotated[RawExtension | None, doc("Data is the serialized representation of the state.")] = None
+    revision: Annotated[int | None, doc("Revision indicates the revision of the state represented by Data.")] = None
+
+
+class ControllerRevisionList(Base, kw_only=True):
+    """ControllerRevisionList is a resource containing a list of ControllerRevision objects."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[ControllerRevision] | None, doc("Items is the list of ControllerRevisions")] = None
+
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# batch/v1: Jobs and CronJobs
+
+
+class JobCondition(Base, kw_only=True):
+    """JobCondition describes current state of a job."""
+
+    type: Annotated[str | None, doc("Type of job condition, Complete or Failed.")] = None
+    status: Annotated[str | None, doc("Status of the condition, one of True, False, Unknown.")] = None
+    lastProbeTime: Annotated[Time | None, doc("Last time the condition was checked.")] = None
+    lastTransitionTime: Annotated[Time | None, doc(
+        "Last time the condition transit from one status to another.")] = None
+    reason: Annotated[str | None, doc("(brief) reason for the condition's last transition.")] = None
+    message: Annotated[str | None, doc("Human readable message indicating details about last transition.")] = None
+
+
+class JobSpec(Base, kw_only=True):
+    """JobSpec describes how the job execution will look like."""
+
+    parallelism: Annotated[int | None, doc(
+        "Specifies the maximum desired number of pods the job should run at any given time.")] = None
+    completions: Annotated[int | None, doc(
+        "Specifies the desired number of successfully finished pods the job should be run with.")] = None
+    activeDeadlineSeconds: Annotated[int | None, doc(
+        "Specifies the duration in seconds relative to the startTime that the job may be continuously active "
+        "before the system tries to terminate it; value must be positive integer.")] = None
+    podFailurePolicy: Annotated[dict[str, Any] | None, doc(
+        "Specifies the policy of handling failed pods (accepted, not applied by shoal).")] = None
+    successPolicy: Annotated[dict[str, Any] | None, doc(
+        "successPolicy specifies the policy when the Job can be declared as succeeded (accepted, not applied by "
+        "shoal).")] = None
+    backoffLimit: Annotated[int | None, doc(
+        "Specifies the number of retries before marking this job failed. Defaults to 6")] = None
+    backoffLimitPerIndex: Annotated[int | None, doc(
+        "Specifies the limit for the number of retries within an index before marking this index as failed.")] \
+        = None
+    maxFailedIndexes: Annotated[int | None, doc(
+        "Specifies the maximal number of failed indexes before marking the Job as failed.")] = None
+    selector: Annotated[LabelSelector | None, doc(
+        "A label query over pods that should match the pod count.")] = None
+    manualSelector: Annotated[bool | None, doc(
+        "manualSelector controls generation of pod labels and pod selectors.")] = None
+    template: Annotated[PodTemplateSpec | None, doc(
+        "Describes the pod that will be created when executing a job.")] = None
+    ttlSecondsAfterFinished: Annotated[int | None, doc(
+        "ttlSecondsAfterFinished limits the lifetime of a Job that has finished execution (either Complete or "
+        "Failed).")] = None
+    completionMode: Annotated[str | None, doc(
+        "completionMode specifies how Pod completions are tracked. It can be `NonIndexed` (default) or "
+        "`Indexed`.")] = None
+    suspend: Annotated[bool | None, doc(
+        "suspend specifies whether the Job controller should create Pods or not.")] = None
+    podReplacementPolicy: Annotated[str | None, doc(
+        "podReplacementPolicy specifies when to create replacement Pods.")] = None
+    managedBy: Annotated[str | None, doc(
+        "ManagedBy field indicates the controller that manages a Job.")] = None
+
+
+class UncountedTerminatedPods(Base, kw_only=True):
+    """UncountedTerminatedPods holds UIDs of Pods that have terminated but haven't been accounted in Job status
+    counters."""
+
+    succeeded: Annotated[list[str] | None, doc("succeeded holds UIDs of succeeded Pods.")] = None
+    failed: Annotated[list[str] | None, doc("failed holds UIDs of failed Pods.")] = None
+
+
+class JobStatus(Base, kw_only=True):
+    """JobStatus represents the current state of a Job."""
+
+    conditions: Annotated[list[JobCondition] | None, doc(
+        "The latest available observations of an object's current state.", x_kubernetes_list_type="atomic",
+        x_kubernetes_patch_merge_key="type", x_kubernetes_patch_strategy="merge")] = None
+    startTime: Annotated[Time | None, doc(
+        "Represents time when the job controller started processing a job.")] = None
+    completionTime: Annotated[Time | None, doc("Represents time when the job was completed.")] = None
+    active: Annotated[int | None, doc("The number of pending and running pods which are not terminating.")] = None
+    succeeded: Annotated[int | None, doc("The number of pods which reached phase Succeeded.")] = None
+    failed: Annotated[int | None, doc("The number of pods which reached phase Failed.")] = None
+    terminating: Annotated[int | None, doc(
+        "The number of pods which are terminating (in phase Pending or Running and have a deletionTimestamp).")] \
+        = None
+    completedIndexes: Annotated[str | None, doc(
+        "completedIndexes holds the completed indexes when .spec.completionMode = \"Indexed\" in a text "
+        "format.")] = None
+    failedIndexes: Annotated[str | None, doc(
+        "FailedIndexes holds the failed indexes when spec.backoffLimitPerIndex is set.")] = None
+    uncountedTerminatedPods: Annotated[UncountedTerminatedPods | None, doc(
+        "uncountedTerminatedPods holds the UIDs of Pods that have terminated but the job controller hasn't yet "
+        "accounted for in the status counters.")] = None
+    ready: Annotated[int | None, doc("The number of active pods which have a Ready condition.")] = None
+
+
+class Job(Base, kw_only=True):
+    """Job represents the configuration of a single job."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[JobSpec | None, doc("Specification of the desired behavior of a job.")] = None
+    status: Annotated[JobStatus | None, doc("Current status of a job.")] = None
+
+
+class JobList(Base, kw_only=True):
+    """JobList is a collection of jobs."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Job] | None, doc("items is the list of Jobs.")] = None
+
+
+class JobTemplateSpec(Base, kw_only=True):
+    """JobTemplateSpec describes the data a Job should have when created from a template"""
+
+    metadata: Annotated[ObjectMeta | None, doc(
+        "Standard object's metadata of the jobs created from this template.")] = None
+    spec: Annotated[JobSpec | None, doc("Specification of the desired behavior of the job.")] = None
+
+
+class CronJobSpec(Base, kw_only=True):
+    """CronJobSpec describes how the job execution will look like and when it will actually run."""
+
+    schedule: Annotated[str | None, doc(
+        "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron.")] = None
+    timeZone: Annotated[str | None, doc("The time zone name for the given schedule.")] = None
+    startingDeadlineSeconds: Annotated[int | None, doc(
+        "Optional deadline in seconds for starting the job if it misses scheduled time for any reason.")] = None
+    concurrencyPolicy: Annotated[str | None, doc(
+        "Specifies how to treat concurrent executions of a Job. Valid values are: \"Allow\" (default), "
+        "\"Forbid\", \"Replace\"")] = None
+    suspend: Annotated[bool | None, doc(
+        "This flag tells the controller to suspend subsequent executions, it does not apply to already started "
+        "executions.  Defaults to false.")] = None
+    jobTemplate: Annotated[JobTemplateSpec | None, doc(
+        "Specifies the job that will be created when executing a CronJob.")] = None
+    successfulJobsHistoryLimit: Annotated[int | None, doc(
+        "The number of successful finished jobs to retain. Value must be non-negative integer. Defaults to 3.")] \
+        = None
+    failedJobsHistoryLimit: Annotated[int | None, doc(
+        "The number of failed finished jobs to retain. Value must be non-negative integer. Defaults to 1.")] = None
+
+
+class CronJobStatus(Base, kw_only=True):
+    """CronJobStatus represents the current state of a cron job."""
+
+    active: Annotated[list[ObjectReference] | None, atomic_list(
+        "A list of pointers to currently running jobs.")] = None
+    lastScheduleTime: Annotated[Time | None, doc(
+        "Information when was the last time the job was successfully scheduled.")] = None
+    lastSuccessfulTime: Annotated[Time | None, doc(
+        "Information when was the last time the job successfully completed.")] = None
+
+
+class CronJob(Base, kw_only=True):
+    """CronJob represents the configuration of a single cron job."""
+
+    kind: Annotated[str | None, doc("Kind is a string value representing the REST resource this object "
+                                    "represents.")] = None
+    apiVersion: Annotated[str | None, doc("APIVersion defines the versioned schema of this representation "
+                                          "of an object.")] = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[CronJobSpec | None, doc(
+        "Specification of the desired behavior of a cron job, including the schedule.")] = None
+    status: Annotated[CronJobStatus | None, doc("Current status of a cron job.")] = None
+
+
+class CronJobList(Base, kw_only=True):
+    """CronJobList is a collection of cron jobs."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[CronJob] | None, doc("items is the list of CronJobs.")] = None
+
+
+BATCH_V1: tuple[type[Base], ...] = (
+    JobCondition, JobSpec, UncountedTerminatedPods, JobStatus, Job, JobList, JobTemplateSpec, CronJobSpec,
+    CronJobStatus, CronJob, CronJobList,
+)
+
 
 # The meta/v1 shapes (the rest are core/v1, but Eviction, which is policy/v1): openapi.py names them.
 META_V1: tuple[type[Base], ...] = (
@@ -1705,6 +2013,10 @@ APPS_V1: tuple[type[Base], ...] = (
     DeploymentSpec, DeploymentCondition, DeploymentStatus, Deployment, ReplicaSetList, DeploymentList,
 )
 AUTOSCALING_V1: tuple[type[Base], ...] = (ScaleSpec, ScaleStatus, Scale)
+APPS_V1 += (
+    RollingUpdateDaemonSet, DaemonSetUpdateStrategy, DaemonSetSpec, DaemonSetCondition, DaemonSetStatus, DaemonSet,
+    DaemonSetList, ControllerRevision, ControllerRevisionList,
+)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1838,3 +2150,272 @@ def _walk(t: msgspec.inspect.Type, value: Any, path: str, unknown: list[str], du
     elif isinstance(t, msgspec.inspect.DictType) and isinstance(value, dict):
         for key, item in value.items():
             _walk(t.value_type, item, f"{path}.{key}" if path else str(key), unknown, duplicate)
+
+
+# ---------------------------------------------------------------------------------------------------
+# core/v1 Service and Endpoints, discovery.k8s.io/v1 EndpointSlice
+
+class ServicePort(Base, kw_only=True):
+    """ServicePort contains information on service's port."""
+
+    name: Annotated[str | None, doc("The name of this port within the service.")] = None
+    protocol: Annotated[str | None, doc("The IP protocol for this port. Supports \"TCP\", \"UDP\", and "
+                                        "\"SCTP\". Default is TCP.")] = None
+    appProtocol: Annotated[str | None, doc("The application protocol for this port.")] = None
+    port: Annotated[int | None, doc("The port that will be exposed by this service.")] = None
+    targetPort: Annotated[IntOrString | None, doc(
+        "Number or name of the port to access on the pods targeted by the service.")] = None
+    nodePort: Annotated[int | None, doc(
+        "The port on each node on which this service is exposed when type is NodePort or LoadBalancer.")] = None
+
+
+class ClientIPConfig(Base, kw_only=True):
+    """ClientIPConfig represents the configurations of Client IP based session affinity."""
+
+    timeoutSeconds: Annotated[int | None, doc(
+        "timeoutSeconds specifies the seconds of ClientIP type session sticky time.")] = None
+
+
+class SessionAffinityConfig(Base, kw_only=True):
+    """SessionAffinityConfig represents the configurations of session affinity."""
+
+    clientIP: Annotated[ClientIPConfig | None, doc(
+        "clientIP contains the configurations of Client IP based session affinity.")] = None
+
+
+class ServiceSpec(Base, kw_only=True):
+    """ServiceSpec describes the attributes that a user creates on a service."""
+
+    ports: Annotated[list[ServicePort] | None, map_list(
+        "The list of ports that are exposed by this service.", "port", "protocol")] = None
+    selector: Annotated[dict[str, str] | None, doc(
+        "Route service traffic to pods with label keys and values matching this selector.")] = None
+    clusterIP: Annotated[str | None, doc(
+        "clusterIP is the IP address of the service and is usually assigned randomly.")] = None
+    clusterIPs: Annotated[list[str] | None, atomic_list(
+        "ClusterIPs is a list of IP addresses assigned to this service, and are usually assigned randomly.")] = None
+    type: Annotated[str | None, doc("type determines how the Service is exposed.")] = None
+    externalIPs: Annotated[list[str] | None, atomic_list(
+        "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this "
+        "service.")] = None
+    sessionAffinity: Annotated[str | None, doc(
+        "Supports \"ClientIP\" and \"None\". Used to maintain session affinity.")] = None
+    loadBalancerIP: Annotated[str | None, doc("Only applies to Service Type: LoadBalancer.")] = None
+    loadBalancerSourceRanges: Annotated[list[str] | None, atomic_list(
+        "If specified and supported by the platform, this will restrict traffic through the cloud-provider "
+        "load-balancer will be restricted to the specified client IPs.")] = None
+    externalName: Annotated[str | None, doc(
+        "externalName is the external reference that discovery mechanisms will return as an alias for this "
+        "service (e.g. a DNS CNAME record).")] = None
+    externalTrafficPolicy: Annotated[str | None, doc(
+        "externalTrafficPolicy describes how nodes distribute service traffic they receive on one of the "
+        "Service's \"externally-facing\" addresses (NodePorts, ExternalIPs, and LoadBalancer IPs).")] = None
+    healthCheckNodePort: Annotated[int | None, doc(
+        "healthCheckNodePort specifies the healthcheck nodePort for the service.")] = None
+    publishNotReadyAddresses: Annotated[bool | None, doc(
+        "publishNotReadyAddresses indicates that any agent which deals with endpoints for this Service should "
+        "disregard any indications of ready/not-ready.")] = None
+    sessionAffinityConfig: Annotated[SessionAffinityConfig | None, doc(
+        "sessionAffinityConfig contains the configurations of session affinity.")] = None
+    ipFamilies: Annotated[list[str] | None, atomic_list(
+        "IPFamilies is a list of IP families (e.g. IPv4, IPv6) assigned to this service.")] = None
+    ipFamilyPolicy: Annotated[str | None, doc(
+        "IPFamilyPolicy represents the dual-stack-ness requested or required by this Service.")] = None
+    allocateLoadBalancerNodePorts: Annotated[bool | None, doc(
+        "allocateLoadBalancerNodePorts defines if NodePorts will be automatically allocated for services with "
+        "type LoadBalancer.")] = None
+    loadBalancerClass: Annotated[str | None, doc(
+        "loadBalancerClass is the class of the load balancer implementation this Service belongs to.")] = None
+    internalTrafficPolicy: Annotated[str | None, doc(
+        "InternalTrafficPolicy describes how nodes distribute service traffic they receive on the ClusterIP.")] \
+        = None
+    trafficDistribution: Annotated[str | None, doc(
+        "TrafficDistribution offers a way to express preferences for how traffic is distributed to Service "
+        "endpoints.")] = None
+
+
+class PortStatus(Base, kw_only=True):
+    """PortStatus represents the error condition of a service port."""
+
+    port: Annotated[int | None, doc("Port is the port number of the service port of which status is recorded "
+                                    "here")] = None
+    protocol: Annotated[str | None, doc("Protocol is the protocol of the service port of which status is "
+                                        "recorded here")] = None
+    error: Annotated[str | None, doc("Error is to record the problem with the service port")] = None
+
+
+class LoadBalancerIngress(Base, kw_only=True):
+    """LoadBalancerIngress represents the status of a load-balancer ingress point."""
+
+    ip: Annotated[str | None, doc("IP is set for load-balancer ingress points that are IP based.")] = None
+    hostname: Annotated[str | None, doc(
+        "Hostname is set for load-balancer ingress points that are DNS based.")] = None
+    ipMode: Annotated[str | None, doc("IPMode specifies how the load-balancer IP behaves.")] = None
+    ports: Annotated[list[PortStatus] | None, atomic_list(
+        "Ports is a list of records of service ports")] = None
+
+
+class LoadBalancerStatus(Base, kw_only=True):
+    """LoadBalancerStatus represents the status of a load-balancer."""
+
+    ingress: Annotated[list[LoadBalancerIngress] | None, atomic_list(
+        "Ingress is a list containing ingress points for the load-balancer.")] = None
+
+
+class ServiceStatus(Base, kw_only=True):
+    """ServiceStatus represents the current status of a service."""
+
+    loadBalancer: Annotated[LoadBalancerStatus | None, doc(
+        "LoadBalancer contains the current status of the load-balancer, if one is present.")] = None
+    conditions: Annotated[list[Any] | None, map_list("Current service state", "type")] = None
+
+
+class Service(Base, kw_only=True):
+    """Service is a named abstraction of software service (for example, mysql) consisting of local port
+    (for example 3306) that the proxy listens on, and the selector that determines which pods will answer
+    requests sent through the proxy."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[ServiceSpec | None, doc("Spec defines the behavior of a service.")] = None
+    status: Annotated[ServiceStatus | None, doc("Most recently observed status of the service.")] = None
+
+
+class ServiceList(Base, kw_only=True):
+    """ServiceList holds a list of services."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Service] | None, doc("List of services")] = None
+
+
+class EndpointAddress(Base, kw_only=True):
+    """EndpointAddress is a tuple that describes single IP address."""
+
+    ip: Annotated[str | None, doc("The IP of this endpoint.")] = None
+    hostname: Annotated[str | None, doc("The Hostname of this endpoint")] = None
+    nodeName: Annotated[str | None, doc(
+        "Optional: Node hosting this endpoint. This can be used to determine endpoints local to a node.")] = None
+    targetRef: Annotated[ObjectReference | None, doc("Reference to object providing the endpoint.")] = None
+
+
+class EndpointPort(Base, kw_only=True):
+    """EndpointPort is a tuple that describes a single port."""
+
+    name: Annotated[str | None, doc("The name of this port.")] = None
+    port: Annotated[int | None, doc("The port number of the endpoint.")] = None
+    protocol: Annotated[str | None, doc("The IP protocol for this port.")] = None
+    appProtocol: Annotated[str | None, doc("The application protocol for this port.")] = None
+
+
+class EndpointSubset(Base, kw_only=True):
+    """EndpointSubset is a group of addresses with a common set of ports."""
+
+    addresses: Annotated[list[EndpointAddress] | None, atomic_list(
+        "IP addresses which offer the related ports that are marked as ready.")] = None
+    notReadyAddresses: Annotated[list[EndpointAddress] | None, atomic_list(
+        "IP addresses which offer the related ports but are not currently marked as ready because they have "
+        "not yet finished starting, have recently failed a readiness check, or have recently failed a liveness "
+        "check.")] = None
+    ports: Annotated[list[EndpointPort] | None, atomic_list(
+        "Port numbers available on the related IP addresses.")] = None
+
+
+class Endpoints(Base, kw_only=True):
+    """Endpoints is a collection of endpoints that implement the actual service."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    subsets: Annotated[list[EndpointSubset] | None, atomic_list(
+        "The set of all endpoints is the union of all subsets.")] = None
+
+
+class EndpointsList(Base, kw_only=True):
+    """EndpointsList is a list of endpoints."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Endpoints] | None, doc("List of endpoints.")] = None
+
+
+class EndpointConditions(Base, kw_only=True):
+    """EndpointConditions represents the current condition of an endpoint."""
+
+    ready: Annotated[bool | None, doc("ready indicates that this endpoint is ready to receive traffic, "
+                                      "according to whatever system is managing the endpoint.")] = None
+    serving: Annotated[bool | None, doc("serving indicates that this endpoint is able to receive traffic, "
+                                        "according to whatever system is managing the endpoint.")] = None
+    terminating: Annotated[bool | None, doc("terminating indicates that this endpoint is terminating.")] = None
+
+
+class ForZone(Base, kw_only=True):
+    """ForZone provides information about which zones should consume this endpoint."""
+
+    name: Annotated[str | None, doc("name represents the name of the zone.")] = None
+
+
+class ForNode(Base, kw_only=True):
+    """ForNode provides information about which nodes should consume this endpoint."""
+
+    name: Annotated[str | None, doc("name represents the name of the node.")] = None
+
+
+class EndpointHints(Base, kw_only=True):
+    """EndpointHints provides hints describing how an endpoint should be consumed."""
+
+    forZones: Annotated[list[ForZone] | None, atomic_list(
+        "forZones indicates the zone(s) this endpoint should be consumed by when using topology aware "
+        "routing.")] = None
+    forNodes: Annotated[list[ForNode] | None, atomic_list(
+        "forNodes indicates the node(s) this endpoint should be consumed by when using topology aware "
+        "routing.")] = None
+
+
+class Endpoint(Base, kw_only=True):
+    """Endpoint represents a single logical "backend" implementing a service."""
+
+    addresses: Annotated[list[str] | None, set_list("addresses of this endpoint.")] = None
+    conditions: Annotated[EndpointConditions | None, doc(
+        "conditions contains information about the current status of the endpoint.")] = None
+    hostname: Annotated[str | None, doc("hostname of this endpoint.")] = None
+    targetRef: Annotated[ObjectReference | None, doc(
+        "targetRef is a reference to a Kubernetes object that represents this endpoint.")] = None
+    deprecatedTopology: Annotated[dict[str, str] | None, doc(
+        "deprecatedTopology contains topology information part of the v1beta1 API.")] = None
+    nodeName: Annotated[str | None, doc(
+        "nodeName represents the name of the Node hosting this endpoint.")] = None
+    zone: Annotated[str | None, doc("zone is the name of the Zone this endpoint exists in.")] = None
+    hints: Annotated[EndpointHints | None, doc(
+        "hints contains information associated with how an endpoint should be consumed.")] = None
+
+
+class EndpointSlice(Base, kw_only=True):
+    """EndpointSlice represents a set of service endpoints."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    addressType: Annotated[str | None, doc(
+        "addressType specifies the type of address carried by this EndpointSlice.")] = None
+    endpoints: Annotated[list[Endpoint] | None, atomic_list(
+        "endpoints is a list of unique endpoints in this slice.")] = None
+    ports: Annotated[list[EndpointPort] | None, atomic_list(
+        "ports specifies the list of network ports exposed by each endpoint in this slice.")] = None
+
+
+class EndpointSliceList(Base, kw_only=True):
+    """EndpointSliceList represents a list of endpoint slices"""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[EndpointSlice] | None, doc("items is the list of endpoint slices")] = None
+
+
+DISCOVERY_V1: tuple[type[Base], ...] = (
+    EndpointConditions, ForZone, ForNode, EndpointHints, Endpoint, EndpointSlice, EndpointSliceList,
+)

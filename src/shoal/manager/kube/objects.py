@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import msgspec
 
 from shoal.api import nodelabels
+from shoal.api.control import PodPlan
 from shoal.api.errors import (
     AlreadyExists,
     Conflict,
@@ -60,14 +61,28 @@ from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.meta import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, normalize_owners
 from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
-from shoal.api.types import KIND_OF, TYPE_OF, Cluster, Node, Task, clone, containers_of, now_ts
-from shoal.manager.kube import tokens
+from shoal.api.types import (
+    DAEMONSET_TEMPLATE_GENERATION,
+    KIND_OF,
+    TYPE_OF,
+    Cluster,
+    DaemonSet,
+    KubeService,
+    Node,
+    Task,
+    clone,
+    containers_of,
+    now_ts,
+)
+from shoal.manager.kube import services, tokens
 from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
 
 # The kinds that live in a namespace (Pods are the tasks that have one; Swarm's have none).
-NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments"})
+NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
+                        "daemonsets", "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints",
+                        "endpointslices"})
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
@@ -75,11 +90,18 @@ SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vo
 # Kubernetes' resource names for the words of errors (``pods "x" not found``).
 RESOURCE_OF = {"tasks": "pods", "secrets": "secrets", "configs": "configmaps", "events": "events",
                "serviceaccounts": "serviceaccounts", "nodes": "nodes", "namespaces": "namespaces",
-               "replicasets": "replicasets.apps", "deployments": "deployments.apps"}
+               "replicasets": "replicasets.apps", "deployments": "deployments.apps",
+               "daemonsets": "daemonsets.apps", "controllerrevisions": "controllerrevisions.apps",
+               "jobs": "jobs.batch", "cronjobs": "cronjobs.batch",
+               "kubeservices": "services", "endpoints": "endpoints",
+               "endpointslices": "endpointslices.discovery.k8s.io"}
 # Kubernetes' kind of each, for the words of invalid objects (``Pod "x" is invalid``).
 KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "events": "Event",
              "serviceaccounts": "ServiceAccount", "nodes": "Node", "namespaces": "Namespace",
-             "replicasets": "ReplicaSet", "deployments": "Deployment"}
+             "replicasets": "ReplicaSet", "deployments": "Deployment",
+             "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision", "jobs": "Job",
+             "cronjobs": "CronJob", "kubeservices": "Service", "endpoints": "Endpoints",
+             "endpointslices": "EndpointSlice"}
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -108,8 +130,25 @@ def random_suffix(n: int = 5) -> str:
 def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
-                                "deployments") or \
+                                "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
+                                "kubeservices", "endpoints", "endpointslices") or \
         not obj.Spec.Name else obj.Spec.Name
+
+
+def stamp_template_generation(obj: Any, cur: Any) -> None:
+    """A DaemonSet's template generation, as the API server keeps it (the annotation
+    ``deprecated.daemonset.template.generation``): 1 when it is made, one more at each change of its
+    template, else the stored one whatever the writer sent."""
+    if not isinstance(obj, DaemonSet):
+        return
+    if cur is None:
+        gen = 1
+    else:
+        have = (cur.Annotations or {}).get(DAEMONSET_TEMPLATE_GENERATION, "")
+        gen = int(have) if have.isdigit() else cur.Generation
+        if obj.Spec.Template != cur.Spec.Template:
+            gen += 1
+    obj.Annotations = {**(obj.Annotations or {}), DAEMONSET_TEMPLATE_GENERATION: str(gen)}
 
 
 def pod_stopped(t: Task) -> bool:
@@ -222,6 +261,8 @@ class KubeObjects:
         try:
             await self.store.commit(creates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[KIND_OF[type(obj)]]} "{name}" already exists') from e
         return obj
 
@@ -256,6 +297,7 @@ class KubeObjects:
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
         obj.ID = obj.ID or new_id()
         normalize_owners(obj)
+        stamp_template_generation(obj, None)
         if isinstance(obj, Task):
             self._service_account(obj)
             obj.Status.State = TaskState.NEW
@@ -265,6 +307,8 @@ class KubeObjects:
             if pod is not None and pod.NodeName:
                 node = self.get("nodes", "", pod.NodeName) if ("", pod.NodeName) in self._names["nodes"] else None
                 obj.NodeID = node.ID if node is not None else pod.NodeName
+        if isinstance(obj, KubeService):
+            services.allocate(self.store, obj)
         return name
 
     def _service_account(self, t: Task) -> None:
@@ -323,6 +367,9 @@ class KubeObjects:
             raise Conflict(self._stale(kind, obj))
         if is_kube(kind, cur):
             normalize_owners(obj)
+        stamp_template_generation(obj, cur)
+        if isinstance(obj, KubeService) and obj.Spec != cur.Spec:
+            services.allocate(self.store, obj, cur)
         ends = False
         if cur.DeletionTimestamp:
             self._check_no_new_finalizers(kind, cur, obj)
@@ -342,6 +389,8 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:
             raise Conflict(self._stale(kind, obj)) from e
@@ -491,3 +540,18 @@ class KubeObjects:
     async def dial(self, pod: Task, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to ``port`` of the Pod, made inside its network namespace."""
         return await self._into(pod, "port-forward to").dial(pod.ID, port)
+
+    # ------------------------------------------------------------ the Pods' dry run
+
+    def plan_pods(self, objs: builtins.list[Any], new_namespaces: builtins.list[str] | None = None) -> PodPlan:
+        """Where the Pods of a manifest's objects would go, and why other nodes refuse them
+        (``dryrun.py``); nothing is written. Their namespaces are checked as a create checks them
+        (``new_namespaces``: those the manifest makes itself)."""
+        # Imported here: it makes Pods as the workload controllers do, and they import this module.
+        from shoal.manager.kube import dryrun
+
+        made = set(new_namespaces or ())
+        for obj in objs:
+            if dryrun.makes_pods(obj) and obj.Namespace not in made:
+                self._check_namespace(KIND_OF[type(obj)], obj)
+        return dryrun.plan(self.store, objs)

@@ -260,8 +260,8 @@ class ReplicaSetController(wl.WorkloadController):
             n = min(size, count)
             pods = [new_pod(rs) for _ in range(n)]
             now = self.clock()
-            events = [wl.event(rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {p.Name}", now, seq=i)
-                      for i, p in enumerate(pods)]
+            events = [wl.event(rs, KIND, COMPONENT, "SuccessfulCreate", f"Created pod: {p.Name}", now)
+                      for p in pods]
             try:
                 await self.kube.create_all([*pods, *events])
             except AlreadyExists:

@@ -241,22 +241,33 @@ def condition(kind: str, status: str, reason: str, message: str, now: float) -> 
 # ---------------------------------------------------------------- events
 
 
+_last_event_ns = 0
+
+
+def event_name(obj_name: str) -> str:
+    """``<object>.<hex nanoseconds>``, as Kubernetes' event recorder names events, by the real clock and
+    never the same twice in this process (a test's frozen clock, or two events in one nanosecond, would
+    otherwise give two events one name and lose the second)."""
+    global _last_event_ns
+    _last_event_ns = max(time.time_ns(), _last_event_ns + 1)
+    return f"{obj_name}.{_last_event_ns:x}"
+
+
 def event(obj: Any, kind: str, component: str, reason: str, message: str, now: float, type_: str = "Normal",
-          seq: int = 0) -> Event:
-    """An event about a workload, named ``<object>.<nanoseconds in hex>`` (``seq`` nanoseconds later, so
-    the events of one batch have names of their own)."""
+          api_version: str = "apps/v1") -> Event:
+    """An event about a workload (named by ``event_name``), for ``record`` or a controller's batch."""
     ts = timestamp(now)
-    return Event(ID=new_id(), Name=f"{obj.Name}.{int(now * 1e9) + seq:x}", Namespace=obj.Namespace,
+    return Event(ID=new_id(), Name=event_name(obj.Name), Namespace=obj.Namespace,
                  InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
-                                               APIVersion="apps/v1"),
+                                               APIVersion=api_version),
                  Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
                  FirstTimestamp=ts, LastTimestamp=ts)
 
 
 async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
-                 type_: str = "Normal") -> None:
+                 type_: str = "Normal", api_version: str = "apps/v1") -> None:
     """Write an event about a workload (best effort: a namespace going away refuses it)."""
     try:
-        await kube.create(event(obj, kind, component, reason, message, now, type_))
+        await kube.create(event(obj, kind, component, reason, message, now, type_, api_version))
     except Exception:
         return

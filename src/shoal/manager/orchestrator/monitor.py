@@ -6,10 +6,13 @@ It owns two memories, kept in memory as in SwarmKit (a new leader starts them af
 - the failures of each update (service ID and the update's start time): tasks already counted, so a
   failure is counted once however often the service is reconciled.
 
-**The monitor window.** A new task is *in flight* from its creation until it has run for
-``UpdateConfig.Monitor`` (5 s by default). Example: monitor 5 s, the task was seen running at
-t=100; at t=103 it is in flight with 2 s left, and the service is looked at again at t=105, when
-the slot stops counting against the update's parallelism.
+**The monitor window.** A new task is *in flight* (it counts against the update's parallelism) from
+its creation until it runs, as SwarmKit's updater holds a worker until its task runs. It is then
+*watched* until it has run for ``UpdateConfig.Monitor`` (5 s by default): a failure in that window
+counts, and the update is not complete while a task is watched (SwarmKit watches one monitor period
+after its last slot). Example: monitor 5 s, the task was seen running at t=100; from then its slot
+no longer holds the next batch; at t=103 it is watched with 2 s left, and the service is looked at
+again at t=105.
 
 **The failure ratio.** A failure is a task of the new spec, made since the update started, that
 stopped on its own (any state past running, a clean exit included: "early termination") before it
@@ -51,8 +54,10 @@ class UpdateMonitor:
             self.running_since.pop(old.ID, None)
 
     def in_flight(self, t: Task, status: UpdateStatus, monitor: float, now: float) -> tuple[bool, float | None]:
-        """Whether the new task ``t`` still counts against the update's parallelism, and if it is in
-        its monitor window, the seconds left of it."""
+        """Whether the new task ``t`` still counts against the update's parallelism (it is not running
+        yet: SwarmKit's updater frees a worker once its task runs), and if it runs inside its monitor
+        window, the seconds left of it (the update is not complete before that: a failure in it still
+        counts)."""
         started = parse_ts(status.StartedAt or "")
         if parse_ts(t.CreatedAt or now_ts()) < started or t.Status.State.terminal:
             return False, None  # made before this update, or already stopped (a failure, counted apart)
@@ -60,7 +65,7 @@ class UpdateMonitor:
             return True, None  # not running yet: its running will wake the orchestrator
         running_for = now - self.running_since.get(t.ID, parse_ts(t.Status.Timestamp))
         if running_for < monitor:
-            return True, monitor - running_for
+            return False, monitor - running_for
         return False, None
 
     def failed_task(self, store: ObjectStore, service: Service, status: UpdateStatus | None, cfg: UpdateConfig,

@@ -11,7 +11,8 @@ false) and *stale* otherwise:
   shut down here.
 
 **Batches.** At most ``Parallelism`` slots are in flight at once (0: all of them). A slot is in flight
-while it is mid-replacement or its new task is in the monitor window (``monitor.py``). Example:
+while it is mid-replacement or its new task does not run yet (``monitor.py``; its monitor window
+then only holds the update's completion). Example:
 parallelism 2, 5 dirty slots, 1 slot in flight: ``room = 2 - 1 = 1`` slot starts now; with
 parallelism 0 all 5 start. Slots go in sorted order (slot numbers, or node IDs).
 

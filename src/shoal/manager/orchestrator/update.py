@@ -43,7 +43,7 @@ class UpdateSupervisor:
         now = self.clock()
         monitor = cfg.Monitor / SECOND
         status = service.UpdateStatus
-        in_flight = self._in_flight(plan, slots, status, monitor, now)
+        in_flight, watched = self._in_flight(plan, slots, status, monitor, now)
         failed = self.monitor.failed_task(plan.store, service, status, cfg, monitor, len(slots), now)
 
         if status is None or status.State not in (*IN_PROGRESS, *PAUSED):
@@ -55,7 +55,7 @@ class UpdateSupervisor:
             return
         if failed is not None and self.monitor.act_on_failure(plan, service, status, cfg, failed):
             return
-        if not dirty and in_flight == 0:
+        if not dirty and in_flight == 0 and watched == 0:
             self.monitor.complete(plan, service, status)
             return
         n = rolling.room(cfg, len(dirty), in_flight)
@@ -65,15 +65,19 @@ class UpdateSupervisor:
             plan.again_in(cfg.Delay / SECOND)  # the next batch, once this one's delay has passed
 
     def _in_flight(self, plan: Plan, slots: dict[rolling.SlotKey, rolling.Slot], status: UpdateStatus | None,
-                   monitor: float, now: float) -> int:
-        """Slots that count against the parallelism; asks for a look when a monitor window ends."""
-        n = 0
+                   monitor: float, now: float) -> tuple[int, int]:
+        """Slots that count against the parallelism (their new task is not running yet), and those whose
+        new task runs inside its monitor window (they hold the update's completion, as SwarmKit's
+        updater watches one monitor period after its last slot); asks for a look when a window ends."""
+        n = watched = 0
         for slot in slots.values():
             if slot.fresh and status is not None and status.State in IN_PROGRESS:
                 busy, left = self.monitor.in_flight(slot.fresh[0], status, monitor, now)
                 n += busy
-                plan.again_in(left)
+                if left is not None:
+                    watched += 1
+                    plan.again_in(left)
             elif slot.fresh and slot.stale:
                 n += 1  # mid-replacement outside an update (start-first waiting for its new task)
-        return n
+        return n, watched
 

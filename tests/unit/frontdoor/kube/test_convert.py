@@ -22,8 +22,15 @@ from shoal.api.types import (
     Config,
     ConfigSpec,
     ContainerStatus,
+    ControllerRevision,
+    CronJob,
+    DaemonSet,
     Deployment,
+    Endpoints,
+    EndpointSlice,
     EngineDescription,
+    Job,
+    KubeService,
     LastTermination,
     Node,
     NodeDescription,
@@ -860,7 +867,15 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
         "serviceaccounts": ServiceAccount(ID="sa", Name="default", Namespace="default"),
         "events": Event(ID="e", Name="e", Namespace="default", Reason="R"), "nodes": swarm_node(),
         "deployments": Deployment(ID="d", Name="web", Namespace="default", Annotations={"b": "1", "a": "2"}),
-        "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"})}
+        "replicasets": ReplicaSet(ID="r", Name="web-1", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "daemonsets": DaemonSet(ID="ds", Name="agent", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "controllerrevisions": ControllerRevision(ID="cr", Name="agent-1", Namespace="default", Revision=1,
+                                                  Labels={"b": "1", "a": "2"}),
+        "jobs": Job(ID="j", Name="pi", Namespace="default", Labels={"b": "1", "a": "2"}),
+        "cronjobs": CronJob(ID="cj", Name="tick", Namespace="default", Annotations={"b": "1", "a": "2"})}
+    objs.update({"services": KubeService(ID="sv", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
+                 "endpoints": Endpoints(ID="ep", Name="web", Namespace="default"),
+                 "endpointslices": EndpointSlice(ID="es", Name="web-x", Namespace="default")})
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]

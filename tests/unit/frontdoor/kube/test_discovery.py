@@ -29,7 +29,8 @@ def test_aggregated_core_group() -> None:
     [v1] = core["versions"]
     assert (v1["version"], v1["freshness"]) == ("v1", "Current")
     by_name = {r["resource"]: r for r in v1["resources"]}
-    assert sorted(by_name) == ["configmaps", "events", "namespaces", "nodes", "pods", "secrets", "serviceaccounts"]
+    assert sorted(by_name) == ["configmaps", "endpoints", "events", "namespaces", "nodes", "pods", "secrets",
+                               "serviceaccounts", "services"]
     pods = by_name["pods"]
     assert pods["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
     assert (pods["scope"], pods["singularResource"], pods["shortNames"], pods["categories"]) == \
@@ -52,9 +53,10 @@ def test_legacy_discovery() -> None:
     assert content_type == "application/json"
     assert body["kind"] == "APIVersions" and body["versions"] == ["v1"]
     assert body["serverAddressByClientCIDRs"][0]["serverAddress"] == "10.213.0.1:6443"
-    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps"]
-    assert [g["metadata"]["name"] for g in discovery.apis(KUBECTL_ACCEPT)[1]["items"]] == ["apps"]
-    assert discovery.api_group("batch") is None
+    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps", "batch", "discovery.k8s.io"]
+    assert [g["metadata"]["name"] for g in discovery.apis(KUBECTL_ACCEPT)[1]["items"]] == [
+        "apps", "batch", "discovery.k8s.io"]
+    assert discovery.api_group("networking.k8s.io") is None
     # A q=0 aggregated range is not wanted.
     assert discovery.api("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0,"
                          "application/json")[0] == "application/json"
@@ -72,14 +74,14 @@ def test_resource_list_has_policy_eviction_for_drain() -> None:
     pods = by_name["pods"]
     assert (pods["kind"], pods["singularName"], pods["namespaced"]) == ("Pod", "pod", True)
     assert pods["storageVersionHash"] == discovery.storage_version_hash(resources.RESOURCES[2])
-    assert discovery.resource_list("batch", "v1") is None
+    assert discovery.resource_list("networking.k8s.io", "v1") is None
 
 
 def test_registry_lookups() -> None:
     pods = resources.by_path("", "v1", "pods")
     assert pods is not None and pods.kind == "Pod" and pods.qualified == "pods"
     assert resources.by_kind("v1", "Secret") is resources.by_path("", "v1", "secrets")
-    assert resources.by_kind("batch/v1", "Job") is None
+    assert resources.by_kind("networking.k8s.io/v1", "Ingress") is None
     assert pods.subresource("eviction") is not None and pods.subresource("scale") is None
     assert pods.group_version == "api/v1" and pods.api_version == "v1"
 

@@ -424,3 +424,9 @@ async def test_scaling_mid_rollout_is_proportional_as_kubernetes_documents(w: Wo
     old, new = w.rss()
     assert (old.Spec.Replicas, new.Spec.Replicas) == (11, 7)
     assert (old.Annotations or {})[wl.DESIRED_REPLICAS] == "15" and (new.Annotations or {})[wl.MAX_REPLICAS] == "18"
+
+
+def test_event_names_are_never_the_same_twice() -> None:
+    # a test's frozen clock (or two events in one nanosecond) must not give two events one name
+    names = [wl.event_name("web") for _ in range(1000)]
+    assert len(set(names)) == 1000 and all(n.startswith("web.") for n in names)
