@@ -7,13 +7,20 @@ process with ``PYTHONPATH`` set to the checkout's ``src``:
 
 - ``scheduler``: ``--scheduler-only --nodes 5000 --replicas 50000``, seconds until every task is
   assigned (and the scheduler's decisions per second);
-- ``running``: ``--nodes 5000 --replicas 100000``, seconds until every task reports running.
+- ``running``: ``--nodes 5000 --replicas 100000``, seconds until every task reports running;
+- ``swarm150k``: 1,500 services of 100 replicas on 5,000 nodes (150,000 tasks), until every task runs:
+  the baseline of the two Kubernetes cases;
+- ``kube150k``: 1,500 Deployments of 100 replicas (300 to a namespace) on 5,000 nodes, made as the
+  Kubernetes API makes them, until every Pod runs (with the Pods' start-up latency p50/p99);
+- ``kubeload``: Kubernetes' load test (clusterloader2) on 5,000 nodes: 150,000 Pods in 16,400
+  Deployments of 250, 30 and 5 replicas, 50 namespaces.
 
 ``--small`` divides nodes and replicas by ten (a smoke test). Prints each run's figures and the ratios
 to this checkout's; per case min/median/max, the run-to-run noise (max - min) / median and the
 ratios of the medians; then one JSON line.
 
     python3 bench/sim.py [--runs 3] [--baseline-src /tmp/base/src ...] [--small] [--cases scheduler,running]
+    python3 bench/sim.py --runs 1 --cases swarm150k,kube150k,kubeload --baseline-src /tmp/base/src
 """
 
 from __future__ import annotations
@@ -35,7 +42,11 @@ from common import Spread, checkout, load, rotated  # noqa: E402
 CASES: dict[str, tuple[list[str], str]] = {
     "scheduler": (["--scheduler-only", "--nodes", "5000", "--replicas", "50000"], "seconds_to_assigned"),
     "running": (["--nodes", "5000", "--replicas", "100000"], "seconds_to_running"),
+    "swarm150k": (["--nodes", "5000", "--services", "1500", "--replicas", "100"], "seconds_to_running"),
+    "kube150k": (["--nodes", "5000", "--deployments", "1500", "--replicas", "100"], "seconds_to_running"),
+    "kubeload": (["--nodes", "5000", "--kube-load"], "seconds_to_running"),
 }
+DEFAULT_CASES = ("scheduler", "running")
 
 
 def smaller(options: list[str]) -> list[str]:
@@ -64,7 +75,7 @@ def main() -> None:
     ap.add_argument("--baseline-src", action="append", default=[], metavar="PATH",
                     help="another checkout's src directory, measured in the same run (repeatable)")
     ap.add_argument("--small", action="store_true", help="nodes and replicas divided by ten (a smoke test)")
-    ap.add_argument("--cases", default=",".join(CASES), help=f"which of {', '.join(CASES)}")
+    ap.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"which of {', '.join(CASES)}")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds one sim bench may take")
     args = ap.parse_args()
     srcs = {"shoal": SRC}
@@ -91,6 +102,8 @@ def main() -> None:
         seconds = {k: Spread() for k in srcs}
         rate = {k: Spread() for k in srcs}
         peak = {k: Spread() for k in srcs}
+        p50 = {k: Spread() for k in srcs}  # the Pods' start-up latency (the Kubernetes cases)
+        p99 = {k: Spread() for k in srcs}
         for run in range(args.runs):
             this_run: dict[str, float] = {}
             for name in rotated(list(srcs), run):
@@ -99,16 +112,23 @@ def main() -> None:
                     raise SystemExit(f"{name}: sim bench {' '.join(options)} gave no {field}: {out}")
                 this_run[name] = float(out[field])
                 seconds[name].values.append(float(out[field]))
-                rate[name].values.append(float(out["decisions_per_s"]))
+                rate[name].values.append(float(out.get("decisions_per_s") or out["pods_per_s"]))
                 peak[name].values.append(float(out["peak_rss_mb"]))
-            figures = "  ".join(f"{k} {this_run[k]:.2f} s ({rate[k].values[-1]:,.0f}/s, {peak[k].values[-1]:.0f} MiB)"
+                if "startup_p99_s" in out:
+                    p50[name].values.append(float(out["startup_p50_s"]))
+                    p99[name].values.append(float(out["startup_p99_s"]))
+            figures = "  ".join(f"{k} {this_run[k]:.2f} s ({rate[k].values[-1]:,.0f}/s, {peak[k].values[-1]:.0f} MiB"
+                                + (f", start-up p50 {p50[k].values[-1]:.2f} s p99 {p99[k].values[-1]:.2f} s"
+                                   if p99[k].values else "") + ")"
                                 for k in srcs)
             ratios = "  ".join(f"{k}/{first} {v / this_run[first]:.2f}" for k, v in this_run.items() if k != first)
             print(f"{case} run {run + 1}: {figures}   {ratios}", flush=True)
         print(f"{case} ({' '.join(options)}), {args.runs} run(s), {field}:")
         for k in srcs:
             print(f"  {k:<7} {seconds[k].text()}   decisions/s median {rate[k].median:,.0f}   "
-                  f"peak RSS median {peak[k].median:.0f} MiB")
+                  f"peak RSS median {peak[k].median:.0f} MiB"
+                  + (f"   start-up p50 median {p50[k].median:.2f} s, p99 median {p99[k].median:.2f} s"
+                     if p99[k].values else ""))
         if len(srcs) > 1:
             print("  median ratios: " + "  ".join(
                 f"{k}/{first} {s.median / seconds[first].median:.2f}" for k, s in seconds.items() if k != first))
@@ -117,6 +137,8 @@ def main() -> None:
             "seconds": {k: s.summary() for k, s in seconds.items()},
             "decisions_per_s": {k: s.summary(0) for k, s in rate.items()},
             "peak_rss_mb": {k: s.summary(1) for k, s in peak.items()},
+            "startup_p50_s": {k: s.summary(3) for k, s in p50.items() if s.values},
+            "startup_p99_s": {k: s.summary(3) for k, s in p99.items() if s.values},
             "median_ratio_to_" + first: {k: round(s.median / seconds[first].median, 2)
                                         for k, s in seconds.items() if k != first},
         }

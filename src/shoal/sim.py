@@ -13,6 +13,14 @@ their tasks are made; ``decisions_per_s`` is then the scheduler's alone, from it
 its view of the nodes and tasks from the store, as a new leader does) until every task is assigned
 and committed, as kube-scheduler's benchmark counts pods scheduled and bound; ``seconds_to_pending``
 is how long making the tasks took before.
+
+``bench_kube`` is Kubernetes' own scalability test shape: Deployments in namespaces, each object made
+as the Kubernetes door makes it (the door's conversion, ``to_core``, given by the caller, then the
+core's ``KubeObjects.create``), until every Pod the ReplicaSets make is running on a hollow node.
+``load_mix`` is clusterloader2's load test: 30 Pods a node, a namespace per 100 nodes, a quarter of
+the Pods in Deployments of 250, a quarter in Deployments of 30 and half in Deployments of 5. Pod
+start-up latency is measured as the density test does: from a Pod's creation (its commit) to it being
+observed running (the store's change); ``to_assigned`` is its part until the Pod is placed.
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shoal.agent.worker import Worker, describe_node
 from shoal.api.ids import new_id
+from shoal.api.kube import ServiceAccount
 from shoal.api.states import TaskState
 from shoal.api.types import (
     MAIN_CONTAINER,
@@ -217,6 +227,123 @@ async def _bench(nodes: int, services: int, replicas: int, scheduler_only: bool,
         "seconds_to_running": seconds_to_running,
         "peak_rss_mb": peak.mb,
         "running": len(running) if not scheduler_only else None,
+        "tasks_in_store": m.store.count(Task),
+    }
+    await sim.stop()
+    return result
+
+
+# ---------------------------------------------------------------- Kubernetes' load test shape
+
+PODS_PER_NODE, NODES_PER_NAMESPACE = 30, 100  # clusterloader2's load test
+BIG, MEDIUM, SMALL = 250, 30, 5  # its Deployment sizes: a quarter, a quarter and half of the Pods
+
+
+def load_mix(nodes: int) -> list[tuple[str, str, int]]:
+    """clusterloader2's load test for ``nodes`` nodes: (namespace, Deployment name, replicas)."""
+    namespaces = max((nodes - 1) // NODES_PER_NAMESPACE + 1, 1)
+    pods = nodes * PODS_PER_NODE // namespaces  # per namespace
+    out: list[tuple[str, str, int]] = []
+    for n in range(namespaces):
+        ns = f"load-{n + 1}"
+        for size, share, prefix in ((BIG, 4, "big"), (MEDIUM, 4, "medium"), (SMALL, 2, "small")):
+            out += [(ns, f"{prefix}-deployment-{i}", size) for i in range(pods // share // size)]
+    return out
+
+
+def uniform_mix(deployments: int, replicas: int, per_namespace: int = 300) -> list[tuple[str, str, int]]:
+    """``deployments`` Deployments of ``replicas`` each, ``per_namespace`` to a namespace."""
+    return [(f"load-{i // per_namespace + 1}", f"deployment-{i}", replicas) for i in range(deployments)]
+
+
+def deployment_wire(name: str, replicas: int) -> dict[str, Any]:
+    """The Deployment as a client sends it (the load test's: one pause container, default strategy)."""
+    labels = {"name": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": "registry.k8s.io/pause:3.9"}]}}}}
+
+
+ToCore = Callable[[str, Mapping[str, Any], str], Any]  # (resource, wire object, namespace) -> core object
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(round(q * len(s)) - 1, 0))]
+
+
+async def bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: ToCore,
+                     start_delay: float = 0.0) -> dict[str, Any]:
+    with PeakRSS() as peak:
+        return await _bench_kube(nodes, groups, to_core, start_delay, peak)
+
+
+async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: ToCore, start_delay: float,
+                      peak: PeakRSS) -> dict[str, Any]:
+    sim = await start(nodes, start_delay=start_delay, listen="127.0.0.1:0")
+    m = sim.daemon.manager
+    assert m is not None
+    total = sum(r for _, _, r in groups)
+    namespaces = sorted({ns for ns, _, _ in groups})
+    for ns in namespaces:
+        await m.kube.create(to_core("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                   "metadata": {"name": ns}}, ""))
+    # Their default ServiceAccounts (the namespace controller's) first, as the load test waits for them.
+    while len({a.Namespace for a in m.store.list(ServiceAccount) if a.Namespace in namespaces}) < len(namespaces):
+        await asyncio.sleep(0.05)
+    created: dict[str, float] = {}
+    assigned: dict[str, float] = {}
+    latencies: list[float] = []
+    to_assigned: list[float] = []  # creation to placed (the scheduler's part of the latency)
+    all_running = asyncio.Event()
+    first_pod: list[float] = []
+
+    def watch(ch: Change) -> None:
+        if ch.kind != "tasks":
+            return
+        t = ch.new
+        if t is None or not t.Namespace:
+            return
+        now = time.perf_counter()
+        if ch.old is None:
+            created[t.ID] = now
+            if not first_pod:
+                first_pod.append(now)
+        if t.NodeID and t.ID not in assigned and t.ID in created:
+            assigned[t.ID] = now
+            to_assigned.append(now - created[t.ID])
+        if t.Status.State == TaskState.RUNNING and (ch.old is None or ch.old.Status.State != TaskState.RUNNING):
+            assigned.pop(t.ID, None)
+            since = created.pop(t.ID, None)
+            if since is not None:
+                latencies.append(now - since)
+                if len(latencies) >= total:
+                    all_running.set()
+
+    m.store.subscribe(watch)
+    t0 = time.perf_counter()
+    for ns, name, replicas in groups:
+        await m.kube.create(to_core("deployments", deployment_wire(name, replicas), ns))
+    t_created = time.perf_counter() - t0
+    await all_running.wait()
+    seconds = time.perf_counter() - t0
+    peak.sample()  # the peak up to here: every Pod running, not the teardown
+    result = {
+        "nodes": nodes, "namespaces": len(namespaces), "deployments": len(groups), "pods": total,
+        "seconds_to_deployments": round(t_created, 2),
+        "seconds_to_first_pod": round(first_pod[0] - t0, 2) if first_pod else None,
+        "seconds_to_running": round(seconds, 2),
+        "pods_per_s": round(total / seconds),
+        "startup_p50_s": round(_percentile(latencies, 0.50) or 0.0, 3),
+        "startup_p90_s": round(_percentile(latencies, 0.90) or 0.0, 3),
+        "startup_p99_s": round(_percentile(latencies, 0.99) or 0.0, 3),
+        "startup_max_s": round(max(latencies), 3),
+        "to_assigned_p50_s": round(_percentile(to_assigned, 0.50) or 0.0, 3),
+        "to_assigned_p99_s": round(_percentile(to_assigned, 0.99) or 0.0, 3),
+        "peak_rss_mb": peak.mb,
         "tasks_in_store": m.store.count(Task),
     }
     await sim.stop()

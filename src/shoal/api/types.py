@@ -21,6 +21,7 @@ documented where they are declared. A store written before tasks had several con
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import time
 from typing import Any
 
@@ -50,8 +51,13 @@ def parse_ts(ts: str) -> float:
     if not ts:
         return 0.0
     main, _, frac = ts.rstrip("Z").partition(".")
-    base = _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC).timestamp()
-    return base + (float("0." + frac) if frac else 0.0)
+    return _whole_seconds(main) + (float("0." + frac) if frac else 0.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _whole_seconds(main: str) -> float:
+    """``parse_ts`` of the part before the fraction (remembered: most timestamps read share a second)."""
+    return _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.UTC).timestamp()
 
 
 

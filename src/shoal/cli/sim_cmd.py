@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -66,13 +68,30 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
 @click.option("--replicas", type=int, default=1000, show_default=True)
 @click.option("--scheduler-only", is_flag=True, help="Stop at every task assigned (no agents)")
 @click.option("--start-delay", type=float, default=0.0, help="Seconds a hollow task takes to start")
+@click.option("--kube-load", is_flag=True,
+              help="Kubernetes' load test instead: Deployments of 250, 30 and 5 replicas, 30 Pods a node")
+@click.option("--deployments", type=int, default=0,
+              help="Kubernetes instead: this many Deployments of --replicas each")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line")
-def bench(nodes: int, services: int, replicas: int, scheduler_only: bool, start_delay: float, as_json: bool) -> None:
-    """Create SERVICES x REPLICAS tasks on NODES hollow nodes; time them to assigned and running."""
-    result = asyncio.run(simulation.bench(nodes, services, replicas, scheduler_only=scheduler_only,
-                                          start_delay=start_delay))
+def bench(nodes: int, services: int, replicas: int, scheduler_only: bool, start_delay: float, kube_load: bool,
+          deployments: int, as_json: bool) -> None:
+    """Create SERVICES x REPLICAS tasks on NODES hollow nodes; time them to assigned and running. With
+    --kube-load or --deployments, Kubernetes Deployments made as the Kubernetes API makes them, timed
+    until every Pod runs (with the Pods' start-up latency)."""
+    if kube_load or deployments:
+        groups = simulation.load_mix(nodes) if kube_load else simulation.uniform_mix(deployments, replicas)
+        result = asyncio.run(simulation.bench_kube(nodes, groups, kube_to_core, start_delay=start_delay))
+    else:
+        result = asyncio.run(simulation.bench(nodes, services, replicas, scheduler_only=scheduler_only,
+                                              start_delay=start_delay))
     if as_json:
         click.echo(json.dumps(result))
     else:
         for k, v in result.items():
             click.echo(f"{k}: {v}")
+
+
+def kube_to_core(resource: str, obj: Mapping[str, Any], namespace: str) -> Any:
+    """The Kubernetes door's conversion (defaults and validation) of an object it is sent."""
+    from shoal.frontdoor.kube import convert
+    return convert.to_core(resource, obj, namespace=namespace)

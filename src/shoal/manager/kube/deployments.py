@@ -1,7 +1,8 @@
 """The Deployment controller (the leader's, on a keyed work queue: key = the Deployment's ID).
 
 A Deployment rolls its Pod template out through ReplicaSets, as Kubernetes' ``DeploymentController``
-does; each sync reads the Deployment and the ReplicaSets of its namespace from the store's cache:
+does; each sync reads the Deployment and its ReplicaSets from the store's cache (the controller keeps
+the ReplicaSets by controller, and those without one by namespace: a sync never walks every ReplicaSet):
 
 * **claim**: ReplicaSets it controls (released if their labels no longer match its selector) and
   orphans that match (adopted with a controller reference);
@@ -37,6 +38,8 @@ a patch of ``spec.paused``: nothing here knows about them but through the templa
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.meta import owner_references
@@ -50,8 +53,8 @@ from shoal.api.types import (
     parse_ts,
 )
 from shoal.manager.kube import workloads as wl
-from shoal.manager.kube.objects import pod_stopped
-from shoal.store.objects import Change
+from shoal.manager.kube.objects import KubeObjects, pod_stopped
+from shoal.store.objects import Change, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +142,46 @@ class DeploymentController(wl.WorkloadController):
 
     # ------------------------------------------------------------ what flows in
 
+    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(store, kube, clock)
+        # The ReplicaSets each Deployment controls (by its ID) and those of each namespace that no
+        # controller holds (the ones a sync may adopt): a sync never walks every ReplicaSet.
+        self.owned: dict[str, dict[str, None]] = {}
+        self.orphans: dict[str, dict[str, None]] = {}
+
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
+        self.owned, self.orphans = {}, {}
+        for rs in self.store.list(ReplicaSet):
+            self._track(None, rs)
         for d in self.store.list(Deployment):
             self.queue.add(d.ID)
+
+    def _track(self, old: ReplicaSet | None, new: ReplicaSet | None) -> None:
+        """Keep ``owned`` and ``orphans`` (a ReplicaSet's controller can change: adoption, release)."""
+        if old is not None:
+            ctl = wl.controller_of(old)
+            held = self.owned.get(ctl.ID) if ctl is not None else self.orphans.get(old.Namespace)
+            new_ctl = wl.controller_of(new) if new is not None else None
+            if held is not None and (new is None or (ctl.ID if ctl else "") != (new_ctl.ID if new_ctl else "")):
+                held.pop(old.ID, None)
+                if not held:
+                    if ctl is not None:
+                        del self.owned[ctl.ID]
+                    else:
+                        del self.orphans[old.Namespace]
+        if new is not None:
+            ctl = wl.controller_of(new)
+            if ctl is not None:
+                self.owned.setdefault(ctl.ID, {})[new.ID] = None
+            else:
+                self.orphans.setdefault(new.Namespace, {})[new.ID] = None
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "deployments":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "replicasets":
+            self._track(ch.old, ch.new)
             for rs in (ch.old, ch.new):
                 if rs is None:
                     continue
@@ -195,14 +229,21 @@ class DeploymentController(wl.WorkloadController):
             return await self._recreate(d, stored)
         return await self._rolling(d, stored)
 
+    def _held(self, ids: dict[str, None] | None, namespace: str) -> list[ReplicaSet]:
+        found = (self.store.get(ReplicaSet, i) for i in list(ids or ()))
+        return [rs for rs in found if rs is not None and rs.Namespace == namespace]
+
     def _rss(self, d: Deployment) -> list[ReplicaSet]:
         """The ReplicaSets the Deployment controls, as the cache has them now."""
-        return [rs for rs in self.kube.list("replicasets", d.Namespace)
+        return [rs for rs in self._held(self.owned.get(d.ID), d.Namespace)
                 if (ctl := wl.controller_of(rs)) is not None and ctl.ID == d.ID]
 
     async def _claim(self, d: Deployment) -> None:
+        """Release its ReplicaSets that no longer match, adopt the orphans of its namespace that do
+        (any other ReplicaSet of the namespace has another controller: nothing to do with it)."""
         selector = wl.selector_of(d.Spec.Selector)
-        for rs in self.kube.list("replicasets", d.Namespace):
+        for rs in self._held(self.owned.get(d.ID), d.Namespace) + self._held(self.orphans.get(d.Namespace),
+                                                                            d.Namespace):
             ctl = wl.controller_of(rs)
             matches = selector.matches(rs.Labels or {})
             if ctl is not None:

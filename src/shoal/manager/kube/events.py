@@ -36,6 +36,7 @@ written into a namespace that is not active.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -98,7 +99,12 @@ def key_of(e: Event) -> Key:
 
 def timestamp(seconds: float) -> str:
     """RFC 3339 in whole seconds, as Kubernetes writes an event's times."""
-    return _dt.datetime.fromtimestamp(int(seconds), _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _whole_second(int(seconds))
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole_second(seconds: int) -> str:
+    return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _image(spec: TaskSpec, name: str) -> str:

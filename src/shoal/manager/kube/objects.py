@@ -254,6 +254,35 @@ class KubeObjects:
                                    "being terminated")
 
     async def create(self, obj: Any, dry_run: bool = False) -> Any:
+        name = self._prepare(obj)
+        if dry_run:
+            obj.CreatedAt = obj.CreatedAt or now_ts()
+            return obj
+        try:
+            await self.store.commit(creates=[obj])
+        except Taken as e:
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+                raise services.lost_race(obj, e.what) from e
+            raise AlreadyExists(f'{RESOURCE_OF[KIND_OF[type(obj)]]} "{name}" already exists') from e
+        return obj
+
+    async def create_all(self, objs: builtins.list[Any]) -> builtins.list[Any]:
+        """New objects in one transaction (a controller's batch of Pods, say), each checked and
+        completed as ``create`` does: all are made, or none (AlreadyExists when a name is taken)."""
+        names = [self._prepare(obj) for obj in objs]
+        keys = [(KIND_OF[type(o)], o.Namespace, n) for o, n in zip(objs, names, strict=True)]
+        if len(set(keys)) < len(keys):
+            kind, _, name = next(k for i, k in enumerate(keys) if k in keys[:i])
+            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists')
+        try:
+            await self.store.commit(creates=objs)
+        except Taken as e:
+            raise AlreadyExists(f"{e.key} already exists") from e
+        return objs
+
+    def _prepare(self, obj: Any) -> str:
+        """Check a new object and complete it (name, ID, owners; a Pod's state and service account);
+        its name."""
         kind = KIND_OF[type(obj)]
         if kind not in KUBE_KINDS or kind == "nodes":
             raise Unimplemented(f"{kind} cannot be created through this API")
@@ -280,16 +309,7 @@ class KubeObjects:
                 obj.NodeID = node.ID if node is not None else pod.NodeName
         if isinstance(obj, KubeService):
             services.allocate(self.store, obj)
-        if dry_run:
-            obj.CreatedAt = obj.CreatedAt or now_ts()
-            return obj
-        try:
-            await self.store.commit(creates=[obj])
-        except Taken as e:
-            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
-                raise services.lost_race(obj, e.what) from e
-            raise AlreadyExists(f'{RESOURCE_OF[kind]} "{name}" already exists') from e
-        return obj
+        return name
 
     def _service_account(self, t: Task) -> None:
         """A Pod runs as a service account of its namespace (``default`` unless it names one, which

@@ -18,6 +18,7 @@ characters, stable for a template), not the same value as a real API server woul
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 import time
@@ -67,6 +68,9 @@ class WorkloadController(Controller):
 
     async def handle(self, batch: Batch) -> None:
         for key in batch.keys:
+            # A sync's writes need not suspend (the store commits in this thread): let the rest of the
+            # manager run between two, or a queue of 16,000 Deployments holds it for seconds.
+            await asyncio.sleep(0)
             try:
                 again = await self.sync(key)
             except (Conflict, AlreadyExists, NotFound):
@@ -249,16 +253,21 @@ def event_name(obj_name: str) -> str:
     return f"{obj_name}.{_last_event_ns:x}"
 
 
+def event(obj: Any, kind: str, component: str, reason: str, message: str, now: float, type_: str = "Normal",
+          api_version: str = "apps/v1") -> Event:
+    """An event about a workload (named by ``event_name``), for ``record`` or a controller's batch."""
+    ts = timestamp(now)
+    return Event(ID=new_id(), Name=event_name(obj.Name), Namespace=obj.Namespace,
+                 InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
+                                               APIVersion=api_version),
+                 Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
+                 FirstTimestamp=ts, LastTimestamp=ts)
+
+
 async def record(kube: KubeObjects, obj: Any, kind: str, component: str, reason: str, message: str, now: float,
                  type_: str = "Normal", api_version: str = "apps/v1") -> None:
     """Write an event about a workload (best effort: a namespace going away refuses it)."""
-    ts = timestamp(now)
-    ev = Event(ID=new_id(), Name=event_name(obj.Name), Namespace=obj.Namespace,
-               InvolvedObject=InvolvedObject(Kind=kind, Namespace=obj.Namespace, Name=obj.Name, ID=obj.ID,
-                                             APIVersion=api_version),
-               Reason=reason, Message=message, Type=type_, Source=EventSource(Component=component),
-               FirstTimestamp=ts, LastTimestamp=ts)
     try:
-        await kube.create(ev)
+        await kube.create(event(obj, kind, component, reason, message, now, type_, api_version))
     except Exception:
         return

@@ -30,6 +30,7 @@ from shoal.api import nodelabels, taints
 from shoal.api.generic import kind_of
 from shoal.api.types import GenericResource, Node, Resources, Taint, Task, Toleration
 from shoal.manager.scheduler import constraint, generic
+from shoal.manager.scheduler.nodeload import NodeLoad
 from shoal.manager.scheduler.podfilters import (
     Cluster,
     InterPodAffinityFilter,
@@ -60,6 +61,7 @@ class NodeInfo:
     _kube_labels: dict[str, str] | None = None  # the node's Kubernetes labels, made when first asked
     pods: dict[str, Task] = field(default_factory=dict)  # the Pods here (tasks with a namespace), by ID
     anti_affinity_pods: int = 0  # of which with a required pod anti-affinity
+    load: NodeLoad | None = None  # the scheduler's index of its nodes by load, told of every task here
 
     @property
     def kube_labels(self) -> dict[str, str]:
@@ -91,7 +93,11 @@ class NodeInfo:
             return False
         self.task_ids.add(t.ID)
         self.active_tasks += 1
-        self.tasks_by_owner[t.Owner.ID] = self.tasks_by_owner.get(t.Owner.ID, 0) + 1
+        owned = self.tasks_by_owner[t.Owner.ID] = self.tasks_by_owner.get(t.Owner.ID, 0) + 1
+        if self.load is not None:
+            self.load.moved(self.node.ID, self.active_tasks - 1, self.active_tasks)
+            if owned == 1:
+                self.load.joined(self.node.ID, t.Owner.ID)
         r = reservations(t)
         if r is not None:
             self.available_cpus -= r.NanoCPUs
@@ -119,6 +125,10 @@ class NodeInfo:
             self.tasks_by_owner[t.Owner.ID] = n
         else:
             self.tasks_by_owner.pop(t.Owner.ID, None)
+        if self.load is not None:
+            self.load.moved(self.node.ID, self.active_tasks + 1, self.active_tasks)
+            if n <= 0:
+                self.load.left(self.node.ID, t.Owner.ID)
         r = reservations(t)
         if r is not None:
             self.available_cpus += r.NanoCPUs
@@ -139,6 +149,11 @@ class NodeInfo:
         self._forget_failures(now)
         key = (t.Owner.ID, t.SpecVersion.Index if t.SpecVersion else 0)
         self.recent_failures.setdefault(key, []).append(now)
+
+    def failing(self, now: float) -> bool:
+        """Whether some task failed here in the last MONITOR_FAILURES seconds."""
+        self._forget_failures(now)
+        return bool(self.recent_failures)
 
     def failure_rank(self, service_id: str, spec_version: int, now: float) -> int:
         """SwarmKit's: a node where the service (at this spec version) failed MAX_FAILURES times or more

@@ -36,18 +36,22 @@ runs the filters only on its best nodes, until it has as many that pass as the g
 SwarmKit's bounded heaps do); each placement is a heap operation in its leaf, so a group of T tasks
 over N nodes costs O(N + T log N), and a small group does not pay the filters on every node. The split at
 a level is repeated only when a branch runs out of room, so each level costs O(branches) per branch
-that fills up, not per task.
+that fills up, not per task. Given the scheduler's ``NodeLoad`` (its nodes by load), a group with
+no preferences, no scorer and no recent failures skips the pass over the nodes: its leaf comes from
+the index in the same order (``nodeload.py``), so a group of 5 on 5,000 nodes looks at about 5.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.api.types import Node, Task
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
+from shoal.manager.scheduler.nodeload import NodeLoad
 
 NODE_LABEL_PREFIX = "node.labels."
 ENGINE_LABEL_PREFIX = "engine.labels."
@@ -151,10 +155,12 @@ class GroupPlacer:
     in task order, after adding each task to its node. Tasks past the last pair found no node."""
 
     def __init__(self, nodes: dict[str, NodeInfo], pipeline: Pipeline, tasks: list[Task],
-                 now: float | None = None) -> None:
+                 now: float | None = None, load: NodeLoad | None = None, failing: Collection[str] = ()) -> None:
         self.nodes = nodes
         self.pipeline = pipeline
         self.tasks = tasks
+        self.load = load  # the nodes by load (the scheduler's), for a group that needs no tree
+        self.failing = failing  # the nodes where some task failed lately (none: no rank to look up)
         self.placed: list[tuple[Task, NodeInfo]] = []
         first = tasks[0]
         self.service_id = first.Owner.ID
@@ -164,10 +170,47 @@ class GroupPlacer:
         self.descriptors = spread_descriptors(placement.Preferences if placement else None)
 
     def place(self) -> list[tuple[Task, NodeInfo]]:
-        tree = build_tree(self.nodes, self.service_id, self.descriptors, self.pipeline, len(self.tasks),
-                          self.spec_version, self.now)
+        if self._flat():
+            tree = Branch(heap=self._best(len(self.tasks)))
+        else:
+            tree = build_tree(self.nodes, self.service_id, self.descriptors, self.pipeline, len(self.tasks),
+                              self.spec_version, self.now)
         self._on_subtree(tree, len(self.tasks))
         return self.placed
+
+    def _flat(self) -> bool:
+        """Whether the tree is one leaf whose keys ``NodeLoad`` gives in order: no preferences, no
+        scorer, and no node where the group's tasks failed often enough to rank it last."""
+        if self.load is None or self.descriptors or self.pipeline.scoring:
+            return False
+        for nid in self.failing:
+            ni = self.nodes.get(nid)
+            if ni is not None and ni.failure_rank(self.service_id, self.spec_version, self.now):
+                return False
+        return True
+
+    def _best(self, limit: int) -> list[tuple[int, int, int, str]]:
+        """The leaf ``build_tree`` would make, from ``load``: the ``limit`` best passing nodes, keyed
+        (0, the owner's tasks, active tasks, ID), in order (a sorted list is a heap)."""
+        assert self.load is not None
+        chosen: list[tuple[int, int, int, str]] = []
+        if limit <= 0:
+            return chosen
+        sid, nodes, pipeline = self.service_id, self.nodes, self.pipeline
+        for active, nid in self.load.without(sid):  # the owner's tasks: 0
+            ni = nodes.get(nid)
+            if ni is not None and pipeline.process(ni):
+                chosen.append((0, 0, active, nid))
+                if len(chosen) >= limit:
+                    return chosen
+        held = sorted((ni.tasks_by_owner.get(sid, 0), ni.active_tasks, nid)
+                      for nid in self.load.holding(sid) if (ni := nodes.get(nid)) is not None)
+        for count, active, nid in held:
+            if pipeline.process(nodes[nid]):
+                chosen.append((0, count, active, nid))
+                if len(chosen) >= limit:
+                    break
+        return chosen
 
     def _on_subtree(self, tree: Branch, n: int) -> int:
         if tree.next is None:

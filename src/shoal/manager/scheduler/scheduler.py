@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -41,6 +42,7 @@ from shoal.api.types import Node, Task, TaskStatus, now_ts
 from shoal.manager.loop import Loop
 from shoal.manager.scheduler.explain import is_pod, no_suitable_node, words_for
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
+from shoal.manager.scheduler.nodeload import NodeLoad
 from shoal.manager.scheduler.placement import GroupPlacer
 from shoal.manager.scheduler.podfilters import Cluster, has_cluster_rules, required_anti_affinity
 from shoal.store.objects import Change, ObjectStore
@@ -98,6 +100,14 @@ class Scheduler(Loop):
         # Told of each Pod the scheduler could not place (each attempt) and why, in Kubernetes' words.
         self.on_unschedulable: Callable[[Task, str], None] | None = None
         self.cluster = Cluster(self.nodes, self._namespace_labels)
+        self.load = NodeLoad()  # the nodes by load (``nodeload.py``), kept by their NodeInfos
+        self.failing: set[str] = set()  # nodes where a task failed lately (pruned each tick)
+
+    def _watch_load(self, ni: NodeInfo) -> None:
+        ni.load = self.load
+        self.load.add_node(ni.node.ID, ni.active_tasks)
+        for owner in ni.tasks_by_owner:
+            self.load.joined(ni.node.ID, owner)
 
     def _namespace_labels(self, name: str) -> dict[str, str]:
         """A namespace's labels, for a pod affinity term's namespace selector."""
@@ -114,6 +124,10 @@ class Scheduler(Loop):
         tasks = self.store.list(Task)
         self.nodes = node_infos(self.store.list(Node), tasks)
         self.cluster = Cluster(self.nodes, self._namespace_labels)
+        self.load = NodeLoad()
+        for ni in self.nodes.values():
+            self._watch_load(ni)
+        self.failing = {nid for nid, ni in self.nodes.items() if ni.recent_failures}
         self.tainted = sum(1 for ni in self.nodes.values() if ni.node.Spec.Taints)
         self.pending = {t.ID for t in tasks if needs_scheduling(t)}
         self._unsubscribe = self.store.subscribe(self.on_change)
@@ -126,12 +140,17 @@ class Scheduler(Loop):
         elif ch.kind == "nodes":
             if ch.new is None:
                 gone = self.nodes.pop(ch.old.ID, None)
+                if gone is not None:
+                    self.load.remove_node(gone.node.ID, gone.active_tasks, list(gone.tasks_by_owner))
+                    gone.load = None
+                    self.failing.discard(gone.node.ID)
                 if gone is not None and gone.node.Spec.Taints:
                     self.tainted -= 1
             else:
                 ni = self.nodes.get(ch.new.ID)
                 if ni is None:
-                    self.nodes[ch.new.ID] = NodeInfo.of(ch.new)
+                    ni = self.nodes[ch.new.ID] = NodeInfo.of(ch.new)
+                    self._watch_load(ni)
                 else:
                     if ni.node.Spec.Taints:
                         self.tainted -= 1
@@ -154,6 +173,7 @@ class Scheduler(Loop):
             ni = self.nodes.get(new.NodeID)
             if ni is not None:
                 ni.task_failed(new)
+                self.failing.add(ni.node.ID)
         if counts_on_node(new):
             ni = self.nodes.get(new.NodeID)
             if ni is not None and not ni.add_task(new) and new.ID in ni.pods:
@@ -167,6 +187,9 @@ class Scheduler(Loop):
 
     async def tick(self) -> None:
         self.cluster.anti_affinity = None  # looked up again when a Pod needs it
+        if self.failing:
+            now = time.time()
+            self.failing = {nid for nid in self.failing if (ni := self.nodes.get(nid)) is not None and ni.failing(now)}
         tasks = [t for tid in list(self.pending) if (t := self.store.get(Task, tid)) is not None]
         groups: dict[tuple[str, int, str], list[Task]] = defaultdict(list)
         for t in tasks:
@@ -221,7 +244,7 @@ class Scheduler(Loop):
     def _schedule_group(self, group: list[Task]) -> list[Task]:
         pipeline = self._pipeline()
         pipeline.set_task(group[0])
-        placed = GroupPlacer(self.nodes, pipeline, group).place()
+        placed = GroupPlacer(self.nodes, pipeline, group, load=self.load, failing=self.failing).place()
         out = [self._assigned(t, ni) for t, ni in placed]
         if len(placed) < len(group):
             # Nothing left for the rest of the group: explain over every node, as it is now.
