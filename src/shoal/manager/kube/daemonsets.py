@@ -65,7 +65,7 @@ import msgspec
 from shoal.api import affinity, nodelabels, taints
 from shoal.api.affinity import NAME_FIELD, NodeAffinity, NodeSelectorTerm, Requirement
 from shoal.api.errors import AlreadyExists, Conflict, NotFound
-from shoal.api.meta import ObjectRef, owner_references
+from shoal.api.meta import ObjectRef
 from shoal.api.pod import PodSpecExtra
 from shoal.api.types import (
     DAEMONSET_TEMPLATE_GENERATION,
@@ -305,34 +305,24 @@ def rolling_update(ds: DaemonSet, by_node: dict[str, list[Task]], wanted: list[s
 # ---------------------------------------------------------------- the controller
 
 
-class DaemonSetController(wl.WorkloadController):
+class DaemonSetController(wl.PodOwnerController):
     name = "daemonsets"
     workers = 2
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, kube, clock)
-        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
         self.failures: dict[tuple[str, str], tuple[int, float]] = {}  # (ds, node) -> (count, last failure)
 
     # ------------------------------------------------------------ what flows in
 
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
-        self.orphans = {}
-        for t in self.store.list(Task):
-            if t.Namespace:
-                self._track(None, t)
+        self.seed_orphans()
         self._all()
 
     def _all(self) -> None:
         for ds in self.store.list(DaemonSet):
             self.queue.add(ds.ID)
-
-    def _track(self, old: Task | None, new: Task | None) -> None:
-        if old is not None:
-            self.orphans.get(old.Namespace, set()).discard(old.ID)
-        if new is not None and not new.DeletionTimestamp and wl.controller_of(new) is None:
-            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
 
     @staticmethod
     def _node_changed(old: Node | None, new: Node | None) -> bool:
@@ -355,7 +345,7 @@ class DaemonSetController(wl.WorkloadController):
                 self._all()
         elif ch.kind == "tasks":
             if (ch.new or ch.old).Namespace:
-                self._track(ch.old, ch.new)
+                self.track(ch.old, ch.new)
             for t in (ch.old, ch.new):
                 if t is None or not t.Namespace:
                     continue
@@ -376,7 +366,7 @@ class DaemonSetController(wl.WorkloadController):
         if ds is None:
             self.failures = {k: v for k, v in self.failures.items() if k[0] != ds_id}
             return None
-        pods = await self._claim(ds)
+        pods = await self.claim(ds, ds.Spec.Selector, wl.controller_ref(KIND, ds), not ds.DeletionTimestamp)
         if ds.DeletionTimestamp:
             return None
         nodes = sorted(self.store.list(Node), key=nodelabels.node_name)
@@ -468,31 +458,6 @@ class DaemonSetController(wl.WorkloadController):
     def _owned(self, ds: DaemonSet) -> list[Task]:
         return [t for t in self.store.tasks_of_owner(ds.ID)
                 if t.Namespace == ds.Namespace and (c := wl.controller_of(t)) is not None and c.ID == ds.ID]
-
-    async def _claim(self, ds: DaemonSet) -> list[Task]:
-        selector = wl.selector_of(ds.Spec.Selector)
-        owned: list[Task] = []
-        found = [t for t in self.store.tasks_of_owner(ds.ID) if t.Namespace == ds.Namespace]
-        found += [t for i in list(self.orphans.get(ds.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
-        for t in found:
-            ctl = wl.controller_of(t)
-            matches = selector.matches(t.Labels or {})
-            if ctl is not None:
-                if ctl.ID != ds.ID:
-                    continue
-                if not matches:
-                    if not t.DeletionTimestamp:
-                        t = clone(t)
-                        t.OwnerReferences = wl.without_owner(t, ds.ID)
-                        t.Owner = ObjectRef()
-                        await self.kube.update(t)
-                    continue
-                owned.append(t)
-            elif matches and not ds.DeletionTimestamp and wl.pod_active(t):
-                t = clone(t)
-                t.OwnerReferences = [*owner_references(t), wl.controller_ref(KIND, ds)]
-                owned.append(await self.kube.update(t))
-        return owned
 
     def _by_node(self, nodes: list[Node], pods: list[Task]) -> dict[str, list[Task]]:
         """The Pods of each node (by ID; a Pod not placed yet counts on the node it was made for; one

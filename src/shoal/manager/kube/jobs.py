@@ -47,21 +47,19 @@ committed before the sync ends, so the next sync sees it (no expectations are ne
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from shoal.api import batch
 from shoal.api.errors import AlreadyExists, NotFound
-from shoal.api.meta import ObjectRef, OwnerReference, owner_references
+from shoal.api.meta import ObjectRef, OwnerReference
 from shoal.api.states import TaskState
 from shoal.api.types import BatchJobStatus, Job, JobCondition, Task, clone, parse_ts
 from shoal.manager.kube import workloads as wl
 from shoal.manager.kube.events import timestamp
-from shoal.manager.kube.objects import KubeObjects, random_suffix
-from shoal.store.objects import Change, ObjectStore
+from shoal.manager.kube.objects import random_suffix
+from shoal.store.objects import Change
 
 KIND = "Job"
 API_VERSION = "batch/v1"
@@ -249,35 +247,22 @@ def new_pod(job: Job, index: int | None = None) -> Task:
 # ---------------------------------------------------------------- the controller
 
 
-class JobController(wl.WorkloadController):
+class JobController(wl.PodOwnerController):
     name = "jobs"
     workers = 2
 
-    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(store, kube, clock)
-        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
-
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
-        self.orphans = {}
-        for t in self.store.list(Task):
-            if t.Namespace:
-                self._track(None, t)
+        self.seed_orphans()
         for job in self.store.list(Job):
             self.queue.add(job.ID)
-
-    def _track(self, old: Task | None, new: Task | None) -> None:
-        if old is not None:
-            self.orphans.get(old.Namespace, set()).discard(old.ID)
-        if new is not None and not new.DeletionTimestamp and wl.controller_of(new) is None:
-            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "jobs":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
             if (ch.new or ch.old).Namespace:
-                self._track(ch.old, ch.new)
+                self.track(ch.old, ch.new)
             for t in (ch.old, ch.new):
                 if t is None or not t.Namespace:
                     continue
@@ -298,7 +283,7 @@ class JobController(wl.WorkloadController):
         if job is None or job.DeletionTimestamp:
             return None
         now = self.clock()
-        pods = await self._claim(job)
+        pods = await self.claim(job, job.Spec.Selector, batch_ref(KIND, job), not is_finished(job))
         if is_finished(job):
             return await self._finished(job, pods, now)
         active = [t for t in pods if wl.pod_active(t)]
@@ -439,31 +424,6 @@ class JobController(wl.WorkloadController):
         except NotFound:
             pass
         return None
-
-    async def _claim(self, job: Job) -> list[Task]:
-        selector = wl.selector_of(job.Spec.Selector)
-        owned: list[Task] = []
-        found = [t for t in self.store.tasks_of_owner(job.ID) if t.Namespace == job.Namespace]
-        found += [t for i in list(self.orphans.get(job.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
-        for t in found:
-            ctl = wl.controller_of(t)
-            matches = selector.matches(t.Labels or {})
-            if ctl is not None:
-                if ctl.ID != job.ID:
-                    continue
-                if not matches:
-                    if not t.DeletionTimestamp:
-                        t = clone(t)
-                        t.OwnerReferences = wl.without_owner(t, job.ID)
-                        t.Owner = ObjectRef()
-                        await self.kube.update(t)
-                    continue
-                owned.append(t)
-            elif matches and wl.pod_active(t) and not is_finished(job):
-                t = clone(t)
-                t.OwnerReferences = [*owner_references(t), batch_ref(KIND, job)]
-                owned.append(await self.kube.update(t))
-        return owned
 
     async def _create(self, job: Job, index: int | None, now: float) -> Task | None:
         for _ in range(3):

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from shoal.api.errors import AlreadyExists, NotFound
-from shoal.api.meta import ObjectRef, VersionRef, owner_references
+from shoal.api.meta import ObjectRef, VersionRef
 from shoal.api.states import TaskState
 from shoal.api.types import ReplicaSet, ReplicaSetStatus, Task, clone
 from shoal.manager.kube import workloads as wl
@@ -147,39 +147,28 @@ class InFlight:
         return waited
 
 
-class ReplicaSetController(wl.WorkloadController):
+class ReplicaSetController(wl.PodOwnerController):
     name = "replicasets"
     workers = 2
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, kube, clock)
-        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
         self.inflight = InFlight()
 
     # ------------------------------------------------------------ what flows in
 
     def seed(self) -> None:
         self._unsubscribe = self.store.subscribe(self.on_change)
-        self.orphans = {}
-        for t in self.store.list(Task):
-            if t.Namespace:
-                self._track(None, t)
+        self.seed_orphans()
         for rs in self.store.list(ReplicaSet):
             self.queue.add(rs.ID)
-
-    def _track(self, old: Task | None, new: Task | None) -> None:
-        """Keep ``orphans``: the Pods of each namespace with no controller, not being deleted."""
-        if old is not None:
-            self.orphans.get(old.Namespace, set()).discard(old.ID)
-        if new is not None and not new.DeletionTimestamp and wl.controller_of(new) is None:
-            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "replicasets":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
             if (ch.new or ch.old).Namespace:
-                self._track(ch.old, ch.new)
+                self.track(ch.old, ch.new)
                 if self.inflight.pods:
                     self.inflight.seen(ch.old, ch.new)
             for t in (ch.old, ch.new):
@@ -201,25 +190,7 @@ class ReplicaSetController(wl.WorkloadController):
         rs: ReplicaSet | None = self.store.get(ReplicaSet, rs_id)
         if rs is None:
             return None
-        selector = wl.selector_of(rs.Spec.Selector)
-        owned: list[Task] = []
-        # Its own Pods (the store's index by owner: a Pod's ``Owner`` is its controller) and the
-        # orphans of its namespace; never a walk over every Pod.
-        found = [t for t in self.store.tasks_of_owner(rs.ID) if t.Namespace == rs.Namespace]
-        found += [t for i in list(self.orphans.get(rs.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
-        for t in found:
-            ctl = wl.controller_of(t)
-            matches = selector.matches(t.Labels or {})
-            if ctl is not None:
-                if ctl.ID != rs.ID:
-                    continue
-                if not matches:
-                    if not t.DeletionTimestamp:
-                        await self._release(t, rs)
-                    continue
-                owned.append(t)
-            elif matches and not rs.DeletionTimestamp and wl.pod_active(t):
-                owned.append(await self._adopt(t, rs))
+        owned = await self.claim(rs, rs.Spec.Selector, wl.controller_ref(KIND, rs), not rs.DeletionTimestamp)
         active = [t for t in owned if wl.pod_active(t)]
         if not rs.DeletionTimestamp:
             diff = len(active) - rs.Spec.Replicas
@@ -234,17 +205,6 @@ class ReplicaSetController(wl.WorkloadController):
                     await wl.record(self.kube, rs, KIND, COMPONENT, "SuccessfulDelete", f"Deleted pod: {t.Name}",
                                     self.clock())
         return await self._update_status(rs, active)
-
-    async def _adopt(self, t: Task, rs: ReplicaSet) -> Task:
-        t = clone(t)
-        t.OwnerReferences = [*owner_references(t), wl.controller_ref(KIND, rs)]
-        return await self.kube.update(t)
-
-    async def _release(self, t: Task, rs: ReplicaSet) -> None:
-        t = clone(t)
-        t.OwnerReferences = wl.without_owner(t, rs.ID)
-        t.Owner = ObjectRef()
-        await self.kube.update(t)
 
     async def _create_batches(self, rs: ReplicaSet, count: int) -> None:
         """``count`` new Pods in Kubernetes' slow start: batches of 1, 2, 4, … Pods, each batch one

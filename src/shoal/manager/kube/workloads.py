@@ -31,9 +31,9 @@ from shoal.api import selectors
 from shoal.api.errors import AlreadyExists, Conflict, NotFound
 from shoal.api.ids import new_id
 from shoal.api.kube import Event, EventSource, InvolvedObject
-from shoal.api.meta import OwnerReference, owner_references
+from shoal.api.meta import ObjectRef, OwnerReference, owner_references
 from shoal.api.states import TaskState
-from shoal.api.types import LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, parse_ts
+from shoal.api.types import LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, clone, parse_ts
 from shoal.manager.kube.events import timestamp
 from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.workqueue import Batch, Controller
@@ -79,6 +79,58 @@ class WorkloadController(Controller):
             batch.succeeded(key)
             if again is not None:
                 self.queue.add_after(key, again)
+
+
+class PodOwnerController(WorkloadController):
+    """A controller whose objects own Pods through a label selector (ReplicaSets, DaemonSets, Jobs):
+    the Pods of each namespace without a controller (``orphans``, kept from the store's changes by
+    ``track``), and ``claim``, Kubernetes' ``ControllerRefManager.ClaimPods``: an object's Pods are its
+    own (the store's index by owner) that its selector still matches, the ones it no longer matches are
+    released, and orphans it matches are adopted while it may adopt; never a walk over every Pod."""
+
+    def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(store, kube, clock)
+        self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
+
+    def seed_orphans(self) -> None:
+        self.orphans = {}
+        for t in self.store.list(Task):
+            if t.Namespace:
+                self.track(None, t)
+
+    def track(self, old: Task | None, new: Task | None) -> None:
+        """Keep ``orphans``: the Pods of each namespace with no controller, not being deleted."""
+        if old is not None:
+            self.orphans.get(old.Namespace, set()).discard(old.ID)
+        if new is not None and not new.DeletionTimestamp and controller_of(new) is None:
+            self.orphans.setdefault(new.Namespace, set()).add(new.ID)
+
+    async def claim(self, owner: Any, selector: LabelSelectorSpec, ref: OwnerReference, adopt: bool) -> list[Task]:
+        """The Pods ``owner`` controls once claimed (``ref``: its controller reference, written into an
+        adopted Pod; ``adopt``: whether it may adopt, not while it is being deleted or finished)."""
+        sel = selector_of(selector)
+        owned: list[Task] = []
+        found = [t for t in self.store.tasks_of_owner(owner.ID) if t.Namespace == owner.Namespace]
+        found += [t for i in list(self.orphans.get(owner.Namespace, ())) if (t := self.store.get(Task, i)) is not None]
+        for t in found:
+            ctl = controller_of(t)
+            matches = sel.matches(t.Labels or {})
+            if ctl is not None:
+                if ctl.ID != owner.ID:
+                    continue
+                if not matches:
+                    if not t.DeletionTimestamp:
+                        t = clone(t)
+                        t.OwnerReferences = without_owner(t, owner.ID)
+                        t.Owner = ObjectRef()
+                        await self.kube.update(t)
+                    continue
+                owned.append(t)
+            elif matches and adopt and pod_active(t):
+                t = clone(t)
+                t.OwnerReferences = [*owner_references(t), ref]
+                owned.append(await self.kube.update(t))
+        return owned
 
 
 # ---------------------------------------------------------------- Pods as the controllers see them
