@@ -89,7 +89,7 @@ from shoal.api.pod import (
 from shoal.api.quantity import ERR_FORMAT_WRONG as QUANTITY_FORMAT_ERR
 from shoal.api.quantity import cpu_nanos, format_cpu, format_memory, memory_bytes, parse_quantity
 from shoal.api.states import TaskState
-from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, tolerated
+from shoal.api.taints import EFFECTS, EXISTS, NO_EXECUTE, NO_SCHEDULE, OPERATORS, with_default_tolerations
 from shoal.api.types import (
     CLUSTER_IP_NONE,
     Config,
@@ -1117,21 +1117,12 @@ def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -
     return out
 
 
-def _default_tolerations(tols: list[Toleration]) -> list[Toleration]:
-    """The DefaultTolerationSeconds admission plugin: tolerate a node not ready or unreachable for 300 s,
-    unless the Pod already tolerates that."""
-    out = list(tols)
-    for key in (NOT_READY_TAINT, UNREACHABLE_TAINT):
-        if not tolerated(tols, Taint(Key=key, Effect=NO_EXECUTE)):
-            out.append(Toleration(Key=key, Operator=EXISTS, Effect=NO_EXECUTE,
-                                  TolerationSeconds=DEFAULT_TOLERATION_SECONDS))
-    return out
-
-
 def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | None = None,
-                      path: str = "spec") -> TaskSpec:
+                      path: str = "spec", admit: bool = True) -> TaskSpec:
     """A Pod spec (or a Pod template's) as the core's TaskSpec, defaulted and validated; the errors
-    go to ``errs`` (raised as ``Invalid`` of a Pod named ``name`` when none is given)."""
+    go to ``errs`` (raised as ``Invalid`` of a Pod named ``name`` when none is given). ``admit``: a
+    Pod's, which gets the DefaultTolerationSeconds admission plugin's two tolerations; a template's
+    does not (its controller's Pods get them when made, ``KubeObjects``), as in Kubernetes."""
     own = errs is None
     errs = errs or _Errors()
     r = _PodReader(errs)
@@ -1172,7 +1163,9 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     for field_, v in (("hostname", hostname), ("subdomain", subdomain)):
         for m in dns1123_label(v) if v else ():
             errs.invalid(f"{path}.{field_}", v, m)
-    tols = _default_tolerations(r.tolerations(_list(spec.get("tolerations")), f"{path}.tolerations"))
+    tols = r.tolerations(_list(spec.get("tolerations")), f"{path}.tolerations")
+    if admit:
+        tols = with_default_tolerations(tols)
     kept = {**r.kept, **_top_kept(spec, _SPEC_HANDLED)}
     if psc:
         kept["securityContext"] = psc
@@ -2264,7 +2257,7 @@ def _workload_template(spec: Mapping[str, Any], selector: LabelSelectorSpec | No
     if annotations:
         _validate_annotations(errs, annotations, "spec.template.metadata.annotations")
     pod_spec = _dict(raw.get("spec"))
-    core = task_spec_to_core(pod_spec, name="", errs=errs, path="spec.template.spec")
+    core = task_spec_to_core(pod_spec, name="", errs=errs, path="spec.template.spec", admit=False)
     policy = _str(pod_spec.get("restartPolicy")) or "Always"
     if policy != "Always" and policy in RESTART_POLICIES:
         errs.unsupported("spec.template.spec.restartPolicy", policy, ("Always",))
@@ -2639,7 +2632,7 @@ def _job_spec_to_core(spec: Mapping[str, Any], errs: _Errors, path: str, *, temp
     if annotations:
         _validate_annotations(errs, annotations, f"{path}.template.metadata.annotations")
     pod_spec = _dict(raw.get("spec"))
-    core = task_spec_to_core(pod_spec, name="", errs=errs, path=f"{path}.template.spec")
+    core = task_spec_to_core(pod_spec, name="", errs=errs, path=f"{path}.template.spec", admit=False)
     policy = _str(pod_spec.get("restartPolicy")) or "Always"
     if policy not in JOB_RESTART_POLICIES and policy in RESTART_POLICIES:
         errs.unsupported(f"{path}.template.spec.restartPolicy", policy, JOB_RESTART_POLICIES)

@@ -21,7 +21,8 @@ the store's cache and is idempotent:
   ``controller-revision-hash`` (``workloads.template_hash`` of the template) and
   ``pod-template-generation`` (the DaemonSet's ``deprecated.daemonset.template.generation``), the
   default tolerations added (replacing a template's toleration of the same key, operator, value and
-  effect, so the API server's 300 s ones on ``not-ready``/``unreachable`` become "for ever"), and the
+  effect; the Pod then already tolerates ``not-ready``/``unreachable`` "for ever", and the
+  DefaultTolerationSeconds admission adds no 300 s ones), and the
   required node affinity replaced by ``metadata.name In [<node>]`` (Kubernetes since 1.12): the one
   scheduler places the Pod, on exactly that node, checking it as for any Pod; cordon does not stop
   it (the default ``unschedulable`` toleration);

@@ -34,6 +34,7 @@ from shoal.api.types import DaemonSet, Deployment, Job, Node, ReplicaSet, Replic
 from shoal.manager.kube import daemonsets as ds_
 from shoal.manager.kube import jobs as jobs_
 from shoal.manager.kube import workloads as wl
+from shoal.manager.kube.objects import admit_tolerations
 from shoal.manager.kube.replicasets import new_pod
 from shoal.manager.scheduler.poddryrun import NewPod, plan_pods
 from shoal.store.objects import ObjectStore
@@ -51,6 +52,7 @@ def pods_of(obj: Any, index: int = 0, nodes: Iterable[Node] = ()) -> list[NewPod
         t = clone(obj)
         t.ID = new_id()
         normalize_owners(t)
+        admit_tolerations(t)
         pod = t.Spec.Pod
         if pod is not None and pod.NodeName:
             node = next((n for n in nodes if nodelabels.node_name(n) == pod.NodeName), None)
@@ -78,6 +80,7 @@ def _daemon_pods(d: DaemonSet, index: int, nodes: Iterable[Node]) -> list[NewPod
         t = ds_.new_pod(d, name, hash_)
         t.ID = new_id()
         normalize_owners(t)
+        admit_tolerations(t)
         out.append(NewPod(t, index, i + 1, len(names)))
     return out
 
@@ -92,6 +95,7 @@ def _job_pods(job: Job, index: int) -> list[NewPod]:
         t = jobs_.new_pod(job, i if indexed else None)
         t.ID = new_id()
         normalize_owners(t)
+        admit_tolerations(t)
         out.append(NewPod(t, index, i + 1, count))
     return out
 
@@ -116,6 +120,7 @@ def _replicas(rs: ReplicaSet, index: int) -> list[NewPod]:
         t = new_pod(rs)
         t.ID = new_id()
         normalize_owners(t)  # as the create does: the Pod counts as its ReplicaSet's in the spread
+        admit_tolerations(t)
         out.append(NewPod(t, index, i + 1, rs.Spec.Replicas))
     return out
 

@@ -61,6 +61,7 @@ from shoal.api.kube import ACTIVE, ExecSession, Namespace, WatchEvent
 from shoal.api.meta import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, normalize_owners
 from shoal.api.pod import PodContainer, SecretVolume, Volume, VolumeMount
 from shoal.api.states import TaskState
+from shoal.api.taints import with_default_tolerations
 from shoal.api.types import (
     DAEMONSET_TEMPLATE_GENERATION,
     KIND_OF,
@@ -69,6 +70,7 @@ from shoal.api.types import (
     DaemonSet,
     KubeService,
     Node,
+    Placement,
     Task,
     clone,
     containers_of,
@@ -114,6 +116,14 @@ class PodAccess(Protocol):
                    stdin: bool = False) -> ExecSession: ...
 
     async def dial(self, task_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...
+
+
+def admit_tolerations(t: Task) -> None:
+    """The DefaultTolerationSeconds admission plugin, for every Pod made (a controller's too): tolerate
+    a node not ready or unreachable for 300 s, unless the Pod already tolerates that."""
+    placement = t.Spec.Placement or Placement()
+    t.Spec = msgspec.structs.replace(t.Spec, Placement=msgspec.structs.replace(
+        placement, Tolerations=with_default_tolerations(placement.Tolerations)))
 
 
 def is_kube(kind: str, obj: Any) -> bool:
@@ -300,6 +310,7 @@ class KubeObjects:
         stamp_template_generation(obj, None)
         if isinstance(obj, Task):
             self._service_account(obj)
+            admit_tolerations(obj)
             obj.Status.State = TaskState.NEW
             obj.Status.Timestamp = now_ts()
             obj.DesiredState = TaskState.RUNNING

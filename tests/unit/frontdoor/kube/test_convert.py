@@ -1048,3 +1048,18 @@ def test_what_kubectl_writes_converts(args: list[str], tmp_path: Path) -> None:
     assert wire["metadata"]["name"] == obj["metadata"]["name"]
     for key in ("data", "type"):
         assert wire.get(key) == obj.get(key)
+
+
+def test_a_template_gets_no_default_tolerations_a_pod_does() -> None:
+    # The DefaultTolerationSeconds admission plugin acts on Pods only: a Deployment's template keeps
+    # what was written (its Pods get the two when their controller makes them, KubeObjects).
+    spec = {"containers": [{"name": "web", "image": "nginx"}]}
+    d = C.to_core("deployments", {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                                  "spec": {"selector": {"matchLabels": {"app": "web"}},
+                                           "template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}}},
+                  namespace="default")
+    assert "tolerations" not in C.to_wire("deployments", d)["spec"]["template"]["spec"]
+    pod = C.to_core("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec},
+                    namespace="default")
+    assert [(t["key"], t["tolerationSeconds"]) for t in C.to_wire("pods", pod)["spec"]["tolerations"]] == [
+        ("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)]
