@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar python3-pip etcd-server \
+for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar tzdata python3-pip etcd-server \
            docker-registry skopeo apache2-utils docker.io docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -308,6 +308,7 @@ def rolling_update(ds: DaemonSet, by_node: dict[str, list[Task]], wanted: list[s
 
 class DaemonSetController(wl.PodOwnerController):
     name = "daemonsets"
+    owner_type, owner_kind = DaemonSet, KIND
     workers = 2
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
@@ -315,15 +316,6 @@ class DaemonSetController(wl.PodOwnerController):
         self.failures: dict[tuple[str, str], tuple[int, float]] = {}  # (ds, node) -> (count, last failure)
 
     # ------------------------------------------------------------ what flows in
-
-    def seed(self) -> None:
-        self._unsubscribe = self.store.subscribe(self.on_change)
-        self.seed_orphans()
-        self._all()
-
-    def _all(self) -> None:
-        for ds in self.store.list(DaemonSet):
-            self.queue.add(ds.ID)
 
     @staticmethod
     def _node_changed(old: Node | None, new: Node | None) -> bool:
@@ -343,21 +335,9 @@ class DaemonSetController(wl.PodOwnerController):
                     self.queue.add(ctl.ID)
         elif ch.kind == "nodes":
             if self._node_changed(ch.old, ch.new):
-                self._all()
+                self.queue_all()
         elif ch.kind == "tasks":
-            if (ch.new or ch.old).Namespace:
-                self.track(ch.old, ch.new)
-            for t in (ch.old, ch.new):
-                if t is None or not t.Namespace:
-                    continue
-                ctl = wl.controller_of(t)
-                if ctl is not None:
-                    if ctl.Kind == KIND:
-                        self.queue.add(ctl.ID)
-                elif t is ch.new and not t.DeletionTimestamp:
-                    for ds in self.kube.list("daemonsets", t.Namespace):
-                        if wl.selector_of(ds.Spec.Selector).matches(t.Labels or {}):
-                            self.queue.add(ds.ID)
+            self.pod_changed(ch)
 
     # ------------------------------------------------------------ the sync
 

@@ -249,32 +249,14 @@ def new_pod(job: Job, index: int | None = None) -> Task:
 
 class JobController(wl.PodOwnerController):
     name = "jobs"
+    owner_type, owner_kind = Job, KIND
     workers = 2
-
-    def seed(self) -> None:
-        self._unsubscribe = self.store.subscribe(self.on_change)
-        self.seed_orphans()
-        for job in self.store.list(Job):
-            self.queue.add(job.ID)
 
     def on_change(self, ch: Change) -> None:
         if ch.kind == "jobs":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
-            if (ch.new or ch.old).Namespace:
-                self.track(ch.old, ch.new)
-            for t in (ch.old, ch.new):
-                if t is None or not t.Namespace:
-                    continue
-                ctl = wl.controller_of(t)
-                if ctl is not None:
-                    if ctl.Kind == KIND:
-                        self.queue.add(ctl.ID)
-                elif t is ch.new and not t.DeletionTimestamp:
-                    for job in self.kube.list("jobs", t.Namespace):
-                        if job.Spec.Selector.MatchLabels or job.Spec.Selector.MatchExpressions:
-                            if wl.selector_of(job.Spec.Selector).matches(t.Labels or {}):
-                                self.queue.add(job.ID)
+            self.pod_changed(ch)
 
     # ------------------------------------------------------------ the sync
 

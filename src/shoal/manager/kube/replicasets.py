@@ -149,6 +149,7 @@ class InFlight:
 
 class ReplicaSetController(wl.PodOwnerController):
     name = "replicasets"
+    owner_type, owner_kind = ReplicaSet, KIND
     workers = 2
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
@@ -157,31 +158,13 @@ class ReplicaSetController(wl.PodOwnerController):
 
     # ------------------------------------------------------------ what flows in
 
-    def seed(self) -> None:
-        self._unsubscribe = self.store.subscribe(self.on_change)
-        self.seed_orphans()
-        for rs in self.store.list(ReplicaSet):
-            self.queue.add(rs.ID)
-
     def on_change(self, ch: Change) -> None:
         if ch.kind == "replicasets":
             self.queue.add((ch.new or ch.old).ID)
         elif ch.kind == "tasks":
-            if (ch.new or ch.old).Namespace:
-                self.track(ch.old, ch.new)
-                if self.inflight.pods:
-                    self.inflight.seen(ch.old, ch.new)
-            for t in (ch.old, ch.new):
-                if t is None or not t.Namespace:
-                    continue
-                ctl = wl.controller_of(t)
-                if ctl is not None:
-                    if ctl.Kind == KIND:
-                        self.queue.add(ctl.ID)
-                elif t is ch.new and not t.DeletionTimestamp:
-                    for rs in self.kube.list("replicasets", t.Namespace):
-                        if wl.selector_of(rs.Spec.Selector).matches(t.Labels or {}):
-                            self.queue.add(rs.ID)
+            if (ch.new or ch.old).Namespace and self.inflight.pods:
+                self.inflight.seen(ch.old, ch.new)
+            self.pod_changed(ch)
 
     # ------------------------------------------------------------ the sync
 

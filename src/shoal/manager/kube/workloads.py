@@ -33,11 +33,11 @@ from shoal.api.ids import new_id
 from shoal.api.kube import Event, EventSource, InvolvedObject
 from shoal.api.meta import ObjectRef, OwnerReference, owner_references
 from shoal.api.states import TaskState
-from shoal.api.types import LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, clone, parse_ts
+from shoal.api.types import KIND_OF, LabelSelectorSpec, PodTemplate, Task, WorkloadCondition, clone, parse_ts
 from shoal.manager.kube.events import timestamp
 from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.workqueue import Batch, Controller
-from shoal.store.objects import ObjectStore
+from shoal.store.objects import Change, ObjectStore
 
 POD_TEMPLATE_HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -86,17 +86,51 @@ class PodOwnerController(WorkloadController):
     the Pods of each namespace without a controller (``orphans``, kept from the store's changes by
     ``track``), and ``claim``, Kubernetes' ``ControllerRefManager.ClaimPods``: an object's Pods are its
     own (the store's index by owner) that its selector still matches, the ones it no longer matches are
-    released, and orphans it matches are adopted while it may adopt; never a walk over every Pod."""
+    released, and orphans it matches are adopted while it may adopt; never a walk over every Pod.
+
+    ``seed`` subscribes to the store's changes, builds ``orphans`` and queues every owner;
+    ``pod_changed`` handles a Pod's change: it keeps ``orphans`` and queues the Pod's controller, or
+    for a new orphan every owner of its namespace whose (non-empty) selector matches it."""
+
+    owner_type: type  # the owners' core type (ReplicaSet, DaemonSet, Job)
+    owner_kind = ""  # their kind in a controller reference ("ReplicaSet")
 
     def __init__(self, store: ObjectStore, kube: KubeObjects, clock: Callable[[], float] = time.time) -> None:
         super().__init__(store, kube, clock)
         self.orphans: dict[str, set[str]] = {}  # namespace -> IDs of its Pods without a controller
 
-    def seed_orphans(self) -> None:
+    def seed(self) -> None:
+        self._unsubscribe = self.store.subscribe(self.on_change)
         self.orphans = {}
         for t in self.store.list(Task):
             if t.Namespace:
                 self.track(None, t)
+        self.queue_all()
+
+    def on_change(self, ch: Change) -> None:
+        raise NotImplementedError
+
+    def queue_all(self) -> None:
+        owners: list[Any] = self.store.list(self.owner_type)
+        for owner in owners:
+            self.queue.add(owner.ID)
+
+    def pod_changed(self, ch: Change) -> None:
+        if (ch.new or ch.old).Namespace:
+            self.track(ch.old, ch.new)
+        for t in (ch.old, ch.new):
+            if t is None or not t.Namespace:
+                continue
+            ctl = controller_of(t)
+            if ctl is not None:
+                if ctl.Kind == self.owner_kind:
+                    self.queue.add(ctl.ID)
+            elif t is ch.new and not t.DeletionTimestamp:
+                owners: list[Any] = self.kube.list(KIND_OF[self.owner_type], t.Namespace)
+                for owner in owners:
+                    sel = owner.Spec.Selector
+                    if (sel.MatchLabels or sel.MatchExpressions) and selector_of(sel).matches(t.Labels or {}):
+                        self.queue.add(owner.ID)
 
     def track(self, old: Task | None, new: Task | None) -> None:
         """Keep ``orphans``: the Pods of each namespace with no controller, not being deleted."""
