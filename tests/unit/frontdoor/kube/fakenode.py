@@ -4,8 +4,8 @@ and garbage collector over an in-memory store, a node update that writes the sto
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from shoal.frontdoor.kube.app import make_app
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.objects import KubeObjects
+from shoal.manager.workqueue import Controller
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import ObjectStore
 from tests.unit.helpers import make_node, memory_store
@@ -176,3 +177,23 @@ async def serving(bookmark_interval: float = 60.0, controller: bool = True) -> A
             await ns_controller.stop()
         kube.close()
         changes.close()
+
+
+@asynccontextmanager
+async def serving_with(controllers: Callable[[ObjectStore, KubeObjects], list[Controller]],
+                       kubelet: Callable[[Env], Awaitable[None]]) -> AsyncIterator[Env]:
+    """``serving`` with the controllers ``controllers`` makes running and ``kubelet`` (a fake one: a loop
+    that moves the Pods along) running beside them; all stopped at the end, the kubelet first."""
+    async with serving() as env:
+        running = controllers(env.store, env.kube)
+        for c in running:
+            c.start()
+        loop = asyncio.create_task(kubelet(env))
+        try:
+            yield env
+        finally:
+            loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop
+            for c in reversed(running):
+                await c.stop()

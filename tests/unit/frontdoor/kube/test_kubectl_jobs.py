@@ -19,7 +19,7 @@ from shoal.api.types import ContainerStatus, clone, now_ts
 from shoal.manager.kube.cronjobs import CronJobController
 from shoal.manager.kube.jobs import JobController
 from tests.unit.frontdoor.kube.apiserver import KUBECTL
-from tests.unit.frontdoor.kube.fakenode import Env, serving
+from tests.unit.frontdoor.kube.fakenode import Env, serving_with
 from tests.unit.frontdoor.kube.test_kubectl_fake import BINARIES, Kubectl
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -67,21 +67,9 @@ async def fake_kubelet(env: Env) -> None:
         await asyncio.sleep(0.05)
 
 
-@contextlib.asynccontextmanager
-async def serving_jobs() -> AsyncIterator[Env]:
-    async with serving() as env:
-        jc, cc = JobController(env.store, env.kube), CronJobController(env.store, env.kube)
-        jc.start()
-        cc.start()
-        kubelet = asyncio.create_task(fake_kubelet(env))
-        try:
-            yield env
-        finally:
-            kubelet.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await kubelet
-            await cc.stop()
-            await jc.stop()
+def serving_jobs() -> contextlib.AbstractAsyncContextManager[Env]:
+    return serving_with(lambda store, kube: [JobController(store, kube), CronJobController(store, kube)],
+                        fake_kubelet)
 
 
 @pytest.fixture(params=BINARIES)

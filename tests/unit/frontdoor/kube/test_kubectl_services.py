@@ -20,7 +20,7 @@ from shoal.manager.kube.endpoints import EndpointsController
 from shoal.manager.kube.endpointslices import EndpointSliceController
 from shoal.manager.kube.replicasets import ReplicaSetController
 from tests.unit.frontdoor.kube.apiserver import KUBECTL
-from tests.unit.frontdoor.kube.fakenode import Env, serving
+from tests.unit.frontdoor.kube.fakenode import Env, serving_with
 from tests.unit.frontdoor.kube.test_kubectl_fake import BINARIES, Kubectl
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -47,22 +47,10 @@ async def fake_kubelet(env: Env) -> None:
         await asyncio.sleep(0.02)
 
 
-@contextlib.asynccontextmanager
-async def serving_services() -> AsyncIterator[Env]:
-    async with serving() as env:
-        controllers = [ReplicaSetController(env.store, env.kube), DeploymentController(env.store, env.kube),
-                       EndpointsController(env.store, env.kube), EndpointSliceController(env.store, env.kube)]
-        for c in controllers:
-            c.start()
-        kubelet = asyncio.create_task(fake_kubelet(env))
-        try:
-            yield env
-        finally:
-            kubelet.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await kubelet
-            for c in reversed(controllers):
-                await c.stop()
+def serving_services() -> contextlib.AbstractAsyncContextManager[Env]:
+    return serving_with(lambda store, kube: [
+        ReplicaSetController(store, kube), DeploymentController(store, kube), EndpointsController(store, kube),
+        EndpointSliceController(store, kube)], fake_kubelet)
 
 
 @pytest.fixture(params=BINARIES)

@@ -19,7 +19,7 @@ from shoal.manager.kube.deployments import DeploymentController
 from shoal.manager.kube.replicasets import ReplicaSetController
 from shoal.manager.kube.workloads import POD_TEMPLATE_HASH, SAFE_CHARS
 from tests.unit.frontdoor.kube.apiserver import KUBECTL
-from tests.unit.frontdoor.kube.fakenode import Env, serving
+from tests.unit.frontdoor.kube.fakenode import Env, serving_with
 from tests.unit.frontdoor.kube.test_kubectl_fake import BINARIES, Kubectl
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -42,22 +42,10 @@ async def fake_kubelet(env: Env) -> None:
         await asyncio.sleep(0.02)
 
 
-@contextlib.asynccontextmanager
-async def serving_workloads() -> AsyncIterator[Env]:
+def serving_workloads() -> contextlib.AbstractAsyncContextManager[Env]:
     """The door over an in-memory store with the ReplicaSet and Deployment controllers and the fake kubelet."""
-    async with serving() as env:
-        rsc, dc = ReplicaSetController(env.store, env.kube), DeploymentController(env.store, env.kube)
-        rsc.start()
-        dc.start()
-        kubelet = asyncio.create_task(fake_kubelet(env))
-        try:
-            yield env
-        finally:
-            kubelet.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await kubelet
-            await dc.stop()
-            await rsc.stop()
+    return serving_with(lambda store, kube: [ReplicaSetController(store, kube), DeploymentController(store, kube)],
+                        fake_kubelet)
 
 
 @pytest.fixture(params=BINARIES)
