@@ -173,14 +173,14 @@ class Kube:
             raise RuntimeError(f"GET {path}: {status} {data[:300]!r}")
         return dt
 
-    async def watch_pods(self, selector: str, done: Callable[[dict[str, str]], bool],
-                         watching: threading.Event) -> float:
-        """List the Pods of ``selector``, then watch them from that list's resourceVersion (``watching``
-        is set once the watch is open) until ``done(phase by name)``; returns that moment
-        (``time.monotonic``)."""
+    async def follow_pods(self, selector: str, seen: Callable[[dict[str, dict[str, Any]], str], bool],
+                          watching: threading.Event) -> None:
+        """List the Pods of ``selector`` (in ``default``), then watch them from that list's
+        resourceVersion (``watching`` is set once the watch is open), calling ``seen(Pods by name,
+        note)`` after the list and after each event, until it returns True."""
         base = f"/api/v1/namespaces/default/pods?labelSelector={selector}"
         listed = await self.json("GET", base)
-        phases = {p["metadata"]["name"]: (p.get("status") or {}).get("phase", "") for p in listed["items"]}
+        pods = {p["metadata"]["name"]: p for p in listed["items"]}
         rv = listed["metadata"]["resourceVersion"]
         while True:
             async with self.session.get(f"{self.server}{base}&watch=1&resourceVersion={rv}",
@@ -188,8 +188,8 @@ class Kube:
                 if r.status != 200:
                     raise RuntimeError(f"watch: {r.status} {(await r.read())[:300]!r}")
                 watching.set()
-                if done(phases):
-                    return time.monotonic()
+                if seen(pods, ""):
+                    return
                 while line := await r.content.readline():
                     ev = json.loads(line)
                     obj = ev["object"]
@@ -200,12 +200,19 @@ class Kube:
                         continue
                     name = obj["metadata"]["name"]
                     if ev["type"] == "DELETED":
-                        phases.pop(name, None)
+                        pods.pop(name, None)
                     else:
-                        phases[name] = (obj.get("status") or {}).get("phase", "")
-                    if done(phases):
-                        return time.monotonic()
+                        pods[name] = obj
+                    if seen(pods, f"{ev['type']} {name}"):
+                        return
             # the server ended the watch (its timeout): open it again from the last revision seen
+
+    async def watch_pods(self, selector: str, done: Callable[[dict[str, str]], bool],
+                         watching: threading.Event) -> float:
+        """``follow_pods`` until ``done(phase by name)``; returns that moment (``time.monotonic``)."""
+        await self.follow_pods(selector, lambda pods, _: done(
+            {n: (p.get("status") or {}).get("phase", "") for n, p in pods.items()}), watching)
+        return time.monotonic()
 
     def close(self) -> None:
         if self._session is not None:

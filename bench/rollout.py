@@ -175,13 +175,13 @@ async def watch_pods(api: Kube, image: str, t0: list[float], samples: Samples, w
     """Follow the Deployment's Pods (list, then watch from its revision) into ``samples`` (times after
     ``t0[0]``, set by the caller when the clock starts); ``converged`` gets the time when ``replicas``
     Pods of ``image`` are ready and no other Pod is left. Runs until cancelled."""
-    base = "/api/v1/namespaces/default/pods?labelSelector=app%3Dweb"
-    pods: dict[str, tuple[bool, bool, str]] = {}  # name -> (ready, terminating, image)
-
-    def state(p: dict[str, Any]) -> tuple[bool, bool, str]:
+    def state(p: dict[str, Any]) -> tuple[bool, bool, str]:  # (ready, terminating, image)
         return is_ready(p), bool(p["metadata"].get("deletionTimestamp")), p["spec"]["containers"][0]["image"]
 
-    def look(note: str = "") -> None:
+    def look(objs: dict[str, dict[str, Any]], note: str) -> bool:
+        pods = {name: state(p) for name, p in objs.items()}
+        if note:
+            note = f"{note} {pods.get(note.split()[-1])}"
         now = time.monotonic() - t0[0] if t0[0] else -1.0
         ready = sum(1 for r, term, _ in pods.values() if r and not term)
         up = sum(1 for _, term, _ in pods.values() if not term)
@@ -189,32 +189,9 @@ async def watch_pods(api: Kube, image: str, t0: list[float], samples: Samples, w
         if (t0[0] and not converged.done() and len(pods) == replicas
                 and all(r and not term and img == image for r, term, img in pods.values())):
             converged.set_result(now)
+        return False  # until cancelled
 
-    listed = await api.json("GET", base)
-    pods.update({p["metadata"]["name"]: state(p) for p in listed["items"]})
-    rv = listed["metadata"]["resourceVersion"]
-    while True:
-        async with api.session.get(f"{api.server}{base}&watch=1&resourceVersion={rv}",
-                                   headers={"Accept": "application/json"}) as r:
-            if r.status != 200:
-                raise RuntimeError(f"watch: {r.status} {(await r.read())[:300]!r}")
-            watching.set()
-            look()
-            while line := await r.content.readline():
-                ev = json.loads(line)
-                obj = ev["object"]
-                if ev["type"] == "ERROR":
-                    raise RuntimeError(f"watch: {obj}")
-                rv = obj["metadata"].get("resourceVersion", rv)
-                if ev["type"] == "BOOKMARK":
-                    continue
-                name = obj["metadata"]["name"]
-                if ev["type"] == "DELETED":
-                    pods.pop(name, None)
-                else:
-                    pods[name] = state(obj)
-                look(f"{ev['type']} {name} {pods.get(name)}")
-        # the server ended the watch (its timeout): open it again from the last revision seen
+    await api.follow_pods("app%3Dweb", look, watching)
 
 
 def pods_left(k: Node) -> int:
