@@ -50,6 +50,7 @@ from shoal.api.errors import (
 )
 from shoal.api.events import EventLog
 from shoal.api.ids import new_id
+from shoal.api.kubenet import KubeNetSettings
 from shoal.api.nodeinfo import LocalTask, Membership, NodeSummary, RemoteManager, SwarmSummary
 from shoal.api.types import (
     Cluster,
@@ -125,6 +126,13 @@ class DaemonConfig:
     # this daemon inits ("": 172.16.0.0/16 and 30000-32767; docs/design/services.md).
     service_cluster_ip_range: str = ""
     service_node_port_range: str = ""
+    # --cluster-cidr, --node-cidr-mask-size, --cluster-domain, --cluster-dns, --service-lb-pool: the rest of the
+    # Kubernetes network of a cluster this daemon inits (manager/kube/netsettings.py; "" or 0: the defaults).
+    cluster_cidr: str = field(default_factory=lambda: os.environ.get("SHOAL_CLUSTER_CIDR", ""))
+    node_cidr_mask_size: int = 0
+    cluster_domain: str = ""
+    cluster_dns: str = ""
+    service_lb_pool: str = field(default_factory=lambda: os.environ.get("SHOAL_SERVICE_LB_POOL", ""))
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -904,7 +912,13 @@ class Daemon:
             cluster = await self.manager.init(self.node_id, addr, spec, default_addr_pool, subnet_size,
                                               data_path_port, self.describe(), unlock_key,
                                               service_cidr=self.config.service_cluster_ip_range,
-                                              node_port_range=self.config.service_node_port_range)
+                                              node_port_range=self.config.service_node_port_range,
+                                              kube_net=KubeNetSettings(
+                                                  ClusterCIDR=self.config.cluster_cidr,
+                                                  NodeCIDRMaskSize=self.config.node_cidr_mask_size,
+                                                  ClusterDomain=self.config.cluster_domain,
+                                                  ClusterDNS=self.config.cluster_dns,
+                                                  ServiceLBPool=self.config.service_lb_pool))
             keys.save_dek(self.keys_path, dek, unlock_key)
             key_pem, csr_pem = pki.new_node_key()
             cert_pem = ca.issue_node_cert(cluster.TLSInfo.TrustRoot, cluster.RootCAKey, csr_pem, self.node_id,

@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 
 from shoal.api.endpoints import NetworkEndpoints
+from shoal.api.kubenet import KubeNetView
 from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 
 LEADER_HEADER = "X-Shoal-Leader"
@@ -75,6 +76,9 @@ class Assignments(_Message, tag="assignments"):
     # When the node has tasks on encrypted networks: its own address, those networks, and the keys
     # (``manager/netkeys.py``); else empty. None: unchanged.
     encryption: dict[str, Any] | None = None
+    # The Kubernetes network (Services, their endpoints, Ingresses, the settings: ``api/kubenet.py``), sent
+    # whole to a node that runs Pods whenever it changed; None: unchanged.
+    kube: KubeNetView | None = None
     # The secrets and configs (with their bytes) the node's tasks need and it has not been sent yet,
     # and the IDs of those it was sent that no task there needs any more.
     secrets: list[Secret] = msgspec.field(default_factory=list)

@@ -189,6 +189,8 @@ class Worker:
                                                 msg.encryption or {})
                 except Exception:  # the overlay's forwarding must never stop the assignments
                     log.exception("updating the view of the networks")
+            if msg.kube is not None and self.network is not None:
+                await self.network.set_kube_view(msg.kube)  # each consumer's errors are its own
 
     def _files(self, t: Task) -> list[TaskFile]:
         """The task's secrets and configs as files, templated ones expanded with this node."""

@@ -668,6 +668,13 @@ class EncryptionKey(Base):
 # (10.0.0.0/8), so shoal's default service range is 172.16.0.0/16 (see docs/design/services.md).
 DEFAULT_SERVICE_CIDR = "172.16.0.0/16"
 DEFAULT_NODE_PORT_RANGE = "30000-32767"
+# The Kubernetes pod network's range (kube-controller-manager's --cluster-cidr), carved into a block of
+# --node-cidr-mask-size bits per node; Kubernetes' usual 10.244.0.0/16 lies inside Swarm's default pool too
+# (docs/design/kube-network.md). The cluster domain and the DNS address are the kubelet's defaults
+# (--cluster-domain, --cluster-dns: "" is the service range's tenth address, as kubeadm picks 10.96.0.10).
+DEFAULT_CLUSTER_CIDR = "100.64.0.0/16"
+DEFAULT_NODE_CIDR_MASK_SIZE = 24
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 
 class Cluster(ObjectMeta):
@@ -683,6 +690,15 @@ class Cluster(ObjectMeta):
     # --service-cluster-ip-range and --service-node-port-range); not shown by the Engine API.
     ServiceClusterIPRange: str = DEFAULT_SERVICE_CIDR
     ServiceNodePortRange: str = DEFAULT_NODE_PORT_RANGE
+    # The Kubernetes network's other settings (``api/kubenet.py`` reads them with their defaults): the pod
+    # range and each node's block size, the cluster domain, the cluster DNS address ("": the service
+    # range's tenth), and the LoadBalancer Services' external addresses ("": the nodes' own addresses;
+    # else a CIDR or a range ``A-B``). Not shown by the Engine API either.
+    ClusterCIDR: str = DEFAULT_CLUSTER_CIDR
+    NodeCIDRMaskSize: int = DEFAULT_NODE_CIDR_MASK_SIZE
+    ClusterDomain: str = DEFAULT_CLUSTER_DOMAIN
+    ClusterDNS: str = ""
+    ServiceLBPool: str = ""
     # shoal: the root CA's private key (PEM) and the unlock key (autolock), never shown by the API; the
     # store encrypts them at rest with the data key, which the unlock key seals under autolock.
     RootCAKey: str = ""

@@ -201,6 +201,18 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
                    "apart from the Swarm address pools)")
 @click.option("--service-node-port-range", "node_ports", default="",
               help="The Kubernetes NodePort range of a swarm this daemon inits (default: 30000-32767)")
+@click.option("--cluster-cidr", "cluster_cidr", default="",
+              help="The Kubernetes pod range of a swarm this daemon inits (default: $SHOAL_CLUSTER_CIDR, else "
+                   "100.64.0.0/16; apart from the Swarm address pools)")
+@click.option("--node-cidr-mask-size", "node_cidr_mask_size", type=int, default=0,
+              help="The size of each node's block of the pod range (default: 24)")
+@click.option("--cluster-domain", "cluster_domain", default="",
+              help="The Kubernetes cluster domain of a swarm this daemon inits (default: cluster.local)")
+@click.option("--cluster-dns", "cluster_dns", default="",
+              help="The cluster DNS address (default: the service range's tenth address)")
+@click.option("--service-lb-pool", "service_lb_pool", default="",
+              help="LoadBalancer Services' external addresses, a CIDR or A-B (default: $SHOAL_SERVICE_LB_POOL, "
+                   "else the nodes' own addresses)")
 @click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
 @click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
 @click.option("--tlscacert", type=click.Path(path_type=Path), default=None,
@@ -213,8 +225,9 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
 def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: str | None, docker_host: str,
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
-           kube_addr: str, service_cidr: str, node_ports: str, tls: bool, tlsverify: bool, tlscacert: Path | None,
-           tlscert: Path | None, tlskey: Path | None, debug: bool) -> None:
+           kube_addr: str, service_cidr: str, node_ports: str, cluster_cidr: str, node_cidr_mask_size: int,
+           cluster_domain: str, cluster_dns: str, service_lb_pool: str, tls: bool, tlsverify: bool,
+           tlscacert: Path | None, tlscert: Path | None, tlskey: Path | None, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
@@ -227,6 +240,9 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
         insecure_registries=list(insecure), dns=list(dns), bip=bip, kube_addr=kube_addr,
         service_cluster_ip_range=service_cidr, service_node_port_range=node_ports,
     )
+    cfg.cluster_cidr = cluster_cidr or cfg.cluster_cidr
+    cfg.service_lb_pool = service_lb_pool or cfg.service_lb_pool
+    cfg.node_cidr_mask_size, cfg.cluster_domain, cfg.cluster_dns = node_cidr_mask_size, cluster_domain, cluster_dns
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]
     certs = docker_cert_path()

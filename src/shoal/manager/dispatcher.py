@@ -198,6 +198,8 @@ class Session:
                 msg.ingress = more.ingress
             if more.encryption is not None:
                 msg.encryption = more.encryption
+            if more.kube is not None:
+                msg.kube = more.kube
             msg.merge_dependencies(more)
         return msg
 

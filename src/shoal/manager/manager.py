@@ -14,9 +14,12 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
+
 from shoal.api import timings
 from shoal.api.events import EventLog
 from shoal.api.ids import new_id
+from shoal.api.kubenet import KubeNetSettings
 from shoal.api.types import (
     DEFAULT_NODE_PORT_RANGE,
     Cluster,
@@ -42,6 +45,7 @@ from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.namespaces import NamespaceController
+from shoal.manager.kube.netsettings import cluster_settings
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
@@ -128,7 +132,8 @@ class Manager:
     async def init(self, node_id: str, addr: str, spec: ClusterSpec | None = None,
                    default_addr_pool: list[str] | None = None, subnet_size: int = 0,
                    data_path_port: int = 0, description: NodeDescription | None = None,
-                   unlock_key: str = "", service_cidr: str = "", node_port_range: str = "") -> Cluster:
+                   unlock_key: str = "", service_cidr: str = "", node_port_range: str = "",
+                   kube_net: KubeNetSettings | None = None) -> Cluster:
         pools = default_addr_pool or ["10.0.0.0/8"]
         # The Kubernetes Services' ranges (manager/kube/services.py): one asked for must be apart from the
         # address pools; the default moves aside when the pools cover it.
@@ -138,6 +143,9 @@ class Manager:
             check_ranges(service_cidr, node_port_range, pools)
         service_cidr = service_cidr or default_service_range(pools)
         node_port_range = node_port_range or DEFAULT_NODE_PORT_RANGE
+        # The pod range, the cluster domain and DNS address, the LoadBalancer pool (manager/kube/netsettings.py).
+        net = cluster_settings(msgspec.structs.replace(kube_net or KubeNetSettings(ClusterCIDR=""),
+                                                       ServiceCIDR=service_cidr), pools)
         cert, key = new_root_ca()
         subject, public_key = issuer_info(cert)
         cluster = Cluster(
@@ -152,6 +160,11 @@ class Manager:
             UnlockKey=unlock_key,
             ServiceClusterIPRange=service_cidr,
             ServiceNodePortRange=node_port_range,
+            ClusterCIDR=net.ClusterCIDR,
+            NodeCIDRMaskSize=net.NodeCIDRMaskSize,
+            ClusterDomain=net.ClusterDomain,
+            ClusterDNS=net.ClusterDNS,
+            ServiceLBPool=net.ServiceLBPool,
         )
         cluster.Spec.EncryptionConfig.AutoLockManagers = bool(unlock_key)
         node = Node(

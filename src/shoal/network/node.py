@@ -30,7 +30,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api import timings
 from shoal.api.errors import Conflict, InvalidArgument
+from shoal.api.kubenet import KubeNetView
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.api.types import NetworkAttachment, Task, first_container
 from shoal.network import bridge, egress, endpoints, localwire, seal, vip
@@ -201,6 +202,11 @@ class NodeNetwork:
         self._ports_lock = asyncio.Lock()  # the local networks' table: one load at a time
         self._local_rules: tuple[list[Published], set[str], set[str]] = ([], set(), set())  # as loaded
         self._owner = localwire.owner_of(str(Path(exec_root).resolve()))  # this daemon's bridges and ports table
+        # The Kubernetes network as the managers last described it (``api/kubenet.py``), and what is made
+        # from it on this node: each consumer (the Services' rules, the cluster DNS server, the ingress
+        # proxy) is called with every new view, in order, and must not raise.
+        self.kube_view: KubeNetView | None = None
+        self.kube_consumers: list[Callable[[KubeNetView], Awaitable[None]]] = []
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
@@ -663,6 +669,15 @@ class NodeNetwork:
         for tid, sb in list(self.sandboxes.items()):
             if sb.networks:
                 await self._sync_vips(tid)
+
+    async def set_kube_view(self, view: KubeNetView) -> None:
+        """The managers' new view of the Kubernetes network: hand it to every consumer."""
+        self.kube_view = view
+        for consume in self.kube_consumers:
+            try:
+                await consume(view)
+            except Exception:  # one consumer's failure must not keep the view from the others
+                log.exception("applying the Kubernetes network view")
 
     async def _tunnel_address(self, task: Task) -> str:
         """This node's address in the encrypted tunnel, when the task is on an encrypted network: the

@@ -160,7 +160,8 @@ def control(request: web.Request) -> Control:
 # Fields of the core's cluster object that the Engine API's Swarm shape does not have (the core's
 # cluster view leaves them empty: they hold keys).
 _NOT_IN_SWARM = ("RootCAKey", "UnlockKey", "NetworkBootstrapKeys", "EncryptionKeyLamportClock",
-                 "ServiceClusterIPRange", "ServiceNodePortRange")
+                 "ServiceClusterIPRange", "ServiceNodePortRange", "ClusterCIDR", "NodeCIDRMaskSize", "ClusterDomain",
+                 "ClusterDNS", "ServiceLBPool")
 
 
 def _cluster_dict(cluster: Any) -> dict[str, Any]:
