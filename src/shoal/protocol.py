@@ -169,6 +169,9 @@ class Register(_Message, tag="register"):
 
     description: NodeDescription
     addr: str = ""
+    # The node wires Pods' networks (a runtime with sandboxes): it is sent the Kubernetes network
+    # (``Assignments.kube``). Hollow nodes (``shoal sim``) are not.
+    kube_network: bool = False
 
 
 class Heartbeat(_Message, tag="heartbeat"):

@@ -184,10 +184,12 @@ class ManagerDialer:
 
 
 class RemoteSession:
-    def __init__(self, registrar: RemoteRegistrar, description: NodeDescription, addr: str) -> None:
+    def __init__(self, registrar: RemoteRegistrar, description: NodeDescription, addr: str,
+                 kube_network: bool = False) -> None:
         self.registrar = registrar
         self.description = description
         self.addr = addr
+        self.kube_network = kube_network
         self.queue: asyncio.Queue[Assignments | None] = asyncio.Queue()
         self.periods: asyncio.Queue[float] = asyncio.Queue()
         self.ws: aiohttp.ClientWebSocketResponse | None = None
@@ -219,7 +221,8 @@ class RemoteSession:
                 assert self._http is not None
                 async with self._http.ws_connect(_url(addr, "/session"), ssl=self.registrar.ssl, heartbeat=30) as ws:
                     self.ws = ws
-                    await ws.send_bytes(encode(Register(description=self.description, addr=self.addr)))
+                    await ws.send_bytes(encode(Register(description=self.description, addr=self.addr,
+                                                             kube_network=self.kube_network)))
                     self.connected.set()
                     opened = time.monotonic()
                     if dialer.failing(addr):
@@ -370,8 +373,8 @@ class RemoteRegistrar:
                 self.on_managers(self.managers)
 
     async def register(self, node_id: str, description: NodeDescription, addr: str,
-                       role: str = "worker") -> RemoteSession:
-        self.session = RemoteSession(self, description, addr)
+                       role: str = "worker", kube_network: bool = False) -> RemoteSession:
+        self.session = RemoteSession(self, description, addr, kube_network)
         await self.session.start()
         self._renewer = asyncio.ensure_future(self._renew_loop())
         return self.session

@@ -57,7 +57,7 @@ class AgentSession(Protocol):
 
 class Registrar(Protocol):
     async def register(self, node_id: str, description: NodeDescription, addr: str,
-                       role: str = "worker") -> AgentSession: ...
+                       role: str = "worker", kube_network: bool = False) -> AgentSession: ...
 
 
 def mem_total() -> int:
@@ -137,7 +137,8 @@ class Worker:
 
     async def _bind(self) -> None:
         """Register through the registrar, then follow the assignments and heartbeat."""
-        self.session = await self.registrar.register(self.node_id, self.description, self.addr, self.role)
+        self.session = await self.registrar.register(self.node_id, self.description, self.addr, self.role,
+                                                     kube_network=self.network is not None)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._follow()), loop.create_task(self._heartbeats())]
 

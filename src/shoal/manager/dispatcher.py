@@ -151,6 +151,7 @@ class Session:
             asyncio.Queue()
         self.log_streams: dict[str, asyncio.Queue[LogLine | None]] = {}
         self.remote = False  # True when the agent is on another machine (the outbox is served)
+        self.kube_network = False  # the node wires Pods' networks: it is sent ``Assignments.kube``
         self.deps_sent: set[str] = set()  # the secrets and configs this session holds
         # The open exec and dial streams into the node's Pods (``kube/podstreams.py``): where each
         # one's messages from the node go (None: the session closed).
@@ -307,7 +308,7 @@ class Dispatcher:
     # ------------------------------------------------------------ sessions
 
     async def register(self, node_id: str, description: NodeDescription, addr: str,
-                       role: str = "worker") -> Session:
+                       role: str = "worker", kube_network: bool = False) -> Session:
         def ready(n: Node) -> bool:
             n.Description = description
             n.Status = NodeStatus(State="ready", Addr=addr)
@@ -324,6 +325,7 @@ class Dispatcher:
         if old is not None:
             old.close()
         session = Session(self, node_id)
+        session.kube_network = kube_network
         self.sessions[node_id] = session
         session.push(self._with_dependencies(session, Assignments(
             tasks=[t for t in self.store.tasks_of_node(node_id) if assigned_to_agent(t)], full=True

@@ -252,7 +252,8 @@ async def session(request: web.Request) -> web.StreamResponse:
             if isinstance(data, Register):
                 if m.dispatcher is None:
                     break
-                sess = await m.dispatcher.register(node_id, data.description, data.addr, role)
+                sess = await m.dispatcher.register(node_id, data.description, data.addr, role,
+                                                   kube_network=data.kube_network)
                 sess.remote = True
                 pump = asyncio.ensure_future(_pump(sess, ws))
                 continue
