@@ -46,6 +46,7 @@ from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
+from shoal.manager.kube.nodeipam import NodeIPAM
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
@@ -114,6 +115,9 @@ class Manager:
         self.cronjobs = CronJobController(store, self.kube)
         self.loops += [self.jobs, self.cronjobs]
         self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
+        # Each node's block of the pod range (spec.podCIDRs), as kube-controller-manager's node IPAM.
+        self.nodeipam = NodeIPAM(store, record=self.events.record_node)
+        self.loops.append(self.nodeipam)
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

@@ -27,6 +27,8 @@ caller's help:
 ``/shoal/index/nodeport/<port>``       a Kubernetes Service's NodePorts (and health check NodePort),
                                        one key a number whatever its protocols, as Kubernetes'
                                        allocator keeps them
+``/shoal/index/ip/<POD_RANGE>/<addr>``  a node's block of the Kubernetes pod range (``Node.PodCIDRs``),
+                                       by its first address (every block has the same size)
 =====================================  ============================================================
 
 Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
@@ -52,6 +54,7 @@ NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "
 _META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
                "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices")
 SERVICE_RANGE = "kube-service-range"  # the "network" of the Kubernetes Services' ClusterIPs' keys
+POD_RANGE = "kube-pod-range"  # the "network" of the nodes' pod blocks' keys
 
 
 def name_key(kind: str, name: str) -> str:
@@ -129,6 +132,7 @@ def keys_of(kind: str, obj: Any) -> list[str]:
         keys.extend(subnet_key(c.Subnet) for c in obj.IPAMOptions.Configs or [] if c.Subnet)
     elif kind == "nodes":
         keys.extend(ip_key(a.Network.ID, addr) for a in obj.Attachments or [] for addr in a.Addresses)
+        keys.extend(ip_key(POD_RANGE, block) for block in obj.PodCIDRs or [])
     elif kind == "kubeservices":
         keys.extend(kube_service_keys(obj))
     return keys
