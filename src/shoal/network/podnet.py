@@ -9,10 +9,11 @@ VXLAN backend, routed: L3, no flooding, no MAC learning):
   is a port of it, the Pod's address is the lowest free one of the block (kept here, in memory: Pods
   do not outlive their daemon) and its default route goes through the bridge's address. MTU 1450
   (VXLAN's 50 bytes less than Ethernet's), as on the overlays;
-* the VXLAN device ``shpv`` (VNI 4096: the Swarm overlays number from 4097; UDP 4789 like them, the
-  kernel shares the port between VNIs), with the block's network address as a /32 (``100.64.1.0``: the
-  node's own source address towards other nodes' Pods, which they route back here) and a MAC derived
-  from the block (``0e:5a:`` and the block's four bytes), so no MAC is ever exchanged;
+* once there is another node, the VXLAN device ``shpv`` (VNI 4096: the Swarm overlays number from
+  4097; UDP 4789 like them, the kernel shares the port between VNIs), with the block's network address
+  as a /32 (``100.64.1.0``: the node's own source address towards other nodes' Pods, which they route
+  back here) and a MAC derived from the block (``0e:5a:`` and the block's four bytes), so no MAC is
+  ever exchanged;
 * for each other node: a route ``<its block> via <its block's .0> dev shpv onlink``, a permanent
   neighbour ``<its block's .0> lladdr <its MAC>`` and a forwarding entry ``<its MAC> dst <its
   address>``. A Pod's packet to another node's Pod goes from the bridge to the route, is framed for
@@ -21,9 +22,10 @@ VXLAN backend, routed: L3, no flooding, no MAC learning):
 
 ``plan`` computes the routes, neighbours and forwarding entries for a peer set (a pure function);
 ``sync`` makes the node match a ``PodNetwork``, idempotently; ``teardown`` removes both devices (the
-routes, neighbours and entries go with ``shpv``). Netlink through pyroute2 from a thread (never the
-event loop); a Pod's veth in raw rtnetlink from a fresh thread (``rtnl.new_on_bridge``), as the
-default bridge's.
+routes, neighbours and entries go with ``shpv``), unless Pods are still on the bridge (another
+daemon's: single-node test daemons share their host's namespace, as they share the default bridge).
+Netlink through pyroute2 from a thread (never the event loop); a Pod's veth in raw rtnetlink from a
+fresh thread (``rtnl.new_on_bridge``), as the default bridge's.
 """
 
 from __future__ import annotations
@@ -172,6 +174,8 @@ def sync(podnet: PodNetwork) -> None:
     want = plan(podnet)
     with IPRoute() as ipr:
         ensure_bridge(ipr, podnet.Block)
+        if not want.routes and _lookup(ipr, VXLAN) is None:
+            return  # a node alone needs no VXLAN (nor takes the VNI from another daemon of this namespace)
         idx = ensure_vxlan(ipr, podnet.Block)
         # Forwarding entries first, then neighbours, then routes: a route is used only once it leads somewhere.
         have_fdb = {e.get_attr("NDA_LLADDR"): e.get_attr("NDA_DST") for e in ipr.fdb("dump", ifindex=idx)
@@ -204,13 +208,18 @@ def sync(podnet: PodNetwork) -> None:
 
 
 def teardown() -> None:
-    """Remove the pod bridge and the VXLAN device (with their routes and entries), if present."""
+    """Remove the pod bridge and the VXLAN device (with their routes and entries), if present, unless
+    Pods are still on the bridge: another daemon's, when daemons share a namespace (single-node test
+    daemons on one host do, as they share the default bridge), whose Pods keep it."""
     with IPRoute() as ipr:
-        for name in (VXLAN, BRIDGE):
-            idx = _lookup(ipr, name)
-            if idx is not None:
-                with contextlib.suppress(NetlinkError):
-                    ipr.link("del", index=idx)
+        br = _lookup(ipr, BRIDGE)
+        used = br is not None and any(link.get_attr("IFLA_MASTER") == br for link in ipr.get_links())
+        if not used:
+            for name in (VXLAN, BRIDGE):
+                idx = _lookup(ipr, name)
+                if idx is not None:
+                    with contextlib.suppress(NetlinkError):
+                        ipr.link("del", index=idx)
     need_forwarding("podnet", False)
 
 

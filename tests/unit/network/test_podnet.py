@@ -109,3 +109,19 @@ def test_the_pod_vxlan_and_an_overlays_share_the_udp_port(ns: str) -> None:
             assert ipr.link_lookup(ifname="shx-ovl00000000") and ipr.link_lookup(ifname=podnet.VXLAN)
 
     run_in_netns(ns, both)
+
+
+def test_a_node_alone_has_no_vxlan_and_a_used_bridge_stays(ns: str) -> None:
+    run_in_netns(ns, lambda: podnet.sync(PodNetwork(Block="100.64.1.0/24")))
+    got = run_in_netns(ns, _state)
+    assert podnet.BRIDGE in got["links"] and podnet.VXLAN not in got["links"]  # type: ignore[operator]
+
+    def port() -> None:
+        with IPRoute() as ipr:
+            ipr.link("add", ifname="sv-other0", kind="veth", peer={"ifname": "sv-other1"})
+            ipr.link("set", index=ipr.link_lookup(ifname="sv-other0")[0],
+                     master=ipr.link_lookup(ifname=podnet.BRIDGE)[0])
+
+    run_in_netns(ns, port)  # another daemon's Pod on the bridge: it stays
+    run_in_netns(ns, podnet.teardown)
+    assert podnet.BRIDGE in run_in_netns(ns, _state)["links"]  # type: ignore[operator]
