@@ -2,7 +2,8 @@
 
 Each node has its own block of the pod range (``spec.podCIDR``), a Pod's address is in its node's
 block, a Pod on one node reaches a Pod on the other by its address and the server sees the client
-Pod's own address (no NAT), a node reaches a Pod on the other node, and once the nodes left the swarm
+Pod's own address (no NAT), a node reaches a Pod on the other node, a machine outside the cluster sees
+a Pod's connection come from its node's address (masquerade), and once the nodes left the swarm
 neither the pod bridge, the VXLAN device nor their routes are left in the nodes' namespaces."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,13 @@ spec:
     imagePullPolicy: IfNotPresent
     command: [sh, -c, 'exec httpd -f -p 80 -h /www']
 """
+# A machine outside the cluster: answers each connection with the address it came from.
+PEER_SERVER = """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 8099)); s.listen(8)
+while True:
+    c, (ip, _) = s.accept(); c.sendall(ip.encode() + b"\\n"); c.close()
+"""
 GET = 'printf "GET /cgi-bin/addr HTTP/1.0\\r\\n\\r\\n" | nc -w 5 {ip} 80'
 
 
@@ -68,7 +77,7 @@ def asked(k: Kubectl, client: str, ip: str) -> str:
 
 def test_pods_on_two_nodes_reach_each_other_without_nat(e2e_base: Path) -> None:
     with web_pair(e2e_base / "kpod", ("kpm", "kpw")) as (cluster, manager, worker):
-        client_ns, _ = cluster.add_client("kpc")
+        client_ns, client_addr = cluster.add_client("kpc")
         k = Kubectl(manager, e2e_base / "kpod-kubectl", netns=client_ns)
         k.wait_ready()
 
@@ -104,6 +113,18 @@ def test_pods_on_two_nodes_reach_each_other_without_nat(e2e_base: Path) -> None:
         r = in_netns(manager.netns, "curl", "-s", "--max-time", "5", f"http://{server}/cgi-bin/addr")
         assert r.returncode == 0, r.stderr
         assert ipaddress.IPv4Address(source(r.stdout)) in ipaddress.IPv4Network(got["kpm"])
+
+        # Out of the pod range (a machine on the nodes' network): with the node's address.
+        outside = subprocess.Popen(["nsenter", f"--net=/run/netns/{client_ns}", sys.executable, "-c", PEER_SERVER])
+        try:
+            def seen() -> str:
+                r = k.run("exec", "client", "--", "sh", "-c", f"nc -w 3 {client_addr} 8099 </dev/null", check=False)
+                return r.stdout.strip()
+
+            assert wait_for(seen, timeout=20) == manager.addr
+        finally:
+            outside.kill()
+            outside.wait()
 
         k.run("delete", "pods", "--all", "--grace-period=1", check=False, timeout=60)
         for node in (worker, manager):

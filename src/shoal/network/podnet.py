@@ -9,11 +9,11 @@ VXLAN backend, routed: L3, no flooding, no MAC learning):
   is a port of it, the Pod's address is the lowest free one of the block (kept here, in memory: Pods
   do not outlive their daemon) and its default route goes through the bridge's address. MTU 1450
   (VXLAN's 50 bytes less than Ethernet's), as on the overlays;
-* once there is another node, the VXLAN device ``shpv`` (VNI 4096: the Swarm overlays number from
-  4097; UDP 4789 like them, the kernel shares the port between VNIs), with the block's network address
-  as a /32 (``100.64.1.0``: the node's own source address towards other nodes' Pods, which they route
-  back here) and a MAC derived from the block (``0e:5a:`` and the block's four bytes), so no MAC is
-  ever exchanged;
+* once there is another node, the VXLAN device ``shpv`` (VNI 1, as flannel's: Swarm's ingress network
+  has 4096 and its overlays number from 4097; UDP 4789 like them, the kernel shares the port between
+  VNIs), with the block's network address as a /32 (``100.64.1.0``: the node's own source address
+  towards other nodes' Pods, which they route back here) and a MAC derived from the block (``0e:5a:``
+  and the block's four bytes), so no MAC is ever exchanged;
 * for each other node: a route ``<its block> via <its block's .0> dev shpv onlink``, a permanent
   neighbour ``<its block's .0> lladdr <its MAC>`` and a forwarding entry ``<its MAC> dst <its
   address>``. A Pod's packet to another node's Pod goes from the bridge to the route, is framed for
@@ -46,7 +46,7 @@ from shoal.network.netns import need_forwarding, run_in_netns
 
 BRIDGE = "shp0"
 VXLAN = "shpv"
-VNI = 4096
+VNI = 1  # Swarm's VNIs are 4096 (ingress) and up
 VXLAN_PORT = 4789
 MTU = 1450
 NUD_PERMANENT = 0x80

@@ -67,7 +67,8 @@ def _state() -> dict[str, object]:
         idx = found[0]
         routes = sorted(f"{r.get_attr('RTA_DST')}/{r['dst_len']} via {r.get_attr('RTA_GATEWAY')}"
                         for r in ipr.get_routes(family=2, oif=idx) if r.get_attr("RTA_GATEWAY"))
-        neigh = sorted(f"{n.get_attr('NDA_DST')} {n.get_attr('NDA_LLADDR')}" for n in ipr.get_neighbours(ifindex=idx))
+        neigh = sorted(f"{n.get_attr('NDA_DST')} {n.get_attr('NDA_LLADDR')}"
+                       for n in ipr.get_neighbours(ifindex=idx, family=2))
         fdb = sorted(f"{e.get_attr('NDA_LLADDR')} {e.get_attr('NDA_DST')}" for e in ipr.fdb("dump", ifindex=idx)
                      if e.get_attr("NDA_DST"))
         br = ipr.link_lookup(ifname=podnet.BRIDGE)[0]
