@@ -126,3 +126,38 @@ def test_a_node_alone_has_no_vxlan_and_a_used_bridge_stays(ns: str) -> None:
     run_in_netns(ns, port)  # another daemon's Pod on the bridge: it stays
     run_in_netns(ns, podnet.teardown)
     assert podnet.BRIDGE in run_in_netns(ns, _state)["links"]  # type: ignore[operator]
+
+
+@pytest.fixture
+def pod_ns() -> Iterator[str]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a network namespace)")
+    name = f"shoal-ut-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def test_a_namespace_a_runtime_holds_is_wired_to_the_pod_bridge(ns: str, pod_ns: str) -> None:
+    """The docker runtime's path (``attach``): the Pod's end ``eth0`` with its address, MTU 1450 and the
+    default route through the bridge; the node's end a port of ``shp0``."""
+    def wire() -> bool:
+        podnet.sync(PodNetwork(Block="100.64.1.0/24"))
+        podnet.attach(pod_ns, "task0123456789", "100.64.1.2/24", "100.64.1.1")
+        with IPRoute() as ipr:
+            host = ipr.get_links(ipr.link_lookup(ifname=podnet.host_end("task0123456789"))[0])[0]
+            return bool(host.get_attr("IFLA_MASTER") == ipr.link_lookup(ifname=podnet.BRIDGE)[0])
+
+    assert run_in_netns(ns, wire)
+
+    def inside() -> tuple[list[str], int, list[str]]:
+        with IPRoute() as ipr:
+            idx = ipr.link_lookup(ifname="eth0")[0]
+            addrs = [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=idx, family=2)]
+            mtu = int(ipr.get_links(idx)[0].get_attr("IFLA_MTU"))
+            gw = [r.get_attr("RTA_GATEWAY") for r in ipr.get_routes(family=2) if r["dst_len"] == 0]
+            return addrs, mtu, gw
+
+    assert run_in_netns(pod_ns, inside) == (["100.64.1.2/24"], podnet.MTU, ["100.64.1.1"])
