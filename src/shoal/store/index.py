@@ -49,8 +49,10 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network
 NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts",
                    "replicasets", "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
                    "kubeservices", "endpoints", "endpointslices"})
-_META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+_META_NAMED: tuple[str, ...] = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
                "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices")
+NAMED |= {"ingresses", "ingressclasses"}  # networking.k8s.io/v1
+_META_NAMED += ("ingresses", "ingressclasses")
 SERVICE_RANGE = "kube-service-range"  # the "network" of the Kubernetes Services' ClusterIPs' keys
 
 

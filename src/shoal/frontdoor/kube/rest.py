@@ -56,6 +56,7 @@ CORE_KIND["controllerrevisions"] = "controllerrevisions"
 
 CORE_KIND.update({"jobs": "jobs", "cronjobs": "cronjobs"})  # batch/v1
 CORE_KIND.update({"services": "kubeservices", "endpoints": "endpoints", "endpointslices": "endpointslices"})
+CORE_KIND.update({"ingresses": "ingresses", "ingressclasses": "ingressclasses"})  # networking.k8s.io/v1
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")

@@ -29,6 +29,8 @@ from shoal.api.types import (
     Endpoints,
     EndpointSlice,
     EngineDescription,
+    Ingress,
+    IngressClass,
     Job,
     KubeService,
     LastTermination,
@@ -876,6 +878,8 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
     objs.update({"services": KubeService(ID="sv", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
                  "endpoints": Endpoints(ID="ep", Name="web", Namespace="default"),
                  "endpointslices": EndpointSlice(ID="es", Name="web-x", Namespace="default")})
+    objs.update({"ingresses": Ingress(ID="ing", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
+                 "ingressclasses": IngressClass(ID="ic", Name="shoal", Annotations={"b": "1", "a": "2"})})
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
