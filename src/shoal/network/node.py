@@ -48,6 +48,7 @@ from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
+from shoal.network.kubeingress import IngressProxy
 from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
@@ -207,6 +208,8 @@ class NodeNetwork:
         # proxy) is called with every new view, in order, and must not raise.
         self.kube_view: KubeNetView | None = None
         self.kube_consumers: list[Callable[[KubeNetView], Awaitable[None]]] = []
+        self.ingress_proxy = IngressProxy(Path(exec_root))  # the Ingresses' nginx (network/kubeingress.py)
+        self.kube_consumers.append(self.ingress_proxy.apply)
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
@@ -758,7 +761,8 @@ class NodeNetwork:
 
     async def cleanup(self) -> None:
         """Remove the sandboxes a previous run of the daemon left (netns files), then, when no task
-        here has one, the networks' bridges, VXLANs and egress table it left."""
+        here has one, the networks' bridges, VXLANs and egress table it left (and its nginx)."""
+        await self.ingress_proxy.cleanup()
         if self.netns_dir.exists():
             for p in sorted(self.netns_dir.iterdir()):
                 if p.name not in self.sandboxes:
@@ -822,6 +826,7 @@ class NodeNetwork:
         if not self.sandboxes:
             self._release_netns_dir()
         self.dns.close()
+        await self.ingress_proxy.stop()
         await self.tunnel.close()
         self._encryption = {}
         await self._teardown_mesh()
