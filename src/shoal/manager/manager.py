@@ -45,6 +45,7 @@ from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.ingresses import IngressController
 from shoal.manager.kube.jobs import JobController
+from shoal.manager.kube.kubeview_standin import KubeViewStandIn  # STAND-IN: drop at merge
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
 from shoal.manager.kube.objects import KubeObjects, PodAccess
@@ -117,6 +118,7 @@ class Manager:
         self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
         self.ingresses = IngressController(store, self.kube)  # the default IngressClass, Ingresses' status
         self.loops += [self.ingresses]
+        self.loops += [KubeViewStandIn(store, lambda: self.dispatcher)]  # STAND-IN: drop at merge (kubeproxy's push)
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""
