@@ -151,3 +151,32 @@ async def test_ingress_class_rules(kc: Kubectl, tmp_path: Path) -> None:
     await kc("create", "ingress", "elsewhere", "--class=other", "--rule=x.example/=web:80")
     _, out, _ = await kc("get", "ingress", "elsewhere")
     assert rows(out)["elsewhere"][1:3] == ["other", "x.example"]
+
+
+async def test_apply_patch_and_server_side_apply(kc: Kubectl, tmp_path: Path) -> None:
+    body = ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\nspec:\n  rules:\n"
+            "  - host: app.example\n    http:\n      paths:\n      - path: {path}\n        pathType: Prefix\n"
+            "        backend:\n          service:\n            name: app\n            port:\n              number: 80\n")
+    path = tmp_path / "app.yaml"
+    path.write_text(body.format(path="/"))
+    await kc("apply", "-f", str(path))
+    path.write_text(body.format(path="/v2"))
+    _, out, _ = await kc("apply", "-f", str(path))
+    assert "ingress.networking.k8s.io/app configured" in out
+    got = json.loads((await kc("get", "ingress", "app", "-o", "json"))[1])
+    assert got["metadata"]["generation"] == 2
+    assert got["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/v2"
+    await kc("patch", "ingress", "app", "--type=merge", "-p", '{"spec":{"defaultBackend":{"service":'
+             '{"name":"fallback","port":{"name":"http"}}}}}')
+    await kc("annotate", "ingress", "app", "team=web")
+    got = json.loads((await kc("get", "ingress", "app", "-o", "json"))[1])
+    assert got["spec"]["defaultBackend"] == {"service": {"name": "fallback", "port": {"name": "http"}}}
+    assert got["metadata"]["annotations"]["team"] == "web"
+    path.write_text(body.format(path="/v3"))
+    await kc("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    got = json.loads((await kc("get", "ingress", "app", "-o", "json"))[1])
+    assert got["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/v3"
+    _, out, _ = await kc("get", "ing")
+    assert "app" in rows(out)
+    _, out, _ = await kc("explain", "ingress.spec.rules.http.paths.pathType")
+    assert "pathType determines the interpretation of the path matching." in out
