@@ -156,7 +156,8 @@ async def test_ingress_class_rules(kc: Kubectl, tmp_path: Path) -> None:
 async def test_apply_patch_and_server_side_apply(kc: Kubectl, tmp_path: Path) -> None:
     body = ("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\nspec:\n  rules:\n"
             "  - host: app.example\n    http:\n      paths:\n      - path: {path}\n        pathType: Prefix\n"
-            "        backend:\n          service:\n            name: app\n            port:\n              number: 80\n")
+            "        backend:\n          service:\n            name: app\n            port:\n"
+            "              number: 80\n")
     path = tmp_path / "app.yaml"
     path.write_text(body.format(path="/"))
     await kc("apply", "-f", str(path))
