@@ -231,6 +231,11 @@ def render(view: KubeNetView, root: Path, *, ports: tuple[int, int] = (HTTP_PORT
         "    proxy_set_header Upgrade $http_upgrade;",
         "    proxy_set_header Connection $connection_upgrade;",
         "    proxy_connect_timeout 5s;",
+        # The workers (nobody) cannot reach temporary files under the daemon's root-only directories:
+        # request and response bodies stream through memory instead.
+        "    proxy_request_buffering off;",
+        "    proxy_max_temp_file_size 0;",
+        "    client_max_body_size 0;",
         "    proxy_next_upstream error timeout;",
     ]
     body: list[str] = []

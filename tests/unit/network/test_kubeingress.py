@@ -28,6 +28,7 @@ from shoal.api.kubenet import (
 from shoal.network.kubeingress import NGINX, IngressProxy, host_matches, location_keys, prefix_match, render
 from tests.support import free_port
 
+BIG = 3_000_000  # bytes: more than nginx's buffers hold in memory
 pytestmark = pytest.mark.skipif(not os.path.exists(NGINX), reason="nginx is not installed")
 
 # ---------------------------------------------------------------- semantics
@@ -133,6 +134,10 @@ async def backend(name: str, host: str, port: int) -> asyncio.Server:
         line, *fields = head.split("\r\n")
         headers = {k.lower(): v.strip() for k, _, v in (f.partition(":") for f in fields if f)}
         body = f"{name} {line.split()[1]} {headers.get('host', '')} {headers.get('x-forwarded-proto', '')}"
+        if line.startswith("POST"):  # the size of what was sent
+            body = str(len(await reader.readexactly(int(headers["content-length"]))))
+        elif line.split()[1] == "/big":
+            body = "x" * BIG
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
         await writer.drain()
         writer.close()
@@ -140,10 +145,14 @@ async def backend(name: str, host: str, port: int) -> asyncio.Server:
 
 
 async def get(port: int, host: str, path: str, *, tls: ssl.SSLContext | None = None,
-              server_hostname: str = "") -> tuple[int, str]:
+              server_hostname: str = "", post: bytes | None = None) -> tuple[int, str]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls,
                                                    server_hostname=(server_hostname or host) if tls else None)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    if post is None:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    else:
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {len(post)}"
+                     "\r\n\r\n".encode() + post)
     await writer.drain()
     data = await reader.read()
     writer.close()
@@ -209,6 +218,11 @@ async def test_nginx_routes_as_kubernetes_does(rig: Rig) -> None:
         if who:
             name, seen_path, seen_host, proto = body.split()
             assert (name, seen_path, seen_host, proto) == (who, p, host, "http"), (host, p, body)
+    # large bodies both ways stream through (no temporary files, which the workers could not write)
+    got, body = await get(rig.http, "web.example", "/big")
+    assert got == 200 and len(body) == BIG
+    got, body = await get(rig.http, "web.example", "/", post=b"y" * BIG)
+    assert (got, body) == (200, str(BIG))
     # TLS with the Secret's certificate, by SNI; HTTP still served
     ctx = ssl.create_default_context(cafile=str(rig.tmp / "c.pem"))
     got, body = await get(rig.https, "web.example", "/foo", tls=ctx)
