@@ -23,7 +23,7 @@ from the store's cache and writes the Endpoints of the Service's name:
 
 It also keeps the ``kubernetes`` Service of ``default``, as kube-apiserver does: the range's first
 address, port 443 (``https``) to 6443, and its Endpoints and EndpointSlice listing the managers'
-addresses.
+addresses; and ``kube-system/kube-dns``, the cluster DNS address's Service (``clusterdns.py``).
 
 Triggers: a Service's change; a Pod's change wakes the Services of its namespace whose selector
 matched its labels before or after; a change of a managed Endpoints (someone edited it) wakes its
@@ -59,6 +59,7 @@ from shoal.api.types import (
 )
 from shoal.manager.kube import services
 from shoal.manager.kube import workloads as wl
+from shoal.manager.kube.clusterdns import DNS_SERVICE, ensure_dns_service
 from shoal.manager.kube.objects import KubeObjects
 from shoal.store.objects import Change, ObjectStore
 
@@ -211,6 +212,7 @@ class EndpointsController(wl.WorkloadController):
         for ep in self.store.list(Endpoints):
             self.queue.add(f"{ep.Namespace}/{ep.Name}")  # those of Services gone while no leader ran
         self.queue.add("/".join(MASTER_SERVICE))
+        self.queue.add("/".join(DNS_SERVICE))
 
     def on_change(self, ch: Change) -> None:
         obj = ch.new or ch.old
@@ -220,6 +222,7 @@ class EndpointsController(wl.WorkloadController):
             self.wake_for_pod(ch.old, ch.new)
         elif ch.kind in ("nodes", "namespaces"):
             self.queue.add("/".join(MASTER_SERVICE))
+            self.queue.add("/".join(DNS_SERVICE))
 
     def wake_for_pod(self, old: Task | None, new: Task | None) -> None:
         ns = (new or old).Namespace  # type: ignore[union-attr]
@@ -237,6 +240,9 @@ class EndpointsController(wl.WorkloadController):
         ns, _, name = key.partition("/")
         if (ns, name) == MASTER_SERVICE:
             await ensure_master_service(self.store, self.kube)
+            return None
+        if (ns, name) == DNS_SERVICE:
+            await ensure_dns_service(self.store, self.kube)
             return None
         svc = self._get("kubeservices", ns, name)
         have = self._get("endpoints", ns, name)

@@ -210,3 +210,20 @@ async def test_the_kubernetes_service(w: World) -> None:
     await w.kube.delete("kubeservices", "default", "kubernetes")
     await w.settle()
     assert w.kube.get("kubeservices", "default", "kubernetes").Spec.ClusterIP == "172.16.0.1"
+
+
+async def test_the_kube_dns_service(w: World) -> None:
+    """``kube-system/kube-dns`` at the cluster DNS address, as kubeadm's, made again when deleted."""
+    await w.settle()
+    with pytest.raises(Exception, match="not found"):
+        w.kube.get("kubeservices", "kube-system", "kube-dns")  # nothing before kube-system exists
+    await w.kube.create(Namespace(ID="", Name="kube-system"))
+    await w.settle()
+    svc: KubeService = w.kube.get("kubeservices", "kube-system", "kube-dns")
+    assert svc.Spec.ClusterIP == "172.16.0.10" and svc.Spec.Selector is None
+    assert [(p.Name, p.Protocol, p.Port) for p in svc.Spec.Ports or []] == [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)]
+    assert svc.Labels == {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                          "kubernetes.io/name": "CoreDNS"}
+    await w.kube.delete("kubeservices", "kube-system", "kube-dns")
+    await w.settle()
+    assert w.kube.get("kubeservices", "kube-system", "kube-dns").Spec.ClusterIP == "172.16.0.10"
