@@ -1185,7 +1185,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
         Volumes=vols, ServiceAccountName=sa,
         AutomountServiceAccountToken=_opt_bool(spec.get("automountServiceAccountToken")),
         ImagePullSecrets=[s for s in pull_secrets if s] or None, NodeSelector=selector, NodeName=node_name,
-        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain,
+        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain, Hostname=hostname,
         TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
         SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
         RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
@@ -1553,8 +1553,8 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
     d["securityContext"] = psc
     if pod.ImagePullSecrets:
         d["imagePullSecrets"] = [{"name": s} for s in pod.ImagePullSecrets]
-    if spec.Hostname and spec.Hostname != default_hostname(name):
-        d["hostname"] = spec.Hostname
+    if pod.Hostname or (spec.Hostname and spec.Hostname != default_hostname(name)):
+        d["hostname"] = pod.Hostname or spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
     shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)

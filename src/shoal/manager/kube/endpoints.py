@@ -137,6 +137,7 @@ class PodEndpoint:
     ready: bool
     terminating: bool
     ports: tuple[EndpointPort, ...]
+    hostname: str = ""  # the Pod's ``spec.hostname`` when its ``subdomain`` is the Service
 
 
 def pod_endpoints(kube: KubeObjects, store: ObjectStore, svc: KubeService,
@@ -155,9 +156,17 @@ def pod_endpoints(kube: KubeObjects, store: ObjectStore, svc: KubeService,
         node = store.get(Node, t.NodeID) if t.NodeID else None
         out.append(PodEndpoint(ip=ip, node_name=kube.node_name(node) if node is not None else "",
                                target=target_of(t), ready=wl.pod_ready(t), terminating=terminating,
-                               ports=endpoint_ports(t, svc.Spec)))
+                               ports=endpoint_ports(t, svc.Spec), hostname=endpoint_hostname(t, svc)))
     out.sort(key=lambda e: (e.ip, e.target.Name))
     return out
+
+
+def endpoint_hostname(t: Task, svc: KubeService) -> str:
+    """The Pod's own ``spec.hostname`` when its ``subdomain`` names the Service (same namespace), else ""."""
+    pod = t.Spec.Pod
+    if pod is None or not pod.Hostname or pod.Subdomain != svc.Name or t.Namespace != svc.Namespace:
+        return ""
+    return pod.Hostname
 
 
 def service_labels(svc: KubeService) -> dict[str, str]:
@@ -184,7 +193,7 @@ def subsets_of(eps: list[PodEndpoint], publish: bool) -> tuple[list[EndpointSubs
         count += 1
         key = tuple(sorted((p.Name, p.Protocol, p.Port, p.AppProtocol) for p in e.ports))
         ready, not_ready = groups.setdefault(key, ([], []))
-        addr = EndpointAddress(IP=e.ip, NodeName=e.node_name, TargetRef=e.target)
+        addr = EndpointAddress(IP=e.ip, Hostname=e.hostname, NodeName=e.node_name, TargetRef=e.target)
         (ready if e.ready or publish else not_ready).append(addr)
     subsets = [EndpointSubset(Addresses=ready or None, NotReadyAddresses=not_ready or None,
                               Ports=[EndpointPort(Name=n, Protocol=proto, Port=port, AppProtocol=app)

@@ -1063,3 +1063,16 @@ def test_a_template_gets_no_default_tolerations_a_pod_does() -> None:
                     namespace="default")
     assert [(t["key"], t["tolerationSeconds"]) for t in C.to_wire("pods", pod)["spec"]["tolerations"]] == [
         ("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)]
+
+
+def test_a_pods_own_hostname_is_kept_even_when_it_is_its_name() -> None:
+    """``spec.hostname`` given (as a StatefulSet's Pods have it, equal to their names) reads back, and
+    the core knows it was given (a headless Service's per-Pod DNS name needs it)."""
+    given = {"hostname": "web-0", "subdomain": "web", "containers": [{"name": "a", "image": "nginx"}]}
+    t = stored(C.to_core("pods", pod(given, name="web-0"), namespace="default"))
+    assert t.Spec.Hostname == "web-0" and t.Spec.Pod is not None and t.Spec.Pod.Hostname == "web-0"
+    spec = C.to_wire("pods", t)["spec"]
+    assert (spec["hostname"], spec["subdomain"]) == ("web-0", "web")
+    plain = stored(C.to_core("pods", pod(name="web-1"), namespace="default"))
+    assert plain.Spec.Hostname == "web-1" and plain.Spec.Pod is not None and plain.Spec.Pod.Hostname == ""
+    assert "hostname" not in C.to_wire("pods", plain)["spec"]
