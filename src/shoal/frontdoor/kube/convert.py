@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -1117,6 +1118,43 @@ def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -
     return out
 
 
+MAX_DNS_NAMESERVERS, MAX_DNS_SEARCHES, MAX_DNS_SEARCH_CHARS = 3, 32, 2048
+
+
+def _validate_dns_config(errs: _Errors, policy: str, raw: object, path: str) -> None:
+    """``spec.dnsConfig`` as the API server validates it (``validatePodDNSConfig``)."""
+    cfg = _dict(raw)
+    if policy == "None":
+        if raw is None:
+            errs.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")
+            return
+        if not _str_list(cfg.get("nameservers")):
+            errs.required(f"{path}.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None")
+            return
+    if raw is None:
+        return
+    servers = _str_list(cfg.get("nameservers")) or []
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.invalid(f"{path}.nameservers", servers, f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, server in enumerate(servers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            errs.invalid(f"{path}.nameservers[{i}]", server, _IP_MSG)
+    searches = _str_list(cfg.get("searches")) or []
+    if len(searches) > MAX_DNS_SEARCHES:
+        errs.invalid(f"{path}.searches", searches, f"must not have more than {MAX_DNS_SEARCHES} search paths")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        errs.invalid(f"{path}.searches", searches,
+                     f"must not have more than {MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list")
+    for i, search in enumerate(searches):
+        for m in dns1123_subdomain(search.removesuffix(".")):
+            errs.invalid(f"{path}.searches[{i}]", search.removesuffix("."), m)
+    for i, option in enumerate(_list(cfg.get("options"))):
+        if not _str(_dict(option).get("name")):
+            errs.required(f"{path}.options[{i}]", "must not be empty")
+
+
 def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | None = None,
                       path: str = "spec", admit: bool = True) -> TaskSpec:
     """A Pod spec (or a Pod template's) as the core's TaskSpec, defaulted and validated; the errors
@@ -1147,6 +1185,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     dns = _str(spec.get("dnsPolicy")) or "ClusterFirst"
     if dns not in DNS_POLICIES:
         errs.unsupported(f"{path}.dnsPolicy", dns, DNS_POLICIES)
+    _validate_dns_config(errs, dns, spec.get("dnsConfig"), f"{path}.dnsConfig")
     selector = _str_map(spec.get("nodeSelector"))
     if selector:
         _validate_labels(errs, selector, f"{path}.nodeSelector")
