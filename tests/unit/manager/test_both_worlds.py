@@ -178,3 +178,14 @@ async def test_external_ips_keep_out_of_the_cluster_and_the_swarm_networks() -> 
     s = node_port("x")
     s.Spec.ExternalIPs = ["10.213.7.9"]
     await m.kube.create(s)
+
+
+async def test_the_ingress_network_made_at_swarm_init_skips_the_load_balancer_pool() -> None:
+    from shoal.api.kubenet import KubeNetSettings
+    from shoal.manager.manager import Manager
+
+    m = await Manager.open(None)
+    await m.init("node-1", "127.0.0.1:2377", kube_net=KubeNetSettings(ClusterCIDR="", ServiceLBPool="10.0.0.0/24"))
+    ingress = m.control.networks.ingress()
+    assert ingress is not None and ingress.IPAMOptions.Configs
+    assert ingress.IPAMOptions.Configs[0].Subnet == "10.0.1.0/24"
