@@ -245,7 +245,8 @@ class NetworkAPI:
         taken = {(p.Protocol, p.PublishedPort): s for s in self.store.list(Service) if s.ID != service.ID
                  for p in (s.Endpoint.Ports if s.Endpoint else None) or [] if p.PublishMode == "ingress"}
         lost = claims.ports if claims is not None else set()
-        node_ports = node_ports_by_protocol(self.store)  # Kubernetes' NodePorts: open on every node too
+        # Kubernetes' NodePorts, open on every node too (read only for a service that publishes some port)
+        node_ports = node_ports_by_protocol(self.store) if ports else {}
         node_port_numbers = {n for _, n in node_ports}
         for p in ports:
             if p.PublishMode == "host" and p.PublishedPort:

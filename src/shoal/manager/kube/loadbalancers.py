@@ -67,6 +67,13 @@ def node_addresses(nodes: list[Node]) -> tuple[str, ...]:
     return tuple(sorted(addrs, key=ipaddress.IPv4Address))
 
 
+def _lb_view(n: Node | None) -> tuple[str, ...] | None:
+    """What of a node counts for its address being a LoadBalancer's."""
+    if n is None:
+        return None
+    return (n.Status.State, n.Status.Addr, n.Spec.Availability, str(EXCLUDE_LABEL in (n.Spec.Labels or {})))
+
+
 def pick(pool: str, held: set[str], asked: str = "") -> tuple[str, str]:
     """An address of ``pool`` none of ``held`` is: ``asked`` (``spec.loadBalancerIP``) if given, else the
     lowest free one; (address, "") or ("", why not, in MetalLB's words)."""
@@ -119,7 +126,7 @@ class LoadBalancerController(wl.WorkloadController):
                 ch.new is None or ch.new.Status.PoolAddress != ch.old.Status.PoolAddress)
             if freed:
                 self.queue_all(pending_only=True)  # an address let go: the pending may have it
-        elif ch.kind == "nodes":
+        elif ch.kind == "nodes" and _lb_view(ch.old) != _lb_view(ch.new):  # not on every status write
             addrs = node_addresses(self.store.list(Node))
             if addrs != self.nodes:
                 self.nodes = addrs
