@@ -3499,3 +3499,57 @@ _SERVICE_KINDS: dict[str, tuple[Callable[[Mapping[str, Any], str], Any], Callabl
     "endpoints": (_endpoints_to_core, _endpoints_to_wire),
     "endpointslices": (_endpoint_slice_to_core, _endpoint_slice_to_wire),
 }
+
+
+# ---------------------------------------------------------------- Services: the registry's PrepareForUpdate
+# kube-apiserver's ``dropTypeDependentFields`` (pkg/registry/core/service/strategy.go): an update that
+# changes a Service's type clears what the old type had and the new one cannot have (its NodePorts, its
+# health check NodePort, its ClusterIP for ExternalName, ...), but only a field the update left as it was:
+# one the client changed too is the client's and is validated as sent.
+
+_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+
+
+def prepare_update(resource: str, cur: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` (a whole wire object replacing ``cur``, the core object) as the registry prepares it before
+    validation; ``new`` itself when there is nothing to do."""
+    if resource == "services" and isinstance(cur, KubeService):
+        return _drop_type_dependent_fields(cur, new)
+    return new
+
+
+def _drop_type_dependent_fields(cur: KubeService, new: dict[str, Any]) -> dict[str, Any]:
+    old = cur.Spec
+    spec = dict(_dict(new.get("spec")))
+    kind = _str(spec.get("type")) or "ClusterIP"
+    if kind == old.Type:
+        return new
+    if old.Type != "ExternalName" and kind == "ExternalName":
+        if _str(spec.get("clusterIP")) == old.ClusterIP and (_str_list(spec.get("clusterIPs")) or []) == \
+                (old.ClusterIPs or []):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        if (_str_list(spec.get("ipFamilies")) or []) == (old.IPFamilies or []):
+            spec.pop("ipFamilies", None)
+        if _str(spec.get("ipFamilyPolicy")) == old.IPFamilyPolicy:
+            spec.pop("ipFamilyPolicy", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES:
+        ports = [_dict(p) for p in _list(spec.get("ports"))]
+        had = {p.NodePort for p in old.Ports or [] if p.NodePort}
+        if {_int(p.get("nodePort")) for p in ports if p.get("nodePort")} <= had:  # no new NodePort asked for
+            spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in ports]
+    new_local = kind == "LoadBalancer" and _str(spec.get("externalTrafficPolicy")) == "Local"
+    if old.Type == "LoadBalancer" and old.ExternalTrafficPolicy == "Local" and not new_local and \
+            _int(spec.get("healthCheckNodePort")) == old.HealthCheckNodePort:
+        spec.pop("healthCheckNodePort", None)
+    if old.Type == "LoadBalancer" and kind != "LoadBalancer":
+        asked = spec.get("allocateLoadBalancerNodePorts")
+        if isinstance(asked, bool) and old.AllocateLoadBalancerNodePorts is not None and \
+                asked == old.AllocateLoadBalancerNodePorts:
+            spec.pop("allocateLoadBalancerNodePorts", None)
+        if _str(spec.get("loadBalancerClass")) == old.LoadBalancerClass:
+            spec.pop("loadBalancerClass", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES and \
+            _str(spec.get("externalTrafficPolicy")) == old.ExternalTrafficPolicy:
+        spec.pop("externalTrafficPolicy", None)
+    return {**new, "spec": spec}
