@@ -1070,6 +1070,9 @@ class LoadBalancerIngress(Base, omit_defaults=True):
 
 class KubeServiceStatus(Base, omit_defaults=True):
     LoadBalancer: list[LoadBalancerIngress] | None = None
+    # The LoadBalancer pool's address this Service holds (core only, claimed by an index key; the door
+    # shows it as ``LoadBalancer``'s ingress): ``manager/kube/loadbalancers.py``.
+    PoolAddress: str = ""
 
 
 class KubeService(ObjectMeta):

@@ -46,6 +46,7 @@ from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.ingresses import IngressController
 from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.kubeview_standin import KubeViewStandIn  # STAND-IN: drop at merge
+from shoal.manager.kube.loadbalancers import LoadBalancerController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
 from shoal.manager.kube.objects import KubeObjects, PodAccess
@@ -119,6 +120,9 @@ class Manager:
         self.ingresses = IngressController(store, self.kube)  # the default IngressClass, Ingresses' status
         self.loops += [self.ingresses]
         self.loops += [KubeViewStandIn(store, lambda: self.dispatcher)]  # STAND-IN: drop at merge (kubeproxy's push)
+        # LoadBalancer Services' addresses (status.loadBalancer.ingress): from the pool or the nodes'.
+        self.loadbalancers = LoadBalancerController(store, self.kube)
+        self.loops += [self.loadbalancers]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -1117,6 +1118,43 @@ def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -
     return out
 
 
+MAX_DNS_NAMESERVERS, MAX_DNS_SEARCHES, MAX_DNS_SEARCH_CHARS = 3, 32, 2048
+
+
+def _validate_dns_config(errs: _Errors, policy: str, raw: object, path: str) -> None:
+    """``spec.dnsConfig`` as the API server validates it (``validatePodDNSConfig``)."""
+    cfg = _dict(raw)
+    if policy == "None":
+        if raw is None:
+            errs.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")
+            return
+        if not _str_list(cfg.get("nameservers")):
+            errs.required(f"{path}.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None")
+            return
+    if raw is None:
+        return
+    servers = _str_list(cfg.get("nameservers")) or []
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.invalid(f"{path}.nameservers", servers, f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, server in enumerate(servers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            errs.invalid(f"{path}.nameservers[{i}]", server, _IP_MSG)
+    searches = _str_list(cfg.get("searches")) or []
+    if len(searches) > MAX_DNS_SEARCHES:
+        errs.invalid(f"{path}.searches", searches, f"must not have more than {MAX_DNS_SEARCHES} search paths")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        errs.invalid(f"{path}.searches", searches,
+                     f"must not have more than {MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list")
+    for i, search in enumerate(searches):
+        for m in dns1123_subdomain(search.removesuffix(".")):
+            errs.invalid(f"{path}.searches[{i}]", search.removesuffix("."), m)
+    for i, option in enumerate(_list(cfg.get("options"))):
+        if not _str(_dict(option).get("name")):
+            errs.required(f"{path}.options[{i}]", "must not be empty")
+
+
 def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | None = None,
                       path: str = "spec", admit: bool = True) -> TaskSpec:
     """A Pod spec (or a Pod template's) as the core's TaskSpec, defaulted and validated; the errors
@@ -1147,6 +1185,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     dns = _str(spec.get("dnsPolicy")) or "ClusterFirst"
     if dns not in DNS_POLICIES:
         errs.unsupported(f"{path}.dnsPolicy", dns, DNS_POLICIES)
+    _validate_dns_config(errs, dns, spec.get("dnsConfig"), f"{path}.dnsConfig")
     selector = _str_map(spec.get("nodeSelector"))
     if selector:
         _validate_labels(errs, selector, f"{path}.nodeSelector")
@@ -1185,7 +1224,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
         Volumes=vols, ServiceAccountName=sa,
         AutomountServiceAccountToken=_opt_bool(spec.get("automountServiceAccountToken")),
         ImagePullSecrets=[s for s in pull_secrets if s] or None, NodeSelector=selector, NodeName=node_name,
-        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain,
+        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain, Hostname=hostname,
         TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
         SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
         RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
@@ -1553,8 +1592,8 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
     d["securityContext"] = psc
     if pod.ImagePullSecrets:
         d["imagePullSecrets"] = [{"name": s} for s in pod.ImagePullSecrets]
-    if spec.Hostname and spec.Hostname != default_hostname(name):
-        d["hostname"] = spec.Hostname
+    if pod.Hostname or (spec.Hostname and spec.Hostname != default_hostname(name)):
+        d["hostname"] = pod.Hostname or spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
     shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)
@@ -3462,6 +3501,59 @@ _SERVICE_KINDS: dict[str, tuple[Callable[[Mapping[str, Any], str], Any], Callabl
     "endpointslices": (_endpoint_slice_to_core, _endpoint_slice_to_wire),
 }
 
+
+# ---------------------------------------------------------------- Services: the registry's PrepareForUpdate
+# kube-apiserver's ``dropTypeDependentFields`` (pkg/registry/core/service/strategy.go): an update that
+# changes a Service's type clears what the old type had and the new one cannot have (its NodePorts, its
+# health check NodePort, its ClusterIP for ExternalName, ...), but only a field the update left as it was:
+# one the client changed too is the client's and is validated as sent.
+
+_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+
+
+def prepare_update(resource: str, cur: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` (a whole wire object replacing ``cur``, the core object) as the registry prepares it before
+    validation; ``new`` itself when there is nothing to do."""
+    if resource == "services" and isinstance(cur, KubeService):
+        return _drop_type_dependent_fields(cur, new)
+    return new
+
+
+def _drop_type_dependent_fields(cur: KubeService, new: dict[str, Any]) -> dict[str, Any]:
+    old = cur.Spec
+    spec = dict(_dict(new.get("spec")))
+    kind = _str(spec.get("type")) or "ClusterIP"
+    if kind == old.Type:
+        return new
+    if old.Type != "ExternalName" and kind == "ExternalName":
+        if _str(spec.get("clusterIP")) == old.ClusterIP and (_str_list(spec.get("clusterIPs")) or []) == \
+                (old.ClusterIPs or []):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        if (_str_list(spec.get("ipFamilies")) or []) == (old.IPFamilies or []):
+            spec.pop("ipFamilies", None)
+        if _str(spec.get("ipFamilyPolicy")) == old.IPFamilyPolicy:
+            spec.pop("ipFamilyPolicy", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES:
+        ports = [_dict(p) for p in _list(spec.get("ports"))]
+        had = {p.NodePort for p in old.Ports or [] if p.NodePort}
+        if {_int(p.get("nodePort")) for p in ports if p.get("nodePort")} <= had:  # no new NodePort asked for
+            spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in ports]
+    new_local = kind == "LoadBalancer" and _str(spec.get("externalTrafficPolicy")) == "Local"
+    if old.Type == "LoadBalancer" and old.ExternalTrafficPolicy == "Local" and not new_local and \
+            _int(spec.get("healthCheckNodePort")) == old.HealthCheckNodePort:
+        spec.pop("healthCheckNodePort", None)
+    if old.Type == "LoadBalancer" and kind != "LoadBalancer":
+        asked = spec.get("allocateLoadBalancerNodePorts")
+        if isinstance(asked, bool) and old.AllocateLoadBalancerNodePorts is not None and \
+                asked == old.AllocateLoadBalancerNodePorts:
+            spec.pop("allocateLoadBalancerNodePorts", None)
+        if _str(spec.get("loadBalancerClass")) == old.LoadBalancerClass:
+            spec.pop("loadBalancerClass", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES and \
+            _str(spec.get("externalTrafficPolicy")) == old.ExternalTrafficPolicy:
+        spec.pop("externalTrafficPolicy", None)
+    return {**new, "spec": spec}
 
 # ---------------------------------------------------------------- Ingresses and IngressClasses (networking.k8s.io/v1)
 # The API server's defaults and validation (``pkg/apis/networking/validation``) in its words; which class

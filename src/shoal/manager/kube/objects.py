@@ -278,7 +278,7 @@ class KubeObjects:
         try:
             await self.store.commit(creates=[obj])
         except Taken as e:
-            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport", "port"):
                 raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[KIND_OF[type(obj)]]} "{name}" already exists') from e
         return obj
@@ -409,7 +409,7 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
-            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport", "port"):
                 raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:
