@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from shoal.api.kubenet import KubeEndpoint, KubeNetView, KubeServiceInfo, KubeServicePort
-from shoal.api.types import EndpointSlice, KubeService
+from shoal.api.kubenet import KubeEndpoint, KubeNetView, KubeServiceInfo, KubeServicePort, settings_of
+from shoal.api.types import Cluster, EndpointSlice, KubeService, Node
 from shoal.manager.dispatcher import Dispatcher, Session
 from shoal.manager.kube.ingressview import ingresses_view
 from shoal.manager.workqueue import Batch, Clock, Controller
@@ -39,12 +39,16 @@ def services_view(store: ObjectStore) -> tuple[KubeServiceInfo, ...]:
             ports = {p.Name: p.Port for p in sl.Ports or []}
             for e in sl.Endpoints or []:
                 if e.Addresses:
-                    eps.append(KubeEndpoint(IP=e.Addresses[0], Ready=e.Conditions.Ready is not False,
-                                            NodeName=e.NodeName, Ports=ports))
+                    c, ref = e.Conditions, e.TargetRef
+                    eps.append(KubeEndpoint(IP=e.Addresses[0], Ready=c.Ready is not False,
+                                            Serving=c.Serving is not False, Terminating=c.Terminating is True,
+                                            NodeName=e.NodeName, Ports=ports, Hostname=e.Hostname,
+                                            PodName=ref.Name if ref else "", PodNamespace=ref.Namespace if ref else ""))
         out.append(KubeServiceInfo(
             Namespace=svc.Namespace, Name=svc.Name, Type=svc.Spec.Type, ClusterIP=svc.Spec.ClusterIP,
             Ports=tuple(KubeServicePort(Name=p.Name, Protocol=p.Protocol, Port=p.Port, NodePort=p.NodePort)
                         for p in svc.Spec.Ports or []),
+            ExternalName=svc.Spec.ExternalName, PublishNotReadyAddresses=svc.Spec.PublishNotReadyAddresses,
             Endpoints=tuple(eps)))
     return tuple(out)
 
@@ -71,7 +75,11 @@ class KubeViewStandIn(Controller):
         disp = self.dispatcher()
         sessions = [(n, s) for n, s in disp.sessions.items() if s.kube_network] if disp is not None else []
         if sessions:
-            view = KubeNetView(Services=services_view(self.store), Ingresses=ingresses_view(self.store))
+            clusters: list[Cluster] = self.store.list(Cluster)
+            nodes: list[Node] = self.store.list(Node)
+            view = KubeNetView(Settings=settings_of(clusters[0] if clusters else None),
+                               Services=services_view(self.store), Ingresses=ingresses_view(self.store),
+                               NodeAddrs={n.ID: n.Status.Addr for n in nodes if n.Status.Addr})
             for node_id, sess in sessions:
                 have = self.sent.get(node_id)
                 if have is None or have[0] is not sess or have[1] != view:
