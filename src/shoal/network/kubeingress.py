@@ -26,8 +26,8 @@ ports 80 and 443 of every address of the node's network namespace (the daemon's 
 running as the view asks, in ``<exec-root>/ingress/``: config, pid file, error log, temporary files
 and TLS files are all there (``-p``/``-e``/``-c``, ``daemon off``: the daemon holds the master). The
 first Ingress starts it; a changed configuration is checked first (``nginx -t`` on the candidate: an
-invalid one is logged and the old one kept) and loaded with SIGHUP to the master (``apply`` returns
-once the old workers are gone); the last Ingress gone, or the daemon stopping or leaving, stops it
+invalid one is logged and the old one kept) and loaded with SIGHUP to the master (``settled`` waits
+for the old workers to go); the last Ingress gone, or the daemon stopping or leaving, stops it
 (SIGQUIT, SIGKILL after a grace). A daemon killed leaves its nginx running: ``cleanup`` at the next
 start finds it by the pid file (its command line names this directory) and stops it.
 """
@@ -53,7 +53,7 @@ NGINX = "/usr/sbin/nginx"
 HTTP_PORT, HTTPS_PORT = 80, 443
 STOP_GRACE = 5.0  # s between SIGQUIT and SIGKILL
 START_TIMEOUT = 10.0  # s for a started nginx to write its pid file
-RELOAD_TIMEOUT = 10.0  # s for the old workers to finish after a reload
+WORKER_SHUTDOWN = 30  # s an old worker may keep its connections open after a reload (then closed)
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -211,6 +211,7 @@ def render(view: KubeNetView, root: Path, *, ports: tuple[int, int] = (HTTP_PORT
         "daemon off;",
         "master_process on;",
         "worker_processes 1;",
+        f"worker_shutdown_timeout {WORKER_SHUTDOWN}s;",
         f"pid {quote(str(root / 'nginx.pid'))};",
         f"error_log {quote(str(root / 'error.log'))} warn;",
         "events { worker_connections 1024; }",
@@ -307,6 +308,8 @@ class IngressProxy:
         self.proc: asyncio.subprocess.Process | None = None
         self.conf = ""  # the configuration nginx runs with
         self._lock = asyncio.Lock()
+        self._reloading: asyncio.Task[None] | None = None  # waits for the old workers after a reload
+        self._old_workers: set[int] = set()
 
     @property
     def running(self) -> bool:
@@ -413,12 +416,24 @@ class IngressProxy:
                 await asyncio.wait_for(asyncio.shield(self.proc.wait()), 0.02)
         log.info("ingress: nginx started (pid %d)", self.proc.pid)
 
+    async def settled(self) -> None:
+        """Once the workers of the configurations before the last reload have gone (they finish their
+        requests first, ``WORKER_SHUTDOWN`` at most): from then on every connection sees the last one."""
+        if self._reloading is not None:
+            await asyncio.shield(self._reloading)
+
     async def _reload(self, pid: int) -> None:
-        """SIGHUP to the master; returns once the workers of the old configuration have gone (they finish
-        their requests first), so what follows sees the new one (``RELOAD_TIMEOUT`` at most)."""
-        old = _children(pid)
+        """SIGHUP to the master; the old workers are waited for in the background (``settled``), so a
+        long-lived connection holds up no other consumer of the view."""
+        pending = self._reloading is not None and not self._reloading.done()
+        old = _children(pid) | (self._old_workers if pending else set())
         os.kill(pid, signal.SIGHUP)
-        deadline = time.monotonic() + RELOAD_TIMEOUT
+        self._old_workers = old
+        self._reloading = asyncio.create_task(self._wait_workers(pid, old))
+
+    @staticmethod
+    async def _wait_workers(pid: int, old: set[int]) -> None:
+        deadline = time.monotonic() + WORKER_SHUTDOWN + 5
         while old & _children(pid) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
@@ -429,6 +444,11 @@ class IngressProxy:
             return ""
 
     async def _stop(self) -> None:
+        if self._reloading is not None:
+            self._reloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reloading
+            self._reloading = None
         if self.proc is not None:
             if self.proc.returncode is None:
                 await self._kill(self.proc.pid, self.proc)

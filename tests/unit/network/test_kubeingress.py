@@ -127,8 +127,10 @@ def test_rendered_configurations_are_valid(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- a real nginx on loopback
 
 
-async def backend(name: str, host: str, port: int) -> asyncio.Server:
-    """An HTTP server answering ``<name> <path> <Host> <X-Forwarded-Proto>``."""
+async def backend(name: str, host: str, port: int, arrived: asyncio.Event, release: asyncio.Event
+                  ) -> asyncio.Server:
+    """An HTTP server answering ``<name> <path> <Host> <X-Forwarded-Proto>`` (``/slow``: sets ``arrived``,
+    answers once ``release`` is set)."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
         line, *fields = head.split("\r\n")
@@ -138,6 +140,9 @@ async def backend(name: str, host: str, port: int) -> asyncio.Server:
             body = str(len(await reader.readexactly(int(headers["content-length"]))))
         elif line.split()[1] == "/big":
             body = "x" * BIG
+        elif line.split()[1] == "/slow":
+            arrived.set()
+            await release.wait()
         writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}".encode())
         await writer.drain()
         writer.close()
@@ -167,13 +172,14 @@ class Rig:
         self.proxy = IngressProxy(tmp, ports=(self.http, self.https), address="127.0.0.1")
         self.ports = {"a": free_port(), "b": free_port(), "c": free_port()}
         self.servers: list[asyncio.Server] = []
+        self.arrived, self.release = asyncio.Event(), asyncio.Event()  # ``/slow`` came; may answer
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     r = Rig(tmp_path)
     for name, port in r.ports.items():
-        r.servers.append(await backend(name, "127.0.0.1", port))
+        r.servers.append(await backend(name, "127.0.0.1", port, r.arrived, r.release))
     try:
         yield r
     finally:
@@ -239,7 +245,14 @@ async def test_reload_refusal_stop_and_leftover(rig: Rig) -> None:
     # a change: the default backend's Ingress gone, 404 for unknown hosts; the same master reloaded
     view = table_view(rig)
     view = KubeNetView(Services=view.Services, Ingresses=view.Ingresses[:1])
-    await rig.proxy.apply(view)  # (returns once the old workers are gone)
+    slow = asyncio.create_task(get(rig.http, "web.example", "/slow"))  # held by an old worker
+    await asyncio.wait_for(rig.arrived.wait(), 10)
+    await rig.proxy.apply(view)  # returns with the slow request still in the old worker
+    settled = asyncio.create_task(rig.proxy.settled())
+    assert not slow.done() and not settled.done()
+    rig.release.set()
+    assert (await slow)[1].split()[:2] == ["a", "/slow"]
+    await asyncio.wait_for(settled, 10)  # the old workers gone
     for _ in range(20):
         assert (await get(rig.http, "nothing.example", "/"))[0] == 404
     assert rig.proxy.proc is not None and rig.proxy.proc.pid == pid
