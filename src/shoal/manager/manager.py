@@ -45,7 +45,6 @@ from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
 from shoal.manager.kube.ingresses import IngressController
 from shoal.manager.kube.jobs import JobController
-from shoal.manager.kube.kubeview_standin import KubeViewStandIn  # STAND-IN: drop at merge
 from shoal.manager.kube.loadbalancers import LoadBalancerController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
@@ -119,7 +118,6 @@ class Manager:
         self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
         self.ingresses = IngressController(store, self.kube)  # the default IngressClass, Ingresses' status
         self.loops += [self.ingresses]
-        self.loops += [KubeViewStandIn(store, lambda: self.dispatcher)]  # STAND-IN: drop at merge (kubeproxy's push)
         # LoadBalancer Services' addresses (status.loadBalancer.ingress): from the pool or the nodes'.
         self.loadbalancers = LoadBalancerController(store, self.kube)
         self.loops += [self.loadbalancers]
