@@ -43,7 +43,9 @@ from shoal.manager.kube.endpoints import EndpointsController
 from shoal.manager.kube.endpointslices import EndpointSliceController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
+from shoal.manager.kube.ingresses import IngressController
 from shoal.manager.kube.jobs import JobController
+from shoal.manager.kube.loadbalancers import LoadBalancerController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
 from shoal.manager.kube.nodeipam import NodeIPAM
@@ -115,6 +117,11 @@ class Manager:
         self.cronjobs = CronJobController(store, self.kube)
         self.loops += [self.jobs, self.cronjobs]
         self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
+        self.ingresses = IngressController(store, self.kube)  # the default IngressClass, Ingresses' status
+        self.loops += [self.ingresses]
+        # LoadBalancer Services' addresses (status.loadBalancer.ingress): from the pool or the nodes'.
+        self.loadbalancers = LoadBalancerController(store, self.kube)
+        self.loops += [self.loadbalancers]
         # Each node's block of the pod range (spec.podCIDRs), as kube-controller-manager's node IPAM.
         self.nodeipam = NodeIPAM(store, record=self.events.record_node)
         self.loops.append(self.nodeipam)
