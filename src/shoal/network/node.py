@@ -48,6 +48,7 @@ from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
+from shoal.network.kubeproxy import KubeProxy
 from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
@@ -207,6 +208,8 @@ class NodeNetwork:
         # proxy) is called with every new view, in order, and must not raise.
         self.kube_view: KubeNetView | None = None
         self.kube_consumers: list[Callable[[KubeNetView], Awaitable[None]]] = []
+        self.kube_proxy = KubeProxy()  # the Services' rules (``kubeproxy.py``)
+        self.kube_consumers.append(self.kube_proxy.consume)
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
@@ -763,6 +766,7 @@ class NodeNetwork:
             for p in sorted(self.netns_dir.iterdir()):
                 if p.name not in self.sandboxes:
                     await self.remove_sandbox(p.name)
+        await self.kube_proxy.cleanup()
         if not self.sandboxes:
             await self._teardown_mesh()
             await asyncio.to_thread(bridge.remove_unused)
@@ -822,6 +826,7 @@ class NodeNetwork:
         if not self.sandboxes:
             self._release_netns_dir()
         self.dns.close()
+        await self.kube_proxy.close()
         await self.tunnel.close()
         self._encryption = {}
         await self._teardown_mesh()
