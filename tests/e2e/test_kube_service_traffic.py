@@ -138,9 +138,10 @@ def table(node: DevNode) -> str:
 
 
 def curl(c: Cluster, url: str, timeout: float = 3) -> str:
+    """The answer's body (httpd gives ``/cgi-bin/addr`` an IPv4 client as ``[::ffff:a.b.c.d]``: unwrapped)."""
     r = subprocess.run(["nsenter", f"--net=/run/netns/{c.client_ns}", "curl", "-s", "--max-time", str(timeout), url],
                        capture_output=True, text=True)
-    return r.stdout.strip()
+    return r.stdout.strip().replace("[::ffff:", "").replace("]", "")
 
 
 def in_pod(k: Kubectl, pod: str, ip: str, port: int, path: str, times: int = 1) -> list[str]:

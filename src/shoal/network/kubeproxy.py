@@ -44,7 +44,7 @@ import socket
 import struct
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -72,23 +72,31 @@ def usable(endpoints: list[tuple[KubeEndpoint, int]], node: str | None = None) -
     return ready or [(e, p) for e, p in cand if e.Serving and e.Terminating]
 
 
+MAPS = {  # the table's sets and verdict maps of the Services, by name: their type
+    "cluster-ips": "ipv4_addr",
+    "service-ips": "ipv4_addr . inet_proto . inet_service : verdict",
+    "service-nodeports": "inet_proto . inet_service : verdict",
+    "no-endpoint-services": "ipv4_addr . inet_proto . inet_service : verdict",
+    "no-endpoint-nodeports": "inet_proto . inet_service : verdict",
+}
+
+
 @dataclass
-class _Rules:
-    sets: list[str]
-    chains: list[str]
-    service_ips: list[str]  # map elements
-    nodeports: list[str]
-    no_endpoint_ips: list[str]
-    no_endpoint_nodeports: list[str]
-    cluster_ips: set[str]
+class Ruleset:
+    """What the view makes of the table beyond its fixed chains: the elements of each of ``MAPS``, the
+    affinity sets (name → declaration) and the Services' chains (name → rules)."""
+
+    elements: dict[str, set[str]] = field(default_factory=lambda: {m: set() for m in MAPS})
+    sets: dict[str, str] = field(default_factory=dict)
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _chain(name: str, rules: list[str]) -> str:
+def _chain(name: str, rules: list[str] | tuple[str, ...]) -> str:
     body = "".join(f"  {r}\n" for r in rules)
     return f" chain {name} {{\n{body} }}\n"
 
 
-def _service_port(out: _Rules, view: KubeNetView, svc: KubeServiceInfo, port: KubeServicePort) -> None:
+def _service_port(rs: Ruleset, view: KubeNetView, svc: KubeServiceInfo, port: KubeServicePort) -> None:
     proto = port.Protocol.lower()
     base = f"{svc.Namespace}/{svc.Name}/{proto}/{port.Name}"
     h = _hash(base)
@@ -106,11 +114,10 @@ def _service_port(out: _Rules, view: KubeNetView, svc: KubeServiceInfo, port: Ku
             rules = [f"ip saddr {e.IP} jump mark-for-masquerade"]  # hairpin
             if svc.SessionAffinity:
                 aff = f"affinity-{_hash(suffix)}-{suffix}"
-                out.sets.append(f" set {aff} {{\n  type ipv4_addr; flags dynamic,timeout; "
-                                f"timeout {svc.AffinityTimeout}s;\n }}\n")
+                rs.sets[aff] = f"type ipv4_addr; flags dynamic,timeout; timeout {svc.AffinityTimeout}s;"
                 rules.append(f"update @{aff} {{ ip saddr }}")
             rules.append(f"meta l4proto {proto} dnat to {e.IP}:{tport}")
-            out.chains.append(_chain(name, rules))
+            rs.chains[name] = tuple(rules)
             chains[key] = name
         return chains[key]
 
@@ -124,7 +131,7 @@ def _service_port(out: _Rules, view: KubeNetView, svc: KubeServiceInfo, port: Ku
             rules += [f"ip saddr @affinity-{n.removeprefix('endpoint-')} goto {n}" for n in names]
         vmap = ", ".join(f"{i} : goto {n}" for i, n in enumerate(names))
         rules.append(f"numgen random mod {len(names)} vmap {{ {vmap} }}")
-        out.chains.append(_chain(name, rules))
+        rs.chains[name] = tuple(rules)
 
     service = f"service-{h}-{base}"
     local_chain = f"local-{h}-{base}"
@@ -134,23 +141,25 @@ def _service_port(out: _Rules, view: KubeNetView, svc: KubeServiceInfo, port: Ku
         balance(local_chain, local)
 
     key = f"{proto} . {port.Port}"
+    el = rs.elements
     if svc.ClusterIP:
-        out.cluster_ips.add(svc.ClusterIP)
+        el["cluster-ips"].add(svc.ClusterIP)
         internal = local if svc.InternalTrafficPolicy == "Local" else cluster
         if internal:
-            out.service_ips.append(f"{svc.ClusterIP} . {key} : goto "
-                                   f"{local_chain if svc.InternalTrafficPolicy == 'Local' else service}")
+            el["service-ips"].add(f"{svc.ClusterIP} . {key} : goto "
+                                  f"{local_chain if svc.InternalTrafficPolicy == 'Local' else service}")
         else:  # none at all: refused; none on this node (internalTrafficPolicy: Local): dropped
-            out.no_endpoint_ips.append(f"{svc.ClusterIP} . {key} : {'goto reject-chain' if not cluster else 'drop'}")
+            el["no-endpoint-services"].add(
+                f"{svc.ClusterIP} . {key} : {'goto reject-chain' if not cluster else 'drop'}")
 
     dests = list(svc.ExternalIPs) + list(svc.LoadBalancerIPs)
     nodeport = port.NodePort if svc.Type in ("NodePort", "LoadBalancer") else 0
     if not dests and not nodeport:
         return
     if not cluster:
-        out.no_endpoint_ips += [f"{ip} . {key} : goto reject-chain" for ip in dests]
+        el["no-endpoint-services"].update(f"{ip} . {key} : goto reject-chain" for ip in dests)
         if nodeport:
-            out.no_endpoint_nodeports.append(f"{proto} . {nodeport} : goto reject-chain")
+            el["no-endpoint-nodeports"].add(f"{proto} . {nodeport} : goto reject-chain")
         return
     external = f"external-{h}-{base}"
     if svc.ExternalTrafficPolicy == "Local":
@@ -160,36 +169,36 @@ def _service_port(out: _Rules, view: KubeNetView, svc: KubeServiceInfo, port: Ku
                  f"goto {local_chain}" if local else "drop"]  # the outside: this node's endpoints only
     else:
         rules = ["jump mark-for-masquerade", f"goto {service}"]
-    out.chains.append(_chain(external, rules))
-    out.service_ips += [f"{ip} . {key} : goto {external}" for ip in dests]
+    rs.chains[external] = tuple(rules)
+    el["service-ips"].update(f"{ip} . {key} : goto {external}" for ip in dests)
     if nodeport:
-        out.nodeports.append(f"{proto} . {nodeport} : goto {external}")
+        el["service-nodeports"].add(f"{proto} . {nodeport} : goto {external}")
 
 
 def _elements(items: list[str] | set[str]) -> str:
     return f" elements = {{ {', '.join(sorted(items))} }};" if items else ""
 
 
-def render(view: KubeNetView) -> str:
-    """The whole ``ip shoal_kube`` table for the view, as one ``nft -f`` transaction (the table made
-    if missing, deleted, and made again)."""
-    out = _Rules([], [], [], [], [], [], set())
+def build(view: KubeNetView) -> Ruleset:
+    """What the view makes of the table (see the module's docstring)."""
+    rs = Ruleset()
     for svc in view.Services:
         if svc.Type == "ExternalName" or svc.ClusterIP in ("", "None", view.Settings.ClusterDNS):
             continue  # no rules: a name (DNS) only, the Pods' own addresses (headless), the node's DNS server
         for port in svc.Ports:
-            _service_port(out, view, svc, port)
+            _service_port(rs, view, svc, port)
+    return rs
+
+
+def render(view: KubeNetView | Ruleset) -> str:
+    """The whole ``ip shoal_kube`` table for the view, as one ``nft -f`` transaction (the table made
+    if missing, deleted, and made again)."""
+    rs = build(view) if isinstance(view, KubeNetView) else view
     text = [
         f"table ip {TABLE}\n", f"delete table ip {TABLE}\n", f"table ip {TABLE} {{\n",
-        f" set cluster-ips {{\n  type ipv4_addr;{_elements(out.cluster_ips)}\n }}\n",
-        " map service-ips {\n  type ipv4_addr . inet_proto . inet_service : verdict;"
-        f"{_elements(out.service_ips)}\n }}\n",
-        f" map service-nodeports {{\n  type inet_proto . inet_service : verdict;{_elements(out.nodeports)}\n }}\n",
-        " map no-endpoint-services {\n  type ipv4_addr . inet_proto . inet_service : verdict;"
-        f"{_elements(out.no_endpoint_ips)}\n }}\n",
-        f" map no-endpoint-nodeports {{\n  type inet_proto . inet_service : verdict;"
-        f"{_elements(out.no_endpoint_nodeports)}\n }}\n",
-        *out.sets,
+        *(f" {'map' if ':' in typ else 'set'} {name} {{\n  type {typ};{_elements(rs.elements[name])}\n }}\n"
+          for name, typ in MAPS.items()),
+        *(f" set {name} {{\n  {decl}\n }}\n" for name, decl in rs.sets.items()),
         _chain("filter-input", ["type filter hook input priority -110; policy accept;",
                                 "ct state new jump nodeport-endpoints-check",
                                 "ct state new jump service-endpoints-check"]),
@@ -215,10 +224,49 @@ def render(view: KubeNetView) -> str:
                                             "meta l4proto . th dport vmap @no-endpoint-nodeports"]),
         _chain("cluster-ips-check", ["ip daddr @cluster-ips reject"]),  # a ClusterIP's other ports
         _chain("reject-chain", ["reject"]),
-        *out.chains,
+        *(_chain(name, rules) for name, rules in rs.chains.items()),
         "}\n",
     ]
     return "".join(text)
+
+
+def _key(element: str) -> str:
+    return element.split(" : ")[0]
+
+
+def delta(old: Ruleset, new: Ruleset) -> str | None:
+    """One ``nft -f`` transaction that turns the table ``old`` made into what ``new`` makes: only the
+    map elements, sets and chains that differ (as kube-proxy's partial syncs); "" when none does.
+
+    Order: the elements going (or changing) first, then the new chains and sets are declared, the
+    changed chains flushed and every new or changed chain filled, the new elements added, and last the
+    chains and sets nothing refers to any more deleted. None when an affinity set's declaration changed
+    (its timeout): the whole table is loaded again."""
+    if any(old.sets.get(name, decl) != decl for name, decl in new.sets.items()):
+        return None
+    t = f"ip {TABLE}"
+    out: list[str] = []
+    for name in MAPS:
+        gone = old.elements[name] - new.elements[name]
+        if gone:
+            out.append(f"delete element {t} {name} {{ {', '.join(sorted({_key(e) for e in gone}))} }}\n")
+    out += [f"add chain {t} {name}\n" for name in new.chains if name not in old.chains]
+    out += [f"add set {t} {name} {{ {decl} }}\n" for name, decl in new.sets.items() if name not in old.sets]
+    for name, rules in new.chains.items():
+        was = old.chains.get(name)
+        if was == rules:
+            continue
+        if was is not None:
+            out.append(f"flush chain {t} {name}\n")
+        out += [f"add rule {t} {name} {r}\n" for r in rules]
+    for name in MAPS:
+        added = new.elements[name] - old.elements[name]
+        if added:
+            out.append(f"add element {t} {name} {{ {', '.join(sorted(added))} }}\n")
+    out += [f"flush chain {t} {name}\n" for name in old.chains if name not in new.chains]
+    out += [f"delete chain {t} {name}\n" for name in old.chains if name not in new.chains]
+    out += [f"delete set {t} {name}\n" for name in old.sets if name not in new.sets]
+    return "".join(out)
 
 
 def load(text: str) -> None:
@@ -305,7 +353,7 @@ class KubeProxy:
     """Keeps the node's table and announced addresses as the latest view says (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self.rules = ""  # the text loaded
+        self.model: Ruleset | None = None  # what the loaded table holds (None: not loaded, or unknown)
         self.announced: set[str] = set()
         self.loads = 0  # tables loaded (tests, benchmarks)
         self.last_load = 0.0  # seconds the last render + load took
@@ -337,13 +385,17 @@ class KubeProxy:
 
     async def apply(self, view: KubeNetView) -> None:
         start = time.perf_counter()
-        text = render(view)
-        if text != self.rules:
+        rs = build(view)
+        text = delta(self.model, rs) if self.model is not None else None
+        if text is None:
+            text = render(rs)
+        if text:
+            self.model = None  # until it is loaded (a failed load: the whole table, next time)
             await asyncio.to_thread(load, text)
-            self.rules = text
             self.loads += 1
             self.last_load = time.perf_counter() - start
             self.loaded.set()
+        self.model = rs
         addr = view.NodeAddrs.get(view.NodeID, "")
         want = set(view.Announce) if addr else set()
         if want != self.announced:
@@ -355,11 +407,11 @@ class KubeProxy:
         self._latest = None
         await self.wait()
         await asyncio.to_thread(teardown)
-        self.rules = ""
+        self.model = None
         self.announced = set()
         self._closed = False  # the node may join again: its next views are loaded
 
     async def cleanup(self) -> None:
         """What a previous run left (daemon start): removed; the managers' next view makes it again."""
-        if not self.rules:
+        if self.model is None:
             await asyncio.to_thread(teardown)

@@ -713,7 +713,8 @@ class NodeNetwork:
         local networks' ``bridge`` when the node keeps them."""
         if self._default_bridge is None:
             bip = await asyncio.to_thread(self.local.bip if self.local is not None else lambda: choose_bip(self._bip))
-            self._default_bridge = DefaultBridge(bip)
+            if self._default_bridge is None:  # (tasks started at once all wait here: the first one's is kept,
+                self._default_bridge = DefaultBridge(bip)  # else each would give out the same addresses)
         return self._default_bridge
 
     async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:

@@ -192,3 +192,52 @@ def test_the_consumer_loads_the_table_and_announces_pool_addresses_in_a_namespac
     """)
     r = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_a_change_is_loaded_as_the_difference_and_gives_the_table_a_whole_load_gives() -> None:
+    """In a throw-away namespace: the table loaded whole for one view then changed by ``delta`` to the
+    next equals the next loaded whole (chains, sets and elements), for endpoints added, removed, made
+    not ready, a Service gone and one added."""
+    script = textwrap.dedent("""
+        import json, subprocess, msgspec
+        from shoal.api.kubenet import *
+        from shoal.network.kubeproxy import build, delta, render
+        E = KubeEndpoint
+        def svc(name, ip, eps, **kw):
+            return KubeServiceInfo(Namespace="default", Name=name, ClusterIP=ip,
+                                   Ports=(KubeServicePort(Name="http", Port=80, NodePort=kw.pop("np", 0)),),
+                                   Endpoints=tuple(E(IP=e, NodeID="n1", Ports={"http": 8080}) for e in eps), **kw)
+        v1 = KubeNetView(NodeID="n1", Services=(
+            svc("a", "172.16.1.1", ["10.1.0.1", "10.1.0.2"], SessionAffinity=True),
+            svc("b", "172.16.1.2", ["10.1.0.3"], Type="NodePort", np=30001, ExternalTrafficPolicy="Local"),
+            svc("c", "172.16.1.3", ["10.1.0.4"])))
+        v2 = KubeNetView(NodeID="n1", Services=(
+            svc("a", "172.16.1.1", ["10.1.0.2", "10.1.0.5"], SessionAffinity=True),
+            svc("b", "172.16.1.2", [], Type="NodePort", np=30001, ExternalTrafficPolicy="Local"),
+            svc("d", "172.16.1.4", ["10.1.0.6"])))
+        def nft(text):
+            r = subprocess.run(["nft", "-f", "-"], input=text.encode(), capture_output=True)
+            assert r.returncode == 0, (r.stderr.decode(), text)
+        def dump():
+            out = json.loads(subprocess.run(["nft", "-j", "list", "table", "ip", "shoal_kube"],
+                                            capture_output=True, check=True).stdout)["nftables"]
+            norm = set()
+            for item in out:
+                for kind, body in item.items():
+                    if kind in ("chain", "set", "map"):
+                        norm.add((kind, body["name"], json.dumps(body.get("elem"), sort_keys=True)))
+                    elif kind == "rule":
+                        norm.add((kind, body["chain"], json.dumps(body["expr"], sort_keys=True)))
+            return norm
+        nft(render(v1))
+        d = delta(build(v1), build(v2))
+        assert d and "delete table" not in d
+        nft(d)
+        after = dump()
+        nft(render(v2))
+        assert after == dump(), sorted(after ^ dump())
+        assert delta(build(v2), build(v2)) == ""
+        print("ok")
+    """)
+    r = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
