@@ -3,8 +3,9 @@ endpoints"), in a throw-away network namespace (the process unshares its own: no
 
 * **rules**: the node's table (``network/kubeproxy.py``) for S Services of E endpoints each (one port,
   NodePort): the first load (render + ``nft -f`` of the whole table), one endpoint made not ready
-  (the difference, ``delta``, loaded as one transaction), and the whole table loaded again for the
-  same change (what a full replace costs); beside the same for a single Service, the baseline.
+  (the difference, ``delta``, of what the node's ``Builder`` makes, loaded as one transaction), and
+  the whole table loaded again for the same change (what a full replace costs); beside the same for
+  a single Service, the baseline.
 * **ready → rule**: the path from the store to the node: an in-memory store holding the Services and
   their EndpointSlices, the dispatcher's view (``manager/kube/netview.py``) pushed to one wired
   session whose views the node's ``KubeProxy`` loads; an endpoint's ``ready`` set in its slice, timed
@@ -90,10 +91,12 @@ def rules_case(services: int, per: int, repeat: int) -> dict[str, object]:
     for _ in range(repeat):
         kubeproxy.remove_table()
         first.append(timed(lambda: kubeproxy.load(kubeproxy.render(v1))))
-        change.append(timed(lambda: kubeproxy.load(kubeproxy.delta(kubeproxy.build(v1), kubeproxy.build(v2)) or "")))
+        builder = kubeproxy.Builder()  # as the node keeps it: each Service's part of the last view
+        had = builder.build(v1)
+        change.append(timed(lambda b=builder, h=had: kubeproxy.load(kubeproxy.delta(h, b.build(v2)) or "")))
         kubeproxy.load(kubeproxy.render(v1))
         whole.append(timed(lambda: kubeproxy.load(kubeproxy.render(v2))))
-        render_s.append(timed(lambda: kubeproxy.build(v2)))
+        render_s.append(timed(lambda: kubeproxy.build(v2)))  # every Service made
     kubeproxy.remove_table()
     ms = lambda xs: round(statistics.median(xs) * 1000, 1)  # noqa: E731
     return {"case": "rules", "services": services, "endpoints": services * per,

@@ -179,15 +179,46 @@ def _elements(items: list[str] | set[str]) -> str:
     return f" elements = {{ {', '.join(sorted(items))} }};" if items else ""
 
 
+def _service(view: KubeNetView, svc: KubeServiceInfo) -> Ruleset:
+    rs = Ruleset()
+    if svc.Type == "ExternalName" or svc.ClusterIP in ("", "None", view.Settings.ClusterDNS):
+        return rs  # no rules: a name (DNS) only, the Pods' own addresses (headless), the node's DNS server
+    for port in svc.Ports:
+        _service_port(rs, view, svc, port)
+    return rs
+
+
+class Builder:
+    """``build`` that keeps each Service's part of the last view: a Service equal to the one it was
+    made from is not made again (a view of 1,000 Services where one changed costs one)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, str], tuple[KubeServiceInfo, Ruleset]] = {}
+        self._context: tuple[str, str, str] | None = None
+
+    def build(self, view: KubeNetView) -> Ruleset:
+        context = (view.NodeID, view.Settings.ClusterCIDR, view.Settings.ClusterDNS)
+        if context != self._context:
+            self._parts, self._context = {}, context
+        rs = Ruleset()
+        parts: dict[tuple[str, str], tuple[KubeServiceInfo, Ruleset]] = {}
+        for svc in view.Services:
+            key = (svc.Namespace, svc.Name)
+            had = self._parts.get(key)
+            part = had[1] if had is not None and (had[0] is svc or had[0] == svc) else _service(view, svc)
+            parts[key] = (svc, part)
+            for name, elements in part.elements.items():
+                if elements:
+                    rs.elements[name] |= elements
+            rs.sets.update(part.sets)
+            rs.chains.update(part.chains)
+        self._parts = parts
+        return rs
+
+
 def build(view: KubeNetView) -> Ruleset:
     """What the view makes of the table (see the module's docstring)."""
-    rs = Ruleset()
-    for svc in view.Services:
-        if svc.Type == "ExternalName" or svc.ClusterIP in ("", "None", view.Settings.ClusterDNS):
-            continue  # no rules: a name (DNS) only, the Pods' own addresses (headless), the node's DNS server
-        for port in svc.Ports:
-            _service_port(rs, view, svc, port)
-    return rs
+    return Builder().build(view)
 
 
 def render(view: KubeNetView | Ruleset) -> str:
@@ -354,6 +385,7 @@ class KubeProxy:
 
     def __init__(self) -> None:
         self.model: Ruleset | None = None  # what the loaded table holds (None: not loaded, or unknown)
+        self._builder = Builder()
         self.announced: set[str] = set()
         self.loads = 0  # tables loaded (tests, benchmarks)
         self.last_load = 0.0  # seconds the last render + load took
@@ -385,7 +417,7 @@ class KubeProxy:
 
     async def apply(self, view: KubeNetView) -> None:
         start = time.perf_counter()
-        rs = build(view)
+        rs = self._builder.build(view)
         text = delta(self.model, rs) if self.model is not None else None
         if text is None:
             text = render(rs)

@@ -241,3 +241,16 @@ def test_a_change_is_loaded_as_the_difference_and_gives_the_table_a_whole_load_g
     """)
     r = subprocess.run(["unshare", "-n", sys.executable, "-c", script], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+def test_the_builder_makes_again_only_the_services_that_changed() -> None:
+    from shoal.network.kubeproxy import Builder, build
+    b = Builder()
+    v1 = view(WEB, LB)
+    first = b.build(v1)
+    changed = msgspec_replace(LB, Endpoints=LB.Endpoints[:1])
+    second = b.build(view(WEB, changed))
+    assert second == build(view(WEB, changed))  # what a fresh build makes
+    web_chain = next(n for n in first.chains if "/web/tcp/http" in n and n.startswith("service-"))
+    assert second.chains[web_chain] is first.chains[web_chain]  # WEB's part kept, not made again
+    assert b.build(view(WEB, changed, node="n2")) == build(view(WEB, changed, node="n2"))  # another node: all again
