@@ -16,7 +16,10 @@ An agent opens a session (its node registers: description, address, state ``read
   VIP, running tasks' addresses: service discovery), both kept change by change by ``NetView``
   (``netview.py``) and sent where they changed; and, when some of those
   networks are encrypted, the encrypted overlays' keys (only then: a node without such tasks never
-  holds them).
+  holds them);
+- receives, when its node wires Pods' networks, the Kubernetes network view (``Assignments.kube``: the
+  Services and their endpoints, the LoadBalancer addresses it announces; ``kube/netview.py``), whole,
+  when it changed (never a hollow node).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls. What crosses to the agent (``Assignments``, log reads) is defined in ``shoal/protocol.py``.
