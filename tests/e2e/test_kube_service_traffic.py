@@ -181,6 +181,14 @@ def test_a_cluster_ip_balances_over_ready_pods_and_a_not_ready_one_gets_nothing(
     # Hairpin: a Pod reaching its own Service (and sometimes itself) is answered every time.
     assert len(in_pod(k, names[0], ip, 80, "/cgi-bin/host", times=6)) == 6
 
+    # sessionAffinity: ClientIP: the client keeps the Pod it first reached.
+    k("patch", "svc", "web", "-p", '{"spec":{"sessionAffinity":"ClientIP"}}')
+    wait_for(lambda: "update @affinity-" in table(c.manager), timeout=30, what="the affinity rules")
+    answers = in_pod(k, "client", ip, 80, "/cgi-bin/host", times=12)
+    assert len(answers) == 12 and len(set(answers)) == 1, answers
+    k("patch", "svc", "web", "-p", '{"spec":{"sessionAffinity":"None","sessionAffinityConfig":null}}')
+    wait_for(lambda: "update @affinity-" not in table(c.manager), timeout=30, what="no affinity rules")
+
     # One Pod not ready: out of the rules, then none of 50 requests reaches it.
     sick, well = web[0], web[1]
     k("exec", sick["metadata"]["name"], "--", "sh", "-c", "echo sick > /www/state")
@@ -271,6 +279,42 @@ def test_a_load_balancer_from_outside_at_its_pool_address(c: Cluster) -> None:
         pytest.skip("the announcing node reaches the Pods only across the pod network")
     got = {curl(c, f"http://{addr}:8080/cgi-bin/host").removeprefix("served-by-") for _ in range(12)}
     assert got == names
+
+
+def test_a_load_balancer_without_a_pool_answers_at_the_nodes_addresses(e2e_base: Path) -> None:
+    """One node, no pool: the LoadBalancer's addresses are the nodes' own (needs the allocator)."""
+    # (beside the module's cluster: a bridge and a subnet of its own)
+    dev = DevCluster(e2e_base / "kproxy1", "runc", tag=f"{(os.getpid() + 50000) % 100000:05d}",
+                     subnet=20 + (os.getpid() + 100) % 200)
+    try:
+        node = dev.add("kpo")
+        node.docker("import", "-c", WEB_CMD, "-", "web:latest", input=rootfs_tar(e2e_base))
+        node.docker("swarm", "init", "--advertise-addr", node.addr)
+        client_ns, _ = dev.add_client("kpoc")
+        k = Kubectl(node, e2e_base / "kproxy1-kubectl", netns=client_ns)
+        k("apply", "-f", "-", input=deployment("web", 2))
+        web = running_pods(k, "web", 2)
+        k("expose", "deployment", "web", "--name=web-lb", "--type=LoadBalancer", "--port=8080",
+          "--target-port=http")
+
+        def external() -> list[str]:
+            ingress = k.json("get", "svc", "web-lb").get("status", {}).get("loadBalancer", {}).get("ingress") or []
+            return [str(i.get("ip", "")) for i in ingress]
+        try:
+            addrs = wait_for(external, timeout=20, what="an external address")
+        except AssertionError:
+            pytest.skip("no LoadBalancer address allocation in this build")
+        assert addrs == [node.addr]
+        wait_for(lambda: f"{node.addr} . tcp . 8080" in table(node), timeout=30, what="the LoadBalancer's rules")
+        r = subprocess.run(["nsenter", f"--net=/run/netns/{client_ns}", "curl", "-s", "--max-time", "3",
+                            f"http://{node.addr}:8080/cgi-bin/host"], capture_output=True, text=True)
+        assert r.stdout.strip().removeprefix("served-by-") in {p["metadata"]["name"] for p in web}
+        k.run("delete", "svc", "web-lb", check=False)
+        k.run("delete", "deployments,replicasets", "--all", "--cascade=orphan", check=False)
+        k.run("delete", "pods", "--all", "--grace-period=1", "--wait=false", check=False)
+    finally:
+        dev.leave_all()
+        dev.close()
 
 
 def test_everything_goes_with_the_services(c: Cluster) -> None:
