@@ -201,6 +201,7 @@ class Builder:
         if context != self._context:
             self._parts, self._context = {}, context
         rs = Ruleset()
+        keys: dict[str, set[str]] = {name: set() for name in MAPS}  # the verdict maps' keys so far
         parts: dict[tuple[str, str], tuple[KubeServiceInfo, Ruleset]] = {}
         for svc in view.Services:
             key = (svc.Namespace, svc.Name)
@@ -208,8 +209,18 @@ class Builder:
             part = had[1] if had is not None and (had[0] is svc or had[0] == svc) else _service(view, svc)
             parts[key] = (svc, part)
             for name, elements in part.elements.items():
-                if elements:
+                if not elements:
+                    continue
+                if name == "cluster-ips":
                     rs.elements[name] |= elements
+                    continue
+                # Two Services with one address and port (external IPs are the users'): the first, in
+                # the view's order, has it; a map with one key twice would fail the whole load.
+                mine = {_key(e) for e in elements}
+                if mine & keys[name]:
+                    elements = {e for e in elements if _key(e) not in keys[name]}
+                keys[name] |= mine
+                rs.elements[name] |= elements
             rs.sets.update(part.sets)
             rs.chains.update(part.chains)
         self._parts = parts

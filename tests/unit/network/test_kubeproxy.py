@@ -254,3 +254,12 @@ def test_the_builder_makes_again_only_the_services_that_changed() -> None:
     web_chain = next(n for n in first.chains if "/web/tcp/http" in n and n.startswith("service-"))
     assert second.chains[web_chain] is first.chains[web_chain]  # WEB's part kept, not made again
     assert b.build(view(WEB, changed, node="n2")) == build(view(WEB, changed, node="n2"))  # another node: all again
+
+
+def test_two_services_claiming_one_address_and_port_do_not_break_the_table() -> None:
+    """External IPs are the users' to write: the first Service in the view's order keeps the address."""
+    other = msgspec_replace(LB, Name="lb2", ClusterIP="172.16.5.17")
+    rules = render(view(LB, other))
+    check(rules)
+    assert rules.count("10.213.9.201 . tcp . 80 : goto external-") == 1
+    assert re.search(r"10\.213\.9\.201 \. tcp \. 80 : goto external-\w+-default/lb/", rules)
