@@ -14,7 +14,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar tzdata python3-pip etcd-server \
-           docker-registry skopeo apache2-utils docker.io docker-compose; do
+           docker-registry skopeo apache2-utils docker.io docker-compose \
+           nginx-light openssl; do  # nginx: the Kubernetes Ingresses' proxy (network/kubeingress.py)
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -124,3 +124,31 @@ def test_endpoints_follow_the_pods_addresses_and_readiness(k: Kubectl) -> None:
     wait_for(lambda: not k.json("get", "endpointslices", "-l", "kubernetes.io/service-name=web")["items"]
              and k.run("get", "endpoints", "web", check=False).returncode != 0, timeout=30,
              what="the endpoints gone with the Service")
+
+
+def test_swarm_and_kubernetes_ports_and_load_balancer_addresses(k: Kubectl) -> None:
+    """Both worlds on one network: a Swarm service may not publish a Service's NodePort (the real docker
+    CLI's output) nor the reverse; a LoadBalancer Service gets the nodes' addresses (no pool given)."""
+    manager = k.node
+    k("create", "service", "nodeport", "web-np2", "--tcp=80:80", "--node-port=30080")
+    r = manager.docker("service", "create", "--detach", "--name", "clash", "--publish", "30080:80", "web:latest",
+                       check=False)
+    assert r.returncode != 0
+    assert r.stderr.strip() == ("Error response from daemon: rpc error: code = InvalidArgument desc = port '30080' "
+                                "is already in use by Kubernetes Service 'default/web-np2' as a NodePort")
+    manager.docker("service", "create", "--detach", "--name", "mesh", "--publish", "30090:80", "web:latest")
+    try:
+        r2 = k.run("create", "service", "nodeport", "web-np3", "--tcp=80:80", "--node-port=30090", check=False)
+        assert r2.returncode != 0
+        assert ('Service "web-np3" is invalid: spec.ports[0].nodePort: Invalid value: 30090: provided port is '
+                "already allocated") in r2.stderr
+    finally:
+        manager.docker("service", "rm", "mesh", check=False)
+    k("create", "service", "loadbalancer", "web-lb", "--tcp=8080:80")
+    nodes = sorted((n["status"]["addresses"][0]["address"] for n in k.json("get", "nodes")["items"]),
+                   key=lambda a: tuple(int(x) for x in a.split(".")))
+    wait_for(lambda: rows(k("get", "svc", "web-lb"))["web-lb"][3] != "<pending>", timeout=30,
+             what="web-lb's EXTERNAL-IP")
+    assert [i["ip"] for i in k.json("get", "svc", "web-lb")["status"]["loadBalancer"]["ingress"]] == nodes
+    assert rows(k("get", "svc", "web-lb"))["web-lb"][3] == ",".join(nodes)[:13] + "..."  # as kubectl cuts it
+    k("delete", "svc", "web-np2", "web-lb")

@@ -98,10 +98,12 @@ async def test_expose_get_describe_delete_on_hollow_nodes(cluster: tuple[sim.Sim
     await kc("expose", "deployment", "web", "--name=web-np", "--type=NodePort", "--port=80")
     await kc("expose", "deployment", "web", "--name=web-lb", "--type=LoadBalancer", "--port=8080",
              "--target-port=80")
+    # without a LoadBalancer pool, the ready nodes' addresses (hollow nodes all report loopback)
+    await wait_for(lambda: m.kube.get("kubeservices", "default", "web-lb").Status.LoadBalancer, "web-lb's address")
     _, out, _ = await kc("get", "svc", "-o", "wide")
     r = rows(out)
     assert r["web-np"][1] == "NodePort" and 30000 <= int(r["web-np"][4].split(":")[1].split("/")[0]) <= 32767
-    assert r["web-lb"][3] == "<pending>" and r["web-lb"][-1] == "app=web"
+    assert r["web-lb"][3] == "127.0.0.1" and r["web-lb"][-1] == "app=web"
     # deleting the Services takes their Endpoints and slices, and frees their addresses
     await kc("delete", "svc", "web", "web-np", "web-lb")
     await wait_for(lambda: not [e for e in m.kube.list("endpoints", "default") if e.Name.startswith("web")]

@@ -225,3 +225,7 @@ class PodSpecExtra(Base, omit_defaults=True):
     # What the front door does not act on but keeps so the user reads back what they wrote (affinity,
     # tolerations' extras, readiness gates, dnsConfig ...): the Kubernetes JSON of those fields.
     Kept: dict[str, object] | None = None
+    # ``spec.hostname`` as the Pod gave it ("" when it gave none: ``TaskSpec.Hostname`` is then its name):
+    # a Pod with one and a ``subdomain`` naming a Service of its namespace is that Service's endpoint
+    # by this name (``<hostname>.<subdomain>.<ns>.svc.<domain>`` in cluster DNS).
+    Hostname: str = ""

@@ -1070,6 +1070,9 @@ class LoadBalancerIngress(Base, omit_defaults=True):
 
 class KubeServiceStatus(Base, omit_defaults=True):
     LoadBalancer: list[LoadBalancerIngress] | None = None
+    # The LoadBalancer pool's address this Service holds (core only, claimed by an index key; the door
+    # shows it as ``LoadBalancer``'s ingress): ``manager/kube/loadbalancers.py``.
+    PoolAddress: str = ""
 
 
 class KubeService(ObjectMeta):
@@ -1140,9 +1143,93 @@ class EndpointSlice(ObjectMeta):
     Ports: list[EndpointPort] | None = None
 
 
+# ---------------------------------------------------------------- Kubernetes Ingress (networking.k8s.io/v1)
+# An Ingress (``ingresses``) routes HTTP(S) by host and path to Services of its namespace; an
+# IngressClass (``ingressclasses``, cluster-scoped) names the controller that serves it. Both are named
+# in their metadata. The leader makes the default class ``shoal`` at start and fills an Ingress's
+# ``status.loadBalancer`` (``manager/kube/ingresses.py``); an Ingress made without a class gets the
+# default class's name (the DefaultIngressClass admission, ``KubeObjects._prepare``); every node serves
+# the Ingresses of class ``shoal`` with nginx (``network/kubeingress.py``, docs/design/kube-network.md).
+
+DEFAULT_INGRESS_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+
+
+class IngressResourceRef(Base, omit_defaults=True):
+    """A backend that is not a Service (``backend.resource``: a TypedLocalObjectReference); kept, not served."""
+
+    APIGroup: str | None = None
+    Kind: str = ""
+    Name: str = ""
+
+
+class IngressBackend(Base, omit_defaults=True):
+    """Where matching requests go: a Service of the Ingress's namespace and its port, by number or by name."""
+
+    Service: str = ""  # the Service's name ("" with a resource backend)
+    Port: int = 0
+    PortName: str = ""
+    Resource: IngressResourceRef | None = None
+
+
+class IngressPath(Base, omit_defaults=True):
+    Path: str = ""
+    PathType: str = ""  # Exact | Prefix | ImplementationSpecific
+    Backend: IngressBackend = field(default_factory=IngressBackend)
+
+
+class IngressRule(Base, omit_defaults=True):
+    Host: str = ""  # "" any host; may start with ``*.``
+    Paths: list[IngressPath] | None = None  # ``http.paths``; None: the rule has no ``http``
+
+
+class IngressTLS(Base, omit_defaults=True):
+    Hosts: list[str] | None = None
+    SecretName: str = ""
+
+
+class IngressSpec(Base, omit_defaults=True):
+    IngressClassName: str | None = None  # None: unset (the default class's name is filled at create)
+    DefaultBackend: IngressBackend | None = None
+    TLS: list[IngressTLS] | None = None
+    Rules: list[IngressRule] | None = None
+
+
+class IngressStatus(Base, omit_defaults=True):
+    LoadBalancer: list[LoadBalancerIngress] | None = None
+
+
+class Ingress(ObjectMeta):
+    """``networking.k8s.io/v1`` Ingress: host and path rules to Services, and TLS from Secrets."""
+
+    ID: str
+    Spec: IngressSpec = field(default_factory=IngressSpec)
+    Status: IngressStatus = field(default_factory=IngressStatus)
+
+
+class IngressClassParameters(Base, omit_defaults=True):
+    APIGroup: str | None = None
+    Kind: str = ""
+    Name: str = ""
+    Scope: str | None = None  # Cluster | Namespace
+    Namespace: str | None = None
+
+
+class IngressClassSpec(Base, omit_defaults=True):
+    Controller: str = ""
+    Parameters: IngressClassParameters | None = None
+
+
+class IngressClass(ObjectMeta):
+    """``networking.k8s.io/v1`` IngressClass (cluster-scoped): the controller that serves its Ingresses."""
+
+    ID: str
+    Spec: IngressClassSpec = field(default_factory=IngressClassSpec)
+
+
 StoredObject = Node | Service | Task | Cluster | Network | Secret | Config | Namespace | Event | ServiceAccount \
     | ReplicaSet | Deployment | DaemonSet | ControllerRevision | Job | CronJob | KubeService | Endpoints \
-    | EndpointSlice
+    | EndpointSlice \
+    | Ingress | IngressClass  # networking.k8s.io/v1
 
 KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", Cluster: "clusters",
                             Network: "networks", Secret: "secrets", Config: "configs",
@@ -1151,11 +1238,14 @@ KIND_OF: dict[type, str] = {Node: "nodes", Service: "services", Task: "tasks", C
                             DaemonSet: "daemonsets", ControllerRevision: "controllerrevisions",
                             Job: "jobs", CronJob: "cronjobs",
                             KubeService: "kubeservices", Endpoints: "endpoints", EndpointSlice: "endpointslices"}
+KIND_OF.update({Ingress: "ingresses", IngressClass: "ingressclasses"})  # networking.k8s.io/v1
 # The kinds that carry their name in their metadata (no spec to copy it from).
 META_NAMED = frozenset({"namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
                         "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices"})
 # Of those, the ones with a spec whose changes bump ``Generation`` (Kubernetes' workloads).
 META_NAMED_WITH_SPEC = frozenset({"replicasets", "deployments", "daemonsets", "jobs", "cronjobs"})
+META_NAMED |= {"ingresses", "ingressclasses"}  # networking.k8s.io/v1
+META_NAMED_WITH_SPEC |= {"ingresses", "ingressclasses"}
 TYPE_OF: dict[str, type] = {v: k for k, v in KIND_OF.items()}
 
 _encoder = msgspec.json.Encoder()

@@ -43,7 +43,9 @@ from shoal.manager.kube.endpoints import EndpointsController
 from shoal.manager.kube.endpointslices import EndpointSliceController
 from shoal.manager.kube.events import EventController
 from shoal.manager.kube.gc import GarbageCollector
+from shoal.manager.kube.ingresses import IngressController
 from shoal.manager.kube.jobs import JobController
+from shoal.manager.kube.loadbalancers import LoadBalancerController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
 from shoal.manager.kube.objects import KubeObjects, PodAccess
@@ -114,6 +116,11 @@ class Manager:
         self.cronjobs = CronJobController(store, self.kube)
         self.loops += [self.jobs, self.cronjobs]
         self.loops += [self.endpoints, self.endpointslices]  # Services' Endpoints and EndpointSlices
+        self.ingresses = IngressController(store, self.kube)  # the default IngressClass, Ingresses' status
+        self.loops += [self.ingresses]
+        # LoadBalancer Services' addresses (status.loadBalancer.ingress): from the pool or the nodes'.
+        self.loadbalancers = LoadBalancerController(store, self.kube)
+        self.loops += [self.loadbalancers]
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

@@ -13,16 +13,24 @@ makes it unique is the store: the object claims its name, VNI, subnet, virtual I
 with index keys in the transaction that writes it (``store/index.py``). When a claim loses, ``Claims``
 either words the loss as Docker does (a name or a port the user asked for) or remembers the value so
 the caller can choose again (an automatic port, an address, a subnet, a VNI).
+
+Both worlds on one network (issue 16 part 6): a published port a Kubernetes Service holds as a NodePort
+(open on every node, claimed under the same ``port`` index key) is refused in Docker's words naming the
+Service, through the mesh or ``mode=host``, and an automatic port skips every NodePort; a subnet that
+overlaps the cluster's Kubernetes ranges (service range, pod range, LoadBalancer pool) is refused as an
+overlapping pool, and an automatic subnet skips them (``kube_ranges``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.api.control import IPAMRequestConfig, NetworkCreateRequest
 from shoal.api.errors import Conflict, InvalidArgument, NotFound, ShoalError
 from shoal.api.ids import new_id
+from shoal.api.kubenet import settings_of
 from shoal.api.labels import labels_match
 from shoal.api.states import TaskState
 from shoal.api.types import (
@@ -30,12 +38,15 @@ from shoal.api.types import (
     Driver,
     IPAMConfig,
     IPAMOptions,
+    KubeService,
     Network,
     NetworkSpec,
     Service,
     ServiceSpec,
     Task,
 )
+from shoal.manager.kube.netsettings import pool_range
+from shoal.manager.kube.services import node_ports_by_protocol
 from shoal.manager.rpc import failed_precondition, invalid
 from shoal.network import ipam
 from shoal.store.index import VNI_OPTION
@@ -72,6 +83,28 @@ class Claims:
 
 def port_in_use(port: int, owner: Service) -> ShoalError:
     return invalid(f"port '{port}' is already in use by service '{owner.Spec.Name}' ({owner.ID}) as an ingress port")
+
+
+def port_is_node_port(port: int, owner: KubeService) -> ShoalError:
+    """SwarmKit's words for a port in use, naming the Kubernetes Service whose NodePort it is."""
+    return invalid(f"port '{port}' is already in use by Kubernetes Service '{owner.Namespace}/{owner.Name}' "
+                   "as a NodePort")
+
+
+def kube_ranges(cluster: Cluster | None) -> list[tuple[str, str]]:
+    """The cluster's Kubernetes address ranges no Swarm network may overlap: (CIDR, what it is); the
+    LoadBalancer pool as the CIDRs that cover it."""
+    if cluster is None:
+        return []
+    s = settings_of(cluster)
+    out = [(s.ServiceCIDR, "the Kubernetes service range"), (s.ClusterCIDR, "the Kubernetes pod range")]
+    if s.ServiceLBPool:
+        try:
+            lo, hi = pool_range(s.ServiceLBPool)
+        except ValueError:
+            return out
+        out += [(str(n), "the Kubernetes LoadBalancer pool") for n in ipaddress.summarize_address_range(lo, hi)]
+    return out
 
 
 def network_exists(name: str) -> Conflict:
@@ -143,6 +176,7 @@ class NetworkAPI:
         size = cluster[0].SubnetSize if cluster else 24
         used = [c.Subnet for n in self.store.list(Network) for c in n.IPAMOptions.Configs or []]
         used.extend(claims.subnets)
+        kube = kube_ranges(cluster[0] if cluster else None)
         configs = (req.IPAM.Config if req.IPAM else None) or [IPAMRequestConfig()]
         if len(configs) > 1:
             raise InvalidArgument("shoal's overlay networks take one IPv4 subnet")
@@ -154,10 +188,14 @@ class NetworkAPI:
                 if clash:
                     raise InvalidArgument(f"invalid pool request: Pool overlaps with other one on this address "
                                           f"space ({want.Subnet} overlaps {clash[0]})")
+                clash_kube = [(c, what) for c, what in kube if subnet.overlaps(ipaddress.ip_network(c))]
+                if clash_kube:
+                    raise InvalidArgument(f"invalid pool request: Pool overlaps with other one on this address "
+                                          f"space ({want.Subnet} overlaps {clash_kube[0][1]} {clash_kube[0][0]})")
             else:
                 if want.Gateway or want.IPRange:
                     raise InvalidArgument("a gateway or an IP range needs a subnet (--subnet)")
-                subnet = ipam.allocate_subnet(pools, size, used)
+                subnet = ipam.allocate_subnet(pools, size, [*used, *(c for c, _ in kube)])
             gateway = ipam.gateway_of(subnet, want.Gateway)
             if want.IPRange and not ipam.parse_subnet(want.IPRange).subnet_of(subnet):
                 raise InvalidArgument(f"invalid ip range {want.IPRange}: not within {subnet}")
@@ -207,18 +245,28 @@ class NetworkAPI:
         taken = {(p.Protocol, p.PublishedPort): s for s in self.store.list(Service) if s.ID != service.ID
                  for p in (s.Endpoint.Ports if s.Endpoint else None) or [] if p.PublishMode == "ingress"}
         lost = claims.ports if claims is not None else set()
+        # Kubernetes' NodePorts, open on every node too (read only for a service that publishes some port)
+        node_ports = node_ports_by_protocol(self.store) if ports else {}
+        node_port_numbers = {n for _, n in node_ports}
         for p in ports:
+            if p.PublishMode == "host" and p.PublishedPort:
+                holder = node_ports.get((p.Protocol or "tcp", p.PublishedPort))
+                if holder is not None:
+                    raise port_is_node_port(p.PublishedPort, holder)
             if p.PublishMode != "ingress":
                 continue
             if not p.PublishedPort:
                 port = DYNAMIC_PORTS_FROM
-                while (p.Protocol, port) in taken or (p.Protocol, port) in lost or any(
+                while (p.Protocol, port) in taken or (p.Protocol, port) in lost or port in node_port_numbers or any(
                         q is not p and q.PublishedPort == port and q.Protocol == p.Protocol for q in ports):
                     port += 1
                 p.PublishedPort = port
             other = taken.get((p.Protocol, p.PublishedPort))
             if other is not None:
                 raise port_in_use(p.PublishedPort, other)
+            holder = node_ports.get((p.Protocol or "tcp", p.PublishedPort))
+            if holder is not None:
+                raise port_is_node_port(p.PublishedPort, holder)
         if any(p.PublishMode == "ingress" or p.PublishedPort for p in ports):
             await self.ensure_ingress()
 
@@ -230,6 +278,12 @@ class NetworkAPI:
             asked = {(p.Protocol, p.PublishedPort) for p in (spec.EndpointSpec.Ports if spec.EndpointSpec else None)
                      or []}
             if (what[1], int(what[2])) in asked:
+                if e.owner.startswith("kubeservices/"):  # a Kubernetes Service's NodePort
+                    holder = self.store.get(KubeService, e.owner_id) or await self.store.fetch(KubeService,
+                                                                                                 e.owner_id)
+                    if holder is not None:
+                        raise port_is_node_port(int(what[2]), holder) from e
+                    return
                 owner = self.store.get(Service, e.owner_id) or await self.store.fetch(Service, e.owner_id)
                 if owner is not None:
                     raise port_in_use(int(what[2]), owner) from e

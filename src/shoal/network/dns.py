@@ -111,10 +111,55 @@ def bound_sockets() -> tuple[socket.socket, socket.socket]:
     return udp, tcp
 
 
-async def _read_message(reader: asyncio.StreamReader) -> bytes:
+async def read_message(reader: asyncio.StreamReader) -> bytes:
     """One DNS message over TCP: a two-byte length, then the message."""
     size = int.from_bytes(await reader.readexactly(2), "big")
     return await reader.readexactly(size)
+
+
+async def forward(query: bytes, upstreams: list[str], tcp: bool = False) -> bytes:
+    """The first reply of ``upstreams``, asked in order (UPSTREAM_TIMEOUT each) over UDP, or TCP
+    when the client asked over TCP; SERVFAIL if none answers. Also the cluster DNS server's
+    (``kubedns.py``) way to the node's servers."""
+    loop = asyncio.get_running_loop()
+    for upstream in upstreams:
+        if tcp:
+            try:
+                return await asyncio.wait_for(_ask_tcp(upstream, query), UPSTREAM_TIMEOUT)
+            except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as e:
+                log.debug("dns: %s did not answer over TCP: %s", upstream, e or "timeout")
+                continue
+        try:
+            host, port = _server(upstream)
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: _Exchange(int.from_bytes(query[:2], "big")), remote_addr=(host, port))
+        except (OSError, ValueError) as e:
+            log.debug("dns: %s: %s", upstream, e)
+            continue
+        try:
+            transport.sendto(query)
+            return await asyncio.wait_for(asyncio.shield(proto.reply), UPSTREAM_TIMEOUT)
+        except (OSError, TimeoutError) as e:
+            log.debug("dns: %s did not answer: %s", upstream, e or "timeout")
+        finally:
+            transport.close()
+    try:
+        reply = DNSRecord.parse(query).reply()
+        reply.header.rcode = RCODE.SERVFAIL
+        return bytes(reply.pack())
+    except DNSError:
+        return b""
+
+
+async def _ask_tcp(upstream: str, query: bytes) -> bytes:
+    host, port = _server(upstream)
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(len(query).to_bytes(2, "big") + query)
+        await writer.drain()
+        return await read_message(reader)
+    finally:
+        writer.close()
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -193,7 +238,7 @@ class EmbeddedDNS:
         servers = self.upstreams if upstreams is None else upstreams
         try:
             while True:
-                query = await asyncio.wait_for(_read_message(reader), TCP_IDLE)
+                query = await asyncio.wait_for(read_message(reader), TCP_IDLE)
                 reply = self.answer(query, networks, forward=bool(servers))
                 if reply is FORWARD:
                     reply = await self.forward(query, servers, tcp=True)
@@ -228,36 +273,8 @@ class EmbeddedDNS:
         t.add_done_callback(self._forwarding.discard)
 
     async def forward(self, query: bytes, upstreams: list[str], tcp: bool = False) -> bytes:
-        """The first reply of ``upstreams``, asked in order (UPSTREAM_TIMEOUT each) over UDP, or TCP
-        when the client asked over TCP; SERVFAIL if none answers."""
-        loop = asyncio.get_running_loop()
-        for upstream in upstreams:
-            if tcp:
-                try:
-                    return await asyncio.wait_for(self._ask_tcp(upstream, query), UPSTREAM_TIMEOUT)
-                except (OSError, ValueError, TimeoutError, asyncio.IncompleteReadError) as e:
-                    log.debug("dns: %s did not answer over TCP: %s", upstream, e or "timeout")
-                    continue
-            try:
-                host, port = _server(upstream)
-                transport, proto = await loop.create_datagram_endpoint(
-                    lambda: _Exchange(int.from_bytes(query[:2], "big")), remote_addr=(host, port))
-            except (OSError, ValueError) as e:
-                log.debug("dns: %s: %s", upstream, e)
-                continue
-            try:
-                transport.sendto(query)
-                return await asyncio.wait_for(asyncio.shield(proto.reply), UPSTREAM_TIMEOUT)
-            except (OSError, TimeoutError) as e:
-                log.debug("dns: %s did not answer: %s", upstream, e or "timeout")
-            finally:
-                transport.close()
-        try:
-            reply = DNSRecord.parse(query).reply()
-            reply.header.rcode = RCODE.SERVFAIL
-            return bytes(reply.pack())
-        except DNSError:
-            return b""
+        """``forward``: the first reply of ``upstreams``, SERVFAIL if none answers."""
+        return await forward(query, upstreams, tcp)
 
     def lookup(self, name: str, networks: list[str]) -> list[str] | None:
         name = name.rstrip(".").lower()
@@ -268,16 +285,6 @@ class EmbeddedDNS:
             if found is not None:
                 return found
         return None
-
-    async def _ask_tcp(self, upstream: str, query: bytes) -> bytes:
-        host, port = _server(upstream)
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            writer.write(len(query).to_bytes(2, "big") + query)
-            await writer.drain()
-            return await _read_message(reader)
-        finally:
-            writer.close()
 
     def answer(self, data: bytes, networks: list[str], forward: bool = False) -> bytes | _Forward | None:
         """The reply to a query from a task on ``networks``; FORWARD for a name that is not theirs when

@@ -13,6 +13,8 @@ the managers' view of the networks (``set_view``). It owns:
   tasks without networks (``default.py``), the egress table (``egress.py``);
 * the embedded DNS server (``dns.py``), each task's VIP table (``vip.py``), the routing mesh
   (``ingress.py``) and the encrypted overlays' tunnel (``seal.py``);
+* the cluster DNS server of the Kubernetes network (``kubedns.py``, fed by ``set_kube_view``), and
+  Pods' resolv.conf and hosts by the kubelet's rules (``poddns.py``);
 * a container's place on the node's local networks (``local.py``, ``localwire.py``): given
   ``LocalAttachment``s, ``create_sandbox`` wires the sandbox to them instead (``host``: the node's
   own namespace; ``none``: loopback only; bridge-driver networks: a veth into each one's bridge),
@@ -35,12 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api import timings
 from shoal.api.errors import Conflict, InvalidArgument
-from shoal.api.kubenet import KubeNetView
+from shoal.api.kubenet import KubeNetView, dns_address, settings_of
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.api.types import NetworkAttachment, Task, first_container
 from shoal.network import bridge, egress, endpoints, localwire, seal, vip
@@ -48,15 +51,19 @@ from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
+from shoal.network.kubedns import KubeDNS
+from shoal.network.kubeingress import IngressProxy
 from shoal.network.kubeproxy import KubeProxy
 from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
+from shoal.network.poddns import pod_dns, pod_fqdn, read_host_resolv, uses_cluster_dns
 from shoal.network.sandbox import NetnsHolder, Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
 
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
+KUBE_VIEW_WAIT = 3.0  # for the first view of the Kubernetes network (a Pod's DNS settings)
 # Tasks' namespaces made and wired at once, each from a thread of its own: the kernel serializes the
 # netlink work anyway (rtnl), and more threads only take the interpreter from the event loop.
 WIRING = 16
@@ -210,6 +217,11 @@ class NodeNetwork:
         self.kube_consumers: list[Callable[[KubeNetView], Awaitable[None]]] = []
         self.kube_proxy = KubeProxy()  # the Services' rules (``kubeproxy.py``)
         self.kube_consumers.append(self.kube_proxy.consume)
+        self._kube_viewed = asyncio.Event()  # a view came (a Pod's resolv.conf waits for its settings)
+        self.kube_dns = KubeDNS(self.dns.upstreams)  # the cluster DNS server (``kubedns.py``)
+        self.kube_consumers.append(self.kube_dns.apply)
+        self.ingress_proxy = IngressProxy(Path(exec_root))  # the Ingresses' nginx (network/kubeingress.py)
+        self.kube_consumers.append(self.ingress_proxy.apply)
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
@@ -229,6 +241,8 @@ class NodeNetwork:
         if task.ID in self.sandboxes or netns.exists():
             await self.remove_sandbox(task.ID)
         sb = Sandbox.of(task, netns)
+        if task.Spec.Pod is not None:
+            await self._pod_resolv(task, sb)
         nets = self._local_networks(local) if local is not None else []
         if any(n.Driver == "host" for n in nets):
             return await self._host_sandbox(task, sb, local or [])
@@ -258,6 +272,25 @@ class NodeNetwork:
             await self.remove_sandbox(task.ID)
             raise
         return sb
+
+    async def _pod_resolv(self, task: Task, sb: Sandbox) -> None:
+        """A Pod's resolv.conf and hosts, by the kubelet's rules (``poddns.py``). The cluster's settings
+        (DNS address, domain) come with the managers' first view, sent with the node's first
+        assignments: a Pod that needs them and comes before it waits for it, ``KUBE_VIEW_WAIT`` at
+        most, then takes the defaults (which are the settings of most clusters)."""
+        spec = task.Spec
+        needs = uses_cluster_dns(spec) or bool(spec.Pod is not None and spec.Pod.Subdomain)
+        if self.kube_view is None and needs:
+            try:
+                await asyncio.wait_for(self._kube_viewed.wait(), KUBE_VIEW_WAIT)
+            except TimeoutError:
+                log.warning("pod %s: no view of the Kubernetes network yet: the default DNS settings", task.Name)
+        settings = self.kube_view.Settings if self.kube_view is not None else settings_of(None)
+        if not settings.ClusterDNS:
+            settings = msgspec.structs.replace(settings, ClusterDNS=dns_address(settings.ServiceCIDR))
+        got = pod_dns(spec, task.Namespace, settings, read_host_resolv(self.dns.upstreams))
+        sb.nameservers, sb.search, sb.options = got.nameservers, got.searches, got.options
+        sb.pod, sb.fqdn = True, pod_fqdn(spec, sb.hostname, task.Namespace, settings)
 
     # ------------------------------------------------------------ a container on local networks
 
@@ -676,6 +709,7 @@ class NodeNetwork:
     async def set_kube_view(self, view: KubeNetView) -> None:
         """The managers' new view of the Kubernetes network: hand it to every consumer."""
         self.kube_view = view
+        self._kube_viewed.set()
         for consume in self.kube_consumers:
             try:
                 await consume(view)
@@ -762,7 +796,8 @@ class NodeNetwork:
 
     async def cleanup(self) -> None:
         """Remove the sandboxes a previous run of the daemon left (netns files), then, when no task
-        here has one, the networks' bridges, VXLANs and egress table it left."""
+        here has one, the networks' bridges, VXLANs and egress table it left (and its nginx)."""
+        await self.ingress_proxy.cleanup()
         if self.netns_dir.exists():
             for p in sorted(self.netns_dir.iterdir()):
                 if p.name not in self.sandboxes:
@@ -777,6 +812,7 @@ class NodeNetwork:
             self._egress_loaded = (set(), set())
             await asyncio.to_thread(localwire.cleanup, self._owner)
             self._local_rules = ([], set(), set())
+        await self.kube_dns.cleanup()
         self._release_netns_dir()
 
     def _mesh_names(self) -> list[str]:
@@ -828,6 +864,8 @@ class NodeNetwork:
             self._release_netns_dir()
         self.dns.close()
         await self.kube_proxy.close()
+        await self.kube_dns.close()
+        await self.ingress_proxy.stop()
         await self.tunnel.close()
         self._encryption = {}
         await self._teardown_mesh()

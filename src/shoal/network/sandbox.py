@@ -6,7 +6,9 @@ namespace bound at ``<exec-root>/netns/<task id>`` (loopback up) holding the tas
 network, or one on the node's default bridge), its addresses and default route, the embedded DNS
 server's sockets at 127.0.0.11 and, when its networks have VIPs, the task's ``ip shoal_vip`` table.
 It also carries the data a runtime puts in the containers' ``/etc``: the hostname, ``resolv.conf``
-(the embedded server, the service's search domains and options) and ``hosts``.
+(the embedded server, the service's search domains and options) and ``hosts``; a Pod's are the
+kubelet's (``poddns.py``: the cluster DNS and its search list by the Pod's DNS policy, the managed
+hosts file).
 
 Runtimes only *join* it (``runtime/base.py``: ``Networking``): runc names the path in the OCI spec's
 ``namespaces``; the docker runtime holds the namespace in a small pause container of its own, which
@@ -24,6 +26,7 @@ from typing import Protocol
 
 from shoal.api.hosts import extra_hosts
 from shoal.api.types import Task, first_container, service_id_of
+from shoal.network.poddns import pod_hosts
 
 DNS_ADDRESS = "127.0.0.11"
 
@@ -53,6 +56,10 @@ class Sandbox:
     name: str = ""  # the task's container name (``<service>.<slot>.<task id>``), "" for a task of no service
     held: bool = False  # the namespace is a runtime's (a pause container), bound here
     mode: str = ""  # a container's network mode on local networks: "host" (the node's own namespace), "none", "bridge"
+    # A Pod's: its resolv.conf and hosts are the kubelet's (``poddns.py``), ``fqdn`` its hosts file's
+    # ``<hostname>.<subdomain>.<ns>.svc.<domain>`` when it has a subdomain.
+    pod: bool = False
+    fqdn: str = ""
 
     @classmethod
     def of(cls, task: Task, netns: Path) -> Sandbox:
@@ -78,10 +85,13 @@ class Sandbox:
         lines = [f"nameserver {n}" for n in self.nameservers]
         if self.search:
             lines.append("search " + " ".join(self.search))
-        lines.append("options " + " ".join(self.options))
+        if self.options or not self.pod:
+            lines.append("options " + " ".join(self.options))
         return "\n".join(lines) + "\n"
 
     def hosts(self) -> str:
+        if self.pod:
+            return pod_hosts(self.hostname, self.fqdn, self.addresses[0] if self.addresses else "")
         lines = [
             "127.0.0.1\tlocalhost",
             "::1\tlocalhost ip6-localhost ip6-loopback",

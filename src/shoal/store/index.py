@@ -27,6 +27,12 @@ caller's help:
 ``/shoal/index/nodeport/<port>``       a Kubernetes Service's NodePorts (and health check NodePort),
                                        one key a number whatever its protocols, as Kubernetes'
                                        allocator keeps them
+``/shoal/index/port/<proto>/<port>``   also each NodePort with its protocol (the health check
+                                       NodePort as ``tcp``): the Swarm ingress ports' keys, so a
+                                       NodePort and a port the routing mesh publishes, both open on
+                                       every node, never share a number and protocol
+``/shoal/index/ip/<LB_POOL>/<addr>``   the address of the LoadBalancer pool a Kubernetes Service holds
+                                       (``Status.PoolAddress``, ``manager/kube/loadbalancers.py``)
 =====================================  ============================================================
 
 Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
@@ -49,9 +55,12 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # where a network
 NAMED = frozenset({"services", "networks", "secrets", "configs", "namespaces", "events", "serviceaccounts",
                    "replicasets", "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
                    "kubeservices", "endpoints", "endpointslices"})
-_META_NAMED = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
+_META_NAMED: tuple[str, ...] = ("namespaces", "events", "serviceaccounts", "replicasets", "deployments", "daemonsets",
                "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints", "endpointslices")
+NAMED |= {"ingresses", "ingressclasses"}  # networking.k8s.io/v1
+_META_NAMED += ("ingresses", "ingressclasses")
 SERVICE_RANGE = "kube-service-range"  # the "network" of the Kubernetes Services' ClusterIPs' keys
+LB_POOL = "kube-lb-pool"  # the "network" of the LoadBalancer pool's addresses' keys
 
 
 def name_key(kind: str, name: str) -> str:
@@ -135,11 +144,24 @@ def keys_of(kind: str, obj: Any) -> list[str]:
 
 
 def kube_service_keys(svc: Any) -> list[str]:
-    """What a Kubernetes Service holds: its ClusterIPs (not a headless one's ``None``) and its NodePorts."""
+    """What a Kubernetes Service holds: its ClusterIPs (not a headless one's ``None``), its NodePorts (by
+    number, and by number and protocol in the Swarm ports' space) and its LoadBalancer pool address."""
     spec = svc.Spec
     keys = [ip_key(SERVICE_RANGE, ip) for ip in spec.ClusterIPs or [] if ip and ip != "None"]
     ports = {p.NodePort for p in spec.Ports or [] if p.NodePort}
     if spec.HealthCheckNodePort:
         ports.add(spec.HealthCheckNodePort)
     keys.extend(nodeport_key(p) for p in sorted(ports))
+    keys.extend(port_key(proto, n) for proto, n in sorted(node_port_claims(spec)))
+    if svc.Status.PoolAddress:
+        keys.append(ip_key(LB_POOL, svc.Status.PoolAddress))
     return keys
+
+
+def node_port_claims(spec: Any) -> set[tuple[str, int]]:
+    """A Kubernetes Service's NodePorts as Swarm names published ports: (``tcp``/``udp``/``sctp``, number);
+    the health check NodePort is ``tcp`` (an HTTP check)."""
+    out = {(p.Protocol.lower() or "tcp", p.NodePort) for p in spec.Ports or [] if p.NodePort}
+    if spec.HealthCheckNodePort:
+        out.add(("tcp", spec.HealthCheckNodePort))
+    return out

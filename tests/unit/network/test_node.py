@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from shoal.api.kubenet import KubeNetSettings, KubeNetView
+from shoal.api.pod import PodSpecExtra
+from shoal.api.types import ContainerSpec, Task, TaskSpec
 from shoal.network import egress, node
+from shoal.network.sandbox import Sandbox
 
 
 async def test_egress_syncs_load_the_latest_union_whatever_order_threads_finish(
@@ -182,3 +186,41 @@ async def test_tasks_asking_for_the_default_bridge_at_once_share_one(tmp_path: P
     a, b = await asyncio.gather(net.default_bridge(), net.default_bridge())
     assert a is b
     assert a.attachment("t1").Addresses != b.attachment("t2").Addresses
+
+
+# ---------------------------------------------------------------- the Kubernetes network: cluster DNS
+
+
+def _pod() -> Task:
+    return Task(ID="p1", Name="web-0", Namespace="shop", Spec=TaskSpec(
+        Containers=[ContainerSpec(Name="c", Image="busybox")], Hostname="web-0",
+        Pod=PodSpecExtra(DNSPolicy="ClusterFirst", Subdomain="web")))
+
+
+async def test_the_cluster_dns_server_takes_each_view(tmp_path: Path) -> None:
+    net = node.NodeNetwork(tmp_path)
+    assert net.kube_dns.apply in net.kube_consumers
+
+
+async def test_a_pods_resolv_conf_waits_for_the_clusters_settings(tmp_path: Path) -> None:
+    """A Pod that comes before the first view waits for it, and gets the cluster's DNS address,
+    domain and search list from it."""
+    net = node.NodeNetwork(tmp_path)
+    net.kube_consumers = []  # no server here: only the settings matter
+    task = _pod()
+    sb = Sandbox.of(task, tmp_path / "p1")
+    waiting = asyncio.ensure_future(net._pod_resolv(task, sb))
+    await net.set_kube_view(KubeNetView(Settings=KubeNetSettings(ClusterDomain="k8s.test", ClusterDNS="172.20.0.10")))
+    await waiting
+    assert sb.nameservers == ["172.20.0.10"] and sb.options == ["ndots:5"]
+    assert sb.search[:3] == ["shop.svc.k8s.test", "svc.k8s.test", "k8s.test"]
+    assert sb.pod and sb.fqdn == "web-0.web.shop.svc.k8s.test"
+
+
+async def test_without_a_view_a_pod_gets_the_default_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node, "KUBE_VIEW_WAIT", 0.01)
+    net = node.NodeNetwork(tmp_path)
+    task = _pod()
+    sb = Sandbox.of(task, tmp_path / "p1")
+    await net._pod_resolv(task, sb)
+    assert sb.nameservers == ["172.16.0.10"] and sb.search[0] == "shop.svc.cluster.local"

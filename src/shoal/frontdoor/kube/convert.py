@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -1117,6 +1118,43 @@ def pod_resources(containers: list[ContainerSpec], inits: list[ContainerSpec]) -
     return out
 
 
+MAX_DNS_NAMESERVERS, MAX_DNS_SEARCHES, MAX_DNS_SEARCH_CHARS = 3, 32, 2048
+
+
+def _validate_dns_config(errs: _Errors, policy: str, raw: object, path: str) -> None:
+    """``spec.dnsConfig`` as the API server validates it (``validatePodDNSConfig``)."""
+    cfg = _dict(raw)
+    if policy == "None":
+        if raw is None:
+            errs.required(path, "must provide `dnsConfig` when `dnsPolicy` is None")
+            return
+        if not _str_list(cfg.get("nameservers")):
+            errs.required(f"{path}.nameservers", "must provide at least one DNS nameserver when `dnsPolicy` is None")
+            return
+    if raw is None:
+        return
+    servers = _str_list(cfg.get("nameservers")) or []
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        errs.invalid(f"{path}.nameservers", servers, f"must not have more than {MAX_DNS_NAMESERVERS} nameservers")
+    for i, server in enumerate(servers):
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            errs.invalid(f"{path}.nameservers[{i}]", server, _IP_MSG)
+    searches = _str_list(cfg.get("searches")) or []
+    if len(searches) > MAX_DNS_SEARCHES:
+        errs.invalid(f"{path}.searches", searches, f"must not have more than {MAX_DNS_SEARCHES} search paths")
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        errs.invalid(f"{path}.searches", searches,
+                     f"must not have more than {MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list")
+    for i, search in enumerate(searches):
+        for m in dns1123_subdomain(search.removesuffix(".")):
+            errs.invalid(f"{path}.searches[{i}]", search.removesuffix("."), m)
+    for i, option in enumerate(_list(cfg.get("options"))):
+        if not _str(_dict(option).get("name")):
+            errs.required(f"{path}.options[{i}]", "must not be empty")
+
+
 def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | None = None,
                       path: str = "spec", admit: bool = True) -> TaskSpec:
     """A Pod spec (or a Pod template's) as the core's TaskSpec, defaulted and validated; the errors
@@ -1147,6 +1185,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
     dns = _str(spec.get("dnsPolicy")) or "ClusterFirst"
     if dns not in DNS_POLICIES:
         errs.unsupported(f"{path}.dnsPolicy", dns, DNS_POLICIES)
+    _validate_dns_config(errs, dns, spec.get("dnsConfig"), f"{path}.dnsConfig")
     selector = _str_map(spec.get("nodeSelector"))
     if selector:
         _validate_labels(errs, selector, f"{path}.nodeSelector")
@@ -1185,7 +1224,7 @@ def task_spec_to_core(spec: Mapping[str, Any], *, name: str, errs: _Errors | Non
         Volumes=vols, ServiceAccountName=sa,
         AutomountServiceAccountToken=_opt_bool(spec.get("automountServiceAccountToken")),
         ImagePullSecrets=[s for s in pull_secrets if s] or None, NodeSelector=selector, NodeName=node_name,
-        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain,
+        DNSPolicy=dns, HostNetwork=spec.get("hostNetwork") is True, Subdomain=subdomain, Hostname=hostname,
         TerminationGracePeriodSeconds=grace, ActiveDeadlineSeconds=deadline,
         SchedulerName=_str(spec.get("schedulerName")) or "default-scheduler", Priority=_int(spec.get("priority")),
         RestartPolicy=policy, RunAsUser=pod_user[0], RunAsGroup=pod_user[1], FSGroup=_opt_int(psc.get("fsGroup")),
@@ -1553,8 +1592,8 @@ def task_spec_to_wire(spec: TaskSpec, *, name: str = "", node_name: str = "") ->
     d["securityContext"] = psc
     if pod.ImagePullSecrets:
         d["imagePullSecrets"] = [{"name": s} for s in pod.ImagePullSecrets]
-    if spec.Hostname and spec.Hostname != default_hostname(name):
-        d["hostname"] = spec.Hostname
+    if pod.Hostname or (spec.Hostname and spec.Hostname != default_hostname(name)):
+        d["hostname"] = pod.Hostname or spec.Hostname
     if pod.Subdomain:
         d["subdomain"] = pod.Subdomain
     shown_affinity = kube_affinity.affinity_wire(kept.pop("affinity", None), pod.Affinity)
@@ -2872,6 +2911,7 @@ def validate_update(resource: str, cur: Any, new: Any) -> None:
     elif resource == "services":
         _validate_service_update(errs, cur, new)
         errs.check("Service", cur.Name)
+    validate_ingress_update(resource, cur, new)
 
 
 def _validate_pod_update(errs: _Errors, cur: Task, new: Task) -> None:
@@ -3460,3 +3500,365 @@ _SERVICE_KINDS: dict[str, tuple[Callable[[Mapping[str, Any], str], Any], Callabl
     "endpoints": (_endpoints_to_core, _endpoints_to_wire),
     "endpointslices": (_endpoint_slice_to_core, _endpoint_slice_to_wire),
 }
+
+
+# ---------------------------------------------------------------- Services: the registry's PrepareForUpdate
+# kube-apiserver's ``dropTypeDependentFields`` (pkg/registry/core/service/strategy.go): an update that
+# changes a Service's type clears what the old type had and the new one cannot have (its NodePorts, its
+# health check NodePort, its ClusterIP for ExternalName, ...), but only a field the update left as it was:
+# one the client changed too is the client's and is validated as sent.
+
+_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+
+
+def prepare_update(resource: str, cur: Any, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` (a whole wire object replacing ``cur``, the core object) as the registry prepares it before
+    validation; ``new`` itself when there is nothing to do."""
+    if resource == "services" and isinstance(cur, KubeService):
+        return _drop_type_dependent_fields(cur, new)
+    return new
+
+
+def _drop_type_dependent_fields(cur: KubeService, new: dict[str, Any]) -> dict[str, Any]:
+    old = cur.Spec
+    spec = dict(_dict(new.get("spec")))
+    kind = _str(spec.get("type")) or "ClusterIP"
+    if kind == old.Type:
+        return new
+    if old.Type != "ExternalName" and kind == "ExternalName":
+        if _str(spec.get("clusterIP")) == old.ClusterIP and (_str_list(spec.get("clusterIPs")) or []) == \
+                (old.ClusterIPs or []):
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        if (_str_list(spec.get("ipFamilies")) or []) == (old.IPFamilies or []):
+            spec.pop("ipFamilies", None)
+        if _str(spec.get("ipFamilyPolicy")) == old.IPFamilyPolicy:
+            spec.pop("ipFamilyPolicy", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES:
+        ports = [_dict(p) for p in _list(spec.get("ports"))]
+        had = {p.NodePort for p in old.Ports or [] if p.NodePort}
+        if {_int(p.get("nodePort")) for p in ports if p.get("nodePort")} <= had:  # no new NodePort asked for
+            spec["ports"] = [{k: v for k, v in p.items() if k != "nodePort"} for p in ports]
+    new_local = kind == "LoadBalancer" and _str(spec.get("externalTrafficPolicy")) == "Local"
+    if old.Type == "LoadBalancer" and old.ExternalTrafficPolicy == "Local" and not new_local and \
+            _int(spec.get("healthCheckNodePort")) == old.HealthCheckNodePort:
+        spec.pop("healthCheckNodePort", None)
+    if old.Type == "LoadBalancer" and kind != "LoadBalancer":
+        asked = spec.get("allocateLoadBalancerNodePorts")
+        if isinstance(asked, bool) and old.AllocateLoadBalancerNodePorts is not None and \
+                asked == old.AllocateLoadBalancerNodePorts:
+            spec.pop("allocateLoadBalancerNodePorts", None)
+        if _str(spec.get("loadBalancerClass")) == old.LoadBalancerClass:
+            spec.pop("loadBalancerClass", None)
+    if old.Type in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES and \
+            _str(spec.get("externalTrafficPolicy")) == old.ExternalTrafficPolicy:
+        spec.pop("externalTrafficPolicy", None)
+    return {**new, "spec": spec}
+
+# ---------------------------------------------------------------- Ingresses and IngressClasses (networking.k8s.io/v1)
+# The API server's defaults and validation (``pkg/apis/networking/validation``) in its words; which class
+# an Ingress without one gets is the core's (the DefaultIngressClass admission, ``KubeObjects._prepare``).
+
+RESOURCES += ("ingresses", "ingressclasses")
+KIND_OF_RESOURCE.update({"ingresses": "Ingress", "ingressclasses": "IngressClass"})
+FIELDS.update({"ingresses": frozenset({"metadata.name", "metadata.namespace"}),
+               "ingressclasses": frozenset({"metadata.name"})})
+
+PATH_TYPES = ("Exact", "ImplementationSpecific", "Prefix")
+PARAMETER_SCOPES = ("Cluster", "Namespace")
+INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+INVALID_PATH_SUFFIXES = ("/..", "/.")
+_WILDCARD_SUBDOMAIN = r"\*\." + _DNS1123_SUBDOMAIN
+_re_wildcard = re.compile(_WILDCARD_SUBDOMAIN)
+_WILDCARD_MSG = _regex_error("a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, "
+                             "which must consist of lower case alphanumeric characters, '-' or '.' and end with an "
+                             "alphanumeric character", _WILDCARD_SUBDOMAIN, "*.example.com")
+_HTTP_PATH = r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+"
+_re_http_path = re.compile(_HTTP_PATH)
+_re_path_segment_bad = ("/", "%")
+
+
+def wildcard_dns1123_subdomain(value: str) -> list[str]:
+    """What is wrong with ``value`` as a wildcard subdomain (``*.example.com``)."""
+    errs = [_max_len(253)] if len(value) > 253 else []
+    if not _re_wildcard.fullmatch(value):
+        errs.append(_WILDCARD_MSG)
+    return errs
+
+
+def _host_errors(host: str) -> list[str]:
+    return wildcard_dns1123_subdomain(host) if "*" in host else dns1123_subdomain(host)
+
+
+def _path_segment(value: str) -> list[str]:
+    """apimachinery's ``IsValidPathSegmentName`` (a kind's or a name's words)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in _re_path_segment_bad if c in value]
+
+
+def _typed_ref(raw: Mapping[str, Any], path: str, errs: _Errors) -> core_types.IngressResourceRef:
+    """A TypedLocalObjectReference (a resource backend, an IngressClass's parameters), checked."""
+    group = raw.get("apiGroup")
+    api_group = group if isinstance(group, str) else None
+    if api_group is not None:
+        for m in dns1123_subdomain(api_group):
+            errs.invalid(f"{path}.apiGroup", api_group, m)
+    kind, name = _str(raw.get("kind")), _str(raw.get("name"))
+    if not kind:
+        errs.required(f"{path}.kind", "kind is required")
+    for m in _path_segment(kind) if kind else []:
+        errs.invalid(f"{path}.kind", kind, m)
+    if not name:
+        errs.required(f"{path}.name", "name is required")
+    for m in _path_segment(name) if name else []:
+        errs.invalid(f"{path}.name", name, m)
+    return core_types.IngressResourceRef(APIGroup=api_group, Kind=kind, Name=name)
+
+
+def _ingress_backend(raw: Mapping[str, Any], path: str, errs: _Errors) -> core_types.IngressBackend:
+    """An IngressBackend (``validateIngressBackend``): a Service and its port (name or number) or a resource."""
+    service, resource = raw.get("service"), raw.get("resource")
+    out = core_types.IngressBackend()
+    if isinstance(service, dict) and isinstance(resource, dict):
+        errs.invalid(path, "", "cannot set both resource and service backends")
+        return out
+    if isinstance(resource, dict):
+        out.Resource = _typed_ref(resource, f"{path}.resource", errs)
+        return out
+    if not isinstance(service, dict):
+        errs.invalid(path, "", "resource or service backend is required")
+        return out
+    name = _str(service.get("name"))
+    if not name:
+        errs.required(f"{path}.service.name")
+    for m in dns1035_label(name) if name else []:
+        errs.invalid(f"{path}.service.name", name, m)
+    port = _dict(service.get("port"))
+    port_name, number = _str(port.get("name")), _int(port.get("number"))
+    if port_name and number:
+        errs.invalid(path, "", "cannot set both port name & port number")
+    elif port_name:
+        for m in _port_name(port_name):
+            errs.invalid(f"{path}.service.port.name", port_name, m)
+    elif number:
+        if not 1 <= number <= 65535:
+            errs.invalid(f"{path}.service.port.number", number, _PORT_RANGE_MSG)
+    else:
+        errs.required(path, "port name or number is required")
+    out.Service, out.Port, out.PortName = name, number, port_name
+    return out
+
+
+def _ingress_path(raw: Mapping[str, Any], path: str, errs: _Errors) -> core_types.IngressPath:
+    """An HTTPIngressPath (``validateHTTPIngressPath``): a pathType is required, Exact and Prefix paths are
+    absolute and clean."""
+    p, kind = _str(raw.get("path")), raw.get("pathType")
+    out = core_types.IngressPath(Path=p, PathType=kind if isinstance(kind, str) else "")
+    if not isinstance(kind, str):
+        errs.required(f"{path}.pathType", "pathType must be specified")
+        return out
+    if kind in ("Exact", "Prefix"):
+        if not p.startswith("/"):
+            errs.invalid(f"{path}.path", p, "must be an absolute path")
+        if p:
+            for seq in INVALID_PATH_SEQUENCES:
+                if seq in p:
+                    errs.invalid(f"{path}.path", p, f"must not contain '{seq}'")
+            for suffix in INVALID_PATH_SUFFIXES:
+                if p.endswith(suffix):
+                    errs.invalid(f"{path}.path", p, f"cannot end with '{suffix}'")
+    elif kind == "ImplementationSpecific":
+        if p and not p.startswith("/"):
+            errs.invalid(f"{path}.path", p, "must be an absolute path")
+    else:
+        errs.unsupported(f"{path}.pathType", kind, PATH_TYPES)
+    out.Backend = _ingress_backend(_dict(raw.get("backend")), f"{path}.backend", errs)
+    return out
+
+
+def _ingress_rules(raw: list[Any], errs: _Errors) -> list[core_types.IngressRule]:
+    rules = []
+    for i, item in enumerate(raw):
+        r = _dict(item)
+        host = _str(r.get("host"))
+        path = f"spec.rules[{i}]"
+        if host:
+            if _valid_ip(host):
+                errs.invalid(f"{path}.host", host, "must be a DNS name, not an IP address")
+            for m in _host_errors(host):
+                errs.invalid(f"{path}.host", host, m)
+        rule = core_types.IngressRule(Host=host)
+        http = r.get("http")
+        if isinstance(http, dict):
+            paths = _list(http.get("paths"))
+            if not paths:
+                errs.required(f"{path}.http.paths")
+            rule.Paths = [_ingress_path(_dict(p), f"{path}.http.paths[{j}]", errs) for j, p in enumerate(paths)]
+        rules.append(rule)
+    return rules
+
+
+def _ingress_tls(raw: list[Any], errs: _Errors) -> list[core_types.IngressTLS]:
+    out = []
+    for i, item in enumerate(raw):
+        t = _dict(item)
+        hosts = _str_list(t.get("hosts"))
+        for j, host in enumerate(hosts or []):
+            for m in _host_errors(host):
+                errs.invalid(f"spec.tls[{i}].hosts[{j}]", host, m)
+        secret = _str(t.get("secretName"))
+        for m in dns1123_subdomain(secret) if secret else []:
+            errs.invalid(f"spec.tls[{i}].secretName", secret, m)
+        out.append(core_types.IngressTLS(Hosts=hosts, SecretName=secret))
+    return out
+
+
+def _ingress_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.Ingress:
+    """An Ingress, validated as ``ValidateIngressCreate`` does (``ValidateIngressSpec``'s order)."""
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace=namespace, namespaced=True, name_rule=dns1123_subdomain)
+    spec = _dict(obj.get("spec"))
+    raw_rules = spec.get("rules")
+    rules_list = _list(raw_rules)
+    raw_default = spec.get("defaultBackend")
+    if not rules_list and not isinstance(raw_default, dict):
+        shown = "[]networking.IngressRule{}" if isinstance(raw_rules, list) else "[]networking.IngressRule(nil)"
+        errs.invalid("spec", _GoValue(shown), "either `defaultBackend` or `rules` must be specified")
+    default = _ingress_backend(raw_default, "spec.defaultBackend", errs) if isinstance(raw_default, dict) else None
+    rules = _ingress_rules(rules_list, errs)
+    tls = _ingress_tls(_list(spec.get("tls")), errs)
+    raw_class = spec.get("ingressClassName")
+    class_name = raw_class if isinstance(raw_class, str) else None
+    if class_name is not None:
+        for m in dns1123_subdomain(class_name):
+            errs.invalid("spec.ingressClassName", class_name, m)
+    legacy = (meta.annotations or {}).get("kubernetes.io/ingress.class")
+    if legacy is not None and class_name is not None and legacy != class_name:
+        errs.invalid("annotations.kubernetes.io/ingress.class", legacy,
+                     "must match `ingressClassName` when both are specified")
+    errs.check("Ingress", meta.shown_name)
+    status = _dict(obj.get("status"))
+    lb = [LoadBalancerIngress(IP=_str(_dict(i).get("ip")), Hostname=_str(_dict(i).get("hostname")))
+          for i in _list(_dict(status.get("loadBalancer")).get("ingress"))]
+    ing = core_types.Ingress(ID="", Name=meta.name, Labels=meta.labels, Spec=core_types.IngressSpec(
+        IngressClassName=class_name, DefaultBackend=default, TLS=tls or None, Rules=rules or None),
+        Status=core_types.IngressStatus(LoadBalancer=lb or None))
+    _object_base(ing, meta)
+    return ing
+
+
+def _ingress_backend_wire(b: core_types.IngressBackend) -> dict[str, Any]:
+    if b.Resource is not None:
+        ref: dict[str, Any] = {}
+        if b.Resource.APIGroup is not None:
+            ref["apiGroup"] = b.Resource.APIGroup
+        ref.update(kind=b.Resource.Kind, name=b.Resource.Name)
+        return {"resource": ref}
+    port: dict[str, Any] = {"name": b.PortName} if b.PortName else {"number": b.Port}
+    return {"service": {"name": b.Service, "port": port}}
+
+
+def _ingress_to_wire(ing: core_types.Ingress) -> dict[str, Any]:
+    s = ing.Spec
+    spec: dict[str, Any] = {}
+    if s.IngressClassName is not None:
+        spec["ingressClassName"] = s.IngressClassName
+    if s.DefaultBackend is not None:
+        spec["defaultBackend"] = _ingress_backend_wire(s.DefaultBackend)
+    if s.TLS:
+        spec["tls"] = [{k: v for k, v in (("hosts", t.Hosts), ("secretName", t.SecretName)) if v} for t in s.TLS]
+    if s.Rules:
+        rules = []
+        for r in s.Rules:
+            w: dict[str, Any] = {"host": r.Host} if r.Host else {}
+            if r.Paths is not None:
+                w["http"] = {"paths": [{**({"path": p.Path} if p.Path else {}), "pathType": p.PathType,
+                                        "backend": _ingress_backend_wire(p.Backend)} for p in r.Paths]}
+            rules.append(w)
+        spec["rules"] = rules
+    lb: dict[str, Any] = {}
+    if ing.Status.LoadBalancer:
+        lb["ingress"] = [{k: v for k, v in (("ip", i.IP), ("hostname", i.Hostname)) if v}
+                         for i in ing.Status.LoadBalancer]
+    return {"kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+            "metadata": _wire_meta(ing, name=ing.Name, labels=ing.Labels, namespaced=True, generation=True),
+            "spec": spec, "status": {"loadBalancer": lb}}
+
+
+def _ingress_class_to_core(obj: Mapping[str, Any], namespace: str) -> core_types.IngressClass:
+    """An IngressClass (``ValidateIngressClass``): a domain-prefixed controller, parameters' scope
+    defaulted to ``Cluster``."""
+    errs = _Errors()
+    meta = _Meta(obj, errs, namespace="", namespaced=False, name_rule=dns1123_subdomain)
+    spec = _dict(obj.get("spec"))
+    controller = _str(spec.get("controller"))
+    if len(controller) > 250:
+        errs.too_long("spec.controller", 250)
+    head, _, tail = controller.partition("/")
+    if not controller:
+        errs.required("spec.controller")
+    elif not head or not tail:
+        errs.invalid("spec.controller", controller, 'must be a domain-prefixed path (such as "acme.io/foo")')
+    else:
+        for m in dns1123_subdomain(head):
+            errs.invalid("spec.controller", head, m)
+        if not _re_http_path.fullmatch(tail):
+            errs.invalid("spec.controller", tail, _regex_error("Invalid path", _HTTP_PATH))
+    params: core_types.IngressClassParameters | None = None
+    raw = spec.get("parameters")
+    if isinstance(raw, dict):
+        ref = _typed_ref(raw, "spec.parameters", errs)
+        scope_raw, ns_raw = raw.get("scope"), raw.get("namespace")
+        scope = scope_raw if isinstance(scope_raw, str) else "Cluster"
+        ns = ns_raw if isinstance(ns_raw, str) else None
+        if scope not in PARAMETER_SCOPES:
+            errs.unsupported("spec.parameters.scope", scope, PARAMETER_SCOPES)
+        elif scope == "Namespace" and ns is None:
+            errs.required("spec.parameters.namespace", "`parameters.scope` is set to 'Namespace'")
+        elif scope == "Namespace" and ns is not None:
+            for m in dns1123_label(ns):
+                errs.invalid("spec.parameters.namespace", ns, m)
+        elif scope == "Cluster" and ns is not None:
+            errs.forbidden("spec.parameters.namespace", "`parameters.scope` is set to 'Cluster'")
+        params = core_types.IngressClassParameters(APIGroup=ref.APIGroup, Kind=ref.Kind, Name=ref.Name,
+                                                   Scope=scope, Namespace=ns)
+    errs.check("IngressClass", meta.shown_name)
+    cls = core_types.IngressClass(ID="", Name=meta.name, Labels=meta.labels, Spec=core_types.IngressClassSpec(
+        Controller=controller, Parameters=params))
+    _object_base(cls, meta)
+    return cls
+
+
+def _ingress_class_to_wire(cls: core_types.IngressClass) -> dict[str, Any]:
+    spec: dict[str, Any] = {"controller": cls.Spec.Controller} if cls.Spec.Controller else {}
+    p = cls.Spec.Parameters
+    if p is not None:
+        params: dict[str, Any] = {}
+        if p.APIGroup is not None:
+            params["apiGroup"] = p.APIGroup
+        params.update(kind=p.Kind, name=p.Name)
+        if p.Scope is not None:
+            params["scope"] = p.Scope
+        if p.Namespace is not None:
+            params["namespace"] = p.Namespace
+        spec["parameters"] = params
+    return {"kind": "IngressClass", "apiVersion": "networking.k8s.io/v1",
+            "metadata": _wire_meta(cls, name=cls.Name, labels=cls.Labels, namespaced=False, generation=True),
+            "spec": spec}
+
+
+def validate_ingress_update(resource: str, cur: Any, new: Any) -> None:
+    """What an update may not change: an IngressClass's controller."""
+    if resource != "ingressclasses":
+        return
+    errs = _Errors()
+    if new.Spec.Controller != cur.Spec.Controller:
+        errs.invalid("spec.controller", new.Spec.Controller, "field is immutable")
+    errs.check("IngressClass", cur.Name)
+
+
+_SERVICE_KINDS.update({
+    "ingresses": (_ingress_to_core, _ingress_to_wire),
+    "ingressclasses": (_ingress_class_to_core, _ingress_class_to_wire),
+})

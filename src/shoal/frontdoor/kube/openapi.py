@@ -48,6 +48,7 @@ APPS = "io.k8s.api.apps.v1."
 AUTOSCALING = "io.k8s.api.autoscaling.v1."
 BATCH = "io.k8s.api.batch.v1."
 DISCOVERY = "io.k8s.api.discovery.v1."
+NETWORKING = "io.k8s.api.networking.v1."
 
 # apimachinery's scalar schemas, by the title wire.py marks their fields with.
 SCALARS: dict[str, tuple[str, Schema]] = {
@@ -108,6 +109,11 @@ REQUIRED.update({  # batch/v1
     "JobList": ("items",), "CronJobList": ("items",), "JobSpec": ("template",),
     "CronJobSpec": ("schedule", "jobTemplate"), "JobCondition": ("type", "status"),
 })
+REQUIRED.update({  # networking.k8s.io/v1
+    "IngressList": ("items",), "IngressClassList": ("items",), "HTTPIngressPath": ("pathType", "backend"),
+    "HTTPIngressRuleValue": ("paths",), "IngressServiceBackend": ("name",),
+    "IngressClassParametersReference": ("kind", "name"), "TypedLocalObjectReference": ("kind", "name"),
+})
 PATCH_SCHEMA = (META + "Patch", {
     "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
     "type": "object"})
@@ -130,6 +136,8 @@ def kube_name(cls: type) -> str:
         return BATCH + cls.__name__
     if cls in wire.DISCOVERY_V1:
         return DISCOVERY + cls.__name__
+    if cls in wire.NETWORKING_V1:
+        return NETWORKING + cls.__name__
     return CORE + cls.__name__
 
 

@@ -162,6 +162,19 @@ RESOURCES += (
         list_type=wire.EndpointSliceList),
 )
 
+# networking.k8s.io/v1 Ingresses and IngressClasses (served by every node's nginx: docs/design/kube-network.md).
+RESOURCES += (
+    Resource(
+        group="networking.k8s.io", version="v1", resource="ingresses", kind="Ingress", singular="ingress",
+        namespaced=True, verbs=READ_WRITE, short_names=("ing",), categories=(),
+        subresources=(Subresource("status", "Ingress", STATUS_VERBS, group="networking.k8s.io"),),
+        list_kind="IngressList", wire_type=wire.Ingress, list_type=wire.IngressList),
+    Resource(
+        group="networking.k8s.io", version="v1", resource="ingressclasses", kind="IngressClass",
+        singular="ingressclass", namespaced=False, verbs=READ_WRITE, short_names=(), categories=(),
+        subresources=(), list_kind="IngressClassList", wire_type=wire.IngressClass, list_type=wire.IngressClassList),
+)
+
 _BY_PATH = {(r.group, r.version, r.resource): r for r in RESOURCES}
 _BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 

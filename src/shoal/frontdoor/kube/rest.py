@@ -56,6 +56,7 @@ CORE_KIND["controllerrevisions"] = "controllerrevisions"
 
 CORE_KIND.update({"jobs": "jobs", "cronjobs": "cronjobs"})  # batch/v1
 CORE_KIND.update({"services": "kubeservices", "endpoints": "endpoints", "endpointslices": "endpointslices"})
+CORE_KIND.update({"ingresses": "ingresses", "ingressclasses": "ingressclasses"})  # networking.k8s.io/v1
 
 # The fields every kind can be selected by.
 DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
@@ -430,6 +431,7 @@ class Door:
             if version and version != cur.Version.Index:
                 raise KubeError(status.conflict(target.resource.resource, target.resource.group, target.name))
             return reply(to_wire(target.resource, cur, NodeLookup(kube)), code, headers=warning_headers(warnings))
+        new = convert.prepare_update(target.resource.resource, cur, new)  # a Service's type change
         core = convert.to_core(target.resource.resource, new, namespace=target.namespace)
         convert.validate_update(target.resource.resource, cur, core)
         merged = carry(target, cur, core)

@@ -796,3 +796,69 @@ PRINTERS.update({
     "endpoints": (ENDPOINTS_COLUMNS, endpoints_cells),
     "endpointslices": (ENDPOINTSLICE_COLUMNS, endpointslice_cells),
 })
+
+
+# ---------------------------------------------------------------------------------------------------
+# Ingresses and IngressClasses (kube-apiserver's printIngress, printIngressClass)
+
+INGRESS_COLUMNS = [
+    NAME,
+    _column("Class", "The name of the IngressClass resource that should be used for additional configuration"),
+    _column("Hosts", "Hosts that incoming requests are matched against before the ingress rule"),
+    _column("Address", "Address is a list containing ingress points for the load-balancer"),
+    _column("Ports", "Ports of TLS configurations that open"),
+    AGE,
+]
+INGRESSCLASS_COLUMNS = [
+    NAME,
+    _column("Controller", "Controller that is responsible for handling this class"),
+    _column("Parameters", "A reference to a resource with additional parameters"),
+    AGE,
+]
+
+
+def ingress_hosts(rules: list[Obj]) -> str:
+    """HOSTS: the rules' hosts, three at most then `` + N more...``; ``*`` when none has one."""
+    shown: list[str] = []
+    more = False
+    for rule in rules:
+        if len(shown) == _MAX_SHOWN:
+            more = True
+        if not more and rule.get("host"):
+            shown.append(str(rule["host"]))
+    if not shown:
+        return "*"
+    text = ",".join(shown)
+    return f"{text} + {len(rules) - _MAX_SHOWN} more..." if more else text
+
+
+def ingress_cells(ing: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """An Ingress's NAME CLASS HOSTS ADDRESS PORTS AGE."""
+    spec = ing.get("spec") or {}
+    cls = spec.get("ingressClassName")
+    address = [str(i.get("ip") or i.get("hostname") or "") for i in _get(ing, "status", "loadBalancer", "ingress")
+               or []]
+    text = ",".join(a for a in address if a)
+    if len(text) > 16:
+        text = text[:13] + "..."
+    return [_get(ing, "metadata", "name"), cls if cls is not None else "<none>",
+            ingress_hosts(spec.get("rules") or []), text, "80, 443" if spec.get("tls") else "80", _age(ing, now)], None
+
+
+def ingressclass_cells(cls: Obj, now: dt.datetime) -> tuple[list[Any], list[Obj] | None]:
+    """An IngressClass's NAME CONTROLLER PARAMETERS AGE."""
+    spec = cls.get("spec") or {}
+    params = spec.get("parameters")
+    shown = "<none>"
+    if isinstance(params, dict):
+        shown = str(params.get("kind") or "")
+        if params.get("apiGroup") is not None:
+            shown += "." + str(params["apiGroup"])
+        shown += "/" + str(params.get("name") or "")
+    return [_get(cls, "metadata", "name"), spec.get("controller") or "", shown, _age(cls, now)], None
+
+
+PRINTERS.update({
+    "ingresses": (INGRESS_COLUMNS, ingress_cells),
+    "ingressclasses": (INGRESSCLASS_COLUMNS, ingressclass_cells),
+})

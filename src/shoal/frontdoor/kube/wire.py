@@ -2419,3 +2419,184 @@ class EndpointSliceList(Base, kw_only=True):
 DISCOVERY_V1: tuple[type[Base], ...] = (
     EndpointConditions, ForZone, ForNode, EndpointHints, Endpoint, EndpointSlice, EndpointSliceList,
 )
+
+
+# ---------------------------------------------------------------------------------------------------
+# networking.k8s.io/v1 Ingress and IngressClass
+
+class ServiceBackendPort(Base, kw_only=True):
+    """ServiceBackendPort is the service port being referenced."""
+
+    name: Annotated[str | None, doc("name is the name of the port on the Service.")] = None
+    number: Annotated[int | None, doc("number is the numerical port number (e.g. 80) on the Service.")] = None
+
+
+class IngressServiceBackend(Base, kw_only=True):
+    """IngressServiceBackend references a Kubernetes Service as a Backend."""
+
+    name: Annotated[str | None, doc("name is the referenced service.")] = None
+    port: Annotated[ServiceBackendPort | None, doc("port of the referenced service.")] = None
+
+
+class TypedLocalObjectReference(Base, kw_only=True):
+    """TypedLocalObjectReference contains enough information to let you locate the typed referenced object
+    inside the same namespace."""
+
+    apiGroup: Annotated[str | None, doc("APIGroup is the group for the resource being referenced.")] = None
+    kind: Annotated[str | None, doc("Kind is the type of resource being referenced")] = None
+    name: Annotated[str | None, doc("Name is the name of resource being referenced")] = None
+
+
+class IngressBackend(Base, kw_only=True):
+    """IngressBackend describes all endpoints for a given service and port."""
+
+    service: Annotated[IngressServiceBackend | None, doc(
+        "service references a service as a backend.")] = None
+    resource: Annotated[TypedLocalObjectReference | None, doc(
+        "resource is an ObjectRef to another Kubernetes resource in the namespace of the Ingress object.")] = None
+
+
+class HTTPIngressPath(Base, kw_only=True):
+    """HTTPIngressPath associates a path with a backend."""
+
+    path: Annotated[str | None, doc("path is matched against the path of an incoming request.")] = None
+    pathType: Annotated[str | None, doc("pathType determines the interpretation of the path matching.")] = None
+    backend: Annotated[IngressBackend | None, doc(
+        "backend defines the referenced service endpoint to which the traffic will be forwarded to.")] = None
+
+
+class HTTPIngressRuleValue(Base, kw_only=True):
+    """HTTPIngressRuleValue is a list of http selectors pointing to backends."""
+
+    paths: Annotated[list[HTTPIngressPath] | None, atomic_list(
+        "paths is a collection of paths that map requests to backends.")] = None
+
+
+class IngressRule(Base, kw_only=True):
+    """IngressRule represents the rules mapping the paths under a specified host to the related backend
+    services."""
+
+    host: Annotated[str | None, doc("host is the fully qualified domain name of a network host, as defined by "
+                                    "RFC 3986.")] = None
+    http: Annotated[HTTPIngressRuleValue | None, doc(
+        "HTTPIngressRuleValue is a list of http selectors pointing to backends.")] = None
+
+
+class IngressTLS(Base, kw_only=True):
+    """IngressTLS describes the transport layer security associated with an ingress."""
+
+    hosts: Annotated[list[str] | None, atomic_list(
+        "hosts is a list of hosts included in the TLS certificate.")] = None
+    secretName: Annotated[str | None, doc(
+        "secretName is the name of the secret used to terminate TLS traffic on port 443.")] = None
+
+
+class IngressSpec(Base, kw_only=True):
+    """IngressSpec describes the Ingress the user wishes to exist."""
+
+    ingressClassName: Annotated[str | None, doc(
+        "ingressClassName is the name of an IngressClass cluster resource.")] = None
+    defaultBackend: Annotated[IngressBackend | None, doc(
+        "defaultBackend is the backend that should handle requests that don't match any rule.")] = None
+    tls: Annotated[list[IngressTLS] | None, atomic_list("tls represents the TLS configuration.")] = None
+    rules: Annotated[list[IngressRule] | None, atomic_list(
+        "rules is a list of host rules used to configure the Ingress.")] = None
+
+
+class IngressPortStatus(Base, kw_only=True):
+    """IngressPortStatus represents the error condition of a service port"""
+
+    port: Annotated[int | None, doc("port is the port number of the ingress port.")] = None
+    protocol: Annotated[str | None, doc("protocol is the protocol of the ingress port.")] = None
+    error: Annotated[str | None, doc("error is to record the problem with the service port")] = None
+
+
+class IngressLoadBalancerIngress(Base, kw_only=True):
+    """IngressLoadBalancerIngress represents the status of a load-balancer ingress point."""
+
+    ip: Annotated[str | None, doc("ip is set for load-balancer ingress points that are IP based.")] = None
+    hostname: Annotated[str | None, doc(
+        "hostname is set for load-balancer ingress points that are DNS based.")] = None
+    ports: Annotated[list[IngressPortStatus] | None, atomic_list(
+        "ports provides information about the ports exposed by this LoadBalancer.")] = None
+
+
+class IngressLoadBalancerStatus(Base, kw_only=True):
+    """IngressLoadBalancerStatus represents the status of a load-balancer."""
+
+    ingress: Annotated[list[IngressLoadBalancerIngress] | None, atomic_list(
+        "ingress is a list containing ingress points for the load-balancer.")] = None
+
+
+class IngressStatus(Base, kw_only=True):
+    """IngressStatus describe the current state of the Ingress."""
+
+    loadBalancer: Annotated[IngressLoadBalancerStatus | None, doc(
+        "loadBalancer contains the current status of the load-balancer.")] = None
+
+
+class Ingress(Base, kw_only=True):
+    """Ingress is a collection of rules that allow inbound connections to reach the endpoints defined by a
+    backend."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[IngressSpec | None, doc("spec is the desired state of the Ingress.")] = None
+    status: Annotated[IngressStatus | None, doc("status is the current state of the Ingress.")] = None
+
+
+class IngressList(Base, kw_only=True):
+    """IngressList is a collection of Ingress."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[Ingress] | None, doc("items is the list of Ingress.")] = None
+
+
+class IngressClassParametersReference(Base, kw_only=True):
+    """IngressClassParametersReference identifies an API object."""
+
+    apiGroup: Annotated[str | None, doc("apiGroup is the group for the resource being referenced.")] = None
+    kind: Annotated[str | None, doc("kind is the type of resource being referenced.")] = None
+    name: Annotated[str | None, doc("name is the name of resource being referenced.")] = None
+    scope: Annotated[str | None, doc(
+        "scope represents if this refers to a cluster or namespace scoped resource.")] = None
+    namespace: Annotated[str | None, doc(
+        "namespace is the namespace of the resource being referenced.")] = None
+
+
+class IngressClassSpec(Base, kw_only=True):
+    """IngressClassSpec provides information about the class of an Ingress."""
+
+    controller: Annotated[str | None, doc(
+        "controller refers to the name of the controller that should handle this class.")] = None
+    parameters: Annotated[IngressClassParametersReference | None, doc(
+        "parameters is a link to a custom resource containing additional configuration for the controller.")] \
+        = None
+
+
+class IngressClass(Base, kw_only=True):
+    """IngressClass represents the class of the Ingress, referenced by the Ingress Spec."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ObjectMeta | None, doc("Standard object's metadata.")] = None
+    spec: Annotated[IngressClassSpec | None, doc("spec is the desired state of the IngressClass.")] = None
+
+
+class IngressClassList(Base, kw_only=True):
+    """IngressClassList is a collection of IngressClasses."""
+
+    kind: str | None = None
+    apiVersion: str | None = None
+    metadata: Annotated[ListMeta | None, _LIST_META] = None
+    items: Annotated[list[IngressClass] | None, doc("items is the list of IngressClasses.")] = None
+
+
+NETWORKING_V1: tuple[type[Base], ...] = (
+    ServiceBackendPort, IngressServiceBackend, IngressBackend, HTTPIngressPath, HTTPIngressRuleValue, IngressRule,
+    IngressTLS, IngressSpec, IngressPortStatus, IngressLoadBalancerIngress, IngressLoadBalancerStatus, IngressStatus,
+    Ingress, IngressList, IngressClassParametersReference, IngressClassSpec, IngressClass, IngressClassList,
+)

@@ -23,7 +23,7 @@ from the store's cache and writes the Endpoints of the Service's name:
 
 It also keeps the ``kubernetes`` Service of ``default``, as kube-apiserver does: the range's first
 address, port 443 (``https``) to 6443, and its Endpoints and EndpointSlice listing the managers'
-addresses.
+addresses; and ``kube-system/kube-dns``, the cluster DNS address's Service (``clusterdns.py``).
 
 Triggers: a Service's change; a Pod's change wakes the Services of its namespace whose selector
 matched its labels before or after; a change of a managed Endpoints (someone edited it) wakes its
@@ -59,6 +59,7 @@ from shoal.api.types import (
 )
 from shoal.manager.kube import services
 from shoal.manager.kube import workloads as wl
+from shoal.manager.kube.clusterdns import DNS_SERVICE, ensure_dns_service
 from shoal.manager.kube.objects import KubeObjects
 from shoal.store.objects import Change, ObjectStore
 
@@ -136,6 +137,7 @@ class PodEndpoint:
     ready: bool
     terminating: bool
     ports: tuple[EndpointPort, ...]
+    hostname: str = ""  # the Pod's ``spec.hostname`` when its ``subdomain`` is the Service
 
 
 def pod_endpoints(kube: KubeObjects, store: ObjectStore, svc: KubeService,
@@ -154,9 +156,17 @@ def pod_endpoints(kube: KubeObjects, store: ObjectStore, svc: KubeService,
         node = store.get(Node, t.NodeID) if t.NodeID else None
         out.append(PodEndpoint(ip=ip, node_name=kube.node_name(node) if node is not None else "",
                                target=target_of(t), ready=wl.pod_ready(t), terminating=terminating,
-                               ports=endpoint_ports(t, svc.Spec)))
+                               ports=endpoint_ports(t, svc.Spec), hostname=endpoint_hostname(t, svc)))
     out.sort(key=lambda e: (e.ip, e.target.Name))
     return out
+
+
+def endpoint_hostname(t: Task, svc: KubeService) -> str:
+    """The Pod's own ``spec.hostname`` when its ``subdomain`` names the Service (same namespace), else ""."""
+    pod = t.Spec.Pod
+    if pod is None or not pod.Hostname or pod.Subdomain != svc.Name or t.Namespace != svc.Namespace:
+        return ""
+    return pod.Hostname
 
 
 def service_labels(svc: KubeService) -> dict[str, str]:
@@ -183,7 +193,7 @@ def subsets_of(eps: list[PodEndpoint], publish: bool) -> tuple[list[EndpointSubs
         count += 1
         key = tuple(sorted((p.Name, p.Protocol, p.Port, p.AppProtocol) for p in e.ports))
         ready, not_ready = groups.setdefault(key, ([], []))
-        addr = EndpointAddress(IP=e.ip, NodeName=e.node_name, TargetRef=e.target)
+        addr = EndpointAddress(IP=e.ip, Hostname=e.hostname, NodeName=e.node_name, TargetRef=e.target)
         (ready if e.ready or publish else not_ready).append(addr)
     subsets = [EndpointSubset(Addresses=ready or None, NotReadyAddresses=not_ready or None,
                               Ports=[EndpointPort(Name=n, Protocol=proto, Port=port, AppProtocol=app)
@@ -211,6 +221,7 @@ class EndpointsController(wl.WorkloadController):
         for ep in self.store.list(Endpoints):
             self.queue.add(f"{ep.Namespace}/{ep.Name}")  # those of Services gone while no leader ran
         self.queue.add("/".join(MASTER_SERVICE))
+        self.queue.add("/".join(DNS_SERVICE))
 
     def on_change(self, ch: Change) -> None:
         obj = ch.new or ch.old
@@ -220,6 +231,7 @@ class EndpointsController(wl.WorkloadController):
             self.wake_for_pod(ch.old, ch.new)
         elif ch.kind in ("nodes", "namespaces"):
             self.queue.add("/".join(MASTER_SERVICE))
+            self.queue.add("/".join(DNS_SERVICE))
 
     def wake_for_pod(self, old: Task | None, new: Task | None) -> None:
         ns = (new or old).Namespace  # type: ignore[union-attr]
@@ -237,6 +249,9 @@ class EndpointsController(wl.WorkloadController):
         ns, _, name = key.partition("/")
         if (ns, name) == MASTER_SERVICE:
             await ensure_master_service(self.store, self.kube)
+            return None
+        if (ns, name) == DNS_SERVICE:
+            await ensure_dns_service(self.store, self.kube)
             return None
         svc = self._get("kubeservices", ns, name)
         have = self._get("endpoints", ns, name)

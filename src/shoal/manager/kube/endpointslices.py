@@ -49,7 +49,7 @@ Ports = tuple[tuple[str, str, int, str], ...]  # a set of ports as a key (name, 
 def slice_endpoint(e: ep.PodEndpoint, publish: bool) -> SliceEndpoint:
     return SliceEndpoint(Addresses=[e.ip], Conditions=EndpointConditions(
         Ready=publish or (e.ready and not e.terminating), Serving=e.ready, Terminating=e.terminating),
-        NodeName=e.node_name, TargetRef=e.target)
+        Hostname=e.hostname, NodeName=e.node_name, TargetRef=e.target)
 
 
 def ports_key(ports: tuple[EndpointPort, ...] | list[EndpointPort] | None) -> Ports:

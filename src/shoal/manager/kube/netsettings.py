@@ -84,9 +84,16 @@ def cluster_settings(asked: KubeNetSettings, pools: list[str]) -> KubeNetSetting
         raise InvalidArgument(f"invalid cluster DNS address {dns!r}") from None
     if asked.ServiceLBPool:
         try:
-            pool_range(asked.ServiceLBPool)
+            lo, hi = pool_range(asked.ServiceLBPool)
         except ValueError:
             raise InvalidArgument(f"invalid service LoadBalancer pool {asked.ServiceLBPool!r}: "
                                   "a CIDR or a range A-B is needed") from None
+        # Apart from the service and pod ranges (it may lie in a Swarm pool: the nodes' own network is
+        # where LoadBalancer addresses are announced; Swarm's automatic subnets skip it).
+        for net in ipaddress.summarize_address_range(lo, hi):
+            for other, what in ((service, "service cluster IP range"), (cidr, "cluster CIDR")):
+                if _overlap(net, [other]):
+                    raise InvalidArgument(f"service LoadBalancer pool {asked.ServiceLBPool} overlaps the {what} "
+                                          f"{other}")
     return msgspec.structs.replace(asked, ClusterCIDR=cidr, NodeCIDRMaskSize=mask, ClusterDomain=domain,
                                    ClusterDNS=dns)

@@ -68,6 +68,7 @@ from shoal.api.types import (
     TYPE_OF,
     Cluster,
     DaemonSet,
+    Ingress,
     KubeService,
     Node,
     Placement,
@@ -77,6 +78,7 @@ from shoal.api.types import (
     now_ts,
 )
 from shoal.manager.kube import services, tokens
+from shoal.manager.kube.ingressclass import admit_ingress_class
 from shoal.manager.kube.nodes import set_unschedulable
 from shoal.store.changelog import ChangeLog
 from shoal.store.objects import Change, ObjectStore, Taken
@@ -85,7 +87,9 @@ from shoal.store.objects import Change, ObjectStore, Taken
 NAMESPACED = frozenset({"tasks", "secrets", "configs", "events", "serviceaccounts", "replicasets", "deployments",
                         "daemonsets", "controllerrevisions", "jobs", "cronjobs", "kubeservices", "endpoints",
                         "endpointslices"})
+NAMESPACED |= {"ingresses"}  # networking.k8s.io/v1 (IngressClasses are the cluster's)
 KUBE_KINDS = frozenset({*NAMESPACED, "nodes", "namespaces"})
+KUBE_KINDS |= {"ingressclasses"}
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"  # Kubernetes' (no vowels, no look-alikes)
 
@@ -104,6 +108,9 @@ KIND_NAME = {"tasks": "Pod", "secrets": "Secret", "configs": "ConfigMap", "event
              "daemonsets": "DaemonSet", "controllerrevisions": "ControllerRevision", "jobs": "Job",
              "cronjobs": "CronJob", "kubeservices": "Service", "endpoints": "Endpoints",
              "endpointslices": "EndpointSlice"}
+RESOURCE_OF.update({"ingresses": "ingresses.networking.k8s.io",
+                    "ingressclasses": "ingressclasses.networking.k8s.io"})
+KIND_NAME.update({"ingresses": "Ingress", "ingressclasses": "IngressClass"})
 PROPAGATIONS = ("", "Background", "Foreground", "Orphan")
 
 
@@ -141,7 +148,7 @@ def object_name(kind: str, obj: Any) -> str:
     """A Kubernetes object's name (a Secret's or a ConfigMap's is in its spec, as Swarm's are)."""
     return obj.Name if kind in ("tasks", "nodes", "namespaces", "events", "serviceaccounts", "replicasets",
                                 "deployments", "daemonsets", "controllerrevisions", "jobs", "cronjobs",
-                                "kubeservices", "endpoints", "endpointslices") or \
+                                "kubeservices", "endpoints", "endpointslices", "ingresses", "ingressclasses") or \
         not obj.Spec.Name else obj.Spec.Name
 
 
@@ -271,7 +278,7 @@ class KubeObjects:
         try:
             await self.store.commit(creates=[obj])
         except Taken as e:
-            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport", "port"):
                 raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[KIND_OF[type(obj)]]} "{name}" already exists') from e
         return obj
@@ -320,6 +327,8 @@ class KubeObjects:
                 obj.NodeID = node.ID if node is not None else pod.NodeName
         if isinstance(obj, KubeService):
             services.allocate(self.store, obj)
+        if isinstance(obj, Ingress):
+            admit_ingress_class(obj, self.list("ingressclasses"))
         return name
 
     def _service_account(self, t: Task) -> None:
@@ -400,7 +409,7 @@ class KubeObjects:
         try:
             await self.store.commit(updates=[obj])
         except Taken as e:
-            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport"):
+            if isinstance(obj, KubeService) and e.what[0] in ("ip", "nodeport", "port"):
                 raise services.lost_race(obj, e.what) from e
             raise AlreadyExists(f'{RESOURCE_OF[kind]} "{object_name(kind, obj)}" already exists') from e
         except Conflict as e:

@@ -28,6 +28,17 @@ What is taken is derived from the stored Services every time (so a manager's res
 and claimed with index keys in the Service's own transaction (``store/index.py``: ``ip`` keys of the
 service range and ``nodeport`` keys), so two managers allocating at once cannot both win: the loser
 gets the ``already allocated`` answer. Deleting the Service drops its keys, which frees them.
+
+**Both worlds on one network** (issue 16 part 6): a NodePort is open on every node, as a port a Swarm
+service publishes through the routing mesh is, and Swarm's dynamic range is the same 30000-32767. Each
+NodePort is therefore also claimed under the Swarm published ports' own keys (``port/<proto>/<n>``,
+``index.node_port_claims``), so a NodePort and an ingress port never share a number and protocol
+whichever manager writes first; a NodePort asked for that a Swarm service publishes (through the mesh or
+``mode=host``) is refused as ``provided port is already allocated``, and a picked one skips every number
+Swarm publishes (the Swarm side, ``manager/networks.py``, does the same the other way). An
+``externalIP`` inside a Swarm network's subnet, the pod range or the service range is refused (an
+address the cluster routes elsewhere). A Service that stops being a LoadBalancer drops its
+``status.loadBalancer`` and the pool address it held (``loadbalancers.py``), as the registry clears it.
 """
 
 from __future__ import annotations
@@ -37,7 +48,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shoal.api.errors import Code, FieldCause, Invalid, InvalidArgument, error_of
+from shoal.api.errors import Code, Conflict, FieldCause, Invalid, InvalidArgument, ShoalError, error_of
+from shoal.api.kubenet import settings_of
 from shoal.api.types import (
     CLUSTER_IP_NONE,
     DEFAULT_NODE_PORT_RANGE,
@@ -45,7 +57,11 @@ from shoal.api.types import (
     Cluster,
     KubeService,
     KubeServiceSpec,
+    KubeServiceStatus,
+    Network,
+    Service,
 )
+from shoal.store.index import LB_POOL, node_port_claims
 from shoal.store.objects import ObjectStore
 
 KIND = "Service"
@@ -200,7 +216,10 @@ def allocate(store: ObjectStore, svc: KubeService, old: KubeService | None = Non
     r = cluster_ranges(store)
     ips, ports = taken(store, svc.ID if old is not None else "")
     _cluster_ip(r, svc, old, ips, rng)
-    _node_ports(r, svc, old, ports, rng)
+    _node_ports(r, svc, old, ports, rng, swarm_ports(store))
+    _external_ips(store, svc, old)
+    if old is not None and svc.Spec.Type != "LoadBalancer":
+        svc.Status = KubeServiceStatus()  # the registry clears a LoadBalancer's status with its type
 
 
 def _cluster_ip(r: Ranges, svc: KubeService, old: KubeService | None, ips: set[str], rng: random.Random) -> None:
@@ -253,10 +272,13 @@ def _cluster_ip(r: Ranges, svc: KubeService, old: KubeService | None, ips: set[s
     spec.ClusterIPs = [spec.ClusterIP]
 
 
-def _node_ports(r: Ranges, svc: KubeService, old: KubeService | None, ports: set[int], rng: random.Random) -> None:
+def _node_ports(r: Ranges, svc: KubeService, old: KubeService | None, ports: set[int], rng: random.Random,
+                swarm: dict[tuple[str, int], Service] | None = None) -> None:
     spec = svc.Spec
     lo, hi = r.ports
     had = {p.NodePort for p in (old.Spec.Ports or []) if p.NodePort} if old is not None else set()
+    swarm = swarm or {}
+    published = {n for _, n in swarm}  # a picked NodePort skips these whatever their protocol
     if old is not None and needs_node_ports(spec):
         for p in spec.Ports or []:  # left out by the update: the one this port had
             if not p.NodePort:
@@ -265,7 +287,7 @@ def _node_ports(r: Ranges, svc: KubeService, old: KubeService | None, ports: set
 
     def free(o: int) -> bool:
         n = lo + o - 1
-        return n not in ports and n not in mine and n not in had
+        return n not in ports and n not in mine and n not in had and n not in published
 
     def next_port() -> int:
         picked = _pick(hi - lo + 2, _port_band(hi - lo + 1), free, rng)
@@ -282,6 +304,9 @@ def _node_ports(r: Ranges, svc: KubeService, old: KubeService | None, ports: set
                 if p.NodePort in ports:
                     raise _invalid(svc.Name, f"spec.ports[{i}].nodePort", str(p.NodePort),
                                    "provided port is already allocated")
+            if (p.Protocol.lower() or "tcp", p.NodePort) in swarm:  # a Swarm service publishes it
+                raise _invalid(svc.Name, f"spec.ports[{i}].nodePort", str(p.NodePort),
+                               "provided port is already allocated")
             mine.add(p.NodePort)
         elif needs_node_ports(spec):
             p.NodePort = next_port()
@@ -297,20 +322,76 @@ def _node_ports(r: Ranges, svc: KubeService, old: KubeService | None, ports: set
                                    f"range. The range of valid ports is {r.ports_text}")
                 if n in ports:
                     raise _invalid(svc.Name, "spec.healthCheckNodePort", str(n), "provided port is already allocated")
+            if ("tcp", n) in swarm:
+                raise _invalid(svc.Name, "spec.healthCheckNodePort", str(n), "provided port is already allocated")
         else:
             spec.HealthCheckNodePort = next_port()
     else:
         spec.HealthCheckNodePort = 0
 
 
-def lost_race(svc: KubeService, key_parts: tuple[str, ...]) -> Invalid:
-    """The answer to a Service whose claim of an address or port lost to another manager's at commit."""
-    if key_parts and key_parts[0] == "nodeport":
-        port = int(key_parts[1])
+def lost_race(svc: KubeService, key_parts: tuple[str, ...]) -> ShoalError:
+    """The answer to a Service whose claim of an address or port lost to another manager's at commit
+    (a NodePort's ``port`` key: to a Swarm service publishing it; a pool address: a Conflict, for the
+    LoadBalancer controller to choose again)."""
+    if key_parts and key_parts[0] in ("nodeport", "port"):
+        port = int(key_parts[-1])
         for i, p in enumerate(svc.Spec.Ports or []):
             if p.NodePort == port:
                 return _invalid(svc.Name, f"spec.ports[{i}].nodePort", str(port), "provided port is already allocated")
         return _invalid(svc.Name, "spec.healthCheckNodePort", str(port), "provided port is already allocated")
+    if key_parts and key_parts[0] == "ip" and key_parts[1] == LB_POOL:
+        return Conflict(f"LoadBalancer address {key_parts[2]} is already in use")
     ip = key_parts[-1] if key_parts else svc.Spec.ClusterIP
     return _invalid(svc.Name, "spec.clusterIPs", _go_strings([ip]),
                     f"failed to allocate IP {ip}: provided IP is already allocated")
+
+
+# ---------------------------------------------------------------- both worlds on one network
+
+
+def swarm_ports(store: ObjectStore) -> dict[tuple[str, int], Service]:
+    """The ports Swarm services publish, by (protocol, number): through the routing mesh (every node)
+    and ``mode=host`` (the nodes its tasks run on, which may be any)."""
+    out: dict[tuple[str, int], Service] = {}
+    for s in store.list(Service):
+        for p in (s.Endpoint.Ports if s.Endpoint else None) or []:
+            if p.PublishedPort and (p.PublishMode or "ingress") in ("ingress", "host"):
+                out.setdefault((p.Protocol or "tcp", p.PublishedPort), s)
+    return out
+
+
+def node_ports_by_protocol(store: ObjectStore) -> dict[tuple[str, int], KubeService]:
+    """The Kubernetes Services' NodePorts (and health check NodePorts) as Swarm names ports:
+    (``tcp``/``udp``/``sctp``, number) -> the Service."""
+    out: dict[tuple[str, int], KubeService] = {}
+    for s in store.list(KubeService):
+        for claim in node_port_claims(s.Spec):
+            out.setdefault(claim, s)
+    return out
+
+
+def _external_ips(store: ObjectStore, svc: KubeService, old: KubeService | None) -> None:
+    """Refuse an ``externalIP`` the cluster routes elsewhere: in the service range, the pod range or a
+    Swarm network's subnet (one the Service had already is left alone)."""
+    had = set(old.Spec.ExternalIPs or []) if old is not None else set()
+    asked = [(i, ip) for i, ip in enumerate(svc.Spec.ExternalIPs or []) if ip not in had]
+    if not asked:
+        return
+    clusters = store.list(Cluster)
+    settings = settings_of(clusters[0] if clusters else None)
+    ranges = [(settings.ServiceCIDR, "the service cluster IP range"), (settings.ClusterCIDR, "the cluster CIDR")]
+    ranges += [(c.Subnet, f'the subnet of Swarm network "{n.Spec.Name}"') for n in store.list(Network)
+               for c in n.IPAMOptions.Configs or [] if c.Subnet]
+    for i, ip in asked:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            continue  # the door's validation words it
+        for cidr, what in ranges:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            if addr.version == net.version and addr in net:
+                raise _invalid(svc.Name, f"spec.externalIPs[{i}]", f'"{ip}"', f"may not be in {what} ({cidr})")

@@ -29,6 +29,8 @@ from shoal.api.types import (
     Endpoints,
     EndpointSlice,
     EngineDescription,
+    Ingress,
+    IngressClass,
     Job,
     KubeService,
     LastTermination,
@@ -876,6 +878,8 @@ def test_every_kind_renders_the_same_bytes_twice(resource: str) -> None:
     objs.update({"services": KubeService(ID="sv", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
                  "endpoints": Endpoints(ID="ep", Name="web", Namespace="default"),
                  "endpointslices": EndpointSlice(ID="es", Name="web-x", Namespace="default")})
+    objs.update({"ingresses": Ingress(ID="ing", Name="web", Namespace="default", Labels={"b": "1", "a": "2"}),
+                 "ingressclasses": IngressClass(ID="ic", Name="shoal", Annotations={"b": "1", "a": "2"})})
     one = json.dumps(C.to_wire(resource, objs[resource]))
     assert one == json.dumps(C.to_wire(resource, objs[resource]))
     assert json.loads(one)["kind"] == C.KIND_OF_RESOURCE[resource]
@@ -1063,3 +1067,38 @@ def test_a_template_gets_no_default_tolerations_a_pod_does() -> None:
                     namespace="default")
     assert [(t["key"], t["tolerationSeconds"]) for t in C.to_wire("pods", pod)["spec"]["tolerations"]] == [
         ("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)]
+
+
+def test_a_pods_own_hostname_is_kept_even_when_it_is_its_name() -> None:
+    """``spec.hostname`` given (as a StatefulSet's Pods have it, equal to their names) reads back, and
+    the core knows it was given (a headless Service's per-Pod DNS name needs it)."""
+    given = {"hostname": "web-0", "subdomain": "web", "containers": [{"name": "a", "image": "nginx"}]}
+    t = stored(C.to_core("pods", pod(given, name="web-0"), namespace="default"))
+    assert t.Spec.Hostname == "web-0" and t.Spec.Pod is not None and t.Spec.Pod.Hostname == "web-0"
+    spec = C.to_wire("pods", t)["spec"]
+    assert (spec["hostname"], spec["subdomain"]) == ("web-0", "web")
+    plain = stored(C.to_core("pods", pod(name="web-1"), namespace="default"))
+    assert plain.Spec.Hostname == "web-1" and plain.Spec.Pod is not None and plain.Spec.Pod.Hostname == ""
+    assert "hostname" not in C.to_wire("pods", plain)["spec"]
+
+
+def test_dns_config_is_validated_as_the_api_server_does() -> None:
+    def spec(**kw: Any) -> dict[str, Any]:
+        return {"containers": [{"name": "a", "image": "nginx"}], **kw}
+
+    assert invalid("pods", pod(spec(dnsPolicy="None"))) == [
+        "spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"]
+    assert invalid("pods", pod(spec(dnsPolicy="None", dnsConfig={"searches": ["a.test"]}))) == [
+        "spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None"]
+    bad = {"nameservers": ["192.0.2.1", "192.0.2.2", "192.0.2.3", "nope"], "searches": ["Bad_Domain", "ok.test."],
+           "options": [{"value": "1"}]}
+    assert invalid("pods", pod(spec(dnsConfig=bad))) == [
+        'spec.dnsConfig.nameservers: Invalid value: ["192.0.2.1","192.0.2.2","192.0.2.3","nope"]: '
+        "must not have more than 3 nameservers",
+        'spec.dnsConfig.nameservers[3]: Invalid value: "nope": ' + C._IP_MSG,
+        'spec.dnsConfig.searches[0]: Invalid value: "Bad_Domain": ' + C._SUBDOMAIN_MSG,
+        "spec.dnsConfig.options[0]: Required value: must not be empty"]
+    t = C.to_core("pods", pod(spec(dnsPolicy="None", dnsConfig={"nameservers": ["192.0.2.1"],
+                                                                "options": [{"name": "ndots", "value": "2"}]})),
+                  namespace="default")
+    assert t.Spec.DNSConfig == {"Nameservers": ["192.0.2.1"], "Search": [], "Options": ["ndots:2"]}

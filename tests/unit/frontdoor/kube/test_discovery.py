@@ -53,10 +53,11 @@ def test_legacy_discovery() -> None:
     assert content_type == "application/json"
     assert body["kind"] == "APIVersions" and body["versions"] == ["v1"]
     assert body["serverAddressByClientCIDRs"][0]["serverAddress"] == "10.213.0.1:6443"
-    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps", "batch", "discovery.k8s.io"]
+    assert [g["name"] for g in discovery.apis("")[1]["groups"]] == ["apps", "batch", "discovery.k8s.io",
+                                                                    "networking.k8s.io"]
     assert [g["metadata"]["name"] for g in discovery.apis(KUBECTL_ACCEPT)[1]["items"]] == [
-        "apps", "batch", "discovery.k8s.io"]
-    assert discovery.api_group("networking.k8s.io") is None
+        "apps", "batch", "discovery.k8s.io", "networking.k8s.io"]
+    assert discovery.api_group("scheduling.k8s.io") is None
     # A q=0 aggregated range is not wanted.
     assert discovery.api("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList;q=0,"
                          "application/json")[0] == "application/json"
@@ -74,14 +75,19 @@ def test_resource_list_has_policy_eviction_for_drain() -> None:
     pods = by_name["pods"]
     assert (pods["kind"], pods["singularName"], pods["namespaced"]) == ("Pod", "pod", True)
     assert pods["storageVersionHash"] == discovery.storage_version_hash(resources.RESOURCES[2])
-    assert discovery.resource_list("networking.k8s.io", "v1") is None
+    assert discovery.resource_list("scheduling.k8s.io", "v1") is None
+    ing = discovery.resource_list("networking.k8s.io", "v1")
+    assert ing is not None and sorted(r["name"] for r in ing["resources"]) == [
+        "ingressclasses", "ingresses", "ingresses/status"]
 
 
 def test_registry_lookups() -> None:
     pods = resources.by_path("", "v1", "pods")
     assert pods is not None and pods.kind == "Pod" and pods.qualified == "pods"
     assert resources.by_kind("v1", "Secret") is resources.by_path("", "v1", "secrets")
-    assert resources.by_kind("networking.k8s.io/v1", "Ingress") is None
+    assert resources.by_kind("scheduling.k8s.io/v1", "PriorityClass") is None
+    ingresses = resources.by_kind("networking.k8s.io/v1", "Ingress")
+    assert ingresses is not None and ingresses.qualified == "ingresses.networking.k8s.io"
     assert pods.subresource("eviction") is not None and pods.subresource("scale") is None
     assert pods.group_version == "api/v1" and pods.api_version == "v1"
 

@@ -115,11 +115,14 @@ def test_index_and_serving() -> None:
     apps = openapi.documents()["apis/apps/v1"]
     batch = openapi.documents()["apis/batch/v1"]
     disc = openapi.documents()["apis/discovery.k8s.io/v1"]
+    net = openapi.documents()["apis/networking.k8s.io/v1"]
     assert index == {"paths": {"api/v1": {"serverRelativeURL": f"/openapi/v3/api/v1?hash={doc.hash}"},
                                "apis/apps/v1": {"serverRelativeURL": f"/openapi/v3/apis/apps/v1?hash={apps.hash}"},
                                "apis/batch/v1": {"serverRelativeURL": f"/openapi/v3/apis/batch/v1?hash={batch.hash}"},
                                "apis/discovery.k8s.io/v1": {
-                                   "serverRelativeURL": f"/openapi/v3/apis/discovery.k8s.io/v1?hash={disc.hash}"}}}
+                                   "serverRelativeURL": f"/openapi/v3/apis/discovery.k8s.io/v1?hash={disc.hash}"},
+                               "apis/networking.k8s.io/v1": {
+                                   "serverRelativeURL": f"/openapi/v3/apis/networking.k8s.io/v1?hash={net.hash}"}}}
     assert len(doc.hash) == 128 and doc.hash == doc.hash.upper()
     assert openapi.documents() is openapi.documents()
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -138,7 +141,7 @@ def test_index_and_serving() -> None:
     root = openapi.serve("")
     assert root is not None and root.body == openapi.index().body
     assert root.headers["Cache-Control"] == "no-cache, private"
-    assert openapi.serve("/apis/networking.k8s.io/v1") is None
+    assert openapi.serve("/apis/scheduling.k8s.io/v1") is None
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")

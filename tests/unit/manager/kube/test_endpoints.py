@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from shoal.api.kube import Namespace
-from shoal.api.pod import ContainerPort, PodContainer
+from shoal.api.pod import ContainerPort, PodContainer, PodSpecExtra
 from shoal.api.states import TaskState
 from shoal.api.types import (
     ContainerSpec,
@@ -210,3 +210,38 @@ async def test_the_kubernetes_service(w: World) -> None:
     await w.kube.delete("kubeservices", "default", "kubernetes")
     await w.settle()
     assert w.kube.get("kubeservices", "default", "kubernetes").Spec.ClusterIP == "172.16.0.1"
+
+
+async def test_the_kube_dns_service(w: World) -> None:
+    """``kube-system/kube-dns`` at the cluster DNS address, as kubeadm's, made again when deleted."""
+    await w.settle()
+    with pytest.raises(Exception, match="not found"):
+        w.kube.get("kubeservices", "kube-system", "kube-dns")  # nothing before kube-system exists
+    await w.kube.create(Namespace(ID="", Name="kube-system"))
+    await w.settle()
+    svc: KubeService = w.kube.get("kubeservices", "kube-system", "kube-dns")
+    assert svc.Spec.ClusterIP == "172.16.0.10" and svc.Spec.Selector is None
+    assert [(p.Name, p.Protocol, p.Port) for p in svc.Spec.Ports or []] == [("dns", "UDP", 53), ("dns-tcp", "TCP", 53)]
+    assert svc.Labels == {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                          "kubernetes.io/name": "CoreDNS"}
+    await w.kube.delete("kubeservices", "kube-system", "kube-dns")
+    await w.settle()
+    assert w.kube.get("kubeservices", "kube-system", "kube-dns").Spec.ClusterIP == "172.16.0.10"
+
+
+async def test_a_pods_hostname_is_its_endpoints_when_its_subdomain_is_the_service(w: World) -> None:
+    """Kubernetes' ShouldSetHostname: the Pod's own ``spec.hostname``, when its ``subdomain`` names the
+    Service, is the endpoint's ``hostname`` in the Endpoints and the slice (a headless Service's
+    per-Pod DNS name); a Pod of another subdomain, or with no hostname of its own, has none."""
+    named = await w.pod("db-0")
+    other = await w.pod("db-1")
+    for t, hostname, subdomain in ((named, "db-0", "web"), (other, "db-1", "elsewhere")):
+        t = clone(t)
+        t.Spec.Pod = PodSpecExtra(Hostname=hostname, Subdomain=subdomain)
+        await w.store.commit(updates=[t])
+    await w.kube.create(service())
+    await w.settle()
+    (ss,) = w.endpoints().Subsets or []
+    assert {a.TargetRef.Name: a.Hostname for a in ss.Addresses or [] if a.TargetRef} == {"db-0": "db-0", "db-1": ""}
+    (sl,) = w.slices()
+    assert {e.TargetRef.Name: e.Hostname for e in sl.Endpoints or [] if e.TargetRef} == {"db-0": "db-0", "db-1": ""}

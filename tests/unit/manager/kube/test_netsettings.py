@@ -40,3 +40,14 @@ def test_pools_are_a_cidr_or_a_range() -> None:
 def test_a_stored_cluster_reads_with_its_defaults() -> None:
     s = settings_of(Cluster(ID="c", ServiceClusterIPRange="10.96.0.0/12", ClusterDNS=""))
     assert s.ClusterDNS == "10.96.0.10" and s.ServiceCIDR == "10.96.0.0/12"
+
+
+def test_a_load_balancer_pool_keeps_out_of_the_service_and_pod_ranges_but_may_lie_in_a_swarm_pool() -> None:
+    with pytest.raises(InvalidArgument) as e:
+        cluster_settings(KubeNetSettings(ClusterCIDR="", ServiceLBPool="172.16.9.0/24"), ["10.0.0.0/8"])
+    assert str(e.value) == ("service LoadBalancer pool 172.16.9.0/24 overlaps the service cluster IP range "
+                            "172.16.0.0/16")
+    with pytest.raises(InvalidArgument, match=r"pool 100\.64\.0\.5-100\.64\.0\.9 overlaps the cluster CIDR"):
+        cluster_settings(KubeNetSettings(ClusterCIDR="", ServiceLBPool="100.64.0.5-100.64.0.9"), ["10.0.0.0/8"])
+    s = cluster_settings(KubeNetSettings(ClusterCIDR="", ServiceLBPool="10.213.7.240/28"), ["10.0.0.0/8"])
+    assert s.ServiceLBPool == "10.213.7.240/28"  # the nodes' network, inside Swarm's pool: Swarm's subnets skip it
