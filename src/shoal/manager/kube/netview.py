@@ -6,7 +6,8 @@ endpoints taken from the EndpointSlices that name it (label ``kubernetes.io/serv
 manages them): one ``KubeEndpoint`` per address, with its conditions (``ready`` unset counts as ready,
 ``serving`` unset as ``ready``), its node (the Pod's task's node, else the node of that Kubernetes
 name: ``Local`` traffic policies need it), its Pod and its ports by name. The LoadBalancer addresses
-are the Service's ``status.loadBalancer.ingress`` (written by the address allocator).
+are the Service's ``status.loadBalancer.ingress`` (written by the address allocator). The Ingresses
+come from ``ingressview.ingresses_view``, made again when ``ingressview.view_changed`` says so.
 
 Changes mark what they touch: a Service or one of its slices marks that Service, which alone is
 reduced again; a node or the cluster object marks the whole view. ``base()`` gives the view common
@@ -25,9 +26,18 @@ from collections.abc import Iterable
 
 import msgspec
 
-from shoal.api.kubenet import KubeEndpoint, KubeNetSettings, KubeNetView, KubeServiceInfo, KubeServicePort, settings_of
+from shoal.api.kubenet import (
+    KubeEndpoint,
+    KubeIngressInfo,
+    KubeNetSettings,
+    KubeNetView,
+    KubeServiceInfo,
+    KubeServicePort,
+    settings_of,
+)
 from shoal.api.nodelabels import node_name
 from shoal.api.types import Cluster, EndpointSlice, KubeService, Node, Task
+from shoal.manager.kube.ingressview import ingresses_view, view_changed
 from shoal.store.objects import Change, ObjectStore
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -95,6 +105,8 @@ class KubeViews:
         self._base: KubeNetView | None = None
         self._node_names: dict[str, str] = {}  # Kubernetes node name → node ID
         self._ready: set[str] = set()  # nodes whose state is ready
+        self._ingresses: tuple[KubeIngressInfo, ...] = ()
+        self._ingresses_dirty = True  # an Ingress, IngressClass or TLS Secret changed (``ingressview.py``)
         self._svcs: dict[Key, KubeService] = {}
         for s in store.list(EndpointSlice):
             self._add_slice(s)
@@ -149,11 +161,14 @@ class KubeViews:
         if ch.kind == "clusters":
             self._all = True
             return True
+        if view_changed(ch):
+            self._ingresses_dirty = True
+            return True
         return False
 
     @property
     def changed(self) -> bool:
-        return self._all or bool(self._dirty) or self._base is None
+        return self._all or bool(self._dirty) or self._base is None or self._ingresses_dirty
 
     def _endpoints(self, key: Key) -> tuple[KubeEndpoint, ...]:
         out: dict[tuple[str, str], KubeEndpoint] = {}
@@ -203,8 +218,11 @@ class KubeViews:
                 self._infos[key] = service_info(svc, self._endpoints(key))
         self._dirty = set()
         self._all = False
+        if self._ingresses_dirty:
+            self._ingresses = ingresses_view(self.store)
+            self._ingresses_dirty = False
         self._base = KubeNetView(Settings=settings, Services=tuple(self._infos[k] for k in sorted(self._infos)),
-                                 NodeAddrs=addrs)
+                                 Ingresses=self._ingresses, NodeAddrs=addrs)
         return self._base
 
     def announced(self, base: KubeNetView, nodes: Iterable[str]) -> dict[str, tuple[str, ...]]:

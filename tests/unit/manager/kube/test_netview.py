@@ -178,3 +178,18 @@ async def test_building_the_view_at_a_thousand_services_is_cheap() -> None:
     assert len(again.Services[500].Endpoints) in (9, 10) and sum(len(s.Endpoints) for s in again.Services) == 9999
     assert one < full  # one Service built again, not all
     print(f"view: {full * 1000:.1f} ms whole, {one * 1000:.1f} ms after one slice changed")
+
+
+async def test_the_ingresses_of_class_shoal_come_with_the_view() -> None:
+    from shoal.api.types import Ingress, IngressBackend, IngressPath, IngressRule, IngressSpec
+    store = await memory_store()
+    views = KubeViews(store)
+    store.subscribe(views.apply)
+    assert views.base().Ingresses == ()
+    rule = IngressRule(Host="web.example", Paths=[IngressPath(Path="/", PathType="Prefix",
+                                                              Backend=IngressBackend(Service="web", Port=80))])
+    await store.create(Ingress(ID="i1", Name="web", Namespace="default",
+                               Spec=IngressSpec(IngressClassName="shoal", Rules=[rule])))
+    assert views.changed
+    (ing,) = views.base().Ingresses
+    assert ing.Name == "web" and ing.Rules[0].Host == "web.example" and ing.Rules[0].Paths[0].Service == "web"
