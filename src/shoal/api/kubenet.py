@@ -145,6 +145,7 @@ class KubeNetView(msgspec.Struct, frozen=True):
     Ingresses: tuple[KubeIngressInfo, ...] = ()  # of the IngressClass ``shoal``, sorted
     NodeAddrs: dict[str, str] = {}  # node ID → its address (the LoadBalancer Services' default addresses)
     Announce: tuple[str, ...] = ()  # the LoadBalancer pool's addresses this node answers ARP for
+    NodeID: str = ""  # the node this view was made for (its endpoints are its ``Local`` ones)
 
 
 # ---------------------------------------------------------------- the pod network a node is sent

@@ -19,6 +19,9 @@ An agent opens a session (its node registers: description, address, state ``read
   holds them);
 - receives, when its agent wires Pods (``kube_network``), the pod network: its block of the pod range
   and every other node's address and block (``push_podnet``, from the same debounced loop).
+- receives, when its node wires Pods' networks, the Kubernetes network view (``Assignments.kube``: the
+  Services and their endpoints, the LoadBalancer addresses it announces; ``kube/netview.py``), whole,
+  when it changed (never a hollow node).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls. What crosses to the agent (``Assignments``, log reads) is defined in ``shoal/protocol.py``.
@@ -38,7 +41,7 @@ import msgspec
 
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
-from shoal.api.kubenet import PodNetPeer, PodNetwork, settings_of
+from shoal.api.kubenet import KubeNetView, PodNetPeer, PodNetwork, settings_of
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
@@ -54,6 +57,7 @@ from shoal.api.types import (
     TaskStatus,
     containers_of,
 )
+from shoal.manager.kube.netview import KubeViews
 from shoal.manager.loop import Clock
 from shoal.manager.netkeys import node_keys
 from shoal.manager.netview import NetView
@@ -277,6 +281,10 @@ class Dispatcher:
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
         self._podnet_sent: dict[str, PodNetwork] = {}  # the pod network as each session was last sent it
         self._peers_dirty = asyncio.Event()
+        # The Kubernetes network view (``kube/netview.py``) and what each session was last sent of it.
+        self.kubeviews = KubeViews(store)
+        self._kube_sent: dict[str, tuple[KubeNetView, tuple[str, ...]]] = {}
+        self._kube_dirty = asyncio.Event()
         # The Secrets and ConfigMaps of the Kubernetes namespaces by name: ("secrets" | "configs",
         # namespace, name) → ID, so a Pod's task, which names them, gets them on its node.
         self._named: dict[tuple[str, str, str], str] = {}
@@ -292,7 +300,8 @@ class Dispatcher:
         self._tasks = [loop.create_task(self._flusher(), name="dispatcher-flusher"),
                        loop.create_task(self._heartbeat_checker(), name="dispatcher-heartbeats"),
                        loop.create_task(self._lag_meter(), name="dispatcher-lag"),
-                       loop.create_task(self._peers_loop(), name="dispatcher-peers")]
+                       loop.create_task(self._peers_loop(), name="dispatcher-peers"),
+                       loop.create_task(self._kube_loop(), name="dispatcher-kube")]
 
     async def stop(self) -> None:
         """Close the sessions and write the last reports. Safe to call again after a stop that was
@@ -340,9 +349,14 @@ class Dispatcher:
         self._peers_sent.pop(node_id, None)  # a new session learns its peers afresh
         self._podnet_sent.pop(node_id, None)
         self._peers_dirty.set()
+        self._kube_sent.pop(node_id, None)
+        if kube_network:
+            self.push_kube()  # at once: its Services' rules do not wait for the next change
         return session
 
     def on_change(self, ch: Change) -> None:
+        if self.kubeviews.apply(ch):
+            self._kube_dirty.set()
         if ch.kind in ("tasks", "services", "networks"):
             self.netview.apply(ch)
         if ch.kind == "clusters" and (ch.old is None or ch.new is None
@@ -538,6 +552,31 @@ class Dispatcher:
         if not ports and not host:
             return None  # no published port: no routing mesh to play (nor N x N peers to send)
         return info, node_addrs, sorted(ports, key=lambda p: (p["protocol"], p["published"])), host
+
+    # ------------------------------------------------------------ the Kubernetes network view
+
+    async def _kube_loop(self) -> None:
+        while True:
+            await self._kube_dirty.wait()
+            await asyncio.sleep(0.03)  # one view for a burst of changes
+            self._kube_dirty.clear()
+            self.push_kube()
+
+    def push_kube(self) -> None:
+        """Send the Kubernetes network view to each session of a node that wires Pods' networks (never a
+        hollow node), where it changed: the Services and their endpoints, or the addresses it announces."""
+        wired = [nid for nid, s in self.sessions.items() if s.kube_network]
+        if not wired:
+            return
+        base = self.kubeviews.base()
+        announce = self.kubeviews.announced(base, wired)
+        for nid in wired:
+            sent = (base, announce.get(nid, ()))
+            last = self._kube_sent.get(nid)
+            if last == sent:  # (the same base object when nothing changed: no deep comparison)
+                continue
+            self._kube_sent[nid] = sent
+            self.sessions[nid].push(Assignments(kube=KubeViews.for_node(base, nid, sent[1])))
 
     # ------------------------------------------------------------ status reports
 

@@ -59,6 +59,7 @@ from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
 from shoal.network.kubedns import KubeDNS
 from shoal.network.kubeingress import IngressProxy
+from shoal.network.kubeproxy import KubeProxy
 from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
@@ -228,6 +229,8 @@ class NodeNetwork:
         # proxy) is called with every new view, in order, and must not raise.
         self.kube_view: KubeNetView | None = None
         self.kube_consumers: list[Callable[[KubeNetView], Awaitable[None]]] = []
+        self.kube_proxy = KubeProxy()  # the Services' rules (``kubeproxy.py``)
+        self.kube_consumers.append(self.kube_proxy.consume)
         self._kube_viewed = asyncio.Event()  # a view came (a Pod's resolv.conf waits for its settings)
         self.kube_dns = KubeDNS(self.dns.upstreams)  # the cluster DNS server (``kubedns.py``)
         self.kube_consumers.append(self.kube_dns.apply)
@@ -774,7 +777,8 @@ class NodeNetwork:
         local networks' ``bridge`` when the node keeps them."""
         if self._default_bridge is None:
             bip = await asyncio.to_thread(self.local.bip if self.local is not None else lambda: choose_bip(self._bip))
-            self._default_bridge = DefaultBridge(bip)
+            if self._default_bridge is None:  # (tasks started at once all wait here: the first one's is kept,
+                self._default_bridge = DefaultBridge(bip)  # else each would give out the same addresses)
         return self._default_bridge
 
     async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:
@@ -828,6 +832,7 @@ class NodeNetwork:
             for p in sorted(self.netns_dir.iterdir()):
                 if p.name not in self.sandboxes:
                     await self.remove_sandbox(p.name)
+        await self.kube_proxy.cleanup()
         if not self.sandboxes:
             await self._teardown_mesh()
             await self._teardown_podnet()
@@ -889,6 +894,7 @@ class NodeNetwork:
         if not self.sandboxes:
             self._release_netns_dir()
         self.dns.close()
+        await self.kube_proxy.close()
         await self.kube_dns.close()
         await self.ingress_proxy.stop()
         await self.tunnel.close()

@@ -179,6 +179,15 @@ async def test_a_cancelled_sync_holds_the_next_until_its_thread_is_done(
     assert loaded == [{"10.213.74.0/24"}, set()]
 
 
+async def test_tasks_asking_for_the_default_bridge_at_once_share_one(tmp_path: Path) -> None:
+    """Pods started together all wait for the bridge's address; each must not make a bridge of its own
+    (they would all be given the same first address)."""
+    net = node.NodeNetwork(tmp_path, bip="10.213.74.1/24")
+    a, b = await asyncio.gather(net.default_bridge(), net.default_bridge())
+    assert a is b
+    assert a.attachment("t1").Addresses != b.attachment("t2").Addresses
+
+
 # ---------------------------------------------------------------- the Kubernetes network: cluster DNS
 
 
