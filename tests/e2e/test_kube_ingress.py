@@ -166,7 +166,6 @@ def test_ingress_by_host_and_path_and_tls(env: Env) -> None:
     assert env.curl(f"http://{m.addr}/").returncode == 7  # connection refused
 
 
-@pytest.mark.skip(reason="needs the pod network (podnet): a node reaches another node's Pods; enable at merge")
 def test_either_node(env: Env) -> None:
     k, w = env.k, env.worker
     k("create", "ingress", "both", "--class=shoal", "--rule=web.example/*=web:80")
