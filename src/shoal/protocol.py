@@ -34,7 +34,7 @@ from typing import Any
 import msgspec
 
 from shoal.api.endpoints import NetworkEndpoints
-from shoal.api.kubenet import KubeNetView
+from shoal.api.kubenet import KubeNetView, PodNetwork
 from shoal.api.types import Config, NodeDescription, Secret, Task, TaskStatus
 
 LEADER_HEADER = "X-Shoal-Leader"
@@ -79,6 +79,9 @@ class Assignments(_Message, tag="assignments"):
     # The Kubernetes network (Services, their endpoints, Ingresses, the settings: ``api/kubenet.py``), sent
     # whole to a node that runs Pods whenever it changed; None: unchanged.
     kube: KubeNetView | None = None
+    # The pod network (``api/kubenet.PodNetwork``): the node's block of the pod range and every other
+    # node's (address, block); sent whole to a node that runs Pods when it changed; None: unchanged.
+    podnet: PodNetwork | None = None
     # The secrets and configs (with their bytes) the node's tasks need and it has not been sent yet,
     # and the IDs of those it was sent that no task there needs any more.
     secrets: list[Secret] = msgspec.field(default_factory=list)

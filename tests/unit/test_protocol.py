@@ -41,7 +41,7 @@ def test_assignments_round_trip_with_their_wire_shape() -> None:
     wire = msgspec.json.decode(encode(msg))
     assert wire["type"] == "assignments"
     assert set(wire) == {"type", "tasks", "removed", "full", "peers", "endpoints", "ingress", "encryption", "kube",
-                         "secrets", "configs", "deps_removed"}
+                         "podnet", "secrets", "configs", "deps_removed"}
     back = MANAGER_MESSAGES.decode(encode(msg))
     assert back == msg and isinstance(back.tasks[0].Status, TaskStatus)
     assert back.secrets[0].Spec.Data == b"s3cret"

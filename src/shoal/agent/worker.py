@@ -192,6 +192,8 @@ class Worker:
                     log.exception("updating the view of the networks")
             if msg.kube is not None and self.network is not None:
                 await self.network.set_kube_view(msg.kube)  # each consumer's errors are its own
+            if msg.podnet is not None and self.network is not None:
+                await self.network.set_pod_network(msg.podnet)  # the node's pod block and the others'
 
     def _files(self, t: Task) -> list[TaskFile]:
         """The task's secrets and configs as files, templated ones expanded with this node."""

@@ -146,3 +146,23 @@ class KubeNetView(msgspec.Struct, frozen=True):
     NodeAddrs: dict[str, str] = {}  # node ID → its address (the LoadBalancer Services' default addresses)
     Announce: tuple[str, ...] = ()  # the LoadBalancer pool's addresses this node answers ARP for
     NodeID: str = ""  # the node this view was made for (its endpoints are its ``Local`` ones)
+
+
+# ---------------------------------------------------------------- the pod network a node is sent
+
+
+class PodNetPeer(msgspec.Struct, frozen=True):
+    """Another node of the pod network: its address (where its VXLAN traffic goes) and its block."""
+
+    Addr: str
+    Block: str
+
+
+class PodNetwork(msgspec.Struct, frozen=True):
+    """What a node wires its Pods' network from (``protocol.Assignments.podnet``; None: unchanged): the
+    cluster's pod range, this node's own block of it ("" while it has none), and every other node that
+    has a block and an address. Sent whole when any of it changes (docs/design/kube-network.md)."""
+
+    ClusterCIDR: str = DEFAULT_CLUSTER_CIDR
+    Block: str = ""
+    Peers: tuple[PodNetPeer, ...] = ()  # sorted by block

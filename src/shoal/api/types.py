@@ -552,6 +552,9 @@ class Node(ObjectMeta):
     ManagerStatus: ManagerStatus | None = None
     # SwarmKit's: the node's own address on the ingress network (the routing mesh's source address).
     Attachments: list[NetworkAttachment] | None = None
+    # Kubernetes' ``spec.podCIDRs``: the node's block of the cluster's pod range, given by the leader's
+    # node IPAM (``manager/kube/nodeipam.py``) for the node's life; the Docker door does not show it.
+    PodCIDRs: list[str] | None = None
 
 
 # ---------------------------------------------------------------- cluster

@@ -19,7 +19,9 @@ An agent opens a session (its node registers: description, address, state ``read
   holds them);
 - receives, when its node wires Pods' networks, the Kubernetes network view (``Assignments.kube``: the
   Services and their endpoints, the LoadBalancer addresses it announces; ``kube/netview.py``), whole,
-  when it changed (never a hollow node).
+  when it changed (never a hollow node);
+- receives, when its agent wires Pods (``kube_network``), the pod network: its block of the pod range
+  and every other node's address and block (``push_podnet``, from the same debounced loop).
 
 Sessions are in-process objects today; the mutual-TLS transport between machines wraps the same
 calls. What crosses to the agent (``Assignments``, log reads) is defined in ``shoal/protocol.py``.
@@ -28,6 +30,7 @@ calls. What crosses to the agent (``Assignments``, log reads) is defined in ``sh
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import time
@@ -38,7 +41,7 @@ import msgspec
 
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
-from shoal.api.kubenet import KubeNetView
+from shoal.api.kubenet import KubeNetView, PodNetPeer, PodNetwork, settings_of
 from shoal.api.states import TaskState
 from shoal.api.types import (
     Cluster,
@@ -206,6 +209,8 @@ class Session:
                 msg.encryption = more.encryption
             if more.kube is not None:
                 msg.kube = more.kube
+            if more.podnet is not None:
+                msg.podnet = more.podnet
             msg.merge_dependencies(more)
         return msg
 
@@ -274,6 +279,7 @@ class Dispatcher:
         self._unsubscribe: Callable[[], None] | None = store.subscribe(self.on_change)
         self._started = clock()
         self._peers_sent: dict[str, tuple[Any, ...]] = {}
+        self._podnet_sent: dict[str, PodNetwork] = {}  # the pod network as each session was last sent it
         self._peers_dirty = asyncio.Event()
         # The Kubernetes network view (``kube/netview.py``) and what each session was last sent of it.
         self.kubeviews = KubeViews(store)
@@ -341,6 +347,7 @@ class Dispatcher:
             tasks=[t for t in self.store.tasks_of_node(node_id) if assigned_to_agent(t)], full=True
         )))
         self._peers_sent.pop(node_id, None)  # a new session learns its peers afresh
+        self._podnet_sent.pop(node_id, None)
         self._peers_dirty.set()
         self._kube_sent.pop(node_id, None)
         if kube_network:
@@ -363,6 +370,8 @@ class Dispatcher:
                     ch.old is None or ch.old.Attachments != ch.new.Attachments
                     or ch.old.Status.State != ch.new.Status.State)):
             self._peers_dirty.set()
+        if ch.kind == "nodes" and (ch.old is None or ch.new is None or ch.old.PodCIDRs != ch.new.PodCIDRs):
+            self._peers_dirty.set()  # the pod network: a block given or freed
         if ch.kind in ("secrets", "configs"):
             self._named_changed(ch)
             return
@@ -453,6 +462,7 @@ class Dispatcher:
             await asyncio.sleep(0.05)  # one computation for a burst of changes
             self._peers_dirty.clear()
             self.push_peers()
+            self.push_podnet()
 
     def push_peers(self) -> None:
         """Send each session the view of its networks (peers and endpoints), where it changed."""
@@ -489,6 +499,25 @@ class Dispatcher:
             if (view, seen, ingress, encryption) != self._peers_sent.get(node_id):
                 self._peers_sent[node_id] = (view, seen, ingress, encryption)
                 sess.push(Assignments(peers=view, endpoints=seen, ingress=ingress, encryption=encryption))
+
+    def push_podnet(self) -> None:
+        """Send each session of a node that wires Pods (``kube_network``; never a hollow node) the pod
+        network: the cluster's pod range, its own block, and every other node's address and block;
+        only where it changed."""
+        sessions = [(nid, s) for nid, s in self.sessions.items() if s.kube_network]
+        if not sessions:
+            return
+        cluster_cidr = settings_of(next(iter(self.store.list(Cluster)), None)).ClusterCIDR
+        placed = sorted(((n.PodCIDRs[0], n.ID, n.Status.Addr) for n in self.store.list(Node) if n.PodCIDRs),
+                        key=lambda p: ipaddress.IPv4Network(p[0]))
+        for node_id, sess in sessions:
+            own = next((block for block, nid, _ in placed if nid == node_id), "")
+            peers = tuple(PodNetPeer(Addr=addr, Block=block) for block, nid, addr in placed
+                          if nid != node_id and addr)
+            podnet = PodNetwork(ClusterCIDR=cluster_cidr, Block=own, Peers=peers)
+            if podnet != self._podnet_sent.get(node_id):
+                self._podnet_sent[node_id] = podnet
+                sess.push(Assignments(podnet=podnet))
 
     def _mesh(self) -> tuple[dict[str, Any], dict[str, tuple[str, str]], list[dict[str, Any]],
                              list[dict[str, Any]]] | None:

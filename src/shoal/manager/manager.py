@@ -48,6 +48,7 @@ from shoal.manager.kube.jobs import JobController
 from shoal.manager.kube.loadbalancers import LoadBalancerController
 from shoal.manager.kube.namespaces import NamespaceController
 from shoal.manager.kube.netsettings import cluster_settings
+from shoal.manager.kube.nodeipam import NodeIPAM
 from shoal.manager.kube.objects import KubeObjects, PodAccess
 from shoal.manager.kube.podstreams import RemotePods
 from shoal.manager.kube.replicasets import ReplicaSetController
@@ -121,6 +122,9 @@ class Manager:
         # LoadBalancer Services' addresses (status.loadBalancer.ingress): from the pool or the nodes'.
         self.loadbalancers = LoadBalancerController(store, self.kube)
         self.loops += [self.loadbalancers]
+        # Each node's block of the pod range (spec.podCIDRs), as kube-controller-manager's node IPAM.
+        self.nodeipam = NodeIPAM(store, record=self.events.record_node)
+        self.loops.append(self.nodeipam)
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""

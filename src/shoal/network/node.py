@@ -21,6 +21,11 @@ the managers' view of the networks (``set_view``). It owns:
   ``connect``/``disconnect`` change them later, and ``publish`` DNATs host ports to the container.
 
 ``cleanup`` removes what a previous run of the daemon left (netns files, bridges, the egress table).
+
+A Kubernetes Pod's task without Swarm networks (not ``hostNetwork``) goes on the pod network instead of
+the default bridge (``podnet.py``): the managers' ``PodNetwork`` (``set_pod_network``) gives the node its
+block of the pod range and the other nodes' blocks; a Pod waits for it (``PODNET_WAIT``) when it comes
+first, and gets the block's lowest free address on the pod bridge.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import json
 import logging
 import os
@@ -43,10 +49,10 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api import timings
 from shoal.api.errors import Conflict, InvalidArgument
-from shoal.api.kubenet import KubeNetView, dns_address, settings_of
+from shoal.api.kubenet import KubeNetView, PodNetwork, dns_address, settings_of
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.api.types import NetworkAttachment, Task, first_container
-from shoal.network import bridge, egress, endpoints, localwire, seal, vip
+from shoal.network import bridge, egress, endpoints, localwire, podnet, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
 from shoal.network.default import DefaultBridge, choose_bip
@@ -64,6 +70,7 @@ log = logging.getLogger(__name__)
 
 TUNNEL_WAIT = 15.0  # for the encrypted overlays' keys, which come a moment after a task
 KUBE_VIEW_WAIT = 3.0  # for the first view of the Kubernetes network (a Pod's DNS settings)
+PODNET_WAIT = 15.0  # for the node's block of the pod range, which comes a moment after it registered
 # Tasks' namespaces made and wired at once, each from a thread of its own: the kernel serializes the
 # netlink work anyway (rtnl), and more threads only take the interpreter from the event loop.
 WIRING = 16
@@ -176,6 +183,13 @@ def _on_default(netns: str, task_id: str, place: NetworkAttachment) -> tuple[soc
     return bound_sockets()
 
 
+def on_pod_network(task: Task) -> bool:
+    """Whether the task is a Kubernetes Pod's (it has a namespace) on the pod network: no Swarm
+    networks, not ``hostNetwork``."""
+    pod = task.Spec.Pod
+    return bool(task.Namespace) and not task.NetworksAttachments and not (pod is not None and pod.HostNetwork)
+
+
 class NodeNetwork:
     def __init__(self, exec_root: Path, dns: list[str] | None = None, bip: str = "",
                  holder: NetnsHolder | None = None, local: LocalNetworks | None = None) -> None:
@@ -222,6 +236,14 @@ class NodeNetwork:
         self.kube_consumers.append(self.kube_dns.apply)
         self.ingress_proxy = IngressProxy(Path(exec_root))  # the Ingresses' nginx (network/kubeingress.py)
         self.kube_consumers.append(self.ingress_proxy.apply)
+        # The pod network (``podnet.py``): as the managers last sent it, this node's block's addresses,
+        # set once the node has a block, and the file that says this daemon made the devices (a killed
+        # daemon's are removed at the next start).
+        self.pod_network: PodNetwork | None = None
+        self._pod_block: podnet.PodBlock | None = None
+        self._pod_ready = asyncio.Event()
+        self._podnet_lock = asyncio.Lock()
+        self._podnet_file = Path(exec_root) / "podnet"
 
     def netns_path(self, task_id: str) -> Path:
         return self.netns_dir / task_id
@@ -251,6 +273,9 @@ class NodeNetwork:
             sb.nameservers, sb.search = _host_resolv()
         self.sandboxes[task.ID] = sb  # first: a failure below is undone by remove_sandbox
         try:
+            if local is None and self.holder is None and on_pod_network(task):
+                await self._make_on_pods(task, sb)
+                return sb
             if local is None and self.holder is None and not task.NetworksAttachments:
                 await self._make_on_default(task, sb)
                 return sb
@@ -568,6 +593,8 @@ class NodeNetwork:
                 await self._sync_vips(task.ID)
             except (OSError, NetlinkError, IndexError) as e:
                 raise SandboxError(f"attaching the task to its networks failed: {e}") from e
+        elif on_pod_network(task):  # a Pod, in a namespace the runtime holds: the pod network
+            await self._wire_pod(task, sb, upstreams)
         else:  # no networks: the node's default bridge, as Docker's docker0
             try:
                 default = await self.default_bridge()
@@ -632,6 +659,9 @@ class NodeNetwork:
         on_default = self._default_bridge is not None and self._default_bridge.has(task_id)
         if self._default_bridge is not None:
             self._default_bridge.release(task_id)
+        if self._pod_block is not None and self._pod_block.has(task_id):
+            on_default = True  # its veth goes the same way
+            self._pod_block.release(task_id)
         self._vip_rules.pop(task_id, None)
         if task_id in self._egress:
             with contextlib.suppress(OSError):
@@ -805,6 +835,7 @@ class NodeNetwork:
         await self.kube_proxy.cleanup()
         if not self.sandboxes:
             await self._teardown_mesh()
+            await self._teardown_podnet()
             await asyncio.to_thread(bridge.remove_unused)
             if self._egress_sync is not None:
                 await asyncio.wait([self._egress_sync])
@@ -872,8 +903,95 @@ class NodeNetwork:
         if not self.sandboxes:
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
             await self._remove_local_bridges()
+            await self._teardown_podnet()
 
     async def _remove_local_bridges(self) -> None:
         """The local networks' bridges (made again on their next use) and table."""
         await asyncio.to_thread(localwire.cleanup, self._owner)
         self._local_rules = ([], set(), set())
+
+    # ------------------------------------------------------------ the Kubernetes pod network
+
+    async def set_pod_network(self, view: PodNetwork) -> None:
+        """The managers' pod network: this node's block and the others'. The devices follow it (from a
+        thread, one sync at a time); Pods waiting for the block go on once it is here."""
+        async with self._podnet_lock:
+            self.pod_network = view
+            if not view.Block:
+                return  # none yet (or the range is exhausted): Pods wait, and fail after PODNET_WAIT
+            if self._pod_block is None or self._pod_block.block != view.Block:
+                self._pod_block = podnet.PodBlock(view.Block)
+            self._podnet_file.write_text(view.Block + "\n")  # before the devices: a crash still removes them
+            try:
+                await asyncio.to_thread(podnet.sync, view)
+            except (OSError, NetlinkError) as e:
+                log.warning("pod network: %s", e)
+                return
+            self._pod_ready.set()
+
+    async def _pod_place(self, task_id: str) -> tuple[podnet.PodBlock, str]:
+        """The node's block (waited for, a moment after it registered) and the task's address in it."""
+        if not self._pod_ready.is_set():
+            try:
+                await asyncio.wait_for(self._pod_ready.wait(), PODNET_WAIT)
+            except TimeoutError:
+                raise SandboxError("the node has no block of the pod range (podCIDR) from the managers") from None
+        block = self._pod_block
+        if block is None:
+            raise SandboxError("the node has no block of the pod range (podCIDR) from the managers")
+        try:
+            return block, block.address(task_id)
+        except OSError as e:
+            raise SandboxError(str(e)) from e
+
+    def _pod_egress(self) -> set[str]:
+        """What the egress table keeps for Pods: the whole pod range (never translated inside it)."""
+        view = self.pod_network
+        return {str(ipaddress.IPv4Network(view.ClusterCIDR, strict=False))} if view is not None else set()
+
+    async def _make_on_pods(self, task: Task, sb: Sandbox) -> None:
+        """A Pod's namespace made and wired to the pod bridge from one thread (``podnet.attach_new``),
+        then its DNS server and the egress table, as ``_make_on_default``."""
+        self._ensure_netns_dir()
+        block, cidr = await self._pod_place(task.ID)
+        sb.netns.touch()
+        sb.addresses = [cidr]
+        spec = first_container(task.Spec)
+        dns = task.Spec.DNSConfig or (spec.DNSConfig if spec is not None else None) or {}
+        netns = str(sb.netns)
+        try:
+            async with self._links.shared(), self._wiring:
+                sockets = await in_thread(functools.partial(podnet.attach_new, netns, task.ID, cidr, block.gateway))
+            timings.mark(task.ID, "net:wired")
+            await self.dns.add(task.ID, netns, [], dns.get("Nameservers") or None, sockets)
+            pods = self._pod_egress()
+            await self._sync_egress(task.ID, pods, pods)
+        except (OSError, NetlinkError, IndexError) as e:
+            raise SandboxError(f"attaching the Pod to the pod network failed: {e}") from e
+
+    async def _wire_pod(self, task: Task, sb: Sandbox, upstreams: list[str] | None) -> None:
+        """A Pod in a namespace the runtime holds (docker): its veth on the pod bridge."""
+        block, cidr = await self._pod_place(task.ID)
+        sb.addresses = [cidr]
+        netns = str(sb.netns)
+        try:
+            async with self._links.shared():
+                await in_thread(functools.partial(podnet.attach, netns, task.ID, cidr, block.gateway))
+            await self.dns.add(task.ID, netns, [], upstreams)
+            pods = self._pod_egress()
+            await self._sync_egress(task.ID, pods, pods)
+        except (OSError, NetlinkError, IndexError) as e:
+            raise SandboxError(f"attaching the Pod to the pod network failed: {e}") from e
+
+    async def _teardown_podnet(self) -> None:
+        """Remove the pod network's devices this daemon made (the file says so: also a killed one's)."""
+        if self._pod_block is not None and len(self._pod_block):
+            return
+        async with self._podnet_lock:
+            if self._podnet_file.exists() or self._pod_ready.is_set():
+                with contextlib.suppress(OSError, NetlinkError):
+                    await asyncio.to_thread(podnet.teardown)
+                self._podnet_file.unlink(missing_ok=True)
+            self._pod_ready.clear()
+            self._pod_block = None
+            self.pod_network = None

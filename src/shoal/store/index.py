@@ -33,6 +33,8 @@ caller's help:
                                        every node, never share a number and protocol
 ``/shoal/index/ip/<LB_POOL>/<addr>``   the address of the LoadBalancer pool a Kubernetes Service holds
                                        (``Status.PoolAddress``, ``manager/kube/loadbalancers.py``)
+``/shoal/index/ip/<POD_RANGE>/<addr>``  a node's block of the Kubernetes pod range (``Node.PodCIDRs``),
+                                       by its first address (every block has the same size)
 =====================================  ============================================================
 
 Tasks that have no network attachment (the bulk of a large cluster) hold no key and cost one
@@ -61,6 +63,7 @@ NAMED |= {"ingresses", "ingressclasses"}  # networking.k8s.io/v1
 _META_NAMED += ("ingresses", "ingressclasses")
 SERVICE_RANGE = "kube-service-range"  # the "network" of the Kubernetes Services' ClusterIPs' keys
 LB_POOL = "kube-lb-pool"  # the "network" of the LoadBalancer pool's addresses' keys
+POD_RANGE = "kube-pod-range"  # the "network" of the nodes' pod blocks' keys
 
 
 def name_key(kind: str, name: str) -> str:
@@ -138,6 +141,7 @@ def keys_of(kind: str, obj: Any) -> list[str]:
         keys.extend(subnet_key(c.Subnet) for c in obj.IPAMOptions.Configs or [] if c.Subnet)
     elif kind == "nodes":
         keys.extend(ip_key(a.Network.ID, addr) for a in obj.Attachments or [] for addr in a.Addresses)
+        keys.extend(ip_key(POD_RANGE, block) for block in obj.PodCIDRs or [])
     elif kind == "kubeservices":
         keys.extend(kube_service_keys(obj))
     return keys

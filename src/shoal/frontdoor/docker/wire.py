@@ -214,6 +214,7 @@ def object_json(obj: Any) -> dict[str, Any]:
     spec = data.get("Spec")
     if isinstance(obj, core.Node) and isinstance(spec, dict):
         spec.pop("Taints", None)  # Kubernetes' only
+        data.pop("PodCIDRs", None)  # Kubernetes' only (spec.podCIDRs)
         desc = data.get("Description")
         if isinstance(desc, dict):
             desc.pop("System", None)  # Kubernetes' nodeInfo

@@ -2088,6 +2088,9 @@ def _node_to_wire(n: Node) -> dict[str, Any]:
     name = node_name_of(n)
     unschedulable = n.Spec.Availability != "active"
     spec: dict[str, Any] = {}
+    if n.PodCIDRs:  # the node's block of the pod range (node IPAM)
+        spec["podCIDR"] = n.PodCIDRs[0]
+        spec["podCIDRs"] = list(n.PodCIDRs)
     if unschedulable:
         spec["unschedulable"] = True
     taints = [_taint_wire(t) for t in n.Spec.Taints or [] if t.Key != UNSCHEDULABLE_TAINT]

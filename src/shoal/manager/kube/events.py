@@ -86,6 +86,7 @@ class Occurrence:
     field_path: str = ""
     at: float = 0.0
     count: int = 1
+    kind: str = "Pod"  # the involved object's kind: "Node" for a node's (in ``default``, uid = its name)
 
     @property
     def key(self) -> Key:
@@ -260,6 +261,13 @@ class EventController(Loop):
                                      at=self.clock()))
         self.kick()
 
+    def record_node(self, node_name: str, reason: str, message: str, component: str) -> None:
+        """A controller's Normal event about a Node (the node IPAM's ``CIDRNotAvailable``): in the
+        ``default`` namespace, its uid the node's name, as Kubernetes records a node's events."""
+        self.queue.append(Occurrence("default", node_name, node_name, reason, message, NORMAL, component,
+                                     at=self.clock(), kind="Node"))
+        self.kick()
+
     def _host(self, node_id: str) -> str:
         node = self.store.get(Node, node_id) if node_id else None
         return nodelabels.node_name(node) if node is not None else node_id
@@ -342,7 +350,8 @@ class EventController(Loop):
         ts = timestamp(occ.at)
         return Event(
             ID=new_id(), Name=name, Namespace=occ.namespace,
-            InvolvedObject=InvolvedObject(Kind="Pod", Namespace=occ.namespace, Name=occ.pod, ID=occ.uid,
+            InvolvedObject=InvolvedObject(Kind=occ.kind, Namespace=occ.namespace if occ.kind == "Pod" else "",
+                                          Name=occ.pod, ID=occ.uid,
                                           APIVersion="v1", FieldPath=occ.field_path),
             Reason=occ.reason, Message=occ.message, Type=occ.type,
             Source=EventSource(Component=occ.component, Host=occ.host),
