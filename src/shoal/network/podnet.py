@@ -6,7 +6,7 @@ it with every other node's address and block (``api/kubenet.PodNetwork``). The n
 VXLAN backend, routed: L3, no flooding, no MAC learning):
 
 * the pod bridge ``shp0`` holding the block's first host address (``100.64.1.1/24``): each Pod's veth
-  is a port of it, the Pod's address is the lowest free one of the block (kept here, in memory: Pods
+  is a port of it, the Pod's address is the next free one of the block, round-robin (kept here, in memory: Pods
   do not outlive their daemon) and its default route goes through the bridge's address. MTU 1450
   (VXLAN's 50 bytes less than Ethernet's), as on the overlays;
 * once there is another node, the VXLAN device ``shpv`` (VNI 1, as flannel's: Swarm's ingress network
@@ -229,22 +229,34 @@ def present() -> bool:
 
 
 class PodBlock:
-    """The addresses of this node's Pods in its block: the lowest free host address, the bridge's aside."""
+    """The addresses of this node's Pods in its block, given round-robin as the CNI's ``host-local`` IPAM
+    gives them: the next free host address after the last one given (the bridge's aside), wrapping at
+    the block's end. An address freed is thus not given again at once: neighbour caches (the node's, other
+    Pods') still hold the old Pod's MAC for it for seconds, and a new Pod at that address would be
+    unreachable meanwhile (seen: 10 s from Ready to the first connection through its Service)."""
 
     def __init__(self, block: str) -> None:
         self.subnet = ipaddress.IPv4Network(block, strict=False)
         self.block = str(self.subnet)
         self.gateway = gateway_of(block)
         self._given: dict[str, str] = {}  # task → its address
+        self._last = int(self.subnet.network_address)  # the last address given
 
     def address(self, task_id: str) -> str:
         """The task's address with the block's prefix length (a new one unless it has one)."""
         addr = self._given.get(task_id)
         if addr is None:
             taken = set(self._given.values()) | {self.gateway}
-            addr = next((str(h) for h in self.subnet.hosts() if str(h) not in taken), None)
-            if addr is None:
+            first, last = int(self.subnet.network_address) + 1, int(self.subnet.broadcast_address) - 1
+            size = last - first + 1
+            for step in range(1, size + 1):
+                cand = first + (self._last - first + step) % size
+                if str(ipaddress.IPv4Address(cand)) not in taken:
+                    break
+            else:
                 raise OSError(f"no address left in the node's pod block ({self.subnet})")
+            self._last = cand
+            addr = str(ipaddress.IPv4Address(cand))
             self._given[task_id] = addr
         return f"{addr}/{self.subnet.prefixlen}"
 
