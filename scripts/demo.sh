@@ -3,7 +3,8 @@
 # installs what is needed, starts `shoal daemon` in the background, imports a busybox-based web
 # image, inits the swarm, deploys a replicated service, scales it and shows `service ps`; then, on the
 # same cluster through its Kubernetes API, creates a Secret, runs a Pod that uses it and a Deployment
-# of three replicas and a Job with kubectl. A `docker run` shows a container of the node's own.
+# of three replicas and a Job with kubectl, exposes the Deployment as a Service reached by name from
+# the Pod, and through an Ingress on the node's port 80. A `docker run` shows a container of the node's own.
 # The daemon keeps running afterwards; point the docker CLI (or `shoal`) at it with
 #   export DOCKER_HOST=unix:///run/shoal/shoal.sock
 set -euo pipefail
@@ -33,7 +34,7 @@ rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT
 mkdir -p "$rootfs/bin" "$rootfs/www"
 cp /bin/busybox "$rootfs/bin/busybox"
-for a in sh httpd sleep echo cat ls hostname nc; do ln -sf busybox "$rootfs/bin/$a"; done
+for a in sh httpd sleep echo cat ls hostname nc nslookup; do ln -sf busybox "$rootfs/bin/$a"; done
 echo "hello from shoal" >"$rootfs/www/index.html"
 tar -C "$rootfs" -c . | shoal_cli import -c 'CMD ["httpd","-f","-p","80","-h","/www"]' - nginx:latest
 
@@ -121,6 +122,22 @@ YAML
   k logs job/once
   k exec mywebserver -- sh -c 'echo "the secret in the file: $(cat /etc/db/password), in the environment: $DB_PASSWORD"'
   k exec mywebserver -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc 127.0.0.1 80 | tail -n 1'
+  # Services: the Deployment behind a ClusterIP, reached by name from the Pod (cluster DNS at 172.16.0.10,
+  # the Service's rules on the node), and behind an Ingress served by the node's nginx on port 80.
+  k delete service web --ignore-not-found >/dev/null
+  k expose deployment web --port=80
+  k get service web -o wide
+  k get endpoints web
+  k exec mywebserver -- sh -c 'cat /etc/resolv.conf; nslookup web.default.svc.cluster.local | tail -n 3'
+  k exec mywebserver -- sh -c 'printf "GET / HTTP/1.0\r\n\r\n" | nc web 80 | tail -n 1'
+  if command -v nginx >/dev/null 2>&1; then
+    k delete ingress web --ignore-not-found >/dev/null
+    k create ingress web --class=shoal --rule='web.example/*=web:80'
+    for _ in $(seq 100); do
+      curl -sf -H 'Host: web.example' http://127.0.0.1/ && break
+      sleep 0.2
+    done
+  fi
   echo
   echo "Try: export KUBECONFIG=$KUBECONFIG; kubectl get pods -o wide; kubectl describe pod mywebserver"
 else
