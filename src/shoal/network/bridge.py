@@ -55,11 +55,11 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
     go from that inner address into the tunnel (``seal.py``). A device of that name that is not this
     port (another kind, another VNI: left by an earlier swarm) is made again; a VNI held by a port
     that is not shoal's is an error that names it."""
-    idx = _lookup(ipr, name)
-    if idx is not None and _vni_of(ipr, idx) != vni:
+    idx = link_index(ipr, name)
+    if idx is not None and vni_of(ipr, idx) != vni:
         with contextlib.suppress(NetlinkError):
             ipr.link("del", index=idx)
-        idx = _lookup(ipr, name)
+        idx = link_index(ipr, name)
     if idx is None:
         extra = {"vxlan_local6": local6} if local6 else {}
 
@@ -79,7 +79,7 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
                     add()
                 except NetlinkError as again:
                     error = again
-        idx = _lookup(ipr, name)
+        idx = link_index(ipr, name)
         if idx is None:
             holders = [n for _, n in _vxlans_of_vni(ipr, vni, name)]
             why = f": VNI {vni} is held by {', '.join(holders)}" if holders else f": {error}" if error else ""
@@ -91,12 +91,12 @@ def encrypted(a: NetworkAttachment) -> bool:
     return seal.encrypted(a.Network)
 
 
-def _lookup(ipr: IPRoute, name: str) -> int | None:
+def link_index(ipr: IPRoute, name: str) -> int | None:
     found = ipr.link_lookup(ifname=name)
     return int(found[0]) if found else None
 
 
-def _vni_of(ipr: IPRoute, idx: int) -> int | None:
+def vni_of(ipr: IPRoute, idx: int) -> int | None:
     """The VNI of VXLAN device ``idx`` (None: not a VXLAN device)."""
     for link in ipr.get_links(idx):
         info = link.get_attr("IFLA_LINKINFO")
@@ -139,11 +139,11 @@ def ensure_bridge(ipr: IPRoute, name: str, gateway: str, prefixlen: int) -> int:
     known = _ready.get(name)
     if known is not None and known[1] == gateway:
         return known[0]
-    idx = _lookup(ipr, name)
+    idx = link_index(ipr, name)
     if idx is None:
         with contextlib.suppress(NetlinkError):  # another task made it meanwhile
             ipr.link("add", ifname=name, kind="bridge")
-        idx = _lookup(ipr, name)
+        idx = link_index(ipr, name)
         if idx is None:
             raise OSError(f"the bridge {name} could not be made")
     have = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx)}
@@ -172,7 +172,7 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             if vni:
                 ensure_vxlan(ipr, vxlan_name(a.Network.ID), vni, br, local6 if sealed else "")
             host = f"sv{task_id[:11]}{i}"
-            old = _lookup(ipr, host)
+            old = link_index(ipr, host)
             if old is not None:  # left by a crash: start afresh
                 ipr.link("del", index=old)
             mtu = (ENCRYPTED_MTU if sealed else OVERLAY_MTU) if vni else 1500
@@ -184,7 +184,7 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
                          peer={"ifname": f"eth{i}", "net_ns_fd": fd, "mtu": mtu})
             finally:
                 os.close(fd)
-            host_idx = _lookup(ipr, host)
+            host_idx = link_index(ipr, host)
             try:
                 ipr.link("set", index=host_idx, master=br, state="up")
             except NetlinkError:  # the bridge known here is gone: make it again
@@ -199,7 +199,7 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
     def inside() -> None:
         with IPRoute() as ns:  # made in the task's namespace: this thread is in it
             for ifname, cidr in plan:
-                idx = _lookup(ns, ifname)
+                idx = link_index(ns, ifname)
                 addr, _, prefix = cidr.partition("/")
                 ns.addr("add", index=idx, address=addr, prefixlen=int(prefix or 32))
                 ns.link("set", index=idx, state="up")
@@ -250,7 +250,7 @@ def sync_peers(peers: dict[str, list[str]]) -> None:
     networks without a VXLAN port here (no local task yet) are skipped: ``attach`` comes first."""
     with IPRoute() as ipr:
         for network_id, addrs in peers.items():
-            idx = _lookup(ipr, vxlan_name(network_id))
+            idx = link_index(ipr, vxlan_name(network_id))
             if idx is None:
                 continue
             have = {e.get_attr("NDA_DST") for e in ipr.fdb("dump", ifindex=idx)

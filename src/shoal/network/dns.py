@@ -95,13 +95,19 @@ class _Exchange(asyncio.DatagramProtocol):
 
 def bound_sockets() -> tuple[socket.socket, socket.socket]:
     """The server's UDP and TCP sockets at 127.0.0.11:53 in this thread's namespace (``add`` takes them)."""
+    return bind_pair(ADDRESS, 53, 64)
+
+
+def bind_pair(address: str, port: int, backlog: int) -> tuple[socket.socket, socket.socket]:
+    """A DNS server's UDP and TCP sockets at ``address``:``port`` (0: the one the UDP socket got),
+    non-blocking, the TCP one listening."""
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        udp.bind((ADDRESS, 53))
+        udp.bind((address, port))
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((ADDRESS, 53))
-        tcp.listen(64)
+        tcp.bind((address, udp.getsockname()[1]))
+        tcp.listen(backlog)
     except OSError:
         udp.close()
         tcp.close()

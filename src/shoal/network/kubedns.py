@@ -370,20 +370,7 @@ def _in_use(address: str, port: int) -> bool:
 def _bind(address: str, port: int) -> tuple[socket.socket, socket.socket]:
     """The address put on lo, and the server's UDP and TCP sockets bound to it."""
     _own_address(address, True)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        udp.bind((address, port))
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind((address, udp.getsockname()[1]))
-        tcp.listen(128)
-    except OSError:
-        udp.close()
-        tcp.close()
-        raise
-    udp.setblocking(False)
-    tcp.setblocking(False)
-    return udp, tcp
+    return dns.bind_pair(address, port, 128)
 
 
 class _UDP(asyncio.DatagramProtocol):

@@ -41,6 +41,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.api.kubenet import PodNetwork
 from shoal.network import rtnl
+from shoal.network.bridge import link_index as _lookup
+from shoal.network.bridge import vni_of as _vni_of
 from shoal.network.dns import bound_sockets
 from shoal.network.netns import need_forwarding, run_in_netns
 
@@ -99,11 +101,6 @@ def plan(podnet: PodNetwork) -> Plan:
     return Plan(routes, neighbours, fdb)
 
 
-def _lookup(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return int(found[0]) if found else None
-
-
 def _set_addresses(ipr: IPRoute, idx: int, want: str) -> None:
     """Exactly the IPv4 address ``want`` (``a.b.c.d/len``) on link ``idx``."""
     addr, _, plen = want.partition("/")
@@ -114,16 +111,6 @@ def _set_addresses(ipr: IPRoute, idx: int, want: str) -> None:
                 ipr.addr("del", index=idx, address=a, prefixlen=p)
     if (addr, int(plen)) not in have:
         ipr.addr("add", index=idx, address=addr, prefixlen=int(plen))
-
-
-def _vni_of(ipr: IPRoute, idx: int) -> int | None:
-    for link in ipr.get_links(idx):
-        info = link.get_attr("IFLA_LINKINFO")
-        if info is None or info.get_attr("IFLA_INFO_KIND") != "vxlan":
-            return None
-        data = info.get_attr("IFLA_INFO_DATA")
-        return int(data.get_attr("IFLA_VXLAN_ID")) if data is not None else None
-    return None
 
 
 def ensure_bridge(ipr: IPRoute, block: str) -> int:

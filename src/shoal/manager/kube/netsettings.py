@@ -19,21 +19,11 @@ import msgspec
 from shoal.api.errors import InvalidArgument
 from shoal.api.kubenet import KubeNetSettings, dns_address
 from shoal.api.types import DEFAULT_CLUSTER_CIDR, DEFAULT_CLUSTER_DOMAIN, DEFAULT_NODE_CIDR_MASK_SIZE
+from shoal.manager.kube.services import overlapping_pool as _overlap
 
 # The default pod range, and the ones taken instead when the Swarm pools or the service range cover it.
 POD_CANDIDATES = (DEFAULT_CLUSTER_CIDR, "100.65.0.0/16", "10.244.0.0/16", "192.168.224.0/20")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def _overlap(net: ipaddress.IPv4Network, others: list[str]) -> str:
-    for other in others:
-        try:
-            o = ipaddress.ip_network(other, strict=False)
-        except ValueError:
-            continue
-        if o.version == 4 and net.overlaps(o):
-            return other
-    return ""
 
 
 def pool_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:

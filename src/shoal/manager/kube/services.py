@@ -102,7 +102,8 @@ def ranges_of(cluster: Cluster | None) -> Ranges:
 DEFAULT_CANDIDATES = (DEFAULT_SERVICE_CIDR, "10.96.0.0/12", "100.96.0.0/16", "192.168.240.0/20")
 
 
-def _overlaps(net: ipaddress.IPv4Network, pools: list[str]) -> str:
+def overlapping_pool(net: ipaddress.IPv4Network, pools: list[str]) -> str:
+    """The first of ``pools`` that overlaps ``net`` ("" when none)."""
     for pool in pools:
         try:
             other = ipaddress.ip_network(pool, strict=False)
@@ -116,7 +117,7 @@ def _overlaps(net: ipaddress.IPv4Network, pools: list[str]) -> str:
 def default_service_range(pools: list[str]) -> str:
     """The first default candidate apart from the Swarm address pools (the first if none is)."""
     for cidr in DEFAULT_CANDIDATES:
-        if not _overlaps(ipaddress.IPv4Network(cidr), pools):
+        if not overlapping_pool(ipaddress.IPv4Network(cidr), pools):
             return cidr
     return DEFAULT_SERVICE_CIDR
 
@@ -131,7 +132,7 @@ def check_ranges(cidr: str, ports: str, pools: list[str]) -> None:
         raise InvalidArgument(f"invalid service cluster IP range {cidr!r}: an IPv4 CIDR is needed") from None
     if net.num_addresses < 8:
         raise InvalidArgument(f"service cluster IP range {cidr} is too small")
-    pool = _overlaps(net, pools)
+    pool = overlapping_pool(net, pools)
     if pool:
         raise InvalidArgument(f"service cluster IP range {cidr} overlaps the default address pool {pool}")
     try:
