@@ -43,9 +43,9 @@ def test_a_device_of_the_ports_name_that_is_not_the_port_is_made_again(ns: NetNS
     br = bridge.ensure_bridge(ns, "shb-net00000000", "10.213.98.1", 24)
     ns.link("add", ifname="shx-net00000000", kind="bridge")  # not a VXLAN port at all
     bridge.ensure_vxlan(ns, "shx-net00000000", 4302, br)
-    assert bridge._vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4302
+    assert bridge.vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4302
     bridge.ensure_vxlan(ns, "shx-net00000000", 4303, br)  # another VNI: made again with this one
-    assert bridge._vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4303
+    assert bridge.vni_of(ns, ns.link_lookup(ifname="shx-net00000000")[0]) == 4303
 
 
 def test_a_vni_held_by_a_device_that_is_not_shoals_is_a_clear_error(ns: NetNS) -> None:
