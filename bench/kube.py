@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import base64
 import concurrent.futures
-import ctypes
 import json
 import math
 import os
@@ -65,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-from common import Spread, checkout, load, processes, rotated, rss_mb  # noqa: E402
+from common import Spread, checkout, enter_netns, load, processes, rotated, rss_mb  # noqa: E402
 from service_startup import API, CMD, UnixHTTP, rootfs_tar  # noqa: E402
 
 from shoal.devcluster import DevCluster, DevNode  # noqa: E402
@@ -76,28 +75,12 @@ TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table
          "application/json")  # what kubectl get sends
 IMAGE = "web:latest"
 POLL = 0.05  # s between polls of the Swarm service's running count
-CLONE_NEWNET = 0x40000000
 SLO = 1.0  # s: Kubernetes' API call latency SLO (p99) for a GET and a namespace-scoped LIST
 K3S_MB = 1600  # k3s's server, as issue 13 quotes it (not measured here)
 GOAL_MB = 200
 
 
 # ------------------------------------------------------------------------------------------------ the client
-
-
-def enter_netns(netns: str) -> None:
-    """Move the calling thread (only it) into the network namespace ``/run/netns/<netns>``, and check."""
-    path = f"/run/netns/{netns}"
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-    if os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/net").st_ino != os.stat(path).st_ino:
-        raise RuntimeError(f"this thread is not in {path} after setns")
 
 
 class Kube:
@@ -129,7 +112,7 @@ class Kube:
     def _run(self, ready: concurrent.futures.Future[None]) -> None:
         try:
             if self.netns:
-                enter_netns(self.netns)
+                enter_netns(f"/run/netns/{self.netns}")
         except BaseException as e:
             ready.set_exception(e)
             return

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import ctypes
 import functools
 import json
 import math
@@ -63,14 +62,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-from common import checkout, load  # noqa: E402
+from common import checkout, enter_netns, load  # noqa: E402
 from service_startup import CMD, rootfs_tar  # noqa: E402
 
 from shoal.devcluster import DevCluster, DevNode  # noqa: E402
 
 T = TypeVar("T")
 IMAGE = "web:latest"
-CLONE_NEWNET = 0x40000000
 PORT = 80
 CONNECT_TIMEOUT = 1.0  # s, one connection of figure 1
 PROBE_TIMEOUT = 0.3  # s, one connection of the prober
@@ -136,20 +134,6 @@ spec:
 
 
 # ------------------------------------------------------------------------------------------ in a namespace
-
-
-def enter_netns(path: str) -> None:
-    """Move the calling thread (only it) into the network namespace at ``path``, and check."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-    if os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/net").st_ino != os.stat(path).st_ino:
-        raise RuntimeError(f"this thread is not in {path} after setns")
 
 
 def in_netns(path: str, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
