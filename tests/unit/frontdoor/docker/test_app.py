@@ -66,6 +66,11 @@ async def node(tmp_path: Path) -> AsyncIterator[Daemon]:
 async def manager(node: Daemon) -> Daemon:
     """The same daemon as the single manager of a new swarm (listening on a free loopback port)."""
     await node.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
+
+    def settled() -> bool:  # node IPAM writes the node's pod block just after init; versions move then
+        m = node.manager
+        return m is not None and bool(m.store.get(Node, node.node_id).PodCIDRs)
+    await until(settled)
     return node
 
 
