@@ -15,7 +15,8 @@ export DEBIAN_FRONTEND=noninteractive
 need=()
 for pkg in runc busybox-static tini iproute2 nftables curl util-linux tar tzdata python3-pip etcd-server \
            docker-registry skopeo apache2-utils docker.io docker-compose \
-           nginx-light openssl; do  # nginx: the Kubernetes Ingresses' proxy (network/kubeingress.py)
+           nginx-light openssl \
+           chromium; do  # nginx: the Ingresses' proxy (network/kubeingress.py); chromium: the console's browser tests
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client import CollectorRegistry
+
 from shoal import pki
 from shoal.agent import remote
 from shoal.agent.containernets import ContainerNets
@@ -64,6 +66,7 @@ from shoal.api.types import (
 )
 from shoal.localstores import NodeImages, NodeLogFiles, NodeVolumes
 from shoal.manager import ca, keys
+from shoal.manager.console import ConsoleView
 from shoal.manager.control import ControlAPI
 from shoal.manager.kube import certs as kube_certs
 from shoal.manager.kube.objects import KubeObjects
@@ -133,6 +136,9 @@ class DaemonConfig:
     cluster_domain: str = ""
     cluster_dns: str = ""
     service_lb_pool: str = field(default_factory=lambda: os.environ.get("SHOAL_SERVICE_LB_POOL", ""))
+    # --ui-addr: where the web console and /metrics are served (frontdoor/ui): plain HTTP on loopback,
+    # HTTPS with a login token elsewhere; "" serves none (the CLI's default is 127.0.0.1:9090).
+    ui_addr: str = ""
 
 
 # The cyclic garbage collector's thresholds for a daemon: collections of the youngest objects every
@@ -168,14 +174,14 @@ class Daemon:
         self.runtime_name = config.runtime or default_runtime()
         self.network: NodeNetwork | None = None  # the tasks' sandboxes, for a runtime that joins them
         self.exec_target: ExecTarget | None = None  # the runtime, when it can exec in a Pod's container (runc)
-        self.console: Console | None = None  # the runtime, when it gives a container a terminal (runc)
+        self.terminals: Console | None = None  # the runtime, when it gives a container a terminal (runc)
         self._local_store: LocalNetworks | None = None  # the node's local networks, made on first use
         self._local_api: NodeLocalNetworks | None = None
         self.runtime: Runtime = self._make_runtime()
         # The node's own containers (``docker run``): outside the swarm, on the same runtime and network.
         self._containers = LocalContainers(self.data_root / "local-containers", self.runtime, self.images,
                                            self.events, network=self.network, exec_target=self.exec_target,
-                                           console=self.console,
+                                           console=self.terminals,
                                            tasks=self.containers, fail_task=self._fail_task_container,
                                            nets=self._container_nets())
         self.swarm_dir = self.data_root / "swarm"
@@ -216,7 +222,7 @@ class Daemon:
                                        local=self._local_network_store())
             runc = RuncRuntime(self.data_root, self.exec_root, self.images)
             self.exec_target = runc
-            self.console = runc
+            self.terminals = runc
             return runc
         if self.runtime_name == "docker":
             from shoal.network.node import NodeNetwork
@@ -800,6 +806,18 @@ class Daemon:
 
     def kube(self) -> KubeObjects:
         return self.require_manager().kube
+
+    def console(self) -> ConsoleView:
+        return self.require_manager().console
+
+    def metrics_registry(self) -> CollectorRegistry:
+        raise NotImplementedError  # issue 17: the metrics
+
+    def ui_token(self, ttl: float = 86400.0) -> str:
+        raise NotImplementedError  # issue 17: the console's door
+
+    def ui_authenticate(self, token: str) -> bool:
+        raise NotImplementedError  # issue 17: the console's door
 
     def _root_ca(self) -> tuple[str, str]:
         for c in self.require_manager().store.list(Cluster):

@@ -16,6 +16,8 @@ structurally; a test can hand a door any object that does.
     ├── logs() -> Logs            task logs, wherever the tasks run
     ├── events -> EventLog        what `docker events` streams
     ├── kube() -> Kube            the Kubernetes kinds (Pods are tasks), exec and port-forward into Pods
+    ├── console() -> Console      what the web console shows (both worlds, counted, paged), its actions
+    ├── metrics_registry()        the Prometheus metrics this node exposes (every node; a manager's add the cluster's)
     └── the swarm's lifecycle (init, join, leave, unlock, update), ``summary`` and ``membership``
 
 The rules stay behind the interface: which node reads a task's log, which images are in use, which
@@ -29,6 +31,9 @@ import builtins
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import IO, Any, Protocol
 
+from prometheus_client import CollectorRegistry
+
+from shoal.api.console import ConsoleChange, ConsoleSummary, NodePage, PayloadRow, TaskDetail, TaskPage, WorkloadPage
 from shoal.api.containers import Container, Counts, CreateRequest, ExecInfo, Stats
 from shoal.api.control import NetworkCreateRequest, Plan, PodPlan
 from shoal.api.errors import ShoalError
@@ -366,6 +371,50 @@ class Logs(Protocol):
         ...
 
 
+class Console(Protocol):
+    """What the web console shows (``api/console.py``), kept by the manager from the store's changes,
+    and the few actions it offers (the same rules and errors as the APIs: NotFound, Conflict on a stale
+    ``version``, InvalidArgument). Filters: ``query`` matches names, IDs, images and labels (a
+    substring, case-insensitive); ``state`` a task state; ``node`` a node ID ("-": the pending)."""
+
+    def summary(self) -> ConsoleSummary: ...
+
+    def nodes(self, query: str = "", offset: int = 0, limit: int = 100) -> NodePage:
+        """Nodes sorted by hostname."""
+        ...
+
+    def tasks(self, node: str = "", owner: str = "", state: str = "", query: str = "", offset: int = 0,
+              limit: int = 100) -> TaskPage:
+        """Current tasks and Pods (not the kept history), sorted by owner name, then slot or name."""
+        ...
+
+    def task(self, task_id: str) -> TaskDetail:
+        """Raises NotFound."""
+        ...
+
+    def workloads(self, query: str = "", offset: int = 0, limit: int = 100) -> WorkloadPage:
+        """Services and Deployments sorted by namespace ("" first) and name."""
+        ...
+
+    def payloads(self, query: str = "") -> list[PayloadRow]: ...
+
+    def changes(self) -> AsyncIterator[ConsoleChange]:
+        """Notices of what changed, coalesced (a few per second at most), until the caller stops."""
+        ...
+
+    async def scale(self, kind: str, workload_id: str, replicas: int) -> None:
+        """Set a replicated service's or a Deployment's replicas (``kind``: service | deployment)."""
+        ...
+
+    async def rollback(self, kind: str, workload_id: str) -> None:
+        """Roll a service back to its previous spec, or a Deployment to its previous revision."""
+        ...
+
+    async def set_availability(self, node_id: str, availability: str) -> None:
+        """A node's availability: active, pause (cordon) or drain."""
+        ...
+
+
 class NodeAPI(Protocol):
     """One node: its control API (on a manager), stores, logs and place in the swarm."""
 
@@ -410,6 +459,23 @@ class NodeAPI(Protocol):
     @property
     def events(self) -> EventLog:
         """The node's events (its containers, images, networks, volumes; the swarm's on a manager)."""
+        ...
+
+    def console(self) -> Console:
+        """The web console's view (a manager only, as ``control``)."""
+        ...
+
+    def metrics_registry(self) -> CollectorRegistry:
+        """The metrics ``/metrics`` exposes: the process's, and on a manager the cluster's."""
+        ...
+
+    def ui_token(self, ttl: float = 86400.0) -> str:
+        """A login token for the web console served on a non-loopback address (a manager only):
+        valid on every manager of the cluster for ``ttl`` seconds."""
+        ...
+
+    def ui_authenticate(self, token: str) -> bool:
+        """Whether ``token`` is a valid, unexpired console token of this cluster."""
         ...
 
     def membership(self) -> Membership: ...

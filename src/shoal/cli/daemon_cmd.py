@@ -144,6 +144,7 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
     from shoal.frontdoor.docker.app import serve
     from shoal.frontdoor.kube.app import make_app as kube_app
     from shoal.frontdoor.kube.server import KubeServer
+    from shoal.frontdoor.ui.server import UIServer
 
     d = Daemon(cfg)
     await d.start()
@@ -151,6 +152,9 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
     kube = KubeServer(d, cfg.kube_addr, kube_app) if cfg.kube_addr else None
     if kube is not None:
         kube.start()  # serves while the node is a manager
+    ui = UIServer(d, cfg.ui_addr) if cfg.ui_addr else None
+    if ui is not None:
+        await ui.start()  # /metrics on every node; the console while the node is a manager
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     watchdog = loop.create_task(watch_loop_lag(), name="loop-lag")
@@ -160,6 +164,8 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
     logging.getLogger("shoal").info("shoal daemon listening on %s", ", ".join(cfg.hosts))
     await stop.wait()
     watchdog.cancel()
+    if ui is not None:
+        await ui.stop()
     if kube is not None:
         await kube.stop()
     await runner.cleanup()
@@ -213,6 +219,9 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
 @click.option("--service-lb-pool", "service_lb_pool", default="",
               help="LoadBalancer Services' external addresses, a CIDR or A-B (default: $SHOAL_SERVICE_LB_POOL, "
                    "else the nodes' own addresses)")
+@click.option("--ui-addr", "ui_addr", default="127.0.0.1:9090", show_default=True,
+              help="Where the web console and /metrics are served (plain HTTP on loopback; elsewhere HTTPS "
+                   "with the cluster's CA and a login token from `shoal ui-token`); empty: nowhere")
 @click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
 @click.option("--tlsverify", is_flag=True, help="Use TLS and verify the remote")
 @click.option("--tlscacert", type=click.Path(path_type=Path), default=None,
@@ -226,7 +235,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
            labels: tuple[str, ...], hostname: str, cpus: int, memory: int, generic_resources: tuple[str, ...],
            insecure: tuple[str, ...], blocked: tuple[str, ...], dns: tuple[str, ...], bip: str,
            kube_addr: str, service_cidr: str, node_ports: str, cluster_cidr: str, node_cidr_mask_size: int,
-           cluster_domain: str, cluster_dns: str, service_lb_pool: str, tls: bool, tlsverify: bool,
+           cluster_domain: str, cluster_dns: str, service_lb_pool: str, ui_addr: str, tls: bool, tlsverify: bool,
            tlscacert: Path | None, tlscert: Path | None, tlskey: Path | None, debug: bool) -> None:
     """A self-sufficient runtime for containers, in swarm mode."""
     few_malloc_arenas()  # before any thread starts
@@ -242,6 +251,7 @@ def daemon(data_root: Path, exec_root: Path, hosts: tuple[str, ...], runtime: st
     )
     cfg.cluster_cidr = cluster_cidr or cfg.cluster_cidr
     cfg.service_lb_pool = service_lb_pool or cfg.service_lb_pool
+    cfg.ui_addr = ui_addr
     cfg.node_cidr_mask_size, cfg.cluster_domain, cfg.cluster_dns = node_cidr_mask_size, cluster_domain, cluster_dns
     if blocked:
         cfg.block_registries = [*cfg.block_registries, *blocked]

@@ -34,6 +34,7 @@ from shoal.api.types import (
 )
 from shoal.manager.allocator import Allocator
 from shoal.manager.ca import issuer_info, join_token, new_root_ca
+from shoal.manager.console import ConsoleView
 from shoal.manager.control import ControlAPI, with_cluster_defaults
 from shoal.manager.dispatcher import DEFAULT_HEARTBEAT, Dispatcher
 from shoal.manager.kube.cronjobs import CronJobController
@@ -125,6 +126,8 @@ class Manager:
         # Each node's block of the pod range (spec.podCIDRs), as kube-controller-manager's node IPAM.
         self.nodeipam = NodeIPAM(store, record=self.events.record_node)
         self.loops.append(self.nodeipam)
+        # What the web console shows (every manager serves it, from its cache).
+        self.console = ConsoleView(store)
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""
