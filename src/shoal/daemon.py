@@ -27,6 +27,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -814,10 +815,20 @@ class Daemon:
         raise NotImplementedError  # issue 17: the metrics
 
     def ui_token(self, ttl: float = 86400.0) -> str:
-        raise NotImplementedError  # issue 17: the console's door
+        return pki.make_ui_token(pki.ui_token_secret(self._root_ca()[1]), ttl, time.time())
 
     def ui_authenticate(self, token: str) -> bool:
-        raise NotImplementedError  # issue 17: the console's door
+        try:
+            secret = pki.ui_token_secret(self._root_ca()[1])
+        except ShoalError:  # not a manager (any more): no token is valid here
+            return False
+        return pki.check_ui_token(secret, token, time.time())
+
+    def node_tls(self) -> tuple[str, str, str]:
+        """The node's own root CA, certificate and key (PEM): the console's door on a worker's
+        non-loopback address serves /metrics with them, to clients with a certificate of the cluster."""
+        ident = self._identity()
+        return ident.ca_pem, ident.cert_pem, ident.key_pem
 
     def _root_ca(self) -> tuple[str, str]:
         for c in self.require_manager().store.list(Cluster):
@@ -827,7 +838,8 @@ class Daemon:
     def kube_serving(self) -> tuple[str, str, str]:
         ca_pem, ca_key = self._root_ca()
         host = self.addr.rsplit(":", 1)[0] if self.addr else ""
-        cert, key = kube_certs.issue_api_server_cert(ca_pem, ca_key, [host] if host else [])
+        ui_host = self.config.ui_addr.rpartition(":")[0].strip("[]")  # the web console serves this certificate too
+        cert, key = kube_certs.issue_api_server_cert(ca_pem, ca_key, [h for h in (host, ui_host) if h])
         return ca_pem, cert, key
 
     def kube_client_cert(self, user: str, groups: list[str]) -> tuple[str, str, str]:

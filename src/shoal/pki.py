@@ -195,6 +195,39 @@ def peer_identity(ssl_object: Any) -> tuple[str, str, str] | None:
     return _identity(x509.load_der_x509_certificate(der))
 
 
+# --- the web console's login tokens ----------------------------------------------------------------
+#
+# ``shoalui-1.<expiry>.<nonce>.<mac>``: the expiry in Unix seconds, 16 random hex characters, and the
+# HMAC-SHA256 of the first three parts (hex) under a secret derived from the cluster's root CA key. Every
+# manager holds that key, so every manager accepts the token; a new root CA (``docker swarm ca --rotate``)
+# makes a new secret and every earlier token invalid. Nothing is stored: the token carries its expiry.
+
+UI_TOKEN_PREFIX = "shoalui-1"
+
+
+def ui_token_secret(ca_key_pem: str) -> bytes:
+    """The console tokens' key: HMAC-SHA256 of a fixed label under the root CA key (never the key itself)."""
+    return hmac.new(ca_key_pem.encode(), b"shoal web console login token", hashlib.sha256).digest()
+
+
+def make_ui_token(secret: bytes, ttl: float, now: float) -> str:
+    """A console login token valid until ``now + ttl`` (Unix seconds)."""
+    body = f"{UI_TOKEN_PREFIX}.{int(now + ttl)}.{os.urandom(8).hex()}"
+    return f"{body}.{hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()}"
+
+
+def check_ui_token(secret: bytes, token: str, now: float) -> bool:
+    """Whether ``token`` was made with ``secret`` and has not expired (the MAC compared in constant time)."""
+    body, _, mac = token.rpartition(".")
+    parts = body.split(".")
+    if len(parts) != 3 or parts[0] != UI_TOKEN_PREFIX or not parts[1].isdigit():
+        return False
+    want = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(want.encode(), mac.encode("utf-8", "replace")):
+        return False
+    return int(parts[1]) > now
+
+
 # --- helpers --------------------------------------------------------------------------------------
 
 

@@ -152,7 +152,7 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
     kube = KubeServer(d, cfg.kube_addr, kube_app) if cfg.kube_addr else None
     if kube is not None:
         kube.start()  # serves while the node is a manager
-    ui = UIServer(d, cfg.ui_addr) if cfg.ui_addr else None
+    ui = UIServer(d, cfg.ui_addr, node_tls=d.node_tls) if cfg.ui_addr else None
     if ui is not None:
         await ui.start()  # /metrics on every node; the console while the node is a manager
     stop = asyncio.Event()

@@ -14,6 +14,7 @@ from shoal.cli.secret import config, secret
 from shoal.cli.service import service
 from shoal.cli.sim_cmd import sim
 from shoal.cli.swarm import swarm
+from shoal.cli.ui_token import ui_token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +43,7 @@ cli.add_command(tag)
 cli.add_command(rmi)
 cli.add_command(sim)
 cli.add_command(kubeconfig)
+cli.add_command(ui_token)
 cli.add_command(kube)
 
 

@@ -26,9 +26,10 @@ from shoal.cli.daemon_cmd import few_malloc_arenas, parse_generic
 @click.option("-H", "--host", "hosts", multiple=True, default=["unix:///run/shoal/sim.sock"], show_default=True,
               help="Socket(s) to serve the Docker API on")
 @click.option("--kube-addr", default="", help="Serve the Kubernetes API (HTTPS) on HOST:PORT too; empty: nowhere")
+@click.option("--ui-addr", default="", help="Serve the web console and /metrics on HOST:PORT too; empty: nowhere")
 @click.pass_context
 def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, generic_resources: tuple[str, ...],
-        start_delay: float, hosts: tuple[str, ...], kube_addr: str) -> None:
+        start_delay: float, hosts: tuple[str, ...], kube_addr: str, ui_addr: str) -> None:
     """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
     if ctx.invoked_subcommand is not None:
         return
@@ -39,6 +40,7 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
         from shoal.frontdoor.docker.app import serve
         from shoal.frontdoor.kube.app import make_app as kube_app
         from shoal.frontdoor.kube.server import KubeServer
+        from shoal.frontdoor.ui.server import UIServer
 
         s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay,
                                    generic=generic, kube_addr=kube_addr)
@@ -47,13 +49,19 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
         if kube is not None:
             kube.start()
             await kube.serving.wait()
+        ui = UIServer(s.daemon, ui_addr) if ui_addr else None
+        if ui is not None:
+            await ui.start()
         served = f"; Kubernetes API on https://{kube_addr}" if kube_addr else ""
+        served += f"; console on {ui.url}" if ui is not None and ui.mode else ""
         click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}{served}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if ui is not None:
+            await ui.stop()
         if kube is not None:
             await kube.stop()
         await runner.cleanup()

@@ -439,6 +439,18 @@ async def kubeconfig_get(request: web.Request) -> web.StreamResponse:
     return web.Response(text=text, content_type="application/yaml")
 
 
+async def ui_token_get(request: web.Request) -> web.StreamResponse:
+    """shoal's own: a login token for the web console (a manager's; ``shoal ui-token``). Whoever
+    reaches this API (root, through the socket) may have one."""
+    try:
+        ttl = float(request.query.get("ttl", "") or 86400.0)
+    except ValueError:
+        ttl = -1.0
+    if not 0 < ttl <= 366 * 86400:
+        return err(400, "ttl must be between 0 and 366 days (in seconds)")
+    return web.Response(text=request.app[NODE].ui_token(ttl) + "\n", content_type="text/plain")
+
+
 async def service_inspect(request: web.Request) -> web.StreamResponse:
     c = control(request)
     s = c.service(request.match_info["id"])
@@ -795,6 +807,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     # shoal's own operations, which the Engine API does not have, all under /shoal/
     ("POST", "/shoal/services/dry-run", service_dry_run),
     ("GET", "/shoal/kubeconfig", kubeconfig_get),
+    ("GET", "/shoal/ui-token", ui_token_get),
     ("POST", "/shoal/kube/dry-run", kube_dry_run),
 ]
 

@@ -33,11 +33,22 @@ def _sign(ca_cert_pem: str, ca_key_pem: str, subject: x509.Name, usage: x509.Obj
 
 
 def issue_api_server_cert(ca_cert_pem: str, ca_key_pem: str, ips: Iterable[str]) -> tuple[str, str]:
-    """The API server's certificate and key (PEM) for these addresses (127.0.0.1 always)."""
-    addrs = dict.fromkeys(["127.0.0.1", *(ip for ip in ips if ip)])
+    """The API server's certificate and key (PEM) for these addresses (127.0.0.1 always); a host name
+    among them is named as one, and the unspecified addresses (0.0.0.0, ::) are left out."""
+    addrs: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, None] = {ipaddress.ip_address("127.0.0.1"): None}
+    names = dict.fromkeys(API_SERVER_NAMES)
+    for h in ips:
+        try:
+            ip = ipaddress.ip_address(h)
+        except ValueError:
+            if h:
+                names[h] = None
+            continue
+        if not ip.is_unspecified:
+            addrs[ip] = None
     san = x509.SubjectAlternativeName([
-        *(x509.DNSName(n) for n in API_SERVER_NAMES),
-        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in addrs),
+        *(x509.DNSName(n) for n in names),
+        *(x509.IPAddress(ip) for ip in addrs),
     ])
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")])
     return _sign(ca_cert_pem, ca_key_pem, subject, ExtendedKeyUsageOID.SERVER_AUTH, san, days=365)
