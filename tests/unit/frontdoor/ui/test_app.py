@@ -311,3 +311,18 @@ async def test_stream_ends_when_the_client_goes(node: FakeNode) -> None:
         await asyncio.sleep(0)  # the handler notices on its next write; the test server closes it either way
     finally:
         await c.close()
+
+
+async def test_a_console_not_built_yet_is_503_not_a_crash() -> None:
+    class Unbuilt(FakeNode):
+        def console(self) -> Any:
+            class Stub:
+                def summary(self) -> None:
+                    raise NotImplementedError
+            return Stub()
+
+    c = await client_of(Unbuilt())
+    try:
+        assert "not available" in await message(await c.get("/api/summary"), 503)
+    finally:
+        await c.close()

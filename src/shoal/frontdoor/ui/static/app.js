@@ -271,34 +271,35 @@ function ensureTaskPage(key, p) {
 }
 
 function visibleColumns() {
+  // node columns: index i is node i - 1 (the pending column, index 0, is pinned on the left)
   const box = $("columns");
-  const first = Math.max(0, Math.floor(box.scrollLeft / STRIDE) - 1);
+  const first = Math.max(1, Math.floor(box.scrollLeft / STRIDE));
   const last = Math.min(S.nodeTotal, Math.ceil((box.scrollLeft + box.clientWidth) / STRIDE) + 1);
-  return [first, last]; // column indexes, inclusive; column 0 is the pending one
+  return [first, last];
 }
 
 function renderBoard() {
   const box = $("columns");
-  $("columns-spacer").style.width = `${(S.nodeTotal + 1) * STRIDE + COL_GAP}px`;
+  $("columns-spacer").style.width = `${S.nodeTotal * STRIDE + COL_GAP}px`;
   const [first, last] = visibleColumns();
-  for (let n = Math.max(0, first - 1); n < last; n += NODE_PAGE) ensureNodePage(Math.floor(n / NODE_PAGE));
-  if (last >= 1) ensureNodePage(Math.floor(Math.max(0, last - 1) / NODE_PAGE));
+  ensureNodePage(Math.floor((first - 1) / NODE_PAGE));
+  if (last >= 1) ensureNodePage(Math.floor((last - 1) / NODE_PAGE));
   // drop the columns out of view
   for (const [i, el] of S.colEls) {
-    if (i < first || i > last) {
+    if (i !== 0 && (i < first || i > last)) {
       S.colScroll.set(el.dataset.key, el.querySelector(".col-body").scrollTop);
       el.remove();
       S.colEls.delete(i);
     }
   }
   let drawnWithData = false;
-  for (let i = first; i <= last; i++) {
+  const draw = (i, parent) => {
     const key = colKeyAt(i);
     let el = S.colEls.get(i);
     if (el && el.dataset.key !== (key || "")) { el.remove(); S.colEls.delete(i); el = null; }
     if (!el) {
       el = makeColumn(i, key);
-      box.append(el);
+      parent.append(el);
       S.colEls.set(i, el);
       const top = S.colScroll.get(key || "");
       if (top) el.querySelector(".col-body").scrollTop = top;
@@ -306,11 +307,14 @@ function renderBoard() {
     drawHead(el, i);
     if (key) {
       drawCards(el, key);
-      if (colData(key).total !== null) drawnWithData = true;
+      if (i > 0 && colData(key).total !== null) drawnWithData = true;
     }
-  }
-  const shown = Math.max(0, Math.min(last, S.nodeTotal) - Math.max(first, 1) + 1);
-  $("board-info").textContent = `${S.nodeTotal.toLocaleString()} nodes` + (S.nodeTotal ? ` (columns ${Math.max(first, 1)}–${Math.max(first, 1) + shown - 1} in view)` : "");
+  };
+  draw(0, $("pending-slot"));
+  for (let i = first; i <= last; i++) draw(i, box);
+  if (!S.nodeTotal && S.nodePages.size && colData("-").total !== null) drawnWithData = true;
+  $("board-info").textContent = `${S.nodeTotal.toLocaleString()} nodes`
+    + (last >= first ? ` (${first.toLocaleString()}–${last.toLocaleString()} in view)` : "");
   if (drawnWithData && !S.firstDrawn) {
     S.firstDrawn = true;
     requestAnimationFrame(() => {
@@ -323,7 +327,7 @@ function renderBoard() {
 
 function makeColumn(i, key) {
   const el = h("div", { class: "col" + (i === 0 ? " pending" : ""), "data-key": key || "", "data-index": i,
-    style: `left:${i * STRIDE + COL_GAP}px` });
+    style: `left:${i === 0 ? COL_GAP : (i - 1) * STRIDE + COL_GAP}px` });
   const head = h("div", { class: "col-head" });
   const body = h("div", { class: "col-body" }, h("div", { class: "spacer" }));
   body.addEventListener("scroll", () => { S.colScroll.set(el.dataset.key, body.scrollTop); drawCards(el, el.dataset.key); },
