@@ -2,18 +2,34 @@
 of a cluster, a new service's tasks appearing without a reload, a pending task's reason, a rollout's
 step. Screenshots are kept in ``artefacts/console/``.
 
-These run against the console's door over a fake console (``tests/unit/frontdoor/ui/fakes.py``): the
-page's own behaviour (virtualised columns, live notices, the detail, the panels)."""
+The first runs against the console's door over a fake console (``tests/unit/frontdoor/ui/fakes.py``):
+the page's own behaviour (virtualised columns, live notices, the detail, the panels) on 60 nodes. The
+second against a real in-process cluster of hollow nodes (``tests/integration/kubesim.py``, the
+manager's own console core) served on a loopback port."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from shoal import sim
 from shoal.api.console import TaskCard, WorkloadRow
+from shoal.api.types import (
+    ContainerSpec,
+    ReplicatedService,
+    ResourceRequirements,
+    Resources,
+    ServiceMode,
+    ServiceSpec,
+    TaskSpec,
+    UpdateConfig,
+    clone,
+)
 from shoal.frontdoor.ui.server import UIServer
 from tests.e2e.browser import console_page, screenshot
+from tests.integration import kubesim
 from tests.support import free_port
 from tests.unit.frontdoor.ui.fakes import FakeNode, sample_cluster
 
@@ -74,3 +90,96 @@ async def test_fake_console_board_live_pending_and_rollout(fake: tuple[FakeNode,
         await page.evaluate("document.getElementById('columns').scrollLeft = 40 * 272")
         await page.wait_for_selector(".col-head h3:text('host-0040')")
         assert await page.locator(".col").count() <= 10
+
+
+# ---------------------------------------------------------------- a real cluster
+
+GiB = 1 << 30
+CPU = 1_000_000_000
+
+
+def swarm_spec(name: str, replicas: int, cpus: float = 0, image: str = "hollow") -> ServiceSpec:
+    """A replicated service updated one task at a time with an hour between (a rollout that stays at
+    its first step)."""
+    res = ResourceRequirements(Reservations=Resources(NanoCPUs=int(cpus * CPU))) if cpus else None
+    return ServiceSpec(Name=name, TaskTemplate=TaskSpec(Containers=[ContainerSpec(Image=image)], Resources=res),
+                       Mode=ServiceMode(Replicated=ReplicatedService(Replicas=replicas)),
+                       UpdateConfig=UpdateConfig(Parallelism=1, Delay=3600 * CPU, FailureAction="pause"))
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[tuple[sim.Sim, str]]:
+    """Three hollow nodes in this process (a real manager: store, scheduler, orchestrators, the
+    console's core), the console served on a loopback port."""
+    async with kubesim.kube_sim(tmp_path, 3, cpus=4, memory=4 * GiB) as s:
+        try:
+            s.daemon.console().summary()
+        except NotImplementedError:
+            pytest.skip("the console's core (manager/console.py) is not on this branch yet")
+        ui = UIServer(s.daemon, f"127.0.0.1:{free_port()}")
+        await ui.start()
+        try:
+            yield s, ui.url
+        finally:
+            await ui.stop()
+
+
+async def test_real_cluster_nodes_tasks_live_pending_rollout_and_an_action(cluster: tuple[sim.Sim, str]) -> None:
+    s, url = cluster
+    m = kubesim.manager(s)
+    web = await m.control.create_service(swarm_spec("web", 4, cpus=0.5))
+    async with console_page(url + "/") as page:
+        # the nodes as columns, their tasks as cards
+        await page.wait_for_selector("body[data-rendered='1']")
+        for i in range(3):
+            await page.wait_for_selector(f".col-head h3:text-is('hollow-{i}')")
+        for slot in range(1, 5):
+            await page.wait_for_selector(f".col:not(.pending) .card[data-state=running]:has-text('web.{slot}')")
+        assert await page.locator("#summary [data-count=nodes] b").inner_text() == "3"
+        await screenshot(page, "board")
+
+        # a new service's tasks appear without a reload
+        await m.control.create_service(swarm_spec("late", 2))
+        await page.wait_for_selector(".col:not(.pending) .card[data-state=running]:has-text('late.2')")
+        assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+        # a task no node can take: pending, with the reason, node by node
+        await m.control.create_service(swarm_spec("huge", 1, cpus=64))
+        card = page.locator(".col.pending .card:has-text('huge.1')")
+        await card.wait_for()
+        await page.wait_for_selector(".col.pending .card:has-text('no suitable node')")
+        await card.click()
+        reason = page.locator("#pending-reason")
+        await reason.wait_for()
+        assert "insufficient resources on 3 nodes" in await reason.inner_text()
+        assert await page.locator("#rejections tbody tr").count() == 3
+        assert "insufficient resources" in await page.locator("#rejections tbody tr >> nth=0").inner_text()
+        await screenshot(page, "pending")
+        await page.click("#detail-close")
+
+        # a rollout shows its step
+        cur = m.control.service(web.ID)
+        spec = clone(cur.Spec)
+        spec.TaskTemplate.Containers[0].Image = "hollow:2"
+        await m.control.update_service(web.ID, cur.Version.Index, spec)
+        await page.click("button[data-tab=workloads]")
+        row = page.locator(f"tr[data-id='{web.ID}']")
+        await page.wait_for_selector(f"tr[data-id='{web.ID}'] .step:text('1/4 updated')")
+        assert "updating" in await row.inner_text()
+        await screenshot(page, "rollout")
+
+        # logged in, an action: scale "late" to 3 from the page
+        await page.click("#login-btn")
+        await page.fill("#login-token", s.daemon.ui_token())
+        await page.click("#login-submit")
+        await page.wait_for_selector("#login-btn:text('Log out')")
+        late = next(w for w in m.control.services() if w.Spec.Name == "late")
+        await page.wait_for_selector(f"tr[data-id='{late.ID}'] input[aria-label=replicas]")
+        await page.fill(f"tr[data-id='{late.ID}'] input[aria-label=replicas]", "3")
+        await page.click(f"tr[data-id='{late.ID}'] button:text('Scale')")
+        await page.wait_for_selector(f"tr[data-id='{late.ID}'] .replicas:text('3/3 running')")
+
+        # the events, live
+        await page.click("button[data-tab=events]")
+        await page.wait_for_selector("#event-list li:has-text('service create')")
+        await screenshot(page, "events")

@@ -494,11 +494,12 @@ async function loadDetail() {
   if (d.PendingReason) kids.push(h("div", { class: "reason", id: "pending-reason" }, h("b", null, "Why it is pending: "), d.PendingReason));
   if (d.Rejections && d.Rejections.length) {
     const shown = d.Rejections.slice(0, MAX_REJECTIONS);
-    kids.push(h("h3", null, `Nodes that turned it down (${d.Rejections.length})`));
+    const rejected = Math.max(d.RejectedNodes || 0, d.Rejections.length); // the core lists the first ones only
+    kids.push(h("h3", null, `Nodes that turned it down (${rejected.toLocaleString()})`));
     kids.push(h("table", { class: "grid", id: "rejections" },
       h("thead", null, h("tr", null, h("th", null, "Node"), h("th", null, "Why"))),
       h("tbody", null, ...shown.map((r) => h("tr", null, h("td", { title: r.NodeID }, r.Hostname || r.NodeID), h("td", null, r.Reason))))));
-    if (d.Rejections.length > shown.length) kids.push(h("p", null, `… and ${d.Rejections.length - shown.length} more nodes`));
+    if (rejected > shown.length) kids.push(h("p", null, `… and ${(rejected - shown.length).toLocaleString()} more nodes`));
   }
   if (d.History && d.History.length) {
     kids.push(h("h3", null, "History"));
