@@ -39,6 +39,7 @@ const S = {
   colScroll: new Map(),   // column key -> scrollTop, kept while its column is out of view
   colEls: new Map(),      // column index -> element
   wlOffset: 0,
+  drafts: new Map(),      // workload ID -> replicas typed, not sent yet
   detailID: "",
   pending: { kinds: new Set(), nodes: new Set(), all: false },
   firstDrawn: false,
@@ -410,7 +411,7 @@ function drawCards(el, key) {
   const from = Math.max(0, Math.floor(body.scrollTop / CARD_H) - 2);
   const to = Math.ceil((body.scrollTop + height) / CARD_H) + 2;
   for (let p = Math.floor(from / TASK_PAGE); p <= Math.floor(to / TASK_PAGE); p++) {
-    if (c.total === null ? p === 0 : p * TASK_PAGE < c.total) ensureTaskPage(key, p);
+    if (p === 0 || p * TASK_PAGE < c.total) ensureTaskPage(key, p); // page 0 even when empty: it may not be now
   }
   const total = c.total || 0;
   body.firstChild.style.height = `${total * CARD_H}px`;
@@ -527,8 +528,14 @@ async function loadWorkloads() {
     const act = h("td", { class: "act" });
     if (S.session.LoggedIn) {
       if (w.Mode === "replicated") {
-        const inp = h("input", { type: "number", min: 0, value: w.Replicas, "aria-label": "replicas" });
-        act.append(inp, h("button", { onclick: () => act1(`/api/workloads/${w.Kind}/${encodeURIComponent(w.ID)}/scale`, { replicas: Number(inp.value) }) }, "Scale"));
+        // what the user typed survives the rows being drawn again on a notice
+        const inp = h("input", { type: "number", min: 0, value: S.drafts.has(w.ID) ? S.drafts.get(w.ID) : w.Replicas,
+          "aria-label": "replicas", oninput: (ev) => S.drafts.set(w.ID, ev.target.value) });
+        const scale = () => {
+          S.drafts.delete(w.ID);
+          act1(`/api/workloads/${w.Kind}/${encodeURIComponent(w.ID)}/scale`, { replicas: Number(inp.value) });
+        };
+        act.append(inp, h("button", { onclick: scale }, "Scale"));
       }
       act.append(h("button", { onclick: () => act1(`/api/workloads/${w.Kind}/${encodeURIComponent(w.ID)}/rollback`, {}) }, "Roll back"));
     }
