@@ -124,14 +124,15 @@ async def measure_page(url: str, nodes: int, client: docker.DockerClient) -> dic
         target = nodes // 2
         t0 = time.monotonic()
         await page.evaluate(f"document.getElementById('columns').scrollLeft = {target} * 272")
-        await page.wait_for_function(
-            "() => [...document.querySelectorAll('.col')].some(c => c.querySelector('.card'))"
-            f" && [...document.querySelectorAll('.col')].every(c => Number(c.dataset.index) > {target - 5})",
-            timeout=60_000)
+        there = ("() => { const cols = [...document.querySelectorAll('.col:not(.pending)')];"
+                 f" return cols.every(c => Number(c.dataset.index) > {target - 5})"
+                 " && cols.some(c => c.querySelector('.card')); }")
+        await page.wait_for_function(there, timeout=60_000)
         await page.wait_for_function(
             "() => [...document.querySelectorAll('.col-head h3')].every(h => h.textContent !== '…')", timeout=60_000)
         out["scroll_ms"] = round((time.monotonic() - t0) * 1000, 1)
         out["columns_in_dom_after_scroll"] = await page.locator(".col").count()
+        out["cards_in_dom_after_scroll"] = await page.locator(".card").count()
 
         # live: 100 more tasks; the counts move without a reload
         before = await page.evaluate("window.shoalStats.fetches")

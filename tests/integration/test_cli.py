@@ -8,6 +8,7 @@ remove, leave. Output is checked as docker CLI 28 prints it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,7 @@ class Daemon:
     proc: subprocess.Popen[bytes]
     log: Path
     runner: CliRunner
+    ui_addr: str = ""  # where its web console listens (--ui-addr)
 
     def run(self, *args: str, input: bytes | None = None, ok: bool = True) -> Result:
         r = self.runner.invoke(cli, ["-H", self.host, *args], input=input, catch_exceptions=False)
@@ -84,10 +87,12 @@ def daemon() -> Iterator[Daemon]:
     run_dir.mkdir()
     host = f"unix://{run_dir}/s.sock"
     log = base / "daemon.log"
+    ui_addr = f"127.0.0.1:{free_port()}"
     with open(log, "wb") as logf:
         proc = subprocess.Popen(
             [sys.executable, "-m", "shoal.cli.main", "daemon", "--runtime", "process", "--data-root",
-             str(base / "data"), "--exec-root", str(run_dir), "-H", host, "--hostname", HOSTNAME],
+             str(base / "data"), "--exec-root", str(run_dir), "-H", host, "--hostname", HOSTNAME,
+             "--ui-addr", ui_addr],
             stdout=logf, stderr=subprocess.STDOUT,
         )
     pids: list[int] = []
@@ -102,7 +107,7 @@ def daemon() -> Iterator[Daemon]:
             return True
 
         wait_for(up, timeout=20, what="the daemon's socket")
-        yield Daemon(base, host, proc, log, CliRunner())
+        yield Daemon(base, host, proc, log, CliRunner(), ui_addr)
         pids = task_pids(host)
     finally:
         if proc.poll() is None:
@@ -154,6 +159,13 @@ def test_cli_swarm_sequence(daemon: Daemon) -> None:
     node_id, token = m.group(1), m.group(2)
     assert d.out("swarm", "join-token", "-q", "worker").strip() == token
     assert "docker swarm join --token SWMTKN-1-" in d.out("swarm", "join-token", "manager")
+
+    # -------- the web console's login token, accepted by the daemon's console door
+    ui_token = d.out("ui-token").strip()
+    assert ui_token.startswith("shoalui-1.")
+    req = urllib.request.Request(f"http://{d.ui_addr}/api/session", headers={"Authorization": f"Bearer {ui_token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.loads(resp.read()) == {"LoggedIn": True, "LoginRequired": False}
 
     # -------- node ls
     nodes = d.out("node", "ls")

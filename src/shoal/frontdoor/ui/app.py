@@ -415,6 +415,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     backlog = [docker_line(e) for e in node.events.history()]
     with contextlib.suppress(ShoalError):
         kev = [e for e in node.kube().list("events") if isinstance(e, KubeEvent)]
+        kev.sort(key=lambda e: e.LastTimestamp or e.FirstTimestamp or e.CreatedAt)
         backlog += [kube_line(e) for e in kev[-EVENTS_BACKLOG:]]
     backlog.sort(key=lambda line: line.Time)
     loop = asyncio.get_running_loop()
