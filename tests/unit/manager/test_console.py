@@ -55,6 +55,7 @@ from shoal.api.types import (
     WorkloadCondition,
     clone,
     now_ts,
+    parse_ts,
 )
 from shoal.manager.console import ConsoleView
 from shoal.manager.kube import workloads as wl
@@ -125,7 +126,9 @@ async def test_counts_are_kept_from_the_changes() -> None:
     assert (s.Nodes, s.NodesByState, s.NodesByAvailability, s.Managers) == (
         3, {"ready": 2, "down": 1}, {"active": 2, "drain": 1}, 1)
     assert (s.Tasks, s.Pods, s.Pending, s.TasksByState) == (5, 1, 1, {"running": 3, "starting": 1, "pending": 1})
-    assert s.OldestPendingSeconds >= 0 and s.Revision == store.revision
+    assert s.Revision == store.revision
+    created = parse_ts(store.get(Task, "t4").CreatedAt)
+    assert ConsoleView(store, clock=lambda: created + 30).summary().OldestPendingSeconds == 30.0
 
     n1 = view.nodes(query="alpha").Items[0]
     assert (n1.Tasks, n1.TasksByState) == (4, {"running": 3, "starting": 1})
