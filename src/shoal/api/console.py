@@ -106,6 +106,8 @@ class TaskDetail(msgspec.Struct, kw_only=True):
     History: list[TaskEvent] = msgspec.field(default_factory=list)
     PendingReason: str = ""
     Rejections: list[NodeRejection] = msgspec.field(default_factory=list)
+    # How many nodes turn it down: ``Rejections`` lists at most the first 200 of them, by hostname.
+    RejectedNodes: int = 0
 
 
 class WorkloadRow(msgspec.Struct, kw_only=True):

@@ -261,12 +261,14 @@ class ControlAPI:
             out.append(s)
         return sorted(out, key=lambda s: s.Spec.Name)
 
-    def service_status(self, s: Service) -> ServiceStatus:
+    def service_status(self, s: Service, nodes: dict[str, Node] | None = None) -> ServiceStatus:
         """As SwarmKit's ``ListServiceStatuses``: a job counts only the tasks of its current run; a
-        replicated job desires ``MaxConcurrent`` tasks, a global job those of its run not complete yet."""
+        replicated job desires ``MaxConcurrent`` tasks, a global job those of its run not complete yet.
+        ``nodes``: every node by ID, when the caller asks for many services (read from the store else)."""
+        if nodes is None:
+            nodes = {n.ID: n for n in self.store.list(Node)}
         if s.JobStatus is not None:
-            return self._job_status(s)
-        nodes = {n.ID: n for n in self.store.list(Node)}
+            return self._job_status(s, nodes)
         running = desired = completed = 0
         for t in self.store.tasks_of_owner(s.ID):
             node = nodes.get(t.NodeID)
@@ -281,9 +283,8 @@ class ControlAPI:
             desired = replicas(s)
         return ServiceStatus(RunningTasks=running, DesiredTasks=desired, CompletedTasks=completed)
 
-    def _job_status(self, s: Service) -> ServiceStatus:
+    def _job_status(self, s: Service, nodes: dict[str, Node]) -> ServiceStatus:
         assert s.JobStatus is not None
-        nodes = {n.ID: n for n in self.store.list(Node)}
         run = s.JobStatus.JobIteration.Index
         rj = s.Spec.Mode.ReplicatedJob
         running = completed = 0

@@ -127,7 +127,7 @@ class Manager:
         self.nodeipam = NodeIPAM(store, record=self.events.record_node)
         self.loops.append(self.nodeipam)
         # What the web console shows (every manager serves it, from its cache).
-        self.console = ConsoleView(store)
+        self.console = ConsoleView(store, self.control, self.kube)
 
     def _remote_pods(self, node_id: str) -> PodAccess | None:
         """Into the Pods of another node, through its agent's session with this (leading) manager."""
@@ -231,6 +231,7 @@ class Manager:
             self.swarm_events.stop()
             self.swarm_events = None
         self.kube.close()
+        self.console.close()
         self.changes.close()
         await self.store.close()
         await self.store.backend.close()
