@@ -16,8 +16,13 @@ import pytest
 
 from shoal import sim
 from shoal.api.console import TaskCard, WorkloadRow
+from shoal.api.pod import PodSpecExtra
 from shoal.api.types import (
     ContainerSpec,
+    Deployment,
+    DeploymentSpec,
+    LabelSelectorSpec,
+    PodTemplate,
     ReplicatedService,
     ResourceRequirements,
     Resources,
@@ -143,6 +148,13 @@ async def test_real_cluster_nodes_tasks_live_pending_rollout_and_an_action(clust
         await page.wait_for_selector(".col:not(.pending) .card[data-state=running]:has-text('late.2')")
         assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
+        # a Deployment's Pods are cards too (namespace/name), and its row shows ready replicas
+        tmpl = PodTemplate(Labels={"app": "api"}, Spec=TaskSpec(Containers=[ContainerSpec(Name="api", Image="api:1")],
+                                                                Pod=PodSpecExtra(RestartPolicy="Always")))
+        dep = await m.kube.create(Deployment(ID="", Name="api", Namespace="default", Spec=DeploymentSpec(
+            Replicas=2, Selector=LabelSelectorSpec(MatchLabels={"app": "api"}), Template=tmpl)))
+        await page.wait_for_selector(".col:not(.pending) .card[data-state=running]:has-text('default/api-')")
+
         # a task no node can take: pending, with the reason, node by node
         await m.control.create_service(swarm_spec("huge", 1, cpus=64))
         card = page.locator(".col.pending .card:has-text('huge.1')")
@@ -166,6 +178,8 @@ async def test_real_cluster_nodes_tasks_live_pending_rollout_and_an_action(clust
         row = page.locator(f"tr[data-id='{web.ID}']")
         await page.wait_for_selector(f"tr[data-id='{web.ID}'] .step:text('1/4 updated')")
         assert "updating" in await row.inner_text()
+        await page.wait_for_selector("#summary [data-count=rollouts] b:text-is('1')")
+        await page.wait_for_selector(f"tr[data-id='{dep.ID}'] .replicas:text('2/2 running, 2 ready')")
         await screenshot(page, "rollout")
 
         # logged in, an action: scale "late" to 3 from the page

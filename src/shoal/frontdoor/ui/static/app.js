@@ -35,6 +35,8 @@ const S = {
   nodeTotal: 0,
   nodePages: new Map(),   // page index -> {items, stale}
   nodeFetching: new Set(),
+  nodeGen: 0,              // bumped when the node filter changes: answers to older asks are dropped
+  nodeRefetch: new Set(),  // node pages marked stale while their fetch was in flight
   cols: new Map(),        // column key (node ID, "-" for pending) -> {total, pages: Map, fetching: Set, stale: Set}
   colScroll: new Map(),   // column key -> scrollTop, kept while its column is out of view
   colEls: new Map(),      // column index -> element
@@ -92,6 +94,18 @@ async function getJSON(url) {
   return body;
 }
 
+// Answers can come back out of order: of a view fetched again and again (the summary, the
+// workloads, the payloads, the detail), only the answer to the latest request is drawn.
+const STALE = new Error("superseded");
+const latestSeq = new Map();
+async function latest(name, url) {
+  const n = (latestSeq.get(name) || 0) + 1;
+  latestSeq.set(name, n);
+  const body = await getJSON(url);
+  if (latestSeq.get(name) !== n) throw STALE;
+  return body;
+}
+
 async function postJSON(url, body) {
   const r = await fetch(url, {
     method: "POST", credentials: "same-origin",
@@ -111,6 +125,7 @@ function notice(msg) {
 }
 
 function failed(e) {
+  if (e === STALE) return;
   if (e instanceof HTTPError && e.status === 401 && S.session.LoginRequired) { showLogin(); return; }
   notice(e.message || String(e));
 }
@@ -191,7 +206,7 @@ const STATE_ORDER = ["pending", "assigned", "preparing", "starting", "running", 
   "rejected", "orphaned"];
 
 async function loadSummary() {
-  const s = await getJSON("/api/summary");
+  const s = await latest("summary", "/api/summary");
   const bar = $("summary");
   const items = [];
   const count = (label, n, cls) => items.push(h("span", { class: "count " + (cls || ""), "data-count": label },
@@ -236,20 +251,22 @@ function ensureNodePage(p) {
   const page = S.nodePages.get(p);
   if ((page && !page.stale) || S.nodeFetching.has(p)) return;
   S.nodeFetching.add(p);
+  const gen = S.nodeGen;
   getJSON("/api/nodes" + qs({ q: S.nodeQ, offset: p * NODE_PAGE, limit: NODE_PAGE }))
     .then((pg) => {
+      if (gen !== S.nodeGen) return; // the node filter changed meanwhile
       S.nodeTotal = pg.Total;
-      S.nodePages.set(p, { items: pg.Items, stale: false });
+      S.nodePages.set(p, { items: pg.Items, stale: S.nodeRefetch.delete(p) });
       scheduleRender();
     })
     .catch(failed)
-    .finally(() => S.nodeFetching.delete(p));
+    .finally(() => { if (gen === S.nodeGen) S.nodeFetching.delete(p); });
 }
 
 function colData(key) {
   let c = S.cols.get(key);
   if (!c) {
-    c = { total: null, pages: new Map(), fetching: new Set(), stale: new Set() };
+    c = { total: null, pages: new Map(), fetching: new Set(), stale: new Set(), refetch: new Set() };
     S.cols.set(key, c);
   }
   return c;
@@ -264,7 +281,7 @@ function ensureTaskPage(key, p) {
       if (S.cols.get(key) !== c) return; // reset meanwhile
       c.total = pg.Total;
       c.pages.set(p, pg.Items);
-      c.stale.delete(p);
+      if (!c.refetch.delete(p)) c.stale.delete(p); // marked stale while in flight: ask again
       scheduleRender();
     })
     .catch(failed)
@@ -456,6 +473,9 @@ function resetBoard() {
 
 function resetNodes() {
   S.nodePages.clear();
+  S.nodeRefetch.clear();
+  S.nodeFetching.clear();
+  S.nodeGen += 1;
   S.nodeTotal = 0;
   resetBoard();
 }
@@ -477,7 +497,8 @@ async function openDetail(id) {
 async function loadDetail() {
   if (!S.detailID) return;
   let d;
-  try { d = await getJSON(`/api/tasks/${encodeURIComponent(S.detailID)}`); } catch (e) {
+  try { d = await latest("detail", `/api/tasks/${encodeURIComponent(S.detailID)}`); } catch (e) {
+    if (e === STALE) return;
     $("detail-body").replaceChildren(h("p", { class: "error" }, e.message));
     return;
   }
@@ -520,7 +541,7 @@ function closeDetail() {
 // ------------------------------------------------------------------ workloads
 
 async function loadWorkloads() {
-  const pg = await getJSON("/api/workloads" + qs({ q: S.q, offset: S.wlOffset, limit: WL_PAGE }));
+  const pg = await latest("workloads", "/api/workloads" + qs({ q: S.q, offset: S.wlOffset, limit: WL_PAGE }));
   const rows = pg.Items.map((w) => {
     const rollout = w.Rollout ? h("div", { class: "rollout", "data-rollout": w.Rollout },
       h("span", { class: "badge" }, w.Rollout), w.Step ? h("span", { class: "step" }, " " + w.Step) : "",
@@ -557,7 +578,7 @@ async function act1(url, body) {
 // ------------------------------------------------------------------ payloads
 
 async function loadPayloads() {
-  const items = await getJSON("/api/payloads" + qs({ q: S.q }));
+  const items = await latest("payloads", "/api/payloads" + qs({ q: S.q }));
   $("payload-rows").replaceChildren(...items.map((p) => h("tr", null,
     h("td", null, p.Kind), h("td", null, p.Name), h("td", null, p.Namespace), h("td", null, p.Type),
     h("td", null, (p.Keys || []).join(", ")),
@@ -636,14 +657,12 @@ function applyChanges() {
   S.pending = { kinds: new Set(), nodes: new Set(), all: false };
   loadSummary().catch(failed);
   const visibleKeys = new Set([...S.colEls.values()].map((el) => el.dataset.key));
-  if (kinds.has("nodes")) {
-    for (const page of S.nodePages.values()) page.stale = true;
-  }
+  if (kinds.has("nodes")) markNodesStale();
   if (kinds.has("nodes")) scheduleRender();
   if (kinds.has("tasks")) {
     for (const [key, c] of S.cols) {
       if (!(all || nodes.has(key))) continue;
-      if (visibleKeys.has(key)) { for (const p of c.pages.keys()) c.stale.add(p); } else S.cols.delete(key);
+      if (visibleKeys.has(key)) markColumnStale(c); else S.cols.delete(key);
     }
     // a node whose tasks changed may have become non-empty: its column must ask again
     scheduleRender();
@@ -653,10 +672,20 @@ function applyChanges() {
   if (S.detailID && kinds.has("tasks")) loadDetail();
 }
 
+function markNodesStale() {
+  for (const page of S.nodePages.values()) page.stale = true;
+  for (const p of S.nodeFetching) S.nodeRefetch.add(p);
+}
+
+function markColumnStale(c) {
+  for (const p of c.pages.keys()) c.stale.add(p);
+  for (const p of c.fetching) c.refetch.add(p);
+}
+
 function refreshAll() {
   loadSummary().catch(failed);
-  for (const page of S.nodePages.values()) page.stale = true;
-  for (const c of S.cols.values()) for (const p of c.pages.keys()) c.stale.add(p);
+  markNodesStale();
+  for (const c of S.cols.values()) markColumnStale(c);
   scheduleRender();
   if (S.tab === "workloads") loadWorkloads().catch(failed);
   if (S.tab === "payloads") loadPayloads().catch(failed);
