@@ -197,3 +197,46 @@ async def test_real_cluster_nodes_tasks_live_pending_rollout_and_an_action(clust
         await page.click("button[data-tab=events]")
         await page.wait_for_selector("#event-list li:has-text('service create')")
         await screenshot(page, "events")
+
+
+async def test_fake_console_off_loopback_asks_for_the_login_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Served on 0.0.0.0 (reached here through 127.0.0.1 only): HTTPS with a certificate of the
+    cluster's CA, and nothing but the login form until the token is given; then the board."""
+    from shoal.frontdoor.ui import server as ui_server
+    from shoal.manager.ca import new_root_ca
+    from shoal.manager.kube.certs import issue_api_server_cert
+    from tests.e2e.browser import chromium
+    from tests.unit.helpers import until
+
+    ca_pem, ca_key = new_root_ca()
+    cert, key = issue_api_server_cert(ca_pem, ca_key, [])
+
+    class Manager(FakeNode):
+        def kube_serving(self) -> tuple[str, str, str]:
+            return ca_pem, cert, key
+
+    node = Manager(fake_console=sample_cluster(nodes=5, tasks_per_node=3, pending=1))
+    monkeypatch.setattr(ui_server, "CHECK_PERIOD", 0.01)
+    ui = UIServer(node, f"0.0.0.0:{free_port()}")
+    await ui.start()
+    try:
+        await until(lambda: ui.serving.is_set(), timeout=10, what="the listener")
+        async with chromium() as browser:
+            context = await browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+            page = await context.new_page()
+            await page.goto(ui.url + "/")
+            await page.wait_for_selector("dialog#login[open]")
+            assert await page.locator(".card").count() == 0
+            await page.fill("#login-token", "shoalui-1.1.00.ff")
+            await page.click("#login-submit")
+            await page.wait_for_selector("#login-error:text('invalid or expired token')")
+            await page.fill("#login-token", node.ui_token())
+            await page.click("#login-submit")
+            await page.wait_for_selector("body[data-rendered='1']")
+            await page.wait_for_selector(".col.pending .card:has-text('big.1')")
+            cookies = await context.cookies()
+            assert [(c["name"], c["httpOnly"], c["secure"], c["sameSite"]) for c in cookies] == [
+                ("shoal_ui", True, True, "Strict")]
+            await screenshot(page, "fake-https-login")
+    finally:
+        await ui.stop()
