@@ -576,13 +576,38 @@ async def _stream_messages(request: web.Request, msgs: list[dict[str, Any]]) -> 
 
 
 async def images_load(request: web.Request) -> web.StreamResponse:
+    """``docker load``: each layer's ``Loading layer`` progress (unless ``quiet``), then the ``Loaded
+    image: …`` lines. As for a pull, an error before the first message is an HTTP error."""
     images = node(request).local_images
     body = await _spool(request)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    loop = asyncio.get_running_loop()
+
+    async def emit(msg: dict[str, Any]) -> None:
+        if not resp.prepared:
+            await resp.prepare(request)
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+
+    def progress(msg: dict[str, Any]) -> None:  # from the loading thread: wait for the write
+        asyncio.run_coroutine_threadsafe(emit(msg), loop).result()
+
+    quiet = request.query.get("quiet", "") in ("1", "true", "True")
     try:
-        loaded = await asyncio.to_thread(images.load, body)
+        loaded = await asyncio.to_thread(images.load, body, None if quiet else progress)
+    except Exception as e:
+        if not resp.prepared:
+            raise
+        said = words(e) if isinstance(e, ShoalError) else str(e)
+        await emit({"errorDetail": {"message": said}, "error": said})
+        loaded = []
     finally:
         body.close()
-    return await _stream_messages(request, [{"stream": line + "\n"} for line in loaded])
+    for line in loaded:
+        await emit({"stream": line + "\n"})
+    if not resp.prepared:
+        await resp.prepare(request)
+    await resp.write_eof()
+    return resp
 
 
 async def images_get(request: web.Request) -> web.StreamResponse:
