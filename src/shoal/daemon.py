@@ -822,9 +822,10 @@ class Daemon:
         """What this daemon adds to the process's metrics, at each scrape: its tunnels (a node with a
         network), its cluster's state (a manager, unlocked)."""
         found: list[Collector] = []
-        if self.network is not None:
+        net = self.network
+        if net is not None:
             from shoal.network.metrics import TunnelCollector
-            found.append(TunnelCollector())
+            found.append(TunnelCollector(seal=lambda: net.tunnel.counters))
         mgr = self.manager
         if mgr is not None:
             found.append(ClusterCollector(mgr.store, mgr.dispatcher))

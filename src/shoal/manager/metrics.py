@@ -5,7 +5,7 @@ revision, and the dispatcher's sessions (on the leader). ``Daemon.metrics_regist
 process's metrics (``shoal.metrics``) on a manager.
 
 A scrape is one pass over the tasks that only counts (a dict of counts keyed by node, state and
-kind): at 100,000 tasks it takes tens of milliseconds (``bench/metrics_scrape.py`` measures it).
+kind): at 100,000 tasks on 5,000 nodes it takes 40 to 65 ms (``bench/metrics_scrape.py`` measures it).
 Every manager serves it from its own cache, a follower's too.
 """
 

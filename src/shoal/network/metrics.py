@@ -4,8 +4,9 @@ pod network's ``shpv``) and on the encrypted overlays' TUN device (``shs0``: wha
 userspace tunnel, ``seal.py``), labelled by device.
 
 One netlink dump of the links per scrape, in the daemon's own network namespace (``/sys/class/net``
-would show the namespace that mounted /sys, not the daemon's when it runs in one of its own). The
-tunnel process's own count of the packets it refused (replays, bad tags) stays in that process.
+would show the namespace that mounted /sys, not the daemon's when it runs in one of its own). Beside
+them, the userspace tunnel's own counters, as its process last reported them (``seal.Tunnel.counters``):
+the packets it sealed, opened, and refused (replays, bad tags, unknown keys).
 """
 
 from __future__ import annotations
@@ -52,18 +53,34 @@ def tunnel_stats() -> list[tuple[str, dict[str, int]]]:
     return out
 
 
-class TunnelCollector(Collector):
-    """The tunnel devices' counters, read when scraped (``read``: a test gives its own)."""
+# (metric name without _total, help, the tunnel process's counter)
+SEAL_STATS = (
+    ("shoal_network_seal_sealed_packets", "Packets the encrypted overlays' tunnel sealed and sent.", "sealed"),
+    ("shoal_network_seal_opened_packets", "Packets the encrypted overlays' tunnel received and opened.", "opened"),
+    ("shoal_network_seal_refused_packets", "Packets the encrypted overlays' tunnel refused: replays, too old, "
+     "bad tags, unknown keys, not its format.", "refused"),
+)
 
-    def __init__(self, read: Callable[[], list[tuple[str, dict[str, int]]]] = tunnel_stats) -> None:
-        self.read = read
+
+class TunnelCollector(Collector):
+    """The tunnel devices' counters, read when scraped (``read``: a test gives its own), and the
+    userspace tunnel's (``seal``: its last report, empty while it does not run)."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, dict[str, int]]]] = tunnel_stats,
+                 seal: Callable[[], dict[str, int]] | None = None) -> None:
+        self.read, self.seal = read, seal
 
     def collect(self) -> Iterable[Metric]:
         try:
             devices = self.read()
         except OSError:
             devices = []
-        return self._families(devices)
+        families = list(self._families(devices))
+        counters = self.seal() if self.seal is not None else {}
+        if counters:
+            for name, help_, key in SEAL_STATS:
+                families.append(CounterMetricFamily(name, help_, value=counters.get(key, 0)))
+        return families
 
     @staticmethod
     def _families(devices: list[tuple[str, dict[str, int]]]) -> Iterator[Metric]:

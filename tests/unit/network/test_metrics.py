@@ -3,8 +3,10 @@ labels, and a netlink read of a throw-away network namespace with an overlay's V
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -12,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pyroute2 import IPRoute
 
+from shoal.network import seal
 from shoal.network.metrics import STATS, TunnelCollector, is_tunnel, tunnel_stats
 from shoal.network.netns import run_in_netns
 
@@ -72,3 +75,37 @@ def test_netlink_read_of_the_namespace_it_runs_in(ns: str) -> None:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(TunnelCollector(lambda: run_in_netns(ns, tunnel_stats)))
     assert reg.get_sample_value("shoal_network_tunnel_transmit_bytes_total", {"device": "shx-metrics0"}) == 0
+
+
+def test_the_seal_counters_appear_once_the_tunnel_has_reported() -> None:
+    counters: dict[str, int] = {}
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(TunnelCollector(fake, seal=lambda: counters))
+    assert reg.get_sample_value("shoal_network_seal_refused_packets_total") is None  # no tunnel runs
+    counters.update(sealed=10, opened=8, refused=2)
+    assert reg.get_sample_value("shoal_network_seal_sealed_packets_total") == 10
+    assert reg.get_sample_value("shoal_network_seal_opened_packets_total") == 8
+    assert reg.get_sample_value("shoal_network_seal_refused_packets_total") == 2
+
+
+def test_the_tunnel_process_counts_what_it_opened_and_refused() -> None:
+    key = os.urandom(16)
+    s, o = seal.Sealer(), seal.Opener()
+    s.set_key(1, key)
+    o.set_keys({1: key})
+    packet = s.seal(b"frame") or b""
+    assert o.open(packet) == b"frame"
+    assert o.open(packet) is None  # a replay
+    assert (s.counter, o.opened, o.dropped) == (1, 1, 1)
+
+
+async def test_the_daemons_side_keeps_the_last_report() -> None:
+    """``Tunnel`` reads the process's reports (JSON lines on its stdout) until it ends; a line that is
+    not a report is ignored."""
+    lines = ['{"sealed": 1, "opened": 0, "refused": 0}', "not json", '{"sealed": 5, "opened": 4, "refused": 1}']
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", f"print({chr(10).join(lines)!r})", stdout=asyncio.subprocess.PIPE)
+    tunnel = seal.Tunnel()
+    await tunnel._read_reports(proc)
+    await proc.wait()
+    assert tunnel.counters == {"sealed": 5, "opened": 4, "refused": 1}
