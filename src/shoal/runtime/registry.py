@@ -54,6 +54,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
+from shoal import metrics
 from shoal.api.errors import Code, InvalidArgument, ShoalError
 from shoal.runtime import progress as prog
 from shoal.runtime import reference
@@ -416,6 +417,10 @@ class RegistryClient:
     async def pull(self, ref: Reference, auth: AuthConfig, store: ImageStore,
                    progress: Progress | None = None) -> Pulled:
         """Pull into the store; tag it (when pulled by tag) and record its repository digest."""
+        with metrics.pull_timer():
+            return await self._pull(ref, auth, store, progress)
+
+    async def _pull(self, ref: Reference, auth: AuthConfig, store: ImageStore, progress: Progress | None) -> Pulled:
         ref = ref.tagged()
         emit = progress or _quiet
         repo = _Repo(self, ref, auth)

@@ -45,6 +45,8 @@ from shoal.frontdoor.docker import events as events_door
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube import dryrun as kube_dryrun
 from shoal.frontdoor.kube.server import kubeconfig
+from shoal.frontdoor.metrics import method_of, request_metrics
+from shoal.metrics import DOCKER_REQUESTS
 from shoal.nodeapi import Control, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
@@ -824,9 +826,26 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
+_ROUTE_LABELS: dict[str, str] = {}  # a route's canonical path -> its label (the version prefix left out)
+_VERSIONED = "/{_version}"
+
+
+def route_label(request: web.Request) -> tuple[tuple[str, ...], bool]:
+    """A request's metric labels: its route's template without the version prefix (``/services/{id}``;
+    ``unmatched`` for no route of the API), and its method."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    label = _ROUTE_LABELS.get(canonical)
+    if label is None:
+        label = canonical.removeprefix(_VERSIONED) if canonical not in ("", "/{tail}") else "unmatched"
+        _ROUTE_LABELS[canonical] = label
+    return (label, method_of(request)), True
+
+
 def make_app(n: NodeAPI) -> web.Application:
     """The Engine API over ``n`` (a ``Daemon``, or any object that implements ``NodeAPI``)."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[request_metrics(DOCKER_REQUESTS, route_label), errors_middleware],
+                          client_max_size=MAX_BODY)
     app[NODE] = n
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
