@@ -46,7 +46,7 @@ from tests.support import free_port  # noqa: E402
 
 def start_sim(nodes: int, sock: Path, ui_port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-m", "shoal.cli.main", "sim", "--nodes", str(nodes), "-H", f"unix://{sock}",
+    cmd = [sys.executable, "-m", "shoal.cli.main", "sim", "-q", "--nodes", str(nodes), "-H", f"unix://{sock}",
            "--ui-addr", f"127.0.0.1:{ui_port}"]
     return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 

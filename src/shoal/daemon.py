@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
-from shoal import pki
+from shoal import metrics, pki
 from shoal.agent import remote
 from shoal.agent.containernets import ContainerNets
 from shoal.agent.containers import LocalContainers
@@ -74,6 +75,7 @@ from shoal.manager.kube.objects import KubeObjects
 from shoal.manager.logs import LogService
 from shoal.manager.manager import Manager
 from shoal.manager.membership import EtcdMember, choose_peer_port, peer_url
+from shoal.manager.metrics import ClusterCollector
 from shoal.manager.quorum import NO_LEADER, Elector, forget_managers
 from shoal.manager.remote import SwarmListener, host_of, read_leader_logs
 from shoal.network import hostaddrs
@@ -188,6 +190,7 @@ class Daemon:
         self.swarm_dir = self.data_root / "swarm"
         self.manager: Manager | None = None
         self.worker: Worker | None = None
+        self._metrics: CollectorRegistry | None = None  # made on first use
         self.listener: SwarmListener | None = None
         self.registrar: remote.RemoteRegistrar | None = None
         self.node_id = ""
@@ -812,7 +815,22 @@ class Daemon:
         return self.require_manager().console
 
     def metrics_registry(self) -> CollectorRegistry:
-        raise NotImplementedError  # issue 17: the metrics
+        if self._metrics is None:
+            self._metrics = metrics.node_registry(self._metric_collectors)
+        return self._metrics
+
+    def _metric_collectors(self) -> list[Collector]:
+        """What this daemon adds to the process's metrics, at each scrape: its tunnels (a node with a
+        network), its cluster's state (a manager, unlocked)."""
+        found: list[Collector] = []
+        net = self.network
+        if net is not None:
+            from shoal.network.metrics import TunnelCollector
+            found.append(TunnelCollector(seal=lambda: net.tunnel.counters))
+        mgr = self.manager
+        if mgr is not None:
+            found.append(ClusterCollector(mgr.store, mgr.dispatcher))
+        return found
 
     def ui_token(self, ttl: float = 86400.0) -> str:
         return pki.make_ui_token(pki.ui_token_secret(self._root_ca()[1]), ttl, time.time())

@@ -93,8 +93,8 @@ class NodeImages:
         self._emit("import", iid, iid)
         return iid
 
-    def load(self, src: IO[bytes]) -> list[str]:
-        lines = self.store.load(src)
+    def load(self, src: IO[bytes], progress: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
+        lines = self.store.load(src, progress)
         seen: list[str] = []
         for line in lines:
             ref = line.removeprefix("Loaded image ID: ").removeprefix("Loaded image: ")

@@ -178,8 +178,9 @@ class Images(Protocol):
         """A root filesystem tarball as a new image (``repo`` may carry the tag); returns its ID."""
         ...
 
-    def load(self, src: IO[bytes]) -> list[str]:
-        """Images from a ``save`` archive; returns ``Loaded image: …`` lines."""
+    def load(self, src: IO[bytes], progress: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
+        """Images from a ``save`` archive; returns ``Loaded image: …`` lines. ``progress`` (called from
+        the thread that loads) is told each layer's ``Loading layer`` messages."""
         ...
 
     def save(self, refs: list[str], out: IO[bytes]) -> None: ...

@@ -21,6 +21,9 @@ core's ``KubeObjects.create``), until every Pod the ReplicaSets make is running 
 the Pods in Deployments of 250, a quarter in Deployments of 30 and half in Deployments of 5. Pod
 start-up latency is measured as the density test does: from a Pod's creation (its commit) to it being
 observed running (the store's change); ``to_assigned`` is its part until the Pod is placed.
+
+``Reached`` is how far a simulation has come (nodes up of N, tasks running of M), kept by ``start``,
+the benches and ``follow_tasks``, for the CLI's progress line (``cli/simprogress.py``).
 """
 
 from __future__ import annotations
@@ -92,6 +95,44 @@ class PeakRSS:
         return round(self.peak_kb / 1024, 1)
 
 
+@dataclass
+class Reached:
+    """How far a simulation has come: nodes up of ``nodes``; ``done`` tasks ``verb`` (running, or
+    assigned when only the scheduler is measured) of ``tasks`` wanted."""
+
+    nodes: int = 0
+    nodes_up: int = 0
+    tasks: int = 0
+    done: int = 0
+    verb: str = "running"
+
+
+def follow_tasks(sim: Sim, reached: Reached) -> Callable[[], None]:
+    """Keep ``reached``'s task counts as the store changes (``shoal sim``, which serves clients):
+    tasks whose desired state is running or before, and those running. Returns the unsubscribe."""
+    m = sim.daemon.manager
+    assert m is not None
+
+    def weight(t: Task | None) -> tuple[int, int]:
+        if t is None:
+            return 0, 0
+        return int(t.DesiredState <= TaskState.RUNNING), int(t.Status.State == TaskState.RUNNING)
+
+    for t in m.store.list(Task):
+        wanted, running = weight(t)
+        reached.tasks += wanted
+        reached.done += running
+
+    def watch(ch: Change) -> None:
+        if ch.kind != "tasks":
+            return
+        (ow, orun), (nw, nrun) = weight(ch.old), weight(ch.new)
+        reached.tasks += nw - ow
+        reached.done += nrun - orun
+
+    return m.store.subscribe(watch)
+
+
 def parse_labels(spec: str) -> dict[str, list[str]]:
     """``zone=a,b,c;rack=1-20`` → {"zone": ["a","b","c"], "rack": ["1", …, "20"]}."""
     out: dict[str, list[str]] = {}
@@ -134,16 +175,21 @@ class Sim:
 
 async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 << 30, start_delay: float = 0.0,
                 root: Path | None = None, listen: str = "127.0.0.1:0",
-                generic: list[GenericResource] | None = None, kube_addr: str = "") -> Sim:
+                generic: list[GenericResource] | None = None, kube_addr: str = "",
+                reached: Reached | None = None) -> Sim:
     """A manager (the ``hollow`` runtime) and ``nodes - 1`` hollow workers in this process; ``kube_addr``
-    is where its Kubernetes API is said to be (``shoal kubeconfig``), served by the caller."""
+    is where its Kubernetes API is said to be (``shoal kubeconfig``), served by the caller; ``reached``
+    counts the nodes up as they register."""
     base = root or Path(tempfile.mkdtemp(prefix="shoal-sim-"))
     d = Daemon(DaemonConfig(data_root=base / "data", exec_root=base / "run", runtime="hollow", hostname="hollow-0",
                             cpus=cpus, memory=memory, generic_resources=list(generic or []),
                             block_registries=["all"], kube_addr=kube_addr))  # a simulation pulls nothing, from nowhere
     d.runtime = HollowRuntime(start_delay)
+    reached = reached if reached is not None else Reached()
+    reached.nodes = nodes
     await d.start()
     await d.swarm_init("127.0.0.1", listen)
+    reached.nodes_up = 1
     sim = Sim(d, scratch=None if root else base)
     m = d.manager
     assert m is not None and m.dispatcher is not None
@@ -155,6 +201,7 @@ async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 <
                    "127.0.0.1", role="worker")
         await w.start()
         sim.workers.append(w)
+        reached.nodes_up += 1
     if label_values:
         updated = []
         for i, n in enumerate(sorted(m.store.list(Node), key=lambda n: n.Description.Hostname)):
@@ -166,17 +213,18 @@ async def start(nodes: int, labels: str = "", cpus: int = 16, memory: int = 64 <
 
 
 async def bench(nodes: int, services: int, replicas: int, *, scheduler_only: bool = False,
-                start_delay: float = 0.0) -> dict[str, Any]:
+                start_delay: float = 0.0, reached: Reached | None = None) -> dict[str, Any]:
     with PeakRSS() as peak:
-        return await _bench(nodes, services, replicas, scheduler_only, start_delay, peak)
+        return await _bench(nodes, services, replicas, scheduler_only, start_delay, peak, reached or Reached())
 
 
 async def _bench(nodes: int, services: int, replicas: int, scheduler_only: bool, start_delay: float,
-                 peak: PeakRSS) -> dict[str, Any]:
-    sim = await start(nodes, start_delay=start_delay, listen="127.0.0.1:0")
+                 peak: PeakRSS, reached: Reached) -> dict[str, Any]:
+    sim = await start(nodes, start_delay=start_delay, listen="127.0.0.1:0", reached=reached)
     m = sim.daemon.manager
     assert m is not None
     total = services * replicas
+    reached.tasks, reached.verb = total, "assigned" if scheduler_only else "running"
     assigned: set[str] = set()
     running: set[str] = set()
     all_assigned = asyncio.Event()
@@ -188,10 +236,13 @@ async def _bench(nodes: int, services: int, replicas: int, scheduler_only: bool,
             return
         if t.NodeID and t.Status.State >= TaskState.ASSIGNED and t.ID not in assigned:
             assigned.add(t.ID)
+            if scheduler_only:
+                reached.done = len(assigned)
             if len(assigned) >= total:
                 all_assigned.set()
         if t.Status.State == TaskState.RUNNING and t.ID not in running:
             running.add(t.ID)
+            reached.done = len(running)
             if len(running) >= total:
                 all_running.set()
 
@@ -276,17 +327,18 @@ def _percentile(values: list[float], q: float) -> float | None:
 
 
 async def bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: ToCore,
-                     start_delay: float = 0.0) -> dict[str, Any]:
+                     start_delay: float = 0.0, reached: Reached | None = None) -> dict[str, Any]:
     with PeakRSS() as peak:
-        return await _bench_kube(nodes, groups, to_core, start_delay, peak)
+        return await _bench_kube(nodes, groups, to_core, start_delay, peak, reached or Reached())
 
 
 async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: ToCore, start_delay: float,
-                      peak: PeakRSS) -> dict[str, Any]:
-    sim = await start(nodes, start_delay=start_delay, listen="127.0.0.1:0")
+                      peak: PeakRSS, reached: Reached) -> dict[str, Any]:
+    sim = await start(nodes, start_delay=start_delay, listen="127.0.0.1:0", reached=reached)
     m = sim.daemon.manager
     assert m is not None
     total = sum(r for _, _, r in groups)
+    reached.tasks, reached.verb = total, "running"
     namespaces = sorted({ns for ns, _, _ in groups})
     for ns in namespaces:
         await m.kube.create(to_core("namespaces", {"apiVersion": "v1", "kind": "Namespace",
@@ -320,6 +372,7 @@ async def _bench_kube(nodes: int, groups: list[tuple[str, str, int]], to_core: T
             since = created.pop(t.ID, None)
             if since is not None:
                 latencies.append(now - since)
+                reached.done = len(latencies)
                 if len(latencies) >= total:
                     all_running.set()
 

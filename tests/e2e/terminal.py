@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
+import termios
 
 
-def on_terminal(argv: list[str], env: dict[str, str], stdin: bytes = b"", then: tuple[str, bytes] = ("", b"")) -> str:
+def on_terminal(argv: list[str], env: dict[str, str], stdin: bytes = b"", then: tuple[str, bytes] = ("", b""),
+                columns: int = 0) -> str:
     """Run ``argv`` with a pty as its stdin, stdout and stderr until it closes the terminal (or 30 s
     pass without output). ``stdin`` is typed at once; ``then``: once the text has been printed, those
-    keys are typed."""
+    keys are typed; ``columns``: the terminal's width (0: the pty's default, none)."""
     master, slave = pty.openpty()
+    if columns:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
     proc = subprocess.Popen(argv, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
     out = b""

@@ -4,12 +4,14 @@ not-ready Pod first (Kubernetes' order); a rollout whose new Pods never become r
 probe answers 404) that stops at its ``progressDeadlineSeconds`` (``kubectl rollout status`` fails with
 kube's message, ``ProgressDeadlineExceeded``, the unready Pods unavailable) and ``kubectl rollout undo``
 bringing the old version back; the change cause in ``kubectl rollout history``, ``--revision=2`` and
-``rollout undo --to-revision=1``. Every Pod's image is the tests' busybox root filesystem, tagged
-``web:v1`` and ``web:v2`` on both nodes (IfNotPresent: nothing is pulled)."""
+``rollout undo --to-revision=1``; ``kubectl rollout status`` following a rolling update step by step
+(its progress lines, then "successfully rolled out"). Every Pod's image is the tests' busybox root
+filesystem, tagged ``web:v1`` and ``web:v2`` on both nodes (IfNotPresent: nothing is pulled)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,3 +263,36 @@ def test_change_cause_history_of_a_revision_and_undo_to_revision_1(k: Kubectl) -
     r = k.run("rollout", "undo", "deployment/hist", "--to-revision=3", check=False)
     assert "skipped rollback (current template already matches revision 3)" in r.stdout + r.stderr
     assert k("delete", "deployment", "hist").strip() == 'deployment.apps "hist" deleted'
+
+
+ROLLOUT_LINE = re.compile(
+    r'Waiting for deployment "prog" rollout to finish: (?:'
+    r"(?P<updated>\d+) out of 3 new replicas have been updated|"
+    r"(?P<old>\d+) old replicas are pending termination|"
+    r"(?P<available>\d+) of 3 updated replicas are available)\.\.\.|"
+    r"Waiting for deployment spec update to be observed\.\.\.|"
+    r'deployment "prog" successfully rolled out')
+
+
+def test_rollout_status_follows_a_rolling_update_step_by_step(k: Kubectl) -> None:
+    """``kubectl rollout status`` while a Deployment rolls (one Pod at a time, each available two
+    seconds after it is ready): kubectl's progress lines as the Deployment's status moves (new
+    replicas updated, old ones pending termination, updated ones available), and it returns once
+    the rollout is done."""
+    k("apply", "-f", "-", input=deployment("prog", V1).replace(
+        "  progressDeadlineSeconds: 600\n", "  progressDeadlineSeconds: 600\n  minReadySeconds: 2\n"))
+    rollout(k, "prog")
+    assert k("set", "image", "deployment/prog", f"main={V2}").strip() == "deployment.apps/prog image updated"
+    r = k.run("rollout", "status", "deployment/prog", "--timeout=120s", timeout=140)
+    lines = [line for line in r.stdout.splitlines() if line.strip()]
+    assert lines[-1] == 'deployment "prog" successfully rolled out', r.stdout
+    assert all(ROLLOUT_LINE.fullmatch(line) for line in lines), r.stdout
+    updated = [int(m["updated"]) for line in lines if (m := ROLLOUT_LINE.fullmatch(line)) and m["updated"]]
+    assert updated and updated == sorted(updated) and max(updated) < 3, r.stdout  # it saw the rollout move
+    assert any("replicas are available" in line or "pending termination" in line for line in lines), r.stdout
+    d = k.json("get", "deployment", "prog")
+    st = d["status"]
+    assert st["observedGeneration"] == d["metadata"]["generation"]
+    assert (st["replicas"], st["updatedReplicas"], st["readyReplicas"], st["availableReplicas"]) == (3, 3, 3, 3), st
+    assert all_ready_on(k, "prog", V2)
+    assert k("delete", "deployment", "prog").strip() == 'deployment.apps "prog" deleted'

@@ -2,7 +2,8 @@
 busybox-static image pushed into it with ``skopeo`` (a docker-archive, and an OCI index of two
 platforms), and the real docker CLI against ``shoal daemon``: ``docker login``, ``docker pull``,
 ``docker service create --with-registry-auth`` (the digest pinned in the spec, the task pulling its
-image on the node), and Swarm's words when an image cannot be had."""
+image on the node), Swarm's words when an image cannot be had, and each layer's progress as the docker
+CLI and ``shoal pull`` draw it (``docker pull``/``docker load`` on a terminal and through a pipe)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import pytest
 
 from shoal.runtime.images import go_arch
 from tests.e2e.conftest import BUSYBOX, ShoalDaemon, leftover_mounts, start_daemon, stop_daemon
+from tests.e2e.terminal import on_terminal
 from tests.support import free_port, rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -249,3 +253,55 @@ def test_unknown_image_swarms_words(shoal: ShoalDaemon, registry: Registry) -> N
     row = task_row(shoal, "ghost", "Rejected")
     assert row[6] == f'"No such image: {image}"'
     shoal.docker("service", "rm", "ghost", "app")
+
+
+def test_pull_and_load_show_each_layers_progress(shoal: ShoalDaemon, registry: Registry, e2e_base: Path) -> None:
+    """On a terminal the docker CLI redraws a line per layer with its bar (``Downloading``,
+    ``Extracting``, ``Loading layer``); through a pipe it prints the steps alone, and ``docker load``
+    asks for no progress at all; ``shoal pull`` draws the same."""
+    image = f"{registry.host}/app:1.1"
+    names = "{{json .RepoTags}}{{json .RepoDigests}}"
+    for iid in set(shoal.docker("images", "-q", "--no-trunc").stdout.split()):  # the layer must be pulled
+        if registry.host in shoal.docker("image", "inspect", iid, "--format", names).stdout:
+            shoal.docker("rmi", "-f", iid)
+    out = on_terminal(["docker", "pull", image], shoal.env(), columns=200)
+    assert len(set(re.findall(r"([0-9a-f]{12}): Pull complete", out))) == 1, out
+    (layer_id,) = set(re.findall(r"([0-9a-f]{12}): Pull complete", out))
+    assert f"{layer_id}: Pulling fs layer" in out
+    for action in ("Downloading", "Extracting"):  # erase the line, write it with its bar
+        assert re.search(rf"\x1b\[2K\r{layer_id}: {action} \[=*>? *\] +[0-9.]+[kM]?B/[0-9.]+[kM]?B\r", out), out
+    assert re.search(rf"\x1b\[2K\r{layer_id}: Extracting \[={{50}}>\]", out), out  # to the end
+    assert "\x1b[1A" in out and "\x1b[1B" in out  # up to the layer's line and back
+    assert f"Status: Downloaded newer image for {image}" in out and out.rstrip().endswith(image)
+
+    archive = str(e2e_base / "app-1.1.tar")
+    shoal.docker("save", "-o", archive, image)
+    diff_id = json.loads(shoal.docker("image", "inspect", image).stdout)[0]["RootFS"]["Layers"][0]
+    shoal.docker("rmi", image)
+    out = on_terminal(["docker", "load", "-i", archive], shoal.env(), columns=200)
+    assert re.search(rf"\x1b\[2K\r{diff_id[7:19]}: Loading layer \[={{50}}>\] +[0-9.]+[kM]?B/", out), out
+    assert f"Loaded image: {image}" in out
+    shoal.docker("rmi", image)
+    piped = shoal.docker("load", "-i", archive).stdout
+    assert piped == f"Loaded image: {image}\n"  # not a terminal: the CLI asks for quiet
+
+    shoal.docker("rmi", image)
+    shoal_cli = [sys.executable, "-m", "shoal.cli.main"]
+    plain = subprocess.run([*shoal_cli, "pull", image], env=shoal.env(), capture_output=True, text=True,
+                           timeout=60, check=True).stdout
+    assert plain.splitlines() == [
+        "1.1: Pulling from app", f"{layer_id}: Pulling fs layer", f"{layer_id}: Verifying Checksum",
+        f"{layer_id}: Download complete", f"{layer_id}: Pull complete", f"Digest: {registry.single_digest}",
+        f"Status: Downloaded newer image for {image}", image]
+    shoal.docker("rmi", image)
+    drawn = on_terminal([*shoal_cli, "pull", image], shoal.env(), columns=200)
+    assert re.search(rf"\x1b\[2K\r{layer_id}: Extracting \[={{50}}>\]", drawn), drawn
+    assert f"Status: Downloaded newer image for {image}" in drawn
+    quiet = subprocess.run([*shoal_cli, "pull", "-q", image], env=shoal.env(), capture_output=True, text=True,
+                           timeout=60, check=True).stdout
+    assert quiet == image + "\n"
+    shoal.docker("rmi", image)
+    drawn = on_terminal([*shoal_cli, "load", "-i", archive], shoal.env(), columns=200)
+    assert re.search(rf"\x1b\[2K\r{diff_id[7:19]}: Loading layer \[={{50}}>\]", drawn), drawn
+    assert f"Loaded image: {image}" in drawn
+    shoal.docker("rmi", image)

@@ -50,9 +50,11 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shoal import metrics
 from shoal.agent import health, probes
 from shoal.agent.flag import Flag
 from shoal.agent.pod import DEFAULT_BACKOFF, Pod
@@ -330,14 +332,17 @@ class TaskRunner:
             elif state == TaskState.STARTING:
                 if self.exit is None:
                     timings.mark(self.task.ID, "agent:starting")
+                    begin = time.perf_counter()
                     try:
                         started = await self.runtime.start(self.task)
                     except RuntimeError_ as e:
                         await self.report(TaskState.REJECTED if e.reject else TaskState.FAILED, err=e.message)
                         continue
+                    metrics.container_started(time.perf_counter() - begin)
                     self.container_id, self.pid = started.container_id, started.pid
                     timings.mark(self.task.ID, "runc:started")
                     self.exit = self.runtime.exit_future(self.task.ID)
+                    self.exit.add_done_callback(metrics.container_exited)
                     self._watch_health()
                 if self.health is None or self.health.status == "healthy":
                     timings.mark(self.task.ID, "agent:running")

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal import metrics
 from shoal.agent.flag import Flag
 from shoal.api.defaults import SECOND
 
@@ -110,6 +111,7 @@ class Monitor:
         self.record(Result(begin, self.clock(), code, output))
 
     def record(self, r: Result) -> None:
+        (metrics.HEALTHCHECK_PASSED if r.exit_code == 0 else metrics.HEALTHCHECK_FAILED).inc()
         self.log = [*self.log, r][-LOG_KEEP:]
         old = self.status
         if r.exit_code == 0:

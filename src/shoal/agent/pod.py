@@ -52,10 +52,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal import metrics
 from shoal.agent.flag import Flag
 from shoal.agent.probes import LIVENESS, READINESS, STARTUP, ProbeEvent, Target, Worker
 from shoal.api.defaults import DEFAULT_STOP_GRACE, SECOND
@@ -270,6 +272,7 @@ class Pod:
         if c.exit is not None:
             c.restarts += 1
             c.last = c.termination()
+        begin = time.perf_counter()
         try:
             started = await self.runtime.start_container(self.task, c.spec.Name)
         except RuntimeError_ as e:
@@ -282,6 +285,8 @@ class Pod:
         c.started_at, c.finished_at, c.reason, c.message = now_ts(), "", "", ""
         c.container_id, c.pid = started.container_id, started.pid
         c.exit = self.runtime.container_exit(self.task.ID, c.spec.Name)
+        metrics.container_started(time.perf_counter() - begin)
+        c.exit.add_done_callback(metrics.container_exited)
         c.not_before = None
         c.probe_killed, c.killer = False, None
         if c.workers:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
+from shoal import metrics
 from shoal.api.pod import Probe
 from shoal.api.types import ContainerSpec
 from shoal.network.netns import run_in_netns
@@ -382,6 +383,7 @@ class Worker:
         outcome = await self.runner(self.probe, self.spec, self.target)
         if not self.subject.running or self.on_hold:
             return  # the container went meanwhile: what it answered no longer counts
+        metrics.probed(self.kind, outcome.result)
         ev = event_of(self.kind, outcome)
         if ev is not None:
             self.on_event(ev)

@@ -1,27 +1,81 @@
-"""Image commands: ``images``/``image ls``, ``import``, ``load``, ``save``, ``tag``, ``rmi``, ``image inspect``."""
+"""Image commands: ``images``/``image ls``, ``pull``, ``import``, ``load``, ``save``, ``tag``, ``rmi``,
+``image inspect``. Their JSON message streams are drawn by ``jsonmessage`` as the docker CLI draws them."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
+import sys
 from typing import IO, Any
 
 import click
 
+from shoal.cli import jsonmessage
 from shoal.cli.client import Client, DockerError, client_of, emit_inspect, filters_param, parse_filter_flags, path_ref
 from shoal.cli.output import IMAGE_HEADER, image_rows, inspect_json, parse_reference, reference_error, table
 
 
-def _display_stream(c: Client, resp: Any) -> None:
-    """docker's ``jsonmessage.DisplayJSONMessagesStream`` for a non-terminal: status and stream text."""
-    for msg in c.json_stream(resp):
-        if msg.get("error") or msg.get("errorDetail"):
-            detail = msg.get("errorDetail") or {}
-            raise DockerError(detail.get("message") or msg.get("error", ""))
-        prefix = f"{msg['id']}: " if msg.get("id") else ""
-        if msg.get("stream"):
-            click.echo(prefix + msg["stream"], nl=False)
-        elif msg.get("status") is not None and not msg.get("progressDetail"):
-            click.echo(prefix + msg["status"])
+def _display_stream(c: Client, resp: Any, quiet: bool = False) -> None:
+    """docker's ``jsonmessage.DisplayJSONMessagesStream`` on stdout: lines redrawn in place on a
+    terminal, plain lines elsewhere; ``quiet``: nothing but an error."""
+    out = sys.stdout
+    if quiet:
+        for msg in c.json_stream(resp):
+            if msg.get("error") or msg.get("errorDetail"):
+                jsonmessage.Display(io.StringIO(), tty=False).show(msg)
+        return
+    jsonmessage.display(c.json_stream(resp), out)
+
+
+def registry_auth(domain: str) -> str:
+    """``X-Registry-Auth`` for ``domain`` from the docker CLI's config (``docker login``'s
+    ``auths``), as the docker CLI sends it: base64url JSON, ``{}`` when there are no credentials."""
+    key = "https://index.docker.io/v1/" if domain == "docker.io" else domain
+    path = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+    entry: dict[str, Any] = {}
+    try:
+        with open(path) as f:
+            auths = (json.load(f) or {}).get("auths") or {}
+        entry = auths.get(key) or auths.get(f"https://{key}") or auths.get(f"http://{key}") or {}
+    except (OSError, ValueError, AttributeError):
+        entry = {}
+    creds: dict[str, str] = {}
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            creds = {"username": user, "password": password, "serveraddress": key}
+        except (ValueError, UnicodeDecodeError):
+            creds = {}
+    if entry.get("identitytoken"):
+        creds = {**creds, "identitytoken": entry["identitytoken"], "serveraddress": key}
+    return base64.urlsafe_b64encode(json.dumps(creds).encode()).decode()
+
+
+@click.command("pull")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
+@click.option("--platform", default="", help="Set platform if server is multi-platform capable")
+@click.argument("name", metavar="NAME[:TAG|@DIGEST]")
+@click.pass_context
+def pull(ctx: click.Context, quiet: bool, platform: str, name: str) -> None:
+    """Download an image from a registry"""
+    err = reference_error(name)
+    if err:
+        raise DockerError(err)
+    full, tg, digest = parse_reference(name)
+    if not tg and not digest:
+        tg = "latest"
+        if not quiet:
+            click.echo(f"Using default tag: {tg}")
+    c = client_of(ctx)
+    params: list[tuple[str, Any]] = [("fromImage", full), ("tag", digest or tg)]
+    if platform:
+        params.append(("platform", platform.lower()))
+    resp = c.open("POST", "/images/create", params, raw_body=b"",
+                  headers={"X-Registry-Auth": registry_auth(full.split("/", 1)[0])})
+    _display_stream(c, resp, quiet)
+    click.echo(full + (f":{tg}" if tg else "") + (f"@{digest}" if digest else ""))
 
 
 def list_images(ctx: click.Context, show_all: bool, quiet: bool, no_trunc: bool, digests: bool,
@@ -133,7 +187,9 @@ def load(ctx: click.Context, input_: str | None, quiet: bool) -> None:
             raise DockerError("requested load from stdin, but stdin is empty")
         body = stdin
     try:
-        resp = c.open("POST", "/images/load", {"quiet": "1" if quiet else "0"}, raw_body=body,
+        # as the docker CLI: the layers' progress only when it can be drawn on a terminal
+        quiet_load = quiet or not sys.stdout.isatty()
+        resp = c.open("POST", "/images/load", {"quiet": "1" if quiet_load else "0"}, raw_body=body,
                       headers={"Content-Type": "application/x-tar"})
         _display_stream(c, resp)
     finally:
@@ -245,6 +301,7 @@ def image_inspect(ctx: click.Context, fmt: str, names: tuple[str, ...]) -> None:
 
 
 image.add_command(import_, "import")
+image.add_command(pull, "pull")
 image.add_command(load, "load")
 image.add_command(save, "save")
 image.add_command(tag, "tag")

@@ -6,7 +6,7 @@ import click
 
 from shoal import __version__
 from shoal.cli.daemon_cmd import daemon
-from shoal.cli.image import image, images, import_, load, rmi, save, tag
+from shoal.cli.image import image, images, import_, load, pull, rmi, save, tag
 from shoal.cli.kube import kube
 from shoal.cli.kubeconfig import kubeconfig
 from shoal.cli.node import node
@@ -38,6 +38,7 @@ cli.add_command(image)
 cli.add_command(images)
 cli.add_command(import_, "import")
 cli.add_command(load)
+cli.add_command(pull)
 cli.add_command(save)
 cli.add_command(tag)
 cli.add_command(rmi)

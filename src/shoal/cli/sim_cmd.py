@@ -1,5 +1,5 @@
 """``shoal sim``: run a manager with N hollow nodes (serving the Docker API, and the Kubernetes API with
-``--kube-addr``), or benchmark one."""
+``--kube-addr``), or benchmark one; both show their progress on stderr (``simprogress``) unless ``-q``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import click
 
 from shoal import sim as simulation
 from shoal.cli.daemon_cmd import few_malloc_arenas, parse_generic
+from shoal.cli.simprogress import ticking
 
 
 @click.group("sim", invoke_without_command=True)
@@ -27,9 +28,10 @@ from shoal.cli.daemon_cmd import few_malloc_arenas, parse_generic
               help="Socket(s) to serve the Docker API on")
 @click.option("--kube-addr", default="", help="Serve the Kubernetes API (HTTPS) on HOST:PORT too; empty: nowhere")
 @click.option("--ui-addr", default="", help="Serve the web console and /metrics on HOST:PORT too; empty: nowhere")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line (nodes up, tasks running) on stderr")
 @click.pass_context
 def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, generic_resources: tuple[str, ...],
-        start_delay: float, hosts: tuple[str, ...], kube_addr: str, ui_addr: str) -> None:
+        start_delay: float, hosts: tuple[str, ...], kube_addr: str, ui_addr: str, quiet: bool) -> None:
     """A simulated cluster of hollow nodes in one process; drive it with docker or shoal."""
     if ctx.invoked_subcommand is not None:
         return
@@ -42,24 +44,30 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
         from shoal.frontdoor.kube.server import KubeServer
         from shoal.frontdoor.ui.server import UIServer
 
-        s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay,
-                                   generic=generic, kube_addr=kube_addr)
-        runner = await serve(s.daemon, list(hosts))
-        kube = KubeServer(s.daemon, kube_addr, kube_app) if kube_addr else None
-        if kube is not None:
-            kube.start()
-            await kube.serving.wait()
-        ui = UIServer(s.daemon, ui_addr) if ui_addr else None
-        if ui is not None:
-            await ui.start()
-        served = f"; Kubernetes API on https://{kube_addr}" if kube_addr else ""
-        served += f"; console on {ui.url}" if ui is not None and ui.mode else ""
-        click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}{served}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        reached = simulation.Reached()
+        async with ticking(reached, quiet) as ticker:
+            s = await simulation.start(nodes, labels, cpus, simulation.parse_bytes(memory), start_delay,
+                                       generic=generic, kube_addr=kube_addr, reached=reached)
+            unfollow = simulation.follow_tasks(s, reached)
+            runner = await serve(s.daemon, list(hosts))
+            kube = KubeServer(s.daemon, kube_addr, kube_app) if kube_addr else None
+            if kube is not None:
+                kube.start()
+                await kube.serving.wait()
+            ui = UIServer(s.daemon, ui_addr) if ui_addr else None
+            if ui is not None:
+                await ui.start()
+            served = f"; Kubernetes API on https://{kube_addr}" if kube_addr else ""
+            served += f"; console on {ui.url}" if ui is not None and ui.mode else ""
+            if ticker is not None:
+                ticker.clear()
+            click.echo(f"shoal sim: {nodes} nodes; Docker API on {', '.join(hosts)}{served}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            unfollow()
         if ui is not None:
             await ui.stop()
         if kube is not None:
@@ -81,17 +89,24 @@ def sim(ctx: click.Context, nodes: int, labels: str, cpus: int, memory: str, gen
 @click.option("--deployments", type=int, default=0,
               help="Kubernetes instead: this many Deployments of --replicas each")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line (nodes up, tasks running, rate) on stderr")
 def bench(nodes: int, services: int, replicas: int, scheduler_only: bool, start_delay: float, kube_load: bool,
-          deployments: int, as_json: bool) -> None:
+          deployments: int, as_json: bool, quiet: bool) -> None:
     """Create SERVICES x REPLICAS tasks on NODES hollow nodes; time them to assigned and running. With
     --kube-load or --deployments, Kubernetes Deployments made as the Kubernetes API makes them, timed
     until every Pod runs (with the Pods' start-up latency)."""
-    if kube_load or deployments:
-        groups = simulation.load_mix(nodes) if kube_load else simulation.uniform_mix(deployments, replicas)
-        result = asyncio.run(simulation.bench_kube(nodes, groups, kube_to_core, start_delay=start_delay))
-    else:
-        result = asyncio.run(simulation.bench(nodes, services, replicas, scheduler_only=scheduler_only,
-                                              start_delay=start_delay))
+    reached = simulation.Reached()
+
+    async def run() -> dict[str, Any]:
+        async with ticking(reached, quiet):
+            if kube_load or deployments:
+                groups = simulation.load_mix(nodes) if kube_load else simulation.uniform_mix(deployments, replicas)
+                return await simulation.bench_kube(nodes, groups, kube_to_core, start_delay=start_delay,
+                                                   reached=reached)
+            return await simulation.bench(nodes, services, replicas, scheduler_only=scheduler_only,
+                                          start_delay=start_delay, reached=reached)
+
+    result = asyncio.run(run())
     if as_json:
         click.echo(json.dumps(result))
     else:

@@ -39,6 +39,7 @@ from typing import Any
 
 import msgspec
 
+from shoal import metrics
 from shoal.api.errors import Conflict
 from shoal.api.ids import new_id
 from shoal.api.kubenet import KubeNetView, PodNetPeer, PodNetwork, settings_of
@@ -215,7 +216,9 @@ class Session:
         return msg
 
     async def heartbeat(self) -> float:
-        self.last_heartbeat = self.dispatcher.clock()
+        now = self.dispatcher.clock()
+        metrics.heartbeat(self.last_heartbeat, now, self.dispatcher.heartbeat_period)
+        self.last_heartbeat = now
         self.lag_mark = self.dispatcher.lag
         node = self.dispatcher.store.get(Node, self.node_id)
         if node is not None and node.Status.State == "down" and self.dispatcher.sessions.get(self.node_id) is self:

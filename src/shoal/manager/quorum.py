@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from shoal import metrics
 from shoal.store.backend import Compare, Delete, Put, StoreError
 from shoal.store.etcd import EtcdBackend
 
@@ -74,6 +75,8 @@ class Elector:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
         self._task = self._watcher = None
+        with contextlib.suppress(KeyError):
+            metrics.ETCD_MEMBER_HEALTHY.remove(self.node_id)
         if self.is_leader:
             await self._step_down()
         if resign and self._lease:
@@ -87,7 +90,8 @@ class Elector:
                 await self._tick()
             except (TimeoutError, StoreError) as e:
                 log.warning("managers' quorum: %s", e)
-                self.leader = ""
+                metrics.ETCD_MEMBER_HEALTHY.labels(self.node_id).set(0)
+                self._saw_leader("")
                 if self.is_leader:
                     await self._step_down()
                 if "lease" in str(e) and "not found" in str(e):
@@ -113,8 +117,10 @@ class Elector:
                     await self._take_over(kv.mod_revision)
             elif kv.key.startswith(MANAGERS):
                 present.add(kv.key[len(MANAGERS):])
-        self.leader, self.present = leader, present
+        self._saw_leader(leader)
+        self.present = present
         self.last_ok = time.monotonic()
+        metrics.ETCD_MEMBER_HEALTHY.labels(self.node_id).set(1)
         if leader:
             self._settled.set()
         if leader == self.node_id and not self.is_leader:
@@ -140,7 +146,7 @@ class Elector:
                 async for ev in self.client.watch(META, rev):
                     key = ev.kv.key
                     if key == LEADER_KEY:
-                        self.leader = ev.kv.value.decode() if ev.type == "put" else ""
+                        self._saw_leader(ev.kv.value.decode() if ev.type == "put" else "")
                     elif key.startswith(MANAGERS):
                         node_id = key[len(MANAGERS):]
                         if ev.type == "put":
@@ -150,6 +156,11 @@ class Elector:
             except (TimeoutError, StoreError) as e:
                 log.debug("watching the managers' keys: %s", e)
             await asyncio.sleep(self.tick)
+
+    def _saw_leader(self, leader: str) -> None:
+        if leader != self.leader:
+            metrics.ETCD_LEADER_CHANGES.inc()
+        self.leader = leader
 
     async def _step_down(self) -> None:
         self.is_leader = False

@@ -18,6 +18,9 @@ WireGuard or MACsec), so shoal seals the overlay's VXLAN packets itself:
   first 20 bytes are authenticated too. A nonce is a random per-process salt and a counter, so no
   (key, nonce) pair repeats; a receiver drops replays and packets older than its window (2,048 per
   sender and key), as ESP does.
+- The process counts the packets it sealed, opened and refused (replays, bad tags, unknown keys) and
+  reports them, when they changed, at most once a second, as a JSON line on its stdout; ``Tunnel``
+  keeps the last report (``counters``) for the node's metrics (``network/metrics.py``).
 - Keys are the managers' (``manager/netkeys.py``): three AES-128 keys, rotated every 12 hours, as
   Swarm's. A node sends with the second newest and accepts all three, so a new key is known
   everywhere a whole period before anyone sends with it, and a rotation drops no packet.
@@ -43,6 +46,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +69,7 @@ TUN_MTU = 1500 - 20 - 8 - OVERHEAD  # an outer IPv4 + UDP packet fits Ethernet's
 ENCRYPTED_MTU = TUN_MTU - 40 - 8 - 8 - 14  # inside the tasks: VXLAN over IPv6 takes 70 more
 VXLAN_PORT = 4789
 WINDOW = 2048
+REPORT_EVERY = 1.0  # seconds between the tunnel process's reports of its counters (when they changed)
 
 _WINDOW_MASK = (1 << WINDOW) - 1
 _PREFIX12 = PREFIX.network_address.packed[:12]
@@ -124,6 +129,7 @@ class Opener:
         self.keys: dict[int, AESGCM] = {}
         self.windows: dict[tuple[int, bytes], list[int]] = {}  # (key, salt) → [highest counter, bitmap]
         self.dropped = 0
+        self.opened = 0
 
     def set_keys(self, keys: dict[int, bytes]) -> None:
         have = self.keys
@@ -158,6 +164,7 @@ class Opener:
             w[0] = counter
         else:
             w[1] |= 1 << (w[0] - counter)
+        self.opened += 1
         return packet
 
 
@@ -229,8 +236,21 @@ class TunnelProcess:
         while True:
             receive(recv(65536))
 
+    def counters(self) -> dict[str, int]:
+        return {"sealed": self.sealer.counter, "opened": self.opener.opened, "refused": self.opener.dropped}
+
+    def report(self) -> None:
+        """The counters on stdout, a JSON line, when they changed (at most every ``REPORT_EVERY`` s)."""
+        last: dict[str, int] = {}
+        while True:
+            time.sleep(REPORT_EVERY)
+            now = self.counters()
+            if now != last:
+                print(json.dumps(now), flush=True)
+                last = now
+
     def run(self) -> None:
-        for fn in (self.outbound, self.inbound):
+        for fn in (self.outbound, self.inbound, self.report):
             threading.Thread(target=fn, name=fn.__name__, daemon=True).start()
         print("ready", flush=True)
         for line in sys.stdin:
@@ -261,7 +281,9 @@ class Tunnel:
         self.proc: asyncio.subprocess.Process | None = None
         self.view: dict[str, Any] = {}
         self.ready = asyncio.Event()  # set while the tunnel runs with keys
+        self.counters: dict[str, int] = {}  # the process's last report: sealed, opened, refused packets
         self._watch: asyncio.Task[None] | None = None
+        self._reports: asyncio.Task[None] | None = None
 
     @property
     def local(self) -> str:
@@ -290,8 +312,16 @@ class Tunnel:
             await proc.wait()
             raise OSError(f"the encrypted overlay's tunnel did not start (exit status {proc.returncode})")
         self.proc = proc
+        self._reports = asyncio.ensure_future(self._read_reports(proc))
         await asyncio.to_thread(configure_tun, self.ifname, self.local)
         self._watch = asyncio.ensure_future(self._supervise(proc))
+
+    async def _read_reports(self, proc: asyncio.subprocess.Process) -> None:
+        """Keep the process's last report of its counters, until its stdout ends."""
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                self.counters = {str(k): int(v) for k, v in json.loads(line).items()}
 
     async def _send(self) -> None:
         assert self.proc is not None and self.proc.stdin is not None
@@ -316,6 +346,9 @@ class Tunnel:
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
+        if self._reports is not None:
+            self._reports.cancel()
+            self._reports = None
         if proc is not None and proc.returncode is None:
             assert proc.stdin is not None
             proc.stdin.close()  # the process ends at the end of its input; its TUN device goes with it

@@ -32,6 +32,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ from typing import IO, Any, cast
 from shoal.api.errors import Conflict, InvalidArgument, NotFound
 from shoal.api.humanize import parse_go_duration
 from shoal.api.types import now_ts
+from shoal.runtime.progress import Clock, Emit, ProgressReader
 
 
 def go_arch() -> str:
@@ -271,8 +273,10 @@ class ImageStore:
                 self._save_repos()
         return iid
 
-    def load(self, src: IO[bytes]) -> list[str]:
-        """``docker load``: a docker-archive (or OCI layout) tarball; returns what it loaded."""
+    def load(self, src: IO[bytes], progress: Emit | None = None, clock: Clock = time.monotonic) -> list[str]:
+        """``docker load``: a docker-archive (or OCI layout) tarball; returns what it loaded. With
+        ``progress``, each layer not stored yet reports ``Loading layer`` as dockerd does (its ID: the
+        diff ID's first 12 hex digits)."""
         loaded: list[str] = []
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".load-") as tmp:
             with tarfile.open(fileobj=_decompressed(src), mode="r|*") as tf:
@@ -286,9 +290,20 @@ class ImageStore:
                 config = json.loads(raw)
                 want = config.get("rootfs", {}).get("diff_ids", [])
                 got = []
-                for layer in entry["Layers"]:
+                for i, layer in enumerate(entry["Layers"]):
+                    diff_id = want[i] if i < len(want) else ""
+                    if diff_id and self.has_layer(diff_id):  # dockerd loads a layer it has once
+                        got.append(diff_id)
+                        continue
                     with open(Path(tmp) / layer, "rb") as f:
-                        got.append(self._store_layer(f))
+                        if progress is None:
+                            got.append(self._store_layer(f))
+                            continue
+                        short = (diff_id.partition(":")[2] or Path(layer).parent.name or layer)[:12]
+                        reader = ProgressReader(f, os.fstat(f.fileno()).st_size, short, "Loading layer", progress,
+                                                clock)
+                        got.append(self._store_layer(cast(IO[bytes], reader)))
+                        reader.close()
                 if want and got != want:
                     raise InvalidArgument("invalid archive: layer digests do not match the image config")
                 iid = self._store_config(raw)

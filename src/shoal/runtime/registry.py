@@ -45,17 +45,21 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import aiohttp
 
+from shoal import metrics
 from shoal.api.errors import Code, InvalidArgument, ShoalError
+from shoal.runtime import progress as prog
 from shoal.runtime import reference
 from shoal.runtime.images import ImageStore, go_arch
+from shoal.runtime.progress import progress_bar as progress_bar  # where the tests and callers found it
 from shoal.runtime.reference import Reference
 
 log = logging.getLogger(__name__)
@@ -266,7 +270,9 @@ class RegistryClient:
     """One per node: an HTTP session, which scheme each registry answers on, and the policy of which
     registries may be contacted at all."""
 
-    def __init__(self, blocked: Iterable[str] = (), insecure: Iterable[str] = ()) -> None:
+    def __init__(self, blocked: Iterable[str] = (), insecure: Iterable[str] = (),
+                 clock: prog.Clock = time.monotonic) -> None:
+        self.clock = clock  # paces the progress messages (dockerd's: at most one every 100 ms a layer)
         self.blocked = {b.strip().lower() for b in blocked if b.strip()}
         self.insecure = {i.strip().lower() for i in insecure if i.strip()}
         self._session: aiohttp.ClientSession | None = None
@@ -411,6 +417,10 @@ class RegistryClient:
     async def pull(self, ref: Reference, auth: AuthConfig, store: ImageStore,
                    progress: Progress | None = None) -> Pulled:
         """Pull into the store; tag it (when pulled by tag) and record its repository digest."""
+        with metrics.pull_timer():
+            return await self._pull(ref, auth, store, progress)
+
+    async def _pull(self, ref: Reference, auth: AuthConfig, store: ImageStore, progress: Progress | None) -> Pulled:
         ref = ref.tagged()
         emit = progress or _quiet
         repo = _Repo(self, ref, auth)
@@ -439,9 +449,23 @@ class RegistryClient:
             diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
             if len(diff_ids) != len(layers):
                 raise RegistryError(ROOTFS_MISMATCH)
+            # dockerd's order: each layer is announced, then downloaded (three at a time, the others
+            # "Waiting") and extracted bottom first, each once the one below it is in.
+            fresh = []
+            for desc, diff_id in zip(layers, diff_ids, strict=True):
+                short = _short(desc)
+                if store.has_layer(diff_id):
+                    await emit(prog.status(short, "Already exists"))
+                else:
+                    await emit(prog.status(short, "Pulling fs layer"))
+                    fresh.append((desc, diff_id))
             sem = asyncio.Semaphore(CONCURRENT_DOWNLOADS)
-            downloads = [asyncio.ensure_future(self._layer(repo, store, desc, diff_id, sem, emit))
-                         for desc, diff_id in zip(layers, diff_ids, strict=True)]
+            below: asyncio.Future[None] | None = None
+            downloads = []
+            for desc, diff_id in fresh:
+                done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                downloads.append(asyncio.ensure_future(self._layer(repo, store, desc, diff_id, sem, emit, below, done)))
+                below = done
             try:
                 await asyncio.gather(*downloads)
             except BaseException:  # one failed (or the pull was cancelled): stop the others, then say why
@@ -459,29 +483,55 @@ class RegistryClient:
         return Pulled(image_id, top.digest, up_to_date)
 
     async def _layer(self, repo: _Repo, store: ImageStore, desc: dict[str, Any], diff_id: str,
-                     sem: asyncio.Semaphore, emit: Progress) -> None:
-        digest = desc.get("digest", "")
-        short = digest.partition(":")[2][:12]
-        if store.has_layer(diff_id):
-            await emit({"status": "Already exists", "progressDetail": {}, "id": short})
-            return
-        await emit({"status": "Pulling fs layer", "progressDetail": {}, "id": short})
-        async with sem:
-            tmp = await repo.blob_file(desc, store.layers, emit, short)
+                     sem: asyncio.Semaphore, emit: Progress, below: asyncio.Future[None] | None,
+                     done: asyncio.Future[None]) -> None:
+        """Download one layer (``Waiting`` while three others download), then extract it once the layer
+        below it is in (``done`` tells the one above)."""
+        short = _short(desc)
         try:
-            await emit({"status": "Extracting", "progressDetail": {}, "id": short})
-            await asyncio.to_thread(_add_layer, store, tmp, diff_id)
-        finally:
-            tmp.unlink(missing_ok=True)
-        await emit({"status": "Pull complete", "progressDetail": {}, "id": short})
+            if sem.locked():
+                await emit(prog.status(short, "Waiting"))
+            async with sem:
+                tmp = await repo.blob_file(desc, store.layers, emit, short, self.clock)
+            try:
+                if below is not None:
+                    await asyncio.shield(below)
+                await self._extract(store, tmp, diff_id, short, emit)
+            finally:
+                tmp.unlink(missing_ok=True)
+            await emit(prog.status(short, "Pull complete"))
+        except BaseException as e:
+            if not done.done():
+                done.set_exception(e if isinstance(e, Exception) else RegistryError("layer registration cancelled"))
+                done.exception()  # retrieved: the pull reports its own failure, not this future's
+            raise
+        done.set_result(None)
+
+    async def _extract(self, store: ImageStore, path: Path, diff_id: str, short: str, emit: Progress) -> None:
+        """Store and unpack a downloaded layer in a thread, reporting ``Extracting`` as it is read."""
+        loop = asyncio.get_running_loop()
+
+        async def send(msg: dict[str, Any]) -> None:
+            await emit(msg)
+
+        def report(msg: dict[str, Any]) -> None:  # from the thread: wait for the message to be written
+            asyncio.run_coroutine_threadsafe(send(msg), loop).result()
+
+        def run() -> None:
+            with open(path, "rb") as f:
+                reader = prog.ProgressReader(f, os.fstat(f.fileno()).st_size, short, "Extracting", report,
+                                             self.clock)
+                try:
+                    store.add_layer(cast(IO[bytes], reader), diff_id)
+                except InvalidArgument as e:
+                    raise RegistryError(ROOTFS_MISMATCH) from e
+
+        await asyncio.to_thread(run)
 
 
-def _add_layer(store: ImageStore, path: Path, diff_id: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            store.add_layer(f, diff_id)
-    except InvalidArgument as e:
-        raise RegistryError(ROOTFS_MISMATCH) from e
+def _short(desc: dict[str, Any]) -> str:
+    """A layer's ID in progress messages: the first 12 hex digits of its (compressed) digest."""
+    return str(desc.get("digest", "")).partition(":")[2][:12]
 
 
 async def _quiet(_msg: dict[str, Any]) -> None:
@@ -612,8 +662,10 @@ class _Repo:
             raise RegistryError(f"{what} verification failed for digest {digest}")
         return body
 
-    async def blob_file(self, desc: dict[str, Any], into: Path, emit: Progress, short: str) -> Path:
-        """A layer blob into a temporary file under ``into``, verified against its digest and size."""
+    async def blob_file(self, desc: dict[str, Any], into: Path, emit: Progress, short: str,
+                        clock: prog.Clock = time.monotonic) -> Path:
+        """A layer blob into a temporary file under ``into``, verified against its digest and size,
+        reporting ``Downloading`` as dockerd's progress reader does."""
         digest, size = str(desc.get("digest", "")), int(desc.get("size") or 0)
         h = _hasher(digest)
         resp = await self._get(f"/v2/{self.ref.path}/blobs/{digest}")
@@ -621,45 +673,28 @@ class _Repo:
             raise await self._fail(resp)
         fd, name = tempfile.mkstemp(dir=into, prefix=".dl-")
         path = Path(name)
+        throttle = prog.Throttle(size, clock)
         try:
-            got = reported = 0
+            got = 0
             with os.fdopen(fd, "wb") as f:
                 async for chunk in resp.content.iter_chunked(1 << 16):
                     f.write(chunk)
                     h.update(chunk)
                     got += len(chunk)
-                    if got - reported >= 1 << 19 or (size and got == size):
-                        reported = got
-                        await emit({"status": "Downloading", "progressDetail": {"current": got, "total": size},
-                                    "progress": progress_bar(got, size), "id": short})
-            await emit({"status": "Verifying Checksum", "progressDetail": {}, "id": short})
+                    if throttle.due(got):
+                        await emit(prog.detail(short, "Downloading", got, size))
+            if throttle.due(got, last=True):
+                await emit(prog.detail(short, "Downloading", got, size))
+            await emit(prog.status(short, "Verifying Checksum"))
             if f"{digest.partition(':')[0]}:{h.hexdigest()}" != digest or (size and got != size):
                 raise RegistryError(f"filesystem layer verification failed for digest {digest}")
-            await emit({"status": "Download complete", "progressDetail": {}, "id": short})
+            await emit(prog.status(short, "Download complete"))
         except BaseException:
             path.unlink(missing_ok=True)
             raise
         finally:
             resp.release()
         return path
-
-
-def human_size(n: float) -> str:
-    """go-units ``HumanSize``: decimal units, four significant digits (``1.23MB``)."""
-    units = ["B", "kB", "MB", "GB", "TB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.4g}{units[i]}"
-
-
-def progress_bar(current: int, total: int, width: int = 50) -> str:
-    """Docker's ``JSONProgress.String()``: ``[=====>      ]  1.23MB/4.56MB``."""
-    if total <= 0:
-        return human_size(current)
-    done = min(width, width * current // total)
-    return f"[{'=' * done}>{' ' * (width - done)}] {human_size(current):>8}/{human_size(total)}"
 
 
 # ---------------------------------------------------------------- the agent's side

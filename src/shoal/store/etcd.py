@@ -37,6 +37,7 @@ import aetcd
 import aetcd.exceptions
 import aetcd.rpc as rpc
 
+from shoal import metrics
 from shoal.store.backend import KV, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
 
 MAX_MESSAGE = 256 * 1024 * 1024  # gRPC's 4 MiB default is too small for a full range of the store
@@ -272,6 +273,8 @@ class EtcdBackend:
         except StoreError as e:
             if "compacted" not in str(e):  # at or before the last compaction: a no-op, as embedded
                 raise
+            return
+        metrics.compacted("etcd")
 
     async def close(self) -> None:
         if self._closed:

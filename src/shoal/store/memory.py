@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shoal import metrics
 from shoal.store.backend import KV, Event
 from shoal.store.embedded import EmbeddedBackend
 
@@ -31,6 +32,7 @@ class MemoryBackend(EmbeddedBackend):
 
     def _compact(self, revision: int) -> None:
         self._log = [e for e in self._log if e.revision >= revision]
+        metrics.compacted("memory")
 
     def _keys_with_lease(self, lease: int) -> list[str]:
         return [k for k, kv in self._kv.items() if kv.lease == lease]

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shoal import metrics
 from shoal.api.errors import Conflict
 from shoal.api.types import (
     KIND_OF,
@@ -246,7 +247,8 @@ class ObjectStore:
         if index_ops:
             ops.extend(index_ops)
         try:
-            rev, _ = await self.backend.txn(compares, ops)
+            with metrics.commit_timer(CompareFailed):
+                rev, _ = await self.backend.txn(compares, ops)
         except CompareFailed as e:
             failed = str(e.args[0]) if e.args else ""
             if failed.startswith(INDEX_PREFIX):

@@ -16,6 +16,7 @@ import sqlite3
 from bisect import bisect_left
 from pathlib import Path
 
+from shoal import metrics
 from shoal.store.backend import KV, Delete, Event
 from shoal.store.embedded import EmbeddedBackend
 
@@ -190,6 +191,7 @@ class SQLiteBackend(EmbeddedBackend):
             self.db.execute("ROLLBACK")
             raise
         self.compact_revision = revision
+        metrics.compacted("sqlite")
 
     def _keys_with_lease(self, lease: int) -> list[str]:
         return sorted(self._leased.get(lease, ()))

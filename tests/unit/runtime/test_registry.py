@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -300,3 +302,94 @@ async def test_blob_redirects(reg: FakeRegistry, client: RegistryClient, store: 
     with pytest.raises(RegistryError) as ei:
         await client.pull(parse(f"{reg.host}/app:2"), ALICE, store)
     assert "registry blobs.example:9 is blocked on this node" in ei.value.message
+
+
+# ---------------------------------------------------------------- progress, as dockerd sends it
+
+
+def noise(n: int, seed: bytes) -> bytes:
+    """``n`` bytes that gzip cannot shrink (so the blob is as big as asked), the same every run."""
+    out, block = bytearray(), seed
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:n])
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_pull_progress_in_dockerds_order(reg: FakeRegistry, store: ImageStore) -> None:
+    """Five layers: each announced, three downloading at once (the others ``Waiting``), each
+    ``Downloading`` with bytes, verified, then extracted bottom first with bytes, ``Pull complete``;
+    with a clock that stands still, a big layer's download says only its first step and its end."""
+    big = layer({"big": noise(3 << 20, b"big")})
+    small = [layer({f"f{i}": f"layer {i}\n".encode()}) for i in range(4)]
+    layers = [big, *small]
+    reg.add_image("five", "1", layers)
+    client = RegistryClient(blocked=["all"], clock=FrozenClock())
+    msgs: list[dict[str, Any]] = []
+
+    async def emit(m: dict[str, Any]) -> None:
+        msgs.append(m)
+
+    try:
+        await client.pull(parse(f"{reg.host}/five:1"), ALICE, store, emit)
+    finally:
+        await client.close()
+    ids = [sha(blob)[7:19] for blob, _ in layers]
+    steps = [(m.get("id", ""), m["status"]) for m in msgs]
+    assert steps[0] == ("1", "Pulling from five")
+    assert steps[1:6] == [(i, "Pulling fs layer") for i in ids]
+    assert [i for i, st in steps if st == "Waiting"] == ids[3:]  # three downloads at a time
+    for i in ids:
+        mine = [st for j, st in steps if j == i]
+        assert mine[0] == "Pulling fs layer" and mine[-1] == "Pull complete"
+        order = [st for st in mine if st not in ("Downloading", "Extracting", "Waiting")]
+        assert order == ["Pulling fs layer", "Verifying Checksum", "Download complete", "Pull complete"], mine
+        assert mine.index("Download complete") < mine.index("Extracting") < mine.index("Pull complete")
+    assert [i for i, st in steps if st == "Pull complete"] == ids  # extracted bottom first
+    down = [m for m in msgs if m["status"] == "Downloading" and m["id"] == ids[0]]
+    total = len(big[0])
+    assert down[0]["progressDetail"]["total"] == total and 0 < down[0]["progressDetail"]["current"] < total
+    assert {m["progressDetail"]["current"] for m in down[1:]} == {total}  # the total and/or the end
+    assert len(down) <= 3
+    assert down[0]["progress"].startswith("[") and down[-1]["progress"].startswith("[" + "=" * 50 + ">]")
+    extracting = [m for m in msgs if m["status"] == "Extracting" and m["id"] == ids[0]]
+    assert extracting[-1]["progressDetail"] == {"current": total, "total": total}
+    assert steps[-2:] == [("", f"Digest: {sha(reg.manifests[('five', '1')][1])}"),
+                          ("", f"Status: Downloaded newer image for {reg.host}/five:1")]
+
+
+async def test_pull_progress_is_paced_by_the_clock(reg: FakeRegistry, store: ImageStore) -> None:
+    """A clock that moves 100 ms at every look: a report each time more than 1 % of a 3 MiB layer
+    (less than 512 KiB) came since the last."""
+    big = layer({"big": noise(3 << 20, b"paced")})
+    reg.add_image("paced", "1", [big])
+    clock = FrozenClock()
+
+    def ticking() -> float:
+        clock.now += 0.1
+        return clock.now
+
+    client = RegistryClient(blocked=["all"], clock=ticking)
+    msgs: list[dict[str, Any]] = []
+
+    async def emit(m: dict[str, Any]) -> None:
+        msgs.append(m)
+
+    try:
+        await client.pull(parse(f"{reg.host}/paced:1"), ALICE, store, emit)
+    finally:
+        await client.close()
+    for action in ("Downloading", "Extracting"):
+        done = [m["progressDetail"]["current"] for m in msgs if m["status"] == action]
+        total = len(big[0])
+        assert 20 <= len(done) <= 103, (action, done)  # at most one a percent, the total and the end
+        assert all(b - a > total // 100 for a, b in itertools.pairwise(done[:-2])), (action, done)
+        assert done[-1] == total

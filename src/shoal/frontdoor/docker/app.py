@@ -45,6 +45,8 @@ from shoal.frontdoor.docker import events as events_door
 from shoal.frontdoor.docker.errors import status_of, words
 from shoal.frontdoor.kube import dryrun as kube_dryrun
 from shoal.frontdoor.kube.server import kubeconfig
+from shoal.frontdoor.metrics import method_of, request_metrics
+from shoal.metrics import DOCKER_REQUESTS
 from shoal.nodeapi import Control, NodeAPI, Payloads
 
 log = logging.getLogger(__name__)
@@ -588,13 +590,38 @@ async def _stream_messages(request: web.Request, msgs: list[dict[str, Any]]) -> 
 
 
 async def images_load(request: web.Request) -> web.StreamResponse:
+    """``docker load``: each layer's ``Loading layer`` progress (unless ``quiet``), then the ``Loaded
+    image: …`` lines. As for a pull, an error before the first message is an HTTP error."""
     images = node(request).local_images
     body = await _spool(request)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    loop = asyncio.get_running_loop()
+
+    async def emit(msg: dict[str, Any]) -> None:
+        if not resp.prepared:
+            await resp.prepare(request)
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+
+    def progress(msg: dict[str, Any]) -> None:  # from the loading thread: wait for the write
+        asyncio.run_coroutine_threadsafe(emit(msg), loop).result()
+
+    quiet = request.query.get("quiet", "") in ("1", "true", "True")
     try:
-        loaded = await asyncio.to_thread(images.load, body)
+        loaded = await asyncio.to_thread(images.load, body, None if quiet else progress)
+    except Exception as e:
+        if not resp.prepared:
+            raise
+        said = words(e) if isinstance(e, ShoalError) else str(e)
+        await emit({"errorDetail": {"message": said}, "error": said})
+        loaded = []
     finally:
         body.close()
-    return await _stream_messages(request, [{"stream": line + "\n"} for line in loaded])
+    for line in loaded:
+        await emit({"stream": line + "\n"})
+    if not resp.prepared:
+        await resp.prepare(request)
+    await resp.write_eof()
+    return resp
 
 
 async def images_get(request: web.Request) -> web.StreamResponse:
@@ -812,9 +839,26 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
+_ROUTE_LABELS: dict[str, str] = {}  # a route's canonical path -> its label (the version prefix left out)
+_VERSIONED = "/{_version}"
+
+
+def route_label(request: web.Request) -> tuple[tuple[str, ...], bool]:
+    """A request's metric labels: its route's template without the version prefix (``/services/{id}``;
+    ``unmatched`` for no route of the API), and its method."""
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    label = _ROUTE_LABELS.get(canonical)
+    if label is None:
+        label = canonical.removeprefix(_VERSIONED) if canonical not in ("", "/{tail}") else "unmatched"
+        _ROUTE_LABELS[canonical] = label
+    return (label, method_of(request)), True
+
+
 def make_app(n: NodeAPI) -> web.Application:
     """The Engine API over ``n`` (a ``Daemon``, or any object that implements ``NodeAPI``)."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[request_metrics(DOCKER_REQUESTS, route_label), errors_middleware],
+                          client_max_size=MAX_BODY)
     app[NODE] = n
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

@@ -31,8 +31,10 @@ from shoal.api.errors import ShoalError
 from shoal.frontdoor.kube import discovery, openapi, pods, status, watch
 from shoal.frontdoor.kube.replies import KubeError, error_status, failure, reply
 from shoal.frontdoor.kube.resources import Resource, by_path
-from shoal.frontdoor.kube.rest import Door, Target, qbool, read_body, scale
+from shoal.frontdoor.kube.rest import APPLY_PATCH, Door, Target, qbool, read_body, scale
 from shoal.frontdoor.kube.server import USER
+from shoal.frontdoor.metrics import method_of, request_metrics
+from shoal.metrics import KUBE_REQUESTS
 from shoal.nodeapi import NodeAPI
 
 log = logging.getLogger(__name__)
@@ -227,10 +229,38 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     return failure(status.route_not_found())
 
 
+CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
+LONG_RUNNING = frozenset({"WATCH", "CONNECT"})
+
+
+def request_labels(request: web.Request) -> tuple[tuple[str, ...], bool]:
+    """A request's metric labels as kube-apiserver's ``apiserver_request_total`` has them: the verb
+    (GET, LIST, WATCH, POST, PUT, PATCH, APPLY, DELETE, DELETECOLLECTION, CONNECT; the method for a path
+    that names no resource), the resource and subresource ("" for none); timed unless long-running."""
+    method = method_of(request)
+    parsed = parse(request.path)
+    target = target_of(*parsed[:3]) if parsed is not None else None
+    if parsed is None or target is None:
+        return (method, "", ""), True
+    if target.sub in CONNECT_SUBRESOURCES:
+        verb = "CONNECT"
+    elif method == "GET" and not target.name:
+        verb = "WATCH" if parsed[3] or qbool(request, "watch") else "LIST"
+    elif method == "DELETE" and not target.name:
+        verb = "DELETECOLLECTION"
+    elif method == "PATCH" and request.content_type == APPLY_PATCH:
+        verb = "APPLY"
+    else:
+        verb = method
+    return (verb, target.resource.resource, target.sub), verb not in LONG_RUNNING
+
+
 def make_app(node: NodeAPI, bookmark_interval: float = watch.DEFAULT_BOOKMARK_INTERVAL,
              middlewares: tuple[Any, ...] = ()) -> web.Application:
-    """The Kubernetes API over ``node`` (``middlewares`` run first: the server's authentication)."""
-    app = web.Application(middlewares=[*middlewares, errors_middleware], client_max_size=MAX_REQUEST_BODY)
+    """The Kubernetes API over ``node`` (``middlewares`` run first, after the request metrics: the server's
+    authentication)."""
+    app = web.Application(middlewares=[request_metrics(KUBE_REQUESTS, request_labels), *middlewares,
+                                       errors_middleware], client_max_size=MAX_REQUEST_BODY)
     app[DOOR] = Door(node)
     app[BOOKMARKS] = bookmark_interval
     r = app.router

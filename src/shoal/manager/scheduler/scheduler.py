@@ -33,12 +33,13 @@ from collections.abc import Callable
 
 import msgspec
 
+from shoal import metrics
 from shoal.api import nodelabels
 from shoal.api.affinity import NAMESPACE_NAME_LABEL
 from shoal.api.errors import Conflict
 from shoal.api.kube import Namespace
 from shoal.api.states import STATE_MESSAGE, TaskState
-from shoal.api.types import Node, Task, TaskStatus, now_ts
+from shoal.api.types import Node, Task, TaskStatus, now_ts, parse_ts
 from shoal.manager.loop import Loop
 from shoal.manager.scheduler.explain import is_pod, no_suitable_node, words_for
 from shoal.manager.scheduler.filters import NodeInfo, Pipeline
@@ -236,6 +237,7 @@ class Scheduler(Loop):
         return next((ni for ni in self.nodes.values() if nodelabels.node_name(ni.node) == name), None)
 
     def _failed(self, t: Task, err: str, out: list[Task]) -> None:
+        metrics.UNSCHEDULABLE.inc()
         if t.Status.Err != err:
             out.append(self._unschedulable(t, err))
         if self.on_unschedulable is not None and is_pod(t):
@@ -259,6 +261,7 @@ class Scheduler(Loop):
         status = TaskStatus(Timestamp=now_ts(), State=TaskState.ASSIGNED, Message=STATE_MESSAGE[TaskState.ASSIGNED])
         given = ni.claimed.get(t.ID)
         self.decisions += 1
+        metrics.scheduled(parse_ts(t.CreatedAt), time.time())
         if t.Namespace and required_anti_affinity(t):
             self.cluster.anti_affinity = True
         if given is not None:
