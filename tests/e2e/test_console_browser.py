@@ -197,6 +197,9 @@ async def test_real_cluster_nodes_tasks_live_pending_rollout_and_an_action(clust
         await page.click("button[data-tab=events]")
         await page.wait_for_selector("#event-list li:has-text('service create')")
         await screenshot(page, "events")
+        await page.select_option("#event-type", "node")  # filtered on the server
+        await page.wait_for_selector("#event-list li:has-text('node create')")
+        assert await page.locator("#event-list li:has-text('service create')").count() == 0
 
 
 async def test_fake_console_off_loopback_asks_for_the_login_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -594,7 +594,7 @@ function openEvents() {
   closeEvents();
   $("event-list").replaceChildren();
   const q = $("event-filter").value.trim();
-  eventSource = new EventSource("/api/events" + qs({ q }));
+  eventSource = new EventSource("/api/events" + qs({ q, type: $("event-type").value }));
   eventSource.addEventListener("event", (m) => {
     eventQueue.push(JSON.parse(m.data));
     if (eventQueue.length === 1) requestAnimationFrame(flushEvents);
@@ -721,6 +721,7 @@ async function start() {
   $("node-filter").addEventListener("input", debounced(() => { S.nodeQ = $("node-filter").value.trim(); $("columns").scrollLeft = 0; resetNodes(); }, 300));
   $("state-filter").addEventListener("change", () => { S.state = $("state-filter").value; resetBoard(); });
   $("event-filter").addEventListener("input", debounced(openEvents, 300));
+  $("event-type").addEventListener("change", openEvents);
   $("columns").addEventListener("scroll", scheduleRender, { passive: true });
   window.addEventListener("resize", scheduleRender);
   $("detail-close").addEventListener("click", closeDetail);
