@@ -5,6 +5,7 @@
 # same cluster through its Kubernetes API, creates a Secret, runs a Pod that uses it and a Deployment
 # of three replicas and a Job with kubectl, exposes the Deployment as a Service reached by name from
 # the Pod, and through an Ingress on the node's port 80. A `docker run` shows a container of the node's own.
+# Last, a few lines of the manager's /metrics and where its web console is.
 # The daemon keeps running afterwards; point the docker CLI (or `shoal`) at it with
 #   export DOCKER_HOST=unix:///run/shoal/shoal.sock
 set -euo pipefail
@@ -143,5 +144,11 @@ YAML
 else
   echo "(kubectl is not installed: the Kubernetes API is on https://127.0.0.1:6443; shoal kubeconfig prints a kubeconfig)"
 fi
+# Seeing the cluster: the console and /metrics on the manager's loopback (shoal daemon --ui-addr).
 echo
+echo "Metrics (Prometheus text format, http://127.0.0.1:9090/metrics), a few of them:"
+curl -sf http://127.0.0.1:9090/metrics | grep -E '^shoal_(nodes|services|deployments|tasks_pending)[{ ]' | head -n 8 || true
+echo
+echo "The console: open http://127.0.0.1:9090/ (nodes as columns, their tasks and Pods as cards, live);"
+echo "scaling, draining and rolling back from it need the login token that 'shoal ui-token' prints."
 echo "Try: export DOCKER_HOST=$DOCKER_HOST; docker service ls; docker node ls"
