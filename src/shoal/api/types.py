@@ -478,6 +478,27 @@ def service_id_of(t: Task) -> str:
     return t.Owner.ID if t.Owner.Kind == SERVICE_KIND else ""
 
 
+def pod_phase(t: Task) -> str:
+    """A Pod's phase from its task's state: Pending until its containers run, Running, then Succeeded
+    (complete) or Failed (failed, rejected); a task stopped otherwise by how its containers ended."""
+    s = t.Status.State
+    if s == TaskState.RUNNING:
+        return "Running"
+    if s == TaskState.COMPLETE:
+        return "Succeeded"
+    if s in (TaskState.FAILED, TaskState.REJECTED):
+        return "Failed"
+    if s.terminal:
+        apps = {c.Name for c in t.Spec.Containers}
+        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
+        if not cs:
+            return "Pending"
+        if any(c.State == "running" for c in cs):
+            return "Running"
+        return "Succeeded" if all(c.State == "terminated" and c.ExitCode == 0 for c in cs) else "Failed"
+    return "Pending"
+
+
 # ---------------------------------------------------------------- nodes
 
 

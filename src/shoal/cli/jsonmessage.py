@@ -16,19 +16,10 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from shoal.cli.client import DockerError
+from shoal.runtime.progress import human_size
 
 ERASE_LINE = "\x1b[2K"
 BAR_MIN_WIDTH = 110  # the bar is drawn only on a terminal wider than this
-
-
-def human_size(n: float) -> str:
-    """go-units ``HumanSize``: decimal units, four significant digits."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def render_progress(detail: dict[str, Any], width: int) -> str:

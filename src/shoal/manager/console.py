@@ -64,6 +64,7 @@ from shoal.api.types import (
     Task,
     clone,
     parse_ts,
+    pod_phase,
 )
 from shoal.manager.control import ControlAPI, mode_name
 from shoal.manager.kube import workloads as wl
@@ -93,26 +94,6 @@ def is_current(t: Task) -> bool:
     """A task a user would call live (see the module's docstring); the rest is a slot's history."""
     return bool(t.Namespace) or not t.Status.State.terminal or t.DesiredState <= TaskState.COMPLETE
 
-
-def pod_phase(t: Task) -> str:
-    """A Pod's phase as the Kubernetes door shows it: Pending until it runs, Running, then Succeeded
-    or Failed (a task stopped otherwise, by how its containers ended)."""
-    s = t.Status.State
-    if s == TaskState.RUNNING:
-        return "Running"
-    if s == TaskState.COMPLETE:
-        return "Succeeded"
-    if s in (TaskState.FAILED, TaskState.REJECTED):
-        return "Failed"
-    if s.terminal:
-        apps = {c.Name for c in t.Spec.Containers}
-        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
-        if not cs:
-            return "Pending"
-        if any(c.State == "running" for c in cs):
-            return "Running"
-        return "Succeeded" if all(c.State == "terminated" and c.ExitCode == 0 for c in cs) else "Failed"
-    return "Pending"
 
 
 def _image(t: Task) -> str:

@@ -137,6 +137,7 @@ from shoal.api.types import (
     Toleration,
     WorkloadCondition,
     now_ts,
+    pod_phase,
     summed,
 )
 from shoal.frontdoor.kube import affinity as kube_affinity
@@ -1642,26 +1643,6 @@ def qos_class(spec: TaskSpec) -> str:
         return "Guaranteed"
     return "Burstable"
 
-
-def pod_phase(t: Task) -> str:
-    """A Pod's phase from its task's state: Pending until its containers run, Running, then Succeeded
-    (complete) or Failed (failed, rejected); a task stopped otherwise by how its containers ended."""
-    s = t.Status.State
-    if s == TaskState.RUNNING:
-        return "Running"
-    if s == TaskState.COMPLETE:
-        return "Succeeded"
-    if s in (TaskState.FAILED, TaskState.REJECTED):
-        return "Failed"
-    if s.terminal:
-        apps = {c.Name for c in t.Spec.Containers}
-        cs = [c for c in t.Status.Containers or [] if c.Name in apps]
-        if not cs:
-            return "Pending"
-        if any(c.State == "running" for c in cs):
-            return "Running"
-        return "Succeeded" if all(c.State == "terminated" and c.ExitCode == 0 for c in cs) else "Failed"
-    return "Pending"
 
 
 def _condition(kind: str, ok: bool, when: str | None, reason: str = "", message: str = "") -> dict[str, Any]:
