@@ -50,6 +50,9 @@ class DevNode:
     # Where its Kubernetes API listens when it is a manager: a free loopback port for a node in the
     # host's namespace (several may run at once), 6443 in a namespace of its own.
     kube_addr: str = ""
+    # Where its console and /metrics listen (--ui-addr): the default 127.0.0.1:9090 in a namespace of
+    # its own, a free loopback port in the host's namespace.
+    ui_addr: str = ""
 
     @property
     def data_root(self) -> Path:
@@ -100,9 +103,11 @@ class DevNode:
         self.base.mkdir(parents=True, exist_ok=True)
         if not self.kube_addr:
             self.kube_addr = f"{self.addr}:6443" if self.netns else f"127.0.0.1:{_free_port()}"
+        if not self.ui_addr:
+            self.ui_addr = "127.0.0.1:9090" if self.netns else f"127.0.0.1:{_free_port()}"
         cmd = [sys.executable, "-m", "shoal.cli.main", "daemon", "--data-root", str(self.data_root),
                "--exec-root", str(self.exec_root), "--runtime", self.runtime, "-H", self.host,
-               "--kube-addr", self.kube_addr, *self.extra]
+               "--kube-addr", self.kube_addr, "--ui-addr", self.ui_addr, *self.extra]
         if self.netns:
             # Only the network namespace: ``ip netns exec`` would also remount /sys, and hide the
             # cgroup hierarchies that the runc runtime needs.

@@ -316,3 +316,52 @@ def test_networks_stay_apart_on_a_node(pair: tuple[DevCluster, DevNode, DevNode]
     assert said("iso-other") == {"BLOCKED"} and said("iso-plain") == {"BLOCKED"}
     a.docker("service", "rm", "iso-web", "iso-other", "iso-both", "iso-plain")
     a.docker("network", "rm", "iso-a", "iso-b")
+
+
+def scrape(node: DevNode) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The samples of a node's /metrics (its daemon's default --ui-addr, 127.0.0.1:9090 in its
+    namespace), parsed with prometheus_client's parser: (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = subprocess.run(["ip", "netns", "exec", node.netns, "curl", "-sf", "--max-time", "3",
+                        "http://127.0.0.1:9090/metrics"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return {}
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(r.stdout) for s in fam.samples}
+
+
+def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
+    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def test_metrics_on_every_node(pair: tuple[DevCluster, DevNode, DevNode]) -> None:
+    """Every real daemon serves /metrics by default: the manager the cluster's state and its API's
+    requests, each node its containers and the bytes its overlay's VXLAN device carried."""
+    _, a, b = pair
+    nid = a.docker("network", "create", "-d", "overlay", "--subnet", "10.213.61.0/24", "ovm").stdout.strip()
+    before = total(scrape(a), "shoal_docker_api_requests_total", route="/services/create", code="201")
+    a.docker("service", "create", "-d", "--name", "mweb", "--network", "ovm", "--constraint",
+             "node.hostname==ov-b", "--stop-grace-period", "1s", "web")
+    a.docker("service", "create", "-d", "--name", "mclient", "--network", "ovm", "--constraint",
+             "node.hostname==ov-a", "--stop-grace-period", "1s", "web", "sh", "-c",
+             'while true; do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 mweb 80; sleep 0.5; done')
+    wait_for(lambda: "hello from shoal" in a.docker("service", "logs", "mclient").stdout, timeout=40,
+             what="the client on ov-a fetched a page from ov-b over the overlay")
+    b_id = b.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    dev = f"shx-{nid[:11]}"
+
+    m = wait_for(lambda: (s := scrape(a)) and total(s, "shoal_tasks", state="running", node=b_id) >= 1 and s,
+                 timeout=20, what="the manager's /metrics counts the task running on ov-b")
+    assert total(m, "shoal_nodes") == 2 and total(m, "shoal_services") >= 2
+    assert total(m, "shoal_docker_api_requests_total", route="/services/create", code="201") >= before + 2
+    assert total(m, "shoal_scheduler_decisions_total", result="placed") >= 2
+    rx = "shoal_network_tunnel_receive_bytes_total"
+    w = wait_for(lambda: (s := scrape(b)) and total(s, rx, device=dev) > 0 and s, timeout=20,
+                 what="ov-b's /metrics shows bytes received on the overlay's VXLAN device")
+    assert total(w, "shoal_runtime_containers_running") >= 1
+    assert total(w, "shoal_runtime_container_start_duration_seconds_count") >= 1
+    assert total(w, "shoal_network_tunnel_transmit_bytes_total", device=dev) > 0
+    assert not any(n == "shoal_tasks" for n, _ in w)  # a worker has no cluster state to show
+    a.docker("service", "rm", "mweb", "mclient")
+    a.docker("network", "rm", "ovm")
