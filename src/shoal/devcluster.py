@@ -165,7 +165,9 @@ class DevCluster:
         self.base = base
         self.runtime = runtime
         self.tag = tag or f"{os.getpid() % 100000:05d}"
-        self.subnet = subnet or 20 + os.getpid() % 200
+        # 10.213.130-229.0/24 by default: the tests' own networks (overlays, bridges, pools) take
+        # third octets outside it, so that a cluster's addresses never collide with a network's.
+        self.subnet = subnet or 130 + os.getpid() % 100
         self.bridge = f"shb{self.tag}"
         self.nodes: dict[str, DevNode] = {}
         self._links: list[str] = []
