@@ -285,7 +285,7 @@ def test_a_load_balancer_without_a_pool_answers_at_the_nodes_addresses(e2e_base:
     """One node, no pool: the LoadBalancer's addresses are the nodes' own (needs the allocator)."""
     # (beside the module's cluster: a bridge and a subnet of its own)
     dev = DevCluster(e2e_base / "kproxy1", "runc", tag=f"{(os.getpid() + 50000) % 100000:05d}",
-                     subnet=20 + (os.getpid() + 100) % 200)
+                     subnet=130 + (os.getpid() + 50) % 100)  # DevCluster's range, never the module cluster's
     try:
         node = dev.add("kpo")
         node.docker("import", "-c", WEB_CMD, "-", "web:latest", input=rootfs_tar(e2e_base))
