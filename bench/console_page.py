@@ -12,7 +12,9 @@ Prints, for the first load of the page:
   the size of each kind of request (``/api/nodes``, ``/api/tasks``, ``/api/summary``);
 - ``scroll_ms``: a jump to the 2,500th column, until its heads and cards are drawn;
 - ``live_ms``: a service scaled (100 more tasks), until the summary bar shows them (one notice on
-  /api/stream, then the refetch of what is in view).
+  /api/stream, then the refetch of what is in view);
+- the baseline, in the same run: ``docker node ls`` and ``docker service ls`` with the real docker CLI
+  against the same cluster (what shows the nodes and services without a console).
 
     python3 bench/console_page.py [--nodes 5000] [--services 20] [--replicas 5000] [--json]
 """
@@ -154,6 +156,22 @@ async def measure_page(url: str, nodes: int, client: docker.DockerClient) -> dic
     return out
 
 
+def cli_baseline(sock: Path, runs: int = 3) -> dict[str, float]:
+    """The baseline in the same run: what the real docker CLI takes to show the same cluster without a
+    console (``docker node ls``, ``docker service ls``; the median of ``runs``), in ms."""
+    out: dict[str, float] = {}
+    if not shutil.which("docker"):
+        return out
+    for what in (("node", "ls"), ("service", "ls")):
+        times = []
+        for _ in range(runs):
+            t = time.monotonic()
+            subprocess.run(["docker", "-H", f"unix://{sock}", *what], capture_output=True, check=True)
+            times.append((time.monotonic() - t) * 1000)
+        out[f"baseline_docker_{'_'.join(what)}_ms"] = round(sorted(times)[len(times) // 2], 1)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=5000)
@@ -181,6 +199,7 @@ def main() -> None:
             result["console"] = probe
         else:
             result.update(asyncio.run(measure_page(f"http://127.0.0.1:{port}/", args.nodes, client)))
+            result.update(cli_baseline(sock))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
