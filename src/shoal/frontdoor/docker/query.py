@@ -26,10 +26,18 @@ def filters(query: Mapping[str, str]) -> dict[str, list[str]]:
         data = json.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"invalid filter '{raw}'") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):  # moby's FromJSON: neither the map of sets nor the old map of lists
+        raise InvalidArgument("invalid filter")
     out: dict[str, list[str]] = {}
-    for k, v in (data or {}).items():
-        if isinstance(v, dict):
+    for k, v in data.items():
+        if v is None:
+            continue
+        if isinstance(v, dict) and all(on is None or isinstance(on, bool) for on in v.values()):
             out[k] = [x for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
+        elif isinstance(v, list) and all(x is None or isinstance(x, str) for x in v):
+            out[k] = [x or "" for x in v]
+        else:
+            raise InvalidArgument("invalid filter")
     return out
