@@ -144,6 +144,21 @@ def test_mounts_docker_refuses_are_refused(shoal: ShoalDaemon) -> None:
     assert "dupm" not in names and "relm" not in names
 
 
+def test_a_tmpfs_over_root_and_an_api_version_out_of_range_are_refused(shoal: ShoalDaemon) -> None:
+    """dockerd's words for a mount over the container's root (its executor would reject every task with
+    them; shoal refuses the service), and its version middleware's for a client that asks for too new
+    an API (issue 18)."""
+    root = shoal.docker("service", "create", "-d", "--name", "rootm", "--mount", "type=tmpfs,target=/", "nginx",
+                        check=False)
+    assert root.returncode != 0
+    assert ("Error response from daemon: invalid mount config for type \"tmpfs\": invalid specification: "
+            "destination can't be '/'") in root.stderr
+    assert "rootm" not in [r[1] for r in rows(shoal.docker("service", "ls").stdout)]
+    env = {**os.environ, "DOCKER_API_VERSION": "1.99"}
+    new = subprocess.run(["docker", "-H", shoal.host, "info"], capture_output=True, text=True, env=env)
+    assert "client version 1.99 is too new. Maximum supported API version is 1.47" in new.stdout + new.stderr
+
+
 def test_scale_and_update_replicas(shoal: ShoalDaemon) -> None:
     assert "webserver scaled to 5" in shoal.docker("service", "scale", "-d", "webserver=5").stdout
     wait_for(lambda: replicas(shoal, "webserver") == "5/5", what="5/5")

@@ -10,6 +10,7 @@ then exact name, then unique ID prefix, as Docker does. The views for the doors:
 
 from __future__ import annotations
 
+import posixpath
 import random
 import re
 from collections.abc import Awaitable, Callable
@@ -81,6 +82,7 @@ def service_exists(name: str) -> ShoalError:
 
 _INT64_LIMIT = 1 << 63  # SwarmKit reads a replica count (a uint64) as an int64: from here on it is negative
 _PORT_MAX = 65535
+_PROTOCOLS = frozenset({"", "tcp", "udp", "sctp"})
 
 
 def _validate_port(p: PortConfig) -> None:
@@ -91,6 +93,9 @@ def _validate_port(p: PortConfig) -> None:
         raise InvalidArgument(f"invalid hostPort: {p.PublishedPort}")
     if not 0 <= p.TargetPort <= _PORT_MAX:
         raise InvalidArgument(f"invalid containerPort: {p.TargetPort}")
+    # dockerd maps a protocol it does not know to tcp; the CLI refuses it in go-connections' words.
+    if p.Protocol.lower() not in _PROTOCOLS:
+        raise InvalidArgument(f"invalid proto: {p.Protocol}")
 
 
 def _validate_mounts(mounts: list[Mount]) -> None:
@@ -104,6 +109,21 @@ def _validate_mounts(mounts: list[Mount]) -> None:
         targets.add(m.Target)
         if m.Type == "bind" and not m.Source.startswith("/"):
             raise InvalidArgument(f"invalid bind mount source, must be an absolute path: {m.Source}")
+        _validate_target(m)
+
+
+def _validate_target(m: Mount) -> None:
+    """dockerd's mount check on the node (volume/mounts ``validateMountConfig``): a target must be an
+    absolute path and not the container's root (a tmpfs over ``/`` hides the image: the task would fail
+    to start, be retried, and fail again for ever)."""
+    if not m.Target:
+        return
+    if posixpath.normpath(m.Target.replace("\\", "/")) in ("/", "//"):
+        raise InvalidArgument(f'invalid mount config for type "{m.Type}": invalid specification: '
+                              "destination can't be '/'")
+    if not m.Target.startswith("/"):
+        raise InvalidArgument(f'invalid mount config for type "{m.Type}": invalid mount path: '
+                              f"'{m.Target}' mount path must be absolute")
 
 
 def random_name() -> str:

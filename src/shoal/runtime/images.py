@@ -279,8 +279,13 @@ class ImageStore:
         diff ID's first 12 hex digits)."""
         loaded: list[str] = []
         with tempfile.TemporaryDirectory(dir=self.root, prefix=".load-") as tmp:
-            with tarfile.open(fileobj=_decompressed(src), mode="r|*") as tf:
-                tf.extractall(tmp, filter="tar")
+            try:
+                with tarfile.open(fileobj=_decompressed(src), mode="r|*") as tf:
+                    tf.extractall(tmp, filter="tar")
+            except tarfile.ReadError as e:  # nothing at all is an archive without a manifest; else Go's tar words
+                if str(e) == "empty file":
+                    raise InvalidArgument("invalid archive: does not contain a manifest.json") from e
+                raise InvalidArgument("archive/tar: invalid tar header") from e
             man_path = Path(tmp) / "manifest.json"
             if not man_path.exists():
                 raise InvalidArgument("invalid archive: does not contain a manifest.json")

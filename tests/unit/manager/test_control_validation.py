@@ -58,3 +58,24 @@ async def test_the_edges_are_accepted() -> None:
     ok = spec(replicas=0, ports=[PortConfig(TargetPort=65535, PublishedPort=0)],
               mounts=[Mount(Type="bind", Source="/srv", Target="/a"), Mount(Type="volume", Source="v", Target="/b")])
     api.validate_service(ok)
+
+
+# ---------------------------------------------------------------- protocols and mount targets (issue 18)
+
+REFUSED_TOO = [
+    (spec(ports=[PortConfig(Protocol="icmp", TargetPort=80)]), "invalid proto: icmp"),
+    (spec(mounts=[Mount(Type="tmpfs", Target="/")]),
+     "invalid mount config for type \"tmpfs\": invalid specification: destination can't be '/'"),
+    (spec(mounts=[Mount(Type="bind", Source="/srv", Target="//")]),
+     "invalid mount config for type \"bind\": invalid specification: destination can't be '/'"),
+    (spec(mounts=[Mount(Type="volume", Source="v", Target="data")]),
+     "invalid mount config for type \"volume\": invalid mount path: 'data' mount path must be absolute"),
+]
+
+
+@pytest.mark.parametrize(("bad", "message"), REFUSED_TOO)
+async def test_protocols_and_targets_docker_refuses(bad: ServiceSpec, message: str) -> None:
+    api = ControlAPI(await memory_store())
+    with pytest.raises(ShoalError) as e:
+        await api.create_service(bad)
+    assert (e.value.code, e.value.control, e.value.message) == (Code.INVALID_ARGUMENT, False, message)

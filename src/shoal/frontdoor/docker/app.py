@@ -79,6 +79,7 @@ _CLUSTER_WRITE = re.compile(r"^(/v[0-9.]+)?/(services|nodes|tasks|secrets|config
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        check_api_version(request)
         if request.method in ("POST", "PUT", "DELETE") and _CLUSTER_WRITE.match(request.path):
             await node(request).check_writable()
         return await handler(request)
@@ -104,6 +105,23 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return error_response(failure)
         log.exception("internal error on %s %s", request.method, request.path)
         return err(500, f"internal error: {e}")
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split("."))
+
+
+def check_api_version(request: web.Request) -> None:
+    """dockerd's version middleware: a ``/vX.Y`` prefix outside ``MIN_API_VERSION``..``API_VERSION`` is
+    refused with a 400 in its words (no prefix: the newest)."""
+    asked = request.match_info.get("_version", "").removeprefix("v")
+    if not asked:
+        return
+    if _version_tuple(asked) < _version_tuple(MIN_API_VERSION):
+        raise InvalidArgument(f"client version {asked} is too old. Minimum supported API version is "
+                              f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+    if _version_tuple(asked) > _version_tuple(API_VERSION):
+        raise InvalidArgument(f"client version {asked} is too new. Maximum supported API version is {API_VERSION}")
 
 
 def filters_of(request: web.Request) -> dict[str, list[str]]:

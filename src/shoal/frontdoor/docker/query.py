@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from shoal.api.errors import InvalidArgument
 
@@ -26,10 +27,34 @@ def filters(query: Mapping[str, str]) -> dict[str, list[str]]:
         data = json.loads(raw)
     except ValueError as e:
         raise InvalidArgument(f"invalid filter '{raw}'") from e
+    return _filter_sets(data)
+
+
+_GO_KINDS = ((bool, "bool"), (int, "number"), (float, "number"), (str, "string"), (list, "array"), (dict, "object"))
+
+
+def _kind(v: Any) -> str:
+    return next(name for t, name in _GO_KINDS if isinstance(v, t))
+
+
+def _filter_sets(data: Any) -> dict[str, list[str]]:
+    """moby's ``filters.FromJSON``: a map of sets (``{"key": {"value": true}}``) or the old map of lists
+    (here, key by key); anything else: 400 with Go's words for it as a map of sets, as dockerd 20.10 says."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"json: cannot unmarshal {_kind(data)} into Go value of type map[string]map[string]bool")
     out: dict[str, list[str]] = {}
-    for k, v in (data or {}).items():
+    for k, v in data.items():
+        if v is None:
+            continue
         if isinstance(v, dict):
+            bad = [on for on in v.values() if on is not None and not isinstance(on, bool)]
+            if bad:
+                raise InvalidArgument(f"json: cannot unmarshal {_kind(bad[0])} into Go value of type bool")
             out[k] = [x for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
+        elif isinstance(v, list) and all(x is None or isinstance(x, str) for x in v):
+            out[k] = [x or "" for x in v]
+        else:
+            raise InvalidArgument(f"json: cannot unmarshal {_kind(v)} into Go value of type map[string]bool")
     return out

@@ -291,7 +291,19 @@ def task_spec_from_core(s: core.TaskSpec) -> TaskSpec:
         Networks=s.Networks, LogDriver=s.LogDriver, ForceUpdate=s.ForceUpdate, Runtime=s.Runtime)
 
 
+_PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
+
+
+def _docker_protocols(ep: EndpointSpec | None) -> EndpointSpec | None:
+    """dockerd reads a port's protocol by name, whatever its case, and a name it does not know as tcp
+    (``icmp`` is stored and shown as ``tcp``), as Docker 20.10 does."""
+    for p in ep.Ports or [] if ep is not None else []:
+        p.Protocol = p.Protocol.lower() if p.Protocol.lower() in _PROTOCOLS else "tcp"
+    return ep
+
+
 def service_spec_to_core(s: ServiceSpec) -> core.ServiceSpec:
+    s.EndpointSpec = _docker_protocols(s.EndpointSpec)
     return core.ServiceSpec(
         Name=s.Name, Labels=s.Labels, TaskTemplate=task_spec_to_core(s.TaskTemplate), Mode=s.Mode,
         UpdateConfig=s.UpdateConfig, RollbackConfig=s.RollbackConfig, EndpointSpec=s.EndpointSpec)
