@@ -108,6 +108,9 @@ async def test_a_daemon_set_on_hollow_nodes(cluster: sim.Sim) -> None:
     spec.Taints = [Taint(Key="maint", Effect="NoExecute")]
     await m.control.update_node(victim.ID, victim.Version.Index, spec)
     await wait_for(lambda: victim.ID not in {t.NodeID for t in live(m)}, "the tainted node's Pod gone")
+    # (the Pod's delete and the status are two commits, each acknowledged once fsynced: wait for both)
+    await wait_for(lambda: m.kube.get("daemonsets", "default", "agent").Status.DesiredNumberScheduled
+                   == nodes - 1, "the status counting the tainted node out")
     d = m.kube.get("daemonsets", "default", "agent")
     assert d.Status.DesiredNumberScheduled == nodes - 1
     now: Node | None = m.store.get(Node, victim.ID)

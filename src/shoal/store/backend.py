@@ -12,7 +12,7 @@ to make.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -56,6 +56,10 @@ class Delete(msgspec.Struct, frozen=True, gc=False):
 
 Op = Put | Delete
 
+# Told a transaction's revision as soon as it is written and ordered (before it is durable, with a
+# backend that makes it durable later): what the caller applies then, no later write can precede.
+Written = Callable[[int], None]
+
 
 class Compare(msgspec.Struct, frozen=True, gc=False):
     """Holds when ``key``'s mod revision equals ``mod_revision`` (0: the key does not exist)."""
@@ -69,8 +73,11 @@ class Backend(Protocol):
 
     async def range(self, prefix: str) -> tuple[list[KV], int]: ...
 
-    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
-        """Commit ``ops`` as one revision if every compare holds, else raise CompareFailed."""
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op],
+                  on_written: Written | None = None) -> tuple[int, list[Event]]:
+        """Commit ``ops`` as one revision if every compare holds, else raise CompareFailed. Returns once
+        the revision is durable; ``on_written`` is called with it once it is written, which may be
+        earlier (SQLite's group commit), never later."""
         ...
 
     def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]: ...

@@ -2,7 +2,11 @@
 
 A backend keeps one revision counter; a transaction checks its compares against committed state,
 builds the events of its operations at ``revision + 1``, hands them to ``_persist`` (which must
-write them atomically) and only then publishes them to watchers.
+write them atomically) and only then publishes them to watchers. A backend that makes its writes
+durable later than it makes them (SQLite's group commit) overrides ``_committed`` (publish once
+durable) and ``_durable`` (wait until a revision is): every answer (a transaction's, a failed
+compare's, a read's) waits until the revision it reflects is durable, so nobody is ever told of a
+write that a power cut could still take back.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from shoal.store.backend import (
     Op,
     Put,
     WatchHub,
+    Written,
 )
 
 
@@ -58,15 +63,36 @@ class EmbeddedBackend:
     def _keys_with_lease(self, lease: int) -> list[str]:
         raise NotImplementedError
 
+    def _committed(self, revision: int, events: list[Event]) -> None:
+        """A revision was written: tell the watchers (a backend whose writes become durable later
+        publishes them then)."""
+        self.hub.publish(events)
+
+    async def _durable(self, revision: int) -> None:
+        """Return once ``revision`` and every one before it are durable (here: at once)."""
+
     # -- Backend
     async def get(self, key: str) -> tuple[KV | None, int]:
-        return self._get(key), self.revision
+        kv, rev = self._get(key), self.revision
+        await self._durable(rev)
+        return kv, rev
 
     async def range(self, prefix: str) -> tuple[list[KV], int]:
-        return self._range(prefix), self.revision
+        kvs, rev = self._range(prefix), self.revision
+        await self._durable(rev)
+        return kvs, rev
 
-    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
-        return self.txn_now(compares, ops)
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op],
+                  on_written: Written | None = None) -> tuple[int, list[Event]]:
+        try:
+            rev, events = self.txn_now(compares, ops)
+        except CompareFailed:
+            await self._durable(self.revision)  # what the compare saw is durable before anyone hears of it
+            raise
+        if on_written is not None:
+            on_written(rev)
+        await self._durable(rev)
+        return rev, events
 
     def txn_now(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
         """The transaction itself; synchronous, so no other coroutine can run between check and write."""
@@ -96,7 +122,7 @@ class EmbeddedBackend:
             return self.revision, []
         self._persist(rev, events)
         self.revision = rev
-        self.hub.publish(events)
+        self._committed(rev, events)
         return rev, events
 
     async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[Event]:
@@ -118,7 +144,8 @@ class EmbeddedBackend:
         self.leases.drop(lease)
         keys = self._keys_with_lease(lease)
         if keys:
-            self.txn_now([], [Delete(k) for k in keys])
+            rev, _ = self.txn_now([], [Delete(k) for k in keys])
+            await self._durable(rev)
 
     async def _expire_loop(self) -> None:
         while not self._closed:

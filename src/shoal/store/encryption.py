@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shoal.store.backend import KV, Backend, Compare, Event, Op, Put
+from shoal.store.backend import KV, Backend, Compare, Event, Op, Put, Written
 
 
 class EncryptedBackend:
@@ -49,10 +49,11 @@ class EncryptedBackend:
         kvs, rev = await self.inner.range(prefix)
         return [self._open(kv) for kv in kvs], rev
 
-    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op],
+                  on_written: Written | None = None) -> tuple[int, list[Event]]:
         sealed: list[Op] = [Put(op.key, self._seal(op.key, op.value), op.lease) if isinstance(op, Put) else op
                             for op in ops]
-        rev, events = await self.inner.txn(compares, sealed)
+        rev, events = await self.inner.txn(compares, sealed, on_written)
         plain = {op.key: op.value for op in ops if isinstance(op, Put)}  # what was written: no decrypting it back
         return rev, [Event(e.type, KV(e.kv.key, plain[e.kv.key], e.kv.create_revision, e.kv.mod_revision,
                                       e.kv.lease) if e.type == "put" else e.kv, e.revision) for e in events]

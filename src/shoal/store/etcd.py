@@ -38,7 +38,7 @@ import aetcd.exceptions
 import aetcd.rpc as rpc
 
 from shoal import metrics
-from shoal.store.backend import KV, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError
+from shoal.store.backend import KV, Compacted, Compare, CompareFailed, Delete, Event, Op, Put, StoreError, Written
 
 MAX_MESSAGE = 256 * 1024 * 1024  # gRPC's 4 MiB default is too small for a full range of the store
 
@@ -122,8 +122,10 @@ class EtcdBackend:
 
     # -- writes
 
-    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op]) -> tuple[int, list[Event]]:
-        """Commit ``ops`` as one etcd transaction if every compare holds, else raise CompareFailed."""
+    async def txn(self, compares: Sequence[Compare], ops: Sequence[Op],
+                  on_written: Written | None = None) -> tuple[int, list[Event]]:
+        """Commit ``ops`` as one etcd transaction if every compare holds, else raise CompareFailed.
+        etcd answers once the write is durable on a quorum: ``on_written`` is told then."""
         tx = self.client.transactions
         conds = [
             (tx.version(_b(c.key)) == 0) if c.mod_revision == 0 else (tx.mod(_b(c.key)) == c.mod_revision)
@@ -162,6 +164,8 @@ class EtcdBackend:
             elif isinstance(op, Delete) and r.response_delete_range.deleted:
                 prev = r.response_delete_range.prev_kvs[0]
                 events.append(Event("delete", KV(op.key, b"", prev.create_revision, rev), rev))
+        if on_written is not None:
+            on_written(rev)
         return rev, events
 
     # -- watch

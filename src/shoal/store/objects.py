@@ -1,9 +1,10 @@
 """Typed object layer over a Backend: a local cache of every object, indexes, and batched CAS writes.
 
 Reads come from the cache (no I/O, safe to call from any reconciler); writes go to the backend as one
-transaction whose compares are the versions the caller read, then update the cache at once, so a
-reconciler never sees its own write missing (the lag that Kubernetes needs "expectations" for).
-Listeners get a ``Change`` after every committed write and must only mark work dirty.
+transaction whose compares are the versions the caller read, and update the cache as soon as the
+backend has written them (``on_written``), so a reconciler never sees its own write missing (the lag
+that Kubernetes needs "expectations" for). ``commit`` returns, and listeners get a ``Change``, once the
+backend has made the write durable (SQLite: its WAL fsynced); listeners must only mark work dirty.
 
 Objects handed out by the cache are shared: never mutate one; ``clone`` it, change the copy, commit.
 
@@ -246,29 +247,35 @@ class ObjectStore:
             compares.extend(Compare(ik, 0) for ik in claims)
         if index_ops:
             ops.extend(index_ops)
+        changes: builtins.list[Change] = []
+
+        def apply(rev: int) -> None:
+            """Into the cache as soon as the backend has written it (before its fsync: a commit of
+            another coroutine meanwhile compares against it, not a stale version); announced below,
+            once acknowledged."""
+            self.revision = max(self.revision, rev)
+            for kind, obj in written:
+                obj.Version = Version(Index=rev)
+                cached = self._objs[kind].get(obj.ID)
+                if cached is not None and cached.Version.Index >= rev:
+                    continue  # our watch delivered this very write (or a newer one) first: already announced
+                old = self._put_cache(kind, obj)
+                changes.append(Change(kind, old, obj, rev))
+            for kind, obj in deleted:
+                if self._watch_backend:
+                    self._deleted_at[key_of(kind, obj.ID)] = rev
+                old = self._drop_cache(kind, obj.ID)
+                if old is not None:
+                    changes.append(Change(kind, old, None, rev))
+
         try:
             with metrics.commit_timer(CompareFailed):
-                rev, _ = await self.backend.txn(compares, ops)
+                rev, _ = await self.backend.txn(compares, ops, apply)
         except CompareFailed as e:
             failed = str(e.args[0]) if e.args else ""
             if failed.startswith(INDEX_PREFIX):
                 raise Taken(failed, await self._owner(failed)) from e
             raise Conflict(OUT_OF_SEQUENCE) from e
-        self.revision = max(self.revision, rev)
-        changes: builtins.list[Change] = []
-        for kind, obj in written:
-            obj.Version = Version(Index=rev)
-            cached = self._objs[kind].get(obj.ID)
-            if cached is not None and cached.Version.Index >= rev:
-                continue  # our watch delivered this very write (or a newer one) first: already announced
-            old = self._put_cache(kind, obj)
-            changes.append(Change(kind, old, obj, rev))
-        for kind, obj in deleted:
-            if self._watch_backend:
-                self._deleted_at[key_of(kind, obj.ID)] = rev
-            old = self._drop_cache(kind, obj.ID)
-            if old is not None:
-                changes.append(Change(kind, old, None, rev))
         self._notify(changes)
         return rev
 
