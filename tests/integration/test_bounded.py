@@ -2,7 +2,8 @@
 Docker front door: a huge replica count is refused in Docker's shape and the API keeps answering; one
 already stored (by an older shoal) is worked through in bounded passes while ``_ping`` and ``GET
 /services`` answer, and a daemon restarted on that data answers too; a 50 MB body is refused with a
-413 and nothing is stored; a secret over SwarmKit's 500 KiB is refused in SwarmKit's words.
+413 and nothing is stored, a spec over gRPC's 4 MiB a 400; a secret over SwarmKit's 500 KiB is
+refused in SwarmKit's words.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.unit.helpers import until
 from shoal.api.types import Node, Service, Task, clone
 from shoal.daemon import Daemon
 from shoal.frontdoor.docker.app import MAX_BODY, make_app
+from shoal.manager.control import MAX_SPEC_BYTES
 from shoal.manager.orchestrator.common import MAX_REPLICAS, SLOT_BATCH
 
 # How long the API may take to answer while the orchestrator works ("within a second or so"; a
@@ -142,6 +144,19 @@ async def test_a_50_mb_body_is_413_and_nothing_is_stored(manager: Daemon) -> Non
         assert await error(r, 413) == f"request body too large: the limit is {MAX_BODY} bytes"
         assert await (await client.get(f"{V}/services")).json() == []
         assert await answers(client) < ANSWER_WITHIN
+
+
+async def test_a_service_spec_over_4_mib_is_refused_before_the_store(manager: Daemon) -> None:
+    async with TestClient(TestServer(make_app(manager))) as client:
+        body = service_body("big")
+        body["Labels"] = {"pad": "x" * (5 << 20)}  # under the body limit, over gRPC's message limit
+        r = await client.post(f"{V}/services/create", json=body)
+        message = await error(r, 400)
+        assert message.startswith("rpc error: code = InvalidArgument desc = grpc: received message larger than max (")
+        assert message.endswith(f" vs. {MAX_SPEC_BYTES})")
+        assert await (await client.get(f"{V}/services")).json() == []
+        r = await client.post(f"{V}/services/create", json=service_body("small"))
+        assert r.status == 201, await r.text()
 
 
 async def test_a_600_kib_secret_is_refused_in_swarmkits_words(manager: Daemon) -> None:

@@ -689,14 +689,25 @@ __all__ = ["Conflict", "ControlAPI", "RPCError", "service_with_defaults", "with_
 
 # ------------------------------------------------------------ bounded work (issue 18)
 
+# The largest service spec stored. dockerd reaches SwarmKit's control API over gRPC, whose servers
+# take messages of at most 4 MiB (grpc-go's default): a larger spec fails there, before the store
+# (with code ResourceExhausted; here InvalidArgument, a 400). Every task of the service carries the
+# spec, and the service keeps it twice (Spec, PreviousSpec): this bound keeps both far under the
+# store's request limit (etcd's --max-request-bytes, 32 MiB in ``store/etcd_server.py``).
+MAX_SPEC_BYTES = 4 << 20
+
 def _check_bounded(spec: ServiceSpec) -> None:
-    """Refuse a task count no manager could hold (``orchestrator/common.MAX_REPLICAS``).
+    """Refuse a spec over ``MAX_SPEC_BYTES``, and a task count no manager could hold
+    (``orchestrator/common.MAX_REPLICAS``).
 
     SwarmKit has no such limit (a replica count is a uint64 it reads as an int64): it plans every
     task of a service at once, and a count of a billion takes the manager down, again on every
     restart. shoal makes a service's tasks in bounded passes and refuses, in SwarmKit's words for a
     replica count, any count above what it holds in memory: scaling to sensible numbers is unchanged.
     Checked after the other checks, so a count that SwarmKit calls negative keeps its words."""
+    size = len(msgspec.json.encode(spec))
+    if size > MAX_SPEC_BYTES:
+        raise invalid(f"grpc: received message larger than max ({size} vs. {MAX_SPEC_BYTES})")
     mode = spec.Mode
     r = mode.Replicated
     if r is not None and r.Replicas is not None and r.Replicas > MAX_REPLICAS:
