@@ -61,7 +61,7 @@ from shoal.api.types import (
 )
 from shoal.manager.ca import join_token
 from shoal.manager.networks import CLAIM_ATTEMPTS, Claims, NetworkAPI
-from shoal.manager.orchestrator.common import is_global, is_job, replicas, restart_policy
+from shoal.manager.orchestrator.common import MAX_REPLICAS, is_global, is_job, replicas, restart_policy
 from shoal.manager.rpc import RPCError, failed_precondition, find, invalid, unimplemented
 from shoal.manager.scheduler import constraint
 from shoal.manager.scheduler.dryrun import Plan, plan
@@ -391,6 +391,7 @@ class ControlAPI:
                 if p.PublishedPort and (p.Protocol, p.PublishedPort) in seen:
                     raise invalid("EndpointSpec: duplicate published ports provided")
                 seen.add((p.Protocol, p.PublishedPort))
+        _check_bounded(spec)
 
     async def create_service(self, spec: ServiceSpec, registry_auth: str = "") -> Service:
         """``registry_auth``: the ``X-Registry-Auth`` of ``--with-registry-auth``, kept with the task
@@ -704,3 +705,33 @@ def _merge_update(cfg: Any, default: Any) -> Any:
 
 
 __all__ = ["Conflict", "ControlAPI", "RPCError", "service_with_defaults", "with_cluster_defaults"]
+
+
+# ------------------------------------------------------------ bounded work (issue 18)
+
+# The largest service spec stored. dockerd reaches SwarmKit's control API over gRPC, whose servers
+# take messages of at most 4 MiB (grpc-go's default): a larger spec fails there, before the store
+# (with code ResourceExhausted; here InvalidArgument, a 400). Every task of the service carries the
+# spec, and the service keeps it twice (Spec, PreviousSpec): this bound keeps both far under the
+# store's request limit (etcd's --max-request-bytes, 32 MiB in ``store/etcd_server.py``).
+MAX_SPEC_BYTES = 4 << 20
+
+def _check_bounded(spec: ServiceSpec) -> None:
+    """Refuse a spec over ``MAX_SPEC_BYTES``, and a task count no manager could hold
+    (``orchestrator/common.MAX_REPLICAS``).
+
+    SwarmKit has no such limit (a replica count is a uint64 it reads as an int64): it plans every
+    task of a service at once, and a count of a billion takes the manager down, again on every
+    restart. shoal makes a service's tasks in bounded passes and refuses, in SwarmKit's words for a
+    replica count, any count above what it holds in memory: scaling to sensible numbers is unchanged.
+    Checked after the other checks, so a count that SwarmKit calls negative keeps its words."""
+    size = len(msgspec.json.encode(spec))
+    if size > MAX_SPEC_BYTES:
+        raise invalid(f"grpc: received message larger than max ({size} vs. {MAX_SPEC_BYTES})")
+    mode = spec.Mode
+    r = mode.Replicated
+    if r is not None and r.Replicas is not None and r.Replicas > MAX_REPLICAS:
+        raise invalid(f"Number of replicas must be at most {MAX_REPLICAS}, got {r.Replicas}")
+    rj = mode.ReplicatedJob
+    if rj is not None and rj.MaxConcurrent is not None and rj.MaxConcurrent > MAX_REPLICAS:
+        raise invalid(f"Maximum concurrent jobs must be at most {MAX_REPLICAS}, got {rj.MaxConcurrent}")

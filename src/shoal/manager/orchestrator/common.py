@@ -25,6 +25,15 @@ from shoal.api.types import (
 )
 from shoal.manager.allocator import needs_allocation
 
+# Bounded work (issue 18): a manager never plans more tasks at once than it can hold. A service's
+# missing slots are made at most ``SLOT_BATCH`` per pass (committed, then the loop yields and the
+# service is looked at again), and surplus slots are removed at most ``REMOVE_BATCH`` per pass. No
+# service has more than ``MAX_REPLICAS`` slots: the control API refuses a larger count, and a larger
+# one already stored (by an older shoal) is held at it, so a restart on such data comes up too.
+SLOT_BATCH = 5_000
+REMOVE_BATCH = 50_000
+MAX_REPLICAS = 1_000_000
+
 
 def is_replicated(s: Service) -> bool:
     return s.Spec.Mode.Replicated is not None

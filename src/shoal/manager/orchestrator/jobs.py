@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.orchestrator.common import job_run, new_task
+from shoal.manager.orchestrator.common import MAX_REPLICAS, SLOT_BATCH, job_run, new_task
 from shoal.manager.orchestrator.global_ import eligible_nodes, uncovered_nodes
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.orchestrator.restart import RestartSupervisor
@@ -68,8 +68,11 @@ def reconcile_replicated(plan: Plan, service: Service, tasks: list[Task], nodes:
     for t in plan.created:  # replacements made just now for failed tasks
         active += 1
         slots.add(t.Slot)
-    total, most = rj.TotalCompletions or 0, rj.MaxConcurrent or 0
+    total, most = rj.TotalCompletions or 0, min(rj.MaxConcurrent or 0, MAX_REPLICAS)
     new = min(most - active, total - complete - active)
+    if new > SLOT_BATCH:  # bounded work, as replicated services (``common.py``)
+        new = SLOT_BATCH
+        plan.again_in(0.0)
     slot = 0
     for _ in range(max(new, 0)):
         while slot in slots:

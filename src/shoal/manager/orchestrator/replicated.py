@@ -7,13 +7,18 @@ highest *n* go first, so the nodes with the most copies of the service give them
 not on a node, or are mid-restart, go before any of those. Ties: a slot not running goes before a
 running one, then the highest slot number. Only this service's live tasks count: other services, and
 tasks that have stopped, do not change the choice.
+
+Bounded work: one pass makes at most ``SLOT_BATCH`` new slots and removes at most ``REMOVE_BATCH``,
+then asks for the service again at once, so a huge count is worked through pass by pass (each one
+committed, the loop free between them) and never planned whole; the count is held at
+``MAX_REPLICAS`` (``common.py``).
 """
 
 from __future__ import annotations
 
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Service, Task
-from shoal.manager.orchestrator.common import new_task, replicas
+from shoal.manager.orchestrator.common import MAX_REPLICAS, REMOVE_BATCH, SLOT_BATCH, new_task, replicas
 from shoal.manager.orchestrator.plan import Plan
 from shoal.manager.orchestrator.restart import RestartSupervisor
 
@@ -29,10 +34,13 @@ def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, 
     for t in plan.created:
         slots.setdefault(t.Slot, []).append(t)
 
-    want = replicas(service)
+    want = min(replicas(service), MAX_REPLICAS)
     if len(slots) < want:
+        missing = want - len(slots)
+        if missing > SLOT_BATCH:
+            plan.again_in(0.0)  # the rest in the next passes
         slot = 0
-        for _ in range(want - len(slots)):
+        for _ in range(min(missing, SLOT_BATCH)):
             slot += 1
             while slot in slots:
                 slot += 1
@@ -41,7 +49,10 @@ def reconcile(plan: Plan, service: Service, tasks: list[Task], nodes: dict[str, 
             plan.create(nt)
     elif len(slots) > want:
         created = {t.ID for t in plan.created}
-        for _num, ts in scale_down_order(slots)[: len(slots) - want]:
+        surplus = len(slots) - want
+        if surplus > REMOVE_BATCH:
+            plan.again_in(0.0)
+        for _num, ts in scale_down_order(slots)[: min(surplus, REMOVE_BATCH)]:
             for t in ts:
                 if t.ID in created:
                     plan.uncreate(t)

@@ -19,6 +19,7 @@ from shoal.api.types import (
     Task,
     Toleration,
     UpdateConfig,
+    clone,
 )
 from shoal.manager.orchestrator import orchestrator, replicated
 from shoal.manager.orchestrator.common import new_task
@@ -657,3 +658,33 @@ async def test_a_pods_task_is_no_services_and_is_left_alone(h: Harness) -> None:
     got = h.get(pod)
     assert got.DesiredState == RUNNING and got.Status.State == TaskState.FAILED
     assert len(h.store.list(Task)) == 1
+
+
+# ---------------------------------------------------------------- bounded work (issue 18)
+
+
+async def test_missing_slots_are_made_in_bounded_passes(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replicated, "SLOT_BATCH", 3)
+    svc = await h.create(spec(replicas=1))
+    cur = clone(h.service())  # a stored object is never changed in place
+    assert cur.Spec.Mode.Replicated is not None
+    cur.Spec.Mode.Replicated.Replicas = 8
+    plan = Plan(h.store)
+    replicated.reconcile(plan, cur, h.tasks(), {}, h.orch.restarts)
+    assert [t.Slot for t in plan.created] == [2, 3, 4]  # one pass: at most SLOT_BATCH
+    assert plan.again == 0.0  # and the service again at once for the rest
+    await h.update(replicas=8)
+    assert slots(h.wanted()) == list(range(1, 9))  # pass after pass, all of them
+    assert h.service().ID == svc.ID
+
+
+async def test_a_stored_count_above_the_maximum_is_held_at_it(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replicated, "MAX_REPLICAS", 5)
+    monkeypatch.setattr(replicated, "SLOT_BATCH", 2)
+    await h.create(spec(replicas=1))
+    stored = clone(h.service())  # what an older shoal may have stored: the control API refuses it now
+    assert stored.Spec.Mode.Replicated is not None
+    stored.Spec.Mode.Replicated.Replicas = 1_000_000_000
+    await h.store.commit(updates=[stored])
+    await h.settle()
+    assert slots(h.wanted()) == [1, 2, 3, 4, 5]
