@@ -3,14 +3,14 @@ which checkout a ``src`` directory is (so a figure is printed beside its baselin
 
 from __future__ import annotations
 
-import ctypes
 import os
 import statistics
 import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from shoal.network import netns
 
 T = TypeVar("T")
 
@@ -92,18 +92,6 @@ def load() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-_CLONE_NEWNET = 0x40000000
-
-
 def enter_netns(path: str) -> None:
-    """Move the calling thread (only it) into the network namespace at ``path``, and check."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-    if os.stat(f"/proc/self/task/{threading.get_native_id()}/ns/net").st_ino != os.stat(path).st_ino:
-        raise RuntimeError(f"this thread is not in {path} after setns")
+    """Move the calling thread (only it) into the network namespace at ``path`` (shoal's own setns)."""
+    netns.enter(path)

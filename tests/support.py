@@ -1,13 +1,20 @@
 """Helpers shared by the integration and end-to-end tests: a free loopback port for a test's swarm
-listener (never the real 2377), polling with a deadline, and reading docker-style tables."""
+listener (never the real 2377), polling with a deadline, reading docker-style tables, and a scratch
+network namespace."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import socket
+import subprocess
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import pytest
 
 
 def free_port() -> int:
@@ -36,3 +43,17 @@ def rows(text: str) -> list[list[str]]:
     starts = [m.start() for m in re.finditer(r"(?:^|(?<=  ))\S", lines[0])]
     bounds = [*starts[1:], None]
     return [[line[a:b].strip() for a, b in zip(starts, bounds, strict=True)] for line in lines[1:]]
+
+
+@contextlib.contextmanager
+def scratch_netns() -> Iterator[str]:
+    """A network namespace of the test's own (``/run/netns/<name>``), deleted afterwards; skips the
+    test when not root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (a network namespace)")
+    name = f"shoal-ut-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        yield f"/run/netns/{name}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)

@@ -17,6 +17,7 @@ they share the process.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -73,18 +74,28 @@ def compacted(backend: str) -> None:
 
 
 @contextmanager
-def commit_timer(conflict: type[Exception]) -> Iterator[None]:
-    """Around a backend transaction: its duration, and its result (``conflict``: the backend's error
-    for a compare that failed)."""
+def timed(duration: Histogram, ok: Counter, failed: Callable[[BaseException], Counter | None]) -> Iterator[None]:
+    """Around some work: its duration in ``duration``, and its result counted in ``ok``, or in the
+    counter ``failed`` gives for the exception (None: neither timed nor counted)."""
     start = time.perf_counter()
     try:
         yield
-    except Exception as e:
-        STORE_COMMIT_LATENCY.observe(time.perf_counter() - start)
-        (COMMIT_CONFLICT if isinstance(e, conflict) else COMMIT_ERROR).inc()
+    except BaseException as e:
+        counter = failed(e)
+        if counter is not None:
+            duration.observe(time.perf_counter() - start)
+            counter.inc()
         raise
-    STORE_COMMIT_LATENCY.observe(time.perf_counter() - start)
-    COMMIT_OK.inc()
+    duration.observe(time.perf_counter() - start)
+    ok.inc()
+
+
+def commit_timer(conflict: type[Exception]) -> contextlib.AbstractContextManager[None]:
+    """Around a backend transaction: its duration, and its result (``conflict``: the backend's error
+    for a compare that failed)."""
+    return timed(STORE_COMMIT_LATENCY, COMMIT_OK,
+                 lambda e: COMMIT_CONFLICT if isinstance(e, conflict) else COMMIT_ERROR if isinstance(e, Exception)
+                 else None)
 
 
 # ---------------------------------------------------------------- manager: quorum (etcd)
@@ -203,17 +214,9 @@ IMAGE_PULL_DURATION = Histogram(
 _PULLED, _PULL_FAILED, _PULL_CANCELLED = (IMAGE_PULLS.labels(r) for r in ("success", "failure", "cancelled"))
 
 
-@contextmanager
-def pull_timer() -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    except BaseException as e:
-        IMAGE_PULL_DURATION.observe(time.perf_counter() - start)
-        (_PULL_FAILED if isinstance(e, Exception) else _PULL_CANCELLED).inc()
-        raise
-    IMAGE_PULL_DURATION.observe(time.perf_counter() - start)
-    _PULLED.inc()
+def pull_timer() -> contextlib.AbstractContextManager[None]:
+    """Around an image pull: its duration, and its result (success, failure, cancelled)."""
+    return timed(IMAGE_PULL_DURATION, _PULLED, lambda e: _PULL_FAILED if isinstance(e, Exception) else _PULL_CANCELLED)
 
 
 # ---------------------------------------------------------------- a daemon's registry

@@ -331,6 +331,16 @@ def scrape(node: DevNode) -> dict[tuple[str, tuple[tuple[str, str], ...]], float
             for fam in text_string_to_metric_families(r.stdout) for s in fam.samples}
 
 
+def console(node: DevNode, path: str) -> str:
+    """A GET of the node's console (its default --ui-addr, in its namespace): the body when 200,
+    else "<code> <body>"."""
+    out = subprocess.run(["ip", "netns", "exec", node.netns, "curl", "-s", "--max-time", "3", "-w",
+                          "\n%{http_code}", f"http://127.0.0.1:9090{path}"], capture_output=True, text=True,
+                         check=True).stdout
+    body, _, code = out.rpartition("\n")
+    return body if code == "200" else f"{code} {body}"
+
+
 def total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float:
     return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
 
@@ -363,5 +373,9 @@ def test_metrics_on_every_node(pair: tuple[DevCluster, DevNode, DevNode]) -> Non
     assert total(w, "shoal_runtime_container_start_duration_seconds_count") >= 1
     assert total(w, "shoal_network_tunnel_transmit_bytes_total", device=dev) > 0
     assert not any(n == "shoal_tasks" for n, _ in w)  # a worker has no cluster state to show
+    # The console beside /metrics: the manager's counts, and a worker's 503 with the reason.
+    summary = json.loads(console(a, "/api/summary"))
+    assert summary["Nodes"] == 2 and summary["TasksByState"].get("running", 0) >= 2
+    assert console(b, "/api/summary").startswith("503 ")
     a.docker("service", "rm", "mweb", "mclient")
     a.docker("network", "rm", "ovm")

@@ -83,7 +83,7 @@ def run_in_netns(netns_path: str, fn: Callable[[], T]) -> T:
 
     def run() -> None:
         try:
-            _enter(netns_path)
+            enter(netns_path)
             result.append(fn())
         except BaseException as e:
             error.append(e)
@@ -152,8 +152,8 @@ async def in_thread(fn: Callable[[], T]) -> T:
     return await done
 
 
-def _enter(netns_path: str) -> None:
-    """Move the calling thread into the network namespace at ``netns_path``."""
+def enter(netns_path: str) -> None:
+    """Move the calling thread (only it) into the network namespace at ``netns_path``."""
     fd = os.open(netns_path, os.O_RDONLY)
     try:
         if _libc.setns(fd, CLONE_NEWNET) != 0:
@@ -167,7 +167,7 @@ async def in_netns(netns_path: str, fn: Callable[[], T]) -> T:
     """``fn()`` run in the network namespace at ``netns_path``, from a fresh thread (``in_thread``)."""
 
     def run() -> T:
-        _enter(netns_path)
+        enter(netns_path)
         return fn()
 
     return await in_thread(run)

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +15,7 @@ from pyroute2 import IPRoute
 from shoal.network import seal
 from shoal.network.metrics import STATS, TunnelCollector, is_tunnel, tunnel_stats
 from shoal.network.netns import run_in_netns
+from tests.support import scratch_netns
 
 
 def test_only_shoals_tunnel_devices_count() -> None:
@@ -51,14 +50,8 @@ def test_a_failed_read_is_no_devices() -> None:
 
 @pytest.fixture
 def ns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a network namespace)")
-    name = f"shoal-ut-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield f"/run/netns/{name}"
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+    with scratch_netns() as path:
+        yield path
 
 
 def _devices() -> None:

@@ -4,9 +4,6 @@ network namespace (needs root)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +12,7 @@ from pyroute2 import IPRoute
 from shoal.api.kubenet import PodNetPeer, PodNetwork
 from shoal.network import bridge, podnet
 from shoal.network.netns import run_in_netns
+from tests.support import scratch_netns
 
 PEERS = (PodNetPeer("10.213.99.3", "100.64.2.0/24"), PodNetPeer("10.213.99.4", "100.64.3.0/24"))
 
@@ -59,14 +57,8 @@ def test_an_address_freed_is_not_given_again_before_the_others() -> None:
 
 @pytest.fixture
 def ns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a network namespace)")
-    name = f"shoal-ut-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield f"/run/netns/{name}"
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+    with scratch_netns() as path:
+        yield path
 
 
 def _state() -> dict[str, object]:
@@ -141,14 +133,8 @@ def test_a_node_alone_has_no_vxlan_and_a_used_bridge_stays(ns: str) -> None:
 
 @pytest.fixture
 def pod_ns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a network namespace)")
-    name = f"shoal-ut-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield f"/run/netns/{name}"
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
+    with scratch_netns() as path:
+        yield path
 
 
 def test_a_namespace_a_runtime_holds_is_wired_to_the_pod_bridge(ns: str, pod_ns: str) -> None:
