@@ -70,7 +70,7 @@ DOCKER_NETWORK = ["--bip", "10.213.96.1/20", "--default-address-pool", "base=10.
 
 def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))] if s else 0.0
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))] if s else 0.0
 
 
 class Prober(threading.Thread):
