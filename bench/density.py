@@ -185,6 +185,10 @@ def main() -> None:
     ap.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
                     help="SIGTERM, restart, kill -9, restart (shoal contestants)")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--loop-debug", type=float, default=0.0, metavar="SECONDS",
+                    help="shoal daemons log what held their event loop longer than this ($SHOAL_LOOP_DEBUG)")
+    ap.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
+                    help="copy each shoal daemon's log there before the cleanup")
     args = ap.parse_args()
     if os.geteuid() != 0 or not shutil.which("runc"):
         raise SystemExit("needs root and runc: every contestant runs real containers in a namespace of its own")
@@ -207,7 +211,10 @@ def main() -> None:
             name = "shoal" if i == 0 else f"base{i}"
             cluster = DevCluster(base / name, "runc")
             try:
-                node = cluster.add(name, env={"PYTHONPATH": str(src), "SHOAL_BIP": SHOAL_BIP})
+                env = {"PYTHONPATH": str(src), "SHOAL_BIP": SHOAL_BIP}
+                if args.loop_debug:
+                    env["SHOAL_LOOP_DEBUG"] = str(args.loop_debug)
+                node = cluster.add(name, env=env)
                 e = ShoalEngine(node, config_dir, src)
                 e.setup(tar, node.addr)
                 time.sleep(1)
@@ -224,6 +231,9 @@ def main() -> None:
                         print(f"  restart after {how}: {json.dumps(rr)}", flush=True)
                 result["contestants"][name] = r
             finally:
+                if args.keep_logs is not None and name in cluster.nodes:
+                    args.keep_logs.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(cluster.nodes[name].log, args.keep_logs / f"{name}.log")
                 cluster.leave_all()
                 cluster.close()
         if args.docker:

@@ -550,13 +550,31 @@ class TaskRunner:
             code = await self.exit
         await self.report(TaskState.SHUTDOWN, exit_code=code)
 
+    @property
+    def stop_grace(self) -> float:
+        """Seconds the task's containers are given to stop (the longest, for a Pod; a deletion's own)."""
+        if self.task.DeletionGracePeriodSeconds is not None:
+            return float(self.task.DeletionGracePeriodSeconds)
+        pod = self.task.Spec.Pod
+        fallback = pod.TerminationGracePeriodSeconds * SECOND if pod is not None else DEFAULT_STOP_GRACE
+        specs = containers_of(self.task.Spec) if self.pod is not None else [first_container(self.task.Spec)]
+        graces = [s.StopGracePeriod if s is not None and s.StopGracePeriod is not None else fallback for s in specs]
+        return max(graces, default=fallback) / SECOND
+
     async def stop_for_exit(self) -> None:
-        """The daemon is stopping: stop the container now and report the task shut down."""
+        """The daemon is stopping: stop the container now and report the task shut down. It can be
+        cancelled (the daemon's stop deadline): what it has not removed, the next start cleans."""
         self._unpark()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this stop itself is cancelled, not only the runner's task
+            except Exception:
+                pass
         if not self.state.terminal and self._started():
             with contextlib.suppress(Exception):
                 await self._shutdown()

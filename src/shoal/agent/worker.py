@@ -1,11 +1,12 @@
 """The agent's worker: holds the session with the dispatcher and a runner per assigned task.
 
-On start it asks the runtime, then the node's network, to clean what a previous run left, registers
-the node (its description: hostname, platform, CPUs, memory, engine labels), then follows the
-assignment stream — keeping the secrets and configs that come with it (``dependencies``), starting a
-runner for each new task, passing changes on, unassigning tasks that went away, handing the
-managers' view of the networks to the node's network (``network/node.py``) — and heartbeats every
-period with a little jitter. On stop it stops every container and reports the tasks shut down.
+On start it registers the node (its description: hostname, platform, CPUs, memory, engine labels) at
+once while, in the background, the runtime, then the node's network, clean what a previous run left;
+once they are done it follows the assignment stream — keeping the secrets and configs that come with
+it (``dependencies``), starting a runner for each new task, passing changes on, unassigning tasks
+that went away, handing the managers' view of the networks to the node's network
+(``network/node.py``) — and heartbeats every period with a little jitter. On stop it stops every
+container and reports the tasks shut down.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import platform
 import random
 import socket
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from shoal import ENGINE_VERSION
@@ -45,6 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_REPORT_TIMEOUT = 2.0
+SHUTDOWN_TIMEOUT = 15.0  # s: dockerd's --shutdown-timeout default
+SHUTDOWN_GRACE = 5.0  # s: beyond the longest stop grace period, as dockerd's
+CLEANUP_NOTE = 2.0  # s: a cleanup of the previous run's leftovers that took longer is logged
 
 
 class AgentSession(Protocol):
@@ -126,14 +131,24 @@ class Worker:
         self.session: AgentSession | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._cleaned: asyncio.Task[None] | None = None  # the previous run's leftovers being cleaned
 
     async def start(self) -> None:
+        """Register and heartbeat at once; clean what a previous run left in the background, and follow
+        the assignments once that is done. A node that a ``kill -9`` left with a thousand containers
+        answers its API and holds its session within seconds; its tasks start after the cleanup."""
+        self._cleaned = asyncio.get_running_loop().create_task(self._cleanup(), name="agent-cleanup")
+        await self._bind()
+
+    async def _cleanup(self) -> None:
+        t0 = time.monotonic()
         await self.runtime.cleanup()
         if self.pod_volumes is not None:
-            self.pod_volumes.cleanup()
+            await asyncio.to_thread(self.pod_volumes.cleanup)
         if self.network is not None:  # after the runtime's: a pause container holds a namespace
             await self.network.cleanup()
-        await self._bind()
+        if time.monotonic() - t0 > CLEANUP_NOTE:
+            log.info("cleaned what the previous run left in %.1f s", time.monotonic() - t0)
 
     async def _bind(self) -> None:
         """Register through the registrar, then follow the assignments and heartbeat."""
@@ -166,6 +181,8 @@ class Worker:
 
     async def _follow(self) -> None:
         assert self.session is not None
+        if self._cleaned is not None:
+            await asyncio.shield(self._cleaned)  # a rebind while cleaning must not cancel the cleanup
         while True:
             msg = await self.session.assignments()
             if msg is None:
@@ -228,7 +245,22 @@ class Worker:
     async def stop(self) -> None:
         self._stopping = True
         await self._cancel_loops()
-        await asyncio.gather(*(r.stop_for_exit() for r in list(self.runners.values())), return_exceptions=True)
+        if self._cleaned is not None and not self._cleaned.done():
+            self._cleaned.cancel()  # the next start cleans again
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._cleaned
+        runners = list(self.runners.values())
+        # As dockerd's shutdown timeout: 15 s, or the longest stop grace period and 5 s more.
+        limit = max([SHUTDOWN_TIMEOUT, *(r.stop_grace + SHUTDOWN_GRACE for r in runners)])
+        stops = [asyncio.ensure_future(r.stop_for_exit()) for r in runners]
+        if stops:
+            _, pending = await asyncio.wait(stops, timeout=limit)
+            if pending:
+                log.warning("stopping: %d of %d tasks not stopped and removed within %.0f s; the next start "
+                            "removes what is left", len(pending), len(stops), limit)
+                for t in pending:
+                    t.cancel()
+                await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
         self.runners.clear()
         if self.network is not None:  # first: a sandbox left behind is removed while its holder can
             await self.network.close()
