@@ -55,6 +55,7 @@ from shoal.api.types import NetworkAttachment, Task, first_container
 from shoal.network import bridge, egress, endpoints, localwire, podnet, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
+from shoal.network.default import NETWORK_ID as DEFAULT_ID
 from shoal.network.default import DefaultBridge, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
 from shoal.network.kubedns import KubeDNS
@@ -673,9 +674,12 @@ class NodeNetwork:
         if self.holder is not None and (sb is None or sb.held):
             await self.holder.release_netns(task_id)
         if on_default or (sb is not None and sb.networks):
-            # Its veths now (a crash's leftovers go with their namespaces, and at cleanup).
+            # Its veths now (a crash's leftovers go with their namespaces, and at cleanup), then the
+            # bridges it was on if no task is left on them.
+            nets = sb.networks if sb is not None else []
+            bridges = [bridge.bridge_name(nid) for nid in [*nets, *([DEFAULT_ID] if on_default else [])]]
             async with self._links.exclusive():
-                await asyncio.to_thread(bridge.detach, task_id)
+                await asyncio.to_thread(bridge.detach, task_id, bridges, max(len(nets), 1))
 
     async def _make_netns(self, path: Path) -> None:
         """A new namespace bound at ``path``, loopback up: from a thread of its own (``unshare``), no

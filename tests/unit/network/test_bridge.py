@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 from pyroute2 import NetNS
 
-from shoal.network import bridge
+from shoal.network import bridge, rtnl
+from shoal.network.netns import run_in_netns
+from tests.support import scratch_netns
 
 
 @pytest.fixture
@@ -55,3 +58,49 @@ def test_a_vni_held_by_a_device_that_is_not_shoals_is_a_clear_error(ns: NetNS) -
                                       r"VNI 4304 is held by vx-theirs$"):
         bridge.ensure_vxlan(ns, "shx-net00000001", 4304, br)
     assert ns.link_lookup(ifname="vx-theirs")  # not shoal's: left alone
+
+
+def _links(path: str) -> set[str]:
+    ns = path.rsplit("/", 1)[1]
+    out = subprocess.run(["ip", "-n", ns, "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
+def _ip(path: str, *args: str) -> None:
+    subprocess.run(["ip", "-n", path.rsplit("/", 1)[1], *args], check=True, capture_output=True)
+
+
+def test_detach_deletes_the_tasks_veths_by_name_and_only_its_bridges_if_unused() -> None:
+    task, other = "t" * 25, "u" * 25
+    with scratch_netns() as path:
+        for br in ("shb-a", "shb-b", "shb-c"):  # shb-c: unused, but not the task's
+            _ip(path, "link", "add", br, "type", "bridge")
+        _ip(path, "link", "add", f"sv{task[:11]}0", "type", "veth", "peer", "name", "p0")
+        _ip(path, "link", "add", f"sv{task[:11]}1", "type", "veth", "peer", "name", "p1")
+        _ip(path, "link", "add", f"sv{other[:11]}0", "type", "veth", "peer", "name", "q0")
+        _ip(path, "link", "set", f"sv{task[:11]}0", "master", "shb-a")
+        _ip(path, "link", "set", f"sv{task[:11]}1", "master", "shb-b")
+        _ip(path, "link", "set", f"sv{other[:11]}0", "master", "shb-b")  # shb-b stays in use
+        _ip(path, "link", "add", "shx-a", "type", "vxlan", "id", "4242", "dstport", "4789")
+        _ip(path, "link", "set", "shx-a", "master", "shb-a")  # a VXLAN port does not keep a bridge
+        run_in_netns(path, lambda: bridge.detach(task, ["shb-a", "shb-b"], 2))
+        left = _links(path)
+        assert not {f"sv{task[:11]}0", f"sv{task[:11]}1", "p0", "p1"} & left  # the peers went with them
+        assert {"shb-b", "shb-c", f"sv{other[:11]}0"} <= left
+        assert not {"shb-a", "shx-a"} & left
+
+
+def test_a_bridges_ports_come_from_a_dump_filtered_by_master() -> None:
+    with scratch_netns() as path:
+        _ip(path, "link", "add", "shb-x", "type", "bridge")
+        _ip(path, "link", "add", "v1", "type", "veth", "peer", "name", "v2")
+        _ip(path, "link", "set", "v1", "master", "shb-x")
+
+        def ports() -> list[str]:
+            nl = rtnl.Socket()
+            try:
+                return [n for _, n in rtnl.ports(nl, socket.if_nametoindex("shb-x"))]
+            finally:
+                nl.close()
+
+        assert run_in_netns(path, ports) == ["v1"]

@@ -29,6 +29,18 @@ def test_each_task_gets_the_lowest_free_address_and_keeps_it() -> None:
         b.attachment("t7")  # a /29 holds six hosts, one of them the gateway
 
 
+def test_a_gateway_inside_the_range_is_never_given_and_a_big_pool_stays_cheap() -> None:
+    b = DefaultBridge("10.213.241.3/29")
+    assert [b.attachment(t).Addresses[0] for t in ("a", "b", "c")] == [
+        "10.213.241.1/29", "10.213.241.2/29", "10.213.241.4/29"]
+    big = DefaultBridge("10.213.0.1/16")  # Docker's docker0 size: 65,533 tasks, each in O(log n)
+    for i in range(5000):
+        big.attachment(f"t{i}")
+    for i in range(0, 5000, 2):
+        big.release(f"t{i}")
+    assert big.attachment("again").Addresses == ["10.213.0.2/16"]  # the lowest given back first
+
+
 def test_the_bridge_address_configured_or_the_first_free_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_BIP", "10.213.242.1/24")
     assert choose_bip() == "10.213.242.1/24"  # the suite's default
