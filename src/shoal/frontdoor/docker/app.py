@@ -422,10 +422,43 @@ async def service_spec(request: web.Request) -> Any:
     return wire.service_spec_to_core(spec)
 
 
+# A service's JSON without its status, kept while its version stands: ``docker service ls`` (``GET
+# /services?status=true``) of a thousand services encoded every spec again each time, a quarter of a
+# second of the event loop a call. Keyed by service ID: (version index, JSON).
+SERVICE_JSON: web.AppKey[dict[str, tuple[int, dict[str, Any]]]] = web.AppKey("service_json", dict)
+_AFTER_STATUS = ("SpecVersion", "JobStatus")  # the fields the wire's Service has after ServiceStatus
+
+
+def _with_status(cached: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """``cached`` with ``ServiceStatus`` in its place among the fields (as the wire's Service orders them)."""
+    out: dict[str, Any] = {}
+    for k, v in cached.items():
+        if k in _AFTER_STATUS and "ServiceStatus" not in out:
+            out["ServiceStatus"] = status
+        out[k] = v
+    out.setdefault("ServiceStatus", status)
+    return out
+
+
 async def services_list(request: web.Request) -> web.StreamResponse:
     c = control(request)
     status = qbool(request, "status")
-    return jresp([service_json(c, s, status) for s in c.services(filters_of(request))])
+    cache = request.app[SERVICE_JSON]
+    services = c.services(filters_of(request))
+    nodes = {n.ID: n for n in c.nodes()} if status else None
+    out = []
+    for s in services:
+        hit = cache.get(s.ID)
+        if hit is None or hit[0] != s.Version.Index:
+            hit = cache[s.ID] = (s.Version.Index, service_json(c, s))
+        data = hit[1]
+        if status:
+            data = _with_status(data, gojson.to_json(c.service_status(s, nodes)))
+        out.append(data)
+    if len(cache) > 2 * len(services) + 1000:  # services gone (or filtered out): forget the oldest
+        for sid in list(cache)[:len(cache) - len(services) - 1000]:
+            del cache[sid]
+    return jresp(out)
 
 
 async def service_create(request: web.Request) -> web.StreamResponse:
@@ -878,6 +911,7 @@ def make_app(n: NodeAPI) -> web.Application:
     app = web.Application(middlewares=[request_metrics(DOCKER_REQUESTS, route_label), errors_middleware],
                           client_max_size=MAX_BODY)
     app[NODE] = n
+    app[SERVICE_JSON] = {}
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, "/{_version:v[0-9]+\\.[0-9]+}" + path, handler)

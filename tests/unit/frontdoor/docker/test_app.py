@@ -8,6 +8,7 @@ The expected texts are Docker's own (moby's ``daemon/cluster`` and ``api/server`
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from shoal.api.errors import Unavailable
 from shoal.api.states import TaskState
 from shoal.api.types import Node, Taint
 from shoal.daemon import Daemon, DaemonConfig
+from shoal.frontdoor.docker import app as app_mod
 from shoal.frontdoor.docker.app import MAX_BODY, make_app
 from shoal.store.backend import StoreError
 from tests.support import free_port
@@ -708,6 +710,30 @@ async def test_a_service_body_is_read_as_go_reads_it(manager: Daemon, client: Cl
     assert "ServiceStatus" not in svc
     listed = await (await client.get(f"{V}/services?status=1")).json()
     assert listed[0]["ServiceStatus"]["DesiredTasks"] == 5
+
+
+async def test_the_service_list_is_encoded_once_a_version_and_keeps_dockerds_field_order(
+        manager: Daemon, client: Client) -> None:
+    for body in ({"Name": "web", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+                  "Mode": {"Replicated": {"Replicas": 2}}},
+                 {"Name": "job", "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+                  "Mode": {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}}):
+        r = await client.post(f"{V}/services/create", json=body)
+        assert r.status == 201, await r.text()
+    c = manager.control()
+    for _ in range(2):  # the second answer comes from what the first encoded
+        listed = {s["Spec"]["Name"]: s for s in await (await client.get(f"{V}/services?status=true")).json()}
+        for s in c.services():
+            want = app_mod.service_json(c, s, status=True)
+            got = listed[s.Spec.Name]
+            assert list(got) == list(want) and got == json.loads(json.dumps(want))
+    assert list(listed["job"])[-3:] == ["ServiceStatus", "SpecVersion", "JobStatus"]
+    web = await (await client.get(f"{V}/services/web")).json()
+    spec = dict(web["Spec"], Labels={"tier": "front"})
+    r = await client.post(f"{V}/services/{web['ID']}/update?version={web['Version']['Index']}", json=spec)
+    assert r.status == 200, await r.text()
+    listed = {s["Spec"]["Name"]: s for s in await (await client.get(f"{V}/services")).json()}
+    assert listed["web"]["Spec"]["Labels"] == {"tier": "front"}  # a new version: encoded again
 
 
 async def test_network_inspect_filters_by_scope(manager: Daemon, client: Client) -> None:
