@@ -20,6 +20,7 @@ uses any more.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import os
 import socket
@@ -190,7 +191,9 @@ def attach(netns_path: str, task_id: str, attachments: list[NetworkAttachment], 
             host_idx = link_index(ipr, host)
             try:
                 ipr.link("set", index=host_idx, master=br, state="up")
-            except NetlinkError:  # the bridge known here is gone: make it again
+            except NetlinkError as e:  # the bridge known here is gone: make it again
+                if e.code == errno.EXFULL:  # its ports are all taken (1,024): no use trying again
+                    raise rtnl.VethError(e.code, os.strerror(e.code)) from e
                 _ready.pop(bridge_name(a.Network.ID, a.Network.Spec.Ingress), None)
                 br = ensure_bridge(ipr, bridge_name(a.Network.ID, a.Network.Spec.Ingress), conf.Gateway,
                                    net.prefixlen)

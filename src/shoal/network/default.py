@@ -9,11 +9,14 @@ the node's bridge subnet (``shoal daemon --bip``, as dockerd's, e.g. ``172.17.0.
 address (kept here, in memory: tasks do not outlive their daemon), the gateway as its default route,
 and its traffic out is masqueraded (``egress``). Names go to the embedded DNS server, which has no
 swarm names for it and forwards the rest (``dns``). The bridge goes with its last task.
+
+A full subnet is ``PoolExhausted``, in libnetwork's words (``no available IPv4 addresses on this
+network's address pools: bridge (<its ID>)``), found without a scan: every task past the last address
+fails at once, and its service's restart delay, not this module, says when it is tried again.
 """
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import os
 
@@ -71,41 +74,41 @@ def _bridge_subnet() -> ipaddress.IPv4Network | None:
     return None
 
 
-class DefaultBridge:
-    """The addresses of the default bridge's tasks."""
+class PoolExhausted(OSError):
+    """Every address of the default bridge's subnet is given (libnetwork's words)."""
 
-    def __init__(self, bip: str) -> None:
+
+class DefaultBridge:
+    """The addresses of the default bridge's tasks. ``network_id``: the ID the node's local networks
+    give ``bridge`` (Docker names it in its errors), else ``default``."""
+
+    def __init__(self, bip: str, network_id: str = NETWORK_ID) -> None:
         iface = ipaddress.IPv4Interface(bip)
         self.gateway = str(iface.ip)
         self.subnet = iface.network
+        self.network_id = network_id
         self._given: dict[str, str] = {}  # task -> its address
-        # The lowest free address in O(log n), not a scan of the subnet a task (a thousand tasks took
-        # half a million set lookups): those given back, and the next never given.
-        self._freed: list[int] = []
-        self._next = int(self.subnet.network_address) + 1
-        self._last = int(self.subnet.broadcast_address) - 1 if self.subnet.prefixlen < 31 else \
-            int(self.subnet.broadcast_address)
-
-    def _take(self) -> str | None:
-        gateway = int(ipaddress.IPv4Address(self.gateway))
-        while self._freed:
-            a = heapq.heappop(self._freed)
-            if a != gateway:
-                return str(ipaddress.IPv4Address(a))
-        while self._next <= self._last:
-            a, self._next = self._next, self._next + 1
-            if a != gateway:
-                return str(ipaddress.IPv4Address(a))
-        return None
+        edge = 1 if self.subnet.prefixlen < 31 else 0  # hosts() leaves out the network and broadcast addresses
+        self._first, self._last = int(self.subnet[0]) + edge, int(self.subnet[-1]) - edge
+        gateway = int(iface.ip)
+        self._taken: set[int] = {gateway}  # the addresses given, and the gateway
+        self._room = self._last - self._first + 1 - int(self._first <= gateway <= self._last)  # tasks it holds
+        self._low = self._first  # every host below it is taken
 
     def attachment(self, task_id: str) -> NetworkAttachment:
-        """The task's place on the bridge (a new address unless it has one), shaped like a network's."""
+        """The task's place on the bridge (a new address unless it has one: the lowest free),
+        shaped like a network's; ``PoolExhausted`` when the subnet is full."""
         addr = self._given.get(task_id)
         if addr is None:
-            free = self._take()
-            if free is None:
-                raise OSError(f"no address left on the default bridge ({self.subnet})")
-            addr = self._given[task_id] = free
+            if len(self._given) >= self._room:
+                raise PoolExhausted(f"no available IPv4 addresses on this network's address pools: bridge "
+                                    f"({self.network_id})")
+            free = self._low
+            while free in self._taken:
+                free += 1
+            self._taken.add(free)
+            self._low = free + 1
+            addr = self._given[task_id] = str(ipaddress.IPv4Address(free))
         net = Network(ID=NETWORK_ID, Spec=NetworkSpec(Name="bridge"),
                       IPAMOptions=IPAMOptions(Configs=[IPAMConfig(Subnet=str(self.subnet), Gateway=self.gateway)]))
         return NetworkAttachment(Network=net, Addresses=[f"{addr}/{self.subnet.prefixlen}"])
@@ -113,7 +116,9 @@ class DefaultBridge:
     def release(self, task_id: str) -> None:
         addr = self._given.pop(task_id, None)
         if addr is not None:
-            heapq.heappush(self._freed, int(ipaddress.IPv4Address(addr)))
+            free = int(ipaddress.IPv4Address(addr))
+            self._taken.discard(free)
+            self._low = min(self._low, free)
 
     def has(self, task_id: str) -> bool:
         return task_id in self._given

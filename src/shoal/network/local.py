@@ -165,6 +165,11 @@ class LocalNetworks:
             self._bip = got[0]
         return self._bip
 
+    def bridge_id(self) -> str:
+        """The predefined ``bridge`` network's ID (Docker names it in its errors)."""
+        return next((s.network.ID for s in self._nets.values() if s.network.Predefined and s.network.Name == BRIDGE),
+                    DEFAULT_BRIDGE_ID)
+
     def _predefined_bridge(self, net: LocalNetwork) -> LocalNetwork:
         iface = ipaddress.IPv4Interface(self.bip())
         return msgspec.structs.replace(

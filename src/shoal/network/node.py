@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import ipaddress
 import json
@@ -52,16 +53,16 @@ from shoal.api.errors import Conflict, InvalidArgument
 from shoal.api.kubenet import KubeNetView, PodNetwork, dns_address, settings_of
 from shoal.api.localnet import LocalEndpoint, LocalNetwork
 from shoal.api.types import NetworkAttachment, Task, first_container
-from shoal.network import bridge, egress, endpoints, localwire, podnet, seal, vip
+from shoal.network import bridge, egress, endpoints, localwire, podnet, rtnl, seal, vip
 from shoal.network import ingress as ingress_mesh
 from shoal.network import netns as namespaces
-from shoal.network.default import NETWORK_ID as DEFAULT_ID
-from shoal.network.default import DefaultBridge, choose_bip
+from shoal.network.default import NETWORK_ID as DEFAULT_BRIDGE_ID
+from shoal.network.default import DefaultBridge, PoolExhausted, choose_bip
 from shoal.network.dns import EmbeddedDNS, bound_sockets, node_upstreams
 from shoal.network.kubedns import KubeDNS
 from shoal.network.kubeingress import IngressProxy
 from shoal.network.kubeproxy import KubeProxy
-from shoal.network.local import LocalNetworks, bridge_name_of, masquerades
+from shoal.network.local import DEFAULT_BRIDGE_NAME, LocalNetworks, bridge_name_of, masquerades
 from shoal.network.localwire import PortBinding, Published
 from shoal.network.netns import bind, in_netns, in_thread, mounted, private_dir, unbind
 from shoal.network.poddns import pod_dns, pod_fqdn, read_host_resolv, uses_cluster_dns
@@ -175,6 +176,26 @@ def _host_resolv() -> tuple[list[str], list[str]]:
     except OSError:
         pass
     return servers, search
+
+
+# What the kernel answers when wiring a task cannot succeed however often it is tried: the bridge
+# holds 1,024 ports at most (EXFULL), no memory or room left.
+FOR_GOOD = frozenset({errno.EXFULL, errno.ENOSPC, errno.ENOMEM})
+
+
+def on_default_error(task: Task, e: Exception) -> str:
+    """A task that could not be put on the default bridge, as Swarm's executor reports a container
+    that dockerd could not start on ``docker0`` (libnetwork's words), where Docker has words for it."""
+    if isinstance(e, PoolExhausted):
+        return f"starting container failed: {e}"
+    if isinstance(e, rtnl.VethError) and e.errno is not None:
+        host, text = f"sv{task.ID[:11]}0", rtnl.go_strerror(e.errno)
+        what = (f"adding interface {host} to bridge {DEFAULT_BRIDGE_NAME} failed: {text}" if e.errno == errno.EXFULL
+                else f"failed to add the host ({host}) <=> sandbox (eth0) pair interfaces: {text}")
+        svc = (task.ServiceAnnotations or {}).get("Name", task.Owner.ID)  # the task's container's name
+        name = f"{svc}.{task.Slot or task.NodeID}.{task.ID}" if svc else task.Name or task.ID
+        return f"starting container failed: failed to create endpoint {name} on network bridge: {what}"
+    return f"attaching the task to the default bridge failed: {e}"
 
 
 def _on_default(netns: str, task_id: str, place: NetworkAttachment) -> tuple[socket.socket, socket.socket]:
@@ -609,7 +630,7 @@ class NodeNetwork:
                 await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
                 timings.mark(task.ID, "net:egress")
             except (OSError, NetlinkError, IndexError) as e:
-                raise SandboxError(f"attaching the task to the default bridge failed: {e}") from e
+                raise SandboxError(on_default_error(task, e)) from e
 
     async def _make_on_default(self, task: Task, sb: Sandbox) -> None:
         """A task without networks, on a runtime that joins namespaces made here: its namespace made
@@ -628,6 +649,8 @@ class NodeNetwork:
                 async with self._links.shared(), self._wiring:
                     sockets = await in_thread(functools.partial(_on_default, netns, task.ID, place))
             except OSError as e:
+                if e.errno in FOR_GOOD:
+                    raise
                 # The bridge's index known in this process was stale (another daemon in this network
                 # namespace, or an earlier one in this process, deleted the bridge and it was made
                 # again): this attempt's namespace goes, and the next attempt asks the kernel.
@@ -642,7 +665,7 @@ class NodeNetwork:
             await self._sync_egress(task.ID, {str(default.subnet)}, {str(default.subnet)})
             timings.mark(task.ID, "net:egress")
         except (OSError, NetlinkError, IndexError) as e:
-            raise SandboxError(f"attaching the task to the default bridge failed: {e}") from e
+            raise SandboxError(on_default_error(task, e)) from e
 
     async def remove_sandbox(self, task_id: str) -> None:
         """Remove the task's namespace and everything of it here (whatever of them exists); the
@@ -677,7 +700,7 @@ class NodeNetwork:
             # Its veths now (a crash's leftovers go with their namespaces, and at cleanup), then the
             # bridges it was on if no task is left on them.
             nets = sb.networks if sb is not None else []
-            bridges = [bridge.bridge_name(nid) for nid in [*nets, *([DEFAULT_ID] if on_default else [])]]
+            bridges = [bridge.bridge_name(nid) for nid in [*nets, *([DEFAULT_BRIDGE_ID] if on_default else [])]]
             async with self._links.exclusive():
                 await asyncio.to_thread(bridge.detach, task_id, bridges, max(len(nets), 1))
 
@@ -782,7 +805,9 @@ class NodeNetwork:
         if self._default_bridge is None:
             bip = await asyncio.to_thread(self.local.bip if self.local is not None else lambda: choose_bip(self._bip))
             if self._default_bridge is None:  # (tasks started at once all wait here: the first one's is kept,
-                self._default_bridge = DefaultBridge(bip)  # else each would give out the same addresses)
+                # else each would give out the same addresses)
+                self._default_bridge = DefaultBridge(bip, self.local.bridge_id() if self.local is not None
+                                                     else DEFAULT_BRIDGE_ID)
         return self._default_bridge
 
     async def _sync_egress(self, task_id: str, out: set[str], local: set[str]) -> None:

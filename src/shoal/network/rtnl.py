@@ -16,7 +16,8 @@ it and a second thread; here the same work is five messages packed by hand, sent
 
 What the task sees is what ``bridge.attach`` made (same names, MTU, address, route). The bridge itself
 (made once, its gateway, up) is still ``bridge.ensure_bridge``'s, and a veth left by a crash is
-deleted there before trying again.
+deleted there before trying again. A veth pair the kernel refuses (the bridge's port limit, 1,024:
+``EXFULL``) is a ``VethError`` with the kernel's errno: the caller words it as Docker does.
 
 A task's removal (``bridge.detach``) is as cheap: its veths are deleted by name, and the bridges it
 was on are asked for their ports in a dump the kernel filters (``ports``). A dump of every link,
@@ -89,6 +90,16 @@ class Socket:
                 off += max((length + 3) & ~3, 16)
         if error:
             raise OSError(error, f"rtnetlink: {os.strerror(error)}")
+
+
+class VethError(OSError):
+    """The kernel refused the task's veth pair, or its host end on the bridge (``errno``: its answer)."""
+
+
+def go_strerror(code: int) -> str:
+    """An errno as Go's ``syscall.Errno`` says it (Docker's errors carry these): ``exchange full``."""
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
 
 
 def add_veth(nl: Socket, host: str, peer: str, peer_netns_fd: int, master: int, mtu: int) -> None:
@@ -182,10 +193,13 @@ def new_on_bridge(path: str, host: str, master: int, cidr: str, gateway: str, mt
         fd = os.open(ns_file, os.O_RDONLY)
         try:
             try:
-                add_veth(outside, host, "eth0", fd, master, mtu)
-            except FileExistsError:  # left by a crash: start afresh
-                del_link(outside, host)
-                add_veth(outside, host, "eth0", fd, master, mtu)
+                try:
+                    add_veth(outside, host, "eth0", fd, master, mtu)
+                except FileExistsError:  # left by a crash: start afresh
+                    del_link(outside, host)
+                    add_veth(outside, host, "eth0", fd, master, mtu)
+            except OSError as e:
+                raise VethError(e.errno, e.strerror) from e
         finally:
             os.close(fd)
         inside = Socket()

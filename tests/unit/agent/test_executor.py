@@ -887,3 +887,25 @@ async def test_a_pods_readiness_probe_makes_its_container_ready_through_the_runt
     assert [c for c in pods.runtime.calls if c[0] == "probe"][:2] == [("probe", f"{t.ID}.web", ("ready",))] * 2
     failed = pods.container(t, "web").Events
     assert failed is not None and failed[0].Message == "Readiness probe failed: probe exited 1"
+
+
+async def test_a_sandbox_failure_is_reported_once_and_never_tried_again() -> None:
+    """A replacement (wanted ``ready`` during its restart delay) whose sandbox cannot be made fails once
+    with the network's words; its promotion and its shutdown later make no second sandbox, no second
+    report of the failure."""
+    rt = FakeRuntime(images={"busybox:latest"}, networking=Networking.JOIN)
+    err = "starting container failed: no available IPv4 addresses on this network's address pools: bridge (b1)"
+    net = FakeNetwork(rt, fail=SandboxError(err))
+    rec = Recorder()
+    t = task(desired=S.READY)
+    r = TaskRunner(t, rt, rec, network=net)
+    r.start()
+    await until(lambda: rec.last(t.ID) is not None and rec.last(t.ID).State == S.FAILED, what="failed")
+    for desired in (S.RUNNING, S.SHUTDOWN, S.REMOVE):  # promoted after the delay, shut down, removed
+        r.update(want(t, desired))
+        for _ in range(20):  # the runner looks at each change
+            await asyncio.sleep(0)
+    await until(lambda: r._task is not None and r._task.done(), what="the runner to end")
+    assert rec.states(t.ID) == [S.ACCEPTED, S.PREPARING, S.FAILED]
+    assert rec.last(t.ID).Err == err
+    assert [c for c in rt.call_names() if c in ("create_sandbox", "prepare", "start")] == ["create_sandbox"]

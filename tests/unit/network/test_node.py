@@ -224,3 +224,89 @@ async def test_without_a_view_a_pod_gets_the_default_settings(tmp_path: Path, mo
     sb = Sandbox.of(task, tmp_path / "p1")
     await net._pod_resolv(task, sb)
     assert sb.nameservers == ["172.16.0.10"] and sb.search[0] == "shop.svc.cluster.local"
+
+
+# ---------------------------------------------------------------- failures that cannot succeed by retrying
+
+
+def _on_default_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bip: str,
+                     on_default: object) -> node.NodeNetwork:
+    from shoal.network.default import DefaultBridge
+
+    async def nothing(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(node, "_on_default", on_default)
+    monkeypatch.setattr(node, "unbind", lambda path: None)
+    monkeypatch.setattr(node.bridge, "detach", lambda *args: None)  # the undoing touches no link of the host
+    net = node.NodeNetwork(tmp_path)
+    monkeypatch.setattr(net, "_ensure_netns_dir", lambda: net.netns_dir.mkdir(exist_ok=True))  # no mount here
+    net._default_bridge = DefaultBridge(bip, network_id="f" * 64)
+    monkeypatch.setattr(net.dns, "add", nothing)
+    monkeypatch.setattr(net, "_sync_egress", nothing)
+    return net
+
+
+def _swarm_task(task_id: str) -> Task:
+    return Task(ID=task_id, Slot=3, ServiceAnnotations={"Name": "web"},
+                Spec=TaskSpec(Containers=[ContainerSpec(Name="c", Image="x")]))
+
+
+async def test_a_full_bridge_fails_the_task_at_once_in_dockers_words(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's bridge port limit (EXFULL, simulated: the link call refuses) is not tried again
+    (a stale index is, once): the sandbox fails with libnetwork's text, as dockerd on docker0."""
+    from shoal.network import rtnl
+    from shoal.network.sandbox import SandboxError
+
+    attempts: list[str] = []
+
+    def exfull(netns: str, task_id: str, place: object) -> tuple[int, int]:
+        attempts.append(task_id)
+        raise rtnl.VethError(54, "rtnetlink: Exchange full")
+
+    net = _on_default_node(tmp_path, monkeypatch, "10.213.73.1/24", exfull)
+    task = _swarm_task("t1xxxxxxxxxxxx")
+    with pytest.raises(SandboxError) as e:
+        await net.create_sandbox(task)
+    assert attempts == ["t1xxxxxxxxxxxx"]
+    assert e.value.message == (
+        "starting container failed: failed to create endpoint web.3.t1xxxxxxxxxxxx on network bridge: "
+        "adding interface svt1xxxxxxxxx0 to bridge shb-default failed: exchange full")
+    assert not net.sandboxes and not net._default_bridge.has("t1xxxxxxxxxxxx")  # undone: its address is free
+
+
+async def test_a_veth_the_kernel_refuses_is_libnetworks_pair_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shoal.network import rtnl
+    from shoal.network.sandbox import SandboxError
+
+    def enomem(netns: str, task_id: str, place: object) -> tuple[int, int]:
+        raise rtnl.VethError(12, "rtnetlink: Cannot allocate memory")
+
+    net = _on_default_node(tmp_path, monkeypatch, "10.213.73.1/24", enomem)
+    with pytest.raises(SandboxError, match=r"failed to create endpoint web\.3\.t2 on network bridge: failed to add "
+                                           r"the host \(svt20\) <=> sandbox \(eth0\) pair interfaces: cannot "
+                                           r"allocate memory$"):
+        await net.create_sandbox(_swarm_task("t2"))
+
+
+async def test_an_empty_pool_fails_before_any_wiring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A /30 holds one task beside its gateway: the second fails with libnetwork's words and nothing
+    of it is made (no namespace wired, nothing to undo)."""
+    from shoal.network.sandbox import SandboxError
+
+    wired: list[str] = []
+
+    def on_default(netns: str, task_id: str, place: object) -> tuple[int, int]:
+        wired.append(task_id)
+        return (0, 0)
+
+    net = _on_default_node(tmp_path, monkeypatch, "10.213.73.1/30", on_default)
+    monkeypatch.setattr(net.dns, "remove", lambda task_id: None)
+    await net._make_on_default(_swarm_task("t1"), Sandbox.of(_swarm_task("t1"), net.netns_path("t1")))
+    with pytest.raises(SandboxError) as e:
+        await net.create_sandbox(_swarm_task("t2"))
+    assert e.value.message == ("starting container failed: no available IPv4 addresses on this network's address "
+                               f"pools: bridge ({'f' * 64})")
+    assert wired == ["t1"]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 import struct
+from pathlib import Path
+
+import pytest
 
 from shoal.network import rtnl
 
@@ -72,3 +77,30 @@ def test_no_route_without_a_gateway() -> None:
     nl = Capture()
     rtnl.up_with_address(nl, 2, "10.213.5.7/24", "")
     assert [k for k, _, _ in nl.sent][-1] == rtnl.RTM_NEWADDR
+
+
+def test_a_veth_the_bridge_refuses_is_a_veth_error_with_the_kernels_errno(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge's 1,024 ports all taken: the kernel answers the veth's RTM_NEWLINK with EXFULL
+    (simulated: the socket's request refuses it); ``new_on_bridge`` raises it as a ``VethError`` and
+    sends nothing more (no address, no route, no second try)."""
+    sent: list[list[int]] = []
+
+    class Full(Capture):
+        def request(self, *messages: tuple[int, int, bytes]) -> None:
+            sent.append([kind for kind, _, _ in messages])
+            if messages[0][0] == rtnl.RTM_NEWLINK and len(messages) == 1:
+                raise OSError(errno.EXFULL, f"rtnetlink: {os.strerror(errno.EXFULL)}")
+
+        def close(self) -> None:
+            pass
+
+    ns_file = tmp_path / "ns"
+    ns_file.touch()
+    monkeypatch.setattr(rtnl, "Socket", Full)
+    monkeypatch.setattr(rtnl, "new_here", lambda path: str(ns_file))  # no namespace made here
+    with pytest.raises(rtnl.VethError) as e:
+        rtnl.new_on_bridge(str(tmp_path / "task"), "svabc0", 3, "10.213.73.2/24", "10.213.73.1")
+    assert e.value.errno == errno.EXFULL
+    assert sent == [[rtnl.RTM_NEWLINK]]
+    assert rtnl.go_strerror(errno.EXFULL) == "exchange full"  # Go's words, as in Docker's errors
