@@ -238,8 +238,12 @@ class Worker:
 
     async def _heartbeats(self) -> None:
         assert self.session is not None
+        period = 1.0
         while True:
-            period = await self.session.heartbeat()
+            try:
+                period = await self.session.heartbeat()
+            except Exception:  # a heartbeat that failed must not end the heartbeats (the node would go down)
+                log.exception("heartbeat")
             await asyncio.sleep(period * random.uniform(0.8, 1.0))
 
     async def stop(self) -> None:

@@ -313,31 +313,16 @@ def sync_peers(peers: dict[str, list[str]]) -> None:
 def remove_unused(wait: float = 0.0) -> list[str]:
     """Delete the networks' bridges that no task uses (their only port, if any, is the VXLAN), with
     their VXLAN; with ``wait``, keep looking that long for tasks' veths to go (a namespace's goes a
-    moment after it). Returns the bridges still in use."""
+    moment after it). Returns the bridges still in use. The bridges come from a dump of bridges only
+    (``rtnl.links``), not of every link: a node with a thousand tasks has two thousand."""
     deadline = time.monotonic() + wait
     while True:
-        busy = []
-        with IPRoute() as ipr:
-            links = ipr.get_links()
-            ports: dict[int, list[tuple[int, str]]] = {}
-            for link in links:
-                master = link.get_attr("IFLA_MASTER")
-                if master:
-                    ports.setdefault(master, []).append((link["index"], link.get_attr("IFLA_IFNAME") or ""))
-            for link in links:
-                name = link.get_attr("IFLA_IFNAME") or ""
-                if not name.startswith(BRIDGE_PREFIX):
-                    continue
-                mine = ports.get(link["index"], [])
-                if any(not port.startswith(VXLAN_PREFIX) for _, port in mine):
-                    busy.append(name)
-                    continue
-                _ready.pop(name, None)
-                for idx, _ in mine:
-                    with contextlib.suppress(NetlinkError):
-                        ipr.link("del", index=idx)
-                with contextlib.suppress(NetlinkError):
-                    ipr.link("del", index=link["index"])
+        nl = rtnl.Socket()
+        try:
+            names = [b.name for b in rtnl.links(nl, kind="bridge") if b.name.startswith(BRIDGE_PREFIX)]
+        finally:
+            nl.close()
+        busy = remove_unused_of(names)
         if not busy or time.monotonic() >= deadline:
             return busy
         time.sleep(0.05)

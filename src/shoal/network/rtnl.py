@@ -31,6 +31,7 @@ import ipaddress
 import os
 import socket
 import struct
+from dataclasses import dataclass
 
 from shoal.network.netns import new_here
 
@@ -38,7 +39,7 @@ NETLINK_ROUTE = 0
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 18, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 4, 10, 18, 28
+IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 3, 4, 10, 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_GATEWAY = 5
@@ -140,31 +141,59 @@ def _attrs(data: bytes, off: int, end: int) -> dict[int, bytes]:
     return out
 
 
-def ports(nl: Socket, master: int) -> list[tuple[int, str]]:
-    """The links whose master is link ``master`` (a bridge's ports: index and name), from a dump the
-    kernel filters by master (as ``ip link show master``), so that only they are sent and decoded."""
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    master: int = 0
+    alias: str = ""
+    kind: str = ""
+
+
+def links(nl: Socket, master: int = 0, kind: str = "") -> list[Link]:
+    """The links whose master is link ``master`` and/or whose kind is ``kind`` (``bridge``, ``veth``…),
+    from a dump the kernel filters (as ``ip link show master X type Y``), so that only they are sent
+    and decoded; the filter is checked here as well."""
     nl.seq += 1
     seq = nl.seq
-    body = _ifinfo() + _attr(IFLA_MASTER, struct.pack("=I", master))
+    body = _ifinfo()
+    if master:
+        body += _attr(IFLA_MASTER, struct.pack("=I", master))
+    if kind:
+        body += _attr(IFLA_LINKINFO | NLA_F_NESTED, _attr(IFLA_INFO_KIND, kind.encode() + b"\0"))
     nl.sock.send(struct.pack("=IHHII", 16 + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
-    found: list[tuple[int, str]] = []
+    found: list[Link] = []
     while True:
         data = nl.sock.recv(1 << 16)
         off = 0
         while off + 16 <= len(data):
-            length, kind, _, got, _ = struct.unpack_from("=IHHII", data, off)
+            length, msg, _, got, _ = struct.unpack_from("=IHHII", data, off)
             if got == seq:
-                if kind == NLMSG_DONE:
+                if msg == NLMSG_DONE:
                     return found
-                if kind == NLMSG_ERROR:
+                if msg == NLMSG_ERROR:
                     code = -struct.unpack_from("=i", data, off + 16)[0]
                     raise OSError(code, f"rtnetlink: {os.strerror(code)}")
-                if kind == RTM_NEWLINK:
+                if msg == RTM_NEWLINK:
                     index = struct.unpack_from("=i", data, off + 20)[0]
                     attrs = _attrs(data, off + 32, off + length)
-                    if struct.unpack("=I", attrs.get(IFLA_MASTER, b"\0\0\0\0")[:4])[0] == master:
-                        found.append((index, attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()))
+                    info = _attrs(attrs.get(IFLA_LINKINFO, b""), 0, len(attrs.get(IFLA_LINKINFO, b"")))
+                    link = Link(index, _text(attrs.get(IFLA_IFNAME)),
+                                struct.unpack("=I", attrs.get(IFLA_MASTER, b"\0\0\0\0")[:4])[0],
+                                _text(attrs.get(IFLA_IFALIAS)), _text(info.get(IFLA_INFO_KIND)))
+                    if (not master or link.master == master) and (not kind or link.kind == kind):
+                        found.append(link)
             off += max((length + 3) & ~3, 16)
+
+
+def _text(raw: bytes | None) -> str:
+    return (raw or b"").split(b"\0", 1)[0].decode(errors="replace")
+
+
+def ports(nl: Socket, master: int) -> list[tuple[int, str]]:
+    """A bridge's ports (index and name): ``links`` of master ``master``."""
+    return [(link.index, link.name) for link in links(nl, master=master)]
+
 
 
 def up_with_address(nl: Socket, index: int, cidr: str, gateway: str) -> None:

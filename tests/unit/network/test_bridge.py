@@ -104,3 +104,24 @@ def test_a_bridges_ports_come_from_a_dump_filtered_by_master() -> None:
                 nl.close()
 
         assert run_in_netns(path, ports) == ["v1"]
+
+
+def test_a_dump_of_bridges_only_gives_their_aliases_and_the_full_cleanup_uses_it() -> None:
+    with scratch_netns() as path:
+        _ip(path, "link", "add", "shb-used", "type", "bridge")
+        _ip(path, "link", "add", "shb-idle", "type", "bridge")
+        _ip(path, "link", "add", "br-mine", "type", "bridge")
+        _ip(path, "link", "set", "br-mine", "alias", "shoal-made test")
+        _ip(path, "link", "add", "v1", "type", "veth", "peer", "name", "v2")
+        _ip(path, "link", "set", "v1", "master", "shb-used")
+
+        def bridges() -> dict[str, str]:
+            nl = rtnl.Socket()
+            try:
+                return {b.name: b.alias for b in rtnl.links(nl, kind="bridge")}
+            finally:
+                nl.close()
+
+        assert run_in_netns(path, bridges) == {"shb-used": "", "shb-idle": "", "br-mine": "shoal-made test"}
+        assert run_in_netns(path, bridge.remove_unused) == ["shb-used"]
+        assert {"shb-used", "br-mine", "v1"} <= _links(path) and "shb-idle" not in _links(path)
