@@ -447,3 +447,24 @@ async def test_cleanup_recovers_after_a_crash(rt: RuncRuntime, tmp_path: Path, e
     rt.containers.pop(task.ID)
     runtime_logs.remove(rt.log_path(task.ID))
     assert _leftovers(rt, task.ID, started.pid) == []
+
+
+@pytest.mark.e2e
+async def test_a_mount_left_in_the_bundle_keeps_its_contents_until_cleanup(rt: RuncRuntime, tmp_path: Path,
+                                                                           exec_root: Path, images: ImageStore) -> None:
+    """A task's teardown unmounts only what the runtime mounted (by name, without the mount table) and
+    never deletes through another mount; the next start's cleanup unmounts what was left."""
+    task = sh("sleep 1000")
+    await rt.prepare(task)
+    started = await rt.start(task)
+    surprise = rt.bundle_path(task.ID) / "extra" / "mnt"
+    surprise.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(surprise)], check=True)
+    (surprise / "kept").write_text("kept")
+    await rt.remove(task.ID)
+    assert (surprise / "kept").read_text() == "kept"
+    assert sorted(p.name for p in rt.bundle_path(task.ID).iterdir()) == ["extra"]  # the rest went
+    assert not mounts_under(rt.bundle_path(task.ID) / "rootfs")
+    fresh = RuncRuntime(tmp_path / "data", exec_root, images)
+    await fresh.cleanup()
+    assert _leftovers(rt, task.ID, started.pid) == []

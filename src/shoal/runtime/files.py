@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.runtime.base import RuntimeError_, TaskFile
-from shoal.runtime.mounts import MS_NODEV, MS_NOEXEC, MS_NOSUID, mounts_under, unmount_all
+from shoal.runtime.mounts import MS_NODEV, MS_NOEXEC, MS_NOSUID, remove_tree, unmount_point
 from shoal.runtime.mounts import mount as mount_fs
 
 SECRETS_DIR = "/run/secrets"  # where a secret's relative target goes in the container, as Docker's
@@ -76,7 +75,8 @@ def mount(root: Path, files: Sequence[TaskFile]) -> list[FileBind]:
 
 
 def unmount(root: Path) -> None:
-    """Unmount the task's tmpfs (its files go with it) and remove its mount point."""
-    unmount_all(root)
-    if root.exists() and not mounts_under(root):
-        shutil.rmtree(root, ignore_errors=True)
+    """Unmount the task's tmpfs (its files go with it) and remove its mount point: the known mount
+    point only, without reading the mount table; a mount left there (it could not be unmounted) is
+    kept with its contents (``remove_tree``)."""
+    unmount_point(root)
+    remove_tree(root)

@@ -86,7 +86,7 @@ from shoal.runtime.base import (
     task_image,
 )
 from shoal.runtime.images import ImageStore
-from shoal.runtime.mounts import mount, mounts_under, unmount_all
+from shoal.runtime.mounts import mount, mounts_under_any, remove_tree, unmount_point
 from shoal.runtime.process import command_of, env_of, signal_number, spawn
 from shoal.runtime.taskspec import RLIMITS
 from shoal.runtime.volumes import VolumeStore
@@ -97,6 +97,7 @@ CGROUP_PARENT = "shoal"
 CONTAINER_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a Pod's container's name: a DNS label
 PR_SET_CHILD_SUBREAPER = 36
 RUNC_STAGE = "runc:["  # the name runc's own stages take (runc:[0:PARENT], [1:CHILD], [2:INIT])
+CLEANUP_CONCURRENCY = 16  # leftovers of a previous run deleted (``runc delete``) and torn down at once
 FIRST_SWEEP = 0.5  # s a container may take to exit before what runc left is looked for (then doubling to 5 s)
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -367,21 +368,46 @@ class RuncRuntime(ContainerTable):
     # ------------------------------------------------------------ lifecycle
 
     async def cleanup(self) -> None:
+        """Remove what a previous run left: its runc containers (``runc delete --force``), then every
+        mount under the containers and files directories (one read of the mount table: what is
+        mounted there is not known after a crash), then the bundles, files and cgroups; at most
+        ``CLEANUP_CONCURRENCY`` containers at a time. What this daemon runs is never touched."""
         ids: set[str] = set()
         with contextlib.suppress(RuntimeError_, OSError):
             _, out = await self._runc("list", "-q", check=False)
             ids.update(line.strip() for line in out.splitlines() if line.strip())
         ids -= set(self.containers)  # never touch what this daemon runs
-        for cid in sorted(ids):
-            await self._runc("delete", "--force", cid, check=False)
+        limit = asyncio.Semaphore(CLEANUP_CONCURRENCY)
+
+        async def delete(cid: str) -> None:
+            async with limit:
+                await self._runc("delete", "--force", cid, check=False)
+
+        await asyncio.gather(*(delete(cid) for cid in sorted(ids)))
         if self.containers_dir.exists():
             ids.update(d.name for d in self.containers_dir.iterdir())
         if self.files_dir.exists():
             ids.update(p.name for p in self.files_dir.iterdir())
-        for cid in sorted(ids):
-            if cid in self.containers:
-                continue
-            await self._teardown(cid)
+        ids -= set(self.containers)
+        await asyncio.to_thread(self._unmount_leftovers, frozenset(self.containers))
+
+        async def teardown(cid: str) -> None:
+            async with limit:
+                await self._teardown(cid)
+
+        await asyncio.gather(*(teardown(cid) for cid in sorted(ids)))
+
+    def _unmount_leftovers(self, running: frozenset[str]) -> None:
+        """Unmount everything under the containers and files directories (deepest first) but what
+        belongs to ``running``, from one read of the mount table."""
+        roots = [self.containers_dir, self.files_dir]
+        for m in mounts_under_any(roots):
+            for root in roots:
+                rel = os.path.relpath(m, root)
+                if rel != "." and not rel.startswith(".."):
+                    if rel.split("/", 1)[0] not in running:
+                        unmount_point(m)
+                    break
 
     async def close(self) -> None:
         # Containers were stopped and removed by the agent.
@@ -946,9 +972,9 @@ class RuncRuntime(ContainerTable):
             return
         sig = signal_number(signal or c.stop_signal)
         if c.pidfd >= 0:
-            rc, _ = await self._runc("kill", task_id, str(sig), check=False)
-            if rc != 0 and c.pidfd >= 0:
-                self._kill(c, sig)
+            self._kill(c, sig)  # its init, as ``runc kill`` signals it, without spawning runc
+        else:
+            await self._runc("kill", task_id, str(sig), check=False)
         try:
             await asyncio.wait_for(self._exited(c), timeout=max(grace, 0.0))
         except TimeoutError:
@@ -1001,15 +1027,20 @@ class RuncRuntime(ContainerTable):
             logs.remove(previous_log(self.log_path(task_id)))
 
     async def _teardown(self, task_id: str) -> None:
-        """Remove the task's mounts, directory and cgroups (whatever of them exists)."""
+        """Remove the task's mounts, directory and cgroups (whatever of them exists), in a thread."""
+        await asyncio.to_thread(self._teardown_now, task_id)
+
+    def _teardown_now(self, task_id: str) -> None:
+        """The mounts this runtime makes for a task are known (its overlay at ``<bundle>/rootfs``, its
+        tmpfs at ``files_path``): they are unmounted by name, without reading the mount table (which
+        grows with the containers: a read per task made removing N tasks O(N²)). The bundle is
+        removed without crossing into a file system mounted in it, so a mount left there (one this
+        runtime did not make, or that would not go) keeps its contents; ``cleanup`` unmounts those."""
         bundle = self.bundle_path(task_id)
-        # In threads: reading the mount table (hundreds of lines with a hundred tasks) and unmounting
-        # took 100-400 ms of the event loop per teardown under load.
-        await asyncio.to_thread(unmount_all, bundle)
-        await self._remove_files(task_id)
-        if bundle.exists() and not await asyncio.to_thread(mounts_under, bundle):
-            await asyncio.to_thread(shutil.rmtree, bundle, True)
-        await asyncio.to_thread(remove_cgroups, task_id)
+        unmount_point(bundle / "rootfs")
+        task_files.unmount(self.files_path(task_id))
+        remove_tree(bundle)
+        remove_cgroups(task_id)
 
     async def _remove_files(self, task_id: str) -> None:
         """Unmount the task's tmpfs of secrets and configs once the container has exited."""
