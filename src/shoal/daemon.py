@@ -709,7 +709,7 @@ class Daemon:
 
     async def stop(self) -> None:
         async with self._lock:
-            await self._stop_swarm()
+            await self._stop_swarm(exiting=True)
             await self._containers.close()
             if self.network is not None:
                 await self.network.close()
@@ -717,7 +717,9 @@ class Daemon:
             await self.puller.close()
             await self.registry.close()
 
-    async def _stop_swarm(self, resign: bool = True) -> None:
+    async def _stop_swarm(self, resign: bool = True, exiting: bool = False) -> None:
+        """Stop the swarm's side of the node; ``exiting``: the daemon is stopping (its tasks' removal
+        gives up at the shutdown deadline, as dockerd's)."""
         for t in list(self._demotions):
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -731,7 +733,7 @@ class Daemon:
         if self.manager is not None:
             await self.manager.stop_loops()
         if self.worker is not None:
-            await self.worker.stop()
+            await self.worker.stop(deadline=exiting)
             self.worker = None
         if self.registrar is not None:
             await self.registrar.close()

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shoal.runtime.runc import remove_cgroups
 
 SUBNET_PREFIX = "10.213"
 
@@ -146,6 +150,10 @@ class DevNode:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def remove_leftover_containers(self) -> None:
+        """The containers the stopped daemon left (it gave up at its shutdown deadline, or was killed)."""
+        remove_leftover_containers(self.exec_root / "runc")
+
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM, then SIGKILL if the daemon has not exited within ``timeout`` seconds."""
         if self.proc is None or self.proc.poll() is not None:
@@ -156,6 +164,25 @@ class DevNode:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def remove_leftover_containers(*roots: Path) -> int:
+    """Delete the containers in runc's state directories ``roots`` (``<exec-root>/runc``) that a daemon
+    left behind when it stopped: their processes killed and their cgroups removed by ``runc delete
+    --force``, sixteen at a time. Returns how many there were."""
+    found = [(root, p.name) for root in roots if root.is_dir() for p in root.iterdir() if p.is_dir()]
+    if not found or not shutil.which("runc"):
+        return 0
+
+    def delete(item: tuple[Path, str]) -> None:
+        root, cid = item
+        subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True,
+                       check=False, timeout=60)
+        remove_cgroups(cid)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(delete, found))
+    return len(found)
 
 
 class DevCluster:
@@ -230,6 +257,8 @@ class DevCluster:
         for node in self.nodes.values():
             with contextlib.suppress(Exception):
                 node.stop()
+        for node in self.nodes.values():
+            node.remove_leftover_containers()
         with open("/proc/mounts") as f:
             leftovers = [line.split()[1] for line in f if str(self.base) in line.split()[1]]
         for mnt in reversed(leftovers):

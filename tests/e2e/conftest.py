@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.devcluster import DevCluster, DevNode
+from shoal.devcluster import DevCluster, DevNode, remove_leftover_containers
 from tests.support import free_port
 
 BUSYBOX = "/bin/busybox"
@@ -72,6 +72,8 @@ def e2e_base() -> Iterator[Path]:
         pytest.skip("needs the docker CLI and busybox-static")
     base = Path(tempfile.mkdtemp(prefix="shoal-e2e-", dir="/tmp"))
     yield base
+    # Containers a daemon left when it stopped (its shutdown deadline, a kill): their processes go too.
+    remove_leftover_containers(*base.glob("*/run/runc"), *base.glob("*/*/run/runc"))
     for line in leftover_mounts(base):
         subprocess.run(["umount", "-l", line.split()[1]], check=False)
     if os.environ.get("SHOAL_E2E_KEEP"):  # debugging: keep the daemons' logs and state

@@ -246,7 +246,10 @@ class Worker:
                 log.exception("heartbeat")
             await asyncio.sleep(period * random.uniform(0.8, 1.0))
 
-    async def stop(self) -> None:
+    async def stop(self, deadline: bool = False) -> None:
+        """Stop and remove every container, and report the tasks shut down. With ``deadline`` (the
+        daemon is exiting), give up removing at dockerd's shutdown timeout: the next start removes what
+        is left. Without (``swarm leave``), wait until all are removed."""
         self._stopping = True
         await self._cancel_loops()
         if self._cleaned is not None and not self._cleaned.done():
@@ -258,7 +261,7 @@ class Worker:
         limit = max([SHUTDOWN_TIMEOUT, *(r.stop_grace + SHUTDOWN_GRACE for r in runners)])
         stops = [asyncio.ensure_future(r.stop_for_exit()) for r in runners]
         if stops:
-            _, pending = await asyncio.wait(stops, timeout=limit)
+            _, pending = await asyncio.wait(stops, timeout=limit if deadline else None)
             if pending:
                 log.warning("stopping: %d of %d tasks not stopped and removed within %.0f s; the next start "
                             "removes what is left", len(pending), len(stops), limit)

@@ -104,7 +104,7 @@ async def test_a_stop_that_cannot_remove_gives_up_at_the_deadline(monkeypatch: p
     await w.start()
     await until(lambda: all(tid in rt.exits for tid in (t.ID for t in tasks)), what="three containers running")
     caplog.set_level(logging.WARNING, logger="shoal.agent.worker")
-    await asyncio.wait_for(w.stop(), 5)  # without the deadline: never
+    await asyncio.wait_for(w.stop(deadline=True), 5)  # without the deadline: never
     assert "3 of 3 tasks not stopped and removed within 0 s" in caplog.text
     assert rt.closed
     stops: list[Any] = [c for c in rt.calls if c[0] == "stop"]
