@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 STOP_REPORT_TIMEOUT = 2.0
 SHUTDOWN_TIMEOUT = 15.0  # s: dockerd's --shutdown-timeout default
 SHUTDOWN_GRACE = 5.0  # s: beyond the longest stop grace period, as dockerd's
+CANCEL_WAIT = 1.0  # s: for the removals cut short at the deadline to unwind
 CLEANUP_NOTE = 2.0  # s: a cleanup of the previous run's leftovers that took longer is logged
 
 
@@ -260,6 +261,7 @@ class Worker:
         # As dockerd's shutdown timeout: 15 s, or the longest stop grace period and 5 s more.
         limit = max([SHUTDOWN_TIMEOUT, *(r.stop_grace + SHUTDOWN_GRACE for r in runners)])
         stops = [asyncio.ensure_future(r.stop_for_exit()) for r in runners]
+        pending: set[asyncio.Future[None]] = set()
         if stops:
             _, pending = await asyncio.wait(stops, timeout=limit if deadline else None)
             if pending:
@@ -267,8 +269,9 @@ class Worker:
                             "removes what is left", len(pending), len(stops), limit)
                 for t in pending:
                     t.cancel()
-                await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+                await asyncio.wait(pending, timeout=CANCEL_WAIT)
         self.runners.clear()
         if self.network is not None:  # first: a sandbox left behind is removed while its holder can
-            await self.network.close()
+            # Given up: the sandboxes still here stay for the next start's cleanup, as the containers.
+            await self.network.close(keep_sandboxes=bool(deadline and stops and pending))
         await self.runtime.close()

@@ -263,6 +263,7 @@ class NodeNetwork:
         # daemon's are removed at the next start).
         self.pod_network: PodNetwork | None = None
         self._pod_block: podnet.PodBlock | None = None
+        self._keep_sandboxes = False  # set by a close at the shutdown deadline (see close)
         self._pod_ready = asyncio.Event()
         self._podnet_lock = asyncio.Lock()
         self._podnet_file = Path(exec_root) / "podnet"
@@ -913,11 +914,13 @@ class NodeNetwork:
                 unbind(self.netns_dir)
             self._netns_ready = False
 
-    async def close(self) -> None:
+    async def close(self, keep_sandboxes: bool = False) -> None:
         """The daemon is stopping (its tasks were removed): any sandbox still here goes (its task's
         removal was cut short), then the DNS server, tunnel and mesh, and the bridges that no task
-        uses any more."""
-        for tid in list(self.sandboxes):
+        uses any more. ``keep_sandboxes`` (the agent gave up removing at the shutdown deadline; it
+        holds for this close and any later one): those still here stay for the next start's cleanup."""
+        self._keep_sandboxes = self._keep_sandboxes or keep_sandboxes
+        for tid in [] if self._keep_sandboxes else list(self.sandboxes):
             with contextlib.suppress(Exception):
                 await self.remove_sandbox(tid)
         if not self.sandboxes:

@@ -86,7 +86,7 @@ from shoal.runtime.base import (
     is_pod,
     task_image,
 )
-from shoal.runtime.images import ImageStore
+from shoal.runtime.images import Image, ImageStore
 from shoal.runtime.mounts import mount, mounts_under_any, remove_tree, unmount_point
 from shoal.runtime.process import command_of, env_of, signal_number, spawn
 from shoal.runtime.taskspec import RLIMITS
@@ -326,6 +326,7 @@ class RuncRuntime(ContainerTable):
         private.make_dir(self.state_root)  # runc's state.json holds the container's spec
         self.containers: dict[str, _Container] = {}
         self._last_sweep = 0.0  # when the children were last swept for runc's leftovers
+        self._preparing: set[str] = set()  # containers whose bundles are being made (cleanup skips them)
         self.pods: dict[str, list[str]] = {}  # a Pod's task ID → its containers' keys
         # The container's init is reparented to us once ``runc run -d`` exits: we reap it.
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -379,7 +380,7 @@ class RuncRuntime(ContainerTable):
         with contextlib.suppress(RuntimeError_, OSError):
             _, out = await self._runc("list", "-q", check=False)
             ids.update(line.strip() for line in out.splitlines() if line.strip())
-        ids -= set(self.containers)  # never touch what this daemon runs
+        ids -= self._ours()  # never touch what this daemon runs or prepares
         limit = asyncio.Semaphore(CLEANUP_CONCURRENCY)
 
         async def delete(cid: str) -> None:
@@ -391,14 +392,19 @@ class RuncRuntime(ContainerTable):
             ids.update(d.name for d in self.containers_dir.iterdir())
         if self.files_dir.exists():
             ids.update(p.name for p in self.files_dir.iterdir())
-        ids -= set(self.containers)
-        await asyncio.to_thread(self._unmount_leftovers, frozenset(self.containers))
+        ids -= self._ours()
+        await asyncio.to_thread(self._unmount_leftovers, frozenset(self._ours()))
 
         async def teardown(cid: str) -> None:
             async with limit:
-                await self._teardown(cid)
+                if cid not in self._ours():  # a container made meanwhile (the node's API serves already)
+                    await self._teardown(cid)
 
         await asyncio.gather(*(teardown(cid) for cid in sorted(ids)))
+
+    def _ours(self) -> set[str]:
+        """The containers of this run: running, or their bundles being made."""
+        return set(self.containers) | self._preparing
 
     def _unmount_leftovers(self, running: frozenset[str]) -> None:
         """Unmount everything under the containers and files directories (deepest first) but what
@@ -459,6 +465,14 @@ class RuncRuntime(ContainerTable):
             raise RuntimeError_(f"No such image: {spec.Image}", reject=True)
         if key in self.containers:
             return
+        self._preparing.add(key)  # a cleanup in the background keeps away from it
+        try:
+            await self._prepare_bundle(task, spec, key, files, sandbox, img)
+        finally:
+            self._preparing.discard(key)
+
+    async def _prepare_bundle(self, task: Task, spec: ContainerSpec, key: str, files: Sequence[TaskFile],
+                              sandbox: Sandbox, img: Image) -> None:
         pod = key != task.ID
         cfg = img.container_config
         argv = command_of(task, cfg, spec)
