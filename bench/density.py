@@ -206,12 +206,17 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--probe", type=float, default=0.5, help="seconds between the prober's requests")
     ap.add_argument("--baseline-src", action="append", default=[], metavar="PATH")
+    ap.add_argument("--baselines-first", action="store_true",
+                    help="measure the baselines before this checkout (the first contestant meets a colder machine)")
     ap.add_argument("--docker", action=argparse.BooleanOptionalAction, default=bool(DOCKERD))
     ap.add_argument("--restarts", action=argparse.BooleanOptionalAction, default=True,
                     help="SIGTERM, restart, kill -9, restart (shoal contestants)")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--loop-debug", type=float, default=0.0, metavar="SECONDS",
                     help="shoal daemons log what held their event loop longer than this ($SHOAL_LOOP_DEBUG)")
+    ap.add_argument("--loop-sample", type=float, default=0.0, metavar="SECONDS",
+                    help="shoal daemons log where their event loop was blocked longer than this, sampled "
+                         "($SHOAL_LOOP_SAMPLE: no asyncio debug mode, which costs much at this scale)")
     ap.add_argument("--keep-logs", type=Path, default=None, metavar="DIR",
                     help="copy each shoal daemon's log there before the cleanup")
     args = ap.parse_args()
@@ -232,13 +237,16 @@ def main() -> None:
                               "contestants": {}}
     print(f"{n} services of 1 replica, {args.parallel} creates at a time; load average {load()}", flush=True)
     try:
-        for i, src in enumerate([SRC, *baselines]):
+        order = list(enumerate([SRC, *baselines]))
+        for i, src in order[1:] + order[:1] if args.baselines_first else order:
             name = "shoal" if i == 0 else f"base{i}"
             cluster = DevCluster(base / name, "runc")
             try:
                 env = {"PYTHONPATH": str(src), "SHOAL_BIP": SHOAL_BIP}
                 if args.loop_debug:
                     env["SHOAL_LOOP_DEBUG"] = str(args.loop_debug)
+                if args.loop_sample:
+                    env["SHOAL_LOOP_SAMPLE"] = str(args.loop_sample)
                 node = cluster.add(name, env=env)
                 e = ShoalEngine(node, config_dir, src)
                 e.setup(tar, node.addr)

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
@@ -23,19 +24,23 @@ from shoal.api import generic
 from shoal.api.types import GenericResource
 from shoal.cli.client import kv_map
 from shoal.daemon import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, Daemon, DaemonConfig
+from shoal.runtime.process import abandon_queued_work
 
 LAG_WARN = 1.0  # s: an event loop this late is logged (heartbeats, sessions and timers wait that long)
 
 
 async def watch_loop_lag(interval: float = 0.5) -> None:
     """Log when the event loop stalls (something blocking ran on it). With $SHOAL_LOOP_DEBUG set to a
-    number of seconds, asyncio's debug mode also names every callback that ran that long."""
+    number of seconds, asyncio's debug mode also names every callback that ran that long, and where
+    the loop was blocked is sampled (``LoopSampler``); $SHOAL_LOOP_SAMPLE: only the latter."""
     loop = asyncio.get_running_loop()
     slow = os.environ.get("SHOAL_LOOP_DEBUG", "")
     if slow:
         loop.set_debug(True)
         loop.slow_callback_duration = float(slow)
         LoopSampler(loop, float(slow)).start()
+    elif sample := os.environ.get("SHOAL_LOOP_SAMPLE", ""):  # the sampler alone: debug mode costs much
+        LoopSampler(loop, float(sample)).start()
     while True:
         start = loop.time()
         await asyncio.sleep(interval)
@@ -146,6 +151,8 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
     from shoal.frontdoor.kube.server import KubeServer
     from shoal.frontdoor.ui.server import UIServer
 
+    executor = ThreadPoolExecutor(thread_name_prefix="asyncio")  # the loop's default, kept to drop its queue
+    asyncio.get_running_loop().set_default_executor(executor)
     d = Daemon(cfg)
     await d.start()
     runner = await serve(d, cfg.hosts, tls)
@@ -170,6 +177,10 @@ async def run_daemon(cfg: DaemonConfig, tls: ssl.SSLContext | None = None) -> No
         await kube.stop()
     await runner.cleanup()
     await d.stop()
+    # The removals cut short at the shutdown deadline leave work queued in the threads: it is dropped,
+    # not waited for (asyncio.run would run it all before returning); the next start removes the rest.
+    abandon_queued_work()
+    executor.shutdown(wait=False, cancel_futures=True)
 
 
 @click.command("daemon")

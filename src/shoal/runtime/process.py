@@ -252,3 +252,8 @@ class ProcessRuntime:
     async def close(self) -> None:
         for tid in list(self.procs):
             await self.remove(tid)
+
+
+def abandon_queued_work() -> None:
+    """The daemon is exiting: processes not yet started are not started (``spawn``'s queue dropped)."""
+    _SPAWNER.shutdown(wait=False, cancel_futures=True)
