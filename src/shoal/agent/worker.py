@@ -142,12 +142,17 @@ class Worker:
         await self._bind()
 
     async def _cleanup(self) -> None:
+        """What the previous run left; a failure is logged, and the assignments are followed anyway
+        (a leftover in the way of a task fails that task, in its own words)."""
         t0 = time.monotonic()
-        await self.runtime.cleanup()
-        if self.pod_volumes is not None:
-            await asyncio.to_thread(self.pod_volumes.cleanup)
-        if self.network is not None:  # after the runtime's: a pause container holds a namespace
-            await self.network.cleanup()
+        try:
+            await self.runtime.cleanup()
+            if self.pod_volumes is not None:
+                await asyncio.to_thread(self.pod_volumes.cleanup)
+            if self.network is not None:  # after the runtime's: a pause container holds a namespace
+                await self.network.cleanup()
+        except Exception:
+            log.exception("cleaning what the previous run left")
         if time.monotonic() - t0 > CLEANUP_NOTE:
             log.info("cleaned what the previous run left in %.1f s", time.monotonic() - t0)
 

@@ -109,3 +109,18 @@ async def test_a_stop_that_cannot_remove_gives_up_at_the_deadline(monkeypatch: p
     assert rt.closed
     stops: list[Any] = [c for c in rt.calls if c[0] == "stop"]
     assert {c[1] for c in stops} == {t.ID for t in tasks}  # each was stopped before its removal stuck
+
+
+class FailingCleanup(FakeRuntime):
+    async def cleanup(self) -> None:
+        raise OSError("a leftover that cannot be removed")
+
+
+async def test_a_failed_cleanup_is_logged_and_the_tasks_still_run(caplog: pytest.LogCaptureFixture) -> None:
+    rt = FailingCleanup(["busybox"])
+    t = task()
+    w = Worker("node1", rt, Registrar(Session([t])), describe_node("n1"), "127.0.0.1")
+    await w.start()
+    await until(lambda: ("prepare", t.ID) in rt.calls, what="the task prepared after the failed cleanup")
+    assert "cleaning what the previous run left" in caplog.text
+    await w.stop()
