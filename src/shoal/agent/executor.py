@@ -561,9 +561,10 @@ class TaskRunner:
         graces = [s.StopGracePeriod if s is not None and s.StopGracePeriod is not None else fallback for s in specs]
         return max(graces, default=fallback) / SECOND
 
-    async def stop_for_exit(self) -> None:
-        """The daemon is stopping: stop the container now and report the task shut down. It can be
-        cancelled (the daemon's stop deadline): what it has not removed, the next start cleans."""
+    async def stop_for_exit(self, removals: asyncio.Semaphore | None = None) -> None:
+        """The daemon is stopping: stop the container now and report the task shut down, then remove
+        it (``removals``: how many tasks' removals may run at once). It can be cancelled (the daemon's
+        stop deadline): what it has not removed, the next start cleans."""
         self._unpark()
         if self._task is not None:
             self._task.cancel()
@@ -579,5 +580,6 @@ class TaskRunner:
             with contextlib.suppress(Exception):
                 await self._shutdown()
         # The task stays in the store (its logs too); its container goes, like dockerd's on shutdown.
-        with contextlib.suppress(Exception):
-            await self._remove(keep_logs=True)
+        async with removals if removals is not None else contextlib.nullcontext():
+            with contextlib.suppress(Exception):
+                await self._remove(keep_logs=True)

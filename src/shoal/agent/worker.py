@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 STOP_REPORT_TIMEOUT = 2.0
 SHUTDOWN_TIMEOUT = 15.0  # s: dockerd's --shutdown-timeout default
 SHUTDOWN_GRACE = 5.0  # s: beyond the longest stop grace period, as dockerd's
+REMOVALS_AT_ONCE = 16
 CANCEL_WAIT = 1.0  # s: for the removals cut short at the deadline to unwind
 CLEANUP_NOTE = 2.0  # s: a cleanup of the previous run's leftovers that took longer is logged
 
@@ -265,7 +266,10 @@ class Worker:
         runners = list(self.runners.values())
         # As dockerd's shutdown timeout: 15 s, or the longest stop grace period and 5 s more.
         limit = max([SHUTDOWN_TIMEOUT, *(r.stop_grace + SHUTDOWN_GRACE for r in runners)])
-        stops = [asyncio.ensure_future(r.stop_for_exit()) for r in runners]
+        # Every container is stopped at once (their grace periods run side by side); their removals
+        # go a few at a time, so that at the deadline little removal work is queued in the threads.
+        removals = asyncio.Semaphore(REMOVALS_AT_ONCE)
+        stops = [asyncio.ensure_future(r.stop_for_exit(removals)) for r in runners]
         pending: set[asyncio.Future[None]] = set()
         if stops:
             _, pending = await asyncio.wait(stops, timeout=limit if deadline else None)
