@@ -38,7 +38,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -65,7 +64,7 @@ from service_startup import (  # noqa: E402
 )
 from tests.e2e.dockerd import DOCKERD, Dockerd  # noqa: E402
 
-from shoal.devcluster import DevCluster  # noqa: E402
+from shoal.devcluster import DevCluster, terminate  # noqa: E402
 
 SHOAL_BIP = "10.213.80.1/20"
 DOCKER_NETWORK = ["--bip", "10.213.96.1/20", "--default-address-pool", "base=10.213.126.0/23,size=24"]
@@ -191,12 +190,7 @@ def restart_phase(cluster: DevCluster, e: ShoalEngine, n: int, probe: float, tim
 def docker_sigterm(d: Dockerd, timeout: float) -> float:
     assert d.proc is not None
     t = time.monotonic()
-    d.proc.send_signal(signal.SIGTERM)
-    try:
-        d.proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        d.proc.kill()
-        d.proc.wait()
+    terminate(d.proc, timeout)
     return time.monotonic() - t
 
 
