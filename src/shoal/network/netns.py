@@ -156,12 +156,21 @@ async def in_thread(fn: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the daemon stopped)
             loop.call_soon_threadsafe(settle, *outcome)
 
+    # The new thread starts in the caller's network namespace, as if the caller had started it: the
+    # starter enters it first (a test's daemon runs in a namespace of its own, one after another).
+    caller_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
     def start() -> None:
         try:
+            if _libc.setns(caller_ns, CLONE_NEWNET) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, f"setns(the caller's network namespace): {os.strerror(e)}")
             threading.Thread(target=run, name="shoal-net", daemon=True).start()
         except BaseException as e:  # no thread could be started (the process's limit): the caller hears
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(settle, None, e)
+        finally:
+            os.close(caller_ns)
 
     _STARTER.submit(start)
     return await done
