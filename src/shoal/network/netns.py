@@ -24,7 +24,6 @@ import errno
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -126,15 +125,8 @@ def need_forwarding(owner: str, needed: bool) -> None:
                 _forwarding_before = None
 
 
-# Who starts in_thread's threads: ``Thread.start`` waits until the new thread has run, which on a
-# machine busy with a thousand tasks starting took 10-15 ms a thread; on the event loop, that held
-# it for 14 s while a node's thousand tasks started after a restart.
-_STARTER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thread-starter")
-
-
 async def in_thread(fn: Callable[[], T]) -> T:
-    """``fn()`` run in a fresh thread (not the default pool: it may leave the thread in another
-    network namespace), started from a starter thread and awaited without holding a thread."""
+    """``fn()`` run in a fresh thread (not the default pool), awaited without holding a thread."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
@@ -156,23 +148,7 @@ async def in_thread(fn: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the daemon stopped)
             loop.call_soon_threadsafe(settle, *outcome)
 
-    # The new thread starts in the caller's network namespace, as if the caller had started it: the
-    # starter enters it first (a test's daemon runs in a namespace of its own, one after another).
-    caller_ns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-    def start() -> None:
-        try:
-            if _libc.setns(caller_ns, CLONE_NEWNET) != 0:
-                e = ctypes.get_errno()
-                raise OSError(e, f"setns(the caller's network namespace): {os.strerror(e)}")
-            threading.Thread(target=run, name="shoal-net", daemon=True).start()
-        except BaseException as e:  # no thread could be started (the process's limit): the caller hears
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, None, e)
-        finally:
-            os.close(caller_ns)
-
-    _STARTER.submit(start)
+    threading.Thread(target=run, name="shoal-net", daemon=True).start()
     return await done
 
 

@@ -127,8 +127,7 @@ class ContainerTable:
     files_dir: Path  # <exec-root>/files
 
     def log_path(self, task_id: str) -> Path:
-        if not self.logs_dir.is_dir():  # a look, not a mkdir (which locks the parent) on every call
-            self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.logs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self.logs_dir / f"{task_id}.log"
 
     def files_path(self, task_id: str) -> Path:

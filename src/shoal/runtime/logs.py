@@ -57,13 +57,7 @@ async def pump(fd: int, stream: str, path: Path) -> None:
     reader = asyncio.StreamReader(limit=MAX_LINE)
     proto = asyncio.StreamReaderProtocol(reader)
     transport, _ = await loop.connect_read_pipe(lambda: proto, os.fdopen(fd, "rb", buffering=0))
-    try:
-        # Opened in a thread: with a thousand tasks starting and old logs being removed from the same
-        # directory, an open waited for the directory's lock and held the event loop for seconds.
-        writer = await asyncio.to_thread(LogWriter, path, stream)
-    except BaseException:
-        transport.close()
-        raise
+    writer = LogWriter(path, stream)
     try:
         while chunk := await reader.read(1 << 16):
             writer.feed(chunk)
