@@ -162,7 +162,7 @@ def wait_replaced(e: Engine, old: set[str], n: int, timeout: float) -> float:
         time.sleep(1.0)
 
 
-def restart_phase(cluster: DevCluster, e: ShoalEngine, n: int, probe: float, timeout: float,
+def restart_phase(e: ShoalEngine, n: int, probe: float, timeout: float,
                   how: str) -> dict[str, Any]:
     node = e.node
     assert node.proc is not None
@@ -254,7 +254,7 @@ def main() -> None:
                 print(f"  {json.dumps(r)}", flush=True)
                 if args.restarts:
                     for how in ("sigterm", "kill"):
-                        r[f"restart_after_{how}"] = rr = restart_phase(cluster, e, n, args.probe, args.timeout, how)
+                        r[f"restart_after_{how}"] = rr = restart_phase(e, n, args.probe, args.timeout, how)
                         print(f"  restart after {how}: {json.dumps(rr)}", flush=True)
                 result["contestants"][name] = r
             finally:

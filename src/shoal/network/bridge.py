@@ -239,10 +239,10 @@ def conf_gateway(a: NetworkAttachment) -> str:
     return (a.Network.IPAMOptions.Configs or [])[0].Gateway
 
 
-def detach(task_id: str, bridges: Sequence[str] | None = None, veths: int = 1) -> None:
+def detach(task_id: str, bridges: Sequence[str], veths: int = 1) -> None:
     """Delete the task's veths by name (both ends go at once; waiting for its namespace to go takes
     longer): its first ``veths``, and any further one up to the first missing. Then those of
-    ``bridges`` that no task uses any more (every such bridge when None). Nothing here lists the
+    ``bridges`` that no task uses any more. Nothing here lists the
     node's links: a task's removal costs the same beside ten tasks or a thousand."""
     nl = rtnl.Socket()
     try:
@@ -256,10 +256,7 @@ def detach(task_id: str, bridges: Sequence[str] | None = None, veths: int = 1) -
                 break
     finally:
         nl.close()
-    if bridges is None:
-        remove_unused()
-    else:
-        remove_unused_of(bridges)
+    remove_unused_of(bridges)
 
 
 def remove_unused_of(names: Iterable[str]) -> list[str]:
