@@ -40,7 +40,10 @@ def node(e2e_base: Path) -> Iterator[DevNode]:
 
 
 def tasks_of(n: DevNode, service: str) -> list[dict[str, Any]]:
-    out = n.docker("inspect", "--type", "task", *n.docker("service", "ps", "-q", service).stdout.split()).stdout
+    ids = n.docker("service", "ps", "-q", service).stdout.split()
+    if not ids:  # none made yet
+        return []
+    out = n.docker("inspect", "--type", "task", *ids).stdout
     return sorted(json.loads(out), key=lambda t: parse_ts(t["CreatedAt"]))
 
 
