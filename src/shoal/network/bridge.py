@@ -88,7 +88,12 @@ def ensure_vxlan(ipr: IPRoute, name: str, vni: int, bridge: int, local6: str = "
             holders = [n for _, n in _vxlans_of_vni(ipr, vni, name)]
             why = f": VNI {vni} is held by {', '.join(holders)}" if holders else f": {error}" if error else ""
             raise OSError(f"the VXLAN port {name} (VNI {vni}) could not be made{why}")
-    ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
+    try:
+        ipr.link("set", index=idx, master=bridge, mtu=ENCRYPTED_MTU if local6 else OVERLAY_MTU, state="up")
+    except NetlinkError:
+        with contextlib.suppress(NetlinkError):  # (its bridge is gone): not left behind without one
+            ipr.link("del", index=idx)
+        raise
 
 
 def encrypted(a: NetworkAttachment) -> bool:
@@ -280,7 +285,9 @@ def remove_unused_of(names: Iterable[str]) -> list[str]:
                 busy.append(name)
                 continue
             _ready.pop(name, None)
-            for _, port in mine:
+            # Its VXLAN by name as well: a port that is not on it any more (a task's attach that met
+            # the bridge gone, say) would outlive it.
+            for port in {p for _, p in mine} | {VXLAN_PREFIX + name[len(BRIDGE_PREFIX):]}:
                 with contextlib.suppress(OSError):
                     rtnl.del_link_if_any(nl, port)
             with contextlib.suppress(OSError):
@@ -305,6 +312,20 @@ def sync_peers(peers: dict[str, list[str]]) -> None:
             for addr in sorted(have - set(addrs)):
                 with contextlib.suppress(NetlinkError):
                     ipr.fdb("del", ifindex=idx, lladdr=FLOOD, dst=addr)
+
+
+def remove_orphan_vxlans() -> None:
+    """Delete shoal's VXLAN ports that are on no bridge (one whose bridge went while a task's attach
+    was making it), from a dump of VXLAN devices only: when the node has no task (a port is on no
+    bridge for a moment while it is made)."""
+    nl = rtnl.Socket()
+    try:
+        for link in rtnl.links(nl, kind="vxlan"):
+            if link.name.startswith(VXLAN_PREFIX) and not link.master:
+                with contextlib.suppress(OSError):
+                    rtnl.del_link_if_any(nl, link.name)
+    finally:
+        nl.close()
 
 
 def remove_unused(wait: float = 0.0) -> list[str]:

@@ -867,6 +867,7 @@ class NodeNetwork:
             await self._teardown_mesh()
             await self._teardown_podnet()
             await asyncio.to_thread(bridge.remove_unused)
+            await asyncio.to_thread(bridge.remove_orphan_vxlans)
             if self._egress_sync is not None:
                 await asyncio.wait([self._egress_sync])
             await asyncio.to_thread(egress.teardown)
@@ -934,6 +935,7 @@ class NodeNetwork:
         await self._teardown_mesh()
         if not self.sandboxes:
             await asyncio.to_thread(bridge.remove_unused, 2.0)  # the last veths go a moment after their netns
+            await asyncio.to_thread(bridge.remove_orphan_vxlans)
             await self._remove_local_bridges()
             await self._teardown_podnet()
 

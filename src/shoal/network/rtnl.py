@@ -39,6 +39,8 @@ NETLINK_ROUTE = 0
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 18, 20, 24
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x300, 0x200, 0x400
+NLM_F_DUMP_INTR = 0x10  # on a dump's message: the links changed while it ran, so it may have missed some
+DUMP_TRIES = 10
 IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD = 3, 4, 10, 18, 20, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -153,7 +155,16 @@ class Link:
 def links(nl: Socket, master: int = 0, kind: str = "") -> list[Link]:
     """The links whose master is link ``master`` and/or whose kind is ``kind`` (``bridge``, ``veth``…),
     from a dump the kernel filters (as ``ip link show master X type Y``), so that only they are sent
-    and decoded; the filter is checked here as well."""
+    and decoded; the filter is checked here as well. A dump the kernel marks interrupted (links came
+    and went meanwhile: it may lack some) is made again."""
+    for _ in range(DUMP_TRIES - 1):
+        found, complete = _dump_links(nl, master, kind)
+        if complete:
+            return found
+    return _dump_links(nl, master, kind)[0]
+
+
+def _dump_links(nl: Socket, master: int, kind: str) -> tuple[list[Link], bool]:
     nl.seq += 1
     seq = nl.seq
     body = _ifinfo()
@@ -163,14 +174,17 @@ def links(nl: Socket, master: int = 0, kind: str = "") -> list[Link]:
         body += _attr(IFLA_LINKINFO | NLA_F_NESTED, _attr(IFLA_INFO_KIND, kind.encode() + b"\0"))
     nl.sock.send(struct.pack("=IHHII", 16 + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body)
     found: list[Link] = []
+    complete = True
     while True:
         data = nl.sock.recv(1 << 16)
         off = 0
         while off + 16 <= len(data):
-            length, msg, _, got, _ = struct.unpack_from("=IHHII", data, off)
+            length, msg, flags, got, _ = struct.unpack_from("=IHHII", data, off)
             if got == seq:
+                if flags & NLM_F_DUMP_INTR:
+                    complete = False
                 if msg == NLMSG_DONE:
-                    return found
+                    return found, complete
                 if msg == NLMSG_ERROR:
                     code = -struct.unpack_from("=i", data, off + 16)[0]
                     raise OSError(code, f"rtnetlink: {os.strerror(code)}")

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from pyroute2 import NetNS
+from pyroute2 import NetlinkError, NetNS
 
 from shoal.network import bridge, rtnl
 from shoal.network.netns import run_in_netns
@@ -125,3 +125,26 @@ def test_a_dump_of_bridges_only_gives_their_aliases_and_the_full_cleanup_uses_it
         assert run_in_netns(path, bridges) == {"shb-used": "", "shb-idle": "", "br-mine": "shoal-made test"}
         assert run_in_netns(path, bridge.remove_unused) == ["shb-used"]
         assert {"shb-used", "br-mine", "v1"} <= _links(path) and "shb-idle" not in _links(path)
+
+
+def test_a_vxlan_port_whose_bridge_went_is_not_left_behind(ns: NetNS) -> None:
+    """A task's attach that meets its bridge gone (removed by another task's detach meanwhile) deletes
+    the port it made rather than leave it on no bridge."""
+    br = bridge.ensure_bridge(ns, "shb-gone0000000", "10.213.96.1", 24)
+    ns.link("del", index=br)
+    with pytest.raises(NetlinkError):
+        bridge.ensure_vxlan(ns, "shx-gone0000000", 4305, br)
+    assert not ns.link_lookup(ifname="shx-gone0000000")
+
+
+def test_the_full_cleanup_deletes_shoals_vxlan_ports_on_no_bridge() -> None:
+    with scratch_netns() as path:
+        _ip(path, "link", "add", "shb-y", "type", "bridge")
+        _ip(path, "link", "add", "shx-y", "type", "vxlan", "id", "4306", "dstport", "4789")
+        _ip(path, "link", "set", "shx-y", "master", "shb-y")
+        _ip(path, "link", "add", "shx-orphan", "type", "vxlan", "id", "4307", "dstport", "4789")
+        _ip(path, "link", "add", "vx-theirs", "type", "vxlan", "id", "4308", "dstport", "4789")
+        run_in_netns(path, bridge.remove_orphan_vxlans)
+        left = _links(path)
+        assert "shx-orphan" not in left
+        assert {"shb-y", "shx-y", "vx-theirs"} <= left  # on a bridge, or not shoal's: left alone
