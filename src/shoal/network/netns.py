@@ -7,8 +7,11 @@ not safe here). Sockets made inside stay in that namespace after the thread is g
 
 ``in_thread`` and ``in_netns`` do the same for the event loop: the function runs in a fresh thread of
 its own, never in the loop's default pool, where a burst of tasks' network work would queue behind
-itself (six pool threads, each only waiting for its fresh thread). ``create`` makes a namespace and
-binds it at a path from such a thread (``unshare``, no process spawned), loopback up.
+itself (six pool threads, each only waiting for its fresh thread). The thread is started without
+waiting for it to run (``threading.Thread.start`` waits, 10-15 ms a thread on a node starting a
+thousand tasks: seconds of a held loop); it starts in the caller's network namespace, as any thread.
+``create`` makes a namespace and binds it at a path from such a thread (``unshare``, no process
+spawned), loopback up.
 
 ``bind`` keeps a namespace at a path (a bind mount of its nsfs file, ``/proc/<pid>/ns/net``) and
 ``unbind`` lets it go; ``private_dir`` makes the directory of such binds a private mount of itself
@@ -17,6 +20,7 @@ binds it at a path from such a thread (``unshare``, no process spawned), loopbac
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextlib
 import ctypes
@@ -126,7 +130,8 @@ def need_forwarding(owner: str, needed: bool) -> None:
 
 
 async def in_thread(fn: Callable[[], T]) -> T:
-    """``fn()`` run in a fresh thread (not the default pool), awaited without holding a thread."""
+    """``fn()`` run in a fresh thread (not the default pool), started and awaited without holding the
+    loop or a thread. Cancelled, it still waits for the thread to end."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[T] = loop.create_future()
 
@@ -148,8 +153,16 @@ async def in_thread(fn: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile (the daemon stopped)
             loop.call_soon_threadsafe(settle, *outcome)
 
-    threading.Thread(target=run, name="shoal-net", daemon=True).start()
-    return await done
+    _thread.start_new_thread(run, ())  # (a daemon thread that nobody joins; run() catches everything)
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        # The thread goes on regardless: its end is waited for (its outcome dropped), so that what the
+        # caller holds around this call (the links' lock, a sandbox) still covers its work.
+        await asyncio.wait([done])
+        if not done.cancelled():
+            done.exception()
+        raise
 
 
 def enter(netns_path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -21,3 +22,24 @@ async def test_in_thread_raises_what_the_function_raised() -> None:
 
     with pytest.raises(OSError, match="no such device"):
         await netns.in_thread(fail)
+
+
+async def test_a_cancelled_in_thread_ends_only_when_its_thread_has() -> None:
+    """What a caller holds around the call (the links' lock) still covers the thread's work."""
+    release = threading.Event()
+    finished: list[str] = []
+
+    def work() -> None:
+        release.wait(10)
+        finished.append("done")
+
+    started = asyncio.ensure_future(netns.in_thread(work))
+    await asyncio.sleep(0.05)
+    started.cancel()
+    await asyncio.sleep(0.05)
+    assert not started.done()  # still waiting for the thread
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await started
+    assert finished == ["done"]
+
