@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from shoal.api.types import now_ts
@@ -51,13 +52,36 @@ class LogWriter:
         self._out.close()
 
 
-async def pump(fd: int, stream: str, path: Path) -> None:
-    """Copy lines from a pipe's read end to the log file until the writer closes it."""
+async def open_writers(path: Path, streams: Sequence[str]) -> list[LogWriter]:
+    """Writers of these streams into the log file at ``path``, opened in a thread: with a thousand
+    tasks starting and old logs being removed from the same directory, an open waits for the
+    directory's lock, which held the event loop for seconds. (Cancelled meanwhile: they are closed.)"""
+    opened = asyncio.get_running_loop().run_in_executor(None, lambda: [LogWriter(path, s) for s in streams])
+    try:
+        return await asyncio.shield(opened)
+    except asyncio.CancelledError:
+        opened.add_done_callback(_close_opened)
+        raise
+
+
+def _close_opened(f: asyncio.Future[list[LogWriter]]) -> None:
+    if not f.cancelled() and f.exception() is None:
+        for w in f.result():
+            w.close()
+
+
+async def pump(fd: int, writer: LogWriter) -> None:
+    """Copy lines from a pipe's read end to a log writer until the pipe's writer closes it; the log
+    writer is closed after. (Opened by the caller before the process starts, so no output of an
+    exited process can reach the log of the one after it.)"""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_LINE)
     proto = asyncio.StreamReaderProtocol(reader)
-    transport, _ = await loop.connect_read_pipe(lambda: proto, os.fdopen(fd, "rb", buffering=0))
-    writer = LogWriter(path, stream)
+    try:
+        transport, _ = await loop.connect_read_pipe(lambda: proto, os.fdopen(fd, "rb", buffering=0))
+    except BaseException:
+        writer.close()
+        raise
     try:
         while chunk := await reader.read(1 << 16):
             writer.feed(chunk)

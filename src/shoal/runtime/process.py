@@ -186,8 +186,8 @@ class ProcessRuntime:
             os.close(out_w)
             os.close(err_w)
         path = self.log_path(task.ID)
-        p.pumps = [asyncio.ensure_future(logs.pump(out_r, "stdout", path)),
-                   asyncio.ensure_future(logs.pump(err_r, "stderr", path))]
+        p.pumps = [asyncio.ensure_future(logs.pump(out_r, logs.LogWriter(path, "stdout"))),
+                   asyncio.ensure_future(logs.pump(err_r, logs.LogWriter(path, "stderr")))]
         p.exit = asyncio.ensure_future(self._wait(p))
         with contextlib.suppress(OSError):
             (Path(p.cwd) / "pid").write_text(f"{p.proc.pid} {_start_time(p.proc.pid)}")

@@ -724,11 +724,14 @@ class RuncRuntime(ContainerTable):
         loop = asyncio.get_running_loop()
         pid_file = c.bundle / "init.pid"
         runc_log = c.bundle / "runc.log"
+        try:
+            out, err = await logs.open_writers(path, ("stdout", "stderr"))
+        except OSError as e:
+            raise RuntimeError_(f"starting container failed: opening its log: {e}") from e
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe() if c.open_stdin else (-1, -1)
-        c.pumps = [loop.create_task(logs.pump(out_r, "stdout", path)),
-                   loop.create_task(logs.pump(err_r, "stderr", path))]
+        c.pumps = [loop.create_task(logs.pump(out_r, out)), loop.create_task(logs.pump(err_r, err))]
         argv = [self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
                 "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key]
         try:

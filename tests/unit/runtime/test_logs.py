@@ -38,7 +38,7 @@ async def test_pump_copies_a_pipe_until_it_closes(tmp_path: Path) -> None:
     r, w = os.pipe()
     os.write(w, b"hello\nworld")
     os.close(w)
-    await logs.pump(r, "stdout", path)
+    await logs.pump(r, logs.LogWriter(path, "stdout"))
     assert [ll.message for ll in reader.read(path)[0]] == [b"hello", b"world"]
     logs.remove(path)
     logs.remove(path)  # already gone: nothing to do
