@@ -1,6 +1,6 @@
 """Helpers shared by the integration and end-to-end tests: a free loopback port for a test's swarm
-listener (never the real 2377), polling with a deadline, reading docker-style tables, and a scratch
-network namespace."""
+listener (never the real 2377), polling with a deadline, reading docker-style tables, a scratch
+network namespace, and whether a Kubernetes object is there by name."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from shoal.api.errors import NotFound
 
 
 def free_port() -> int:
@@ -57,3 +59,13 @@ def scratch_netns() -> Iterator[str]:
         yield f"/run/netns/{name}"
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def named(kube: Any, kind: str, name: str, namespace: str = "") -> bool:
+    """Whether ``kube`` (a ``KubeObjects``) has the object by name, as a create checks it: its name
+    index hears of a commit after the commit's fsync, the store's cache before."""
+    try:
+        kube.get(kind, namespace, name)
+    except NotFound:
+        return False
+    return True

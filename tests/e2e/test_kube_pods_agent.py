@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from shoal.agent import logs
-from shoal.api.errors import NotFound
 from shoal.api.kube import DEFAULT_NAMESPACE
 from shoal.api.nodeinfo import LogOptions, LogSelector
 from shoal.api.pod import (
@@ -61,8 +60,7 @@ from shoal.api.types import (
 )
 from shoal.daemon import Daemon, DaemonConfig
 from shoal.devcluster import DevCluster
-from shoal.manager.kube.objects import KubeObjects
-from tests.support import free_port
+from tests.support import free_port, named
 
 from .conftest import make_rootfs, mounts_under
 
@@ -138,8 +136,6 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         try:
             d.images.import_tar(io.BytesIO(kpod_image(tmp_path)), "kpod", "latest", ['CMD ["sh"]'])
             await d.swarm_init("127.0.0.1", f"127.0.0.1:{free_port()}")
-            # by name, as ``create`` checks it (the name index hears of a commit after its fsync; the
-            # store's cache has it before)
             await until(lambda: d.manager is not None and named(d.manager.kube, "namespaces", DEFAULT_NAMESPACE),
                         "the default namespace")
             yield d
@@ -152,14 +148,6 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
     listed = subprocess.run(["runc", "--root", str(exec_root / "runc"), "list", "-q"], capture_output=True,
                             text=True).stdout.split()
     assert not listed, f"runc containers left: {listed}"
-
-
-def named(kube: KubeObjects, kind: str, name: str, namespace: str = "") -> bool:
-    try:
-        kube.get(kind, namespace, name)
-    except NotFound:
-        return False
-    return True
 
 
 async def until(pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

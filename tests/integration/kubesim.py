@@ -8,8 +8,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from tests.support import named
+
 from shoal import sim
-from shoal.api.errors import NotFound
 from shoal.api.kube import BUILTIN_NAMESPACES, ServiceAccount
 from shoal.api.types import EndpointSlice
 from shoal.manager.manager import Manager
@@ -28,23 +29,13 @@ def manager(s: sim.Sim) -> Manager:
     return s.daemon.manager
 
 
-def has_default_namespace(m: Manager) -> bool:
-    """Whether ``default`` is there by name, as a create checks it (the name index hears of a commit
-    after its fsync; the store's cache has it before)."""
-    try:
-        m.kube.get("namespaces", "", "default")
-    except NotFound:
-        return False
-    return True
-
-
 @contextlib.asynccontextmanager
 async def kube_sim(root: Path, nodes: int, cpus: int, memory: int) -> AsyncIterator[sim.Sim]:
     """``nodes`` hollow nodes of ``cpus`` and ``memory`` bytes each, once the default namespace is there."""
     s = await sim.start(nodes, root=root, cpus=cpus, memory=memory)
     try:
         m = manager(s)
-        await wait_for(lambda: has_default_namespace(m), "the default namespace")
+        await wait_for(lambda: named(m.kube, "namespaces", "default"), "the default namespace")
         # and what the controllers write at start after it (a test that counts the store's writes must not
         # count them): the ``kubernetes`` Service's objects, and the service accounts' tokens
         await wait_for(lambda: any(e.Name == "kubernetes" for e in m.store.list(EndpointSlice)),

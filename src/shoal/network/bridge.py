@@ -285,11 +285,10 @@ def remove_unused_of(names: Iterable[str]) -> list[str]:
                 busy.append(name)
                 continue
             _ready.pop(name, None)
-            # Its VXLAN by name as well: a port that is not on it any more (a task's attach that met
-            # the bridge gone, say) would outlive it.
-            for port in {p for _, p in mine} | {VXLAN_PREFIX + name[len(BRIDGE_PREFIX):]}:
-                with contextlib.suppress(OSError):
-                    rtnl.del_link_if_any(nl, port)
+            # Its one port left, the network's VXLAN, by name: also when it is not on the bridge any
+            # more (a task's attach that met the bridge gone), so that it never outlives it.
+            with contextlib.suppress(OSError):
+                rtnl.del_link_if_any(nl, VXLAN_PREFIX + name[len(BRIDGE_PREFIX):])
             with contextlib.suppress(OSError):
                 rtnl.del_link_if_any(nl, name)
     finally:
