@@ -728,9 +728,12 @@ class RuncRuntime(ContainerTable):
             out, err = await logs.open_writers(path, ("stdout", "stderr"))
         except OSError as e:
             raise RuntimeError_(f"starting container failed: opening its log: {e}") from e
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        in_r, in_w = os.pipe() if c.open_stdin else (-1, -1)
+        try:
+            (out_r, out_w), (err_r, err_w), (in_r, in_w) = _pipes(3 if c.open_stdin else 2)
+        except OSError as e:  # out of descriptors, say: the log files opened above are closed again
+            out.close()
+            err.close()
+            raise RuntimeError_(f"starting container failed: {e}") from e
         c.pumps = [loop.create_task(logs.pump(out_r, out)), loop.create_task(logs.pump(err_r, err))]
         argv = [self.runc, "--root", str(self.state_root), "--log", str(runc_log), "--log-format", "json",
                 "run", "--detach", "--bundle", str(c.spec_dir or c.bundle), "--pid-file", str(pid_file), key]
@@ -1130,6 +1133,21 @@ def _status_fields(status: str) -> dict[str, str]:
         if sep:
             out[key] = value.strip()
     return out
+
+
+def _pipes(n: int) -> list[tuple[int, int]]:
+    """``n`` pipes (read end, write end), padded to three with ``(-1, -1)``; if one cannot be made,
+    those made before it are closed and the error raised."""
+    made: list[tuple[int, int]] = []
+    try:
+        for _ in range(n):
+            made.append(os.pipe())
+    except OSError:
+        for r, w in made:
+            os.close(r)
+            os.close(w)
+        raise
+    return made + [(-1, -1)] * (3 - n)
 
 
 def _spawn_wait(argv: list[str], out_w: int, err_w: int, in_r: int = -1) -> int:
