@@ -37,6 +37,21 @@ def wait_for(fn: Callable[[], Any], timeout: float = 30, interval: float = 0.2, 
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
+def wait_equal(fn: Callable[[], Any], expected: Any, timeout: float = 30, interval: float = 0.2,
+               what: str = "condition", explain: Callable[[], str] | None = None) -> Any:
+    """Call ``fn`` until it returns ``expected``, or fail after ``timeout`` s naming what it returned
+    last (and ``explain()``'s account of the state, when given)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last == expected:
+            return last
+        time.sleep(interval)
+    detail = f"\n{explain()}" if explain else ""
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}, expected {expected!r}{detail}")
+
+
 def rows(text: str) -> list[list[str]]:
     """A docker table's data rows, cut at the header's column starts (empty cells kept as "")."""
     lines = [line for line in text.splitlines() if line.strip()]

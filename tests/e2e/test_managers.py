@@ -18,7 +18,7 @@ import pytest
 from shoal.devcluster import DevCluster, DevNode
 from tests.e2e.kubectl import Kubectl
 from tests.e2e.swarmnodes import manager_status, nodes, running_on, ticker_cluster
-from tests.support import rows, wait_for
+from tests.support import rows, wait_equal, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -52,6 +52,15 @@ def alive(pid: int) -> bool:
         return True
     except ProcessLookupError:
         return False
+
+
+def explain(cluster: DevCluster, d: DevNode, service: str) -> str:
+    """What a failed wait shows: the service's tasks as ``d`` lists them, and each daemon's last log lines."""
+    out = [d.docker("service", "ps", "--no-trunc", service, check=False).stdout]
+    for n in cluster.nodes.values():
+        lines = n.log.read_text(errors="replace").splitlines() if n.log.exists() else []
+        out += [f"--- {n.log} (last 40 lines)", *lines[-40:]]
+    return "\n".join(out)
 
 
 def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None:
@@ -132,9 +141,8 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     wait_for(lambda: manager_status(m2).get("m1") == "Unreachable"
              and "Leader" in (manager_status(m2)["m2"], manager_status(m2)["m3"]), timeout=30, what="new leader")
     wait_for(lambda: nodes(m2)["m1"][2] == "Down", timeout=30, what="m1 down")
-    # (40 s timed out in 2 of 7 runs after issue 16's merges, never with the code before them: under
-    # investigation; a new leader now also starts the Kubernetes network's controllers.)
-    wait_for(lambda: running_on(m2, "web") == {"m2": 3, "m3": 3}, timeout=60, what="web rescheduled off m1")
+    wait_equal(lambda: running_on(m2, "web"), {"m2": 3, "m3": 3}, timeout=60, what="web rescheduled off m1",
+               explain=lambda: explain(cluster, m2, "web"))
     wait_for(lambda: running_on(m2, "before") in ({"m2": 2}, {"m3": 2}, {"m2": 1, "m3": 1}), timeout=40,
              what="before rescheduled")
     services = {r[1]: r[3] for r in rows(m3.docker("service", "ls").stdout)}
