@@ -25,8 +25,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "condition") -> Any:
-    """Call ``fn`` until it returns something truthy (and return that), or fail after ``timeout`` s."""
+def wait_for(fn: Callable[[], Any], timeout: float = 30, interval: float = 0.2, what: str = "condition",
+             explain: Callable[[], str] | None = None) -> Any:
+    """Call ``fn`` until it returns something truthy (and return that), or fail after ``timeout`` s
+    (with ``explain()``'s account of the state, when given)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -34,22 +36,8 @@ def wait_for(fn: Callable[[], Any], timeout: float = 30, interval: float = 0.2, 
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def wait_equal(fn: Callable[[], Any], expected: Any, timeout: float = 30, interval: float = 0.2,
-               what: str = "condition", explain: Callable[[], str] | None = None) -> Any:
-    """Call ``fn`` until it returns ``expected``, or fail after ``timeout`` s naming what it returned
-    last (and ``explain()``'s account of the state, when given)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last == expected:
-            return last
-        time.sleep(interval)
-    detail = f"\n{explain()}" if explain else ""
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}, expected {expected!r}{detail}")
+    detail = f"\n{explain()}" if explain is not None else ""
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}{detail}")
 
 
 def rows(text: str) -> list[list[str]]:

@@ -18,7 +18,7 @@ import pytest
 from shoal.devcluster import DevCluster, DevNode
 from tests.e2e.kubectl import Kubectl
 from tests.e2e.swarmnodes import manager_status, nodes, running_on, ticker_cluster
-from tests.support import rows, wait_equal, wait_for
+from tests.support import rows, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -54,9 +54,18 @@ def alive(pid: int) -> bool:
         return False
 
 
-def explain(cluster: DevCluster, d: DevNode, service: str) -> str:
-    """What a failed wait shows: the service's tasks as ``d`` lists them, and each daemon's last log lines."""
-    out = [d.docker("service", "ps", "--no-trunc", service, check=False).stdout]
+def off_m1(counts: dict[str, int], total: int) -> dict[str, int] | None:
+    """``counts`` (running tasks by node) when they are ``total`` tasks, none of them on m1."""
+    return counts if sum(counts.values()) == total and "m1" not in counts else None
+
+
+def explain(cluster: DevCluster, managers: tuple[DevNode, ...], service: str) -> str:
+    """What a failed wait shows: the service's tasks as each manager lists them, and each daemon's last
+    log lines."""
+    out = []
+    for d in managers:
+        out += [f"--- service ps {service} on {d.name}",
+                d.docker("service", "ps", "--no-trunc", service, check=False).stdout]
     for n in cluster.nodes.values():
         lines = n.log.read_text(errors="replace").splitlines() if n.log.exists() else []
         out += [f"--- {n.log} (last 40 lines)", *lines[-40:]]
@@ -141,10 +150,13 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     wait_for(lambda: manager_status(m2).get("m1") == "Unreachable"
              and "Leader" in (manager_status(m2)["m2"], manager_status(m2)["m3"]), timeout=30, what="new leader")
     wait_for(lambda: nodes(m2)["m1"][2] == "Down", timeout=30, what="m1 down")
-    wait_equal(lambda: running_on(m2, "web"), {"m2": 3, "m3": 3}, timeout=60, what="web rescheduled off m1",
-               explain=lambda: explain(cluster, m2, "web"))
-    wait_for(lambda: running_on(m2, "before") in ({"m2": 2}, {"m3": 2}, {"m2": 1, "m3": 1}), timeout=40,
-             what="before rescheduled")
+    # Every task off m1, all running. (SwarmKit spreads the two replacements one to each node; a node that
+    # missed its heartbeats for a moment on a loaded machine has had its tasks moved, so the counts per
+    # node are not asserted.)
+    web = wait_for(lambda: off_m1(running_on(m2, "web"), 6), timeout=60, what="web rescheduled off m1",
+                   explain=lambda: explain(cluster, (m2, m3), "web"))
+    before = wait_for(lambda: off_m1(running_on(m2, "before"), 2), timeout=40, what="before rescheduled",
+                      explain=lambda: explain(cluster, (m2, m3), "before"))
     services = {r[1]: r[3] for r in rows(m3.docker("service", "ls").stdout)}
     assert services == {"before": "2/2", "web": "6/6"}
 
@@ -153,7 +165,7 @@ def test_quorum_failover_loss_and_force_new_cluster(cluster: DevCluster) -> None
     survivor = trio["m3" if leader == "m2" else "m2"]
     survivor_name = "m3" if leader == "m2" else "m2"
     pids = container_pids(survivor)
-    assert len(pids) >= 3
+    assert len(pids) >= web.get(survivor_name, 0) + before.get(survivor_name, 0)
     trio[leader].kill()
     refused = wait_for(lambda: (r := survivor.docker("service", "scale", "-d", "web=3", check=False)).returncode
                        and r, timeout=30, what="writes refused")
