@@ -12,11 +12,14 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from shoal.api.errors import NotFound
+
+if TYPE_CHECKING:
+    from shoal.manager.kube.objects import KubeObjects
 
 
 def free_port() -> int:
@@ -64,8 +67,8 @@ def scratch_netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-def named(kube: Any, kind: str, name: str, namespace: str = "") -> bool:
-    """Whether ``kube`` (a ``KubeObjects``) has the object by name, as a create checks it: its name
+def named(kube: KubeObjects, kind: str, name: str, namespace: str = "") -> bool:
+    """Whether ``kube`` has the object by name, as a create checks it: its name
     index hears of a commit after the commit's fsync, the store's cache before."""
     try:
         kube.get(kind, namespace, name)
